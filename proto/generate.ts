@@ -89,6 +89,15 @@ export function applyPatch(text: string, message: string, field: string): string
   throw new Error(`message ${message}: no closing brace`);
 }
 
+/** Replaces the one occurrence of `from`; zero or several occurrences are an error. */
+export function replaceOnce(text: string, from: string, to: string): string {
+  const at = text.indexOf(from);
+  if (at < 0 || text.indexOf(from, at + 1) >= 0) {
+    throw new Error(`patch text must occur exactly once: ${from}`);
+  }
+  return text.slice(0, at) + to + text.slice(at + from.length);
+}
+
 /** Generates the API into `outDir` (replacing its contents). */
 export async function generate(outDir: string): Promise<void> {
   const deno = Deno.execPath();
@@ -106,7 +115,13 @@ export async function generate(outDir: string): Promise<void> {
     await removeExcluded(src);
     for (const p of PATCHES) {
       const file = `${src}/${p.file}`;
-      await Deno.writeTextFile(file, applyPatch(await Deno.readTextFile(file), p.message, p.field));
+      const text = await Deno.readTextFile(file);
+      await Deno.writeTextFile(
+        file,
+        "message" in p
+          ? applyPatch(text, p.message, p.field)
+          : replaceOnce(text, p.replace, p.with),
+      );
     }
     await Deno.writeTextFile(`${src}/buf.yaml`, "version: v2\n");
     const plugin = [deno, "run", "-A", await pinned("@bufbuild/protoc-gen-es")];
@@ -126,7 +141,10 @@ export async function generate(outDir: string): Promise<void> {
     await run([...buf, "generate"], src);
     // The runtime loads this one descriptor set instead of importing hundreds of modules:
     // parsing the generated TypeScript costs ~650 ms at start, this set ~100 ms.
-    await run([...buf, "build", "--exclude-source-info", "-o", `${tree}/gen/${DESCRIPTOR_SET}`], src);
+    await run(
+      [...buf, "build", "--exclude-source-info", "-o", `${tree}/gen/${DESCRIPTOR_SET}`],
+      src,
+    );
     await Deno.remove(outDir, { recursive: true }).catch(() => {});
     await Deno.mkdir(outDir, { recursive: true });
     await copyGenerated(`${tree}/gen`, outDir);

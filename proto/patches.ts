@@ -4,16 +4,26 @@
  * current Envoy load. Every field keeps the field number Envoy gave it, so binary configs
  * and xDS payloads stay wire compatible.
  */
-export interface ProtoPatch {
-  /** Path of the .proto file inside the assembled source tree. */
-  file: string;
-  /** Name of the message that gets the field; must occur exactly once in the file. */
-  message: string;
-  /** The field declaration, as written in Envoy's own .proto. */
-  field: string;
-  /** Why the field is needed. */
-  reason: string;
-}
+export type ProtoPatch =
+  & {
+    /** Path of the .proto file inside the assembled source tree. */
+    file: string;
+    /** Why the change is needed. */
+    reason: string;
+  }
+  & (
+    | {
+      /** Name of the message that gets the declaration; must occur exactly once in the file. */
+      message: string;
+      /** The declaration (a field or a nested message), as current Envoy writes it. */
+      field: string;
+    }
+    | {
+      /** Exact text to replace; must occur exactly once in the file. */
+      replace: string;
+      with: string;
+    }
+  );
 
 /** The patch set, applied in order. */
 export const PATCHES: ProtoPatch[] = [
@@ -23,6 +33,27 @@ export const PATCHES: ProtoPatch[] = [
     field: "optional bool ignore_empty = 26;",
     reason: "Envoy's v3 protos use (validate.rules).string.ignore_empty, which the shipped " +
       "protoc-gen-validate snapshot predates; without it 17 Envoy files do not compile.",
+  },
+  {
+    file: "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
+    message: "JwtClaimToHeader",
+    field: "message PathSegment { string key = 1; }",
+    reason: "current Envoy (PR #46435) addresses claims by a list of literal path segments " +
+      "(`claim_path: [{key: ...}]`), as the corpus's envoy-configs/jwt_authn.yaml does",
+  },
+  {
+    file: "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
+    message: "JwtClaimToHeader",
+    field: "repeated PathSegment claim_path = 3;",
+    reason: "see PathSegment. Field 3 is the message's next free number, where the upstream " +
+      "change adds it; re-check against Envoy's proto when the API snapshot is updated",
+  },
+  {
+    file: "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
+    replace: "string claim_name = 2 [(validate.rules).string = {min_len: 1}];",
+    with: "string claim_name = 2;",
+    reason: "with claim_path, claim_name may be empty; Envoy checks at load time that exactly " +
+      "one of claim_name and claim_path is set (the jwt_authn factory's job)",
   },
 ];
 

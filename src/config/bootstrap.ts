@@ -1,0 +1,283 @@
+/**
+ * Loads the bootstrap as Envoy does: `-c` (YAML, JSON or binary proto by extension) with
+ * `--config-yaml` merged over it, then resolves and checks every extension, every referenced
+ * file and the cross-object rules Envoy enforces. Returns every issue found, not just the first.
+ */
+import {
+  fromBinary,
+  fromJson,
+  type JsonObject,
+  mergeFromBinary,
+  toBinary,
+  toJsonString,
+} from "@bufbuild/protobuf";
+import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
+import type { DiscoveryResponse } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+import { apiRegistry, messageSchema, typeNameOfUrl } from "./api.ts";
+import { type ConfigIssue } from "./errors.ts";
+import type { ExtensionRegistry } from "./extensions.ts";
+import { newWalkContext, ProtoJsonWalker, type WalkContext } from "./proto_json.ts";
+import { checkBootstrap } from "./semantic.ts";
+import { MAX_CONFIG_BYTES, parseSource } from "./source.ts";
+
+/** xDS resource types: carried in Anys by DiscoveryResponses, but core config, not extensions. */
+const XDS_RESOURCES = new Set([
+  "envoy.config.listener.v3.Listener",
+  "envoy.config.cluster.v3.Cluster",
+  "envoy.config.endpoint.v3.ClusterLoadAssignment",
+  "envoy.config.endpoint.v3.LbEndpoint",
+  "envoy.config.route.v3.RouteConfiguration",
+  "envoy.config.route.v3.ScopedRouteConfiguration",
+  "envoy.config.route.v3.VirtualHost",
+  "envoy.extensions.transport_sockets.tls.v3.Secret",
+  "envoy.service.runtime.v3.Runtime",
+  "envoy.config.core.v3.TypedExtensionConfig",
+]);
+
+/** Where the bootstrap comes from (Envoy's `-c` and `--config-yaml`). */
+export interface BootstrapSource {
+  configPath?: string;
+  configYaml?: string;
+}
+
+/** The outcome of loading: the bootstrap when there were no issues, and every issue. */
+export interface LoadResult {
+  bootstrap?: Bootstrap;
+  issues: ConfigIssue[];
+}
+
+const BOOTSTRAP = "envoy.config.bootstrap.v3.Bootstrap";
+const DISCOVERY_RESPONSE = "envoy.service.discovery.v3.DiscoveryResponse";
+
+/** One parsed text plus what its walk found. */
+interface Part {
+  json?: JsonObject;
+  ctx?: WalkContext;
+  file: string;
+}
+
+function ioIssue(file: string, message: string): ConfigIssue {
+  return { kind: "io", file, line: 0, col: 0, path: "", message };
+}
+
+/** Reads the `-c` file as text (YAML/JSON) or, for `.pb`, converts the binary proto to JSON. */
+function readConfigFile(path: string, issues: ConfigIssue[]): string | undefined {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "no such file"
+      : e instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : (e as Error).message;
+    issues.push(ioIssue(path, `cannot read the config file: ${why}`));
+    return undefined;
+  }
+  if (info.isDirectory) {
+    issues.push(ioIssue(path, "cannot read the config file: it is a directory"));
+    return undefined;
+  }
+  if (info.size > MAX_CONFIG_BYTES) {
+    issues.push(ioIssue(
+      path,
+      `the config file is ${(info.size / 1048576).toFixed(1)} MiB; ` +
+        `the limit is ${MAX_CONFIG_BYTES / 1048576} MiB`,
+    ));
+    return undefined;
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (e) {
+    issues.push(ioIssue(path, `cannot read the config file: ${(e as Error).message}`));
+    return undefined;
+  }
+  if (path.endsWith(".pb")) {
+    try {
+      const msg = fromBinary(messageSchema<Bootstrap>(BOOTSTRAP), bytes);
+      return toJsonString(messageSchema<Bootstrap>(BOOTSTRAP), msg, { registry: apiRegistry() });
+    } catch (e) {
+      issues.push(ioIssue(path, `not a binary Bootstrap proto: ${(e as Error).message}`));
+      return undefined;
+    }
+  }
+  if (path.endsWith(".pb_text")) {
+    issues.push(ioIssue(path, "text-format protos (.pb_text) are not supported; use YAML or JSON"));
+    return undefined;
+  }
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+  return text;
+}
+
+function walkText(text: string, file: string, issues: ConfigIssue[], typeName = BOOTSTRAP): Part {
+  const src = parseSource(text, file, issues);
+  if (!src) return { file };
+  const ctx = newWalkContext(src, issues);
+  const desc = apiRegistry().getMessage(typeName)!;
+  const json = new ProtoJsonWalker(ctx).message(src.doc.contents, desc, "");
+  ctx.json = json;
+  if (json !== undefined && (typeof json !== "object" || Array.isArray(json) || json === null)) {
+    return { file, ctx };
+  }
+  return { file, ctx, json: (json ?? {}) as JsonObject };
+}
+
+/**
+ * Loads and checks the bootstrap. `extensions` decides which typed configs are supported;
+ * `checkFiles` (on by default) reports referenced files that do not exist.
+ */
+export function loadBootstrap(
+  source: BootstrapSource,
+  extensions: ExtensionRegistry,
+  opts: { checkFiles?: boolean } = {},
+): LoadResult {
+  const issues: ConfigIssue[] = [];
+  if (!source.configPath && !source.configYaml) {
+    issues.push(ioIssue("", "no configuration: pass -c/--config-path <file> or --config-yaml"));
+    return { issues };
+  }
+  const parts: Part[] = [];
+  if (source.configPath) {
+    const text = readConfigFile(source.configPath, issues);
+    if (text !== undefined) {
+      const label = source.configPath.endsWith(".pb") ? `${source.configPath} (as JSON)` : source
+        .configPath;
+      parts.push(walkText(text, label, issues));
+    }
+  }
+  if (source.configYaml) parts.push(walkText(source.configYaml, "--config-yaml", issues));
+
+  for (const p of parts) if (p.ctx) checkExtensions(p.ctx, extensions, issues);
+  if (opts.checkFiles !== false) {
+    for (const p of parts) if (p.ctx) checkFiles(p.ctx, issues);
+  }
+  if (issues.length > 0) return { issues: sortIssues(issues) };
+
+  const schema = messageSchema<Bootstrap>(BOOTSTRAP);
+  let bootstrap: Bootstrap | undefined;
+  for (const p of parts) {
+    let msg: Bootstrap;
+    try {
+      msg = fromJson(schema, p.json!, { registry: apiRegistry() });
+    } catch (e) {
+      issues.push({
+        kind: "schema",
+        file: p.file,
+        line: 0,
+        col: 0,
+        path: "",
+        message: (e as Error).message,
+      });
+      continue;
+    }
+    // --config-yaml is merged over the file with protobuf MergeFrom semantics, as Envoy does:
+    // scalars replace, messages merge, repeated fields append.
+    bootstrap = bootstrap ? mergeFromBinary(schema, bootstrap, toBinary(schema, msg)) : msg;
+  }
+  if (!bootstrap || issues.length > 0) return { issues: sortIssues(issues) };
+  checkBootstrap(bootstrap, parts.map((p) => p.ctx!), extensions, issues);
+  return issues.length > 0 ? { issues: sortIssues(issues) } : { bootstrap, issues };
+}
+
+/** The outcome of loading an xDS resource file. */
+export interface ResourceFileResult {
+  response?: DiscoveryResponse;
+  issues: ConfigIssue[];
+}
+
+/**
+ * Loads a filesystem xDS resource file (a DiscoveryResponse in YAML or JSON, the format of
+ * `path_config_source`), checking each resource and its extensions like the bootstrap.
+ */
+export function loadResourceFile(
+  path: string,
+  extensions: ExtensionRegistry,
+  opts: { checkFiles?: boolean } = {},
+): ResourceFileResult {
+  const issues: ConfigIssue[] = [];
+  const text = readConfigFile(path, issues);
+  if (text === undefined) return { issues };
+  const part = walkText(text, path, issues, DISCOVERY_RESPONSE);
+  if (part.ctx) {
+    checkExtensions(part.ctx, extensions, issues);
+    if (opts.checkFiles !== false) checkFiles(part.ctx, issues);
+  }
+  if (issues.length > 0 || !part.json) return { issues: sortIssues(issues) };
+  try {
+    const schema = messageSchema<DiscoveryResponse>(DISCOVERY_RESPONSE);
+    return { response: fromJson(schema, part.json, { registry: apiRegistry() }), issues };
+  } catch (e) {
+    issues.push(ioIssue(path, (e as Error).message));
+    return { issues };
+  }
+}
+
+/** Every typed config must belong to an implemented extension; name-only ones too. */
+function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: ConfigIssue[]) {
+  const unsupported: string[] = [];
+  const file = ctx.src.file;
+  for (const use of ctx.anys) {
+    const typeName = typeNameOfUrl(use.typeUrl);
+    // Plain data (StringValue, Struct, ...) and xDS resources in an Any are not extensions.
+    if (use.known && (typeName.startsWith("google.protobuf.") || XDS_RESOURCES.has(typeName))) {
+      continue;
+    }
+    if (reg.byType(typeName)) continue;
+    // Nested configs of an unsupported extension would only repeat the same news.
+    if (unsupported.some((p) => use.path.startsWith(p))) continue;
+    unsupported.push(use.path);
+    const name = use.name || typeName;
+    issues.push({
+      kind: "unsupported",
+      file,
+      line: use.line,
+      col: use.col,
+      path: use.path,
+      message: `unsupported extension '${name}' (${use.typeUrl})` +
+        (use.known ? "" : ": its config type is not part of the Envoy API denvoy knows"),
+      extension: { name, typeUrl: use.typeUrl },
+    });
+  }
+  for (const use of ctx.names) {
+    if (reg.byName(use.name)) continue;
+    if (unsupported.some((p) => use.path.startsWith(p))) continue;
+    issues.push({
+      kind: "unsupported",
+      file,
+      line: use.line,
+      col: use.col,
+      path: use.path,
+      message: `unsupported extension '${use.name}' (no typed_config given)`,
+      extension: { name: use.name, typeUrl: "" },
+    });
+  }
+}
+
+/** Files the config reads (certificates, Lua/Wasm code, filesystem xDS) must exist. */
+function checkFiles(ctx: WalkContext, issues: ConfigIssue[]) {
+  for (const ref of ctx.files) {
+    try {
+      Deno.statSync(ref.filename);
+    } catch {
+      issues.push({
+        kind: "missing_file",
+        file: ctx.src.file,
+        line: ref.line,
+        col: ref.col,
+        path: ref.path,
+        message: `referenced file ${JSON.stringify(ref.filename)} does not exist`,
+        missingPath: ref.filename,
+      });
+    }
+  }
+}
+
+/** Orders issues by position within each file, keeping files in the order they were read. */
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  const fileOrder = new Map<string, number>();
+  for (const i of issues) if (!fileOrder.has(i.file)) fileOrder.set(i.file, fileOrder.size);
+  return issues.sort((a, b) =>
+    fileOrder.get(a.file)! - fileOrder.get(b.file)! || a.line - b.line || a.col - b.col
+  );
+}

@@ -1,0 +1,129 @@
+/**
+ * The extension registry: every filter, access logger, transport socket, cluster type, tracer
+ * and stat sink that denvoy implements registers a factory here, keyed by the type URL of its
+ * config and by its well-known name (as Envoy's registry is). The loader resolves every
+ * `typed_config` through it; a config naming anything else is rejected as unsupported, with
+ * the extension's name, type URL and place in the file — never silently ignored.
+ */
+import type { Message } from "@bufbuild/protobuf";
+
+/** Where an extension plugs in, by Envoy's category names. */
+export type ExtensionCategory =
+  | "envoy.filters.http"
+  | "envoy.filters.network"
+  | "envoy.filters.listener"
+  | "envoy.filters.udp_listener"
+  | "envoy.access_loggers"
+  | "envoy.transport_sockets.downstream"
+  | "envoy.transport_sockets.upstream"
+  | "envoy.upstream_options"
+  | "envoy.clusters"
+  | "envoy.tracers"
+  | "envoy.stats_sinks"
+  | "envoy.health_checkers"
+  | "envoy.load_balancing_policies"
+  | "envoy.compression.compressor"
+  | "envoy.compression.decompressor"
+  | "envoy.matching"
+  | "envoy.rbac"
+  | "envoy.formatter"
+  | "envoy.resource_monitors"
+  | "envoy.bootstrap";
+
+/** What a factory's validation step may use. */
+export interface ExtensionValidationContext {
+  /** Reports a problem in this extension's config; `field` is relative to the config. */
+  report(message: string, field?: string): void;
+  /** The registry, for extensions that hold other extensions (HCM holds HTTP filters). */
+  extensions: ExtensionRegistry;
+}
+
+/** One extension denvoy implements. */
+export interface ExtensionFactory {
+  /** Envoy's well-known name, e.g. `envoy.filters.http.router`. */
+  name: string;
+  /** Older names Envoy still accepts for it. */
+  aliases?: string[];
+  category: ExtensionCategory;
+  /** Full names of the config messages accepted as its `typed_config`. */
+  configTypes: string[];
+  /** A terminal filter ends its chain (router, HCM, tcp_proxy): it must come last. */
+  terminal?: boolean;
+  /** Full names of its per-route configs (`typed_per_filter_config`). */
+  perRouteConfigTypes?: string[];
+  /**
+   * Checks what the schema cannot (cross-field rules Envoy enforces when it builds the
+   * extension). Runs in `--mode validate` too, so it must not open sockets or start work.
+   */
+  validate?(config: Message, ctx: ExtensionValidationContext): void;
+}
+
+/** A filter as a chain lists it: its name and, when given, its config's type URL. */
+export interface ChainEntry {
+  name: string;
+  typeUrl?: string;
+}
+
+/**
+ * Envoy's rule for filter chains: a terminal filter must be last, and the last filter must be
+ * terminal. Unknown filters are skipped (they are reported as unsupported elsewhere).
+ * Calls `report(index, message)` for each violation.
+ */
+export function checkTerminalOrder(
+  reg: ExtensionRegistry,
+  chain: ChainEntry[],
+  kind: "http" | "network",
+  report: (index: number, message: string) => void,
+): void {
+  chain.forEach((e, i) => {
+    const f =
+      (e.typeUrl ? reg.byType(e.typeUrl.slice(e.typeUrl.lastIndexOf("/") + 1)) : undefined) ??
+        reg.byName(e.name);
+    if (!f) return;
+    const last = i === chain.length - 1;
+    if (f.terminal && !last) {
+      report(
+        i,
+        `terminal filter '${e.name}' (${f.name}) must be the last filter in a ${kind} filter chain`,
+      );
+    } else if (!f.terminal && last) {
+      report(
+        i,
+        `non-terminal filter '${e.name}' (${f.name}) is the last filter in a ${kind} filter chain`,
+      );
+    }
+  });
+}
+
+/** Factories by config type and by name. */
+export class ExtensionRegistry {
+  readonly #byType = new Map<string, ExtensionFactory>();
+  readonly #byName = new Map<string, ExtensionFactory>();
+
+  /** Adds a factory; a second factory for the same type or name is a programming error. */
+  register(f: ExtensionFactory): void {
+    for (const t of [...f.configTypes, ...(f.perRouteConfigTypes ?? [])]) {
+      if (this.#byType.has(t)) throw new Error(`extension config type ${t} registered twice`);
+      this.#byType.set(t, f);
+    }
+    for (const n of [f.name, ...(f.aliases ?? [])]) {
+      if (this.#byName.has(n)) throw new Error(`extension name ${n} registered twice`);
+      this.#byName.set(n, f);
+    }
+  }
+
+  /** The factory accepting config messages of `typeName` (full message name). */
+  byType(typeName: string): ExtensionFactory | undefined {
+    return this.#byType.get(typeName);
+  }
+
+  /** The factory registered under `name` or one of its aliases. */
+  byName(name: string): ExtensionFactory | undefined {
+    return this.#byName.get(name);
+  }
+
+  /** Every registered factory, once each. */
+  all(): ExtensionFactory[] {
+    return [...new Set(this.#byName.values())];
+  }
+}

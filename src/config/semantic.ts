@@ -1,0 +1,161 @@
+/**
+ * Checks Envoy makes when it builds the server from a schema-valid bootstrap: unique listener
+ * and cluster names, no two listeners on one address, static routes that name defined
+ * clusters, and each extension factory's own validation.
+ */
+import { fromJson, type JsonObject, type JsonValue, type Message } from "@bufbuild/protobuf";
+import type { Address } from "../../proto/gen/envoy/config/core/v3/address_pb.ts";
+import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
+import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
+import { apiRegistry, messageSchema, typeNameOfUrl } from "./api.ts";
+import type { ConfigIssue } from "./errors.ts";
+import type { ExtensionRegistry } from "./extensions.ts";
+import type { WalkContext } from "./proto_json.ts";
+import { locate, pathSegments } from "./source.ts";
+
+const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+
+/** Reports issues at field paths, finding their position in whichever source has them. */
+class Reporter {
+  constructor(readonly ctxs: WalkContext[], readonly issues: ConfigIssue[]) {}
+
+  report(path: string, message: string, fallback?: { file: string; line: number; col: number }) {
+    for (const c of this.ctxs) {
+      const p = locate(c.src, path);
+      if (p) {
+        this.issues.push({ kind: "semantic", file: c.src.file, ...p, path, message });
+        return;
+      }
+    }
+    const f = fallback ?? { file: this.ctxs[0]?.src.file ?? "", line: 0, col: 0 };
+    this.issues.push({ kind: "semantic", ...f, path, message });
+  }
+}
+
+/** `ip:port` (or `unix:path`) of a listener address, for duplicate detection. */
+function addressKey(a: Address | undefined): string {
+  const sa = a?.address;
+  if (sa?.case === "socketAddress") {
+    const ps = sa.value.portSpecifier;
+    return `${sa.value.address}:${ps.case === "portValue" ? ps.value : ps.value ?? ""}`;
+  }
+  if (sa?.case === "pipe") return `unix:${sa.value.path}`;
+  return "";
+}
+
+/** Runs the cross-object checks; appends to `issues`. */
+export function checkBootstrap(
+  b: Bootstrap,
+  ctxs: WalkContext[],
+  extensions: ExtensionRegistry,
+  issues: ConfigIssue[],
+): void {
+  const r = new Reporter(ctxs, issues);
+  const listeners = b.staticResources?.listeners ?? [];
+  const seenListener = new Map<string, number>();
+  const seenAddress = new Map<string, number>();
+  listeners.forEach((l, i) => {
+    const path = `static_resources.listeners[${i}]`;
+    if (l.name) {
+      const prev = seenListener.get(l.name);
+      if (prev !== undefined) {
+        r.report(
+          `${path}.name`,
+          `duplicate listener name '${l.name}' (also static_resources.listeners[${prev}])`,
+        );
+      } else seenListener.set(l.name, i);
+    }
+    const key = addressKey(l.address);
+    const port = key.slice(key.lastIndexOf(":") + 1);
+    if (key && port !== "0" && !key.startsWith("unix:") && l.address) {
+      const prev = seenAddress.get(key);
+      if (prev !== undefined && (l.bindToPort ?? true)) {
+        r.report(
+          `${path}.address`,
+          `listener '${l.name}' has the same address ${key} as static_resources.listeners[${prev}]`,
+        );
+      } else seenAddress.set(key, i);
+    }
+  });
+
+  const clusters = new Set<string>();
+  (b.staticResources?.clusters ?? []).forEach((c, i) => {
+    if (clusters.has(c.name)) {
+      r.report(`static_resources.clusters[${i}].name`, `duplicate cluster name '${c.name}'`);
+    }
+    clusters.add(c.name);
+  });
+
+  for (const ctx of ctxs) {
+    const json = ctx.json;
+    for (const use of ctx.anys) {
+      const typeName = typeNameOfUrl(use.typeUrl);
+      const factory = extensions.byType(typeName);
+      if (!use.known || (!factory?.validate && typeName !== HCM)) continue;
+      const raw = at(json, use.path);
+      if (!raw || typeof raw !== "object" || Array.isArray(raw)) continue;
+      const { "@type": _, ...body } = raw as JsonObject;
+      let msg: Message;
+      try {
+        msg = fromJson(messageSchema(typeName), body, { registry: apiRegistry() });
+      } catch {
+        continue; // already reported by the schema walk
+      }
+      const fallback = { file: ctx.src.file, line: use.line, col: use.col };
+      if (typeName === HCM) {
+        checkRouteClusters(msg as HttpConnectionManager, use.path, clusters, r, fallback);
+      }
+      factory?.validate?.(msg, {
+        extensions,
+        report: (message, field) =>
+          r.report(field ? `${use.path}.${field}` : use.path, message, fallback),
+      });
+    }
+  }
+}
+
+/** Follows a field path through proto JSON. */
+function at(json: JsonValue | undefined, path: string): JsonValue | undefined {
+  let v = json;
+  for (const seg of pathSegments(path)) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = Array.isArray(v) ? v[seg as number] : (v as JsonObject)[seg as string];
+  }
+  return v;
+}
+
+/**
+ * With an inline route table, Envoy checks at load time that every cluster a route names
+ * exists (`validate_clusters`, on by default for static route tables).
+ */
+function checkRouteClusters(
+  hcm: HttpConnectionManager,
+  base: string,
+  clusters: Set<string>,
+  r: Reporter,
+  fallback: { file: string; line: number; col: number },
+) {
+  if (hcm.routeSpecifier.case !== "routeConfig") return;
+  const rc = hcm.routeSpecifier.value;
+  if (rc.validateClusters === false) return;
+  rc.virtualHosts.forEach((vh, vi) => {
+    vh.routes.forEach((route, ri) => {
+      if (route.action.case !== "route") return;
+      const ra = route.action.value;
+      const p = `${base}.route_config.virtual_hosts[${vi}].routes[${ri}].route`;
+      if (ra.clusterSpecifier.case === "cluster" && !clusters.has(ra.clusterSpecifier.value)) {
+        r.report(`${p}.cluster`, `route: unknown cluster '${ra.clusterSpecifier.value}'`, fallback);
+      } else if (ra.clusterSpecifier.case === "weightedClusters") {
+        ra.clusterSpecifier.value.clusters.forEach((wc, wi) => {
+          if (!clusters.has(wc.name)) {
+            r.report(
+              `${p}.weighted_clusters.clusters[${wi}].name`,
+              `route: unknown weighted cluster '${wc.name}'`,
+              fallback,
+            );
+          }
+        });
+      }
+    });
+  });
+}

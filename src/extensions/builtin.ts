@@ -1,0 +1,28 @@
+/**
+ * Every extension compiled into denvoy. Adding an extension means adding its folder under
+ * `src/extensions/` and one line here; the loader then accepts its config everywhere.
+ */
+import { ExtensionRegistry } from "../config/extensions.ts";
+import { fileAccessLogFactory } from "./access_loggers/file/config.ts";
+import { stderrAccessLogFactory, stdoutAccessLogFactory } from "./access_loggers/stream/config.ts";
+import { routerFactory } from "./filters/http/router/config.ts";
+import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
+import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
+import { rawBufferFactory } from "./transport_sockets/raw_buffer/config.ts";
+
+/** A registry holding every built-in extension. */
+export function builtinExtensions(): ExtensionRegistry {
+  const reg = new ExtensionRegistry();
+  for (
+    const f of [
+      httpConnectionManagerFactory,
+      tcpProxyFactory,
+      routerFactory,
+      fileAccessLogFactory,
+      stdoutAccessLogFactory,
+      stderrAccessLogFactory,
+      rawBufferFactory,
+    ]
+  ) reg.register(f);
+  return reg;
+}

@@ -1,0 +1,11 @@
+/** The router filter (`envoy.filters.http.router`): forwards requests upstream; always last. */
+import type { ExtensionFactory } from "../../../../config/extensions.ts";
+
+/** Factory for the router filter. */
+export const routerFactory: ExtensionFactory = {
+  name: "envoy.filters.http.router",
+  aliases: ["envoy.router"],
+  category: "envoy.filters.http",
+  configTypes: ["envoy.extensions.filters.http.router.v3.Router"],
+  terminal: true,
+};
