@@ -1,0 +1,92 @@
+/** Helpers for integration tests that run the real `main.ts` as a process. */
+
+/** Absolute path of main.ts. */
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** What a finished run printed and returned. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `main.ts` with `args` to completion. */
+export async function runMain(args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-net", MAIN, ...args],
+    cwd: opts.cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A temp file holding `text`. */
+export function tempFile(text: string | Uint8Array, suffix = ".yaml"): string {
+  const path = Deno.makeTempFileSync({ prefix: "denvoy-test-", suffix });
+  if (typeof text === "string") Deno.writeTextFileSync(path, text);
+  else Deno.writeFileSync(path, text);
+  return path;
+}
+
+/** A running main.ts in serve mode, with its stderr collected as it arrives. */
+export class ServerProcess {
+  readonly child: Deno.ChildProcess;
+  stderr = "";
+  #waiters: { re: RegExp; resolve: () => void }[] = [];
+  readonly #pump: Promise<void>;
+
+  constructor(args: string[]) {
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--unstable-net", MAIN, ...args],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const child = this.child;
+    this.#pump = (async () => {
+      const dec = new TextDecoder();
+      for await (const chunk of child.stderr) {
+        this.stderr += dec.decode(chunk, { stream: true });
+        this.#waiters = this.#waiters.filter((w) => {
+          if (!w.re.test(this.stderr)) return true;
+          w.resolve();
+          return false;
+        });
+      }
+    })();
+  }
+
+  /** Resolves once stderr matches `re`; rejects if the process exits first or after `ms`. */
+  waitFor(re: RegExp, ms = 20_000): Promise<void> {
+    if (re.test(this.stderr)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}`)), ms);
+      this.#waiters.push({
+        re,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+      this.child.status.then((s) => {
+        clearTimeout(timer);
+        reject(new Error(`exited (${s.code}) before ${re}:\n${this.stderr}`));
+      });
+    });
+  }
+
+  /** Sends `signal` and waits for the exit status. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    try {
+      this.child.kill(signal);
+    } catch { /* already gone */ }
+    const status = await this.child.status;
+    await this.#pump;
+    return status;
+  }
+}
