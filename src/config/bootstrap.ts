@@ -18,7 +18,7 @@ import { type ConfigIssue } from "./errors.ts";
 import type { ExtensionRegistry } from "./extensions.ts";
 import { newWalkContext, ProtoJsonWalker, type WalkContext } from "./proto_json.ts";
 import { checkBootstrap } from "./semantic.ts";
-import { MAX_CONFIG_BYTES, parseSource } from "./source.ts";
+import { MAX_CONFIG_BYTES, parseSource, position } from "./source.ts";
 
 /** xDS resource types: carried in Anys by DiscoveryResponses, but core config, not extensions. */
 const XDS_RESOURCES = new Set([
@@ -110,12 +110,17 @@ function readConfigFile(path: string, issues: ConfigIssue[]): string | undefined
   return text;
 }
 
-function walkText(text: string, file: string, issues: ConfigIssue[], typeName = BOOTSTRAP): Part {
-  const src = parseSource(text, file, issues);
+function walkText(
+  text: string,
+  file: string,
+  issues: ConfigIssue[],
+  opts: { typeName?: string; positions?: boolean } = {},
+): Part {
+  const src = parseSource(text, file, issues, { positions: opts.positions });
   if (!src) return { file };
   const ctx = newWalkContext(src, issues);
-  const desc = apiRegistry().getMessage(typeName)!;
-  const json = new ProtoJsonWalker(ctx).message(src.doc.contents, desc, "");
+  const desc = apiRegistry().getMessage(opts.typeName ?? BOOTSTRAP)!;
+  const json = new ProtoJsonWalker(ctx).message(src.value, desc, "");
   ctx.json = json;
   if (json !== undefined && (typeof json !== "object" || Array.isArray(json) || json === null)) {
     return { file, ctx };
@@ -141,9 +146,10 @@ export function loadBootstrap(
   if (source.configPath) {
     const text = readConfigFile(source.configPath, issues);
     if (text !== undefined) {
-      const label = source.configPath.endsWith(".pb") ? `${source.configPath} (as JSON)` : source
-        .configPath;
-      parts.push(walkText(text, label, issues));
+      // A binary config has no lines to point at: issues name the file and the field path.
+      parts.push(walkText(text, source.configPath, issues, {
+        positions: !source.configPath.endsWith(".pb"),
+      }));
     }
   }
   if (source.configYaml) parts.push(walkText(source.configYaml, "--config-yaml", issues));
@@ -198,7 +204,7 @@ export function loadResourceFile(
   const issues: ConfigIssue[] = [];
   const text = readConfigFile(path, issues);
   if (text === undefined) return { issues };
-  const part = walkText(text, path, issues, DISCOVERY_RESPONSE);
+  const part = walkText(text, path, issues, { typeName: DISCOVERY_RESPONSE });
   if (part.ctx) {
     checkExtensions(part.ctx, extensions, issues);
     if (opts.checkFiles !== false) checkFiles(part.ctx, issues);
@@ -231,8 +237,7 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
     issues.push({
       kind: "unsupported",
       file,
-      line: use.line,
-      col: use.col,
+      ...position(ctx.src, use.at),
       path: use.path,
       message: `unsupported extension '${name}' (${use.typeUrl})` +
         (use.known ? "" : ": its config type is not part of the Envoy API denvoy knows"),
@@ -245,8 +250,7 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
     issues.push({
       kind: "unsupported",
       file,
-      line: use.line,
-      col: use.col,
+      ...position(ctx.src, use.at),
       path: use.path,
       message: `unsupported extension '${use.name}' (no typed_config given)`,
       extension: { name: use.name, typeUrl: "" },
@@ -263,8 +267,7 @@ function checkFiles(ctx: WalkContext, issues: ConfigIssue[]) {
       issues.push({
         kind: "missing_file",
         file: ctx.src.file,
-        line: ref.line,
-        col: ref.col,
+        ...position(ctx.src, { path: ref.path }),
         path: ref.path,
         message: `referenced file ${JSON.stringify(ref.filename)} does not exist`,
         missingPath: ref.filename,

@@ -11,7 +11,7 @@ import { apiRegistry, messageSchema, typeNameOfUrl } from "./api.ts";
 import type { ConfigIssue } from "./errors.ts";
 import type { ExtensionRegistry } from "./extensions.ts";
 import type { WalkContext } from "./proto_json.ts";
-import { locate, pathSegments } from "./source.ts";
+import { pathSegments, position } from "./source.ts";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 
@@ -19,16 +19,10 @@ const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpCon
 class Reporter {
   constructor(readonly ctxs: WalkContext[], readonly issues: ConfigIssue[]) {}
 
-  report(path: string, message: string, fallback?: { file: string; line: number; col: number }) {
-    for (const c of this.ctxs) {
-      const p = locate(c.src, path);
-      if (p) {
-        this.issues.push({ kind: "semantic", file: c.src.file, ...p, path, message });
-        return;
-      }
-    }
-    const f = fallback ?? { file: this.ctxs[0]?.src.file ?? "", line: 0, col: 0 };
-    this.issues.push({ kind: "semantic", ...f, path, message });
+  report(path: string, message: string, fallback?: WalkContext) {
+    const c = this.ctxs.find((c) => at(c.json, path) !== undefined) ?? fallback ?? this.ctxs[0];
+    const p = c ? position(c.src, { path }) : { line: 0, col: 0 };
+    this.issues.push({ kind: "semantic", file: c?.src.file ?? "", ...p, path, message });
   }
 }
 
@@ -101,7 +95,7 @@ export function checkBootstrap(
       } catch {
         continue; // already reported by the schema walk
       }
-      const fallback = { file: ctx.src.file, line: use.line, col: use.col };
+      const fallback = ctx;
       if (typeName === HCM) {
         checkRouteClusters(msg as HttpConnectionManager, use.path, clusters, r, fallback);
       }
@@ -133,7 +127,7 @@ function checkRouteClusters(
   base: string,
   clusters: Set<string>,
   r: Reporter,
-  fallback: { file: string; line: number; col: number },
+  fallback: WalkContext,
 ) {
   if (hcm.routeSpecifier.case !== "routeConfig") return;
   const rc = hcm.routeSpecifier.value;

@@ -1,18 +1,22 @@
 import { assertEquals, assertMatch } from "../testing/assert.ts";
 import type { ConfigIssue } from "./errors.ts";
-import { locate, parseSource, pathSegments } from "./source.ts";
+import { parseSource, pathSegments, position } from "./source.ts";
 
 Deno.test("field paths split into keys, indexes and quoted map keys", () => {
   assertEquals(pathSegments('a.b[2]["k.x"].c'), ["a", "b", 2, "k.x", "c"]);
   assertEquals(pathSegments(""), []);
 });
 
-Deno.test("locate finds a node by proto or JSON field names", () => {
+Deno.test("positions are found by proto or JSON field names, keys or values", () => {
   const issues: ConfigIssue[] = [];
   const src = parseSource("a:\n  list:\n  - x: 1\n  - statPrefix: p\n", "f.yaml", issues)!;
   assertEquals(issues, []);
-  assertEquals(locate(src, "a.list[1].stat_prefix"), { line: 4, col: 17 });
-  assertEquals(locate(src, "a.missing"), undefined);
+  assertEquals(position(src, { path: "a.list[1].stat_prefix" }), { line: 4, col: 17 });
+  assertEquals(position(src, { path: "a.list[1]", key: "stat_prefix" }), { line: 4, col: 5 });
+  // A path that cannot be followed ends at the deepest node reached.
+  assertEquals(position(src, { path: "a.missing" }), { line: 2, col: 3 });
+  const noPositions = parseSource("{}", "b.pb", issues, { positions: false })!;
+  assertEquals(position(noPositions, { path: "a" }), { line: 0, col: 0 });
 });
 
 Deno.test("unusable text is reported, not thrown", () => {
