@@ -38,19 +38,26 @@ export async function main(argv: string[], console: Console = stdio): Promise<nu
   const log = getLogger("main");
   for (const w of options.warnings) log.warn(w);
 
-  const bootstrap = loadConfig(options, builtinExtensions(), console);
+  const extensions = builtinExtensions();
+  const bootstrap = loadConfig(options, extensions, console);
   if (!bootstrap) return 1;
   if (options.mode === "validate") {
     console.out(`configuration '${options.configPath || "--config-yaml"}' OK\n`);
     return 0;
   }
-  const server = new Server(bootstrap, options);
-  server.initialize();
-  if (options.mode === "init_only") {
-    log.info("init_only mode: initialized, exiting");
-    return 0;
+  const server = new Server(bootstrap, options, extensions);
+  try {
+    await server.initialize();
+    if (options.mode === "init_only") {
+      log.info("init_only mode: initialized, exiting");
+      return 0;
+    }
+    await server.run();
+  } catch (e) {
+    // Start-up failures (a port in use, a cluster that cannot be built) are operator errors.
+    log.critical(`error initializing server: ${(e as Error).message}`);
+    return 1;
   }
-  await server.run();
   return 0;
 }
 

@@ -6,6 +6,11 @@
  * the extension's name, type URL and place in the file — never silently ignored.
  */
 import type { Message } from "@bufbuild/protobuf";
+import type { Any } from "@bufbuild/protobuf/wkt";
+import type { HttpFilterFactoryCb } from "../http/filter.ts";
+import type { NetworkFilterFactoryCb } from "../network/filter.ts";
+import type { ClusterManager } from "../upstream/cluster_manager.ts";
+import type { ConnPoolManager } from "../upstream/conn_pool.ts";
 
 /** Where an extension plugs in, by Envoy's category names. */
 export type ExtensionCategory =
@@ -56,6 +61,21 @@ export interface ExtensionFactory {
    * extension). Runs in `--mode validate` too, so it must not open sockets or start work.
    */
   validate?(config: Message, ctx: ExtensionValidationContext): void;
+  /**
+   * For HTTP filters: builds the per-stream factory from the filter's `typed_config`
+   * (undefined when the filter was named without one). Throws an Error for configs it rejects.
+   */
+  createHttpFilter?(config: Any | undefined, ctx: ServerContext): HttpFilterFactoryCb;
+  /** For network filters: builds the per-connection factory from the filter's `typed_config`. */
+  createNetworkFilter?(config: Any | undefined, ctx: ServerContext): NetworkFilterFactoryCb;
+}
+
+/** The server's shared parts that extensions are built with. */
+export interface ServerContext {
+  extensions: ExtensionRegistry;
+  clusterManager: ClusterManager;
+  /** This worker's upstream connection pools. */
+  pools: ConnPoolManager;
 }
 
 /** A filter as a chain lists it: its name and, when given, its config's type URL. */

@@ -4,11 +4,25 @@
  * opened) and `--mode init_only` after initializing, as in Envoy.
  */
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
-import type { Address } from "../../proto/gen/envoy/config/core/v3/address_pb.ts";
 import { getLogger } from "../common/logger.ts";
+import { formatAddress } from "../network/address.ts";
 import { loadBootstrap } from "../config/bootstrap.ts";
 import { formatIssue } from "../config/errors.ts";
-import type { ExtensionRegistry } from "../config/extensions.ts";
+import type { ExtensionRegistry, ServerContext } from "../config/extensions.ts";
+import {
+  type AdminListener,
+  type AdminServer,
+  createAdminApp,
+  type ServerState,
+  startAdmin,
+} from "../admin/admin.ts";
+import { ActiveListener } from "../listener/listener.ts";
+import {
+  configureDefaultAccessLogManager,
+  defaultAccessLogManager,
+} from "../extensions/access_loggers/access_log_manager.ts";
+import { ClusterManager } from "../upstream/cluster_manager.ts";
+import { ConnPoolManager } from "../upstream/conn_pool.ts";
 import { BUILD_VERSION } from "../version.ts";
 import type { Options } from "./options.ts";
 
@@ -19,23 +33,6 @@ const configLog = getLogger("config");
 export interface Console {
   out(text: string): void;
   err(text: string): void;
-}
-
-/** `ip:port` as Envoy prints addresses (IPv6 in brackets). */
-export function formatAddress(a: Address | undefined): string {
-  const sa = a?.address;
-  if (sa?.case === "socketAddress") {
-    const ps = sa.value.portSpecifier;
-    const port = ps.case === "portValue" ? String(ps.value) : ps.value ?? "0";
-    return sa.value.address.includes(":")
-      ? `[${sa.value.address}]:${port}`
-      : `${sa.value.address}:${port}`;
-  }
-  if (sa?.case === "pipe") return sa.value.path;
-  if (sa?.case === "envoyInternalAddress") {
-    return `envoy://${sa.value.addressNameSpecifier.value ?? ""}`;
-  }
-  return "(no address)";
 }
 
 /** Loads the bootstrap; returns it, or undefined after reporting every issue. */
@@ -69,37 +66,60 @@ export function loadConfig(
 }
 
 /** A running (or about to run) server instance. */
-export class Server {
+export class Server implements AdminServer {
   #stopped: (() => void) | undefined;
+  #state: ServerState = "PRE_INITIALIZING";
+  #listeners: ActiveListener[] = [];
+  #admin: AdminListener | undefined;
+  #ctx: ServerContext | undefined;
 
-  constructor(readonly bootstrap: Bootstrap, readonly options: Options) {}
+  constructor(
+    readonly bootstrap: Bootstrap,
+    readonly options: Options,
+    readonly extensions: ExtensionRegistry,
+  ) {}
 
-  /** Logs what Envoy logs on start-up and what this configuration will serve. */
-  initialize(): void {
+  state(): ServerState {
+    return this.#state;
+  }
+
+  /** Ports the listeners bound, by listener name (tests bind port 0). */
+  listenerPorts(): Record<string, number> {
+    return Object.fromEntries(this.#listeners.map((l) => [l.name, l.port]));
+  }
+
+  /**
+   * Builds the cluster manager and every listener (compiling route tables and filter chains),
+   * waiting for the first DNS answers of DNS clusters, as Envoy's init manager does.
+   * Throws an Error naming the first problem.
+   */
+  async initialize(): Promise<void> {
     const b = this.bootstrap;
     const node = b.node;
+    this.#state = "INITIALIZING";
     log.info(`initializing epoch ${this.options.restartEpoch} (base id=${this.options.baseId})`);
     log.info(`denvoy version: ${BUILD_VERSION}`);
     log.info(
       `node id: '${node?.id || this.options.serviceNode}', cluster: ` +
-        `'${
-          node?.cluster || this.options.serviceCluster
-        }', concurrency: ${this.options.concurrency}`,
+        `'${node?.cluster || this.options.serviceCluster}', concurrency: ` +
+        `${this.options.concurrency}`,
     );
-    if (b.admin?.address) log.info(`admin address: ${formatAddress(b.admin.address)}`);
-    const clusters = b.staticResources?.clusters ?? [];
-    log.info(
-      `cm init: ${clusters.length} static cluster(s): ${clusters.map((c) => c.name).join(", ")}`,
-    );
+    configureDefaultAccessLogManager(this.options.fileFlushIntervalMsec);
+    const clusterManager = new ClusterManager(b.staticResources?.clusters ?? []);
+    this.#ctx = { extensions: this.extensions, clusterManager, pools: new ConnPoolManager() };
     for (const l of b.staticResources?.listeners ?? []) {
+      this.#listeners.push(new ActiveListener(l, this.#ctx));
       log.info(
         `listener '${l.name}' on ${formatAddress(l.address)} with ${l.filterChains.length} ` +
           `filter chain(s)`,
       );
     }
+    log.info(`cm init: initializing ${clusterManager.names().length} static cluster(s)`);
+    await clusterManager.initialize();
+    log.info("cm init: all clusters initialized");
   }
 
-  /** Serves until SIGTERM/SIGINT (or `stop()`), then shuts down. */
+  /** Binds the admin and every listener, serves until SIGTERM/SIGINT (or `stop()`). */
   async run(): Promise<void> {
     const done = new Promise<void>((resolve) => (this.#stopped = resolve));
     const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
@@ -111,13 +131,48 @@ export class Server {
       Deno.addSignalListener(sig, h);
       return [sig, h] as const;
     });
-    // Sockets arrive with the data path (issue #3); until then the server holds no listeners.
-    log.info("all listeners ready (the data path lands with issue #3: no sockets are open yet)");
+    try {
+      const admin = this.bootstrap.admin?.address?.address;
+      if (admin?.case === "socketAddress") {
+        const ps = admin.value.portSpecifier;
+        this.#admin = startAdmin(
+          createAdminApp(this),
+          admin.value.address,
+          ps.case === "portValue" ? ps.value : 0,
+        );
+        log.info(`admin address: ${admin.value.address}:${this.#admin.port}`);
+      }
+      for (const l of this.#listeners) l.bind();
+    } catch (e) {
+      for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+      await this.#shutdown();
+      throw e;
+    }
+    for (const l of this.#listeners) {
+      l.serve().catch((e) => log.error(`listener '${l.name}': ${(e as Error).message}`));
+    }
+    this.#state = "LIVE";
+    log.info(
+      `all listeners ready: ${
+        this.#listeners.map((l) => `'${l.name}' on port ${l.port}`).join(", ") || "(none)"
+      }`,
+    );
     log.info("starting main dispatch loop");
     await done;
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
     log.info("main dispatch loop exited");
+    await this.#shutdown();
     log.info("exiting");
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#state = "DRAINING";
+    for (const l of this.#listeners) l.close(true);
+    this.#ctx?.pools.close();
+    this.#ctx?.clusterManager.destroy();
+    await this.#admin?.close();
+    // Buffered access log lines must not be lost on a clean shutdown.
+    await defaultAccessLogManager().close();
   }
 
   /** Asks a running server to shut down. */

@@ -88,6 +88,8 @@ export class StreamInfo {
   responseCode?: number;
   responseCodeDetails?: string;
   connectionTerminationDetails?: string;
+  /** The body of a locally generated reply, before body_format (`%LOCAL_REPLY_BODY%`). */
+  localReplyBody?: string;
   responseFlags = 0;
 
   /** Body bytes received from / sent to downstream. */

@@ -1,5 +1,6 @@
 /** The router filter (`envoy.filters.http.router`): forwards requests upstream; always last. */
 import type { ExtensionFactory } from "../../../../config/extensions.ts";
+import { routerFilterFactory } from "../../../../router/router_filter.ts";
 
 /** Factory for the router filter. */
 export const routerFactory: ExtensionFactory = {
@@ -8,4 +9,5 @@ export const routerFactory: ExtensionFactory = {
   category: "envoy.filters.http",
   configTypes: ["envoy.extensions.filters.http.router.v3.Router"],
   terminal: true,
+  createHttpFilter: (_config, server) => routerFilterFactory(server),
 };

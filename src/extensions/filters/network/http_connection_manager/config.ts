@@ -1,6 +1,10 @@
 /** The HTTP connection manager network filter: HTTP codecs, HTTP filters, routing. */
+import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import type { HttpConnectionManager } from "../../../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
+import { apiRegistry } from "../../../../config/api.ts";
 import { checkTerminalOrder, type ExtensionFactory } from "../../../../config/extensions.ts";
+import { Http1ConnectionManager } from "../../../../http/conn_manager.ts";
+import { compileConnectionManager } from "../../../../http/conn_manager_config.ts";
 
 /** Factory for the HTTP connection manager. */
 export const httpConnectionManagerFactory: ExtensionFactory = {
@@ -23,5 +27,13 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
       "http",
       (i, msg) => ctx.report(msg, `http_filters[${i}]`),
     );
+  },
+  createNetworkFilter(config, server) {
+    const hcm = config && anyUnpack(config, apiRegistry()) as HttpConnectionManager | undefined;
+    if (!hcm) throw new Error("http_connection_manager needs a typed_config");
+    const cfg = compileConnectionManager(hcm, server);
+    return (conn, ctx) => {
+      new Http1ConnectionManager(conn, cfg, ctx);
+    };
   },
 };

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { Address } from "../../proto/gen/envoy/config/core/v3/address_pb.ts";
 import { messageSchema } from "../config/api.ts";
 import { assertEquals } from "../testing/assert.ts";
-import { formatAddress } from "./server.ts";
+import { formatAddress } from "./address.ts";
 
 const addr = (init: Record<string, unknown>) =>
   // deno-lint-ignore no-explicit-any

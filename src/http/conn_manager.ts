@@ -1,0 +1,528 @@
+/**
+ * The HTTP connection manager for HTTP/1.1 connections: parses requests with our codec, runs
+ * each request through the HTTP filters (router last), writes responses back with the right
+ * framing, and applies Envoy's connection-level rules: request header sanitizing
+ * (x-forwarded-*, x-request-id, x-envoy-* from untrusted clients), path normalization,
+ * keep-alive and pipelining, upgrades, timeouts and local replies.
+ */
+import { normalizeRequestHeaders, type RequestHeadersVerdict } from "./request_headers.ts";
+import type { ConnectionManagerConfig } from "./conn_manager_config.ts";
+import { FilterManager, type StreamSink } from "./filter_manager.ts";
+import type { LocalReplyOptions } from "./filter.ts";
+import { HeaderMap } from "./header_map.ts";
+import { encodeChunk, encodeLastChunk, encodeResponseHead } from "./http1/encoder.ts";
+import { type MessageHead, RequestParser } from "./http1/parser.ts";
+import type { Connection, ConnectionCallbacks } from "../network/connection.ts";
+import type { ConnectionContext } from "../network/filter.ts";
+import type { MatchedRoute } from "../router/route_table.ts";
+import { StreamInfo } from "../stream_info/stream_info.ts";
+import type { Any } from "@bufbuild/protobuf/wkt";
+import { getLogger } from "../common/logger.ts";
+
+const log = getLogger("http");
+const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
+
+/** One request/response exchange on an HTTP/1 connection. */
+class ActiveStream implements StreamSink {
+  readonly streamInfo = new StreamInfo();
+  readonly fm: FilterManager;
+  requestHeaders!: HeaderMap;
+  head!: MessageHead;
+  #route: MatchedRoute | undefined | null = null;
+  /** Response framing decided when headers were written. */
+  chunked = false;
+  noBody = false;
+  closeAfter = false;
+  responseDone = false;
+  requestDone = false;
+  upgraded = false;
+  #writableCbs: (() => void)[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  lastActivity = performance.now();
+
+  constructor(readonly cm: Http1ConnectionManager) {
+    const si = this.streamInfo;
+    const c = cm.conn;
+    si.downstreamRemoteAddress = c.remoteAddress;
+    si.downstreamDirectRemoteAddress = c.remoteAddress;
+    si.downstreamLocalAddress = c.localAddress;
+    si.connectionId = c.id;
+    si.requestedServerName = cm.ctx.requestedServerName;
+    this.fm = new FilterManager(this, cm.cfg.filterFactories);
+    const idle = cm.cfg.streamIdleTimeoutMs;
+    const overall = cm.cfg.requestTimeoutMs;
+    const first = Math.min(idle || Infinity, overall || Infinity);
+    if (first !== Infinity) this.#timer = setTimeout(() => this.#onTimer(), first);
+  }
+
+  get connection() {
+    const c = this.cm.conn;
+    return { id: c.id, remoteAddress: c.remoteAddress, localAddress: c.localAddress };
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    if (this.responseDone) return;
+    const now = performance.now();
+    const cfg = this.cm.cfg;
+    const elapsed = now - this.streamInfo.startMonotonic;
+    if (cfg.requestTimeoutMs && !this.requestDone && elapsed >= cfg.requestTimeoutMs) {
+      this.localReply(408, "request timeout", { details: "request_overall_timeout" });
+      return;
+    }
+    const idleFor = now - this.lastActivity;
+    if (cfg.streamIdleTimeoutMs && idleFor >= cfg.streamIdleTimeoutMs) {
+      this.streamInfo.setFlag("SI");
+      if (this.fm.responseStarted) this.reset("stream_idle_timeout");
+      else this.localReply(408, "stream timeout", { details: "stream_idle_timeout" });
+      return;
+    }
+    const next = Math.min(
+      cfg.streamIdleTimeoutMs ? cfg.streamIdleTimeoutMs - idleFor : Infinity,
+      cfg.requestTimeoutMs && !this.requestDone ? cfg.requestTimeoutMs - elapsed : Infinity,
+    );
+    if (next !== Infinity) this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, next));
+  }
+
+  route(): MatchedRoute | undefined {
+    if (this.#route === null) {
+      this.#route = this.cm.cfg.routeTable.route({
+        headers: this.requestHeaders,
+        random: (Math.random() * 0x100000000) >>> 0,
+      });
+      this.streamInfo.routeName = this.#route?.route.name || undefined;
+    }
+    return this.#route;
+  }
+
+  clearRouteCache(): void {
+    this.#route = null;
+  }
+
+  perFilterConfig(name: string): Any | undefined {
+    const m = this.route();
+    if (!m) return undefined;
+    return m.route.typedPerFilterConfig?.get(name) ?? m.virtualHost.typedPerFilterConfig?.get(name);
+  }
+
+  /** Envoy's local reply: a small text response, through the encoder filters. */
+  localReply(status: number, body: string, opts?: LocalReplyOptions): void {
+    if (this.responseDone) return;
+    const si = this.streamInfo;
+    si.responseCodeDetails = opts?.details ?? si.responseCodeDetails;
+    if (this.fm.responseStarted) {
+      this.reset(opts?.details ?? "local_reply_after_response_started");
+      return;
+    }
+    this.fm.localReplied = true;
+    const h = new HeaderMap([":status", String(status)]);
+    const reply = { status, body, contentType: "text/plain" };
+    const rules = this.cm.cfg.localReply;
+    if (!rules.empty) {
+      si.responseCode = status;
+      rules.apply(reply, h, {
+        requestHeaders: this.requestHeaders,
+        responseHeaders: h,
+        streamInfo: si,
+      });
+      h.set(":status", String(reply.status));
+    }
+    const bytes = encoder.encode(reply.body);
+    if (bytes.length > 0) {
+      h.add("content-length", String(bytes.length));
+      h.add("content-type", reply.contentType);
+    } else h.add("content-length", "0");
+    opts?.modifyHeaders?.(h);
+    this.fm.encodeHeaders(h, bytes.length === 0);
+    if (bytes.length > 0) this.fm.encodeData(bytes, true);
+  }
+
+  writeHeaders(headers: HeaderMap, endStream: boolean): void {
+    this.cm.writeResponseHeaders(this, headers, endStream);
+  }
+
+  writeData(data: Uint8Array, endStream: boolean): void {
+    this.cm.writeResponseData(this, data, endStream);
+  }
+
+  writeTrailers(trailers: HeaderMap): void {
+    this.cm.writeResponseTrailers(this, trailers);
+  }
+
+  reset(details: string): void {
+    this.streamInfo.connectionTerminationDetails = details;
+    this.streamInfo.responseCodeDetails ??= details;
+    this.cm.resetStream(this);
+  }
+
+  readDisable(disable: boolean): void {
+    this.cm.conn.readDisable(disable);
+  }
+
+  writable(): boolean {
+    return !this.cm.conn.aboveHighWatermark;
+  }
+
+  onWritable(cb: () => void): void {
+    this.#writableCbs.push(cb);
+  }
+
+  notifyWritable(): void {
+    const cbs = this.#writableCbs;
+    this.#writableCbs = [];
+    for (const cb of cbs) cb();
+  }
+
+  clearTimers(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** An HTTP/1.1 downstream connection. */
+export class Http1ConnectionManager implements ConnectionCallbacks {
+  readonly parser: RequestParser;
+  #stream: ActiveStream | undefined;
+  /** Bytes received while a response is still going out (pipelined requests). */
+  #pending: Uint8Array[] = [];
+  #closing = false;
+  #headersTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #durationTimer: ReturnType<typeof setTimeout> | undefined;
+  #requests = 0;
+
+  constructor(
+    readonly conn: Connection,
+    readonly cfg: ConnectionManagerConfig,
+    readonly ctx: ConnectionContext,
+  ) {
+    this.parser = new RequestParser({
+      onHead: (h, head) => this.#onHead(h, head),
+      onBody: (chunk) => this.#onBody(chunk),
+      onMessageComplete: (trailers) => this.#onMessageComplete(trailers),
+      onError: (status, detail) => this.#onCodecError(status, detail),
+    }, { maxHeadersBytes: cfg.maxRequestHeadersBytes, maxHeadersCount: cfg.maxHeadersCount });
+    this.#armHeadersTimer();
+    this.#armIdleTimer();
+    if (cfg.maxConnectionDurationMs > 0) {
+      this.#durationTimer = setTimeout(() => this.#drainClose(), cfg.maxConnectionDurationMs);
+    }
+    conn.start(this, ctx.initialData);
+  }
+
+  #armHeadersTimer(): void {
+    if (this.cfg.requestHeadersTimeoutMs <= 0 || this.#headersTimer !== undefined) return;
+    // Slowloris defence: a request's headers must complete within the timeout.
+    this.#headersTimer = setTimeout(() => {
+      this.#headersTimer = undefined;
+      log.debug(() => `[C${this.conn.id}] request headers timeout`);
+      this.conn.close();
+    }, this.cfg.requestHeadersTimeoutMs);
+  }
+
+  #clearHeadersTimer(): void {
+    if (this.#headersTimer !== undefined) clearTimeout(this.#headersTimer);
+    this.#headersTimer = undefined;
+  }
+
+  #armIdleTimer(): void {
+    if (this.cfg.idleTimeoutMs <= 0) return;
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (!this.#stream) this.conn.close();
+    }, this.cfg.idleTimeoutMs);
+  }
+
+  #drainClose(): void {
+    this.#durationTimer = undefined;
+    if (this.#stream) this.#closing = true;
+    else this.conn.close();
+  }
+
+  // ---- connection events ----
+
+  onData(chunk: Uint8Array): void {
+    const s = this.#stream;
+    if (s?.upgraded) {
+      s.streamInfo.bytesReceived += chunk.length;
+      s.lastActivity = performance.now();
+      s.fm.decodeData(chunk, false);
+      return;
+    }
+    if (this.parser.paused || this.#pending.length > 0) {
+      this.#pending.push(chunk);
+      // Stop reading until the current response is out: HTTP/1 pipelining flow control.
+      this.conn.readDisable(true);
+      return;
+    }
+    this.#feed(chunk);
+  }
+
+  #feed(chunk: Uint8Array): void {
+    if (this.#stream === undefined && this.#headersTimer === undefined) this.#armHeadersTimer();
+    const used = this.parser.execute(chunk);
+    if (used < chunk.length && !this.conn.closed) {
+      const rest = chunk.subarray(used);
+      if (this.#stream?.upgraded) this.onData(rest);
+      else {
+        this.#pending.unshift(rest);
+        this.conn.readDisable(true);
+      }
+    }
+  }
+
+  onEnd(): void {
+    const s = this.#stream;
+    if (s?.upgraded) {
+      s.fm.decodeData(EMPTY, true);
+      return;
+    }
+    if (s && !s.requestDone) {
+      // Client left mid-request: the upstream side is cancelled (flag DC).
+      s.streamInfo.setFlag("DC");
+      this.resetStream(s, "downstream_remote_disconnect");
+      return;
+    }
+    // A half-closed client still gets the response in flight; an idle one is done.
+    if (s) this.#closing = true;
+    else this.conn.close();
+  }
+
+  onClose(): void {
+    this.#clearHeadersTimer();
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    if (this.#durationTimer !== undefined) clearTimeout(this.#durationTimer);
+    const s = this.#stream;
+    if (s && !s.responseDone) {
+      s.streamInfo.setFlag("DC");
+      s.streamInfo.connectionTerminationDetails ??= "downstream_remote_disconnect";
+      this.#finishStream(s, true);
+    }
+  }
+
+  onWritable(): void {
+    this.#stream?.notifyWritable();
+  }
+
+  // ---- parser events ----
+
+  #onHead(headers: HeaderMap, head: MessageHead): void {
+    this.#clearHeadersTimer();
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    const s = new ActiveStream(this);
+    this.#stream = s;
+    this.#requests++;
+    s.head = head;
+    s.requestHeaders = headers;
+    const si = s.streamInfo;
+    si.protocol = head.version;
+    si.requestHeaders = headers;
+    si.requestHeadersBytes = head.headersBytes;
+    if (!head.keepAlive) s.closeAfter = true;
+    const endStream = !head.chunked && head.contentLength <= 0 && !head.upgrade;
+    const verdict: RequestHeadersVerdict = normalizeRequestHeaders(headers, head, this.cfg, s);
+    if (verdict.reject) {
+      s.requestDone = true;
+      s.closeAfter = true;
+      this.parser.pause();
+      s.localReply(verdict.reject.status, verdict.reject.body, { details: verdict.reject.details });
+      return;
+    }
+    if (verdict.redirect) {
+      s.requestDone = endStream;
+      this.parser.pause();
+      s.localReply(307, "", {
+        details: "path_normalization",
+        modifyHeaders: (h) => h.add("location", verdict.redirect!),
+      });
+      return;
+    }
+    if (head.upgrade) {
+      const type = (headers.get("upgrade") ?? "").toLowerCase();
+      if (headers.get(":method") !== "CONNECT" && this.cfg.upgrades.has(type)) s.upgraded = true;
+      else {
+        // Upgrades not configured are refused as Envoy does (403 for unsupported upgrades).
+        s.requestDone = true;
+        s.closeAfter = true;
+        this.parser.pause();
+        s.localReply(403, "", { details: "upgrade_failed" });
+        return;
+      }
+    }
+    if (endStream) {
+      s.requestDone = true;
+      si.mark("lastDownstreamRxByteReceived");
+    }
+    s.fm.decodeHeaders(headers, endStream);
+  }
+
+  #onBody(chunk: Uint8Array): void {
+    const s = this.#stream;
+    if (!s || s.fm.destroyed) return;
+    s.streamInfo.bytesReceived += chunk.length;
+    s.lastActivity = performance.now();
+    if (!s.fm.localReplied) s.fm.decodeData(chunk, false);
+  }
+
+  #onMessageComplete(trailers: HeaderMap | undefined): void {
+    const s = this.#stream;
+    // One request at a time: the next pipelined request waits for this response.
+    this.parser.pause();
+    if (!s || s.requestDone || s.upgraded) return;
+    s.requestDone = true;
+    s.streamInfo.mark("lastDownstreamRxByteReceived");
+    if (s.fm.localReplied || s.fm.destroyed) return;
+    if (trailers) {
+      s.streamInfo.requestTrailers = trailers;
+      s.fm.decodeTrailers(trailers);
+    } else s.fm.decodeData(EMPTY, true);
+  }
+
+  #onCodecError(status: number, detail: string): void {
+    let s = this.#stream;
+    if (s && (s.fm.responseStarted || s.requestDone)) {
+      this.conn.close();
+      return;
+    }
+    if (!s) {
+      s = new ActiveStream(this);
+      this.#stream = s;
+      s.requestHeaders = new HeaderMap();
+      s.streamInfo.protocol = "HTTP/1.1";
+    }
+    s.streamInfo.setFlag("DPE");
+    s.requestDone = true;
+    s.closeAfter = true;
+    s.localReply(status, "", { details: `http1.${detail}` });
+  }
+
+  // ---- response path ----
+
+  writeResponseHeaders(s: ActiveStream, h: HeaderMap, endStream: boolean): void {
+    const si = s.streamInfo;
+    const status = Number(h.get(":status") ?? 200);
+    si.responseCode = status;
+    si.responseHeaders = h;
+    si.mark("firstDownstreamTxByteSent");
+    const cfg = this.cfg;
+    if (cfg.serverHeader === "overwrite") h.set("server", cfg.serverName);
+    else if (cfg.serverHeader === "append_if_absent" && !h.has("server")) {
+      h.add("server", cfg.serverName);
+    }
+    if (cfg.alwaysSetRequestIdInResponse) {
+      const id = s.requestHeaders.get("x-request-id");
+      if (id) h.set("x-request-id", id);
+    }
+    const method = s.requestHeaders.get(":method");
+    const informational = status >= 100 && status < 200 && status !== 101;
+    if (informational) {
+      // 100-continue and friends go out as-is; the final response follows.
+      this.conn.write(encodeResponseHead(h, "HTTP/1.1", false));
+      return;
+    }
+    s.noBody = method === "HEAD" || status === 204 || status === 304;
+    h.remove("transfer-encoding");
+    if (status === 101 && s.upgraded) {
+      s.chunked = false;
+    } else if (!s.noBody && !h.has("content-length")) {
+      if (endStream) h.set("content-length", "0");
+      else if (s.head?.version === "HTTP/1.0") s.closeAfter = true;
+      else s.chunked = true;
+    }
+    if (!s.upgraded) {
+      h.remove("connection");
+      h.remove("keep-alive");
+      if (this.#closing || s.closeAfter || (!s.requestDone && endStream)) {
+        // A response that ends before its request finished also closes (Envoy does the same).
+        s.closeAfter = true;
+        h.set("connection", "close");
+      } else if (s.head?.version === "HTTP/1.0") h.set("connection", "keep-alive");
+    }
+    const version = s.head?.version === "HTTP/1.0" ? "HTTP/1.0" : "HTTP/1.1";
+    const bytes = encodeResponseHead(h, version, s.chunked);
+    si.responseHeadersBytes = bytes.length;
+    this.conn.write(bytes);
+    if (endStream) this.#responseComplete(s);
+  }
+
+  writeResponseData(s: ActiveStream, data: Uint8Array, endStream: boolean): void {
+    if (s.responseDone) return;
+    s.lastActivity = performance.now();
+    if (data.length > 0 && !s.noBody) {
+      s.streamInfo.bytesSent += data.length;
+      if (s.chunked) {
+        const parts = encodeChunk(data);
+        if (parts instanceof Uint8Array) this.conn.write(parts);
+        else for (const p of parts) this.conn.write(p);
+      } else this.conn.write(data);
+    }
+    if (endStream) {
+      if (s.chunked) this.conn.write(encodeLastChunk());
+      this.#responseComplete(s);
+    }
+  }
+
+  writeResponseTrailers(s: ActiveStream, trailers: HeaderMap): void {
+    if (s.responseDone) return;
+    s.streamInfo.responseTrailers = trailers;
+    // HTTP/1 can carry trailers only in a chunked body; otherwise they are dropped, as in Envoy.
+    this.conn.write(s.chunked ? encodeLastChunk(trailers) : EMPTY);
+    this.#responseComplete(s);
+  }
+
+  #responseComplete(s: ActiveStream): void {
+    s.streamInfo.mark("lastDownstreamTxByteSent");
+    if (s.upgraded) {
+      // The tunnel's end: close once both directions are done.
+      this.conn.closeAfterFlush();
+      this.#finishStream(s, false);
+      return;
+    }
+    const closeConn = s.closeAfter || this.#closing || !s.requestDone;
+    this.#finishStream(s, false);
+    if (closeConn) {
+      this.conn.closeAfterFlush();
+      return;
+    }
+    this.#armIdleTimer();
+    this.parser.resume();
+    this.conn.readDisable(false);
+    // Requests that arrived while this one was being answered are parsed now.
+    while (this.#pending.length > 0 && !this.parser.paused && !this.conn.closed) {
+      this.#feed(this.#pending.shift()!);
+    }
+  }
+
+  /** Aborts a stream: on HTTP/1 the only way to signal it is to close the connection. */
+  resetStream(s: ActiveStream, details?: string): void {
+    if (details) s.streamInfo.connectionTerminationDetails ??= details;
+    if (!s.streamInfo.responseCode && !s.fm.responseStarted) s.streamInfo.responseCode = 0;
+    this.#finishStream(s, true);
+    this.conn.close();
+  }
+
+  #finishStream(s: ActiveStream, reset: boolean): void {
+    if (s.responseDone) return;
+    s.responseDone = true;
+    s.clearTimers();
+    s.streamInfo.finish();
+    if (reset) s.streamInfo.responseCodeDetails ??= "downstream_reset";
+    s.fm.destroy();
+    if (this.#stream === s) this.#stream = undefined;
+    const ctx = {
+      requestHeaders: s.requestHeaders,
+      responseHeaders: s.streamInfo.responseHeaders,
+      responseTrailers: s.streamInfo.responseTrailers,
+      streamInfo: s.streamInfo,
+    };
+    for (const al of this.cfg.accessLogs) al.log(ctx);
+  }
+
+  /** Number of requests this connection served (for stats later). */
+  get requestCount(): number {
+    return this.#requests;
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The HTTP connection manager's config, compiled once per filter chain from the
+ * HttpConnectionManager proto: defaults filled in as Envoy documents them, durations in ms,
+ * the route table built, HTTP filter factories resolved through the extension registry.
+ */
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import {
+  type HttpConnectionManager,
+  HttpConnectionManager_CodecType as CodecType,
+  HttpConnectionManager_PathWithEscapedSlashesAction as EscapedSlashes,
+  HttpConnectionManager_ServerHeaderTransformation as ServerHeader,
+} from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
+import type { ServerContext } from "../config/extensions.ts";
+import {
+  type AccessLogInstance,
+  createAccessLogs,
+} from "../extensions/access_loggers/access_log.ts";
+import { RouteTable } from "../router/route_table.ts";
+import type { HttpFilterFactoryCb } from "./filter.ts";
+import { LocalReplyRules } from "./local_reply.ts";
+
+/** Milliseconds of a Duration, or `dflt` when unset. */
+export function durationMs(d: Duration | undefined, dflt: number): number {
+  if (!d) return dflt;
+  return Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6);
+}
+
+/** Everything a connection manager needs, resolved. */
+export interface ConnectionManagerConfig {
+  statPrefix: string;
+  routeTable: RouteTable;
+  /** One factory per configured HTTP filter, in order (router last). */
+  filterFactories: HttpFilterFactoryCb[];
+  serverName: string;
+  serverHeader: "overwrite" | "append_if_absent" | "pass_through";
+  useRemoteAddress: boolean;
+  xffNumTrustedHops: number;
+  skipXffAppend: boolean;
+  generateRequestId: boolean;
+  preserveExternalRequestId: boolean;
+  alwaysSetRequestIdInResponse: boolean;
+  normalizePath: boolean;
+  mergeSlashes: boolean;
+  escapedSlashes: "keep" | "reject" | "unescape_and_redirect" | "unescape_and_forward";
+  stripAnyHostPort: boolean;
+  stripMatchingHostPort: boolean;
+  schemeToOverwrite?: string;
+  requestTimeoutMs: number;
+  requestHeadersTimeoutMs: number;
+  streamIdleTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnectionDurationMs: number;
+  drainTimeoutMs: number;
+  maxRequestHeadersBytes: number;
+  maxHeadersCount: number;
+  /** http_protocol_options.accept_http_10 and default_host_for_http_10. */
+  acceptHttp10: boolean;
+  defaultHostForHttp10: string;
+  /** Upgrade types (lower case) allowed, e.g. "websocket". */
+  upgrades: Set<string>;
+  accessLogs: AccessLogInstance[];
+  localReply: LocalReplyRules;
+}
+
+/** Compiles the HCM proto; throws an Error naming the problem for what is not supported. */
+export function compileConnectionManager(
+  hcm: HttpConnectionManager,
+  server: ServerContext,
+): ConnectionManagerConfig {
+  const { extensions, clusterManager } = server;
+  const clusterExists = (name: string) => clusterManager.get(name) !== undefined;
+  if (hcm.codecType === CodecType.HTTP2 || hcm.codecType === CodecType.HTTP3) {
+    throw new Error(`codec_type ${CodecType[hcm.codecType]} is not supported yet`);
+  }
+  if (hcm.routeSpecifier.case !== "routeConfig") {
+    throw new Error(
+      `route_specifier ${hcm.routeSpecifier.case ?? "(none)"} is not supported ` +
+        `yet: use an inline route_config`,
+    );
+  }
+  const routeTable = new RouteTable(hcm.routeSpecifier.value, { clusterExists });
+  const filterFactories: HttpFilterFactoryCb[] = [];
+  for (const f of hcm.httpFilters) {
+    const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
+    const factory = typeUrl
+      ? extensions.byType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1))
+      : extensions.byName(f.name);
+    if (!factory?.createHttpFilter) {
+      if (f.isOptional) continue;
+      throw new Error(`HTTP filter '${f.name}' has no implementation`);
+    }
+    filterFactories.push(
+      factory.createHttpFilter(
+        f.configType.case === "typedConfig" ? f.configType.value : undefined,
+        server,
+      ),
+    );
+  }
+  const common = hcm.commonHttpProtocolOptions;
+  const serverHeader = hcm.serverHeaderTransformation === ServerHeader.APPEND_IF_ABSENT
+    ? "append_if_absent"
+    : hcm.serverHeaderTransformation === ServerHeader.PASS_THROUGH
+    ? "pass_through"
+    : "overwrite";
+  const escaped = hcm.pathWithEscapedSlashesAction;
+  const sht = hcm.schemeHeaderTransformation?.transformation;
+  return {
+    statPrefix: hcm.statPrefix,
+    routeTable,
+    filterFactories,
+    serverName: hcm.serverName || "envoy",
+    serverHeader,
+    useRemoteAddress: hcm.useRemoteAddress ?? false,
+    xffNumTrustedHops: hcm.xffNumTrustedHops,
+    skipXffAppend: hcm.skipXffAppend,
+    generateRequestId: hcm.generateRequestId ?? true,
+    preserveExternalRequestId: hcm.preserveExternalRequestId,
+    alwaysSetRequestIdInResponse: hcm.alwaysSetRequestIdInResponse,
+    normalizePath: hcm.normalizePath ?? false,
+    mergeSlashes: hcm.mergeSlashes,
+    escapedSlashes: escaped === EscapedSlashes.REJECT_REQUEST
+      ? "reject"
+      : escaped === EscapedSlashes.UNESCAPE_AND_REDIRECT
+      ? "unescape_and_redirect"
+      : escaped === EscapedSlashes.UNESCAPE_AND_FORWARD
+      ? "unescape_and_forward"
+      : "keep",
+    stripAnyHostPort: hcm.stripPortMode.case === "stripAnyHostPort" && hcm.stripPortMode.value,
+    stripMatchingHostPort: hcm.stripMatchingHostPort,
+    schemeToOverwrite: sht?.case === "schemeToOverwrite" ? sht.value : undefined,
+    requestTimeoutMs: durationMs(hcm.requestTimeout, 0),
+    requestHeadersTimeoutMs: durationMs(hcm.requestHeadersTimeout, 0),
+    streamIdleTimeoutMs: durationMs(hcm.streamIdleTimeout, 300_000),
+    idleTimeoutMs: durationMs(common?.idleTimeout, 3_600_000),
+    maxConnectionDurationMs: durationMs(common?.maxConnectionDuration, 0),
+    drainTimeoutMs: durationMs(hcm.drainTimeout, 5000),
+    maxRequestHeadersBytes: (hcm.maxRequestHeadersKb ?? 60) * 1024,
+    maxHeadersCount: common?.maxHeadersCount ?? 100,
+    acceptHttp10: hcm.httpProtocolOptions?.acceptHttp10 ?? false,
+    defaultHostForHttp10: hcm.httpProtocolOptions?.defaultHostForHttp10 ?? "",
+    upgrades: new Set(
+      hcm.upgradeConfigs.filter((u) => u.enabled ?? true).map((u) => u.upgradeType.toLowerCase()),
+    ),
+    accessLogs: createAccessLogs(hcm.accessLog),
+    localReply: new LocalReplyRules(hcm.localReplyConfig),
+  };
+}

@@ -1,0 +1,360 @@
+/**
+ * Runs one stream's HTTP filters: request events through the decoder filters in order, response
+ * events through the encoder filters in reverse order, with stop/continue and buffering.
+ *
+ * A simplification of Envoy's filter manager, kept deliberately: when a decoder filter stops
+ * headers, later request data is buffered until it continues (Envoy's StopAllIterationAndBuffer;
+ * the router is exempt because it is terminal and consumes data itself). Data a filter stops
+ * with "stopAndBuffer" is held and handed on, as one chunk, when that filter continues.
+ */
+import type { Any } from "@bufbuild/protobuf/wkt";
+import type { MatchedRoute } from "../router/route_table.ts";
+import type { StreamInfo } from "../stream_info/stream_info.ts";
+import type {
+  LocalReplyOptions,
+  StreamDecoderFilter,
+  StreamEncoderFilter,
+  StreamFilter,
+  StreamFilterCallbacks,
+} from "./filter.ts";
+import type { HeaderMap } from "./header_map.ts";
+
+/** The codec side of a stream: where the filter manager's output goes. */
+export interface StreamSink {
+  readonly streamInfo: StreamInfo;
+  readonly connection: { id: number; remoteAddress: string; localAddress: string };
+  route(): MatchedRoute | undefined;
+  clearRouteCache(): void;
+  perFilterConfig(filterName: string): Any | undefined;
+  /** Builds and sends a local reply (through encoder filters via `encodeHeaders`/`encodeData`). */
+  localReply(status: number, body: string, opts?: LocalReplyOptions): void;
+  writeHeaders(headers: HeaderMap, endStream: boolean): void;
+  writeData(data: Uint8Array, endStream: boolean): void;
+  writeTrailers(trailers: HeaderMap): void;
+  reset(details: string): void;
+  readDisable(disable: boolean): void;
+  writable(): boolean;
+  onWritable(cb: () => void): void;
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+/** Per-direction iteration state. */
+class Direction {
+  /** Index of the next filter to get headers; `length` when headers went all the way. */
+  headersAt = 0;
+  headersStopped = false;
+  /** Data held while headers are stopped, or by a filter that returned stopAndBuffer. */
+  held: Uint8Array[] = [];
+  heldEnd = false;
+  /** Filter index that holds data via stopAndBuffer, or -1. */
+  dataStoppedAt = -1;
+  trailers: HeaderMap | undefined;
+  headers: HeaderMap | undefined;
+  headersEnd = false;
+  done = false;
+}
+
+/** One stream's filter chain. */
+export class FilterManager {
+  readonly #decoders: StreamDecoderFilter[] = [];
+  readonly #encoders: StreamEncoderFilter[] = [];
+  readonly #dec = new Direction();
+  readonly #enc = new Direction();
+  #destroyed = false;
+  /** True once the response started going downstream (a local reply must then reset). */
+  responseStarted = false;
+  localReplied = false;
+
+  constructor(
+    readonly sink: StreamSink,
+    factories: ((cb: StreamFilterCallbacks) => StreamFilter)[],
+  ) {
+    for (const make of factories) {
+      const cb = new FilterCallbacks(this, this.#decoders.length, this.#encoders.length);
+      const f = make(cb);
+      cb.decoderIndex = f.decoder ? this.#decoders.length : -1;
+      if (f.decoder) this.#decoders.push(f.decoder);
+      if (f.encoder) this.#encoders.push(f.encoder);
+      cb.encoderIndex = f.encoder ? this.#encoders.length - 1 : -1;
+    }
+  }
+
+  get requestHeaders(): HeaderMap {
+    return this.#dec.headers!;
+  }
+
+  /** Request headers from the codec. */
+  decodeHeaders(headers: HeaderMap, endStream: boolean): void {
+    this.#dec.headers = headers;
+    this.#dec.headersEnd = endStream;
+    this.#runDecodeHeaders(0);
+  }
+
+  #runDecodeHeaders(from: number): void {
+    const d = this.#dec;
+    const n = this.#decoders.length;
+    for (let i = from; i < n; i++) {
+      d.headersAt = i;
+      const st = this.#decoders[i].decodeHeaders(d.headers!, d.headersEnd);
+      if (this.#destroyed || this.localReplied) return;
+      if (st === "stop" && i < n - 1) {
+        d.headersStopped = true;
+        return;
+      }
+    }
+    d.headersAt = n;
+    d.headersStopped = false;
+    this.#releaseDecodeHeld();
+  }
+
+  /** Request body data from the codec. */
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    const d = this.#dec;
+    if (d.headersStopped || d.dataStoppedAt >= 0) {
+      d.held.push(data);
+      d.heldEnd = endStream;
+      return;
+    }
+    this.#runDecodeData(0, data, endStream);
+  }
+
+  #runDecodeData(from: number, data: Uint8Array, endStream: boolean): void {
+    const d = this.#dec;
+    for (let i = from; i < this.#decoders.length; i++) {
+      const f = this.#decoders[i];
+      if (!f.decodeData) continue;
+      const st = f.decodeData(data, endStream);
+      if (this.#destroyed || this.localReplied) return;
+      if (st === "stopAndBuffer") {
+        d.dataStoppedAt = i;
+        d.held.push(data);
+        d.heldEnd = endStream;
+        return;
+      }
+      if (st === "stopNoBuffer") return;
+    }
+    if (endStream && d.trailers) this.#runDecodeTrailers(0);
+  }
+
+  /** Request trailers from the codec. */
+  decodeTrailers(trailers: HeaderMap): void {
+    const d = this.#dec;
+    d.trailers = trailers;
+    if (d.headersStopped || d.dataStoppedAt >= 0) return;
+    this.#runDecodeTrailers(0);
+  }
+
+  #runDecodeTrailers(from: number): void {
+    const d = this.#dec;
+    for (let i = from; i < this.#decoders.length; i++) {
+      const f = this.#decoders[i];
+      if (!f.decodeTrailers) continue;
+      const st = f.decodeTrailers(d.trailers!);
+      if (this.#destroyed || this.localReplied || st === "stop") return;
+    }
+  }
+
+  #releaseDecodeHeld(): void {
+    const d = this.#dec;
+    const from = d.dataStoppedAt >= 0 ? d.dataStoppedAt + 1 : 0;
+    d.dataStoppedAt = -1;
+    if (d.held.length > 0 || (d.heldEnd && !d.headersEnd)) {
+      const data = concat(d.held);
+      d.held = [];
+      this.#runDecodeData(from, data, d.heldEnd);
+    } else if (d.trailers) this.#runDecodeTrailers(from);
+  }
+
+  /** A decoder filter asked to go on. */
+  continueDecoding(index: number): void {
+    const d = this.#dec;
+    if (this.#destroyed || this.localReplied) return;
+    if (d.headersStopped && index === d.headersAt) this.#runDecodeHeaders(index + 1);
+    else if (d.dataStoppedAt === index) this.#releaseDecodeHeld();
+  }
+
+  /** Response headers from the terminal filter (or a local reply). */
+  encodeHeaders(headers: HeaderMap, endStream: boolean, from = 0): void {
+    const e = this.#enc;
+    e.headers = headers;
+    e.headersEnd = endStream;
+    this.#runEncodeHeaders(from);
+  }
+
+  #runEncodeHeaders(from: number): void {
+    const e = this.#enc;
+    const n = this.#encoders.length;
+    // Encoders run in reverse config order: index 0 here is the last configured filter.
+    for (let i = from; i < n; i++) {
+      e.headersAt = i;
+      const st = this.#encoders[n - 1 - i].encodeHeaders(e.headers!, e.headersEnd);
+      if (this.#destroyed) return;
+      if (st === "stop") {
+        e.headersStopped = true;
+        return;
+      }
+    }
+    e.headersAt = n;
+    e.headersStopped = false;
+    this.responseStarted = true;
+    this.sink.writeHeaders(e.headers!, e.headersEnd);
+    this.#releaseEncodeHeld();
+  }
+
+  /** Response data from the terminal filter. */
+  encodeData(data: Uint8Array, endStream: boolean): void {
+    const e = this.#enc;
+    if (e.headersStopped || e.dataStoppedAt >= 0) {
+      e.held.push(data);
+      e.heldEnd = endStream;
+      return;
+    }
+    this.#runEncodeData(0, data, endStream);
+  }
+
+  #runEncodeData(from: number, data: Uint8Array, endStream: boolean): void {
+    const e = this.#enc;
+    const n = this.#encoders.length;
+    for (let i = from; i < n; i++) {
+      const f = this.#encoders[n - 1 - i];
+      if (!f.encodeData) continue;
+      const st = f.encodeData(data, endStream);
+      if (this.#destroyed) return;
+      if (st === "stopAndBuffer") {
+        e.dataStoppedAt = i;
+        e.held.push(data);
+        e.heldEnd = endStream;
+        return;
+      }
+      if (st === "stopNoBuffer") return;
+    }
+    this.sink.writeData(data, endStream && !e.trailers);
+    if (endStream && e.trailers) this.#runEncodeTrailers(0);
+  }
+
+  /** Response trailers from the terminal filter. */
+  encodeTrailers(trailers: HeaderMap): void {
+    const e = this.#enc;
+    e.trailers = trailers;
+    if (e.headersStopped || e.dataStoppedAt >= 0) return;
+    this.#runEncodeTrailers(0);
+  }
+
+  #runEncodeTrailers(from: number): void {
+    const e = this.#enc;
+    const n = this.#encoders.length;
+    for (let i = from; i < n; i++) {
+      const f = this.#encoders[n - 1 - i];
+      if (!f.encodeTrailers) continue;
+      if (f.encodeTrailers(e.trailers!) === "stop" || this.#destroyed) return;
+    }
+    this.sink.writeTrailers(e.trailers!);
+  }
+
+  #releaseEncodeHeld(): void {
+    const e = this.#enc;
+    const from = e.dataStoppedAt >= 0 ? e.dataStoppedAt + 1 : 0;
+    e.dataStoppedAt = -1;
+    if (e.held.length > 0 || (e.heldEnd && !e.headersEnd)) {
+      const data = concat(e.held);
+      e.held = [];
+      this.#runEncodeData(from, data, e.heldEnd);
+    } else if (e.trailers) this.#runEncodeTrailers(from);
+  }
+
+  /** An encoder filter asked to go on (`index` in reverse order, as iterated). */
+  continueEncoding(index: number): void {
+    const e = this.#enc;
+    if (this.#destroyed) return;
+    if (e.headersStopped && index === e.headersAt) this.#runEncodeHeaders(index + 1);
+    else if (e.dataStoppedAt === index) this.#releaseEncodeHeld();
+  }
+
+  /** Position of an encoder (config index) in iteration order. */
+  encoderIterationIndex(configIndex: number): number {
+    return this.#encoders.length - 1 - configIndex;
+  }
+
+  /** Ends every filter's life. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    for (const f of this.#decoders) f.onDestroy?.();
+    for (const f of this.#encoders) if (!this.#decoders.includes(f as never)) f.onDestroy?.();
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+}
+
+/** The callbacks one filter gets: its position makes continue resume after it. */
+class FilterCallbacks implements StreamFilterCallbacks {
+  decoderIndex = -1;
+  encoderIndex = -1;
+
+  constructor(readonly fm: FilterManager, _d: number, _e: number) {}
+
+  get streamInfo(): StreamInfo {
+    return this.fm.sink.streamInfo;
+  }
+  get requestHeaders(): HeaderMap {
+    return this.fm.requestHeaders;
+  }
+  get connection() {
+    return this.fm.sink.connection;
+  }
+  route(): MatchedRoute | undefined {
+    return this.fm.sink.route();
+  }
+  clearRouteCache(): void {
+    this.fm.sink.clearRouteCache();
+  }
+  perFilterConfig(name: string): Any | undefined {
+    return this.fm.sink.perFilterConfig(name);
+  }
+  continueDecoding(): void {
+    if (this.decoderIndex >= 0) this.fm.continueDecoding(this.decoderIndex);
+  }
+  continueEncoding(): void {
+    if (this.encoderIndex >= 0) {
+      this.fm.continueEncoding(this.fm.encoderIterationIndex(this.encoderIndex));
+    }
+  }
+  sendLocalReply(status: number, body: string, opts?: LocalReplyOptions): void {
+    this.fm.sink.localReply(status, body, opts);
+  }
+  encodeHeaders(headers: HeaderMap, endStream: boolean): void {
+    this.fm.encodeHeaders(headers, endStream);
+  }
+  encodeData(data: Uint8Array, endStream: boolean): void {
+    this.fm.encodeData(data, endStream);
+  }
+  encodeTrailers(trailers: HeaderMap): void {
+    this.fm.encodeTrailers(trailers);
+  }
+  resetStream(details: string): void {
+    this.fm.sink.reset(details);
+  }
+  readDisableDownstream(disable: boolean): void {
+    this.fm.sink.readDisable(disable);
+  }
+  downstreamWritable(): boolean {
+    return this.fm.sink.writable();
+  }
+  onDownstreamWritable(cb: () => void): void {
+    this.fm.sink.onWritable(cb);
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * What the connection manager does to request headers before any filter sees them, following
+ * Envoy's ConnectionManagerUtility: hop-by-hop header removal, the trusted client address from
+ * the connection or x-forwarded-for, x-forwarded-for / x-forwarded-proto / x-envoy-internal,
+ * x-request-id, x-envoy-* headers from untrusted clients, path normalization and host port
+ * stripping.
+ */
+import type { ConnectionManagerConfig } from "./conn_manager_config.ts";
+import type { HeaderMap } from "./header_map.ts";
+import type { MessageHead } from "./http1/parser.ts";
+import type { StreamInfo } from "../stream_info/stream_info.ts";
+
+/** Reject the request, or redirect it (unescaped slashes), or go on. */
+export interface RequestHeadersVerdict {
+  reject?: { status: number; body: string; details: string };
+  redirect?: string;
+}
+
+const OK: RequestHeadersVerdict = {};
+
+/** x-envoy-* request headers Envoy removes from requests of untrusted (external) clients. */
+const ENVOY_EXTERNAL_STRIP = [
+  "x-envoy-decorator-operation",
+  "x-envoy-downstream-service-cluster",
+  "x-envoy-downstream-service-node",
+  "x-envoy-expected-rq-timeout-ms",
+  "x-envoy-force-trace",
+  "x-envoy-internal",
+  "x-envoy-ip-tags",
+  "x-envoy-max-retries",
+  "x-envoy-retry-grpc-on",
+  "x-envoy-retry-on",
+  "x-envoy-upstream-alt-stat-name",
+  "x-envoy-upstream-rq-per-try-timeout-ms",
+  "x-envoy-upstream-rq-timeout-alt-response",
+  "x-envoy-upstream-rq-timeout-ms",
+  "x-envoy-hedge-on-per-try-timeout",
+];
+
+/** Loopback, RFC 1918, link-local and unique-local addresses count as internal, as in Envoy. */
+export function isInternalAddress(ip: string): boolean {
+  if (ip.startsWith("::ffff:")) ip = ip.slice(7);
+  if (/^(10\.|127\.|192\.168\.|169\.254\.)/.test(ip)) return true;
+  const m = /^172\.(\d+)\./.exec(ip);
+  if (m && Number(m[1]) >= 16 && Number(m[1]) <= 31) return true;
+  return ip === "::1" || /^f[cd][0-9a-f]{2}:/i.test(ip);
+}
+
+/** RFC 3986 section 5.2.4: removes `.` and `..` segments. */
+export function removeDotSegments(path: string): string {
+  const out: string[] = [];
+  const segs = path.split("/");
+  for (let i = 1; i < segs.length; i++) {
+    const s = segs[i];
+    if (s === ".") {
+      if (i === segs.length - 1) out.push("");
+    } else if (s === "..") {
+      out.pop();
+      if (i === segs.length - 1) out.push("");
+    } else out.push(s);
+  }
+  return "/" + out.join("/");
+}
+
+function splitQuery(path: string): [string, string] {
+  const q = path.indexOf("?");
+  return q < 0 ? [path, ""] : [path.slice(0, q), path.slice(q)];
+}
+
+/** Applies the HCM's request header rules; may ask for a rejection or a redirect. */
+export function normalizeRequestHeaders(
+  h: HeaderMap,
+  head: MessageHead,
+  cfg: ConnectionManagerConfig,
+  stream: { streamInfo: StreamInfo; connection: { remoteAddress: string } },
+): RequestHeadersVerdict {
+  const si = stream.streamInfo;
+  const method = h.get(":method") ?? "";
+  let authority = h.get(":authority") ?? "";
+  if (head.version === "HTTP/1.0") {
+    // Envoy refuses HTTP/1.0 unless http_protocol_options.accept_http_10 is set.
+    if (!cfg.acceptHttp10) return { reject: { status: 426, body: "", details: "low_version" } };
+    if (!authority && cfg.defaultHostForHttp10) {
+      authority = cfg.defaultHostForHttp10;
+      h.set(":authority", authority);
+    }
+  } else if (!authority && method !== "CONNECT") {
+    return { reject: { status: 400, body: "", details: "missing_host_header" } };
+  }
+
+  // Hop-by-hop headers never travel further (upgrades keep theirs for the upstream).
+  const upgrade = head.upgrade;
+  const te = h.get("te");
+  h.remove("keep-alive");
+  h.remove("proxy-connection");
+  h.remove("transfer-encoding");
+  if (!upgrade) {
+    h.remove("connection");
+    h.remove("upgrade");
+  }
+  if (te !== undefined) {
+    h.remove("te");
+    if (/(^|,)\s*trailers\s*(,|$)/i.test(te)) h.set("te", "trailers");
+  }
+
+  // Path checks and normalization.
+  let path = h.get(":path");
+  if (path !== undefined && method !== "CONNECT" && !(method === "OPTIONS" && path === "*")) {
+    if (!path.startsWith("/")) {
+      return { reject: { status: 404, body: "", details: "absolute_path_rejected" } };
+    }
+    let [p, q] = splitQuery(path);
+    const original = p;
+    if (/%2f|%5c/i.test(p)) {
+      if (cfg.escapedSlashes === "reject") {
+        return { reject: { status: 400, body: "", details: "path_normalization_failed" } };
+      }
+      if (cfg.escapedSlashes !== "keep") p = p.replace(/%2f/gi, "/").replace(/%5c/gi, "\\");
+    }
+    if (cfg.normalizePath) p = removeDotSegments(p.replace(/\\/g, "/"));
+    if (cfg.mergeSlashes) p = p.replace(/\/{2,}/g, "/");
+    if (p !== original) {
+      path = p + q;
+      if (cfg.escapedSlashes === "unescape_and_redirect" && /%2f|%5c/i.test(original)) {
+        return { redirect: path };
+      }
+      h.set(":path", path);
+    }
+  }
+
+  // Host port stripping (before routing, as Envoy does).
+  if (authority && (cfg.stripAnyHostPort || cfg.stripMatchingHostPort)) {
+    const m = /^(\[[^\]]*\]|[^:]*):(\d+)$/.exec(authority);
+    if (m && (cfg.stripAnyHostPort || Number(m[2]) === localPort(stream))) {
+      authority = m[1];
+      h.set(":authority", authority);
+    }
+  }
+
+  // Trusted client address and x-forwarded-for.
+  const remoteIp = ipOf(stream.connection.remoteAddress);
+  const xff = h.get("x-forwarded-for");
+  let clientIp = remoteIp;
+  if (cfg.useRemoteAddress) {
+    if (cfg.xffNumTrustedHops > 0 && xff) {
+      const hops = xff.split(",").map((s) => s.trim());
+      const i = hops.length - cfg.xffNumTrustedHops;
+      if (i >= 0 && i < hops.length) clientIp = hops[i];
+    }
+    if (!cfg.skipXffAppend) h.append("x-forwarded-for", remoteIp, ",");
+  } else if (xff) {
+    const hops = xff.split(",").map((s) => s.trim());
+    const i = hops.length - 1 - cfg.xffNumTrustedHops;
+    if (i >= 0) clientIp = hops[i];
+    si.downstreamRemoteAddress = clientIp.includes(":") ? `[${clientIp}]:0` : `${clientIp}:0`;
+  }
+  // Internal: the connection itself comes from an internal address and no proxy hop precedes it.
+  const internal = cfg.useRemoteAddress && !xff && isInternalAddress(remoteIp);
+  if (cfg.useRemoteAddress) {
+    if (!internal) { for (const name of ENVOY_EXTERNAL_STRIP) h.remove(name); }
+    else h.set("x-envoy-internal", "true");
+    h.set("x-forwarded-proto", "http");
+  } else if (!h.has("x-forwarded-proto")) h.set("x-forwarded-proto", "http");
+  if (cfg.schemeToOverwrite) h.set(":scheme", cfg.schemeToOverwrite);
+  else if (!h.has(":scheme")) h.set(":scheme", h.get("x-forwarded-proto") ?? "http");
+
+  // x-request-id: generated unless a trusted one is present.
+  if (cfg.generateRequestId) {
+    const id = h.get("x-request-id");
+    const keep = id && (internal || !cfg.useRemoteAddress || cfg.preserveExternalRequestId);
+    if (!keep) h.set("x-request-id", crypto.randomUUID());
+  }
+  si.streamId = h.get("x-request-id");
+  return OK;
+}
+
+function ipOf(address: string): string {
+  if (address.startsWith("[")) return address.slice(1, address.indexOf("]"));
+  const i = address.lastIndexOf(":");
+  return i < 0 ? address : address.slice(0, i);
+}
+
+function localPort(stream: unknown): number {
+  const a = (stream as { connection: { localAddress: string } }).connection.localAddress;
+  return Number(a.slice(a.lastIndexOf(":") + 1));
+}

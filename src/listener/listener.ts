@@ -1,0 +1,173 @@
+/**
+ * A listener: binds its address, accepts connections, picks each one's filter chain and hands
+ * the connection to that chain's terminal network filter. Connections that match no chain are
+ * closed, as in Envoy.
+ */
+import type { Listener as ListenerConfig } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
+import type { FilterChain } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
+import { getLogger } from "../common/logger.ts";
+import type { ServerContext } from "../config/extensions.ts";
+import { Connection } from "../network/connection.ts";
+import type { NetworkFilterFactoryCb } from "../network/filter.ts";
+import { formatAddress } from "../network/address.ts";
+import { FilterChainMatcher } from "./filter_chain_match.ts";
+
+const log = getLogger("conn_handler");
+
+/** A filter chain ready to run: its terminal network filter. */
+interface BuiltChain {
+  name: string;
+  start: NetworkFilterFactoryCb;
+}
+
+/** Builds a chain's network filters through the extension registry. */
+function buildChain(chain: FilterChain, server: ServerContext, where: string): BuiltChain {
+  if (
+    chain.transportSocket && chain.transportSocket.name !== "envoy.transport_sockets.raw_buffer"
+  ) {
+    throw new Error(
+      `${where}: transport socket '${chain.transportSocket.name}' is not supported yet`,
+    );
+  }
+  const filters = chain.filters;
+  if (filters.length === 0) throw new Error(`${where}: a filter chain needs at least one filter`);
+  if (filters.length > 1) {
+    throw new Error(`${where}: only one (terminal) network filter per chain is supported yet`);
+  }
+  const f = filters[0];
+  const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
+  const factory = typeUrl
+    ? server.extensions.byType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1))
+    : server.extensions.byName(f.name);
+  if (!factory?.createNetworkFilter) {
+    throw new Error(`${where}: network filter '${f.name}' has no implementation`);
+  }
+  return {
+    name: chain.name,
+    start: factory.createNetworkFilter(
+      f.configType.case === "typedConfig" ? f.configType.value : undefined,
+      server,
+    ),
+  };
+}
+
+/** A bound listener. */
+export class ActiveListener {
+  readonly name: string;
+  readonly address: string;
+  readonly #matcher: FilterChainMatcher<BuiltChain>;
+  #listener: Deno.TcpListener | undefined;
+  readonly #connections = new Set<Connection>();
+  readonly #bufferLimit: number;
+
+  /** Builds every filter chain now, so config errors surface before anything binds. */
+  constructor(readonly config: ListenerConfig, readonly server: ServerContext) {
+    this.name = config.name;
+    this.address = formatAddress(config.address);
+    const chains = config.filterChains.map((c, i) => ({
+      config: c,
+      value: buildChain(c, server, `listener '${config.name}' filter_chains[${i}]`),
+    }));
+    const dflt = config.defaultFilterChain
+      ? buildChain(
+        config.defaultFilterChain,
+        server,
+        `listener '${config.name}' default_filter_chain`,
+      )
+      : undefined;
+    this.#matcher = new FilterChainMatcher(chains, dflt);
+    this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
+    if (config.listenerFilters.length > 0) {
+      throw new Error(
+        `listener '${config.name}': listener filters (${
+          config.listenerFilters.map((f) => f.name).join(", ")
+        }) are not supported yet`,
+      );
+    }
+  }
+
+  /** Binds the socket; throws an Error with a clear message (e.g. address in use). */
+  bind(reusePort = false): void {
+    const sa = this.config.address?.address;
+    if (sa?.case !== "socketAddress") {
+      throw new Error(`listener '${this.name}': only socket_address listeners are supported yet`);
+    }
+    const ps = sa.value.portSpecifier;
+    const port = ps.case === "portValue" ? ps.value : 0;
+    try {
+      this.#listener = Deno.listen({
+        hostname: sa.value.address,
+        port,
+        transport: "tcp",
+        reusePort,
+      } as Deno.TcpListenOptions);
+    } catch (e) {
+      const why = e instanceof Deno.errors.AddrInUse
+        ? "address already in use"
+        : e instanceof Deno.errors.PermissionDenied
+        ? "permission denied"
+        : (e as Error).message;
+      throw new Error(`listener '${this.name}': cannot bind ${this.address}: ${why}`);
+    }
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number {
+    return (this.#listener?.addr as Deno.NetAddr | undefined)?.port ?? 0;
+  }
+
+  /** Accepts connections until closed. */
+  async serve(): Promise<void> {
+    const l = this.#listener;
+    if (!l) throw new Error(`listener '${this.name}' is not bound`);
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await l.accept();
+      } catch (e) {
+        if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) return;
+        log.warn(`listener '${this.name}': accept failed: ${(e as Error).message}`);
+        continue;
+      }
+      this.#onAccept(conn);
+    }
+  }
+
+  #onAccept(raw: Deno.TcpConn): void {
+    try {
+      raw.setNoDelay(true);
+    } catch { /* the peer may already be gone */ }
+    const conn = new Connection(raw, this.#bufferLimit);
+    const local = raw.localAddr as Deno.NetAddr;
+    const chain = this.#matcher.select({
+      destinationIp: local.hostname,
+      destinationPort: local.port,
+      sourceIp: conn.remoteIp,
+      sourcePort: conn.remotePort,
+      transportProtocol: "raw_buffer",
+      applicationProtocols: [],
+    });
+    if (!chain) {
+      log.debug(() => `listener '${this.name}': no filter chain for ${conn.remoteAddress}`);
+      conn.close();
+      return;
+    }
+    this.#connections.add(conn);
+    conn.onFinished = () => this.#connections.delete(conn);
+    try {
+      chain.start(conn, { listenerName: this.name });
+    } catch (e) {
+      log.error(`listener '${this.name}': ${(e as Error).message}`);
+      conn.close();
+    }
+  }
+
+  /** Stops accepting; open connections are left to finish (drain) unless `closeAll`. */
+  close(closeAll = false): void {
+    try {
+      this.#listener?.close();
+    } catch { /* already closed */ }
+    this.#listener = undefined;
+    if (closeAll) { for (const c of [...this.#connections]) c.close(); }
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * A network connection as the proxy's filters see it, over a raw `Deno.Conn`: a read loop that
+ * can be paused (flow control), writes that are queued, coalesced into one syscall per tick and
+ * counted against a buffer limit (backpressure), half-close in both directions, and one close
+ * event. TLS (later) provides the same interface over `node:tls`.
+ */
+
+/** Why a connection closed, for access logs and stats. */
+export type CloseReason = "local" | "remote" | "error";
+
+/** What a connection reports to its owner. */
+export interface ConnectionCallbacks {
+  /** Bytes arrived. The chunk is the caller's to keep (never reused by the connection). */
+  onData(chunk: Uint8Array): void;
+  /** The peer half-closed (FIN); writing may still be possible. */
+  onEnd(): void;
+  /** The connection is gone; called once. */
+  onClose(reason: CloseReason, error?: Error): void;
+  /** Queued write bytes dropped below the low watermark after being above the high one. */
+  onWritable?(): void;
+}
+
+let nextConnectionId = 1;
+
+const READ_SIZE = 64 * 1024;
+
+/** `ip:port` of a Deno address, with IPv6 in brackets. */
+export function formatNetAddr(a: Deno.Addr): string {
+  if (a.transport === "tcp" || a.transport === "udp") {
+    return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+  }
+  return (a as Deno.UnixAddr).path ?? "";
+}
+
+/** One TCP connection (downstream or upstream). */
+export class Connection {
+  readonly id = nextConnectionId++;
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  readonly remoteIp: string;
+  readonly remotePort: number;
+  readonly localPort: number;
+  #cb: ConnectionCallbacks | undefined;
+  #readPaused = false;
+  #resumeRead: (() => void) | undefined;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #writing = false;
+  #flushScheduled = false;
+  #closeAfterFlush = false;
+  #shutdownAfterFlush = false;
+  #closed = false;
+  #aboveHigh = false;
+  /** Called once when the connection is gone (the listener's bookkeeping). */
+  onFinished: (() => void) | undefined;
+  /** Bytes written and read, for stats and access logs. */
+  bytesWritten = 0;
+  bytesRead = 0;
+
+  /** @param highWatermark per_connection_buffer_limit_bytes (default 1 MiB, as Envoy). */
+  constructor(readonly conn: Deno.Conn, readonly highWatermark = 1024 * 1024) {
+    this.remoteAddress = formatNetAddr(conn.remoteAddr);
+    this.localAddress = formatNetAddr(conn.localAddr);
+    const r = conn.remoteAddr as Deno.NetAddr;
+    this.remoteIp = r.hostname ?? "";
+    this.remotePort = r.port ?? 0;
+    this.localPort = (conn.localAddr as Deno.NetAddr).port ?? 0;
+  }
+
+  /** Whether close() ran or the peer went away. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Bytes queued but not yet written. */
+  get bufferedBytes(): number {
+    return this.#queued;
+  }
+
+  /** Whether writes are above the buffer limit (the writer should stop producing). */
+  get aboveHighWatermark(): boolean {
+    return this.#aboveHigh;
+  }
+
+  /** Starts reading; data goes to `cb`. */
+  start(cb: ConnectionCallbacks, initial?: Uint8Array): void {
+    this.#cb = cb;
+    if (initial && initial.length > 0) {
+      this.bytesRead += initial.length;
+      cb.onData(initial);
+    }
+    this.#readLoop();
+  }
+
+  /** Replaces the callbacks (a listener filter hands the connection to a network filter). */
+  setCallbacks(cb: ConnectionCallbacks): void {
+    this.#cb = cb;
+  }
+
+  async #readLoop(): Promise<void> {
+    const buf = new Uint8Array(READ_SIZE);
+    try {
+      while (!this.#closed) {
+        if (this.#readPaused) {
+          await new Promise<void>((r) => (this.#resumeRead = r));
+          continue;
+        }
+        const n = await this.conn.read(buf);
+        if (n === null) {
+          if (!this.#closed) this.#cb?.onEnd();
+          return;
+        }
+        this.bytesRead += n;
+        this.#cb?.onData(buf.slice(0, n));
+      }
+    } catch (e) {
+      if (!this.#closed) this.#finish("error", e as Error);
+    }
+  }
+
+  /** Stops (true) or resumes (false) reading: downstream flow control. */
+  readDisable(disable: boolean): void {
+    if (this.#readPaused === disable) return;
+    this.#readPaused = disable;
+    if (!disable && this.#resumeRead) {
+      const r = this.#resumeRead;
+      this.#resumeRead = undefined;
+      r();
+    }
+  }
+
+  /** Queues bytes; they go out together with others written in the same tick. */
+  write(data: Uint8Array): void {
+    if (this.#closed || data.length === 0) return;
+    this.#queue.push(data);
+    this.#queued += data.length;
+    if (!this.#aboveHigh && this.#queued > this.highWatermark) this.#aboveHigh = true;
+    if (!this.#flushScheduled && !this.#writing) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushScheduled = false;
+    if (this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        let data: Uint8Array;
+        if (this.#queue.length === 1) data = this.#queue[0];
+        else {
+          data = new Uint8Array(this.#queued);
+          let o = 0;
+          for (const c of this.#queue) {
+            data.set(c, o);
+            o += c.length;
+          }
+        }
+        this.#queue = [];
+        let off = 0;
+        while (off < data.length) off += await this.conn.write(data.subarray(off));
+        this.#queued -= data.length;
+        this.bytesWritten += data.length;
+        if (this.#aboveHigh && this.#queued <= this.highWatermark / 2) {
+          this.#aboveHigh = false;
+          this.#cb?.onWritable?.();
+        }
+      }
+    } catch (e) {
+      this.#writing = false;
+      if (!this.#closed) this.#finish("error", e as Error);
+      return;
+    }
+    this.#writing = false;
+    if (this.#closeAfterFlush) this.close();
+    else if (this.#shutdownAfterFlush) {
+      this.#shutdownAfterFlush = false;
+      this.conn.closeWrite().catch(() => {});
+    }
+  }
+
+  /** Half-closes the write side once queued data is out (FIN to the peer). */
+  shutdownWrite(): void {
+    if (this.#closed) return;
+    if (this.#queue.length > 0 || this.#writing) this.#shutdownAfterFlush = true;
+    else this.conn.closeWrite().catch(() => {});
+  }
+
+  /** Closes after queued data is written ("flush write" close in Envoy). */
+  closeAfterFlush(): void {
+    if (this.#queue.length > 0 || this.#writing || this.#flushScheduled) {
+      this.#closeAfterFlush = true;
+    } else this.close();
+  }
+
+  /** Closes now, dropping anything unwritten. */
+  close(): void {
+    this.#finish("local");
+  }
+
+  #finish(reason: CloseReason, err?: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = [];
+    try {
+      this.conn.close();
+    } catch { /* already closed */ }
+    if (this.#resumeRead) this.#resumeRead();
+    this.onFinished?.();
+    this.#cb?.onClose(reason, err);
+  }
+
+  /** The peer closed both ways (read loop ended and we are done writing). */
+  closeRemote(): void {
+    this.#finish("remote");
+  }
+}

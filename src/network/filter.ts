@@ -1,0 +1,18 @@
+/**
+ * Network (L4) filters: what runs on a connection once its filter chain is chosen. denvoy's
+ * terminal network filters (HTTP connection manager, tcp_proxy) take the connection over.
+ */
+import type { Connection } from "./connection.ts";
+
+/** Facts about an accepted connection that filters and access logs use. */
+export interface ConnectionContext {
+  /** Listener name, for stats and logs. */
+  listenerName: string;
+  /** Bytes read before the filter took over (listener filters may have peeked). */
+  initialData?: Uint8Array;
+  /** SNI, when known. */
+  requestedServerName?: string;
+}
+
+/** Starts the filter on one connection; the filter owns the connection from then on. */
+export type NetworkFilterFactoryCb = (conn: Connection, ctx: ConnectionContext) => void;

@@ -1,0 +1,301 @@
+/**
+ * The router filter (`envoy.filters.http.router`): the terminal HTTP filter. It answers direct
+ * responses and redirects, picks the cluster and a host, rewrites the request as the route
+ * says, forwards it over a pooled upstream connection and streams the response back, with
+ * Envoy's timeouts, response flags, local replies and `x-envoy-*` headers.
+ */
+import type { ServerContext } from "../config/extensions.ts";
+import type {
+  FilterDataStatus,
+  FilterHeadersStatus,
+  FilterTrailersStatus,
+  StreamDecoderFilter,
+  StreamFilterCallbacks,
+} from "../http/filter.ts";
+import type { HeaderMap } from "../http/header_map.ts";
+import type { MessageHead } from "../http/http1/parser.ts";
+import type { ResponseFlagName } from "../stream_info/stream_info.ts";
+import type {
+  PendingRequest,
+  UpstreamCallbacks,
+  UpstreamFailure,
+  UpstreamStream,
+} from "../upstream/conn_pool.ts";
+import { type HostDescription, hostKey } from "../upstream/host.ts";
+import type { LoadBalancer } from "../upstream/load_balancer.ts";
+import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "./header_mutation.ts";
+import { redirectLocation } from "./redirect.ts";
+import { type MatchedRoute, rewritePath } from "./route_table.ts";
+
+const EMPTY = new Uint8Array(0);
+
+/** Envoy's local reply bodies and the flags that go with each upstream failure. */
+const FAILURES: Record<
+  UpstreamFailure,
+  { status: number; flag: ResponseFlagName; reason: string }
+> = {
+  connection_failure: { status: 503, flag: "UF", reason: "connection failure" },
+  connection_timeout: { status: 503, flag: "UF", reason: "connection timeout" },
+  connection_termination: { status: 503, flag: "UC", reason: "connection termination" },
+  protocol_error: { status: 502, flag: "UPE", reason: "protocol error" },
+  local_reset: { status: 503, flag: "LR", reason: "local reset" },
+  overflow: { status: 503, flag: "UO", reason: "overflow" },
+};
+
+/** Headers an upstream response never passes on (hop-by-hop). */
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding"];
+
+/** One request's router. */
+export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
+  #cb: StreamFilterCallbacks;
+  #route: MatchedRoute | undefined;
+  #upstream: UpstreamStream | undefined;
+  #pending: PendingRequest | undefined;
+  #held: Uint8Array[] = [];
+  #heldEnd = false;
+  #heldTrailers: HeaderMap | undefined;
+  #requestHeaders!: HeaderMap;
+  #timeoutMs = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #startMs = 0;
+  #responseStarted = false;
+  #done = false;
+  #upgrade = false;
+  /** The balancer and host this request counts against (least-request bookkeeping). */
+  #lb: LoadBalancer | undefined;
+  #host: HostDescription | undefined;
+
+  constructor(cb: StreamFilterCallbacks, readonly server: ServerContext) {
+    this.#cb = cb;
+  }
+
+  decodeHeaders(headers: HeaderMap, endStream: boolean): FilterHeadersStatus {
+    const cb = this.#cb;
+    const si = cb.streamInfo;
+    const m = cb.route();
+    if (!m) {
+      si.setFlag("NR");
+      cb.sendLocalReply(404, "", { details: "route_not_found" });
+      return "stop";
+    }
+    this.#route = m;
+    const r = m.route;
+    if (r.action === "direct_response") {
+      cb.sendLocalReply(r.directResponse!.status, r.directResponse!.body, {
+        details: "direct_response",
+        modifyHeaders: (h) => applyResponseHeaderMutations(m, h, headers, si),
+      });
+      return "stop";
+    }
+    if (r.action === "redirect") {
+      const location = redirectLocation(r, headers);
+      cb.sendLocalReply(r.redirect!.responseCode, "", {
+        details: "direct_response",
+        modifyHeaders: (h) => {
+          h.set("location", location);
+          applyResponseHeaderMutations(m, h, headers, si);
+        },
+      });
+      return "stop";
+    }
+    const clusterName = m.clusterName;
+    const cluster = clusterName ? this.server.clusterManager.get(clusterName) : undefined;
+    if (!cluster) {
+      si.setFlag("NC");
+      cb.sendLocalReply(503, "", { details: "cluster_not_found" });
+      return "stop";
+    }
+    si.upstreamCluster = cluster.info.name;
+    const lb = this.server.clusterManager.loadBalancer(cluster.info.name);
+    const host = lb?.chooseHost();
+    if (!lb || !host) {
+      si.setFlag("UH");
+      cb.sendLocalReply(503, "no healthy upstream", { details: "no_healthy_upstream" });
+      return "stop";
+    }
+    lb.requestStarted(host);
+    this.#lb = lb;
+    this.#host = host;
+    si.upstreamHost = hostKey(host);
+
+    // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it.
+    this.#timeoutMs = r.timeoutMs;
+    const override = headers.get("x-envoy-upstream-rq-timeout-ms");
+    if (override !== undefined && /^\d+$/.test(override)) this.#timeoutMs = Number(override);
+    headers.remove("x-envoy-upstream-rq-timeout-ms");
+    if (this.#timeoutMs > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(this.#timeoutMs));
+
+    const newPath = rewritePath(m, headers);
+    if (newPath !== undefined) {
+      headers.set("x-envoy-original-path", headers.get(":path") ?? "");
+      headers.set(":path", newPath);
+    }
+    if (r.hostRewriteLiteral) headers.set(":authority", r.hostRewriteLiteral);
+    else if (r.autoHostRewrite && host.hostname) headers.set(":authority", host.hostname);
+    else if (r.hostRewriteHeader) {
+      const v = headers.get(r.hostRewriteHeader.toLowerCase());
+      if (v) headers.set(":authority", v);
+    }
+    applyRequestHeaderMutations(m, headers, si);
+    this.#requestHeaders = headers;
+    this.#upgrade = headers.has("upgrade");
+    this.#heldEnd = endStream;
+    if (endStream) this.#startTimer();
+    this.#startMs = performance.now();
+    const pool = this.server.pools.pool(cluster.info, host.address, host.port);
+    this.#pending = pool.newStream(this);
+    return "stop";
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
+    if (this.#done) return "stopNoBuffer";
+    if (endStream) this.#startTimer();
+    if (this.#upstream) {
+      this.#upstream.encodeData(data, endStream);
+      this.#cb.streamInfo.mark("firstUpstreamTxByteSent");
+      if (endStream) this.#cb.streamInfo.mark("lastUpstreamTxByteSent");
+      // Upstream flow control: stop reading downstream while the upstream buffer is full.
+      if (!this.#upstream.writable()) this.#cb.readDisableDownstream(true);
+    } else {
+      this.#held.push(data);
+      this.#heldEnd = endStream;
+    }
+    return "stopNoBuffer";
+  }
+
+  decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
+    this.#startTimer();
+    if (this.#upstream) this.#upstream.encodeTrailers(trailers);
+    else this.#heldTrailers = trailers;
+    return "stop";
+  }
+
+  onDestroy(): void {
+    // Downstream went away (or the stream finished): cancel whatever is in flight upstream.
+    this.#done = true;
+    this.#clearTimer();
+    this.#pending?.cancel();
+    this.#upstream?.reset();
+    if (this.#host) this.#lb!.requestFinished(this.#host);
+    this.#host = undefined;
+  }
+
+  // ---- upstream callbacks ----
+
+  onReady(stream: UpstreamStream): void {
+    if (this.#done) {
+      stream.reset();
+      return;
+    }
+    this.#upstream = stream;
+    this.#pending = undefined;
+    const si = this.#cb.streamInfo;
+    si.upstreamLocalAddress = stream.localAddress;
+    si.upstreamProtocol = "HTTP/1.1";
+    const bodyLess = this.#heldEnd && this.#held.length === 0 && !this.#heldTrailers;
+    stream.encodeHeaders(this.#requestHeaders, bodyLess);
+    si.mark("firstUpstreamTxByteSent");
+    if (!bodyLess) {
+      const held = this.#held;
+      this.#held = [];
+      for (let i = 0; i < held.length; i++) {
+        stream.encodeData(held[i], this.#heldEnd && i === held.length - 1 && !this.#heldTrailers);
+      }
+      if (held.length === 0 && this.#heldEnd && !this.#heldTrailers) stream.encodeData(EMPTY, true);
+      if (this.#heldTrailers) stream.encodeTrailers(this.#heldTrailers);
+    }
+    if (this.#heldEnd) si.mark("lastUpstreamTxByteSent");
+  }
+
+  onFailure(reason: UpstreamFailure, detail: string): void {
+    if (this.#done) return;
+    this.#pending = undefined;
+    const f = FAILURES[reason];
+    const si = this.#cb.streamInfo;
+    si.setFlag(f.flag);
+    si.upstreamTransportFailureReason = reason.startsWith("connection_f") ||
+        reason === "connection_timeout"
+      ? detail
+      : undefined;
+    this.#fail(
+      f.status,
+      `upstream connect error or disconnect/reset before headers. reset reason: ${f.reason}`,
+      `upstream_reset_before_response_started{${reason}}`,
+    );
+  }
+
+  #fail(status: number, body: string, details: string): void {
+    this.#done = true;
+    this.#clearTimer();
+    this.#upstream?.reset();
+    this.#upstream = undefined;
+    if (this.#responseStarted) this.#cb.resetStream(details);
+    else this.#cb.sendLocalReply(status, body, { details });
+  }
+
+  onResponseHeaders(headers: HeaderMap, _head: MessageHead, endStream: boolean): void {
+    if (this.#done) return;
+    const status = Number(headers.get(":status"));
+    const si = this.#cb.streamInfo;
+    si.mark("firstUpstreamRxByteReceived");
+    if (status >= 100 && status < 200 && status !== 101) {
+      // 100-continue is forwarded; other 1xx are swallowed, as Envoy does by default.
+      if (status === 100) this.#cb.encodeHeaders(headers, false);
+      return;
+    }
+    this.#responseStarted = true;
+    if (status !== 101) { for (const h of HOP_BY_HOP) headers.remove(h); }
+    headers.set(
+      "x-envoy-upstream-service-time",
+      String(Math.round(performance.now() - this.#startMs)),
+    );
+    applyResponseHeaderMutations(this.#route!, headers, this.#requestHeaders, si);
+    if (endStream) this.#finishUpstream();
+    this.#cb.encodeHeaders(headers, endStream);
+  }
+
+  onResponseData(data: Uint8Array, endStream: boolean): void {
+    if (this.#done && !endStream) return;
+    if (endStream) this.#finishUpstream();
+    this.#cb.encodeData(data, endStream);
+  }
+
+  onResponseTrailers(trailers: HeaderMap): void {
+    if (this.#done) return;
+    this.#finishUpstream();
+    this.#cb.encodeTrailers(trailers);
+  }
+
+  onUpstreamWritable(): void {
+    this.#cb.readDisableDownstream(false);
+  }
+
+  #finishUpstream(): void {
+    this.#clearTimer();
+    this.#cb.streamInfo.mark("lastUpstreamRxByteReceived");
+  }
+
+  // ---- timeout ----
+
+  #startTimer(): void {
+    // Envoy's route timeout runs from the end of the request to the end of the response.
+    if (this.#timeoutMs <= 0 || this.#timer !== undefined || this.#upgrade) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#done) return;
+      this.#cb.streamInfo.setFlag("UT");
+      this.#pending?.cancel();
+      this.#fail(504, "upstream request timeout", "upstream_response_timeout");
+    }, this.#timeoutMs);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** The router factory's per-stream constructor. */
+export function routerFilterFactory(server: ServerContext) {
+  return (cb: StreamFilterCallbacks) => ({ decoder: new RouterFilter(cb, server) });
+}

@@ -1,0 +1,306 @@
+/**
+ * A cluster's settings read from its `config.cluster.v3.Cluster`, with Envoy's defaults filled
+ * in, and its configured endpoints — after the checks Envoy makes when it builds a cluster.
+ * {@linkcode ClusterInfo} is plain data, so workers get it by message along with membership.
+ *
+ * @module
+ */
+import { anyUnpack, type Duration } from "@bufbuild/protobuf/wkt";
+import { isIP } from "node:net";
+import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
+import type { LbEndpoint } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.ts";
+import type { HttpProtocolOptions } from "../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.ts";
+import { apiRegistry } from "../config/api.ts";
+import type { DnsLookupFamily } from "./dns.ts";
+import { healthFromStatus, type HostDescription } from "./host.ts";
+import type { LbSettings } from "./lb_base.ts";
+import { isLbPolicySupported } from "./load_balancer.ts";
+import { DEFAULT_PANIC_THRESHOLD } from "./priority_load.ts";
+import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
+
+/** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
+export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
+
+/** Settings of one cluster, defaults applied. */
+export interface ClusterInfo {
+  readonly name: string;
+  /** The name in stat names: `alt_stat_name`, else `name`. */
+  readonly statName: string;
+  readonly type: ClusterType;
+  /** `connect_timeout`; 5 s by default. */
+  readonly connectTimeoutMs: number;
+  /** `per_connection_buffer_limit_bytes`; 1 MiB by default. */
+  readonly perConnectionBufferLimitBytes: number;
+  /**
+   * `common_http_protocol_options.max_requests_per_connection` of the cluster's
+   * `envoy.extensions.upstreams.http.v3.HttpProtocolOptions`, else the deprecated cluster
+   * field; 0 means unlimited.
+   */
+  readonly maxRequestsPerConnection: number;
+  /** Upstream `common_http_protocol_options.idle_timeout`; 1 h by default, 0 = none. */
+  readonly idleTimeoutMs: number;
+  /** `dns_refresh_rate`; 5 s by default. */
+  readonly dnsRefreshRateMs: number;
+  /** `dns_failure_refresh_rate`: backoff after failed resolutions; else `dnsRefreshRateMs`. */
+  readonly dnsFailureRefreshRate?: { readonly baseMs: number; readonly maxMs: number };
+  readonly dnsLookupFamily: DnsLookupFamily;
+  /** `respect_dns_ttl`: re-resolve after the answer's TTL instead of `dnsRefreshRateMs`. */
+  readonly respectDnsTtl: boolean;
+  /** `wait_for_warm_on_init` (default true): initialization waits for the first resolution. */
+  readonly waitForWarmOnInit: boolean;
+  /** `lb_policy` by its Envoy enum name. */
+  readonly lbPolicy: string;
+  readonly lb: LbSettings;
+  /** `load_assignment.policy`: how priority and locality health are computed. */
+  readonly hostSetPolicy: Required<HostSetPolicy>;
+}
+
+/** A cluster's settings and its endpoints as configured. */
+export interface ParsedCluster {
+  readonly info: ClusterInfo;
+  /**
+   * One entry per `lb_endpoint`, in order. For DNS clusters `address` is the name to resolve
+   * (or an IP literal) and the DNS cluster turns each into zero or more hosts.
+   */
+  readonly endpoints: readonly HostDescription[];
+}
+
+/** A cluster config Envoy would reject; lists every problem found. */
+export class ClusterConfigError extends Error {
+  constructor(readonly cluster: string, readonly problems: readonly string[]) {
+    super(problems.map((p) => `cluster '${cluster}': ${p}`).join("\n"));
+    this.name = "ClusterConfigError";
+  }
+}
+
+const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const GETADDRINFO_RESOLVER =
+  "envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig";
+const SUPPORTED_TYPES: readonly string[] = ["STATIC", "STRICT_DNS", "LOGICAL_DNS"];
+
+/** Reads and checks a cluster config; throws {@linkcode ClusterConfigError}. */
+export function parseCluster(config: ClusterConfig): ParsedCluster {
+  const problems: string[] = [];
+  const type = clusterType(config, problems);
+  const isDns = type === "STRICT_DNS" || type === "LOGICAL_DNS";
+  const lbPolicy = enumName("envoy.config.cluster.v3.Cluster.LbPolicy", config.lbPolicy);
+  const lb = lbSettings(config, lbPolicy, problems);
+  const http = httpProtocolOptions(config);
+  const common = http?.commonHttpProtocolOptions ?? config.commonHttpProtocolOptions;
+  const maxRequests = common?.maxRequestsPerConnection;
+  if (maxRequests !== undefined && config.maxRequestsPerConnection !== undefined) {
+    problems.push(
+      "only one of max_requests_per_connection from Cluster or HttpProtocolOptions " +
+        "can be specified",
+    );
+  }
+  if (isDns) checkDnsResolver(config, type, problems);
+  const failure = config.dnsFailureRefreshRate;
+  let dnsFailureRefreshRate: ClusterInfo["dnsFailureRefreshRate"];
+  if (failure) {
+    const baseMs = durationMs(failure.baseInterval, 0);
+    const maxMs = durationMs(failure.maxInterval, baseMs * 10);
+    if (maxMs < baseMs) {
+      problems.push(
+        "dns_failure_refresh_rate must have max_interval greater than or equal to " +
+          "the base_interval",
+      );
+    }
+    dnsFailureRefreshRate = { baseMs, maxMs };
+  }
+  const policy = config.loadAssignment?.policy;
+  const info: ClusterInfo = {
+    name: config.name,
+    statName: config.altStatName || config.name,
+    type: type ?? "STATIC",
+    connectTimeoutMs: durationMs(config.connectTimeout, 5000),
+    perConnectionBufferLimitBytes: config.perConnectionBufferLimitBytes ?? 1024 * 1024,
+    maxRequestsPerConnection: maxRequests ?? config.maxRequestsPerConnection ?? 0,
+    idleTimeoutMs: durationMs(common?.idleTimeout, 3_600_000),
+    dnsRefreshRateMs: durationMs(config.dnsRefreshRate, 5000),
+    dnsFailureRefreshRate,
+    dnsLookupFamily: enumName(
+      "envoy.config.cluster.v3.Cluster.DnsLookupFamily",
+      config.dnsLookupFamily,
+    ) as DnsLookupFamily,
+    respectDnsTtl: config.respectDnsTtl,
+    waitForWarmOnInit: config.waitForWarmOnInit ?? true,
+    lbPolicy,
+    lb,
+    hostSetPolicy: {
+      overprovisioningFactor: policy?.overprovisioningFactor ?? DEFAULT_OVERPROVISIONING_FACTOR,
+      weightedPriorityHealth: policy?.weightedPriorityHealth ?? false,
+    },
+  };
+  const endpoints = type ? endpointsOf(config, type, problems) : [];
+  if (problems.length > 0) throw new ClusterConfigError(config.name, problems);
+  return { info, endpoints };
+}
+
+function clusterType(config: ClusterConfig, problems: string[]): ClusterType | undefined {
+  const t = config.clusterDiscoveryType;
+  if (t.case === "clusterType") {
+    problems.push(`cluster type ${t.value.name} is not supported yet`);
+    return undefined;
+  }
+  // An unset `type` is STATIC, the enum's zero value.
+  const name = enumName("envoy.config.cluster.v3.Cluster.DiscoveryType", t.value ?? 0);
+  if (!SUPPORTED_TYPES.includes(name)) {
+    problems.push(`cluster type ${name} is not supported yet`);
+    return undefined;
+  }
+  return name as ClusterType;
+}
+
+function lbSettings(config: ClusterConfig, policy: string, problems: string[]): LbSettings {
+  if (config.loadBalancingPolicy) {
+    problems.push("load_balancing_policy is not supported yet; use lb_policy");
+  } else if (!isLbPolicySupported(policy)) {
+    problems.push(`lb_policy ${policy} is not supported yet`);
+  }
+  if (config.lbSubsetConfig) problems.push("lb_subset_config is not supported yet");
+  const lbConfig = config.lbConfig;
+  const leastRequest = lbConfig.case === "leastRequestLbConfig" ? lbConfig.value : undefined;
+  if (
+    (lbConfig.case === "leastRequestLbConfig" || lbConfig.case === "roundRobinLbConfig") &&
+    lbConfig.value.slowStartConfig
+  ) {
+    problems.push("slow_start_config is not supported yet");
+  }
+  const common = config.commonLbConfig;
+  const panic = common?.healthyPanicThreshold?.value;
+  return {
+    healthyPanicThreshold: panic === undefined
+      ? DEFAULT_PANIC_THRESHOLD
+      : Math.min(100, Math.round(panic)),
+    localityWeighted: common?.localityConfigSpecifier.case === "localityWeightedLbConfig",
+    choiceCount: leastRequest?.choiceCount ?? 2,
+    activeRequestBias: leastRequest?.activeRequestBias?.defaultValue ?? 1,
+  };
+}
+
+/** The cluster's `HttpProtocolOptions`, found by the type of its typed config. */
+function httpProtocolOptions(config: ClusterConfig): HttpProtocolOptions | undefined {
+  for (const any of Object.values(config.typedExtensionProtocolOptions)) {
+    if (any.typeUrl.endsWith(`/${HTTP_PROTOCOL_OPTIONS}`)) {
+      return anyUnpack(any, apiRegistry()) as HttpProtocolOptions | undefined;
+    }
+  }
+  return undefined;
+}
+
+/** DNS clusters use the system resolver; other resolver settings would be silently ignored. */
+function checkDnsResolver(config: ClusterConfig, type: ClusterType, problems: string[]): void {
+  const typed = config.typedDnsResolverConfig?.typedConfig?.typeUrl;
+  if (typed && !typed.endsWith(`/${GETADDRINFO_RESOLVER}`)) {
+    problems.push(
+      `typed_dns_resolver_config ${typed.slice(typed.lastIndexOf("/") + 1)} is not supported yet` +
+        " (only the getaddrinfo resolver is)",
+    );
+  }
+  if (config.dnsResolvers.length > 0 || config.dnsResolutionConfig) {
+    problems.push(`custom DNS resolvers are not supported yet for ${type} clusters`);
+  }
+  if (config.useTcpForDnsLookups) problems.push("use_tcp_for_dns_lookups is not supported yet");
+}
+
+function endpointsOf(
+  config: ClusterConfig,
+  type: ClusterType,
+  problems: string[],
+): HostDescription[] {
+  const groups = config.loadAssignment?.endpoints ?? [];
+  if (
+    type === "LOGICAL_DNS" && (groups.length !== 1 || groups[0].lbEndpoints.length !== 1)
+  ) {
+    problems.push(
+      "LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint",
+    );
+    return [];
+  }
+  const hosts: HostDescription[] = [];
+  groups.forEach((group, i) => {
+    const path = `load_assignment.endpoints[${i}]`;
+    if (group.lbConfig.case) {
+      problems.push(`${path}: load_balancer_endpoints and LEDS are not supported yet`);
+    }
+    group.lbEndpoints.forEach((lbe, j) => {
+      const host = endpointOf(lbe, type, `${path}.lb_endpoints[${j}]`, problems);
+      if (!host) return;
+      hosts.push({
+        ...host,
+        // Envoy puts a logical DNS cluster's single host at P=0 whatever the config says.
+        priority: type === "LOGICAL_DNS" ? 0 : group.priority,
+        locality: {
+          region: group.locality?.region ?? "",
+          zone: group.locality?.zone ?? "",
+          subZone: group.locality?.subZone ?? "",
+        },
+        ...(group.loadBalancingWeight !== undefined
+          ? { localityWeight: group.loadBalancingWeight }
+          : {}),
+      });
+    });
+  });
+  return hosts;
+}
+
+function endpointOf(
+  lbe: LbEndpoint,
+  type: ClusterType,
+  path: string,
+  problems: string[],
+): Omit<HostDescription, "priority" | "locality"> | undefined {
+  if (lbe.hostIdentifier.case !== "endpoint") {
+    problems.push(`${path}: endpoint_name is not supported; give an endpoint`);
+    return undefined;
+  }
+  const endpoint = lbe.hostIdentifier.value;
+  const addr = endpoint.address?.address;
+  if (addr?.case !== "socketAddress") {
+    const what = addr?.case === "pipe"
+      ? "pipe (unix socket) endpoints are"
+      : addr?.case === "envoyInternalAddress"
+      ? "envoy_internal_address endpoints are"
+      : "an endpoint without a socket address is";
+    problems.push(`${path}.endpoint.address: ${what} not supported yet`);
+    return undefined;
+  }
+  const sa = addr.value;
+  const at = `${path}.endpoint.address.socket_address`;
+  if (sa.resolverName) {
+    problems.push(`${at}.resolver_name: custom resolvers are not supported yet`);
+  }
+  if (sa.portSpecifier.case === "namedPort") {
+    problems.push(`${at}.named_port: named ports are not supported; use port_value`);
+    return undefined;
+  }
+  if (type === "STATIC" && !isIP(sa.address)) {
+    problems.push(
+      `${at}.address: '${sa.address}' is not an IP address; STATIC clusters take IP addresses ` +
+        "(use STRICT_DNS or LOGICAL_DNS for host names)",
+    );
+    return undefined;
+  }
+  const { healthy, degraded } = healthFromStatus(lbe.healthStatus);
+  const metadata = lbe.metadata?.filterMetadata;
+  return {
+    address: sa.address,
+    port: sa.portSpecifier.value ?? 0,
+    weight: lbe.loadBalancingWeight ?? 1,
+    hostname: endpoint.hostname || (type === "STATIC" ? "" : sa.address),
+    healthy,
+    ...(degraded ? { degraded } : {}),
+    ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),
+  };
+}
+
+/** The name of an enum value of the Envoy API (`ROUND_ROBIN` for LbPolicy 0). */
+function enumName(typeName: string, value: number): string {
+  return apiRegistry().getEnum(typeName)?.value[value]?.name ?? String(value);
+}
+
+/** Milliseconds of a Duration (truncated, as Envoy does), or `dflt` when unset. */
+function durationMs(d: Duration | undefined, dflt: number): number {
+  return d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : dflt;
+}

@@ -1,0 +1,356 @@
+import { fromJson, type JsonObject } from "@bufbuild/protobuf";
+import { assertEquals, assertMatch } from "../testing/assert.ts";
+import { apiRegistry, messageSchema } from "../config/api.ts";
+import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
+import { ClusterConfigError, parseCluster } from "./cluster_info.ts";
+
+function cluster(json: JsonObject): ClusterConfig {
+  return fromJson(messageSchema<ClusterConfig>("envoy.config.cluster.v3.Cluster"), json, {
+    registry: apiRegistry(),
+  });
+}
+
+function endpoint(address: string, port = 80, extra: JsonObject = {}): JsonObject {
+  return { endpoint: { address: { socket_address: { address, port_value: port } } }, ...extra };
+}
+
+function problems(json: JsonObject): readonly string[] {
+  try {
+    parseCluster(cluster(json));
+  } catch (e) {
+    if (e instanceof ClusterConfigError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+Deno.test("parseCluster: Envoy's defaults", () => {
+  const { info, endpoints } = parseCluster(cluster({ name: "c" }));
+  assertEquals(info, {
+    name: "c",
+    statName: "c",
+    type: "STATIC",
+    connectTimeoutMs: 5000,
+    perConnectionBufferLimitBytes: 1048576,
+    maxRequestsPerConnection: 0,
+    idleTimeoutMs: 3600000,
+    dnsRefreshRateMs: 5000,
+    dnsFailureRefreshRate: undefined,
+    dnsLookupFamily: "AUTO",
+    respectDnsTtl: false,
+    waitForWarmOnInit: true,
+    lbPolicy: "ROUND_ROBIN",
+    lb: {
+      healthyPanicThreshold: 50,
+      localityWeighted: false,
+      choiceCount: 2,
+      activeRequestBias: 1,
+    },
+    hostSetPolicy: { overprovisioningFactor: 140, weightedPriorityHealth: false },
+  });
+  assertEquals(endpoints, []);
+});
+
+Deno.test("parseCluster: settings from the config", () => {
+  const { info } = parseCluster(cluster({
+    name: "c",
+    alt_stat_name: "c_stats",
+    type: "STRICT_DNS",
+    connect_timeout: "0.25s",
+    per_connection_buffer_limit_bytes: 32768,
+    lb_policy: "LEAST_REQUEST",
+    least_request_lb_config: {
+      choice_count: 3,
+      active_request_bias: { default_value: 0.5, runtime_key: "k" },
+    },
+    common_lb_config: { healthy_panic_threshold: { value: 25.4 }, locality_weighted_lb_config: {} },
+    dns_refresh_rate: "10s",
+    dns_failure_refresh_rate: { base_interval: "1s" },
+    dns_lookup_family: "V4_ONLY",
+    respect_dns_ttl: true,
+    wait_for_warm_on_init: false,
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        common_http_protocol_options: { idle_timeout: "30s", max_requests_per_connection: 100 },
+        explicit_http_config: { http_protocol_options: {} },
+      },
+    },
+    load_assignment: {
+      cluster_name: "c",
+      policy: { overprovisioning_factor: 100, weighted_priority_health: true },
+    },
+  }));
+  assertEquals(info.statName, "c_stats");
+  assertEquals(info.type, "STRICT_DNS");
+  assertEquals(info.connectTimeoutMs, 250);
+  assertEquals(info.perConnectionBufferLimitBytes, 32768);
+  assertEquals(info.lbPolicy, "LEAST_REQUEST");
+  assertEquals(info.lb, {
+    healthyPanicThreshold: 25,
+    localityWeighted: true,
+    choiceCount: 3,
+    activeRequestBias: 0.5,
+  });
+  assertEquals(info.dnsRefreshRateMs, 10000);
+  assertEquals(info.dnsFailureRefreshRate, { baseMs: 1000, maxMs: 10000 });
+  assertEquals(info.dnsLookupFamily, "V4_ONLY");
+  assertEquals(info.respectDnsTtl, true);
+  assertEquals(info.waitForWarmOnInit, false);
+  assertEquals(info.idleTimeoutMs, 30000);
+  assertEquals(info.maxRequestsPerConnection, 100);
+  assertEquals(info.hostSetPolicy, { overprovisioningFactor: 100, weightedPriorityHealth: true });
+});
+
+Deno.test("parseCluster: deprecated max_requests_per_connection, but not both", () => {
+  assertEquals(
+    parseCluster(cluster({ name: "c", max_requests_per_connection: 5 })).info
+      .maxRequestsPerConnection,
+    5,
+  );
+  assertEquals(
+    problems({
+      name: "c",
+      max_requests_per_connection: 5,
+      typed_extension_protocol_options: {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+          "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+          common_http_protocol_options: { max_requests_per_connection: 100 },
+          explicit_http_config: { http_protocol_options: {} },
+        },
+      },
+    }),
+    [
+      "only one of max_requests_per_connection from Cluster or HttpProtocolOptions " +
+      "can be specified",
+    ],
+  );
+});
+
+Deno.test("parseCluster: endpoints with priorities, localities, weights and health", () => {
+  const { endpoints } = parseCluster(cluster({
+    name: "c",
+    load_assignment: {
+      cluster_name: "c",
+      endpoints: [{
+        locality: { region: "eu", zone: "a" },
+        load_balancing_weight: 3,
+        lb_endpoints: [
+          endpoint("10.0.0.1", 80, {
+            load_balancing_weight: 5,
+            metadata: { filter_metadata: { "envoy.lb": { canary: true } } },
+          }),
+          endpoint("10.0.0.2", 81, { health_status: "DRAINING" }),
+          endpoint("::1", 82, { health_status: "DEGRADED" }),
+        ],
+      }, {
+        priority: 1,
+        lb_endpoints: [{
+          endpoint: {
+            hostname: "backup.example",
+            address: { socket_address: { address: "10.0.1.1", port_value: 80 } },
+          },
+          health_status: "HEALTHY",
+        }],
+      }],
+    },
+  }));
+  const locality = { region: "eu", zone: "a", subZone: "" };
+  assertEquals(endpoints, [
+    {
+      address: "10.0.0.1",
+      port: 80,
+      weight: 5,
+      hostname: "",
+      healthy: true,
+      metadata: { "envoy.lb": { canary: true } },
+      priority: 0,
+      locality,
+      localityWeight: 3,
+    },
+    {
+      address: "10.0.0.2",
+      port: 81,
+      weight: 1,
+      hostname: "",
+      healthy: false,
+      priority: 0,
+      locality,
+      localityWeight: 3,
+    },
+    {
+      address: "::1",
+      port: 82,
+      weight: 1,
+      hostname: "",
+      healthy: false,
+      degraded: true,
+      priority: 0,
+      locality,
+      localityWeight: 3,
+    },
+    {
+      address: "10.0.1.1",
+      port: 80,
+      weight: 1,
+      hostname: "backup.example",
+      healthy: true,
+      priority: 1,
+      locality: { region: "", zone: "", subZone: "" },
+    },
+  ]);
+});
+
+Deno.test("parseCluster: DNS endpoints keep their name as hostname", () => {
+  const { endpoints } = parseCluster(cluster({
+    name: "c",
+    type: "LOGICAL_DNS",
+    load_assignment: {
+      cluster_name: "c",
+      endpoints: [{ priority: 2, lb_endpoints: [endpoint("api.example", 443)] }],
+    },
+  }));
+  assertEquals(endpoints.map((e) => [e.address, e.hostname, e.priority]), [[
+    "api.example",
+    "api.example",
+    0,
+  ]]);
+});
+
+Deno.test("parseCluster: a host name in a STATIC cluster is a config error", () => {
+  assertEquals(
+    problems({
+      name: "c",
+      load_assignment: { cluster_name: "c", endpoints: [{ lb_endpoints: [endpoint("backend")] }] },
+    }),
+    [
+      "load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address: " +
+      "'backend' is not an IP address; STATIC clusters take IP addresses " +
+      "(use STRICT_DNS or LOGICAL_DNS for host names)",
+    ],
+  );
+});
+
+Deno.test("parseCluster: LOGICAL_DNS takes exactly one endpoint", () => {
+  const rule =
+    "LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint";
+  const two = { lb_endpoints: [endpoint("a.example"), endpoint("b.example")] };
+  assertEquals(problems({ name: "c", type: "LOGICAL_DNS" }), [rule]);
+  assertEquals(
+    problems({
+      name: "c",
+      type: "LOGICAL_DNS",
+      load_assignment: { cluster_name: "c", endpoints: [two] },
+    }),
+    [rule],
+  );
+  assertEquals(
+    problems({
+      name: "c",
+      type: "LOGICAL_DNS",
+      load_assignment: {
+        cluster_name: "c",
+        endpoints: [{ lb_endpoints: [endpoint("a.example")] }, {
+          lb_endpoints: [endpoint("b.example")],
+        }],
+      },
+    }),
+    [rule],
+  );
+});
+
+Deno.test("parseCluster: unsupported cluster types and policies are named", () => {
+  assertEquals(problems({ name: "c", type: "EDS" }), ["cluster type EDS is not supported yet"]);
+  assertEquals(problems({ name: "c", type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED" }), [
+    "cluster type ORIGINAL_DST is not supported yet",
+    "lb_policy CLUSTER_PROVIDED is not supported yet",
+  ]);
+  assertEquals(
+    problems({
+      name: "c",
+      cluster_type: {
+        name: "envoy.clusters.aggregate",
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig",
+          clusters: ["a"],
+        },
+      },
+    }),
+    ["cluster type envoy.clusters.aggregate is not supported yet"],
+  );
+  assertEquals(problems({ name: "c", lb_policy: "MAGLEV" }), [
+    "lb_policy MAGLEV is not supported yet",
+  ]);
+  assertEquals(problems({ name: "c", lb_subset_config: {} }), [
+    "lb_subset_config is not supported yet",
+  ]);
+});
+
+Deno.test("parseCluster: every problem is reported at once", () => {
+  let error: unknown;
+  try {
+    parseCluster(cluster({
+      name: "web",
+      lb_policy: "RING_HASH",
+      dns_failure_refresh_rate: { base_interval: "5s", max_interval: "1s" },
+      load_assignment: {
+        cluster_name: "web",
+        endpoints: [{
+          lb_endpoints: [
+            endpoint("web.internal"),
+            { endpoint: { address: { pipe: { path: "/tmp/sock" } } } },
+            {
+              endpoint: {
+                address: { socket_address: { address: "10.0.0.1", named_port: "http" } },
+              },
+            },
+          ],
+        }],
+      },
+    }));
+  } catch (e) {
+    error = e;
+  }
+  const lines = (error as Error).message.split("\n");
+  assertEquals(lines.length, 5);
+  for (const line of lines) assertMatch(line, /^cluster 'web': /);
+  assertMatch(lines[0], /lb_policy RING_HASH is not supported yet/);
+  assertMatch(lines[1], /max_interval greater than or equal to the base_interval/);
+  assertMatch(lines[2], /'web.internal' is not an IP address/);
+  assertMatch(lines[3], /pipe \(unix socket\) endpoints are not supported yet/);
+  assertMatch(lines[4], /named_port: named ports are not supported/);
+});
+
+Deno.test("parseCluster: DNS resolver settings other than getaddrinfo are rejected", () => {
+  assertEquals(
+    problems({
+      name: "c",
+      type: "STRICT_DNS",
+      typed_dns_resolver_config: {
+        name: "envoy.network.dns_resolver.cares",
+        typed_config: {
+          "@type":
+            "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
+        },
+      },
+    }),
+    [
+      "typed_dns_resolver_config envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig" +
+      " is not supported yet (only the getaddrinfo resolver is)",
+    ],
+  );
+  assertEquals(
+    problems({
+      name: "c",
+      type: "STRICT_DNS",
+      typed_dns_resolver_config: {
+        name: "envoy.network.dns_resolver.getaddrinfo",
+        typed_config: {
+          "@type":
+            "type.googleapis.com/envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig",
+        },
+      },
+    }),
+    [],
+  );
+});

@@ -1,0 +1,82 @@
+import { fromJson, type JsonObject } from "@bufbuild/protobuf";
+import { assert, assertEquals } from "../testing/assert.ts";
+import { apiRegistry, messageSchema } from "../config/api.ts";
+import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
+import { ClusterManager } from "./cluster_manager.ts";
+import type { Timers } from "./dns_cluster.ts";
+
+function config(json: JsonObject): ClusterConfig {
+  return fromJson(messageSchema<ClusterConfig>("envoy.config.cluster.v3.Cluster"), json, {
+    registry: apiRegistry(),
+  });
+}
+
+function cluster(name: string, addresses: string[], extra: JsonObject = {}): ClusterConfig {
+  return config({
+    name,
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{
+        lb_endpoints: addresses.map((address) => ({
+          endpoint: { address: { socket_address: { address, port_value: 80 } } },
+        })),
+      }],
+    },
+    ...extra,
+  });
+}
+
+const noTimers: Timers = { setTimeout: () => 0, clearTimeout: () => {} };
+
+Deno.test("ClusterManager: clusters by name, initialized together", async () => {
+  const cm = new ClusterManager([
+    cluster("static", ["10.0.0.1"]),
+    cluster("dns", ["svc.example"], { type: "STRICT_DNS" }),
+  ], {
+    resolver: { resolve: () => Promise.resolve({ addresses: ["10.0.1.1", "10.0.1.2"] }) },
+    timers: noTimers,
+  });
+  assertEquals(cm.names(), ["static", "dns"]);
+  assertEquals(cm.get("nope"), undefined);
+  await cm.initialize();
+  assertEquals(cm.get("dns")!.prioritySet.allHosts().length, 2);
+  cm.destroy();
+});
+
+Deno.test("ClusterManager: one load balancer per cluster, following its policy", async () => {
+  const cm = new ClusterManager([cluster("rr", ["10.0.0.1", "10.0.0.2"])], {
+    random: () => 0,
+  });
+  await cm.initialize();
+  const lb = cm.loadBalancer("rr")!;
+  assert(cm.loadBalancer("rr") === lb);
+  assertEquals(cm.loadBalancer("nope"), undefined);
+  assertEquals(
+    [lb.chooseHost(), lb.chooseHost(), lb.chooseHost()].map((h) => h?.address),
+    ["10.0.0.1", "10.0.0.2", "10.0.0.1"],
+  );
+  cm.destroy();
+});
+
+Deno.test("ClusterManager: one error lists every problem of every cluster", () => {
+  let message = "";
+  try {
+    new ClusterManager([
+      cluster("a", ["backend"]),
+      cluster("b", ["10.0.0.1"], { type: "EDS" }),
+      cluster("ok", ["10.0.0.1"]),
+      cluster("ok", ["10.0.0.2"]),
+      cluster("c", ["10.0.0.1"], { lb_policy: "MAGLEV" }),
+    ]);
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assertEquals(message.split("\n"), [
+    "cluster 'a': load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address" +
+    ".address: 'backend' is not an IP address; STATIC clusters take IP addresses (use STRICT_DNS" +
+    " or LOGICAL_DNS for host names)",
+    "cluster 'b': cluster type EDS is not supported yet",
+    "cluster 'ok': duplicate cluster name",
+    "cluster 'c': lb_policy MAGLEV is not supported yet",
+  ]);
+});

@@ -1,0 +1,343 @@
+/**
+ * Upstream HTTP/1.1 connection pools, one set per worker: per host, idle keep-alive connections
+ * are reused, new ones are opened with the cluster's connect timeout, a connection serves at
+ * most max_requests_per_connection requests, and idle connections close after the idle timeout.
+ * A request gets an UpstreamStream: request out through our encoder, response in through our
+ * parser, with flow control in both directions.
+ */
+import { Connection, type ConnectionCallbacks } from "../network/connection.ts";
+import type { HeaderMap } from "../http/header_map.ts";
+import { encodeChunk, encodeLastChunk, encodeRequestHead } from "../http/http1/encoder.ts";
+import { type MessageHead, ResponseParser } from "../http/http1/parser.ts";
+
+/** What a pool needs to know about its cluster. */
+export interface PoolClusterInfo {
+  name: string;
+  connectTimeoutMs: number;
+  /** 0 = unlimited. */
+  maxRequestsPerConnection: number;
+  idleTimeoutMs: number;
+  perConnectionBufferLimitBytes: number;
+}
+
+/** Why a stream could not be had or ended early; names follow Envoy's reset reasons. */
+export type UpstreamFailure =
+  | "connection_failure"
+  | "connection_timeout"
+  | "connection_termination"
+  | "protocol_error"
+  | "local_reset"
+  | "overflow";
+
+/** The router's side of an upstream stream. */
+export interface UpstreamCallbacks {
+  /** The connection is ready; the request may be sent. */
+  onReady(stream: UpstreamStream): void;
+  onFailure(reason: UpstreamFailure, detail: string): void;
+  onResponseHeaders(headers: HeaderMap, head: MessageHead, endStream: boolean): void;
+  onResponseData(data: Uint8Array, endStream: boolean): void;
+  onResponseTrailers(trailers: HeaderMap): void;
+  /** Response bytes can flow again after the upstream write buffer drained. */
+  onUpstreamWritable?(): void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** One pooled upstream connection. */
+class PooledConnection implements ConnectionCallbacks {
+  conn!: Connection;
+  parser: ResponseParser;
+  stream: UpstreamStream | undefined;
+  requests = 0;
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
+  closed = false;
+  /** The response said the connection closes after it. */
+  noReuse = false;
+
+  constructor(readonly pool: Http1ConnPool) {
+    this.parser = new ResponseParser({
+      onHead: (h, head) => this.stream?.onHead(h, head),
+      onBody: (chunk) => this.stream?.cb.onResponseData(chunk, false),
+      onMessageComplete: (trailers) => this.stream?.onComplete(trailers),
+      onError: (_status, detail) => this.stream?.fail("protocol_error", detail),
+    });
+  }
+
+  onData(chunk: Uint8Array): void {
+    const s = this.stream;
+    if (!s) {
+      // Bytes on an idle connection are a protocol violation: drop the connection.
+      this.conn.close();
+      return;
+    }
+    s.wireBytesReceived += chunk.length;
+    if (s.tunnel) {
+      s.cb.onResponseData(chunk, false);
+      return;
+    }
+    const used = this.parser.execute(chunk);
+    if (s.tunnel && used < chunk.length) s.cb.onResponseData(chunk.subarray(used), false);
+  }
+
+  onEnd(): void {
+    const s = this.stream;
+    if (s?.tunnel) {
+      s.cb.onResponseData(EMPTY, true);
+      this.conn.close();
+      return;
+    }
+    this.parser.onEof();
+    this.conn.close();
+  }
+
+  onClose(): void {
+    this.closed = true;
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.pool.removeConnection(this);
+    const s = this.stream;
+    if (s && !s.done) s.fail("connection_termination", "upstream connection closed");
+  }
+
+  onWritable(): void {
+    this.stream?.cb.onUpstreamWritable?.();
+  }
+}
+
+/** A request/response on one upstream connection. */
+export class UpstreamStream {
+  done = false;
+  requestEnded = false;
+  responseEnded = false;
+  tunnel = false;
+  chunked = false;
+  wireBytesSent = 0;
+  wireBytesReceived = 0;
+  #upgradeRequested = false;
+
+  constructor(readonly pc: PooledConnection, readonly cb: UpstreamCallbacks) {}
+
+  /** Address of the local side of the upstream connection. */
+  get localAddress(): string {
+    return this.pc.conn.localAddress;
+  }
+
+  /** Whether the upstream connection can take more request bytes now. */
+  writable(): boolean {
+    return !this.pc.conn.aboveHighWatermark;
+  }
+
+  /** Sends the request head. `endStream` when there is no body. */
+  encodeHeaders(headers: HeaderMap, endStream: boolean): void {
+    const method = headers.get(":method") ?? "GET";
+    this.pc.parser.setRequestMethod(method);
+    this.#upgradeRequested = headers.has("upgrade");
+    const hasLength = headers.has("content-length");
+    this.chunked = !endStream && !hasLength && !this.#upgradeRequested;
+    if (endStream && !hasLength && (method === "POST" || method === "PUT")) {
+      headers.set("content-length", "0");
+    }
+    const bytes = encodeRequestHead(headers, this.chunked);
+    this.wireBytesSent += bytes.length;
+    this.pc.conn.write(bytes);
+    if (endStream) this.requestEnded = true;
+  }
+
+  /** Sends request body bytes. */
+  encodeData(data: Uint8Array, endStream: boolean): void {
+    if (this.done) return;
+    if (data.length > 0) {
+      if (this.chunked) {
+        const parts = encodeChunk(data);
+        if (parts instanceof Uint8Array) this.pc.conn.write(parts);
+        else for (const p of parts) this.pc.conn.write(p);
+      } else this.pc.conn.write(data);
+      this.wireBytesSent += data.length;
+    }
+    if (endStream) {
+      if (this.tunnel) this.pc.conn.shutdownWrite();
+      else if (this.chunked) this.pc.conn.write(encodeLastChunk());
+      this.requestEnded = true;
+      this.#maybeRelease();
+    }
+  }
+
+  /** Sends request trailers (chunked requests only; otherwise they are dropped). */
+  encodeTrailers(trailers: HeaderMap): void {
+    if (this.done) return;
+    this.pc.conn.write(this.chunked ? encodeLastChunk(trailers) : EMPTY);
+    this.requestEnded = true;
+    this.#maybeRelease();
+  }
+
+  onHead(headers: HeaderMap, head: MessageHead): void {
+    const status = Number(headers.get(":status"));
+    if (status === 101 && this.#upgradeRequested) {
+      this.tunnel = true;
+      this.pc.noReuse = true;
+      this.cb.onResponseHeaders(headers, head, false);
+      return;
+    }
+    if (!head.keepAlive) this.pc.noReuse = true;
+    const endStream = status >= 200 && (head.contentLength === 0 && !head.chunked);
+    if (status >= 100 && status < 200) {
+      this.cb.onResponseHeaders(headers, head, false);
+      return;
+    }
+    this.cb.onResponseHeaders(headers, head, endStream);
+  }
+
+  onComplete(trailers: HeaderMap | undefined): void {
+    if (this.done || this.tunnel) return;
+    this.responseEnded = true;
+    // Release before telling the router: finishing the downstream response destroys the
+    // router, which resets streams that are not done yet.
+    this.#maybeRelease();
+    if (trailers) this.cb.onResponseTrailers(trailers);
+    else this.cb.onResponseData(EMPTY, true);
+  }
+
+  #maybeRelease(): void {
+    if (this.done || !this.requestEnded || !this.responseEnded) return;
+    this.done = true;
+    this.pc.pool.release(this.pc);
+  }
+
+  /** The stream failed; the connection is not reused. */
+  fail(reason: UpstreamFailure, detail: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.pc.stream = undefined;
+    if (!this.pc.closed) this.pc.conn.close();
+    this.cb.onFailure(reason, detail);
+  }
+
+  /** The router gives up on the stream (timeout, downstream went away). */
+  reset(): void {
+    if (this.done) return;
+    this.done = true;
+    this.pc.stream = undefined;
+    if (!this.pc.closed) this.pc.conn.close();
+  }
+}
+
+/** A request waiting for a connection. */
+export interface PendingRequest {
+  cancel(): void;
+}
+
+/** The HTTP/1.1 pool for one upstream host. */
+export class Http1ConnPool {
+  readonly #idle: PooledConnection[] = [];
+  readonly #all = new Set<PooledConnection>();
+
+  constructor(
+    readonly cluster: PoolClusterInfo,
+    readonly hostname: string,
+    readonly port: number,
+  ) {}
+
+  /** Number of open connections (busy and idle). */
+  get size(): number {
+    return this.#all.size;
+  }
+
+  /** Gets a connection for a new request; `cb.onReady` or `cb.onFailure` follows. */
+  newStream(cb: UpstreamCallbacks): PendingRequest {
+    while (this.#idle.length > 0) {
+      const pc = this.#idle.pop()!;
+      if (pc.closed) continue;
+      if (pc.idleTimer !== undefined) clearTimeout(pc.idleTimer);
+      pc.idleTimer = undefined;
+      const s = new UpstreamStream(pc, cb);
+      pc.stream = s;
+      pc.requests++;
+      // Ready callbacks always run asynchronously, so callers see one order of events.
+      queueMicrotask(() => !s.done && cb.onReady(s));
+      return { cancel: () => s.reset() };
+    }
+    return this.#connect(cb);
+  }
+
+  #connect(cb: UpstreamCallbacks): PendingRequest {
+    let cancelled = false;
+    let timedOut = false;
+    const pc = new PooledConnection(this);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      cb.onFailure("connection_timeout", "connect timeout");
+    }, this.cluster.connectTimeoutMs);
+    Deno.connect({ hostname: this.hostname, port: this.port }).then((conn) => {
+      clearTimeout(timer);
+      if (cancelled || timedOut) {
+        conn.close();
+        return;
+      }
+      conn.setNoDelay(true);
+      pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes);
+      this.#all.add(pc);
+      const s = new UpstreamStream(pc, cb);
+      pc.stream = s;
+      pc.requests++;
+      pc.conn.start(pc);
+      cb.onReady(s);
+    }, (err: Error) => {
+      clearTimeout(timer);
+      if (cancelled || timedOut) return;
+      cb.onFailure("connection_failure", err.message);
+    });
+    return {
+      cancel: () => {
+        cancelled = true;
+        clearTimeout(timer);
+        if (pc.stream) pc.stream.reset();
+      },
+    };
+  }
+
+  /** A stream finished cleanly: keep the connection for the next request, or close it. */
+  release(pc: PooledConnection): void {
+    pc.stream = undefined;
+    const max = this.cluster.maxRequestsPerConnection;
+    if (pc.closed || pc.noReuse || (max > 0 && pc.requests >= max)) {
+      pc.conn.close();
+      return;
+    }
+    this.#idle.push(pc);
+    if (this.cluster.idleTimeoutMs > 0) {
+      pc.idleTimer = setTimeout(() => pc.conn.close(), this.cluster.idleTimeoutMs);
+    }
+  }
+
+  removeConnection(pc: PooledConnection): void {
+    this.#all.delete(pc);
+    const i = this.#idle.indexOf(pc);
+    if (i >= 0) this.#idle.splice(i, 1);
+  }
+
+  /** Closes every connection (cluster removed, shutdown). */
+  close(): void {
+    for (const pc of [...this.#all]) pc.conn.close();
+  }
+}
+
+/** This worker's pools, by cluster and host. */
+export class ConnPoolManager {
+  readonly #pools = new Map<string, Http1ConnPool>();
+
+  /** The pool for `host:port` of `cluster`, created on first use. */
+  pool(cluster: PoolClusterInfo, hostname: string, port: number): Http1ConnPool {
+    const key = `${cluster.name}|${hostname}|${port}`;
+    let p = this.#pools.get(key);
+    if (!p) {
+      p = new Http1ConnPool(cluster, hostname, port);
+      this.#pools.set(key, p);
+    }
+    return p;
+  }
+
+  /** Closes every pool. */
+  close(): void {
+    for (const p of this.#pools.values()) p.close();
+    this.#pools.clear();
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * What every load balancing policy shares, as in Envoy's LoadBalancerBase and
+ * ZoneAwareLoadBalancerBase: pick a priority level from the priority load, fall back to all of
+ * the level's hosts in panic, optionally pick a locality by weight, and only then let the
+ * policy pick a host from that group. Policies keep their own state per group of hosts (a
+ * round-robin index, an EDF schedule) in a {@linkcode HostSource}, rebuilt whenever the
+ * membership changes.
+ *
+ * @module
+ */
+import { EdfScheduler } from "./edf_scheduler.ts";
+import { type HostDescription, localityKey } from "./host.ts";
+import { choosePriority, computePriorityLoad, type PriorityLoad } from "./priority_load.ts";
+import type { HostSet, PrioritySet } from "./priority_set.ts";
+
+/** What a caller may tell the load balancer about a request. */
+export interface LbContext {
+  /** The request's consistent-hash key (route hash policy), for hash-based policies. */
+  readonly hashKey?: bigint;
+}
+
+/** Picks an upstream host for each request. One instance per worker. */
+export interface LoadBalancer {
+  /** The host for the next request, or undefined when there is none ("no healthy upstream"). */
+  chooseHost(ctx?: LbContext): HostDescription | undefined;
+  /** Reports that a request to `host` started; policies that weigh load count it. */
+  requestStarted(host: HostDescription): void;
+  /** Reports that a request to `host` ended (any outcome). */
+  requestFinished(host: HostDescription): void;
+  /** Stops following membership updates. */
+  destroy(): void;
+}
+
+/** Load balancing settings of a cluster shared by policies (`common_lb_config`, policy configs). */
+export interface LbSettings {
+  /** `common_lb_config.healthy_panic_threshold`, in percent (default 50; 0 disables panic). */
+  readonly healthyPanicThreshold: number;
+  /** `common_lb_config.locality_weighted_lb_config` is set. */
+  readonly localityWeighted: boolean;
+  /** `least_request_lb_config.choice_count` (default 2). */
+  readonly choiceCount: number;
+  /** `least_request_lb_config.active_request_bias` (default 1.0). */
+  readonly activeRequestBias: number;
+}
+
+/** Uniform random numbers in [0, 1); injectable so tests are deterministic. */
+export type Random = () => number;
+
+/** A group of hosts a policy picks from, with the policy's state for that group. */
+export interface HostSource<S> {
+  readonly hosts: readonly HostDescription[];
+  readonly state: S;
+}
+
+/** Weighted choice among a level's localities, and the hosts of each. */
+interface LocalityChoice<S> {
+  readonly scheduler: EdfScheduler<number>;
+  readonly sources: readonly HostSource<S>[];
+}
+
+interface Level<S> {
+  readonly all: HostSource<S>;
+  readonly healthy: HostSource<S>;
+  readonly degraded: HostSource<S>;
+  readonly healthyLocalities?: LocalityChoice<S>;
+  readonly degradedLocalities?: LocalityChoice<S>;
+}
+
+/** A non-negative 32-bit integer from `random`. */
+export function randomInt(random: Random): number {
+  return Math.floor(random() * 0x1_0000_0000);
+}
+
+/** True when all hosts have the same weight (then policies skip weighting work). */
+export function equalWeights(hosts: readonly HostDescription[]): boolean {
+  return hosts.every((h) => h.weight === hosts[0].weight);
+}
+
+/** Priority, panic and locality selection; subclasses pick within the chosen group. */
+export abstract class PriorityLoadBalancer<S> implements LoadBalancer {
+  protected readonly random: Random;
+  readonly #prioritySet: PrioritySet;
+  readonly #settings: LbSettings;
+  readonly #unsubscribe: () => void;
+  // Derived state is rebuilt on the first pick after a change: updates that arrive together
+  // (several DNS names resolving at once) cost one rebuild, and subclass fields exist by then.
+  #stale = true;
+  #load!: PriorityLoad;
+  #levels: Level<S>[] = [];
+
+  constructor(prioritySet: PrioritySet, settings: LbSettings, random: Random) {
+    this.random = random;
+    this.#prioritySet = prioritySet;
+    this.#settings = settings;
+    this.#unsubscribe = prioritySet.onUpdate(() => this.#stale = true);
+  }
+
+  /** The policy's state for a new group of hosts. */
+  protected abstract sourceState(hosts: readonly HostDescription[]): S;
+
+  /** Picks from a non-empty group. */
+  protected abstract pick(source: HostSource<S>): HostDescription;
+
+  chooseHost(_ctx?: LbContext): HostDescription | undefined {
+    if (this.#stale) this.#refresh(this.#prioritySet.hostSets);
+    const choice = choosePriority(this.#load, randomInt(this.random));
+    const level = this.#levels[choice.priority];
+    if (!level) return undefined;
+    let source: HostSource<S>;
+    if (this.#load.panic[choice.priority]) {
+      source = level.all;
+    } else {
+      const localities = choice.degraded ? level.degradedLocalities : level.healthyLocalities;
+      const index = localities?.scheduler.pickAndAdd();
+      source = localities && index !== undefined
+        ? localities.sources[index]
+        : choice.degraded
+        ? level.degraded
+        : level.healthy;
+    }
+    return source.hosts.length > 0 ? this.pick(source) : undefined;
+  }
+
+  requestStarted(_host: HostDescription): void {}
+
+  requestFinished(_host: HostDescription): void {}
+
+  destroy(): void {
+    this.#unsubscribe();
+  }
+
+  #refresh(sets: readonly HostSet[]): void {
+    this.#stale = false;
+    this.#load = computePriorityLoad(sets, this.#settings.healthyPanicThreshold);
+    this.#levels = sets.map((set) => this.#level(set));
+  }
+
+  #level(set: HostSet): Level<S> {
+    const source = (hosts: readonly HostDescription[]) => ({
+      hosts,
+      state: this.sourceState(hosts),
+    });
+    const healthy = set.hosts.filter((h) => h.healthy);
+    const degraded = set.hosts.filter((h) => !h.healthy && h.degraded === true);
+    const level: Level<S> = {
+      all: source(set.hosts),
+      healthy: source(healthy),
+      degraded: source(degraded),
+    };
+    if (!this.#settings.localityWeighted) return level;
+    const byLocality = groupByLocality(set.hosts);
+    return {
+      ...level,
+      healthyLocalities: this.#localities(byLocality, set, (h) => h.healthy),
+      degradedLocalities: this.#localities(byLocality, set, (h) => !h.healthy && !!h.degraded),
+    };
+  }
+
+  /**
+   * An EDF schedule over the localities with eligible hosts, each weighted by its locality
+   * weight times its availability (eligible share times the overprovisioning factor, capped
+   * at 1) — so a locality loses traffic only once many of its hosts are gone.
+   */
+  #localities(
+    groups: readonly (readonly HostDescription[])[],
+    set: HostSet,
+    eligible: (h: HostDescription) => boolean,
+  ): LocalityChoice<S> | undefined {
+    const scheduler = new EdfScheduler<number>();
+    const sources: HostSource<S>[] = [];
+    for (const all of groups) {
+      const hosts = all.filter(eligible);
+      const availability = Math.min(
+        1,
+        set.overprovisioningFactor / 100 * hosts.length / all.length,
+      );
+      const weight = (all[0].localityWeight ?? 0) * availability;
+      const index = sources.push({ hosts, state: this.sourceState(hosts) }) - 1;
+      if (weight > 0) scheduler.add(index, weight);
+    }
+    return scheduler.size > 0 ? { scheduler, sources } : undefined;
+  }
+}
+
+/** Hosts grouped by locality, in order of each locality's first host. */
+function groupByLocality(hosts: readonly HostDescription[]): HostDescription[][] {
+  const groups = new Map<string, HostDescription[]>();
+  for (const h of hosts) {
+    const k = localityKey(h.locality);
+    const g = groups.get(k);
+    if (g) g.push(h);
+    else groups.set(k, [h]);
+  }
+  return [...groups.values()];
+}

@@ -1,0 +1,84 @@
+/**
+ * Envoy's LEAST_REQUEST policy. With equal weights it samples `choice_count` random hosts and
+ * takes the one with the fewest active requests (power of two choices: nearly as good as a full
+ * scan, and no herding onto one idle host). With unequal weights it runs an EDF schedule whose
+ * weights shrink with load: `weight / (active + 1) ^ active_request_bias`.
+ *
+ * Active requests are counted here, per load balancer (so per worker), keyed by host address:
+ * hosts stay plain data that can be shared and replaced.
+ *
+ * @module
+ */
+import { EdfScheduler } from "./edf_scheduler.ts";
+import { type HostDescription, hostKey } from "./host.ts";
+import {
+  equalWeights,
+  type HostSource,
+  type LbSettings,
+  PriorityLoadBalancer,
+  type Random,
+  randomInt,
+} from "./lb_base.ts";
+import type { PrioritySet } from "./priority_set.ts";
+
+/** The load-adjusted schedule, when weights differ. */
+interface LeastRequestState {
+  readonly edf?: EdfScheduler<HostDescription>;
+}
+
+/** Least request over the chosen priority level (and locality). */
+export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestState> {
+  readonly #active = new Map<string, number>();
+  readonly #choiceCount: number;
+  readonly #bias: number;
+  readonly #offset = randomInt(this.random);
+
+  constructor(prioritySet: PrioritySet, settings: LbSettings, random: Random) {
+    super(prioritySet, settings, random);
+    this.#choiceCount = settings.choiceCount;
+    this.#bias = settings.activeRequestBias;
+  }
+
+  /** Requests to `host` that started and have not finished, as seen by this balancer. */
+  activeRequests(host: HostDescription): number {
+    return this.#active.get(hostKey(host)) ?? 0;
+  }
+
+  override requestStarted(host: HostDescription): void {
+    const k = hostKey(host);
+    this.#active.set(k, (this.#active.get(k) ?? 0) + 1);
+  }
+
+  override requestFinished(host: HostDescription): void {
+    const k = hostKey(host);
+    const n = (this.#active.get(k) ?? 0) - 1;
+    if (n > 0) this.#active.set(k, n);
+    else this.#active.delete(k);
+  }
+
+  protected sourceState(hosts: readonly HostDescription[]): LeastRequestState {
+    if (equalWeights(hosts)) return {};
+    const edf = new EdfScheduler<HostDescription>();
+    for (const h of hosts) edf.add(h, this.#weight(h));
+    for (let i = 0; i < this.#offset % hosts.length; i++) edf.pickAndAdd((h) => this.#weight(h));
+    return { edf };
+  }
+
+  protected pick(source: HostSource<LeastRequestState>): HostDescription {
+    const edf = source.state.edf;
+    if (edf) return edf.pickAndAdd((h) => this.#weight(h))!;
+    const hosts = source.hosts;
+    let best = hosts[Math.floor(this.random() * hosts.length)];
+    for (let i = 1; i < this.#choiceCount; i++) {
+      const h = hosts[Math.floor(this.random() * hosts.length)];
+      if (this.activeRequests(h) < this.activeRequests(best)) best = h;
+    }
+    return best;
+  }
+
+  #weight(h: HostDescription): number {
+    const active = this.activeRequests(h);
+    if (this.#bias === 0 || active === 0) return h.weight;
+    return this.#bias === 1 ? h.weight / (active + 1) : h.weight / Math.pow(active + 1, this.#bias);
+  }
+}

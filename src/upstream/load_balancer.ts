@@ -1,0 +1,48 @@
+/**
+ * Load balancer creation by policy. Each policy shares the priority, panic and locality logic
+ * of {@linkcode PriorityLoadBalancer} and plugs in only how it picks within a group of hosts,
+ * so ring hash, maglev and typed `load_balancing_policy` extensions slot in here.
+ *
+ * @module
+ */
+import type { LbSettings, LoadBalancer, Random } from "./lb_base.ts";
+import { LeastRequestLoadBalancer } from "./least_request_lb.ts";
+import type { PrioritySet } from "./priority_set.ts";
+import { RandomLoadBalancer } from "./random_lb.ts";
+import { RoundRobinLoadBalancer } from "./round_robin_lb.ts";
+
+export type { HostSource, LbContext, LbSettings, LoadBalancer, Random } from "./lb_base.ts";
+
+type Factory = (set: PrioritySet, settings: LbSettings, random: Random) => LoadBalancer;
+
+const POLICIES: Readonly<Record<string, Factory>> = {
+  ROUND_ROBIN: (set, settings, random) => new RoundRobinLoadBalancer(set, settings, random),
+  LEAST_REQUEST: (set, settings, random) => new LeastRequestLoadBalancer(set, settings, random),
+  RANDOM: (set, settings, random) => new RandomLoadBalancer(set, settings, random),
+};
+
+/** Whether `policy` (an `lb_policy` enum name) has an implementation. */
+export function isLbPolicySupported(policy: string): boolean {
+  return Object.hasOwn(POLICIES, policy);
+}
+
+/** What a load balancer needs of a cluster's settings (a `ClusterInfo` has it). */
+export interface LbClusterSettings {
+  /** `lb_policy` by its Envoy enum name. */
+  readonly lbPolicy: string;
+  readonly lb: LbSettings;
+}
+
+/**
+ * A load balancer for `prioritySet` following the cluster's policy; it follows membership
+ * updates until destroyed. Throws for a policy without an implementation.
+ */
+export function createLoadBalancer(
+  cluster: LbClusterSettings,
+  prioritySet: PrioritySet,
+  random: Random = Math.random,
+): LoadBalancer {
+  const factory = POLICIES[cluster.lbPolicy];
+  if (!factory) throw new Error(`lb_policy ${cluster.lbPolicy} is not supported yet`);
+  return factory(prioritySet, cluster.lb, random);
+}
