@@ -41,6 +41,11 @@ export interface ExtensionValidationContext {
   report(message: string, field?: string): void;
   /** The registry, for extensions that hold other extensions (HCM holds HTTP filters). */
   extensions: ExtensionRegistry;
+  /**
+   * Reports a feature of this extension that denvoy does not implement yet: listed like an
+   * unsupported extension (`<extension>: <feature>`), not as a config error.
+   */
+  unsupported(feature: string, field?: string): void;
 }
 
 /** One extension denvoy implements. */

@@ -103,6 +103,18 @@ export function checkBootstrap(
         extensions,
         report: (message, field) =>
           r.report(field ? `${use.path}.${field}` : use.path, message, fallback),
+        unsupported: (feature, field) => {
+          const path = field ? `${use.path}.${field}` : use.path;
+          const name = `${factory.name}: ${feature}`;
+          issues.push({
+            kind: "unsupported",
+            file: ctx.src.file,
+            ...position(ctx.src, { path }),
+            path,
+            message: `unsupported: ${name} (${use.typeUrl})`,
+            extension: { name, typeUrl: use.typeUrl },
+          });
+        },
       });
     }
   }

@@ -9,6 +9,7 @@ import { routerFactory } from "./filters/http/router/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
 import { rawBufferFactory } from "./transport_sockets/raw_buffer/config.ts";
+import { httpProtocolOptionsFactory } from "./upstreams/http/config.ts";
 
 /** A registry holding every built-in extension. */
 export function builtinExtensions(): ExtensionRegistry {
@@ -22,6 +23,7 @@ export function builtinExtensions(): ExtensionRegistry {
       stdoutAccessLogFactory,
       stderrAccessLogFactory,
       rawBufferFactory,
+      httpProtocolOptionsFactory,
     ]
   ) reg.register(f);
   return reg;

@@ -94,6 +94,9 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
         "can be specified",
     );
   }
+  const unsupportedProtocol = upstreamProtocolProblem(http);
+  if (unsupportedProtocol) problems.push(unsupportedProtocol);
+  if (config.http2ProtocolOptions) problems.push("upstream HTTP/2 is not supported yet");
   if (isDns) checkDnsResolver(config, type, problems);
   const failure = config.dnsFailureRefreshRate;
   let dnsFailureRefreshRate: ClusterInfo["dnsFailureRefreshRate"];
@@ -177,6 +180,22 @@ function lbSettings(config: ClusterConfig, policy: string, problems: string[]): 
     choiceCount: leastRequest?.choiceCount ?? 2,
     activeRequestBias: leastRequest?.activeRequestBias?.defaultValue ?? 1,
   };
+}
+
+/**
+ * Why the cluster's upstream protocol cannot be served yet (only HTTP/1.1 upstreams exist so
+ * far), or undefined. Shared with the config check so `--mode validate` reports the same.
+ */
+export function upstreamProtocolProblem(http: HttpProtocolOptions | undefined): string | undefined {
+  const p = http?.upstreamProtocolOptions;
+  if (p?.case === "explicitHttpConfig") {
+    const c = p.value.protocolConfig.case;
+    if (c === "http2ProtocolOptions") return "upstream HTTP/2 is not supported yet";
+    if (c === "http3ProtocolOptions") return "upstream HTTP/3 is not supported yet";
+  } else if (p?.case === "autoConfig") {
+    return "auto_config (ALPN protocol selection) is not supported yet";
+  }
+  return undefined;
 }
 
 /** The cluster's `HttpProtocolOptions`, found by the type of its typed config. */

@@ -14,6 +14,7 @@ function validate(json: JsonValue): [string, string | undefined][] {
   fileAccessLogFactory.validate!(config, {
     report: (message, field) => reports.push([message, field]),
     extensions: new ExtensionRegistry(),
+    unsupported: (feature, field) => reports.push([`unsupported: ${feature}`, field]),
   });
   return reports;
 }

@@ -10,6 +10,7 @@ function validate(factory: ExtensionFactory, json: JsonValue): [string, string |
   factory.validate!(config, {
     report: (message, field) => reports.push([message, field]),
     extensions: new ExtensionRegistry(),
+    unsupported: (feature, field) => reports.push([`unsupported: ${feature}`, field]),
   });
   return reports;
 }

@@ -1,0 +1,19 @@
+/**
+ * Upstream HTTP protocol options (`envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
+ * set per cluster in `typed_extension_protocol_options`): connection limits and timeouts of
+ * the upstream pools, and which HTTP version to speak upstream.
+ */
+import type { HttpProtocolOptions } from "../../../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.ts";
+import type { ExtensionFactory } from "../../../config/extensions.ts";
+import { upstreamProtocolProblem } from "../../../upstream/cluster_info.ts";
+
+/** Factory for the upstream HTTP protocol options (read by the cluster manager). */
+export const httpProtocolOptionsFactory: ExtensionFactory = {
+  name: "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+  category: "envoy.upstream_options",
+  configTypes: ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"],
+  validate(config, ctx) {
+    const problem = upstreamProtocolProblem(config as HttpProtocolOptions);
+    if (problem) ctx.unsupported(problem.replace(/ is not supported yet$/, ""));
+  },
+};
