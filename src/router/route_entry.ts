@@ -122,12 +122,7 @@ function readDataSource(ds: DataSource | undefined, max: number, field: string):
           `${field}.filename: cannot read '${s.value}': ${e instanceof Error ? e.message : e}`,
         );
       }
-      if (bytes.length > max) {
-        throw new Error(
-          `${field}: file ${s.value} size is ${bytes.length} bytes; maximum is ${max}`,
-        );
-      }
-      return utf8Decoder.decode(bytes);
+      break;
     case "environmentVariable": {
       const v = Deno.env.get(s.value);
       if (v === undefined) {
@@ -138,7 +133,8 @@ function readDataSource(ds: DataSource | undefined, max: number, field: string):
     }
   }
   if (bytes.length > max) {
-    throw new Error(`${field}: response body size is ${bytes.length} bytes; maximum is ${max}`);
+    const what = s.case === "filename" ? `file ${s.value} size` : "response body size";
+    throw new Error(`${field}: ${what} is ${bytes.length} bytes; maximum is ${max}`);
   }
   return utf8Decoder.decode(bytes);
 }

@@ -1,6 +1,7 @@
 /**
- * Routing cost on a 1,000-route virtual host (plus nine small ones), for the indexed case
- * (literal prefixes), the linear worst case (1,000 regexes), a miss, and header mutations.
+ * Routing cost on a 1,000-route virtual host (plus nine small ones): literal prefixes and
+ * regexes with a literal start (both indexed), regexes that start with a group (the linear
+ * worst case: every regex runs), a miss, and header mutations.
  * Run: `deno bench -A src/router/route_table_bench.ts`.
  */
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
@@ -13,14 +14,23 @@ import { RouteTable } from "./route_table.ts";
 
 const N = 1000;
 
-function config(regex: boolean): RouteConfiguration {
+type Kind = "prefix" | "regex" | "unindexable regex";
+
+function match(kind: Kind, i: number): JsonValue {
+  switch (kind) {
+    case "prefix":
+      return { prefix: `/svc${i}/` };
+    case "regex":
+      return { safeRegex: { regex: `/svc${i}/[a-z]+/[0-9]+` } };
+    case "unindexable regex":
+      return { safeRegex: { regex: `(?:/svc${i})/[a-z]+/[0-9]+` } };
+  }
+}
+
+function config(kind: Kind): RouteConfiguration {
   const routes: JsonValue[] = [];
   for (let i = 0; i < N; i++) {
-    routes.push({
-      name: `r${i}`,
-      match: regex ? { safeRegex: { regex: `/svc${i}/[a-z]+/[0-9]+` } } : { prefix: `/svc${i}/` },
-      route: { cluster: `c${i % 20}` },
-    });
+    routes.push({ name: `r${i}`, match: match(kind, i), route: { cluster: `c${i % 20}` } });
   }
   const small = Array.from({ length: 9 }, (_, i) => ({
     name: `small${i}`,
@@ -41,8 +51,9 @@ function config(regex: boolean): RouteConfiguration {
   return fromJson(schema, json, { registry: apiRegistry() });
 }
 
-const indexed = new RouteTable(config(false));
-const linear = new RouteTable(config(true));
+const indexed = new RouteTable(config("prefix"));
+const regex = new RouteTable(config("regex"));
+const linear = new RouteTable(config("unindexable regex"));
 
 function request(path: string, authority = "api.example.com"): HeaderMap {
   return HeaderMap.from([
@@ -66,8 +77,7 @@ const mid = { headers: request("/svc500/users/42?page=2"), random: 7 };
 const last = { headers: request("/svc999/users/42?page=2"), random: 7 };
 const wildcard = { headers: request("/svc999/users/42", "eu.api.example.com"), random: 7 };
 const miss = { headers: request("/nothing/here"), random: 7 };
-must(indexed.route(last));
-must(linear.route(last));
+for (const t of [indexed, regex, linear]) must(t.route(last));
 
 Deno.bench("route: 1000 prefixes, route #500", { group: "route", baseline: true }, () => {
   indexed.route(mid);
@@ -81,10 +91,13 @@ Deno.bench("route: 1000 prefixes, via *.api.example.com", { group: "route" }, ()
 Deno.bench("route: 1000 prefixes, no match (404)", { group: "route" }, () => {
   indexed.route(miss);
 });
-Deno.bench("route: 1000 regexes, route #500 (linear)", { group: "route" }, () => {
+Deno.bench("route: 1000 regexes /svcN/..., route #999", { group: "route" }, () => {
+  regex.route(last);
+});
+Deno.bench("route: 1000 regexes (?:/svcN)..., route #500 (linear)", { group: "route" }, () => {
   linear.route(mid);
 });
-Deno.bench("route: 1000 regexes, route #999 (linear)", { group: "route" }, () => {
+Deno.bench("route: 1000 regexes (?:/svcN)..., route #999 (linear)", { group: "route" }, () => {
   linear.route(last);
 });
 

@@ -81,9 +81,17 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#route = m;
     const r = m.route;
     if (r.action === "direct_response") {
-      cb.sendLocalReply(r.directResponse!.status, r.directResponse!.body, {
+      const status = r.directResponse!.status;
+      // Envoy gives 201 and 3xx direct responses a Location: the request's own URL.
+      const location = status === 201 || (status >= 300 && status < 400)
+        ? redirectLocation(r, headers)
+        : undefined;
+      cb.sendLocalReply(status, r.directResponse!.body, {
         details: "direct_response",
-        modifyHeaders: (h) => applyResponseHeaderMutations(m, h, headers, si),
+        modifyHeaders: (h) => {
+          if (location) h.set("location", location);
+          applyResponseHeaderMutations(m, h, headers, si);
+        },
       });
       return "stop";
     }
@@ -102,7 +110,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     const cluster = clusterName ? this.server.clusterManager.get(clusterName) : undefined;
     if (!cluster) {
       si.setFlag("NC");
-      cb.sendLocalReply(503, "", { details: "cluster_not_found" });
+      cb.sendLocalReply(r.clusterNotFoundResponseCode, "", { details: "cluster_not_found" });
       return "stop";
     }
     si.upstreamCluster = cluster.info.name;
@@ -130,7 +138,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       headers.set("x-envoy-original-path", headers.get(":path") ?? "");
       headers.set(":path", newPath);
     }
-    if (r.hostRewriteLiteral) headers.set(":authority", r.hostRewriteLiteral);
+    const literal = m.weightedCluster?.hostRewriteLiteral ?? r.hostRewriteLiteral;
+    if (literal) headers.set(":authority", literal);
     else if (r.autoHostRewrite && host.hostname) headers.set(":authority", host.hostname);
     else if (r.hostRewriteHeader) {
       const v = headers.get(r.hostRewriteHeader.toLowerCase());
