@@ -322,7 +322,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     si.requestHeaders = headers;
     si.requestHeadersBytes = head.headersBytes;
     if (!head.keepAlive) s.closeAfter = true;
-    const endStream = !head.chunked && head.contentLength <= 0 && !head.upgrade;
+    const endStream = head.endStream && !head.upgrade;
     const verdict: RequestHeadersVerdict = normalizeRequestHeaders(headers, head, this.cfg, s);
     if (verdict.reject) {
       s.requestDone = true;
@@ -375,7 +375,8 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     s.requestDone = true;
     s.streamInfo.mark("lastDownstreamRxByteReceived");
     if (s.fm.localReplied || s.fm.destroyed) return;
-    if (trailers) {
+    // HTTP/1 trailers pass only with http_protocol_options.enable_trailers, as in Envoy.
+    if (trailers && this.cfg.enableTrailers) {
       s.streamInfo.requestTrailers = trailers;
       s.fm.decodeTrailers(trailers);
     } else s.fm.decodeData(EMPTY, true);
@@ -469,7 +470,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     if (s.responseDone) return;
     s.streamInfo.responseTrailers = trailers;
     // HTTP/1 can carry trailers only in a chunked body; otherwise they are dropped, as in Envoy.
-    this.conn.write(s.chunked ? encodeLastChunk(trailers) : EMPTY);
+    if (s.chunked) this.conn.write(encodeLastChunk(this.cfg.enableTrailers ? trailers : undefined));
     this.#responseComplete(s);
   }
 

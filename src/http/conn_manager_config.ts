@@ -55,6 +55,8 @@ export interface ConnectionManagerConfig {
   maxHeadersCount: number;
   /** http_protocol_options.accept_http_10 and default_host_for_http_10. */
   acceptHttp10: boolean;
+  /** http_protocol_options.enable_trailers: HTTP/1 trailers are dropped unless set. */
+  enableTrailers: boolean;
   defaultHostForHttp10: string;
   /** Upgrade types (lower case) allowed, e.g. "websocket". */
   upgrades: Set<string>;
@@ -137,6 +139,7 @@ export function compileConnectionManager(
     maxRequestHeadersBytes: (hcm.maxRequestHeadersKb ?? 60) * 1024,
     maxHeadersCount: common?.maxHeadersCount ?? 100,
     acceptHttp10: hcm.httpProtocolOptions?.acceptHttp10 ?? false,
+    enableTrailers: hcm.httpProtocolOptions?.enableTrailers ?? false,
     defaultHostForHttp10: hcm.httpProtocolOptions?.defaultHostForHttp10 ?? "",
     upgrades: new Set(
       hcm.upgradeConfigs.filter((u) => u.enabled ?? true).map((u) => u.upgradeType.toLowerCase()),

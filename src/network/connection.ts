@@ -5,6 +5,8 @@
  * event. TLS (later) provides the same interface over `node:tls`.
  */
 
+import { allocate, MAX_CARVED_BYTES } from "../common/slab.ts";
+
 /** Why a connection closed, for access logs and stats. */
 export type CloseReason = "local" | "remote" | "error";
 
@@ -22,7 +24,12 @@ export interface ConnectionCallbacks {
 
 let nextConnectionId = 1;
 
-const READ_SIZE = 64 * 1024;
+/**
+ * Read buffer sizes. Each open connection keeps one buffer for its pending read, so idle
+ * downstream connections must not each hold 64 KiB; a buffer grows when reads fill it.
+ */
+const MIN_READ_SIZE = 16 * 1024;
+const MAX_READ_SIZE = 256 * 1024;
 
 /** `ip:port` of a Deno address, with IPv6 in brackets. */
 export function formatNetAddr(a: Deno.Addr): string {
@@ -57,8 +64,15 @@ export class Connection {
   bytesWritten = 0;
   bytesRead = 0;
 
-  /** @param highWatermark per_connection_buffer_limit_bytes (default 1 MiB, as Envoy). */
-  constructor(readonly conn: Deno.Conn, readonly highWatermark = 1024 * 1024) {
+  /**
+   * @param highWatermark per_connection_buffer_limit_bytes (default 1 MiB, as Envoy).
+   * @param readSize the first read buffer's size.
+   */
+  constructor(
+    readonly conn: Deno.Conn,
+    readonly highWatermark = 1024 * 1024,
+    readonly readSize = MIN_READ_SIZE,
+  ) {
     this.remoteAddress = formatNetAddr(conn.remoteAddr);
     this.localAddress = formatNetAddr(conn.localAddr);
     const r = conn.remoteAddr as Deno.NetAddr;
@@ -98,7 +112,7 @@ export class Connection {
   }
 
   async #readLoop(): Promise<void> {
-    const buf = new Uint8Array(READ_SIZE);
+    let buf = new Uint8Array(this.readSize);
     try {
       while (!this.#closed) {
         if (this.#readPaused) {
@@ -111,7 +125,15 @@ export class Connection {
           return;
         }
         this.bytesRead += n;
-        this.#cb?.onData(buf.slice(0, n));
+        // Small reads are copied into a shared slab: cheaper than a fresh array each time.
+        let chunk: Uint8Array;
+        if (n <= MAX_CARVED_BYTES) {
+          chunk = allocate(n);
+          chunk.set(buf.subarray(0, n));
+        } else chunk = buf.slice(0, n);
+        this.#cb?.onData(chunk);
+        // A full buffer means more is waiting: read bigger next time (bulk transfers).
+        if (n === buf.length && buf.length < MAX_READ_SIZE) buf = new Uint8Array(buf.length * 2);
       }
     } catch (e) {
       if (!this.#closed) this.#finish("error", e as Error);
@@ -150,7 +172,7 @@ export class Connection {
         let data: Uint8Array;
         if (this.#queue.length === 1) data = this.#queue[0];
         else {
-          data = new Uint8Array(this.#queued);
+          data = allocate(this.#queued);
           let o = 0;
           for (const c of this.#queue) {
             data.set(c, o);

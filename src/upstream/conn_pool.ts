@@ -178,7 +178,7 @@ export class UpstreamStream {
       return;
     }
     if (!head.keepAlive) this.pc.noReuse = true;
-    const endStream = status >= 200 && (head.contentLength === 0 && !head.chunked);
+    const endStream = head.endStream;
     if (status >= 100 && status < 200) {
       this.cb.onResponseHeaders(headers, head, false);
       return;
@@ -273,7 +273,7 @@ export class Http1ConnPool {
         return;
       }
       conn.setNoDelay(true);
-      pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes);
+      pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 64 * 1024);
       this.#all.add(pc);
       const s = new UpstreamStream(pc, cb);
       pc.stream = s;

@@ -7,21 +7,16 @@
  * is not a token, a CR/LF/NUL in a value or request-target, a code unit above 0xFF — throws a
  * TypeError instead of reaching the wire (Envoy's HeaderString refuses the same bytes).
  *
+ * Returned arrays come from slab.ts: views that share their `buffer`. Write them out; do not
+ * transfer or detach that buffer.
+ *
  * @module
  */
 import type { HeaderMap } from "../header_map.ts";
 import { TOKEN } from "./chars.ts";
 import type { HttpVersion } from "./parser.ts";
 import { reasonPhrase } from "./reason_phrase.ts";
-
-const FORBIDDEN_IN_VALUE = new Uint8Array(256);
-FORBIDDEN_IN_VALUE[0x00] = FORBIDDEN_IN_VALUE[0x0a] = FORBIDDEN_IN_VALUE[0x0d] = 1;
-
-// A request-target must also stay one word on the request line.
-const FORBIDDEN_IN_TARGET = FORBIDDEN_IN_VALUE.slice();
-FORBIDDEN_IN_TARGET[0x20] = FORBIDDEN_IN_TARGET[0x09] = 1;
-
-const NOT_TOKEN = TOKEN.map((t) => t === 0 ? 1 : 0);
+import { allocate } from "../../common/slab.ts";
 
 const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const CRLF = ascii("\r\n");
@@ -31,19 +26,46 @@ const TE_CHUNKED = ascii("transfer-encoding: chunked\r\n");
 const LAST_CHUNK = ascii("0\r\n\r\n");
 const EMPTY = new Uint8Array(0);
 
-/**
- * Copies `s` into `out` at `pos` and returns the position after it. Throws if a code unit is
- * above 0xFF or marked in `forbidden`.
- */
-function put(out: Uint8Array, pos: number, s: string, forbidden: Uint8Array, what: string) {
-  for (let i = 0; i < s.length; i++) {
+function invalid(what: string, s: string, c: number): never {
+  throw new TypeError(`invalid character 0x${c.toString(16)} in HTTP/1 ${what}: ${s}`);
+}
+
+// The put* functions copy `s` into `out` at `pos`, return the position after it, and throw on
+// a code unit that does not belong there. They are separate, branch-light loops because they
+// touch every byte of every head.
+
+/** A field value: NUL, LF and CR (or a code unit above 0xFF) would break the framing. */
+function putValue(out: Uint8Array, pos: number, s: string, what: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    if (c > 0xff || forbidden[c] !== 0) {
-      throw new TypeError(`invalid character 0x${c.toString(16)} in HTTP/1 ${what}: ${s}`);
-    }
-    out[pos++] = c;
+    if (c < 0x0e ? c === 0x0d || c === 0x0a || c === 0 : c > 0xff) invalid(what, s, c);
+    out[pos + i] = c;
   }
-  return pos;
+  return pos + n;
+}
+
+/** A request-target or authority: like a value, and it must also stay one word. */
+function putWord(out: Uint8Array, pos: number, s: string, what: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c > 0xff) invalid(what, s, c);
+    out[pos + i] = c;
+  }
+  return pos + n;
+}
+
+/** A method or field name: a non-empty token. */
+function putToken(out: Uint8Array, pos: number, s: string, what: string): number {
+  const n = s.length;
+  if (n === 0) throw new TypeError(`empty HTTP/1 ${what}`);
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || TOKEN[c] === 0) invalid(what, s, c);
+    out[pos + i] = c;
+  }
+  return pos + n;
 }
 
 /** Wire size of the regular (non-pseudo) fields of `kv`. */
@@ -60,11 +82,10 @@ function putFields(out: Uint8Array, pos: number, kv: readonly string[]): number 
   for (let i = 0; i < kv.length; i += 2) {
     const name = kv[i];
     if (name.charCodeAt(0) === 0x3a) continue;
-    if (name.length === 0) throw new TypeError("empty HTTP/1 header name");
-    pos = put(out, pos, name, NOT_TOKEN, "header name");
+    pos = putToken(out, pos, name, "header name");
     out[pos++] = 0x3a;
     out[pos++] = 0x20;
-    pos = put(out, pos, kv[i + 1], FORBIDDEN_IN_VALUE, "header value");
+    pos = putValue(out, pos, kv[i + 1], "header value");
     out[pos++] = 0x0d;
     out[pos++] = 0x0a;
   }
@@ -79,24 +100,33 @@ function putFields(out: Uint8Array, pos: number, kv: readonly string[]): number 
  */
 export function encodeRequestHead(headers: HeaderMap, chunked: boolean): Uint8Array {
   const kv = headers.raw();
-  const method = headers.get(":method");
-  const authority = headers.get(":authority");
-  const target = headers.get(":path") ?? (method === "CONNECT" ? authority : undefined);
-  if (method === undefined || method === "" || target === undefined || target === "") {
+  let method: string | undefined;
+  let path: string | undefined;
+  let authority: string | undefined;
+  // One pass finds the pseudo-headers (first of each wins, as get() would) and sizes the rest.
+  let size = HTTP11_CRLF.length + (chunked ? TE_CHUNKED.length : 0) + 2;
+  for (let i = 0; i < kv.length; i += 2) {
+    const name = kv[i];
+    if (name.charCodeAt(0) !== 0x3a) size += name.length + kv[i + 1].length + 4;
+    else if (name === ":method") method ??= kv[i + 1];
+    else if (name === ":path") path ??= kv[i + 1];
+    else if (name === ":authority") authority ??= kv[i + 1];
+  }
+  const target = path ?? (method === "CONNECT" ? authority : undefined);
+  if (method === undefined || target === undefined || target === "") {
     throw new TypeError("HTTP/1 request needs :method and :path (or :authority for CONNECT)");
   }
-  let size = method.length + 1 + target.length + HTTP11_CRLF.length + fieldsSize(kv) +
-    (chunked ? TE_CHUNKED.length : 0) + 2;
+  size += method.length + 1 + target.length;
   if (authority !== undefined) size += HOST.length + authority.length + 2;
-  const out = new Uint8Array(size);
-  let pos = put(out, 0, method, NOT_TOKEN, "method");
+  const out = allocate(size);
+  let pos = putToken(out, 0, method, "method");
   out[pos++] = 0x20;
-  pos = put(out, pos, target, FORBIDDEN_IN_TARGET, "request-target");
+  pos = putWord(out, pos, target, "request-target");
   out.set(HTTP11_CRLF, pos);
   pos += HTTP11_CRLF.length;
   if (authority !== undefined) {
     out.set(HOST, pos);
-    pos = put(out, pos + HOST.length, authority, FORBIDDEN_IN_TARGET, "authority");
+    pos = putWord(out, pos + HOST.length, authority, "authority");
     out[pos++] = 0x0d;
     out[pos++] = 0x0a;
   }
@@ -134,9 +164,7 @@ export function encodeResponseHead(
   if (code === 0) throw new TypeError(`HTTP/1 response needs a 3-digit :status, got ${status}`);
   const line = statusLine(version, code);
   const kv = headers.raw();
-  const out = new Uint8Array(
-    line.length + fieldsSize(kv) + (chunked ? TE_CHUNKED.length : 0) + 2,
-  );
+  const out = allocate(line.length + fieldsSize(kv) + (chunked ? TE_CHUNKED.length : 0) + 2);
   out.set(line, 0);
   return finishHead(out, putFields(out, line.length, kv), chunked);
 }
@@ -160,8 +188,8 @@ export function encodeChunk(data: Uint8Array): [Uint8Array, Uint8Array, Uint8Arr
   if (n === 0) return EMPTY;
   const hex = n.toString(16);
   if (n <= COALESCE_CHUNK_BYTES) {
-    const out = new Uint8Array(hex.length + n + 4);
-    let pos = put(out, 0, hex, FORBIDDEN_IN_VALUE, "chunk size");
+    const out = allocate(hex.length + n + 4);
+    let pos = putWord(out, 0, hex, "chunk size");
     out[pos++] = 0x0d;
     out[pos++] = 0x0a;
     out.set(data, pos);
@@ -170,8 +198,8 @@ export function encodeChunk(data: Uint8Array): [Uint8Array, Uint8Array, Uint8Arr
     out[pos] = 0x0a;
     return out;
   }
-  const line = new Uint8Array(hex.length + 2);
-  put(line, 0, hex, FORBIDDEN_IN_VALUE, "chunk size");
+  const line = allocate(hex.length + 2);
+  putWord(line, 0, hex, "chunk size");
   line[hex.length] = 0x0d;
   line[hex.length + 1] = 0x0a;
   return [line, data, CRLF];
@@ -184,7 +212,7 @@ export function encodeChunk(data: Uint8Array): [Uint8Array, Uint8Array, Uint8Arr
 export function encodeLastChunk(trailers?: HeaderMap): Uint8Array {
   const kv = trailers?.raw();
   if (kv === undefined || kv.length === 0) return LAST_CHUNK;
-  const out = new Uint8Array(3 + fieldsSize(kv) + 2);
+  const out = allocate(3 + fieldsSize(kv) + 2);
   out[0] = 0x30;
   out[1] = 0x0d;
   out[2] = 0x0a;

@@ -158,9 +158,25 @@ const FAILED = -2;
 const NAME_LOWER = -1;
 const NAME_MIXED_CASE = -2;
 
+// Partial-section buffers up to this size are kept for the connection's next partial head.
+const PENDING_KEEP_BYTES = 4096;
+
 const SLASH = 0x2f;
 const STAR = 0x2a;
 const SEMICOLON = 0x3b;
+
+// What the section scan records per field: name start/end and value start/end offsets, and the
+// interned name id (or NAME_*). Shared by all parsers, since typed arrays are costly to create
+// and hold per connection; safe because a section is scanned and turned into strings in one
+// synchronous step, before any callback could run another parser.
+let fieldOffsets = new Int32Array(0);
+let fieldNameIds = new Int16Array(0);
+
+function reserveFields(count: number): void {
+  if (fieldNameIds.length >= count) return;
+  fieldOffsets = new Int32Array(4 * count);
+  fieldNameIds = new Int16Array(count);
+}
 
 const STATUS_TEXT: string[] = [];
 function statusText(code: number): string {
@@ -186,9 +202,6 @@ abstract class Http1Parser {
   #sawCR = false;
   #lines = 0;
 
-  // Offsets recorded by the section scan: name start/end, value start/end per field.
-  readonly #offsets: Int32Array;
-  readonly #nameIds: Int16Array;
   #fieldCount = 0;
   // Start line, from the scan.
   #methodStart = 0;
@@ -219,8 +232,7 @@ abstract class Http1Parser {
     this.#maxBytes = maxBytes;
     this.#maxCount = maxCount;
     this.#allowCustomMethods = allowCustomMethods;
-    this.#offsets = new Int32Array(4 * maxCount);
-    this.#nameIds = new Int16Array(maxCount);
+    reserveFields(maxCount);
   }
 
   /**
@@ -325,11 +337,28 @@ abstract class Http1Parser {
         this.#emit(data, p, r, isHead);
         return r;
       }
-      this.#lineBytes = 0;
-      this.#sawCR = false;
-      this.#lines = 0;
+      // Already too long without its blank line: no need to buffer it to find out.
+      if (n - p > this.#maxBytes) return this.#tooLarge(isHead, n);
+      this.#startPending(data, p, n);
+      return n;
     }
     return this.#feedPending(data, p, n, isHead);
+  }
+
+  /**
+   * Buffers `data[p, n)`, which the scan just found valid but incomplete, and sets the line
+   * scanner up from its last line instead of scanning it all again.
+   */
+  #startPending(data: Uint8Array, p: number, n: number): void {
+    let lineStart = n;
+    while (lineStart > p && data[lineStart - 1] !== LF) lineStart--;
+    const sawCR = data[n - 1] === CR;
+    this.#sawCR = sawCR;
+    this.#lineBytes = n - lineStart - (sawCR ? 1 : 0);
+    // Lines before the last one were not empty (an empty one ends the section, and blank
+    // lines before a start line were skipped), so only a lone CR means "no line yet".
+    this.#lines = lineStart > p || this.#lineBytes > 0 ? 1 : 0;
+    this.#append(data, p, n);
   }
 
   /**
@@ -364,6 +393,8 @@ abstract class Http1Parser {
         const buf = this.#pending!;
         this.#pendingLen = 0;
         this.#lines = 0;
+        // A head that needed a big buffer was an outlier; do not keep its memory per connection.
+        if (buf.length > PENDING_KEEP_BYTES) this.#pending = undefined;
         const r = isHead ? this.#scanHead(buf, 0, size) : this.#scanFields(buf, 0, size);
         if (r === FAILED) return n;
         this.#emit(buf, 0, size, isHead);
@@ -473,8 +504,8 @@ abstract class Http1Parser {
 
   /** Scans field lines up to the blank line; records offsets; returns the index after it. */
   #scanFields(buf: Uint8Array, p: number, end: number): number {
-    const off = this.#offsets;
-    const ids = this.#nameIds;
+    const off = fieldOffsets;
+    const ids = fieldNameIds;
     const max = this.#maxCount;
     // Module bindings are read through cells; locals keep the hot loops tight.
     const tokenLower = TOKEN_LOWER;
@@ -556,10 +587,10 @@ abstract class Http1Parser {
 
   /** Name of field `i`; `s` is the section decoded from `start`. */
   #name(s: string, start: number, i: number): string {
-    const id = this.#nameIds[i];
+    const id = fieldNameIds[i];
     if (id >= 0) return HEADER_NAMES.word(id);
     const k = i << 2;
-    const name = s.slice(this.#offsets[k] - start, this.#offsets[k + 1] - start);
+    const name = s.slice(fieldOffsets[k] - start, fieldOffsets[k + 1] - start);
     // toLowerCase() is not free even on a lower-case string, so it runs only when needed.
     return id === NAME_LOWER ? name : name.toLowerCase();
   }
@@ -567,7 +598,7 @@ abstract class Http1Parser {
   /** Value of field `i`; `s` is the section decoded from `start`. */
   #value(s: string, start: number, i: number): string {
     const k = i << 2;
-    return s.slice(this.#offsets[k + 2] - start, this.#offsets[k + 3] - start);
+    return s.slice(fieldOffsets[k + 2] - start, fieldOffsets[k + 3] - start);
   }
 
   #emitRequest(buf: Uint8Array, start: number, end: number, s: string): void {
@@ -600,10 +631,10 @@ abstract class Http1Parser {
     let upgradeH2c = false;
     let expectContinue = false;
     for (let i = 0; i < this.#fieldCount; i++) {
-      const id = this.#nameIds[i];
+      const id = fieldNameIds[i];
       if (id >= 0) {
         const k = i << 2;
-        const vs = this.#offsets[k + 2], ve = this.#offsets[k + 3];
+        const vs = fieldOffsets[k + 2], ve = fieldOffsets[k + 3];
         const kind = HEADER_NAMES.kind(id);
         if (kind === KIND_HOST) {
           // RFC 9112 §3.2: more than one Host is a 400. With absolute-form or CONNECT, the
@@ -659,10 +690,10 @@ abstract class Http1Parser {
     const f = this.#framing;
     f.reset();
     for (let i = 0; i < this.#fieldCount; i++) {
-      const id = this.#nameIds[i];
+      const id = fieldNameIds[i];
       if (id >= 0) {
         const k = i << 2;
-        if (!f.add(HEADER_NAMES.kind(id), buf, this.#offsets[k + 2], this.#offsets[k + 3])) {
+        if (!f.add(HEADER_NAMES.kind(id), buf, fieldOffsets[k + 2], fieldOffsets[k + 3])) {
           return this.#failFraming(f);
         }
       }

@@ -130,7 +130,3 @@ Deno.bench("encode 16 KiB chunk (zero-copy)", () => {
   const parts = encodeChunk(data);
   sink += parts.length;
 });
-
-globalThis.addEventListener("unload", () => {
-  if (sink < 0) console.log(sink);
-});

@@ -758,3 +758,67 @@ Deno.test("split feeding keeps the unconsumed tunnel bytes", () => {
     assertEquals(rec.events.length, 1);
   }
 });
+
+/** A small deterministic PRNG, so failures reproduce. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomPieces(data: Uint8Array, rnd: () => number): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  for (let i = 0; i < data.length;) {
+    const n = 1 + Math.floor(rnd() * 40);
+    pieces.push(data.subarray(i, i + n));
+    i += n;
+  }
+  return pieces;
+}
+
+Deno.test("mutated messages never throw, and split feeding agrees with whole feeding", () => {
+  const rnd = prng(42);
+  const alphabet = bytes("\r\n \t:;,0aAzZ-\x00\x7f\x80\xff");
+  for (const sample of [...SAMPLES, ...RESPONSES]) {
+    const isResponse = sample.startsWith("HTTP/");
+    const make = (rec: Recorder) => isResponse ? new ResponseParser(rec) : new RequestParser(rec);
+    for (let round = 0; round < 300; round++) {
+      const data = bytes(sample);
+      for (let k = 1 + Math.floor(rnd() * 3); k > 0; k--) {
+        data[Math.floor(rnd() * data.length)] = alphabet[Math.floor(rnd() * alphabet.length)];
+      }
+      const whole = new Recorder();
+      const wholeParser = make(whole);
+      const wholeRest = feed(wholeParser, [data]);
+      wholeParser.onEof();
+      const split = new Recorder();
+      const splitParser = make(split);
+      const splitRest = feed(splitParser, randomPieces(data, rnd));
+      splitParser.onEof();
+      if (whole.error === undefined) {
+        assertEquals(split.events, whole.events, JSON.stringify(text(data)));
+        assertEquals(text(splitRest), text(wholeRest));
+      } else {
+        // With several faults, which one is reported first may depend on the split.
+        assert(split.error !== undefined, JSON.stringify(text(data)));
+      }
+    }
+  }
+});
+
+Deno.test("random bytes never throw", () => {
+  const rnd = prng(7);
+  for (let round = 0; round < 2000; round++) {
+    const data = Uint8Array.from(
+      { length: 1 + Math.floor(rnd() * 64) },
+      () => Math.floor(rnd() * 256),
+    );
+    for (const parser of [new RequestParser(new Recorder()), new ResponseParser(new Recorder())]) {
+      feed(parser, randomPieces(data, rnd));
+      parser.onEof();
+    }
+  }
+});
