@@ -267,6 +267,12 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (this.#done && !endStream) return;
     if (endStream) this.#finishUpstream();
     this.#cb.encodeData(data, endStream);
+    // Downstream flow control: a slow client pauses reading from the upstream.
+    const up = this.#upstream;
+    if (!endStream && up && !this.#cb.downstreamWritable()) {
+      up.readDisable(true);
+      this.#cb.onDownstreamWritable(() => up.readDisable(false));
+    }
   }
 
   onResponseTrailers(trailers: HeaderMap): void {

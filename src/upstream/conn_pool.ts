@@ -121,6 +121,11 @@ export class UpstreamStream {
     return this.pc.conn.localAddress;
   }
 
+  /** Stops (true) or resumes (false) reading the response: downstream flow control. */
+  readDisable(disable: boolean): void {
+    if (!this.pc.closed) this.pc.conn.readDisable(disable);
+  }
+
   /** Whether the upstream connection can take more request bytes now. */
   writable(): boolean {
     return !this.pc.conn.aboveHighWatermark;
