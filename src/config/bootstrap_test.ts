@@ -373,3 +373,17 @@ Deno.test("xDS resource files (DiscoveryResponse) load with their resources chec
   const asBootstrap = loadBootstrap({ configPath: path }, reg);
   assertMatch(formatIssue(asBootstrap.issues[0]), /looks like an xDS resource file/);
 });
+
+Deno.test("validate compiles route tables and clusters as serving would", () => {
+  const badRegex = load(
+    config().replace('match: { prefix: "/" }', 'match: { safe_regex: { regex: "(" } }'),
+  );
+  assertEquals(badRegex.issues.map((i) => i.kind), ["semantic"]);
+  assertMatch(badRegex.messages[0], /route_config: .*invalid regex/);
+  const maglev = load(config("", "    lb_policy: MAGLEV\n"));
+  assertEquals(maglev.issues.map((i) => i.kind), ["unsupported"]);
+  assertMatch(
+    maglev.messages[0],
+    /unsupported: cluster 'backend': lb_policy MAGLEV is not supported yet/,
+  );
+});

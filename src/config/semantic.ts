@@ -11,6 +11,7 @@ import { apiRegistry, messageSchema, typeNameOfUrl } from "./api.ts";
 import type { ConfigIssue } from "./errors.ts";
 import type { ExtensionRegistry } from "./extensions.ts";
 import type { WalkContext } from "./proto_json.ts";
+import { ClusterConfigError, parseCluster } from "../upstream/cluster_info.ts";
 import { pathSegments, position } from "./source.ts";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -23,6 +24,20 @@ class Reporter {
     const c = this.ctxs.find((c) => at(c.json, path) !== undefined) ?? fallback ?? this.ctxs[0];
     const p = c ? position(c.src, { path }) : { line: 0, col: 0 };
     this.issues.push({ kind: "semantic", file: c?.src.file ?? "", ...p, path, message });
+  }
+
+  /** Reports a feature denvoy does not implement yet (listed like an unsupported extension). */
+  unsupported(path: string, feature: string) {
+    const c = this.ctxs.find((c) => at(c.json, path) !== undefined) ?? this.ctxs[0];
+    const p = c ? position(c.src, { path }) : { line: 0, col: 0 };
+    this.issues.push({
+      kind: "unsupported",
+      file: c?.src.file ?? "",
+      ...p,
+      path,
+      message: `unsupported: ${feature}`,
+      extension: { name: feature, typeUrl: "" },
+    });
   }
 }
 
@@ -74,10 +89,20 @@ export function checkBootstrap(
 
   const clusters = new Set<string>();
   (b.staticResources?.clusters ?? []).forEach((c, i) => {
-    if (clusters.has(c.name)) {
-      r.report(`static_resources.clusters[${i}].name`, `duplicate cluster name '${c.name}'`);
-    }
+    const path = `static_resources.clusters[${i}]`;
+    if (clusters.has(c.name)) r.report(`${path}.name`, `duplicate cluster name '${c.name}'`);
     clusters.add(c.name);
+    // The cluster manager's own checks (no DNS, no sockets), so validate finds what serve would.
+    try {
+      parseCluster(c);
+    } catch (e) {
+      if (!(e instanceof ClusterConfigError)) throw e;
+      // The upstream HTTP/2 case is already named by the protocol options extension.
+      for (const p of e.problems.filter((p) => !/^upstream HTTP\/[23]/.test(p))) {
+        if (/not supported/.test(p)) r.unsupported(path, `cluster '${c.name}': ${p}`);
+        else r.report(path, `cluster '${c.name}': ${p}`);
+      }
+    }
   });
 
   for (const ctx of ctxs) {

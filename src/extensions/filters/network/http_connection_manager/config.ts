@@ -5,6 +5,7 @@ import { apiRegistry } from "../../../../config/api.ts";
 import { checkTerminalOrder, type ExtensionFactory } from "../../../../config/extensions.ts";
 import { Http1ConnectionManager } from "../../../../http/conn_manager.ts";
 import { compileConnectionManager } from "../../../../http/conn_manager_config.ts";
+import { RouteTable } from "../../../../router/route_table.ts";
 
 /** Factory for the HTTP connection manager. */
 export const httpConnectionManagerFactory: ExtensionFactory = {
@@ -27,6 +28,19 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
       "http",
       (i, msg) => ctx.report(msg, `http_filters[${i}]`),
     );
+    // Compile the inline route table as serving would: bad regexes and unsupported route
+    // features surface in --mode validate too. (Cluster names are checked separately.)
+    if (hcm.routeSpecifier.case === "routeConfig") {
+      try {
+        new RouteTable(hcm.routeSpecifier.value);
+      } catch (e) {
+        const msg = (e as Error).message;
+        if (/not supported/.test(msg)) ctx.unsupported(msg, "route_config");
+        else ctx.report(msg, "route_config");
+      }
+    } else if (hcm.routeSpecifier.case) {
+      ctx.unsupported(`${hcm.routeSpecifier.case} (dynamic route configuration)`);
+    }
   },
   createNetworkFilter(config, server) {
     const hcm = config && anyUnpack(config, apiRegistry()) as HttpConnectionManager | undefined;
