@@ -369,8 +369,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   #onMessageComplete(trailers: HeaderMap | undefined): void {
     const s = this.#stream;
-    // One request at a time: the next pipelined request waits for this response.
-    this.parser.pause();
+    // One request at a time: the next pipelined request waits for this response (unless the
+    // response is already complete, e.g. a local reply sent from the request headers).
+    if (s) this.parser.pause();
     if (!s || s.requestDone || s.upgraded) return;
     s.requestDone = true;
     s.streamInfo.mark("lastDownstreamRxByteReceived");

@@ -137,37 +137,43 @@ export function normalizeRequestHeaders(
     }
   }
 
-  // Trusted client address and x-forwarded-for.
+  // Trusted client address and x-forwarded-for, as Envoy's ConnectionManagerUtility works
+  // them out; the request is internal when that address is.
   const remoteIp = ipOf(stream.connection.remoteAddress);
   const xff = h.get("x-forwarded-for");
-  let clientIp = remoteIp;
+  const hops = xff ? xff.split(",").map((x) => x.trim()) : [];
+  let clientIp: string | undefined = remoteIp;
+  let internal: boolean;
   if (cfg.useRemoteAddress) {
-    if (cfg.xffNumTrustedHops > 0 && xff) {
-      const hops = xff.split(",").map((s) => s.trim());
-      const i = hops.length - cfg.xffNumTrustedHops;
-      if (i >= 0 && i < hops.length) clientIp = hops[i];
+    if (cfg.xffNumTrustedHops > 0 && hops.length >= cfg.xffNumTrustedHops) {
+      clientIp = hops[hops.length - cfg.xffNumTrustedHops];
     }
+    internal = hops.length === 0 && isInternalAddress(remoteIp);
     if (!cfg.skipXffAppend) h.append("x-forwarded-for", remoteIp, ",");
-  } else if (xff) {
-    const hops = xff.split(",").map((s) => s.trim());
+  } else {
     const i = hops.length - 1 - cfg.xffNumTrustedHops;
-    if (i >= 0) clientIp = hops[i];
+    clientIp = i >= 0 ? hops[i] : undefined;
+    internal = clientIp !== undefined && isInternalAddress(clientIp);
+  }
+  if (clientIp !== remoteIp && clientIp) {
     si.downstreamRemoteAddress = clientIp.includes(":") ? `[${clientIp}]:0` : `${clientIp}:0`;
   }
-  // Internal: the connection itself comes from an internal address and no proxy hop precedes it.
-  const internal = cfg.useRemoteAddress && !xff && isInternalAddress(remoteIp);
-  if (cfg.useRemoteAddress) {
-    if (!internal) { for (const name of ENVOY_EXTERNAL_STRIP) h.remove(name); }
-    else h.set("x-envoy-internal", "true");
-    h.set("x-forwarded-proto", "http");
-  } else if (!h.has("x-forwarded-proto")) h.set("x-forwarded-proto", "http");
+  if (internal) h.set("x-envoy-internal", "true");
+  else {
+    // Control headers from untrusted clients are dropped.
+    for (const name of ENVOY_EXTERNAL_STRIP) h.remove(name);
+    if (cfg.useRemoteAddress && clientIp) h.set("x-envoy-external-address", clientIp);
+  }
+  if (cfg.useRemoteAddress) h.set("x-forwarded-proto", "http");
+  else if (!h.has("x-forwarded-proto")) h.set("x-forwarded-proto", "http");
   if (cfg.schemeToOverwrite) h.set(":scheme", cfg.schemeToOverwrite);
   else if (!h.has(":scheme")) h.set(":scheme", h.get("x-forwarded-proto") ?? "http");
 
   // x-request-id: generated unless a trusted one is present.
   if (cfg.generateRequestId) {
     const id = h.get("x-request-id");
-    const keep = id && (internal || !cfg.useRemoteAddress || cfg.preserveExternalRequestId);
+    const edge = cfg.useRemoteAddress && !internal;
+    const keep = id && (!edge || cfg.preserveExternalRequestId);
     if (!keep) h.set("x-request-id", crypto.randomUUID());
   }
   si.streamId = h.get("x-request-id");

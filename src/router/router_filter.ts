@@ -253,6 +253,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       return;
     }
     this.#responseStarted = true;
+    si.responseCodeDetails = "via_upstream";
     if (status !== 101) { for (const h of HOP_BY_HOP) headers.remove(h); }
     headers.set(
       "x-envoy-upstream-service-time",

@@ -307,6 +307,9 @@ export class Http1ConnPool {
       pc.conn.close();
       return;
     }
+    // The last response may have left reading paused for a slow client; an idle connection
+    // must read again (to notice the upstream closing it).
+    pc.conn.readDisable(false);
     this.#idle.push(pc);
     if (this.cluster.idleTimeoutMs > 0) {
       pc.idleTimer = setTimeout(() => pc.conn.close(), this.cluster.idleTimeoutMs);

@@ -129,6 +129,8 @@ class TcpProxySession {
       return;
     }
     this.si.setFlag("UF");
+    // Envoy marks running out of connect attempts as a retry limit.
+    this.si.setFlag("URX");
     this.si.upstreamTransportFailureReason = reason;
     this.#close();
   }
