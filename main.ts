@@ -8,6 +8,7 @@ import { configureLogging, getLogger } from "./src/common/logger.ts";
 import { builtinExtensions } from "./src/extensions/builtin.ts";
 import { parseOptions } from "./src/server/options.ts";
 import { type Console, loadConfig, Server } from "./src/server/server.ts";
+import { WorkerPool } from "./src/server/worker_pool.ts";
 
 const encoder = new TextEncoder();
 const stdio: Console = {
@@ -38,6 +39,8 @@ export async function main(argv: string[], console: Console = stdio): Promise<nu
   const log = getLogger("main");
   for (const w of options.warnings) log.warn(w);
 
+  const workers = new WorkerPool();
+  if (options.mode === "serve") workers.prespawn(options.concurrency);
   const extensions = builtinExtensions();
   const bootstrap = loadConfig(options, extensions, console);
   if (!bootstrap) return 1;
@@ -45,7 +48,7 @@ export async function main(argv: string[], console: Console = stdio): Promise<nu
     console.out(`configuration '${options.configPath || "--config-yaml"}' OK\n`);
     return 0;
   }
-  const server = new Server(bootstrap, options, extensions);
+  const server = new Server(bootstrap, options, extensions, workers);
   try {
     await server.initialize();
     if (options.mode === "init_only") {

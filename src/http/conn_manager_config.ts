@@ -4,12 +4,7 @@
  * the route table built, HTTP filter factories resolved through the extension registry.
  */
 import type { Duration } from "@bufbuild/protobuf/wkt";
-import {
-  type HttpConnectionManager,
-  HttpConnectionManager_CodecType as CodecType,
-  HttpConnectionManager_PathWithEscapedSlashesAction as EscapedSlashes,
-  HttpConnectionManager_ServerHeaderTransformation as ServerHeader,
-} from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
+import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import {
   type AccessLogInstance,
@@ -18,6 +13,20 @@ import {
 import { RouteTable } from "../router/route_table.ts";
 import type { HttpFilterFactoryCb } from "./filter.ts";
 import { LocalReplyRules } from "./local_reply.ts";
+
+// Enum numbers of HttpConnectionManager, written out: importing the generated enums would load
+// the generated module graph at run time (hundreds of files, ~250 ms per worker start).
+const CODEC_HTTP2 = 2;
+const CODEC_HTTP3 = 3;
+const SERVER_HEADER_APPEND_IF_ABSENT = 1;
+const SERVER_HEADER_PASS_THROUGH = 2;
+const ESCAPED_SLASHES = [
+  "keep",
+  "keep",
+  "reject",
+  "unescape_and_redirect",
+  "unescape_and_forward",
+] as const;
 
 /** Milliseconds of a Duration, or `dflt` when unset. */
 export function durationMs(d: Duration | undefined, dflt: number): number {
@@ -71,8 +80,10 @@ export function compileConnectionManager(
 ): ConnectionManagerConfig {
   const { extensions, clusterManager } = server;
   const clusterExists = (name: string) => clusterManager.get(name) !== undefined;
-  if (hcm.codecType === CodecType.HTTP2 || hcm.codecType === CodecType.HTTP3) {
-    throw new Error(`codec_type ${CodecType[hcm.codecType]} is not supported yet`);
+  if (hcm.codecType === CODEC_HTTP2 || hcm.codecType === CODEC_HTTP3) {
+    throw new Error(
+      `codec_type ${hcm.codecType === CODEC_HTTP2 ? "HTTP2" : "HTTP3"} is not supported yet`,
+    );
   }
   if (hcm.routeSpecifier.case !== "routeConfig") {
     throw new Error(
@@ -99,12 +110,11 @@ export function compileConnectionManager(
     );
   }
   const common = hcm.commonHttpProtocolOptions;
-  const serverHeader = hcm.serverHeaderTransformation === ServerHeader.APPEND_IF_ABSENT
+  const serverHeader = hcm.serverHeaderTransformation === SERVER_HEADER_APPEND_IF_ABSENT
     ? "append_if_absent"
-    : hcm.serverHeaderTransformation === ServerHeader.PASS_THROUGH
+    : hcm.serverHeaderTransformation === SERVER_HEADER_PASS_THROUGH
     ? "pass_through"
     : "overwrite";
-  const escaped = hcm.pathWithEscapedSlashesAction;
   const sht = hcm.schemeHeaderTransformation?.transformation;
   return {
     statPrefix: hcm.statPrefix,
@@ -120,13 +130,7 @@ export function compileConnectionManager(
     alwaysSetRequestIdInResponse: hcm.alwaysSetRequestIdInResponse,
     normalizePath: hcm.normalizePath ?? false,
     mergeSlashes: hcm.mergeSlashes,
-    escapedSlashes: escaped === EscapedSlashes.REJECT_REQUEST
-      ? "reject"
-      : escaped === EscapedSlashes.UNESCAPE_AND_REDIRECT
-      ? "unescape_and_redirect"
-      : escaped === EscapedSlashes.UNESCAPE_AND_FORWARD
-      ? "unescape_and_forward"
-      : "keep",
+    escapedSlashes: ESCAPED_SLASHES[hcm.pathWithEscapedSlashesAction] ?? "keep",
     stripAnyHostPort: hcm.stripPortMode.case === "stripAnyHostPort" && hcm.stripPortMode.value,
     stripMatchingHostPort: hcm.stripMatchingHostPort,
     schemeToOverwrite: sht?.case === "schemeToOverwrite" ? sht.value : undefined,

@@ -86,14 +86,18 @@ export class ActiveListener {
     }
   }
 
-  /** Binds the socket; throws an Error with a clear message (e.g. address in use). */
-  bind(reusePort = false): void {
+  /**
+   * Binds the socket; throws an Error with a clear message (e.g. address in use).
+   * `reusePort` lets every worker bind the same address; `port` overrides the configured one
+   * (the main thread resolves port 0 once, so all workers share the port it got).
+   */
+  bind(reusePort = false, port?: number): void {
     const sa = this.config.address?.address;
     if (sa?.case !== "socketAddress") {
       throw new Error(`listener '${this.name}': only socket_address listeners are supported yet`);
     }
     const ps = sa.value.portSpecifier;
-    const port = ps.case === "portValue" ? ps.value : 0;
+    port ??= ps.case === "portValue" ? ps.value : 0;
     try {
       this.#listener = Deno.listen({
         hostname: sa.value.address,

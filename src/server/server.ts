@@ -16,13 +16,17 @@ import {
   type ServerState,
   startAdmin,
 } from "../admin/admin.ts";
-import { ActiveListener } from "../listener/listener.ts";
 import {
   configureDefaultAccessLogManager,
   defaultAccessLogManager,
 } from "../extensions/access_loggers/access_log_manager.ts";
 import { ClusterManager } from "../upstream/cluster_manager.ts";
 import { ConnPoolManager } from "../upstream/conn_pool.ts";
+import type { PrioritySetSnapshot } from "../upstream/priority_set.ts";
+import { toBinary } from "@bufbuild/protobuf";
+import { messageSchema } from "../config/api.ts";
+import type { ToWorker } from "./worker.ts";
+import { WorkerPool } from "./worker_pool.ts";
 import { BUILD_VERSION } from "../version.ts";
 import type { Options } from "./options.ts";
 
@@ -69,15 +73,26 @@ export function loadConfig(
 export class Server implements AdminServer {
   #stopped: (() => void) | undefined;
   #state: ServerState = "PRE_INITIALIZING";
-  #listeners: ActiveListener[] = [];
+  /** Main-thread sockets that reserve each listener's address until workers bind it. */
+  #probes: { name: string; listener: Deno.TcpListener }[] = [];
   #admin: AdminListener | undefined;
   #ctx: ServerContext | undefined;
+  #ports: Record<string, number> = {};
+  readonly #workers: WorkerPool;
+  readonly #bootstrapBytes: Uint8Array;
 
   constructor(
     readonly bootstrap: Bootstrap,
     readonly options: Options,
     readonly extensions: ExtensionRegistry,
-  ) {}
+    workers = new WorkerPool(),
+  ) {
+    this.#workers = workers;
+    this.#bootstrapBytes = toBinary(
+      messageSchema<Bootstrap>("envoy.config.bootstrap.v3.Bootstrap"),
+      bootstrap,
+    );
+  }
 
   state(): ServerState {
     return this.#state;
@@ -85,7 +100,7 @@ export class Server implements AdminServer {
 
   /** Ports the listeners bound, by listener name (tests bind port 0). */
   listenerPorts(): Record<string, number> {
-    return Object.fromEntries(this.#listeners.map((l) => [l.name, l.port]));
+    return { ...this.#ports };
   }
 
   /**
@@ -108,18 +123,32 @@ export class Server implements AdminServer {
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? []);
     this.#ctx = { extensions: this.extensions, clusterManager, pools: new ConnPoolManager() };
     for (const l of b.staticResources?.listeners ?? []) {
-      this.#listeners.push(new ActiveListener(l, this.#ctx));
       log.info(
         `listener '${l.name}' on ${formatAddress(l.address)} with ${l.filterChains.length} ` +
           `filter chain(s)`,
       );
     }
+    if (this.options.mode === "init_only") {
+      // Serving builds listeners in the workers; init_only has none, so it builds them here to
+      // report what a worker would. Imported lazily: the main thread never serves.
+      const { ActiveListener } = await import("../listener/listener.ts");
+      for (const l of b.staticResources?.listeners ?? []) new ActiveListener(l, this.#ctx);
+    }
     log.info(`cm init: initializing ${clusterManager.names().length} static cluster(s)`);
     await clusterManager.initialize();
     log.info("cm init: all clusters initialized");
+    // Membership lives here; workers get every change.
+    for (const name of clusterManager.names()) {
+      clusterManager.get(name)!.onMembershipUpdate((set) =>
+        this.#workers.broadcast({ type: "membership", cluster: name, snapshot: set.snapshot() })
+      );
+    }
   }
 
-  /** Binds the admin and every listener, serves until SIGTERM/SIGINT (or `stop()`). */
+  /**
+   * Binds the admin, resolves listener ports, starts `--concurrency` workers that each bind
+   * every listener (SO_REUSEPORT), serves until SIGTERM/SIGINT (or `stop()`).
+   */
   async run(): Promise<void> {
     const done = new Promise<void>((resolve) => (this.#stopped = resolve));
     const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
@@ -142,20 +171,23 @@ export class Server implements AdminServer {
         );
         log.info(`admin address: ${admin.value.address}:${this.#admin.port}`);
       }
-      for (const l of this.#listeners) l.bind();
+      // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
+      // to learn the port of port-0 listeners, which every worker then binds too.
+      this.#ports = this.#reserveListenerPorts();
+      await this.#workers.start(this.options.concurrency, this.#initMessage.bind(this));
+      // Connections that reached the probes before workers were up would wait forever there.
+      this.#releaseProbes();
     } catch (e) {
       for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
       await this.#shutdown();
       throw e;
     }
-    for (const l of this.#listeners) {
-      l.serve().catch((e) => log.error(`listener '${l.name}': ${(e as Error).message}`));
-    }
     this.#state = "LIVE";
     log.info(
       `all listeners ready: ${
-        this.#listeners.map((l) => `'${l.name}' on port ${l.port}`).join(", ") || "(none)"
-      }`,
+        Object.entries(this.#ports).map(([n, p]) => `'${n}' on port ${p}`).join(", ") ||
+        "(none)"
+      } (${this.options.concurrency} worker${this.options.concurrency === 1 ? "" : "s"})`,
     );
     log.info("starting main dispatch loop");
     await done;
@@ -165,9 +197,65 @@ export class Server implements AdminServer {
     log.info("exiting");
   }
 
+  /**
+   * Binds each listener's address once on the main thread (reuse-port): a port in use fails
+   * start-up here with a clear message, and port-0 listeners get the port every worker binds.
+   */
+  #reserveListenerPorts(): Record<string, number> {
+    const ports: Record<string, number> = {};
+    for (const l of this.bootstrap.staticResources?.listeners ?? []) {
+      const sa = l.address?.address;
+      if (sa?.case !== "socketAddress") {
+        throw new Error(`listener '${l.name}': only socket_address listeners are supported yet`);
+      }
+      const ps = sa.value.portSpecifier;
+      try {
+        const listener = Deno.listen({
+          hostname: sa.value.address,
+          port: ps.case === "portValue" ? ps.value : 0,
+          reusePort: true,
+        } as Deno.TcpListenOptions);
+        this.#probes.push({ name: l.name, listener });
+        ports[l.name] = (listener.addr as Deno.NetAddr).port;
+      } catch (e) {
+        const why = e instanceof Deno.errors.AddrInUse
+          ? "address already in use"
+          : e instanceof Deno.errors.PermissionDenied
+          ? "permission denied"
+          : (e as Error).message;
+        throw new Error(`listener '${l.name}': cannot bind ${formatAddress(l.address)}: ${why}`);
+      }
+    }
+    return ports;
+  }
+
+  #releaseProbes(): void {
+    for (const p of this.#probes.splice(0)) {
+      try {
+        p.listener.close();
+      } catch { /* already closed */ }
+    }
+  }
+
+  /** The init message for worker `workerId`: config, options, ports and current membership. */
+  #initMessage(workerId: number): ToWorker {
+    const cm = this.#ctx!.clusterManager;
+    const membership: Record<string, PrioritySetSnapshot> = {};
+    for (const name of cm.names()) membership[name] = cm.get(name)!.prioritySet.snapshot();
+    return {
+      type: "init",
+      workerId,
+      bootstrap: this.#bootstrapBytes,
+      options: this.options,
+      ports: this.#ports,
+      membership,
+    };
+  }
+
   async #shutdown(): Promise<void> {
     this.#state = "DRAINING";
-    for (const l of this.#listeners) l.close(true);
+    await this.#workers.stop();
+    this.#releaseProbes();
     this.#ctx?.pools.close();
     this.#ctx?.clusterManager.destroy();
     await this.#admin?.close();

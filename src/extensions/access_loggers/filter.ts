@@ -3,11 +3,14 @@
  * request, used by access logs and by the connection manager's local reply mappers.
  * Compiled once; evaluation does no parsing.
  */
-import {
-  type AccessLogFilter,
-  type ComparisonFilter,
-  ComparisonFilter_Op as Op,
+import type {
+  AccessLogFilter,
+  ComparisonFilter,
 } from "../../../proto/gen/envoy/config/accesslog/v3/accesslog_pb.ts";
+
+// ComparisonFilter.Op numbers, written out so the generated module graph is not loaded at
+// run time.
+const Op = { EQ: 0, GE: 1, LE: 2 } as const;
 import type { FormatContext } from "../../formatter/substitution_formatter.ts";
 import { compileHeaderMatcher } from "../../router/matchers.ts";
 import {
