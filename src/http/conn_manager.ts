@@ -17,6 +17,7 @@ import type { ConnectionContext } from "../network/filter.ts";
 import type { MatchedRoute } from "../router/route_table.ts";
 import { StreamInfo } from "../stream_info/stream_info.ts";
 import type { Any } from "@bufbuild/protobuf/wkt";
+import { CoarseTimer } from "../common/coarse_timer.ts";
 import { getLogger } from "../common/logger.ts";
 
 const log = getLogger("http");
@@ -38,7 +39,7 @@ class ActiveStream implements StreamSink {
   requestDone = false;
   upgraded = false;
   #writableCbs: (() => void)[] = [];
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: CoarseTimer | undefined;
   lastActivity = performance.now();
 
   constructor(readonly cm: Http1ConnectionManager) {
@@ -53,7 +54,10 @@ class ActiveStream implements StreamSink {
     const idle = cm.cfg.streamIdleTimeoutMs;
     const overall = cm.cfg.requestTimeoutMs;
     const first = Math.min(idle || Infinity, overall || Infinity);
-    if (first !== Infinity) this.#timer = setTimeout(() => this.#onTimer(), first);
+    if (first !== Infinity) {
+      this.#timer = new CoarseTimer(() => this.#onTimer());
+      this.#timer.arm(first);
+    }
   }
 
   get connection() {
@@ -62,7 +66,6 @@ class ActiveStream implements StreamSink {
   }
 
   #onTimer(): void {
-    this.#timer = undefined;
     if (this.responseDone) return;
     const now = performance.now();
     const cfg = this.cm.cfg;
@@ -82,7 +85,7 @@ class ActiveStream implements StreamSink {
       cfg.streamIdleTimeoutMs ? cfg.streamIdleTimeoutMs - idleFor : Infinity,
       cfg.requestTimeoutMs && !this.requestDone ? cfg.requestTimeoutMs - elapsed : Infinity,
     );
-    if (next !== Infinity) this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, next));
+    if (next !== Infinity) this.#timer!.arm(Math.max(1, next));
   }
 
   route(): MatchedRoute | undefined {
@@ -175,8 +178,7 @@ class ActiveStream implements StreamSink {
   }
 
   clearTimers(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#timer?.disarm();
   }
 }
 
@@ -187,9 +189,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   /** Bytes received while a response is still going out (pipelined requests). */
   #pending: Uint8Array[] = [];
   #closing = false;
-  #headersTimer: ReturnType<typeof setTimeout> | undefined;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
-  #durationTimer: ReturnType<typeof setTimeout> | undefined;
+  #headersTimer: CoarseTimer | undefined;
+  #idleTimer: CoarseTimer | undefined;
+  #durationTimer: CoarseTimer | undefined;
   #requests = 0;
 
   constructor(
@@ -206,37 +208,35 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     this.#armHeadersTimer();
     this.#armIdleTimer();
     if (cfg.maxConnectionDurationMs > 0) {
-      this.#durationTimer = setTimeout(() => this.#drainClose(), cfg.maxConnectionDurationMs);
+      this.#durationTimer = new CoarseTimer(() => this.#drainClose());
+      this.#durationTimer.arm(cfg.maxConnectionDurationMs);
     }
     conn.start(this, ctx.initialData);
   }
 
   #armHeadersTimer(): void {
-    if (this.cfg.requestHeadersTimeoutMs <= 0 || this.#headersTimer !== undefined) return;
+    if (this.cfg.requestHeadersTimeoutMs <= 0 || this.#headersTimer?.armed) return;
     // Slowloris defence: a request's headers must complete within the timeout.
-    this.#headersTimer = setTimeout(() => {
-      this.#headersTimer = undefined;
+    this.#headersTimer ??= new CoarseTimer(() => {
       log.debug(() => `[C${this.conn.id}] request headers timeout`);
       this.conn.close();
-    }, this.cfg.requestHeadersTimeoutMs);
+    });
+    this.#headersTimer.arm(this.cfg.requestHeadersTimeoutMs);
   }
 
   #clearHeadersTimer(): void {
-    if (this.#headersTimer !== undefined) clearTimeout(this.#headersTimer);
-    this.#headersTimer = undefined;
+    this.#headersTimer?.disarm();
   }
 
   #armIdleTimer(): void {
     if (this.cfg.idleTimeoutMs <= 0) return;
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
-    this.#idleTimer = setTimeout(() => {
-      this.#idleTimer = undefined;
+    this.#idleTimer ??= new CoarseTimer(() => {
       if (!this.#stream) this.conn.close();
-    }, this.cfg.idleTimeoutMs);
+    });
+    this.#idleTimer.arm(this.cfg.idleTimeoutMs);
   }
 
   #drainClose(): void {
-    this.#durationTimer = undefined;
     if (this.#stream) this.#closing = true;
     else this.conn.close();
   }
@@ -261,7 +261,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   }
 
   #feed(chunk: Uint8Array): void {
-    if (this.#stream === undefined && this.#headersTimer === undefined) this.#armHeadersTimer();
+    if (this.#stream === undefined && !this.#headersTimer?.armed) this.#armHeadersTimer();
     const used = this.parser.execute(chunk);
     if (used < chunk.length && !this.conn.closed) {
       const rest = chunk.subarray(used);
@@ -292,8 +292,8 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   onClose(): void {
     this.#clearHeadersTimer();
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
-    if (this.#durationTimer !== undefined) clearTimeout(this.#durationTimer);
+    this.#idleTimer?.disarm();
+    this.#durationTimer?.disarm();
     const s = this.#stream;
     if (s && !s.responseDone) {
       s.streamInfo.setFlag("DC");
@@ -310,8 +310,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   #onHead(headers: HeaderMap, head: MessageHead): void {
     this.#clearHeadersTimer();
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
+    this.#idleTimer?.disarm();
     const s = new ActiveStream(this);
     this.#stream = s;
     this.#requests++;

@@ -4,6 +4,7 @@
  * says, forwards it over a pooled upstream connection and streams the response back, with
  * Envoy's timeouts, response flags, local replies and `x-envoy-*` headers.
  */
+import { CoarseTimer } from "../common/coarse_timer.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import type {
   FilterDataStatus,
@@ -56,7 +57,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #heldTrailers: HeaderMap | undefined;
   #requestHeaders!: HeaderMap;
   #timeoutMs = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: CoarseTimer | undefined;
   #startMs = 0;
   #responseStarted = false;
   #done = false;
@@ -294,20 +295,18 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   // ---- timeout ----
 
   #startTimer(): void {
-    // Envoy's route timeout runs from the end of the request to the end of the response.
-    if (this.#timeoutMs <= 0 || this.#timer !== undefined || this.#upgrade) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
+    if (this.#timeoutMs <= 0 || this.#timer || this.#upgrade) return;
+    this.#timer = new CoarseTimer(() => {
       if (this.#done) return;
       this.#cb.streamInfo.setFlag("UT");
       this.#pending?.cancel();
       this.#fail(504, "upstream request timeout", "upstream_response_timeout");
-    }, this.#timeoutMs);
+    });
+    this.#timer.arm(this.#timeoutMs);
   }
 
   #clearTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#timer?.disarm();
   }
 }
 

@@ -5,6 +5,7 @@
  * A request gets an UpstreamStream: request out through our encoder, response in through our
  * parser, with flow control in both directions.
  */
+import { CoarseTimer } from "../common/coarse_timer.ts";
 import { Connection, type ConnectionCallbacks } from "../network/connection.ts";
 import type { HeaderMap } from "../http/header_map.ts";
 import { encodeChunk, encodeLastChunk, encodeRequestHead } from "../http/http1/encoder.ts";
@@ -49,7 +50,8 @@ class PooledConnection implements ConnectionCallbacks {
   parser: ResponseParser;
   stream: UpstreamStream | undefined;
   requests = 0;
-  idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Closes the connection after it sat idle for the cluster's idle timeout. */
+  readonly idleTimer = new CoarseTimer(() => this.conn.close());
   closed = false;
   /** The response said the connection closes after it. */
   noReuse = false;
@@ -92,7 +94,7 @@ class PooledConnection implements ConnectionCallbacks {
 
   onClose(): void {
     this.closed = true;
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer.disarm();
     this.pool.removeConnection(this);
     const s = this.stream;
     if (s && !s.done) s.fail("connection_termination", "upstream connection closed");
@@ -251,8 +253,7 @@ export class Http1ConnPool {
     while (this.#idle.length > 0) {
       const pc = this.#idle.pop()!;
       if (pc.closed) continue;
-      if (pc.idleTimer !== undefined) clearTimeout(pc.idleTimer);
-      pc.idleTimer = undefined;
+      pc.idleTimer.disarm();
       const s = new UpstreamStream(pc, cb);
       pc.stream = s;
       pc.requests++;
@@ -312,7 +313,7 @@ export class Http1ConnPool {
     pc.conn.readDisable(false);
     this.#idle.push(pc);
     if (this.cluster.idleTimeoutMs > 0) {
-      pc.idleTimer = setTimeout(() => pc.conn.close(), this.cluster.idleTimeoutMs);
+      pc.idleTimer.arm(this.cluster.idleTimeoutMs);
     }
   }
 

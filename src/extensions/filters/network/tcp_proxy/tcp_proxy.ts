@@ -4,6 +4,7 @@
  * both directions, half-close passed through, an idle timeout, and an access log at the end.
  */
 import type { TcpProxy } from "../../../../../proto/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.ts";
+import { CoarseTimer } from "../../../../common/coarse_timer.ts";
 import type { ServerContext } from "../../../../config/extensions.ts";
 import { durationMs } from "../../../../http/conn_manager_config.ts";
 import { Connection, type ConnectionCallbacks } from "../../../../network/connection.ts";
@@ -48,7 +49,10 @@ class TcpProxySession {
   upEnded = false;
   closed = false;
   attempts = 0;
-  idleTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly idleTimer = new CoarseTimer(() => {
+    this.si.connectionTerminationDetails = "tcp_proxy_idle_timeout";
+    this.#close();
+  });
   /** Downstream bytes that arrived before the upstream connection was up. */
   early: Uint8Array[] = [];
 
@@ -136,12 +140,7 @@ class TcpProxySession {
   }
 
   #touch(): void {
-    if (this.cfg.idleTimeoutMs <= 0) return;
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      this.si.connectionTerminationDetails = "tcp_proxy_idle_timeout";
-      this.#close();
-    }, this.cfg.idleTimeoutMs);
+    if (this.cfg.idleTimeoutMs > 0) this.idleTimer.arm(this.cfg.idleTimeoutMs);
   }
 
   #downCallbacks(): ConnectionCallbacks {
@@ -198,7 +197,7 @@ class TcpProxySession {
   #close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer.disarm();
     this.upstream?.closeAfterFlush();
     this.down.closeAfterFlush();
     this.si.finish();

@@ -1,0 +1,203 @@
+/**
+ * Envoy's stats store and scopes. Each worker isolate has its own `Store`; the main thread
+ * collects `snapshot()`s from them and merges them with its own (`mergeSnapshots`).
+ *
+ * Names are looked up only when code asks for a stat, at config time: asking again for the
+ * same name returns the same object, so two filters (or two workers' copies of a config)
+ * that declare `http.ingress.downstream_rq_total` count into one stat.
+ */
+import { DEFAULT_BUCKETS, type HistogramUnit, normalizeBuckets } from "./histogram.ts";
+import {
+  Counter,
+  Gauge,
+  type GaugeImportMode,
+  Histogram,
+  NullCounter,
+  NullGauge,
+  NullHistogram,
+  NullTextReadout,
+  TextReadout,
+} from "./metrics.ts";
+import type { StoreSnapshot } from "./snapshot.ts";
+
+/** Where stats are declared: the store itself, or a scope that prefixes every name. */
+export interface Scope {
+  /** The prefix this scope adds, without its trailing dot ("" for the store). */
+  readonly prefix: string;
+  /** The counter `<prefix>.<name>`, created on first use. */
+  counter(name: string): Counter;
+  /**
+   * The gauge `<prefix>.<name>`, created on first use; a later call keeps the first
+   * import mode.
+   */
+  gauge(name: string, importMode: GaugeImportMode): Gauge;
+  /**
+   * The histogram `<prefix>.<name>`, created on first use with the buckets that
+   * `histogram_bucket_settings` gives its name, else `buckets`, else Envoy's defaults;
+   * a later call keeps the first unit and buckets.
+   */
+  histogram(name: string, unit: HistogramUnit, buckets?: readonly number[]): Histogram;
+  /** The text readout `<prefix>.<name>`, created on first use. */
+  textReadout(name: string): TextReadout;
+  /** A scope whose names start with `<this prefix>.<prefix>.`. */
+  scope(prefix: string): Scope;
+}
+
+/** How a store decides which stats exist and how histograms bucket. */
+export interface StoreOptions {
+  /**
+   * Whether a stat with this full name is created (`stats_config.stats_matcher`, see
+   * `compileStatsMatcher`); a rejected stat is a null object. Default: all are.
+   */
+  accepts?: (name: string) => boolean;
+  /**
+   * The buckets for a histogram's full name, or undefined for the defaults
+   * (`stats_config.histogram_bucket_settings`, see `compileHistogramBucketSettings`).
+   */
+  histogramBuckets?: (name: string) => readonly number[] | undefined;
+}
+
+/** The root of a stats tree: owns every stat and takes snapshots of them. */
+export class Store implements Scope {
+  readonly prefix = "";
+  readonly #accepts: (name: string) => boolean;
+  readonly #histogramBuckets: (name: string) => readonly number[] | undefined;
+  readonly #counters = new Map<string, Counter>();
+  readonly #gauges = new Map<string, Gauge>();
+  readonly #histograms = new Map<string, Histogram>();
+  readonly #textReadouts = new Map<string, TextReadout>();
+  readonly #nullCounter = new NullCounter("");
+  readonly #nullGauge = new NullGauge("", "NeverImport");
+  readonly #nullHistogram = new NullHistogram("", "Unspecified", DEFAULT_BUCKETS);
+  readonly #nullTextReadout = new NullTextReadout("");
+
+  /** A store with no stats yet. */
+  constructor(options: StoreOptions = {}) {
+    this.#accepts = options.accepts ?? (() => true);
+    this.#histogramBuckets = options.histogramBuckets ?? (() => undefined);
+  }
+
+  counter(name: string): Counter {
+    let c = this.#counters.get(name);
+    if (c === undefined) {
+      if (!this.#accepts(name)) return this.#nullCounter;
+      c = new Counter(name);
+      this.#counters.set(name, c);
+    }
+    return c;
+  }
+
+  gauge(name: string, importMode: GaugeImportMode): Gauge {
+    let g = this.#gauges.get(name);
+    if (g === undefined) {
+      if (!this.#accepts(name)) return this.#nullGauge;
+      g = new Gauge(name, importMode);
+      this.#gauges.set(name, g);
+    }
+    return g;
+  }
+
+  histogram(name: string, unit: HistogramUnit, buckets?: readonly number[]): Histogram {
+    let h = this.#histograms.get(name);
+    if (h === undefined) {
+      if (!this.#accepts(name)) return this.#nullHistogram;
+      const bounds = this.#histogramBuckets(name) ??
+        (buckets === undefined ? DEFAULT_BUCKETS : normalizeBuckets(buckets, name));
+      h = new Histogram(name, unit, bounds);
+      this.#histograms.set(name, h);
+    }
+    return h;
+  }
+
+  textReadout(name: string): TextReadout {
+    let t = this.#textReadouts.get(name);
+    if (t === undefined) {
+      if (!this.#accepts(name)) return this.#nullTextReadout;
+      t = new TextReadout(name);
+      this.#textReadouts.set(name, t);
+    }
+    return t;
+  }
+
+  scope(prefix: string): Scope {
+    return new PrefixScope(this, trimDot(prefix));
+  }
+
+  /**
+   * Every stat as plain data. Ends the current interval: counter deltas and histogram
+   * intervals in the next snapshot count from here, so take snapshots only on the stats
+   * flush (Envoy's `stats_flush_interval`).
+   */
+  snapshot(): StoreSnapshot {
+    const s: StoreSnapshot = { counters: [], gauges: [], histograms: [], textReadouts: [] };
+    for (const c of this.#counters.values()) {
+      const delta = c.latch();
+      s.counters.push({ name: c.name, value: c.value, delta, used: c.used });
+    }
+    for (const g of this.#gauges.values()) {
+      s.gauges.push({ name: g.name, value: g.value, importMode: g.importMode, used: g.used });
+    }
+    for (const h of this.#histograms.values()) {
+      const used = h.used;
+      const { interval, cumulative } = h.latch();
+      s.histograms.push({
+        name: h.name,
+        unit: h.unit,
+        bounds: [...h.bounds],
+        interval,
+        cumulative,
+        used,
+      });
+    }
+    for (const t of this.#textReadouts.values()) {
+      s.textReadouts.push({ name: t.name, value: t.value, used: t.used });
+    }
+    return s;
+  }
+
+  /** Sets every counter to zero (`/reset_counters`); gauges and histograms are kept, as in Envoy. */
+  reset(): void {
+    for (const c of this.#counters.values()) c.reset();
+  }
+}
+
+/** A view of the store that prefixes names. */
+class PrefixScope implements Scope {
+  readonly prefix: string;
+  readonly #store: Store;
+
+  constructor(store: Store, prefix: string) {
+    this.#store = store;
+    this.prefix = prefix;
+  }
+
+  counter(name: string): Counter {
+    return this.#store.counter(this.#full(name));
+  }
+
+  gauge(name: string, importMode: GaugeImportMode): Gauge {
+    return this.#store.gauge(this.#full(name), importMode);
+  }
+
+  histogram(name: string, unit: HistogramUnit, buckets?: readonly number[]): Histogram {
+    return this.#store.histogram(this.#full(name), unit, buckets);
+  }
+
+  textReadout(name: string): TextReadout {
+    return this.#store.textReadout(this.#full(name));
+  }
+
+  scope(prefix: string): Scope {
+    return new PrefixScope(this.#store, this.#full(trimDot(prefix)));
+  }
+
+  #full(name: string): string {
+    if (this.prefix === "") return name;
+    return name === "" ? this.prefix : `${this.prefix}.${name}`;
+  }
+}
+
+/** Envoy code passes scope prefixes with or without the trailing dot (`"cluster.foo."`). */
+function trimDot(prefix: string): string {
+  return prefix.endsWith(".") ? prefix.slice(0, -1) : prefix;
+}
