@@ -6,32 +6,13 @@ import type { DataSource } from "../../proto/gen/envoy/config/core/v3/base_pb.ts
 import type { SubstitutionFormatString } from "../../proto/gen/envoy/config/core/v3/substitution_format_string_pb.ts";
 import { compileJsonFormat } from "./json_formatter.ts";
 import { compileFormat, type Formatter } from "./substitution_formatter.ts";
+import { dataSourceText } from "../config/data_source.ts";
 
 /** A compiled SubstitutionFormatString. */
 export interface SubstitutionFormat {
   formatter: Formatter;
   /** `content_type`, or `text/plain` / `application/json` by the kind of format. */
   contentType: string;
-}
-
-/** The text of a DataSource, read once at config load. */
-function readDataSource(source: DataSource): string {
-  const s = source.specifier;
-  switch (s.case) {
-    case "inlineString":
-      return s.value;
-    case "inlineBytes":
-      return new TextDecoder().decode(s.value);
-    case "filename":
-      return Deno.readTextFileSync(s.value);
-    case "environmentVariable": {
-      const value = Deno.env.get(s.value);
-      if (value === undefined) throw new Error(`environment variable ${s.value} is not set`);
-      return value;
-    }
-    default:
-      throw new Error("text_format_source has no data source");
-  }
 }
 
 /**
@@ -57,7 +38,7 @@ export function compileSubstitutionFormatString(
       };
     case "textFormatSource":
       return {
-        formatter: compileFormat(readDataSource(f.value), opts),
+        formatter: compileFormat(dataSourceText(f.value, "text_format_source") ?? "", opts),
         contentType: config.contentType || "text/plain",
       };
     case "jsonFormat":

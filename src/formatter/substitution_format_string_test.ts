@@ -56,7 +56,7 @@ Deno.test("text_format_source from bytes, a file and the environment", async () 
   Deno.env.delete("DENVOY_SFS_TEST");
   assertEquals(
     errorOf(() => compileSubstitutionFormatString(env)),
-    "environment variable DENVOY_SFS_TEST is not set",
+    "text_format_source.environment_variable: DENVOY_SFS_TEST is not set",
   );
 });
 

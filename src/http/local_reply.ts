@@ -4,7 +4,7 @@
  * reply (with `%LOCAL_REPLY_BODY%` standing for the original text), as Envoy documents.
  */
 import type { LocalReplyConfig } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
-import type { DataSource } from "../../proto/gen/envoy/config/core/v3/base_pb.ts";
+import { dataSourceText } from "../config/data_source.ts";
 import {
   type AccessLogPredicate,
   compileAccessLogFilter,
@@ -23,24 +23,6 @@ interface Mapper {
   body?: string;
   format?: SubstitutionFormat;
   headers?: HeaderParser;
-}
-
-function dataSourceText(d: DataSource | undefined, field: string): string | undefined {
-  const s = d?.specifier;
-  switch (s?.case) {
-    case undefined:
-      return undefined;
-    case "inlineString":
-      return s.value;
-    case "inlineBytes":
-      return new TextDecoder().decode(s.value);
-    case "filename":
-      return Deno.readTextFileSync(s.value);
-    case "environmentVariable":
-      return Deno.env.get(s.value) ?? "";
-    default:
-      throw new Error(`${field}: unsupported data source`);
-  }
 }
 
 /** A reply about to go out: what a mapper may change. */

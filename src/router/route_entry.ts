@@ -6,6 +6,7 @@
 import type { Any, Duration } from "@bufbuild/protobuf/wkt";
 import type { HeaderMap } from "../http/header_map.ts";
 import type { DataSource } from "../../proto/gen/envoy/config/core/v3/base_pb.ts";
+import { dataSourceBytes } from "../config/data_source.ts";
 import type {
   HedgePolicy,
   RetryPolicy,
@@ -68,7 +69,6 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 const CLUSTER_NOT_FOUND_CODES = [503, 404, 500];
 /** FractionalPercent.DenominatorType values, in enum order. */
 const DENOMINATORS = [100, 10_000, 1_000_000];
-const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 // Path specifier kinds.
@@ -103,37 +103,12 @@ function isGrpc(headers: HeaderMap): boolean {
 }
 
 function readDataSource(ds: DataSource | undefined, max: number, field: string): string {
-  const s = ds?.specifier;
-  let bytes: Uint8Array;
-  switch (s?.case) {
-    case undefined:
-      return "";
-    case "inlineString":
-      bytes = utf8.encode(s.value);
-      break;
-    case "inlineBytes":
-      bytes = s.value;
-      break;
-    case "filename":
-      try {
-        bytes = Deno.readFileSync(s.value);
-      } catch (e) {
-        throw new Error(
-          `${field}.filename: cannot read '${s.value}': ${e instanceof Error ? e.message : e}`,
-        );
-      }
-      break;
-    case "environmentVariable": {
-      const v = Deno.env.get(s.value);
-      if (v === undefined) {
-        throw new Error(`${field}.environment_variable: ${s.value} is not set`);
-      }
-      bytes = utf8.encode(v);
-      break;
-    }
-  }
+  const bytes = dataSourceBytes(ds, field);
+  if (!bytes) return "";
   if (bytes.length > max) {
-    const what = s.case === "filename" ? `file ${s.value} size` : "response body size";
+    const what = ds?.specifier.case === "filename"
+      ? `file ${ds.specifier.value} size`
+      : "response body size";
     throw new Error(`${field}: ${what} is ${bytes.length} bytes; maximum is ${max}`);
   }
   return utf8Decoder.decode(bytes);
