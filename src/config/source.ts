@@ -9,17 +9,9 @@
  */
 // @ts-types="@types/js-yaml"
 import jsyaml from "js-yaml";
-import {
-  type Document,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Pair,
-  parseDocument,
-  type YAMLMap,
-} from "yaml";
+import { createRequire } from "node:module";
+import type * as Yaml from "yaml";
+import type { Document, LineCounter, Pair, YAMLMap } from "yaml";
 import type { ConfigIssue } from "./errors.ts";
 
 /**
@@ -27,6 +19,15 @@ import type { ConfigIssue } from "./errors.ts";
  * mistake (a log or a dump passed as `-c`), and parsing it would stall start-up for long.
  */
 export const MAX_CONFIG_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The positioned parser, loaded on first use: only errors need it, and importing it up front
+ * costs ~100 ms of start-up. `require` keeps `position()` synchronous.
+ */
+let yamlLib: typeof Yaml | undefined;
+function yaml(): typeof Yaml {
+  return yamlLib ??= createRequire(import.meta.url)("yaml") as typeof Yaml;
+}
 
 /** YAML 1.2 core types, as Envoy's YAML loader sees them, plus `<<` merge keys. */
 const SCHEMA = jsyaml.CORE_SCHEMA.extend({
@@ -115,6 +116,7 @@ function camel(s: string): string {
 }
 
 function findPair(m: YAMLMap, key: string): Pair | undefined {
+  const { isScalar } = yaml();
   const alt = camel(key);
   return (m.items as Pair[]).find((p) => {
     const k = isScalar(p.key) ? String(p.key.value) : "";
@@ -131,11 +133,13 @@ function findPair(m: YAMLMap, key: string): Pair | undefined {
 export function position(src: ConfigSource, at: Anchor): { line: number; col: number } {
   if (!src.text) return { line: 0, col: 0 };
   if (!src.doc) {
+    const { LineCounter, parseDocument } = yaml();
     const lines = new LineCounter();
     const doc = parseDocument(src.text, { lineCounter: lines, merge: true, uniqueKeys: false });
     src.doc = { doc, lines };
   }
   const { doc, lines } = src.doc;
+  const { isAlias, isMap, isScalar, isSeq } = yaml();
   let node: unknown = doc.contents;
   let offset = (node as { range?: number[] } | null)?.range?.[0] ?? 0;
   const segs: (string | number)[] = pathSegments(at.path);
