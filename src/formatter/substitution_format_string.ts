@@ -2,7 +2,6 @@
  * Builds a formatter from a `SubstitutionFormatString` (`envoy.config.core.v3`), the config
  * message access loggers and local replies use for `log_format` / `body_format`.
  */
-import type { DataSource } from "../../proto/gen/envoy/config/core/v3/base_pb.ts";
 import type { SubstitutionFormatString } from "../../proto/gen/envoy/config/core/v3/substitution_format_string_pb.ts";
 import { compileJsonFormat } from "./json_formatter.ts";
 import { compileFormat, type Formatter } from "./substitution_formatter.ts";

@@ -6,7 +6,7 @@ import { Store } from "./store.ts";
 /**
  * A store after two flushes: the histogram saw 3, 7 and 120 in the first interval and 7 in
  * the second, so its interval quantiles are all 7 and its cumulative ones spread over
- * (1,5] (one value), (5,10] (two) and (100,1000] (one, narrowed to 120 by the maximum).
+ * (1,5] (one value), (5,10] (two) and (10,1000] (one, narrowed to 120 by the maximum).
  */
 function fixture(): StoreSnapshot {
   const s = new Store();
@@ -26,7 +26,8 @@ function fixture(): StoreSnapshot {
   return s.snapshot();
 }
 
-// Rank 3.6 (P90) is 0.6 into the (10,1000] bucket, narrowed to (10,120]: 10 + 110 * 0.6.
+// Rank 3.6 (P90) is 0.6 into the (10,1000] bucket, narrowed to (10,120]: 10 + 110 * 0.6, with
+// the rounding of doubles that Envoy's output shows too.
 const CUMULATIVE = [3, 5, 7.5, 10, 76.00000000000001, 97.99999999999999, 115.6, 117.8, 119.56, 120];
 const SUMMARY = "P0(7,3) P25(7,5) P50(7,7.5) P75(7,10) P90(7,76.00000000000001) " +
   "P95(7,97.99999999999999) P99(7,115.6) P99.5(7,117.8) P99.9(7,119.56) P100(7,120)";

@@ -118,8 +118,10 @@ export class Histogram {
   readonly unit: HistogramUnit;
   /** Bucket upper bounds, ascending. */
   readonly bounds: readonly number[];
-  readonly #scale: number;
-  // A typed array keeps the counts unboxed, so recording stays allocation-free.
+  readonly #divisor: number;
+  // Typed arrays keep bounds and counts unboxed and of one element kind whatever array the
+  // caller passed (with the frozen DEFAULT_BUCKETS, record() was seven times slower).
+  readonly #bounds: Float64Array;
   readonly #counts: Float64Array;
   #sum = 0;
   #count = 0;
@@ -132,7 +134,9 @@ export class Histogram {
     this.name = name;
     this.unit = unit;
     this.bounds = bounds;
-    this.#scale = unit === "Percent" ? 1 / PERCENT_SCALE : 1;
+    // Dividing (not multiplying by 1e-6) keeps 100000 / 1e6 exactly 0.1, on a bucket bound.
+    this.#divisor = unit === "Percent" ? PERCENT_SCALE : 1;
+    this.#bounds = Float64Array.from(bounds);
     this.#counts = new Float64Array(bounds.length + 1);
     this.#cumulative = emptyHistogramData(bounds.length);
   }
@@ -142,8 +146,8 @@ export class Histogram {
    * `PERCENT_SCALE`, as in Envoy.
    */
   record(value: number): void {
-    const v = value * this.#scale;
-    const bounds = this.bounds;
+    const v = value / this.#divisor;
+    const bounds = this.#bounds;
     const n = bounds.length;
     let i = 0;
     // Most values (latencies, sizes) sit in the low buckets, so a forward scan beats bisection.

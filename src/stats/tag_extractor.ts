@@ -205,7 +205,7 @@ function tokenExtractor(d: TokenDescriptor): Extractor {
     name: d.name,
     prefix: first === "$" || first === "*" || first === "**" ? "" : first,
     shared: false,
-    extract(name, tokens) {
+    extract(_name, tokens) {
       const hit = matchTokens(pattern, at, tokens, 0, 0, 0);
       if (hit === undefined) return undefined;
       const value = tokens[hit.index];
