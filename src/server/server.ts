@@ -23,8 +23,7 @@ import {
 import { ClusterManager } from "../upstream/cluster_manager.ts";
 import { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { PrioritySetSnapshot } from "../upstream/priority_set.ts";
-import { toBinary } from "@bufbuild/protobuf";
-import { messageSchema } from "../config/api.ts";
+import { preUnpack } from "../config/any.ts";
 import type { ToWorker } from "./worker.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import { BUILD_VERSION } from "../version.ts";
@@ -79,7 +78,6 @@ export class Server implements AdminServer {
   #ctx: ServerContext | undefined;
   #ports: Record<string, number> = {};
   readonly #workers: WorkerPool;
-  readonly #bootstrapBytes: Uint8Array;
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -88,10 +86,9 @@ export class Server implements AdminServer {
     workers = new WorkerPool(),
   ) {
     this.#workers = workers;
-    this.#bootstrapBytes = toBinary(
-      messageSchema<Bootstrap>("envoy.config.bootstrap.v3.Bootstrap"),
-      bootstrap,
-    );
+    // Workers get the bootstrap with every typed config already unpacked, so they need not
+    // decode the API to build listeners (see config/any.ts).
+    preUnpack(bootstrap);
   }
 
   state(): ServerState {
@@ -245,7 +242,7 @@ export class Server implements AdminServer {
     return {
       type: "init",
       workerId,
-      bootstrap: this.#bootstrapBytes,
+      bootstrap: this.bootstrap,
       options: this.options,
       ports: this.#ports,
       membership,

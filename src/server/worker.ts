@@ -4,10 +4,8 @@
  * connection pools, and a read-only copy of cluster membership that the main thread keeps
  * current. Config arrives as the binary bootstrap; nothing here resolves DNS.
  */
-import { fromBinary } from "@bufbuild/protobuf";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
 import { configureLogging, getLogger, setThreadId } from "../common/logger.ts";
-import { messageSchema } from "../config/api.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import {
   configureDefaultAccessLogManager,
@@ -25,7 +23,8 @@ export type ToWorker =
   | {
     type: "init";
     workerId: number;
-    bootstrap: Uint8Array;
+    /** The bootstrap with every Any pre-unpacked (structured clone of the message). */
+    bootstrap: Bootstrap;
     options: Options;
     /** Ports to bind, by listener name (port 0 listeners were resolved by the main thread). */
     ports: Record<string, number>;
@@ -59,8 +58,7 @@ class WorkerServer {
     // Envoy numbers threads; the main thread is 1 in our logs, workers follow.
     setThreadId(init.workerId + 2);
     configureDefaultAccessLogManager(o.fileFlushIntervalMsec);
-    const schema = messageSchema<Bootstrap>("envoy.config.bootstrap.v3.Bootstrap");
-    const b = fromBinary(schema, init.bootstrap);
+    const b = init.bootstrap;
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? []);
     for (const [name, snap] of Object.entries(init.membership)) {
       clusterManager.get(name)?.prioritySet.replace(snap);

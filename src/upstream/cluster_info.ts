@@ -5,12 +5,12 @@
  *
  * @module
  */
-import { anyUnpack, type Duration } from "@bufbuild/protobuf/wkt";
+import type { Duration } from "@bufbuild/protobuf/wkt";
 import { isIP } from "node:net";
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import type { LbEndpoint } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.ts";
 import type { HttpProtocolOptions } from "../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.ts";
-import { apiRegistry } from "../config/api.ts";
+import { unpackAny } from "../config/any.ts";
 import type { DnsLookupFamily } from "./dns.ts";
 import { healthFromStatus, type HostDescription } from "./host.ts";
 import type { LbSettings } from "./lb_base.ts";
@@ -202,7 +202,7 @@ export function upstreamProtocolProblem(http: HttpProtocolOptions | undefined): 
 function httpProtocolOptions(config: ClusterConfig): HttpProtocolOptions | undefined {
   for (const any of Object.values(config.typedExtensionProtocolOptions)) {
     if (any.typeUrl.endsWith(`/${HTTP_PROTOCOL_OPTIONS}`)) {
-      return anyUnpack(any, apiRegistry()) as HttpProtocolOptions | undefined;
+      return unpackAny<HttpProtocolOptions>(any);
     }
   }
   return undefined;
@@ -314,9 +314,40 @@ function endpointOf(
   };
 }
 
+/**
+ * Names of the Cluster enums used here, by number. Written out rather than read from the
+ * API registry: workers build clusters and should not have to decode the whole API to do so.
+ */
+const ENUM_NAMES: Record<string, readonly (string | undefined)[]> = {
+  "envoy.config.cluster.v3.Cluster.LbPolicy": [
+    "ROUND_ROBIN",
+    "LEAST_REQUEST",
+    "RING_HASH",
+    "RANDOM",
+    undefined,
+    "MAGLEV",
+    "CLUSTER_PROVIDED",
+    "LOAD_BALANCING_POLICY_CONFIG",
+  ],
+  "envoy.config.cluster.v3.Cluster.DiscoveryType": [
+    "STATIC",
+    "STRICT_DNS",
+    "LOGICAL_DNS",
+    "EDS",
+    "ORIGINAL_DST",
+  ],
+  "envoy.config.cluster.v3.Cluster.DnsLookupFamily": [
+    "AUTO",
+    "V4_ONLY",
+    "V6_ONLY",
+    "V4_PREFERRED",
+    "ALL",
+  ],
+};
+
 /** The name of an enum value of the Envoy API (`ROUND_ROBIN` for LbPolicy 0). */
 function enumName(typeName: string, value: number): string {
-  return apiRegistry().getEnum(typeName)?.value[value]?.name ?? String(value);
+  return ENUM_NAMES[typeName]?.[value] ?? String(value);
 }
 
 /** Milliseconds of a Duration (truncated, as Envoy does), or `dflt` when unset. */

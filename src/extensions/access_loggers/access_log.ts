@@ -4,14 +4,14 @@
  * is built here once per config and then called for every finished request or connection.
  */
 import type { Message } from "@bufbuild/protobuf";
-import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import type { AccessLog } from "../../../proto/gen/envoy/config/accesslog/v3/accesslog_pb.ts";
 import type { FileAccessLog } from "../../../proto/gen/envoy/extensions/access_loggers/file/v3/file_pb.ts";
 import type {
   StderrAccessLog,
   StdoutAccessLog,
 } from "../../../proto/gen/envoy/extensions/access_loggers/stream/v3/stream_pb.ts";
-import { apiRegistry, typeNameOfUrl } from "../../config/api.ts";
+import { typeNameOfUrl } from "../../config/api.ts";
+import { unpackAny } from "../../config/any.ts";
 import type { FormatContext } from "../../formatter/substitution_formatter.ts";
 import { type AccessLogManager, defaultAccessLogManager } from "./access_log_manager.ts";
 import { createFileAccessLog } from "./file/file_access_log.ts";
@@ -49,7 +49,7 @@ function createAccessLog(config: AccessLog, manager: AccessLogManager): AccessLo
       })`,
     );
   }
-  const message = anyUnpack(any, apiRegistry());
+  const message = unpackAny(any);
   if (!message) throw new Error(`${label}: cannot decode typed_config of type ${typeName}`);
   try {
     const logger = create(message, manager);

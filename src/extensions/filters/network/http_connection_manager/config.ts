@@ -1,7 +1,6 @@
 /** The HTTP connection manager network filter: HTTP codecs, HTTP filters, routing. */
-import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import type { HttpConnectionManager } from "../../../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
-import { apiRegistry } from "../../../../config/api.ts";
+import { unpackAny } from "../../../../config/any.ts";
 import { checkTerminalOrder, type ExtensionFactory } from "../../../../config/extensions.ts";
 import { Http1ConnectionManager } from "../../../../http/conn_manager.ts";
 import { compileConnectionManager } from "../../../../http/conn_manager_config.ts";
@@ -43,7 +42,7 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
     }
   },
   createNetworkFilter(config, server) {
-    const hcm = config && anyUnpack(config, apiRegistry()) as HttpConnectionManager | undefined;
+    const hcm = config && unpackAny<HttpConnectionManager>(config);
     if (!hcm) throw new Error("http_connection_manager needs a typed_config");
     const cfg = compileConnectionManager(hcm, server);
     return (conn, ctx) => {

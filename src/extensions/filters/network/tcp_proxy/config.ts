@@ -1,7 +1,6 @@
 /** The TCP proxy network filter (`envoy.filters.network.tcp_proxy`): L4 forwarding. */
-import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import type { TcpProxy } from "../../../../../proto/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.ts";
-import { apiRegistry } from "../../../../config/api.ts";
+import { unpackAny } from "../../../../config/any.ts";
 import type { ExtensionFactory } from "../../../../config/extensions.ts";
 import { compileTcpProxy, tcpProxyFilterFactory } from "./tcp_proxy.ts";
 
@@ -13,7 +12,7 @@ export const tcpProxyFactory: ExtensionFactory = {
   configTypes: ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"],
   terminal: true,
   createNetworkFilter(config, server) {
-    const c = config && anyUnpack(config, apiRegistry()) as TcpProxy | undefined;
+    const c = config && unpackAny<TcpProxy>(config);
     if (!c) throw new Error("tcp_proxy needs a typed_config");
     return tcpProxyFilterFactory(compileTcpProxy(c), server);
   },
