@@ -192,7 +192,6 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   #headersTimer: CoarseTimer | undefined;
   #idleTimer: CoarseTimer | undefined;
   #durationTimer: CoarseTimer | undefined;
-  #requests = 0;
 
   constructor(
     readonly conn: Connection,
@@ -313,7 +312,6 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     this.#idleTimer?.disarm();
     const s = new ActiveStream(this);
     this.#stream = s;
-    this.#requests++;
     s.head = head;
     s.requestHeaders = headers;
     const si = s.streamInfo;
@@ -520,10 +518,5 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       streamInfo: s.streamInfo,
     };
     for (const al of this.cfg.accessLogs) al.log(ctx);
-  }
-
-  /** Number of requests this connection served (for stats later). */
-  get requestCount(): number {
-    return this.#requests;
   }
 }

@@ -106,11 +106,6 @@ export class Connection {
     this.#readLoop();
   }
 
-  /** Replaces the callbacks (a listener filter hands the connection to a network filter). */
-  setCallbacks(cb: ConnectionCallbacks): void {
-    this.#cb = cb;
-  }
-
   async #readLoop(): Promise<void> {
     let buf = new Uint8Array(this.readSize);
     try {
@@ -231,10 +226,5 @@ export class Connection {
     if (this.#resumeRead) this.#resumeRead();
     this.onFinished?.();
     this.#cb?.onClose(reason, err);
-  }
-
-  /** The peer closed both ways (read loop ended and we are done writing). */
-  closeRemote(): void {
-    this.#finish("remote");
   }
 }

@@ -95,11 +95,6 @@ export class Server implements AdminServer {
     return this.#state;
   }
 
-  /** Ports the listeners bound, by listener name (tests bind port 0). */
-  listenerPorts(): Record<string, number> {
-    return { ...this.#ports };
-  }
-
   /**
    * Builds the cluster manager and every listener (compiling route tables and filter chains),
    * waiting for the first DNS answers of DNS clusters, as Envoy's init manager does.
