@@ -12,10 +12,15 @@ import type { ExtensionRegistry, ServerContext } from "../config/extensions.ts";
 import {
   type AdminListener,
   type AdminServer,
+  type ClusterInfo,
   createAdminApp,
+  type DrainOptions,
+  type ListenerInfo,
+  type ServerInfo,
   type ServerState,
   startAdmin,
 } from "../admin/admin.ts";
+import { AdminView } from "./admin_view.ts";
 import {
   configureDefaultAccessLogManager,
   defaultAccessLogManager,
@@ -78,6 +83,7 @@ export class Server implements AdminServer {
   #ctx: ServerContext | undefined;
   #ports: Record<string, number> = {};
   readonly #workers: WorkerPool;
+  readonly #view: AdminView;
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -86,6 +92,12 @@ export class Server implements AdminServer {
     workers = new WorkerPool(),
   ) {
     this.#workers = workers;
+    this.#view = new AdminView(
+      bootstrap,
+      options,
+      () => this.#ctx?.clusterManager,
+      (levels) => this.#workers.broadcast({ type: "logLevels", levels }),
+    );
     // Workers get the bootstrap with every typed config already unpacked, so they need not
     // decode the API to build listeners (see config/any.ts).
     preUnpack(bootstrap);
@@ -93,6 +105,49 @@ export class Server implements AdminServer {
 
   state(): ServerState {
     return this.#state;
+  }
+
+  // ---- the admin API's view of the server ----
+
+  serverInfo(): ServerInfo {
+    return { ...this.#view.serverInfo(this.#state), state: this.#state };
+  }
+  listeners(): ListenerInfo[] {
+    // The bound port, not the configured one (port 0 listeners).
+    return this.#view.listeners().map((l) => {
+      const port = this.#ports[l.name];
+      return port === undefined ? l : { ...l, address: l.address.replace(/:\d+$/, `:${port}`) };
+    });
+  }
+  clusters(): ClusterInfo[] {
+    return this.#view.clusters();
+  }
+  configDump(): unknown {
+    return this.#view.configDump();
+  }
+  logLevels(): Record<string, string> {
+    return this.#view.logLevels();
+  }
+  setLogLevel(component: string | undefined, level: string): void {
+    this.#view.setLogLevel(component, level);
+  }
+  healthcheckFail(): void {
+    this.#view.healthcheckFailed = true;
+  }
+  healthcheckOk(): void {
+    this.#view.healthcheckFailed = false;
+  }
+  quit(): void {
+    // Answer the admin request first, then shut down.
+    setTimeout(() => this.stop(), 0);
+  }
+  /** Workers stop accepting; open connections finish. The server keeps running. */
+  drainListeners(_opts: DrainOptions): void {
+    this.#state = "DRAINING";
+    this.#workers.broadcast({ type: "drain" });
+  }
+  memory(): Record<string, string> {
+    return this.#view.memory();
   }
 
   /**

@@ -5,7 +5,13 @@
  * current. Config arrives as the binary bootstrap; nothing here resolves DNS.
  */
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
-import { configureLogging, getLogger, setThreadId } from "../common/logger.ts";
+import {
+  configureLogging,
+  getLogger,
+  type LogLevel,
+  setComponentLevel,
+  setThreadId,
+} from "../common/logger.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import {
   configureDefaultAccessLogManager,
@@ -31,6 +37,10 @@ export type ToWorker =
     membership: Record<string, PrioritySetSnapshot>;
   }
   | { type: "membership"; cluster: string; snapshot: PrioritySetSnapshot }
+  /** The admin changed log levels (`POST /logging`). */
+  | { type: "logLevels"; levels: Record<string, LogLevel> }
+  /** Stop accepting new connections; open ones finish (`POST /drain_listeners`). */
+  | { type: "drain" }
   | { type: "shutdown" };
 
 /** Worker → main thread. */
@@ -95,6 +105,10 @@ export function runWorker(scope: {
         scope.postMessage({ type: "ready" });
       } else if (m.type === "membership") {
         server?.ctx.clusterManager.get(m.cluster)?.prioritySet.replace(m.snapshot);
+      } else if (m.type === "logLevels") {
+        for (const [c, l] of Object.entries(m.levels)) setComponentLevel(c, l);
+      } else if (m.type === "drain") {
+        for (const l of server?.listeners ?? []) l.close(false);
       } else if (m.type === "shutdown") {
         (server?.stop() ?? Promise.resolve()).finally(() => scope.postMessage({ type: "stopped" }));
       }
