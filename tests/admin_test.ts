@@ -34,6 +34,25 @@ Deno.test("admin endpoints on a running proxy", async () => {
     const bad = await curl(["-i", `${admin}/nope`]);
     assertMatch(bad.out, /^HTTP\/1\.1 404/);
 
+    // Stats merge the workers' counters with the main thread's server.* gauges.
+    const proxied = await curl([
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      `http://127.0.0.1:${p.port()}/x`,
+    ]);
+    assertEquals(proxied.out, "503");
+    const stats = (await curl([`${admin}/stats`])).out;
+    assertMatch(stats, /^http\.test\.downstream_rq_5xx: 1$/m);
+    assertMatch(stats, /^http\.test\.downstream_rq_total: 1$/m);
+    assertMatch(stats, /^cluster\.backend\.upstream_cx_connect_fail: 1$/m);
+    assertMatch(stats, /^listener\.127\.0\.0\.1_\d+\.downstream_cx_total: 1$/m);
+    assertMatch(stats, /^server\.live: 1$/m);
+    const prom = (await curl([`${admin}/stats/prometheus`])).out;
+    assertMatch(prom, /envoy_cluster_upstream_cx_connect_fail\{envoy_cluster_name="backend"\} 1/);
+
     assertEquals((await curl(["-X", "POST", `${admin}/quitquitquit`])).out, "OK\n");
     const status = await p.proc.child.status;
     assertEquals(status.code, 0);

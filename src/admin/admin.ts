@@ -6,6 +6,15 @@
  */
 import type { Context } from "hono";
 import { Hono } from "hono";
+import {
+  compileStatsFilter,
+  type HistogramBucketsMode,
+  renderJson,
+  renderText,
+} from "../stats/format.ts";
+import { renderPrometheus } from "../stats/prometheus.ts";
+import type { StoreSnapshot } from "../stats/snapshot.ts";
+import type { TagProducer } from "../stats/tag_extractor.ts";
 
 /** The server state names Envoy reports (`/ready`, `/server_info`). */
 export type ServerState = "LIVE" | "DRAINING" | "PRE_INITIALIZING" | "INITIALIZING";
@@ -73,6 +82,11 @@ export interface AdminServer {
   drainListeners(opts: DrainOptions): void;
   /** `admin.v3.Memory` fields (uint64 as decimal strings): allocated, heap_size, ... */
   memory(): Record<string, string>;
+  /** Every isolate's stats, merged. */
+  statsSnapshot(): Promise<StoreSnapshot>;
+  /** Tag extraction for Prometheus names and labels. */
+  statsTags(): TagProducer;
+  resetCounters(): void;
 }
 
 /** The level names Envoy (spdlog) accepts, in order. */
@@ -469,6 +483,81 @@ export function createAdminApp(server: AdminServer): Hono {
       post: false,
       params: [],
       run: (c) => json(c, server.memory()),
+    },
+    {
+      path: "/reset_counters",
+      help: "reset all counters to zero",
+      post: true,
+      params: [],
+      run: (c) => (server.resetCounters(), ok(c)),
+    },
+    {
+      path: "/stats",
+      help: "print server stats",
+      post: false,
+      params: [
+        {
+          id: "usedonly",
+          help: "Only include stats that have been written by system since restart",
+        },
+        { id: "filter", help: "Regular expression (Google re2) for filtering stats" },
+        { id: "format", help: "Format to use", choices: ["text", "json", "prometheus"] },
+        {
+          id: "histogram_buckets",
+          help: "Histogram bucket display mode",
+          choices: ["cumulative", "disjoint", "detailed", "none"],
+        },
+      ],
+      run: async (c, q) => {
+        let filter: ((name: string) => boolean) | undefined;
+        try {
+          const f = q.get("filter");
+          if (f) filter = compileStatsFilter(f);
+        } catch (e) {
+          return text(c, `Invalid re2 regex: ${(e as Error).message}\n`, 400);
+        }
+        const snap = await server.statsSnapshot();
+        const usedOnly = q.has("usedonly");
+        const format = q.get("format") ?? "text";
+        if (format === "prometheus") {
+          return text(c, renderPrometheus(snap, server.statsTags(), { usedOnly, filter }));
+        }
+        const buckets = q.get("histogram_buckets");
+        const opts = {
+          usedOnly,
+          filter,
+          histogramBuckets: (buckets ?? "none") as HistogramBucketsMode,
+        };
+        return format === "json"
+          ? c.body(renderJson(snap, opts), 200, { "content-type": "application/json" })
+          : text(c, renderText(snap, opts));
+      },
+    },
+    {
+      path: "/stats/prometheus",
+      help: "print server stats in prometheus format",
+      post: false,
+      params: [
+        {
+          id: "usedonly",
+          help: "Only include stats that have been written by system since restart",
+        },
+        { id: "filter", help: "Regular expression (Google re2) for filtering stats" },
+      ],
+      run: async (c, q) => {
+        let filter: ((name: string) => boolean) | undefined;
+        try {
+          const f = q.get("filter");
+          if (f) filter = compileStatsFilter(f);
+        } catch (e) {
+          return text(c, `Invalid re2 regex: ${(e as Error).message}\n`, 400);
+        }
+        const snap = await server.statsSnapshot();
+        return text(
+          c,
+          renderPrometheus(snap, server.statsTags(), { usedOnly: q.has("usedonly"), filter }),
+        );
+      },
     },
     {
       path: "/quitquitquit",

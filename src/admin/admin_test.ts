@@ -1,4 +1,6 @@
 import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { Store } from "../stats/store.ts";
+import { TagProducer } from "../stats/tag_extractor.ts";
 import { type AdminServer, createAdminApp, type DrainOptions, type ServerState } from "./admin.ts";
 
 /** A fake server recording what the admin asked of it. */
@@ -61,6 +63,17 @@ function fakeServer(state: ServerState = "LIVE") {
     quit: () => void calls.push("quit"),
     drainListeners: (o) => void drains.push(o),
     memory: () => ({ allocated: "1024", heap_size: "4096" }),
+    statsSnapshot: () => {
+      const store = new Store();
+      store.counter("http.ingress.downstream_rq_2xx").inc(3);
+      store.gauge("server.live", "NeverImport").set(1);
+      store.histogram("http.ingress.downstream_rq_time", "Milliseconds").record(12);
+      return Promise.resolve(store.snapshot());
+    },
+    statsTags: () => new TagProducer(),
+    resetCounters: () => {
+      calls.push("resetCounters");
+    },
   };
   return { server, calls, drains, levels, app: createAdminApp(server) };
 }
@@ -312,7 +325,7 @@ Deno.test("mutating endpoints answer 405 unless POSTed, and do nothing", async (
 
 Deno.test("unknown paths are 404 with Envoy's invalid path text and the command list", async () => {
   const { app } = fakeServer();
-  for (const path of ["/nope", "/clusters/", "/stats"]) {
+  for (const path of ["/nope", "/clusters/", "/statz"]) {
     const res = await app.request(path);
     const body = await res.text();
     assertEquals(res.status, 404, path);
@@ -320,4 +333,31 @@ Deno.test("unknown paths are 404 with Envoy's invalid path text and the command 
     assert(body.startsWith("invalid path. admin commands are:\n  /: Admin home page\n"), body);
     assertMatch(body, /\n {2}\/ready: print server state/);
   }
+});
+
+Deno.test("/stats renders text, JSON and Prometheus; filter and usedonly apply", async () => {
+  const { app } = fakeServer();
+  const textStats = await (await app.request("/stats")).text();
+  assertMatch(textStats, /^http\.ingress\.downstream_rq_2xx: 3$/m);
+  assertMatch(textStats, /^server\.live: 1$/m);
+  assertMatch(textStats, /^http\.ingress\.downstream_rq_time: P0\(/m);
+  const filtered = await (await app.request("/stats?filter=server")).text();
+  assertEquals(filtered.includes("downstream_rq_2xx"), false);
+  const json = JSON.parse(await (await app.request("/stats?format=json")).text());
+  assert(json.stats.some((s: { name: string }) => s.name === "server.live"));
+  const prom = await (await app.request("/stats/prometheus")).text();
+  assertMatch(prom, /^# TYPE envoy_http_downstream_rq_xx counter$/m);
+  assertMatch(
+    prom,
+    /envoy_http_downstream_rq_xx\{envoy_response_code_class="2",envoy_http_conn_manager_prefix="ingress"\} 3/,
+  );
+  const bad = await app.request("/stats?filter=(");
+  assertEquals(bad.status, 400);
+});
+
+Deno.test("POST /reset_counters resets; GET is 405", async () => {
+  const { app, calls } = fakeServer();
+  assertEquals((await app.request("/reset_counters")).status, 405);
+  assertEquals(await (await app.request("/reset_counters", { method: "POST" })).text(), "OK\n");
+  assert(calls.includes("resetCounters"));
 });

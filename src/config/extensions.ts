@@ -11,6 +11,8 @@ import type { HttpFilterFactoryCb } from "../http/filter.ts";
 import type { NetworkFilterFactoryCb } from "../network/filter.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import type { ConnPoolManager } from "../upstream/conn_pool.ts";
+import type { Store } from "../stats/store.ts";
+import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 
 /** Where an extension plugs in, by Envoy's category names. */
 export type ExtensionCategory =
@@ -81,6 +83,9 @@ export interface ServerContext {
   clusterManager: ClusterManager;
   /** This worker's upstream connection pools. */
   pools: ConnPoolManager;
+  /** This isolate's stats store, and its per-cluster stats. */
+  stats: Store;
+  clusterStats: ClusterStatsCache;
 }
 
 /** A filter as a chain lists it: its name and, when given, its config's type URL. */

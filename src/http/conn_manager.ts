@@ -38,6 +38,8 @@ class ActiveStream implements StreamSink {
   responseDone = false;
   requestDone = false;
   upgraded = false;
+  /** Whether downstream_rq_total counted this stream (codec errors before a head are not). */
+  counted = false;
   #writableCbs: (() => void)[] = [];
   #timer: CoarseTimer | undefined;
   lastActivity = performance.now();
@@ -210,6 +212,8 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       this.#durationTimer = new CoarseTimer(() => this.#drainClose());
       this.#durationTimer.arm(cfg.maxConnectionDurationMs);
     }
+    cfg.stats.cxTotal.inc();
+    cfg.stats.cxActive.inc();
     conn.start(this, ctx.initialData);
   }
 
@@ -290,6 +294,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   }
 
   onClose(): void {
+    this.cfg.stats.cxActive.dec();
     this.#clearHeadersTimer();
     this.#idleTimer?.disarm();
     this.#durationTimer?.disarm();
@@ -312,6 +317,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     this.#idleTimer?.disarm();
     const s = new ActiveStream(this);
     this.#stream = s;
+    this.cfg.stats.rqTotal.inc();
+    this.cfg.stats.rqActive.inc();
+    s.counted = true;
     s.head = head;
     s.requestHeaders = headers;
     const si = s.streamInfo;
@@ -508,6 +516,10 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     s.responseDone = true;
     s.clearTimers();
     s.streamInfo.finish();
+    if (s.counted) {
+      this.cfg.stats.rqActive.dec();
+      this.cfg.stats.requestDone(s.streamInfo.responseCode, s.streamInfo.duration!);
+    }
     if (reset) s.streamInfo.responseCodeDetails ??= "downstream_reset";
     s.fm.destroy();
     if (this.#stream === s) this.#stream = undefined;

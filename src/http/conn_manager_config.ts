@@ -13,6 +13,7 @@ import {
 import { RouteTable } from "../router/route_table.ts";
 import type { HttpFilterFactoryCb } from "./filter.ts";
 import { LocalReplyRules } from "./local_reply.ts";
+import { HttpConnManagerStats } from "../stats/data_path_stats.ts";
 
 // Enum numbers of HttpConnectionManager, written out: importing the generated enums would load
 // the generated module graph at run time (hundreds of files, ~250 ms per worker start).
@@ -71,6 +72,7 @@ export interface ConnectionManagerConfig {
   upgrades: Set<string>;
   accessLogs: AccessLogInstance[];
   localReply: LocalReplyRules;
+  stats: HttpConnManagerStats;
 }
 
 /** Compiles the HCM proto; throws an Error naming the problem for what is not supported. */
@@ -150,5 +152,6 @@ export function compileConnectionManager(
     ),
     accessLogs: createAccessLogs(hcm.accessLog),
     localReply: new LocalReplyRules(hcm.localReplyConfig),
+    stats: new HttpConnManagerStats(server.stats, hcm.statPrefix),
   };
 }

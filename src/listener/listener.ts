@@ -11,6 +11,7 @@ import { Connection } from "../network/connection.ts";
 import type { NetworkFilterFactoryCb } from "../network/filter.ts";
 import { formatAddress } from "../network/address.ts";
 import { FilterChainMatcher } from "./filter_chain_match.ts";
+import { ListenerStats } from "../stats/data_path_stats.ts";
 
 const log = getLogger("conn_handler");
 
@@ -59,6 +60,7 @@ export class ActiveListener {
   #listener: Deno.TcpListener | undefined;
   readonly #connections = new Set<Connection>();
   readonly #bufferLimit: number;
+  readonly #stats: ListenerStats;
 
   /** Builds every filter chain now, so config errors surface before anything binds. */
   constructor(readonly config: ListenerConfig, readonly server: ServerContext) {
@@ -77,6 +79,7 @@ export class ActiveListener {
       : undefined;
     this.#matcher = new FilterChainMatcher(chains, dflt);
     this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
+    this.#stats = new ListenerStats(server.stats, this.address);
     if (config.listenerFilters.length > 0) {
       throw new Error(
         `listener '${config.name}': listener filters (${
@@ -152,12 +155,18 @@ export class ActiveListener {
       applicationProtocols: [],
     });
     if (!chain) {
+      this.#stats.noFilterChainMatch.inc();
       log.debug(() => `listener '${this.name}': no filter chain for ${conn.remoteAddress}`);
       conn.close();
       return;
     }
     this.#connections.add(conn);
-    conn.onFinished = () => this.#connections.delete(conn);
+    this.#stats.cxTotal.inc();
+    this.#stats.cxActive.inc();
+    conn.onFinished = () => {
+      this.#connections.delete(conn);
+      this.#stats.cxActive.dec();
+    };
     try {
       chain.start(conn, { listenerName: this.name });
     } catch (e) {

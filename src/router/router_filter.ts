@@ -23,6 +23,7 @@ import type {
   UpstreamStream,
 } from "../upstream/conn_pool.ts";
 import { type HostDescription, hostKey } from "../upstream/host.ts";
+import type { ClusterStats } from "../stats/data_path_stats.ts";
 import type { LoadBalancer } from "../upstream/load_balancer.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "./header_mutation.ts";
 import { redirectLocation } from "./redirect.ts";
@@ -64,6 +65,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #upgrade = false;
   /** The balancer and host this request counts against (least-request bookkeeping). */
   #lb: LoadBalancer | undefined;
+  #stats: ClusterStats | undefined;
   #host: HostDescription | undefined;
 
   constructor(cb: StreamFilterCallbacks, readonly server: ServerContext) {
@@ -125,6 +127,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     lb.requestStarted(host);
     this.#lb = lb;
     this.#host = host;
+    this.#stats = this.server.clusterStats.get(cluster.info.name);
+    this.#stats.rqTotal.inc();
     si.upstreamHost = hostKey(host);
 
     // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it.
@@ -222,6 +226,9 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#pending = undefined;
     const f = FAILURES[reason];
     const si = this.#cb.streamInfo;
+    if (reason === "connection_failure" || reason === "connection_timeout") {
+      this.#stats?.cxConnectFail.inc();
+    }
     si.setFlag(f.flag);
     si.upstreamTransportFailureReason = reason.startsWith("connection_f") ||
         reason === "connection_timeout"
@@ -255,6 +262,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     }
     this.#responseStarted = true;
     si.responseCodeDetails = "via_upstream";
+    this.#stats?.responded(status, performance.now() - this.#startMs);
     if (status !== 101) { for (const h of HOP_BY_HOP) headers.remove(h); }
     headers.set(
       "x-envoy-upstream-service-time",
@@ -299,6 +307,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#timer = new CoarseTimer(() => {
       if (this.#done) return;
       this.#cb.streamInfo.setFlag("UT");
+      this.#stats?.rqTimeout.inc();
       this.#pending?.cancel();
       this.#fail(504, "upstream request timeout", "upstream_response_timeout");
     });

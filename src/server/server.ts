@@ -21,6 +21,10 @@ import {
   startAdmin,
 } from "../admin/admin.ts";
 import { AdminView } from "./admin_view.ts";
+import { Store } from "../stats/store.ts";
+import { mergeSnapshots, type StoreSnapshot } from "../stats/snapshot.ts";
+import { TagProducer } from "../stats/tag_extractor.ts";
+import { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import {
   configureDefaultAccessLogManager,
   defaultAccessLogManager,
@@ -84,6 +88,9 @@ export class Server implements AdminServer {
   #ports: Record<string, number> = {};
   readonly #workers: WorkerPool;
   readonly #view: AdminView;
+  /** The main thread's own stats (server.*), merged with the workers' for the admin. */
+  readonly #stats = new Store();
+  readonly #tags: TagProducer;
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -92,6 +99,7 @@ export class Server implements AdminServer {
     workers = new WorkerPool(),
   ) {
     this.#workers = workers;
+    this.#tags = new TagProducer(bootstrap.statsConfig ?? {});
     this.#view = new AdminView(
       bootstrap,
       options,
@@ -149,6 +157,26 @@ export class Server implements AdminServer {
   memory(): Record<string, string> {
     return this.#view.memory();
   }
+  /** Every isolate's stats merged, with server.* refreshed (main thread first, as Envoy). */
+  async statsSnapshot(): Promise<StoreSnapshot> {
+    const s = this.#stats;
+    const stateCode = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 }[this.#state];
+    s.gauge("server.state", "NeverImport").set(stateCode);
+    s.gauge("server.live", "NeverImport").set(this.#state === "LIVE" ? 1 : 0);
+    s.gauge("server.uptime", "NeverImport").set(this.serverInfo().uptimeCurrentEpochSeconds);
+    s.gauge("server.concurrency", "NeverImport").set(this.options.concurrency);
+    s.gauge("server.memory_allocated", "NeverImport").set(Deno.memoryUsage().heapUsed);
+    s.gauge("server.memory_heap_size", "NeverImport").set(Deno.memoryUsage().heapTotal);
+    s.gauge("server.worker_restarts", "NeverImport").set(this.#workers.restarts);
+    return mergeSnapshots([s.snapshot(), ...await this.#workers.collectStats()]);
+  }
+  statsTags(): TagProducer {
+    return this.#tags;
+  }
+  resetCounters(): void {
+    this.#stats.reset();
+    this.#workers.broadcast({ type: "resetCounters" });
+  }
 
   /**
    * Builds the cluster manager and every listener (compiling route tables and filter chains),
@@ -168,7 +196,13 @@ export class Server implements AdminServer {
     );
     configureDefaultAccessLogManager(this.options.fileFlushIntervalMsec);
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? []);
-    this.#ctx = { extensions: this.extensions, clusterManager, pools: new ConnPoolManager() };
+    this.#ctx = {
+      extensions: this.extensions,
+      clusterManager,
+      pools: new ConnPoolManager(),
+      stats: this.#stats,
+      clusterStats: new ClusterStatsCache(this.#stats),
+    };
     for (const l of b.staticResources?.listeners ?? []) {
       log.info(
         `listener '${l.name}' on ${formatAddress(l.address)} with ${l.filterChains.length} ` +

@@ -23,6 +23,9 @@ import { ClusterManager } from "../upstream/cluster_manager.ts";
 import { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { PrioritySetSnapshot } from "../upstream/priority_set.ts";
 import type { Options } from "./options.ts";
+import { Store } from "../stats/store.ts";
+import type { StoreSnapshot } from "../stats/snapshot.ts";
+import { ClusterStatsCache } from "../stats/data_path_stats.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -41,11 +44,15 @@ export type ToWorker =
   | { type: "logLevels"; levels: Record<string, LogLevel> }
   /** Stop accepting new connections; open ones finish (`POST /drain_listeners`). */
   | { type: "drain" }
+  /** The admin wants this worker's stats (`/stats`); `id` pairs the answer. */
+  | { type: "stats"; id: number }
+  | { type: "resetCounters" }
   | { type: "shutdown" };
 
 /** Worker → main thread. */
 export type FromWorker =
   | { type: "ready" }
+  | { type: "stats"; id: number; snapshot: StoreSnapshot }
   | { type: "error"; message: string }
   | { type: "stopped" };
 
@@ -73,7 +80,14 @@ class WorkerServer {
     for (const [name, snap] of Object.entries(init.membership)) {
       clusterManager.get(name)?.prioritySet.replace(snap);
     }
-    this.ctx = { extensions: builtinExtensions(), clusterManager, pools: new ConnPoolManager() };
+    const stats = new Store();
+    this.ctx = {
+      extensions: builtinExtensions(),
+      clusterManager,
+      pools: new ConnPoolManager(),
+      stats,
+      clusterStats: new ClusterStatsCache(stats),
+    };
     for (const l of b.staticResources?.listeners ?? []) {
       this.listeners.push(new ActiveListener(l, this.ctx));
     }
@@ -107,6 +121,12 @@ export function runWorker(scope: {
         server?.ctx.clusterManager.get(m.cluster)?.prioritySet.replace(m.snapshot);
       } else if (m.type === "logLevels") {
         for (const [c, l] of Object.entries(m.levels)) setComponentLevel(c, l);
+      } else if (m.type === "stats") {
+        if (server) {
+          scope.postMessage({ type: "stats", id: m.id, snapshot: server.ctx.stats.snapshot() });
+        }
+      } else if (m.type === "resetCounters") {
+        server?.ctx.stats.reset();
       } else if (m.type === "drain") {
         for (const l of server?.listeners ?? []) l.close(false);
       } else if (m.type === "shutdown") {

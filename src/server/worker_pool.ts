@@ -4,6 +4,7 @@
  */
 import { getLogger } from "../common/logger.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
+import type { StoreSnapshot } from "../stats/snapshot.ts";
 
 const log = getLogger("main");
 
@@ -61,6 +62,7 @@ export class WorkerPool {
           if (!started) reject(new Error(m.message));
           else log.error(`worker ${id}: ${m.message}`);
         } else if (m.type === "stopped") slot.stopped?.();
+        else if (m.type === "stats") this.#statsReplies.get(m.id)?.(m.snapshot);
       };
       worker.onerror = (e: ErrorEvent) => {
         e.preventDefault();
@@ -81,6 +83,32 @@ export class WorkerPool {
       };
       worker.postMessage(this.#init!(id));
     });
+  }
+
+  readonly #statsReplies = new Map<number, (s: StoreSnapshot) => void>();
+  #nextStatsId = 1;
+
+  /**
+   * Every worker's stats snapshot. A worker that does not answer within `timeoutMs` (busy or
+   * restarting) is left out rather than holding up the admin.
+   */
+  collectStats(timeoutMs = 1000): Promise<StoreSnapshot[]> {
+    const slots = this.#slots.filter(Boolean);
+    return Promise.all(slots.map((s) =>
+      new Promise<StoreSnapshot | undefined>((resolve) => {
+        const id = this.#nextStatsId++;
+        const timer = setTimeout(() => {
+          this.#statsReplies.delete(id);
+          resolve(undefined);
+        }, timeoutMs);
+        this.#statsReplies.set(id, (snap) => {
+          clearTimeout(timer);
+          this.#statsReplies.delete(id);
+          resolve(snap);
+        });
+        s.worker.postMessage({ type: "stats", id } satisfies ToWorker);
+      })
+    )).then((all) => all.filter((x): x is StoreSnapshot => x !== undefined));
   }
 
   /** Sends a message to every worker. */
