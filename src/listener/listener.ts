@@ -60,7 +60,8 @@ export class ActiveListener {
   #listener: Deno.TcpListener | undefined;
   readonly #connections = new Set<Connection>();
   readonly #bufferLimit: number;
-  readonly #stats: ListenerStats;
+  /** Named after the bound address, so known only once bound. */
+  #stats!: ListenerStats;
 
   /** Builds every filter chain now, so config errors surface before anything binds. */
   constructor(readonly config: ListenerConfig, readonly server: ServerContext) {
@@ -79,7 +80,6 @@ export class ActiveListener {
       : undefined;
     this.#matcher = new FilterChainMatcher(chains, dflt);
     this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
-    this.#stats = new ListenerStats(server.stats, this.address);
     if (config.listenerFilters.length > 0) {
       throw new Error(
         `listener '${config.name}': listener filters (${
@@ -116,6 +116,8 @@ export class ActiveListener {
         : (e as Error).message;
       throw new Error(`listener '${this.name}': cannot bind ${this.address}: ${why}`);
     }
+    const host = sa.value.address.includes(":") ? `[${sa.value.address}]` : sa.value.address;
+    this.#stats = new ListenerStats(this.server.stats, `${host}:${this.port}`);
   }
 
   /** The port actually bound (useful with port 0). */
