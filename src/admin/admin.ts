@@ -336,6 +336,17 @@ ${rows}
 `;
 }
 
+/** The `filter=` of the stats endpoints: undefined when absent, an Error when invalid. */
+function statsFilter(q: URLSearchParams): ((name: string) => boolean) | Error | undefined {
+  const f = q.get("filter");
+  if (!f) return undefined;
+  try {
+    return compileStatsFilter(f);
+  } catch (e) {
+    return e as Error;
+  }
+}
+
 /** Builds the admin app. */
 export function createAdminApp(server: AdminServer): Hono {
   const ok = (c: Context) => text(c, "OK\n");
@@ -509,13 +520,8 @@ export function createAdminApp(server: AdminServer): Hono {
         },
       ],
       run: async (c, q) => {
-        let filter: ((name: string) => boolean) | undefined;
-        try {
-          const f = q.get("filter");
-          if (f) filter = compileStatsFilter(f);
-        } catch (e) {
-          return text(c, `Invalid re2 regex: ${(e as Error).message}\n`, 400);
-        }
+        const filter = statsFilter(q);
+        if (filter instanceof Error) return text(c, `Invalid re2 regex: ${filter.message}\n`, 400);
         const snap = await server.statsSnapshot();
         const usedOnly = q.has("usedonly");
         const format = q.get("format") ?? "text";
@@ -545,13 +551,8 @@ export function createAdminApp(server: AdminServer): Hono {
         { id: "filter", help: "Regular expression (Google re2) for filtering stats" },
       ],
       run: async (c, q) => {
-        let filter: ((name: string) => boolean) | undefined;
-        try {
-          const f = q.get("filter");
-          if (f) filter = compileStatsFilter(f);
-        } catch (e) {
-          return text(c, `Invalid re2 regex: ${(e as Error).message}\n`, 400);
-        }
+        const filter = statsFilter(q);
+        if (filter instanceof Error) return text(c, `Invalid re2 regex: ${filter.message}\n`, 400);
         const snap = await server.statsSnapshot();
         return text(
           c,
