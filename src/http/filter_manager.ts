@@ -82,7 +82,7 @@ export class FilterManager {
     factories: ((cb: StreamFilterCallbacks) => StreamFilter)[],
   ) {
     for (const make of factories) {
-      const cb = new FilterCallbacks(this, this.#decoders.length, this.#encoders.length);
+      const cb = new FilterCallbacks(this);
       const f = make(cb);
       cb.decoderIndex = f.decoder ? this.#decoders.length : -1;
       if (f.decoder) this.#decoders.push(f.decoder);
@@ -305,7 +305,7 @@ class FilterCallbacks implements StreamFilterCallbacks {
   decoderIndex = -1;
   encoderIndex = -1;
 
-  constructor(readonly fm: FilterManager, _d: number, _e: number) {}
+  constructor(readonly fm: FilterManager) {}
 
   get streamInfo(): StreamInfo {
     return this.fm.sink.streamInfo;

@@ -72,7 +72,7 @@ export function normalizeRequestHeaders(
   h: HeaderMap,
   head: MessageHead,
   cfg: ConnectionManagerConfig,
-  stream: { streamInfo: StreamInfo; connection: { remoteAddress: string } },
+  stream: { streamInfo: StreamInfo; connection: { remoteAddress: string; localAddress: string } },
 ): RequestHeadersVerdict {
   const si = stream.streamInfo;
   const method = h.get(":method") ?? "";
@@ -131,7 +131,7 @@ export function normalizeRequestHeaders(
   // Host port stripping (before routing, as Envoy does).
   if (authority && (cfg.stripAnyHostPort || cfg.stripMatchingHostPort)) {
     const m = /^(\[[^\]]*\]|[^:]*):(\d+)$/.exec(authority);
-    if (m && (cfg.stripAnyHostPort || Number(m[2]) === localPort(stream))) {
+    if (m && (cfg.stripAnyHostPort || Number(m[2]) === portOf(stream.connection.localAddress))) {
       authority = m[1];
       h.set(":authority", authority);
     }
@@ -186,7 +186,6 @@ function ipOf(address: string): string {
   return i < 0 ? address : address.slice(0, i);
 }
 
-function localPort(stream: unknown): number {
-  const a = (stream as { connection: { localAddress: string } }).connection.localAddress;
-  return Number(a.slice(a.lastIndexOf(":") + 1));
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(":") + 1));
 }
