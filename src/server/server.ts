@@ -9,16 +9,14 @@ import { formatAddress } from "../network/address.ts";
 import { loadBootstrap } from "../config/bootstrap.ts";
 import { formatIssue } from "../config/errors.ts";
 import type { ExtensionRegistry, ServerContext } from "../config/extensions.ts";
-import {
-  type AdminListener,
-  type AdminServer,
-  type ClusterInfo,
-  createAdminApp,
-  type DrainOptions,
-  type ListenerInfo,
-  type ServerInfo,
-  type ServerState,
-  startAdmin,
+import type {
+  AdminListener,
+  AdminServer,
+  ClusterInfo,
+  DrainOptions,
+  ListenerInfo,
+  ServerInfo,
+  ServerState,
 } from "../admin/admin.ts";
 import { AdminView } from "./admin_view.ts";
 import { Store } from "../stats/store.ts";
@@ -242,8 +240,19 @@ export class Server implements AdminServer {
       return [sig, h] as const;
     });
     try {
+      // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
+      // to learn the port of port-0 listeners, which every worker then binds too.
+      this.#ports = this.#reserveListenerPorts();
+      const workersStarted = this.#workers.start(
+        this.options.concurrency,
+        this.#initMessage.bind(this),
+      );
+      workersStarted.catch(() => {}); // awaited below, unless the admin fails first
+      // The admin module (Hono) compiles while the first worker initializes: the main thread
+      // would otherwise only wait for it.
       const admin = this.bootstrap.admin?.address?.address;
       if (admin?.case === "socketAddress") {
+        const { createAdminApp, startAdmin } = await import("../admin/admin.ts");
         const ps = admin.value.portSpecifier;
         this.#admin = startAdmin(
           createAdminApp(this),
@@ -252,10 +261,14 @@ export class Server implements AdminServer {
         );
         log.info(`admin address: ${admin.value.address}:${this.#admin.port}`);
       }
-      // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
-      // to learn the port of port-0 listeners, which every worker then binds too.
-      this.#ports = this.#reserveListenerPorts();
-      await this.#workers.start(this.options.concurrency, this.#initMessage.bind(this));
+      const { rest } = await workersStarted;
+      const n = this.options.concurrency;
+      if (n > 1) {
+        rest.then(
+          () => log.info(`all ${n} workers serving`),
+          (e) => log.error(`a worker failed to start: ${(e as Error).message}`),
+        );
+      }
       // Connections that reached the probes before workers were up would wait forever there.
       this.#releaseProbes();
     } catch (e) {
@@ -268,7 +281,11 @@ export class Server implements AdminServer {
       `all listeners ready: ${
         Object.entries(this.#ports).map(([n, p]) => `'${n}' on port ${p}`).join(", ") ||
         "(none)"
-      } (${this.options.concurrency} worker${this.options.concurrency === 1 ? "" : "s"})`,
+      } (${
+        this.options.concurrency === 1
+          ? "1 worker"
+          : `worker 0 serving, ${this.options.concurrency - 1} more starting`
+      })`,
     );
     log.info("starting main dispatch loop");
     await done;
