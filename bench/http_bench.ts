@@ -825,9 +825,12 @@ async function main() {
         `denvoy under wrk /1k for ${duration} s: ${f0(r.rps)} req/s, p99 ${f2(r.p99)} ms; ` +
           `exit ${status.signal ?? status.code}`,
       );
+      // The data path runs in the worker isolate, which writes its own `*.worker-N` profile.
       const fresh = [...Deno.readDirSync(profDir)].map((e) => e.name)
-        .filter((n) => n.endsWith(".cpuprofile") && !before.has(n));
-      if (fresh.length !== 1) throw new Error(`expected one new profile in ${profDir}: ${fresh}`);
+        .filter((n) => n.endsWith(".cpuprofile") && n.includes(".worker-") && !before.has(n));
+      if (fresh.length !== 1) {
+        throw new Error(`expected one new worker profile in ${profDir}: ${fresh}`);
+      }
       const path = `${profDir}/${fresh[0]}`;
       console.log(`profile: ${path}\n`);
       console.log(summarizeProfile(JSON.parse(await Deno.readTextFile(path))));
