@@ -3,6 +3,7 @@
  * the connection to that chain's terminal network filter. Connections that match no chain are
  * closed, as in Envoy.
  */
+import { SlotList } from "../common/slot_list.ts";
 import type { Listener as ListenerConfig } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
 import type { FilterChain } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
 import { getLogger } from "../common/logger.ts";
@@ -58,7 +59,7 @@ export class ActiveListener {
   readonly address: string;
   readonly #matcher: FilterChainMatcher<BuiltChain>;
   #listener: Deno.TcpListener | undefined;
-  readonly #connections = new Set<Connection>();
+  readonly #connections = new SlotList<Connection>();
   readonly #bufferLimit: number;
   /** Named after the bound address, so known only once bound. */
   #stats!: ListenerStats;
@@ -166,7 +167,7 @@ export class ActiveListener {
     this.#stats.cxTotal.inc();
     this.#stats.cxActive.inc();
     conn.onFinished = () => {
-      this.#connections.delete(conn);
+      this.#connections.remove(conn);
       this.#stats.cxActive.dec();
     };
     try {
@@ -183,6 +184,6 @@ export class ActiveListener {
       this.#listener?.close();
     } catch { /* already closed */ }
     this.#listener = undefined;
-    if (closeAll) { for (const c of [...this.#connections]) c.close(); }
+    if (closeAll) { for (const c of this.#connections.toArray()) c.close(); }
   }
 }

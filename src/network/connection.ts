@@ -42,6 +42,8 @@ export function formatNetAddr(a: Deno.Addr): string {
 /** One TCP connection (downstream or upstream). */
 export class Connection {
   readonly id = nextConnectionId++;
+  /** Index in its listener's list of connections (`SlotList`). */
+  slot = -1;
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly remoteIp: string;

@@ -6,6 +6,7 @@
  * parser, with flow control in both directions.
  */
 import { CoarseTimer } from "../common/coarse_timer.ts";
+import { SlotList } from "../common/slot_list.ts";
 import { Connection, type ConnectionCallbacks } from "../network/connection.ts";
 import type { HeaderMap } from "../http/header_map.ts";
 import { encodeChunk, encodeLastChunk, encodeRequestHead } from "../http/http1/encoder.ts";
@@ -47,6 +48,8 @@ const EMPTY = new Uint8Array(0);
 /** One pooled upstream connection. */
 class PooledConnection implements ConnectionCallbacks {
   conn!: Connection;
+  /** Index in the pool's list of connections. */
+  slot = -1;
   parser: ResponseParser;
   stream: UpstreamStream | undefined;
   requests = 0;
@@ -235,7 +238,7 @@ export interface PendingRequest {
 /** The HTTP/1.1 pool for one upstream host. */
 export class Http1ConnPool {
   readonly #idle: PooledConnection[] = [];
-  readonly #all = new Set<PooledConnection>();
+  readonly #all = new SlotList<PooledConnection>();
 
   constructor(
     readonly cluster: PoolClusterInfo,
@@ -318,14 +321,14 @@ export class Http1ConnPool {
   }
 
   removeConnection(pc: PooledConnection): void {
-    this.#all.delete(pc);
+    this.#all.remove(pc);
     const i = this.#idle.indexOf(pc);
     if (i >= 0) this.#idle.splice(i, 1);
   }
 
   /** Closes every connection (cluster removed, shutdown). */
   close(): void {
-    for (const pc of [...this.#all]) pc.conn.close();
+    for (const pc of this.#all.toArray()) pc.conn.close();
   }
 }
 
