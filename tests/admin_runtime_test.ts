@@ -99,17 +99,35 @@ Deno.test("runtime_fraction routes follow /runtime_modify on every worker", asyn
   }
 });
 
-Deno.test("without an admin layer /runtime_modify is 503 and /runtime lists no layers", async () => {
-  const p = await Proxy.start(httpConfig({
-    routes: `- match: { prefix: "/" }\n  direct_response: { status: 200 }`,
-  }));
+Deno.test("without an admin layer /runtime_modify is 503; deprecated fields are counted; access_log_path", async () => {
+  const log = Deno.makeTempFileSync();
+  const p = await Proxy.start(
+    httpConfig({ routes: `- match: { prefix: "/" }\n  direct_response: { status: 200 }` })
+      .replace("admin:\n", `admin:\n  access_log_path: ${log}\n`),
+  );
   const admin = `http://127.0.0.1:${p.adminPort}`;
   try {
     const r = await curl(["-i", "-X", "POST", `${admin}/runtime_modify?a=1`]);
     assertMatch(r.out, /^HTTP\/1\.1 503/);
     assertMatch(r.out, /No admin layer specified$/);
     assertEquals(JSON.parse((await curl([`${admin}/runtime`])).out), { layers: [], entries: {} });
+    // admin.access_log_path is deprecated: Envoy warns and counts it.
+    assertMatch(
+      (await curl([`${admin}/stats?filter=deprecated_feature_use`])).out,
+      /^runtime\.deprecated_feature_use: 1$/m,
+    );
+    assertMatch(
+      p.proc.stderr,
+      /Using deprecated option 'envoy\.config\.bootstrap\.v3\.Admin\.access_log_path'/,
+    );
+    await p.stop();
+    // access_log_path logs admin requests in Envoy's default format.
+    assertMatch(
+      Deno.readTextFileSync(log),
+      /^\[[^\]]+\] "POST \/runtime_modify\?a=1 HTTP\/1\.1" 503 /m,
+    );
   } finally {
     await p.stop();
+    Deno.removeSync(log);
   }
 });

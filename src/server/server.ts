@@ -23,6 +23,8 @@ import {
 } from "../admin/admin.ts";
 import { createAdminAccessLogs } from "../admin/access_log.ts";
 import { RuntimeLoader } from "../runtime/loader.ts";
+import { deprecatedFieldUses } from "../runtime/deprecated.ts";
+import { messageSchema } from "../config/api.ts";
 import { setRuntimeSnapshot } from "../runtime/runtime.ts";
 import type { SnapshotData } from "../runtime/snapshot.ts";
 import { mergeHostStats } from "../upstream/host_stats.ts";
@@ -243,6 +245,7 @@ export class Server implements AdminServer {
         this.#workers.broadcast({ type: "runtime", snapshot: snapshot.data() });
       },
     );
+    this.#countDeprecatedFields();
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? []);
     this.#ctx = {
       extensions: this.extensions,
@@ -271,6 +274,20 @@ export class Server implements AdminServer {
       clusterManager.get(name)!.onMembershipUpdate((set) =>
         this.#workers.broadcast({ type: "membership", cluster: name, snapshot: set.snapshot() })
       );
+    }
+  }
+
+  /** Envoy warns about each deprecated field the config sets and counts it in the runtime stats. */
+  #countDeprecatedFields(): void {
+    const schema = messageSchema<Bootstrap>("envoy.config.bootstrap.v3.Bootstrap");
+    for (const field of deprecatedFieldUses(schema, this.bootstrap)) {
+      if (!this.options.skipDeprecatedLogs) {
+        log.warn(
+          `Using deprecated option '${field}'. It will be removed from a future Envoy version; ` +
+            "see Envoy's version history for its replacement.",
+        );
+      }
+      this.#runtime!.countDeprecatedFeatureUse();
     }
   }
 
