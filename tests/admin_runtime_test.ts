@@ -112,6 +112,7 @@ Deno.test("without an admin layer /runtime_modify is 503; deprecated fields are 
     assertMatch(r.out, /No admin layer specified$/);
     assertEquals(JSON.parse((await curl([`${admin}/runtime`])).out), { layers: [], entries: {} });
     // admin.access_log_path is deprecated: Envoy warns and counts it.
+    await p.proc.waitFor(/Using deprecated option/);
     assertMatch(
       (await curl([`${admin}/stats?filter=deprecated_feature_use`])).out,
       /^runtime\.deprecated_feature_use: 1$/m,

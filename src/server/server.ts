@@ -245,7 +245,8 @@ export class Server implements AdminServer {
         this.#workers.broadcast({ type: "runtime", snapshot: snapshot.data() });
       },
     );
-    this.#countDeprecatedFields();
+    // Serving scans once listeners are up, off the start-up path (a big config takes a while).
+    if (this.options.mode === "init_only") this.#countDeprecatedFields();
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? []);
     this.#ctx = {
       extensions: this.extensions,
@@ -344,6 +345,7 @@ export class Server implements AdminServer {
       } (${this.options.concurrency} worker${this.options.concurrency === 1 ? "" : "s"})`,
     );
     log.info("starting main dispatch loop");
+    setTimeout(() => this.#countDeprecatedFields(), 0);
     await done;
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
     log.info("main dispatch loop exited");
