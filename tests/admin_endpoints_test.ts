@@ -166,6 +166,7 @@ Deno.test("/healthcheck/fail: DRAINING, and HTTP/1 responses close their connect
     assertEquals(await status([`${admin}/ready`]), "503");
     assertEquals(await get(`${admin}/ready`), "DRAINING\n");
     assertEquals(JSON.parse(await get(`${admin}/server_info`)).state, "DRAINING");
+    assertMatch(await get(`${admin}/stats?filter=^server\\.state$`), /^server\.state: 1$/m);
     const deadline = Date.now() + 10_000;
     while (!/connection: close/i.test(await headers())) {
       if (Date.now() > deadline) {

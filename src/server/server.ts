@@ -200,7 +200,7 @@ export class Server implements AdminServer {
   /** Every isolate's stats merged, with server.* refreshed (main thread first, as Envoy). */
   async statsSnapshot(): Promise<StoreSnapshot> {
     const s = this.#stats;
-    const stateCode = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 }[this.#state];
+    const stateCode = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 }[this.state()];
     s.gauge("server.state", "NeverImport").set(stateCode);
     s.gauge("server.live", "NeverImport").set(this.#state === "LIVE" ? 1 : 0);
     s.gauge("server.uptime", "NeverImport").set(this.serverInfo().uptimeCurrentEpochSeconds);
