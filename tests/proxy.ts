@@ -15,7 +15,8 @@ export class Proxy {
   /** Starts main.ts on `yaml`; resolves once every listener is ready. */
   static async start(yaml: string, extraArgs: string[] = []): Promise<Proxy> {
     const path = tempFile(yaml);
-    const proc = new ServerProcess(["-c", path, "--concurrency", "1", ...extraArgs]);
+    const concurrency = extraArgs.includes("--concurrency") ? [] : ["--concurrency", "1"];
+    const proc = new ServerProcess(["-c", path, ...concurrency, ...extraArgs]);
     const p = new Proxy(proc, path);
     await proc.waitFor(/all listeners ready: .*\n/);
     const line = /all listeners ready: (.*)\n/.exec(proc.stderr)![1];

@@ -31,15 +31,19 @@ export class SlotList<T extends Slotted> {
     this.#items[this.#size++] = item;
   }
 
-  /** Removes `item` (no-op when not in): the last member moves into its place. */
-  remove(item: T): void {
+  /**
+   * Removes `item` (no-op when not in): the last member moves into its place. Returns whether
+   * it was in.
+   */
+  remove(item: T): boolean {
     const i = item.slot;
-    if (i < 0 || this.#items[i] !== item) return;
+    if (i < 0 || this.#items[i] !== item) return false;
     const last = this.#items[--this.#size]!;
     this.#items[i] = last;
     last.slot = i;
     this.#items[this.#size] = undefined;
     item.slot = -1;
+    return true;
   }
 
   /** The members now, as a new array (safe to iterate while members are removed). */

@@ -12,6 +12,7 @@ import type { ConfigIssue } from "./errors.ts";
 import type { ExtensionRegistry } from "./extensions.ts";
 import type { WalkContext } from "./proto_json.ts";
 import { ClusterConfigError, parseCluster } from "../upstream/cluster_info.ts";
+import { checkLayeredRuntime } from "../runtime/loader.ts";
 import { pathSegments, position } from "./source.ts";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -104,6 +105,11 @@ export function checkBootstrap(
       }
     }
   });
+
+  for (const issue of checkLayeredRuntime(b.layeredRuntime)) {
+    if (issue.unsupported) r.unsupported(issue.path, issue.message);
+    else r.report(issue.path, issue.message);
+  }
 
   for (const ctx of ctxs) {
     const json = ctx.json;

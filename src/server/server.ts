@@ -9,6 +9,7 @@ import { formatAddress } from "../network/address.ts";
 import { loadBootstrap } from "../config/bootstrap.ts";
 import { formatIssue } from "../config/errors.ts";
 import type { ExtensionRegistry, ServerContext } from "../config/extensions.ts";
+import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import type {
   AdminListener,
   AdminServer,
@@ -18,6 +19,13 @@ import type {
   ServerInfo,
   ServerState,
 } from "../admin/admin.ts";
+import { createAdminAccessLogs } from "../admin/access_log.ts";
+import { RuntimeLoader } from "../runtime/loader.ts";
+import { deprecatedFieldUses } from "../runtime/deprecated.ts";
+import { messageSchema } from "../config/api.ts";
+import { setRuntimeSnapshot } from "../runtime/runtime.ts";
+import type { SnapshotData } from "../runtime/snapshot.ts";
+import { mergeHostStats } from "../upstream/host_stats.ts";
 import { AdminView } from "./admin_view.ts";
 import { Store } from "../stats/store.ts";
 import { mergeSnapshots, type StoreSnapshot } from "../stats/snapshot.ts";
@@ -89,6 +97,9 @@ export class Server implements AdminServer {
   /** The main thread's own stats (server.*), merged with the workers' for the admin. */
   readonly #stats = new Store();
   readonly #tags: TagProducer;
+  #runtime: RuntimeLoader | undefined;
+  /** The widest `/drain_listeners?graceful` under way: inbound listeners only, or all. */
+  #gracefulDrain: "inbound" | "all" | undefined;
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -103,6 +114,7 @@ export class Server implements AdminServer {
       options,
       () => this.#ctx?.clusterManager,
       (levels) => this.#workers.broadcast({ type: "logLevels", levels }),
+      extensions,
     );
     // Workers get the bootstrap with every typed config already unpacked, so they need not
     // decode the API to build listeners (see config/any.ts).
@@ -110,13 +122,14 @@ export class Server implements AdminServer {
   }
 
   state(): ServerState {
-    return this.#state;
+    // Envoy reports DRAINING while it fails health checks (`/healthcheck/fail`).
+    return this.#state === "LIVE" && this.#view.healthcheckFailed ? "DRAINING" : this.#state;
   }
 
   // ---- the admin API's view of the server ----
 
   serverInfo(): ServerInfo {
-    return { ...this.#view.serverInfo(this.#state), state: this.#state };
+    return { ...this.#view.serverInfo(this.state()), state: this.state() };
   }
   listeners(): ListenerInfo[] {
     // The bound port, not the configured one (port 0 listeners).
@@ -125,11 +138,25 @@ export class Server implements AdminServer {
       return port === undefined ? l : { ...l, address: l.address.replace(/:\d+$/, `:${port}`) };
     });
   }
-  clusters(): ClusterInfo[] {
-    return this.#view.clusters();
+  async clusters(): Promise<ClusterInfo[]> {
+    return this.#view.clusters(mergeHostStats(await this.#workers.collectHostStats()));
   }
-  configDump(): unknown {
-    return this.#view.configDump();
+  configDump(includeEds: boolean): JsonObject[] {
+    return this.#view.configDump(includeEds);
+  }
+  runtime(): SnapshotData {
+    return this.#runtime?.snapshot().data() ?? { layers: [] };
+  }
+  runtimeModify(values: [string, string][]): void {
+    if (!this.#runtime) throw new Error("runtime not initialized");
+    this.#runtime.mergeValues(values);
+  }
+  certificates(): JsonValue[] {
+    // No TLS context exists until TLS lands (issue roadmap step 4), so there is nothing to list.
+    return [];
+  }
+  mutexTracingEnabled(): boolean {
+    return this.options.enableMutexTracing;
   }
   logLevels(): Record<string, string> {
     return this.#view.logLevels();
@@ -139,18 +166,31 @@ export class Server implements AdminServer {
   }
   healthcheckFail(): void {
     this.#view.healthcheckFailed = true;
+    this.#workers.broadcast({ type: "healthCheckFailed", failed: true });
   }
   healthcheckOk(): void {
     this.#view.healthcheckFailed = false;
+    this.#workers.broadcast({ type: "healthCheckFailed", failed: false });
   }
   quit(): void {
     // Answer the admin request first, then shut down.
     setTimeout(() => this.stop(), 0);
   }
-  /** Workers stop accepting; open connections finish. The server keeps running. */
-  drainListeners(_opts: DrainOptions): void {
-    this.#state = "DRAINING";
-    this.#workers.broadcast({ type: "drain" });
+  /**
+   * Workers stop accepting (after the drain time when graceful); open connections finish. The
+   * server keeps running. A graceful drain that is already under way is not restarted.
+   */
+  drainListeners(opts: DrainOptions): void {
+    if (opts.graceful) {
+      const scope = opts.inboundOnly ? "inbound" : "all";
+      if (this.#gracefulDrain === "all" || this.#gracefulDrain === scope) return;
+      this.#gracefulDrain = scope;
+    }
+    log.info(
+      `admin: draining ${opts.inboundOnly ? "inbound" : "all"} listeners` +
+        (opts.graceful ? ` over ${this.options.drainTimeS}s (${this.options.drainStrategy})` : ""),
+    );
+    this.#workers.broadcast({ type: "drain", options: opts });
   }
   memory(): Record<string, string> {
     return this.#view.memory();
@@ -158,7 +198,7 @@ export class Server implements AdminServer {
   /** Every isolate's stats merged, with server.* refreshed (main thread first, as Envoy). */
   async statsSnapshot(): Promise<StoreSnapshot> {
     const s = this.#stats;
-    const stateCode = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 }[this.#state];
+    const stateCode = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 }[this.state()];
     s.gauge("server.state", "NeverImport").set(stateCode);
     s.gauge("server.live", "NeverImport").set(this.#state === "LIVE" ? 1 : 0);
     s.gauge("server.uptime", "NeverImport").set(this.serverInfo().uptimeCurrentEpochSeconds);
@@ -193,6 +233,18 @@ export class Server implements AdminServer {
         `${this.options.concurrency}`,
     );
     configureDefaultAccessLogManager(this.options.fileFlushIntervalMsec);
+    // The runtime comes first: config may read it while it is built.
+    this.#runtime = new RuntimeLoader(
+      b.layeredRuntime,
+      this.#stats,
+      node?.cluster || this.options.serviceCluster,
+      (snapshot) => {
+        setRuntimeSnapshot(snapshot);
+        this.#workers.broadcast({ type: "runtime", snapshot: snapshot.data() });
+      },
+    );
+    // Serving scans once listeners are up, off the start-up path (a big config takes a while).
+    if (this.options.mode === "init_only") this.#countDeprecatedFields();
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? []);
     this.#ctx = {
       extensions: this.extensions,
@@ -224,6 +276,20 @@ export class Server implements AdminServer {
     }
   }
 
+  /** Envoy warns about each deprecated field the config sets and counts it in the runtime stats. */
+  #countDeprecatedFields(): void {
+    const schema = messageSchema<Bootstrap>("envoy.config.bootstrap.v3.Bootstrap");
+    for (const field of deprecatedFieldUses(schema, this.bootstrap)) {
+      if (!this.options.skipDeprecatedLogs) {
+        log.warn(
+          `Using deprecated option '${field}'. It will be removed from a future Envoy version; ` +
+            "see Envoy's version history for its replacement.",
+        );
+      }
+      this.#runtime!.countDeprecatedFeatureUse();
+    }
+  }
+
   /**
    * Binds the admin, resolves listener ports, starts `--concurrency` workers that each bind
    * every listener (SO_REUSEPORT), serves until SIGTERM/SIGINT (or `stop()`).
@@ -240,6 +306,7 @@ export class Server implements AdminServer {
       return [sig, h] as const;
     });
     try {
+      this.#runtime?.watch();
       // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
       // to learn the port of port-0 listeners, which every worker then binds too.
       this.#ports = this.#reserveListenerPorts();
@@ -254,11 +321,18 @@ export class Server implements AdminServer {
       if (admin?.case === "socketAddress") {
         const { createAdminApp, startAdmin } = await import("../admin/admin.ts");
         const ps = admin.value.portSpecifier;
+        let localAddress = "";
         this.#admin = startAdmin(
-          createAdminApp(this),
+          createAdminApp(this, {
+            accessLogs: createAdminAccessLogs(this.bootstrap.admin),
+            localAddress: () => localAddress,
+          }),
           admin.value.address,
           ps.case === "portValue" ? ps.value : 0,
         );
+        localAddress = admin.value.address.includes(":")
+          ? `[${admin.value.address}]:${this.#admin.port}`
+          : `${admin.value.address}:${this.#admin.port}`;
         log.info(`admin address: ${admin.value.address}:${this.#admin.port}`);
       }
       const { rest } = await workersStarted;
@@ -288,6 +362,7 @@ export class Server implements AdminServer {
       })`,
     );
     log.info("starting main dispatch loop");
+    setTimeout(() => this.#countDeprecatedFields(), 0);
     await done;
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
     log.info("main dispatch loop exited");
@@ -347,11 +422,14 @@ export class Server implements AdminServer {
       options: this.options,
       ports: this.#ports,
       membership,
+      runtime: this.#runtime?.snapshot().data() ?? { layers: [] },
+      healthCheckFailed: this.#view.healthcheckFailed,
     };
   }
 
   async #shutdown(): Promise<void> {
     this.#state = "DRAINING";
+    this.#runtime?.close();
     await this.#workers.stop();
     this.#releaseProbes();
     this.#ctx?.pools.close();

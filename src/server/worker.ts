@@ -26,6 +26,11 @@ import type { Options } from "./options.ts";
 import { Store } from "../stats/store.ts";
 import type { StoreSnapshot } from "../stats/snapshot.ts";
 import { ClusterStatsCache } from "../stats/data_path_stats.ts";
+import type { DrainOptions } from "../admin/listeners.ts";
+import { setRuntimeSnapshot } from "../runtime/runtime.ts";
+import type { SnapshotData } from "../runtime/snapshot.ts";
+import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
+import { drainManager } from "./drain_manager.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -38,12 +43,22 @@ export type ToWorker =
     /** Ports to bind, by listener name (port 0 listeners were resolved by the main thread). */
     ports: Record<string, number>;
     membership: Record<string, PrioritySetSnapshot>;
+    /** The current runtime snapshot. */
+    runtime: SnapshotData;
+    /** Whether the server fails health checks (a replaced worker must drain too). */
+    healthCheckFailed: boolean;
   }
   | { type: "membership"; cluster: string; snapshot: PrioritySetSnapshot }
   /** The admin changed log levels (`POST /logging`). */
   | { type: "logLevels"; levels: Record<string, LogLevel> }
-  /** Stop accepting new connections; open ones finish (`POST /drain_listeners`). */
-  | { type: "drain" }
+  /** `POST /drain_listeners`: stop accepting now, or after a drain period (`graceful`). */
+  | { type: "drain"; options: DrainOptions }
+  /** The runtime changed (`/runtime_modify`, a disk layer swap). */
+  | { type: "runtime"; snapshot: SnapshotData }
+  /** `/healthcheck/fail` (true) and `/healthcheck/ok` (false): connections drain while failed. */
+  | { type: "healthCheckFailed"; failed: boolean }
+  /** The admin wants this worker's per-host stats (`/clusters`); `id` pairs the answer. */
+  | { type: "hostStats"; id: number }
   /** The admin wants this worker's stats (`/stats`); `id` pairs the answer. */
   | { type: "stats"; id: number }
   | { type: "resetCounters" }
@@ -53,6 +68,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: "ready" }
   | { type: "stats"; id: number; snapshot: StoreSnapshot }
+  | { type: "hostStats"; id: number; stats: HostStatsSnapshot }
   | { type: "error"; message: string }
   | { type: "stopped" };
 
@@ -62,6 +78,9 @@ const log = getLogger("main");
 class WorkerServer {
   readonly listeners: ActiveListener[] = [];
   readonly ctx: ServerContext;
+  readonly #drainTimeMs: number;
+  readonly #drainStrategy: Options["drainStrategy"];
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(init: Extract<ToWorker, { type: "init" }>) {
     const o = init.options;
@@ -74,6 +93,10 @@ class WorkerServer {
     });
     // Envoy numbers threads; the main thread is 1 in our logs, workers follow.
     setThreadId(init.workerId + 2);
+    setRuntimeSnapshot(init.runtime);
+    drainManager().setHealthCheckFailed(init.healthCheckFailed);
+    this.#drainTimeMs = o.drainTimeS * 1000;
+    this.#drainStrategy = o.drainStrategy;
     configureDefaultAccessLogManager(o.fileFlushIntervalMsec);
     const b = init.bootstrap;
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? []);
@@ -90,6 +113,7 @@ class WorkerServer {
     };
     for (const l of b.staticResources?.listeners ?? []) {
       this.listeners.push(new ActiveListener(l, this.ctx));
+      drainManager().registerListener(l.name, l.drainType);
     }
     for (const l of this.listeners) l.bind(true, init.ports[l.name]);
     for (const l of this.listeners) {
@@ -97,7 +121,30 @@ class WorkerServer {
     }
   }
 
+  /**
+   * `/drain_listeners`: the listeners concerned (inbound ones only with `inboundonly`) stop
+   * accepting now, or, when graceful, drain their connections over the drain time and stop
+   * then (unless `skip_exit`).
+   */
+  drain(opts: DrainOptions): void {
+    // Listener.TrafficDirection INBOUND is 1.
+    const affected = this.listeners.filter((l) =>
+      !opts.inboundOnly || l.config.trafficDirection === 1
+    );
+    if (!opts.graceful) {
+      for (const l of affected) l.close(false);
+      return;
+    }
+    drainManager().startDrain(affected.map((l) => l.name), this.#drainTimeMs, this.#drainStrategy);
+    if (opts.skipExit) return;
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = setTimeout(() => {
+      for (const l of affected) l.close(false);
+    }, this.#drainTimeMs);
+  }
+
   async stop(): Promise<void> {
+    clearTimeout(this.#drainTimer);
     for (const l of this.listeners) l.close(true);
     this.ctx.pools.close();
     this.ctx.clusterManager.destroy();
@@ -128,7 +175,15 @@ export function runWorker(scope: {
       } else if (m.type === "resetCounters") {
         server?.ctx.stats.reset();
       } else if (m.type === "drain") {
-        for (const l of server?.listeners ?? []) l.close(false);
+        server?.drain(m.options);
+      } else if (m.type === "runtime") {
+        setRuntimeSnapshot(m.snapshot);
+      } else if (m.type === "healthCheckFailed") {
+        drainManager().setHealthCheckFailed(m.failed);
+      } else if (m.type === "hostStats") {
+        if (server) {
+          scope.postMessage({ type: "hostStats", id: m.id, stats: server.ctx.pools.hostStats() });
+        }
       } else if (m.type === "shutdown") {
         (server?.stop() ?? Promise.resolve()).finally(() => scope.postMessage({ type: "stopped" }));
       }

@@ -5,6 +5,7 @@
 import { getLogger } from "../common/logger.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
 import type { StoreSnapshot } from "../stats/snapshot.ts";
+import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
 
 const log = getLogger("main");
 
@@ -77,6 +78,7 @@ export class WorkerPool {
           else log.error(`worker ${id}: ${m.message}`);
         } else if (m.type === "stopped") slot.stopped?.();
         else if (m.type === "stats") this.#statsReplies.get(m.id)?.(m.snapshot);
+        else if (m.type === "hostStats") this.#hostStatsReplies.get(m.id)?.(m.stats);
       };
       worker.onerror = (e: ErrorEvent) => {
         e.preventDefault();
@@ -123,6 +125,28 @@ export class WorkerPool {
         s.worker.postMessage({ type: "stats", id } satisfies ToWorker);
       })
     )).then((all) => all.filter((x): x is StoreSnapshot => x !== undefined));
+  }
+
+  readonly #hostStatsReplies = new Map<number, (s: HostStatsSnapshot) => void>();
+
+  /** Every worker's per-host stats (`/clusters`); a worker that does not answer is left out. */
+  collectHostStats(timeoutMs = 1000): Promise<HostStatsSnapshot[]> {
+    const slots = this.#slots.filter(Boolean);
+    return Promise.all(slots.map((s) =>
+      new Promise<HostStatsSnapshot | undefined>((resolve) => {
+        const id = this.#nextStatsId++;
+        const timer = setTimeout(() => {
+          this.#hostStatsReplies.delete(id);
+          resolve(undefined);
+        }, timeoutMs);
+        this.#hostStatsReplies.set(id, (stats) => {
+          clearTimeout(timer);
+          this.#hostStatsReplies.delete(id);
+          resolve(stats);
+        });
+        s.worker.postMessage({ type: "hostStats", id } satisfies ToWorker);
+      })
+    )).then((all) => all.filter((x): x is HostStatsSnapshot => x !== undefined));
   }
 
   /** Sends a message to every worker. */

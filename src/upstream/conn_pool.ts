@@ -11,6 +11,7 @@ import { Connection, type ConnectionCallbacks } from "../network/connection.ts";
 import type { HeaderMap } from "../http/header_map.ts";
 import { encodeChunk, encodeLastChunk, encodeRequestHead } from "../http/http1/encoder.ts";
 import { type MessageHead, ResponseParser } from "../http/http1/parser.ts";
+import { HostStats, type HostStatsSnapshot } from "./host_stats.ts";
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
@@ -209,6 +210,7 @@ export class UpstreamStream {
   #maybeRelease(): void {
     if (this.done || !this.requestEnded || !this.responseEnded) return;
     this.done = true;
+    this.pc.pool.stats.rq_active--;
     this.pc.pool.release(this.pc);
   }
 
@@ -216,6 +218,7 @@ export class UpstreamStream {
   fail(reason: UpstreamFailure, detail: string): void {
     if (this.done) return;
     this.done = true;
+    this.pc.pool.stats.rq_active--;
     this.pc.stream = undefined;
     if (!this.pc.closed) this.pc.conn.close();
     this.cb.onFailure(reason, detail);
@@ -225,6 +228,7 @@ export class UpstreamStream {
   reset(): void {
     if (this.done) return;
     this.done = true;
+    this.pc.pool.stats.rq_active--;
     this.pc.stream = undefined;
     if (!this.pc.closed) this.pc.conn.close();
   }
@@ -239,6 +243,8 @@ export interface PendingRequest {
 export class Http1ConnPool {
   readonly #idle: PooledConnection[] = [];
   readonly #all = new SlotList<PooledConnection>();
+  /** This worker's stats of the host (for `/clusters`). */
+  readonly stats = new HostStats();
 
   constructor(
     readonly cluster: PoolClusterInfo,
@@ -260,6 +266,7 @@ export class Http1ConnPool {
       const s = new UpstreamStream(pc, cb);
       pc.stream = s;
       pc.requests++;
+      this.#streamStarted();
       // Ready callbacks always run asynchronously, so callers see one order of events.
       queueMicrotask(() => !s.done && cb.onReady(s));
       return { cancel: () => s.reset() };
@@ -267,17 +274,34 @@ export class Http1ConnPool {
     return this.#connect(cb);
   }
 
+  /** Counts a stream attached to a connection (Envoy's host `rq_total` and `rq_active`). */
+  #streamStarted(): void {
+    this.stats.rq_total++;
+    this.stats.rq_active++;
+  }
+
   #connect(cb: UpstreamCallbacks): PendingRequest {
     let cancelled = false;
     let timedOut = false;
     const pc = new PooledConnection(this);
+    // A connection attempt counts as active until it fails or its connection closes.
+    const stats = this.stats;
+    stats.cx_total++;
+    stats.cx_active++;
     const timer = setTimeout(() => {
       timedOut = true;
+      stats.cx_connect_fail++;
+      stats.cx_active--;
       cb.onFailure("connection_timeout", "connect timeout");
     }, this.cluster.connectTimeoutMs);
     Deno.connect({ hostname: this.hostname, port: this.port }).then((conn) => {
       clearTimeout(timer);
-      if (cancelled || timedOut) {
+      if (timedOut) {
+        conn.close();
+        return;
+      }
+      if (cancelled) {
+        stats.cx_active--;
         conn.close();
         return;
       }
@@ -287,11 +311,15 @@ export class Http1ConnPool {
       const s = new UpstreamStream(pc, cb);
       pc.stream = s;
       pc.requests++;
+      this.#streamStarted();
       pc.conn.start(pc);
       cb.onReady(s);
     }, (err: Error) => {
       clearTimeout(timer);
-      if (cancelled || timedOut) return;
+      if (timedOut) return;
+      stats.cx_active--;
+      if (cancelled) return;
+      stats.cx_connect_fail++;
       cb.onFailure("connection_failure", err.message);
     });
     return {
@@ -321,7 +349,7 @@ export class Http1ConnPool {
   }
 
   removeConnection(pc: PooledConnection): void {
-    this.#all.remove(pc);
+    if (this.#all.remove(pc)) this.stats.cx_active--;
     const i = this.#idle.indexOf(pc);
     if (i >= 0) this.#idle.splice(i, 1);
   }
@@ -345,6 +373,18 @@ export class ConnPoolManager {
       this.#pools.set(key, p);
     }
     return p;
+  }
+
+  /** This worker's stats of every host it has a pool for. */
+  hostStats(): HostStatsSnapshot {
+    const out: HostStatsSnapshot = {};
+    for (const p of this.#pools.values()) {
+      const host = p.hostname.includes(":")
+        ? `[${p.hostname}]:${p.port}`
+        : `${p.hostname}:${p.port}`;
+      (out[p.cluster.name] ??= {})[host] = { ...p.stats };
+    }
+    return out;
   }
 
   /** Closes every pool. */

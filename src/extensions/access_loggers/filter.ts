@@ -12,6 +12,8 @@ import type {
 // run time.
 const Op = { EQ: 0, GE: 1, LE: 2 } as const;
 import type { FormatContext } from "../../formatter/substitution_formatter.ts";
+import { runtimeSnapshot } from "../../runtime/runtime.ts";
+import { DENOMINATORS } from "../../runtime/snapshot.ts";
 import { compileHeaderMatcher } from "../../router/matchers.ts";
 import {
   RESPONSE_FLAGS,
@@ -19,20 +21,38 @@ import {
   type ResponseFlagName,
 } from "../../stream_info/stream_info.ts";
 
+/** A uniformly random value in [0, 2^32). */
+function randomValue(): number {
+  return Math.floor(Math.random() * 0x1_0000_0000);
+}
+
+/**
+ * The random value Envoy's runtime filter takes from the request id (its leading 32 bits, so
+ * every log sampling decision for one request agrees), when the id is a UUID.
+ */
+function requestIdRandom(ctx: FormatContext): number | undefined {
+  const id = ctx.streamInfo.streamId ?? ctx.requestHeaders?.get("x-request-id");
+  if (!id || !/^[0-9a-fA-F]{8}-/.test(id)) return undefined;
+  return parseInt(id.slice(0, 8), 16);
+}
+
 /** A compiled filter. */
 export type AccessLogPredicate = (ctx: FormatContext) => boolean;
 
 function comparison(c: ComparisonFilter | undefined, field: string): (v: number) => boolean {
   if (!c?.value) throw new Error(`${field}: comparison needs a value`);
-  // Runtime overrides are not supported yet; the default value applies, as with no runtime key.
-  const want = c.value.defaultValue;
+  const { defaultValue, runtimeKey } = c.value;
+  // The runtime key, when set, overrides the default from the live snapshot (as in Envoy).
+  const want = runtimeKey
+    ? () => runtimeSnapshot().getInteger(runtimeKey, defaultValue)
+    : () => defaultValue;
   switch (c.op) {
     case Op.EQ:
-      return (v) => v === want;
+      return (v) => v === want();
     case Op.GE:
-      return (v) => v >= want;
+      return (v) => v >= want();
     case Op.LE:
-      return (v) => v <= want;
+      return (v) => v <= want();
     default:
       throw new Error(`${field}: unknown comparison op ${c.op}`);
   }
@@ -57,10 +77,14 @@ export function compileAccessLogFilter(f: AccessLogFilter, field = "filter"): Ac
       // Without tracing nothing is traceable.
       return () => false;
     case "runtimeFilter": {
-      const p = s.value.percentSampled;
-      const denominators = [100, 10_000, 1_000_000];
-      const chance = p ? p.numerator / denominators[p.denominator] : 0;
-      return () => Math.random() < chance;
+      const { runtimeKey, percentSampled: p, useIndependentRandomness } = s.value;
+      const dflt = { numerator: p?.numerator ?? 0, denominator: DENOMINATORS[p?.denominator ?? 0] };
+      return (ctx) =>
+        runtimeSnapshot().featureEnabled(
+          runtimeKey,
+          dflt,
+          useIndependentRandomness ? randomValue() : requestIdRandom(ctx) ?? randomValue(),
+        );
     }
     case "andFilter":
     case "orFilter": {
