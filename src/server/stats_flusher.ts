@@ -109,10 +109,10 @@ export class StatsFlusher {
     clearTimeout(this.#timer);
     const wasRunning = this.#running;
     this.#running = false;
+    // A flush under way took its snapshot before now: the last one must be taken after it.
+    await this.#inFlight?.catch(() => {});
     if (wasRunning) {
       await this.flush().catch((e) => log.error(`final stats flush failed: ${e.message}`));
-    } else {
-      await this.#inFlight?.catch(() => {});
     }
     await Promise.all(this.#sinks.map((s) => s.close().catch(() => {})));
   }
