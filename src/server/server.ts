@@ -31,6 +31,9 @@ import { Store } from "../stats/store.ts";
 import { mergeSnapshots, type StoreSnapshot } from "../stats/snapshot.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
 import { ClusterStatsCache } from "../stats/data_path_stats.ts";
+import { statsFlushSettings } from "../stats/flush_config.ts";
+import type { StatsSink } from "../stats/sink.ts";
+import { createStatsSinks, StatsFlusher } from "./stats_flusher.ts";
 import {
   configureDefaultAccessLogManager,
   defaultAccessLogManager,
@@ -94,12 +97,18 @@ export class Server implements AdminServer {
   #ports: Record<string, number> = {};
   readonly #workers: WorkerPool;
   readonly #view: AdminView;
-  /** The main thread's own stats (server.*), merged with the workers' for the admin. */
-  readonly #stats = new Store();
+  #sinks: StatsSink[] = [];
+  /** The main thread's own stats (server.*), merged with the workers' for the admin and sinks. */
+  readonly #stats = new Store({
+    onHistogramValue: (h, v) => {
+      for (const sink of this.#sinks) sink.onHistogramComplete(h, v);
+    },
+  });
   readonly #tags: TagProducer;
   #runtime: RuntimeLoader | undefined;
   /** The widest `/drain_listeners?graceful` under way: inbound listeners only, or all. */
   #gracefulDrain: "inbound" | "all" | undefined;
+  #flusher: StatsFlusher | undefined;
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -195,8 +204,20 @@ export class Server implements AdminServer {
   memory(): Record<string, string> {
     return this.#view.memory();
   }
-  /** Every isolate's stats merged, with server.* refreshed (main thread first, as Envoy). */
-  async statsSnapshot(): Promise<StoreSnapshot> {
+  /**
+   * Every isolate's stats merged, for the admin. It does not end the flush interval, so the
+   * sinks still get every counter increase; with `stats_flush_on_admin` it is a flush.
+   */
+  statsSnapshot(): Promise<StoreSnapshot> {
+    if (this.#flusher && statsFlushSettings(this.bootstrap).onAdmin) return this.#flusher.flush();
+    return this.#collectStats(false);
+  }
+
+  /**
+   * Every isolate's stats merged, with server.* refreshed (main thread first, as Envoy).
+   * `latch` ends the flush interval (counter deltas, histogram intervals): the flush only.
+   */
+  async #collectStats(latch: boolean): Promise<StoreSnapshot> {
     const s = this.#stats;
     const stateCode = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 }[this.state()];
     s.gauge("server.state", "NeverImport").set(stateCode);
@@ -206,7 +227,10 @@ export class Server implements AdminServer {
     s.gauge("server.memory_allocated", "NeverImport").set(Deno.memoryUsage().heapUsed);
     s.gauge("server.memory_heap_size", "NeverImport").set(Deno.memoryUsage().heapTotal);
     s.gauge("server.worker_restarts", "NeverImport").set(this.#workers.restarts);
-    return mergeSnapshots([s.snapshot(), ...await this.#workers.collectStats()]);
+    return mergeSnapshots([
+      s.snapshot({ latch }),
+      ...await this.#workers.collectStats(undefined, latch),
+    ]);
   }
   statsTags(): TagProducer {
     return this.#tags;
@@ -253,6 +277,21 @@ export class Server implements AdminServer {
       stats: this.#stats,
       clusterStats: new ClusterStatsCache(this.#stats),
     };
+    this.#sinks = createStatsSinks(b, this.extensions, {
+      clusterManager,
+      stats: this.#stats,
+      clusterStats: this.#ctx.clusterStats,
+      tags: this.#tags,
+      localInfo: {
+        nodeId: node?.id || this.options.serviceNode,
+        clusterName: node?.cluster || this.options.serviceCluster,
+      },
+    });
+    this.#flusher = new StatsFlusher(
+      this.#sinks,
+      () => this.#collectStats(true),
+      statsFlushSettings(b).intervalMs,
+    );
     for (const l of b.staticResources?.listeners ?? []) {
       log.info(
         `listener '${l.name}' on ${formatAddress(l.address)} with ${l.filterChains.length} ` +
@@ -351,6 +390,7 @@ export class Server implements AdminServer {
       throw e;
     }
     this.#state = "LIVE";
+    if (!statsFlushSettings(this.bootstrap).onAdmin) this.#flusher?.start();
     log.info(
       `all listeners ready: ${
         Object.entries(this.#ports).map(([n, p]) => `'${n}' on port ${p}`).join(", ") ||
@@ -429,6 +469,8 @@ export class Server implements AdminServer {
 
   async #shutdown(): Promise<void> {
     this.#state = "DRAINING";
+    // The last flush needs the workers' stats, so it comes before they stop.
+    await this.#flusher?.stop();
     this.#runtime?.close();
     await this.#workers.stop();
     this.#releaseProbes();

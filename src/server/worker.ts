@@ -31,6 +31,9 @@ import { setRuntimeSnapshot } from "../runtime/runtime.ts";
 import type { SnapshotData } from "../runtime/snapshot.ts";
 import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
 import { drainManager } from "./drain_manager.ts";
+import type { StatsSink } from "../stats/sink.ts";
+import { TagProducer } from "../stats/tag_extractor.ts";
+import { createStatsSinks } from "./stats_flusher.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -60,7 +63,11 @@ export type ToWorker =
   /** The admin wants this worker's per-host stats (`/clusters`); `id` pairs the answer. */
   | { type: "hostStats"; id: number }
   /** The admin wants this worker's stats (`/stats`); `id` pairs the answer. */
-  | { type: "stats"; id: number }
+  /**
+   * The admin (or the stats flush) wants this worker's stats; `id` pairs the answer. `latch`
+   * (the flush only) ends the flush interval: counter deltas restart from here.
+   */
+  | { type: "stats"; id: number; latch?: boolean }
   | { type: "resetCounters" }
   | { type: "shutdown" };
 
@@ -81,6 +88,8 @@ class WorkerServer {
   readonly #drainTimeMs: number;
   readonly #drainStrategy: Options["drainStrategy"];
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** This worker's instance of each stat sink, for the histogram values it records. */
+  readonly sinks: StatsSink[] = [];
 
   constructor(init: Extract<ToWorker, { type: "init" }>) {
     const o = init.options;
@@ -103,7 +112,15 @@ class WorkerServer {
     for (const [name, snap] of Object.entries(init.membership)) {
       clusterManager.get(name)?.prioritySet.replace(snap);
     }
-    const stats = new Store();
+    const sinks = this.sinks;
+    // Without sinks, histograms get no callback at all: nothing is added to record().
+    const stats = new Store(
+      b.statsSinks.length === 0 ? {} : {
+        onHistogramValue: (h, v) => {
+          for (const sink of sinks) sink.onHistogramComplete(h, v);
+        },
+      },
+    );
     this.ctx = {
       extensions: builtinExtensions(),
       clusterManager,
@@ -111,6 +128,18 @@ class WorkerServer {
       stats,
       clusterStats: new ClusterStatsCache(stats),
     };
+    if (b.statsSinks.length > 0) {
+      sinks.push(...createStatsSinks(b, this.ctx.extensions, {
+        clusterManager,
+        stats,
+        clusterStats: this.ctx.clusterStats,
+        tags: new TagProducer(b.statsConfig ?? {}),
+        localInfo: {
+          nodeId: b.node?.id || o.serviceNode,
+          clusterName: b.node?.cluster || o.serviceCluster,
+        },
+      }));
+    }
     for (const l of b.staticResources?.listeners ?? []) {
       this.listeners.push(new ActiveListener(l, this.ctx));
       drainManager().registerListener(l.name, l.drainType);
@@ -148,6 +177,7 @@ class WorkerServer {
     for (const l of this.listeners) l.close(true);
     this.ctx.pools.close();
     this.ctx.clusterManager.destroy();
+    await Promise.all(this.sinks.map((s) => s.close().catch(() => {})));
     await defaultAccessLogManager().close();
   }
 }
@@ -170,7 +200,8 @@ export function runWorker(scope: {
         for (const [c, l] of Object.entries(m.levels)) setComponentLevel(c, l);
       } else if (m.type === "stats") {
         if (server) {
-          scope.postMessage({ type: "stats", id: m.id, snapshot: server.ctx.stats.snapshot() });
+          const snapshot = server.ctx.stats.snapshot({ latch: m.latch === true });
+          scope.postMessage({ type: "stats", id: m.id, snapshot });
         }
       } else if (m.type === "resetCounters") {
         server?.ctx.stats.reset();

@@ -106,9 +106,10 @@ export class WorkerPool {
 
   /**
    * Every worker's stats snapshot. A worker that does not answer within `timeoutMs` (busy or
-   * restarting) is left out rather than holding up the admin.
+   * restarting) is left out rather than holding up the admin. `latch` (the stats flush only)
+   * ends the workers' flush interval.
    */
-  collectStats(timeoutMs = 1000): Promise<StoreSnapshot[]> {
+  collectStats(timeoutMs = 1000, latch = false): Promise<StoreSnapshot[]> {
     const slots = this.#slots.filter(Boolean);
     return Promise.all(slots.map((s) =>
       new Promise<StoreSnapshot | undefined>((resolve) => {
@@ -122,7 +123,7 @@ export class WorkerPool {
           this.#statsReplies.delete(id);
           resolve(snap);
         });
-        s.worker.postMessage({ type: "stats", id } satisfies ToWorker);
+        s.worker.postMessage({ type: "stats", id, latch } satisfies ToWorker);
       })
     )).then((all) => all.filter((x): x is StoreSnapshot => x !== undefined));
   }
