@@ -33,7 +33,7 @@ export function createAdminAccessLogs(
   return logs;
 }
 
-/** Where an admin request came from, as Deno.serve reports it. */
+/** Where an admin request came from (its connection's remote address). */
 export interface AdminPeer {
   remoteAddr?: Deno.Addr;
 }

@@ -14,6 +14,8 @@ import { getLogger } from "../common/logger.ts";
 import type { AccessLogInstance } from "../extensions/access_loggers/access_log.ts";
 import { StreamInfo } from "../stream_info/stream_info.ts";
 import { type AdminPeer, adminStreamInfo } from "./access_log.ts";
+import { type AdminListener, serveAdmin } from "./admin_server.ts";
+import type { Scope } from "../stats/store.ts";
 import { type ClusterInfo, clustersHandler } from "./clusters.ts";
 import { configDumpHandler } from "./config_dump.ts";
 import { type Handler, text } from "./handler.ts";
@@ -167,21 +169,17 @@ export function createAdminApp(server: AdminServer, opts: AdminAppOptions = {}):
   return app;
 }
 
-/** A running admin listener. */
-export interface AdminListener {
-  port: number;
-  close(): Promise<void>;
-}
+export type { AdminListener } from "./admin_server.ts";
 
-/** Serves the admin app on `hostname:port`; throws a clear Error if it cannot bind. */
-export function startAdmin(app: Hono, hostname: string, port: number): AdminListener {
-  try {
-    const srv = Deno.serve({ hostname, port, onListen: () => {} }, app.fetch);
-    return { port: srv.addr.port, close: () => srv.shutdown() };
-  } catch (e) {
-    const why = e instanceof Deno.errors.AddrInUse
-      ? "address already in use"
-      : (e as Error).message;
-    throw new Error(`admin: cannot bind ${hostname}:${port}: ${why}`);
-  }
+/**
+ * Serves the admin app on `hostname:port`, counting `listener.admin.*` and `http.admin.*` into
+ * `stats`; rejects with a clear Error if it cannot bind.
+ */
+export function startAdmin(
+  app: Hono,
+  hostname: string,
+  port: number,
+  stats: Scope,
+): Promise<AdminListener> {
+  return serveAdmin((req, peer) => app.fetch(req, peer), hostname, port, stats);
 }

@@ -75,7 +75,11 @@ export interface ExtensionFactory {
    * For HTTP filters: builds the per-stream factory from the filter's `typed_config`
    * (undefined when the filter was named without one). Throws an Error for configs it rejects.
    */
-  createHttpFilter?(config: Any | undefined, ctx: ServerContext): HttpFilterFactoryCb;
+  createHttpFilter?(
+    config: Any | undefined,
+    ctx: ServerContext,
+    statPrefix: string,
+  ): HttpFilterFactoryCb;
   /** For network filters: builds the per-connection factory from the filter's `typed_config`. */
   createNetworkFilter?(config: Any | undefined, ctx: ServerContext): NetworkFilterFactoryCb;
   /**
@@ -94,6 +98,8 @@ export interface ServerContext {
   /** This isolate's stats store, and its per-cluster stats. */
   stats: Store;
   clusterStats: ClusterStatsCache;
+  /** The worker isolate this context serves (per-worker stat names); undefined off the workers. */
+  workerId?: number;
 }
 
 /** A filter as a chain lists it: its name and, when given, its config's type URL. */

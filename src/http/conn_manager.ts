@@ -12,7 +12,7 @@ import type { LocalReplyOptions } from "./filter.ts";
 import { HeaderMap } from "./header_map.ts";
 import { encodeChunk, encodeLastChunk, encodeResponseHead } from "./http1/encoder.ts";
 import { type MessageHead, RequestParser } from "./http1/parser.ts";
-import type { Connection, ConnectionCallbacks } from "../network/connection.ts";
+import type { CloseReason, Connection, ConnectionCallbacks } from "../network/connection.ts";
 import type { ConnectionContext } from "../network/filter.ts";
 import type { MatchedRoute } from "../router/route_table.ts";
 import { StreamInfo } from "../stream_info/stream_info.ts";
@@ -74,12 +74,14 @@ class ActiveStream implements StreamSink {
     const cfg = this.cm.cfg;
     const elapsed = now - this.streamInfo.startMonotonic;
     if (cfg.requestTimeoutMs && !this.requestDone && elapsed >= cfg.requestTimeoutMs) {
+      cfg.stats.rqTimeout.inc();
       this.localReply(408, "request timeout", { details: "request_overall_timeout" });
       return;
     }
     const idleFor = now - this.lastActivity;
     if (cfg.streamIdleTimeoutMs && idleFor >= cfg.streamIdleTimeoutMs) {
       this.streamInfo.setFlag("SI");
+      cfg.stats.rqIdleTimeout.inc();
       if (this.fm.responseStarted) this.reset("stream_idle_timeout");
       else this.localReply(408, "stream timeout", { details: "stream_idle_timeout" });
       return;
@@ -157,6 +159,7 @@ class ActiveStream implements StreamSink {
   }
 
   reset(details: string): void {
+    this.cm.cfg.stats.rqTxReset.inc();
     this.streamInfo.connectionTerminationDetails = details;
     this.streamInfo.responseCodeDetails ??= details;
     this.cm.resetStream(this);
@@ -192,6 +195,8 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   /** Bytes received while a response is still going out (pipelined requests). */
   #pending: Uint8Array[] = [];
   #closing = false;
+  /** The client closed its side (FIN) or the connection failed: a remote close for the stats. */
+  #peerClosed = false;
   #headersTimer: CoarseTimer | undefined;
   #idleTimer: CoarseTimer | undefined;
   #durationTimer: CoarseTimer | undefined;
@@ -210,11 +215,14 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     this.#armHeadersTimer();
     this.#armIdleTimer();
     if (cfg.maxConnectionDurationMs > 0) {
-      this.#durationTimer = new CoarseTimer(() => this.#drainClose());
+      this.#durationTimer = new CoarseTimer(() => {
+        cfg.stats.cxMaxDurationReached.inc();
+        this.#drainClose();
+      });
       this.#durationTimer.arm(cfg.maxConnectionDurationMs);
     }
-    cfg.stats.cxTotal.inc();
-    cfg.stats.cxActive.inc();
+    cfg.stats.connectionOpened();
+    conn.byteCounters = cfg.stats.cxBytes;
     conn.start(this, ctx.initialData);
   }
 
@@ -223,6 +231,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     // Slowloris defence: a request's headers must complete within the timeout.
     this.#headersTimer ??= new CoarseTimer(() => {
       log.debug(() => `[C${this.conn.id}] request headers timeout`);
+      this.cfg.stats.rqHeaderTimeout.inc();
       this.conn.close();
     });
     this.#headersTimer.arm(this.cfg.requestHeadersTimeoutMs);
@@ -235,7 +244,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   #armIdleTimer(): void {
     if (this.cfg.idleTimeoutMs <= 0) return;
     this.#idleTimer ??= new CoarseTimer(() => {
-      if (!this.#stream) this.conn.close();
+      if (this.#stream) return;
+      this.cfg.stats.cxIdleTimeout.inc();
+      this.conn.close();
     });
     this.#idleTimer.arm(this.cfg.idleTimeoutMs);
   }
@@ -278,6 +289,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   }
 
   onEnd(): void {
+    this.#peerClosed = true;
     const s = this.#stream;
     if (s?.upgraded) {
       s.fm.decodeData(EMPTY, true);
@@ -286,6 +298,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     if (s && !s.requestDone) {
       // Client left mid-request: the upstream side is cancelled (flag DC).
       s.streamInfo.setFlag("DC");
+      this.cfg.stats.rqRxReset.inc();
       this.resetStream(s, "downstream_remote_disconnect");
       return;
     }
@@ -294,13 +307,20 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     else this.conn.close();
   }
 
-  onClose(): void {
-    this.cfg.stats.cxActive.dec();
+  onClose(reason: CloseReason): void {
     this.#clearHeadersTimer();
     this.#idleTimer?.disarm();
     this.#durationTimer?.disarm();
     const s = this.#stream;
-    if (s && !s.responseDone) {
+    const active = s !== undefined && !s.responseDone;
+    const remote = reason !== "local" || this.#peerClosed;
+    this.cfg.stats.connectionClosed(
+      remote,
+      active,
+      performance.now() - this.conn.openedMs,
+    );
+    if (active) {
+      (remote ? this.cfg.stats.rqRxReset : this.cfg.stats.rqTxReset).inc();
       s.streamInfo.setFlag("DC");
       s.streamInfo.connectionTerminationDetails ??= "downstream_remote_disconnect";
       this.#finishStream(s, true);
@@ -319,6 +339,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     const s = new ActiveStream(this);
     this.#stream = s;
     this.cfg.stats.rqTotal.inc();
+    this.cfg.stats.rqHttp1Total.inc();
     this.cfg.stats.rqActive.inc();
     s.counted = true;
     s.head = head;
@@ -348,8 +369,11 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     }
     if (head.upgrade) {
       const type = (headers.get("upgrade") ?? "").toLowerCase();
-      if (headers.get(":method") !== "CONNECT" && this.cfg.upgrades.has(type)) s.upgraded = true;
-      else {
+      if (headers.get(":method") !== "CONNECT" && this.cfg.upgrades.has(type)) {
+        s.upgraded = true;
+        this.cfg.stats.cxUpgradesTotal.inc();
+        this.cfg.stats.cxUpgradesActive.inc();
+      } else {
         // Upgrades not configured are refused as Envoy does (403 for unsupported upgrades).
         s.requestDone = true;
         s.closeAfter = true;
@@ -402,6 +426,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       s.streamInfo.protocol = "HTTP/1.1";
     }
     s.streamInfo.setFlag("DPE");
+    this.cfg.stats.cxProtocolError.inc();
     s.requestDone = true;
     s.closeAfter = true;
     s.localReply(status, "", { details: `http1.${detail}` });
@@ -444,8 +469,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       h.remove("connection");
       h.remove("keep-alive");
       if (
-        this.#closing || s.closeAfter || (!s.requestDone && endStream) ||
-        drainManager().drainClose(this.ctx.listenerName)
+        this.#closing || s.closeAfter || (!s.requestDone && endStream) || this.#drainClosing()
       ) {
         // A response that ends before its request finished also closes (Envoy does the same).
         s.closeAfter = true;
@@ -492,6 +516,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       this.#finishStream(s, false);
       return;
     }
+    if (!s.requestDone) this.cfg.stats.rqResponseBeforeRqComplete.inc();
     const closeConn = s.closeAfter || this.#closing || !s.requestDone;
     this.#finishStream(s, false);
     if (closeConn) {
@@ -507,6 +532,13 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     }
   }
 
+  /** Whether the listener drains, which closes this connection after the response (counted). */
+  #drainClosing(): boolean {
+    if (!drainManager().drainClose(this.ctx.listenerName)) return false;
+    this.cfg.stats.cxDrainClose.inc();
+    return true;
+  }
+
   /** Aborts a stream: on HTTP/1 the only way to signal it is to close the connection. */
   resetStream(s: ActiveStream, details?: string): void {
     if (details) s.streamInfo.connectionTerminationDetails ??= details;
@@ -520,6 +552,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     s.responseDone = true;
     s.clearTimers();
     s.streamInfo.finish();
+    if (s.upgraded) this.cfg.stats.cxUpgradesActive.dec();
     if (s.counted) {
       this.cfg.stats.rqActive.dec();
       this.cfg.stats.requestDone(s.streamInfo.responseCode, s.streamInfo.duration!);

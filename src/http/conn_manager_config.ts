@@ -108,6 +108,8 @@ export function compileConnectionManager(
       factory.createHttpFilter(
         f.configType.case === "typedConfig" ? f.configType.value : undefined,
         server,
+        // Envoy hands HTTP filters their connection manager's stats prefix.
+        `http.${hcm.statPrefix}`,
       ),
     );
   }

@@ -107,12 +107,14 @@ export function normalizeRequestHeaders(
   let path = h.get(":path");
   if (path !== undefined && method !== "CONNECT" && !(method === "OPTIONS" && path === "*")) {
     if (!path.startsWith("/")) {
+      cfg.stats.rqNonRelativePath.inc();
       return { reject: { status: 404, body: "", details: "absolute_path_rejected" } };
     }
     let [p, q] = splitQuery(path);
     const original = p;
     if (/%2f|%5c/i.test(p)) {
       if (cfg.escapedSlashes === "reject") {
+        cfg.stats.rqFailedPathNormalization.inc();
         return { reject: { status: 400, body: "", details: "path_normalization_failed" } };
       }
       if (cfg.escapedSlashes !== "keep") p = p.replace(/%2f/gi, "/").replace(/%5c/gi, "\\");
@@ -122,6 +124,7 @@ export function normalizeRequestHeaders(
     if (p !== original) {
       path = p + q;
       if (cfg.escapedSlashes === "unescape_and_redirect" && /%2f|%5c/i.test(original)) {
+        cfg.stats.rqRedirectedWithNormalizedPath.inc();
         return { redirect: path };
       }
       h.set(":path", path);

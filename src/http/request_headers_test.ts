@@ -1,5 +1,7 @@
 import { assertEquals } from "../testing/assert.ts";
 import { StreamInfo } from "../stream_info/stream_info.ts";
+import { HttpConnManagerStats } from "../stats/data_path_stats.ts";
+import { Store } from "../stats/store.ts";
 import type { ConnectionManagerConfig } from "./conn_manager_config.ts";
 import { HeaderMap } from "./header_map.ts";
 import type { MessageHead } from "./http1/parser.ts";
@@ -34,6 +36,7 @@ const base = {
   stripMatchingHostPort: false,
   acceptHttp10: false,
   defaultHostForHttp10: "",
+  stats: new HttpConnManagerStats(new Store(), "test"),
 } as unknown as ConnectionManagerConfig;
 
 function run(kv: string[], cfg: Partial<ConnectionManagerConfig> = {}, remote = "127.0.0.1:5000") {
@@ -113,6 +116,7 @@ Deno.test("path rules: escaped slashes rejected or unescaped; normalization and 
     connection: { remoteAddress: "127.0.0.1:1", localAddress: "127.0.0.1:80" },
   } as never);
   assertEquals(v.reject?.status, 400);
+  assertEquals(base.stats.rqFailedPathNormalization.value, 1);
   const n = new HeaderMap([":method", "GET", ":path", "/a//b/../c?q=1", ":authority", "a"]);
   normalizeRequestHeaders(n, head(), { ...base, normalizePath: true, mergeSlashes: true }, {
     streamInfo: new StreamInfo(),

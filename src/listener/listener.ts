@@ -12,7 +12,7 @@ import { Connection } from "../network/connection.ts";
 import type { NetworkFilterFactoryCb } from "../network/filter.ts";
 import { formatAddress } from "../network/address.ts";
 import { FilterChainMatcher } from "./filter_chain_match.ts";
-import { ListenerStats } from "../stats/data_path_stats.ts";
+import { listenerStatName, ListenerStats } from "../stats/data_path_stats.ts";
 
 const log = getLogger("conn_handler");
 
@@ -118,7 +118,17 @@ export class ActiveListener {
       throw new Error(`listener '${this.name}': cannot bind ${this.address}: ${why}`);
     }
     const host = sa.value.address.includes(":") ? `[${sa.value.address}]` : sa.value.address;
-    this.#stats = new ListenerStats(this.server.stats, `${host}:${this.port}`);
+    // listener.<stat_prefix or address>.*, and this worker's listener.<...>.worker_<id>.*.
+    this.#stats = new ListenerStats(
+      this.server.stats,
+      this.config.statPrefix || listenerStatName(`${host}:${this.port}`),
+      `worker_${this.server.workerId ?? 0}`,
+    );
+  }
+
+  /** Connections accepted and not yet closed. */
+  get connectionCount(): number {
+    return this.#connections.size;
   }
 
   /** The port actually bound (useful with port 0). */
@@ -164,11 +174,10 @@ export class ActiveListener {
       return;
     }
     this.#connections.add(conn);
-    this.#stats.cxTotal.inc();
-    this.#stats.cxActive.inc();
+    this.#stats.connectionOpened();
     conn.onFinished = () => {
       this.#connections.remove(conn);
-      this.#stats.cxActive.dec();
+      this.#stats.connectionClosed(performance.now() - conn.openedMs);
     };
     try {
       chain.start(conn, { listenerName: this.name });

@@ -6,6 +6,7 @@
  */
 
 import { allocate, MAX_CARVED_BYTES } from "../common/slab.ts";
+import type { ByteCounters } from "../stats/data_path_stats.ts";
 
 /** Why a connection closed, for access logs and stats. */
 export type CloseReason = "local" | "remote" | "error";
@@ -65,6 +66,13 @@ export class Connection {
   /** Bytes written and read, for stats and access logs. */
   bytesWritten = 0;
   bytesRead = 0;
+  /** When the connection was created (`performance.now()`), for connection length stats. */
+  readonly openedMs = performance.now();
+  /**
+   * Counters that see the bytes as they move (`*_cx_rx_bytes_total`), so long-lived
+   * connections show up in the stats before they close, as in Envoy.
+   */
+  byteCounters: ByteCounters | undefined;
 
   /**
    * @param highWatermark per_connection_buffer_limit_bytes (default 1 MiB, as Envoy).
@@ -103,6 +111,7 @@ export class Connection {
     this.#cb = cb;
     if (initial && initial.length > 0) {
       this.bytesRead += initial.length;
+      this.byteCounters?.rx.inc(initial.length);
       cb.onData(initial);
     }
     this.#readLoop();
@@ -122,6 +131,7 @@ export class Connection {
           return;
         }
         this.bytesRead += n;
+        this.byteCounters?.rx.inc(n);
         // Small reads are copied into a shared slab: cheaper than a fresh array each time.
         let chunk: Uint8Array;
         if (n <= MAX_CARVED_BYTES) {
@@ -205,6 +215,7 @@ export class Connection {
     this.#writing = false;
     this.#queued -= data.length;
     this.bytesWritten += data.length;
+    this.byteCounters?.tx.inc(data.length);
     if (this.#aboveHigh && this.#queued <= this.highWatermark / 2) {
       this.#aboveHigh = false;
       this.#cb?.onWritable?.();

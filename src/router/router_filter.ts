@@ -23,7 +23,7 @@ import type {
   UpstreamStream,
 } from "../upstream/conn_pool.ts";
 import { type HostDescription, hostKey } from "../upstream/host.ts";
-import type { ClusterStats } from "../stats/data_path_stats.ts";
+import { type ClusterStats, RouterStats } from "../stats/data_path_stats.ts";
 import type { LoadBalancer } from "../upstream/load_balancer.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "./header_mutation.ts";
 import { redirectLocation } from "./redirect.ts";
@@ -70,16 +70,25 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   /** The chosen host's stats on this worker (Envoy's per-host rq_success, rq_error, ...). */
   #hostStats: HostStats | undefined;
   #host: HostDescription | undefined;
+  /** The request came from an internal address: Envoy charges `internal.*` code stats. */
+  #internal = false;
 
-  constructor(cb: StreamFilterCallbacks, readonly server: ServerContext) {
+  constructor(
+    cb: StreamFilterCallbacks,
+    readonly server: ServerContext,
+    readonly routerStats: RouterStats,
+  ) {
     this.#cb = cb;
   }
 
   decodeHeaders(headers: HeaderMap, endStream: boolean): FilterHeadersStatus {
     const cb = this.#cb;
     const si = cb.streamInfo;
+    const rs = this.routerStats;
+    rs.rqTotal.inc();
     const m = cb.route();
     if (!m) {
+      rs.noRoute.inc();
       si.setFlag("NR");
       cb.sendLocalReply(404, "", { details: "route_not_found" });
       return "stop";
@@ -87,6 +96,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#route = m;
     const r = m.route;
     if (r.action === "direct_response") {
+      rs.rqDirectResponse.inc();
       const status = r.directResponse!.status;
       // Envoy gives 201 and 3xx direct responses a Location: the request's own URL.
       const location = status === 201 || (status >= 300 && status < 400)
@@ -102,6 +112,9 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       return "stop";
     }
     if (r.action === "redirect") {
+      // Envoy answers redirects as direct responses, counted there; rq_redirect says which.
+      rs.rqDirectResponse.inc();
+      rs.rqRedirect.inc();
       const location = redirectLocation(r, headers);
       cb.sendLocalReply(r.redirect!.responseCode, "", {
         details: "direct_response",
@@ -115,14 +128,19 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     const clusterName = m.clusterName;
     const cluster = clusterName ? this.server.clusterManager.get(clusterName) : undefined;
     if (!cluster) {
+      rs.noCluster.inc();
       si.setFlag("NC");
       cb.sendLocalReply(r.clusterNotFoundResponseCode, "", { details: "cluster_not_found" });
       return "stop";
     }
     si.upstreamCluster = cluster.info.name;
+    const stats = this.server.clusterStats.get(cluster.info.statName);
+    this.#stats = stats;
     const lb = this.server.clusterManager.loadBalancer(cluster.info.name);
     const host = lb?.chooseHost();
     if (!lb || !host) {
+      stats.cxNoneHealthy.inc();
+      stats.chargeCode(503, headers.get("x-envoy-internal") === "true");
       si.setFlag("UH");
       cb.sendLocalReply(503, "no healthy upstream", { details: "no_healthy_upstream" });
       return "stop";
@@ -130,8 +148,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     lb.requestStarted(host);
     this.#lb = lb;
     this.#host = host;
-    this.#stats = this.server.clusterStats.get(cluster.info.name);
-    this.#stats.rqTotal.inc();
+    this.#internal = headers.get("x-envoy-internal") === "true";
     si.upstreamHost = hostKey(host);
 
     // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it.
@@ -230,9 +247,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#pending = undefined;
     const f = FAILURES[reason];
     const si = this.#cb.streamInfo;
-    if (reason === "connection_failure" || reason === "connection_timeout") {
-      this.#stats?.cxConnectFail.inc();
-    }
+    if (!this.#responseStarted) this.#stats?.chargeCode(f.status, this.#internal);
     if (this.#hostStats) this.#hostStats.rq_error++;
     si.setFlag(f.flag);
     si.upstreamTransportFailureReason = reason.startsWith("connection_f") ||
@@ -251,8 +266,10 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#clearTimer();
     this.#upstream?.reset();
     this.#upstream = undefined;
-    if (this.#responseStarted) this.#cb.resetStream(details);
-    else this.#cb.sendLocalReply(status, body, { details });
+    if (this.#responseStarted) {
+      this.routerStats.rqResetAfterDownstreamResponseStarted.inc();
+      this.#cb.resetStream(details);
+    } else this.#cb.sendLocalReply(status, body, { details });
   }
 
   onResponseHeaders(headers: HeaderMap, _head: MessageHead, endStream: boolean): void {
@@ -267,7 +284,11 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     }
     this.#responseStarted = true;
     si.responseCodeDetails = "via_upstream";
-    this.#stats?.responded(status, performance.now() - this.#startMs);
+    const stats = this.#stats;
+    if (stats) {
+      stats.chargeCode(status, this.#internal);
+      stats.responseTime(performance.now() - this.#startMs, this.#internal);
+    }
     if (this.#hostStats) {
       if (status >= 500) this.#hostStats.rq_error++;
       else this.#hostStats.rq_success++;
@@ -317,6 +338,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       if (this.#done) return;
       this.#cb.streamInfo.setFlag("UT");
       this.#stats?.rqTimeout.inc();
+      if (!this.#responseStarted) this.#stats?.chargeCode(504, this.#internal);
       if (this.#hostStats) {
         this.#hostStats.rq_timeout++;
         this.#hostStats.rq_error++;
@@ -333,6 +355,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 }
 
 /** The router factory's per-stream constructor. */
-export function routerFilterFactory(server: ServerContext) {
-  return (cb: StreamFilterCallbacks) => ({ decoder: new RouterFilter(cb, server) });
+export function routerFilterFactory(server: ServerContext, statPrefix: string) {
+  // http.<stat_prefix>.no_route and friends: the router shares its connection manager's prefix.
+  const stats = new RouterStats(server.stats.scope(statPrefix));
+  return (cb: StreamFilterCallbacks) => ({ decoder: new RouterFilter(cb, server, stats) });
 }

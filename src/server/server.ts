@@ -44,7 +44,10 @@ import type { PrioritySetSnapshot } from "../upstream/priority_set.ts";
 import { preUnpack } from "../config/any.ts";
 import type { ToWorker } from "./worker.ts";
 import { WorkerPool } from "./worker_pool.ts";
-import { BUILD_VERSION } from "../version.ts";
+import { BUILD_REVISION, BUILD_VERSION } from "../version.ts";
+import { ServerStats, serverVersion } from "./server_stats.ts";
+import { ListenerManagerStats } from "../listener/listener_manager_stats.ts";
+import { Watchdog, watchdogThresholds } from "./watchdog.ts";
 import type { Options } from "./options.ts";
 
 const log = getLogger("main");
@@ -105,6 +108,11 @@ export class Server implements AdminServer {
     },
   });
   readonly #tags: TagProducer;
+  readonly #serverStats: ServerStats;
+  readonly #listenerManagerStats: ListenerManagerStats;
+  readonly #watchdog: Watchdog;
+  /** When initialization began (`performance.now()`), for server.initialization_time_ms. */
+  #initStartMs = 0;
   #runtime: RuntimeLoader | undefined;
   /** The widest `/drain_listeners?graceful` under way: inbound listeners only, or all. */
   #gracefulDrain: "inbound" | "all" | undefined;
@@ -118,6 +126,14 @@ export class Server implements AdminServer {
   ) {
     this.#workers = workers;
     this.#tags = new TagProducer(bootstrap.statsConfig ?? {});
+    this.#serverStats = new ServerStats(this.#stats, {
+      concurrency: options.concurrency,
+      restartEpoch: options.restartEpoch,
+      version: serverVersion(bootstrap.statsServerVersionOverride, BUILD_REVISION),
+    });
+    this.#listenerManagerStats = new ListenerManagerStats(this.#stats);
+    const wd = watchdogThresholds(bootstrap, "main_thread");
+    this.#watchdog = new Watchdog(this.#stats, "main_thread", "main_thread", wd);
     this.#view = new AdminView(
       bootstrap,
       options,
@@ -190,11 +206,21 @@ export class Server implements AdminServer {
    * server keeps running. A graceful drain that is already under way is not restarted.
    */
   drainListeners(opts: DrainOptions): void {
+    // Listener.TrafficDirection INBOUND is 1.
+    const affected = (this.bootstrap.staticResources?.listeners ?? [])
+      .filter((l) => !opts.inboundOnly || l.trafficDirection === 1).map((l) => l.name);
     if (opts.graceful) {
       const scope = opts.inboundOnly ? "inbound" : "all";
       if (this.#gracefulDrain === "all" || this.#gracefulDrain === scope) return;
       this.#gracefulDrain = scope;
-    }
+      // The workers stop accepting once the drain time is over (unless skip_exit).
+      if (!opts.skipExit) {
+        setTimeout(
+          () => this.#listenerManagerStats.stopped(affected),
+          this.options.drainTimeS * 1000,
+        ).unref();
+      }
+    } else this.#listenerManagerStats.stopped(affected);
     log.info(
       `admin: draining ${opts.inboundOnly ? "inbound" : "all"} listeners` +
         (opts.graceful ? ` over ${this.options.drainTimeS}s (${this.options.drainStrategy})` : ""),
@@ -219,13 +245,11 @@ export class Server implements AdminServer {
    */
   async #collectStats(latch: boolean): Promise<StoreSnapshot> {
     const s = this.#stats;
-    const stateCode = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 }[this.state()];
-    s.gauge("server.state", "NeverImport").set(stateCode);
-    s.gauge("server.live", "NeverImport").set(this.#state === "LIVE" ? 1 : 0);
-    s.gauge("server.uptime", "NeverImport").set(this.serverInfo().uptimeCurrentEpochSeconds);
-    s.gauge("server.concurrency", "NeverImport").set(this.options.concurrency);
-    s.gauge("server.memory_allocated", "NeverImport").set(Deno.memoryUsage().heapUsed);
-    s.gauge("server.memory_heap_size", "NeverImport").set(Deno.memoryUsage().heapTotal);
+    this.#serverStats.update({
+      state: this.state(),
+      live: this.#state === "LIVE",
+      uptimeSeconds: this.serverInfo().uptimeCurrentEpochSeconds,
+    });
     s.gauge("server.worker_restarts", "NeverImport").set(this.#workers.restarts);
     return mergeSnapshots([
       s.snapshot({ latch }),
@@ -248,6 +272,7 @@ export class Server implements AdminServer {
   async initialize(): Promise<void> {
     const b = this.bootstrap;
     const node = b.node;
+    this.#initStartMs = performance.now();
     this.#state = "INITIALIZING";
     log.info(`initializing epoch ${this.options.restartEpoch} (base id=${this.options.baseId})`);
     log.info(`denvoy version: ${BUILD_VERSION}`);
@@ -269,13 +294,17 @@ export class Server implements AdminServer {
     );
     // Serving scans once listeners are up, off the start-up path (a big config takes a while).
     if (this.options.mode === "init_only") this.#countDeprecatedFields();
-    const clusterManager = new ClusterManager(b.staticResources?.clusters ?? []);
+    // The main thread counts membership, DNS updates and cluster_manager.*; workers, traffic.
+    const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], {
+      stats: this.#stats,
+    });
+    const clusterStats = new ClusterStatsCache(this.#stats);
     this.#ctx = {
       extensions: this.extensions,
       clusterManager,
-      pools: new ConnPoolManager(),
+      pools: new ConnPoolManager(clusterStats),
       stats: this.#stats,
-      clusterStats: new ClusterStatsCache(this.#stats),
+      clusterStats,
     };
     this.#sinks = createStatsSinks(b, this.extensions, {
       clusterManager,
@@ -291,7 +320,9 @@ export class Server implements AdminServer {
       this.#sinks,
       () => this.#collectStats(true),
       statsFlushSettings(b).intervalMs,
+      this.#serverStats.droppedStatFlushes,
     );
+    this.#listenerManagerStats.added(b.staticResources?.listeners.length ?? 0);
     for (const l of b.staticResources?.listeners ?? []) {
       log.info(
         `listener '${l.name}' on ${formatAddress(l.address)} with ${l.filterChains.length} ` +
@@ -308,11 +339,9 @@ export class Server implements AdminServer {
     await clusterManager.initialize();
     log.info("cm init: all clusters initialized");
     // Membership lives here; workers get every change.
-    for (const name of clusterManager.names()) {
-      clusterManager.get(name)!.onMembershipUpdate((set) =>
-        this.#workers.broadcast({ type: "membership", cluster: name, snapshot: set.snapshot() })
-      );
-    }
+    clusterManager.watchUpdates((name, set) =>
+      this.#workers.broadcast({ type: "membership", cluster: name, snapshot: set.snapshot() })
+    );
   }
 
   /** Envoy warns about each deprecated field the config sets and counts it in the runtime stats. */
@@ -361,13 +390,14 @@ export class Server implements AdminServer {
         const { createAdminApp, startAdmin } = await import("../admin/admin.ts");
         const ps = admin.value.portSpecifier;
         let localAddress = "";
-        this.#admin = startAdmin(
+        this.#admin = await startAdmin(
           createAdminApp(this, {
             accessLogs: createAdminAccessLogs(this.bootstrap.admin),
             localAddress: () => localAddress,
           }),
           admin.value.address,
           ps.case === "portValue" ? ps.value : 0,
+          this.#stats,
         );
         localAddress = admin.value.address.includes(":")
           ? `[${admin.value.address}]:${this.#admin.port}`
@@ -376,12 +406,13 @@ export class Server implements AdminServer {
       }
       const { rest } = await workersStarted;
       const n = this.options.concurrency;
-      if (n > 1) {
-        rest.then(
-          () => log.info(`all ${n} workers serving`),
-          (e) => log.error(`a worker failed to start: ${(e as Error).message}`),
-        );
-      }
+      rest.then(
+        () => {
+          this.#workersStarted();
+          if (n > 1) log.info(`all ${n} workers serving`);
+        },
+        (e) => log.error(`a worker failed to start: ${(e as Error).message}`),
+      );
       // Connections that reached the probes before workers were up would wait forever there.
       this.#releaseProbes();
     } catch (e) {
@@ -408,6 +439,18 @@ export class Server implements AdminServer {
     log.info("main dispatch loop exited");
     await this.#shutdown();
     log.info("exiting");
+  }
+
+  /**
+   * Every worker serves every listener: Envoy's start-workers callback, which completes
+   * server.initialization_time_ms and marks the listeners active. The main thread's watchdog
+   * starts then, after the start-up work that would read as stalls.
+   */
+  #workersStarted(): void {
+    if (this.#state !== "LIVE") return;
+    this.#serverStats.initializationTime.record(performance.now() - this.#initStartMs);
+    this.#listenerManagerStats.started(this.bootstrap.staticResources?.listeners.length ?? 0);
+    this.#watchdog.start();
   }
 
   /**
@@ -469,6 +512,7 @@ export class Server implements AdminServer {
 
   async #shutdown(): Promise<void> {
     this.#state = "DRAINING";
+    this.#watchdog.stop();
     // The last flush needs the workers' stats, so it comes before they stop.
     await this.#flusher?.stop();
     this.#runtime?.close();

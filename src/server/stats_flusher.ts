@@ -10,6 +10,7 @@ import { unpackAny } from "../config/any.ts";
 import type { ExtensionRegistry } from "../config/extensions.ts";
 import type { StatsSink, StatsSinkContext } from "../stats/sink.ts";
 import type { StoreSnapshot } from "../stats/snapshot.ts";
+import type { Counter } from "../stats/metrics.ts";
 
 const log = getLogger("main");
 
@@ -48,19 +49,23 @@ export class StatsFlusher {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
   #inFlight: Promise<StoreSnapshot> | undefined;
+  readonly #dropped: Counter | undefined;
 
   /**
    * @param collect takes the latched, merged snapshot of every isolate (only the flusher may
    *   latch: deltas are "since the previous flush").
+   * @param dropped counts flushes asked for while one was under way (`server.dropped_stat_flushes`).
    */
   constructor(
     sinks: readonly StatsSink[],
     collect: () => Promise<StoreSnapshot>,
     intervalMs: number,
+    dropped?: Counter,
   ) {
     this.#sinks = sinks;
     this.#collect = collect;
     this.#intervalMs = intervalMs;
+    this.#dropped = dropped;
   }
 
   /** Whether any sink is configured. */
@@ -80,10 +85,15 @@ export class StatsFlusher {
 
   /**
    * Latches, merges and sends one snapshot to every sink; resolves with the snapshot. A flush
-   * asked for while one runs joins it, so two never latch at once.
+   * asked for while one runs joins it, so two never latch at once: that flush is dropped, as
+   * Envoy counts it.
    */
   flush(): Promise<StoreSnapshot> {
-    this.#inFlight ??= (async () => {
+    if (this.#inFlight !== undefined) {
+      this.#dropped?.inc();
+      return this.#inFlight;
+    }
+    this.#inFlight = (async () => {
       try {
         const snapshot = await this.#collect();
         for (const sink of this.#sinks) {

@@ -34,6 +34,9 @@ import { drainManager } from "./drain_manager.ts";
 import type { StatsSink } from "../stats/sink.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
 import { createStatsSinks } from "./stats_flusher.ts";
+import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
+import { isolateConnectionStats, isolateMemoryStats } from "./server_stats.ts";
+import { Watchdog, watchdogThresholds } from "./watchdog.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -90,6 +93,7 @@ class WorkerServer {
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   /** This worker's instance of each stat sink, for the histogram values it records. */
   readonly sinks: StatsSink[] = [];
+  readonly #watchdog: Watchdog;
 
   constructor(init: Extract<ToWorker, { type: "init" }>) {
     const o = init.options;
@@ -108,10 +112,6 @@ class WorkerServer {
     this.#drainStrategy = o.drainStrategy;
     configureDefaultAccessLogManager(o.fileFlushIntervalMsec);
     const b = init.bootstrap;
-    const clusterManager = new ClusterManager(b.staticResources?.clusters ?? []);
-    for (const [name, snap] of Object.entries(init.membership)) {
-      clusterManager.get(name)?.prioritySet.replace(snap);
-    }
     const sinks = this.sinks;
     // Without sinks, histograms get no callback at all: nothing is added to record().
     const stats = new Store(
@@ -121,12 +121,20 @@ class WorkerServer {
         },
       },
     );
+    const clusterStats = new ClusterStatsCache(stats);
+    const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], { clusterStats });
+    for (const [name, snap] of Object.entries(init.membership)) {
+      clusterManager.get(name)?.prioritySet.replace(snap);
+    }
+    // Every cluster's traffic stats exist from the start, as Envoy declares them.
+    clusterStats.declare(clusterManager.names().map((n) => clusterManager.get(n)!.info.statName));
     this.ctx = {
       extensions: builtinExtensions(),
       clusterManager,
-      pools: new ConnPoolManager(),
+      pools: new ConnPoolManager(clusterStats),
       stats,
-      clusterStats: new ClusterStatsCache(stats),
+      clusterStats,
+      workerId: init.workerId,
     };
     if (b.statsSinks.length > 0) {
       sinks.push(...createStatsSinks(b, this.ctx.extensions, {
@@ -145,9 +153,27 @@ class WorkerServer {
       drainManager().registerListener(l.name, l.drainType);
     }
     for (const l of this.listeners) l.bind(true, init.ports[l.name]);
+    listenerCreateSuccess(stats).inc(this.listeners.length);
     for (const l of this.listeners) {
       l.serve().catch((e) => log.error(`listener '${l.name}': ${(e as Error).message}`));
     }
+    this.#watchdog = new Watchdog(
+      stats,
+      `worker_${init.workerId}`,
+      "workers",
+      watchdogThresholds(b, "workers"),
+    );
+    this.#watchdog.start();
+  }
+
+  /** This worker's stats, with its share of the server gauges refreshed. */
+  snapshotStats(latch: boolean): StoreSnapshot {
+    const stats = this.ctx.stats;
+    isolateMemoryStats(stats);
+    let connections = 0;
+    for (const l of this.listeners) connections += l.connectionCount;
+    isolateConnectionStats(stats, connections);
+    return stats.snapshot({ latch });
   }
 
   /**
@@ -173,6 +199,7 @@ class WorkerServer {
   }
 
   async stop(): Promise<void> {
+    this.#watchdog.stop();
     clearTimeout(this.#drainTimer);
     for (const l of this.listeners) l.close(true);
     this.ctx.pools.close();
@@ -200,7 +227,7 @@ export function runWorker(scope: {
         for (const [c, l] of Object.entries(m.levels)) setComponentLevel(c, l);
       } else if (m.type === "stats") {
         if (server) {
-          const snapshot = server.ctx.stats.snapshot({ latch: m.latch === true });
+          const snapshot = server.snapshotStats(m.latch === true);
           scope.postMessage({ type: "stats", id: m.id, snapshot });
         }
       } else if (m.type === "resetCounters") {

@@ -1,91 +1,375 @@
 /**
  * The stats the data path bumps, declared once per config object (HCM, cluster, listener) so
- * the per-request cost is an increment on a held object. Names follow Envoy, so dashboards
- * built on `http.<stat_prefix>.*`, `cluster.<name>.*` and `listener.<address>.*` work.
+ * the per-request cost is an increment on a held object. Names and types follow Envoy
+ * (`ALL_HTTP_CONN_MAN_STATS`, `ALL_ROUTER_STATS`, `ALL_CLUSTER_TRAFFIC_STATS`,
+ * `ALL_LISTENER_STATS`), so dashboards built on `http.<stat_prefix>.*`, `cluster.<name>.*` and
+ * `listener.<address>.*` work. Only the stats whose events denvoy has are declared: one that
+ * could never move (TLS handshakes, HTTP/2 streams, overload rejections, ...) arrives with the
+ * feature that makes it count.
  */
 import type { Counter, Gauge, Histogram } from "./metrics.ts";
 import type { Scope } from "./store.ts";
 
-/** `http.<stat_prefix>.*` of one connection manager. */
+/** The counters a connection adds its bytes to as they move (Envoy's `ConnectionStats`). */
+export interface ByteCounters {
+  readonly rx: Counter;
+  readonly tx: Counter;
+}
+
+/**
+ * `http.<stat_prefix>.*` of the router filter (Envoy's `ALL_ROUTER_STATS`), on the scope of its
+ * connection manager's prefix.
+ */
+export class RouterStats {
+  readonly noRoute: Counter;
+  readonly noCluster: Counter;
+  readonly rqRedirect: Counter;
+  readonly rqDirectResponse: Counter;
+  readonly rqTotal: Counter;
+  readonly rqResetAfterDownstreamResponseStarted: Counter;
+
+  constructor(s: Scope) {
+    this.noRoute = s.counter("no_route");
+    this.noCluster = s.counter("no_cluster");
+    this.rqRedirect = s.counter("rq_redirect");
+    this.rqDirectResponse = s.counter("rq_direct_response");
+    this.rqTotal = s.counter("rq_total");
+    this.rqResetAfterDownstreamResponseStarted = s.counter(
+      "rq_reset_after_downstream_response_started",
+    );
+  }
+}
+
+/** `http.<stat_prefix>.*` of one connection manager (HTTP/1.1 connections). */
 export class HttpConnManagerStats {
   readonly cxTotal: Counter;
   readonly cxActive: Gauge;
+  readonly cxHttp1Total: Counter;
+  readonly cxHttp1Active: Gauge;
+  readonly cxDestroy: Counter;
+  readonly cxDestroyLocal: Counter;
+  readonly cxDestroyRemote: Counter;
+  readonly cxDestroyActiveRq: Counter;
+  readonly cxDestroyLocalActiveRq: Counter;
+  readonly cxDestroyRemoteActiveRq: Counter;
+  readonly cxBytes: ByteCounters;
+  readonly cxLength: Histogram;
+  readonly cxIdleTimeout: Counter;
+  readonly cxMaxDurationReached: Counter;
+  readonly cxProtocolError: Counter;
+  readonly cxDrainClose: Counter;
+  readonly cxUpgradesTotal: Counter;
+  readonly cxUpgradesActive: Gauge;
   readonly rqTotal: Counter;
   readonly rqActive: Gauge;
-  /** downstream_rq_1xx .. downstream_rq_5xx, indexed by status / 100. */
+  readonly rqHttp1Total: Counter;
+  /** downstream_rq_1xx .. downstream_rq_5xx, indexed by status / 100 - 1. */
   readonly rqClass: Counter[];
+  readonly rqCompleted: Counter;
   readonly rqTime: Histogram;
+  readonly rqNonRelativePath: Counter;
+  readonly rqFailedPathNormalization: Counter;
+  readonly rqRedirectedWithNormalizedPath: Counter;
+  readonly rqTimeout: Counter;
+  readonly rqIdleTimeout: Counter;
+  readonly rqHeaderTimeout: Counter;
+  readonly rqResponseBeforeRqComplete: Counter;
+  readonly rqRxReset: Counter;
+  readonly rqTxReset: Counter;
 
   constructor(store: Scope, statPrefix: string) {
     const s = store.scope(`http.${statPrefix}`);
     this.cxTotal = s.counter("downstream_cx_total");
     this.cxActive = s.gauge("downstream_cx_active", "Accumulate");
+    this.cxHttp1Total = s.counter("downstream_cx_http1_total");
+    this.cxHttp1Active = s.gauge("downstream_cx_http1_active", "Accumulate");
+    this.cxDestroy = s.counter("downstream_cx_destroy");
+    this.cxDestroyLocal = s.counter("downstream_cx_destroy_local");
+    this.cxDestroyRemote = s.counter("downstream_cx_destroy_remote");
+    this.cxDestroyActiveRq = s.counter("downstream_cx_destroy_active_rq");
+    this.cxDestroyLocalActiveRq = s.counter("downstream_cx_destroy_local_active_rq");
+    this.cxDestroyRemoteActiveRq = s.counter("downstream_cx_destroy_remote_active_rq");
+    this.cxBytes = {
+      rx: s.counter("downstream_cx_rx_bytes_total"),
+      tx: s.counter("downstream_cx_tx_bytes_total"),
+    };
+    this.cxLength = s.histogram("downstream_cx_length_ms", "Milliseconds");
+    this.cxIdleTimeout = s.counter("downstream_cx_idle_timeout");
+    this.cxMaxDurationReached = s.counter("downstream_cx_max_duration_reached");
+    this.cxProtocolError = s.counter("downstream_cx_protocol_error");
+    this.cxDrainClose = s.counter("downstream_cx_drain_close");
+    this.cxUpgradesTotal = s.counter("downstream_cx_upgrades_total");
+    this.cxUpgradesActive = s.gauge("downstream_cx_upgrades_active", "Accumulate");
     this.rqTotal = s.counter("downstream_rq_total");
     this.rqActive = s.gauge("downstream_rq_active", "Accumulate");
+    this.rqHttp1Total = s.counter("downstream_rq_http1_total");
     this.rqClass = [1, 2, 3, 4, 5].map((c) => s.counter(`downstream_rq_${c}xx`));
+    this.rqCompleted = s.counter("downstream_rq_completed");
     this.rqTime = s.histogram("downstream_rq_time", "Milliseconds");
+    this.rqNonRelativePath = s.counter("downstream_rq_non_relative_path");
+    this.rqFailedPathNormalization = s.counter("downstream_rq_failed_path_normalization");
+    this.rqRedirectedWithNormalizedPath = s.counter(
+      "downstream_rq_redirected_with_normalized_path",
+    );
+    this.rqTimeout = s.counter("downstream_rq_timeout");
+    this.rqIdleTimeout = s.counter("downstream_rq_idle_timeout");
+    this.rqHeaderTimeout = s.counter("downstream_rq_header_timeout");
+    this.rqResponseBeforeRqComplete = s.counter("downstream_rq_response_before_rq_complete");
+    this.rqRxReset = s.counter("downstream_rq_rx_reset");
+    this.rqTxReset = s.counter("downstream_rq_tx_reset");
   }
 
-  /** Counts a finished request with its status and duration. */
+  /**
+   * Counts a finished request with its status and duration. A status outside 1xx..5xx (a
+   * stream reset before any response) completes nothing, as Envoy charges these stats only
+   * when response headers go out.
+   */
   requestDone(status: number | undefined, ms: number): void {
     const c = status ? Math.floor(status / 100) : 0;
-    if (c >= 1 && c <= 5) this.rqClass[c - 1].inc();
+    if (c >= 1 && c <= 5) {
+      this.rqClass[c - 1].inc();
+      this.rqCompleted.inc();
+    }
     this.rqTime.record(ms);
+  }
+
+  /** Counts a new HTTP/1.1 connection. */
+  connectionOpened(): void {
+    this.cxTotal.inc();
+    this.cxActive.inc();
+    this.cxHttp1Total.inc();
+    this.cxHttp1Active.inc();
+  }
+
+  /**
+   * Counts a closed connection: Envoy's destroy counters say who closed it (`remote` when the
+   * peer did, by FIN, reset or error) and whether a request was still in flight.
+   */
+  connectionClosed(remote: boolean, activeRequest: boolean, lengthMs: number): void {
+    this.cxActive.dec();
+    this.cxHttp1Active.dec();
+    this.cxDestroy.inc();
+    (remote ? this.cxDestroyRemote : this.cxDestroyLocal).inc();
+    if (activeRequest) {
+      this.cxDestroyActiveRq.inc();
+      (remote ? this.cxDestroyRemoteActiveRq : this.cxDestroyLocalActiveRq).inc();
+    }
+    this.cxLength.record(lengthMs);
   }
 }
 
-/** `cluster.<name>.*` of one cluster (per isolate). */
-export class ClusterStats {
-  readonly rqTotal: Counter;
+/**
+ * The response code stats Envoy charges per upstream response (`CodeStatsImpl`): completed,
+ * the class, the exact code and the time, under a prefix ("", "internal." or "external.").
+ */
+export class UpstreamCodeStats {
+  readonly completed: Counter;
   readonly rqClass: Counter[];
-  readonly rqTime: Histogram;
-  readonly cxTotal: Counter;
-  readonly cxConnectFail: Counter;
-  readonly rqTimeout: Counter;
+  readonly time: Histogram;
+  readonly #scope: Scope;
+  readonly #prefix: string;
+  /** upstream_rq_<code>, created on the first response with that code. */
+  readonly #codes: (Counter | undefined)[] = [];
 
-  constructor(store: Scope, name: string) {
-    const s = store.scope(`cluster.${name}`);
-    this.rqTotal = s.counter("upstream_rq_total");
-    this.rqClass = [1, 2, 3, 4, 5].map((c) => s.counter(`upstream_rq_${c}xx`));
-    this.rqTime = s.histogram("upstream_rq_time", "Milliseconds");
-    this.cxTotal = s.counter("upstream_cx_total");
-    this.cxConnectFail = s.counter("upstream_cx_connect_fail");
-    this.rqTimeout = s.counter("upstream_rq_timeout");
+  constructor(s: Scope, prefix: string) {
+    this.#scope = s;
+    this.#prefix = prefix;
+    this.completed = s.counter(`${prefix}upstream_rq_completed`);
+    this.rqClass = [1, 2, 3, 4, 5].map((c) => s.counter(`${prefix}upstream_rq_${c}xx`));
+    this.time = s.histogram(`${prefix}upstream_rq_time`, "Milliseconds");
   }
 
-  /** Counts an upstream response with its status and time. */
-  responded(status: number, ms: number): void {
+  /** Counts a response code (a real one, or one the router answered for the upstream). */
+  charge(status: number): void {
+    this.completed.inc();
     const c = Math.floor(status / 100);
     if (c >= 1 && c <= 5) this.rqClass[c - 1].inc();
-    this.rqTime.record(ms);
+    if (status >= 100 && status < 600) {
+      (this.#codes[status] ??= this.#scope.counter(`${this.#prefix}upstream_rq_${status}`)).inc();
+    }
   }
 }
 
-/** `listener.<address>.*` (address as Envoy names it: `0.0.0.0_10000`). */
+/** `cluster.<stat name>.*` traffic of one cluster, per isolate (Envoy's cluster traffic stats). */
+export class ClusterStats {
+  readonly rqTotal: Counter;
+  readonly rqActive: Gauge;
+  readonly rqPendingTotal: Counter;
+  readonly rqPendingActive: Gauge;
+  readonly rqCancelled: Counter;
+  readonly rqTimeout: Counter;
+  readonly rqRxReset: Counter;
+  readonly rqTxReset: Counter;
+  /** upstream_rq_completed, _<class>xx, _<code> and upstream_rq_time. */
+  readonly codes: UpstreamCodeStats;
+  /** The same for requests the connection manager marked internal (`x-envoy-internal`). */
+  readonly internalCodes: UpstreamCodeStats;
+  readonly externalCodes: UpstreamCodeStats;
+  readonly cxTotal: Counter;
+  readonly cxActive: Gauge;
+  readonly cxHttp1Total: Counter;
+  readonly cxConnectFail: Counter;
+  readonly cxConnectTimeout: Counter;
+  readonly cxConnectAttemptsExceeded: Counter;
+  readonly cxConnectMs: Histogram;
+  readonly cxLength: Histogram;
+  readonly cxDestroy: Counter;
+  readonly cxDestroyLocal: Counter;
+  readonly cxDestroyRemote: Counter;
+  readonly cxDestroyWithActiveRq: Counter;
+  readonly cxDestroyLocalWithActiveRq: Counter;
+  readonly cxDestroyRemoteWithActiveRq: Counter;
+  readonly cxBytes: ByteCounters;
+  readonly cxMaxRequests: Counter;
+  readonly cxIdleTimeout: Counter;
+  readonly cxCloseNotify: Counter;
+  readonly cxProtocolError: Counter;
+  readonly cxNoneHealthy: Counter;
+  readonly lbHealthyPanic: Counter;
+
+  /** `statName` is the cluster's `alt_stat_name`, else its name. */
+  constructor(store: Scope, statName: string) {
+    const s = store.scope(`cluster.${statName}`);
+    this.rqTotal = s.counter("upstream_rq_total");
+    this.rqActive = s.gauge("upstream_rq_active", "Accumulate");
+    this.rqPendingTotal = s.counter("upstream_rq_pending_total");
+    this.rqPendingActive = s.gauge("upstream_rq_pending_active", "Accumulate");
+    this.rqCancelled = s.counter("upstream_rq_cancelled");
+    this.rqTimeout = s.counter("upstream_rq_timeout");
+    this.rqRxReset = s.counter("upstream_rq_rx_reset");
+    this.rqTxReset = s.counter("upstream_rq_tx_reset");
+    this.codes = new UpstreamCodeStats(s, "");
+    this.internalCodes = new UpstreamCodeStats(s, "internal.");
+    this.externalCodes = new UpstreamCodeStats(s, "external.");
+    this.cxTotal = s.counter("upstream_cx_total");
+    this.cxActive = s.gauge("upstream_cx_active", "Accumulate");
+    this.cxHttp1Total = s.counter("upstream_cx_http1_total");
+    this.cxConnectFail = s.counter("upstream_cx_connect_fail");
+    this.cxConnectTimeout = s.counter("upstream_cx_connect_timeout");
+    this.cxConnectAttemptsExceeded = s.counter("upstream_cx_connect_attempts_exceeded");
+    this.cxConnectMs = s.histogram("upstream_cx_connect_ms", "Milliseconds");
+    this.cxLength = s.histogram("upstream_cx_length_ms", "Milliseconds");
+    this.cxDestroy = s.counter("upstream_cx_destroy");
+    this.cxDestroyLocal = s.counter("upstream_cx_destroy_local");
+    this.cxDestroyRemote = s.counter("upstream_cx_destroy_remote");
+    this.cxDestroyWithActiveRq = s.counter("upstream_cx_destroy_with_active_rq");
+    this.cxDestroyLocalWithActiveRq = s.counter("upstream_cx_destroy_local_with_active_rq");
+    this.cxDestroyRemoteWithActiveRq = s.counter("upstream_cx_destroy_remote_with_active_rq");
+    this.cxBytes = {
+      rx: s.counter("upstream_cx_rx_bytes_total"),
+      tx: s.counter("upstream_cx_tx_bytes_total"),
+    };
+    this.cxMaxRequests = s.counter("upstream_cx_max_requests");
+    this.cxIdleTimeout = s.counter("upstream_cx_idle_timeout");
+    this.cxCloseNotify = s.counter("upstream_cx_close_notify");
+    this.cxProtocolError = s.counter("upstream_cx_protocol_error");
+    this.cxNoneHealthy = s.counter("upstream_cx_none_healthy");
+    this.lbHealthyPanic = s.counter("lb_healthy_panic");
+  }
+
+  /**
+   * Charges a response code as Envoy's router does (`chargeUpstreamCode`): the plain stats and
+   * the internal or external ones. Also for codes the router answered in the upstream's place
+   * (503 on a connect failure, 504 on a timeout).
+   */
+  chargeCode(status: number, internal: boolean): void {
+    this.codes.charge(status);
+    (internal ? this.internalCodes : this.externalCodes).charge(status);
+  }
+
+  /** Records the time to an upstream response. */
+  responseTime(ms: number, internal: boolean): void {
+    this.codes.time.record(ms);
+    (internal ? this.internalCodes : this.externalCodes).time.record(ms);
+  }
+
+  /**
+   * Counts an upstream connection (or connection attempt) that ended: Envoy's destroy counters
+   * (`remote` when the upstream closed it or refused it), whether a request was still on it,
+   * and its length from the connect attempt.
+   */
+  connectionClosed(remote: boolean, activeRequest: boolean, lengthMs: number): void {
+    this.cxActive.dec();
+    this.cxDestroy.inc();
+    (remote ? this.cxDestroyRemote : this.cxDestroyLocal).inc();
+    if (activeRequest) {
+      this.cxDestroyWithActiveRq.inc();
+      (remote ? this.cxDestroyRemoteWithActiveRq : this.cxDestroyLocalWithActiveRq).inc();
+    }
+    this.cxLength.record(lengthMs);
+  }
+}
+
+/**
+ * Envoy's listener stat name for an address or `stat_prefix`: `listener.<name>`, with every
+ * `:` turned into `_` (`127.0.0.1_10000`, `[__1]_10000`).
+ */
+export function listenerStatName(addressOrPrefix: string): string {
+  return addressOrPrefix.replaceAll(":", "_");
+}
+
+/**
+ * `listener.<name>.*` of one listener, and its per-handler stats
+ * `listener.<name>.<handler>.*` (`worker_<id>`, or `main_thread` for the admin listener).
+ */
 export class ListenerStats {
   readonly cxTotal: Counter;
   readonly cxActive: Gauge;
+  readonly cxDestroy: Counter;
+  readonly cxLength: Histogram;
   readonly noFilterChainMatch: Counter;
+  readonly handlerCxTotal: Counter;
+  readonly handlerCxActive: Gauge;
 
-  constructor(store: Scope, address: string) {
-    const s = store.scope(`listener.${address.replace(/[:[\]]/g, (ch) => ch === ":" ? "_" : "")}`);
+  /** `name` is already a stat name (see `listenerStatName`). */
+  constructor(store: Scope, name: string, handler: string) {
+    const s = store.scope(`listener.${name}`);
     this.cxTotal = s.counter("downstream_cx_total");
     this.cxActive = s.gauge("downstream_cx_active", "Accumulate");
+    this.cxDestroy = s.counter("downstream_cx_destroy");
+    this.cxLength = s.histogram("downstream_cx_length_ms", "Milliseconds");
     this.noFilterChainMatch = s.counter("no_filter_chain_match");
+    this.handlerCxTotal = s.counter(`${handler}.downstream_cx_total`);
+    this.handlerCxActive = s.gauge(`${handler}.downstream_cx_active`, "Accumulate");
+  }
+
+  /** A connection was accepted and handed to a filter chain. */
+  connectionOpened(): void {
+    this.cxTotal.inc();
+    this.cxActive.inc();
+    this.handlerCxTotal.inc();
+    this.handlerCxActive.inc();
+  }
+
+  /** An accepted connection is gone, after `lengthMs`. */
+  connectionClosed(lengthMs: number): void {
+    this.cxActive.dec();
+    this.handlerCxActive.dec();
+    this.cxDestroy.inc();
+    this.cxLength.record(lengthMs);
   }
 }
 
-/** Per-isolate cache of cluster stats, created on first use. */
+/**
+ * Per-isolate cluster traffic stats by the cluster's stat name, created on first use (or all
+ * at once with `declare`, so `/stats` lists every cluster's stats from the start, as Envoy).
+ */
 export class ClusterStatsCache {
   readonly #byName = new Map<string, ClusterStats>();
   constructor(readonly store: Scope) {}
 
-  get(name: string): ClusterStats {
-    let s = this.#byName.get(name);
+  /** The stats of the cluster whose stat name (`alt_stat_name`, else name) is `statName`. */
+  get(statName: string): ClusterStats {
+    let s = this.#byName.get(statName);
     if (!s) {
-      s = new ClusterStats(this.store, name);
-      this.#byName.set(name, s);
+      s = new ClusterStats(this.store, statName);
+      this.#byName.set(statName, s);
     }
     return s;
+  }
+
+  /** Creates the stats of every named cluster now. */
+  declare(statNames: Iterable<string>): void {
+    for (const n of statNames) this.get(n);
   }
 }

@@ -13,6 +13,8 @@ import { DnsMembership, SYSTEM_TIMERS, type Timers } from "./dns_cluster.ts";
 import type { HostDescription } from "./host.ts";
 import type { Random } from "./lb_base.ts";
 import { type MembershipCallback, PrioritySet } from "./priority_set.ts";
+import type { Scope } from "../stats/store.ts";
+import { type ClusterMainStats, clusterMainStats } from "./cluster_stats.ts";
 
 export { ClusterConfigError, type ClusterInfo, type ClusterType } from "./cluster_info.ts";
 export type { Timers } from "./dns_cluster.ts";
@@ -24,6 +26,12 @@ export interface ClusterDeps {
   timers?: Timers;
   /** For DNS failure backoff jitter. */
   random?: Random;
+  /**
+   * The main thread's stats store: the cluster counts its membership and discovery updates
+   * there (`cluster.<name>.membership_*`, `update_*`). Workers, which only mirror membership,
+   * pass none.
+   */
+  stats?: Scope;
 }
 
 /** One upstream cluster. */
@@ -32,6 +40,8 @@ export class Cluster {
   /** The typed config it was built from, for settings other components read themselves. */
   readonly config: ClusterConfig;
   readonly prioritySet = new PrioritySet();
+  /** Membership and update stats, on the main thread. */
+  readonly stats: ClusterMainStats | undefined;
   readonly #dns?: DnsMembership;
   #init?: Promise<void>;
 
@@ -40,6 +50,8 @@ export class Cluster {
     const { info, endpoints } = parseCluster(config);
     this.info = info;
     this.config = config;
+    const stats = deps.stats ? clusterMainStats(deps.stats, info.statName) : undefined;
+    this.stats = stats;
     if (info.type === "STATIC") {
       setStaticHosts(this.prioritySet, endpoints, info);
     } else {
@@ -47,7 +59,12 @@ export class Cluster {
         resolver: deps.resolver ?? new SystemDnsResolver(),
         timers: deps.timers ?? SYSTEM_TIMERS,
         random: deps.random ?? Math.random,
+        stats: stats?.update,
       });
+    }
+    if (stats) {
+      stats.endpoint.observe(this.prioritySet);
+      this.prioritySet.onUpdate((set) => stats.endpoint.observe(set));
     }
   }
 

@@ -9,19 +9,52 @@
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import { Cluster, ClusterConfigError, type ClusterDeps } from "./cluster.ts";
 import { createLoadBalancer, type LoadBalancer } from "./load_balancer.ts";
+import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
+import type { Counter, Gauge } from "../stats/metrics.ts";
+import type { Scope } from "../stats/store.ts";
+import type { PrioritySet } from "./priority_set.ts";
+
+/** What a cluster manager is built with. */
+export interface ClusterManagerDeps extends ClusterDeps {
+  /** This isolate's cluster traffic stats: its load balancers count into them. */
+  clusterStats?: ClusterStatsCache;
+}
+
+/**
+ * `cluster_manager.*` (Envoy's `ALL_CLUSTER_MANAGER_STATS` that static and DNS clusters move;
+ * `warming_clusters`, `cluster_modified`/`_removed` and the update-merging ones come with CDS
+ * and health checking, whose updates are the only ones that warm or merge).
+ */
+export class ClusterManagerStats {
+  readonly clusterAdded: Counter;
+  readonly clusterUpdated: Counter;
+  readonly activeClusters: Gauge;
+
+  constructor(store: Scope) {
+    const s = store.scope("cluster_manager");
+    this.clusterAdded = s.counter("cluster_added");
+    this.clusterUpdated = s.counter("cluster_updated");
+    this.activeClusters = s.gauge("active_clusters", "NeverImport");
+  }
+}
 
 /** Owns the clusters of a config. */
 export class ClusterManager {
   readonly #clusters = new Map<string, Cluster>();
   readonly #lbs = new Map<string, LoadBalancer>();
   readonly #random: () => number;
+  readonly #clusterStats: ClusterStatsCache | undefined;
+  /** `cluster_manager.*`, when built with the main thread's store (`deps.stats`). */
+  readonly stats: ClusterManagerStats | undefined;
 
   /**
    * Builds every cluster. Throws one Error listing all problems, each line naming its cluster,
    * so an operator sees every mistake in one run.
    */
-  constructor(configs: readonly ClusterConfig[], deps: ClusterDeps = {}) {
+  constructor(configs: readonly ClusterConfig[], deps: ClusterManagerDeps = {}) {
     this.#random = deps.random ?? Math.random;
+    this.#clusterStats = deps.clusterStats;
+    this.stats = deps.stats ? new ClusterManagerStats(deps.stats) : undefined;
     const problems: string[] = [];
     for (const config of configs) {
       if (this.#clusters.has(config.name)) {
@@ -36,6 +69,9 @@ export class ClusterManager {
       }
     }
     if (problems.length > 0) throw new Error(problems.join("\n"));
+    // Static clusters are active from the start, as in Envoy (only CDS clusters warm).
+    this.stats?.clusterAdded.inc(this.#clusters.size);
+    this.stats?.activeClusters.set(this.#clusters.size);
   }
 
   /** Resolves when every cluster has its first membership. */
@@ -59,10 +95,31 @@ export class ClusterManager {
     if (!lb) {
       const cluster = this.#clusters.get(name);
       if (!cluster) return undefined;
-      lb = createLoadBalancer(cluster.info, cluster.prioritySet, this.#random);
+      lb = createLoadBalancer(
+        cluster.info,
+        cluster.prioritySet,
+        this.#random,
+        this.#clusterStats
+          ? { healthyPanic: this.#clusterStats.get(cluster.info.statName).lbHealthyPanic }
+          : undefined,
+      );
       this.#lbs.set(name, lb);
     }
     return lb;
+  }
+
+  /**
+   * Calls `cb` with every membership change of every cluster from now on (the main thread
+   * posts them to the workers), counting each as `cluster_manager.cluster_updated`. Envoy
+   * starts listening once a cluster has initialized, so first memberships are not updates.
+   */
+  watchUpdates(cb: (name: string, set: PrioritySet) => void): void {
+    for (const [name, cluster] of this.#clusters) {
+      cluster.onMembershipUpdate((set) => {
+        this.stats?.clusterUpdated.inc();
+        cb(name, set);
+      });
+    }
   }
 
   /** Stops every cluster's timers and load balancer. */

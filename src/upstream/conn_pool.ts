@@ -7,15 +7,18 @@
  */
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { SlotList } from "../common/slot_list.ts";
-import { Connection, type ConnectionCallbacks } from "../network/connection.ts";
+import { type CloseReason, Connection, type ConnectionCallbacks } from "../network/connection.ts";
 import type { HeaderMap } from "../http/header_map.ts";
 import { encodeChunk, encodeLastChunk, encodeRequestHead } from "../http/http1/encoder.ts";
 import { type MessageHead, ResponseParser } from "../http/http1/parser.ts";
 import { HostStats, type HostStatsSnapshot } from "./host_stats.ts";
+import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.ts";
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
   name: string;
+  /** The name in stat names (`alt_stat_name`, else `name`). */
+  statName: string;
   connectTimeoutMs: number;
   /** 0 = unlimited. */
   maxRequestsPerConnection: number;
@@ -55,17 +58,27 @@ class PooledConnection implements ConnectionCallbacks {
   stream: UpstreamStream | undefined;
   requests = 0;
   /** Closes the connection after it sat idle for the cluster's idle timeout. */
-  readonly idleTimer = new CoarseTimer(() => this.conn.close());
+  readonly idleTimer = new CoarseTimer(() => {
+    this.pool.clusterStats.cxIdleTimeout.inc();
+    this.conn.close();
+  });
   closed = false;
   /** The response said the connection closes after it. */
   noReuse = false;
+  /** The upstream closed its side (FIN): a remote close for the stats. */
+  peerClosed = false;
+  /** When the connect attempt began (`performance.now()`), for upstream_cx_length_ms. */
+  readonly startMs = performance.now();
 
   constructor(readonly pool: Http1ConnPool) {
     this.parser = new ResponseParser({
       onHead: (h, head) => this.stream?.onHead(h, head),
       onBody: (chunk) => this.stream?.cb.onResponseData(chunk, false),
       onMessageComplete: (trailers) => this.stream?.onComplete(trailers),
-      onError: (_status, detail) => this.stream?.fail("protocol_error", detail),
+      onError: (_status, detail) => {
+        this.pool.clusterStats.cxProtocolError.inc();
+        this.stream?.fail("protocol_error", detail);
+      },
     });
   }
 
@@ -86,6 +99,7 @@ class PooledConnection implements ConnectionCallbacks {
   }
 
   onEnd(): void {
+    this.peerClosed = true;
     const s = this.stream;
     if (s?.tunnel) {
       s.cb.onResponseData(EMPTY, true);
@@ -96,11 +110,16 @@ class PooledConnection implements ConnectionCallbacks {
     this.conn.close();
   }
 
-  onClose(): void {
+  onClose(reason: CloseReason): void {
     this.closed = true;
     this.idleTimer.disarm();
     this.pool.removeConnection(this);
     const s = this.stream;
+    this.pool.clusterStats.connectionClosed(
+      reason !== "local" || this.peerClosed,
+      s !== undefined && !s.done,
+      performance.now() - this.startMs,
+    );
     if (s && !s.done) s.fail("connection_termination", "upstream connection closed");
   }
 
@@ -188,7 +207,10 @@ export class UpstreamStream {
       this.cb.onResponseHeaders(headers, head, false);
       return;
     }
-    if (!head.keepAlive) this.pc.noReuse = true;
+    if (!head.keepAlive) {
+      this.pc.noReuse = true;
+      this.pc.pool.clusterStats.cxCloseNotify.inc();
+    }
     const endStream = head.endStream;
     if (status >= 100 && status < 200) {
       this.cb.onResponseHeaders(headers, head, false);
@@ -210,7 +232,7 @@ export class UpstreamStream {
   #maybeRelease(): void {
     if (this.done || !this.requestEnded || !this.responseEnded) return;
     this.done = true;
-    this.pc.pool.stats.rq_active--;
+    this.pc.pool.streamEnded();
     this.pc.pool.release(this.pc);
   }
 
@@ -218,7 +240,8 @@ export class UpstreamStream {
   fail(reason: UpstreamFailure, detail: string): void {
     if (this.done) return;
     this.done = true;
-    this.pc.pool.stats.rq_active--;
+    this.pc.pool.streamEnded();
+    this.pc.pool.clusterStats.rqRxReset.inc();
     this.pc.stream = undefined;
     if (!this.pc.closed) this.pc.conn.close();
     this.cb.onFailure(reason, detail);
@@ -228,7 +251,8 @@ export class UpstreamStream {
   reset(): void {
     if (this.done) return;
     this.done = true;
-    this.pc.pool.stats.rq_active--;
+    this.pc.pool.streamEnded();
+    this.pc.pool.clusterStats.rqTxReset.inc();
     this.pc.stream = undefined;
     if (!this.pc.closed) this.pc.conn.close();
   }
@@ -250,6 +274,8 @@ export class Http1ConnPool {
     readonly cluster: PoolClusterInfo,
     readonly hostname: string,
     readonly port: number,
+    /** This worker's stats of the cluster (`cluster.<name>.upstream_*`). */
+    readonly clusterStats: ClusterStats,
   ) {}
 
   /** Number of open connections (busy and idle). */
@@ -274,10 +300,21 @@ export class Http1ConnPool {
     return this.#connect(cb);
   }
 
-  /** Counts a stream attached to a connection (Envoy's host `rq_total` and `rq_active`). */
+  /**
+   * Counts a stream attached to a connection (Envoy's host and cluster `rq_total` and
+   * `rq_active`: a request that never got a connection is not an upstream request).
+   */
   #streamStarted(): void {
     this.stats.rq_total++;
     this.stats.rq_active++;
+    this.clusterStats.rqTotal.inc();
+    this.clusterStats.rqActive.inc();
+  }
+
+  /** A stream left its connection (done, failed or reset). */
+  streamEnded(): void {
+    this.stats.rq_active--;
+    this.clusterStats.rqActive.dec();
   }
 
   #connect(cb: UpstreamCallbacks): PendingRequest {
@@ -286,12 +323,29 @@ export class Http1ConnPool {
     const pc = new PooledConnection(this);
     // A connection attempt counts as active until it fails or its connection closes.
     const stats = this.stats;
+    const cs = this.clusterStats;
     stats.cx_total++;
     stats.cx_active++;
+    cs.cxTotal.inc();
+    cs.cxHttp1Total.inc();
+    cs.cxActive.inc();
+    // The request waits for the connection: Envoy's pending request.
+    cs.rqPendingTotal.inc();
+    cs.rqPendingActive.inc();
+    let pending = true;
+    const settle = () => {
+      if (!pending) return;
+      pending = false;
+      cs.rqPendingActive.dec();
+    };
     const timer = setTimeout(() => {
       timedOut = true;
       stats.cx_connect_fail++;
       stats.cx_active--;
+      cs.cxConnectTimeout.inc();
+      cs.cxConnectFail.inc();
+      cs.connectionClosed(false, false, performance.now() - pc.startMs);
+      settle();
       cb.onFailure("connection_timeout", "connect timeout");
     }, this.cluster.connectTimeoutMs);
     Deno.connect({ hostname: this.hostname, port: this.port }).then((conn) => {
@@ -302,11 +356,15 @@ export class Http1ConnPool {
       }
       if (cancelled) {
         stats.cx_active--;
+        cs.connectionClosed(false, false, performance.now() - pc.startMs);
         conn.close();
         return;
       }
+      settle();
+      cs.cxConnectMs.record(performance.now() - pc.startMs);
       conn.setNoDelay(true);
       pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 64 * 1024);
+      pc.conn.byteCounters = cs.cxBytes;
       this.#all.add(pc);
       const s = new UpstreamStream(pc, cb);
       pc.stream = s;
@@ -318,12 +376,20 @@ export class Http1ConnPool {
       clearTimeout(timer);
       if (timedOut) return;
       stats.cx_active--;
+      // Refused or unreachable: the upstream side ended the attempt.
+      cs.cxConnectFail.inc();
+      cs.connectionClosed(true, false, performance.now() - pc.startMs);
       if (cancelled) return;
+      settle();
       stats.cx_connect_fail++;
       cb.onFailure("connection_failure", err.message);
     });
     return {
       cancel: () => {
+        if (pending && !timedOut) {
+          cs.rqCancelled.inc();
+          settle();
+        }
         cancelled = true;
         clearTimeout(timer);
         if (pc.stream) pc.stream.reset();
@@ -335,7 +401,12 @@ export class Http1ConnPool {
   release(pc: PooledConnection): void {
     pc.stream = undefined;
     const max = this.cluster.maxRequestsPerConnection;
-    if (pc.closed || pc.noReuse || (max > 0 && pc.requests >= max)) {
+    if (pc.closed || pc.noReuse) {
+      pc.conn.close();
+      return;
+    }
+    if (max > 0 && pc.requests >= max) {
+      this.clusterStats.cxMaxRequests.inc();
       pc.conn.close();
       return;
     }
@@ -364,12 +435,15 @@ export class Http1ConnPool {
 export class ConnPoolManager {
   readonly #pools = new Map<string, Http1ConnPool>();
 
+  /** `clusterStats` is this isolate's cluster stats, which the pools count into. */
+  constructor(readonly clusterStats: ClusterStatsCache) {}
+
   /** The pool for `host:port` of `cluster`, created on first use. */
   pool(cluster: PoolClusterInfo, hostname: string, port: number): Http1ConnPool {
     const key = `${cluster.name}|${hostname}|${port}`;
     let p = this.#pools.get(key);
     if (!p) {
-      p = new Http1ConnPool(cluster, hostname, port);
+      p = new Http1ConnPool(cluster, hostname, port, this.clusterStats.get(cluster.statName));
       this.#pools.set(key, p);
     }
     return p;

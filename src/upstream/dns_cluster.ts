@@ -17,6 +17,7 @@ import type { DnsResolver, DnsResult } from "./dns.ts";
 import { type HostDescription, hostKey } from "./host.ts";
 import type { Random } from "./lb_base.ts";
 import type { PrioritySet } from "./priority_set.ts";
+import type { ClusterUpdateStats } from "./cluster_stats.ts";
 
 const log = getLogger("upstream");
 
@@ -50,15 +51,18 @@ export class DnsMembership {
   readonly #timers: Timers;
   readonly #random: Random;
   readonly #targets: Target[];
+  readonly #stats: ClusterUpdateStats | undefined;
   #stopped = false;
 
+  /** `deps.stats` (main thread) counts every resolution as Envoy's cluster update stats. */
   constructor(
     info: ClusterInfo,
     endpoints: readonly HostDescription[],
     prioritySet: PrioritySet,
-    deps: { resolver: DnsResolver; timers: Timers; random: Random },
+    deps: { resolver: DnsResolver; timers: Timers; random: Random; stats?: ClusterUpdateStats },
   ) {
     this.#info = info;
+    this.#stats = deps.stats;
     this.#set = prioritySet;
     this.#resolver = deps.resolver;
     this.#timers = deps.timers;
@@ -88,6 +92,7 @@ export class DnsMembership {
     const name = t.endpoint.address;
     let answer: DnsResult | undefined;
     let failure = "";
+    this.#stats?.updateAttempt.inc();
     try {
       answer = await this.#resolver.resolve(name, this.#info.dnsLookupFamily, {
         withTtl: this.#info.respectDnsTtl,
@@ -102,12 +107,14 @@ export class DnsMembership {
     if (this.#stopped) return;
     let next: number;
     if (answer) {
-      this.#apply(t, answer.addresses);
+      this.#stats?.updateSuccess.inc();
+      if (!this.#apply(t, answer.addresses)) this.#stats?.updateNoRebuild.inc();
       t.backoffMs = undefined;
       next = this.#info.respectDnsTtl && answer.ttlSeconds
         ? answer.ttlSeconds * 1000
         : this.#info.dnsRefreshRateMs;
     } else {
+      this.#stats?.updateFailure.inc();
       next = this.#failureDelay(t);
       log.debug(() =>
         `cluster '${this.#info.name}': DNS resolution of ${name} failed (${failure}); ` +
@@ -130,7 +137,8 @@ export class DnsMembership {
     return Math.max(1, Math.min(Math.floor(this.#random() * ceiling), rate.maxMs));
   }
 
-  #apply(t: Target, addresses: readonly string[]): void {
+  /** Applies a target's answer; false when it named the hosts already known (no rebuild). */
+  #apply(t: Target, addresses: readonly string[]): boolean {
     const e = t.endpoint;
     const unique = this.#info.type === "LOGICAL_DNS" ? addresses.slice(0, 1) : [
       ...new Set(addresses),
@@ -138,7 +146,7 @@ export class DnsMembership {
     const hosts = unique.map((address) => ({ ...e, address }));
     // Same addresses in another order (DNS servers rotate answers) is no change.
     const before = new Set(t.hosts.map(hostKey));
-    if (hosts.length === before.size && hosts.every((h) => before.has(hostKey(h)))) return;
+    if (hosts.length === before.size && hosts.every((h) => before.has(hostKey(h)))) return false;
     log.debug(() =>
       `cluster '${this.#info.name}': ${e.address} resolved to ${unique.join(", ") || "nothing"}`
     );
@@ -146,5 +154,6 @@ export class DnsMembership {
     const level = this.#targets.filter((o) => o.endpoint.priority === e.priority)
       .flatMap((o) => o.hosts);
     this.#set.updateHosts(e.priority, level, this.#info.hostSetPolicy);
+    return true;
   }
 }

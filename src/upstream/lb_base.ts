@@ -45,6 +45,12 @@ export interface LbSettings {
   readonly activeRequestBiasRuntimeKey?: string;
 }
 
+/** What a load balancer counts (`cluster.<name>.lb_*` of its isolate). */
+export interface LbStats {
+  /** `lb_healthy_panic`: picks made in panic mode. */
+  readonly healthyPanic: { inc(): void };
+}
+
 /** Uniform random numbers in [0, 1); injectable so tests are deterministic. */
 export type Random = () => number;
 
@@ -84,16 +90,18 @@ export abstract class PriorityLoadBalancer<S> implements LoadBalancer {
   readonly #prioritySet: PrioritySet;
   readonly #settings: LbSettings;
   readonly #unsubscribe: () => void;
+  readonly #stats: LbStats | undefined;
   // Derived state is rebuilt on the first pick after a change: updates that arrive together
   // (several DNS names resolving at once) cost one rebuild, and subclass fields exist by then.
   #stale = true;
   #load!: PriorityLoad;
   #levels: Level<S>[] = [];
 
-  constructor(prioritySet: PrioritySet, settings: LbSettings, random: Random) {
+  constructor(prioritySet: PrioritySet, settings: LbSettings, random: Random, stats?: LbStats) {
     this.random = random;
     this.#prioritySet = prioritySet;
     this.#settings = settings;
+    this.#stats = stats;
     this.#unsubscribe = prioritySet.onUpdate(() => this.#stale = true);
   }
 
@@ -110,6 +118,7 @@ export abstract class PriorityLoadBalancer<S> implements LoadBalancer {
     if (!level) return undefined;
     let source: HostSource<S>;
     if (this.#load.panic[choice.priority]) {
+      this.#stats?.healthyPanic.inc();
       source = level.all;
     } else {
       const localities = choice.degraded ? level.degradedLocalities : level.healthyLocalities;

@@ -15,6 +15,7 @@ import {
   equalWeights,
   type HostSource,
   type LbSettings,
+  type LbStats,
   PriorityLoadBalancer,
   type Random,
   randomInt,
@@ -35,8 +36,8 @@ export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestS
   readonly #settings: LbSettings;
   readonly #offset = randomInt(this.random);
 
-  constructor(prioritySet: PrioritySet, settings: LbSettings, random: Random) {
-    super(prioritySet, settings, random);
+  constructor(prioritySet: PrioritySet, settings: LbSettings, random: Random, stats?: LbStats) {
+    super(prioritySet, settings, random, stats);
     this.#choiceCount = settings.choiceCount;
     this.#settings = settings;
     this.#bias = settings.activeRequestBias;

@@ -5,20 +5,34 @@
  *
  * @module
  */
-import type { LbSettings, LoadBalancer, Random } from "./lb_base.ts";
+import type { LbSettings, LbStats, LoadBalancer, Random } from "./lb_base.ts";
 import { LeastRequestLoadBalancer } from "./least_request_lb.ts";
 import type { PrioritySet } from "./priority_set.ts";
 import { RandomLoadBalancer } from "./random_lb.ts";
 import { RoundRobinLoadBalancer } from "./round_robin_lb.ts";
 
-export type { HostSource, LbContext, LbSettings, LoadBalancer, Random } from "./lb_base.ts";
+export type {
+  HostSource,
+  LbContext,
+  LbSettings,
+  LbStats,
+  LoadBalancer,
+  Random,
+} from "./lb_base.ts";
 
-type Factory = (set: PrioritySet, settings: LbSettings, random: Random) => LoadBalancer;
+type Factory = (
+  set: PrioritySet,
+  settings: LbSettings,
+  random: Random,
+  stats?: LbStats,
+) => LoadBalancer;
 
 const POLICIES: Readonly<Record<string, Factory>> = {
-  ROUND_ROBIN: (set, settings, random) => new RoundRobinLoadBalancer(set, settings, random),
-  LEAST_REQUEST: (set, settings, random) => new LeastRequestLoadBalancer(set, settings, random),
-  RANDOM: (set, settings, random) => new RandomLoadBalancer(set, settings, random),
+  ROUND_ROBIN: (set, settings, random, stats) =>
+    new RoundRobinLoadBalancer(set, settings, random, stats),
+  LEAST_REQUEST: (set, settings, random, stats) =>
+    new LeastRequestLoadBalancer(set, settings, random, stats),
+  RANDOM: (set, settings, random, stats) => new RandomLoadBalancer(set, settings, random, stats),
 };
 
 /** Whether `policy` (an `lb_policy` enum name) has an implementation. */
@@ -35,14 +49,16 @@ export interface LbClusterSettings {
 
 /**
  * A load balancer for `prioritySet` following the cluster's policy; it follows membership
- * updates until destroyed. Throws for a policy without an implementation.
+ * updates until destroyed and counts into `stats`. Throws for a policy without an
+ * implementation.
  */
 export function createLoadBalancer(
   cluster: LbClusterSettings,
   prioritySet: PrioritySet,
   random: Random = Math.random,
+  stats?: LbStats,
 ): LoadBalancer {
   const factory = POLICIES[cluster.lbPolicy];
   if (!factory) throw new Error(`lb_policy ${cluster.lbPolicy} is not supported yet`);
-  return factory(prioritySet, cluster.lb, random);
+  return factory(prioritySet, cluster.lb, random, stats);
 }

@@ -45,7 +45,7 @@ function create(config: Message, ctx: StatsSinkContext): StatsSink {
     const writer = new ClusterStreamWriter({
       clusterManager: ctx.clusterManager,
       cluster: name,
-      clusterStats: ctx.clusterStats.get(cluster.info.name),
+      clusterStats: ctx.clusterStats.get(cluster.info.statName),
       cxOverflow: ctx.stats.counter("statsd.cx_overflow"),
     });
     return new TcpStatsdSink(c.prefix, writer);

@@ -9,5 +9,5 @@ export const routerFactory: ExtensionFactory = {
   category: "envoy.filters.http",
   configTypes: ["envoy.extensions.filters.http.router.v3.Router"],
   terminal: true,
-  createHttpFilter: (_config, server) => routerFilterFactory(server),
+  createHttpFilter: (_config, server, statPrefix) => routerFilterFactory(server, statPrefix),
 };

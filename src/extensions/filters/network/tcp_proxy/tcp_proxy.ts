@@ -12,6 +12,35 @@ import type { ConnectionContext } from "../../../../network/filter.ts";
 import { StreamInfo } from "../../../../stream_info/stream_info.ts";
 import { hostKey } from "../../../../upstream/host.ts";
 import { type AccessLogInstance, createAccessLogs } from "../../../access_loggers/access_log.ts";
+import type { ByteCounters, ClusterStats } from "../../../../stats/data_path_stats.ts";
+import type { Counter } from "../../../../stats/metrics.ts";
+import type { Scope } from "../../../../stats/store.ts";
+
+/**
+ * `tcp.<stat_prefix>.*` (Envoy's `ALL_TCP_PROXY_STATS` that denvoy's tcp_proxy moves; the
+ * buffered-bytes gauges and the on-demand and flush stats arrive with those features).
+ */
+export class TcpProxyStats {
+  readonly cxTotal: Counter;
+  readonly cxNoRoute: Counter;
+  readonly cxBytes: ByteCounters;
+  readonly idleTimeout: Counter;
+  readonly flowControlPaused: Counter;
+  readonly flowControlResumed: Counter;
+
+  constructor(store: Scope, statPrefix: string) {
+    const s = store.scope(`tcp.${statPrefix}`);
+    this.cxTotal = s.counter("downstream_cx_total");
+    this.cxNoRoute = s.counter("downstream_cx_no_route");
+    this.cxBytes = {
+      rx: s.counter("downstream_cx_rx_bytes_total"),
+      tx: s.counter("downstream_cx_tx_bytes_total"),
+    };
+    this.idleTimeout = s.counter("idle_timeout");
+    this.flowControlPaused = s.counter("downstream_flow_control_paused_reading_total");
+    this.flowControlResumed = s.counter("downstream_flow_control_resumed_reading_total");
+  }
+}
 
 /** tcp_proxy's compiled config. */
 export interface TcpProxyConfig {
@@ -51,17 +80,27 @@ class TcpProxySession {
   attempts = 0;
   readonly idleTimer = new CoarseTimer(() => {
     this.si.connectionTerminationDetails = "tcp_proxy_idle_timeout";
+    this.stats.idleTimeout.inc();
     this.#close();
   });
   /** Downstream bytes that arrived before the upstream connection was up. */
   early: Uint8Array[] = [];
+
+  /** The upstream cluster's stats on this worker, and when the current attempt began. */
+  #cs: ClusterStats | undefined;
+  #attemptMs = 0;
+  /** Whether this session paused downstream reads (flow control, counted per pause). */
+  #downPaused = false;
 
   constructor(
     readonly cfg: TcpProxyConfig,
     readonly server: ServerContext,
     readonly down: Connection,
     ctx: ConnectionContext,
+    readonly stats: TcpProxyStats,
   ) {
+    stats.cxTotal.inc();
+    down.byteCounters = stats.cxBytes;
     const si = this.si;
     si.downstreamRemoteAddress = down.remoteAddress;
     si.downstreamDirectRemoteAddress = down.remoteAddress;
@@ -88,31 +127,48 @@ class TcpProxySession {
     const cluster = cm.get(name);
     this.si.upstreamCluster = name;
     if (!cluster) {
+      this.stats.cxNoRoute.inc();
       this.si.setFlag("NC");
       this.#close();
       return;
     }
+    const cs = this.server.clusterStats.get(cluster.info.statName);
+    this.#cs = cs;
     const host = cm.loadBalancer(name)?.chooseHost();
     if (!host) {
+      cs.cxNoneHealthy.inc();
       this.si.setFlag("UH");
       this.#close();
       return;
     }
     this.attempts++;
     this.si.upstreamHost = hostKey(host);
+    cs.cxTotal.inc();
+    cs.cxActive.inc();
+    this.#attemptMs = performance.now();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
+      cs.cxConnectTimeout.inc();
+      cs.cxConnectFail.inc();
+      cs.connectionClosed(false, false, performance.now() - this.#attemptMs);
       this.#connectFailed("connect timeout");
     }, cluster.info.connectTimeoutMs);
     Deno.connect({ hostname: host.address, port: host.port }).then((conn) => {
       clearTimeout(timer);
-      if (timedOut || this.closed) {
+      if (timedOut) {
         conn.close();
         return;
       }
+      if (this.closed) {
+        cs.connectionClosed(false, false, performance.now() - this.#attemptMs);
+        conn.close();
+        return;
+      }
+      cs.cxConnectMs.record(performance.now() - this.#attemptMs);
       conn.setNoDelay(true);
       const up = new Connection(conn, cluster.info.perConnectionBufferLimitBytes);
+      up.byteCounters = cs.cxBytes;
       this.upstream = up;
       this.si.upstreamLocalAddress = up.localAddress;
       up.start(this.#upCallbacks());
@@ -123,7 +179,10 @@ class TcpProxySession {
       this.#touch();
     }, (err: Error) => {
       clearTimeout(timer);
-      if (!timedOut && !this.closed) this.#connectFailed(err.message);
+      if (timedOut) return;
+      cs.cxConnectFail.inc();
+      cs.connectionClosed(true, false, performance.now() - this.#attemptMs);
+      if (!this.closed) this.#connectFailed(err.message);
     });
   }
 
@@ -133,6 +192,7 @@ class TcpProxySession {
       return;
     }
     this.si.setFlag("UF");
+    this.#cs?.cxConnectAttemptsExceeded.inc();
     // Envoy marks running out of connect attempts as a retry limit.
     this.si.setFlag("URX");
     this.si.upstreamTransportFailureReason = reason;
@@ -153,7 +213,7 @@ class TcpProxySession {
           return;
         }
         up.write(chunk);
-        if (up.aboveHighWatermark) this.down.readDisable(true);
+        if (up.aboveHighWatermark) this.#pauseDownstream(true);
         this.#touch();
       },
       onEnd: () => {
@@ -171,6 +231,14 @@ class TcpProxySession {
     };
   }
 
+  /** Downstream flow control, counted as Envoy's paused/resumed reading stats. */
+  #pauseDownstream(pause: boolean): void {
+    if (this.#downPaused === pause) return;
+    this.#downPaused = pause;
+    (pause ? this.stats.flowControlPaused : this.stats.flowControlResumed).inc();
+    this.down.readDisable(pause);
+  }
+
   #upCallbacks(): ConnectionCallbacks {
     return {
       onData: (chunk) => {
@@ -184,13 +252,18 @@ class TcpProxySession {
         this.down.shutdownWrite();
         if (this.downEnded) this.#close();
       },
-      onClose: () => {
+      onClose: (reason) => {
+        this.#cs?.connectionClosed(
+          reason !== "local" || this.upEnded,
+          false,
+          performance.now() - this.#attemptMs,
+        );
         if (!this.closed) {
           if (!this.upEnded) this.si.setFlag("UC");
           this.#close();
         }
       },
-      onWritable: () => this.down.readDisable(false),
+      onWritable: () => this.#pauseDownstream(false),
     };
   }
 
@@ -207,7 +280,8 @@ class TcpProxySession {
 
 /** Starts a tcp_proxy session on each connection. */
 export function tcpProxyFilterFactory(cfg: TcpProxyConfig, server: ServerContext) {
+  const stats = new TcpProxyStats(server.stats, cfg.statPrefix);
   return (conn: Connection, ctx: ConnectionContext) => {
-    new TcpProxySession(cfg, server, conn, ctx);
+    new TcpProxySession(cfg, server, conn, ctx, stats);
   };
 }

@@ -1,0 +1,136 @@
+/**
+ * The admin listener: serves the admin app (a fetch handler) over `node:http`, whose server
+ * reports each connection and its end, so the admin has Envoy's `listener.admin.*` and
+ * `http.admin.*` stats (`Deno.serve` shows requests only). Admin traffic is small; bodies are
+ * read and written whole.
+ *
+ * @module
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { HttpConnManagerStats, ListenerStats } from "../stats/data_path_stats.ts";
+import type { Scope } from "../stats/store.ts";
+import type { AdminPeer } from "./access_log.ts";
+
+/** A running admin listener. */
+export interface AdminListener {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** The admin app's entry: a request and where it came from, to a response. */
+export type AdminFetch = (req: Request, peer: AdminPeer) => Response | Promise<Response>;
+
+/** Per-connection bookkeeping for the stats. */
+interface ConnState {
+  start: number;
+  peerClosed: boolean;
+  activeRequests: number;
+}
+
+/**
+ * Binds `hostname:port` and serves `fetch` there, counting into `stats` under
+ * `listener.admin.*` (with the main thread's `listener.admin.main_thread.*`) and
+ * `http.admin.*`, as Envoy names its admin listener and connection manager. Rejects with a
+ * clear Error when it cannot bind.
+ */
+export function serveAdmin(
+  fetch: AdminFetch,
+  hostname: string,
+  port: number,
+  stats: Scope,
+): Promise<AdminListener> {
+  const listenerStats = new ListenerStats(stats, "admin", "main_thread");
+  const http = new HttpConnManagerStats(stats, "admin");
+  const conns = new WeakMap<Socket, ConnState>();
+  const server = createServer((req, res) => {
+    const state = conns.get(req.socket);
+    if (state) state.activeRequests++;
+    http.rqTotal.inc();
+    http.rqHttp1Total.inc();
+    http.rqActive.inc();
+    const start = performance.now();
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      if (state) state.activeRequests--;
+      http.rqActive.dec();
+      http.requestDone(res.headersSent ? res.statusCode : undefined, performance.now() - start);
+    };
+    res.on("finish", finish);
+    res.on("close", finish);
+    handle(fetch, req, res).catch((e) => {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+      res.end(`${(e as Error).message}\n`);
+    });
+  });
+  server.on("connection", (socket: Socket) => {
+    const state: ConnState = { start: performance.now(), peerClosed: false, activeRequests: 0 };
+    conns.set(socket, state);
+    listenerStats.connectionOpened();
+    http.connectionOpened();
+    socket.on("end", () => state.peerClosed = true);
+    socket.on("close", (hadError: boolean) => {
+      const length = performance.now() - state.start;
+      listenerStats.connectionClosed(length);
+      http.connectionClosed(state.peerClosed || hadError, state.activeRequests > 0, length);
+      http.cxBytes.rx.inc(socket.bytesRead);
+      http.cxBytes.tx.inc(socket.bytesWritten);
+    });
+  });
+  server.on("clientError", (_e: Error, socket: Socket) => {
+    http.cxProtocolError.inc();
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+    else socket.destroy();
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", (e: Error & { code?: string }) => {
+      const why = e.code === "EADDRINUSE" ? "address already in use" : e.message;
+      reject(new Error(`admin: cannot bind ${hostname}:${port}: ${why}`));
+    });
+    server.listen(port, hostname, () => {
+      resolve({
+        port: (server.address() as { port: number }).port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}
+
+/** Turns the node request into a fetch Request, runs the app, writes its Response back. */
+async function handle(fetch: AdminFetch, req: IncomingMessage, res: ServerResponse) {
+  const chunks: Uint8Array[] = [];
+  for await (const c of req) chunks.push(c as Uint8Array);
+  const method = req.method ?? "GET";
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  }
+  const host = headers.get("host") ?? "localhost";
+  const body = method === "GET" || method === "HEAD" || chunks.length === 0
+    ? undefined
+    : new Blob(chunks as BlobPart[]);
+  const request = new Request(`http://${host}${req.url ?? "/"}`, { method, headers, body });
+  const socket = req.socket;
+  const response = await fetch(request, {
+    remoteAddr: {
+      transport: "tcp",
+      hostname: socket.remoteAddress ?? "",
+      port: socket.remotePort ?? 0,
+    },
+  });
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const out: Record<string, string | string[]> = {};
+  response.headers.forEach((v, k) => {
+    if (k === "set-cookie") out[k] = response.headers.getSetCookie();
+    else out[k] = v;
+  });
+  out["content-length"] = String(bytes.length);
+  res.writeHead(response.status, out);
+  res.end(bytes);
+}
