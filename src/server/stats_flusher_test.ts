@@ -2,6 +2,7 @@ import { assert, assertEquals } from "../testing/assert.ts";
 import type { StatsSink } from "../stats/sink.ts";
 import type { StoreSnapshot } from "../stats/snapshot.ts";
 import { StatsFlusher } from "./stats_flusher.ts";
+import { Store } from "../stats/store.ts";
 
 function snap(delta: number): StoreSnapshot {
   return {
@@ -56,15 +57,21 @@ Deno.test("a flush asked for during a flush joins it: one latch, one snapshot", 
   const sink = recordingSink();
   let release!: () => void;
   let collects = 0;
-  const f = new StatsFlusher([sink], () => {
-    collects++;
-    return new Promise<StoreSnapshot>((r) => release = () => r(snap(collects)));
-  }, 60_000);
+  const dropped = new Store().counter("server.dropped_stat_flushes");
+  const f = new StatsFlusher(
+    [sink],
+    () => {
+      collects++;
+      return new Promise<StoreSnapshot>((r) => release = () => r(snap(collects)));
+    },
+    60_000,
+    dropped,
+  );
   const first = f.flush();
   const second = f.flush();
   release();
   assert((await first) === (await second));
-  assertEquals([collects, sink.flushed.length], [1, 1]);
+  assertEquals([collects, sink.flushed.length, dropped.value], [1, 1, 1]);
   const third = f.flush();
   release();
   await third;

@@ -4,6 +4,8 @@ import { apiRegistry, messageSchema } from "../config/api.ts";
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import { ClusterManager } from "./cluster_manager.ts";
 import type { Timers } from "./dns_cluster.ts";
+import { Store } from "../stats/store.ts";
+import { ClusterStatsCache } from "../stats/data_path_stats.ts";
 
 function config(json: JsonObject): ClusterConfig {
   return fromJson(messageSchema<ClusterConfig>("envoy.config.cluster.v3.Cluster"), json, {
@@ -79,4 +81,89 @@ Deno.test("ClusterManager: one error lists every problem of every cluster", () =
     "cluster 'ok': duplicate cluster name",
     "cluster 'c': lb_policy MAGLEV is not supported yet",
   ]);
+});
+
+Deno.test("ClusterManager: cluster_manager.* and per-cluster membership stats on the main thread", async () => {
+  const store = new Store();
+  let answer = ["10.0.1.1"];
+  const cm = new ClusterManager([
+    cluster("static", ["10.0.0.1", "10.0.0.2"], {
+      load_assignment: {
+        cluster_name: "static",
+        endpoints: [{
+          lb_endpoints: [
+            { endpoint: { address: { socket_address: { address: "10.0.0.1", port_value: 80 } } } },
+            {
+              endpoint: { address: { socket_address: { address: "10.0.0.2", port_value: 80 } } },
+              load_balancing_weight: 7,
+              health_status: "DEGRADED",
+            },
+          ],
+        }],
+      },
+    }),
+    cluster("dns", ["svc.example"], { type: "STRICT_DNS", alt_stat_name: "dns_alt" }),
+  ], {
+    resolver: { resolve: () => Promise.resolve({ addresses: answer }) },
+    timers: noTimers,
+    stats: store,
+  });
+  await cm.initialize();
+  const updated: string[] = [];
+  cm.watchUpdates((name) => updated.push(name));
+  const stats = () => {
+    const out: Record<string, number> = {};
+    const s = store.snapshot({ latch: false });
+    for (const m of [...s.counters, ...s.gauges]) out[m.name] = m.value;
+    return out;
+  };
+  let v = stats();
+  assertEquals(v["cluster_manager.cluster_added"], 2);
+  assertEquals(v["cluster_manager.active_clusters"], 2);
+  assertEquals(v["cluster_manager.cluster_updated"], 0);
+  assertEquals(v["cluster.static.membership_total"], 2);
+  assertEquals(v["cluster.static.membership_healthy"], 1);
+  assertEquals(v["cluster.static.membership_degraded"], 1);
+  assertEquals(v["cluster.static.max_host_weight"], 7);
+  assertEquals(v["cluster.static.membership_change"], 1);
+  assertEquals(v["cluster.dns_alt.membership_total"], 1);
+  assertEquals(v["cluster.dns_alt.membership_change"], 1);
+  assertEquals(v["cluster.dns_alt.update_attempt"], 1);
+  assertEquals(v["cluster.dns_alt.update_success"], 1);
+  // A re-resolution with new addresses is an update the workers get.
+  answer = ["10.0.1.2", "10.0.1.3"];
+  const dns = cm.get("dns")!;
+  dns.prioritySet.updateHosts(0, [
+    { ...dns.prioritySet.allHosts()[0], address: "10.0.1.2" },
+    { ...dns.prioritySet.allHosts()[0], address: "10.0.1.3" },
+  ]);
+  v = stats();
+  assertEquals(updated, ["dns"]);
+  assertEquals(v["cluster_manager.cluster_updated"], 1);
+  assertEquals(v["cluster.dns_alt.membership_change"], 2);
+  assertEquals(v["cluster.dns_alt.membership_total"], 2);
+  cm.destroy();
+});
+
+Deno.test("ClusterManager: load balancers count lb_healthy_panic into the isolate's stats", () => {
+  const store = new Store();
+  const cm = new ClusterManager([
+    config({
+      name: "sick",
+      load_assignment: {
+        cluster_name: "sick",
+        endpoints: [{
+          lb_endpoints: [{
+            endpoint: { address: { socket_address: { address: "10.0.0.1", port_value: 80 } } },
+            health_status: "UNHEALTHY",
+          }],
+        }],
+      },
+    }),
+  ], { clusterStats: new ClusterStatsCache(store) });
+  const lb = cm.loadBalancer("sick")!;
+  assertEquals(lb.chooseHost()?.address, "10.0.0.1");
+  lb.chooseHost();
+  assertEquals(store.counter("cluster.sick.lb_healthy_panic").value, 2);
+  cm.destroy();
 });

@@ -6,6 +6,8 @@ import { parseCluster } from "./cluster_info.ts";
 import type { DnsLookupFamily, DnsResolver, DnsResult, ResolveOptions } from "./dns.ts";
 import { DnsMembership, type Timers } from "./dns_cluster.ts";
 import { PrioritySet } from "./priority_set.ts";
+import { ClusterUpdateStats } from "./cluster_stats.ts";
+import { Store } from "../stats/store.ts";
 
 /** Timers that fire only when the test advances the clock. */
 class FakeTimers implements Timers {
@@ -214,4 +216,32 @@ Deno.test("DNS cluster: every configured level exists before resolution", () => 
   const t = setup(dnsCluster("STRICT_DNS", [["a.example", 2]]));
   assertEquals(t.set.hostSets.length, 3);
   assert(t.set.hostSets.every((s) => s.hosts.length === 0));
+});
+
+Deno.test("DNS clusters count Envoy's update stats: attempt, success, failure, no rebuild", async () => {
+  const { info, endpoints } = parseCluster(dnsCluster("STRICT_DNS", [["a.example", 0]]));
+  const store = new Store();
+  const stats = new ClusterUpdateStats(store.scope("cluster.dns"));
+  const set = new PrioritySet();
+  const resolver = new FakeResolver();
+  const timers = new FakeTimers();
+  const dns = new DnsMembership(info, endpoints, set, {
+    resolver,
+    timers,
+    random: () => 0.5,
+    stats,
+  });
+  resolver.answers.set("a.example", { addresses: ["10.0.0.1"] });
+  await dns.start();
+  await timers.advance(5000); // same answer: no rebuild
+  resolver.answers.set("a.example", new Error("SERVFAIL"));
+  await timers.advance(5000);
+  resolver.answers.set("a.example", { addresses: ["10.0.0.2"] });
+  await timers.advance(5000);
+  dns.stop();
+  assertEquals(
+    [stats.updateAttempt, stats.updateSuccess, stats.updateFailure, stats.updateNoRebuild]
+      .map((c) => c.value),
+    [4, 3, 1, 1],
+  );
 });

@@ -1,0 +1,26 @@
+import { assertEquals } from "../testing/assert.ts";
+import { mergeSnapshots } from "../stats/snapshot.ts";
+import { Store } from "../stats/store.ts";
+import { listenerCreateSuccess, ListenerManagerStats } from "./listener_manager_stats.ts";
+
+Deno.test("listener_manager.*: added at start-up, created per worker, active once started", () => {
+  const main = new Store();
+  const lm = new ListenerManagerStats(main);
+  lm.added(2);
+  const workers = [new Store(), new Store()];
+  for (const w of workers) listenerCreateSuccess(w).inc(2);
+  lm.started(2);
+  lm.stopped(["a"]);
+  lm.stopped(["a", "b"]);
+  const merged = mergeSnapshots([main, ...workers].map((s) => s.snapshot({ latch: false })));
+  const v = Object.fromEntries(
+    [...merged.counters, ...merged.gauges].map((m) => [m.name, m.value]),
+  );
+  assertEquals(v, {
+    "listener_manager.listener_added": 2,
+    "listener_manager.listener_create_success": 4,
+    "listener_manager.listener_stopped": 2,
+    "listener_manager.total_listeners_active": 2,
+    "listener_manager.workers_started": 1,
+  });
+});
