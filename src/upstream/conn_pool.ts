@@ -67,6 +67,8 @@ class PooledConnection implements ConnectionCallbacks {
   noReuse = false;
   /** The upstream closed its side (FIN): a remote close for the stats. */
   peerClosed = false;
+  /** A stream gave up on this connection and closed it while its request was in flight. */
+  closedWithActiveRequest = false;
   /** When the connect attempt began (`performance.now()`), for upstream_cx_length_ms. */
   readonly startMs = performance.now();
 
@@ -117,7 +119,7 @@ class PooledConnection implements ConnectionCallbacks {
     const s = this.stream;
     this.pool.clusterStats.connectionClosed(
       reason !== "local" || this.peerClosed,
-      s !== undefined && !s.done,
+      (s !== undefined && !s.done) || this.closedWithActiveRequest,
       performance.now() - this.startMs,
     );
     if (s && !s.done) s.fail("connection_termination", "upstream connection closed");
@@ -242,8 +244,7 @@ export class UpstreamStream {
     this.done = true;
     this.pc.pool.streamEnded();
     this.pc.pool.clusterStats.rqRxReset.inc();
-    this.pc.stream = undefined;
-    if (!this.pc.closed) this.pc.conn.close();
+    this.#abandon();
     this.cb.onFailure(reason, detail);
   }
 
@@ -253,8 +254,16 @@ export class UpstreamStream {
     this.done = true;
     this.pc.pool.streamEnded();
     this.pc.pool.clusterStats.rqTxReset.inc();
-    this.pc.stream = undefined;
-    if (!this.pc.closed) this.pc.conn.close();
+    this.#abandon();
+  }
+
+  /** HTTP/1 cannot end a stream alone: the connection closes with the request on it. */
+  #abandon(): void {
+    const pc = this.pc;
+    pc.stream = undefined;
+    if (pc.closed) return;
+    pc.closedWithActiveRequest = true;
+    pc.conn.close();
   }
 }
 
