@@ -4,7 +4,15 @@
  * over the main thread and both workers.
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
-import { curl, parseResponse, Proxy, rawExchange, staticCluster, upstream } from "./proxy.ts";
+import {
+  curl,
+  parseResponse,
+  Proxy,
+  rawExchange,
+  staticCluster,
+  tcpServer,
+  upstream,
+} from "./proxy.ts";
 
 /** Every counter and gauge of `/stats?format=json`, by name. */
 async function stats(adminPort: number): Promise<Record<string, number>> {
@@ -416,5 +424,85 @@ Deno.test("stats: the admin listener has listener.admin.* and http.admin.*", asy
   } finally {
     await proxy.stop();
     await up.close();
+  }
+});
+
+Deno.test("stats: tcp_proxy counts tcp.<stat_prefix>.* and its cluster's connections", async () => {
+  // An upstream that answers what it got, reversed, and closes.
+  const echo = tcpServer(async (c) => {
+    const buf = new Uint8Array(1024);
+    const n = await c.read(buf);
+    await c.write(buf.subarray(0, n ?? 0).reverse());
+    c.close();
+  });
+  const yaml = `admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+static_resources:
+  listeners:
+  - name: tcp
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: relay
+          cluster: echo
+  - name: dead
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: nowhere
+          cluster: dead
+          max_connect_attempts: 2
+  clusters:
+${staticCluster("echo", echo.port).replace(/^/gm, "  ")}
+${staticCluster("dead", closedPort()).replace(/^/gm, "  ")}
+`;
+  const proxy = await Proxy.start(yaml);
+  try {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port("tcp") });
+    await c.write(new TextEncoder().encode("hello"));
+    const buf = new Uint8Array(16);
+    let got = "";
+    for (;;) {
+      const n = await c.read(buf);
+      if (n === null) break;
+      got += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    c.close();
+    assertEquals(got, "olleh");
+    // The dead cluster: two connect attempts, then the downstream connection is closed.
+    const d = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port("dead") });
+    assertEquals(await d.read(buf), null);
+    d.close();
+    const s = await statsWhen(
+      proxy.adminPort,
+      (s) =>
+        s["cluster.echo.upstream_cx_destroy"] === 1 &&
+        s["cluster.dead.upstream_cx_connect_attempts_exceeded"] === 1,
+    );
+    expectStats(s, {
+      "tcp.relay.downstream_cx_total": 1,
+      "tcp.relay.downstream_cx_rx_bytes_total": 5,
+      "tcp.relay.downstream_cx_tx_bytes_total": 5,
+      "tcp.relay.downstream_cx_no_route": 0,
+      "tcp.nowhere.downstream_cx_total": 1,
+      "cluster.echo.upstream_cx_total": 1,
+      "cluster.echo.upstream_cx_active": 0,
+      "cluster.echo.upstream_cx_rx_bytes_total": 5,
+      "cluster.echo.upstream_cx_tx_bytes_total": 5,
+      "cluster.echo.upstream_cx_destroy_remote": 1,
+      "cluster.dead.upstream_cx_total": 2,
+      "cluster.dead.upstream_cx_connect_fail": 2,
+      "cluster.dead.upstream_cx_destroy": 2,
+      "cluster.dead.upstream_cx_active": 0,
+    });
+  } finally {
+    await proxy.stop();
+    echo.close();
   }
 });
