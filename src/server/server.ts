@@ -134,6 +134,16 @@ export class Server implements AdminServer {
     this.#listenerManagerStats = new ListenerManagerStats(this.#stats);
     const wd = watchdogThresholds(bootstrap, "main_thread");
     this.#watchdog = new Watchdog(this.#stats, "main_thread", "main_thread", wd);
+    const unsupported = new Set([
+      ...wd.unsupported,
+      ...watchdogThresholds(bootstrap, "workers").unsupported,
+    ]);
+    if (unsupported.size > 0) {
+      log.warn(
+        `watchdog: ${[...unsupported].join(", ")} not applied: denvoy's watchdog counts ` +
+          "misses and mega misses only",
+      );
+    }
     this.#view = new AdminView(
       bootstrap,
       options,
