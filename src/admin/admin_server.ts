@@ -75,6 +75,7 @@ export function serveAdmin(
       const length = performance.now() - state.start;
       listenerStats.connectionClosed(length);
       http.connectionClosed(state.peerClosed || hadError, state.activeRequests > 0, length);
+      // node's sockets count their bytes; the admin adds them when a connection ends.
       http.cxBytes.rx.inc(socket.bytesRead);
       http.cxBytes.tx.inc(socket.bytesWritten);
     });
