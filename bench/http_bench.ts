@@ -373,7 +373,9 @@ async function denvoyConfig(
   port: number,
   variant: DenvoyVariant = { concurrency: 1 },
 ): Promise<string> {
-  const path = `${dir}/denvoy_${port}_${variant.concurrency}${variant.accessLog ? "_log" : ""}.yaml`;
+  const path = `${dir}/denvoy_${port}_${variant.concurrency}${
+    variant.accessLog ? "_log" : ""
+  }.yaml`;
   let text = fill(await Deno.readTextFile(`${BENCH_DIR}configs/denvoy_http.yaml`), {
     PORT: port,
     UPSTREAM_PORT: upstreamPort,
