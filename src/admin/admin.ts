@@ -87,6 +87,8 @@ export interface AdminServer {
   /** Tag extraction for Prometheus names and labels. */
   statsTags(): TagProducer;
   resetCounters(): void;
+  /** Reopens every access log file in every isolate (logrotate); resolves once done. */
+  reopenLogs(): Promise<void>;
 }
 
 /** The level names Envoy (spdlog) accepts, in order. */
@@ -577,6 +579,13 @@ export function createAdminApp(server: AdminServer): Hono {
         // Envoy answers 200 only when LIVE; the body is the state name either way.
         return text(c, `${state}\n`, state === "LIVE" ? 200 : 503);
       },
+    },
+    {
+      path: "/reopen_logs",
+      help: "reopen access logs",
+      post: true,
+      params: [],
+      run: async (c) => (await server.reopenLogs(), ok(c)),
     },
     {
       path: "/server_info",

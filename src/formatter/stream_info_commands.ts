@@ -152,7 +152,7 @@ export const STREAM_INFO_COMMANDS: CommandTable = {
   UPSTREAM_LOCAL_CLOSE_REASON: fromInfo((si) => si.upstreamLocalCloseReason),
   UPSTREAM_DETECTED_CLOSE_TYPE: fromInfo((si) => si.upstreamDetectedCloseType),
   REQUESTED_SERVER_NAME: requestedServerName,
-  ROUTE_NAME: fromInfo((si) => si.route?.route.name || si.routeName || undefined),
+  ROUTE_NAME: fromInfo((si) => si.route?.route.name || undefined),
   VIRTUAL_CLUSTER_NAME: fromInfo((si) => si.virtualClusterName || undefined),
   FILTER_CHAIN_NAME: fromInfo((si) => si.filterChain?.name || undefined),
   HOSTNAME: {

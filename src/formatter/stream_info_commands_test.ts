@@ -54,7 +54,7 @@ function fullInfo(): StreamInfo {
     downstreamDirectRemoteAddress: "[2001:db8::7]:52000",
     downstreamLocalAddress: "10.0.0.5:10000",
     requestedServerName: "api.example.com",
-    routeName: "route_a",
+    route: { route: { name: "route_a" } } as unknown as StreamInfo["route"],
     virtualClusterName: "vc_a",
     connectionId: 17,
     streamId: "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2",
@@ -200,8 +200,8 @@ Deno.test("%REQUESTED_SERVER_NAME(X:Y)% falls back to the host as asked", () => 
   assertMatch(message, /Invalid REQUESTED_SERVER_NAME option: 'BOTH'/);
 });
 
-Deno.test("%ROUTE_NAME% prefers the matched route's name", () => {
+Deno.test("%ROUTE_NAME% is unset for a route without a name", () => {
   const si = fullInfo();
-  si.route = { route: { name: "from_route" } } as unknown as StreamInfo["route"];
-  assertEquals(render("ROUTE_NAME", { streamInfo: si }).text, "from_route");
+  si.route = { route: { name: "" } } as unknown as StreamInfo["route"];
+  assertEquals(render("ROUTE_NAME", { streamInfo: si }).text, undefined);
 });

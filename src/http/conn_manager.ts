@@ -52,6 +52,7 @@ class ActiveStream implements StreamSink {
     si.downstreamLocalAddress = c.localAddress;
     si.connectionId = c.id;
     si.requestedServerName = cm.ctx.requestedServerName;
+    si.filterChain = cm.ctx.filterChain;
     this.fm = new FilterManager(this, cm.cfg.filterFactories);
     const idle = cm.cfg.streamIdleTimeoutMs;
     const overall = cm.cfg.requestTimeoutMs;
@@ -96,7 +97,7 @@ class ActiveStream implements StreamSink {
         headers: this.requestHeaders,
         random: (Math.random() * 0x100000000) >>> 0,
       });
-      this.streamInfo.routeName = this.#route?.route.name || undefined;
+      this.streamInfo.route = this.#route;
     }
     return this.#route;
   }
@@ -116,6 +117,7 @@ class ActiveStream implements StreamSink {
     if (this.responseDone) return;
     const si = this.streamInfo;
     si.responseCodeDetails = opts?.details ?? si.responseCodeDetails;
+    si.localReplyBody = body;
     if (this.fm.responseStarted) {
       this.reset(opts?.details ?? "local_reply_after_response_started");
       return;
@@ -194,6 +196,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   #headersTimer: CoarseTimer | undefined;
   #idleTimer: CoarseTimer | undefined;
   #durationTimer: CoarseTimer | undefined;
+  /** The connection's byte counts when the previous stream ended (per-stream wire bytes). */
+  #wireRead = 0;
+  #wireWritten = 0;
 
   constructor(
     readonly conn: Connection,
@@ -523,11 +528,21 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     if (reset) s.streamInfo.responseCodeDetails ??= "downstream_reset";
     s.fm.destroy();
     if (this.#stream === s) this.#stream = undefined;
+    if (this.cfg.accessLogs.length === 0) return;
+    // This stream's share of the connection's bytes; pipelined requests over-count, as in Envoy.
+    const si = s.streamInfo;
+    const c = this.conn;
+    const read = c.bytesRead, written = c.bytesWritten + c.bufferedBytes;
+    si.downstreamWireBytesReceived = read - this.#wireRead;
+    si.downstreamWireBytesSent = written - this.#wireWritten;
+    this.#wireRead = read;
+    this.#wireWritten = written;
     const ctx = {
       requestHeaders: s.requestHeaders,
-      responseHeaders: s.streamInfo.responseHeaders,
-      responseTrailers: s.streamInfo.responseTrailers,
-      streamInfo: s.streamInfo,
+      responseHeaders: si.responseHeaders,
+      responseTrailers: si.responseTrailers,
+      streamInfo: si,
+      accessLogType: "DownstreamEnd" as const,
     };
     for (const al of this.cfg.accessLogs) al.log(ctx);
   }

@@ -177,6 +177,11 @@ export class Server implements AdminServer {
     this.#stats.reset();
     this.#workers.broadcast({ type: "resetCounters" });
   }
+  /** Reopens the access log files of the main thread and of every worker (logrotate). */
+  async reopenLogs(): Promise<void> {
+    await Promise.all([defaultAccessLogManager().reopen(), this.#workers.reopenLogs()]);
+    log.debug("access log files reopened");
+  }
 
   /**
    * Builds the cluster manager and every listener (compiling route tables and filter chains),
@@ -241,6 +246,12 @@ export class Server implements AdminServer {
       Deno.addSignalListener(sig, h);
       return [sig, h] as const;
     });
+    // SIGUSR1 reopens access logs, as Envoy does for logrotate.
+    const reopen = () => {
+      this.reopenLogs().catch((e) => log.error(`reopening access logs: ${e.message}`));
+    };
+    Deno.addSignalListener("SIGUSR1", reopen);
+    handlers.push(["SIGUSR1", reopen]);
     try {
       const admin = this.bootstrap.admin?.address?.address;
       if (admin?.case === "socketAddress") {

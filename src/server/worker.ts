@@ -47,12 +47,15 @@ export type ToWorker =
   /** The admin wants this worker's stats (`/stats`); `id` pairs the answer. */
   | { type: "stats"; id: number }
   | { type: "resetCounters" }
+  /** Reopen every access log file (`POST /reopen_logs`, SIGUSR1); `id` pairs the answer. */
+  | { type: "reopenLogs"; id: number }
   | { type: "shutdown" };
 
 /** Worker → main thread. */
 export type FromWorker =
   | { type: "ready" }
   | { type: "stats"; id: number; snapshot: StoreSnapshot }
+  | { type: "logsReopened"; id: number }
   | { type: "error"; message: string }
   | { type: "stopped" };
 
@@ -127,6 +130,10 @@ export function runWorker(scope: {
         }
       } else if (m.type === "resetCounters") {
         server?.ctx.stats.reset();
+      } else if (m.type === "reopenLogs") {
+        defaultAccessLogManager().reopen().finally(() =>
+          scope.postMessage({ type: "logsReopened", id: m.id })
+        );
       } else if (m.type === "drain") {
         for (const l of server?.listeners ?? []) l.close(false);
       } else if (m.type === "shutdown") {

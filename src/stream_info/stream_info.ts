@@ -146,6 +146,14 @@ export interface TlsSans {
   readonly otherName?: readonly string[];
 }
 
+/** Envoy's tracing decision reasons (`Tracing::Reason`). */
+export type TraceReason =
+  | "NotTraceable"
+  | "HealthCheck"
+  | "Sampling"
+  | "ServiceForced"
+  | "ClientForced";
+
 /** How a connection ended, as Envoy's `%DOWNSTREAM_DETECTED_CLOSE_TYPE%` names it. */
 export type DetectedCloseType = "Normal" | "LocalReset" | "RemoteReset";
 
@@ -218,7 +226,6 @@ export class StreamInfo {
   downstreamDetectedCloseType?: DetectedCloseType;
   downstreamLocalCloseReason?: string;
 
-  routeName?: string;
   /** The route the request matched (`%ROUTE_NAME%`, `%METADATA(ROUTE:...)%`). */
   route?: MatchedRoute;
   virtualClusterName?: string;
@@ -226,8 +233,8 @@ export class StreamInfo {
   streamId?: string;
   /** Set by the health_check filter for requests it answers or passes as health checks. */
   healthCheck = false;
-  /** Whether tracing sampled this request; set by the tracer. */
-  traceable = false;
+  /** Why the request is (or is not) traced; set by the connection manager's tracing. */
+  traceReason?: TraceReason;
   /** The active span's trace id, when tracing is on (`%TRACE_ID%`). */
   traceId?: string;
 

@@ -55,6 +55,9 @@ class PooledConnection implements ConnectionCallbacks {
   closed = false;
   /** The response said the connection closes after it. */
   noReuse = false;
+  /** When the connect began and completed (`performance.now()`), for access log timings. */
+  connectStart = 0;
+  connectComplete = 0;
 
   constructor(readonly pool: Http1ConnPool) {
     this.parser = new ResponseParser({
@@ -112,8 +115,11 @@ export class UpstreamStream {
   responseEnded = false;
   tunnel = false;
   chunked = false;
+  /** Bytes of this request/response on the wire, framing included, and of their heads. */
   wireBytesSent = 0;
   wireBytesReceived = 0;
+  headerBytesSent = 0;
+  headerBytesReceived = 0;
   #upgradeRequested = false;
 
   constructor(readonly pc: PooledConnection, readonly cb: UpstreamCallbacks) {}
@@ -121,6 +127,21 @@ export class UpstreamStream {
   /** Address of the local side of the upstream connection. */
   get localAddress(): string {
     return this.pc.conn.localAddress;
+  }
+
+  /** Address of the upstream side of the connection. */
+  get remoteAddress(): string {
+    return this.pc.conn.remoteAddress;
+  }
+
+  /** The upstream connection's id (`%UPSTREAM_CONNECTION_ID%`). */
+  get connectionId(): number {
+    return this.pc.conn.id;
+  }
+
+  #write(bytes: Uint8Array): void {
+    this.wireBytesSent += bytes.length;
+    this.pc.conn.write(bytes);
   }
 
   /** Stops (true) or resumes (false) reading the response: downstream flow control. */
@@ -144,8 +165,8 @@ export class UpstreamStream {
       headers.set("content-length", "0");
     }
     const bytes = encodeRequestHead(headers, this.chunked);
-    this.wireBytesSent += bytes.length;
-    this.pc.conn.write(bytes);
+    this.headerBytesSent += bytes.length;
+    this.#write(bytes);
     if (endStream) this.requestEnded = true;
   }
 
@@ -155,14 +176,13 @@ export class UpstreamStream {
     if (data.length > 0) {
       if (this.chunked) {
         const parts = encodeChunk(data);
-        if (parts instanceof Uint8Array) this.pc.conn.write(parts);
-        else for (const p of parts) this.pc.conn.write(p);
-      } else this.pc.conn.write(data);
-      this.wireBytesSent += data.length;
+        if (parts instanceof Uint8Array) this.#write(parts);
+        else for (const p of parts) this.#write(p);
+      } else this.#write(data);
     }
     if (endStream) {
       if (this.tunnel) this.pc.conn.shutdownWrite();
-      else if (this.chunked) this.pc.conn.write(encodeLastChunk());
+      else if (this.chunked) this.#write(encodeLastChunk());
       this.requestEnded = true;
       this.#maybeRelease();
     }
@@ -171,12 +191,13 @@ export class UpstreamStream {
   /** Sends request trailers (chunked requests only; otherwise they are dropped). */
   encodeTrailers(trailers: HeaderMap): void {
     if (this.done) return;
-    this.pc.conn.write(this.chunked ? encodeLastChunk(trailers) : EMPTY);
+    this.#write(this.chunked ? encodeLastChunk(trailers) : EMPTY);
     this.requestEnded = true;
     this.#maybeRelease();
   }
 
   onHead(headers: HeaderMap, head: MessageHead): void {
+    this.headerBytesReceived += head.headersBytes;
     const status = Number(headers.get(":status"));
     if (status === 101 && this.#upgradeRequested) {
       this.tunnel = true;
@@ -268,6 +289,7 @@ export class Http1ConnPool {
     let cancelled = false;
     let timedOut = false;
     const pc = new PooledConnection(this);
+    pc.connectStart = performance.now();
     const timer = setTimeout(() => {
       timedOut = true;
       cb.onFailure("connection_timeout", "connect timeout");
@@ -278,6 +300,7 @@ export class Http1ConnPool {
         conn.close();
         return;
       }
+      pc.connectComplete = performance.now();
       conn.setNoDelay(true);
       pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 64 * 1024);
       this.#all.add(pc);
