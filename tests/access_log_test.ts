@@ -442,6 +442,59 @@ Deno.test("HTTP: filters choose which requests each log records", async () => {
   assertEquals(Deno.readTextFileSync(tagged), "/ok/tagged\n/missing\n");
 });
 
+Deno.test("HTTP: access_log_options log at the start of a request and periodically", async () => {
+  const log = Deno.makeTempFileSync();
+  // An upstream that answers only once the test has seen a periodic entry.
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const slow = tcpServer(async (c) => {
+    const buf = new Uint8Array(65536);
+    await c.read(buf);
+    await released;
+    await c.write(enc.encode("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
+    c.close();
+  });
+  const p = await Proxy.start(
+    httpListener({
+      accessLogs: fileLog(
+        log,
+        'log_format: { text_format_source: { inline_string: "%ACCESS_LOG_TYPE% %RESPONSE_CODE%\\n" } }',
+      ),
+      hcmExtra: `access_log_options:
+  flush_access_log_on_new_request: true
+  access_log_flush_interval: 0.05s`,
+      routes: `- match: { prefix: "/" }\n  route: { cluster: slow }`,
+      clusters: staticCluster("slow", slow.port),
+    }),
+    FAST_FLUSH,
+  );
+  try {
+    const answer = curl([`http://127.0.0.1:${p.port()}/slow`]);
+    const deadline = Date.now() + 10_000;
+    while (!(await waitForLines(log, 1)).includes("DownstreamPeriodic 0")) {
+      assert(Date.now() < deadline, "no periodic entry");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    release();
+    assertEquals((await answer).out, "ok");
+    let lines = await waitForLines(log, 2);
+    while (lines[lines.length - 1] !== "DownstreamEnd 200") {
+      assert(Date.now() < deadline, `no end entry: ${lines}`);
+      await new Promise((r) => setTimeout(r, 20));
+      lines = await waitForLines(log, 2);
+    }
+    assertEquals(lines[0], "DownstreamStart 0");
+    assert(
+      lines.slice(1, -1).every((l) => /^DownstreamPeriodic (0|200)$/.test(l)),
+      lines.join("|"),
+    );
+  } finally {
+    release();
+    await p.stop();
+    slow.close();
+  }
+});
+
 /** A TCP echo server. */
 function echoServer() {
   return tcpServer(async (c) => {

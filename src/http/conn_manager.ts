@@ -16,6 +16,7 @@ import type { Connection, ConnectionCallbacks } from "../network/connection.ts";
 import type { ConnectionContext } from "../network/filter.ts";
 import type { MatchedRoute } from "../router/route_table.ts";
 import { StreamInfo } from "../stream_info/stream_info.ts";
+import type { AccessLogType } from "../formatter/provider.ts";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { getLogger } from "../common/logger.ts";
@@ -42,6 +43,8 @@ class ActiveStream implements StreamSink {
   counted = false;
   #writableCbs: (() => void)[] = [];
   #timer: CoarseTimer | undefined;
+  /** access_log_flush_interval: periodic access log entries while the stream lives. */
+  logTimer: CoarseTimer | undefined;
   lastActivity = performance.now();
 
   constructor(readonly cm: Http1ConnectionManager) {
@@ -183,6 +186,7 @@ class ActiveStream implements StreamSink {
 
   clearTimers(): void {
     this.#timer?.disarm();
+    this.logTimer?.disarm();
   }
 }
 
@@ -366,6 +370,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       s.requestDone = true;
       si.mark("lastDownstreamRxByteReceived");
     }
+    if (this.cfg.accessLogs.length > 0) this.#startAccessLogs(s);
     s.fm.decodeHeaders(headers, endStream);
   }
 
@@ -457,6 +462,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     const bytes = encodeResponseHead(h, version, s.chunked);
     si.responseHeadersBytes = bytes.length;
     this.conn.write(bytes);
+    if (status === 101 && s.upgraded && cfg.accessLogOptions.onTunnelEstablished) {
+      this.#logAccess(s, "DownstreamTunnelSuccessfullyEstablished");
+    }
     if (endStream) this.#responseComplete(s);
   }
 
@@ -529,20 +537,37 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     s.fm.destroy();
     if (this.#stream === s) this.#stream = undefined;
     if (this.cfg.accessLogs.length === 0) return;
+    this.#logAccess(s, "DownstreamEnd");
+    this.#wireRead = this.conn.bytesRead;
+    this.#wireWritten = this.conn.bytesWritten + this.conn.bufferedBytes;
+  }
+
+  /** access_log_options that act while the stream runs: a first entry, periodic ones. */
+  #startAccessLogs(s: ActiveStream): void {
+    const o = this.cfg.accessLogOptions;
+    if (o.onNewRequest) this.#logAccess(s, "DownstreamStart");
+    if (o.flushIntervalMs > 0) {
+      const timer = s.logTimer = new CoarseTimer(() => {
+        this.#logAccess(s, "DownstreamPeriodic");
+        timer.arm(o.flushIntervalMs);
+      });
+      timer.arm(o.flushIntervalMs);
+    }
+  }
+
+  /** Writes the access logs for `s`; `type` says why. */
+  #logAccess(s: ActiveStream, type: AccessLogType): void {
     // This stream's share of the connection's bytes; pipelined requests over-count, as in Envoy.
     const si = s.streamInfo;
     const c = this.conn;
-    const read = c.bytesRead, written = c.bytesWritten + c.bufferedBytes;
-    si.downstreamWireBytesReceived = read - this.#wireRead;
-    si.downstreamWireBytesSent = written - this.#wireWritten;
-    this.#wireRead = read;
-    this.#wireWritten = written;
+    si.downstreamWireBytesReceived = c.bytesRead - this.#wireRead;
+    si.downstreamWireBytesSent = c.bytesWritten + c.bufferedBytes - this.#wireWritten;
     const ctx = {
       requestHeaders: s.requestHeaders,
       responseHeaders: si.responseHeaders,
       responseTrailers: si.responseTrailers,
       streamInfo: si,
-      accessLogType: "DownstreamEnd" as const,
+      accessLogType: type,
     };
     for (const al of this.cfg.accessLogs) al.log(ctx);
   }
