@@ -794,6 +794,7 @@ Deno.test("logrotate: SIGUSR1 reopens access logs; every line lands exactly once
     await waitForLines(log, 5);
     Deno.renameSync(log, `${log}.1`);
     p.proc.child.kill("SIGUSR1");
+    await p.proc.waitFor(/caught SIGUSR1\. Reopening access logs\./);
     // The reopen is asynchronous: keep sending until a line reaches the new file.
     const deadline = Date.now() + 10_000;
     for (let i = 5;; i++) {

@@ -248,6 +248,7 @@ export class Server implements AdminServer {
     });
     // SIGUSR1 reopens access logs, as Envoy does for logrotate.
     const reopen = () => {
+      log.info("caught SIGUSR1. Reopening access logs.");
       this.reopenLogs().catch((e) => log.error(`reopening access logs: ${e.message}`));
     };
     Deno.addSignalListener("SIGUSR1", reopen);
