@@ -40,7 +40,8 @@ export async function main(argv: string[], console: Console = stdio): Promise<nu
   for (const w of options.warnings) log.warn(w);
 
   const workers = new WorkerPool();
-  if (options.mode === "serve") workers.prespawn(options.concurrency);
+  // One worker loads its modules while the config loads; the others start once it serves.
+  if (options.mode === "serve") workers.prespawn(Math.min(1, options.concurrency));
   const extensions = builtinExtensions();
   const bootstrap = loadConfig(options, extensions, console);
   if (!bootstrap) return 1;

@@ -5,7 +5,11 @@
  * measures denvoy's RSS growth per idle keep-alive downstream connection and its start-up time
  * to an accepting listener, and prints a Markdown report with the issue's targets.
  *
- * Usage: `deno run -A bench/http_bench.ts [--duration 10] [--quick] [--cpu-prof DIR]`
+ * Usage: `deno run -A bench/http_bench.ts [--duration 10] [--quick] [--cpu-prof DIR] [--variants]`
+ *
+ * `--variants` compares denvoy with itself under the 1 KiB load (issue #4): `--concurrency 1`,
+ * `--concurrency 2`, and `--concurrency 1` with a file access log on every request, plus nginx
+ * for scale.
  *
  * `--cpu-prof DIR` runs only denvoy under the 1 KiB load with `deno --cpu-prof`, stops it with
  * SIGTERM so the profile is written, and prints the top self-time functions of that profile.
@@ -357,14 +361,44 @@ async function startHaproxy(dir: string, upstreamPort: number): Promise<Peer> {
   return { name: "haproxy", port, child, rssPid: () => child.pid };
 }
 
-async function denvoyConfig(dir: string, upstreamPort: number, port: number): Promise<string> {
-  const path = `${dir}/denvoy_${port}.yaml`;
-  const template = await Deno.readTextFile(`${BENCH_DIR}configs/denvoy_http.yaml`);
-  await Deno.writeTextFile(path, fill(template, { PORT: port, UPSTREAM_PORT: upstreamPort }));
+/** How a denvoy peer runs: worker count, and a file access log on every request or none. */
+interface DenvoyVariant {
+  concurrency: number;
+  accessLog?: string;
+}
+
+async function denvoyConfig(
+  dir: string,
+  upstreamPort: number,
+  port: number,
+  variant: DenvoyVariant = { concurrency: 1 },
+): Promise<string> {
+  const path = `${dir}/denvoy_${port}_${variant.concurrency}${
+    variant.accessLog ? "_log" : ""
+  }.yaml`;
+  let text = fill(await Deno.readTextFile(`${BENCH_DIR}configs/denvoy_http.yaml`), {
+    PORT: port,
+    UPSTREAM_PORT: upstreamPort,
+  });
+  if (variant.accessLog) {
+    // Envoy's default format, to a file: the common production set-up.
+    text = text.replace(
+      "stat_prefix: bench\n",
+      `stat_prefix: bench
+                access_log:
+                  - name: envoy.access_loggers.file
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                      path: ${variant.accessLog}
+`,
+    );
+    if (!text.includes("access_log:")) throw new Error("bench config: stat_prefix line not found");
+  }
+  await Deno.writeTextFile(path, text);
   return path;
 }
 
-function spawnDenvoy(config: string, denoArgs: string[] = []) {
+function spawnDenvoy(config: string, denoArgs: string[] = [], concurrency = 1) {
   return spawn(Deno.execPath(), [
     "run",
     "-A",
@@ -374,12 +408,21 @@ function spawnDenvoy(config: string, denoArgs: string[] = []) {
     "-c",
     config,
     "--concurrency",
-    "1",
+    String(concurrency),
   ], { cwd: REPO_ROOT, pipeErr: true });
 }
 
-async function startDenvoy(dir: string, upstreamPort: number, denoArgs: string[] = []) {
-  const child = spawnDenvoy(await denvoyConfig(dir, upstreamPort, 0), denoArgs);
+async function startDenvoy(
+  dir: string,
+  upstreamPort: number,
+  denoArgs: string[] = [],
+  variant: DenvoyVariant = { concurrency: 1 },
+) {
+  const child = spawnDenvoy(
+    await denvoyConfig(dir, upstreamPort, 0, variant),
+    denoArgs,
+    variant.concurrency,
+  );
   const err = new StderrTail(child.stderr);
   let port: number;
   try {
@@ -768,6 +811,73 @@ function report(
   return lines.join("\n");
 }
 
+// ---- denvoy variants (issue #4) ----
+
+async function variantsRun(
+  dir: string,
+  upstreamPort: number,
+  duration: number,
+  warmup: number,
+  loadAtStart: string,
+): Promise<void> {
+  const logPath = `${dir}/access.log`;
+  const variants: [string, DenvoyVariant][] = [
+    ["denvoy --concurrency 1", { concurrency: 1 }],
+    ["denvoy --concurrency 2", { concurrency: 2 }],
+    ["denvoy --concurrency 1 + file access log", { concurrency: 1, accessLog: logPath }],
+  ];
+  const nginx = await startNginx(dir, "proxy.conf", "nginx", { UPSTREAM_PORT: upstreamPort });
+  await checkPeer("nginx", nginx.port);
+  const rows: string[] = [];
+  const row = (name: string, r: WrkResult, extra = "") =>
+    rows.push(
+      `| ${name} | ${f0(r.rps)} | ${f2(r.p50)} / ${f2(r.p90)} / ${f2(r.p99)} | ` +
+        `${cpuText(r.cpu)} | ${extra} |`,
+    );
+  await wrk(nginx.port, "1k", warmup);
+  const base = await wrk(nginx.port, "1k", duration, nginx.rssPid());
+  row("nginx (1 worker)", base);
+  await stop(nginx.child);
+  const byName = new Map<string, WrkResult>();
+  for (const [name, v] of variants) {
+    const { peer, err } = await startDenvoy(dir, upstreamPort, [], v);
+    try {
+      if (v.concurrency > 1) await withTimeout(err.match(/all \d+ workers serving/), 20_000, name);
+      await checkPeer(name, peer.port);
+      await wrk(peer.port, "1k", warmup);
+      const r = await wrk(peer.port, "1k", duration, peer.rssPid());
+      byName.set(name, r);
+      let extra = "";
+      if (v.accessLog) {
+        const lines = (await Deno.readTextFile(logPath).catch(() => "")).split("\n").length - 1;
+        extra = `${lines} log lines written`;
+      }
+      row(name, r, extra);
+      console.error(`${name}: ${f0(r.rps)} req/s, p99 ${f2(r.p99)} ms`);
+    } finally {
+      await stop(peer.child);
+      await err.done;
+    }
+  }
+  const one = byName.get(variants[0][0])!;
+  const two = byName.get(variants[1][0])!;
+  const logged = byName.get(variants[2][0])!;
+  const commit = await sh(`git -C ${REPO_ROOT} rev-parse --short HEAD || echo unknown`);
+  console.log([
+    `denvoy at ${commit}; wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${duration}s /1k after ` +
+    `a ${warmup} s warm-up; ${navigator.hardwareConcurrency} CPUs shared by wrk, the nginx ` +
+    `upstream and the proxy; load average at the start ${loadAtStart}, at the end ${loadAvg()}.`,
+    "",
+    "| peer | req/s | p50 / p90 / p99 ms | CPU cores (peer/wrk/other) | notes |",
+    "| --- | ---: | ---: | --- | --- |",
+    ...rows,
+    "",
+    `--concurrency 2 vs 1: ${f2(two.rps / one.rps)}× req/s. Access log on vs off: ` +
+    `${f2(logged.rps / one.rps)}× req/s (target ≥ 0.90×: ` +
+    `${verdict(logged.rps / one.rps >= 0.9)}).`,
+  ].join("\n"));
+}
+
 // ---- main ----
 
 async function main() {
@@ -777,6 +887,7 @@ async function main() {
       duration: { type: "string", default: "10" },
       quick: { type: "boolean", default: false },
       "cpu-prof": { type: "string" },
+      variants: { type: "boolean", default: false },
     },
   });
   const quick = values.quick;
@@ -825,12 +936,20 @@ async function main() {
         `denvoy under wrk /1k for ${duration} s: ${f0(r.rps)} req/s, p99 ${f2(r.p99)} ms; ` +
           `exit ${status.signal ?? status.code}`,
       );
+      // The data path runs in the worker isolate, which writes its own `*.worker-N` profile.
       const fresh = [...Deno.readDirSync(profDir)].map((e) => e.name)
-        .filter((n) => n.endsWith(".cpuprofile") && !before.has(n));
-      if (fresh.length !== 1) throw new Error(`expected one new profile in ${profDir}: ${fresh}`);
+        .filter((n) => n.endsWith(".cpuprofile") && n.includes(".worker-") && !before.has(n));
+      if (fresh.length !== 1) {
+        throw new Error(`expected one new worker profile in ${profDir}: ${fresh}`);
+      }
       const path = `${profDir}/${fresh[0]}`;
       console.log(`profile: ${path}\n`);
       console.log(summarizeProfile(JSON.parse(await Deno.readTextFile(path))));
+      return;
+    }
+
+    if (values.variants) {
+      await variantsRun(dir, upstream.port, duration, warmup, loadAtStart);
       return;
     }
 

@@ -6,6 +6,9 @@
  * `patches.ts` (added fields, excluded folders) and `stubs/` (small protos written here for
  * imports that are not shipped). Usage: `deno run -A proto/generate.ts [--out DIR]`.
  */
+import { fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { API_INDEX, buildApiIndex, formatApiIndex } from "../src/config/api_index.ts";
 import { EXCLUDED, PATCHES } from "./patches.ts";
 
 /** File name of the binary FileDescriptorSet written next to the generated code. */
@@ -145,6 +148,11 @@ export async function generate(outDir: string): Promise<void> {
       [...buf, "build", "--exclude-source-info", "-o", `${tree}/gen/${DESCRIPTOR_SET}`],
       src,
     );
+    const set = fromBinary(
+      FileDescriptorSetSchema,
+      await Deno.readFile(`${tree}/gen/${DESCRIPTOR_SET}`),
+    );
+    await Deno.writeTextFile(`${tree}/gen/${API_INDEX}`, formatApiIndex(buildApiIndex(set)));
     await Deno.remove(outDir, { recursive: true }).catch(() => {});
     await Deno.mkdir(outDir, { recursive: true });
     await copyGenerated(`${tree}/gen`, outDir);

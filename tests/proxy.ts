@@ -15,9 +15,8 @@ export class Proxy {
   /** Starts main.ts on `yaml`; resolves once every listener is ready. */
   static async start(yaml: string, extraArgs: string[] = []): Promise<Proxy> {
     const path = tempFile(yaml);
-    // One worker unless the test asks for more.
-    const workers = extraArgs.includes("--concurrency") ? [] : ["--concurrency", "1"];
-    const proc = new ServerProcess(["-c", path, ...workers, ...extraArgs]);
+    const concurrency = extraArgs.includes("--concurrency") ? [] : ["--concurrency", "1"];
+    const proc = new ServerProcess(["-c", path, ...concurrency, ...extraArgs]);
     const p = new Proxy(proc, path);
     await proc.waitFor(/all listeners ready: .*\n/);
     const line = /all listeners ready: (.*)\n/.exec(proc.stderr)![1];

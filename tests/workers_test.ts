@@ -11,8 +11,14 @@ Deno.test("--concurrency 2: two workers serve one listener; shutdown is clean", 
   }));
   const proc = new ServerProcess(["-c", path, "--concurrency", "2"]);
   try {
-    await proc.waitFor(/all listeners ready: .*\(2 workers\)\n/);
+    // Worker 0 serves first (start-up time); the other joins the listener right after.
+    await proc.waitFor(/all listeners ready: .*\(worker 0 serving, 1 more starting\)\n/);
     const port = Number(/'http' on port (\d+)/.exec(proc.stderr)![1]);
+    const first = parseResponse(
+      await rawExchange(port, "GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"),
+    );
+    assertEquals([first.status, first.body], [200, "from upstream"]);
+    await proc.waitFor(/all 2 workers serving\n/);
     const answers = await Promise.all(
       Array.from(
         { length: 24 },

@@ -30,3 +30,28 @@ Deno.test("re-arming moves the deadline; disarm cancels", async () => {
   assert(t.armed);
   t.disarm();
 });
+
+Deno.test("many timers: only the due ones fire, a callback may disarm a later one", async () => {
+  const fired: number[] = [];
+  const timers: CoarseTimer[] = [];
+  for (let i = 0; i < 6; i++) {
+    timers.push(
+      new CoarseTimer(() => {
+        fired.push(i);
+        // Timer 4 cancels timer 1, which is due in the same tick but fires later (the newest
+        // armed timer is checked first).
+        if (i === 4) timers[1].disarm();
+      }),
+    );
+  }
+  for (const i of [0, 1, 3, 4]) timers[i].arm(20);
+  timers[2].arm(10_000);
+  timers[5].arm(20);
+  timers[5].disarm();
+  await new Promise((r) => setTimeout(r, 20 + 4 * RESOLUTION_MS));
+  assertEquals(fired.includes(2) || fired.includes(5), false);
+  assertEquals(fired.sort(), [0, 3, 4]);
+  assertEquals(timers[2].armed, true);
+  timers[2].disarm();
+  assertEquals(timers.some((t) => t.armed), false);
+});

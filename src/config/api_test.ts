@@ -1,5 +1,5 @@
 import { assertEquals } from "../testing/assert.ts";
-import { apiRegistry, messageOfUrl, typeNameOfUrl } from "./api.ts";
+import { apiRegistry, LazyApiRegistry, messageOfUrl, typeNameOfUrl } from "./api.ts";
 
 /** Every config message the feature guide (seed) uses, by full name. */
 const SEED_MESSAGES = [
@@ -82,4 +82,28 @@ Deno.test("type URLs resolve to their message", () => {
   assertEquals(typeNameOfUrl(url), "envoy.extensions.filters.http.router.v3.Router");
   assertEquals(messageOfUrl(url)?.name, "Router");
   assertEquals(messageOfUrl("type.googleapis.com/no.such.Type"), undefined);
+});
+
+Deno.test("the lazy registry decodes only the files a lookup needs, and all of them on iteration", () => {
+  const dir = new URL("../../proto/gen/", import.meta.url);
+  const bytes = Deno.readFileSync(new URL("envoy_api.binpb", dir));
+  const index = JSON.parse(Deno.readTextFileSync(new URL("envoy_api.index.json", dir)));
+  const reg = new LazyApiRegistry(bytes, index);
+  const router = reg.getMessage("envoy.extensions.filters.http.router.v3.Router");
+  assertEquals(router?.typeName, "envoy.extensions.filters.http.router.v3.Router");
+  assertEquals(reg.loadedFiles < index.files.length / 4, true);
+  // A field whose type comes through an `import public` (tls/v3/cert.proto re-exports
+  // common.proto and secret.proto) resolves too.
+  const secret = reg.getMessage("envoy.extensions.transport_sockets.tls.v3.Secret");
+  assertEquals(
+    secret?.fields.find((f) => f.name === "tls_certificate")?.message?.typeName,
+    "envoy.extensions.transport_sockets.tls.v3.TlsCertificate",
+  );
+  const validate = reg.getExtension("validate.rules");
+  assertEquals(validate?.typeName, "validate.rules");
+  const fieldOptions = reg.getMessage("google.protobuf.FieldOptions")!;
+  assertEquals(reg.getExtensionFor(fieldOptions, validate!.number), validate);
+  const names = [...reg].map((t) => t.typeName).sort();
+  assertEquals(names, Object.keys(index.types).sort());
+  assertEquals(reg.loadedFiles, index.files.length);
 });

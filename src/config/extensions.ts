@@ -13,6 +13,7 @@ import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import type { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { Store } from "../stats/store.ts";
 import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
+import type { StatsSink, StatsSinkContext } from "../stats/sink.ts";
 
 /** Where an extension plugs in, by Envoy's category names. */
 export type ExtensionCategory =
@@ -48,6 +49,8 @@ export interface ExtensionValidationContext {
    * unsupported extension (`<extension>: <feature>`), not as a config error.
    */
   unsupported(feature: string, field?: string): void;
+  /** Names of the bootstrap's static clusters, for extensions that must name one. */
+  clusters?: ReadonlySet<string>;
 }
 
 /** One extension denvoy implements. */
@@ -75,6 +78,11 @@ export interface ExtensionFactory {
   createHttpFilter?(config: Any | undefined, ctx: ServerContext): HttpFilterFactoryCb;
   /** For network filters: builds the per-connection factory from the filter's `typed_config`. */
   createNetworkFilter?(config: Any | undefined, ctx: ServerContext): NetworkFilterFactoryCb;
+  /**
+   * For stat sinks: builds the sink in the calling isolate from its unpacked config. Throws an
+   * Error for configs it rejects (Envoy's sink construction errors).
+   */
+  createStatsSink?(config: Message, ctx: StatsSinkContext): StatsSink;
 }
 
 /** The server's shared parts that extensions are built with. */

@@ -12,6 +12,8 @@ import type { ConfigIssue } from "./errors.ts";
 import type { ExtensionRegistry } from "./extensions.ts";
 import type { WalkContext } from "./proto_json.ts";
 import { ClusterConfigError, parseCluster } from "../upstream/cluster_info.ts";
+import { checkLayeredRuntime } from "../runtime/loader.ts";
+import { checkStatsConfig } from "../stats/flush_config.ts";
 import { pathSegments, position } from "./source.ts";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -87,6 +89,8 @@ export function checkBootstrap(
     }
   });
 
+  for (const p of checkStatsConfig(b)) r.report(p.path, p.message);
+
   const clusters = new Set<string>();
   (b.staticResources?.clusters ?? []).forEach((c, i) => {
     const path = `static_resources.clusters[${i}]`;
@@ -104,6 +108,11 @@ export function checkBootstrap(
       }
     }
   });
+
+  for (const issue of checkLayeredRuntime(b.layeredRuntime)) {
+    if (issue.unsupported) r.unsupported(issue.path, issue.message);
+    else r.report(issue.path, issue.message);
+  }
 
   for (const ctx of ctxs) {
     const json = ctx.json;
@@ -126,6 +135,7 @@ export function checkBootstrap(
       }
       factory?.validate?.(msg, {
         extensions,
+        clusters,
         report: (message, field) =>
           r.report(field ? `${use.path}.${field}` : use.path, message, fallback),
         unsupported: (feature, field) => {

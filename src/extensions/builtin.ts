@@ -8,6 +8,8 @@ import { stderrAccessLogFactory, stdoutAccessLogFactory } from "./access_loggers
 import { routerFactory } from "./filters/http/router/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
+import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
+import { statsdSinkFactory } from "./stat_sinks/statsd/config.ts";
 import { rawBufferFactory } from "./transport_sockets/raw_buffer/config.ts";
 import { httpProtocolOptionsFactory } from "./upstreams/http/config.ts";
 
@@ -24,6 +26,8 @@ export function builtinExtensions(): ExtensionRegistry {
       stderrAccessLogFactory,
       rawBufferFactory,
       httpProtocolOptionsFactory,
+      statsdSinkFactory,
+      dogStatsdSinkFactory,
     ]
   ) reg.register(f);
   return reg;

@@ -20,6 +20,7 @@ import type { AccessLogType } from "../formatter/provider.ts";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { getLogger } from "../common/logger.ts";
+import { drainManager } from "../server/drain_manager.ts";
 
 const log = getLogger("http");
 const EMPTY = new Uint8Array(0);
@@ -452,7 +453,10 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     if (!s.upgraded) {
       h.remove("connection");
       h.remove("keep-alive");
-      if (this.#closing || s.closeAfter || (!s.requestDone && endStream)) {
+      if (
+        this.#closing || s.closeAfter || (!s.requestDone && endStream) ||
+        drainManager().drainClose(this.ctx.listenerName)
+      ) {
         // A response that ends before its request finished also closes (Envoy does the same).
         s.closeAfter = true;
         h.set("connection", "close");

@@ -4,6 +4,7 @@
  * closed, as in Envoy. The listener's own `access_log` records every connection when it ends,
  * and connections rejected for want of a filter chain (flag NR).
  */
+import { SlotList } from "../common/slot_list.ts";
 import type { Listener as ListenerConfig } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
 import type { FilterChain } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
 import { getLogger } from "../common/logger.ts";
@@ -76,7 +77,7 @@ export class ActiveListener {
   readonly address: string;
   readonly #matcher: FilterChainMatcher<BuiltChain>;
   #listener: Deno.TcpListener | undefined;
-  readonly #connections = new Set<Connection>();
+  readonly #connections = new SlotList<Connection>();
   readonly #bufferLimit: number;
   /** Named after the bound address, so known only once bound. */
   #stats!: ListenerStats;
@@ -199,7 +200,7 @@ export class ActiveListener {
     this.#stats.cxActive.inc();
     if (si) si.filterChain = chain.description;
     conn.onFinished = () => {
-      this.#connections.delete(conn);
+      this.#connections.remove(conn);
       this.#stats.cxActive.dec();
       if (si) this.#log(conn, si);
     };
@@ -241,6 +242,6 @@ export class ActiveListener {
       this.#listener?.close();
     } catch { /* already closed */ }
     this.#listener = undefined;
-    if (closeAll) { for (const c of [...this.#connections]) c.close(); }
+    if (closeAll) { for (const c of this.#connections.toArray()) c.close(); }
   }
 }

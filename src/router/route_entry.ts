@@ -37,6 +37,8 @@ import {
 } from "./regex.ts";
 import type { MatchedRoute, RouteMatchContext } from "./route_table.ts";
 import type { CompiledVirtualHost } from "./virtual_host.ts";
+import { runtimeSnapshot } from "../runtime/runtime.ts";
+import type { FractionalPercent } from "../runtime/snapshot.ts";
 
 /** What a matched route does. */
 export type RouteActionKind = "route" | "redirect" | "direct_response";
@@ -260,8 +262,8 @@ export class CompiledRoute {
   #literal = "";
   #caseSensitive = true;
   #regex: CompiledRegex | undefined;
-  #runtimeNumerator = -1;
-  #runtimeDenominator = 1;
+  /** `match.runtime_fraction`: its default and runtime key; undefined when the route has none. */
+  #runtimeFraction: { key: string; dflt: FractionalPercent } | undefined;
   #grpc = false;
   #headers: HeaderPredicate | undefined;
   #query: QueryPredicate[] = [];
@@ -410,9 +412,13 @@ export class CompiledRoute {
     }
     const rf = m.runtimeFraction;
     if (rf) {
-      // Runtime keys are not supported yet, so the default value always applies.
-      this.#runtimeNumerator = rf.defaultValue?.numerator ?? 0;
-      this.#runtimeDenominator = DENOMINATORS[rf.defaultValue?.denominator ?? 0] ?? 100;
+      this.#runtimeFraction = {
+        key: rf.runtimeKey,
+        dflt: {
+          numerator: rf.defaultValue?.numerator ?? 0,
+          denominator: DENOMINATORS[rf.defaultValue?.denominator ?? 0] ?? 100,
+        },
+      };
     }
     this.#grpc = m.grpc !== undefined;
     this.#headers = compileHeaderMatchers(m.headers, `${field}.headers`);
@@ -540,9 +546,9 @@ export class CompiledRoute {
     } else if (path === undefined || !this.#matchPath(path, end, stripped)) {
       return false;
     }
-    if (
-      this.#runtimeNumerator >= 0 && ctx.random % this.#runtimeDenominator >= this.#runtimeNumerator
-    ) {
+    const rf = this.#runtimeFraction;
+    // The live snapshot, so `/runtime_modify` and disk layer swaps apply to the next request.
+    if (rf !== undefined && !runtimeSnapshot().featureEnabled(rf.key, rf.dflt, ctx.random)) {
       return false;
     }
     if (this.#grpc && (path === undefined || !isGrpc(headers))) return false;

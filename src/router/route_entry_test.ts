@@ -5,6 +5,8 @@ import { HeaderMap } from "../http/header_map.ts";
 import type { RouteConfiguration } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
 import { type MatchedRoute, type RouteMatchContext, RouteTable } from "./route_table.ts";
 import { durationMs } from "./route_entry.ts";
+import { runtimeSnapshot, setRuntimeSnapshot } from "../runtime/runtime.ts";
+import type { RuntimeEntry } from "../runtime/snapshot.ts";
 
 function table(routes: JsonValue[], vhost: Record<string, JsonValue> = {}): RouteTable {
   const json = { name: "rc", virtualHosts: [{ name: "vh", domains: ["*"], routes, ...vhost }] };
@@ -124,6 +126,35 @@ Deno.test("runtime_fraction uses its default value against the request's random"
   assertEquals(pick(t, "/", {}, { random: 149 }), "half", "149 % 100 < 50");
   assertEquals(pick(t, "/", {}, { random: 50 }), "rest");
   assertEquals(pick(t, "/", {}, { random: 1_000_050 }), "rest");
+});
+
+Deno.test("runtime_fraction reads its runtime key from the live snapshot", () => {
+  const t = table([
+    to("canary", {
+      prefix: "/",
+      runtimeFraction: { defaultValue: { numerator: 0 }, runtimeKey: "routing.canary" },
+    }),
+    to("stable", { prefix: "/" }),
+  ]);
+  const before = runtimeSnapshot();
+  try {
+    assertEquals(pick(t, "/", {}, { random: 5 }), "stable");
+    const layer = (v: RuntimeEntry) => ({
+      layers: [{ name: "admin", entries: { "routing.canary": v } }],
+    });
+    // An integer is a percentage.
+    setRuntimeSnapshot(layer({ raw: "10", uint: 10 }));
+    assertEquals(pick(t, "/", {}, { random: 5 }), "canary");
+    assertEquals(pick(t, "/", {}, { random: 10 }), "stable");
+    // A fractional percent with its own denominator.
+    setRuntimeSnapshot(
+      layer({ raw: "", fractionalPercent: { numerator: 1, denominator: 10_000 } }),
+    );
+    assertEquals(pick(t, "/", {}, { random: 10_000 }), "canary");
+    assertEquals(pick(t, "/", {}, { random: 10_001 }), "stable");
+  } finally {
+    setRuntimeSnapshot(before);
+  }
 });
 
 Deno.test("tls_context and connect_matcher", () => {

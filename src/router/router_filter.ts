@@ -28,6 +28,7 @@ import type { LoadBalancer } from "../upstream/load_balancer.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "./header_mutation.ts";
 import { redirectLocation } from "./redirect.ts";
 import { type MatchedRoute, rewritePath } from "./route_table.ts";
+import type { HostStats } from "../upstream/host_stats.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -66,6 +67,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   /** The balancer and host this request counts against (least-request bookkeeping). */
   #lb: LoadBalancer | undefined;
   #stats: ClusterStats | undefined;
+  /** The chosen host's stats on this worker (Envoy's per-host rq_success, rq_error, ...). */
+  #hostStats: HostStats | undefined;
   #host: HostDescription | undefined;
 
   constructor(cb: StreamFilterCallbacks, readonly server: ServerContext) {
@@ -160,6 +163,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#startMs = performance.now();
     const pool = this.server.pools.pool(cluster.info, host.address, host.port);
     si.attemptCount = (si.attemptCount ?? 0) + 1;
+    this.#hostStats = pool.stats;
     this.#pending = pool.newStream(this);
     return "stop";
   }
@@ -240,6 +244,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (reason === "connection_failure" || reason === "connection_timeout") {
       this.#stats?.cxConnectFail.inc();
     }
+    if (this.#hostStats) this.#hostStats.rq_error++;
     si.setFlag(f.flag);
     si.upstreamTransportFailureReason = reason.startsWith("connection_f") ||
         reason === "connection_timeout"
@@ -275,6 +280,10 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#responseStarted = true;
     si.responseCodeDetails = "via_upstream";
     this.#stats?.responded(status, performance.now() - this.#startMs);
+    if (this.#hostStats) {
+      if (status >= 500) this.#hostStats.rq_error++;
+      else this.#hostStats.rq_success++;
+    }
     if (status !== 101) { for (const h of HOP_BY_HOP) headers.remove(h); }
     headers.set(
       "x-envoy-upstream-service-time",
@@ -332,6 +341,10 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       if (this.#done) return;
       this.#cb.streamInfo.setFlag("UT");
       this.#stats?.rqTimeout.inc();
+      if (this.#hostStats) {
+        this.#hostStats.rq_timeout++;
+        this.#hostStats.rq_error++;
+      }
       this.#pending?.cancel();
       this.#fail(504, "upstream request timeout", "upstream_response_timeout");
     });

@@ -2,8 +2,11 @@
  * What the admin API shows of the server, computed on the main thread from the bootstrap,
  * the options, the cluster manager and the logger: plain data for the admin endpoints.
  */
-import { toJson } from "@bufbuild/protobuf";
+import { type JsonObject, toJson } from "@bufbuild/protobuf";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
+import type { Node } from "../../proto/gen/envoy/config/core/v3/base_pb.ts";
+import type { ClusterInfo, HostInfo } from "../admin/admin.ts";
+import type { CircuitBreakerThresholds, HealthFlag } from "../admin/clusters.ts";
 import {
   levels,
   type LogLevel,
@@ -12,28 +15,130 @@ import {
   setLevel,
 } from "../common/logger.ts";
 import { apiRegistry, messageSchema } from "../config/api.ts";
+import type { ExtensionRegistry } from "../config/extensions.ts";
 import { formatAddress } from "../network/address.ts";
+import type { Cluster } from "../upstream/cluster.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
-import { BUILD_VERSION, HOT_RESTART_VERSION } from "../version.ts";
+import { hostKey } from "../upstream/host.ts";
+import { emptyHostStats, type HostStatsSnapshot } from "../upstream/host_stats.ts";
+import { BUILD_REVISION, BUILD_VERSION, HOT_RESTART_VERSION, VERSION } from "../version.ts";
+import { configDumpSections } from "./config_dump.ts";
 import type { Options } from "./options.ts";
 
-/** Replaces inline secrets (private keys, passwords) in a JSON config dump, as Envoy does. */
-export function redactSecrets(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(redactSecrets);
-  if (v === null || typeof v !== "object") return v;
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    if (/^(private_key|privateKey|password)$/.test(k) && x && typeof x === "object") {
-      const ds = x as Record<string, unknown>;
-      out[k] = "filename" in ds ? ds : { inline_string: "[redacted]" };
-    } else out[k] = redactSecrets(x);
-  }
-  return out;
+export { redactSecrets } from "./config_dump.ts";
+
+/** Seconds as Envoy's duration strings ("12s", "0.500s"). */
+function duration(ms: number): string {
+  return `${ms / 1000}s`;
 }
 
-/** Seconds as Envoy's duration strings ("12s"). */
-function seconds(ms: number): string {
-  return `${Math.floor(ms / 1000)}s`;
+/** `admin.v3.CommandLineOptions` (proto JSON) of the options, every field filled in. */
+export function commandLineOptions(o: Options): JsonObject {
+  return {
+    base_id: String(o.baseId),
+    use_dynamic_base_id: o.useDynamicBaseId,
+    skip_hot_restart_on_no_parent: o.skipHotRestartOnNoParent,
+    skip_hot_restart_parent_stats: o.skipHotRestartParentStats,
+    base_id_path: o.baseIdPath,
+    concurrency: o.concurrency,
+    config_path: o.configPath,
+    config_yaml: o.configYaml,
+    allow_unknown_static_fields: o.allowUnknownStaticFields,
+    reject_unknown_dynamic_fields: o.rejectUnknownDynamicFields,
+    ignore_unknown_dynamic_fields: o.ignoreUnknownDynamicFields,
+    admin_address_path: o.adminAddressPath,
+    local_address_ip_version: o.localAddressIpVersion,
+    log_level: o.logLevel,
+    component_log_level: o.componentLogLevel,
+    log_format: o.logFormat,
+    log_format_escaped: o.logFormatEscaped,
+    log_path: o.logPath,
+    service_cluster: o.serviceCluster,
+    service_node: o.serviceNode,
+    service_zone: o.serviceZone,
+    file_flush_interval: duration(o.fileFlushIntervalMsec),
+    drain_time: duration(o.drainTimeS * 1000),
+    drain_strategy: o.drainStrategy === "immediate" ? "Immediate" : "Gradual",
+    parent_shutdown_time: duration(o.parentShutdownTimeS * 1000),
+    mode: { serve: "Serve", validate: "Validate", init_only: "InitOnly" }[o.mode],
+    disable_hot_restart: o.disableHotRestart,
+    enable_mutex_tracing: o.enableMutexTracing,
+    restart_epoch: o.restartEpoch,
+    cpuset_threads: o.cpusetThreads,
+    disabled_extensions: o.disabledExtensions,
+    enable_fine_grain_logging: o.enableFineGrainLogging,
+    socket_path: o.socketPath,
+    socket_mode: o.socketMode,
+    enable_core_dump: o.enableCoreDump,
+    stats_tag: o.statsTags.map((t) => `${t.name}:${t.value}`),
+  };
+}
+
+/**
+ * The local node as Envoy reports it: the bootstrap's `node` with `--service-node`,
+ * `--service-cluster` and `--service-zone` taking precedence, plus the user agent and the
+ * extensions this build has.
+ */
+export function localNode(
+  bootstrap: Bootstrap,
+  o: Options,
+  extensions?: ExtensionRegistry,
+): JsonObject {
+  const registry = apiRegistry();
+  const node = bootstrap.node
+    ? toJson(messageSchema<Node>("envoy.config.core.v3.Node"), bootstrap.node, {
+      registry,
+      useProtoFieldName: true,
+    }) as JsonObject
+    : {};
+  if (o.serviceNode) node.id = o.serviceNode;
+  if (o.serviceCluster) node.cluster = o.serviceCluster;
+  if (o.serviceZone) {
+    node.locality = { ...(node.locality as JsonObject ?? {}), zone: o.serviceZone };
+  }
+  const [major, minor, patch] = VERSION.split(/[.-]/).map(Number);
+  node.user_agent_name = "envoy";
+  node.user_agent_build_version = {
+    version: { major_number: major, minor_number: minor, patch },
+    metadata: {
+      "revision.sha": BUILD_REVISION,
+      "revision.status": "Clean",
+      "build.type": "RELEASE",
+      "ssl.version": "BoringSSL",
+    },
+  };
+  if (extensions) {
+    node.extensions = extensions.all().map((f) => ({
+      name: f.name,
+      category: f.category,
+      type_urls: f.configTypes.map((t) => `type.googleapis.com/${t}`),
+    }));
+  }
+  return node;
+}
+
+/** Envoy's defaults for circuit breaker thresholds. */
+const CB_DEFAULTS = {
+  maxConnections: 1024,
+  maxPendingRequests: 1024,
+  maxRequests: 1024,
+  maxRetries: 3,
+};
+
+/** The configured thresholds of a cluster, DEFAULT then HIGH, Envoy's defaults filled in. */
+function circuitBreakers(cluster: Cluster): CircuitBreakerThresholds[] {
+  const thresholds = cluster.config.circuitBreakers?.thresholds ?? [];
+  return (["DEFAULT", "HIGH"] as const).map((priority, p) => {
+    // core.v3.RoutingPriority: DEFAULT = 0, HIGH = 1.
+    const t = thresholds.find((x) => x.priority === p);
+    return {
+      priority,
+      maxConnections: t?.maxConnections ?? CB_DEFAULTS.maxConnections,
+      maxPendingRequests: t?.maxPendingRequests ?? CB_DEFAULTS.maxPendingRequests,
+      maxRequests: t?.maxRequests ?? CB_DEFAULTS.maxRequests,
+      maxRetries: t?.maxRetries ?? CB_DEFAULTS.maxRetries,
+    };
+  });
 }
 
 /** The admin's read (and few write) operations on the server. */
@@ -47,37 +152,17 @@ export class AdminView {
     readonly clusterManager: () => ClusterManager | undefined,
     /** Sent to workers when the log level changes, so their loggers follow. */
     readonly onLogLevels: (levels: Record<string, LogLevel>) => void,
+    readonly extensions?: ExtensionRegistry,
   ) {}
 
   serverInfo(state: string) {
     const up = Date.now() - this.#startedAt;
-    const o = this.options;
     return {
       version: BUILD_VERSION,
       state,
       hotRestartVersion: HOT_RESTART_VERSION,
-      commandLineOptions: {
-        base_id: o.baseId,
-        concurrency: o.concurrency,
-        config_path: o.configPath,
-        config_yaml: o.configYaml,
-        log_level: o.logLevel,
-        component_log_level: o.componentLogLevel,
-        log_format: o.logFormat,
-        log_path: o.logPath,
-        restart_epoch: o.restartEpoch,
-        service_cluster: o.serviceCluster,
-        service_node: o.serviceNode,
-        service_zone: o.serviceZone,
-        mode: o.mode,
-        drain_time: seconds(o.drainTimeS * 1000),
-        parent_shutdown_time: seconds(o.parentShutdownTimeS * 1000),
-        disable_hot_restart: o.disableHotRestart,
-      },
-      node: {
-        id: this.bootstrap.node?.id || o.serviceNode,
-        cluster: this.bootstrap.node?.cluster || o.serviceCluster,
-      },
+      commandLineOptions: commandLineOptions(this.options),
+      node: localNode(this.bootstrap, this.options, this.extensions),
       uptimeCurrentEpochSeconds: Math.floor(up / 1000),
       uptimeAllEpochsSeconds: Math.floor(up / 1000),
     };
@@ -90,35 +175,50 @@ export class AdminView {
     }));
   }
 
-  clusters() {
+  /** Every cluster with its hosts, their stats from `hostStats` (merged over workers). */
+  clusters(hostStats: HostStatsSnapshot = {}): ClusterInfo[] {
     const cm = this.clusterManager();
     if (!cm) return [];
-    return cm.names().map((name) => ({
-      name,
-      hosts: cm.get(name)!.prioritySet.allHosts().map((h) => ({
-        address: h.address.includes(":") ? `[${h.address}]:${h.port}` : `${h.address}:${h.port}`,
-        healthy: h.healthy,
-        weight: h.weight,
-        priority: h.priority,
-        zone: h.locality.zone,
-        region: h.locality.region,
-      })),
-    }));
+    return cm.names().map((name) => {
+      const cluster = cm.get(name)!;
+      const stats = hostStats[name] ?? {};
+      const hosts: HostInfo[] = cluster.prioritySet.allHosts().map((h) => {
+        const address = hostKey(h);
+        const flags: HealthFlag[] = h.healthy
+          ? []
+          : [h.degraded ? "degraded_eds_health" : "failed_eds_health"];
+        return {
+          address,
+          hostname: h.hostname,
+          healthFlags: flags,
+          weight: h.weight,
+          priority: h.priority,
+          region: h.locality.region,
+          zone: h.locality.zone,
+          subZone: h.locality.subZone,
+          canary: h.metadata?.["envoy.lb"]?.canary === true,
+          stats: stats[address] ?? emptyHostStats(),
+        };
+      });
+      const eds = cluster.config.edsClusterConfig?.serviceName;
+      return {
+        name,
+        observabilityName: cluster.info.statName,
+        addedViaApi: false,
+        ...(eds ? { edsServiceName: eds } : {}),
+        circuitBreakers: circuitBreakers(cluster),
+        hosts,
+      };
+    });
   }
 
-  configDump(): unknown {
-    const schema = messageSchema<Bootstrap>("envoy.config.bootstrap.v3.Bootstrap");
-    const bootstrap = toJson(schema, this.bootstrap, {
-      registry: apiRegistry(),
-      useProtoFieldName: true,
-    });
-    return {
-      configs: [{
-        "@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump",
-        bootstrap: redactSecrets(bootstrap),
-        last_updated: new Date(this.#startedAt).toISOString(),
-      }],
-    };
+  configDump(includeEds = false): JsonObject[] {
+    return configDumpSections(
+      this.bootstrap,
+      this.clusterManager(),
+      new Date(this.#startedAt).toISOString(),
+      includeEds,
+    );
   }
 
   logLevels(): Record<string, string> {

@@ -1,5 +1,8 @@
 import { assertEquals } from "../testing/assert.ts";
-import { redactSecrets } from "./admin_view.ts";
+import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
+import { commandLineOptions, localNode, redactSecrets } from "./admin_view.ts";
+import { parseOptions } from "./options.ts";
+import { messageSchema } from "../config/api.ts";
 
 Deno.test("config dumps redact inline private keys and passwords, not file references", () => {
   assertEquals(
@@ -18,4 +21,34 @@ Deno.test("config dumps redact inline private keys and passwords, not file refer
       }, { private_key: { filename: "/etc/key.pem" } }],
     },
   );
+});
+
+Deno.test("command line options and the local node as Envoy reports them", () => {
+  const parsed = parseOptions(
+    [
+      "-c",
+      "x.yaml",
+      "--service-node",
+      "n1",
+      "--service-zone",
+      "z",
+      "--drain-time-s",
+      "30",
+      "--stats-tag",
+      "a:b",
+    ],
+    { hardwareConcurrency: 4, cpusetCpuCount: () => undefined },
+  );
+  if (!parsed.ok) throw new Error(parsed.message);
+  const o = commandLineOptions(parsed.options);
+  assertEquals(
+    [o.config_path, o.drain_time, o.drain_strategy, o.mode, o.stats_tag, o.concurrency],
+    ["x.yaml", "30s", "Gradual", "Serve", ["a:b"], 4],
+  );
+  // Every CommandLineOptions field is there.
+  const fields = messageSchema("envoy.admin.v3.CommandLineOptions").fields.map((f) => f.name);
+  assertEquals(Object.keys(o).sort(), fields.sort());
+  const bootstrap = { node: undefined } as unknown as Bootstrap;
+  const node = localNode(bootstrap, parsed.options);
+  assertEquals([node.id, node.locality, node.user_agent_name], ["n1", { zone: "z" }, "envoy"]);
 });

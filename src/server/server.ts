@@ -9,22 +9,31 @@ import { formatAddress } from "../network/address.ts";
 import { loadBootstrap } from "../config/bootstrap.ts";
 import { formatIssue } from "../config/errors.ts";
 import type { ExtensionRegistry, ServerContext } from "../config/extensions.ts";
-import {
-  type AdminListener,
-  type AdminServer,
-  type ClusterInfo,
-  createAdminApp,
-  type DrainOptions,
-  type ListenerInfo,
-  type ServerInfo,
-  type ServerState,
-  startAdmin,
+import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import type {
+  AdminListener,
+  AdminServer,
+  ClusterInfo,
+  DrainOptions,
+  ListenerInfo,
+  ServerInfo,
+  ServerState,
 } from "../admin/admin.ts";
+import { createAdminAccessLogs } from "../admin/access_log.ts";
+import { RuntimeLoader } from "../runtime/loader.ts";
+import { deprecatedFieldUses } from "../runtime/deprecated.ts";
+import { messageSchema } from "../config/api.ts";
+import { setRuntimeSnapshot } from "../runtime/runtime.ts";
+import type { SnapshotData } from "../runtime/snapshot.ts";
+import { mergeHostStats } from "../upstream/host_stats.ts";
 import { AdminView } from "./admin_view.ts";
 import { Store } from "../stats/store.ts";
 import { mergeSnapshots, type StoreSnapshot } from "../stats/snapshot.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
 import { ClusterStatsCache } from "../stats/data_path_stats.ts";
+import { statsFlushSettings } from "../stats/flush_config.ts";
+import type { StatsSink } from "../stats/sink.ts";
+import { createStatsSinks, StatsFlusher } from "./stats_flusher.ts";
 import {
   configureDefaultAccessLogManager,
   defaultAccessLogManager,
@@ -88,9 +97,18 @@ export class Server implements AdminServer {
   #ports: Record<string, number> = {};
   readonly #workers: WorkerPool;
   readonly #view: AdminView;
-  /** The main thread's own stats (server.*), merged with the workers' for the admin. */
-  readonly #stats = new Store();
+  #sinks: StatsSink[] = [];
+  /** The main thread's own stats (server.*), merged with the workers' for the admin and sinks. */
+  readonly #stats = new Store({
+    onHistogramValue: (h, v) => {
+      for (const sink of this.#sinks) sink.onHistogramComplete(h, v);
+    },
+  });
   readonly #tags: TagProducer;
+  #runtime: RuntimeLoader | undefined;
+  /** The widest `/drain_listeners?graceful` under way: inbound listeners only, or all. */
+  #gracefulDrain: "inbound" | "all" | undefined;
+  #flusher: StatsFlusher | undefined;
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -105,6 +123,7 @@ export class Server implements AdminServer {
       options,
       () => this.#ctx?.clusterManager,
       (levels) => this.#workers.broadcast({ type: "logLevels", levels }),
+      extensions,
     );
     // Workers get the bootstrap with every typed config already unpacked, so they need not
     // decode the API to build listeners (see config/any.ts).
@@ -112,13 +131,14 @@ export class Server implements AdminServer {
   }
 
   state(): ServerState {
-    return this.#state;
+    // Envoy reports DRAINING while it fails health checks (`/healthcheck/fail`).
+    return this.#state === "LIVE" && this.#view.healthcheckFailed ? "DRAINING" : this.#state;
   }
 
   // ---- the admin API's view of the server ----
 
   serverInfo(): ServerInfo {
-    return { ...this.#view.serverInfo(this.#state), state: this.#state };
+    return { ...this.#view.serverInfo(this.state()), state: this.state() };
   }
   listeners(): ListenerInfo[] {
     // The bound port, not the configured one (port 0 listeners).
@@ -127,11 +147,25 @@ export class Server implements AdminServer {
       return port === undefined ? l : { ...l, address: l.address.replace(/:\d+$/, `:${port}`) };
     });
   }
-  clusters(): ClusterInfo[] {
-    return this.#view.clusters();
+  async clusters(): Promise<ClusterInfo[]> {
+    return this.#view.clusters(mergeHostStats(await this.#workers.collectHostStats()));
   }
-  configDump(): unknown {
-    return this.#view.configDump();
+  configDump(includeEds: boolean): JsonObject[] {
+    return this.#view.configDump(includeEds);
+  }
+  runtime(): SnapshotData {
+    return this.#runtime?.snapshot().data() ?? { layers: [] };
+  }
+  runtimeModify(values: [string, string][]): void {
+    if (!this.#runtime) throw new Error("runtime not initialized");
+    this.#runtime.mergeValues(values);
+  }
+  certificates(): JsonValue[] {
+    // No TLS context exists until TLS lands (issue roadmap step 4), so there is nothing to list.
+    return [];
+  }
+  mutexTracingEnabled(): boolean {
+    return this.options.enableMutexTracing;
   }
   logLevels(): Record<string, string> {
     return this.#view.logLevels();
@@ -141,26 +175,51 @@ export class Server implements AdminServer {
   }
   healthcheckFail(): void {
     this.#view.healthcheckFailed = true;
+    this.#workers.broadcast({ type: "healthCheckFailed", failed: true });
   }
   healthcheckOk(): void {
     this.#view.healthcheckFailed = false;
+    this.#workers.broadcast({ type: "healthCheckFailed", failed: false });
   }
   quit(): void {
     // Answer the admin request first, then shut down.
     setTimeout(() => this.stop(), 0);
   }
-  /** Workers stop accepting; open connections finish. The server keeps running. */
-  drainListeners(_opts: DrainOptions): void {
-    this.#state = "DRAINING";
-    this.#workers.broadcast({ type: "drain" });
+  /**
+   * Workers stop accepting (after the drain time when graceful); open connections finish. The
+   * server keeps running. A graceful drain that is already under way is not restarted.
+   */
+  drainListeners(opts: DrainOptions): void {
+    if (opts.graceful) {
+      const scope = opts.inboundOnly ? "inbound" : "all";
+      if (this.#gracefulDrain === "all" || this.#gracefulDrain === scope) return;
+      this.#gracefulDrain = scope;
+    }
+    log.info(
+      `admin: draining ${opts.inboundOnly ? "inbound" : "all"} listeners` +
+        (opts.graceful ? ` over ${this.options.drainTimeS}s (${this.options.drainStrategy})` : ""),
+    );
+    this.#workers.broadcast({ type: "drain", options: opts });
   }
   memory(): Record<string, string> {
     return this.#view.memory();
   }
-  /** Every isolate's stats merged, with server.* refreshed (main thread first, as Envoy). */
-  async statsSnapshot(): Promise<StoreSnapshot> {
+  /**
+   * Every isolate's stats merged, for the admin. It does not end the flush interval, so the
+   * sinks still get every counter increase; with `stats_flush_on_admin` it is a flush.
+   */
+  statsSnapshot(): Promise<StoreSnapshot> {
+    if (this.#flusher && statsFlushSettings(this.bootstrap).onAdmin) return this.#flusher.flush();
+    return this.#collectStats(false);
+  }
+
+  /**
+   * Every isolate's stats merged, with server.* refreshed (main thread first, as Envoy).
+   * `latch` ends the flush interval (counter deltas, histogram intervals): the flush only.
+   */
+  async #collectStats(latch: boolean): Promise<StoreSnapshot> {
     const s = this.#stats;
-    const stateCode = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 }[this.#state];
+    const stateCode = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 }[this.state()];
     s.gauge("server.state", "NeverImport").set(stateCode);
     s.gauge("server.live", "NeverImport").set(this.#state === "LIVE" ? 1 : 0);
     s.gauge("server.uptime", "NeverImport").set(this.serverInfo().uptimeCurrentEpochSeconds);
@@ -168,7 +227,10 @@ export class Server implements AdminServer {
     s.gauge("server.memory_allocated", "NeverImport").set(Deno.memoryUsage().heapUsed);
     s.gauge("server.memory_heap_size", "NeverImport").set(Deno.memoryUsage().heapTotal);
     s.gauge("server.worker_restarts", "NeverImport").set(this.#workers.restarts);
-    return mergeSnapshots([s.snapshot(), ...await this.#workers.collectStats()]);
+    return mergeSnapshots([
+      s.snapshot({ latch }),
+      ...await this.#workers.collectStats(undefined, latch),
+    ]);
   }
   statsTags(): TagProducer {
     return this.#tags;
@@ -200,6 +262,18 @@ export class Server implements AdminServer {
         `${this.options.concurrency}`,
     );
     configureDefaultAccessLogManager(this.options.fileFlushIntervalMsec);
+    // The runtime comes first: config may read it while it is built.
+    this.#runtime = new RuntimeLoader(
+      b.layeredRuntime,
+      this.#stats,
+      node?.cluster || this.options.serviceCluster,
+      (snapshot) => {
+        setRuntimeSnapshot(snapshot);
+        this.#workers.broadcast({ type: "runtime", snapshot: snapshot.data() });
+      },
+    );
+    // Serving scans once listeners are up, off the start-up path (a big config takes a while).
+    if (this.options.mode === "init_only") this.#countDeprecatedFields();
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? []);
     this.#ctx = {
       extensions: this.extensions,
@@ -208,6 +282,21 @@ export class Server implements AdminServer {
       stats: this.#stats,
       clusterStats: new ClusterStatsCache(this.#stats),
     };
+    this.#sinks = createStatsSinks(b, this.extensions, {
+      clusterManager,
+      stats: this.#stats,
+      clusterStats: this.#ctx.clusterStats,
+      tags: this.#tags,
+      localInfo: {
+        nodeId: node?.id || this.options.serviceNode,
+        clusterName: node?.cluster || this.options.serviceCluster,
+      },
+    });
+    this.#flusher = new StatsFlusher(
+      this.#sinks,
+      () => this.#collectStats(true),
+      statsFlushSettings(b).intervalMs,
+    );
     for (const l of b.staticResources?.listeners ?? []) {
       log.info(
         `listener '${l.name}' on ${formatAddress(l.address)} with ${l.filterChains.length} ` +
@@ -228,6 +317,20 @@ export class Server implements AdminServer {
       clusterManager.get(name)!.onMembershipUpdate((set) =>
         this.#workers.broadcast({ type: "membership", cluster: name, snapshot: set.snapshot() })
       );
+    }
+  }
+
+  /** Envoy warns about each deprecated field the config sets and counts it in the runtime stats. */
+  #countDeprecatedFields(): void {
+    const schema = messageSchema<Bootstrap>("envoy.config.bootstrap.v3.Bootstrap");
+    for (const field of deprecatedFieldUses(schema, this.bootstrap)) {
+      if (!this.options.skipDeprecatedLogs) {
+        log.warn(
+          `Using deprecated option '${field}'. It will be removed from a future Envoy version; ` +
+            "see Envoy's version history for its replacement.",
+        );
+      }
+      this.#runtime!.countDeprecatedFeatureUse();
     }
   }
 
@@ -254,20 +357,43 @@ export class Server implements AdminServer {
     Deno.addSignalListener("SIGUSR1", reopen);
     handlers.push(["SIGUSR1", reopen]);
     try {
-      const admin = this.bootstrap.admin?.address?.address;
-      if (admin?.case === "socketAddress") {
-        const ps = admin.value.portSpecifier;
-        this.#admin = startAdmin(
-          createAdminApp(this),
-          admin.value.address,
-          ps.case === "portValue" ? ps.value : 0,
-        );
-        log.info(`admin address: ${admin.value.address}:${this.#admin.port}`);
-      }
+      this.#runtime?.watch();
       // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
       // to learn the port of port-0 listeners, which every worker then binds too.
       this.#ports = this.#reserveListenerPorts();
-      await this.#workers.start(this.options.concurrency, this.#initMessage.bind(this));
+      const workersStarted = this.#workers.start(
+        this.options.concurrency,
+        this.#initMessage.bind(this),
+      );
+      workersStarted.catch(() => {}); // awaited below, unless the admin fails first
+      // The admin module (Hono) compiles while the first worker initializes: the main thread
+      // would otherwise only wait for it.
+      const admin = this.bootstrap.admin?.address?.address;
+      if (admin?.case === "socketAddress") {
+        const { createAdminApp, startAdmin } = await import("../admin/admin.ts");
+        const ps = admin.value.portSpecifier;
+        let localAddress = "";
+        this.#admin = startAdmin(
+          createAdminApp(this, {
+            accessLogs: createAdminAccessLogs(this.bootstrap.admin),
+            localAddress: () => localAddress,
+          }),
+          admin.value.address,
+          ps.case === "portValue" ? ps.value : 0,
+        );
+        localAddress = admin.value.address.includes(":")
+          ? `[${admin.value.address}]:${this.#admin.port}`
+          : `${admin.value.address}:${this.#admin.port}`;
+        log.info(`admin address: ${admin.value.address}:${this.#admin.port}`);
+      }
+      const { rest } = await workersStarted;
+      const n = this.options.concurrency;
+      if (n > 1) {
+        rest.then(
+          () => log.info(`all ${n} workers serving`),
+          (e) => log.error(`a worker failed to start: ${(e as Error).message}`),
+        );
+      }
       // Connections that reached the probes before workers were up would wait forever there.
       this.#releaseProbes();
     } catch (e) {
@@ -276,13 +402,19 @@ export class Server implements AdminServer {
       throw e;
     }
     this.#state = "LIVE";
+    if (!statsFlushSettings(this.bootstrap).onAdmin) this.#flusher?.start();
     log.info(
       `all listeners ready: ${
         Object.entries(this.#ports).map(([n, p]) => `'${n}' on port ${p}`).join(", ") ||
         "(none)"
-      } (${this.options.concurrency} worker${this.options.concurrency === 1 ? "" : "s"})`,
+      } (${
+        this.options.concurrency === 1
+          ? "1 worker"
+          : `worker 0 serving, ${this.options.concurrency - 1} more starting`
+      })`,
     );
     log.info("starting main dispatch loop");
+    setTimeout(() => this.#countDeprecatedFields(), 0);
     await done;
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
     log.info("main dispatch loop exited");
@@ -342,11 +474,16 @@ export class Server implements AdminServer {
       options: this.options,
       ports: this.#ports,
       membership,
+      runtime: this.#runtime?.snapshot().data() ?? { layers: [] },
+      healthCheckFailed: this.#view.healthcheckFailed,
     };
   }
 
   async #shutdown(): Promise<void> {
     this.#state = "DRAINING";
+    // The last flush needs the workers' stats, so it comes before they stop.
+    await this.#flusher?.stop();
+    this.#runtime?.close();
     await this.#workers.stop();
     this.#releaseProbes();
     this.#ctx?.pools.close();

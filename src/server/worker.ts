@@ -26,6 +26,14 @@ import type { Options } from "./options.ts";
 import { Store } from "../stats/store.ts";
 import type { StoreSnapshot } from "../stats/snapshot.ts";
 import { ClusterStatsCache } from "../stats/data_path_stats.ts";
+import type { DrainOptions } from "../admin/listeners.ts";
+import { setRuntimeSnapshot } from "../runtime/runtime.ts";
+import type { SnapshotData } from "../runtime/snapshot.ts";
+import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
+import { drainManager } from "./drain_manager.ts";
+import type { StatsSink } from "../stats/sink.ts";
+import { TagProducer } from "../stats/tag_extractor.ts";
+import { createStatsSinks } from "./stats_flusher.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -38,14 +46,28 @@ export type ToWorker =
     /** Ports to bind, by listener name (port 0 listeners were resolved by the main thread). */
     ports: Record<string, number>;
     membership: Record<string, PrioritySetSnapshot>;
+    /** The current runtime snapshot. */
+    runtime: SnapshotData;
+    /** Whether the server fails health checks (a replaced worker must drain too). */
+    healthCheckFailed: boolean;
   }
   | { type: "membership"; cluster: string; snapshot: PrioritySetSnapshot }
   /** The admin changed log levels (`POST /logging`). */
   | { type: "logLevels"; levels: Record<string, LogLevel> }
-  /** Stop accepting new connections; open ones finish (`POST /drain_listeners`). */
-  | { type: "drain" }
+  /** `POST /drain_listeners`: stop accepting now, or after a drain period (`graceful`). */
+  | { type: "drain"; options: DrainOptions }
+  /** The runtime changed (`/runtime_modify`, a disk layer swap). */
+  | { type: "runtime"; snapshot: SnapshotData }
+  /** `/healthcheck/fail` (true) and `/healthcheck/ok` (false): connections drain while failed. */
+  | { type: "healthCheckFailed"; failed: boolean }
+  /** The admin wants this worker's per-host stats (`/clusters`); `id` pairs the answer. */
+  | { type: "hostStats"; id: number }
   /** The admin wants this worker's stats (`/stats`); `id` pairs the answer. */
-  | { type: "stats"; id: number }
+  /**
+   * The admin (or the stats flush) wants this worker's stats; `id` pairs the answer. `latch`
+   * (the flush only) ends the flush interval: counter deltas restart from here.
+   */
+  | { type: "stats"; id: number; latch?: boolean }
   | { type: "resetCounters" }
   /** Reopen every access log file (`POST /reopen_logs`, SIGUSR1); `id` pairs the answer. */
   | { type: "reopenLogs"; id: number }
@@ -56,6 +78,7 @@ export type FromWorker =
   | { type: "ready" }
   | { type: "stats"; id: number; snapshot: StoreSnapshot }
   | { type: "logsReopened"; id: number }
+  | { type: "hostStats"; id: number; stats: HostStatsSnapshot }
   | { type: "error"; message: string }
   | { type: "stopped" };
 
@@ -65,6 +88,11 @@ const log = getLogger("main");
 class WorkerServer {
   readonly listeners: ActiveListener[] = [];
   readonly ctx: ServerContext;
+  readonly #drainTimeMs: number;
+  readonly #drainStrategy: Options["drainStrategy"];
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** This worker's instance of each stat sink, for the histogram values it records. */
+  readonly sinks: StatsSink[] = [];
 
   constructor(init: Extract<ToWorker, { type: "init" }>) {
     const o = init.options;
@@ -77,13 +105,25 @@ class WorkerServer {
     });
     // Envoy numbers threads; the main thread is 1 in our logs, workers follow.
     setThreadId(init.workerId + 2);
+    setRuntimeSnapshot(init.runtime);
+    drainManager().setHealthCheckFailed(init.healthCheckFailed);
+    this.#drainTimeMs = o.drainTimeS * 1000;
+    this.#drainStrategy = o.drainStrategy;
     configureDefaultAccessLogManager(o.fileFlushIntervalMsec);
     const b = init.bootstrap;
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? []);
     for (const [name, snap] of Object.entries(init.membership)) {
       clusterManager.get(name)?.prioritySet.replace(snap);
     }
-    const stats = new Store();
+    const sinks = this.sinks;
+    // Without sinks, histograms get no callback at all: nothing is added to record().
+    const stats = new Store(
+      b.statsSinks.length === 0 ? {} : {
+        onHistogramValue: (h, v) => {
+          for (const sink of sinks) sink.onHistogramComplete(h, v);
+        },
+      },
+    );
     this.ctx = {
       extensions: builtinExtensions(),
       clusterManager,
@@ -91,8 +131,21 @@ class WorkerServer {
       stats,
       clusterStats: new ClusterStatsCache(stats),
     };
+    if (b.statsSinks.length > 0) {
+      sinks.push(...createStatsSinks(b, this.ctx.extensions, {
+        clusterManager,
+        stats,
+        clusterStats: this.ctx.clusterStats,
+        tags: new TagProducer(b.statsConfig ?? {}),
+        localInfo: {
+          nodeId: b.node?.id || o.serviceNode,
+          clusterName: b.node?.cluster || o.serviceCluster,
+        },
+      }));
+    }
     for (const l of b.staticResources?.listeners ?? []) {
       this.listeners.push(new ActiveListener(l, this.ctx));
+      drainManager().registerListener(l.name, l.drainType);
     }
     for (const l of this.listeners) l.bind(true, init.ports[l.name]);
     for (const l of this.listeners) {
@@ -100,10 +153,34 @@ class WorkerServer {
     }
   }
 
+  /**
+   * `/drain_listeners`: the listeners concerned (inbound ones only with `inboundonly`) stop
+   * accepting now, or, when graceful, drain their connections over the drain time and stop
+   * then (unless `skip_exit`).
+   */
+  drain(opts: DrainOptions): void {
+    // Listener.TrafficDirection INBOUND is 1.
+    const affected = this.listeners.filter((l) =>
+      !opts.inboundOnly || l.config.trafficDirection === 1
+    );
+    if (!opts.graceful) {
+      for (const l of affected) l.close(false);
+      return;
+    }
+    drainManager().startDrain(affected.map((l) => l.name), this.#drainTimeMs, this.#drainStrategy);
+    if (opts.skipExit) return;
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = setTimeout(() => {
+      for (const l of affected) l.close(false);
+    }, this.#drainTimeMs);
+  }
+
   async stop(): Promise<void> {
+    clearTimeout(this.#drainTimer);
     for (const l of this.listeners) l.close(true);
     this.ctx.pools.close();
     this.ctx.clusterManager.destroy();
+    await Promise.all(this.sinks.map((s) => s.close().catch(() => {})));
     await defaultAccessLogManager().close();
   }
 }
@@ -126,7 +203,8 @@ export function runWorker(scope: {
         for (const [c, l] of Object.entries(m.levels)) setComponentLevel(c, l);
       } else if (m.type === "stats") {
         if (server) {
-          scope.postMessage({ type: "stats", id: m.id, snapshot: server.ctx.stats.snapshot() });
+          const snapshot = server.ctx.stats.snapshot({ latch: m.latch === true });
+          scope.postMessage({ type: "stats", id: m.id, snapshot });
         }
       } else if (m.type === "resetCounters") {
         server?.ctx.stats.reset();
@@ -135,7 +213,15 @@ export function runWorker(scope: {
           scope.postMessage({ type: "logsReopened", id: m.id })
         );
       } else if (m.type === "drain") {
-        for (const l of server?.listeners ?? []) l.close(false);
+        server?.drain(m.options);
+      } else if (m.type === "runtime") {
+        setRuntimeSnapshot(m.snapshot);
+      } else if (m.type === "healthCheckFailed") {
+        drainManager().setHealthCheckFailed(m.failed);
+      } else if (m.type === "hostStats") {
+        if (server) {
+          scope.postMessage({ type: "hostStats", id: m.id, stats: server.ctx.pools.hostStats() });
+        }
       } else if (m.type === "shutdown") {
         (server?.stop() ?? Promise.resolve()).finally(() => scope.postMessage({ type: "stopped" }));
       }

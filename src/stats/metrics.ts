@@ -7,6 +7,7 @@
  * callers never check: it ignores updates and is never reported.
  */
 import {
+  addHistogramData,
   emptyHistogramData,
   type HistogramData,
   type HistogramUnit,
@@ -43,6 +44,11 @@ export class Counter {
   /** Whether the counter was ever incremented (`/stats?usedonly`). */
   get used(): boolean {
     return this.#used;
+  }
+
+  /** The increase since the last `latch()`, without latching (the admin's view). */
+  get pendingDelta(): number {
+    return this.#value - this.#latched;
   }
 
   /**
@@ -107,6 +113,13 @@ export class Gauge {
 }
 
 /**
+ * Called with every value a histogram records, in the histogram's raw unit (a `Percent`
+ * histogram passes the fraction times `PERCENT_SCALE`): Envoy's `Sink::onHistogramComplete`,
+ * which statsd sinks turn into one timer per value.
+ */
+export type HistogramValueCallback = (histogram: Histogram, value: number) => void;
+
+/**
  * A distribution of recorded values (`upstream_rq_time`). It keeps the values recorded since
  * the last snapshot (the interval) apart from the ones before (the cumulative part), as Envoy
  * reports both.
@@ -128,9 +141,18 @@ export class Histogram {
   #min = Infinity;
   #max = -Infinity;
   readonly #cumulative: HistogramData;
+  readonly #onValue: HistogramValueCallback | undefined;
 
-  /** Created by a `Store`; code gets histograms from a `Store` or `Scope`. */
-  constructor(name: string, unit: HistogramUnit, bounds: readonly number[]) {
+  /**
+   * Created by a `Store`; code gets histograms from a `Store` or `Scope`. `onValue` (the
+   * store's stat sinks) sees every recorded value.
+   */
+  constructor(
+    name: string,
+    unit: HistogramUnit,
+    bounds: readonly number[],
+    onValue?: HistogramValueCallback,
+  ) {
     this.name = name;
     this.unit = unit;
     this.bounds = bounds;
@@ -139,6 +161,7 @@ export class Histogram {
     this.#bounds = Float64Array.from(bounds);
     this.#counts = new Float64Array(bounds.length + 1);
     this.#cumulative = emptyHistogramData(bounds.length);
+    this.#onValue = onValue;
   }
 
   /**
@@ -157,6 +180,7 @@ export class Histogram {
     this.#count++;
     if (v < this.#min) this.#min = v;
     if (v > this.#max) this.#max = v;
+    if (this.#onValue !== undefined) this.#onValue(this, value);
   }
 
   /** Whether a value was ever recorded (`/stats?usedonly`). */
@@ -165,29 +189,40 @@ export class Histogram {
   }
 
   /**
+   * The current interval so far and the cumulative data including it, without ending the
+   * interval (the admin's view, which must not disturb what sinks get at the next flush).
+   */
+  peek(): { interval: HistogramData; cumulative: HistogramData } {
+    const interval = this.#currentInterval();
+    const cumulative = { ...this.#cumulative, counts: [...this.#cumulative.counts] };
+    addHistogramData(cumulative, interval);
+    return { interval, cumulative };
+  }
+
+  /**
    * Ends the current interval: returns what it recorded, folds it into the cumulative data and
    * starts a new, empty interval. Called by the store when it takes a snapshot.
    */
   latch(): { interval: HistogramData; cumulative: HistogramData } {
-    const interval: HistogramData = {
-      counts: Array.from(this.#counts),
-      sum: this.#sum,
-      count: this.#count,
-      min: this.#min,
-      max: this.#max,
-    };
+    const interval = this.#currentInterval();
     const c = this.#cumulative;
-    for (let i = 0; i < interval.counts.length; i++) c.counts[i] += interval.counts[i];
-    c.sum += interval.sum;
-    c.count += interval.count;
-    c.min = Math.min(c.min, interval.min);
-    c.max = Math.max(c.max, interval.max);
+    addHistogramData(c, interval);
     this.#counts.fill(0);
     this.#sum = 0;
     this.#count = 0;
     this.#min = Infinity;
     this.#max = -Infinity;
     return { interval, cumulative: { ...c, counts: [...c.counts] } };
+  }
+
+  #currentInterval(): HistogramData {
+    return {
+      counts: Array.from(this.#counts),
+      sum: this.#sum,
+      count: this.#count,
+      min: this.#min,
+      max: this.#max,
+    };
   }
 }
 

@@ -12,6 +12,7 @@ import {
   Gauge,
   type GaugeImportMode,
   Histogram,
+  type HistogramValueCallback,
   NullCounter,
   NullGauge,
   NullHistogram,
@@ -55,6 +56,8 @@ export interface StoreOptions {
    * (`stats_config.histogram_bucket_settings`, see `compileHistogramBucketSettings`).
    */
   histogramBuckets?: (name: string) => readonly number[] | undefined;
+  /** Sees every value any histogram records (the stat sinks' `onHistogramComplete`). */
+  onHistogramValue?: HistogramValueCallback;
 }
 
 /** The root of a stats tree: owns every stat and takes snapshots of them. */
@@ -62,6 +65,7 @@ export class Store implements Scope {
   readonly prefix = "";
   readonly #accepts: (name: string) => boolean;
   readonly #histogramBuckets: (name: string) => readonly number[] | undefined;
+  readonly #onHistogramValue: HistogramValueCallback | undefined;
   readonly #counters = new Map<string, Counter>();
   readonly #gauges = new Map<string, Gauge>();
   readonly #histograms = new Map<string, Histogram>();
@@ -75,6 +79,7 @@ export class Store implements Scope {
   constructor(options: StoreOptions = {}) {
     this.#accepts = options.accepts ?? (() => true);
     this.#histogramBuckets = options.histogramBuckets ?? (() => undefined);
+    this.#onHistogramValue = options.onHistogramValue;
   }
 
   counter(name: string): Counter {
@@ -103,7 +108,7 @@ export class Store implements Scope {
       if (!this.#accepts(name)) return this.#nullHistogram;
       const bounds = this.#histogramBuckets(name) ??
         (buckets === undefined ? DEFAULT_BUCKETS : normalizeBuckets(buckets, name));
-      h = new Histogram(name, unit, bounds);
+      h = new Histogram(name, unit, bounds, this.#onHistogramValue);
       this.#histograms.set(name, h);
     }
     return h;
@@ -124,14 +129,16 @@ export class Store implements Scope {
   }
 
   /**
-   * Every stat as plain data. Ends the current interval: counter deltas and histogram
-   * intervals in the next snapshot count from here, so take snapshots only on the stats
-   * flush (Envoy's `stats_flush_interval`).
+   * Every stat as plain data. By default it ends the current interval: counter deltas and
+   * histogram intervals in the next snapshot count from here, which only the stats flush
+   * (Envoy's `stats_flush_interval`) may do. With `latch: false` (the admin's view) nothing
+   * is ended: deltas and histogram intervals are those of the interval so far.
    */
-  snapshot(): StoreSnapshot {
+  snapshot(options: { latch?: boolean } = {}): StoreSnapshot {
+    const latch = options.latch ?? true;
     const s: StoreSnapshot = { counters: [], gauges: [], histograms: [], textReadouts: [] };
     for (const c of this.#counters.values()) {
-      const delta = c.latch();
+      const delta = latch ? c.latch() : c.pendingDelta;
       s.counters.push({ name: c.name, value: c.value, delta, used: c.used });
     }
     for (const g of this.#gauges.values()) {
@@ -139,7 +146,7 @@ export class Store implements Scope {
     }
     for (const h of this.#histograms.values()) {
       const used = h.used;
-      const { interval, cumulative } = h.latch();
+      const { interval, cumulative } = latch ? h.latch() : h.peek();
       s.histograms.push({
         name: h.name,
         unit: h.unit,

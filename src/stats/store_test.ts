@@ -127,3 +127,39 @@ Deno.test("reset zeroes counters only", () => {
   c.inc(2);
   assertEquals(store.snapshot().counters[0], { name: "c", value: 2, delta: 2, used: true });
 });
+
+Deno.test("snapshot({ latch: false }) shows the interval so far without ending it", () => {
+  const store = new Store();
+  const c = store.counter("cluster.a.upstream_rq_total");
+  const h = store.histogram("cluster.a.upstream_rq_time", "Milliseconds");
+  c.inc(3);
+  h.record(7);
+  const peek = store.snapshot({ latch: false });
+  assertEquals(peek.counters[0].delta, 3);
+  assertEquals([peek.histograms[0].interval.count, peek.histograms[0].cumulative.count], [1, 1]);
+  // The admin looked; the flush still gets everything since the previous flush.
+  c.inc();
+  h.record(9);
+  const flushed = store.snapshot();
+  assertEquals([flushed.counters[0].value, flushed.counters[0].delta], [4, 4]);
+  assertEquals([flushed.histograms[0].interval.count, flushed.histograms[0].cumulative.count], [
+    2,
+    2,
+  ]);
+  c.inc();
+  const after = store.snapshot({ latch: false });
+  assertEquals([after.counters[0].value, after.counters[0].delta], [5, 1]);
+  assertEquals([after.histograms[0].interval.count, after.histograms[0].cumulative.count], [0, 2]);
+});
+
+Deno.test("onHistogramValue sees every recorded value, raw, but not rejected histograms", () => {
+  const seen: [string, number][] = [];
+  const store = new Store({
+    accepts: (n) => !n.startsWith("rejected."),
+    onHistogramValue: (h, v) => seen.push([h.name, v]),
+  });
+  store.histogram("cluster.a.upstream_rq_time", "Milliseconds").record(12.5);
+  store.histogram("x.ratio", "Percent").record(250_000);
+  store.histogram("rejected.time", "Milliseconds").record(1);
+  assertEquals(seen, [["cluster.a.upstream_rq_time", 12.5], ["x.ratio", 250_000]]);
+});

@@ -183,6 +183,9 @@ function lbSettings(config: ClusterConfig, policy: string, problems: string[]): 
     localityWeighted: common?.localityConfigSpecifier.case === "localityWeightedLbConfig",
     choiceCount: leastRequest?.choiceCount ?? 2,
     activeRequestBias: leastRequest?.activeRequestBias?.defaultValue ?? 1,
+    ...(leastRequest?.activeRequestBias?.runtimeKey
+      ? { activeRequestBiasRuntimeKey: leastRequest.activeRequestBias.runtimeKey }
+      : {}),
   };
 }
 

@@ -91,6 +91,7 @@ Deno.test("parseCluster: settings from the config", () => {
     localityWeighted: true,
     choiceCount: 3,
     activeRequestBias: 0.5,
+    activeRequestBiasRuntimeKey: "k",
   });
   assertEquals(info.dnsRefreshRateMs, 10000);
   assertEquals(info.dnsFailureRefreshRate, { baseMs: 1000, maxMs: 10000 });

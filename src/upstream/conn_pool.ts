@@ -6,10 +6,12 @@
  * parser, with flow control in both directions.
  */
 import { CoarseTimer } from "../common/coarse_timer.ts";
+import { SlotList } from "../common/slot_list.ts";
 import { Connection, type ConnectionCallbacks } from "../network/connection.ts";
 import type { HeaderMap } from "../http/header_map.ts";
 import { encodeChunk, encodeLastChunk, encodeRequestHead } from "../http/http1/encoder.ts";
 import { type MessageHead, ResponseParser } from "../http/http1/parser.ts";
+import { HostStats, type HostStatsSnapshot } from "./host_stats.ts";
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
@@ -47,6 +49,8 @@ const EMPTY = new Uint8Array(0);
 /** One pooled upstream connection. */
 class PooledConnection implements ConnectionCallbacks {
   conn!: Connection;
+  /** Index in the pool's list of connections. */
+  slot = -1;
   parser: ResponseParser;
   stream: UpstreamStream | undefined;
   requests = 0;
@@ -227,6 +231,7 @@ export class UpstreamStream {
   #maybeRelease(): void {
     if (this.done || !this.requestEnded || !this.responseEnded) return;
     this.done = true;
+    this.pc.pool.stats.rq_active--;
     this.pc.pool.release(this.pc);
   }
 
@@ -234,6 +239,7 @@ export class UpstreamStream {
   fail(reason: UpstreamFailure, detail: string): void {
     if (this.done) return;
     this.done = true;
+    this.pc.pool.stats.rq_active--;
     this.pc.stream = undefined;
     if (!this.pc.closed) this.pc.conn.close();
     this.cb.onFailure(reason, detail);
@@ -243,6 +249,7 @@ export class UpstreamStream {
   reset(): void {
     if (this.done) return;
     this.done = true;
+    this.pc.pool.stats.rq_active--;
     this.pc.stream = undefined;
     if (!this.pc.closed) this.pc.conn.close();
   }
@@ -256,7 +263,9 @@ export interface PendingRequest {
 /** The HTTP/1.1 pool for one upstream host. */
 export class Http1ConnPool {
   readonly #idle: PooledConnection[] = [];
-  readonly #all = new Set<PooledConnection>();
+  readonly #all = new SlotList<PooledConnection>();
+  /** This worker's stats of the host (for `/clusters`). */
+  readonly stats = new HostStats();
 
   constructor(
     readonly cluster: PoolClusterInfo,
@@ -278,6 +287,7 @@ export class Http1ConnPool {
       const s = new UpstreamStream(pc, cb);
       pc.stream = s;
       pc.requests++;
+      this.#streamStarted();
       // Ready callbacks always run asynchronously, so callers see one order of events.
       queueMicrotask(() => !s.done && cb.onReady(s));
       return { cancel: () => s.reset() };
@@ -285,18 +295,35 @@ export class Http1ConnPool {
     return this.#connect(cb);
   }
 
+  /** Counts a stream attached to a connection (Envoy's host `rq_total` and `rq_active`). */
+  #streamStarted(): void {
+    this.stats.rq_total++;
+    this.stats.rq_active++;
+  }
+
   #connect(cb: UpstreamCallbacks): PendingRequest {
     let cancelled = false;
     let timedOut = false;
     const pc = new PooledConnection(this);
     pc.connectStart = performance.now();
+    // A connection attempt counts as active until it fails or its connection closes.
+    const stats = this.stats;
+    stats.cx_total++;
+    stats.cx_active++;
     const timer = setTimeout(() => {
       timedOut = true;
+      stats.cx_connect_fail++;
+      stats.cx_active--;
       cb.onFailure("connection_timeout", "connect timeout");
     }, this.cluster.connectTimeoutMs);
     Deno.connect({ hostname: this.hostname, port: this.port }).then((conn) => {
       clearTimeout(timer);
-      if (cancelled || timedOut) {
+      if (timedOut) {
+        conn.close();
+        return;
+      }
+      if (cancelled) {
+        stats.cx_active--;
         conn.close();
         return;
       }
@@ -307,11 +334,15 @@ export class Http1ConnPool {
       const s = new UpstreamStream(pc, cb);
       pc.stream = s;
       pc.requests++;
+      this.#streamStarted();
       pc.conn.start(pc);
       cb.onReady(s);
     }, (err: Error) => {
       clearTimeout(timer);
-      if (cancelled || timedOut) return;
+      if (timedOut) return;
+      stats.cx_active--;
+      if (cancelled) return;
+      stats.cx_connect_fail++;
       cb.onFailure("connection_failure", err.message);
     });
     return {
@@ -341,14 +372,14 @@ export class Http1ConnPool {
   }
 
   removeConnection(pc: PooledConnection): void {
-    this.#all.delete(pc);
+    if (this.#all.remove(pc)) this.stats.cx_active--;
     const i = this.#idle.indexOf(pc);
     if (i >= 0) this.#idle.splice(i, 1);
   }
 
   /** Closes every connection (cluster removed, shutdown). */
   close(): void {
-    for (const pc of [...this.#all]) pc.conn.close();
+    for (const pc of this.#all.toArray()) pc.conn.close();
   }
 }
 
@@ -365,6 +396,18 @@ export class ConnPoolManager {
       this.#pools.set(key, p);
     }
     return p;
+  }
+
+  /** This worker's stats of every host it has a pool for. */
+  hostStats(): HostStatsSnapshot {
+    const out: HostStatsSnapshot = {};
+    for (const p of this.#pools.values()) {
+      const host = p.hostname.includes(":")
+        ? `[${p.hostname}]:${p.port}`
+        : `${p.hostname}:${p.port}`;
+      (out[p.cluster.name] ??= {})[host] = { ...p.stats };
+    }
+    return out;
   }
 
   /** Closes every pool. */

@@ -41,6 +41,8 @@ export interface LbSettings {
   readonly choiceCount: number;
   /** `least_request_lb_config.active_request_bias` (default 1.0). */
   readonly activeRequestBias: number;
+  /** Its runtime key: when set, the live runtime value applies from the next host set update. */
+  readonly activeRequestBiasRuntimeKey?: string;
 }
 
 /** Uniform random numbers in [0, 1); injectable so tests are deterministic. */

@@ -20,6 +20,7 @@ import {
   randomInt,
 } from "./lb_base.ts";
 import type { PrioritySet } from "./priority_set.ts";
+import { runtimeSnapshot } from "../runtime/runtime.ts";
 
 /** The load-adjusted schedule, when weights differ. */
 interface LeastRequestState {
@@ -30,12 +31,14 @@ interface LeastRequestState {
 export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestState> {
   readonly #active = new Map<string, number>();
   readonly #choiceCount: number;
-  readonly #bias: number;
+  #bias: number;
+  readonly #settings: LbSettings;
   readonly #offset = randomInt(this.random);
 
   constructor(prioritySet: PrioritySet, settings: LbSettings, random: Random) {
     super(prioritySet, settings, random);
     this.#choiceCount = settings.choiceCount;
+    this.#settings = settings;
     this.#bias = settings.activeRequestBias;
   }
 
@@ -57,6 +60,9 @@ export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestS
   }
 
   protected sourceState(hosts: readonly HostDescription[]): LeastRequestState {
+    // Envoy re-reads the bias from the runtime whenever the host set is rebuilt.
+    const key = this.#settings.activeRequestBiasRuntimeKey;
+    if (key) this.#bias = runtimeSnapshot().getDouble(key, this.#settings.activeRequestBias);
     if (equalWeights(hosts)) return {};
     const edf = new EdfScheduler<HostDescription>();
     for (const h of hosts) edf.add(h, this.#weight(h));

@@ -1,4 +1,5 @@
 import { assert, assertEquals } from "../testing/assert.ts";
+import { runtimeSnapshot, setRuntimeSnapshot } from "../runtime/runtime.ts";
 import type { HostDescription } from "./host.ts";
 import type { LbSettings } from "./lb_base.ts";
 import { LeastRequestLoadBalancer } from "./least_request_lb.ts";
@@ -84,4 +85,20 @@ Deno.test("least request: active_request_bias 0 ignores load", () => {
   const lb = balancer([a, b], { activeRequestBias: 0 });
   for (let i = 0; i < 5; i++) lb.requestStarted(a);
   assert(Math.abs(tally(lb, 3000).get(a.address)! - 2000) <= 2);
+});
+
+Deno.test("least request: active_request_bias follows its runtime key", () => {
+  const before = runtimeSnapshot();
+  try {
+    setRuntimeSnapshot({
+      layers: [{ name: "admin", entries: { "lb.bias": { raw: "0", double: 0, uint: 0 } } }],
+    });
+    // The runtime's 0 overrides the configured 1: load is ignored, as with a bias of 0.
+    const [a, b] = [host(1, 2), host(2, 1)];
+    const lb = balancer([a, b], { activeRequestBiasRuntimeKey: "lb.bias" });
+    for (let i = 0; i < 5; i++) lb.requestStarted(a);
+    assert(Math.abs(tally(lb, 3000).get(a.address)! - 2000) <= 2);
+  } finally {
+    setRuntimeSnapshot(before);
+  }
 });

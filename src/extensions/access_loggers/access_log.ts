@@ -15,7 +15,7 @@ import { unpackAny } from "../../config/any.ts";
 import type { FormatContext } from "../../formatter/substitution_formatter.ts";
 import { type AccessLogManager, defaultAccessLogManager } from "./access_log_manager.ts";
 import { createFileAccessLog } from "./file/file_access_log.ts";
-import { compileAccessLogFilter, type FilterContext } from "./filter.ts";
+import { compileAccessLogFilter } from "./filter.ts";
 import { createStderrAccessLog, createStdoutAccessLog } from "./stream/stream_access_log.ts";
 
 /** One configured access logger. */
@@ -36,11 +36,7 @@ const CREATORS: Record<string, Creator> = {
     createStderrAccessLog(c as StderrAccessLog, m),
 };
 
-function createAccessLog(
-  config: AccessLog,
-  manager: AccessLogManager,
-  fctx: FilterContext,
-): AccessLogInstance {
+function createAccessLog(config: AccessLog, manager: AccessLogManager): AccessLogInstance {
   const label = config.name ? `access log '${config.name}'` : "access log";
   if (config.configType.case !== "typedConfig") throw new Error(`${label} has no typed_config`);
   const any = config.configType.value;
@@ -58,7 +54,7 @@ function createAccessLog(
   try {
     const logger = create(message, manager);
     if (!config.filter) return logger;
-    const pass = compileAccessLogFilter(config.filter, "filter", fctx);
+    const pass = compileAccessLogFilter(config.filter);
     return { log: (ctx) => pass(ctx) && logger.log(ctx) };
   } catch (e) {
     throw new Error(`${label} (${typeName}): ${(e as Error).message}`);
@@ -69,14 +65,12 @@ function createAccessLog(
  * Builds the loggers of one `access_log` list, in order.
  *
  * @param manager owns the files; defaults to the isolate's shared manager.
- * @param fctx what filters read (the runtime).
  * @throws {Error} naming the logger, for unsupported logger types, bad filters, bad formats
  * and files that cannot be opened.
  */
 export function createAccessLogs(
   configs: AccessLog[],
   manager: AccessLogManager = defaultAccessLogManager(),
-  fctx: FilterContext = {},
 ): AccessLogInstance[] {
-  return configs.map((c) => createAccessLog(c, manager, fctx));
+  return configs.map((c) => createAccessLog(c, manager));
 }

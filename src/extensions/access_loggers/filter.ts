@@ -9,10 +9,11 @@ import type {
   AccessLogFilter,
   ComparisonFilter,
 } from "../../../proto/gen/envoy/config/accesslog/v3/accesslog_pb.ts";
-import type { FractionalPercent } from "../../../proto/gen/envoy/type/v3/percent_pb.ts";
 import { HeaderMap } from "../../http/header_map.ts";
 import { grpcStatusOf } from "../../formatter/http_commands.ts";
 import { ACCESS_LOG_TYPES, type FormatContext } from "../../formatter/provider.ts";
+import { runtimeSnapshot } from "../../runtime/runtime.ts";
+import { DENOMINATORS } from "../../runtime/snapshot.ts";
 import { compileHeaderMatcher } from "../../router/matchers.ts";
 import { compileValueMatcher, metadataPath } from "../../router/value_matcher.ts";
 import {
@@ -25,47 +26,21 @@ import {
 // run time.
 const Op = { EQ: 0, GE: 1, LE: 2 } as const;
 
-/** FractionalPercent.DenominatorType (HUNDRED, TEN_THOUSAND, MILLION) as numbers. */
-const DENOMINATORS = [100, 10_000, 1_000_000];
-
 /** gRPC's Unknown, what a stream without any status counts as. */
 const GRPC_UNKNOWN = 2;
 
 /** A compiled filter. */
 export type AccessLogPredicate = (ctx: FormatContext) => boolean;
 
-/**
- * Runtime values filters read by `runtime_key`: a number, a numeric string, or a fractional
- * percent (`{numerator, denominator}`); undefined when the key is not set.
- */
-export type RuntimeLookup = (key: string) => unknown;
-
-/** What compiling a filter may use. */
-export interface FilterContext {
-  /** The runtime; without one every runtime key takes its default. */
-  runtime?: RuntimeLookup;
-}
-
 const EMPTY_HEADERS = new HeaderMap();
 
-/** A runtime key's value as an unsigned integer, when it is one. */
-function runtimeInteger(runtime: RuntimeLookup | undefined, key: string): number | undefined {
-  if (!runtime || key === "") return undefined;
-  const v = runtime(key);
-  const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
-  return typeof n === "number" && Number.isInteger(n) && n >= 0 ? n : undefined;
-}
-
-function comparison(
-  c: ComparisonFilter | undefined,
-  field: string,
-  runtime: RuntimeLookup | undefined,
-): (v: number) => boolean {
+function comparison(c: ComparisonFilter | undefined, field: string): (v: number) => boolean {
   if (!c?.value) throw new Error(`${field}: comparison needs a value`);
   const { defaultValue, runtimeKey } = c.value;
-  // Read at evaluation time, so runtime changes apply to the next request.
-  const want = runtimeKey && runtime
-    ? () => runtimeInteger(runtime, runtimeKey) ?? defaultValue
+  // Read from the live snapshot at evaluation time, so runtime changes apply to the next
+  // request (as in Envoy).
+  const want = runtimeKey
+    ? () => runtimeSnapshot().getInteger(runtimeKey, defaultValue)
     : () => defaultValue;
   switch (c.op) {
     case Op.EQ:
@@ -79,49 +54,20 @@ function comparison(
   }
 }
 
-/** The percentage that applies: the runtime's override, as Envoy's featureEnabled reads it. */
-function samplingPercent(
-  runtime: RuntimeLookup | undefined,
-  key: string,
-  fallback: { numerator: number; denominator: number },
-): { numerator: number; denominator: number } {
-  const v = runtime && key ? runtime(key) : undefined;
-  if (typeof v === "object" && v !== null && "numerator" in v) {
-    const p = v as { numerator: number; denominator?: number };
-    return { numerator: p.numerator, denominator: p.denominator ?? 100 };
-  }
-  const n = runtimeInteger(runtime, key);
-  // An integer is a percentage (denominator 100); above 100 always samples.
-  if (n !== undefined) return { numerator: n > 100 ? 100 : n, denominator: 100 };
-  return fallback;
+/** A uniformly random value in [0, 2^32). */
+function randomValue(): number {
+  return Math.floor(Math.random() * 0x1_0000_0000);
 }
 
 /**
- * The number a request samples by: the first 8 hex digits of its UUID x-request-id (so one
- * request is sampled the same way everywhere), else a random one.
+ * The random value Envoy's runtime filter takes from the request id: its leading 32 bits when
+ * it is a UUID (so every sampling decision for one request agrees), else undefined.
  */
-function requestRandom(ctx: FormatContext, independent: boolean): number {
-  if (!independent) {
-    const id = (ctx.requestHeaders ?? ctx.streamInfo.requestHeaders)?.get("x-request-id");
-    if (id !== undefined && /^[0-9a-fA-F]{8}/.test(id)) return parseInt(id.slice(0, 8), 16);
-  }
-  return Math.floor(Math.random() * 0x100000000);
-}
-
-function runtimeFilter(
-  key: string,
-  percent: FractionalPercent | undefined,
-  independent: boolean,
-  runtime: RuntimeLookup | undefined,
-): AccessLogPredicate {
-  const fallback = {
-    numerator: percent?.numerator ?? 0,
-    denominator: DENOMINATORS[percent?.denominator ?? 0] ?? 100,
-  };
-  return (ctx) => {
-    const p = samplingPercent(runtime, key, fallback);
-    return requestRandom(ctx, independent) % p.denominator < p.numerator;
-  };
+function requestIdRandom(ctx: FormatContext): number | undefined {
+  const id = ctx.streamInfo.streamId ??
+    (ctx.requestHeaders ?? ctx.streamInfo.requestHeaders)?.get("x-request-id");
+  if (!id || !/^[0-9a-fA-F]{8}-/.test(id)) return undefined;
+  return parseInt(id.slice(0, 8), 16);
 }
 
 /**
@@ -130,20 +76,15 @@ function runtimeFilter(
  * @param field the filter's config path, for errors.
  * @throws {Error} naming the field, for bad filters and extension filters (none exist here).
  */
-export function compileAccessLogFilter(
-  f: AccessLogFilter,
-  field = "filter",
-  fctx: FilterContext = {},
-): AccessLogPredicate {
+export function compileAccessLogFilter(f: AccessLogFilter, field = "filter"): AccessLogPredicate {
   const s = f.filterSpecifier;
-  const runtime = fctx.runtime;
   switch (s.case) {
     case "statusCodeFilter": {
-      const cmp = comparison(s.value.comparison, `${field}.status_code_filter`, runtime);
+      const cmp = comparison(s.value.comparison, `${field}.status_code_filter`);
       return (ctx) => cmp(ctx.streamInfo.responseCode ?? 0);
     }
     case "durationFilter": {
-      const cmp = comparison(s.value.comparison, `${field}.duration_filter`, runtime);
+      const cmp = comparison(s.value.comparison, `${field}.duration_filter`);
       return (ctx) => cmp(Math.floor(ctx.streamInfo.duration ?? ctx.streamInfo.elapsed()));
     }
     case "notHealthCheckFilter":
@@ -151,18 +92,22 @@ export function compileAccessLogFilter(
     case "traceableFilter":
       // Envoy logs only requests whose trace was forced by the service (x-envoy-force-trace).
       return (ctx) => ctx.streamInfo.traceReason === "ServiceForced";
-    case "runtimeFilter":
-      return runtimeFilter(
-        s.value.runtimeKey,
-        s.value.percentSampled,
-        s.value.useIndependentRandomness,
-        runtime,
-      );
+    case "runtimeFilter": {
+      // The runtime key's percentage (live snapshot) or percent_sampled, Envoy's featureEnabled.
+      const { runtimeKey, percentSampled: p, useIndependentRandomness } = s.value;
+      const dflt = { numerator: p?.numerator ?? 0, denominator: DENOMINATORS[p?.denominator ?? 0] };
+      return (ctx) =>
+        runtimeSnapshot().featureEnabled(
+          runtimeKey,
+          dflt,
+          useIndependentRandomness ? randomValue() : requestIdRandom(ctx) ?? randomValue(),
+        );
+    }
     case "andFilter":
     case "orFilter": {
       const kind = s.case === "andFilter" ? "and" : "or";
       const parts = s.value.filters.map((x, i) =>
-        compileAccessLogFilter(x, `${field}.${kind}_filter.filters[${i}]`, fctx)
+        compileAccessLogFilter(x, `${field}.${kind}_filter.filters[${i}]`)
       );
       if (parts.length < 2) {
         throw new Error(`${field}.${kind}_filter: filters needs at least 2 filters`);

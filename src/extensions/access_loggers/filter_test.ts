@@ -5,15 +5,15 @@ import { HeaderMap } from "../../http/header_map.ts";
 import type { AccessLogType, FormatContext } from "../../formatter/provider.ts";
 import { StreamInfo } from "../../stream_info/stream_info.ts";
 import type { AccessLogFilter } from "../../../proto/gen/envoy/config/accesslog/v3/accesslog_pb.ts";
-import { type AccessLogPredicate, compileAccessLogFilter, type FilterContext } from "./filter.ts";
+import { type AccessLogPredicate, compileAccessLogFilter } from "./filter.ts";
 
-function filter(json: JsonValue, fctx?: FilterContext): AccessLogPredicate {
+function filter(json: JsonValue): AccessLogPredicate {
   const f = fromJson(
     messageSchema<AccessLogFilter>("envoy.config.accesslog.v3.AccessLogFilter"),
     json,
     { registry: apiRegistry() },
   );
-  return compileAccessLogFilter(f, "filter", fctx);
+  return compileAccessLogFilter(f);
 }
 
 function errorOf(json: JsonValue): string {
@@ -53,23 +53,6 @@ Deno.test("status_code_filter compares the status (0 without a response)", () =>
     },
   });
   assert(le(ctx({ responseCode: 204 })) && !le(ctx({ responseCode: 300 })));
-});
-
-Deno.test("comparison values follow their runtime key", () => {
-  const values: Record<string, unknown> = {};
-  const f = filter(
-    {
-      status_code_filter: {
-        comparison: { op: "GE", value: { default_value: 500, runtime_key: "log.min_status" } },
-      },
-    },
-    { runtime: (k) => values[k] },
-  );
-  assert(!f(ctx({ responseCode: 404 })));
-  values["log.min_status"] = 400;
-  assert(f(ctx({ responseCode: 404 })));
-  values["log.min_status"] = "not a number";
-  assert(!f(ctx({ responseCode: 404 })));
 });
 
 Deno.test("duration_filter compares whole milliseconds", () => {
@@ -114,16 +97,7 @@ Deno.test("runtime_filter samples by x-request-id, or independently", () => {
     },
   });
   assert(all(ctx()));
-  // No percent_sampled: 0% unless the runtime says otherwise.
-  const rt = filter({ runtime_filter: { runtime_key: "sample" } }, {
-    runtime: (k) => (k === "sample" ? 100 : undefined),
-  });
-  assert(rt(ctx()));
-  const frac = filter({ runtime_filter: { runtime_key: "sample" } }, {
-    runtime: () => ({ numerator: 1, denominator: 10_000 }),
-  });
-  assert(frac(withId("00002710-0000-4000-8000-000000000000")));
-  assert(!frac(withId("00002711-0000-4000-8000-000000000000")));
+  // Runtime overrides (integer and fractional percent) are in filter_runtime_test.ts.
 });
 
 Deno.test("and_filter and or_filter combine", () => {

@@ -1,0 +1,33 @@
+import { assert, assertEquals } from "../testing/assert.ts";
+import { DrainManager } from "./drain_manager.ts";
+
+Deno.test("health check failure drains DEFAULT listeners, not MODIFY_ONLY ones", () => {
+  const d = new DrainManager();
+  d.registerListener("modify_only", 1);
+  assert(!d.drainClose("web"));
+  d.setHealthCheckFailed(true);
+  assert(d.drainClose("web"));
+  assert(!d.drainClose("modify_only"));
+  d.setHealthCheckFailed(false);
+  assert(!d.drainClose("web"));
+});
+
+Deno.test("immediate drains close every connection of the drained listeners", () => {
+  const d = new DrainManager();
+  d.startDrain(["in"], 600_000, "immediate");
+  assert(d.draining("in"));
+  assert(d.drainClose("in", 0.999));
+  assert(!d.drainClose("out", 0));
+  assert(!d.draining("out"));
+});
+
+Deno.test("gradual drains close a share of connections that grows with time", () => {
+  const d = new DrainManager();
+  d.startDrain(["web"], 600_000, "gradual");
+  // At the start almost nothing closes; a random draw of 0 always closes.
+  assertEquals(d.drainClose("web", 0.999), false);
+  assertEquals(d.drainClose("web", 0), true);
+  const done = new DrainManager();
+  done.startDrain(["web"], 0, "gradual");
+  assert(done.drainClose("web", 0.999));
+});
