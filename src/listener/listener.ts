@@ -205,10 +205,12 @@ export class ActiveListener {
       if (si) this.#log(conn, si);
     };
     try {
+      // One object of one shape per connection (no spread): streamInfo is undefined without
+      // listener access logs.
       chain.start(conn, {
         listenerName: this.name,
         filterChain: chain.description,
-        ...(si ? { streamInfo: si } : {}),
+        streamInfo: si,
       });
     } catch (e) {
       log.error(`listener '${this.name}': ${(e as Error).message}`);
