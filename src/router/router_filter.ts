@@ -46,7 +46,8 @@ const FAILURES: Record<
 };
 
 /** Headers an upstream response never passes on (hop-by-hop). */
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding"];
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding"]);
+const isHopByHop = (name: string) => HOP_BY_HOP.has(name);
 
 /** One request's router. */
 export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
@@ -279,15 +280,16 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     }
     this.#responseStarted = true;
     si.responseCodeDetails = "via_upstream";
-    this.#stats?.responded(status, performance.now() - this.#startMs);
+    const elapsed = performance.now() - this.#startMs;
+    this.#stats?.responded(status, elapsed);
     if (this.#hostStats) {
       if (status >= 500) this.#hostStats.rq_error++;
       else this.#hostStats.rq_success++;
     }
-    if (status !== 101) { for (const h of HOP_BY_HOP) headers.remove(h); }
+    if (status !== 101) headers.removeIf(isHopByHop);
     headers.set(
       "x-envoy-upstream-service-time",
-      String(Math.round(performance.now() - this.#startMs)),
+      String(Math.round(elapsed)),
     );
     applyResponseHeaderMutations(this.#route!, headers, this.#requestHeaders, si);
     if (endStream) this.#finishUpstream();

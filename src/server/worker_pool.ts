@@ -54,7 +54,14 @@ export class WorkerPool {
   async start(n: number, init: (id: number) => ToWorker): Promise<{ rest: Promise<void> }> {
     this.#init = init;
     await this.#spawn(0);
-    const rest = Promise.all(Array.from({ length: n - 1 }, (_, i) => this.#spawn(i + 1)))
+    // Creating a Worker blocks this thread for ~45 ms: the others are created on a later
+    // turn, after the caller has announced the first one serving.
+    const rest = new Promise<void>((r) => setTimeout(r, 0))
+      .then(() =>
+        this.#stopping
+          ? undefined
+          : Promise.all(Array.from({ length: n - 1 }, (_, i) => this.#spawn(i + 1)))
+      )
       .then(() => {
         for (const w of this.#prespawned.splice(0)) w.terminate();
       });
