@@ -121,6 +121,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       return "stop";
     }
     si.upstreamCluster = cluster.info.name;
+    si.upstreamClusterDescription = cluster.info;
     const lb = this.server.clusterManager.loadBalancer(cluster.info.name);
     const host = lb?.chooseHost();
     if (!lb || !host) {
@@ -134,6 +135,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#stats = this.server.clusterStats.get(cluster.info.name);
     this.#stats.rqTotal.inc();
     si.upstreamHost = hostKey(host);
+    si.upstreamHostDescription = host;
 
     // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it.
     this.#timeoutMs = r.timeoutMs;
@@ -161,6 +163,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (endStream) this.#startTimer();
     this.#startMs = performance.now();
     const pool = this.server.pools.pool(cluster.info, host.address, host.port);
+    si.attemptCount = (si.attemptCount ?? 0) + 1;
     this.#hostStats = pool.stats;
     this.#pending = pool.newStream(this);
     return "stop";
@@ -191,6 +194,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   onDestroy(): void {
     // Downstream went away (or the stream finished): cancel whatever is in flight upstream.
+    this.#recordUpstreamBytes();
     this.#done = true;
     this.#clearTimer();
     this.#pending?.cancel();
@@ -210,7 +214,14 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#pending = undefined;
     const si = this.#cb.streamInfo;
     si.upstreamLocalAddress = stream.localAddress;
+    si.upstreamRemoteAddress = stream.remoteAddress;
+    si.upstreamConnectionId = stream.connectionId;
     si.upstreamProtocol = "HTTP/1.1";
+    const t = si.timings;
+    // Connection times belong to the connection: on a reused one they precede this request.
+    t.upstreamConnectStart = stream.pc.connectStart - si.startMonotonic;
+    t.upstreamConnectComplete = stream.pc.connectComplete - si.startMonotonic;
+    t.connectionPoolReadyLatency = performance.now() - this.#startMs;
     const bodyLess = this.#heldEnd && this.#held.length === 0 && !this.#heldTrailers;
     stream.encodeHeaders(this.#requestHeaders, bodyLess);
     si.mark("firstUpstreamTxByteSent");
@@ -248,6 +259,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   }
 
   #fail(status: number, body: string, details: string): void {
+    this.#recordUpstreamBytes();
     this.#done = true;
     this.#clearTimer();
     this.#upstream?.reset();
@@ -286,6 +298,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   onResponseData(data: Uint8Array, endStream: boolean): void {
     if (this.#done && !endStream) return;
+    if (data.length > 0) this.#cb.streamInfo.mark("firstUpstreamRxBodyByteReceived");
     if (endStream) this.#finishUpstream();
     this.#cb.encodeData(data, endStream);
     // Downstream flow control: a slow client pauses reading from the upstream.
@@ -304,6 +317,17 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   onUpstreamWritable(): void {
     this.#cb.readDisableDownstream(false);
+  }
+
+  /** Copies the upstream stream's byte counts to StreamInfo (before the stream is dropped). */
+  #recordUpstreamBytes(): void {
+    const up = this.#upstream;
+    if (!up) return;
+    const si = this.#cb.streamInfo;
+    si.upstreamWireBytesSent = up.wireBytesSent;
+    si.upstreamWireBytesReceived = up.wireBytesReceived;
+    si.upstreamHeaderBytesSent = up.headerBytesSent;
+    si.upstreamHeaderBytesReceived = up.headerBytesReceived;
   }
 
   #finishUpstream(): void {

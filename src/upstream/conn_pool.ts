@@ -59,6 +59,9 @@ class PooledConnection implements ConnectionCallbacks {
   closed = false;
   /** The response said the connection closes after it. */
   noReuse = false;
+  /** When the connect began and completed (`performance.now()`), for access log timings. */
+  connectStart = 0;
+  connectComplete = 0;
 
   constructor(readonly pool: Http1ConnPool) {
     this.parser = new ResponseParser({
@@ -116,8 +119,11 @@ export class UpstreamStream {
   responseEnded = false;
   tunnel = false;
   chunked = false;
+  /** Bytes of this request/response on the wire, framing included, and of their heads. */
   wireBytesSent = 0;
   wireBytesReceived = 0;
+  headerBytesSent = 0;
+  headerBytesReceived = 0;
   #upgradeRequested = false;
 
   constructor(readonly pc: PooledConnection, readonly cb: UpstreamCallbacks) {}
@@ -125,6 +131,21 @@ export class UpstreamStream {
   /** Address of the local side of the upstream connection. */
   get localAddress(): string {
     return this.pc.conn.localAddress;
+  }
+
+  /** Address of the upstream side of the connection. */
+  get remoteAddress(): string {
+    return this.pc.conn.remoteAddress;
+  }
+
+  /** The upstream connection's id (`%UPSTREAM_CONNECTION_ID%`). */
+  get connectionId(): number {
+    return this.pc.conn.id;
+  }
+
+  #write(bytes: Uint8Array): void {
+    this.wireBytesSent += bytes.length;
+    this.pc.conn.write(bytes);
   }
 
   /** Stops (true) or resumes (false) reading the response: downstream flow control. */
@@ -148,8 +169,8 @@ export class UpstreamStream {
       headers.set("content-length", "0");
     }
     const bytes = encodeRequestHead(headers, this.chunked);
-    this.wireBytesSent += bytes.length;
-    this.pc.conn.write(bytes);
+    this.headerBytesSent += bytes.length;
+    this.#write(bytes);
     if (endStream) this.requestEnded = true;
   }
 
@@ -159,14 +180,13 @@ export class UpstreamStream {
     if (data.length > 0) {
       if (this.chunked) {
         const parts = encodeChunk(data);
-        if (parts instanceof Uint8Array) this.pc.conn.write(parts);
-        else for (const p of parts) this.pc.conn.write(p);
-      } else this.pc.conn.write(data);
-      this.wireBytesSent += data.length;
+        if (parts instanceof Uint8Array) this.#write(parts);
+        else for (const p of parts) this.#write(p);
+      } else this.#write(data);
     }
     if (endStream) {
       if (this.tunnel) this.pc.conn.shutdownWrite();
-      else if (this.chunked) this.pc.conn.write(encodeLastChunk());
+      else if (this.chunked) this.#write(encodeLastChunk());
       this.requestEnded = true;
       this.#maybeRelease();
     }
@@ -175,12 +195,13 @@ export class UpstreamStream {
   /** Sends request trailers (chunked requests only; otherwise they are dropped). */
   encodeTrailers(trailers: HeaderMap): void {
     if (this.done) return;
-    this.pc.conn.write(this.chunked ? encodeLastChunk(trailers) : EMPTY);
+    this.#write(this.chunked ? encodeLastChunk(trailers) : EMPTY);
     this.requestEnded = true;
     this.#maybeRelease();
   }
 
   onHead(headers: HeaderMap, head: MessageHead): void {
+    this.headerBytesReceived += head.headersBytes;
     const status = Number(headers.get(":status"));
     if (status === 101 && this.#upgradeRequested) {
       this.tunnel = true;
@@ -284,6 +305,7 @@ export class Http1ConnPool {
     let cancelled = false;
     let timedOut = false;
     const pc = new PooledConnection(this);
+    pc.connectStart = performance.now();
     // A connection attempt counts as active until it fails or its connection closes.
     const stats = this.stats;
     stats.cx_total++;
@@ -305,6 +327,7 @@ export class Http1ConnPool {
         conn.close();
         return;
       }
+      pc.connectComplete = performance.now();
       conn.setNoDelay(true);
       pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 64 * 1024);
       this.#all.add(pc);
