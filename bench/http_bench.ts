@@ -7,6 +7,9 @@
  *
  * Usage: `deno run -A bench/http_bench.ts [--duration 10] [--quick] [--cpu-prof DIR] [--variants]`
  *
+ * `--gc` runs denvoy alone under the 1 KiB load with V8's GC tracing and reports young- and
+ * old-generation collections: count, pauses, survival and promotion (what drives the p99 tail).
+ *
  * `--variants` compares denvoy with itself under the 1 KiB load (issue #4): `--concurrency 1`,
  * `--concurrency 2`, and `--concurrency 1` with a file access log on every request, plus nginx
  * for scale.
@@ -41,12 +44,16 @@ const IO_TIMEOUT_MS = 10_000;
 
 const children = new Set<Deno.ChildProcess>();
 
-function spawn(cmd: string, args: string[], opts: { cwd?: string; pipeErr?: boolean } = {}) {
+function spawn(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; pipeErr?: boolean; pipeOut?: boolean } = {},
+) {
   const child = new Deno.Command(cmd, {
     args,
     cwd: opts.cwd,
     stdin: "null",
-    stdout: "null",
+    stdout: opts.pipeOut ? "piped" : "null",
     stderr: opts.pipeErr ? "piped" : "null",
     env: { NO_COLOR: "1" },
   }).spawn();
@@ -104,15 +111,30 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 }
 globalThis.addEventListener("unload", killAllNow);
 
-/** Keeps the last 16 KiB of a child's stderr (and keeps the pipe drained). */
+/**
+ * Keeps the last 16 KiB of a child's stderr (and keeps the pipe drained); V8's `--trace-gc-nvp`
+ * records are kept whole in `gcEvents`.
+ */
 class StderrTail {
   text = "";
+  readonly gcEvents: Record<string, number | string>[] = [];
   readonly done: Promise<void>;
   #waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
+  #partial = "";
 
   constructor(stream: ReadableStream<Uint8Array>) {
     this.done = (async () => {
       for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        const lines = (this.#partial + chunk).split("\n");
+        this.#partial = lines.pop()!;
+        for (const l of lines) {
+          const at = l.indexOf("GC: {");
+          if (at >= 0) {
+            try {
+              this.gcEvents.push(JSON.parse(l.slice(at + 4)));
+            } catch { /* a record cut by other output: skip it */ }
+          }
+        }
         this.text = (this.text + chunk).slice(-16384);
         this.#waiters = this.#waiters.filter((w) => {
           const m = w.re.exec(this.text);
@@ -398,7 +420,7 @@ async function denvoyConfig(
   return path;
 }
 
-function spawnDenvoy(config: string, denoArgs: string[] = [], concurrency = 1) {
+function spawnDenvoy(config: string, denoArgs: string[] = [], concurrency = 1, pipeOut = false) {
   return spawn(Deno.execPath(), [
     "run",
     "-A",
@@ -409,7 +431,7 @@ function spawnDenvoy(config: string, denoArgs: string[] = [], concurrency = 1) {
     config,
     "--concurrency",
     String(concurrency),
-  ], { cwd: REPO_ROOT, pipeErr: true });
+  ], { cwd: REPO_ROOT, pipeErr: true, pipeOut });
 }
 
 async function startDenvoy(
@@ -417,13 +439,17 @@ async function startDenvoy(
   upstreamPort: number,
   denoArgs: string[] = [],
   variant: DenvoyVariant = { concurrency: 1 },
+  pipeOut = false,
 ) {
   const child = spawnDenvoy(
     await denvoyConfig(dir, upstreamPort, 0, variant),
     denoArgs,
     variant.concurrency,
+    pipeOut,
   );
   const err = new StderrTail(child.stderr);
+  // V8's tracing (--trace-gc-nvp) writes to stdout.
+  const out = pipeOut ? new StderrTail(child.stdout) : undefined;
   let port: number;
   try {
     const m = await withTimeout(
@@ -443,7 +469,7 @@ async function startDenvoy(
     throw new Error(`${(e as Error).message}\n${err.text}`);
   }
   const peer: Peer = { name: "denvoy", port, child, rssPid: () => child.pid };
-  return { peer, err };
+  return { peer, err, out };
 }
 
 // ---- wrk ----
@@ -811,6 +837,48 @@ function report(
   return lines.join("\n");
 }
 
+// ---- GC under load ----
+
+async function gcRun(dir: string, upstreamPort: number, duration: number, warmup: number) {
+  const { peer, err, out } = await startDenvoy(
+    dir,
+    upstreamPort,
+    ["--v8-flags=--trace-gc-nvp"],
+    { concurrency: 1 },
+    true,
+  );
+  const gc = out!;
+  try {
+    await checkPeer("denvoy", peer.port);
+    await wrk(peer.port, "1k", warmup);
+    const from = gc.gcEvents.length;
+    const r = await wrk(peer.port, "1k", duration, peer.rssPid());
+    const events = gc.gcEvents.slice(from);
+    const commit = await sh(`git -C ${REPO_ROOT} rev-parse --short HEAD || echo unknown`);
+    const rows = ["s", "mc"].map((kind) => {
+      const e = events.filter((x) => x.gc === kind);
+      const pauses = e.map((x) => Number(x.pause)).sort((a, b) => a - b);
+      const mean = (k: string) => e.reduce((a, x) => a + Number(x[k] ?? 0), 0) / (e.length || 1);
+      return `| ${kind === "s" ? "scavenge (young)" : "mark-compact (full)"} | ${e.length} | ` +
+        `${f0(r.requests / (e.length || 1))} | ${f2(pauses[pauses.length >> 1] ?? 0)} / ` +
+        `${f2(pauses[Math.floor(pauses.length * 0.9)] ?? 0)} / ${f2(pauses.at(-1) ?? 0)} | ` +
+        `${f1(mean("new_space_survive_rate"))}% | ${f2(mean("promoted") / 1e6)} |`;
+    });
+    console.log([
+      `denvoy at ${commit}, --concurrency 1, wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} ` +
+      `-d${duration}s /1k: ${f0(r.rps)} req/s, p99 ${f2(r.p99)} ms; ${r.requests} requests.`,
+      "",
+      "| collection | count | requests per collection | pause p50 / p90 / max ms | " +
+      "young survival | promoted MB per collection |",
+      "| --- | ---: | ---: | ---: | ---: | ---: |",
+      ...rows,
+    ].join("\n"));
+  } finally {
+    await stop(peer.child);
+    await Promise.all([err.done, gc.done]);
+  }
+}
+
 // ---- denvoy variants (issue #4) ----
 
 async function variantsRun(
@@ -888,6 +956,7 @@ async function main() {
       quick: { type: "boolean", default: false },
       "cpu-prof": { type: "string" },
       variants: { type: "boolean", default: false },
+      gc: { type: "boolean", default: false },
     },
   });
   const quick = values.quick;
@@ -948,6 +1017,10 @@ async function main() {
       return;
     }
 
+    if (values.gc) {
+      await gcRun(dir, upstream.port, duration, warmup);
+      return;
+    }
     if (values.variants) {
       await variantsRun(dir, upstream.port, duration, warmup, loadAtStart);
       return;

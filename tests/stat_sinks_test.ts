@@ -77,7 +77,7 @@ ${sink("dog_statsd", `${udpAddress(statsd.udpPort)}\nprefix: dog\nmax_bytes_per_
   const p = new ServerProcess(["-c", tempFile(config), "--concurrency", "2"]);
   const N = 8;
   try {
-    await p.waitFor(/all listeners ready: .*\(2 workers\)\n/);
+    await p.waitFor(/all 2 workers serving\n/);
     const port = Number(/'http' on port (\d+)/.exec(p.stderr)![1]);
     const adminPort = Number(/admin address: .*:(\d+)\n/.exec(p.stderr)![1]);
     for (let i = 0; i < N; i++) {

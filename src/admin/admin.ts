@@ -21,7 +21,7 @@ import { configDumpHandler } from "./config_dump.ts";
 import { type Handler, text } from "./handler.ts";
 import { helpText, homePage } from "./help.ts";
 import { listenerHandlers, type ListenersAdmin } from "./listeners.ts";
-import { loggersText, type LoggingAdmin, loggingHandler } from "./logging.ts";
+import { loggersText, type LoggingAdmin, loggingHandler, reopenLogsHandler } from "./logging.ts";
 import { type RuntimeAdmin, runtimeHandlers } from "./runtime.ts";
 import { type ServerInfoAdmin, serverInfoHandlers } from "./server_info.ts";
 import { type StatsAdmin, statsHandlers } from "./stats.ts";
@@ -92,6 +92,7 @@ function allHandlers(server: AdminServer, ok: (c: Context) => Response): Handler
       run: (c) => (server.healthcheckOk(), ok(c)),
     },
     loggingHandler(server),
+    reopenLogsHandler(server, ok),
     {
       path: "/quitquitquit",
       help: "exit the server",

@@ -125,6 +125,10 @@ function fakeServer(state: ServerState = "LIVE") {
     resetCounters: () => {
       calls.push("resetCounters");
     },
+    reopenLogs: () => {
+      calls.push("reopenLogs");
+      return Promise.resolve();
+    },
     runtime: () => runtime.data(),
     runtimeModify: (values) => {
       calls.push(`runtime ${JSON.stringify(values)}`);
@@ -415,4 +419,12 @@ Deno.test("POST /reset_counters resets; GET is 405", async () => {
   assertEquals((await app.request("/reset_counters")).status, 405);
   assertEquals(await (await app.request("/reset_counters", { method: "POST" })).text(), "OK\n");
   assert(calls.includes("resetCounters"));
+});
+
+Deno.test("POST /reopen_logs reopens access logs; GET is 405", async () => {
+  const { app, calls } = fakeServer();
+  assertEquals((await app.request("/reopen_logs")).status, 405);
+  assertEquals(calls.includes("reopenLogs"), false);
+  assertEquals(await (await app.request("/reopen_logs", { method: "POST" })).text(), "OK\n");
+  assert(calls.includes("reopenLogs"));
 });

@@ -1,9 +1,11 @@
 /**
  * `POST /logging`: list loggers and change their levels (all, one, or several with `paths=`),
- * validating everything before changing anything, with Envoy's usage text on errors.
+ * validating everything before changing anything, with Envoy's usage text on errors. And
+ * `POST /reopen_logs`: reopen every access log file (logrotate), as Envoy's logs handler.
  *
  * @module
  */
+import type { Context } from "hono";
 import { type Handler, text } from "./handler.ts";
 
 /** The level names Envoy (spdlog) accepts, in order. */
@@ -15,6 +17,8 @@ export interface LoggingAdmin {
   logLevels(): Record<string, string>;
   /** Sets one component's level, or every one's when `component` is undefined; throws Error for bad names. */
   setLogLevel(component: string | undefined, level: string): void;
+  /** Reopens every access log file in every isolate (logrotate); resolves once done. */
+  reopenLogs(): Promise<void>;
 }
 
 /** Envoy's `active loggers:` listing. */
@@ -84,5 +88,19 @@ export function loggingHandler(server: LoggingAdmin): Handler {
         404,
       );
     },
+  };
+}
+
+/** The `/reopen_logs` endpoint. */
+export function reopenLogsHandler(
+  server: LoggingAdmin,
+  ok: (c: Context) => Response,
+): Handler {
+  return {
+    path: "/reopen_logs",
+    help: "reopen access logs",
+    post: true,
+    params: [],
+    run: async (c) => (await server.reopenLogs(), ok(c)),
   };
 }

@@ -1,11 +1,12 @@
 /**
- * `%REQ(X?Y):Z%`, `%RESP(X?Y):Z%` and `%TRAILER(X?Y):Z%`: header X, else header Y, cut to Z
- * characters. Names are matched without regard to case (HeaderMap keys are lower case), and
- * `:METHOD`-style names read pseudo-headers.
+ * `%REQ(X?Y):Z%`, `%RESP(X?Y):Z%` and `%TRAILER(X?Y):Z%` (also spelled `REQUEST_HEADER`,
+ * `RESPONSE_HEADER`, `RESPONSE_TRAILER`): header X, else header Y, cut to Z characters. Names
+ * are matched without regard to case (HeaderMap keys are lower case), and `:METHOD`-style names
+ * read pseudo-headers. Also the header size operators (`%REQUEST_HEADERS_BYTES%`, ...).
  */
 import type { HeaderMap } from "../http/header_map.ts";
 import type { CommandSpec, CommandTable } from "./command.ts";
-import { type FormatContext, stringProvider, truncated } from "./provider.ts";
+import { type FormatContext, numberProvider, stringProvider, truncated } from "./provider.ts";
 
 const HEADER_NAME = /^:?[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
@@ -26,26 +27,57 @@ function parseHeaderNames(arg: string): [string, string | undefined] {
   return [names[0], names[1] || undefined];
 }
 
-function headerCommand(headers: (ctx: FormatContext) => HeaderMap | undefined): CommandSpec {
+type HeadersOf = (ctx: FormatContext) => HeaderMap | undefined;
+
+/** `?query` removed, for REQ_WITHOUT_QUERY. */
+function withoutQuery(v: string | undefined): string | undefined {
+  const q = v === undefined ? -1 : v.indexOf("?");
+  return q < 0 ? v : v!.slice(0, q);
+}
+
+function headerCommand(headers: HeadersOf, stripQuery = false): CommandSpec {
   return {
     params: "required",
     length: true,
     create(arg, maxLength) {
       const [main, alternative] = parseHeaderNames(arg);
-      const get = alternative === undefined
+      const lookup = alternative === undefined
         ? (ctx: FormatContext) => headers(ctx)?.get(main)
         : (ctx: FormatContext) => {
           const h = headers(ctx);
           return h === undefined ? undefined : h.get(main) ?? h.get(alternative);
         };
+      const get = stripQuery ? (ctx: FormatContext) => withoutQuery(lookup(ctx)) : lookup;
       return truncated(stringProvider(get), maxLength);
     },
   };
 }
 
+/** A header map's size (names and values, uncompressed); 0 without a map (TCP), as in Envoy. */
+function headersBytes(headers: HeadersOf): CommandSpec {
+  return {
+    params: "none",
+    create: () => numberProvider((ctx) => headers(ctx)?.byteSize() ?? 0),
+  };
+}
+
+const requestHeaders: HeadersOf = (ctx) => ctx.requestHeaders ?? ctx.streamInfo.requestHeaders;
+const responseHeaders: HeadersOf = (ctx) => ctx.responseHeaders ?? ctx.streamInfo.responseHeaders;
+const responseTrailers: HeadersOf = (ctx) =>
+  ctx.responseTrailers ?? ctx.streamInfo.responseTrailers;
+
 /** Header operators by name. */
 export const HEADER_COMMANDS: CommandTable = {
-  REQ: headerCommand((ctx) => ctx.requestHeaders ?? ctx.streamInfo.requestHeaders),
-  RESP: headerCommand((ctx) => ctx.responseHeaders ?? ctx.streamInfo.responseHeaders),
-  TRAILER: headerCommand((ctx) => ctx.responseTrailers ?? ctx.streamInfo.responseTrailers),
+  REQ: headerCommand(requestHeaders),
+  REQUEST_HEADER: headerCommand(requestHeaders),
+  RESP: headerCommand(responseHeaders),
+  RESPONSE_HEADER: headerCommand(responseHeaders),
+  TRAILER: headerCommand(responseTrailers),
+  RESPONSE_TRAILER: headerCommand(responseTrailers),
+  REQ_WITHOUT_QUERY: headerCommand(requestHeaders, true),
+  // The request headers StreamInfo kept, whatever the log was given.
+  STREAM_INFO_REQ: headerCommand((ctx) => ctx.streamInfo.requestHeaders),
+  REQUEST_HEADERS_BYTES: headersBytes(requestHeaders),
+  RESPONSE_HEADERS_BYTES: headersBytes(responseHeaders),
+  RESPONSE_TRAILERS_BYTES: headersBytes(responseTrailers),
 };

@@ -2,8 +2,8 @@
  * `json_format`: a structure whose string values are format strings, rendered as one line of
  * JSON per entry (ending in a newline, as Envoy writes it). A value that is exactly one
  * operator keeps that operator's type (numbers stay numbers, metadata stays structured) and
- * is `null` when unset; any other string value is rendered as a string. Keys are sorted, as
- * Envoy sorts them, so the output does not depend on how the config was written.
+ * is `null` when unset; any other string value is rendered as a string. Keys come in the order
+ * the config lists them (Envoy's order is unspecified), or sorted with `sort_properties`.
  */
 import { compileParts, type FormatPart, renderParts } from "./format_parts.ts";
 import type { FormatContext, Provider } from "./provider.ts";
@@ -18,6 +18,8 @@ export interface JsonFormatOptions {
    * unset values: the deprecated `json_format` of the file logger.
    */
   typed?: boolean;
+  /** Sort keys (`json_format_options.sort_properties`). */
+  sortProperties?: boolean;
 }
 
 /** A compiled piece of the structure; `undefined` from render means "null / unset". */
@@ -67,12 +69,14 @@ class ObjectNode implements Node {
 }
 
 class ListNode implements Node {
-  constructor(readonly items: Node[]) {}
+  constructor(readonly items: Node[], readonly omitEmpty: boolean) {}
   render(ctx: FormatContext): string {
     let out = "[";
     for (let i = 0; i < this.items.length; i++) {
-      if (i > 0) out += ",";
-      out += this.items[i].render(ctx) ?? "null";
+      const v = this.items[i].render(ctx);
+      if (v === undefined && this.omitEmpty) continue;
+      if (out.length > 1) out += ",";
+      out += v ?? "null";
     }
     return out + "]";
   }
@@ -96,10 +100,13 @@ function compileNode(value: unknown, path: string, opts: Required<JsonFormatOpti
   if (Array.isArray(value)) {
     const items = value.map((v, i) => compileNode(v, `${path}[${i}]`, opts));
     const constants = asConstants(items);
-    return constants ? new Constant(`[${constants.join(",")}]`) : new ListNode(items);
+    return constants
+      ? new Constant(`[${constants.join(",")}]`)
+      : new ListNode(items, opts.omitEmptyValues);
   }
   if (typeof value === "object") {
-    const keys = Object.keys(value).sort();
+    const keys = Object.keys(value);
+    if (opts.sortProperties) keys.sort();
     const values = keys.map((k) =>
       compileNode((value as Record<string, unknown>)[k], path ? `${path}.${k}` : k, opts)
     );
@@ -130,6 +137,7 @@ export function compileJsonFormat(
   const root = compileNode(struct, "", {
     omitEmptyValues: opts.omitEmptyValues ?? false,
     typed: opts.typed ?? true,
+    sortProperties: opts.sortProperties ?? false,
   });
   return { format: (ctx) => root.render(ctx) + "\n" };
 }

@@ -26,20 +26,32 @@ function request() {
   return { streamInfo, requestHeaders };
 }
 
-Deno.test("one JSON line, keys sorted, single operators typed", () => {
-  const f = compileJsonFormat({
-    status: "%RESPONSE_CODE%",
-    duration: "%DURATION%",
-    bytes: "%BYTES_SENT%",
-    port: "%DOWNSTREAM_REMOTE_PORT%",
-    protocol: "%PROTOCOL%",
-    start: "%START_TIME%",
-    path: "%REQ(:PATH)%",
+const TYPED = {
+  status: "%RESPONSE_CODE%",
+  duration: "%DURATION%",
+  bytes: "%BYTES_SENT%",
+  port: "%DOWNSTREAM_REMOTE_PORT%",
+  protocol: "%PROTOCOL%",
+  start: "%START_TIME%",
+  path: "%REQ(:PATH)%",
+};
+
+Deno.test("one JSON line, keys in config order, single operators typed", () => {
+  assertEquals(
+    compileJsonFormat(TYPED).format(request()),
+    '{"status":200,"duration":12,"bytes":42,"port":4567,"protocol":"HTTP/1.1",' +
+      '"start":"2016-04-15T20:17:00.310Z","path":"/x\\"y"}\n',
+  );
+});
+
+Deno.test("sort_properties sorts keys at every level", () => {
+  const f = compileJsonFormat({ ...TYPED, z: { b: "%PROTOCOL%", a: "x" } }, {
+    sortProperties: true,
   });
   assertEquals(
     f.format(request()),
     '{"bytes":42,"duration":12,"path":"/x\\"y","port":4567,"protocol":"HTTP/1.1",' +
-      '"start":"2016-04-15T20:17:00.310Z","status":200}\n',
+      '"start":"2016-04-15T20:17:00.310Z","status":200,"z":{"a":"x","b":"HTTP/1.1"}}\n',
   );
 });
 
@@ -52,11 +64,17 @@ Deno.test("unset single operators are null, or left out with omitEmptyValues", (
   const struct = { route: "%ROUTE_NAME%", code: "%RESPONSE_CODE%", mixed: "r=%ROUTE_NAME%" };
   assertEquals(
     compileJsonFormat(struct).format(request()),
-    '{"code":200,"mixed":"r=-","route":null}\n',
+    '{"route":null,"code":200,"mixed":"r=-"}\n',
   );
   assertEquals(
     compileJsonFormat(struct, { omitEmptyValues: true }).format(request()),
     '{"code":200,"mixed":"r="}\n',
+  );
+  const list = { l: ["%ROUTE_NAME%", "%RESPONSE_CODE%"] };
+  assertEquals(compileJsonFormat(list).format(request()), '{"l":[null,200]}\n');
+  assertEquals(
+    compileJsonFormat(list, { omitEmptyValues: true }).format(request()),
+    '{"l":[200]}\n',
   );
 });
 
@@ -72,9 +90,9 @@ Deno.test("nested objects, lists, constants and structured metadata", () => {
   });
   assertEquals(
     f.format(request()),
-    '{"constant":{"a":"b","c":[1]},"flag":true,"list":[200,"fixed"],' +
-      '"meta":{"user":"ann","tags":["a","b"]},"nothing":null,' +
-      '"upstream":{"host":null,"info":{"method":"GET"}},"version":2}\n',
+    '{"upstream":{"host":null,"info":{"method":"GET"}},"list":[200,"fixed"],"version":2,' +
+      '"flag":true,"nothing":null,"constant":{"a":"b","c":[1]},' +
+      '"meta":{"user":"ann","tags":["a","b"]}}\n',
   );
 });
 
@@ -87,7 +105,7 @@ Deno.test("untyped JSON (deprecated json_format) renders every value as a string
     },
     { typed: false },
   );
-  assertEquals(f.format(request()), '{"meta":"[\\"a\\",\\"b\\"]","route":"-","status":"200"}\n');
+  assertEquals(f.format(request()), '{"status":"200","route":"-","meta":"[\\"a\\",\\"b\\"]"}\n');
 });
 
 Deno.test("operator errors in any value fail at compile time", () => {

@@ -21,6 +21,9 @@ si.dynamicMetadata["com.test.my_filter"] = {
 si.filterState.set("envoy.string", "hello");
 si.filterState.set("envoy.object", { a: 1, b: [true] });
 si.filterState.set("envoy.custom", { serializeAsString: () => "custom-plain" });
+si.filterState.set("envoy.fields", {
+  getField: (n: string) => (n === "user" ? "alice" : undefined),
+});
 const ctx = { streamInfo: si };
 
 function render(command: Command) {
@@ -111,6 +114,85 @@ Deno.test("bad FILTER_STATE arguments are config errors", () => {
   );
   assertEquals(
     errorOf(() => createProvider({ name: "FILTER_STATE", arg: "k:JSON" })),
-    "Invalid filter state serialize type, only support PLAIN/TYPED.",
+    "Invalid filter state serialize type, only support PLAIN/TYPED/FIELD.",
+  );
+  assertEquals(
+    errorOf(() => createProvider({ name: "FILTER_STATE", arg: "k:FIELD" })),
+    "Invalid filter state serialize type, FIELD should be used with the field name.",
+  );
+  assertEquals(
+    errorOf(() => createProvider({ name: "FILTER_STATE", arg: "k:PLAIN:f" })),
+    "Invalid filter state serialize type, FIELD should be used with the field name.",
+  );
+  assertEquals(
+    errorOf(() => createProvider({ name: "FILTER_STATE", arg: "" })),
+    "Invalid filter state configuration, key cannot be empty.",
+  );
+});
+
+Deno.test("%FILTER_STATE(KEY:FIELD:NAME)% reads one field, as a string", () => {
+  assertEquals(render({ name: "FILTER_STATE", arg: "envoy.object:FIELD:a" }), {
+    text: "1",
+    value: "1",
+  });
+  assertEquals(render({ name: "FILTER_STATE", arg: "envoy.fields:FIELD:user", maxLength: 3 }), {
+    text: "ali",
+    value: "ali",
+  });
+  assertEquals(render({ name: "FILTER_STATE", arg: "envoy.object:FIELD:b" }).text, undefined);
+  assertEquals(render({ name: "FILTER_STATE", arg: "envoy.missing:FIELD:a" }).value, undefined);
+});
+
+Deno.test("%UPSTREAM_FILTER_STATE(KEY)% reads upstream components' state", () => {
+  const up = Object.assign(new StreamInfo(), {
+    upstreamFilterState: new Map([["envoy.network.upstream", "u"]]),
+  });
+  const p = createProvider({ name: "UPSTREAM_FILTER_STATE", arg: "envoy.network.upstream:PLAIN" });
+  assertEquals(p.text({ streamInfo: up }), "u");
+  assertEquals(p.text({ streamInfo: new StreamInfo() }), undefined);
+});
+
+Deno.test("cluster, host, route, virtual host and listener metadata", () => {
+  const m = (v: string) => ({ "envoy.lb": { tier: v, nested: { n: 1 } } });
+  const info = Object.assign(new StreamInfo(), {
+    upstreamClusterDescription: { name: "c", statName: "c", metadata: m("cluster") },
+    upstreamHostDescription: { hostname: "", metadata: m("host") },
+    route: {
+      route: { name: "r", config: { metadata: { filterMetadata: m("route") } } },
+      virtualHost: { config: { metadata: { filterMetadata: m("vhost") } } },
+    } as unknown as StreamInfo["route"],
+    filterChain: { name: "fc", metadata: m("chain"), listenerMetadata: m("listener") },
+  });
+  const c = { streamInfo: info };
+  const text = (name: string, arg: string) => createProvider({ name, arg }).text(c);
+  assertEquals(text("CLUSTER_METADATA", "envoy.lb:tier"), "cluster");
+  assertEquals(text("UPSTREAM_METADATA", "envoy.lb:tier"), "host");
+  assertEquals(text("UPSTREAM_METADATA", "envoy.lb"), '{"tier":"host","nested":{"n":1}}');
+  assertEquals(text("METADATA", "DYNAMIC:com.test.my_filter:test_key"), undefined);
+  assertEquals(text("METADATA", "CLUSTER:envoy.lb:tier"), "cluster");
+  assertEquals(text("METADATA", "UPSTREAM_HOST:envoy.lb:nested:n"), "1");
+  assertEquals(text("METADATA", "ROUTE:envoy.lb:tier"), "route");
+  assertEquals(text("METADATA", "VIRTUAL_HOST:envoy.lb:tier"), "vhost");
+  assertEquals(text("METADATA", "LISTENER:envoy.lb:tier"), "listener");
+  assertEquals(text("METADATA", "LISTENER_FILTER_CHAIN:envoy.lb:tier"), "chain");
+  assertEquals(createProvider({ name: "METADATA", arg: "ROUTE:envoy.lb" }).value(c), {
+    tier: "route",
+    nested: { n: 1 },
+  });
+  // A request that reached no cluster or host has no such metadata.
+  const none = { streamInfo: new StreamInfo() };
+  assertEquals(createProvider({ name: "CLUSTER_METADATA", arg: "envoy.lb" }).text(none), undefined);
+  assertEquals(createProvider({ name: "METADATA", arg: "LISTENER:x" }).value(none), undefined);
+});
+
+Deno.test("bad METADATA arguments are config errors", () => {
+  assertEquals(
+    errorOf(() => createProvider({ name: "METADATA", arg: "SECRET:ns" })),
+    "METADATA: unknown metadata type 'SECRET' (one of DYNAMIC, CLUSTER, UPSTREAM_HOST, ROUTE, " +
+      "VIRTUAL_HOST, LISTENER, LISTENER_FILTER_CHAIN)",
+  );
+  assertEquals(
+    errorOf(() => createProvider({ name: "METADATA", arg: "ROUTE" })),
+    "METADATA: 'ROUTE' names no metadata namespace",
   );
 });

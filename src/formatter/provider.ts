@@ -7,12 +7,38 @@
 import type { HeaderMap } from "../http/header_map.ts";
 import type { StreamInfo } from "../stream_info/stream_info.ts";
 
+/**
+ * When an access log entry is written (`envoy.data.accesslog.v3.AccessLogType`), as
+ * `%ACCESS_LOG_TYPE%` prints it and the `log_type_filter` matches it.
+ */
+export const ACCESS_LOG_TYPES = [
+  "NotSet",
+  "TcpUpstreamConnected",
+  "TcpPeriodic",
+  "TcpConnectionEnd",
+  "DownstreamStart",
+  "DownstreamPeriodic",
+  "DownstreamEnd",
+  "UpstreamPoolReady",
+  "UpstreamPeriodic",
+  "UpstreamEnd",
+  "DownstreamTunnelSuccessfullyEstablished",
+  "UdpTunnelUpstreamConnected",
+  "UdpPeriodic",
+  "UdpSessionEnd",
+] as const;
+
+/** An access log type's name; its enum number is its index in ACCESS_LOG_TYPES. */
+export type AccessLogType = typeof ACCESS_LOG_TYPES[number];
+
 /** Everything a format string can read. Headers default to the ones StreamInfo carries. */
 export interface FormatContext {
   requestHeaders?: HeaderMap;
   responseHeaders?: HeaderMap;
   responseTrailers?: HeaderMap;
   streamInfo: StreamInfo;
+  /** Why this entry is written; `NotSet` when absent. */
+  accessLogType?: AccessLogType;
 }
 
 /** One compiled command operator. `undefined` means "not set" (printed `-`, or JSON null). */

@@ -1,10 +1,10 @@
 /**
- * Command operators that read StreamInfo: times, durations, byte counts, response code and
- * flags, addresses, names and ids. Text and typed forms follow Envoy: counts, codes, durations
- * and ports are numbers in typed JSON; everything else is a string.
+ * Command operators that read StreamInfo: times, byte counts, response code and flags, names,
+ * ids and reasons. Text and typed forms follow Envoy: counts, codes and ids are numbers in
+ * typed JSON; everything else is a string. Durations, addresses, TLS facts, headers and
+ * metadata have their own modules.
  */
 import { formatResponseFlags, type StreamInfo } from "../stream_info/stream_info.ts";
-import { addressPort, addressWithoutPort } from "./address.ts";
 import type { CommandSpec, CommandTable } from "./command.ts";
 import {
   type FormatContext,
@@ -28,41 +28,19 @@ function countOf(get: (si: StreamInfo) => number): CommandSpec {
   return plain(numberProvider((ctx) => get(ctx.streamInfo)));
 }
 
-/** Whole milliseconds, truncated as Envoy's duration_cast does. */
-function durationOf(get: (si: StreamInfo) => number | undefined): CommandSpec {
-  return plain(numberProvider((ctx) => {
-    const ms = get(ctx.streamInfo);
-    return ms === undefined ? undefined : Math.floor(ms);
-  }));
-}
-
-/** The three views of an address: as is, without port, and the port alone. */
-function addressOperators(
-  prefix: string,
-  get: (si: StreamInfo) => string | undefined,
-): CommandTable {
-  const address = (ctx: FormatContext) => get(ctx.streamInfo) || undefined;
+/** A time operator: `NAME(format)`, in UTC or local time; always a string in typed JSON. */
+function timeOperator(time: (ctx: FormatContext) => number, local: boolean): CommandSpec {
   return {
-    [`${prefix}_ADDRESS`]: plain(stringProvider(address)),
-    [`${prefix}_ADDRESS_WITHOUT_PORT`]: plain(stringProvider((ctx) => {
-      const a = address(ctx);
-      return a === undefined ? undefined : addressWithoutPort(a);
-    })),
-    [`${prefix}_PORT`]: plain(numberProvider((ctx) => {
-      const a = address(ctx);
-      return a === undefined ? undefined : addressPort(a);
-    })),
+    params: "optional",
+    create(arg) {
+      const format = compileTimeFormat(arg, { local });
+      return stringProvider((ctx) => format(time(ctx)));
+    },
   };
 }
 
-function headersBytes(
-  headers: (ctx: FormatContext) => { byteSize(): number } | undefined,
-  counted: (si: StreamInfo) => number,
-): CommandSpec {
-  // Envoy's definition is the header map's size; the StreamInfo counter covers logs that
-  // are written without the map (TCP, where it stays 0).
-  return plain(numberProvider((ctx) => headers(ctx)?.byteSize() ?? counted(ctx.streamInfo)));
-}
+const startTime = (ctx: FormatContext) => ctx.streamInfo.startTime;
+const emitTime = () => Date.now();
 
 /** The machine's host name, read once as Envoy does; undefined when it cannot be read. */
 function hostname(): string | undefined {
@@ -73,63 +51,110 @@ function hostname(): string | undefined {
   }
 }
 
+/** Spaces (and other blanks) become `_`, so the value stays one field of a text log. */
+function noBlanks(s: string | undefined): string | undefined {
+  return s === undefined ? undefined : s.replace(/[ \t\n\v\f\r]/g, "_");
+}
+
+/** Envoy's SNI sanitizing: characters a host name cannot have become `_`. */
+function sanitizeHostname(s: string): string {
+  return s.replace(/[^A-Za-z0-9.\-_:[\]]/g, "_");
+}
+
+const requestedServerName: CommandSpec = {
+  params: "optional",
+  create(arg) {
+    const [mode = "", source = "", ...rest] = arg === "" ? [] : arg.split(":");
+    const m = mode || "SNI_ONLY";
+    const s = source || "ORIG_OR_HOST";
+    if (
+      rest.length > 0 || !["SNI_ONLY", "SNI_FIRST", "HOST_FIRST"].includes(m) ||
+      !["ORIG", "HOST", "ORIG_OR_HOST"].includes(s)
+    ) {
+      throw new Error(
+        `Invalid REQUESTED_SERVER_NAME option: '${arg}', expected ` +
+          "SNI_ONLY|SNI_FIRST|HOST_FIRST[:ORIG|HOST|ORIG_OR_HOST]",
+      );
+    }
+    const sni = (ctx: FormatContext) => {
+      const name = ctx.streamInfo.requestedServerName;
+      return name ? sanitizeHostname(name) : undefined;
+    };
+    const host = (ctx: FormatContext) => {
+      const h = ctx.requestHeaders ?? ctx.streamInfo.requestHeaders;
+      if (!h) return undefined;
+      const orig = h.get("x-envoy-original-host");
+      if (s === "ORIG") return orig;
+      const authority = h.get(":authority");
+      return s === "HOST" ? authority : orig ?? authority;
+    };
+    if (m === "SNI_ONLY") return stringProvider(sni);
+    if (m === "SNI_FIRST") return stringProvider((ctx) => sni(ctx) ?? host(ctx));
+    return stringProvider((ctx) => host(ctx) ?? sni(ctx));
+  },
+};
+
 /** StreamInfo operators by name. */
 export const STREAM_INFO_COMMANDS: CommandTable = {
-  START_TIME: {
-    params: "optional",
-    create(arg) {
-      const format = compileTimeFormat(arg);
-      return stringProvider((ctx) => format(ctx.streamInfo.startTime));
-    },
-  },
-  REQUEST_HEADERS_BYTES: headersBytes(
-    (ctx) => ctx.requestHeaders ?? ctx.streamInfo.requestHeaders,
-    (si) => si.requestHeadersBytes,
-  ),
-  RESPONSE_HEADERS_BYTES: headersBytes(
-    (ctx) => ctx.responseHeaders ?? ctx.streamInfo.responseHeaders,
-    (si) => si.responseHeadersBytes,
-  ),
-  RESPONSE_TRAILERS_BYTES: headersBytes(
-    (ctx) => ctx.responseTrailers ?? ctx.streamInfo.responseTrailers,
-    () => 0,
-  ),
+  START_TIME: timeOperator(startTime, false),
+  START_TIME_LOCAL: timeOperator(startTime, true),
+  EMIT_TIME: timeOperator(emitTime, false),
+  EMIT_TIME_LOCAL: timeOperator(emitTime, true),
   PROTOCOL: fromInfo((si) => si.protocol),
   UPSTREAM_PROTOCOL: fromInfo((si) => si.upstreamProtocol),
   // A stream that never got a response logs 0, as in Envoy (TCP logs too).
   RESPONSE_CODE: countOf((si) => si.responseCode ?? 0),
-  RESPONSE_CODE_DETAILS: fromInfo((si) => si.responseCodeDetails),
-  LOCAL_REPLY_BODY: fromInfo((si) => si.localReplyBody),
+  RESPONSE_CODE_DETAILS: {
+    params: "optional",
+    create(arg) {
+      if (arg === "ALLOW_WHITESPACES") {
+        return stringProvider((ctx) => ctx.streamInfo.responseCodeDetails);
+      }
+      return stringProvider((ctx) => noBlanks(ctx.streamInfo.responseCodeDetails));
+    },
+  },
   CONNECTION_TERMINATION_DETAILS: fromInfo((si) => si.connectionTerminationDetails),
   RESPONSE_FLAGS: fromInfo((si) => formatResponseFlags(si.responseFlags)),
   RESPONSE_FLAGS_LONG: fromInfo((si) => formatResponseFlags(si.responseFlags, true)),
+  // Envoy always has a (possibly empty) string here.
+  CUSTOM_FLAGS: fromInfo((si) => si.customFlags ?? ""),
   BYTES_RECEIVED: countOf((si) => si.bytesReceived),
   BYTES_SENT: countOf((si) => si.bytesSent),
+  // Retransmissions are counted by QUIC only; TCP-based protocols log 0, as in Envoy.
+  BYTES_RETRANSMITTED: countOf(() => 0),
+  PACKETS_RETRANSMITTED: countOf(() => 0),
   UPSTREAM_WIRE_BYTES_SENT: countOf((si) => si.upstreamWireBytesSent),
   UPSTREAM_WIRE_BYTES_RECEIVED: countOf((si) => si.upstreamWireBytesReceived),
-  // Envoy's currentDuration(): the final duration, or the time so far while still running.
-  DURATION: durationOf((si) => si.duration ?? si.elapsed()),
-  REQUEST_DURATION: durationOf((si) => si.timings.lastDownstreamRxByteReceived),
-  REQUEST_TX_DURATION: durationOf((si) => si.timings.lastUpstreamTxByteSent),
-  RESPONSE_DURATION: durationOf((si) => si.timings.firstUpstreamRxByteReceived),
-  RESPONSE_TX_DURATION: durationOf((si) => {
-    const { lastDownstreamTxByteSent: last, firstUpstreamRxByteReceived: first } = si.timings;
-    return last === undefined || first === undefined ? undefined : last - first;
-  }),
-  UPSTREAM_HOST: fromInfo((si) => si.upstreamHost || undefined),
-  UPSTREAM_CLUSTER: fromInfo((si) => si.upstreamCluster || undefined),
-  ...addressOperators("UPSTREAM_LOCAL", (si) => si.upstreamLocalAddress),
-  ...addressOperators("UPSTREAM_REMOTE", (si) => si.upstreamHost),
-  // Envoy replaces spaces so the reason stays one field in space-separated logs.
+  UPSTREAM_HEADER_BYTES_SENT: countOf((si) => si.upstreamHeaderBytesSent),
+  UPSTREAM_HEADER_BYTES_RECEIVED: countOf((si) => si.upstreamHeaderBytesReceived),
+  // HTTP/1 headers are not compressed: the decompressed size is the wire size.
+  UPSTREAM_DECOMPRESSED_HEADER_BYTES_SENT: countOf((si) => si.upstreamHeaderBytesSent),
+  UPSTREAM_DECOMPRESSED_HEADER_BYTES_RECEIVED: countOf((si) => si.upstreamHeaderBytesReceived),
+  DOWNSTREAM_WIRE_BYTES_SENT: countOf((si) => si.downstreamWireBytesSent),
+  DOWNSTREAM_WIRE_BYTES_RECEIVED: countOf((si) => si.downstreamWireBytesReceived),
+  DOWNSTREAM_HEADER_BYTES_SENT: countOf((si) => si.responseHeadersBytes),
+  DOWNSTREAM_HEADER_BYTES_RECEIVED: countOf((si) => si.requestHeadersBytes),
+  DOWNSTREAM_DECOMPRESSED_HEADER_BYTES_SENT: countOf((si) => si.responseHeadersBytes),
+  DOWNSTREAM_DECOMPRESSED_HEADER_BYTES_RECEIVED: countOf((si) => si.requestHeadersBytes),
+  // alt_stat_name when the cluster has one (Envoy's observability name); _RAW is the name.
+  UPSTREAM_CLUSTER: fromInfo((si) =>
+    si.upstreamClusterDescription?.statName || si.upstreamCluster || undefined
+  ),
+  UPSTREAM_CLUSTER_RAW: fromInfo((si) => si.upstreamCluster || undefined),
   UPSTREAM_TRANSPORT_FAILURE_REASON: fromInfo((si) =>
     si.upstreamTransportFailureReason?.replaceAll(" ", "_") || undefined
   ),
-  ...addressOperators("DOWNSTREAM_REMOTE", (si) => si.downstreamRemoteAddress),
-  ...addressOperators("DOWNSTREAM_DIRECT_REMOTE", (si) => si.downstreamDirectRemoteAddress),
-  ...addressOperators("DOWNSTREAM_LOCAL", (si) => si.downstreamLocalAddress),
-  REQUESTED_SERVER_NAME: fromInfo((si) => si.requestedServerName || undefined),
-  ROUTE_NAME: fromInfo((si) => si.routeName || undefined),
+  DOWNSTREAM_TRANSPORT_FAILURE_REASON: fromInfo((si) =>
+    si.downstreamTransportFailureReason?.replaceAll(" ", "_") || undefined
+  ),
+  DOWNSTREAM_LOCAL_CLOSE_REASON: fromInfo((si) => si.downstreamLocalCloseReason),
+  DOWNSTREAM_DETECTED_CLOSE_TYPE: fromInfo((si) => si.downstreamDetectedCloseType),
+  UPSTREAM_LOCAL_CLOSE_REASON: fromInfo((si) => si.upstreamLocalCloseReason),
+  UPSTREAM_DETECTED_CLOSE_TYPE: fromInfo((si) => si.upstreamDetectedCloseType),
+  REQUESTED_SERVER_NAME: requestedServerName,
+  ROUTE_NAME: fromInfo((si) => si.route?.route.name || undefined),
   VIRTUAL_CLUSTER_NAME: fromInfo((si) => si.virtualClusterName || undefined),
+  FILTER_CHAIN_NAME: fromInfo((si) => si.filterChain?.name || undefined),
   HOSTNAME: {
     params: "none",
     create() {
@@ -138,21 +163,23 @@ export const STREAM_INFO_COMMANDS: CommandTable = {
     },
   },
   CONNECTION_ID: countOf((si) => si.connectionId),
+  UPSTREAM_CONNECTION_ID: countOf((si) => si.upstreamConnectionId ?? 0),
   UNIQUE_ID: plain(stringProvider(() => crypto.randomUUID())),
   STREAM_ID: fromInfo((si) => si.streamId || undefined),
-  // StreamInfo does not count retries yet: a request that reached a host was tried once.
-  UPSTREAM_REQUEST_ATTEMPT_COUNT: countOf((si) => (si.upstreamHost ? 1 : 0)),
+  UPSTREAM_REQUEST_ATTEMPT_COUNT: countOf((si) => si.attemptCount ?? 0),
   ENVIRONMENT: {
     params: "required",
     length: true,
     create(name, maxLength) {
-      // Read once at config load, as Envoy does.
+      // Read once at config load, as Envoy does; an unset variable is the text "-" (a
+      // string in typed JSON too).
       let value: string | undefined;
       try {
         value = Deno.env.get(name);
       } catch {
         value = undefined;
       }
+      if (value === undefined) return stringProvider(() => "-");
       return truncated(stringProvider(() => value), maxLength);
     },
   },

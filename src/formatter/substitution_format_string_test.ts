@@ -77,15 +77,46 @@ Deno.test("content_type overrides the default", () => {
   assertEquals(f.contentType, "text/html; charset=UTF-8");
 });
 
-Deno.test("formatter extensions and empty formats are rejected", () => {
+Deno.test("json_format_options.sort_properties sorts keys", () => {
+  const f = compileSubstitutionFormatString(config({
+    json_format: { z: "%RESPONSE_CODE%", a: "x" },
+    json_format_options: { sort_properties: true },
+  }));
+  assertEquals(f.formatter.format(ctx), '{"a":"x","z":503}\n');
+});
+
+Deno.test("built-in formatter extensions are accepted; others are rejected by name", () => {
+  const f = compileSubstitutionFormatString(config({
+    text_format_source: { inline_string: "%REQ_WITHOUT_QUERY(:PATH)% %METADATA(ROUTE:a)%" },
+    formatters: [
+      {
+        name: "envoy.formatter.req_without_query",
+        typed_config: {
+          "@type":
+            "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery",
+        },
+      },
+      {
+        name: "envoy.formatter.metadata",
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.extensions.formatter.metadata.v3.Metadata",
+        },
+      },
+    ],
+  }));
+  assertEquals(f.formatter.format(ctx), "- -");
   assertEquals(
     errorOf(() =>
       compileSubstitutionFormatString(config({
         text_format: "x",
-        formatters: [{ name: "envoy.formatter.req_without_query" }],
+        formatters: [{
+          name: "envoy.formatter.cel",
+          typed_config: { "@type": "type.googleapis.com/envoy.extensions.formatter.cel.v3.Cel" },
+        }],
       }))
     ),
-    "formatter extensions are not supported: envoy.formatter.req_without_query",
+    "formatter extension 'envoy.formatter.cel' (envoy.extensions.formatter.cel.v3.Cel) is not " +
+      "supported (supported: envoy.formatter.metadata, envoy.formatter.req_without_query)",
   );
   assertEquals(
     errorOf(() => compileSubstitutionFormatString(config({}))),

@@ -16,6 +16,7 @@ import type { CloseReason, Connection, ConnectionCallbacks } from "../network/co
 import type { ConnectionContext } from "../network/filter.ts";
 import type { MatchedRoute } from "../router/route_table.ts";
 import { StreamInfo } from "../stream_info/stream_info.ts";
+import type { AccessLogType } from "../formatter/provider.ts";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { getLogger } from "../common/logger.ts";
@@ -43,6 +44,8 @@ class ActiveStream implements StreamSink {
   counted = false;
   #writableCbs: (() => void)[] = [];
   #timer: CoarseTimer | undefined;
+  /** access_log_flush_interval: periodic access log entries while the stream lives. */
+  logTimer: CoarseTimer | undefined;
   lastActivity = performance.now();
 
   constructor(readonly cm: Http1ConnectionManager) {
@@ -53,6 +56,7 @@ class ActiveStream implements StreamSink {
     si.downstreamLocalAddress = c.localAddress;
     si.connectionId = c.id;
     si.requestedServerName = cm.ctx.requestedServerName;
+    si.filterChain = cm.ctx.filterChain;
     this.fm = new FilterManager(this, cm.cfg.filterFactories);
     const idle = cm.cfg.streamIdleTimeoutMs;
     const overall = cm.cfg.requestTimeoutMs;
@@ -99,7 +103,7 @@ class ActiveStream implements StreamSink {
         headers: this.requestHeaders,
         random: (Math.random() * 0x100000000) >>> 0,
       });
-      this.streamInfo.routeName = this.#route?.route.name || undefined;
+      this.streamInfo.route = this.#route;
     }
     return this.#route;
   }
@@ -119,6 +123,7 @@ class ActiveStream implements StreamSink {
     if (this.responseDone) return;
     const si = this.streamInfo;
     si.responseCodeDetails = opts?.details ?? si.responseCodeDetails;
+    si.localReplyBody = body;
     if (this.fm.responseStarted) {
       this.reset(opts?.details ?? "local_reply_after_response_started");
       return;
@@ -185,6 +190,7 @@ class ActiveStream implements StreamSink {
 
   clearTimers(): void {
     this.#timer?.disarm();
+    this.logTimer?.disarm();
   }
 }
 
@@ -200,6 +206,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   #headersTimer: CoarseTimer | undefined;
   #idleTimer: CoarseTimer | undefined;
   #durationTimer: CoarseTimer | undefined;
+  /** The connection's byte counts when the previous stream ended (per-stream wire bytes). */
+  #wireRead = 0;
+  #wireWritten = 0;
 
   constructor(
     readonly conn: Connection,
@@ -386,6 +395,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       s.requestDone = true;
       si.mark("lastDownstreamRxByteReceived");
     }
+    if (this.cfg.accessLogs.length > 0) this.#startAccessLogs(s);
     s.fm.decodeHeaders(headers, endStream);
   }
 
@@ -480,6 +490,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     const bytes = encodeResponseHead(h, version, s.chunked);
     si.responseHeadersBytes = bytes.length;
     this.conn.write(bytes);
+    if (status === 101 && s.upgraded && cfg.accessLogOptions.onTunnelEstablished) {
+      this.#logAccess(s, "DownstreamTunnelSuccessfullyEstablished");
+    }
     if (endStream) this.#responseComplete(s);
   }
 
@@ -560,11 +573,38 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     if (reset) s.streamInfo.responseCodeDetails ??= "downstream_reset";
     s.fm.destroy();
     if (this.#stream === s) this.#stream = undefined;
+    if (this.cfg.accessLogs.length === 0) return;
+    this.#logAccess(s, "DownstreamEnd");
+    this.#wireRead = this.conn.bytesRead;
+    this.#wireWritten = this.conn.bytesWritten + this.conn.bufferedBytes;
+  }
+
+  /** access_log_options that act while the stream runs: a first entry, periodic ones. */
+  #startAccessLogs(s: ActiveStream): void {
+    const o = this.cfg.accessLogOptions;
+    if (o.onNewRequest) this.#logAccess(s, "DownstreamStart");
+    if (o.flushIntervalMs > 0) {
+      const timer = s.logTimer = new CoarseTimer(() => {
+        this.#logAccess(s, "DownstreamPeriodic");
+        timer.arm(o.flushIntervalMs);
+      });
+      timer.arm(o.flushIntervalMs);
+    }
+  }
+
+  /** Writes the access logs for `s`; `type` says why. */
+  #logAccess(s: ActiveStream, type: AccessLogType): void {
+    // This stream's share of the connection's bytes; pipelined requests over-count, as in Envoy.
+    const si = s.streamInfo;
+    const c = this.conn;
+    si.downstreamWireBytesReceived = c.bytesRead - this.#wireRead;
+    si.downstreamWireBytesSent = c.bytesWritten + c.bufferedBytes - this.#wireWritten;
     const ctx = {
       requestHeaders: s.requestHeaders,
-      responseHeaders: s.streamInfo.responseHeaders,
-      responseTrailers: s.streamInfo.responseTrailers,
-      streamInfo: s.streamInfo,
+      responseHeaders: si.responseHeaders,
+      responseTrailers: si.responseTrailers,
+      streamInfo: si,
+      accessLogType: type,
     };
     for (const al of this.cfg.accessLogs) al.log(ctx);
   }

@@ -71,8 +71,29 @@ export interface ConnectionManagerConfig {
   /** Upgrade types (lower case) allowed, e.g. "websocket". */
   upgrades: Set<string>;
   accessLogs: AccessLogInstance[];
+  /** `access_log_options`: also log when a request starts, periodically, and on tunnels. */
+  accessLogOptions: {
+    flushIntervalMs: number;
+    onNewRequest: boolean;
+    onTunnelEstablished: boolean;
+  };
   localReply: LocalReplyRules;
   stats: HttpConnManagerStats;
+}
+
+/** `access_log_options`, or the deprecated top-level fields it replaces. */
+function accessLogOptions(hcm: HttpConnectionManager): ConnectionManagerConfig["accessLogOptions"] {
+  const o = hcm.accessLogOptions;
+  const interval = o ? o.accessLogFlushInterval : hcm.accessLogFlushInterval;
+  const flushIntervalMs = durationMs(interval, 0);
+  if (interval && flushIntervalMs < 1) {
+    throw new Error("access_log_flush_interval must be at least 1ms");
+  }
+  return {
+    flushIntervalMs,
+    onNewRequest: o ? o.flushAccessLogOnNewRequest : hcm.flushAccessLogOnNewRequest,
+    onTunnelEstablished: o?.flushLogOnTunnelSuccessfullyEstablished ?? false,
+  };
 }
 
 /** Compiles the HCM proto; throws an Error naming the problem for what is not supported. */
@@ -153,6 +174,7 @@ export function compileConnectionManager(
       hcm.upgradeConfigs.filter((u) => u.enabled ?? true).map((u) => u.upgradeType.toLowerCase()),
     ),
     accessLogs: createAccessLogs(hcm.accessLog),
+    accessLogOptions: accessLogOptions(hcm),
     localReply: new LocalReplyRules(hcm.localReplyConfig),
     stats: new HttpConnManagerStats(server.stats, hcm.statPrefix),
   };

@@ -82,24 +82,35 @@ export class HeaderMap {
 
   /** Removes every entry of `name`; returns how many were removed. */
   remove(name: string): number {
+    // Compacts in place: splice() would allocate an array of the removed items per call.
     const kv = this.#kv;
-    let n = 0;
-    for (let i = 0; i < kv.length;) {
-      if (kv[i] === name) {
-        kv.splice(i, 2);
-        n++;
-      } else i += 2;
+    let w = 0;
+    for (let r = 0; r < kv.length; r += 2) {
+      if (kv[r] === name) continue;
+      if (w !== r) {
+        kv[w] = kv[r];
+        kv[w + 1] = kv[r + 1];
+      }
+      w += 2;
     }
+    const n = (kv.length - w) >> 1;
+    if (n > 0) kv.length = w;
     return n;
   }
 
   /** Removes entries whose name matches `pred`. */
   removeIf(pred: (name: string) => boolean): void {
     const kv = this.#kv;
-    for (let i = 0; i < kv.length;) {
-      if (pred(kv[i])) kv.splice(i, 2);
-      else i += 2;
+    let w = 0;
+    for (let r = 0; r < kv.length; r += 2) {
+      if (pred(kv[r])) continue;
+      if (w !== r) {
+        kv[w] = kv[r];
+        kv[w + 1] = kv[r + 1];
+      }
+      w += 2;
     }
+    if (w < kv.length) kv.length = w;
   }
 
   /** Calls `fn` for each entry in order. */

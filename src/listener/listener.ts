@@ -1,7 +1,8 @@
 /**
  * A listener: binds its address, accepts connections, picks each one's filter chain and hands
  * the connection to that chain's terminal network filter. Connections that match no chain are
- * closed, as in Envoy.
+ * closed, as in Envoy. The listener's own `access_log` records every connection when it ends,
+ * and connections rejected for want of a filter chain (flag NR).
  */
 import { SlotList } from "../common/slot_list.ts";
 import type { Listener as ListenerConfig } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
@@ -13,6 +14,11 @@ import type { NetworkFilterFactoryCb } from "../network/filter.ts";
 import { formatAddress } from "../network/address.ts";
 import { FilterChainMatcher } from "./filter_chain_match.ts";
 import { listenerStatName, ListenerStats } from "../stats/data_path_stats.ts";
+import {
+  type AccessLogInstance,
+  createAccessLogs,
+} from "../extensions/access_loggers/access_log.ts";
+import { type FilterChainDescription, StreamInfo } from "../stream_info/stream_info.ts";
 
 const log = getLogger("conn_handler");
 
@@ -20,10 +26,17 @@ const log = getLogger("conn_handler");
 interface BuiltChain {
   name: string;
   start: NetworkFilterFactoryCb;
+  /** What access logs read about the chain, built once. */
+  description: FilterChainDescription;
 }
 
 /** Builds a chain's network filters through the extension registry. */
-function buildChain(chain: FilterChain, server: ServerContext, where: string): BuiltChain {
+function buildChain(
+  chain: FilterChain,
+  listener: ListenerConfig,
+  server: ServerContext,
+  where: string,
+): BuiltChain {
   if (
     chain.transportSocket && chain.transportSocket.name !== "envoy.transport_sockets.raw_buffer"
   ) {
@@ -50,6 +63,11 @@ function buildChain(chain: FilterChain, server: ServerContext, where: string): B
       f.configType.case === "typedConfig" ? f.configType.value : undefined,
       server,
     ),
+    description: {
+      name: chain.name,
+      metadata: chain.metadata?.filterMetadata,
+      listenerMetadata: listener.metadata?.filterMetadata,
+    },
   };
 }
 
@@ -63,6 +81,8 @@ export class ActiveListener {
   readonly #bufferLimit: number;
   /** Named after the bound address, so known only once bound. */
   #stats!: ListenerStats;
+  /** `access_log`: written when each connection ends. */
+  readonly #accessLogs: AccessLogInstance[];
 
   /** Builds every filter chain now, so config errors surface before anything binds. */
   constructor(readonly config: ListenerConfig, readonly server: ServerContext) {
@@ -70,17 +90,23 @@ export class ActiveListener {
     this.address = formatAddress(config.address);
     const chains = config.filterChains.map((c, i) => ({
       config: c,
-      value: buildChain(c, server, `listener '${config.name}' filter_chains[${i}]`),
+      value: buildChain(c, config, server, `listener '${config.name}' filter_chains[${i}]`),
     }));
     const dflt = config.defaultFilterChain
       ? buildChain(
         config.defaultFilterChain,
+        config,
         server,
         `listener '${config.name}' default_filter_chain`,
       )
       : undefined;
     this.#matcher = new FilterChainMatcher(chains, dflt);
     this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
+    try {
+      this.#accessLogs = createAccessLogs(config.accessLog);
+    } catch (e) {
+      throw new Error(`listener '${config.name}' access_log: ${(e as Error).message}`);
+    }
     if (config.listenerFilters.length > 0) {
       throw new Error(
         `listener '${config.name}': listener filters (${
@@ -167,24 +193,58 @@ export class ActiveListener {
       transportProtocol: "raw_buffer",
       applicationProtocols: [],
     });
+    const si = this.#accessLogs.length > 0 ? this.#connectionInfo(conn) : undefined;
     if (!chain) {
       this.#stats.noFilterChainMatch.inc();
       log.debug(() => `listener '${this.name}': no filter chain for ${conn.remoteAddress}`);
+      if (si) {
+        si.setFlag("NR");
+        si.responseCodeDetails = "filter_chain_not_found";
+      }
       conn.close();
+      if (si) this.#log(conn, si);
       return;
     }
     this.#connections.add(conn);
     this.#stats.connectionOpened();
+    if (si) si.filterChain = chain.description;
     conn.onFinished = () => {
       this.#connections.remove(conn);
       this.#stats.connectionClosed(performance.now() - conn.openedMs);
+      if (si) this.#log(conn, si);
     };
     try {
-      chain.start(conn, { listenerName: this.name });
+      // One object of one shape per connection (no spread): streamInfo is undefined without
+      // listener access logs.
+      chain.start(conn, {
+        listenerName: this.name,
+        filterChain: chain.description,
+        streamInfo: si,
+      });
     } catch (e) {
       log.error(`listener '${this.name}': ${(e as Error).message}`);
       conn.close();
     }
+  }
+
+  /** A connection's StreamInfo for the listener's access logs. */
+  #connectionInfo(conn: Connection): StreamInfo {
+    const si = new StreamInfo();
+    si.downstreamRemoteAddress = conn.remoteAddress;
+    si.downstreamDirectRemoteAddress = conn.remoteAddress;
+    si.downstreamLocalAddress = conn.localAddress;
+    si.connectionId = conn.id;
+    return si;
+  }
+
+  /** Writes the listener's access logs for a connection that ended. */
+  #log(conn: Connection, si: StreamInfo): void {
+    si.finish();
+    // The connection's own wire bytes (an HTTP connection's streams count theirs separately).
+    si.downstreamWireBytesReceived = conn.bytesRead;
+    si.downstreamWireBytesSent = conn.bytesWritten;
+    const ctx = { streamInfo: si, accessLogType: "NotSet" as const };
+    for (const al of this.#accessLogs) al.log(ctx);
   }
 
   /** Stops accepting; open connections are left to finish (drain) unless `closeAll`. */

@@ -2,6 +2,7 @@
  * Network (L4) filters: what runs on a connection once its filter chain is chosen. denvoy's
  * terminal network filters (HTTP connection manager, tcp_proxy) take the connection over.
  */
+import type { FilterChainDescription, StreamInfo } from "../stream_info/stream_info.ts";
 import type { Connection } from "./connection.ts";
 
 /** Facts about an accepted connection that filters and access logs use. */
@@ -12,6 +13,13 @@ export interface ConnectionContext {
   initialData?: Uint8Array;
   /** SNI, when known. */
   requestedServerName?: string;
+  /** The filter chain that took the connection (built once per chain). */
+  filterChain?: FilterChainDescription;
+  /**
+   * The connection's StreamInfo when the listener keeps one (listener access logs); a TCP
+   * proxy records into it, so the listener's log sees what the proxy did.
+   */
+  streamInfo?: StreamInfo;
 }
 
 /** Starts the filter on one connection; the filter owns the connection from then on. */

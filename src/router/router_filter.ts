@@ -46,7 +46,8 @@ const FAILURES: Record<
 };
 
 /** Headers an upstream response never passes on (hop-by-hop). */
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding"];
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding"]);
+const isHopByHop = (name: string) => HOP_BY_HOP.has(name);
 
 /** One request's router. */
 export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
@@ -134,6 +135,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       return "stop";
     }
     si.upstreamCluster = cluster.info.name;
+    si.upstreamClusterDescription = cluster.info;
     const stats = this.server.clusterStats.get(cluster.info.statName);
     this.#stats = stats;
     const lb = this.server.clusterManager.loadBalancer(cluster.info.name);
@@ -150,6 +152,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#host = host;
     this.#internal = headers.get("x-envoy-internal") === "true";
     si.upstreamHost = hostKey(host);
+    si.upstreamHostDescription = host;
 
     // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it.
     this.#timeoutMs = r.timeoutMs;
@@ -177,6 +180,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (endStream) this.#startTimer();
     this.#startMs = performance.now();
     const pool = this.server.pools.pool(cluster.info, host.address, host.port);
+    si.attemptCount = (si.attemptCount ?? 0) + 1;
     this.#hostStats = pool.stats;
     this.#pending = pool.newStream(this);
     return "stop";
@@ -207,6 +211,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   onDestroy(): void {
     // Downstream went away (or the stream finished): cancel whatever is in flight upstream.
+    this.#recordUpstreamBytes();
     this.#done = true;
     this.#clearTimer();
     this.#pending?.cancel();
@@ -226,7 +231,14 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#pending = undefined;
     const si = this.#cb.streamInfo;
     si.upstreamLocalAddress = stream.localAddress;
+    si.upstreamRemoteAddress = stream.remoteAddress;
+    si.upstreamConnectionId = stream.connectionId;
     si.upstreamProtocol = "HTTP/1.1";
+    const t = si.timings;
+    // Connection times belong to the connection: on a reused one they precede this request.
+    t.upstreamConnectStart = stream.pc.connectStart - si.startMonotonic;
+    t.upstreamConnectComplete = stream.pc.connectComplete - si.startMonotonic;
+    t.connectionPoolReadyLatency = performance.now() - this.#startMs;
     const bodyLess = this.#heldEnd && this.#held.length === 0 && !this.#heldTrailers;
     stream.encodeHeaders(this.#requestHeaders, bodyLess);
     si.mark("firstUpstreamTxByteSent");
@@ -262,6 +274,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   }
 
   #fail(status: number, body: string, details: string): void {
+    this.#recordUpstreamBytes();
     this.#done = true;
     this.#clearTimer();
     this.#upstream?.reset();
@@ -284,19 +297,20 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     }
     this.#responseStarted = true;
     si.responseCodeDetails = "via_upstream";
+    const elapsed = performance.now() - this.#startMs;
     const stats = this.#stats;
     if (stats) {
       stats.chargeCode(status, this.#internal);
-      stats.responseTime(performance.now() - this.#startMs, this.#internal);
+      stats.responseTime(elapsed, this.#internal);
     }
     if (this.#hostStats) {
       if (status >= 500) this.#hostStats.rq_error++;
       else this.#hostStats.rq_success++;
     }
-    if (status !== 101) { for (const h of HOP_BY_HOP) headers.remove(h); }
+    if (status !== 101) headers.removeIf(isHopByHop);
     headers.set(
       "x-envoy-upstream-service-time",
-      String(Math.round(performance.now() - this.#startMs)),
+      String(Math.round(elapsed)),
     );
     applyResponseHeaderMutations(this.#route!, headers, this.#requestHeaders, si);
     if (endStream) this.#finishUpstream();
@@ -305,6 +319,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   onResponseData(data: Uint8Array, endStream: boolean): void {
     if (this.#done && !endStream) return;
+    if (data.length > 0) this.#cb.streamInfo.mark("firstUpstreamRxBodyByteReceived");
     if (endStream) this.#finishUpstream();
     this.#cb.encodeData(data, endStream);
     // Downstream flow control: a slow client pauses reading from the upstream.
@@ -323,6 +338,17 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   onUpstreamWritable(): void {
     this.#cb.readDisableDownstream(false);
+  }
+
+  /** Copies the upstream stream's byte counts to StreamInfo (before the stream is dropped). */
+  #recordUpstreamBytes(): void {
+    const up = this.#upstream;
+    if (!up) return;
+    const si = this.#cb.streamInfo;
+    si.upstreamWireBytesSent = up.wireBytesSent;
+    si.upstreamWireBytesReceived = up.wireBytesReceived;
+    si.upstreamHeaderBytesSent = up.headerBytesSent;
+    si.upstreamHeaderBytesReceived = up.headerBytesReceived;
   }
 
   #finishUpstream(): void {

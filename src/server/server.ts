@@ -273,6 +273,11 @@ export class Server implements AdminServer {
     this.#stats.reset();
     this.#workers.broadcast({ type: "resetCounters" });
   }
+  /** Reopens the access log files of the main thread and of every worker (logrotate). */
+  async reopenLogs(): Promise<void> {
+    await Promise.all([defaultAccessLogManager().reopen(), this.#workers.reopenLogs()]);
+    log.debug("access log files reopened");
+  }
 
   /**
    * Builds the cluster manager and every listener (compiling route tables and filter chains),
@@ -383,6 +388,13 @@ export class Server implements AdminServer {
       Deno.addSignalListener(sig, h);
       return [sig, h] as const;
     });
+    // SIGUSR1 reopens access logs, as Envoy does for logrotate.
+    const reopen = () => {
+      log.info("caught SIGUSR1. Reopening access logs.");
+      this.reopenLogs().catch((e) => log.error(`reopening access logs: ${e.message}`));
+    };
+    Deno.addSignalListener("SIGUSR1", reopen);
+    handlers.push(["SIGUSR1", reopen]);
     try {
       this.#runtime?.watch();
       // The main thread binds each listener once (reuse-port) to fail fast on ports in use and

@@ -72,12 +72,15 @@ export type ToWorker =
    */
   | { type: "stats"; id: number; latch?: boolean }
   | { type: "resetCounters" }
+  /** Reopen every access log file (`POST /reopen_logs`, SIGUSR1); `id` pairs the answer. */
+  | { type: "reopenLogs"; id: number }
   | { type: "shutdown" };
 
 /** Worker → main thread. */
 export type FromWorker =
   | { type: "ready" }
   | { type: "stats"; id: number; snapshot: StoreSnapshot }
+  | { type: "logsReopened"; id: number }
   | { type: "hostStats"; id: number; stats: HostStatsSnapshot }
   | { type: "error"; message: string }
   | { type: "stopped" };
@@ -232,6 +235,10 @@ export function runWorker(scope: {
         }
       } else if (m.type === "resetCounters") {
         server?.ctx.stats.reset();
+      } else if (m.type === "reopenLogs") {
+        defaultAccessLogManager().reopen().finally(() =>
+          scope.postMessage({ type: "logsReopened", id: m.id })
+        );
       } else if (m.type === "drain") {
         server?.drain(m.options);
       } else if (m.type === "runtime") {

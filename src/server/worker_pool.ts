@@ -54,7 +54,14 @@ export class WorkerPool {
   async start(n: number, init: (id: number) => ToWorker): Promise<{ rest: Promise<void> }> {
     this.#init = init;
     await this.#spawn(0);
-    const rest = Promise.all(Array.from({ length: n - 1 }, (_, i) => this.#spawn(i + 1)))
+    // Creating a Worker blocks this thread for ~45 ms: the others are created on a later
+    // turn, after the caller has announced the first one serving.
+    const rest = new Promise<void>((r) => setTimeout(r, 0))
+      .then(() =>
+        this.#stopping
+          ? undefined
+          : Promise.all(Array.from({ length: n - 1 }, (_, i) => this.#spawn(i + 1)))
+      )
       .then(() => {
         for (const w of this.#prespawned.splice(0)) w.terminate();
       });
@@ -78,6 +85,7 @@ export class WorkerPool {
           else log.error(`worker ${id}: ${m.message}`);
         } else if (m.type === "stopped") slot.stopped?.();
         else if (m.type === "stats") this.#statsReplies.get(m.id)?.(m.snapshot);
+        else if (m.type === "logsReopened") this.#acks.get(m.id)?.();
         else if (m.type === "hostStats") this.#hostStatsReplies.get(m.id)?.(m.stats);
       };
       worker.onerror = (e: ErrorEvent) => {
@@ -126,6 +134,29 @@ export class WorkerPool {
         s.worker.postMessage({ type: "stats", id, latch } satisfies ToWorker);
       })
     )).then((all) => all.filter((x): x is StoreSnapshot => x !== undefined));
+  }
+
+  readonly #acks = new Map<number, () => void>();
+
+  /**
+   * Asks every worker to reopen its access log files; resolves once all did (a worker that
+   * does not answer within `timeoutMs`, busy or restarting, is not waited for).
+   */
+  reopenLogs(timeoutMs = 5000): Promise<void> {
+    const slots = this.#slots.filter(Boolean);
+    return Promise.all(slots.map((s) =>
+      new Promise<void>((resolve) => {
+        const id = this.#nextStatsId++;
+        const done = () => {
+          clearTimeout(timer);
+          this.#acks.delete(id);
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        this.#acks.set(id, done);
+        s.worker.postMessage({ type: "reopenLogs", id } satisfies ToWorker);
+      })
+    )).then(() => {});
   }
 
   readonly #hostStatsReplies = new Map<number, (s: HostStatsSnapshot) => void>();

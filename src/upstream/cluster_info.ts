@@ -53,6 +53,8 @@ export interface ClusterInfo {
   readonly lb: LbSettings;
   /** `load_assignment.policy`: how priority and locality health are computed. */
   readonly hostSetPolicy: Required<HostSetPolicy>;
+  /** `metadata.filter_metadata` (`%CLUSTER_METADATA(...)%`), when the cluster has any. */
+  readonly metadata?: Readonly<Record<string, unknown>>;
 }
 
 /** A cluster's settings and its endpoints as configured. */
@@ -112,6 +114,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     dnsFailureRefreshRate = { baseMs, maxMs };
   }
   const policy = config.loadAssignment?.policy;
+  const metadata = config.metadata?.filterMetadata;
   const info: ClusterInfo = {
     name: config.name,
     statName: config.altStatName || config.name,
@@ -134,6 +137,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       overprovisioningFactor: policy?.overprovisioningFactor ?? DEFAULT_OVERPROVISIONING_FACTOR,
       weightedPriorityHealth: policy?.weightedPriorityHealth ?? false,
     },
+    ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),
   };
   const endpoints = type ? endpointsOf(config, type, problems) : [];
   if (problems.length > 0) throw new ClusterConfigError(config.name, problems);

@@ -69,8 +69,12 @@ class PooledConnection implements ConnectionCallbacks {
   peerClosed = false;
   /** A stream gave up on this connection and closed it while its request was in flight. */
   closedWithActiveRequest = false;
-  /** When the connect attempt began (`performance.now()`), for upstream_cx_length_ms. */
-  readonly startMs = performance.now();
+  /**
+   * When the connect attempt began and completed (`performance.now()`): access log timings,
+   * upstream_cx_connect_ms and upstream_cx_length_ms.
+   */
+  readonly connectStart = performance.now();
+  connectComplete = 0;
 
   constructor(readonly pool: Http1ConnPool) {
     this.parser = new ResponseParser({
@@ -120,7 +124,7 @@ class PooledConnection implements ConnectionCallbacks {
     this.pool.clusterStats.connectionClosed(
       reason !== "local" || this.peerClosed,
       (s !== undefined && !s.done) || this.closedWithActiveRequest,
-      performance.now() - this.startMs,
+      performance.now() - this.connectStart,
     );
     if (s && !s.done) s.fail("connection_termination", "upstream connection closed");
   }
@@ -137,8 +141,11 @@ export class UpstreamStream {
   responseEnded = false;
   tunnel = false;
   chunked = false;
+  /** Bytes of this request/response on the wire, framing included, and of their heads. */
   wireBytesSent = 0;
   wireBytesReceived = 0;
+  headerBytesSent = 0;
+  headerBytesReceived = 0;
   #upgradeRequested = false;
 
   constructor(readonly pc: PooledConnection, readonly cb: UpstreamCallbacks) {}
@@ -146,6 +153,21 @@ export class UpstreamStream {
   /** Address of the local side of the upstream connection. */
   get localAddress(): string {
     return this.pc.conn.localAddress;
+  }
+
+  /** Address of the upstream side of the connection. */
+  get remoteAddress(): string {
+    return this.pc.conn.remoteAddress;
+  }
+
+  /** The upstream connection's id (`%UPSTREAM_CONNECTION_ID%`). */
+  get connectionId(): number {
+    return this.pc.conn.id;
+  }
+
+  #write(bytes: Uint8Array): void {
+    this.wireBytesSent += bytes.length;
+    this.pc.conn.write(bytes);
   }
 
   /** Stops (true) or resumes (false) reading the response: downstream flow control. */
@@ -169,8 +191,8 @@ export class UpstreamStream {
       headers.set("content-length", "0");
     }
     const bytes = encodeRequestHead(headers, this.chunked);
-    this.wireBytesSent += bytes.length;
-    this.pc.conn.write(bytes);
+    this.headerBytesSent += bytes.length;
+    this.#write(bytes);
     if (endStream) this.requestEnded = true;
   }
 
@@ -180,14 +202,13 @@ export class UpstreamStream {
     if (data.length > 0) {
       if (this.chunked) {
         const parts = encodeChunk(data);
-        if (parts instanceof Uint8Array) this.pc.conn.write(parts);
-        else for (const p of parts) this.pc.conn.write(p);
-      } else this.pc.conn.write(data);
-      this.wireBytesSent += data.length;
+        if (parts instanceof Uint8Array) this.#write(parts);
+        else for (const p of parts) this.#write(p);
+      } else this.#write(data);
     }
     if (endStream) {
       if (this.tunnel) this.pc.conn.shutdownWrite();
-      else if (this.chunked) this.pc.conn.write(encodeLastChunk());
+      else if (this.chunked) this.#write(encodeLastChunk());
       this.requestEnded = true;
       this.#maybeRelease();
     }
@@ -196,12 +217,13 @@ export class UpstreamStream {
   /** Sends request trailers (chunked requests only; otherwise they are dropped). */
   encodeTrailers(trailers: HeaderMap): void {
     if (this.done) return;
-    this.pc.conn.write(this.chunked ? encodeLastChunk(trailers) : EMPTY);
+    this.#write(this.chunked ? encodeLastChunk(trailers) : EMPTY);
     this.requestEnded = true;
     this.#maybeRelease();
   }
 
   onHead(headers: HeaderMap, head: MessageHead): void {
+    this.headerBytesReceived += head.headersBytes;
     const status = Number(headers.get(":status"));
     if (status === 101 && this.#upgradeRequested) {
       this.tunnel = true;
@@ -353,7 +375,7 @@ export class Http1ConnPool {
       stats.cx_active--;
       cs.cxConnectTimeout.inc();
       cs.cxConnectFail.inc();
-      cs.connectionClosed(false, false, performance.now() - pc.startMs);
+      cs.connectionClosed(false, false, performance.now() - pc.connectStart);
       settle();
       cb.onFailure("connection_timeout", "connect timeout");
     }, this.cluster.connectTimeoutMs);
@@ -365,12 +387,14 @@ export class Http1ConnPool {
       }
       if (cancelled) {
         stats.cx_active--;
-        cs.connectionClosed(false, false, performance.now() - pc.startMs);
+        cs.connectionClosed(false, false, performance.now() - pc.connectStart);
         conn.close();
         return;
       }
       settle();
-      cs.cxConnectMs.record(performance.now() - pc.startMs);
+      const now = performance.now();
+      pc.connectComplete = now;
+      cs.cxConnectMs.record(now - pc.connectStart);
       conn.setNoDelay(true);
       pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 64 * 1024);
       pc.conn.byteCounters = cs.cxBytes;
@@ -387,7 +411,7 @@ export class Http1ConnPool {
       stats.cx_active--;
       // Refused or unreachable: the upstream side ended the attempt.
       cs.cxConnectFail.inc();
-      cs.connectionClosed(true, false, performance.now() - pc.startMs);
+      cs.connectionClosed(true, false, performance.now() - pc.connectStart);
       if (cancelled) return;
       settle();
       stats.cx_connect_fail++;

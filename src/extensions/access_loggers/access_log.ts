@@ -65,8 +65,8 @@ function createAccessLog(config: AccessLog, manager: AccessLogManager): AccessLo
  * Builds the loggers of one `access_log` list, in order.
  *
  * @param manager owns the files; defaults to the isolate's shared manager.
- * @throws {Error} naming the logger, for unsupported logger types, filters (not yet
- * supported), bad formats and files that cannot be opened.
+ * @throws {Error} naming the logger, for unsupported logger types, bad filters, bad formats
+ * and files that cannot be opened.
  */
 export function createAccessLogs(
   configs: AccessLog[],

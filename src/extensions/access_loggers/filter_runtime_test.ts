@@ -59,6 +59,15 @@ Deno.test("runtime_filter samples by its runtime key, from the request id unless
   withRuntime({ "log.sample": { raw: "0", uint: 0 } }, () => {
     assertEquals([f(low), f(high)], [false, false]);
   });
+  // A fractional percent value: 1/10000.
+  withRuntime({
+    "log.sample": { raw: "", fractionalPercent: { numerator: 1, denominator: 10_000 } },
+  }, () => {
+    assertEquals([
+      f(withId("00002710-0000-4000-8000-000000000000")),
+      f(withId("00002711-0000-4000-8000-000000000000")),
+    ], [true, false]);
+  });
   // Unset percent_sampled is 0%.
   const none = filter({ runtime_filter: { runtime_key: "unset" } });
   assert(!none(low));

@@ -1,7 +1,8 @@
 /**
  * tcp_proxy: relays a downstream connection to a host of the configured cluster (or of one of
  * the weighted clusters), retrying the connect up to max_connect_attempts, with flow control in
- * both directions, half-close passed through, an idle timeout, and an access log at the end.
+ * both directions, half-close passed through, an idle timeout, and access logs: at the end, and
+ * optionally when the upstream connects and periodically (`access_log_options`).
  */
 import type { TcpProxy } from "../../../../../proto/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.ts";
 import { CoarseTimer } from "../../../../common/coarse_timer.ts";
@@ -9,6 +10,7 @@ import type { ServerContext } from "../../../../config/extensions.ts";
 import { durationMs } from "../../../../http/conn_manager_config.ts";
 import { Connection, type ConnectionCallbacks } from "../../../../network/connection.ts";
 import type { ConnectionContext } from "../../../../network/filter.ts";
+import type { AccessLogType } from "../../../../formatter/provider.ts";
 import { StreamInfo } from "../../../../stream_info/stream_info.ts";
 import { hostKey } from "../../../../upstream/host.ts";
 import { type AccessLogInstance, createAccessLogs } from "../../../access_loggers/access_log.ts";
@@ -50,6 +52,10 @@ export interface TcpProxyConfig {
   idleTimeoutMs: number;
   maxConnectAttempts: number;
   accessLogs: AccessLogInstance[];
+  /** Log every this many ms while the connection lives (TcpPeriodic); 0 = only at the end. */
+  accessLogFlushIntervalMs: number;
+  /** Log once the upstream connection is up (TcpUpstreamConnected). */
+  flushAccessLogOnConnected: boolean;
 }
 
 /** Compiles the TcpProxy proto. */
@@ -60,6 +66,13 @@ export function compileTcpProxy(c: TcpProxy): TcpProxyConfig {
   } else if (c.clusterSpecifier.case === "weightedClusters") {
     clusters = c.clusterSpecifier.value.clusters.map((w) => ({ name: w.name, weight: w.weight }));
   } else throw new Error("tcp_proxy needs cluster or weighted_clusters");
+  // access_log_options replaces the two deprecated top-level fields.
+  const options = c.accessLogOptions;
+  const interval = options ? options.accessLogFlushInterval : c.accessLogFlushInterval;
+  const accessLogFlushIntervalMs = durationMs(interval, 0);
+  if (interval && accessLogFlushIntervalMs < 1) {
+    throw new Error("tcp_proxy access_log_flush_interval must be at least 1ms");
+  }
   return {
     statPrefix: c.statPrefix,
     clusters,
@@ -67,22 +80,32 @@ export function compileTcpProxy(c: TcpProxy): TcpProxyConfig {
     idleTimeoutMs: durationMs(c.idleTimeout, 3_600_000),
     maxConnectAttempts: c.maxConnectAttempts ?? 1,
     accessLogs: createAccessLogs(c.accessLog),
+    accessLogFlushIntervalMs,
+    flushAccessLogOnConnected: options
+      ? options.flushAccessLogOnConnected
+      : c.flushAccessLogOnConnected,
   };
 }
 
 /** One proxied connection. */
 class TcpProxySession {
-  readonly si = new StreamInfo();
+  readonly si: StreamInfo;
   upstream: Connection | undefined;
   downEnded = false;
   upEnded = false;
   closed = false;
   attempts = 0;
+  /** The upstream connection failed with an error (a reset) rather than closing cleanly. */
+  upstreamReset = false;
   readonly idleTimer = new CoarseTimer(() => {
-    this.si.connectionTerminationDetails = "tcp_proxy_idle_timeout";
+    const why = "tcp_proxy_idle_timeout";
+    this.si.connectionTerminationDetails = why;
+    this.si.downstreamLocalCloseReason = why;
+    if (this.upstream) this.si.upstreamLocalCloseReason = why;
     this.stats.idleTimeout.inc();
     this.#close();
   });
+  #flushTimer: CoarseTimer | undefined;
   /** Downstream bytes that arrived before the upstream connection was up. */
   early: Uint8Array[] = [];
 
@@ -101,12 +124,22 @@ class TcpProxySession {
   ) {
     stats.cxTotal.inc();
     down.byteCounters = stats.cxBytes;
-    const si = this.si;
+    // The listener's StreamInfo when it keeps one, so its access log sees this proxy's work.
+    const si = this.si = ctx.streamInfo ?? new StreamInfo();
     si.downstreamRemoteAddress = down.remoteAddress;
     si.downstreamDirectRemoteAddress = down.remoteAddress;
     si.downstreamLocalAddress = down.localAddress;
     si.connectionId = down.id;
     si.requestedServerName = ctx.requestedServerName;
+    si.filterChain = ctx.filterChain;
+    if (cfg.accessLogs.length > 0 && cfg.accessLogFlushIntervalMs > 0) {
+      const interval = cfg.accessLogFlushIntervalMs;
+      this.#flushTimer = new CoarseTimer(() => {
+        this.#log("TcpPeriodic");
+        this.#flushTimer!.arm(interval);
+      });
+      this.#flushTimer.arm(interval);
+    }
     down.start(this.#downCallbacks(), ctx.initialData);
     // Nothing is read from downstream until there is somewhere to send it.
     down.readDisable(true);
@@ -126,6 +159,7 @@ class TcpProxySession {
     const name = this.#pickCluster();
     const cluster = cm.get(name);
     this.si.upstreamCluster = name;
+    this.si.upstreamClusterDescription = cluster?.info;
     if (!cluster) {
       this.stats.cxNoRoute.inc();
       this.si.setFlag("NC");
@@ -142,10 +176,15 @@ class TcpProxySession {
       return;
     }
     this.attempts++;
-    this.si.upstreamHost = hostKey(host);
+    const si = this.si;
+    si.attemptCount = this.attempts;
+    si.upstreamHost = hostKey(host);
+    si.upstreamHostDescription = host;
     cs.cxTotal.inc();
     cs.cxActive.inc();
-    this.#attemptMs = performance.now();
+    // One clock read: the access log's connect start and the stats' connect and length times.
+    const connectStart = performance.now();
+    this.#attemptMs = connectStart;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -165,18 +204,24 @@ class TcpProxySession {
         conn.close();
         return;
       }
-      cs.cxConnectMs.record(performance.now() - this.#attemptMs);
+      const now = performance.now();
+      cs.cxConnectMs.record(now - connectStart);
       conn.setNoDelay(true);
       const up = new Connection(conn, cluster.info.perConnectionBufferLimitBytes);
       up.byteCounters = cs.cxBytes;
       this.upstream = up;
-      this.si.upstreamLocalAddress = up.localAddress;
+      si.upstreamLocalAddress = up.localAddress;
+      si.upstreamRemoteAddress = up.remoteAddress;
+      si.upstreamConnectionId = up.id;
+      si.timings.upstreamConnectStart = connectStart - si.startMonotonic;
+      si.timings.upstreamConnectComplete = now - si.startMonotonic;
       up.start(this.#upCallbacks());
-      for (const c of this.early) up.write(c);
+      for (const c of this.early) this.#sendUpstream(up, c);
       this.early = [];
       if (this.downEnded) up.shutdownWrite();
       this.down.readDisable(false);
       this.#touch();
+      if (this.cfg.flushAccessLogOnConnected) this.#log("TcpUpstreamConnected");
     }, (err: Error) => {
       clearTimeout(timer);
       if (timedOut) return;
@@ -212,7 +257,7 @@ class TcpProxySession {
           this.early.push(chunk);
           return;
         }
-        up.write(chunk);
+        this.#sendUpstream(up, chunk);
         if (up.aboveHighWatermark) this.#pauseDownstream(true);
         this.#touch();
       },
@@ -221,7 +266,8 @@ class TcpProxySession {
         this.upstream?.shutdownWrite();
         if (this.upEnded) this.#close();
       },
-      onClose: () => {
+      onClose: (reason) => {
+        if (reason === "error") this.si.downstreamDetectedCloseType = "RemoteReset";
         if (!this.closed) {
           this.si.setFlag("DC");
           this.#close();
@@ -243,6 +289,7 @@ class TcpProxySession {
     return {
       onData: (chunk) => {
         this.si.bytesSent += chunk.length;
+        this.si.upstreamWireBytesReceived += chunk.length;
         this.down.write(chunk);
         if (this.down.aboveHighWatermark) this.upstream?.readDisable(true);
         this.#touch();
@@ -253,6 +300,7 @@ class TcpProxySession {
         if (this.downEnded) this.#close();
       },
       onClose: (reason) => {
+        if (reason === "error") this.upstreamReset = true;
         this.#cs?.connectionClosed(
           reason !== "local" || this.upEnded,
           false,
@@ -267,14 +315,32 @@ class TcpProxySession {
     };
   }
 
+  #sendUpstream(up: Connection, chunk: Uint8Array): void {
+    this.si.upstreamWireBytesSent += chunk.length;
+    up.write(chunk);
+  }
+
   #close(): void {
     if (this.closed) return;
     this.closed = true;
     this.idleTimer.disarm();
+    this.#flushTimer?.disarm();
     this.upstream?.closeAfterFlush();
     this.down.closeAfterFlush();
-    this.si.finish();
-    for (const al of this.cfg.accessLogs) al.log({ streamInfo: this.si });
+    const si = this.si;
+    si.finish();
+    si.downstreamDetectedCloseType ??= "Normal";
+    if (this.upstream) si.upstreamDetectedCloseType = this.upstreamReset ? "RemoteReset" : "Normal";
+    this.#log("TcpConnectionEnd");
+  }
+
+  #log(type: AccessLogType): void {
+    const si = this.si;
+    // For TCP the wire bytes are the relayed bytes.
+    si.downstreamWireBytesReceived = si.bytesReceived;
+    si.downstreamWireBytesSent = si.bytesSent;
+    const ctx = { streamInfo: si, accessLogType: type };
+    for (const al of this.cfg.accessLogs) al.log(ctx);
   }
 }
 
