@@ -12,6 +12,12 @@
  * (`%.32g`) and detailed buckets (`%.6g`) this way.
  */
 export function formatG(x: number, precision = 6): string {
+  // Integers that fit the precision print whole: the common case (counts, sums of whole ms),
+  // and far cheaper than the general path below.
+  if (Number.isSafeInteger(x) && !Object.is(x, -0)) {
+    const text = String(x);
+    if (text.length - (x < 0 ? 1 : 0) <= (precision === 0 ? 1 : precision)) return text;
+  }
   if (Number.isNaN(x)) return "nan";
   if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
   const p = precision === 0 ? 1 : precision;
