@@ -105,17 +105,17 @@ export function serveAdmin(
 
 /** Turns the node request into a fetch Request, runs the app, writes its Response back. */
 async function handle(fetch: AdminFetch, req: IncomingMessage, res: ServerResponse) {
-  const chunks: Uint8Array[] = [];
-  for await (const c of req) chunks.push(c as Uint8Array);
+  const requestChunks: Uint8Array[] = [];
+  for await (const c of req) requestChunks.push(c as Uint8Array);
   const method = req.method ?? "GET";
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
   }
   const host = headers.get("host") ?? "localhost";
-  const body = method === "GET" || method === "HEAD" || chunks.length === 0
+  const body = method === "GET" || method === "HEAD" || requestChunks.length === 0
     ? undefined
-    : new Blob(chunks as BlobPart[]);
+    : new Blob(requestChunks as BlobPart[]);
   const request = new Request(`http://${host}${req.url ?? "/"}`, { method, headers, body });
   const socket = req.socket;
   const response = await fetch(request, {
@@ -125,13 +125,22 @@ async function handle(fetch: AdminFetch, req: IncomingMessage, res: ServerRespon
       port: socket.remotePort ?? 0,
     },
   });
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  // The body's chunks are written as they are (no concatenated copy), after its length.
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  if (response.body) {
+    for await (const chunk of response.body) {
+      chunks.push(chunk);
+      length += chunk.length;
+    }
+  }
   const out: Record<string, string | string[]> = {};
   response.headers.forEach((v, k) => {
     if (k === "set-cookie") out[k] = response.headers.getSetCookie();
     else out[k] = v;
   });
-  out["content-length"] = String(bytes.length);
+  out["content-length"] = String(length);
   res.writeHead(response.status, out);
-  res.end(bytes);
+  for (const chunk of chunks) res.write(chunk);
+  res.end();
 }

@@ -39,6 +39,21 @@ export function text(c: Context, body: string, status: AdminStatus = 200): Respo
   return c.body(body, status, TEXT_TYPE);
 }
 
+/**
+ * Plain text already encoded as UTF-8 (large bodies rendered straight to bytes). Given as a
+ * one-chunk stream: a Response made from the bytes themselves would copy them (megabytes for
+ * `/stats/prometheus` with many clusters).
+ */
+export function textBytes(c: Context, body: Uint8Array): Response {
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(body);
+      controller.close();
+    },
+  });
+  return c.body(stream, 200, TEXT_TYPE);
+}
+
 /** Envoy's protobuf JSON printing indents one space per level. */
 export function json(c: Context, v: unknown, status: AdminStatus = 200): Response {
   return c.body(JSON.stringify(v, null, 1), status, JSON_TYPE);

@@ -11,10 +11,10 @@ import {
   renderJson,
   renderText,
 } from "../stats/format.ts";
-import { renderPrometheus } from "../stats/prometheus.ts";
+import { renderPrometheusBytes } from "../stats/prometheus.ts";
 import type { StoreSnapshot } from "../stats/snapshot.ts";
 import type { TagProducer } from "../stats/tag_extractor.ts";
-import { type Handler, queryParam, rawJson, text } from "./handler.ts";
+import { type Handler, queryParam, rawJson, text, textBytes } from "./handler.ts";
 
 /** What the stats endpoints need of the server. */
 export interface StatsAdmin {
@@ -125,7 +125,7 @@ export function statsHandlers(server: StatsAdmin): Handler[] {
         const snap = ofType(await server.statsSnapshot(), p.type);
         const opts = { usedOnly: p.usedOnly, filter: p.filter };
         if (p.format === "prometheus") {
-          return text(c, renderPrometheus(snap, server.statsTags(), opts));
+          return textBytes(c, renderPrometheusBytes(snap, server.statsTags(), opts));
         }
         const render = { ...opts, histogramBuckets: p.histogramBuckets };
         return p.format === "json"
@@ -142,9 +142,12 @@ export function statsHandlers(server: StatsAdmin): Handler[] {
         const p = parseStatsParams(q);
         if (typeof p === "string") return text(c, p, 400);
         const snap = await server.statsSnapshot();
-        return text(
+        return textBytes(
           c,
-          renderPrometheus(snap, server.statsTags(), { usedOnly: p.usedOnly, filter: p.filter }),
+          renderPrometheusBytes(snap, server.statsTags(), {
+            usedOnly: p.usedOnly,
+            filter: p.filter,
+          }),
         );
       },
     },

@@ -28,7 +28,7 @@ import type { SnapshotData } from "../runtime/snapshot.ts";
 import { mergeHostStats } from "../upstream/host_stats.ts";
 import { AdminView } from "./admin_view.ts";
 import { Store } from "../stats/store.ts";
-import { mergeSnapshots, type StoreSnapshot } from "../stats/snapshot.ts";
+import { SnapshotMerger, type StoreSnapshot } from "../stats/snapshot.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
 import { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import { statsFlushSettings } from "../stats/flush_config.ts";
@@ -261,10 +261,12 @@ export class Server implements AdminServer {
       uptimeSeconds: this.serverInfo().uptimeCurrentEpochSeconds,
     });
     s.gauge("server.worker_restarts", "NeverImport").set(this.#workers.restarts);
-    return mergeSnapshots([
-      s.snapshot({ latch }),
-      ...await this.#workers.collectStats(undefined, latch),
-    ]);
+    const own = s.snapshot({ latch });
+    const workers = await this.#workers.collectStats(undefined, latch);
+    const merger = new SnapshotMerger();
+    merger.add(own, true);
+    for (const w of workers) w.table.mergeInto(merger, w.packed);
+    return merger.result();
   }
   statsTags(): TagProducer {
     return this.#tags;

@@ -24,7 +24,7 @@ import { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { PrioritySetSnapshot } from "../upstream/priority_set.ts";
 import type { Options } from "./options.ts";
 import { Store } from "../stats/store.ts";
-import type { StoreSnapshot } from "../stats/snapshot.ts";
+import type { KnownStats, PackedSnapshot } from "../stats/packed_snapshot.ts";
 import { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { DrainOptions } from "../admin/listeners.ts";
 import { setRuntimeSnapshot } from "../runtime/runtime.ts";
@@ -70,7 +70,7 @@ export type ToWorker =
    * The admin (or the stats flush) wants this worker's stats; `id` pairs the answer. `latch`
    * (the flush only) ends the flush interval: counter deltas restart from here.
    */
-  | { type: "stats"; id: number; latch?: boolean }
+  | { type: "stats"; id: number; latch?: boolean; known: KnownStats }
   | { type: "resetCounters" }
   /** Reopen every access log file (`POST /reopen_logs`, SIGUSR1); `id` pairs the answer. */
   | { type: "reopenLogs"; id: number }
@@ -79,7 +79,7 @@ export type ToWorker =
 /** Worker → main thread. */
 export type FromWorker =
   | { type: "ready" }
-  | { type: "stats"; id: number; snapshot: StoreSnapshot }
+  | { type: "stats"; id: number; packed: PackedSnapshot }
   | { type: "logsReopened"; id: number }
   | { type: "hostStats"; id: number; stats: HostStatsSnapshot }
   | { type: "error"; message: string }
@@ -170,13 +170,13 @@ class WorkerServer {
   }
 
   /** This worker's stats, with its share of the server gauges refreshed. */
-  snapshotStats(latch: boolean): StoreSnapshot {
+  packStats(latch: boolean, known: KnownStats): PackedSnapshot {
     const stats = this.ctx.stats;
     isolateMemoryStats(stats);
     let connections = 0;
     for (const l of this.listeners) connections += l.connectionCount;
     isolateConnectionStats(stats, connections);
-    return stats.snapshot({ latch });
+    return stats.pack(known, { latch });
   }
 
   /**
@@ -230,8 +230,8 @@ export function runWorker(scope: {
         for (const [c, l] of Object.entries(m.levels)) setComponentLevel(c, l);
       } else if (m.type === "stats") {
         if (server) {
-          const snapshot = server.snapshotStats(m.latch === true);
-          scope.postMessage({ type: "stats", id: m.id, snapshot });
+          const packed = server.packStats(m.latch === true, m.known);
+          scope.postMessage({ type: "stats", id: m.id, packed });
         }
       } else if (m.type === "resetCounters") {
         server?.ctx.stats.reset();

@@ -4,7 +4,7 @@
  */
 import { getLogger } from "../common/logger.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
-import type { StoreSnapshot } from "../stats/snapshot.ts";
+import { type PackedSnapshot, PackedStatsTable } from "../stats/packed_snapshot.ts";
 import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
 
 const log = getLogger("main");
@@ -20,6 +20,14 @@ interface Slot {
   id: number;
   worker: Worker;
   stopped?: () => void;
+  /** The names of this worker's stats, as far as the main thread has learnt them. */
+  stats: PackedStatsTable;
+}
+
+/** One worker's packed stats and the table that names them. */
+export interface PackedStats {
+  table: PackedStatsTable;
+  packed: PackedSnapshot;
 }
 
 /** N workers running `worker_entry.ts`. */
@@ -70,7 +78,7 @@ export class WorkerPool {
 
   #spawn(id: number): Promise<void> {
     const worker = this.#prespawned.shift() ?? newWorker();
-    const slot: Slot = { id, worker };
+    const slot: Slot = { id, worker, stats: new PackedStatsTable() };
     this.#slots[id] = slot;
     return new Promise<void>((resolve, reject) => {
       let started = false;
@@ -84,7 +92,7 @@ export class WorkerPool {
           if (!started) reject(new Error(m.message));
           else log.error(`worker ${id}: ${m.message}`);
         } else if (m.type === "stopped") slot.stopped?.();
-        else if (m.type === "stats") this.#statsReplies.get(m.id)?.(m.snapshot);
+        else if (m.type === "stats") this.#statsReplies.get(m.id)?.(m.packed);
         else if (m.type === "logsReopened") this.#acks.get(m.id)?.();
         else if (m.type === "hostStats") this.#hostStatsReplies.get(m.id)?.(m.stats);
       };
@@ -109,31 +117,43 @@ export class WorkerPool {
     });
   }
 
-  readonly #statsReplies = new Map<number, (s: StoreSnapshot) => void>();
+  readonly #statsReplies = new Map<number, (s: PackedSnapshot) => void>();
   #nextStatsId = 1;
 
   /**
-   * Every worker's stats snapshot. A worker that does not answer within `timeoutMs` (busy or
+   * Every worker's stats, packed, each with the table that names them (see
+   * `packed_snapshot.ts`). A worker that does not answer within `timeoutMs` (busy or
    * restarting) is left out rather than holding up the admin. `latch` (the stats flush only)
    * ends the workers' flush interval.
    */
-  collectStats(timeoutMs = 1000, latch = false): Promise<StoreSnapshot[]> {
+  collectStats(timeoutMs = 1000, latch = false): Promise<PackedStats[]> {
     const slots = this.#slots.filter(Boolean);
     return Promise.all(slots.map((s) =>
-      new Promise<StoreSnapshot | undefined>((resolve) => {
+      new Promise<PackedStats | undefined>((resolve) => {
         const id = this.#nextStatsId++;
         const timer = setTimeout(() => {
           this.#statsReplies.delete(id);
           resolve(undefined);
         }, timeoutMs);
-        this.#statsReplies.set(id, (snap) => {
+        const table = s.stats;
+        this.#statsReplies.set(id, (packed) => {
           clearTimeout(timer);
           this.#statsReplies.delete(id);
-          resolve(snap);
+          // Only a table that is still this slot's learns from the reply (a worker replaced
+          // meanwhile has a fresh table, and its own numbering).
+          if (table !== s.stats) return resolve(undefined);
+          try {
+            table.learn(packed);
+            resolve({ table, packed });
+          } catch (e) {
+            log.error(`worker ${s.id} stats: ${(e as Error).message}`);
+            s.stats = new PackedStatsTable();
+            resolve(undefined);
+          }
         });
-        s.worker.postMessage({ type: "stats", id, latch } satisfies ToWorker);
+        s.worker.postMessage({ type: "stats", id, latch, known: table.known() } satisfies ToWorker);
       })
-    )).then((all) => all.filter((x): x is StoreSnapshot => x !== undefined));
+    )).then((all) => all.filter((x): x is PackedStats => x !== undefined));
   }
 
   readonly #acks = new Map<number, () => void>();

@@ -6,7 +6,6 @@
  * `text_readouts`) text readouts as gauges of value 0 with a `text_value` label, then
  * histograms as cumulative `_bucket{le=...}` series with `_sum` and `_count`.
  */
-import { cumulativeBucketCounts } from "./histogram.ts";
 import { formatG } from "./number_format.ts";
 import type { HistogramSnapshot, StoreSnapshot } from "./snapshot.ts";
 import type { Tag, TaggedName, TagProducer } from "./tag_extractor.ts";
@@ -34,77 +33,363 @@ export function renderPrometheus(
   tags: TagProducer,
   options: PrometheusOptions = {},
 ): string {
-  const keep = (s: { name: string; used: boolean }) =>
-    (!options.usedOnly || s.used) && (options.filter === undefined || options.filter(s.name));
-  const numeric = (s: { value: number }, name: string, labels: string, out: string[]) => {
-    out.push(`${name}{${labels}} ${s.value}\n`);
-  };
-  // Lines go into one array joined once at the end: appending to a string would build a rope
-  // of hundreds of thousands of pieces that costs more to flatten and encode than to render.
-  const out: string[] = [];
-  family(snapshot.counters.filter(keep), "counter", tags, numeric, out);
-  family(snapshot.gauges.filter(keep), "gauge", tags, numeric, out);
-  if (options.textReadouts) {
-    family(snapshot.textReadouts.filter(keep), "gauge", tags, (t, name, labels, o) => {
-      const all = labels === "" ? "" : `${labels},`;
-      o.push(`${name}{${all}text_value="${escapeLabelValue(t.value)}"} 0\n`);
-    }, out);
-  }
-  family(snapshot.histograms.filter(keep), "histogram", tags, histogramSamples, out);
-  return out.join("");
+  return new TextDecoder().decode(renderPrometheusBytes(snapshot, tags, options));
 }
 
 /**
- * Groups stats by tag-extracted name and writes each group under its `# TYPE` line, followed
- * by a blank line, as Envoy does.
+ * `renderPrometheus` as UTF-8 bytes, which the admin sends as they are. With a thousand
+ * clusters the output has ~300,000 lines; each line's text up to its value is encoded once per
+ * stat and kept (`prefixes`), so a scrape copies those bytes and writes the numbers.
  */
-function family<S extends { name: string }>(
+export function renderPrometheusBytes(
+  snapshot: StoreSnapshot,
+  tags: TagProducer,
+  options: PrometheusOptions = {},
+): Uint8Array {
+  const out = new ByteWriter();
+  // The plain scrape (no filter, no usedonly) reuses the layout and the text of families whose
+  // values did not change since the previous scrape: with a thousand clusters most did not.
+  const plain = !options.usedOnly && options.filter === undefined;
+  const keep = (s: { name: string; used: boolean }) =>
+    (!options.usedOnly || s.used) && (options.filter === undefined || options.filter(s.name));
+  const pick = <S extends { name: string; used: boolean }>(stats: S[]) =>
+    plain ? stats : stats.filter(keep);
+  const all = cachesOf(tags);
+  const caches = plain ? all : undefined;
+  const numericPrefixes = all.numericPrefixes;
+  const numeric = (s: { name: string; value: number }, metric: string, labels: string) => {
+    let prefix = numericPrefixes.get(s.name);
+    if (prefix === undefined) {
+      numericPrefixes.set(s.name, prefix = encoder.encode(`${metric}{${labels}} `));
+    }
+    out.line(prefix, s.value);
+  };
+  const numericKey = (s: { value: number }, into: Float64Array, at: number) => {
+    into[at] = s.value;
+    return 1;
+  };
+  render(pick(snapshot.counters), "counter", tags, numeric, numericKey, out, caches?.counters);
+  render(pick(snapshot.gauges), "gauge", tags, numeric, numericKey, out, caches?.gauges);
+  if (options.textReadouts) {
+    render(
+      pick(snapshot.textReadouts),
+      "gauge",
+      tags,
+      (t, name, labels) => {
+        const all = labels === "" ? "" : `${labels},`;
+        out.text(`${name}{${all}text_value="${escapeLabelValue(t.value)}"} 0\n`);
+      },
+      undefined,
+      out,
+      undefined,
+    );
+  }
+  render(
+    pick(snapshot.histograms),
+    "histogram",
+    tags,
+    (h, metric, labels) => {
+      const p = histogramPrefixes(all.histogramPrefixes, h, metric, labels);
+      const data = h.cumulative;
+      const counts = data.counts;
+      let cumulative = 0;
+      for (let i = 0; i < h.bounds.length; i++) {
+        cumulative += counts[i];
+        out.line(p.buckets[i], cumulative);
+      }
+      out.line(p.inf, data.count);
+      out.bytes(p.sum);
+      out.text(formatG(data.sum, 32));
+      out.byte(NL);
+      out.line(p.count, data.count);
+    },
+    (h, into, at) => {
+      // Cumulative data only grows: an unchanged count and sum mean unchanged buckets.
+      into[at] = h.cumulative.count;
+      into[at + 1] = h.cumulative.sum;
+      return 2;
+    },
+    out,
+    caches?.histograms,
+  );
+  return out.result();
+}
+
+/** One `# TYPE` family: its header and its stats (indexes into the rendered list), sorted. */
+interface Family {
+  metric: string;
+  header: Uint8Array;
+  members: number[];
+  labels: string[];
+  /** The values its text was rendered from, and that text (plain scrapes only). */
+  key?: Float64Array;
+  bytes?: Uint8Array;
+}
+
+/** The families of one kind of stat, for one exact list of names. */
+interface Layout {
+  names: string[];
+  families: Family[];
+}
+
+/**
+ * What renders of one TagProducer keep (the labels depend on it): encoded line starts per stat
+ * name, and the plain scrape's layouts. Stats are never deleted while the process runs (as in
+ * Envoy), so these hold one entry per stat ever scraped.
+ */
+interface Caches {
+  numericPrefixes: Map<string, Uint8Array>;
+  histogramPrefixes: Map<string, HistogramPrefixes>;
+  counters: { layout?: Layout };
+  gauges: { layout?: Layout };
+  histograms: { layout?: Layout };
+}
+
+const cachesByTags = new WeakMap<TagProducer, Caches>();
+
+function cachesOf(tags: TagProducer): Caches {
+  let c = cachesByTags.get(tags);
+  if (c === undefined) {
+    cachesByTags.set(
+      tags,
+      c = {
+        numericPrefixes: new Map(),
+        histogramPrefixes: new Map(),
+        counters: {},
+        gauges: {},
+        histograms: {},
+      },
+    );
+  }
+  return c;
+}
+
+/** Whether `stats` has exactly the names `names` in that order (names are shared strings). */
+function sameNames(stats: readonly { name: string }[], names: readonly string[]): boolean {
+  if (stats.length !== names.length) return false;
+  for (let i = 0; i < names.length; i++) if (stats[i].name !== names[i]) return false;
+  return true;
+}
+
+/**
+ * Groups stats by tag-extracted name, families sorted by name and stats within by full name,
+ * as Envoy orders them.
+ */
+function layoutOf(stats: readonly { name: string }[], type: string, tags: TagProducer): Layout {
+  const groups = new Map<string, { index: number; labels: string; key: string }[]>();
+  for (let i = 0; i < stats.length; i++) {
+    const tagged = tags.produceTags(stats[i].name);
+    let group = groups.get(tagged.tagExtractedName);
+    if (group === undefined) groups.set(tagged.tagExtractedName, group = []);
+    group.push({ index: i, labels: labelsOf(tagged), key: sortKey(stats[i].name) });
+  }
+  const names = [...groups.keys()].map((n) => [sortKey(n), n] as const);
+  names.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const families = names.map(([, extracted]) => {
+    const metric = `envoy_${sanitizePrometheusName(extracted)}`;
+    const group = groups.get(extracted)!;
+    if (group.length > 1) group.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return {
+      metric,
+      header: encoder.encode(`# TYPE ${metric} ${type}\n`),
+      members: group.map((g) => g.index),
+      labels: group.map((g) => g.labels),
+    };
+  });
+  return { names: stats.map((s) => s.name), families };
+}
+
+/**
+ * Writes each family under its `# TYPE` line, followed by a blank line, as Envoy does. With a
+ * `cache`, a family whose stats' `key` values are those of the last render is copied as it was.
+ */
+function render<S extends { name: string }>(
   stats: S[],
   type: string,
   tags: TagProducer,
-  sample: (stat: S, metricName: string, labels: string, out: string[]) => void,
-  out: string[],
+  sample: (stat: S, metricName: string, labels: string) => void,
+  key: ((stat: S, into: Float64Array, at: number) => number) | undefined,
+  out: ByteWriter,
+  cache: { layout?: Layout } | undefined,
 ): void {
-  const groups = new Map<string, { stat: S; labels: string; key: string }[]>();
-  for (const stat of stats) {
-    const tagged = tags.produceTags(stat.name);
-    let group = groups.get(tagged.tagExtractedName);
-    if (group === undefined) groups.set(tagged.tagExtractedName, group = []);
-    group.push({ stat, labels: labelsOf(tagged), key: statNameSortKey(stat.name) });
+  let layout = cache?.layout;
+  if (layout === undefined || !sameNames(stats, layout.names)) {
+    layout = layoutOf(stats, type, tags);
+    if (cache) cache.layout = layout;
   }
-  const names = [...groups.keys()].map((n) => [statNameSortKey(n), n] as const);
-  names.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  for (const [, extracted] of names) {
-    const metricName = `envoy_${sanitizePrometheusName(extracted)}`;
-    out.push(`# TYPE ${metricName} ${type}\n`);
-    const group = groups.get(extracted)!.sort((
-      a,
-      b,
-    ) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    for (const { stat, labels } of group) sample(stat, metricName, labels, out);
-    out.push("\n");
+  for (const f of layout.families) {
+    if (cache && key) {
+      const width = f.members.length * 2;
+      const k = f.key?.length === width ? f.key : new Float64Array(width);
+      let changed = f.bytes === undefined || k !== f.key;
+      let at = 0;
+      for (const i of f.members) {
+        const before0 = k[at], before1 = k[at + 1];
+        const n = key(stats[i], k, at);
+        if (k[at] !== before0 || (n > 1 && k[at + 1] !== before1)) changed = true;
+        at += 2;
+      }
+      f.key = k;
+      if (!changed) {
+        out.bytes(f.bytes!);
+        continue;
+      }
+      const start = out.length;
+      writeFamily(f, stats, sample, out);
+      f.bytes = out.copy(start);
+      continue;
+    }
+    writeFamily(f, stats, sample, out);
   }
 }
 
-/** Bucket bounds as Prometheus `le` values (`%.32g`); few distinct bounds exist, so cached. */
-const leText = new Map<number, string>();
+function writeFamily<S>(
+  f: Family,
+  stats: S[],
+  sample: (stat: S, metricName: string, labels: string) => void,
+  out: ByteWriter,
+): void {
+  out.bytes(f.header);
+  for (let j = 0; j < f.members.length; j++) sample(stats[f.members[j]], f.metric, f.labels[j]);
+  out.byte(NL);
+}
 
-function histogramSamples(h: HistogramSnapshot, name: string, labels: string, out: string[]) {
-  const data = h.cumulative;
-  const le = labels === "" ? "" : `${labels},`;
-  const counts = cumulativeBucketCounts(data, h.bounds);
-  const bounds = h.bounds;
-  for (let i = 0; i < bounds.length; i++) {
-    let text = leText.get(bounds[i]);
-    if (text === undefined) {
+const NL = 0x0a;
+const encoder = new TextEncoder();
+
+interface HistogramPrefixes {
+  buckets: Uint8Array[];
+  inf: Uint8Array;
+  sum: Uint8Array;
+  count: Uint8Array;
+}
+
+function histogramPrefixes(
+  histogramCache: Map<string, HistogramPrefixes>,
+  h: HistogramSnapshot,
+  metric: string,
+  labels: string,
+) {
+  let p = histogramCache.get(h.name);
+  if (p === undefined || p.buckets.length !== h.bounds.length) {
+    const le = labels === "" ? "" : `${labels},`;
+    p = {
       // Envoy prints bounds with 32 significant digits so they never switch to exponent form.
-      leText.set(bounds[i], text = formatG(bounds[i], 32));
-    }
-    out.push(`${name}_bucket{${le}le="${text}"} ${counts[i]}\n`);
+      buckets: h.bounds.map((b) =>
+        encoder.encode(`${metric}_bucket{${le}le="${formatG(b, 32)}"} `)
+      ),
+      inf: encoder.encode(`${metric}_bucket{${le}le="+Inf"} `),
+      sum: encoder.encode(`${metric}_sum{${labels}} `),
+      count: encoder.encode(`${metric}_count{${labels}} `),
+    };
+    histogramCache.set(h.name, p);
   }
-  out.push(`${name}_bucket{${le}le="+Inf"} ${data.count}\n`);
-  out.push(`${name}_sum{${labels}} ${formatG(data.sum, 32)}\n`);
-  out.push(`${name}_count{${labels}} ${data.count}\n`);
+  return p;
+}
+
+/** An append-only byte buffer that doubles as it fills. */
+class ByteWriter {
+  /** The size of the last output: the next is most likely the same (no regrowing). */
+  static lastSize = 64 * 1024;
+  #buf = new Uint8Array(ByteWriter.lastSize + 4096);
+  #len = 0;
+
+  #room(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.#len + n) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.#buf.subarray(0, this.#len));
+    this.#buf = grown;
+  }
+
+  byte(b: number): void {
+    this.#room(1);
+    this.#buf[this.#len++] = b;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.#room(b.length);
+    this.#copy(b);
+  }
+
+  // Line starts are short: a plain loop beats TypedArray.prototype.set's call overhead.
+  #copy(b: Uint8Array): void {
+    const buf = this.#buf;
+    let len = this.#len;
+    if (b.length > 256) {
+      buf.set(b, len);
+      len += b.length;
+    } else for (let i = 0; i < b.length; i++) buf[len++] = b[i];
+    this.#len = len;
+  }
+
+  /** `prefix`, the number `v`, a newline: one sample line. */
+  line(prefix: Uint8Array, v: number): void {
+    this.#room(prefix.length + 32);
+    this.#copy(prefix);
+    this.#number(v);
+    this.#buf[this.#len++] = NL;
+  }
+
+  /** Text; ASCII (names, numbers) is copied directly, anything else encoded as UTF-8. */
+  text(s: string): void {
+    this.#room(s.length * 3);
+    const buf = this.#buf;
+    let len = this.#len;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        this.#len += encoder.encodeInto(s, buf.subarray(this.#len)).written;
+        return;
+      }
+      buf[len++] = c;
+    }
+    this.#len = len;
+  }
+
+  /** A number as JavaScript prints it (what the exposition format and Envoy's integers need). */
+  #number(v: number): void {
+    if (v >= 0 && v < 0x80000000 && Number.isInteger(v)) {
+      // Non-negative small integers (almost every sample): digits written directly.
+      const buf = this.#buf;
+      if (v === 0) {
+        buf[this.#len++] = 0x30;
+        return;
+      }
+      let digits = 0;
+      for (let x = v; x > 0; x = Math.floor(x / 10)) digits++;
+      let at = this.#len + digits;
+      this.#len = at;
+      for (let x = v; x > 0; x = Math.floor(x / 10)) buf[--at] = 0x30 + (x % 10);
+      return;
+    }
+    this.text(String(v));
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.#len;
+  }
+
+  /** A copy of the bytes written from `start`. */
+  copy(start: number): Uint8Array {
+    return this.#buf.slice(start, this.#len);
+  }
+
+  result(): Uint8Array {
+    ByteWriter.lastSize = this.#len;
+    return this.#buf.subarray(0, this.#len);
+  }
+}
+
+/** Sort keys of stat names, kept per name (see `prefixes` on why this is bounded). */
+const sortKeys = new Map<string, string>();
+
+function sortKey(name: string): string {
+  let k = sortKeys.get(name);
+  if (k === undefined) sortKeys.set(name, k = statNameSortKey(name));
+  return k;
 }
 
 /** The label text of a tagged name, computed once per name (names and tags are stable). */

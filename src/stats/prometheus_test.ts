@@ -187,3 +187,27 @@ Deno.test({
     assertEquals(problems, []);
   },
 });
+
+Deno.test("repeated scrapes reuse unchanged families and show every change", () => {
+  const s = new Store();
+  const tags = new TagProducer();
+  const a = s.counter("cluster.a.upstream_rq_total");
+  s.counter("cluster.b.upstream_rq_total").inc(2);
+  const g = s.gauge("cluster.a.upstream_cx_active", "Accumulate");
+  const h = s.histogram("cluster.a.upstream_rq_time", "Milliseconds");
+  const first = renderPrometheus(s.snapshot({ latch: false }), tags);
+  assertEquals(renderPrometheus(s.snapshot({ latch: false }), tags), first);
+  a.inc(5);
+  g.set(3);
+  h.record(7);
+  const second = renderPrometheus(s.snapshot({ latch: false }), tags);
+  assert(second.includes('envoy_cluster_upstream_rq_total{envoy_cluster_name="a"} 5\n'));
+  assert(second.includes('envoy_cluster_upstream_cx_active{envoy_cluster_name="a"} 3\n'));
+  assert(second.includes('envoy_cluster_upstream_rq_time_count{envoy_cluster_name="a"} 1\n'));
+  assert(second.includes('envoy_cluster_upstream_rq_total{envoy_cluster_name="b"} 2\n'));
+  // A new stat changes the layout; the output is what a fresh render gives.
+  s.counter("cluster.c.upstream_rq_total").inc();
+  const third = renderPrometheus(s.snapshot({ latch: false }), tags);
+  assertEquals(third, renderPrometheus(s.snapshot({ latch: false }), new TagProducer()));
+  assert(third.includes('envoy_cluster_upstream_rq_total{envoy_cluster_name="c"} 1\n'));
+});

@@ -62,34 +62,47 @@ export interface StoreSnapshot {
  * @throws {Error} when one histogram name has different bucket bounds in two snapshots.
  */
 export function mergeSnapshots(snapshots: readonly StoreSnapshot[]): StoreSnapshot {
-  const counters = new Map<string, CounterSnapshot>();
-  const gauges = new Map<string, GaugeSnapshot>();
-  const histograms = new Map<string, HistogramSnapshot>();
-  const textReadouts = new Map<string, TextReadoutSnapshot>();
-  for (const s of snapshots) {
+  const m = new SnapshotMerger();
+  for (const s of snapshots) m.add(s, false);
+  return m.result();
+}
+
+/**
+ * Merges stats one by one, with `mergeSnapshots`' rules: from snapshots (`add`) and straight
+ * from workers' packed values (`PackedStatsTable.mergeInto`), so that no intermediate objects
+ * are built for stats that merge into existing ones.
+ */
+export class SnapshotMerger {
+  readonly #counters = new Map<string, CounterSnapshot>();
+  readonly #gauges = new Map<string, GaugeSnapshot>();
+  readonly #histograms = new Map<string, HistogramSnapshot>();
+  readonly #textReadouts = new Map<string, TextReadoutSnapshot>();
+
+  /**
+   * Adds a snapshot. With `adopt`, its objects become the merged ones where they are first
+   * (no copies): only for a snapshot made for this merge and not used after.
+   */
+  add(s: StoreSnapshot, adopt: boolean): void {
     for (const c of s.counters) {
-      const m = counters.get(c.name);
-      if (m === undefined) {
-        counters.set(c.name, { ...c });
-      } else {
+      const m = this.#counters.get(c.name);
+      if (m !== undefined) {
         m.value += c.value;
         m.delta += c.delta;
         m.used ||= c.used;
+      } else {
+        this.#counters.set(
+          c.name,
+          adopt ? c : { name: c.name, value: c.value, delta: c.delta, used: c.used },
+        );
       }
     }
     for (const g of s.gauges) {
-      const m = gauges.get(g.name);
-      if (m === undefined) {
-        gauges.set(g.name, { ...g });
-      } else if (m.importMode === "Accumulate") {
-        m.value += g.value;
-        m.used ||= g.used;
-      }
+      this.gauge(g.name, g.value, g.importMode, g.used, adopt ? g : undefined);
     }
     for (const h of s.histograms) {
-      const m = histograms.get(h.name);
+      const m = this.#histograms.get(h.name);
       if (m === undefined) {
-        histograms.set(h.name, cloneHistogram(h));
+        this.#histograms.set(h.name, adopt ? h : cloneHistogram(h));
         continue;
       }
       if (!sameBounds(m.bounds, h.bounds)) {
@@ -99,16 +112,113 @@ export function mergeSnapshots(snapshots: readonly StoreSnapshot[]): StoreSnapsh
       addHistogramData(m.cumulative, h.cumulative);
       m.used ||= h.used;
     }
-    for (const t of s.textReadouts) {
-      if (!textReadouts.has(t.name)) textReadouts.set(t.name, { ...t });
+    for (const t of s.textReadouts) this.textReadout(t.name, t.value, t.used);
+  }
+
+  /** Adds one counter. */
+  counter(name: string, value: number, delta: number, used: boolean): void {
+    const m = this.#counters.get(name);
+    if (m === undefined) this.#counters.set(name, { name, value, delta, used });
+    else {
+      m.value += value;
+      m.delta += delta;
+      m.used ||= used;
     }
   }
-  return {
-    counters: [...counters.values()],
-    gauges: [...gauges.values()],
-    histograms: [...histograms.values()],
-    textReadouts: [...textReadouts.values()],
-  };
+
+  /** Adds one gauge (`own`: an object the merger may keep as it is). */
+  gauge(
+    name: string,
+    value: number,
+    importMode: GaugeImportMode,
+    used: boolean,
+    own?: GaugeSnapshot,
+  ): void {
+    const m = this.#gauges.get(name);
+    if (m === undefined) this.#gauges.set(name, own ?? { name, value, importMode, used });
+    else if (m.importMode === "Accumulate") {
+      m.value += value;
+      m.used ||= used;
+    }
+  }
+
+  /**
+   * Adds one histogram whose data is packed in `f` from `at` (see `PackedSnapshot`).
+   * @throws {Error} when the bounds differ from an earlier one of the same name.
+   */
+  packedHistogram(
+    name: string,
+    unit: HistogramUnit,
+    bounds: number[],
+    f: Float64Array,
+    at: number,
+    used: boolean,
+  ): void {
+    const n = bounds.length + 1;
+    const m = this.#histograms.get(name);
+    if (m === undefined) {
+      this.#histograms.set(name, {
+        name,
+        unit,
+        bounds,
+        interval: {
+          sum: f[at],
+          count: f[at + 1],
+          min: f[at + 2],
+          max: f[at + 3],
+          counts: toArray(f, at + 8, n),
+        },
+        cumulative: {
+          sum: f[at + 4],
+          count: f[at + 5],
+          min: f[at + 6],
+          max: f[at + 7],
+          counts: toArray(f, at + 8 + n, n),
+        },
+        used,
+      });
+      return;
+    }
+    if (!sameBounds(m.bounds, bounds)) {
+      throw new Error(`histogram ${name}: snapshots disagree on its bucket bounds`);
+    }
+    addPacked(m.interval, f, at, at + 8, n);
+    addPacked(m.cumulative, f, at + 4, at + 8 + n, n);
+    m.used ||= used;
+  }
+
+  /** Adds one text readout (the first one of a name wins). */
+  textReadout(name: string, value: string, used: boolean): void {
+    if (!this.#textReadouts.has(name)) this.#textReadouts.set(name, { name, value, used });
+  }
+
+  /** The merged snapshot. */
+  result(): StoreSnapshot {
+    return {
+      counters: [...this.#counters.values()],
+      gauges: [...this.#gauges.values()],
+      histograms: [...this.#histograms.values()],
+      textReadouts: [...this.#textReadouts.values()],
+    };
+  }
+}
+
+function toArray(f: Float64Array, from: number, n: number): number[] {
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = f[from + i];
+  return out;
+}
+
+/** Adds packed sum, count, min, max (at `s`) and bucket counts (at `c`) into `into`. */
+function addPacked(into: HistogramData, f: Float64Array, s: number, c: number, n: number): void {
+  if (into.counts.length !== n) {
+    throw new Error(`cannot merge histograms with ${into.counts.length - 1} and ${n - 1} buckets`);
+  }
+  for (let i = 0; i < n; i++) into.counts[i] += f[c + i];
+  into.sum += f[s];
+  into.count += f[s + 1];
+  if (f[s + 2] < into.min) into.min = f[s + 2];
+  if (f[s + 3] > into.max) into.max = f[s + 3];
 }
 
 function cloneHistogram(h: HistogramSnapshot): HistogramSnapshot {

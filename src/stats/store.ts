@@ -20,6 +20,7 @@ import {
   TextReadout,
 } from "./metrics.ts";
 import type { StoreSnapshot } from "./snapshot.ts";
+import { histogramStride, type KnownStats, type PackedSnapshot } from "./packed_snapshot.ts";
 
 /** Where stats are declared: the store itself, or a scope that prefixes every name. */
 export interface Scope {
@@ -160,6 +161,76 @@ export class Store implements Scope {
       s.textReadouts.push({ name: t.name, value: t.value, used: t.used });
     }
     return s;
+  }
+
+  /**
+   * `snapshot()` in the form a worker posts (see `packed_snapshot.ts`): values of every stat,
+   * names only past what the receiver already `known`s.
+   */
+  pack(known: KnownStats, options: { latch?: boolean } = {}): PackedSnapshot {
+    const latch = options.latch ?? true;
+    const nc = this.#counters.size;
+    const ng = this.#gauges.size;
+    const nh = this.#histograms.size;
+    const nt = this.#textReadouts.size;
+    const used = new Uint8Array(nc + ng + nh + nt);
+    let u = 0;
+    const p: PackedSnapshot = {
+      newCounters: [],
+      newGauges: [],
+      newHistograms: [],
+      newTextReadouts: [],
+      counters: new Float64Array(2 * nc),
+      gauges: new Float64Array(ng),
+      histograms: new Float64Array(0),
+      textValues: [],
+      used,
+    };
+    let i = 0;
+    for (const c of this.#counters.values()) {
+      if (i >= known.counters) p.newCounters.push(c.name);
+      p.counters[2 * i] = c.value;
+      p.counters[2 * i + 1] = latch ? c.latch() : c.pendingDelta;
+      used[u++] = c.used ? 1 : 0;
+      i++;
+    }
+    i = 0;
+    for (const g of this.#gauges.values()) {
+      if (i >= known.gauges) p.newGauges.push({ name: g.name, importMode: g.importMode });
+      p.gauges[i++] = g.value;
+      used[u++] = g.used ? 1 : 0;
+    }
+    let floats = 0;
+    for (const h of this.#histograms.values()) floats += histogramStride(h.bounds.length);
+    const f = p.histograms = new Float64Array(floats);
+    let at = 0;
+    i = 0;
+    for (const h of this.#histograms.values()) {
+      if (i++ >= known.histograms) {
+        p.newHistograms.push({ name: h.name, unit: h.unit, bounds: [...h.bounds] });
+      }
+      used[u++] = h.used ? 1 : 0;
+      const { interval, cumulative } = latch ? h.latch() : h.peek();
+      f[at] = interval.sum;
+      f[at + 1] = interval.count;
+      f[at + 2] = interval.min;
+      f[at + 3] = interval.max;
+      f[at + 4] = cumulative.sum;
+      f[at + 5] = cumulative.count;
+      f[at + 6] = cumulative.min;
+      f[at + 7] = cumulative.max;
+      const n = h.bounds.length + 1;
+      f.set(interval.counts, at + 8);
+      f.set(cumulative.counts, at + 8 + n);
+      at += histogramStride(h.bounds.length);
+    }
+    i = 0;
+    for (const t of this.#textReadouts.values()) {
+      if (i++ >= known.textReadouts) p.newTextReadouts.push(t.name);
+      p.textValues.push(t.value);
+      used[u++] = t.used ? 1 : 0;
+    }
+    return p;
   }
 
   /** Sets every counter to zero (`/reset_counters`); gauges and histograms are kept, as in Envoy. */

@@ -1,0 +1,46 @@
+import { assertEquals } from "../testing/assert.ts";
+import { PackedStatsTable } from "./packed_snapshot.ts";
+import { Store } from "./store.ts";
+
+function fill(s: Store, n: number) {
+  for (let i = 0; i < n; i++) {
+    s.counter(`c.${i}`).inc(i);
+    s.gauge(`g.${i}`, i % 2 ? "Accumulate" : "NeverImport").set(i * 2);
+    s.histogram(`h.${i}`, "Milliseconds").record(i * 3 + 0.5);
+    s.textReadout(`t.${i}`).set(`v${i}`);
+  }
+}
+
+Deno.test("a packed snapshot unpacks to the store's snapshot, names sent only once", () => {
+  const worker = new Store();
+  const twin = new Store();
+  fill(worker, 3);
+  fill(twin, 3);
+  const table = new PackedStatsTable();
+  const first = worker.pack(table.known(), { latch: false });
+  assertEquals(first.newCounters.length, 3);
+  assertEquals(table.unpack(first), twin.snapshot({ latch: false }));
+
+  // More stats and values later: only the new names travel, every value does.
+  worker.counter("c.0").inc(5);
+  twin.counter("c.0").inc(5);
+  worker.counter("late").inc();
+  twin.counter("late").inc();
+  worker.histogram("h.late", "Unspecified", [1, 2]).record(1.5);
+  twin.histogram("h.late", "Unspecified", [1, 2]).record(1.5);
+  const second = worker.pack(table.known());
+  assertEquals(second.newCounters, ["late"]);
+  assertEquals(second.newGauges, []);
+  assertEquals(second.newHistograms.map((h) => h.name), ["h.late"]);
+  assertEquals(table.unpack(second), twin.snapshot());
+});
+
+Deno.test("a reply that never arrived is simply asked for again", () => {
+  const worker = new Store();
+  fill(worker, 2);
+  const table = new PackedStatsTable();
+  worker.pack(table.known(), { latch: false }); // lost (admin timeout): table not updated
+  const again = worker.pack(table.known(), { latch: false });
+  assertEquals(again.newCounters, ["c.0", "c.1"]);
+  assertEquals(table.unpack(again).counters.map((c) => c.value), [0, 1]);
+});
