@@ -387,3 +387,14 @@ Deno.test("validate compiles route tables and clusters as serving would", () => 
     /unsupported: cluster 'backend': lb_policy MAGLEV is not supported yet/,
   );
 });
+
+Deno.test("the admin address may not share a port with a listener", () => {
+  const withAdmin = (ip: string, port: number) =>
+    `admin:\n  address:\n    socket_address: { address: ${ip}, port_value: ${port} }\n` +
+    config();
+  const r = load(withAdmin("0.0.0.0", 10000));
+  assertEquals(r.issues.map((i) => i.kind), ["semantic"]);
+  assertMatch(r.messages[0], /admin\.address: the admin address 0\.0\.0\.0:10000 shares its port/);
+  assertEquals(load(withAdmin("127.0.0.1", 9901)).messages, []);
+  assertEquals(load(withAdmin("127.0.0.2", 10000)).messages, []);
+});

@@ -89,6 +89,28 @@ export function checkBootstrap(
     }
   });
 
+  // The admin listener never shares a port with a data listener (Envoy would fail to bind).
+  const admin = b.admin?.address?.address;
+  if (admin?.case === "socketAddress" && admin.value.portSpecifier.case === "portValue") {
+    const port = admin.value.portSpecifier.value;
+    const wildcard = (ip: string) => ip === "0.0.0.0" || ip === "::" || ip === "";
+    listeners.forEach((l) => {
+      const sa = l.address?.address;
+      if (
+        port !== 0 && sa?.case === "socketAddress" && (l.bindToPort ?? true) &&
+        sa.value.portSpecifier.case === "portValue" && sa.value.portSpecifier.value === port &&
+        (sa.value.address === admin.value.address || wildcard(sa.value.address) ||
+          wildcard(admin.value.address))
+      ) {
+        r.report(
+          "admin.address",
+          `the admin address ${admin.value.address}:${port} shares its port with listener ` +
+            `'${l.name}' (${sa.value.address}:${port})`,
+        );
+      }
+    });
+  }
+
   for (const p of checkStatsConfig(b)) r.report(p.path, p.message);
 
   const clusters = new Set<string>();
