@@ -95,8 +95,16 @@ ${sink("dog_statsd", `${udpAddress(statsd.udpPort)}\nprefix: dog\nmax_bytes_per_
       tcp: "tcp.cluster.backend.upstream_rq_time",
       dog: "dog.cluster.upstream_rq_time;envoy.cluster_name=backend",
     };
+    const rq2xx = [
+      "udp.cluster.backend.upstream_rq_2xx",
+      "tcp.cluster.backend.upstream_rq_2xx",
+      "dog.cluster.upstream_rq_xx;envoy.response_code_class=2;envoy.cluster_name=backend",
+    ];
+    // A flush may fall between a request's start (rq_total) and its response (rq_2xx): wait for
+    // every count, each from whichever flush carries it.
     const state = await statsd.waitFor(({ counters, timers }) =>
       Object.values(rqTotal).every((k) => counters[k] === N) &&
+      rq2xx.every((k) => counters[k] === N) &&
       Object.values(rqTime).every((k) => timers[k]?.length === N)
     );
     const c = state.counters;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { tokenizeArgv } from "./argv_tokens.ts";
 import {
   type Component,
   DEFAULT_LOG_FORMAT,
@@ -382,7 +382,6 @@ const PARSE_ARGS_OPTIONS = Object.fromEntries(
     {
       type: f.arg === undefined ? "boolean" as const : "string" as const,
       ...(f.short ? { short: f.short } : {}),
-      ...(f.multiple ? { multiple: true } : {}),
     },
   ]),
 );
@@ -449,15 +448,8 @@ class Exit extends Error {
 type RawValues = Map<string, string | true | string[]>;
 
 function collect(argv: string[]): RawValues {
-  // Non-strict mode, because strict parseArgs reports problems as English sentences we could
-  // only pattern-match; with tokens every rule (and its message) is ours.
-  const { tokens } = parseArgs({
-    args: argv,
-    options: PARSE_ARGS_OPTIONS,
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-  });
+  // Tokens only (as parseArgs' non-strict mode gives them): every rule and message is ours.
+  const tokens = tokenizeArgv(argv, PARSE_ARGS_OPTIONS);
   const options = tokens.filter((t) => t.kind === "option");
   if (options.some((t) => t.name === "help")) throw new Exit(helpText(), true);
   if (options.some((t) => t.name === "version")) {

@@ -29,6 +29,8 @@ export interface HistogramDef {
 
 /** The wire form. Arrays of values are in store order, for every stat. */
 export interface PackedSnapshot {
+  /** The `known` counts it was made for: `newCounters[0]` is counter number `base.counters`. */
+  base: KnownStats;
   /** Stats past the receiver's `KnownStats`, in store order. */
   newCounters: string[];
   newGauges: { name: string; importMode: GaugeImportMode }[];
@@ -67,10 +69,16 @@ export class PackedStatsTable {
    * @throws {Error} when the counts do not add up (the table is then unusable).
    */
   learn(p: PackedSnapshot): void {
-    for (const n of p.newCounters) this.#counters.push(n);
-    for (const g of p.newGauges) this.#gauges.push(g);
-    for (const h of p.newHistograms) this.#histograms.push(h);
-    for (const t of p.newTextReadouts) this.#textReadouts.push(t);
+    // Two requests may be in flight with the same `known` (an admin read during a flush): a
+    // reply only adds the names the table does not have yet.
+    const append = <T>(table: T[], from: number, names: readonly T[]) => {
+      if (from > table.length) throw new Error("packed stats skip names the table lacks");
+      for (let i = table.length - from; i < names.length; i++) table.push(names[i]);
+    };
+    append(this.#counters, p.base.counters, p.newCounters);
+    append(this.#gauges, p.base.gauges, p.newGauges);
+    append(this.#histograms, p.base.histograms, p.newHistograms);
+    append(this.#textReadouts, p.base.textReadouts, p.newTextReadouts);
     let floats = 0;
     for (const h of this.#histograms) floats += histogramStride(h.bounds.length);
     const stats = this.#counters.length + this.#gauges.length + this.#histograms.length +

@@ -44,3 +44,16 @@ Deno.test("a reply that never arrived is simply asked for again", () => {
   assertEquals(again.newCounters, ["c.0", "c.1"]);
   assertEquals(table.unpack(again).counters.map((c) => c.value), [0, 1]);
 });
+
+Deno.test("two replies made for the same known counts (an admin read during a flush) both apply", () => {
+  const worker = new Store();
+  fill(worker, 2);
+  const table = new PackedStatsTable();
+  const known = table.known();
+  const a = worker.pack(known, { latch: false });
+  const b = worker.pack(known, { latch: true });
+  table.learn(a);
+  table.learn(b);
+  assertEquals(table.known().counters, 2);
+  assertEquals(table.unpack(b).counters.map((c) => [c.name, c.delta]), [["c.0", 0], ["c.1", 1]]);
+});

@@ -176,6 +176,7 @@ export class Store implements Scope {
     const used = new Uint8Array(nc + ng + nh + nt);
     let u = 0;
     const p: PackedSnapshot = {
+      base: { ...known },
       newCounters: [],
       newGauges: [],
       newHistograms: [],

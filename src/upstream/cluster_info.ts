@@ -6,7 +6,7 @@
  * @module
  */
 import type { Duration } from "@bufbuild/protobuf/wkt";
-import { isIP } from "node:net";
+import { isIP } from "../common/ip.ts";
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import type { LbEndpoint } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.ts";
 import type { HttpProtocolOptions } from "../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.ts";

@@ -12,8 +12,12 @@
  *
  * @module
  */
-import dns from "node:dns";
-import { isIP } from "node:net";
+import type dnsModule from "node:dns";
+
+// Loaded on first use: importing node:dns costs start-up time, and most configs resolve nothing.
+let dnsLoaded: Promise<typeof dnsModule> | undefined;
+const nodeDns = () => dnsLoaded ??= import("node:dns").then((m) => m.default);
+import { isIP } from "../common/ip.ts";
 
 /** `Cluster.DnsLookupFamily`, by its Envoy enum name. */
 export type DnsLookupFamily = "AUTO" | "V4_ONLY" | "V6_ONLY" | "V4_PREFERRED" | "ALL";
@@ -87,6 +91,7 @@ export class SystemDnsResolver implements DnsResolver {
       if (answer && answer.addresses.length > 0) return answer;
     }
     try {
+      const dns = await nodeDns();
       const found = await dns.promises.lookup(name, { all: true });
       return { addresses: selectAddresses(found, family) };
     } catch (e) {
@@ -98,6 +103,7 @@ export class SystemDnsResolver implements DnsResolver {
 
 /** Asks DNS servers for A/AAAA records as `family` orders them; TTL is the smallest seen. */
 async function resolveWithTtl(name: string, family: DnsLookupFamily): Promise<DnsResult> {
+  const dns = await nodeDns();
   const query = async (v: 4 | 6) => {
     try {
       const records = v === 4

@@ -7,7 +7,7 @@
  * @module
  */
 import type { JsonObject } from "@bufbuild/protobuf";
-import { isIP } from "node:net";
+import { isIP } from "../common/ip.ts";
 
 /** Where a host runs, as Envoy's `core.v3.Locality` names it. */
 export interface Locality {

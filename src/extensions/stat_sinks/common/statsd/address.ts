@@ -2,7 +2,7 @@
  * The UDP address of a statsd sink. Envoy resolves it with its IP resolver, without DNS: the
  * address must be an IP literal with a numeric port.
  */
-import { isIP } from "node:net";
+import { isIP } from "../../../../common/ip.ts";
 import type { Address } from "../../../../../proto/gen/envoy/config/core/v3/address_pb.ts";
 
 /** A statsd server's IP and port. */

@@ -6,8 +6,8 @@
  * not either). UDP is fire-and-forget: send errors (nobody listening) are ignored, as Envoy's
  * writer ignores them.
  */
-import dgram from "node:dgram";
-import { isIPv6 } from "node:net";
+import type dgram from "node:dgram";
+import { isIPv6 } from "../../../../common/ip.ts";
 import type { StoreSnapshot } from "../../../../stats/snapshot.ts";
 import type { SinkHistogram, StatsSink } from "../../../../stats/sink.ts";
 import type { TagProducer } from "../../../../stats/tag_extractor.ts";
@@ -18,6 +18,14 @@ import {
   formatInteger,
   histogramValue,
 } from "./statsd_format.ts";
+
+// node:dgram is loaded when a UDP sink is first created: importing it costs start-up time for
+// every config, and most have no statsd sink.
+let dgramLoaded: typeof dgram | undefined;
+let dgramLoading: Promise<typeof dgram> | undefined;
+function loadDgram(): Promise<typeof dgram> {
+  return dgramLoading ??= import("node:dgram").then((m) => (dgramLoaded = m.default));
+}
 
 /** Sends one datagram; a test double records them instead. */
 export interface DatagramWriter {
@@ -97,15 +105,28 @@ class UdpWriter implements DatagramWriter {
     if (--this.#pending === 0) this.#drained?.();
   };
 
+  /** Datagrams written before node:dgram was loaded, sent once it is. */
+  #early: string[] = [];
+  readonly #loaded: Promise<unknown>;
+
   constructor(ip: string, port: number) {
     this.#ip = ip;
     this.#port = port;
+    this.#loaded = loadDgram().then(() => {
+      const early = this.#early;
+      this.#early = [];
+      for (const d of early) this.write(d);
+    });
   }
 
   write(datagram: string): void {
+    if (dgramLoaded === undefined) {
+      this.#early.push(datagram);
+      return;
+    }
     let s = this.#socket;
     if (s === undefined) {
-      s = this.#socket = dgram.createSocket(isIPv6(this.#ip) ? "udp6" : "udp4");
+      s = this.#socket = dgramLoaded.createSocket(isIPv6(this.#ip) ? "udp6" : "udp4");
       s.on("error", () => {});
       s.unref();
     }
@@ -115,6 +136,7 @@ class UdpWriter implements DatagramWriter {
 
   /** Closes the socket once what was written has been sent (the last flush at shutdown). */
   async close(): Promise<void> {
+    await this.#loaded;
     const s = this.#socket;
     this.#socket = undefined;
     if (s === undefined) return;
