@@ -176,7 +176,9 @@ class WorkerServer {
     let connections = 0;
     for (const l of this.listeners) connections += l.connectionCount;
     isolateConnectionStats(stats, connections);
-    return stats.pack(known, { latch });
+    // Counter increases are computed by the main thread from values (`PackedStatsTable`), so
+    // a reply it never receives loses nothing; histogram intervals still end here.
+    return stats.pack(known, { latch, latchCounters: false });
   }
 
   /**

@@ -63,6 +63,9 @@ function toArray(f: Float64Array, from: number, n: number): number[] {
 
 /** The main thread's copy of one worker's stat names; turns packed snapshots into objects. */
 export class PackedStatsTable {
+  /** Each counter's value at the last flush (see `mergeInto`). */
+  readonly #flushed: number[] = [];
+
   /**
    * Learns the new names of `p`, which must answer a request made with this table's
    * `known()`; a reply that is then not used is harmless (values are always complete).
@@ -90,13 +93,25 @@ export class PackedStatsTable {
     ) throw new Error("packed stats do not match the worker's name table");
   }
 
-  /** Merges `p` (already `learn`ed) into `m`, without building per-stat objects first. */
-  mergeInto(m: SnapshotMerger, p: PackedSnapshot): void {
+  /**
+   * Merges `p` (already `learn`ed) into `m`, without building per-stat objects first.
+   *
+   * Counter increases (what sinks get) are the value minus the value at the last flush
+   * (`flush`), kept here: the worker does not reset anything, so a reply that arrived too
+   * late for one flush is counted by the next one instead of lost. A value below the last
+   * flushed one was reset (`/reset_counters`): all of it is new.
+   */
+  mergeInto(m: SnapshotMerger, p: PackedSnapshot, flush = false): void {
     const used = p.used;
     let u = 0;
     const counters = this.#counters;
+    const flushed = this.#flushed;
     for (let i = 0; i < counters.length; i++) {
-      m.counter(counters[i], p.counters[2 * i], p.counters[2 * i + 1], used[u++] === 1);
+      const value = p.counters[2 * i];
+      const before = flushed[i] ?? 0;
+      const delta = value >= before ? value - before : value;
+      if (flush) flushed[i] = value;
+      m.counter(counters[i], value, delta, used[u++] === 1);
     }
     const gauges = this.#gauges;
     for (let i = 0; i < gauges.length; i++) {

@@ -1,5 +1,6 @@
 import { assertEquals } from "../testing/assert.ts";
 import { PackedStatsTable } from "./packed_snapshot.ts";
+import { SnapshotMerger } from "./snapshot.ts";
 import { Store } from "./store.ts";
 
 function fill(s: Store, n: number) {
@@ -56,4 +57,27 @@ Deno.test("two replies made for the same known counts (an admin read during a fl
   table.learn(b);
   assertEquals(table.known().counters, 2);
   assertEquals(table.unpack(b).counters.map((c) => [c.name, c.delta]), [["c.0", 0], ["c.1", 1]]);
+});
+
+Deno.test("flush increases are computed from values: a lost reply is counted by the next flush", () => {
+  const worker = new Store();
+  const c = worker.counter("rq");
+  const table = new PackedStatsTable();
+  const flush = () => {
+    const p = worker.pack(table.known(), { latch: true, latchCounters: false });
+    table.learn(p);
+    const m = new SnapshotMerger();
+    table.mergeInto(m, p, true);
+    return m.result().counters[0].delta;
+  };
+  c.inc(3);
+  assertEquals(flush(), 3);
+  c.inc(2);
+  worker.pack(table.known(), { latch: true, latchCounters: false }); // reply lost
+  c.inc(1);
+  assertEquals(flush(), 3);
+  assertEquals(flush(), 0);
+  worker.reset(); // /reset_counters
+  c.inc(4);
+  assertEquals(flush(), 4);
 });

@@ -167,8 +167,12 @@ export class Store implements Scope {
    * `snapshot()` in the form a worker posts (see `packed_snapshot.ts`): values of every stat,
    * names only past what the receiver already `known`s.
    */
-  pack(known: KnownStats, options: { latch?: boolean } = {}): PackedSnapshot {
+  pack(
+    known: KnownStats,
+    options: { latch?: boolean; latchCounters?: boolean } = {},
+  ): PackedSnapshot {
     const latch = options.latch ?? true;
+    const latchCounters = options.latchCounters ?? latch;
     const nc = this.#counters.size;
     const ng = this.#gauges.size;
     const nh = this.#histograms.size;
@@ -191,7 +195,7 @@ export class Store implements Scope {
     for (const c of this.#counters.values()) {
       if (i >= known.counters) p.newCounters.push(c.name);
       p.counters[2 * i] = c.value;
-      p.counters[2 * i + 1] = latch ? c.latch() : c.pendingDelta;
+      p.counters[2 * i + 1] = latchCounters ? c.latch() : c.pendingDelta;
       used[u++] = c.used ? 1 : 0;
       i++;
     }
