@@ -12,9 +12,7 @@ const log = getLogger("main");
 /** How long a stopping worker may take to drain and flush before it is terminated. */
 const STOP_TIMEOUT_MS = 10_000;
 
-function newWorker(): Worker {
-  return new Worker(new URL("./worker_entry.ts", import.meta.url), { type: "module" });
-}
+const WORKER_ENTRY = new URL("./worker_entry.ts", import.meta.url);
 
 interface Slot {
   id: number;
@@ -35,17 +33,27 @@ export class WorkerPool {
   #slots: Slot[] = [];
   #init: ((id: number) => ToWorker) | undefined;
   #stopping = false;
-  /** Workers replaced after crashing (a stat in issue #4: server.worker_restarts). */
+  /** Workers replaced after crashing (`server.worker_restarts`). */
   restarts = 0;
 
   #prespawned: Worker[] = [];
+  readonly #entry: URL;
+
+  /** A pool of workers running `entry` (the real worker unless a test gives its own). */
+  constructor(entry: URL = WORKER_ENTRY) {
+    this.#entry = entry;
+  }
+
+  #newWorker(): Worker {
+    return new Worker(this.#entry, { type: "module" });
+  }
 
   /**
    * Creates `n` workers now, so they load their modules while the main thread is still
    * loading config (start-up time is mostly module loading, and it overlaps this way).
    */
   prespawn(n: number): void {
-    for (let i = 0; i < n; i++) this.#prespawned.push(newWorker());
+    for (let i = 0; i < n; i++) this.#prespawned.push(this.#newWorker());
   }
 
   /**
@@ -77,7 +85,7 @@ export class WorkerPool {
   }
 
   #spawn(id: number): Promise<void> {
-    const worker = this.#prespawned.shift() ?? newWorker();
+    const worker = this.#prespawned.shift() ?? this.#newWorker();
     const slot: Slot = { id, worker, stats: new PackedStatsTable() };
     this.#slots[id] = slot;
     return new Promise<void>((resolve, reject) => {

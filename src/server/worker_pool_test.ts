@@ -1,0 +1,38 @@
+import { assert, assertEquals } from "../testing/assert.ts";
+import { WorkerPool } from "./worker_pool.ts";
+import type { ToWorker } from "./worker.ts";
+
+const CRASHING = new URL("./testdata/crashing_worker.ts", import.meta.url);
+
+type Who = { instance: string; slot: number };
+
+async function instances(pool: WorkerPool): Promise<Who[]> {
+  const all = (await pool.collectHostStats()) as unknown as Who[];
+  return all.sort((a, b) => a.slot - b.slot);
+}
+
+Deno.test("a crashed worker is counted and replaced; the other worker is untouched", async () => {
+  const pool = new WorkerPool(CRASHING);
+  try {
+    const { rest } = await pool.start(2, (id) => ({ type: "init", id } as unknown as ToWorker));
+    await rest;
+    const before = await instances(pool);
+    assertEquals(before.map((w) => w.slot), [0, 1]);
+    pool.broadcast({ type: "resetCounters" }); // slot 0 throws
+    let after = before;
+    for (
+      let i = 0;
+      i < 100 && (pool.restarts === 0 || after[0]?.instance === before[0].instance);
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = await instances(pool);
+    }
+    assertEquals(pool.restarts, 1);
+    assertEquals(after.map((w) => w.slot), [0, 1]);
+    assert(after[0].instance !== before[0].instance, "slot 0 runs a new worker");
+    assertEquals(after[1].instance, before[1].instance);
+  } finally {
+    await pool.stop();
+  }
+});
