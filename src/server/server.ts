@@ -265,7 +265,7 @@ export class Server implements AdminServer {
     const workers = await this.#workers.collectStats(undefined, latch);
     const merger = new SnapshotMerger();
     merger.add(own, true);
-    for (const w of workers) w.table.mergeInto(merger, w.packed, latch);
+    for (const w of workers) w.table.mergeInto(merger, w.packed, latch, w.retired);
     return merger.result();
   }
   statsTags(): TagProducer {

@@ -26,6 +26,11 @@ interface Slot {
 export interface PackedStats {
   table: PackedStatsTable;
   packed: PackedSnapshot;
+  /**
+   * The last stats of a worker that crashed and was replaced: its counters and histograms
+   * still count towards the totals (as in one process), its gauges are gone with it.
+   */
+  retired?: boolean;
 }
 
 /** N workers running `worker_entry.ts`. */
@@ -117,7 +122,10 @@ export class WorkerPool {
           slot.stopped?.();
           return;
         }
-        // Only this worker's connections were lost; a fresh one takes its place.
+        // Only this worker's connections were lost; a fresh one takes its place. What it had
+        // counted stays in the totals.
+        const last = slot.stats.lastPacked;
+        if (last) this.#retired.push({ table: slot.stats, packed: last, retired: true });
         this.restarts++;
         this.#spawn(id).catch((err) => log.critical(`worker ${id} restart failed: ${err.message}`));
       };
@@ -125,6 +133,7 @@ export class WorkerPool {
     });
   }
 
+  readonly #retired: PackedStats[] = [];
   readonly #statsReplies = new Map<number, (s: PackedSnapshot) => void>();
   #nextStatsId = 1;
 
@@ -161,7 +170,10 @@ export class WorkerPool {
         });
         s.worker.postMessage({ type: "stats", id, latch, known: table.known() } satisfies ToWorker);
       })
-    )).then((all) => all.filter((x): x is PackedStats => x !== undefined));
+    )).then((all) => [
+      ...all.filter((x): x is PackedStats => x !== undefined),
+      ...this.#retired,
+    ]);
   }
 
   readonly #acks = new Map<number, () => void>();

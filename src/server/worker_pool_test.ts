@@ -1,4 +1,5 @@
 import { assert, assertEquals } from "../testing/assert.ts";
+import { SnapshotMerger } from "../stats/snapshot.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import type { ToWorker } from "./worker.ts";
 
@@ -11,12 +12,13 @@ async function instances(pool: WorkerPool): Promise<Who[]> {
   return all.sort((a, b) => a.slot - b.slot);
 }
 
-Deno.test("a crashed worker is counted and replaced; the other worker is untouched", async () => {
+Deno.test("a crashed worker is counted and replaced; the other is untouched; totals kept", async () => {
   const pool = new WorkerPool(CRASHING);
   try {
     const { rest } = await pool.start(2, (id) => ({ type: "init", id } as unknown as ToWorker));
     await rest;
     const before = await instances(pool);
+    await pool.collectStats(); // the main thread learns what each worker counted
     assertEquals(before.map((w) => w.slot), [0, 1]);
     pool.broadcast({ type: "resetCounters" }); // slot 0 throws
     let after = before;
@@ -32,6 +34,14 @@ Deno.test("a crashed worker is counted and replaced; the other worker is untouch
     assertEquals(after.map((w) => w.slot), [0, 1]);
     assert(after[0].instance !== before[0].instance, "slot 0 runs a new worker");
     assertEquals(after[1].instance, before[1].instance);
+    // The crashed worker's counts stay in the totals; its gauges went with it.
+    const merger = new SnapshotMerger();
+    for (const w of await pool.collectStats()) {
+      w.table.mergeInto(merger, w.packed, false, w.retired);
+    }
+    const merged = merger.result();
+    assertEquals(merged.counters.find((c) => c.name === "x")?.value, 15);
+    assertEquals(merged.gauges.find((g) => g.name === "g")?.value, 2);
   } finally {
     await pool.stop();
   }

@@ -71,6 +71,9 @@ export class PackedStatsTable {
    * `known()`; a reply that is then not used is harmless (values are always complete).
    * @throws {Error} when the counts do not add up (the table is then unusable).
    */
+  /** The last snapshot learnt (a crashed worker's totals are kept from it). */
+  lastPacked: PackedSnapshot | undefined;
+
   learn(p: PackedSnapshot): void {
     // Two requests may be in flight with the same `known` (an admin read during a flush): a
     // reply only adds the names the table does not have yet.
@@ -91,6 +94,7 @@ export class PackedStatsTable {
       p.gauges.length !== this.#gauges.length || p.histograms.length !== floats ||
       p.textValues.length !== this.#textReadouts.length || p.used.length !== stats
     ) throw new Error("packed stats do not match the worker's name table");
+    this.lastPacked = p;
   }
 
   /**
@@ -101,7 +105,7 @@ export class PackedStatsTable {
    * late for one flush is counted by the next one instead of lost. A value below the last
    * flushed one was reset (`/reset_counters`): all of it is new.
    */
-  mergeInto(m: SnapshotMerger, p: PackedSnapshot, flush = false): void {
+  mergeInto(m: SnapshotMerger, p: PackedSnapshot, flush = false, retired = false): void {
     const used = p.used;
     let u = 0;
     const counters = this.#counters;
@@ -115,13 +119,16 @@ export class PackedStatsTable {
     }
     const gauges = this.#gauges;
     for (let i = 0; i < gauges.length; i++) {
-      m.gauge(gauges[i].name, p.gauges[i], gauges[i].importMode, used[u++] === 1);
+      // A crashed worker's gauges (its connections, its memory) went with it.
+      if (!retired) m.gauge(gauges[i].name, p.gauges[i], gauges[i].importMode, used[u] === 1);
+      u++;
     }
     let at = 0;
     for (const h of this.#histograms) {
-      m.packedHistogram(h.name, h.unit, h.bounds, p.histograms, at, used[u++] === 1);
+      m.packedHistogram(h.name, h.unit, h.bounds, p.histograms, at, used[u++] === 1, retired);
       at += histogramStride(h.bounds.length);
     }
+    if (retired) return;
     const texts = this.#textReadouts;
     for (let i = 0; i < texts.length; i++) {
       m.textReadout(texts[i], p.textValues[i], used[u++] === 1);

@@ -3,7 +3,12 @@
  * thread merges, renders on the admin endpoints and hands to sinks. Everything here is
  * structured-cloneable (no classes, no functions, no Maps).
  */
-import { addHistogramData, type HistogramData, type HistogramUnit } from "./histogram.ts";
+import {
+  addHistogramData,
+  emptyHistogramData,
+  type HistogramData,
+  type HistogramUnit,
+} from "./histogram.ts";
 import type { GaugeImportMode } from "./metrics.ts";
 
 /** A counter at snapshot time. */
@@ -153,6 +158,7 @@ export class SnapshotMerger {
     f: Float64Array,
     at: number,
     used: boolean,
+    cumulativeOnly = false,
   ): void {
     const n = bounds.length + 1;
     const m = this.#histograms.get(name);
@@ -161,7 +167,7 @@ export class SnapshotMerger {
         name,
         unit,
         bounds,
-        interval: {
+        interval: cumulativeOnly ? emptyHistogramData(bounds.length) : {
           sum: f[at],
           count: f[at + 1],
           min: f[at + 2],
@@ -182,7 +188,7 @@ export class SnapshotMerger {
     if (!sameBounds(m.bounds, bounds)) {
       throw new Error(`histogram ${name}: snapshots disagree on its bucket bounds`);
     }
-    addPacked(m.interval, f, at, at + 8, n);
+    if (!cumulativeOnly) addPacked(m.interval, f, at, at + 8, n);
     addPacked(m.cumulative, f, at + 4, at + 8 + n, n);
     m.used ||= used;
   }

@@ -1,9 +1,15 @@
 /**
- * A stand-in worker for `worker_pool_test.ts`: answers `init` and `hostStats` like a worker
- * (its answer says which instance it is), and the worker of slot 0 crashes (an uncaught
- * error, as a bug would) on `resetCounters`.
+ * A stand-in worker for `worker_pool_test.ts`: answers `init`, `hostStats` (saying which
+ * instance it is) and `stats` (a counter `x` of 5 and an accumulated gauge `g` of 1) like a
+ * worker, and the worker of slot 0 crashes (an uncaught error, as a bug would) on
+ * `resetCounters`.
  */
+import { Store } from "../../stats/store.ts";
+
 const instance = crypto.randomUUID();
+const store = new Store();
+store.counter("x").inc(5);
+store.gauge("g", "Accumulate").set(1);
 let slot = -1;
 const scope = self as unknown as {
   onmessage: ((e: MessageEvent) => void) | null;
@@ -14,6 +20,8 @@ scope.onmessage = (e) => {
   if (m.type === "init") {
     slot = m.id;
     scope.postMessage({ type: "ready" });
+  } else if (m.type === "stats") {
+    scope.postMessage({ type: "stats", id: m.id, packed: store.pack(m.known, { latch: false }) });
   } else if (m.type === "hostStats") {
     scope.postMessage({ type: "hostStats", id: m.id, stats: { instance, slot } });
   } else if (m.type === "resetCounters" && slot === 0) {
