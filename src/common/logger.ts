@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { DAYS, LONG_DAYS, LONG_MONTHS, MONTHS } from "./calendar.ts";
 
 /** Level names in increasing severity, as Envoy (spdlog) spells them. */
 export const LOG_LEVELS = [
@@ -476,22 +477,6 @@ interface TimeFields {
   z: string;
 }
 
-const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-const MONTHS = [
-  "January",
-  "February",
-  "March",
-  "April",
-  "May",
-  "June",
-  "July",
-  "August",
-  "September",
-  "October",
-  "November",
-  "December",
-];
-
 function pad2(n: number): string {
   return n < 10 ? "0" + n : String(n);
 }
@@ -555,11 +540,11 @@ const FLAGS: Readonly<Record<string, Part>> = {
   S: (r) => timeFields(r.timeMs).S,
   p: (r) => timeFields(r.timeMs).p,
   z: (r) => timeFields(r.timeMs).z,
-  a: (r) => WEEKDAYS[timeFields(r.timeMs).date.getDay()].slice(0, 3),
-  A: (r) => WEEKDAYS[timeFields(r.timeMs).date.getDay()],
-  b: (r) => MONTHS[timeFields(r.timeMs).date.getMonth()].slice(0, 3),
-  h: (r) => MONTHS[timeFields(r.timeMs).date.getMonth()].slice(0, 3),
-  B: (r) => MONTHS[timeFields(r.timeMs).date.getMonth()],
+  a: (r) => DAYS[timeFields(r.timeMs).date.getDay()],
+  A: (r) => LONG_DAYS[timeFields(r.timeMs).date.getDay()],
+  b: (r) => MONTHS[timeFields(r.timeMs).date.getMonth()],
+  h: (r) => MONTHS[timeFields(r.timeMs).date.getMonth()],
+  B: (r) => LONG_MONTHS[timeFields(r.timeMs).date.getMonth()],
   D: (r) => {
     const f = timeFields(r.timeMs);
     return `${f.m}/${f.d}/${f.y}`;
@@ -586,8 +571,8 @@ const FLAGS: Readonly<Record<string, Part>> = {
   },
   c: (r) => {
     const f = timeFields(r.timeMs);
-    const dayName = WEEKDAYS[f.date.getDay()].slice(0, 3);
-    const monthName = MONTHS[f.date.getMonth()].slice(0, 3);
+    const dayName = DAYS[f.date.getDay()];
+    const monthName = MONTHS[f.date.getMonth()];
     return `${dayName} ${monthName} ${f.d} ${f.H}:${f.M}:${f.S} ${f.Y}`;
   },
   E: (r) => String(Math.floor(r.timeMs / 1000)),

@@ -6,6 +6,7 @@
  * everything that only changes once a second is cached, so a busy access log formats a
  * timestamp with a few string concatenations.
  */
+import { DAYS, LONG_DAYS, LONG_MONTHS, MONTHS } from "../common/calendar.ts";
 
 /** Formats a wall-clock time given in ms since the epoch. */
 export type TimeFormatter = (epochMs: number) => string;
@@ -28,24 +29,6 @@ interface Parts {
   zoneName: string;
   epochSecond: number;
 }
-
-const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const LONG_DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-const LONG_MONTHS = [
-  "January",
-  "February",
-  "March",
-  "April",
-  "May",
-  "June",
-  "July",
-  "August",
-  "September",
-  "October",
-  "November",
-  "December",
-];
 
 /** The local zone's short name (`JST`, `GMT+9`), as the platform names it. */
 let zoneNames: Intl.DateTimeFormat | undefined;

@@ -36,6 +36,8 @@ export function tokenizeArgv(
   for (const [name, f] of Object.entries(flags)) if (f.short) byShort.set(f.short, name);
   const isString = (name: string) => flags[name]?.type === "string";
   const out: ArgvToken[] = [];
+  const option = (name: string, rawName: string, index: number, value?: string, inline?: boolean) =>
+    out.push({ kind: "option", name, rawName, index, value, inlineValue: inline });
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--") {
@@ -49,116 +51,37 @@ export function tokenizeArgv(
       const eq = arg.indexOf("=");
       if (eq > 2) {
         const name = arg.slice(2, eq);
-        out.push({
-          kind: "option",
-          name,
-          rawName: `--${name}`,
-          index: i,
-          value: arg.slice(eq + 1),
-          inlineValue: true,
-        });
-        continue;
-      }
-      const name = arg.slice(2);
-      if (isString(name) && i + 1 < argv.length) {
-        out.push({
-          kind: "option",
-          name,
-          rawName: arg,
-          index: i,
-          value: argv[i + 1],
-          inlineValue: false,
-        });
+        option(name, `--${name}`, i, arg.slice(eq + 1), true);
+      } else if (isString(arg.slice(2)) && i + 1 < argv.length) {
+        option(arg.slice(2), arg, i, argv[i + 1], false);
         i++;
-      } else {
-        out.push({
-          kind: "option",
-          name,
-          rawName: arg,
-          index: i,
-          value: undefined,
-          inlineValue: undefined,
-        });
-      }
+      } else option(arg.slice(2), arg, i);
       continue;
     }
-    if (arg.length >= 2 && arg[0] === "-") {
-      const letter = arg[1];
+    if (arg.length < 2 || arg[0] !== "-") {
+      out.push({ kind: "positional", index: i, value: arg });
+      continue;
+    }
+    // `-x`, `-xvalue` (a string flag with its value attached) or `-abc` (a group of flags, where
+    // a string flag takes the rest of the argument, or the next one, as its value).
+    if (arg.length > 2 && isString(byShort.get(arg[1]) ?? arg[1])) {
+      option(byShort.get(arg[1]) ?? arg[1], `-${arg[1]}`, i, arg.slice(2), true);
+      continue;
+    }
+    for (let k = 1; k < arg.length; k++) {
+      const letter = arg[k];
       const name = byShort.get(letter) ?? letter;
-      if (arg.length === 2) {
-        if (isString(name) && i + 1 < argv.length) {
-          out.push({
-            kind: "option",
-            name,
-            rawName: arg,
-            index: i,
-            value: argv[i + 1],
-            inlineValue: false,
-          });
-          i++;
-        } else {
-          out.push({
-            kind: "option",
-            name,
-            rawName: arg,
-            index: i,
-            value: undefined,
-            inlineValue: undefined,
-          });
-        }
-        continue;
+      if (isString(name) && k < arg.length - 1) {
+        option(name, `-${letter}`, i, arg.slice(k + 1), true);
+        break;
       }
-      if (isString(name)) {
-        // `-cvalue`: a short string flag with its value attached.
-        out.push({
-          kind: "option",
-          name,
-          rawName: `-${letter}`,
-          index: i,
-          value: arg.slice(2),
-          inlineValue: true,
-        });
-        continue;
+      if (isString(name) && i + 1 < argv.length) {
+        option(name, `-${letter}`, i, argv[i + 1], false);
+        i++;
+        break;
       }
-      // `-abc`: a group of short flags; a string flag inside takes the rest as its value.
-      for (let k = 1; k < arg.length; k++) {
-        const l = arg[k];
-        const n = byShort.get(l) ?? l;
-        if (isString(n) && k < arg.length - 1) {
-          out.push({
-            kind: "option",
-            name: n,
-            rawName: `-${l}`,
-            index: i,
-            value: arg.slice(k + 1),
-            inlineValue: true,
-          });
-          break;
-        }
-        if (isString(n) && k === arg.length - 1 && i + 1 < argv.length) {
-          out.push({
-            kind: "option",
-            name: n,
-            rawName: `-${l}`,
-            index: i,
-            value: argv[i + 1],
-            inlineValue: false,
-          });
-          i++;
-          break;
-        }
-        out.push({
-          kind: "option",
-          name: n,
-          rawName: `-${l}`,
-          index: i,
-          value: undefined,
-          inlineValue: undefined,
-        });
-      }
-      continue;
+      option(name, `-${letter}`, i);
     }
-    out.push({ kind: "positional", index: i, value: arg });
   }
   return out;
 }

@@ -105,9 +105,9 @@ export class WorkerPool {
           if (!started) reject(new Error(m.message));
           else log.error(`worker ${id}: ${m.message}`);
         } else if (m.type === "stopped") slot.stopped?.();
-        else if (m.type === "stats") this.#statsReplies.get(m.id)?.(m.packed);
-        else if (m.type === "logsReopened") this.#acks.get(m.id)?.();
-        else if (m.type === "hostStats") this.#hostStatsReplies.get(m.id)?.(m.stats);
+        else if (m.type === "stats" || m.type === "logsReopened" || m.type === "hostStats") {
+          this.#replies.get(m.id)?.(m);
+        }
       };
       worker.onerror = (e: ErrorEvent) => {
         e.preventDefault();
@@ -134,91 +134,80 @@ export class WorkerPool {
   }
 
   readonly #retired: PackedStats[] = [];
-  readonly #statsReplies = new Map<number, (s: PackedSnapshot) => void>();
-  #nextStatsId = 1;
+  /** Answers awaited from workers, by request id. */
+  readonly #replies = new Map<number, (m: FromWorker) => void>();
+  #nextRequestId = 1;
+
+  /**
+   * Asks every worker (`message` builds the request for a slot and an id) and resolves with
+   * what `answer` makes of each reply; a worker that does not answer within `timeoutMs` (busy
+   * or restarting) is left out rather than holding up the caller.
+   */
+  #askAll<T>(
+    message: (s: Slot, id: number) => ToWorker,
+    answer: (s: Slot, m: FromWorker) => T | undefined,
+    timeoutMs: number,
+  ): Promise<T[]> {
+    const slots = this.#slots.filter(Boolean);
+    return Promise.all(slots.map((s) =>
+      new Promise<T | undefined>((resolve) => {
+        const id = this.#nextRequestId++;
+        const timer = setTimeout(() => {
+          this.#replies.delete(id);
+          resolve(undefined);
+        }, timeoutMs);
+        this.#replies.set(id, (m) => {
+          clearTimeout(timer);
+          this.#replies.delete(id);
+          resolve(answer(s, m));
+        });
+        s.worker.postMessage(message(s, id));
+      })
+    )).then((all) => all.filter((x): x is Awaited<T> => x !== undefined));
+  }
 
   /**
    * Every worker's stats, packed, each with the table that names them (see
-   * `packed_snapshot.ts`). A worker that does not answer within `timeoutMs` (busy or
-   * restarting) is left out rather than holding up the admin. `latch` (the stats flush only)
-   * ends the workers' flush interval.
+   * `packed_snapshot.ts`), plus the last stats of crashed workers. `latch` (the stats flush
+   * only) ends the workers' histogram intervals.
    */
-  collectStats(timeoutMs = 1000, latch = false): Promise<PackedStats[]> {
-    const slots = this.#slots.filter(Boolean);
-    return Promise.all(slots.map((s) =>
-      new Promise<PackedStats | undefined>((resolve) => {
-        const id = this.#nextStatsId++;
-        const timer = setTimeout(() => {
-          this.#statsReplies.delete(id);
-          resolve(undefined);
-        }, timeoutMs);
-        const table = s.stats;
-        this.#statsReplies.set(id, (packed) => {
-          clearTimeout(timer);
-          this.#statsReplies.delete(id);
-          // Only a table that is still this slot's learns from the reply (a worker replaced
-          // meanwhile has a fresh table, and its own numbering).
-          if (table !== s.stats) return resolve(undefined);
-          try {
-            table.learn(packed);
-            resolve({ table, packed });
-          } catch (e) {
-            log.error(`worker ${s.id} stats: ${(e as Error).message}`);
-            s.stats = new PackedStatsTable();
-            resolve(undefined);
-          }
-        });
-        s.worker.postMessage({ type: "stats", id, latch, known: table.known() } satisfies ToWorker);
-      })
-    )).then((all) => [
-      ...all.filter((x): x is PackedStats => x !== undefined),
-      ...this.#retired,
-    ]);
+  async collectStats(timeoutMs = 1000, latch = false): Promise<PackedStats[]> {
+    const tables = new Map<Slot, PackedStatsTable>();
+    const live = await this.#askAll<PackedStats>((s, id) => {
+      tables.set(s, s.stats);
+      return { type: "stats", id, latch, known: s.stats.known() };
+    }, (s, m) => {
+      const table = tables.get(s)!;
+      // Only a table that is still this slot's learns from the reply (a worker replaced
+      // meanwhile has a fresh table, and its own numbering).
+      if (m.type !== "stats" || table !== s.stats) return undefined;
+      try {
+        table.learn(m.packed);
+        return { table, packed: m.packed };
+      } catch (e) {
+        log.error(`worker ${s.id} stats: ${(e as Error).message}`);
+        s.stats = new PackedStatsTable();
+        return undefined;
+      }
+    }, timeoutMs);
+    return [...live, ...this.#retired];
   }
-
-  readonly #acks = new Map<number, () => void>();
 
   /**
    * Asks every worker to reopen its access log files; resolves once all did (a worker that
    * does not answer within `timeoutMs`, busy or restarting, is not waited for).
    */
-  reopenLogs(timeoutMs = 5000): Promise<void> {
-    const slots = this.#slots.filter(Boolean);
-    return Promise.all(slots.map((s) =>
-      new Promise<void>((resolve) => {
-        const id = this.#nextStatsId++;
-        const done = () => {
-          clearTimeout(timer);
-          this.#acks.delete(id);
-          resolve();
-        };
-        const timer = setTimeout(done, timeoutMs);
-        this.#acks.set(id, done);
-        s.worker.postMessage({ type: "reopenLogs", id } satisfies ToWorker);
-      })
-    )).then(() => {});
+  async reopenLogs(timeoutMs = 5000): Promise<void> {
+    await this.#askAll((_, id) => ({ type: "reopenLogs", id }), () => true, timeoutMs);
   }
-
-  readonly #hostStatsReplies = new Map<number, (s: HostStatsSnapshot) => void>();
 
   /** Every worker's per-host stats (`/clusters`); a worker that does not answer is left out. */
   collectHostStats(timeoutMs = 1000): Promise<HostStatsSnapshot[]> {
-    const slots = this.#slots.filter(Boolean);
-    return Promise.all(slots.map((s) =>
-      new Promise<HostStatsSnapshot | undefined>((resolve) => {
-        const id = this.#nextStatsId++;
-        const timer = setTimeout(() => {
-          this.#hostStatsReplies.delete(id);
-          resolve(undefined);
-        }, timeoutMs);
-        this.#hostStatsReplies.set(id, (stats) => {
-          clearTimeout(timer);
-          this.#hostStatsReplies.delete(id);
-          resolve(stats);
-        });
-        s.worker.postMessage({ type: "hostStats", id } satisfies ToWorker);
-      })
-    )).then((all) => all.filter((x): x is HostStatsSnapshot => x !== undefined));
+    return this.#askAll(
+      (_, id) => ({ type: "hostStats", id }),
+      (_, m) => m.type === "hostStats" ? m.stats : undefined,
+      timeoutMs,
+    );
   }
 
   /** Sends a message to every worker. */

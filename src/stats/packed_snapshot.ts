@@ -8,9 +8,9 @@
  * expect of `/stats/prometheus`. A store only ever appends stats, so the main thread keeps each
  * worker's name table (`PackedStatsTable`) and tells the worker how much of it it has.
  */
-import type { HistogramData, HistogramUnit } from "./histogram.ts";
+import type { HistogramUnit } from "./histogram.ts";
 import type { GaugeImportMode } from "./metrics.ts";
-import type { SnapshotMerger, StoreSnapshot } from "./snapshot.ts";
+import type { SnapshotMerger } from "./snapshot.ts";
 
 /** How many stats of each kind the receiver already knows the names of. */
 export interface KnownStats {
@@ -54,14 +54,7 @@ export function histogramStride(bounds: number): number {
   return 8 + 2 * (bounds + 1);
 }
 
-/** `f[from, from + n)` as a plain array (Array.from over a typed array goes through iterators). */
-function toArray(f: Float64Array, from: number, n: number): number[] {
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = f[from + i];
-  return out;
-}
-
-/** The main thread's copy of one worker's stat names; turns packed snapshots into objects. */
+/** The main thread's copy of one worker's stat names; merges its packed snapshots. */
 export class PackedStatsTable {
   /** Each counter's value at the last flush (see `mergeInto`). */
   readonly #flushed: number[] = [];
@@ -148,74 +141,5 @@ export class PackedStatsTable {
       histograms: this.#histograms.length,
       textReadouts: this.#textReadouts.length,
     };
-  }
-
-  /**
-   * Learns the new names of `p` (which must answer a request made with this table's
-   * `known()`), then returns the worker's stats as a snapshot.
-   */
-  unpack(p: PackedSnapshot): StoreSnapshot {
-    this.learn(p);
-    const nc = p.counters.length >> 1;
-    const ng = p.gauges.length;
-    const used = p.used;
-    let u = 0;
-    const s: StoreSnapshot = { counters: [], gauges: [], histograms: [], textReadouts: [] };
-    for (let i = 0; i < nc; i++) {
-      s.counters.push({
-        name: this.#counters[i],
-        value: p.counters[2 * i],
-        delta: p.counters[2 * i + 1],
-        used: used[u++] === 1,
-      });
-    }
-    for (let i = 0; i < ng; i++) {
-      const g = this.#gauges[i];
-      s.gauges.push({
-        name: g.name,
-        value: p.gauges[i],
-        importMode: g.importMode,
-        used: used[u++] === 1,
-      });
-    }
-    let at = 0;
-    for (const h of this.#histograms) {
-      const n = h.bounds.length + 1;
-      const f = p.histograms;
-      const interval: HistogramData = {
-        sum: f[at],
-        count: f[at + 1],
-        min: f[at + 2],
-        max: f[at + 3],
-        counts: toArray(f, at + 8, n),
-      };
-      const cumulative: HistogramData = {
-        sum: f[at + 4],
-        count: f[at + 5],
-        min: f[at + 6],
-        max: f[at + 7],
-        counts: toArray(f, at + 8 + n, n),
-      };
-      at += histogramStride(h.bounds.length);
-      s.histograms.push({
-        name: h.name,
-        unit: h.unit,
-        bounds: h.bounds,
-        interval,
-        cumulative,
-        used: used[u++] === 1,
-      });
-    }
-    if (at !== p.histograms.length) {
-      throw new Error("packed histograms do not match the worker's name table");
-    }
-    for (let i = 0; i < this.#textReadouts.length; i++) {
-      s.textReadouts.push({
-        name: this.#textReadouts[i],
-        value: p.textValues[i],
-        used: used[u++] === 1,
-      });
-    }
-    return s;
   }
 }

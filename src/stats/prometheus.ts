@@ -432,13 +432,3 @@ export function compareStatNames(a: string, b: string): number {
 export function statNameSortKey(name: string): string {
   return name.replaceAll(".", "\x00");
 }
-
-/** Token-by-token comparison (the definition `statNameSortKey` implements). */
-export function compareStatNamesByTokens(a: string, b: string): number {
-  const x = a.split(".");
-  const y = b.split(".");
-  for (let i = 0; i < x.length && i < y.length; i++) {
-    if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
-  }
-  return x.length - y.length;
-}

@@ -1,11 +1,6 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { compileStatsFilter } from "./format.ts";
-import {
-  compareStatNames,
-  compareStatNamesByTokens,
-  renderPrometheus,
-  sanitizePrometheusName,
-} from "./prometheus.ts";
+import { compareStatNames, renderPrometheus, sanitizePrometheusName } from "./prometheus.ts";
 import type { StoreSnapshot } from "./snapshot.ts";
 import { Store } from "./store.ts";
 import { TagProducer } from "./tag_extractor.ts";
@@ -211,3 +206,13 @@ Deno.test("repeated scrapes reuse unchanged families and show every change", () 
   assertEquals(third, renderPrometheus(s.snapshot({ latch: false }), new TagProducer()));
   assert(third.includes('envoy_cluster_upstream_rq_total{envoy_cluster_name="c"} 1\n'));
 });
+
+/** Envoy's order by definition, token by token: what `statNameSortKey` must agree with. */
+function compareStatNamesByTokens(a: string, b: string): number {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let i = 0; i < x.length && i < y.length; i++) {
+    if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+  }
+  return x.length - y.length;
+}
