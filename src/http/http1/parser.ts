@@ -51,8 +51,32 @@ export interface ParserLimits {
   maxHeadersCount: number;
 }
 
+/** `HeadersWithUnderscoresAction` values, numbered as in Envoy's enum. */
+export const UNDERSCORES_ALLOW = 0;
+/** Reject the request (400, `http1.unexpected_underscore`). */
+export const UNDERSCORES_REJECT_REQUEST = 1;
+/** Drop the field before anything sees it. */
+export const UNDERSCORES_DROP_HEADER = 2;
+
+/** Protocol options that change how messages are read (both directions unless noted). */
+export interface CodecOptions {
+  /**
+   * `http_protocol_options.allow_chunked_length`: a message with both Content-Length and
+   * `Transfer-Encoding: chunked` is read as chunked and its Content-Length removed, instead of
+   * being rejected.
+   */
+  allowChunkedLength: boolean;
+  /**
+   * `common_http_protocol_options.headers_with_underscores_action` (UNDERSCORES_*), for request
+   * header and trailer names; responses are never checked, as in Envoy.
+   */
+  headersWithUnderscoresAction: number;
+  /** Called once per field dropped by UNDERSCORES_DROP_HEADER (for the stat). */
+  onUnderscoreHeaderDropped?: () => void;
+}
+
 /** Request parser settings. */
-export interface RequestParserOptions extends ParserLimits {
+export interface RequestParserOptions extends ParserLimits, CodecOptions {
   /**
    * Accept any token as a method. Off by default: Envoy's parsers only know the methods in
    * words.ts and reject others with `HPE_INVALID_METHOD`.
@@ -123,6 +147,7 @@ export interface ParserCallbacks {
 /** Response code details Envoy's HTTP/1 codec uses. */
 export const Details = {
   codecError: "http1.codec_error",
+  invalidUnderscore: "http1.unexpected_underscore",
   invalidCharacters: "http1.invalid_characters",
   headersTooLarge: "http1.headers_too_large",
   tooManyHeaders: "http1.too_many_headers",
@@ -190,6 +215,9 @@ abstract class Http1Parser {
   readonly #maxBytes: number;
   readonly #maxCount: number;
   readonly #allowCustomMethods: boolean;
+  readonly #allowChunkedLength: boolean;
+  readonly #underscores: number;
+  readonly #onUnderscoreDropped: (() => void) | undefined;
 
   #state = S_HEAD;
   #pauseRequested = false;
@@ -226,12 +254,16 @@ abstract class Http1Parser {
     maxBytes: number,
     maxCount: number,
     allowCustomMethods: boolean,
+    codec: Partial<CodecOptions>,
   ) {
     this.#cb = cb;
     this.#isRequest = isRequest;
     this.#maxBytes = maxBytes;
     this.#maxCount = maxCount;
     this.#allowCustomMethods = allowCustomMethods;
+    this.#allowChunkedLength = codec.allowChunkedLength ?? false;
+    this.#underscores = codec.headersWithUnderscoresAction ?? UNDERSCORES_ALLOW;
+    this.#onUnderscoreDropped = codec.onUnderscoreHeaderDropped;
     reserveFields(maxCount);
   }
 
@@ -574,7 +606,12 @@ abstract class Http1Parser {
     const s = latin1(buf, start, end);
     if (!isHead) {
       const kv: string[] = [];
+      const underscores = this.#isRequest ? this.#underscores : UNDERSCORES_ALLOW;
       for (let i = 0; i < this.#fieldCount; i++) {
+        if (underscores !== UNDERSCORES_ALLOW && nameHasUnderscore(buf, i)) {
+          if (!this.#underscoreDropped()) return;
+          continue;
+        }
         kv.push(this.#name(s, start, i), this.#value(s, start, i));
       }
       this.#complete(kv.length === 0 ? undefined : new HeaderMap(kv));
@@ -630,6 +667,7 @@ abstract class Http1Parser {
     let hostSeen = false;
     let upgradeH2c = false;
     let expectContinue = false;
+    const underscores = this.#underscores;
     for (let i = 0; i < this.#fieldCount; i++) {
       const id = fieldNameIds[i];
       if (id >= 0) {
@@ -650,6 +688,10 @@ abstract class Http1Parser {
           expectContinue = equalsIgnoreCase(buf, vs, ve, "100-continue");
         }
         if (!f.add(kind, buf, vs, ve)) return this.#failFraming(f);
+      } else if (underscores !== UNDERSCORES_ALLOW && nameHasUnderscore(buf, i)) {
+        // Interned names have no underscore, so only the others are looked at.
+        if (!this.#underscoreDropped()) return;
+        continue;
       }
       kv.push(this.#name(s, start, i), this.#value(s, start, i));
     }
@@ -660,7 +702,7 @@ abstract class Http1Parser {
     if (isConnect && f.contentLength > 0) {
       return this.#fail(400, Details.bodyDisallowed, "unsupported content length");
     }
-    if (!this.#checkTransferEncoding(f, isConnect)) return;
+    if (!this.#checkTransferEncoding(f, isConnect, headers)) return;
     if (isConnect && f.contentLength === 0) headers.remove("content-length");
 
     let upgrade = isConnect || (f.upgrade && (f.connection & CONN_UPGRADE) !== 0);
@@ -700,7 +742,7 @@ abstract class Http1Parser {
       kv.push(this.#name(s, start, i), this.#value(s, start, i));
     }
     const headers = new HeaderMap(kv);
-    if (!this.#checkTransferEncoding(f, false)) return;
+    if (!this.#checkTransferEncoding(f, false, headers)) return;
 
     const interim = status < 200 && status !== 101;
     this.#interim = interim;
@@ -751,9 +793,29 @@ abstract class Http1Parser {
     }
   }
 
-  /** Envoy's Transfer-Encoding checks; false after failing. */
-  #checkTransferEncoding(f: Framing, connect: boolean): boolean {
+  /**
+   * Envoy's `headers_with_underscores_action` for a field whose name has an underscore: true
+   * when it is to be dropped (counted), false after rejecting the message.
+   */
+  #underscoreDropped(): boolean {
+    if (this.#underscores === UNDERSCORES_REJECT_REQUEST) {
+      this.#fail(400, Details.invalidUnderscore, "header name contains underscores");
+      return false;
+    }
+    this.#onUnderscoreDropped?.();
+    return true;
+  }
+
+  /**
+   * Envoy's Transfer-Encoding checks; false after failing. With allow_chunked_length a
+   * Content-Length next to Transfer-Encoding is removed and the coding decides.
+   */
+  #checkTransferEncoding(f: Framing, connect: boolean, headers: HeaderMap): boolean {
     if (f.transferEncodings === 0) return true;
+    if (f.contentLength >= 0 && this.#allowChunkedLength) {
+      headers.remove("content-length");
+      f.contentLength = -1;
+    }
     if (f.contentLength >= 0) {
       this.#fail(
         this.#errorStatus(400),
@@ -922,6 +984,13 @@ abstract class Http1Parser {
   }
 }
 
+/** Whether the name of scanned field `i` holds an underscore. */
+function nameHasUnderscore(buf: Uint8Array, i: number): boolean {
+  const end = fieldOffsets[(i << 2) + 1];
+  for (let p = fieldOffsets[i << 2]; p < end; p++) if (buf[p] === 0x5f) return true;
+  return false;
+}
+
 function hasUpperCase(buf: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (buf[i] >= 0x41 && buf[i] <= 0x5a) return true;
   return false;
@@ -944,6 +1013,7 @@ export class RequestParser extends Http1Parser {
       limits.maxHeadersBytes ?? DEFAULT_MAX_REQUEST_HEADERS_BYTES,
       limits.maxHeadersCount ?? DEFAULT_MAX_HEADERS_COUNT,
       limits.allowCustomMethods ?? false,
+      limits,
     );
   }
 }
@@ -956,13 +1026,17 @@ export class RequestParser extends Http1Parser {
  */
 export class ResponseParser extends Http1Parser {
   /** `limits` default to Envoy's for responses: 80 KiB and 100 headers. */
-  constructor(cb: ParserCallbacks, limits: Partial<ParserLimits> = {}) {
+  constructor(
+    cb: ParserCallbacks,
+    limits: Partial<ParserLimits & Pick<CodecOptions, "allowChunkedLength">> = {},
+  ) {
     super(
       cb,
       false,
       limits.maxHeadersBytes ?? DEFAULT_MAX_RESPONSE_HEADERS_BYTES,
       limits.maxHeadersCount ?? DEFAULT_MAX_HEADERS_COUNT,
       false,
+      limits,
     );
   }
 
