@@ -3,7 +3,8 @@
  *
  * Header strings are byte strings (one code unit per byte, as the parser produces them), so a
  * head is written in one pass into one exactly-sized Uint8Array. Names are written as stored
- * (lower case), as Envoy does by default. Anything that could break the framing — a name that
+ * (lower case), as Envoy does by default, or in proper case (`Content-Type`) for
+ * `header_key_format.proper_case_words`. Anything that could break the framing — a name that
  * is not a token, a CR/LF/NUL in a value or request-target, a code unit above 0xFF — throws a
  * TypeError instead of reaching the wire (Envoy's HeaderString refuses the same bytes).
  *
@@ -22,7 +23,9 @@ const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const CRLF = ascii("\r\n");
 const HTTP11_CRLF = ascii(" HTTP/1.1\r\n");
 const HOST = ascii("host: ");
+const HOST_PROPER = ascii("Host: ");
 const TE_CHUNKED = ascii("transfer-encoding: chunked\r\n");
+const TE_CHUNKED_PROPER = ascii("Transfer-Encoding: chunked\r\n");
 const LAST_CHUNK = ascii("0\r\n\r\n");
 const EMPTY = new Uint8Array(0);
 
@@ -68,6 +71,27 @@ function putToken(out: Uint8Array, pos: number, s: string, what: string): number
   return pos + n;
 }
 
+/**
+ * A field name in proper case, as Envoy's `proper_case_words` formatter writes it: a letter at
+ * the start or after a character that is neither letter nor digit is upper-cased
+ * (`x-foo_bar2baz` -> `X-Foo_Bar2baz`). Same length as `s`; checked like putToken.
+ */
+function putProperCaseToken(out: Uint8Array, pos: number, s: string, what: string): number {
+  const n = s.length;
+  if (n === 0) throw new TypeError(`empty HTTP/1 ${what}`);
+  let capitalize = true;
+  for (let i = 0; i < n; i++) {
+    let c = s.charCodeAt(i);
+    if (c > 0xff || TOKEN[c] === 0) invalid(what, s, c);
+    const lower = c >= 0x61 && c <= 0x7a;
+    const alpha = lower || (c >= 0x41 && c <= 0x5a);
+    if (capitalize && lower) c -= 0x20;
+    capitalize = !alpha && !(c >= 0x30 && c <= 0x39);
+    out[pos + i] = c;
+  }
+  return pos + n;
+}
+
 /** Wire size of the regular (non-pseudo) fields of `kv`. */
 function fieldsSize(kv: readonly string[]): number {
   let n = 0;
@@ -78,11 +102,18 @@ function fieldsSize(kv: readonly string[]): number {
 }
 
 /** Writes the regular fields of `kv` as `name: value\r\n` lines. */
-function putFields(out: Uint8Array, pos: number, kv: readonly string[]): number {
+function putFields(
+  out: Uint8Array,
+  pos: number,
+  kv: readonly string[],
+  properCase: boolean,
+): number {
   for (let i = 0; i < kv.length; i += 2) {
     const name = kv[i];
     if (name.charCodeAt(0) === 0x3a) continue;
-    pos = putToken(out, pos, name, "header name");
+    pos = properCase
+      ? putProperCaseToken(out, pos, name, "header name")
+      : putToken(out, pos, name, "header name");
     out[pos++] = 0x3a;
     out[pos++] = 0x20;
     pos = putValue(out, pos, kv[i + 1], "header value");
@@ -96,9 +127,13 @@ function putFields(out: Uint8Array, pos: number, kv: readonly string[]): number 
  * `<:method> <:path> HTTP/1.1`, then `host: <:authority>`, the other non-pseudo headers in
  * order, `transfer-encoding: chunked` if `chunked`, and the blank line. A CONNECT request has
  * no `:path`; its target is the authority (RFC 9112 §3.2.3). Without `:authority` no Host line
- * is written.
+ * is written. `properCase` writes every field name in proper case (`Host`, `Content-Type`).
  */
-export function encodeRequestHead(headers: HeaderMap, chunked: boolean): Uint8Array {
+export function encodeRequestHead(
+  headers: HeaderMap,
+  chunked: boolean,
+  properCase = false,
+): Uint8Array {
   const kv = headers.raw();
   let method: string | undefined;
   let path: string | undefined;
@@ -125,17 +160,22 @@ export function encodeRequestHead(headers: HeaderMap, chunked: boolean): Uint8Ar
   out.set(HTTP11_CRLF, pos);
   pos += HTTP11_CRLF.length;
   if (authority !== undefined) {
-    out.set(HOST, pos);
+    out.set(properCase ? HOST_PROPER : HOST, pos);
     pos = putWord(out, pos + HOST.length, authority, "authority");
     out[pos++] = 0x0d;
     out[pos++] = 0x0a;
   }
-  return finishHead(out, putFields(out, pos, kv), chunked);
+  return finishHead(out, putFields(out, pos, kv, properCase), chunked, properCase);
 }
 
-function finishHead(out: Uint8Array, pos: number, chunked: boolean): Uint8Array {
+function finishHead(
+  out: Uint8Array,
+  pos: number,
+  chunked: boolean,
+  properCase: boolean,
+): Uint8Array {
   if (chunked) {
-    out.set(TE_CHUNKED, pos);
+    out.set(properCase ? TE_CHUNKED_PROPER : TE_CHUNKED, pos);
     pos += TE_CHUNKED.length;
   }
   out[pos] = 0x0d;
@@ -152,12 +192,14 @@ function statusLine(version: HttpVersion, code: number): Uint8Array {
 
 /**
  * The status line (with Envoy's reason phrase for `:status`), the non-pseudo headers in order,
- * `transfer-encoding: chunked` if `chunked`, and the blank line.
+ * `transfer-encoding: chunked` if `chunked`, and the blank line. `properCase` writes every
+ * field name in proper case.
  */
 export function encodeResponseHead(
   headers: HeaderMap,
   version: HttpVersion,
   chunked: boolean,
+  properCase = false,
 ): Uint8Array {
   const status = headers.get(":status");
   const code = status !== undefined && /^[1-9][0-9][0-9]$/.test(status) ? Number(status) : 0;
@@ -166,7 +208,7 @@ export function encodeResponseHead(
   const kv = headers.raw();
   const out = allocate(line.length + fieldsSize(kv) + (chunked ? TE_CHUNKED.length : 0) + 2);
   out.set(line, 0);
-  return finishHead(out, putFields(out, line.length, kv), chunked);
+  return finishHead(out, putFields(out, line.length, kv, properCase), chunked, properCase);
 }
 
 /**
@@ -206,17 +248,17 @@ export function encodeChunk(data: Uint8Array): [Uint8Array, Uint8Array, Uint8Arr
 }
 
 /**
- * `0\r\n`, the trailers (pseudo-headers skipped) and the final blank line. Without trailers
- * this is a shared constant: do not mutate it.
+ * `0\r\n`, the trailers (pseudo-headers skipped; names in proper case if `properCase`) and the
+ * final blank line. Without trailers this is a shared constant: do not mutate it.
  */
-export function encodeLastChunk(trailers?: HeaderMap): Uint8Array {
+export function encodeLastChunk(trailers?: HeaderMap, properCase = false): Uint8Array {
   const kv = trailers?.raw();
   if (kv === undefined || kv.length === 0) return LAST_CHUNK;
   const out = allocate(3 + fieldsSize(kv) + 2);
   out[0] = 0x30;
   out[1] = 0x0d;
   out[2] = 0x0a;
-  const pos = putFields(out, 3, kv);
+  const pos = putFields(out, 3, kv, properCase);
   out[pos] = 0x0d;
   out[pos + 1] = 0x0a;
   return out;

@@ -225,3 +225,47 @@ Deno.test("round trip: a parsed request re-encodes to the same normalized bytes"
   const headers = new HeaderMap(rec.heads[0].flat());
   assertEquals(text(encodeRequestHead(headers, false)), original);
 });
+
+Deno.test("proper_case_words: names as Envoy's formatter writes them, heads and trailers", () => {
+  const h = map(
+    ":method",
+    "GET",
+    ":path",
+    "/",
+    ":authority",
+    "h",
+    "content-type",
+    "a",
+    "x-foo_bar2baz",
+    "b",
+    "te",
+    "trailers",
+    "foo$b#$are",
+    "c",
+    "ALREADY-up",
+    "d",
+  );
+  assertEquals(
+    text(encodeRequestHead(h, true, true)),
+    "GET / HTTP/1.1\r\nHost: h\r\nContent-Type: a\r\nX-Foo_Bar2baz: b\r\nTe: trailers\r\n" +
+      "Foo$B#$Are: c\r\nALREADY-Up: d\r\nTransfer-Encoding: chunked\r\n\r\n",
+  );
+  assertEquals(
+    text(
+      encodeResponseHead(
+        map(":status", "200", "x-envoy-upstream-service-time", "1"),
+        "HTTP/1.1",
+        true,
+        true,
+      ),
+    ),
+    "HTTP/1.1 200 OK\r\nX-Envoy-Upstream-Service-Time: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+  );
+  assertEquals(text(encodeLastChunk(map("grpc-status", "0"), true)), "0\r\nGrpc-Status: 0\r\n\r\n");
+  // The default stays lower case, and bad names are still refused.
+  assertEquals(text(encodeLastChunk(map("grpc-status", "0"))), "0\r\ngrpc-status: 0\r\n\r\n");
+  throws(
+    () => encodeResponseHead(map(":status", "200", "a b", "x"), "HTTP/1.1", false, true),
+    /header name/,
+  );
+});
