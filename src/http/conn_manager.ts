@@ -11,7 +11,7 @@ import { FilterManager, type StreamSink } from "./filter_manager.ts";
 import type { LocalReplyOptions } from "./filter.ts";
 import { HeaderMap } from "./header_map.ts";
 import { encodeChunk, encodeLastChunk, encodeResponseHead } from "./http1/encoder.ts";
-import { type MessageHead, RequestParser } from "./http1/parser.ts";
+import { Details, type MessageHead, RequestParser } from "./http1/parser.ts";
 import type { CloseReason, Connection, ConnectionCallbacks } from "../network/connection.ts";
 import type { ConnectionContext } from "../network/filter.ts";
 import type { MatchedRoute } from "../router/route_table.ts";
@@ -209,6 +209,8 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   /** The connection's byte counts when the previous stream ended (per-stream wire bytes). */
   #wireRead = 0;
   #wireWritten = 0;
+  /** Streams started on this connection (max_requests_per_connection). */
+  #requests = 0;
 
   constructor(
     readonly conn: Connection,
@@ -220,7 +222,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       onBody: (chunk) => this.#onBody(chunk),
       onMessageComplete: (trailers) => this.#onMessageComplete(trailers),
       onError: (status, detail) => this.#onCodecError(status, detail),
-    }, { maxHeadersBytes: cfg.maxRequestHeadersBytes, maxHeadersCount: cfg.maxHeadersCount });
+    }, cfg.parserOptions);
     this.#armHeadersTimer();
     this.#armIdleTimer();
     if (cfg.maxConnectionDurationMs > 0) {
@@ -258,6 +260,18 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       this.conn.close();
     });
     this.#idleTimer.arm(this.cfg.idleTimeoutMs);
+  }
+
+  /**
+   * Counts a new stream against max_requests_per_connection; the one that reaches it is the
+   * last: its response carries `connection: close`, as in Envoy.
+   */
+  #countRequest(s: ActiveStream): void {
+    const max = this.cfg.maxRequestsPerConnection;
+    if (max > 0 && ++this.#requests >= max) {
+      s.closeAfter = true;
+      this.cfg.stats.cxMaxRequestsReached.inc();
+    }
   }
 
   #drainClose(): void {
@@ -347,6 +361,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     this.#idleTimer?.disarm();
     const s = new ActiveStream(this);
     this.#stream = s;
+    this.#countRequest(s);
     this.cfg.stats.rqTotal.inc();
     this.cfg.stats.rqHttp1Total.inc();
     this.cfg.stats.rqActive.inc();
@@ -432,14 +447,19 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     if (!s) {
       s = new ActiveStream(this);
       this.#stream = s;
+      this.#countRequest(s);
       s.requestHeaders = new HeaderMap();
       s.streamInfo.protocol = "HTTP/1.1";
     }
     s.streamInfo.setFlag("DPE");
     this.cfg.stats.cxProtocolError.inc();
+    if (detail === Details.invalidUnderscore) {
+      this.cfg.http1Stats.requestsRejectedWithUnderscoresInHeaders.inc();
+    }
     s.requestDone = true;
     s.closeAfter = true;
-    s.localReply(status, "", { details: `http1.${detail}` });
+    // The parser's details already carry Envoy's `http1.` prefix.
+    s.localReply(status, "", { details: detail });
   }
 
   // ---- response path ----
@@ -463,9 +483,11 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     const informational = status >= 100 && status < 200 && status !== 101;
     if (informational) {
       // 100-continue and friends go out as-is; the final response follows.
-      this.conn.write(encodeResponseHead(h, "HTTP/1.1", false));
+      this.conn.write(encodeResponseHead(h, "HTTP/1.1", false, cfg.properCaseHeaders));
       return;
     }
+    // Envoy appends `via` to final responses only, local replies included.
+    if (cfg.via) h.append("via", cfg.via, ", ");
     s.noBody = method === "HEAD" || status === 204 || status === 304;
     h.remove("transfer-encoding");
     if (status === 101 && s.upgraded) {
@@ -487,7 +509,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       } else if (s.head?.version === "HTTP/1.0") h.set("connection", "keep-alive");
     }
     const version = s.head?.version === "HTTP/1.0" ? "HTTP/1.0" : "HTTP/1.1";
-    const bytes = encodeResponseHead(h, version, s.chunked);
+    const bytes = encodeResponseHead(h, version, s.chunked, cfg.properCaseHeaders);
     si.responseHeadersBytes = bytes.length;
     this.conn.write(bytes);
     if (status === 101 && s.upgraded && cfg.accessLogOptions.onTunnelEstablished) {
@@ -517,7 +539,12 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     if (s.responseDone) return;
     s.streamInfo.responseTrailers = trailers;
     // HTTP/1 can carry trailers only in a chunked body; otherwise they are dropped, as in Envoy.
-    if (s.chunked) this.conn.write(encodeLastChunk(this.cfg.enableTrailers ? trailers : undefined));
+    if (s.chunked) {
+      const cfg = this.cfg;
+      this.conn.write(
+        encodeLastChunk(cfg.enableTrailers ? trailers : undefined, cfg.properCaseHeaders),
+      );
+    }
     this.#responseComplete(s);
   }
 

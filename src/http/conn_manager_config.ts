@@ -13,7 +13,8 @@ import {
 import { RouteTable } from "../router/route_table.ts";
 import type { HttpFilterFactoryCb } from "./filter.ts";
 import { LocalReplyRules } from "./local_reply.ts";
-import { HttpConnManagerStats } from "../stats/data_path_stats.ts";
+import { Http1CodecStats, HttpConnManagerStats } from "../stats/data_path_stats.ts";
+import type { RequestParserOptions } from "./http1/parser.ts";
 
 // Enum numbers of HttpConnectionManager, written out: importing the generated enums would load
 // the generated module graph at run time (hundreds of files, ~250 ms per worker start).
@@ -54,6 +55,10 @@ export interface ConnectionManagerConfig {
   escapedSlashes: "keep" | "reject" | "unescape_and_redirect" | "unescape_and_forward";
   stripAnyHostPort: boolean;
   stripMatchingHostPort: boolean;
+  /** `strip_trailing_host_dot`: `example.com.` (and `example.com.:80`) lose the dot. */
+  stripTrailingHostDot: boolean;
+  /** `via`: appended to the via header of requests and responses; "" = none. */
+  via: string;
   schemeToOverwrite?: string;
   requestTimeoutMs: number;
   requestHeadersTimeoutMs: number;
@@ -61,8 +66,15 @@ export interface ConnectionManagerConfig {
   idleTimeoutMs: number;
   maxConnectionDurationMs: number;
   drainTimeoutMs: number;
-  maxRequestHeadersBytes: number;
-  maxHeadersCount: number;
+  /** `common_http_protocol_options.max_requests_per_connection`; 0 = unlimited. */
+  maxRequestsPerConnection: number;
+  /**
+   * What every downstream connection's request parser is built with (one shared object):
+   * the size limits, `allow_chunked_length`, `headers_with_underscores_action`.
+   */
+  parserOptions: Partial<RequestParserOptions>;
+  /** `http_protocol_options.header_key_format.proper_case_words` (responses downstream). */
+  properCaseHeaders: boolean;
   /** http_protocol_options.accept_http_10 and default_host_for_http_10. */
   acceptHttp10: boolean;
   /** http_protocol_options.enable_trailers: HTTP/1 trailers are dropped unless set. */
@@ -79,6 +91,7 @@ export interface ConnectionManagerConfig {
   };
   localReply: LocalReplyRules;
   stats: HttpConnManagerStats;
+  http1Stats: Http1CodecStats;
 }
 
 /** `access_log_options`, or the deprecated top-level fields it replaces. */
@@ -94,6 +107,17 @@ function accessLogOptions(hcm: HttpConnectionManager): ConnectionManagerConfig["
     onNewRequest: o ? o.flushAccessLogOnNewRequest : hcm.flushAccessLogOnNewRequest,
     onTunnelEstablished: o?.flushLogOnTunnelSuccessfullyEstablished ?? false,
   };
+}
+
+/**
+ * Why the HCM's protocol options cannot be served yet, or undefined. Shared with the config
+ * check so `--mode validate` reports the same.
+ */
+export function hcmProtocolProblem(hcm: HttpConnectionManager): string | undefined {
+  if (hcm.httpProtocolOptions?.headerKeyFormat?.headerFormat.case === "statefulFormatter") {
+    return "http_protocol_options.header_key_format.stateful_formatter is not supported yet";
+  }
+  return undefined;
 }
 
 /** Compiles the HCM proto; throws an Error naming the problem for what is not supported. */
@@ -114,6 +138,8 @@ export function compileConnectionManager(
         `yet: use an inline route_config`,
     );
   }
+  const protocolProblem = hcmProtocolProblem(hcm);
+  if (protocolProblem) throw new Error(protocolProblem);
   const routeTable = new RouteTable(hcm.routeSpecifier.value, { clusterExists });
   const filterFactories: HttpFilterFactoryCb[] = [];
   for (const f of hcm.httpFilters) {
@@ -141,6 +167,9 @@ export function compileConnectionManager(
     ? "pass_through"
     : "overwrite";
   const sht = hcm.schemeHeaderTransformation?.transformation;
+  const h1 = hcm.httpProtocolOptions;
+  const http1Stats = new Http1CodecStats(server.stats);
+  const dropped = http1Stats.droppedHeadersWithUnderscores;
   return {
     statPrefix: hcm.statPrefix,
     routeTable,
@@ -158,6 +187,8 @@ export function compileConnectionManager(
     escapedSlashes: ESCAPED_SLASHES[hcm.pathWithEscapedSlashesAction] ?? "keep",
     stripAnyHostPort: hcm.stripPortMode.case === "stripAnyHostPort" && hcm.stripPortMode.value,
     stripMatchingHostPort: hcm.stripMatchingHostPort,
+    stripTrailingHostDot: hcm.stripTrailingHostDot,
+    via: hcm.via,
     schemeToOverwrite: sht?.case === "schemeToOverwrite" ? sht.value : undefined,
     requestTimeoutMs: durationMs(hcm.requestTimeout, 0),
     requestHeadersTimeoutMs: durationMs(hcm.requestHeadersTimeout, 0),
@@ -165,11 +196,18 @@ export function compileConnectionManager(
     idleTimeoutMs: durationMs(common?.idleTimeout, 3_600_000),
     maxConnectionDurationMs: durationMs(common?.maxConnectionDuration, 0),
     drainTimeoutMs: durationMs(hcm.drainTimeout, 5000),
-    maxRequestHeadersBytes: (hcm.maxRequestHeadersKb ?? 60) * 1024,
-    maxHeadersCount: common?.maxHeadersCount ?? 100,
-    acceptHttp10: hcm.httpProtocolOptions?.acceptHttp10 ?? false,
-    enableTrailers: hcm.httpProtocolOptions?.enableTrailers ?? false,
-    defaultHostForHttp10: hcm.httpProtocolOptions?.defaultHostForHttp10 ?? "",
+    maxRequestsPerConnection: common?.maxRequestsPerConnection ?? 0,
+    parserOptions: {
+      maxHeadersBytes: (hcm.maxRequestHeadersKb ?? 60) * 1024,
+      maxHeadersCount: common?.maxHeadersCount ?? 100,
+      allowChunkedLength: h1?.allowChunkedLength ?? false,
+      headersWithUnderscoresAction: common?.headersWithUnderscoresAction ?? 0,
+      onUnderscoreHeaderDropped: () => dropped.inc(),
+    },
+    properCaseHeaders: h1?.headerKeyFormat?.headerFormat.case === "properCaseWords",
+    acceptHttp10: h1?.acceptHttp10 ?? false,
+    enableTrailers: h1?.enableTrailers ?? false,
+    defaultHostForHttp10: h1?.defaultHostForHttp10 ?? "",
     upgrades: new Set(
       hcm.upgradeConfigs.filter((u) => u.enabled ?? true).map((u) => u.upgradeType.toLowerCase()),
     ),
@@ -177,5 +215,6 @@ export function compileConnectionManager(
     accessLogOptions: accessLogOptions(hcm),
     localReply: new LocalReplyRules(hcm.localReplyConfig),
     stats: new HttpConnManagerStats(server.stats, hcm.statPrefix),
+    http1Stats,
   };
 }

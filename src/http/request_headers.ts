@@ -2,8 +2,8 @@
  * What the connection manager does to request headers before any filter sees them, following
  * Envoy's ConnectionManagerUtility: hop-by-hop header removal, the trusted client address from
  * the connection or x-forwarded-for, x-forwarded-for / x-forwarded-proto / x-envoy-internal,
- * x-request-id, x-envoy-* headers from untrusted clients, path normalization and host port
- * stripping.
+ * x-request-id, x-envoy-* headers from untrusted clients, via, path normalization and host
+ * normalization (trailing dot, port).
  */
 import type { ConnectionManagerConfig } from "./conn_manager_config.ts";
 import type { HeaderMap } from "./header_map.ts";
@@ -131,7 +131,14 @@ export function normalizeRequestHeaders(
     }
   }
 
-  // Host port stripping (before routing, as Envoy does).
+  // Host normalization (before routing, as Envoy does): the trailing dot, then the port.
+  if (authority && cfg.stripTrailingHostDot) {
+    const stripped = stripTrailingHostDot(authority);
+    if (stripped !== authority) {
+      authority = stripped;
+      h.set(":authority", authority);
+    }
+  }
   if (authority && (cfg.stripAnyHostPort || cfg.stripMatchingHostPort)) {
     const m = /^(\[[^\]]*\]|[^:]*):(\d+)$/.exec(authority);
     if (m && (cfg.stripAnyHostPort || Number(m[2]) === portOf(stream.connection.localAddress))) {
@@ -165,7 +172,11 @@ export function normalizeRequestHeaders(
   else {
     // Control headers from untrusted clients are dropped.
     for (const name of ENVOY_EXTERNAL_STRIP) h.remove(name);
-    if (cfg.useRemoteAddress && clientIp) h.set("x-envoy-external-address", clientIp);
+  }
+  // Envoy appends its via before it adds x-envoy-external-address.
+  if (cfg.via) h.append("via", cfg.via, ", ");
+  if (!internal && cfg.useRemoteAddress && clientIp) {
+    h.set("x-envoy-external-address", clientIp);
   }
   if (cfg.useRemoteAddress) h.set("x-forwarded-proto", "http");
   else if (!h.has("x-forwarded-proto")) h.set("x-forwarded-proto", "http");
@@ -181,6 +192,18 @@ export function normalizeRequestHeaders(
   }
   si.streamId = h.get("x-request-id");
   return OK;
+}
+
+/**
+ * Envoy's `strip_trailing_host_dot`: `example.com.` -> `example.com`, `example.com.:8080` ->
+ * `example.com:8080`; anything else is returned as is.
+ */
+export function stripTrailingHostDot(host: string): string {
+  const dot = host.lastIndexOf(".");
+  if (dot < 0) return host;
+  if (dot === host.length - 1) return host.slice(0, dot);
+  // A dot right before a colon ends the name before its port (no IPv6 address has ".:").
+  return host.charCodeAt(dot + 1) === 0x3a ? host.slice(0, dot) + host.slice(dot + 1) : host;
 }
 
 function ipOf(address: string): string {

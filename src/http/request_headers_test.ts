@@ -9,6 +9,7 @@ import {
   isInternalAddress,
   normalizeRequestHeaders,
   removeDotSegments,
+  stripTrailingHostDot,
 } from "./request_headers.ts";
 
 const head = (version: "HTTP/1.0" | "HTTP/1.1" = "HTTP/1.1"): MessageHead => ({
@@ -34,13 +35,20 @@ const base = {
   escapedSlashes: "keep",
   stripAnyHostPort: false,
   stripMatchingHostPort: false,
+  stripTrailingHostDot: false,
+  via: "",
   acceptHttp10: false,
   defaultHostForHttp10: "",
   stats: new HttpConnManagerStats(new Store(), "test"),
 } as unknown as ConnectionManagerConfig;
 
-function run(kv: string[], cfg: Partial<ConnectionManagerConfig> = {}, remote = "127.0.0.1:5000") {
-  const h = new HeaderMap([":method", "GET", ":path", "/", ":authority", "a", ...kv]);
+function run(
+  kv: string[],
+  cfg: Partial<ConnectionManagerConfig> = {},
+  remote = "127.0.0.1:5000",
+  authority = "a",
+) {
+  const h = new HeaderMap([":method", "GET", ":path", "/", ":authority", authority, ...kv]);
   const si = new StreamInfo();
   const verdict = normalizeRequestHeaders(h, head(), { ...base, ...cfg }, {
     streamInfo: si,
@@ -134,4 +142,43 @@ Deno.test("HTTP/1.0 is refused (426) unless accept_http_10; HTTP/1.1 needs a hos
   assertEquals(normalizeRequestHeaders(h10, head("HTTP/1.0"), base, ctx).reject?.status, 426);
   const noHost = new HeaderMap([":method", "GET", ":path", "/"]);
   assertEquals(normalizeRequestHeaders(noHost, head(), base, ctx).reject?.status, 400);
+});
+
+Deno.test("strip_trailing_host_dot: the dot before the end or the port goes, as in Envoy", () => {
+  const cases: [string, string][] = [
+    ["example.com.", "example.com"],
+    ["example.com.:8080", "example.com:8080"],
+    ["example.com", "example.com"],
+    ["example.com:8080", "example.com:8080"],
+    ["a.b.c", "a.b.c"],
+    ["[::1]:80", "[::1]:80"],
+    ["[::ffff:1.2.3.4]", "[::ffff:1.2.3.4]"],
+    ["nodot", "nodot"],
+    [".", ""],
+  ];
+  for (const [host, want] of cases) assertEquals(stripTrailingHostDot(host), want, host);
+});
+
+Deno.test("strip_trailing_host_dot: before port stripping, only when configured", () => {
+  const authority = (cfg: Partial<ConnectionManagerConfig>, host: string) =>
+    run([], cfg, "127.0.0.1:5000", host).h.get(":authority");
+  assertEquals(authority({}, "example.com.:80"), "example.com.:80");
+  assertEquals(authority({ stripTrailingHostDot: true }, "example.com.:80"), "example.com:80");
+  assertEquals(
+    authority({ stripTrailingHostDot: true, stripMatchingHostPort: true }, "example.com.:80"),
+    "example.com",
+  );
+  assertEquals(
+    authority({ stripTrailingHostDot: true, stripAnyHostPort: true }, "example.com.:9"),
+    "example.com",
+  );
+});
+
+Deno.test("via: appended to the request's via with a comma and space, or added", () => {
+  assertEquals(run([]).h.get("via"), undefined);
+  assertEquals(run([], { via: "1.1 denvoy" }).h.get("via"), "1.1 denvoy");
+  assertEquals(
+    run(["via", "1.0 fred"], { via: "1.1 denvoy" }).h.getAll("via"),
+    ["1.0 fred, 1.1 denvoy"],
+  );
 });

@@ -56,6 +56,7 @@ export class HttpConnManagerStats {
   readonly cxLength: Histogram;
   readonly cxIdleTimeout: Counter;
   readonly cxMaxDurationReached: Counter;
+  readonly cxMaxRequestsReached: Counter;
   readonly cxProtocolError: Counter;
   readonly cxDrainClose: Counter;
   readonly cxUpgradesTotal: Counter;
@@ -96,6 +97,7 @@ export class HttpConnManagerStats {
     this.cxLength = s.histogram("downstream_cx_length_ms", "Milliseconds");
     this.cxIdleTimeout = s.counter("downstream_cx_idle_timeout");
     this.cxMaxDurationReached = s.counter("downstream_cx_max_duration_reached");
+    this.cxMaxRequestsReached = s.counter("downstream_cx_max_requests_reached");
     this.cxProtocolError = s.counter("downstream_cx_protocol_error");
     this.cxDrainClose = s.counter("downstream_cx_drain_close");
     this.cxUpgradesTotal = s.counter("downstream_cx_upgrades_total");
@@ -155,6 +157,23 @@ export class HttpConnManagerStats {
       (remote ? this.cxDestroyRemoteActiveRq : this.cxDestroyLocalActiveRq).inc();
     }
     this.cxLength.record(lengthMs);
+  }
+}
+
+/**
+ * The downstream HTTP/1 codec's stats (Envoy's `ALL_HTTP1_CODEC_STATS`), rooted at `http1.` and
+ * shared by every connection manager, as in Envoy.
+ */
+export class Http1CodecStats {
+  readonly droppedHeadersWithUnderscores: Counter;
+  readonly requestsRejectedWithUnderscoresInHeaders: Counter;
+
+  constructor(store: Scope) {
+    const s = store.scope("http1");
+    this.droppedHeadersWithUnderscores = s.counter("dropped_headers_with_underscores");
+    this.requestsRejectedWithUnderscoresInHeaders = s.counter(
+      "requests_rejected_with_underscores_in_headers",
+    );
   }
 }
 
