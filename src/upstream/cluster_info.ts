@@ -10,6 +10,7 @@ import { isIP } from "../common/ip.ts";
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import type { LbEndpoint } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.ts";
 import type { HttpProtocolOptions } from "../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.ts";
+import type { Http1ProtocolOptions } from "../../proto/gen/envoy/config/core/v3/protocol_pb.ts";
 import { unpackAny } from "../config/any.ts";
 import type { DnsLookupFamily } from "./dns.ts";
 import { healthFromStatus, type HostDescription } from "./host.ts";
@@ -39,6 +40,12 @@ export interface ClusterInfo {
   readonly maxRequestsPerConnection: number;
   /** Upstream `common_http_protocol_options.idle_timeout`; 1 h by default, 0 = none. */
   readonly idleTimeoutMs: number;
+  /** Upstream `common_http_protocol_options.max_headers_count` (responses), when set. */
+  readonly maxResponseHeadersCount?: number;
+  /** Upstream `http_protocol_options.header_key_format.proper_case_words`, when set. */
+  readonly properCaseHeaders?: boolean;
+  /** Upstream `http_protocol_options.allow_chunked_length`, when set. */
+  readonly allowChunkedLength?: boolean;
   /** `dns_refresh_rate`; 5 s by default. */
   readonly dnsRefreshRateMs: number;
   /** `dns_failure_refresh_rate`: backoff after failed resolutions; else `dnsRefreshRateMs`. */
@@ -98,6 +105,10 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   }
   const unsupportedProtocol = upstreamProtocolProblem(http);
   if (unsupportedProtocol) problems.push(unsupportedProtocol);
+  // As in Envoy, typed HttpProtocolOptions replace the deprecated cluster fields entirely.
+  const http1 = http ? upstreamHttp1Options(http) : config.httpProtocolOptions;
+  const http1Unsupported = http ? undefined : http1Problem(http1);
+  if (http1Unsupported) problems.push(http1Unsupported);
   if (config.http2ProtocolOptions) problems.push("upstream HTTP/2 is not supported yet");
   if (isDns) checkDnsResolver(config, type, problems);
   const failure = config.dnsFailureRefreshRate;
@@ -123,6 +134,13 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     perConnectionBufferLimitBytes: config.perConnectionBufferLimitBytes ?? 1024 * 1024,
     maxRequestsPerConnection: maxRequests ?? config.maxRequestsPerConnection ?? 0,
     idleTimeoutMs: durationMs(common?.idleTimeout, 3_600_000),
+    ...(common?.maxHeadersCount !== undefined
+      ? { maxResponseHeadersCount: common.maxHeadersCount }
+      : {}),
+    ...(http1?.headerKeyFormat?.headerFormat.case === "properCaseWords"
+      ? { properCaseHeaders: true }
+      : {}),
+    ...(http1?.allowChunkedLength ? { allowChunkedLength: true } : {}),
     dnsRefreshRateMs: durationMs(config.dnsRefreshRate, 5000),
     dnsFailureRefreshRate,
     dnsLookupFamily: enumName(
@@ -202,7 +220,25 @@ export function upstreamProtocolProblem(http: HttpProtocolOptions | undefined): 
   } else if (p?.case === "autoConfig") {
     return "auto_config (ALPN protocol selection) is not supported yet";
   }
-  return undefined;
+  return http ? http1Problem(upstreamHttp1Options(http)) : undefined;
+}
+
+/** What in upstream HTTP/1 options cannot be served yet, or undefined. */
+function http1Problem(h1: Http1ProtocolOptions | undefined): string | undefined {
+  return h1?.headerKeyFormat?.headerFormat.case === "statefulFormatter"
+    ? "http_protocol_options.header_key_format.stateful_formatter is not supported yet"
+    : undefined;
+}
+
+/** The HTTP/1 options of whichever upstream protocol config is set. */
+function upstreamHttp1Options(http: HttpProtocolOptions): Http1ProtocolOptions | undefined {
+  const p = http.upstreamProtocolOptions;
+  if (p.case === "explicitHttpConfig") {
+    return p.value.protocolConfig.case === "httpProtocolOptions"
+      ? p.value.protocolConfig.value
+      : undefined;
+  }
+  return p.value?.httpProtocolOptions;
 }
 
 /** The cluster's `HttpProtocolOptions`, found by the type of its typed config. */

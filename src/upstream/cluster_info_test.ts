@@ -355,3 +355,65 @@ Deno.test("parseCluster: DNS resolver settings other than getaddrinfo are reject
     [],
   );
 });
+
+/** A cluster whose typed HttpProtocolOptions are `options`. */
+function withHttpOptions(options: JsonObject): JsonObject {
+  return {
+    name: "c",
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        ...options,
+      },
+    },
+  };
+}
+
+Deno.test("parseCluster: upstream HTTP/1 codec options, explicit or use_downstream", () => {
+  const h1 = {
+    header_key_format: { proper_case_words: {} },
+    allow_chunked_length: true,
+  };
+  const variants: JsonObject[] = [
+    { explicit_http_config: { http_protocol_options: h1 } },
+    { use_downstream_protocol_config: { http_protocol_options: h1 } },
+  ];
+  for (const options of variants) {
+    const { info } = parseCluster(cluster(withHttpOptions({
+      ...options,
+      common_http_protocol_options: { max_headers_count: 7 },
+    })));
+    assertEquals(
+      [info.properCaseHeaders, info.allowChunkedLength, info.maxResponseHeadersCount],
+      [true, true, 7],
+    );
+  }
+  // The deprecated cluster field, when there are no typed options.
+  const { info } = parseCluster(cluster({ name: "c", http_protocol_options: h1 }));
+  assertEquals([info.properCaseHeaders, info.allowChunkedLength], [true, true]);
+  const plain = parseCluster(cluster({ name: "c" })).info;
+  assertEquals(
+    [plain.properCaseHeaders, plain.allowChunkedLength, plain.maxResponseHeadersCount],
+    [undefined, undefined, undefined],
+  );
+});
+
+Deno.test("parseCluster: the preserve_case stateful formatter is refused, not ignored", () => {
+  const stateful = {
+    header_key_format: {
+      stateful_formatter: {
+        name: "preserve_case",
+        typed_config: {
+          "@type":
+            "type.googleapis.com/envoy.extensions.http.header_formatters.preserve_case.v3.PreserveCaseFormatterConfig",
+        },
+      },
+    },
+  };
+  const want = ["http_protocol_options.header_key_format.stateful_formatter is not supported yet"];
+  assertEquals(
+    problems(withHttpOptions({ explicit_http_config: { http_protocol_options: stateful } })),
+    want,
+  );
+  assertEquals(problems({ name: "c", http_protocol_options: stateful }), want);
+});

@@ -10,7 +10,12 @@ import { SlotList } from "../common/slot_list.ts";
 import { type CloseReason, Connection, type ConnectionCallbacks } from "../network/connection.ts";
 import type { HeaderMap } from "../http/header_map.ts";
 import { encodeChunk, encodeLastChunk, encodeRequestHead } from "../http/http1/encoder.ts";
-import { type MessageHead, ResponseParser } from "../http/http1/parser.ts";
+import {
+  type CodecOptions,
+  type MessageHead,
+  type ParserLimits,
+  ResponseParser,
+} from "../http/http1/parser.ts";
 import { HostStats, type HostStatsSnapshot } from "./host_stats.ts";
 import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.ts";
 
@@ -24,6 +29,12 @@ export interface PoolClusterInfo {
   maxRequestsPerConnection: number;
   idleTimeoutMs: number;
   perConnectionBufferLimitBytes: number;
+  /** `common_http_protocol_options.max_headers_count` for responses; Envoy's 100 if unset. */
+  maxResponseHeadersCount?: number;
+  /** `http_protocol_options.header_key_format.proper_case_words` for requests. */
+  properCaseHeaders?: boolean;
+  /** `http_protocol_options.allow_chunked_length` for responses. */
+  allowChunkedLength?: boolean;
 }
 
 /** Why a stream could not be had or ended early; names follow Envoy's reset reasons. */
@@ -85,7 +96,7 @@ class PooledConnection implements ConnectionCallbacks {
         this.pool.clusterStats.cxProtocolError.inc();
         this.stream?.fail("protocol_error", detail);
       },
-    });
+    }, pool.parserOptions);
   }
 
   onData(chunk: Uint8Array): void {
@@ -190,7 +201,7 @@ export class UpstreamStream {
     if (endStream && !hasLength && (method === "POST" || method === "PUT")) {
       headers.set("content-length", "0");
     }
-    const bytes = encodeRequestHead(headers, this.chunked);
+    const bytes = encodeRequestHead(headers, this.chunked, this.pc.pool.properCaseHeaders);
     this.headerBytesSent += bytes.length;
     this.#write(bytes);
     if (endStream) this.requestEnded = true;
@@ -217,7 +228,9 @@ export class UpstreamStream {
   /** Sends request trailers (chunked requests only; otherwise they are dropped). */
   encodeTrailers(trailers: HeaderMap): void {
     if (this.done) return;
-    this.#write(this.chunked ? encodeLastChunk(trailers) : EMPTY);
+    this.#write(
+      this.chunked ? encodeLastChunk(trailers, this.pc.pool.properCaseHeaders) : EMPTY,
+    );
     this.requestEnded = true;
     this.#maybeRelease();
   }
@@ -300,6 +313,10 @@ export class Http1ConnPool {
   readonly #all = new SlotList<PooledConnection>();
   /** This worker's stats of the host (for `/clusters`). */
   readonly stats = new HostStats();
+  /** What every connection's response parser is built with (one shared object). */
+  readonly parserOptions: Partial<ParserLimits & CodecOptions>;
+  /** Request header names go out in proper case. */
+  readonly properCaseHeaders: boolean;
 
   constructor(
     readonly cluster: PoolClusterInfo,
@@ -307,7 +324,15 @@ export class Http1ConnPool {
     readonly port: number,
     /** This worker's stats of the cluster (`cluster.<name>.upstream_*`). */
     readonly clusterStats: ClusterStats,
-  ) {}
+  ) {
+    this.parserOptions = {
+      allowChunkedLength: cluster.allowChunkedLength ?? false,
+      ...(cluster.maxResponseHeadersCount !== undefined
+        ? { maxHeadersCount: cluster.maxResponseHeadersCount }
+        : {}),
+    };
+    this.properCaseHeaders = cluster.properCaseHeaders ?? false;
+  }
 
   /** Number of open connections (busy and idle). */
   get size(): number {
