@@ -441,3 +441,39 @@ Deno.test("stateful_formatter (preserve_case) is refused by validate, not ignore
   assert(r.code !== 0, r.stdout + r.stderr);
   assertMatch(r.stdout + r.stderr, /header_key_format\.stateful_formatter/);
 });
+
+Deno.test("enable_trailers on a cluster: trailers cross the upstream connection only with it", async () => {
+  const up = rawUpstream(() =>
+    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nx-up-trailer: 1\r\n\r\n"
+  );
+  try {
+    await withProxy(
+      httpConfig({
+        routes: `- match: { prefix: "/with" }
+  route: { cluster: with_trailers }
+- match: { prefix: "/" }
+  route: { cluster: without }`,
+        clusters:
+          staticCluster("with_trailers", up.port, upstreamOptions("{ enable_trailers: true }")) +
+          staticCluster("without", up.port),
+        hcmExtra: "http_protocol_options: { enable_trailers: true }",
+      }),
+      async (p) => {
+        const post = (path: string) =>
+          rawExchange(
+            p.port(),
+            `POST ${path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n` +
+              "1\r\na\r\n0\r\nx-down-trailer: 2\r\n\r\n",
+          );
+        const withTrailers = await post("/with");
+        assertMatch(up.requests[0], /\r\n0\r\nx-down-trailer: 2\r\n\r\n$/);
+        assertMatch(withTrailers, /\r\n0\r\nx-up-trailer: 1\r\n\r\n$/);
+        const without = await post("/plain");
+        assertMatch(up.requests[1], /\r\n1\r\na\r\n0\r\n\r\n$/);
+        assertMatch(without, /\r\nok\r\n0\r\n\r\n$/);
+      },
+    );
+  } finally {
+    up.close();
+  }
+});

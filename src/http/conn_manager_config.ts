@@ -203,6 +203,7 @@ export function compileConnectionManager(
       allowChunkedLength: h1?.allowChunkedLength ?? false,
       headersWithUnderscoresAction: common?.headersWithUnderscoresAction ?? 0,
       onUnderscoreHeaderDropped: () => dropped.inc(),
+      enableTrailers: h1?.enableTrailers ?? false,
     },
     properCaseHeaders: h1?.headerKeyFormat?.headerFormat.case === "properCaseWords",
     acceptHttp10: h1?.acceptHttp10 ?? false,

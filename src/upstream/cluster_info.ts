@@ -46,6 +46,11 @@ export interface ClusterInfo {
   readonly properCaseHeaders?: boolean;
   /** Upstream `http_protocol_options.allow_chunked_length`, when set. */
   readonly allowChunkedLength?: boolean;
+  /**
+   * Upstream `http_protocol_options.enable_trailers`, when set: without it request trailers
+   * are not sent and response trailers are ignored, as in Envoy's HTTP/1 client codec.
+   */
+  readonly enableTrailers?: boolean;
   /** `dns_refresh_rate`; 5 s by default. */
   readonly dnsRefreshRateMs: number;
   /** `dns_failure_refresh_rate`: backoff after failed resolutions; else `dnsRefreshRateMs`. */
@@ -141,6 +146,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       ? { properCaseHeaders: true }
       : {}),
     ...(http1?.allowChunkedLength ? { allowChunkedLength: true } : {}),
+    ...(http1?.enableTrailers ? { enableTrailers: true } : {}),
     dnsRefreshRateMs: durationMs(config.dnsRefreshRate, 5000),
     dnsFailureRefreshRate,
     dnsLookupFamily: enumName(

@@ -35,6 +35,8 @@ export interface PoolClusterInfo {
   properCaseHeaders?: boolean;
   /** `http_protocol_options.allow_chunked_length` for responses. */
   allowChunkedLength?: boolean;
+  /** `http_protocol_options.enable_trailers`: trailers are sent and received only with it. */
+  enableTrailers?: boolean;
 }
 
 /** Why a stream could not be had or ended early; names follow Envoy's reset reasons. */
@@ -228,8 +230,11 @@ export class UpstreamStream {
   /** Sends request trailers (chunked requests only; otherwise they are dropped). */
   encodeTrailers(trailers: HeaderMap): void {
     if (this.done) return;
+    const pool = this.pc.pool;
     this.#write(
-      this.chunked ? encodeLastChunk(trailers, this.pc.pool.properCaseHeaders) : EMPTY,
+      this.chunked
+        ? encodeLastChunk(pool.enableTrailers ? trailers : undefined, pool.properCaseHeaders)
+        : EMPTY,
     );
     this.requestEnded = true;
     this.#maybeRelease();
@@ -317,6 +322,8 @@ export class Http1ConnPool {
   readonly parserOptions: Partial<ParserLimits & CodecOptions>;
   /** Request header names go out in proper case. */
   readonly properCaseHeaders: boolean;
+  /** Request trailers go out (response trailers are read) only with enable_trailers. */
+  readonly enableTrailers: boolean;
 
   constructor(
     readonly cluster: PoolClusterInfo,
@@ -327,11 +334,13 @@ export class Http1ConnPool {
   ) {
     this.parserOptions = {
       allowChunkedLength: cluster.allowChunkedLength ?? false,
+      enableTrailers: cluster.enableTrailers ?? false,
       ...(cluster.maxResponseHeadersCount !== undefined
         ? { maxHeadersCount: cluster.maxResponseHeadersCount }
         : {}),
     };
     this.properCaseHeaders = cluster.properCaseHeaders ?? false;
+    this.enableTrailers = cluster.enableTrailers ?? false;
   }
 
   /** Number of open connections (busy and idle). */

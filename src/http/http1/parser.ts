@@ -73,6 +73,12 @@ export interface CodecOptions {
   headersWithUnderscoresAction: number;
   /** Called once per field dropped by UNDERSCORES_DROP_HEADER (for the stat). */
   onUnderscoreHeaderDropped?: () => void;
+  /**
+   * `http_protocol_options.enable_trailers`. When false, a chunked body's trailer section is
+   * still checked for framing but its fields are ignored, as Envoy's codec ignores them:
+   * `onMessageComplete` gets no trailers. On by default here; the proxy passes its config.
+   */
+  enableTrailers: boolean;
 }
 
 /** Request parser settings. */
@@ -218,6 +224,7 @@ abstract class Http1Parser {
   readonly #allowChunkedLength: boolean;
   readonly #underscores: number;
   readonly #onUnderscoreDropped: (() => void) | undefined;
+  readonly #enableTrailers: boolean;
 
   #state = S_HEAD;
   #pauseRequested = false;
@@ -264,6 +271,7 @@ abstract class Http1Parser {
     this.#allowChunkedLength = codec.allowChunkedLength ?? false;
     this.#underscores = codec.headersWithUnderscoresAction ?? UNDERSCORES_ALLOW;
     this.#onUnderscoreDropped = codec.onUnderscoreHeaderDropped;
+    this.#enableTrailers = codec.enableTrailers ?? true;
     reserveFields(maxCount);
   }
 
@@ -603,6 +611,7 @@ abstract class Http1Parser {
 
   /** Builds the message from a scanned section and moves on to its body (if any). */
   #emit(buf: Uint8Array, start: number, end: number, isHead: boolean): void {
+    if (!isHead && !this.#enableTrailers) return this.#complete(undefined);
     const s = latin1(buf, start, end);
     if (!isHead) {
       const kv: string[] = [];
@@ -1028,7 +1037,8 @@ export class ResponseParser extends Http1Parser {
   /** `limits` default to Envoy's for responses: 80 KiB and 100 headers. */
   constructor(
     cb: ParserCallbacks,
-    limits: Partial<ParserLimits & Pick<CodecOptions, "allowChunkedLength">> = {},
+    limits: Partial<ParserLimits & Pick<CodecOptions, "allowChunkedLength" | "enableTrailers">> =
+      {},
   ) {
     super(
       cb,

@@ -113,3 +113,26 @@ Deno.test("headers_with_underscores_action: responses are not checked", () => {
   new ResponseParser(rec).execute(bytes("HTTP/1.1 200 OK\r\nx_up: 1\r\ncontent-length: 0\r\n\r\n"));
   assertEquals(rec.heads[0][1], ["x_up", "1"]);
 });
+
+Deno.test("enable_trailers off: the trailer section is checked, its fields ignored", () => {
+  const post = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n" +
+    "x-t: 1\r\n\r\n";
+  assertEquals(request(post).events.at(-1), { complete: [["x-t", "1"]] });
+  const off = request(post, { enableTrailers: false });
+  assertEquals(off.events.slice(1), [{ body: "a" }, { complete: undefined }]);
+  // Ignored fields are not checked for underscores either, as in Envoy.
+  const underscored = request(post.replace("x-t", "x_t"), {
+    enableTrailers: false,
+    headersWithUnderscoresAction: UNDERSCORES_REJECT_REQUEST,
+  });
+  assertEquals(underscored.error, undefined);
+  assertEquals(
+    request(post.replace("x-t: 1", "bad name: 1"), { enableTrailers: false }).error?.detail,
+    "http1.codec_error",
+  );
+  const rec = new Recorder();
+  new ResponseParser(rec, { enableTrailers: false }).execute(
+    bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\ngrpc-status: 0\r\n\r\n"),
+  );
+  assertEquals(rec.events.at(-1), { complete: undefined });
+});
