@@ -5,7 +5,11 @@
  * (x-forwarded-*, x-request-id, x-envoy-* from untrusted clients), path normalization,
  * keep-alive and pipelining, upgrades, timeouts and local replies.
  */
-import { normalizeRequestHeaders, type RequestHeadersVerdict } from "./request_headers.ts";
+import {
+  appendVia,
+  normalizeRequestHeaders,
+  type RequestHeadersVerdict,
+} from "./request_headers.ts";
 import type { ConnectionManagerConfig } from "./conn_manager_config.ts";
 import { FilterManager, type StreamSink } from "./filter_manager.ts";
 import type { LocalReplyOptions } from "./filter.ts";
@@ -487,7 +491,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       return;
     }
     // Envoy appends `via` to final responses only, local replies included.
-    if (cfg.via) h.append("via", cfg.via, ", ");
+    if (cfg.via) appendVia(h, cfg.via);
     s.noBody = method === "HEAD" || status === 204 || status === 304;
     h.remove("transfer-encoding");
     if (status === 101 && s.upgraded) {

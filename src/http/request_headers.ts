@@ -174,7 +174,7 @@ export function normalizeRequestHeaders(
     for (const name of ENVOY_EXTERNAL_STRIP) h.remove(name);
   }
   // Envoy appends its via before it adds x-envoy-external-address.
-  if (cfg.via) h.append("via", cfg.via, ", ");
+  if (cfg.via) appendVia(h, cfg.via);
   if (!internal && cfg.useRemoteAddress && clientIp) {
     h.set("x-envoy-external-address", clientIp);
   }
@@ -192,6 +192,16 @@ export function normalizeRequestHeaders(
   }
   si.streamId = h.get("x-request-id");
   return OK;
+}
+
+/**
+ * Envoy's `via` append: Envoy's codec joins repeated via fields with "," when it reads them,
+ * then the HCM adds its own value after ", ".
+ */
+export function appendVia(h: HeaderMap, via: string): void {
+  const all = h.getAll("via");
+  if (all.length <= 1) h.append("via", via, ", ");
+  else h.set("via", `${all.join(",")}, ${via}`);
 }
 
 /**

@@ -181,4 +181,9 @@ Deno.test("via: appended to the request's via with a comma and space, or added",
     run(["via", "1.0 fred"], { via: "1.1 denvoy" }).h.getAll("via"),
     ["1.0 fred, 1.1 denvoy"],
   );
+  // Repeated via fields are joined first, as Envoy's codec joins them when it reads them.
+  assertEquals(
+    run(["via", "1.0 a", "x", "y", "via", "1.0 b"], { via: "1.1 denvoy" }).h.getAll("via"),
+    ["1.0 a,1.0 b, 1.1 denvoy"],
+  );
 });
