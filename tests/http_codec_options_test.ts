@@ -3,10 +3,10 @@
  * visible: `via`, `strip_trailing_host_dot`, `header_key_format.proper_case_words` (downstream
  * and upstream), `allow_chunked_length` (downstream and upstream),
  * `headers_with_underscores_action`, downstream `max_requests_per_connection` and the upstream
- * `max_headers_count`.
+ * `max_headers_count`, `header_key_format.stateful_formatter` (preserve_case) and the
+ * upstream `enable_trailers`.
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
-import { runMain, tempFile } from "./helpers.ts";
 import {
   curl,
   httpConfig,
@@ -426,20 +426,61 @@ Deno.test("max_requests_per_connection: the last response says connection: close
   }
 });
 
-Deno.test("stateful_formatter (preserve_case) is refused by validate, not ignored", async () => {
-  const yaml = httpConfig({
-    routes: ROUTE_ALL,
-    clusters: staticCluster("backend", 1),
-    hcmExtra: `http_protocol_options:
-  header_key_format:
-    stateful_formatter:
-      name: preserve_case
-      typed_config:
-        "@type": type.googleapis.com/envoy.extensions.http.header_formatters.preserve_case.v3.PreserveCaseFormatterConfig`,
-  });
-  const r = await runMain(["--mode", "validate", "-c", tempFile(yaml)]);
-  assert(r.code !== 0, r.stdout + r.stderr);
-  assertMatch(r.stdout + r.stderr, /header_key_format\.stateful_formatter/);
+/** A preserve_case stateful_formatter with `extra` PreserveCaseFormatterConfig fields. */
+function preserveCase(extra = ""): string {
+  const type = "type.googleapis.com/envoy.extensions.http.header_formatters.preserve_case.v3." +
+    "PreserveCaseFormatterConfig";
+  const config = [`"@type": ${type}`, ...(extra ? [extra] : [])].join(", ");
+  return `{ header_key_format: { stateful_formatter: { name: preserve_case, typed_config: { ${config} } } } }`;
+}
+
+Deno.test("preserve_case: names go out as received, both ways; reason phrase forwarded", async () => {
+  const up = rawUpstream(() =>
+    "HTTP/1.1 200 Totally Fine\r\nX-UP-Thing: 1\r\ncontent-LENGTH: 2\r\n\r\nok"
+  );
+  try {
+    await withProxy(
+      httpConfig({
+        routes: ROUTE_ALL,
+        clusters: staticCluster(
+          "backend",
+          up.port,
+          upstreamOptions(
+            preserveCase(
+              "forward_reason_phrase: true, formatter_type_on_envoy_headers: PROPER_CASE",
+            ),
+          ),
+        ),
+        hcmExtra: `http_protocol_options: ${preserveCase()}`,
+      }),
+      async (p) => {
+        const raw = await rawExchange(
+          p.port(),
+          "GET /pc HTTP/1.1\r\nHOST: a\r\nX-Client-MiXeD: 1\r\nConnection: close\r\n\r\n",
+        );
+        // Upstream: the client's spelling; headers the proxy added as stored (DEFAULT).
+        const sent = up.requests[0];
+        assertMatch(sent, /^GET \/pc HTTP\/1\.1\r\nHOST: a\r\n/);
+        assertMatch(sent, /\r\nX-Client-MiXeD: 1\r\n/);
+        assertMatch(sent, /\r\nx-forwarded-proto: http\r\n/);
+        // Downstream: the upstream's spelling and reason phrase; the proxy's headers in proper
+        // case (the cluster's formatter_type_on_envoy_headers).
+        assertMatch(raw, /^HTTP\/1\.1 200 Totally Fine\r\n/);
+        assertMatch(raw, /\r\nX-UP-Thing: 1\r\n/);
+        assertMatch(raw, /\r\ncontent-LENGTH: 2\r\n/);
+        assertMatch(raw, /\r\nX-Envoy-Upstream-Service-Time: \d+\r\n/);
+        assertMatch(raw, /\r\nConnection: close\r\n/);
+        // A local reply has no formatter: Envoy's lower case and reason phrase.
+        const direct = await rawExchange(
+          p.port(),
+          "GET /direct HTTP/1.1\r\nHOST: a\r\nConnection: close\r\n\r\n",
+        );
+        assertMatch(direct, /^HTTP\/1\.1 200 OK\r\ncontent-length: 6\r\n/);
+      },
+    );
+  } finally {
+    up.close();
+  }
 });
 
 Deno.test("enable_trailers on a cluster: trailers cross the upstream connection only with it", async () => {

@@ -35,6 +35,7 @@ export type ExtensionCategory =
   | "envoy.matching"
   | "envoy.rbac"
   | "envoy.formatter"
+  | "envoy.http.stateful_header_formatters"
   | "envoy.resource_monitors"
   | "envoy.bootstrap";
 

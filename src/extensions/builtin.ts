@@ -12,6 +12,7 @@ import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
 import { statsdSinkFactory } from "./stat_sinks/statsd/config.ts";
 import { rawBufferFactory } from "./transport_sockets/raw_buffer/config.ts";
 import { httpProtocolOptionsFactory } from "./upstreams/http/config.ts";
+import { preserveCaseFactory } from "./http/header_formatters/preserve_case/config.ts";
 
 /** A registry holding every built-in extension. */
 export function builtinExtensions(): ExtensionRegistry {
@@ -26,6 +27,7 @@ export function builtinExtensions(): ExtensionRegistry {
       stderrAccessLogFactory,
       rawBufferFactory,
       httpProtocolOptionsFactory,
+      preserveCaseFactory,
       statsdSinkFactory,
       dogStatsdSinkFactory,
     ]

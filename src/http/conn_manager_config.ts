@@ -15,6 +15,8 @@ import type { HttpFilterFactoryCb } from "./filter.ts";
 import { LocalReplyRules } from "./local_reply.ts";
 import { Http1CodecStats, HttpConnManagerStats } from "../stats/data_path_stats.ts";
 import type { RequestParserOptions } from "./http1/parser.ts";
+import { statefulFormatterSettings } from "../extensions/http/header_formatters/preserve_case/config.ts";
+import { preserveCaseFormatterFactory } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 
 // Enum numbers of HttpConnectionManager, written out: importing the generated enums would load
 // the generated module graph at run time (hundreds of files, ~250 ms per worker start).
@@ -73,7 +75,10 @@ export interface ConnectionManagerConfig {
    * the size limits, `allow_chunked_length`, `headers_with_underscores_action`.
    */
   parserOptions: Partial<RequestParserOptions>;
-  /** `http_protocol_options.header_key_format.proper_case_words` (responses downstream). */
+  /**
+   * `http_protocol_options.header_key_format.proper_case_words` (responses downstream). A
+   * `stateful_formatter` (preserve_case) is in `parserOptions`: request maps carry it.
+   */
   properCaseHeaders: boolean;
   /** http_protocol_options.accept_http_10 and default_host_for_http_10. */
   acceptHttp10: boolean;
@@ -109,17 +114,6 @@ function accessLogOptions(hcm: HttpConnectionManager): ConnectionManagerConfig["
   };
 }
 
-/**
- * Why the HCM's protocol options cannot be served yet, or undefined. Shared with the config
- * check so `--mode validate` reports the same.
- */
-export function hcmProtocolProblem(hcm: HttpConnectionManager): string | undefined {
-  if (hcm.httpProtocolOptions?.headerKeyFormat?.headerFormat.case === "statefulFormatter") {
-    return "http_protocol_options.header_key_format.stateful_formatter is not supported yet";
-  }
-  return undefined;
-}
-
 /** Compiles the HCM proto; throws an Error naming the problem for what is not supported. */
 export function compileConnectionManager(
   hcm: HttpConnectionManager,
@@ -138,8 +132,6 @@ export function compileConnectionManager(
         `yet: use an inline route_config`,
     );
   }
-  const protocolProblem = hcmProtocolProblem(hcm);
-  if (protocolProblem) throw new Error(protocolProblem);
   const routeTable = new RouteTable(hcm.routeSpecifier.value, { clusterExists });
   const filterFactories: HttpFilterFactoryCb[] = [];
   for (const f of hcm.httpFilters) {
@@ -168,6 +160,7 @@ export function compileConnectionManager(
     : "overwrite";
   const sht = hcm.schemeHeaderTransformation?.transformation;
   const h1 = hcm.httpProtocolOptions;
+  const keyFormat = h1?.headerKeyFormat?.headerFormat;
   const http1Stats = new Http1CodecStats(server.stats);
   const dropped = http1Stats.droppedHeadersWithUnderscores;
   return {
@@ -204,8 +197,15 @@ export function compileConnectionManager(
       headersWithUnderscoresAction: common?.headersWithUnderscoresAction ?? 0,
       onUnderscoreHeaderDropped: () => dropped.inc(),
       enableTrailers: h1?.enableTrailers ?? false,
+      ...(keyFormat?.case === "statefulFormatter"
+        ? {
+          statefulFormatter: preserveCaseFormatterFactory(
+            statefulFormatterSettings(keyFormat.value),
+          ),
+        }
+        : {}),
     },
-    properCaseHeaders: h1?.headerKeyFormat?.headerFormat.case === "properCaseWords",
+    properCaseHeaders: keyFormat?.case === "properCaseWords",
     acceptHttp10: h1?.acceptHttp10 ?? false,
     enableTrailers: h1?.enableTrailers ?? false,
     defaultHostForHttp10: h1?.defaultHostForHttp10 ?? "",

@@ -1,3 +1,5 @@
+import type { StatefulHeaderKeyFormatter } from "./http1/header_formatter.ts";
+
 /**
  * HTTP headers as Envoy models them: lower-case names, insertion order kept, repeated names
  * allowed, and the request line / status carried as pseudo-headers (`:method`, `:path`,
@@ -9,6 +11,11 @@
 export class HeaderMap {
   /** Flat name/value pairs; names are lower case. */
   readonly #kv: string[];
+  /**
+   * The stateful key formatter (preserve_case) of the codec that read this map, if it had one:
+   * the HTTP/1 encoder then spells names as it says.
+   */
+  formatter: StatefulHeaderKeyFormatter | undefined = undefined;
 
   /** Wraps `kv` (flat pairs, lower-case names) without copying. */
   constructor(kv: string[] = []) {

@@ -12,6 +12,8 @@ import type { LbEndpoint } from "../../proto/gen/envoy/config/endpoint/v3/endpoi
 import type { HttpProtocolOptions } from "../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.ts";
 import type { Http1ProtocolOptions } from "../../proto/gen/envoy/config/core/v3/protocol_pb.ts";
 import { unpackAny } from "../config/any.ts";
+import { statefulFormatterSettings } from "../extensions/http/header_formatters/preserve_case/config.ts";
+import type { PreserveCaseSettings } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import type { DnsLookupFamily } from "./dns.ts";
 import { healthFromStatus, type HostDescription } from "./host.ts";
 import type { LbSettings } from "./lb_base.ts";
@@ -44,6 +46,11 @@ export interface ClusterInfo {
   readonly maxResponseHeadersCount?: number;
   /** Upstream `http_protocol_options.header_key_format.proper_case_words`, when set. */
   readonly properCaseHeaders?: boolean;
+  /**
+   * Upstream `header_key_format.stateful_formatter` (preserve_case), when set: response maps
+   * carry the upstream's spelling (and reason phrase) to the client.
+   */
+  readonly preserveCase?: PreserveCaseSettings;
   /** Upstream `http_protocol_options.allow_chunked_length`, when set. */
   readonly allowChunkedLength?: boolean;
   /**
@@ -112,8 +119,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   if (unsupportedProtocol) problems.push(unsupportedProtocol);
   // As in Envoy, typed HttpProtocolOptions replace the deprecated cluster fields entirely.
   const http1 = http ? upstreamHttp1Options(http) : config.httpProtocolOptions;
-  const http1Unsupported = http ? undefined : http1Problem(http1);
-  if (http1Unsupported) problems.push(http1Unsupported);
+  const preserveCase = preserveCaseOf(http1, problems);
   if (config.http2ProtocolOptions) problems.push("upstream HTTP/2 is not supported yet");
   if (isDns) checkDnsResolver(config, type, problems);
   const failure = config.dnsFailureRefreshRate;
@@ -145,6 +151,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     ...(http1?.headerKeyFormat?.headerFormat.case === "properCaseWords"
       ? { properCaseHeaders: true }
       : {}),
+    ...(preserveCase ? { preserveCase } : {}),
     ...(http1?.allowChunkedLength ? { allowChunkedLength: true } : {}),
     ...(http1?.enableTrailers ? { enableTrailers: true } : {}),
     dnsRefreshRateMs: durationMs(config.dnsRefreshRate, 5000),
@@ -226,14 +233,22 @@ export function upstreamProtocolProblem(http: HttpProtocolOptions | undefined): 
   } else if (p?.case === "autoConfig") {
     return "auto_config (ALPN protocol selection) is not supported yet";
   }
-  return http ? http1Problem(upstreamHttp1Options(http)) : undefined;
+  return undefined;
 }
 
-/** What in upstream HTTP/1 options cannot be served yet, or undefined. */
-function http1Problem(h1: Http1ProtocolOptions | undefined): string | undefined {
-  return h1?.headerKeyFormat?.headerFormat.case === "statefulFormatter"
-    ? "http_protocol_options.header_key_format.stateful_formatter is not supported yet"
-    : undefined;
+/** The preserve_case settings of upstream HTTP/1 options, if they name that formatter. */
+function preserveCaseOf(
+  h1: Http1ProtocolOptions | undefined,
+  problems: string[],
+): PreserveCaseSettings | undefined {
+  const format = h1?.headerKeyFormat?.headerFormat;
+  if (format?.case !== "statefulFormatter") return undefined;
+  try {
+    return statefulFormatterSettings(format.value);
+  } catch (e) {
+    problems.push((e as Error).message);
+    return undefined;
+  }
 }
 
 /** The HTTP/1 options of whichever upstream protocol config is set. */

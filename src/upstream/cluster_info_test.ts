@@ -398,7 +398,7 @@ Deno.test("parseCluster: upstream HTTP/1 codec options, explicit or use_downstre
   );
 });
 
-Deno.test("parseCluster: the preserve_case stateful formatter is refused, not ignored", () => {
+Deno.test("parseCluster: the preserve_case stateful formatter's settings", () => {
   const stateful = {
     header_key_format: {
       stateful_formatter: {
@@ -410,10 +410,32 @@ Deno.test("parseCluster: the preserve_case stateful formatter is refused, not ig
       },
     },
   };
-  const want = ["http_protocol_options.header_key_format.stateful_formatter is not supported yet"];
+  const want = { forwardReasonPhrase: false, properCaseOnEnvoyHeaders: false };
   assertEquals(
-    problems(withHttpOptions({ explicit_http_config: { http_protocol_options: stateful } })),
+    parseCluster(
+      cluster(withHttpOptions({ explicit_http_config: { http_protocol_options: stateful } })),
+    ).info.preserveCase,
     want,
   );
-  assertEquals(problems({ name: "c", http_protocol_options: stateful }), want);
+  assertEquals(
+    parseCluster(cluster({ name: "c", http_protocol_options: stateful })).info.preserveCase,
+    want,
+  );
+  const set = structuredClone(stateful);
+  Object.assign(set.header_key_format.stateful_formatter.typed_config, {
+    forward_reason_phrase: true,
+    formatter_type_on_envoy_headers: "PROPER_CASE",
+  });
+  assertEquals(parseCluster(cluster({ name: "c", http_protocol_options: set })).info.preserveCase, {
+    forwardReasonPhrase: true,
+    properCaseOnEnvoyHeaders: true,
+  });
+  // Only preserve_case exists: a formatter without its config cannot be built.
+  assertEquals(
+    problems({
+      name: "c",
+      http_protocol_options: { header_key_format: { stateful_formatter: { name: "other" } } },
+    }),
+    ["stateful_formatter 'other' is not supported"],
+  );
 });

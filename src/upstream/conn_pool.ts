@@ -17,6 +17,10 @@ import {
   ResponseParser,
 } from "../http/http1/parser.ts";
 import { HostStats, type HostStatsSnapshot } from "./host_stats.ts";
+import {
+  preserveCaseFormatterFactory,
+  type PreserveCaseSettings,
+} from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.ts";
 
 /** What a pool needs to know about its cluster. */
@@ -37,6 +41,8 @@ export interface PoolClusterInfo {
   allowChunkedLength?: boolean;
   /** `http_protocol_options.enable_trailers`: trailers are sent and received only with it. */
   enableTrailers?: boolean;
+  /** `header_key_format.stateful_formatter` (preserve_case) for responses. */
+  preserveCase?: PreserveCaseSettings;
 }
 
 /** Why a stream could not be had or ended early; names follow Envoy's reset reasons. */
@@ -335,6 +341,9 @@ export class Http1ConnPool {
     this.parserOptions = {
       allowChunkedLength: cluster.allowChunkedLength ?? false,
       enableTrailers: cluster.enableTrailers ?? false,
+      ...(cluster.preserveCase
+        ? { statefulFormatter: preserveCaseFormatterFactory(cluster.preserveCase) }
+        : {}),
       ...(cluster.maxResponseHeadersCount !== undefined
         ? { maxHeadersCount: cluster.maxResponseHeadersCount }
         : {}),

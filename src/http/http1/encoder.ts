@@ -4,7 +4,8 @@
  * Header strings are byte strings (one code unit per byte, as the parser produces them), so a
  * head is written in one pass into one exactly-sized Uint8Array. Names are written as stored
  * (lower case), as Envoy does by default, or in proper case (`Content-Type`) for
- * `header_key_format.proper_case_words`. Anything that could break the framing — a name that
+ * `header_key_format.proper_case_words`, or as a stateful formatter attached to the header map
+ * says (preserve_case). Anything that could break the framing — a name that
  * is not a token, a CR/LF/NUL in a value or request-target, a code unit above 0xFF — throws a
  * TypeError instead of reaching the wire (Envoy's HeaderString refuses the same bytes).
  *
@@ -14,6 +15,7 @@
  * @module
  */
 import type { HeaderMap } from "../header_map.ts";
+import type { StatefulHeaderKeyFormatter } from "./header_formatter.ts";
 import { TOKEN } from "./chars.ts";
 import type { HttpVersion } from "./parser.ts";
 import { reasonPhrase } from "./reason_phrase.ts";
@@ -26,6 +28,8 @@ const HOST = ascii("host: ");
 const HOST_PROPER = ascii("Host: ");
 const TE_CHUNKED = ascii("transfer-encoding: chunked\r\n");
 const TE_CHUNKED_PROPER = ascii("Transfer-Encoding: chunked\r\n");
+/** Where the value (`chunked\r\n`) starts in TE_CHUNKED. */
+const TE_CHUNKED_VALUE = "transfer-encoding: ".length;
 const LAST_CHUNK = ascii("0\r\n\r\n");
 const EMPTY = new Uint8Array(0);
 
@@ -101,21 +105,39 @@ function fieldsSize(kv: readonly string[]): number {
   return n;
 }
 
+/**
+ * A field name and its `: `, spelled as the map's stateful formatter says (it wins, as in
+ * Envoy), else in proper case or as stored. Formatters only change case, so sizes hold.
+ */
+function putName(
+  out: Uint8Array,
+  pos: number,
+  name: string,
+  properCase: boolean,
+  formatter: StatefulHeaderKeyFormatter | undefined,
+): number {
+  pos = formatter !== undefined
+    ? putToken(out, pos, formatter.format(name), "header name")
+    : properCase
+    ? putProperCaseToken(out, pos, name, "header name")
+    : putToken(out, pos, name, "header name");
+  out[pos] = 0x3a;
+  out[pos + 1] = 0x20;
+  return pos + 2;
+}
+
 /** Writes the regular fields of `kv` as `name: value\r\n` lines. */
 function putFields(
   out: Uint8Array,
   pos: number,
   kv: readonly string[],
   properCase: boolean,
+  formatter: StatefulHeaderKeyFormatter | undefined,
 ): number {
   for (let i = 0; i < kv.length; i += 2) {
     const name = kv[i];
     if (name.charCodeAt(0) === 0x3a) continue;
-    pos = properCase
-      ? putProperCaseToken(out, pos, name, "header name")
-      : putToken(out, pos, name, "header name");
-    out[pos++] = 0x3a;
-    out[pos++] = 0x20;
+    pos = putName(out, pos, name, properCase, formatter);
     pos = putValue(out, pos, kv[i + 1], "header value");
     out[pos++] = 0x0d;
     out[pos++] = 0x0a;
@@ -135,6 +157,7 @@ export function encodeRequestHead(
   properCase = false,
 ): Uint8Array {
   const kv = headers.raw();
+  const formatter = headers.formatter;
   let method: string | undefined;
   let path: string | undefined;
   let authority: string | undefined;
@@ -160,12 +183,17 @@ export function encodeRequestHead(
   out.set(HTTP11_CRLF, pos);
   pos += HTTP11_CRLF.length;
   if (authority !== undefined) {
-    out.set(properCase ? HOST_PROPER : HOST, pos);
-    pos = putWord(out, pos + HOST.length, authority, "authority");
+    if (formatter !== undefined) pos = putName(out, pos, "host", false, formatter);
+    else {
+      out.set(properCase ? HOST_PROPER : HOST, pos);
+      pos += HOST.length;
+    }
+    pos = putWord(out, pos, authority, "authority");
     out[pos++] = 0x0d;
     out[pos++] = 0x0a;
   }
-  return finishHead(out, putFields(out, pos, kv, properCase), chunked, properCase);
+  pos = putFields(out, pos, kv, properCase, formatter);
+  return finishHead(out, pos, chunked, properCase, formatter);
 }
 
 function finishHead(
@@ -173,10 +201,17 @@ function finishHead(
   pos: number,
   chunked: boolean,
   properCase: boolean,
+  formatter: StatefulHeaderKeyFormatter | undefined,
 ): Uint8Array {
   if (chunked) {
-    out.set(properCase ? TE_CHUNKED_PROPER : TE_CHUNKED, pos);
-    pos += TE_CHUNKED.length;
+    if (formatter !== undefined) {
+      pos = putName(out, pos, "transfer-encoding", false, formatter);
+      out.set(TE_CHUNKED.subarray(TE_CHUNKED_VALUE), pos);
+      pos += TE_CHUNKED.length - TE_CHUNKED_VALUE;
+    } else {
+      out.set(properCase ? TE_CHUNKED_PROPER : TE_CHUNKED, pos);
+      pos += TE_CHUNKED.length;
+    }
   }
   out[pos] = 0x0d;
   out[pos + 1] = 0x0a;
@@ -193,7 +228,8 @@ function statusLine(version: HttpVersion, code: number): Uint8Array {
 /**
  * The status line (with Envoy's reason phrase for `:status`), the non-pseudo headers in order,
  * `transfer-encoding: chunked` if `chunked`, and the blank line. `properCase` writes every
- * field name in proper case.
+ * field name in proper case. A stateful formatter on the map spells the names, and its reason
+ * phrase (preserve_case `forward_reason_phrase`) replaces Envoy's.
  */
 export function encodeResponseHead(
   headers: HeaderMap,
@@ -204,11 +240,14 @@ export function encodeResponseHead(
   const status = headers.get(":status");
   const code = status !== undefined && /^[1-9][0-9][0-9]$/.test(status) ? Number(status) : 0;
   if (code === 0) throw new TypeError(`HTTP/1 response needs a 3-digit :status, got ${status}`);
-  const line = statusLine(version, code);
+  const formatter = headers.formatter;
+  const phrase = formatter?.getReasonPhrase();
+  const line = phrase ? ascii(`${version} ${code} ${phrase}\r\n`) : statusLine(version, code);
   const kv = headers.raw();
   const out = allocate(line.length + fieldsSize(kv) + (chunked ? TE_CHUNKED.length : 0) + 2);
   out.set(line, 0);
-  return finishHead(out, putFields(out, line.length, kv, properCase), chunked, properCase);
+  const pos = putFields(out, line.length, kv, properCase, formatter);
+  return finishHead(out, pos, chunked, properCase, formatter);
 }
 
 /**
@@ -258,7 +297,7 @@ export function encodeLastChunk(trailers?: HeaderMap, properCase = false): Uint8
   out[0] = 0x30;
   out[1] = 0x0d;
   out[2] = 0x0a;
-  const pos = putFields(out, 3, kv, properCase);
+  const pos = putFields(out, 3, kv, properCase, undefined);
   out[pos] = 0x0d;
   out[pos + 1] = 0x0a;
   return out;

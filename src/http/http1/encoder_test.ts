@@ -269,3 +269,30 @@ Deno.test("proper_case_words: names as Envoy's formatter writes them, heads and 
     /header name/,
   );
 });
+
+Deno.test("a stateful formatter on the map spells names and the reason phrase", () => {
+  const spelled: Record<string, string> = {
+    host: "HOST",
+    "x-a": "X-a",
+    "transfer-encoding": "TRANSFER-encoding",
+  };
+  const formatter = {
+    processKey() {},
+    format: (k: string) => spelled[k] ?? k,
+    setReasonPhrase() {},
+    getReasonPhrase: () => "Totally Fine",
+  };
+  const req = map(":method", "GET", ":path", "/", ":authority", "h", "x-a", "1", "x-b", "2");
+  req.formatter = formatter;
+  // The map's formatter wins over the codec's proper case, as in Envoy.
+  assertEquals(
+    text(encodeRequestHead(req, true, true)),
+    "GET / HTTP/1.1\r\nHOST: h\r\nX-a: 1\r\nx-b: 2\r\nTRANSFER-encoding: chunked\r\n\r\n",
+  );
+  const res = map(":status", "200", "x-a", "1");
+  res.formatter = formatter;
+  assertEquals(
+    text(encodeResponseHead(res, "HTTP/1.1", false)),
+    "HTTP/1.1 200 Totally Fine\r\nX-a: 1\r\n\r\n",
+  );
+});

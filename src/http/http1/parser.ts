@@ -42,6 +42,10 @@ import {
 } from "./framing.ts";
 import { HASH_SEED, hashFinish, hashStep, KIND_EXPECT, KIND_HOST, KIND_UPGRADE } from "./intern.ts";
 import { HEADER_NAMES, METHODS } from "./words.ts";
+import type {
+  StatefulHeaderKeyFormatter,
+  StatefulHeaderKeyFormatterFactory,
+} from "./header_formatter.ts";
 
 /** Size limits, as Envoy's `max_request_headers_kb` / `max_request_headers_count`. */
 export interface ParserLimits {
@@ -79,6 +83,11 @@ export interface CodecOptions {
    * `onMessageComplete` gets no trailers. On by default here; the proxy passes its config.
    */
   enableTrailers: boolean;
+  /**
+   * `header_key_format.stateful_formatter`: each head gets a formatter that saw its field names
+   * as received (and a response's reason phrase), attached to its header map.
+   */
+  statefulFormatter?: StatefulHeaderKeyFormatterFactory;
 }
 
 /** Request parser settings. */
@@ -225,6 +234,7 @@ abstract class Http1Parser {
   readonly #underscores: number;
   readonly #onUnderscoreDropped: (() => void) | undefined;
   readonly #enableTrailers: boolean;
+  readonly #formatterFactory: StatefulHeaderKeyFormatterFactory | undefined;
 
   #state = S_HEAD;
   #pauseRequested = false;
@@ -246,6 +256,9 @@ abstract class Http1Parser {
   #targetEnd = 0;
   #http11 = true;
   #status = 0;
+  // The reason phrase's place in the status line.
+  #reasonStart = 0;
+  #reasonEnd = 0;
 
   #remaining = 0;
   #chunkDigits = 0;
@@ -272,6 +285,7 @@ abstract class Http1Parser {
     this.#underscores = codec.headersWithUnderscoresAction ?? UNDERSCORES_ALLOW;
     this.#onUnderscoreDropped = codec.onUnderscoreHeaderDropped;
     this.#enableTrailers = codec.enableTrailers ?? true;
+    this.#formatterFactory = codec.statefulFormatter;
     reserveFields(maxCount);
   }
 
@@ -507,12 +521,15 @@ abstract class Http1Parser {
     this.#status = d0 * 100 + d1 * 10 + d2;
     p += 3;
     if (p === end) return INCOMPLETE;
+    this.#reasonStart = p;
     if (buf[p] === SP) {
-      // The reason phrase carries no meaning (RFC 9112 §4); it is checked, then dropped.
-      p++;
+      // The reason phrase carries no meaning (RFC 9112 §4); it is checked, and kept only for
+      // a stateful formatter that forwards it.
+      this.#reasonStart = ++p;
       while (p < end && FIELD_VALUE[buf[p]] !== 0) p++;
       if (p === end) return INCOMPLETE;
     }
+    this.#reasonEnd = p;
     return this.#lineEnd(buf, p, end, "HPE_INVALID_STATUS");
   }
 
@@ -641,6 +658,17 @@ abstract class Http1Parser {
     return id === NAME_LOWER ? name : name.toLowerCase();
   }
 
+  /** Attaches a new stateful formatter to `headers`, fed every field name as received. */
+  #learnKeys(headers: HeaderMap, s: string, start: number): StatefulHeaderKeyFormatter {
+    const formatter = this.#formatterFactory!.create();
+    for (let i = 0; i < this.#fieldCount; i++) {
+      const k = i << 2;
+      formatter.processKey(s.slice(fieldOffsets[k] - start, fieldOffsets[k + 1] - start));
+    }
+    headers.formatter = formatter;
+    return formatter;
+  }
+
   /** Value of field `i`; `s` is the section decoded from `start`. */
   #value(s: string, start: number, i: number): string {
     const k = i << 2;
@@ -706,6 +734,7 @@ abstract class Http1Parser {
     }
     if (authority >= 0 && !hostSeen) kv.splice(authority - 1, 2);
     const headers = new HeaderMap(kv);
+    if (this.#formatterFactory !== undefined) this.#learnKeys(headers, s, start);
 
     // Envoy's order of checks: a CONNECT body, then CL with TE, then the coding itself.
     if (isConnect && f.contentLength > 0) {
@@ -751,6 +780,11 @@ abstract class Http1Parser {
       kv.push(this.#name(s, start, i), this.#value(s, start, i));
     }
     const headers = new HeaderMap(kv);
+    if (this.#formatterFactory !== undefined) {
+      this.#learnKeys(headers, s, start).setReasonPhrase(
+        s.slice(this.#reasonStart - start, this.#reasonEnd - start),
+      );
+    }
     if (!this.#checkTransferEncoding(f, false, headers)) return;
 
     const interim = status < 200 && status !== 101;
@@ -1037,8 +1071,10 @@ export class ResponseParser extends Http1Parser {
   /** `limits` default to Envoy's for responses: 80 KiB and 100 headers. */
   constructor(
     cb: ParserCallbacks,
-    limits: Partial<ParserLimits & Pick<CodecOptions, "allowChunkedLength" | "enableTrailers">> =
-      {},
+    limits: Partial<
+      & ParserLimits
+      & Pick<CodecOptions, "allowChunkedLength" | "enableTrailers" | "statefulFormatter">
+    > = {},
   ) {
     super(
       cb,

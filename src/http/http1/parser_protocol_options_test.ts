@@ -2,7 +2,8 @@
  * The parser under the protocol options that change how messages are read:
  * `allow_chunked_length` and `headers_with_underscores_action`.
  */
-import { assertEquals } from "../../testing/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
+import type { HeaderMap } from "../header_map.ts";
 import {
   RequestParser,
   type RequestParserOptions,
@@ -135,4 +136,42 @@ Deno.test("enable_trailers off: the trailer section is checked, its fields ignor
     bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\ngrpc-status: 0\r\n\r\n"),
   );
   assertEquals(rec.events.at(-1), { complete: undefined });
+});
+
+Deno.test("stateful_formatter: each head gets a formatter that saw its names as sent", () => {
+  const seen: string[][] = [];
+  const statefulFormatter = {
+    create() {
+      const keys: string[] = [];
+      seen.push(keys);
+      let phrase = "";
+      return {
+        processKey: (k: string) => keys.push(k),
+        format: (k: string) => k,
+        setReasonPhrase: (p: string) => phrase = p,
+        getReasonPhrase: () => phrase,
+      };
+    },
+  };
+  const heads: HeaderMap[] = [];
+  const parser = new RequestParser({
+    onHead: (h) => heads.push(h),
+    onBody: () => {},
+    onMessageComplete: () => {},
+    onError: () => {},
+  }, { statefulFormatter });
+  parser.execute(bytes("GET / HTTP/1.1\r\nHost: h\r\nX-MiXeD: 1\r\nlower: 2\r\n\r\n"));
+  assertEquals(seen, [["Host", "X-MiXeD", "lower"]]);
+  assert(heads[0].formatter !== undefined);
+  const responses: HeaderMap[] = [];
+  new ResponseParser({
+    onHead: (h) => responses.push(h),
+    onBody: () => {},
+    onMessageComplete: () => {},
+    onError: () => {},
+  }, { statefulFormatter }).execute(
+    bytes("HTTP/1.1 200 Totally Fine\r\nContent-Length: 0\r\n\r\n"),
+  );
+  assertEquals(seen[1], ["Content-Length"]);
+  assertEquals(responses[0].formatter?.getReasonPhrase(), "Totally Fine");
 });

@@ -3,11 +3,9 @@ import type { HttpConnectionManager } from "../../../../../proto/gen/envoy/exten
 import { unpackAny } from "../../../../config/any.ts";
 import { checkTerminalOrder, type ExtensionFactory } from "../../../../config/extensions.ts";
 import { Http1ConnectionManager } from "../../../../http/conn_manager.ts";
-import {
-  compileConnectionManager,
-  hcmProtocolProblem,
-} from "../../../../http/conn_manager_config.ts";
+import { compileConnectionManager } from "../../../../http/conn_manager_config.ts";
 import { RouteTable } from "../../../../router/route_table.ts";
+import { statefulFormatterSettings } from "../../../http/header_formatters/preserve_case/config.ts";
 
 /** Factory for the HTTP connection manager. */
 export const httpConnectionManagerFactory: ExtensionFactory = {
@@ -30,12 +28,13 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
       "http",
       (i, msg) => ctx.report(msg, `http_filters[${i}]`),
     );
-    const protocolProblem = hcmProtocolProblem(hcm);
-    if (protocolProblem) {
-      ctx.unsupported(
-        protocolProblem.replace(/ is not supported yet$/, ""),
-        "http_protocol_options",
-      );
+    const keyFormat = hcm.httpProtocolOptions?.headerKeyFormat?.headerFormat;
+    if (keyFormat?.case === "statefulFormatter") {
+      try {
+        statefulFormatterSettings(keyFormat.value);
+      } catch (e) {
+        ctx.report((e as Error).message, "http_protocol_options.header_key_format");
+      }
     }
     // Compile the inline route table as serving would: bad regexes and unsupported route
     // features surface in --mode validate too. (Cluster names are checked separately.)
