@@ -1,5 +1,10 @@
 import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
-import { compileRegex, compileRegexRewrite, literalPrefix } from "./regex.ts";
+import { create } from "@bufbuild/protobuf";
+import {
+  RegexMatcher_GoogleRE2Schema,
+  RegexMatcherSchema,
+} from "../../proto/gen/envoy/type/matcher/v3/regex_pb.ts";
+import { compileRegex, compileRegexRewrite, literalPrefix, maxProgramSize } from "./regex.ts";
 
 function full(pattern: string, input: string): boolean {
   return compileRegex(pattern, "f").fullMatch(input);
@@ -22,7 +27,7 @@ Deno.test("fullMatch needs the whole input, whatever alternative matches first",
   assert(full("", ""));
 });
 
-Deno.test("RE2-only syntax is translated", () => {
+Deno.test("RE2-only syntax is understood", () => {
   assert(full("(?P<id>\\d+)", "42"), "(?P<name>");
   assert(full("a\\z", "a"), "\\z");
   assert(full("\\Aa", "a"), "\\A");
@@ -48,23 +53,74 @@ Deno.test("leading flags apply to the whole pattern", () => {
   assert(full("(?m)a$", "a"));
   assert(!full("(?m)a$", "a\n"), "(?m) must not loosen the whole-input anchors");
   assert(full("(?i:a)b", "Ab") && !full("(?i:a)b", "AB"), "scoped flags");
+  assert(full("a(?i)b", "aB") && !full("a(?i)b", "AB"), "flags in the middle, as RE2 allows");
+  assert(full("(?U)(a+)(a*)", "aaa"), "(?U) non-greedy by default");
+  assert(full("(?i)straße", "STRASSE") === false && full("(?i)k", "\u212a"), "simple folding");
 });
 
 Deno.test("what RE2 rejects is rejected, naming field and pattern", () => {
   assertMatch(
     error(() => compileRegex("(a)\\1", "x.regex")),
-    /^x\.regex: invalid regex '\(a\)\\1': .*backreference/,
+    /^x\.regex: invalid regex '\(a\)\\1': invalid escape sequence: \\1 \(backreferences/,
   );
-  assertMatch(error(() => compileRegex("a(?=b)", "f")), /lookahead/);
+  assertMatch(error(() => compileRegex("(?P<n>a)(?P=n)", "f")), /backreferences/);
+  assertMatch(error(() => compileRegex("a(?=b)", "f")), /invalid perl operator: \(\?= \(lookahead/);
+  assertMatch(error(() => compileRegex("a(?!b)", "f")), /lookahead/);
   assertMatch(error(() => compileRegex("(?<=a)b", "f")), /lookbehind/);
-  assertMatch(error(() => compileRegex("(?U)a+", "f")), /only the i, m and s flags/);
-  assertMatch(error(() => compileRegex("a(?i)b", "f")), /only at the start/);
-  assertMatch(error(() => compileRegex("a{1001}", "f")), /bad repetition operator/);
-  assertMatch(error(() => compileRegex("\\C", "f")), /not supported/);
+  assertMatch(error(() => compileRegex("(?<!a)b", "f")), /lookbehind/);
+  assertMatch(error(() => compileRegex("a{1001}", "f")), /bad repetition operator: \{1001\}/);
+  assertMatch(error(() => compileRegex("a**", "f")), /bad repetition operator: \*\*/);
+  assertMatch(error(() => compileRegex("*a", "f")), /no argument for repetition operator: \*/);
+  assertMatch(error(() => compileRegex("\\C", "f")), /invalid escape sequence: \\C/);
   assertMatch(error(() => compileRegex("\\e", "f")), /invalid escape sequence/);
-  assertMatch(error(() => compileRegex("[a", "f")), /missing \]/);
-  assertMatch(error(() => compileRegex("(a", "f")), /^f: invalid regex '\(a': /);
+  assertMatch(error(() => compileRegex("[a", "f")), /missing \]: \[a/);
+  assertMatch(error(() => compileRegex("(a", "f")), /^f: invalid regex '\(a': missing \): \(a$/);
   assertMatch(error(() => compileRegex("a\\", "f")), /trailing \\/);
+});
+
+/** Patterns that take a backtracking engine exponential or polynomial time on a near miss. */
+const CATASTROPHIC: [string, string, boolean][] = [
+  ["^/(a+)+$", `/${"a".repeat(50_000)}b`, false],
+  ["(a|a)*b", "a".repeat(50_000), false],
+  ["(x+x+)+y", "x".repeat(50_000), false],
+  ["(a*)*(b*)*(a*)*c", "ab".repeat(25_000), false],
+  ["^(([a-z])+.)+[A-Z]([a-z])+$", "a".repeat(50_000), false],
+  ["(\\w+\\s?)+$", `${"word ".repeat(10_000)}!`, false],
+  ["(.*a){20}", "a".repeat(50_000), true],
+  ["(?:a?){30}a{30}", "a".repeat(30), true],
+];
+
+Deno.test("catastrophic patterns on 50k-character inputs finish in linear time", () => {
+  const started = performance.now();
+  for (const [pattern, input, matches] of CATASTROPHIC) {
+    assertEquals(compileRegex(pattern, "f").fullMatch(input), matches, pattern);
+    compileRegexRewrite(pattern, "<\\0>", "f").replaceAll(input);
+  }
+  const ms = performance.now() - started;
+  // A backtracking engine needs minutes to years for any one of these; a generous bound
+  // leaves room for a slow, shared machine.
+  assert(ms < 5000, `took ${ms.toFixed(0)} ms`);
+});
+
+Deno.test("google_re2.max_program_size refuses a larger program with Envoy's message", () => {
+  const big = "/asdf/.*/asdf/.*/asdf/.*";
+  assertMatch(
+    error(() => compileRegex(big, "r.safe_regex.regex", 10)),
+    /^r\.safe_regex\.regex: regex '.*' RE2 program size of \d+ > max program size of 10\. Increase configured max program size if necessary\.$/,
+  );
+  assertMatch(error(() => compileRegexRewrite(big, "x", "f", 10)), /program size of \d+ > /);
+  assert(compileRegex(big, "f", 1000).fullMatch("/asdf/x/asdf/y/asdf/z"));
+  const m = create(RegexMatcherSchema, {
+    regex: "a",
+    engineType: { case: "googleRe2", value: create(RegexMatcher_GoogleRE2Schema, {}) },
+  });
+  assertEquals(maxProgramSize(m), undefined, "google_re2 without a size sets no limit");
+  m.engineType = {
+    case: "googleRe2",
+    value: create(RegexMatcher_GoogleRE2Schema, { maxProgramSize: 7 }),
+  };
+  assertEquals(maxProgramSize(m), 7);
+  assertEquals(maxProgramSize(create(RegexMatcherSchema, { regex: "a" })), undefined);
 });
 
 Deno.test("replaceAll follows the RE2 examples of the Envoy docs", () => {
@@ -79,6 +135,11 @@ Deno.test("replaceAll follows the RE2 examples of the Envoy docs", () => {
   assertEquals(r("(?i)/xxx/", "/yyy/", "/aaa/XxX/bbb"), "/aaa/yyy/bbb");
   assertEquals(r("b", "[\\0\\\\$1]", "abc"), "a[b\\$1]c", "\\0, \\\\ and a literal $");
   assertEquals(r("(x)?b", "<\\1>", "ab"), "a<>", "a group that did not take part is empty");
+  assertEquals(r("a*", "X", "baaac"), "XbXcX", "no empty match right after a match (RE2, not JS)");
+  assertEquals(r("", "-", "ab"), "-a-b-");
+  assertEquals(r("x*", "-", "😀"), "-😀-", "an empty match advances by a code point");
+  assertEquals(r("^a", "X", "aaa"), "Xaa", "^ holds only at the start of the input");
+  assertEquals(r("z", "X", "abc"), "abc");
 });
 
 Deno.test("substitutions must name existing groups", () => {
