@@ -18,6 +18,8 @@ export interface CompiledRegex {
   readonly pattern: string;
   /** Whether all of `input` matches (RE2's FullMatch), in time linear in `input`. */
   fullMatch(input: string): boolean;
+  /** Whether some part of `input` matches (RE2's PartialMatch), in time linear in `input`. */
+  partialMatch(input: string): boolean;
 }
 
 /** A compiled `RegexMatchAndSubstitute`. */
@@ -83,7 +85,11 @@ export function compileRegex(
 ): CompiledRegex {
   const re = compile(pattern, field);
   if (maxProgramSize !== undefined) checkProgramSize(re, pattern, field, maxProgramSize);
-  return { pattern, fullMatch: (input) => re.testExact(input) };
+  return {
+    pattern,
+    fullMatch: (input) => re.testExact(input),
+    partialMatch: (input) => re.test(input),
+  };
 }
 
 /** The deprecated `google_re2.max_program_size` of a `RegexMatcher`, when set. */

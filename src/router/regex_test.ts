@@ -27,6 +27,13 @@ Deno.test("fullMatch needs the whole input, whatever alternative matches first",
   assert(full("", ""));
 });
 
+Deno.test("partialMatch finds the pattern anywhere, anchors still anchor", () => {
+  const part = (p: string, input: string) => compileRegex(p, "f").partialMatch(input);
+  assert(part("rq_[0-9]xx", "cluster.a.upstream_rq_2xx"));
+  assert(!part("^server", "listener.server"));
+  assert(part("live$", "server.live") && !part("live$", "server.live.x"));
+});
+
 Deno.test("RE2-only syntax is understood", () => {
   assert(full("(?P<id>\\d+)", "42"), "(?P<name>");
   assert(full("a\\z", "a"), "\\z");
@@ -93,7 +100,9 @@ const CATASTROPHIC: [string, string, boolean][] = [
 Deno.test("catastrophic patterns on 50k-character inputs finish in linear time", () => {
   const started = performance.now();
   for (const [pattern, input, matches] of CATASTROPHIC) {
-    assertEquals(compileRegex(pattern, "f").fullMatch(input), matches, pattern);
+    const re = compileRegex(pattern, "f");
+    assertEquals(re.fullMatch(input), matches, pattern);
+    re.partialMatch(input);
     compileRegexRewrite(pattern, "<\\0>", "f").replaceAll(input);
   }
   const ms = performance.now() - started;
