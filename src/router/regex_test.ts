@@ -4,7 +4,13 @@ import {
   RegexMatcher_GoogleRE2Schema,
   RegexMatcherSchema,
 } from "../../proto/gen/envoy/type/matcher/v3/regex_pb.ts";
-import { compileRegex, compileRegexRewrite, literalPrefix, maxProgramSize } from "./regex.ts";
+import {
+  compileRegex,
+  compileRegexRewrite,
+  compileStdRegex,
+  literalPrefix,
+  maxProgramSize,
+} from "./regex.ts";
 
 function full(pattern: string, input: string): boolean {
   return compileRegex(pattern, "f").fullMatch(input);
@@ -109,6 +115,27 @@ Deno.test("catastrophic patterns on 50k-character inputs finish in linear time",
   // A backtracking engine needs minutes to years for any one of these; a generous bound
   // leaves room for a slow, shared machine.
   assert(ms < 5000, `took ${ms.toFixed(0)} ms`);
+});
+
+Deno.test("std::regex patterns (stats_tags) search linearly; only lookaround falls back", () => {
+  const started = performance.now();
+  const evil = compileStdRegex("^cluster\\.((a+)+)\\.$", "t.regex");
+  assertEquals(evil.search(`cluster.${"a".repeat(50_000)}!`), undefined);
+  assert(performance.now() - started < 5000);
+
+  const m = compileStdRegex("^cluster\\.((.+?)\\.)", "t.regex").search(
+    "cluster.svc_a.upstream_rq",
+  )!;
+  assertEquals([m.group(1), m.group(2), m.start(1), m.end(1)], ["svc_a.", "svc_a", 8, 14]);
+  const optional = compileStdRegex("^a(x)?(b)", "t").search("ab")!;
+  assertEquals([optional.group(1), optional.start(1), optional.group(2)], [undefined, -1, "b"]);
+  assertEquals([optional.group(3), optional.start(3), optional.end(3)], [undefined, -1, -1]);
+
+  // Envoy's std::regex takes lookahead; RE2 cannot, so these keep the ECMAScript engine.
+  const ahead = compileStdRegex("^cluster(?=\\.)\\.(\\w+)", "t").search("cluster.x")!;
+  assertEquals([ahead.group(1), ahead.start(1), ahead.end(1)], ["x", 8, 9]);
+  assertEquals(compileStdRegex("^(\\w)\\1", "t").search("aab")?.group(1), "a");
+  assertMatch(error(() => compileStdRegex("(", "t.regex")), /^t\.regex: Invalid regex '\(': /);
 });
 
 Deno.test("google_re2.max_program_size refuses a larger program with Envoy's message", () => {
