@@ -196,3 +196,29 @@ Deno.test("literalPrefix is what every full match must start with", () => {
   assertEquals(literalPrefix("(?i)/api"), "", "flags");
   assertEquals(literalPrefix(".*"), "");
 });
+
+/**
+ * Files allowed to build a RegExp from a string, and why: every other regex from config or from
+ * a request must go through this module, so that it runs in linear time.
+ */
+const REGEXP_ALLOWED: Record<string, string> = {
+  "src/router/regex.ts": "this module (std::regex fallback for lookaround only)",
+  "src/config/rules.ts": "protoc-gen-validate patterns: fixed, from the API's own protos",
+};
+
+Deno.test("no module but this one compiles a RegExp from a string", () => {
+  const root = new URL("../../", import.meta.url);
+  const offenders: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of Deno.readDirSync(new URL(dir, root))) {
+      const path = `${dir}${e.name}`;
+      if (e.isDirectory) walk(`${path}/`);
+      else if (path.endsWith(".ts") && !path.endsWith("_test.ts") && !(path in REGEXP_ALLOWED)) {
+        const text = Deno.readTextFileSync(new URL(path, root));
+        if (/\bRegExp\s*\(/.test(text)) offenders.push(path);
+      }
+    }
+  };
+  walk("src/");
+  assertEquals(offenders, [], "use compileRegex / compileRegexRewrite / compileStdRegex");
+});
