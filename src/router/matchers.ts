@@ -11,7 +11,7 @@ import type {
   QueryParameterMatcher,
 } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import type { StringMatcher } from "../../proto/gen/envoy/type/matcher/v3/string_pb.ts";
-import { compileRegex } from "./regex.ts";
+import { compileRegex, maxProgramSize } from "./regex.ts";
 
 /** A compiled string matcher. */
 export type StringPredicate = (value: string) => boolean;
@@ -78,7 +78,11 @@ export function compileStringMatcher(m: StringMatcher, field: string): StringPre
     }
     case "safeRegex": {
       // ignore_case has no effect on regexes in Envoy; the pattern's own (?i) does.
-      const re = compileRegex(p.value.regex, `${field}.safe_regex.regex`);
+      const re = compileRegex(
+        p.value.regex,
+        `${field}.safe_regex.regex`,
+        maxProgramSize(p.value),
+      );
       return re.fullMatch;
     }
     case "custom":
@@ -129,7 +133,11 @@ function valuePredicate(h: HeaderMatcher, field: string): StringPredicate {
       return v === "" ? () => true : (s) => s === v;
     }
     case "safeRegexMatch":
-      return compileRegex(spec.value.regex, `${field}.safe_regex_match.regex`).fullMatch;
+      return compileRegex(
+        spec.value.regex,
+        `${field}.safe_regex_match.regex`,
+        maxProgramSize(spec.value),
+      ).fullMatch;
     case "rangeMatch":
       return rangePredicate(spec.value.start, spec.value.end);
     case "prefixMatch": {

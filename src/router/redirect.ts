@@ -6,7 +6,7 @@
  */
 import type { HeaderMap } from "../http/header_map.ts";
 import type { RedirectAction } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
-import { compileRegexRewrite, type RegexRewrite } from "./regex.ts";
+import { compileRegexRewrite, maxProgramSize, type RegexRewrite } from "./regex.ts";
 import { rewritePath } from "./path_rewrite.ts";
 import type { CompiledRoute } from "./route_entry.ts";
 
@@ -73,6 +73,7 @@ export function compileRedirect(r: RedirectAction, field: string): CompiledRedir
         p.value.pattern?.regex ?? "",
         p.value.substitution,
         `${field}.regex_rewrite`,
+        maxProgramSize(p.value.pattern),
       )
       : undefined,
   };

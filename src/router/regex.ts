@@ -1,18 +1,25 @@
 /**
- * Envoy's regexes (`safe_regex`, `regex_rewrite`, ...) are RE2. JavaScript's RegExp is close
- * but not the same language, so patterns are translated once at config time: RE2 syntax that
- * has a JavaScript equivalent is rewritten (`(?P<n>`, `\z`, `\x{...}`, `\pL`, POSIX classes,
- * escaped punctuation, leading `(?i)`), and what RE2 itself rejects (backreferences,
- * lookaround) is rejected here too, so a config Envoy refuses is refused by denvoy.
- * Patterns compile with the `u` flag, as RE2 matches code points, not UTF-16 units.
+ * Envoy's regexes (`safe_regex`, `regex_rewrite`, ...) are RE2, chosen because matching time is
+ * linear in the input whatever the pattern. JavaScript's RegExp backtracks (`^/(a+)+$` against
+ * 30 characters takes seconds), so every regex denvoy compiles from config or from an admin
+ * query goes through this module, which runs it on `re2js`, a pure-JavaScript port of RE2's
+ * linear-time engines (lazy DFA, one-pass, NFA). Being pure JavaScript it behaves the same
+ * under `deno task`, `deno run`, in worker isolates and in the compiled binary, with no V8 flag
+ * (V8's own linear engine needs `--enable-experimental-regexp-engine`, lacks the `u` and `i`
+ * flags and measured slower: bench/RESULTS.md). The syntax is RE2's own, parsed by the port, so
+ * what RE2 rejects (backreferences, lookaround, `\C`) is rejected with RE2's error text.
  */
+import { RE2JS, RE2JSSyntaxException } from "re2js";
+import type { RegexMatcher } from "../../proto/gen/envoy/type/matcher/v3/regex_pb.ts";
 
 /** A compiled RE2 pattern for whole-string matching. */
 export interface CompiledRegex {
   /** The pattern as configured. */
   readonly pattern: string;
-  /** Whether all of `input` matches (RE2's FullMatch). */
+  /** Whether all of `input` matches (RE2's FullMatch), in time linear in `input`. */
   fullMatch(input: string): boolean;
+  /** Whether some part of `input` matches (RE2's PartialMatch), in time linear in `input`. */
+  partialMatch(input: string): boolean;
 }
 
 /** A compiled `RegexMatchAndSubstitute`. */
@@ -21,297 +28,45 @@ export interface RegexRewrite {
   readonly pattern: string;
   /** The substitution as configured; `\1`..`\9` name capture groups, `\0` the whole match. */
   readonly substitution: string;
-  /** Replaces every non-overlapping match (RE2's GlobalReplace). */
+  /** Replaces every non-overlapping match (RE2's GlobalReplace), in time linear in `input`. */
   replaceAll(input: string): string;
 }
 
-/** RE2 allows at most this many repetitions in `{n,m}`. */
-const MAX_REPEAT = 1000;
-
-/** Characters that must stay escaped in a JavaScript `u`-mode pattern. */
-const JS_SYNTAX = "^$\\.*+?()[]{}|/";
-
-const POSIX_CLASSES: Record<string, string> = {
-  alnum: "0-9A-Za-z",
-  alpha: "A-Za-z",
-  ascii: "\\x00-\\x7F",
-  blank: "\\t ",
-  cntrl: "\\x00-\\x1F\\x7F",
-  digit: "0-9",
-  graph: "!-~",
-  lower: "a-z",
-  print: " -~",
-  punct: "!-\\/:-@\\[-`{-~",
-  space: "\\t\\n\\v\\f\\r ",
-  upper: "A-Z",
-  word: "0-9A-Za-z_",
-  xdigit: "0-9A-Fa-f",
+/** The port's error texts (Go's) as RE2 itself words them, which is what Envoy reports. */
+const RE2_ERRORS: Record<string, string> = {
+  "invalid named capture": "invalid named capture group",
+  "invalid or unsupported Perl syntax": "invalid perl operator",
+  "invalid nested repetition operator": "bad repetition operator",
+  "invalid repeat count": "bad repetition operator",
+  "missing closing ]": "missing ]",
+  "missing closing )": "missing )",
+  "missing argument to repetition operator": "no argument for repetition operator",
+  "trailing backslash at end of expression": "trailing \\",
+  "duplicate capture group name": "invalid named capture group",
 };
 
-interface Translation {
-  source: string;
-  /** JavaScript flags from a leading `(?flags)`, a subset of "ims". */
-  flags: string;
-  /** Number of capture groups. */
-  groups: number;
+/** Why RE2 lacks a construct people often try, added to the error. */
+function hint(pattern: string, arg: string): string {
+  if (/^\\[1-9]/.test(arg) || (arg === "(?P" && pattern.includes("(?P="))) {
+    return " (backreferences are not supported)";
+  }
+  if (/^\(\?[=!]/.test(arg)) return " (lookahead is not supported)";
+  if (/^\(\?<[=!]/.test(arg) || (arg === pattern && /\(\?<[=!]/.test(pattern))) {
+    return " (lookbehind is not supported)";
+  }
+  return "";
 }
 
-class Re2SyntaxError extends Error {}
-
-function fail(msg: string): never {
-  throw new Re2SyntaxError(msg);
-}
-
-function isOctal(c: string | undefined): boolean {
-  return c !== undefined && c >= "0" && c <= "7";
-}
-
-function codePointEscape(cp: number): string {
-  return `\\u{${cp.toString(16)}}`;
-}
-
-/** `\p{Name}` in RE2 names a general category or a script; JavaScript wants `Script=` for scripts. */
-function unicodeProperty(name: string, negated: boolean): string {
-  let neg = negated;
-  let n = name;
-  if (n.startsWith("^")) {
-    neg = !neg;
-    n = n.slice(1);
-  }
-  if (!/^[A-Za-z_]+$/.test(n)) fail(`invalid character class range: \\p{${name}}`);
-  const prop = /^[A-Z][a-z]?$/.test(n) || n === "Any" ? n : `Script=${n}`;
-  return `\\${neg ? "P" : "p"}{${prop}}`;
-}
-
-/** Translates one escape at `p[i]` (a backslash); returns the JavaScript text and its length. */
-function translateEscape(p: string, i: number, inClass: boolean): [string, number] {
-  const c = p[i + 1];
-  if (c === undefined) fail("trailing \\");
-  switch (c) {
-    case "d":
-    case "D":
-    case "w":
-    case "W":
-    case "s":
-    case "S":
-    case "f":
-    case "t":
-    case "n":
-    case "r":
-    case "v":
-      return [`\\${c}`, 2];
-    case "a":
-      return ["\\x07", 2];
-    case "b":
-    case "B":
-      if (inClass) fail(`invalid escape sequence: \\${c}`);
-      return [`\\${c}`, 2];
-    case "A":
-      if (inClass) fail("invalid escape sequence: \\A");
-      return ["(?<![\\s\\S])", 2];
-    case "z":
-      if (inClass) fail("invalid escape sequence: \\z");
-      return ["(?![\\s\\S])", 2];
-    case "C":
-      return fail("\\C (any byte) is not supported");
-    case "x": {
-      if (p[i + 2] === "{") {
-        const close = p.indexOf("}", i + 3);
-        const hex = close < 0 ? "" : p.slice(i + 3, close);
-        if (!/^[0-9A-Fa-f]{1,6}$/.test(hex) || parseInt(hex, 16) > 0x10ffff) {
-          fail(`invalid escape sequence: \\x{${hex}`);
-        }
-        return [codePointEscape(parseInt(hex, 16)), close - i + 1];
-      }
-      const hex = p.slice(i + 2, i + 4);
-      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) fail(`invalid escape sequence: \\x${hex}`);
-      return [`\\x${hex}`, 4];
-    }
-    case "p":
-    case "P": {
-      if (p[i + 2] === "{") {
-        const close = p.indexOf("}", i + 3);
-        if (close < 0) fail(`invalid character class range: ${p.slice(i)}`);
-        return [unicodeProperty(p.slice(i + 3, close), c === "P"), close - i + 1];
-      }
-      const one = p[i + 2];
-      if (one === undefined) fail(`invalid character class range: \\${c}`);
-      return [unicodeProperty(one, c === "P"), 3];
-    }
-    case "Q": {
-      // \Q...\E quotes a literal run.
-      const end = p.indexOf("\\E", i + 2);
-      const lit = p.slice(i + 2, end < 0 ? p.length : end);
-      let out = "";
-      for (const ch of lit) out += literal(ch, inClass);
-      return [out, (end < 0 ? p.length : end + 2) - i];
-    }
-    default:
-      break;
-  }
-  if (c >= "0" && c <= "9") {
-    // RE2 reads \0 and \1..\7 followed by more octal digits as octal; a lone \1..\9 would be a
-    // backreference, which RE2 does not support.
-    if (c === "8" || c === "9" || (c !== "0" && !isOctal(p[i + 2]))) {
-      fail(`invalid escape sequence: \\${c} (backreferences are not supported)`);
-    }
-    let len = 1;
-    while (len < 3 && isOctal(p[i + 1 + len])) len++;
-    return [codePointEscape(parseInt(p.slice(i + 1, i + 1 + len), 8)), len + 1];
-  }
-  if (/[A-Za-z]/.test(c) || c.charCodeAt(0) > 0x7f) fail(`invalid escape sequence: \\${c}`);
-  return [literal(c, inClass), 2];
-}
-
-/** A literal character in JavaScript `u`-mode syntax. */
-function literal(ch: string, inClass: boolean): string {
-  if (JS_SYNTAX.includes(ch) || (inClass && ch === "-")) return `\\${ch}`;
-  return ch;
-}
-
-/** `{n}`, `{n,}` or `{n,m}` at `p[i]`, or undefined when RE2 reads the brace literally. */
-function repetition(p: string, i: number): string | undefined {
-  const m = /^\{(\d+)(,(\d*))?\}/.exec(p.slice(i, i + 16));
-  if (!m) return undefined;
-  const min = Number(m[1]);
-  const max = m[3] === undefined || m[3] === "" ? min : Number(m[3]);
-  if (min > MAX_REPEAT || max > MAX_REPEAT || max < min) {
-    fail(`bad repetition operator: ${m[0]}`);
-  }
-  return m[0];
-}
-
-/** Translates a group opener `(?...` at `p[i]`. */
-function translateGroup(p: string, i: number): [string, number, boolean] {
-  const rest = p.slice(i, i + 4);
-  if (rest.startsWith("(?:")) return ["(?:", 3, false];
-  if (rest.startsWith("(?=") || rest.startsWith("(?!")) {
-    fail(`invalid or unsupported Perl syntax: ${rest.slice(0, 3)} (lookahead)`);
-  }
-  if (rest.startsWith("(?<=") || rest.startsWith("(?<!")) {
-    fail(`invalid or unsupported Perl syntax: ${rest} (lookbehind)`);
-  }
-  const named = /^\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/.exec(p.slice(i));
-  if (named) return [`(?<${named[1]}>`, named[0].length, true];
-  const mod = /^\(\?([a-zA-Z]*)(-[a-zA-Z]*)?:/.exec(p.slice(i));
-  if (mod) {
-    const all = mod[1] + (mod[2] ?? "");
-    if (!/^[ims]*(-[ims]*)?$/.test(all)) {
-      fail(`invalid or unsupported Perl syntax: ${mod[0]} (only the i, m and s flags)`);
-    }
-    return [mod[0], mod[0].length, false];
-  }
-  if (/^\(\?[a-zA-Z-]*\)/.test(p.slice(i))) {
-    fail("flags such as (?i) are supported only at the start of the pattern");
-  }
-  fail(`invalid or unsupported Perl syntax: ${p.slice(i, i + 3)}`);
-}
-
-function translate(pattern: string): Translation {
-  let flags = "";
-  let i = 0;
-  const lead = /^\(\?([a-zA-Z]+)(-[a-zA-Z]*)?\)/.exec(pattern);
-  if (lead) {
-    if (!/^[ims]+$/.test(lead[1]) || (lead[2] !== undefined && !/^-[ims]*$/.test(lead[2]))) {
-      fail(`invalid or unsupported Perl syntax: ${lead[0]} (only the i, m and s flags)`);
-    }
-    flags = [...new Set(lead[1])].join("");
-    i = lead[0].length;
-  }
-  let out = "";
-  let groups = 0;
-  let inClass = false;
-  let classStart = -1;
-  while (i < pattern.length) {
-    const c = pattern[i];
-    if (c === "\\") {
-      const [js, len] = translateEscape(pattern, i, inClass);
-      out += js;
-      i += len;
-      continue;
-    }
-    if (inClass) {
-      if (c === "]" && i !== classStart) {
-        inClass = false;
-        out += "]";
-      } else if (c === "[" && pattern.startsWith("[:", i)) {
-        const close = pattern.indexOf(":]", i + 2);
-        const name = close < 0 ? "" : pattern.slice(i + 2, close);
-        const members = POSIX_CLASSES[name];
-        if (members === undefined) fail(`invalid character class range: [:${name}:]`);
-        out += members;
-        i = close + 2;
-        continue;
-      } else if (c === "[" || c === "]") {
-        out += `\\${c}`;
-      } else {
-        out += c;
-      }
-      i += c.length;
-      continue;
-    }
-    switch (c) {
-      case "[":
-        inClass = true;
-        out += "[";
-        i++;
-        if (pattern[i] === "^") {
-          out += "^";
-          i++;
-        }
-        // A `]` first in a class is a literal in RE2.
-        classStart = i;
-        continue;
-      case "(": {
-        if (pattern[i + 1] === "?") {
-          const [js, len, capturing] = translateGroup(pattern, i);
-          out += js;
-          i += len;
-          if (capturing) groups++;
-        } else {
-          out += "(";
-          i++;
-          groups++;
-        }
-        continue;
-      }
-      case "{": {
-        const rep = repetition(pattern, i);
-        out += rep ?? "\\{";
-        i += rep?.length ?? 1;
-        continue;
-      }
-      case "}":
-      case "]":
-        out += `\\${c}`;
-        i++;
-        continue;
-      default:
-        out += c;
-        i++;
-    }
-  }
-  if (inClass) fail("missing ]");
-  return { source: out, flags, groups };
-}
-
-function compileJs(pattern: string, source: string, flags: string, field: string): RegExp {
+function compile(pattern: string, field: string): RE2JS {
   try {
-    return new RegExp(source, flags);
+    return RE2JS.compile(pattern);
   } catch (e) {
-    const why = e instanceof Error ? e.message.replace(/^Invalid regular expression: /, "") : e;
-    throw new Error(`${field}: invalid regex '${pattern}': ${why}`);
-  }
-}
-
-function translateOrThrow(pattern: string, field: string): Translation {
-  try {
-    return translate(pattern);
-  } catch (e) {
-    if (e instanceof Re2SyntaxError) {
-      throw new Error(`${field}: invalid regex '${pattern}': ${e.message}`);
-    }
-    throw e;
+    if (!(e instanceof RE2JSSyntaxException)) throw e;
+    const arg = e.input ?? "";
+    const what = RE2_ERRORS[e.error] ?? e.error;
+    throw new Error(
+      `${field}: invalid regex '${pattern}': ${what}${arg ? `: ${arg}` : ""}${hint(pattern, arg)}`,
+    );
   }
 }
 
@@ -319,14 +74,120 @@ function translateOrThrow(pattern: string, field: string): Translation {
  * Compiles an RE2 pattern for whole-string matching.
  *
  * @param field where the pattern sits in the config, for the error message.
- * @throws {Error} naming the field and the pattern when RE2 (or this translation) rejects it.
+ * @param maxProgramSize refuse a pattern whose RE2 program is larger (the deprecated
+ *   `google_re2.max_program_size`).
+ * @throws {Error} naming the field and the pattern when RE2 rejects it.
  */
-export function compileRegex(pattern: string, field: string): CompiledRegex {
-  const t = translateOrThrow(pattern, field);
-  // The outer anchors must stay whole-input anchors, so a leading (?m) scopes to the body only.
-  const body = t.flags.includes("m") ? `(?m:${t.source})` : `(?:${t.source})`;
-  const re = compileJs(pattern, `^${body}$`, `u${t.flags.replace("m", "")}`, field);
-  return { pattern, fullMatch: (input) => re.test(input) };
+export function compileRegex(
+  pattern: string,
+  field: string,
+  maxProgramSize?: number,
+): CompiledRegex {
+  const re = compile(pattern, field);
+  if (maxProgramSize !== undefined) checkProgramSize(re, pattern, field, maxProgramSize);
+  return {
+    pattern,
+    fullMatch: (input) => re.testExact(input),
+    partialMatch: (input) => re.test(input),
+  };
+}
+
+/** The leftmost match of a {@link SearchRegex}, with its capture groups. */
+export interface SearchMatch {
+  /** Group `n` (0 is the whole match), or undefined when it took no part. */
+  group(n: number): string | undefined;
+  /** Where group `n` starts in the input, -1 when it took no part. */
+  start(n: number): number;
+  /** Where group `n` ends in the input, -1 when it took no part. */
+  end(n: number): number;
+}
+
+/** A pattern searched for anywhere in the input (`std::regex_search`). */
+export interface SearchRegex {
+  /** The pattern as configured. */
+  readonly pattern: string;
+  /** The leftmost match in `input`, or undefined. */
+  search(input: string): SearchMatch | undefined;
+}
+
+/**
+ * Compiles a pattern that Envoy runs with `std::regex` (ECMAScript syntax), such as a custom
+ * `stats_tags` regex. Whatever RE2 also accepts runs on the linear engine; for these patterns
+ * and the inputs they see (stat names: no line breaks, no Unicode spaces) both engines give the
+ * same matches and groups. Only what RE2 cannot express (lookaround, backreferences, `\u....`
+ * escapes), which Envoy accepts here, falls back to a backtracking RegExp; refusing it would
+ * refuse configs Envoy takes.
+ *
+ * @param builtIn the pattern is one of Envoy's own (default tag regexes), fixed and known to be
+ *   fast: it runs on RegExp directly, which is quicker, as before.
+ * @throws {Error} `<field>: Invalid regex '<pattern>': <why>` when neither engine accepts it.
+ */
+export function compileStdRegex(pattern: string, field: string, builtIn = false): SearchRegex {
+  let re: RE2JS | undefined;
+  try {
+    if (!builtIn) re = RE2JS.compile(pattern);
+  } catch (e) {
+    if (!(e instanceof RE2JSSyntaxException)) throw e;
+  }
+  if (re !== undefined) {
+    const linear = re;
+    const groups = re.groupCount();
+    return {
+      pattern,
+      search(input) {
+        const m = linear.matcher(input);
+        if (!m.find()) return undefined;
+        // As in ECMAScript, a group the pattern lacks did not take part.
+        return {
+          group: (n) => n <= groups ? m.group(n) ?? undefined : undefined,
+          start: (n) => n <= groups ? m.start(n) : -1,
+          end: (n) => n <= groups ? m.end(n) : -1,
+        };
+      },
+    };
+  }
+  let js: RegExp;
+  try {
+    // The d flag reports where each group is.
+    js = new RegExp(pattern, "d");
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new Error(`${field}: Invalid regex '${pattern}': ${why}`);
+  }
+  return {
+    pattern,
+    search(input) {
+      const m = js.exec(input);
+      if (m === null) return undefined;
+      return {
+        group: (n) => m[n],
+        start: (n) => m.indices?.[n]?.[0] ?? -1,
+        end: (n) => m.indices?.[n]?.[1] ?? -1,
+      };
+    },
+  };
+}
+
+/** The deprecated `google_re2.max_program_size` of a `RegexMatcher`, when set. */
+export function maxProgramSize(matcher: RegexMatcher | undefined): number | undefined {
+  const engine = matcher?.engineType;
+  return engine?.case === "googleRe2" ? engine.value.maxProgramSize : undefined;
+}
+
+/**
+ * Envoy's check of the deprecated `max_program_size`, with its error text. The size is the
+ * port's count of program instructions, which is close to but not always equal to RE2's own
+ * (RE2 compiles to UTF-8 byte ranges, so `.` costs it more): a pattern near the limit may be
+ * judged differently from Envoy.
+ */
+function checkProgramSize(re: RE2JS, pattern: string, field: string, max: number): void {
+  const size = re.programSize();
+  if (size > max) {
+    throw new Error(
+      `${field}: regex '${pattern}' RE2 program size of ${size} > max program size of ${max}. ` +
+        "Increase configured max program size if necessary.",
+    );
+  }
 }
 
 /** Characters that are literal in RE2 outside a class (no escaping needed). */
@@ -413,24 +274,42 @@ function parseSubstitution(sub: string, groups: number, field: string): (string 
 /**
  * Compiles a regex with its substitution (`RegexMatchAndSubstitute`).
  *
+ * @param maxProgramSize as for {@link compileRegex}.
  * @throws {Error} for a bad pattern, or a substitution naming a group the pattern lacks.
  */
 export function compileRegexRewrite(
   pattern: string,
   substitution: string,
   field: string,
+  maxProgramSize?: number,
 ): RegexRewrite {
-  const t = translateOrThrow(pattern, field);
-  const re = compileJs(pattern, t.source, `gu${t.flags}`, field);
-  const parts = parseSubstitution(substitution, t.groups, field);
-  if (parts.every((p) => typeof p === "string")) {
-    const text = parts.join("");
-    return { pattern, substitution, replaceAll: (input) => input.replace(re, () => text) };
-  }
-  const replacer = (...m: unknown[]): string => {
-    let s = "";
-    for (const p of parts) s += typeof p === "string" ? p : (m[p] as string | undefined) ?? "";
-    return s;
+  const re = compile(pattern, field);
+  if (maxProgramSize !== undefined) checkProgramSize(re, pattern, field, maxProgramSize);
+  const parts = parseSubstitution(substitution, re.groupCount(), field);
+  return {
+    pattern,
+    substitution,
+    replaceAll: (input) => globalReplace(re, parts, input),
   };
-  return { pattern, substitution, replaceAll: (input) => input.replace(re, replacer) };
+}
+
+/**
+ * RE2's GlobalReplace: every leftmost-first match, left to right, except an empty match right
+ * where the previous match ended (so `a*` on `baaac` gives `XbXcX`, not JavaScript's `XbXXcX`).
+ */
+function globalReplace(re: RE2JS, parts: (string | number)[], input: string): string {
+  const m = re.matcher(input);
+  let out = "";
+  let copied = 0;
+  let lastEnd = -1;
+  while (m.find()) {
+    const start = m.start();
+    const end = m.end();
+    if (start === end && start === lastEnd) continue;
+    out += input.slice(copied, start);
+    for (const p of parts) out += typeof p === "string" ? p : m.group(p) ?? "";
+    copied = end;
+    lastEnd = end;
+  }
+  return copied === 0 && lastEnd === -1 ? input : out + input.slice(copied);
 }

@@ -33,6 +33,7 @@ import {
   compileRegex,
   compileRegexRewrite,
   literalPrefix,
+  maxProgramSize,
   type RegexRewrite,
 } from "./regex.ts";
 import type { MatchedRoute, RouteMatchContext } from "./route_table.ts";
@@ -164,6 +165,7 @@ function compileRouteSettings(
         a.regexRewrite.pattern?.regex ?? "",
         a.regexRewrite.substitution,
         `${field}.regex_rewrite`,
+        maxProgramSize(a.regexRewrite.pattern),
       )
       : undefined,
     autoHostRewrite: false,
@@ -192,6 +194,7 @@ function compileRouteSettings(
         h.value.pattern?.regex ?? "",
         h.value.substitution,
         `${field}.host_rewrite_path_regex`,
+        maxProgramSize(h.value.pattern),
       );
       break;
   }
@@ -398,7 +401,11 @@ export class CompiledRoute {
         break;
       case "safeRegex":
         this.#pathKind = REGEX;
-        this.#regex = compileRegex(p.value.regex, `${field}.safe_regex.regex`);
+        this.#regex = compileRegex(
+          p.value.regex,
+          `${field}.safe_regex.regex`,
+          maxProgramSize(p.value),
+        );
         break;
       case "connectMatcher":
         this.#pathKind = CONNECT;

@@ -38,10 +38,7 @@ export interface StatsRenderOptions {
  * @throws {Error} when the pattern is not valid RE2, for a 400 response.
  */
 export function compileStatsFilter(pattern: string): (name: string) => boolean {
-  // A leading (?flags) must stay first for the RE2 translation to accept it.
-  const lead = /^\(\?[a-zA-Z]+\)/.exec(pattern)?.[0] ?? "";
-  const re = compileRegex(`${lead}.*(?:${pattern.slice(lead.length)}).*`, "filter");
-  return re.fullMatch;
+  return compileRegex(pattern, "filter").partialMatch;
 }
 
 /** `/stats` in Envoy's text format. */

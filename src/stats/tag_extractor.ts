@@ -12,6 +12,7 @@ import type {
   StatsConfig,
   TagSpecifier,
 } from "../../proto/gen/envoy/config/metrics/v3/stats_pb.ts";
+import { compileStdRegex } from "../router/regex.ts";
 import {
   DEFAULT_REGEX_DESCRIPTORS,
   DEFAULT_TOKEN_DESCRIPTORS,
@@ -170,16 +171,9 @@ export function regexPrefix(regex: string): string {
   return m === null ? "" : m[1];
 }
 
-function regexExtractor(d: RegexDescriptor, field = d.name): Extractor {
-  let compiled: RegExp;
-  try {
-    // Envoy runs custom tag regexes with std::regex (ECMAScript), the same language as this.
-    // The d flag reports where group 1 is, which is the part to cut.
-    compiled = new RegExp(d.regex, "d");
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    throw new Error(`${field}: Invalid regex '${d.regex}': ${why}`);
-  }
+/** An extractor for a custom regex (at `field` in the config), or a default one without. */
+function regexExtractor(d: RegexDescriptor, field?: string): Extractor {
+  const compiled = compileStdRegex(d.regex, field ?? d.name, field === undefined);
   const { substr, negativeMatch } = d;
   return {
     name: d.name,
@@ -187,12 +181,13 @@ function regexExtractor(d: RegexDescriptor, field = d.name): Extractor {
     shared: false,
     extract(name) {
       if (substr !== "" && !name.includes(substr)) return undefined;
-      const m = compiled.exec(name);
-      if (m === null || m[1] === undefined || m[1] === "") return undefined;
-      const value = m[2] !== undefined && m[2] !== "" ? m[2] : m[1];
+      const m = compiled.search(name);
+      const cut = m?.group(1);
+      if (m === undefined || cut === undefined || cut === "") return undefined;
+      const inner = m.group(2);
+      const value = inner !== undefined && inner !== "" ? inner : cut;
       if (negativeMatch !== "" && value === negativeMatch) return undefined;
-      const [start, end] = m.indices![1]!;
-      return { value, start, end };
+      return { value, start: m.start(1), end: m.end(1) };
     },
   };
 }
