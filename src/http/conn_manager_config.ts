@@ -60,6 +60,8 @@ export interface ConnectionManagerConfig {
   streamIdleTimeoutMs: number;
   idleTimeoutMs: number;
   maxConnectionDurationMs: number;
+  /** `common_http_protocol_options.max_stream_duration` (0: none); routes may override it. */
+  maxStreamDurationMs: number;
   drainTimeoutMs: number;
   maxRequestHeadersBytes: number;
   maxHeadersCount: number;
@@ -164,6 +166,7 @@ export function compileConnectionManager(
     streamIdleTimeoutMs: durationMs(hcm.streamIdleTimeout, 300_000),
     idleTimeoutMs: durationMs(common?.idleTimeout, 3_600_000),
     maxConnectionDurationMs: durationMs(common?.maxConnectionDuration, 0),
+    maxStreamDurationMs: durationMs(common?.maxStreamDuration, 0),
     drainTimeoutMs: durationMs(hcm.drainTimeout, 5000),
     maxRequestHeadersBytes: (hcm.maxRequestHeadersKb ?? 60) * 1024,
     maxHeadersCount: common?.maxHeadersCount ?? 100,

@@ -26,6 +26,13 @@ import { type HostDescription, hostKey } from "../upstream/host.ts";
 import { type ClusterStats, RouterStats } from "../stats/data_path_stats.ts";
 import type { LoadBalancer } from "../upstream/load_balancer.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "./header_mutation.ts";
+import {
+  copyResponseHeaders,
+  INTERNAL_REDIRECT_STATE,
+  type InternalRedirectState,
+  parseRedirectLocation,
+} from "./internal_redirect.ts";
+import { pathEnd } from "./path_rewrite.ts";
 import { redirectLocation } from "./redirect.ts";
 import { type MatchedRoute, rewritePath } from "./route_table.ts";
 import type { HostStats } from "../upstream/host_stats.ts";
@@ -45,6 +52,12 @@ const FAILURES: Record<
   overflow: { status: 503, flag: "UO", reason: "overflow" },
 };
 
+/** The router filter's config (`envoy.extensions.filters.http.router.v3.Router`), resolved. */
+export interface RouterConfig {
+  /** `suppress_envoy_headers`: add no x-envoy-* headers to requests or responses. */
+  readonly suppressEnvoyHeaders: boolean;
+}
+
 /** Headers an upstream response never passes on (hop-by-hop). */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding"]);
 const isHopByHop = (name: string) => HOP_BY_HOP.has(name);
@@ -62,6 +75,13 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #timeoutMs = 0;
   #timer: CoarseTimer | undefined;
   #startMs = 0;
+  /** When the downstream request completed (performance.now()), or 0 while it has not. */
+  #requestCompleteMs = 0;
+  /** Copies of the request body kept for an internal redirect; undefined when not buffering. */
+  #redirectBody: Uint8Array[] | undefined;
+  #redirectBodyBytes = 0;
+  /** The body outgrew the buffer limit: an internal redirect can no longer replay it. */
+  #redirectOverflow = false;
   #responseStarted = false;
   #done = false;
   #upgrade = false;
@@ -78,6 +98,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     cb: StreamFilterCallbacks,
     readonly server: ServerContext,
     readonly routerStats: RouterStats,
+    readonly config: RouterConfig = { suppressEnvoyHeaders: false },
   ) {
     this.#cb = cb;
   }
@@ -154,31 +175,44 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     si.upstreamHost = hostKey(host);
     si.upstreamHostDescription = host;
 
-    // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it.
-    this.#timeoutMs = r.timeoutMs;
+    const envoyHeaders = !this.config.suppressEnvoyHeaders;
+    // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it. A
+    // route with max_stream_duration has none: the connection manager's duration timer applies.
+    this.#timeoutMs = r.maxStreamDuration ? 0 : r.timeoutMs;
     const override = headers.get("x-envoy-upstream-rq-timeout-ms");
     if (override !== undefined && /^\d+$/.test(override)) this.#timeoutMs = Number(override);
     headers.remove("x-envoy-upstream-rq-timeout-ms");
-    if (this.#timeoutMs > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(this.#timeoutMs));
+    if (this.#timeoutMs > 0 && envoyHeaders) {
+      headers.set("x-envoy-expected-rq-timeout-ms", String(this.#timeoutMs));
+    }
 
+    // The host is rewritten before the path: host_rewrite_path_regex reads the original path.
+    const literal = m.weightedCluster?.hostRewriteLiteral ?? r.hostRewriteLiteral;
+    if (literal) updateAuthority(headers, literal, r.appendXForwardedHost);
+    else if (r.autoHostRewrite && host.hostname) {
+      updateAuthority(headers, host.hostname, r.appendXForwardedHost);
+    } else if (r.hostRewriteHeader) {
+      const v = headers.get(r.hostRewriteHeader);
+      if (v) updateAuthority(headers, v, r.appendXForwardedHost);
+    } else if (r.hostRewritePathRegex) {
+      const path = headers.get(":path");
+      if (path !== undefined) {
+        const v = r.hostRewritePathRegex.replaceAll(path.slice(0, pathEnd(path)));
+        if (v) updateAuthority(headers, v, r.appendXForwardedHost);
+      }
+    }
     const newPath = rewritePath(m, headers);
     if (newPath !== undefined) {
-      headers.set("x-envoy-original-path", headers.get(":path") ?? "");
+      if (envoyHeaders) headers.set("x-envoy-original-path", headers.get(":path") ?? "");
       headers.set(":path", newPath);
-    }
-    const literal = m.weightedCluster?.hostRewriteLiteral ?? r.hostRewriteLiteral;
-    if (literal) headers.set(":authority", literal);
-    else if (r.autoHostRewrite && host.hostname) headers.set(":authority", host.hostname);
-    else if (r.hostRewriteHeader) {
-      const v = headers.get(r.hostRewriteHeader.toLowerCase());
-      if (v) headers.set(":authority", v);
     }
     applyRequestHeaderMutations(m, headers, si);
     this.#requestHeaders = headers;
     this.#upgrade = headers.has("upgrade");
     this.#heldEnd = endStream;
-    if (endStream) this.#startTimer();
+    if (r.internalRedirectPolicy && !this.#upgrade) this.#redirectBody = [];
     this.#startMs = performance.now();
+    if (endStream) this.#onRequestComplete();
     const pool = this.server.pools.pool(cluster.info, host.address, host.port);
     si.attemptCount = (si.attemptCount ?? 0) + 1;
     this.#hostStats = pool.stats;
@@ -188,7 +222,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
     if (this.#done) return "stopNoBuffer";
-    if (endStream) this.#startTimer();
+    if (this.#redirectBody && data.length > 0) this.#bufferForRedirect(data);
+    if (endStream) this.#onRequestComplete();
     if (this.#upstream) {
       this.#upstream.encodeData(data, endStream);
       this.#cb.streamInfo.mark("firstUpstreamTxByteSent");
@@ -203,7 +238,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   }
 
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
-    this.#startTimer();
+    this.#onRequestComplete();
     if (this.#upstream) this.#upstream.encodeTrailers(trailers);
     else this.#heldTrailers = trailers;
     return "stop";
@@ -295,9 +330,12 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       if (status === 100) this.#cb.encodeHeaders(headers, false);
       return;
     }
+    const policy = this.#route!.route.internalRedirectPolicy;
+    if (policy?.redirectResponseCodes.has(status) && this.#setupRedirect(headers, status)) return;
     this.#responseStarted = true;
     si.responseCodeDetails = "via_upstream";
-    const elapsed = performance.now() - this.#startMs;
+    const now = performance.now();
+    const elapsed = now - this.#startMs;
     const stats = this.#stats;
     if (stats) {
       stats.chargeCode(status, this.#internal);
@@ -308,10 +346,13 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       else this.#hostStats.rq_success++;
     }
     if (status !== 101) headers.removeIf(isHopByHop);
-    headers.set(
-      "x-envoy-upstream-service-time",
-      String(Math.round(elapsed)),
-    );
+    // Only for a response to a complete request, timed from its end, as Envoy does.
+    if (this.#requestCompleteMs > 0 && !this.config.suppressEnvoyHeaders) {
+      headers.set(
+        "x-envoy-upstream-service-time",
+        String(Math.round(now - this.#requestCompleteMs)),
+      );
+    }
     applyResponseHeaderMutations(this.#route!, headers, this.#requestHeaders, si);
     if (endStream) this.#finishUpstream();
     this.#cb.encodeHeaders(headers, endStream);
@@ -356,6 +397,122 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#cb.streamInfo.mark("lastUpstreamRxByteReceived");
   }
 
+  // ---- internal redirects ----
+
+  #onRequestComplete(): void {
+    if (this.#requestCompleteMs === 0) this.#requestCompleteMs = performance.now();
+    this.#startTimer();
+  }
+
+  /** Keeps a copy of request data an internal redirect may replay, up to the buffer limit. */
+  #bufferForRedirect(data: Uint8Array): void {
+    this.#redirectBodyBytes += data.length;
+    if (this.#redirectBodyBytes > this.#cb.decoderBufferLimit) {
+      // Envoy gives up on the redirect (and on retries) rather than buffer more.
+      this.#stats?.retryOrShadowAbandoned.inc();
+      this.#redirectBody = undefined;
+      this.#redirectOverflow = true;
+      return;
+    }
+    this.#redirectBody!.push(data.slice());
+  }
+
+  /**
+   * Envoy's `setupRedirect`: follows the upstream 3xx when the request is complete, its body
+   * buffered and the Location usable, by recreating the stream with the redirected request.
+   * Returns false (the 3xx then goes downstream) when any condition fails.
+   */
+  #setupRedirect(response: HeaderMap, status: number): boolean {
+    const location = response.get("location");
+    if (
+      this.#requestCompleteMs > 0 && !this.#redirectOverflow && location !== undefined &&
+      !this.#upgrade && this.#convertRequestForRedirect(response, location, status)
+    ) {
+      const body = this.#redirectBody;
+      this.#stats?.upstreamInternalRedirectSucceeded.inc();
+      this.#finishUpstream();
+      // The new stream takes over; this one (and this filter) is destroyed in the call.
+      this.#cb.recreateStream(
+        this.#requestHeaders,
+        body && body.length > 0 ? concat(body) : undefined,
+      );
+      return true;
+    }
+    this.#stats?.upstreamInternalRedirectFailed.inc();
+    return false;
+  }
+
+  /** Envoy's `convertRequestHeadersForInternalRedirect`; restores the headers when it fails. */
+  #convertRequestForRedirect(response: HeaderMap, location: string, status: number): boolean {
+    const cb = this.#cb;
+    const rs = this.routerStats;
+    const headers = this.#requestHeaders;
+    const policy = this.#route!.route.internalRedirectPolicy!;
+    const path = headers.get(":path");
+    if (path === undefined) return false;
+    const target = parseRedirectLocation(location);
+    if (!target) {
+      rs.passthroughInternalRedirectBadLocation.inc();
+      return false;
+    }
+    const si = cb.streamInfo;
+    const schemeIsHttp = headers.get(":scheme") === "http" || !si.downstreamTls;
+    const targetIsHttp = target.scheme === "http";
+    if (!policy.allowCrossSchemeRedirect && schemeIsHttp !== targetIsHttp) {
+      rs.passthroughInternalRedirectUnsafeScheme.inc();
+      return false;
+    }
+    let state = si.filterState.get(INTERNAL_REDIRECT_STATE) as InternalRedirectState | undefined;
+    if (!state) {
+      state = { count: 0, previousRoutes: new Map() };
+      si.filterState.set(INTERNAL_REDIRECT_STATE, state);
+    }
+    if (state.count >= policy.maxInternalRedirects) {
+      rs.passthroughInternalRedirectTooManyRedirects.inc();
+      return false;
+    }
+    const saved = headers.clone();
+    const restore = () => {
+      headers.removeIf(() => true);
+      saved.forEach((k, v) => headers.add(k, v));
+      // The stream's route (for logs and its timeouts) is the original request's again.
+      cb.clearRouteCache();
+      cb.route();
+    };
+    copyResponseHeaders(policy.responseHeadersToCopy, response, headers);
+    headers.set(":scheme", target.scheme);
+    headers.set(":authority", target.authority);
+    headers.set(":path", target.pathAndQuery);
+    cb.clearRouteCache();
+    const next = cb.route();
+    if (!next) {
+      rs.passthroughInternalRedirectNoRoute.inc();
+      restore();
+      return false;
+    }
+    for (const p of policy.predicates) {
+      if (!p.accept(state, next.route.name, !schemeIsHttp, !targetIsHttp)) {
+        rs.passthroughInternalRedirectPredicate.inc();
+        restore();
+        return false;
+      }
+    }
+    // RFC 9110 §15.4.4: a 303 is followed with GET (and no body) unless the request was HEAD.
+    const method = headers.get(":method");
+    if (status === 303 && method !== "GET" && method !== "HEAD") {
+      headers.set(":method", "GET");
+      headers.remove("content-length");
+      headers.remove("transfer-encoding");
+      this.#redirectBody = undefined;
+    }
+    state.count++;
+    headers.set(
+      "x-envoy-original-url",
+      `${schemeIsHttp ? "http" : "https"}://${saved.get(":authority") ?? ""}${path}`,
+    );
+    return true;
+  }
+
   // ---- timeout ----
 
   #startTimer(): void {
@@ -380,9 +537,36 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   }
 }
 
+/**
+ * Envoy's `updateAuthority`: sets `:authority`, first appending the old value to
+ * x-forwarded-host when the route says `append_x_forwarded_host`.
+ */
+export function updateAuthority(headers: HeaderMap, host: string, appendXfh: boolean): void {
+  const old = headers.get(":authority");
+  if (appendXfh && old) headers.append("x-forwarded-host", old);
+  headers.set(":authority", host);
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
 /** The router factory's per-stream constructor. */
-export function routerFilterFactory(server: ServerContext, statPrefix: string) {
+export function routerFilterFactory(
+  server: ServerContext,
+  statPrefix: string,
+  config: RouterConfig = { suppressEnvoyHeaders: false },
+) {
   // http.<stat_prefix>.no_route and friends: the router shares its connection manager's prefix.
   const stats = new RouterStats(server.stats.scope(statPrefix));
-  return (cb: StreamFilterCallbacks) => ({ decoder: new RouterFilter(cb, server, stats) });
+  return (cb: StreamFilterCallbacks) => ({ decoder: new RouterFilter(cb, server, stats, config) });
 }
