@@ -53,6 +53,8 @@ class ActiveStream implements StreamSink {
   idleTimeoutMs: number;
   /** When max_stream_duration runs out (performance.now() time); Infinity when it does not. */
   #durationDeadline = Infinity;
+  /** A route changed the idle timeout or stream duration: later routes recompute them. */
+  #routeTimers = false;
 
   /** @param previous the stream this one replays (internal redirect): its start and protocol carry over. */
   constructor(readonly cm: Http1ConnectionManager, previous?: StreamInfo) {
@@ -96,6 +98,11 @@ class ActiveStream implements StreamSink {
   #refreshRouteTimeouts(): void {
     const r = this.#route?.route;
     if (r?.action !== "route") return;
+    // Nothing to change while no route has touched the connection manager's settings.
+    if (r.idleTimeoutMs === undefined && r.maxStreamDuration === undefined && !this.#routeTimers) {
+      return;
+    }
+    this.#routeTimers = true;
     if (r.idleTimeoutMs !== undefined) this.idleTimeoutMs = r.idleTimeoutMs;
     const cfg = this.cm.cfg;
     const d = streamDurationMs(r.maxStreamDuration, cfg.maxStreamDurationMs, this.requestHeaders);
