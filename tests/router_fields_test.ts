@@ -118,6 +118,42 @@ Deno.test("Router suppress_envoy_headers: no x-envoy-* headers from the router e
   }
 });
 
+Deno.test("Router respect_expected_rq_timeout: an internal x-envoy-expected-rq-timeout-ms is the route timeout", async () => {
+  const up = echoUpstream();
+  const p = await Proxy.start(
+    httpConfig({
+      routes: `- match: { prefix: "/" }\n  route: { cluster: up, timeout: 0s }`,
+      clusters: staticCluster("up", up.port),
+      hcmExtra: "use_remote_address: true",
+    }).replace(
+      /^ *"@type": type\.googleapis\.com\/envoy\.extensions\.filters\.http\.router\.v3\.Router\n/m,
+      SUPPRESS.replace("suppress_envoy_headers", "respect_expected_rq_timeout"),
+    ),
+  );
+  try {
+    const t0 = Date.now();
+    const r = parseResponse(
+      await get(p.port(), "/wait/3000", "x-envoy-expected-rq-timeout-ms: 200\r\n"),
+    );
+    assertEquals([r.status, r.body], [504, "upstream request timeout"]);
+    assert(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
+    // It goes upstream as the timeout in force; x-envoy-upstream-rq-timeout-ms is then ignored.
+    const seen = JSON.parse(
+      parseResponse(
+        await get(
+          p.port(),
+          "/fast",
+          "x-envoy-expected-rq-timeout-ms: 900\r\nx-envoy-upstream-rq-timeout-ms: 5\r\n",
+        ),
+      ).body,
+    );
+    assertEquals(seen.headers["x-envoy-expected-rq-timeout-ms"], "900");
+  } finally {
+    await p.stop();
+    await up.close();
+  }
+});
+
 Deno.test("route idle_timeout overrides stream_idle_timeout; 0 disables it", async () => {
   const log = Deno.makeTempFileSync();
   const up = echoUpstream();

@@ -56,6 +56,8 @@ const FAILURES: Record<
 export interface RouterConfig {
   /** `suppress_envoy_headers`: add no x-envoy-* headers to requests or responses. */
   readonly suppressEnvoyHeaders: boolean;
+  /** `respect_expected_rq_timeout`: x-envoy-expected-rq-timeout-ms sets the route timeout. */
+  readonly respectExpectedRqTimeout?: boolean;
 }
 
 /** Headers an upstream response never passes on (hop-by-hop). */
@@ -179,9 +181,17 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it. A
     // route with max_stream_duration has none: the connection manager's duration timer applies.
     this.#timeoutMs = r.maxStreamDuration ? 0 : r.timeoutMs;
-    const override = headers.get("x-envoy-upstream-rq-timeout-ms");
-    if (override !== undefined && /^\d+$/.test(override)) this.#timeoutMs = Number(override);
-    headers.remove("x-envoy-upstream-rq-timeout-ms");
+    // respect_expected_rq_timeout: an egress Envoy's x-envoy-expected-rq-timeout-ms wins.
+    const expected = this.config.respectExpectedRqTimeout
+      ? headers.get("x-envoy-expected-rq-timeout-ms")
+      : undefined;
+    if (expected !== undefined) {
+      if (/^\d+$/.test(expected)) this.#timeoutMs = Number(expected);
+    } else {
+      const override = headers.get("x-envoy-upstream-rq-timeout-ms");
+      if (override !== undefined && /^\d+$/.test(override)) this.#timeoutMs = Number(override);
+      headers.remove("x-envoy-upstream-rq-timeout-ms");
+    }
     if (this.#timeoutMs > 0 && envoyHeaders) {
       headers.set("x-envoy-expected-rq-timeout-ms", String(this.#timeoutMs));
     }
@@ -431,6 +441,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       const body = this.#redirectBody;
       this.#stats?.upstreamInternalRedirectSucceeded.inc();
       this.#finishUpstream();
+      // The ended stream's access log still shows the redirect it followed.
+      this.#cb.streamInfo.responseHeaders = response;
       // The new stream takes over; this one (and this filter) is destroyed in the call.
       this.#cb.recreateStream(
         this.#requestHeaders,

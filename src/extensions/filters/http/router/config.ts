@@ -15,6 +15,7 @@ export const routerFactory: ExtensionFactory = {
     const c = config && unpackAny<Router>(config);
     return routerFilterFactory(server, statPrefix, {
       suppressEnvoyHeaders: c?.suppressEnvoyHeaders ?? false,
+      respectExpectedRqTimeout: c?.respectExpectedRqTimeout ?? false,
     });
   },
 };
