@@ -56,7 +56,10 @@ class ActiveStream implements StreamSink {
   /** A route changed the idle timeout or stream duration: later routes recompute them. */
   #routeTimers = false;
 
-  /** @param previous the stream this one replays (internal redirect): its start and protocol carry over. */
+  /**
+   * @param previous the stream this one replays (internal redirect): its start, protocol and
+   *   bytes received carry over.
+   */
   constructor(readonly cm: Http1ConnectionManager, previous?: StreamInfo) {
     if (previous) this.streamInfo.setFromForRecreateStream(previous);
     const si = this.streamInfo;

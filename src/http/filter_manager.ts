@@ -41,7 +41,8 @@ export interface StreamSink {
   recreateStream(headers: HeaderMap, body: Uint8Array | undefined): void;
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
+/** The chunks as one array (the only chunk itself when there is one). */
+export function concat(chunks: Uint8Array[]): Uint8Array {
   if (chunks.length === 1) return chunks[0];
   let n = 0;
   for (const c of chunks) n += c.length;

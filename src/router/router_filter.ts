@@ -13,6 +13,7 @@ import type {
   StreamDecoderFilter,
   StreamFilterCallbacks,
 } from "../http/filter.ts";
+import { concat } from "../http/filter_manager.ts";
 import type { HeaderMap } from "../http/header_map.ts";
 import type { MessageHead } from "../http/http1/parser.ts";
 import type { ResponseFlagName } from "../stream_info/stream_info.ts";
@@ -557,19 +558,6 @@ export function updateAuthority(headers: HeaderMap, host: string, appendXfh: boo
   const old = headers.get(":authority");
   if (appendXfh && old) headers.append("x-forwarded-host", old);
   headers.set(":authority", host);
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }
 
 /** The router factory's per-stream constructor. */
