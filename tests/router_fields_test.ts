@@ -399,6 +399,50 @@ ${accessLog(log, LOG_FORMAT)}`,
   assertMatch(lines, /^\/off\/wait\/700 200 - via_upstream$/m);
 });
 
+Deno.test("upstream max_stream_duration: the cluster's limit or x-envoy-upstream-stream-duration-ms, flag UMSDR", async () => {
+  const log = Deno.makeTempFileSync();
+  const up = echoUpstream();
+  const limited = staticCluster(
+    "limited",
+    up.port,
+    `typed_extension_protocol_options:
+  envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+    "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+    common_http_protocol_options: { max_stream_duration: 0.3s }
+    explicit_http_config: { http_protocol_options: {} }`,
+  );
+  const p = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/limited/" }
+  route: { cluster: limited, timeout: 0s }
+- match: { prefix: "/" }
+  route: { cluster: open, timeout: 0s }`,
+    clusters: limited + staticCluster("open", up.port),
+    hcmExtra: `use_remote_address: true\n${accessLog(log, LOG_FORMAT)}`,
+  }));
+  try {
+    const r = parseResponse(await get(p.port(), "/limited/wait/3000"));
+    assertEquals([r.status, r.body], [504, "upstream max stream duration reached"]);
+    assertEquals(parseResponse(await get(p.port(), "/limited/fast")).status, 200);
+    // An internal request sets its own limit; the header is consumed, not forwarded.
+    const header = "x-envoy-upstream-stream-duration-ms: 200\r\n";
+    assertEquals(parseResponse(await get(p.port(), "/open/wait/3000", header)).status, 504);
+    const seen = JSON.parse(parseResponse(await get(p.port(), "/open/fast", header)).body);
+    assertEquals(seen.headers["x-envoy-upstream-stream-duration-ms"], undefined);
+    const s = await statsWhen(
+      p.adminPort,
+      (s) => s["cluster.open.upstream_rq_max_duration_reached"] === 1,
+    );
+    assertEquals(s["cluster.limited.upstream_rq_max_duration_reached"], 1);
+  } finally {
+    await p.stop();
+    await up.close();
+  }
+  assertMatch(
+    Deno.readTextFileSync(log),
+    /^\/limited\/wait\/3000 504 UMSDR upstream_max_stream_duration_reached$/m,
+  );
+});
+
 /** An upstream that redirects: `/to/<code>/<location>` answers `<code>` with that Location. */
 function redirectingUpstream() {
   return upstream(async (req) => {

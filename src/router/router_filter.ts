@@ -77,6 +77,12 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #requestHeaders!: HeaderMap;
   #timeoutMs = 0;
   #timer: CoarseTimer | undefined;
+  /**
+   * The upstream stream's duration limit: x-envoy-upstream-stream-duration-ms, else the
+   * cluster's `common_http_protocol_options.max_stream_duration` (0: none).
+   */
+  #upstreamDurationMs = 0;
+  #upstreamDurationTimer: CoarseTimer | undefined;
   #startMs = 0;
   /** When the downstream request completed (performance.now()), or 0 while it has not. */
   #requestCompleteMs = 0;
@@ -196,6 +202,12 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (this.#timeoutMs > 0 && envoyHeaders) {
       headers.set("x-envoy-expected-rq-timeout-ms", String(this.#timeoutMs));
     }
+    this.#upstreamDurationMs = cluster.info.maxStreamDurationMs;
+    const duration = headers.get("x-envoy-upstream-stream-duration-ms");
+    if (duration !== undefined) {
+      if (/^\d+$/.test(duration)) this.#upstreamDurationMs = Number(duration);
+      headers.remove("x-envoy-upstream-stream-duration-ms");
+    }
 
     // The host is rewritten before the path: host_rewrite_path_regex reads the original path.
     const literal = m.weightedCluster?.hostRewriteLiteral ?? r.hostRewriteLiteral;
@@ -285,6 +297,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     t.upstreamConnectStart = stream.pc.connectStart - si.startMonotonic;
     t.upstreamConnectComplete = stream.pc.connectComplete - si.startMonotonic;
     t.connectionPoolReadyLatency = performance.now() - this.#startMs;
+    if (this.#upstreamDurationMs > 0) this.#armUpstreamDuration();
     const bodyLess = this.#heldEnd && this.#held.length === 0 && !this.#heldTrailers;
     stream.encodeHeaders(this.#requestHeaders, bodyLess);
     si.mark("firstUpstreamTxByteSent");
@@ -547,6 +560,24 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   #clearTimer(): void {
     this.#timer?.disarm();
+    this.#upstreamDurationTimer?.disarm();
+  }
+
+  /** Envoy's upstream max stream duration: armed when the upstream stream is ready. */
+  #armUpstreamDuration(): void {
+    this.#upstreamDurationTimer = new CoarseTimer(() => {
+      if (this.#done) return;
+      this.#stats?.rqMaxDurationReached.inc();
+      this.#cb.streamInfo.setFlag("UMSDR");
+      // 504 once the request is complete, 408 while it is still arriving (or a reset once the
+      // response has started).
+      this.#fail(
+        this.#requestCompleteMs > 0 ? 504 : 408,
+        "upstream max stream duration reached",
+        "upstream_max_stream_duration_reached",
+      );
+    });
+    this.#upstreamDurationTimer.arm(this.#upstreamDurationMs);
   }
 }
 

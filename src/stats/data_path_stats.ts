@@ -249,6 +249,7 @@ export class ClusterStats {
   readonly upstreamInternalRedirectSucceeded: Counter;
   readonly upstreamInternalRedirectFailed: Counter;
   readonly retryOrShadowAbandoned: Counter;
+  readonly rqMaxDurationReached: Counter;
 
   /** `statName` is the cluster's `alt_stat_name`, else its name. */
   constructor(store: Scope, statName: string) {
@@ -293,6 +294,7 @@ export class ClusterStats {
     );
     this.upstreamInternalRedirectFailed = s.counter("upstream_internal_redirect_failed_total");
     this.retryOrShadowAbandoned = s.counter("retry_or_shadow_abandoned");
+    this.rqMaxDurationReached = s.counter("upstream_rq_max_duration_reached");
   }
 
   /**

@@ -39,6 +39,8 @@ export interface ClusterInfo {
   readonly maxRequestsPerConnection: number;
   /** Upstream `common_http_protocol_options.idle_timeout`; 1 h by default, 0 = none. */
   readonly idleTimeoutMs: number;
+  /** Upstream `common_http_protocol_options.max_stream_duration`; 0 = none. */
+  readonly maxStreamDurationMs: number;
   /** `dns_refresh_rate`; 5 s by default. */
   readonly dnsRefreshRateMs: number;
   /** `dns_failure_refresh_rate`: backoff after failed resolutions; else `dnsRefreshRateMs`. */
@@ -123,6 +125,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     perConnectionBufferLimitBytes: config.perConnectionBufferLimitBytes ?? 1024 * 1024,
     maxRequestsPerConnection: maxRequests ?? config.maxRequestsPerConnection ?? 0,
     idleTimeoutMs: durationMs(common?.idleTimeout, 3_600_000),
+    maxStreamDurationMs: durationMs(common?.maxStreamDuration, 0),
     dnsRefreshRateMs: durationMs(config.dnsRefreshRate, 5000),
     dnsFailureRefreshRate,
     dnsLookupFamily: enumName(
