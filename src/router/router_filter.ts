@@ -583,11 +583,17 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
 /**
  * Envoy's `updateAuthority`: sets `:authority`, first appending the old value to
- * x-forwarded-host when the route says `append_x_forwarded_host`.
+ * x-forwarded-host when the route says `append_x_forwarded_host` (unless it is already the
+ * header's last value).
  */
 export function updateAuthority(headers: HeaderMap, host: string, appendXfh: boolean): void {
   const old = headers.get(":authority");
-  if (appendXfh && old) headers.append("x-forwarded-host", old);
+  if (appendXfh && old) {
+    const xfh = headers.get("x-forwarded-host");
+    if (!xfh || xfh.slice(xfh.lastIndexOf(",") + 1) !== old) {
+      headers.append("x-forwarded-host", old);
+    }
+  }
   headers.set(":authority", host);
 }
 
