@@ -399,6 +399,31 @@ ${accessLog(log, LOG_FORMAT)}`,
   assertMatch(lines, /^\/off\/wait\/700 200 - via_upstream$/m);
 });
 
+Deno.test("deprecated max_grpc_timeout and grpc_timeout_offset set a gRPC request's route timeout", async () => {
+  const up = echoUpstream();
+  const p = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/" }
+  route: { cluster: up, max_grpc_timeout: 0.3s, grpc_timeout_offset: 0.05s }`,
+    clusters: staticCluster("up", up.port),
+  }));
+  try {
+    const grpcHeaders = "content-type: application/grpc\r\ngrpc-timeout: 10S\r\n";
+    const seen = JSON.parse(parseResponse(await get(p.port(), "/echo", grpcHeaders)).body);
+    assertEquals(seen.headers["grpc-timeout"], "300m");
+    assertEquals(seen.headers["x-envoy-expected-rq-timeout-ms"], "300");
+    const t0 = Date.now();
+    const r = parseResponse(await get(p.port(), "/wait/3000", grpcHeaders));
+    assertEquals([r.status, r.body], [504, "upstream request timeout"]);
+    assert(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
+    // Not gRPC: the route's own timeout (15 s) and no grpc-timeout.
+    const plain = JSON.parse(parseResponse(await get(p.port(), "/echo")).body);
+    assertEquals(plain.headers["x-envoy-expected-rq-timeout-ms"], "15000");
+  } finally {
+    await p.stop();
+    await up.close();
+  }
+});
+
 Deno.test("upstream max_stream_duration: the cluster's limit or x-envoy-upstream-stream-duration-ms, flag UMSDR", async () => {
   const log = Deno.makeTempFileSync();
   const up = echoUpstream();

@@ -47,7 +47,7 @@ export function toGrpcTimeout(ms: number): string {
 }
 
 /** `content-type` says gRPC: exactly `application/grpc` or `application/grpc+...`. */
-function isGrpc(headers: HeaderMap): boolean {
+export function isGrpc(headers: HeaderMap): boolean {
   const ct = headers.get("content-type");
   return ct !== undefined && ct.startsWith("application/grpc") &&
     (ct.length === 16 || ct.charCodeAt(16) === 43);

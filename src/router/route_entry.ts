@@ -124,6 +124,8 @@ function readDataSource(ds: DataSource | undefined, max: number, field: string):
 interface RouteSettings {
   timeoutMs: number;
   idleTimeoutMs?: number;
+  maxGrpcTimeoutMs?: number;
+  grpcTimeoutOffsetMs?: number;
   maxStreamDuration?: MaxStreamDuration;
   upgradeMap?: ReadonlyMap<string, boolean>;
   internalRedirectPolicy?: InternalRedirectPolicy;
@@ -193,6 +195,8 @@ function compileRouteSettings(
   const s: RouteSettings = {
     timeoutMs: a.timeout ? durationMs(a.timeout) : DEFAULT_TIMEOUT_MS,
     idleTimeoutMs: a.idleTimeout ? durationMs(a.idleTimeout) : undefined,
+    maxGrpcTimeoutMs: a.maxGrpcTimeout && durationMs(a.maxGrpcTimeout),
+    grpcTimeoutOffsetMs: a.grpcTimeoutOffset && durationMs(a.grpcTimeoutOffset),
     maxStreamDuration: msd && {
       maxStreamDurationMs: msd.maxStreamDuration && durationMs(msd.maxStreamDuration),
       grpcTimeoutHeaderMaxMs: msd.grpcTimeoutHeaderMax && durationMs(msd.grpcTimeoutHeaderMax),
@@ -288,6 +292,10 @@ export class CompiledRoute {
   readonly timeoutMs: number = DEFAULT_TIMEOUT_MS;
   /** `route.idle_timeout` in ms; undefined when unset (0 disables it). */
   readonly idleTimeoutMs?: number;
+  /** Deprecated `max_grpc_timeout` in ms (0: no cap); gRPC requests' route timeout. */
+  readonly maxGrpcTimeoutMs?: number;
+  /** Deprecated `grpc_timeout_offset` in ms. */
+  readonly grpcTimeoutOffsetMs?: number;
   /**
    * `route.max_stream_duration`; when set the route timeout does not apply (Envoy's "new
    * timeouts"), the connection manager's stream duration timer does.

@@ -14,6 +14,7 @@ import type {
   StreamFilterCallbacks,
 } from "../http/filter.ts";
 import { concat } from "../http/filter_manager.ts";
+import { grpcTimeoutMs, isGrpc, toGrpcTimeout } from "../http/stream_duration.ts";
 import type { HeaderMap } from "../http/header_map.ts";
 import type { MessageHead } from "../http/http1/parser.ts";
 import type { ResponseFlagName } from "../stream_info/stream_info.ts";
@@ -188,6 +189,11 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it. A
     // route with max_stream_duration has none: the connection manager's duration timer applies.
     this.#timeoutMs = r.maxStreamDuration ? 0 : r.timeoutMs;
+    // Deprecated max_grpc_timeout: a gRPC request's grpc-timeout (less grpc_timeout_offset,
+    // capped by max_grpc_timeout, 0 meaning no cap) is the route timeout.
+    const grpcTimeout = r.maxGrpcTimeoutMs !== undefined && !r.maxStreamDuration &&
+      isGrpc(headers);
+    if (grpcTimeout) this.#timeoutMs = grpcRouteTimeoutMs(r, headers.get("grpc-timeout"));
     // respect_expected_rq_timeout: an egress Envoy's x-envoy-expected-rq-timeout-ms wins.
     const expected = this.config.respectExpectedRqTimeout
       ? headers.get("x-envoy-expected-rq-timeout-ms")
@@ -199,8 +205,10 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       if (override !== undefined && /^\d+$/.test(override)) this.#timeoutMs = Number(override);
       headers.remove("x-envoy-upstream-rq-timeout-ms");
     }
-    if (this.#timeoutMs > 0 && envoyHeaders) {
-      headers.set("x-envoy-expected-rq-timeout-ms", String(this.#timeoutMs));
+    if (this.#timeoutMs > 0) {
+      if (envoyHeaders) headers.set("x-envoy-expected-rq-timeout-ms", String(this.#timeoutMs));
+      // The upstream learns the timeout in force.
+      if (grpcTimeout) headers.set("grpc-timeout", toGrpcTimeout(this.#timeoutMs));
     }
     this.#upstreamDurationMs = cluster.info.maxStreamDurationMs;
     const duration = headers.get("x-envoy-upstream-stream-duration-ms");
@@ -595,6 +603,23 @@ export function updateAuthority(headers: HeaderMap, host: string, appendXfh: boo
     }
   }
   headers.set(":authority", host);
+}
+
+/**
+ * Envoy's route timeout for a gRPC request on a route with `max_grpc_timeout`: the
+ * `grpc-timeout` header (0 when absent) less `grpc_timeout_offset` when that leaves something,
+ * capped by `max_grpc_timeout` unless that is 0; 0 means no timeout.
+ */
+export function grpcRouteTimeoutMs(
+  r: { readonly maxGrpcTimeoutMs?: number; readonly grpcTimeoutOffsetMs?: number },
+  grpcTimeoutHeader: string | undefined,
+): number {
+  const max = r.maxGrpcTimeoutMs ?? 0;
+  let t = grpcTimeoutMs(grpcTimeoutHeader) ?? 0;
+  const offset = r.grpcTimeoutOffsetMs;
+  if (offset !== undefined && offset < t) t -= offset;
+  if (max !== 0 && (t === 0 || t > max)) t = max;
+  return t;
 }
 
 /** The router factory's per-stream constructor. */

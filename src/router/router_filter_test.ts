@@ -1,6 +1,6 @@
 import { assertEquals } from "../testing/assert.ts";
 import { HeaderMap } from "../http/header_map.ts";
-import { updateAuthority } from "./router_filter.ts";
+import { grpcRouteTimeoutMs, updateAuthority } from "./router_filter.ts";
 
 Deno.test("updateAuthority: append_x_forwarded_host appends the old host unless it is the last one", () => {
   const h = HeaderMap.from([[":authority", "a.example"]]);
@@ -21,4 +21,15 @@ Deno.test("updateAuthority: append_x_forwarded_host appends the old host unless 
   const none = HeaderMap.from([[":authority", "a.example"]]);
   updateAuthority(none, "b.internal", true);
   assertEquals(none.get("x-forwarded-host"), "a.example");
+});
+
+Deno.test("grpcRouteTimeoutMs: grpc-timeout less the offset, capped by max_grpc_timeout (0: no cap)", () => {
+  assertEquals(grpcRouteTimeoutMs({ maxGrpcTimeoutMs: 0 }, "10S"), 10_000);
+  assertEquals(grpcRouteTimeoutMs({ maxGrpcTimeoutMs: 500 }, "10S"), 500);
+  // No header: the cap, or no timeout at all.
+  assertEquals(grpcRouteTimeoutMs({ maxGrpcTimeoutMs: 500 }, undefined), 500);
+  assertEquals(grpcRouteTimeoutMs({ maxGrpcTimeoutMs: 0 }, undefined), 0);
+  assertEquals(grpcRouteTimeoutMs({ maxGrpcTimeoutMs: 0, grpcTimeoutOffsetMs: 100 }, "1S"), 900);
+  // An offset that would use the whole timeout is not applied.
+  assertEquals(grpcRouteTimeoutMs({ maxGrpcTimeoutMs: 0, grpcTimeoutOffsetMs: 100 }, "50m"), 50);
 });
