@@ -25,6 +25,8 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { getLogger } from "../common/logger.ts";
 import { drainManager } from "../server/drain_manager.ts";
+import { INTERNAL_REDIRECT_STATE } from "../router/internal_redirect.ts";
+import { streamDurationMs } from "./stream_duration.ts";
 
 const log = getLogger("http");
 const EMPTY = new Uint8Array(0);
@@ -51,8 +53,19 @@ class ActiveStream implements StreamSink {
   /** access_log_flush_interval: periodic access log entries while the stream lives. */
   logTimer: CoarseTimer | undefined;
   lastActivity = performance.now();
+  /** The stream idle timeout in force: the HCM's, or the route's `idle_timeout` once routed. */
+  idleTimeoutMs: number;
+  /** When max_stream_duration runs out (performance.now() time); Infinity when it does not. */
+  #durationDeadline = Infinity;
+  /** A route changed the idle timeout or stream duration: later routes recompute them. */
+  #routeTimers = false;
 
-  constructor(readonly cm: Http1ConnectionManager) {
+  /**
+   * @param previous the stream this one replays (internal redirect): its start, protocol and
+   *   bytes received carry over.
+   */
+  constructor(readonly cm: Http1ConnectionManager, previous?: StreamInfo) {
+    if (previous) this.streamInfo.setFromForRecreateStream(previous);
     const si = this.streamInfo;
     const c = cm.conn;
     si.downstreamRemoteAddress = c.remoteAddress;
@@ -62,13 +75,46 @@ class ActiveStream implements StreamSink {
     si.requestedServerName = cm.ctx.requestedServerName;
     si.filterChain = cm.ctx.filterChain;
     this.fm = new FilterManager(this, cm.cfg.filterFactories);
-    const idle = cm.cfg.streamIdleTimeoutMs;
-    const overall = cm.cfg.requestTimeoutMs;
-    const first = Math.min(idle || Infinity, overall || Infinity);
-    if (first !== Infinity) {
-      this.#timer = new CoarseTimer(() => this.#onTimer());
-      this.#timer.arm(first);
+    this.idleTimeoutMs = cm.cfg.streamIdleTimeoutMs;
+    if (cm.cfg.maxStreamDurationMs > 0) {
+      this.#durationDeadline = si.startMonotonic + cm.cfg.maxStreamDurationMs;
     }
+    this.#armTimer();
+  }
+
+  /** Arms the stream timer for the earliest of its deadlines (idle, request, duration). */
+  #armTimer(): void {
+    const now = performance.now();
+    const cfg = this.cm.cfg;
+    const next = Math.min(
+      this.idleTimeoutMs ? this.lastActivity + this.idleTimeoutMs - now : Infinity,
+      cfg.requestTimeoutMs && !this.requestDone
+        ? this.streamInfo.startMonotonic + cfg.requestTimeoutMs - now
+        : Infinity,
+      this.#durationDeadline - now,
+    );
+    if (next === Infinity) {
+      this.#timer?.disarm();
+      return;
+    }
+    this.#timer ??= new CoarseTimer(() => this.#onTimer());
+    this.#timer.arm(Math.max(1, next));
+  }
+
+  /** A newly selected route may bring its own idle timeout and stream duration limit. */
+  #refreshRouteTimeouts(): void {
+    const r = this.#route?.route;
+    if (r?.action !== "route") return;
+    // Nothing to change while no route has touched the connection manager's settings.
+    if (r.idleTimeoutMs === undefined && r.maxStreamDuration === undefined && !this.#routeTimers) {
+      return;
+    }
+    this.#routeTimers = true;
+    if (r.idleTimeoutMs !== undefined) this.idleTimeoutMs = r.idleTimeoutMs;
+    const cfg = this.cm.cfg;
+    const d = streamDurationMs(r.maxStreamDuration, cfg.maxStreamDurationMs, this.requestHeaders);
+    this.#durationDeadline = d === undefined ? Infinity : this.streamInfo.startMonotonic + d;
+    this.#armTimer();
   }
 
   get connection() {
@@ -86,19 +132,23 @@ class ActiveStream implements StreamSink {
       this.localReply(408, "request timeout", { details: "request_overall_timeout" });
       return;
     }
+    if (now >= this.#durationDeadline) {
+      cfg.stats.rqMaxDurationReached.inc();
+      // Envoy: 504 once the request is complete, 408 while it is still arriving.
+      this.localReply(this.requestDone ? 504 : 408, "downstream duration timeout", {
+        details: "max_duration_timeout",
+      });
+      return;
+    }
     const idleFor = now - this.lastActivity;
-    if (cfg.streamIdleTimeoutMs && idleFor >= cfg.streamIdleTimeoutMs) {
+    if (this.idleTimeoutMs && idleFor >= this.idleTimeoutMs) {
       this.streamInfo.setFlag("SI");
       cfg.stats.rqIdleTimeout.inc();
       if (this.fm.responseStarted) this.reset("stream_idle_timeout");
       else this.localReply(408, "stream timeout", { details: "stream_idle_timeout" });
       return;
     }
-    const next = Math.min(
-      cfg.streamIdleTimeoutMs ? cfg.streamIdleTimeoutMs - idleFor : Infinity,
-      cfg.requestTimeoutMs && !this.requestDone ? cfg.requestTimeoutMs - elapsed : Infinity,
-    );
-    if (next !== Infinity) this.#timer!.arm(Math.max(1, next));
+    this.#armTimer();
   }
 
   route(): MatchedRoute | undefined {
@@ -108,6 +158,7 @@ class ActiveStream implements StreamSink {
         random: (Math.random() * 0x100000000) >>> 0,
       });
       this.streamInfo.route = this.#route;
+      this.#refreshRouteTimeouts();
     }
     return this.#route;
   }
@@ -184,6 +235,14 @@ class ActiveStream implements StreamSink {
 
   onWritable(cb: () => void): void {
     this.#writableCbs.push(cb);
+  }
+
+  get bufferLimit(): number {
+    return this.cm.conn.highWatermark;
+  }
+
+  recreateStream(headers: HeaderMap, body: Uint8Array | undefined): void {
+    this.cm.recreateStream(this, headers, body);
   }
 
   notifyWritable(): void {
@@ -397,7 +456,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     }
     if (head.upgrade) {
       const type = (headers.get("upgrade") ?? "").toLowerCase();
-      if (headers.get(":method") !== "CONNECT" && this.cfg.upgrades.has(type)) {
+      // The route's upgrade_configs enable or disable a type over the connection manager's.
+      const allowed = s.route()?.route.upgradeMap?.get(type) ?? this.cfg.upgrades.has(type);
+      if (headers.get(":method") !== "CONNECT" && allowed) {
         s.upgraded = true;
         this.cfg.stats.cxUpgradesTotal.inc();
         this.cfg.stats.cxUpgradesActive.inc();
@@ -581,6 +642,34 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     if (!drainManager().drainClose(this.ctx.listenerName)) return false;
     this.cfg.stats.cxDrainClose.inc();
     return true;
+  }
+
+  /**
+   * Envoy's `recreateStream` (internal redirects): `s` ends without a response (logged with
+   * details `internal_redirect`, no response code charged) and the complete request is replayed
+   * on a new stream through a new filter chain. The request was sanitized on its first pass;
+   * the new stream does not redo it.
+   */
+  recreateStream(s: ActiveStream, headers: HeaderMap, body: Uint8Array | undefined): void {
+    s.streamInfo.responseCodeDetails = "internal_redirect";
+    this.#finishStream(s, false);
+    const n = new ActiveStream(this, s.streamInfo);
+    this.#stream = n;
+    this.cfg.stats.rqTotal.inc();
+    this.cfg.stats.rqHttp1Total.inc();
+    this.cfg.stats.rqActive.inc();
+    n.counted = true;
+    n.head = s.head;
+    n.requestHeaders = headers;
+    n.requestDone = true;
+    n.closeAfter = s.closeAfter;
+    const si = n.streamInfo;
+    si.requestHeaders = headers;
+    const state = s.streamInfo.filterState.get(INTERNAL_REDIRECT_STATE);
+    if (state !== undefined) si.filterState.set(INTERNAL_REDIRECT_STATE, state);
+    if (this.cfg.accessLogs.length > 0) this.#startAccessLogs(n);
+    n.fm.decodeHeaders(headers, body === undefined);
+    if (body !== undefined && !n.fm.localReplied && !n.fm.destroyed) n.fm.decodeData(body, true);
   }
 
   /** Aborts a stream: on HTTP/1 the only way to signal it is to close the connection. */

@@ -67,6 +67,8 @@ export interface ConnectionManagerConfig {
   streamIdleTimeoutMs: number;
   idleTimeoutMs: number;
   maxConnectionDurationMs: number;
+  /** `common_http_protocol_options.max_stream_duration` (0: none); routes may override it. */
+  maxStreamDurationMs: number;
   drainTimeoutMs: number;
   /** `common_http_protocol_options.max_requests_per_connection`; 0 = unlimited. */
   maxRequestsPerConnection: number;
@@ -188,6 +190,7 @@ export function compileConnectionManager(
     streamIdleTimeoutMs: durationMs(hcm.streamIdleTimeout, 300_000),
     idleTimeoutMs: durationMs(common?.idleTimeout, 3_600_000),
     maxConnectionDurationMs: durationMs(common?.maxConnectionDuration, 0),
+    maxStreamDurationMs: durationMs(common?.maxStreamDuration, 0),
     drainTimeoutMs: durationMs(hcm.drainTimeout, 5000),
     maxRequestsPerConnection: common?.maxRequestsPerConnection ?? 0,
     parserOptions: {

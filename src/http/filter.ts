@@ -77,6 +77,14 @@ export interface StreamFilterCallbacks {
   downstreamWritable(): boolean;
   /** Called once when the downstream connection drains below its buffer limit. */
   onDownstreamWritable(cb: () => void): void;
+  /** Bytes of request body a filter may buffer (the listener's per-connection buffer limit). */
+  readonly decoderBufferLimit: number;
+  /**
+   * Ends this stream without a response and replays the complete request (`headers`, `body`)
+   * on a new stream through a new filter chain: Envoy's `recreateStream`, for internal
+   * redirects. This filter is destroyed before the call returns.
+   */
+  recreateStream(headers: HeaderMap, body: Uint8Array | undefined): void;
 }
 
 /** A filter instance for one stream: decoder, encoder, or both. */

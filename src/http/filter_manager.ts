@@ -35,9 +35,14 @@ export interface StreamSink {
   readDisable(disable: boolean): void;
   writable(): boolean;
   onWritable(cb: () => void): void;
+  /** The downstream connection's buffer limit (per_connection_buffer_limit_bytes). */
+  readonly bufferLimit: number;
+  /** Ends the stream without a response and replays the request on a new one. */
+  recreateStream(headers: HeaderMap, body: Uint8Array | undefined): void;
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
+/** The chunks as one array (the only chunk itself when there is one). */
+export function concat(chunks: Uint8Array[]): Uint8Array {
   if (chunks.length === 1) return chunks[0];
   let n = 0;
   for (const c of chunks) n += c.length;
@@ -356,5 +361,11 @@ class FilterCallbacks implements StreamFilterCallbacks {
   }
   onDownstreamWritable(cb: () => void): void {
     this.fm.sink.onWritable(cb);
+  }
+  get decoderBufferLimit(): number {
+    return this.fm.sink.bufferLimit;
+  }
+  recreateStream(headers: HeaderMap, body: Uint8Array | undefined): void {
+    this.fm.sink.recreateStream(headers, body);
   }
 }

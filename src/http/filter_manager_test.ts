@@ -23,6 +23,8 @@ function sink(events: string[]): StreamSink {
     readDisable: () => {},
     writable: () => true,
     onWritable: () => {},
+    bufferLimit: 1024 * 1024,
+    recreateStream: (h) => events.push(`recreate ${h.get(":path")}`),
   };
 }
 

@@ -14,6 +14,7 @@ import type {
   RouteAction,
   RouteAction_HashPolicy,
   RouteAction_RequestMirrorPolicy,
+  RouteAction_UpgradeConfig,
   RouteMatch,
   WeightedCluster,
   WeightedCluster_ClusterWeight,
@@ -27,6 +28,7 @@ import {
   regionEqualsIgnoreCase,
   toLowerAscii,
 } from "./matchers.ts";
+import { compileInternalRedirectPolicy, type InternalRedirectPolicy } from "./internal_redirect.ts";
 import { type CompiledRedirect, compileRedirect, REQUIRE_TLS_REDIRECT } from "./redirect.ts";
 import {
   type CompiledRegex,
@@ -58,6 +60,8 @@ export interface CompiledWeightedCluster {
   /** `cluster_header`, lower case. */
   readonly clusterHeader?: string;
   readonly weight: number;
+  /** `<runtime_key_prefix>.<name>`: the runtime key that overrides `weight`, when a prefix is set. */
+  readonly runtimeKey?: string;
   readonly hostRewriteLiteral?: string;
   readonly requestHeaderParser?: HeaderParser;
   readonly responseHeaderParser?: HeaderParser;
@@ -121,6 +125,11 @@ function readDataSource(ds: DataSource | undefined, max: number, field: string):
 interface RouteSettings {
   timeoutMs: number;
   idleTimeoutMs?: number;
+  maxGrpcTimeoutMs?: number;
+  grpcTimeoutOffsetMs?: number;
+  maxStreamDuration?: MaxStreamDuration;
+  upgradeMap?: ReadonlyMap<string, boolean>;
+  internalRedirectPolicy?: InternalRedirectPolicy;
   prefixRewrite?: string;
   regexRewrite?: RegexRewrite;
   hostRewriteLiteral?: string;
@@ -135,9 +144,36 @@ interface RouteSettings {
   requestMirrorPolicies: readonly RouteAction_RequestMirrorPolicy[];
 }
 
+/** RouteAction.InternalRedirectAction.HANDLE_INTERNAL_REDIRECT (deprecated form of the policy). */
+const HANDLE_INTERNAL_REDIRECT = 1;
+
+/** `internal_redirect_policy`, or the deprecated `internal_redirect_action` it replaces. */
+function compileRouteInternalRedirect(
+  a: RouteAction,
+  routeName: string,
+  field: string,
+): InternalRedirectPolicy | undefined {
+  if (a.internalRedirectPolicy) {
+    return compileInternalRedirectPolicy(
+      a.internalRedirectPolicy,
+      `${field}.internal_redirect_policy`,
+      routeName,
+    );
+  }
+  if (a.internalRedirectAction !== HANDLE_INTERNAL_REDIRECT) return undefined;
+  return {
+    redirectResponseCodes: new Set([302]),
+    maxInternalRedirects: a.maxInternalRedirects ?? 1,
+    allowCrossSchemeRedirect: false,
+    predicates: [],
+    responseHeadersToCopy: [],
+  };
+}
+
 function compileRouteSettings(
   a: RouteAction,
   vhost: CompiledVirtualHost,
+  routeName: string,
   field: string,
 ): RouteSettings {
   if (a.pathRewritePolicy) {
@@ -156,9 +192,20 @@ function compileRouteSettings(
       );
     }
   });
+  const msd = a.maxStreamDuration;
   const s: RouteSettings = {
     timeoutMs: a.timeout ? durationMs(a.timeout) : DEFAULT_TIMEOUT_MS,
     idleTimeoutMs: a.idleTimeout ? durationMs(a.idleTimeout) : undefined,
+    maxGrpcTimeoutMs: a.maxGrpcTimeout && durationMs(a.maxGrpcTimeout),
+    grpcTimeoutOffsetMs: a.grpcTimeoutOffset && durationMs(a.grpcTimeoutOffset),
+    maxStreamDuration: msd && {
+      maxStreamDurationMs: msd.maxStreamDuration && durationMs(msd.maxStreamDuration),
+      grpcTimeoutHeaderMaxMs: msd.grpcTimeoutHeaderMax && durationMs(msd.grpcTimeoutHeaderMax),
+      grpcTimeoutHeaderOffsetMs: msd.grpcTimeoutHeaderOffset &&
+        durationMs(msd.grpcTimeoutHeaderOffset),
+    },
+    upgradeMap: compileUpgradeConfigs(a.upgradeConfigs, `${field}.upgrade_configs`),
+    internalRedirectPolicy: compileRouteInternalRedirect(a, routeName, field),
     prefixRewrite: a.prefixRewrite || undefined,
     regexRewrite: a.regexRewrite
       ? compileRegexRewrite(
@@ -201,6 +248,38 @@ function compileRouteSettings(
   return s;
 }
 
+/** `RouteAction.MaxStreamDuration`, in ms; each field undefined when unset. */
+export interface MaxStreamDuration {
+  readonly maxStreamDurationMs?: number;
+  readonly grpcTimeoutHeaderMaxMs?: number;
+  readonly grpcTimeoutHeaderOffsetMs?: number;
+}
+
+/** Upgrade types CONNECT needs (connect_config, CONNECT termination), which denvoy lacks. */
+const CONNECT_UPGRADES = new Set(["connect", "connect-udp"]);
+
+/**
+ * `upgrade_configs`: upgrade type (lower case) to enabled; undefined when there are none.
+ *
+ * @throws {Error} on a duplicate type, as Envoy does, and for CONNECT, which is not supported.
+ */
+export function compileUpgradeConfigs(
+  configs: readonly RouteAction_UpgradeConfig[],
+  field: string,
+): ReadonlyMap<string, boolean> | undefined {
+  if (configs.length === 0) return undefined;
+  const map = new Map<string, boolean>();
+  configs.forEach((u, i) => {
+    const type = u.upgradeType.toLowerCase();
+    if (map.has(type)) throw new Error(`${field}[${i}]: Duplicate upgrade ${u.upgradeType}`);
+    if (u.connectConfig || (CONNECT_UPGRADES.has(type) && (u.enabled ?? true))) {
+      throw new Error(`${field}[${i}]: CONNECT upgrades are not supported yet`);
+    }
+    map.set(type, u.enabled ?? true);
+  });
+  return map;
+}
+
 /** A compiled route of a virtual host. */
 export class CompiledRoute {
   /** `name` (may be empty). */
@@ -216,6 +295,19 @@ export class CompiledRoute {
   readonly timeoutMs: number = DEFAULT_TIMEOUT_MS;
   /** `route.idle_timeout` in ms; undefined when unset (0 disables it). */
   readonly idleTimeoutMs?: number;
+  /** Deprecated `max_grpc_timeout` in ms (0: no cap); gRPC requests' route timeout. */
+  readonly maxGrpcTimeoutMs?: number;
+  /** Deprecated `grpc_timeout_offset` in ms. */
+  readonly grpcTimeoutOffsetMs?: number;
+  /**
+   * `route.max_stream_duration`; when set the route timeout does not apply (Envoy's "new
+   * timeouts"), the connection manager's stream duration timer does.
+   */
+  readonly maxStreamDuration?: MaxStreamDuration;
+  /** `route.upgrade_configs`: upgrade type (lower case) to enabled, over the HCM's. */
+  readonly upgradeMap?: ReadonlyMap<string, boolean>;
+  /** `route.internal_redirect_policy`: upstream 3xx responses the router follows itself. */
+  readonly internalRedirectPolicy?: InternalRedirectPolicy;
   /**
    * The `prefix_rewrite` that applies to this route's `:path`: the route action's, or the
    * redirect's for a redirect route.
@@ -276,6 +368,8 @@ export class CompiledRoute {
   #fixed: MatchedRoute | undefined;
   #clusterHeader: string | undefined;
   #totalWeight = 0;
+  /** `weighted_clusters.runtime_key_prefix` is set: weights are read per request. */
+  #runtimeWeights = false;
   #randomHeader: string | undefined;
   #weightedMatches: (MatchedRoute | undefined)[] = [];
 
@@ -316,7 +410,7 @@ export class CompiledRoute {
         this.routeAction = a.value;
         this.weightedClusters = this.#compileClusterSpecifier(a.value, `${field}.route`);
         // The settings are built apart so that they can stay readonly fields of the route.
-        Object.assign(this, compileRouteSettings(a.value, vhost, `${field}.route`));
+        Object.assign(this, compileRouteSettings(a.value, vhost, config.name, `${field}.route`));
         break;
       case "redirect":
         this.action = "redirect";
@@ -474,6 +568,7 @@ export class CompiledRoute {
 
   #compileWeightedClusters(w: WeightedCluster, field: string): CompiledWeightedCluster[] {
     const exists = this.virtualHost.routeConfig.clusterExists;
+    const prefix = w.runtimeKeyPrefix;
     const clusters = w.clusters.map((c, i): CompiledWeightedCluster => {
       const f = `${field}.clusters[${i}]`;
       if ((c.name === "") === (c.clusterHeader === "")) {
@@ -490,6 +585,7 @@ export class CompiledRoute {
         name: c.name || undefined,
         clusterHeader: c.clusterHeader ? c.clusterHeader.toLowerCase() : undefined,
         weight: c.weight ?? 0,
+        runtimeKey: prefix === "" ? undefined : `${prefix}.${c.name}`,
         hostRewriteLiteral: c.hostRewriteSpecifier.value || undefined,
         requestHeaderParser: HeaderParser.compile(
           c.requestHeadersToAdd,
@@ -521,6 +617,7 @@ export class CompiledRoute {
       );
     }
     this.#totalWeight = total;
+    this.#runtimeWeights = prefix !== "";
     this.#randomHeader = w.randomValueSpecifier.case === "headerName"
       ? w.randomValueSpecifier.value.toLowerCase()
       : undefined;
@@ -594,8 +691,11 @@ export class CompiledRoute {
       : regionEqualsIgnoreCase(path, 0, this.#literal);
   }
 
-  /** The match result for a request this route matched: resolves the cluster. */
-  resolve(ctx: RouteMatchContext): MatchedRoute {
+  /**
+   * The match result for a request this route matched: resolves the cluster. Undefined only when
+   * runtime overrides set every weighted cluster's weight to 0 (Envoy then has no route).
+   */
+  resolve(ctx: RouteMatchContext): MatchedRoute | undefined {
     if (this.#fixed !== undefined) return this.#fixed;
     const headers = ctx.headers;
     if (this.#clusterHeader !== undefined) {
@@ -604,11 +704,22 @@ export class CompiledRoute {
       return { route: this, virtualHost: this.virtualHost, clusterName: name };
     }
     const clusters = this.weightedClusters!;
-    let v = this.#selectionValue(ctx);
     let i = 0;
-    for (; i < clusters.length - 1; i++) {
-      if (v < clusters[i].weight) break;
-      v -= clusters[i].weight;
+    if (this.#runtimeWeights) {
+      const picked = pickRuntimeWeighted(
+        clusters,
+        runtimeSnapshot(),
+        (total) => this.#selectionValue(ctx, total),
+      );
+      // Every runtime weight 0: Envoy finds no route.
+      if (picked < 0) return undefined;
+      i = picked;
+    } else {
+      let v = this.#selectionValue(ctx, this.#totalWeight);
+      for (; i < clusters.length - 1; i++) {
+        if (v < clusters[i].weight) break;
+        v -= clusters[i].weight;
+      }
     }
     const fixed = this.#weightedMatches[i];
     if (fixed !== undefined) return fixed;
@@ -621,9 +732,8 @@ export class CompiledRoute {
     };
   }
 
-  /** `random` (or the header's value) modulo the total weight. */
-  #selectionValue(ctx: RouteMatchContext): number {
-    const total = this.#totalWeight;
+  /** `random` (or the header's value) modulo `total`. */
+  #selectionValue(ctx: RouteMatchContext, total: number): number {
     const h = this.#randomHeader;
     if (h !== undefined) {
       const kv = ctx.headers.raw();
@@ -642,4 +752,35 @@ export class CompiledRoute {
     }
     return ctx.random % total;
   }
+}
+
+/** Weights above this sum overflow Envoy's 32-bit total: it then finds no route. */
+const MAX_TOTAL_WEIGHT = 0xffffffff;
+
+/**
+ * Picks a weighted cluster with each weight read from the runtime (`<prefix>.<name>`, falling
+ * back to the configured weight), as Envoy does when `runtime_key_prefix` is set.
+ *
+ * @param select maps the runtime total to the selection value (`random % total`).
+ * @returns the index of the picked cluster, or -1 when the weights sum to 0 or overflow.
+ */
+export function pickRuntimeWeighted(
+  clusters: readonly CompiledWeightedCluster[],
+  runtime: { getInteger(key: string, dflt: number): number },
+  select: (total: number) => number,
+): number {
+  let total = 0;
+  const weights: number[] = [];
+  for (const c of clusters) {
+    const w = c.runtimeKey === undefined ? c.weight : runtime.getInteger(c.runtimeKey, c.weight);
+    weights.push(w);
+    total += w;
+  }
+  if (total === 0 || total > MAX_TOTAL_WEIGHT) return -1;
+  let v = select(total);
+  for (let i = 0; i < weights.length; i++) {
+    if (v < weights[i]) return i;
+    v -= weights[i];
+  }
+  return weights.length - 1;
 }

@@ -436,3 +436,85 @@ Deno.test("bad regexes and unsupported features fail naming the field", () => {
     /routes\[0\]\.route: cluster specifier plugins are not supported/,
   );
 });
+
+Deno.test("runtime_key_prefix: each weight is read from <prefix>.<name>, else the configured one", () => {
+  const t = table([{
+    name: "split",
+    match: { prefix: "/" },
+    route: {
+      weightedClusters: {
+        runtimeKeyPrefix: "w",
+        clusters: [{ name: "a", weight: 1 }, { name: "b", weight: 1 }],
+      },
+    },
+  }, to("fallback", { prefix: "/" })]);
+  const before = runtimeSnapshot();
+  const uint = (n: number): RuntimeEntry => ({ raw: String(n), uint: n });
+  try {
+    assertEquals(match(t, "/", {}, { random: 0 })?.clusterName, "a");
+    assertEquals(match(t, "/", {}, { random: 1 })?.clusterName, "b");
+    setRuntimeSnapshot({
+      layers: [{ name: "admin", entries: { "w.a": uint(0), "w.b": uint(9) } }],
+    });
+    assertEquals(match(t, "/", {}, { random: 0 })?.clusterName, "b");
+    // a keeps its configured weight 1 when only b is overridden: 1 + 9 = 10.
+    setRuntimeSnapshot({ layers: [{ name: "admin", entries: { "w.b": uint(9) } }] });
+    assertEquals(match(t, "/", {}, { random: 10 })?.clusterName, "a");
+    assertEquals(match(t, "/", {}, { random: 11 })?.clusterName, "b");
+    // All weights 0: this route resolves to nothing and the next route takes the request.
+    setRuntimeSnapshot({
+      layers: [{ name: "admin", entries: { "w.a": uint(0), "w.b": uint(0) } }],
+    });
+    assertEquals(pick(t, "/"), "fallback");
+  } finally {
+    setRuntimeSnapshot(before);
+  }
+});
+
+Deno.test("upgrade_configs: per-type map, duplicates and CONNECT refused", () => {
+  const route = (upgradeConfigs: JsonValue) => ({
+    name: "r",
+    match: { prefix: "/" },
+    route: { cluster: "c", upgradeConfigs },
+  });
+  const m = match(
+    table([route([{ upgradeType: "WebSocket", enabled: false }, { upgradeType: "h2c" }])]),
+    "/",
+  );
+  assertEquals([...m!.route.upgradeMap!], [["websocket", false], ["h2c", true]]);
+  assertMatch(
+    error(() => table([route([{ upgradeType: "websocket" }, { upgradeType: "WEBSOCKET" }])])),
+    /upgrade_configs\[1\]: Duplicate upgrade WEBSOCKET$/,
+  );
+  assertMatch(
+    error(() => table([route([{ upgradeType: "CONNECT" }])])),
+    /upgrade_configs\[0\]: CONNECT upgrades are not supported yet$/,
+  );
+  // Disabling CONNECT is what denvoy does anyway.
+  assert(table([route([{ upgradeType: "CONNECT", enabled: false }])]));
+});
+
+Deno.test("max_stream_duration and internal_redirect_policy compile onto the route", () => {
+  const m = match(
+    table([{
+      name: "r",
+      match: { prefix: "/" },
+      route: {
+        cluster: "c",
+        maxStreamDuration: { maxStreamDuration: "1.5s", grpcTimeoutHeaderOffset: "0.01s" },
+        internalRedirectPolicy: { maxInternalRedirects: 3 },
+      },
+    }, {
+      name: "legacy",
+      match: { prefix: "/legacy" },
+      route: { cluster: "c", internalRedirectAction: "HANDLE_INTERNAL_REDIRECT" },
+    }]),
+    "/",
+  );
+  assertEquals(m!.route.maxStreamDuration, {
+    maxStreamDurationMs: 1500,
+    grpcTimeoutHeaderMaxMs: undefined,
+    grpcTimeoutHeaderOffsetMs: 10,
+  });
+  assertEquals(m!.route.internalRedirectPolicy?.maxInternalRedirects, 3);
+});

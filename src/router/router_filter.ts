@@ -13,6 +13,8 @@ import type {
   StreamDecoderFilter,
   StreamFilterCallbacks,
 } from "../http/filter.ts";
+import { concat } from "../http/filter_manager.ts";
+import { grpcTimeoutMs, isGrpc, toGrpcTimeout } from "../http/stream_duration.ts";
 import type { HeaderMap } from "../http/header_map.ts";
 import type { MessageHead } from "../http/http1/parser.ts";
 import type { ResponseFlagName } from "../stream_info/stream_info.ts";
@@ -26,6 +28,13 @@ import { type HostDescription, hostKey } from "../upstream/host.ts";
 import { type ClusterStats, RouterStats } from "../stats/data_path_stats.ts";
 import type { LoadBalancer } from "../upstream/load_balancer.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "./header_mutation.ts";
+import {
+  copyResponseHeaders,
+  INTERNAL_REDIRECT_STATE,
+  type InternalRedirectState,
+  parseRedirectLocation,
+} from "./internal_redirect.ts";
+import { pathEnd } from "./path_rewrite.ts";
 import { redirectLocation } from "./redirect.ts";
 import { type MatchedRoute, rewritePath } from "./route_table.ts";
 import type { HostStats } from "../upstream/host_stats.ts";
@@ -45,6 +54,14 @@ const FAILURES: Record<
   overflow: { status: 503, flag: "UO", reason: "overflow" },
 };
 
+/** The router filter's config (`envoy.extensions.filters.http.router.v3.Router`), resolved. */
+export interface RouterConfig {
+  /** `suppress_envoy_headers`: add no x-envoy-* headers to requests or responses. */
+  readonly suppressEnvoyHeaders: boolean;
+  /** `respect_expected_rq_timeout`: x-envoy-expected-rq-timeout-ms sets the route timeout. */
+  readonly respectExpectedRqTimeout?: boolean;
+}
+
 /** Headers an upstream response never passes on (hop-by-hop). */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding"]);
 const isHopByHop = (name: string) => HOP_BY_HOP.has(name);
@@ -61,7 +78,20 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #requestHeaders!: HeaderMap;
   #timeoutMs = 0;
   #timer: CoarseTimer | undefined;
+  /**
+   * The upstream stream's duration limit: x-envoy-upstream-stream-duration-ms, else the
+   * cluster's `common_http_protocol_options.max_stream_duration` (0: none).
+   */
+  #upstreamDurationMs = 0;
+  #upstreamDurationTimer: CoarseTimer | undefined;
   #startMs = 0;
+  /** When the downstream request completed (performance.now()), or 0 while it has not. */
+  #requestCompleteMs = 0;
+  /** Copies of the request body kept for an internal redirect; undefined when not buffering. */
+  #redirectBody: Uint8Array[] | undefined;
+  #redirectBodyBytes = 0;
+  /** The body outgrew the buffer limit: an internal redirect can no longer replay it. */
+  #redirectOverflow = false;
   #responseStarted = false;
   #done = false;
   #upgrade = false;
@@ -78,6 +108,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     cb: StreamFilterCallbacks,
     readonly server: ServerContext,
     readonly routerStats: RouterStats,
+    readonly config: RouterConfig = { suppressEnvoyHeaders: false },
   ) {
     this.#cb = cb;
   }
@@ -154,31 +185,65 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     si.upstreamHost = hostKey(host);
     si.upstreamHostDescription = host;
 
-    // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it.
-    this.#timeoutMs = r.timeoutMs;
-    const override = headers.get("x-envoy-upstream-rq-timeout-ms");
-    if (override !== undefined && /^\d+$/.test(override)) this.#timeoutMs = Number(override);
-    headers.remove("x-envoy-upstream-rq-timeout-ms");
-    if (this.#timeoutMs > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(this.#timeoutMs));
+    const envoyHeaders = !this.config.suppressEnvoyHeaders;
+    // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it. A
+    // route with max_stream_duration has none: the connection manager's duration timer applies.
+    this.#timeoutMs = r.maxStreamDuration ? 0 : r.timeoutMs;
+    // Deprecated max_grpc_timeout: a gRPC request's grpc-timeout (less grpc_timeout_offset,
+    // capped by max_grpc_timeout, 0 meaning no cap) is the route timeout.
+    const grpcTimeout = r.maxGrpcTimeoutMs !== undefined && !r.maxStreamDuration &&
+      isGrpc(headers);
+    if (grpcTimeout) this.#timeoutMs = grpcRouteTimeoutMs(r, headers.get("grpc-timeout"));
+    // respect_expected_rq_timeout: an egress Envoy's x-envoy-expected-rq-timeout-ms wins.
+    const expected = this.config.respectExpectedRqTimeout
+      ? headers.get("x-envoy-expected-rq-timeout-ms")
+      : undefined;
+    if (expected !== undefined) {
+      if (/^\d+$/.test(expected)) this.#timeoutMs = Number(expected);
+    } else {
+      const override = headers.get("x-envoy-upstream-rq-timeout-ms");
+      if (override !== undefined && /^\d+$/.test(override)) this.#timeoutMs = Number(override);
+      headers.remove("x-envoy-upstream-rq-timeout-ms");
+    }
+    if (this.#timeoutMs > 0) {
+      if (envoyHeaders) headers.set("x-envoy-expected-rq-timeout-ms", String(this.#timeoutMs));
+      // The upstream learns the timeout in force.
+      if (grpcTimeout) headers.set("grpc-timeout", toGrpcTimeout(this.#timeoutMs));
+    }
+    this.#upstreamDurationMs = cluster.info.maxStreamDurationMs;
+    const duration = headers.get("x-envoy-upstream-stream-duration-ms");
+    if (duration !== undefined) {
+      if (/^\d+$/.test(duration)) this.#upstreamDurationMs = Number(duration);
+      headers.remove("x-envoy-upstream-stream-duration-ms");
+    }
 
+    // The host is rewritten before the path: host_rewrite_path_regex reads the original path.
+    const literal = m.weightedCluster?.hostRewriteLiteral ?? r.hostRewriteLiteral;
+    if (literal) updateAuthority(headers, literal, r.appendXForwardedHost);
+    else if (r.autoHostRewrite && host.hostname) {
+      updateAuthority(headers, host.hostname, r.appendXForwardedHost);
+    } else if (r.hostRewriteHeader) {
+      const v = headers.get(r.hostRewriteHeader);
+      if (v) updateAuthority(headers, v, r.appendXForwardedHost);
+    } else if (r.hostRewritePathRegex) {
+      const path = headers.get(":path");
+      if (path !== undefined) {
+        const v = r.hostRewritePathRegex.replaceAll(path.slice(0, pathEnd(path)));
+        if (v) updateAuthority(headers, v, r.appendXForwardedHost);
+      }
+    }
     const newPath = rewritePath(m, headers);
     if (newPath !== undefined) {
-      headers.set("x-envoy-original-path", headers.get(":path") ?? "");
+      if (envoyHeaders) headers.set("x-envoy-original-path", headers.get(":path") ?? "");
       headers.set(":path", newPath);
-    }
-    const literal = m.weightedCluster?.hostRewriteLiteral ?? r.hostRewriteLiteral;
-    if (literal) headers.set(":authority", literal);
-    else if (r.autoHostRewrite && host.hostname) headers.set(":authority", host.hostname);
-    else if (r.hostRewriteHeader) {
-      const v = headers.get(r.hostRewriteHeader.toLowerCase());
-      if (v) headers.set(":authority", v);
     }
     applyRequestHeaderMutations(m, headers, si);
     this.#requestHeaders = headers;
     this.#upgrade = headers.has("upgrade");
     this.#heldEnd = endStream;
-    if (endStream) this.#startTimer();
+    if (r.internalRedirectPolicy && !this.#upgrade) this.#redirectBody = [];
     this.#startMs = performance.now();
+    if (endStream) this.#onRequestComplete();
     const pool = this.server.pools.pool(cluster.info, host.address, host.port);
     si.attemptCount = (si.attemptCount ?? 0) + 1;
     this.#hostStats = pool.stats;
@@ -188,7 +253,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
     if (this.#done) return "stopNoBuffer";
-    if (endStream) this.#startTimer();
+    if (this.#redirectBody && data.length > 0) this.#bufferForRedirect(data);
+    if (endStream) this.#onRequestComplete();
     if (this.#upstream) {
       this.#upstream.encodeData(data, endStream);
       this.#cb.streamInfo.mark("firstUpstreamTxByteSent");
@@ -203,7 +269,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   }
 
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
-    this.#startTimer();
+    this.#onRequestComplete();
     if (this.#upstream) this.#upstream.encodeTrailers(trailers);
     else this.#heldTrailers = trailers;
     return "stop";
@@ -239,6 +305,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     t.upstreamConnectStart = stream.pc.connectStart - si.startMonotonic;
     t.upstreamConnectComplete = stream.pc.connectComplete - si.startMonotonic;
     t.connectionPoolReadyLatency = performance.now() - this.#startMs;
+    if (this.#upstreamDurationMs > 0) this.#armUpstreamDuration();
     const bodyLess = this.#heldEnd && this.#held.length === 0 && !this.#heldTrailers;
     stream.encodeHeaders(this.#requestHeaders, bodyLess);
     si.mark("firstUpstreamTxByteSent");
@@ -295,9 +362,12 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       if (status === 100) this.#cb.encodeHeaders(headers, false);
       return;
     }
+    const policy = this.#route!.route.internalRedirectPolicy;
+    if (policy?.redirectResponseCodes.has(status) && this.#setupRedirect(headers, status)) return;
     this.#responseStarted = true;
     si.responseCodeDetails = "via_upstream";
-    const elapsed = performance.now() - this.#startMs;
+    const now = performance.now();
+    const elapsed = now - this.#startMs;
     const stats = this.#stats;
     if (stats) {
       stats.chargeCode(status, this.#internal);
@@ -308,10 +378,13 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       else this.#hostStats.rq_success++;
     }
     if (status !== 101) headers.removeIf(isHopByHop);
-    headers.set(
-      "x-envoy-upstream-service-time",
-      String(Math.round(elapsed)),
-    );
+    // Only for a response to a complete request, timed from its end, as Envoy does.
+    if (this.#requestCompleteMs > 0 && !this.config.suppressEnvoyHeaders) {
+      headers.set(
+        "x-envoy-upstream-service-time",
+        String(Math.round(now - this.#requestCompleteMs)),
+      );
+    }
     applyResponseHeaderMutations(this.#route!, headers, this.#requestHeaders, si);
     if (endStream) this.#finishUpstream();
     this.#cb.encodeHeaders(headers, endStream);
@@ -356,6 +429,124 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#cb.streamInfo.mark("lastUpstreamRxByteReceived");
   }
 
+  // ---- internal redirects ----
+
+  #onRequestComplete(): void {
+    if (this.#requestCompleteMs === 0) this.#requestCompleteMs = performance.now();
+    this.#startTimer();
+  }
+
+  /** Keeps a copy of request data an internal redirect may replay, up to the buffer limit. */
+  #bufferForRedirect(data: Uint8Array): void {
+    this.#redirectBodyBytes += data.length;
+    if (this.#redirectBodyBytes > this.#cb.decoderBufferLimit) {
+      // Envoy gives up on the redirect (and on retries) rather than buffer more.
+      this.#stats?.retryOrShadowAbandoned.inc();
+      this.#redirectBody = undefined;
+      this.#redirectOverflow = true;
+      return;
+    }
+    this.#redirectBody!.push(data.slice());
+  }
+
+  /**
+   * Envoy's `setupRedirect`: follows the upstream 3xx when the request is complete, its body
+   * buffered and the Location usable, by recreating the stream with the redirected request.
+   * Returns false (the 3xx then goes downstream) when any condition fails.
+   */
+  #setupRedirect(response: HeaderMap, status: number): boolean {
+    const location = response.get("location");
+    if (
+      this.#requestCompleteMs > 0 && !this.#redirectOverflow && location !== undefined &&
+      !this.#upgrade && this.#convertRequestForRedirect(response, location, status)
+    ) {
+      const body = this.#redirectBody;
+      this.#stats?.upstreamInternalRedirectSucceeded.inc();
+      this.#finishUpstream();
+      // The ended stream's access log still shows the redirect it followed.
+      this.#cb.streamInfo.responseHeaders = response;
+      // The new stream takes over; this one (and this filter) is destroyed in the call.
+      this.#cb.recreateStream(
+        this.#requestHeaders,
+        body && body.length > 0 ? concat(body) : undefined,
+      );
+      return true;
+    }
+    this.#stats?.upstreamInternalRedirectFailed.inc();
+    return false;
+  }
+
+  /** Envoy's `convertRequestHeadersForInternalRedirect`; restores the headers when it fails. */
+  #convertRequestForRedirect(response: HeaderMap, location: string, status: number): boolean {
+    const cb = this.#cb;
+    const rs = this.routerStats;
+    const headers = this.#requestHeaders;
+    const policy = this.#route!.route.internalRedirectPolicy!;
+    const path = headers.get(":path");
+    if (path === undefined) return false;
+    const target = parseRedirectLocation(location);
+    if (!target) {
+      rs.passthroughInternalRedirectBadLocation.inc();
+      return false;
+    }
+    const si = cb.streamInfo;
+    const schemeIsHttp = headers.get(":scheme") === "http" || !si.downstreamTls;
+    const targetIsHttp = target.scheme === "http";
+    if (!policy.allowCrossSchemeRedirect && schemeIsHttp !== targetIsHttp) {
+      rs.passthroughInternalRedirectUnsafeScheme.inc();
+      return false;
+    }
+    let state = si.filterState.get(INTERNAL_REDIRECT_STATE) as InternalRedirectState | undefined;
+    if (!state) {
+      state = { count: 0, previousRoutes: new Map() };
+      si.filterState.set(INTERNAL_REDIRECT_STATE, state);
+    }
+    if (state.count >= policy.maxInternalRedirects) {
+      rs.passthroughInternalRedirectTooManyRedirects.inc();
+      return false;
+    }
+    const saved = headers.clone();
+    const restore = () => {
+      headers.removeIf(() => true);
+      saved.forEach((k, v) => headers.add(k, v));
+      // The stream's route (for logs and its timeouts) is the original request's again.
+      cb.clearRouteCache();
+      cb.route();
+    };
+    copyResponseHeaders(policy.responseHeadersToCopy, response, headers);
+    headers.set(":scheme", target.scheme);
+    headers.set(":authority", target.authority);
+    headers.set(":path", target.pathAndQuery);
+    cb.clearRouteCache();
+    const next = cb.route();
+    if (!next) {
+      rs.passthroughInternalRedirectNoRoute.inc();
+      restore();
+      return false;
+    }
+    for (const p of policy.predicates) {
+      if (!p.accept(state, next.route.name, !schemeIsHttp, !targetIsHttp)) {
+        rs.passthroughInternalRedirectPredicate.inc();
+        restore();
+        return false;
+      }
+    }
+    // RFC 9110 §15.4.4: a 303 is followed with GET (and no body) unless the request was HEAD.
+    const method = headers.get(":method");
+    if (status === 303 && method !== "GET" && method !== "HEAD") {
+      headers.set(":method", "GET");
+      headers.remove("content-length");
+      headers.remove("transfer-encoding");
+      this.#redirectBody = undefined;
+    }
+    state.count++;
+    headers.set(
+      "x-envoy-original-url",
+      `${schemeIsHttp ? "http" : "https"}://${saved.get(":authority") ?? ""}${path}`,
+    );
+    return true;
+  }
+
   // ---- timeout ----
 
   #startTimer(): void {
@@ -377,12 +568,67 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   #clearTimer(): void {
     this.#timer?.disarm();
+    this.#upstreamDurationTimer?.disarm();
+  }
+
+  /** Envoy's upstream max stream duration: armed when the upstream stream is ready. */
+  #armUpstreamDuration(): void {
+    this.#upstreamDurationTimer = new CoarseTimer(() => {
+      if (this.#done) return;
+      this.#stats?.rqMaxDurationReached.inc();
+      this.#cb.streamInfo.setFlag("UMSDR");
+      // 504 once the request is complete, 408 while it is still arriving (or a reset once the
+      // response has started).
+      this.#fail(
+        this.#requestCompleteMs > 0 ? 504 : 408,
+        "upstream max stream duration reached",
+        "upstream_max_stream_duration_reached",
+      );
+    });
+    this.#upstreamDurationTimer.arm(this.#upstreamDurationMs);
   }
 }
 
+/**
+ * Envoy's `updateAuthority`: sets `:authority`, first appending the old value to
+ * x-forwarded-host when the route says `append_x_forwarded_host` (unless it is already the
+ * header's last value).
+ */
+export function updateAuthority(headers: HeaderMap, host: string, appendXfh: boolean): void {
+  const old = headers.get(":authority");
+  if (appendXfh && old) {
+    const xfh = headers.get("x-forwarded-host");
+    if (!xfh || xfh.slice(xfh.lastIndexOf(",") + 1) !== old) {
+      headers.append("x-forwarded-host", old);
+    }
+  }
+  headers.set(":authority", host);
+}
+
+/**
+ * Envoy's route timeout for a gRPC request on a route with `max_grpc_timeout`: the
+ * `grpc-timeout` header (0 when absent) less `grpc_timeout_offset` when that leaves something,
+ * capped by `max_grpc_timeout` unless that is 0; 0 means no timeout.
+ */
+export function grpcRouteTimeoutMs(
+  r: { readonly maxGrpcTimeoutMs?: number; readonly grpcTimeoutOffsetMs?: number },
+  grpcTimeoutHeader: string | undefined,
+): number {
+  const max = r.maxGrpcTimeoutMs ?? 0;
+  let t = grpcTimeoutMs(grpcTimeoutHeader) ?? 0;
+  const offset = r.grpcTimeoutOffsetMs;
+  if (offset !== undefined && offset < t) t -= offset;
+  if (max !== 0 && (t === 0 || t > max)) t = max;
+  return t;
+}
+
 /** The router factory's per-stream constructor. */
-export function routerFilterFactory(server: ServerContext, statPrefix: string) {
+export function routerFilterFactory(
+  server: ServerContext,
+  statPrefix: string,
+  config: RouterConfig = { suppressEnvoyHeaders: false },
+) {
   // http.<stat_prefix>.no_route and friends: the router shares its connection manager's prefix.
   const stats = new RouterStats(server.stats.scope(statPrefix));
-  return (cb: StreamFilterCallbacks) => ({ decoder: new RouterFilter(cb, server, stats) });
+  return (cb: StreamFilterCallbacks) => ({ decoder: new RouterFilter(cb, server, stats, config) });
 }

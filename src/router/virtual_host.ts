@@ -137,7 +137,10 @@ export class CompiledVirtualHost {
     }
     for (let i = 0; i < candidates.length; i++) {
       const r = candidates[i];
-      if (r.matches(ctx, path, end, stripped, queryStart)) return r.resolve(ctx);
+      if (!r.matches(ctx, path, end, stripped, queryStart)) continue;
+      // A route whose runtime weights are all 0 resolves to nothing: the next one may match.
+      const m = r.resolve(ctx);
+      if (m !== undefined) return m;
     }
     return undefined;
   }

@@ -27,6 +27,11 @@ export class RouterStats {
   readonly rqDirectResponse: Counter;
   readonly rqTotal: Counter;
   readonly rqResetAfterDownstreamResponseStarted: Counter;
+  readonly passthroughInternalRedirectBadLocation: Counter;
+  readonly passthroughInternalRedirectUnsafeScheme: Counter;
+  readonly passthroughInternalRedirectTooManyRedirects: Counter;
+  readonly passthroughInternalRedirectNoRoute: Counter;
+  readonly passthroughInternalRedirectPredicate: Counter;
 
   constructor(s: Scope) {
     this.noRoute = s.counter("no_route");
@@ -36,6 +41,19 @@ export class RouterStats {
     this.rqTotal = s.counter("rq_total");
     this.rqResetAfterDownstreamResponseStarted = s.counter(
       "rq_reset_after_downstream_response_started",
+    );
+    this.passthroughInternalRedirectBadLocation = s.counter(
+      "passthrough_internal_redirect_bad_location",
+    );
+    this.passthroughInternalRedirectUnsafeScheme = s.counter(
+      "passthrough_internal_redirect_unsafe_scheme",
+    );
+    this.passthroughInternalRedirectTooManyRedirects = s.counter(
+      "passthrough_internal_redirect_too_many_redirects",
+    );
+    this.passthroughInternalRedirectNoRoute = s.counter("passthrough_internal_redirect_no_route");
+    this.passthroughInternalRedirectPredicate = s.counter(
+      "passthrough_internal_redirect_predicate",
     );
   }
 }
@@ -77,6 +95,7 @@ export class HttpConnManagerStats {
   readonly rqResponseBeforeRqComplete: Counter;
   readonly rqRxReset: Counter;
   readonly rqTxReset: Counter;
+  readonly rqMaxDurationReached: Counter;
 
   constructor(store: Scope, statPrefix: string) {
     const s = store.scope(`http.${statPrefix}`);
@@ -119,6 +138,7 @@ export class HttpConnManagerStats {
     this.rqResponseBeforeRqComplete = s.counter("downstream_rq_response_before_rq_complete");
     this.rqRxReset = s.counter("downstream_rq_rx_reset");
     this.rqTxReset = s.counter("downstream_rq_tx_reset");
+    this.rqMaxDurationReached = s.counter("downstream_rq_max_duration_reached");
   }
 
   /**
@@ -245,6 +265,10 @@ export class ClusterStats {
   readonly cxProtocolError: Counter;
   readonly cxNoneHealthy: Counter;
   readonly lbHealthyPanic: Counter;
+  readonly upstreamInternalRedirectSucceeded: Counter;
+  readonly upstreamInternalRedirectFailed: Counter;
+  readonly retryOrShadowAbandoned: Counter;
+  readonly rqMaxDurationReached: Counter;
 
   /** `statName` is the cluster's `alt_stat_name`, else its name. */
   constructor(store: Scope, statName: string) {
@@ -284,6 +308,12 @@ export class ClusterStats {
     this.cxProtocolError = s.counter("upstream_cx_protocol_error");
     this.cxNoneHealthy = s.counter("upstream_cx_none_healthy");
     this.lbHealthyPanic = s.counter("lb_healthy_panic");
+    this.upstreamInternalRedirectSucceeded = s.counter(
+      "upstream_internal_redirect_succeeded_total",
+    );
+    this.upstreamInternalRedirectFailed = s.counter("upstream_internal_redirect_failed_total");
+    this.retryOrShadowAbandoned = s.counter("retry_or_shadow_abandoned");
+    this.rqMaxDurationReached = s.counter("upstream_rq_max_duration_reached");
   }
 
   /**

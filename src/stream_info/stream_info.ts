@@ -160,9 +160,9 @@ export type DetectedCloseType = "Normal" | "LocalReset" | "RemoteReset";
 /** One request's (or TCP connection's) record. */
 export class StreamInfo {
   /** Wall clock start, ms since the epoch. */
-  readonly startTime = Date.now();
+  startTime = Date.now();
   /** Monotonic start, for durations. */
-  readonly startMonotonic = performance.now();
+  startMonotonic = performance.now();
   /** End of the stream, ms since start; set when it completes. */
   duration?: number;
   readonly timings: StreamTimings = {};
@@ -249,6 +249,22 @@ export class StreamInfo {
   upstreamFilterState?: ReadonlyMap<string, unknown>;
   /** Dynamic metadata by filter namespace (`%DYNAMIC_METADATA(...)%`). */
   readonly dynamicMetadata: Record<string, Record<string, unknown>> = {};
+
+  /**
+   * Envoy's `setFromForRecreateStream`: a stream that replays `other`'s request (internal
+   * redirect) keeps its start, protocol, bytes received and downstream timings.
+   */
+  setFromForRecreateStream(other: StreamInfo): void {
+    this.startTime = other.startTime;
+    this.startMonotonic = other.startMonotonic;
+    this.protocol = other.protocol;
+    this.bytesReceived = other.bytesReceived;
+    this.requestHeadersBytes = other.requestHeadersBytes;
+    const t = other.timings;
+    if (t.lastDownstreamRxByteReceived !== undefined) {
+      this.timings.lastDownstreamRxByteReceived = t.lastDownstreamRxByteReceived;
+    }
+  }
 
   /** Sets a response flag. */
   setFlag(name: ResponseFlagName): void {

@@ -58,6 +58,8 @@ export interface ClusterInfo {
    * are not sent and response trailers are ignored, as in Envoy's HTTP/1 client codec.
    */
   readonly enableTrailers?: boolean;
+  /** Upstream `common_http_protocol_options.max_stream_duration`; 0 = none. */
+  readonly maxStreamDurationMs: number;
   /** `dns_refresh_rate`; 5 s by default. */
   readonly dnsRefreshRateMs: number;
   /** `dns_failure_refresh_rate`: backoff after failed resolutions; else `dnsRefreshRateMs`. */
@@ -154,6 +156,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     ...(preserveCase ? { preserveCase } : {}),
     ...(http1?.allowChunkedLength ? { allowChunkedLength: true } : {}),
     ...(http1?.enableTrailers ? { enableTrailers: true } : {}),
+    maxStreamDurationMs: durationMs(common?.maxStreamDuration, 0),
     dnsRefreshRateMs: durationMs(config.dnsRefreshRate, 5000),
     dnsFailureRefreshRate,
     dnsLookupFamily: enumName(

@@ -34,6 +34,7 @@ Deno.test("parseCluster: Envoy's defaults", () => {
     perConnectionBufferLimitBytes: 1048576,
     maxRequestsPerConnection: 0,
     idleTimeoutMs: 3600000,
+    maxStreamDurationMs: 0,
     dnsRefreshRateMs: 5000,
     dnsFailureRefreshRate: undefined,
     dnsLookupFamily: "AUTO",
@@ -72,7 +73,11 @@ Deno.test("parseCluster: settings from the config", () => {
     typed_extension_protocol_options: {
       "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
         "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-        common_http_protocol_options: { idle_timeout: "30s", max_requests_per_connection: 100 },
+        common_http_protocol_options: {
+          idle_timeout: "30s",
+          max_requests_per_connection: 100,
+          max_stream_duration: "2.5s",
+        },
         explicit_http_config: { http_protocol_options: {} },
       },
     },
@@ -100,6 +105,7 @@ Deno.test("parseCluster: settings from the config", () => {
   assertEquals(info.waitForWarmOnInit, false);
   assertEquals(info.idleTimeoutMs, 30000);
   assertEquals(info.maxRequestsPerConnection, 100);
+  assertEquals(info.maxStreamDurationMs, 2500);
   assertEquals(info.hostSetPolicy, { overprovisioningFactor: 100, weightedPriorityHealth: true });
 });
 

@@ -1,4 +1,6 @@
 /** The router filter (`envoy.filters.http.router`): forwards requests upstream; always last. */
+import type { Router } from "../../../../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.ts";
+import { unpackAny } from "../../../../config/any.ts";
 import type { ExtensionFactory } from "../../../../config/extensions.ts";
 import { routerFilterFactory } from "../../../../router/router_filter.ts";
 
@@ -9,5 +11,11 @@ export const routerFactory: ExtensionFactory = {
   category: "envoy.filters.http",
   configTypes: ["envoy.extensions.filters.http.router.v3.Router"],
   terminal: true,
-  createHttpFilter: (_config, server, statPrefix) => routerFilterFactory(server, statPrefix),
+  createHttpFilter: (config, server, statPrefix) => {
+    const c = config && unpackAny<Router>(config);
+    return routerFilterFactory(server, statPrefix, {
+      suppressEnvoyHeaders: c?.suppressEnvoyHeaders ?? false,
+      respectExpectedRqTimeout: c?.respectExpectedRqTimeout ?? false,
+    });
+  },
 };
