@@ -16,6 +16,7 @@ import type { DiscoveryResponse } from "../../proto/gen/envoy/service/discovery/
 import { apiRegistry, messageSchema, typeNameOfUrl } from "./api.ts";
 import { type ConfigIssue } from "./errors.ts";
 import type { ExtensionRegistry } from "./extensions.ts";
+import type { FieldSupport } from "./field_support.ts";
 import { newWalkContext, ProtoJsonWalker, type WalkContext } from "./proto_json.ts";
 import { checkBootstrap } from "./semantic.ts";
 import { MAX_CONFIG_BYTES, parseSource, position } from "./source.ts";
@@ -114,11 +115,12 @@ function walkText(
   text: string,
   file: string,
   issues: ConfigIssue[],
+  fields: FieldSupport,
   opts: { typeName?: string; positions?: boolean } = {},
 ): Part {
   const src = parseSource(text, file, issues, { positions: opts.positions });
   if (!src) return { file };
-  const ctx = newWalkContext(src, issues);
+  const ctx = newWalkContext(src, issues, fields);
   const desc = apiRegistry().getMessage(opts.typeName ?? BOOTSTRAP)!;
   const json = new ProtoJsonWalker(ctx).message(src.value, desc, "");
   ctx.json = json;
@@ -147,26 +149,35 @@ export function loadBootstrap(
     const text = readConfigFile(source.configPath, issues);
     if (text !== undefined) {
       // A binary config has no lines to point at: issues name the file and the field path.
-      parts.push(walkText(text, source.configPath, issues, {
+      parts.push(walkText(text, source.configPath, issues, extensions.fields, {
         positions: !source.configPath.endsWith(".pb"),
       }));
     }
   }
-  if (source.configYaml) parts.push(walkText(source.configYaml, "--config-yaml", issues));
+  if (source.configYaml) {
+    parts.push(walkText(source.configYaml, "--config-yaml", issues, extensions.fields));
+  }
 
   for (const p of parts) if (p.ctx) checkExtensions(p.ctx, extensions, issues);
   if (opts.checkFiles !== false) {
     for (const p of parts) if (p.ctx) checkFiles(p.ctx, issues);
   }
-  if (issues.length > 0) return { issues: sortIssues(issues) };
+  // Every stage runs even after another found problems, so one run reports them all: the
+  // walk left out what was invalid, and the checks below see the rest.
+  if (parts.some((p) => !p.json)) return { issues: sortIssues(issues) };
 
   const schema = messageSchema<Bootstrap>(BOOTSTRAP);
   let bootstrap: Bootstrap | undefined;
+  const walked = issues.length;
+  let decoded = true;
   for (const p of parts) {
     let msg: Bootstrap;
     try {
       msg = fromJson(schema, p.json!, { registry: apiRegistry() });
     } catch (e) {
+      decoded = false;
+      // What the walk reported already explains why (it keeps what it could not check).
+      if (walked > 0) continue;
       issues.push({
         kind: "schema",
         file: p.file,
@@ -181,9 +192,25 @@ export function loadBootstrap(
     // scalars replace, messages merge, repeated fields append.
     bootstrap = bootstrap ? mergeFromBinary(schema, bootstrap, toBinary(schema, msg)) : msg;
   }
-  if (!bootstrap || issues.length > 0) return { issues: sortIssues(issues) };
-  checkBootstrap(bootstrap, parts.map((p) => p.ctx!), extensions, issues);
+  if (!bootstrap || !decoded) return { issues: sortIssues(issues) };
+  const checks: ConfigIssue[] = [];
+  checkBootstrap(bootstrap, parts.map((p) => p.ctx!), extensions, checks);
+  issues.push(...withoutRepeats(checks, issues));
   return issues.length > 0 ? { issues: sortIssues(issues) } : { bootstrap, issues };
+}
+
+/**
+ * The later checks' issues, less those inside a field already refused: a specific check
+ * (a statsd pipe address, say) would only say again what the field check said.
+ */
+function withoutRepeats(checks: ConfigIssue[], found: ConfigIssue[]): ConfigIssue[] {
+  const refused = found.filter((i) => i.field).map((i) =>
+    `${i.path ? `${i.path}.` : ""}${i.field!.name}`
+  );
+  if (refused.length === 0) return checks;
+  return checks.filter((c) =>
+    !refused.some((r) => c.path === r || c.path.startsWith(`${r}.`) || c.path.startsWith(`${r}[`))
+  );
 }
 
 /** The outcome of loading an xDS resource file. */
@@ -204,7 +231,7 @@ export function loadResourceFile(
   const issues: ConfigIssue[] = [];
   const text = readConfigFile(path, issues);
   if (text === undefined) return { issues };
-  const part = walkText(text, path, issues, { typeName: DISCOVERY_RESPONSE });
+  const part = walkText(text, path, issues, extensions.fields, { typeName: DISCOVERY_RESPONSE });
   if (part.ctx) {
     checkExtensions(part.ctx, extensions, issues);
     if (opts.checkFiles !== false) checkFiles(part.ctx, issues);

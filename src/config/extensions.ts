@@ -14,6 +14,9 @@ import type { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { Store } from "../stats/store.ts";
 import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { StatsSink, StatsSinkContext } from "../stats/sink.ts";
+import { FieldSupport, type FieldTable } from "./field_support.ts";
+import { CORE_FIELDS } from "./core_fields.ts";
+import { PENDING_FIELDS } from "./pending_fields.ts";
 
 /** Where an extension plugs in, by Envoy's category names. */
 export type ExtensionCategory =
@@ -66,6 +69,11 @@ export interface ExtensionFactory {
   terminal?: boolean;
   /** Full names of its per-route configs (`typed_per_filter_config`). */
   perRouteConfigTypes?: string[];
+  /**
+   * The fields of its config messages (and of the messages nested in them) that it implements;
+   * any other field a config sets is refused (see field_support.ts).
+   */
+  fields?: FieldTable;
   /**
    * Checks what the schema cannot (cross-field rules Envoy enforces when it builds the
    * extension). Runs in `--mode validate` too, so it must not open sockets or start work.
@@ -143,9 +151,12 @@ export function checkTerminalOrder(
 export class ExtensionRegistry {
   readonly #byType = new Map<string, ExtensionFactory>();
   readonly #byName = new Map<string, ExtensionFactory>();
+  /** The implemented fields of every config message: the core's and each extension's. */
+  readonly fields: FieldSupport = new FieldSupport(CORE_FIELDS, PENDING_FIELDS);
 
   /** Adds a factory; a second factory for the same type or name is a programming error. */
   register(f: ExtensionFactory): void {
+    if (f.fields) this.fields.declare(f.fields);
     for (const t of [...f.configTypes, ...(f.perRouteConfigTypes ?? [])]) {
       if (this.#byType.has(t)) throw new Error(`extension config type ${t} registered twice`);
       this.#byType.set(t, f);

@@ -12,6 +12,7 @@ import { type DescEnum, type DescField, type DescMessage, ScalarType } from "@bu
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { messageOfUrl } from "./api.ts";
 import { closest, type ConfigIssue } from "./errors.ts";
+import { type FieldSupport, isLeafType } from "./field_support.ts";
 import { checkRules } from "./rules.ts";
 import { type Anchor, type ConfigSource, position } from "./source.ts";
 
@@ -52,6 +53,8 @@ export interface WalkContext {
   budget: number;
   /** The walk's result, kept for checks that run after it. */
   json?: JsonValue;
+  /** Implemented fields: any other field that is set is refused. Unset: no field check. */
+  fields?: FieldSupport;
 }
 
 /**
@@ -60,8 +63,12 @@ export interface WalkContext {
  */
 export const ALIAS_SLACK = 200_000;
 
-/** Starts a walk over `src`. */
-export function newWalkContext(src: ConfigSource, issues: ConfigIssue[]): WalkContext {
+/** Starts a walk over `src`; with `fields`, set fields that are not implemented are refused. */
+export function newWalkContext(
+  src: ConfigSource,
+  issues: ConfigIssue[],
+  fields?: FieldSupport,
+): WalkContext {
   return {
     src,
     issues,
@@ -69,7 +76,28 @@ export function newWalkContext(src: ConfigSource, issues: ConfigIssue[]): WalkCo
     names: [],
     files: [],
     budget: 2 * src.text.length + ALIAS_SLACK,
+    fields,
   };
+}
+
+/**
+ * Whether a walked field value counts as set: a message or oneof member that is present, a
+ * non-empty list or map, a scalar or enum other than its default (proto3 cannot tell an
+ * explicit default from an absent field, and neither can Envoy).
+ */
+export function isSetValue(field: DescField, v: JsonValue | undefined): boolean {
+  if (v === undefined || v === null) return false;
+  switch (field.fieldKind) {
+    case "list":
+      return (v as JsonValue[]).length > 0;
+    case "map":
+      return Object.keys(v as JsonObject).length > 0;
+    case "message":
+      return true;
+  }
+  if (field.oneof || field.presence === 1) return true;
+  if (field.fieldKind === "enum") return v !== field.enum.values.find((e) => e.number === 0)?.name;
+  return v !== 0 && v !== "" && v !== false && v !== "0";
 }
 
 const WRAPPERS = new Set([
@@ -140,12 +168,27 @@ function join(path: string, name: string): string {
 /** A walker bound to one context. */
 export class ProtoJsonWalker {
   #exhausted = false;
+  /** Depth of subtrees exempt from the field check (refused, or left to a specific check). */
+  #quiet = 0;
 
   constructor(readonly ctx: WalkContext) {}
 
   private issue(at: Anchor, path: string, message: string) {
     const p = position(this.ctx.src, at);
     this.ctx.issues.push({ kind: "schema", file: this.ctx.src.file, ...p, path, message });
+  }
+
+  /** Reports a set field that denvoy does not implement, listed like an unsupported extension. */
+  private refuse(desc: DescMessage, field: DescField, path: string, key: string) {
+    const p = position(this.ctx.src, { path, key });
+    this.ctx.issues.push({
+      kind: "unsupported",
+      file: this.ctx.src.file,
+      ...p,
+      path,
+      message: `field '${field.name}' is not supported yet`,
+      field: { typeName: desc.typeName, name: field.name },
+    });
   }
 
   /** Charges one node visit; false once the budget is spent (reported once). */
@@ -221,7 +264,14 @@ export class ProtoJsonWalker {
       if (field.name === "typed_config" && field.message?.typeName === "google.protobuf.Any") {
         typedConfigAny = this.ctx.anys.length;
       }
+      const support = this.#quiet === 0 ? this.ctx.fields : undefined;
+      const refused = support !== undefined && !support.supports(desc.typeName, field.name) &&
+        !isLeafType(desc.typeName);
+      const quiet = refused || (support?.isChecked(desc.typeName, field.name) ?? false);
+      if (quiet) this.#quiet++;
       const v = this.field(value, field, fpath);
+      if (quiet) this.#quiet--;
+      if (refused && isSetValue(field, v)) this.refuse(desc, field, path, key);
       if (v !== undefined) out[field.name] = v;
       // A field given with a bad value counts as present, so its absence is not reported too.
       if (v !== undefined || !isNull(value)) present.add(field);
@@ -492,7 +542,12 @@ export class ProtoJsonWalker {
       const inner = this.message(body.value, desc, `${path}.value`);
       return inner === undefined ? { "@type": typeUrl } : { "@type": typeUrl, value: inner };
     }
-    return { "@type": typeUrl, ...this.fields(body, desc, path, skip) };
+    // An extension denvoy lacks is refused as a whole; its fields would only repeat that.
+    const quiet = this.ctx.fields !== undefined && !this.ctx.fields.fields(desc.typeName);
+    if (quiet) this.#quiet++;
+    const out = { "@type": typeUrl, ...this.fields(body, desc, path, skip) };
+    if (quiet) this.#quiet--;
+    return out;
   }
 }
 

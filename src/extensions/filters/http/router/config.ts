@@ -9,5 +9,9 @@ export const routerFactory: ExtensionFactory = {
   category: "envoy.filters.http",
   configTypes: ["envoy.extensions.filters.http.router.v3.Router"],
   terminal: true,
+  // Upstream logs, dynamic stats switches and strict header checks are not implemented.
+  fields: {
+    implemented: { "envoy.extensions.filters.http.router.v3.Router": ["suppress_envoy_headers"] },
+  },
   createHttpFilter: (_config, server, statPrefix) => routerFilterFactory(server, statPrefix),
 };

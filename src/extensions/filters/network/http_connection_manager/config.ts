@@ -5,6 +5,7 @@ import { checkTerminalOrder, type ExtensionFactory } from "../../../../config/ex
 import { Http1ConnectionManager } from "../../../../http/conn_manager.ts";
 import { compileConnectionManager } from "../../../../http/conn_manager_config.ts";
 import { RouteTable } from "../../../../router/route_table.ts";
+import { CONN_MANAGER_FIELDS } from "../../../../http/conn_manager_fields.ts";
 
 /** Factory for the HTTP connection manager. */
 export const httpConnectionManagerFactory: ExtensionFactory = {
@@ -15,6 +16,7 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
   ],
   terminal: true,
+  fields: CONN_MANAGER_FIELDS,
   validate(config, ctx) {
     const hcm = config as HttpConnectionManager;
     const chain = hcm.httpFilters.map((f) => ({
