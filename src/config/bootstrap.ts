@@ -15,7 +15,7 @@ import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootst
 import type { DiscoveryResponse } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { apiRegistry, messageSchema, typeNameOfUrl } from "./api.ts";
 import { type ConfigIssue } from "./errors.ts";
-import type { ExtensionRegistry } from "./extensions.ts";
+import { type ExtensionRegistry, misplacedExtension } from "./extensions.ts";
 import type { FieldSupport } from "./field_support.ts";
 import { newWalkContext, ProtoJsonWalker, type WalkContext } from "./proto_json.ts";
 import { checkBootstrap } from "./semantic.ts";
@@ -200,17 +200,28 @@ export function loadBootstrap(
 }
 
 /**
- * The later checks' issues, less those inside a field already refused: a specific check
- * (a statsd pipe address, say) would only say again what the field check said.
+ * The later checks' issues, less those that repeat what the walk said: an issue at a place
+ * already reported (an unsupported extension), inside a refused field (a statsd pipe address,
+ * say), or about a part holding a schema
+ * error (which the walk left out, so the check saw it missing or incomplete) or a missing file.
  */
 function withoutRepeats(checks: ConfigIssue[], found: ConfigIssue[]): ConfigIssue[] {
   const refused = found.filter((i) => i.field).map((i) =>
     `${i.path ? `${i.path}.` : ""}${i.field!.name}`
   );
-  if (refused.length === 0) return checks;
+  const invalid = found.filter((i) => (i.kind === "schema" || i.kind === "missing_file") && i.path)
+    .map((i) => i.path);
+  const reported = new Set(found.map((i) => i.path));
   return checks.filter((c) =>
-    !refused.some((r) => c.path === r || c.path.startsWith(`${r}.`) || c.path.startsWith(`${r}[`))
+    !reported.has(c.path) && !refused.some((r) => within(c.path, r)) &&
+    !invalid.some((p) => within(p, c.path))
   );
+}
+
+/** Whether field path `path` is `outer` or inside it. */
+function within(path: string, outer: string): boolean {
+  return path === outer || (outer !== "" && path.startsWith(outer) &&
+    (path[outer.length] === "." || path[outer.length] === "["));
 }
 
 /** The outcome of loading an xDS resource file. */
@@ -256,7 +267,20 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
     if (use.known && (typeName.startsWith("google.protobuf.") || XDS_RESOURCES.has(typeName))) {
       continue;
     }
-    if (reg.byType(typeName)) continue;
+    const factory = reg.byType(typeName);
+    if (factory) {
+      const misplaced = misplacedExtension(factory, use.owner);
+      if (misplaced) {
+        issues.push({
+          kind: "semantic",
+          file,
+          ...position(ctx.src, use.at),
+          path: use.path,
+          message: misplaced,
+        });
+      }
+      continue;
+    }
     // Nested configs of an unsupported extension would only repeat the same news.
     if (unsupported.some((p) => use.path.startsWith(p))) continue;
     unsupported.push(use.path);
@@ -272,7 +296,20 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
     });
   }
   for (const use of ctx.names) {
-    if (reg.byName(use.name)) continue;
+    const factory = reg.byName(use.name);
+    if (factory) {
+      const misplaced = misplacedExtension(factory, use.owner);
+      if (misplaced) {
+        issues.push({
+          kind: "semantic",
+          file,
+          ...position(ctx.src, use.at),
+          path: use.path,
+          message: misplaced,
+        });
+      }
+      continue;
+    }
     if (unsupported.some((p) => use.path.startsWith(p))) continue;
     issues.push({
       kind: "unsupported",

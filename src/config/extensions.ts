@@ -41,6 +41,41 @@ export type ExtensionCategory =
   | "envoy.resource_monitors"
   | "envoy.bootstrap";
 
+/**
+ * The extension points: the field that holds an extension's config (`message type.field`) and
+ * the categories it takes. The server builds each from its factory's hook for that category
+ * (`createNetworkFilter`, `createHttpFilter`, `createStatsSink`, ...), so an extension of
+ * another category named there cannot work.
+ */
+export const EXTENSION_POINTS: Readonly<Record<string, readonly ExtensionCategory[]>> = {
+  "envoy.config.listener.v3.Filter.typed_config": ["envoy.filters.network"],
+  "envoy.config.listener.v3.ListenerFilter.typed_config": ["envoy.filters.listener"],
+  "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter.typed_config": [
+    "envoy.filters.http",
+  ],
+  "envoy.config.accesslog.v3.AccessLog.typed_config": ["envoy.access_loggers"],
+  "envoy.config.metrics.v3.StatsSink.typed_config": ["envoy.stats_sinks"],
+  "envoy.config.core.v3.TransportSocket.typed_config": [
+    "envoy.transport_sockets.downstream",
+    "envoy.transport_sockets.upstream",
+  ],
+  "envoy.config.cluster.v3.Cluster.typed_extension_protocol_options": ["envoy.upstream_options"],
+};
+
+/**
+ * Why extension `f` cannot be used at extension point `owner` (see EXTENSION_POINTS), or
+ * undefined when it can (or the point is not one the server builds by category).
+ */
+export function misplacedExtension(
+  f: ExtensionFactory,
+  owner: string | undefined,
+): string | undefined {
+  const expected = owner ? EXTENSION_POINTS[owner] : undefined;
+  if (!expected || expected.includes(f.category)) return undefined;
+  return `extension '${f.name}' (category ${f.category}) cannot be used here: ` +
+    `this field takes ${expected.join(" or ")}`;
+}
+
 /** What a factory's validation step may use. */
 export interface ExtensionValidationContext {
   /** Reports a problem in this extension's config; `field` is relative to the config. */

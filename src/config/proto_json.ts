@@ -27,6 +27,8 @@ export interface AnyUse {
   at: Anchor;
   /** Whether the API knows the type (unknown types are unsupported by construction). */
   known: boolean;
+  /** The field holding it, as `message type.field` (where it plugs in), when known. */
+  owner?: string;
 }
 
 /** An extension named without a typed config (Envoy then uses its default config). */
@@ -34,6 +36,8 @@ export interface NameUse {
   name: string;
   path: string;
   at: Anchor;
+  /** The field its config would be in, as `message type.typed_config`. */
+  owner: string;
 }
 
 /** A file the config refers to (DataSource.filename, filesystem config sources). */
@@ -284,7 +288,12 @@ export class ProtoJsonWalker {
       out.config_discovery === undefined &&
       index.get("typed_config")?.message?.typeName === "google.protobuf.Any"
     ) {
-      this.ctx.names.push({ name: out.name, path, at: { path: join(path, "name") } });
+      this.ctx.names.push({
+        name: out.name,
+        path,
+        at: { path: join(path, "name") },
+        owner: `${desc.typeName}.typed_config`,
+      });
     }
     this.noteFileRefs(desc, out, path);
     checkRules(desc, out, present, (message, fieldName) => {
@@ -336,8 +345,13 @@ export class ProtoJsonWalker {
         return isNull(value) ? undefined : this.scalar(value, field.scalar, path);
       case "enum":
         return isNull(value) ? undefined : this.enumValue(value, field.enum, path);
-      case "message":
-        return this.message(value, field.message, path);
+      case "message": {
+        const before = this.ctx.anys.length;
+        const v = this.message(value, field.message, path);
+        const use = this.ctx.anys[before];
+        if (use && use.path === path) use.owner = `${field.parent.typeName}.${field.name}`;
+        return v;
+      }
       case "list": {
         if (isNull(value)) return undefined;
         // Like protobuf's JSON parser that Envoy uses, a single value stands for a list of one.
@@ -371,7 +385,10 @@ export class ProtoJsonWalker {
           else if (field.mapKind === "enum") v = this.enumValue(item, field.enum, kp);
           else v = this.scalar(item, field.scalar, kp);
           const use = this.ctx.anys[before];
-          if (use && use.path === kp) use.name = key;
+          if (use && use.path === kp) {
+            use.name = key;
+            use.owner = `${field.parent.typeName}.${field.name}`;
+          }
           if (v !== undefined) out[key] = v;
         }
         return out;

@@ -10,8 +10,12 @@ import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/fil
 import { apiRegistry, messageSchema, typeNameOfUrl } from "./api.ts";
 import type { ConfigIssue } from "./errors.ts";
 import type { ExtensionRegistry } from "./extensions.ts";
+import { accessLogProblems } from "../extensions/access_loggers/access_log.ts";
 import type { WalkContext } from "./proto_json.ts";
+import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
 import { ClusterConfigError, parseCluster } from "../upstream/cluster_info.ts";
+import { FilterChainMatcher } from "../listener/filter_chain_match.ts";
+import { checkTerminalOrder } from "./extensions.ts";
 import { checkLayeredRuntime } from "../runtime/loader.ts";
 import { checkStatsConfig } from "../stats/flush_config.ts";
 import { pathSegments, position } from "./source.ts";
@@ -87,6 +91,10 @@ export function checkBootstrap(
         );
       } else seenAddress.set(key, i);
     }
+    checkListener(l, path, extensions, r);
+  });
+  b.admin?.accessLog.forEach((log, i) => {
+    for (const p of accessLogProblems(log)) r.report(`admin.access_log[${i}]${p.field}`, p.message);
   });
 
   // The admin listener never shares a port with a data listener (Envoy would fail to bind).
@@ -175,6 +183,42 @@ export function checkBootstrap(
       });
     }
   }
+}
+
+/**
+ * What building the listener in a worker refuses (listener.ts): chains without a filter or
+ * with more than one, filters out of terminal order, bad CIDR ranges, bad access log filters.
+ */
+function checkListener(l: Listener, path: string, extensions: ExtensionRegistry, r: Reporter) {
+  const chains = l.filterChains.map((c, i) => ({ c, at: `${path}.filter_chains[${i}]` }));
+  if (l.defaultFilterChain) {
+    chains.push({ c: l.defaultFilterChain, at: `${path}.default_filter_chain` });
+  }
+  for (const { c, at } of chains) {
+    if (c.filters.length === 0) r.report(at, "a filter chain needs at least one filter");
+    else if (c.filters.length > 1) {
+      r.unsupported(`${at}.filters`, "more than one network filter in a filter chain");
+    }
+    checkTerminalOrder(
+      extensions,
+      c.filters.map((f) => ({
+        name: f.name,
+        typeUrl: f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined,
+      })),
+      "network",
+      (i, message) => r.report(`${at}.filters[${i}]`, message),
+    );
+    try {
+      new FilterChainMatcher([{ config: c, value: 0 }]);
+    } catch (e) {
+      r.report(`${at}.filter_chain_match`, (e as Error).message);
+    }
+  }
+  l.accessLog.forEach((log, i) => {
+    for (const p of accessLogProblems(log)) {
+      r.report(`${path}.access_log[${i}]${p.field}`, p.message);
+    }
+  });
 }
 
 /** Follows a field path through proto JSON. */

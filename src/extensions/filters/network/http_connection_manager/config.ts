@@ -3,7 +3,10 @@ import type { HttpConnectionManager } from "../../../../../proto/gen/envoy/exten
 import { unpackAny } from "../../../../config/any.ts";
 import { checkTerminalOrder, type ExtensionFactory } from "../../../../config/extensions.ts";
 import { Http1ConnectionManager } from "../../../../http/conn_manager.ts";
-import { compileConnectionManager } from "../../../../http/conn_manager_config.ts";
+import {
+  compileConnectionManager,
+  connectionManagerProblems,
+} from "../../../../http/conn_manager_config.ts";
 import { RouteTable } from "../../../../router/route_table.ts";
 import { CONN_MANAGER_FIELDS } from "../../../../http/conn_manager_fields.ts";
 
@@ -29,6 +32,10 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
       "http",
       (i, msg) => ctx.report(msg, `http_filters[${i}]`),
     );
+    for (const p of connectionManagerProblems(hcm)) {
+      if (p.unsupported) ctx.unsupported(p.message, p.field);
+      else ctx.report(p.message, p.field);
+    }
     // Compile the inline route table as serving would: bad regexes and unsupported route
     // features surface in --mode validate too. (Cluster names are checked separately.)
     if (hcm.routeSpecifier.case === "routeConfig") {

@@ -2,6 +2,7 @@
 import type { TcpProxy } from "../../../../../proto/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.ts";
 import { unpackAny } from "../../../../config/any.ts";
 import type { ExtensionFactory } from "../../../../config/extensions.ts";
+import { accessLogProblems } from "../../../access_loggers/access_log.ts";
 import { compileTcpProxy, tcpProxyFilterFactory } from "./tcp_proxy.ts";
 
 const TCP_PROXY = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
@@ -38,6 +39,12 @@ export const tcpProxyFactory: ExtensionFactory = {
       "envoy.type.v3.HashPolicy.SourceIp": [],
       "envoy.type.v3.HashPolicy.FilterState": ["key"],
     },
+  },
+  // What compiling it refuses beyond the schema: access log filters (files are not opened).
+  validate(config, ctx) {
+    (config as TcpProxy).accessLog.forEach((log, i) => {
+      for (const p of accessLogProblems(log)) ctx.report(p.message, `access_log[${i}]${p.field}`);
+    });
   },
   createNetworkFilter(config, server) {
     const c = config && unpackAny<TcpProxy>(config);
