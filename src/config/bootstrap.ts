@@ -202,19 +202,20 @@ export function loadBootstrap(
 /**
  * The later checks' issues, less those that repeat what the walk said: an issue at a place
  * already reported (an unsupported extension), inside a refused field (a statsd pipe address,
- * say), or about a part holding a schema
- * error (which the walk left out, so the check saw it missing or incomplete) or a missing file.
+ * say), about a part holding a schema error (which the walk left out, so the check saw it
+ * missing or incomplete), or about a file already reported missing.
  */
 function withoutRepeats(checks: ConfigIssue[], found: ConfigIssue[]): ConfigIssue[] {
   const refused = found.filter((i) => i.field).map((i) =>
     `${i.path ? `${i.path}.` : ""}${i.field!.name}`
   );
-  const invalid = found.filter((i) => (i.kind === "schema" || i.kind === "missing_file") && i.path)
-    .map((i) => i.path);
-  const reported = new Set(found.map((i) => i.path));
+  const invalid = found.filter((i) => i.kind === "schema" && i.path).map((i) => i.path);
+  const missing = found.filter((i) => i.missingPath).map((i) => i.missingPath!);
+  // A refused field's issue names the message holding it; its own path is in `refused`.
+  const reported = new Set(found.filter((i) => !i.field).map((i) => i.path));
   return checks.filter((c) =>
     !reported.has(c.path) && !refused.some((r) => within(c.path, r)) &&
-    !invalid.some((p) => within(p, c.path))
+    !invalid.some((p) => within(p, c.path)) && !missing.some((m) => c.message.includes(m))
   );
 }
 

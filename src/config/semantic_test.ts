@@ -119,3 +119,15 @@ ${log("          ")}`;
     "admin.access_log[0]: access log 'envoy.access_loggers.stdout' has no typed_config",
   ]);
 });
+
+Deno.test("validate: a check does not repeat a schema error found inside what it checks", () => {
+  const log = `    access_log:
+    - name: out
+      filter: { and_filter: { filters: [{ not_health_check_filter: {} }] } }
+      typed_config: { "@type": ${STDOUT} }
+`;
+  assertEquals(load(config(hcm(), "", log)), [
+    "7:40: static_resources.listeners[0].access_log[0].filter.and_filter.filters: " +
+    "must have at least 2 entries (has 1)",
+  ]);
+});
