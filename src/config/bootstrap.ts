@@ -206,17 +206,20 @@ export function loadBootstrap(
  * missing or incomplete), or about a file already reported missing.
  */
 function withoutRepeats(checks: ConfigIssue[], found: ConfigIssue[]): ConfigIssue[] {
-  const refused = found.filter((i) => i.field).map((i) =>
-    `${i.path ? `${i.path}.` : ""}${i.field!.name}`
-  );
+  const refused = found.filter((i) => i.field).map(subject);
   const invalid = found.filter((i) => i.kind === "schema" && i.path).map((i) => i.path);
   const missing = found.filter((i) => i.missingPath).map((i) => i.missingPath!);
   // A refused field's issue names the message holding it; its own path is in `refused`.
   const reported = new Set(found.filter((i) => !i.field).map((i) => i.path));
   return checks.filter((c) =>
-    !reported.has(c.path) && !refused.some((r) => within(c.path, r)) &&
+    !reported.has(c.path) && !refused.some((r) => within(subject(c), r)) &&
     !invalid.some((p) => within(p, c.path)) && !missing.some((m) => c.message.includes(m))
   );
+}
+
+/** The field path an issue is about: a refused field's own path, else the issue's path. */
+function subject(i: ConfigIssue): string {
+  return i.field ? `${i.path ? `${i.path}.` : ""}${i.field.name}` : i.path;
 }
 
 /** Whether field path `path` is `outer` or inside it. */

@@ -131,3 +131,26 @@ Deno.test("validate: a check does not repeat a schema error found inside what it
     "must have at least 2 entries (has 1)",
   ]);
 });
+
+Deno.test("validate: HTTP options that only the connection manager implements are refused on clusters", () => {
+  const cluster = `static_resources:
+  clusters:
+  - name: c
+    common_http_protocol_options: { idle_timeout: 5s, max_headers_count: 50 }
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        common_http_protocol_options: { max_requests_per_connection: 5, max_connection_duration: 5s }
+        explicit_http_config: { http_protocol_options: { enable_trailers: true } }
+`;
+  const opts = 'static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.' +
+    'upstreams.http.v3.HttpProtocolOptions"]';
+  assertEquals(load(cluster), [
+    "4:55: static_resources.clusters[0].common_http_protocol_options: " +
+    "field 'max_headers_count' is not supported yet for upstream connections",
+    `8:73: ${opts}.common_http_protocol_options: ` +
+    "field 'max_connection_duration' is not supported yet for upstream connections",
+    `9:58: ${opts}.explicit_http_config.http_protocol_options: ` +
+    "field 'enable_trailers' is not supported yet for upstream connections",
+  ]);
+});
