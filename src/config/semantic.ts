@@ -211,9 +211,14 @@ export function checkBootstrap(
 
 /**
  * What building the listener in a worker refuses (listener.ts): chains without a filter or
- * with more than one, filters out of terminal order, bad CIDR ranges, bad access log filters.
+ * with more than one, filters out of terminal order, bad CIDR ranges, bad access log filters;
+ * and `bind_to_port: false`, which workers would not honour.
  */
 function checkListener(l: Listener, path: string, extensions: ExtensionRegistry, r: Reporter) {
+  // Workers bind every listener; one that only receives redirected connections is not built.
+  if (l.bindToPort === false) {
+    r.unsupported(`${path}.bind_to_port`, "listeners that do not bind to their port");
+  }
   const chains = l.filterChains.map((c, i) => ({ c, at: `${path}.filter_chains[${i}]` }));
   if (l.defaultFilterChain) {
     chains.push({ c: l.defaultFilterChain, at: `${path}.default_filter_chain` });

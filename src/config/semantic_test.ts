@@ -154,3 +154,11 @@ Deno.test("validate: HTTP options that only the connection manager implements ar
     "field 'enable_trailers' is not supported yet for upstream connections",
   ]);
 });
+
+Deno.test("validate: a listener that does not bind to its port is refused (workers bind every one)", () => {
+  assertEquals(load(config(hcm(), "", "    bind_to_port: false\n")), [
+    "5:19: static_resources.listeners[0].bind_to_port: unsupported: listeners that do not bind " +
+    "to their port",
+  ]);
+  assertEquals(load(config(hcm(), "", "    bind_to_port: true\n")), []);
+});

@@ -89,7 +89,6 @@ export const ROUTE_FIELDS: FieldTable = {
       "auto_host_rewrite",
       "host_rewrite_header",
       "host_rewrite_path_regex",
-      "append_x_forwarded_host",
       "timeout",
       "idle_timeout",
       "priority",
