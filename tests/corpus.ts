@@ -1,6 +1,7 @@
 /**
  * `--mode validate` over the Envoy config corpus (`../shared/corpus/`), summarized per file as
- * the test compares it: OK, or the unsupported extensions and missing files it names.
+ * the test compares it: OK, or the unsupported extensions, unsupported fields and missing files
+ * it names.
  * Run `deno run -A tests/corpus.ts --update` to rewrite `tests/corpus_expectations.json`
  * after adding an extension.
  */
@@ -17,6 +18,8 @@ const EXPECTATIONS = new URL("./corpus_expectations.json", import.meta.url).path
 export interface CorpusOutcome {
   /** Extensions named as unsupported, as `name (type URL)`, sorted and unique. */
   unsupported?: string[];
+  /** Fields refused as not implemented, as `message type.field`, sorted and unique. */
+  unsupported_fields?: string[];
   /** Referenced files reported missing, sorted and unique. */
   missing_files?: string[];
   /** Anything else: the corpus must have none of these. */
@@ -50,14 +53,18 @@ export function validateCorpusFile(rel: string): CorpusOutcome {
   const uniq = (xs: string[]) => [...new Set(xs)].sort();
   const out: CorpusOutcome = {};
   const unsupported = uniq(
-    issues.filter((i) => i.kind === "unsupported").map((i) =>
+    issues.filter((i) => i.kind === "unsupported" && !i.field).map((i) =>
       `${i.extension!.name} (${i.extension!.typeUrl || "no typed_config"})`
     ),
+  );
+  const fields = uniq(
+    issues.filter((i) => i.field).map((i) => `${i.field!.typeName}.${i.field!.name}`),
   );
   const missing = uniq(issues.filter((i) => i.kind === "missing_file").map((i) => i.missingPath!));
   const errors = issues.filter((i) => i.kind !== "unsupported" && i.kind !== "missing_file")
     .map((i) => formatIssue(i).replace(CORPUS, ""));
   if (unsupported.length) out.unsupported = unsupported;
+  if (fields.length) out.unsupported_fields = fields;
   if (missing.length) out.missing_files = missing;
   if (errors.length) out.errors = errors;
   return out;

@@ -20,7 +20,7 @@ Deno.test({
     assertEquals(files, Object.keys(expected).sort(), "corpus files changed: run --update");
     for (const f of files) {
       const o = validateCorpusFile(f);
-      // No corpus file may fail for anything but unsupported extensions or missing files.
+      // No corpus file may fail for anything but unsupported extensions or fields, or missing files.
       assertEquals(o.errors, undefined, `${f} has errors`);
       assertEquals(Object.keys(o).length === 0 ? "OK" : o, expected[f], f);
     }

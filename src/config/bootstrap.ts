@@ -15,7 +15,8 @@ import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootst
 import type { DiscoveryResponse } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { apiRegistry, messageSchema, typeNameOfUrl } from "./api.ts";
 import { type ConfigIssue } from "./errors.ts";
-import type { ExtensionRegistry } from "./extensions.ts";
+import { type ExtensionRegistry, misplacedExtension } from "./extensions.ts";
+import type { FieldSupport } from "./field_support.ts";
 import { newWalkContext, ProtoJsonWalker, type WalkContext } from "./proto_json.ts";
 import { checkBootstrap } from "./semantic.ts";
 import { MAX_CONFIG_BYTES, parseSource, position } from "./source.ts";
@@ -114,11 +115,12 @@ function walkText(
   text: string,
   file: string,
   issues: ConfigIssue[],
+  fields: FieldSupport,
   opts: { typeName?: string; positions?: boolean } = {},
 ): Part {
   const src = parseSource(text, file, issues, { positions: opts.positions });
   if (!src) return { file };
-  const ctx = newWalkContext(src, issues);
+  const ctx = newWalkContext(src, issues, fields);
   const desc = apiRegistry().getMessage(opts.typeName ?? BOOTSTRAP)!;
   const json = new ProtoJsonWalker(ctx).message(src.value, desc, "");
   ctx.json = json;
@@ -147,26 +149,35 @@ export function loadBootstrap(
     const text = readConfigFile(source.configPath, issues);
     if (text !== undefined) {
       // A binary config has no lines to point at: issues name the file and the field path.
-      parts.push(walkText(text, source.configPath, issues, {
+      parts.push(walkText(text, source.configPath, issues, extensions.fields, {
         positions: !source.configPath.endsWith(".pb"),
       }));
     }
   }
-  if (source.configYaml) parts.push(walkText(source.configYaml, "--config-yaml", issues));
+  if (source.configYaml) {
+    parts.push(walkText(source.configYaml, "--config-yaml", issues, extensions.fields));
+  }
 
   for (const p of parts) if (p.ctx) checkExtensions(p.ctx, extensions, issues);
   if (opts.checkFiles !== false) {
     for (const p of parts) if (p.ctx) checkFiles(p.ctx, issues);
   }
-  if (issues.length > 0) return { issues: sortIssues(issues) };
+  // Every stage runs even after another found problems, so one run reports them all: the
+  // walk left out what was invalid, and the checks below see the rest.
+  if (parts.some((p) => !p.json)) return { issues: sortIssues(issues) };
 
   const schema = messageSchema<Bootstrap>(BOOTSTRAP);
   let bootstrap: Bootstrap | undefined;
+  const walked = issues.length;
+  let decoded = true;
   for (const p of parts) {
     let msg: Bootstrap;
     try {
       msg = fromJson(schema, p.json!, { registry: apiRegistry() });
     } catch (e) {
+      decoded = false;
+      // What the walk reported already explains why (it keeps what it could not check).
+      if (walked > 0) continue;
       issues.push({
         kind: "schema",
         file: p.file,
@@ -181,9 +192,40 @@ export function loadBootstrap(
     // scalars replace, messages merge, repeated fields append.
     bootstrap = bootstrap ? mergeFromBinary(schema, bootstrap, toBinary(schema, msg)) : msg;
   }
-  if (!bootstrap || issues.length > 0) return { issues: sortIssues(issues) };
-  checkBootstrap(bootstrap, parts.map((p) => p.ctx!), extensions, issues);
+  if (!bootstrap || !decoded) return { issues: sortIssues(issues) };
+  const checks: ConfigIssue[] = [];
+  checkBootstrap(bootstrap, parts.map((p) => p.ctx!), extensions, checks);
+  issues.push(...withoutRepeats(checks, issues));
   return issues.length > 0 ? { issues: sortIssues(issues) } : { bootstrap, issues };
+}
+
+/**
+ * The later checks' issues, less those that repeat what the walk said: an issue at a place
+ * already reported (an unsupported extension), inside a refused field (a statsd pipe address,
+ * say), about a part holding a schema error (which the walk left out, so the check saw it
+ * missing or incomplete), or about a file already reported missing.
+ */
+function withoutRepeats(checks: ConfigIssue[], found: ConfigIssue[]): ConfigIssue[] {
+  const refused = found.filter((i) => i.field).map(subject);
+  const invalid = found.filter((i) => i.kind === "schema" && i.path).map((i) => i.path);
+  const missing = found.filter((i) => i.missingPath).map((i) => i.missingPath!);
+  // A refused field's issue names the message holding it; its own path is in `refused`.
+  const reported = new Set(found.filter((i) => !i.field).map((i) => i.path));
+  return checks.filter((c) =>
+    !reported.has(c.path) && !refused.some((r) => within(subject(c), r)) &&
+    !invalid.some((p) => within(p, c.path)) && !missing.some((m) => c.message.includes(m))
+  );
+}
+
+/** The field path an issue is about: a refused field's own path, else the issue's path. */
+function subject(i: ConfigIssue): string {
+  return i.field ? `${i.path ? `${i.path}.` : ""}${i.field.name}` : i.path;
+}
+
+/** Whether field path `path` is `outer` or inside it. */
+function within(path: string, outer: string): boolean {
+  return path === outer || (outer !== "" && path.startsWith(outer) &&
+    (path[outer.length] === "." || path[outer.length] === "["));
 }
 
 /** The outcome of loading an xDS resource file. */
@@ -204,7 +246,7 @@ export function loadResourceFile(
   const issues: ConfigIssue[] = [];
   const text = readConfigFile(path, issues);
   if (text === undefined) return { issues };
-  const part = walkText(text, path, issues, { typeName: DISCOVERY_RESPONSE });
+  const part = walkText(text, path, issues, extensions.fields, { typeName: DISCOVERY_RESPONSE });
   if (part.ctx) {
     checkExtensions(part.ctx, extensions, issues);
     if (opts.checkFiles !== false) checkFiles(part.ctx, issues);
@@ -229,7 +271,20 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
     if (use.known && (typeName.startsWith("google.protobuf.") || XDS_RESOURCES.has(typeName))) {
       continue;
     }
-    if (reg.byType(typeName)) continue;
+    const factory = reg.byType(typeName);
+    if (factory) {
+      const misplaced = misplacedExtension(factory, use.owner);
+      if (misplaced) {
+        issues.push({
+          kind: "semantic",
+          file,
+          ...position(ctx.src, use.at),
+          path: use.path,
+          message: misplaced,
+        });
+      }
+      continue;
+    }
     // Nested configs of an unsupported extension would only repeat the same news.
     if (unsupported.some((p) => use.path.startsWith(p))) continue;
     unsupported.push(use.path);
@@ -245,7 +300,20 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
     });
   }
   for (const use of ctx.names) {
-    if (reg.byName(use.name)) continue;
+    const factory = reg.byName(use.name);
+    if (factory) {
+      const misplaced = misplacedExtension(factory, use.owner);
+      if (misplaced) {
+        issues.push({
+          kind: "semantic",
+          file,
+          ...position(ctx.src, use.at),
+          path: use.path,
+          message: misplaced,
+        });
+      }
+      continue;
+    }
     if (unsupported.some((p) => use.path.startsWith(p))) continue;
     issues.push({
       kind: "unsupported",

@@ -3,7 +3,10 @@
  * The loader collects them instead of throwing, so one run reports every problem at once.
  */
 
-/** Why a config was rejected; `unsupported` and `missing_file` are the kinds the corpus allows. */
+/**
+ * Why a config was rejected; `unsupported` (an extension or field denvoy lacks) and
+ * `missing_file` are the kinds the corpus allows.
+ */
 export type ConfigErrorKind = "schema" | "semantic" | "unsupported" | "missing_file" | "io";
 
 /** One problem in a configuration. */
@@ -21,6 +24,8 @@ export interface ConfigIssue {
   extension?: { name: string; typeUrl: string };
   /** For `missing_file`: the path that does not exist. */
   missingPath?: string;
+  /** For a refused field: the message type and the field's proto name. */
+  field?: { typeName: string; name: string };
 }
 
 /** Renders an issue the way compilers do, so editors can jump to it. */

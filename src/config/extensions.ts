@@ -14,6 +14,9 @@ import type { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { Store } from "../stats/store.ts";
 import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { StatsSink, StatsSinkContext } from "../stats/sink.ts";
+import { FieldSupport, type FieldTable } from "./field_support.ts";
+import { CORE_FIELDS } from "./core_fields.ts";
+import { PENDING_FIELDS } from "./pending_fields.ts";
 
 /** Where an extension plugs in, by Envoy's category names. */
 export type ExtensionCategory =
@@ -38,6 +41,41 @@ export type ExtensionCategory =
   | "envoy.http.stateful_header_formatters"
   | "envoy.resource_monitors"
   | "envoy.bootstrap";
+
+/**
+ * The extension points: the field that holds an extension's config (`message type.field`) and
+ * the categories it takes. The server builds each from its factory's hook for that category
+ * (`createNetworkFilter`, `createHttpFilter`, `createStatsSink`, ...), so an extension of
+ * another category named there cannot work.
+ */
+export const EXTENSION_POINTS: Readonly<Record<string, readonly ExtensionCategory[]>> = {
+  "envoy.config.listener.v3.Filter.typed_config": ["envoy.filters.network"],
+  "envoy.config.listener.v3.ListenerFilter.typed_config": ["envoy.filters.listener"],
+  "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter.typed_config": [
+    "envoy.filters.http",
+  ],
+  "envoy.config.accesslog.v3.AccessLog.typed_config": ["envoy.access_loggers"],
+  "envoy.config.metrics.v3.StatsSink.typed_config": ["envoy.stats_sinks"],
+  "envoy.config.core.v3.TransportSocket.typed_config": [
+    "envoy.transport_sockets.downstream",
+    "envoy.transport_sockets.upstream",
+  ],
+  "envoy.config.cluster.v3.Cluster.typed_extension_protocol_options": ["envoy.upstream_options"],
+};
+
+/**
+ * Why extension `f` cannot be used at extension point `owner` (see EXTENSION_POINTS), or
+ * undefined when it can (or the point is not one the server builds by category).
+ */
+export function misplacedExtension(
+  f: ExtensionFactory,
+  owner: string | undefined,
+): string | undefined {
+  const expected = owner ? EXTENSION_POINTS[owner] : undefined;
+  if (!expected || expected.includes(f.category)) return undefined;
+  return `extension '${f.name}' (category ${f.category}) cannot be used here: ` +
+    `this field takes ${expected.join(" or ")}`;
+}
 
 /** What a factory's validation step may use. */
 export interface ExtensionValidationContext {
@@ -67,6 +105,11 @@ export interface ExtensionFactory {
   terminal?: boolean;
   /** Full names of its per-route configs (`typed_per_filter_config`). */
   perRouteConfigTypes?: string[];
+  /**
+   * The fields of its config messages (and of the messages nested in them) that it implements;
+   * any other field a config sets is refused (see field_support.ts).
+   */
+  fields?: FieldTable;
   /**
    * Checks what the schema cannot (cross-field rules Envoy enforces when it builds the
    * extension). Runs in `--mode validate` too, so it must not open sockets or start work.
@@ -144,9 +187,12 @@ export function checkTerminalOrder(
 export class ExtensionRegistry {
   readonly #byType = new Map<string, ExtensionFactory>();
   readonly #byName = new Map<string, ExtensionFactory>();
+  /** The implemented fields of every config message: the core's and each extension's. */
+  readonly fields: FieldSupport = new FieldSupport(CORE_FIELDS, PENDING_FIELDS);
 
   /** Adds a factory; a second factory for the same type or name is a programming error. */
   register(f: ExtensionFactory): void {
+    if (f.fields) this.fields.declare(f.fields);
     for (const t of [...f.configTypes, ...(f.perRouteConfigTypes ?? [])]) {
       if (this.#byType.has(t)) throw new Error(`extension config type ${t} registered twice`);
       this.#byType.set(t, f);

@@ -12,6 +12,7 @@ import { type DescEnum, type DescField, type DescMessage, ScalarType } from "@bu
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { messageOfUrl } from "./api.ts";
 import { closest, type ConfigIssue } from "./errors.ts";
+import { type FieldSupport, isLeafType } from "./field_support.ts";
 import { checkRules } from "./rules.ts";
 import { type Anchor, type ConfigSource, position } from "./source.ts";
 
@@ -26,6 +27,8 @@ export interface AnyUse {
   at: Anchor;
   /** Whether the API knows the type (unknown types are unsupported by construction). */
   known: boolean;
+  /** The field holding it, as `message type.field` (where it plugs in), when known. */
+  owner?: string;
 }
 
 /** An extension named without a typed config (Envoy then uses its default config). */
@@ -33,6 +36,8 @@ export interface NameUse {
   name: string;
   path: string;
   at: Anchor;
+  /** The field its config would be in, as `message type.typed_config`. */
+  owner: string;
 }
 
 /** A file the config refers to (DataSource.filename, filesystem config sources). */
@@ -52,6 +57,8 @@ export interface WalkContext {
   budget: number;
   /** The walk's result, kept for checks that run after it. */
   json?: JsonValue;
+  /** Implemented fields: any other field that is set is refused. Unset: no field check. */
+  fields?: FieldSupport;
 }
 
 /**
@@ -60,8 +67,12 @@ export interface WalkContext {
  */
 export const ALIAS_SLACK = 200_000;
 
-/** Starts a walk over `src`. */
-export function newWalkContext(src: ConfigSource, issues: ConfigIssue[]): WalkContext {
+/** Starts a walk over `src`; with `fields`, set fields that are not implemented are refused. */
+export function newWalkContext(
+  src: ConfigSource,
+  issues: ConfigIssue[],
+  fields?: FieldSupport,
+): WalkContext {
   return {
     src,
     issues,
@@ -69,7 +80,28 @@ export function newWalkContext(src: ConfigSource, issues: ConfigIssue[]): WalkCo
     names: [],
     files: [],
     budget: 2 * src.text.length + ALIAS_SLACK,
+    fields,
   };
+}
+
+/**
+ * Whether a walked field value counts as set: a message or oneof member that is present, a
+ * non-empty list or map, a scalar or enum other than its default (proto3 cannot tell an
+ * explicit default from an absent field, and neither can Envoy).
+ */
+export function isSetValue(field: DescField, v: JsonValue | undefined): boolean {
+  if (v === undefined || v === null) return false;
+  switch (field.fieldKind) {
+    case "list":
+      return (v as JsonValue[]).length > 0;
+    case "map":
+      return Object.keys(v as JsonObject).length > 0;
+    case "message":
+      return true;
+  }
+  if (field.oneof || field.presence === 1) return true;
+  if (field.fieldKind === "enum") return v !== field.enum.values.find((e) => e.number === 0)?.name;
+  return v !== 0 && v !== "" && v !== false && v !== "0";
 }
 
 const WRAPPERS = new Set([
@@ -140,12 +172,27 @@ function join(path: string, name: string): string {
 /** A walker bound to one context. */
 export class ProtoJsonWalker {
   #exhausted = false;
+  /** Depth of subtrees exempt from the field check (refused, or left to a specific check). */
+  #quiet = 0;
 
   constructor(readonly ctx: WalkContext) {}
 
   private issue(at: Anchor, path: string, message: string) {
     const p = position(this.ctx.src, at);
     this.ctx.issues.push({ kind: "schema", file: this.ctx.src.file, ...p, path, message });
+  }
+
+  /** Reports a set field that denvoy does not implement, listed like an unsupported extension. */
+  private refuse(desc: DescMessage, field: DescField, path: string, key: string) {
+    const p = position(this.ctx.src, { path, key });
+    this.ctx.issues.push({
+      kind: "unsupported",
+      file: this.ctx.src.file,
+      ...p,
+      path,
+      message: `field '${field.name}' is not supported yet`,
+      field: { typeName: desc.typeName, name: field.name },
+    });
   }
 
   /** Charges one node visit; false once the budget is spent (reported once). */
@@ -221,7 +268,14 @@ export class ProtoJsonWalker {
       if (field.name === "typed_config" && field.message?.typeName === "google.protobuf.Any") {
         typedConfigAny = this.ctx.anys.length;
       }
+      const support = this.#quiet === 0 ? this.ctx.fields : undefined;
+      const refused = support !== undefined && !support.supports(desc.typeName, field.name) &&
+        !isLeafType(desc.typeName);
+      const quiet = refused || (support?.isChecked(desc.typeName, field.name) ?? false);
+      if (quiet) this.#quiet++;
       const v = this.field(value, field, fpath);
+      if (quiet) this.#quiet--;
+      if (refused && isSetValue(field, v)) this.refuse(desc, field, path, key);
       if (v !== undefined) out[field.name] = v;
       // A field given with a bad value counts as present, so its absence is not reported too.
       if (v !== undefined || !isNull(value)) present.add(field);
@@ -234,7 +288,12 @@ export class ProtoJsonWalker {
       out.config_discovery === undefined &&
       index.get("typed_config")?.message?.typeName === "google.protobuf.Any"
     ) {
-      this.ctx.names.push({ name: out.name, path, at: { path: join(path, "name") } });
+      this.ctx.names.push({
+        name: out.name,
+        path,
+        at: { path: join(path, "name") },
+        owner: `${desc.typeName}.typed_config`,
+      });
     }
     this.noteFileRefs(desc, out, path);
     checkRules(desc, out, present, (message, fieldName) => {
@@ -286,8 +345,13 @@ export class ProtoJsonWalker {
         return isNull(value) ? undefined : this.scalar(value, field.scalar, path);
       case "enum":
         return isNull(value) ? undefined : this.enumValue(value, field.enum, path);
-      case "message":
-        return this.message(value, field.message, path);
+      case "message": {
+        const before = this.ctx.anys.length;
+        const v = this.message(value, field.message, path);
+        const use = this.ctx.anys[before];
+        if (use && use.path === path) use.owner = `${field.parent.typeName}.${field.name}`;
+        return v;
+      }
       case "list": {
         if (isNull(value)) return undefined;
         // Like protobuf's JSON parser that Envoy uses, a single value stands for a list of one.
@@ -321,7 +385,10 @@ export class ProtoJsonWalker {
           else if (field.mapKind === "enum") v = this.enumValue(item, field.enum, kp);
           else v = this.scalar(item, field.scalar, kp);
           const use = this.ctx.anys[before];
-          if (use && use.path === kp) use.name = key;
+          if (use && use.path === kp) {
+            use.name = key;
+            use.owner = `${field.parent.typeName}.${field.name}`;
+          }
           if (v !== undefined) out[key] = v;
         }
         return out;
@@ -492,7 +559,12 @@ export class ProtoJsonWalker {
       const inner = this.message(body.value, desc, `${path}.value`);
       return inner === undefined ? { "@type": typeUrl } : { "@type": typeUrl, value: inner };
     }
-    return { "@type": typeUrl, ...this.fields(body, desc, path, skip) };
+    // An extension denvoy lacks is refused as a whole; its fields would only repeat that.
+    const quiet = this.ctx.fields !== undefined && !this.ctx.fields.fields(desc.typeName);
+    if (quiet) this.#quiet++;
+    const out = { "@type": typeUrl, ...this.fields(body, desc, path, skip) };
+    if (quiet) this.#quiet--;
+    return out;
   }
 }
 

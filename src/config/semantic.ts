@@ -3,15 +3,28 @@
  * and cluster names, no two listeners on one address, static routes that name defined
  * clusters, and each extension factory's own validation.
  */
-import { fromJson, type JsonObject, type JsonValue, type Message } from "@bufbuild/protobuf";
+import {
+  fromJson,
+  isFieldSet,
+  type JsonObject,
+  type JsonValue,
+  type Message,
+} from "@bufbuild/protobuf";
+import type { Cluster } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
+import type { HttpProtocolOptions } from "../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.ts";
+import { unpackAny } from "./any.ts";
 import type { Address } from "../../proto/gen/envoy/config/core/v3/address_pb.ts";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import { apiRegistry, messageSchema, typeNameOfUrl } from "./api.ts";
 import type { ConfigIssue } from "./errors.ts";
 import type { ExtensionRegistry } from "./extensions.ts";
+import { accessLogProblems } from "../extensions/access_loggers/access_log.ts";
 import type { WalkContext } from "./proto_json.ts";
+import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
 import { ClusterConfigError, parseCluster } from "../upstream/cluster_info.ts";
+import { FilterChainMatcher } from "../listener/filter_chain_match.ts";
+import { checkTerminalOrder } from "./extensions.ts";
 import { checkLayeredRuntime } from "../runtime/loader.ts";
 import { checkStatsConfig } from "../stats/flush_config.ts";
 import { pathSegments, position } from "./source.ts";
@@ -26,6 +39,20 @@ class Reporter {
     const c = this.ctxs.find((c) => at(c.json, path) !== undefined) ?? fallback ?? this.ctxs[0];
     const p = c ? position(c.src, { path }) : { line: 0, col: 0 };
     this.issues.push({ kind: "semantic", file: c?.src.file ?? "", ...p, path, message });
+  }
+
+  /** Reports a set field of `typeName` that is not implemented where it is used. */
+  refuseField(path: string, typeName: string, name: string, where: string) {
+    const c = this.ctxs.find((c) => at(c.json, `${path}.${name}`) !== undefined) ?? this.ctxs[0];
+    const p = c ? position(c.src, { path, key: name }) : { line: 0, col: 0 };
+    this.issues.push({
+      kind: "unsupported",
+      file: c?.src.file ?? "",
+      ...p,
+      path,
+      message: `field '${name}' is not supported yet ${where}`,
+      field: { typeName, name },
+    });
   }
 
   /** Reports a feature denvoy does not implement yet (listed like an unsupported extension). */
@@ -87,6 +114,10 @@ export function checkBootstrap(
         );
       } else seenAddress.set(key, i);
     }
+    checkListener(l, path, extensions, r);
+  });
+  b.admin?.accessLog.forEach((log, i) => {
+    for (const p of accessLogProblems(log)) r.report(`admin.access_log[${i}]${p.field}`, p.message);
   });
 
   // The admin listener never shares a port with a data listener (Envoy would fail to bind).
@@ -118,6 +149,7 @@ export function checkBootstrap(
     const path = `static_resources.clusters[${i}]`;
     if (clusters.has(c.name)) r.report(`${path}.name`, `duplicate cluster name '${c.name}'`);
     clusters.add(c.name);
+    checkUpstreamHttpOptions(c, path, r);
     // The cluster manager's own checks (no DNS, no sockets), so validate finds what serve would.
     try {
       parseCluster(c);
@@ -173,6 +205,86 @@ export function checkBootstrap(
           });
         },
       });
+    }
+  }
+}
+
+/**
+ * What building the listener in a worker refuses (listener.ts): chains without a filter or
+ * with more than one, filters out of terminal order, bad CIDR ranges, bad access log filters;
+ * and `bind_to_port: false`, which workers would not honour.
+ */
+function checkListener(l: Listener, path: string, extensions: ExtensionRegistry, r: Reporter) {
+  // Workers bind every listener; one that only receives redirected connections is not built.
+  if (l.bindToPort === false) {
+    r.unsupported(`${path}.bind_to_port`, "listeners that do not bind to their port");
+  }
+  const chains = l.filterChains.map((c, i) => ({ c, at: `${path}.filter_chains[${i}]` }));
+  if (l.defaultFilterChain) {
+    chains.push({ c: l.defaultFilterChain, at: `${path}.default_filter_chain` });
+  }
+  for (const { c, at } of chains) {
+    if (c.filters.length === 0) r.report(at, "a filter chain needs at least one filter");
+    else if (c.filters.length > 1) {
+      r.unsupported(`${at}.filters`, "more than one network filter in a filter chain");
+    }
+    checkTerminalOrder(
+      extensions,
+      c.filters.map((f) => ({
+        name: f.name,
+        typeUrl: f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined,
+      })),
+      "network",
+      (i, message) => r.report(`${at}.filters[${i}]`, message),
+    );
+    try {
+      new FilterChainMatcher([{ config: c, value: 0 }]);
+    } catch (e) {
+      r.report(`${at}.filter_chain_match`, (e as Error).message);
+    }
+  }
+  l.accessLog.forEach((log, i) => {
+    for (const p of accessLogProblems(log)) {
+      r.report(`${path}.access_log[${i}]${p.field}`, p.message);
+    }
+  });
+}
+
+const CORE_HTTP = "envoy.config.core.v3.HttpProtocolOptions";
+const HTTP1 = "envoy.config.core.v3.Http1ProtocolOptions";
+const UPSTREAM_HTTP = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+/**
+ * What the upstream pools implement of the HTTP options they share with the connection
+ * manager (which implements more of them, see http/conn_manager_fields.ts).
+ */
+const UPSTREAM_IMPLEMENTED: Readonly<Record<string, ReadonlySet<string>>> = {
+  [CORE_HTTP]: new Set(["idle_timeout", "max_requests_per_connection"]),
+  [HTTP1]: new Set(),
+};
+
+/** Refuses set fields of a cluster's HTTP options that only the downstream side implements. */
+function checkUpstreamHttpOptions(c: Cluster, path: string, r: Reporter) {
+  const refuse = (msg: Message | undefined, typeName: string, at: string) => {
+    if (!msg) return;
+    const desc = apiRegistry().getMessage(typeName)!;
+    for (const f of desc.fields) {
+      if (!UPSTREAM_IMPLEMENTED[typeName].has(f.name) && isFieldSet(msg, f)) {
+        r.refuseField(at, typeName, f.name, "for upstream connections");
+      }
+    }
+  };
+  refuse(c.commonHttpProtocolOptions, CORE_HTTP, `${path}.common_http_protocol_options`);
+  for (const [key, any] of Object.entries(c.typedExtensionProtocolOptions)) {
+    if (typeNameOfUrl(any.typeUrl) !== UPSTREAM_HTTP) continue;
+    const o = unpackAny<HttpProtocolOptions>(any);
+    const at = `${path}.typed_extension_protocol_options[${JSON.stringify(key)}]`;
+    refuse(o?.commonHttpProtocolOptions, CORE_HTTP, `${at}.common_http_protocol_options`);
+    const explicit = o?.upstreamProtocolOptions;
+    if (explicit?.case === "explicitHttpConfig") {
+      const p = explicit.value.protocolConfig;
+      if (p.case === "httpProtocolOptions") {
+        refuse(p.value, HTTP1, `${at}.explicit_http_config.http_protocol_options`);
+      }
     }
   }
 }

@@ -8,6 +8,7 @@ import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/fil
 import type { ServerContext } from "../config/extensions.ts";
 import {
   type AccessLogInstance,
+  accessLogProblems,
   createAccessLogs,
 } from "../extensions/access_loggers/access_log.ts";
 import { RouteTable } from "../router/route_table.ts";
@@ -116,6 +117,55 @@ function accessLogOptions(hcm: HttpConnectionManager): ConnectionManagerConfig["
   };
 }
 
+/** A config problem found before building: its field (relative to the HCM) and message. */
+export interface ConnectionManagerProblem {
+  field: string;
+  message: string;
+  /** A feature denvoy lacks, rather than a bad config. */
+  unsupported?: boolean;
+}
+
+/**
+ * What compiling `hcm` refuses, found without a server (so `--mode validate` reports exactly
+ * what serving would): values of implemented fields that denvoy does not support, bad access
+ * log options, local reply rules and access log filters. The route table is compiled apart.
+ */
+export function connectionManagerProblems(hcm: HttpConnectionManager): ConnectionManagerProblem[] {
+  const out: ConnectionManagerProblem[] = [];
+  if (hcm.codecType === CODEC_HTTP2 || hcm.codecType === CODEC_HTTP3) {
+    out.push({
+      field: "codec_type",
+      message: `codec_type ${
+        hcm.codecType === CODEC_HTTP2 ? "HTTP2" : "HTTP3"
+      } is not supported yet`,
+      unsupported: true,
+    });
+  }
+  // HttpProtocolOptions is shared with clusters, which implement this limit upstream.
+  if (hcm.commonHttpProtocolOptions?.maxRequestsPerConnection !== undefined) {
+    out.push({
+      field: "common_http_protocol_options.max_requests_per_connection",
+      message: "downstream max_requests_per_connection is not supported yet",
+      unsupported: true,
+    });
+  }
+  const problem = (field: string, f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      out.push({ field, message: (e as Error).message });
+    }
+  };
+  problem("access_log_options", () => accessLogOptions(hcm));
+  problem("local_reply_config", () => new LocalReplyRules(hcm.localReplyConfig));
+  hcm.accessLog.forEach((log, i) => {
+    for (const p of accessLogProblems(log)) {
+      out.push({ field: `access_log[${i}]${p.field}`, message: p.message });
+    }
+  });
+  return out;
+}
+
 /** Compiles the HCM proto; throws an Error naming the problem for what is not supported. */
 export function compileConnectionManager(
   hcm: HttpConnectionManager,
@@ -123,11 +173,8 @@ export function compileConnectionManager(
 ): ConnectionManagerConfig {
   const { extensions, clusterManager } = server;
   const clusterExists = (name: string) => clusterManager.get(name) !== undefined;
-  if (hcm.codecType === CODEC_HTTP2 || hcm.codecType === CODEC_HTTP3) {
-    throw new Error(
-      `codec_type ${hcm.codecType === CODEC_HTTP2 ? "HTTP2" : "HTTP3"} is not supported yet`,
-    );
-  }
+  const unsupported = connectionManagerProblems(hcm).find((p) => p.unsupported);
+  if (unsupported) throw new Error(unsupported.message);
   if (hcm.routeSpecifier.case !== "routeConfig") {
     throw new Error(
       `route_specifier ${hcm.routeSpecifier.case ?? "(none)"} is not supported ` +

@@ -37,12 +37,14 @@ function buildChain(
   server: ServerContext,
   where: string,
 ): BuiltChain {
-  if (
-    chain.transportSocket && chain.transportSocket.name !== "envoy.transport_sockets.raw_buffer"
-  ) {
-    throw new Error(
-      `${where}: transport socket '${chain.transportSocket.name}' is not supported yet`,
-    );
+  const ts = chain.transportSocket;
+  // Found by its config's type when it has one (as Envoy does), else by name.
+  const tsUrl = ts?.configType.case === "typedConfig" ? ts.configType.value.typeUrl : undefined;
+  const tsFactory = tsUrl
+    ? server.extensions.byType(tsUrl.slice(tsUrl.lastIndexOf("/") + 1))
+    : ts && server.extensions.byName(ts.name);
+  if (ts && tsFactory?.name !== "envoy.transport_sockets.raw_buffer") {
+    throw new Error(`${where}: transport socket '${ts.name}' is not supported yet`);
   }
   const filters = chain.filters;
   if (filters.length === 0) throw new Error(`${where}: a filter chain needs at least one filter`);

@@ -62,6 +62,33 @@ function createAccessLog(config: AccessLog, manager: AccessLogManager): AccessLo
 }
 
 /**
+ * What building `config` would refuse, without opening its file: a missing or unknown logger
+ * type, or a bad filter. `field` is relative to the entry (`.filter`, or empty).
+ */
+export function accessLogProblems(config: AccessLog): { field: string; message: string }[] {
+  if (config.configType.case !== "typedConfig") {
+    // Envoy builds access loggers from their typed config only.
+    const label = config.name ? `access log '${config.name}'` : "access log";
+    return [{ field: "", message: `${label} has no typed_config` }];
+  }
+  const typeName = typeNameOfUrl(config.configType.value.typeUrl);
+  // Unknown logger types are reported as unsupported extensions by the loader.
+  if (!Object.hasOwn(CREATORS, typeName) || !config.filter) return [];
+  try {
+    compileAccessLogFilter(config.filter, "filter");
+    return [];
+  } catch (e) {
+    // The message starts with the field path of the filter it is about.
+    const m = /^(filter[^:\s]*): (.*)$/s.exec((e as Error).message);
+    return [
+      m
+        ? { field: `.${m[1]}`, message: m[2] }
+        : { field: ".filter", message: (e as Error).message },
+    ];
+  }
+}
+
+/**
  * Builds the loggers of one `access_log` list, in order.
  *
  * @param manager owns the files; defaults to the isolate's shared manager.

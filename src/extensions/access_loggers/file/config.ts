@@ -17,6 +17,17 @@ export const fileAccessLogFactory: ExtensionFactory = {
   aliases: ["envoy.file_access_log"],
   category: "envoy.access_loggers",
   configTypes: ["envoy.extensions.access_loggers.file.v3.FileAccessLog"],
+  fields: {
+    implemented: {
+      "envoy.extensions.access_loggers.file.v3.FileAccessLog": [
+        "path",
+        "format",
+        "json_format",
+        "typed_json_format",
+        "log_format",
+      ],
+    },
+  },
   // Compiles the format, so `--mode validate` catches unknown operators; opens no file.
   validate(config, ctx) {
     const fal = config as FileAccessLog;

@@ -14,11 +14,14 @@ function validate(config: Message, ctx: ExtensionValidationContext): void {
   }
 }
 
+const STREAM = "envoy.extensions.access_loggers.stream.v3";
+
 /** Factory for the stdout access logger. */
 export const stdoutAccessLogFactory: ExtensionFactory = {
   name: "envoy.access_loggers.stdout",
   category: "envoy.access_loggers",
-  configTypes: ["envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"],
+  configTypes: [`${STREAM}.StdoutAccessLog`],
+  fields: { implemented: { [`${STREAM}.StdoutAccessLog`]: ["log_format"] } },
   validate,
 };
 
@@ -26,6 +29,7 @@ export const stdoutAccessLogFactory: ExtensionFactory = {
 export const stderrAccessLogFactory: ExtensionFactory = {
   name: "envoy.access_loggers.stderr",
   category: "envoy.access_loggers",
-  configTypes: ["envoy.extensions.access_loggers.stream.v3.StderrAccessLog"],
+  configTypes: [`${STREAM}.StderrAccessLog`],
+  fields: { implemented: { [`${STREAM}.StderrAccessLog`]: ["log_format"] } },
   validate,
 };

@@ -42,6 +42,11 @@ export const dogStatsdSinkFactory: ExtensionFactory = {
   aliases: ["envoy.dog_statsd"],
   category: "envoy.stats_sinks",
   configTypes: ["envoy.config.metrics.v3.DogStatsdSink"],
+  fields: {
+    implemented: {
+      "envoy.config.metrics.v3.DogStatsdSink": ["address", "prefix", "max_bytes_per_datagram"],
+    },
+  },
   validate,
   createStatsSink: create,
 };

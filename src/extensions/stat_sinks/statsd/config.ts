@@ -59,6 +59,11 @@ export const statsdSinkFactory: ExtensionFactory = {
   aliases: ["envoy.statsd"],
   category: "envoy.stats_sinks",
   configTypes: ["envoy.config.metrics.v3.StatsdSink"],
+  fields: {
+    implemented: {
+      "envoy.config.metrics.v3.StatsdSink": ["address", "tcp_cluster_name", "prefix"],
+    },
+  },
   validate,
   createStatsSink: create,
 };

@@ -7,4 +7,5 @@ export const rawBufferFactory: ExtensionFactory = {
   aliases: ["raw_buffer"],
   category: "envoy.transport_sockets.downstream",
   configTypes: ["envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"],
+  fields: { implemented: { "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer": [] } },
 };

@@ -7,11 +7,24 @@ import type { HttpProtocolOptions } from "../../../../proto/gen/envoy/extensions
 import type { ExtensionFactory } from "../../../config/extensions.ts";
 import { upstreamProtocolProblem } from "../../../upstream/cluster_info.ts";
 
+const OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
 /** Factory for the upstream HTTP protocol options (read by the cluster manager). */
 export const httpProtocolOptionsFactory: ExtensionFactory = {
   name: "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
   category: "envoy.upstream_options",
-  configTypes: ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"],
+  configTypes: [OPTIONS],
+  fields: {
+    implemented: {
+      [OPTIONS]: ["common_http_protocol_options", "explicit_http_config"],
+      [`${OPTIONS}.ExplicitHttpConfig`]: ["http_protocol_options"],
+    },
+    // upstreamProtocolProblem names the protocols the upstream pools lack.
+    checked: {
+      [OPTIONS]: ["auto_config"],
+      [`${OPTIONS}.ExplicitHttpConfig`]: ["http2_protocol_options", "http3_protocol_options"],
+    },
+  },
   validate(config, ctx) {
     const problem = upstreamProtocolProblem(config as HttpProtocolOptions);
     if (problem) ctx.unsupported(problem.replace(/ is not supported yet$/, ""));

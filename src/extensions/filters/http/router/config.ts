@@ -11,6 +11,15 @@ export const routerFactory: ExtensionFactory = {
   category: "envoy.filters.http",
   configTypes: ["envoy.extensions.filters.http.router.v3.Router"],
   terminal: true,
+  // Upstream logs, dynamic stats switches and strict header checks are not implemented.
+  fields: {
+    implemented: {
+      "envoy.extensions.filters.http.router.v3.Router": [
+        "suppress_envoy_headers",
+        "respect_expected_rq_timeout",
+      ],
+    },
+  },
   createHttpFilter: (config, server, statPrefix) => {
     const c = config && unpackAny<Router>(config);
     return routerFilterFactory(server, statPrefix, {

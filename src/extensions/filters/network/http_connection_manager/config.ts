@@ -3,9 +3,13 @@ import type { HttpConnectionManager } from "../../../../../proto/gen/envoy/exten
 import { unpackAny } from "../../../../config/any.ts";
 import { checkTerminalOrder, type ExtensionFactory } from "../../../../config/extensions.ts";
 import { Http1ConnectionManager } from "../../../../http/conn_manager.ts";
-import { compileConnectionManager } from "../../../../http/conn_manager_config.ts";
+import {
+  compileConnectionManager,
+  connectionManagerProblems,
+} from "../../../../http/conn_manager_config.ts";
 import { RouteTable } from "../../../../router/route_table.ts";
 import { statefulFormatterSettings } from "../../../http/header_formatters/preserve_case/config.ts";
+import { CONN_MANAGER_FIELDS } from "../../../../http/conn_manager_fields.ts";
 
 /** Factory for the HTTP connection manager. */
 export const httpConnectionManagerFactory: ExtensionFactory = {
@@ -16,6 +20,7 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
   ],
   terminal: true,
+  fields: CONN_MANAGER_FIELDS,
   validate(config, ctx) {
     const hcm = config as HttpConnectionManager;
     const chain = hcm.httpFilters.map((f) => ({
@@ -35,6 +40,10 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
       } catch (e) {
         ctx.report((e as Error).message, "http_protocol_options.header_key_format");
       }
+    }
+    for (const p of connectionManagerProblems(hcm)) {
+      if (p.unsupported) ctx.unsupported(p.message, p.field);
+      else ctx.report(p.message, p.field);
     }
     // Compile the inline route table as serving would: bad regexes and unsupported route
     // features surface in --mode validate too. (Cluster names are checked separately.)

@@ -1,0 +1,164 @@
+import { assertEquals } from "../testing/assert.ts";
+import { builtinExtensions } from "../extensions/builtin.ts";
+import { loadBootstrap } from "./bootstrap.ts";
+import { formatIssue } from "./errors.ts";
+
+// What serving refuses when it builds listeners, filters and sinks, --mode validate reports too.
+
+const reg = builtinExtensions();
+
+function load(yaml: string): string[] {
+  return loadBootstrap({ configYaml: yaml }, reg).issues.map((i) =>
+    formatIssue(i).replace("--config-yaml:", "")
+  );
+}
+
+const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3." +
+  "HttpConnectionManager";
+const STDOUT = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
+const TCP = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+
+/** One listener whose chain is `chain` (YAML list items at 6 spaces), one cluster `c`. */
+function config(chain: string, extra = "", listener = ""): string {
+  return `static_resources:
+  listeners:
+  - name: l
+    address: { socket_address: { address: 127.0.0.1, port_value: 10000 } }
+${listener}    filter_chains:
+${chain}  clusters:
+  - name: c
+    load_assignment:
+      cluster_name: c
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 1 } } } }] }]
+${extra}`;
+}
+
+function hcm(extra = ""): string {
+  return `    - filters:
+      - name: hcm
+        typed_config:
+          "@type": ${HCM}
+          stat_prefix: x
+${extra}          route_config: { virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: c } }] }] }
+          http_filters: [{ name: envoy.filters.http.router }]
+`;
+}
+
+const AT = "static_resources.listeners[0].filter_chains[0]";
+
+Deno.test("validate: codec_type HTTP2 and downstream max_requests_per_connection are refused", () => {
+  assertEquals(load(config(hcm("          codec_type: HTTP2\n"))), [
+    `11:23: ${AT}.filters[0].typed_config.codec_type: unsupported: ` +
+    `envoy.filters.network.http_connection_manager: codec_type HTTP2 is not supported yet (${HCM})`,
+  ]);
+  const r = load(
+    config(hcm("          common_http_protocol_options: { max_requests_per_connection: 5 }\n")),
+  );
+  assertEquals(r.length, 1);
+  assertEquals(r[0].includes("downstream max_requests_per_connection is not supported yet"), true);
+});
+
+Deno.test("validate: an extension of another category is refused where it cannot work", () => {
+  const router = `    - filters:
+      - name: envoy.filters.http.router
+`;
+  const issues = load(config(router));
+  assertEquals(
+    issues[0],
+    `7:15: ${AT}.filters[0]: extension 'envoy.filters.http.router' (category ` +
+      "envoy.filters.http) cannot be used here: this field takes envoy.filters.network",
+  );
+  const sink = `stats_sinks: [{ name: s, typed_config: { "@type": ${STDOUT} } }]\n`;
+  assertEquals(load(config(hcm(), sink)), [
+    "18:51: stats_sinks[0].typed_config: extension 'envoy.access_loggers.stdout' (category " +
+    "envoy.access_loggers) cannot be used here: this field takes envoy.stats_sinks",
+  ]);
+});
+
+Deno.test("validate: chains with several network filters, bad CIDR ranges", () => {
+  const two = `    - filters:
+      - { name: t, typed_config: { "@type": ${TCP}, stat_prefix: t, cluster: c } }
+      - { name: t2, typed_config: { "@type": ${TCP}, stat_prefix: t, cluster: c } }
+`;
+  assertEquals(load(config(two)), [
+    `7:7: ${AT}.filters: unsupported: more than one network filter in a filter chain`,
+    `7:9: ${AT}.filters[0]: terminal filter 't' (envoy.filters.network.tcp_proxy) must be the ` +
+    "last filter in a network filter chain",
+  ]);
+  const cidr =
+    `    - filter_chain_match: { prefix_ranges: [{ address_prefix: nope, prefix_len: 8 }] }
+      filters: [{ name: t, typed_config: { "@type": ${TCP}, stat_prefix: t, cluster: c } }]
+`;
+  assertEquals(load(config(cidr)), [
+    `6:27: ${AT}.filter_chain_match: invalid CIDR address 'nope'`,
+  ]);
+});
+
+Deno.test("validate: access logs need a typed config wherever they are", () => {
+  const log = (indent: string) =>
+    `${indent}access_log:\n${indent}- name: envoy.access_loggers.stdout\n`;
+  const tcp = `    - filters:
+      - name: t
+        typed_config:
+          "@type": ${TCP}
+          stat_prefix: t
+          cluster: c
+${log("          ")}`;
+  const admin = `admin:\n  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }\n${
+    log("  ")
+  }`;
+  const issues = [
+    ...load(config(hcm(log("          ")))),
+    ...load(config(tcp)),
+    ...load(config(hcm(), admin, log("    "))),
+  ];
+  assertEquals(issues.map((i) => i.slice(i.indexOf(" ") + 1)), [
+    `${AT}.filters[0].typed_config.access_log[0]: access log 'envoy.access_loggers.stdout' has no typed_config`,
+    `${AT}.filters[0].typed_config.access_log[0]: access log 'envoy.access_loggers.stdout' has no typed_config`,
+    "static_resources.listeners[0].access_log[0]: access log 'envoy.access_loggers.stdout' has no typed_config",
+    "admin.access_log[0]: access log 'envoy.access_loggers.stdout' has no typed_config",
+  ]);
+});
+
+Deno.test("validate: a check does not repeat a schema error found inside what it checks", () => {
+  const log = `    access_log:
+    - name: out
+      filter: { and_filter: { filters: [{ not_health_check_filter: {} }] } }
+      typed_config: { "@type": ${STDOUT} }
+`;
+  assertEquals(load(config(hcm(), "", log)), [
+    "7:40: static_resources.listeners[0].access_log[0].filter.and_filter.filters: " +
+    "must have at least 2 entries (has 1)",
+  ]);
+});
+
+Deno.test("validate: HTTP options that only the connection manager implements are refused on clusters", () => {
+  const cluster = `static_resources:
+  clusters:
+  - name: c
+    common_http_protocol_options: { idle_timeout: 5s, max_headers_count: 50 }
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        common_http_protocol_options: { max_requests_per_connection: 5, max_connection_duration: 5s }
+        explicit_http_config: { http_protocol_options: { enable_trailers: true } }
+`;
+  const opts = 'static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.' +
+    'upstreams.http.v3.HttpProtocolOptions"]';
+  assertEquals(load(cluster), [
+    "4:55: static_resources.clusters[0].common_http_protocol_options: " +
+    "field 'max_headers_count' is not supported yet for upstream connections",
+    `8:73: ${opts}.common_http_protocol_options: ` +
+    "field 'max_connection_duration' is not supported yet for upstream connections",
+    `9:58: ${opts}.explicit_http_config.http_protocol_options: ` +
+    "field 'enable_trailers' is not supported yet for upstream connections",
+  ]);
+});
+
+Deno.test("validate: a listener that does not bind to its port is refused (workers bind every one)", () => {
+  assertEquals(load(config(hcm(), "", "    bind_to_port: false\n")), [
+    "5:19: static_resources.listeners[0].bind_to_port: unsupported: listeners that do not bind " +
+    "to their port",
+  ]);
+  assertEquals(load(config(hcm(), "", "    bind_to_port: true\n")), []);
+});

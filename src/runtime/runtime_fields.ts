@@ -1,0 +1,18 @@
+/** Fields of `layered_runtime` that the runtime loader implements (see config/field_support.ts). */
+import type { FieldTable } from "../config/field_support.ts";
+
+/** Layered runtime fields read by runtime/loader.ts. */
+export const RUNTIME_FIELDS: FieldTable = {
+  implemented: {
+    "envoy.config.bootstrap.v3.LayeredRuntime": ["layers"],
+    "envoy.config.bootstrap.v3.RuntimeLayer": ["name", "static_layer", "disk_layer", "admin_layer"],
+    "envoy.config.bootstrap.v3.RuntimeLayer.DiskLayer": [
+      "symlink_root",
+      "subdirectory",
+      "append_service_cluster",
+    ],
+    "envoy.config.bootstrap.v3.RuntimeLayer.AdminLayer": [],
+  },
+  // checkLayeredRuntime refuses RTDS layers by name.
+  checked: { "envoy.config.bootstrap.v3.RuntimeLayer": ["rtds_layer"] },
+};

@@ -1,0 +1,47 @@
+/**
+ * Fields of the bootstrap's own messages that the server implements (see
+ * config/field_support.ts): node, admin, watchdogs, stats flushing, layered runtime.
+ */
+import type { FieldTable } from "../config/field_support.ts";
+
+/** Bootstrap, node, admin and watchdog fields read by the server's start-up. */
+export const BOOTSTRAP_FIELDS: FieldTable = {
+  implemented: {
+    "envoy.config.bootstrap.v3.Bootstrap": [
+      "node",
+      "static_resources",
+      "cluster_manager",
+      "stats_sinks",
+      "stats_config",
+      "stats_flush_interval",
+      "stats_flush_on_admin",
+      "watchdog",
+      "watchdogs",
+      "layered_runtime",
+      "admin",
+      "stats_server_version_override",
+    ],
+    "envoy.config.bootstrap.v3.Bootstrap.StaticResources": ["listeners", "clusters"],
+    // Every field of the bootstrap's cluster_manager changes behaviour denvoy lacks.
+    "envoy.config.bootstrap.v3.ClusterManager": [],
+    // The node describes this proxy (admin /server_info, stat sinks); none of it changes traffic.
+    "envoy.config.core.v3.Node": [
+      "id",
+      "cluster",
+      "metadata",
+      "locality",
+      "user_agent_name",
+      "user_agent_version",
+      "user_agent_build_version",
+      "extensions",
+      "client_features",
+    ],
+    "envoy.config.core.v3.BuildVersion": ["version", "metadata"],
+    "envoy.type.v3.SemanticVersion": ["major_number", "minor_number", "patch"],
+    "envoy.config.core.v3.Extension": ["name", "category", "version", "disabled", "type_urls"],
+    "envoy.config.bootstrap.v3.Admin": ["address", "access_log", "access_log_path"],
+    "envoy.config.bootstrap.v3.Watchdogs": ["main_thread_watchdog", "worker_watchdog"],
+    // Misses and mega misses are counted; kill/multikill and actions are not implemented.
+    "envoy.config.bootstrap.v3.Watchdog": ["miss_timeout", "megamiss_timeout"],
+  },
+};
