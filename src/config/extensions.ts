@@ -16,7 +16,6 @@ import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { StatsSink, StatsSinkContext } from "../stats/sink.ts";
 import { FieldSupport, type FieldTable } from "./field_support.ts";
 import { CORE_FIELDS } from "./core_fields.ts";
-import { PENDING_FIELDS } from "./pending_fields.ts";
 
 /** Where an extension plugs in, by Envoy's category names. */
 export type ExtensionCategory =
@@ -38,6 +37,7 @@ export type ExtensionCategory =
   | "envoy.matching"
   | "envoy.rbac"
   | "envoy.formatter"
+  | "envoy.internal_redirect_predicates"
   | "envoy.http.stateful_header_formatters"
   | "envoy.resource_monitors"
   | "envoy.bootstrap";
@@ -188,7 +188,7 @@ export class ExtensionRegistry {
   readonly #byType = new Map<string, ExtensionFactory>();
   readonly #byName = new Map<string, ExtensionFactory>();
   /** The implemented fields of every config message: the core's and each extension's. */
-  readonly fields: FieldSupport = new FieldSupport(CORE_FIELDS, PENDING_FIELDS);
+  readonly fields: FieldSupport = new FieldSupport(CORE_FIELDS);
 
   /** Adds a factory; a second factory for the same type or name is a programming error. */
   register(f: ExtensionFactory): void {

@@ -37,14 +37,8 @@ export function isLeafType(typeName: string): boolean {
 export class FieldSupport {
   readonly #fields = new Map<string, Set<string>>();
   readonly #checked = new Map<string, Set<string>>();
-  readonly #withheld = new Map<string, ReadonlySet<string>>();
 
-  /**
-   * @param withheld fields declared by the code that will read them but refused until that code
-   *   is wired in (see `pending_fields.ts`); declarations never re-enable them.
-   */
-  constructor(tables: readonly FieldTable[] = [], withheld: FieldDeclarations = {}) {
-    for (const [t, names] of Object.entries(withheld)) this.#withheld.set(t, new Set(names));
+  constructor(tables: readonly FieldTable[] = []) {
     for (const t of tables) this.declare(t);
   }
 
@@ -64,8 +58,7 @@ export class FieldSupport {
     for (const [typeName, names] of Object.entries(decls)) {
       let set = into.get(typeName);
       if (!set) into.set(typeName, set = new Set());
-      const withheld = this.#withheld.get(typeName);
-      for (const n of names) if (!withheld?.has(n)) set.add(n);
+      for (const n of names) set.add(n);
     }
   }
 

@@ -6,7 +6,6 @@ import { loadBootstrap } from "./bootstrap.ts";
 import { CORE_FIELDS } from "./core_fields.ts";
 import { formatIssue } from "./errors.ts";
 import { type FieldDeclarations, FieldSupport, isLeafType } from "./field_support.ts";
-import { PENDING_FIELDS } from "./pending_fields.ts";
 
 const reg = builtinExtensions();
 
@@ -109,21 +108,11 @@ Deno.test("field support: validate reports every stage's problems in one run", (
   assert(issues.some((i) => i.includes("unknown cluster 'nowhere'")));
 });
 
-Deno.test("field support: fields landing from other branches are refused until merged", () => {
-  for (const [type, names] of Object.entries(PENDING_FIELDS)) {
-    for (const n of names) assert(!reg.fields.supports(type, n), `${type}.${n}`);
-  }
-  assertEquals(
-    load(config("                  idle_timeout: 5s\n")),
-    [`19:19: ${ROUTE}: field 'idle_timeout' is not supported yet`],
-  );
-});
-
-Deno.test("FieldSupport: declarations merge; withheld fields stay refused; checked fields pass", () => {
+Deno.test("FieldSupport: declarations merge; checked fields pass", () => {
   const fs = new FieldSupport([
     { implemented: { "a.B": ["x"] } },
-    { implemented: { "a.B": ["y", "z"] }, checked: { "a.C": ["w"] } },
-  ], { "a.B": ["z"] });
+    { implemented: { "a.B": ["y"] }, checked: { "a.C": ["w"] } },
+  ]);
   assert(fs.supports("a.B", "x") && fs.supports("a.B", "y"));
   assert(!fs.supports("a.B", "z"));
   assert(fs.supports("a.C", "w") && fs.isChecked("a.C", "w") && !fs.isChecked("a.B", "x"));
@@ -138,7 +127,7 @@ function message(typeName: string): DescMessage {
 }
 
 Deno.test("field support: every declared field exists in its message", () => {
-  const tables: FieldDeclarations[] = [PENDING_FIELDS];
+  const tables: FieldDeclarations[] = [];
   for (const t of [...CORE_FIELDS, ...reg.all().flatMap((f) => f.fields ? [f.fields] : [])]) {
     tables.push(t.implemented, t.checked ?? {});
   }

@@ -258,8 +258,15 @@ const UPSTREAM_HTTP = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
  * manager (which implements more of them, see http/conn_manager_fields.ts).
  */
 const UPSTREAM_IMPLEMENTED: Readonly<Record<string, ReadonlySet<string>>> = {
-  [CORE_HTTP]: new Set(["idle_timeout", "max_requests_per_connection"]),
-  [HTTP1]: new Set(),
+  [CORE_HTTP]: new Set([
+    "idle_timeout",
+    "max_requests_per_connection",
+    "max_headers_count",
+    "max_stream_duration",
+    // Envoy documents it as having no effect upstream.
+    "headers_with_underscores_action",
+  ]),
+  [HTTP1]: new Set(["header_key_format", "allow_chunked_length", "enable_trailers"]),
 };
 
 /** Refuses set fields of a cluster's HTTP options that only the downstream side implements. */
@@ -274,6 +281,7 @@ function checkUpstreamHttpOptions(c: Cluster, path: string, r: Reporter) {
     }
   };
   refuse(c.commonHttpProtocolOptions, CORE_HTTP, `${path}.common_http_protocol_options`);
+  refuse(c.httpProtocolOptions, HTTP1, `${path}.http_protocol_options`);
   for (const [key, any] of Object.entries(c.typedExtensionProtocolOptions)) {
     if (typeNameOfUrl(any.typeUrl) !== UPSTREAM_HTTP) continue;
     const o = unpackAny<HttpProtocolOptions>(any);
@@ -285,6 +293,12 @@ function checkUpstreamHttpOptions(c: Cluster, path: string, r: Reporter) {
       if (p.case === "httpProtocolOptions") {
         refuse(p.value, HTTP1, `${at}.explicit_http_config.http_protocol_options`);
       }
+    } else if (explicit?.case === "useDownstreamProtocolConfig") {
+      refuse(
+        explicit.value.httpProtocolOptions,
+        HTTP1,
+        `${at}.use_downstream_protocol_config.http_protocol_options`,
+      );
     }
   }
 }

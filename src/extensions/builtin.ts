@@ -13,6 +13,9 @@ import { statsdSinkFactory } from "./stat_sinks/statsd/config.ts";
 import { rawBufferFactory } from "./transport_sockets/raw_buffer/config.ts";
 import { httpProtocolOptionsFactory } from "./upstreams/http/config.ts";
 import { preserveCaseFactory } from "./http/header_formatters/preserve_case/config.ts";
+import { allowListedRoutesPredicateFactory } from "./internal_redirect/allow_listed_routes/config.ts";
+import { previousRoutesPredicateFactory } from "./internal_redirect/previous_routes/config.ts";
+import { safeCrossSchemePredicateFactory } from "./internal_redirect/safe_cross_scheme/config.ts";
 
 /** A registry holding every built-in extension. */
 export function builtinExtensions(): ExtensionRegistry {
@@ -28,6 +31,9 @@ export function builtinExtensions(): ExtensionRegistry {
       rawBufferFactory,
       httpProtocolOptionsFactory,
       preserveCaseFactory,
+      previousRoutesPredicateFactory,
+      allowListedRoutesPredicateFactory,
+      safeCrossSchemePredicateFactory,
       statsdSinkFactory,
       dogStatsdSinkFactory,
     ]

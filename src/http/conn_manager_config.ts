@@ -141,14 +141,6 @@ export function connectionManagerProblems(hcm: HttpConnectionManager): Connectio
       unsupported: true,
     });
   }
-  // HttpProtocolOptions is shared with clusters, which implement this limit upstream.
-  if (hcm.commonHttpProtocolOptions?.maxRequestsPerConnection !== undefined) {
-    out.push({
-      field: "common_http_protocol_options.max_requests_per_connection",
-      message: "downstream max_requests_per_connection is not supported yet",
-      unsupported: true,
-    });
-  }
   const problem = (field: string, f: () => unknown) => {
     try {
       f();

@@ -75,6 +75,11 @@ export const CONN_MANAGER_FIELDS: FieldTable = {
       "header_key_format",
       "allow_chunked_length",
     ],
+    "envoy.config.core.v3.Http1ProtocolOptions.HeaderKeyFormat": [
+      "proper_case_words",
+      "stateful_formatter",
+    ],
+    "envoy.config.core.v3.Http1ProtocolOptions.HeaderKeyFormat.ProperCaseWords": [],
     "envoy.config.core.v3.SchemeHeaderTransformation": ["scheme_to_overwrite"],
   },
   // The route specifiers denvoy lacks are refused by the factory's validation.

@@ -94,9 +94,27 @@ export const ROUTE_FIELDS: FieldTable = {
       "priority",
       // Without a hashing load balancer (refused on the cluster) Envoy ignores it too.
       "hash_policy",
+      "append_x_forwarded_host",
       "upgrade_configs",
       "max_stream_duration",
+      "max_grpc_timeout",
+      "grpc_timeout_offset",
       "internal_redirect_policy",
+      "internal_redirect_action",
+      "max_internal_redirects",
+    ],
+    "envoy.config.route.v3.RouteAction.UpgradeConfig": ["upgrade_type", "enabled"],
+    "envoy.config.route.v3.RouteAction.MaxStreamDuration": [
+      "max_stream_duration",
+      "grpc_timeout_header_max",
+      "grpc_timeout_header_offset",
+    ],
+    "envoy.config.route.v3.InternalRedirectPolicy": [
+      "max_internal_redirects",
+      "redirect_response_codes",
+      "predicates",
+      "allow_cross_scheme_redirect",
+      "response_headers_to_copy",
     ],
     "envoy.config.route.v3.WeightedCluster": [
       "clusters",
@@ -150,5 +168,7 @@ export const ROUTE_FIELDS: FieldTable = {
       "inline_cluster_specifier_plugin",
       "path_rewrite_policy",
     ],
+    // route_entry.ts refuses CONNECT upgrades and their connect_config.
+    "envoy.config.route.v3.RouteAction.UpgradeConfig": ["connect_config"],
   },
 };

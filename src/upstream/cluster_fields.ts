@@ -18,6 +18,8 @@ export const CLUSTER_FIELDS: FieldTable = {
       "load_assignment",
       "max_requests_per_connection",
       "common_http_protocol_options",
+      // The deprecated HTTP/1 options, used when no typed protocol options are given (as Envoy).
+      "http_protocol_options",
       "typed_extension_protocol_options",
       "dns_refresh_rate",
       "dns_failure_refresh_rate",

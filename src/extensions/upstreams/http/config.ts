@@ -16,8 +16,14 @@ export const httpProtocolOptionsFactory: ExtensionFactory = {
   configTypes: [OPTIONS],
   fields: {
     implemented: {
-      [OPTIONS]: ["common_http_protocol_options", "explicit_http_config"],
+      [OPTIONS]: [
+        "common_http_protocol_options",
+        "explicit_http_config",
+        // Downstream is HTTP/1 only, so the downstream protocol is always HTTP/1 here.
+        "use_downstream_protocol_config",
+      ],
       [`${OPTIONS}.ExplicitHttpConfig`]: ["http_protocol_options"],
+      [`${OPTIONS}.UseDownstreamHttpConfig`]: ["http_protocol_options"],
     },
     // upstreamProtocolProblem names the protocols the upstream pools lack.
     checked: {

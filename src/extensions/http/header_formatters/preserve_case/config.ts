@@ -21,6 +21,9 @@ export const preserveCaseFactory: ExtensionFactory = {
   aliases: ["preserve_case"],
   category: "envoy.http.stateful_header_formatters",
   configTypes: [CONFIG_TYPE],
+  fields: {
+    implemented: { [CONFIG_TYPE]: ["forward_reason_phrase", "formatter_type_on_envoy_headers"] },
+  },
 };
 
 /**
