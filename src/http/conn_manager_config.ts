@@ -68,6 +68,8 @@ export interface ConnectionManagerConfig {
   /** http_protocol_options.enable_trailers: HTTP/1 trailers are dropped unless set. */
   enableTrailers: boolean;
   defaultHostForHttp10: string;
+  /** proxy_100_continue: forward `Expect` and the upstream's 100 instead of answering 100. */
+  proxy100Continue: boolean;
   /** Upgrade types (lower case) allowed, e.g. "websocket". */
   upgrades: Set<string>;
   accessLogs: AccessLogInstance[];
@@ -170,6 +172,7 @@ export function compileConnectionManager(
     acceptHttp10: hcm.httpProtocolOptions?.acceptHttp10 ?? false,
     enableTrailers: hcm.httpProtocolOptions?.enableTrailers ?? false,
     defaultHostForHttp10: hcm.httpProtocolOptions?.defaultHostForHttp10 ?? "",
+    proxy100Continue: hcm.proxy100Continue,
     upgrades: new Set(
       hcm.upgradeConfigs.filter((u) => u.enabled ?? true).map((u) => u.upgradeType.toLowerCase()),
     ),

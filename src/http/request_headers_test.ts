@@ -35,6 +35,7 @@ const base = {
   stripAnyHostPort: false,
   stripMatchingHostPort: false,
   acceptHttp10: false,
+  proxy100Continue: false,
   defaultHostForHttp10: "",
   stats: new HttpConnManagerStats(new Store(), "test"),
 } as unknown as ConnectionManagerConfig;

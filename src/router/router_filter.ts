@@ -32,12 +32,12 @@ import type { HostStats } from "../upstream/host_stats.ts";
 
 const EMPTY = new Uint8Array(0);
 
-/** Envoy's local reply bodies and the flags that go with each upstream failure. */
+/** Envoy's reset reasons (resetReasonToString) and the flags that go with each failure. */
 const FAILURES: Record<
   UpstreamFailure,
   { status: number; flag: ResponseFlagName; reason: string }
 > = {
-  connection_failure: { status: 503, flag: "UF", reason: "connection failure" },
+  connection_failure: { status: 503, flag: "UF", reason: "remote connection failure" },
   connection_timeout: { status: 503, flag: "UF", reason: "connection timeout" },
   connection_termination: { status: 503, flag: "UC", reason: "connection termination" },
   protocol_error: { status: 502, flag: "UPE", reason: "protocol error" },
@@ -46,8 +46,28 @@ const FAILURES: Record<
 };
 
 /** Headers an upstream response never passes on (hop-by-hop). */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+]);
 const isHopByHop = (name: string) => HOP_BY_HOP.has(name);
+
+/**
+ * Request headers the router consumes (Envoy's RetryStateImpl::create and timeout handling):
+ * they steer this hop and never reach the upstream.
+ */
+const CONSUMED = new Set([
+  "x-envoy-retry-on",
+  "x-envoy-retry-grpc-on",
+  "x-envoy-max-retries",
+  "x-envoy-hedge-on-per-try-timeout",
+  "x-envoy-retriable-header-names",
+  "x-envoy-retriable-status-codes",
+]);
+const isConsumed = (name: string) => CONSUMED.has(name);
 
 /** One request's router. */
 export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
@@ -61,6 +81,11 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #requestHeaders!: HeaderMap;
   #timeoutMs = 0;
   #timer: CoarseTimer | undefined;
+  /** x-envoy-upstream-rq-per-try-timeout-ms: the one attempt's own timeout (0 = none). */
+  #perTryTimeoutMs = 0;
+  #perTryTimer: CoarseTimer | undefined;
+  /** x-envoy-upstream-rq-timeout-alt-response: a timeout answers 204 instead of 504. */
+  #timeoutStatus = 504;
   #startMs = 0;
   #responseStarted = false;
   #done = false;
@@ -154,12 +179,27 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     si.upstreamHost = hostKey(host);
     si.upstreamHostDescription = host;
 
-    // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it.
+    // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it (the
+    // connection manager removed these headers from external requests).
     this.#timeoutMs = r.timeoutMs;
     const override = headers.get("x-envoy-upstream-rq-timeout-ms");
-    if (override !== undefined && /^\d+$/.test(override)) this.#timeoutMs = Number(override);
-    headers.remove("x-envoy-upstream-rq-timeout-ms");
-    if (this.#timeoutMs > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(this.#timeoutMs));
+    if (override !== undefined) {
+      if (/^\d+$/.test(override)) this.#timeoutMs = Number(override);
+      headers.remove("x-envoy-upstream-rq-timeout-ms");
+    }
+    const perTry = headers.get("x-envoy-upstream-rq-per-try-timeout-ms");
+    if (perTry !== undefined) {
+      if (/^\d+$/.test(perTry)) this.#perTryTimeoutMs = Number(perTry);
+      headers.remove("x-envoy-upstream-rq-per-try-timeout-ms");
+      // A per-try timeout not below the global one is ignored, as in Envoy.
+      if (this.#timeoutMs > 0 && this.#perTryTimeoutMs >= this.#timeoutMs) {
+        this.#perTryTimeoutMs = 0;
+      }
+    }
+    if (headers.remove("x-envoy-upstream-rq-timeout-alt-response") > 0) this.#timeoutStatus = 204;
+    headers.removeIf(isConsumed);
+    const expected = this.#perTryTimeoutMs || this.#timeoutMs;
+    if (expected > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(expected));
 
     const newPath = rewritePath(m, headers);
     if (newPath !== undefined) {
@@ -190,6 +230,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (this.#done) return "stopNoBuffer";
     if (endStream) this.#startTimer();
     if (this.#upstream) {
+      if (endStream) this.#startPerTryTimer();
       this.#upstream.encodeData(data, endStream);
       this.#cb.streamInfo.mark("firstUpstreamTxByteSent");
       if (endStream) this.#cb.streamInfo.mark("lastUpstreamTxByteSent");
@@ -204,8 +245,10 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
     this.#startTimer();
-    if (this.#upstream) this.#upstream.encodeTrailers(trailers);
-    else this.#heldTrailers = trailers;
+    if (this.#upstream) {
+      this.#startPerTryTimer();
+      this.#upstream.encodeTrailers(trailers);
+    } else this.#heldTrailers = trailers;
     return "stop";
   }
 
@@ -251,7 +294,10 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       if (held.length === 0 && this.#heldEnd && !this.#heldTrailers) stream.encodeData(EMPTY, true);
       if (this.#heldTrailers) stream.encodeTrailers(this.#heldTrailers);
     }
-    if (this.#heldEnd) si.mark("lastUpstreamTxByteSent");
+    if (this.#heldEnd) {
+      si.mark("lastUpstreamTxByteSent");
+      this.#startPerTryTimer();
+    }
   }
 
   onFailure(reason: UpstreamFailure, detail: string): void {
@@ -262,14 +308,19 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (!this.#responseStarted) this.#stats?.chargeCode(f.status, this.#internal);
     if (this.#hostStats) this.#hostStats.rq_error++;
     si.setFlag(f.flag);
-    si.upstreamTransportFailureReason = reason.startsWith("connection_f") ||
-        reason === "connection_timeout"
-      ? detail
-      : undefined;
+    // Only a failed connect has a transport failure reason (`delayed connect error: 111`).
+    const transport = reason === "connection_failure" ? detail : "";
+    si.upstreamTransportFailureReason = transport || undefined;
+    // Envoy's words, byte for byte: the body with ", transport failure reason: ..." when there
+    // is one, the details `upstream_reset_{before,after}_response_started{<reason>|<transport>}`
+    // with blanks made `_`.
+    const started = this.#responseStarted ? "after" : "before";
     this.#fail(
       f.status,
-      `upstream connect error or disconnect/reset before headers. reset reason: ${f.reason}`,
-      `upstream_reset_before_response_started{${reason}}`,
+      `upstream connect error or disconnect/reset before headers. reset reason: ${f.reason}` +
+        (transport ? `, transport failure reason: ${transport}` : ""),
+      `upstream_reset_${started}_response_started{${f.reason}${transport ? "|" + transport : ""}}`
+        .replaceAll(" ", "_"),
     );
   }
 
@@ -281,6 +332,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#upstream = undefined;
     if (this.#responseStarted) {
       this.routerStats.rqResetAfterDownstreamResponseStarted.inc();
+      // The reset's details replace the response's (via_upstream), as Envoy's local reply does.
+      this.#cb.streamInfo.responseCodeDetails = details;
       this.#cb.resetStream(details);
     } else this.#cb.sendLocalReply(status, body, { details });
   }
@@ -307,7 +360,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       if (status >= 500) this.#hostStats.rq_error++;
       else this.#hostStats.rq_success++;
     }
-    if (status !== 101) headers.removeIf(isHopByHop);
+    // An upgrade's 101 keeps Connection/Upgrade for the client; anything else loses them.
+    if (status !== 101 || !this.#upgrade) headers.removeIf(isHopByHop);
     headers.set(
       "x-envoy-upstream-service-time",
       String(Math.round(elapsed)),
@@ -361,22 +415,39 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #startTimer(): void {
     if (this.#timeoutMs <= 0 || this.#timer || this.#upgrade) return;
     this.#timer = new CoarseTimer(() => {
-      if (this.#done) return;
-      this.#cb.streamInfo.setFlag("UT");
       this.#stats?.rqTimeout.inc();
-      if (!this.#responseStarted) this.#stats?.chargeCode(504, this.#internal);
-      if (this.#hostStats) {
-        this.#hostStats.rq_timeout++;
-        this.#hostStats.rq_error++;
-      }
-      this.#pending?.cancel();
-      this.#fail(504, "upstream request timeout", "upstream_response_timeout");
+      this.#onTimeout("upstream_response_timeout");
     });
     this.#timer.arm(this.#timeoutMs);
   }
 
+  /** The attempt's own timeout runs once its request is complete on an upstream stream. */
+  #startPerTryTimer(): void {
+    if (this.#perTryTimeoutMs <= 0 || this.#perTryTimer || this.#upgrade) return;
+    this.#perTryTimer = new CoarseTimer(() => {
+      this.#stats?.rqPerTryTimeout.inc();
+      this.#onTimeout("upstream_per_try_timeout");
+    });
+    this.#perTryTimer.arm(this.#perTryTimeoutMs);
+  }
+
+  /** No retries: a timeout ends the request with 504 (204 when the client asked), flag UT. */
+  #onTimeout(details: string): void {
+    if (this.#done) return;
+    this.#cb.streamInfo.setFlag("UT");
+    const status = this.#timeoutStatus;
+    if (!this.#responseStarted) this.#stats?.chargeCode(status, this.#internal);
+    if (this.#hostStats) {
+      this.#hostStats.rq_timeout++;
+      this.#hostStats.rq_error++;
+    }
+    this.#pending?.cancel();
+    this.#fail(status, status === 204 ? "" : "upstream request timeout", details);
+  }
+
   #clearTimer(): void {
     this.#timer?.disarm();
+    this.#perTryTimer?.disarm();
   }
 }
 

@@ -198,6 +198,7 @@ export class ClusterStats {
   readonly rqPendingActive: Gauge;
   readonly rqCancelled: Counter;
   readonly rqTimeout: Counter;
+  readonly rqPerTryTimeout: Counter;
   readonly rqRxReset: Counter;
   readonly rqTxReset: Counter;
   /** upstream_rq_completed, _<class>xx, _<code> and upstream_rq_time. */
@@ -236,6 +237,7 @@ export class ClusterStats {
     this.rqPendingActive = s.gauge("upstream_rq_pending_active", "Accumulate");
     this.rqCancelled = s.counter("upstream_rq_cancelled");
     this.rqTimeout = s.counter("upstream_rq_timeout");
+    this.rqPerTryTimeout = s.counter("upstream_rq_per_try_timeout");
     this.rqRxReset = s.counter("upstream_rq_rx_reset");
     this.rqTxReset = s.counter("upstream_rq_tx_reset");
     this.codes = new UpstreamCodeStats(s, "");
