@@ -325,9 +325,10 @@ upgrade_configs: [{ upgrade_type: websocket }]`,
 });
 
 Deno.test("request_headers_timeout starts at the request's first byte, not at accept", async () => {
+  const log = Deno.makeTempFileSync();
   const up = upstream(() => new Response("ok"));
   const proxy = await Proxy.start(
-    proxyConfig(up.port, { hcmExtra: "request_headers_timeout: 0.3s" }),
+    proxyConfig(up.port, { hcmExtra: `request_headers_timeout: 0.3s\n${accessLog(log)}` }),
   );
   try {
     const port = proxy.port();
@@ -338,12 +339,17 @@ Deno.test("request_headers_timeout starts at the request's first byte, not at ac
     await started.write(enc.encode("G"));
     assertEquals(await readAll(started), "");
     started.close();
-    await quiet.write(enc.encode("GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"));
+    await quiet.write(enc.encode("GET /quiet HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"));
     const r = parseResponse(await readAll(quiet));
     quiet.close();
     assertEquals([r.status, r.body], [200, "ok"]);
-    const s = await stats(proxy.adminPort);
+    // As in Envoy, the timed-out request was a stream: counted, reset, logged.
+    const lines = await waitForLines(log, 2);
+    assertEquals(lines.sort(), ["- 0 DC request_header_timeout -", "/quiet 200 - via_upstream -"]);
+    const s = await statsWhen(proxy.adminPort, (s) => s["http.test.downstream_rq_active"] === 0);
     assertEquals(s["http.test.downstream_rq_header_timeout"], 1);
+    assertEquals(s["http.test.downstream_rq_total"], 2);
+    assertEquals(s["http.test.downstream_cx_destroy_local_active_rq"], 1);
   } finally {
     await proxy.stop();
     await up.close();

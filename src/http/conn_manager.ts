@@ -245,10 +245,14 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   #armHeadersTimer(): void {
     if (this.cfg.requestHeadersTimeoutMs <= 0 || this.#headersTimer?.armed) return;
-    // Slowloris defence: a request's headers must complete within the timeout.
+    // Slowloris defence: a request's headers must complete within the timeout. Envoy's
+    // stream exists from the request's first byte, so the timeout resets a counted stream
+    // (access log: DC, request_header_timeout).
     this.#headersTimer ??= new CoarseTimer(() => {
       log.debug(() => `[C${this.conn.id}] request headers timeout`);
       this.cfg.stats.rqHeaderTimeout.inc();
+      const s = this.#stream ?? this.#openStream();
+      s.streamInfo.responseCodeDetails = "request_header_timeout";
       this.conn.close();
     });
     this.#headersTimer.arm(this.cfg.requestHeadersTimeoutMs);
@@ -333,9 +337,11 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     if (active) {
       (remote ? this.cfg.stats.rqRxReset : this.cfg.stats.rqTxReset).inc();
       s.streamInfo.setFlag("DC");
-      s.streamInfo.connectionTerminationDetails ??= "downstream_remote_disconnect";
-      // As Envoy's stream destructor: a remote close names itself in the details.
-      if (remote) s.streamInfo.responseCodeDetails = "downstream_remote_disconnect";
+      if (remote) {
+        // As Envoy's stream destructor: a remote close names itself in the details.
+        s.streamInfo.connectionTerminationDetails ??= "downstream_remote_disconnect";
+        s.streamInfo.responseCodeDetails = "downstream_remote_disconnect";
+      }
       this.#finishStream(s, true);
     }
   }
@@ -449,17 +455,8 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       return;
     }
     if (!s) {
-      // Envoy's codec opens a stream at a message's first byte, so a request it rejects is
-      // counted (downstream_rq_total, then its 4xx) like any other.
       this.#clearHeadersTimer();
-      s = new ActiveStream(this);
-      this.#stream = s;
-      s.requestHeaders = new HeaderMap();
-      s.streamInfo.protocol = "HTTP/1.1";
-      this.cfg.stats.rqTotal.inc();
-      this.cfg.stats.rqHttp1Total.inc();
-      this.cfg.stats.rqActive.inc();
-      s.counted = true;
+      s = this.#openStream();
     }
     s.streamInfo.setFlag("DPE");
     this.cfg.stats.cxProtocolError.inc();
@@ -467,6 +464,23 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     s.closeAfter = true;
     // The codec's local reply carries the status text as its body (Envoy's sendProtocolError).
     s.localReply(status, reasonPhrase(status), { details: detail });
+  }
+
+  /**
+   * The stream of a request whose head never completed. Envoy's codec opens a stream at a
+   * message's first byte, so such a request (rejected by the codec, or timed out) is counted
+   * in downstream_rq_total and logged like any other.
+   */
+  #openStream(): ActiveStream {
+    const s = new ActiveStream(this);
+    this.#stream = s;
+    s.requestHeaders = new HeaderMap();
+    s.streamInfo.protocol = "HTTP/1.1";
+    this.cfg.stats.rqTotal.inc();
+    this.cfg.stats.rqHttp1Total.inc();
+    this.cfg.stats.rqActive.inc();
+    s.counted = true;
+    return s;
   }
 
   // ---- response path ----
