@@ -195,7 +195,12 @@ Deno.test("use_remote_address false: only a single internal XFF address is inter
     seen.push(Object.fromEntries(req.headers));
     return new Response("ok");
   });
-  const proxy = await Proxy.start(proxyConfig(up.port));
+  const proxy = await Proxy.start(
+    proxyConfig(up.port).replace(
+      "route_config:\n",
+      "route_config:\n            internal_only_headers: [x-secret]\n",
+    ),
+  );
   const control = [
     "x-envoy-upstream-rq-timeout-ms: 3000",
     "x-envoy-upstream-rq-per-try-timeout-ms: 2000",
@@ -205,6 +210,7 @@ Deno.test("use_remote_address false: only a single internal XFF address is inter
     "x-envoy-retriable-header-names: x-retry",
     "x-envoy-original-url: http://a/orig",
     "x-envoy-decorator-operation: op",
+    "x-secret: s",
   ].join("\r\n");
   const get = (xff: string) =>
     rawExchange(
@@ -221,6 +227,7 @@ Deno.test("use_remote_address false: only a single internal XFF address is inter
     assertEquals(internal["x-envoy-expected-rq-timeout-ms"], "2000");
     assertEquals(internal["x-envoy-original-url"], "http://a/orig");
     assertEquals(internal["x-envoy-decorator-operation"], "op");
+    assertEquals(internal["x-secret"], "s");
     for (
       const h of [
         "x-envoy-upstream-rq-timeout-ms",
@@ -244,6 +251,7 @@ Deno.test("use_remote_address false: only a single internal XFF address is inter
           "x-envoy-max-retries",
         ]
       ) assertEquals(ext[h], undefined, h);
+      assertEquals(ext["x-secret"], undefined); // the route table's internal_only_headers
       // Only the edge (use_remote_address) removes the decorator operation.
       assertEquals(ext["x-envoy-decorator-operation"], "op");
     }

@@ -195,6 +195,8 @@ export function normalizeRequestHeaders(
   else {
     // Control headers from untrusted clients are dropped.
     h.removeIf(cfg.useRemoteAddress ? isEdgeStripped : isExternalStripped);
+    const internalOnly = cfg.routeTable.internalOnlyHeaders;
+    for (let i = 0; i < internalOnly.length; i++) h.remove(internalOnly[i]);
     if (cfg.useRemoteAddress && clientIp) h.set("x-envoy-external-address", clientIp);
   }
   if (cfg.useRemoteAddress) h.set("x-forwarded-proto", "http");
