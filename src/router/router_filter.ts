@@ -294,10 +294,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       if (held.length === 0 && this.#heldEnd && !this.#heldTrailers) stream.encodeData(EMPTY, true);
       if (this.#heldTrailers) stream.encodeTrailers(this.#heldTrailers);
     }
-    if (this.#heldEnd) {
-      si.mark("lastUpstreamTxByteSent");
-      this.#startPerTryTimer();
-    }
+    if (this.#heldEnd) si.mark("lastUpstreamTxByteSent");
+    if (this.#heldEnd || this.#heldTrailers) this.#startPerTryTimer();
   }
 
   onFailure(reason: UpstreamFailure, detail: string): void {
