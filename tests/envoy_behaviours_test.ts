@@ -123,13 +123,21 @@ function proxyConfig(upPort: number, opts: { hcmExtra?: string; routeExtra?: str
 
 Deno.test("downstream FIN while the request waits upstream: stream reset, upstream request cancelled, DC", async () => {
   const log = Deno.makeTempFileSync();
-  let upstreamSawClose = false;
-  const up = rawUpstream(async (c) => {
-    // Never answers; reads until the proxy closes its side.
+  const up = rawUpstream(async (c, head) => {
+    if (head.startsWith("GET /ws")) {
+      await c.write(enc.encode(
+        "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
+      ));
+    }
+    // Never answers (or never sends tunnel data); reads until the proxy closes its side.
     await readAll(c);
-    upstreamSawClose = true;
   });
-  const proxy = await Proxy.start(proxyConfig(up.port, { hcmExtra: accessLog(log) }), FAST_FLUSH);
+  const proxy = await Proxy.start(
+    proxyConfig(up.port, {
+      hcmExtra: `${accessLog(log)}\nupgrade_configs: [{ upgrade_type: websocket }]`,
+    }),
+    FAST_FLUSH,
+  );
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port() });
     const headSeen = up.head();
@@ -138,10 +146,12 @@ Deno.test("downstream FIN while the request waits upstream: stream reset, upstre
     await conn.closeWrite();
     assertEquals(await readAll(conn), "");
     conn.close();
+    // The upstream request was cancelled: its connection closed, not pooled.
     await up.closed[0];
-    assert(upstreamSawClose);
-    const [line] = await waitForLines(log, 1);
-    assertEquals(line, "/fin 0 DC downstream_remote_disconnect -");
+    assertEquals(
+      (await waitForLines(log, 1))[0],
+      "/fin 0 DC downstream_remote_disconnect -",
+    );
     const s = await statsWhen(
       proxy.adminPort,
       (s) => s["cluster.backend.upstream_cx_destroy"] === 1,
@@ -150,6 +160,22 @@ Deno.test("downstream FIN while the request waits upstream: stream reset, upstre
     assertEquals(s["http.test.downstream_rq_rx_reset"], 1);
     assertEquals(s["cluster.backend.upstream_rq_tx_reset"], 1);
     assertEquals(s["cluster.backend.upstream_cx_destroy_local_with_active_rq"], 1);
+    // An upgraded stream is no exception: no half-close, the tunnel is reset both ways.
+    const ws = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port() });
+    await ws.write(
+      enc.encode(
+        "GET /ws HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
+      ),
+    );
+    assertMatch(await readAll(ws, /\r\n\r\n/), /^HTTP\/1\.1 101 /);
+    await ws.closeWrite();
+    assertEquals(await readAll(ws), "");
+    ws.close();
+    await up.closed[1];
+    assertEquals(
+      (await waitForLines(log, 2))[1],
+      "/ws 101 DC downstream_remote_disconnect -",
+    );
   } finally {
     await proxy.stop();
     up.close();

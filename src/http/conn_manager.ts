@@ -311,14 +311,10 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   onEnd(): void {
     this.#peerClosed = true;
-    const s = this.#stream;
-    if (s?.upgraded) {
-      s.fm.decodeData(EMPTY, true);
-      return;
-    }
     // Envoy does not enable half-close on HTTP connections: a FIN is a remote close, which
     // resets the stream in flight (DC, downstream_remote_disconnect) and cancels its upstream
-    // request, whether or not the request was complete (onClose does both).
+    // request, whether or not the request was complete, upgraded streams included (onClose
+    // does both).
     this.conn.close();
   }
 
