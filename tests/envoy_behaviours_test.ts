@@ -242,6 +242,7 @@ Deno.test("use_remote_address false: only a single internal XFF address is inter
     "x-envoy-original-url: http://a/orig",
     "x-envoy-decorator-operation: op",
     "x-secret: s",
+    "x-envoy-upstream-alt-stat-name: alt1",
   ].join("\r\n");
   const get = (xff: string) =>
     rawExchange(
@@ -267,8 +268,14 @@ Deno.test("use_remote_address false: only a single internal XFF address is inter
         "x-envoy-max-retries",
         "x-envoy-retriable-status-codes",
         "x-envoy-retriable-header-names",
+        "x-envoy-upstream-alt-stat-name",
       ]
     ) assertEquals(internal[h], undefined, h);
+    // The alt stat name charges the internal request's codes under it too.
+    const st = await stats(proxy.adminPort);
+    assertEquals(st["cluster.backend.alt1.upstream_rq_200"], 1);
+    assertEquals(st["cluster.backend.alt1.internal.upstream_rq_200"], 1);
+    assertEquals(st["cluster.backend.upstream_rq_200"], 3);
     // External (a chain, or no address at all): cleaned, the route's timeout applies.
     for (const ext of [chain, garbage]) {
       assertEquals(ext["x-envoy-internal"], undefined);
@@ -280,6 +287,7 @@ Deno.test("use_remote_address false: only a single internal XFF address is inter
           "x-envoy-original-url",
           "x-envoy-retry-on",
           "x-envoy-max-retries",
+          "x-envoy-upstream-alt-stat-name",
         ]
       ) assertEquals(ext[h], undefined, h);
       assertEquals(ext["x-secret"], undefined); // the route table's internal_only_headers

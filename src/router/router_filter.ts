@@ -23,7 +23,7 @@ import type {
   UpstreamStream,
 } from "../upstream/conn_pool.ts";
 import { type HostDescription, hostKey } from "../upstream/host.ts";
-import { type ClusterStats, RouterStats } from "../stats/data_path_stats.ts";
+import { type AltCodeStats, type ClusterStats, RouterStats } from "../stats/data_path_stats.ts";
 import type { LoadBalancer } from "../upstream/load_balancer.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "./header_mutation.ts";
 import { redirectLocation } from "./redirect.ts";
@@ -98,6 +98,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #host: HostDescription | undefined;
   /** The request came from an internal address: Envoy charges `internal.*` code stats. */
   #internal = false;
+  /** x-envoy-upstream-alt-stat-name: codes are also charged under this name. */
+  #alt: AltCodeStats | undefined;
 
   constructor(
     cb: StreamFilterCallbacks,
@@ -163,11 +165,18 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     si.upstreamClusterDescription = cluster.info;
     const stats = this.server.clusterStats.get(cluster.info.statName);
     this.#stats = stats;
+    this.#internal = headers.get("x-envoy-internal") === "true";
+    // Consumed here, as in Envoy (the connection manager removed it from external requests).
+    const alt = headers.get("x-envoy-upstream-alt-stat-name");
+    if (alt !== undefined) {
+      headers.remove("x-envoy-upstream-alt-stat-name");
+      if (alt !== "") this.#alt = stats.alt(alt);
+    }
     const lb = this.server.clusterManager.loadBalancer(cluster.info.name);
     const host = lb?.chooseHost();
     if (!lb || !host) {
       stats.cxNoneHealthy.inc();
-      stats.chargeCode(503, headers.get("x-envoy-internal") === "true");
+      this.#chargeCode(503);
       si.setFlag("UH");
       cb.sendLocalReply(503, "no healthy upstream", { details: "no_healthy_upstream" });
       return "stop";
@@ -175,7 +184,6 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     lb.requestStarted(host);
     this.#lb = lb;
     this.#host = host;
-    this.#internal = headers.get("x-envoy-internal") === "true";
     si.upstreamHost = hostKey(host);
     si.upstreamHostDescription = host;
 
@@ -303,7 +311,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#pending = undefined;
     const f = FAILURES[reason];
     const si = this.#cb.streamInfo;
-    if (!this.#responseStarted) this.#stats?.chargeCode(f.status, this.#internal);
+    if (!this.#responseStarted) this.#chargeCode(f.status);
     if (this.#hostStats) this.#hostStats.rq_error++;
     si.setFlag(f.flag);
     // Only a failed connect has a transport failure reason (`delayed connect error: 111`).
@@ -351,8 +359,9 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     const elapsed = performance.now() - this.#startMs;
     const stats = this.#stats;
     if (stats) {
-      stats.chargeCode(status, this.#internal);
+      this.#chargeCode(status);
       stats.responseTime(elapsed, this.#internal);
+      this.#alt?.responseTime(elapsed, this.#internal);
     }
     if (this.#hostStats) {
       if (status >= 500) this.#hostStats.rq_error++;
@@ -386,6 +395,12 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (this.#done) return;
     this.#finishUpstream();
     this.#cb.encodeTrailers(trailers);
+  }
+
+  /** Envoy's chargeUpstreamCode: the cluster's code stats, and the alt stat name's. */
+  #chargeCode(status: number): void {
+    this.#stats?.chargeCode(status, this.#internal);
+    this.#alt?.chargeCode(status, this.#internal);
   }
 
   onUpstreamWritable(): void {
@@ -434,7 +449,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (this.#done) return;
     this.#cb.streamInfo.setFlag("UT");
     const status = this.#timeoutStatus;
-    if (!this.#responseStarted) this.#stats?.chargeCode(status, this.#internal);
+    if (!this.#responseStarted) this.#chargeCode(status);
     if (this.#hostStats) {
       this.#hostStats.rq_timeout++;
       this.#hostStats.rq_error++;

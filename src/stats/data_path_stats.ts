@@ -190,6 +190,34 @@ export class UpstreamCodeStats {
   }
 }
 
+/**
+ * The code stats a request with `x-envoy-upstream-alt-stat-name: <alt>` charges besides the
+ * cluster's own: `cluster.<name>.<alt>.upstream_rq_*`, with the internal/external split.
+ */
+export class AltCodeStats {
+  readonly codes: UpstreamCodeStats;
+  readonly internalCodes: UpstreamCodeStats;
+  readonly externalCodes: UpstreamCodeStats;
+
+  constructor(s: Scope, alt: string) {
+    this.codes = new UpstreamCodeStats(s, `${alt}.`);
+    this.internalCodes = new UpstreamCodeStats(s, `${alt}.internal.`);
+    this.externalCodes = new UpstreamCodeStats(s, `${alt}.external.`);
+  }
+
+  /** As ClusterStats.chargeCode. */
+  chargeCode(status: number, internal: boolean): void {
+    this.codes.charge(status);
+    (internal ? this.internalCodes : this.externalCodes).charge(status);
+  }
+
+  /** As ClusterStats.responseTime. */
+  responseTime(ms: number, internal: boolean): void {
+    this.codes.time.record(ms);
+    (internal ? this.internalCodes : this.externalCodes).time.record(ms);
+  }
+}
+
 /** `cluster.<stat name>.*` traffic of one cluster, per isolate (Envoy's cluster traffic stats). */
 export class ClusterStats {
   readonly rqTotal: Counter;
@@ -228,9 +256,13 @@ export class ClusterStats {
   readonly cxNoneHealthy: Counter;
   readonly lbHealthyPanic: Counter;
 
+  readonly #scope: Scope;
+  readonly #alt = new Map<string, AltCodeStats>();
+
   /** `statName` is the cluster's `alt_stat_name`, else its name. */
   constructor(store: Scope, statName: string) {
     const s = store.scope(`cluster.${statName}`);
+    this.#scope = s;
     this.rqTotal = s.counter("upstream_rq_total");
     this.rqActive = s.gauge("upstream_rq_active", "Accumulate");
     this.rqPendingTotal = s.counter("upstream_rq_pending_total");
@@ -283,6 +315,16 @@ export class ClusterStats {
   responseTime(ms: number, internal: boolean): void {
     this.codes.time.record(ms);
     (internal ? this.internalCodes : this.externalCodes).time.record(ms);
+  }
+
+  /** The code stats under an `x-envoy-upstream-alt-stat-name`, created on first use. */
+  alt(name: string): AltCodeStats {
+    let a = this.#alt.get(name);
+    if (!a) {
+      a = new AltCodeStats(this.#scope, name);
+      this.#alt.set(name, a);
+    }
+    return a;
   }
 
   /**
