@@ -251,7 +251,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     this.#headersTimer ??= new CoarseTimer(() => {
       log.debug(() => `[C${this.conn.id}] request headers timeout`);
       this.cfg.stats.rqHeaderTimeout.inc();
-      const s = this.#stream ?? this.#openStream();
+      const s = this.#openStream();
       s.streamInfo.responseCodeDetails = "request_header_timeout";
       this.conn.close();
     });

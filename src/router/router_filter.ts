@@ -69,6 +69,13 @@ const CONSUMED = new Set([
 ]);
 const isConsumed = (name: string) => CONSUMED.has(name);
 
+/** Whether any `x-envoy-*` request header is present. */
+function hasEnvoyHeaders(headers: HeaderMap): boolean {
+  const kv = headers.raw();
+  for (let i = 0; i < kv.length; i += 2) if (kv[i].startsWith("x-envoy-")) return true;
+  return false;
+}
+
 /** One request's router. */
 export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #cb: StreamFilterCallbacks;
@@ -165,12 +172,16 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     si.upstreamClusterDescription = cluster.info;
     const stats = this.server.clusterStats.get(cluster.info.statName);
     this.#stats = stats;
-    this.#internal = headers.get("x-envoy-internal") === "true";
-    // Consumed here, as in Envoy (the connection manager removed it from external requests).
-    const alt = headers.get("x-envoy-upstream-alt-stat-name");
-    if (alt !== undefined) {
-      headers.remove("x-envoy-upstream-alt-stat-name");
-      if (alt !== "") this.#alt = stats.alt(alt);
+    // Most requests carry no x-envoy-* header: one scan spares the lookups below.
+    const control = hasEnvoyHeaders(headers);
+    this.#internal = control && headers.get("x-envoy-internal") === "true";
+    if (control) {
+      // Consumed here, as in Envoy (the connection manager removed it from external requests).
+      const alt = headers.get("x-envoy-upstream-alt-stat-name");
+      if (alt !== undefined) {
+        headers.remove("x-envoy-upstream-alt-stat-name");
+        if (alt !== "") this.#alt = stats.alt(alt);
+      }
     }
     const lb = this.server.clusterManager.loadBalancer(cluster.info.name);
     const host = lb?.chooseHost();
@@ -187,25 +198,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     si.upstreamHost = hostKey(host);
     si.upstreamHostDescription = host;
 
-    // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it (the
-    // connection manager removed these headers from external requests).
     this.#timeoutMs = r.timeoutMs;
-    const override = headers.get("x-envoy-upstream-rq-timeout-ms");
-    if (override !== undefined) {
-      if (/^\d+$/.test(override)) this.#timeoutMs = Number(override);
-      headers.remove("x-envoy-upstream-rq-timeout-ms");
-    }
-    const perTry = headers.get("x-envoy-upstream-rq-per-try-timeout-ms");
-    if (perTry !== undefined) {
-      if (/^\d+$/.test(perTry)) this.#perTryTimeoutMs = Number(perTry);
-      headers.remove("x-envoy-upstream-rq-per-try-timeout-ms");
-      // A per-try timeout not below the global one is ignored, as in Envoy.
-      if (this.#timeoutMs > 0 && this.#perTryTimeoutMs >= this.#timeoutMs) {
-        this.#perTryTimeoutMs = 0;
-      }
-    }
-    if (headers.remove("x-envoy-upstream-rq-timeout-alt-response") > 0) this.#timeoutStatus = 204;
-    headers.removeIf(isConsumed);
+    if (control) this.#consumeControlHeaders(headers);
     const expected = this.#perTryTimeoutMs || this.#timeoutMs;
     if (expected > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(expected));
 
@@ -232,6 +226,30 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#hostStats = pool.stats;
     this.#pending = pool.newStream(this);
     return "stop";
+  }
+
+  /**
+   * The timeout and retry headers of a trusted client (the connection manager removed them
+   * from external requests): the router honours what it implements and, as Envoy's router
+   * does, consumes them all so that they never reach the upstream.
+   */
+  #consumeControlHeaders(headers: HeaderMap): void {
+    const override = headers.get("x-envoy-upstream-rq-timeout-ms");
+    if (override !== undefined) {
+      if (/^\d+$/.test(override)) this.#timeoutMs = Number(override);
+      headers.remove("x-envoy-upstream-rq-timeout-ms");
+    }
+    const perTry = headers.get("x-envoy-upstream-rq-per-try-timeout-ms");
+    if (perTry !== undefined) {
+      if (/^\d+$/.test(perTry)) this.#perTryTimeoutMs = Number(perTry);
+      headers.remove("x-envoy-upstream-rq-per-try-timeout-ms");
+      // A per-try timeout not below the global one is ignored, as in Envoy.
+      if (this.#timeoutMs > 0 && this.#perTryTimeoutMs >= this.#timeoutMs) {
+        this.#perTryTimeoutMs = 0;
+      }
+    }
+    if (headers.remove("x-envoy-upstream-rq-timeout-alt-response") > 0) this.#timeoutStatus = 204;
+    headers.removeIf(isConsumed);
   }
 
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
