@@ -415,8 +415,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     const expect = headers.get("expect");
     if (expect === undefined || expect.toLowerCase() !== "100-continue") return;
     headers.remove("expect");
-    this.cfg.stats.rqClass[0].inc();
-    this.cfg.stats.rqCompleted.inc();
+    this.cfg.stats.chargeCode(100);
     this.conn.write(CONTINUE);
   }
 
@@ -544,8 +543,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
    */
   #writeInformational(h: HeaderMap, status: number): void {
     if (status === 100 && !this.cfg.proxy100Continue) return;
-    this.cfg.stats.rqClass[0].inc();
-    this.cfg.stats.rqCompleted.inc();
+    this.cfg.stats.chargeCode(status);
     h.remove("connection");
     h.remove("keep-alive");
     h.remove("transfer-encoding");

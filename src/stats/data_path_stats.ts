@@ -125,12 +125,20 @@ export class HttpConnManagerStats {
    * when response headers go out.
    */
   requestDone(status: number | undefined, ms: number): void {
-    const c = status ? Math.floor(status / 100) : 0;
+    if (status) this.chargeCode(status);
+    this.rqTime.record(ms);
+  }
+
+  /**
+   * Envoy's chargeStats for response headers sent downstream: downstream_rq_completed and the
+   * class. A 100 Continue is charged too (then again its final response).
+   */
+  chargeCode(status: number): void {
+    const c = Math.floor(status / 100);
     if (c >= 1 && c <= 5) {
       this.rqClass[c - 1].inc();
       this.rqCompleted.inc();
     }
-    this.rqTime.record(ms);
   }
 
   /** Counts a new HTTP/1.1 connection. */
