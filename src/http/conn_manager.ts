@@ -331,7 +331,8 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       performance.now() - this.conn.openedMs,
     );
     if (active) {
-      (remote ? this.cfg.stats.rqRxReset : this.cfg.stats.rqTxReset).inc();
+      // Envoy's onResetStream counts every stream reset as received (rx), whoever closed.
+      this.cfg.stats.rqRxReset.inc();
       s.streamInfo.setFlag("DC");
       if (remote) {
         // As Envoy's stream destructor: a remote close names itself in the details.
@@ -609,6 +610,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   /** Aborts a stream: on HTTP/1 the only way to signal it is to close the connection. */
   resetStream(s: ActiveStream, details?: string): void {
+    // A reset this side sends (tx, counted by the caller) comes back through Envoy's
+    // onResetStream as well, which counts every reset (rx).
+    this.cfg.stats.rqRxReset.inc();
     if (details) s.streamInfo.connectionTerminationDetails ??= details;
     if (!s.streamInfo.responseCode && !s.fm.responseStarted) s.streamInfo.responseCode = 0;
     this.#finishStream(s, true);
