@@ -352,9 +352,11 @@ Deno.test("HTTP: text log prints - for unset values; local replies and failures"
       lines[1],
       new RegExp(
         `^/dead 503 UF UpstreamConnectionFailure ` +
-          `upstream_reset_before_response_started\\{connection_failure\\} ` +
+          `upstream_reset_before_response_started\\{remote_connection_failure\\|` +
+          `delayed_connect_error:_111\\} ` +
           `127\\.0\\.0\\.1:${dead} \\S+ 1 to_dead \\[upstream connect error or ` +
-          `disconnect/reset before headers\\. reset reason: connection failure\\]$`,
+          `disconnect/reset before headers\\. reset reason: remote connection failure, ` +
+          `transport failure reason: delayed connect error: 111\\]$`,
       ),
     );
     assertEquals(lines[2], "/direct 418 - - direct_response - - 0 - [teapot]");

@@ -181,7 +181,7 @@ Deno.test("upstream failures: UF connect failure 503, UT timeout 504, UH no host
     assertEquals(uf.status, 503);
     assertMatch(
       uf.body,
-      /upstream connect error or disconnect\/reset before headers. reset reason: connection failure/,
+      /upstream connect error or disconnect\/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: 111/,
     );
     const ut = await get("/slow");
     assertEquals([ut.status, ut.body], [504, "upstream request timeout"]);

@@ -16,6 +16,7 @@ import type { LocalReplyOptions } from "./filter.ts";
 import { HeaderMap } from "./header_map.ts";
 import { encodeChunk, encodeLastChunk, encodeResponseHead } from "./http1/encoder.ts";
 import { Details, type MessageHead, RequestParser } from "./http1/parser.ts";
+import { reasonPhrase } from "./http1/reason_phrase.ts";
 import type { CloseReason, Connection, ConnectionCallbacks } from "../network/connection.ts";
 import type { ConnectionContext } from "../network/filter.ts";
 import type { MatchedRoute } from "../router/route_table.ts";
@@ -31,6 +32,7 @@ import { streamDurationMs } from "./stream_duration.ts";
 const log = getLogger("http");
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
+const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
 
 /** One request/response exchange on an HTTP/1 connection. */
 class ActiveStream implements StreamSink {
@@ -145,7 +147,13 @@ class ActiveStream implements StreamSink {
       this.streamInfo.setFlag("SI");
       cfg.stats.rqIdleTimeout.inc();
       if (this.fm.responseStarted) this.reset("stream_idle_timeout");
-      else this.localReply(408, "stream timeout", { details: "stream_idle_timeout" });
+      else {
+        // Envoy's maybeRequestTimeoutCode: 408 while the request is still coming in, 504 once
+        // it is complete (then it is the upstream side that is slow).
+        this.localReply(this.requestDone ? 504 : 408, "stream timeout", {
+          details: "stream_idle_timeout",
+        });
+      }
       return;
     }
     this.#armTimer();
@@ -286,7 +294,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       onMessageComplete: (trailers) => this.#onMessageComplete(trailers),
       onError: (status, detail) => this.#onCodecError(status, detail),
     }, cfg.parserOptions);
-    this.#armHeadersTimer();
+    // request_headers_timeout starts with the first byte of a request (#feed), not at accept.
     this.#armIdleTimer();
     if (cfg.maxConnectionDurationMs > 0) {
       this.#durationTimer = new CoarseTimer(() => {
@@ -302,10 +310,14 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   #armHeadersTimer(): void {
     if (this.cfg.requestHeadersTimeoutMs <= 0 || this.#headersTimer?.armed) return;
-    // Slowloris defence: a request's headers must complete within the timeout.
+    // Slowloris defence: a request's headers must complete within the timeout. Envoy's
+    // stream exists from the request's first byte, so the timeout resets a counted stream
+    // (access log: DC, request_header_timeout).
     this.#headersTimer ??= new CoarseTimer(() => {
       log.debug(() => `[C${this.conn.id}] request headers timeout`);
       this.cfg.stats.rqHeaderTimeout.inc();
+      const s = this.#openStream();
+      s.streamInfo.responseCodeDetails = "request_header_timeout";
       this.conn.close();
     });
     this.#headersTimer.arm(this.cfg.requestHeadersTimeoutMs);
@@ -376,21 +388,11 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   onEnd(): void {
     this.#peerClosed = true;
-    const s = this.#stream;
-    if (s?.upgraded) {
-      s.fm.decodeData(EMPTY, true);
-      return;
-    }
-    if (s && !s.requestDone) {
-      // Client left mid-request: the upstream side is cancelled (flag DC).
-      s.streamInfo.setFlag("DC");
-      this.cfg.stats.rqRxReset.inc();
-      this.resetStream(s, "downstream_remote_disconnect");
-      return;
-    }
-    // A half-closed client still gets the response in flight; an idle one is done.
-    if (s) this.#closing = true;
-    else this.conn.close();
+    // Envoy does not enable half-close on HTTP connections: a FIN is a remote close, which
+    // resets the stream in flight (DC, downstream_remote_disconnect) and cancels its upstream
+    // request, whether or not the request was complete, upgraded streams included (onClose
+    // does both).
+    this.conn.close();
   }
 
   onClose(reason: CloseReason): void {
@@ -406,9 +408,14 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       performance.now() - this.conn.openedMs,
     );
     if (active) {
-      (remote ? this.cfg.stats.rqRxReset : this.cfg.stats.rqTxReset).inc();
+      // Envoy's onResetStream counts every stream reset as received (rx), whoever closed.
+      this.cfg.stats.rqRxReset.inc();
       s.streamInfo.setFlag("DC");
-      s.streamInfo.connectionTerminationDetails ??= "downstream_remote_disconnect";
+      if (remote) {
+        // As Envoy's stream destructor: a remote close names itself in the details.
+        s.streamInfo.connectionTerminationDetails ??= "downstream_remote_disconnect";
+        s.streamInfo.responseCodeDetails = "downstream_remote_disconnect";
+      }
       this.#finishStream(s, true);
     }
   }
@@ -437,6 +444,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     si.requestHeadersBytes = head.headersBytes;
     if (!head.keepAlive) s.closeAfter = true;
     const endStream = head.endStream && !head.upgrade;
+    if (!this.cfg.proxy100Continue && head.expectContinue) this.#continue(headers);
     const verdict: RequestHeadersVerdict = normalizeRequestHeaders(headers, head, this.cfg, s);
     if (verdict.reject) {
       s.requestDone = true;
@@ -479,6 +487,19 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     s.fm.decodeHeaders(headers, endStream);
   }
 
+  /**
+   * `Expect: 100-continue` without proxy_100_continue: Envoy answers `100 Continue` itself,
+   * before any filter runs, counts it as a 1xx response, and drops Expect so the upstream does
+   * not handle it again.
+   */
+  #continue(headers: HeaderMap): void {
+    const expect = headers.get("expect");
+    if (expect === undefined || expect.toLowerCase() !== "100-continue") return;
+    headers.remove("expect");
+    this.cfg.stats.chargeCode(100);
+    this.conn.write(CONTINUE);
+  }
+
   #onBody(chunk: Uint8Array): void {
     const s = this.#stream;
     if (!s || s.fm.destroyed) return;
@@ -510,11 +531,8 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       return;
     }
     if (!s) {
-      s = new ActiveStream(this);
-      this.#stream = s;
-      this.#countRequest(s);
-      s.requestHeaders = new HeaderMap();
-      s.streamInfo.protocol = "HTTP/1.1";
+      this.#clearHeadersTimer();
+      s = this.#openStream();
     }
     s.streamInfo.setFlag("DPE");
     this.cfg.stats.cxProtocolError.inc();
@@ -523,8 +541,26 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     }
     s.requestDone = true;
     s.closeAfter = true;
-    // The parser's details already carry Envoy's `http1.` prefix.
-    s.localReply(status, "", { details: detail });
+    // The codec's local reply carries the status text as its body (Envoy's sendProtocolError).
+    s.localReply(status, reasonPhrase(status), { details: detail });
+  }
+
+  /**
+   * The stream of a request whose head never completed. Envoy's codec opens a stream at a
+   * message's first byte, so such a request (rejected by the codec, or timed out) is counted
+   * in downstream_rq_total and logged like any other.
+   */
+  #openStream(): ActiveStream {
+    const s = new ActiveStream(this);
+    this.#stream = s;
+    this.#countRequest(s);
+    s.requestHeaders = new HeaderMap();
+    s.streamInfo.protocol = "HTTP/1.1";
+    this.cfg.stats.rqTotal.inc();
+    this.cfg.stats.rqHttp1Total.inc();
+    this.cfg.stats.rqActive.inc();
+    s.counted = true;
+    return s;
   }
 
   // ---- response path ----
@@ -532,6 +568,10 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   writeResponseHeaders(s: ActiveStream, h: HeaderMap, endStream: boolean): void {
     const si = s.streamInfo;
     const status = Number(h.get(":status") ?? 200);
+    if (status >= 100 && status < 200 && status !== 101) {
+      this.#writeInformational(h, status);
+      return;
+    }
     si.responseCode = status;
     si.responseHeaders = h;
     si.mark("firstDownstreamTxByteSent");
@@ -545,17 +585,15 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       if (id) h.set("x-request-id", id);
     }
     const method = s.requestHeaders.get(":method");
-    const informational = status >= 100 && status < 200 && status !== 101;
-    if (informational) {
-      // 100-continue and friends go out as-is; the final response follows.
-      this.conn.write(encodeResponseHead(h, "HTTP/1.1", false, cfg.properCaseHeaders));
-      return;
-    }
     // Envoy appends `via` to final responses only, local replies included.
     if (cfg.via) appendVia(h, cfg.via);
-    s.noBody = method === "HEAD" || status === 204 || status === 304;
+    // A 101 to a request that did not upgrade is no upgrade: it is the whole response (no body,
+    // no framing headers), and the connection closes after it as its next bytes are undefined.
+    const stray101 = status === 101 && !s.upgraded;
+    if (stray101) s.closeAfter = true;
+    s.noBody = method === "HEAD" || status === 204 || status === 304 || stray101;
     h.remove("transfer-encoding");
-    if (status === 101 && s.upgraded) {
+    if (status === 101) {
       s.chunked = false;
     } else if (!s.noBody && !h.has("content-length")) {
       if (endStream) h.set("content-length", "0");
@@ -565,7 +603,10 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     if (!s.upgraded) {
       h.remove("connection");
       h.remove("keep-alive");
-      if (
+      h.remove("upgrade");
+      if (stray101) {
+        // a 1xx carries no connection options
+      } else if (
         this.#closing || s.closeAfter || (!s.requestDone && endStream) || this.#drainClosing()
       ) {
         // A response that ends before its request finished also closes (Envoy does the same).
@@ -581,6 +622,20 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       this.#logAccess(s, "DownstreamTunnelSuccessfullyEstablished");
     }
     if (endStream) this.#responseComplete(s);
+  }
+
+  /**
+   * A 1xx other than 101 (the upstream's 100 Continue with proxy_100_continue): counted as a
+   * response, hop-by-hop headers removed, never framed; the final response follows.
+   */
+  #writeInformational(h: HeaderMap, status: number): void {
+    if (status === 100 && !this.cfg.proxy100Continue) return;
+    this.cfg.stats.chargeCode(status);
+    h.remove("connection");
+    h.remove("keep-alive");
+    h.remove("transfer-encoding");
+    h.remove("content-length");
+    this.conn.write(encodeResponseHead(h, "HTTP/1.1", false, this.cfg.properCaseHeaders));
   }
 
   writeResponseData(s: ActiveStream, data: Uint8Array, endStream: boolean): void {
@@ -674,10 +729,15 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   /** Aborts a stream: on HTTP/1 the only way to signal it is to close the connection. */
   resetStream(s: ActiveStream, details?: string): void {
+    // A reset this side sends (tx, counted by the caller) comes back through Envoy's
+    // onResetStream as well, which counts every reset (rx).
+    this.cfg.stats.rqRxReset.inc();
     if (details) s.streamInfo.connectionTerminationDetails ??= details;
     if (!s.streamInfo.responseCode && !s.fm.responseStarted) s.streamInfo.responseCode = 0;
     this.#finishStream(s, true);
-    this.conn.close();
+    // A tunnel's relayed bytes are delivered before the close (Envoy's flush-write close).
+    if (s.upgraded) this.conn.closeAfterFlush();
+    else this.conn.close();
   }
 
   #finishStream(s: ActiveStream, reset: boolean): void {

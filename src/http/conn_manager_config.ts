@@ -88,6 +88,8 @@ export interface ConnectionManagerConfig {
   /** http_protocol_options.enable_trailers: HTTP/1 trailers are dropped unless set. */
   enableTrailers: boolean;
   defaultHostForHttp10: string;
+  /** proxy_100_continue: forward `Expect` and the upstream's 100 instead of answering 100. */
+  proxy100Continue: boolean;
   /** Upgrade types (lower case) allowed, e.g. "websocket". */
   upgrades: Set<string>;
   accessLogs: AccessLogInstance[];
@@ -251,6 +253,7 @@ export function compileConnectionManager(
     acceptHttp10: h1?.acceptHttp10 ?? false,
     enableTrailers: h1?.enableTrailers ?? false,
     defaultHostForHttp10: h1?.defaultHostForHttp10 ?? "",
+    proxy100Continue: hcm.proxy100Continue,
     upgrades: new Set(
       hcm.upgradeConfigs.filter((u) => u.enabled ?? true).map((u) => u.upgradeType.toLowerCase()),
     ),

@@ -18,24 +18,52 @@ export interface RequestHeadersVerdict {
 
 const OK: RequestHeadersVerdict = {};
 
-/** x-envoy-* request headers Envoy removes from requests of untrusted (external) clients. */
-const ENVOY_EXTERNAL_STRIP = [
+/**
+ * x-envoy-* request headers Envoy removes from external requests (ConnectionManagerUtility::
+ * cleanInternalHeaders), whether this proxy is the edge or an intermediate hop.
+ */
+const ENVOY_EXTERNAL_STRIP = new Set([
+  "x-envoy-internal",
+  "x-envoy-retriable-status-codes",
+  "x-envoy-retriable-header-names",
+  "x-envoy-retry-on",
+  "x-envoy-retry-grpc-on",
+  "x-envoy-max-retries",
+  "x-envoy-upstream-alt-stat-name",
+  "x-envoy-upstream-rq-timeout-ms",
+  "x-envoy-upstream-rq-per-try-timeout-ms",
+  "x-envoy-upstream-rq-timeout-alt-response",
+  "x-envoy-expected-rq-timeout-ms",
+  "x-envoy-force-trace",
+  "x-envoy-ip-tags",
+  "x-envoy-original-url",
+  "x-envoy-hedge-on-per-try-timeout",
+]);
+const isExternalStripped = (name: string) => ENVOY_EXTERNAL_STRIP.has(name);
+
+/** The same plus what only the edge (use_remote_address) removes. */
+const ENVOY_EDGE_STRIP = new Set([
+  ...ENVOY_EXTERNAL_STRIP,
   "x-envoy-decorator-operation",
   "x-envoy-downstream-service-cluster",
   "x-envoy-downstream-service-node",
-  "x-envoy-expected-rq-timeout-ms",
-  "x-envoy-force-trace",
-  "x-envoy-internal",
-  "x-envoy-ip-tags",
-  "x-envoy-max-retries",
-  "x-envoy-retry-grpc-on",
-  "x-envoy-retry-on",
-  "x-envoy-upstream-alt-stat-name",
-  "x-envoy-upstream-rq-per-try-timeout-ms",
-  "x-envoy-upstream-rq-timeout-alt-response",
-  "x-envoy-upstream-rq-timeout-ms",
-  "x-envoy-hedge-on-per-try-timeout",
-];
+]);
+const isEdgeStripped = (name: string) => ENVOY_EDGE_STRIP.has(name);
+
+/**
+ * Whether `s` is a literal IPv4 or IPv6 address: Envoy uses an x-forwarded-for entry only if it
+ * parses as one (Utility::getLastAddressFromXFF).
+ */
+export function isIpAddress(s: string): boolean {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(s)) return s.split(".").every((o) => Number(o) <= 255);
+  if (!s.includes(":") || !/^[0-9a-fA-F:.]+$/.test(s)) return false;
+  try {
+    new URL(`http://[${s}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Loopback, RFC 1918, link-local and unique-local addresses count as internal, as in Envoy. */
 export function isInternalAddress(ip: string): boolean {
@@ -161,9 +189,11 @@ export function normalizeRequestHeaders(
     internal = hops.length === 0 && isInternalAddress(remoteIp);
     if (!cfg.skipXffAppend) h.append("x-forwarded-for", remoteIp, ",");
   } else {
+    // Envoy's getLastAddressFromXFF: the entry xff_num_trusted_hops from the end, if it is an
+    // IP address; the request is internal only when that address is the header's only one.
     const i = hops.length - 1 - cfg.xffNumTrustedHops;
-    clientIp = i >= 0 ? hops[i] : undefined;
-    internal = clientIp !== undefined && isInternalAddress(clientIp);
+    clientIp = i >= 0 && isIpAddress(hops[i]) ? hops[i] : undefined;
+    internal = clientIp !== undefined && hops.length === 1 && isInternalAddress(clientIp);
   }
   if (clientIp !== remoteIp && clientIp) {
     si.downstreamRemoteAddress = clientIp.includes(":") ? `[${clientIp}]:0` : `${clientIp}:0`;
@@ -171,7 +201,9 @@ export function normalizeRequestHeaders(
   if (internal) h.set("x-envoy-internal", "true");
   else {
     // Control headers from untrusted clients are dropped.
-    for (const name of ENVOY_EXTERNAL_STRIP) h.remove(name);
+    h.removeIf(cfg.useRemoteAddress ? isEdgeStripped : isExternalStripped);
+    const internalOnly = cfg.routeTable.internalOnlyHeaders;
+    for (let i = 0; i < internalOnly.length; i++) h.remove(internalOnly[i]);
   }
   // Envoy appends its via before it adds x-envoy-external-address.
   if (cfg.via) appendVia(h, cfg.via);

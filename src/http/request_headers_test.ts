@@ -7,6 +7,7 @@ import { HeaderMap } from "./header_map.ts";
 import type { MessageHead } from "./http1/parser.ts";
 import {
   isInternalAddress,
+  isIpAddress,
   normalizeRequestHeaders,
   removeDotSegments,
   stripTrailingHostDot,
@@ -38,7 +39,9 @@ const base = {
   stripTrailingHostDot: false,
   via: "",
   acceptHttp10: false,
+  proxy100Continue: false,
   defaultHostForHttp10: "",
+  routeTable: { internalOnlyHeaders: ["x-secret"] },
   stats: new HttpConnManagerStats(new Store(), "test"),
 } as unknown as ConnectionManagerConfig;
 
@@ -82,6 +85,42 @@ Deno.test("use_remote_address: appends the peer to XFF; internal peers are trust
   assertEquals(edge.h.get("x-forwarded-for"), "203.0.113.7,127.0.0.1");
   assertEquals(edge.h.get("x-envoy-retry-on"), undefined);
   assertEquals(edge.h.get("x-envoy-external-address"), "127.0.0.1");
+});
+
+Deno.test("without use_remote_address only a single internal XFF address is internal", () => {
+  const one = run(["x-forwarded-for", "10.0.0.1", "x-secret", "s", "x-envoy-retry-on", "5xx"]);
+  assertEquals(one.h.get("x-envoy-internal"), "true");
+  assertEquals(one.h.get("x-secret"), "s");
+  assertEquals(one.h.get("x-envoy-retry-on"), "5xx");
+  for (const xff of ["10.0.0.1, 10.0.0.2", "bogus", ""]) {
+    const ext = run([
+      "x-forwarded-for",
+      xff,
+      "x-secret",
+      "s",
+      "x-envoy-original-url",
+      "http://a/",
+      "x-envoy-decorator-operation",
+      "op",
+    ]);
+    assertEquals(ext.h.get("x-envoy-internal"), undefined, xff);
+    assertEquals(ext.h.get("x-secret"), undefined, xff);
+    assertEquals(ext.h.get("x-envoy-original-url"), undefined, xff);
+    // Only the edge (use_remote_address) drops the decorator operation.
+    assertEquals(ext.h.get("x-envoy-decorator-operation"), "op", xff);
+  }
+  const trusted = run(["x-forwarded-for", "10.0.0.1, 10.0.0.2"], { xffNumTrustedHops: 1 });
+  assertEquals(trusted.h.get("x-envoy-internal"), undefined);
+  assertEquals(trusted.si.downstreamRemoteAddress, "10.0.0.1:0");
+});
+
+Deno.test("isIpAddress: IPv4 and IPv6 literals only", () => {
+  for (const ip of ["10.0.0.1", "255.255.255.255", "::1", "2001:db8::1", "::ffff:10.0.0.1"]) {
+    assertEquals(isIpAddress(ip), true, ip);
+  }
+  for (const ip of ["", "256.0.0.1", "1.2.3", "a.b.c.d", "example.com", "[::1]", "1:2:3"]) {
+    assertEquals(isIpAddress(ip), false, ip);
+  }
 });
 
 Deno.test("xff_num_trusted_hops picks the client address from the right of XFF", () => {

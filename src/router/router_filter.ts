@@ -25,7 +25,7 @@ import type {
   UpstreamStream,
 } from "../upstream/conn_pool.ts";
 import { type HostDescription, hostKey } from "../upstream/host.ts";
-import { type ClusterStats, RouterStats } from "../stats/data_path_stats.ts";
+import { type AltCodeStats, type ClusterStats, RouterStats } from "../stats/data_path_stats.ts";
 import type { LoadBalancer } from "../upstream/load_balancer.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "./header_mutation.ts";
 import {
@@ -41,12 +41,12 @@ import type { HostStats } from "../upstream/host_stats.ts";
 
 const EMPTY = new Uint8Array(0);
 
-/** Envoy's local reply bodies and the flags that go with each upstream failure. */
+/** Envoy's reset reasons (resetReasonToString) and the flags that go with each failure. */
 const FAILURES: Record<
   UpstreamFailure,
   { status: number; flag: ResponseFlagName; reason: string }
 > = {
-  connection_failure: { status: 503, flag: "UF", reason: "connection failure" },
+  connection_failure: { status: 503, flag: "UF", reason: "remote connection failure" },
   connection_timeout: { status: 503, flag: "UF", reason: "connection timeout" },
   connection_termination: { status: 503, flag: "UC", reason: "connection termination" },
   protocol_error: { status: 502, flag: "UPE", reason: "protocol error" },
@@ -63,8 +63,35 @@ export interface RouterConfig {
 }
 
 /** Headers an upstream response never passes on (hop-by-hop). */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+]);
 const isHopByHop = (name: string) => HOP_BY_HOP.has(name);
+
+/**
+ * Request headers the router consumes (Envoy's RetryStateImpl::create and timeout handling):
+ * they steer this hop and never reach the upstream.
+ */
+const CONSUMED = new Set([
+  "x-envoy-retry-on",
+  "x-envoy-retry-grpc-on",
+  "x-envoy-max-retries",
+  "x-envoy-hedge-on-per-try-timeout",
+  "x-envoy-retriable-header-names",
+  "x-envoy-retriable-status-codes",
+]);
+const isConsumed = (name: string) => CONSUMED.has(name);
+
+/** Whether any `x-envoy-*` request header is present. */
+function hasEnvoyHeaders(headers: HeaderMap): boolean {
+  const kv = headers.raw();
+  for (let i = 0; i < kv.length; i += 2) if (kv[i].startsWith("x-envoy-")) return true;
+  return false;
+}
 
 /** One request's router. */
 export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
@@ -84,6 +111,11 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
    */
   #upstreamDurationMs = 0;
   #upstreamDurationTimer: CoarseTimer | undefined;
+  /** x-envoy-upstream-rq-per-try-timeout-ms: the one attempt's own timeout (0 = none). */
+  #perTryTimeoutMs = 0;
+  #perTryTimer: CoarseTimer | undefined;
+  /** x-envoy-upstream-rq-timeout-alt-response: a timeout answers 204 instead of 504. */
+  #timeoutStatus = 504;
   #startMs = 0;
   /** When the downstream request completed (performance.now()), or 0 while it has not. */
   #requestCompleteMs = 0;
@@ -103,6 +135,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #host: HostDescription | undefined;
   /** The request came from an internal address: Envoy charges `internal.*` code stats. */
   #internal = false;
+  /** x-envoy-upstream-alt-stat-name: codes are also charged under this name. */
+  #alt: AltCodeStats | undefined;
 
   constructor(
     cb: StreamFilterCallbacks,
@@ -169,11 +203,22 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     si.upstreamClusterDescription = cluster.info;
     const stats = this.server.clusterStats.get(cluster.info.statName);
     this.#stats = stats;
+    // Most requests carry no x-envoy-* header: one scan spares the lookups below.
+    const control = hasEnvoyHeaders(headers);
+    this.#internal = control && headers.get("x-envoy-internal") === "true";
+    if (control) {
+      // Consumed here, as in Envoy (the connection manager removed it from external requests).
+      const alt = headers.get("x-envoy-upstream-alt-stat-name");
+      if (alt !== undefined) {
+        headers.remove("x-envoy-upstream-alt-stat-name");
+        if (alt !== "") this.#alt = stats.alt(alt);
+      }
+    }
     const lb = this.server.clusterManager.loadBalancer(cluster.info.name);
     const host = lb?.chooseHost();
     if (!lb || !host) {
       stats.cxNoneHealthy.inc();
-      stats.chargeCode(503, headers.get("x-envoy-internal") === "true");
+      this.#chargeCode(503);
       si.setFlag("UH");
       cb.sendLocalReply(503, "no healthy upstream", { details: "no_healthy_upstream" });
       return "stop";
@@ -181,7 +226,6 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     lb.requestStarted(host);
     this.#lb = lb;
     this.#host = host;
-    this.#internal = headers.get("x-envoy-internal") === "true";
     si.upstreamHost = hostKey(host);
     si.upstreamHostDescription = host;
 
@@ -194,21 +238,21 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     const grpcTimeout = r.maxGrpcTimeoutMs !== undefined && !r.maxStreamDuration &&
       isGrpc(headers);
     if (grpcTimeout) this.#timeoutMs = grpcRouteTimeoutMs(r, headers.get("grpc-timeout"));
-    // respect_expected_rq_timeout: an egress Envoy's x-envoy-expected-rq-timeout-ms wins.
-    const expected = this.config.respectExpectedRqTimeout
+    // respect_expected_rq_timeout: an egress Envoy's x-envoy-expected-rq-timeout-ms wins over
+    // x-envoy-upstream-rq-timeout-ms.
+    const expectedHeader = this.config.respectExpectedRqTimeout
       ? headers.get("x-envoy-expected-rq-timeout-ms")
       : undefined;
-    if (expected !== undefined) {
-      if (/^\d+$/.test(expected)) this.#timeoutMs = Number(expected);
-    } else {
-      const override = headers.get("x-envoy-upstream-rq-timeout-ms");
-      if (override !== undefined && /^\d+$/.test(override)) this.#timeoutMs = Number(override);
-      headers.remove("x-envoy-upstream-rq-timeout-ms");
+    const respectExpected = expectedHeader !== undefined && /^\d+$/.test(expectedHeader);
+    if (respectExpected) this.#timeoutMs = Number(expectedHeader);
+    if (control) this.#consumeControlHeaders(headers, !respectExpected);
+    const expected = this.#perTryTimeoutMs || this.#timeoutMs;
+    if (expected > 0 && envoyHeaders) {
+      headers.set("x-envoy-expected-rq-timeout-ms", String(expected));
     }
-    if (this.#timeoutMs > 0) {
-      if (envoyHeaders) headers.set("x-envoy-expected-rq-timeout-ms", String(this.#timeoutMs));
-      // The upstream learns the timeout in force.
-      if (grpcTimeout) headers.set("grpc-timeout", toGrpcTimeout(this.#timeoutMs));
+    // The upstream learns the timeout in force.
+    if (this.#timeoutMs > 0 && grpcTimeout) {
+      headers.set("grpc-timeout", toGrpcTimeout(this.#timeoutMs));
     }
     this.#upstreamDurationMs = cluster.info.maxStreamDurationMs;
     const duration = headers.get("x-envoy-upstream-stream-duration-ms");
@@ -251,11 +295,36 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     return "stop";
   }
 
+  /**
+   * The timeout and retry headers of a trusted client (the connection manager removed them
+   * from external requests): the router honours what it implements and, as Envoy's router
+   * does, consumes them all so that they never reach the upstream.
+   */
+  #consumeControlHeaders(headers: HeaderMap, applyTimeout: boolean): void {
+    const override = headers.get("x-envoy-upstream-rq-timeout-ms");
+    if (override !== undefined) {
+      if (applyTimeout && /^\d+$/.test(override)) this.#timeoutMs = Number(override);
+      headers.remove("x-envoy-upstream-rq-timeout-ms");
+    }
+    const perTry = headers.get("x-envoy-upstream-rq-per-try-timeout-ms");
+    if (perTry !== undefined) {
+      if (/^\d+$/.test(perTry)) this.#perTryTimeoutMs = Number(perTry);
+      headers.remove("x-envoy-upstream-rq-per-try-timeout-ms");
+      // A per-try timeout not below the global one is ignored, as in Envoy.
+      if (this.#timeoutMs > 0 && this.#perTryTimeoutMs >= this.#timeoutMs) {
+        this.#perTryTimeoutMs = 0;
+      }
+    }
+    if (headers.remove("x-envoy-upstream-rq-timeout-alt-response") > 0) this.#timeoutStatus = 204;
+    headers.removeIf(isConsumed);
+  }
+
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
     if (this.#done) return "stopNoBuffer";
     if (this.#redirectBody && data.length > 0) this.#bufferForRedirect(data);
     if (endStream) this.#onRequestComplete();
     if (this.#upstream) {
+      if (endStream) this.#startPerTryTimer();
       this.#upstream.encodeData(data, endStream);
       this.#cb.streamInfo.mark("firstUpstreamTxByteSent");
       if (endStream) this.#cb.streamInfo.mark("lastUpstreamTxByteSent");
@@ -270,8 +339,10 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
     this.#onRequestComplete();
-    if (this.#upstream) this.#upstream.encodeTrailers(trailers);
-    else this.#heldTrailers = trailers;
+    if (this.#upstream) {
+      this.#startPerTryTimer();
+      this.#upstream.encodeTrailers(trailers);
+    } else this.#heldTrailers = trailers;
     return "stop";
   }
 
@@ -319,6 +390,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       if (this.#heldTrailers) stream.encodeTrailers(this.#heldTrailers);
     }
     if (this.#heldEnd) si.mark("lastUpstreamTxByteSent");
+    if (this.#heldEnd || this.#heldTrailers) this.#startPerTryTimer();
   }
 
   onFailure(reason: UpstreamFailure, detail: string): void {
@@ -326,17 +398,22 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#pending = undefined;
     const f = FAILURES[reason];
     const si = this.#cb.streamInfo;
-    if (!this.#responseStarted) this.#stats?.chargeCode(f.status, this.#internal);
+    if (!this.#responseStarted) this.#chargeCode(f.status);
     if (this.#hostStats) this.#hostStats.rq_error++;
     si.setFlag(f.flag);
-    si.upstreamTransportFailureReason = reason.startsWith("connection_f") ||
-        reason === "connection_timeout"
-      ? detail
-      : undefined;
+    // Only a failed connect has a transport failure reason (`delayed connect error: 111`).
+    const transport = reason === "connection_failure" ? detail : "";
+    si.upstreamTransportFailureReason = transport || undefined;
+    // Envoy's words, byte for byte: the body with ", transport failure reason: ..." when there
+    // is one, the details `upstream_reset_{before,after}_response_started{<reason>|<transport>}`
+    // with blanks made `_`.
+    const started = this.#responseStarted ? "after" : "before";
     this.#fail(
       f.status,
-      `upstream connect error or disconnect/reset before headers. reset reason: ${f.reason}`,
-      `upstream_reset_before_response_started{${reason}}`,
+      `upstream connect error or disconnect/reset before headers. reset reason: ${f.reason}` +
+        (transport ? `, transport failure reason: ${transport}` : ""),
+      `upstream_reset_${started}_response_started{${f.reason}${transport ? "|" + transport : ""}}`
+        .replaceAll(" ", "_"),
     );
   }
 
@@ -348,6 +425,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#upstream = undefined;
     if (this.#responseStarted) {
       this.routerStats.rqResetAfterDownstreamResponseStarted.inc();
+      // The reset's details replace the response's (via_upstream), as Envoy's local reply does.
+      this.#cb.streamInfo.responseCodeDetails = details;
       this.#cb.resetStream(details);
     } else this.#cb.sendLocalReply(status, body, { details });
   }
@@ -370,14 +449,16 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     const elapsed = now - this.#startMs;
     const stats = this.#stats;
     if (stats) {
-      stats.chargeCode(status, this.#internal);
+      this.#chargeCode(status);
       stats.responseTime(elapsed, this.#internal);
+      this.#alt?.responseTime(elapsed, this.#internal);
     }
     if (this.#hostStats) {
       if (status >= 500) this.#hostStats.rq_error++;
       else this.#hostStats.rq_success++;
     }
-    if (status !== 101) headers.removeIf(isHopByHop);
+    // An upgrade's 101 keeps Connection/Upgrade for the client; anything else loses them.
+    if (status !== 101 || !this.#upgrade) headers.removeIf(isHopByHop);
     // Only for a response to a complete request, timed from its end, as Envoy does.
     if (this.#requestCompleteMs > 0 && !this.config.suppressEnvoyHeaders) {
       headers.set(
@@ -407,6 +488,12 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (this.#done) return;
     this.#finishUpstream();
     this.#cb.encodeTrailers(trailers);
+  }
+
+  /** Envoy's chargeUpstreamCode: the cluster's code stats, and the alt stat name's. */
+  #chargeCode(status: number): void {
+    this.#stats?.chargeCode(status, this.#internal);
+    this.#alt?.chargeCode(status, this.#internal);
   }
 
   onUpstreamWritable(): void {
@@ -552,23 +639,40 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #startTimer(): void {
     if (this.#timeoutMs <= 0 || this.#timer || this.#upgrade) return;
     this.#timer = new CoarseTimer(() => {
-      if (this.#done) return;
-      this.#cb.streamInfo.setFlag("UT");
       this.#stats?.rqTimeout.inc();
-      if (!this.#responseStarted) this.#stats?.chargeCode(504, this.#internal);
-      if (this.#hostStats) {
-        this.#hostStats.rq_timeout++;
-        this.#hostStats.rq_error++;
-      }
-      this.#pending?.cancel();
-      this.#fail(504, "upstream request timeout", "upstream_response_timeout");
+      this.#onTimeout("upstream_response_timeout");
     });
     this.#timer.arm(this.#timeoutMs);
+  }
+
+  /** The attempt's own timeout runs once its request is complete on an upstream stream. */
+  #startPerTryTimer(): void {
+    if (this.#perTryTimeoutMs <= 0 || this.#perTryTimer || this.#upgrade) return;
+    this.#perTryTimer = new CoarseTimer(() => {
+      this.#stats?.rqPerTryTimeout.inc();
+      this.#onTimeout("upstream_per_try_timeout");
+    });
+    this.#perTryTimer.arm(this.#perTryTimeoutMs);
+  }
+
+  /** No retries: a timeout ends the request with 504 (204 when the client asked), flag UT. */
+  #onTimeout(details: string): void {
+    if (this.#done) return;
+    this.#cb.streamInfo.setFlag("UT");
+    const status = this.#timeoutStatus;
+    if (!this.#responseStarted) this.#chargeCode(status);
+    if (this.#hostStats) {
+      this.#hostStats.rq_timeout++;
+      this.#hostStats.rq_error++;
+    }
+    this.#pending?.cancel();
+    this.#fail(status, status === 204 ? "" : "upstream request timeout", details);
   }
 
   #clearTimer(): void {
     this.#timer?.disarm();
     this.#upstreamDurationTimer?.disarm();
+    this.#perTryTimer?.disarm();
   }
 
   /** Envoy's upstream max stream duration: armed when the upstream stream is ready. */

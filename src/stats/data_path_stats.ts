@@ -147,12 +147,20 @@ export class HttpConnManagerStats {
    * when response headers go out.
    */
   requestDone(status: number | undefined, ms: number): void {
-    const c = status ? Math.floor(status / 100) : 0;
+    if (status) this.chargeCode(status);
+    this.rqTime.record(ms);
+  }
+
+  /**
+   * Envoy's chargeStats for response headers sent downstream: downstream_rq_completed and the
+   * class. A 100 Continue is charged too (then again its final response).
+   */
+  chargeCode(status: number): void {
+    const c = Math.floor(status / 100);
     if (c >= 1 && c <= 5) {
       this.rqClass[c - 1].inc();
       this.rqCompleted.inc();
     }
-    this.rqTime.record(ms);
   }
 
   /** Counts a new HTTP/1.1 connection. */
@@ -229,6 +237,34 @@ export class UpstreamCodeStats {
   }
 }
 
+/**
+ * The code stats a request with `x-envoy-upstream-alt-stat-name: <alt>` charges besides the
+ * cluster's own: `cluster.<name>.<alt>.upstream_rq_*`, with the internal/external split.
+ */
+export class AltCodeStats {
+  readonly codes: UpstreamCodeStats;
+  readonly internalCodes: UpstreamCodeStats;
+  readonly externalCodes: UpstreamCodeStats;
+
+  constructor(s: Scope, alt: string) {
+    this.codes = new UpstreamCodeStats(s, `${alt}.`);
+    this.internalCodes = new UpstreamCodeStats(s, `${alt}.internal.`);
+    this.externalCodes = new UpstreamCodeStats(s, `${alt}.external.`);
+  }
+
+  /** As ClusterStats.chargeCode. */
+  chargeCode(status: number, internal: boolean): void {
+    this.codes.charge(status);
+    (internal ? this.internalCodes : this.externalCodes).charge(status);
+  }
+
+  /** As ClusterStats.responseTime. */
+  responseTime(ms: number, internal: boolean): void {
+    this.codes.time.record(ms);
+    (internal ? this.internalCodes : this.externalCodes).time.record(ms);
+  }
+}
+
 /** `cluster.<stat name>.*` traffic of one cluster, per isolate (Envoy's cluster traffic stats). */
 export class ClusterStats {
   readonly rqTotal: Counter;
@@ -237,6 +273,7 @@ export class ClusterStats {
   readonly rqPendingActive: Gauge;
   readonly rqCancelled: Counter;
   readonly rqTimeout: Counter;
+  readonly rqPerTryTimeout: Counter;
   readonly rqRxReset: Counter;
   readonly rqTxReset: Counter;
   /** upstream_rq_completed, _<class>xx, _<code> and upstream_rq_time. */
@@ -270,15 +307,20 @@ export class ClusterStats {
   readonly retryOrShadowAbandoned: Counter;
   readonly rqMaxDurationReached: Counter;
 
+  readonly #scope: Scope;
+  readonly #alt = new Map<string, AltCodeStats>();
+
   /** `statName` is the cluster's `alt_stat_name`, else its name. */
   constructor(store: Scope, statName: string) {
     const s = store.scope(`cluster.${statName}`);
+    this.#scope = s;
     this.rqTotal = s.counter("upstream_rq_total");
     this.rqActive = s.gauge("upstream_rq_active", "Accumulate");
     this.rqPendingTotal = s.counter("upstream_rq_pending_total");
     this.rqPendingActive = s.gauge("upstream_rq_pending_active", "Accumulate");
     this.rqCancelled = s.counter("upstream_rq_cancelled");
     this.rqTimeout = s.counter("upstream_rq_timeout");
+    this.rqPerTryTimeout = s.counter("upstream_rq_per_try_timeout");
     this.rqRxReset = s.counter("upstream_rq_rx_reset");
     this.rqTxReset = s.counter("upstream_rq_tx_reset");
     this.codes = new UpstreamCodeStats(s, "");
@@ -330,6 +372,16 @@ export class ClusterStats {
   responseTime(ms: number, internal: boolean): void {
     this.codes.time.record(ms);
     (internal ? this.internalCodes : this.externalCodes).time.record(ms);
+  }
+
+  /** The code stats under an `x-envoy-upstream-alt-stat-name`, created on first use. */
+  alt(name: string): AltCodeStats {
+    let a = this.#alt.get(name);
+    if (!a) {
+      a = new AltCodeStats(this.#scope, name);
+      this.#alt.set(name, a);
+    }
+    return a;
   }
 
   /**

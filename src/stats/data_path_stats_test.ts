@@ -88,6 +88,22 @@ Deno.test("cluster stats: codes charge plain and internal/external stats, per co
   assertEquals(v["cluster.backend.internal.upstream_rq_time"], 0);
 });
 
+Deno.test("cluster stats: an alt stat name gets its own code stats under the cluster", () => {
+  const store = new Store();
+  const c = new ClusterStats(store, "backend");
+  assertEquals(c.alt("canary"), c.alt("canary"));
+  c.alt("canary").chargeCode(201, true);
+  c.alt("canary").responseTime(2, true);
+  const v = values(store);
+  assertEquals(v["cluster.backend.canary.upstream_rq_201"], 1);
+  assertEquals(v["cluster.backend.canary.upstream_rq_2xx"], 1);
+  assertEquals(v["cluster.backend.canary.upstream_rq_completed"], 1);
+  assertEquals(v["cluster.backend.canary.internal.upstream_rq_201"], 1);
+  assertEquals(v["cluster.backend.canary.internal.upstream_rq_time"], 1);
+  assertEquals(v["cluster.backend.canary.external.upstream_rq_completed"], 0);
+  assertEquals(v["cluster.backend.upstream_rq_completed"], 0);
+});
+
 Deno.test("cluster stats: closed connections are destroyed locally or remotely", () => {
   const store = new Store();
   const c = new ClusterStats(store, "b");

@@ -88,6 +88,8 @@ class PooledConnection implements ConnectionCallbacks {
   peerClosed = false;
   /** A stream gave up on this connection and closed it while its request was in flight. */
   closedWithActiveRequest = false;
+  /** The upstream's FIN is being handed to the parser (a premature end is a termination). */
+  #atEof = false;
   /**
    * When the connect attempt began and completed (`performance.now()`): access log timings,
    * upstream_cx_connect_ms and upstream_cx_length_ms.
@@ -101,6 +103,9 @@ class PooledConnection implements ConnectionCallbacks {
       onBody: (chunk) => this.stream?.cb.onResponseData(chunk, false),
       onMessageComplete: (trailers) => this.stream?.onComplete(trailers),
       onError: (_status, detail) => {
+        // A response cut short by the upstream closing is a connection termination, as in
+        // Envoy, not a protocol error; onClose fails the stream.
+        if (this.#atEof) return;
         this.pool.clusterStats.cxProtocolError.inc();
         this.stream?.fail("protocol_error", detail);
       },
@@ -126,12 +131,12 @@ class PooledConnection implements ConnectionCallbacks {
   onEnd(): void {
     this.peerClosed = true;
     const s = this.stream;
-    if (s?.tunnel) {
-      s.cb.onResponseData(EMPTY, true);
-      this.conn.close();
-      return;
+    // An upstream ending a tunnel resets the stream (onClose: connection_termination), as
+    // Envoy's HTTP/1 codec, without half-close, does.
+    if (!s?.tunnel) {
+      this.#atEof = true;
+      this.parser.onEof();
     }
-    this.parser.onEof();
     this.conn.close();
   }
 
@@ -249,10 +254,19 @@ export class UpstreamStream {
   onHead(headers: HeaderMap, head: MessageHead): void {
     this.headerBytesReceived += head.headersBytes;
     const status = Number(headers.get(":status"));
-    if (status === 101 && this.#upgradeRequested) {
-      this.tunnel = true;
+    if (status === 101) {
       this.pc.noReuse = true;
-      this.cb.onResponseHeaders(headers, head, false);
+      if (this.#upgradeRequested) {
+        this.tunnel = true;
+        this.cb.onResponseHeaders(headers, head, false);
+        return;
+      }
+      // Envoy's codec allows an upgrade only for a request that asked for one: any other 101
+      // is the whole response, without a body; the bytes after it are not HTTP, so the
+      // connection is not reused.
+      this.responseEnded = true;
+      this.#maybeRelease();
+      this.cb.onResponseHeaders(headers, head, true);
       return;
     }
     if (!head.keepAlive) {
@@ -311,6 +325,15 @@ export class UpstreamStream {
     pc.closedWithActiveRequest = true;
     pc.conn.close();
   }
+}
+
+/**
+ * Envoy's transport failure reason for a failed connect: `delayed connect error: <errno>`
+ * (the socket error the kernel reported, 111 for ECONNREFUSED on Linux).
+ */
+export function connectFailureReason(err: Error): string {
+  const m = /os error (\d+)/.exec(err.message);
+  return m ? `delayed connect error: ${m[1]}` : err.message;
 }
 
 /** A request waiting for a connection. */
@@ -458,7 +481,7 @@ export class Http1ConnPool {
       if (cancelled) return;
       settle();
       stats.cx_connect_fail++;
-      cb.onFailure("connection_failure", err.message);
+      cb.onFailure("connection_failure", connectFailureReason(err));
     });
     return {
       cancel: () => {

@@ -14,9 +14,9 @@ import {
   KIND_UPGRADE,
 } from "./intern.ts";
 
-/** `parseContentLength` result for a value that is not a (list of) decimal number(s). */
+/** `parseContentLength` result for a value that is not one decimal number. */
 export const CL_INVALID = -1;
-/** `parseContentLength` result for a list whose numbers differ (`1, 2`). */
+/** A second Content-Length field (Envoy's balsa: `disallow_multiple_content_length`). */
 export const CL_MISMATCH = -2;
 
 const COMMA = 0x2c;
@@ -26,32 +26,25 @@ function isOws(b: number): boolean {
 }
 
 /**
- * Parses a Content-Length value. A comma-separated list of identical numbers (`5, 5`, what an
- * intermediary produces by joining duplicate fields) is accepted as that number, as Envoy does;
- * differing numbers give `CL_MISMATCH`. Values above 2^53-1 are `CL_INVALID`: they cannot be
+ * Parses a Content-Length value: one decimal number. A list, even of identical numbers
+ * (`5, 5`), is `CL_INVALID`: Envoy's HTTP/1 codec (balsa) rejects it rather than guess, in
+ * requests (400) and responses (502). Values above 2^53-1 are `CL_INVALID`: they cannot be
  * counted exactly and no real body is that large.
  */
 export function parseContentLength(buf: Uint8Array, start: number, end: number): number {
-  let result = CL_INVALID;
   let i = start;
-  for (;;) {
-    while (i < end && isOws(buf[i])) i++;
-    const digits = i;
-    let n = 0;
-    for (; i < end; i++) {
-      const d = buf[i] - 0x30;
-      if (d < 0 || d > 9) break;
-      n = n * 10 + d;
-      if (n > Number.MAX_SAFE_INTEGER) return CL_INVALID;
-    }
-    if (i === digits) return CL_INVALID;
-    if (result !== CL_INVALID && result !== n) return CL_MISMATCH;
-    result = n;
-    while (i < end && isOws(buf[i])) i++;
-    if (i === end) return result;
-    if (buf[i] !== COMMA) return CL_INVALID;
-    i++;
+  while (i < end && isOws(buf[i])) i++;
+  const digits = i;
+  let n = 0;
+  for (; i < end; i++) {
+    const d = buf[i] - 0x30;
+    if (d < 0 || d > 9) break;
+    n = n * 10 + d;
+    if (n > Number.MAX_SAFE_INTEGER) return CL_INVALID;
   }
+  if (i === digits) return CL_INVALID;
+  while (i < end && isOws(buf[i])) i++;
+  return i === end ? n : CL_INVALID;
 }
 
 /** `Connection: close`. */
@@ -180,9 +173,11 @@ export class Framing {
   add(kind: number, buf: Uint8Array, start: number, end: number): boolean {
     switch (kind) {
       case KIND_CONTENT_LENGTH: {
-        const cl = parseContentLength(buf, start, end);
-        const previous = this.contentLength;
-        this.contentLength = previous >= 0 && cl >= 0 && cl !== previous ? CL_MISMATCH : cl;
+        // A repeated field is refused even with the same value (balsa's
+        // MULTIPLE_CONTENT_LENGTH_KEYS, HPE_UNEXPECTED_CONTENT_LENGTH).
+        this.contentLength = this.contentLength >= 0
+          ? CL_MISMATCH
+          : parseContentLength(buf, start, end);
         return this.contentLength >= 0;
       }
       case KIND_TRANSFER_ENCODING:

@@ -29,15 +29,14 @@ const on = <T>(f: (b: Uint8Array, s: number, e: number) => T, s: string): T => {
   return f(b, 1, b.length - 1);
 };
 
-Deno.test("parseContentLength: numbers, identical lists, and everything else", () => {
+Deno.test("parseContentLength: one number; lists, even identical, and everything else fail", () => {
   const cl = (s: string) => on(parseContentLength, s);
   assertEquals(cl("0"), 0);
   assertEquals(cl("00042"), 42);
+  assertEquals(cl(" 7\t"), 7);
   assertEquals(cl("9007199254740991"), Number.MAX_SAFE_INTEGER);
-  assertEquals(cl("5, 5"), 5);
-  assertEquals(cl("5,5,\t5"), 5);
-  assertEquals(cl("1, 2"), CL_MISMATCH);
-  for (const bad of ["", " ", "a", "-1", "+1", "1.0", "1 1", "1,", ",1", "1,,1", "0x1"]) {
+  const lists = ["5, 5", "5,5,\t5", "1, 2"];
+  for (const bad of ["", " ", "a", "-1", "+1", "1.0", "1 1", "1,", ",1", "1,,1", "0x1", ...lists]) {
     assertEquals(cl(bad), CL_INVALID, bad);
   }
   assertEquals(cl("9007199254740992"), CL_INVALID);
@@ -108,7 +107,6 @@ Deno.test("Framing gathers Content-Length, Transfer-Encoding, Connection and Upg
   const f = new Framing();
   const add = (kind: number, s: string) => on((b, st, e) => f.add(kind, b, st, e), s);
   assertEquals(add(KIND_CONTENT_LENGTH, "10"), true);
-  assertEquals(add(KIND_CONTENT_LENGTH, "10, 10"), true);
   assertEquals(add(KIND_TRANSFER_ENCODING, "Chunked"), true);
   assertEquals(add(KIND_CONNECTION, "close"), true);
   assertEquals(add(KIND_CONNECTION, "upgrade"), true);
@@ -120,7 +118,8 @@ Deno.test("Framing gathers Content-Length, Transfer-Encoding, Connection and Upg
   );
   assertEquals(add(KIND_TRANSFER_ENCODING, "chunked"), true);
   assertEquals([f.transferEncodings, f.chunked], [2, false]);
-  assertEquals(add(KIND_CONTENT_LENGTH, "11"), false);
+  // A second Content-Length field, even with the same value, is refused.
+  assertEquals(add(KIND_CONTENT_LENGTH, "10"), false);
   assertEquals(f.contentLength, CL_MISMATCH);
   f.reset();
   assertEquals([f.contentLength, f.transferEncodings, f.chunked, f.connection, f.upgrade], [

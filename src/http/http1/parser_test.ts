@@ -431,18 +431,19 @@ Deno.test("request: bare LF line endings are a 400, however they arrive", () => 
   }
 });
 
-Deno.test("request: duplicate Content-Length must agree", () => {
+Deno.test("request: one Content-Length with one number (Envoy's balsa refuses duplicates)", () => {
   const cl = (...values: string[]) =>
     `POST / HTTP/1.1\r\nHost: h\r\n${
       values.map((v) => `Content-Length: ${v}\r\n`).join("")
     }\r\nhello`;
-  assertEquals(accepts(cl("5", "5")).infos[0].contentLength, 5);
-  assertEquals(accepts(cl("5, 5")).infos[0].contentLength, 5);
   assertEquals(accepts(cl("005")).infos[0].contentLength, 5);
+  rejects(cl("5", "5"), 400, "http1.codec_error", /HPE_UNEXPECTED_CONTENT_LENGTH/);
   rejects(cl("5", "6"), 400, "http1.codec_error", /HPE_UNEXPECTED_CONTENT_LENGTH/);
-  rejects(cl("1, 2"), 400, "http1.codec_error", /HPE_UNEXPECTED_CONTENT_LENGTH/);
   rejects(cl("5", "5, 6"), 400, "http1.codec_error", /HPE_UNEXPECTED_CONTENT_LENGTH/);
-  for (const bad of ["", "abc", "-1", "+5", "5a", "1 2", "5,", ",5", "0x10", "9007199254740992"]) {
+  for (
+    const bad of ["", "abc", "-1", "+5", "5a", "1 2", "5,", ",5", "0x10", "9007199254740992"]
+      .concat(["5, 5", "1, 2"])
+  ) {
     rejects(cl(bad), 400, "http1.codec_error", /HPE_INVALID_CONTENT_LENGTH/);
   }
 });
