@@ -21,6 +21,7 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { getLogger } from "../common/logger.ts";
 import { drainManager } from "../server/drain_manager.ts";
+import { BUG_DETAILS, reportBug } from "../common/error_boundary.ts";
 
 const log = getLogger("http");
 const EMPTY = new Uint8Array(0);
@@ -62,7 +63,7 @@ class ActiveStream implements StreamSink {
     const overall = cm.cfg.requestTimeoutMs;
     const first = Math.min(idle || Infinity, overall || Infinity);
     if (first !== Infinity) {
-      this.#timer = new CoarseTimer(() => this.#onTimer());
+      this.#timer = new CoarseTimer(() => this.#onTimer(), this);
       this.#timer.arm(first);
     }
   }
@@ -163,6 +164,25 @@ class ActiveStream implements StreamSink {
     this.cm.writeResponseTrailers(this, trailers);
   }
 
+  /**
+   * BugScope: an exception escaped this stream's code. It ends here — a 500 if nothing was
+   * sent yet, else a reset — and the connection closes after it (its state is suspect).
+   */
+  onBug(): void {
+    if (this.responseDone) return;
+    this.closeAfter = true;
+    this.cm.stopReadingAfterBug();
+    if (!this.fm.responseStarted) {
+      try {
+        this.localReply(500, "", { details: BUG_DETAILS });
+        if (this.responseDone) return;
+      } catch (e) {
+        reportBug("local reply after a bug", e);
+      }
+    }
+    this.reset(BUG_DETAILS);
+  }
+
   reset(details: string): void {
     this.cm.cfg.stats.rqTxReset.inc();
     this.streamInfo.connectionTerminationDetails = details;
@@ -201,6 +221,11 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   /** Bytes received while a response is still going out (pipelined requests). */
   #pending: Uint8Array[] = [];
   #closing = false;
+  /**
+   * No more requests are read: the connection is closing (a codec error, a response that
+   * ends it, a reset). Input after that point is neither parsed nor answered (RFC 9112 §9.6).
+   */
+  #inputClosed = false;
   /** The client closed its side (FIN) or the connection failed: a remote close for the stats. */
   #peerClosed = false;
   #headersTimer: CoarseTimer | undefined;
@@ -227,7 +252,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       this.#durationTimer = new CoarseTimer(() => {
         cfg.stats.cxMaxDurationReached.inc();
         this.#drainClose();
-      });
+      }, this);
       this.#durationTimer.arm(cfg.maxConnectionDurationMs);
     }
     cfg.stats.connectionOpened();
@@ -242,7 +267,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       log.debug(() => `[C${this.conn.id}] request headers timeout`);
       this.cfg.stats.rqHeaderTimeout.inc();
       this.conn.close();
-    });
+    }, this);
     this.#headersTimer.arm(this.cfg.requestHeadersTimeoutMs);
   }
 
@@ -256,7 +281,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       if (this.#stream) return;
       this.cfg.stats.cxIdleTimeout.inc();
       this.conn.close();
-    });
+    }, this);
     this.#idleTimer.arm(this.cfg.idleTimeoutMs);
   }
 
@@ -268,6 +293,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   // ---- connection events ----
 
   onData(chunk: Uint8Array): void {
+    if (this.#inputClosed) return;
     const s = this.#stream;
     if (s?.upgraded) {
       s.streamInfo.bytesReceived += chunk.length;
@@ -287,14 +313,26 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   #feed(chunk: Uint8Array): void {
     if (this.#stream === undefined && !this.#headersTimer?.armed) this.#armHeadersTimer();
     const used = this.parser.execute(chunk);
-    if (used < chunk.length && !this.conn.closed) {
-      const rest = chunk.subarray(used);
-      if (this.#stream?.upgraded) this.onData(rest);
-      else {
-        this.#pending.unshift(rest);
-        this.conn.readDisable(true);
-      }
+    if (used === chunk.length || this.#inputClosed) return;
+    const rest = chunk.subarray(used);
+    if (this.#stream?.upgraded) this.onData(rest);
+    else if (this.parser.paused && !this.parser.stopped) {
+      this.#pending.unshift(rest);
+      this.conn.readDisable(true);
+    } else {
+      // A parser that gives input back without being paused is dead: feeding it again
+      // would spin forever, so this connection reads nothing more.
+      this.#stopReading();
     }
+  }
+
+  /** The connection will close: stop parsing and reading, drop what was read ahead. */
+  #stopReading(): void {
+    if (this.#inputClosed) return;
+    this.#inputClosed = true;
+    this.parser.stop();
+    this.#pending.length = 0;
+    this.conn.readDisable(true);
   }
 
   onEnd(): void {
@@ -317,6 +355,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   }
 
   onClose(reason: CloseReason): void {
+    this.#stopReading();
     this.#clearHeadersTimer();
     this.#idleTimer?.disarm();
     this.#durationTimer?.disarm();
@@ -338,6 +377,23 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   onWritable(): void {
     this.#stream?.notifyWritable();
+  }
+
+  /**
+   * BugScope (for this connection's socket callbacks and timers): an exception escaped while
+   * handling this connection. Its stream, if any, ends with a 500 or a reset; nothing more is
+   * read, and the connection closes.
+   */
+  onBug(): void {
+    this.#stopReading();
+    const s = this.#stream;
+    if (s && !s.responseDone) s.onBug();
+    else this.conn.close();
+  }
+
+  /** A stream hit a bug: the requests behind it are not parsed (the parser may be mid-way). */
+  stopReadingAfterBug(): void {
+    this.#stopReading();
   }
 
   // ---- parser events ----
@@ -424,6 +480,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   }
 
   #onCodecError(status: number, detail: string): void {
+    this.#stopReading();
     let s = this.#stream;
     if (s && (s.fm.responseStarted || s.requestDone)) {
       this.conn.close();
@@ -439,7 +496,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     this.cfg.stats.cxProtocolError.inc();
     s.requestDone = true;
     s.closeAfter = true;
-    s.localReply(status, "", { details: `http1.${detail}` });
+    s.localReply(status, "", { details: detail });
   }
 
   // ---- response path ----
@@ -531,6 +588,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     }
     if (!s.requestDone) this.cfg.stats.rqResponseBeforeRqComplete.inc();
     const closeConn = s.closeAfter || this.#closing || !s.requestDone;
+    if (closeConn) this.#stopReading();
     this.#finishStream(s, false);
     if (closeConn) {
       this.conn.closeAfterFlush();
@@ -540,7 +598,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     this.parser.resume();
     this.conn.readDisable(false);
     // Requests that arrived while this one was being answered are parsed now.
-    while (this.#pending.length > 0 && !this.parser.paused && !this.conn.closed) {
+    while (this.#pending.length > 0 && !this.parser.paused && !this.#inputClosed) {
       this.#feed(this.#pending.shift()!);
     }
   }
@@ -554,10 +612,14 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   /** Aborts a stream: on HTTP/1 the only way to signal it is to close the connection. */
   resetStream(s: ActiveStream, details?: string): void {
+    this.#stopReading();
     if (details) s.streamInfo.connectionTerminationDetails ??= details;
     if (!s.streamInfo.responseCode && !s.fm.responseStarted) s.streamInfo.responseCode = 0;
-    this.#finishStream(s, true);
-    this.conn.close();
+    try {
+      this.#finishStream(s, true);
+    } finally {
+      this.conn.close();
+    }
   }
 
   #finishStream(s: ActiveStream, reset: boolean): void {
@@ -587,7 +649,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       const timer = s.logTimer = new CoarseTimer(() => {
         this.#logAccess(s, "DownstreamPeriodic");
         timer.arm(o.flushIntervalMs);
-      });
+      }, s);
       timer.arm(o.flushIntervalMs);
     }
   }

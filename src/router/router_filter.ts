@@ -340,6 +340,14 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#cb.readDisableDownstream(false);
   }
 
+  /**
+   * BugScope of the router's own entry points (the pool's ready and failure callbacks, the
+   * route timeout): the downstream stream ends, and with it this filter and its upstream.
+   */
+  onBug(error: unknown): void {
+    this.#cb.onBug(error);
+  }
+
   /** Copies the upstream stream's byte counts to StreamInfo (before the stream is dropped). */
   #recordUpstreamBytes(): void {
     const up = this.#upstream;
@@ -371,7 +379,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       }
       this.#pending?.cancel();
       this.#fail(504, "upstream request timeout", "upstream_response_timeout");
-    });
+    }, this);
     this.#timer.arm(this.#timeoutMs);
   }
 

@@ -48,6 +48,7 @@ import { BUILD_REVISION, BUILD_VERSION } from "../version.ts";
 import { ServerStats, serverVersion } from "./server_stats.ts";
 import { ListenerManagerStats } from "../listener/listener_manager_stats.ts";
 import { Watchdog, watchdogThresholds } from "./watchdog.ts";
+import { setBugCounter } from "../common/error_boundary.ts";
 import type { Options } from "./options.ts";
 
 const log = getLogger("main");
@@ -132,6 +133,7 @@ export class Server implements AdminServer {
       version: serverVersion(bootstrap.statsServerVersionOverride, BUILD_REVISION),
     });
     this.#listenerManagerStats = new ListenerManagerStats(this.#stats);
+    setBugCounter(this.#stats.counter("server.envoy_bug_failures"));
     const wd = watchdogThresholds(bootstrap, "main_thread");
     this.#watchdog = new Watchdog(this.#stats, "main_thread", "main_thread", wd);
     const unsupported = new Set([

@@ -37,6 +37,7 @@ import { createStatsSinks } from "./stats_flusher.ts";
 import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { isolateConnectionStats, isolateMemoryStats } from "./server_stats.ts";
 import { Watchdog, watchdogThresholds } from "./watchdog.ts";
+import { reportBug, setBugCounter } from "../common/error_boundary.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -124,6 +125,7 @@ class WorkerServer {
         },
       },
     );
+    setBugCounter(stats.counter("server.envoy_bug_failures"));
     const clusterStats = new ClusterStatsCache(stats);
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], { clusterStats });
     for (const [name, snap] of Object.entries(init.membership)) {
@@ -220,6 +222,17 @@ export function runWorker(scope: {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
 }): void {
   let server: WorkerServer | undefined;
+  // The last line of the error boundary: an exception that escaped every entry point's own
+  // catch is counted and logged (server.envoy_bug_failures) and does not end the worker, with
+  // every connection on it.
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    reportBug("unhandled promise rejection", e.reason);
+  });
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    reportBug("uncaught exception", e.error);
+  });
   scope.onmessage = (e) => {
     const m = e.data;
     try {
