@@ -536,9 +536,10 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       h.remove("connection");
       h.remove("keep-alive");
       if (
-        this.#closing || s.closeAfter || (!s.requestDone && endStream) || this.#drainClosing()
+        this.#closing || s.closeAfter || !s.requestDone || this.#drainClosing()
       ) {
-        // A response that ends before its request finished also closes (Envoy does the same).
+        // A response that starts before its request finished closes the connection: Envoy
+        // does not wait for the rest of the request, and says so in the response.
         s.closeAfter = true;
         h.set("connection", "close");
       } else if (s.head?.version === "HTTP/1.0") h.set("connection", "keep-alive");
