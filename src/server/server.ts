@@ -136,16 +136,25 @@ export class Server implements AdminServer {
     setBugCounter(this.#stats.counter("server.envoy_bug_failures"));
     const wd = watchdogThresholds(bootstrap, "main_thread");
     this.#watchdog = new Watchdog(this.#stats, "main_thread", "main_thread", wd);
-    const unsupported = new Set([
-      ...wd.unsupported,
-      ...watchdogThresholds(bootstrap, "workers").unsupported,
-    ]);
-    if (unsupported.size > 0) {
+    const workerDog = watchdogThresholds(bootstrap, "workers");
+    for (const [which, list] of [["main thread", wd.unsupported], ["worker", workerDog.unsupported]]) {
+      if (list.length === 0) continue;
       log.warn(
-        `watchdog: ${[...unsupported].join(", ")} not applied: denvoy's watchdog counts ` +
-          "misses and mega misses only",
+        `${which} watchdog: ${(list as string[]).join(", ")} not applied: ` +
+          (which === "worker"
+            ? "watchdog actions (extensions) are not supported"
+            : "the main thread's watchdog counts misses and mega misses only"),
       );
     }
+    workers.watch(workerDog, this.#stats, (ids, stalledMs) => {
+      // Several workers stuck at once: Envoy's multikill aborts the process, and so does
+      // denvoy, for the supervisor (systemd) to start a fresh one.
+      log.critical(
+        `watchdog: workers ${ids.join(", ")} unresponsive for ${Math.round(stalledMs)} ms ` +
+          `(multikill_timeout ${workerDog.multikillMs} ms): aborting`,
+      );
+      Deno.exit(134);
+    });
     this.#view = new AdminView(
       bootstrap,
       options,
