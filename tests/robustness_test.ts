@@ -5,99 +5,16 @@
  * request, and an exception in the data path ends one stream, counted, not the worker.
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
-import { curl, httpConfig, Proxy, staticCluster, tcpServer } from "./proxy.ts";
+import { curl, httpConfig, Proxy, staticCluster } from "./proxy.ts";
+import { exchange, ok, rawUpstream, statuses, type UpstreamRequest } from "./raw_client.ts";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-/** What a raw client got: every byte, and whether the proxy closed (before `timeoutMs`). */
-export interface Exchange {
-  text: string;
-  closed: boolean;
-}
-
-/**
- * Writes `parts` (one write each) and reads until the proxy closes or `timeoutMs` passes
- * (a generous bound: a proxy that keeps the connection open fails the `closed` check).
- */
-export async function exchange(
-  port: number,
-  parts: (string | Uint8Array)[],
-  timeoutMs = 5000,
-): Promise<Exchange> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      conn.close();
-    } catch { /* closed */ }
-  }, timeoutMs);
-  let text = "";
-  const reading = (async () => {
-    const buf = new Uint8Array(65536);
-    try {
-      for (;;) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        text += dec.decode(buf.subarray(0, n), { stream: true });
-      }
-    } catch { /* reset by the peer or closed by the timer */ }
-  })();
-  try {
-    for (const p of parts) await conn.write(typeof p === "string" ? enc.encode(p) : p);
-  } catch { /* the proxy may close before everything is written */ }
-  await reading;
-  clearTimeout(timer);
-  try {
-    conn.close();
-  } catch { /* already closed */ }
-  return { text, closed: !timedOut };
-}
-
-/** Status codes of the responses in `text`, in order (bodies here never hold a status line). */
-export function statuses(text: string): number[] {
-  return [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
-}
-
-/** A raw upstream: answers each request head with `answer(path)`, written as given. */
-function rawUpstream(answer: (path: string, conn: Deno.TcpConn) => string | undefined) {
-  const seen: string[] = [];
-  const server = tcpServer(async (c) => {
-    let buf = "";
-    const b = new Uint8Array(16384);
-    try {
-      for (;;) {
-        const n = await c.read(b);
-        if (n === null) break;
-        buf += dec.decode(b.subarray(0, n));
-        for (let end = buf.indexOf("\r\n\r\n"); end >= 0; end = buf.indexOf("\r\n\r\n")) {
-          const head = buf.slice(0, end);
-          buf = buf.slice(end + 4);
-          const path = head.split(" ")[1];
-          seen.push(path);
-          const out = answer(path, c);
-          if (out !== undefined) await c.write(enc.encode(out));
-        }
-      }
-    } catch { /* the proxy closed it */ }
-    try {
-      c.close();
-    } catch { /* closed */ }
-  });
-  return { ...server, seen };
-}
-
-function ok(body: string): string {
-  return `HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
-}
-
 async function withProxy(
   routes: string,
   upstreamAnswer: (path: string, conn: Deno.TcpConn) => string | undefined,
-  fn: (p: Proxy, seen: string[]) => Promise<void>,
+  fn: (p: Proxy, seen: UpstreamRequest[]) => Promise<void>,
 ) {
-  const up = rawUpstream(upstreamAnswer);
+  const up = rawUpstream((req: UpstreamRequest, conn) => upstreamAnswer(req.path, conn));
   const proxy = await Proxy.start(httpConfig({
     routes,
     clusters: staticCluster("backend", up.port),
@@ -142,7 +59,7 @@ Deno.test("a request rejected at its headers behind a valid one in one write: 20
       assertEquals(st[0], 200, r.text);
       assert(st[1] === 400 || st[1] === 501, r.text);
       assertEquals(st.length, 2, r.text);
-      assertEquals(seen, ["/a"]);
+      assertEquals(seen.map((r) => r.path), ["/a"]);
       await assertServes(p);
     }
   });
@@ -155,7 +72,7 @@ Deno.test("a Host with a space, tab or other invalid character is a 400 from the
       assertEquals(statuses(r.text), [400], `${JSON.stringify(host)}: ${r.text}`);
       assert(r.closed);
     }
-    assertEquals(seen, []);
+    assertEquals(seen.map((r) => r.path), []);
     await assertServes(p);
     // Envoy's details for it (the HCM counts it as a protocol error, as every codec error).
     const stats = await curl(["-s", `http://127.0.0.1:${p.adminPort}/stats?filter=cx_protocol_error`]);
@@ -233,7 +150,7 @@ Deno.test("after a local reply that closes the connection, pipelined requests ar
         assertMatch(r.text, /connection: close/, JSON.stringify(req));
       }
     }
-    assertEquals(seen, []);
+    assertEquals(seen.map((r) => r.path), []);
     await assertServes(p);
   });
 });
@@ -249,7 +166,7 @@ Deno.test("an exception in the data path ends that one stream with a 500, counte
       assertEquals(statuses(r.text), [500], r.text);
       assert(r.closed, r.text);
     }
-    assertEquals(seen, []);
+    assertEquals(seen.map((r) => r.path), []);
     await assertServes(p);
     const stats = await curl(["-s", `http://127.0.0.1:${p.adminPort}/stats?filter=envoy_bug`]);
     assertMatch(stats.out, /server\.envoy_bug_failures: 3/);
