@@ -125,7 +125,9 @@ export function rawUpstream(
         if (out !== undefined) await c.write(latin1(out));
         if (opts.closeAfter?.(req)) break;
       }
-    } catch { /* the proxy closed it */ } finally {
+    } catch {
+      /* the proxy closed it */
+    } finally {
       try {
         c.close();
       } catch { /* closed */ }

@@ -75,7 +75,10 @@ Deno.test("a Host with a space, tab or other invalid character is a 400 from the
     assertEquals(seen.map((r) => r.path), []);
     await assertServes(p);
     // Envoy's details for it (the HCM counts it as a protocol error, as every codec error).
-    const stats = await curl(["-s", `http://127.0.0.1:${p.adminPort}/stats?filter=cx_protocol_error`]);
+    const stats = await curl([
+      "-s",
+      `http://127.0.0.1:${p.adminPort}/stats?filter=cx_protocol_error`,
+    ]);
     assertMatch(stats.out, /http\.test\.downstream_cx_protocol_error: 5/);
   });
 });

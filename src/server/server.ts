@@ -137,7 +137,9 @@ export class Server implements AdminServer {
     const wd = watchdogThresholds(bootstrap, "main_thread");
     this.#watchdog = new Watchdog(this.#stats, "main_thread", "main_thread", wd);
     const workerDog = watchdogThresholds(bootstrap, "workers");
-    for (const [which, list] of [["main thread", wd.unsupported], ["worker", workerDog.unsupported]]) {
+    for (
+      const [which, list] of [["main thread", wd.unsupported], ["worker", workerDog.unsupported]]
+    ) {
       if (list.length === 0) continue;
       log.warn(
         `${which} watchdog: ${(list as string[]).join(", ")} not applied: ` +

@@ -135,7 +135,13 @@ Deno.test("guard dog: multikill needs max(2, threshold% of the threads) stuck th
   const store = new Store();
   let now = 0;
   const multi: number[][] = [];
-  const cfg = { missMs: 200, megaMissMs: 1000, killMs: 0, multikillMs: 500, multikillThreshold: 50 };
+  const cfg = {
+    missMs: 200,
+    megaMissMs: 1000,
+    killMs: 0,
+    multikillMs: 500,
+    multikillThreshold: 50,
+  };
   const dog = new GuardDog(store, "workers", cfg, {
     kill: () => {},
     multikill: (ids) => multi.push(ids),

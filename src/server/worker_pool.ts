@@ -129,7 +129,9 @@ export class WorkerPool {
     this.#guardDog?.unwatch(id);
     slot.worker.terminate();
     if (this.#stopping) {
-      log.critical(`watchdog: worker ${id} unresponsive for ${Math.round(stalledMs)} ms: terminated`);
+      log.critical(
+        `watchdog: worker ${id} unresponsive for ${Math.round(stalledMs)} ms: terminated`,
+      );
       slot.stopped?.();
       return;
     }
