@@ -108,7 +108,11 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
     this.parser = new ResponseParser({
       onHead: (h, head) => this.stream?.onHead(h, head),
       onBody: (chunk) => this.stream?.cb.onResponseData(chunk, false),
-      onMessageComplete: (trailers) => this.stream?.onComplete(trailers),
+      onMessageComplete: (trailers) => {
+        // Whatever follows a response on the wire is not parsed (see onData).
+        this.parser.pause();
+        this.stream?.onComplete(trailers);
+      },
       onError: (_status, detail) => {
         this.pool.clusterStats.cxProtocolError.inc();
         this.stream?.fail("protocol_error", detail);
@@ -129,8 +133,8 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
       s.cb.onResponseData(chunk, false);
       return;
     }
-    // The parser pauses after each response (onComplete), so bytes after the end of one
-    // come back unconsumed instead of starting the next request's response.
+    // The parser pauses after each response, so bytes after the end of one come back
+    // unconsumed instead of starting the next request's response.
     this.parsing = true;
     const used = this.parser.execute(chunk);
     this.parsing = false;
@@ -309,8 +313,6 @@ export class UpstreamStream {
   }
 
   onComplete(trailers: HeaderMap | undefined): void {
-    // Whatever follows this response on the wire is not parsed (see PooledConnection.onData).
-    this.pc.parser.pause();
     if (this.done || this.tunnel) return;
     this.responseEnded = true;
     // Release before telling the router: finishing the downstream response destroys the
