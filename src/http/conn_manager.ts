@@ -583,6 +583,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     s.streamInfo.mark("lastDownstreamTxByteSent");
     if (s.upgraded) {
       // The tunnel's end: close once both directions are done.
+      this.#stopReading();
       this.conn.closeAfterFlush();
       this.#finishStream(s, false);
       return;
