@@ -137,15 +137,16 @@ export class Server implements AdminServer {
     const wd = watchdogThresholds(bootstrap, "main_thread");
     this.#watchdog = new Watchdog(this.#stats, "main_thread", "main_thread", wd);
     const workerDog = watchdogThresholds(bootstrap, "workers");
-    for (
-      const [which, list] of [["main thread", wd.unsupported], ["worker", workerDog.unsupported]]
-    ) {
-      if (list.length === 0) continue;
+    if (wd.unsupported.length > 0) {
       log.warn(
-        `${which} watchdog: ${(list as string[]).join(", ")} not applied: ` +
-          (which === "worker"
-            ? "watchdog actions (extensions) are not supported"
-            : "the main thread's watchdog counts misses and mega misses only"),
+        `main thread watchdog: ${wd.unsupported.join(", ")} not applied: nothing outside the ` +
+          "main thread can act on it; it counts misses and mega misses only",
+      );
+    }
+    if (workerDog.unsupported.length > 0) {
+      log.warn(
+        `worker watchdog: ${workerDog.unsupported.join(", ")} not applied: watchdog action ` +
+          "extensions are not supported",
       );
     }
     workers.watch(workerDog, this.#stats, (ids, stalledMs) => {
