@@ -3,7 +3,7 @@
  * upstreams (raw TCP servers where the bytes matter), raw client sockets, and what the access
  * log and `/stats` say afterwards.
  */
-import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
+import { assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
   curl,
   httpConfig,

@@ -16,6 +16,8 @@
  * nothing, and an unlinked timer keeps no pointers.
  */
 
+import { type BugScope, containBug } from "./error_boundary.ts";
+
 /** Granularity of coarse timers. */
 export const RESOLUTION_MS = 25;
 
@@ -45,7 +47,13 @@ function tick(): void {
     // An earlier callback of this tick may have disarmed or re-armed it.
     if (t.deadline === DUE) {
       t.deadline = Infinity;
-      t.fire();
+      // A timer is an entry point into the data path: what escapes it ends its owner's
+      // stream or connection, not the other timers of this tick or the isolate.
+      try {
+        t.fire();
+      } catch (e) {
+        containBug(t.scope, "timer", e);
+      }
     }
   }
   if (count === 0 && interval !== undefined) {
@@ -62,7 +70,8 @@ export class CoarseTimer {
   prev: CoarseTimer | undefined = undefined;
   next: CoarseTimer | undefined = undefined;
 
-  constructor(readonly fire: () => void) {}
+  /** `scope` abandons the owner's work if `fire` throws (see error_boundary.ts). */
+  constructor(readonly fire: () => void, readonly scope?: BugScope) {}
 
   /** Fires `ms` from now (replacing any earlier arming). */
   arm(ms: number): void {

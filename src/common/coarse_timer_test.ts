@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { CoarseTimer, RESOLUTION_MS } from "./coarse_timer.ts";
+import { bugCount } from "./error_boundary.ts";
 
 Deno.test("a coarse timer fires once, no earlier than armed and within the resolution", async () => {
   let fired = 0;
@@ -54,4 +55,20 @@ Deno.test("many timers: only the due ones fire, a callback may disarm a later on
   assertEquals(timers[2].armed, true);
   timers[2].disarm();
   assertEquals(timers.some((t) => t.armed), false);
+});
+
+Deno.test("a timer that throws is contained: its scope abandons its work, other timers still fire", async () => {
+  const events: string[] = [];
+  const before = bugCount();
+  const bad = new CoarseTimer(() => {
+    throw new Error("timer bug");
+  }, { onBug: (e) => events.push(`bug ${(e as Error).message}`) });
+  const good = new CoarseTimer(() => events.push("fired"));
+  bad.arm(1);
+  good.arm(1);
+  for (let i = 0; i < 40 && events.length < 2; i++) {
+    await new Promise((r) => setTimeout(r, RESOLUTION_MS));
+  }
+  assertEquals(events.sort(), ["bug timer bug", "fired"]);
+  assertEquals(bugCount(), before + 1);
 });

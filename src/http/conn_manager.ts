@@ -28,6 +28,7 @@ import { getLogger } from "../common/logger.ts";
 import { drainManager } from "../server/drain_manager.ts";
 import { INTERNAL_REDIRECT_STATE } from "../router/internal_redirect.ts";
 import { streamDurationMs } from "./stream_duration.ts";
+import { BUG_DETAILS, reportBug } from "../common/error_boundary.ts";
 
 const log = getLogger("http");
 const EMPTY = new Uint8Array(0);
@@ -99,7 +100,7 @@ class ActiveStream implements StreamSink {
       this.#timer?.disarm();
       return;
     }
-    this.#timer ??= new CoarseTimer(() => this.#onTimer());
+    this.#timer ??= new CoarseTimer(() => this.#onTimer(), this);
     this.#timer.arm(Math.max(1, next));
   }
 
@@ -226,6 +227,25 @@ class ActiveStream implements StreamSink {
     this.cm.writeResponseTrailers(this, trailers);
   }
 
+  /**
+   * BugScope: an exception escaped this stream's code. It ends here — a 500 if nothing was
+   * sent yet, else a reset — and the connection closes after it (its state is suspect).
+   */
+  onBug(): void {
+    if (this.responseDone) return;
+    this.closeAfter = true;
+    this.cm.stopReadingAfterBug();
+    if (!this.fm.responseStarted) {
+      try {
+        this.localReply(500, "", { details: BUG_DETAILS });
+        if (this.responseDone) return;
+      } catch (e) {
+        reportBug("local reply after a bug", e);
+      }
+    }
+    this.reset(BUG_DETAILS);
+  }
+
   reset(details: string): void {
     this.cm.cfg.stats.rqTxReset.inc();
     this.streamInfo.connectionTerminationDetails = details;
@@ -272,6 +292,11 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   /** Bytes received while a response is still going out (pipelined requests). */
   #pending: Uint8Array[] = [];
   #closing = false;
+  /**
+   * No more requests are read: the connection is closing (a codec error, a response that
+   * ends it, a reset). Input after that point is neither parsed nor answered (RFC 9112 §9.6).
+   */
+  #inputClosed = false;
   /** The client closed its side (FIN) or the connection failed: a remote close for the stats. */
   #peerClosed = false;
   #headersTimer: CoarseTimer | undefined;
@@ -300,7 +325,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       this.#durationTimer = new CoarseTimer(() => {
         cfg.stats.cxMaxDurationReached.inc();
         this.#drainClose();
-      });
+      }, this);
       this.#durationTimer.arm(cfg.maxConnectionDurationMs);
     }
     cfg.stats.connectionOpened();
@@ -319,7 +344,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       const s = this.#openStream();
       s.streamInfo.responseCodeDetails = "request_header_timeout";
       this.conn.close();
-    });
+    }, this);
     this.#headersTimer.arm(this.cfg.requestHeadersTimeoutMs);
   }
 
@@ -333,7 +358,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       if (this.#stream) return;
       this.cfg.stats.cxIdleTimeout.inc();
       this.conn.close();
-    });
+    }, this);
     this.#idleTimer.arm(this.cfg.idleTimeoutMs);
   }
 
@@ -357,6 +382,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   // ---- connection events ----
 
   onData(chunk: Uint8Array): void {
+    if (this.#inputClosed) return;
     const s = this.#stream;
     if (s?.upgraded) {
       s.streamInfo.bytesReceived += chunk.length;
@@ -376,14 +402,26 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   #feed(chunk: Uint8Array): void {
     if (this.#stream === undefined && !this.#headersTimer?.armed) this.#armHeadersTimer();
     const used = this.parser.execute(chunk);
-    if (used < chunk.length && !this.conn.closed) {
-      const rest = chunk.subarray(used);
-      if (this.#stream?.upgraded) this.onData(rest);
-      else {
-        this.#pending.unshift(rest);
-        this.conn.readDisable(true);
-      }
+    if (used === chunk.length || this.#inputClosed) return;
+    const rest = chunk.subarray(used);
+    if (this.#stream?.upgraded) this.onData(rest);
+    else if (this.parser.paused && !this.parser.stopped) {
+      this.#pending.unshift(rest);
+      this.conn.readDisable(true);
+    } else {
+      // A parser that gives input back without being paused is dead: feeding it again
+      // would spin forever, so this connection reads nothing more.
+      this.#stopReading();
     }
+  }
+
+  /** The connection will close: stop parsing and reading, drop what was read ahead. */
+  #stopReading(): void {
+    if (this.#inputClosed) return;
+    this.#inputClosed = true;
+    this.parser.stop();
+    this.#pending.length = 0;
+    this.conn.readDisable(true);
   }
 
   onEnd(): void {
@@ -396,6 +434,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   }
 
   onClose(reason: CloseReason): void {
+    this.#stopReading();
     this.#clearHeadersTimer();
     this.#idleTimer?.disarm();
     this.#durationTimer?.disarm();
@@ -422,6 +461,23 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   onWritable(): void {
     this.#stream?.notifyWritable();
+  }
+
+  /**
+   * BugScope (for this connection's socket callbacks and timers): an exception escaped while
+   * handling this connection. Its stream, if any, ends with a 500 or a reset; nothing more is
+   * read, and the connection closes.
+   */
+  onBug(): void {
+    this.#stopReading();
+    const s = this.#stream;
+    if (s && !s.responseDone) s.onBug();
+    else this.conn.close();
+  }
+
+  /** A stream hit a bug: the requests behind it are not parsed (the parser may be mid-way). */
+  stopReadingAfterBug(): void {
+    this.#stopReading();
   }
 
   // ---- parser events ----
@@ -525,6 +581,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   }
 
   #onCodecError(status: number, detail: string): void {
+    this.#stopReading();
     let s = this.#stream;
     if (s && (s.fm.responseStarted || s.requestDone)) {
       this.conn.close();
@@ -607,9 +664,10 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       if (stray101) {
         // a 1xx carries no connection options
       } else if (
-        this.#closing || s.closeAfter || (!s.requestDone && endStream) || this.#drainClosing()
+        this.#closing || s.closeAfter || !s.requestDone || this.#drainClosing()
       ) {
-        // A response that ends before its request finished also closes (Envoy does the same).
+        // A response that starts before its request finished closes the connection: Envoy
+        // does not wait for the rest of the request, and says so in the response.
         s.closeAfter = true;
         h.set("connection", "close");
       } else if (s.head?.version === "HTTP/1.0") h.set("connection", "keep-alive");
@@ -672,12 +730,14 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     s.streamInfo.mark("lastDownstreamTxByteSent");
     if (s.upgraded) {
       // The tunnel's end: close once both directions are done.
+      this.#stopReading();
       this.conn.closeAfterFlush();
       this.#finishStream(s, false);
       return;
     }
     if (!s.requestDone) this.cfg.stats.rqResponseBeforeRqComplete.inc();
     const closeConn = s.closeAfter || this.#closing || !s.requestDone;
+    if (closeConn) this.#stopReading();
     this.#finishStream(s, false);
     if (closeConn) {
       this.conn.closeAfterFlush();
@@ -687,7 +747,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     this.parser.resume();
     this.conn.readDisable(false);
     // Requests that arrived while this one was being answered are parsed now.
-    while (this.#pending.length > 0 && !this.parser.paused && !this.conn.closed) {
+    while (this.#pending.length > 0 && !this.parser.paused && !this.#inputClosed) {
       this.#feed(this.#pending.shift()!);
     }
   }
@@ -732,12 +792,16 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     // A reset this side sends (tx, counted by the caller) comes back through Envoy's
     // onResetStream as well, which counts every reset (rx).
     this.cfg.stats.rqRxReset.inc();
+    this.#stopReading();
     if (details) s.streamInfo.connectionTerminationDetails ??= details;
     if (!s.streamInfo.responseCode && !s.fm.responseStarted) s.streamInfo.responseCode = 0;
-    this.#finishStream(s, true);
-    // A tunnel's relayed bytes are delivered before the close (Envoy's flush-write close).
-    if (s.upgraded) this.conn.closeAfterFlush();
-    else this.conn.close();
+    try {
+      this.#finishStream(s, true);
+    } finally {
+      // A tunnel's relayed bytes are delivered before the close (Envoy's flush-write close).
+      if (s.upgraded) this.conn.closeAfterFlush();
+      else this.conn.close();
+    }
   }
 
   #finishStream(s: ActiveStream, reset: boolean): void {
@@ -767,7 +831,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       const timer = s.logTimer = new CoarseTimer(() => {
         this.#logAccess(s, "DownstreamPeriodic");
         timer.arm(o.flushIntervalMs);
-      });
+      }, s);
       timer.arm(o.flushIntervalMs);
     }
   }

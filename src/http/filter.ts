@@ -71,6 +71,12 @@ export interface StreamFilterCallbacks {
   encodeTrailers(trailers: HeaderMap): void;
   /** Abort the stream: downstream gets a reset (or a closed connection on HTTP/1). */
   resetStream(details: string): void;
+  /**
+   * An exception escaped this stream's code in an entry point the filter owns (a timer, a
+   * promise continuation); it was counted and logged. The stream ends: a 500 local reply if
+   * nothing was sent yet, else a reset (see common/error_boundary.ts).
+   */
+  onBug(error: unknown): void;
   /** Stop (true) or resume (false) reading request data from downstream: flow control. */
   readDisableDownstream(disable: boolean): void;
   /** Whether the downstream connection can take more response bytes now. */

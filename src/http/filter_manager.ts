@@ -32,6 +32,8 @@ export interface StreamSink {
   writeData(data: Uint8Array, endStream: boolean): void;
   writeTrailers(trailers: HeaderMap): void;
   reset(details: string): void;
+  /** An exception escaped this stream's code: end it (see StreamFilterCallbacks.onBug). */
+  onBug(error: unknown): void;
   readDisable(disable: boolean): void;
   writable(): boolean;
   onWritable(cb: () => void): void;
@@ -352,6 +354,9 @@ class FilterCallbacks implements StreamFilterCallbacks {
   }
   resetStream(details: string): void {
     this.fm.sink.reset(details);
+  }
+  onBug(error: unknown): void {
+    this.fm.sink.onBug(error);
   }
   readDisableDownstream(disable: boolean): void {
     this.fm.sink.readDisable(disable);

@@ -20,6 +20,7 @@ function sink(events: string[]): StreamSink {
     writeData: (d, end) => events.push(`out data ${dec.decode(d)} ${end}`),
     writeTrailers: () => events.push("out trailers"),
     reset: (d) => events.push(`reset ${d}`),
+    onBug: () => events.push("bug"),
     readDisable: () => {},
     writable: () => true,
     onWritable: () => {},

@@ -4,6 +4,7 @@
  * closed, as in Envoy. The listener's own `access_log` records every connection when it ends,
  * and connections rejected for want of a filter chain (flag NR).
  */
+import { reportBug } from "../common/error_boundary.ts";
 import { SlotList } from "../common/slot_list.ts";
 import type { Listener as ListenerConfig } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
 import type { FilterChain } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
@@ -177,7 +178,16 @@ export class ActiveListener {
         log.warn(`listener '${this.name}': accept failed: ${(e as Error).message}`);
         continue;
       }
-      this.#onAccept(conn);
+      // The accept loop is an entry point of the data path: a bug in setting up one
+      // connection closes that connection, never the listener.
+      try {
+        this.#onAccept(conn);
+      } catch (e) {
+        reportBug(`listener '${this.name}' accept`, e);
+        try {
+          conn.close();
+        } catch { /* already closed */ }
+      }
     }
   }
 
@@ -224,7 +234,7 @@ export class ActiveListener {
         streamInfo: si,
       });
     } catch (e) {
-      log.error(`listener '${this.name}': ${(e as Error).message}`);
+      reportBug(`listener '${this.name}' filter chain`, e);
       conn.close();
     }
   }

@@ -6,6 +6,7 @@
  */
 
 import { allocate, MAX_CARVED_BYTES } from "../common/slab.ts";
+import { containBug, reportBug } from "../common/error_boundary.ts";
 import type { ByteCounters } from "../stats/data_path_stats.ts";
 
 /** Why a connection closed, for access logs and stats. */
@@ -21,6 +22,11 @@ export interface ConnectionCallbacks {
   onClose(reason: CloseReason, error?: Error): void;
   /** Queued write bytes dropped below the low watermark after being above the high one. */
   onWritable?(): void;
+  /**
+   * A callback above threw (a bug, already counted and logged): abandon what it was doing.
+   * Without it the connection is closed.
+   */
+  onBug?(error: unknown): void;
 }
 
 let nextConnectionId = 1;
@@ -113,9 +119,36 @@ export class Connection {
     if (initial && initial.length > 0) {
       this.bytesRead += initial.length;
       this.byteCounters?.rx.inc(initial.length);
-      cb.onData(initial);
+      try {
+        cb.onData(initial);
+      } catch (e) {
+        this.#bug("onData", e);
+      }
     }
     this.#readLoop();
+  }
+
+  /**
+   * The error boundary of this connection's callbacks (they are the entry points of socket
+   * events into the data path): the owner abandons its work, or the connection closes.
+   */
+  #bug(where: string, e: unknown): void {
+    containBug(this, `connection ${where}`, e);
+  }
+
+  /** BugScope: lets the owner abandon its work; closes the connection if it cannot. */
+  onBug(e: unknown): void {
+    const cb = this.#cb;
+    if (cb?.onBug === undefined || this.#closed) {
+      this.close();
+      return;
+    }
+    try {
+      cb.onBug(e);
+    } catch (again) {
+      this.close();
+      throw again;
+    }
   }
 
   async #readLoop(): Promise<void> {
@@ -128,7 +161,13 @@ export class Connection {
         }
         const n = await this.conn.read(buf);
         if (n === null) {
-          if (!this.#closed) this.#cb?.onEnd();
+          if (!this.#closed) {
+            try {
+              this.#cb?.onEnd();
+            } catch (e) {
+              this.#bug("onEnd", e);
+            }
+          }
           return;
         }
         this.bytesRead += n;
@@ -139,7 +178,11 @@ export class Connection {
           chunk = allocate(n);
           chunk.set(buf.subarray(0, n));
         } else chunk = buf.slice(0, n);
-        this.#cb?.onData(chunk);
+        try {
+          this.#cb?.onData(chunk);
+        } catch (e) {
+          this.#bug("onData", e);
+        }
         // A full buffer means more is waiting: read bigger next time (bulk transfers).
         if (n === buf.length && buf.length < MAX_READ_SIZE) buf = new Uint8Array(buf.length * 2);
       }
@@ -219,7 +262,11 @@ export class Connection {
     this.byteCounters?.tx.inc(data.length);
     if (this.#aboveHigh && this.#queued <= this.highWatermark / 2) {
       this.#aboveHigh = false;
-      this.#cb?.onWritable?.();
+      try {
+        this.#cb?.onWritable?.();
+      } catch (e) {
+        this.#bug("onWritable", e);
+      }
     }
     if (!this.#writing) this.#flush();
   };
@@ -266,7 +313,16 @@ export class Connection {
       this.conn.close();
     } catch { /* already closed */ }
     if (this.#resumeRead) this.#resumeRead();
-    this.onFinished?.();
-    this.#cb?.onClose(reason, err);
+    // The connection is gone whatever its owners do; their errors are only reported.
+    try {
+      this.onFinished?.();
+    } catch (e) {
+      reportBug("connection onFinished", e);
+    }
+    try {
+      this.#cb?.onClose(reason, err);
+    } catch (e) {
+      reportBug("connection onClose", e);
+    }
   }
 }

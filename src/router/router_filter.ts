@@ -500,6 +500,14 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#cb.readDisableDownstream(false);
   }
 
+  /**
+   * BugScope of the router's own entry points (the pool's ready and failure callbacks, the
+   * route timeout): the downstream stream ends, and with it this filter and its upstream.
+   */
+  onBug(error: unknown): void {
+    this.#cb.onBug(error);
+  }
+
   /** Copies the upstream stream's byte counts to StreamInfo (before the stream is dropped). */
   #recordUpstreamBytes(): void {
     const up = this.#upstream;
@@ -641,7 +649,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#timer = new CoarseTimer(() => {
       this.#stats?.rqTimeout.inc();
       this.#onTimeout("upstream_response_timeout");
-    });
+    }, this);
     this.#timer.arm(this.#timeoutMs);
   }
 
@@ -651,7 +659,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#perTryTimer = new CoarseTimer(() => {
       this.#stats?.rqPerTryTimeout.inc();
       this.#onTimeout("upstream_per_try_timeout");
-    });
+    }, this);
     this.#perTryTimer.arm(this.#perTryTimeoutMs);
   }
 
@@ -688,7 +696,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
         "upstream max stream duration reached",
         "upstream_max_stream_duration_reached",
       );
-    });
+    }, this);
     this.#upstreamDurationTimer.arm(this.#upstreamDurationMs);
   }
 }

@@ -48,6 +48,7 @@ import { BUILD_REVISION, BUILD_VERSION } from "../version.ts";
 import { ServerStats, serverVersion } from "./server_stats.ts";
 import { ListenerManagerStats } from "../listener/listener_manager_stats.ts";
 import { Watchdog, watchdogThresholds } from "./watchdog.ts";
+import { setBugCounter } from "../common/error_boundary.ts";
 import type { Options } from "./options.ts";
 
 const log = getLogger("main");
@@ -132,18 +133,31 @@ export class Server implements AdminServer {
       version: serverVersion(bootstrap.statsServerVersionOverride, BUILD_REVISION),
     });
     this.#listenerManagerStats = new ListenerManagerStats(this.#stats);
+    setBugCounter(this.#stats.counter("server.envoy_bug_failures"));
     const wd = watchdogThresholds(bootstrap, "main_thread");
     this.#watchdog = new Watchdog(this.#stats, "main_thread", "main_thread", wd);
-    const unsupported = new Set([
-      ...wd.unsupported,
-      ...watchdogThresholds(bootstrap, "workers").unsupported,
-    ]);
-    if (unsupported.size > 0) {
+    const workerDog = watchdogThresholds(bootstrap, "workers");
+    if (wd.unsupported.length > 0) {
       log.warn(
-        `watchdog: ${[...unsupported].join(", ")} not applied: denvoy's watchdog counts ` +
-          "misses and mega misses only",
+        `main thread watchdog: ${wd.unsupported.join(", ")} not applied: nothing outside the ` +
+          "main thread can act on it; it counts misses and mega misses only",
       );
     }
+    if (workerDog.unsupported.length > 0) {
+      log.warn(
+        `worker watchdog: ${workerDog.unsupported.join(", ")} not applied: watchdog action ` +
+          "extensions are not supported",
+      );
+    }
+    workers.watch(workerDog, this.#stats, (ids, stalledMs) => {
+      // Several workers stuck at once: Envoy's multikill aborts the process, and so does
+      // denvoy, for the supervisor (systemd) to start a fresh one.
+      log.critical(
+        `watchdog: workers ${ids.join(", ")} unresponsive for ${Math.round(stalledMs)} ms ` +
+          `(multikill_timeout ${workerDog.multikillMs} ms): aborting`,
+      );
+      Deno.exit(134);
+    });
     this.#view = new AdminView(
       bootstrap,
       options,

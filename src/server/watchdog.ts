@@ -1,17 +1,21 @@
 /**
- * Event loop stall detection with Envoy's watchdog stats. Envoy's guard dog thread checks that
- * each thread touched its watchdog recently and counts a `watchdog_miss` (default: no touch for
- * 200 ms) or `watchdog_mega_miss` (1 s), once per stall. An isolate cannot be watched from
- * outside without sharing memory, so each isolate watches itself: a timer that should tick
- * every half miss interval notes how long the loop really took to run it. A tick that comes
- * later than a threshold is a stall that long, counted once, as Envoy would have seen it.
+ * Event loop stall detection with Envoy's watchdog stats and kill actions. Envoy's guard dog
+ * thread checks that each thread touched its watchdog recently and counts a `watchdog_miss`
+ * (default: no touch for 200 ms) or `watchdog_mega_miss` (1 s), once per stall.
+ *
+ * Workers are watched from the main thread, as Envoy's guard dog watches them from outside:
+ * each worker bumps a heartbeat counter in shared memory from a timer (`startHeartbeat`), and
+ * the main thread's `GuardDog` notes when it last saw the counter move. A worker stuck in a
+ * loop never bumps it, so the stall is seen while it lasts, not after: misses are counted, and
+ * `kill_timeout` / `multikill_timeout` act on it (see `GuardDog`).
+ *
+ * The main thread watches itself (`Watchdog`): a timer that should tick every half miss
+ * interval notes how long the loop really took to run it, and a late tick is one stall. Nothing
+ * outside it could act on a stuck main thread, so its kill settings are reported as not applied.
  *
  * Stats, as Envoy names them: `server.<thread>.watchdog_miss` and `..._mega_miss` per thread
  * (`main_thread`, `worker_<id>`), and `<group>.watchdog_miss` per guard dog (`main_thread`,
- * `workers`), which the merge of the workers' snapshots sums.
- *
- * Envoy's kill actions (`kill_timeout`, `multikill_timeout`, `actions`) need a thread outside
- * the stalled one; they are not implemented and are reported once at start-up.
+ * `workers`). All of them live in the main thread's store.
  *
  * @module
  */
@@ -29,6 +33,16 @@ export interface WatchdogThresholds {
   megaMissMs: number;
 }
 
+/** A guard dog's thresholds and kill settings (0 = disabled, Envoy's default). */
+export interface GuardDogConfig extends WatchdogThresholds {
+  /** `kill_timeout`: one thread unresponsive this long is killed. */
+  killMs: number;
+  /** `multikill_timeout`: this many threads unresponsive this long... */
+  multikillMs: number;
+  /** `multikill_threshold`, a percentage of the watched threads (at least 2 of them). */
+  multikillThreshold: number;
+}
+
 function ms(d: Duration | undefined, dflt: number): number {
   if (!d) return dflt;
   const v = Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6);
@@ -43,20 +57,177 @@ function ms(d: Duration | undefined, dflt: number): number {
 export function watchdogThresholds(
   bootstrap: Pick<Bootstrap, "watchdog" | "watchdogs">,
   which: "main_thread" | "workers",
-): WatchdogThresholds & { unsupported: string[] } {
+): GuardDogConfig & { unsupported: string[] } {
   const w = bootstrap.watchdogs;
   const cfg: WatchdogConfig | undefined = w
     ? (which === "main_thread" ? w.mainThreadWatchdog : w.workerWatchdog)
     : bootstrap.watchdog;
+  const killMs = ms(cfg?.killTimeout, 0);
+  const multikillMs = ms(cfg?.multikillTimeout, 0);
   const unsupported: string[] = [];
-  if (ms(cfg?.killTimeout, 0) > 0) unsupported.push("kill_timeout");
-  if (ms(cfg?.multikillTimeout, 0) > 0) unsupported.push("multikill_timeout");
+  if (which === "main_thread") {
+    if (killMs > 0) unsupported.push("kill_timeout");
+    if (multikillMs > 0) unsupported.push("multikill_timeout");
+  }
   if ((cfg?.actions.length ?? 0) > 0) unsupported.push("actions");
   return {
     missMs: ms(cfg?.missTimeout, 200),
     megaMissMs: ms(cfg?.megamissTimeout, 1000),
+    killMs,
+    multikillMs,
+    multikillThreshold: cfg?.multikillThreshold?.value ?? 0,
     unsupported,
   };
+}
+
+/** How often a watched thread touches its heartbeat: half the smaller threshold, as Envoy. */
+export function heartbeatIntervalMs(t: WatchdogThresholds): number {
+  return Math.max(1, Math.min(t.missMs, t.megaMissMs) / 2);
+}
+
+/** A heartbeat shared between a worker (which bumps it) and the main thread (which reads it). */
+export function newHeartbeat(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(4));
+}
+
+/** Bumps `heartbeat` every `intervalMs` from this isolate's event loop; returns the stopper. */
+export function startHeartbeat(heartbeat: Int32Array, intervalMs: number): () => void {
+  const timer = setInterval(() => Atomics.add(heartbeat, 0, 1), intervalMs);
+  timer.unref();
+  Atomics.add(heartbeat, 0, 1);
+  return () => clearInterval(timer);
+}
+
+/** What a guard dog does to unresponsive threads. */
+export interface GuardDogActions {
+  /** `kill_timeout` passed for thread `id` (once per stall). */
+  kill(id: number, stalledMs: number): void;
+  /** `multikill_timeout` passed for enough threads at once (`ids`). */
+  multikill(ids: number[], stalledMs: number): void;
+}
+
+interface Watched {
+  heartbeat: Int32Array;
+  /** The counter value last seen, and when it was seen to change. */
+  seen: number;
+  changedAt: number;
+  missed: boolean;
+  megaMissed: boolean;
+  killed: boolean;
+  miss: Counter;
+  megaMiss: Counter;
+}
+
+/**
+ * Envoy's guard dog for the workers, on the main thread: it samples each worker's heartbeat
+ * and, per stall, counts one miss and one mega miss, and applies `kill_timeout` and
+ * `multikill_timeout` through `actions`. It samples four times per heartbeat interval, so a
+ * stall is measured to within a quarter of that interval.
+ */
+export class GuardDog {
+  readonly #watched = new Map<number, Watched>();
+  readonly #groupMiss: Counter;
+  readonly #groupMegaMiss: Counter;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #multikilled = false;
+
+  constructor(
+    readonly store: Scope,
+    readonly group: string,
+    readonly config: GuardDogConfig,
+    readonly actions: GuardDogActions,
+    readonly now: () => number = () => performance.now(),
+  ) {
+    this.#groupMiss = store.counter(`${group}.watchdog_miss`);
+    this.#groupMegaMiss = store.counter(`${group}.watchdog_mega_miss`);
+  }
+
+  /** How often `step` runs once started. */
+  get intervalMs(): number {
+    return Math.max(1, heartbeatIntervalMs(this.config) / 4);
+  }
+
+  /** Watches thread `id` (`worker_<id>` in stat names) from now; replaces an earlier one. */
+  watch(id: number, heartbeat: Int32Array): void {
+    this.#watched.set(id, {
+      heartbeat,
+      seen: Atomics.load(heartbeat, 0),
+      changedAt: this.now(),
+      missed: false,
+      megaMissed: false,
+      killed: false,
+      miss: this.store.counter(`server.worker_${id}.watchdog_miss`),
+      megaMiss: this.store.counter(`server.worker_${id}.watchdog_mega_miss`),
+    });
+  }
+
+  unwatch(id: number): void {
+    this.#watched.delete(id);
+  }
+
+  /** How long thread `id` has not touched its heartbeat (0 if it is not watched). */
+  stalledMs(id: number): number {
+    const w = this.#watched.get(id);
+    return w ? this.now() - w.changedAt : 0;
+  }
+
+  /** Whether thread `id` is in a stall longer than the miss threshold. */
+  stalled(id: number): boolean {
+    return this.stalledMs(id) > this.config.missMs;
+  }
+
+  start(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.step(), this.intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** One look at every heartbeat. */
+  step(): void {
+    const now = this.now();
+    const c = this.config;
+    const multi: number[] = [];
+    let longest = 0;
+    for (const [id, w] of this.#watched) {
+      const v = Atomics.load(w.heartbeat, 0);
+      if (v !== w.seen) {
+        w.seen = v;
+        w.changedAt = now;
+        w.missed = w.megaMissed = w.killed = false;
+        continue;
+      }
+      const stalled = now - w.changedAt;
+      if (stalled > c.missMs && !w.missed) {
+        w.missed = true;
+        w.miss.inc();
+        this.#groupMiss.inc();
+      }
+      if (stalled > c.megaMissMs && !w.megaMissed) {
+        w.megaMissed = true;
+        w.megaMiss.inc();
+        this.#groupMegaMiss.inc();
+      }
+      if (c.multikillMs > 0 && stalled >= c.multikillMs) {
+        multi.push(id);
+        longest = Math.max(longest, stalled);
+      }
+      if (c.killMs > 0 && stalled > c.killMs && !w.killed) {
+        w.killed = true;
+        this.actions.kill(id, stalled);
+      }
+    }
+    // Envoy: max(2, ceil(registered threads * threshold)) threads unresponsive at once.
+    const need = Math.max(2, Math.ceil(this.#watched.size * c.multikillThreshold / 100));
+    if (multi.length >= need && !this.#multikilled) {
+      this.#multikilled = true;
+      this.actions.multikill(multi, longest);
+    }
+  }
 }
 
 /** Watches the calling isolate's event loop. */
@@ -94,7 +265,7 @@ export class Watchdog {
 
   /** How often the loop is expected to run the probe: half the smaller threshold, as Envoy. */
   get intervalMs(): number {
-    return Math.max(1, Math.min(this.#thresholds.missMs, this.#thresholds.megaMissMs) / 2);
+    return heartbeatIntervalMs(this.#thresholds);
   }
 
   /** Starts probing; the timer never keeps the process alive. */

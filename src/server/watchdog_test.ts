@@ -1,6 +1,6 @@
-import { assertEquals } from "../testing/assert.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
 import { Store } from "../stats/store.ts";
-import { Watchdog, watchdogThresholds } from "./watchdog.ts";
+import { GuardDog, newHeartbeat, Watchdog, watchdogThresholds } from "./watchdog.ts";
 
 Deno.test("watchdog: a late probe is one miss or mega miss, in the thread's and group's stats", () => {
   const store = new Store();
@@ -35,6 +35,9 @@ Deno.test("watchdog thresholds: watchdogs per subsystem, else watchdog, else Env
   assertEquals(watchdogThresholds({}, "workers"), {
     missMs: 200,
     megaMissMs: 1000,
+    killMs: 0,
+    multikillMs: 0,
+    multikillThreshold: 0,
     unsupported: [],
   });
   const old = { watchdog: { missTimeout: d(300), actions: [] } } as never;
@@ -43,19 +46,35 @@ Deno.test("watchdog thresholds: watchdogs per subsystem, else watchdog, else Env
     watchdog: { missTimeout: d(300), actions: [] },
     watchdogs: {
       mainThreadWatchdog: { megamissTimeout: d(2000), actions: [] },
-      workerWatchdog: { missTimeout: d(50), killTimeout: d(10_000), actions: [] },
+      workerWatchdog: {
+        missTimeout: d(50),
+        killTimeout: d(10_000),
+        multikillTimeout: d(20_000),
+        multikillThreshold: { value: 50 },
+        actions: [],
+      },
     },
   } as never;
   assertEquals(watchdogThresholds(both, "main_thread"), {
     missMs: 200,
     megaMissMs: 2000,
+    killMs: 0,
+    multikillMs: 0,
+    multikillThreshold: 0,
     unsupported: [],
   });
+  // Worker kill settings are applied by the guard dog; the main thread's cannot be.
   assertEquals(watchdogThresholds(both, "workers"), {
     missMs: 50,
     megaMissMs: 1000,
-    unsupported: ["kill_timeout"],
+    killMs: 10_000,
+    multikillMs: 20_000,
+    multikillThreshold: 50,
+    unsupported: [],
   });
+  const mainKill = { watchdog: { killTimeout: d(5000), actions: [] } } as never;
+  assertEquals(watchdogThresholds(mainKill, "main_thread").unsupported, ["kill_timeout"]);
+  assertEquals(watchdogThresholds(mainKill, "workers").killMs, 5000);
 });
 
 Deno.test("watchdog: the probe timer runs and stops", async () => {
@@ -68,4 +87,76 @@ Deno.test("watchdog: the probe timer runs and stops", async () => {
   wd.stop();
   assertEquals(store.counter("main_thread.watchdog_miss").value >= 1, true);
   assertEquals(store.counter("main_thread.watchdog_mega_miss").value >= 1, true);
+});
+
+Deno.test("guard dog: a heartbeat that stops moving is one miss and mega miss per stall, then a kill", () => {
+  const store = new Store();
+  let now = 0;
+  const kills: [number, number][] = [];
+  const multi: number[][] = [];
+  const dog = new GuardDog(
+    store,
+    "workers",
+    { missMs: 200, megaMissMs: 1000, killMs: 3000, multikillMs: 0, multikillThreshold: 0 },
+    { kill: (id, ms) => kills.push([id, ms]), multikill: (ids) => multi.push(ids) },
+    () => now,
+  );
+  assertEquals(dog.intervalMs, 25);
+  const a = newHeartbeat(), b = newHeartbeat();
+  dog.watch(0, a);
+  dog.watch(1, b);
+  const run = (ms: number, beating: Int32Array[]) => {
+    for (let t = 0; t < ms; t += 25) {
+      now += 25;
+      for (const h of beating) Atomics.add(h, 0, 1);
+      dog.step();
+    }
+  };
+  run(1000, [a, b]);
+  assertEquals(store.counter("workers.watchdog_miss").value, 0);
+  run(500, [b]); // worker 0 stalls 500 ms, then recovers
+  run(100, [a, b]);
+  assertEquals(store.counter("server.worker_0.watchdog_miss").value, 1);
+  assertEquals(store.counter("server.worker_0.watchdog_mega_miss").value, 0);
+  run(3100, [b]); // then gets stuck for good
+  assertEquals(store.counter("server.worker_0.watchdog_miss").value, 2);
+  assertEquals(store.counter("server.worker_0.watchdog_mega_miss").value, 1);
+  assertEquals(store.counter("workers.watchdog_mega_miss").value, 1);
+  assertEquals(store.counter("server.worker_1.watchdog_miss").value, 0);
+  assertEquals(kills.length, 1);
+  assertEquals(kills[0][0], 0);
+  assert(dog.stalled(0) && !dog.stalled(1));
+  run(1000, [b]);
+  assertEquals(kills.length, 1, "one kill per stall");
+  assertEquals(multi, []);
+});
+
+Deno.test("guard dog: multikill needs max(2, threshold% of the threads) stuck that long", () => {
+  const store = new Store();
+  let now = 0;
+  const multi: number[][] = [];
+  const cfg = {
+    missMs: 200,
+    megaMissMs: 1000,
+    killMs: 0,
+    multikillMs: 500,
+    multikillThreshold: 50,
+  };
+  const dog = new GuardDog(store, "workers", cfg, {
+    kill: () => {},
+    multikill: (ids) => multi.push(ids),
+  }, () => now);
+  const hs = [newHeartbeat(), newHeartbeat(), newHeartbeat(), newHeartbeat(), newHeartbeat()];
+  hs.forEach((h, i) => dog.watch(i, h));
+  const run = (ms: number, beating: Int32Array[]) => {
+    for (let t = 0; t < ms; t += 25) {
+      now += 25;
+      for (const h of beating) Atomics.add(h, 0, 1);
+      dog.step();
+    }
+  };
+  run(1000, hs.slice(2)); // two of five stuck: 50% of 5 rounds up to 3
+  assertEquals(multi, []);
+  run(1000, hs.slice(3));
+  assertEquals(multi, [[0, 1, 2]]);
 });

@@ -36,7 +36,8 @@ import { TagProducer } from "../stats/tag_extractor.ts";
 import { createStatsSinks } from "./stats_flusher.ts";
 import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { isolateConnectionStats, isolateMemoryStats } from "./server_stats.ts";
-import { Watchdog, watchdogThresholds } from "./watchdog.ts";
+import { heartbeatIntervalMs, startHeartbeat, watchdogThresholds } from "./watchdog.ts";
+import { reportBug, setBugCounter } from "../common/error_boundary.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -53,6 +54,8 @@ export type ToWorker =
     runtime: SnapshotData;
     /** Whether the server fails health checks (a replaced worker must drain too). */
     healthCheckFailed: boolean;
+    /** Bumped by this worker's event loop; the main thread's guard dog watches it. */
+    heartbeat?: Int32Array;
   }
   | { type: "membership"; cluster: string; snapshot: PrioritySetSnapshot }
   /** The admin changed log levels (`POST /logging`). */
@@ -96,7 +99,6 @@ class WorkerServer {
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   /** This worker's instance of each stat sink, for the histogram values it records. */
   readonly sinks: StatsSink[] = [];
-  readonly #watchdog: Watchdog;
 
   constructor(init: Extract<ToWorker, { type: "init" }>) {
     const o = init.options;
@@ -124,6 +126,7 @@ class WorkerServer {
         },
       },
     );
+    setBugCounter(stats.counter("server.envoy_bug_failures"));
     const clusterStats = new ClusterStatsCache(stats);
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], { clusterStats });
     for (const [name, snap] of Object.entries(init.membership)) {
@@ -160,13 +163,11 @@ class WorkerServer {
     for (const l of this.listeners) {
       l.serve().catch((e) => log.error(`listener '${l.name}': ${(e as Error).message}`));
     }
-    this.#watchdog = new Watchdog(
-      stats,
-      `worker_${init.workerId}`,
-      "workers",
-      watchdogThresholds(b, "workers"),
-    );
-    this.#watchdog.start();
+    // The guard dog on the main thread counts this worker's stalls and acts on them. The
+    // heartbeat runs until the isolate ends (a worker that stops draining is a stall too).
+    if (init.heartbeat) {
+      startHeartbeat(init.heartbeat, heartbeatIntervalMs(watchdogThresholds(b, "workers")));
+    }
   }
 
   /** This worker's stats, with its share of the server gauges refreshed. */
@@ -204,7 +205,6 @@ class WorkerServer {
   }
 
   async stop(): Promise<void> {
-    this.#watchdog.stop();
     clearTimeout(this.#drainTimer);
     for (const l of this.listeners) l.close(true);
     this.ctx.pools.close();
@@ -220,6 +220,17 @@ export function runWorker(scope: {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
 }): void {
   let server: WorkerServer | undefined;
+  // The last line of the error boundary: an exception that escaped every entry point's own
+  // catch is counted and logged (server.envoy_bug_failures) and does not end the worker, with
+  // every connection on it.
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    reportBug("unhandled promise rejection", e.reason);
+  });
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    reportBug("uncaught exception", e.error);
+  });
   scope.onmessage = (e) => {
     const m = e.data;
     try {

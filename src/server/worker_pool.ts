@@ -6,6 +6,8 @@ import { getLogger } from "../common/logger.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
 import { type PackedSnapshot, PackedStatsTable } from "../stats/packed_snapshot.ts";
 import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
+import type { Scope } from "../stats/store.ts";
+import { GuardDog, type GuardDogConfig, newHeartbeat } from "./watchdog.ts";
 
 const log = getLogger("main");
 
@@ -20,6 +22,10 @@ interface Slot {
   stopped?: () => void;
   /** The names of this worker's stats, as far as the main thread has learnt them. */
   stats: PackedStatsTable;
+  /** Bumped by the worker's event loop, read by the guard dog. */
+  heartbeat: Int32Array;
+  /** The worker answered `init` (it is watched from then on). */
+  started: boolean;
 }
 
 /** One worker's packed stats and the table that names them. */
@@ -43,6 +49,7 @@ export class WorkerPool {
 
   #prespawned: Worker[] = [];
   readonly #entry: URL;
+  #guardDog: GuardDog | undefined;
 
   /** A pool of workers running `entry` (the real worker unless a test gives its own). */
   constructor(entry: URL = WORKER_ENTRY) {
@@ -89,9 +96,70 @@ export class WorkerPool {
     return { rest };
   }
 
+  /**
+   * Watches the workers' event loops from this thread (Envoy's worker guard dog): stalls are
+   * counted in `store` (`server.worker_<id>.watchdog_miss`, `workers.watchdog_mega_miss`, ...).
+   *
+   * `kill_timeout`: Envoy aborts the whole process when one thread is stuck that long. Here a
+   * worker is an isolate that can be interrupted and replaced alone, so that is what happens:
+   * the stuck worker is terminated (its connections are lost, as they would be in Envoy) and a
+   * fresh one takes its slot, counted in `server.worker_restarts` and logged as critical; the
+   * other workers and their connections are untouched. `multikill_timeout` (several workers
+   * stuck at once: something systemic) calls `multikill`, which aborts the process as Envoy
+   * does, for the supervisor to restart it.
+   */
+  watch(
+    config: GuardDogConfig,
+    store: Scope,
+    multikill: (ids: number[], stalledMs: number) => void,
+  ): void {
+    const dog = new GuardDog(store, "workers", config, {
+      kill: (id, stalledMs) => this.#kill(id, stalledMs),
+      multikill,
+    });
+    this.#guardDog = dog;
+    for (const s of this.#slots) if (s?.started) dog.watch(s.id, s.heartbeat);
+    dog.start();
+  }
+
+  /** `kill_timeout` passed for worker `id`: terminate it and start a fresh one in its slot. */
+  #kill(id: number, stalledMs: number): void {
+    const slot = this.#slots[id];
+    if (!slot) return;
+    this.#guardDog?.unwatch(id);
+    slot.worker.terminate();
+    if (this.#stopping) {
+      log.critical(
+        `watchdog: worker ${id} unresponsive for ${Math.round(stalledMs)} ms: terminated`,
+      );
+      slot.stopped?.();
+      return;
+    }
+    log.critical(
+      `watchdog: worker ${id} unresponsive for ${Math.round(stalledMs)} ms ` +
+        `(kill_timeout ${this.#guardDog?.config.killMs} ms): terminated and replaced`,
+    );
+    this.#replace(slot);
+  }
+
+  /** Starts a fresh worker in the slot of one that is gone; what it counted stays counted. */
+  #replace(slot: Slot): void {
+    const last = slot.stats.lastPacked;
+    if (last) this.#retired.push({ table: slot.stats, packed: last, retired: true });
+    this.restarts++;
+    const id = slot.id;
+    this.#spawn(id).catch((err) => log.critical(`worker ${id} restart failed: ${err.message}`));
+  }
+
   #spawn(id: number): Promise<void> {
     const worker = this.#prespawned.shift() ?? this.#newWorker();
-    const slot: Slot = { id, worker, stats: new PackedStatsTable() };
+    const slot: Slot = {
+      id,
+      worker,
+      stats: new PackedStatsTable(),
+      heartbeat: newHeartbeat(),
+      started: false,
+    };
     this.#slots[id] = slot;
     return new Promise<void>((resolve, reject) => {
       let started = false;
@@ -99,6 +167,8 @@ export class WorkerPool {
         const m = e.data;
         if (m.type === "ready") {
           started = true;
+          slot.started = true;
+          this.#guardDog?.watch(id, slot.heartbeat);
           log.debug(`worker ${id} ready`);
           resolve();
         } else if (m.type === "error") {
@@ -117,19 +187,18 @@ export class WorkerPool {
           return;
         }
         log.error(msg);
+        this.#guardDog?.unwatch(id);
         worker.terminate();
         if (this.#stopping) {
           slot.stopped?.();
           return;
         }
-        // Only this worker's connections were lost; a fresh one takes its place. What it had
-        // counted stays in the totals.
-        const last = slot.stats.lastPacked;
-        if (last) this.#retired.push({ table: slot.stats, packed: last, retired: true });
-        this.restarts++;
-        this.#spawn(id).catch((err) => log.critical(`worker ${id} restart failed: ${err.message}`));
+        // Only this worker's connections were lost; a fresh one takes its place.
+        this.#replace(slot);
       };
-      worker.postMessage(this.#init!(id));
+      const init = this.#init!(id);
+      if (init.type === "init") init.heartbeat = slot.heartbeat;
+      worker.postMessage(init);
     });
   }
 
@@ -215,22 +284,39 @@ export class WorkerPool {
     for (const s of this.#slots) s?.worker.postMessage(m);
   }
 
-  /** Asks every worker to close its listeners and flush, then terminates them. */
+  /**
+   * Asks every worker to close its listeners and flush, then terminates them. A worker whose
+   * event loop is stuck (no heartbeat for the mega miss time) cannot drain: it is terminated
+   * at once rather than after the stop timeout, so SIGTERM works with a worker stuck.
+   */
   async stop(): Promise<void> {
     this.#stopping = true;
     for (const w of this.#prespawned.splice(0)) w.terminate();
+    const dog = this.#guardDog;
     await Promise.all(
       this.#slots.filter(Boolean).map((s) =>
         new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, STOP_TIMEOUT_MS);
-          s.stopped = () => {
+          let poll: ReturnType<typeof setInterval> | undefined;
+          const done = () => {
             clearTimeout(timer);
+            clearInterval(poll);
             resolve();
           };
+          const timer = setTimeout(done, STOP_TIMEOUT_MS);
+          s.stopped = done;
+          if (dog) {
+            poll = setInterval(() => {
+              const stalled = dog.stalledMs(s.id);
+              if (stalled <= dog.config.megaMissMs) return;
+              log.warn(`worker ${s.id} unresponsive for ${Math.round(stalled)} ms: not drained`);
+              done();
+            }, dog.intervalMs);
+          }
           s.worker.postMessage({ type: "shutdown" } satisfies ToWorker);
         }).then(() => s.worker.terminate())
       ),
     );
+    dog?.stop();
     this.#slots = [];
   }
 }

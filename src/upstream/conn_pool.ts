@@ -22,6 +22,7 @@ import {
   type PreserveCaseSettings,
 } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.ts";
+import { type BugScope, containBug } from "../common/error_boundary.ts";
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
@@ -64,12 +65,35 @@ export interface UpstreamCallbacks {
   onResponseTrailers(trailers: HeaderMap): void;
   /** Response bytes can flow again after the upstream write buffer drained. */
   onUpstreamWritable?(): void;
+  /**
+   * One of the callbacks above threw when the pool called it from its own entry point (a
+   * promise continuation, a timer): end the request (see common/error_boundary.ts).
+   */
+  onBug(error: unknown): void;
+}
+
+/** Runs `onReady` from the pool's own continuation, inside the error boundary. */
+function ready(cb: UpstreamCallbacks, s: UpstreamStream): void {
+  try {
+    cb.onReady(s);
+  } catch (e) {
+    containBug(cb, "upstream ready callback", e);
+  }
+}
+
+/** Runs `onFailure` from the pool's own continuation, inside the error boundary. */
+function failed(cb: UpstreamCallbacks, reason: UpstreamFailure, detail: string): void {
+  try {
+    cb.onFailure(reason, detail);
+  } catch (e) {
+    containBug(cb, "upstream failure callback", e);
+  }
 }
 
 const EMPTY = new Uint8Array(0);
 
 /** One pooled upstream connection. */
-class PooledConnection implements ConnectionCallbacks {
+class PooledConnection implements ConnectionCallbacks, BugScope {
   conn!: Connection;
   /** Index in the pool's list of connections. */
   slot = -1;
@@ -80,7 +104,7 @@ class PooledConnection implements ConnectionCallbacks {
   readonly idleTimer = new CoarseTimer(() => {
     this.pool.clusterStats.cxIdleTimeout.inc();
     this.conn.close();
-  });
+  }, this);
   closed = false;
   /** The response said the connection closes after it. */
   noReuse = false;
@@ -90,6 +114,10 @@ class PooledConnection implements ConnectionCallbacks {
   closedWithActiveRequest = false;
   /** The upstream's FIN is being handed to the parser (a premature end is a termination). */
   #atEof = false;
+  /** The response parser is running (inside `onData`). */
+  parsing = false;
+  /** A response ended inside the running parse: the pool gets the connection back after it. */
+  releaseAfterParse = false;
   /**
    * When the connect attempt began and completed (`performance.now()`): access log timings,
    * upstream_cx_connect_ms and upstream_cx_length_ms.
@@ -101,7 +129,11 @@ class PooledConnection implements ConnectionCallbacks {
     this.parser = new ResponseParser({
       onHead: (h, head) => this.stream?.onHead(h, head),
       onBody: (chunk) => this.stream?.cb.onResponseData(chunk, false),
-      onMessageComplete: (trailers) => this.stream?.onComplete(trailers),
+      onMessageComplete: (trailers) => {
+        // Whatever follows a response on the wire is not parsed (see onData).
+        this.parser.pause();
+        this.stream?.onComplete(trailers);
+      },
       onError: (_status, detail) => {
         // A response cut short by the upstream closing is a connection termination, as in
         // Envoy, not a protocol error; onClose fails the stream.
@@ -115,8 +147,9 @@ class PooledConnection implements ConnectionCallbacks {
   onData(chunk: Uint8Array): void {
     const s = this.stream;
     if (!s) {
-      // Bytes on an idle connection are a protocol violation: drop the connection.
-      this.conn.close();
+      // Bytes on an idle connection answer no request: a protocol error, and the connection
+      // is not reused (they would be read as the next request's response).
+      this.#extraBytes();
       return;
     }
     s.wireBytesReceived += chunk.length;
@@ -124,8 +157,43 @@ class PooledConnection implements ConnectionCallbacks {
       s.cb.onResponseData(chunk, false);
       return;
     }
+    // The parser pauses after each response, so bytes after the end of one come back
+    // unconsumed instead of starting the next request's response.
+    this.parsing = true;
     const used = this.parser.execute(chunk);
-    if (s.tunnel && used < chunk.length) s.cb.onResponseData(chunk.subarray(used), false);
+    this.parsing = false;
+    if (used < chunk.length) {
+      if (s.tunnel) s.cb.onResponseData(chunk.subarray(used), false);
+      else this.#extraBytes();
+    }
+    if (this.releaseAfterParse) {
+      this.releaseAfterParse = false;
+      this.pool.release(this);
+    }
+  }
+
+  /**
+   * Bytes after a complete response (or on an idle connection): Envoy treats them as a
+   * protocol error and closes the connection, so nothing of one response can reach another
+   * request.
+   */
+  #extraBytes(): void {
+    this.noReuse = true;
+    this.pool.clusterStats.cxProtocolError.inc();
+    this.conn.close();
+  }
+
+  /**
+   * BugScope: an exception escaped this connection's callbacks or timer. The request on it
+   * ends (its router answers 500 or resets downstream) and the connection is not reused.
+   */
+  onBug(error: unknown): void {
+    this.noReuse = true;
+    const s = this.stream;
+    if (s && !s.done) {
+      s.reset();
+      s.cb.onBug(error);
+    } else this.conn.close();
   }
 
   onEnd(): void {
@@ -208,6 +276,7 @@ export class UpstreamStream {
   encodeHeaders(headers: HeaderMap, endStream: boolean): void {
     const method = headers.get(":method") ?? "GET";
     this.pc.parser.setRequestMethod(method);
+    this.pc.parser.resume();
     this.#upgradeRequested = headers.has("upgrade");
     const hasLength = headers.has("content-length");
     this.chunked = !endStream && !hasLength && !this.#upgradeRequested;
@@ -294,8 +363,14 @@ export class UpstreamStream {
   #maybeRelease(): void {
     if (this.done || !this.requestEnded || !this.responseEnded) return;
     this.done = true;
-    this.pc.pool.streamEnded();
-    this.pc.pool.release(this.pc);
+    const pc = this.pc;
+    pc.pool.streamEnded();
+    // Inside the parse, the connection goes back only once the rest of the read is known
+    // to be empty; a request taking it before would get those bytes as its response.
+    if (pc.parsing) {
+      pc.stream = undefined;
+      pc.releaseAfterParse = true;
+    } else pc.pool.release(pc);
   }
 
   /** The stream failed; the connection is not reused. */
@@ -391,7 +466,7 @@ export class Http1ConnPool {
       pc.requests++;
       this.#streamStarted();
       // Ready callbacks always run asynchronously, so callers see one order of events.
-      queueMicrotask(() => !s.done && cb.onReady(s));
+      queueMicrotask(() => !s.done && ready(cb, s));
       return { cancel: () => s.reset() };
     }
     return this.#connect(cb);
@@ -443,7 +518,7 @@ export class Http1ConnPool {
       cs.cxConnectFail.inc();
       cs.connectionClosed(false, false, performance.now() - pc.connectStart);
       settle();
-      cb.onFailure("connection_timeout", "connect timeout");
+      failed(cb, "connection_timeout", "connect timeout");
     }, this.cluster.connectTimeoutMs);
     Deno.connect({ hostname: this.hostname, port: this.port }).then((conn) => {
       clearTimeout(timer);
@@ -470,7 +545,7 @@ export class Http1ConnPool {
       pc.requests++;
       this.#streamStarted();
       pc.conn.start(pc);
-      cb.onReady(s);
+      ready(cb, s);
     }, (err: Error) => {
       clearTimeout(timer);
       if (timedOut) return;
@@ -481,8 +556,8 @@ export class Http1ConnPool {
       if (cancelled) return;
       settle();
       stats.cx_connect_fail++;
-      cb.onFailure("connection_failure", connectFailureReason(err));
-    });
+      failed(cb, "connection_failure", connectFailureReason(err));
+    }).catch((e) => containBug(cb, "upstream connect", e));
     return {
       cancel: () => {
         if (pending && !timedOut) {

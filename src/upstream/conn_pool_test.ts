@@ -1,5 +1,121 @@
-import { assertEquals } from "../testing/assert.ts";
-import { connectFailureReason } from "./conn_pool.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
+import { HeaderMap } from "../http/header_map.ts";
+import { Store } from "../stats/store.ts";
+import { ClusterStatsCache } from "../stats/data_path_stats.ts";
+import {
+  connectFailureReason,
+  Http1ConnPool,
+  type UpstreamCallbacks,
+  type UpstreamStream,
+} from "./conn_pool.ts";
+
+const dec = new TextDecoder();
+const enc = new TextEncoder();
+
+/** An upstream that answers each request head with the next scripted bytes. */
+function upstream(script: string[]) {
+  const conns: Deno.TcpConn[] = [];
+  const closed: Promise<void>[] = [];
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    for await (const c of l) {
+      conns.push(c);
+      closed.push((async () => {
+        const b = new Uint8Array(4096);
+        let buf = "";
+        try {
+          for (;;) {
+            const n = await c.read(b);
+            if (n === null) break;
+            buf += dec.decode(b.subarray(0, n));
+            while (buf.includes("\r\n\r\n")) {
+              buf = buf.slice(buf.indexOf("\r\n\r\n") + 4);
+              await c.write(enc.encode(script.shift() ?? ""));
+            }
+          }
+        } catch { /* closed */ }
+        c.close();
+      })());
+    }
+  })().catch(() => {});
+  return { port: (l.addr as Deno.NetAddr).port, conns, closed, close: () => l.close() };
+}
+
+/** Runs one GET through `pool`; resolves with the status and body the router would see. */
+function get(pool: Http1ConnPool): Promise<{ status: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    let status = "";
+    let body = "";
+    const cb: UpstreamCallbacks = {
+      onReady: (s: UpstreamStream) =>
+        s.encodeHeaders(new HeaderMap([":method", "GET", ":path", "/", ":authority", "x"]), true),
+      onFailure: (reason, detail) => reject(new Error(`${reason}: ${detail}`)),
+      onResponseHeaders: (h, _head, end) => {
+        status = h.get(":status")!;
+        if (end) resolve({ status, body });
+      },
+      onResponseData: (d, end) => {
+        body += dec.decode(d);
+        if (end) resolve({ status, body });
+      },
+      onResponseTrailers: () => resolve({ status, body }),
+      onBug: reject,
+    };
+    pool.newStream(cb);
+  });
+}
+
+function newPool(port: number) {
+  const stats = new ClusterStatsCache(new Store()).get("c");
+  const info = {
+    name: "c",
+    statName: "c",
+    connectTimeoutMs: 1000,
+    maxRequestsPerConnection: 0,
+    idleTimeoutMs: 0,
+    perConnectionBufferLimitBytes: 1 << 20,
+  };
+  return { pool: new Http1ConnPool(info, "127.0.0.1", port, stats), stats };
+}
+
+Deno.test("pool: a connection is reused only after a response that ended with nothing after it", async () => {
+  const up = upstream([
+    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 302 Found\r\nx-junk: ",
+    "HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nown",
+  ]);
+  const { pool, stats } = newPool(up.port);
+  try {
+    assertEquals(await get(pool), { status: "200", body: "ok" });
+    assertEquals(await get(pool), { status: "200", body: "ok" }); // same connection
+    assertEquals(up.conns.length, 1);
+    await up.closed[0]; // the extra bytes closed it
+    assertEquals(stats.cxProtocolError.value, 1);
+    assertEquals(await get(pool), { status: "200", body: "own" });
+    assertEquals(up.conns.length, 2);
+  } finally {
+    pool.close();
+    up.close();
+  }
+});
+
+Deno.test("pool: bytes arriving on an idle pooled connection close it (protocol error)", async () => {
+  const up = upstream(["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"]);
+  const { pool, stats } = newPool(up.port);
+  try {
+    assertEquals(await get(pool), { status: "200", body: "ok" });
+    assertEquals(pool.size, 1);
+    await up.conns[0].write(enc.encode("HTTP/1.1 302 Found\r\nlocation: http://evil.example/\r\n"));
+    await up.closed[0];
+    assertEquals(stats.cxProtocolError.value, 1);
+    for (let i = 0; i < 100 && pool.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assertEquals(pool.size, 0);
+    assert(up.conns.length === 1);
+  } finally {
+    pool.close();
+    up.close();
+  }
+});
 
 Deno.test("connectFailureReason: Envoy's `delayed connect error: <errno>`", () => {
   assertEquals(

@@ -67,6 +67,13 @@ export const HOST_CHAR: Uint8Array = table((b) =>
     : 0
 );
 
+/**
+ * Bytes Envoy accepts in a Host / :authority value: those of HOST_CHAR plus `@` (HTTP/1
+ * allows userinfo there). Whitespace, controls, `"#/<>?\\^`{|}` and bytes above 0x7E fail
+ * with `http.invalid_authority`.
+ */
+export const AUTHORITY_CHAR: Uint8Array = table((b) => HOST_CHAR[b] !== 0 || b === 0x40 ? 1 : 0);
+
 /** Value of a hex digit, or 255 for any other byte. */
 export const HEX: Uint8Array = table((b) => {
   if (b >= 0x30 && b <= 0x39) return b - 0x30;

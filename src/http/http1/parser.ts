@@ -11,12 +11,14 @@
  *   headers cost one string allocation.
  * - Bodies are handed out as views into the caller's buffer, never copied.
  *
- * Callbacks run synchronously inside `execute()`; they must not throw or re-enter the parser.
+ * Callbacks run synchronously inside `execute()`; they must not throw or re-enter the parser,
+ * but may `pause()` or `stop()` it.
  *
  * @module
  */
 import { HeaderMap } from "../header_map.ts";
 import {
+  AUTHORITY_CHAR,
   COLON,
   CR,
   FIELD_VALUE,
@@ -170,6 +172,8 @@ export const Details = {
   invalidScheme: "http1.invalid_scheme",
   invalidTransferEncoding: "http1.invalid_transfer_encoding",
   chunkedContentLength: "http1.content_length_and_chunked_not_allowed",
+  /** Envoy's shared detail for a Host (authority) with characters RFC 3986 does not allow. */
+  invalidAuthority: "http.invalid_authority",
   bodyDisallowed: "http1.body_disallowed",
   transferEncodingNotAllowed: "http1.transfer_encoding_not_allowed",
   contentLengthNotAllowed: "http1.content_length_not_allowed",
@@ -309,7 +313,8 @@ abstract class Http1Parser {
           this.#cb.onBody(take === n ? data : data.subarray(p, p + take));
           p += take;
           this.#remaining -= take;
-          if (this.#remaining === 0) this.#complete(undefined);
+          // onBody may have stopped the parser: a stopped parser reports nothing more.
+          if (this.#remaining === 0 && this.#state === S_BODY_LENGTH) this.#complete(undefined);
           break;
         }
         case S_BODY_EOF:
@@ -341,6 +346,23 @@ abstract class Http1Parser {
   /** Undoes `pause()`; call `execute()` again with the bytes it did not consume. */
   resume(): void {
     this.#pauseRequested = false;
+  }
+
+  /**
+   * Stops for good: `execute()` consumes nothing more and no callback follows, even from
+   * inside a callback of the current `execute()`. The owner decided the connection closes
+   * (an error, a reply with `connection: close`, a reset); the bytes after that point must
+   * not be parsed as further messages (RFC 9112 §9.6).
+   */
+  stop(): void {
+    this.#state = S_DEAD;
+    this.#pending = undefined;
+    this.#pendingLen = 0;
+  }
+
+  /** Whether `stop()` ran or the input failed to parse. */
+  get stopped(): boolean {
+    return this.#state === S_DEAD;
   }
 
   /** Whether `pause()` is in effect. */
@@ -716,6 +738,11 @@ abstract class Http1Parser {
           // target's authority wins and Host is dropped (RFC 9112 §3.2.2), as Envoy does.
           if (hostSeen) return this.#failCodec("multiple host headers");
           hostSeen = true;
+          // Envoy's codec checks the authority's characters (a space would let one Host be
+          // read as two words upstream); an empty Host is left to the connection manager.
+          if (!isAuthorityValue(buf, vs, ve)) {
+            return this.#fail(400, Details.invalidAuthority, "invalid host");
+          }
           if (authority >= 0) kv[authority] = this.#value(s, start, i);
           continue;
         }
@@ -830,7 +857,7 @@ abstract class Http1Parser {
       this.#cb.onHead(headers, head);
     } else if (closeDelimited) {
       this.#cb.onHead(headers, head);
-      this.#state = S_BODY_EOF;
+      if (this.#state !== S_DEAD) this.#state = S_BODY_EOF;
     } else {
       this.#startBody(headers, head, !bodiless);
     }
@@ -879,6 +906,7 @@ abstract class Http1Parser {
 
   #startBody(headers: HeaderMap, head: MessageHead, body: boolean): void {
     this.#cb.onHead(headers, head);
+    if (this.#state === S_DEAD) return;
     if (head.upgrade) {
       this.#state = S_UPGRADED;
     } else if (!body) {
@@ -948,6 +976,7 @@ abstract class Http1Parser {
         case S_CHUNK_DATA: {
           const take = Math.min(size, n - p);
           this.#cb.onBody(data.subarray(p, p + take));
+          if (this.#state === S_DEAD) return p + take;
           p += take;
           size -= take;
           if (size === 0) state = S_CHUNK_DATA_CR;
@@ -1032,6 +1061,11 @@ function nameHasUnderscore(buf: Uint8Array, i: number): boolean {
   const end = fieldOffsets[(i << 2) + 1];
   for (let p = fieldOffsets[i << 2]; p < end; p++) if (buf[p] === 0x5f) return true;
   return false;
+}
+
+function isAuthorityValue(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (AUTHORITY_CHAR[buf[i]] === 0) return false;
+  return true;
 }
 
 function hasUpperCase(buf: Uint8Array, start: number, end: number): boolean {

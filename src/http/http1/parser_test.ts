@@ -823,3 +823,47 @@ Deno.test("random bytes never throw", () => {
     }
   }
 });
+
+Deno.test("Host: characters Envoy's authority check refuses are a 400 http.invalid_authority", () => {
+  for (const host of ["a b", "a\tb", 'a"b', "a/b", "a?b", "a#b", "a{b}", "a\\b", "a<b>", "a\xe9"]) {
+    rejects(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`, 400, "http.invalid_authority");
+  }
+  for (const host of ["a.example:8080", "[::1]:80", "user@host", "a-b_c~d!$&'()*+,;=%41"]) {
+    accepts(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+  }
+});
+
+Deno.test("stop() from a callback: nothing more is reported or consumed, in any split", () => {
+  const wire = "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc" +
+    "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (const at of ["head", "body", "complete"] as const) {
+    for (const pieces of splits(bytes(wire))) {
+      const rec = new Recorder();
+      const p = new RequestParser(rec);
+      rec.after = (e) => {
+        if (at === "head" && "head" in e) p.stop();
+        if (at === "body" && "body" in e) p.stop();
+        if (at === "complete" && "complete" in e) p.stop();
+      };
+      const rest = feed(p, pieces);
+      assert(p.stopped);
+      const last = rec.events.at(-1)!;
+      assert(at in last, `${at}: ${JSON.stringify(rec.events)}`);
+      assertEquals(rec.heads.length, 1);
+      assert(rest.length > 0, "the rest is left unconsumed");
+      assertEquals(p.execute(bytes("GET / HTTP/1.1\r\nHost: h\r\n\r\n")), 0);
+    }
+  }
+});
+
+Deno.test("a response parser paused at each message end gives back what follows the response", () => {
+  const rec = new Recorder();
+  const p = new ResponseParser(rec);
+  p.setRequestMethod("GET");
+  rec.after = (e) => {
+    if ("complete" in e) p.pause();
+  };
+  const wire = bytes("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 302 Found\r\n");
+  assertEquals(p.execute(wire), wire.length - "HTTP/1.1 302 Found\r\n".length);
+  assertEquals(rec.heads.length, 1);
+});

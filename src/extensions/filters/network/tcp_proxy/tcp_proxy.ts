@@ -4,6 +4,7 @@
  * both directions, half-close passed through, an idle timeout, and access logs: at the end, and
  * optionally when the upstream connects and periodically (`access_log_options`).
  */
+import { type BugScope, containBug } from "../../../../common/error_boundary.ts";
 import type { TcpProxy } from "../../../../../proto/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.ts";
 import { CoarseTimer } from "../../../../common/coarse_timer.ts";
 import type { ServerContext } from "../../../../config/extensions.ts";
@@ -88,7 +89,7 @@ export function compileTcpProxy(c: TcpProxy): TcpProxyConfig {
 }
 
 /** One proxied connection. */
-class TcpProxySession {
+class TcpProxySession implements BugScope {
   readonly si: StreamInfo;
   upstream: Connection | undefined;
   downEnded = false;
@@ -104,7 +105,7 @@ class TcpProxySession {
     if (this.upstream) this.si.upstreamLocalCloseReason = why;
     this.stats.idleTimeout.inc();
     this.#close();
-  });
+  }, this);
   #flushTimer: CoarseTimer | undefined;
   /** Downstream bytes that arrived before the upstream connection was up. */
   early: Uint8Array[] = [];
@@ -137,7 +138,7 @@ class TcpProxySession {
       this.#flushTimer = new CoarseTimer(() => {
         this.#log("TcpPeriodic");
         this.#flushTimer!.arm(interval);
-      });
+      }, this);
       this.#flushTimer.arm(interval);
     }
     down.start(this.#downCallbacks(), ctx.initialData);
@@ -228,7 +229,12 @@ class TcpProxySession {
       cs.cxConnectFail.inc();
       cs.connectionClosed(true, false, performance.now() - this.#attemptMs);
       if (!this.closed) this.#connectFailed(err.message);
-    });
+    }).catch((e) => containBug(this, "tcp_proxy connect", e));
+  }
+
+  /** BugScope: an exception escaped this session's timers or connect continuation. */
+  onBug(): void {
+    this.#close();
   }
 
   #connectFailed(reason: string): void {
