@@ -143,6 +143,7 @@ export function checkBootstrap(
   }
 
   for (const p of checkStatsConfig(b)) r.report(p.path, p.message);
+  checkWatchdogs(b, r);
 
   const clusters = new Set<string>();
   (b.staticResources?.clusters ?? []).forEach((c, i) => {
@@ -301,6 +302,23 @@ function checkUpstreamHttpOptions(c: Cluster, path: string, r: Reporter) {
       );
     }
   }
+}
+
+const WATCHDOG = "envoy.config.bootstrap.v3.Watchdog";
+
+/**
+ * The guard dog that kills acts on worker isolates only: nothing outside the main thread can
+ * stop it, so a kill set for the main thread (its own watchdog, or the deprecated `watchdog`
+ * that covers every thread) is refused rather than counted and never applied.
+ */
+function checkWatchdogs(b: Bootstrap, r: Reporter) {
+  const refuse = (w: Bootstrap["watchdog"], path: string, where: string) => {
+    if (w?.killTimeout) r.refuseField(path, WATCHDOG, "kill_timeout", where);
+    if (w?.multikillTimeout) r.refuseField(path, WATCHDOG, "multikill_timeout", where);
+  };
+  const why = "for the main thread (set it in watchdogs.worker_watchdog)";
+  refuse(b.watchdogs?.mainThreadWatchdog, "watchdogs.main_thread_watchdog", why);
+  refuse(b.watchdog, "watchdog", why);
 }
 
 /** Follows a field path through proto JSON. */

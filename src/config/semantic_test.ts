@@ -161,3 +161,16 @@ Deno.test("validate: a listener that does not bind to its port is refused (worke
   ]);
   assertEquals(load(config(hcm(), "", "    bind_to_port: true\n")), []);
 });
+
+Deno.test("validate: watchdog kills apply to workers; for the main thread they are refused", () => {
+  const dogs = `watchdogs:
+  worker_watchdog: { kill_timeout: 5s, multikill_timeout: 9s, multikill_threshold: { value: 50 } }
+  main_thread_watchdog: { miss_timeout: 1s, kill_timeout: 5s }
+`;
+  assertEquals(load(dogs), [
+    "3:45: watchdogs.main_thread_watchdog: field 'kill_timeout' is not supported yet for the " +
+    "main thread (set it in watchdogs.worker_watchdog)",
+  ]);
+  assertEquals(load("watchdog: { multikill_timeout: 5s }\n").length, 1);
+  assertEquals(load("watchdog: { actions: [{ event: KILL }] }\n").length, 1);
+});

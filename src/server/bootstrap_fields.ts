@@ -41,7 +41,14 @@ export const BOOTSTRAP_FIELDS: FieldTable = {
     "envoy.config.core.v3.Extension": ["name", "category", "version", "disabled", "type_urls"],
     "envoy.config.bootstrap.v3.Admin": ["address", "access_log", "access_log_path"],
     "envoy.config.bootstrap.v3.Watchdogs": ["main_thread_watchdog", "worker_watchdog"],
-    // Misses and mega misses are counted; kill/multikill and actions are not implemented.
-    "envoy.config.bootstrap.v3.Watchdog": ["miss_timeout", "megamiss_timeout"],
+    // Misses and mega misses are counted; kill and multikill act on workers only (see
+    // config/semantic.ts); watchdog action extensions and kill jitter are not implemented.
+    "envoy.config.bootstrap.v3.Watchdog": [
+      "miss_timeout",
+      "megamiss_timeout",
+      "kill_timeout",
+      "multikill_timeout",
+      "multikill_threshold",
+    ],
   },
 };

@@ -137,18 +137,6 @@ export class Server implements AdminServer {
     const wd = watchdogThresholds(bootstrap, "main_thread");
     this.#watchdog = new Watchdog(this.#stats, "main_thread", "main_thread", wd);
     const workerDog = watchdogThresholds(bootstrap, "workers");
-    if (wd.unsupported.length > 0) {
-      log.warn(
-        `main thread watchdog: ${wd.unsupported.join(", ")} not applied: nothing outside the ` +
-          "main thread can act on it; it counts misses and mega misses only",
-      );
-    }
-    if (workerDog.unsupported.length > 0) {
-      log.warn(
-        `worker watchdog: ${workerDog.unsupported.join(", ")} not applied: watchdog action ` +
-          "extensions are not supported",
-      );
-    }
     workers.watch(workerDog, this.#stats, (ids, stalledMs) => {
       // Several workers stuck at once: Envoy's multikill aborts the process, and so does
       // denvoy, for the supervisor (systemd) to start a fresh one.

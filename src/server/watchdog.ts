@@ -52,31 +52,24 @@ function ms(d: Duration | undefined, dflt: number): number {
 /**
  * The thresholds for the main thread or the workers: `watchdogs.main_thread_watchdog` /
  * `worker_watchdog`, else the deprecated `watchdog` for both, else Envoy's defaults (200 ms,
- * 1000 ms). Also says which configured kill settings are not applied.
+ * 1000 ms). The config check refuses kill settings for the main thread and watchdog actions.
  */
 export function watchdogThresholds(
   bootstrap: Pick<Bootstrap, "watchdog" | "watchdogs">,
   which: "main_thread" | "workers",
-): GuardDogConfig & { unsupported: string[] } {
+): GuardDogConfig {
   const w = bootstrap.watchdogs;
   const cfg: WatchdogConfig | undefined = w
     ? (which === "main_thread" ? w.mainThreadWatchdog : w.workerWatchdog)
     : bootstrap.watchdog;
   const killMs = ms(cfg?.killTimeout, 0);
   const multikillMs = ms(cfg?.multikillTimeout, 0);
-  const unsupported: string[] = [];
-  if (which === "main_thread") {
-    if (killMs > 0) unsupported.push("kill_timeout");
-    if (multikillMs > 0) unsupported.push("multikill_timeout");
-  }
-  if ((cfg?.actions.length ?? 0) > 0) unsupported.push("actions");
   return {
     missMs: ms(cfg?.missTimeout, 200),
     megaMissMs: ms(cfg?.megamissTimeout, 1000),
     killMs,
     multikillMs,
     multikillThreshold: cfg?.multikillThreshold?.value ?? 0,
-    unsupported,
   };
 }
 

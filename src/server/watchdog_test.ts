@@ -38,7 +38,6 @@ Deno.test("watchdog thresholds: watchdogs per subsystem, else watchdog, else Env
     killMs: 0,
     multikillMs: 0,
     multikillThreshold: 0,
-    unsupported: [],
   });
   const old = { watchdog: { missTimeout: d(300), actions: [] } } as never;
   assertEquals(watchdogThresholds(old, "main_thread").missMs, 300);
@@ -61,20 +60,15 @@ Deno.test("watchdog thresholds: watchdogs per subsystem, else watchdog, else Env
     killMs: 0,
     multikillMs: 0,
     multikillThreshold: 0,
-    unsupported: [],
   });
-  // Worker kill settings are applied by the guard dog; the main thread's cannot be.
+  // Worker kill settings are applied by the guard dog (the main thread's are refused).
   assertEquals(watchdogThresholds(both, "workers"), {
     missMs: 50,
     megaMissMs: 1000,
     killMs: 10_000,
     multikillMs: 20_000,
     multikillThreshold: 50,
-    unsupported: [],
   });
-  const mainKill = { watchdog: { killTimeout: d(5000), actions: [] } } as never;
-  assertEquals(watchdogThresholds(mainKill, "main_thread").unsupported, ["kill_timeout"]);
-  assertEquals(watchdogThresholds(mainKill, "workers").killMs, 5000);
 });
 
 Deno.test("watchdog: the probe timer runs and stops", async () => {
