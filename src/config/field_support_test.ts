@@ -63,10 +63,10 @@ Deno.test("field support: an empty message counts as set; a default scalar does 
     `19:19: ${ROUTE}: field 'hedge_policy' is not supported yet`,
   ]);
   // proto3 cannot tell `false` from absent, and neither can Envoy: nothing to refuse.
-  assertEquals(load(config("", "", "          proxy_100_continue: false\n")), []);
-  assertEquals(load(config("", "", "          proxy_100_continue: true\n")), [
+  assertEquals(load(config("", "", "          append_x_forwarded_port: false\n")), []);
+  assertEquals(load(config("", "", "          append_x_forwarded_port: true\n")), [
     "11:11: static_resources.listeners[0].filter_chains[0].filters[0].typed_config: " +
-    "field 'proxy_100_continue' is not supported yet",
+    "field 'append_x_forwarded_port' is not supported yet",
   ]);
 });
 

@@ -33,6 +33,7 @@ export const CONN_MANAGER_FIELDS: FieldTable = {
       "xff_num_trusted_hops",
       "skip_xff_append",
       "via",
+      "proxy_100_continue",
       "generate_request_id",
       "preserve_external_request_id",
       "always_set_request_id_in_response",
