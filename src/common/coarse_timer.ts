@@ -17,6 +17,7 @@
  */
 
 import { type BugScope, containBug } from "./error_boundary.ts";
+import { monotonicNow } from "./monotonic_time.ts";
 
 /** Granularity of coarse timers. */
 export const RESOLUTION_MS = 25;
@@ -76,7 +77,7 @@ export class CoarseTimer {
   /** Fires `ms` from now (replacing any earlier arming). */
   arm(ms: number): void {
     const linked = this.deadline !== Infinity && this.deadline !== DUE;
-    this.deadline = performance.now() + ms;
+    this.deadline = monotonicNow() + ms;
     if (linked) return;
     this.next = head;
     if (head !== undefined) head.prev = this;

@@ -29,6 +29,7 @@ import { drainManager } from "../server/drain_manager.ts";
 import { INTERNAL_REDIRECT_STATE } from "../router/internal_redirect.ts";
 import { streamDurationMs } from "./stream_duration.ts";
 import { BUG_DETAILS, reportBug } from "../common/error_boundary.ts";
+import { monotonicNow } from "../common/monotonic_time.ts";
 
 const log = getLogger("http");
 const EMPTY = new Uint8Array(0);
@@ -51,11 +52,12 @@ class ActiveStream implements StreamSink {
   upgraded = false;
   /** Whether downstream_rq_total counted this stream (codec errors before a head are not). */
   counted = false;
-  #writableCbs: (() => void)[] = [];
+  /** Waiting for the downstream to drain; made when a filter first waits. */
+  #writableCbs: (() => void)[] | undefined;
   #timer: CoarseTimer | undefined;
   /** access_log_flush_interval: periodic access log entries while the stream lives. */
   logTimer: CoarseTimer | undefined;
-  lastActivity = performance.now();
+  lastActivity = monotonicNow();
   /** The stream idle timeout in force: the HCM's, or the route's `idle_timeout` once routed. */
   idleTimeoutMs: number;
   /** When max_stream_duration runs out (performance.now() time); Infinity when it does not. */
@@ -87,7 +89,7 @@ class ActiveStream implements StreamSink {
 
   /** Arms the stream timer for the earliest of its deadlines (idle, request, duration). */
   #armTimer(): void {
-    const now = performance.now();
+    const now = monotonicNow();
     const cfg = this.cm.cfg;
     const next = Math.min(
       this.idleTimeoutMs ? this.lastActivity + this.idleTimeoutMs - now : Infinity,
@@ -127,7 +129,7 @@ class ActiveStream implements StreamSink {
 
   #onTimer(): void {
     if (this.responseDone) return;
-    const now = performance.now();
+    const now = monotonicNow();
     const cfg = this.cm.cfg;
     const elapsed = now - this.streamInfo.startMonotonic;
     if (cfg.requestTimeoutMs && !this.requestDone && elapsed >= cfg.requestTimeoutMs) {
@@ -262,7 +264,7 @@ class ActiveStream implements StreamSink {
   }
 
   onWritable(cb: () => void): void {
-    this.#writableCbs.push(cb);
+    (this.#writableCbs ??= []).push(cb);
   }
 
   get bufferLimit(): number {
@@ -275,7 +277,8 @@ class ActiveStream implements StreamSink {
 
   notifyWritable(): void {
     const cbs = this.#writableCbs;
-    this.#writableCbs = [];
+    if (cbs === undefined) return;
+    this.#writableCbs = undefined;
     for (const cb of cbs) cb();
   }
 
@@ -386,7 +389,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     const s = this.#stream;
     if (s?.upgraded) {
       s.streamInfo.bytesReceived += chunk.length;
-      s.lastActivity = performance.now();
+      s.lastActivity = monotonicNow();
       s.fm.decodeData(chunk, false);
       return;
     }
@@ -444,7 +447,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     this.cfg.stats.connectionClosed(
       remote,
       active,
-      performance.now() - this.conn.openedMs,
+      monotonicNow() - this.conn.openedMs,
     );
     if (active) {
       // Envoy's onResetStream counts every stream reset as received (rx), whoever closed.
@@ -560,7 +563,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     const s = this.#stream;
     if (!s || s.fm.destroyed) return;
     s.streamInfo.bytesReceived += chunk.length;
-    s.lastActivity = performance.now();
+    s.lastActivity = monotonicNow();
     if (!s.fm.localReplied) s.fm.decodeData(chunk, false);
   }
 
@@ -698,7 +701,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   writeResponseData(s: ActiveStream, data: Uint8Array, endStream: boolean): void {
     if (s.responseDone) return;
-    s.lastActivity = performance.now();
+    s.lastActivity = monotonicNow();
     if (data.length > 0 && !s.noBody) {
       s.streamInfo.bytesSent += data.length;
       if (s.chunked) {

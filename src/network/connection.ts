@@ -8,6 +8,7 @@
 import { allocate, MAX_CARVED_BYTES } from "../common/slab.ts";
 import { containBug, reportBug } from "../common/error_boundary.ts";
 import type { ByteCounters } from "../stats/data_path_stats.ts";
+import { monotonicNow } from "../common/monotonic_time.ts";
 
 /** Why a connection closed, for access logs and stats. */
 export type CloseReason = "local" | "remote" | "error";
@@ -74,7 +75,7 @@ export class Connection {
   bytesWritten = 0;
   bytesRead = 0;
   /** When the connection was created (`performance.now()`), for connection length stats. */
-  readonly openedMs = performance.now();
+  readonly openedMs = monotonicNow();
   /**
    * Counters that see the bytes as they move (`*_cx_rx_bytes_total`), so long-lived
    * connections show up in the stats before they close, as in Envoy.

@@ -38,6 +38,7 @@ import { pathEnd } from "./path_rewrite.ts";
 import { redirectLocation } from "./redirect.ts";
 import { type MatchedRoute, rewritePath } from "./route_table.ts";
 import type { HostStats } from "../upstream/host_stats.ts";
+import { monotonicNow } from "../common/monotonic_time.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -286,7 +287,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#upgrade = headers.has("upgrade");
     this.#heldEnd = endStream;
     if (r.internalRedirectPolicy && !this.#upgrade) this.#redirectBody = [];
-    this.#startMs = performance.now();
+    this.#startMs = monotonicNow();
     if (endStream) this.#onRequestComplete();
     const pool = this.server.pools.pool(cluster.info, host.address, host.port);
     si.attemptCount = (si.attemptCount ?? 0) + 1;
@@ -375,7 +376,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     // Connection times belong to the connection: on a reused one they precede this request.
     t.upstreamConnectStart = stream.pc.connectStart - si.startMonotonic;
     t.upstreamConnectComplete = stream.pc.connectComplete - si.startMonotonic;
-    t.connectionPoolReadyLatency = performance.now() - this.#startMs;
+    t.connectionPoolReadyLatency = monotonicNow() - this.#startMs;
     if (this.#upstreamDurationMs > 0) this.#armUpstreamDuration();
     const bodyLess = this.#heldEnd && this.#held.length === 0 && !this.#heldTrailers;
     stream.encodeHeaders(this.#requestHeaders, bodyLess);
@@ -445,7 +446,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (policy?.redirectResponseCodes.has(status) && this.#setupRedirect(headers, status)) return;
     this.#responseStarted = true;
     si.responseCodeDetails = "via_upstream";
-    const now = performance.now();
+    const now = monotonicNow();
     const elapsed = now - this.#startMs;
     const stats = this.#stats;
     if (stats) {
@@ -527,7 +528,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   // ---- internal redirects ----
 
   #onRequestComplete(): void {
-    if (this.#requestCompleteMs === 0) this.#requestCompleteMs = performance.now();
+    if (this.#requestCompleteMs === 0) this.#requestCompleteMs = monotonicNow();
     this.#startTimer();
   }
 

@@ -4,6 +4,7 @@
  */
 import type { HeaderMap } from "../http/header_map.ts";
 import type { MatchedRoute } from "../router/route_table.ts";
+import { monotonicNow } from "../common/monotonic_time.ts";
 
 /**
  * Response flags (bit values), in Envoy's order, with the short and long names access logs
@@ -84,6 +85,26 @@ export interface StreamTimings {
   connectionPoolReadyLatency?: number;
 }
 
+/**
+ * StreamTimings with every milestone present from the start: one object shape for every stream,
+ * so marking a milestone is a plain field store rather than a change of shape.
+ */
+class Timings implements StreamTimings {
+  lastDownstreamRxByteReceived?: number = undefined;
+  upstreamConnectStart?: number = undefined;
+  upstreamConnectComplete?: number = undefined;
+  upstreamHandshakeComplete?: number = undefined;
+  firstUpstreamTxByteSent?: number = undefined;
+  lastUpstreamTxByteSent?: number = undefined;
+  firstUpstreamRxByteReceived?: number = undefined;
+  firstUpstreamRxBodyByteReceived?: number = undefined;
+  lastUpstreamRxByteReceived?: number = undefined;
+  firstDownstreamTxByteSent?: number = undefined;
+  lastDownstreamTxByteSent?: number = undefined;
+  downstreamHandshakeComplete?: number = undefined;
+  connectionPoolReadyLatency?: number = undefined;
+}
+
 /** The parts of an upstream cluster access logs read (`%UPSTREAM_CLUSTER%`, `%CLUSTER_METADATA%`). */
 export interface UpstreamClusterDescription {
   readonly name: string;
@@ -162,10 +183,10 @@ export class StreamInfo {
   /** Wall clock start, ms since the epoch. */
   startTime = Date.now();
   /** Monotonic start, for durations. */
-  startMonotonic = performance.now();
+  startMonotonic = monotonicNow();
   /** End of the stream, ms since start; set when it completes. */
   duration?: number;
-  readonly timings: StreamTimings = {};
+  readonly timings: StreamTimings = new Timings();
   /** Milestones filters name themselves (`%COMMON_DURATION(key:...)%`), ms since start. */
   customTimings?: Map<string, number>;
 
@@ -243,12 +264,18 @@ export class StreamInfo {
   responseTrailers?: HeaderMap;
   requestTrailers?: HeaderMap;
 
-  /** Filter state objects by name (`%FILTER_STATE(...)%`). */
-  readonly filterState = new Map<string, unknown>();
+  #filterState: Map<string, unknown> | undefined;
+  /** Filter state objects by name (`%FILTER_STATE(...)%`); made on first use. */
+  get filterState(): Map<string, unknown> {
+    return this.#filterState ??= new Map();
+  }
   /** Filter state of upstream components, for upstream logs (`%UPSTREAM_FILTER_STATE(...)%`). */
   upstreamFilterState?: ReadonlyMap<string, unknown>;
-  /** Dynamic metadata by filter namespace (`%DYNAMIC_METADATA(...)%`). */
-  readonly dynamicMetadata: Record<string, Record<string, unknown>> = {};
+  #dynamicMetadata: Record<string, Record<string, unknown>> | undefined;
+  /** Dynamic metadata by filter namespace (`%DYNAMIC_METADATA(...)%`); made on first use. */
+  get dynamicMetadata(): Record<string, Record<string, unknown>> {
+    return this.#dynamicMetadata ??= {};
+  }
 
   /**
    * Envoy's `setFromForRecreateStream`: a stream that replays `other`'s request (internal
@@ -284,7 +311,7 @@ export class StreamInfo {
 
   /** Milliseconds since the stream started. */
   elapsed(): number {
-    return performance.now() - this.startMonotonic;
+    return monotonicNow() - this.startMonotonic;
   }
 
   /** Records `key` in timings as now, the first time only. */

@@ -23,6 +23,7 @@ import {
 } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.ts";
 import { type BugScope, containBug } from "../common/error_boundary.ts";
+import { monotonicNow } from "../common/monotonic_time.ts";
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
@@ -122,7 +123,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
    * When the connect attempt began and completed (`performance.now()`): access log timings,
    * upstream_cx_connect_ms and upstream_cx_length_ms.
    */
-  readonly connectStart = performance.now();
+  readonly connectStart = monotonicNow();
   connectComplete = 0;
 
   constructor(readonly pool: Http1ConnPool) {
@@ -216,7 +217,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
     this.pool.clusterStats.connectionClosed(
       reason !== "local" || this.peerClosed,
       (s !== undefined && !s.done) || this.closedWithActiveRequest,
-      performance.now() - this.connectStart,
+      monotonicNow() - this.connectStart,
     );
     if (s && !s.done) s.fail("connection_termination", "upstream connection closed");
   }
@@ -241,6 +242,16 @@ export class UpstreamStream {
   #upgradeRequested = false;
 
   constructor(readonly pc: PooledConnection, readonly cb: UpstreamCallbacks) {}
+
+  /** Hands the stream to its owner, from a microtask (see Http1ConnPool.newStream). */
+  readonly readyTask = (): void => {
+    if (!this.done) ready(this.cb, this);
+  };
+
+  /** PendingRequest: the owner gave up before or after the stream was ready. */
+  cancel(): void {
+    this.reset();
+  }
 
   /** Address of the local side of the upstream connection. */
   get localAddress(): string {
@@ -466,8 +477,8 @@ export class Http1ConnPool {
       pc.requests++;
       this.#streamStarted();
       // Ready callbacks always run asynchronously, so callers see one order of events.
-      queueMicrotask(() => !s.done && ready(cb, s));
-      return { cancel: () => s.reset() };
+      queueMicrotask(s.readyTask);
+      return s;
     }
     return this.#connect(cb);
   }
@@ -516,7 +527,7 @@ export class Http1ConnPool {
       stats.cx_active--;
       cs.cxConnectTimeout.inc();
       cs.cxConnectFail.inc();
-      cs.connectionClosed(false, false, performance.now() - pc.connectStart);
+      cs.connectionClosed(false, false, monotonicNow() - pc.connectStart);
       settle();
       failed(cb, "connection_timeout", "connect timeout");
     }, this.cluster.connectTimeoutMs);
@@ -528,12 +539,12 @@ export class Http1ConnPool {
       }
       if (cancelled) {
         stats.cx_active--;
-        cs.connectionClosed(false, false, performance.now() - pc.connectStart);
+        cs.connectionClosed(false, false, monotonicNow() - pc.connectStart);
         conn.close();
         return;
       }
       settle();
-      const now = performance.now();
+      const now = monotonicNow();
       pc.connectComplete = now;
       cs.cxConnectMs.record(now - pc.connectStart);
       conn.setNoDelay(true);
@@ -552,7 +563,7 @@ export class Http1ConnPool {
       stats.cx_active--;
       // Refused or unreachable: the upstream side ended the attempt.
       cs.cxConnectFail.inc();
-      cs.connectionClosed(true, false, performance.now() - pc.connectStart);
+      cs.connectionClosed(true, false, monotonicNow() - pc.connectStart);
       if (cancelled) return;
       settle();
       stats.cx_connect_fail++;
@@ -614,14 +625,23 @@ export class ConnPoolManager {
 
   /** The pool for `host:port` of `cluster`, created on first use. */
   pool(cluster: PoolClusterInfo, hostname: string, port: number): Http1ConnPool {
+    // Consecutive requests mostly go to the same host (one upstream, or a sidecar's one app):
+    // the last answer spares building the key and the map lookup.
+    const last = this.#last;
+    if (
+      last !== undefined && last.port === port && last.hostname === hostname &&
+      last.cluster.name === cluster.name
+    ) return last;
     const key = `${cluster.name}|${hostname}|${port}`;
     let p = this.#pools.get(key);
     if (!p) {
       p = new Http1ConnPool(cluster, hostname, port, this.clusterStats.get(cluster.statName));
       this.#pools.set(key, p);
     }
+    this.#last = p;
     return p;
   }
+  #last: Http1ConnPool | undefined;
 
   /** This worker's stats of every host it has a pool for. */
   hostStats(): HostStatsSnapshot {
@@ -639,5 +659,6 @@ export class ConnPoolManager {
   close(): void {
     for (const p of this.#pools.values()) p.close();
     this.#pools.clear();
+    this.#last = undefined;
   }
 }

@@ -67,8 +67,17 @@ export function healthFromStatus(status: number): { healthy: boolean; degraded: 
 
 /** `ip:port`, with IPv6 addresses bracketed (`[::1]:80`): a host's identity within a cluster. */
 export function hostKey(h: { readonly address: string; readonly port: number }): string {
-  return isIP(h.address) === 6 ? `[${h.address}]:${h.port}` : `${h.address}:${h.port}`;
+  // Asked for on every request (stream info, least-request bookkeeping): built once per host.
+  let key = hostKeys.get(h);
+  if (key === undefined) {
+    key = isIP(h.address) === 6 ? `[${h.address}]:${h.port}` : `${h.address}:${h.port}`;
+    hostKeys.set(h, key);
+  }
+  return key;
 }
+
+/** hostKey's memory; host descriptions are immutable, so a key never goes stale. */
+const hostKeys = new WeakMap<object, string>();
 
 /** A string that is equal for equal localities, for grouping hosts by locality. */
 export function localityKey(l: Locality): string {

@@ -18,6 +18,7 @@ import { type AccessLogInstance, createAccessLogs } from "../../../access_logger
 import type { ByteCounters, ClusterStats } from "../../../../stats/data_path_stats.ts";
 import type { Counter } from "../../../../stats/metrics.ts";
 import type { Scope } from "../../../../stats/store.ts";
+import { monotonicNow } from "../../../../common/monotonic_time.ts";
 
 /**
  * `tcp.<stat_prefix>.*` (Envoy's `ALL_TCP_PROXY_STATS` that denvoy's tcp_proxy moves; the
@@ -184,14 +185,14 @@ class TcpProxySession implements BugScope {
     cs.cxTotal.inc();
     cs.cxActive.inc();
     // One clock read: the access log's connect start and the stats' connect and length times.
-    const connectStart = performance.now();
+    const connectStart = monotonicNow();
     this.#attemptMs = connectStart;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       cs.cxConnectTimeout.inc();
       cs.cxConnectFail.inc();
-      cs.connectionClosed(false, false, performance.now() - this.#attemptMs);
+      cs.connectionClosed(false, false, monotonicNow() - this.#attemptMs);
       this.#connectFailed("connect timeout");
     }, cluster.info.connectTimeoutMs);
     Deno.connect({ hostname: host.address, port: host.port }).then((conn) => {
@@ -201,11 +202,11 @@ class TcpProxySession implements BugScope {
         return;
       }
       if (this.closed) {
-        cs.connectionClosed(false, false, performance.now() - this.#attemptMs);
+        cs.connectionClosed(false, false, monotonicNow() - this.#attemptMs);
         conn.close();
         return;
       }
-      const now = performance.now();
+      const now = monotonicNow();
       cs.cxConnectMs.record(now - connectStart);
       conn.setNoDelay(true);
       const up = new Connection(conn, cluster.info.perConnectionBufferLimitBytes);
@@ -227,7 +228,7 @@ class TcpProxySession implements BugScope {
       clearTimeout(timer);
       if (timedOut) return;
       cs.cxConnectFail.inc();
-      cs.connectionClosed(true, false, performance.now() - this.#attemptMs);
+      cs.connectionClosed(true, false, monotonicNow() - this.#attemptMs);
       if (!this.closed) this.#connectFailed(err.message);
     }).catch((e) => containBug(this, "tcp_proxy connect", e));
   }
@@ -310,7 +311,7 @@ class TcpProxySession implements BugScope {
         this.#cs?.connectionClosed(
           reason !== "local" || this.upEnded,
           false,
-          performance.now() - this.#attemptMs,
+          monotonicNow() - this.#attemptMs,
         );
         if (!this.closed) {
           if (!this.upEnded) this.si.setFlag("UC");
