@@ -7,6 +7,8 @@
  *
  * Usage: `deno run -A bench/http_bench.ts [--duration 10] [--quick] [--cpu-prof DIR] [--variants]`
  *
+ * `--idle` measures only denvoy's RSS per idle keep-alive connection (a fresh process).
+ *
  * `--gc` runs denvoy alone under the 1 KiB load with V8's GC tracing and reports young- and
  * old-generation collections: count, pauses, survival and promotion (what drives the p99 tail).
  *
@@ -692,7 +694,9 @@ async function idleConnRss(pid: () => number, port: number, n: number): Promise<
       conns.push(...await Promise.all(Array.from({ length: Math.min(BATCH, n - i) }, openOne)));
       if (conns.length % 1000 === 0 && conns.length < n) stepsKiB.push(rssKiB(pid()));
     }
-    await sleep(1000);
+    // Idle means idle: the heap has had time to settle (V8's memory reducer collects the
+    // garbage that opening the connections left after several seconds without work).
+    await sleep(Number(Deno.env.get("IDLE_SETTLE_MS") ?? 1000));
     const afterKiB = rssKiB(pid());
     stepsKiB.push(afterKiB);
     return { conns: n, beforeKiB, afterKiB, perConnKiB: (afterKiB - beforeKiB) / n, stepsKiB };
@@ -1025,6 +1029,7 @@ async function main() {
       "cpu-prof": { type: "string" },
       variants: { type: "boolean", default: false },
       gc: { type: "boolean", default: false },
+      idle: { type: "boolean", default: false },
     },
   });
   const quick = values.quick;
@@ -1086,6 +1091,18 @@ async function main() {
       return;
     }
 
+    if (values.idle) {
+      // Only denvoy's memory per idle keep-alive connection, on a fresh process.
+      const v8 = Deno.env.get("DENVOY_V8_FLAGS");
+      const { peer } = await startDenvoy(dir, upstream.port, v8 ? [`--v8-flags=${v8}`] : []);
+      const r = await idleConnRss(peer.rssPid, peer.port, idleConns);
+      console.log(
+        `denvoy idle keep-alive connections: ${r.conns}, RSS ${r.beforeKiB} -> ${r.afterKiB} KiB, ` +
+          `${f1(r.perConnKiB)} KiB per connection (target ≤ ${TARGET.rssKiB})`,
+      );
+      await stop(peer.child);
+      return;
+    }
     if (values.gc) {
       await gcRun(dir, upstream.port, duration, warmup);
       return;

@@ -34,10 +34,11 @@ let nextConnectionId = 1;
 
 /**
  * Read buffer sizes. Each open connection keeps one buffer for its pending read, so idle
- * downstream connections must not each hold a big one (4 KiB holds a typical request head; at
- * 16 KiB, 5,000 idle keep-alive connections cost 80 MB); a buffer doubles when a read fills it.
+ * downstream connections must not each hold a big one (at 16 KiB, 5,000 idle keep-alive
+ * connections cost 80 MB). 1 KiB holds most request heads; a buffer doubles when a read fills
+ * it, so a bigger head or a body costs one more read, once per connection.
  */
-const MIN_READ_SIZE = 4 * 1024;
+const MIN_READ_SIZE = 1024;
 const MAX_READ_SIZE = 256 * 1024;
 
 /** `ip:port` of a Deno address, with IPv6 in brackets. */

@@ -548,7 +548,9 @@ export class Http1ConnPool {
       pc.connectComplete = now;
       cs.cxConnectMs.record(now - pc.connectStart);
       conn.setNoDelay(true);
-      pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 64 * 1024);
+      // Responses are bigger than requests; the buffer still doubles on full reads, so bulk
+      // bodies soon read in big pieces while a pool of idle connections holds little.
+      pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
       pc.conn.byteCounters = cs.cxBytes;
       this.#all.add(pc);
       const s = new UpstreamStream(pc, cb);
