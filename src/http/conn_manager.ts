@@ -122,9 +122,9 @@ class ActiveStream implements StreamSink {
     this.#armTimer();
   }
 
-  get connection() {
-    const c = this.cm.conn;
-    return { id: c.id, remoteAddress: c.remoteAddress, localAddress: c.localAddress };
+  /** The downstream connection, as filters see it (its id and addresses). */
+  get connection(): { id: number; remoteAddress: string; localAddress: string } {
+    return this.cm.conn;
   }
 
   #onTimer(): void {

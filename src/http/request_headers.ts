@@ -67,6 +67,15 @@ export function isIpAddress(s: string): boolean {
 
 /** Loopback, RFC 1918, link-local and unique-local addresses count as internal, as in Envoy. */
 export function isInternalAddress(ip: string): boolean {
+  // Asked for the same client address on every request of a connection: answer it once.
+  if (ip === lastInternalIp) return lastInternal;
+  lastInternalIp = ip;
+  return lastInternal = classifyInternal(ip);
+}
+let lastInternalIp = "";
+let lastInternal = false;
+
+function classifyInternal(ip: string): boolean {
   if (ip.startsWith("::ffff:")) ip = ip.slice(7);
   if (/^(10\.|127\.|192\.168\.|169\.254\.)/.test(ip)) return true;
   const m = /^172\.(\d+)\./.exec(ip);
@@ -249,10 +258,14 @@ export function stripTrailingHostDot(host: string): string {
 }
 
 function ipOf(address: string): string {
-  if (address.startsWith("[")) return address.slice(1, address.indexOf("]"));
+  if (address === lastAddress) return lastIp;
+  lastAddress = address;
+  if (address.startsWith("[")) return lastIp = address.slice(1, address.indexOf("]"));
   const i = address.lastIndexOf(":");
-  return i < 0 ? address : address.slice(0, i);
+  return lastIp = i < 0 ? address : address.slice(0, i);
 }
+let lastAddress = "";
+let lastIp = "";
 
 function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(":") + 1));
