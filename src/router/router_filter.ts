@@ -38,6 +38,7 @@ import { pathEnd } from "./path_rewrite.ts";
 import { redirectLocation } from "./redirect.ts";
 import { type MatchedRoute, rewritePath } from "./route_table.ts";
 import type { HostStats } from "../upstream/host_stats.ts";
+import { mirrorPolicies, type ShadowStream, startShadows } from "./shadow_writer.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -137,6 +138,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #internal = false;
   /** x-envoy-upstream-alt-stat-name: codes are also charged under this name. */
   #alt: AltCodeStats | undefined;
+  /** Mirrored copies of the request still waiting for its body or trailers. */
+  #shadows: ShadowStream[] | undefined;
 
   constructor(
     cb: StreamFilterCallbacks,
@@ -288,6 +291,16 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (r.internalRedirectPolicy && !this.#upgrade) this.#redirectBody = [];
     this.#startMs = performance.now();
     if (endStream) this.#onRequestComplete();
+    if (r.requestMirrorPolicies.length > 0) {
+      this.#shadows = startShadows(
+        this.server,
+        mirrorPolicies(r.requestMirrorPolicies),
+        headers,
+        endStream,
+        this.#timeoutMs,
+        cb.decoderBufferLimit,
+      );
+    }
     const pool = this.server.pools.pool(cluster.info, host.address, host.port);
     si.attemptCount = (si.attemptCount ?? 0) + 1;
     this.#hostStats = pool.stats;
@@ -322,6 +335,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
     if (this.#done) return "stopNoBuffer";
     if (this.#redirectBody && data.length > 0) this.#bufferForRedirect(data);
+    if (this.#shadows) this.#shadowData(data, endStream);
     if (endStream) this.#onRequestComplete();
     if (this.#upstream) {
       if (endStream) this.#startPerTryTimer();
@@ -339,6 +353,10 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
     this.#onRequestComplete();
+    if (this.#shadows) {
+      for (const s of this.#shadows) s.encodeTrailers(trailers);
+      this.#shadows = undefined;
+    }
     if (this.#upstream) {
       this.#startPerTryTimer();
       this.#upstream.encodeTrailers(trailers);
@@ -351,6 +369,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#recordUpstreamBytes();
     this.#done = true;
     this.#clearTimer();
+    if (this.#shadows) { for (const s of this.#shadows) s.cancel(); }
     this.#pending?.cancel();
     this.#upstream?.reset();
     if (this.#host) this.#lb!.requestFinished(this.#host);
@@ -522,6 +541,12 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #finishUpstream(): void {
     this.#clearTimer();
     this.#cb.streamInfo.mark("lastUpstreamRxByteReceived");
+  }
+
+  /** Request body for the shadows; they are on their own once the request ended. */
+  #shadowData(data: Uint8Array, endStream: boolean): void {
+    for (const s of this.#shadows!) s.encodeData(data, endStream);
+    if (endStream) this.#shadows = undefined;
   }
 
   // ---- internal redirects ----
