@@ -218,7 +218,10 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       }
     }
     const lb = this.server.clusterManager.loadBalancer(cluster.info.name);
-    const host = lb?.chooseHost();
+    // Only an ORIGINAL_DST cluster's balancer reads the request.
+    const host = lb?.chooseHost(
+      cluster.info.originalDst ? { downstreamHeaders: headers } : undefined,
+    );
     if (!lb || !host) {
       stats.cxNoneHealthy.inc();
       this.#chargeCode(503);

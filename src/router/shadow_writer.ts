@@ -214,7 +214,7 @@ export class ShadowStream implements UpstreamCallbacks {
     this.#requestEnded = endStream;
     const info = server.clusterManager.get(clusterName)!.info;
     const lb = server.clusterManager.loadBalancer(clusterName);
-    const host = lb?.chooseHost();
+    const host = lb?.chooseHost(info.originalDst ? { downstreamHeaders: headers } : undefined);
     if (!lb || !host) {
       // The shadow's own router answers 503 no healthy upstream.
       stats.cxNoneHealthy.inc();

@@ -142,6 +142,7 @@ class WorkerServer {
       clusterStats,
       workerId: init.workerId,
     };
+    clusterManager.setHostPools(this.ctx.pools);
     if (b.statsSinks.length > 0) {
       sinks.push(...createStatsSinks(b, this.ctx.extensions, {
         clusterManager,

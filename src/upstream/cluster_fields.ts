@@ -31,6 +31,14 @@ export const CLUSTER_FIELDS: FieldTable = {
       "common_lb_config",
       "transport_socket",
       "metadata",
+      "cleanup_interval",
+      "original_dst_lb_config",
+    ],
+    // original_dst_cluster.ts; metadata_key is refused by cluster_info.ts.
+    "envoy.config.cluster.v3.Cluster.OriginalDstLbConfig": [
+      "use_http_header",
+      "http_header_name",
+      "upstream_port_override",
     ],
     "envoy.config.cluster.v3.Cluster.RefreshRate": ["base_interval", "max_interval"],
     "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": ["choice_count", "active_request_bias"],
@@ -74,6 +82,7 @@ export const CLUSTER_FIELDS: FieldTable = {
     ],
     "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": ["slow_start_config"],
     "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig": ["slow_start_config"],
+    "envoy.config.cluster.v3.Cluster.OriginalDstLbConfig": ["metadata_key"],
     "envoy.config.endpoint.v3.LocalityLbEndpoints": [
       "load_balancer_endpoints",
       "leds_cluster_locality_config",

@@ -19,10 +19,11 @@ import { healthFromStatus, type HostDescription } from "./host.ts";
 import type { LbSettings } from "./lb_base.ts";
 import { isLbPolicySupported } from "./load_balancer.ts";
 import { DEFAULT_PANIC_THRESHOLD } from "./priority_load.ts";
+import { ORIGINAL_DST_HOST_HEADER, type OriginalDstSettings } from "./original_dst_cluster.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
-export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
+export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
 
 /** Settings of one cluster, defaults applied. */
 export interface ClusterInfo {
@@ -76,6 +77,8 @@ export interface ClusterInfo {
   readonly hostSetPolicy: Required<HostSetPolicy>;
   /** `metadata.filter_metadata` (`%CLUSTER_METADATA(...)%`), when the cluster has any. */
   readonly metadata?: Readonly<Record<string, unknown>>;
+  /** An ORIGINAL_DST cluster's `original_dst_lb_config` and `cleanup_interval`. */
+  readonly originalDst?: OriginalDstSettings;
 }
 
 /** A cluster's settings and its endpoints as configured. */
@@ -99,7 +102,7 @@ export class ClusterConfigError extends Error {
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const GETADDRINFO_RESOLVER =
   "envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig";
-const SUPPORTED_TYPES: readonly string[] = ["STATIC", "STRICT_DNS", "LOGICAL_DNS"];
+const SUPPORTED_TYPES: readonly string[] = ["STATIC", "STRICT_DNS", "LOGICAL_DNS", "ORIGINAL_DST"];
 
 /** Reads and checks a cluster config; throws {@linkcode ClusterConfigError}. */
 export function parseCluster(config: ClusterConfig): ParsedCluster {
@@ -107,7 +110,10 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   const type = clusterType(config, problems);
   const isDns = type === "STRICT_DNS" || type === "LOGICAL_DNS";
   const lbPolicy = enumName("envoy.config.cluster.v3.Cluster.LbPolicy", config.lbPolicy);
-  const lb = lbSettings(config, lbPolicy, problems);
+  const originalDst = type === "ORIGINAL_DST"
+    ? originalDstSettings(config, lbPolicy, problems)
+    : undefined;
+  const lb = lbSettings(config, lbPolicy, problems, originalDst !== undefined);
   const http = httpProtocolOptions(config);
   const common = http?.commonHttpProtocolOptions ?? config.commonHttpProtocolOptions;
   const maxRequests = common?.maxRequestsPerConnection;
@@ -172,6 +178,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       weightedPriorityHealth: policy?.weightedPriorityHealth ?? false,
     },
     ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),
+    ...(originalDst ? { originalDst } : {}),
   };
   const endpoints = type ? endpointsOf(config, type, problems) : [];
   if (problems.length > 0) throw new ClusterConfigError(config.name, problems);
@@ -193,10 +200,49 @@ function clusterType(config: ClusterConfig, problems: string[]): ClusterType | u
   return name as ClusterType;
 }
 
-function lbSettings(config: ClusterConfig, policy: string, problems: string[]): LbSettings {
+/** Envoy's OriginalDstClusterFactory checks and the cluster's settings. */
+function originalDstSettings(
+  config: ClusterConfig,
+  lbPolicy: string,
+  problems: string[],
+): OriginalDstSettings {
+  if (lbPolicy !== "CLUSTER_PROVIDED") {
+    problems.push(
+      `cluster: LB policy ${lbPolicy} is not valid for Cluster type ORIGINAL_DST. Only ` +
+        "'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'",
+    );
+  }
+  if (config.loadAssignment) {
+    problems.push("ORIGINAL_DST clusters must have no load assignment configured");
+  }
+  const c = config.lbConfig.case === "originalDstLbConfig" ? config.lbConfig.value : undefined;
+  if (c && !c.useHttpHeader && c.httpHeaderName !== "") {
+    problems.push(
+      `ORIGINAL_DST cluster: invalid config http_header_name=${c.httpHeaderName} and ` +
+        "use_http_header is false. Set use_http_header to true if http_header_name is desired.",
+    );
+  }
+  if (c?.metadataKey) problems.push("original_dst_lb_config.metadata_key is not supported yet");
+  return {
+    ...(c?.useHttpHeader
+      ? { httpHeaderName: c.httpHeaderName.toLowerCase() || ORIGINAL_DST_HOST_HEADER }
+      : {}),
+    ...(c?.upstreamPortOverride !== undefined
+      ? { upstreamPortOverride: c.upstreamPortOverride }
+      : {}),
+    cleanupIntervalMs: durationMs(config.cleanupInterval, 5000),
+  };
+}
+
+function lbSettings(
+  config: ClusterConfig,
+  policy: string,
+  problems: string[],
+  clusterProvided: boolean,
+): LbSettings {
   if (config.loadBalancingPolicy) {
     problems.push("load_balancing_policy is not supported yet; use lb_policy");
-  } else if (!isLbPolicySupported(policy)) {
+  } else if (!clusterProvided && !isLbPolicySupported(policy)) {
     problems.push(`lb_policy ${policy} is not supported yet`);
   }
   if (config.lbSubsetConfig) problems.push("lb_subset_config is not supported yet");

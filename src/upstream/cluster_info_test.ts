@@ -266,10 +266,37 @@ Deno.test("parseCluster: LOGICAL_DNS takes exactly one endpoint", () => {
   );
 });
 
+Deno.test("parseCluster: ORIGINAL_DST settings and Envoy's checks", () => {
+  const od = parseCluster(cluster({
+    name: "c",
+    type: "ORIGINAL_DST",
+    lb_policy: "CLUSTER_PROVIDED",
+    original_dst_lb_config: { use_http_header: true, upstream_port_override: 81 },
+  })).info.originalDst;
+  assertEquals(od, {
+    httpHeaderName: "x-envoy-original-dst-host",
+    upstreamPortOverride: 81,
+    cleanupIntervalMs: 5000,
+  });
+  assertEquals(
+    problems({
+      name: "c",
+      type: "ORIGINAL_DST",
+      lb_policy: "CLUSTER_PROVIDED",
+      cleanup_interval: "1s",
+      original_dst_lb_config: { metadata_key: { key: "k", path: [{ key: "p" }] } },
+    }),
+    ["original_dst_lb_config.metadata_key is not supported yet"],
+  );
+  assertEquals(problems({ name: "c", type: "ORIGINAL_DST" }), [
+    "cluster: LB policy ROUND_ROBIN is not valid for Cluster type ORIGINAL_DST. Only " +
+    "'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'",
+  ]);
+});
+
 Deno.test("parseCluster: unsupported cluster types and policies are named", () => {
   assertEquals(problems({ name: "c", type: "EDS" }), ["cluster type EDS is not supported yet"]);
-  assertEquals(problems({ name: "c", type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED" }), [
-    "cluster type ORIGINAL_DST is not supported yet",
+  assertEquals(problems({ name: "c", lb_policy: "CLUSTER_PROVIDED" }), [
     "lb_policy CLUSTER_PROVIDED is not supported yet",
   ]);
   assertEquals(

@@ -9,6 +9,7 @@
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import { Cluster, ClusterConfigError, type ClusterDeps } from "./cluster.ts";
 import { createLoadBalancer, type LoadBalancer } from "./load_balancer.ts";
+import { type HostPoolView, OriginalDstLoadBalancer } from "./original_dst_cluster.ts";
 import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
@@ -44,6 +45,7 @@ export class ClusterManager {
   readonly #lbs = new Map<string, LoadBalancer>();
   readonly #random: () => number;
   readonly #clusterStats: ClusterStatsCache | undefined;
+  #pools: HostPoolView | undefined;
   /** `cluster_manager.*`, when built with the main thread's store (`deps.stats`). */
   readonly stats: ClusterManagerStats | undefined;
 
@@ -95,17 +97,30 @@ export class ClusterManager {
     if (!lb) {
       const cluster = this.#clusters.get(name);
       if (!cluster) return undefined;
-      lb = createLoadBalancer(
-        cluster.info,
-        cluster.prioritySet,
-        this.#random,
-        this.#clusterStats
-          ? { healthyPanic: this.#clusterStats.get(cluster.info.statName).lbHealthyPanic }
-          : undefined,
-      );
+      const od = cluster.info.originalDst;
+      lb = od
+        ? new OriginalDstLoadBalancer(
+          name,
+          od,
+          this.#clusterStats?.get(cluster.info.statName).originalDstHostInvalid ?? { inc() {} },
+          () => this.#pools,
+        )
+        : createLoadBalancer(
+          cluster.info,
+          cluster.prioritySet,
+          this.#random,
+          this.#clusterStats
+            ? { healthyPanic: this.#clusterStats.get(cluster.info.statName).lbHealthyPanic }
+            : undefined,
+        );
       this.#lbs.set(name, lb);
     }
     return lb;
+  }
+
+  /** This thread's connection pools, which balancers that make hosts on demand look at. */
+  setHostPools(pools: HostPoolView): void {
+    this.#pools = pools;
   }
 
   /**

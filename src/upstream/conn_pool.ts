@@ -603,6 +603,17 @@ export class Http1ConnPool {
   close(): void {
     for (const pc of this.#all.toArray()) pc.conn.close();
   }
+
+  /**
+   * Envoy's DrainExistingConnections: idle connections close now, busy ones once their
+   * response is done; the next request opens a new connection.
+   */
+  drain(): void {
+    for (const pc of this.#all.toArray()) {
+      if (pc.stream) pc.noReuse = true;
+      else pc.conn.close();
+    }
+  }
 }
 
 /** This worker's pools, by cluster and host. */
@@ -621,6 +632,19 @@ export class ConnPoolManager {
       this.#pools.set(key, p);
     }
     return p;
+  }
+
+  /** Whether a connection to `address:port` of `cluster` is open (busy or idle). */
+  hasConnections(cluster: string, address: string, port: number): boolean {
+    return (this.#pools.get(`${cluster}|${address}|${port}`)?.size ?? 0) > 0;
+  }
+
+  /**
+   * Drains this worker's connections to one host (see {@linkcode Http1ConnPool.drain}): the host
+   * failed its health checks (`close_connections_on_host_health_failure`) or left the cluster.
+   */
+  closeConnectionsTo(cluster: string, address: string, port: number): void {
+    this.#pools.get(`${cluster}|${address}|${port}`)?.drain();
   }
 
   /** This worker's stats of every host it has a pool for. */
