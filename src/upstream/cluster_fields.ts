@@ -33,7 +33,11 @@ export const CLUSTER_FIELDS: FieldTable = {
       "metadata",
       "cleanup_interval",
       "original_dst_lb_config",
+      "upstream_connection_options",
     ],
+    "envoy.config.cluster.v3.UpstreamConnectionOptions": ["tcp_keepalive"],
+    // SO_KEEPALIVE is switched on; the kernel's tcp_keepalive_* settings apply (conn_pool.ts).
+    "envoy.config.core.v3.TcpKeepalive": [],
     // original_dst_cluster.ts; metadata_key is refused by cluster_info.ts.
     "envoy.config.cluster.v3.Cluster.OriginalDstLbConfig": [
       "use_http_header",
@@ -83,6 +87,15 @@ export const CLUSTER_FIELDS: FieldTable = {
     "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": ["slow_start_config"],
     "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig": ["slow_start_config"],
     "envoy.config.cluster.v3.Cluster.OriginalDstLbConfig": ["metadata_key"],
+    "envoy.config.cluster.v3.UpstreamConnectionOptions": [
+      "set_local_interface_name_on_upstream_connections",
+      "happy_eyeballs_config",
+    ],
+    "envoy.config.core.v3.TcpKeepalive": [
+      "keepalive_probes",
+      "keepalive_time",
+      "keepalive_interval",
+    ],
     "envoy.config.endpoint.v3.LocalityLbEndpoints": [
       "load_balancer_endpoints",
       "leds_cluster_locality_config",

@@ -79,6 +79,8 @@ export interface ClusterInfo {
   readonly metadata?: Readonly<Record<string, unknown>>;
   /** An ORIGINAL_DST cluster's `original_dst_lb_config` and `cleanup_interval`. */
   readonly originalDst?: OriginalDstSettings;
+  /** `upstream_connection_options.tcp_keepalive` is set: upstream sockets use SO_KEEPALIVE. */
+  readonly tcpKeepalive?: boolean;
 }
 
 /** A cluster's settings and its endpoints as configured. */
@@ -179,6 +181,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     },
     ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),
     ...(originalDst ? { originalDst } : {}),
+    ...(upstreamConnectionOptions(config, problems) ? { tcpKeepalive: true } : {}),
   };
   const endpoints = type ? endpointsOf(config, type, problems) : [];
   if (problems.length > 0) throw new ClusterConfigError(config.name, problems);
@@ -198,6 +201,43 @@ function clusterType(config: ClusterConfig, problems: string[]): ClusterType | u
     return undefined;
   }
   return name as ClusterType;
+}
+
+/**
+ * Whether upstream sockets turn SO_KEEPALIVE on. A Deno socket offers only that switch
+ * (`setKeepAlive`): the probe count and timers cannot be set, so asking for them is refused
+ * rather than left to the kernel's defaults silently.
+ */
+function upstreamConnectionOptions(config: ClusterConfig, problems: string[]): boolean {
+  const o = config.upstreamConnectionOptions;
+  if (!o) return false;
+  if (o.setLocalInterfaceNameOnUpstreamConnections) {
+    problems.push(
+      "upstream_connection_options.set_local_interface_name_on_upstream_connections is not " +
+        "supported",
+    );
+  }
+  if (o.happyEyeballsConfig) {
+    problems.push("upstream_connection_options.happy_eyeballs_config is not supported yet");
+  }
+  const k = o.tcpKeepalive;
+  if (!k) return false;
+  for (
+    const [field, value] of [
+      ["keepalive_probes", k.keepaliveProbes],
+      ["keepalive_time", k.keepaliveTime],
+      ["keepalive_interval", k.keepaliveInterval],
+    ] as const
+  ) {
+    if (value !== undefined) {
+      problems.push(
+        `upstream_connection_options.tcp_keepalive.${field} is not supported: a Deno socket ` +
+          "can only switch SO_KEEPALIVE on (give tcp_keepalive: {} to use the system's " +
+          "keepalive settings)",
+      );
+    }
+  }
+  return true;
 }
 
 /** Envoy's OriginalDstClusterFactory checks and the cluster's settings. */

@@ -472,3 +472,27 @@ Deno.test("parseCluster: the preserve_case stateful formatter's settings", () =>
     ["stateful_formatter 'other' is not supported"],
   );
 });
+
+Deno.test("parseCluster: tcp_keepalive turns SO_KEEPALIVE on; its timers are refused", () => {
+  const on = parseCluster(cluster({
+    name: "c",
+    load_assignment: { endpoints: [{ lb_endpoints: [endpoint("127.0.0.1")] }] },
+    upstream_connection_options: { tcp_keepalive: {} },
+  })).info;
+  assertEquals(on.tcpKeepalive, true);
+  assertEquals(parseCluster(cluster({ name: "c" })).info.tcpKeepalive, undefined);
+  assertEquals(
+    problems({
+      name: "c",
+      upstream_connection_options: { tcp_keepalive: { keepalive_time: 30, keepalive_probes: 3 } },
+    }),
+    [
+      "upstream_connection_options.tcp_keepalive.keepalive_probes is not supported: a Deno " +
+      "socket can only switch SO_KEEPALIVE on (give tcp_keepalive: {} to use the system's " +
+      "keepalive settings)",
+      "upstream_connection_options.tcp_keepalive.keepalive_time is not supported: a Deno " +
+      "socket can only switch SO_KEEPALIVE on (give tcp_keepalive: {} to use the system's " +
+      "keepalive settings)",
+    ],
+  );
+});

@@ -44,6 +44,17 @@ export interface PoolClusterInfo {
   enableTrailers?: boolean;
   /** `header_key_format.stateful_formatter` (preserve_case) for responses. */
   preserveCase?: PreserveCaseSettings;
+  /** `upstream_connection_options.tcp_keepalive`: SO_KEEPALIVE on upstream sockets. */
+  tcpKeepalive?: boolean;
+}
+
+/** The socket options every upstream connection of `cluster` gets once connected. */
+export function applySocketOptions(
+  conn: Pick<Deno.TcpConn, "setNoDelay" | "setKeepAlive">,
+  cluster: PoolClusterInfo,
+): void {
+  conn.setNoDelay(true);
+  if (cluster.tcpKeepalive) conn.setKeepAlive(true);
 }
 
 /** Why a stream could not be had or ended early; names follow Envoy's reset reasons. */
@@ -536,7 +547,7 @@ export class Http1ConnPool {
       const now = performance.now();
       pc.connectComplete = now;
       cs.cxConnectMs.record(now - pc.connectStart);
-      conn.setNoDelay(true);
+      applySocketOptions(conn, this.cluster);
       pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 64 * 1024);
       pc.conn.byteCounters = cs.cxBytes;
       this.#all.add(pc);

@@ -3,6 +3,7 @@ import { HeaderMap } from "../http/header_map.ts";
 import { Store } from "../stats/store.ts";
 import { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import {
+  applySocketOptions,
   connectFailureReason,
   Http1ConnPool,
   type UpstreamCallbacks,
@@ -127,4 +128,25 @@ Deno.test("connectFailureReason: Envoy's `delayed connect error: <errno>`", () =
     "delayed connect error: 113",
   );
   assertEquals(connectFailureReason(new Error("dns error")), "dns error");
+});
+
+Deno.test("applySocketOptions: no delay always, SO_KEEPALIVE with tcp_keepalive", () => {
+  const calls: string[] = [];
+  const conn = {
+    setNoDelay: (on?: boolean) => void calls.push(`nodelay ${on}`),
+    setKeepAlive: (on?: boolean) => void calls.push(`keepalive ${on}`),
+  };
+  const cluster = {
+    name: "c",
+    statName: "c",
+    connectTimeoutMs: 1000,
+    maxRequestsPerConnection: 0,
+    idleTimeoutMs: 0,
+    perConnectionBufferLimitBytes: 1024,
+  };
+  applySocketOptions(conn, cluster);
+  assertEquals(calls, ["nodelay true"]);
+  calls.length = 0;
+  applySocketOptions(conn, { ...cluster, tcpKeepalive: true });
+  assertEquals(calls, ["nodelay true", "keepalive true"]);
 });

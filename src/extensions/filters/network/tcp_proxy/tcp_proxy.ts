@@ -14,6 +14,7 @@ import type { ConnectionContext } from "../../../../network/filter.ts";
 import type { AccessLogType } from "../../../../formatter/provider.ts";
 import { StreamInfo } from "../../../../stream_info/stream_info.ts";
 import { hostKey } from "../../../../upstream/host.ts";
+import { applySocketOptions } from "../../../../upstream/conn_pool.ts";
 import { type AccessLogInstance, createAccessLogs } from "../../../access_loggers/access_log.ts";
 import type { ByteCounters, ClusterStats } from "../../../../stats/data_path_stats.ts";
 import type { Counter } from "../../../../stats/metrics.ts";
@@ -207,7 +208,7 @@ class TcpProxySession implements BugScope {
       }
       const now = performance.now();
       cs.cxConnectMs.record(now - connectStart);
-      conn.setNoDelay(true);
+      applySocketOptions(conn, cluster.info);
       const up = new Connection(conn, cluster.info.perConnectionBufferLimitBytes);
       up.byteCounters = cs.cxBytes;
       this.upstream = up;
