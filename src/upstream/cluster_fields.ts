@@ -34,6 +34,8 @@ export const CLUSTER_FIELDS: FieldTable = {
       "cleanup_interval",
       "original_dst_lb_config",
       "upstream_connection_options",
+      "close_connections_on_host_health_failure",
+      "ignore_health_on_host_removal",
     ],
     "envoy.config.cluster.v3.UpstreamConnectionOptions": ["tcp_keepalive"],
     // SO_KEEPALIVE is switched on; the kernel's tcp_keepalive_* settings apply (conn_pool.ts).
@@ -50,6 +52,7 @@ export const CLUSTER_FIELDS: FieldTable = {
     "envoy.config.cluster.v3.Cluster.CommonLbConfig": [
       "healthy_panic_threshold",
       "locality_weighted_lb_config",
+      "update_merge_window",
     ],
     "envoy.config.cluster.v3.Cluster.CommonLbConfig.LocalityWeightedLbConfig": [],
     "envoy.config.endpoint.v3.ClusterLoadAssignment": ["cluster_name", "endpoints", "policy"],

@@ -81,6 +81,18 @@ export interface ClusterInfo {
   readonly originalDst?: OriginalDstSettings;
   /** `upstream_connection_options.tcp_keepalive` is set: upstream sockets use SO_KEEPALIVE. */
   readonly tcpKeepalive?: boolean;
+  /** `close_connections_on_host_health_failure`, when set. */
+  readonly closeConnectionsOnHostHealthFailure?: boolean;
+  /**
+   * `ignore_health_on_host_removal`: a host that service discovery removed goes at once, even
+   * while active health checking still finds it healthy.
+   */
+  readonly ignoreHealthOnHostRemoval?: boolean;
+  /**
+   * `common_lb_config.update_merge_window`, when set (Envoy's default is 1 s; 0 delivers every
+   * update at once): membership updates that add or remove no host are merged over it.
+   */
+  readonly updateMergeWindowMs?: number;
 }
 
 /** A cluster's settings and its endpoints as configured. */
@@ -182,6 +194,13 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),
     ...(originalDst ? { originalDst } : {}),
     ...(upstreamConnectionOptions(config, problems) ? { tcpKeepalive: true } : {}),
+    ...(config.closeConnectionsOnHostHealthFailure
+      ? { closeConnectionsOnHostHealthFailure: true }
+      : {}),
+    ...(config.ignoreHealthOnHostRemoval ? { ignoreHealthOnHostRemoval: true } : {}),
+    ...(config.commonLbConfig?.updateMergeWindow
+      ? { updateMergeWindowMs: durationMs(config.commonLbConfig.updateMergeWindow, 0) }
+      : {}),
   };
   const endpoints = type ? endpointsOf(config, type, problems) : [];
   if (problems.length > 0) throw new ClusterConfigError(config.name, problems);

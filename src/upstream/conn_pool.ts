@@ -630,6 +630,8 @@ export class Http1ConnPool {
 /** This worker's pools, by cluster and host. */
 export class ConnPoolManager {
   readonly #pools = new Map<string, Http1ConnPool>();
+  /** tcp_proxy connections of clusters with close_connections_on_host_health_failure. */
+  readonly #tracked = new Map<string, Set<{ close(): void }>>();
 
   /** `clusterStats` is this isolate's cluster stats, which the pools count into. */
   constructor(readonly clusterStats: ClusterStatsCache) {}
@@ -651,11 +653,44 @@ export class ConnPoolManager {
   }
 
   /**
-   * Drains this worker's connections to one host (see {@linkcode Http1ConnPool.drain}): the host
-   * failed its health checks (`close_connections_on_host_health_failure`) or left the cluster.
+   * Drains this worker's pooled connections to one host (see {@linkcode Http1ConnPool.drain}):
+   * the host left the cluster.
+   */
+  drainConnectionsTo(cluster: string, address: string, port: number): void {
+    this.#pools.get(`${cluster}|${address}|${port}`)?.drain();
+  }
+
+  /**
+   * `close_connections_on_host_health_failure`, as Envoy does it: the host's HTTP pools drain
+   * (Envoy's DrainExistingConnections) and its tracked TCP connections close at once.
    */
   closeConnectionsTo(cluster: string, address: string, port: number): void {
-    this.#pools.get(`${cluster}|${address}|${port}`)?.drain();
+    const key = `${cluster}|${address}|${port}`;
+    this.#pools.get(key)?.drain();
+    const tracked = this.#tracked.get(key);
+    if (!tracked) return;
+    this.#tracked.delete(key);
+    for (const c of tracked) c.close();
+  }
+
+  /**
+   * Registers a connection to a host made outside the pools (tcp_proxy) so that a health
+   * failure of the host closes it; returns the function that unregisters it.
+   */
+  trackConnection(
+    cluster: string,
+    address: string,
+    port: number,
+    conn: { close(): void },
+  ): () => void {
+    const key = `${cluster}|${address}|${port}`;
+    let set = this.#tracked.get(key);
+    if (!set) this.#tracked.set(key, set = new Set());
+    set.add(conn);
+    return () => {
+      const s = this.#tracked.get(key);
+      if (s?.delete(conn) && s.size === 0) this.#tracked.delete(key);
+    };
   }
 
   /** This worker's stats of every host it has a pool for. */

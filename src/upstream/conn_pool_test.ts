@@ -5,6 +5,7 @@ import { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import {
   applySocketOptions,
   connectFailureReason,
+  ConnPoolManager,
   Http1ConnPool,
   type UpstreamCallbacks,
   type UpstreamStream,
@@ -149,4 +150,41 @@ Deno.test("applySocketOptions: no delay always, SO_KEEPALIVE with tcp_keepalive"
   calls.length = 0;
   applySocketOptions(conn, { ...cluster, tcpKeepalive: true });
   assertEquals(calls, ["nodelay true", "keepalive true"]);
+});
+
+Deno.test("ConnPoolManager: a host's health failure closes its tracked connections", () => {
+  const pools = new ConnPoolManager(new ClusterStatsCache(new Store()));
+  const closed: string[] = [];
+  const conn = (name: string) => ({ close: () => void closed.push(name) });
+  pools.trackConnection("c", "10.0.0.1", 80, conn("a"));
+  const untrack = pools.trackConnection("c", "10.0.0.1", 80, conn("b"));
+  pools.trackConnection("c", "10.0.0.2", 80, conn("other host"));
+  untrack();
+  assertEquals(pools.hasConnections("c", "10.0.0.1", 80), false);
+  pools.drainConnectionsTo("c", "10.0.0.1", 80);
+  assertEquals(closed, []);
+  pools.closeConnectionsTo("c", "10.0.0.1", 80);
+  assertEquals(closed, ["a"]);
+  pools.closeConnectionsTo("c", "10.0.0.1", 80);
+  assertEquals(closed, ["a"]);
+});
+
+Deno.test("pool: drain closes idle connections; the next request connects anew", async () => {
+  const up = upstream([
+    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+  ]);
+  const { pool } = newPool(up.port);
+  try {
+    assertEquals(await get(pool), { status: "200", body: "ok" });
+    assertEquals(pool.size, 1);
+    pool.drain();
+    await up.closed[0];
+    assertEquals(pool.size, 0);
+    assertEquals(await get(pool), { status: "200", body: "ok" });
+    assertEquals(up.conns.length, 2);
+  } finally {
+    pool.close();
+    up.close();
+  }
 });

@@ -39,7 +39,12 @@ export interface OriginalDstSettings {
 export interface HostPoolView {
   /** Whether any pooled connection to the host is open. */
   hasConnections(cluster: string, address: string, port: number): boolean;
-  /** Closes the host's connections (the host left the cluster). */
+  /** Drains the host's pooled connections (the host left the cluster). */
+  drainConnectionsTo(cluster: string, address: string, port: number): void;
+  /**
+   * Drains the host's pooled connections and closes the connections made outside the pools
+   * (tcp_proxy): the host failed its health checks.
+   */
   closeConnectionsTo(cluster: string, address: string, port: number): void;
 }
 
@@ -153,7 +158,7 @@ export class OriginalDstLoadBalancer implements LoadBalancer {
       const { address, port } = e.host;
       if (pools?.hasConnections(this.clusterName, address, port)) continue;
       this.#hosts.delete(key);
-      pools?.closeConnectionsTo(this.clusterName, address, port);
+      pools?.drainConnectionsTo(this.clusterName, address, port);
       log.debug(() => `original_dst cluster '${this.clusterName}': removed stale host ${key}`);
     }
     this.#timer.arm(this.settings.cleanupIntervalMs);

@@ -25,7 +25,10 @@ function pools(open: Set<string>) {
   const closed: string[] = [];
   const view: HostPoolView = {
     hasConnections: (_c, a, p) => open.has(`${a}:${p}`),
-    closeConnectionsTo: (_c, a, p) => void closed.push(`${a}:${p}`),
+    drainConnectionsTo: (_c, a, p) => void closed.push(`${a}:${p}`),
+    closeConnectionsTo: () => {
+      throw new Error("a cleaned-up host is drained, not closed");
+    },
   };
   return { view, closed };
 }

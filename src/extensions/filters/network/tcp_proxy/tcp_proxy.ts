@@ -113,6 +113,8 @@ class TcpProxySession implements BugScope {
 
   /** The upstream cluster's stats on this worker, and when the current attempt began. */
   #cs: ClusterStats | undefined;
+  /** Unregisters the upstream connection from close_connections_on_host_health_failure. */
+  #untrack: (() => void) | undefined;
   #attemptMs = 0;
   /** Whether this session paused downstream reads (flow control, counted per pause). */
   #downPaused = false;
@@ -212,6 +214,14 @@ class TcpProxySession implements BugScope {
       const up = new Connection(conn, cluster.info.perConnectionBufferLimitBytes);
       up.byteCounters = cs.cxBytes;
       this.upstream = up;
+      if (cluster.info.closeConnectionsOnHostHealthFailure) {
+        this.#untrack = this.server.pools.trackConnection(
+          cluster.info.name,
+          host.address,
+          host.port,
+          up,
+        );
+      }
       si.upstreamLocalAddress = up.localAddress;
       si.upstreamRemoteAddress = up.remoteAddress;
       si.upstreamConnectionId = up.id;
@@ -314,7 +324,8 @@ class TcpProxySession implements BugScope {
           performance.now() - this.#attemptMs,
         );
         if (!this.closed) {
-          if (!this.upEnded) this.si.setFlag("UC");
+          // A local close here is the host failing its health checks, not the upstream.
+          if (!this.upEnded && reason !== "local") this.si.setFlag("UC");
           this.#close();
         }
       },
@@ -330,6 +341,7 @@ class TcpProxySession implements BugScope {
   #close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.#untrack?.();
     this.idleTimer.disarm();
     this.#flushTimer?.disarm();
     this.upstream?.closeAfterFlush();
