@@ -181,6 +181,45 @@ Deno.test("mirror: the shadow gets a -shadow copy; hanging, failing and 0% shado
   }
 });
 
+Deno.test("mirror: a body the shadow cannot keep up with abandons the shadow, not the request", async () => {
+  // The main upstream counts what it gets; the shadow accepts and never reads.
+  const main = upstream(async (req) => new Response(String((await req.arrayBuffer()).byteLength)));
+  const conns: Deno.Conn[] = [];
+  const stuck = tcpServer((c) => void conns.push(c));
+  const p = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/" }
+  route: { cluster: main, request_mirror_policies: [{ cluster: stuck }] }`,
+    clusters: staticCluster("main", main.port) + staticCluster("stuck", stuck.port),
+  }));
+  const body = Deno.makeTempFileSync();
+  try {
+    const size = 32 * 1024 * 1024;
+    Deno.writeFileSync(body, new Uint8Array(size));
+    const r = await curl([
+      "--max-time",
+      "60",
+      "-H",
+      "content-type: application/octet-stream",
+      "--data-binary",
+      `@${body}`,
+      `http://127.0.0.1:${p.port()}/big`,
+    ]);
+    assertEquals(r.out, String(size));
+    const st = await statsWhen(
+      p.adminPort,
+      (x) => (x["cluster.stuck.retry_or_shadow_abandoned"] ?? 0) >= 1,
+    );
+    assertEquals(st["cluster.stuck.retry_or_shadow_abandoned"], 1);
+    assertEquals(st["cluster.main.retry_or_shadow_abandoned"], 0);
+  } finally {
+    await p.stop();
+    for (const c of conns) c.close();
+    stuck.close();
+    await main.close();
+    Deno.removeSync(body);
+  }
+});
+
 Deno.test("mirror: a policy with both cluster and cluster_header is refused", async () => {
   const p = Proxy.start(httpConfig({
     routes: `- match: { prefix: "/" }
