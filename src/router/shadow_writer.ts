@@ -347,7 +347,8 @@ export class ShadowStream implements UpstreamCallbacks {
     this.#timer?.disarm();
     this.#held = [];
     this.#heldTrailers = undefined;
-    if (reset) {
+    // A response that ended before the request did leaves the stream on its connection.
+    if (reset || !this.#requestEnded) {
       this.#pending?.cancel();
       this.#upstream?.reset();
     }
