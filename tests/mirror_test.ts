@@ -53,6 +53,7 @@ interface Seen {
   body: string;
   internal: string | null;
   xff: string | null;
+  expected: string | null;
 }
 
 /** A shadow upstream recording what it gets; `next()` resolves with the next request. */
@@ -66,6 +67,7 @@ function recordingShadow() {
       body: await req.text(),
       internal: req.headers.get("x-envoy-internal"),
       xff: req.headers.get("x-forwarded-for"),
+      expected: req.headers.get("x-envoy-expected-rq-timeout-ms"),
     };
     seen.push(s);
     waiters.shift()?.(s);
@@ -135,6 +137,7 @@ Deno.test("mirror: the shadow gets a -shadow copy; hanging, failing and 0% shado
     assertEquals(s.host, "example.com-shadow:8080");
     assertEquals(s.body, "hello world");
     assertEquals(s.internal, "true");
+    assertEquals(s.expected, "15000");
     // No use_remote_address: the client left no entry; the async client appends Envoy's own.
     assertMatch(s.xff ?? "", /^\d+\.\d+\.\d+\.\d+$/);
 

@@ -29,6 +29,7 @@ const DENOMINATORS = [100, 10_000, 1_000_000];
 /** Without `runtime_fraction` every request is mirrored (Envoy's default of 100%). */
 const ALWAYS: FractionalPercent = { numerator: 100, denominator: 100 };
 const EMPTY = new Uint8Array(0);
+const EXPECTED_TIMEOUT = "x-envoy-expected-rq-timeout-ms";
 
 /** One compiled `RequestMirrorPolicy`. */
 export interface MirrorPolicy {
@@ -169,6 +170,8 @@ export function startShadows(
     // What Envoy's async client adds to every request it sends.
     h.set("x-envoy-internal", "true");
     h.append("x-forwarded-for", localInfoAddress(), ",");
+    // The shadow's own router announces its timeout, the route's (not a per-try one).
+    if (timeoutMs > 0 && h.has(EXPECTED_TIMEOUT)) h.set(EXPECTED_TIMEOUT, String(timeoutMs));
     const s = new ShadowStream(
       server,
       cluster.info.name,
