@@ -20,6 +20,7 @@ import type {
   WeightedCluster_ClusterWeight,
 } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import { HeaderParser } from "./header_mutation.ts";
+import { validateMirrorPolicies } from "./shadow_writer.ts";
 import {
   compileHeaderMatchers,
   compileQueryParameterMatcher,
@@ -185,13 +186,7 @@ function compileRouteSettings(
     );
   }
   const exists = vhost.routeConfig.clusterExists;
-  a.requestMirrorPolicies.forEach((m, i) => {
-    if (m.cluster !== "" && exists && !exists(m.cluster)) {
-      throw new Error(
-        `${field}.request_mirror_policies[${i}].cluster: unknown shadow cluster '${m.cluster}'`,
-      );
-    }
-  });
+  validateMirrorPolicies(a.requestMirrorPolicies, field, exists);
   const msd = a.maxStreamDuration;
   const s: RouteSettings = {
     timeoutMs: a.timeout ? durationMs(a.timeout) : DEFAULT_TIMEOUT_MS,

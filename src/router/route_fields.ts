@@ -1,7 +1,8 @@
 /**
  * Fields of the route configuration that route_table.ts, virtual_host.ts, route_entry.ts,
  * redirect.ts, header_mutation.ts and router_filter.ts implement (see config/field_support.ts).
- * Retries, hedging and mirroring are refused until the router implements them.
+ * Retries and hedging are refused until the router implements them; mirroring is
+ * shadow_writer.ts.
  */
 import type { FieldTable } from "../config/field_support.ts";
 
@@ -26,6 +27,7 @@ export const ROUTE_FIELDS: FieldTable = {
       "ignore_port_in_host_matching",
       "ignore_path_parameters_in_path_matching",
       "typed_per_filter_config",
+      "request_mirror_policies",
     ],
     "envoy.config.route.v3.VirtualHost": [
       "name",
@@ -36,6 +38,7 @@ export const ROUTE_FIELDS: FieldTable = {
       ...HEADER_MUTATION,
       "typed_per_filter_config",
       "metadata",
+      "request_mirror_policies",
     ],
     "envoy.config.route.v3.VirtualCluster": ["headers", "name"],
     "envoy.config.route.v3.Route": [
@@ -102,6 +105,16 @@ export const ROUTE_FIELDS: FieldTable = {
       "internal_redirect_policy",
       "internal_redirect_action",
       "max_internal_redirects",
+      "request_mirror_policies",
+    ],
+    // shadow_writer.ts. trace_sampled only steers the mirror's span: with no tracer (denvoy
+    // refuses tracing) Envoy's shadow is sent the same either way.
+    "envoy.config.route.v3.RouteAction.RequestMirrorPolicy": [
+      "cluster",
+      "cluster_header",
+      "runtime_fraction",
+      "trace_sampled",
+      "disable_shadow_host_suffix_append",
     ],
     "envoy.config.route.v3.RouteAction.UpgradeConfig": ["upgrade_type", "enabled"],
     "envoy.config.route.v3.RouteAction.MaxStreamDuration": [

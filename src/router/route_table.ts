@@ -8,6 +8,7 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import type { HeaderMap } from "../http/header_map.ts";
 import type { RouteConfiguration } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
 import { DomainTable } from "./domains.ts";
+import { validateMirrorPolicies } from "./shadow_writer.ts";
 import { HeaderParser } from "./header_mutation.ts";
 import type { CompiledRoute, CompiledWeightedCluster } from "./route_entry.ts";
 import { CompiledVirtualHost, type RouteConfigLevel } from "./virtual_host.ts";
@@ -75,6 +76,11 @@ export class RouteTable {
     if (config.clusterSpecifierPlugins.length > 0) {
       throw new Error("cluster_specifier_plugins: cluster specifier plugins are not supported");
     }
+    validateMirrorPolicies(
+      config.requestMirrorPolicies,
+      "",
+      config.validateClusters === false ? undefined : opts.clusterExists,
+    );
     const level: RouteConfigLevel = {
       name: config.name,
       requestHeaderParser: HeaderParser.compile(

@@ -39,6 +39,7 @@ import { redirectLocation } from "./redirect.ts";
 import { type MatchedRoute, rewritePath } from "./route_table.ts";
 import type { HostStats } from "../upstream/host_stats.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
+import { mirrorPolicies, type ShadowStream, startShadows } from "./shadow_writer.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -138,6 +139,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #internal = false;
   /** x-envoy-upstream-alt-stat-name: codes are also charged under this name. */
   #alt: AltCodeStats | undefined;
+  /** Mirrored copies of the request still waiting for its body or trailers. */
+  #shadows: ShadowStream[] | undefined;
 
   constructor(
     cb: StreamFilterCallbacks,
@@ -216,7 +219,10 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       }
     }
     const lb = this.server.clusterManager.loadBalancer(cluster.info.name);
-    const host = lb?.chooseHost();
+    // Only an ORIGINAL_DST cluster's balancer reads the request.
+    const host = lb?.chooseHost(
+      cluster.info.originalDst ? { downstreamHeaders: headers } : undefined,
+    );
     if (!lb || !host) {
       stats.cxNoneHealthy.inc();
       this.#chargeCode(503);
@@ -289,6 +295,16 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (r.internalRedirectPolicy && !this.#upgrade) this.#redirectBody = [];
     this.#startMs = monotonicNow();
     if (endStream) this.#onRequestComplete();
+    if (r.requestMirrorPolicies.length > 0) {
+      this.#shadows = startShadows(
+        this.server,
+        mirrorPolicies(r.requestMirrorPolicies),
+        headers,
+        endStream,
+        this.#timeoutMs,
+        cb.decoderBufferLimit,
+      );
+    }
     const pool = this.server.pools.pool(cluster.info, host.address, host.port);
     si.attemptCount = (si.attemptCount ?? 0) + 1;
     this.#hostStats = pool.stats;
@@ -323,6 +339,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
     if (this.#done) return "stopNoBuffer";
     if (this.#redirectBody && data.length > 0) this.#bufferForRedirect(data);
+    if (this.#shadows) this.#shadowData(data, endStream);
     if (endStream) this.#onRequestComplete();
     if (this.#upstream) {
       if (endStream) this.#startPerTryTimer();
@@ -340,6 +357,10 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
 
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
     this.#onRequestComplete();
+    if (this.#shadows) {
+      for (const s of this.#shadows) s.encodeTrailers(trailers);
+      this.#shadows = undefined;
+    }
     if (this.#upstream) {
       this.#startPerTryTimer();
       this.#upstream.encodeTrailers(trailers);
@@ -352,6 +373,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#recordUpstreamBytes();
     this.#done = true;
     this.#clearTimer();
+    if (this.#shadows) { for (const s of this.#shadows) s.cancel(); }
     this.#pending?.cancel();
     this.#upstream?.reset();
     if (this.#host) this.#lb!.requestFinished(this.#host);
@@ -523,6 +545,12 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #finishUpstream(): void {
     this.#clearTimer();
     this.#cb.streamInfo.mark("lastUpstreamRxByteReceived");
+  }
+
+  /** Request body for the shadows; they are on their own once the request ended. */
+  #shadowData(data: Uint8Array, endStream: boolean): void {
+    for (const s of this.#shadows!) s.encodeData(data, endStream);
+    if (endStream) this.#shadows = undefined;
   }
 
   // ---- internal redirects ----

@@ -11,6 +11,7 @@ import type {
   VirtualHost,
 } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import { HeaderParser } from "./header_mutation.ts";
+import { validateMirrorPolicies } from "./shadow_writer.ts";
 import { compileHeaderMatchers, type HeaderPredicate } from "./matchers.ts";
 import { PathIndex } from "./path_index.ts";
 import { pathEnd } from "./path_rewrite.ts";
@@ -90,6 +91,7 @@ export class CompiledVirtualHost {
     );
     this.retryPolicy = config.retryPolicy;
     this.hedgePolicy = config.hedgePolicy;
+    validateMirrorPolicies(config.requestMirrorPolicies, field, routeConfig.clusterExists);
     this.requestMirrorPolicies = config.requestMirrorPolicies.length > 0
       ? config.requestMirrorPolicies
       : routeConfig.requestMirrorPolicies;

@@ -325,6 +325,7 @@ export class Server implements AdminServer {
       stats: this.#stats,
       clusterStats,
     };
+    clusterManager.setHostPools(this.#ctx.pools);
     this.#sinks = createStatsSinks(b, this.extensions, {
       clusterManager,
       stats: this.#stats,

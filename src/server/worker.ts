@@ -142,6 +142,7 @@ class WorkerServer {
       clusterStats,
       workerId: init.workerId,
     };
+    clusterManager.setHostPools(this.ctx.pools);
     if (b.statsSinks.length > 0) {
       sinks.push(...createStatsSinks(b, this.ctx.extensions, {
         clusterManager,
@@ -238,7 +239,7 @@ export function runWorker(scope: {
         server = new WorkerServer(m);
         scope.postMessage({ type: "ready" });
       } else if (m.type === "membership") {
-        server?.ctx.clusterManager.get(m.cluster)?.prioritySet.replace(m.snapshot);
+        server?.ctx.clusterManager.updateMembership(m.cluster, m.snapshot);
       } else if (m.type === "logLevels") {
         for (const [c, l] of Object.entries(m.levels)) setComponentLevel(c, l);
       } else if (m.type === "stats") {

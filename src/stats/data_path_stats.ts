@@ -305,6 +305,8 @@ export class ClusterStats {
   readonly upstreamInternalRedirectSucceeded: Counter;
   readonly upstreamInternalRedirectFailed: Counter;
   readonly retryOrShadowAbandoned: Counter;
+  /** ORIGINAL_DST: an override header that is not an `ip:port`. */
+  readonly originalDstHostInvalid: Counter;
   readonly rqMaxDurationReached: Counter;
 
   readonly #scope: Scope;
@@ -355,6 +357,7 @@ export class ClusterStats {
     );
     this.upstreamInternalRedirectFailed = s.counter("upstream_internal_redirect_failed_total");
     this.retryOrShadowAbandoned = s.counter("retry_or_shadow_abandoned");
+    this.originalDstHostInvalid = s.counter("original_dst_host_invalid");
     this.rqMaxDurationReached = s.counter("upstream_rq_max_duration_reached");
   }
 

@@ -52,7 +52,8 @@ export class Cluster {
     this.config = config;
     const stats = deps.stats ? clusterMainStats(deps.stats, info.statName) : undefined;
     this.stats = stats;
-    if (info.type === "STATIC") {
+    // An ORIGINAL_DST cluster's hosts are made by each worker's balancer, on demand.
+    if (info.type === "STATIC" || info.type === "ORIGINAL_DST") {
       setStaticHosts(this.prioritySet, endpoints, info);
     } else {
       this.#dns = new DnsMembership(info, endpoints, this.prioritySet, {

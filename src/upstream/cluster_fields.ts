@@ -31,6 +31,20 @@ export const CLUSTER_FIELDS: FieldTable = {
       "common_lb_config",
       "transport_socket",
       "metadata",
+      "cleanup_interval",
+      "original_dst_lb_config",
+      "upstream_connection_options",
+      "close_connections_on_host_health_failure",
+      "ignore_health_on_host_removal",
+    ],
+    "envoy.config.cluster.v3.UpstreamConnectionOptions": ["tcp_keepalive"],
+    // SO_KEEPALIVE is switched on; the kernel's tcp_keepalive_* settings apply (conn_pool.ts).
+    "envoy.config.core.v3.TcpKeepalive": [],
+    // original_dst_cluster.ts; metadata_key is refused by cluster_info.ts.
+    "envoy.config.cluster.v3.Cluster.OriginalDstLbConfig": [
+      "use_http_header",
+      "http_header_name",
+      "upstream_port_override",
     ],
     "envoy.config.cluster.v3.Cluster.RefreshRate": ["base_interval", "max_interval"],
     "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": ["choice_count", "active_request_bias"],
@@ -38,6 +52,7 @@ export const CLUSTER_FIELDS: FieldTable = {
     "envoy.config.cluster.v3.Cluster.CommonLbConfig": [
       "healthy_panic_threshold",
       "locality_weighted_lb_config",
+      "update_merge_window",
     ],
     "envoy.config.cluster.v3.Cluster.CommonLbConfig.LocalityWeightedLbConfig": [],
     "envoy.config.endpoint.v3.ClusterLoadAssignment": ["cluster_name", "endpoints", "policy"],
@@ -74,6 +89,16 @@ export const CLUSTER_FIELDS: FieldTable = {
     ],
     "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": ["slow_start_config"],
     "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig": ["slow_start_config"],
+    "envoy.config.cluster.v3.Cluster.OriginalDstLbConfig": ["metadata_key"],
+    "envoy.config.cluster.v3.UpstreamConnectionOptions": [
+      "set_local_interface_name_on_upstream_connections",
+      "happy_eyeballs_config",
+    ],
+    "envoy.config.core.v3.TcpKeepalive": [
+      "keepalive_probes",
+      "keepalive_time",
+      "keepalive_interval",
+    ],
     "envoy.config.endpoint.v3.LocalityLbEndpoints": [
       "load_balancer_endpoints",
       "leds_cluster_locality_config",

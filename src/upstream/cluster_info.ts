@@ -19,10 +19,11 @@ import { healthFromStatus, type HostDescription } from "./host.ts";
 import type { LbSettings } from "./lb_base.ts";
 import { isLbPolicySupported } from "./load_balancer.ts";
 import { DEFAULT_PANIC_THRESHOLD } from "./priority_load.ts";
+import { ORIGINAL_DST_HOST_HEADER, type OriginalDstSettings } from "./original_dst_cluster.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
-export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
+export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
 
 /** Settings of one cluster, defaults applied. */
 export interface ClusterInfo {
@@ -76,6 +77,22 @@ export interface ClusterInfo {
   readonly hostSetPolicy: Required<HostSetPolicy>;
   /** `metadata.filter_metadata` (`%CLUSTER_METADATA(...)%`), when the cluster has any. */
   readonly metadata?: Readonly<Record<string, unknown>>;
+  /** An ORIGINAL_DST cluster's `original_dst_lb_config` and `cleanup_interval`. */
+  readonly originalDst?: OriginalDstSettings;
+  /** `upstream_connection_options.tcp_keepalive` is set: upstream sockets use SO_KEEPALIVE. */
+  readonly tcpKeepalive?: boolean;
+  /** `close_connections_on_host_health_failure`, when set. */
+  readonly closeConnectionsOnHostHealthFailure?: boolean;
+  /**
+   * `ignore_health_on_host_removal`: a host that service discovery removed goes at once, even
+   * while active health checking still finds it healthy.
+   */
+  readonly ignoreHealthOnHostRemoval?: boolean;
+  /**
+   * `common_lb_config.update_merge_window`, when set (Envoy's default is 1 s; 0 delivers every
+   * update at once): membership updates that add or remove no host are merged over it.
+   */
+  readonly updateMergeWindowMs?: number;
 }
 
 /** A cluster's settings and its endpoints as configured. */
@@ -99,7 +116,7 @@ export class ClusterConfigError extends Error {
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const GETADDRINFO_RESOLVER =
   "envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig";
-const SUPPORTED_TYPES: readonly string[] = ["STATIC", "STRICT_DNS", "LOGICAL_DNS"];
+const SUPPORTED_TYPES: readonly string[] = ["STATIC", "STRICT_DNS", "LOGICAL_DNS", "ORIGINAL_DST"];
 
 /** Reads and checks a cluster config; throws {@linkcode ClusterConfigError}. */
 export function parseCluster(config: ClusterConfig): ParsedCluster {
@@ -107,7 +124,10 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   const type = clusterType(config, problems);
   const isDns = type === "STRICT_DNS" || type === "LOGICAL_DNS";
   const lbPolicy = enumName("envoy.config.cluster.v3.Cluster.LbPolicy", config.lbPolicy);
-  const lb = lbSettings(config, lbPolicy, problems);
+  const originalDst = type === "ORIGINAL_DST"
+    ? originalDstSettings(config, lbPolicy, problems)
+    : undefined;
+  const lb = lbSettings(config, lbPolicy, problems, originalDst !== undefined);
   const http = httpProtocolOptions(config);
   const common = http?.commonHttpProtocolOptions ?? config.commonHttpProtocolOptions;
   const maxRequests = common?.maxRequestsPerConnection;
@@ -172,6 +192,15 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       weightedPriorityHealth: policy?.weightedPriorityHealth ?? false,
     },
     ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),
+    ...(originalDst ? { originalDst } : {}),
+    ...(upstreamConnectionOptions(config, problems) ? { tcpKeepalive: true } : {}),
+    ...(config.closeConnectionsOnHostHealthFailure
+      ? { closeConnectionsOnHostHealthFailure: true }
+      : {}),
+    ...(config.ignoreHealthOnHostRemoval ? { ignoreHealthOnHostRemoval: true } : {}),
+    ...(config.commonLbConfig?.updateMergeWindow
+      ? { updateMergeWindowMs: durationMs(config.commonLbConfig.updateMergeWindow, 0) }
+      : {}),
   };
   const endpoints = type ? endpointsOf(config, type, problems) : [];
   if (problems.length > 0) throw new ClusterConfigError(config.name, problems);
@@ -193,10 +222,86 @@ function clusterType(config: ClusterConfig, problems: string[]): ClusterType | u
   return name as ClusterType;
 }
 
-function lbSettings(config: ClusterConfig, policy: string, problems: string[]): LbSettings {
+/**
+ * Whether upstream sockets turn SO_KEEPALIVE on. A Deno socket offers only that switch
+ * (`setKeepAlive`): the probe count and timers cannot be set, so asking for them is refused
+ * rather than left to the kernel's defaults silently.
+ */
+function upstreamConnectionOptions(config: ClusterConfig, problems: string[]): boolean {
+  const o = config.upstreamConnectionOptions;
+  if (!o) return false;
+  if (o.setLocalInterfaceNameOnUpstreamConnections) {
+    problems.push(
+      "upstream_connection_options.set_local_interface_name_on_upstream_connections is not " +
+        "supported",
+    );
+  }
+  if (o.happyEyeballsConfig) {
+    problems.push("upstream_connection_options.happy_eyeballs_config is not supported yet");
+  }
+  const k = o.tcpKeepalive;
+  if (!k) return false;
+  for (
+    const [field, value] of [
+      ["keepalive_probes", k.keepaliveProbes],
+      ["keepalive_time", k.keepaliveTime],
+      ["keepalive_interval", k.keepaliveInterval],
+    ] as const
+  ) {
+    if (value !== undefined) {
+      problems.push(
+        `upstream_connection_options.tcp_keepalive.${field} is not supported: a Deno socket ` +
+          "can only switch SO_KEEPALIVE on (give tcp_keepalive: {} to use the system's " +
+          "keepalive settings)",
+      );
+    }
+  }
+  return true;
+}
+
+/** Envoy's OriginalDstClusterFactory checks and the cluster's settings. */
+function originalDstSettings(
+  config: ClusterConfig,
+  lbPolicy: string,
+  problems: string[],
+): OriginalDstSettings {
+  if (lbPolicy !== "CLUSTER_PROVIDED") {
+    problems.push(
+      `cluster: LB policy ${lbPolicy} is not valid for Cluster type ORIGINAL_DST. Only ` +
+        "'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'",
+    );
+  }
+  if (config.loadAssignment) {
+    problems.push("ORIGINAL_DST clusters must have no load assignment configured");
+  }
+  const c = config.lbConfig.case === "originalDstLbConfig" ? config.lbConfig.value : undefined;
+  if (c && !c.useHttpHeader && c.httpHeaderName !== "") {
+    problems.push(
+      `ORIGINAL_DST cluster: invalid config http_header_name=${c.httpHeaderName} and ` +
+        "use_http_header is false. Set use_http_header to true if http_header_name is desired.",
+    );
+  }
+  if (c?.metadataKey) problems.push("original_dst_lb_config.metadata_key is not supported yet");
+  return {
+    ...(c?.useHttpHeader
+      ? { httpHeaderName: c.httpHeaderName.toLowerCase() || ORIGINAL_DST_HOST_HEADER }
+      : {}),
+    ...(c?.upstreamPortOverride !== undefined
+      ? { upstreamPortOverride: c.upstreamPortOverride }
+      : {}),
+    cleanupIntervalMs: durationMs(config.cleanupInterval, 5000),
+  };
+}
+
+function lbSettings(
+  config: ClusterConfig,
+  policy: string,
+  problems: string[],
+  clusterProvided: boolean,
+): LbSettings {
   if (config.loadBalancingPolicy) {
     problems.push("load_balancing_policy is not supported yet; use lb_policy");
-  } else if (!isLbPolicySupported(policy)) {
+  } else if (!clusterProvided && !isLbPolicySupported(policy)) {
     problems.push(`lb_policy ${policy} is not supported yet`);
   }
   if (config.lbSubsetConfig) problems.push("lb_subset_config is not supported yet");

@@ -266,10 +266,37 @@ Deno.test("parseCluster: LOGICAL_DNS takes exactly one endpoint", () => {
   );
 });
 
+Deno.test("parseCluster: ORIGINAL_DST settings and Envoy's checks", () => {
+  const od = parseCluster(cluster({
+    name: "c",
+    type: "ORIGINAL_DST",
+    lb_policy: "CLUSTER_PROVIDED",
+    original_dst_lb_config: { use_http_header: true, upstream_port_override: 81 },
+  })).info.originalDst;
+  assertEquals(od, {
+    httpHeaderName: "x-envoy-original-dst-host",
+    upstreamPortOverride: 81,
+    cleanupIntervalMs: 5000,
+  });
+  assertEquals(
+    problems({
+      name: "c",
+      type: "ORIGINAL_DST",
+      lb_policy: "CLUSTER_PROVIDED",
+      cleanup_interval: "1s",
+      original_dst_lb_config: { metadata_key: { key: "k", path: [{ key: "p" }] } },
+    }),
+    ["original_dst_lb_config.metadata_key is not supported yet"],
+  );
+  assertEquals(problems({ name: "c", type: "ORIGINAL_DST" }), [
+    "cluster: LB policy ROUND_ROBIN is not valid for Cluster type ORIGINAL_DST. Only " +
+    "'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'",
+  ]);
+});
+
 Deno.test("parseCluster: unsupported cluster types and policies are named", () => {
   assertEquals(problems({ name: "c", type: "EDS" }), ["cluster type EDS is not supported yet"]);
-  assertEquals(problems({ name: "c", type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED" }), [
-    "cluster type ORIGINAL_DST is not supported yet",
+  assertEquals(problems({ name: "c", lb_policy: "CLUSTER_PROVIDED" }), [
     "lb_policy CLUSTER_PROVIDED is not supported yet",
   ]);
   assertEquals(
@@ -443,5 +470,29 @@ Deno.test("parseCluster: the preserve_case stateful formatter's settings", () =>
       http_protocol_options: { header_key_format: { stateful_formatter: { name: "other" } } },
     }),
     ["stateful_formatter 'other' is not supported"],
+  );
+});
+
+Deno.test("parseCluster: tcp_keepalive turns SO_KEEPALIVE on; its timers are refused", () => {
+  const on = parseCluster(cluster({
+    name: "c",
+    load_assignment: { endpoints: [{ lb_endpoints: [endpoint("127.0.0.1")] }] },
+    upstream_connection_options: { tcp_keepalive: {} },
+  })).info;
+  assertEquals(on.tcpKeepalive, true);
+  assertEquals(parseCluster(cluster({ name: "c" })).info.tcpKeepalive, undefined);
+  assertEquals(
+    problems({
+      name: "c",
+      upstream_connection_options: { tcp_keepalive: { keepalive_time: 30, keepalive_probes: 3 } },
+    }),
+    [
+      "upstream_connection_options.tcp_keepalive.keepalive_probes is not supported: a Deno " +
+      "socket can only switch SO_KEEPALIVE on (give tcp_keepalive: {} to use the system's " +
+      "keepalive settings)",
+      "upstream_connection_options.tcp_keepalive.keepalive_time is not supported: a Deno " +
+      "socket can only switch SO_KEEPALIVE on (give tcp_keepalive: {} to use the system's " +
+      "keepalive settings)",
+    ],
   );
 });

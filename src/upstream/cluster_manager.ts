@@ -9,31 +9,54 @@
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import { Cluster, ClusterConfigError, type ClusterDeps } from "./cluster.ts";
 import { createLoadBalancer, type LoadBalancer } from "./load_balancer.ts";
+import { type HostPoolView, OriginalDstLoadBalancer } from "./original_dst_cluster.ts";
 import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
-import type { PrioritySet } from "./priority_set.ts";
+import type { PrioritySet, PrioritySetSnapshot } from "./priority_set.ts";
+import { diffMembership } from "./membership_diff.ts";
+import { SYSTEM_TIMERS, type Timers } from "./dns_cluster.ts";
 
 /** What a cluster manager is built with. */
 export interface ClusterManagerDeps extends ClusterDeps {
   /** This isolate's cluster traffic stats: its load balancers count into them. */
   clusterStats?: ClusterStatsCache;
+  /** A monotonic clock in ms (update merge windows); `performance.now` by default. */
+  now?: () => number;
+}
+
+/** Envoy's `common_lb_config.update_merge_window` when unset. */
+const DEFAULT_UPDATE_MERGE_WINDOW_MS = 1000;
+
+/** One cluster's merged-update state (Envoy's PendingUpdates). */
+interface PendingUpdates {
+  /** The membership the last change left, to tell what the next one adds or removes. */
+  previous: PrioritySetSnapshot;
+  /** When an update was last delivered or let through. */
+  lastUpdatedMs: number;
+  /** The timer that delivers the merged updates, while one is pending. */
+  timer?: unknown;
 }
 
 /**
- * `cluster_manager.*` (Envoy's `ALL_CLUSTER_MANAGER_STATS` that static and DNS clusters move;
- * `warming_clusters`, `cluster_modified`/`_removed` and the update-merging ones come with CDS
- * and health checking, whose updates are the only ones that warm or merge).
+ * `cluster_manager.*` (Envoy's `ALL_CLUSTER_MANAGER_STATS` that static and DNS clusters move,
+ * and the update-merging ones; `warming_clusters`, `cluster_modified`/`_removed` come with CDS).
  */
 export class ClusterManagerStats {
   readonly clusterAdded: Counter;
   readonly clusterUpdated: Counter;
+  readonly clusterUpdatedViaMerge: Counter;
+  readonly updateMergeCancelled: Counter;
+  readonly updateOutOfMergeWindow: Counter;
   readonly activeClusters: Gauge;
 
   constructor(store: Scope) {
     const s = store.scope("cluster_manager");
     this.clusterAdded = s.counter("cluster_added");
     this.clusterUpdated = s.counter("cluster_updated");
+    this.clusterUpdatedViaMerge = s.counter("cluster_updated_via_merge");
+    this.updateMergeCancelled = s.counter("update_merge_cancelled");
+    this.updateOutOfMergeWindow = s.counter("update_out_of_merge_window");
     this.activeClusters = s.gauge("active_clusters", "NeverImport");
   }
 }
@@ -44,6 +67,10 @@ export class ClusterManager {
   readonly #lbs = new Map<string, LoadBalancer>();
   readonly #random: () => number;
   readonly #clusterStats: ClusterStatsCache | undefined;
+  #pools: HostPoolView | undefined;
+  readonly #timers: Timers;
+  readonly #now: () => number;
+  readonly #pending = new Map<string, PendingUpdates>();
   /** `cluster_manager.*`, when built with the main thread's store (`deps.stats`). */
   readonly stats: ClusterManagerStats | undefined;
 
@@ -54,6 +81,8 @@ export class ClusterManager {
   constructor(configs: readonly ClusterConfig[], deps: ClusterManagerDeps = {}) {
     this.#random = deps.random ?? Math.random;
     this.#clusterStats = deps.clusterStats;
+    this.#timers = deps.timers ?? SYSTEM_TIMERS;
+    this.#now = deps.now ?? (() => performance.now());
     this.stats = deps.stats ? new ClusterManagerStats(deps.stats) : undefined;
     const problems: string[] = [];
     for (const config of configs) {
@@ -95,35 +124,115 @@ export class ClusterManager {
     if (!lb) {
       const cluster = this.#clusters.get(name);
       if (!cluster) return undefined;
-      lb = createLoadBalancer(
-        cluster.info,
-        cluster.prioritySet,
-        this.#random,
-        this.#clusterStats
-          ? { healthyPanic: this.#clusterStats.get(cluster.info.statName).lbHealthyPanic }
-          : undefined,
-      );
+      const od = cluster.info.originalDst;
+      lb = od
+        ? new OriginalDstLoadBalancer(
+          name,
+          od,
+          this.#clusterStats?.get(cluster.info.statName).originalDstHostInvalid ?? { inc() {} },
+          () => this.#pools,
+        )
+        : createLoadBalancer(
+          cluster.info,
+          cluster.prioritySet,
+          this.#random,
+          this.#clusterStats
+            ? { healthyPanic: this.#clusterStats.get(cluster.info.statName).lbHealthyPanic }
+            : undefined,
+        );
       this.#lbs.set(name, lb);
     }
     return lb;
+  }
+
+  /** This thread's connection pools, which balancers that make hosts on demand look at. */
+  setHostPools(pools: HostPoolView): void {
+    this.#pools = pools;
+  }
+
+  /**
+   * Swaps in a membership the main thread posted (workers), and acts on what changed as
+   * Envoy's thread-local cluster manager does: pools of removed hosts drain, and with
+   * `close_connections_on_host_health_failure` the connections to a host that turned unhealthy
+   * are closed.
+   */
+  updateMembership(name: string, snapshot: PrioritySetSnapshot): void {
+    const cluster = this.#clusters.get(name);
+    if (!cluster) return;
+    const pools = this.#pools;
+    const diff = pools ? diffMembership(cluster.prioritySet.snapshot(), snapshot) : undefined;
+    cluster.prioritySet.replace(snapshot);
+    if (!pools || !diff) return;
+    for (const h of diff.removed) pools.drainConnectionsTo(name, h.address, h.port);
+    if (cluster.info.closeConnectionsOnHostHealthFailure) {
+      for (const h of diff.turnedUnhealthy) pools.closeConnectionsTo(name, h.address, h.port);
+    }
   }
 
   /**
    * Calls `cb` with every membership change of every cluster from now on (the main thread
    * posts them to the workers), counting each as `cluster_manager.cluster_updated`. Envoy
    * starts listening once a cluster has initialized, so first memberships are not updates.
+   * As in Envoy, an update that adds or removes no host (health, weight, metadata) arriving
+   * within `common_lb_config.update_merge_window` of the last one waits for the window to end
+   * and goes out merged with those that follow it (`cluster_updated_via_merge`).
    */
   watchUpdates(cb: (name: string, set: PrioritySet) => void): void {
     for (const [name, cluster] of this.#clusters) {
+      const state: PendingUpdates = {
+        previous: cluster.prioritySet.snapshot(),
+        lastUpdatedMs: -Infinity,
+      };
+      this.#pending.set(name, state);
       cluster.onMembershipUpdate((set) => {
+        const next = set.snapshot();
+        const { mergeable } = diffMembership(state.previous, next);
+        state.previous = next;
+        const window = cluster.info.updateMergeWindowMs ?? DEFAULT_UPDATE_MERGE_WINDOW_MS;
+        if (window > 0 && this.#scheduleUpdate(state, mergeable, window, () => cb(name, set))) {
+          return;
+        }
         this.stats?.clusterUpdated.inc();
         cb(name, set);
       });
     }
   }
 
+  /** Envoy's scheduleUpdate: whether the update waits to be delivered merged. */
+  #scheduleUpdate(
+    state: PendingUpdates,
+    mergeable: boolean,
+    windowMs: number,
+    deliver: () => void,
+  ): boolean {
+    const now = this.#now();
+    const outOfWindow = now - state.lastUpdatedMs > windowMs;
+    if (outOfWindow || !mergeable) {
+      if (mergeable) this.stats?.updateOutOfMergeWindow.inc();
+      if (state.timer !== undefined) {
+        // A pending merged update goes out now, with this one.
+        this.#timers.clearTimeout(state.timer);
+        state.timer = undefined;
+        this.stats?.updateMergeCancelled.inc();
+      }
+      state.lastUpdatedMs = now;
+      return false;
+    }
+    state.timer ??= this.#timers.setTimeout(() => {
+      state.timer = undefined;
+      this.stats?.clusterUpdatedViaMerge.inc();
+      state.lastUpdatedMs = this.#now();
+      deliver();
+    }, windowMs);
+    return true;
+  }
+
   /** Stops every cluster's timers and load balancer. */
   destroy(): void {
+    for (const p of this.#pending.values()) {
+      if (p.timer !== undefined) this.#timers.clearTimeout(p.timer);
+    }
+    this.#pending.clear();
     for (const lb of this.#lbs.values()) lb.destroy();
     this.#lbs.clear();
     for (const c of this.#clusters.values()) c.destroy();

@@ -167,3 +167,106 @@ Deno.test("ClusterManager: load balancers count lb_healthy_panic into the isolat
   assertEquals(store.counter("cluster.sick.lb_healthy_panic").value, 2);
   cm.destroy();
 });
+
+/** Fake timers whose pending callbacks the test runs. */
+function manualTimers() {
+  const pending = new Map<number, () => void>();
+  let next = 1;
+  const timers: Timers = {
+    setTimeout: (cb) => {
+      pending.set(next, cb);
+      return next++;
+    },
+    clearTimeout: (h) => void pending.delete(h as number),
+  };
+  const fire = () => {
+    const cbs = [...pending.values()];
+    pending.clear();
+    for (const cb of cbs) cb();
+  };
+  return { timers, pending, fire };
+}
+
+Deno.test("ClusterManager: updates that add or remove no host merge over update_merge_window", () => {
+  const store = new Store();
+  const t = manualTimers();
+  let now = 10_000;
+  const cm = new ClusterManager([
+    cluster("c", ["10.0.0.1", "10.0.0.2"], {
+      common_lb_config: { update_merge_window: "2s" },
+    }),
+  ], { stats: store, timers: t.timers, now: () => now });
+  const delivered: boolean[][] = [];
+  cm.watchUpdates((_n, set) => delivered.push(set.allHosts().map((h) => h.healthy)));
+  const ps = cm.get("c")!.prioritySet;
+  const setHealth = (...healthy: boolean[]) =>
+    ps.updateHosts(0, ps.allHosts().map((h, i) => ({ ...h, healthy: healthy[i] })));
+  const v = (name: string) => store.counter(`cluster_manager.${name}`).value;
+
+  // The first health change is out of any window: delivered at once.
+  setHealth(false, true);
+  assertEquals(delivered, [[false, true]]);
+  assertEquals(v("update_out_of_merge_window"), 1);
+  // Two more within the window wait, and go out once, merged.
+  now += 500;
+  setHealth(false, false);
+  now += 500;
+  setHealth(true, false);
+  assertEquals(delivered.length, 1);
+  assertEquals(t.pending.size, 1);
+  t.fire();
+  assertEquals(delivered, [[false, true], [true, false]]);
+  assertEquals(v("cluster_updated_via_merge"), 1);
+  assertEquals(v("cluster_updated"), 1);
+  // A pending merge is cancelled (delivered at once) by an update that removes a host.
+  now += 100;
+  setHealth(true, true);
+  assertEquals(t.pending.size, 1);
+  ps.updateHosts(0, ps.allHosts().slice(0, 1));
+  assertEquals(t.pending.size, 0);
+  assertEquals(v("update_merge_cancelled"), 1);
+  assertEquals(v("cluster_updated"), 2);
+  assertEquals(delivered.at(-1), [true]);
+  cm.destroy();
+});
+
+Deno.test("ClusterManager: update_merge_window 0 delivers every update at once", () => {
+  const t = manualTimers();
+  const cm = new ClusterManager([
+    cluster("c", ["10.0.0.1"], { common_lb_config: { update_merge_window: "0s" } }),
+  ], { timers: t.timers, now: () => 0 });
+  let n = 0;
+  cm.watchUpdates(() => n++);
+  const ps = cm.get("c")!.prioritySet;
+  ps.updateHosts(0, [{ ...ps.allHosts()[0], healthy: false }]);
+  ps.updateHosts(0, [{ ...ps.allHosts()[0], healthy: true }]);
+  assertEquals([n, t.pending.size], [2, 0]);
+  cm.destroy();
+});
+
+Deno.test("ClusterManager.updateMembership: removed hosts drain; a health failure closes connections only when configured", () => {
+  for (const close of [true, false]) {
+    const cm = new ClusterManager([
+      cluster("c", ["10.0.0.1", "10.0.0.2", "10.0.0.3"], {
+        close_connections_on_host_health_failure: close,
+      }),
+    ]);
+    const calls: string[] = [];
+    cm.setHostPools({
+      hasConnections: () => false,
+      drainConnectionsTo: (c, a, p) => void calls.push(`drain ${c} ${a}:${p}`),
+      closeConnectionsTo: (c, a, p) => void calls.push(`close ${c} ${a}:${p}`),
+    });
+    const before = cm.get("c")!.prioritySet.snapshot();
+    const [h1, h2] = before.hostSets[0].hosts;
+    cm.updateMembership("c", {
+      hostSets: [{ ...before.hostSets[0], hosts: [{ ...h1, healthy: false }, h2] }],
+    });
+    assertEquals(cm.get("c")!.prioritySet.allHosts().length, 2);
+    assertEquals(
+      calls,
+      close ? ["drain c 10.0.0.3:80", "close c 10.0.0.1:80"] : ["drain c 10.0.0.3:80"],
+    );
+    cm.destroy();
+  }
+});

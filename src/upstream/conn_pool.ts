@@ -45,6 +45,17 @@ export interface PoolClusterInfo {
   enableTrailers?: boolean;
   /** `header_key_format.stateful_formatter` (preserve_case) for responses. */
   preserveCase?: PreserveCaseSettings;
+  /** `upstream_connection_options.tcp_keepalive`: SO_KEEPALIVE on upstream sockets. */
+  tcpKeepalive?: boolean;
+}
+
+/** The socket options every upstream connection of `cluster` gets once connected. */
+export function applySocketOptions(
+  conn: Pick<Deno.TcpConn, "setNoDelay" | "setKeepAlive">,
+  cluster: PoolClusterInfo,
+): void {
+  conn.setNoDelay(true);
+  if (cluster.tcpKeepalive) conn.setKeepAlive(true);
 }
 
 /** Why a stream could not be had or ended early; names follow Envoy's reset reasons. */
@@ -547,7 +558,7 @@ export class Http1ConnPool {
       const now = monotonicNow();
       pc.connectComplete = now;
       cs.cxConnectMs.record(now - pc.connectStart);
-      conn.setNoDelay(true);
+      applySocketOptions(conn, this.cluster);
       // Responses are bigger than requests; the buffer still doubles on full reads, so bulk
       // bodies soon read in big pieces while a pool of idle connections holds little.
       pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
@@ -616,11 +627,24 @@ export class Http1ConnPool {
   close(): void {
     for (const pc of this.#all.toArray()) pc.conn.close();
   }
+
+  /**
+   * Envoy's DrainExistingConnections: idle connections close now, busy ones once their
+   * response is done; the next request opens a new connection.
+   */
+  drain(): void {
+    for (const pc of this.#all.toArray()) {
+      if (pc.stream) pc.noReuse = true;
+      else pc.conn.close();
+    }
+  }
 }
 
 /** This worker's pools, by cluster and host. */
 export class ConnPoolManager {
   readonly #pools = new Map<string, Http1ConnPool>();
+  /** tcp_proxy connections of clusters with close_connections_on_host_health_failure. */
+  readonly #tracked = new Map<string, Set<{ close(): void }>>();
 
   /** `clusterStats` is this isolate's cluster stats, which the pools count into. */
   constructor(readonly clusterStats: ClusterStatsCache) {}
@@ -644,6 +668,52 @@ export class ConnPoolManager {
     return p;
   }
   #last: Http1ConnPool | undefined;
+
+  /** Whether a connection to `address:port` of `cluster` is open (busy or idle). */
+  hasConnections(cluster: string, address: string, port: number): boolean {
+    return (this.#pools.get(`${cluster}|${address}|${port}`)?.size ?? 0) > 0;
+  }
+
+  /**
+   * Drains this worker's pooled connections to one host (see {@linkcode Http1ConnPool.drain}):
+   * the host left the cluster.
+   */
+  drainConnectionsTo(cluster: string, address: string, port: number): void {
+    this.#pools.get(`${cluster}|${address}|${port}`)?.drain();
+  }
+
+  /**
+   * `close_connections_on_host_health_failure`, as Envoy does it: the host's HTTP pools drain
+   * (Envoy's DrainExistingConnections) and its tracked TCP connections close at once.
+   */
+  closeConnectionsTo(cluster: string, address: string, port: number): void {
+    const key = `${cluster}|${address}|${port}`;
+    this.#pools.get(key)?.drain();
+    const tracked = this.#tracked.get(key);
+    if (!tracked) return;
+    this.#tracked.delete(key);
+    for (const c of tracked) c.close();
+  }
+
+  /**
+   * Registers a connection to a host made outside the pools (tcp_proxy) so that a health
+   * failure of the host closes it; returns the function that unregisters it.
+   */
+  trackConnection(
+    cluster: string,
+    address: string,
+    port: number,
+    conn: { close(): void },
+  ): () => void {
+    const key = `${cluster}|${address}|${port}`;
+    let set = this.#tracked.get(key);
+    if (!set) this.#tracked.set(key, set = new Set());
+    set.add(conn);
+    return () => {
+      const s = this.#tracked.get(key);
+      if (s?.delete(conn) && s.size === 0) this.#tracked.delete(key);
+    };
+  }
 
   /** This worker's stats of every host it has a pool for. */
   hostStats(): HostStatsSnapshot {

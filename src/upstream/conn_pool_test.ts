@@ -3,7 +3,9 @@ import { HeaderMap } from "../http/header_map.ts";
 import { Store } from "../stats/store.ts";
 import { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import {
+  applySocketOptions,
   connectFailureReason,
+  ConnPoolManager,
   Http1ConnPool,
   type UpstreamCallbacks,
   type UpstreamStream,
@@ -127,4 +129,62 @@ Deno.test("connectFailureReason: Envoy's `delayed connect error: <errno>`", () =
     "delayed connect error: 113",
   );
   assertEquals(connectFailureReason(new Error("dns error")), "dns error");
+});
+
+Deno.test("applySocketOptions: no delay always, SO_KEEPALIVE with tcp_keepalive", () => {
+  const calls: string[] = [];
+  const conn = {
+    setNoDelay: (on?: boolean) => void calls.push(`nodelay ${on}`),
+    setKeepAlive: (on?: boolean) => void calls.push(`keepalive ${on}`),
+  };
+  const cluster = {
+    name: "c",
+    statName: "c",
+    connectTimeoutMs: 1000,
+    maxRequestsPerConnection: 0,
+    idleTimeoutMs: 0,
+    perConnectionBufferLimitBytes: 1024,
+  };
+  applySocketOptions(conn, cluster);
+  assertEquals(calls, ["nodelay true"]);
+  calls.length = 0;
+  applySocketOptions(conn, { ...cluster, tcpKeepalive: true });
+  assertEquals(calls, ["nodelay true", "keepalive true"]);
+});
+
+Deno.test("ConnPoolManager: a host's health failure closes its tracked connections", () => {
+  const pools = new ConnPoolManager(new ClusterStatsCache(new Store()));
+  const closed: string[] = [];
+  const conn = (name: string) => ({ close: () => void closed.push(name) });
+  pools.trackConnection("c", "10.0.0.1", 80, conn("a"));
+  const untrack = pools.trackConnection("c", "10.0.0.1", 80, conn("b"));
+  pools.trackConnection("c", "10.0.0.2", 80, conn("other host"));
+  untrack();
+  assertEquals(pools.hasConnections("c", "10.0.0.1", 80), false);
+  pools.drainConnectionsTo("c", "10.0.0.1", 80);
+  assertEquals(closed, []);
+  pools.closeConnectionsTo("c", "10.0.0.1", 80);
+  assertEquals(closed, ["a"]);
+  pools.closeConnectionsTo("c", "10.0.0.1", 80);
+  assertEquals(closed, ["a"]);
+});
+
+Deno.test("pool: drain closes idle connections; the next request connects anew", async () => {
+  const up = upstream([
+    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+  ]);
+  const { pool } = newPool(up.port);
+  try {
+    assertEquals(await get(pool), { status: "200", body: "ok" });
+    assertEquals(pool.size, 1);
+    pool.drain();
+    await up.closed[0];
+    assertEquals(pool.size, 0);
+    assertEquals(await get(pool), { status: "200", body: "ok" });
+    assertEquals(up.conns.length, 2);
+  } finally {
+    pool.close();
+    up.close();
+  }
 });

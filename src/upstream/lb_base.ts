@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { HeaderMap } from "../http/header_map.ts";
 import { EdfScheduler } from "./edf_scheduler.ts";
 import { type HostDescription, localityKey } from "./host.ts";
 import { choosePriority, computePriorityLoad, type PriorityLoad } from "./priority_load.ts";
@@ -17,6 +18,8 @@ import type { HostSet, PrioritySet } from "./priority_set.ts";
 export interface LbContext {
   /** The request's consistent-hash key (route hash policy), for hash-based policies. */
   readonly hashKey?: bigint;
+  /** The request's headers (the ORIGINAL_DST balancer reads its override header). */
+  readonly downstreamHeaders?: HeaderMap;
 }
 
 /** Picks an upstream host for each request. One instance per worker. */

@@ -14,6 +14,7 @@ import type { ConnectionContext } from "../../../../network/filter.ts";
 import type { AccessLogType } from "../../../../formatter/provider.ts";
 import { StreamInfo } from "../../../../stream_info/stream_info.ts";
 import { hostKey } from "../../../../upstream/host.ts";
+import { applySocketOptions } from "../../../../upstream/conn_pool.ts";
 import { type AccessLogInstance, createAccessLogs } from "../../../access_loggers/access_log.ts";
 import type { ByteCounters, ClusterStats } from "../../../../stats/data_path_stats.ts";
 import type { Counter } from "../../../../stats/metrics.ts";
@@ -113,6 +114,8 @@ class TcpProxySession implements BugScope {
 
   /** The upstream cluster's stats on this worker, and when the current attempt began. */
   #cs: ClusterStats | undefined;
+  /** Unregisters the upstream connection from close_connections_on_host_health_failure. */
+  #untrack: (() => void) | undefined;
   #attemptMs = 0;
   /** Whether this session paused downstream reads (flow control, counted per pause). */
   #downPaused = false;
@@ -208,10 +211,18 @@ class TcpProxySession implements BugScope {
       }
       const now = monotonicNow();
       cs.cxConnectMs.record(now - connectStart);
-      conn.setNoDelay(true);
+      applySocketOptions(conn, cluster.info);
       const up = new Connection(conn, cluster.info.perConnectionBufferLimitBytes);
       up.byteCounters = cs.cxBytes;
       this.upstream = up;
+      if (cluster.info.closeConnectionsOnHostHealthFailure) {
+        this.#untrack = this.server.pools.trackConnection(
+          cluster.info.name,
+          host.address,
+          host.port,
+          up,
+        );
+      }
       si.upstreamLocalAddress = up.localAddress;
       si.upstreamRemoteAddress = up.remoteAddress;
       si.upstreamConnectionId = up.id;
@@ -314,7 +325,8 @@ class TcpProxySession implements BugScope {
           monotonicNow() - this.#attemptMs,
         );
         if (!this.closed) {
-          if (!this.upEnded) this.si.setFlag("UC");
+          // A local close here is the host failing its health checks, not the upstream.
+          if (!this.upEnded && reason !== "local") this.si.setFlag("UC");
           this.#close();
         }
       },
@@ -330,6 +342,7 @@ class TcpProxySession implements BugScope {
   #close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.#untrack?.();
     this.idleTimer.disarm();
     this.#flushTimer?.disarm();
     this.upstream?.closeAfterFlush();

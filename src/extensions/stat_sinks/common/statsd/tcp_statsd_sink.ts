@@ -134,6 +134,7 @@ export class ClusterStreamWriter implements StreamWriter {
         return;
       }
       this.#connecting = undefined;
+      if (cluster.info.tcpKeepalive) conn.setKeepAlive(true);
       // When closing, the connection still takes what close() waits to see written.
       this.#conn = conn;
       this.#watchClose(conn);
