@@ -357,7 +357,8 @@ export class Server implements AdminServer {
     log.info(`cm init: initializing ${clusterManager.names().length} static cluster(s)`);
     await clusterManager.initialize();
     log.info("cm init: all clusters initialized");
-    // Membership lives here; workers get every change.
+    // Membership lives here; workers get every change, and report host results back.
+    this.#workers.onHostEvent = (id, event) => clusterManager.onHostEvent(id, event);
     clusterManager.watchUpdates((name, set) =>
       this.#workers.broadcast({ type: "membership", cluster: name, snapshot: set.snapshot() })
     );

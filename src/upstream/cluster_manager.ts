@@ -13,6 +13,7 @@ import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import type { PrioritySet } from "./priority_set.ts";
+import type { HostEvent } from "./host_monitor.ts";
 
 /** What a cluster manager is built with. */
 export interface ClusterManagerDeps extends ClusterDeps {
@@ -119,6 +120,16 @@ export class ClusterManager {
         this.stats?.clusterUpdated.inc();
         cb(name, set);
       });
+    }
+  }
+
+  /** A worker's report about a host (host_monitor.ts), for the cluster that owns it. */
+  onHostEvent(monitorId: number, event: HostEvent): void {
+    for (const c of this.#clusters.values()) {
+      if (c.health?.keyOf(monitorId) !== undefined) {
+        c.onHostEvent(monitorId, event);
+        return;
+      }
     }
   }
 

@@ -1,0 +1,294 @@
+/**
+ * Active health checking and outlier detection with the real main.ts and real upstreams the
+ * tests control: hosts go out and come back, traffic avoids them meanwhile, and with two
+ * workers an ejection is fed by both workers' results.
+ */
+import { assert, assertEquals } from "../src/testing/assert.ts";
+import { httpConfig, Proxy, rawExchange, upstream } from "./proxy.ts";
+
+/** A controllable upstream: its health endpoint and its answers can be switched. */
+function controlled(name: string) {
+  const state = { healthStatus: 200, status: 200, hits: 0, hcHits: 0 };
+  const srv = upstream((req) => {
+    if (new URL(req.url).pathname === "/healthz") {
+      state.hcHits++;
+      return new Response("ok", { status: state.healthStatus });
+    }
+    state.hits++;
+    return new Response(name, { status: state.status });
+  });
+  return { ...srv, state };
+}
+
+function cluster(ports: number[], extra: string): string {
+  return `- name: backend
+  type: STATIC
+  connect_timeout: 1s
+${extra.replace(/^/gm, "  ")}
+  load_assignment:
+    cluster_name: backend
+    endpoints:
+    - lb_endpoints:
+${
+    ports.map((p) =>
+      `      - endpoint:
+          address: { socket_address: { address: 127.0.0.1, port_value: ${p} } }`
+    ).join("\n")
+  }
+`;
+}
+
+async function get(port: number): Promise<{ status: number; body: string }> {
+  const raw = await rawExchange(
+    port,
+    "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+  );
+  const status = Number(raw.split(" ")[1]);
+  return { status, body: raw.slice(raw.indexOf("\r\n\r\n") + 4) };
+}
+
+async function admin(p: Proxy, path: string): Promise<string> {
+  const r = await fetch(`http://127.0.0.1:${p.adminPort}${path}`);
+  return await r.text();
+}
+
+/** Polls the admin until `pred` holds for the text at `path` (bounded). */
+async function until(p: Proxy, path: string, pred: (t: string) => boolean, what: string) {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const t = await admin(p, path);
+    if (pred(t)) return t;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${t}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function stat(text: string, name: string): number {
+  const m = new RegExp(`^${name.replaceAll(".", "\\.")}: (\\d+)$`, "m").exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+const ROUTES = `- match: { prefix: "/" }
+  route: { cluster: backend }`;
+
+Deno.test("health checks take a host out and back; traffic avoids it meanwhile", async () => {
+  const a = controlled("a");
+  const b = controlled("b");
+  const p = await Proxy.start(httpConfig({
+    routes: ROUTES,
+    clusters: cluster(
+      [a.port, b.port],
+      `health_checks:
+- timeout: 1s
+  interval: 0.05s
+  no_traffic_interval: 0.05s
+  unhealthy_threshold: 2
+  healthy_threshold: 2
+  http_health_check: { path: /healthz }`,
+    ),
+  }));
+  try {
+    // Listeners start after the first checks: both hosts are healthy from the start.
+    let clusters = await admin(p, "/clusters");
+    assert(clusters.includes(`backend::127.0.0.1:${a.port}::health_flags::healthy`), clusters);
+    a.state.healthStatus = 503;
+    clusters = await until(
+      p,
+      "/clusters",
+      (t) => t.includes(`backend::127.0.0.1:${a.port}::health_flags::/failed_active_hc`),
+      "a failing its health check",
+    );
+    const before = a.state.hits;
+    for (let i = 0; i < 10; i++) {
+      const r = await get(p.port());
+      assertEquals(r, { status: 200, body: "b" });
+    }
+    assertEquals(a.state.hits, before);
+    const stats = await admin(p, "/stats");
+    assert(stat(stats, "cluster.backend.health_check.failure") >= 1, stats);
+    assertEquals(stat(stats, "cluster.backend.health_check.healthy"), 1);
+    a.state.healthStatus = 200;
+    await until(
+      p,
+      "/clusters",
+      (t) => t.includes(`backend::127.0.0.1:${a.port}::health_flags::healthy`),
+      "a healthy again",
+    );
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add((await get(p.port())).body);
+    assertEquals([...seen].sort(), ["a", "b"]);
+    const after = await admin(p, "/stats");
+    assert(stat(after, "cluster.backend.health_check.attempt") >= 4, after);
+    assertEquals(stat(after, "cluster.backend.health_check.healthy"), 2);
+  } finally {
+    await p.stop();
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("tcp health check with hex send/receive; a refused host is unhealthy", async () => {
+  const echo = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    for await (const c of echo) {
+      (async () => {
+        const buf = new Uint8Array(64);
+        try {
+          for (;;) {
+            const n = await c.read(buf);
+            if (n === null) break;
+            // Answers "pong" to "ping".
+            if (new TextDecoder().decode(buf.subarray(0, n)) === "ping") {
+              await c.write(new TextEncoder().encode("pong"));
+            }
+          }
+        } catch { /* closed */ }
+        try {
+          c.close();
+        } catch { /* closed */ }
+      })();
+    }
+  })().catch(() => {});
+  const refused = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const refusedPort = (refused.addr as Deno.NetAddr).port;
+  refused.close();
+  const echoPort = (echo.addr as Deno.NetAddr).port;
+  const p = await Proxy.start(httpConfig({
+    routes: ROUTES,
+    clusters: cluster(
+      [echoPort, refusedPort],
+      `health_checks:
+- timeout: 1s
+  interval: 0.05s
+  no_traffic_interval: 0.05s
+  unhealthy_threshold: 1
+  healthy_threshold: 1
+  tcp_health_check:
+    send: { text: "70696e67" }
+    receive: [{ text: "706f6e67" }]`,
+    ),
+  }));
+  try {
+    const clusters = await until(
+      p,
+      "/clusters",
+      (t) => t.includes(`127.0.0.1:${refusedPort}::health_flags::/failed_active_hc`),
+      "the refused host failing",
+    );
+    assert(clusters.includes(`127.0.0.1:${echoPort}::health_flags::healthy`), clusters);
+    const stats = await until(
+      p,
+      "/stats",
+      (t) =>
+        stat(t, "cluster.backend.health_check.network_failure") >= 1 &&
+        stat(t, "cluster.backend.health_check.success") >= 1,
+      "stats",
+    );
+    assertEquals(stat(stats, "cluster.backend.health_check.healthy"), 1);
+  } finally {
+    await p.stop();
+    echo.close();
+  }
+});
+
+for (const concurrency of ["1", "2"]) {
+  Deno.test(`a host answering 503 is ejected (consecutive_5xx) and returns after base_ejection_time (--concurrency ${concurrency})`, async () => {
+    const a = controlled("a");
+    const b = controlled("b");
+    const c = controlled("c");
+    a.state.status = 503;
+    const p = await Proxy.start(
+      httpConfig({
+        routes: ROUTES,
+        clusters: cluster(
+          [a.port, b.port, c.port],
+          `outlier_detection:
+  consecutive_5xx: 4
+  interval: 0.05s
+  base_ejection_time: 0.3s
+  max_ejection_percent: 50`,
+        ),
+      }),
+      ["--concurrency", concurrency],
+    );
+    try {
+      // Round robin over three hosts: a gets a third of the requests; four 503s eject it. With
+      // two workers, each sees only some of them: the ejection needs both workers' results.
+      let fails = 0;
+      for (let i = 0; i < 60 && fails < 4; i++) {
+        if ((await get(p.port())).status === 503) fails++;
+      }
+      assertEquals(fails, 4);
+      const clusters = await until(
+        p,
+        "/clusters",
+        (t) => t.includes(`127.0.0.1:${a.port}::health_flags::/failed_outlier_check`),
+        "a ejected",
+      );
+      assert(clusters.includes("backend::outlier::success_rate_average::"), clusters);
+      const hits = a.state.hits;
+      for (let i = 0; i < 12; i++) assertEquals((await get(p.port())).status, 200);
+      assertEquals(a.state.hits, hits);
+      const stats = await admin(p, "/stats");
+      assertEquals(stat(stats, "cluster.backend.outlier_detection.ejections_active"), 1);
+      assertEquals(stat(stats, "cluster.backend.outlier_detection.ejections_enforced_total"), 1);
+      assertEquals(
+        stat(stats, "cluster.backend.outlier_detection.ejections_enforced_consecutive_5xx"),
+        1,
+      );
+      assertEquals(
+        stat(stats, "cluster.backend.outlier_detection.ejections_detected_consecutive_5xx"),
+        1,
+      );
+      a.state.status = 200;
+      await until(
+        p,
+        "/clusters",
+        (t) => t.includes(`127.0.0.1:${a.port}::health_flags::healthy`),
+        "a back",
+      );
+      const back = await admin(p, "/stats");
+      assertEquals(stat(back, "cluster.backend.outlier_detection.ejections_active"), 0);
+      const seen = new Set<string>();
+      for (let i = 0; i < 9; i++) seen.add((await get(p.port())).body);
+      assertEquals([...seen].sort(), ["a", "b", "c"]);
+    } finally {
+      await p.stop();
+      await a.close();
+      await b.close();
+      await c.close();
+    }
+  });
+}
+
+Deno.test("max_ejection_percent caps ejections (ejections_overflow)", async () => {
+  const a = controlled("a");
+  const b = controlled("b");
+  a.state.status = 503;
+  b.state.status = 503;
+  const p = await Proxy.start(httpConfig({
+    routes: ROUTES,
+    clusters: cluster(
+      [a.port, b.port],
+      `outlier_detection:
+  consecutive_5xx: 2
+  interval: 10s
+  base_ejection_time: 10s
+  max_ejection_percent: 50`,
+    ),
+  }));
+  try {
+    for (let i = 0; i < 8; i++) await get(p.port());
+    const stats = await until(
+      p,
+      "/stats",
+      (t) => stat(t, "cluster.backend.outlier_detection.ejections_overflow") >= 1,
+      "an overflow",
+    );
+    assertEquals(stat(stats, "cluster.backend.outlier_detection.ejections_active"), 1);
+  } finally {
+    await p.stop();
+    await a.close();
+    await b.close();
+  }
+});
