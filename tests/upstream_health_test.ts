@@ -292,3 +292,83 @@ Deno.test("max_ejection_percent caps ejections (ejections_overflow)", async () =
     await b.close();
   }
 });
+
+Deno.test("x-envoy-immediate-health-check-fail from an upstream fails the host at once", async () => {
+  const a = controlled("a");
+  const b = controlled("b");
+  let immediate = false;
+  const c = upstream((req) => {
+    if (new URL(req.url).pathname === "/healthz") return new Response("ok");
+    return new Response("c", {
+      headers: immediate ? { "x-envoy-immediate-health-check-fail": "" } : {},
+    });
+  });
+  const p = await Proxy.start(httpConfig({
+    routes: ROUTES,
+    clusters: cluster(
+      [c.port, a.port, b.port],
+      `health_checks:
+- timeout: 1s
+  interval: 10s
+  no_traffic_interval: 10s
+  unhealthy_threshold: 3
+  healthy_threshold: 1
+  http_health_check: { path: /healthz }`,
+    ),
+  }));
+  try {
+    immediate = true;
+    // Round robin reaches c within three requests.
+    for (let i = 0; i < 3; i++) await get(p.port());
+    const clusters = await until(
+      p,
+      "/clusters",
+      (t) =>
+        t.includes(
+          `127.0.0.1:${c.port}::health_flags::/failed_active_hc/excluded_via_immediate_hc_fail`,
+        ),
+      "c failed by its response header",
+    );
+    assert(clusters.includes(`127.0.0.1:${a.port}::health_flags::healthy`), clusters);
+    const stats = await admin(p, "/stats");
+    assertEquals(stat(stats, "cluster.backend.health_check.passive_failure"), 1);
+    for (let i = 0; i < 6; i++) assert((await get(p.port())).body !== "c");
+  } finally {
+    await p.stop();
+    await a.close();
+    await b.close();
+    await c.close();
+  }
+});
+
+Deno.test("with every host failing its health checks the cluster is in panic: traffic goes to all", async () => {
+  const a = controlled("a");
+  const b = controlled("b");
+  a.state.healthStatus = 500;
+  b.state.healthStatus = 500;
+  const p = await Proxy.start(httpConfig({
+    routes: ROUTES,
+    clusters: cluster(
+      [a.port, b.port],
+      `health_checks:
+- timeout: 1s
+  interval: 10s
+  unhealthy_threshold: 1
+  healthy_threshold: 1
+  http_health_check: { path: /healthz }`,
+    ),
+  }));
+  try {
+    const clusters = await admin(p, "/clusters");
+    assert(clusters.includes(`127.0.0.1:${a.port}::health_flags::/failed_active_hc`), clusters);
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) seen.add((await get(p.port())).body);
+    assertEquals([...seen].sort(), ["a", "b"]);
+    const stats = await admin(p, "/stats");
+    assertEquals(stat(stats, "cluster.backend.lb_healthy_panic"), 4);
+  } finally {
+    await p.stop();
+    await a.close();
+    await b.close();
+  }
+});

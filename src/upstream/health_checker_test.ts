@@ -75,7 +75,7 @@ Deno.test("payloads match in order, not necessarily adjacent", () => {
 });
 
 /** A checker over one host of a real server whose health status the test sets. */
-function setup(config: HealthCheckConfig, port: number) {
+function setup(config: HealthCheckConfig, port: number, extra: Partial<HostDescription> = {}) {
   const raw = new PrioritySet();
   const out = new PrioritySet();
   const host: HostDescription = {
@@ -86,6 +86,7 @@ function setup(config: HealthCheckConfig, port: number) {
     locality: { region: "", zone: "", subZone: "" },
     hostname: "",
     healthy: true,
+    ...extra,
   };
   raw.updateHosts(0, [host]);
   const health = new HostHealthTracker(raw, out, {}, { activeHc: true });
@@ -178,5 +179,34 @@ Deno.test("a check that times out is a network failure and flags active_hc_timeo
     checker.stop();
     l.close();
     for (const c of conns) c.close();
+  }
+});
+
+Deno.test("health_check_config: port_value, address and hostname of the endpoint are used", async () => {
+  let hostHeader = "";
+  const srv = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    hostHeader = req.headers.get("host") ?? "";
+    return new Response("ok");
+  });
+  const dead = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const deadPort = (dead.addr as Deno.NetAddr).port;
+  dead.close();
+  const { c } = parse({
+    healthChecker: { case: "httpHealthCheck", value: { path: "/hc", host: "configured" } },
+  });
+  const { checker, st } = setup(c!, deadPort, {
+    address: "192.0.2.1",
+    healthCheckAddress: "127.0.0.1",
+    healthCheckPort: srv.addr.port,
+    healthCheckHostname: "per-endpoint",
+  });
+  try {
+    checker.hostsChanged([st], []);
+    await checker.firstChecks();
+    assert(!st.failedActiveHc);
+    assertEquals(hostHeader, "per-endpoint");
+  } finally {
+    checker.stop();
+    await srv.shutdown();
   }
 });
