@@ -238,6 +238,14 @@ export class HealthCheckStats {
 
 /** Envoy's HealthCheckFailureType. */
 type FailureType = "ACTIVE" | "PASSIVE" | "NETWORK";
+/** What one check found. */
+type CheckResult =
+  | { ok: true; degraded: boolean }
+  | { ok: false; type: FailureType; retriable: boolean };
+
+const NETWORK_FAILURE: CheckResult = { ok: false, type: "NETWORK", retriable: false };
+const ACTIVE_FAILURE: CheckResult = { ok: false, type: "ACTIVE", retriable: false };
+
 /** Envoy's HealthTransition. */
 type Transition = "Unchanged" | "Changed" | "ChangePending";
 
@@ -423,48 +431,61 @@ class Session {
     }, (e) => log.error(`health check of ${this.st.key}: ${(e as Error).message}`));
   }
 
-  /** One check; never rejects. */
-  async #run(
-    gen: number,
-  ): Promise<
-    { ok: true; degraded: boolean } | { ok: false; type: FailureType; retriable: boolean }
-  > {
+  /**
+   * One check; never rejects. A reused connection that the host closed while idle (servers
+   * time out keep-alive connections) is no failure: the check is tried again on a new one.
+   */
+  async #run(gen: number): Promise<CheckResult> {
+    const reused = this.#conn !== undefined;
+    const r = await this.#attempt(gen);
+    if (r !== "stale") return r;
+    if (reused && gen === this.#generation && !this.#stopped) {
+      const again = await this.#attempt(gen);
+      if (again !== "stale") return again;
+    }
+    return NETWORK_FAILURE;
+  }
+
+  /** One try; "stale" when the connection failed before any byte of an answer. */
+  async #attempt(gen: number): Promise<CheckResult | "stale"> {
     const c = this.#parent.config;
     const h = this.st.host;
+    let reader: ByteReader | undefined;
     try {
       if (!this.#conn) {
-        this.#conn = await Deno.connect({
-          hostname: h.healthCheckAddress ?? h.address,
-          port: c.altPort ?? h.healthCheckPort ?? h.port,
-        });
+        try {
+          this.#conn = await Deno.connect({
+            hostname: h.healthCheckAddress ?? h.address,
+            port: c.altPort ?? h.healthCheckPort ?? h.port,
+          });
+        } catch {
+          return NETWORK_FAILURE;
+        }
         if (gen !== this.#generation) {
           this.#close();
-          return { ok: false, type: "NETWORK", retriable: false };
+          return NETWORK_FAILURE;
         }
       }
       const conn = this.#conn;
+      reader = new ByteReader(conn);
       const check = c.check;
       if (check.type === "tcp") {
         if (check.send) await conn.write(check.send);
         if (check.receive.length > 0) {
-          let got: Uint8Array = new Uint8Array();
-          const buf = new Uint8Array(4096);
-          while (!payloadsMatch(got, check.receive)) {
-            const n = await conn.read(buf);
-            if (n === null) {
+          while (!payloadsMatch(reader.buffered, check.receive)) {
+            if (!(await reader.fill())) {
               this.#close();
-              return { ok: false, type: "NETWORK", retriable: false };
+              return reader.received === 0 ? "stale" : NETWORK_FAILURE;
             }
-            got = concat(got, buf.subarray(0, n));
           }
         }
         if (!c.reuseConnection) this.#close();
         return { ok: true, degraded: false };
       }
-      const res = await httpCheck(conn, check, this.#hostHeader(check));
+      const res = await httpCheck(conn, reader, check, this.#hostHeader(check));
       if (!res) {
         this.#close();
-        return { ok: false, type: "NETWORK", retriable: false };
+        return reader.received === 0 ? "stale" : NETWORK_FAILURE;
       }
       if (!c.reuseConnection || res.close) this.#close();
       if (res.immediateFail) this.st.excludedViaImmediateHcFail = true;
@@ -472,14 +493,14 @@ class Session {
         rs.some(([s, e]) => res.status >= s && res.status < e);
       if (inRange(check.expected)) {
         if (check.receive.length > 0 && !payloadsMatch(res.body, check.receive)) {
-          return { ok: false, type: "ACTIVE", retriable: false };
+          return ACTIVE_FAILURE;
         }
         return { ok: true, degraded: res.degraded };
       }
       return { ok: false, type: "ACTIVE", retriable: inRange(check.retriable) };
     } catch {
       this.#close();
-      return { ok: false, type: "NETWORK", retriable: false };
+      return reader === undefined || reader.received === 0 ? "stale" : NETWORK_FAILURE;
     }
   }
 
@@ -599,6 +620,7 @@ const decoder = new TextDecoder();
 /** One HTTP/1.1 health check request and its response; undefined on a protocol failure. */
 async function httpCheck(
   conn: Deno.Conn,
+  reader: ByteReader,
   check: HttpCheck,
   host: string,
 ): Promise<
@@ -620,7 +642,6 @@ async function httpCheck(
   for (const [n, v] of kept) head += `${n}: ${v}\r\n`;
   head += "\r\n";
   await conn.write(check.send ? concat(encoder.encode(head), check.send) : encoder.encode(head));
-  const reader = new ByteReader(conn);
   const headEnd = await reader.until(CRLFCRLF, 64 * 1024);
   if (headEnd === undefined) return undefined;
   const lines = decoder.decode(headEnd).split("\r\n");
@@ -690,14 +711,23 @@ const CRLFCRLF = new Uint8Array([13, 10, 13, 10]);
 class ByteReader {
   #buf: Uint8Array = new Uint8Array();
   readonly #conn: Deno.Conn;
+  /** Bytes read so far. */
+  received = 0;
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
   }
 
-  async #fill(): Promise<boolean> {
+  /** What was read and not consumed. */
+  get buffered(): Uint8Array {
+    return this.#buf;
+  }
+
+  /** Reads more; false at EOF. */
+  async fill(): Promise<boolean> {
     const chunk = new Uint8Array(16 * 1024);
     const n = await this.#conn.read(chunk);
     if (n === null) return false;
+    this.received += n;
     this.#buf = concat(this.#buf, chunk.subarray(0, n));
     return true;
   }
@@ -711,19 +741,19 @@ class ByteReader {
         this.#buf = this.#buf.subarray(i + delim.length);
         return out;
       }
-      if (this.#buf.length > max || !(await this.#fill())) return undefined;
+      if (this.#buf.length > max || !(await this.fill())) return undefined;
     }
   }
 
   async exactly(n: number): Promise<Uint8Array | undefined> {
-    while (this.#buf.length < n) if (!(await this.#fill())) return undefined;
+    while (this.#buf.length < n) if (!(await this.fill())) return undefined;
     const out = this.#buf.subarray(0, n);
     this.#buf = this.#buf.subarray(n);
     return out;
   }
 
   async rest(): Promise<Uint8Array> {
-    while (await this.#fill()) { /* to EOF */ }
+    while (await this.fill()) { /* to EOF */ }
     return this.#buf;
   }
 }

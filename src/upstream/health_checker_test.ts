@@ -210,3 +210,37 @@ Deno.test("health_check_config: port_value, address and hostname of the endpoint
     await srv.shutdown();
   }
 });
+
+Deno.test("a kept-alive connection the host closed while idle is no failure: the check reconnects", async () => {
+  // Answers one request per connection, then closes without saying so (an idle timeout).
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let accepted = 0;
+  (async () => {
+    for await (const c of l) {
+      accepted++;
+      (async () => {
+        try {
+          await c.read(new Uint8Array(4096));
+          await c.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
+        } catch { /* gone */ }
+        c.close();
+      })();
+    }
+  })().catch(() => {});
+  const { c } = parse({
+    unhealthyThreshold: 1,
+    healthChecker: { case: "httpHealthCheck", value: { path: "/hc" } },
+  });
+  const { checker, st, store } = setup(c!, (l.addr as Deno.NetAddr).port);
+  try {
+    checker.hostsChanged([st], []);
+    await checker.firstChecks();
+    await waitFor(() => store.counter("cluster.c.health_check.success").value >= 4);
+    assertEquals(store.counter("cluster.c.health_check.failure").value, 0);
+    assert(!st.failedActiveHc);
+    assert(accepted >= 4);
+  } finally {
+    checker.stop();
+    l.close();
+  }
+});

@@ -106,8 +106,9 @@ export function putHttpStatus(m: Int32Array, status: number): void {
     if (n === m[THRESHOLD_5XX]) notify?.(m[ID], "5xx");
   } else {
     Atomics.add(m, EXTERNAL_SUCCESS, 1);
-    Atomics.store(m, CONSECUTIVE_5XX, 0);
-    Atomics.store(m, CONSECUTIVE_GATEWAY_FAILURE, 0);
+    // Plain reads first: the common case (no errors in a row) writes nothing shared.
+    if (m[CONSECUTIVE_5XX] !== 0) Atomics.store(m, CONSECUTIVE_5XX, 0);
+    if (m[CONSECUTIVE_GATEWAY_FAILURE] !== 0) Atomics.store(m, CONSECUTIVE_GATEWAY_FAILURE, 0);
   }
 }
 
@@ -126,7 +127,9 @@ export function putLocalResult(m: Int32Array, result: number): void {
   Atomics.add(m, LOCAL_TOTAL, 1);
   if (result === CONNECT_SUCCESS) {
     Atomics.add(m, LOCAL_SUCCESS, 1);
-    Atomics.store(m, CONSECUTIVE_LOCAL_ORIGIN_FAILURE, 0);
+    if (m[CONSECUTIVE_LOCAL_ORIGIN_FAILURE] !== 0) {
+      Atomics.store(m, CONSECUTIVE_LOCAL_ORIGIN_FAILURE, 0);
+    }
     return;
   }
   const n = Atomics.add(m, CONSECUTIVE_LOCAL_ORIGIN_FAILURE, 1) + 1;
