@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
 import { httpConfig, Proxy, rawExchange, upstream } from "./proxy.ts";
+import { tempFile } from "./helpers.ts";
 
 /** A controllable upstream: its health endpoint and its answers can be switched. */
 function controlled(name: string) {
@@ -197,6 +198,7 @@ for (const concurrency of ["1", "2"]) {
     const b = controlled("b");
     const c = controlled("c");
     a.state.status = 503;
+    const eventLog = tempFile("", ".log");
     const p = await Proxy.start(
       httpConfig({
         routes: ROUTES,
@@ -208,8 +210,8 @@ for (const concurrency of ["1", "2"]) {
   base_ejection_time: 0.3s
   max_ejection_percent: 50`,
         ),
-      }),
-      ["--concurrency", concurrency],
+      }) + `cluster_manager:\n  outlier_detection: { event_log_path: ${eventLog} }\n`,
+      ["--concurrency", concurrency, "--file-flush-interval-msec", "20"],
     );
     try {
       // Round robin over three hosts: a gets a third of the requests; four 503s eject it. With
@@ -252,6 +254,27 @@ for (const concurrency of ["1", "2"]) {
       const seen = new Set<string>();
       for (let i = 0; i < 9; i++) seen.add((await get(p.port())).body);
       assertEquals([...seen].sort(), ["a", "b", "c"]);
+      // The outlier event log: Envoy's OutlierDetectionEvent JSON, one line per action.
+      const deadline = Date.now() + 10_000;
+      let lines: Record<string, unknown>[] = [];
+      while (lines.length < 2 && Date.now() < deadline) {
+        lines = Deno.readTextFileSync(eventLog).split("\n").filter(Boolean).map((l) =>
+          JSON.parse(l)
+        );
+        if (lines.length < 2) await new Promise((r) => setTimeout(r, 20));
+      }
+      const { timestamp: _t1, ...eject } = lines[0];
+      assertEquals(eject, {
+        type: "CONSECUTIVE_5XX",
+        cluster_name: "backend",
+        upstream_url: `127.0.0.1:${a.port}`,
+        action: "EJECT",
+        num_ejections: 1,
+        enforced: true,
+        eject_consecutive_event: {},
+      });
+      assertEquals(lines[1].action, "UNEJECT");
+      assertEquals(lines[1].secs_since_last_action, "0");
     } finally {
       await p.stop();
       await a.close();

@@ -39,6 +39,8 @@ import {
   defaultAccessLogManager,
 } from "../extensions/access_loggers/access_log_manager.ts";
 import { ClusterManager } from "../upstream/cluster_manager.ts";
+import type { OutlierEventLog } from "../upstream/outlier_detection.ts";
+import { protoJson } from "../admin/proto_json.ts";
 import { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { PrioritySetSnapshot } from "../upstream/priority_set.ts";
 import { preUnpack } from "../config/any.ts";
@@ -314,8 +316,10 @@ export class Server implements AdminServer {
     // Serving scans once listeners are up, off the start-up path (a big config takes a while).
     if (this.options.mode === "init_only") this.#countDeprecatedFields();
     // The main thread counts membership, DNS updates and cluster_manager.*; workers, traffic.
+    const eventLogPath = b.clusterManager?.outlierDetection?.eventLogPath;
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], {
       stats: this.#stats,
+      ...(eventLogPath ? { outlierEventLog: outlierEventLog(eventLogPath) } : {}),
     });
     const clusterStats = new ClusterStatsCache(this.#stats);
     this.#ctx = {
@@ -556,4 +560,16 @@ export class Server implements AdminServer {
   stop(): void {
     this.#stopped?.();
   }
+}
+
+/**
+ * `cluster_manager.outlier_detection.event_log_path`: each ejection and return as one line of
+ * `envoy.data.cluster.v3.OutlierDetectionEvent` JSON, default values printed, as Envoy writes it.
+ */
+function outlierEventLog(path: string): OutlierEventLog {
+  const writer = defaultAccessLogManager().writer(path);
+  return (event) =>
+    writer.write(
+      JSON.stringify(protoJson("envoy.data.cluster.v3.OutlierDetectionEvent", event, true)) + "\n",
+    );
 }

@@ -17,7 +17,7 @@ import type { Scope } from "../stats/store.ts";
 import { type ClusterMainStats, clusterMainStats } from "./cluster_stats.ts";
 import { HostHealthTracker } from "./host_health.ts";
 import { anyTraffic, HealthChecker, HealthCheckStats } from "./health_checker.ts";
-import { OutlierDetector, OutlierStats } from "./outlier_detection.ts";
+import { OutlierDetector, type OutlierEventLog, OutlierStats } from "./outlier_detection.ts";
 import type { HostEvent } from "./host_monitor.ts";
 
 export { ClusterConfigError, type ClusterInfo, type ClusterType } from "./cluster_info.ts";
@@ -36,6 +36,8 @@ export interface ClusterDeps {
    * pass none.
    */
   stats?: Scope;
+  /** `cluster_manager.outlier_detection.event_log_path`'s writer (main thread). */
+  outlierEventLog?: OutlierEventLog;
 }
 
 /** One upstream cluster. */
@@ -92,7 +94,7 @@ export class Cluster {
             count: () => health.states.size,
             changed: () => health.publish(),
           },
-          { random },
+          { random, eventLog: deps.outlierEventLog, clusterName: info.name },
         );
       }
       if (info.healthCheck) {

@@ -34,6 +34,9 @@ export const CLUSTER_FIELDS: FieldTable = {
       "health_checks",
       "outlier_detection",
     ],
+    // The outlier event log (written by the main thread's detectors).
+    "envoy.config.bootstrap.v3.ClusterManager": ["outlier_detection"],
+    "envoy.config.bootstrap.v3.ClusterManager.OutlierDetection": ["event_log_path"],
     "envoy.config.cluster.v3.OutlierDetection": [
       "consecutive_5xx",
       "interval",

@@ -231,8 +231,8 @@ export class HealthCheckStats {
     this.passiveFailure = s.counter("passive_failure");
     this.networkFailure = s.counter("network_failure");
     this.verifyCluster = s.counter("verify_cluster");
-    this.healthy = s.gauge("healthy", "NeverImport");
-    this.degraded = s.gauge("degraded", "NeverImport");
+    this.healthy = s.gauge("healthy", "Accumulate");
+    this.degraded = s.gauge("degraded", "Accumulate");
   }
 }
 

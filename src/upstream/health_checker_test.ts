@@ -147,7 +147,7 @@ Deno.test("http checks: first check decides; a bad status fails at once, a retri
     assertEquals(hits - at, 1);
     assert(out.allHosts()[0].flags!.failedActiveHc);
     assert(store.counter("cluster.c.health_check.failure").value >= 4);
-    assertEquals(store.gauge("cluster.c.health_check.healthy", "NeverImport").value, 0);
+    assertEquals(store.gauge("cluster.c.health_check.healthy", "Accumulate").value, 0);
   } finally {
     checker.stop();
     await srv.shutdown();

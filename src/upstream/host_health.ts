@@ -99,7 +99,7 @@ export class HostHealthTracker {
         degradedActiveHc: false,
         activeHcTimeout: false,
         excludedViaImmediateHcFail: false,
-        outlier: new OutlierHostState(monitor),
+        outlier: new OutlierHostState(monitor, key),
       };
       this.states.set(key, state);
       added.push(state);

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { JsonObject } from "@bufbuild/protobuf";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import type { OutlierDetection } from "../../proto/gen/envoy/config/cluster/v3/outlier_detection_pb.ts";
 import { runtimeSnapshot } from "../runtime/runtime.ts";
@@ -181,9 +182,28 @@ export class OutlierStats {
   }
 }
 
+/** `OutlierEjectionType` names of the event log, by ejection type. */
+const EVENT_TYPES: Record<EjectionType, string> = {
+  consecutive_5xx: "CONSECUTIVE_5XX",
+  success_rate: "SUCCESS_RATE",
+  consecutive_gateway_failure: "CONSECUTIVE_GATEWAY_FAILURE",
+  consecutive_local_origin_failure: "CONSECUTIVE_LOCAL_ORIGIN_FAILURE",
+  local_origin_success_rate: "SUCCESS_RATE_LOCAL_ORIGIN",
+  failure_percentage: "FAILURE_PERCENTAGE",
+  failure_percentage_local_origin: "FAILURE_PERCENTAGE_LOCAL_ORIGIN",
+};
+
+/**
+ * Writes `cluster_manager.outlier_detection.event_log_path` lines: one
+ * `envoy.data.cluster.v3.OutlierDetectionEvent` as JSON each.
+ */
+export type OutlierEventLog = (event: JsonObject) => void;
+
 /** What the detector knows about one host. */
 export class OutlierHostState {
   ejected = false;
+  /** When it was last returned (performance.now()), for the event log. */
+  lastUnejectionMs: number | undefined;
   numEjections = 0;
   /** Multiplies base_ejection_time; grows with each ejection, shrinks with each healthy sweep. */
   ejectTimeBackoff = 0;
@@ -195,7 +215,8 @@ export class OutlierHostState {
   #lastExt = [0, 0];
   #lastLocal = [0, 0];
 
-  constructor(readonly monitor: Int32Array) {}
+  /** `key` is the host's `ip:port` (the event log's `upstream_url`). */
+  constructor(readonly monitor: Int32Array, readonly key = "") {}
 
   /** Requests and successes since the previous sweep (external or local origin). */
   interval(local: boolean): { total: number; success: number } {
@@ -230,6 +251,8 @@ export class OutlierDetector {
   readonly #hosts: DetectorHosts;
   readonly #random: () => number;
   readonly #now: () => number;
+  readonly #eventLog: OutlierEventLog | undefined;
+  readonly #clusterName: string;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** The last sweep's success rate average and threshold (-1 when not computed). */
   successRateAverage = -1;
@@ -241,9 +264,16 @@ export class OutlierDetector {
     config: OutlierConfig,
     stats: OutlierStats,
     hosts: DetectorHosts,
-    deps: { random?: () => number; now?: () => number } = {},
+    deps: {
+      random?: () => number;
+      now?: () => number;
+      eventLog?: OutlierEventLog;
+      clusterName?: string;
+    } = {},
   ) {
     this.config = config;
+    this.#eventLog = deps.eventLog;
+    this.#clusterName = deps.clusterName ?? "";
     this.stats = stats;
     this.#hosts = hosts;
     this.#random = deps.random ?? Math.random;
@@ -313,7 +343,7 @@ export class OutlierDetector {
   }
 
   /** Ejects `st` within max_ejection_percent; true when its health changed. */
-  #eject(st: OutlierHostState, type: EjectionType, now: number): boolean {
+  #eject(st: OutlierHostState, type: EjectionType, now: number, hostRate = -1): boolean {
     if (st.ejected) return false;
     const c = this.config;
     const active = this.stats.ejectionsActive.value;
@@ -329,7 +359,10 @@ export class OutlierDetector {
     }
     if (type === "consecutive_5xx" || type === "success_rate") this.stats.ejectionsTotal.inc();
     if (type === "success_rate") this.stats.ejectionsSuccessRate.inc();
-    if (!this.#enforce(type)) return false;
+    if (!this.#enforce(type)) {
+      this.#log(st, type, "EJECT", false, now, hostRate);
+      return false;
+    }
     this.stats.ejectionsActive.inc();
     this.stats.ejectionsEnforcedTotal.inc();
     this.stats.enforced[type].inc();
@@ -339,12 +372,60 @@ export class OutlierDetector {
     if (c.baseEjectionTimeMs * st.ejectTimeBackoff < c.maxEjectionTimeMs) st.ejectTimeBackoff++;
     st.lastEjectionMs = now;
     st.jitterMs = Math.floor(this.#random() * c.maxEjectionTimeJitterMs);
+    this.#log(st, type, "EJECT", true, now, hostRate);
     return true;
   }
 
   #uneject(st: OutlierHostState): void {
     st.ejected = false;
     this.stats.ejectionsActive.dec();
+    const now = this.#now();
+    this.#log(st, undefined, "UNEJECT", false, now);
+    st.lastUnejectionMs = now;
+  }
+
+  /** One event log line, as Envoy's outlier `EventLoggerImpl` writes it. */
+  #log(
+    st: OutlierHostState,
+    type: EjectionType | undefined,
+    action: "EJECT" | "UNEJECT",
+    enforced: boolean,
+    now: number,
+    hostRate = -1,
+  ): void {
+    if (!this.#eventLog) return;
+    // Seconds since the previous opposite action: the last return for an ejection, the
+    // ejection for a return.
+    const since = action === "EJECT" ? st.lastUnejectionMs : st.lastEjectionMs;
+    const event: JsonObject = {
+      type: type ? EVENT_TYPES[type] : "CONSECUTIVE_5XX",
+      timestamp: new Date().toISOString(),
+      ...(since !== undefined && (action === "UNEJECT" || st.numEjections > 0)
+        ? { secs_since_last_action: String(Math.floor((now - since) / 1000)) }
+        : {}),
+      cluster_name: this.#clusterName,
+      upstream_url: st.key,
+      action,
+      num_ejections: st.numEjections,
+      enforced,
+    };
+    if (type === "success_rate" || type === "local_origin_success_rate") {
+      const local = type === "local_origin_success_rate";
+      event.eject_success_rate_event = {
+        host_success_rate: Math.floor(hostRate),
+        cluster_average_success_rate: Math.floor(
+          local ? this.localOriginSuccessRateAverage : this.successRateAverage,
+        ),
+        cluster_success_rate_ejection_threshold: Math.floor(
+          local ? this.localOriginSuccessRateEjectionThreshold : this.successRateEjectionThreshold,
+        ),
+      };
+    } else if (type === "failure_percentage" || type === "failure_percentage_local_origin") {
+      event.eject_failure_percentage_event = {
+        host_success_rate: Math.floor(hostRate),
+      };
+    } else if (type) event.eject_consecutive_event = {};
+    this.#eventLog(event);
   }
 
   /** An active health check passed: successful_active_health_check_uneject_host. */
@@ -404,16 +485,11 @@ export class OutlierDetector {
     let changed = false;
     let average = -1;
     let threshold = -1;
-    if (sr.length > 0 && sr.length >= c.successRateMinimumHosts) {
+    const computed = sr.length > 0 && sr.length >= c.successRateMinimumHosts;
+    if (computed) {
       const t = successRateEjectionThreshold(sr.map(([, r]) => r), c.successRateStdevFactor);
       average = t.mean;
       threshold = t.threshold;
-      const type: EjectionType = local ? "local_origin_success_rate" : "success_rate";
-      for (const [st, rate] of sr) {
-        if (rate >= t.threshold) continue;
-        this.stats.detected[type].inc();
-        if (this.#eject(st, type, now)) changed = true;
-      }
     }
     if (local) {
       this.localOriginSuccessRateAverage = average;
@@ -422,11 +498,19 @@ export class OutlierDetector {
       this.successRateAverage = average;
       this.successRateEjectionThreshold = threshold;
     }
+    if (computed) {
+      const type: EjectionType = local ? "local_origin_success_rate" : "success_rate";
+      for (const [st, rate] of sr) {
+        if (rate >= threshold) continue;
+        this.stats.detected[type].inc();
+        if (this.#eject(st, type, now, rate)) changed = true;
+      }
+    }
     if (fp.length > 0 && fp.length >= c.failurePercentageMinimumHosts) {
       const type: EjectionType = local ? "failure_percentage_local_origin" : "failure_percentage";
-      for (const [st] of failurePercentageOutliers(fp, c.failurePercentageThreshold)) {
+      for (const [st, rate] of failurePercentageOutliers(fp, c.failurePercentageThreshold)) {
         this.stats.detected[type].inc();
-        if (this.#eject(st, type, now)) changed = true;
+        if (this.#eject(st, type, now, rate)) changed = true;
       }
     }
     return changed;
