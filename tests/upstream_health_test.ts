@@ -75,19 +75,24 @@ const ROUTES = `- match: { prefix: "/" }
 Deno.test("health checks take a host out and back; traffic avoids it meanwhile", async () => {
   const a = controlled("a");
   const b = controlled("b");
-  const p = await Proxy.start(httpConfig({
-    routes: ROUTES,
-    clusters: cluster(
-      [a.port, b.port],
-      `health_checks:
+  const eventLog = tempFile("", ".log");
+  const p = await Proxy.start(
+    httpConfig({
+      routes: ROUTES,
+      clusters: cluster(
+        [a.port, b.port],
+        `health_checks:
 - timeout: 1s
   interval: 0.05s
   no_traffic_interval: 0.05s
   unhealthy_threshold: 2
   healthy_threshold: 2
+  event_log_path: ${eventLog}
   http_health_check: { path: /healthz }`,
-    ),
-  }));
+      ),
+    }),
+    ["--file-flush-interval-msec", "20"],
+  );
   try {
     // Listeners start after the first checks: both hosts are healthy from the start.
     let clusters = await admin(p, "/clusters");
@@ -121,6 +126,39 @@ Deno.test("health checks take a host out and back; traffic avoids it meanwhile",
     const after = await admin(p, "/stats");
     assert(stat(after, "cluster.backend.health_check.attempt") >= 4, after);
     assertEquals(stat(after, "cluster.backend.health_check.healthy"), 2);
+    // The event log: Envoy's HealthCheckEvent JSON lines, default values printed.
+    const deadline = Date.now() + 10_000;
+    let events: Record<string, unknown>[] = [];
+    while (Date.now() < deadline) {
+      events = Deno.readTextFileSync(eventLog).split("\n").filter(Boolean).map((l) =>
+        JSON.parse(l)
+      );
+      if (events.length >= 4) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const ofA = events.filter((e) =>
+      (e.host as { socket_address: { port_value: number } }).socket_address.port_value === a.port
+    ).map(({ timestamp: _, ...e }) => e);
+    const host = {
+      socket_address: {
+        protocol: "TCP",
+        address: "127.0.0.1",
+        port_value: a.port,
+        resolver_name: "",
+        ipv4_compat: false,
+      },
+    };
+    const common = {
+      health_checker_type: "HTTP",
+      host,
+      cluster_name: "backend",
+      locality: { region: "", zone: "", sub_zone: "" },
+    };
+    assertEquals(ofA, [
+      { ...common, add_healthy_event: { first_check: true } },
+      { ...common, eject_unhealthy_event: { failure_type: "ACTIVE" } },
+      { ...common, add_healthy_event: { first_check: false } },
+    ]);
   } finally {
     await p.stop();
     await a.close();
@@ -207,7 +245,7 @@ for (const concurrency of ["1", "2"]) {
           `outlier_detection:
   consecutive_5xx: 4
   interval: 0.05s
-  base_ejection_time: 0.3s
+  base_ejection_time: 2s
   max_ejection_percent: 50`,
         ),
       }) + `cluster_manager:\n  outlier_detection: { event_log_path: ${eventLog} }\n`,
@@ -274,7 +312,7 @@ for (const concurrency of ["1", "2"]) {
         eject_consecutive_event: {},
       });
       assertEquals(lines[1].action, "UNEJECT");
-      assertEquals(lines[1].secs_since_last_action, "0");
+      assert(Number(lines[1].secs_since_last_action) >= 2, JSON.stringify(lines[1]));
     } finally {
       await p.stop();
       await a.close();

@@ -39,7 +39,6 @@ import {
   defaultAccessLogManager,
 } from "../extensions/access_loggers/access_log_manager.ts";
 import { ClusterManager } from "../upstream/cluster_manager.ts";
-import type { OutlierEventLog } from "../upstream/outlier_detection.ts";
 import { protoJson } from "../admin/proto_json.ts";
 import { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { PrioritySetSnapshot } from "../upstream/priority_set.ts";
@@ -319,7 +318,8 @@ export class Server implements AdminServer {
     const eventLogPath = b.clusterManager?.outlierDetection?.eventLogPath;
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], {
       stats: this.#stats,
-      ...(eventLogPath ? { outlierEventLog: outlierEventLog(eventLogPath) } : {}),
+      openEventLog,
+      ...(eventLogPath ? { outlierEventLogPath: eventLogPath } : {}),
     });
     const clusterStats = new ClusterStatsCache(this.#stats);
     this.#ctx = {
@@ -563,13 +563,11 @@ export class Server implements AdminServer {
 }
 
 /**
- * `cluster_manager.outlier_detection.event_log_path`: each ejection and return as one line of
- * `envoy.data.cluster.v3.OutlierDetectionEvent` JSON, default values printed, as Envoy writes it.
+ * An event log of the main thread (health checks' `event_log_path`, the outlier event log):
+ * each event as one line of `messageType` JSON with default values printed, as Envoy writes
+ * them.
  */
-function outlierEventLog(path: string): OutlierEventLog {
+function openEventLog(path: string, messageType: string): (event: JsonObject) => void {
   const writer = defaultAccessLogManager().writer(path);
-  return (event) =>
-    writer.write(
-      JSON.stringify(protoJson("envoy.data.cluster.v3.OutlierDetectionEvent", event, true)) + "\n",
-    );
+  return (event) => writer.write(JSON.stringify(protoJson(messageType, event, true)) + "\n");
 }

@@ -17,7 +17,8 @@ import type { Scope } from "../stats/store.ts";
 import { type ClusterMainStats, clusterMainStats } from "./cluster_stats.ts";
 import { HostHealthTracker } from "./host_health.ts";
 import { anyTraffic, HealthChecker, HealthCheckStats } from "./health_checker.ts";
-import { OutlierDetector, type OutlierEventLog, OutlierStats } from "./outlier_detection.ts";
+import { OutlierDetector, OutlierStats } from "./outlier_detection.ts";
+import type { JsonObject } from "@bufbuild/protobuf";
 import type { HostEvent } from "./host_monitor.ts";
 
 export { ClusterConfigError, type ClusterInfo, type ClusterType } from "./cluster_info.ts";
@@ -36,8 +37,13 @@ export interface ClusterDeps {
    * pass none.
    */
   stats?: Scope;
-  /** `cluster_manager.outlier_detection.event_log_path`'s writer (main thread). */
-  outlierEventLog?: OutlierEventLog;
+  /**
+   * Opens an event log (main thread): `path` gets one line of `messageType` JSON per event.
+   * Health checks' `event_log_path` and the outlier event log use it.
+   */
+  openEventLog?: (path: string, messageType: string) => (event: JsonObject) => void;
+  /** `cluster_manager.outlier_detection.event_log_path`. */
+  outlierEventLogPath?: string;
 }
 
 /** One upstream cluster. */
@@ -94,7 +100,18 @@ export class Cluster {
             count: () => health.states.size,
             changed: () => health.publish(),
           },
-          { random, eventLog: deps.outlierEventLog, clusterName: info.name },
+          {
+            random,
+            clusterName: info.name,
+            ...(deps.outlierEventLogPath && deps.openEventLog
+              ? {
+                eventLog: deps.openEventLog(
+                  deps.outlierEventLogPath,
+                  "envoy.data.cluster.v3.OutlierDetectionEvent",
+                ),
+              }
+              : {}),
+          },
         );
       }
       if (info.healthCheck) {
@@ -106,6 +123,14 @@ export class Cluster {
           checkSucceeded: (st) => {
             if (detector?.onActiveHealthCheckSuccess(st.key)) health.publish();
           },
+          ...(info.healthCheck.eventLogPath && deps.openEventLog
+            ? {
+              eventLog: deps.openEventLog(
+                info.healthCheck.eventLogPath,
+                "envoy.data.core.v3.HealthCheckEvent",
+              ),
+            }
+            : {}),
         }, random);
         this.healthChecker = checker;
       }

@@ -81,6 +81,8 @@ export const CLUSTER_FIELDS: FieldTable = {
       "unhealthy_edge_interval",
       "healthy_edge_interval",
       "always_log_health_check_failures",
+      "always_log_health_check_success",
+      "event_log_path",
     ],
     "envoy.config.core.v3.HealthCheck.HttpHealthCheck": [
       "host",
@@ -143,7 +145,6 @@ export const CLUSTER_FIELDS: FieldTable = {
     "envoy.config.core.v3.HealthCheck": [
       "grpc_health_check",
       "custom_health_check",
-      "event_log_path",
       "event_logger",
       "transport_socket_match_criteria",
       "tls_options",

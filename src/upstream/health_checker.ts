@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { JsonObject } from "@bufbuild/protobuf";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import type {
   HealthCheck,
@@ -62,6 +63,9 @@ export interface HealthCheckConfig {
   readonly unhealthyEdgeIntervalMs: number;
   readonly healthyEdgeIntervalMs: number;
   readonly alwaysLogHealthCheckFailures: boolean;
+  readonly alwaysLogHealthCheckSuccess: boolean;
+  /** `event_log_path`: where health check events go (empty: nowhere). */
+  readonly eventLogPath: string;
   readonly check: HttpCheck | TcpCheck;
 }
 
@@ -108,9 +112,9 @@ export function parseHealthCheck(
   if (!intervalMs) problems.push(`${at}.interval: required, and greater than 0`);
   if (hc.unhealthyThreshold === undefined) problems.push(`${at}.unhealthy_threshold: required`);
   if (hc.healthyThreshold === undefined) problems.push(`${at}.healthy_threshold: required`);
-  if (hc.eventLogPath || hc.eventLogger.length > 0) {
+  if (hc.eventLogger.length > 0) {
     problems.push(
-      `${at}: health check event logging (event_log_path, event_logger) is not supported yet`,
+      `${at}.event_logger: health check event sinks are not supported yet; use event_log_path`,
     );
   }
   if (hc.transportSocketMatchCriteria || hc.tlsOptions) {
@@ -208,6 +212,8 @@ export function parseHealthCheck(
     unhealthyEdgeIntervalMs: ms(hc.unhealthyEdgeInterval) ?? unhealthyIntervalMs,
     healthyEdgeIntervalMs: ms(hc.healthyEdgeInterval) ?? intervalMs,
     alwaysLogHealthCheckFailures: hc.alwaysLogHealthCheckFailures,
+    alwaysLogHealthCheckSuccess: hc.alwaysLogHealthCheckSuccess,
+    eventLogPath: hc.eventLogPath,
     check,
   };
 }
@@ -237,7 +243,13 @@ export class HealthCheckStats {
 }
 
 /** Envoy's HealthCheckFailureType. */
-type FailureType = "ACTIVE" | "PASSIVE" | "NETWORK";
+type FailureType = "ACTIVE" | "PASSIVE" | "NETWORK" | "NETWORK_TIMEOUT";
+
+/**
+ * Writes `event_log_path` lines: one `envoy.data.core.v3.HealthCheckEvent` as JSON each (the
+ * caller renders the message).
+ */
+export type HealthCheckEventLog = (event: JsonObject) => void;
 /** What one check found. */
 type CheckResult =
   | { ok: true; degraded: boolean }
@@ -285,6 +297,8 @@ export interface HealthCheckerHost {
   changed(): void;
   /** A check passed (outlier detection may return an ejected host). */
   checkSucceeded(st: HostState): void;
+  /** Where `event_log_path` events go, when it is set. */
+  readonly eventLog?: HealthCheckEventLog;
 }
 
 /** One cluster's active health checker. */
@@ -420,7 +434,7 @@ class Session {
       this.#generation++;
       this.#close();
       this.st.activeHcTimeout = true;
-      this.#done(this.#handleFailure("NETWORK", false));
+      this.#done(this.#handleFailure("NETWORK_TIMEOUT", false));
     }, p.config.timeoutMs);
     this.#run(gen).then((r) => {
       if (gen !== this.#generation || this.#stopped) return;
@@ -529,6 +543,7 @@ class Session {
         st.excludedViaImmediateHcFail = false;
         p.stats.healthy.inc();
         t = "Changed";
+        this.#log({ add_healthy_event: { first_check: this.#firstCheck } });
       } else t = "ChangePending";
     }
     t = this.#clearPending(t);
@@ -536,8 +551,10 @@ class Session {
       st.degradedActiveHc = degraded;
       if (degraded) p.stats.degraded.inc();
       else p.stats.degraded.dec();
+      this.#log(degraded ? { degraded_healthy_host: {} } : { no_longer_degraded_host: {} });
       t = "Changed";
     }
+    if (p.config.alwaysLogHealthCheckSuccess) this.#log({ successful_health_check_event: {} });
     if (wasTimeout && t === "Unchanged") t = "Changed";
     p.stats.success.inc();
     this.#firstCheck = false;
@@ -553,23 +570,44 @@ class Session {
     if (!st.failedActiveHc) {
       // A bad status fails at once; network failures and retriable statuses need
       // unhealthy_threshold of them in a row.
-      if (
-        (type !== "NETWORK" && !retriable) || ++this.#numUnhealthy >= p.config.unhealthyThreshold
-      ) {
+      const network = type === "NETWORK" || type === "NETWORK_TIMEOUT";
+      if ((!network && !retriable) || ++this.#numUnhealthy >= p.config.unhealthyThreshold) {
         st.failedActiveHc = true;
         p.stats.healthy.dec();
         t = "Changed";
         log.debug(() => `health check: ${st.key} of '${p.cluster.clusterName}' is now unhealthy`);
+        this.#log({ eject_unhealthy_event: { failure_type: type } });
       } else t = "ChangePending";
-    } else if (p.config.alwaysLogHealthCheckFailures) {
-      log.info(`health check of ${st.key} failed (${type})`);
+    }
+    // The first check's failure, or every one with always_log_health_check_failures.
+    if (this.#firstCheck || p.config.alwaysLogHealthCheckFailures) {
+      this.#log({
+        health_check_failure_event: { failure_type: type, first_check: this.#firstCheck },
+      });
     }
     t = this.#clearPending(t);
     p.stats.failure.inc();
-    if (type === "NETWORK") p.stats.networkFailure.inc();
+    if (type === "NETWORK" || type === "NETWORK_TIMEOUT") p.stats.networkFailure.inc();
     else if (type === "PASSIVE") p.stats.passiveFailure.inc();
     this.#firstCheck = false;
     return t;
+  }
+
+  /** One event log line (Envoy's `HealthCheckEventLoggerImpl`), when event_log_path is set. */
+  #log(event: JsonObject): void {
+    const p = this.#parent;
+    const write = p.cluster.eventLog;
+    if (!write) return;
+    const h = this.st.host;
+    write({
+      health_checker_type: p.config.check.type === "http" ? "HTTP" : "TCP",
+      host: { socket_address: { address: h.address, port_value: h.port } },
+      cluster_name: p.cluster.clusterName,
+      ...event,
+      timestamp: new Date().toISOString(),
+      ...(h.metadata ? { metadata: { filter_metadata: h.metadata } } : {}),
+      locality: { region: h.locality.region, zone: h.locality.zone, sub_zone: h.locality.subZone },
+    });
   }
 
   #clearPending(t: Transition): Transition {

@@ -31,7 +31,7 @@ function parse(extra: Record<string, unknown>) {
   return { c, problems };
 }
 
-Deno.test("parse: intervals default as Envoy's; gRPC, HTTP/2 and event logs refused", () => {
+Deno.test("parse: intervals default as Envoy's; gRPC, HTTP/2 and event sinks refused", () => {
   const { c, problems } = parse({
     healthChecker: { case: "httpHealthCheck", value: { path: "/hc" } },
   });
@@ -54,9 +54,9 @@ Deno.test("parse: intervals default as Envoy's; gRPC, HTTP/2 and event logs refu
   );
   assert(
     parse({
-      eventLogPath: "/tmp/x",
+      eventLogger: [{ name: "envoy.health_check.event_sinks.file" }],
       healthChecker: { case: "tcpHealthCheck", value: {} },
-    }).problems[0].includes("event_log_path"),
+    }).problems[0].includes("event_logger"),
   );
   const hex = parse({
     healthChecker: {
