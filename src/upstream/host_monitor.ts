@@ -69,7 +69,23 @@ export function newHostMonitor(
   return m;
 }
 
-/** Envoy's outlier `Result`s that are not an HTTP status. */
+/** Updates the consecutive-error thresholds the workers compare against. */
+export function setConsecutiveThresholds(
+  m: Int32Array,
+  c5xx: number,
+  gateway: number,
+  localOrigin: number,
+): void {
+  if (m[THRESHOLD_5XX] !== c5xx) Atomics.store(m, THRESHOLD_5XX, c5xx);
+  if (m[THRESHOLD_GATEWAY_FAILURE] !== gateway) {
+    Atomics.store(m, THRESHOLD_GATEWAY_FAILURE, gateway);
+  }
+  if (m[THRESHOLD_LOCAL_ORIGIN_FAILURE] !== localOrigin) {
+    Atomics.store(m, THRESHOLD_LOCAL_ORIGIN_FAILURE, localOrigin);
+  }
+}
+
+// Envoy's outlier `Result`s that are not an HTTP status.
 /** Connected (HTTP: the status that follows is reported separately). */
 export const CONNECT_SUCCESS = 0;
 /** Connect failure or reset. */

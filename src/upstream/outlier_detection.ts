@@ -24,6 +24,7 @@ import {
   EXTERNAL_TOTAL,
   LOCAL_SUCCESS,
   LOCAL_TOTAL,
+  setConsecutiveThresholds,
 } from "./host_monitor.ts";
 
 /** `outlier_detection` with Envoy's defaults applied. */
@@ -284,9 +285,45 @@ export class OutlierDetector {
   start(): void {
     const tick = () => {
       this.sweep();
-      this.#timer = setTimeout(tick, this.config.intervalMs);
+      this.#timer = setTimeout(tick, this.#settings().intervalMs);
     };
-    this.#timer = setTimeout(tick, this.config.intervalMs);
+    this.#timer = setTimeout(tick, this.#settings().intervalMs);
+  }
+
+  /**
+   * The config with Envoy's runtime overrides (`outlier_detection.<field>`, durations as
+   * `<field>_ms`) applied, read when used so a runtime change applies from the next event.
+   */
+  #settings(): OutlierConfig {
+    const c = this.config;
+    const rt = runtimeSnapshot();
+    const int = (key: string, v: number) => rt.getInteger(`outlier_detection.${key}`, v);
+    return {
+      ...c,
+      consecutive5xx: int("consecutive_5xx", c.consecutive5xx),
+      consecutiveGatewayFailure: int("consecutive_gateway_failure", c.consecutiveGatewayFailure),
+      consecutiveLocalOriginFailure: int(
+        "consecutive_local_origin_failure",
+        c.consecutiveLocalOriginFailure,
+      ),
+      intervalMs: int("interval_ms", c.intervalMs),
+      baseEjectionTimeMs: int("base_ejection_time_ms", c.baseEjectionTimeMs),
+      maxEjectionPercent: int("max_ejection_percent", c.maxEjectionPercent),
+      successRateMinimumHosts: int("success_rate_minimum_hosts", c.successRateMinimumHosts),
+      successRateRequestVolume: int("success_rate_request_volume", c.successRateRequestVolume),
+      successRateStdevFactor: int("success_rate_stdev_factor", c.successRateStdevFactor),
+      failurePercentageThreshold: int("failure_percentage_threshold", c.failurePercentageThreshold),
+      failurePercentageMinimumHosts: int(
+        "failure_percentage_minimum_hosts",
+        c.failurePercentageMinimumHosts,
+      ),
+      failurePercentageRequestVolume: int(
+        "failure_percentage_request_volume",
+        c.failurePercentageRequestVolume,
+      ),
+      maxEjectionTimeMs: int("max_ejection_time_ms", c.maxEjectionTimeMs),
+      maxEjectionTimeJitterMs: int("max_ejection_time_jitter_ms", c.maxEjectionTimeJitterMs),
+    };
   }
 
   stop(): void {
@@ -294,7 +331,7 @@ export class OutlierDetector {
   }
 
   #enforce(type: EjectionType): boolean {
-    const c = this.config;
+    const c = this.#settings();
     const [key, dflt] = {
       consecutive_5xx: ["enforcing_consecutive_5xx", c.enforcingConsecutive5xx],
       consecutive_gateway_failure: [
@@ -345,7 +382,7 @@ export class OutlierDetector {
   /** Ejects `st` within max_ejection_percent; true when its health changed. */
   #eject(st: OutlierHostState, type: EjectionType, now: number, hostRate = -1): boolean {
     if (st.ejected) return false;
-    const c = this.config;
+    const c = this.#settings();
     const active = this.stats.ejectionsActive.value;
     const total = this.#hosts.count();
     const percent = 100 * (active + 1) / total;
@@ -447,9 +484,16 @@ export class OutlierDetector {
    */
   sweep(): void {
     const now = this.#now();
-    const c = this.config;
+    const c = this.#settings();
     let changed = false;
     for (const st of this.#hosts.all()) {
+      // The workers compare against these: a runtime change reaches them here.
+      setConsecutiveThresholds(
+        st.monitor,
+        c.consecutive5xx,
+        c.consecutiveGatewayFailure,
+        c.consecutiveLocalOriginFailure,
+      );
       if (!st.ejected) {
         if (st.ejectTimeBackoff > 0) st.ejectTimeBackoff--;
         continue;
@@ -468,7 +512,7 @@ export class OutlierDetector {
 
   /** Success rate and failure percentage ejections of external (or local) origin results. */
   #rates(local: boolean, now: number): boolean {
-    const c = this.config;
+    const c = this.#settings();
     const sr: [OutlierHostState, number][] = [];
     const fp: [OutlierHostState, number][] = [];
     for (const st of this.#hosts.all()) {

@@ -234,3 +234,35 @@ Deno.test("failure percentage ejection needs enforcing_failure_percentage", () =
     1,
   );
 });
+
+Deno.test("runtime overrides (outlier_detection.<field>) apply from the next sweep or ejection", async () => {
+  const { setRuntimeSnapshot } = await import("../runtime/runtime.ts");
+  const { Snapshot } = await import("../runtime/snapshot.ts");
+  const before = (await import("../runtime/runtime.ts")).runtimeSnapshot();
+  try {
+    setRuntimeSnapshot(
+      new Snapshot({
+        layers: [{
+          name: "t",
+          entries: {
+            "outlier_detection.consecutive_5xx": { raw: "2", uint: 2 },
+            "outlier_detection.max_ejection_percent": { raw: "100", uint: 100 },
+          },
+        }],
+      }),
+    );
+    const events: HostEvent[] = [];
+    setConsecutiveNotifier((_, e) => events.push(e));
+    const { d, states } = detector(3, { maxEjectionPercent: 10 });
+    d.sweep();
+    const m = states.get("h0")!.monitor;
+    putHttpStatus(m, 500);
+    putHttpStatus(m, 500);
+    assertEquals(events, ["5xx"]);
+    d.onConsecutiveError("h0", "5xx");
+    assert(states.get("h0")!.ejected);
+  } finally {
+    setConsecutiveNotifier(undefined);
+    setRuntimeSnapshot(before);
+  }
+});
