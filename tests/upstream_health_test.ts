@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
 import { httpConfig, Proxy, rawExchange, upstream } from "./proxy.ts";
-import { tempFile } from "./helpers.ts";
+import { runMain, tempFile } from "./helpers.ts";
 
 /** A controllable upstream: its health endpoint and its answers can be switched. */
 function controlled(name: string) {
@@ -432,4 +432,72 @@ Deno.test("with every host failing its health checks the cluster is in panic: tr
     await a.close();
     await b.close();
   }
+});
+
+Deno.test("a STRICT_DNS cluster's resolved hosts are health checked before listeners start", async () => {
+  const a = controlled("a");
+  const p = await Proxy.start(httpConfig({
+    routes: ROUTES,
+    clusters: `- name: backend
+  type: STRICT_DNS
+  dns_lookup_family: V4_ONLY
+  connect_timeout: 1s
+  health_checks:
+  - timeout: 1s
+    interval: 10s
+    unhealthy_threshold: 1
+    healthy_threshold: 1
+    http_health_check: { path: /healthz }
+  load_assignment:
+    cluster_name: backend
+    endpoints:
+    - lb_endpoints:
+      - endpoint:
+          address: { socket_address: { address: localhost, port_value: ${a.port} } }
+`,
+  }));
+  try {
+    assertEquals(a.state.hcHits, 1);
+    const clusters = await admin(p, "/clusters");
+    assert(clusters.includes(`127.0.0.1:${a.port}::health_flags::healthy`), clusters);
+    assertEquals(await get(p.port()), { status: 200, body: "a" });
+  } finally {
+    await p.stop();
+    await a.close();
+  }
+});
+
+Deno.test("validate refuses what is not implemented or contradictory, with its place", async () => {
+  const yaml = httpConfig({
+    routes: ROUTES,
+    clusters: cluster(
+      [1],
+      `health_checks:
+- timeout: 1s
+  interval: 1s
+  unhealthy_threshold: 1
+  healthy_threshold: 1
+  grpc_health_check: { service_name: x }
+outlier_detection:
+  base_ejection_time: 60s
+  max_ejection_time: 30s`,
+    ) + cluster(
+      [2],
+      `health_checks:
+- timeout: 1s
+  interval: 1s
+  unhealthy_threshold: 1
+  healthy_threshold: 1
+  http_health_check: { path: /, codec_client_type: HTTP2 }`,
+    ).replace("name: backend", "name: other"),
+  });
+  const r = await runMain(["--mode", "validate", "-c", tempFile(yaml)]);
+  assertEquals(r.code, 1);
+  for (
+    const want of [
+      "cluster 'backend': health_checks[0].grpc_health_check: gRPC health checks need upstream HTTP/2",
+      "cluster 'backend': outlier_detection: max_ejection_time cannot be smaller than base_ejection_time",
+      "cluster 'other': health_checks[0].http_health_check.codec_client_type: only HTTP1",
+    ]
+  ) assert(r.stderr.includes(want), `${want}\n${r.stderr}`);
 });
