@@ -501,3 +501,91 @@ outlier_detection:
     ]
   ) assert(r.stderr.includes(want), `${want}\n${r.stderr}`);
 });
+
+/** One request on a kept-alive connection; the response's status. */
+async function keepAliveGet(conn: Deno.Conn): Promise<number> {
+  await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
+  let text = "";
+  const buf = new Uint8Array(4096);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) throw new Error(`closed after ${JSON.stringify(text)}`);
+    text += new TextDecoder().decode(buf.subarray(0, n));
+    const end = text.indexOf("\r\n\r\n");
+    if (end < 0) continue;
+    const len = Number(/content-length: (\d+)/i.exec(text)?.[1] ?? 0);
+    if (text.length >= end + 4 + len) return Number(text.split(" ")[1]);
+  }
+}
+
+/** Connections accepted so far by each worker (`listener.<address>.worker_<id>.*`). */
+async function perWorkerConnections(p: Proxy): Promise<number[]> {
+  const stats = await admin(p, "/stats");
+  const out: number[] = [];
+  for (
+    const m of stats.matchAll(/^listener\.[^\n]*\.worker_(\d+)\.downstream_cx_total: (\d+)$/gm)
+  ) {
+    out[Number(m[1])] = Number(m[2]);
+  }
+  return out;
+}
+
+Deno.test("--concurrency 2: consecutive 5xx seen half by each worker still eject the host", async () => {
+  const a = controlled("a");
+  const p = await Proxy.start(
+    httpConfig({
+      routes: ROUTES,
+      clusters: cluster(
+        [a.port],
+        `outlier_detection:
+  consecutive_5xx: 4
+  interval: 10s
+  base_ejection_time: 30s
+  max_ejection_percent: 100`,
+      ),
+    }),
+    ["--concurrency", "2"],
+  );
+  const conns: Deno.Conn[] = [];
+  try {
+    // Wait for the second worker, then find one kept-alive connection on each worker.
+    await until(p, "/stats", (t) => /\.worker_1\.downstream_cx_total/.test(t), "worker 1");
+    const byWorker: (Deno.Conn | undefined)[] = [undefined, undefined];
+    for (let i = 0; i < 40 && (!byWorker[0] || !byWorker[1]); i++) {
+      const before = await perWorkerConnections(p);
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: p.port() });
+      conns.push(c);
+      // A request makes sure the connection was accepted before the stats are read.
+      await c.write(new TextEncoder().encode("OPTIONS / HTTP/1.1\r\nhost: x\r\n\r\n"));
+      await c.read(new Uint8Array(4096));
+      const after = await perWorkerConnections(p);
+      const w = after.findIndex((n, id) => n > (before[id] ?? 0));
+      if (w >= 0 && !byWorker[w]) byWorker[w] = c;
+    }
+    assert(byWorker[0] && byWorker[1], "no connection landed on one of the workers");
+    let clusters = await admin(p, "/clusters");
+    assert(clusters.includes(`127.0.0.1:${a.port}::health_flags::healthy`), clusters);
+    // Two 503s on each worker: neither saw four, together they did.
+    a.state.status = 503;
+    for (const c of [byWorker[0]!, byWorker[1]!, byWorker[0]!]) {
+      assertEquals(await keepAliveGet(c), 503);
+    }
+    clusters = await admin(p, "/clusters");
+    assert(clusters.includes(`127.0.0.1:${a.port}::health_flags::healthy`), clusters);
+    assertEquals(await keepAliveGet(byWorker[1]!), 503);
+    await until(
+      p,
+      "/clusters",
+      (t) => t.includes(`127.0.0.1:${a.port}::health_flags::/failed_outlier_check`),
+      "a ejected",
+    );
+  } finally {
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    await p.stop();
+    await a.close();
+  }
+});
