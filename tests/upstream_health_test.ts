@@ -579,6 +579,10 @@ Deno.test("--concurrency 2: consecutive 5xx seen half by each worker still eject
       (t) => t.includes(`127.0.0.1:${a.port}::health_flags::/failed_outlier_check`),
       "a ejected",
     );
+    const json = JSON.parse(await admin(p, "/clusters?format=json"));
+    const status = json.cluster_statuses[0].host_statuses[0].health_status;
+    assertEquals(status.failed_outlier_check, true);
+    assertEquals(status.eds_health_status, "HEALTHY");
   } finally {
     for (const c of conns) {
       try {
