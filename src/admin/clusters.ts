@@ -50,6 +50,17 @@ export interface HostInfo {
   subZone: string;
   canary: boolean;
   stats: HostStatValues;
+  /** The outlier detector's last interval success rates (percent), -1 when unknown. */
+  successRate?: number;
+  localOriginSuccessRate?: number;
+}
+
+/** A cluster's outlier detector figures of its last interval (-1 when not computed). */
+export interface OutlierInfo {
+  successRateAverage: number;
+  successRateEjectionThreshold: number;
+  localOriginSuccessRateAverage: number;
+  localOriginSuccessRateEjectionThreshold: number;
 }
 
 /** One priority's circuit breaker thresholds. */
@@ -71,6 +82,8 @@ export interface ClusterInfo {
   /** DEFAULT then HIGH. */
   circuitBreakers: CircuitBreakerThresholds[];
   hosts: HostInfo[];
+  /** Present when the cluster has outlier detection. */
+  outlier?: OutlierInfo;
 }
 
 /** Envoy's `healthFlagsToString`: "healthy", or each flag as "/flag". */
@@ -84,6 +97,14 @@ export function clustersText(clusters: readonly ClusterInfo[]): string {
   for (const c of clusters) {
     const n = c.name;
     out += `${n}::observability_name::${c.observabilityName}\n`;
+    const o = c.outlier;
+    if (o) {
+      out += `${n}::outlier::success_rate_average::${o.successRateAverage}\n` +
+        `${n}::outlier::success_rate_ejection_threshold::${o.successRateEjectionThreshold}\n` +
+        `${n}::outlier::local_origin_success_rate_average::${o.localOriginSuccessRateAverage}\n` +
+        `${n}::outlier::local_origin_success_rate_ejection_threshold::` +
+        `${o.localOriginSuccessRateEjectionThreshold}\n`;
+    }
     for (const t of c.circuitBreakers) {
       const p = `${n}::${t.priority.toLowerCase()}_priority::`;
       out += `${p}max_connections::${t.maxConnections}\n` +
@@ -101,7 +122,8 @@ export function clustersText(clusters: readonly ClusterInfo[]): string {
       out += `${p}hostname::${h.hostname}\n${p}health_flags::${healthFlagsText(h.healthFlags)}\n` +
         `${p}weight::${h.weight}\n${p}region::${h.region}\n${p}zone::${h.zone}\n` +
         `${p}sub_zone::${h.subZone}\n${p}canary::${h.canary}\n${p}priority::${h.priority}\n` +
-        `${p}success_rate::-1\n${p}local_origin_success_rate::-1\n`;
+        `${p}success_rate::${h.successRate ?? -1}\n` +
+        `${p}local_origin_success_rate::${h.localOriginSuccessRate ?? -1}\n`;
     }
   }
   return out;
@@ -152,6 +174,10 @@ export function clustersJson(clusters: readonly ClusterInfo[]): JsonValue {
           type: HOST_GAUGES.has(name) ? "GAUGE" : "COUNTER",
         })),
         health_status: healthStatusJson(h.healthFlags),
+        ...((h.successRate ?? -1) >= 0 ? { success_rate: { value: h.successRate! } } : {}),
+        ...((h.localOriginSuccessRate ?? -1) >= 0
+          ? { local_origin_success_rate: { value: h.localOriginSuccessRate! } }
+          : {}),
         weight: h.weight,
         hostname: h.hostname,
         priority: h.priority,
@@ -170,6 +196,16 @@ export function clustersJson(clusters: readonly ClusterInfo[]): JsonValue {
           max_retries: t.maxRetries,
         })),
       },
+      ...((c.outlier?.successRateEjectionThreshold ?? -1) >= 0
+        ? { success_rate_ejection_threshold: { value: c.outlier!.successRateEjectionThreshold } }
+        : {}),
+      ...((c.outlier?.localOriginSuccessRateEjectionThreshold ?? -1) >= 0
+        ? {
+          local_origin_success_rate_ejection_threshold: {
+            value: c.outlier!.localOriginSuccessRateEjectionThreshold,
+          },
+        }
+        : {}),
       observability_name: c.observabilityName,
       ...(c.edsServiceName ? { eds_service_name: c.edsServiceName } : {}),
     })),

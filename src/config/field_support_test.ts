@@ -71,9 +71,14 @@ Deno.test("field support: an empty message counts as set; a default scalar does 
 });
 
 Deno.test("field support: inside a refused field nothing more is reported", () => {
-  const issues = load(config("", "    outlier_detection: { consecutive_5xx: 3, interval: 1s }\n"));
+  const issues = load(
+    config(
+      "",
+      "    upstream_bind_config: { source_address: { address: 127.0.0.1, port_value: 0 } }\n",
+    ),
+  );
   assertEquals(issues, [
-    "23:5: static_resources.clusters[0]: field 'outlier_detection' is not supported yet",
+    "23:5: static_resources.clusters[0]: field 'upstream_bind_config' is not supported yet",
   ]);
 });
 

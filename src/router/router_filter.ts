@@ -40,6 +40,16 @@ import { type MatchedRoute, rewritePath } from "./route_table.ts";
 import type { HostStats } from "../upstream/host_stats.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import { mirrorPolicies, type ShadowStream, startShadows } from "./shadow_writer.ts";
+import {
+  ACTIVE_HC,
+  CONNECT_FAILED,
+  CONNECT_SUCCESS,
+  putHttpStatus,
+  putImmediateHealthCheckFail,
+  putLocalResult,
+  recordTraffic,
+  TIMEOUT,
+} from "../upstream/host_monitor.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -308,6 +318,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     const pool = this.server.pools.pool(cluster.info, host.address, host.port);
     si.attemptCount = (si.attemptCount ?? 0) + 1;
     this.#hostStats = pool.stats;
+    // Outlier detection and health check intervals learn of traffic (clusters with either).
+    if (host.monitor !== undefined) recordTraffic(host.monitor);
     this.#pending = pool.newStream(this);
     return "stop";
   }
@@ -389,6 +401,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     }
     this.#upstream = stream;
     this.#pending = undefined;
+    const monitor = this.#host?.monitor;
+    if (monitor !== undefined) putLocalResult(monitor, CONNECT_SUCCESS);
     const si = this.#cb.streamInfo;
     si.upstreamLocalAddress = stream.localAddress;
     si.upstreamRemoteAddress = stream.remoteAddress;
@@ -423,6 +437,11 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     const si = this.#cb.streamInfo;
     if (!this.#responseStarted) this.#chargeCode(f.status);
     if (this.#hostStats) this.#hostStats.rq_error++;
+    const monitor = this.#host?.monitor;
+    // A connect failure or reset counts against the host; an overflow or our own reset not.
+    if (monitor !== undefined && reason !== "overflow" && reason !== "local_reset") {
+      putLocalResult(monitor, CONNECT_FAILED);
+    }
     si.setFlag(f.flag);
     // Only a failed connect has a transport failure reason (`delayed connect error: 111`).
     const transport = reason === "connection_failure" ? detail : "";
@@ -479,6 +498,13 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (this.#hostStats) {
       if (status >= 500) this.#hostStats.rq_error++;
       else this.#hostStats.rq_success++;
+    }
+    const monitor = this.#host?.monitor;
+    if (monitor !== undefined) {
+      putHttpStatus(monitor, status);
+      if (monitor[ACTIVE_HC] === 1 && headers.has("x-envoy-immediate-health-check-fail")) {
+        putImmediateHealthCheckFail(monitor);
+      }
     }
     // An upgrade's 101 keeps Connection/Upgrade for the client; anything else loses them.
     if (status !== 101 || !this.#upgrade) headers.removeIf(isHopByHop);
@@ -702,6 +728,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       this.#hostStats.rq_timeout++;
       this.#hostStats.rq_error++;
     }
+    const monitor = this.#host?.monitor;
+    if (monitor !== undefined && this.#upstream !== undefined) putLocalResult(monitor, TIMEOUT);
     this.#pending?.cancel();
     this.#fail(status, status === 204 ? "" : "upstream request timeout", details);
   }

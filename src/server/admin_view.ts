@@ -19,7 +19,7 @@ import type { ExtensionRegistry } from "../config/extensions.ts";
 import { formatAddress } from "../network/address.ts";
 import type { Cluster } from "../upstream/cluster.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
-import { hostKey } from "../upstream/host.ts";
+import { type HostDescription, hostKey } from "../upstream/host.ts";
 import { emptyHostStats, type HostStatsSnapshot } from "../upstream/host_stats.ts";
 import { BUILD_REVISION, BUILD_VERSION, HOT_RESTART_VERSION, VERSION } from "../version.ts";
 import { configDumpSections } from "./config_dump.ts";
@@ -184,9 +184,8 @@ export class AdminView {
       const stats = hostStats[name] ?? {};
       const hosts: HostInfo[] = cluster.prioritySet.allHosts().map((h) => {
         const address = hostKey(h);
-        const flags: HealthFlag[] = h.healthy
-          ? []
-          : [h.degraded ? "degraded_eds_health" : "failed_eds_health"];
+        const flags = healthFlags(h);
+        const outlier = cluster.health?.states.get(address)?.outlier;
         return {
           address,
           hostname: h.hostname,
@@ -198,9 +197,16 @@ export class AdminView {
           subZone: h.locality.subZone,
           canary: h.metadata?.["envoy.lb"]?.canary === true,
           stats: stats[address] ?? emptyHostStats(),
+          ...(outlier
+            ? {
+              successRate: outlier.successRate,
+              localOriginSuccessRate: outlier.localOriginSuccessRate,
+            }
+            : {}),
         };
       });
       const eds = cluster.config.edsClusterConfig?.serviceName;
+      const od = cluster.outlierDetector;
       return {
         name,
         observabilityName: cluster.info.statName,
@@ -208,6 +214,16 @@ export class AdminView {
         ...(eds ? { edsServiceName: eds } : {}),
         circuitBreakers: circuitBreakers(cluster),
         hosts,
+        ...(od
+          ? {
+            outlier: {
+              successRateAverage: od.successRateAverage,
+              successRateEjectionThreshold: od.successRateEjectionThreshold,
+              localOriginSuccessRateAverage: od.localOriginSuccessRateAverage,
+              localOriginSuccessRateEjectionThreshold: od.localOriginSuccessRateEjectionThreshold,
+            },
+          }
+          : {}),
       };
     });
   }
@@ -245,4 +261,20 @@ export class AdminView {
       total_physical_bytes: String(m.rss),
     };
   }
+}
+
+/** A host's health flags in Envoy's order (`healthFlagsToString`). */
+function healthFlags(h: HostDescription): HealthFlag[] {
+  const f = h.flags;
+  if (!f) return h.healthy ? [] : [h.degraded ? "degraded_eds_health" : "failed_eds_health"];
+  const out: HealthFlag[] = [];
+  if (f.failedActiveHc) out.push("failed_active_hc");
+  if (f.failedOutlierCheck) out.push("failed_outlier_check");
+  if (!f.edsHealthy && !f.edsDegraded) out.push("failed_eds_health");
+  if (f.degradedActiveHc) out.push("degraded_active_hc");
+  if (f.edsDegraded) out.push("degraded_eds_health");
+  if (f.pendingActiveHc) out.push("pending_active_hc");
+  if (f.excludedViaImmediateHcFail) out.push("excluded_via_immediate_hc_fail");
+  if (f.activeHcTimeout) out.push("active_hc_timeout");
+  return out;
 }

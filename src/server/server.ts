@@ -39,6 +39,7 @@ import {
   defaultAccessLogManager,
 } from "../extensions/access_loggers/access_log_manager.ts";
 import { ClusterManager } from "../upstream/cluster_manager.ts";
+import { protoJson } from "../admin/proto_json.ts";
 import { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { PrioritySetSnapshot } from "../upstream/priority_set.ts";
 import { preUnpack } from "../config/any.ts";
@@ -314,8 +315,11 @@ export class Server implements AdminServer {
     // Serving scans once listeners are up, off the start-up path (a big config takes a while).
     if (this.options.mode === "init_only") this.#countDeprecatedFields();
     // The main thread counts membership, DNS updates and cluster_manager.*; workers, traffic.
+    const eventLogPath = b.clusterManager?.outlierDetection?.eventLogPath;
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], {
       stats: this.#stats,
+      openEventLog,
+      ...(eventLogPath ? { outlierEventLogPath: eventLogPath } : {}),
     });
     const clusterStats = new ClusterStatsCache(this.#stats);
     this.#ctx = {
@@ -358,7 +362,8 @@ export class Server implements AdminServer {
     log.info(`cm init: initializing ${clusterManager.names().length} static cluster(s)`);
     await clusterManager.initialize();
     log.info("cm init: all clusters initialized");
-    // Membership lives here; workers get every change.
+    // Membership lives here; workers get every change, and report host results back.
+    this.#workers.onHostEvent = (id, event) => clusterManager.onHostEvent(id, event);
     clusterManager.watchUpdates((name, set) =>
       this.#workers.broadcast({ type: "membership", cluster: name, snapshot: set.snapshot() })
     );
@@ -556,4 +561,14 @@ export class Server implements AdminServer {
   stop(): void {
     this.#stopped?.();
   }
+}
+
+/**
+ * An event log of the main thread (health checks' `event_log_path`, the outlier event log):
+ * each event as one line of `messageType` JSON with default values printed, as Envoy writes
+ * them.
+ */
+function openEventLog(path: string, messageType: string): (event: JsonObject) => void {
+  const writer = defaultAccessLogManager().writer(path);
+  return (event) => writer.write(JSON.stringify(protoJson(messageType, event, true)) + "\n");
 }

@@ -38,6 +38,7 @@ import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { isolateConnectionStats, isolateMemoryStats } from "./server_stats.ts";
 import { heartbeatIntervalMs, startHeartbeat, watchdogThresholds } from "./watchdog.ts";
 import { reportBug, setBugCounter } from "../common/error_boundary.ts";
+import { type HostEvent, setConsecutiveNotifier } from "../upstream/host_monitor.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -85,6 +86,8 @@ export type FromWorker =
   | { type: "stats"; id: number; packed: PackedSnapshot }
   | { type: "logsReopened"; id: number }
   | { type: "hostStats"; id: number; stats: HostStatsSnapshot }
+  /** A host's consecutive-error threshold was reached, or it sent immediate-hc-fail. */
+  | { type: "hostEvent"; monitorId: number; event: HostEvent }
   | { type: "error"; message: string }
   | { type: "stopped" };
 
@@ -236,6 +239,11 @@ export function runWorker(scope: {
     const m = e.data;
     try {
       if (m.type === "init") {
+        // Outlier detection and health checking run on the main thread; it hears of a
+        // threshold reached the moment a request reaches it.
+        setConsecutiveNotifier((monitorId, event) =>
+          scope.postMessage({ type: "hostEvent", monitorId, event })
+        );
         server = new WorkerServer(m);
         scope.postMessage({ type: "ready" });
       } else if (m.type === "membership") {

@@ -6,6 +6,7 @@ import { getLogger } from "../common/logger.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
 import { type PackedSnapshot, PackedStatsTable } from "../stats/packed_snapshot.ts";
 import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
+import type { HostEvent } from "../upstream/host_monitor.ts";
 import type { Scope } from "../stats/store.ts";
 import { GuardDog, type GuardDogConfig, newHeartbeat } from "./watchdog.ts";
 
@@ -50,6 +51,8 @@ export class WorkerPool {
   #prespawned: Worker[] = [];
   readonly #entry: URL;
   #guardDog: GuardDog | undefined;
+  /** Where workers' host reports go (the cluster manager's outlier detectors, health checkers). */
+  onHostEvent: ((monitorId: number, event: HostEvent) => void) | undefined;
 
   /** A pool of workers running `entry` (the real worker unless a test gives its own). */
   constructor(entry: URL = WORKER_ENTRY) {
@@ -175,6 +178,7 @@ export class WorkerPool {
           if (!started) reject(new Error(m.message));
           else log.error(`worker ${id}: ${m.message}`);
         } else if (m.type === "stopped") slot.stopped?.();
+        else if (m.type === "hostEvent") this.onHostEvent?.(m.monitorId, m.event);
         else if (m.type === "stats" || m.type === "logsReopened" || m.type === "hostStats") {
           this.#replies.get(m.id)?.(m);
         }

@@ -15,6 +15,11 @@ import type { Random } from "./lb_base.ts";
 import { type MembershipCallback, PrioritySet } from "./priority_set.ts";
 import type { Scope } from "../stats/store.ts";
 import { type ClusterMainStats, clusterMainStats } from "./cluster_stats.ts";
+import { HostHealthTracker } from "./host_health.ts";
+import { anyTraffic, HealthChecker, HealthCheckStats } from "./health_checker.ts";
+import { OutlierDetector, OutlierStats } from "./outlier_detection.ts";
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { HostEvent } from "./host_monitor.ts";
 
 export { ClusterConfigError, type ClusterInfo, type ClusterType } from "./cluster_info.ts";
 export type { Timers } from "./dns_cluster.ts";
@@ -32,6 +37,13 @@ export interface ClusterDeps {
    * pass none.
    */
   stats?: Scope;
+  /**
+   * Opens an event log (main thread): `path` gets one line of `messageType` JSON per event.
+   * Health checks' `event_log_path` and the outlier event log use it.
+   */
+  openEventLog?: (path: string, messageType: string) => (event: JsonObject) => void;
+  /** `cluster_manager.outlier_detection.event_log_path`. */
+  outlierEventLogPath?: string;
 }
 
 /** One upstream cluster. */
@@ -44,6 +56,10 @@ export class Cluster {
   readonly stats: ClusterMainStats | undefined;
   readonly #dns?: DnsMembership;
   #init?: Promise<void>;
+  /** Host health on the main thread, with health checks or outlier detection configured. */
+  readonly health?: HostHealthTracker;
+  readonly healthChecker?: HealthChecker;
+  readonly outlierDetector?: OutlierDetector;
 
   /** Reads and checks `config`; throws a `ClusterConfigError` listing every problem. */
   constructor(config: ClusterConfig, deps: ClusterDeps = {}) {
@@ -53,15 +69,76 @@ export class Cluster {
     const stats = deps.stats ? clusterMainStats(deps.stats, info.statName) : undefined;
     this.stats = stats;
     // An ORIGINAL_DST cluster's hosts are made by each worker's balancer, on demand.
+    // On the main thread, health checking and outlier detection sit between the cluster type's
+    // membership and the published one; workers receive the published snapshots.
+    const watched = deps.stats !== undefined && (info.healthCheck || info.outlierDetection);
+    const membership = watched ? new PrioritySet() : this.prioritySet;
     if (info.type === "STATIC" || info.type === "ORIGINAL_DST") {
-      setStaticHosts(this.prioritySet, endpoints, info);
+      setStaticHosts(membership, endpoints, info);
     } else {
-      this.#dns = new DnsMembership(info, endpoints, this.prioritySet, {
+      this.#dns = new DnsMembership(info, endpoints, membership, {
         resolver: deps.resolver ?? new SystemDnsResolver(),
         timers: deps.timers ?? SYSTEM_TIMERS,
         random: deps.random ?? Math.random,
         stats: stats?.update,
       });
+    }
+    if (watched && deps.stats) {
+      const scope = deps.stats.scope(`cluster.${info.statName}`);
+      const health = new HostHealthTracker(membership, this.prioritySet, info.hostSetPolicy, {
+        activeHc: info.healthCheck !== undefined,
+        outlier: info.outlierDetection,
+      });
+      this.health = health;
+      const random = deps.random ?? Math.random;
+      if (info.outlierDetection) {
+        this.outlierDetector = new OutlierDetector(
+          info.outlierDetection,
+          new OutlierStats(scope),
+          {
+            get: (key) => health.states.get(key)?.outlier,
+            all: () => [...health.states.values()].map((st) => st.outlier),
+            count: () => health.states.size,
+            changed: () => health.publish(),
+          },
+          {
+            random,
+            clusterName: info.name,
+            ...(deps.outlierEventLogPath && deps.openEventLog
+              ? {
+                eventLog: deps.openEventLog(
+                  deps.outlierEventLogPath,
+                  "envoy.data.cluster.v3.OutlierDetectionEvent",
+                ),
+              }
+              : {}),
+          },
+        );
+      }
+      if (info.healthCheck) {
+        const detector = this.outlierDetector;
+        const checker = new HealthChecker(info.healthCheck, new HealthCheckStats(scope), {
+          clusterName: info.name,
+          hadTraffic: () => anyTraffic(health.states.values()),
+          changed: () => health.publish(),
+          checkSucceeded: (st) => {
+            if (detector?.onActiveHealthCheckSuccess(st.key)) health.publish();
+          },
+          ...(info.healthCheck.eventLogPath && deps.openEventLog
+            ? {
+              eventLog: deps.openEventLog(
+                info.healthCheck.eventLogPath,
+                "envoy.data.core.v3.HealthCheckEvent",
+              ),
+            }
+            : {}),
+        }, random);
+        this.healthChecker = checker;
+      }
+      health.onHostsChanged = (added, removed) => {
+        for (const st of removed) this.outlierDetector?.hostRemoved(st.outlier);
+        this.healthChecker?.hostsChanged(added, removed);
+      };
     }
     if (stats) {
       stats.endpoint.observe(this.prioritySet);
@@ -76,10 +153,29 @@ export class Cluster {
    */
   initialize(): Promise<void> {
     if (!this.#init) {
-      const first = this.#dns?.start() ?? Promise.resolve();
+      this.outlierDetector?.start();
+      const hc = this.healthChecker;
+      if (hc) {
+        const states = [...this.health!.states.values()];
+        hc.hostsChanged(states, []);
+      }
+      let first = this.#dns?.start() ?? Promise.resolve();
+      // As Envoy, a health-checked cluster is initialized once every host had its first check.
+      if (hc) first = first.then(() => hc.firstChecks());
       this.#init = this.info.waitForWarmOnInit ? first : Promise.resolve();
     }
     return this.#init;
+  }
+
+  /**
+   * A worker's report about host `monitorId` (host_monitor.ts): a consecutive-error threshold
+   * reached, or x-envoy-immediate-health-check-fail.
+   */
+  onHostEvent(monitorId: number, event: HostEvent): void {
+    const key = this.health?.keyOf(monitorId);
+    if (key === undefined) return;
+    if (event === "immediate_hc_fail") this.healthChecker?.immediateFail(key);
+    else this.outlierDetector?.onConsecutiveError(key, event);
   }
 
   /** Calls `cb` after every membership change; returns the function that unregisters it. */
@@ -87,9 +183,11 @@ export class Cluster {
     return this.prioritySet.onUpdate(cb);
   }
 
-  /** Stops DNS refreshes. */
+  /** Stops DNS refreshes, health checks and outlier detection. */
   destroy(): void {
     this.#dns?.stop();
+    this.healthChecker?.stop();
+    this.outlierDetector?.stop();
   }
 }
 

@@ -16,6 +16,8 @@ import { statefulFormatterSettings } from "../extensions/http/header_formatters/
 import type { PreserveCaseSettings } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import type { DnsLookupFamily } from "./dns.ts";
 import { healthFromStatus, type HostDescription } from "./host.ts";
+import { type HealthCheckConfig, parseHealthCheck } from "./health_checker.ts";
+import { type OutlierConfig, parseOutlierDetection } from "./outlier_detection.ts";
 import type { LbSettings } from "./lb_base.ts";
 import { isLbPolicySupported } from "./load_balancer.ts";
 import { DEFAULT_PANIC_THRESHOLD } from "./priority_load.ts";
@@ -41,6 +43,10 @@ export interface ClusterInfo {
    * field; 0 means unlimited.
    */
   readonly maxRequestsPerConnection: number;
+  /** `health_checks[0]`, when set (main thread: the health checker). */
+  readonly healthCheck?: HealthCheckConfig;
+  /** `outlier_detection`, when set (main thread: the detector). */
+  readonly outlierDetection?: OutlierConfig;
   /** Upstream `common_http_protocol_options.idle_timeout`; 1 h by default, 0 = none. */
   readonly idleTimeoutMs: number;
   /** Upstream `common_http_protocol_options.max_headers_count` (responses), when set. */
@@ -157,6 +163,15 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     }
     dnsFailureRefreshRate = { baseMs, maxMs };
   }
+  if (config.healthChecks.length > 1) {
+    problems.push("multiple health checks are not supported (as in Envoy)");
+  }
+  const healthCheck = config.healthChecks.length === 1
+    ? parseHealthCheck(config.healthChecks[0], "health_checks[0]", problems)
+    : undefined;
+  const outlierDetection = config.outlierDetection
+    ? parseOutlierDetection(config.outlierDetection, problems)
+    : undefined;
   const policy = config.loadAssignment?.policy;
   const metadata = config.metadata?.filterMetadata;
   const info: ClusterInfo = {
@@ -177,6 +192,8 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     ...(http1?.allowChunkedLength ? { allowChunkedLength: true } : {}),
     ...(http1?.enableTrailers ? { enableTrailers: true } : {}),
     maxStreamDurationMs: durationMs(common?.maxStreamDuration, 0),
+    ...(healthCheck ? { healthCheck } : {}),
+    ...(outlierDetection ? { outlierDetection } : {}),
     dnsRefreshRateMs: durationMs(config.dnsRefreshRate, 5000),
     dnsFailureRefreshRate,
     dnsLookupFamily: enumName(
@@ -475,6 +492,20 @@ function endpointOf(
   }
   const { healthy, degraded } = healthFromStatus(lbe.healthStatus);
   const metadata = lbe.metadata?.filterMetadata;
+  const hc = endpoint.healthCheckConfig;
+  let hcAddress: string | undefined;
+  let hcPort = hc?.portValue || undefined;
+  if (hc?.address) {
+    const a = hc.address.address;
+    if (a.case !== "socketAddress" || a.value.portSpecifier.case !== "portValue") {
+      problems.push(
+        `${path}.endpoint.health_check_config.address: only a socket address with port_value`,
+      );
+    } else {
+      hcAddress = a.value.address;
+      hcPort ??= a.value.portSpecifier.value;
+    }
+  }
   return {
     address: sa.address,
     port: sa.portSpecifier.value ?? 0,
@@ -483,6 +514,9 @@ function endpointOf(
     healthy,
     ...(degraded ? { degraded } : {}),
     ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),
+    ...(hcAddress !== undefined ? { healthCheckAddress: hcAddress } : {}),
+    ...(hcPort ? { healthCheckPort: hcPort } : {}),
+    ...(hc?.hostname ? { healthCheckHostname: hc.hostname } : {}),
   };
 }
 

@@ -16,6 +16,7 @@ import type { Scope } from "../stats/store.ts";
 import type { PrioritySet, PrioritySetSnapshot } from "./priority_set.ts";
 import { diffMembership } from "./membership_diff.ts";
 import { SYSTEM_TIMERS, type Timers } from "./dns_cluster.ts";
+import type { HostEvent } from "./host_monitor.ts";
 
 /** What a cluster manager is built with. */
 export interface ClusterManagerDeps extends ClusterDeps {
@@ -225,6 +226,16 @@ export class ClusterManager {
       deliver();
     }, windowMs);
     return true;
+  }
+
+  /** A worker's report about a host (host_monitor.ts), for the cluster that owns it. */
+  onHostEvent(monitorId: number, event: HostEvent): void {
+    for (const c of this.#clusters.values()) {
+      if (c.health?.keyOf(monitorId) !== undefined) {
+        c.onHostEvent(monitorId, event);
+        return;
+      }
+    }
   }
 
   /** Stops every cluster's timers and load balancer. */

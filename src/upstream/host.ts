@@ -47,6 +47,33 @@ export interface HostDescription {
    */
   readonly degraded?: boolean;
   readonly metadata?: HostMetadata;
+  /**
+   * Shared result counters of a cluster with outlier detection or health checks (see
+   * host_monitor.ts); the same memory in every isolate.
+   */
+  readonly monitor?: Int32Array;
+  /** Where active health checks go instead (`endpoint.health_check_config.address`/`port_value`). */
+  readonly healthCheckAddress?: string;
+  readonly healthCheckPort?: number;
+  /** `endpoint.health_check_config.hostname`: the Host an HTTP health check sends. */
+  readonly healthCheckHostname?: string;
+  /**
+   * Why a host is not healthy beyond its EDS status (Envoy's health flags), set by the main
+   * thread's health checker and outlier detector; `healthy`/`degraded` already include them.
+   */
+  readonly flags?: HostFlags;
+}
+
+/** Active health check and outlier detection flags, with the EDS health they combine with. */
+export interface HostFlags {
+  readonly edsHealthy: boolean;
+  readonly edsDegraded: boolean;
+  readonly failedActiveHc: boolean;
+  readonly pendingActiveHc: boolean;
+  readonly degradedActiveHc: boolean;
+  readonly activeHcTimeout: boolean;
+  readonly excludedViaImmediateHcFail: boolean;
+  readonly failedOutlierCheck: boolean;
 }
 
 /** A host's health from `LbEndpoint.health_status` (a `core.v3.HealthStatus` value). */
@@ -90,5 +117,6 @@ export function sameHost(a: HostDescription, b: HostDescription): boolean {
     a.priority === b.priority && localityKey(a.locality) === localityKey(b.locality) &&
     a.localityWeight === b.localityWeight && a.hostname === b.hostname &&
     a.healthy === b.healthy && (a.degraded ?? false) === (b.degraded ?? false) &&
-    JSON.stringify(a.metadata) === JSON.stringify(b.metadata);
+    JSON.stringify(a.metadata) === JSON.stringify(b.metadata) && a.monitor === b.monitor &&
+    JSON.stringify(a.flags) === JSON.stringify(b.flags);
 }

@@ -1,0 +1,150 @@
+/**
+ * The main thread's health state of a cluster's hosts: what active health checking and
+ * outlier detection found, combined with each host's EDS/config health as Envoy combines
+ * health flags. The cluster type (static, DNS) writes plain membership into a raw priority set;
+ * this publishes the same hosts with their flags, combined health and shared monitor into the
+ * cluster's public priority set, which reaches the workers as snapshots.
+ *
+ * @module
+ */
+import { type HostDescription, type HostFlags, hostKey } from "./host.ts";
+import { ID, newHostMonitor } from "./host_monitor.ts";
+import type { OutlierConfig } from "./outlier_detection.ts";
+import { OutlierHostState } from "./outlier_detection.ts";
+import type { HostSetPolicy, PrioritySet } from "./priority_set.ts";
+
+/** One host's mutable health state. */
+export interface HostState {
+  readonly key: string;
+  /** The host as its cluster type describes it (before health flags). */
+  host: HostDescription;
+  readonly monitor: Int32Array;
+  /** Set by the health checker. */
+  failedActiveHc: boolean;
+  pendingActiveHc: boolean;
+  degradedActiveHc: boolean;
+  activeHcTimeout: boolean;
+  excludedViaImmediateHcFail: boolean;
+  /** Outlier detection's view of the host (its ejection is `outlier.ejected`). */
+  readonly outlier: OutlierHostState;
+}
+
+let nextMonitorId = 1;
+
+/** Host health of one cluster, on the main thread. */
+export class HostHealthTracker {
+  readonly states = new Map<string, HostState>();
+  /** Monitor ids (host_monitor.ts) to host keys, for results workers post by id. */
+  readonly #byId = new Map<number, string>();
+  readonly #raw: PrioritySet;
+  readonly #out: PrioritySet;
+  readonly #policy: HostSetPolicy;
+  readonly #activeHc: boolean;
+  readonly #outlier: OutlierConfig | undefined;
+  /** Called with hosts added and removed, after the states changed and before publishing. */
+  onHostsChanged: ((added: HostState[], removed: HostState[]) => void) | undefined;
+
+  constructor(
+    raw: PrioritySet,
+    out: PrioritySet,
+    policy: HostSetPolicy,
+    opts: { activeHc: boolean; outlier?: OutlierConfig },
+  ) {
+    this.#raw = raw;
+    this.#out = out;
+    this.#policy = policy;
+    this.#activeHc = opts.activeHc;
+    this.#outlier = opts.outlier;
+    raw.onUpdate(() => this.#sync());
+    this.#sync();
+  }
+
+  /** The host key a worker's monitor id names. */
+  keyOf(monitorId: number): string | undefined {
+    return this.#byId.get(monitorId);
+  }
+
+  #sync(): void {
+    const seen = new Set<string>();
+    const added: HostState[] = [];
+    for (const h of this.#raw.allHosts()) {
+      const key = hostKey(h);
+      seen.add(key);
+      const st = this.states.get(key);
+      if (st) {
+        st.host = h;
+        continue;
+      }
+      const o = this.#outlier;
+      const id = nextMonitorId++;
+      const monitor = newHostMonitor(
+        id,
+        o && {
+          c5xx: o.consecutive5xx,
+          gateway: o.consecutiveGatewayFailure,
+          localOrigin: o.consecutiveLocalOriginFailure,
+          split: o.splitExternalLocalOriginErrors,
+        },
+        this.#activeHc,
+      );
+      this.#byId.set(id, key);
+      // With active health checking, a new host is unhealthy until its first check (Envoy's
+      // FAILED_ACTIVE_HC | PENDING_ACTIVE_HC at creation).
+      const state: HostState = {
+        key,
+        host: h,
+        monitor,
+        failedActiveHc: this.#activeHc,
+        pendingActiveHc: this.#activeHc,
+        degradedActiveHc: false,
+        activeHcTimeout: false,
+        excludedViaImmediateHcFail: false,
+        outlier: new OutlierHostState(monitor, key),
+      };
+      this.states.set(key, state);
+      added.push(state);
+    }
+    const removed: HostState[] = [];
+    for (const [key, st] of this.states) {
+      if (seen.has(key)) continue;
+      this.states.delete(key);
+      this.#byId.delete(st.monitor[ID]);
+      removed.push(st);
+    }
+    if (added.length > 0 || removed.length > 0) this.onHostsChanged?.(added, removed);
+    this.publish();
+  }
+
+  /** Publishes every host with its current flags (workers get the new snapshot). */
+  publish(): void {
+    const levels = this.#raw.hostSets;
+    for (let p = 0; p < levels.length; p++) {
+      const hosts = levels[p].hosts.map((h) => withFlags(h, this.states.get(hostKey(h))!));
+      this.#out.updateHosts(p, hosts, this.#policy);
+    }
+  }
+}
+
+/** A host with its health flags applied, as Envoy's `Host::coarseHealth()`. */
+export function withFlags(h: HostDescription, st: HostState): HostDescription {
+  const flags: HostFlags = {
+    edsHealthy: h.healthy,
+    edsDegraded: h.degraded === true,
+    failedActiveHc: st.failedActiveHc,
+    pendingActiveHc: st.pendingActiveHc,
+    degradedActiveHc: st.degradedActiveHc,
+    activeHcTimeout: st.activeHcTimeout,
+    excludedViaImmediateHcFail: st.excludedViaImmediateHcFail,
+    failedOutlierCheck: st.outlier.ejected,
+  };
+  const edsFailed = !h.healthy && h.degraded !== true;
+  const unhealthy = edsFailed || st.failedActiveHc || st.outlier.ejected;
+  const degraded = !unhealthy && (h.degraded === true || st.degradedActiveHc);
+  return {
+    ...h,
+    healthy: !unhealthy && !degraded,
+    ...(degraded ? { degraded: true } : { degraded: undefined }),
+    monitor: st.monitor,
+    flags,
+  };
+}
