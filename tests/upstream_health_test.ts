@@ -81,7 +81,10 @@ Deno.test("health checks take a host out and back; traffic avoids it meanwhile",
       routes: ROUTES,
       clusters: cluster(
         [a.port, b.port],
-        `health_checks:
+        // Without a merge window every health change reaches the workers at once (with
+        // Envoy's default 1 s window, a change soon after another waits up to a second).
+        `common_lb_config: { update_merge_window: 0s }
+health_checks:
 - timeout: 1s
   interval: 0.05s
   no_traffic_interval: 0.05s
