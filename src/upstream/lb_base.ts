@@ -12,6 +12,7 @@ import { EdfScheduler } from "./edf_scheduler.ts";
 import { type HostDescription, localityKey } from "./host.ts";
 import { choosePriority, computePriorityLoad, type PriorityLoad } from "./priority_load.ts";
 import type { HostSet, PrioritySet } from "./priority_set.ts";
+import type { RingHashSettings } from "./ring_hash_lb.ts";
 
 /** What a caller may tell the load balancer about a request. */
 export interface LbContext {
@@ -21,6 +22,11 @@ export interface LbContext {
 
 /** Picks an upstream host for each request. One instance per worker. */
 export interface LoadBalancer {
+  /**
+   * True for consistent-hash policies: only then does the router evaluate the route's
+   * `hash_policy` (and generate its cookies), as Envoy computes the hash key on demand.
+   */
+  readonly usesHashKey?: boolean;
   /** The host for the next request, or undefined when there is none ("no healthy upstream"). */
   chooseHost(ctx?: LbContext): HostDescription | undefined;
   /** Reports that a request to `host` started; policies that weigh load count it. */
@@ -43,6 +49,12 @@ export interface LbSettings {
   readonly activeRequestBias: number;
   /** Its runtime key: when set, the live runtime value applies from the next host set update. */
   readonly activeRequestBiasRuntimeKey?: string;
+  /** RING_HASH: `ring_hash_lb_config` (or the ring_hash policy), defaults applied. */
+  readonly ringHash?: RingHashSettings;
+  /** MAGLEV: `maglev_lb_config.table_size` (or the maglev policy's), default 65537. */
+  readonly maglevTableSize?: number;
+  /** `consistent_hashing_lb_config.use_hostname_for_hashing`. */
+  readonly useHostnameForHashing?: boolean;
 }
 
 /** What a load balancer counts (`cluster.<name>.lb_*` of its isolate). */

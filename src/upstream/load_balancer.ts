@@ -10,6 +10,9 @@ import { LeastRequestLoadBalancer } from "./least_request_lb.ts";
 import type { PrioritySet } from "./priority_set.ts";
 import { RandomLoadBalancer } from "./random_lb.ts";
 import { RoundRobinLoadBalancer } from "./round_robin_lb.ts";
+import { DEFAULT_RING_HASH, RingHashTable } from "./ring_hash_lb.ts";
+import { DEFAULT_MAGLEV_TABLE_SIZE, MaglevTable } from "./maglev_lb.ts";
+import { ThreadAwareLoadBalancer } from "./thread_aware_lb.ts";
 
 export type {
   HostSource,
@@ -33,6 +36,32 @@ const POLICIES: Readonly<Record<string, Factory>> = {
   LEAST_REQUEST: (set, settings, random, stats) =>
     new LeastRequestLoadBalancer(set, settings, random, stats),
   RANDOM: (set, settings, random, stats) => new RandomLoadBalancer(set, settings, random, stats),
+  RING_HASH: (set, settings, random, stats) =>
+    new ThreadAwareLoadBalancer(
+      set,
+      settings,
+      (w) =>
+        new RingHashTable(
+          w,
+          settings.ringHash ?? DEFAULT_RING_HASH,
+          settings.useHostnameForHashing ?? false,
+        ),
+      random,
+      stats,
+    ),
+  MAGLEV: (set, settings, random, stats) =>
+    new ThreadAwareLoadBalancer(
+      set,
+      settings,
+      (w) =>
+        new MaglevTable(
+          w,
+          settings.maglevTableSize ?? DEFAULT_MAGLEV_TABLE_SIZE,
+          settings.useHostnameForHashing ?? false,
+        ),
+      random,
+      stats,
+    ),
 };
 
 /** Whether `policy` (an `lb_policy` enum name) has an implementation. */
