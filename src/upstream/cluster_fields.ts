@@ -28,6 +28,9 @@ export const CLUSTER_FIELDS: FieldTable = {
       "wait_for_warm_on_init",
       "least_request_lb_config",
       "round_robin_lb_config",
+      "ring_hash_lb_config",
+      "maglev_lb_config",
+      "load_balancing_policy",
       "common_lb_config",
       "transport_socket",
       "metadata",
@@ -35,9 +38,23 @@ export const CLUSTER_FIELDS: FieldTable = {
     "envoy.config.cluster.v3.Cluster.RefreshRate": ["base_interval", "max_interval"],
     "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": ["choice_count", "active_request_bias"],
     "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig": [],
+    "envoy.config.cluster.v3.Cluster.RingHashLbConfig": [
+      "minimum_ring_size",
+      "maximum_ring_size",
+      "hash_function",
+    ],
+    "envoy.config.cluster.v3.Cluster.MaglevLbConfig": ["table_size"],
+    // The first policy whose typed config is a registered envoy.load_balancing_policies
+    // extension wins; others must be registered extensions too (or they are refused).
+    "envoy.config.cluster.v3.LoadBalancingPolicy": ["policies"],
+    "envoy.config.cluster.v3.LoadBalancingPolicy.Policy": ["typed_extension_config"],
     "envoy.config.cluster.v3.Cluster.CommonLbConfig": [
       "healthy_panic_threshold",
       "locality_weighted_lb_config",
+      "consistent_hashing_lb_config",
+    ],
+    "envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig": [
+      "use_hostname_for_hashing",
     ],
     "envoy.config.cluster.v3.Cluster.CommonLbConfig.LocalityWeightedLbConfig": [],
     "envoy.config.endpoint.v3.ClusterLoadAssignment": ["cluster_name", "endpoints", "policy"],
@@ -65,7 +82,6 @@ export const CLUSTER_FIELDS: FieldTable = {
     "envoy.config.cluster.v3.Cluster": [
       "cluster_type",
       "lb_subset_config",
-      "load_balancing_policy",
       "http2_protocol_options",
       "dns_resolvers",
       "use_tcp_for_dns_lookups",
@@ -74,6 +90,9 @@ export const CLUSTER_FIELDS: FieldTable = {
     ],
     "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": ["slow_start_config"],
     "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig": ["slow_start_config"],
+    "envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig": [
+      "hash_balance_factor",
+    ],
     "envoy.config.endpoint.v3.LocalityLbEndpoints": [
       "load_balancer_endpoints",
       "leds_cluster_locality_config",

@@ -17,8 +17,7 @@ import type { PreserveCaseSettings } from "../extensions/http/header_formatters/
 import type { DnsLookupFamily } from "./dns.ts";
 import { healthFromStatus, type HostDescription } from "./host.ts";
 import type { LbSettings } from "./lb_base.ts";
-import { isLbPolicySupported } from "./load_balancer.ts";
-import { DEFAULT_PANIC_THRESHOLD } from "./priority_load.ts";
+import { lbPolicyConfig } from "./lb_policy_config.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
@@ -106,8 +105,12 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   const problems: string[] = [];
   const type = clusterType(config, problems);
   const isDns = type === "STRICT_DNS" || type === "LOGICAL_DNS";
-  const lbPolicy = enumName("envoy.config.cluster.v3.Cluster.LbPolicy", config.lbPolicy);
-  const lb = lbSettings(config, lbPolicy, problems);
+  if (config.lbSubsetConfig) problems.push("lb_subset_config is not supported yet");
+  const { lbPolicy, lb } = lbPolicyConfig(
+    config,
+    enumName("envoy.config.cluster.v3.Cluster.LbPolicy", config.lbPolicy),
+    problems,
+  );
   const http = httpProtocolOptions(config);
   const common = http?.commonHttpProtocolOptions ?? config.commonHttpProtocolOptions;
   const maxRequests = common?.maxRequestsPerConnection;
@@ -191,36 +194,6 @@ function clusterType(config: ClusterConfig, problems: string[]): ClusterType | u
     return undefined;
   }
   return name as ClusterType;
-}
-
-function lbSettings(config: ClusterConfig, policy: string, problems: string[]): LbSettings {
-  if (config.loadBalancingPolicy) {
-    problems.push("load_balancing_policy is not supported yet; use lb_policy");
-  } else if (!isLbPolicySupported(policy)) {
-    problems.push(`lb_policy ${policy} is not supported yet`);
-  }
-  if (config.lbSubsetConfig) problems.push("lb_subset_config is not supported yet");
-  const lbConfig = config.lbConfig;
-  const leastRequest = lbConfig.case === "leastRequestLbConfig" ? lbConfig.value : undefined;
-  if (
-    (lbConfig.case === "leastRequestLbConfig" || lbConfig.case === "roundRobinLbConfig") &&
-    lbConfig.value.slowStartConfig
-  ) {
-    problems.push("slow_start_config is not supported yet");
-  }
-  const common = config.commonLbConfig;
-  const panic = common?.healthyPanicThreshold?.value;
-  return {
-    healthyPanicThreshold: panic === undefined
-      ? DEFAULT_PANIC_THRESHOLD
-      : Math.min(100, Math.round(panic)),
-    localityWeighted: common?.localityConfigSpecifier.case === "localityWeightedLbConfig",
-    choiceCount: leastRequest?.choiceCount ?? 2,
-    activeRequestBias: leastRequest?.activeRequestBias?.defaultValue ?? 1,
-    ...(leastRequest?.activeRequestBias?.runtimeKey
-      ? { activeRequestBiasRuntimeKey: leastRequest.activeRequestBias.runtimeKey }
-      : {}),
-  };
 }
 
 /**

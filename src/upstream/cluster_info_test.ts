@@ -270,7 +270,8 @@ Deno.test("parseCluster: unsupported cluster types and policies are named", () =
   assertEquals(problems({ name: "c", type: "EDS" }), ["cluster type EDS is not supported yet"]);
   assertEquals(problems({ name: "c", type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED" }), [
     "cluster type ORIGINAL_DST is not supported yet",
-    "lb_policy CLUSTER_PROVIDED is not supported yet",
+    "lb_policy CLUSTER_PROVIDED is not supported yet (it needs a cluster type that provides " +
+    "its own load balancer)",
   ]);
   assertEquals(
     problems({
@@ -285,9 +286,27 @@ Deno.test("parseCluster: unsupported cluster types and policies are named", () =
     }),
     ["cluster type envoy.clusters.aggregate is not supported yet"],
   );
-  assertEquals(problems({ name: "c", lb_policy: "MAGLEV" }), [
-    "lb_policy MAGLEV is not supported yet",
-  ]);
+  assertEquals(problems({ name: "c", lb_policy: "MAGLEV" }), []);
+  assertEquals(
+    problems({ name: "c", lb_policy: "MAGLEV", maglev_lb_config: { table_size: 8 } }),
+    ["The table size of maglev must be prime number"],
+  );
+  assertEquals(
+    problems({
+      name: "c",
+      lb_policy: "RING_HASH",
+      ring_hash_lb_config: { minimum_ring_size: 20, maximum_ring_size: 10 },
+    }),
+    ["ring hash: minimum_ring_size (20) > maximum_ring_size (10)"],
+  );
+  assertEquals(
+    problems({
+      name: "c",
+      lb_policy: "RING_HASH",
+      common_lb_config: { consistent_hashing_lb_config: { hash_balance_factor: 150 } },
+    }),
+    ["consistent_hashing_lb_config.hash_balance_factor is not supported yet"],
+  );
   assertEquals(problems({ name: "c", lb_subset_config: {} }), [
     "lb_subset_config is not supported yet",
   ]);
@@ -298,7 +317,7 @@ Deno.test("parseCluster: every problem is reported at once", () => {
   try {
     parseCluster(cluster({
       name: "web",
-      lb_policy: "RING_HASH",
+      lb_policy: "CLUSTER_PROVIDED",
       dns_failure_refresh_rate: { base_interval: "5s", max_interval: "1s" },
       load_assignment: {
         cluster_name: "web",
@@ -321,7 +340,7 @@ Deno.test("parseCluster: every problem is reported at once", () => {
   const lines = (error as Error).message.split("\n");
   assertEquals(lines.length, 5);
   for (const line of lines) assertMatch(line, /^cluster 'web': /);
-  assertMatch(lines[0], /lb_policy RING_HASH is not supported yet/);
+  assertMatch(lines[0], /lb_policy CLUSTER_PROVIDED is not supported yet/);
   assertMatch(lines[1], /max_interval greater than or equal to the base_interval/);
   assertMatch(lines[2], /'web.internal' is not an IP address/);
   assertMatch(lines[3], /pipe \(unix socket\) endpoints are not supported yet/);
@@ -443,5 +462,68 @@ Deno.test("parseCluster: the preserve_case stateful formatter's settings", () =>
       http_protocol_options: { header_key_format: { stateful_formatter: { name: "other" } } },
     }),
     ["stateful_formatter 'other' is not supported"],
+  );
+});
+
+const LB_TYPES = "type.googleapis.com/envoy.extensions.load_balancing_policies";
+
+Deno.test("parseCluster: load_balancing_policy picks the first supported policy", () => {
+  const policy = (...configs: JsonObject[]) => ({
+    policies: configs.map((typed_config, i) => ({
+      typed_extension_config: { name: `p${i}`, typed_config },
+    })),
+  });
+  const { info } = parseCluster(cluster({
+    name: "c",
+    lb_policy: "LEAST_REQUEST",
+    load_balancing_policy: policy(
+      { "@type": "type.googleapis.com/google.protobuf.Struct" },
+      {
+        "@type": `${LB_TYPES}.ring_hash.v3.RingHash`,
+        minimum_ring_size: 64,
+        hash_function: "MURMUR_HASH_2",
+        consistent_hashing_lb_config: { use_hostname_for_hashing: true },
+      },
+      { "@type": `${LB_TYPES}.maglev.v3.Maglev` },
+    ),
+  }));
+  assertEquals(info.lbPolicy, "RING_HASH");
+  assertEquals(info.lb.ringHash, {
+    minimumRingSize: 64,
+    maximumRingSize: 8 * 1024 * 1024,
+    hashFunction: "MURMUR_HASH_2",
+  });
+  assertEquals(info.lb.useHostnameForHashing, true);
+  const maglev = parseCluster(cluster({
+    name: "c",
+    load_balancing_policy: policy({ "@type": `${LB_TYPES}.maglev.v3.Maglev`, table_size: 7 }),
+  })).info;
+  assertEquals([maglev.lbPolicy, maglev.lb.maglevTableSize], ["MAGLEV", 7]);
+  const lr = parseCluster(cluster({
+    name: "c",
+    load_balancing_policy: policy({
+      "@type": `${LB_TYPES}.least_request.v3.LeastRequest`,
+      choice_count: 5,
+      locality_lb_config: { locality_weighted_lb_config: {} },
+    }),
+  })).info;
+  assertEquals([lr.lbPolicy, lr.lb.choiceCount, lr.lb.localityWeighted], [
+    "LEAST_REQUEST",
+    5,
+    true,
+  ]);
+  assertEquals(
+    problems({
+      name: "c",
+      load_balancing_policy: policy({
+        "@type": `${LB_TYPES}.cluster_provided.v3.ClusterProvided`,
+      }),
+    }),
+    [
+      "load_balancing_policy: none of the policies is supported (supported: " +
+      `${LB_TYPES.slice(20)}.round_robin.v3.RoundRobin, ${LB_TYPES.slice(20)}` +
+      `.least_request.v3.LeastRequest, ${LB_TYPES.slice(20)}.random.v3.Random, ` +
+      `${LB_TYPES.slice(20)}.ring_hash.v3.RingHash, ${LB_TYPES.slice(20)}.maglev.v3.Maglev)`,
+    ],
   );
 });

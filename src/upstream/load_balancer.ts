@@ -64,11 +64,6 @@ const POLICIES: Readonly<Record<string, Factory>> = {
     ),
 };
 
-/** Whether `policy` (an `lb_policy` enum name) has an implementation. */
-export function isLbPolicySupported(policy: string): boolean {
-  return Object.hasOwn(POLICIES, policy);
-}
-
 /** What a load balancer needs of a cluster's settings (a `ClusterInfo` has it). */
 export interface LbClusterSettings {
   /** `lb_policy` by its Envoy enum name. */
@@ -87,7 +82,7 @@ export function createLoadBalancer(
   random: Random = Math.random,
   stats?: LbStats,
 ): LoadBalancer {
-  const factory = POLICIES[cluster.lbPolicy];
+  const factory = Object.hasOwn(POLICIES, cluster.lbPolicy) ? POLICIES[cluster.lbPolicy] : undefined;
   if (!factory) throw new Error(`lb_policy ${cluster.lbPolicy} is not supported yet`);
   return factory(prioritySet, cluster.lb, random, stats);
 }
