@@ -12,7 +12,6 @@ import type {
   RetryPolicy,
   Route,
   RouteAction,
-  RouteAction_HashPolicy,
   RouteAction_RequestMirrorPolicy,
   RouteAction_UpgradeConfig,
   RouteMatch,
@@ -20,6 +19,7 @@ import type {
   WeightedCluster_ClusterWeight,
 } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import { HeaderParser } from "./header_mutation.ts";
+import { compileHashPolicy, type HashPolicy } from "./hash_policy.ts";
 import {
   compileHeaderMatchers,
   compileQueryParameterMatcher,
@@ -140,7 +140,7 @@ interface RouteSettings {
   clusterNotFoundResponseCode: number;
   retryPolicy?: RetryPolicy;
   hedgePolicy?: HedgePolicy;
-  hashPolicy: readonly RouteAction_HashPolicy[];
+  hashPolicy?: HashPolicy;
   requestMirrorPolicies: readonly RouteAction_RequestMirrorPolicy[];
 }
 
@@ -220,7 +220,7 @@ function compileRouteSettings(
     clusterNotFoundResponseCode: CLUSTER_NOT_FOUND_CODES[a.clusterNotFoundResponseCode] ?? 503,
     retryPolicy: a.retryPolicy ?? vhost.retryPolicy,
     hedgePolicy: a.hedgePolicy ?? vhost.hedgePolicy,
-    hashPolicy: a.hashPolicy,
+    hashPolicy: compileHashPolicy(a.hashPolicy, `${field}.hash_policy`),
     requestMirrorPolicies: a.requestMirrorPolicies.length > 0
       ? a.requestMirrorPolicies
       : vhost.requestMirrorPolicies,
@@ -330,7 +330,8 @@ export class CompiledRoute {
   readonly retryPolicy?: RetryPolicy;
   /** The route's hedge policy, else the virtual host's. */
   readonly hedgePolicy?: HedgePolicy;
-  readonly hashPolicy: readonly RouteAction_HashPolicy[] = [];
+  /** `route.hash_policy`: the hash key for consistent-hash load balancers. */
+  readonly hashPolicy?: HashPolicy;
   /** The route's mirror policies, else the virtual host's, else the route configuration's. */
   readonly requestMirrorPolicies: readonly RouteAction_RequestMirrorPolicy[] = [];
   /** `weighted_clusters` entries, in config order. */

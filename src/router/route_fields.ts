@@ -92,7 +92,7 @@ export const ROUTE_FIELDS: FieldTable = {
       "timeout",
       "idle_timeout",
       "priority",
-      // Without a hashing load balancer (refused on the cluster) Envoy ignores it too.
+      // The hash key of RING_HASH and MAGLEV clusters (router/hash_policy.ts).
       "hash_policy",
       "append_x_forwarded_host",
       "upgrade_configs",

@@ -133,6 +133,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   /** The chosen host's stats on this worker (Envoy's per-host rq_success, rq_error, ...). */
   #hostStats: HostStats | undefined;
   #host: HostDescription | undefined;
+  /** Set-Cookie values a cookie hash policy generated, for the response. */
+  #setCookies: string[] | undefined;
   /** The request came from an internal address: Envoy charges `internal.*` code stats. */
   #internal = false;
   /** x-envoy-upstream-alt-stat-name: codes are also charged under this name. */
@@ -215,7 +217,12 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       }
     }
     const lb = this.server.clusterManager.loadBalancer(cluster.info.name);
-    const host = lb?.chooseHost();
+    // As in Envoy the hash (and any cookie it generates) is only computed for a balancer
+    // that asks for it.
+    const hashKey = lb?.usesHashKey && r.hashPolicy
+      ? r.hashPolicy.generateHash(headers, si, (c) => (this.#setCookies ??= []).push(c))
+      : undefined;
+    const host = lb?.chooseHost(hashKey === undefined ? undefined : { hashKey });
     if (!lb || !host) {
       stats.cxNoneHealthy.inc();
       this.#chargeCode(503);
@@ -466,6 +473,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
         String(Math.round(now - this.#requestCompleteMs)),
       );
     }
+    if (this.#setCookies) for (const c of this.#setCookies) headers.add("set-cookie", c);
     applyResponseHeaderMutations(this.#route!, headers, this.#requestHeaders, si);
     if (endStream) this.#finishUpstream();
     this.#cb.encodeHeaders(headers, endStream);
