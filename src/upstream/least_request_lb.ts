@@ -28,36 +28,68 @@ interface LeastRequestState {
   readonly edf?: EdfScheduler<HostDescription>;
 }
 
+/** Active requests to one host address. */
+interface ActiveCount {
+  n: number;
+}
+
 /** Least request over the chosen priority level (and locality). */
 export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestState> {
-  readonly #active = new Map<string, number>();
+  /** Counts by host address, so they survive membership updates that replace host objects. */
+  readonly #active = new Map<string, ActiveCount>();
+  /** The count of each host object seen, sparing the address key on every pick. */
+  readonly #byHost = new WeakMap<HostDescription, ActiveCount>();
   readonly #choiceCount: number;
   #bias: number;
   readonly #settings: LbSettings;
   readonly #offset = randomInt(this.random);
+
+  readonly #unsubscribePrune: () => void;
 
   constructor(prioritySet: PrioritySet, settings: LbSettings, random: Random, stats?: LbStats) {
     super(prioritySet, settings, random, stats);
     this.#choiceCount = settings.choiceCount;
     this.#settings = settings;
     this.#bias = settings.activeRequestBias;
+    this.#unsubscribePrune = prioritySet.onUpdate((set) => this.#prune(set));
+  }
+
+  override destroy(): void {
+    this.#unsubscribePrune();
+    super.destroy();
+  }
+
+  /** Forgets idle hosts that left the cluster (their objects can no longer be picked). */
+  #prune(set: PrioritySet): void {
+    const present = new Set(set.allHosts().map(hostKey));
+    for (const [k, c] of this.#active) if (c.n === 0 && !present.has(k)) this.#active.delete(k);
   }
 
   /** Requests to `host` that started and have not finished, as seen by this balancer. */
   activeRequests(host: HostDescription): number {
-    return this.#active.get(hostKey(host)) ?? 0;
+    return this.#count(host).n;
   }
 
   override requestStarted(host: HostDescription): void {
-    const k = hostKey(host);
-    this.#active.set(k, (this.#active.get(k) ?? 0) + 1);
+    this.#count(host).n++;
   }
 
   override requestFinished(host: HostDescription): void {
+    const c = this.#count(host);
+    if (c.n > 0) c.n--;
+  }
+
+  #count(host: HostDescription): ActiveCount {
+    let c = this.#byHost.get(host);
+    if (c) return c;
     const k = hostKey(host);
-    const n = (this.#active.get(k) ?? 0) - 1;
-    if (n > 0) this.#active.set(k, n);
-    else this.#active.delete(k);
+    c = this.#active.get(k);
+    if (!c) {
+      c = { n: 0 };
+      this.#active.set(k, c);
+    }
+    this.#byHost.set(host, c);
+    return c;
   }
 
   protected sourceState(hosts: readonly HostDescription[]): LeastRequestState {
