@@ -223,8 +223,10 @@ export function compileHashPolicy(
         break;
       }
       default:
-        throw new Error(`${at}: a hash policy needs one of header, cookie, ` +
-          "connection_properties, query_parameter or filter_state");
+        throw new Error(
+          `${at}: a hash policy needs one of header, cookie, ` +
+            "connection_properties, query_parameter or filter_state",
+        );
     }
   });
   return new HashPolicy(methods);

@@ -473,7 +473,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
         String(Math.round(now - this.#requestCompleteMs)),
       );
     }
-    if (this.#setCookies) for (const c of this.#setCookies) headers.add("set-cookie", c);
+    if (this.#setCookies) { for (const c of this.#setCookies) headers.add("set-cookie", c); }
     applyResponseHeaderMutations(this.#route!, headers, this.#requestHeaders, si);
     if (endStream) this.#finishUpstream();
     this.#cb.encodeHeaders(headers, endStream);

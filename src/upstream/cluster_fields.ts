@@ -36,8 +36,17 @@ export const CLUSTER_FIELDS: FieldTable = {
       "metadata",
     ],
     "envoy.config.cluster.v3.Cluster.RefreshRate": ["base_interval", "max_interval"],
-    "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": ["choice_count", "active_request_bias"],
-    "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig": [],
+    "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": [
+      "choice_count",
+      "active_request_bias",
+      "slow_start_config",
+    ],
+    "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig": ["slow_start_config"],
+    "envoy.config.cluster.v3.Cluster.SlowStartConfig": [
+      "slow_start_window",
+      "aggression",
+      "min_weight_percent",
+    ],
     "envoy.config.cluster.v3.Cluster.RingHashLbConfig": [
       "minimum_ring_size",
       "maximum_ring_size",
@@ -88,8 +97,6 @@ export const CLUSTER_FIELDS: FieldTable = {
       "dns_resolution_config",
       "typed_dns_resolver_config",
     ],
-    "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": ["slow_start_config"],
-    "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig": ["slow_start_config"],
     "envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig": [
       "hash_balance_factor",
     ],

@@ -527,3 +527,44 @@ Deno.test("parseCluster: load_balancing_policy picks the first supported policy"
     ],
   );
 });
+
+Deno.test("parseCluster: slow_start_config of round robin and least request", () => {
+  const rr = parseCluster(cluster({
+    name: "c",
+    round_robin_lb_config: {
+      slow_start_config: {
+        slow_start_window: "60s",
+        aggression: { default_value: 2, runtime_key: "ss.aggr" },
+        min_weight_percent: { value: 5 },
+      },
+    },
+  })).info;
+  assertEquals(rr.lb.slowStart, {
+    windowMs: 60_000,
+    aggression: 2,
+    aggressionRuntimeKey: "ss.aggr",
+    minWeightFraction: 0.05,
+  });
+  const lr = parseCluster(cluster({
+    name: "c",
+    load_balancing_policy: {
+      policies: [{
+        typed_extension_config: {
+          name: "lr",
+          typed_config: {
+            "@type": `${LB_TYPES}.least_request.v3.LeastRequest`,
+            slow_start_config: { slow_start_window: "10s" },
+          },
+        },
+      }],
+    },
+  })).info;
+  assertEquals(lr.lb.slowStart, { windowMs: 10_000, aggression: 1, minWeightFraction: 0.1 });
+  // A zero window leaves slow start off, as in Envoy.
+  const off = parseCluster(cluster({
+    name: "c",
+    lb_policy: "LEAST_REQUEST",
+    least_request_lb_config: { slow_start_config: {} },
+  })).info;
+  assertEquals(off.lb.slowStart, undefined);
+});

@@ -13,6 +13,7 @@ import { type HostDescription, localityKey } from "./host.ts";
 import { choosePriority, computePriorityLoad, type PriorityLoad } from "./priority_load.ts";
 import type { HostSet, PrioritySet } from "./priority_set.ts";
 import type { RingHashSettings } from "./ring_hash_lb.ts";
+import type { SlowStartSettings } from "./slow_start.ts";
 
 /** What a caller may tell the load balancer about a request. */
 export interface LbContext {
@@ -49,6 +50,8 @@ export interface LbSettings {
   readonly activeRequestBias: number;
   /** Its runtime key: when set, the live runtime value applies from the next host set update. */
   readonly activeRequestBiasRuntimeKey?: string;
+  /** ROUND_ROBIN and LEAST_REQUEST: `slow_start_config` with a non-zero window. */
+  readonly slowStart?: SlowStartSettings;
   /** RING_HASH: `ring_hash_lb_config` (or the ring_hash policy), defaults applied. */
   readonly ringHash?: RingHashSettings;
   /** MAGLEV: `maglev_lb_config.table_size` (or the maglev policy's), default 65537. */

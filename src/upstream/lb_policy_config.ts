@@ -20,6 +20,7 @@ import type { LbSettings } from "./lb_base.ts";
 import { DEFAULT_MAGLEV_TABLE_SIZE, isPrime } from "./maglev_lb.ts";
 import { DEFAULT_PANIC_THRESHOLD } from "./priority_load.ts";
 import { DEFAULT_RING_HASH, type RingHashSettings } from "./ring_hash_lb.ts";
+import type { SlowStartSettings } from "./slow_start.ts";
 
 /** Type names of the `load_balancing_policy` extensions implemented, by policy. */
 export const LB_POLICY_TYPES = {
@@ -101,6 +102,31 @@ export function lbPolicyConfig(
   };
 }
 
+/** The fields both forms of `slow_start_config` have. */
+interface SlowStartConfig {
+  slowStartWindow?: { seconds: bigint; nanos: number };
+  aggression?: RuntimeDouble;
+  minWeightPercent?: { value: number };
+}
+
+/** `slow_start_config` resolved; undefined when unset or its window is 0 (off, as in Envoy). */
+function slowStartSettings(c: SlowStartConfig | undefined): SlowStartSettings | undefined {
+  const w = c?.slowStartWindow;
+  const windowMs = w ? Number(w.seconds) * 1000 + Math.floor(w.nanos / 1e6) : 0;
+  if (!c || windowMs <= 0) return undefined;
+  return {
+    windowMs,
+    aggression: c.aggression?.defaultValue ?? 1,
+    ...(c.aggression?.runtimeKey ? { aggressionRuntimeKey: c.aggression.runtimeKey } : {}),
+    minWeightFraction: (c.minWeightPercent?.value ?? 10) / 100,
+  };
+}
+
+function withSlowStart(s: PolicySettings, c: SlowStartConfig | undefined): PolicySettings {
+  const slowStart = slowStartSettings(c);
+  return slowStart ? { ...s, slowStart } : s;
+}
+
 function enumPolicySettings(
   config: ClusterConfig,
   policy: string,
@@ -108,12 +134,18 @@ function enumPolicySettings(
 ): PolicySettings {
   const lbConfig = config.lbConfig;
   switch (policy) {
-    case "ROUND_ROBIN":
+    case "ROUND_ROBIN": {
+      const rr = lbConfig.case === "roundRobinLbConfig" ? lbConfig.value : undefined;
+      return withSlowStart(BASE, rr?.slowStartConfig);
+    }
     case "RANDOM":
       break;
     case "LEAST_REQUEST": {
       const lr = lbConfig.case === "leastRequestLbConfig" ? lbConfig.value : undefined;
-      return leastRequestSettings(lr?.choiceCount, lr?.activeRequestBias);
+      return withSlowStart(
+        leastRequestSettings(lr?.choiceCount, lr?.activeRequestBias),
+        lr?.slowStartConfig,
+      );
     }
     case "RING_HASH": {
       const rh = lbConfig.case === "ringHashLbConfig" ? lbConfig.value : undefined;
@@ -139,12 +171,6 @@ function enumPolicySettings(
       break;
     default:
       problems.push(`lb_policy ${policy} is not supported yet`);
-  }
-  if (
-    (lbConfig.case === "leastRequestLbConfig" || lbConfig.case === "roundRobinLbConfig") &&
-    lbConfig.value.slowStartConfig
-  ) {
-    problems.push("slow_start_config is not supported yet");
   }
   return BASE;
 }
@@ -197,16 +223,20 @@ function typedPolicySettings(policy: string, any: Any, problems: string[]): Poli
   switch (policy) {
     case "ROUND_ROBIN": {
       const c = unpackAny<RoundRobin>(any);
-      if (c?.slowStartConfig) problems.push("slow_start_config is not supported yet");
-      return { ...BASE, localityWeighted: localityWeightedOf(c?.localityLbConfig, problems) };
+      return withSlowStart(
+        { ...BASE, localityWeighted: localityWeightedOf(c?.localityLbConfig, problems) },
+        c?.slowStartConfig,
+      );
     }
     case "LEAST_REQUEST": {
       const c = unpackAny<LeastRequest>(any);
-      if (c?.slowStartConfig) problems.push("slow_start_config is not supported yet");
-      return {
-        ...leastRequestSettings(c?.choiceCount, c?.activeRequestBias),
-        localityWeighted: localityWeightedOf(c?.localityLbConfig, problems),
-      };
+      return withSlowStart(
+        {
+          ...leastRequestSettings(c?.choiceCount, c?.activeRequestBias),
+          localityWeighted: localityWeightedOf(c?.localityLbConfig, problems),
+        },
+        c?.slowStartConfig,
+      );
     }
     case "RANDOM": {
       const c = unpackAny<Random>(any);

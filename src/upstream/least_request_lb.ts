@@ -22,6 +22,7 @@ import {
 } from "./lb_base.ts";
 import type { PrioritySet } from "./priority_set.ts";
 import { runtimeSnapshot } from "../runtime/runtime.ts";
+import { type Clock, SlowStart } from "./slow_start.ts";
 
 /** The load-adjusted schedule, when weights differ. */
 interface LeastRequestState {
@@ -45,17 +46,28 @@ export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestS
   readonly #offset = randomInt(this.random);
 
   readonly #unsubscribePrune: () => void;
+  /** `slow_start_config`, when set with a window. */
+  readonly #slowStart: SlowStart | undefined;
 
-  constructor(prioritySet: PrioritySet, settings: LbSettings, random: Random, stats?: LbStats) {
+  /** `clock` (monotonic ms) times slow start windows; tests inject one. */
+  constructor(
+    prioritySet: PrioritySet,
+    settings: LbSettings,
+    random: Random,
+    stats?: LbStats,
+    clock?: Clock,
+  ) {
     super(prioritySet, settings, random, stats);
     this.#choiceCount = settings.choiceCount;
     this.#settings = settings;
     this.#bias = settings.activeRequestBias;
     this.#unsubscribePrune = prioritySet.onUpdate((set) => this.#prune(set));
+    if (settings.slowStart) this.#slowStart = new SlowStart(settings.slowStart, prioritySet, clock);
   }
 
   override destroy(): void {
     this.#unsubscribePrune();
+    this.#slowStart?.destroy();
     super.destroy();
   }
 
@@ -96,7 +108,7 @@ export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestS
     // Envoy re-reads the bias from the runtime whenever the host set is rebuilt.
     const key = this.#settings.activeRequestBiasRuntimeKey;
     if (key) this.#bias = runtimeSnapshot().getDouble(key, this.#settings.activeRequestBias);
-    if (equalWeights(hosts)) return {};
+    if (equalWeights(hosts) && !this.#slowStart?.anyInWindow(hosts)) return {};
     const edf = new EdfScheduler<HostDescription>();
     for (const h of hosts) edf.add(h, this.#weight(h));
     for (let i = 0; i < this.#offset % hosts.length; i++) edf.pickAndAdd((h) => this.#weight(h));
@@ -117,7 +129,11 @@ export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestS
 
   #weight(h: HostDescription): number {
     const active = this.activeRequests(h);
-    if (this.#bias === 0 || active === 0) return h.weight;
-    return this.#bias === 1 ? h.weight / (active + 1) : h.weight / Math.pow(active + 1, this.#bias);
+    const w = this.#bias === 0 || active === 0
+      ? h.weight
+      : this.#bias === 1
+      ? h.weight / (active + 1)
+      : h.weight / Math.pow(active + 1, this.#bias);
+    return this.#slowStart ? this.#slowStart.apply(w, h) : w;
   }
 }

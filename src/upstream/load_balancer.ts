@@ -82,7 +82,9 @@ export function createLoadBalancer(
   random: Random = Math.random,
   stats?: LbStats,
 ): LoadBalancer {
-  const factory = Object.hasOwn(POLICIES, cluster.lbPolicy) ? POLICIES[cluster.lbPolicy] : undefined;
+  const factory = Object.hasOwn(POLICIES, cluster.lbPolicy)
+    ? POLICIES[cluster.lbPolicy]
+    : undefined;
   if (!factory) throw new Error(`lb_policy ${cluster.lbPolicy} is not supported yet`);
   return factory(prioritySet, cluster.lb, random, stats);
 }

@@ -3,7 +3,7 @@ import type { HostDescription } from "./host.ts";
 import type { LbSettings } from "./lb_base.ts";
 import { createLoadBalancer } from "./load_balancer.ts";
 import { PrioritySet } from "./priority_set.ts";
-import { DEFAULT_RING_HASH, RingHashTable, type RingHashSettings } from "./ring_hash_lb.ts";
+import { DEFAULT_RING_HASH, type RingHashSettings, RingHashTable } from "./ring_hash_lb.ts";
 import { normalizeWeights } from "./thread_aware_lb.ts";
 
 const MAX = 0xffff_ffff_ffff_ffffn;

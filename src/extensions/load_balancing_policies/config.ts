@@ -15,6 +15,7 @@ const COMMON_FIELDS: FieldTable = {
     [`${COMMON}.LocalityLbConfig`]: ["locality_weighted_lb_config"],
     [`${COMMON}.LocalityLbConfig.LocalityWeightedLbConfig`]: [],
     [`${COMMON}.ConsistentHashingLbConfig`]: ["use_hostname_for_hashing"],
+    [`${COMMON}.SlowStartConfig`]: ["slow_start_window", "aggression", "min_weight_percent"],
   },
   checked: {
     [`${COMMON}.LocalityLbConfig`]: ["zone_aware_lb_config"],
@@ -43,16 +44,14 @@ function policy(
 export const roundRobinPolicyFactory = policy(
   "round_robin",
   LB_POLICY_TYPES.ROUND_ROBIN,
-  ["locality_lb_config"],
-  ["slow_start_config"],
+  ["locality_lb_config", "slow_start_config"],
 );
 
 /** `envoy.load_balancing_policies.least_request`. */
 export const leastRequestPolicyFactory = policy(
   "least_request",
   LB_POLICY_TYPES.LEAST_REQUEST,
-  ["choice_count", "active_request_bias", "locality_lb_config"],
-  ["slow_start_config"],
+  ["choice_count", "active_request_bias", "locality_lb_config", "slow_start_config"],
 );
 
 /** `envoy.load_balancing_policies.random`. */
