@@ -31,6 +31,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "ring_hash_lb_config",
       "maglev_lb_config",
       "load_balancing_policy",
+      "lb_subset_config",
       "common_lb_config",
       "transport_socket",
       "metadata",
@@ -53,6 +54,17 @@ export const CLUSTER_FIELDS: FieldTable = {
       "hash_function",
     ],
     "envoy.config.cluster.v3.Cluster.MaglevLbConfig": ["table_size"],
+    "envoy.config.cluster.v3.Cluster.LbSubsetConfig": [
+      "fallback_policy",
+      "default_subset",
+      "subset_selectors",
+      "list_as_any",
+    ],
+    "envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetSelector": [
+      "keys",
+      "fallback_policy",
+      "fallback_keys_subset",
+    ],
     // The first policy whose typed config is a registered envoy.load_balancing_policies
     // extension wins; others must be registered extensions too (or they are refused).
     "envoy.config.cluster.v3.LoadBalancingPolicy": ["policies"],
@@ -90,7 +102,6 @@ export const CLUSTER_FIELDS: FieldTable = {
   checked: {
     "envoy.config.cluster.v3.Cluster": [
       "cluster_type",
-      "lb_subset_config",
       "http2_protocol_options",
       "dns_resolvers",
       "use_tcp_for_dns_lookups",
@@ -100,6 +111,13 @@ export const CLUSTER_FIELDS: FieldTable = {
     "envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig": [
       "hash_balance_factor",
     ],
+    "envoy.config.cluster.v3.Cluster.LbSubsetConfig": [
+      "locality_weight_aware",
+      "scale_locality_weight",
+      "panic_mode_any",
+      "metadata_fallback_policy",
+    ],
+    "envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetSelector": ["single_host_per_subset"],
     "envoy.config.endpoint.v3.LocalityLbEndpoints": [
       "load_balancer_endpoints",
       "leds_cluster_locality_config",

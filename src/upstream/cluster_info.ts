@@ -105,7 +105,6 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   const problems: string[] = [];
   const type = clusterType(config, problems);
   const isDns = type === "STRICT_DNS" || type === "LOGICAL_DNS";
-  if (config.lbSubsetConfig) problems.push("lb_subset_config is not supported yet");
   const { lbPolicy, lb } = lbPolicyConfig(
     config,
     enumName("envoy.config.cluster.v3.Cluster.LbPolicy", config.lbPolicy),

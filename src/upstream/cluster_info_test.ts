@@ -307,9 +307,7 @@ Deno.test("parseCluster: unsupported cluster types and policies are named", () =
     }),
     ["consistent_hashing_lb_config.hash_balance_factor is not supported yet"],
   );
-  assertEquals(problems({ name: "c", lb_subset_config: {} }), [
-    "lb_subset_config is not supported yet",
-  ]);
+  assertEquals(problems({ name: "c", lb_subset_config: {} }), []);
 });
 
 Deno.test("parseCluster: every problem is reported at once", () => {
@@ -567,4 +565,51 @@ Deno.test("parseCluster: slow_start_config of round robin and least request", ()
     least_request_lb_config: { slow_start_config: {} },
   })).info;
   assertEquals(off.lb.slowStart, undefined);
+});
+
+Deno.test("parseCluster: lb_subset_config and Envoy's selector checks", () => {
+  const { info } = parseCluster(cluster({
+    name: "c",
+    lb_subset_config: {
+      fallback_policy: "DEFAULT_SUBSET",
+      default_subset: { stage: "prod" },
+      list_as_any: true,
+      subset_selectors: [
+        {
+          keys: ["version", "stage"],
+          fallback_policy: "KEYS_SUBSET",
+          fallback_keys_subset: ["stage"],
+        },
+        { keys: ["stage"] },
+      ],
+    },
+  }));
+  assertEquals(info.lb.subset, {
+    fallbackPolicy: "DEFAULT_SUBSET",
+    defaultSubset: { stage: "prod" },
+    selectors: [
+      { keys: ["stage", "version"], fallback: "KEYS_SUBSET", fallbackKeys: ["stage"] },
+      { keys: ["stage"] },
+    ],
+    listAsAny: true,
+  });
+  const selector = (s: JsonObject) =>
+    problems({ name: "c", lb_subset_config: { subset_selectors: [s] } });
+  assertEquals(selector({ keys: ["a"], fallback_keys_subset: ["a"] }), [
+    "fallback_keys_subset can be set only for KEYS_SUBSET fallback_policy",
+  ]);
+  assertEquals(selector({ keys: ["a"], fallback_policy: "KEYS_SUBSET" }), [
+    "fallback_keys_subset cannot be empty",
+  ]);
+  assertEquals(
+    selector({ keys: ["a"], fallback_policy: "KEYS_SUBSET", fallback_keys_subset: ["b"] }),
+    ["fallback_keys_subset must be a subset of selector keys"],
+  );
+  assertEquals(
+    selector({ keys: ["a"], fallback_policy: "KEYS_SUBSET", fallback_keys_subset: ["a"] }),
+    ["fallback_keys_subset cannot be equal to keys"],
+  );
+  assertEquals(selector({ keys: ["a"], single_host_per_subset: true }), [
+    "lb_subset_config.subset_selectors[0].single_host_per_subset is not supported yet",
+  ]);
 });

@@ -14,11 +14,14 @@ import { choosePriority, computePriorityLoad, type PriorityLoad } from "./priori
 import type { HostSet, PrioritySet } from "./priority_set.ts";
 import type { RingHashSettings } from "./ring_hash_lb.ts";
 import type { SlowStartSettings } from "./slow_start.ts";
+import type { MetadataMatchCriteria, SubsetSettings } from "./subset_lb.ts";
 
 /** What a caller may tell the load balancer about a request. */
 export interface LbContext {
   /** The request's consistent-hash key (route hash policy), for hash-based policies. */
   readonly hashKey?: bigint;
+  /** The route's `metadata_match` (`envoy.lb`), for the subset load balancer. */
+  readonly metadataMatch?: MetadataMatchCriteria;
 }
 
 /** Picks an upstream host for each request. One instance per worker. */
@@ -50,6 +53,8 @@ export interface LbSettings {
   readonly activeRequestBias: number;
   /** Its runtime key: when set, the live runtime value applies from the next host set update. */
   readonly activeRequestBiasRuntimeKey?: string;
+  /** `lb_subset_config`: subsets in front of the policy. */
+  readonly subset?: SubsetSettings;
   /** ROUND_ROBIN and LEAST_REQUEST: `slow_start_config` with a non-zero window. */
   readonly slowStart?: SlowStartSettings;
   /** RING_HASH: `ring_hash_lb_config` (or the ring_hash policy), defaults applied. */

@@ -7,7 +7,10 @@
  * @module
  */
 import type { Any } from "@bufbuild/protobuf/wkt";
-import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
+import type {
+  Cluster as ClusterConfig,
+  Cluster_LbSubsetConfig,
+} from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import type { RuntimeDouble } from "../../proto/gen/envoy/config/core/v3/base_pb.ts";
 import type { LocalityLbConfig } from "../../proto/gen/envoy/extensions/load_balancing_policies/common/v3/common_pb.ts";
 import type { LeastRequest } from "../../proto/gen/envoy/extensions/load_balancing_policies/least_request/v3/least_request_pb.ts";
@@ -21,6 +24,7 @@ import { DEFAULT_MAGLEV_TABLE_SIZE, isPrime } from "./maglev_lb.ts";
 import { DEFAULT_PANIC_THRESHOLD } from "./priority_load.ts";
 import { DEFAULT_RING_HASH, type RingHashSettings } from "./ring_hash_lb.ts";
 import type { SlowStartSettings } from "./slow_start.ts";
+import type { SubsetFallback, SubsetSelector, SubsetSettings } from "./subset_lb.ts";
 
 /** Type names of the `load_balancing_policy` extensions implemented, by policy. */
 export const LB_POLICY_TYPES = {
@@ -87,6 +91,10 @@ export function lbPolicyConfig(
   if (consistent?.useHostnameForHashing && own.useHostnameForHashing === undefined) {
     own = { ...own, useHostnameForHashing: true };
   }
+  const subset = config.lbSubsetConfig
+    ? subsetSettings(config.lbSubsetConfig, problems)
+    : undefined;
+  if (subset) own = { ...own, subset };
   const panic = common?.healthyPanicThreshold?.value;
   const { localityWeighted, ...rest } = own;
   return {
@@ -99,6 +107,65 @@ export function lbPolicyConfig(
         common?.localityConfigSpecifier.case === "localityWeightedLbConfig",
       ...rest,
     },
+  };
+}
+
+const SUBSET_FALLBACKS: readonly SubsetFallback[] = [
+  "NO_FALLBACK",
+  "ANY_ENDPOINT",
+  "DEFAULT_SUBSET",
+];
+const SELECTOR_FALLBACKS: readonly (SubsetSelector["fallback"])[] = [
+  undefined,
+  "NO_FALLBACK",
+  "ANY_ENDPOINT",
+  "DEFAULT_SUBSET",
+  "KEYS_SUBSET",
+];
+
+/** `lb_subset_config` resolved, with Envoy's checks of selectors. */
+function subsetSettings(c: Cluster_LbSubsetConfig, problems: string[]): SubsetSettings {
+  if (c.localityWeightAware) {
+    problems.push("lb_subset_config.locality_weight_aware is not supported yet");
+  }
+  if (c.scaleLocalityWeight) {
+    problems.push("lb_subset_config.scale_locality_weight is not supported yet");
+  }
+  if (c.panicModeAny) problems.push("lb_subset_config.panic_mode_any is not supported yet");
+  if (c.metadataFallbackPolicy !== 0) {
+    problems.push("lb_subset_config.metadata_fallback_policy is not supported yet");
+  }
+  const selectors = c.subsetSelectors.map((sel, i): SubsetSelector => {
+    if (sel.singleHostPerSubset) {
+      problems.push(
+        `lb_subset_config.subset_selectors[${i}].single_host_per_subset is not supported yet`,
+      );
+    }
+    const keys = [...new Set(sel.keys)].sort();
+    const fallback = SELECTOR_FALLBACKS[sel.fallbackPolicy];
+    const fallbackKeys = [...new Set(sel.fallbackKeysSubset)].sort();
+    if (fallback !== "KEYS_SUBSET") {
+      if (fallbackKeys.length > 0) {
+        problems.push("fallback_keys_subset can be set only for KEYS_SUBSET fallback_policy");
+      }
+    } else if (fallbackKeys.length === 0) {
+      problems.push("fallback_keys_subset cannot be empty");
+    } else if (!fallbackKeys.every((k) => keys.includes(k))) {
+      problems.push("fallback_keys_subset must be a subset of selector keys");
+    } else if (fallbackKeys.length === keys.length) {
+      problems.push("fallback_keys_subset cannot be equal to keys");
+    }
+    return {
+      keys,
+      ...(fallback ? { fallback } : {}),
+      ...(fallback === "KEYS_SUBSET" ? { fallbackKeys } : {}),
+    };
+  });
+  return {
+    fallbackPolicy: SUBSET_FALLBACKS[c.fallbackPolicy] ?? "NO_FALLBACK",
+    defaultSubset: c.defaultSubset ?? {},
+    selectors,
+    listAsAny: c.listAsAny,
   };
 }
 

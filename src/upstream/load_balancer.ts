@@ -13,6 +13,7 @@ import { RoundRobinLoadBalancer } from "./round_robin_lb.ts";
 import { DEFAULT_RING_HASH, RingHashTable } from "./ring_hash_lb.ts";
 import { DEFAULT_MAGLEV_TABLE_SIZE, MaglevTable } from "./maglev_lb.ts";
 import { ThreadAwareLoadBalancer } from "./thread_aware_lb.ts";
+import { SubsetLoadBalancer } from "./subset_lb.ts";
 
 export type {
   HostSource,
@@ -86,5 +87,13 @@ export function createLoadBalancer(
     ? POLICIES[cluster.lbPolicy]
     : undefined;
   if (!factory) throw new Error(`lb_policy ${cluster.lbPolicy} is not supported yet`);
+  const subset = cluster.lb.subset;
+  if (subset) {
+    return new SubsetLoadBalancer(
+      prioritySet,
+      subset,
+      (set) => factory(set, cluster.lb, random, stats),
+    );
+  }
   return factory(prioritySet, cluster.lb, random, stats);
 }
