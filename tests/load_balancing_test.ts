@@ -190,3 +190,60 @@ Deno.test("bad load balancer config is refused with Envoy's errors", async () =>
   );
   assertMatch(r.stderr, /load_balancing_weight: must be at least 1 \(is 0\)/);
 });
+
+Deno.test("subset load balancer: route metadata_match picks the endpoints", async () => {
+  await withUpstreams(3, async (ports) => {
+    const versions = ["v1", "v2", "v2"];
+    const endpoints = ports.map((p, i) =>
+      `      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }
+        metadata: { filter_metadata: { envoy.lb: { version: ${versions[i]} } } }`
+    ).join("\n");
+    const proxy = await Proxy.start(httpConfig({
+      routes: `- match: { prefix: "/v1" }
+  route:
+    cluster: versions
+    metadata_match: { filter_metadata: { envoy.lb: { version: v1 } } }
+- match: { prefix: "/v2" }
+  route:
+    metadata_match: { filter_metadata: { envoy.lb: { version: v1 } } }
+    weighted_clusters:
+      clusters:
+      - name: versions
+        weight: 1
+        metadata_match: { filter_metadata: { envoy.lb: { version: v2 } } }
+- match: { prefix: "/v3" }
+  route:
+    cluster: versions
+    metadata_match: { filter_metadata: { envoy.lb: { version: v3 } } }
+- match: { prefix: "/" }
+  route: { cluster: versions }`,
+      clusters: `- name: versions
+  type: STATIC
+  connect_timeout: 1s
+  lb_subset_config:
+    fallback_policy: DEFAULT_SUBSET
+    default_subset: { version: v2 }
+    subset_selectors: [{ keys: [version] }]
+  load_assignment:
+    cluster_name: versions
+    endpoints:
+    - lb_endpoints:
+${endpoints}
+`,
+    }));
+    try {
+      const bodies = async (path: string) => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 8; i++) seen.add((await get(proxy.port(), path)).body);
+        return [...seen].sort();
+      };
+      assertEquals(await bodies("/v1"), [String(ports[0])]);
+      const v2 = [String(ports[1]), String(ports[2])].sort();
+      assertEquals(await bodies("/v2"), v2, "the weighted cluster's value wins");
+      assertEquals(await bodies("/v3"), v2, "no v3 subset: the default subset");
+      assertEquals(await bodies("/"), v2, "no criteria: the default subset");
+    } finally {
+      await proxy.stop();
+    }
+  });
+});

@@ -20,6 +20,8 @@ import type {
 } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import { HeaderParser } from "./header_mutation.ts";
 import { compileHashPolicy, type HashPolicy } from "./hash_policy.ts";
+import { metadataMatchCriteria } from "./metadata_match.ts";
+import type { MetadataMatchCriteria } from "../upstream/subset_lb.ts";
 import {
   compileHeaderMatchers,
   compileQueryParameterMatcher,
@@ -63,6 +65,8 @@ export interface CompiledWeightedCluster {
   /** `<runtime_key_prefix>.<name>`: the runtime key that overrides `weight`, when a prefix is set. */
   readonly runtimeKey?: string;
   readonly hostRewriteLiteral?: string;
+  /** Its `metadata_match` merged over the route's. */
+  readonly metadataMatch?: MetadataMatchCriteria;
   readonly requestHeaderParser?: HeaderParser;
   readonly responseHeaderParser?: HeaderParser;
   /** Per-filter config, this entry's over the route's (most specific wins). */
@@ -141,6 +145,7 @@ interface RouteSettings {
   retryPolicy?: RetryPolicy;
   hedgePolicy?: HedgePolicy;
   hashPolicy?: HashPolicy;
+  metadataMatch?: MetadataMatchCriteria;
   requestMirrorPolicies: readonly RouteAction_RequestMirrorPolicy[];
 }
 
@@ -221,6 +226,7 @@ function compileRouteSettings(
     retryPolicy: a.retryPolicy ?? vhost.retryPolicy,
     hedgePolicy: a.hedgePolicy ?? vhost.hedgePolicy,
     hashPolicy: compileHashPolicy(a.hashPolicy, `${field}.hash_policy`),
+    metadataMatch: metadataMatchCriteria(a.metadataMatch),
     requestMirrorPolicies: a.requestMirrorPolicies.length > 0
       ? a.requestMirrorPolicies
       : vhost.requestMirrorPolicies,
@@ -332,6 +338,8 @@ export class CompiledRoute {
   readonly hedgePolicy?: HedgePolicy;
   /** `route.hash_policy`: the hash key for consistent-hash load balancers. */
   readonly hashPolicy?: HashPolicy;
+  /** `route.metadata_match` (`envoy.lb`): the subset load balancer's criteria. */
+  readonly metadataMatch?: MetadataMatchCriteria;
   /** The route's mirror policies, else the virtual host's, else the route configuration's. */
   readonly requestMirrorPolicies: readonly RouteAction_RequestMirrorPolicy[] = [];
   /** `weighted_clusters` entries, in config order. */
@@ -588,6 +596,10 @@ export class CompiledRoute {
         weight: c.weight ?? 0,
         runtimeKey: prefix === "" ? undefined : `${prefix}.${c.name}`,
         hostRewriteLiteral: c.hostRewriteSpecifier.value || undefined,
+        metadataMatch: metadataMatchCriteria(
+          c.metadataMatch,
+          metadataMatchCriteria(this.routeAction?.metadataMatch),
+        ),
         requestHeaderParser: HeaderParser.compile(
           c.requestHeadersToAdd,
           c.requestHeadersToRemove,

@@ -222,7 +222,10 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     const hashKey = lb?.usesHashKey && r.hashPolicy
       ? r.hashPolicy.generateHash(headers, si, (c) => (this.#setCookies ??= []).push(c))
       : undefined;
-    const host = lb?.chooseHost(hashKey === undefined ? undefined : { hashKey });
+    const metadataMatch = m.weightedCluster?.metadataMatch ?? r.metadataMatch;
+    const host = lb?.chooseHost(
+      hashKey === undefined && !metadataMatch ? undefined : { hashKey, metadataMatch },
+    );
     if (!lb || !host) {
       stats.cxNoneHealthy.inc();
       this.#chargeCode(503);
