@@ -270,8 +270,7 @@ Deno.test("parseCluster: unsupported cluster types and policies are named", () =
   assertEquals(problems({ name: "c", type: "EDS" }), ["cluster type EDS is not supported yet"]);
   assertEquals(problems({ name: "c", type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED" }), [
     "cluster type ORIGINAL_DST is not supported yet",
-    "lb_policy CLUSTER_PROVIDED is not supported yet (it needs a cluster type that provides " +
-    "its own load balancer)",
+    "lb_policy CLUSTER_PROVIDED is not supported yet",
   ]);
   assertEquals(
     problems({

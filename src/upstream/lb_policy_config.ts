@@ -231,10 +231,8 @@ function enumPolicySettings(
       return { ...BASE, maglevTableSize: maglevTableSize(m?.tableSize, problems) };
     }
     case "CLUSTER_PROVIDED":
-      problems.push(
-        "lb_policy CLUSTER_PROVIDED is not supported yet (it needs a cluster type that " +
-          "provides its own load balancer)",
-      );
+      // Only cluster types that provide their own balancer (ORIGINAL_DST) could take it.
+      problems.push("lb_policy CLUSTER_PROVIDED is not supported yet");
       break;
     default:
       problems.push(`lb_policy ${policy} is not supported yet`);
