@@ -302,6 +302,8 @@ export class ClusterStats {
   readonly cxProtocolError: Counter;
   readonly cxNoneHealthy: Counter;
   readonly lbHealthyPanic: Counter;
+  readonly lbSubsetsSelected: Counter;
+  readonly lbSubsetsFallback: Counter;
   readonly upstreamInternalRedirectSucceeded: Counter;
   readonly upstreamInternalRedirectFailed: Counter;
   readonly retryOrShadowAbandoned: Counter;
@@ -350,6 +352,8 @@ export class ClusterStats {
     this.cxProtocolError = s.counter("upstream_cx_protocol_error");
     this.cxNoneHealthy = s.counter("upstream_cx_none_healthy");
     this.lbHealthyPanic = s.counter("lb_healthy_panic");
+    this.lbSubsetsSelected = s.counter("lb_subsets_selected");
+    this.lbSubsetsFallback = s.counter("lb_subsets_fallback");
     this.upstreamInternalRedirectSucceeded = s.counter(
       "upstream_internal_redirect_succeeded_total",
     );

@@ -8,8 +8,8 @@
  */
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import { Cluster, ClusterConfigError, type ClusterDeps } from "./cluster.ts";
-import { createLoadBalancer, type LoadBalancer } from "./load_balancer.ts";
-import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
+import { createLoadBalancer, type LbStats, type LoadBalancer } from "./load_balancer.ts";
+import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import type { PrioritySet } from "./priority_set.ts";
@@ -99,9 +99,7 @@ export class ClusterManager {
         cluster.info,
         cluster.prioritySet,
         this.#random,
-        this.#clusterStats
-          ? { healthyPanic: this.#clusterStats.get(cluster.info.statName).lbHealthyPanic }
-          : undefined,
+        this.#clusterStats ? lbStats(this.#clusterStats.get(cluster.info.statName)) : undefined,
       );
       this.#lbs.set(name, lb);
     }
@@ -128,4 +126,13 @@ export class ClusterManager {
     this.#lbs.clear();
     for (const c of this.#clusters.values()) c.destroy();
   }
+}
+
+/** The `lb_*` counters of a cluster's stats. */
+function lbStats(s: ClusterStats): LbStats {
+  return {
+    healthyPanic: s.lbHealthyPanic,
+    subsetsSelected: s.lbSubsetsSelected,
+    subsetsFallback: s.lbSubsetsFallback,
+  };
 }

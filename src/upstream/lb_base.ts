@@ -69,6 +69,10 @@ export interface LbSettings {
 export interface LbStats {
   /** `lb_healthy_panic`: picks made in panic mode. */
   readonly healthyPanic: { inc(): void };
+  /** `lb_subsets_selected`: picks from a subset matching the route's metadata. */
+  readonly subsetsSelected?: { inc(): void };
+  /** `lb_subsets_fallback`: picks from a fallback (any endpoint or the default subset). */
+  readonly subsetsFallback?: { inc(): void };
 }
 
 /** Uniform random numbers in [0, 1); injectable so tests are deterministic. */

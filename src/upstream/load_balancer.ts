@@ -93,6 +93,7 @@ export function createLoadBalancer(
       prioritySet,
       subset,
       (set) => factory(set, cluster.lb, random, stats),
+      stats,
     );
   }
   return factory(prioritySet, cluster.lb, random, stats);

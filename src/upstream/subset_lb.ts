@@ -13,7 +13,7 @@
  */
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { HostDescription } from "./host.ts";
-import type { LbContext, LoadBalancer } from "./lb_base.ts";
+import type { LbContext, LbStats, LoadBalancer } from "./lb_base.ts";
 import { type HostSet, PrioritySet } from "./priority_set.ts";
 
 /** What to do when no subset matches. */
@@ -121,8 +121,17 @@ export class SubsetLoadBalancer implements LoadBalancer {
   #subsets: Subsets | undefined;
   /** The balancer that last picked each host, to report request starts and ends to. */
   #pickedBy = new WeakMap<HostDescription, LoadBalancer>();
+  readonly #stats: LbStats | undefined;
+  /** Whether the last #select fell back rather than finding a subset. */
+  #fellBack = false;
 
-  constructor(prioritySet: PrioritySet, settings: SubsetSettings, child: ChildLbFactory) {
+  constructor(
+    prioritySet: PrioritySet,
+    settings: SubsetSettings,
+    child: ChildLbFactory,
+    stats?: LbStats,
+  ) {
+    this.#stats = stats;
     this.#prioritySet = prioritySet;
     this.#settings = settings;
     this.#child = child;
@@ -139,7 +148,11 @@ export class SubsetLoadBalancer implements LoadBalancer {
     const subsets = this.#subsets ??= this.#build();
     const lb = this.#select(subsets, ctx?.metadataMatch?.entries ?? []);
     const host = lb?.chooseHost(ctx);
-    if (host) this.#pickedBy.set(host, lb!);
+    if (host) {
+      this.#pickedBy.set(host, lb!);
+      if (this.#fellBack) this.#stats?.subsetsFallback?.inc();
+      else this.#stats?.subsetsSelected?.inc();
+    }
     return host;
   }
 
@@ -148,6 +161,7 @@ export class SubsetLoadBalancer implements LoadBalancer {
     subsets: Subsets,
     entries: readonly (readonly [string, JsonValue])[],
   ): LoadBalancer | undefined {
+    this.#fellBack = false;
     if (entries.length > 0) {
       const lb = this.#find(subsets, entries);
       if (lb) return lb;
@@ -187,6 +201,7 @@ export class SubsetLoadBalancer implements LoadBalancer {
   }
 
   #fallback(subsets: Subsets, policy: SubsetFallback): LoadBalancer | undefined {
+    this.#fellBack = true;
     if (policy === "ANY_ENDPOINT") return this.#any;
     if (policy === "DEFAULT_SUBSET") return subsets.defaultLb;
     return undefined;

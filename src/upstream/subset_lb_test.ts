@@ -125,3 +125,37 @@ Deno.test("subset lb: subsets follow membership; hashing policies keep the hash"
 Deno.test("canonicalJson sorts object keys", () => {
   assertEquals(canonicalJson({ b: 1, a: [true, null, "x"] }), '{"a":[true,null,"x"],"b":1}');
 });
+
+Deno.test("subset lb: counts lb_subsets_selected and lb_subsets_fallback", () => {
+  const set = new PrioritySet();
+  set.updateHosts(0, HOSTS);
+  const counts = { selected: 0, fallback: 0, panic: 0 };
+  const lb = createLoadBalancer(
+    {
+      lbPolicy: "RANDOM",
+      lb: {
+        healthyPanicThreshold: 50,
+        localityWeighted: false,
+        choiceCount: 2,
+        activeRequestBias: 1,
+        subset: {
+          fallbackPolicy: "ANY_ENDPOINT",
+          defaultSubset: {},
+          selectors: [{ keys: ["version"] }],
+          listAsAny: false,
+        },
+      },
+    },
+    set,
+    Math.random,
+    {
+      healthyPanic: { inc: () => counts.panic++ },
+      subsetsSelected: { inc: () => counts.selected++ },
+      subsetsFallback: { inc: () => counts.fallback++ },
+    },
+  );
+  lb.chooseHost({ metadataMatch: match({ version: "v1" }) });
+  lb.chooseHost({ metadataMatch: match({ version: "v9" }) });
+  lb.chooseHost();
+  assertEquals(counts, { selected: 1, fallback: 2, panic: 0 });
+});
