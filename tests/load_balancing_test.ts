@@ -11,7 +11,7 @@ import { PrioritySet } from "../src/upstream/priority_set.ts";
 import { DEFAULT_RING_HASH, RingHashTable } from "../src/upstream/ring_hash_lb.ts";
 import { normalizeWeights } from "../src/upstream/thread_aware_lb.ts";
 import { runMain, tempFile } from "./helpers.ts";
-import { httpConfig, Proxy, upstream } from "./proxy.ts";
+import { httpConfig, Proxy, tcpServer, upstream } from "./proxy.ts";
 
 function cluster(name: string, policy: string, ports: number[], extra = ""): string {
   const endpoints = ports.map((p) =>
@@ -246,4 +246,56 @@ ${endpoints}
       await proxy.stop();
     }
   });
+});
+
+Deno.test("tcp_proxy hash_policy source_ip keeps a client on Envoy's ring host", async () => {
+  const servers = Array.from({ length: 3 }, () => {
+    const box = { port: 0 };
+    const srv = tcpServer(async (c) => {
+      try {
+        await c.write(new TextEncoder().encode(String(box.port)));
+      } finally {
+        c.close();
+      }
+    });
+    box.port = srv.port;
+    return srv;
+  });
+  const ports = servers.map((s) => s.port);
+  const proxy = await Proxy.start(`static_resources:
+  listeners:
+  - name: tcp
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: tcp
+          cluster: ring
+          hash_policy: [{ source_ip: {} }]
+  clusters:
+${cluster("ring", "RING_HASH", ports).replace(/^(?=.)/gm, "  ")}`);
+  try {
+    const ring = new RingHashTable(weightsOf(ports), DEFAULT_RING_HASH, false);
+    const expected = String(ring.chooseHost(xxHash64("127.0.0.1"), 0)!.port);
+    for (let i = 0; i < 4; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port() });
+      const chunks: Uint8Array[] = [];
+      const buf = new Uint8Array(64);
+      for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+        chunks.push(buf.slice(0, n));
+      }
+      conn.close();
+      assertEquals(
+        new TextDecoder().decode(
+          chunks.length === 1 ? chunks[0] : new Uint8Array(chunks.flatMap((c) => [...c])),
+        ),
+        expected,
+      );
+    }
+  } finally {
+    await proxy.stop();
+    for (const s of servers) s.close();
+  }
 });
