@@ -22,6 +22,14 @@ export interface LbContext {
   readonly hashKey?: bigint;
   /** The route's `metadata_match` (`envoy.lb`), for the subset load balancer. */
   readonly metadataMatch?: MetadataMatchCriteria;
+  /**
+   * Extra picks allowed when `shouldSelectAnotherHost` rejects a host (a retry's
+   * `host_selection_retry_max_attempts`); honoured by the consistent-hash policies, which then
+   * walk their ring or flip their hash as Envoy does.
+   */
+  readonly hostSelectionRetryCount?: number;
+  /** A retry host predicate: true rejects `host` so that another is picked. */
+  shouldSelectAnotherHost?(host: HostDescription): boolean;
 }
 
 /** Picks an upstream host for each request. One instance per worker. */

@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import type { HostDescription } from "./host.ts";
 import { isPrime, MaglevTable } from "./maglev_lb.ts";
+import { createLoadBalancer } from "./load_balancer.ts";
 import { PrioritySet } from "./priority_set.ts";
 import { normalizeWeights } from "./thread_aware_lb.ts";
 
@@ -92,4 +93,25 @@ Deno.test("maglev: adding a host to ten moves about 1/11 of slots", () => {
   for (let i = 0n; i < 65537n; i++) if (a.chooseHost(i, 0) !== b.chooseHost(i, 0)) moved++;
   const share = moved / 65537;
   assert(share > 1 / 11 * 0.8 && share < 1 / 11 * 1.5, `moved ${share}`);
+});
+
+Deno.test("maglev balancer: Envoy's BasicWithRetryHostPredicate through the context", () => {
+  const hosts = [90, 91, 92, 93, 94, 95].map((p) => host(p));
+  const set = new PrioritySet();
+  set.updateHosts(0, hosts);
+  const lb = createLoadBalancer({
+    lbPolicy: "MAGLEV",
+    lb: {
+      healthyPanicThreshold: 50,
+      localityWeighted: false,
+      choiceCount: 2,
+      activeRequestBias: 1,
+      maglevTableSize: 7,
+    },
+  }, set);
+  const pick = (reject: (h: HostDescription) => boolean) =>
+    lb.chooseHost({ hashKey: 10n, hostSelectionRetryCount: 2, shouldSelectAnotherHost: reject });
+  assertEquals(pick(() => false), hosts[1]);
+  assertEquals(pick((h) => h === hosts[1]), hosts[0]);
+  assertEquals(pick(() => true), hosts[5]);
 });

@@ -155,3 +155,20 @@ Deno.test("ring hash: adding a host to ten moves about 1/11 of keys", () => {
   // Mostly to the new host; each old host also gives up the points beyond its new share.
   assert(moved > keys / 11 * 0.5 && moved < keys / 11 * 2, `moved ${moved} of ${keys}`);
 });
+
+Deno.test("ring hash balancer: Envoy's BasicWithRetryHostPredicate through the context", () => {
+  const hosts = ports([90, 91, 92, 93, 94, 95]);
+  const set = new PrioritySet();
+  set.updateHosts(0, hosts);
+  const lb = createLoadBalancer({ lbPolicy: "RING_HASH", lb: settings }, set);
+  const pick = (reject: (h: HostDescription) => boolean, retries = 2) =>
+    lb.chooseHost({
+      hashKey: 0n,
+      hostSelectionRetryCount: retries,
+      shouldSelectAnotherHost: reject,
+    });
+  assertEquals(pick(() => false), hosts[4], "the first attempt is kept");
+  assertEquals(pick((h) => h === hosts[4]), hosts[2], "the next point of the ring");
+  assertEquals(pick(() => true), hosts[0], "all rejected: the last host checked");
+  assertEquals(pick(() => true, 13), hosts[2], "retries wrap around the ring");
+});

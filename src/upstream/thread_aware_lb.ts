@@ -143,7 +143,14 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
     const level = this.#levels[priority];
     if (!level) return undefined;
     if (level.panic) this.#stats?.healthyPanic.inc();
-    return level.table.chooseHost(hash, 0);
+    const attempts = (ctx?.hostSelectionRetryCount ?? 0) + 1;
+    let host: HostDescription | undefined;
+    for (let i = 0; i < attempts; i++) {
+      host = level.table.chooseHost(hash, i);
+      // The last host checked is returned when every attempt was rejected, as in Envoy.
+      if (!host || !ctx?.shouldSelectAnotherHost?.(host)) return host;
+    }
+    return host;
   }
 
   requestStarted(_host: HostDescription): void {}
