@@ -50,6 +50,7 @@ import { ListenerManagerStats } from "../listener/listener_manager_stats.ts";
 import { Watchdog, watchdogThresholds } from "./watchdog.ts";
 import { setBugCounter } from "../common/error_boundary.ts";
 import type { Options } from "./options.ts";
+import { localClusterOf } from "../upstream/zone_aware.ts";
 
 const log = getLogger("main");
 const configLog = getLogger("config");
@@ -316,6 +317,7 @@ export class Server implements AdminServer {
     // The main thread counts membership, DNS updates and cluster_manager.*; workers, traffic.
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], {
       stats: this.#stats,
+      local: localClusterOf(b, this.options.serviceZone),
     });
     const clusterStats = new ClusterStatsCache(this.#stats);
     this.#ctx = {

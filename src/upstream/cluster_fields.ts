@@ -72,7 +72,13 @@ export const CLUSTER_FIELDS: FieldTable = {
     "envoy.config.cluster.v3.Cluster.CommonLbConfig": [
       "healthy_panic_threshold",
       "locality_weighted_lb_config",
+      "zone_aware_lb_config",
       "consistent_hashing_lb_config",
+    ],
+    "envoy.config.cluster.v3.Cluster.CommonLbConfig.ZoneAwareLbConfig": [
+      "routing_enabled",
+      "min_cluster_size",
+      "fail_traffic_on_panic",
     ],
     "envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig": [
       "use_hostname_for_hashing",

@@ -8,7 +8,13 @@
  */
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import { Cluster, ClusterConfigError, type ClusterDeps } from "./cluster.ts";
-import { createLoadBalancer, type LbStats, type LoadBalancer } from "./load_balancer.ts";
+import {
+  createLoadBalancer,
+  type LbStats,
+  type LoadBalancer,
+  type LocalCluster,
+} from "./load_balancer.ts";
+import type { Locality } from "./host.ts";
 import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
@@ -18,6 +24,11 @@ import type { PrioritySet } from "./priority_set.ts";
 export interface ClusterManagerDeps extends ClusterDeps {
   /** This isolate's cluster traffic stats: its load balancers count into them. */
   clusterStats?: ClusterStatsCache;
+  /**
+   * `cluster_manager.local_cluster_name` and `node.locality` (after `--service-zone`): other
+   * clusters' balancers route zone aware against this cluster's membership.
+   */
+  local?: { readonly clusterName: string; readonly locality: Locality };
 }
 
 /**
@@ -44,6 +55,7 @@ export class ClusterManager {
   readonly #lbs = new Map<string, LoadBalancer>();
   readonly #random: () => number;
   readonly #clusterStats: ClusterStatsCache | undefined;
+  readonly #local: LocalCluster | undefined;
   /** `cluster_manager.*`, when built with the main thread's store (`deps.stats`). */
   readonly stats: ClusterManagerStats | undefined;
 
@@ -67,6 +79,12 @@ export class ClusterManager {
         if (!(e instanceof ClusterConfigError)) throw e;
         problems.push(e.message);
       }
+    }
+    const local = deps.local;
+    if (local?.clusterName) {
+      const cluster = this.#clusters.get(local.clusterName);
+      if (cluster) this.#local = { prioritySet: cluster.prioritySet, locality: local.locality };
+      else problems.push(`local cluster '${local.clusterName}' must be defined`);
     }
     if (problems.length > 0) throw new Error(problems.join("\n"));
     // Static clusters are active from the start, as in Envoy (only CDS clusters warm).
@@ -100,6 +118,7 @@ export class ClusterManager {
         cluster.prioritySet,
         this.#random,
         this.#clusterStats ? lbStats(this.#clusterStats.get(cluster.info.statName)) : undefined,
+        this.#local ? { local: this.#local } : undefined,
       );
       this.#lbs.set(name, lb);
     }
@@ -134,5 +153,6 @@ function lbStats(s: ClusterStats): LbStats {
     healthyPanic: s.lbHealthyPanic,
     subsetsSelected: s.lbSubsetsSelected,
     subsetsFallback: s.lbSubsetsFallback,
+    zone: s.lbZone,
   };
 }

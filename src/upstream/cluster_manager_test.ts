@@ -167,3 +167,19 @@ Deno.test("ClusterManager: load balancers count lb_healthy_panic into the isolat
   assertEquals(store.counter("cluster.sick.lb_healthy_panic").value, 2);
   cm.destroy();
 });
+
+Deno.test("ClusterManager: the local cluster of zone aware routing must exist", () => {
+  let message = "";
+  try {
+    new ClusterManager([cluster("a", ["10.0.0.1"])], {
+      local: { clusterName: "me", locality: { region: "", zone: "z", subZone: "" } },
+    });
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assertEquals(message, "local cluster 'me' must be defined");
+  const cm = new ClusterManager([cluster("a", ["10.0.0.1"])], {
+    local: { clusterName: "a", locality: { region: "", zone: "z", subZone: "" } },
+  });
+  assertEquals(cm.loadBalancer("a")?.chooseHost()?.address, "10.0.0.1");
+});

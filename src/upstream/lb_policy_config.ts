@@ -24,6 +24,7 @@ import { DEFAULT_MAGLEV_TABLE_SIZE, isPrime } from "./maglev_lb.ts";
 import { DEFAULT_PANIC_THRESHOLD } from "./priority_load.ts";
 import { DEFAULT_RING_HASH, type RingHashSettings } from "./ring_hash_lb.ts";
 import type { SlowStartSettings } from "./slow_start.ts";
+import { DEFAULT_ZONE_AWARE, type ZoneAwareSettings } from "./zone_aware.ts";
 import type { SubsetFallback, SubsetSelector, SubsetSettings } from "./subset_lb.ts";
 
 /** Type names of the `load_balancing_policy` extensions implemented, by policy. */
@@ -91,6 +92,10 @@ export function lbPolicyConfig(
   if (consistent?.useHostnameForHashing && own.useHostnameForHashing === undefined) {
     own = { ...own, useHostnameForHashing: true };
   }
+  const locality = common?.localityConfigSpecifier;
+  const zone = own.zoneAware ??
+    (locality?.case === "zoneAwareLbConfig" ? zoneAwareSettings(locality.value) : undefined);
+  if (zone) own = { ...own, zoneAware: zone };
   const subset = config.lbSubsetConfig
     ? subsetSettings(config.lbSubsetConfig, problems)
     : undefined;
@@ -273,39 +278,65 @@ function maglevTableSize(size: bigint | undefined, problems: string[]): number {
   return n;
 }
 
-function localityWeightedOf(
-  c: LocalityLbConfig | undefined,
-  problems: string[],
-): boolean | undefined {
+/** The fields both forms of `zone_aware_lb_config` have. */
+interface ZoneAwareConfig {
+  routingEnabled?: { value: number };
+  minClusterSize?: bigint;
+  failTrafficOnPanic: boolean;
+}
+
+/** `zone_aware_lb_config` with Envoy's defaults (routing enabled 100%, min cluster size 6). */
+function zoneAwareSettings(c: ZoneAwareConfig): ZoneAwareSettings {
+  return {
+    routingEnabled: c.routingEnabled
+      ? Math.round(c.routingEnabled.value)
+      : DEFAULT_ZONE_AWARE.routingEnabled,
+    minClusterSize: c.minClusterSize === undefined
+      ? DEFAULT_ZONE_AWARE.minClusterSize
+      : Number(c.minClusterSize),
+    failTrafficOnPanic: c.failTrafficOnPanic,
+  };
+}
+
+/** A typed policy's `locality_lb_config`: locality weighted, or zone aware settings. */
+function localitySettings(c: LocalityLbConfig | undefined): PolicySettings | undefined {
   const s = c?.localityConfigSpecifier;
   if (s?.case === "zoneAwareLbConfig") {
-    problems.push("locality_lb_config.zone_aware_lb_config is not supported yet");
+    return { ...BASE, localityWeighted: false, zoneAware: zoneAwareSettings(s.value) };
   }
-  return s?.case === undefined ? undefined : s.case === "localityWeightedLbConfig";
+  return s?.case === "localityWeightedLbConfig" ? { ...BASE, localityWeighted: true } : undefined;
+}
+
+function withLocality(s: PolicySettings, c: LocalityLbConfig | undefined): PolicySettings {
+  const l = localitySettings(c);
+  return l
+    ? {
+      ...s,
+      localityWeighted: l.localityWeighted,
+      ...(l.zoneAware ? { zoneAware: l.zoneAware } : {}),
+    }
+    : s;
 }
 
 function typedPolicySettings(policy: string, any: Any, problems: string[]): PolicySettings {
   switch (policy) {
     case "ROUND_ROBIN": {
       const c = unpackAny<RoundRobin>(any);
-      return withSlowStart(
-        { ...BASE, localityWeighted: localityWeightedOf(c?.localityLbConfig, problems) },
-        c?.slowStartConfig,
-      );
+      return withSlowStart(withLocality(BASE, c?.localityLbConfig), c?.slowStartConfig);
     }
     case "LEAST_REQUEST": {
       const c = unpackAny<LeastRequest>(any);
       return withSlowStart(
-        {
-          ...leastRequestSettings(c?.choiceCount, c?.activeRequestBias),
-          localityWeighted: localityWeightedOf(c?.localityLbConfig, problems),
-        },
+        withLocality(
+          leastRequestSettings(c?.choiceCount, c?.activeRequestBias),
+          c?.localityLbConfig,
+        ),
         c?.slowStartConfig,
       );
     }
     case "RANDOM": {
       const c = unpackAny<Random>(any);
-      return { ...BASE, localityWeighted: localityWeightedOf(c?.localityLbConfig, problems) };
+      return withLocality(BASE, c?.localityLbConfig);
     }
     case "RING_HASH": {
       const c = unpackAny<RingHash>(any);

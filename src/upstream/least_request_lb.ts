@@ -14,6 +14,7 @@ import { type HostDescription, hostKey } from "./host.ts";
 import {
   equalWeights,
   type HostSource,
+  type LbEnvironment,
   type LbSettings,
   type LbStats,
   PriorityLoadBalancer,
@@ -22,7 +23,7 @@ import {
 } from "./lb_base.ts";
 import type { PrioritySet } from "./priority_set.ts";
 import { runtimeSnapshot } from "../runtime/runtime.ts";
-import { type Clock, SlowStart } from "./slow_start.ts";
+import { SlowStart } from "./slow_start.ts";
 
 /** The load-adjusted schedule, when weights differ. */
 interface LeastRequestState {
@@ -49,20 +50,21 @@ export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestS
   /** `slow_start_config`, when set with a window. */
   readonly #slowStart: SlowStart | undefined;
 
-  /** `clock` (monotonic ms) times slow start windows; tests inject one. */
   constructor(
     prioritySet: PrioritySet,
     settings: LbSettings,
     random: Random,
     stats?: LbStats,
-    clock?: Clock,
+    env: LbEnvironment = {},
   ) {
-    super(prioritySet, settings, random, stats);
+    super(prioritySet, settings, random, stats, env);
     this.#choiceCount = settings.choiceCount;
     this.#settings = settings;
     this.#bias = settings.activeRequestBias;
     this.#unsubscribePrune = prioritySet.onUpdate((set) => this.#prune(set));
-    if (settings.slowStart) this.#slowStart = new SlowStart(settings.slowStart, prioritySet, clock);
+    if (settings.slowStart) {
+      this.#slowStart = new SlowStart(settings.slowStart, prioritySet, env.clock);
+    }
   }
 
   override destroy(): void {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { LbSettings, LbStats, LoadBalancer, Random } from "./lb_base.ts";
+import type { LbEnvironment, LbSettings, LbStats, LoadBalancer, Random } from "./lb_base.ts";
 import { LeastRequestLoadBalancer } from "./least_request_lb.ts";
 import type { PrioritySet } from "./priority_set.ts";
 import { RandomLoadBalancer } from "./random_lb.ts";
@@ -18,9 +18,11 @@ import { SubsetLoadBalancer } from "./subset_lb.ts";
 export type {
   HostSource,
   LbContext,
+  LbEnvironment,
   LbSettings,
   LbStats,
   LoadBalancer,
+  LocalCluster,
   Random,
 } from "./lb_base.ts";
 
@@ -29,14 +31,16 @@ type Factory = (
   settings: LbSettings,
   random: Random,
   stats?: LbStats,
+  env?: LbEnvironment,
 ) => LoadBalancer;
 
 const POLICIES: Readonly<Record<string, Factory>> = {
-  ROUND_ROBIN: (set, settings, random, stats) =>
-    new RoundRobinLoadBalancer(set, settings, random, stats),
-  LEAST_REQUEST: (set, settings, random, stats) =>
-    new LeastRequestLoadBalancer(set, settings, random, stats),
-  RANDOM: (set, settings, random, stats) => new RandomLoadBalancer(set, settings, random, stats),
+  ROUND_ROBIN: (set, settings, random, stats, env) =>
+    new RoundRobinLoadBalancer(set, settings, random, stats, env),
+  LEAST_REQUEST: (set, settings, random, stats, env) =>
+    new LeastRequestLoadBalancer(set, settings, random, stats, env),
+  RANDOM: (set, settings, random, stats, env) =>
+    new RandomLoadBalancer(set, settings, random, stats, env),
   RING_HASH: (set, settings, random, stats) =>
     new ThreadAwareLoadBalancer(
       set,
@@ -74,7 +78,8 @@ export interface LbClusterSettings {
 
 /**
  * A load balancer for `prioritySet` following the cluster's policy; it follows membership
- * updates until destroyed and counts into `stats`. Throws for a policy without an
+ * updates until destroyed and counts into `stats`. `env.local` enables zone aware routing
+ * (round robin, least request and random, as in Envoy). Throws for a policy without an
  * implementation.
  */
 export function createLoadBalancer(
@@ -82,6 +87,7 @@ export function createLoadBalancer(
   prioritySet: PrioritySet,
   random: Random = Math.random,
   stats?: LbStats,
+  env?: LbEnvironment,
 ): LoadBalancer {
   const factory = Object.hasOwn(POLICIES, cluster.lbPolicy)
     ? POLICIES[cluster.lbPolicy]
@@ -92,9 +98,9 @@ export function createLoadBalancer(
     return new SubsetLoadBalancer(
       prioritySet,
       subset,
-      (set) => factory(set, cluster.lb, random, stats),
+      (set) => factory(set, cluster.lb, random, stats, env),
       stats,
     );
   }
-  return factory(prioritySet, cluster.lb, random, stats);
+  return factory(prioritySet, cluster.lb, random, stats, env);
 }

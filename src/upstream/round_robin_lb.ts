@@ -11,6 +11,7 @@ import type { HostDescription } from "./host.ts";
 import {
   equalWeights,
   type HostSource,
+  type LbEnvironment,
   type LbSettings,
   type LbStats,
   PriorityLoadBalancer,
@@ -18,7 +19,7 @@ import {
   randomInt,
 } from "./lb_base.ts";
 import type { PrioritySet } from "./priority_set.ts";
-import { type Clock, SlowStart } from "./slow_start.ts";
+import { SlowStart } from "./slow_start.ts";
 
 /** Rotation position, or the weighted schedule when weights differ. */
 interface RoundRobinState {
@@ -33,17 +34,16 @@ export class RoundRobinLoadBalancer extends PriorityLoadBalancer<RoundRobinState
   readonly #slowStart: SlowStart | undefined;
   readonly #weightOf: ((h: HostDescription) => number) | undefined;
 
-  /** `clock` (monotonic ms) times slow start windows; tests inject one. */
   constructor(
     prioritySet: PrioritySet,
     settings: LbSettings,
     random: Random,
     stats?: LbStats,
-    clock?: Clock,
+    env: LbEnvironment = {},
   ) {
-    super(prioritySet, settings, random, stats);
+    super(prioritySet, settings, random, stats, env);
     if (settings.slowStart) {
-      const slow = new SlowStart(settings.slowStart, prioritySet, clock);
+      const slow = new SlowStart(settings.slowStart, prioritySet, env.clock);
       this.#slowStart = slow;
       this.#weightOf = (h) => slow.apply(h.weight, h);
     }

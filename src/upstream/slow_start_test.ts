@@ -76,7 +76,7 @@ Deno.test("slow start: round robin ramps a new host up over the window", () => {
   let now = 0;
   const set = new PrioritySet();
   set.updateHosts(0, [host(1), host(2)]);
-  const lb = new RoundRobinLoadBalancer(set, settings, () => 0, undefined, () => now);
+  const lb = new RoundRobinLoadBalancer(set, settings, () => 0, undefined, { clock: () => now });
   now = 100_000;
   set.updateHosts(0, [host(1), host(2), host(3)]);
   now += 15_000;
@@ -93,7 +93,9 @@ Deno.test("slow start: least request weighs a host in its window down", () => {
   let now = 0;
   const set = new PrioritySet();
   set.updateHosts(0, [host(1)]);
-  const lb = new LeastRequestLoadBalancer(set, settings, Math.random, undefined, () => now);
+  const lb = new LeastRequestLoadBalancer(set, settings, Math.random, undefined, {
+    clock: () => now,
+  });
   now = 100_000;
   set.updateHosts(0, [host(1), host(2)]);
   now += 6_000;

@@ -12,13 +12,17 @@ const COMMON = "envoy.extensions.load_balancing_policies.common.v3";
 /** Messages shared by several policies (locality and consistent hashing settings). */
 const COMMON_FIELDS: FieldTable = {
   implemented: {
-    [`${COMMON}.LocalityLbConfig`]: ["locality_weighted_lb_config"],
+    [`${COMMON}.LocalityLbConfig`]: ["locality_weighted_lb_config", "zone_aware_lb_config"],
+    [`${COMMON}.LocalityLbConfig.ZoneAwareLbConfig`]: [
+      "routing_enabled",
+      "min_cluster_size",
+      "fail_traffic_on_panic",
+    ],
     [`${COMMON}.LocalityLbConfig.LocalityWeightedLbConfig`]: [],
     [`${COMMON}.ConsistentHashingLbConfig`]: ["use_hostname_for_hashing"],
     [`${COMMON}.SlowStartConfig`]: ["slow_start_window", "aggression", "min_weight_percent"],
   },
   checked: {
-    [`${COMMON}.LocalityLbConfig`]: ["zone_aware_lb_config"],
     [`${COMMON}.ConsistentHashingLbConfig`]: ["hash_balance_factor"],
   },
 };
