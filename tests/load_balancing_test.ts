@@ -299,3 +299,43 @@ ${cluster("ring", "RING_HASH", ports).replace(/^(?=.)/gm, "  ")}`);
     for (const s of servers) s.close();
   }
 });
+
+Deno.test("zone aware routing keeps traffic in node.locality's zone", async () => {
+  await withUpstreams(6, async (ports) => {
+    const lbEndpoints = (list: number[]) =>
+      list.map((p) =>
+        `        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }`
+      ).join("\n");
+    const twoZones = (name: string, a: number[], b: number[]) =>
+      `- name: ${name}
+  type: STATIC
+  connect_timeout: 1s
+  load_assignment:
+    cluster_name: ${name}
+    endpoints:
+    - locality: { zone: zone-a }
+      lb_endpoints:
+${lbEndpoints(a)}
+    - locality: { zone: zone-b }
+      lb_endpoints:
+${lbEndpoints(b)}
+`;
+    const config = httpConfig({
+      routes: `- match: { prefix: "/" }\n  route: { cluster: upstream }`,
+      clusters: twoZones("upstream", ports.slice(0, 3), ports.slice(3)) +
+        twoZones("local", [ports[0]], [ports[3]]),
+    });
+    const proxy = await Proxy.start(
+      `node: { locality: { zone: zone-a } }\ncluster_manager: { local_cluster_name: local }\n` +
+        config,
+    );
+    try {
+      const seen = new Set<string>();
+      for (let i = 0; i < 12; i++) seen.add((await get(proxy.port(), "/")).body);
+      // Half of the upstream is in zone-a, as half of the local cluster: all of it stays there.
+      assertEquals([...seen].sort(), ports.slice(0, 3).map(String).sort());
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
