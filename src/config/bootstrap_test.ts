@@ -380,11 +380,19 @@ Deno.test("validate compiles route tables and clusters as serving would", () => 
   );
   assertEquals(badRegex.issues.map((i) => i.kind), ["semantic"]);
   assertMatch(badRegex.messages[0], /route_config: .*invalid regex/);
-  const maglev = load(config("", "    lb_policy: MAGLEV\n"));
-  assertEquals(maglev.issues.map((i) => i.kind), ["unsupported"]);
+  const provided = load(config("", "    lb_policy: CLUSTER_PROVIDED\n"));
+  assertEquals(provided.issues.map((i) => i.kind), ["unsupported"]);
+  assertMatch(
+    provided.messages[0],
+    /unsupported: cluster 'backend': lb_policy CLUSTER_PROVIDED is not supported yet/,
+  );
+  const maglev = load(
+    config("", "    lb_policy: MAGLEV\n    maglev_lb_config: { table_size: 4 }\n"),
+  );
+  assertEquals(maglev.issues.map((i) => i.kind), ["semantic"]);
   assertMatch(
     maglev.messages[0],
-    /unsupported: cluster 'backend': lb_policy MAGLEV is not supported yet/,
+    /cluster 'backend': The table size of maglev must be prime number/,
   );
 });
 

@@ -164,6 +164,15 @@ export function checkBootstrap(
     }
   });
 
+  // Envoy's cluster manager refuses a local cluster (zone aware routing) it does not have.
+  const localCluster = b.clusterManager?.localClusterName;
+  if (localCluster && !clusters.has(localCluster)) {
+    r.report(
+      "cluster_manager.local_cluster_name",
+      `local cluster '${localCluster}' must be defined`,
+    );
+  }
+
   for (const issue of checkLayeredRuntime(b.layeredRuntime)) {
     if (issue.unsupported) r.unsupported(issue.path, issue.message);
     else r.report(issue.path, issue.message);

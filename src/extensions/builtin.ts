@@ -17,6 +17,13 @@ import { allowListedRoutesPredicateFactory } from "./internal_redirect/allow_lis
 import { previousRoutesPredicateFactory } from "./internal_redirect/previous_routes/config.ts";
 import { safeCrossSchemePredicateFactory } from "./internal_redirect/safe_cross_scheme/config.ts";
 
+import {
+  leastRequestPolicyFactory,
+  maglevPolicyFactory,
+  randomPolicyFactory,
+  ringHashPolicyFactory,
+  roundRobinPolicyFactory,
+} from "./load_balancing_policies/config.ts";
 /** A registry holding every built-in extension. */
 export function builtinExtensions(): ExtensionRegistry {
   const reg = new ExtensionRegistry();
@@ -36,6 +43,11 @@ export function builtinExtensions(): ExtensionRegistry {
       safeCrossSchemePredicateFactory,
       statsdSinkFactory,
       dogStatsdSinkFactory,
+      roundRobinPolicyFactory,
+      leastRequestPolicyFactory,
+      randomPolicyFactory,
+      ringHashPolicyFactory,
+      maglevPolicyFactory,
     ]
   ) reg.register(f);
   return reg;

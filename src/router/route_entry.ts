@@ -12,7 +12,6 @@ import type {
   RetryPolicy,
   Route,
   RouteAction,
-  RouteAction_HashPolicy,
   RouteAction_RequestMirrorPolicy,
   RouteAction_UpgradeConfig,
   RouteMatch,
@@ -21,6 +20,9 @@ import type {
 } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import { HeaderParser } from "./header_mutation.ts";
 import { validateMirrorPolicies } from "./shadow_writer.ts";
+import { compileHashPolicy, type HashPolicy } from "./hash_policy.ts";
+import { metadataMatchCriteria } from "./metadata_match.ts";
+import type { MetadataMatchCriteria } from "../upstream/subset_lb.ts";
 import {
   compileHeaderMatchers,
   compileQueryParameterMatcher,
@@ -64,6 +66,8 @@ export interface CompiledWeightedCluster {
   /** `<runtime_key_prefix>.<name>`: the runtime key that overrides `weight`, when a prefix is set. */
   readonly runtimeKey?: string;
   readonly hostRewriteLiteral?: string;
+  /** Its `metadata_match` merged over the route's. */
+  readonly metadataMatch?: MetadataMatchCriteria;
   readonly requestHeaderParser?: HeaderParser;
   readonly responseHeaderParser?: HeaderParser;
   /** Per-filter config, this entry's over the route's (most specific wins). */
@@ -141,7 +145,8 @@ interface RouteSettings {
   clusterNotFoundResponseCode: number;
   retryPolicy?: RetryPolicy;
   hedgePolicy?: HedgePolicy;
-  hashPolicy: readonly RouteAction_HashPolicy[];
+  hashPolicy?: HashPolicy;
+  metadataMatch?: MetadataMatchCriteria;
   requestMirrorPolicies: readonly RouteAction_RequestMirrorPolicy[];
 }
 
@@ -215,7 +220,8 @@ function compileRouteSettings(
     clusterNotFoundResponseCode: CLUSTER_NOT_FOUND_CODES[a.clusterNotFoundResponseCode] ?? 503,
     retryPolicy: a.retryPolicy ?? vhost.retryPolicy,
     hedgePolicy: a.hedgePolicy ?? vhost.hedgePolicy,
-    hashPolicy: a.hashPolicy,
+    hashPolicy: compileHashPolicy(a.hashPolicy, `${field}.hash_policy`),
+    metadataMatch: metadataMatchCriteria(a.metadataMatch),
     requestMirrorPolicies: a.requestMirrorPolicies.length > 0
       ? a.requestMirrorPolicies
       : vhost.requestMirrorPolicies,
@@ -325,7 +331,10 @@ export class CompiledRoute {
   readonly retryPolicy?: RetryPolicy;
   /** The route's hedge policy, else the virtual host's. */
   readonly hedgePolicy?: HedgePolicy;
-  readonly hashPolicy: readonly RouteAction_HashPolicy[] = [];
+  /** `route.hash_policy`: the hash key for consistent-hash load balancers. */
+  readonly hashPolicy?: HashPolicy;
+  /** `route.metadata_match` (`envoy.lb`): the subset load balancer's criteria. */
+  readonly metadataMatch?: MetadataMatchCriteria;
   /** The route's mirror policies, else the virtual host's, else the route configuration's. */
   readonly requestMirrorPolicies: readonly RouteAction_RequestMirrorPolicy[] = [];
   /** `weighted_clusters` entries, in config order. */
@@ -582,6 +591,10 @@ export class CompiledRoute {
         weight: c.weight ?? 0,
         runtimeKey: prefix === "" ? undefined : `${prefix}.${c.name}`,
         hostRewriteLiteral: c.hostRewriteSpecifier.value || undefined,
+        metadataMatch: metadataMatchCriteria(
+          c.metadataMatch,
+          metadataMatchCriteria(this.routeAction?.metadataMatch),
+        ),
         requestHeaderParser: HeaderParser.compile(
           c.requestHeadersToAdd,
           c.requestHeadersToRemove,

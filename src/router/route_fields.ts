@@ -95,8 +95,10 @@ export const ROUTE_FIELDS: FieldTable = {
       "timeout",
       "idle_timeout",
       "priority",
-      // Without a hashing load balancer (refused on the cluster) Envoy ignores it too.
+      // The hash key of RING_HASH and MAGLEV clusters (router/hash_policy.ts).
       "hash_policy",
+      // Its envoy.lb values select the subset of an lb_subset_config cluster.
+      "metadata_match",
       "append_x_forwarded_host",
       "upgrade_configs",
       "max_stream_duration",
@@ -142,6 +144,7 @@ export const ROUTE_FIELDS: FieldTable = {
       ...HEADER_MUTATION,
       "typed_per_filter_config",
       "host_rewrite_literal",
+      "metadata_match",
     ],
     "envoy.config.route.v3.RouteAction.HashPolicy": [
       "header",

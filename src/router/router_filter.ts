@@ -145,6 +145,8 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   /** The chosen host's stats on this worker (Envoy's per-host rq_success, rq_error, ...). */
   #hostStats: HostStats | undefined;
   #host: HostDescription | undefined;
+  /** Set-Cookie values a cookie hash policy generated, for the response. */
+  #setCookies: string[] | undefined;
   /** The request came from an internal address: Envoy charges `internal.*` code stats. */
   #internal = false;
   /** x-envoy-upstream-alt-stat-name: codes are also charged under this name. */
@@ -229,9 +231,17 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       }
     }
     const lb = this.server.clusterManager.loadBalancer(cluster.info.name);
-    // Only an ORIGINAL_DST cluster's balancer reads the request.
+    // As in Envoy the hash (and any cookie it generates) is only computed for a balancer
+    // that asks for it; only an ORIGINAL_DST cluster's balancer reads the request's headers.
+    const hashKey = lb?.usesHashKey && r.hashPolicy
+      ? r.hashPolicy.generateHash(headers, si, (c) => (this.#setCookies ??= []).push(c))
+      : undefined;
+    const metadataMatch = m.weightedCluster?.metadataMatch ?? r.metadataMatch;
+    const originalDst = cluster.info.originalDst !== undefined;
     const host = lb?.chooseHost(
-      cluster.info.originalDst ? { downstreamHeaders: headers } : undefined,
+      hashKey === undefined && !metadataMatch && !originalDst
+        ? undefined
+        : { hashKey, metadataMatch, ...(originalDst ? { downstreamHeaders: headers } : {}) },
     );
     if (!lb || !host) {
       stats.cxNoneHealthy.inc();
@@ -515,6 +525,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
         String(Math.round(now - this.#requestCompleteMs)),
       );
     }
+    if (this.#setCookies) { for (const c of this.#setCookies) headers.add("set-cookie", c); }
     applyResponseHeaderMutations(this.#route!, headers, this.#requestHeaders, si);
     if (endStream) this.#finishUpstream();
     this.#cb.encodeHeaders(headers, endStream);

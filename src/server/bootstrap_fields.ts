@@ -22,8 +22,8 @@ export const BOOTSTRAP_FIELDS: FieldTable = {
       "stats_server_version_override",
     ],
     "envoy.config.bootstrap.v3.Bootstrap.StaticResources": ["listeners", "clusters"],
-    // Every field of the bootstrap's cluster_manager changes behaviour denvoy lacks.
-    "envoy.config.bootstrap.v3.ClusterManager": [],
+    // local_cluster_name drives zone aware routing; its other fields are not implemented.
+    "envoy.config.bootstrap.v3.ClusterManager": ["local_cluster_name"],
     // The node describes this proxy (admin /server_info, stat sinks); none of it changes traffic.
     "envoy.config.core.v3.Node": [
       "id",

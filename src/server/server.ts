@@ -51,6 +51,7 @@ import { ListenerManagerStats } from "../listener/listener_manager_stats.ts";
 import { Watchdog, watchdogThresholds } from "./watchdog.ts";
 import { setBugCounter } from "../common/error_boundary.ts";
 import type { Options } from "./options.ts";
+import { localClusterOf } from "../upstream/zone_aware.ts";
 
 const log = getLogger("main");
 const configLog = getLogger("config");
@@ -320,6 +321,7 @@ export class Server implements AdminServer {
       stats: this.#stats,
       openEventLog,
       ...(eventLogPath ? { outlierEventLogPath: eventLogPath } : {}),
+      local: localClusterOf(b, this.options.serviceZone),
     });
     const clusterStats = new ClusterStatsCache(this.#stats);
     this.#ctx = {

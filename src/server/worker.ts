@@ -23,6 +23,7 @@ import { ClusterManager } from "../upstream/cluster_manager.ts";
 import { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { PrioritySetSnapshot } from "../upstream/priority_set.ts";
 import type { Options } from "./options.ts";
+import { localClusterOf } from "../upstream/zone_aware.ts";
 import { Store } from "../stats/store.ts";
 import type { KnownStats, PackedSnapshot } from "../stats/packed_snapshot.ts";
 import { ClusterStatsCache } from "../stats/data_path_stats.ts";
@@ -131,7 +132,10 @@ class WorkerServer {
     );
     setBugCounter(stats.counter("server.envoy_bug_failures"));
     const clusterStats = new ClusterStatsCache(stats);
-    const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], { clusterStats });
+    const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], {
+      clusterStats,
+      local: localClusterOf(b, o.serviceZone),
+    });
     for (const [name, snap] of Object.entries(init.membership)) {
       clusterManager.get(name)?.prioritySet.replace(snap);
     }

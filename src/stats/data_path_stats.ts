@@ -9,6 +9,19 @@
  */
 import type { Counter, Gauge, Histogram } from "./metrics.ts";
 import type { Scope } from "./store.ts";
+import type { ZoneStat } from "../upstream/lb_base.ts";
+
+/** Zone aware routing's counters, as Envoy names them. */
+const ZONE_STATS: readonly ZoneStat[] = [
+  "lb_recalculate_zone_structures",
+  "lb_local_cluster_not_ok",
+  "lb_zone_number_differs",
+  "lb_zone_cluster_too_small",
+  "lb_zone_routing_all_directly",
+  "lb_zone_routing_sampled",
+  "lb_zone_routing_cross_zone",
+  "lb_zone_no_capacity_left",
+];
 
 /** The counters a connection adds its bytes to as they move (Envoy's `ConnectionStats`). */
 export interface ByteCounters {
@@ -302,6 +315,10 @@ export class ClusterStats {
   readonly cxProtocolError: Counter;
   readonly cxNoneHealthy: Counter;
   readonly lbHealthyPanic: Counter;
+  readonly lbSubsetsSelected: Counter;
+  readonly lbSubsetsFallback: Counter;
+  /** Zone aware routing's counters, by stat name (`lb_zone_routing_sampled`, ...). */
+  readonly lbZone: Readonly<Record<ZoneStat, Counter>>;
   readonly upstreamInternalRedirectSucceeded: Counter;
   readonly upstreamInternalRedirectFailed: Counter;
   readonly retryOrShadowAbandoned: Counter;
@@ -352,6 +369,11 @@ export class ClusterStats {
     this.cxProtocolError = s.counter("upstream_cx_protocol_error");
     this.cxNoneHealthy = s.counter("upstream_cx_none_healthy");
     this.lbHealthyPanic = s.counter("lb_healthy_panic");
+    this.lbSubsetsSelected = s.counter("lb_subsets_selected");
+    this.lbSubsetsFallback = s.counter("lb_subsets_fallback");
+    this.lbZone = Object.fromEntries(
+      ZONE_STATS.map((n) => [n, s.counter(n)]),
+    ) as Record<ZoneStat, Counter>;
     this.upstreamInternalRedirectSucceeded = s.counter(
       "upstream_internal_redirect_succeeded_total",
     );

@@ -28,6 +28,10 @@ export const CLUSTER_FIELDS: FieldTable = {
       "wait_for_warm_on_init",
       "least_request_lb_config",
       "round_robin_lb_config",
+      "ring_hash_lb_config",
+      "maglev_lb_config",
+      "load_balancing_policy",
+      "lb_subset_config",
       "common_lb_config",
       "transport_socket",
       "metadata",
@@ -114,12 +118,52 @@ export const CLUSTER_FIELDS: FieldTable = {
     "envoy.config.core.v3.HealthCheck.TcpHealthCheck": ["send", "receive"],
     "envoy.config.core.v3.HealthCheck.Payload": ["text", "binary"],
     "envoy.config.cluster.v3.Cluster.RefreshRate": ["base_interval", "max_interval"],
-    "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": ["choice_count", "active_request_bias"],
-    "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig": [],
+    "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": [
+      "choice_count",
+      "active_request_bias",
+      "slow_start_config",
+    ],
+    "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig": ["slow_start_config"],
+    "envoy.config.cluster.v3.Cluster.SlowStartConfig": [
+      "slow_start_window",
+      "aggression",
+      "min_weight_percent",
+    ],
+    "envoy.config.cluster.v3.Cluster.RingHashLbConfig": [
+      "minimum_ring_size",
+      "maximum_ring_size",
+      "hash_function",
+    ],
+    "envoy.config.cluster.v3.Cluster.MaglevLbConfig": ["table_size"],
+    "envoy.config.cluster.v3.Cluster.LbSubsetConfig": [
+      "fallback_policy",
+      "default_subset",
+      "subset_selectors",
+      "list_as_any",
+    ],
+    "envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetSelector": [
+      "keys",
+      "fallback_policy",
+      "fallback_keys_subset",
+    ],
+    // The first policy whose typed config is a registered envoy.load_balancing_policies
+    // extension wins; others must be registered extensions too (or they are refused).
+    "envoy.config.cluster.v3.LoadBalancingPolicy": ["policies"],
+    "envoy.config.cluster.v3.LoadBalancingPolicy.Policy": ["typed_extension_config"],
     "envoy.config.cluster.v3.Cluster.CommonLbConfig": [
       "healthy_panic_threshold",
       "locality_weighted_lb_config",
       "update_merge_window",
+      "zone_aware_lb_config",
+      "consistent_hashing_lb_config",
+    ],
+    "envoy.config.cluster.v3.Cluster.CommonLbConfig.ZoneAwareLbConfig": [
+      "routing_enabled",
+      "min_cluster_size",
+      "fail_traffic_on_panic",
+    ],
+    "envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig": [
+      "use_hostname_for_hashing",
     ],
     "envoy.config.cluster.v3.Cluster.CommonLbConfig.LocalityWeightedLbConfig": [],
     "envoy.config.endpoint.v3.ClusterLoadAssignment": ["cluster_name", "endpoints", "policy"],
@@ -147,15 +191,12 @@ export const CLUSTER_FIELDS: FieldTable = {
   checked: {
     "envoy.config.cluster.v3.Cluster": [
       "cluster_type",
-      "lb_subset_config",
-      "load_balancing_policy",
       "http2_protocol_options",
       "dns_resolvers",
       "use_tcp_for_dns_lookups",
       "dns_resolution_config",
       "typed_dns_resolver_config",
     ],
-    "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": ["slow_start_config"],
     "envoy.config.cluster.v3.OutlierDetection": ["monitors"],
     "envoy.config.core.v3.HealthCheck": [
       "grpc_health_check",
@@ -166,7 +207,6 @@ export const CLUSTER_FIELDS: FieldTable = {
     ],
     "envoy.config.core.v3.HealthCheck.HttpHealthCheck": ["service_name_matcher"],
     "envoy.config.core.v3.HealthCheck.TcpHealthCheck": ["proxy_protocol_config"],
-    "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig": ["slow_start_config"],
     "envoy.config.cluster.v3.Cluster.OriginalDstLbConfig": ["metadata_key"],
     "envoy.config.cluster.v3.UpstreamConnectionOptions": [
       "set_local_interface_name_on_upstream_connections",
@@ -177,6 +217,16 @@ export const CLUSTER_FIELDS: FieldTable = {
       "keepalive_time",
       "keepalive_interval",
     ],
+    "envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig": [
+      "hash_balance_factor",
+    ],
+    "envoy.config.cluster.v3.Cluster.LbSubsetConfig": [
+      "locality_weight_aware",
+      "scale_locality_weight",
+      "panic_mode_any",
+      "metadata_fallback_policy",
+    ],
+    "envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetSelector": ["single_host_per_subset"],
     "envoy.config.endpoint.v3.LocalityLbEndpoints": [
       "load_balancer_endpoints",
       "leds_cluster_locality_config",

@@ -19,9 +19,8 @@ import { healthFromStatus, type HostDescription } from "./host.ts";
 import { type HealthCheckConfig, parseHealthCheck } from "./health_checker.ts";
 import { type OutlierConfig, parseOutlierDetection } from "./outlier_detection.ts";
 import type { LbSettings } from "./lb_base.ts";
-import { isLbPolicySupported } from "./load_balancer.ts";
-import { DEFAULT_PANIC_THRESHOLD } from "./priority_load.ts";
 import { ORIGINAL_DST_HOST_HEADER, type OriginalDstSettings } from "./original_dst_cluster.ts";
+import { lbPolicyConfig } from "./lb_policy_config.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
@@ -129,11 +128,17 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   const problems: string[] = [];
   const type = clusterType(config, problems);
   const isDns = type === "STRICT_DNS" || type === "LOGICAL_DNS";
-  const lbPolicy = enumName("envoy.config.cluster.v3.Cluster.LbPolicy", config.lbPolicy);
+  const lbPolicyName = enumName("envoy.config.cluster.v3.Cluster.LbPolicy", config.lbPolicy);
   const originalDst = type === "ORIGINAL_DST"
-    ? originalDstSettings(config, lbPolicy, problems)
+    ? originalDstSettings(config, lbPolicyName, problems)
     : undefined;
-  const lb = lbSettings(config, lbPolicy, problems, originalDst !== undefined);
+  // ORIGINAL_DST provides its own balancer (CLUSTER_PROVIDED).
+  const { lbPolicy, lb } = lbPolicyConfig(
+    config,
+    lbPolicyName,
+    problems,
+    originalDst !== undefined,
+  );
   const http = httpProtocolOptions(config);
   const common = http?.commonHttpProtocolOptions ?? config.commonHttpProtocolOptions;
   const maxRequests = common?.maxRequestsPerConnection;
@@ -274,75 +279,6 @@ function upstreamConnectionOptions(config: ClusterConfig, problems: string[]): b
     }
   }
   return true;
-}
-
-/** Envoy's OriginalDstClusterFactory checks and the cluster's settings. */
-function originalDstSettings(
-  config: ClusterConfig,
-  lbPolicy: string,
-  problems: string[],
-): OriginalDstSettings {
-  if (lbPolicy !== "CLUSTER_PROVIDED") {
-    problems.push(
-      `cluster: LB policy ${lbPolicy} is not valid for Cluster type ORIGINAL_DST. Only ` +
-        "'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'",
-    );
-  }
-  if (config.loadAssignment) {
-    problems.push("ORIGINAL_DST clusters must have no load assignment configured");
-  }
-  const c = config.lbConfig.case === "originalDstLbConfig" ? config.lbConfig.value : undefined;
-  if (c && !c.useHttpHeader && c.httpHeaderName !== "") {
-    problems.push(
-      `ORIGINAL_DST cluster: invalid config http_header_name=${c.httpHeaderName} and ` +
-        "use_http_header is false. Set use_http_header to true if http_header_name is desired.",
-    );
-  }
-  if (c?.metadataKey) problems.push("original_dst_lb_config.metadata_key is not supported yet");
-  return {
-    ...(c?.useHttpHeader
-      ? { httpHeaderName: c.httpHeaderName.toLowerCase() || ORIGINAL_DST_HOST_HEADER }
-      : {}),
-    ...(c?.upstreamPortOverride !== undefined
-      ? { upstreamPortOverride: c.upstreamPortOverride }
-      : {}),
-    cleanupIntervalMs: durationMs(config.cleanupInterval, 5000),
-  };
-}
-
-function lbSettings(
-  config: ClusterConfig,
-  policy: string,
-  problems: string[],
-  clusterProvided: boolean,
-): LbSettings {
-  if (config.loadBalancingPolicy) {
-    problems.push("load_balancing_policy is not supported yet; use lb_policy");
-  } else if (!clusterProvided && !isLbPolicySupported(policy)) {
-    problems.push(`lb_policy ${policy} is not supported yet`);
-  }
-  if (config.lbSubsetConfig) problems.push("lb_subset_config is not supported yet");
-  const lbConfig = config.lbConfig;
-  const leastRequest = lbConfig.case === "leastRequestLbConfig" ? lbConfig.value : undefined;
-  if (
-    (lbConfig.case === "leastRequestLbConfig" || lbConfig.case === "roundRobinLbConfig") &&
-    lbConfig.value.slowStartConfig
-  ) {
-    problems.push("slow_start_config is not supported yet");
-  }
-  const common = config.commonLbConfig;
-  const panic = common?.healthyPanicThreshold?.value;
-  return {
-    healthyPanicThreshold: panic === undefined
-      ? DEFAULT_PANIC_THRESHOLD
-      : Math.min(100, Math.round(panic)),
-    localityWeighted: common?.localityConfigSpecifier.case === "localityWeightedLbConfig",
-    choiceCount: leastRequest?.choiceCount ?? 2,
-    activeRequestBias: leastRequest?.activeRequestBias?.defaultValue ?? 1,
-    ...(leastRequest?.activeRequestBias?.runtimeKey
-      ? { activeRequestBiasRuntimeKey: leastRequest.activeRequestBias.runtimeKey }
-      : {}),
-  };
 }
 
 /**

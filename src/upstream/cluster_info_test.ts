@@ -312,12 +312,28 @@ Deno.test("parseCluster: unsupported cluster types and policies are named", () =
     }),
     ["cluster type envoy.clusters.aggregate is not supported yet"],
   );
-  assertEquals(problems({ name: "c", lb_policy: "MAGLEV" }), [
-    "lb_policy MAGLEV is not supported yet",
-  ]);
-  assertEquals(problems({ name: "c", lb_subset_config: {} }), [
-    "lb_subset_config is not supported yet",
-  ]);
+  assertEquals(problems({ name: "c", lb_policy: "MAGLEV" }), []);
+  assertEquals(
+    problems({ name: "c", lb_policy: "MAGLEV", maglev_lb_config: { table_size: 8 } }),
+    ["The table size of maglev must be prime number"],
+  );
+  assertEquals(
+    problems({
+      name: "c",
+      lb_policy: "RING_HASH",
+      ring_hash_lb_config: { minimum_ring_size: 20, maximum_ring_size: 10 },
+    }),
+    ["ring hash: minimum_ring_size (20) > maximum_ring_size (10)"],
+  );
+  assertEquals(
+    problems({
+      name: "c",
+      lb_policy: "RING_HASH",
+      common_lb_config: { consistent_hashing_lb_config: { hash_balance_factor: 150 } },
+    }),
+    ["consistent_hashing_lb_config.hash_balance_factor is not supported yet"],
+  );
+  assertEquals(problems({ name: "c", lb_subset_config: {} }), []);
 });
 
 Deno.test("parseCluster: every problem is reported at once", () => {
@@ -325,7 +341,7 @@ Deno.test("parseCluster: every problem is reported at once", () => {
   try {
     parseCluster(cluster({
       name: "web",
-      lb_policy: "RING_HASH",
+      lb_policy: "CLUSTER_PROVIDED",
       dns_failure_refresh_rate: { base_interval: "5s", max_interval: "1s" },
       load_assignment: {
         cluster_name: "web",
@@ -348,7 +364,7 @@ Deno.test("parseCluster: every problem is reported at once", () => {
   const lines = (error as Error).message.split("\n");
   assertEquals(lines.length, 5);
   for (const line of lines) assertMatch(line, /^cluster 'web': /);
-  assertMatch(lines[0], /lb_policy RING_HASH is not supported yet/);
+  assertMatch(lines[0], /lb_policy CLUSTER_PROVIDED is not supported yet/);
   assertMatch(lines[1], /max_interval greater than or equal to the base_interval/);
   assertMatch(lines[2], /'web.internal' is not an IP address/);
   assertMatch(lines[3], /pipe \(unix socket\) endpoints are not supported yet/);
@@ -495,4 +511,155 @@ Deno.test("parseCluster: tcp_keepalive turns SO_KEEPALIVE on; its timers are ref
       "keepalive settings)",
     ],
   );
+});
+
+const LB_TYPES = "type.googleapis.com/envoy.extensions.load_balancing_policies";
+
+Deno.test("parseCluster: load_balancing_policy picks the first supported policy", () => {
+  const policy = (...configs: JsonObject[]) => ({
+    policies: configs.map((typed_config, i) => ({
+      typed_extension_config: { name: `p${i}`, typed_config },
+    })),
+  });
+  const { info } = parseCluster(cluster({
+    name: "c",
+    lb_policy: "LEAST_REQUEST",
+    load_balancing_policy: policy(
+      { "@type": "type.googleapis.com/google.protobuf.Struct" },
+      {
+        "@type": `${LB_TYPES}.ring_hash.v3.RingHash`,
+        minimum_ring_size: 64,
+        hash_function: "MURMUR_HASH_2",
+        consistent_hashing_lb_config: { use_hostname_for_hashing: true },
+      },
+      { "@type": `${LB_TYPES}.maglev.v3.Maglev` },
+    ),
+  }));
+  assertEquals(info.lbPolicy, "RING_HASH");
+  assertEquals(info.lb.ringHash, {
+    minimumRingSize: 64,
+    maximumRingSize: 8 * 1024 * 1024,
+    hashFunction: "MURMUR_HASH_2",
+  });
+  assertEquals(info.lb.useHostnameForHashing, true);
+  const maglev = parseCluster(cluster({
+    name: "c",
+    load_balancing_policy: policy({ "@type": `${LB_TYPES}.maglev.v3.Maglev`, table_size: 7 }),
+  })).info;
+  assertEquals([maglev.lbPolicy, maglev.lb.maglevTableSize], ["MAGLEV", 7]);
+  const lr = parseCluster(cluster({
+    name: "c",
+    load_balancing_policy: policy({
+      "@type": `${LB_TYPES}.least_request.v3.LeastRequest`,
+      choice_count: 5,
+      locality_lb_config: { locality_weighted_lb_config: {} },
+    }),
+  })).info;
+  assertEquals([lr.lbPolicy, lr.lb.choiceCount, lr.lb.localityWeighted], [
+    "LEAST_REQUEST",
+    5,
+    true,
+  ]);
+  assertEquals(
+    problems({
+      name: "c",
+      load_balancing_policy: policy({
+        "@type": `${LB_TYPES}.cluster_provided.v3.ClusterProvided`,
+      }),
+    }),
+    [
+      "load_balancing_policy: none of the policies is supported (supported: " +
+      `${LB_TYPES.slice(20)}.round_robin.v3.RoundRobin, ${LB_TYPES.slice(20)}` +
+      `.least_request.v3.LeastRequest, ${LB_TYPES.slice(20)}.random.v3.Random, ` +
+      `${LB_TYPES.slice(20)}.ring_hash.v3.RingHash, ${LB_TYPES.slice(20)}.maglev.v3.Maglev)`,
+    ],
+  );
+});
+
+Deno.test("parseCluster: slow_start_config of round robin and least request", () => {
+  const rr = parseCluster(cluster({
+    name: "c",
+    round_robin_lb_config: {
+      slow_start_config: {
+        slow_start_window: "60s",
+        aggression: { default_value: 2, runtime_key: "ss.aggr" },
+        min_weight_percent: { value: 5 },
+      },
+    },
+  })).info;
+  assertEquals(rr.lb.slowStart, {
+    windowMs: 60_000,
+    aggression: 2,
+    aggressionRuntimeKey: "ss.aggr",
+    minWeightFraction: 0.05,
+  });
+  const lr = parseCluster(cluster({
+    name: "c",
+    load_balancing_policy: {
+      policies: [{
+        typed_extension_config: {
+          name: "lr",
+          typed_config: {
+            "@type": `${LB_TYPES}.least_request.v3.LeastRequest`,
+            slow_start_config: { slow_start_window: "10s" },
+          },
+        },
+      }],
+    },
+  })).info;
+  assertEquals(lr.lb.slowStart, { windowMs: 10_000, aggression: 1, minWeightFraction: 0.1 });
+  // A zero window leaves slow start off, as in Envoy.
+  const off = parseCluster(cluster({
+    name: "c",
+    lb_policy: "LEAST_REQUEST",
+    least_request_lb_config: { slow_start_config: {} },
+  })).info;
+  assertEquals(off.lb.slowStart, undefined);
+});
+
+Deno.test("parseCluster: lb_subset_config and Envoy's selector checks", () => {
+  const { info } = parseCluster(cluster({
+    name: "c",
+    lb_subset_config: {
+      fallback_policy: "DEFAULT_SUBSET",
+      default_subset: { stage: "prod" },
+      list_as_any: true,
+      subset_selectors: [
+        {
+          keys: ["version", "stage"],
+          fallback_policy: "KEYS_SUBSET",
+          fallback_keys_subset: ["stage"],
+        },
+        { keys: ["stage"] },
+      ],
+    },
+  }));
+  assertEquals(info.lb.subset, {
+    fallbackPolicy: "DEFAULT_SUBSET",
+    defaultSubset: { stage: "prod" },
+    selectors: [
+      { keys: ["stage", "version"], fallback: "KEYS_SUBSET", fallbackKeys: ["stage"] },
+      { keys: ["stage"] },
+    ],
+    listAsAny: true,
+  });
+  const selector = (s: JsonObject) =>
+    problems({ name: "c", lb_subset_config: { subset_selectors: [s] } });
+  assertEquals(selector({ keys: ["a"], fallback_keys_subset: ["a"] }), [
+    "fallback_keys_subset can be set only for KEYS_SUBSET fallback_policy",
+  ]);
+  assertEquals(selector({ keys: ["a"], fallback_policy: "KEYS_SUBSET" }), [
+    "fallback_keys_subset cannot be empty",
+  ]);
+  assertEquals(
+    selector({ keys: ["a"], fallback_policy: "KEYS_SUBSET", fallback_keys_subset: ["b"] }),
+    ["fallback_keys_subset must be a subset of selector keys"],
+  );
+  assertEquals(
+    selector({ keys: ["a"], fallback_policy: "KEYS_SUBSET", fallback_keys_subset: ["a"] }),
+    ["fallback_keys_subset cannot be equal to keys"],
+  );
+  assertEquals(selector({ keys: ["a"], single_host_per_subset: true }), [
+    "lb_subset_config.subset_selectors[0].single_host_per_subset is not supported yet",
+  ]);
 });

@@ -8,9 +8,15 @@
  */
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import { Cluster, ClusterConfigError, type ClusterDeps } from "./cluster.ts";
-import { createLoadBalancer, type LoadBalancer } from "./load_balancer.ts";
+import {
+  createLoadBalancer,
+  type LbStats,
+  type LoadBalancer,
+  type LocalCluster,
+} from "./load_balancer.ts";
+import type { Locality } from "./host.ts";
 import { type HostPoolView, OriginalDstLoadBalancer } from "./original_dst_cluster.ts";
-import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
+import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import type { PrioritySet, PrioritySetSnapshot } from "./priority_set.ts";
@@ -24,6 +30,11 @@ export interface ClusterManagerDeps extends ClusterDeps {
   clusterStats?: ClusterStatsCache;
   /** A monotonic clock in ms (update merge windows); `performance.now` by default. */
   now?: () => number;
+  /**
+   * `cluster_manager.local_cluster_name` and `node.locality` (after `--service-zone`): other
+   * clusters' balancers route zone aware against this cluster's membership.
+   */
+  local?: { readonly clusterName: string; readonly locality: Locality };
 }
 
 /** Envoy's `common_lb_config.update_merge_window` when unset. */
@@ -72,6 +83,7 @@ export class ClusterManager {
   readonly #timers: Timers;
   readonly #now: () => number;
   readonly #pending = new Map<string, PendingUpdates>();
+  readonly #local: LocalCluster | undefined;
   /** `cluster_manager.*`, when built with the main thread's store (`deps.stats`). */
   readonly stats: ClusterManagerStats | undefined;
 
@@ -97,6 +109,12 @@ export class ClusterManager {
         if (!(e instanceof ClusterConfigError)) throw e;
         problems.push(e.message);
       }
+    }
+    const local = deps.local;
+    if (local?.clusterName) {
+      const cluster = this.#clusters.get(local.clusterName);
+      if (cluster) this.#local = { prioritySet: cluster.prioritySet, locality: local.locality };
+      else problems.push(`local cluster '${local.clusterName}' must be defined`);
     }
     if (problems.length > 0) throw new Error(problems.join("\n"));
     // Static clusters are active from the start, as in Envoy (only CDS clusters warm).
@@ -137,9 +155,8 @@ export class ClusterManager {
           cluster.info,
           cluster.prioritySet,
           this.#random,
-          this.#clusterStats
-            ? { healthyPanic: this.#clusterStats.get(cluster.info.statName).lbHealthyPanic }
-            : undefined,
+          this.#clusterStats ? lbStats(this.#clusterStats.get(cluster.info.statName)) : undefined,
+          this.#local ? { local: this.#local } : undefined,
         );
       this.#lbs.set(name, lb);
     }
@@ -248,4 +265,14 @@ export class ClusterManager {
     this.#lbs.clear();
     for (const c of this.#clusters.values()) c.destroy();
   }
+}
+
+/** The `lb_*` counters of a cluster's stats. */
+function lbStats(s: ClusterStats): LbStats {
+  return {
+    healthyPanic: s.lbHealthyPanic,
+    subsetsSelected: s.lbSubsetsSelected,
+    subsetsFallback: s.lbSubsetsFallback,
+    zone: s.lbZone,
+  };
 }

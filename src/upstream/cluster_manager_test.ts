@@ -68,7 +68,7 @@ Deno.test("ClusterManager: one error lists every problem of every cluster", () =
       cluster("b", ["10.0.0.1"], { type: "EDS" }),
       cluster("ok", ["10.0.0.1"]),
       cluster("ok", ["10.0.0.2"]),
-      cluster("c", ["10.0.0.1"], { lb_policy: "MAGLEV" }),
+      cluster("c", ["10.0.0.1"], { lb_policy: "MAGLEV", maglev_lb_config: { table_size: 9 } }),
     ]);
   } catch (e) {
     message = (e as Error).message;
@@ -79,7 +79,7 @@ Deno.test("ClusterManager: one error lists every problem of every cluster", () =
     " or LOGICAL_DNS for host names)",
     "cluster 'b': cluster type EDS is not supported yet",
     "cluster 'ok': duplicate cluster name",
-    "cluster 'c': lb_policy MAGLEV is not supported yet",
+    "cluster 'c': The table size of maglev must be prime number",
   ]);
 });
 
@@ -269,4 +269,19 @@ Deno.test("ClusterManager.updateMembership: removed hosts drain; a health failur
     );
     cm.destroy();
   }
+
+Deno.test("ClusterManager: the local cluster of zone aware routing must exist", () => {
+  let message = "";
+  try {
+    new ClusterManager([cluster("a", ["10.0.0.1"])], {
+      local: { clusterName: "me", locality: { region: "", zone: "z", subZone: "" } },
+    });
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assertEquals(message, "local cluster 'me' must be defined");
+  const cm = new ClusterManager([cluster("a", ["10.0.0.1"])], {
+    local: { clusterName: "a", locality: { region: "", zone: "z", subZone: "" } },
+  });
+  assertEquals(cm.loadBalancer("a")?.chooseHost()?.address, "10.0.0.1");
 });

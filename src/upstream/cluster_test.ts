@@ -130,14 +130,14 @@ Deno.test("Cluster: STRICT_DNS against the system resolver (localhost)", async (
 Deno.test("Cluster: config errors list every problem with the cluster name", () => {
   let error: unknown;
   try {
-    new Cluster(config({ name: "web", type: "EDS", lb_policy: "RING_HASH" }));
+    new Cluster(config({ name: "web", type: "EDS", lb_policy: "CLUSTER_PROVIDED" }));
   } catch (e) {
     error = e;
   }
   assert(error instanceof ClusterConfigError);
   assertEquals(error.problems, [
     "cluster type EDS is not supported yet",
-    "lb_policy RING_HASH is not supported yet",
+    "lb_policy CLUSTER_PROVIDED is not supported yet",
   ]);
   assertMatch(error.message, /^cluster 'web': cluster type EDS is not supported yet\n/);
 });

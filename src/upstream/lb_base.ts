@@ -10,9 +10,23 @@
  */
 import type { HeaderMap } from "../http/header_map.ts";
 import { EdfScheduler } from "./edf_scheduler.ts";
-import { type HostDescription, localityKey } from "./host.ts";
+import { type HostDescription, type Locality, localityKey } from "./host.ts";
 import { choosePriority, computePriorityLoad, type PriorityLoad } from "./priority_load.ts";
 import type { HostSet, PrioritySet } from "./priority_set.ts";
+import type { RingHashSettings } from "./ring_hash_lb.ts";
+import type { SlowStartSettings } from "./slow_start.ts";
+import type { MetadataMatchCriteria, SubsetSettings } from "./subset_lb.ts";
+import type { Clock } from "./slow_start.ts";
+import {
+  chooseLocality,
+  hostsPerLocality,
+  type LocalityRoutingState,
+  localityRoutingState,
+  type ZoneAwareSettings,
+  type ZoneExitReason,
+  type ZonePickStat,
+} from "./zone_aware.ts";
+import { runtimeSnapshot } from "../runtime/runtime.ts";
 
 /** What a caller may tell the load balancer about a request. */
 export interface LbContext {
@@ -20,10 +34,25 @@ export interface LbContext {
   readonly hashKey?: bigint;
   /** The request's headers (the ORIGINAL_DST balancer reads its override header). */
   readonly downstreamHeaders?: HeaderMap;
+  /** The route's `metadata_match` (`envoy.lb`), for the subset load balancer. */
+  readonly metadataMatch?: MetadataMatchCriteria;
+  /**
+   * Extra picks allowed when `shouldSelectAnotherHost` rejects a host (a retry's
+   * `host_selection_retry_max_attempts`); honoured by the consistent-hash policies, which then
+   * walk their ring or flip their hash as Envoy does.
+   */
+  readonly hostSelectionRetryCount?: number;
+  /** A retry host predicate: true rejects `host` so that another is picked. */
+  shouldSelectAnotherHost?(host: HostDescription): boolean;
 }
 
 /** Picks an upstream host for each request. One instance per worker. */
 export interface LoadBalancer {
+  /**
+   * True for consistent-hash policies: only then does the router evaluate the route's
+   * `hash_policy` (and generate its cookies), as Envoy computes the hash key on demand.
+   */
+  readonly usesHashKey?: boolean;
   /** The host for the next request, or undefined when there is none ("no healthy upstream"). */
   chooseHost(ctx?: LbContext): HostDescription | undefined;
   /** Reports that a request to `host` started; policies that weigh load count it. */
@@ -46,12 +75,47 @@ export interface LbSettings {
   readonly activeRequestBias: number;
   /** Its runtime key: when set, the live runtime value applies from the next host set update. */
   readonly activeRequestBiasRuntimeKey?: string;
+  /** `zone_aware_lb_config` (defaults when unset); applies only with a local cluster. */
+  readonly zoneAware?: ZoneAwareSettings;
+  /** `lb_subset_config`: subsets in front of the policy. */
+  readonly subset?: SubsetSettings;
+  /** ROUND_ROBIN and LEAST_REQUEST: `slow_start_config` with a non-zero window. */
+  readonly slowStart?: SlowStartSettings;
+  /** RING_HASH: `ring_hash_lb_config` (or the ring_hash policy), defaults applied. */
+  readonly ringHash?: RingHashSettings;
+  /** MAGLEV: `maglev_lb_config.table_size` (or the maglev policy's), default 65537. */
+  readonly maglevTableSize?: number;
+  /** `consistent_hashing_lb_config.use_hostname_for_hashing`. */
+  readonly useHostnameForHashing?: boolean;
 }
 
 /** What a load balancer counts (`cluster.<name>.lb_*` of its isolate). */
 export interface LbStats {
   /** `lb_healthy_panic`: picks made in panic mode. */
   readonly healthyPanic: { inc(): void };
+  /** `lb_subsets_selected`: picks from a subset matching the route's metadata. */
+  readonly subsetsSelected?: { inc(): void };
+  /** `lb_subsets_fallback`: picks from a fallback (any endpoint or the default subset). */
+  readonly subsetsFallback?: { inc(): void };
+  /** Zone aware routing's `lb_zone_*`, `lb_local_cluster_not_ok` and friends, by stat name. */
+  readonly zone?: Readonly<Record<ZoneStat, { inc(): void }>>;
+}
+
+/** The zone aware routing counters. */
+export type ZoneStat = ZoneExitReason | ZonePickStat | "lb_recalculate_zone_structures";
+
+/** This proxy's own cluster and locality, for zone aware routing. */
+export interface LocalCluster {
+  readonly prioritySet: PrioritySet;
+  readonly locality: Locality;
+}
+
+/** What a balancer may be given besides its settings. */
+export interface LbEnvironment {
+  /** Monotonic ms for slow start windows; tests inject one. */
+  readonly clock?: Clock;
+  /** `cluster_manager.local_cluster_name`'s cluster and `node.locality`. */
+  readonly local?: LocalCluster;
 }
 
 /** Uniform random numbers in [0, 1); injectable so tests are deterministic. */
@@ -67,6 +131,15 @@ export interface HostSource<S> {
 interface LocalityChoice<S> {
   readonly scheduler: EdfScheduler<number>;
   readonly sources: readonly HostSource<S>[];
+}
+
+/** P=0's zone aware routing: per-locality sources in Envoy's locality order. */
+interface ZoneRouting<S> {
+  readonly state: LocalityRoutingState;
+  readonly healthy: readonly HostSource<S>[];
+  readonly degraded: readonly HostSource<S>[];
+  /** The local cluster is in panic: no zone routing (or no host with fail_traffic_on_panic). */
+  readonly localPanic: boolean;
 }
 
 interface Level<S> {
@@ -94,18 +167,32 @@ export abstract class PriorityLoadBalancer<S> implements LoadBalancer {
   readonly #settings: LbSettings;
   readonly #unsubscribe: () => void;
   readonly #stats: LbStats | undefined;
+  readonly #local: LocalCluster | undefined;
+  readonly #unsubscribeLocal: (() => void) | undefined;
+  #zone: ZoneRouting<S> | undefined;
   // Derived state is rebuilt on the first pick after a change: updates that arrive together
   // (several DNS names resolving at once) cost one rebuild, and subclass fields exist by then.
   #stale = true;
   #load!: PriorityLoad;
   #levels: Level<S>[] = [];
 
-  constructor(prioritySet: PrioritySet, settings: LbSettings, random: Random, stats?: LbStats) {
+  constructor(
+    prioritySet: PrioritySet,
+    settings: LbSettings,
+    random: Random,
+    stats?: LbStats,
+    env: LbEnvironment = {},
+  ) {
     this.random = random;
     this.#prioritySet = prioritySet;
     this.#settings = settings;
     this.#stats = stats;
     this.#unsubscribe = prioritySet.onUpdate(() => this.#stale = true);
+    // Zone aware routing and locality weighted balancing exclude each other, as in Envoy.
+    if (env.local && !settings.localityWeighted) {
+      this.#local = env.local;
+      this.#unsubscribeLocal = env.local.prioritySet.onUpdate(() => this.#stale = true);
+    }
   }
 
   /** The policy's state for a new group of hosts. */
@@ -120,9 +207,26 @@ export abstract class PriorityLoadBalancer<S> implements LoadBalancer {
     const level = this.#levels[choice.priority];
     if (!level) return undefined;
     let source: HostSource<S>;
+    const zone = choice.priority === 0 ? this.#zone : undefined;
     if (this.#load.panic[choice.priority]) {
       this.#stats?.healthyPanic.inc();
+      if (this.#settings.zoneAware?.failTrafficOnPanic) return undefined;
       source = level.all;
+    } else if (zone && this.#zoneRoutingEnabled()) {
+      if (zone.localPanic) {
+        this.#stats?.zone?.lb_local_cluster_not_ok.inc();
+        if (this.#settings.zoneAware?.failTrafficOnPanic) return undefined;
+        source = choice.degraded ? level.degraded : level.healthy;
+      } else {
+        const sources = choice.degraded ? zone.degraded : zone.healthy;
+        const i = chooseLocality(
+          zone.state,
+          sources.length,
+          () => randomInt(this.random),
+          (stat) => this.#stats?.zone?.[stat].inc(),
+        );
+        source = sources[i];
+      }
     } else {
       const localities = choice.degraded ? level.degradedLocalities : level.healthyLocalities;
       const index = localities?.scheduler.pickAndAdd();
@@ -141,12 +245,53 @@ export abstract class PriorityLoadBalancer<S> implements LoadBalancer {
 
   destroy(): void {
     this.#unsubscribe();
+    this.#unsubscribeLocal?.();
+  }
+
+  /** Runtime `upstream.zone_routing.enabled` over `routing_enabled`, per pick as in Envoy. */
+  #zoneRoutingEnabled(): boolean {
+    return runtimeSnapshot().featureEnabledPercent(
+      "upstream.zone_routing.enabled",
+      this.#settings.zoneAware?.routingEnabled ?? 100,
+      randomInt(this.random),
+    );
   }
 
   #refresh(sets: readonly HostSet[]): void {
     this.#stale = false;
     this.#load = computePriorityLoad(sets, this.#settings.healthyPanicThreshold);
     this.#levels = sets.map((set) => this.#level(set));
+    this.#zone = this.#local && sets[0] ? this.#zoneRouting(sets[0], this.#local) : undefined;
+  }
+
+  /** Envoy's regenerateLocalityRoutingStructures for P=0; undefined when zone routing is off. */
+  #zoneRouting(set: HostSet, local: LocalCluster): ZoneRouting<S> | undefined {
+    this.#stats?.zone?.lb_recalculate_zone_structures.inc();
+    const localSet = local.prioritySet.hostSets[0];
+    const isHealthy = (h: HostDescription) => h.healthy;
+    const upstream = hostsPerLocality(set.hosts, local.locality, isHealthy);
+    const minSize = runtimeSnapshot().getInteger(
+      "upstream.zone_routing.min_cluster_size",
+      this.#settings.zoneAware?.minClusterSize ?? 6,
+    );
+    const { state, exit } = localityRoutingState(
+      upstream,
+      hostsPerLocality(localSet?.hosts ?? [], local.locality, isHealthy),
+      minSize,
+    );
+    if (exit) this.#stats?.zone?.[exit].inc();
+    if (state.kind === "none") return undefined;
+    const degraded = hostsPerLocality(set.hosts, local.locality, (h) => !h.healthy && !!h.degraded);
+    const source = (hosts: readonly HostDescription[]) => ({
+      hosts,
+      state: this.sourceState(hosts),
+    });
+    return {
+      state,
+      healthy: upstream.groups.map(source),
+      degraded: degraded.groups.map(source),
+      localPanic: hostSetInPanic(localSet?.hosts ?? [], this.#settings.healthyPanicThreshold),
+    };
   }
 
   #level(set: HostSet): Level<S> {
@@ -206,4 +351,12 @@ function groupByLocality(hosts: readonly HostDescription[]): HostDescription[][]
     else groups.set(k, [h]);
   }
   return [...groups.values()];
+}
+
+/** Envoy's isHostSetInPanic: healthy and degraded hosts under the panic threshold. */
+function hostSetInPanic(hosts: readonly HostDescription[], threshold: number): boolean {
+  let available = 0;
+  for (const h of hosts) if (h.healthy || h.degraded) available++;
+  const pct = hosts.length === 0 ? 0 : 100 * available / hosts.length;
+  return pct < Math.min(100, threshold);
 }

@@ -14,6 +14,7 @@ import { type HostDescription, hostKey } from "./host.ts";
 import {
   equalWeights,
   type HostSource,
+  type LbEnvironment,
   type LbSettings,
   type LbStats,
   PriorityLoadBalancer,
@@ -22,49 +23,94 @@ import {
 } from "./lb_base.ts";
 import type { PrioritySet } from "./priority_set.ts";
 import { runtimeSnapshot } from "../runtime/runtime.ts";
+import { SlowStart } from "./slow_start.ts";
 
 /** The load-adjusted schedule, when weights differ. */
 interface LeastRequestState {
   readonly edf?: EdfScheduler<HostDescription>;
 }
 
+/** Active requests to one host address. */
+interface ActiveCount {
+  n: number;
+}
+
 /** Least request over the chosen priority level (and locality). */
 export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestState> {
-  readonly #active = new Map<string, number>();
+  /** Counts by host address, so they survive membership updates that replace host objects. */
+  readonly #active = new Map<string, ActiveCount>();
+  /** The count of each host object seen, sparing the address key on every pick. */
+  readonly #byHost = new WeakMap<HostDescription, ActiveCount>();
   readonly #choiceCount: number;
   #bias: number;
   readonly #settings: LbSettings;
   readonly #offset = randomInt(this.random);
 
-  constructor(prioritySet: PrioritySet, settings: LbSettings, random: Random, stats?: LbStats) {
-    super(prioritySet, settings, random, stats);
+  readonly #unsubscribePrune: () => void;
+  /** `slow_start_config`, when set with a window. */
+  readonly #slowStart: SlowStart | undefined;
+
+  constructor(
+    prioritySet: PrioritySet,
+    settings: LbSettings,
+    random: Random,
+    stats?: LbStats,
+    env: LbEnvironment = {},
+  ) {
+    super(prioritySet, settings, random, stats, env);
     this.#choiceCount = settings.choiceCount;
     this.#settings = settings;
     this.#bias = settings.activeRequestBias;
+    this.#unsubscribePrune = prioritySet.onUpdate((set) => this.#prune(set));
+    if (settings.slowStart) {
+      this.#slowStart = new SlowStart(settings.slowStart, prioritySet, env.clock);
+    }
+  }
+
+  override destroy(): void {
+    this.#unsubscribePrune();
+    this.#slowStart?.destroy();
+    super.destroy();
+  }
+
+  /** Forgets idle hosts that left the cluster (their objects can no longer be picked). */
+  #prune(set: PrioritySet): void {
+    const present = new Set(set.allHosts().map(hostKey));
+    for (const [k, c] of this.#active) if (c.n === 0 && !present.has(k)) this.#active.delete(k);
   }
 
   /** Requests to `host` that started and have not finished, as seen by this balancer. */
   activeRequests(host: HostDescription): number {
-    return this.#active.get(hostKey(host)) ?? 0;
+    return this.#count(host).n;
   }
 
   override requestStarted(host: HostDescription): void {
-    const k = hostKey(host);
-    this.#active.set(k, (this.#active.get(k) ?? 0) + 1);
+    this.#count(host).n++;
   }
 
   override requestFinished(host: HostDescription): void {
+    const c = this.#count(host);
+    if (c.n > 0) c.n--;
+  }
+
+  #count(host: HostDescription): ActiveCount {
+    let c = this.#byHost.get(host);
+    if (c) return c;
     const k = hostKey(host);
-    const n = (this.#active.get(k) ?? 0) - 1;
-    if (n > 0) this.#active.set(k, n);
-    else this.#active.delete(k);
+    c = this.#active.get(k);
+    if (!c) {
+      c = { n: 0 };
+      this.#active.set(k, c);
+    }
+    this.#byHost.set(host, c);
+    return c;
   }
 
   protected sourceState(hosts: readonly HostDescription[]): LeastRequestState {
     // Envoy re-reads the bias from the runtime whenever the host set is rebuilt.
     const key = this.#settings.activeRequestBiasRuntimeKey;
     if (key) this.#bias = runtimeSnapshot().getDouble(key, this.#settings.activeRequestBias);
-    if (equalWeights(hosts)) return {};
+    if (equalWeights(hosts) && !this.#slowStart?.anyInWindow(hosts)) return {};
     const edf = new EdfScheduler<HostDescription>();
     for (const h of hosts) edf.add(h, this.#weight(h));
     for (let i = 0; i < this.#offset % hosts.length; i++) edf.pickAndAdd((h) => this.#weight(h));
@@ -85,7 +131,11 @@ export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestS
 
   #weight(h: HostDescription): number {
     const active = this.activeRequests(h);
-    if (this.#bias === 0 || active === 0) return h.weight;
-    return this.#bias === 1 ? h.weight / (active + 1) : h.weight / Math.pow(active + 1, this.#bias);
+    const w = this.#bias === 0 || active === 0
+      ? h.weight
+      : this.#bias === 1
+      ? h.weight / (active + 1)
+      : h.weight / Math.pow(active + 1, this.#bias);
+    return this.#slowStart ? this.#slowStart.apply(w, h) : w;
   }
 }

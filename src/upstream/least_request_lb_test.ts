@@ -51,6 +51,24 @@ Deno.test("least request: counts active requests per host", () => {
   assertEquals(lb.activeRequests(a), 0);
 });
 
+Deno.test("least request: counts survive membership updates that replace host objects", () => {
+  const set = new PrioritySet();
+  const a = host(1);
+  set.updateHosts(0, [a, host(2)]);
+  const lb = new LeastRequestLoadBalancer(set, settings, Math.random);
+  lb.requestStarted(a);
+  const a2 = { ...a, weight: 3 };
+  set.updateHosts(0, [a2, host(2)]);
+  assertEquals(lb.activeRequests(a2), 1);
+  lb.requestFinished(a2);
+  assertEquals(lb.activeRequests(a), 0);
+  // A host that left while idle is forgotten; one that comes back starts from zero.
+  set.updateHosts(0, [host(2)]);
+  set.updateHosts(0, [host(1), host(2)]);
+  assertEquals(lb.activeRequests(host(1)), 0);
+  lb.destroy();
+});
+
 Deno.test("least request: two choices avoid the busier host", () => {
   const [a, b] = [host(1), host(2)];
   const lb = balancer([a, b]);

@@ -5,18 +5,24 @@
  *
  * @module
  */
-import type { LbSettings, LbStats, LoadBalancer, Random } from "./lb_base.ts";
+import type { LbEnvironment, LbSettings, LbStats, LoadBalancer, Random } from "./lb_base.ts";
 import { LeastRequestLoadBalancer } from "./least_request_lb.ts";
 import type { PrioritySet } from "./priority_set.ts";
 import { RandomLoadBalancer } from "./random_lb.ts";
 import { RoundRobinLoadBalancer } from "./round_robin_lb.ts";
+import { DEFAULT_RING_HASH, RingHashTable } from "./ring_hash_lb.ts";
+import { DEFAULT_MAGLEV_TABLE_SIZE, MaglevTable } from "./maglev_lb.ts";
+import { ThreadAwareLoadBalancer } from "./thread_aware_lb.ts";
+import { SubsetLoadBalancer } from "./subset_lb.ts";
 
 export type {
   HostSource,
   LbContext,
+  LbEnvironment,
   LbSettings,
   LbStats,
   LoadBalancer,
+  LocalCluster,
   Random,
 } from "./lb_base.ts";
 
@@ -25,20 +31,43 @@ type Factory = (
   settings: LbSettings,
   random: Random,
   stats?: LbStats,
+  env?: LbEnvironment,
 ) => LoadBalancer;
 
 const POLICIES: Readonly<Record<string, Factory>> = {
-  ROUND_ROBIN: (set, settings, random, stats) =>
-    new RoundRobinLoadBalancer(set, settings, random, stats),
-  LEAST_REQUEST: (set, settings, random, stats) =>
-    new LeastRequestLoadBalancer(set, settings, random, stats),
-  RANDOM: (set, settings, random, stats) => new RandomLoadBalancer(set, settings, random, stats),
+  ROUND_ROBIN: (set, settings, random, stats, env) =>
+    new RoundRobinLoadBalancer(set, settings, random, stats, env),
+  LEAST_REQUEST: (set, settings, random, stats, env) =>
+    new LeastRequestLoadBalancer(set, settings, random, stats, env),
+  RANDOM: (set, settings, random, stats, env) =>
+    new RandomLoadBalancer(set, settings, random, stats, env),
+  RING_HASH: (set, settings, random, stats) =>
+    new ThreadAwareLoadBalancer(
+      set,
+      settings,
+      (w) =>
+        new RingHashTable(
+          w,
+          settings.ringHash ?? DEFAULT_RING_HASH,
+          settings.useHostnameForHashing ?? false,
+        ),
+      random,
+      stats,
+    ),
+  MAGLEV: (set, settings, random, stats) =>
+    new ThreadAwareLoadBalancer(
+      set,
+      settings,
+      (w) =>
+        new MaglevTable(
+          w,
+          settings.maglevTableSize ?? DEFAULT_MAGLEV_TABLE_SIZE,
+          settings.useHostnameForHashing ?? false,
+        ),
+      random,
+      stats,
+    ),
 };
-
-/** Whether `policy` (an `lb_policy` enum name) has an implementation. */
-export function isLbPolicySupported(policy: string): boolean {
-  return Object.hasOwn(POLICIES, policy);
-}
 
 /** What a load balancer needs of a cluster's settings (a `ClusterInfo` has it). */
 export interface LbClusterSettings {
@@ -49,7 +78,8 @@ export interface LbClusterSettings {
 
 /**
  * A load balancer for `prioritySet` following the cluster's policy; it follows membership
- * updates until destroyed and counts into `stats`. Throws for a policy without an
+ * updates until destroyed and counts into `stats`. `env.local` enables zone aware routing
+ * (round robin, least request and random, as in Envoy). Throws for a policy without an
  * implementation.
  */
 export function createLoadBalancer(
@@ -57,8 +87,20 @@ export function createLoadBalancer(
   prioritySet: PrioritySet,
   random: Random = Math.random,
   stats?: LbStats,
+  env?: LbEnvironment,
 ): LoadBalancer {
-  const factory = POLICIES[cluster.lbPolicy];
+  const factory = Object.hasOwn(POLICIES, cluster.lbPolicy)
+    ? POLICIES[cluster.lbPolicy]
+    : undefined;
   if (!factory) throw new Error(`lb_policy ${cluster.lbPolicy} is not supported yet`);
-  return factory(prioritySet, cluster.lb, random, stats);
+  const subset = cluster.lb.subset;
+  if (subset) {
+    return new SubsetLoadBalancer(
+      prioritySet,
+      subset,
+      (set) => factory(set, cluster.lb, random, stats, env),
+      stats,
+    );
+  }
+  return factory(prioritySet, cluster.lb, random, stats, env);
 }

@@ -1,9 +1,10 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { LeastRequestLoadBalancer } from "./least_request_lb.ts";
-import { createLoadBalancer, isLbPolicySupported, type LbSettings } from "./load_balancer.ts";
+import { createLoadBalancer, type LbSettings } from "./load_balancer.ts";
 import { PrioritySet } from "./priority_set.ts";
 import { RandomLoadBalancer } from "./random_lb.ts";
 import { RoundRobinLoadBalancer } from "./round_robin_lb.ts";
+import { ThreadAwareLoadBalancer } from "./thread_aware_lb.ts";
 
 const lb: LbSettings = {
   healthyPanicThreshold: 50,
@@ -21,11 +22,14 @@ Deno.test("createLoadBalancer builds the cluster's policy", () => {
   assert(
     createLoadBalancer({ lbPolicy: "LEAST_REQUEST", lb }, set) instanceof LeastRequestLoadBalancer,
   );
+  for (const lbPolicy of ["RING_HASH", "MAGLEV"]) {
+    const hashing = createLoadBalancer({ lbPolicy, lb }, set);
+    assert(hashing instanceof ThreadAwareLoadBalancer && hashing.usesHashKey);
+  }
 });
 
 Deno.test("createLoadBalancer rejects policies not implemented yet", () => {
-  for (const policy of ["RING_HASH", "MAGLEV", "CLUSTER_PROVIDED"]) {
-    assert(!isLbPolicySupported(policy));
+  for (const policy of ["CLUSTER_PROVIDED", "toString"]) {
     let message = "";
     try {
       createLoadBalancer({ lbPolicy: policy, lb }, new PrioritySet());
@@ -34,5 +38,4 @@ Deno.test("createLoadBalancer rejects policies not implemented yet", () => {
     }
     assertEquals(message, `lb_policy ${policy} is not supported yet`);
   }
-  assert(!isLbPolicySupported("toString"));
 });

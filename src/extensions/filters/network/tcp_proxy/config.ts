@@ -23,7 +23,7 @@ export const tcpProxyFactory: ExtensionFactory = {
         "idle_timeout",
         "access_log",
         "max_connect_attempts",
-        // Without a hashing load balancer (refused on the cluster) Envoy ignores it too.
+        // The hash key of RING_HASH and MAGLEV clusters (source IP or filter state).
         "hash_policy",
         "access_log_flush_interval",
         "flush_access_log_on_connected",

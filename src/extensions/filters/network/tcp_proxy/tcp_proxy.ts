@@ -15,6 +15,8 @@ import type { AccessLogType } from "../../../../formatter/provider.ts";
 import { StreamInfo } from "../../../../stream_info/stream_info.ts";
 import { hostKey } from "../../../../upstream/host.ts";
 import { applySocketOptions } from "../../../../upstream/conn_pool.ts";
+import { xxHash64 } from "../../../../common/hash.ts";
+import { hashOfFilterState, ipOf } from "../../../../router/hash_policy.ts";
 import { type AccessLogInstance, createAccessLogs } from "../../../access_loggers/access_log.ts";
 import type { ByteCounters, ClusterStats } from "../../../../stats/data_path_stats.ts";
 import type { Counter } from "../../../../stats/metrics.ts";
@@ -59,6 +61,20 @@ export interface TcpProxyConfig {
   accessLogFlushIntervalMs: number;
   /** Log once the upstream connection is up (TcpUpstreamConnected). */
   flushAccessLogOnConnected: boolean;
+  /** `hash_policy` (at most one): the hash key for consistent-hash clusters. */
+  hashPolicy?: { readonly sourceIp: true } | { readonly filterStateKey: string };
+}
+
+/** Envoy's TCP hash policy: the source IP's xxHash64, or a Hashable filter state object's. */
+function tcpHashKey(
+  policy: NonNullable<TcpProxyConfig["hashPolicy"]>,
+  si: StreamInfo,
+): bigint | undefined {
+  if ("sourceIp" in policy) {
+    const ip = ipOf(si.downstreamRemoteAddress);
+    return ip === "" ? undefined : xxHash64(ip);
+  }
+  return hashOfFilterState(si.filterState.get(policy.filterStateKey));
 }
 
 /** Compiles the TcpProxy proto. */
@@ -87,7 +103,15 @@ export function compileTcpProxy(c: TcpProxy): TcpProxyConfig {
     flushAccessLogOnConnected: options
       ? options.flushAccessLogOnConnected
       : c.flushAccessLogOnConnected,
+    hashPolicy: tcpHashPolicy(c),
   };
+}
+
+function tcpHashPolicy(c: TcpProxy): TcpProxyConfig["hashPolicy"] {
+  const spec = c.hashPolicy[0]?.policySpecifier;
+  if (spec?.case === "sourceIp") return { sourceIp: true };
+  if (spec?.case === "filterState") return { filterStateKey: spec.value.key };
+  return undefined;
 }
 
 /** One proxied connection. */
@@ -173,7 +197,10 @@ class TcpProxySession implements BugScope {
     }
     const cs = this.server.clusterStats.get(cluster.info.statName);
     this.#cs = cs;
-    const host = cm.loadBalancer(name)?.chooseHost();
+    const lb = cm.loadBalancer(name);
+    const policy = this.cfg.hashPolicy;
+    const hashKey = lb?.usesHashKey && policy ? tcpHashKey(policy, this.si) : undefined;
+    const host = lb?.chooseHost(hashKey === undefined ? undefined : { hashKey });
     if (!host) {
       cs.cxNoneHealthy.inc();
       this.si.setFlag("UH");
