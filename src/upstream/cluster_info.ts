@@ -281,6 +281,40 @@ function upstreamConnectionOptions(config: ClusterConfig, problems: string[]): b
   return true;
 }
 
+/** Envoy's OriginalDstClusterFactory checks and the cluster's settings. */
+function originalDstSettings(
+  config: ClusterConfig,
+  lbPolicy: string,
+  problems: string[],
+): OriginalDstSettings {
+  if (lbPolicy !== "CLUSTER_PROVIDED") {
+    problems.push(
+      `cluster: LB policy ${lbPolicy} is not valid for Cluster type ORIGINAL_DST. Only ` +
+        "'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'",
+    );
+  }
+  if (config.loadAssignment) {
+    problems.push("ORIGINAL_DST clusters must have no load assignment configured");
+  }
+  const c = config.lbConfig.case === "originalDstLbConfig" ? config.lbConfig.value : undefined;
+  if (c && !c.useHttpHeader && c.httpHeaderName !== "") {
+    problems.push(
+      `ORIGINAL_DST cluster: invalid config http_header_name=${c.httpHeaderName} and ` +
+        "use_http_header is false. Set use_http_header to true if http_header_name is desired.",
+    );
+  }
+  if (c?.metadataKey) problems.push("original_dst_lb_config.metadata_key is not supported yet");
+  return {
+    ...(c?.useHttpHeader
+      ? { httpHeaderName: c.httpHeaderName.toLowerCase() || ORIGINAL_DST_HOST_HEADER }
+      : {}),
+    ...(c?.upstreamPortOverride !== undefined
+      ? { upstreamPortOverride: c.upstreamPortOverride }
+      : {}),
+    cleanupIntervalMs: durationMs(config.cleanupInterval, 5000),
+  };
+}
+
 /**
  * Why the cluster's upstream protocol cannot be served yet (only HTTP/1.1 upstreams exist so
  * far), or undefined. Shared with the config check so `--mode validate` reports the same.

@@ -269,6 +269,7 @@ Deno.test("ClusterManager.updateMembership: removed hosts drain; a health failur
     );
     cm.destroy();
   }
+});
 
 Deno.test("ClusterManager: the local cluster of zone aware routing must exist", () => {
   let message = "";
