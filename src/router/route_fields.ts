@@ -1,7 +1,7 @@
 /**
  * Fields of the route configuration that route_table.ts, virtual_host.ts, route_entry.ts,
  * redirect.ts, header_mutation.ts and router_filter.ts implement (see config/field_support.ts).
- * Retries, hedging and mirroring are refused until the router implements them.
+ * retry_policy.ts; mirroring is refused until the router implements it.
  */
 import type { FieldTable } from "../config/field_support.ts";
 
@@ -36,6 +36,11 @@ export const ROUTE_FIELDS: FieldTable = {
       ...HEADER_MUTATION,
       "typed_per_filter_config",
       "metadata",
+      "retry_policy",
+      "hedge_policy",
+      "include_request_attempt_count",
+      "include_attempt_count_in_response",
+      "per_request_buffer_limit_bytes",
     ],
     "envoy.config.route.v3.VirtualCluster": ["headers", "name"],
     "envoy.config.route.v3.Route": [
@@ -47,6 +52,7 @@ export const ROUTE_FIELDS: FieldTable = {
       "metadata",
       "typed_per_filter_config",
       ...HEADER_MUTATION,
+      "per_request_buffer_limit_bytes",
     ],
     "envoy.config.route.v3.RouteMatch": [
       "prefix",
@@ -102,7 +108,27 @@ export const ROUTE_FIELDS: FieldTable = {
       "internal_redirect_policy",
       "internal_redirect_action",
       "max_internal_redirects",
+      "retry_policy",
+      "hedge_policy",
     ],
+    "envoy.config.route.v3.RetryPolicy": [
+      "retry_on",
+      "num_retries",
+      "per_try_timeout",
+      "per_try_idle_timeout",
+      "retry_host_predicate",
+      "host_selection_retry_max_attempts",
+      "retriable_status_codes",
+      "retry_back_off",
+      "rate_limited_retry_back_off",
+      "retriable_headers",
+      "retriable_request_headers",
+    ],
+    "envoy.config.route.v3.RetryPolicy.RetryHostPredicate": ["name", "typed_config"],
+    "envoy.config.route.v3.RetryPolicy.RetryBackOff": ["base_interval", "max_interval"],
+    "envoy.config.route.v3.RetryPolicy.RateLimitedRetryBackOff": ["reset_headers", "max_interval"],
+    "envoy.config.route.v3.RetryPolicy.ResetHeader": ["name", "format"],
+    "envoy.config.route.v3.HedgePolicy": ["hedge_on_per_try_timeout"],
     "envoy.config.route.v3.RouteAction.UpgradeConfig": ["upgrade_type", "enabled"],
     "envoy.config.route.v3.RouteAction.MaxStreamDuration": [
       "max_stream_duration",
@@ -168,6 +194,9 @@ export const ROUTE_FIELDS: FieldTable = {
       "inline_cluster_specifier_plugin",
       "path_rewrite_policy",
     ],
+    // retry_policy.ts refuses these with their own message.
+    "envoy.config.route.v3.RetryPolicy": ["retry_priority", "retry_options_predicates"],
+    "envoy.config.route.v3.HedgePolicy": ["initial_requests", "additional_request_chance"],
     // route_entry.ts refuses CONNECT upgrades and their connect_config.
     "envoy.config.route.v3.RouteAction.UpgradeConfig": ["connect_config"],
   },

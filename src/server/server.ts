@@ -263,6 +263,7 @@ export class Server implements AdminServer {
       uptimeSeconds: this.serverInfo().uptimeCurrentEpochSeconds,
     });
     s.gauge("server.worker_restarts", "NeverImport").set(this.#workers.restarts);
+    this.#ctx?.clusterManager.updateCircuitBreakerStats();
     const own = s.snapshot({ latch });
     const workers = await this.#workers.collectStats(undefined, latch);
     const merger = new SnapshotMerger();
@@ -531,6 +532,7 @@ export class Server implements AdminServer {
       options: this.options,
       ports: this.#ports,
       membership,
+      circuitBreakerMemory: cm.circuitBreakerMemory(),
       runtime: this.#runtime?.snapshot().data() ?? { layers: [] },
       healthCheckFailed: this.#view.healthcheckFailed,
     };

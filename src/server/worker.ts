@@ -50,6 +50,8 @@ export type ToWorker =
     /** Ports to bind, by listener name (port 0 listeners were resolved by the main thread). */
     ports: Record<string, number>;
     membership: Record<string, PrioritySetSnapshot>;
+    /** Each cluster's circuit breaker counters, shared with the main thread and every worker. */
+    circuitBreakerMemory: Record<string, SharedArrayBuffer>;
     /** The current runtime snapshot. */
     runtime: SnapshotData;
     /** Whether the server fails health checks (a replaced worker must drain too). */
@@ -128,7 +130,10 @@ class WorkerServer {
     );
     setBugCounter(stats.counter("server.envoy_bug_failures"));
     const clusterStats = new ClusterStatsCache(stats);
-    const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], { clusterStats });
+    const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], {
+      clusterStats,
+      circuitBreakerMemory: init.circuitBreakerMemory,
+    });
     for (const [name, snap] of Object.entries(init.membership)) {
       clusterManager.get(name)?.prioritySet.replace(snap);
     }

@@ -15,6 +15,7 @@ import type { Random } from "./lb_base.ts";
 import { type MembershipCallback, PrioritySet } from "./priority_set.ts";
 import type { Scope } from "../stats/store.ts";
 import { type ClusterMainStats, clusterMainStats } from "./cluster_stats.ts";
+import { allocateCircuitBreakerMemory, ClusterResources } from "./resource_manager.ts";
 
 export { ClusterConfigError, type ClusterInfo, type ClusterType } from "./cluster_info.ts";
 export type { Timers } from "./dns_cluster.ts";
@@ -32,6 +33,11 @@ export interface ClusterDeps {
    * pass none.
    */
   stats?: Scope;
+  /**
+   * The shared memory of each cluster's circuit breakers, by cluster name: workers count into
+   * the main thread's. A cluster without an entry allocates its own.
+   */
+  circuitBreakerMemory?: Readonly<Record<string, SharedArrayBuffer>>;
 }
 
 /** One upstream cluster. */
@@ -42,6 +48,8 @@ export class Cluster {
   readonly prioritySet = new PrioritySet();
   /** Membership and update stats, on the main thread. */
   readonly stats: ClusterMainStats | undefined;
+  /** Circuit breakers, shared by every isolate. */
+  readonly resources: ClusterResources;
   readonly #dns?: DnsMembership;
   #init?: Promise<void>;
 
@@ -50,6 +58,10 @@ export class Cluster {
     const { info, endpoints } = parseCluster(config);
     this.info = info;
     this.config = config;
+    this.resources = new ClusterResources(
+      info.circuitBreakers,
+      deps.circuitBreakerMemory?.[config.name] ?? allocateCircuitBreakerMemory(),
+    );
     const stats = deps.stats ? clusterMainStats(deps.stats, info.statName) : undefined;
     this.stats = stats;
     if (info.type === "STATIC") {

@@ -1,7 +1,8 @@
 /**
  * Fields of clusters and endpoints that cluster_info.ts, the cluster manager, DNS clusters,
- * load balancers and connection pools implement (see config/field_support.ts). Health checks,
- * outlier detection and circuit breakers are refused until they are implemented.
+ * load balancers, connection pools and circuit breakers (resource_manager.ts) implement (see
+ * config/field_support.ts). Health checks and outlier detection are refused until they are
+ * implemented.
  */
 import type { FieldTable } from "../config/field_support.ts";
 
@@ -31,6 +32,21 @@ export const CLUSTER_FIELDS: FieldTable = {
       "common_lb_config",
       "transport_socket",
       "metadata",
+      "circuit_breakers",
+    ],
+    "envoy.config.cluster.v3.CircuitBreakers": ["thresholds"],
+    "envoy.config.cluster.v3.CircuitBreakers.Thresholds": [
+      "priority",
+      "max_connections",
+      "max_pending_requests",
+      "max_requests",
+      "max_retries",
+      "retry_budget",
+      "track_remaining",
+    ],
+    "envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget": [
+      "budget_percent",
+      "min_retry_concurrency",
     ],
     "envoy.config.cluster.v3.Cluster.RefreshRate": ["base_interval", "max_interval"],
     "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": ["choice_count", "active_request_bias"],
@@ -79,5 +95,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "leds_cluster_locality_config",
     ],
     "envoy.config.endpoint.v3.LbEndpoint": ["endpoint_name"],
+    "envoy.config.cluster.v3.CircuitBreakers": ["per_host_thresholds"],
+    "envoy.config.cluster.v3.CircuitBreakers.Thresholds": ["max_connection_pools"],
   },
 };

@@ -20,6 +20,7 @@ import type { LbSettings } from "./lb_base.ts";
 import { isLbPolicySupported } from "./load_balancer.ts";
 import { DEFAULT_PANIC_THRESHOLD } from "./priority_load.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
+import { parseCircuitBreakers, type Thresholds } from "./resource_manager.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
 export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
@@ -76,6 +77,8 @@ export interface ClusterInfo {
   readonly hostSetPolicy: Required<HostSetPolicy>;
   /** `metadata.filter_metadata` (`%CLUSTER_METADATA(...)%`), when the cluster has any. */
   readonly metadata?: Readonly<Record<string, unknown>>;
+  /** `circuit_breakers` thresholds, DEFAULT then HIGH, Envoy's defaults filled in. */
+  readonly circuitBreakers: readonly [Thresholds, Thresholds];
 }
 
 /** A cluster's settings and its endpoints as configured. */
@@ -138,6 +141,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     dnsFailureRefreshRate = { baseMs, maxMs };
   }
   const policy = config.loadAssignment?.policy;
+  const circuitBreakers = parseCircuitBreakers(config.circuitBreakers, problems);
   const metadata = config.metadata?.filterMetadata;
   const info: ClusterInfo = {
     name: config.name,
@@ -172,6 +176,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       weightedPriorityHealth: policy?.weightedPriorityHealth ?? false,
     },
     ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),
+    circuitBreakers,
   };
   const endpoints = type ? endpointsOf(config, type, problems) : [];
   if (problems.length > 0) throw new ClusterConfigError(config.name, problems);

@@ -13,6 +13,7 @@ import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import type { PrioritySet } from "./priority_set.ts";
+import { CircuitBreakerStats } from "./resource_manager.ts";
 
 /** What a cluster manager is built with. */
 export interface ClusterManagerDeps extends ClusterDeps {
@@ -46,6 +47,8 @@ export class ClusterManager {
   readonly #clusterStats: ClusterStatsCache | undefined;
   /** `cluster_manager.*`, when built with the main thread's store (`deps.stats`). */
   readonly stats: ClusterManagerStats | undefined;
+  /** The circuit breaker gauges, on the main thread (`deps.stats`). */
+  readonly #breakerStats: CircuitBreakerStats[] = [];
 
   /**
    * Builds every cluster. Throws one Error listing all problems, each line naming its cluster,
@@ -69,6 +72,11 @@ export class ClusterManager {
       }
     }
     if (problems.length > 0) throw new Error(problems.join("\n"));
+    if (deps.stats) {
+      for (const c of this.#clusters.values()) {
+        this.#breakerStats.push(new CircuitBreakerStats(deps.stats, c.info.statName, c.resources));
+      }
+    }
     // Static clusters are active from the start, as in Envoy (only CDS clusters warm).
     this.stats?.clusterAdded.inc(this.#clusters.size);
     this.stats?.activeClusters.set(this.#clusters.size);
@@ -87,6 +95,18 @@ export class ClusterManager {
   /** Names of all clusters, in config order. */
   names(): string[] {
     return [...this.#clusters.keys()];
+  }
+
+  /** Each cluster's circuit breaker memory, by name, for the workers to count into. */
+  circuitBreakerMemory(): Record<string, SharedArrayBuffer> {
+    const out: Record<string, SharedArrayBuffer> = {};
+    for (const [name, c] of this.#clusters) out[name] = c.resources.memory;
+    return out;
+  }
+
+  /** Sets the circuit breaker gauges from the shared counters (before stats are read). */
+  updateCircuitBreakerStats(): void {
+    for (const s of this.#breakerStats) s.update();
   }
 
   /** This thread's load balancer for cluster `name`, created on first use. */

@@ -23,6 +23,7 @@ import {
 } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.ts";
 import { type BugScope, containBug } from "../common/error_boundary.ts";
+import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
@@ -125,7 +126,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
   readonly connectStart = performance.now();
   connectComplete = 0;
 
-  constructor(readonly pool: Http1ConnPool) {
+  constructor(readonly pool: Http1ConnPool, readonly rm: ResourceManager) {
     this.parser = new ResponseParser({
       onHead: (h, head) => this.stream?.onHead(h, head),
       onBody: (chunk) => this.stream?.cb.onResponseData(chunk, false),
@@ -211,6 +212,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
   onClose(reason: CloseReason): void {
     this.closed = true;
     this.idleTimer.disarm();
+    this.rm.connections.dec();
     this.pool.removeConnection(this);
     const s = this.stream;
     this.pool.clusterStats.connectionClosed(
@@ -219,6 +221,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
       performance.now() - this.connectStart,
     );
     if (s && !s.done) s.fail("connection_termination", "upstream connection closed");
+    this.pool.onConnectionGone();
   }
 
   onWritable(): void {
@@ -240,7 +243,12 @@ export class UpstreamStream {
   headerBytesReceived = 0;
   #upgradeRequested = false;
 
-  constructor(readonly pc: PooledConnection, readonly cb: UpstreamCallbacks) {}
+  constructor(
+    readonly pc: PooledConnection,
+    readonly cb: UpstreamCallbacks,
+    /** The circuit breakers its request counts against. */
+    readonly rm: ResourceManager,
+  ) {}
 
   /** Address of the local side of the upstream connection. */
   get localAddress(): string {
@@ -364,7 +372,7 @@ export class UpstreamStream {
     if (this.done || !this.requestEnded || !this.responseEnded) return;
     this.done = true;
     const pc = this.pc;
-    pc.pool.streamEnded();
+    pc.pool.streamEnded(this);
     // Inside the parse, the connection goes back only once the rest of the read is known
     // to be empty; a request taking it before would get those bytes as its response.
     if (pc.parsing) {
@@ -377,7 +385,7 @@ export class UpstreamStream {
   fail(reason: UpstreamFailure, detail: string): void {
     if (this.done) return;
     this.done = true;
-    this.pc.pool.streamEnded();
+    this.pc.pool.streamEnded(this);
     this.pc.pool.clusterStats.rqRxReset.inc();
     this.#abandon();
     this.cb.onFailure(reason, detail);
@@ -387,7 +395,7 @@ export class UpstreamStream {
   reset(): void {
     if (this.done) return;
     this.done = true;
-    this.pc.pool.streamEnded();
+    this.pc.pool.streamEnded(this);
     this.pc.pool.clusterStats.rqTxReset.inc();
     this.#abandon();
   }
@@ -416,10 +424,36 @@ export interface PendingRequest {
   cancel(): void;
 }
 
+const NOT_PENDING: PendingRequest = { cancel() {} };
+
+/** The circuit breakers of a pool used without a cluster's (tests): Envoy's defaults. */
+const UNSHARED_RESOURCES = new ResourceManager(
+  new Int32Array(new SharedArrayBuffer(16)),
+  0,
+  DEFAULT_THRESHOLDS,
+);
+
+/** A request queued for a connection (Envoy's pending stream). */
+class PendingStream implements PendingRequest {
+  constructor(
+    readonly pool: Http1ConnPool,
+    readonly cb: UpstreamCallbacks,
+    readonly rm: ResourceManager,
+  ) {}
+
+  cancel(): void {
+    if (this.pool.removePending(this)) this.pool.clusterStats.rqCancelled.inc();
+  }
+}
+
 /** The HTTP/1.1 pool for one upstream host. */
 export class Http1ConnPool {
   readonly #idle: PooledConnection[] = [];
   readonly #all = new SlotList<PooledConnection>();
+  /** Requests waiting for a connection, oldest first. */
+  readonly #pending: PendingStream[] = [];
+  /** Connections being established. */
+  #connecting = 0;
   /** This worker's stats of the host (for `/clusters`). */
   readonly stats = new HostStats();
   /** What every connection's response parser is built with (one shared object). */
@@ -455,28 +489,111 @@ export class Http1ConnPool {
     return this.#all.size;
   }
 
-  /** Gets a connection for a new request; `cb.onReady` or `cb.onFailure` follows. */
-  newStream(cb: UpstreamCallbacks): PendingRequest {
+  /**
+   * Gets a connection for a new request; `cb.onReady` or `cb.onFailure` follows, always
+   * asynchronously. `rm` is the cluster's circuit breakers for the request's priority: over
+   * `max_requests` or `max_pending_requests` the request fails with `overflow`; at
+   * `max_connections` it waits for a connection another request releases.
+   */
+  newStream(cb: UpstreamCallbacks, rm: ResourceManager = UNSHARED_RESOURCES): PendingRequest {
     while (this.#idle.length > 0) {
+      if (!rm.requests.canCreate()) return this.#overflow(cb);
       const pc = this.#idle.pop()!;
       if (pc.closed) continue;
       pc.idleTimer.disarm();
-      const s = new UpstreamStream(pc, cb);
-      pc.stream = s;
-      pc.requests++;
-      this.#streamStarted();
-      // Ready callbacks always run asynchronously, so callers see one order of events.
-      queueMicrotask(() => !s.done && ready(cb, s));
+      const s = this.#attach(pc, cb, rm);
       return { cancel: () => s.reset() };
     }
-    return this.#connect(cb);
+    if (!rm.pendingRequests.canCreate()) return this.#overflow(cb);
+    const p = new PendingStream(this, cb, rm);
+    this.#pending.push(p);
+    rm.pendingRequests.inc();
+    this.clusterStats.rqPendingTotal.inc();
+    this.clusterStats.rqPendingActive.inc();
+    this.#tryCreateConnection(rm);
+    return p;
+  }
+
+  /** Envoy's overflow: `upstream_rq_pending_overflow`, and the request fails (UO). */
+  #overflow(cb: UpstreamCallbacks): PendingRequest {
+    this.clusterStats.rqPendingOverflow.inc();
+    queueMicrotask(() => failed(cb, "overflow", ""));
+    return NOT_PENDING;
+  }
+
+  /**
+   * Starts a stream on `pc` (taken from the idle list or just connected); its ready callback
+   * runs on a later microtask, so callers see one order of events.
+   */
+  #attach(pc: PooledConnection, cb: UpstreamCallbacks, rm: ResourceManager): UpstreamStream {
+    const s = new UpstreamStream(pc, cb, rm);
+    pc.stream = s;
+    pc.requests++;
+    this.#streamStarted(rm);
+    queueMicrotask(() => !s.done && ready(cb, s));
+    return s;
+  }
+
+  /** Removes a pending request (cancelled or served); false if it was not pending. */
+  removePending(p: PendingStream): boolean {
+    const i = this.#pending.indexOf(p);
+    if (i < 0) return false;
+    this.#pending.splice(i, 1);
+    p.rm.pendingRequests.dec();
+    this.clusterStats.rqPendingActive.dec();
+    return true;
+  }
+
+  /**
+   * Envoy's tryCreateNewConnection: one more connection when the pending requests outnumber
+   * the connections being made, if `max_connections` allows — or anyway when this host has
+   * no connection at all, so that its pending requests are not stranded.
+   */
+  #tryCreateConnection(rm: ResourceManager): void {
+    if (this.#pending.length <= this.#connecting) return;
+    const can = rm.connections.canCreate();
+    if (!can) this.clusterStats.cxOverflow.inc();
+    if (can || this.#all.size + this.#connecting === 0) this.#connect(rm);
+  }
+
+  /** A connection is free (new, or its stream done): the oldest pending request takes it. */
+  #serveNext(pc: PooledConnection): boolean {
+    while (this.#pending.length > 0) {
+      const p = this.#pending[0];
+      this.removePending(p);
+      if (!p.rm.requests.canCreate()) {
+        this.clusterStats.rqPendingOverflow.inc();
+        queueMicrotask(() => failed(p.cb, "overflow", ""));
+        continue;
+      }
+      this.#attach(pc, p.cb, p.rm);
+      return true;
+    }
+    return false;
+  }
+
+  /** A connection closed: pending requests may need a new one. */
+  onConnectionGone(): void {
+    const next = this.#pending[0];
+    if (next) this.#tryCreateConnection(next.rm);
+  }
+
+  /** A connect attempt failed: the oldest pending request fails with it. */
+  #connectFailed(reason: UpstreamFailure, detail: string): void {
+    const p = this.#pending[0];
+    if (p) {
+      this.removePending(p);
+      failed(p.cb, reason, detail);
+    }
+    this.onConnectionGone();
   }
 
   /**
    * Counts a stream attached to a connection (Envoy's host and cluster `rq_total` and
    * `rq_active`: a request that never got a connection is not an upstream request).
    */
-  #streamStarted(): void {
+  #streamStarted(rm: ResourceManager): void {
+    rm.requests.inc();
     this.stats.rq_total++;
     this.stats.rq_active++;
     this.clusterStats.rqTotal.inc();
@@ -484,15 +601,17 @@ export class Http1ConnPool {
   }
 
   /** A stream left its connection (done, failed or reset). */
-  streamEnded(): void {
+  streamEnded(s: UpstreamStream): void {
+    s.rm.requests.dec();
     this.stats.rq_active--;
     this.clusterStats.rqActive.dec();
   }
 
-  #connect(cb: UpstreamCallbacks): PendingRequest {
-    let cancelled = false;
+  #connect(rm: ResourceManager): void {
     let timedOut = false;
-    const pc = new PooledConnection(this);
+    const pc = new PooledConnection(this, rm);
+    rm.connections.inc();
+    this.#connecting++;
     // A connection attempt counts as active until it fails or its connection closes.
     const stats = this.stats;
     const cs = this.clusterStats;
@@ -501,24 +620,16 @@ export class Http1ConnPool {
     cs.cxTotal.inc();
     cs.cxHttp1Total.inc();
     cs.cxActive.inc();
-    // The request waits for the connection: Envoy's pending request.
-    cs.rqPendingTotal.inc();
-    cs.rqPendingActive.inc();
-    let pending = true;
-    const settle = () => {
-      if (!pending) return;
-      pending = false;
-      cs.rqPendingActive.dec();
-    };
     const timer = setTimeout(() => {
       timedOut = true;
+      this.#connecting--;
+      rm.connections.dec();
       stats.cx_connect_fail++;
       stats.cx_active--;
       cs.cxConnectTimeout.inc();
       cs.cxConnectFail.inc();
       cs.connectionClosed(false, false, performance.now() - pc.connectStart);
-      settle();
-      failed(cb, "connection_timeout", "connect timeout");
+      this.#connectFailed("connection_timeout", "connect timeout");
     }, this.cluster.connectTimeoutMs);
     Deno.connect({ hostname: this.hostname, port: this.port }).then((conn) => {
       clearTimeout(timer);
@@ -526,13 +637,7 @@ export class Http1ConnPool {
         conn.close();
         return;
       }
-      if (cancelled) {
-        stats.cx_active--;
-        cs.connectionClosed(false, false, performance.now() - pc.connectStart);
-        conn.close();
-        return;
-      }
-      settle();
+      this.#connecting--;
       const now = performance.now();
       pc.connectComplete = now;
       cs.cxConnectMs.record(now - pc.connectStart);
@@ -540,35 +645,21 @@ export class Http1ConnPool {
       pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 64 * 1024);
       pc.conn.byteCounters = cs.cxBytes;
       this.#all.add(pc);
-      const s = new UpstreamStream(pc, cb);
-      pc.stream = s;
-      pc.requests++;
-      this.#streamStarted();
       pc.conn.start(pc);
-      ready(cb, s);
+      // Nobody waits any more (cancelled): the connection is kept for the next request.
+      if (!this.#serveNext(pc)) this.#toIdle(pc);
     }, (err: Error) => {
       clearTimeout(timer);
       if (timedOut) return;
+      this.#connecting--;
+      rm.connections.dec();
       stats.cx_active--;
       // Refused or unreachable: the upstream side ended the attempt.
       cs.cxConnectFail.inc();
       cs.connectionClosed(true, false, performance.now() - pc.connectStart);
-      if (cancelled) return;
-      settle();
       stats.cx_connect_fail++;
-      failed(cb, "connection_failure", connectFailureReason(err));
-    }).catch((e) => containBug(cb, "upstream connect", e));
-    return {
-      cancel: () => {
-        if (pending && !timedOut) {
-          cs.rqCancelled.inc();
-          settle();
-        }
-        cancelled = true;
-        clearTimeout(timer);
-        if (pc.stream) pc.stream.reset();
-      },
-    };
+      this.#connectFailed("connection_failure", connectFailureReason(err));
+    }).catch((e) => containBug(this.#pending[0]?.cb ?? pc, "upstream connect", e));
   }
 
   /** A stream finished cleanly: keep the connection for the next request, or close it. */
@@ -587,6 +678,10 @@ export class Http1ConnPool {
     // The last response may have left reading paused for a slow client; an idle connection
     // must read again (to notice the upstream closing it).
     pc.conn.readDisable(false);
+    if (!this.#serveNext(pc)) this.#toIdle(pc);
+  }
+
+  #toIdle(pc: PooledConnection): void {
     this.#idle.push(pc);
     if (this.cluster.idleTimeoutMs > 0) {
       pc.idleTimer.arm(this.cluster.idleTimeoutMs);
