@@ -415,7 +415,7 @@ export class RetryState {
 
   /**
    * Envoy's shouldRetry once a decision is made: the retries left, then the circuit breaker
-   * (`canRetry`). "yes" means a retry is scheduled (the caller takes the retry resource).
+   * (`canRetry`, which takes the retry resource when it allows one). "yes": retry.
    */
   decide(wouldRetry: boolean, canRetry: () => boolean): RetryStatus {
     if (!wouldRetry) return "no";

@@ -632,11 +632,10 @@ export class RouterFilter implements StreamDecoderFilter {
     if (this.#retryHeld && !wouldRetry) stats.rqRetrySuccess.inc();
     this.#releaseRetry();
     const rm = this.#rm!;
-    const status = retry.decide(wouldRetry, () => rm.retries.canCreate());
+    const status = retry.decide(wouldRetry, () => rm.retries.tryCreate());
     if (status === "no_retry_limit_exceeded") stats.rqRetryLimitExceeded.inc();
     else if (status === "no_overflow") stats.rqRetryOverflow.inc();
     if (status !== "yes") return status;
-    rm.retries.inc();
     this.#retryHeld = true;
     stats.rqRetry.inc();
     const backOff = retry.nextBackOff();

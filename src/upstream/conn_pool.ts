@@ -497,17 +497,19 @@ export class Http1ConnPool {
    */
   newStream(cb: UpstreamCallbacks, rm: ResourceManager = UNSHARED_RESOURCES): PendingRequest {
     while (this.#idle.length > 0) {
-      if (!rm.requests.canCreate()) return this.#overflow(cb);
       const pc = this.#idle.pop()!;
       if (pc.closed) continue;
+      if (!rm.requests.tryCreate()) {
+        this.#idle.push(pc);
+        return this.#overflow(cb);
+      }
       pc.idleTimer.disarm();
       const s = this.#attach(pc, cb, rm);
       return { cancel: () => s.reset() };
     }
-    if (!rm.pendingRequests.canCreate()) return this.#overflow(cb);
+    if (!rm.pendingRequests.tryCreate()) return this.#overflow(cb);
     const p = new PendingStream(this, cb, rm);
     this.#pending.push(p);
-    rm.pendingRequests.inc();
     this.clusterStats.rqPendingTotal.inc();
     this.clusterStats.rqPendingActive.inc();
     this.#tryCreateConnection(rm);
@@ -522,14 +524,15 @@ export class Http1ConnPool {
   }
 
   /**
-   * Starts a stream on `pc` (taken from the idle list or just connected); its ready callback
-   * runs on a later microtask, so callers see one order of events.
+   * Starts a stream on `pc` (taken from the idle list or just connected; the request already
+   * took its `max_requests` share); its ready callback runs on a later microtask, so callers
+   * see one order of events.
    */
   #attach(pc: PooledConnection, cb: UpstreamCallbacks, rm: ResourceManager): UpstreamStream {
     const s = new UpstreamStream(pc, cb, rm);
     pc.stream = s;
     pc.requests++;
-    this.#streamStarted(rm);
+    this.#streamStarted();
     queueMicrotask(() => !s.done && ready(cb, s));
     return s;
   }
@@ -561,7 +564,7 @@ export class Http1ConnPool {
     while (this.#pending.length > 0) {
       const p = this.#pending[0];
       this.removePending(p);
-      if (!p.rm.requests.canCreate()) {
+      if (!p.rm.requests.tryCreate()) {
         this.clusterStats.rqPendingOverflow.inc();
         queueMicrotask(() => failed(p.cb, "overflow", ""));
         continue;
@@ -592,8 +595,7 @@ export class Http1ConnPool {
    * Counts a stream attached to a connection (Envoy's host and cluster `rq_total` and
    * `rq_active`: a request that never got a connection is not an upstream request).
    */
-  #streamStarted(rm: ResourceManager): void {
-    rm.requests.inc();
+  #streamStarted(): void {
     this.stats.rq_total++;
     this.stats.rq_active++;
     this.clusterStats.rqTotal.inc();

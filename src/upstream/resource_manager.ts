@@ -107,6 +107,20 @@ export class ResourceLimit {
     Atomics.add(this.cells, this.index, 1);
   }
 
+  /**
+   * Takes one if the maximum allows, atomically over every worker (a check then an increment
+   * could let two isolates past the last one): true when taken.
+   */
+  tryCreate(): boolean {
+    const cells = this.cells;
+    const i = this.index;
+    for (;;) {
+      const cur = Atomics.load(cells, i);
+      if (cur >= this.max()) return false;
+      if (Atomics.compareExchange(cells, i, cur, cur + 1) === cur) return true;
+    }
+  }
+
   dec(): void {
     Atomics.sub(this.cells, this.index, 1);
   }
