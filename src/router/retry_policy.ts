@@ -90,8 +90,10 @@ function parseTokens(value: string, names: Readonly<Record<string, number>>): nu
 }
 
 /** Whether the host may take the next attempt (a `retry_host_predicate`). */
-export type RetryHostPredicate = (host: HostDescription, attempted: readonly HostDescription[]) =>
-  boolean;
+export type RetryHostPredicate = (
+  host: HostDescription,
+  attempted: readonly HostDescription[],
+) => boolean;
 
 /** Reset headers of `rate_limited_retry_back_off`. */
 export interface ResetHeader {
@@ -159,7 +161,9 @@ export function compileRetryPolicy(p: RetryPolicy, field: string): CompiledRetry
     );
   }
   if (p.retryOptionsPredicates.length > 0) {
-    throw new Error(`${field}.retry_options_predicates: retry options predicates are not supported`);
+    throw new Error(
+      `${field}.retry_options_predicates: retry options predicates are not supported`,
+    );
   }
   const backOff = p.retryBackOff;
   let baseIntervalMs: number | undefined;

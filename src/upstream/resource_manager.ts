@@ -235,9 +235,7 @@ export class CircuitBreakerStats {
       const retries = g("remaining_retries");
       // With a retry budget the remaining count depends on other resources: Envoy shows 0.
       this.#update.push(
-        rm.thresholds.retryBudget
-          ? () => retries.set(0)
-          : remaining(rm.retries, retries),
+        rm.thresholds.retryBudget ? () => retries.set(0) : remaining(rm.retries, retries),
       );
       g("remaining_cx_pools").set(MAX_CONNECTION_POOLS);
     });
