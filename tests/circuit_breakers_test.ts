@@ -217,3 +217,66 @@ Deno.test("circuit breakers: /clusters shows the thresholds in force", async () 
     await proxy.stop();
   }
 });
+
+Deno.test("circuit breakers: tcp_proxy refuses a connection over max_connections (UO)", async () => {
+  // An echo upstream that keeps its connections open.
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  (async () => {
+    try {
+      for await (const c of l) {
+        conns.push(c);
+        c.readable.pipeTo(c.writable).catch(() => {});
+      }
+    } catch { /* closed */ }
+  })();
+  const upPort = (l.addr as Deno.NetAddr).port;
+  const log = Deno.makeTempFileSync();
+  const proxy = await Proxy.start(`admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+static_resources:
+  listeners:
+  - name: tcp
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: tcp
+          cluster: backend
+          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: ${log}
+              log_format: { text_format_source: { inline_string: "%RESPONSE_FLAGS%\\n" } }
+  clusters:
+${staticCluster("backend", upPort, thresholds("{ max_connections: 1 }")).replace(/^/gm, "  ")}`);
+  const enc = new TextEncoder();
+  try {
+    const first = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port() });
+    await first.write(enc.encode("ping"));
+    const buf = new Uint8Array(16);
+    assertEquals(await first.read(buf), 4, "the first connection is relayed");
+    const second = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port() });
+    assertEquals(await second.read(buf), null, "the second one is closed at once");
+    second.close();
+    first.close();
+    const s = await statsWhen(
+      proxy.adminPort,
+      (s) => s["cluster.backend.circuit_breakers.default.cx_open"] === 0,
+    );
+    assertEquals(s["cluster.backend.upstream_cx_overflow"], 1);
+    await proxy.stop();
+    assert(Deno.readTextFileSync(log).split("\n").includes("UO"));
+  } finally {
+    await proxy.stop().catch(() => {});
+    l.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+  }
+});

@@ -9,6 +9,7 @@ import type { TcpProxy } from "../../../../../proto/gen/envoy/extensions/filters
 import { CoarseTimer } from "../../../../common/coarse_timer.ts";
 import type { ServerContext } from "../../../../config/extensions.ts";
 import { durationMs } from "../../../../http/conn_manager_config.ts";
+import type { ResourceLimit } from "../../../../upstream/resource_manager.ts";
 import { Connection, type ConnectionCallbacks } from "../../../../network/connection.ts";
 import type { ConnectionContext } from "../../../../network/filter.ts";
 import type { AccessLogType } from "../../../../formatter/provider.ts";
@@ -112,6 +113,8 @@ class TcpProxySession implements BugScope {
 
   /** The upstream cluster's stats on this worker, and when the current attempt began. */
   #cs: ClusterStats | undefined;
+  /** The cluster's DEFAULT connection circuit breaker this session's upstream counts in. */
+  #connections: ResourceLimit | undefined;
   #attemptMs = 0;
   /** Whether this session paused downstream reads (flow control, counted per pause). */
   #downPaused = false;
@@ -176,6 +179,16 @@ class TcpProxySession implements BugScope {
       this.#close();
       return;
     }
+    // Envoy checks the cluster's DEFAULT max_connections here: its TCP pool would queue the
+    // connection for one that is never released.
+    const connections = cluster.resources.forPriority(0).connections;
+    if (!connections.tryCreate()) {
+      this.si.setFlag("UO");
+      cs.cxOverflow.inc();
+      this.#close();
+      return;
+    }
+    this.#connections = connections;
     this.attempts++;
     const si = this.si;
     si.attemptCount = this.attempts;
@@ -192,6 +205,7 @@ class TcpProxySession implements BugScope {
       cs.cxConnectTimeout.inc();
       cs.cxConnectFail.inc();
       cs.connectionClosed(false, false, performance.now() - this.#attemptMs);
+      connections.dec();
       this.#connectFailed("connect timeout");
     }, cluster.info.connectTimeoutMs);
     Deno.connect({ hostname: host.address, port: host.port }).then((conn) => {
@@ -202,6 +216,7 @@ class TcpProxySession implements BugScope {
       }
       if (this.closed) {
         cs.connectionClosed(false, false, performance.now() - this.#attemptMs);
+        connections.dec();
         conn.close();
         return;
       }
@@ -228,6 +243,7 @@ class TcpProxySession implements BugScope {
       if (timedOut) return;
       cs.cxConnectFail.inc();
       cs.connectionClosed(true, false, performance.now() - this.#attemptMs);
+      connections.dec();
       if (!this.closed) this.#connectFailed(err.message);
     }).catch((e) => containBug(this, "tcp_proxy connect", e));
   }
@@ -312,6 +328,7 @@ class TcpProxySession implements BugScope {
           false,
           performance.now() - this.#attemptMs,
         );
+        this.#connections?.dec();
         if (!this.closed) {
           if (!this.upEnded) this.si.setFlag("UC");
           this.#close();
