@@ -377,15 +377,16 @@ export class RouterFilter implements StreamDecoderFilter {
     applyRequestHeaderMutations(m, headers, si);
     // Envoy's RetryStateImpl::create: a state only when some condition can apply; the retry
     // headers are consumed either way.
+    this.#upgrade = headers.has("upgrade");
+    // An upgrade's bytes are not kept, so it is never retried.
     if (
-      policy.retryOn !== 0 ||
-      (control && (headers.has("x-envoy-retry-on") || headers.has("x-envoy-retry-grpc-on")))
+      !this.#upgrade && (policy.retryOn !== 0 ||
+        (control && (headers.has("x-envoy-retry-on") || headers.has("x-envoy-retry-grpc-on"))))
     ) {
       this.#retry = new RetryState(policy, headers, control);
     }
     if (control) headers.removeIf(isConsumed);
     this.#requestHeaders = headers;
-    this.#upgrade = headers.has("upgrade");
     this.#heldEnd = endStream;
     this.#bufferLimit = Math.min(
       this.#cb.decoderBufferLimit || Infinity,
