@@ -146,8 +146,12 @@ Deno.test("retries: a refused connection is retried on another host (previous_ho
 function firstHangs() {
   let n = 0;
   let firstAborted = false;
+  let timeoutRetry: string | null = null;
   const up = upstream((req) => {
-    if (++n > 1) return new Response(`answer ${n}`);
+    if (++n > 1) {
+      timeoutRetry = req.headers.get("x-envoy-is-timeout-retry");
+      return new Response(`answer ${n}`);
+    }
     return new Promise<Response>((resolve) => {
       req.signal.addEventListener("abort", () => {
         firstAborted = true;
@@ -155,12 +159,18 @@ function firstHangs() {
       });
     });
   });
-  return { ...up, count: () => n, firstAborted: () => firstAborted };
+  return {
+    ...up,
+    count: () => n,
+    firstAborted: () => firstAborted,
+    timeoutRetry: () => timeoutRetry,
+  };
 }
 
 Deno.test("retries: per_try_timeout on a hanging upstream, then the retry answers", async () => {
   const up = firstHangs();
   const proxy = await Proxy.start(httpConfig({
+    vhostExtra: "include_is_timeout_retry_header: true",
     routes: `- match: { prefix: "/" }
   route:
     cluster: backend
@@ -170,6 +180,7 @@ Deno.test("retries: per_try_timeout on a hanging upstream, then the retry answer
   try {
     const r = await request(proxy.port(), "GET", "/");
     assertEquals([r.status, r.body], [200, "answer 2"]);
+    assertEquals(up.timeoutRetry(), "true");
     const s = await stats(proxy.adminPort);
     assertEquals(s["cluster.backend.upstream_rq_per_try_timeout"], 1);
     assertEquals(s["cluster.backend.upstream_rq_retry"], 1);

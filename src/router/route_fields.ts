@@ -40,6 +40,7 @@ export const ROUTE_FIELDS: FieldTable = {
       "hedge_policy",
       "include_request_attempt_count",
       "include_attempt_count_in_response",
+      "include_is_timeout_retry_header",
       "per_request_buffer_limit_bytes",
     ],
     "envoy.config.route.v3.VirtualCluster": ["headers", "name"],

@@ -228,6 +228,8 @@ export class RouterFilter implements StreamDecoderFilter {
   #attemptCount = 1;
   /** hedge_on_per_try_timeout (x-envoy-hedge-on-per-try-timeout). */
   #hedge = false;
+  /** The scheduled retry follows a per-try timeout (x-envoy-is-timeout-retry). */
+  #timeoutRetry = false;
   /** Hosts attempted, for retry host predicates. */
   #attempted: HostDescription[] | undefined;
 
@@ -604,10 +606,10 @@ export class RouterFilter implements StreamDecoderFilter {
    * Envoy's maybeRetryReset: a reset (or a per-try timeout) is retried when the policy says so
    * and nothing went downstream yet. True when a retry was scheduled.
    */
-  #maybeRetryReset(kind: ResetKind, a: UpstreamAttempt): boolean {
+  #maybeRetryReset(kind: ResetKind, a: UpstreamAttempt, timeout = false): boolean {
     const retry = this.#retry;
     if (this.#responseStarted || !retry || a.retried) return false;
-    const status = this.#shouldRetry(retry.wouldRetryFromReset(kind, a.requestStarted));
+    const status = this.#shouldRetry(retry.wouldRetryFromReset(kind, a.requestStarted), timeout);
     if (status === "yes") {
       if (a.hostStats) a.hostStats.rq_error++;
       this.#removeAttempt(a);
@@ -627,7 +629,7 @@ export class RouterFilter implements StreamDecoderFilter {
    * then the retries left and the cluster's retry circuit breaker; "yes" schedules the retry
    * after its back-off.
    */
-  #shouldRetry(wouldRetry: boolean): RetryStatus {
+  #shouldRetry(wouldRetry: boolean, timeout = false): RetryStatus {
     const retry = this.#retry!;
     const stats = this.#stats!;
     if (this.#retryHeld && !wouldRetry) stats.rqRetrySuccess.inc();
@@ -638,6 +640,7 @@ export class RouterFilter implements StreamDecoderFilter {
     else if (status === "no_overflow") stats.rqRetryOverflow.inc();
     if (status !== "yes") return status;
     this.#retryHeld = true;
+    this.#timeoutRetry = timeout;
     stats.rqRetry.inc();
     const backOff = retry.nextBackOff();
     (backOff.rateLimited ? stats.rqRetryBackoffRatelimited : stats.rqRetryBackoffExponential)
@@ -687,6 +690,9 @@ export class RouterFilter implements StreamDecoderFilter {
     const headers = this.#requestHeaders;
     if (r.includeRequestAttemptCount) {
       headers.set("x-envoy-attempt-count", String(this.#attemptCount));
+    }
+    if (r.virtualHost.config.includeIsTimeoutRetryHeader) {
+      headers.set("x-envoy-is-timeout-retry", this.#timeoutRetry ? "true" : "false");
     }
     const elapsed = this.#requestCompleteMs > 0 ? performance.now() - this.#requestCompleteMs : 0;
     this.#setExpectedTimeout(
@@ -1069,7 +1075,7 @@ export class RouterFilter implements StreamDecoderFilter {
     (idle ? stats.rqPerTryIdleTimeout : stats.rqPerTryTimeout).inc();
     if (a.hostStats) a.hostStats.rq_timeout++;
     a.reset();
-    if (this.#maybeRetryReset("local_reset", a)) return;
+    if (this.#maybeRetryReset("local_reset", a, true)) return;
     if (!this.#responseStarted) this.#chargeCode(this.#timeoutStatus);
     if (a.hostStats) a.hostStats.rq_error++;
     this.#recordUpstreamBytes(a);
@@ -1081,7 +1087,7 @@ export class RouterFilter implements StreamDecoderFilter {
   #onSoftPerTryTimeout(a: UpstreamAttempt): void {
     const retry = this.#retry;
     if (this.#responseStarted || !retry || a.retried) return;
-    const status = this.#shouldRetry(true);
+    const status = this.#shouldRetry(true, true);
     if (status === "yes") a.retried = true;
     else this.#flagRetryStatus(status);
   }
