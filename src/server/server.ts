@@ -317,7 +317,10 @@ export class Server implements AdminServer {
     // The main thread counts membership, DNS updates and cluster_manager.*; workers, traffic.
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], {
       stats: this.#stats,
+      workerSlots: this.options.concurrency,
     });
+    // A worker that died held requests and connections: they no longer count.
+    this.#workers.onWorkerGone = (id) => clusterManager.releaseWorker(id);
     const clusterStats = new ClusterStatsCache(this.#stats);
     this.#ctx = {
       extensions: this.extensions,

@@ -133,6 +133,7 @@ class WorkerServer {
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], {
       clusterStats,
       circuitBreakerMemory: init.circuitBreakerMemory,
+      workerId: init.workerId,
     });
     for (const [name, snap] of Object.entries(init.membership)) {
       clusterManager.get(name)?.prioritySet.replace(snap);

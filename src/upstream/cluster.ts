@@ -38,6 +38,10 @@ export interface ClusterDeps {
    * the main thread's. A cluster without an entry allocates its own.
    */
   circuitBreakerMemory?: Readonly<Record<string, SharedArrayBuffer>>;
+  /** The worker isolate this is (its circuit breaker share is kept apart). */
+  workerId?: number;
+  /** How many workers the circuit breaker memory this allocates keeps shares for. */
+  workerSlots?: number;
 }
 
 /** One upstream cluster. */
@@ -60,7 +64,8 @@ export class Cluster {
     this.config = config;
     this.resources = new ClusterResources(
       info.circuitBreakers,
-      deps.circuitBreakerMemory?.[config.name] ?? allocateCircuitBreakerMemory(),
+      deps.circuitBreakerMemory?.[config.name] ?? allocateCircuitBreakerMemory(deps.workerSlots),
+      deps.workerId,
     );
     const stats = deps.stats ? clusterMainStats(deps.stats, info.statName) : undefined;
     this.stats = stats;

@@ -13,7 +13,7 @@ import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import type { PrioritySet } from "./priority_set.ts";
-import { CircuitBreakerStats } from "./resource_manager.ts";
+import { CircuitBreakerStats, releaseWorkerResources } from "./resource_manager.ts";
 
 /** What a cluster manager is built with. */
 export interface ClusterManagerDeps extends ClusterDeps {
@@ -102,6 +102,11 @@ export class ClusterManager {
     const out: Record<string, SharedArrayBuffer> = {};
     for (const [name, c] of this.#clusters) out[name] = c.resources.memory;
     return out;
+  }
+
+  /** A worker is gone: what it held stops counting against every cluster's circuit breakers. */
+  releaseWorker(workerId: number): void {
+    for (const c of this.#clusters.values()) releaseWorkerResources(c.resources.memory, workerId);
   }
 
   /** Sets the circuit breaker gauges from the shared counters (before stats are read). */

@@ -42,9 +42,26 @@ const PENDING = 1;
 const RQ = 2;
 const RETRY = 3;
 
-/** Shared memory for one cluster's counters (both priorities). */
-export function allocateCircuitBreakerMemory(): SharedArrayBuffer {
-  return new SharedArrayBuffer(PRIORITIES.length * CELLS * Int32Array.BYTES_PER_ELEMENT);
+/** Cells of one group: both priorities' counters. */
+const GROUP = PRIORITIES.length * CELLS;
+
+/**
+ * Shared memory for one cluster's counters: the totals, then each worker's own share of them
+ * (`workerSlots` groups), so that what a worker that died held can be given back.
+ */
+export function allocateCircuitBreakerMemory(workerSlots = 0): SharedArrayBuffer {
+  return new SharedArrayBuffer((1 + workerSlots) * GROUP * Int32Array.BYTES_PER_ELEMENT);
+}
+
+/**
+ * Gives back what worker `workerId` held (it is gone: a crash or a watchdog kill), so its
+ * requests and connections stop counting against the limits.
+ */
+export function releaseWorkerResources(memory: SharedArrayBuffer, workerId: number): void {
+  const cells = new Int32Array(memory);
+  const own = (1 + workerId) * GROUP;
+  if (own + GROUP > cells.length) return;
+  for (let i = 0; i < GROUP; i++) Atomics.sub(cells, i, Atomics.exchange(cells, own + i, 0));
 }
 
 /**
@@ -91,7 +108,15 @@ export function parseCircuitBreakers(
 
 /** One limited resource (Envoy's `ResourceLimit`): a shared count and its maximum. */
 export class ResourceLimit {
-  constructor(readonly cells: Int32Array, readonly index: number, readonly limit: number) {}
+  /**
+   * @param own this worker's share of the count in `cells`, or -1 (no worker slot).
+   */
+  constructor(
+    readonly cells: Int32Array,
+    readonly index: number,
+    readonly limit: number,
+    readonly own = -1,
+  ) {}
 
   /** Whether one more may be created now. */
   canCreate(): boolean {
@@ -105,6 +130,7 @@ export class ResourceLimit {
 
   inc(): void {
     Atomics.add(this.cells, this.index, 1);
+    if (this.own >= 0) Atomics.add(this.cells, this.own, 1);
   }
 
   /**
@@ -117,12 +143,16 @@ export class ResourceLimit {
     for (;;) {
       const cur = Atomics.load(cells, i);
       if (cur >= this.max()) return false;
-      if (Atomics.compareExchange(cells, i, cur, cur + 1) === cur) return true;
+      if (Atomics.compareExchange(cells, i, cur, cur + 1) === cur) {
+        if (this.own >= 0) Atomics.add(cells, this.own, 1);
+        return true;
+      }
     }
   }
 
   dec(): void {
     Atomics.sub(this.cells, this.index, 1);
+    if (this.own >= 0) Atomics.sub(this.cells, this.own, 1);
   }
 
   /** How many exist now, over every worker. */
@@ -140,11 +170,12 @@ export class RetryLimit extends ResourceLimit {
     cells: Int32Array,
     index: number,
     limit: number,
+    own: number,
     readonly budget: Thresholds["retryBudget"],
     readonly requests: ResourceLimit,
     readonly pending: ResourceLimit,
   ) {
-    super(cells, index, limit);
+    super(cells, index, limit, own);
   }
 
   override max(): number {
@@ -162,15 +193,28 @@ export class ResourceManager {
   readonly requests: ResourceLimit;
   readonly retries: RetryLimit;
 
-  constructor(cells: Int32Array, priority: RoutingPriority, readonly thresholds: Thresholds) {
+  /** @param ownGroup where this worker's share starts in `cells`, or -1. */
+  constructor(
+    cells: Int32Array,
+    priority: RoutingPriority,
+    readonly thresholds: Thresholds,
+    ownGroup = -1,
+  ) {
     const base = priority * CELLS;
-    this.connections = new ResourceLimit(cells, base + CX, thresholds.maxConnections);
-    this.pendingRequests = new ResourceLimit(cells, base + PENDING, thresholds.maxPendingRequests);
-    this.requests = new ResourceLimit(cells, base + RQ, thresholds.maxRequests);
+    const own = (i: number) => ownGroup < 0 ? -1 : ownGroup + base + i;
+    this.connections = new ResourceLimit(cells, base + CX, thresholds.maxConnections, own(CX));
+    this.pendingRequests = new ResourceLimit(
+      cells,
+      base + PENDING,
+      thresholds.maxPendingRequests,
+      own(PENDING),
+    );
+    this.requests = new ResourceLimit(cells, base + RQ, thresholds.maxRequests, own(RQ));
     this.retries = new RetryLimit(
       cells,
       base + RETRY,
       thresholds.maxRetries,
+      own(RETRY),
       thresholds.retryBudget,
       this.requests,
       this.pendingRequests,
@@ -182,11 +226,18 @@ export class ResourceManager {
 export class ClusterResources {
   readonly byPriority: readonly [ResourceManager, ResourceManager];
 
-  constructor(thresholds: readonly [Thresholds, Thresholds], readonly memory: SharedArrayBuffer) {
+  /** @param workerId the worker counting (its share is kept apart when the memory has room). */
+  constructor(
+    thresholds: readonly [Thresholds, Thresholds],
+    readonly memory: SharedArrayBuffer,
+    workerId?: number,
+  ) {
     const cells = new Int32Array(memory);
+    const own = workerId === undefined ? -1 : (1 + workerId) * GROUP;
+    const ownGroup = own >= 0 && own + GROUP <= cells.length ? own : -1;
     this.byPriority = [
-      new ResourceManager(cells, 0, thresholds[0]),
-      new ResourceManager(cells, 1, thresholds[1]),
+      new ResourceManager(cells, 0, thresholds[0], ownGroup),
+      new ResourceManager(cells, 1, thresholds[1], ownGroup),
     ];
   }
 

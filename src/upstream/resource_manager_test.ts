@@ -8,6 +8,7 @@ import {
   ClusterResources,
   DEFAULT_THRESHOLDS,
   parseCircuitBreakers,
+  releaseWorkerResources,
 } from "./resource_manager.ts";
 
 function cb(json: unknown): CircuitBreakers {
@@ -81,4 +82,19 @@ Deno.test("CircuitBreakerStats: open and remaining gauges from the shared counte
   s.update();
   assertEquals(values.get(p + "default.rq_open"), 1);
   assertEquals(values.get(p + "default.remaining_rq"), 0);
+});
+
+Deno.test("releaseWorkerResources: what a dead worker held stops counting", () => {
+  const memory = allocateCircuitBreakerMemory(2);
+  const t = { ...DEFAULT_THRESHOLDS, maxRequests: 3 };
+  const w0 = new ClusterResources([t, t], memory, 0).forPriority(0);
+  const w1 = new ClusterResources([t, t], memory, 1).forPriority(1);
+  assert(w0.requests.tryCreate());
+  assert(w0.requests.tryCreate());
+  w0.connections.inc();
+  assert(w1.requests.tryCreate());
+  assertEquals(w0.requests.count(), 2);
+  releaseWorkerResources(memory, 0);
+  assertEquals([w0.requests.count(), w0.connections.count()], [0, 0]);
+  assertEquals(w1.requests.count(), 1, "the other worker's share stays");
 });
