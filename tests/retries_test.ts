@@ -275,3 +275,82 @@ Deno.test("retries: x-envoy-retry-on and x-envoy-max-retries from a trusted clie
     await up.close();
   }
 });
+
+Deno.test("retries: rate_limited_retry_back_off waits what Retry-After asks", async () => {
+  let n = 0;
+  const up = upstream(() =>
+    ++n === 1
+      ? new Response("slow down", { status: 429, headers: { "retry-after": "1" } })
+      : new Response("ok")
+  );
+  const proxy = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/" }
+  route:
+    cluster: backend
+    retry_policy:
+      retry_on: retriable-status-codes
+      retriable_status_codes: [429]
+      rate_limited_retry_back_off:
+        reset_headers: [{ name: Retry-After, format: SECONDS }]
+        max_interval: 5s`,
+    clusters: staticCluster("backend", up.port),
+  }));
+  try {
+    const r = await request(proxy.port(), "GET", "/");
+    assertEquals([r.status, r.body], [200, "ok"]);
+    // The back-off came from Retry-After (lowerBoundBackOffMs: 1 s to 1.5 s), not the jitter.
+    const s = await stats(proxy.adminPort);
+    assertEquals(s["cluster.backend.upstream_rq_retry_backoff_ratelimited"], 1);
+    assertEquals(s["cluster.backend.upstream_rq_retry_backoff_exponential"], 0);
+  } finally {
+    await proxy.stop();
+    await up.close();
+  }
+});
+
+Deno.test("retries: per_try_idle_timeout resets a response that stalls", async () => {
+  // Headers, one body chunk, then nothing more.
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  (async () => {
+    try {
+      for await (const c of l) {
+        conns.push(c);
+        const buf = new Uint8Array(4096);
+        await c.read(buf);
+        await c.write(
+          new TextEncoder().encode(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n",
+          ),
+        );
+      }
+    } catch { /* closed */ }
+  })();
+  const proxy = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/" }
+  route:
+    cluster: backend
+    retry_policy: { retry_on: 5xx, per_try_idle_timeout: 0.3s }`,
+    clusters: staticCluster("backend", (l.addr as Deno.NetAddr).port),
+  }));
+  try {
+    const raw = await rawExchange(
+      proxy.port(),
+      "GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+    );
+    // The response had started: the stream is reset (no retry), the body cut short.
+    assert(raw.startsWith("HTTP/1.1 200"), raw);
+    assert(!raw.includes("0\r\n\r\n"), "no end of the chunked body");
+    const s = await stats(proxy.adminPort);
+    assertEquals(s["cluster.backend.upstream_rq_per_try_idle_timeout"], 1);
+    assertEquals(s["cluster.backend.upstream_rq_retry"], 0);
+  } finally {
+    await proxy.stop();
+    l.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+  }
+});
