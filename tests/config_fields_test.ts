@@ -1,6 +1,6 @@
 /**
  * Config that denvoy would ignore is refused, the same way by `--mode validate` and by serving:
- * unimplemented fields (retries, circuit breakers) and unsupported values (codec_type HTTP2),
+ * unimplemented fields (rate limits, preconnecting) and unsupported values (codec_type HTTP2),
  * each with file:line:col and field path, exit code 1.
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
@@ -25,12 +25,12 @@ const CONFIG = `static_resources:
               - match: { prefix: "/" }
                 route:
                   cluster: backend
-                  retry_policy: { retry_on: 5xx, num_retries: 3 }
+                  include_vh_rate_limits: true
           http_filters:
           - name: envoy.filters.http.router
   clusters:
   - name: backend
-    circuit_breakers: { thresholds: [{ max_connections: 1 }] }
+    preconnect_policy: { per_upstream_preconnect_ratio: 1.5 }
     load_assignment:
       cluster_name: backend
       endpoints:
@@ -46,8 +46,8 @@ function expected(path: string): string[] {
     `${path}:11:23: ${HCM}.codec_type: unsupported: envoy.filters.network.http_connection_manager: ` +
     "codec_type HTTP2 is not supported yet",
     `${path}:20:19: ${HCM}.route_config.virtual_hosts[0].routes[0].route: ` +
-    "field 'retry_policy' is not supported yet",
-    `${path}:25:5: static_resources.clusters[0]: field 'circuit_breakers' is not supported yet`,
+    "field 'include_vh_rate_limits' is not supported yet",
+    `${path}:25:5: static_resources.clusters[0]: field 'preconnect_policy' is not supported yet`,
   ];
 }
 

@@ -38,6 +38,7 @@ export type ExtensionCategory =
   | "envoy.rbac"
   | "envoy.formatter"
   | "envoy.internal_redirect_predicates"
+  | "envoy.retry_host_predicates"
   | "envoy.http.stateful_header_formatters"
   | "envoy.resource_monitors"
   | "envoy.bootstrap";

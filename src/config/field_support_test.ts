@@ -53,14 +53,14 @@ const ROUTE = "static_resources.listeners[0].filter_chains[0].filters[0].typed_c
   "route_config.virtual_hosts[0].routes[0].route";
 
 Deno.test("field support: a set field nobody implements is refused with its place", () => {
-  assertEquals(load(config("                  retry_policy: { retry_on: 5xx }\n")), [
-    `19:19: ${ROUTE}: field 'retry_policy' is not supported yet`,
+  assertEquals(load(config("                  include_vh_rate_limits: true\n")), [
+    `19:19: ${ROUTE}: field 'include_vh_rate_limits' is not supported yet`,
   ]);
 });
 
 Deno.test("field support: an empty message counts as set; a default scalar does not", () => {
-  assertEquals(load(config("                  hedge_policy: {}\n")), [
-    `19:19: ${ROUTE}: field 'hedge_policy' is not supported yet`,
+  assertEquals(load(config("                  cors: {}\n")), [
+    `19:19: ${ROUTE}: field 'cors' is not supported yet`,
   ]);
   // proto3 cannot tell `false` from absent, and neither can Envoy: nothing to refuse.
   assertEquals(load(config("", "", "          append_x_forwarded_port: false\n")), []);
@@ -104,12 +104,12 @@ Deno.test("field support: an unsupported extension's own fields are not listed",
 
 Deno.test("field support: validate reports every stage's problems in one run", () => {
   const issues = load(
-    config("                  retry_policy: { retry_on: 5xx }\n", "    bogus: 1\n")
+    config("                  include_vh_rate_limits: true\n", "    bogus: 1\n")
       .replace("cluster: backend\n", "cluster: nowhere\n"),
   );
   assertEquals(issues.length, 3, issues.join("\n"));
   assert(issues.some((i) => i.includes('unknown field "bogus"')));
-  assert(issues.some((i) => i.includes("field 'retry_policy' is not supported yet")));
+  assert(issues.some((i) => i.includes("field 'include_vh_rate_limits' is not supported yet")));
   assert(issues.some((i) => i.includes("unknown cluster 'nowhere'")));
 });
 

@@ -16,6 +16,11 @@ import { preserveCaseFactory } from "./http/header_formatters/preserve_case/conf
 import { allowListedRoutesPredicateFactory } from "./internal_redirect/allow_listed_routes/config.ts";
 import { previousRoutesPredicateFactory } from "./internal_redirect/previous_routes/config.ts";
 import { safeCrossSchemePredicateFactory } from "./internal_redirect/safe_cross_scheme/config.ts";
+import {
+  omitCanaryHostsPredicateFactory,
+  omitHostMetadataPredicateFactory,
+  previousHostsPredicateFactory,
+} from "./retry/host/config.ts";
 
 import {
   leastRequestPolicyFactory,
@@ -41,6 +46,9 @@ export function builtinExtensions(): ExtensionRegistry {
       previousRoutesPredicateFactory,
       allowListedRoutesPredicateFactory,
       safeCrossSchemePredicateFactory,
+      previousHostsPredicateFactory,
+      omitCanaryHostsPredicateFactory,
+      omitHostMetadataPredicateFactory,
       statsdSinkFactory,
       dogStatsdSinkFactory,
       roundRobinPolicyFactory,

@@ -8,8 +8,6 @@ import type { HeaderMap } from "../http/header_map.ts";
 import type { DataSource } from "../../proto/gen/envoy/config/core/v3/base_pb.ts";
 import { dataSourceBytes } from "../config/data_source.ts";
 import type {
-  HedgePolicy,
-  RetryPolicy,
   Route,
   RouteAction,
   RouteAction_RequestMirrorPolicy,
@@ -44,6 +42,11 @@ import {
 import type { MatchedRoute, RouteMatchContext } from "./route_table.ts";
 import type { CompiledVirtualHost } from "./virtual_host.ts";
 import { runtimeSnapshot } from "../runtime/runtime.ts";
+import {
+  type CompiledRetryPolicy,
+  compileHedgePolicy,
+  compileRetryPolicy,
+} from "./retry_policy.ts";
 import type { FractionalPercent } from "../runtime/snapshot.ts";
 
 /** What a matched route does. */
@@ -143,8 +146,9 @@ interface RouteSettings {
   hostRewritePathRegex?: RegexRewrite;
   appendXForwardedHost: boolean;
   clusterNotFoundResponseCode: number;
-  retryPolicy?: RetryPolicy;
-  hedgePolicy?: HedgePolicy;
+  retryPolicy?: CompiledRetryPolicy;
+  hedgeOnPerTryTimeout: boolean;
+  priority: number;
   hashPolicy?: HashPolicy;
   metadataMatch?: MetadataMatchCriteria;
   requestMirrorPolicies: readonly RouteAction_RequestMirrorPolicy[];
@@ -218,8 +222,14 @@ function compileRouteSettings(
     autoHostRewrite: false,
     appendXForwardedHost: a.appendXForwardedHost,
     clusterNotFoundResponseCode: CLUSTER_NOT_FOUND_CODES[a.clusterNotFoundResponseCode] ?? 503,
-    retryPolicy: a.retryPolicy ?? vhost.retryPolicy,
-    hedgePolicy: a.hedgePolicy ?? vhost.hedgePolicy,
+    retryPolicy: a.retryPolicy
+      ? compileRetryPolicy(a.retryPolicy, `${field}.retry_policy`)
+      : vhost.retryPolicy,
+    hedgeOnPerTryTimeout: a.hedgePolicy
+      ? compileHedgePolicy(a.hedgePolicy, `${field}.hedge_policy`)
+      : vhost.hedgeOnPerTryTimeout ?? false,
+    // core.v3.RoutingPriority: DEFAULT = 0, HIGH = 1.
+    priority: a.priority,
     hashPolicy: compileHashPolicy(a.hashPolicy, `${field}.hash_policy`),
     metadataMatch: metadataMatchCriteria(a.metadataMatch),
     requestMirrorPolicies: a.requestMirrorPolicies.length > 0
@@ -327,10 +337,18 @@ export class CompiledRoute {
   readonly appendXForwardedHost: boolean = false;
   /** Status to answer with when the cluster does not exist (503 by default). */
   readonly clusterNotFoundResponseCode: number = 503;
-  /** The route's retry policy, else the virtual host's. */
-  readonly retryPolicy?: RetryPolicy;
-  /** The route's hedge policy, else the virtual host's. */
-  readonly hedgePolicy?: HedgePolicy;
+  /** The route's retry policy, else the virtual host's (compiled). */
+  readonly retryPolicy?: CompiledRetryPolicy;
+  /** `hedge_policy.hedge_on_per_try_timeout`, the route's, else the virtual host's. */
+  readonly hedgeOnPerTryTimeout: boolean = false;
+  /** `route.priority`: the circuit breakers of that priority apply (0 DEFAULT, 1 HIGH). */
+  readonly priority: number = 0;
+  /** `per_request_buffer_limit_bytes`, the route's, else the virtual host's. */
+  readonly perRequestBufferLimitBytes?: number;
+  /** The virtual host's `include_request_attempt_count`. */
+  readonly includeRequestAttemptCount: boolean = false;
+  /** The virtual host's `include_attempt_count_in_response`. */
+  readonly includeAttemptCountInResponse: boolean = false;
   /** `route.hash_policy`: the hash key for consistent-hash load balancers. */
   readonly hashPolicy?: HashPolicy;
   /** `route.metadata_match` (`envoy.lb`): the subset load balancer's criteria. */
@@ -395,6 +413,10 @@ export class CompiledRoute {
     }
     this.config = config;
     this.name = config.name;
+    this.perRequestBufferLimitBytes = config.perRequestBufferLimitBytes ??
+      vhost.config.perRequestBufferLimitBytes;
+    this.includeRequestAttemptCount = vhost.config.includeRequestAttemptCount;
+    this.includeAttemptCountInResponse = vhost.config.includeAttemptCountInResponse;
     this.typedPerFilterConfig = mergePerFilterConfig(
       vhost.typedPerFilterConfig,
       config.typedPerFilterConfig,

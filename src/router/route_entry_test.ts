@@ -1,4 +1,5 @@
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { RETRY_ON_5XX, RETRY_ON_CONNECT_FAILURE } from "./retry_policy.ts";
 import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { apiRegistry, messageSchema } from "../config/api.ts";
 import { HeaderMap } from "../http/header_map.ts";
@@ -289,14 +290,15 @@ Deno.test("host rewrites and route policies are exposed", () => {
   ], { retryPolicy: { retryOn: "connect-failure" }, hedgePolicy: { hedgeOnPerTryTimeout: true } });
   const lit = match(t, "/lit")!.route;
   assertEquals([lit.hostRewriteLiteral, lit.appendXForwardedHost], ["new.host", true]);
-  assertEquals(lit.retryPolicy?.retryOn, "connect-failure", "the virtual host's retry policy");
-  assertEquals(lit.hedgePolicy?.hedgeOnPerTryTimeout, true);
+  assertEquals(lit.retryPolicy?.retryOn, RETRY_ON_CONNECT_FAILURE, "the virtual host's policy");
+  assertEquals(lit.hedgeOnPerTryTimeout, true);
   assertEquals(lit.clusterNotFoundResponseCode, 503);
   assertEquals(match(t, "/auto")!.route.autoHostRewrite, true);
   assertEquals(match(t, "/hdr")!.route.hostRewriteHeader, "x-host");
   const re = match(t, "/re/users/1?x")!.route;
   assertEquals(re.hostRewritePathRegex?.replaceAll("/re/users/1"), "users.svc");
-  assertEquals(re.retryPolicy?.retryOn, "5xx", "the route's own policy wins");
+  assertEquals(re.retryPolicy?.retryOn, RETRY_ON_5XX, "the route's own policy wins");
+  assertEquals(re.retryPolicy?.numRetries, 3);
   assertEquals(re.hashPolicy !== undefined, true);
   assertEquals(re.clusterNotFoundResponseCode, 404);
 });

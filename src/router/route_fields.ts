@@ -1,8 +1,7 @@
 /**
  * Fields of the route configuration that route_table.ts, virtual_host.ts, route_entry.ts,
  * redirect.ts, header_mutation.ts and router_filter.ts implement (see config/field_support.ts).
- * Retries and hedging are refused until the router implements them; mirroring is
- * shadow_writer.ts.
+ * retry_policy.ts; mirroring is shadow_writer.ts.
  */
 import type { FieldTable } from "../config/field_support.ts";
 
@@ -39,6 +38,12 @@ export const ROUTE_FIELDS: FieldTable = {
       "typed_per_filter_config",
       "metadata",
       "request_mirror_policies",
+      "retry_policy",
+      "hedge_policy",
+      "include_request_attempt_count",
+      "include_attempt_count_in_response",
+      "include_is_timeout_retry_header",
+      "per_request_buffer_limit_bytes",
     ],
     "envoy.config.route.v3.VirtualCluster": ["headers", "name"],
     "envoy.config.route.v3.Route": [
@@ -50,6 +55,7 @@ export const ROUTE_FIELDS: FieldTable = {
       "metadata",
       "typed_per_filter_config",
       ...HEADER_MUTATION,
+      "per_request_buffer_limit_bytes",
     ],
     "envoy.config.route.v3.RouteMatch": [
       "prefix",
@@ -107,6 +113,8 @@ export const ROUTE_FIELDS: FieldTable = {
       "internal_redirect_policy",
       "internal_redirect_action",
       "max_internal_redirects",
+      "retry_policy",
+      "hedge_policy",
       "request_mirror_policies",
     ],
     // shadow_writer.ts. trace_sampled only steers the mirror's span: with no tracer (denvoy
@@ -118,6 +126,24 @@ export const ROUTE_FIELDS: FieldTable = {
       "trace_sampled",
       "disable_shadow_host_suffix_append",
     ],
+    "envoy.config.route.v3.RetryPolicy": [
+      "retry_on",
+      "num_retries",
+      "per_try_timeout",
+      "per_try_idle_timeout",
+      "retry_host_predicate",
+      "host_selection_retry_max_attempts",
+      "retriable_status_codes",
+      "retry_back_off",
+      "rate_limited_retry_back_off",
+      "retriable_headers",
+      "retriable_request_headers",
+    ],
+    "envoy.config.route.v3.RetryPolicy.RetryHostPredicate": ["name", "typed_config"],
+    "envoy.config.route.v3.RetryPolicy.RetryBackOff": ["base_interval", "max_interval"],
+    "envoy.config.route.v3.RetryPolicy.RateLimitedRetryBackOff": ["reset_headers", "max_interval"],
+    "envoy.config.route.v3.RetryPolicy.ResetHeader": ["name", "format"],
+    "envoy.config.route.v3.HedgePolicy": ["hedge_on_per_try_timeout"],
     "envoy.config.route.v3.RouteAction.UpgradeConfig": ["upgrade_type", "enabled"],
     "envoy.config.route.v3.RouteAction.MaxStreamDuration": [
       "max_stream_duration",
@@ -184,6 +210,9 @@ export const ROUTE_FIELDS: FieldTable = {
       "inline_cluster_specifier_plugin",
       "path_rewrite_policy",
     ],
+    // retry_policy.ts refuses these with their own message.
+    "envoy.config.route.v3.RetryPolicy": ["retry_priority", "retry_options_predicates"],
+    "envoy.config.route.v3.HedgePolicy": ["initial_requests", "additional_request_chance"],
     // route_entry.ts refuses CONNECT upgrades and their connect_config.
     "envoy.config.route.v3.RouteAction.UpgradeConfig": ["connect_config"],
   },

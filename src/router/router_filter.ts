@@ -24,6 +24,15 @@ import type {
   UpstreamFailure,
   UpstreamStream,
 } from "../upstream/conn_pool.ts";
+import type { Cluster } from "../upstream/cluster.ts";
+import type { ResourceManager } from "../upstream/resource_manager.ts";
+import { containBug } from "../common/error_boundary.ts";
+import {
+  DEFAULT_RETRY_POLICY,
+  type ResetKind,
+  RetryState,
+  type RetryStatus,
+} from "./retry_policy.ts";
 import { type HostDescription, hostKey } from "../upstream/host.ts";
 import { type AltCodeStats, type ClusterStats, RouterStats } from "../stats/data_path_stats.ts";
 import type { LoadBalancer } from "../upstream/load_balancer.ts";
@@ -50,6 +59,7 @@ import {
   recordTraffic,
   TIMEOUT,
 } from "../upstream/host_monitor.ts";
+import type { LbContext } from "../upstream/lb_base.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -105,12 +115,83 @@ function hasEnvoyHeaders(headers: HeaderMap): boolean {
   return false;
 }
 
+/**
+ * One attempt of a request on an upstream host (Envoy's UpstreamRequest): its pool request,
+ * its stream, its per-try timers. A retry is a new attempt; with hedging several are in flight.
+ */
+class UpstreamAttempt implements UpstreamCallbacks {
+  pending: PendingRequest | undefined;
+  stream: UpstreamStream | undefined;
+  perTryTimer: CoarseTimer | undefined;
+  perTryIdleTimer: CoarseTimer | undefined;
+  /** A hedged retry was started for this attempt on its per-try timeout. */
+  retried = false;
+  /** No final response headers yet. */
+  awaitingHeaders = true;
+  /** Request bytes went out on it (for `reset-before-request`). */
+  requestStarted = false;
+  /** The host's stats on this worker (Envoy's per-host rq_success, rq_error, ...). */
+  hostStats: HostStats | undefined;
+  done = false;
+
+  constructor(readonly router: RouterFilter, readonly host: HostDescription) {}
+
+  onReady(stream: UpstreamStream): void {
+    this.router.onAttemptReady(this, stream);
+  }
+  onFailure(reason: UpstreamFailure, detail: string): void {
+    this.router.onAttemptFailure(this, reason, detail);
+  }
+  onResponseHeaders(headers: HeaderMap, head: MessageHead, endStream: boolean): void {
+    this.router.onAttemptHeaders(this, headers, head, endStream);
+  }
+  onResponseData(data: Uint8Array, endStream: boolean): void {
+    this.router.onAttemptData(this, data, endStream);
+  }
+  onResponseTrailers(trailers: HeaderMap): void {
+    this.router.onAttemptTrailers(this, trailers);
+  }
+  onUpstreamWritable(): void {
+    this.router.onUpstreamWritable();
+  }
+  onBug(error: unknown): void {
+    this.router.onBug(error);
+  }
+
+  clearTimers(): void {
+    this.perTryTimer?.disarm();
+    this.perTryIdleTimer?.disarm();
+  }
+
+  /** Gives up on the attempt: cancels its pool request or resets its stream. */
+  reset(): void {
+    this.done = true;
+    this.clearTimers();
+    this.pending?.cancel();
+    this.pending = undefined;
+    this.stream?.reset();
+  }
+}
+
+/** The reset reasons retries distinguish, for each pool failure. */
+const RESET_KINDS: Record<UpstreamFailure, ResetKind> = {
+  connection_failure: "connect_failure",
+  connection_timeout: "connect_failure",
+  connection_termination: "connection_termination",
+  protocol_error: "protocol_error",
+  local_reset: "local_reset",
+  overflow: "overflow",
+};
+
 /** One request's router. */
-export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
+export class RouterFilter implements StreamDecoderFilter {
   #cb: StreamFilterCallbacks;
   #route: MatchedRoute | undefined;
-  #upstream: UpstreamStream | undefined;
-  #pending: PendingRequest | undefined;
+  /** Attempts in flight, oldest first (more than one only while hedging). */
+  #attempts: UpstreamAttempt[] = [];
+  /** The attempt whose response goes downstream. */
+  #final: UpstreamAttempt | undefined;
+  /** Request data not yet sent upstream when the body is not kept for a retry or redirect. */
   #held: Uint8Array[] = [];
   #heldEnd = false;
   #heldTrailers: HeaderMap | undefined;
@@ -123,34 +204,51 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
    */
   #upstreamDurationMs = 0;
   #upstreamDurationTimer: CoarseTimer | undefined;
-  /** x-envoy-upstream-rq-per-try-timeout-ms: the one attempt's own timeout (0 = none). */
+  /** Each attempt's own timeout (retry policy, x-envoy-upstream-rq-per-try-timeout-ms; 0 = none). */
   #perTryTimeoutMs = 0;
-  #perTryTimer: CoarseTimer | undefined;
+  /** `per_try_idle_timeout` (0 = none). */
+  #perTryIdleTimeoutMs = 0;
   /** x-envoy-upstream-rq-timeout-alt-response: a timeout answers 204 instead of 504. */
   #timeoutStatus = 504;
   #startMs = 0;
-  /** When the downstream request completed (performance.now()), or 0 while it has not. */
+  /** When the downstream request completed (performance.now() clock), or 0 while it has not. */
   #requestCompleteMs = 0;
-  /** Copies of the request body kept for an internal redirect; undefined when not buffering. */
-  #redirectBody: Uint8Array[] | undefined;
-  #redirectBodyBytes = 0;
-  /** The body outgrew the buffer limit: an internal redirect can no longer replay it. */
-  #redirectOverflow = false;
+  /** Copies of the request body kept for a retry or an internal redirect; undefined when not. */
+  #body: Uint8Array[] | undefined;
+  #bodyBytes = 0;
+  /** The body outgrew the buffer limit: neither a redirect nor a retry can replay it. */
+  #bodyOverflow = false;
+  /** The request's buffer limit for retries and redirects (per_request_buffer_limit_bytes). */
+  #bufferLimit = 0;
   #responseStarted = false;
   #done = false;
   #upgrade = false;
-  /** The balancer and host this request counts against (least-request bookkeeping). */
   #lb: LoadBalancer | undefined;
+  #cluster: Cluster | undefined;
+  #rm: ResourceManager | undefined;
   #stats: ClusterStats | undefined;
-  /** The chosen host's stats on this worker (Envoy's per-host rq_success, rq_error, ...). */
-  #hostStats: HostStats | undefined;
-  #host: HostDescription | undefined;
-  /** Set-Cookie values a cookie hash policy generated, for the response. */
-  #setCookies: string[] | undefined;
   /** The request came from an internal address: Envoy charges `internal.*` code stats. */
   #internal = false;
   /** x-envoy-upstream-alt-stat-name: codes are also charged under this name. */
   #alt: AltCodeStats | undefined;
+  /** Retries of this request; undefined when none can happen. */
+  #retry: RetryState | undefined;
+  /** The retry resource this request holds (from a scheduled retry to the next decision). */
+  #retryHeld = false;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #pendingRetries = 0;
+  #isRetry = false;
+  #attemptCount = 1;
+  /** hedge_on_per_try_timeout (x-envoy-hedge-on-per-try-timeout). */
+  #hedge = false;
+  /** The scheduled retry follows a per-try timeout (x-envoy-is-timeout-retry). */
+  #timeoutRetry = false;
+  /** Hosts attempted, for retry host predicates. */
+  #attempted: HostDescription[] | undefined;
+  /** What the balancer is told about this request (hash, subset criteria, headers). */
+  #lbContext: LbContext | undefined;
+  /** Set-Cookie values a cookie hash policy generated, for the response. */
+  #setCookies: string[] | undefined;
   /** Mirrored copies of the request still waiting for its body or trailers. */
   #shadows: ShadowStream[] | undefined;
 
@@ -215,6 +313,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       cb.sendLocalReply(r.clusterNotFoundResponseCode, "", { details: "cluster_not_found" });
       return "stop";
     }
+    this.#cluster = cluster;
     si.upstreamCluster = cluster.info.name;
     si.upstreamClusterDescription = cluster.info;
     const stats = this.server.clusterStats.get(cluster.info.statName);
@@ -238,25 +337,31 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       : undefined;
     const metadataMatch = m.weightedCluster?.metadataMatch ?? r.metadataMatch;
     const originalDst = cluster.info.originalDst !== undefined;
-    const host = lb?.chooseHost(
-      hashKey === undefined && !metadataMatch && !originalDst
-        ? undefined
-        : { hashKey, metadataMatch, ...(originalDst ? { downstreamHeaders: headers } : {}) },
-    );
+    if (hashKey !== undefined || metadataMatch || originalDst) {
+      this.#lbContext = {
+        hashKey,
+        metadataMatch,
+        ...(originalDst ? { downstreamHeaders: headers } : {}),
+      };
+    }
+    const host = lb?.chooseHost(this.#lbContext);
     if (!lb || !host) {
-      stats.cxNoneHealthy.inc();
-      this.#chargeCode(503);
-      si.setFlag("UH");
-      cb.sendLocalReply(503, "no healthy upstream", { details: "no_healthy_upstream" });
+      this.#noHealthyUpstream(false);
       return "stop";
     }
-    lb.requestStarted(host);
     this.#lb = lb;
-    this.#host = host;
-    si.upstreamHost = hostKey(host);
-    si.upstreamHostDescription = host;
+    this.#rm = cluster.resources.forPriority(r.priority);
 
     const envoyHeaders = !this.config.suppressEnvoyHeaders;
+    const policy = r.retryPolicy ?? DEFAULT_RETRY_POLICY;
+    this.#perTryTimeoutMs = policy.perTryTimeoutMs;
+    this.#perTryIdleTimeoutMs = policy.perTryIdleTimeoutMs;
+    this.#hedge = r.hedgeOnPerTryTimeout;
+    if (control) {
+      const hedge = headers.get("x-envoy-hedge-on-per-try-timeout");
+      if (hedge === "true") this.#hedge = true;
+      else if (hedge === "false") this.#hedge = false;
+    }
     // Timeout: the route's, unless a trusted x-envoy-upstream-rq-timeout-ms overrides it. A
     // route with max_stream_duration has none: the connection manager's duration timer applies.
     this.#timeoutMs = r.maxStreamDuration ? 0 : r.timeoutMs;
@@ -272,21 +377,17 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       : undefined;
     const respectExpected = expectedHeader !== undefined && /^\d+$/.test(expectedHeader);
     if (respectExpected) this.#timeoutMs = Number(expectedHeader);
-    if (control) this.#consumeControlHeaders(headers, !respectExpected);
-    const expected = this.#perTryTimeoutMs || this.#timeoutMs;
-    if (expected > 0 && envoyHeaders) {
-      headers.set("x-envoy-expected-rq-timeout-ms", String(expected));
-    }
-    // The upstream learns the timeout in force.
-    if (this.#timeoutMs > 0 && grpcTimeout) {
-      headers.set("grpc-timeout", toGrpcTimeout(this.#timeoutMs));
-    }
+    if (control) this.#consumeTimeoutHeaders(headers, !respectExpected);
+    // A per-try timeout not below the global one is ignored, as in Envoy.
+    if (this.#timeoutMs > 0 && this.#perTryTimeoutMs >= this.#timeoutMs) this.#perTryTimeoutMs = 0;
+    this.#setExpectedTimeout(headers, 0, grpcTimeout);
     this.#upstreamDurationMs = cluster.info.maxStreamDurationMs;
     const duration = headers.get("x-envoy-upstream-stream-duration-ms");
     if (duration !== undefined) {
       if (/^\d+$/.test(duration)) this.#upstreamDurationMs = Number(duration);
       headers.remove("x-envoy-upstream-stream-duration-ms");
     }
+    if (r.includeRequestAttemptCount) headers.set("x-envoy-attempt-count", "1");
 
     // The host is rewritten before the path: host_rewrite_path_regex reads the original path.
     const literal = m.weightedCluster?.hostRewriteLiteral ?? r.hostRewriteLiteral;
@@ -309,10 +410,24 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       headers.set(":path", newPath);
     }
     applyRequestHeaderMutations(m, headers, si);
-    this.#requestHeaders = headers;
+    // Envoy's RetryStateImpl::create: a state only when some condition can apply; the retry
+    // headers are consumed either way.
     this.#upgrade = headers.has("upgrade");
+    // An upgrade's bytes are not kept, so it is never retried.
+    if (
+      !this.#upgrade && (policy.retryOn !== 0 ||
+        (control && (headers.has("x-envoy-retry-on") || headers.has("x-envoy-retry-grpc-on"))))
+    ) {
+      this.#retry = new RetryState(policy, headers, control);
+    }
+    if (control) headers.removeIf(isConsumed);
+    this.#requestHeaders = headers;
     this.#heldEnd = endStream;
-    if (r.internalRedirectPolicy && !this.#upgrade) this.#redirectBody = [];
+    this.#bufferLimit = Math.min(
+      this.#cb.decoderBufferLimit || Infinity,
+      r.perRequestBufferLimitBytes ?? Infinity,
+    );
+    if (!this.#upgrade && (r.internalRedirectPolicy || this.#retry?.enabled)) this.#body = [];
     this.#startMs = monotonicNow();
     if (endStream) this.#onRequestComplete();
     if (r.requestMirrorPolicies.length > 0) {
@@ -322,24 +437,66 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
         headers,
         endStream,
         this.#timeoutMs,
-        cb.decoderBufferLimit,
+        this.#cb.decoderBufferLimit,
       );
     }
-    const pool = this.server.pools.pool(cluster.info, host.address, host.port);
-    si.attemptCount = (si.attemptCount ?? 0) + 1;
-    this.#hostStats = pool.stats;
-    // Outlier detection and health check intervals learn of traffic (clusters with either).
-    if (host.monitor !== undefined) recordTraffic(host.monitor);
-    this.#pending = pool.newStream(this);
+    this.#startAttempt(host);
     return "stop";
   }
 
+  /** Sends the request on a new attempt to `host`. */
+  #startAttempt(host: HostDescription): void {
+    const a = new UpstreamAttempt(this, host);
+    this.#attempts.push(a);
+    this.#lb!.requestStarted(host);
+    if (this.#retry?.policy.hostPredicates.length) (this.#attempted ??= []).push(host);
+    const si = this.#cb.streamInfo;
+    si.attemptCount = (si.attemptCount ?? 0) + 1;
+    si.upstreamHost = hostKey(host);
+    si.upstreamHostDescription = host;
+    const pool = this.server.pools.pool(this.#cluster!.info, host.address, host.port);
+    a.hostStats = pool.stats;
+    // Outlier detection and health check intervals learn of traffic (clusters with either).
+    if (host.monitor !== undefined) recordTraffic(host.monitor);
+    a.pending = pool.newStream(a, this.#rm);
+  }
+
   /**
-   * The timeout and retry headers of a trusted client (the connection manager removed them
-   * from external requests): the router honours what it implements and, as Envoy's router
-   * does, consumes them all so that they never reach the upstream.
+   * "no healthy upstream": 503 with UH. `attempted`: a retry found no host (the response then
+   * carries the attempt count, as Envoy's does once an attempt was made).
    */
-  #consumeControlHeaders(headers: HeaderMap, applyTimeout: boolean): void {
+  #noHealthyUpstream(attempted: boolean): void {
+    this.#stats!.cxNoneHealthy.inc();
+    this.#chargeCode(503);
+    this.#cb.streamInfo.setFlag("UH");
+    this.#done = true;
+    this.#cb.sendLocalReply(503, "no healthy upstream", {
+      details: "no_healthy_upstream",
+      ...(attempted ? { modifyHeaders: (h: HeaderMap) => this.#modifyHeaders(h) } : {}),
+    });
+  }
+
+  /**
+   * x-envoy-expected-rq-timeout-ms (and grpc-timeout with max_grpc_timeout): the per-try
+   * timeout, else (or when hedging) the global one, less the time already spent.
+   */
+  #setExpectedTimeout(headers: HeaderMap, elapsedMs: number, grpc: boolean): void {
+    const global = this.#timeoutMs;
+    let expected = this.#hedge || this.#perTryTimeoutMs === 0 ? global : this.#perTryTimeoutMs;
+    if (expected <= 0) return;
+    if (global > 0) expected = elapsedMs >= global ? 1 : Math.min(expected, global - elapsedMs);
+    if (!this.config.suppressEnvoyHeaders) {
+      headers.set("x-envoy-expected-rq-timeout-ms", String(expected));
+    }
+    // The upstream learns the timeout in force.
+    if (grpc) headers.set("grpc-timeout", toGrpcTimeout(expected));
+  }
+
+  /**
+   * The timeout headers of a trusted client (the connection manager removed them from
+   * external requests), consumed as Envoy's router does.
+   */
+  #consumeTimeoutHeaders(headers: HeaderMap, applyTimeout: boolean): void {
     const override = headers.get("x-envoy-upstream-rq-timeout-ms");
     if (override !== undefined) {
       if (applyTimeout && /^\d+$/.test(override)) this.#timeoutMs = Number(override);
@@ -349,70 +506,89 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     if (perTry !== undefined) {
       if (/^\d+$/.test(perTry)) this.#perTryTimeoutMs = Number(perTry);
       headers.remove("x-envoy-upstream-rq-per-try-timeout-ms");
-      // A per-try timeout not below the global one is ignored, as in Envoy.
-      if (this.#timeoutMs > 0 && this.#perTryTimeoutMs >= this.#timeoutMs) {
-        this.#perTryTimeoutMs = 0;
-      }
     }
     if (headers.remove("x-envoy-upstream-rq-timeout-alt-response") > 0) this.#timeoutStatus = 204;
-    headers.removeIf(isConsumed);
   }
 
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
     if (this.#done) return "stopNoBuffer";
-    if (this.#redirectBody && data.length > 0) this.#bufferForRedirect(data);
+    if (this.#body && data.length > 0 && !this.#bufferBody(data)) return "stopNoBuffer";
     if (this.#shadows) this.#shadowData(data, endStream);
-    if (endStream) this.#onRequestComplete();
-    if (this.#upstream) {
-      if (endStream) this.#startPerTryTimer();
-      this.#upstream.encodeData(data, endStream);
+    if (endStream) {
+      this.#heldEnd = true;
+      this.#onRequestComplete();
+    }
+    const a = this.#attempts[this.#attempts.length - 1];
+    const up = a?.stream;
+    if (up) {
+      up.encodeData(data, endStream);
       this.#cb.streamInfo.mark("firstUpstreamTxByteSent");
-      if (endStream) this.#cb.streamInfo.mark("lastUpstreamTxByteSent");
+      if (endStream) {
+        this.#cb.streamInfo.mark("lastUpstreamTxByteSent");
+        this.#startPerTryTimers();
+      }
       // Upstream flow control: stop reading downstream while the upstream buffer is full.
-      if (!this.#upstream.writable()) this.#cb.readDisableDownstream(true);
+      if (!up.writable()) this.#cb.readDisableDownstream(true);
     } else {
-      this.#held.push(data);
-      this.#heldEnd = endStream;
+      // Kept in #body when buffering; otherwise held until the attempt is ready.
+      if (!this.#body) this.#held.push(data);
     }
     return "stopNoBuffer";
   }
 
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
+    this.#heldTrailers = trailers;
     this.#onRequestComplete();
     if (this.#shadows) {
       for (const s of this.#shadows) s.encodeTrailers(trailers);
       this.#shadows = undefined;
     }
-    if (this.#upstream) {
-      this.#startPerTryTimer();
-      this.#upstream.encodeTrailers(trailers);
-    } else this.#heldTrailers = trailers;
+    const up = this.#attempts[this.#attempts.length - 1]?.stream;
+    if (up) {
+      up.encodeTrailers(trailers);
+      this.#startPerTryTimers();
+    }
     return "stop";
   }
 
   onDestroy(): void {
     // Downstream went away (or the stream finished): cancel whatever is in flight upstream.
-    this.#recordUpstreamBytes();
+    this.#recordUpstreamBytes(this.#final ?? this.#attempts[0]);
     this.#done = true;
     this.#clearTimer();
     if (this.#shadows) { for (const s of this.#shadows) s.cancel(); }
-    this.#pending?.cancel();
-    this.#upstream?.reset();
-    if (this.#host) this.#lb!.requestFinished(this.#host);
-    this.#host = undefined;
+    for (const a of this.#attempts.splice(0)) this.#endAttempt(a);
+    this.#dropRetry();
+  }
+
+  /** Request body for the shadows; they are on their own once the request ended. */
+  #shadowData(data: Uint8Array, endStream: boolean): void {
+    for (const s of this.#shadows!) s.encodeData(data, endStream);
+    if (endStream) this.#shadows = undefined;
+  }
+
+  /** An attempt is over: its stream reset if still open, its host's load released. */
+  #endAttempt(a: UpstreamAttempt): void {
+    if (!a.done) a.reset();
+    this.#lb!.requestFinished(a.host);
+  }
+
+  #removeAttempt(a: UpstreamAttempt): void {
+    const i = this.#attempts.indexOf(a);
+    if (i >= 0) this.#attempts.splice(i, 1);
+    this.#endAttempt(a);
   }
 
   // ---- upstream callbacks ----
 
-  onReady(stream: UpstreamStream): void {
-    if (this.#done) {
+  onAttemptReady(a: UpstreamAttempt, stream: UpstreamStream): void {
+    if (this.#done || a.done) {
       stream.reset();
       return;
     }
-    this.#upstream = stream;
-    this.#pending = undefined;
-    const monitor = this.#host?.monitor;
-    if (monitor !== undefined) putLocalResult(monitor, CONNECT_SUCCESS);
+    a.stream = stream;
+    a.pending = undefined;
+    if (a.host.monitor !== undefined) putLocalResult(a.host.monitor, CONNECT_SUCCESS);
     const si = this.#cb.streamInfo;
     si.upstreamLocalAddress = stream.localAddress;
     si.upstreamRemoteAddress = stream.remoteAddress;
@@ -423,35 +599,48 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     t.upstreamConnectStart = stream.pc.connectStart - si.startMonotonic;
     t.upstreamConnectComplete = stream.pc.connectComplete - si.startMonotonic;
     t.connectionPoolReadyLatency = monotonicNow() - this.#startMs;
-    if (this.#upstreamDurationMs > 0) this.#armUpstreamDuration();
-    const bodyLess = this.#heldEnd && this.#held.length === 0 && !this.#heldTrailers;
+    if (this.#upstreamDurationMs > 0 && !this.#upstreamDurationTimer) this.#armUpstreamDuration();
+    // The body so far: all of it when kept for a retry, else what arrived before this.
+    const body = this.#body ?? this.#held;
+    const end = this.#heldEnd;
+    const trailers = this.#heldTrailers;
+    const bodyLess = end && body.length === 0 && !trailers;
     stream.encodeHeaders(this.#requestHeaders, bodyLess);
+    a.requestStarted = true;
     si.mark("firstUpstreamTxByteSent");
     if (!bodyLess) {
-      const held = this.#held;
-      this.#held = [];
-      for (let i = 0; i < held.length; i++) {
-        stream.encodeData(held[i], this.#heldEnd && i === held.length - 1 && !this.#heldTrailers);
+      if (!this.#body) this.#held = [];
+      for (let i = 0; i < body.length; i++) {
+        stream.encodeData(body[i], end && i === body.length - 1 && !trailers);
       }
-      if (held.length === 0 && this.#heldEnd && !this.#heldTrailers) stream.encodeData(EMPTY, true);
-      if (this.#heldTrailers) stream.encodeTrailers(this.#heldTrailers);
+      if (body.length === 0 && end && !trailers) stream.encodeData(EMPTY, true);
+      if (trailers) stream.encodeTrailers(trailers);
     }
-    if (this.#heldEnd) si.mark("lastUpstreamTxByteSent");
-    if (this.#heldEnd || this.#heldTrailers) this.#startPerTryTimer();
+    if (end) si.mark("lastUpstreamTxByteSent");
+    if (end || trailers) this.#startPerTryTimer(a);
   }
 
-  onFailure(reason: UpstreamFailure, detail: string): void {
-    if (this.#done) return;
-    this.#pending = undefined;
-    const f = FAILURES[reason];
-    const si = this.#cb.streamInfo;
-    if (!this.#responseStarted) this.#chargeCode(f.status);
-    if (this.#hostStats) this.#hostStats.rq_error++;
-    const monitor = this.#host?.monitor;
-    // A connect failure or reset counts against the host; an overflow or our own reset not.
+  onAttemptFailure(a: UpstreamAttempt, reason: UpstreamFailure, detail: string): void {
+    if (this.#done || a.done) return;
+    a.done = true;
+    a.pending = undefined;
+    a.clearTimers();
+    // A connect failure or reset counts against the host (retried or not); an overflow or our
+    // own reset does not.
+    const monitor = a.host.monitor;
     if (monitor !== undefined && reason !== "overflow" && reason !== "local_reset") {
       putLocalResult(monitor, CONNECT_FAILED);
     }
+    const kind = RESET_KINDS[reason];
+    if (this.#maybeRetryReset(kind, a)) return;
+    const f = FAILURES[reason];
+    const si = this.#cb.streamInfo;
+    if (!this.#responseStarted) this.#chargeCode(f.status);
+    if (a.hostStats) a.hostStats.rq_error++;
+    this.#recordUpstreamBytes(a);
+    this.#removeAttempt(a);
+    // Other attempts (hedging) or a scheduled retry may still answer.
+    if (this.#awaitingHeaders() || this.#pendingRetries > 0) return;
     si.setFlag(f.flag);
     // Only a failed connect has a transport failure reason (`delayed connect error: 111`).
     const transport = reason === "connection_failure" ? detail : "";
@@ -462,40 +651,248 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     const started = this.#responseStarted ? "after" : "before";
     this.#fail(
       f.status,
-      `upstream connect error or disconnect/reset before headers. reset reason: ${f.reason}` +
+      "upstream connect error or disconnect/reset before headers. " +
+        (this.#isRetry ? "retried and the latest " : "") + `reset reason: ${f.reason}` +
         (transport ? `, transport failure reason: ${transport}` : ""),
       `upstream_reset_${started}_response_started{${f.reason}${transport ? "|" + transport : ""}}`
         .replaceAll(" ", "_"),
+      reason === "overflow",
     );
   }
 
-  #fail(status: number, body: string, details: string): void {
-    this.#recordUpstreamBytes();
+  /** Attempts still waiting for their response headers. */
+  #awaitingHeaders(): boolean {
+    for (const a of this.#attempts) if (a.awaitingHeaders) return true;
+    return false;
+  }
+
+  /**
+   * Envoy's maybeRetryReset: a reset (or a per-try timeout) is retried when the policy says so
+   * and nothing went downstream yet. True when a retry was scheduled.
+   */
+  #maybeRetryReset(kind: ResetKind, a: UpstreamAttempt, timeout = false): boolean {
+    const retry = this.#retry;
+    if (this.#responseStarted || !retry || a.retried) return false;
+    const status = this.#shouldRetry(retry.wouldRetryFromReset(kind, a.requestStarted), timeout);
+    if (status === "yes") {
+      if (a.hostStats) a.hostStats.rq_error++;
+      this.#removeAttempt(a);
+      return true;
+    }
+    this.#flagRetryStatus(status);
+    return false;
+  }
+
+  #flagRetryStatus(status: RetryStatus): void {
+    if (status === "no_overflow") this.#cb.streamInfo.setFlag("UO");
+    else if (status === "no_retry_limit_exceeded") this.#cb.streamInfo.setFlag("URX");
+  }
+
+  /**
+   * Envoy's RetryStateImpl::shouldRetry: a success is a decision not to retry after a retry;
+   * then the retries left and the cluster's retry circuit breaker; "yes" schedules the retry
+   * after its back-off.
+   */
+  #shouldRetry(wouldRetry: boolean, timeout = false): RetryStatus {
+    const retry = this.#retry!;
+    const stats = this.#stats!;
+    if (this.#retryHeld && !wouldRetry) stats.rqRetrySuccess.inc();
+    this.#releaseRetry();
+    const rm = this.#rm!;
+    const status = retry.decide(wouldRetry, () => rm.retries.tryCreate());
+    if (status === "no_retry_limit_exceeded") stats.rqRetryLimitExceeded.inc();
+    else if (status === "no_overflow") stats.rqRetryOverflow.inc();
+    if (status !== "yes") return status;
+    this.#retryHeld = true;
+    this.#timeoutRetry = timeout;
+    stats.rqRetry.inc();
+    const backOff = retry.nextBackOff();
+    (backOff.rateLimited ? stats.rqRetryBackoffRatelimited : stats.rqRetryBackoffExponential)
+      .inc();
+    this.#pendingRetries++;
+    this.#retryTimer = setTimeout(() => {
+      try {
+        this.#doRetry();
+      } catch (e) {
+        containBug(this, "retry", e);
+      }
+    }, backOff.ms);
+    return status;
+  }
+
+  /** Gives back the retry resource this request holds. */
+  #releaseRetry(): void {
+    if (!this.#retryHeld) return;
+    this.#retryHeld = false;
+    this.#rm!.retries.dec();
+  }
+
+  /** No more retries for this request (response chosen, request over, body too large). */
+  #dropRetry(): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#pendingRetries = 0;
+    this.#releaseRetry();
+    this.#retry = undefined;
+  }
+
+  /** Envoy's doRetry: the next attempt, on a host the load balancer (and predicates) pick. */
+  #doRetry(): void {
+    this.#retryTimer = undefined;
+    if (this.#done) return;
+    this.#isRetry = true;
+    this.#attemptCount++;
+    this.#pendingRetries--;
+    const host = this.#chooseRetryHost();
+    if (!host) {
+      for (const a of this.#attempts.splice(0)) this.#endAttempt(a);
+      this.#dropRetry();
+      this.#noHealthyUpstream(true);
+      return;
+    }
+    const r = this.#route!.route;
+    const headers = this.#requestHeaders;
+    if (r.includeRequestAttemptCount) {
+      headers.set("x-envoy-attempt-count", String(this.#attemptCount));
+    }
+    if (r.virtualHost.config.includeIsTimeoutRetryHeader) {
+      headers.set("x-envoy-is-timeout-retry", this.#timeoutRetry ? "true" : "false");
+    }
+    const elapsed = this.#requestCompleteMs > 0 ? monotonicNow() - this.#requestCompleteMs : 0;
+    this.#setExpectedTimeout(
+      headers,
+      Math.floor(elapsed),
+      r.maxGrpcTimeoutMs !== undefined && !r.maxStreamDuration && isGrpc(headers),
+    );
+    this.#startAttempt(host);
+  }
+
+  /** A host for a retry: `host_selection_retry_max_attempts` picks to satisfy the predicates. */
+  #chooseRetryHost(): HostDescription | undefined {
+    const lb = this.#lb!;
+    const policy = this.#retry?.policy;
+    const predicates = policy?.hostPredicates;
+    const attempted = this.#attempted ?? [];
+    const ctx = this.#lbContext;
+    if (predicates?.length && lb.usesHashKey) {
+      // A consistent-hash balancer would pick the same host again: it walks its ring (or flips
+      // its hash) itself while the predicates reject hosts, as Envoy's do.
+      return lb.chooseHost({
+        ...ctx,
+        hostSelectionRetryCount: policy!.hostSelectionMaxAttempts,
+        shouldSelectAnotherHost: (h) => !predicates.every((p) => p(h, attempted)),
+      });
+    }
+    let host = lb.chooseHost(ctx);
+    if (!host || !predicates?.length) return host;
+    for (let i = 1; i < policy!.hostSelectionMaxAttempts + 1; i++) {
+      if (predicates.every((p) => p(host!, attempted))) return host;
+      const next = lb.chooseHost(ctx);
+      if (!next) return host;
+      host = next;
+    }
+    return host;
+  }
+
+  #fail(status: number, body: string, details: string, dropped = false): void {
+    this.#recordUpstreamBytes(this.#final ?? this.#attempts[0]);
     this.#done = true;
     this.#clearTimer();
-    this.#upstream?.reset();
-    this.#upstream = undefined;
+    this.#dropRetry();
+    for (const a of this.#attempts.splice(0)) this.#endAttempt(a);
     if (this.#responseStarted) {
       this.routerStats.rqResetAfterDownstreamResponseStarted.inc();
       // The reset's details replace the response's (via_upstream), as Envoy's local reply does.
       this.#cb.streamInfo.responseCodeDetails = details;
       this.#cb.resetStream(details);
-    } else this.#cb.sendLocalReply(status, body, { details });
+    } else {
+      const suppress = this.config.suppressEnvoyHeaders;
+      this.#cb.sendLocalReply(status, body, {
+        details,
+        modifyHeaders: (h) => {
+          if (dropped && !suppress) h.set("x-envoy-overloaded", "true");
+          this.#modifyHeaders(h);
+        },
+      });
+    }
   }
 
-  onResponseHeaders(headers: HeaderMap, _head: MessageHead, endStream: boolean): void {
-    if (this.#done) return;
+  /**
+   * What every response gets (upstream or local): the cookies a hash policy generated, and
+   * x-envoy-attempt-count with include_attempt_count_in_response.
+   */
+  #modifyHeaders(h: HeaderMap): void {
+    if (this.#setCookies) { for (const c of this.#setCookies) h.add("set-cookie", c); }
+    // Added whatever suppress_envoy_headers says, as Envoy does.
+    if (this.#route?.route.includeAttemptCountInResponse) {
+      h.set("x-envoy-attempt-count", String(this.#attemptCount));
+    }
+  }
+
+  onAttemptHeaders(
+    a: UpstreamAttempt,
+    headers: HeaderMap,
+    _head: MessageHead,
+    endStream: boolean,
+  ): void {
+    if (this.#done || a.done) return;
     const status = Number(headers.get(":status"));
     const si = this.#cb.streamInfo;
     si.mark("firstUpstreamRxByteReceived");
     if (status >= 100 && status < 200 && status !== 101) {
-      // 100-continue is forwarded; other 1xx are swallowed, as Envoy does by default.
-      if (status === 100) this.#cb.encodeHeaders(headers, false);
+      // 100-continue is forwarded; other 1xx are swallowed, as Envoy does by default. Nothing
+      // is retried once a 100 went downstream.
+      if (status === 100) {
+        this.#dropRetry();
+        this.#resetOthers(a);
+        this.#cb.encodeHeaders(headers, false);
+      }
       return;
+    }
+    a.awaitingHeaders = false;
+    // Every final response counts for outlier detection, retried or not (as Envoy's
+    // UpstreamRequest reports it to the host's detector).
+    const monitor = a.host.monitor;
+    if (monitor !== undefined) {
+      putHttpStatus(monitor, status);
+      if (monitor[ACTIVE_HC] === 1 && headers.has("x-envoy-immediate-health-check-fail")) {
+        putImmediateHealthCheckFail(monitor);
+      }
+    }
+    this.#armPerTryIdle(a);
+    const retry = this.#retry;
+    let couldNotRetry = false;
+    if (retry) {
+      if (a.retried) {
+        couldNotRetry = retry.wouldRetryFromHeaders(headers, status);
+      } else {
+        const would = retry.wouldRetryFromHeaders(headers, status);
+        if (would) retry.noteResetHeaders(headers);
+        const rs = this.#shouldRetry(would);
+        if (rs === "yes") {
+          if (a.hostStats) a.hostStats.rq_error++;
+          this.#stats!.retryCodes.charge(status);
+          this.#removeAttempt(a);
+          return;
+        }
+        this.#flagRetryStatus(rs);
+        couldNotRetry = rs !== "no";
+      }
     }
     const policy = this.#route!.route.internalRedirectPolicy;
     if (policy?.redirectResponseCodes.has(status) && this.#setupRedirect(headers, status)) return;
+    // A bad response while other attempts may still answer: wait for them.
+    if (couldNotRetry && (this.#awaitingHeaders() || this.#pendingRetries > 0)) {
+      if (a.hostStats) a.hostStats.rq_error++;
+      this.#removeAttempt(a);
+      return;
+    }
+    this.#dropRetry();
+    this.#final = a;
+    this.#resetOthers(a);
     this.#responseStarted = true;
+    si.upstreamHost = hostKey(a.host);
+    si.upstreamHostDescription = a.host;
     si.responseCodeDetails = "via_upstream";
     const now = monotonicNow();
     const elapsed = now - this.#startMs;
@@ -505,16 +902,9 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       stats.responseTime(elapsed, this.#internal);
       this.#alt?.responseTime(elapsed, this.#internal);
     }
-    if (this.#hostStats) {
-      if (status >= 500) this.#hostStats.rq_error++;
-      else this.#hostStats.rq_success++;
-    }
-    const monitor = this.#host?.monitor;
-    if (monitor !== undefined) {
-      putHttpStatus(monitor, status);
-      if (monitor[ACTIVE_HC] === 1 && headers.has("x-envoy-immediate-health-check-fail")) {
-        putImmediateHealthCheckFail(monitor);
-      }
+    if (a.hostStats) {
+      if (status >= 500) a.hostStats.rq_error++;
+      else a.hostStats.rq_success++;
     }
     // An upgrade's 101 keeps Connection/Upgrade for the client; anything else loses them.
     if (status !== 101 || !this.#upgrade) headers.removeIf(isHopByHop);
@@ -525,28 +915,38 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
         String(Math.round(now - this.#requestCompleteMs)),
       );
     }
-    if (this.#setCookies) { for (const c of this.#setCookies) headers.add("set-cookie", c); }
+    this.#modifyHeaders(headers);
     applyResponseHeaderMutations(this.#route!, headers, this.#requestHeaders, si);
-    if (endStream) this.#finishUpstream();
+    if (endStream) this.#finishUpstream(a);
     this.#cb.encodeHeaders(headers, endStream);
   }
 
-  onResponseData(data: Uint8Array, endStream: boolean): void {
-    if (this.#done && !endStream) return;
+  /** Hedging: the winner's response goes downstream, every other attempt is reset. */
+  #resetOthers(winner: UpstreamAttempt): void {
+    if (this.#attempts.length === 1) return;
+    for (const a of this.#attempts.splice(0)) {
+      if (a === winner) this.#attempts.push(a);
+      else this.#endAttempt(a);
+    }
+  }
+
+  onAttemptData(a: UpstreamAttempt, data: Uint8Array, endStream: boolean): void {
+    if ((this.#done && !endStream) || a !== this.#final) return;
     if (data.length > 0) this.#cb.streamInfo.mark("firstUpstreamRxBodyByteReceived");
-    if (endStream) this.#finishUpstream();
+    if (endStream) this.#finishUpstream(a);
+    else this.#armPerTryIdle(a);
     this.#cb.encodeData(data, endStream);
     // Downstream flow control: a slow client pauses reading from the upstream.
-    const up = this.#upstream;
+    const up = a.stream;
     if (!endStream && up && !this.#cb.downstreamWritable()) {
       up.readDisable(true);
       this.#cb.onDownstreamWritable(() => up.readDisable(false));
     }
   }
 
-  onResponseTrailers(trailers: HeaderMap): void {
-    if (this.#done) return;
-    this.#finishUpstream();
+  onAttemptTrailers(a: UpstreamAttempt, trailers: HeaderMap): void {
+    if (this.#done || a !== this.#final) return;
+    this.#finishUpstream(a);
     this.#cb.encodeTrailers(trailers);
   }
 
@@ -568,9 +968,9 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     this.#cb.onBug(error);
   }
 
-  /** Copies the upstream stream's byte counts to StreamInfo (before the stream is dropped). */
-  #recordUpstreamBytes(): void {
-    const up = this.#upstream;
+  /** Copies an attempt's byte counts to StreamInfo (before the stream is dropped). */
+  #recordUpstreamBytes(a: UpstreamAttempt | undefined): void {
+    const up = a?.stream;
     if (!up) return;
     const si = this.#cb.streamInfo;
     si.upstreamWireBytesSent = up.wireBytesSent;
@@ -579,36 +979,49 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     si.upstreamHeaderBytesReceived = up.headerBytesReceived;
   }
 
-  #finishUpstream(): void {
+  #finishUpstream(a: UpstreamAttempt | undefined): void {
     this.#clearTimer();
+    a?.clearTimers();
     this.#cb.streamInfo.mark("lastUpstreamRxByteReceived");
   }
 
-  /** Request body for the shadows; they are on their own once the request ended. */
-  #shadowData(data: Uint8Array, endStream: boolean): void {
-    for (const s of this.#shadows!) s.encodeData(data, endStream);
-    if (endStream) this.#shadows = undefined;
-  }
-
-  // ---- internal redirects ----
+  // ---- request body ----
 
   #onRequestComplete(): void {
     if (this.#requestCompleteMs === 0) this.#requestCompleteMs = monotonicNow();
     this.#startTimer();
   }
 
-  /** Keeps a copy of request data an internal redirect may replay, up to the buffer limit. */
-  #bufferForRedirect(data: Uint8Array): void {
-    this.#redirectBodyBytes += data.length;
-    if (this.#redirectBodyBytes > this.#cb.decoderBufferLimit) {
-      // Envoy gives up on the redirect (and on retries) rather than buffer more.
+  /**
+   * Keeps a copy of request data a retry or an internal redirect may replay, up to the buffer
+   * limit. Over it, Envoy gives up on both; with no attempt in flight (a retry waiting for
+   * its back-off) the request fails with 507. Returns false when the request is over.
+   */
+  #bufferBody(data: Uint8Array): boolean {
+    this.#bodyBytes += data.length;
+    if (this.#bodyBytes > this.#bufferLimit) {
       this.#stats?.retryOrShadowAbandoned.inc();
-      this.#redirectBody = undefined;
-      this.#redirectOverflow = true;
-      return;
+      // What was kept is already upstream; the rest streams to the attempt in flight.
+      this.#body = undefined;
+      this.#bodyOverflow = true;
+      const waiting = this.#attempts.length === 0;
+      this.#dropRetry();
+      if (waiting) {
+        this.#done = true;
+        this.#clearTimer();
+        this.#cb.sendLocalReply(507, "exceeded request buffer limit while retrying upstream", {
+          details: "request_payload_exceeded_retry_buffer_limit",
+          modifyHeaders: (h) => this.#modifyHeaders(h),
+        });
+        return false;
+      }
+      return true;
     }
-    this.#redirectBody!.push(data.slice());
+    this.#body!.push(data.slice());
+    return true;
   }
+
+  // ---- internal redirects ----
 
   /**
    * Envoy's `setupRedirect`: follows the upstream 3xx when the request is complete, its body
@@ -618,12 +1031,12 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
   #setupRedirect(response: HeaderMap, status: number): boolean {
     const location = response.get("location");
     if (
-      this.#requestCompleteMs > 0 && !this.#redirectOverflow && location !== undefined &&
+      this.#requestCompleteMs > 0 && !this.#bodyOverflow && location !== undefined &&
       !this.#upgrade && this.#convertRequestForRedirect(response, location, status)
     ) {
-      const body = this.#redirectBody;
+      const body = this.#body;
       this.#stats?.upstreamInternalRedirectSucceeded.inc();
-      this.#finishUpstream();
+      this.#finishUpstream(undefined);
       // The ended stream's access log still shows the redirect it followed.
       this.#cb.streamInfo.responseHeaders = response;
       // The new stream takes over; this one (and this filter) is destroyed in the call.
@@ -698,7 +1111,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
       headers.set(":method", "GET");
       headers.remove("content-length");
       headers.remove("transfer-encoding");
-      this.#redirectBody = undefined;
+      this.#body = undefined;
     }
     state.count++;
     headers.set(
@@ -708,47 +1121,95 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamCallbacks {
     return true;
   }
 
-  // ---- timeout ----
+  // ---- timeouts ----
 
   #startTimer(): void {
     if (this.#timeoutMs <= 0 || this.#timer || this.#upgrade) return;
-    this.#timer = new CoarseTimer(() => {
-      this.#stats?.rqTimeout.inc();
-      this.#onTimeout("upstream_response_timeout");
-    }, this);
+    this.#timer = new CoarseTimer(() => this.#onResponseTimeout(), this);
     this.#timer.arm(this.#timeoutMs);
   }
 
-  /** The attempt's own timeout runs once its request is complete on an upstream stream. */
-  #startPerTryTimer(): void {
-    if (this.#perTryTimeoutMs <= 0 || this.#perTryTimer || this.#upgrade) return;
-    this.#perTryTimer = new CoarseTimer(() => {
-      this.#stats?.rqPerTryTimeout.inc();
-      this.#onTimeout("upstream_per_try_timeout");
-    }, this);
-    this.#perTryTimer.arm(this.#perTryTimeoutMs);
+  /** The request completed: every attempt with a stream starts its per-try timers. */
+  #startPerTryTimers(): void {
+    for (const a of this.#attempts) if (a.stream) this.#startPerTryTimer(a);
   }
 
-  /** No retries: a timeout ends the request with 504 (204 when the client asked), flag UT. */
-  #onTimeout(details: string): void {
+  /** An attempt's own timeouts run once its request is complete on an upstream stream. */
+  #startPerTryTimer(a: UpstreamAttempt): void {
+    if (this.#upgrade) return;
+    if (this.#perTryTimeoutMs > 0 && !a.perTryTimer) {
+      a.perTryTimer = new CoarseTimer(() => this.#onPerTryTimeout(a, false), this);
+      a.perTryTimer.arm(this.#perTryTimeoutMs);
+    }
+    this.#armPerTryIdle(a);
+  }
+
+  /** `per_try_idle_timeout`: (re)armed when the attempt starts and on each response byte. */
+  #armPerTryIdle(a: UpstreamAttempt): void {
+    if (this.#perTryIdleTimeoutMs <= 0 || a.done || this.#upgrade) return;
+    a.perTryIdleTimer ??= new CoarseTimer(() => this.#onPerTryTimeout(a, true), this);
+    a.perTryIdleTimer.arm(this.#perTryIdleTimeoutMs);
+  }
+
+  /** Envoy's onPerTryTimeoutCommon: a hedge, a retry, or the end of the request. */
+  #onPerTryTimeout(a: UpstreamAttempt, idle: boolean): void {
+    if (this.#done || a.done) return;
+    if (this.#hedge) {
+      this.#onSoftPerTryTimeout(a);
+      return;
+    }
+    const stats = this.#stats!;
+    (idle ? stats.rqPerTryIdleTimeout : stats.rqPerTryTimeout).inc();
+    if (a.hostStats) a.hostStats.rq_timeout++;
+    if (a.host.monitor !== undefined && a.stream !== undefined) {
+      putLocalResult(a.host.monitor, TIMEOUT);
+    }
+    a.reset();
+    if (this.#maybeRetryReset("local_reset", a, true)) return;
+    if (!this.#responseStarted) this.#chargeCode(this.#timeoutStatus);
+    if (a.hostStats) a.hostStats.rq_error++;
+    this.#recordUpstreamBytes(a);
+    this.#removeAttempt(a);
+    this.#timeoutAbort(idle ? "upstream_per_try_idle_timeout" : "upstream_per_try_timeout");
+  }
+
+  /** Hedging: the attempt keeps running and another one starts, if retries allow. */
+  #onSoftPerTryTimeout(a: UpstreamAttempt): void {
+    const retry = this.#retry;
+    if (this.#responseStarted || !retry || a.retried) return;
+    const status = this.#shouldRetry(true, true);
+    if (status === "yes") a.retried = true;
+    else this.#flagRetryStatus(status);
+  }
+
+  /** The route timeout: every attempt in flight ends, 504 (204 when asked), flag UT. */
+  #onResponseTimeout(): void {
     if (this.#done) return;
+    const stats = this.#stats!;
+    for (const a of this.#attempts) {
+      stats.rqTimeout.inc();
+      if (a.hostStats) a.hostStats.rq_timeout++;
+      if (a.host.monitor !== undefined && a.stream !== undefined) {
+        putLocalResult(a.host.monitor, TIMEOUT);
+      }
+      if (a.awaitingHeaders && !this.#responseStarted) {
+        this.#chargeCode(this.#timeoutStatus);
+        if (a.hostStats) a.hostStats.rq_error++;
+      }
+    }
+    this.#timeoutAbort("upstream_response_timeout");
+  }
+
+  #timeoutAbort(details: string): void {
     this.#cb.streamInfo.setFlag("UT");
     const status = this.#timeoutStatus;
-    if (!this.#responseStarted) this.#chargeCode(status);
-    if (this.#hostStats) {
-      this.#hostStats.rq_timeout++;
-      this.#hostStats.rq_error++;
-    }
-    const monitor = this.#host?.monitor;
-    if (monitor !== undefined && this.#upstream !== undefined) putLocalResult(monitor, TIMEOUT);
-    this.#pending?.cancel();
     this.#fail(status, status === 204 ? "" : "upstream request timeout", details);
   }
 
   #clearTimer(): void {
     this.#timer?.disarm();
     this.#upstreamDurationTimer?.disarm();
-    this.#perTryTimer?.disarm();
+    for (const a of this.#attempts) a.clearTimers();
   }
 
   /** Envoy's upstream max stream duration: armed when the upstream stream is ready. */

@@ -5,11 +5,14 @@
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { HeaderMap } from "../http/header_map.ts";
 import type {
-  HedgePolicy,
-  RetryPolicy,
   RouteAction_RequestMirrorPolicy,
   VirtualHost,
 } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
+import {
+  type CompiledRetryPolicy,
+  compileHedgePolicy,
+  compileRetryPolicy,
+} from "./retry_policy.ts";
 import { HeaderParser } from "./header_mutation.ts";
 import { validateMirrorPolicies } from "./shadow_writer.ts";
 import { compileHeaderMatchers, type HeaderPredicate } from "./matchers.ts";
@@ -51,8 +54,10 @@ export class CompiledVirtualHost {
   readonly responseHeaderParser?: HeaderParser;
   /** Per-filter config by filter name: virtual host over route configuration. */
   readonly typedPerFilterConfig: ReadonlyMap<string, Any>;
-  readonly retryPolicy?: RetryPolicy;
-  readonly hedgePolicy?: HedgePolicy;
+  /** `retry_policy`, compiled; routes without their own use it. */
+  readonly retryPolicy?: CompiledRetryPolicy;
+  /** `hedge_policy.hedge_on_per_try_timeout`, when a hedge policy is set. */
+  readonly hedgeOnPerTryTimeout?: boolean;
   /** The virtual host's mirror policies, else the route configuration's. */
   readonly requestMirrorPolicies: readonly RouteAction_RequestMirrorPolicy[];
   readonly routes: readonly CompiledRoute[];
@@ -89,8 +94,12 @@ export class CompiledVirtualHost {
       routeConfig.typedPerFilterConfig,
       config.typedPerFilterConfig,
     );
-    this.retryPolicy = config.retryPolicy;
-    this.hedgePolicy = config.hedgePolicy;
+    if (config.retryPolicy) {
+      this.retryPolicy = compileRetryPolicy(config.retryPolicy, `${field}.retry_policy`);
+    }
+    if (config.hedgePolicy) {
+      this.hedgeOnPerTryTimeout = compileHedgePolicy(config.hedgePolicy, `${field}.hedge_policy`);
+    }
     validateMirrorPolicies(config.requestMirrorPolicies, field, routeConfig.clusterExists);
     this.requestMirrorPolicies = config.requestMirrorPolicies.length > 0
       ? config.requestMirrorPolicies

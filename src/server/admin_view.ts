@@ -117,26 +117,16 @@ export function localNode(
   return node;
 }
 
-/** Envoy's defaults for circuit breaker thresholds. */
-const CB_DEFAULTS = {
-  maxConnections: 1024,
-  maxPendingRequests: 1024,
-  maxRequests: 1024,
-  maxRetries: 3,
-};
-
-/** The configured thresholds of a cluster, DEFAULT then HIGH, Envoy's defaults filled in. */
+/** The thresholds in force for a cluster, DEFAULT then HIGH, Envoy's defaults filled in. */
 function circuitBreakers(cluster: Cluster): CircuitBreakerThresholds[] {
-  const thresholds = cluster.config.circuitBreakers?.thresholds ?? [];
   return (["DEFAULT", "HIGH"] as const).map((priority, p) => {
-    // core.v3.RoutingPriority: DEFAULT = 0, HIGH = 1.
-    const t = thresholds.find((x) => x.priority === p);
+    const t = cluster.info.circuitBreakers[p];
     return {
       priority,
-      maxConnections: t?.maxConnections ?? CB_DEFAULTS.maxConnections,
-      maxPendingRequests: t?.maxPendingRequests ?? CB_DEFAULTS.maxPendingRequests,
-      maxRequests: t?.maxRequests ?? CB_DEFAULTS.maxRequests,
-      maxRetries: t?.maxRetries ?? CB_DEFAULTS.maxRetries,
+      maxConnections: t.maxConnections,
+      maxPendingRequests: t.maxPendingRequests,
+      maxRequests: t.maxRequests,
+      maxRetries: t.maxRetries,
     };
   });
 }

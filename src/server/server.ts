@@ -265,6 +265,7 @@ export class Server implements AdminServer {
       uptimeSeconds: this.serverInfo().uptimeCurrentEpochSeconds,
     });
     s.gauge("server.worker_restarts", "NeverImport").set(this.#workers.restarts);
+    this.#ctx?.clusterManager.updateCircuitBreakerStats();
     const own = s.snapshot({ latch });
     const workers = await this.#workers.collectStats(undefined, latch);
     const merger = new SnapshotMerger();
@@ -322,7 +323,10 @@ export class Server implements AdminServer {
       openEventLog,
       ...(eventLogPath ? { outlierEventLogPath: eventLogPath } : {}),
       local: localClusterOf(b, this.options.serviceZone),
+      workerSlots: this.options.concurrency,
     });
+    // A worker that died held requests and connections: they no longer count.
+    this.#workers.onWorkerGone = (id) => clusterManager.releaseWorker(id);
     const clusterStats = new ClusterStatsCache(this.#stats);
     this.#ctx = {
       extensions: this.extensions,
@@ -539,6 +543,7 @@ export class Server implements AdminServer {
       options: this.options,
       ports: this.#ports,
       membership,
+      circuitBreakerMemory: cm.circuitBreakerMemory(),
       runtime: this.#runtime?.snapshot().data() ?? { layers: [] },
       healthCheckFailed: this.#view.healthcheckFailed,
     };

@@ -52,6 +52,8 @@ export type ToWorker =
     /** Ports to bind, by listener name (port 0 listeners were resolved by the main thread). */
     ports: Record<string, number>;
     membership: Record<string, PrioritySetSnapshot>;
+    /** Each cluster's circuit breaker counters, shared with the main thread and every worker. */
+    circuitBreakerMemory: Record<string, SharedArrayBuffer>;
     /** The current runtime snapshot. */
     runtime: SnapshotData;
     /** Whether the server fails health checks (a replaced worker must drain too). */
@@ -135,6 +137,8 @@ class WorkerServer {
     const clusterManager = new ClusterManager(b.staticResources?.clusters ?? [], {
       clusterStats,
       local: localClusterOf(b, o.serviceZone),
+      circuitBreakerMemory: init.circuitBreakerMemory,
+      workerId: init.workerId,
     });
     for (const [name, snap] of Object.entries(init.membership)) {
       clusterManager.get(name)?.prioritySet.replace(snap);

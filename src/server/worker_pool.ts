@@ -47,6 +47,8 @@ export class WorkerPool {
   #stopping = false;
   /** Workers replaced after crashing (`server.worker_restarts`). */
   restarts = 0;
+  /** Called with the slot of a worker that is gone (crashed or killed), before its successor. */
+  onWorkerGone: ((id: number) => void) | undefined;
 
   #prespawned: Worker[] = [];
   readonly #entry: URL;
@@ -147,6 +149,7 @@ export class WorkerPool {
 
   /** Starts a fresh worker in the slot of one that is gone; what it counted stays counted. */
   #replace(slot: Slot): void {
+    this.onWorkerGone?.(slot.id);
     const last = slot.stats.lastPacked;
     if (last) this.#retired.push({ table: slot.stats, packed: last, retired: true });
     this.restarts++;

@@ -251,6 +251,35 @@ export class UpstreamCodeStats {
 }
 
 /**
+ * Envoy's basic response stats under `retry.`, charged for each response the router retried:
+ * `retry.upstream_rq_completed`, `retry.upstream_rq_<class>xx`, `retry.upstream_rq_<code>`.
+ */
+export class RetryCodeStats {
+  readonly #scope: Scope;
+  readonly #counters = new Map<string, Counter>();
+
+  constructor(s: Scope) {
+    this.#scope = s;
+  }
+
+  #inc(name: string): void {
+    let c = this.#counters.get(name);
+    if (!c) {
+      c = this.#scope.counter(name);
+      this.#counters.set(name, c);
+    }
+    c.inc();
+  }
+
+  /** Counts a retried response's status. */
+  charge(status: number): void {
+    this.#inc("retry.upstream_rq_completed");
+    this.#inc(`retry.upstream_rq_${Math.floor(status / 100)}xx`);
+    this.#inc(`retry.upstream_rq_${status}`);
+  }
+}
+
+/**
  * The code stats a request with `x-envoy-upstream-alt-stat-name: <alt>` charges besides the
  * cluster's own: `cluster.<name>.<alt>.upstream_rq_*`, with the internal/external split.
  */
@@ -325,6 +354,17 @@ export class ClusterStats {
   /** ORIGINAL_DST: an override header that is not an `ip:port`. */
   readonly originalDstHostInvalid: Counter;
   readonly rqMaxDurationReached: Counter;
+  readonly cxOverflow: Counter;
+  readonly rqPendingOverflow: Counter;
+  readonly rqPerTryIdleTimeout: Counter;
+  readonly rqRetry: Counter;
+  readonly rqRetrySuccess: Counter;
+  readonly rqRetryOverflow: Counter;
+  readonly rqRetryLimitExceeded: Counter;
+  readonly rqRetryBackoffExponential: Counter;
+  readonly rqRetryBackoffRatelimited: Counter;
+  /** `retry.upstream_rq_<code>` and friends: responses that were retried (chargeBasicResponseStat). */
+  readonly retryCodes: RetryCodeStats;
 
   readonly #scope: Scope;
   readonly #alt = new Map<string, AltCodeStats>();
@@ -381,6 +421,16 @@ export class ClusterStats {
     this.retryOrShadowAbandoned = s.counter("retry_or_shadow_abandoned");
     this.originalDstHostInvalid = s.counter("original_dst_host_invalid");
     this.rqMaxDurationReached = s.counter("upstream_rq_max_duration_reached");
+    this.cxOverflow = s.counter("upstream_cx_overflow");
+    this.rqPendingOverflow = s.counter("upstream_rq_pending_overflow");
+    this.rqPerTryIdleTimeout = s.counter("upstream_rq_per_try_idle_timeout");
+    this.rqRetry = s.counter("upstream_rq_retry");
+    this.rqRetrySuccess = s.counter("upstream_rq_retry_success");
+    this.rqRetryOverflow = s.counter("upstream_rq_retry_overflow");
+    this.rqRetryLimitExceeded = s.counter("upstream_rq_retry_limit_exceeded");
+    this.rqRetryBackoffExponential = s.counter("upstream_rq_retry_backoff_exponential");
+    this.rqRetryBackoffRatelimited = s.counter("upstream_rq_retry_backoff_ratelimited");
+    this.retryCodes = new RetryCodeStats(s);
   }
 
   /**

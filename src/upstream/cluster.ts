@@ -20,6 +20,7 @@ import { anyTraffic, HealthChecker, HealthCheckStats } from "./health_checker.ts
 import { OutlierDetector, OutlierStats } from "./outlier_detection.ts";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { HostEvent } from "./host_monitor.ts";
+import { allocateCircuitBreakerMemory, ClusterResources } from "./resource_manager.ts";
 
 export { ClusterConfigError, type ClusterInfo, type ClusterType } from "./cluster_info.ts";
 export type { Timers } from "./dns_cluster.ts";
@@ -44,6 +45,15 @@ export interface ClusterDeps {
   openEventLog?: (path: string, messageType: string) => (event: JsonObject) => void;
   /** `cluster_manager.outlier_detection.event_log_path`. */
   outlierEventLogPath?: string;
+  /**
+   * The shared memory of each cluster's circuit breakers, by cluster name: workers count into
+   * the main thread's. A cluster without an entry allocates its own.
+   */
+  circuitBreakerMemory?: Readonly<Record<string, SharedArrayBuffer>>;
+  /** The worker isolate this is (its circuit breaker share is kept apart). */
+  workerId?: number;
+  /** How many workers the circuit breaker memory this allocates keeps shares for. */
+  workerSlots?: number;
 }
 
 /** One upstream cluster. */
@@ -54,6 +64,8 @@ export class Cluster {
   readonly prioritySet = new PrioritySet();
   /** Membership and update stats, on the main thread. */
   readonly stats: ClusterMainStats | undefined;
+  /** Circuit breakers, shared by every isolate. */
+  readonly resources: ClusterResources;
   readonly #dns?: DnsMembership;
   #init?: Promise<void>;
   /** Host health on the main thread, with health checks or outlier detection configured. */
@@ -66,6 +78,11 @@ export class Cluster {
     const { info, endpoints } = parseCluster(config);
     this.info = info;
     this.config = config;
+    this.resources = new ClusterResources(
+      info.circuitBreakers,
+      deps.circuitBreakerMemory?.[config.name] ?? allocateCircuitBreakerMemory(deps.workerSlots),
+      deps.workerId,
+    );
     const stats = deps.stats ? clusterMainStats(deps.stats, info.statName) : undefined;
     this.stats = stats;
     // An ORIGINAL_DST cluster's hosts are made by each worker's balancer, on demand.

@@ -1,7 +1,7 @@
 /**
  * Fields of clusters and endpoints that cluster_info.ts, the cluster manager, DNS clusters,
- * load balancers, connection pools, active health checking and outlier detection implement
- * (see config/field_support.ts). Circuit breakers are refused until they are implemented.
+ * load balancers, connection pools, active health checking, outlier detection and circuit
+ * breakers (resource_manager.ts) implement (see config/field_support.ts).
  */
 import type { FieldTable } from "../config/field_support.ts";
 
@@ -42,6 +42,21 @@ export const CLUSTER_FIELDS: FieldTable = {
       "ignore_health_on_host_removal",
       "health_checks",
       "outlier_detection",
+      "circuit_breakers",
+    ],
+    "envoy.config.cluster.v3.CircuitBreakers": ["thresholds"],
+    "envoy.config.cluster.v3.CircuitBreakers.Thresholds": [
+      "priority",
+      "max_connections",
+      "max_pending_requests",
+      "max_requests",
+      "max_retries",
+      "retry_budget",
+      "track_remaining",
+    ],
+    "envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget": [
+      "budget_percent",
+      "min_retry_concurrency",
     ],
     "envoy.config.cluster.v3.UpstreamConnectionOptions": ["tcp_keepalive"],
     // SO_KEEPALIVE is switched on; the kernel's tcp_keepalive_* settings apply (conn_pool.ts).
@@ -232,5 +247,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "leds_cluster_locality_config",
     ],
     "envoy.config.endpoint.v3.LbEndpoint": ["endpoint_name"],
+    "envoy.config.cluster.v3.CircuitBreakers": ["per_host_thresholds"],
+    "envoy.config.cluster.v3.CircuitBreakers.Thresholds": ["max_connection_pools"],
   },
 };

@@ -22,6 +22,7 @@ import type { LbSettings } from "./lb_base.ts";
 import { ORIGINAL_DST_HOST_HEADER, type OriginalDstSettings } from "./original_dst_cluster.ts";
 import { lbPolicyConfig } from "./lb_policy_config.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
+import { parseCircuitBreakers, type Thresholds } from "./resource_manager.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
 export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
@@ -98,6 +99,8 @@ export interface ClusterInfo {
    * update at once): membership updates that add or remove no host are merged over it.
    */
   readonly updateMergeWindowMs?: number;
+  /** `circuit_breakers` thresholds, DEFAULT then HIGH, Envoy's defaults filled in. */
+  readonly circuitBreakers: readonly [Thresholds, Thresholds];
 }
 
 /** A cluster's settings and its endpoints as configured. */
@@ -178,6 +181,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     ? parseOutlierDetection(config.outlierDetection, problems)
     : undefined;
   const policy = config.loadAssignment?.policy;
+  const circuitBreakers = parseCircuitBreakers(config.circuitBreakers, problems);
   const metadata = config.metadata?.filterMetadata;
   const info: ClusterInfo = {
     name: config.name,
@@ -223,6 +227,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     ...(config.commonLbConfig?.updateMergeWindow
       ? { updateMergeWindowMs: durationMs(config.commonLbConfig.updateMergeWindow, 0) }
       : {}),
+    circuitBreakers,
   };
   const endpoints = type ? endpointsOf(config, type, problems) : [];
   if (problems.length > 0) throw new ClusterConfigError(config.name, problems);

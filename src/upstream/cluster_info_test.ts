@@ -1,4 +1,5 @@
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
+import { DEFAULT_THRESHOLDS } from "./resource_manager.ts";
 import { assertEquals, assertMatch } from "../testing/assert.ts";
 import { apiRegistry, messageSchema } from "../config/api.ts";
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
@@ -48,6 +49,7 @@ Deno.test("parseCluster: Envoy's defaults", () => {
       activeRequestBias: 1,
     },
     hostSetPolicy: { overprovisioningFactor: 140, weightedPriorityHealth: false },
+    circuitBreakers: [DEFAULT_THRESHOLDS, DEFAULT_THRESHOLDS],
   });
   assertEquals(endpoints, []);
 });

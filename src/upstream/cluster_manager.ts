@@ -23,6 +23,7 @@ import type { PrioritySet, PrioritySetSnapshot } from "./priority_set.ts";
 import { diffMembership } from "./membership_diff.ts";
 import { SYSTEM_TIMERS, type Timers } from "./dns_cluster.ts";
 import type { HostEvent } from "./host_monitor.ts";
+import { CircuitBreakerStats, releaseWorkerResources } from "./resource_manager.ts";
 
 /** What a cluster manager is built with. */
 export interface ClusterManagerDeps extends ClusterDeps {
@@ -86,6 +87,8 @@ export class ClusterManager {
   readonly #local: LocalCluster | undefined;
   /** `cluster_manager.*`, when built with the main thread's store (`deps.stats`). */
   readonly stats: ClusterManagerStats | undefined;
+  /** The circuit breaker gauges, on the main thread (`deps.stats`). */
+  readonly #breakerStats: CircuitBreakerStats[] = [];
 
   /**
    * Builds every cluster. Throws one Error listing all problems, each line naming its cluster,
@@ -117,6 +120,11 @@ export class ClusterManager {
       else problems.push(`local cluster '${local.clusterName}' must be defined`);
     }
     if (problems.length > 0) throw new Error(problems.join("\n"));
+    if (deps.stats) {
+      for (const c of this.#clusters.values()) {
+        this.#breakerStats.push(new CircuitBreakerStats(deps.stats, c.info.statName, c.resources));
+      }
+    }
     // Static clusters are active from the start, as in Envoy (only CDS clusters warm).
     this.stats?.clusterAdded.inc(this.#clusters.size);
     this.stats?.activeClusters.set(this.#clusters.size);
@@ -135,6 +143,23 @@ export class ClusterManager {
   /** Names of all clusters, in config order. */
   names(): string[] {
     return [...this.#clusters.keys()];
+  }
+
+  /** Each cluster's circuit breaker memory, by name, for the workers to count into. */
+  circuitBreakerMemory(): Record<string, SharedArrayBuffer> {
+    const out: Record<string, SharedArrayBuffer> = {};
+    for (const [name, c] of this.#clusters) out[name] = c.resources.memory;
+    return out;
+  }
+
+  /** A worker is gone: what it held stops counting against every cluster's circuit breakers. */
+  releaseWorker(workerId: number): void {
+    for (const c of this.#clusters.values()) releaseWorkerResources(c.resources.memory, workerId);
+  }
+
+  /** Sets the circuit breaker gauges from the shared counters (before stats are read). */
+  updateCircuitBreakerStats(): void {
+    for (const s of this.#breakerStats) s.update();
   }
 
   /** This thread's load balancer for cluster `name`, created on first use. */

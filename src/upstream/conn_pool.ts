@@ -24,6 +24,7 @@ import {
 import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.ts";
 import { type BugScope, containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
+import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
@@ -137,7 +138,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
   readonly connectStart = monotonicNow();
   connectComplete = 0;
 
-  constructor(readonly pool: Http1ConnPool) {
+  constructor(readonly pool: Http1ConnPool, readonly rm: ResourceManager) {
     this.parser = new ResponseParser({
       onHead: (h, head) => this.stream?.onHead(h, head),
       onBody: (chunk) => this.stream?.cb.onResponseData(chunk, false),
@@ -223,6 +224,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
   onClose(reason: CloseReason): void {
     this.closed = true;
     this.idleTimer.disarm();
+    this.rm.connections.dec();
     this.pool.removeConnection(this);
     const s = this.stream;
     this.pool.clusterStats.connectionClosed(
@@ -231,6 +233,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
       monotonicNow() - this.connectStart,
     );
     if (s && !s.done) s.fail("connection_termination", "upstream connection closed");
+    this.pool.onConnectionGone();
   }
 
   onWritable(): void {
@@ -252,7 +255,12 @@ export class UpstreamStream {
   headerBytesReceived = 0;
   #upgradeRequested = false;
 
-  constructor(readonly pc: PooledConnection, readonly cb: UpstreamCallbacks) {}
+  constructor(
+    readonly pc: PooledConnection,
+    readonly cb: UpstreamCallbacks,
+    /** The circuit breakers its request counts against. */
+    readonly rm: ResourceManager,
+  ) {}
 
   /** Hands the stream to its owner, from a microtask (see Http1ConnPool.newStream). */
   readonly readyTask = (): void => {
@@ -386,7 +394,7 @@ export class UpstreamStream {
     if (this.done || !this.requestEnded || !this.responseEnded) return;
     this.done = true;
     const pc = this.pc;
-    pc.pool.streamEnded();
+    pc.pool.streamEnded(this);
     // Inside the parse, the connection goes back only once the rest of the read is known
     // to be empty; a request taking it before would get those bytes as its response.
     if (pc.parsing) {
@@ -399,7 +407,7 @@ export class UpstreamStream {
   fail(reason: UpstreamFailure, detail: string): void {
     if (this.done) return;
     this.done = true;
-    this.pc.pool.streamEnded();
+    this.pc.pool.streamEnded(this);
     this.pc.pool.clusterStats.rqRxReset.inc();
     this.#abandon();
     this.cb.onFailure(reason, detail);
@@ -409,7 +417,7 @@ export class UpstreamStream {
   reset(): void {
     if (this.done) return;
     this.done = true;
-    this.pc.pool.streamEnded();
+    this.pc.pool.streamEnded(this);
     this.pc.pool.clusterStats.rqTxReset.inc();
     this.#abandon();
   }
@@ -438,10 +446,36 @@ export interface PendingRequest {
   cancel(): void;
 }
 
+const NOT_PENDING: PendingRequest = { cancel() {} };
+
+/** The circuit breakers of a pool used without a cluster's (tests): Envoy's defaults. */
+const UNSHARED_RESOURCES = new ResourceManager(
+  new Int32Array(new SharedArrayBuffer(16)),
+  0,
+  DEFAULT_THRESHOLDS,
+);
+
+/** A request queued for a connection (Envoy's pending stream). */
+class PendingStream implements PendingRequest {
+  constructor(
+    readonly pool: Http1ConnPool,
+    readonly cb: UpstreamCallbacks,
+    readonly rm: ResourceManager,
+  ) {}
+
+  cancel(): void {
+    if (this.pool.removePending(this)) this.pool.clusterStats.rqCancelled.inc();
+  }
+}
+
 /** The HTTP/1.1 pool for one upstream host. */
 export class Http1ConnPool {
   readonly #idle: PooledConnection[] = [];
   readonly #all = new SlotList<PooledConnection>();
+  /** Requests waiting for a connection, oldest first. */
+  readonly #pending: PendingStream[] = [];
+  /** Connections being established. */
+  #connecting = 0;
   /** This worker's stats of the host (for `/clusters`). */
   readonly stats = new HostStats();
   /** What every connection's response parser is built with (one shared object). */
@@ -477,21 +511,107 @@ export class Http1ConnPool {
     return this.#all.size;
   }
 
-  /** Gets a connection for a new request; `cb.onReady` or `cb.onFailure` follows. */
-  newStream(cb: UpstreamCallbacks): PendingRequest {
+  /**
+   * Gets a connection for a new request; `cb.onReady` or `cb.onFailure` follows, always
+   * asynchronously. `rm` is the cluster's circuit breakers for the request's priority: over
+   * `max_requests` or `max_pending_requests` the request fails with `overflow`; at
+   * `max_connections` it waits for a connection another request releases.
+   */
+  newStream(cb: UpstreamCallbacks, rm: ResourceManager = UNSHARED_RESOURCES): PendingRequest {
     while (this.#idle.length > 0) {
       const pc = this.#idle.pop()!;
       if (pc.closed) continue;
+      if (!rm.requests.tryCreate()) {
+        this.#idle.push(pc);
+        return this.#overflow(cb);
+      }
       pc.idleTimer.disarm();
-      const s = new UpstreamStream(pc, cb);
-      pc.stream = s;
-      pc.requests++;
-      this.#streamStarted();
-      // Ready callbacks always run asynchronously, so callers see one order of events.
-      queueMicrotask(s.readyTask);
+      const s = this.#attach(pc, cb, rm);
       return s;
     }
-    return this.#connect(cb);
+    if (!rm.pendingRequests.tryCreate()) return this.#overflow(cb);
+    const p = new PendingStream(this, cb, rm);
+    this.#pending.push(p);
+    this.clusterStats.rqPendingTotal.inc();
+    this.clusterStats.rqPendingActive.inc();
+    this.#tryCreateConnection(rm);
+    return p;
+  }
+
+  /** Envoy's overflow: `upstream_rq_pending_overflow`, and the request fails (UO). */
+  #overflow(cb: UpstreamCallbacks): PendingRequest {
+    this.clusterStats.rqPendingOverflow.inc();
+    queueMicrotask(() => failed(cb, "overflow", ""));
+    return NOT_PENDING;
+  }
+
+  /**
+   * Starts a stream on `pc` (taken from the idle list or just connected; the request already
+   * took its `max_requests` share); its ready callback runs on a later microtask, so callers
+   * see one order of events.
+   */
+  #attach(pc: PooledConnection, cb: UpstreamCallbacks, rm: ResourceManager): UpstreamStream {
+    const s = new UpstreamStream(pc, cb, rm);
+    pc.stream = s;
+    pc.requests++;
+    this.#streamStarted();
+    // Ready callbacks always run asynchronously, so callers see one order of events.
+    queueMicrotask(s.readyTask);
+    return s;
+  }
+
+  /** Removes a pending request (cancelled or served); false if it was not pending. */
+  removePending(p: PendingStream): boolean {
+    const i = this.#pending.indexOf(p);
+    if (i < 0) return false;
+    this.#pending.splice(i, 1);
+    p.rm.pendingRequests.dec();
+    this.clusterStats.rqPendingActive.dec();
+    return true;
+  }
+
+  /**
+   * Envoy's tryCreateNewConnection: one more connection when the pending requests outnumber
+   * the connections being made, if `max_connections` allows — or anyway when this host has
+   * no connection at all, so that its pending requests are not stranded.
+   */
+  #tryCreateConnection(rm: ResourceManager): void {
+    if (this.#pending.length <= this.#connecting) return;
+    const can = rm.connections.canCreate();
+    if (!can) this.clusterStats.cxOverflow.inc();
+    if (can || this.#all.size + this.#connecting === 0) this.#connect(rm);
+  }
+
+  /** A connection is free (new, or its stream done): the oldest pending request takes it. */
+  #serveNext(pc: PooledConnection): boolean {
+    while (this.#pending.length > 0) {
+      const p = this.#pending[0];
+      this.removePending(p);
+      if (!p.rm.requests.tryCreate()) {
+        this.clusterStats.rqPendingOverflow.inc();
+        queueMicrotask(() => failed(p.cb, "overflow", ""));
+        continue;
+      }
+      this.#attach(pc, p.cb, p.rm);
+      return true;
+    }
+    return false;
+  }
+
+  /** A connection closed: pending requests may need a new one. */
+  onConnectionGone(): void {
+    const next = this.#pending[0];
+    if (next) this.#tryCreateConnection(next.rm);
+  }
+
+  /** A connect attempt failed: the oldest pending request fails with it. */
+  #connectFailed(reason: UpstreamFailure, detail: string): void {
+    const p = this.#pending[0];
+    if (p) {
+      this.removePending(p);
+      failed(p.cb, reason, detail);
+    }
+    this.onConnectionGone();
   }
 
   /**
@@ -506,15 +626,17 @@ export class Http1ConnPool {
   }
 
   /** A stream left its connection (done, failed or reset). */
-  streamEnded(): void {
+  streamEnded(s: UpstreamStream): void {
+    s.rm.requests.dec();
     this.stats.rq_active--;
     this.clusterStats.rqActive.dec();
   }
 
-  #connect(cb: UpstreamCallbacks): PendingRequest {
-    let cancelled = false;
+  #connect(rm: ResourceManager): void {
     let timedOut = false;
-    const pc = new PooledConnection(this);
+    const pc = new PooledConnection(this, rm);
+    rm.connections.inc();
+    this.#connecting++;
     // A connection attempt counts as active until it fails or its connection closes.
     const stats = this.stats;
     const cs = this.clusterStats;
@@ -523,24 +645,16 @@ export class Http1ConnPool {
     cs.cxTotal.inc();
     cs.cxHttp1Total.inc();
     cs.cxActive.inc();
-    // The request waits for the connection: Envoy's pending request.
-    cs.rqPendingTotal.inc();
-    cs.rqPendingActive.inc();
-    let pending = true;
-    const settle = () => {
-      if (!pending) return;
-      pending = false;
-      cs.rqPendingActive.dec();
-    };
     const timer = setTimeout(() => {
       timedOut = true;
+      this.#connecting--;
+      rm.connections.dec();
       stats.cx_connect_fail++;
       stats.cx_active--;
       cs.cxConnectTimeout.inc();
       cs.cxConnectFail.inc();
       cs.connectionClosed(false, false, monotonicNow() - pc.connectStart);
-      settle();
-      failed(cb, "connection_timeout", "connect timeout");
+      this.#connectFailed("connection_timeout", "connect timeout");
     }, this.cluster.connectTimeoutMs);
     Deno.connect({ hostname: this.hostname, port: this.port }).then((conn) => {
       clearTimeout(timer);
@@ -548,13 +662,7 @@ export class Http1ConnPool {
         conn.close();
         return;
       }
-      if (cancelled) {
-        stats.cx_active--;
-        cs.connectionClosed(false, false, monotonicNow() - pc.connectStart);
-        conn.close();
-        return;
-      }
-      settle();
+      this.#connecting--;
       const now = monotonicNow();
       pc.connectComplete = now;
       cs.cxConnectMs.record(now - pc.connectStart);
@@ -564,35 +672,21 @@ export class Http1ConnPool {
       pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
       pc.conn.byteCounters = cs.cxBytes;
       this.#all.add(pc);
-      const s = new UpstreamStream(pc, cb);
-      pc.stream = s;
-      pc.requests++;
-      this.#streamStarted();
       pc.conn.start(pc);
-      ready(cb, s);
+      // Nobody waits any more (cancelled): the connection is kept for the next request.
+      if (!this.#serveNext(pc)) this.#toIdle(pc);
     }, (err: Error) => {
       clearTimeout(timer);
       if (timedOut) return;
+      this.#connecting--;
+      rm.connections.dec();
       stats.cx_active--;
       // Refused or unreachable: the upstream side ended the attempt.
       cs.cxConnectFail.inc();
       cs.connectionClosed(true, false, monotonicNow() - pc.connectStart);
-      if (cancelled) return;
-      settle();
       stats.cx_connect_fail++;
-      failed(cb, "connection_failure", connectFailureReason(err));
-    }).catch((e) => containBug(cb, "upstream connect", e));
-    return {
-      cancel: () => {
-        if (pending && !timedOut) {
-          cs.rqCancelled.inc();
-          settle();
-        }
-        cancelled = true;
-        clearTimeout(timer);
-        if (pc.stream) pc.stream.reset();
-      },
-    };
+      this.#connectFailed("connection_failure", connectFailureReason(err));
+    }).catch((e) => containBug(this.#pending[0]?.cb ?? pc, "upstream connect", e));
   }
 
   /** A stream finished cleanly: keep the connection for the next request, or close it. */
@@ -611,6 +705,10 @@ export class Http1ConnPool {
     // The last response may have left reading paused for a slow client; an idle connection
     // must read again (to notice the upstream closing it).
     pc.conn.readDisable(false);
+    if (!this.#serveNext(pc)) this.#toIdle(pc);
+  }
+
+  #toIdle(pc: PooledConnection): void {
     this.#idle.push(pc);
     if (this.cluster.idleTimeoutMs > 0) {
       pc.idleTimer.arm(this.cluster.idleTimeoutMs);

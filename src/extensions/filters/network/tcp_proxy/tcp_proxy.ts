@@ -9,6 +9,7 @@ import type { TcpProxy } from "../../../../../proto/gen/envoy/extensions/filters
 import { CoarseTimer } from "../../../../common/coarse_timer.ts";
 import type { ServerContext } from "../../../../config/extensions.ts";
 import { durationMs } from "../../../../http/conn_manager_config.ts";
+import type { ResourceLimit } from "../../../../upstream/resource_manager.ts";
 import { Connection, type ConnectionCallbacks } from "../../../../network/connection.ts";
 import type { ConnectionContext } from "../../../../network/filter.ts";
 import type { AccessLogType } from "../../../../formatter/provider.ts";
@@ -140,6 +141,8 @@ class TcpProxySession implements BugScope {
   #cs: ClusterStats | undefined;
   /** Unregisters the upstream connection from close_connections_on_host_health_failure. */
   #untrack: (() => void) | undefined;
+  /** The cluster's DEFAULT connection circuit breaker this session's upstream counts in. */
+  #connections: ResourceLimit | undefined;
   #attemptMs = 0;
   /** Whether this session paused downstream reads (flow control, counted per pause). */
   #downPaused = false;
@@ -207,6 +210,16 @@ class TcpProxySession implements BugScope {
       this.#close();
       return;
     }
+    // Envoy checks the cluster's DEFAULT max_connections here: its TCP pool would queue the
+    // connection for one that is never released.
+    const connections = cluster.resources.forPriority(0).connections;
+    if (!connections.tryCreate()) {
+      this.si.setFlag("UO");
+      cs.cxOverflow.inc();
+      this.#close();
+      return;
+    }
+    this.#connections = connections;
     this.attempts++;
     const si = this.si;
     si.attemptCount = this.attempts;
@@ -223,6 +236,7 @@ class TcpProxySession implements BugScope {
       cs.cxConnectTimeout.inc();
       cs.cxConnectFail.inc();
       cs.connectionClosed(false, false, monotonicNow() - this.#attemptMs);
+      connections.dec();
       this.#connectFailed("connect timeout");
     }, cluster.info.connectTimeoutMs);
     Deno.connect({ hostname: host.address, port: host.port }).then((conn) => {
@@ -233,6 +247,7 @@ class TcpProxySession implements BugScope {
       }
       if (this.closed) {
         cs.connectionClosed(false, false, monotonicNow() - this.#attemptMs);
+        connections.dec();
         conn.close();
         return;
       }
@@ -267,6 +282,7 @@ class TcpProxySession implements BugScope {
       if (timedOut) return;
       cs.cxConnectFail.inc();
       cs.connectionClosed(true, false, monotonicNow() - this.#attemptMs);
+      connections.dec();
       if (!this.closed) this.#connectFailed(err.message);
     }).catch((e) => containBug(this, "tcp_proxy connect", e));
   }
@@ -351,6 +367,7 @@ class TcpProxySession implements BugScope {
           false,
           monotonicNow() - this.#attemptMs,
         );
+        this.#connections?.dec();
         if (!this.closed) {
           // A local close here is the host failing its health checks, not the upstream.
           if (!this.upEnded && reason !== "local") this.si.setFlag("UC");

@@ -1,0 +1,300 @@
+/**
+ * Circuit breakers (Envoy's `ResourceManagerImpl`): per cluster and routing priority, the
+ * connections, pending requests, requests and retries in flight, counted across every worker
+ * isolate in one SharedArrayBuffer with atomics (DESIGN principle 8). The main thread allocates
+ * the memory with the cluster; workers get it with their init message and count into the same
+ * cells, so `max_requests: 10` means ten for the whole process, as in Envoy.
+ *
+ * @module
+ */
+import type { CircuitBreakers } from "../../proto/gen/envoy/config/cluster/v3/circuit_breaker_pb.ts";
+
+/** `core.v3.RoutingPriority` names, by value. */
+export const PRIORITIES = ["default", "high"] as const;
+/** A routing priority: 0 = DEFAULT, 1 = HIGH. */
+export type RoutingPriority = 0 | 1;
+
+/** One priority's thresholds, Envoy's defaults filled in. */
+export interface Thresholds {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+  /** `retry_budget`: when set, it replaces `max_retries`. */
+  readonly retryBudget?: { readonly budgetPercent: number; readonly minRetryConcurrency: number };
+  /** `track_remaining`: publish `remaining_*` gauges. */
+  readonly trackRemaining: boolean;
+}
+
+/** Envoy's defaults: 1024 connections, pending requests and requests, 3 retries. */
+export const DEFAULT_THRESHOLDS: Thresholds = {
+  maxConnections: 1024,
+  maxPendingRequests: 1024,
+  maxRequests: 1024,
+  maxRetries: 3,
+  trackRemaining: false,
+};
+
+/** Cells per priority: connections, pending requests, requests, retries. */
+const CELLS = 4;
+const CX = 0;
+const PENDING = 1;
+const RQ = 2;
+const RETRY = 3;
+
+/** Cells of one group: both priorities' counters. */
+const GROUP = PRIORITIES.length * CELLS;
+
+/**
+ * Shared memory for one cluster's counters: the totals, then each worker's own share of them
+ * (`workerSlots` groups), so that what a worker that died held can be given back.
+ */
+export function allocateCircuitBreakerMemory(workerSlots = 0): SharedArrayBuffer {
+  return new SharedArrayBuffer((1 + workerSlots) * GROUP * Int32Array.BYTES_PER_ELEMENT);
+}
+
+/**
+ * Gives back what worker `workerId` held (it is gone: a crash or a watchdog kill), so its
+ * requests and connections stop counting against the limits.
+ */
+export function releaseWorkerResources(memory: SharedArrayBuffer, workerId: number): void {
+  const cells = new Int32Array(memory);
+  const own = (1 + workerId) * GROUP;
+  if (own + GROUP > cells.length) return;
+  for (let i = 0; i < GROUP; i++) Atomics.sub(cells, i, Atomics.exchange(cells, own + i, 0));
+}
+
+/**
+ * Reads `circuit_breakers`: the DEFAULT and HIGH thresholds (a priority listed twice takes
+ * its last entry, as Envoy does). Pushes a problem for what is not implemented.
+ */
+export function parseCircuitBreakers(
+  cb: CircuitBreakers | undefined,
+  problems: string[],
+): readonly [Thresholds, Thresholds] {
+  const out: [Thresholds, Thresholds] = [DEFAULT_THRESHOLDS, DEFAULT_THRESHOLDS];
+  if (!cb) return out;
+  if (cb.perHostThresholds.length > 0) {
+    problems.push("circuit_breakers.per_host_thresholds is not supported yet");
+  }
+  cb.thresholds.forEach((t, i) => {
+    const at = `circuit_breakers.thresholds[${i}]`;
+    if (t.priority !== 0 && t.priority !== 1) {
+      problems.push(`${at}.priority: unknown routing priority ${t.priority}`);
+      return;
+    }
+    if (t.maxConnectionPools !== undefined) {
+      problems.push(`${at}.max_connection_pools is not supported yet`);
+    }
+    const budget = t.retryBudget;
+    out[t.priority] = {
+      maxConnections: t.maxConnections ?? 1024,
+      maxPendingRequests: t.maxPendingRequests ?? 1024,
+      maxRequests: t.maxRequests ?? 1024,
+      maxRetries: t.maxRetries ?? 3,
+      ...(budget
+        ? {
+          retryBudget: {
+            budgetPercent: budget.budgetPercent?.value ?? 20,
+            minRetryConcurrency: budget.minRetryConcurrency ?? 3,
+          },
+        }
+        : {}),
+      trackRemaining: t.trackRemaining,
+    };
+  });
+  return out;
+}
+
+/** One limited resource (Envoy's `ResourceLimit`): a shared count and its maximum. */
+export class ResourceLimit {
+  /**
+   * @param own this worker's share of the count in `cells`, or -1 (no worker slot).
+   */
+  constructor(
+    readonly cells: Int32Array,
+    readonly index: number,
+    readonly limit: number,
+    readonly own = -1,
+  ) {}
+
+  /** Whether one more may be created now. */
+  canCreate(): boolean {
+    return Atomics.load(this.cells, this.index) < this.max();
+  }
+
+  /** The maximum now. */
+  max(): number {
+    return this.limit;
+  }
+
+  inc(): void {
+    Atomics.add(this.cells, this.index, 1);
+    if (this.own >= 0) Atomics.add(this.cells, this.own, 1);
+  }
+
+  /**
+   * Takes one if the maximum allows, atomically over every worker (a check then an increment
+   * could let two isolates past the last one): true when taken.
+   */
+  tryCreate(): boolean {
+    const cells = this.cells;
+    const i = this.index;
+    for (;;) {
+      const cur = Atomics.load(cells, i);
+      if (cur >= this.max()) return false;
+      if (Atomics.compareExchange(cells, i, cur, cur + 1) === cur) {
+        if (this.own >= 0) Atomics.add(cells, this.own, 1);
+        return true;
+      }
+    }
+  }
+
+  dec(): void {
+    Atomics.sub(this.cells, this.index, 1);
+    if (this.own >= 0) Atomics.sub(this.cells, this.own, 1);
+  }
+
+  /** How many exist now, over every worker. */
+  count(): number {
+    return Atomics.load(this.cells, this.index);
+  }
+}
+
+/**
+ * Retries in flight, limited by `max_retries`, or with a `retry_budget` by a share of the
+ * requests active and pending (never below `min_retry_concurrency`).
+ */
+export class RetryLimit extends ResourceLimit {
+  constructor(
+    cells: Int32Array,
+    index: number,
+    limit: number,
+    own: number,
+    readonly budget: Thresholds["retryBudget"],
+    readonly requests: ResourceLimit,
+    readonly pending: ResourceLimit,
+  ) {
+    super(cells, index, limit, own);
+  }
+
+  override max(): number {
+    const b = this.budget;
+    if (!b) return this.limit;
+    const active = this.requests.count() + this.pending.count();
+    return Math.max(Math.floor(b.budgetPercent / 100 * active), b.minRetryConcurrency);
+  }
+}
+
+/** One priority's resources of one cluster. */
+export class ResourceManager {
+  readonly connections: ResourceLimit;
+  readonly pendingRequests: ResourceLimit;
+  readonly requests: ResourceLimit;
+  readonly retries: RetryLimit;
+
+  /** @param ownGroup where this worker's share starts in `cells`, or -1. */
+  constructor(
+    cells: Int32Array,
+    priority: RoutingPriority,
+    readonly thresholds: Thresholds,
+    ownGroup = -1,
+  ) {
+    const base = priority * CELLS;
+    const own = (i: number) => ownGroup < 0 ? -1 : ownGroup + base + i;
+    this.connections = new ResourceLimit(cells, base + CX, thresholds.maxConnections, own(CX));
+    this.pendingRequests = new ResourceLimit(
+      cells,
+      base + PENDING,
+      thresholds.maxPendingRequests,
+      own(PENDING),
+    );
+    this.requests = new ResourceLimit(cells, base + RQ, thresholds.maxRequests, own(RQ));
+    this.retries = new RetryLimit(
+      cells,
+      base + RETRY,
+      thresholds.maxRetries,
+      own(RETRY),
+      thresholds.retryBudget,
+      this.requests,
+      this.pendingRequests,
+    );
+  }
+}
+
+/** A cluster's resource managers, DEFAULT and HIGH, over its shared memory. */
+export class ClusterResources {
+  readonly byPriority: readonly [ResourceManager, ResourceManager];
+
+  /** @param workerId the worker counting (its share is kept apart when the memory has room). */
+  constructor(
+    thresholds: readonly [Thresholds, Thresholds],
+    readonly memory: SharedArrayBuffer,
+    workerId?: number,
+  ) {
+    const cells = new Int32Array(memory);
+    const own = workerId === undefined ? -1 : (1 + workerId) * GROUP;
+    const ownGroup = own >= 0 && own + GROUP <= cells.length ? own : -1;
+    this.byPriority = [
+      new ResourceManager(cells, 0, thresholds[0], ownGroup),
+      new ResourceManager(cells, 1, thresholds[1], ownGroup),
+    ];
+  }
+
+  /** The resource manager of a routing priority (anything but HIGH is DEFAULT). */
+  forPriority(priority: number): ResourceManager {
+    return this.byPriority[priority === 1 ? 1 : 0];
+  }
+}
+
+/** Envoy's max_connection_pools default (unlimited: UINT32_MAX), for `remaining_cx_pools`. */
+const MAX_CONNECTION_POOLS = 4294967295;
+
+/**
+ * `cluster.<name>.circuit_breakers.<priority>.*` (Envoy's `ALL_CLUSTER_CIRCUIT_BREAKERS_STATS`):
+ * the `*_open` gauges, and the `remaining_*` ones with `track_remaining`. They describe the
+ * shared counters, so the main thread sets them from the shared memory when stats are read.
+ */
+export class CircuitBreakerStats {
+  readonly #update: (() => void)[] = [];
+
+  constructor(
+    store: { gauge(name: string, mode: "Accumulate" | "NeverImport"): { set(v: number): void } },
+    statName: string,
+    resources: ClusterResources,
+  ) {
+    resources.byPriority.forEach((rm, p) => {
+      const prefix = `cluster.${statName}.circuit_breakers.${PRIORITIES[p]}.`;
+      const g = (n: string) => store.gauge(prefix + n, "NeverImport");
+      const open = (limit: ResourceLimit, gauge: { set(v: number): void }) => () =>
+        gauge.set(limit.canCreate() ? 0 : 1);
+      this.#update.push(
+        open(rm.connections, g("cx_open")),
+        open(rm.pendingRequests, g("rq_pending_open")),
+        open(rm.requests, g("rq_open")),
+        open(rm.retries, g("rq_retry_open")),
+      );
+      g("cx_pool_open").set(0);
+      if (!rm.thresholds.trackRemaining) return;
+      const remaining = (limit: ResourceLimit, gauge: { set(v: number): void }) => () =>
+        gauge.set(Math.max(0, limit.max() - limit.count()));
+      this.#update.push(
+        remaining(rm.connections, g("remaining_cx")),
+        remaining(rm.pendingRequests, g("remaining_pending")),
+        remaining(rm.requests, g("remaining_rq")),
+      );
+      const retries = g("remaining_retries");
+      // With a retry budget the remaining count depends on other resources: Envoy shows 0.
+      this.#update.push(
+        rm.thresholds.retryBudget ? () => retries.set(0) : remaining(rm.retries, retries),
+      );
+      g("remaining_cx_pools").set(MAX_CONNECTION_POOLS);
+    });
+    this.update();
+  }
+
+  /** Sets every gauge from the shared counters. */
+  update(): void {
+    for (const u of this.#update) u();
+  }
+}
