@@ -264,7 +264,7 @@ export class AdminView {
 }
 
 /** A host's health flags in Envoy's order (`healthFlagsToString`). */
-function healthFlags(h: HostDescription): HealthFlag[] {
+export function healthFlags(h: HostDescription): HealthFlag[] {
   const f = h.flags;
   if (!f) return h.healthy ? [] : [h.degraded ? "degraded_eds_health" : "failed_eds_health"];
   const out: HealthFlag[] = [];
