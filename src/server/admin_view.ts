@@ -254,7 +254,7 @@ export class AdminView {
 }
 
 /** A host's health flags in Envoy's order (`healthFlagsToString`). */
-function healthFlags(h: HostDescription): HealthFlag[] {
+export function healthFlags(h: HostDescription): HealthFlag[] {
   const f = h.flags;
   if (!f) return h.healthy ? [] : [h.degraded ? "degraded_eds_health" : "failed_eds_health"];
   const out: HealthFlag[] = [];
@@ -263,6 +263,7 @@ function healthFlags(h: HostDescription): HealthFlag[] {
   if (!f.edsHealthy && !f.edsDegraded) out.push("failed_eds_health");
   if (f.degradedActiveHc) out.push("degraded_active_hc");
   if (f.edsDegraded) out.push("degraded_eds_health");
+  if (f.pendingDynamicRemoval) out.push("pending_dynamic_removal");
   if (f.pendingActiveHc) out.push("pending_active_hc");
   if (f.excludedViaImmediateHcFail) out.push("excluded_via_immediate_hc_fail");
   if (f.activeHcTimeout) out.push("active_hc_timeout");

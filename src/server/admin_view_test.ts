@@ -1,6 +1,6 @@
 import { assertEquals } from "../testing/assert.ts";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
-import { commandLineOptions, localNode, redactSecrets } from "./admin_view.ts";
+import { commandLineOptions, healthFlags, localNode, redactSecrets } from "./admin_view.ts";
 import { parseOptions } from "./options.ts";
 import { messageSchema } from "../config/api.ts";
 
@@ -52,3 +52,56 @@ Deno.test("command line options and the local node as Envoy reports them", () =>
   const node = localNode(bootstrap, parsed.options);
   assertEquals([node.id, node.locality, node.user_agent_name], ["n1", { zone: "z" }, "envoy"]);
 });
+
+Deno.test("/clusters health flags in Envoy's order, pending_dynamic_removal included", () => {
+  const flags = {
+    edsHealthy: false,
+    edsDegraded: true,
+    failedActiveHc: true,
+    pendingActiveHc: true,
+    degradedActiveHc: true,
+    activeHcTimeout: true,
+    excludedViaImmediateHcFail: true,
+    failedOutlierCheck: true,
+    pendingDynamicRemoval: true,
+  };
+  const host = {
+    address: "10.0.0.1",
+    port: 80,
+    weight: 1,
+    priority: 0,
+    locality: { region: "", zone: "", subZone: "" },
+    hostname: "",
+    healthy: false,
+    flags,
+  };
+  assertEquals(healthFlags(host), [
+    "failed_active_hc",
+    "failed_outlier_check",
+    "degraded_active_hc",
+    "degraded_eds_health",
+    "pending_dynamic_removal",
+    "pending_active_hc",
+    "excluded_via_immediate_hc_fail",
+    "active_hc_timeout",
+  ]);
+  assertEquals(
+    healthFlags({
+      ...host,
+      healthy: true,
+      flags: { ...flags, ...NONE, pendingDynamicRemoval: true },
+    }),
+    ["pending_dynamic_removal"],
+  );
+});
+
+const NONE = {
+  edsHealthy: true,
+  edsDegraded: false,
+  failedActiveHc: false,
+  pendingActiveHc: false,
+  degradedActiveHc: false,
+  activeHcTimeout: false,
+  excludedViaImmediateHcFail: false,
+  failedOutlierCheck: false,
+};

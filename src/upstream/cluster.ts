@@ -105,6 +105,10 @@ export class Cluster {
       const health = new HostHealthTracker(membership, this.prioritySet, info.hostSetPolicy, {
         activeHc: info.healthCheck !== undefined,
         outlier: info.outlierDetection,
+        // A LOGICAL_DNS cluster's one host follows DNS to its new address (Envoy never removes
+        // it), so only STRICT_DNS hosts are kept after discovery drops them.
+        keepRemovedHealthy: info.healthCheck !== undefined && info.type === "STRICT_DNS" &&
+          !info.ignoreHealthOnHostRemoval,
       });
       this.health = health;
       const random = deps.random ?? Math.random;

@@ -74,6 +74,8 @@ export interface HostFlags {
   readonly activeHcTimeout: boolean;
   readonly excludedViaImmediateHcFail: boolean;
   readonly failedOutlierCheck: boolean;
+  /** Service discovery removed the host; it stays while it passes active health checks. */
+  readonly pendingDynamicRemoval: boolean;
 }
 
 /** A host's health from `LbEndpoint.health_status` (a `core.v3.HealthStatus` value). */

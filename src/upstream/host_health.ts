@@ -5,6 +5,11 @@
  * this publishes the same hosts with their flags, combined health and shared monitor into the
  * cluster's public priority set, which reaches the workers as snapshots.
  *
+ * With active health checking (and without `ignore_health_on_host_removal`), service discovery
+ * is eventually consistent as in Envoy: a host that leaves the raw membership while it passes
+ * its health checks stays published (flag `pending_dynamic_removal`) and checked until it fails
+ * them, and only then leaves; one that comes back in the meantime is simply a member again.
+ *
  * @module
  */
 import { type HostDescription, type HostFlags, hostKey } from "./host.ts";
@@ -25,6 +30,8 @@ export interface HostState {
   degradedActiveHc: boolean;
   activeHcTimeout: boolean;
   excludedViaImmediateHcFail: boolean;
+  /** Gone from the raw membership, kept while it passes active health checks. */
+  pendingDynamicRemoval: boolean;
   /** Outlier detection's view of the host (its ejection is `outlier.ejected`). */
   readonly outlier: OutlierHostState;
 }
@@ -41,6 +48,9 @@ export class HostHealthTracker {
   readonly #policy: HostSetPolicy;
   readonly #activeHc: boolean;
   readonly #outlier: OutlierConfig | undefined;
+  readonly #keepsRemovedHealthy: boolean;
+  /** Hosts service discovery removed that are kept (Envoy's PENDING_DYNAMIC_REMOVAL). */
+  readonly #pendingRemoval = new Set<HostState>();
   /** Called with hosts added and removed, after the states changed and before publishing. */
   onHostsChanged: ((added: HostState[], removed: HostState[]) => void) | undefined;
 
@@ -48,13 +58,22 @@ export class HostHealthTracker {
     raw: PrioritySet,
     out: PrioritySet,
     policy: HostSetPolicy,
-    opts: { activeHc: boolean; outlier?: OutlierConfig },
+    opts: {
+      activeHc: boolean;
+      outlier?: OutlierConfig;
+      /**
+       * Keep hosts the raw membership drops until they fail active health checking (a
+       * health-checked cluster without `ignore_health_on_host_removal`).
+       */
+      keepRemovedHealthy?: boolean;
+    },
   ) {
     this.#raw = raw;
     this.#out = out;
     this.#policy = policy;
     this.#activeHc = opts.activeHc;
     this.#outlier = opts.outlier;
+    this.#keepsRemovedHealthy = opts.keepRemovedHealthy === true;
     raw.onUpdate(() => this.#sync());
     this.#sync();
   }
@@ -73,6 +92,10 @@ export class HostHealthTracker {
       const st = this.states.get(key);
       if (st) {
         st.host = h;
+        if (st.pendingDynamicRemoval) {
+          st.pendingDynamicRemoval = false;
+          this.#pendingRemoval.delete(st);
+        }
         continue;
       }
       const o = this.#outlier;
@@ -99,6 +122,7 @@ export class HostHealthTracker {
         degradedActiveHc: false,
         activeHcTimeout: false,
         excludedViaImmediateHcFail: false,
+        pendingDynamicRemoval: false,
         outlier: new OutlierHostState(monitor, key),
       };
       this.states.set(key, state);
@@ -107,22 +131,59 @@ export class HostHealthTracker {
     const removed: HostState[] = [];
     for (const [key, st] of this.states) {
       if (seen.has(key)) continue;
-      this.states.delete(key);
-      this.#byId.delete(st.monitor[ID]);
+      // As Envoy, only failing active health checks or EDS health removes a host at once;
+      // an outlier ejection does not. A host not checked yet counts as failing.
+      if (this.#keepsRemovedHealthy && !st.failedActiveHc && !edsFailed(st.host)) {
+        st.pendingDynamicRemoval = true;
+        this.#pendingRemoval.add(st);
+        continue;
+      }
+      this.#forget(st);
       removed.push(st);
     }
     if (added.length > 0 || removed.length > 0) this.onHostsChanged?.(added, removed);
     this.publish();
   }
 
-  /** Publishes every host with its current flags (workers get the new snapshot). */
+  #forget(st: HostState): void {
+    this.states.delete(st.key);
+    this.#byId.delete(st.monitor[ID]);
+    this.#pendingRemoval.delete(st);
+  }
+
+  /**
+   * Publishes every host with its current flags (workers get the new snapshot). A kept host
+   * that now fails active health checking leaves the membership here.
+   */
   publish(): void {
-    const levels = this.#raw.hostSets;
-    for (let p = 0; p < levels.length; p++) {
-      const hosts = levels[p].hosts.map((h) => withFlags(h, this.states.get(hostKey(h))!));
+    let levels = this.#raw.hostSets.length;
+    if (this.#pendingRemoval.size > 0) {
+      let failed: HostState[] | undefined;
+      for (const st of this.#pendingRemoval) {
+        if (st.failedActiveHc) (failed ??= []).push(st);
+        else levels = Math.max(levels, st.host.priority + 1);
+      }
+      if (failed) {
+        for (const st of failed) this.#forget(st);
+        this.onHostsChanged?.([], failed);
+      }
+    }
+    // Levels that only kept hosts filled are emptied once they are gone.
+    levels = Math.max(levels, this.#out.hostSets.length);
+    for (let p = 0; p < levels; p++) {
+      const raw = this.#raw.hostSets[p]?.hosts ?? [];
+      const hosts = raw.map((h) => withFlags(h, this.states.get(hostKey(h))!));
+      for (const st of this.#pendingRemoval) {
+        if (st.host.priority === p) hosts.push(withFlags(st.host, st));
+      }
       this.#out.updateHosts(p, hosts, this.#policy);
     }
   }
+}
+
+/** EDS said the host is unhealthy (not merely degraded). */
+function edsFailed(h: HostDescription): boolean {
+  return !h.healthy && h.degraded !== true;
 }
 
 /** A host with its health flags applied, as Envoy's `Host::coarseHealth()`. */
@@ -136,9 +197,9 @@ export function withFlags(h: HostDescription, st: HostState): HostDescription {
     activeHcTimeout: st.activeHcTimeout,
     excludedViaImmediateHcFail: st.excludedViaImmediateHcFail,
     failedOutlierCheck: st.outlier.ejected,
+    pendingDynamicRemoval: st.pendingDynamicRemoval,
   };
-  const edsFailed = !h.healthy && h.degraded !== true;
-  const unhealthy = edsFailed || st.failedActiveHc || st.outlier.ejected;
+  const unhealthy = edsFailed(h) || st.failedActiveHc || st.outlier.ejected;
   const degraded = !unhealthy && (h.degraded === true || st.degradedActiveHc);
   return {
     ...h,

@@ -72,3 +72,110 @@ Deno.test("health combines as Envoy's flags: any failure is unhealthy, else any 
   h = withFlags(eds({}), s);
   assertEquals([h.healthy, h.flags!.failedOutlierCheck], [false, true]);
 });
+
+/** A health-checked STRICT_DNS-like tracker over hosts 1..n, all passing their checks. */
+function keeping(ports: number[], opts: { keepRemovedHealthy?: boolean; activeHc?: boolean } = {}) {
+  const raw = new PrioritySet();
+  const out = new PrioritySet();
+  raw.updateHosts(0, ports.map((p) => host(p)));
+  const t = new HostHealthTracker(raw, out, {}, {
+    activeHc: opts.activeHc ?? true,
+    keepRemovedHealthy: opts.keepRemovedHealthy ?? true,
+  });
+  for (const st of t.states.values()) {
+    st.failedActiveHc = false;
+    st.pendingActiveHc = false;
+  }
+  t.publish();
+  const changes: [string[], string[]][] = [];
+  t.onHostsChanged = (a, r) => changes.push([a.map((s) => s.key), r.map((s) => s.key)]);
+  const ports_ = () => out.allHosts().map((h) => h.port);
+  return { raw, out, t, changes, ports: ports_ };
+}
+
+Deno.test("a removed host that passes active hc stays, flagged pending_dynamic_removal, until it fails", () => {
+  const k = keeping([1, 2]);
+  k.raw.updateHosts(0, [host(1)]);
+  assertEquals(k.ports(), [1, 2]);
+  const kept = k.out.allHosts()[1];
+  assert(kept.healthy && kept.flags!.pendingDynamicRemoval);
+  assert(!k.out.allHosts()[0].flags!.pendingDynamicRemoval);
+  // Still tracked (and so still checked): no removal reached the health checker.
+  assertEquals(k.changes, []);
+  const st = k.t.states.get("10.0.0.1:2")!;
+  assertEquals(k.t.keyOf(st.monitor[ID]), "10.0.0.1:2");
+  // Another discovery update that still lacks it keeps it.
+  k.raw.updateHosts(0, [host(1), host(3)]);
+  assertEquals(k.ports(), [1, 3, 2]);
+  // Degraded and outlier-ejected are no reasons to go.
+  st.degradedActiveHc = true;
+  st.outlier.ejected = true;
+  k.t.publish();
+  assertEquals(k.ports(), [1, 3, 2]);
+  // Failing active hc removes it from the published membership, and the checker stops.
+  st.failedActiveHc = true;
+  k.t.publish();
+  assertEquals(k.ports(), [1, 3]);
+  assertEquals(k.changes, [[["10.0.0.1:3"], []], [[], ["10.0.0.1:2"]]]);
+  assertEquals(k.t.states.has("10.0.0.1:2"), false);
+  assertEquals(k.t.keyOf(st.monitor[ID]), undefined);
+  // Coming back later is a new host, checked from scratch.
+  k.raw.updateHosts(0, [host(1), host(2), host(3)]);
+  assertEquals(k.t.states.get("10.0.0.1:2")!.pendingActiveHc, true);
+});
+
+Deno.test("a kept host that reappears in discovery is simply a member again", () => {
+  const k = keeping([1, 2]);
+  const st = k.t.states.get("10.0.0.1:2")!;
+  k.raw.updateHosts(0, [host(1)]);
+  assert(st.pendingDynamicRemoval);
+  k.raw.updateHosts(0, [host(1), host(2, { weight: 5 })]);
+  assertEquals(k.ports(), [1, 2]);
+  const h = k.out.allHosts()[1];
+  assert(h.healthy && !h.flags!.pendingDynamicRemoval);
+  assertEquals(h.weight, 5);
+  // Same state: its checks carry on, no add or remove.
+  assertEquals(k.changes, []);
+  assertEquals(k.t.states.get("10.0.0.1:2"), st);
+  // Failing now only marks it unhealthy.
+  st.failedActiveHc = true;
+  k.t.publish();
+  assertEquals(k.ports(), [1, 2]);
+  assert(!k.out.allHosts()[1].healthy);
+});
+
+Deno.test("removed at once: hosts failing or not yet passing active hc, EDS-unhealthy hosts", () => {
+  const k = keeping([1, 2, 3, 4]);
+  k.t.states.get("10.0.0.1:2")!.failedActiveHc = true;
+  k.t.states.get("10.0.0.1:3")!.pendingActiveHc = true;
+  k.t.states.get("10.0.0.1:3")!.failedActiveHc = true;
+  k.raw.updateHosts(0, [host(1), host(4, { healthy: false })]);
+  k.raw.updateHosts(0, [host(1)]);
+  assertEquals(k.ports(), [1]);
+  assertEquals(k.changes, [[[], ["10.0.0.1:2", "10.0.0.1:3"]], [[], ["10.0.0.1:4"]]]);
+});
+
+Deno.test("removed at once: ignore_health_on_host_removal, or no active hc (outlier detection only)", () => {
+  for (
+    const opts of [{ keepRemovedHealthy: false }, { activeHc: false, keepRemovedHealthy: false }]
+  ) {
+    const k = keeping([1, 2], opts);
+    k.raw.updateHosts(0, [host(1)]);
+    assertEquals(k.ports(), [1]);
+    assertEquals(k.changes, [[[], ["10.0.0.1:2"]]]);
+  }
+});
+
+Deno.test("a kept host stays at its priority; a level it alone filled empties when it goes", () => {
+  const raw = new PrioritySet();
+  const out = new PrioritySet();
+  raw.updateHosts(0, [host(1)]);
+  raw.updateHosts(1, [host(2, { priority: 1 })]);
+  const t = new HostHealthTracker(raw, out, {}, { activeHc: true, keepRemovedHealthy: true });
+  for (const st of t.states.values()) st.failedActiveHc = st.pendingActiveHc = false;
+  raw.updateHosts(1, []);
+  assertEquals(out.hostSets.map((s) => s.hosts.map((h) => h.port)), [[1], [2]]);
+  t.states.get("10.0.0.1:2")!.failedActiveHc = true;
+  t.publish();
+  assertEquals(out.hostSets.map((s) => s.hosts.map((h) => h.port)), [[1], []]);
+});
