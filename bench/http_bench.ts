@@ -431,11 +431,15 @@ async function denvoyConfig(
   return path;
 }
 
+/** Extra V8 flags for every denvoy the bench starts (experiments): `DENVOY_V8_FLAGS`. */
+const EXTRA_V8_FLAGS = Deno.env.get("DENVOY_V8_FLAGS");
+
 function spawnDenvoy(config: string, denoArgs: string[] = [], concurrency = 1, pipeOut = false) {
   return spawn(Deno.execPath(), [
     "run",
     "-A",
     "--unstable-net",
+    ...(EXTRA_V8_FLAGS ? [`--v8-flags=${EXTRA_V8_FLAGS}`] : []),
     ...denoArgs,
     MAIN_TS,
     "-c",
@@ -1097,8 +1101,7 @@ async function main() {
 
     if (values.idle) {
       // Only denvoy's memory per idle keep-alive connection, on a fresh process.
-      const v8 = Deno.env.get("DENVOY_V8_FLAGS");
-      const { peer } = await startDenvoy(dir, upstream.port, v8 ? [`--v8-flags=${v8}`] : []);
+      const { peer } = await startDenvoy(dir, upstream.port);
       const r = await idleConnRss(peer.rssPid, peer.port, idleConns);
       console.log(
         `denvoy idle keep-alive connections: ${r.conns}, RSS ${r.beforeKiB} -> ${r.afterKiB} KiB, ` +
