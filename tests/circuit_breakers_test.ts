@@ -5,6 +5,8 @@
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
 import {
+  adminStats as stats,
+  adminStatsWhen as statsWhen,
   curl,
   httpConfig,
   parseResponse,
@@ -13,27 +15,6 @@ import {
   staticCluster,
   upstream,
 } from "./proxy.ts";
-
-/** Every counter and gauge of `/stats?format=json`, by name. */
-async function stats(adminPort: number): Promise<Record<string, number>> {
-  const r = await curl([`http://127.0.0.1:${adminPort}/stats?format=json`]);
-  const out: Record<string, number> = {};
-  for (const s of JSON.parse(r.out).stats) if ("value" in s) out[s.name] = s.value;
-  return out;
-}
-
-/** Polls the stats until `ready` holds. */
-async function statsWhen(
-  adminPort: number,
-  ready: (s: Record<string, number>) => boolean,
-): Promise<Record<string, number>> {
-  for (let i = 0; i < 250; i++) {
-    const s = await stats(adminPort);
-    if (ready(s)) return s;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error("stats never got ready");
-}
 
 /** An upstream that holds every request until `release()`; counts what it received. */
 function gatedUpstream() {

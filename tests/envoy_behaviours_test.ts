@@ -5,7 +5,8 @@
  */
 import { assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
-  curl,
+  adminStats as stats,
+  adminStatsWhen as statsWhen,
   httpConfig,
   parseResponse,
   Proxy,
@@ -45,28 +46,6 @@ async function waitForLines(path: string, n: number, ms = 10_000): Promise<strin
     if (lines.length >= n) return lines;
     if (Date.now() > deadline) throw new Error(`wanted ${n} lines in ${path}; have:\n${text}`);
     await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Every counter and gauge of `/stats?format=json`, by name. */
-async function stats(adminPort: number): Promise<Record<string, number>> {
-  const r = await curl([`http://127.0.0.1:${adminPort}/stats?format=json`]);
-  const out: Record<string, number> = {};
-  for (const s of JSON.parse(r.out).stats) if ("value" in s) out[s.name] = s.value;
-  return out;
-}
-
-/** Polls the stats until `ready` holds. */
-async function statsWhen(
-  adminPort: number,
-  ready: (s: Record<string, number>) => boolean,
-): Promise<Record<string, number>> {
-  const deadline = performance.now() + 10_000;
-  for (;;) {
-    const s = await stats(adminPort);
-    if (ready(s)) return s;
-    if (performance.now() > deadline) throw new Error(`stats never ready: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

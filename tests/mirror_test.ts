@@ -5,6 +5,7 @@
  */
 import { assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
+  adminStatsWhen as statsWhen,
   curl,
   httpConfig,
   parseResponse,
@@ -14,30 +15,6 @@ import {
   tcpServer,
   upstream,
 } from "./proxy.ts";
-
-/** Every counter and gauge of `/stats?format=json`, by name. */
-async function stats(adminPort: number): Promise<Record<string, number>> {
-  const r = await curl([`http://127.0.0.1:${adminPort}/stats?format=json`]);
-  const out: Record<string, number> = {};
-  for (const s of JSON.parse(r.out).stats) if ("value" in s) out[s.name] = s.value;
-  return out;
-}
-
-/** Polls the stats until `ready` holds (workers report them asynchronously). */
-async function statsWhen(
-  adminPort: number,
-  ready: (s: Record<string, number>) => boolean,
-): Promise<Record<string, number>> {
-  const deadline = performance.now() + 10_000;
-  for (;;) {
-    const s = await stats(adminPort);
-    if (ready(s)) return s;
-    if (performance.now() > deadline) {
-      throw new Error(`stats never got ready: ${JSON.stringify(s)}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A port nothing listens on (bound, then released). */
 function closedPort(): number {

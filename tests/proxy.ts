@@ -191,3 +191,31 @@ ${extra.replace(/^/gm, "  ")}
           address: { socket_address: { address: 127.0.0.1, port_value: ${port} } }
 `;
 }
+
+/** Every counter and gauge of the admin's `/stats?format=json`, by name. */
+export async function adminStats(adminPort: number): Promise<Record<string, number>> {
+  const r = await curl([`http://127.0.0.1:${adminPort}/stats?format=json`]);
+  const out: Record<string, number> = {};
+  for (const s of JSON.parse(r.out).stats) if ("value" in s) out[s.name] = s.value;
+  return out;
+}
+
+/**
+ * Polls the admin stats until `ready` holds: workers report their counters, and connections
+ * close, asynchronously. Fails after `ms` with the last stats seen.
+ */
+export async function adminStatsWhen(
+  adminPort: number,
+  ready: (s: Record<string, number>) => boolean,
+  ms = 10_000,
+): Promise<Record<string, number>> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const s = await adminStats(adminPort);
+    if (ready(s)) return s;
+    if (performance.now() > deadline) {
+      throw new Error(`stats never got ready: ${JSON.stringify(s)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
 import {
-  curl,
+  adminStats as stats,
   httpConfig,
   parseResponse,
   Proxy,
@@ -13,14 +13,6 @@ import {
   staticCluster,
   upstream,
 } from "./proxy.ts";
-
-/** Every counter and gauge of `/stats?format=json`, by name. */
-async function stats(adminPort: number): Promise<Record<string, number>> {
-  const r = await curl([`http://127.0.0.1:${adminPort}/stats?format=json`]);
-  const out: Record<string, number> = {};
-  for (const s of JSON.parse(r.out).stats) if ("value" in s) out[s.name] = s.value;
-  return out;
-}
 
 /** A port nothing listens on (bound, then released). */
 function closedPort(): number {

@@ -7,6 +7,7 @@
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
+  adminStatsWhen as statsWhen,
   curl,
   httpConfig,
   parseResponse,
@@ -56,30 +57,6 @@ function accessLog(path: string, format: string): string {
 }
 
 const LOG_FORMAT = "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%";
-
-/** Every counter of `/stats?format=json`, by name. */
-async function stats(adminPort: number): Promise<Record<string, number>> {
-  const r = await curl([`http://127.0.0.1:${adminPort}/stats?format=json`]);
-  const out: Record<string, number> = {};
-  for (const s of JSON.parse(r.out).stats) if ("value" in s) out[s.name] = s.value;
-  return out;
-}
-
-/** Polls the stats until `ready` holds (workers report their counters asynchronously). */
-async function statsWhen(
-  adminPort: number,
-  ready: (s: Record<string, number>) => boolean,
-): Promise<Record<string, number>> {
-  const deadline = performance.now() + 10_000;
-  for (;;) {
-    const s = await stats(adminPort);
-    if (ready(s)) return s;
-    if (performance.now() > deadline) {
-      throw new Error(`stats never got ready: ${JSON.stringify(s)}`);
-    }
-    await sleep(50);
-  }
-}
 
 const SUPPRESS =
   `              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router

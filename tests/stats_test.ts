@@ -5,6 +5,8 @@
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
 import {
+  adminStats as stats,
+  adminStatsWhen as statsWhen,
   curl,
   parseResponse,
   Proxy,
@@ -14,14 +16,6 @@ import {
   upstream,
 } from "./proxy.ts";
 
-/** Every counter and gauge of `/stats?format=json`, by name. */
-async function stats(adminPort: number): Promise<Record<string, number>> {
-  const r = await curl([`http://127.0.0.1:${adminPort}/stats?format=json`]);
-  const out: Record<string, number> = {};
-  for (const s of JSON.parse(r.out).stats) if ("value" in s) out[s.name] = s.value;
-  return out;
-}
-
 /** The sample count of each histogram, from `/stats/prometheus` (`<name>_count{labels}`). */
 async function histogramCounts(adminPort: number): Promise<Record<string, number>> {
   const r = await curl([`http://127.0.0.1:${adminPort}/stats/prometheus`]);
@@ -30,23 +24,6 @@ async function histogramCounts(adminPort: number): Promise<Record<string, number
     out[`${m[1]}${m[2] ?? ""}`] = Number(m[3]);
   }
   return out;
-}
-
-/** Polls the stats until `ready` holds (connections are closed asynchronously). */
-async function statsWhen(
-  adminPort: number,
-  ready: (s: Record<string, number>) => boolean,
-  ms = 10_000,
-): Promise<Record<string, number>> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    const s = await stats(adminPort);
-    if (ready(s)) return s;
-    if (performance.now() > deadline) {
-      throw new Error(`stats never got ready: ${JSON.stringify(s)}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Expects every named stat to have its value; reports all that differ at once. */
