@@ -398,6 +398,11 @@ async function startHaproxy(dir: string, upstreamPort: number): Promise<Peer> {
 interface DenvoyVariant {
   concurrency: number;
   accessLog?: string;
+  /**
+   * The upstream cluster with active health checking, outlier detection and circuit breakers
+   * configured (issue 12: their cost on the data path).
+   */
+  resilience?: boolean;
 }
 
 async function denvoyConfig(
@@ -406,8 +411,8 @@ async function denvoyConfig(
   port: number,
   variant: DenvoyVariant = { concurrency: 1 },
 ): Promise<string> {
-  const path = `${dir}/denvoy_${port}_${variant.concurrency}${
-    variant.accessLog ? "_log" : ""
+  const path = `${dir}/denvoy_${port}_${variant.concurrency}${variant.accessLog ? "_log" : ""}${
+    variant.resilience ? "_resilience" : ""
   }.yaml`;
   let text = fill(await Deno.readTextFile(`${BENCH_DIR}configs/denvoy_http.yaml`), {
     PORT: port,
@@ -426,6 +431,24 @@ async function denvoyConfig(
 `,
     );
     if (!text.includes("access_log:")) throw new Error("bench config: stat_prefix line not found");
+  }
+  if (variant.resilience) {
+    // Limits far above the bench's 64 connections: they are checked on every request, never hit.
+    text = text.replace(
+      "      connect_timeout: 5s\n",
+      `      connect_timeout: 5s
+      health_checks:
+        - timeout: 1s
+          interval: 1s
+          unhealthy_threshold: 3
+          healthy_threshold: 1
+          http_health_check: { path: /1k }
+      outlier_detection: { consecutive_5xx: 5, interval: 1s }
+      circuit_breakers:
+        thresholds: [{ max_connections: 100000, max_pending_requests: 100000, max_requests: 100000 }]
+`,
+    );
+    if (!text.includes("health_checks:")) throw new Error("bench config: cluster line not found");
   }
   await Deno.writeTextFile(path, text);
   return path;
@@ -965,6 +988,10 @@ async function variantsRun(
     ["denvoy --concurrency 1", { concurrency: 1 }],
     ["denvoy --concurrency 2", { concurrency: 2 }],
     ["denvoy --concurrency 1 + file access log", { concurrency: 1, accessLog: logPath }],
+    [
+      "denvoy --concurrency 1 + health checks, outlier detection, circuit breakers",
+      { concurrency: 1, resilience: true },
+    ],
   ];
   const nginx = await startNginx(dir, "proxy.conf", "nginx", { UPSTREAM_PORT: upstreamPort });
   await checkPeer("nginx", nginx.port);
@@ -1002,6 +1029,7 @@ async function variantsRun(
   const one = byName.get(variants[0][0])!;
   const two = byName.get(variants[1][0])!;
   const logged = byName.get(variants[2][0])!;
+  const resilient = byName.get(variants[3][0])!;
   const commit = await sh(`git -C ${REPO_ROOT} rev-parse --short HEAD || echo unknown`);
   console.log([
     `denvoy at ${commit}; wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${duration}s /1k after ` +
@@ -1017,7 +1045,9 @@ async function variantsRun(
     `req/s per proxy core (target: within 10%: ` +
     `${verdict(Math.abs(perCore(two) / perCore(one) - 1) <= 0.1)}). Access log on vs off: ` +
     `${f2(logged.rps / one.rps)}× req/s (target ≥ 0.90×: ` +
-    `${verdict(logged.rps / one.rps >= 0.9)}).`,
+    `${verdict(logged.rps / one.rps >= 0.9)}). Health checks, outlier detection and circuit ` +
+    `breakers configured vs not: ${f2(perCore(resilient) / perCore(one))}× req/s per proxy core ` +
+    `(target ≥ 0.95×: ${verdict(perCore(resilient) / perCore(one) >= 0.95)}).`,
     "",
     (() => {
       const why = invalidity(loadAtStart, [base, ...byName.values()]);
