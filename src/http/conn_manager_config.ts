@@ -3,7 +3,6 @@
  * HttpConnectionManager proto: defaults filled in as Envoy documents them, durations in ms,
  * the route table built, HTTP filter factories resolved through the extension registry.
  */
-import type { Duration } from "@bufbuild/protobuf/wkt";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import {
@@ -18,6 +17,7 @@ import { Http1CodecStats, HttpConnManagerStats } from "../stats/data_path_stats.
 import type { RequestParserOptions } from "./http1/parser.ts";
 import { statefulFormatterSettings } from "../extensions/http/header_formatters/preserve_case/config.ts";
 import { preserveCaseFormatterFactory } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
+import { durationMs } from "../common/duration.ts";
 
 // Enum numbers of HttpConnectionManager, written out: importing the generated enums would load
 // the generated module graph at run time (hundreds of files, ~250 ms per worker start).
@@ -32,12 +32,6 @@ const ESCAPED_SLASHES = [
   "unescape_and_redirect",
   "unescape_and_forward",
 ] as const;
-
-/** Milliseconds of a Duration, or `dflt` when unset. */
-export function durationMs(d: Duration | undefined, dflt: number): number {
-  if (!d) return dflt;
-  return Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6);
-}
 
 /** Everything a connection manager needs, resolved. */
 export interface ConnectionManagerConfig {

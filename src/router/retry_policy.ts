@@ -12,11 +12,11 @@ import type {
   RetryPolicy_RetryHostPredicate,
 } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import type { OmitHostMetadataConfig } from "../../proto/gen/envoy/extensions/retry/host/omit_host_metadata/v3/omit_host_metadata_config_pb.ts";
-import type { Duration } from "@bufbuild/protobuf/wkt";
 import { unpackAny } from "../config/any.ts";
 import type { HeaderMap } from "../http/header_map.ts";
 import type { HostDescription } from "../upstream/host.ts";
 import { compileHeaderMatcher, type HeaderPredicate } from "./matchers.ts";
+import { durationMs } from "../common/duration.ts";
 
 /** `retry_on` conditions (`x-envoy-retry-on`, `x-envoy-retry-grpc-on`) as bits. */
 export const RETRY_ON_5XX = 1 << 0;
@@ -141,10 +141,6 @@ export const DEFAULT_RETRY_POLICY: CompiledRetryPolicy = {
   hostSelectionMaxAttempts: 1,
 };
 
-function ms(d: Duration | undefined): number | undefined {
-  return d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1_000_000) : undefined;
-}
-
 const PREVIOUS_HOSTS = "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate";
 const OMIT_CANARY = "envoy.extensions.retry.host.omit_canary_hosts.v3.OmitCanaryHostsPredicate";
 const OMIT_METADATA = "envoy.extensions.retry.host.omit_host_metadata.v3.OmitHostMetadataConfig";
@@ -169,8 +165,8 @@ export function compileRetryPolicy(p: RetryPolicy, field: string): CompiledRetry
   let baseIntervalMs: number | undefined;
   let maxIntervalMs: number | undefined;
   if (backOff) {
-    baseIntervalMs = Math.max(1, ms(backOff.baseInterval) ?? 0);
-    const max = ms(backOff.maxInterval);
+    baseIntervalMs = Math.max(1, durationMs(backOff.baseInterval, 0));
+    const max = durationMs(backOff.maxInterval, undefined);
     if (max !== undefined) {
       maxIntervalMs = Math.max(1, max);
       if (maxIntervalMs < baseIntervalMs) {
@@ -181,12 +177,12 @@ export function compileRetryPolicy(p: RetryPolicy, field: string): CompiledRetry
     }
   }
   const rl = p.rateLimitedRetryBackOff;
-  const resetMax = ms(rl?.maxInterval);
+  const resetMax = durationMs(rl?.maxInterval, undefined);
   return {
     retryOn: parseRetryOn(p.retryOn) | parseRetryGrpcOn(p.retryOn),
     numRetries: p.numRetries ?? 1,
-    perTryTimeoutMs: ms(p.perTryTimeout) ?? 0,
-    perTryIdleTimeoutMs: ms(p.perTryIdleTimeout) ?? 0,
+    perTryTimeoutMs: durationMs(p.perTryTimeout, 0),
+    perTryIdleTimeoutMs: durationMs(p.perTryIdleTimeout, 0),
     baseIntervalMs,
     maxIntervalMs,
     retriableStatusCodes: p.retriableStatusCodes,

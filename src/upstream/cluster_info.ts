@@ -5,7 +5,6 @@
  *
  * @module
  */
-import type { Duration } from "@bufbuild/protobuf/wkt";
 import { isIP } from "../common/ip.ts";
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import type { LbEndpoint } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.ts";
@@ -23,6 +22,7 @@ import { ORIGINAL_DST_HOST_HEADER, type OriginalDstSettings } from "./original_d
 import { lbPolicyConfig } from "./lb_policy_config.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
 import { parseCircuitBreakers, type Thresholds } from "./resource_manager.ts";
+import { durationMs } from "../common/duration.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
 export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
@@ -529,9 +529,4 @@ const ENUM_NAMES: Record<string, readonly (string | undefined)[]> = {
 /** The name of an enum value of the Envoy API (`ROUND_ROBIN` for LbPolicy 0). */
 function enumName(typeName: string, value: number): string {
   return ENUM_NAMES[typeName]?.[value] ?? String(value);
-}
-
-/** Milliseconds of a Duration (truncated, as Envoy does), or `dflt` when unset. */
-function durationMs(d: Duration | undefined, dflt: number): number {
-  return d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : dflt;
 }

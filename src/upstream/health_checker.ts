@@ -18,6 +18,7 @@ import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import type { HostState } from "./host_health.ts";
 import { TRAFFIC } from "./host_monitor.ts";
+import { durationMs } from "../common/duration.ts";
 
 const log = getLogger("hc");
 
@@ -69,10 +70,6 @@ export interface HealthCheckConfig {
   readonly check: HttpCheck | TcpCheck;
 }
 
-function ms(d: Duration | undefined): number | undefined {
-  return d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : undefined;
-}
-
 /** `RequestMethod` names by number (METHOD_UNSPECIFIED is GET). */
 const METHODS = [
   "GET",
@@ -106,8 +103,8 @@ export function parseHealthCheck(
   at: string,
   problems: string[],
 ): HealthCheckConfig | undefined {
-  const timeoutMs = ms(hc.timeout);
-  const intervalMs = ms(hc.interval);
+  const timeoutMs = durationMs(hc.timeout, undefined);
+  const intervalMs = durationMs(hc.interval, undefined);
   if (!timeoutMs) problems.push(`${at}.timeout: required, and greater than 0`);
   if (!intervalMs) problems.push(`${at}.interval: required, and greater than 0`);
   if (hc.unhealthyThreshold === undefined) problems.push(`${at}.unhealthy_threshold: required`);
@@ -194,23 +191,23 @@ export function parseHealthCheck(
     problems.push(`${at}: a health checker (http_health_check or tcp_health_check) is required`);
   }
   if (!check || !timeoutMs || !intervalMs) return undefined;
-  const unhealthyIntervalMs = ms(hc.unhealthyInterval) ?? intervalMs;
-  const noTrafficIntervalMs = ms(hc.noTrafficInterval) ?? 60_000;
+  const unhealthyIntervalMs = durationMs(hc.unhealthyInterval, intervalMs);
+  const noTrafficIntervalMs = durationMs(hc.noTrafficInterval, 60_000);
   return {
     timeoutMs,
     intervalMs,
-    initialJitterMs: ms(hc.initialJitter) ?? 0,
-    intervalJitterMs: ms(hc.intervalJitter) ?? 0,
+    initialJitterMs: durationMs(hc.initialJitter, 0),
+    intervalJitterMs: durationMs(hc.intervalJitter, 0),
     intervalJitterPercent: hc.intervalJitterPercent,
     unhealthyThreshold: hc.unhealthyThreshold ?? 1,
     healthyThreshold: hc.healthyThreshold ?? 1,
     ...(hc.altPort !== undefined ? { altPort: hc.altPort } : {}),
     reuseConnection: hc.reuseConnection ?? true,
     noTrafficIntervalMs,
-    noTrafficHealthyIntervalMs: ms(hc.noTrafficHealthyInterval) ?? noTrafficIntervalMs,
+    noTrafficHealthyIntervalMs: durationMs(hc.noTrafficHealthyInterval, noTrafficIntervalMs),
     unhealthyIntervalMs,
-    unhealthyEdgeIntervalMs: ms(hc.unhealthyEdgeInterval) ?? unhealthyIntervalMs,
-    healthyEdgeIntervalMs: ms(hc.healthyEdgeInterval) ?? intervalMs,
+    unhealthyEdgeIntervalMs: durationMs(hc.unhealthyEdgeInterval, unhealthyIntervalMs),
+    healthyEdgeIntervalMs: durationMs(hc.healthyEdgeInterval, intervalMs),
     alwaysLogHealthCheckFailures: hc.alwaysLogHealthCheckFailures,
     alwaysLogHealthCheckSuccess: hc.alwaysLogHealthCheckSuccess,
     eventLogPath: hc.eventLogPath,

@@ -10,7 +10,6 @@
  * @module
  */
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { Duration } from "@bufbuild/protobuf/wkt";
 import type { OutlierDetection } from "../../proto/gen/envoy/config/cluster/v3/outlier_detection_pb.ts";
 import { runtimeSnapshot } from "../runtime/runtime.ts";
 import type { Counter, Gauge } from "../stats/metrics.ts";
@@ -26,6 +25,7 @@ import {
   LOCAL_TOTAL,
   setConsecutiveThresholds,
 } from "./host_monitor.ts";
+import { durationMs } from "../common/duration.ts";
 
 /** `outlier_detection` with Envoy's defaults applied. */
 export interface OutlierConfig {
@@ -55,16 +55,12 @@ export interface OutlierConfig {
   readonly alwaysEjectOneHost: boolean;
 }
 
-function ms(d: Duration | undefined, dflt: number): number {
-  return d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : dflt;
-}
-
 /** Reads `outlier_detection`; problems (contradictory settings) go to `problems`. */
 export function parseOutlierDetection(o: OutlierDetection, problems: string[]): OutlierConfig {
   const c: OutlierConfig = {
     consecutive5xx: o.consecutive5xx ?? 5,
-    intervalMs: ms(o.interval, 10_000),
-    baseEjectionTimeMs: ms(o.baseEjectionTime, 30_000),
+    intervalMs: durationMs(o.interval, 10_000),
+    baseEjectionTimeMs: durationMs(o.baseEjectionTime, 30_000),
     maxEjectionPercent: o.maxEjectionPercent ?? 10,
     enforcingConsecutive5xx: o.enforcingConsecutive5xx ?? 100,
     enforcingSuccessRate: o.enforcingSuccessRate ?? 100,
@@ -82,8 +78,8 @@ export function parseOutlierDetection(o: OutlierDetection, problems: string[]): 
     enforcingFailurePercentageLocalOrigin: o.enforcingFailurePercentageLocalOrigin ?? 0,
     failurePercentageMinimumHosts: o.failurePercentageMinimumHosts ?? 5,
     failurePercentageRequestVolume: o.failurePercentageRequestVolume ?? 50,
-    maxEjectionTimeMs: ms(o.maxEjectionTime, 300_000),
-    maxEjectionTimeJitterMs: ms(o.maxEjectionTimeJitter, 0),
+    maxEjectionTimeMs: durationMs(o.maxEjectionTime, 300_000),
+    maxEjectionTimeJitterMs: durationMs(o.maxEjectionTimeJitter, 0),
     successfulActiveHealthCheckUnejectHost: o.successfulActiveHealthCheckUnejectHost ?? true,
     alwaysEjectOneHost: o.alwaysEjectOneHost ?? false,
   };

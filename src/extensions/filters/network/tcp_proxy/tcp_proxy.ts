@@ -8,7 +8,7 @@ import { type BugScope, containBug } from "../../../../common/error_boundary.ts"
 import type { TcpProxy } from "../../../../../proto/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.ts";
 import { CoarseTimer } from "../../../../common/coarse_timer.ts";
 import type { ServerContext } from "../../../../config/extensions.ts";
-import { durationMs } from "../../../../http/conn_manager_config.ts";
+import { durationMs } from "../../../../common/duration.ts";
 import type { ResourceLimit } from "../../../../upstream/resource_manager.ts";
 import { Connection, type ConnectionCallbacks } from "../../../../network/connection.ts";
 import type { ConnectionContext } from "../../../../network/filter.ts";
