@@ -6,30 +6,13 @@
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { runMain, tempFile } from "./helpers.ts";
-import { curl, Proxy, rawExchange, staticCluster, tcpServer } from "./proxy.ts";
+import { curl, Proxy, rawExchange, staticCluster, tcpServer, waitForLines } from "./proxy.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /** Flush access log buffers every 20 ms, so tests can read lines while the proxy runs. */
 const FAST_FLUSH = ["--file-flush-interval-msec", "20"];
-
-/** The file's lines once it has at least `n` (polling; fails after `ms`). */
-async function waitForLines(path: string, n: number, ms = 10_000): Promise<string[]> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    let text = "";
-    try {
-      text = Deno.readTextFileSync(path);
-    } catch { /* not created yet */ }
-    const lines = text.split("\n").filter((l) => l !== "");
-    if (lines.length >= n) return lines;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${n} lines in ${path}; have:\n${text}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A YAML file access log entry (`format` is the rest of the FileAccessLog). */
 function fileLog(path: string, format: string, extra = ""): string {

@@ -7,6 +7,7 @@ import { assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
   adminStats as stats,
   adminStatsWhen as statsWhen,
+  fileAccessLog,
   httpConfig,
   parseResponse,
   Proxy,
@@ -14,6 +15,7 @@ import {
   staticCluster,
   tcpServer,
   upstream,
+  waitForLines,
 } from "./proxy.ts";
 
 const enc = new TextEncoder();
@@ -25,29 +27,7 @@ const LOG_FORMAT =
   "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %UPSTREAM_TRANSPORT_FAILURE_REASON%";
 
 /** An HCM access_log writing LOG_FORMAT lines to `path`. */
-function accessLog(path: string): string {
-  return `access_log:
-- name: envoy.access_loggers.file
-  typed_config:
-    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-    path: ${path}
-    log_format: { text_format_source: { inline_string: "${LOG_FORMAT}\\n" } }`;
-}
-
-/** The file's lines once it has at least `n` (polling; fails after `ms`). */
-async function waitForLines(path: string, n: number, ms = 10_000): Promise<string[]> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    let text = "";
-    try {
-      text = Deno.readTextFileSync(path);
-    } catch { /* not created yet */ }
-    const lines = text.split("\n").filter((l) => l !== "");
-    if (lines.length >= n) return lines;
-    if (Date.now() > deadline) throw new Error(`wanted ${n} lines in ${path}; have:\n${text}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const accessLog = (path: string) => fileAccessLog(path, LOG_FORMAT);
 
 /** Reads from `conn` until EOF (or `until` matches); never throws. */
 async function readAll(conn: Deno.Conn, until?: RegExp, ms = 10_000): Promise<string> {

@@ -9,6 +9,7 @@
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
   curl,
+  fileAccessLog,
   httpConfig,
   parseResponse,
   Proxy,
@@ -92,18 +93,6 @@ async function expectStat(p: Proxy, name: string, value: number): Promise<void> 
   }
 }
 
-/** An access log (flushed when the proxy stops) with code, details and flags. */
-function accessLog(path: string): string {
-  return `access_log:
-- name: envoy.access_loggers.file
-  typed_config:
-    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-    path: ${path}
-    log_format:
-      text_format_source:
-        inline_string: "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% %RESPONSE_FLAGS%\\n"`;
-}
-
 /** typed_extension_protocol_options with upstream HTTP/1 options `h1` and common options. */
 function upstreamOptions(h1: string, common = "{}"): string {
   return `typed_extension_protocol_options:
@@ -128,6 +117,10 @@ const ROUTE_ALL = `- match: { prefix: "/direct" }
   direct_response: { status: 200, body: { inline_string: "direct" } }
 - match: { prefix: "/" }
   route: { cluster: backend }`;
+
+/** An access log (flushed when the proxy stops) with code, details and flags. */
+const accessLog = (path: string) =>
+  fileAccessLog(path, "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% %RESPONSE_FLAGS%");
 
 Deno.test("via: appended to requests upstream and to responses, local replies included", async () => {
   const up = rawUpstream((req) =>

@@ -6,6 +6,7 @@
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
   curl,
+  fileAccessLog as accessLog,
   httpConfig,
   parseResponse,
   Proxy,
@@ -18,16 +19,6 @@ import {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** An HCM access_log entry writing `format` to `path`. */
-function accessLog(path: string, format: string): string {
-  return `access_log:
-- name: envoy.access_loggers.file
-  typed_config:
-    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-    path: ${path}
-    log_format: { text_format_source: { inline_string: "${format}\\n" } }`;
-}
 
 const LOG_FORMAT = "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%";
 

@@ -219,3 +219,30 @@ export async function adminStatsWhen(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** An HCM `access_log` entry (YAML) writing `format` lines to the file at `path`. */
+export function fileAccessLog(path: string, format: string): string {
+  return `access_log:
+- name: envoy.access_loggers.file
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+    path: ${path}
+    log_format: { text_format_source: { inline_string: "${format}\\n" } }`;
+}
+
+/** The file's lines once it has at least `n` (polling; fails after `ms`). */
+export async function waitForLines(path: string, n: number, ms = 10_000): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(path);
+    } catch { /* not created yet */ }
+    const lines = text.split("\n").filter((l) => l !== "");
+    if (lines.length >= n) return lines;
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${n} lines in ${path}; have:\n${text}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -9,6 +9,7 @@ import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
   adminStatsWhen as statsWhen,
   curl,
+  fileAccessLog as accessLog,
   httpConfig,
   parseResponse,
   Proxy,
@@ -44,16 +45,6 @@ function get(port: number, path: string, extra = ""): Promise<string> {
     port,
     `GET ${path} HTTP/1.1\r\nhost: a\r\n${extra}connection: close\r\n\r\n`,
   );
-}
-
-/** An HCM access_log entry writing `format` to `path`. */
-function accessLog(path: string, format: string): string {
-  return `access_log:
-- name: envoy.access_loggers.file
-  typed_config:
-    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-    path: ${path}
-    log_format: { text_format_source: { inline_string: "${format}\\n" } }`;
 }
 
 const LOG_FORMAT = "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%";

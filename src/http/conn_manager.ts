@@ -488,15 +488,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   #onHead(headers: HeaderMap, head: MessageHead): void {
     this.#clearHeadersTimer();
     this.#idleTimer?.disarm();
-    const s = new ActiveStream(this);
-    this.#stream = s;
+    const s = this.#newStream(headers);
     this.#countRequest(s);
-    this.cfg.stats.rqTotal.inc();
-    this.cfg.stats.rqHttp1Total.inc();
-    this.cfg.stats.rqActive.inc();
-    s.counted = true;
     s.head = head;
-    s.requestHeaders = headers;
     const si = s.streamInfo;
     si.protocol = head.version;
     si.requestHeaders = headers;
@@ -611,14 +605,21 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
    * in downstream_rq_total and logged like any other.
    */
   #openStream(): ActiveStream {
-    const s = new ActiveStream(this);
-    this.#stream = s;
+    const s = this.#newStream(new HeaderMap());
     this.#countRequest(s);
-    s.requestHeaders = new HeaderMap();
     s.streamInfo.protocol = "HTTP/1.1";
-    this.cfg.stats.rqTotal.inc();
-    this.cfg.stats.rqHttp1Total.inc();
-    this.cfg.stats.rqActive.inc();
+    return s;
+  }
+
+  /** The connection's new current stream, counted in downstream_rq_total and _active. */
+  #newStream(headers: HeaderMap, previous?: StreamInfo): ActiveStream {
+    const s = new ActiveStream(this, previous);
+    this.#stream = s;
+    s.requestHeaders = headers;
+    const stats = this.cfg.stats;
+    stats.rqTotal.inc();
+    stats.rqHttp1Total.inc();
+    stats.rqActive.inc();
     s.counted = true;
     return s;
   }
@@ -771,14 +772,8 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   recreateStream(s: ActiveStream, headers: HeaderMap, body: Uint8Array | undefined): void {
     s.streamInfo.responseCodeDetails = "internal_redirect";
     this.#finishStream(s, false);
-    const n = new ActiveStream(this, s.streamInfo);
-    this.#stream = n;
-    this.cfg.stats.rqTotal.inc();
-    this.cfg.stats.rqHttp1Total.inc();
-    this.cfg.stats.rqActive.inc();
-    n.counted = true;
+    const n = this.#newStream(headers, s.streamInfo);
     n.head = s.head;
-    n.requestHeaders = headers;
     n.requestDone = true;
     n.closeAfter = s.closeAfter;
     const si = n.streamInfo;
