@@ -8,7 +8,6 @@
  * @module
  */
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { Duration } from "@bufbuild/protobuf/wkt";
 import type {
   HealthCheck,
   HealthCheck_Payload,
