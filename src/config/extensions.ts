@@ -9,6 +9,10 @@ import type { Message } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { HttpFilterFactoryCb } from "../http/filter.ts";
 import type { NetworkFilterFactoryCb } from "../network/filter.ts";
+import type {
+  DownstreamTransportSocketFactory,
+  UpstreamTransportSocketFactory,
+} from "../network/transport_socket.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import type { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { Store } from "../stats/store.ts";
@@ -127,6 +131,20 @@ export interface ExtensionFactory {
   ): HttpFilterFactoryCb;
   /** For network filters: builds the per-connection factory from the filter's `typed_config`. */
   createNetworkFilter?(config: Any | undefined, ctx: ServerContext): NetworkFilterFactoryCb;
+  /**
+   * For transport sockets on filter chains: the chain's handshake factory, or undefined for
+   * plaintext (raw_buffer: the connection keeps its raw socket). `where` places errors.
+   */
+  createDownstreamTransportSocket?(
+    config: Any | undefined,
+    ctx: ServerContext,
+    opts: { where: string; handshakeTimeoutMs: number },
+  ): DownstreamTransportSocketFactory | undefined;
+  /** For transport sockets on clusters: as above, for upstream connections. */
+  createUpstreamTransportSocket?(
+    config: Any | undefined,
+    where: string,
+  ): UpstreamTransportSocketFactory | undefined;
   /**
    * For stat sinks: builds the sink in the calling isolate from its unpacked config. Throws an
    * Error for configs it rejects (Envoy's sink construction errors).

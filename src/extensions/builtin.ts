@@ -11,6 +11,7 @@ import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
 import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
 import { statsdSinkFactory } from "./stat_sinks/statsd/config.ts";
 import { rawBufferFactory } from "./transport_sockets/raw_buffer/config.ts";
+import { tlsTransportSocketFactory } from "./transport_sockets/tls/config.ts";
 import { httpProtocolOptionsFactory } from "./upstreams/http/config.ts";
 import { preserveCaseFactory } from "./http/header_formatters/preserve_case/config.ts";
 import { allowListedRoutesPredicateFactory } from "./internal_redirect/allow_listed_routes/config.ts";
@@ -41,6 +42,7 @@ export function builtinExtensions(): ExtensionRegistry {
       stdoutAccessLogFactory,
       stderrAccessLogFactory,
       rawBufferFactory,
+      tlsTransportSocketFactory,
       httpProtocolOptionsFactory,
       preserveCaseFactory,
       previousRoutesPredicateFactory,

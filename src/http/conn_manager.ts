@@ -18,6 +18,7 @@ import { encodeChunk, encodeLastChunk, encodeResponseHead } from "./http1/encode
 import { Details, type MessageHead, RequestParser } from "./http1/parser.ts";
 import { reasonPhrase } from "./http1/reason_phrase.ts";
 import type { CloseReason, Connection, ConnectionCallbacks } from "../network/connection.ts";
+import type { SslConnectionInfo } from "../network/transport_socket.ts";
 import type { ConnectionContext } from "../network/filter.ts";
 import type { MatchedRoute } from "../router/route_table.ts";
 import { StreamInfo } from "../stream_info/stream_info.ts";
@@ -77,7 +78,8 @@ class ActiveStream implements StreamSink {
     si.downstreamDirectRemoteAddress = c.remoteAddress;
     si.downstreamLocalAddress = c.localAddress;
     si.connectionId = c.id;
-    si.requestedServerName = cm.ctx.requestedServerName;
+    si.requestedServerName = cm.ctx.requestedServerName ?? (c.ssl?.serverName || undefined);
+    si.downstreamTls = c.ssl;
     si.filterChain = cm.ctx.filterChain;
     this.fm = new FilterManager(this, cm.cfg.filterFactories);
     this.idleTimeoutMs = cm.cfg.streamIdleTimeoutMs;
@@ -122,8 +124,13 @@ class ActiveStream implements StreamSink {
     this.#armTimer();
   }
 
-  /** The downstream connection, as filters see it (its id and addresses). */
-  get connection(): { id: number; remoteAddress: string; localAddress: string } {
+  /** The downstream connection, as filters see it (its id, addresses and TLS facts). */
+  get connection(): {
+    id: number;
+    remoteAddress: string;
+    localAddress: string;
+    ssl?: SslConnectionInfo;
+  } {
     return this.cm.conn;
   }
 

@@ -109,7 +109,10 @@ export function normalizeRequestHeaders(
   h: HeaderMap,
   head: MessageHead,
   cfg: ConnectionManagerConfig,
-  stream: { streamInfo: StreamInfo; connection: { remoteAddress: string; localAddress: string } },
+  stream: {
+    streamInfo: StreamInfo;
+    connection: { remoteAddress: string; localAddress: string; ssl?: unknown };
+  },
 ): RequestHeadersVerdict {
   const si = stream.streamInfo;
   const method = h.get(":method") ?? "";
@@ -219,10 +222,12 @@ export function normalizeRequestHeaders(
   if (!internal && cfg.useRemoteAddress && clientIp) {
     h.set("x-envoy-external-address", clientIp);
   }
-  if (cfg.useRemoteAddress) h.set("x-forwarded-proto", "http");
-  else if (!h.has("x-forwarded-proto")) h.set("x-forwarded-proto", "http");
+  // The connection's own scheme: https over a TLS transport socket.
+  const scheme = stream.connection.ssl ? "https" : "http";
+  if (cfg.useRemoteAddress) h.set("x-forwarded-proto", scheme);
+  else if (!h.has("x-forwarded-proto")) h.set("x-forwarded-proto", scheme);
   if (cfg.schemeToOverwrite) h.set(":scheme", cfg.schemeToOverwrite);
-  else if (!h.has(":scheme")) h.set(":scheme", h.get("x-forwarded-proto") ?? "http");
+  else if (!h.has(":scheme")) h.set(":scheme", h.get("x-forwarded-proto") ?? scheme);
 
   // x-request-id: generated unless a trusted one is present.
   if (cfg.generateRequestId) {

@@ -12,6 +12,8 @@ import { getLogger } from "../common/logger.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import { Connection } from "../network/connection.ts";
 import type { NetworkFilterFactoryCb } from "../network/filter.ts";
+import type { DownstreamTransportSocketFactory } from "../network/transport_socket.ts";
+import { durationMs } from "../common/duration.ts";
 import { formatAddress } from "../network/address.ts";
 import { FilterChainMatcher } from "./filter_chain_match.ts";
 import { listenerStatName, ListenerStats } from "../stats/data_path_stats.ts";
@@ -29,6 +31,8 @@ interface BuiltChain {
   start: NetworkFilterFactoryCb;
   /** What access logs read about the chain, built once. */
   description: FilterChainDescription;
+  /** Its transport socket's handshake (TLS); undefined for plaintext. */
+  transportSocket?: DownstreamTransportSocketFactory;
 }
 
 /** Builds a chain's network filters through the extension registry. */
@@ -44,9 +48,17 @@ function buildChain(
   const tsFactory = tsUrl
     ? server.extensions.byType(tsUrl.slice(tsUrl.lastIndexOf("/") + 1))
     : ts && server.extensions.byName(ts.name);
-  if (ts && tsFactory?.name !== "envoy.transport_sockets.raw_buffer") {
+  if (ts && !tsFactory?.createDownstreamTransportSocket) {
     throw new Error(`${where}: transport socket '${ts.name}' is not supported yet`);
   }
+  const transportSocket = ts && tsFactory?.createDownstreamTransportSocket?.(
+    ts.configType.case === "typedConfig" ? ts.configType.value : undefined,
+    server,
+    {
+      where: `${where}.transport_socket`,
+      handshakeTimeoutMs: durationMs(chain.transportSocketConnectTimeout, 0),
+    },
+  );
   const filters = chain.filters;
   if (filters.length === 0) throw new Error(`${where}: a filter chain needs at least one filter`);
   if (filters.length > 1) {
@@ -71,6 +83,7 @@ function buildChain(
       metadata: chain.metadata?.filterMetadata,
       listenerMetadata: listener.metadata?.filterMetadata,
     },
+    transportSocket,
   };
 }
 
@@ -225,6 +238,15 @@ export class ActiveListener {
       this.#stats.connectionClosed(performance.now() - conn.openedMs);
       if (si) this.#log(conn, si);
     };
+    if (chain.transportSocket) {
+      chain.transportSocket.start(conn, raw, undefined, this.#stats.scope, () => {
+        if (si) si.downstreamTls = conn.ssl;
+        this.#startChain(chain, conn, si);
+      });
+    } else this.#startChain(chain, conn, si);
+  }
+
+  #startChain(chain: BuiltChain, conn: Connection, si: StreamInfo | undefined): void {
     try {
       // One object of one shape per connection (no spread): streamInfo is undefined without
       // listener access logs.

@@ -593,6 +593,7 @@ export class RouterFilter implements StreamDecoderFilter {
     si.upstreamLocalAddress = stream.localAddress;
     si.upstreamRemoteAddress = stream.remoteAddress;
     si.upstreamConnectionId = stream.connectionId;
+    si.upstreamTls = stream.pc.conn.ssl;
     si.upstreamProtocol = "HTTP/1.1";
     const t = si.timings;
     // Connection times belong to the connection: on a reused one they precede this request.

@@ -331,7 +331,7 @@ export class Server implements AdminServer {
     this.#ctx = {
       extensions: this.extensions,
       clusterManager,
-      pools: new ConnPoolManager(clusterStats),
+      pools: new ConnPoolManager(clusterStats, this.extensions),
       stats: this.#stats,
       clusterStats,
     };

@@ -145,10 +145,11 @@ class WorkerServer {
     }
     // Every cluster's traffic stats exist from the start, as Envoy declares them.
     clusterStats.declare(clusterManager.names().map((n) => clusterManager.get(n)!.info.statName));
+    const extensions = builtinExtensions();
     this.ctx = {
-      extensions: builtinExtensions(),
+      extensions,
       clusterManager,
-      pools: new ConnPoolManager(clusterStats),
+      pools: new ConnPoolManager(clusterStats, extensions),
       stats,
       clusterStats,
       workerId: init.workerId,

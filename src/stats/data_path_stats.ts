@@ -368,6 +368,10 @@ export class ClusterStats {
 
   readonly #scope: Scope;
   readonly #alt = new Map<string, AltCodeStats>();
+  /** `cluster.<name>`, for the stats of its transport sockets (`ssl.*`). */
+  get scope(): Scope {
+    return this.#scope;
+  }
 
   /** `statName` is the cluster's `alt_stat_name`, else its name. */
   constructor(store: Scope, statName: string) {
@@ -496,10 +500,12 @@ export class ListenerStats {
   readonly noFilterChainMatch: Counter;
   readonly handlerCxTotal: Counter;
   readonly handlerCxActive: Gauge;
+  /** `listener.<name>`, for the stats of its transport sockets (`ssl.*`). */
+  readonly scope: Scope;
 
   /** `name` is already a stat name (see `listenerStatName`). */
   constructor(store: Scope, name: string, handler: string) {
-    const s = store.scope(`listener.${name}`);
+    const s = this.scope = store.scope(`listener.${name}`);
     this.cxTotal = s.counter("downstream_cx_total");
     this.cxActive = s.gauge("downstream_cx_active", "Accumulate");
     this.cxDestroy = s.counter("downstream_cx_destroy");

@@ -11,6 +11,7 @@ import type { LbEndpoint } from "../../proto/gen/envoy/config/endpoint/v3/endpoi
 import type { HttpProtocolOptions } from "../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.ts";
 import type { Http1ProtocolOptions } from "../../proto/gen/envoy/config/core/v3/protocol_pb.ts";
 import { unpackAny } from "../config/any.ts";
+import type { Any } from "@bufbuild/protobuf/wkt";
 import { statefulFormatterSettings } from "../extensions/http/header_formatters/preserve_case/config.ts";
 import type { PreserveCaseSettings } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import type { DnsLookupFamily } from "./dns.ts";
@@ -89,6 +90,8 @@ export interface ClusterInfo {
   readonly tcpKeepalive?: boolean;
   /** `close_connections_on_host_health_failure`, when set. */
   readonly closeConnectionsOnHostHealthFailure?: boolean;
+  /** `transport_socket` when not plaintext (TLS), its config unpacked. */
+  readonly transportSocket?: Any;
   /**
    * `ignore_health_on_host_removal`: a host that service discovery removed goes at once, even
    * while active health checking still finds it healthy.
@@ -158,6 +161,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   const preserveCase = preserveCaseOf(http1, problems);
   if (config.http2ProtocolOptions) problems.push("upstream HTTP/2 is not supported yet");
   if (isDns) checkDnsResolver(config, type, problems);
+  const transportSocket = upstreamTransportSocket(config, problems);
   const failure = config.dnsFailureRefreshRate;
   let dnsFailureRefreshRate: ClusterInfo["dnsFailureRefreshRate"];
   if (failure) {
@@ -224,6 +228,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       ? { closeConnectionsOnHostHealthFailure: true }
       : {}),
     ...(config.ignoreHealthOnHostRemoval ? { ignoreHealthOnHostRemoval: true } : {}),
+    ...(transportSocket ? { transportSocket } : {}),
     ...(config.commonLbConfig?.updateMergeWindow
       ? { updateMergeWindowMs: durationMs(config.commonLbConfig.updateMergeWindow, 0) }
       : {}),
@@ -324,6 +329,22 @@ function originalDstSettings(
  * Why the cluster's upstream protocol cannot be served yet (only HTTP/1.1 upstreams exist so
  * far), or undefined. Shared with the config check so `--mode validate` reports the same.
  */
+/**
+ * The cluster's transport socket config when it is not plaintext (raw_buffer is the default
+ * and needs nothing); its factory is built where connections are made (ConnPoolManager).
+ */
+function upstreamTransportSocket(config: ClusterConfig, problems: string[]): Any | undefined {
+  const ts = config.transportSocket;
+  if (ts?.configType.case !== "typedConfig") return undefined;
+  const any = ts.configType.value;
+  const type = any.typeUrl.slice(any.typeUrl.lastIndexOf("/") + 1);
+  if (type === "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer") return undefined;
+  if (type !== "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext") {
+    problems.push(`transport_socket: a cluster takes an UpstreamTlsContext, not ${type}`);
+  }
+  return any;
+}
+
 export function upstreamProtocolProblem(http: HttpProtocolOptions | undefined): string | undefined {
   const p = http?.upstreamProtocolOptions;
   if (p?.case === "explicitHttpConfig") {

@@ -24,6 +24,13 @@ import {
 import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.ts";
 import { type BugScope, containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
+import type { Any } from "@bufbuild/protobuf/wkt";
+import type { Scope } from "../stats/store.ts";
+import type {
+  UpstreamHandshake,
+  UpstreamTransportSocketFactory,
+} from "../network/transport_socket.ts";
+import type { ExtensionRegistry } from "../config/extensions.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
 
 /** What a pool needs to know about its cluster. */
@@ -48,6 +55,8 @@ export interface PoolClusterInfo {
   preserveCase?: PreserveCaseSettings;
   /** `upstream_connection_options.tcp_keepalive`: SO_KEEPALIVE on upstream sockets. */
   tcpKeepalive?: boolean;
+  /** `transport_socket` when it is not plaintext (TLS), its config unpacked. */
+  transportSocket?: Any;
 }
 
 /** The socket options every upstream connection of `cluster` gets once connected. */
@@ -491,6 +500,8 @@ export class Http1ConnPool {
     readonly port: number,
     /** This worker's stats of the cluster (`cluster.<name>.upstream_*`). */
     readonly clusterStats: ClusterStats,
+    /** The cluster's transport socket (TLS); undefined for plaintext. */
+    readonly transportSocket?: UpstreamTransportSocketFactory,
   ) {
     this.parserOptions = {
       allowChunkedLength: cluster.allowChunkedLength ?? false,
@@ -657,24 +668,37 @@ export class Http1ConnPool {
       this.#connectFailed("connection_timeout", "connect timeout");
     }, this.cluster.connectTimeoutMs);
     Deno.connect({ hostname: this.hostname, port: this.port }).then((conn) => {
-      clearTimeout(timer);
       if (timedOut) {
+        clearTimeout(timer);
         conn.close();
         return;
       }
-      this.#connecting--;
-      const now = monotonicNow();
-      pc.connectComplete = now;
-      cs.cxConnectMs.record(now - pc.connectStart);
       applySocketOptions(conn, this.cluster);
-      // Responses are bigger than requests; the buffer still doubles on full reads, so bulk
-      // bodies soon read in big pieces while a pool of idle connections holds little.
-      pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
-      pc.conn.byteCounters = cs.cxBytes;
-      this.#all.add(pc);
-      pc.conn.start(pc);
-      // Nobody waits any more (cancelled): the connection is kept for the next request.
-      if (!this.#serveNext(pc)) this.#toIdle(pc);
+      const ts = this.transportSocket;
+      if (!ts) {
+        clearTimeout(timer);
+        this.#connected(pc, conn, undefined);
+        return;
+      }
+      // The handshake is part of connecting: connect_timeout covers it, as in Envoy.
+      ts.connect(conn, { address: this.hostname }, this.#clusterScope(), (err, tls) => {
+        if (timedOut) {
+          tls?.io.close();
+          return;
+        }
+        clearTimeout(timer);
+        if (err) {
+          this.#connecting--;
+          rm.connections.dec();
+          stats.cx_active--;
+          cs.cxConnectFail.inc();
+          cs.connectionClosed(true, false, monotonicNow() - pc.connectStart);
+          stats.cx_connect_fail++;
+          this.#connectFailed("connection_failure", err.message);
+          return;
+        }
+        this.#connected(pc, conn, tls);
+      });
     }, (err: Error) => {
       clearTimeout(timer);
       if (timedOut) return;
@@ -687,6 +711,28 @@ export class Http1ConnPool {
       stats.cx_connect_fail++;
       this.#connectFailed("connection_failure", connectFailureReason(err));
     }).catch((e) => containBug(this.#pending[0]?.cb ?? pc, "upstream connect", e));
+  }
+
+  /** `cluster.<name>`: where the transport socket counts (`ssl.*`). */
+  #clusterScope(): Scope {
+    return this.clusterStats.scope;
+  }
+
+  /** The connection (and its transport socket, if any) is up: serve the next request. */
+  #connected(pc: PooledConnection, conn: Deno.Conn, tls: UpstreamHandshake | undefined): void {
+    this.#connecting--;
+    const now = monotonicNow();
+    pc.connectComplete = now;
+    this.clusterStats.cxConnectMs.record(now - pc.connectStart);
+    // Responses are bigger than requests; the buffer still doubles on full reads, so bulk
+    // bodies soon read in big pieces while a pool of idle connections holds little.
+    pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
+    if (tls) pc.conn.setTransport(tls.io, tls.ssl);
+    pc.conn.byteCounters = this.clusterStats.cxBytes;
+    this.#all.add(pc);
+    pc.conn.start(pc);
+    // Nobody waits any more (cancelled): the connection is kept for the next request.
+    if (!this.#serveNext(pc)) this.#toIdle(pc);
   }
 
   /** A stream finished cleanly: keep the connection for the next request, or close it. */
@@ -744,8 +790,32 @@ export class ConnPoolManager {
   /** tcp_proxy connections of clusters with close_connections_on_host_health_failure. */
   readonly #tracked = new Map<string, Set<{ close(): void }>>();
 
-  /** `clusterStats` is this isolate's cluster stats, which the pools count into. */
-  constructor(readonly clusterStats: ClusterStatsCache) {}
+  /**
+   * `clusterStats` is this isolate's cluster stats, which the pools count into; `extensions`
+   * builds clusters' transport sockets (TLS).
+   */
+  constructor(readonly clusterStats: ClusterStatsCache, readonly extensions?: ExtensionRegistry) {}
+
+  readonly #transportSockets = new WeakMap<Any, UpstreamTransportSocketFactory>();
+
+  /** The cluster's transport socket, built once per cluster config; undefined for plaintext. */
+  transportSocket(cluster: PoolClusterInfo): UpstreamTransportSocketFactory | undefined {
+    const ts = cluster.transportSocket;
+    if (!ts) return undefined;
+    let f = this.#transportSockets.get(ts);
+    if (!f) {
+      const name = ts.typeUrl.slice(ts.typeUrl.lastIndexOf("/") + 1);
+      f = this.extensions?.byType(name)?.createUpstreamTransportSocket?.(
+        ts,
+        `cluster '${cluster.name}' transport_socket`,
+      );
+      if (!f) {
+        throw new Error(`cluster '${cluster.name}': transport socket ${name} is not supported`);
+      }
+      this.#transportSockets.set(ts, f);
+    }
+    return f;
+  }
 
   /** The pool for `host:port` of `cluster`, created on first use. */
   pool(cluster: PoolClusterInfo, hostname: string, port: number): Http1ConnPool {
@@ -759,7 +829,13 @@ export class ConnPoolManager {
     const key = `${cluster.name}|${hostname}|${port}`;
     let p = this.#pools.get(key);
     if (!p) {
-      p = new Http1ConnPool(cluster, hostname, port, this.clusterStats.get(cluster.statName));
+      p = new Http1ConnPool(
+        cluster,
+        hostname,
+        port,
+        this.clusterStats.get(cluster.statName),
+        this.transportSocket(cluster),
+      );
       this.#pools.set(key, p);
     }
     this.#last = p;

@@ -1,0 +1,263 @@
+/**
+ * Downstream TLS end to end: main.ts terminates TLS (DownstreamTlsContext) for curl and
+ * `openssl s_client`, with certificates made by the test. mTLS refusals are counted in Envoy's
+ * `listener.<addr>.ssl.*` stats and never reach the upstream.
+ */
+import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
+import {
+  adminStatsWhen,
+  curl,
+  fileAccessLog,
+  Proxy,
+  rawExchange,
+  staticCluster,
+  upstream,
+  waitForLines,
+} from "./proxy.ts";
+import { tempFile } from "./helpers.ts";
+import { type TestCerts, testCerts } from "./tls_certs.ts";
+
+const FAST_FLUSH = ["--file-flush-interval-msec", "20"];
+const indent = (s: string, n: number) => s.replace(/^/gm, " ".repeat(n));
+
+/** A listener with one TLS filter chain in front of an HCM routing to `cluster`. */
+function tlsConfig(opts: {
+  tls: string;
+  upstreamPort: number;
+  hcmExtra?: string;
+  chainExtra?: string;
+}): string {
+  return `admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+static_resources:
+  listeners:
+  - name: https
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+${indent(opts.tls, 10)}
+${indent(opts.chainExtra ?? "", 6)}
+      filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: test
+${indent(opts.hcmExtra ?? "", 10)}
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/" }
+                route: { cluster: backend }
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+${indent(staticCluster("backend", opts.upstreamPort), 2)}
+`;
+}
+
+function serverTls(c: TestCerts, extra = ""): string {
+  return `common_tls_context:
+  alpn_protocols: ["http/1.1"]
+  tls_certificates:
+  - certificate_chain: { filename: ${c.serverChain} }
+    private_key: { filename: ${c.serverKey} }
+${indent(extra, 2)}`;
+}
+
+function mtls(c: TestCerts): string {
+  return `${
+    serverTls(
+      c,
+      `validation_context:
+  trusted_ca: { filename: ${c.caCert} }
+  match_typed_subject_alt_names:
+  - san_type: URI
+    matcher: { exact: "spiffe://cluster.local/ns/default/sa/client" }`,
+    )
+  }
+require_client_certificate: true
+`;
+}
+
+/** An upstream that echoes what the proxy told it about the client. */
+function echoUpstream(seen: Request[]) {
+  return upstream((req) => {
+    seen.push(req);
+    return new Response(
+      JSON.stringify({
+        xfp: req.headers.get("x-forwarded-proto"),
+        xfcc: req.headers.get("x-forwarded-client-cert"),
+      }),
+    );
+  });
+}
+
+function https(c: TestCerts, port: number, extra: string[] = []) {
+  return curl([
+    "--cacert",
+    c.caCert,
+    "--resolve",
+    `example.com:${port}:127.0.0.1`,
+    ...extra,
+    `https://example.com:${port}/`,
+  ]);
+}
+
+Deno.test("TLS termination: curl gets the upstream's answer over TLS, x-forwarded-proto is https, handshake stats and access log operators", async () => {
+  const c = await testCerts();
+  const seen: Request[] = [];
+  const up = echoUpstream(seen);
+  const log = tempFile("", ".log");
+  const proxy = await Proxy.start(
+    tlsConfig({
+      tls: serverTls(c),
+      upstreamPort: up.port,
+      hcmExtra: fileAccessLog(
+        log,
+        "%DOWNSTREAM_TLS_VERSION% %DOWNSTREAM_TLS_CIPHER% %REQUESTED_SERVER_NAME% %DOWNSTREAM_LOCAL_SUBJECT% %DOWNSTREAM_PEER_SUBJECT%",
+      ),
+    }),
+    FAST_FLUSH,
+  );
+  try {
+    const port = proxy.port("https");
+    const r = await https(c, port, ["--tlsv1.3"]);
+    assertEquals(r.code, 0, r.err);
+    assertEquals(JSON.parse(r.out).xfp, "https");
+    const r12 = await https(c, port, ["--tlsv1.2", "--tls-max", "1.2"]);
+    assertEquals(r12.code, 0, r12.err);
+    const prefix = `listener.127.0.0.1_${port}.ssl`;
+    const s = await adminStatsWhen(proxy.adminPort, (s) => s[`${prefix}.handshake`] === 2);
+    assertEquals(s[`${prefix}.versions.TLSv1.3`], 1);
+    assertEquals(s[`${prefix}.versions.TLSv1.2`], 1);
+    assertEquals(s[`${prefix}.no_certificate`], 2);
+    assert(Object.keys(s).some((k) => k.startsWith(`${prefix}.ciphers.`)));
+    const lines = await waitForLines(log, 2);
+    assertMatch(lines[0], /^TLSv1\.3 TLS_AES_\S+ example\.com O=denvoy,CN=example\.com -$/);
+    assertMatch(lines[1], /^TLSv1\.2 ECDHE-RSA-\S+ example\.com /);
+  } finally {
+    await proxy.stop();
+    await up.close();
+  }
+});
+
+Deno.test("TLS termination: tls_params pin the version (TLS 1.3 only refuses a TLS 1.2 client), ALPN is negotiated, SNI chooses the certificate", async () => {
+  const c = await testCerts();
+  const up = echoUpstream([]);
+  const proxy = await Proxy.start(tlsConfig({
+    tls: `common_tls_context:
+  alpn_protocols: ["h2", "http/1.1"]
+  tls_params: { tls_minimum_protocol_version: TLSv1_3 }
+  tls_certificates:
+  - certificate_chain: { filename: ${c.serverChain} }
+    private_key: { filename: ${c.serverKey} }
+  - certificate_chain: { filename: ${c.ecdsaCert} }
+    private_key: { filename: ${c.ecdsaKey} }
+`,
+    upstreamPort: up.port,
+  }));
+  try {
+    const port = proxy.port("https");
+    const sClient = async (args: string[]) => {
+      const out = await new Deno.Command("openssl", {
+        args: ["s_client", "-connect", `127.0.0.1:${port}`, ...args],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return new TextDecoder().decode(out.stdout);
+    };
+    const tls12 = await sClient(["-tls1_2", "-servername", "example.com"]);
+    assertMatch(tls12, /Cipher is \(NONE\)/);
+    const h2 = await sClient(["-tls1_3", "-servername", "example.com", "-alpn", "h2,http/1.1"]);
+    assertMatch(h2, /ALPN protocol: h2/);
+    assertMatch(h2, /subject=CN = example.com/);
+    const ecdsa = await sClient(["-tls1_3", "-servername", "ecdsa.example.com"]);
+    assertMatch(ecdsa, /subject=CN = ecdsa.example.com/);
+    assertMatch(ecdsa, /Peer signature type: ECDSA/);
+    const s = await adminStatsWhen(
+      proxy.adminPort,
+      (s) => s[`listener.127.0.0.1_${port}.ssl.connection_error`] >= 1,
+    );
+    assertEquals(s[`listener.127.0.0.1_${port}.ssl.handshake`], 2);
+  } finally {
+    await proxy.stop();
+    await up.close();
+  }
+});
+
+Deno.test("mTLS: a client certificate of the trusted CA with the right SAN gets through; no certificate, another CA, expired and a wrong SAN are refused, counted, and never reach the upstream", async () => {
+  const c = await testCerts();
+  const seen: Request[] = [];
+  const up = echoUpstream(seen);
+  const proxy = await Proxy.start(tlsConfig({ tls: mtls(c), upstreamPort: up.port }));
+  try {
+    const port = proxy.port("https");
+    const ok = await https(c, port, ["--cert", c.clientCert, "--key", c.clientKey]);
+    assertEquals(ok.code, 0, ok.err);
+    assertEquals(seen.length, 1);
+    const refused = [
+      [],
+      ["--cert", c.otherCaClientCert, "--key", c.otherCaClientKey],
+      ["--cert", c.expiredCert, "--key", c.expiredKey],
+      ["--cert", c.wrongSanCert, "--key", c.wrongSanKey],
+    ];
+    for (const args of refused) {
+      const r = await https(c, port, args);
+      assert(r.code !== 0, `refused client got an answer: ${r.out}`);
+    }
+    const p = `listener.127.0.0.1_${port}.ssl`;
+    const s = await adminStatsWhen(
+      proxy.adminPort,
+      (s) => s[`${p}.fail_verify_san`] === 1 && s[`${p}.fail_verify_error`] === 2,
+    );
+    assertEquals(s[`${p}.fail_verify_no_cert`], 1);
+    assertEquals(s[`${p}.handshake`], 1);
+    assertEquals(seen.length, 1);
+  } finally {
+    await proxy.stop();
+    await up.close();
+  }
+});
+
+Deno.test("TLS bad input: plaintext HTTP, a garbage ClientHello and a stalled handshake (transport_socket_connect_timeout) are closed and counted; the proxy keeps serving", async () => {
+  const c = await testCerts();
+  const up = echoUpstream([]);
+  const proxy = await Proxy.start(tlsConfig({
+    tls: serverTls(c),
+    upstreamPort: up.port,
+    chainExtra: "transport_socket_connect_timeout: 0.3s",
+  }));
+  try {
+    const port = proxy.port("https");
+    const plain = await rawExchange(port, "GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert(!plain.includes("HTTP/1.1"), plain);
+    const garbage = await rawExchange(port, new Uint8Array(20_000).fill(0x16));
+    assertEquals(garbage.includes("HTTP/1.1"), false);
+    // A client that connects and says nothing.
+    const stalled = await Deno.connect({ hostname: "127.0.0.1", port });
+    const buf = new Uint8Array(16);
+    const n = await stalled.read(buf).catch(() => null);
+    assertEquals(n, null);
+    stalled.close();
+    const s = await adminStatsWhen(
+      proxy.adminPort,
+      (s) =>
+        s[`listener.127.0.0.1_${port}.downstream_cx_transport_socket_connect_timeout`] === 1 &&
+        s[`listener.127.0.0.1_${port}.ssl.connection_error`] === 2,
+    );
+    assertEquals(s[`listener.127.0.0.1_${port}.ssl.handshake`], 0);
+    const ok = await https(c, port);
+    assertEquals(ok.code, 0, ok.err);
+  } finally {
+    await proxy.stop();
+    await up.close();
+  }
+});
