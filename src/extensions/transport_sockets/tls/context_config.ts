@@ -223,12 +223,13 @@ function checkSameSet(
   }
 }
 
-function text(ds: DataSource | undefined, field: string, p: Problems): string | undefined {
+/** The text of `ds`: undefined when unset, null when it could not be read (reported). */
+function text(ds: DataSource | undefined, field: string, p: Problems): string | undefined | null {
   try {
     return dataSourceText(ds, field);
   } catch (e) {
     p.report((e as Error).message.slice(field.length + 2) || "cannot be read", field);
-    return undefined;
+    return null;
   }
 }
 
@@ -246,11 +247,10 @@ function readCertificate(
   if (c.ocspStaple) p.unsupported("OCSP stapling (rustls under node:tls)", `${at}.ocsp_staple`);
   const chainPem = text(c.certificateChain, `${at}.certificate_chain`, p);
   const keyPem = text(c.privateKey, `${at}.private_key`, p);
-  if (chainPem === undefined || keyPem === undefined) {
-    if (chainPem === undefined) p.report("a certificate_chain is required", at);
-    else p.report("a private_key is required", at);
-    return undefined;
-  }
+  if (chainPem === undefined) p.report("a certificate_chain is required", at);
+  else if (keyPem === undefined) p.report("a private_key is required", at);
+  // Unreadable files are reported already.
+  if (!chainPem || !keyPem) return undefined;
   let certs: X509Certificate[];
   try {
     certs = parseCertificates(chainPem);
@@ -317,7 +317,8 @@ function readValidation(
   at: string,
   p: Problems,
 ): ValidationSettings {
-  const trustedCaPem = v?.trustedCa ? text(v.trustedCa, `${at}.trusted_ca`, p) ?? "" : "";
+  const caText = text(v?.trustedCa, `${at}.trusted_ca`, p);
+  const trustedCaPem = caText ?? "";
   let trustedCas: X509Certificate[] = [];
   if (trustedCaPem) {
     try {
@@ -342,7 +343,8 @@ function readValidation(
     else sanMatchers.push({ type, matcher: m.matcher });
   });
   v?.matchSubjectAltNames.forEach((m) => sanMatchers.push({ type: "ANY", matcher: m }));
-  if (sanMatchers.length > 0 && trustedCas.length === 0) {
+  // (An unreadable trusted_ca is reported already.)
+  if (sanMatchers.length > 0 && caText === undefined) {
     // Envoy's own rule (DefaultCertValidator).
     p.report(
       "SAN-based verification of peer certificates without trusted CA is insecure and not allowed",
