@@ -193,16 +193,38 @@ Deno.test("TLS termination: tls_params pin the version (TLS 1.3 only refuses a T
   }
 });
 
-Deno.test("mTLS: a client certificate of the trusted CA with the right SAN gets through; no certificate, another CA, expired and a wrong SAN are refused, counted, and never reach the upstream", async () => {
+Deno.test("mTLS: a client certificate of the trusted CA with the right SAN gets through (x-forwarded-client-cert SANITIZE_SET); no certificate, another CA, expired and a wrong SAN are refused, counted, and never reach the upstream", async () => {
   const c = await testCerts();
   const seen: Request[] = [];
   const up = echoUpstream(seen);
-  const proxy = await Proxy.start(tlsConfig({ tls: mtls(c), upstreamPort: up.port }));
+  const proxy = await Proxy.start(tlsConfig({
+    tls: mtls(c),
+    upstreamPort: up.port,
+    hcmExtra: `forward_client_cert_details: SANITIZE_SET
+set_current_client_cert_details: { subject: true, uri: true }`,
+  }));
   try {
     const port = proxy.port("https");
-    const ok = await https(c, port, ["--cert", c.clientCert, "--key", c.clientKey]);
+    const ok = await https(c, port, [
+      "--cert",
+      c.clientCert,
+      "--key",
+      c.clientKey,
+      "-H",
+      "x-forwarded-client-cert: By=forged",
+    ]);
     assertEquals(ok.code, 0, ok.err);
     assertEquals(seen.length, 1);
+    const hash = new TextDecoder().decode(
+      (await new Deno.Command("openssl", {
+        args: ["x509", "-in", c.clientCert, "-noout", "-fingerprint", "-sha256"],
+        stdout: "piped",
+      }).output()).stdout,
+    ).trim().split("=")[1].replaceAll(":", "").toLowerCase();
+    assertEquals(
+      JSON.parse(ok.out).xfcc,
+      `Hash=${hash};Subject="O=denvoy,CN=client";URI=spiffe://cluster.local/ns/default/sa/client`,
+    );
     const refused = [
       [],
       ["--cert", c.otherCaClientCert, "--key", c.otherCaClientKey],

@@ -3,6 +3,7 @@
  * HttpConnectionManager proto: defaults filled in as Envoy documents them, durations in ms,
  * the route table built, HTTP filter factories resolved through the extension registry.
  */
+import { type XfccConfig, xfccConfig } from "./xfcc.ts";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import {
@@ -42,6 +43,8 @@ export interface ConnectionManagerConfig {
   serverName: string;
   serverHeader: "overwrite" | "append_if_absent" | "pass_through";
   useRemoteAddress: boolean;
+  /** forward_client_cert_details and set_current_client_cert_details (xfcc.ts). */
+  xfcc: XfccConfig;
   xffNumTrustedHops: number;
   skipXffAppend: boolean;
   generateRequestId: boolean;
@@ -207,6 +210,7 @@ export function compileConnectionManager(
     serverName: hcm.serverName || "envoy",
     serverHeader,
     useRemoteAddress: hcm.useRemoteAddress ?? false,
+    xfcc: xfccConfig(hcm),
     xffNumTrustedHops: hcm.xffNumTrustedHops,
     skipXffAppend: hcm.skipXffAppend,
     generateRequestId: hcm.generateRequestId ?? true,

@@ -9,6 +9,8 @@ import type { ConnectionManagerConfig } from "./conn_manager_config.ts";
 import type { HeaderMap } from "./header_map.ts";
 import type { MessageHead } from "./http1/parser.ts";
 import type { StreamInfo } from "../stream_info/stream_info.ts";
+import type { SslConnectionInfo } from "../network/transport_socket.ts";
+import { mutateXfcc } from "./xfcc.ts";
 
 /** Reject the request, or redirect it (unescaped slashes), or go on. */
 export interface RequestHeadersVerdict {
@@ -111,7 +113,7 @@ export function normalizeRequestHeaders(
   cfg: ConnectionManagerConfig,
   stream: {
     streamInfo: StreamInfo;
-    connection: { remoteAddress: string; localAddress: string; ssl?: unknown };
+    connection: { remoteAddress: string; localAddress: string; ssl?: SslConnectionInfo };
   },
 ): RequestHeadersVerdict {
   const si = stream.streamInfo;
@@ -228,6 +230,7 @@ export function normalizeRequestHeaders(
   else if (!h.has("x-forwarded-proto")) h.set("x-forwarded-proto", scheme);
   if (cfg.schemeToOverwrite) h.set(":scheme", cfg.schemeToOverwrite);
   else if (!h.has(":scheme")) h.set(":scheme", h.get("x-forwarded-proto") ?? scheme);
+  mutateXfcc(h, stream.connection.ssl, cfg.xfcc);
 
   // x-request-id: generated unless a trusted one is present.
   if (cfg.generateRequestId) {

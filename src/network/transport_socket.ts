@@ -35,6 +35,8 @@ export interface SslConnectionInfo extends TlsConnectionInfo {
   /** Whether the peer presented a certificate, and whether it was validated against a CA. */
   readonly peerCertificatePresented: boolean;
   readonly peerCertificateValidated: boolean;
+  /** The peer's chain as it sent it, PEM (XFCC `Chain=`). */
+  readonly peerChainPem?: string;
 }
 
 /**

@@ -220,5 +220,6 @@ export function connectionInfo(
     sessionReused: sock.isSessionReused(),
     peerCertificatePresented: chain.length > 0,
     peerCertificateValidated: chain.length > 0 && validated,
+    peerChainPem: chain.length > 0 ? chain.map((c) => c.toString()).join("") : undefined,
   };
 }
