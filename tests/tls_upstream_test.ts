@@ -269,3 +269,57 @@ ${staticCluster("tls", nginx.port, upstreamTls(c)).replace(/^/gm, "  ")}
     await nginx.stop();
   }
 });
+
+Deno.test("transport_socket_matches: an endpoint whose envoy.transport_socket_match metadata matches gets that TLS socket; others get the cluster's transport_socket (plaintext here)", async () => {
+  const c = await testCerts();
+  const nginx = await nginxTls(c);
+  const cluster = (name: string, labels: string) =>
+    `- name: ${name}
+  type: STATIC
+  connect_timeout: 1s
+  transport_socket_matches:
+  - name: tls
+    match: { secure: "yes" }
+    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        sni: example.com
+  load_assignment:
+    cluster_name: ${name}
+    endpoints:
+    - lb_endpoints:
+      - endpoint:
+          address: { socket_address: { address: 127.0.0.1, port_value: ${nginx.openPort} } }
+        metadata: { filter_metadata: { envoy.transport_socket_match: ${labels} } }
+`;
+  const proxy = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/tls" }
+  route: { cluster: matched }
+- match: { prefix: "/plain" }
+  route: { cluster: unmatched }`,
+    clusters: cluster("matched", `{ secure: "yes" }`) + cluster("unmatched", `{ secure: "no" }`),
+  }));
+  try {
+    const port = proxy.port("http");
+    const tls = await curl([`http://127.0.0.1:${port}/tls`]);
+    assertMatch(tls.out, /^sni=example\.com /);
+    // nginx answers a plaintext request on its TLS port with a 400.
+    const plain = await curl([
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      `http://127.0.0.1:${port}/plain`,
+    ]);
+    assertEquals(plain.out, "400");
+    const s = await adminStatsWhen(
+      proxy.adminPort,
+      (s) => s["cluster.matched.ssl.handshake"] === 1,
+    );
+    assertEquals(s["cluster.unmatched.ssl.handshake"] ?? 0, 0);
+  } finally {
+    await proxy.stop();
+    await nginx.stop();
+  }
+});

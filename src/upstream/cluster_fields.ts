@@ -34,6 +34,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "lb_subset_config",
       "common_lb_config",
       "transport_socket",
+      "transport_socket_matches",
       "metadata",
       "cleanup_interval",
       "original_dst_lb_config",
@@ -44,6 +45,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "outlier_detection",
       "circuit_breakers",
     ],
+    "envoy.config.cluster.v3.Cluster.TransportSocketMatch": ["name", "match", "transport_socket"],
     "envoy.config.cluster.v3.CircuitBreakers": ["thresholds"],
     "envoy.config.cluster.v3.CircuitBreakers.Thresholds": [
       "priority",

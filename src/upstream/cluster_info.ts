@@ -28,6 +28,13 @@ import { durationMs } from "../common/duration.ts";
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
 export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
 
+/** One entry of `transport_socket_matches`; no transportSocket means plaintext. */
+export interface TransportSocketMatch {
+  readonly name: string;
+  readonly match: Readonly<Record<string, unknown>>;
+  readonly transportSocket?: Any;
+}
+
 /** Settings of one cluster, defaults applied. */
 export interface ClusterInfo {
   readonly name: string;
@@ -92,6 +99,8 @@ export interface ClusterInfo {
   readonly closeConnectionsOnHostHealthFailure?: boolean;
   /** `transport_socket` when not plaintext (TLS), its config unpacked. */
   readonly transportSocket?: Any;
+  /** `transport_socket_matches`, in order (see ConnPoolManager.transportSocket). */
+  readonly transportSocketMatches?: readonly TransportSocketMatch[];
   /**
    * `ignore_health_on_host_removal`: a host that service discovery removed goes at once, even
    * while active health checking still finds it healthy.
@@ -229,6 +238,9 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       : {}),
     ...(config.ignoreHealthOnHostRemoval ? { ignoreHealthOnHostRemoval: true } : {}),
     ...(transportSocket ? { transportSocket } : {}),
+    ...(config.transportSocketMatches.length > 0
+      ? { transportSocketMatches: transportSocketMatches(config, problems) }
+      : {}),
     ...(config.commonLbConfig?.updateMergeWindow
       ? { updateMergeWindowMs: durationMs(config.commonLbConfig.updateMergeWindow, 0) }
       : {}),
@@ -343,6 +355,23 @@ function upstreamTransportSocket(config: ClusterConfig, problems: string[]): Any
     problems.push(`transport_socket: a cluster takes an UpstreamTlsContext, not ${type}`);
   }
   return any;
+}
+
+/**
+ * `transport_socket_matches`: an endpoint whose `envoy.transport_socket_match` metadata holds
+ * every key of a match's `match` (equal values) uses that match's transport socket; the first
+ * such match wins, and an endpoint matching none uses the cluster's `transport_socket`.
+ */
+function transportSocketMatches(
+  config: ClusterConfig,
+  problems: string[],
+): TransportSocketMatch[] {
+  return config.transportSocketMatches.map((m, i) => {
+    const sub: string[] = [];
+    const any = upstreamTransportSocket({ transportSocket: m.transportSocket } as ClusterConfig, sub);
+    for (const p of sub) problems.push(`transport_socket_matches[${i}].${p}`);
+    return { name: m.name, match: m.match ?? {}, ...(any ? { transportSocket: any } : {}) };
+  });
 }
 
 export function upstreamProtocolProblem(http: HttpProtocolOptions | undefined): string | undefined {

@@ -31,6 +31,7 @@ import type {
   UpstreamTransportSocketFactory,
 } from "../network/transport_socket.ts";
 import type { ExtensionRegistry } from "../config/extensions.ts";
+import type { HostMetadata } from "./host.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
 
 /** What a pool needs to know about its cluster. */
@@ -57,6 +58,24 @@ export interface PoolClusterInfo {
   tcpKeepalive?: boolean;
   /** `transport_socket` when it is not plaintext (TLS), its config unpacked. */
   transportSocket?: Any;
+  /** `transport_socket_matches`: per-endpoint transport sockets by metadata. */
+  transportSocketMatches?: readonly { match: Readonly<Record<string, unknown>>; transportSocket?: Any }[];
+}
+
+/** The endpoint metadata key `transport_socket_matches` look at. */
+const TRANSPORT_SOCKET_MATCH = "envoy.transport_socket_match";
+
+/** Whether every key of `match` is in `labels` with an equal value (an empty match: always). */
+function labelsMatch(
+  match: Readonly<Record<string, unknown>>,
+  labels: Readonly<Record<string, unknown>> | undefined,
+): boolean {
+  for (const k in match) {
+    if (labels === undefined || JSON.stringify(labels[k]) !== JSON.stringify(match[k])) {
+      return false;
+    }
+  }
+  return true;
 }
 
 /** The socket options every upstream connection of `cluster` gets once connected. */
@@ -798,9 +817,23 @@ export class ConnPoolManager {
 
   readonly #transportSockets = new WeakMap<Any, UpstreamTransportSocketFactory>();
 
-  /** The cluster's transport socket, built once per cluster config; undefined for plaintext. */
-  transportSocket(cluster: PoolClusterInfo): UpstreamTransportSocketFactory | undefined {
-    const ts = cluster.transportSocket;
+  /**
+   * The transport socket of `cluster`'s endpoint with metadata `metadata`: the first of
+   * `transport_socket_matches` whose `match` the endpoint's `envoy.transport_socket_match`
+   * metadata satisfies, else the cluster's `transport_socket`. Built once per config;
+   * undefined for plaintext.
+   */
+  transportSocket(
+    cluster: PoolClusterInfo,
+    metadata?: HostMetadata,
+  ): UpstreamTransportSocketFactory | undefined {
+    let ts = cluster.transportSocket;
+    const matches = cluster.transportSocketMatches;
+    if (matches) {
+      const labels = metadata?.[TRANSPORT_SOCKET_MATCH];
+      const m = matches.find((m) => labelsMatch(m.match, labels));
+      if (m) ts = m.transportSocket;
+    }
     if (!ts) return undefined;
     let f = this.#transportSockets.get(ts);
     if (!f) {
@@ -809,16 +842,19 @@ export class ConnPoolManager {
         ts,
         `cluster '${cluster.name}' transport_socket`,
       );
-      if (!f) {
-        throw new Error(`cluster '${cluster.name}': transport socket ${name} is not supported`);
-      }
+      if (!f) throw new Error(`cluster '${cluster.name}': transport socket ${name} is not supported`);
       this.#transportSockets.set(ts, f);
     }
     return f;
   }
 
   /** The pool for `host:port` of `cluster`, created on first use. */
-  pool(cluster: PoolClusterInfo, hostname: string, port: number): Http1ConnPool {
+  pool(
+    cluster: PoolClusterInfo,
+    hostname: string,
+    port: number,
+    metadata?: HostMetadata,
+  ): Http1ConnPool {
     // Consecutive requests mostly go to the same host (one upstream, or a sidecar's one app):
     // the last answer spares building the key and the map lookup.
     const last = this.#last;
@@ -834,7 +870,7 @@ export class ConnPoolManager {
         hostname,
         port,
         this.clusterStats.get(cluster.statName),
-        this.transportSocket(cluster),
+        this.transportSocket(cluster, metadata),
       );
       this.#pools.set(key, p);
     }

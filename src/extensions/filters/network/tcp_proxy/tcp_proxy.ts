@@ -240,7 +240,7 @@ class TcpProxySession implements BugScope {
       connections.dec();
       this.#connectFailed("connect timeout");
     }, cluster.info.connectTimeoutMs);
-    const transportSocket = this.server.pools.transportSocket(cluster.info);
+    const transportSocket = this.server.pools.transportSocket(cluster.info, host.metadata);
     const established = (conn: Deno.Conn, tls: UpstreamHandshake | undefined) => {
       clearTimeout(timer);
       if (timedOut) {
