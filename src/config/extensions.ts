@@ -19,6 +19,7 @@ import type { Store } from "../stats/store.ts";
 import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { StatsSink, StatsSinkContext } from "../stats/sink.ts";
 import { FieldSupport, type FieldTable } from "./field_support.ts";
+import type { Secret } from "../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.ts";
 import { CORE_FIELDS } from "./core_fields.ts";
 
 /** Where an extension plugs in, by Envoy's category names. */
@@ -95,6 +96,8 @@ export interface ExtensionValidationContext {
   unsupported(feature: string, field?: string): void;
   /** Names of the bootstrap's static clusters, for extensions that must name one. */
   clusters?: ReadonlySet<string>;
+  /** The bootstrap's `static_resources.secrets`, for TLS contexts that name one. */
+  secrets?: readonly Secret[];
 }
 
 /** One extension denvoy implements. */
@@ -137,13 +140,14 @@ export interface ExtensionFactory {
    */
   createDownstreamTransportSocket?(
     config: Any | undefined,
-    ctx: ServerContext,
+    ctx: TransportSocketContext,
     opts: { where: string; handshakeTimeoutMs: number },
   ): DownstreamTransportSocketFactory | undefined;
   /** For transport sockets on clusters: as above, for upstream connections. */
   createUpstreamTransportSocket?(
     config: Any | undefined,
     where: string,
+    ctx: TransportSocketContext,
   ): UpstreamTransportSocketFactory | undefined;
   /**
    * For stat sinks: builds the sink in the calling isolate from its unpacked config. Throws an
@@ -152,8 +156,16 @@ export interface ExtensionFactory {
   createStatsSink?(config: Message, ctx: StatsSinkContext): StatsSink;
 }
 
+/** What transport sockets are built with: the registry, static secrets, stats. */
+export interface TransportSocketContext {
+  extensions: ExtensionRegistry;
+  /** `static_resources.secrets`, for `*_sds_secret_config(s)` without an `sds_config`. */
+  secrets?: readonly Secret[];
+  stats?: Store;
+}
+
 /** The server's shared parts that extensions are built with. */
-export interface ServerContext {
+export interface ServerContext extends TransportSocketContext {
   extensions: ExtensionRegistry;
   clusterManager: ClusterManager;
   /** This worker's upstream connection pools. */

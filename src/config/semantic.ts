@@ -145,6 +145,7 @@ export function checkBootstrap(
   for (const p of checkStatsConfig(b)) r.report(p.path, p.message);
   checkWatchdogs(b, r);
 
+  const secrets = b.staticResources?.secrets ?? [];
   const clusters = new Set<string>();
   (b.staticResources?.clusters ?? []).forEach((c, i) => {
     const path = `static_resources.clusters[${i}]`;
@@ -200,6 +201,7 @@ export function checkBootstrap(
       factory?.validate?.(msg, {
         extensions,
         clusters,
+        secrets,
         report: (message, field) =>
           r.report(field ? `${use.path}.${field}` : use.path, message, fallback),
         unsupported: (feature, field) => {

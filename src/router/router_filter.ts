@@ -454,7 +454,12 @@ export class RouterFilter implements StreamDecoderFilter {
     si.attemptCount = (si.attemptCount ?? 0) + 1;
     si.upstreamHost = hostKey(host);
     si.upstreamHostDescription = host;
-    const pool = this.server.pools.pool(this.#cluster!.info, host.address, host.port, host.metadata);
+    const pool = this.server.pools.pool(
+      this.#cluster!.info,
+      host.address,
+      host.port,
+      host.metadata,
+    );
     a.hostStats = pool.stats;
     // Outlier detection and health check intervals learn of traffic (clusters with either).
     if (host.monitor !== undefined) recordTraffic(host.monitor);

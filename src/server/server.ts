@@ -328,10 +328,16 @@ export class Server implements AdminServer {
     // A worker that died held requests and connections: they no longer count.
     this.#workers.onWorkerGone = (id) => clusterManager.releaseWorker(id);
     const clusterStats = new ClusterStatsCache(this.#stats);
+    const secrets = b.staticResources?.secrets ?? [];
     this.#ctx = {
       extensions: this.extensions,
+      secrets,
       clusterManager,
-      pools: new ConnPoolManager(clusterStats, this.extensions),
+      pools: new ConnPoolManager(clusterStats, {
+        extensions: this.extensions,
+        secrets,
+        stats: this.#stats,
+      }),
       stats: this.#stats,
       clusterStats,
     };

@@ -146,10 +146,12 @@ class WorkerServer {
     // Every cluster's traffic stats exist from the start, as Envoy declares them.
     clusterStats.declare(clusterManager.names().map((n) => clusterManager.get(n)!.info.statName));
     const extensions = builtinExtensions();
+    const secrets = b.staticResources?.secrets ?? [];
     this.ctx = {
       extensions,
+      secrets,
       clusterManager,
-      pools: new ConnPoolManager(clusterStats, extensions),
+      pools: new ConnPoolManager(clusterStats, { extensions, secrets, stats }),
       stats,
       clusterStats,
       workerId: init.workerId,

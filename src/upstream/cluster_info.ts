@@ -368,7 +368,10 @@ function transportSocketMatches(
 ): TransportSocketMatch[] {
   return config.transportSocketMatches.map((m, i) => {
     const sub: string[] = [];
-    const any = upstreamTransportSocket({ transportSocket: m.transportSocket } as ClusterConfig, sub);
+    const any = upstreamTransportSocket(
+      { transportSocket: m.transportSocket } as ClusterConfig,
+      sub,
+    );
     for (const p of sub) problems.push(`transport_socket_matches[${i}].${p}`);
     return { name: m.name, match: m.match ?? {}, ...(any ? { transportSocket: any } : {}) };
   });

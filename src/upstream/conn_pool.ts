@@ -30,7 +30,7 @@ import type {
   UpstreamHandshake,
   UpstreamTransportSocketFactory,
 } from "../network/transport_socket.ts";
-import type { ExtensionRegistry } from "../config/extensions.ts";
+import type { TransportSocketContext } from "../config/extensions.ts";
 import type { HostMetadata } from "./host.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
 
@@ -59,7 +59,10 @@ export interface PoolClusterInfo {
   /** `transport_socket` when it is not plaintext (TLS), its config unpacked. */
   transportSocket?: Any;
   /** `transport_socket_matches`: per-endpoint transport sockets by metadata. */
-  transportSocketMatches?: readonly { match: Readonly<Record<string, unknown>>; transportSocket?: Any }[];
+  transportSocketMatches?: readonly {
+    match: Readonly<Record<string, unknown>>;
+    transportSocket?: Any;
+  }[];
 }
 
 /** The endpoint metadata key `transport_socket_matches` look at. */
@@ -810,10 +813,13 @@ export class ConnPoolManager {
   readonly #tracked = new Map<string, Set<{ close(): void }>>();
 
   /**
-   * `clusterStats` is this isolate's cluster stats, which the pools count into; `extensions`
-   * builds clusters' transport sockets (TLS).
+   * `clusterStats` is this isolate's cluster stats, which the pools count into;
+   * `transportSockets` builds clusters' transport sockets (TLS).
    */
-  constructor(readonly clusterStats: ClusterStatsCache, readonly extensions?: ExtensionRegistry) {}
+  constructor(
+    readonly clusterStats: ClusterStatsCache,
+    readonly transportSockets?: TransportSocketContext,
+  ) {}
 
   readonly #transportSockets = new WeakMap<Any, UpstreamTransportSocketFactory>();
 
@@ -838,11 +844,15 @@ export class ConnPoolManager {
     let f = this.#transportSockets.get(ts);
     if (!f) {
       const name = ts.typeUrl.slice(ts.typeUrl.lastIndexOf("/") + 1);
-      f = this.extensions?.byType(name)?.createUpstreamTransportSocket?.(
+      const ctx = this.transportSockets;
+      f = ctx?.extensions.byType(name)?.createUpstreamTransportSocket?.(
         ts,
         `cluster '${cluster.name}' transport_socket`,
+        ctx,
       );
-      if (!f) throw new Error(`cluster '${cluster.name}': transport socket ${name} is not supported`);
+      if (!f) {
+        throw new Error(`cluster '${cluster.name}': transport socket ${name} is not supported`);
+      }
       this.#transportSockets.set(ts, f);
     }
     return f;

@@ -35,13 +35,34 @@ const log = getLogger("connection");
 
 /** Builds a cluster's upstream TLS handshakes. */
 export class ClientTlsFactory implements UpstreamTransportSocketFactory {
-  readonly #s: ClientTlsSettings;
-  readonly #validator: CertValidator | undefined;
+  #s!: ClientTlsSettings;
+  #validator: CertValidator | undefined;
   /** Sessions to resume, newest last. */
   readonly #sessions: Uint8Array[] = [];
-  readonly #localFacts: TlsConnectionInfo | undefined;
+  #localFacts: TlsConnectionInfo | undefined;
+  /** The cluster scopes seen, for `client_ssl_socket_factory.ssl_context_update_by_sds`. */
+  readonly #scopes = new Set<Scope>();
 
   constructor(s: ClientTlsSettings) {
+    this.#build(s);
+  }
+
+  /** Secrets changed: as ServerTlsFactory.rebuild. */
+  rebuild(read: () => ClientTlsSettings): void {
+    try {
+      this.#build(read());
+    } catch (e) {
+      log.warn(`TLS context not updated, keeping the previous one: ${(e as Error).message}`);
+      return;
+    }
+    // Sessions of the old context may not fit the new one.
+    this.#sessions.length = 0;
+    for (const scope of this.#scopes) {
+      scope.counter("client_ssl_socket_factory.ssl_context_update_by_sds").inc();
+    }
+  }
+
+  #build(s: ClientTlsSettings): void {
     this.#s = s;
     this.#validator = s.validation ? new CertValidator(s.validation) : undefined;
     const cert = s.certificates[0];
@@ -55,6 +76,7 @@ export class ClientTlsFactory implements UpstreamTransportSocketFactory {
     done: (err: Error | undefined, result?: UpstreamHandshake) => void,
   ): void {
     const stats = sslStats(scope);
+    if (!this.#scopes.has(scope)) this.#scopes.add(scope);
     const s = this.#s;
     const cert = s.certificates[0];
     const sock = tls.connect({

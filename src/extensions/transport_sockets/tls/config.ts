@@ -11,7 +11,8 @@ import type {
   UpstreamTlsContext,
 } from "../../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.ts";
 import { unpackAny } from "../../../config/any.ts";
-import type { ExtensionFactory } from "../../../config/extensions.ts";
+import type { ExtensionFactory, TransportSocketContext } from "../../../config/extensions.ts";
+import { SecretManager, secretManagerOf, type SecretResolver } from "./secret_manager.ts";
 import {
   type Problems,
   readClientContext,
@@ -40,7 +41,18 @@ export const tlsTransportSocketFactory: ExtensionFactory = {
         "full_scan_certs_on_sni_mismatch",
       ],
       [UPSTREAM]: ["common_tls_context", "sni", "max_session_keys"],
-      [`${PKG}.CommonTlsContext`]: ["tls_params", "tls_certificates", "alpn_protocols"],
+      [`${PKG}.CommonTlsContext`]: [
+        "tls_params",
+        "tls_certificates",
+        "tls_certificate_sds_secret_configs",
+        "alpn_protocols",
+      ],
+      // static_resources.secrets and SDS files (secret_manager.ts).
+      [`${PKG}.Secret`]: ["name", "tls_certificate", "validation_context"],
+      [`${PKG}.SdsSecretConfig`]: ["name", "sds_config"],
+      "envoy.config.core.v3.ConfigSource": ["path", "path_config_source", "resource_api_version"],
+      "envoy.config.core.v3.PathConfigSource": ["path", "watched_directory"],
+      "envoy.config.core.v3.WatchedDirectory": ["path"],
       [`${PKG}.TlsParameters`]: [
         "tls_minimum_protocol_version",
         "tls_maximum_protocol_version",
@@ -59,6 +71,7 @@ export const tlsTransportSocketFactory: ExtensionFactory = {
       ],
       [`${PKG}.CommonTlsContext.CombinedCertificateValidationContext`]: [
         "default_validation_context",
+        "validation_context_sds_secret_config",
       ],
       [`${PKG}.SubjectAltNameMatcher`]: ["san_type", "matcher"],
       "envoy.config.core.v3.DataSource": [
@@ -79,35 +92,61 @@ export const tlsTransportSocketFactory: ExtensionFactory = {
         "ocsp_staple_policy",
       ],
       [UPSTREAM]: ["allow_renegotiation"],
-      [`${PKG}.CommonTlsContext`]: ["validation_context", "combined_validation_context"],
+      [`${PKG}.CommonTlsContext`]: [
+        "validation_context",
+        "validation_context_sds_secret_config",
+        "combined_validation_context",
+      ],
       [`${PKG}.TlsCertificate`]: ["ocsp_staple"],
       [`${PKG}.CertificateValidationContext`]: ["crl"],
-      [`${PKG}.CommonTlsContext.CombinedCertificateValidationContext`]: [
-        "validation_context_sds_secret_config",
-      ],
     },
   },
   validate(config: Message, ctx) {
     const p: Problems = { report: ctx.report, unsupported: ctx.unsupported };
-    if (config.$typeName === DOWNSTREAM) readServerContext(config as DownstreamTlsContext, p);
-    else readClientContext(config as UpstreamTlsContext, p);
+    // Files are read (as Envoy's init would fetch them) but not watched.
+    const secrets = new SecretManager(ctx.secrets ?? [], ctx.extensions).resolver();
+    if (config.$typeName === DOWNSTREAM) {
+      readServerContext(config as DownstreamTlsContext, p, 0, secrets);
+    } else readClientContext(config as UpstreamTlsContext, p, secrets);
   },
-  createDownstreamTransportSocket(config, _server, opts) {
+  createDownstreamTransportSocket(config, ctx, opts) {
     const c = config && unpackAny<DownstreamTlsContext>(config);
     if (!c || c.$typeName !== DOWNSTREAM) {
       throw new Error(
         `${opts.where}: the TLS transport socket of a filter chain takes a ${DOWNSTREAM}`,
       );
     }
-    return new ServerTlsFactory(
-      readServerContext(c, throwingProblems(opts.where), opts.handshakeTimeoutMs),
-    );
+    const manager = managerOf(ctx);
+    const read = (resolver: SecretResolver) =>
+      readServerContext(c, throwingProblems(opts.where), opts.handshakeTimeoutMs, resolver);
+    const first = manager.resolver();
+    const factory = new ServerTlsFactory(read(first));
+    for (const src of first.used) {
+      src.subscribe(() => factory.rebuild(() => read(manager.resolver())));
+    }
+    return factory;
   },
-  createUpstreamTransportSocket(config, where) {
+  createUpstreamTransportSocket(config, where, ctx) {
     const c = config && unpackAny<UpstreamTlsContext>(config);
     if (!c || c.$typeName !== UPSTREAM) {
       throw new Error(`${where}: the TLS transport socket of a cluster takes a ${UPSTREAM}`);
     }
-    return new ClientTlsFactory(readClientContext(c, throwingProblems(where)));
+    const manager = managerOf(ctx);
+    const read = (resolver: SecretResolver) =>
+      readClientContext(c, throwingProblems(where), resolver);
+    const first = manager.resolver();
+    const factory = new ClientTlsFactory(read(first));
+    for (const src of first.used) {
+      src.subscribe(() => factory.rebuild(() => read(manager.resolver())));
+    }
+    return factory;
   },
 };
+
+/** The isolate's secret manager, made with its context's static secrets. */
+function managerOf(ctx: TransportSocketContext): SecretManager {
+  return secretManagerOf(
+    ctx,
+    () => new SecretManager(ctx.secrets ?? [], ctx.extensions, ctx.stats),
+  );
+}

@@ -11,9 +11,13 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { DataSource } from "../../../../proto/gen/envoy/config/core/v3/base_pb.ts";
 import type { StringMatcher } from "../../../../proto/gen/envoy/type/matcher/v3/string_pb.ts";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { SdsSecretConfig } from "../../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.ts";
+import type { Secret } from "../../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.ts";
 import {
   type CertificateValidationContext,
   CertificateValidationContext_TrustChainVerification as TrustChain,
+  CertificateValidationContextSchema,
   type SubjectAltNameMatcher,
   SubjectAltNameMatcher_SanType as SanType,
   type TlsCertificate,
@@ -118,11 +122,22 @@ const VERSION_NAMES: Record<number, "TLSv1.2" | "TLSv1.3"> = {
   [TlsProtocol.TLSv1_3]: "TLSv1.3",
 };
 
+/** Looks up the secrets a context names (secret_manager.ts). */
+export interface SecretLookup {
+  tlsCertificate(sds: SdsSecretConfig, field: string, p: Problems): TlsCertificate | undefined;
+  validationContext(
+    sds: SdsSecretConfig,
+    field: string,
+    p: Problems,
+  ): CertificateValidationContext | undefined;
+}
+
 /** Reads `common` for a server (`server` true) or client. */
 function readCommon(
   common: CommonTlsContext | undefined,
   server: boolean,
   p: Problems,
+  secrets: SecretLookup | undefined,
 ): TlsContextSettings {
   const at = "common_tls_context";
   const params = common?.tlsParams;
@@ -170,25 +185,57 @@ function readCommon(
   const certificates = (common?.tlsCertificates ?? []).map((c, i) =>
     readCertificate(c, `${at}.tls_certificates[${i}]`, p)
   ).filter((c): c is CertificateSettings => c !== undefined);
+  common?.tlsCertificateSdsSecretConfigs.forEach((sds, i) => {
+    const field = `${at}.tls_certificate_sds_secret_configs[${i}]`;
+    const secret = lookup(secrets, p, field)?.tlsCertificate(sds, field, p);
+    const c = secret && readCertificate(secret, `${field} (secret '${sds.name}')`, p);
+    if (c) certificates.push(c);
+  });
   let validation: ValidationSettings | undefined;
   const vc = common?.validationContextType;
   if (vc?.case === "validationContext") {
     validation = readValidation(vc.value, `${at}.validation_context`, p);
+  } else if (vc?.case === "validationContextSdsSecretConfig") {
+    const field = `${at}.validation_context_sds_secret_config`;
+    const secret = lookup(secrets, p, field)?.validationContext(vc.value, field, p);
+    if (secret) validation = readValidation(secret, `${field} (secret '${vc.value.name}')`, p);
   } else if (vc?.case === "combinedValidationContext") {
     const combined = vc.value;
-    if (combined.validationContextSdsSecretConfig) {
-      p.unsupported(
-        "validation_context_sds_secret_config",
-        `${at}.combined_validation_context.validation_context_sds_secret_config`,
-      );
+    const field = `${at}.combined_validation_context`;
+    let merged = combined.defaultValidationContext;
+    const sds = combined.validationContextSdsSecretConfig;
+    if (sds) {
+      const f = `${field}.validation_context_sds_secret_config`;
+      const dynamic = lookup(secrets, p, f)?.validationContext(sds, f, p);
+      // Envoy merges the dynamic context into the default one (protobuf MergeFrom).
+      if (dynamic) merged = mergeValidation(merged, dynamic);
     }
-    validation = readValidation(
-      combined.defaultValidationContext,
-      `${at}.combined_validation_context.default_validation_context`,
-      p,
-    );
+    validation = readValidation(merged, `${field}.default_validation_context`, p);
   }
   return { minVersion, maxVersion, alpn: common?.alpnProtocols ?? [], certificates, validation };
+}
+
+function lookup(
+  secrets: SecretLookup | undefined,
+  p: Problems,
+  field: string,
+): SecretLookup | undefined {
+  if (!secrets) p.report("secrets cannot be resolved here", field);
+  return secrets;
+}
+
+/** `dynamic` merged into `base` with protobuf MergeFrom semantics (lists append, scalars win). */
+function mergeValidation(
+  base: CertificateValidationContext | undefined,
+  dynamic: CertificateValidationContext,
+): CertificateValidationContext {
+  if (!base) return dynamic;
+  const a = toBinary(CertificateValidationContextSchema, base);
+  const b = toBinary(CertificateValidationContextSchema, dynamic);
+  const both = new Uint8Array(a.length + b.length);
+  both.set(a);
+  both.set(b, a.length);
+  return fromBinary(CertificateValidationContextSchema, both);
 }
 
 /**
@@ -380,9 +427,13 @@ export function readServerContext(
   c: DownstreamTlsContext,
   p: Problems,
   handshakeTimeoutMs = 0,
+  secrets?: SecretLookup,
 ): ServerTlsSettings {
-  const common = readCommon(c.commonTlsContext, true, p);
-  if (common.certificates.length === 0 && c.commonTlsContext?.tlsCertificates.length === 0) {
+  const common = readCommon(c.commonTlsContext, true, p, secrets);
+  if (
+    common.certificates.length === 0 && c.commonTlsContext?.tlsCertificates.length === 0 &&
+    c.commonTlsContext?.tlsCertificateSdsSecretConfigs.length === 0
+  ) {
     p.report(
       "a server TLS context needs at least one tls_certificates entry",
       "common_tls_context",
@@ -417,8 +468,12 @@ export function readServerContext(
 }
 
 /** Reads an UpstreamTlsContext. */
-export function readClientContext(c: UpstreamTlsContext, p: Problems): ClientTlsSettings {
-  const common = readCommon(c.commonTlsContext, false, p);
+export function readClientContext(
+  c: UpstreamTlsContext,
+  p: Problems,
+  secrets?: SecretLookup,
+): ClientTlsSettings {
+  const common = readCommon(c.commonTlsContext, false, p, secrets);
   if (common.certificates.length > 1) {
     p.report(
       "an upstream TLS context takes at most one certificate",
@@ -437,4 +492,19 @@ export function readClientContext(c: UpstreamTlsContext, p: Problems): ClientTls
 
 function snake(s: string): string {
   return s.replace(/[A-Z]/g, (m) => "_" + m.toLowerCase());
+}
+
+/** What is wrong with a secret's certificate or CA (an SDS update with problems is refused). */
+export function secretProblems(secret: Secret): string[] {
+  const out: string[] = [];
+  const p: Problems = {
+    report: (m, f) => out.push(`${f}: ${m}`),
+    unsupported: (m, f) => out.push(`${f}: ${m} is not supported`),
+  };
+  if (secret.type.case === "tlsCertificate") {
+    readCertificate(secret.type.value, `secret '${secret.name}'`, p);
+  } else if (secret.type.case === "validationContext") {
+    readValidation(secret.type.value, `secret '${secret.name}'`, p);
+  }
+  return out;
 }

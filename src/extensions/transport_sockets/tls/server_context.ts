@@ -35,15 +35,41 @@ interface ServedCertificate {
   facts: TlsConnectionInfo;
 }
 
-/** Builds the server's TLS handshakes for one filter chain. */
+/**
+ * Builds the server's TLS handshakes for one filter chain. With secrets from SDS files the
+ * settings are read again when a file changes (`rebuild`); handshakes that started keep the
+ * contexts they started with.
+ */
 export class ServerTlsFactory implements DownstreamTransportSocketFactory {
   readonly secure = true;
-  readonly #s: ServerTlsSettings;
-  readonly #certs: ServedCertificate[];
-  readonly #validator: CertValidator | undefined;
-  readonly #options: tls.TLSSocketOptions;
+  #s!: ServerTlsSettings;
+  #certs!: ServedCertificate[];
+  #validator: CertValidator | undefined;
+  #options!: tls.TLSSocketOptions;
+  /** The listener scopes seen, for `server_ssl_socket_factory.ssl_context_update_by_sds`. */
+  readonly #scopes = new Set<Scope>();
 
   constructor(s: ServerTlsSettings) {
+    this.#build(s);
+  }
+
+  /**
+   * Secrets changed: builds from `read()` (the whole context read again); on failure keeps the
+   * current contexts and says why.
+   */
+  rebuild(read: () => ServerTlsSettings): void {
+    try {
+      this.#build(read());
+    } catch (e) {
+      log.warn(`TLS context not updated, keeping the previous one: ${(e as Error).message}`);
+      return;
+    }
+    for (const scope of this.#scopes) {
+      scope.counter("server_ssl_socket_factory.ssl_context_update_by_sds").inc();
+    }
+  }
+
+  #build(s: ServerTlsSettings): void {
     this.#s = s;
     const v = s.validation;
     this.#validator = v ? new CertValidator(v) : undefined;
@@ -97,6 +123,7 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
     onReady: () => void,
   ): void {
     const stats = sslStats(scope);
+    if (!this.#scopes.has(scope)) this.#scopes.add(scope);
     const sock = new tls.TLSSocket(new ConnDuplex(raw, initial), this.#options);
     let done = false;
     const timer = this.#s.handshakeTimeoutMs > 0
