@@ -139,6 +139,14 @@ Deno.test("TLS termination: curl gets the upstream's answer over TLS, x-forwarde
     assertEquals(s[`${prefix}.versions.TLSv1.2`], 1);
     assertEquals(s[`${prefix}.no_certificate`], 2);
     assert(Object.keys(s).some((k) => k.startsWith(`${prefix}.ciphers.`)));
+    // /certs lists the listener's certificate; the gauge counts the days to its expiry.
+    const certs = JSON.parse((await curl([`http://127.0.0.1:${proxy.adminPort}/certs`])).out);
+    const leaf = certs.certificates[0].cert_chain[0];
+    assertEquals(leaf.path, c.serverChain);
+    assertEquals(leaf.days_until_expiration, "29");
+    assertEquals(leaf.subject_alt_names[0], { dns: "example.com" });
+    assertEquals(certs.certificates[0].ca_cert, []);
+    assertEquals(s["server.days_until_first_cert_expiring"], 29);
     const lines = await waitForLines(log, 2);
     assertMatch(lines[0], /^TLSv1\.3 TLS_AES_\S+ example\.com O=denvoy,CN=example\.com -$/);
     assertMatch(lines[1], /^TLSv1\.2 ECDHE-RSA-\S+ example\.com /);

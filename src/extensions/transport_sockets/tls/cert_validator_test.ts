@@ -16,6 +16,7 @@ async function settings(v: Partial<ValidationSettings> = {}): Promise<Validation
   const c = await testCerts();
   return {
     trustedCas: parseCertificates(Deno.readTextFileSync(c.caCert)),
+    trustedCaPath: c.caCert,
     trustedCaPem: "",
     sanMatchers: [],
     certHashes: [],

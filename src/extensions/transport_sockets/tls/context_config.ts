@@ -51,6 +51,8 @@ export function throwingProblems(where: string): Problems {
 
 /** One certificate with its key, and the names it serves (for SNI selection). */
 export interface CertificateSettings {
+  /** Where the chain came from: its file, or `<inline>` (for `/certs`). */
+  chainPath: string;
   chainPem: string;
   keyPem: string;
   leaf: X509Certificate;
@@ -68,6 +70,8 @@ export interface SanMatcherSettings {
 export interface ValidationSettings {
   /** Trusted CA certificates; empty means the chain is not verified (Envoy's default). */
   trustedCas: X509Certificate[];
+  /** Where they came from: the file, or `<inline>` (for `/certs`). */
+  trustedCaPath: string;
   trustedCaPem: string;
   sanMatchers: SanMatcherSettings[];
   /** SHA-256 of the DER, lower-case hex without colons. */
@@ -280,6 +284,11 @@ function text(ds: DataSource | undefined, field: string, p: Problems): string | 
   }
 }
 
+/** A DataSource's file name, or Envoy's `<inline>` for inline data. */
+function sourcePath(ds: DataSource | undefined): string {
+  return ds?.specifier.case === "filename" ? ds.specifier.value : "<inline>";
+}
+
 /** Splits a PEM bundle into certificates. */
 export function parseCertificates(pem: string): X509Certificate[] {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
@@ -319,7 +328,13 @@ function readCertificate(
     p.report(`invalid private key: ${(e as Error).message}`, `${at}.private_key`);
     return undefined;
   }
-  return { chainPem, keyPem, leaf: certs[0], names: certificateNames(certs[0]) };
+  return {
+    chainPath: sourcePath(c.certificateChain),
+    chainPem,
+    keyPem,
+    leaf: certs[0],
+    names: certificateNames(certs[0]),
+  };
 }
 
 /** The DNS names a certificate serves: its DNS SANs, else its CN. */
@@ -413,6 +428,7 @@ function readValidation(
   });
   return {
     trustedCas,
+    trustedCaPath: sourcePath(v?.trustedCa),
     trustedCaPem,
     sanMatchers,
     certHashes,
