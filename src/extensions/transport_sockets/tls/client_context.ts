@@ -33,6 +33,10 @@ import { sslStats } from "./ssl_stats.ts";
 
 const log = getLogger("connection");
 
+/** Envoy's transport failure reason when the upstream's certificate is refused. */
+const VERIFY_FAILED =
+  "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:TLS_error_end";
+
 /** Builds a cluster's upstream TLS handshakes. */
 export class ClientTlsFactory implements UpstreamTransportSocketFactory {
   #s!: ClientTlsSettings;
@@ -109,7 +113,8 @@ export class ClientTlsFactory implements UpstreamTransportSocketFactory {
     }
     sock.on("error", (e: Error) => {
       if (!finished) stats.connectionError.inc();
-      finish(e);
+      // Envoy's form of a TLS failure reason (its text is BoringSSL's; this is rustls's).
+      finish(new Error(`TLS_error:|${e.message}:TLS_error_end`));
     });
     sock.once("secureConnect", () => {
       const chain = peerChain(sock);
@@ -120,7 +125,8 @@ export class ClientTlsFactory implements UpstreamTransportSocketFactory {
         if (failure) {
           (failure === "fail_verify_no_cert" ? stats.failVerifyNoCert : stats.failure(failure))
             .inc();
-          finish(new Error(`TLS error: peer certificate refused (${failure})`));
+          // Envoy's transport failure reason for a refused server certificate.
+          finish(new Error(VERIFY_FAILED));
           return;
         }
       }
