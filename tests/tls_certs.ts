@@ -32,6 +32,11 @@ export interface TestCerts {
   otherCaClientKey: string;
   wrongSanCert: string;
   wrongSanKey: string;
+  /** A client certificate like clientCert (same SAN), revoked by `crl`. */
+  revokedCert: string;
+  revokedKey: string;
+  /** The root CA's CRL, listing revokedCert. */
+  crl: string;
 }
 
 let cached: Promise<TestCerts> | undefined;
@@ -112,6 +117,7 @@ async function make(): Promise<TestCerts> {
     rsa("expired", "/CN=expired"),
     rsa("otherclient", "/CN=otherclient"),
     rsa("wrong", "/CN=wrong"),
+    rsa("revoked", "/CN=revoked"),
     openssl(dir, [
       "req",
       "-newkey",
@@ -133,6 +139,18 @@ async function make(): Promise<TestCerts> {
   await sign("otherclient", "other", "client.ext");
   await sign("wrong", "ca", "wrong.ext");
   await sign("ecdsa", "ca", "ecdsa.ext");
+  await sign("revoked", "ca", "client.ext");
+  // A CRL of the root CA that revokes `revoked` (openssl ca needs its small database).
+  await w(
+    "ca.cnf",
+    "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\n" +
+      "default_md = sha256\ndefault_crl_days = 30\n",
+  );
+  await w("index.txt", "");
+  await w("crlnumber", "01\n");
+  const ca = ["-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem"];
+  await openssl(dir, ["ca", ...ca, "-revoke", "revoked.pem"]);
+  await openssl(dir, ["ca", ...ca, "-gencrl", "-out", "crl.pem"]);
   const read = (f: string) => Deno.readTextFile(`${dir}/${f}`);
   await w("server_chain.pem", (await read("server.pem")) + (await read("inter.pem")));
   await w("client_chain.pem", (await read("client.pem")) + (await read("inter.pem")));
@@ -154,5 +172,8 @@ async function make(): Promise<TestCerts> {
     otherCaClientKey: p("otherclient.key"),
     wrongSanCert: p("wrong.pem"),
     wrongSanKey: p("wrong.key"),
+    revokedCert: p("revoked.pem"),
+    revokedKey: p("revoked.key"),
+    crl: p("crl.pem"),
   };
 }

@@ -77,6 +77,7 @@ function mtls(c: TestCerts): string {
       c,
       `validation_context:
   trusted_ca: { filename: ${c.caCert} }
+  crl: { filename: ${c.crl} }
   match_typed_subject_alt_names:
   - san_type: URI
     matcher: { exact: "spiffe://cluster.local/ns/default/sa/client" }`,
@@ -201,7 +202,7 @@ Deno.test("TLS termination: tls_params pin the version (TLS 1.3 only refuses a T
   }
 });
 
-Deno.test("mTLS: a client certificate of the trusted CA with the right SAN gets through (x-forwarded-client-cert SANITIZE_SET); no certificate, another CA, expired and a wrong SAN are refused, counted, and never reach the upstream", async () => {
+Deno.test("mTLS: a client certificate of the trusted CA with the right SAN gets through (x-forwarded-client-cert SANITIZE_SET); no certificate, another CA, expired, revoked (crl) and a wrong SAN are refused, counted, and never reach the upstream", async () => {
   const c = await testCerts();
   const seen: Request[] = [];
   const up = echoUpstream(seen);
@@ -238,6 +239,7 @@ set_current_client_cert_details: { subject: true, uri: true }`,
       ["--cert", c.otherCaClientCert, "--key", c.otherCaClientKey],
       ["--cert", c.expiredCert, "--key", c.expiredKey],
       ["--cert", c.wrongSanCert, "--key", c.wrongSanKey],
+      ["--cert", c.revokedCert, "--key", c.revokedKey],
     ];
     for (const args of refused) {
       const r = await https(c, port, args);
@@ -246,7 +248,7 @@ set_current_client_cert_details: { subject: true, uri: true }`,
     const p = `listener.127.0.0.1_${port}.ssl`;
     const s = await adminStatsWhen(
       proxy.adminPort,
-      (s) => s[`${p}.fail_verify_san`] === 1 && s[`${p}.fail_verify_error`] === 2,
+      (s) => s[`${p}.fail_verify_san`] === 1 && s[`${p}.fail_verify_error`] === 3,
     );
     assertEquals(s[`${p}.fail_verify_no_cert`], 1);
     assertEquals(s[`${p}.handshake`], 1);

@@ -1,7 +1,8 @@
 /**
  * Peer certificate validation, as Envoy's DefaultCertValidator does it: the chain up to a
  * trusted CA (validity dates unless `allow_expired_certificate`; skipped by
- * `trust_chain_verification: ACCEPT_UNTRUSTED`), then `match_typed_subject_alt_names`, then
+ * `trust_chain_verification: ACCEPT_UNTRUSTED`; revocation by `crl`), then
+ * `match_typed_subject_alt_names`, then
  * `verify_certificate_hash` / `verify_certificate_spki`. It runs right after the handshake and
  * before any byte reaches a filter, because Deno's `node:tls` server does not check a client
  * certificate against `ca` itself (measured: a certificate of another CA is accepted).
@@ -9,6 +10,7 @@
  * @module
  */
 import { createHash, type X509Certificate } from "node:crypto";
+import { crlProblem } from "./crl.ts";
 import { compileStringMatcher, type StringPredicate } from "../../../router/matchers.ts";
 import { parseSans, type SanMatcherSettings, type ValidationSettings } from "./context_config.ts";
 
@@ -69,10 +71,14 @@ export class CertValidator {
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
       if (!this.#current(cert, nowMs)) return false;
       const anchor = this.#v.trustedCas.find((ca) => issuedBy(cert, ca));
+      const issuer = anchor ?? chain.find((c) => c !== cert && c.ca && issuedBy(cert, c));
+      if (!issuer) return false;
+      // CRL_CHECK_ALL (every certificate below the anchor), or the leaf only.
+      if (this.#v.crls.length > 0 && (depth === 0 || !this.#v.onlyLeafCrl)) {
+        if (crlProblem(this.#v.crls, cert, issuer, nowMs) !== undefined) return false;
+      }
       if (anchor) return this.#current(anchor, nowMs);
-      const next = chain.find((c) => c !== cert && c.ca && issuedBy(cert, c));
-      if (!next) return false;
-      cert = next;
+      cert = issuer;
     }
     return false;
   }

@@ -4,6 +4,7 @@ import { assertEquals } from "../../../testing/assert.ts";
 import { StringMatcherSchema } from "../../../../proto/gen/envoy/type/matcher/v3/string_pb.ts";
 import { testCerts } from "../../../../tests/tls_certs.ts";
 import { CertValidator, dnsWildcardMatch } from "./cert_validator.ts";
+import { parseCrls } from "./crl.ts";
 import {
   parseCertificates,
   type SanMatcherSettings,
@@ -23,6 +24,8 @@ async function settings(v: Partial<ValidationSettings> = {}): Promise<Validation
     spkiHashes: [],
     allowExpired: false,
     acceptUntrusted: false,
+    crls: [],
+    onlyLeafCrl: false,
     ...v,
   };
 }
@@ -111,4 +114,25 @@ Deno.test("dnsWildcardMatch: one label only", () => {
   assertEquals(dnsWildcardMatch("*.example.com", "a.b.example.com"), false);
   assertEquals(dnsWildcardMatch("*.example.com", "example.com"), false);
   assertEquals(dnsWildcardMatch("a.example.com", "a.example.com"), false);
+});
+
+Deno.test("CertValidator: with a CRL, a revoked certificate fails; every certificate below the anchor needs its issuer's CRL unless only_verify_leaf_cert_crl", async () => {
+  const c = await testCerts();
+  const now = Date.now();
+  const crls = parseCrls(Deno.readTextFileSync(c.crl));
+  assertEquals(crls.length, 1);
+  const v = new CertValidator(await settings({ crls }));
+  assertEquals(v.verify([read(c.clientCert)], now), undefined);
+  assertEquals(v.verify([read(c.revokedCert)], now), "fail_verify_error");
+  // The server's intermediate has no CRL of its own: refused, unless only the leaf is checked
+  // (and then the leaf, issued by the intermediate, has no CRL either).
+  const chain = parseCertificates(Deno.readTextFileSync(c.serverChain));
+  assertEquals(v.verify(chain, now), "fail_verify_error");
+  const leafOnly = new CertValidator(await settings({ crls, onlyLeafCrl: true }));
+  assertEquals(leafOnly.verify([read(c.clientCert)], now), undefined);
+  assertEquals(leafOnly.verify(chain, now), "fail_verify_error");
+  // Past its nextUpdate the CRL no longer vouches for anything.
+  const lenient = new CertValidator(await settings({ crls, allowExpired: true }));
+  assertEquals(lenient.verify([read(c.clientCert)], now), undefined);
+  assertEquals(lenient.verify([read(c.clientCert)], now + 40 * 86_400_000), "fail_verify_error");
 });

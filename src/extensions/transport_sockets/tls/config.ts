@@ -68,6 +68,8 @@ export const tlsTransportSocketFactory: ExtensionFactory = {
         "verify_certificate_spki",
         "allow_expired_certificate",
         "trust_chain_verification",
+        "crl",
+        "only_verify_leaf_cert_crl",
       ],
       [`${PKG}.CommonTlsContext.CombinedCertificateValidationContext`]: [
         "default_validation_context",
@@ -98,7 +100,6 @@ export const tlsTransportSocketFactory: ExtensionFactory = {
         "combined_validation_context",
       ],
       [`${PKG}.TlsCertificate`]: ["ocsp_staple"],
-      [`${PKG}.CertificateValidationContext`]: ["crl"],
     },
   },
   validate(config: Message, ctx) {

@@ -30,6 +30,7 @@ import {
   type UpstreamTlsContext,
 } from "../../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.ts";
 import { dataSourceText } from "../../../config/data_source.ts";
+import { type Crl, parseCrls } from "./crl.ts";
 
 /** Where problems go: a config error, or a feature denvoy does not implement. */
 export interface Problems {
@@ -80,6 +81,10 @@ export interface ValidationSettings {
   spkiHashes: string[];
   allowExpired: boolean;
   acceptUntrusted: boolean;
+  /** Revocation lists; with them every certificate of the chain needs one from its issuer. */
+  crls: Crl[];
+  /** only_verify_leaf_cert_crl: only the leaf is checked against the CRLs. */
+  onlyLeafCrl: boolean;
 }
 
 /** The settings both sides share. */
@@ -390,7 +395,22 @@ function readValidation(
     }
     if (trustedCas.length === 0) p.report("no PEM certificate found", `${at}.trusted_ca`);
   }
-  if (v?.crl) p.unsupported("certificate revocation lists", `${at}.crl`);
+  let crls: Crl[] = [];
+  if (v?.crl) {
+    const crlText = text(v.crl, `${at}.crl`, p);
+    if (crlText) {
+      try {
+        crls = parseCrls(crlText);
+      } catch (e) {
+        p.report(`invalid CRL: ${(e as Error).message}`, `${at}.crl`);
+      }
+      if (crls.length === 0) p.report("no PEM X509 CRL found", `${at}.crl`);
+      // Envoy's own rule.
+      if (caText === undefined) {
+        p.report(`Failed to load CRL from ${sourcePath(v.crl)} without trusted_ca`, `${at}.crl`);
+      }
+    }
+  }
   const sanMatchers: SanMatcherSettings[] = [];
   v?.matchTypedSubjectAltNames.forEach((m: SubjectAltNameMatcher, i) => {
     const type = SAN_TYPES[m.sanType];
@@ -435,6 +455,8 @@ function readValidation(
     spkiHashes,
     allowExpired: v?.allowExpiredCertificate ?? false,
     acceptUntrusted: v?.trustChainVerification === TrustChain.ACCEPT_UNTRUSTED,
+    crls,
+    onlyLeafCrl: v?.onlyVerifyLeafCertCrl ?? false,
   };
 }
 

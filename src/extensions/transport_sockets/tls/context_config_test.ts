@@ -89,7 +89,7 @@ Deno.test("TLS config: TLS 1.0/1.1, a cipher rustls lacks, a cipher list it cann
   }
 });
 
-Deno.test("TLS config: OTHER_NAME SAN matching, CRLs, session ticket keys, OCSP stapling policies, SAN matching without a CA are refused", async () => {
+Deno.test("TLS config: OTHER_NAME SAN matching, a CRL file without CRLs or without trusted_ca, session ticket keys, OCSP stapling policies, SAN matching without a CA are refused", async () => {
   const c = await testCerts();
   const cases: [string, RegExp][] = [
     [
@@ -103,7 +103,12 @@ Deno.test("TLS config: OTHER_NAME SAN matching, CRLs, session ticket keys, OCSP 
       `            validation_context:
               trusted_ca: { filename: ${c.caCert} }
               crl: { filename: ${c.caCert} }`,
-      /validation_context\.crl: .*certificate revocation lists/,
+      /validation_context\.crl: no PEM X509 CRL found/,
+    ],
+    [
+      `            validation_context:
+              crl: { filename: ${c.crl} }`,
+      /validation_context\.crl: Failed to load CRL from .* without trusted_ca/,
     ],
     [
       `            validation_context:
