@@ -328,3 +328,51 @@ Deno.test("transport_socket_matches: an endpoint whose envoy.transport_socket_ma
     await nginx.stop();
   }
 });
+
+Deno.test("upstream TLS auto_sni and auto_san_validation: the SNI is the request's host; a certificate without that host as a DNS SAN is refused (503, ssl.fail_verify_san)", async () => {
+  const c = await testCerts();
+  const nginx = await nginxTls(c);
+  const proxy = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/" }\n  route: { cluster: tls }`,
+    clusters: staticCluster(
+      "tls",
+      nginx.openPort,
+      `typed_extension_protocol_options:
+  envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+    "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+    explicit_http_config: { http_protocol_options: {} }
+    upstream_http_protocol_options: { auto_sni: true, auto_san_validation: true }
+transport_socket:
+  name: envoy.transport_sockets.tls
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+    sni: default.example.com
+`,
+    ),
+  }));
+  try {
+    const port = proxy.port("http");
+    const foo = await curl(["-H", "host: foo.example.com:8080", `http://127.0.0.1:${port}/`]);
+    assertMatch(foo.out, /^sni=foo\.example\.com /);
+    const bare = await curl(["-H", "host: example.com", `http://127.0.0.1:${port}/`]);
+    assertMatch(bare.out, /^sni=example\.com /);
+    const other = await curl([
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "-H",
+      "host: other.org",
+      `http://127.0.0.1:${port}/`,
+    ]);
+    assertEquals(other.out, "503");
+    const s = await adminStatsWhen(
+      proxy.adminPort,
+      (s) => s["cluster.tls.ssl.fail_verify_san"] === 1,
+    );
+    assertEquals(s["cluster.tls.ssl.handshake"], 2);
+  } finally {
+    await proxy.stop();
+    await nginx.stop();
+  }
+});

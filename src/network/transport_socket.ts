@@ -72,7 +72,13 @@ export interface UpstreamHandshake {
 export interface UpstreamTransportSocketFactory {
   connect(
     raw: Deno.Conn,
-    host: { address: string; hostname?: string },
+    host: {
+      address: string;
+      /** The SNI to send instead of the configured one (auto_sni). */
+      sni?: string;
+      /** A DNS SAN the server certificate must have (auto_san_validation). */
+      verifySan?: string;
+    },
     scope: import("../stats/store.ts").Scope,
     done: (err: Error | undefined, result?: UpstreamHandshake) => void,
   ): void;

@@ -28,6 +28,16 @@ import { durationMs } from "../common/duration.ts";
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
 export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
 
+/** `UpstreamHttpProtocolOptions` of a cluster. */
+export interface AutoSniSettings {
+  /** auto_sni: the SNI is the header's host. */
+  readonly sni: boolean;
+  /** auto_san_validation: the server certificate must have the header's host as a DNS SAN. */
+  readonly sanValidation: boolean;
+  /** `:authority`, or override_auto_sni_header (lower case). */
+  readonly header: string;
+}
+
 /** One entry of `transport_socket_matches`; no transportSocket means plaintext. */
 export interface TransportSocketMatch {
   readonly name: string;
@@ -99,6 +109,11 @@ export interface ClusterInfo {
   readonly closeConnectionsOnHostHealthFailure?: boolean;
   /** `transport_socket` when not plaintext (TLS), its config unpacked. */
   readonly transportSocket?: Any;
+  /**
+   * `upstream_http_protocol_options`: upstream TLS takes its SNI (`auto_sni`) and checks the
+   * server certificate's SANs (`auto_san_validation`) from a request header's host.
+   */
+  readonly autoSni?: AutoSniSettings;
   /** `transport_socket_matches`, in order (see ConnPoolManager.transportSocket). */
   readonly transportSocketMatches?: readonly TransportSocketMatch[];
   /**
@@ -171,6 +186,14 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   if (config.http2ProtocolOptions) problems.push("upstream HTTP/2 is not supported yet");
   if (isDns) checkDnsResolver(config, type, problems);
   const transportSocket = upstreamTransportSocket(config, problems);
+  const uhpo = http?.upstreamHttpProtocolOptions;
+  const autoSni: AutoSniSettings | undefined = uhpo && (uhpo.autoSni || uhpo.autoSanValidation)
+    ? {
+      sni: uhpo.autoSni,
+      sanValidation: uhpo.autoSanValidation,
+      header: uhpo.overrideAutoSniHeader.toLowerCase() || ":authority",
+    }
+    : undefined;
   const failure = config.dnsFailureRefreshRate;
   let dnsFailureRefreshRate: ClusterInfo["dnsFailureRefreshRate"];
   if (failure) {
@@ -238,6 +261,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       : {}),
     ...(config.ignoreHealthOnHostRemoval ? { ignoreHealthOnHostRemoval: true } : {}),
     ...(transportSocket ? { transportSocket } : {}),
+    ...(autoSni ? { autoSni } : {}),
     ...(config.transportSocketMatches.length > 0
       ? { transportSocketMatches: transportSocketMatches(config, problems) }
       : {}),

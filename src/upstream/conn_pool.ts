@@ -58,6 +58,8 @@ export interface PoolClusterInfo {
   tcpKeepalive?: boolean;
   /** `transport_socket` when it is not plaintext (TLS), its config unpacked. */
   transportSocket?: Any;
+  /** auto_sni / auto_san_validation (router_filter.ts picks the pool's host). */
+  autoSni?: { sni: boolean; sanValidation: boolean; header: string };
   /** `transport_socket_matches`: per-endpoint transport sockets by metadata. */
   transportSocketMatches?: readonly {
     match: Readonly<Record<string, unknown>>;
@@ -524,7 +526,10 @@ export class Http1ConnPool {
     readonly clusterStats: ClusterStats,
     /** The cluster's transport socket (TLS); undefined for plaintext. */
     readonly transportSocket?: UpstreamTransportSocketFactory,
+    /** auto_sni / auto_san_validation: the request host this pool's connections are for. */
+    serverName?: { sni?: string; verifySan?: string },
   ) {
+    this.#tlsTarget = { address: hostname, ...serverName };
     this.parserOptions = {
       allowChunkedLength: cluster.allowChunkedLength ?? false,
       enableTrailers: cluster.enableTrailers ?? false,
@@ -703,7 +708,7 @@ export class Http1ConnPool {
         return;
       }
       // The handshake is part of connecting: connect_timeout covers it, as in Envoy.
-      ts.connect(conn, { address: this.hostname }, this.#clusterScope(), (err, tls) => {
+      ts.connect(conn, this.#tlsTarget, this.#clusterScope(), (err, tls) => {
         if (timedOut) {
           tls?.io.close();
           return;
@@ -734,6 +739,8 @@ export class Http1ConnPool {
       this.#connectFailed("connection_failure", connectFailureReason(err));
     }).catch((e) => containBug(this.#pending[0]?.cb ?? pc, "upstream connect", e));
   }
+
+  readonly #tlsTarget: { address: string; sni?: string; verifySan?: string };
 
   /** `cluster.<name>`: where the transport socket counts (`ssl.*`). */
   #clusterScope(): Scope {
@@ -864,15 +871,19 @@ export class ConnPoolManager {
     hostname: string,
     port: number,
     metadata?: HostMetadata,
+    serverName?: { sni?: string; verifySan?: string },
   ): Http1ConnPool {
     // Consecutive requests mostly go to the same host (one upstream, or a sidecar's one app):
     // the last answer spares building the key and the map lookup.
     const last = this.#last;
     if (
       last !== undefined && last.port === port && last.hostname === hostname &&
-      last.cluster.name === cluster.name
+      last.cluster.name === cluster.name && serverName === undefined
     ) return last;
-    const key = `${cluster.name}|${hostname}|${port}`;
+    // Connections for different request hosts (auto_sni) are not interchangeable.
+    const key = serverName
+      ? `${cluster.name}|${hostname}|${port}|${serverName.sni}|${serverName.verifySan}`
+      : `${cluster.name}|${hostname}|${port}`;
     let p = this.#pools.get(key);
     if (!p) {
       p = new Http1ConnPool(
@@ -881,10 +892,11 @@ export class ConnPoolManager {
         port,
         this.clusterStats.get(cluster.statName),
         this.transportSocket(cluster, metadata),
+        serverName,
       );
       this.#pools.set(key, p);
     }
-    this.#last = p;
+    if (!serverName) this.#last = p;
     return p;
   }
   #last: Http1ConnPool | undefined;

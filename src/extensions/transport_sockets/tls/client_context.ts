@@ -30,6 +30,18 @@ import {
   TlsStream,
 } from "./tls_stream.ts";
 import { sslStats } from "./ssl_stats.ts";
+import { dnsWildcardMatch } from "./cert_validator.ts";
+import { parseSans } from "./context_config.ts";
+import type { X509Certificate } from "node:crypto";
+
+/** Whether `cert` has `name` as a DNS SAN (exactly, or under a `*.` wildcard). */
+function sanCovers(cert: X509Certificate | undefined, name: string): boolean {
+  if (!cert) return false;
+  const lower = name.toLowerCase();
+  return parseSans(cert.subjectAltName ?? "").dns.some((d) =>
+    d.toLowerCase() === lower || dnsWildcardMatch(d, lower)
+  );
+}
 
 const log = getLogger("connection");
 
@@ -75,7 +87,7 @@ export class ClientTlsFactory implements UpstreamTransportSocketFactory {
 
   connect(
     raw: Deno.Conn,
-    host: { address: string },
+    host: { address: string; sni?: string; verifySan?: string },
     scope: Scope,
     done: (err: Error | undefined, result?: UpstreamHandshake) => void,
   ): void {
@@ -89,7 +101,7 @@ export class ClientTlsFactory implements UpstreamTransportSocketFactory {
       minVersion: s.minVersion,
       maxVersion: s.maxVersion,
       // Without `sni` none is sent: rustls sends no SNI for an IP address.
-      servername: s.sni || host.address,
+      servername: host.sni || s.sni || host.address,
       ALPNProtocols: s.alpn.length > 0 ? s.alpn : undefined,
       // Checked by the validator below: without a validation context Envoy checks nothing.
       rejectUnauthorized: false,
@@ -130,11 +142,16 @@ export class ClientTlsFactory implements UpstreamTransportSocketFactory {
           return;
         }
       }
+      if (host.verifySan !== undefined && !sanCovers(chain[0], host.verifySan)) {
+        stats.failVerifySan.inc();
+        finish(new Error(VERIFY_FAILED));
+        return;
+      }
       const ssl = connectionInfo(
         sock,
         chain,
         this.#localFacts,
-        s.sni,
+        host.sni || s.sni,
         this.#validator?.verifiesChain === true,
       );
       stats.handshakeDone(ssl.cipherSuite!, ssl.tlsVersion ?? "", ssl.sessionReused);

@@ -21,6 +21,13 @@ export const httpProtocolOptionsFactory: ExtensionFactory = {
         "explicit_http_config",
         // Downstream is HTTP/1 only, so the downstream protocol is always HTTP/1 here.
         "use_downstream_protocol_config",
+        // Per-request SNI and SAN checks of upstream TLS (router_filter.ts, client_context.ts).
+        "upstream_http_protocol_options",
+      ],
+      "envoy.config.core.v3.UpstreamHttpProtocolOptions": [
+        "auto_sni",
+        "auto_san_validation",
+        "override_auto_sni_header",
       ],
       [`${OPTIONS}.ExplicitHttpConfig`]: ["http_protocol_options"],
       [`${OPTIONS}.UseDownstreamHttpConfig`]: ["http_protocol_options"],
