@@ -157,7 +157,7 @@ Deno.test("TLS termination: curl gets the upstream's answer over TLS, x-forwarde
   }
 });
 
-Deno.test("TLS termination: tls_params pin the version (TLS 1.3 only refuses a TLS 1.2 client), ALPN is negotiated, SNI chooses the certificate", async () => {
+Deno.test("TLS termination: tls_params pin the version (TLS 1.3 only refuses a TLS 1.2 client), ALPN is negotiated, SNI chooses the certificate, require_sni refuses a client without SNI", async () => {
   const c = await testCerts();
   const up = echoUpstream([]);
   const proxy = await Proxy.start(tlsConfig({
@@ -169,6 +169,7 @@ Deno.test("TLS termination: tls_params pin the version (TLS 1.3 only refuses a T
     private_key: { filename: ${c.serverKey} }
   - certificate_chain: { filename: ${c.ecdsaCert} }
     private_key: { filename: ${c.ecdsaKey} }
+require_sni: true
 `,
     upstreamPort: up.port,
   }));
@@ -191,9 +192,12 @@ Deno.test("TLS termination: tls_params pin the version (TLS 1.3 only refuses a T
     const ecdsa = await sClient(["-tls1_3", "-servername", "ecdsa.example.com"]);
     assertMatch(ecdsa, /subject=CN = ecdsa.example.com/);
     assertMatch(ecdsa, /Peer signature type: ECDSA/);
+    // require_sni: curl sends no SNI to an IP address.
+    const noSni = await curl(["-k", `https://127.0.0.1:${port}/`]);
+    assert(noSni.code !== 0);
     const s = await adminStatsWhen(
       proxy.adminPort,
-      (s) => s[`listener.127.0.0.1_${port}.ssl.connection_error`] >= 1,
+      (s) => s[`listener.127.0.0.1_${port}.ssl.connection_error`] >= 2,
     );
     assertEquals(s[`listener.127.0.0.1_${port}.ssl.handshake`], 2);
   } finally {

@@ -108,17 +108,27 @@ async function writeSds(path: string, cert: string, key: string): Promise<void> 
   await Deno.rename(`${path}.tmp`, path);
 }
 
-Deno.test("SDS from a file: the certificate rotates when the file changes, an open connection keeps working, a broken update keeps the previous certificate and is counted", async () => {
+Deno.test("SDS from a file: the certificate rotates when its files are swapped in (watched_directory symlink swap), an open connection keeps working, a broken update keeps the previous certificate and is counted", async () => {
   const c: TestCerts = await testCerts();
   const dir = await Deno.makeTempDir({ prefix: "denvoy-sds-" });
+  // Kubernetes-style: `live` links to the current version's directory and is swapped atomically.
+  const version = async (name: string, cert: string, key: string) => {
+    await Deno.mkdir(`${dir}/${name}`);
+    await Deno.copyFile(cert, `${dir}/${name}/cert.pem`);
+    await Deno.copyFile(key, `${dir}/${name}/key.pem`);
+  };
+  await version("v1", c.serverChain, c.serverKey);
+  await version("v2", c.ecdsaCert, c.ecdsaKey);
+  await Deno.symlink(`${dir}/v1`, `${dir}/live`);
   const sds = `${dir}/sds.yaml`;
-  await writeSds(sds, c.serverChain, c.serverKey);
+  await writeSds(sds, `${dir}/live/cert.pem`, `${dir}/live/key.pem`);
   const up = upstream(() => new Response("ok"));
   const proxy = await Proxy.start(config(
     `common_tls_context:
   tls_certificate_sds_secret_configs:
   - name: server_cert
-    sds_config: { path_config_source: { path: ${sds} } }`,
+    sds_config:
+      path_config_source: { path: ${sds}, watched_directory: { path: ${dir} } }`,
     up.port,
   ));
   try {
@@ -132,7 +142,8 @@ Deno.test("SDS from a file: the certificate rotates when the file changes, an op
     });
     await early.handshake();
 
-    await writeSds(sds, c.ecdsaCert, c.ecdsaKey);
+    await Deno.symlink(`${dir}/v2`, `${dir}/live.new`);
+    await Deno.rename(`${dir}/live.new`, `${dir}/live`);
     const listener = `listener.127.0.0.1_${port}`;
     await adminStatsWhen(
       proxy.adminPort,
@@ -150,7 +161,7 @@ Deno.test("SDS from a file: the certificate rotates when the file changes, an op
     // A certificate file that is not a certificate: refused, the ECDSA one stays.
     const broken = `${dir}/broken.pem`;
     await Deno.writeTextFile(broken, "not a certificate\n");
-    await writeSds(sds, broken, c.ecdsaKey);
+    await writeSds(sds, broken, `${dir}/live/key.pem`);
     const s = await adminStatsWhen(
       proxy.adminPort,
       (s) => s["sds.server_cert.update_rejected"] === 1,

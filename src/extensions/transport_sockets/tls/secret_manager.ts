@@ -3,7 +3,8 @@
  * A config without `sds_config` names a `static_resources.secrets` entry; one with a
  * `path_config_source` (or the older `path`) names a Secret in a file of resources
  * (a DiscoveryResponse, as Envoy's filesystem subscriptions read), which is watched: when the
- * file — or, with `watched_directory`, that directory (Envoy's atomic symlink swap) — changes,
+ * file, the certificate files its secrets name, or (`watched_directory`) that directory
+ * (Envoy's atomic symlink swap) change,
  * it is read again and the contexts that use its secrets rebuild theirs for new handshakes;
  * open connections keep theirs. A change that does not load keeps the previous secrets, is
  * logged and counted (`sds.<name>.update_rejected`).
@@ -48,6 +49,8 @@ class FileSecretSource implements SecretSource {
   #secrets = new Map<string, Secret>();
   readonly #subscribers = new Set<() => void>();
   #stamp = "";
+  /** The file, the watched directory and the files its secrets name (all are watched). */
+  #files: string[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -72,6 +75,8 @@ class FileSecretSource implements SecretSource {
     }
     if (problems.length > 0) return problems;
     this.#secrets = secrets;
+    this.#files = [this.path, this.watchedDirectory, ...[...secrets.values()].flatMap(filesOf)]
+      .filter((f): f is string => f !== undefined);
     this.#stamp = this.#currentStamp();
     return [];
   }
@@ -99,8 +104,7 @@ class FileSecretSource implements SecretSource {
   /** What changes when the file (or the directory it is swapped in) changes. */
   #currentStamp(): string {
     const parts: string[] = [];
-    for (const p of [this.path, this.watchedDirectory]) {
-      if (!p) continue;
+    for (const p of this.#files) {
       try {
         const st = Deno.statSync(p);
         parts.push(`${st.ino}:${st.size}:${st.mtime?.getTime()}`);
@@ -139,6 +143,19 @@ class FileSecretSource implements SecretSource {
     for (const name of names) this.stats?.counter(`sds.${name}.update_success`).inc();
     for (const cb of [...this.#subscribers]) cb();
   }
+}
+
+/** The files a secret's data sources name (a new certificate in place reloads it too). */
+function filesOf(s: Secret): (string | undefined)[] {
+  const file = (ds: { specifier: { case: string | undefined; value?: unknown } } | undefined) =>
+    ds?.specifier.case === "filename" ? ds.specifier.value as string : undefined;
+  if (s.type.case === "tlsCertificate") {
+    return [file(s.type.value.certificateChain), file(s.type.value.privateKey)];
+  }
+  if (s.type.case === "validationContext") {
+    return [file(s.type.value.trustedCa), file(s.type.value.crl)];
+  }
+  return [];
 }
 
 /** Static secrets: they never change. */

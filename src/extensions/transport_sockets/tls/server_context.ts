@@ -93,7 +93,7 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
       // Checked by the validator after the handshake (node:tls in Deno does not check `ca`).
       rejectUnauthorized: false,
       ALPNProtocols: s.alpn.length > 0 ? s.alpn : undefined,
-      SNICallback: this.#certs.length > 1 || s.requireSni ? this.#selectBySni : undefined,
+      SNICallback: this.#certs.length > 1 ? this.#selectBySni : undefined,
     } as tls.TLSSocketOptions;
   }
 
@@ -102,10 +102,6 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
     name: string,
     cb: (err: Error | null, ctx?: SecureContext) => void,
   ): void => {
-    if (this.#s.requireSni && !name) {
-      cb(new Error("no SNI"));
-      return;
-    }
     const lower = name.toLowerCase();
     const dot = lower.indexOf(".");
     const wildcard = dot > 0 ? "*" + lower.slice(dot) : "";
@@ -171,6 +167,13 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
       sock.destroy();
       conn.close();
     };
+    // require_sni: node:tls asks for a certificate by name only when there is one, so a
+    // handshake without SNI is refused here, before any byte reaches the filter chain.
+    // deno-lint-ignore no-explicit-any
+    if (this.#s.requireSni && !(sock as any).servername) {
+      stats.connectionError.inc();
+      return closeRefused("no SNI");
+    }
     if (chain.length === 0) {
       if (this.#s.requireClientCertificate) {
         stats.failVerifyNoCert.inc();
