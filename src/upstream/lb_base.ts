@@ -87,6 +87,8 @@ export interface LbSettings {
   readonly maglevTableSize?: number;
   /** `consistent_hashing_lb_config.use_hostname_for_hashing`. */
   readonly useHostnameForHashing?: boolean;
+  /** RING_HASH and MAGLEV: `hash_balance_factor` (≥ 100), bounding each host's load. */
+  readonly hashBalanceFactor?: number;
 }
 
 /** What a load balancer counts (`cluster.<name>.lb_*` of its isolate). */

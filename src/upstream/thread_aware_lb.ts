@@ -4,10 +4,13 @@
  * load as every policy), and each level keeps one immutable table built over its healthy hosts
  * (all of them in panic), weighted by host weight — and by locality weight when locality
  * weighted load balancing is on. Without a hash (no route `hash_policy`, or none of its
- * policies produced one) a random 64-bit value stands in, as in Envoy.
+ * policies produced one) a random 64-bit value stands in, as in Envoy. With
+ * `hash_balance_factor` each table answers through the load bound (`BoundedLoadTable`).
  *
  * @module
  */
+import { ActiveRequests } from "./active_requests.ts";
+import { BoundedLoadTable } from "./bounded_load.ts";
 import { type HostDescription, hostKey, localityKey } from "./host.ts";
 import type { LbContext, LbSettings, LbStats, LoadBalancer, Random } from "./lb_base.ts";
 import { randomInt } from "./lb_base.ts";
@@ -117,6 +120,8 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
   readonly #random: Random;
   readonly #stats: LbStats | undefined;
   readonly #unsubscribe: () => void;
+  /** Requests in flight per host, kept only when `hash_balance_factor` bounds the load. */
+  readonly #active: ActiveRequests | undefined;
   #stale = true;
   #load!: PriorityLoad;
   #levels: Level[] = [];
@@ -133,7 +138,11 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
     this.#factory = factory;
     this.#random = random;
     this.#stats = stats;
-    this.#unsubscribe = prioritySet.onUpdate(() => this.#stale = true);
+    if (settings.hashBalanceFactor !== undefined) this.#active = new ActiveRequests();
+    this.#unsubscribe = prioritySet.onUpdate((set) => {
+      this.#stale = true;
+      this.#active?.prune(set);
+    });
   }
 
   chooseHost(ctx?: LbContext): HostDescription | undefined {
@@ -153,9 +162,13 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
     return host;
   }
 
-  requestStarted(_host: HostDescription): void {}
+  requestStarted(host: HostDescription): void {
+    this.#active?.started(host);
+  }
 
-  requestFinished(_host: HostDescription): void {}
+  requestFinished(host: HostDescription): void {
+    this.#active?.finished(host);
+  }
 
   destroy(): void {
     this.#unsubscribe();
@@ -168,7 +181,10 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
     this.#levels = sets.map((set, p) => {
       const panic = this.#load.panic[p] ?? false;
       const weights = normalizeWeights(set, panic, this.#settings.localityWeighted);
-      return { table: this.#factory(weights), panic };
+      const table = this.#factory(weights);
+      const factor = this.#settings.hashBalanceFactor;
+      if (factor === undefined || !this.#active) return { table, panic };
+      return { table: new BoundedLoadTable(table, weights, this.#active, factor), panic };
     });
   }
 }
