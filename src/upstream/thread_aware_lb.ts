@@ -36,6 +36,27 @@ export interface HashTable {
   chooseHost(hash: bigint, attempt: number): HostDescription | undefined;
 }
 
+/** How a built table spread its entries (ring points or Maglev slots) over the hosts. */
+export interface TableShape {
+  /** Entries in the table. */
+  readonly size: number;
+  /** Fewest entries of one host. */
+  readonly minPerHost: number;
+  /** Most entries of one host. */
+  readonly maxPerHost: number;
+}
+
+/** The extremes of per-host entry counts (`counts` non-empty). */
+export function tableShape(size: number, counts: ArrayLike<number>): TableShape {
+  let min = Infinity;
+  let max = 0;
+  for (let i = 0; i < counts.length; i++) {
+    if (counts[i] < min) min = counts[i];
+    if (counts[i] > max) max = counts[i];
+  }
+  return { size, minPerHost: min, maxPerHost: max };
+}
+
 /** Builds a policy's table from a level's normalized weights. */
 export type HashTableFactory = (weights: NormalizedWeights) => HashTable;
 
@@ -105,9 +126,30 @@ export function random64(random: Random): bigint {
   return (BigInt(randomInt(random)) << 32n) | BigInt(randomInt(random));
 }
 
-interface Level {
+/** A priority level's table, and whether it was built in panic (over every host). */
+export interface HashLevel {
   readonly table: HashTable;
   readonly panic: boolean;
+  readonly weights: NormalizedWeights;
+}
+
+/**
+ * The priority load and each level's table over `prioritySet`, as the balancer and the main
+ * thread's table gauges both build them.
+ */
+export function buildHashLevels(
+  prioritySet: PrioritySet,
+  settings: LbSettings,
+  factory: HashTableFactory,
+): { load: PriorityLoad; levels: HashLevel[] } {
+  const sets = prioritySet.hostSets;
+  const load = computePriorityLoad(sets, settings.healthyPanicThreshold);
+  const levels = sets.map((set, p) => {
+    const panic = load.panic[p] ?? false;
+    const weights = normalizeWeights(set, panic, settings.localityWeighted);
+    return { table: factory(weights), panic, weights };
+  });
+  return { load, levels };
 }
 
 /** Priority and panic handling around a policy's per-level hash table. */
@@ -124,7 +166,7 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
   readonly #active: ActiveRequests | undefined;
   #stale = true;
   #load!: PriorityLoad;
-  #levels: Level[] = [];
+  #levels: HashLevel[] = [];
 
   constructor(
     prioritySet: PrioritySet,
@@ -176,15 +218,13 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
 
   #refresh(): void {
     this.#stale = false;
-    const sets = this.#prioritySet.hostSets;
-    this.#load = computePriorityLoad(sets, this.#settings.healthyPanicThreshold);
-    this.#levels = sets.map((set, p) => {
-      const panic = this.#load.panic[p] ?? false;
-      const weights = normalizeWeights(set, panic, this.#settings.localityWeighted);
-      const table = this.#factory(weights);
-      const factor = this.#settings.hashBalanceFactor;
-      if (factor === undefined || !this.#active) return { table, panic };
-      return { table: new BoundedLoadTable(table, weights, this.#active, factor), panic };
-    });
+    const { load, levels } = buildHashLevels(this.#prioritySet, this.#settings, this.#factory);
+    this.#load = load;
+    const factor = this.#settings.hashBalanceFactor;
+    const active = this.#active;
+    this.#levels = factor === undefined || !active ? levels : levels.map((l) => ({
+      ...l,
+      table: new BoundedLoadTable(l.table, l.weights, active, factor),
+    }));
   }
 }
