@@ -99,6 +99,12 @@ export interface LbStats {
   readonly subsetsSelected?: { inc(): void };
   /** `lb_subsets_fallback`: picks from a fallback (any endpoint or the default subset). */
   readonly subsetsFallback?: { inc(): void };
+  /** `lb_subsets_created`: subsets that got their first host. */
+  readonly subsetsCreated?: { inc(n?: number): void };
+  /** `lb_subsets_removed`: subsets that lost their last host. */
+  readonly subsetsRemoved?: { inc(n?: number): void };
+  /** `lb_subsets_active`: subsets with hosts now. */
+  readonly subsetsActive?: { inc(n?: number): void; dec(n?: number): void };
   /** Zone aware routing's `lb_zone_*`, `lb_local_cluster_not_ok` and friends, by stat name. */
   readonly zone?: Readonly<Record<ZoneStat, { inc(): void }>>;
 }
