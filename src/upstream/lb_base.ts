@@ -44,6 +44,8 @@ export interface LbContext {
   readonly hostSelectionRetryCount?: number;
   /** A retry host predicate: true rejects `host` so that another is picked. */
   shouldSelectAnotherHost?(host: HostDescription): boolean;
+  /** A retry priority: the priority load to pick with, given the balancer's own. */
+  determinePriorityLoad?(sets: readonly HostSet[], original: PriorityLoad): PriorityLoad;
 }
 
 /** Picks an upstream host for each request. One instance per worker. */
@@ -209,9 +211,12 @@ export abstract class PriorityLoadBalancer<S> implements LoadBalancer {
   /** Picks from a non-empty group. */
   protected abstract pick(source: HostSource<S>): HostDescription;
 
-  chooseHost(_ctx?: LbContext): HostDescription | undefined {
+  chooseHost(ctx?: LbContext): HostDescription | undefined {
     if (this.#stale) this.#refresh(this.#prioritySet.hostSets);
-    const choice = choosePriority(this.#load, randomInt(this.random));
+    const load = ctx?.determinePriorityLoad
+      ? ctx.determinePriorityLoad(this.#prioritySet.hostSets, this.#load)
+      : this.#load;
+    const choice = choosePriority(load, randomInt(this.random));
     const level = this.#levels[choice.priority];
     if (!level) return undefined;
     let source: HostSource<S>;

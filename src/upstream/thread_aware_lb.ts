@@ -190,7 +190,10 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
   chooseHost(ctx?: LbContext): HostDescription | undefined {
     if (this.#stale) this.#refresh();
     const hash = ctx?.hashKey ?? random64(this.#random);
-    const { priority } = choosePriority(this.#load, Number(hash % 100n));
+    const load = ctx?.determinePriorityLoad
+      ? ctx.determinePriorityLoad(this.#prioritySet.hostSets, this.#load)
+      : this.#load;
+    const { priority } = choosePriority(load, Number(hash % 100n));
     const level = this.#levels[priority];
     if (!level) return undefined;
     if (level.panic) this.#stats?.healthyPanic.inc();
