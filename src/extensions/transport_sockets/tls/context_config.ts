@@ -221,7 +221,17 @@ function readCommon(
     }
     validation = readValidation(merged, `${field}.default_validation_context`, p);
   }
-  return { minVersion, maxVersion, alpn: common?.alpnProtocols ?? [], certificates, validation };
+  const alpn = common?.alpnProtocols ?? [];
+  if (alpn.includes("h2")) {
+    // Negotiating h2 would hand HTTP/2 bytes to HTTP/1.1 codecs (issue 11 brings HTTP/2).
+    p.unsupported(
+      `ALPN protocol h2 (the ${
+        server ? "HTTP connection manager" : "upstream connection pool"
+      } speaks HTTP/1.1 only so far)`,
+      `${at}.alpn_protocols`,
+    );
+  }
+  return { minVersion, maxVersion, alpn, certificates, validation };
 }
 
 function lookup(

@@ -57,7 +57,7 @@ Deno.test("TLS config: a plain server context with Envoy's default cipher list a
               - ECDHE-ECDSA-AES256-GCM-SHA384
               - ECDHE-RSA-AES256-GCM-SHA384
               ecdh_curves: [X25519, P-256, P-384]
-            alpn_protocols: [h2, http/1.1]`);
+            alpn_protocols: [http/1.1]`);
   assertEquals(issues(yaml), []);
   assertEquals(RUSTLS_TLS12_CIPHERS.length, 6);
 });
@@ -80,6 +80,10 @@ Deno.test("TLS config: TLS 1.0/1.1, a cipher rustls lacks, a cipher list it cann
     [
       "            tls_params: { signature_algorithms: [rsa_pss_rsae_sha256] }",
       /signature_algorithms/,
+    ],
+    [
+      "            alpn_protocols: [h2, http/1.1]",
+      /alpn_protocols: .*ALPN protocol h2 \(the HTTP connection manager speaks HTTP\/1\.1 only/,
     ],
   ];
   for (const [tls, re] of cases) {
