@@ -139,6 +139,7 @@ Deno.test("TLS termination: curl gets the upstream's answer over TLS, x-forwarde
     assertEquals(s[`${prefix}.versions.TLSv1.3`], 1);
     assertEquals(s[`${prefix}.versions.TLSv1.2`], 1);
     assertEquals(s[`${prefix}.no_certificate`], 2);
+    assertEquals(s["http.test.downstream_cx_ssl_total"], 2);
     assert(Object.keys(s).some((k) => k.startsWith(`${prefix}.ciphers.`)));
     // /certs lists the listener's certificate; the gauge counts the days to its expiry.
     const certs = JSON.parse((await curl([`http://127.0.0.1:${proxy.adminPort}/certs`])).out);

@@ -339,6 +339,10 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       this.#durationTimer.arm(cfg.maxConnectionDurationMs);
     }
     cfg.stats.connectionOpened();
+    if (conn.ssl) {
+      cfg.stats.cxSslTotal.inc();
+      cfg.stats.cxSslActive.inc();
+    }
     conn.byteCounters = cfg.stats.cxBytes;
     conn.start(this, ctx.initialData);
   }
@@ -456,6 +460,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       active,
       monotonicNow() - this.conn.openedMs,
     );
+    if (this.conn.ssl) this.cfg.stats.cxSslActive.dec();
     if (active) {
       // Envoy's onResetStream counts every stream reset as received (rx), whoever closed.
       this.cfg.stats.rqRxReset.inc();

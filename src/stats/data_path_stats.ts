@@ -77,6 +77,9 @@ export class HttpConnManagerStats {
   readonly cxActive: Gauge;
   readonly cxHttp1Total: Counter;
   readonly cxHttp1Active: Gauge;
+  /** Connections over TLS (`downstream_cx_ssl_total`, `_active`). */
+  readonly cxSslTotal: Counter;
+  readonly cxSslActive: Gauge;
   readonly cxDestroy: Counter;
   readonly cxDestroyLocal: Counter;
   readonly cxDestroyRemote: Counter;
@@ -116,6 +119,8 @@ export class HttpConnManagerStats {
     this.cxActive = s.gauge("downstream_cx_active", "Accumulate");
     this.cxHttp1Total = s.counter("downstream_cx_http1_total");
     this.cxHttp1Active = s.gauge("downstream_cx_http1_active", "Accumulate");
+    this.cxSslTotal = s.counter("downstream_cx_ssl_total");
+    this.cxSslActive = s.gauge("downstream_cx_ssl_active", "Accumulate");
     this.cxDestroy = s.counter("downstream_cx_destroy");
     this.cxDestroyLocal = s.counter("downstream_cx_destroy_local");
     this.cxDestroyRemote = s.counter("downstream_cx_destroy_remote");

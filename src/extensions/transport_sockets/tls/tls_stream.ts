@@ -20,11 +20,13 @@ import type { TlsConnectionInfo } from "../../../stream_info/stream_info.ts";
 import { parseSans } from "./context_config.ts";
 
 const HIGH_WATER = 64 * 1024;
+const MAX_READ = 64 * 1024;
 
 /** A Duplex over a `Deno.Conn`, starting with `initial` (bytes already read off it). */
 export class ConnDuplex extends Duplex {
   readonly #conn: Deno.Conn;
   #reading = false;
+  #readSize = 4096;
 
   constructor(conn: Deno.Conn, initial?: Uint8Array) {
     super();
@@ -32,12 +34,14 @@ export class ConnDuplex extends Duplex {
     if (initial && initial.length > 0) this.push(initial);
   }
 
-  override _read(size: number): void {
+  override _read(): void {
     if (this.#reading) return;
     this.#reading = true;
-    const buf = new Uint8Array(Math.max(size, 16 * 1024));
+    // Small first (an idle connection's pending read holds its buffer), doubling on full reads.
+    const buf = new Uint8Array(this.#readSize);
     this.#conn.read(buf).then((n) => {
       this.#reading = false;
+      if (n === buf.length && this.#readSize < MAX_READ) this.#readSize *= 2;
       this.push(n === null ? null : buf.subarray(0, n));
     }, (e) => {
       this.#reading = false;
