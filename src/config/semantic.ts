@@ -249,6 +249,13 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
       "network",
       (i, message) => r.report(`${at}.filters[${i}]`, message),
     );
+    const ts = c.transportSocket?.configType;
+    if (ts?.case === "typedConfig" && ts.value.typeUrl.endsWith(".UpstreamTlsContext")) {
+      r.report(
+        `${at}.transport_socket`,
+        "the TLS transport socket of a filter chain takes a DownstreamTlsContext",
+      );
+    }
     try {
       new FilterChainMatcher([{ config: c, value: 0 }]);
     } catch (e) {

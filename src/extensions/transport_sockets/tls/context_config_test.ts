@@ -190,3 +190,14 @@ Deno.test("parseSans: node's subjectaltname text by kind, quoted values unquoted
     },
   );
 });
+
+Deno.test("TLS config: an UpstreamTlsContext on a filter chain is refused at validate", async () => {
+  const yaml = (await downstream("")).replace(
+    "tls.v3.DownstreamTlsContext",
+    "tls.v3.UpstreamTlsContext",
+  );
+  assertMatch(
+    issues(yaml).join("\n"),
+    /transport_socket: the TLS transport socket of a filter chain takes a DownstreamTlsContext/,
+  );
+});
