@@ -111,7 +111,7 @@ function https(c: TestCerts, port: number, extra: string[] = []) {
   ]);
 }
 
-Deno.test("TLS termination: curl gets the upstream's answer over TLS, x-forwarded-proto is https, handshake stats and access log operators", async () => {
+Deno.test("TLS termination: curl gets the upstream's answer over TLS, x-forwarded-proto is https, handshake stats, access log operators, /certs, TLS 1.2 session resumption", async () => {
   const c = await testCerts();
   const seen: Request[] = [];
   const up = echoUpstream(seen);
@@ -152,6 +152,20 @@ Deno.test("TLS termination: curl gets the upstream's answer over TLS, x-forwarde
     const lines = await waitForLines(log, 2);
     assertMatch(lines[0], /^TLSv1\.3 TLS_AES_\S+ example\.com O=denvoy,CN=example\.com -$/);
     assertMatch(lines[1], /^TLSv1\.2 ECDHE-RSA-\S+ example\.com /);
+    // TLS 1.2 session resumption (session ids), counted in ssl.session_reused.
+    const sessFile = tempFile("", ".pem");
+    const sClient = async (args: string[]) =>
+      new TextDecoder().decode(
+        (await new Deno.Command("openssl", {
+          args: ["s_client", "-connect", `127.0.0.1:${port}`, "-tls1_2", ...args],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "null",
+        }).output()).stdout,
+      );
+    assertMatch(await sClient(["-sess_out", sessFile]), /^New, TLSv1\.2/m);
+    assertMatch(await sClient(["-sess_in", sessFile]), /^Reused, TLSv1\.2/m);
+    await adminStatsWhen(proxy.adminPort, (s) => s[`${prefix}.session_reused`] === 1);
   } finally {
     await proxy.stop();
     await up.close();
