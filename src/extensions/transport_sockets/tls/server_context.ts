@@ -12,6 +12,7 @@ import tls from "node:tls";
 import type { SecureContext } from "node:tls";
 import { getLogger } from "../../../common/logger.ts";
 import { containBug } from "../../../common/error_boundary.ts";
+import { CoarseTimer } from "../../../common/coarse_timer.ts";
 import type { Connection } from "../../../network/connection.ts";
 import type { DownstreamTransportSocketFactory } from "../../../network/transport_socket.ts";
 import type { TlsConnectionInfo } from "../../../stream_info/stream_info.ts";
@@ -122,20 +123,22 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
     if (!this.#scopes.has(scope)) this.#scopes.add(scope);
     const sock = new tls.TLSSocket(new ConnDuplex(raw, initial), this.#options);
     let done = false;
-    const timer = this.#s.handshakeTimeoutMs > 0
-      ? setTimeout(() => {
+    let timer: CoarseTimer | undefined;
+    if (this.#s.handshakeTimeoutMs > 0) {
+      timer = new CoarseTimer(() => {
         if (done) return;
         done = true;
         scope.counter("downstream_cx_transport_socket_connect_timeout").inc();
         log.debug(() => `[C${conn.id}] TLS handshake timed out`);
         sock.destroy();
         conn.close();
-      }, this.#s.handshakeTimeoutMs)
-      : undefined;
+      }, conn);
+      timer.arm(this.#s.handshakeTimeoutMs);
+    }
     const fail = (e: Error) => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      timer?.disarm();
       stats.connectionError.inc();
       log.debug(() => `[C${conn.id}] TLS error: ${e.message}`);
       sock.destroy();
@@ -145,7 +148,7 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
     sock.once("secure", () => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      timer?.disarm();
       sock.off("error", fail);
       try {
         this.#established(conn, sock, stats, onReady);
