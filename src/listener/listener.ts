@@ -99,6 +99,8 @@ export class ActiveListener {
   #stats!: ListenerStats;
   /** `access_log`: written when each connection ends. */
   readonly #accessLogs: AccessLogInstance[];
+  /** The chains' transport sockets (TLS), for their stats. */
+  readonly #transportSockets: DownstreamTransportSocketFactory[];
 
   /** Builds every filter chain now, so config errors surface before anything binds. */
   constructor(readonly config: ListenerConfig, readonly server: ServerContext) {
@@ -117,6 +119,8 @@ export class ActiveListener {
       )
       : undefined;
     this.#matcher = new FilterChainMatcher(chains, dflt);
+    this.#transportSockets = [...chains.map((c) => c.value), ...(dflt ? [dflt] : [])]
+      .flatMap((c) => c.transportSocket ? [c.transportSocket] : []);
     this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
     try {
       this.#accessLogs = createAccessLogs(config.accessLog);
@@ -166,6 +170,8 @@ export class ActiveListener {
       this.config.statPrefix || listenerStatName(`${host}:${this.port}`),
       `worker_${this.server.workerId ?? 0}`,
     );
+    // Envoy's TLS contexts declare their stats when the listener is built.
+    for (const ts of this.#transportSockets) ts.declareStats?.(this.#stats.scope);
   }
 
   /** Connections accepted and not yet closed. */

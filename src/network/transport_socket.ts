@@ -48,6 +48,8 @@ export interface SslConnectionInfo extends TlsConnectionInfo {
 export interface DownstreamTransportSocketFactory {
   /** Whether this is TLS (`x-forwarded-proto: https`, `transport_protocol` "tls"). */
   readonly secure: boolean;
+  /** Creates its stats under the listener's scope (`listener.<address>`), once bound. */
+  declareStats?(scope: import("../stats/store.ts").Scope): void;
   start(
     conn: Connection,
     raw: Deno.Conn,

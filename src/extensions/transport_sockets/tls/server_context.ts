@@ -98,6 +98,14 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
     } as tls.TLSSocketOptions;
   }
 
+  /** The listener's `ssl.*` and handshake timeout counters exist from the start, as in Envoy. */
+  declareStats(scope: Scope): void {
+    sslStats(scope);
+    if (this.#s.handshakeTimeoutMs > 0) {
+      scope.counter("downstream_cx_transport_socket_connect_timeout");
+    }
+  }
+
   /** Envoy's default certificate selection: exact name, then wildcard, then the first. */
   readonly #selectBySni = (
     name: string,
