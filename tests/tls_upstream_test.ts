@@ -376,3 +376,40 @@ transport_socket:
     await nginx.stop();
   }
 });
+
+Deno.test("active HTTP health checks of a TLS cluster go through its transport socket: nginx's TLS port answers them", async () => {
+  const c = await testCerts();
+  const nginx = await nginxTls(c);
+  const proxy = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/" }\n  route: { cluster: tls }`,
+    clusters: staticCluster(
+      "tls",
+      nginx.openPort,
+      `health_checks:
+- timeout: 2s
+  interval: 0.2s
+  unhealthy_threshold: 1
+  healthy_threshold: 1
+  http_health_check: { path: /healthz }
+transport_socket:
+  name: envoy.transport_sockets.tls
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+    sni: example.com
+`,
+    ),
+  }));
+  try {
+    const s = await adminStatsWhen(
+      proxy.adminPort,
+      (s) => s["cluster.tls.health_check.success"] >= 1,
+    );
+    assertEquals(s["cluster.tls.health_check.failure"], 0);
+    assert(s["cluster.tls.ssl.handshake"] >= 1);
+    const r = await curl([`http://127.0.0.1:${proxy.port("http")}/`]);
+    assertMatch(r.out, /^sni=example\.com /);
+  } finally {
+    await proxy.stop();
+    await nginx.stop();
+  }
+});

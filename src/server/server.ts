@@ -339,6 +339,8 @@ export class Server implements AdminServer {
       ...(eventLogPath ? { outlierEventLogPath: eventLogPath } : {}),
       local: localClusterOf(b, this.options.serviceZone),
       workerSlots: this.options.concurrency,
+      // Health checks of TLS clusters use the main thread's pools' transport sockets.
+      transportSocketFor: (info, metadata) => this.#ctx?.pools.transportSocket(info, metadata),
     });
     // A worker that died held requests and connections: they no longer count.
     this.#workers.onWorkerGone = (id) => clusterManager.releaseWorker(id);

@@ -210,17 +210,6 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   if (config.healthChecks.length > 1) {
     problems.push("multiple health checks are not supported (as in Envoy)");
   }
-  if (
-    config.healthChecks.length > 0 &&
-    (transportSocket ||
-      config.transportSocketMatches.some((m) =>
-        upstreamTransportSocket({ transportSocket: m.transportSocket } as ClusterConfig, [])
-      ))
-  ) {
-    // Envoy checks through the cluster's transport socket; the main thread's checker is
-    // plaintext only so far.
-    problems.push("health checks of a cluster with a TLS transport socket are not supported yet");
-  }
   const healthCheck = config.healthChecks.length === 1
     ? parseHealthCheck(config.healthChecks[0], "health_checks[0]", problems)
     : undefined;

@@ -201,25 +201,3 @@ Deno.test("TLS config: an UpstreamTlsContext on a filter chain is refused at val
     /transport_socket: the TLS transport socket of a filter chain takes a DownstreamTlsContext/,
   );
 });
-
-Deno.test("TLS config: active health checks of a TLS cluster are refused (the checker is plaintext only)", () => {
-  const yaml = `static_resources:
-  clusters:
-  - name: c
-    connect_timeout: 1s
-    health_checks:
-    - timeout: 1s
-      interval: 1s
-      unhealthy_threshold: 1
-      healthy_threshold: 1
-      tcp_health_check: {}
-    transport_socket:
-      name: envoy.transport_sockets.tls
-      typed_config:
-        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
-    load_assignment:
-      cluster_name: c
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 1 } } } }] }]
-`;
-  assertMatch(issues(yaml).join("\n"), /health checks of a cluster with a TLS transport socket/);
-});
