@@ -72,6 +72,8 @@ export interface UpstreamHandshake {
  * `ssl.*`; the raw socket is closed).
  */
 export interface UpstreamTransportSocketFactory {
+  /** Creates its stats under the cluster's scope (`cluster.<name>`). */
+  declareStats?(scope: import("../stats/store.ts").Scope): void;
   connect(
     raw: Deno.Conn,
     host: {

@@ -157,6 +157,10 @@ class WorkerServer {
       workerId: init.workerId,
     };
     clusterManager.setHostPools(this.ctx.pools);
+    // TLS clusters build their contexts now (their `ssl.*` stats exist from the start).
+    for (const n of clusterManager.names()) {
+      this.ctx.pools.declareTransportSocket(clusterManager.get(n)!.info);
+    }
     if (b.statsSinks.length > 0) {
       sinks.push(...createStatsSinks(b, this.ctx.extensions, {
         clusterManager,

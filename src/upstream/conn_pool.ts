@@ -865,6 +865,12 @@ export class ConnPoolManager {
     return f;
   }
 
+  /** Builds `cluster`'s transport socket now and declares its stats (`cluster.<name>.ssl.*`). */
+  declareTransportSocket(cluster: PoolClusterInfo): void {
+    const ts = this.transportSocket(cluster);
+    ts?.declareStats?.(this.clusterStats.get(cluster.statName).scope);
+  }
+
   /** The pool for `host:port` of `cluster`, created on first use. */
   pool(
     cluster: PoolClusterInfo,

@@ -85,6 +85,11 @@ export class ClientTlsFactory implements UpstreamTransportSocketFactory {
     this.#localFacts = cert ? localCertificateFacts(cert.leaf) : undefined;
   }
 
+  /** The cluster's `ssl.*` counters exist from the start, as in Envoy. */
+  declareStats(scope: Scope): void {
+    sslStats(scope);
+  }
+
   connect(
     raw: Deno.Conn,
     host: { address: string; sni?: string; verifySan?: string },
