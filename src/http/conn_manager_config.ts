@@ -18,10 +18,12 @@ import type { RequestParserOptions } from "./http1/parser.ts";
 import { statefulFormatterSettings } from "../extensions/http/header_formatters/preserve_case/config.ts";
 import { preserveCaseFormatterFactory } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import { durationMs } from "../common/duration.ts";
+import type { CodecType } from "./server_codecs.ts";
 
 // Enum numbers of HttpConnectionManager, written out: importing the generated enums would load
 // the generated module graph at run time (hundreds of files, ~250 ms per worker start).
 const CODEC_HTTP2 = 2;
+const CODEC_TYPES: readonly CodecType[] = ["AUTO", "HTTP1", "HTTP2"];
 const CODEC_HTTP3 = 3;
 const SERVER_HEADER_APPEND_IF_ABSENT = 1;
 const SERVER_HEADER_PASS_THROUGH = 2;
@@ -96,6 +98,8 @@ export interface ConnectionManagerConfig {
   localReply: LocalReplyRules;
   stats: HttpConnManagerStats;
   http1Stats: Http1CodecStats;
+  /** `codec_type`: which server codec a connection gets (server_codecs.ts). */
+  codecType: CodecType;
 }
 
 /** `access_log_options`, or the deprecated top-level fields it replaces. */
@@ -256,5 +260,6 @@ export function compileConnectionManager(
     localReply: new LocalReplyRules(hcm.localReplyConfig),
     stats: new HttpConnManagerStats(server.stats, hcm.statPrefix),
     http1Stats,
+    codecType: CODEC_TYPES[hcm.codecType] ?? "AUTO",
   };
 }
