@@ -218,10 +218,14 @@ export class Http1ServerConnection implements ServerConnection, ResponseEncoder 
       (status === 101 && !this.#upgrade);
     h.remove("transfer-encoding");
     const http10 = this.#protocol === "HTTP/1.0";
-    // A body of unknown length is chunked; HTTP/1.0 has no chunked coding, so there the HCM
-    // closes the connection after the body.
-    this.#chunked = !endStream && !http10 && status !== 101 && !this.#noBody &&
-      !h.has("content-length");
+    this.#chunked = false;
+    if (status !== 101 && !this.#noBody && !h.has("content-length")) {
+      // The HCM sets it first (keeping Envoy's header order); a codec frames what it sends.
+      if (endStream) h.set("content-length", "0");
+      // A body of unknown length is chunked; HTTP/1.0 has no chunked coding, so there the HCM
+      // closes the connection after the body.
+      else if (!http10) this.#chunked = true;
+    }
     const bytes = encodeResponseHead(
       h,
       http10 ? "HTTP/1.0" : "HTTP/1.1",
