@@ -127,3 +127,24 @@ export interface ServerConnection {
   /** The connection's write buffer drained below its low watermark. */
   onUnderlyingConnectionBelowWriteBufferLowWatermark(): void;
 }
+
+/** The response side of an upstream stream, implemented by its user (Envoy's ResponseDecoder). */
+export interface ResponseDecoder {
+  /**
+   * The response's headers, 1xx ones included (`endStream` false; the final headers follow).
+   * `endStream` when no body follows.
+   */
+  decodeHeaders(headers: HeaderMap, endStream: boolean): void;
+  decodeData(data: Uint8Array, endStream: boolean): void;
+  /** The response's trailers, which end it. */
+  decodeTrailers(trailers: HeaderMap): void;
+}
+
+/** The request side of an upstream stream, implemented by the codec (Envoy's RequestEncoder). */
+export interface RequestEncoder extends Stream {
+  /** The request's headers; `endStream` when no body follows. */
+  encodeHeaders(headers: HeaderMap, endStream: boolean): void;
+  encodeData(data: Uint8Array, endStream: boolean): void;
+  /** Trailers, which end the request. */
+  encodeTrailers(trailers: HeaderMap): void;
+}
