@@ -452,6 +452,16 @@ export class HpackEncoder {
    * (which must have `bound(kv)` bytes of room); returns the position after it.
    */
   encode(kv: readonly string[], out: Uint8Array, pos: number): number {
+    pos = this.begin(out, pos);
+    for (let i = 0; i < kv.length; i += 2) pos = this.field(kv[i], kv[i + 1], out, pos);
+    return pos;
+  }
+
+  /**
+   * Starts a header block at `out[pos]` (with the size updates it owes, at most 12 bytes);
+   * returns the position after them. Follow with `field` for each header.
+   */
+  begin(out: Uint8Array, pos: number): number {
     if (this.#pendingSizeUpdate >= 0) {
       if (this.#minSizeSinceBlock < this.#pendingSizeUpdate) {
         pos = integer(out, pos, this.#minSizeSinceBlock, 5, 0x20);
@@ -462,39 +472,37 @@ export class HpackEncoder {
       this.#pendingSizeUpdate = -1;
       this.#minSizeSinceBlock = -1;
     }
+    return pos;
+  }
+
+  /**
+   * Writes one header at `out[pos]` (room: its name and value lengths plus 12); returns the
+   * position after it.
+   */
+  field(name: string, value: string, out: Uint8Array, pos: number): number {
     const table = this.table;
-    for (let i = 0; i < kv.length; i += 2) {
-      const name = kv[i];
-      const value = kv[i + 1];
-      const staticValues = STATIC_FULL_INDEX.get(name);
-      if (staticValues !== undefined) {
-        const full = staticValues.get(value);
-        if (full !== undefined) {
-          pos = integer(out, pos, full, 7, 0x80);
-          continue;
-        }
-      }
-      const never = neverIndexed(name, value);
-      if (!never) {
-        const found = table.find(name, value);
-        if (found > 0) {
-          pos = integer(out, pos, found + STATIC_COUNT, 7, 0x80);
-          continue;
-        }
-      }
-      let nameIndex = STATIC_NAME_INDEX.get(name) ?? 0;
-      if (nameIndex === 0) {
-        const d = table.findName(name);
-        if (d > 0) nameIndex = d + STATIC_COUNT;
-      }
-      const entry = name.length + value.length + ENTRY_OVERHEAD;
-      const indexing = !never && !NOT_INDEXED.has(name) && entry <= (table.maxSize * 3) >> 2;
-      if (indexing) pos = integer(out, pos, nameIndex, 6, 0x40);
-      else pos = integer(out, pos, nameIndex, 4, never ? 0x10 : 0x00);
-      if (nameIndex === 0) pos = string(out, pos, name);
-      pos = string(out, pos, value);
-      if (indexing) table.add(name, value);
+    const staticValues = STATIC_FULL_INDEX.get(name);
+    if (staticValues !== undefined) {
+      const full = staticValues.get(value);
+      if (full !== undefined) return integer(out, pos, full, 7, 0x80);
     }
+    const never = neverIndexed(name, value);
+    if (!never) {
+      const found = table.find(name, value);
+      if (found > 0) return integer(out, pos, found + STATIC_COUNT, 7, 0x80);
+    }
+    let nameIndex = STATIC_NAME_INDEX.get(name) ?? 0;
+    if (nameIndex === 0) {
+      const d = table.findName(name);
+      if (d > 0) nameIndex = d + STATIC_COUNT;
+    }
+    const entry = name.length + value.length + ENTRY_OVERHEAD;
+    const indexing = !never && !NOT_INDEXED.has(name) && entry <= (table.maxSize * 3) >> 2;
+    if (indexing) pos = integer(out, pos, nameIndex, 6, 0x40);
+    else pos = integer(out, pos, nameIndex, 4, never ? 0x10 : 0x00);
+    if (nameIndex === 0) pos = string(out, pos, name);
+    pos = string(out, pos, value);
+    if (indexing) table.add(name, value);
     return pos;
   }
 }
