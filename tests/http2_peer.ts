@@ -1,0 +1,247 @@
+/**
+ * A tiny HTTP/2 peer harness for the codec's interop tests: the server-role codec behind a
+ * real TCP socket, answering each request as an echo, and a client-role helper that fetches
+ * over a socket. Nothing of the proxy is involved: this proves the codec against real peers.
+ *
+ * Server behaviour per request path:
+ * - `/size/N`: a body of N bytes ('a'..'z' repeating);
+ * - otherwise: the request body echoed back;
+ * - a path containing `trailers`: response trailers `x-trailer: done`, plus `x-echo-<name>`
+ *   for every request trailer.
+ * Response headers carry `x-method`, `x-path` and `x-request-bytes`.
+ */
+import { Connection } from "../src/network/connection.ts";
+import { HeaderMap } from "../src/http/header_map.ts";
+import { Store } from "../src/stats/store.ts";
+import { type Http2CodecStats, http2CodecStats } from "../src/http/http2/codec_stats.ts";
+import {
+  CODEC_BUFFER_FLOOD,
+  type Http2StreamEncoder,
+  type StreamHandler,
+} from "../src/http/http2/codec_types.ts";
+import {
+  DEFAULT_HTTP2_OPTIONS,
+  Http2Connection,
+  type Http2Options,
+} from "../src/http/http2/connection.ts";
+
+/** One request being answered. */
+class EchoStream implements StreamHandler {
+  headers: HeaderMap | undefined;
+  body: Uint8Array[] = [];
+  bytes = 0;
+  trailers: HeaderMap | undefined;
+  constructor(readonly stream: Http2StreamEncoder) {}
+
+  decodeHeaders(headers: HeaderMap, endStream: boolean): void {
+    this.headers = headers;
+    if (endStream) this.respond();
+  }
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    this.body.push(data);
+    this.bytes += data.length;
+    if (endStream) this.respond();
+  }
+  decodeTrailers(trailers: HeaderMap): void {
+    this.trailers = trailers;
+    this.respond();
+  }
+  onResetStream(): void {}
+  onAboveWriteBufferHighWatermark(): void {}
+  onBelowWriteBufferLowWatermark(): void {}
+
+  respond(): void {
+    const path = this.headers!.get(":path") ?? "";
+    const sized = /^\/size\/(\d+)/.exec(path);
+    const out = new HeaderMap([
+      ":status",
+      "200",
+      "x-method",
+      this.headers!.get(":method") ?? "",
+      "x-path",
+      path,
+      "x-request-bytes",
+      String(this.bytes),
+    ]);
+    const withTrailers = path.includes("trailers");
+    this.stream.encodeHeaders(out, false);
+    if (sized) {
+      const n = Number(sized[1]);
+      const chunk = new Uint8Array(Math.min(n, 65536));
+      for (let i = 0; i < chunk.length; i++) chunk[i] = 0x61 + (i % 26);
+      for (let sent = 0; sent < n; sent += chunk.length) {
+        const len = Math.min(chunk.length, n - sent);
+        this.stream.encodeData(chunk.subarray(0, len), false);
+      }
+    } else {
+      for (const b of this.body) this.stream.encodeData(b, false);
+    }
+    if (withTrailers) {
+      const t = new HeaderMap(["x-trailer", "done"]);
+      this.trailers?.forEach((k, v) => t.add(`x-echo-${k}`, v));
+      this.stream.encodeTrailers(t);
+    } else this.stream.encodeData(new Uint8Array(0), true);
+  }
+}
+
+/** A running echo server. */
+export interface EchoServer {
+  port: number;
+  stats: Http2CodecStats;
+  /** Connections closed by a codec error, with the error details. */
+  codecErrors: string[];
+  close(): void;
+}
+
+/** Starts the server-role codec on an ephemeral port. */
+export function startEchoServer(options: Partial<Http2Options> = {}): EchoServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const stats = http2CodecStats(new Store());
+  const codecErrors: string[] = [];
+  const conns = new Set<Connection>();
+  const opts = { ...DEFAULT_HTTP2_OPTIONS, ...options };
+  (async () => {
+    try {
+      for await (const raw of listener) {
+        const c = new Connection(raw);
+        conns.add(c);
+        const codec = new Http2Connection(
+          "server",
+          c,
+          {
+            newStream: (s) => new EchoStream(s),
+            onGoAway() {},
+            onCodecError(status, details) {
+              codecErrors.push(details);
+              if (status === CODEC_BUFFER_FLOOD) c.close();
+              else c.closeAfterFlush();
+            },
+          },
+          opts,
+          stats,
+        );
+        c.start({
+          onData: (chunk) => void codec.dispatch(chunk),
+          onEnd: () => c.closeAfterFlush(),
+          onClose: () => {
+            conns.delete(c);
+            codec.onConnectionClosed();
+          },
+          onWritable: () => codec.onUnderlyingConnectionBelowWriteBufferLowWatermark(),
+        });
+      }
+    } catch {
+      // listener closed
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    stats,
+    codecErrors,
+    close() {
+      listener.close();
+      for (const c of conns) c.close();
+    },
+  };
+}
+
+/** A response fetched by the client-role codec. */
+export interface FetchedResponse {
+  headers: HeaderMap;
+  body: Uint8Array;
+  trailers: HeaderMap | undefined;
+}
+
+/**
+ * Fetches `paths` concurrently over one HTTP/2 connection (prior knowledge) with the
+ * client-role codec.
+ */
+export async function fetchAll(
+  port: number,
+  authority: string,
+  paths: string[],
+): Promise<FetchedResponse[]> {
+  const raw = await Deno.connect({ hostname: "127.0.0.1", port });
+  const c = new Connection(raw);
+  const results: Promise<FetchedResponse>[] = [];
+  const failures: ((e: Error) => void)[] = [];
+  const codec = new Http2Connection(
+    "client",
+    c,
+    {
+      onGoAway() {},
+      onCodecError(_s, details) {
+        for (const f of failures) f(new Error(details));
+        c.close();
+      },
+    },
+    DEFAULT_HTTP2_OPTIONS,
+    http2CodecStats(new Store()),
+  );
+  c.start({
+    onData: (chunk) => void codec.dispatch(chunk),
+    onEnd: () => c.close(),
+    onClose: () => codec.onConnectionClosed(),
+  });
+  for (const path of paths) {
+    results.push(
+      new Promise<FetchedResponse>((resolve, reject) => {
+        failures.push(reject);
+        const body: Uint8Array[] = [];
+        let headers: HeaderMap | undefined;
+        let trailers: HeaderMap | undefined;
+        const done = () => {
+          const n = body.reduce((a, b) => a + b.length, 0);
+          const out = new Uint8Array(n);
+          let o = 0;
+          for (const b of body) {
+            out.set(b, o);
+            o += b.length;
+          }
+          resolve({ headers: headers!, body: out, trailers });
+        };
+        const stream = codec.newStream({
+          decodeHeaders(h, end) {
+            headers = h;
+            if (end) done();
+          },
+          decodeData(d, end) {
+            body.push(d);
+            if (end) done();
+          },
+          decodeTrailers(t) {
+            trailers = t;
+            done();
+          },
+          onResetStream(reason) {
+            reject(new Error(reason));
+          },
+          onAboveWriteBufferHighWatermark() {},
+          onBelowWriteBufferLowWatermark() {},
+        });
+        if (!stream) {
+          reject(new Error("no stream"));
+          return;
+        }
+        stream.encodeHeaders(
+          new HeaderMap([
+            ":method",
+            "GET",
+            ":scheme",
+            "http",
+            ":path",
+            path,
+            ":authority",
+            authority,
+          ]),
+          true,
+        );
+      }),
+    );
+  }
+  try {
+    return await Promise.all(results);
+  } finally {
+    c.close();
+  }
+}
