@@ -105,6 +105,11 @@ export interface ServerConnectionCallbacks {
    * there; the HCM starts `request_headers_timeout`.
    */
   onMessageBegin(): void;
+  /**
+   * The connection broke the protocol as a whole (HTTP/2: a connection error or a flood): the
+   * codec closes it; the HCM counts downstream_cx_protocol_error.
+   */
+  onCodecProtocolError(): void;
 }
 
 /** A server codec over one downstream connection (Envoy's ServerConnection). */

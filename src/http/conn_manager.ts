@@ -26,7 +26,8 @@ import {
   type ServerStream,
   type StreamResetReason,
 } from "./codec.ts";
-import { createServerConnection } from "./server_codecs.ts";
+import { detectProtocol, SERVER_CODECS } from "./server_codecs.ts";
+import type { DownstreamCodec } from "../stats/data_path_stats.ts";
 import type { CloseReason, Connection, ConnectionCallbacks } from "../network/connection.ts";
 import type { ConnectionContext } from "../network/filter.ts";
 import type { MatchedRoute } from "../router/route_table.ts";
@@ -344,8 +345,10 @@ class ActiveStream implements StreamSink, ServerStream {
     this.localReply(status, reasonPhrase(status), { details });
   }
 
-  onResetStream(_reason: StreamResetReason, details: string): void {
-    this.cm.onStreamReset(this, details);
+  onResetStream(reason: StreamResetReason, details: string): void {
+    // A stream the HCM already ended (e.g. with its connection) has nothing left to reset.
+    if (this.responseDone) return;
+    this.cm.onStreamReset(this, reason, details);
   }
 
   onBelowWriteBufferLowWatermark(): void {
@@ -364,7 +367,13 @@ class ActiveStream implements StreamSink, ServerStream {
 
 /** One downstream HTTP connection: its codec, its streams, its connection-level timers. */
 export class ConnectionManager implements ConnectionCallbacks, ServerConnectionCallbacks {
-  readonly #codec: ServerConnection;
+  #codec: ServerConnection;
+  /** The codec is HTTP/1 (one stream at a time; `connection: close` ends the connection). */
+  #http1: boolean;
+  /** codec_type AUTO: the first bytes choose the codec (Envoy's determineNextProtocol). */
+  #detect: boolean;
+  /** The codec counted in downstream_cx_http{1,2}_*, once chosen. */
+  #counted: DownstreamCodec;
   /** The open streams, oldest first (an intrusive list through ActiveStream.prev/next). */
   #first: ActiveStream | undefined;
   #last: ActiveStream | undefined;
@@ -385,7 +394,11 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     readonly cfg: ConnectionManagerConfig,
     readonly ctx: ConnectionContext,
   ) {
-    this.#codec = createServerConnection(conn, this, cfg);
+    const http2 = cfg.codecType === "HTTP2";
+    this.#codec = SERVER_CODECS[http2 ? "HTTP2" : "HTTP1"](conn, this, cfg);
+    this.#http1 = !http2;
+    this.#detect = cfg.codecType === "AUTO";
+    this.#counted = this.#detect ? "none" : http2 ? "http2" : "http1";
     // request_headers_timeout starts with the first byte of a request (onMessageBegin).
     this.#armIdleTimer();
     if (cfg.maxConnectionDurationMs > 0) {
@@ -395,7 +408,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
       }, this);
       this.#durationTimer.arm(cfg.maxConnectionDurationMs);
     }
-    cfg.stats.connectionOpened();
+    cfg.stats.connectionOpened(this.#counted);
     conn.byteCounters = cfg.stats.cxBytes;
     conn.start(this, ctx.initialData);
   }
@@ -446,17 +459,38 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
   /** max_connection_duration: no new streams; the connection closes once the open ones end. */
   #drainClose(): void {
     if (this.#first === undefined) {
+      this.#closeIdle();
+      return;
+    }
+    this.#drainStreams();
+  }
+
+  /** Closes a connection with no stream open (HTTP/2: after a GOAWAY). */
+  #closeIdle(): void {
+    if (this.#http1) {
       this.conn.close();
       return;
     }
-    this.#closing = true;
-    this.#codec.shutdownNotice();
+    this.#codec.goAway();
+    this.conn.closeAfterFlush();
   }
 
   // ---- connection events ----
 
   onData(chunk: Uint8Array): void {
+    if (this.#detect) this.#chooseCodec(chunk);
     this.#codec.dispatch(chunk);
+  }
+
+  /** codec_type AUTO: HTTP/2 when the first bytes are its preface, else HTTP/1.1. */
+  #chooseCodec(chunk: Uint8Array): void {
+    this.#detect = false;
+    if (detectProtocol(chunk) === "HTTP2") {
+      this.#codec = SERVER_CODECS.HTTP2(this.conn, this, this.cfg);
+      this.#http1 = false;
+      this.#counted = "http2";
+    } else this.#counted = "http1";
+    this.cfg.stats.codecOpened(this.#counted);
   }
 
   /** The connection will close: the codec reads and parses nothing more. */
@@ -474,7 +508,6 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
   }
 
   onClose(reason: CloseReason): void {
-    this.#stopReading();
     this.#clearHeadersTimer();
     this.#idleTimer?.disarm();
     this.#durationTimer?.disarm();
@@ -484,6 +517,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
       remote,
       active,
       monotonicNow() - this.conn.openedMs,
+      this.#counted,
     );
     // Every open stream is reset with the connection (Envoy's resetAllStreams).
     for (let s = this.#first; s !== undefined; s = this.#first) {
@@ -497,6 +531,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
       }
       this.#finishStream(s, true);
     }
+    this.#stopReading();
   }
 
   onWritable(): void {
@@ -522,9 +557,18 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     }
   }
 
-  /** A stream hit a bug: the requests behind it are not parsed (the parser may be mid-way). */
+  /**
+   * A stream hit a bug: the requests behind it are not parsed (the parser may be mid-way). On
+   * HTTP/2 the connection's streams end with it, and the connection closes.
+   */
   stopReadingAfterBug(): void {
     this.#stopReading();
+    if (!this.#http1) this.conn.close();
+  }
+
+  /** ServerConnectionCallbacks: the codec closes a connection that broke the protocol. */
+  onCodecProtocolError(): void {
+    this.cfg.stats.cxProtocolError.inc();
   }
 
   // ---- codec events ----
@@ -629,7 +673,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#last = s;
     const stats = this.cfg.stats;
     stats.rqTotal.inc();
-    stats.rqHttp1Total.inc();
+    (this.#http1 ? stats.rqHttp1Total : stats.rqHttp2Total).inc();
     stats.rqActive.inc();
     s.counted = true;
     return s;
@@ -675,12 +719,18 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     const stray101 = status === 101 && !s.upgraded;
     if (stray101) s.closeAfter = true;
     s.noBody = method === "HEAD" || status === 204 || status === 304 || stray101;
-    if (status !== 101 && !s.noBody && !h.has("content-length")) {
+    if (!this.#http1) {
+      // HTTP/2 ends a connection with GOAWAY, not with a response header.
+      h.remove("connection");
+      h.remove("keep-alive");
+      h.remove("upgrade");
+      if (!this.#closing && this.#drainClosing()) this.#drainStreams();
+    } else if (status !== 101 && !s.noBody && !h.has("content-length")) {
       if (endStream) h.set("content-length", "0");
       // HTTP/1.0 has no chunked coding: a body of unknown length ends with the connection.
       else if (s.version === "HTTP/1.0") s.closeAfter = true;
     }
-    if (!s.upgraded) {
+    if (this.#http1 && !s.upgraded) {
       h.remove("connection");
       h.remove("keep-alive");
       h.remove("upgrade");
@@ -739,6 +789,10 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
       return;
     }
     if (!s.requestDone) this.cfg.stats.rqResponseBeforeRqComplete.inc();
+    if (!this.#http1) {
+      this.#multiplexedStreamComplete(s);
+      return;
+    }
     const closeConn = s.closeAfter || this.#closing || !s.requestDone;
     if (closeConn) this.#stopReading();
     this.#finishStream(s, false);
@@ -748,6 +802,28 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     }
     if (this.#first === undefined) this.#armIdleTimer();
     this.#codec.resumeDispatch();
+  }
+
+  /**
+   * A response ended on a multiplexed (HTTP/2) connection. A request still arriving is reset
+   * (Envoy resets the stream once its response is complete); a stream that ends the
+   * connection (max_requests_per_connection) starts its drain; a draining connection closes
+   * once its last stream is done.
+   */
+  #multiplexedStreamComplete(s: ActiveStream): void {
+    const requestDone = s.requestDone;
+    if (s.closeAfter && !this.#closing) this.#drainStreams();
+    this.#finishStream(s, false);
+    if (!requestDone) s.encoder.resetStream("local_reset");
+    if (this.#first !== undefined) return;
+    if (this.#closing) this.#closeIdle();
+    else this.#armIdleTimer();
+  }
+
+  /** HTTP/2 drain: the client is told (GOAWAY) to open no more streams; the open ones finish. */
+  #drainStreams(): void {
+    this.#closing = true;
+    this.#codec.shutdownNotice();
   }
 
   /** Whether the listener drains, which closes this connection after the response (counted). */
@@ -784,13 +860,21 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
    * The codec ended a stream (StreamCallbacks.onResetStream): on HTTP/1 after this side reset
    * it, which closes the connection.
    */
-  onStreamReset(s: ActiveStream, details: string): void {
+  onStreamReset(s: ActiveStream, reason: StreamResetReason, details: string): void {
     // A reset this side sends (tx, counted by the caller) comes back through Envoy's
     // onResetStream as well, which counts every reset (rx).
     this.cfg.stats.rqRxReset.inc();
+    // HTTP/2: the client reset the stream (RST_STREAM), or the codec did for a bad message.
+    if (reason === "remote_reset") s.streamInfo.setFlag("DR");
+    else if (reason === "protocol_error") s.streamInfo.setFlag("DPE");
     if (details) s.streamInfo.connectionTerminationDetails ??= details;
     if (!s.streamInfo.responseCode && !s.fm.responseStarted) s.streamInfo.responseCode = 0;
     this.#finishStream(s, true);
+    // HTTP/1 closes the connection with the stream; HTTP/2 goes on without it.
+    if (!this.#http1 && this.#first === undefined) {
+      if (this.#closing) this.#closeIdle();
+      else this.#armIdleTimer();
+    }
   }
 
   #finishStream(s: ActiveStream, reset: boolean): void {

@@ -1,18 +1,18 @@
 /**
  * The server codecs by protocol, and the one place that picks a connection's codec from
- * `codec_type`. The HTTP/2 server codec (issue 11) registers under `HTTP2` here; with it,
- * `codec_type: HTTP2` is no longer refused (conn_manager_config.ts) and `AUTO` chooses HTTP/2
- * by the client's connection preface (`PRI * HTTP/2.0`), as Envoy does, HTTP/1.1 otherwise.
+ * `codec_type`: HTTP1 and HTTP2 as configured; AUTO chooses by the client's first bytes as
+ * Envoy does (HTTP/2 when they start with the connection preface, HTTP/1.1 otherwise).
  */
 import type { ServerConnection, ServerConnectionCallbacks } from "./codec.ts";
 import { Http1ServerConnection, type Http1ServerSettings } from "./http1/server_connection.ts";
+import { Http2ServerConnection, type Http2ServerSettings } from "./http2/server_connection.ts";
 import type { Connection } from "../network/connection.ts";
 
 /** `HttpConnectionManager.codec_type`. */
 export type CodecType = "AUTO" | "HTTP1" | "HTTP2";
 
 /** What every server codec is built from: the HCM's compiled config. */
-export interface ServerCodecSettings extends Http1ServerSettings {
+export interface ServerCodecSettings extends Http1ServerSettings, Http2ServerSettings {
   readonly codecType: CodecType;
 }
 
@@ -24,16 +24,21 @@ export type ServerCodecFactory = (
 ) => ServerConnection;
 
 /** The codecs there are, by protocol. */
-const SERVER_CODECS: Readonly<Record<"HTTP1", ServerCodecFactory>> = {
+export const SERVER_CODECS: Readonly<Record<"HTTP1" | "HTTP2", ServerCodecFactory>> = {
   HTTP1: (conn, callbacks, settings) => new Http1ServerConnection(conn, callbacks, settings),
+  HTTP2: (conn, callbacks, settings) => new Http2ServerConnection(conn, callbacks, settings),
 };
 
-/** The codec of a new downstream connection, as `codec_type` says. */
-export function createServerConnection(
-  conn: Connection,
-  callbacks: ServerConnectionCallbacks,
-  settings: ServerCodecSettings,
-): ServerConnection {
-  // HTTP2 is refused before a config is served; AUTO is HTTP/1.1 while there is no HTTP/2.
-  return SERVER_CODECS.HTTP1(conn, callbacks, settings);
+/** Envoy's CLIENT_MAGIC_PREFIX: the start of the HTTP/2 connection preface. */
+const H2_PREFIX = new TextEncoder().encode("PRI * HTTP/2");
+
+/**
+ * The protocol `codec_type: AUTO` picks for a connection whose first bytes are `data`. As in
+ * Envoy, a first read shorter than the preface's start is HTTP/1.1 (prior-knowledge clients
+ * send the whole preface at once).
+ */
+export function detectProtocol(data: Uint8Array): "HTTP1" | "HTTP2" {
+  if (data.length < H2_PREFIX.length) return "HTTP1";
+  for (let i = 0; i < H2_PREFIX.length; i++) if (data[i] !== H2_PREFIX[i]) return "HTTP1";
+  return "HTTP2";
 }

@@ -50,6 +50,7 @@ function codec() {
       };
     },
     onMessageBegin: () => events.push("begin"),
+    onCodecProtocolError: () => events.push("protocol error"),
   }, {
     parserOptions: { enableTrailers: true },
     properCaseHeaders: false,
