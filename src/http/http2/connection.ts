@@ -148,9 +148,6 @@ export const DETAILS = {
   tooManyHeaders: "http2.too_many_headers",
   remoteReset: "http2.remote_reset",
   remoteRefused: "http2.remote_refuse",
-  outboundFlood: "http2.outbound_frames_flood",
-  inboundEmptyFrameFlood: "http2.inbound_empty_frames_flood",
-  codecError: "http2.codec_error",
 } as const;
 
 /** A header block bigger than the header limit by this much is a flood (CVE-2024-27919). */
@@ -636,16 +633,16 @@ export class Http2Connection {
   }
 
   /**
-   * Decodes a complete header block for stream `id` into #kv. Returns the HPACK status, or
+   * Decodes a complete header block `buf[from, to)` into #kv. Returns the HPACK status, or
    * -1 after a connection error.
    */
-  #decodeBlock(): number {
+  #decodeBlock(buf: Uint8Array, from: number, to: number): number {
     const kv = this.#kv;
     kv.length = 0;
     const status = this.#decoder.decode(
-      this.#block,
-      0,
-      this.#blockLen,
+      buf,
+      from,
+      to,
       kv,
       this.options.maxHeadersKb * 1024,
       this.options.maxHeadersCount,
@@ -659,11 +656,7 @@ export class Http2Connection {
 
   /** A whole header block (HEADERS plus CONTINUATIONs) for stream `id`. */
   #onHeaderBlock(id: number, buf: Uint8Array, from: number, to: number): boolean {
-    if (buf !== this.#block) {
-      this.#blockLen = 0;
-      if (!this.#appendBlock(buf, from, to)) return false;
-    }
-    const status = this.#decodeBlock();
+    const status = this.#decodeBlock(buf, from, to);
     if (status < 0) return false;
     const endStream = (this.#contFlags & FLAG_END_STREAM) !== 0;
     let s = this.#streams.get(id);
@@ -747,11 +740,17 @@ export class Http2Connection {
     return !this.#failed;
   }
 
-  /** The header list as a HeaderMap, cookie crumbs joined with "; " (RFC 9113 §8.2.3). */
+  /**
+   * The header list as a HeaderMap, cookie crumbs joined with "; " (RFC 9113 §8.2.3). The
+   * map takes `kv` (#kv); the next block decodes into a fresh list.
+   */
   #headerMap(kv: string[]): HeaderMap {
     let cookies = 0;
     for (let i = 0; i < kv.length; i += 2) if (kv[i] === "cookie") cookies++;
-    if (cookies < 2) return new HeaderMap(kv.slice());
+    if (cookies < 2) {
+      this.#kv = [];
+      return new HeaderMap(kv);
+    }
     const out: string[] = [];
     let cookieAt = -1;
     for (let i = 0; i < kv.length; i += 2) {

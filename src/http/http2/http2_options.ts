@@ -1,0 +1,141 @@
+/**
+ * Resolves Envoy's `config.core.v3.Http2ProtocolOptions` (plus the connection manager's header
+ * limits) into the codec's `Http2Options`, with Envoy's defaults and ranges. Fields the codec
+ * does not implement are reported as problems, never ignored.
+ *
+ * @module
+ */
+import type { Http2ProtocolOptions } from "../../../proto/gen/envoy/config/core/v3/protocol_pb.ts";
+import type { FieldTable } from "../../config/field_support.ts";
+import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "./connection.ts";
+
+/** The Http2ProtocolOptions fields the codec implements. */
+export const HTTP2_PROTOCOL_OPTIONS_FIELDS: FieldTable = {
+  implemented: {
+    "envoy.config.core.v3.Http2ProtocolOptions": [
+      "hpack_table_size",
+      "max_concurrent_streams",
+      "initial_stream_window_size",
+      "initial_connection_window_size",
+      "allow_connect",
+      "max_outbound_frames",
+      "max_outbound_control_frames",
+      "max_consecutive_inbound_frames_with_empty_payload",
+      "max_inbound_priority_frames_per_stream",
+      "max_inbound_window_update_frames_per_data_frame_sent",
+      "stream_error_on_invalid_http_messaging",
+      "override_stream_error_on_invalid_http_message",
+    ],
+  },
+};
+
+/** What the connection manager (or cluster) adds to the HTTP/2 options. */
+export interface Http2Context {
+  /** `max_request_headers_kb` (HCM; 60 by default). */
+  maxRequestHeadersKb?: number;
+  /** `common_http_protocol_options.max_headers_count` (100 by default). */
+  maxHeadersCount?: number;
+  /** The HCM's `stream_error_on_invalid_http_message`, when set: wins over both H2 fields. */
+  streamErrorOnInvalidHttpMessage?: boolean;
+  /** `per_connection_buffer_limit_bytes` (1 MiB by default). */
+  bufferLimitBytes?: number;
+}
+
+/** Options resolved, or the problems that keep them from being used. */
+export interface ResolvedHttp2Options {
+  options: Http2Options;
+  /** `field: reason` for each unsupported or out-of-range field. */
+  problems: string[];
+}
+
+function range(
+  problems: string[],
+  name: string,
+  v: number | undefined,
+  min: number,
+  max: number,
+  dflt: number,
+): number {
+  if (v === undefined) return dflt;
+  if (v < min || v > max) problems.push(`${name}: value must be in [${min}, ${max}]`);
+  return v;
+}
+
+/** Resolves `proto` (absent: all defaults) with the HCM's header limits. */
+export function resolveHttp2Options(
+  proto: Http2ProtocolOptions | undefined,
+  ctx: Http2Context = {},
+): ResolvedHttp2Options {
+  const problems: string[] = [];
+  const d = DEFAULT_HTTP2_OPTIONS;
+  const p = proto;
+  if (p?.allowMetadata) problems.push("allow_metadata: METADATA frames are not supported yet");
+  if (p && p.customSettingsParameters.length > 0) {
+    problems.push("custom_settings_parameters: not supported yet");
+  }
+  if (p?.connectionKeepalive) problems.push("connection_keepalive: not supported yet");
+  // Precedence as in Envoy: the HCM's field, then override_..., then the deprecated bool.
+  const streamError = ctx.streamErrorOnInvalidHttpMessage ??
+    p?.overrideStreamErrorOnInvalidHttpMessage ?? p?.streamErrorOnInvalidHttpMessaging ?? false;
+  const options: Http2Options = {
+    hpackTableSize: p?.hpackTableSize ?? d.hpackTableSize,
+    maxConcurrentStreams: range(
+      problems,
+      "max_concurrent_streams",
+      p?.maxConcurrentStreams,
+      1,
+      2147483647,
+      d.maxConcurrentStreams,
+    ),
+    initialStreamWindowSize: range(
+      problems,
+      "initial_stream_window_size",
+      p?.initialStreamWindowSize,
+      65535,
+      2147483647,
+      d.initialStreamWindowSize,
+    ),
+    initialConnectionWindowSize: range(
+      problems,
+      "initial_connection_window_size",
+      p?.initialConnectionWindowSize,
+      65535,
+      2147483647,
+      d.initialConnectionWindowSize,
+    ),
+    allowConnect: p?.allowConnect ?? false,
+    streamErrorOnInvalidHttpMessaging: streamError,
+    maxOutboundFrames: range(
+      problems,
+      "max_outbound_frames",
+      p?.maxOutboundFrames,
+      1,
+      0xffffffff,
+      d.maxOutboundFrames,
+    ),
+    maxOutboundControlFrames: range(
+      problems,
+      "max_outbound_control_frames",
+      p?.maxOutboundControlFrames,
+      1,
+      0xffffffff,
+      d.maxOutboundControlFrames,
+    ),
+    maxConsecutiveInboundFramesWithEmptyPayload: p?.maxConsecutiveInboundFramesWithEmptyPayload ??
+      d.maxConsecutiveInboundFramesWithEmptyPayload,
+    maxInboundPriorityFramesPerStream: p?.maxInboundPriorityFramesPerStream ??
+      d.maxInboundPriorityFramesPerStream,
+    maxInboundWindowUpdateFramesPerDataFrameSent: range(
+      problems,
+      "max_inbound_window_update_frames_per_data_frame_sent",
+      p?.maxInboundWindowUpdateFramesPerDataFrameSent,
+      1,
+      0xffffffff,
+      d.maxInboundWindowUpdateFramesPerDataFrameSent,
+    ),
+    maxHeadersKb: ctx.maxRequestHeadersKb ?? d.maxHeadersKb,
+    maxHeadersCount: ctx.maxHeadersCount ?? d.maxHeadersCount,
+    streamBufferLimit: ctx.bufferLimitBytes ?? d.streamBufferLimit,
+  };
+  return { options, problems };
+}
