@@ -8,6 +8,7 @@
 import type { Http2ProtocolOptions } from "../../../proto/gen/envoy/config/core/v3/protocol_pb.ts";
 import type { FieldTable } from "../../config/field_support.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "./connection.ts";
+import { type KeepaliveConfig, resolveKeepalive } from "./keepalive.ts";
 
 /** The Http2ProtocolOptions fields the codec implements. */
 export const HTTP2_PROTOCOL_OPTIONS_FIELDS: FieldTable = {
@@ -25,7 +26,9 @@ export const HTTP2_PROTOCOL_OPTIONS_FIELDS: FieldTable = {
       "max_inbound_window_update_frames_per_data_frame_sent",
       "stream_error_on_invalid_http_messaging",
       "override_stream_error_on_invalid_http_message",
+      "connection_keepalive",
     ],
+    "envoy.config.core.v3.KeepaliveSettings": ["interval", "timeout", "interval_jitter"],
   },
 };
 
@@ -44,6 +47,8 @@ export interface Http2Context {
 /** Options resolved, or the problems that keep them from being used. */
 export interface ResolvedHttp2Options {
   options: Http2Options;
+  /** `connection_keepalive`, when set (drive it with an `Http2Keepalive`). */
+  keepalive: KeepaliveConfig | undefined;
   /** `field: reason` for each unsupported or out-of-range field. */
   problems: string[];
 }
@@ -73,7 +78,12 @@ export function resolveHttp2Options(
   if (p && p.customSettingsParameters.length > 0) {
     problems.push("custom_settings_parameters: not supported yet");
   }
-  if (p?.connectionKeepalive) problems.push("connection_keepalive: not supported yet");
+  let keepalive: KeepaliveConfig | undefined;
+  if (p?.connectionKeepalive) {
+    const k = resolveKeepalive(p.connectionKeepalive);
+    keepalive = k.config;
+    for (const problem of k.problems) problems.push(`connection_keepalive.${problem}`);
+  }
   // Precedence as in Envoy: the HCM's field, then override_..., then the deprecated bool.
   const streamError = ctx.streamErrorOnInvalidHttpMessage ??
     p?.overrideStreamErrorOnInvalidHttpMessage ?? p?.streamErrorOnInvalidHttpMessaging ?? false;
@@ -137,5 +147,5 @@ export function resolveHttp2Options(
     maxHeadersCount: ctx.maxHeadersCount ?? d.maxHeadersCount,
     streamBufferLimit: ctx.bufferLimitBytes ?? d.streamBufferLimit,
   };
-  return { options, problems };
+  return { options, keepalive, problems };
 }
