@@ -303,11 +303,9 @@ export class Http2Connection {
   #goAwaySent = false;
   #goAwayLastStream = MAX_WINDOW;
   #goAwayReceived = false;
-  #peerGoAwayLast = MAX_WINDOW;
   #recentlyReset = new Int32Array(RECENTLY_RESET);
   #recentlyResetAt = 0;
   #failed = false;
-  #dispatching = false;
   #pingCounter = 0;
   /** Active streams the peer opened (server) or we opened (client). */
   #active = 0;
@@ -376,7 +374,6 @@ export class Http2Connection {
    */
   dispatch(chunk: Uint8Array): CodecStatus {
     if (this.#failed) return this.#failStatus;
-    this.#dispatching = true;
     try {
       let start = 0;
       if (this.#prefaceLeft > 0) {
@@ -394,10 +391,9 @@ export class Http2Connection {
       }
       this.#chunk = chunk;
       const err = this.#reader.feed(chunk, start, chunk.length);
-      this.#chunk = undefined;
       if (err !== NO_ERROR && !this.#failed) this.#connectionError(err, "http2.frame_too_large");
     } finally {
-      this.#dispatching = false;
+      this.#chunk = undefined;
     }
     return this.#failed ? this.#failStatus : CODEC_OK;
   }
@@ -887,7 +883,6 @@ export class Http2Connection {
     const last = u32(buf, start) & MAX_WINDOW;
     const code = u32(buf, start + 4);
     this.#goAwayReceived = true;
-    this.#peerGoAwayLast = Math.min(this.#peerGoAwayLast, last);
     // Streams we opened above the peer's last stream were never processed: safe to retry.
     for (const s of [...this.#streams.values()]) {
       if ((s.id & 1) === (this.#server ? 0 : 1) && s.id > last) {

@@ -85,12 +85,14 @@ export function validateRequestHeaders(kv: readonly string[], allowConnect: bool
     if (seen & PROTOCOL) {
       // Extended CONNECT carries all of :scheme, :path and :authority (RFC 8441 §4).
       if ((seen & (SCHEME | PATH | AUTHORITY)) !== (SCHEME | PATH | AUTHORITY)) return MESSAGING;
-      return path === "" ? MESSAGING : "";
+      return path.charCodeAt(0) === 0x2f ? "" : MESSAGING;
     }
     return seen === (METHOD | AUTHORITY) ? "" : MESSAGING;
   }
   if (seen & PROTOCOL) return MESSAGING;
   if ((seen & (SCHEME | PATH)) !== (SCHEME | PATH) || path === "") return MESSAGING;
+  // Origin form, or `*` for OPTIONS (as nghttp2 requires of :path).
+  if (path.charCodeAt(0) !== 0x2f && !(path === "*" && method === "OPTIONS")) return MESSAGING;
   return "";
 }
 
