@@ -6,6 +6,11 @@
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
 import { fetchAll, startEchoServer } from "./http2_peer.ts";
+import { Connection } from "../src/network/connection.ts";
+import { HeaderMap } from "../src/http/header_map.ts";
+import { Store } from "../src/stats/store.ts";
+import { http2CodecStats } from "../src/http/http2/codec_stats.ts";
+import { DEFAULT_HTTP2_OPTIONS, Http2Connection } from "../src/http/http2/connection.ts";
 
 const PY = (() => {
   try {
@@ -175,5 +180,63 @@ Deno.test("h2 peer: client role against nghttpd", async () => {
     child.kill();
     await child.status;
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("h2 peer: a client that never reads keeps the server's buffers bounded", async () => {
+  const srv = startEchoServer({ streamBufferLimit: 256 * 1024 });
+  const c = new Connection(await Deno.connect({ hostname: "127.0.0.1", port: srv.port }));
+  let received = 0;
+  const codec = new Http2Connection("client", c, {
+    onGoAway() {},
+    onCodecError() {},
+  }, {
+    ...DEFAULT_HTTP2_OPTIONS,
+    initialStreamWindowSize: 65535,
+    initialConnectionWindowSize: 65535,
+  }, http2CodecStats(new Store()));
+  c.start({
+    onData: (chunk) => void codec.dispatch(chunk),
+    onEnd: () => c.close(),
+    onClose: () => codec.onConnectionClosed(),
+  });
+  try {
+    const stream = codec.newStream({
+      decodeHeaders() {},
+      decodeData(d) {
+        received += d.length;
+      },
+      decodeTrailers() {},
+      onResetStream() {},
+      onAboveWriteBufferHighWatermark() {},
+      onBelowWriteBufferLowWatermark() {},
+    })!;
+    // The body is never consumed: no window is granted back.
+    stream.readDisable(true);
+    stream.encodeHeaders(
+      new HeaderMap([
+        ":method",
+        "GET",
+        ":scheme",
+        "http",
+        ":path",
+        "/size/100000000",
+        ":authority",
+        "a",
+      ]),
+      true,
+    );
+    const start = performance.now();
+    while (received < 65535 || srv.stats.pending_send_bytes.value === 0) {
+      assert(performance.now() - start < 5000, `received ${received}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assertEquals(received, 65535);
+    // The producer stopped at the stream's limit (plus one chunk), not at 100 MB.
+    const pending = srv.stats.pending_send_bytes.value;
+    assert(pending > 0 && pending <= 256 * 1024 + 65536, `pending_send_bytes ${pending}`);
+  } finally {
+    c.close();
+    srv.close();
   }
 });

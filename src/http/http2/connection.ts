@@ -469,6 +469,7 @@ export class Http2Connection {
       this.#close(s);
       s.handler?.onResetStream("connection termination", "");
     }
+    this.#constraints.release();
     this.#failed = true;
   }
 
