@@ -196,6 +196,8 @@ export class Http2Stream implements Http2StreamEncoder {
   pendingBytes = 0;
   pendingEnd = false;
   pendingTrailers: HeaderMap | undefined;
+  /** Whether it is in the connection's list of streams waiting for connection window. */
+  waitingForConnectionWindow = false;
   #aboveHigh = false;
   /** When the stream started (for premature reset accounting by the owner). */
   readonly createdMs: number;
@@ -332,7 +334,8 @@ export class Http2Connection {
     this.#prefaceLeft = this.#server ? PREFACE.length : 0;
     this.#nextLocalStream = this.#server ? 2 : 1;
     this.#reader = new FrameReader(this);
-    this.#decoder = new HpackDecoder(options.hpackTableSize);
+    // Until the peer acknowledges our SETTINGS it may use the default table size (RFC 7541 §4.2).
+    this.#decoder = new HpackDecoder(Math.max(options.hpackTableSize, 4096));
     this.#constraints = new ProtocolConstraints(options, stats);
     this.#recvWindow = options.initialConnectionWindowSize;
     if (!this.#server) this.#transport.write(PREFACE);
@@ -764,6 +767,7 @@ export class Http2Connection {
     if (id !== 0) return this.#connectionError(PROTOCOL_ERROR, "http2.settings_on_stream");
     if (flags & FLAG_ACK) {
       if (end !== start) return this.#connectionError(FRAME_SIZE_ERROR, "http2.settings_ack_size");
+      this.#decoder.setMaxTableSizeLimit(this.options.hpackTableSize);
       return true;
     }
     if ((end - start) % 6 !== 0) {
@@ -1006,7 +1010,8 @@ export class Http2Connection {
     while (s.pendingBytes > 0 && !this.#failed && s.state !== CLOSED) {
       const allowed = Math.min(s.sendWindow, this.#sendWindow, this.#peerMaxFrameSize);
       if (allowed <= 0) {
-        if (this.#sendWindow <= 0 && s.sendWindow > 0 && !this.#blocked.includes(s)) {
+        if (this.#sendWindow <= 0 && s.sendWindow > 0 && !s.waitingForConnectionWindow) {
+          s.waitingForConnectionWindow = true;
           this.#blocked.push(s);
         }
         return;
@@ -1054,6 +1059,7 @@ export class Http2Connection {
         for (let j = i; j < blocked.length; j++) this.#blocked.push(blocked[j]);
         return;
       }
+      s.waitingForConnectionWindow = false;
       if (s.state !== CLOSED) this.#flush(s);
     }
   }

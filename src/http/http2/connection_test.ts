@@ -669,3 +669,18 @@ Deno.test("h2 connection: random bytes after the preface never throw (fuzz)", ()
     s.conn.dispatch(concat(new RawClient().start(), b));
   }
 });
+
+Deno.test("h2 connection: hpack_table_size 0 is advertised and honoured by our client", () => {
+  const server = side("server", { hpackTableSize: 0 }, (h) => {
+    h.onEvent = (r) => r.stream!.encodeHeaders(response(), true);
+  });
+  const client = side("client");
+  for (let i = 0; i < 3; i++) {
+    const h = new RecordingHandler();
+    client.conn.newStream(h)!.encodeHeaders(request("/", "GET", ["x-custom", "value"]), true);
+    pump(client, server);
+    assertEquals(h.headers!.get(":status"), "200");
+  }
+  assertEquals(server.errors, []);
+  assertEquals(server.handlers.map((h) => h.headers!.get("x-custom")), ["value", "value", "value"]);
+});
