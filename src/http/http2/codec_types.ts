@@ -25,9 +25,7 @@ export type StreamResetReason =
   | "local refused stream reset"
   | "remote reset"
   | "remote refused stream reset"
-  | "connection termination"
-  | "protocol error"
-  | "overflow";
+  | "connection termination";
 
 /** Receives what the peer sent on one stream (Envoy's RequestDecoder / ResponseDecoder). */
 export interface StreamDecoder {

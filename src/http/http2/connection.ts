@@ -117,6 +117,12 @@ export interface Http2Options {
   /** `max_headers_count` (common_http_protocol_options). */
   readonly maxHeadersCount: number;
   /**
+   * `common_http_protocol_options.headers_with_underscores_action` (server role): keep such
+   * headers, drop them (`dropped_headers_with_underscores`), or reset the request
+   * (`requests_rejected_with_underscores_in_headers`).
+   */
+  readonly headersWithUnderscoresAction: "allow" | "drop_header" | "reject_request";
+  /**
    * Bytes a stream may queue for the peer before its handler is told to stop producing
    * (`per_connection_buffer_limit_bytes` in Envoy).
    */
@@ -138,6 +144,7 @@ export const DEFAULT_HTTP2_OPTIONS: Http2Options = {
   maxInboundWindowUpdateFramesPerDataFrameSent: 10,
   maxHeadersKb: 60,
   maxHeadersCount: 100,
+  headersWithUnderscoresAction: "allow",
   streamBufferLimit: 1024 * 1024,
 };
 
@@ -146,6 +153,7 @@ export const DETAILS = {
   invalidHeaderField: "http2.invalid.header.field",
   messagingError: "http2.violation.of.messaging.rule",
   tooManyHeaders: "http2.too_many_headers",
+  invalidUnderscore: "http2.unexpected_underscore",
   remoteReset: "http2.remote_reset",
   remoteRefused: "http2.remote_refuse",
 } as const;
@@ -680,6 +688,7 @@ export class Http2Connection {
       this.#lastPeerStream = id;
       if (this.#goAwaySent && id > this.#goAwayLastStream) return true;
       if (this.#active >= this.options.maxConcurrentStreams) {
+        this.stats.stream_refused_errors.inc();
         this.#sendReset(id, REFUSED_STREAM);
         this.#rememberReset(id);
         return true;
@@ -692,13 +701,20 @@ export class Http2Connection {
     if (s.remoteEnd) return this.#streamError(s, STREAM_CLOSED, DETAILS.messagingError);
     if (status === DECODE_OVERFLOW) {
       this.stats.header_overflow.inc();
-      this.#resetFromCodec(s, INTERNAL_ERROR, "overflow", DETAILS.tooManyHeaders);
+      this.#resetFromCodec(s, INTERNAL_ERROR, DETAILS.tooManyHeaders);
       return !this.#failed;
     }
     if (status === DECODE_INVALID_HEADER) {
       return this.#messagingError(s, DETAILS.invalidHeaderField);
     }
     const kv = this.#kv;
+    if (
+      this.#server && this.options.headersWithUnderscoresAction !== "allow" &&
+      !this.#underscores(kv)
+    ) {
+      this.#resetFromCodec(s, INTERNAL_ERROR, DETAILS.invalidUnderscore);
+      return !this.#failed;
+    }
     if (s.remoteHeaders === 0) {
       let detail: string;
       if (this.#server) {
@@ -738,6 +754,26 @@ export class Http2Connection {
     }
     if (endStream) this.#maybeClose(s);
     return !this.#failed;
+  }
+
+  /**
+   * Applies headers_with_underscores_action to `kv`: drops such headers, or returns false
+   * when the request must be rejected.
+   */
+  #underscores(kv: string[]): boolean {
+    for (let i = 0; i < kv.length;) {
+      if (kv[i].indexOf("_") < 0 || kv[i].charCodeAt(0) === 0x3a) {
+        i += 2;
+        continue;
+      }
+      if (this.options.headersWithUnderscoresAction === "reject_request") {
+        this.stats.requests_rejected_with_underscores_in_headers.inc();
+        return false;
+      }
+      this.stats.dropped_headers_with_underscores.inc();
+      kv.splice(i, 2);
+    }
+    return true;
   }
 
   /**
@@ -1001,8 +1037,10 @@ export class Http2Connection {
   /** A local reset of `s` (Http2Stream.resetStream). */
   resetStreamLocal(s: Http2Stream, reason: StreamResetReason): void {
     if (s.state === CLOSED) return;
-    const code = reason === "local refused stream reset" ? REFUSED_STREAM : NO_ERROR;
-    this.#resetFromCodec(s, code, reason, "");
+    this.#close(s);
+    this.#rememberReset(s.id);
+    this.#sendReset(s.id, reason === "local refused stream reset" ? REFUSED_STREAM : NO_ERROR);
+    s.handler?.onResetStream(reason, "");
   }
 
   /** Writes as much of the queued data of `s` as both windows allow. */
@@ -1135,22 +1173,20 @@ export class Http2Connection {
     this.#write(rstStreamFrame(id, code), true);
   }
 
-  /** Resets `s` from our side and tells its handler. */
-  #resetFromCodec(
-    s: Http2Stream,
-    code: number,
-    reason: StreamResetReason,
-    details: string,
-  ): void {
+  /**
+   * Resets `s` because of what the peer sent; its handler hears `local reset` with the
+   * details (as Envoy reports streams it reset on a peer's invalid frames).
+   */
+  #resetFromCodec(s: Http2Stream, code: number, details: string): void {
     this.#close(s);
     this.#rememberReset(s.id);
     this.#sendReset(s.id, code);
-    s.handler?.onResetStream(reason, details);
+    s.handler?.onResetStream("local reset", details);
   }
 
   /** A stream error (§5.4.2): RST_STREAM with `code`; the connection lives on. */
   #streamError(s: Http2Stream, code: number, details: string): boolean {
-    if (s.state !== CLOSED) this.#resetFromCodec(s, code, "protocol error", details);
+    if (s.state !== CLOSED) this.#resetFromCodec(s, code, details);
     return !this.#failed;
   }
 
@@ -1166,7 +1202,7 @@ export class Http2Connection {
     if (s.state !== CLOSED) {
       this.#close(s);
       this.#sendReset(s.id, PROTOCOL_ERROR);
-      s.handler?.onResetStream("protocol error", details);
+      s.handler?.onResetStream("local reset", details);
     }
     return this.#connectionError(PROTOCOL_ERROR, details);
   }

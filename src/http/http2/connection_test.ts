@@ -529,6 +529,7 @@ Deno.test("h2 connection: max_concurrent_streams refuses extra streams", () => {
     concat(r.start(), r.headers(1, GET, FLAG_END_HEADERS), r.headers(3, GET, FLAG_END_HEADERS)),
   );
   assertEquals(out.map((f) => [f.type, f.id, errorCode(f)]), [[RST_STREAM, 3, REFUSED_STREAM]]);
+  assertEquals(s.stats.stream_refused_errors.value, 1);
 });
 
 Deno.test("h2 connection: 1xx, HEAD and unknown frame types (client role)", () => {
@@ -683,4 +684,18 @@ Deno.test("h2 connection: hpack_table_size 0 is advertised and honoured by our c
   }
   assertEquals(server.errors, []);
   assertEquals(server.handlers.map((h) => h.headers!.get("x-custom")), ["value", "value", "value"]);
+});
+
+Deno.test("h2 connection: headers_with_underscores_action drop_header and reject_request", () => {
+  const drop = side("server", { headersWithUnderscoresAction: "drop_header" });
+  let r = new RawClient();
+  serverReply(drop, concat(r.start(), r.headers(1, [...GET, "x_a", "1", "x-b", "2"])));
+  assertEquals(drop.handlers[0].headers!.raw().slice(8), ["x-b", "2"]);
+  assertEquals(drop.stats.dropped_headers_with_underscores.value, 1);
+  const reject = side("server", { headersWithUnderscoresAction: "reject_request" });
+  r = new RawClient();
+  const out = serverReply(reject, concat(r.start(), r.headers(1, [...GET, "x_a", "1"])));
+  assertEquals(out.map((f) => [f.type, errorCode(f)]), [[RST_STREAM, INTERNAL_ERROR]]);
+  assertEquals(reject.stats.requests_rejected_with_underscores_in_headers.value, 1);
+  assertEquals(reject.handlers[0].resetDetails, "http2.unexpected_underscore");
 });

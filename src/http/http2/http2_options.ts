@@ -42,6 +42,8 @@ export interface Http2Context {
   streamErrorOnInvalidHttpMessage?: boolean;
   /** `per_connection_buffer_limit_bytes` (1 MiB by default). */
   bufferLimitBytes?: number;
+  /** `common_http_protocol_options.headers_with_underscores_action` (ALLOW by default). */
+  headersWithUnderscoresAction?: Http2Options["headersWithUnderscoresAction"];
 }
 
 /** Options resolved, or the problems that keep them from being used. */
@@ -145,6 +147,8 @@ export function resolveHttp2Options(
     ),
     maxHeadersKb: ctx.maxRequestHeadersKb ?? d.maxHeadersKb,
     maxHeadersCount: ctx.maxHeadersCount ?? d.maxHeadersCount,
+    headersWithUnderscoresAction: ctx.headersWithUnderscoresAction ??
+      d.headersWithUnderscoresAction,
     streamBufferLimit: ctx.bufferLimitBytes ?? d.streamBufferLimit,
   };
   return { options, keepalive, problems };
