@@ -350,7 +350,9 @@ export class HpackDecoder {
       value += (b & 0x7f) * 2 ** shift;
       if (value > 0x7fffffff) return -1;
       if ((b & 0x80) === 0) return value;
+      // Past 2^31 even with zero bits (a run of 0x80 bytes would otherwise never end).
       shift += 7;
+      if (shift > 28) return -1;
     }
     return -1;
   }

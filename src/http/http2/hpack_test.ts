@@ -201,6 +201,8 @@ Deno.test("hpack: malformed blocks are COMPRESSION_ERROR", () => {
     "be", // dynamic index beyond the table
     "ff8080808080808001", // integer overflow
     "ff80", // truncated integer
+    "3f" + "80".repeat(200) + "01", // endless zero continuation bytes in a size update
+    "0f" + "80".repeat(200) + "0001", // ... and in a literal's name index
     "400a6162", // truncated string
     "4085ffffffffff0161", // Huffman EOS in a name
     "823fe11f", // size update after a field
