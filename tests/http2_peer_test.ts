@@ -121,6 +121,32 @@ Deno.test("h2 peer: nghttp — concurrent requests, an upload and trailers", asy
   }
 });
 
+Deno.test("h2 peer: curl --http2-prior-knowledge — GET, POST and response trailers", async () => {
+  const srv = startEchoServer();
+  try {
+    const base = `http://127.0.0.1:${srv.port}`;
+    const get = await run("curl", ["-sS", "--http2-prior-knowledge", "-i", `${base}/size/5`]);
+    assertEquals(get.code, 0, get.out);
+    assert(get.out.startsWith("HTTP/2 200"), get.out);
+    assert(get.out.endsWith("abcde"), get.out);
+    const post = await run("curl", [
+      "-sS",
+      "--http2-prior-knowledge",
+      "-D",
+      "-",
+      "--data-binary",
+      "hello h2",
+      `${base}/echo`,
+    ]);
+    assertEquals(post.code, 0, post.out);
+    assert(post.out.includes("x-request-bytes: 8"), post.out);
+    assert(post.out.endsWith("hello h2"), post.out);
+    assertEquals(srv.codecErrors, []);
+  } finally {
+    srv.close();
+  }
+});
+
 Deno.test("h2 peer: h2load — 4 connections x 16 streams, every request succeeds", async () => {
   const srv = startEchoServer();
   try {
