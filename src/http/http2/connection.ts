@@ -302,6 +302,8 @@ export class Http2Connection {
   peerMaxConcurrentStreams = 0xffffffff;
   /** Whether the peer allows extended CONNECT (RFC 8441). */
   peerEnableConnect = false;
+  /** Client role: the :scheme of requests that carry none (`https` over TLS). */
+  scheme = "http";
   /** The continuation state: stream, flags of its HEADERS, block bytes so far. */
   #contStream = 0;
   #contFlags = 0;
@@ -1122,16 +1124,24 @@ export class Http2Connection {
   /** HEADERS (and CONTINUATIONs past the peer's max frame size) for `s`. */
   #writeHeaders(s: Http2Stream, headers: HeaderMap, endStream: boolean): void {
     const kv = headers.raw();
-    let bound = 12;
+    let bound = 12 + 20;
     for (let i = 0; i < kv.length; i += 2) bound += kv[i].length + kv[i + 1].length + 12;
     const out = allocate(FRAME_HEADER_SIZE + bound);
     const enc = this.#encoder;
     let pos = enc.begin(out, FRAME_HEADER_SIZE);
     const hasAuthority = !this.#server && headers.has(":authority");
     // Pseudo-headers first (§8.3), then the rest minus connection-specific ones (§8.2.2).
+    let needScheme = false;
     for (let i = 0; i < kv.length; i += 2) {
-      if (kv[i].charCodeAt(0) === 0x3a) pos = enc.field(kv[i], kv[i + 1], out, pos);
+      const name = kv[i];
+      if (name.charCodeAt(0) !== 0x3a) continue;
+      if (name === ":method" && !this.#server) {
+        needScheme = kv[i + 1] !== "CONNECT" || headers.has(":protocol");
+      }
+      pos = enc.field(name, kv[i + 1], out, pos);
     }
+    // A request from HTTP/1 has no :scheme; HTTP/2 requires one (§8.3.1).
+    if (needScheme && !headers.has(":scheme")) pos = enc.field(":scheme", this.scheme, out, pos);
     for (let i = 0; i < kv.length; i += 2) {
       const name = kv[i];
       if (name.charCodeAt(0) === 0x3a || CONNECTION_SPECIFIC.has(name)) continue;

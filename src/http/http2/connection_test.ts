@@ -699,3 +699,39 @@ Deno.test("h2 connection: headers_with_underscores_action drop_header and reject
   assertEquals(reject.stats.requests_rejected_with_underscores_in_headers.value, 1);
   assertEquals(reject.handlers[0].resetDetails, "http2.unexpected_underscore");
 });
+
+Deno.test("h2 connection: client requests from HTTP/1 get a :scheme and :authority from host", () => {
+  const server = side("server");
+  const client = side("client");
+  client.conn.scheme = "https";
+  const h = new RecordingHandler();
+  client.conn.newStream(h)!.encodeHeaders(
+    new HeaderMap([
+      ":method",
+      "GET",
+      ":path",
+      "/x",
+      "host",
+      "example.com",
+      "connection",
+      "keep-alive",
+      "te",
+      "trailers",
+    ]),
+    true,
+  );
+  pump(client, server);
+  assertEquals(server.errors, []);
+  assertEquals(server.handlers[0].headers!.raw(), [
+    ":method",
+    "GET",
+    ":path",
+    "/x",
+    ":scheme",
+    "https",
+    ":authority",
+    "example.com",
+    "te",
+    "trailers",
+  ]);
+});
