@@ -83,6 +83,14 @@ import {
   type StreamResetReason,
 } from "./codec_types.ts";
 import { validateRequestHeaders, validateResponseHeaders, validateTrailers } from "./message.ts";
+import {
+  isH2UpgradeRequest,
+  isUpgrade,
+  upgradeRequestFromH1toH2,
+  upgradeRequestFromH2toH1,
+  upgradeResponseFromH1toH2,
+  upgradeResponseFromH2toH1,
+} from "./upgrade.ts";
 
 /** Envoy's Http2ProtocolOptions, resolved (defaults in DEFAULT_HTTP2_OPTIONS). */
 export interface Http2Options {
@@ -198,6 +206,11 @@ export class Http2Stream implements Http2StreamEncoder {
   received = 0;
   /** Whether the peer's message has no body by definition (response to HEAD, 204, 304). */
   headRequest = false;
+  /**
+   * The upgrade (e.g. `websocket`) this stream carries as an extended CONNECT, "" for none:
+   * responses are translated to and from the HTTP/1 form (upgrade.ts).
+   */
+  upgradeType = "";
   /** Data waiting for window: chunks, offset into the first, total bytes, then END_STREAM. */
   pending: Uint8Array[] = [];
   pendingOffset = 0;
@@ -740,6 +753,11 @@ export class Http2Connection {
       s.remoteHeaders = 1;
       if (endStream) s.remoteEnd = true;
       const h = this.#headerMap(kv);
+      if (s.upgradeType !== "") upgradeResponseFromH2toH1(h, s.upgradeType);
+      else if (this.#server && this.options.allowConnect && isH2UpgradeRequest(h)) {
+        s.upgradeType = h.get(":protocol")!;
+        upgradeRequestFromH2toH1(h);
+      }
       s.handler?.decodeHeaders(h, endStream);
     } else {
       // Trailers: they end the stream and carry no pseudo-headers (§8.1).
@@ -1007,7 +1025,15 @@ export class Http2Connection {
   /** Sends `headers` on stream `s` (Http2Stream.encodeHeaders). */
   encodeHeaders(s: Http2Stream, headers: HeaderMap, endStream: boolean): void {
     if (s.state === CLOSED || s.localEnd || this.#failed) return;
-    if (!this.#server && headers.get(":method") === "HEAD") s.headRequest = true;
+    if (this.#server) {
+      if (s.upgradeType !== "" && isUpgrade(headers)) headers = upgradeResponseFromH1toH2(headers);
+    } else {
+      if (headers.get(":method") === "HEAD") s.headRequest = true;
+      else if (s.remoteHeaders === 0 && isUpgrade(headers)) {
+        s.upgradeType = headers.get("upgrade")!;
+        headers = upgradeRequestFromH1toH2(headers);
+      }
+    }
     this.#writeHeaders(s, headers, endStream);
     if (endStream) {
       s.localEnd = true;

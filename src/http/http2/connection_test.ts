@@ -443,8 +443,9 @@ Deno.test("h2 connection: extended CONNECT needs allow_connect", () => {
     ),
   );
   assertEquals(out, []);
-  assertEquals(on.handlers.map((h) => h.headers!.get(":method")), ["CONNECT", "CONNECT"]);
-  assertEquals(on.handlers[0].headers!.get(":protocol"), "websocket");
+  // The extended CONNECT reaches the connection manager in its HTTP/1 upgrade form.
+  assertEquals(on.handlers.map((h) => h.headers!.get(":method")), ["GET", "CONNECT"]);
+  assertEquals(on.handlers[0].headers!.get("upgrade"), "websocket");
 });
 
 Deno.test("h2 connection: graceful drain sends two GOAWAYs; later streams are ignored", () => {
