@@ -274,6 +274,8 @@ export class HpackDecoder {
     let overflow = false;
     let invalid = false;
     let sawField = false;
+    let cookies = 0;
+    let joined = 0;
     const table = this.table;
     while (this.#pos < end) {
       const b = buf[this.#pos];
@@ -323,10 +325,15 @@ export class HpackDecoder {
       sawField = true;
       if (overflow) continue;
       bytes += name.length + value.length;
-      if (bytes > maxBytes || (out.length >> 1) >= maxCount) {
+      // Cookie crumbs become one header joined with "; " (RFC 9113 §8.2.3): each further crumb
+      // adds its separator to the size and nothing to the count, as in Envoy's header map.
+      const joins = name === "cookie" && cookies++ > 0;
+      if (joins) bytes += 2;
+      if (bytes > maxBytes || (!joins && (out.length >> 1) - joined >= maxCount)) {
         overflow = true;
         continue;
       }
+      if (joins) joined++;
       out.push(name, value);
     }
     if (overflow) return DECODE_OVERFLOW;

@@ -284,3 +284,17 @@ Deno.test("hpack: random header lists round trip through encoder and decoder", (
     assertEquals(got, kv);
   }
 });
+
+Deno.test("hpack: cookie crumbs count once toward max_headers_count, with their separators", () => {
+  const e = new HpackEncoder();
+  const kv = [":method", "GET", "cookie", "a=1", "cookie", "b=2", "cookie", "c=3", "x", "y"];
+  const out = new Uint8Array(e.bound(kv));
+  const n = e.encode(kv, out, 0);
+  const got: string[] = [];
+  // 3 headers once the crumbs are joined: fits a count of 3.
+  assertEquals(new HpackDecoder().decode(out, 0, n, got, 1 << 20, 3), DECODE_OK);
+  assertEquals(got.length, 10);
+  // Bytes: 7+3 + (6+3)*3 + 2*2 separators + 1+1 = 43.
+  assertEquals(new HpackDecoder().decode(out, 0, n, [], 43, 100), DECODE_OK);
+  assertEquals(new HpackDecoder().decode(out, 0, n, [], 42, 100), DECODE_OVERFLOW);
+});
