@@ -331,6 +331,8 @@ export class Http2Connection {
   #recentlyReset = new Int32Array(RECENTLY_RESET);
   #recentlyResetAt = 0;
   #failed = false;
+  /** Bytes handed to the transport so far (the outbound flood limits measure against it). */
+  #written = 0;
   #pingCounter = 0;
   /** Active streams the peer opened (server) or we opened (client). */
   #active = 0;
@@ -361,7 +363,10 @@ export class Http2Connection {
     this.#decoder = new HpackDecoder(Math.max(options.hpackTableSize, 4096));
     this.#constraints = new ProtocolConstraints(options, stats);
     this.#recvWindow = options.initialConnectionWindowSize;
-    if (!this.#server) this.#transport.write(PREFACE);
+    if (!this.#server) {
+      this.#transport.write(PREFACE);
+      this.#written = PREFACE.length;
+    }
     const settings: number[] = [];
     if (!this.#server) settings.push(SETTINGS_ENABLE_PUSH, 0);
     if (options.hpackTableSize !== 4096) {
@@ -1143,7 +1148,7 @@ export class Http2Connection {
     }
     const head = allocate(FRAME_HEADER_SIZE);
     writeFrameHeader(head, 0, n, DATA, flags, id);
-    this.#write(head, false, true);
+    this.#write(head, false, true, n);
     if (!this.#failed) this.#transport.write(data.subarray(off, off + n));
   }
 
@@ -1269,10 +1274,20 @@ export class Http2Connection {
     this.#callbacks.onCodecError(status, details);
   }
 
-  /** Writes a frame, counting it against the outbound flood limits. */
-  #write(frame: Uint8Array, control: boolean, data = false): void {
+  /**
+   * Writes a frame, counting it against the outbound flood limits. `payload`: bytes of the
+   * frame written separately right after it (a large DATA payload passed on as a view).
+   */
+  #write(frame: Uint8Array, control: boolean, data = false, payload = 0): void {
     if (this.#failed) return;
-    const flood = this.#constraints.trackOutbound(this.#transport.bufferedBytes, control, data);
+    const written = this.#written;
+    this.#written += frame.length + payload;
+    const flood = this.#constraints.trackOutbound(
+      written - this.#transport.bufferedBytes,
+      this.#written,
+      control,
+      data,
+    );
     if (flood !== "") {
       this.#fail(CODEC_BUFFER_FLOOD, flood);
       return;

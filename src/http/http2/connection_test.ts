@@ -736,3 +736,26 @@ Deno.test("h2 connection: client requests from HTTP/1 get a :scheme and :authori
     "trailers",
   ]);
 });
+
+Deno.test("h2 flood: frames leave the outbound count as the socket takes their bytes", () => {
+  // A long download to a reading peer: the transport is never empty when a frame is queued,
+  // yet frames it already wrote are released, so 20,000 DATA frames trip nothing.
+  const s = side("server", {}, (h) => {
+    h.onEvent = (r) => {
+      if (r.events.length !== 1) return;
+      r.stream!.encodeHeaders(response(), false);
+      for (let i = 0; i < 20000; i++) {
+        r.stream!.encodeData(new Uint8Array(100), false);
+        // The socket takes all but the last frame before the next one is queued.
+        const out = s.transport.take();
+        s.transport.unsent = Math.min(out.length, 109);
+      }
+      r.stream!.encodeData(new Uint8Array(0), true);
+    };
+  });
+  const r = new RawClient();
+  s.conn.dispatch(concat(r.start(), r.headers(1, GET)));
+  assertEquals(s.errors, []);
+  assertEquals(s.stats.outbound_flood.value, 0);
+  assert(s.stats.outbound_frames_active.value <= 3);
+});
