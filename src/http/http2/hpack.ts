@@ -408,7 +408,10 @@ function neverIndexed(name: string, value: string): boolean {
   return name === "authorization" || (name === "cookie" && value.length < 20);
 }
 
-/** Headers whose values change with nearly every message: indexing them only churns the table. */
+/**
+ * Headers whose values change with nearly every message: indexing them only churns the table
+ * (nghttp2's list, plus the per-request headers Envoy adds).
+ */
 const NOT_INDEXED = new Set([
   ":path",
   "content-length",
@@ -418,10 +421,8 @@ const NOT_INDEXED = new Set([
   "if-modified-since",
   "if-none-match",
   "last-modified",
-  "date",
   "x-request-id",
   "x-envoy-upstream-service-time",
-  "x-envoy-expected-rq-timeout-ms",
 ]);
 
 /** Encodes header blocks of one connection (one encoder per direction). */
