@@ -320,6 +320,8 @@ export class Http2Connection {
   /** The continuation state: stream, flags of its HEADERS, block bytes so far. */
   #contStream = 0;
   #contFlags = 0;
+  /** Whether the HEADERS of the block being read made its stream depend on itself. */
+  #selfDependent = false;
   #block = new Uint8Array(0);
   #blockLen = 0;
   /** Header list scratch, reused for every block. */
@@ -331,6 +333,9 @@ export class Http2Connection {
   #recentlyReset = new Int32Array(RECENTLY_RESET);
   #recentlyResetAt = 0;
   #failed = false;
+  #failStatus: CodecStatus = CODEC_OK;
+  /** The chunk being dispatched: DATA cut from it may be handed on as a view. */
+  #chunk: Uint8Array | undefined;
   /** Bytes handed to the transport so far (the outbound flood limits measure against it). */
   #written = 0;
   #pingCounter = 0;
@@ -428,10 +433,6 @@ export class Http2Connection {
     }
     return this.#failed ? this.#failStatus : CODEC_OK;
   }
-
-  #failStatus: CodecStatus = CODEC_OK;
-  /** The chunk being dispatched: DATA cut from it may be handed on as a view. */
-  #chunk: Uint8Array | undefined;
 
   /** Client role: opens a stream whose response goes to `handler`; undefined after GOAWAY. */
   newStream(handler: StreamHandler): Http2Stream | undefined {
@@ -639,8 +640,6 @@ export class Http2Connection {
     this.#contStream = 0;
     return this.#onHeaderBlock(id, this.#block, 0, this.#blockLen);
   }
-
-  #selfDependent = false;
 
   /** Adds a fragment to the header block being assembled; false on a CONTINUATION flood. */
   #appendBlock(buf: Uint8Array, from: number, to: number): boolean {
