@@ -178,14 +178,17 @@ export interface FetchedResponse {
   trailers: HeaderMap | undefined;
 }
 
+/** A request for `fetchAll`: a path to GET, or a method, path and body. */
+export type FetchRequest = string | { method: string; path: string; body: Uint8Array };
+
 /**
- * Fetches `paths` concurrently over one HTTP/2 connection (prior knowledge) with the
+ * Fetches `requests` concurrently over one HTTP/2 connection (prior knowledge) with the
  * client-role codec.
  */
 export async function fetchAll(
   port: number,
   authority: string,
-  paths: string[],
+  requests: FetchRequest[],
 ): Promise<FetchedResponse[]> {
   const raw = await Deno.connect({ hostname: "127.0.0.1", port });
   const c = new Connection(raw);
@@ -209,7 +212,10 @@ export async function fetchAll(
     onEnd: () => c.close(),
     onClose: () => codec.onConnectionClosed(),
   });
-  for (const path of paths) {
+  for (const req of requests) {
+    const { method, path, body: upload } = typeof req === "string"
+      ? { method: "GET", path: req, body: undefined }
+      : req;
     results.push(
       new Promise<FetchedResponse>((resolve, reject) => {
         failures.push(reject);
@@ -252,7 +258,7 @@ export async function fetchAll(
         stream.encodeHeaders(
           new HeaderMap([
             ":method",
-            "GET",
+            method,
             ":scheme",
             "http",
             ":path",
@@ -260,8 +266,9 @@ export async function fetchAll(
             ":authority",
             authority,
           ]),
-          true,
+          upload === undefined,
         );
+        if (upload !== undefined) stream.encodeData(upload, true);
       }),
     );
   }

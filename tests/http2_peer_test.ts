@@ -192,16 +192,19 @@ Deno.test("h2 peer: client role against nghttpd", async () => {
         await new Promise((r) => setTimeout(r, 25));
       }
     }
-    const [big, small, missing] = await fetchAll(port, `127.0.0.1:${port}`, [
+    // The upload is larger than nghttpd's 64 KiB windows: it goes out as WINDOW_UPDATEs arrive.
+    const [big, small, missing, posted] = await fetchAll(port, `127.0.0.1:${port}`, [
       "/big.bin",
       "/small.txt",
       "/missing",
+      { method: "POST", path: "/small.txt", body: new Uint8Array(1_000_000).fill(1) },
     ]);
     assertEquals(big.headers.get(":status"), "200");
     assertEquals(big.body.length, file.length);
     assertEquals(big.body, file);
     assertEquals(new TextDecoder().decode(small.body), "hello from nghttpd\n");
     assertEquals(missing.headers.get(":status"), "404");
+    assertEquals(posted.headers.get(":status"), "200");
   } finally {
     child.kill();
     await child.status;
