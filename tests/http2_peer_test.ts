@@ -65,6 +65,7 @@ Deno.test("h2 peer: python h2 — malformed input gets the right GOAWAY or RST_S
     ["window_overflow", "GOAWAY", 0x3],
     ["stream_window_overflow", "RST_STREAM", 0x3],
     ["idle_data", "GOAWAY", 0x1],
+    ["hpack_bomb", "RST_STREAM", 0x2],
   ];
   try {
     for (const [scenario, type, code] of cases) {
@@ -87,6 +88,10 @@ Deno.test("h2 peer: python h2 — floods close the connection and bump the count
     const cont = await python("continuation_flood", srv.port);
     assert(cont.type !== "timeout", JSON.stringify(cont));
     assertEquals(srv.stats.header_overflow.value, 1);
+    // Rapid reset: the codec resets nothing itself and keeps serving; the connection manager's
+    // premature reset tracker (premature_reset.ts) is what closes such a connection.
+    assertEquals(await python("rapid_reset", srv.port), { type: "answered", stream: 2001 });
+    assertEquals(srv.stats.rx_reset.value, 1000);
     const ping = await python("ping_flood", srv.port);
     assert(ping.type !== "timeout", JSON.stringify(ping));
     assertEquals(srv.stats.outbound_control_flood.value, 1);
