@@ -135,6 +135,10 @@ export interface Http2Options {
    * (`per_connection_buffer_limit_bytes` in Envoy).
    */
   readonly streamBufferLimit: number;
+  /** Our SETTINGS_MAX_FRAME_SIZE (from `custom_settings_parameters`; 16384 otherwise). */
+  readonly maxFrameSize: number;
+  /** Further SETTINGS to send, `[id, value, ...]` (other `custom_settings_parameters`). */
+  readonly customSettings: readonly number[];
 }
 
 /** Envoy's defaults for Http2ProtocolOptions and the HCM header limits. */
@@ -154,6 +158,8 @@ export const DEFAULT_HTTP2_OPTIONS: Http2Options = {
   maxHeadersCount: 100,
   headersWithUnderscoresAction: "allow",
   streamBufferLimit: 1024 * 1024,
+  maxFrameSize: MIN_MAX_FRAME_SIZE,
+  customSettings: [],
 };
 
 /** Envoy's response code details for HTTP/2 stream failures. */
@@ -380,6 +386,11 @@ export class Http2Connection {
     settings.push(SETTINGS_MAX_CONCURRENT_STREAMS, options.maxConcurrentStreams);
     settings.push(SETTINGS_INITIAL_WINDOW_SIZE, options.initialStreamWindowSize);
     if (this.#server && options.allowConnect) settings.push(SETTINGS_ENABLE_CONNECT_PROTOCOL, 1);
+    if (options.maxFrameSize !== MIN_MAX_FRAME_SIZE) {
+      settings.push(SETTINGS_MAX_FRAME_SIZE, options.maxFrameSize);
+      this.#reader.maxFrameSize = options.maxFrameSize;
+    }
+    for (const v of options.customSettings) settings.push(v);
     this.#write(settingsFrame(settings), false);
     if (options.initialConnectionWindowSize > DEFAULT_WINDOW) {
       this.#write(

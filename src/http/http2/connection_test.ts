@@ -759,3 +759,23 @@ Deno.test("h2 flood: frames leave the outbound count as the socket takes their b
   assertEquals(s.stats.outbound_flood.value, 0);
   assert(s.stats.outbound_frames_active.value <= 3);
 });
+
+Deno.test("h2 connection: custom SETTINGS are sent; a larger SETTINGS_MAX_FRAME_SIZE is honoured", () => {
+  const s = side("server", { maxFrameSize: 32768, customSettings: [0x42, 7] });
+  const settings = frames(s.transport.take())[0].payload;
+  const sent: number[] = [];
+  for (let i = 0; i < settings.length; i += 6) {
+    sent.push((settings[i] << 8) | settings[i + 1], u32(settings, i + 2));
+  }
+  assertEquals(sent.slice(-4), [0x5, 32768, 0x42, 7]);
+  const r = new RawClient();
+  s.conn.dispatch(
+    concat(
+      r.start(),
+      r.headers(1, GET, FLAG_END_HEADERS),
+      frame(DATA, 1, 1, new Uint8Array(20000)),
+    ),
+  );
+  assertEquals(s.errors, []);
+  assertEquals(s.handlers[0].bodyLength(), 20000);
+});

@@ -9,6 +9,16 @@ import type { Http2ProtocolOptions } from "../../../proto/gen/envoy/config/core/
 import type { FieldTable } from "../../config/field_support.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "./connection.ts";
 import { type KeepaliveConfig, resolveKeepalive } from "./keepalive.ts";
+import {
+  MAX_MAX_FRAME_SIZE,
+  MIN_MAX_FRAME_SIZE,
+  SETTINGS_ENABLE_CONNECT_PROTOCOL,
+  SETTINGS_ENABLE_PUSH,
+  SETTINGS_HEADER_TABLE_SIZE,
+  SETTINGS_INITIAL_WINDOW_SIZE,
+  SETTINGS_MAX_CONCURRENT_STREAMS,
+  SETTINGS_MAX_FRAME_SIZE,
+} from "./frame.ts";
 
 /** The Http2ProtocolOptions fields the codec implements. */
 export const HTTP2_PROTOCOL_OPTIONS_FIELDS: FieldTable = {
@@ -27,7 +37,9 @@ export const HTTP2_PROTOCOL_OPTIONS_FIELDS: FieldTable = {
       "stream_error_on_invalid_http_messaging",
       "override_stream_error_on_invalid_http_message",
       "connection_keepalive",
+      "custom_settings_parameters",
     ],
+    "envoy.config.core.v3.Http2ProtocolOptions.SettingsParameter": ["identifier", "value"],
     "envoy.config.core.v3.KeepaliveSettings": ["interval", "timeout", "interval_jitter"],
   },
 };
@@ -68,6 +80,85 @@ function range(
   return v;
 }
 
+/**
+ * `custom_settings_parameters` as Envoy validates them: one value per identifier, push never
+ * enabled, extended CONNECT only through `allow_connect`, and no identifier also set by its
+ * named field. Those the codec knows (table size, concurrency, window, frame size) are applied
+ * like their named fields; the rest are sent as they are.
+ */
+function customSettings(
+  p: Http2ProtocolOptions | undefined,
+  problems: string[],
+): { named: Map<number, number>; other: number[] } {
+  const named = new Map<number, number>();
+  const other: number[] = [];
+  if (!p || p.customSettingsParameters.length === 0) return { named, other };
+  const seen = new Map<number, number>();
+  const inconsistent: string[] = [];
+  const collisions: string[] = [];
+  for (const param of p.customSettingsParameters) {
+    const id = param.identifier ?? 0;
+    const value = param.value ?? 0;
+    const before = seen.get(id);
+    if (before !== undefined) {
+      if (before !== value) inconsistent.push(`0x${id.toString(16).padStart(2, "0")}`);
+      continue;
+    }
+    seen.set(id, value);
+    switch (id) {
+      case SETTINGS_ENABLE_PUSH:
+        if (value === 1) {
+          problems.push(
+            "custom_settings_parameters: server push is not supported by Envoy and can not be " +
+              "enabled via a SETTINGS parameter.",
+          );
+        }
+        break;
+      case SETTINGS_ENABLE_CONNECT_PROTOCOL:
+        problems.push(
+          'custom_settings_parameters: the "allow_connect" SETTINGS parameter must only be ' +
+            "configured through the named field",
+        );
+        break;
+      case SETTINGS_HEADER_TABLE_SIZE:
+        if (p.hpackTableSize !== undefined) collisions.push("hpack_table_size");
+        named.set(id, value);
+        break;
+      case SETTINGS_MAX_CONCURRENT_STREAMS:
+        if (p.maxConcurrentStreams !== undefined) collisions.push("max_concurrent_streams");
+        named.set(id, value);
+        break;
+      case SETTINGS_INITIAL_WINDOW_SIZE:
+        if (p.initialStreamWindowSize !== undefined) collisions.push("initial_stream_window_size");
+        named.set(id, value);
+        break;
+      case SETTINGS_MAX_FRAME_SIZE:
+        if (value < MIN_MAX_FRAME_SIZE || value > MAX_MAX_FRAME_SIZE) {
+          problems.push(
+            `custom_settings_parameters: SETTINGS_MAX_FRAME_SIZE must be in [${MIN_MAX_FRAME_SIZE}, ${MAX_MAX_FRAME_SIZE}]`,
+          );
+        }
+        named.set(id, value);
+        break;
+      default:
+        other.push(id, value);
+    }
+  }
+  if (inconsistent.length > 0) {
+    problems.push(
+      "custom_settings_parameters: inconsistent HTTP/2 custom SETTINGS parameter(s) detected; " +
+        `identifiers = {${inconsistent.join(",")}}`,
+    );
+  }
+  if (collisions.length > 0) {
+    problems.push(
+      `custom_settings_parameters: the {${collisions.join(",")}} HTTP/2 SETTINGS parameter(s) ` +
+        "can not be configured through both named and custom parameters",
+    );
+  }
+  return { named, other };
+}
+
 /** Resolves `proto` (absent: all defaults) with the HCM's header limits. */
 export function resolveHttp2Options(
   proto: Http2ProtocolOptions | undefined,
@@ -77,24 +168,24 @@ export function resolveHttp2Options(
   const d = DEFAULT_HTTP2_OPTIONS;
   const p = proto;
   if (p?.allowMetadata) problems.push("allow_metadata: METADATA frames are not supported yet");
-  if (p && p.customSettingsParameters.length > 0) {
-    problems.push("custom_settings_parameters: not supported yet");
-  }
   let keepalive: KeepaliveConfig | undefined;
   if (p?.connectionKeepalive) {
     const k = resolveKeepalive(p.connectionKeepalive);
     keepalive = k.config;
     for (const problem of k.problems) problems.push(`connection_keepalive.${problem}`);
   }
-  // Precedence as in Envoy: the HCM's field, then override_..., then the deprecated bool.
-  const streamError = ctx.streamErrorOnInvalidHttpMessage ??
-    p?.overrideStreamErrorOnInvalidHttpMessage ?? p?.streamErrorOnInvalidHttpMessaging ?? false;
+  // Precedence as in Envoy: override_stream_error_on_invalid_http_message, then the HCM's
+  // stream_error_on_invalid_http_message, then the deprecated bool.
+  const streamError = p?.overrideStreamErrorOnInvalidHttpMessage ??
+    ctx.streamErrorOnInvalidHttpMessage ?? p?.streamErrorOnInvalidHttpMessaging ?? false;
+  const custom = customSettings(p, problems);
   const options: Http2Options = {
-    hpackTableSize: p?.hpackTableSize ?? d.hpackTableSize,
+    hpackTableSize: p?.hpackTableSize ?? custom.named.get(SETTINGS_HEADER_TABLE_SIZE) ??
+      d.hpackTableSize,
     maxConcurrentStreams: range(
       problems,
       "max_concurrent_streams",
-      p?.maxConcurrentStreams,
+      p?.maxConcurrentStreams ?? custom.named.get(SETTINGS_MAX_CONCURRENT_STREAMS),
       1,
       2147483647,
       d.maxConcurrentStreams,
@@ -102,7 +193,7 @@ export function resolveHttp2Options(
     initialStreamWindowSize: range(
       problems,
       "initial_stream_window_size",
-      p?.initialStreamWindowSize,
+      p?.initialStreamWindowSize ?? custom.named.get(SETTINGS_INITIAL_WINDOW_SIZE),
       65535,
       2147483647,
       d.initialStreamWindowSize,
@@ -150,6 +241,8 @@ export function resolveHttp2Options(
     headersWithUnderscoresAction: ctx.headersWithUnderscoresAction ??
       d.headersWithUnderscoresAction,
     streamBufferLimit: ctx.bufferLimitBytes ?? d.streamBufferLimit,
+    maxFrameSize: custom.named.get(SETTINGS_MAX_FRAME_SIZE) ?? d.maxFrameSize,
+    customSettings: custom.other,
   };
   return { options, keepalive, problems };
 }
