@@ -38,6 +38,8 @@ export const HTTP2_PROTOCOL_OPTIONS_FIELDS: FieldTable = {
       "override_stream_error_on_invalid_http_message",
       "connection_keepalive",
       "custom_settings_parameters",
+      // Chooses between Envoy's two codec libraries, which behave alike; denvoy has one.
+      "use_oghttp2_codec",
     ],
     "envoy.config.core.v3.Http2ProtocolOptions.SettingsParameter": ["identifier", "value"],
     "envoy.config.core.v3.KeepaliveSettings": ["interval", "timeout", "interval_jitter"],
