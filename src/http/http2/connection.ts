@@ -314,7 +314,7 @@ export class Http2Connection {
   #sendWindow = DEFAULT_WINDOW;
   #recvWindow: number;
   #unacked = 0;
-  /** Peer settings. */
+  /** The peer's SETTINGS_INITIAL_WINDOW_SIZE: the send window new streams start with. */
   peerInitialWindow = DEFAULT_WINDOW;
   #peerMaxFrameSize = MIN_MAX_FRAME_SIZE;
   /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (client pools size themselves by it). */
