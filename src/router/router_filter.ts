@@ -469,6 +469,7 @@ export class RouterFilter implements StreamDecoderFilter {
     si.upstreamHost = hostKey(host);
     si.upstreamHostDescription = host;
     const pool = this.server.pools.pool(this.#cluster!.info, host.address, host.port);
+    if (host.monitor !== undefined) pool.hostMonitor = host.monitor;
     a.hostStats = pool.stats;
     // Outlier detection and health check intervals learn of traffic (clusters with either).
     if (host.monitor !== undefined) recordTraffic(host.monitor);

@@ -35,6 +35,7 @@ import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.t
 import { type BugScope, containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
+import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
@@ -58,6 +59,8 @@ export interface PoolClusterInfo {
   preserveCase?: PreserveCaseSettings;
   /** `upstream_connection_options.tcp_keepalive`: SO_KEEPALIVE on upstream sockets. */
   tcpKeepalive?: boolean;
+  /** `circuit_breakers.per_host_thresholds` `max_connections`: per host, process wide. */
+  perHostMaxConnections?: number;
 }
 
 /** The socket options every upstream connection of `cluster` gets once connected. */
@@ -111,6 +114,8 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
   closedWithActiveRequest = false;
   /** The upstream's FIN is being handed to the parser (a premature end is a termination). */
   #atEof = false;
+  /** Where this connection is counted per host (the monitor when it was opened). */
+  hostMonitor: Int32Array | undefined;
   /** The response parser is running (inside `onData`). */
   parsing = false;
   /** A response ended inside the running parse: the pool gets the connection back after it. */
@@ -209,6 +214,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
     this.closed = true;
     this.idleTimer.disarm();
     this.rm.connections.dec();
+    if (this.hostMonitor) hostConnectionClosed(this.hostMonitor);
     this.pool.removeConnection(this);
     const s = this.stream;
     this.pool.clusterStats.connectionClosed(
@@ -479,6 +485,7 @@ export class Http1ConnPool implements ConnectionPoolInstance {
   readonly properCaseHeaders: boolean;
   /** Request trailers go out (response trailers are read) only with enable_trailers. */
   readonly enableTrailers: boolean;
+  hostMonitor: Int32Array | undefined;
 
   constructor(
     readonly cluster: PoolClusterInfo,
@@ -581,7 +588,10 @@ export class Http1ConnPool implements ConnectionPoolInstance {
    */
   #tryCreateConnection(rm: ResourceManager): void {
     if (this.#pending.length <= this.#connecting) return;
-    const can = rm.connections.canCreate();
+    const hostMax = this.cluster.perHostMaxConnections;
+    const can = rm.connections.canCreate() &&
+      (hostMax === undefined || this.hostMonitor === undefined ||
+        hostConnections(this.hostMonitor) < hostMax);
     if (!can) this.clusterStats.cxOverflow.inc();
     if (can || this.#all.size + this.#connecting === 0) this.#connect(rm);
   }
@@ -640,6 +650,9 @@ export class Http1ConnPool implements ConnectionPoolInstance {
     let timedOut = false;
     const pc = new PooledConnection(this, rm);
     rm.connections.inc();
+    const monitor = this.hostMonitor;
+    pc.hostMonitor = monitor;
+    if (monitor) hostConnectionOpened(monitor);
     this.#connecting++;
     // A connection attempt counts as active until it fails or its connection closes.
     const stats = this.stats;
@@ -653,6 +666,7 @@ export class Http1ConnPool implements ConnectionPoolInstance {
       timedOut = true;
       this.#connecting--;
       rm.connections.dec();
+      if (monitor) hostConnectionClosed(monitor);
       stats.cx_connect_fail++;
       stats.cx_active--;
       cs.cxConnectTimeout.inc();
@@ -684,6 +698,7 @@ export class Http1ConnPool implements ConnectionPoolInstance {
       if (timedOut) return;
       this.#connecting--;
       rm.connections.dec();
+      if (monitor) hostConnectionClosed(monitor);
       stats.cx_active--;
       // Refused or unreachable: the upstream side ended the attempt.
       cs.cxConnectFail.inc();
