@@ -296,6 +296,12 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   #pending: Uint8Array[] = [];
   #closing = false;
   /**
+   * Envoy's drain sequence has started (`DrainState::Draining`): every response closes the
+   * connection, and an idle connection closes when `drain_timeout` runs out.
+   */
+  #draining = false;
+  #drainTimer: CoarseTimer | undefined;
+  /**
    * No more requests are read: the connection is closing (a codec error, a response that
    * ends it, a reset). Input after that point is neither parsed nor answered (RFC 9112 §9.6).
    */
@@ -382,6 +388,19 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     else this.conn.close();
   }
 
+  /**
+   * The listener drains: Envoy's `startDrainSequence` for HTTP/1.1. Counted once as a drain
+   * close; responses from now on carry `connection: close`; after `drain_timeout` (the second
+   * phase, when HTTP/2 would send its final GOAWAY) the connection closes once idle.
+   */
+  onDrain(): void {
+    if (this.#draining || this.#closing) return;
+    this.#draining = true;
+    this.cfg.stats.cxDrainClose.inc();
+    this.#drainTimer = new CoarseTimer(() => this.#drainClose(), this);
+    this.#drainTimer.arm(this.cfg.drainTimeoutMs);
+  }
+
   // ---- connection events ----
 
   onData(chunk: Uint8Array): void {
@@ -441,6 +460,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     this.#clearHeadersTimer();
     this.#idleTimer?.disarm();
     this.#durationTimer?.disarm();
+    this.#drainTimer?.disarm();
     const s = this.#stream;
     const active = s !== undefined && !s.responseDone;
     const remote = reason !== "local" || this.#peerClosed;
@@ -758,7 +778,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   /** Whether the listener drains, which closes this connection after the response (counted). */
   #drainClosing(): boolean {
+    if (this.#draining) return true;
     if (!drainManager().drainClose(this.ctx.listenerName)) return false;
+    this.#draining = true;
     this.cfg.stats.cxDrainClose.inc();
     return true;
   }

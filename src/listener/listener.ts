@@ -20,6 +20,7 @@ import {
   createAccessLogs,
 } from "../extensions/access_loggers/access_log.ts";
 import { type FilterChainDescription, StreamInfo } from "../stream_info/stream_info.ts";
+import { drainManager } from "../server/drain_manager.ts";
 
 const log = getLogger("conn_handler");
 
@@ -257,6 +258,16 @@ export class ActiveListener {
     si.downstreamWireBytesSent = conn.bytesWritten;
     const ctx = { streamInfo: si, accessLogType: "NotSet" as const };
     for (const al of this.#accessLogs) al.log(ctx);
+  }
+
+  /**
+   * Starts the drain sequence of open connections: of all of them, or of each one the drain
+   * manager picks (a gradual drain asks again later for those it spared).
+   */
+  drainConnections(all: boolean): void {
+    for (const c of this.#connections.toArray()) {
+      if (all || drainManager().drainClose(this.name)) c.startDrain();
+    }
   }
 
   /** Stops accepting; open connections are left to finish (drain) unless `closeAll`. */

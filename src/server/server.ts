@@ -52,6 +52,7 @@ import { Watchdog, watchdogThresholds } from "./watchdog.ts";
 import { setBugCounter } from "../common/error_boundary.ts";
 import type { Options } from "./options.ts";
 import { localClusterOf } from "../upstream/zone_aware.ts";
+import { waitForDrain } from "./graceful_shutdown.ts";
 
 const log = getLogger("main");
 const configLog = getLogger("config");
@@ -210,6 +211,24 @@ export class Server implements AdminServer {
   healthcheckOk(): void {
     this.#view.healthcheckFailed = false;
     this.#workers.broadcast({ type: "healthCheckFailed", failed: false });
+  }
+  /**
+   * Graceful shutdown (SIGTERM): every listener stops accepting now, every connection drains at
+   * once, and the server stops when none is left or after `--drain-time-s`. A second call
+   * changes nothing.
+   */
+  shutdownGracefully(): void {
+    if (this.#state !== "LIVE") return;
+    this.#state = "DRAINING";
+    const names = (this.bootstrap.staticResources?.listeners ?? []).map((l) => l.name);
+    this.#listenerManagerStats.drainingAll(names);
+    const timeoutMs = this.options.drainTimeS * 1000;
+    log.info(`draining ${names.length} listener(s) for at most ${this.options.drainTimeS}s`);
+    this.#workers.broadcast({ type: "drainAll", strategy: "immediate", durationMs: timeoutMs });
+    waitForDrain(() => this.#workers.connectionCount(), timeoutMs).then((drained) => {
+      log.info(drained ? "all connections drained" : "drain time over: closing what is left");
+      this.stop();
+    });
   }
   quit(): void {
     // Answer the admin request first, then shut down.
@@ -399,7 +418,10 @@ export class Server implements AdminServer {
     const handlers = signals.map((sig) => {
       const h = () => {
         log.warn(`caught ${sig}`);
-        this.stop();
+        // SIGTERM drains first unless --exit-on-sigterm; a second one, or SIGINT, stops now.
+        if (sig === "SIGTERM" && !this.options.exitOnSigterm && this.#state === "LIVE") {
+          this.shutdownGracefully();
+        } else this.stop();
       };
       Deno.addSignalListener(sig, h);
       return [sig, h] as const;

@@ -66,6 +66,13 @@ export type ToWorker =
   | { type: "logLevels"; levels: Record<string, LogLevel> }
   /** `POST /drain_listeners`: stop accepting now, or after a drain period (`graceful`). */
   | { type: "drain"; options: DrainOptions }
+  /**
+   * Graceful shutdown and hot restart: every listener stops accepting now and every connection
+   * drains, all at once (`immediate`) or a growing share of them over `durationMs`.
+   */
+  | { type: "drainAll"; strategy: Options["drainStrategy"]; durationMs: number }
+  /** How many downstream connections are still open; `id` pairs the answer. */
+  | { type: "connections"; id: number }
   /** The runtime changed (`/runtime_modify`, a disk layer swap). */
   | { type: "runtime"; snapshot: SnapshotData }
   /** `/healthcheck/fail` (true) and `/healthcheck/ok` (false): connections drain while failed. */
@@ -88,6 +95,7 @@ export type FromWorker =
   | { type: "ready" }
   | { type: "stats"; id: number; packed: PackedSnapshot }
   | { type: "logsReopened"; id: number }
+  | { type: "connections"; id: number; count: number }
   | { type: "hostStats"; id: number; stats: HostStatsSnapshot }
   /** A host's consecutive-error threshold was reached, or it sent immediate-hc-fail. */
   | { type: "hostEvent"; monitorId: number; event: HostEvent }
@@ -103,6 +111,8 @@ class WorkerServer {
   readonly #drainTimeMs: number;
   readonly #drainStrategy: Options["drainStrategy"];
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Asks draining listeners' connections to close, a growing share each time (gradual). */
+  #drainSweep: ReturnType<typeof setInterval> | undefined;
   /** This worker's instance of each stat sink, for the histogram values it records. */
   readonly sinks: StatsSink[] = [];
 
@@ -209,6 +219,7 @@ class WorkerServer {
       return;
     }
     drainManager().startDrain(affected.map((l) => l.name), this.#drainTimeMs, this.#drainStrategy);
+    this.#drainConnections(affected, this.#drainStrategy, this.#drainTimeMs);
     if (opts.skipExit) return;
     clearTimeout(this.#drainTimer);
     this.#drainTimer = setTimeout(() => {
@@ -216,8 +227,40 @@ class WorkerServer {
     }, this.#drainTimeMs);
   }
 
+  /** Shutdown or hot restart: nothing is accepted any more and every connection drains. */
+  drainAll(strategy: Options["drainStrategy"], durationMs: number): void {
+    for (const l of this.listeners) l.close(false);
+    drainManager().startDrain(this.listeners.map((l) => l.name), durationMs, strategy);
+    this.#drainConnections(this.listeners, strategy, durationMs);
+  }
+
+  /**
+   * Starts the drain sequence of the listeners' connections: at once (immediate), or each
+   * second for the share the drain manager picks, and for all that remain at the end of the
+   * drain time (gradual). Idle connections need this: they send no response to carry the
+   * `connection: close`.
+   */
+  #drainConnections(
+    listeners: ActiveListener[],
+    strategy: Options["drainStrategy"],
+    durationMs: number,
+  ): void {
+    clearInterval(this.#drainSweep);
+    if (strategy === "immediate" || durationMs <= 0) {
+      for (const l of listeners) l.drainConnections(true);
+      return;
+    }
+    const end = performance.now() + durationMs;
+    this.#drainSweep = setInterval(() => {
+      const all = performance.now() >= end;
+      for (const l of listeners) l.drainConnections(all);
+      if (all) clearInterval(this.#drainSweep);
+    }, Math.min(1000, durationMs));
+  }
+
   async stop(): Promise<void> {
     clearTimeout(this.#drainTimer);
+    clearInterval(this.#drainSweep);
     for (const l of this.listeners) l.close(true);
     this.ctx.pools.close();
     this.ctx.clusterManager.destroy();
@@ -271,6 +314,12 @@ export function runWorker(scope: {
         );
       } else if (m.type === "drain") {
         server?.drain(m.options);
+      } else if (m.type === "drainAll") {
+        server?.drainAll(m.strategy, m.durationMs);
+      } else if (m.type === "connections") {
+        let count = 0;
+        for (const l of server?.listeners ?? []) count += l.connectionCount;
+        scope.postMessage({ type: "connections", id: m.id, count });
       } else if (m.type === "runtime") {
         setRuntimeSnapshot(m.snapshot);
       } else if (m.type === "healthCheckFailed") {

@@ -182,7 +182,10 @@ export class WorkerPool {
           else log.error(`worker ${id}: ${m.message}`);
         } else if (m.type === "stopped") slot.stopped?.();
         else if (m.type === "hostEvent") this.onHostEvent?.(m.monitorId, m.event);
-        else if (m.type === "stats" || m.type === "logsReopened" || m.type === "hostStats") {
+        else if (
+          m.type === "stats" || m.type === "logsReopened" || m.type === "hostStats" ||
+          m.type === "connections"
+        ) {
           this.#replies.get(m.id)?.(m);
         }
       };
@@ -284,6 +287,16 @@ export class WorkerPool {
       (_, m) => m.type === "hostStats" ? m.stats : undefined,
       timeoutMs,
     );
+  }
+
+  /** Downstream connections open on all workers (a worker that does not answer counts 0). */
+  async connectionCount(timeoutMs = 1000): Promise<number> {
+    const counts = await this.#askAll(
+      (_, id) => ({ type: "connections", id }),
+      (_, m) => m.type === "connections" ? m.count : undefined,
+      timeoutMs,
+    );
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** Sends a message to every worker. */
