@@ -134,6 +134,8 @@ function circuitBreakers(cluster: Cluster): CircuitBreakerThresholds[] {
 /** The admin's read (and few write) operations on the server. */
 export class AdminView {
   readonly #startedAt = Date.now();
+  /** When the first epoch started (a hot restart's child learns it from its parent). */
+  originalStartedAt = this.#startedAt;
   healthcheckFailed = false;
 
   constructor(
@@ -154,7 +156,7 @@ export class AdminView {
       commandLineOptions: commandLineOptions(this.options),
       node: localNode(this.bootstrap, this.options, this.extensions),
       uptimeCurrentEpochSeconds: Math.floor(up / 1000),
-      uptimeAllEpochsSeconds: Math.floor(up / 1000),
+      uptimeAllEpochsSeconds: Math.floor((Date.now() - this.originalStartedAt) / 1000),
     };
   }
 

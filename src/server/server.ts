@@ -53,6 +53,7 @@ import { setBugCounter } from "../common/error_boundary.ts";
 import type { Options } from "./options.ts";
 import { localClusterOf } from "../upstream/zone_aware.ts";
 import { waitForDrain } from "./graceful_shutdown.ts";
+import { HotRestart, type HotRestartParentHooks, type ParentInfo } from "./hot_restart.ts";
 
 const log = getLogger("main");
 const configLog = getLogger("config");
@@ -121,6 +122,10 @@ export class Server implements AdminServer {
   /** The widest `/drain_listeners?graceful` under way: inbound listeners only, or all. */
   #gracefulDrain: "inbound" | "all" | undefined;
   #flusher: StatsFlusher | undefined;
+  /** This process's side of hot restart (absent with `--disable-hot-restart`). */
+  #hotRestart: HotRestart | undefined;
+  /** Ports of the listeners the hot restart parent serves too, by listener name. */
+  #parentPorts = new Map<string, number>();
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -213,6 +218,51 @@ export class Server implements AdminServer {
     this.#workers.broadcast({ type: "healthCheckFailed", failed: false });
   }
   /**
+   * A hot restart's child: the listeners the parent also has (same name and configured
+   * address) take its ports, the generation goes one up, uptime counts from the first epoch.
+   */
+  #adoptParent(parent: ParentInfo): void {
+    this.#serverStats.hotRestartGeneration.set(parent.generation + 1);
+    this.#view.originalStartedAt = parent.originalStartTimeMs;
+    for (const l of this.bootstrap.staticResources?.listeners ?? []) {
+      const p = parent.listeners.find((p) =>
+        p.name === l.name && p.address === formatAddress(l.address)
+      );
+      if (p) this.#parentPorts.set(l.name, p.port);
+    }
+  }
+
+  /** What this server does for its next epoch. */
+  #hotRestartHooks(): HotRestartParentHooks {
+    return {
+      listeners: () =>
+        (this.bootstrap.staticResources?.listeners ?? []).map((l) => ({
+          name: l.name,
+          address: formatAddress(l.address),
+          port: this.#ports[l.name],
+        })),
+      generation: () => this.#serverStats.hotRestartGeneration.value,
+      originalStartTimeMs: () => this.#view.originalStartedAt,
+      shutdownAdmin: async () => {
+        await this.#admin?.close();
+        this.#admin = undefined;
+      },
+      drainForChild: async () => {
+        if (this.#state !== "LIVE") return;
+        this.#state = "DRAINING";
+        // The child reports this process's counters from now on: flushing them here too
+        // would count them twice in the sinks.
+        this.#flusher?.stop();
+        const names = (this.bootstrap.staticResources?.listeners ?? []).map((l) => l.name);
+        this.#listenerManagerStats.drainingAll(names);
+        await this.#workers.drainAll(this.options.drainStrategy, this.options.drainTimeS * 1000);
+      },
+      stats: () => this.#collectStats(false),
+      terminate: () => this.stop(),
+    };
+  }
+
+  /**
    * Graceful shutdown (SIGTERM): every listener stops accepting now, every connection drains at
    * once, and the server stops when none is left or after `--drain-time-s`. A second call
    * changes nothing.
@@ -224,7 +274,7 @@ export class Server implements AdminServer {
     this.#listenerManagerStats.drainingAll(names);
     const timeoutMs = this.options.drainTimeS * 1000;
     log.info(`draining ${names.length} listener(s) for at most ${this.options.drainTimeS}s`);
-    this.#workers.broadcast({ type: "drainAll", strategy: "immediate", durationMs: timeoutMs });
+    this.#workers.drainAll("immediate", timeoutMs);
     waitForDrain(() => this.#workers.connectionCount(), timeoutMs).then((drained) => {
       log.info(drained ? "all connections drained" : "drain time over: closing what is left");
       this.stop();
@@ -284,11 +334,17 @@ export class Server implements AdminServer {
       uptimeSeconds: this.serverInfo().uptimeCurrentEpochSeconds,
     });
     s.gauge("server.worker_restarts", "NeverImport").set(this.#workers.restarts);
+    const hr = this.#hotRestart;
+    if (hr?.hasParent) {
+      await hr.refreshParentStats();
+      this.#serverStats.parentConnections.set(hr.parentStats.connections);
+    }
     this.#ctx?.clusterManager.updateCircuitBreakerStats();
     const own = s.snapshot({ latch });
     const workers = await this.#workers.collectStats(undefined, latch);
     const merger = new SnapshotMerger();
     merger.add(own, true);
+    if (hr) merger.add(hr.parentStats.snapshot(latch), false);
     for (const w of workers) w.table.mergeInto(merger, w.packed, latch, w.retired);
     return merger.result();
   }
@@ -435,6 +491,11 @@ export class Server implements AdminServer {
     handlers.push(["SIGUSR1", reopen]);
     try {
       this.#runtime?.watch();
+      if (!this.options.disableHotRestart) {
+        this.#hotRestart = await HotRestart.start(this.options);
+        const parent = await this.#hotRestart.takeOver();
+        if (parent) this.#adoptParent(parent);
+      }
       // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
       // to learn the port of port-0 listeners, which every worker then binds too.
       this.#ports = this.#reserveListenerPorts();
@@ -470,6 +531,8 @@ export class Server implements AdminServer {
         () => {
           this.#workersStarted();
           if (n > 1) log.info(`all ${n} workers serving`);
+          // Every worker accepts: the parent may stop.
+          this.#hotRestart?.drainParent(() => this.#serverStats.parentConnections.set(0));
         },
         (e) => log.error(`a worker failed to start: ${(e as Error).message}`),
       );
@@ -481,6 +544,7 @@ export class Server implements AdminServer {
       throw e;
     }
     this.#state = "LIVE";
+    this.#hotRestart?.serveChild(this.#hotRestartHooks());
     if (!statsFlushSettings(this.bootstrap).onAdmin) this.#flusher?.start();
     log.info(
       `all listeners ready: ${
@@ -523,6 +587,12 @@ export class Server implements AdminServer {
       const sa = l.address?.address;
       if (sa?.case !== "socketAddress") {
         throw new Error(`listener '${l.name}': only socket_address listeners are supported yet`);
+      }
+      const parentPort = this.#parentPorts.get(l.name);
+      if (parentPort !== undefined) {
+        // The parent's socket holds the address; workers join its reuse-port group.
+        ports[l.name] = parentPort;
+        continue;
       }
       const ps = sa.value.portSpecifier;
       try {
@@ -582,6 +652,7 @@ export class Server implements AdminServer {
     this.#ctx?.pools.close();
     this.#ctx?.clusterManager.destroy();
     await this.#admin?.close();
+    this.#hotRestart?.close();
     // Buffered access log lines must not be lost on a clean shutdown.
     await defaultAccessLogManager().close();
   }

@@ -70,7 +70,7 @@ export type ToWorker =
    * Graceful shutdown and hot restart: every listener stops accepting now and every connection
    * drains, all at once (`immediate`) or a growing share of them over `durationMs`.
    */
-  | { type: "drainAll"; strategy: Options["drainStrategy"]; durationMs: number }
+  | { type: "drainAll"; id: number; strategy: Options["drainStrategy"]; durationMs: number }
   /** How many downstream connections are still open; `id` pairs the answer. */
   | { type: "connections"; id: number }
   /** The runtime changed (`/runtime_modify`, a disk layer swap). */
@@ -96,6 +96,8 @@ export type FromWorker =
   | { type: "stats"; id: number; packed: PackedSnapshot }
   | { type: "logsReopened"; id: number }
   | { type: "connections"; id: number; count: number }
+  /** The worker stopped accepting and told its connections to drain (`drainAll`). */
+  | { type: "draining"; id: number }
   | { type: "hostStats"; id: number; stats: HostStatsSnapshot }
   /** A host's consecutive-error threshold was reached, or it sent immediate-hc-fail. */
   | { type: "hostEvent"; monitorId: number; event: HostEvent }
@@ -316,6 +318,7 @@ export function runWorker(scope: {
         server?.drain(m.options);
       } else if (m.type === "drainAll") {
         server?.drainAll(m.strategy, m.durationMs);
+        scope.postMessage({ type: "draining", id: m.id });
       } else if (m.type === "connections") {
         let count = 0;
         for (const l of server?.listeners ?? []) count += l.connectionCount;

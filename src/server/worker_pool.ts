@@ -9,6 +9,7 @@ import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
 import type { HostEvent } from "../upstream/host_monitor.ts";
 import type { Scope } from "../stats/store.ts";
 import { GuardDog, type GuardDogConfig, newHeartbeat } from "./watchdog.ts";
+import type { DrainStrategy } from "./options.ts";
 
 const log = getLogger("main");
 
@@ -184,7 +185,7 @@ export class WorkerPool {
         else if (m.type === "hostEvent") this.onHostEvent?.(m.monitorId, m.event);
         else if (
           m.type === "stats" || m.type === "logsReopened" || m.type === "hostStats" ||
-          m.type === "connections"
+          m.type === "connections" || m.type === "draining"
         ) {
           this.#replies.get(m.id)?.(m);
         }
@@ -297,6 +298,18 @@ export class WorkerPool {
       timeoutMs,
     );
     return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * Every worker stops accepting and drains its connections (`drainAll`); resolves once all
+   * have (a worker that does not answer within `timeoutMs` is not waited for).
+   */
+  async drainAll(strategy: DrainStrategy, durationMs: number, timeoutMs = 5000): Promise<void> {
+    await this.#askAll(
+      (_, id) => ({ type: "drainAll", id, strategy, durationMs }),
+      (_, m) => m.type === "draining" ? true : undefined,
+      timeoutMs,
+    );
   }
 
   /** Sends a message to every worker. */
