@@ -271,3 +271,74 @@ Deno.test("hot restart: a parent that died before the hand-over", async () => {
   assertEquals(s["server.hot_restart_generation"], 1);
   await child.stop();
 });
+
+function hasWrk(): boolean {
+  try {
+    return new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().code !== 127;
+  } catch {
+    return false;
+  }
+}
+const wrk = hasWrk();
+
+Deno.test({
+  name: !migration || !wrk
+    ? "hot restart under wrk (skipped: needs wrk and a settable net.ipv4.tcp_migrate_req)"
+    : "hot restart under wrk with two workers: three restarts, no socket error, no non-2xx",
+  ignore: !migration || !wrk,
+  fn: async () => {
+    const before = Deno.readTextFileSync(MIGRATE_REQ);
+    Deno.writeTextFileSync(MIGRATE_REQ, "1");
+    try {
+      await underWrk();
+    } finally {
+      Deno.writeTextFileSync(MIGRATE_REQ, before);
+    }
+  },
+});
+
+async function underWrk(): Promise<void> {
+  const baseId = freshBaseId();
+  const args = (epoch: number) => epochArgs(baseId, epoch, ["--concurrency", "2"]);
+  let current = await Proxy.start(config("epoch0"), args(0));
+  const port = current.port();
+  // Runs until interrupted (SIGINT makes wrk stop and print its summary).
+  const load = new Deno.Command("wrk", {
+    args: ["-t", "1", "-c", "8", "-d", "600s", `http://127.0.0.1:${port}/`],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = load.output();
+  let served = 0;
+  const progress = async () => {
+    const s = await adminStatsWhen(
+      current.adminPort,
+      (s) => s["http.test.downstream_rq_total"] >= served + 200,
+      30_000,
+    );
+    served = s["http.test.downstream_rq_total"];
+  };
+  const parents: Proxy[] = [];
+  try {
+    for (let epoch = 1; epoch <= 3; epoch++) {
+      await progress();
+      const next = await Proxy.start(config(`epoch${epoch}`), args(epoch));
+      await next.proc.waitFor(/hot restart: parent shut down/);
+      assertEquals((await current.proc.child.status).code, 0);
+      parents.push(current);
+      current = next;
+    }
+    await progress();
+  } finally {
+    load.kill("SIGINT");
+  }
+  const out = new TextDecoder().decode((await output).stdout);
+  assertMatch(out, /\d+ requests in/);
+  assert(!/Socket errors/.test(out), out);
+  assert(!/Non-2xx or 3xx responses/.test(out), out);
+  const s = await adminStats(current.adminPort);
+  assertEquals(s["server.hot_restart_generation"], 4);
+  for (const p of parents) await p.stop();
+  await current.stop();
+}

@@ -638,6 +638,7 @@ export class Server implements AdminServer {
       circuitBreakerMemory: cm.circuitBreakerMemory(),
       runtime: this.#runtime?.snapshot().data() ?? { layers: [] },
       healthCheckFailed: this.#view.healthcheckFailed,
+      draining: this.#state === "DRAINING",
     };
   }
 

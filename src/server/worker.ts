@@ -58,6 +58,11 @@ export type ToWorker =
     runtime: SnapshotData;
     /** Whether the server fails health checks (a replaced worker must drain too). */
     healthCheckFailed: boolean;
+    /**
+     * The server drains (shutdown, a hot restart's parent): a worker replaced now must not
+     * accept again.
+     */
+    draining?: boolean;
     /** Bumped by this worker's event loop; the main thread's guard dog watches it. */
     heartbeat?: Int32Array;
   }
@@ -182,10 +187,12 @@ class WorkerServer {
       this.listeners.push(new ActiveListener(l, this.ctx));
       drainManager().registerListener(l.name, l.drainType);
     }
-    for (const l of this.listeners) l.bind(true, init.ports[l.name]);
     listenerCreateSuccess(stats).inc(this.listeners.length);
-    for (const l of this.listeners) {
-      l.serve().catch((e) => log.error(`listener '${l.name}': ${(e as Error).message}`));
+    if (!init.draining) {
+      for (const l of this.listeners) l.bind(true, init.ports[l.name]);
+      for (const l of this.listeners) {
+        l.serve().catch((e) => log.error(`listener '${l.name}': ${(e as Error).message}`));
+      }
     }
     // The guard dog on the main thread counts this worker's stalls and acts on them. The
     // heartbeat runs until the isolate ends (a worker that stops draining is a stall too).
