@@ -342,3 +342,26 @@ async function underWrk(): Promise<void> {
   for (const p of parents) await p.stop();
   await current.stop();
 }
+
+Deno.test("hot restart: SIGTERM to a parent draining gradually drains its connections now and exits", async () => {
+  const baseId = freshBaseId();
+  const gradual = ["--drain-strategy", "gradual", "--drain-time-s", "600"];
+  const e0 = await Proxy.start(config("epoch0"), ["--base-id", `${baseId}`, ...gradual]);
+  const keep = await Http1Client.connect(e0.port());
+  assertEquals((await keep.get("/")).body, "epoch0");
+  const e1 = await Proxy.start(config("epoch1"), epochArgs(baseId, 1, [], 600));
+  await e1.proc.waitFor(/hot restart: parent draining/);
+  e0.proc.child.kill("SIGTERM");
+  await e0.proc.waitFor(/draining 1 listener\(s\) for at most 600s/);
+  const last = await keep.get("/");
+  assertEquals(last.body, "epoch0");
+  assertEquals(last.headers["connection"], "close");
+  assert(await keep.waitClosed());
+  assertEquals((await e0.proc.child.status).code, 0);
+  assertMatch(e0.proc.stderr, /all connections drained/);
+  const c = await Http1Client.connect(e1.port());
+  assertEquals((await c.get("/")).body, "epoch1");
+  c.close();
+  await e0.stop();
+  await e1.stop();
+});

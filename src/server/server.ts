@@ -122,6 +122,8 @@ export class Server implements AdminServer {
   /** The widest `/drain_listeners?graceful` under way: inbound listeners only, or all. */
   #gracefulDrain: "inbound" | "all" | undefined;
   #flusher: StatsFlusher | undefined;
+  /** A graceful shutdown (SIGTERM) is under way. */
+  #shuttingDown = false;
   /** This process's side of hot restart (absent with `--disable-hot-restart`). */
   #hotRestart: HotRestart | undefined;
   /** Ports of the listeners the hot restart parent serves too, by listener name. */
@@ -268,11 +270,15 @@ export class Server implements AdminServer {
    * changes nothing.
    */
   shutdownGracefully(): void {
-    if (this.#state !== "LIVE") return;
-    this.#state = "DRAINING";
-    const names = (this.bootstrap.staticResources?.listeners ?? []).map((l) => l.name);
-    this.#listenerManagerStats.drainingAll(names);
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
     const timeoutMs = this.options.drainTimeS * 1000;
+    const names = (this.bootstrap.staticResources?.listeners ?? []).map((l) => l.name);
+    if (this.#state === "LIVE") {
+      this.#state = "DRAINING";
+      this.#listenerManagerStats.drainingAll(names);
+    }
+    // A hot restart's parent already drains (maybe gradually): its connections go now too.
     log.info(`draining ${names.length} listener(s) for at most ${this.options.drainTimeS}s`);
     this.#workers.drainAll("immediate", timeoutMs);
     waitForDrain(() => this.#workers.connectionCount(), timeoutMs).then((drained) => {
@@ -475,7 +481,8 @@ export class Server implements AdminServer {
       const h = () => {
         log.warn(`caught ${sig}`);
         // SIGTERM drains first unless --exit-on-sigterm; a second one, or SIGINT, stops now.
-        if (sig === "SIGTERM" && !this.options.exitOnSigterm && this.#state === "LIVE") {
+        const serving = this.#state === "LIVE" || this.#state === "DRAINING";
+        if (sig === "SIGTERM" && !this.options.exitOnSigterm && serving && !this.#shuttingDown) {
           this.shutdownGracefully();
         } else this.stop();
       };
