@@ -12,9 +12,12 @@
  * the first would run on it. denvoy instead shares the addresses: every listener is bound with
  * SO_REUSEPORT, so the child binds the parent's ports (port-0 listeners included: the parent
  * names its ports) and accepts alongside the parent; only once every worker of the child
- * accepts does the parent stop accepting. Connections that sit in the parent's accept queue at
- * that moment are reset by the kernel unless `net.ipv4.tcp_migrate_req` is 1 (Linux 5.14+),
- * which moves them to the child's sockets: the child warns when it is 0.
+ * accepts does the parent stop accepting. Closing a listen socket resets the connections queued
+ * on it, so before that the child attaches a BPF program to each reuse-port group that gives
+ * every new connection to its own sockets (`reuseport_steering.ts`), and the parent goes on
+ * accepting for `STEERED_ACCEPT_MS` (handshakes under way complete meanwhile) before closing.
+ * Where steering is not possible, `net.ipv4.tcp_migrate_req` = 1 (Linux 5.14+) has the kernel
+ * move queued connections to the child's sockets instead; the child warns when neither holds.
  *
  * @module
  */
@@ -30,12 +33,26 @@ import {
   RpcStream,
 } from "./hot_restart_rpc.ts";
 import { ParentStats } from "./hot_restart_stats.ts";
+import { ReusePortSteering } from "./reuseport_steering.ts";
 import type { Options } from "./options.ts";
 
 const log = getLogger("main");
 
-/** How long the child waits for each answer of its parent. */
+/** How long the child waits for each answer of its parent (the drain takes a moment more). */
 const REPLY_TIMEOUT_MS = 5000;
+
+/**
+ * How long a steered parent goes on accepting: connections queued on its sockets, and
+ * handshakes it answered before the steering (one round trip, or a retransmitted SYN-ACK),
+ * arrive meanwhile.
+ */
+export const STEERED_ACCEPT_MS = 1000;
+
+/** A listen address the child shares with its parent. */
+export interface SharedAddress {
+  ip: string;
+  port: number;
+}
 
 /** What a server offers its next epoch, and does when told. */
 export interface HotRestartParentHooks {
@@ -48,10 +65,12 @@ export interface HotRestartParentHooks {
   /** Closes its admin listener, so the child can bind the same address. */
   shutdownAdmin(): Promise<void>;
   /**
-   * Stops accepting and drains its connections (`--drain-strategy`, `--drain-time-s`);
-   * resolves once every worker has stopped accepting.
+   * Drains its connections (`--drain-strategy`, `--drain-time-s`) and stops accepting, after
+   * `acceptForMs`; resolves once every worker has stopped accepting.
    */
-  drainForChild(): Promise<void>;
+  drainForChild(acceptForMs: number): Promise<void>;
+  /** Its worker count: its sockets in each reuse-port group. */
+  workers(): number;
   /** Its stats, for the child to merge. */
   stats(): Promise<StoreSnapshot>;
   /** Exits (the parent shutdown time is over). */
@@ -62,6 +81,7 @@ export interface HotRestartParentHooks {
 export interface ParentInfo {
   epoch: number;
   generation: number;
+  workers: number;
   listeners: ParentListener[];
   originalStartTimeMs: number;
 }
@@ -213,22 +233,33 @@ export class HotRestart {
       `hot restart: taking over from epoch ${reply.epoch} ` +
         `(${reply.listeners.length} listener(s))`,
     );
-    warnWithoutRequestMigration();
     return {
       epoch: reply.epoch,
       generation: reply.generation,
+      workers: reply.workers,
       listeners: reply.listeners,
       originalStartTimeMs: admin?.type === "adminShutdown" ? admin.originalStartTimeMs : Date.now(),
     };
   }
 
   /**
-   * Every worker of this process accepts: the parent stops accepting and drains, and exits
-   * after `--parent-shutdown-time-s` (`onTerminated` runs then).
+   * Every worker of this process (`concurrency` of them) accepts on the `shared` addresses: new
+   * connections are steered away from the parent's sockets, the parent stops accepting and
+   * drains, and exits after `--parent-shutdown-time-s` (`onTerminated` runs then).
    */
-  async drainParent(onTerminated: () => void): Promise<void> {
+  async drainParent(
+    parent: ParentInfo,
+    shared: SharedAddress[],
+    concurrency: number,
+    onTerminated: () => void,
+  ): Promise<void> {
     await this.refreshParentStats();
-    if ((await this.#ask({ type: "drain" }))?.type !== "draining") return;
+    const steered = shared.length > 0 ? this.#steer(parent.workers, shared, concurrency) : [];
+    const reply = await this.#ask({ type: "drain", steered: steered.length === shared.length });
+    // The parent's sockets are closed: the kernel spreads connections over ours again.
+    for (const { steering, fd } of steered) steering.detach(fd);
+    steered[0]?.steering.close();
+    if (reply?.type !== "draining") return;
     log.info(
       `hot restart: parent draining; it shuts down in ${this.options.parentShutdownTimeS}s`,
     );
@@ -239,6 +270,32 @@ export class HotRestart {
       log.info("hot restart: parent shut down");
       onTerminated();
     }, this.options.parentShutdownTimeS * 1000);
+  }
+
+  /**
+   * Gives every new connection to this process's sockets (the last `concurrency` of each
+   * group, after the parent's `parentWorkers`). Returns the groups steered: all of them, or
+   * none (and a warning when the kernel would not move queued connections either).
+   */
+  #steer(
+    parentWorkers: number,
+    shared: SharedAddress[],
+    concurrency: number,
+  ): { steering: ReusePortSteering; fd: number }[] {
+    const steering = ReusePortSteering.open();
+    const done: { steering: ReusePortSteering; fd: number }[] = [];
+    for (const a of shared) {
+      const fds = steering?.listenFds(a.ip, a.port) ?? [];
+      if (fds.length !== concurrency || !steering!.steer(fds[0], parentWorkers, concurrency)) {
+        for (const d of done) d.steering.detach(d.fd);
+        steering?.close();
+        warnWithoutRequestMigration(`${a.ip}:${a.port}`);
+        return [];
+      }
+      done.push({ steering: steering!, fd: fds[0] });
+    }
+    log.debug(`hot restart: new connections steered to this epoch's ${concurrency} socket(s)`);
+    return done;
   }
 
   /** Fetches the parent's stats (unless `--skip-hot-restart-parent-stats`). */
@@ -280,6 +337,7 @@ export class HotRestart {
             version: HOT_RESTART_VERSION,
             epoch: this.options.restartEpoch,
             generation: hooks.generation(),
+            workers: hooks.workers(),
             listeners: hooks.listeners(),
           };
           break;
@@ -289,7 +347,7 @@ export class HotRestart {
           break;
         case "drain":
           log.warn(`hot restart: epoch ${this.options.restartEpoch + 1} serves: draining`);
-          await hooks.drainForChild();
+          await hooks.drainForChild(req.steered ? STEERED_ACCEPT_MS : 0);
           reply = { type: "draining" };
           break;
         case "stats":
@@ -328,15 +386,19 @@ function printable(path: string): string {
   return path.startsWith("\0") ? "@" + path.slice(1) : path;
 }
 
-/** Without request migration, connections queued on the parent's sockets are reset. */
-function warnWithoutRequestMigration(): void {
+/**
+ * Without steering nor request migration, connections queued on the parent's sockets when it
+ * closes them are reset.
+ */
+function warnWithoutRequestMigration(address: string): void {
   let value = "";
   try {
     value = Deno.readTextFileSync("/proc/sys/net/ipv4/tcp_migrate_req").trim();
   } catch { /* not Linux, or too old a kernel */ }
   if (value === "1") return;
   log.warn(
-    "hot restart: net.ipv4.tcp_migrate_req is not 1: connections still queued on the " +
+    `hot restart: new connections to ${address} cannot be steered to this epoch (no FFI, or ` +
+      "not Linux) and net.ipv4.tcp_migrate_req is not 1: connections still queued on the " +
       "parent's listen sockets when it stops accepting will be reset (set it to 1, Linux 5.14+)",
   );
 }

@@ -55,8 +55,12 @@ export type ChildRequest =
   | { type: "listeners" }
   /** Close the admin listener, so the child can bind its address (ShutdownAdmin). */
   | { type: "shutdownAdmin" }
-  /** The child accepts on every listener: stop accepting and drain (DrainListeners). */
-  | { type: "drain" }
+  /**
+   * The child accepts on every listener: stop accepting and drain (DrainListeners). `steered`:
+   * the child has taken every new connection over (`reuseport_steering.ts`), so the parent
+   * accepts what is queued on its sockets for a moment before it closes them.
+   */
+  | { type: "drain"; steered: boolean }
   /** The parent's stats, merged into the child's (Stats). */
   | { type: "stats" }
   /** The parent shutdown time is over: exit (Terminate). */
@@ -71,6 +75,8 @@ export type ParentReply =
     epoch: number;
     /** The parent's `server.hot_restart_generation`. */
     generation: number;
+    /** Sockets the parent has in each listener's reuse-port group (one per worker). */
+    workers: number;
     listeners: ParentListener[];
   }
   | {

@@ -128,6 +128,8 @@ export class Server implements AdminServer {
   #hotRestart: HotRestart | undefined;
   /** Ports of the listeners the hot restart parent serves too, by listener name. */
   #parentPorts = new Map<string, number>();
+  /** The hot restart parent, until it drains. */
+  #parent: ParentInfo | undefined;
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -224,6 +226,7 @@ export class Server implements AdminServer {
    * address) take its ports, the generation goes one up, uptime counts from the first epoch.
    */
   #adoptParent(parent: ParentInfo): void {
+    this.#parent = parent;
     this.#serverStats.hotRestartGeneration.set(parent.generation + 1);
     this.#view.originalStartedAt = parent.originalStartTimeMs;
     for (const l of this.bootstrap.staticResources?.listeners ?? []) {
@@ -232,6 +235,25 @@ export class Server implements AdminServer {
       );
       if (p) this.#parentPorts.set(l.name, p.port);
     }
+  }
+
+  /** Has the hot restart parent drain, once every worker accepts on the shared addresses. */
+  #drainParent(hr: HotRestart, parent: ParentInfo): void {
+    this.#parent = undefined;
+    const shared = [];
+    for (const l of this.bootstrap.staticResources?.listeners ?? []) {
+      const port = this.#parentPorts.get(l.name);
+      const sa = l.address?.address;
+      if (port !== undefined && sa?.case === "socketAddress") {
+        shared.push({ ip: sa.value.address, port });
+      }
+    }
+    hr.drainParent(
+      parent,
+      shared,
+      this.options.concurrency,
+      () => this.#serverStats.parentConnections.set(0),
+    );
   }
 
   /** What this server does for its next epoch. */
@@ -249,7 +271,8 @@ export class Server implements AdminServer {
         await this.#admin?.close();
         this.#admin = undefined;
       },
-      drainForChild: async () => {
+      workers: () => this.options.concurrency,
+      drainForChild: async (acceptForMs) => {
         if (this.#state !== "LIVE") return;
         this.#state = "DRAINING";
         // The child reports this process's counters from now on: flushing them here too
@@ -257,7 +280,11 @@ export class Server implements AdminServer {
         this.#flusher?.stop();
         const names = (this.bootstrap.staticResources?.listeners ?? []).map((l) => l.name);
         this.#listenerManagerStats.drainingAll(names);
-        await this.#workers.drainAll(this.options.drainStrategy, this.options.drainTimeS * 1000);
+        await this.#workers.drainAll(
+          this.options.drainStrategy,
+          this.options.drainTimeS * 1000,
+          acceptForMs,
+        );
       },
       stats: () => this.#collectStats(false),
       terminate: () => this.stop(),
@@ -539,7 +566,7 @@ export class Server implements AdminServer {
           this.#workersStarted();
           if (n > 1) log.info(`all ${n} workers serving`);
           // Every worker accepts: the parent may stop.
-          this.#hotRestart?.drainParent(() => this.#serverStats.parentConnections.set(0));
+          if (this.#parent) this.#drainParent(this.#hotRestart!, this.#parent);
         },
         (e) => log.error(`a worker failed to start: ${(e as Error).message}`),
       );

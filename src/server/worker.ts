@@ -75,7 +75,14 @@ export type ToWorker =
    * Graceful shutdown and hot restart: every listener stops accepting now and every connection
    * drains, all at once (`immediate`) or a growing share of them over `durationMs`.
    */
-  | { type: "drainAll"; id: number; strategy: Options["drainStrategy"]; durationMs: number }
+  | {
+    type: "drainAll";
+    id: number;
+    strategy: Options["drainStrategy"];
+    durationMs: number;
+    /** Go on accepting this long first (a hot restart's child steers connections away). */
+    acceptForMs: number;
+  }
   /** How many downstream connections are still open; `id` pairs the answer. */
   | { type: "connections"; id: number }
   /** The runtime changed (`/runtime_modify`, a disk layer swap). */
@@ -236,11 +243,23 @@ class WorkerServer {
     }, this.#drainTimeMs);
   }
 
-  /** Shutdown or hot restart: nothing is accepted any more and every connection drains. */
-  drainAll(strategy: Options["drainStrategy"], durationMs: number): void {
-    for (const l of this.listeners) l.close(false);
+  /**
+   * Shutdown or hot restart: every connection drains, and nothing is accepted any more after
+   * `acceptForMs`; resolves then.
+   */
+  async drainAll(
+    strategy: Options["drainStrategy"],
+    durationMs: number,
+    acceptForMs: number,
+  ): Promise<void> {
     drainManager().startDrain(this.listeners.map((l) => l.name), durationMs, strategy);
     this.#drainConnections(this.listeners, strategy, durationMs);
+    if (acceptForMs > 0) await new Promise((r) => setTimeout(r, acceptForMs));
+    for (const l of this.listeners) l.close(false);
+    // Connections accepted meanwhile drain too.
+    if (acceptForMs > 0 && strategy === "immediate") {
+      for (const l of this.listeners) l.drainConnections(true);
+    }
   }
 
   /**
@@ -324,8 +343,8 @@ export function runWorker(scope: {
       } else if (m.type === "drain") {
         server?.drain(m.options);
       } else if (m.type === "drainAll") {
-        server?.drainAll(m.strategy, m.durationMs);
-        scope.postMessage({ type: "draining", id: m.id });
+        (server?.drainAll(m.strategy, m.durationMs, m.acceptForMs) ?? Promise.resolve())
+          .finally(() => scope.postMessage({ type: "draining", id: m.id }));
       } else if (m.type === "connections") {
         let count = 0;
         for (const l of server?.listeners ?? []) count += l.connectionCount;

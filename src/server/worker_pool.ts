@@ -301,14 +301,14 @@ export class WorkerPool {
   }
 
   /**
-   * Every worker stops accepting and drains its connections (`drainAll`); resolves once all
-   * have (a worker that does not answer within `timeoutMs` is not waited for).
+   * Every worker drains its connections and stops accepting after `acceptForMs` (`drainAll`);
+   * resolves once all have (a worker that does not answer in time is not waited for).
    */
-  async drainAll(strategy: DrainStrategy, durationMs: number, timeoutMs = 5000): Promise<void> {
+  async drainAll(strategy: DrainStrategy, durationMs: number, acceptForMs = 0): Promise<void> {
     await this.#askAll(
-      (_, id) => ({ type: "drainAll", id, strategy, durationMs }),
+      (_, id) => ({ type: "drainAll", id, strategy, durationMs, acceptForMs }),
       (_, m) => m.type === "draining" ? true : undefined,
-      timeoutMs,
+      acceptForMs + 5000,
     );
   }
 
