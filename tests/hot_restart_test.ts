@@ -331,3 +331,53 @@ Deno.test("hot restart: SIGTERM to a parent draining gradually drains its connec
   await e0.stop();
   await e1.stop();
 });
+
+/** Two listeners answering `body`, the second with `drain_type: MODIFY_ONLY`. */
+function twoListeners(body: string): string {
+  const listener = (name: string, extra: string) => `
+  - name: ${name}
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }${extra}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ${name}
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: / }
+                direct_response: { status: 200, body: { inline_string: "${body}" } }
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router`;
+  return `admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+static_resources:
+  listeners:${listener("dflt", "")}${listener("modify_only", "\n    drain_type: MODIFY_ONLY")}
+`;
+}
+
+Deno.test("hot restart: the parent drains DEFAULT listeners' connections, not MODIFY_ONLY ones", async () => {
+  const baseId = freshBaseId();
+  const e0 = await Proxy.start(twoListeners("epoch0"), epochArgs(baseId, 0));
+  const dflt = await Http1Client.connect(e0.port("dflt"));
+  const modifyOnly = await Http1Client.connect(e0.port("modify_only"));
+  assertEquals((await dflt.get("/")).body, "epoch0");
+  assertEquals((await modifyOnly.get("/")).body, "epoch0");
+  const e1 = await Proxy.start(twoListeners("epoch1"), epochArgs(baseId, 1, [], 600));
+  assertEquals(e1.ports, e0.ports);
+  await e1.proc.waitFor(/hot restart: parent draining/);
+  assertEquals((await dflt.get("/")).headers["connection"], "close");
+  const kept = await modifyOnly.get("/");
+  assertEquals(kept.body, "epoch0");
+  assertEquals(kept.headers["connection"], undefined);
+  const fresh = await Http1Client.connect(e1.port("modify_only"));
+  assertEquals((await fresh.get("/")).body, "epoch1");
+  for (const c of [dflt, modifyOnly, fresh]) c.close();
+  await e0.stop();
+  await e1.stop();
+});

@@ -280,11 +280,9 @@ export class Server implements AdminServer {
         this.#flusher?.stop();
         const names = (this.bootstrap.staticResources?.listeners ?? []).map((l) => l.name);
         this.#listenerManagerStats.drainingAll(names);
-        await this.#workers.drainAll(
-          this.options.drainStrategy,
-          this.options.drainTimeS * 1000,
+        await this.#workers.drainAll(this.options.drainStrategy, this.options.drainTimeS * 1000, {
           acceptForMs,
-        );
+        });
       },
       stats: () => this.#collectStats(false),
       terminate: () => this.stop(),
@@ -307,7 +305,7 @@ export class Server implements AdminServer {
     }
     // A hot restart's parent already drains (maybe gradually): its connections go now too.
     log.info(`draining ${names.length} listener(s) for at most ${this.options.drainTimeS}s`);
-    this.#workers.drainAll("immediate", timeoutMs);
+    this.#workers.drainAll("immediate", timeoutMs, { shutdown: true });
     waitForDrain(() => this.#workers.connectionCount(), timeoutMs).then((drained) => {
       log.info(drained ? "all connections drained" : "drain time over: closing what is left");
       this.stop();

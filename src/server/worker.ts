@@ -82,6 +82,8 @@ export type ToWorker =
     durationMs: number;
     /** Go on accepting this long first (a hot restart's child steers connections away). */
     acceptForMs: number;
+    /** A shutdown (SIGTERM), rather than a hot restart: every listener drains. */
+    shutdown: boolean;
   }
   /** How many downstream connections are still open; `id` pairs the answer. */
   | { type: "connections"; id: number }
@@ -234,8 +236,9 @@ class WorkerServer {
       for (const l of affected) l.close(false);
       return;
     }
-    drainManager().startDrain(affected.map((l) => l.name), this.#drainTimeMs, this.#drainStrategy);
-    this.#drainConnections(affected, this.#drainStrategy, this.#drainTimeMs);
+    const draining = affected.filter(drainsWithServer);
+    drainManager().startDrain(draining.map((l) => l.name), this.#drainTimeMs, this.#drainStrategy);
+    this.#drainConnections(draining, this.#drainStrategy, this.#drainTimeMs);
     if (opts.skipExit) return;
     clearTimeout(this.#drainTimer);
     this.#drainTimer = setTimeout(() => {
@@ -244,21 +247,24 @@ class WorkerServer {
   }
 
   /**
-   * Shutdown or hot restart: every connection drains, and nothing is accepted any more after
-   * `acceptForMs`; resolves then.
+   * Shutdown or hot restart: connections drain, and nothing is accepted any more after
+   * `acceptForMs`; resolves then. On hot restart, the connections of `MODIFY_ONLY` listeners
+   * are left alone (until the parent exits), as in Envoy; a shutdown drains them too.
    */
   async drainAll(
     strategy: Options["drainStrategy"],
     durationMs: number,
     acceptForMs: number,
+    shutdown: boolean,
   ): Promise<void> {
-    drainManager().startDrain(this.listeners.map((l) => l.name), durationMs, strategy);
-    this.#drainConnections(this.listeners, strategy, durationMs);
+    const draining = shutdown ? this.listeners : this.listeners.filter(drainsWithServer);
+    drainManager().startDrain(draining.map((l) => l.name), durationMs, strategy);
+    this.#drainConnections(draining, strategy, durationMs);
     if (acceptForMs > 0) await new Promise((r) => setTimeout(r, acceptForMs));
     for (const l of this.listeners) l.close(false);
     // Connections accepted meanwhile drain too.
     if (acceptForMs > 0 && strategy === "immediate") {
-      for (const l of this.listeners) l.drainConnections(true);
+      for (const l of draining) l.drainConnections(true);
     }
   }
 
@@ -295,6 +301,15 @@ class WorkerServer {
     await Promise.all(this.sinks.map((s) => s.close().catch(() => {})));
     await defaultAccessLogManager().close();
   }
+}
+
+/**
+ * Whether a listener's connections drain when the server drains (hot restart,
+ * `/drain_listeners?graceful`): not with `drain_type: MODIFY_ONLY` (1), which drains only when
+ * the listener itself is modified or removed.
+ */
+function drainsWithServer(l: ActiveListener): boolean {
+  return l.config.drainType !== 1;
 }
 
 /** Runs the worker message loop (called when this module is a Worker's entry). */
@@ -343,7 +358,8 @@ export function runWorker(scope: {
       } else if (m.type === "drain") {
         server?.drain(m.options);
       } else if (m.type === "drainAll") {
-        (server?.drainAll(m.strategy, m.durationMs, m.acceptForMs) ?? Promise.resolve())
+        (server?.drainAll(m.strategy, m.durationMs, m.acceptForMs, m.shutdown) ??
+          Promise.resolve())
           .finally(() => scope.postMessage({ type: "draining", id: m.id }));
       } else if (m.type === "connections") {
         let count = 0;

@@ -301,12 +301,19 @@ export class WorkerPool {
   }
 
   /**
-   * Every worker drains its connections and stops accepting after `acceptForMs` (`drainAll`);
-   * resolves once all have (a worker that does not answer in time is not waited for).
+   * Every worker drains its connections and stops accepting after `acceptForMs` (`drainAll`;
+   * `shutdown`: every listener drains, `MODIFY_ONLY` ones too); resolves once all have (a
+   * worker that does not answer in time is not waited for).
    */
-  async drainAll(strategy: DrainStrategy, durationMs: number, acceptForMs = 0): Promise<void> {
+  async drainAll(
+    strategy: DrainStrategy,
+    durationMs: number,
+    opts: { acceptForMs?: number; shutdown?: boolean } = {},
+  ): Promise<void> {
+    const acceptForMs = opts.acceptForMs ?? 0;
+    const shutdown = opts.shutdown ?? false;
     await this.#askAll(
-      (_, id) => ({ type: "drainAll", id, strategy, durationMs, acceptForMs }),
+      (_, id) => ({ type: "drainAll", id, strategy, durationMs, acceptForMs, shutdown }),
       (_, m) => m.type === "draining" ? true : undefined,
       acceptForMs + 5000,
     );
