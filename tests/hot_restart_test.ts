@@ -377,7 +377,22 @@ Deno.test("hot restart: the parent drains DEFAULT listeners' connections, not MO
   assertEquals(kept.headers["connection"], undefined);
   const fresh = await Http1Client.connect(e1.port("modify_only"));
   assertEquals((await fresh.get("/")).body, "epoch1");
+  // The parent's connection that stays counts in both processes' totals.
+  assert(await dflt.waitClosed());
+  const s = await adminStatsWhen(e1.adminPort, (s) => s["server.parent_connections"] === 1);
+  assertEquals(s["server.total_connections"], 2);
+  assertEquals(s["http.modify_only.downstream_cx_active"], 2);
   for (const c of [dflt, modifyOnly, fresh]) c.close();
   await e0.stop();
   await e1.stop();
+});
+
+Deno.test("--disable-hot-restart: no domain socket, so the same base id and epoch can run twice", async () => {
+  const baseId = freshBaseId();
+  const args = ["--base-id", `${baseId}`, "--disable-hot-restart"];
+  const a = await Proxy.start(config("a"), args);
+  const b = await Proxy.start(config("b"), args);
+  assert(!/domain socket/.test(a.proc.stderr + b.proc.stderr));
+  await a.stop();
+  await b.stop();
 });
