@@ -20,7 +20,6 @@ import {
   createAccessLogs,
 } from "../extensions/access_loggers/access_log.ts";
 import { type FilterChainDescription, StreamInfo } from "../stream_info/stream_info.ts";
-import { drainManager } from "../server/drain_manager.ts";
 
 const log = getLogger("conn_handler");
 
@@ -261,12 +260,12 @@ export class ActiveListener {
   }
 
   /**
-   * Starts the drain sequence of open connections: of all of them, or of each one the drain
-   * manager picks (a gradual drain asks again later for those it spared).
+   * Starts the drain sequence of a random `share` of the open connections (1: all of them; a
+   * gradual drain asks again later, for a bigger share of those it spared).
    */
-  drainConnections(all: boolean): void {
+  drainConnections(share: number): void {
     for (const c of this.#connections.toArray()) {
-      if (all || drainManager().drainClose(this.name)) c.startDrain();
+      if (share >= 1 || Math.random() < share) c.startDrain();
     }
   }
 

@@ -31,7 +31,7 @@ import type { DrainOptions } from "../admin/listeners.ts";
 import { setRuntimeSnapshot } from "../runtime/runtime.ts";
 import type { SnapshotData } from "../runtime/snapshot.ts";
 import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
-import { drainManager } from "./drain_manager.ts";
+import { drainManager, gradualShare } from "./drain_manager.ts";
 import type { StatsSink } from "../stats/sink.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
 import { createStatsSinks } from "./stats_flusher.ts";
@@ -264,15 +264,15 @@ class WorkerServer {
     for (const l of this.listeners) l.close(false);
     // Connections accepted meanwhile drain too.
     if (acceptForMs > 0 && strategy === "immediate") {
-      for (const l of draining) l.drainConnections(true);
+      for (const l of draining) l.drainConnections(1);
     }
   }
 
   /**
    * Starts the drain sequence of the listeners' connections: at once (immediate), or each
-   * second for the share the drain manager picks, and for all that remain at the end of the
-   * drain time (gradual). Idle connections need this: they send no response to carry the
-   * `connection: close`.
+   * second for a share of those left, so that the part told grows linearly to all of them at
+   * the end of the drain time (gradual). Idle connections need this: they send no response to
+   * carry the `connection: close`.
    */
   #drainConnections(
     listeners: ActiveListener[],
@@ -281,15 +281,16 @@ class WorkerServer {
   ): void {
     clearInterval(this.#drainSweep);
     if (strategy === "immediate" || durationMs <= 0) {
-      for (const l of listeners) l.drainConnections(true);
+      for (const l of listeners) l.drainConnections(1);
       return;
     }
-    const end = performance.now() + durationMs;
+    const start = performance.now();
+    const interval = Math.min(1000, durationMs);
     this.#drainSweep = setInterval(() => {
-      const all = performance.now() >= end;
-      for (const l of listeners) l.drainConnections(all);
-      if (all) clearInterval(this.#drainSweep);
-    }, Math.min(1000, durationMs));
+      const share = gradualShare(performance.now() - start, durationMs, interval);
+      for (const l of listeners) l.drainConnections(share);
+      if (share >= 1) clearInterval(this.#drainSweep);
+    }, interval);
   }
 
   async stop(): Promise<void> {
