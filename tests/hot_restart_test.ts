@@ -396,3 +396,14 @@ Deno.test("--disable-hot-restart: no domain socket, so the same base id and epoc
   await a.stop();
   await b.stop();
 });
+
+Deno.test("hot restart: a parent whose child dies after the hand-over exits after its own --parent-shutdown-time-s", async () => {
+  const baseId = freshBaseId();
+  const e0 = await Proxy.start(config("epoch0"), epochArgs(baseId, 0));
+  const e1 = await Proxy.start(config("epoch1"), epochArgs(baseId, 1, [], 600));
+  await e1.proc.waitFor(/hot restart: parent draining/);
+  await e1.proc.stop("SIGKILL");
+  await e0.proc.waitFor(/the next epoch is gone; shutting down in 1s/);
+  assertEquals((await e0.proc.child.status).code, 0);
+  await e0.stop();
+});

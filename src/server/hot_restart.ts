@@ -93,6 +93,10 @@ export class HotRestart {
   #queue: Promise<unknown> = Promise.resolve();
   #parentTerminated = false;
   #terminateTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The parent's own exit, when its child is gone without asking for it. */
+  #selfTerminateTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The child asked this process to exit. */
+  #terminating = false;
   #children = new Set<RpcStream>();
   /** The parent's stats, merged into ours while hot restarting and kept after. */
   readonly parentStats = new ParentStats();
@@ -317,15 +321,31 @@ export class HotRestart {
         }
         const child = new RpcStream(conn);
         this.#children.add(child);
-        this.#answer(child, hooks).finally(() => {
+        let drained = false;
+        this.#answer(child, hooks, () => drained = true).finally(() => {
           this.#children.delete(child);
           child.close();
+          if (!drained || this.#terminating) return;
+          // The child that took over is gone before telling this process to exit: exit by
+          // itself after the shutdown time, rather than drain forever.
+          log.warn(
+            `hot restart: the next epoch is gone; shutting down in ` +
+              `${this.options.parentShutdownTimeS}s`,
+          );
+          this.#selfTerminateTimer = setTimeout(
+            () => hooks.terminate(),
+            this.options.parentShutdownTimeS * 1000,
+          );
         });
       }
     })();
   }
 
-  async #answer(child: RpcStream, hooks: HotRestartParentHooks): Promise<void> {
+  async #answer(
+    child: RpcStream,
+    hooks: HotRestartParentHooks,
+    onDrained: () => void,
+  ): Promise<void> {
     for (;;) {
       const req = await child.receive() as ChildRequest | undefined;
       if (!req) return;
@@ -348,12 +368,14 @@ export class HotRestart {
         case "drain":
           log.warn(`hot restart: epoch ${this.options.restartEpoch + 1} serves: draining`);
           await hooks.drainForChild(req.steered ? STEERED_ACCEPT_MS : 0);
+          onDrained();
           reply = { type: "draining" };
           break;
         case "stats":
           reply = { type: "stats", stats: await hooks.stats() };
           break;
         case "terminate":
+          this.#terminating = true;
           await child.send({ type: "terminating" }).catch(() => {});
           log.warn("hot restart: the next epoch asks this one to shut down");
           hooks.terminate();
@@ -368,6 +390,7 @@ export class HotRestart {
   /** Closes the domain socket and the link to the parent. */
   close(): void {
     clearTimeout(this.#terminateTimer);
+    clearTimeout(this.#selfTerminateTimer);
     try {
       this.socket.close();
     } catch { /* already closed */ }
