@@ -152,7 +152,8 @@ export class AdminView {
     return {
       version: BUILD_VERSION,
       state,
-      hotRestartVersion: HOT_RESTART_VERSION,
+      // Envoy reports "disabled" without hot restart, as `--hot-restart-version` prints.
+      hotRestartVersion: this.options.disableHotRestart ? "disabled" : HOT_RESTART_VERSION,
       commandLineOptions: commandLineOptions(this.options),
       node: localNode(this.bootstrap, this.options, this.extensions),
       uptimeCurrentEpochSeconds: Math.floor(up / 1000),
