@@ -259,6 +259,16 @@ export class ActiveListener {
     for (const al of this.#accessLogs) al.log(ctx);
   }
 
+  /**
+   * Starts the drain sequence of a random `share` of the open connections (1: all of them; a
+   * gradual drain asks again later, for a bigger share of those it spared).
+   */
+  drainConnections(share: number): void {
+    for (const c of this.#connections.toArray()) {
+      if (share >= 1 || Math.random() < share) c.startDrain();
+    }
+  }
+
   /** Stops accepting; open connections are left to finish (drain) unless `closeAll`. */
   close(closeAll = false): void {
     try {

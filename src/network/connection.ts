@@ -28,6 +28,11 @@ export interface ConnectionCallbacks {
    * Without it the connection is closed.
    */
   onBug?(error: unknown): void;
+  /**
+   * The listener drains (shutdown, hot restart): wind the connection down gracefully. Without
+   * it the connection is left to finish or to be closed when the server stops.
+   */
+  onDrain?(): void;
 }
 
 let nextConnectionId = 1;
@@ -98,6 +103,16 @@ export class Connection {
     this.remoteIp = r.hostname ?? "";
     this.remotePort = r.port ?? 0;
     this.localPort = (conn.localAddr as Deno.NetAddr).port ?? 0;
+  }
+
+  /** Tells the connection's owner that its listener drains (see `ConnectionCallbacks.onDrain`). */
+  startDrain(): void {
+    if (this.#closed) return;
+    try {
+      this.#cb?.onDrain?.();
+    } catch (e) {
+      this.#bug("onDrain", e);
+    }
   }
 
   /** Whether close() ran or the peer went away. */
