@@ -24,6 +24,7 @@ import type { WalkContext } from "./proto_json.ts";
 import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
 import { ClusterConfigError, parseCluster } from "../upstream/cluster_info.ts";
 import { FilterChainMatcher } from "../listener/filter_chain_match.ts";
+import { FilterChainMatcherTree } from "../listener/filter_chain_matcher_tree.ts";
 import { checkTerminalOrder } from "./extensions.ts";
 import { checkLayeredRuntime } from "../runtime/loader.ts";
 import { checkStatsConfig } from "../stats/flush_config.ts";
@@ -233,6 +234,7 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
   if (l.defaultFilterChain) {
     chains.push({ c: l.defaultFilterChain, at: `${path}.default_filter_chain` });
   }
+  let chainsOk = true;
   for (const { c, at } of chains) {
     if (c.filters.length === 0) r.report(at, "a filter chain needs at least one filter");
     else if (c.filters.length > 1) {
@@ -247,10 +249,24 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
       "network",
       (i, message) => r.report(`${at}.filters[${i}]`, message),
     );
+    if (!l.filterChainMatcher) {
+      try {
+        new FilterChainMatcher([{ config: c, value: 0 }]);
+      } catch (e) {
+        r.report(`${at}.filter_chain_match`, (e as Error).message);
+        chainsOk = false;
+      }
+    }
+  }
+  // What only the whole listener shows: two chains with the same rules, the matcher tree.
+  if (chainsOk) {
+    const all = l.filterChains.map((c) => ({ config: c, value: 0 }));
     try {
-      new FilterChainMatcher([{ config: c, value: 0 }]);
+      if (l.filterChainMatcher) new FilterChainMatcherTree(l.filterChainMatcher, all);
+      else new FilterChainMatcher(all);
     } catch (e) {
-      r.report(`${at}.filter_chain_match`, (e as Error).message);
+      const field = l.filterChainMatcher ? "filter_chain_matcher" : "filter_chains";
+      r.report(`${path}.${field}`, (e as Error).message);
     }
   }
   l.accessLog.forEach((log, i) => {

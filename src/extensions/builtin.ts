@@ -10,6 +10,10 @@ import { httpConnectionManagerFactory } from "./filters/network/http_connection_
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
 import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
 import { statsdSinkFactory } from "./stat_sinks/statsd/config.ts";
+import {
+  ipMatcherFactory,
+  networkInputFactories,
+} from "./matching/network_inputs/config.ts";
 import { rawBufferFactory } from "./transport_sockets/raw_buffer/config.ts";
 import { httpProtocolOptionsFactory } from "./upstreams/http/config.ts";
 import { preserveCaseFactory } from "./http/header_formatters/preserve_case/config.ts";
@@ -56,6 +60,8 @@ export function builtinExtensions(): ExtensionRegistry {
       randomPolicyFactory,
       ringHashPolicyFactory,
       maglevPolicyFactory,
+      ...networkInputFactories,
+      ipMatcherFactory,
     ]
   ) reg.register(f);
   return reg;

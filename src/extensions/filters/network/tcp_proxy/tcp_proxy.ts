@@ -159,10 +159,15 @@ class TcpProxySession implements BugScope {
     // The listener's StreamInfo when it keeps one, so its access log sees this proxy's work.
     const si = this.si = ctx.streamInfo ?? new StreamInfo();
     si.downstreamRemoteAddress = down.remoteAddress;
-    si.downstreamDirectRemoteAddress = down.remoteAddress;
+    si.downstreamDirectRemoteAddress = down.directRemoteAddress;
     si.downstreamLocalAddress = down.localAddress;
     si.connectionId = down.id;
     si.requestedServerName = ctx.requestedServerName;
+    si.ja3Hash = ctx.ja3;
+    si.ja4Hash = ctx.ja4;
+    // What listener filters found lives on the connection's StreamInfo, as in Envoy.
+    if (ctx.dynamicMetadata) Object.assign(si.dynamicMetadata, ctx.dynamicMetadata);
+    if (ctx.filterState) for (const [k, v] of ctx.filterState) si.filterState.set(k, v);
     si.filterChain = ctx.filterChain;
     if (cfg.accessLogs.length > 0 && cfg.accessLogFlushIntervalMs > 0) {
       const interval = cfg.accessLogFlushIntervalMs;
