@@ -14,6 +14,10 @@ import {
   ipMatcherFactory,
   networkInputFactories,
 } from "./matching/network_inputs/config.ts";
+import { tlsInspectorFactory } from "./filters/listener/tls_inspector/config.ts";
+import { httpInspectorFactory } from "./filters/listener/http_inspector/config.ts";
+import { proxyProtocolFactory } from "./filters/listener/proxy_protocol/config.ts";
+import { originalDstListenerFilterFactory } from "./filters/listener/original_dst/config.ts";
 import { rawBufferFactory } from "./transport_sockets/raw_buffer/config.ts";
 import { httpProtocolOptionsFactory } from "./upstreams/http/config.ts";
 import { preserveCaseFactory } from "./http/header_formatters/preserve_case/config.ts";
@@ -60,6 +64,10 @@ export function builtinExtensions(): ExtensionRegistry {
       randomPolicyFactory,
       ringHashPolicyFactory,
       maglevPolicyFactory,
+      tlsInspectorFactory,
+      httpInspectorFactory,
+      proxyProtocolFactory,
+      originalDstListenerFilterFactory,
       ...networkInputFactories,
       ipMatcherFactory,
     ]

@@ -36,6 +36,8 @@ export interface ListenerFilter {
    * once, at accept, with whatever is buffered).
    */
   readonly maxReadBytes: number;
+  /** The first read's size, when the filter knows better than the default (1 KiB). */
+  readonly initialReadBytes?: number;
   /** Looks at `s.data` (everything buffered so far) and records what it learns on `s`. */
   onData(s: AcceptedSocket): ListenerFilterStatus;
 }
@@ -207,7 +209,7 @@ export class AcceptedSocket {
           this.manager.close(this);
           return;
         }
-        this.#makeRoom(max);
+        this.#makeRoom(max, filters[this.#index].filter.initialReadBytes ?? FIRST_READ);
         const read = this.raw.read(this.#buf.subarray(this.#end));
         this.#pendingRead = read;
         const n = await read;
@@ -236,11 +238,11 @@ export class AcceptedSocket {
   }
 
   /** Makes room to read into: compacts drained bytes, grows up to `max` (doubling). */
-  #makeRoom(max: number): void {
+  #makeRoom(max: number, first: number): void {
     if (this.#start > 0 && this.#start === this.#end) this.#start = this.#end = 0;
     if (this.#end < this.#buf.length) return;
     const used = this.#end - this.#start;
-    const size = Math.min(Math.max(FIRST_READ, this.#buf.length * 2), Math.max(max, used + 1));
+    const size = Math.min(Math.max(first, this.#buf.length * 2), Math.max(max, used + 1));
     const next = new Uint8Array(size);
     next.set(this.#buf.subarray(this.#start, this.#end));
     this.#buf = next;
