@@ -10,10 +10,7 @@ import { httpConnectionManagerFactory } from "./filters/network/http_connection_
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
 import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
 import { statsdSinkFactory } from "./stat_sinks/statsd/config.ts";
-import {
-  ipMatcherFactory,
-  networkInputFactories,
-} from "./matching/network_inputs/config.ts";
+import { ipMatcherFactory, networkInputFactories } from "./matching/network_inputs/config.ts";
 import { tlsInspectorFactory } from "./filters/listener/tls_inspector/config.ts";
 import { httpInspectorFactory } from "./filters/listener/http_inspector/config.ts";
 import { proxyProtocolFactory } from "./filters/listener/proxy_protocol/config.ts";

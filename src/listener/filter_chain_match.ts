@@ -158,7 +158,9 @@ const STEPS = 9;
  */
 function compileChain<T>(value: T, m: FilterChainMatch | undefined): CompiledChain<T> {
   if (m?.addressSuffix || m?.suffixLen !== undefined) {
-    throw new Error("filter chain match contains unimplemented fields (address_suffix, suffix_len)");
+    throw new Error(
+      "filter chain match contains unimplemented fields (address_suffix, suffix_len)",
+    );
   }
   const serverNames = (m?.serverNames ?? []).map((n) => {
     if (n.includes("*") && !isWildcardServerName(n)) {
@@ -220,9 +222,7 @@ export class FilterChainMatcher<T> {
    *   (`filter chain '<b>' has the same matching rules defined as '<a>'`).
    */
   constructor(chains: { config: FilterChain; value: T }[], readonly defaultChain?: T) {
-    this.#chains = chains.map(({ config, value }) =>
-      compileChain(value, config.filterChainMatch)
-    );
+    this.#chains = chains.map(({ config, value }) => compileChain(value, config.filterChainMatch));
     const seen = new Map<string, string>();
     this.#chains.forEach((c, i) => {
       const key = criteriaKey(c);
@@ -297,11 +297,7 @@ function score<T>(
         ? 0
         : serverNameScore(x.serverNames, f.serverName) + 1 || -1;
     case 3:
-      return x.transportProtocol === ""
-        ? 0
-        : x.transportProtocol === f.transportProtocol
-        ? 1
-        : -1;
+      return x.transportProtocol === "" ? 0 : x.transportProtocol === f.transportProtocol ? 1 : -1;
     case 4: {
       if (x.applicationProtocols.length === 0) return 0;
       // The client's first protocol that some chain names wins (Envoy looks them up in order).

@@ -197,7 +197,9 @@ function compileNode(m: Matcher, at: string): Node {
   const t = m.matcherType;
   if (t.case === "matcherList") {
     const fms = t.value.matchers.map((fm, i) => {
-      if (!fm.predicate) throw new Error(`${at}.matcher_list.matchers[${i}]: predicate is required`);
+      if (!fm.predicate) {
+        throw new Error(`${at}.matcher_list.matchers[${i}]: predicate is required`);
+      }
       return {
         predicate: compilePredicate(fm.predicate, `${at}.matcher_list.matchers[${i}].predicate`),
         onMatch: compileOnMatch(fm.onMatch, `${at}.matcher_list.matchers[${i}].on_match`),
@@ -251,7 +253,9 @@ function compileNode(m: Matcher, at: string): Node {
       const ipm = unpackAny<IPMatcher>(tt.value.typedConfig!)!;
       return compileIpMatcher(input, ipm, onNoMatch, `${at}.matcher_tree.custom_match`);
     }
-    throw new Error(`${at}.matcher_tree: a tree needs exact_match_map, prefix_match_map or custom_match`);
+    throw new Error(
+      `${at}.matcher_tree: a tree needs exact_match_map, prefix_match_map or custom_match`,
+    );
   }
   return { match: (f) => runOnMatch(onNoMatch, f) };
 }

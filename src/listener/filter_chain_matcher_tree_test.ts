@@ -65,38 +65,42 @@ Deno.test("matcher tree: transport protocol exact map with on_no_match (Envoy's 
 });
 
 Deno.test("matcher tree: server name, port, ALPN and nested matchers", () => {
-  const m = tree({
-    matcher_tree: {
-      input: input("DestinationPortInput"),
-      exact_match_map: {
-        map: {
-          "8080": {
-            matcher: {
-              matcher_tree: {
-                input: input("ServerNameInput"),
-                prefix_match_map: { map: { "api.": action("api"), "": action("web") } },
+  const m = tree(
+    {
+      matcher_tree: {
+        input: input("DestinationPortInput"),
+        exact_match_map: {
+          map: {
+            "8080": {
+              matcher: {
+                matcher_tree: {
+                  input: input("ServerNameInput"),
+                  prefix_match_map: { map: { "api.": action("api"), "": action("web") } },
+                },
               },
             },
-          },
-          "9090": {
-            matcher: {
-              matcher_list: {
-                matchers: [{
-                  predicate: {
-                    single_predicate: {
-                      input: input("ApplicationProtocolInput"),
-                      value_match: { contains: "'h2'" },
+            "9090": {
+              matcher: {
+                matcher_list: {
+                  matchers: [{
+                    predicate: {
+                      single_predicate: {
+                        input: input("ApplicationProtocolInput"),
+                        value_match: { contains: "'h2'" },
+                      },
                     },
-                  },
-                  on_match: action("h2"),
-                }],
+                    on_match: action("h2"),
+                  }],
+                },
               },
             },
           },
         },
       },
     },
-  }, ["api", "web", "h2"], "dflt");
+    ["api", "web", "h2"],
+    "dflt",
+  );
   assertEquals(m.select(facts({ serverName: "api.example.com" })), "api");
   assertEquals(m.select(facts({ serverName: "www.example.com" })), "web");
   // No server name is no data: the prefix map is not consulted, and the nested matcher fails.
@@ -156,7 +160,12 @@ Deno.test("matcher tree: and/or/not predicates over source type and direct sourc
         predicate: {
           and_matcher: {
             predicate: [
-              { single_predicate: { input: input("SourceTypeInput"), value_match: { exact: "local" } } },
+              {
+                single_predicate: {
+                  input: input("SourceTypeInput"),
+                  value_match: { exact: "local" },
+                },
+              },
               {
                 not_matcher: {
                   single_predicate: {

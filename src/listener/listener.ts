@@ -318,7 +318,7 @@ export class ActiveListener implements ListenerFilterOwner {
       si.ja3Hash = s.ja3;
       si.ja4Hash = s.ja4;
       if (s.dynamicMetadata) Object.assign(si.dynamicMetadata, s.dynamicMetadata);
-      if (s.filterState) for (const [k, v] of s.filterState) si.filterState.set(k, v);
+      if (s.filterState) { for (const [k, v] of s.filterState) si.filterState.set(k, v); }
     }
     return si;
   }

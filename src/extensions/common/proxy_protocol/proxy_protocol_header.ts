@@ -67,7 +67,11 @@ function v6Bytes(ip: string): number[] {
   const [h, t] = s.split("::");
   const head = h ? h.split(":") : [];
   const rest = t ? t.split(":") : [];
-  const groups = [...head, ...new Array(8 - head.length - rest.length - tail.length / 2).fill("0"), ...rest];
+  const groups = [
+    ...head,
+    ...new Array(8 - head.length - rest.length - tail.length / 2).fill("0"),
+    ...rest,
+  ];
   return [...groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]), ...tail];
 }
 
@@ -75,15 +79,21 @@ function v6Bytes(ip: string): number[] {
  * A v2 header (PROXY command over TCP) with `tlvs`; a LOCAL header when `d` is undefined.
  * Mixed families are written as IPv6 (IPv4 mapped), as Envoy does.
  */
-export function v2Header(d: ProxyProtocolData | undefined, tlvs: readonly ProxyProtocolTlv[] = []): Uint8Array {
+export function v2Header(
+  d: ProxyProtocolData | undefined,
+  tlvs: readonly ProxyProtocolTlv[] = [],
+): Uint8Array {
   if (!d) return new Uint8Array([...V2_SIGNATURE, 0x20, 0x00, 0, 0]);
   const src = unmap(d.sourceIp);
   const dst = unmap(d.destinationIp);
   const v6 = isV6(src) || isV6(dst);
-  const addr = v6
-    ? [...v6Bytes(src), ...v6Bytes(dst)]
-    : [...v4Bytes(src), ...v4Bytes(dst)];
-  addr.push(d.sourcePort >> 8, d.sourcePort & 0xff, d.destinationPort >> 8, d.destinationPort & 0xff);
+  const addr = v6 ? [...v6Bytes(src), ...v6Bytes(dst)] : [...v4Bytes(src), ...v4Bytes(dst)];
+  addr.push(
+    d.sourcePort >> 8,
+    d.sourcePort & 0xff,
+    d.destinationPort >> 8,
+    d.destinationPort & 0xff,
+  );
   const t = tlvs.flatMap((x) => [x.type, x.value.length >> 8, x.value.length & 0xff, ...x.value]);
   const len = addr.length + t.length;
   return new Uint8Array([

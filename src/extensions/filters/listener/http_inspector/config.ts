@@ -72,6 +72,8 @@ export const httpInspectorFactory: ExtensionFactory = {
   configTypes: [HTTP_INSPECTOR],
   fields: { implemented: { [HTTP_INSPECTOR]: [] } },
   createListenerFilter(_config, ctx) {
-    return new HttpInspectorFilter(new HttpInspectorStats(ctx.server.stats.scope("http_inspector")));
+    return new HttpInspectorFilter(
+      new HttpInspectorStats(ctx.server.stats.scope("http_inspector")),
+    );
   },
 };

@@ -14,7 +14,9 @@ Deno.test("partial input waits; anything else is not HTTP", () => {
   for (const s of ["", "G", "GET", "GET /", "GET / HTTP/1.1", "PRI * HTTP/2.0\r\n"]) {
     assertEquals(d(s), NEED_MORE, JSON.stringify(s));
   }
-  for (const s of ["\x16\x03\x01", "get / HTTP/1.1\r\n", "FOO / HTTP/1.1\r\n", "GET / HTTP/2\r\n"]) {
+  for (
+    const s of ["\x16\x03\x01", "get / HTTP/1.1\r\n", "FOO / HTTP/1.1\r\n", "GET / HTTP/2\r\n"]
+  ) {
     assertEquals(d(s), NOT_HTTP, JSON.stringify(s));
   }
   assertEquals(d("GET /" + "a".repeat(9000)), NOT_HTTP);

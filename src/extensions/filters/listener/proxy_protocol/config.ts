@@ -178,7 +178,9 @@ function problem(c: ProxyProtocol): { message: string; field: string } | undefin
     };
   }
   const bad = c.rules.findIndex((r) => r.tlvType > 255);
-  if (bad >= 0) return { message: "tlv_type must be less than 256", field: `rules[${bad}].tlv_type` };
+  if (bad >= 0) {
+    return { message: "tlv_type must be less than 256", field: `rules[${bad}].tlv_type` };
+  }
   return undefined;
 }
 

@@ -71,7 +71,20 @@ Deno.test("v2: IPv4 with TLVs, IPv6, LOCAL, and errors", () => {
   for (let i = 0; i < data.length; i++) {
     assertEquals(readProxyHeader(data.subarray(0, i), all).state, "again", `prefix ${i}`);
   }
-  const a6 = [...new Array(15).fill(0), 1, 0x20, 1, 0x0d, 0xb8, ...new Array(11).fill(0), 5, 0, 80, 1, 187];
+  const a6 = [
+    ...new Array(15).fill(0),
+    1,
+    0x20,
+    1,
+    0x0d,
+    0xb8,
+    ...new Array(11).fill(0),
+    5,
+    0,
+    80,
+    1,
+    187,
+  ];
   const r6 = readProxyHeader(v2(1, 0x21, a6), all);
   assertEquals(r6.state === "done" && r6.source, { ip: "::1", port: 80 });
   assertEquals(r6.state === "done" && r6.destination, { ip: "2001:db8::5", port: 443 });

@@ -86,6 +86,8 @@ export function ja4(h: ClientHello): string {
   const b = truncatedSha256(ciphers.map(hex4).sort().join(","));
   const sorted = exts.filter((e) => e !== 0x0000 && e !== 0x0010).map(hex4).sort().join(",");
   const sigs = h.signatureAlgorithms.filter(noGrease).map(hex4).join(",");
-  const c = exts.length === 0 ? "000000000000" : truncatedSha256(sigs ? `${sorted}_${sigs}` : sorted);
+  const c = exts.length === 0
+    ? "000000000000"
+    : truncatedSha256(sigs ? `${sorted}_${sigs}` : sorted);
   return `${a}_${b}_${c}`;
 }

@@ -167,7 +167,7 @@ class TcpProxySession implements BugScope {
     si.ja4Hash = ctx.ja4;
     // What listener filters found lives on the connection's StreamInfo, as in Envoy.
     if (ctx.dynamicMetadata) Object.assign(si.dynamicMetadata, ctx.dynamicMetadata);
-    if (ctx.filterState) for (const [k, v] of ctx.filterState) si.filterState.set(k, v);
+    if (ctx.filterState) { for (const [k, v] of ctx.filterState) si.filterState.set(k, v); }
     si.filterChain = ctx.filterChain;
     if (cfg.accessLogs.length > 0 && cfg.accessLogFlushIntervalMs > 0) {
       const interval = cfg.accessLogFlushIntervalMs;
