@@ -146,6 +146,7 @@ export function checkBootstrap(
   for (const p of checkStatsConfig(b)) r.report(p.path, p.message);
   checkWatchdogs(b, r);
 
+  checkDownstreamProxyProtocolOverHttp(b, r);
   const clusters = new Set<string>();
   (b.staticResources?.clusters ?? []).forEach((c, i) => {
     const path = `static_resources.clusters[${i}]`;
@@ -272,6 +273,47 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
   l.accessLog.forEach((log, i) => {
     for (const p of accessLogProblems(log)) {
       r.report(`${path}.access_log[${i}]${p.field}`, p.message);
+    }
+  });
+}
+
+const PROXY_PROTOCOL_LISTENER_FILTER =
+  "envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol";
+const UPSTREAM_PROXY_PROTOCOL =
+  "envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport";
+
+/**
+ * Envoy sends an upstream PROXY header carrying the downstream PROXY header's addresses over
+ * HTTP too (pools keyed by them); denvoy's HTTP pools send the upstream connection's own
+ * (as Envoy does when the downstream had no PROXY header). Where the difference would show, a
+ * listener with the proxy_protocol listener filter and an HTTP connection manager while some
+ * cluster speaks upstream PROXY protocol, the listener is refused.
+ */
+function checkDownstreamProxyProtocolOverHttp(b: Bootstrap, r: Reporter) {
+  const ppCluster = (b.staticResources?.clusters ?? []).some((c) => {
+    const ts = c.transportSocket?.configType;
+    return ts?.case === "typedConfig" &&
+      typeNameOfUrl(ts.value.typeUrl) === UPSTREAM_PROXY_PROTOCOL;
+  });
+  if (!ppCluster) return;
+  (b.staticResources?.listeners ?? []).forEach((l, i) => {
+    const pp = l.listenerFilters.some((f) =>
+      f.configType.case === "typedConfig" &&
+      typeNameOfUrl(f.configType.value.typeUrl) === PROXY_PROTOCOL_LISTENER_FILTER
+    );
+    const chains = [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])];
+    const http = chains.some((c) =>
+      c.filters.some((f) =>
+        f.configType.case === "typedConfig" && typeNameOfUrl(f.configType.value.typeUrl) === HCM
+      )
+    );
+    if (pp && http) {
+      r.unsupported(
+        `static_resources.listeners[${i}].listener_filters`,
+        "the downstream PROXY header's addresses in upstream PROXY headers of HTTP connections " +
+          "(a proxy_protocol listener filter with an HTTP connection manager while a cluster " +
+          "uses upstream_proxy_protocol)",
+      );
     }
   });
 }

@@ -15,6 +15,7 @@ import { tlsInspectorFactory } from "./filters/listener/tls_inspector/config.ts"
 import { httpInspectorFactory } from "./filters/listener/http_inspector/config.ts";
 import { proxyProtocolFactory } from "./filters/listener/proxy_protocol/config.ts";
 import { originalDstListenerFilterFactory } from "./filters/listener/original_dst/config.ts";
+import { upstreamProxyProtocolFactory } from "./transport_sockets/proxy_protocol/config.ts";
 import { rawBufferFactory } from "./transport_sockets/raw_buffer/config.ts";
 import { httpProtocolOptionsFactory } from "./upstreams/http/config.ts";
 import { preserveCaseFactory } from "./http/header_formatters/preserve_case/config.ts";
@@ -46,6 +47,7 @@ export function builtinExtensions(): ExtensionRegistry {
       stdoutAccessLogFactory,
       stderrAccessLogFactory,
       rawBufferFactory,
+      upstreamProxyProtocolFactory,
       httpProtocolOptionsFactory,
       preserveCaseFactory,
       previousRoutesPredicateFactory,

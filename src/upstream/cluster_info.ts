@@ -22,6 +22,10 @@ import { ORIGINAL_DST_HOST_HEADER, type OriginalDstSettings } from "./original_d
 import { lbPolicyConfig } from "./lb_policy_config.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
 import { parseCircuitBreakers, type Thresholds } from "./resource_manager.ts";
+import {
+  type UpstreamProxyProtocol,
+  upstreamProxyProtocolOf,
+} from "../extensions/transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
 import { durationMs } from "../common/duration.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
@@ -89,6 +93,8 @@ export interface ClusterInfo {
   readonly tcpKeepalive?: boolean;
   /** `close_connections_on_host_health_failure`, when set. */
   readonly closeConnectionsOnHostHealthFailure?: boolean;
+  /** `transport_socket` is upstream_proxy_protocol: connections start with a PROXY header. */
+  readonly upstreamProxyProtocol?: UpstreamProxyProtocol;
   /**
    * `ignore_health_on_host_removal`: a host that service discovery removed goes at once, even
    * while active health checking still finds it healthy.
@@ -142,6 +148,11 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     problems,
     originalDst !== undefined,
   );
+  const upstreamPp = upstreamProxyProtocolOf(config.transportSocket, problems);
+  // Envoy's health checks send the PROXY header too; denvoy's health checkers do not yet.
+  if (upstreamPp && config.healthChecks.length > 0) {
+    problems.push("health_checks on a cluster with upstream_proxy_protocol are not supported yet");
+  }
   const http = httpProtocolOptions(config);
   const common = http?.commonHttpProtocolOptions ?? config.commonHttpProtocolOptions;
   const maxRequests = common?.maxRequestsPerConnection;
@@ -224,6 +235,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       ? { closeConnectionsOnHostHealthFailure: true }
       : {}),
     ...(config.ignoreHealthOnHostRemoval ? { ignoreHealthOnHostRemoval: true } : {}),
+    ...(upstreamPp ? { upstreamProxyProtocol: upstreamPp } : {}),
     ...(config.commonLbConfig?.updateMergeWindow
       ? { updateMergeWindowMs: durationMs(config.commonLbConfig.updateMergeWindow, 0) }
       : {}),
