@@ -524,3 +524,27 @@ filter_chains:\n${chain("a")}`,
     assert(r.stderr.includes(want) || r.stdout.includes(want), `${want}:\n${r.stderr}${r.stdout}`);
   }
 });
+
+Deno.test("the listener access log records sockets a listener filter closed", async () => {
+  const log = Deno.makeTempFileSync();
+  const proxy = await Proxy.start(
+    config({
+      listenerFilters: PROXY_PROTOCOL(),
+      extra: `access_log:
+- name: envoy.access_loggers.file
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+    path: ${log}
+    log_format: { text_format_source: { inline_string: "closed %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %BYTES_RECEIVED%\\n" } }`,
+      chains: [tcpChain("nowhere")],
+      clusters: staticCluster("nowhere", 1),
+    }),
+    FAST_FLUSH,
+  );
+  try {
+    assertEquals(await rawExchange(proxy.port("l"), "BROKEN / HTTP/1.1\r\n\r\n"), "");
+    assertEquals(await waitForLines(log, 1), ["closed 127.0.0.1 0"]);
+  } finally {
+    await proxy.stop();
+  }
+});

@@ -10,7 +10,7 @@ import type { Listener as ListenerConfig } from "../../proto/gen/envoy/config/li
 import type { FilterChain } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
 import { getLogger } from "../common/logger.ts";
 import type { ServerContext } from "../config/extensions.ts";
-import { Connection } from "../network/connection.ts";
+import { Connection, formatNetAddr } from "../network/connection.ts";
 import type { NetworkFilterFactoryCb } from "../network/filter.ts";
 import { formatAddress } from "../network/address.ts";
 import { type ConnectionFacts, FilterChainMatcher } from "./filter_chain_match.ts";
@@ -262,6 +262,36 @@ export class ActiveListener implements ListenerFilterOwner {
     }, s);
   }
 
+  /** ListenerFilterOwner: a listener filter closed the socket (or it timed out): log it. */
+  onListenerFiltersClosed(s: AcceptedSocket): void {
+    if (this.#accessLogs.length === 0) return;
+    const si = new StreamInfo();
+    si.downstreamRemoteAddress = formatNetAddr({
+      transport: "tcp",
+      hostname: s.remoteIp,
+      port: s.remotePort,
+    });
+    si.downstreamDirectRemoteAddress = formatNetAddr(s.raw.remoteAddr);
+    si.downstreamLocalAddress = formatNetAddr({
+      transport: "tcp",
+      hostname: s.localIp,
+      port: s.localPort,
+    });
+    this.#listenerFilterFacts(si, s);
+    si.finish();
+    const ctx = { streamInfo: si, accessLogType: "NotSet" as const };
+    for (const al of this.#accessLogs) al.log(ctx);
+  }
+
+  /** What the listener filters found, on a StreamInfo of the listener's access logs. */
+  #listenerFilterFacts(si: StreamInfo, s: AcceptedSocket): void {
+    si.requestedServerName = s.serverName;
+    si.ja3Hash = s.ja3;
+    si.ja4Hash = s.ja4;
+    if (s.dynamicMetadata) Object.assign(si.dynamicMetadata, s.dynamicMetadata);
+    if (s.filterState) { for (const [k, v] of s.filterState) si.filterState.set(k, v); }
+  }
+
   /** Finds the connection's filter chain and hands the connection to it (or closes it). */
   #newConnection(conn: Connection, facts: ConnectionFacts, s: AcceptedSocket | undefined): void {
     const chain = this.#matcher.select(facts);
@@ -313,13 +343,7 @@ export class ActiveListener implements ListenerFilterOwner {
     si.downstreamDirectRemoteAddress = conn.directRemoteAddress;
     si.downstreamLocalAddress = conn.localAddress;
     si.connectionId = conn.id;
-    if (s) {
-      si.requestedServerName = s.serverName;
-      si.ja3Hash = s.ja3;
-      si.ja4Hash = s.ja4;
-      if (s.dynamicMetadata) Object.assign(si.dynamicMetadata, s.dynamicMetadata);
-      if (s.filterState) { for (const [k, v] of s.filterState) si.filterState.set(k, v); }
-    }
+    if (s) this.#listenerFilterFacts(si, s);
     return si;
   }
 

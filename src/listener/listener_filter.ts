@@ -53,6 +53,8 @@ export interface ConfiguredListenerFilter {
 export interface ListenerFilterOwner {
   /** The filters are done (or timed out with continue_on_listener_filters_timeout). */
   onListenerFiltersDone(s: AcceptedSocket): void;
+  /** The socket was closed before it became a connection (Envoy logs it then). */
+  onListenerFiltersClosed(s: AcceptedSocket): void;
 }
 
 /** The listener stats of the listener filter stage, under `listener.<name>.`. */
@@ -121,6 +123,11 @@ export class AcceptedSocket {
   dynamicMetadata: Record<string, Record<string, unknown>> | undefined = undefined;
   /** Connection filter state objects listener filters set, by key. */
   filterState: Map<string, unknown> | undefined = undefined;
+  /**
+   * The running filter's progress on this socket, when it keeps any (filters are shared by
+   * the listener's sockets); cleared when the next filter starts.
+   */
+  scratch: unknown = undefined;
 
   constructor(readonly raw: Deno.TcpConn, readonly manager: ListenerFilterManager) {
     const r = netAddr(raw.remoteAddr);
@@ -192,8 +199,10 @@ export class AcceptedSocket {
           }
           if (f.filter.maxReadBytes > 0 && this.#end === this.#start) break;
           const status = f.filter.onData(this);
-          if (status === CONTINUE) this.#index++;
-          else if (status === CLOSE) {
+          if (status === CONTINUE) {
+            this.#index++;
+            this.scratch = undefined;
+          } else if (status === CLOSE) {
             this.manager.close(this);
             return;
           } else break;
@@ -228,10 +237,12 @@ export class AcceptedSocket {
       }
     } catch (e) {
       if (this.#finished) return;
-      if (!(e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted)) {
-        if (e instanceof Error && e.name.startsWith("Connection")) {
-          this.manager.stats.remoteClose.inc();
-        } else reportBug("listener filter", e);
+      // A read error (a reset) is a listener filter error in Envoy's stats; anything else
+      // thrown here is a bug of a filter.
+      if (e instanceof Error && e.name.startsWith("Connection")) {
+        this.manager.stats.filterError.inc();
+      } else if (!(e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted)) {
+        reportBug("listener filter", e);
       }
       this.manager.close(this);
     }
@@ -367,6 +378,11 @@ export class ListenerFilterManager {
     try {
       s.raw.close();
     } catch { /* already closed */ }
+    try {
+      this.owner.onListenerFiltersClosed(s);
+    } catch (e) {
+      reportBug("listener filters closed", e);
+    }
   }
 
   /** Closes every socket still in the listener filter stage (listener shutdown). */

@@ -61,49 +61,73 @@ export function isGrease(v: number): boolean {
 }
 
 /**
- * Reads the ClientHello in `data` (the connection's first bytes).
+ * How far a read of a ClientHello got: where the next record starts and how many handshake
+ * bytes the records before it held. Kept between calls so that a hello dripping in over many
+ * reads (or many tiny records) costs time linear in its size, not quadratic.
  */
-export function readClientHello(data: Uint8Array): ClientHelloResult {
+export class ClientHelloScan {
+  off = 0;
+  have = 0;
+  /** The handshake message's length with its header, once known (-1 before). */
+  need = -1;
+}
+
+/**
+ * Reads the ClientHello in `data` (the connection's first bytes). `scan` carries progress from
+ * an earlier call on a prefix of the same bytes.
+ */
+export function readClientHello(
+  data: Uint8Array,
+  scan?: ClientHelloScan,
+): ClientHelloResult {
   if (data.length === 0) return NEED;
   if (data[0] !== HANDSHAKE) return NOT;
   if (data.length >= 2 && data[1] !== 3) return NOT;
-  // Collect the handshake message's bytes across records; one record is the common case and
-  // needs no copy.
-  let off = 0;
-  let msg: Uint8Array | undefined;
-  let parts: Uint8Array[] | undefined;
-  let have = 0;
-  let need = -1;
-  while (need < 0 || have < need) {
+  scan ??= new ClientHelloScan();
+  // First pass, resumable: record headers only, until the whole message is there.
+  while (scan.need < 0 || scan.have < scan.need) {
+    const off = scan.off;
     if (data.length < off + 5) return NEED;
     if (data[off] !== HANDSHAKE || data[off + 1] !== 3) return NOT;
     const len = (data[off + 3] << 8) | data[off + 4];
     if (len > MAX_RECORD) return NOT;
     if (data.length < off + 5 + len) {
       // Decide on what a partial record already shows: the handshake header.
-      if (need < 0 && have === 0 && data.length >= off + 9) {
-        const head = headerCheck(data.subarray(off + 5));
-        if (head === NOT_TLS) return NOT;
+      if (scan.have === 0 && data.length >= off + 9) {
+        if (headerCheck(data.subarray(off + 5)) === NOT_TLS) return NOT;
       }
       return NEED;
     }
-    const frag = data.subarray(off + 5, off + 5 + len);
-    off += 5 + len;
-    if (frag.length === 0) continue;
-    if (have === 0) msg = frag;
-    else (parts ??= [msg!]).push(frag);
-    have += frag.length;
-    if (need < 0 && have >= 4) {
-      const first = parts ? concat(parts, have) : msg!;
-      if (headerCheck(first) === NOT_TLS) return NOT;
-      need = 4 + ((first[1] << 16) | (first[2] << 8) | first[3]);
+    scan.off = off + 5 + len;
+    scan.have += len;
+    if (scan.need < 0 && scan.have >= 4) {
+      const head = collect(data, scan.off, 4);
+      if (headerCheck(head) === NOT_TLS) return NOT;
+      scan.need = 4 + ((head[1] << 16) | (head[2] << 8) | head[3]);
     }
   }
-  const whole = parts ? concat(parts, have) : msg!;
-  const hello = parseBody(whole.subarray(4, need));
+  // Second pass, once: the message's bytes (no copy when one record holds them).
+  const whole = collect(data, scan.off, scan.need);
+  const hello = parseBody(whole.subarray(4, scan.need));
   // Bytes after the ClientHello in its record would be another handshake message: BoringSSL
   // reads the hello alone first, so they do not matter here.
   return hello ? { state: CLIENT_HELLO, hello } : NOT;
+}
+
+/** The first `n` handshake bytes of the (checked) records in `data[0, end)`. */
+function collect(data: Uint8Array, end: number, n: number): Uint8Array {
+  const firstLen = (data[3] << 8) | data[4];
+  if (firstLen >= n) return data.subarray(5, 5 + n);
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (let off = 0; off < end && o < n;) {
+    const len = (data[off + 3] << 8) | data[off + 4];
+    const take = Math.min(len, n - o);
+    out.set(data.subarray(off + 5, off + 5 + take), o);
+    o += take;
+    off += 5 + len;
+  }
+  return out;
 }
 
 /** Checks a handshake header: a ClientHello of acceptable length. */
@@ -112,16 +136,6 @@ function headerCheck(h: Uint8Array): typeof NEED_MORE | typeof NOT_TLS {
   if (h.length < 4) return NEED_MORE;
   const len = (h[1] << 16) | (h[2] << 8) | h[3];
   return len > MAX_CLIENT_HELLO_MESSAGE ? NOT_TLS : NEED_MORE;
-}
-
-function concat(parts: Uint8Array[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 const decoder = new TextDecoder("latin1");

@@ -17,7 +17,7 @@ import {
 } from "../../../../listener/listener_filter.ts";
 import type { Counter, Histogram } from "../../../../stats/metrics.ts";
 import type { Scope } from "../../../../stats/store.ts";
-import { NEED_MORE, NOT_TLS, readClientHello } from "./client_hello.ts";
+import { ClientHelloScan, NEED_MORE, NOT_TLS, readClientHello } from "./client_hello.ts";
 import { ja3Hash } from "./fingerprint.ts";
 
 const TLS_INSPECTOR = "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
@@ -60,7 +60,10 @@ export class TlsInspectorFilter implements ListenerFilter {
 
   onData(s: AcceptedSocket): ListenerFilterStatus {
     const data = s.data;
-    const r = readClientHello(data);
+    // Progress is kept only for what starts like a handshake record (not on plain TCP).
+    const scan = (s.scratch as ClientHelloScan | undefined) ??
+      (data[0] === 22 ? (s.scratch = new ClientHelloScan()) : undefined);
+    const r = readClientHello(data, scan);
     if (r.state === NEED_MORE) {
       if (data.length < this.maxReadBytes) return STOP_ITERATION;
       this.stats.clientHelloTooLarge.inc();
