@@ -42,6 +42,7 @@ ${indent(extra, 4)}
           - header: { key: x-remote, value: "%DOWNSTREAM_REMOTE_ADDRESS%" }
           - header: { key: x-direct, value: "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%" }
           - header: { key: x-local, value: "%DOWNSTREAM_LOCAL_ADDRESS%" }
+          - header: { key: x-direct-local, value: "%DOWNSTREAM_DIRECT_LOCAL_ADDRESS%" }
     http_filters:
     - name: envoy.filters.http.router
       typed_config:
@@ -161,6 +162,7 @@ access_log:
     assertEquals(v1.headers["x-remote"], "203.0.113.9:5555");
     assertEquals(v1.headers["x-direct"]?.startsWith("127.0.0.1:"), true);
     assertEquals(v1.headers["x-local"], "10.0.0.1:8080");
+    assertEquals(v1.headers["x-direct-local"], `127.0.0.1:${port}`);
     const other = parseResponse(
       await rawExchange(port, `PROXY TCP4 198.51.100.1 10.0.0.1 5555 8080\r\n${GET}`),
     );

@@ -25,6 +25,7 @@ import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener
 import { ClusterConfigError, parseCluster } from "../upstream/cluster_info.ts";
 import { FilterChainMatcher } from "../listener/filter_chain_match.ts";
 import { FilterChainMatcherTree } from "../listener/filter_chain_matcher_tree.ts";
+import { compileListenerFilterPredicate } from "../listener/listener_filters_config.ts";
 import { checkTerminalOrder } from "./extensions.ts";
 import { checkLayeredRuntime } from "../runtime/loader.ts";
 import { checkStatsConfig } from "../stats/flush_config.ts";
@@ -273,6 +274,15 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
   l.accessLog.forEach((log, i) => {
     for (const p of accessLogProblems(log)) {
       r.report(`${path}.access_log[${i}]${p.field}`, p.message);
+    }
+  });
+  l.listenerFilters.forEach((f, i) => {
+    if (!f.filterDisabled) return;
+    const at = `${path}.listener_filters[${i}].filter_disabled`;
+    try {
+      compileListenerFilterPredicate(f.filterDisabled, at);
+    } catch (e) {
+      r.report(at, (e as Error).message);
     }
   });
 }

@@ -75,6 +75,7 @@ class ActiveStream implements StreamSink {
     const c = cm.conn;
     si.downstreamRemoteAddress = c.remoteAddress;
     si.downstreamDirectRemoteAddress = c.directRemoteAddress;
+    si.downstreamDirectLocalAddress = c.directLocalAddress;
     si.downstreamLocalAddress = c.localAddress;
     si.connectionId = c.id;
     si.requestedServerName = cm.ctx.requestedServerName;

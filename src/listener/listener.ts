@@ -277,6 +277,7 @@ export class ActiveListener implements ListenerFilterOwner {
       hostname: s.localIp,
       port: s.localPort,
     });
+    if (s.localAddressRestored) si.downstreamDirectLocalAddress = formatNetAddr(s.raw.localAddr);
     this.#listenerFilterFacts(si, s);
     si.finish();
     const ctx = { streamInfo: si, accessLogType: "NotSet" as const };
@@ -342,6 +343,7 @@ export class ActiveListener implements ListenerFilterOwner {
     si.downstreamRemoteAddress = conn.remoteAddress;
     si.downstreamDirectRemoteAddress = conn.directRemoteAddress;
     si.downstreamLocalAddress = conn.localAddress;
+    si.downstreamDirectLocalAddress = conn.directLocalAddress;
     si.connectionId = conn.id;
     if (s) this.#listenerFilterFacts(si, s);
     return si;

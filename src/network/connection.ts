@@ -63,6 +63,8 @@ export class Connection {
   localPort: number;
   /** The socket's own peer, whatever a listener filter restored (`%DOWNSTREAM_DIRECT_...%`). */
   readonly directRemoteAddress: string;
+  /** The socket's own local address, when a listener filter restored another one. */
+  directLocalAddress: string | undefined = undefined;
   #cb: ConnectionCallbacks | undefined;
   #readPaused = false;
   #resumeRead: (() => void) | undefined;
@@ -109,8 +111,12 @@ export class Connection {
     this.remoteIp = remoteIp;
     this.remotePort = remotePort;
     this.remoteAddress = formatNetAddr({ transport: "tcp", hostname: remoteIp, port: remotePort });
-    this.localPort = localPort;
-    this.localAddress = formatNetAddr({ transport: "tcp", hostname: localIp, port: localPort });
+    const local = formatNetAddr({ transport: "tcp", hostname: localIp, port: localPort });
+    if (local !== this.localAddress) {
+      this.directLocalAddress ??= this.localAddress;
+      this.localPort = localPort;
+      this.localAddress = local;
+    }
   }
 
   /** Whether close() ran or the peer went away. */

@@ -169,6 +169,7 @@ class TcpProxySession implements BugScope {
     const si = this.si = ctx.streamInfo ?? new StreamInfo();
     si.downstreamRemoteAddress = down.remoteAddress;
     si.downstreamDirectRemoteAddress = down.directRemoteAddress;
+    si.downstreamDirectLocalAddress = down.directLocalAddress;
     si.downstreamLocalAddress = down.localAddress;
     si.connectionId = down.id;
     si.requestedServerName = ctx.requestedServerName;
