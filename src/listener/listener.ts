@@ -247,7 +247,10 @@ export class ActiveListener implements ListenerFilterOwner {
   /** ListenerFilterOwner: the socket's listener filters are done; its filter chain takes it. */
   onListenerFiltersDone(s: AcceptedSocket): void {
     const conn = new Connection(s.takeConn(), this.#bufferLimit);
-    if (s.remoteIp !== s.directRemoteIp || s.localAddressRestored) {
+    if (
+      s.remoteIp !== s.directRemoteIp || s.remotePort !== s.directRemotePort ||
+      s.localAddressRestored
+    ) {
       conn.restoreAddresses(s.remoteIp, s.remotePort, s.localIp, s.localPort);
     }
     this.#newConnection(conn, {
