@@ -149,10 +149,6 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     originalDst !== undefined,
   );
   const upstreamPp = upstreamProxyProtocolOf(config.transportSocket, problems);
-  // Envoy's health checks send the PROXY header too; denvoy's health checkers do not yet.
-  if (upstreamPp && config.healthChecks.length > 0) {
-    problems.push("health_checks on a cluster with upstream_proxy_protocol are not supported yet");
-  }
   const http = httpProtocolOptions(config);
   const common = http?.commonHttpProtocolOptions ?? config.commonHttpProtocolOptions;
   const maxRequests = common?.maxRequestsPerConnection;
@@ -185,9 +181,12 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   if (config.healthChecks.length > 1) {
     problems.push("multiple health checks are not supported (as in Envoy)");
   }
-  const healthCheck = config.healthChecks.length === 1
+  const parsedCheck = config.healthChecks.length === 1
     ? parseHealthCheck(config.healthChecks[0], "health_checks[0]", problems)
     : undefined;
+  const healthCheck = parsedCheck && upstreamPp
+    ? { ...parsedCheck, proxyProtocol: upstreamPp }
+    : parsedCheck;
   const outlierDetection = config.outlierDetection
     ? parseOutlierDetection(config.outlierDetection, problems)
     : undefined;
