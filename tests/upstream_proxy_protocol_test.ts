@@ -272,3 +272,35 @@ ${ppCluster("c", 1, "{ version: V1 }")}`),
     http.stderr,
   );
 });
+
+Deno.test("upstream_proxy_protocol on a listener's filter chain is refused in validate", async () => {
+  const { runMain, tempFile } = await import("./helpers.ts");
+  const r = await runMain([
+    "--mode",
+    "validate",
+    "-c",
+    tempFile(`static_resources:
+  listeners:
+  - name: l
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.upstream_proxy_protocol
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport
+          config: { version: V1 }
+          transport_socket:
+            name: envoy.transport_sockets.raw_buffer
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer
+      filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: t
+          cluster: c
+  clusters:
+${ppCluster("c", 1, "{ version: V1 }")}`),
+  ]);
+  assert(r.code !== 0 && (r.stderr + r.stdout).includes("upstream transport socket"), r.stderr);
+});

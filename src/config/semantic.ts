@@ -238,6 +238,16 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
   }
   let chainsOk = true;
   for (const { c, at } of chains) {
+    const ts = c.transportSocket?.configType;
+    if (ts?.case === "typedConfig") {
+      const f = extensions.byType(typeNameOfUrl(ts.value.typeUrl));
+      if (f?.category === "envoy.transport_sockets.upstream") {
+        r.report(
+          `${at}.transport_socket`,
+          `'${f.name}' is an upstream transport socket: it cannot be used on a filter chain`,
+        );
+      }
+    }
     if (c.filters.length === 0) r.report(at, "a filter chain needs at least one filter");
     else if (c.filters.length > 1) {
       r.unsupported(`${at}.filters`, "more than one network filter in a filter chain");
