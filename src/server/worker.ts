@@ -39,7 +39,11 @@ import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { isolateConnectionStats, isolateMemoryStats } from "./server_stats.ts";
 import { heartbeatIntervalMs, startHeartbeat, watchdogThresholds } from "./watchdog.ts";
 import { reportBug, setBugCounter } from "../common/error_boundary.ts";
-import { type HostEvent, setConsecutiveNotifier } from "../upstream/host_monitor.ts";
+import {
+  type HostEvent,
+  setConsecutiveNotifier,
+  setHostMonitorWorker,
+} from "../upstream/host_monitor.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -252,6 +256,7 @@ export function runWorker(scope: {
         setConsecutiveNotifier((monitorId, event) =>
           scope.postMessage({ type: "hostEvent", monitorId, event })
         );
+        setHostMonitorWorker(m.workerId);
         server = new WorkerServer(m);
         scope.postMessage({ type: "ready" });
       } else if (m.type === "membership") {

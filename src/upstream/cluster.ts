@@ -15,6 +15,7 @@ import type { Random } from "./lb_base.ts";
 import { type MembershipCallback, PrioritySet } from "./priority_set.ts";
 import type { Scope } from "../stats/store.ts";
 import { type ClusterMainStats, clusterMainStats } from "./cluster_stats.ts";
+import { HashLbStats } from "./hash_lb_stats.ts";
 import { HostHealthTracker } from "./host_health.ts";
 import { anyTraffic, HealthChecker, HealthCheckStats } from "./health_checker.ts";
 import { OutlierDetector, OutlierStats } from "./outlier_detection.ts";
@@ -88,7 +89,9 @@ export class Cluster {
     // An ORIGINAL_DST cluster's hosts are made by each worker's balancer, on demand.
     // On the main thread, health checking and outlier detection sit between the cluster type's
     // membership and the published one; workers receive the published snapshots.
-    const watched = deps.stats !== undefined && (info.healthCheck || info.outlierDetection);
+    // Hosts limited by per_host_thresholds get a monitor too: it holds their connection count.
+    const watched = deps.stats !== undefined &&
+      (info.healthCheck || info.outlierDetection || info.perHostMaxConnections !== undefined);
     const membership = watched ? new PrioritySet() : this.prioritySet;
     if (info.type === "STATIC" || info.type === "ORIGINAL_DST") {
       setStaticHosts(membership, endpoints, info);
@@ -109,6 +112,7 @@ export class Cluster {
         // it), so only STRICT_DNS hosts are kept after discovery drops them.
         keepRemovedHealthy: info.healthCheck !== undefined && info.type === "STRICT_DNS" &&
           !info.ignoreHealthOnHostRemoval,
+        workerSlots: deps.workerSlots ?? 0,
       });
       this.health = health;
       const random = deps.random ?? Math.random;
@@ -164,6 +168,15 @@ export class Cluster {
     if (stats) {
       stats.endpoint.observe(this.prioritySet);
       this.prioritySet.onUpdate((set) => stats.endpoint.observe(set));
+      const tables = HashLbStats.create(
+        deps.stats!.scope(`cluster.${info.statName}`),
+        info.lbPolicy,
+        info.lb,
+      );
+      if (tables) {
+        tables.observe(this.prioritySet);
+        this.prioritySet.onUpdate((set) => tables.observe(set));
+      }
     }
   }
 

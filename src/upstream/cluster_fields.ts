@@ -44,7 +44,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "outlier_detection",
       "circuit_breakers",
     ],
-    "envoy.config.cluster.v3.CircuitBreakers": ["thresholds"],
+    "envoy.config.cluster.v3.CircuitBreakers": ["thresholds", "per_host_thresholds"],
     "envoy.config.cluster.v3.CircuitBreakers.Thresholds": [
       "priority",
       "max_connections",
@@ -179,6 +179,7 @@ export const CLUSTER_FIELDS: FieldTable = {
     ],
     "envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig": [
       "use_hostname_for_hashing",
+      "hash_balance_factor",
     ],
     "envoy.config.cluster.v3.Cluster.CommonLbConfig.LocalityWeightedLbConfig": [],
     "envoy.config.endpoint.v3.ClusterLoadAssignment": ["cluster_name", "endpoints", "policy"],
@@ -232,9 +233,6 @@ export const CLUSTER_FIELDS: FieldTable = {
       "keepalive_time",
       "keepalive_interval",
     ],
-    "envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig": [
-      "hash_balance_factor",
-    ],
     "envoy.config.cluster.v3.Cluster.LbSubsetConfig": [
       "locality_weight_aware",
       "scale_locality_weight",
@@ -247,7 +245,6 @@ export const CLUSTER_FIELDS: FieldTable = {
       "leds_cluster_locality_config",
     ],
     "envoy.config.endpoint.v3.LbEndpoint": ["endpoint_name"],
-    "envoy.config.cluster.v3.CircuitBreakers": ["per_host_thresholds"],
     "envoy.config.cluster.v3.CircuitBreakers.Thresholds": ["max_connection_pools"],
   },
 };

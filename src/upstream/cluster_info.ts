@@ -21,7 +21,11 @@ import type { LbSettings } from "./lb_base.ts";
 import { ORIGINAL_DST_HOST_HEADER, type OriginalDstSettings } from "./original_dst_cluster.ts";
 import { lbPolicyConfig } from "./lb_policy_config.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
-import { parseCircuitBreakers, type Thresholds } from "./resource_manager.ts";
+import {
+  parseCircuitBreakers,
+  perHostMaxConnections,
+  type Thresholds,
+} from "./resource_manager.ts";
 import {
   type UpstreamProxyProtocol,
   upstreamProxyProtocolOf,
@@ -107,6 +111,8 @@ export interface ClusterInfo {
   readonly updateMergeWindowMs?: number;
   /** `circuit_breakers` thresholds, DEFAULT then HIGH, Envoy's defaults filled in. */
   readonly circuitBreakers: readonly [Thresholds, Thresholds];
+  /** `circuit_breakers.per_host_thresholds` `max_connections`, when set. */
+  readonly perHostMaxConnections?: number;
 }
 
 /** A cluster's settings and its endpoints as configured. */
@@ -192,6 +198,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     : undefined;
   const policy = config.loadAssignment?.policy;
   const circuitBreakers = parseCircuitBreakers(config.circuitBreakers, problems);
+  const perHostMax = perHostMaxConnections(config.circuitBreakers);
   const metadata = config.metadata?.filterMetadata;
   const info: ClusterInfo = {
     name: config.name,
@@ -239,6 +246,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       ? { updateMergeWindowMs: durationMs(config.commonLbConfig.updateMergeWindow, 0) }
       : {}),
     circuitBreakers,
+    ...(perHostMax !== undefined ? { perHostMaxConnections: perHostMax } : {}),
   };
   const endpoints = type ? endpointsOf(config, type, problems) : [];
   if (problems.length > 0) throw new ClusterConfigError(config.name, problems);
