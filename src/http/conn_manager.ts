@@ -106,10 +106,13 @@ class ActiveStream implements StreamSink, ServerStream {
     const si = this.streamInfo;
     const c = cm.conn;
     si.downstreamRemoteAddress = c.remoteAddress;
-    si.downstreamDirectRemoteAddress = c.remoteAddress;
+    si.downstreamDirectRemoteAddress = c.directRemoteAddress;
+    si.downstreamDirectLocalAddress = c.directLocalAddress;
     si.downstreamLocalAddress = c.localAddress;
     si.connectionId = c.id;
     si.requestedServerName = cm.ctx.requestedServerName;
+    si.ja3Hash = cm.ctx.ja3;
+    si.ja4Hash = cm.ctx.ja4;
     si.filterChain = cm.ctx.filterChain;
     this.fm = new FilterManager(this, cm.cfg.filterFactories);
     this.idleTimeoutMs = cm.cfg.streamIdleTimeoutMs;

@@ -26,6 +26,10 @@ import {
   perHostMaxConnections,
   type Thresholds,
 } from "./resource_manager.ts";
+import {
+  type UpstreamProxyProtocol,
+  upstreamProxyProtocolOf,
+} from "../extensions/transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
 import { durationMs } from "../common/duration.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
@@ -93,6 +97,8 @@ export interface ClusterInfo {
   readonly tcpKeepalive?: boolean;
   /** `close_connections_on_host_health_failure`, when set. */
   readonly closeConnectionsOnHostHealthFailure?: boolean;
+  /** `transport_socket` is upstream_proxy_protocol: connections start with a PROXY header. */
+  readonly upstreamProxyProtocol?: UpstreamProxyProtocol;
   /**
    * `ignore_health_on_host_removal`: a host that service discovery removed goes at once, even
    * while active health checking still finds it healthy.
@@ -148,6 +154,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     problems,
     originalDst !== undefined,
   );
+  const upstreamPp = upstreamProxyProtocolOf(config.transportSocket, problems);
   const http = httpProtocolOptions(config);
   const common = http?.commonHttpProtocolOptions ?? config.commonHttpProtocolOptions;
   const maxRequests = common?.maxRequestsPerConnection;
@@ -180,9 +187,12 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   if (config.healthChecks.length > 1) {
     problems.push("multiple health checks are not supported (as in Envoy)");
   }
-  const healthCheck = config.healthChecks.length === 1
+  const parsedCheck = config.healthChecks.length === 1
     ? parseHealthCheck(config.healthChecks[0], "health_checks[0]", problems)
     : undefined;
+  const healthCheck = parsedCheck && upstreamPp
+    ? { ...parsedCheck, proxyProtocol: upstreamPp }
+    : parsedCheck;
   const outlierDetection = config.outlierDetection
     ? parseOutlierDetection(config.outlierDetection, problems)
     : undefined;
@@ -231,6 +241,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       ? { closeConnectionsOnHostHealthFailure: true }
       : {}),
     ...(config.ignoreHealthOnHostRemoval ? { ignoreHealthOnHostRemoval: true } : {}),
+    ...(upstreamPp ? { upstreamProxyProtocol: upstreamPp } : {}),
     ...(config.commonLbConfig?.updateMergeWindow
       ? { updateMergeWindowMs: durationMs(config.commonLbConfig.updateMergeWindow, 0) }
       : {}),

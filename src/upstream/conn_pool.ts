@@ -6,6 +6,11 @@
  * request gets an UpstreamStream (request out through our encoder, response in through our
  * parser to its ResponseDecoder), with flow control in both directions.
  */
+import {
+  connectionAddresses,
+  type UpstreamProxyProtocol,
+  upstreamProxyProtocolHeader,
+} from "../extensions/transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { SlotList } from "../common/slot_list.ts";
 import { type CloseReason, Connection, type ConnectionCallbacks } from "../network/connection.ts";
@@ -59,6 +64,8 @@ export interface PoolClusterInfo {
   preserveCase?: PreserveCaseSettings;
   /** `upstream_connection_options.tcp_keepalive`: SO_KEEPALIVE on upstream sockets. */
   tcpKeepalive?: boolean;
+  /** upstream_proxy_protocol: each connection starts with a PROXY protocol header. */
+  upstreamProxyProtocol?: UpstreamProxyProtocol;
   /** `circuit_breakers.per_host_thresholds` `max_connections`: per host, process wide. */
   perHostMaxConnections?: number;
 }
@@ -689,6 +696,8 @@ export class Http1ConnPool implements ConnectionPoolInstance {
       // bodies soon read in big pieces while a pool of idle connections holds little.
       pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
       pc.conn.byteCounters = cs.cxBytes;
+      const pp = this.cluster.upstreamProxyProtocol;
+      if (pp) pc.conn.write(upstreamProxyProtocolHeader(pp, undefined, connectionAddresses(conn)));
       this.#all.add(pc);
       pc.conn.start(pc);
       // Nobody waits any more (cancelled): the connection is kept for the next request.
