@@ -319,3 +319,72 @@ Deno.test("TLS bad input: plaintext HTTP, a garbage ClientHello and a stalled ha
     await up.close();
   }
 });
+
+Deno.test("tls_inspector + server_names: the ClientHello the listener filter read is replayed into the chosen chain's TLS handshake", async () => {
+  const c = await testCerts();
+  const up = echoUpstream([]);
+  const chain = (name: string, cert: string, key: string) => `
+    - filter_chain_match: { server_names: ["${name}"] }
+      transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context:
+            tls_certificates:
+            - certificate_chain: { filename: ${cert} }
+              private_key: { filename: ${key} }
+      filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ${name.replaceAll(".", "_")}
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/" }
+                route: { cluster: backend }
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router`;
+  const proxy = await Proxy.start(`admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+static_resources:
+  listeners:
+  - name: https
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    listener_filters:
+    - name: envoy.filters.listener.tls_inspector
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector
+    filter_chains:${chain("example.com", c.serverChain, c.serverKey)}${
+    chain("ecdsa.example.com", c.ecdsaCert, c.ecdsaKey)
+  }
+  clusters:
+${indent(staticCluster("backend", up.port), 2)}
+`);
+  try {
+    const port = proxy.port("https");
+    const r = await https(c, port);
+    assertEquals(JSON.parse(r.out).xfp, "https", r.err);
+    const out = new TextDecoder().decode(
+      (await new Deno.Command("openssl", {
+        args: ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", "ecdsa.example.com"],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "null",
+      }).output()).stdout,
+    );
+    assertMatch(out, /subject=CN = ecdsa\.example\.com/);
+    const s = await adminStatsWhen(
+      proxy.adminPort,
+      (s) => s[`listener.127.0.0.1_${port}.ssl.handshake`] === 2,
+    );
+    assertEquals(s["http.example_com.downstream_rq_2xx"], 1);
+  } finally {
+    await proxy.stop();
+    await up.close();
+  }
+});
