@@ -18,6 +18,7 @@ import { type AdminListener, serveAdmin } from "./admin_server.ts";
 import type { Scope } from "../stats/store.ts";
 import { type ClusterInfo, clustersHandler } from "./clusters.ts";
 import { configDumpHandler } from "./config_dump.ts";
+import { type ConfigReloadAdmin, configReloadHandler } from "./config_reload.ts";
 import { type Handler, text } from "./handler.ts";
 import { helpText, homePage } from "./help.ts";
 import { listenerHandlers, type ListenersAdmin } from "./listeners.ts";
@@ -36,7 +37,13 @@ const log = getLogger("admin");
 
 /** What the admin app reads from, and asks of, the server. All plain data. */
 export interface AdminServer
-  extends ServerInfoAdmin, StatsAdmin, LoggingAdmin, ListenersAdmin, RuntimeAdmin {
+  extends
+    ServerInfoAdmin,
+    StatsAdmin,
+    LoggingAdmin,
+    ListenersAdmin,
+    RuntimeAdmin,
+    ConfigReloadAdmin {
   /** Every cluster with its hosts and their stats (merged over the workers). */
   clusters(): Promise<ClusterInfo[]>;
   /**
@@ -77,6 +84,7 @@ function allHandlers(server: AdminServer, ok: (c: Context) => Response): Handler
     },
     clustersHandler(() => server.clusters()),
     configDumpHandler((includeEds) => server.configDump(includeEds)),
+    configReloadHandler(server),
     {
       path: "/healthcheck/fail",
       help: "cause the server to fail health checks",

@@ -232,6 +232,8 @@ function within(path: string, outer: string): boolean {
 export interface ResourceFileResult {
   response?: DiscoveryResponse;
   issues: ConfigIssue[];
+  /** The walk of the text, for the checks that place their issues in it. */
+  ctx?: WalkContext;
 }
 
 /**
@@ -246,17 +248,35 @@ export function loadResourceFile(
   const issues: ConfigIssue[] = [];
   const text = readConfigFile(path, issues);
   if (text === undefined) return { issues };
-  const part = walkText(text, path, issues, extensions.fields, { typeName: DISCOVERY_RESPONSE });
+  return loadResourceText(text, path, extensions, opts);
+}
+
+/**
+ * Reads a DiscoveryResponse from YAML or JSON text (a resource file, or a REST response body
+ * with `file` naming where it came from), checking it like {@linkcode loadResourceFile}.
+ */
+export function loadResourceText(
+  text: string,
+  file: string,
+  extensions: ExtensionRegistry,
+  opts: { checkFiles?: boolean } = {},
+): ResourceFileResult {
+  const issues: ConfigIssue[] = [];
+  const part = walkText(text, file, issues, extensions.fields, { typeName: DISCOVERY_RESPONSE });
   if (part.ctx) {
     checkExtensions(part.ctx, extensions, issues);
     if (opts.checkFiles !== false) checkFiles(part.ctx, issues);
   }
-  if (issues.length > 0 || !part.json) return { issues: sortIssues(issues) };
+  if (issues.length > 0 || !part.json) return { issues: sortIssues(issues), ctx: part.ctx };
   try {
     const schema = messageSchema<DiscoveryResponse>(DISCOVERY_RESPONSE);
-    return { response: fromJson(schema, part.json, { registry: apiRegistry() }), issues };
+    return {
+      response: fromJson(schema, part.json, { registry: apiRegistry() }),
+      issues,
+      ctx: part.ctx,
+    };
   } catch (e) {
-    issues.push(ioIssue(path, (e as Error).message));
+    issues.push(ioIssue(file, (e as Error).message));
     return { issues };
   }
 }

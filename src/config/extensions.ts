@@ -5,6 +5,7 @@
  * `typed_config` through it; a config naming anything else is rejected as unsupported, with
  * the extension's name, type URL and place in the file — never silently ignored.
  */
+import type { RouteConfigProviders } from "../xds/route_config_provider.ts";
 import type { Message } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { HttpFilterFactoryCb } from "../http/filter.ts";
@@ -145,6 +146,8 @@ export interface ServerContext {
   clusterStats: ClusterStatsCache;
   /** The worker isolate this context serves (per-worker stat names); undefined off the workers. */
   workerId?: number;
+  /** RDS route tables of this isolate; without it, `rds` connection managers are refused. */
+  routeConfigs?: RouteConfigProviders;
 }
 
 /** A filter as a chain lists it: its name and, when given, its config's type URL. */

@@ -28,6 +28,9 @@ import { checkTerminalOrder } from "./extensions.ts";
 import { checkLayeredRuntime } from "../runtime/loader.ts";
 import { checkStatsConfig } from "../stats/flush_config.ts";
 import { pathSegments, position } from "./source.ts";
+import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import { configSourceProblems } from "../xds/config_source.ts";
+import { CDS, LDS, type ResourceType } from "../xds/resource_types.ts";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 
@@ -143,6 +146,7 @@ export function checkBootstrap(
   }
 
   for (const p of checkStatsConfig(b)) r.report(p.path, p.message);
+  checkDynamicResources(b, r);
   checkWatchdogs(b, r);
 
   const clusters = new Set<string>();
@@ -150,18 +154,7 @@ export function checkBootstrap(
     const path = `static_resources.clusters[${i}]`;
     if (clusters.has(c.name)) r.report(`${path}.name`, `duplicate cluster name '${c.name}'`);
     clusters.add(c.name);
-    checkUpstreamHttpOptions(c, path, r);
-    // The cluster manager's own checks (no DNS, no sockets), so validate finds what serve would.
-    try {
-      parseCluster(c);
-    } catch (e) {
-      if (!(e instanceof ClusterConfigError)) throw e;
-      // The upstream HTTP/2 case is already named by the protocol options extension.
-      for (const p of e.problems.filter((p) => !/^upstream HTTP\/[23]/.test(p))) {
-        if (/not supported/.test(p)) r.unsupported(path, `cluster '${c.name}': ${p}`);
-        else r.report(path, `cluster '${c.name}': ${p}`);
-      }
-    }
+    checkCluster(c, path, r);
   });
 
   // Envoy's cluster manager refuses a local cluster (zone aware routing) it does not have.
@@ -178,6 +171,20 @@ export function checkBootstrap(
     else r.report(issue.path, issue.message);
   }
 
+  checkTypedConfigs(ctxs, extensions, clusters, r, issues);
+}
+
+/**
+ * Each typed config's own validation (extension factories), and the clusters an inline route
+ * table names, which must be among `clusters`.
+ */
+function checkTypedConfigs(
+  ctxs: WalkContext[],
+  extensions: ExtensionRegistry,
+  clusters: Set<string>,
+  r: Reporter,
+  issues: ConfigIssue[],
+): void {
   for (const ctx of ctxs) {
     const json = ctx.json;
     for (const use of ctx.anys) {
@@ -217,6 +224,55 @@ export function checkBootstrap(
       });
     }
   }
+}
+
+/** The cluster manager's own checks (no DNS, no sockets), so validate finds what serve would. */
+function checkCluster(c: Cluster, path: string, r: Reporter) {
+  checkUpstreamHttpOptions(c, path, r);
+  try {
+    parseCluster(c);
+  } catch (e) {
+    if (!(e instanceof ClusterConfigError)) throw e;
+    // The upstream HTTP/2 case is already named by the protocol options extension.
+    for (const p of e.problems.filter((p) => !/^upstream HTTP\/[23]/.test(p))) {
+      if (/not supported/.test(p)) r.unsupported(path, `cluster '${c.name}': ${p}`);
+      else r.report(path, `cluster '${c.name}': ${p}`);
+    }
+  }
+}
+
+/**
+ * The checks of `checkBootstrap` for the resources of an xDS response (`resources[i]`), so a
+ * resource is validated exactly as the same object in static config: listeners and clusters
+ * as built, typed configs by their factories, inline route tables against `clusters` (the
+ * clusters known when the update applies). Route configurations and load assignments are
+ * compiled by their subscribers.
+ */
+export function checkDiscoveryResources(
+  resources: readonly Message[],
+  ctx: WalkContext,
+  extensions: ExtensionRegistry,
+  clusters: Set<string>,
+  issues: ConfigIssue[],
+): void {
+  const r = new Reporter([ctx], issues);
+  const names = new Map<string, number>();
+  resources.forEach((m, i) => {
+    const path = `resources[${i}]`;
+    const name = (m as { name?: unknown }).name;
+    if (typeof name === "string") {
+      const prev = names.get(name);
+      if (prev !== undefined) {
+        r.report(`${path}.name`, `duplicate resource name '${name}' (also resources[${prev}])`);
+      } else names.set(name, i);
+    }
+    if (m.$typeName === "envoy.config.listener.v3.Listener") {
+      checkListener(m as Listener, path, extensions, r);
+    } else if (m.$typeName === "envoy.config.cluster.v3.Cluster") {
+      checkCluster(m as Cluster, path, r);
+    }
+  });
+  checkTypedConfigs([ctx], extensions, clusters, r, issues);
 }
 
 /**
@@ -311,6 +367,22 @@ function checkUpstreamHttpOptions(c: Cluster, path: string, r: Reporter) {
       );
     }
   }
+}
+
+/** `dynamic_resources`: each config source must be one denvoy can fetch from. */
+function checkDynamicResources(b: Bootstrap, r: Reporter) {
+  const d = b.dynamicResources;
+  if (!d) return;
+  const check = (cs: ConfigSource | undefined, type: ResourceType, path: string) => {
+    if (!cs) return;
+    for (const p of configSourceProblems(cs, type)) {
+      const at = p.field ? `${path}.${p.field}` : path;
+      if (p.unsupported) r.unsupported(at, `${path}: ${p.message}`);
+      else r.report(at, p.message);
+    }
+  };
+  check(d.ldsConfig, LDS, "dynamic_resources.lds_config");
+  check(d.cdsConfig, CDS, "dynamic_resources.cds_config");
 }
 
 const WATCHDOG = "envoy.config.bootstrap.v3.Watchdog";

@@ -163,13 +163,17 @@ export function compileConnectionManager(
   const clusterExists = (name: string) => clusterManager.get(name) !== undefined;
   const unsupported = connectionManagerProblems(hcm).find((p) => p.unsupported);
   if (unsupported) throw new Error(unsupported.message);
-  if (hcm.routeSpecifier.case !== "routeConfig") {
+  const spec = hcm.routeSpecifier;
+  if (spec.case !== "routeConfig" && (spec.case !== "rds" || !server.routeConfigs)) {
     throw new Error(
-      `route_specifier ${hcm.routeSpecifier.case ?? "(none)"} is not supported ` +
+      `route_specifier ${spec.case ?? "(none)"} is not supported ` +
         `yet: use an inline route_config`,
     );
   }
-  const routeTable = new RouteTable(hcm.routeSpecifier.value, { clusterExists });
+  // RDS: the table arrives (and changes) through the isolate's route config providers.
+  const routeTable = spec.case === "routeConfig"
+    ? new RouteTable(spec.value, { clusterExists })
+    : server.routeConfigs!.table(spec.value.routeConfigName);
   const filterFactories: HttpFilterFactoryCb[] = [];
   for (const f of hcm.httpFilters) {
     const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
@@ -200,7 +204,7 @@ export function compileConnectionManager(
   const keyFormat = h1?.headerKeyFormat?.headerFormat;
   const http1Stats = new Http1CodecStats(server.stats);
   const dropped = http1Stats.droppedHeadersWithUnderscores;
-  return {
+  const cfg: ConnectionManagerConfig = {
     statPrefix: hcm.statPrefix,
     routeTable,
     filterFactories,
@@ -257,4 +261,6 @@ export function compileConnectionManager(
     stats: new HttpConnManagerStats(server.stats, hcm.statPrefix),
     http1Stats,
   };
+  if (spec.case === "rds") server.routeConfigs!.track(spec.value.routeConfigName, cfg);
+  return cfg;
 }

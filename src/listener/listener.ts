@@ -87,9 +87,21 @@ export class ActiveListener {
   /** `access_log`: written when each connection ends. */
   readonly #accessLogs: AccessLogInstance[];
 
+  /**
+   * The name its connections drain under (server/drain_manager.ts): the listener's name,
+   * except for an instance that replaces one (LDS, a reloaded bootstrap), so that only the
+   * old instance's connections drain.
+   */
+  readonly drainKey: string;
+
   /** Builds every filter chain now, so config errors surface before anything binds. */
-  constructor(readonly config: ListenerConfig, readonly server: ServerContext) {
+  constructor(
+    readonly config: ListenerConfig,
+    readonly server: ServerContext,
+    drainKey: string = config.name,
+  ) {
     this.name = config.name;
+    this.drainKey = drainKey;
     this.address = formatAddress(config.address);
     const chains = config.filterChains.map((c, i) => ({
       config: c,
@@ -229,7 +241,7 @@ export class ActiveListener {
       // One object of one shape per connection (no spread): streamInfo is undefined without
       // listener access logs.
       chain.start(conn, {
-        listenerName: this.name,
+        listenerName: this.drainKey,
         filterChain: chain.description,
         streamInfo: si,
       });

@@ -16,6 +16,11 @@ export class ListenerManagerStats {
   readonly listenerStopped: Counter;
   readonly totalListenersActive: Gauge;
   readonly workersStarted: Gauge;
+  /** LDS and bootstrap reloads: listeners changed, removed, warming and draining. */
+  readonly listenerModified: Counter;
+  readonly listenerRemoved: Counter;
+  readonly totalListenersWarming: Gauge;
+  readonly totalListenersDraining: Gauge;
   /** Listeners already counted as stopped (a second drain stops nothing new). */
   readonly #stopped = new Set<string>();
 
@@ -25,6 +30,10 @@ export class ListenerManagerStats {
     this.listenerStopped = s.counter("listener_stopped");
     this.totalListenersActive = s.gauge("total_listeners_active", "NeverImport");
     this.workersStarted = s.gauge("workers_started", "NeverImport");
+    this.listenerModified = s.counter("listener_modified");
+    this.listenerRemoved = s.counter("listener_removed");
+    this.totalListenersWarming = s.gauge("total_listeners_warming", "NeverImport");
+    this.totalListenersDraining = s.gauge("total_listeners_draining", "NeverImport");
     // Declared here too so the stat exists before a worker reports (and with zero workers).
     listenerCreateSuccess(store);
   }

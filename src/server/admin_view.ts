@@ -137,7 +137,8 @@ export class AdminView {
   healthcheckFailed = false;
 
   constructor(
-    readonly bootstrap: Bootstrap,
+    /** The bootstrap serving (a reload replaces it). */
+    public bootstrap: Bootstrap,
     readonly options: Options,
     readonly clusterManager: () => ClusterManager | undefined,
     /** Sent to workers when the log level changes, so their loggers follow. */

@@ -10,6 +10,7 @@ export const BOOTSTRAP_FIELDS: FieldTable = {
     "envoy.config.bootstrap.v3.Bootstrap": [
       "node",
       "static_resources",
+      "dynamic_resources",
       "cluster_manager",
       "stats_sinks",
       "stats_config",

@@ -37,6 +37,8 @@ export interface Options {
   configPath: string;
   /** `--config-yaml`; merged over the file's contents; empty when not given. */
   configYaml: string;
+  /** `--watch-config`: reload the bootstrap when its file changes (xds/bootstrap_reload.ts). */
+  watchConfig: boolean;
   mode: Mode;
   /** `-l/--log-level`, with `warn` already resolved to `warning`. */
   logLevel: LogLevel;
@@ -149,6 +151,12 @@ const FLAGS: readonly FlagSpec[] = [
     arg: "yaml",
     group: "Configuration",
     help: "Inline YAML bootstrap, merged over the contents of --config-path",
+  },
+  {
+    name: "watch-config",
+    group: "Configuration",
+    help: "Reload the bootstrap when its file changes (also on SIGHUP and POST /config_reload): " +
+      "a valid file's listeners and clusters are applied without dropping connections",
   },
   {
     name: "mode",
@@ -575,6 +583,7 @@ function buildOptions(argv: string[], values: RawValues, platform: Platform): Op
   return {
     configPath: str("config-path"),
     configYaml: str("config-yaml"),
+    watchConfig: bool("watch-config"),
     mode,
     logLevel,
     componentLogLevel,

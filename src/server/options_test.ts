@@ -31,6 +31,7 @@ Deno.test("defaults are Envoy's", () => {
   assert.deepEqual(parse(), {
     configPath: "",
     configYaml: "",
+    watchConfig: false,
     mode: "serve",
     logLevel: "info",
     componentLogLevel: "",
@@ -78,6 +79,7 @@ Deno.test("every flag is parsed", () => {
     "/etc/envoy/envoy.yaml",
     "--config-yaml",
     "admin: {}",
+    "--watch-config",
     "--mode",
     "validate",
     "--log-level",
@@ -139,6 +141,7 @@ Deno.test("every flag is parsed", () => {
   assert.deepEqual(parse(...argv), {
     configPath: "/etc/envoy/envoy.yaml",
     configYaml: "admin: {}",
+    watchConfig: true,
     mode: "validate",
     logLevel: "debug",
     componentLogLevel: "upstream:trace,config:warn",

@@ -52,6 +52,10 @@ import { Watchdog, watchdogThresholds } from "./watchdog.ts";
 import { setBugCounter } from "../common/error_boundary.ts";
 import type { Options } from "./options.ts";
 import { localClusterOf } from "../upstream/zone_aware.ts";
+import { XdsManager } from "../xds/xds_manager.ts";
+import { addDynamicSections } from "../xds/config_dump.ts";
+import { BootstrapReloader, type ReloadResult } from "../xds/bootstrap_reload.ts";
+import { RouteConfigProviders } from "../xds/route_config_provider.ts";
 
 const log = getLogger("main");
 const configLog = getLogger("config");
@@ -120,6 +124,9 @@ export class Server implements AdminServer {
   /** The widest `/drain_listeners?graceful` under way: inbound listeners only, or all. */
   #gracefulDrain: "inbound" | "all" | undefined;
   #flusher: StatsFlusher | undefined;
+  /** Dynamic resources (xDS) and reloads of the bootstrap's static ones. */
+  #xds: XdsManager | undefined;
+  #reloader: BootstrapReloader | undefined;
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -172,8 +179,13 @@ export class Server implements AdminServer {
   }
   listeners(): ListenerInfo[] {
     // The bound port, not the configured one (port 0 listeners).
-    return this.#view.listeners().map((l) => {
-      const port = this.#ports[l.name];
+    const ports = { ...this.#ports, ...this.#xds?.ports() };
+    const dynamic = [...(this.#xds?.dumpState().listeners.values() ?? [])].map((l) => ({
+      name: l.config.name,
+      address: formatAddress(l.config.address),
+    }));
+    return [...this.#view.listeners(), ...dynamic].map((l) => {
+      const port = ports[l.name];
       return port === undefined ? l : { ...l, address: l.address.replace(/:\d+$/, `:${port}`) };
     });
   }
@@ -181,7 +193,17 @@ export class Server implements AdminServer {
     return this.#view.clusters(mergeHostStats(await this.#workers.collectHostStats()));
   }
   configDump(includeEds: boolean): JsonObject[] {
-    return this.#view.configDump(includeEds);
+    const sections = this.#view.configDump(includeEds);
+    if (this.#xds) addDynamicSections(sections, this.#xds, includeEds);
+    const rejected = this.#reloader?.dumpRejection();
+    return rejected ? [...sections, rejected] : sections;
+  }
+  /** `POST /config_reload`, SIGHUP: reloads the bootstrap file (xds/bootstrap_reload.ts). */
+  configReload(): ReloadResult {
+    if (!this.#reloader) {
+      return { ok: false, message: "no bootstrap file to reload (-c/--config-path)" };
+    }
+    return this.#reloader.reload("admin");
   }
   runtime(): SnapshotData {
     return this.#runtime?.snapshot().data() ?? { layers: [] };
@@ -334,8 +356,36 @@ export class Server implements AdminServer {
       pools: new ConnPoolManager(clusterStats),
       stats: this.#stats,
       clusterStats,
+      routeConfigs: new RouteConfigProviders(),
     };
     clusterManager.setHostPools(this.#ctx.pools);
+    this.#xds = new XdsManager({
+      bootstrap: b,
+      ctx: this.#ctx,
+      clusterDeps: {
+        stats: this.#stats,
+        openEventLog,
+        ...(eventLogPath ? { outlierEventLogPath: eventLogPath } : {}),
+        workerSlots: this.options.concurrency,
+      },
+      listenerStats: this.#listenerManagerStats,
+      post: (update) => this.#workers.broadcast({ type: "xds", update }),
+      drainTimeMs: this.options.drainTimeS * 1000,
+      staticPort: (name) => this.#ports[name],
+    });
+    if (this.options.configPath && this.options.mode === "serve") {
+      this.#reloader = new BootstrapReloader(
+        { configPath: this.options.configPath, configYaml: this.options.configYaml || undefined },
+        this.extensions,
+        this.#xds,
+        b,
+        this.#stats,
+        (next) => {
+          preUnpack(next);
+          this.#view.bootstrap = next;
+        },
+      );
+    }
     this.#sinks = createStatsSinks(b, this.extensions, {
       clusterManager,
       stats: this.#stats,
@@ -366,6 +416,7 @@ export class Server implements AdminServer {
       for (const l of b.staticResources?.listeners ?? []) new ActiveListener(l, this.#ctx);
     }
     log.info(`cm init: initializing ${clusterManager.names().length} static cluster(s)`);
+    this.#xds.start();
     await clusterManager.initialize();
     log.info("cm init: all clusters initialized");
     // Membership lives here; workers get every change, and report host results back.
@@ -373,6 +424,8 @@ export class Server implements AdminServer {
     clusterManager.watchUpdates((name, set) =>
       this.#workers.broadcast({ type: "membership", cluster: name, snapshot: set.snapshot() })
     );
+    // Dynamic resources: the initial fetches (or their timeouts) and warming come first.
+    await this.#xds.initialized();
   }
 
   /** Envoy warns about each deprecated field the config sets and counts it in the runtime stats. */
@@ -411,6 +464,13 @@ export class Server implements AdminServer {
     };
     Deno.addSignalListener("SIGUSR1", reopen);
     handlers.push(["SIGUSR1", reopen]);
+    if (this.#reloader) {
+      const reloader = this.#reloader;
+      const hup = () => void reloader.reload("SIGHUP");
+      Deno.addSignalListener("SIGHUP", hup);
+      handlers.push(["SIGHUP", hup]);
+      if (this.options.watchConfig) reloader.watch();
+    }
     try {
       this.#runtime?.watch();
       // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
@@ -487,7 +547,9 @@ export class Server implements AdminServer {
   #workersStarted(): void {
     if (this.#state !== "LIVE") return;
     this.#serverStats.initializationTime.record(performance.now() - this.#initStartMs);
-    this.#listenerManagerStats.started(this.bootstrap.staticResources?.listeners.length ?? 0);
+    this.#listenerManagerStats.started(
+      this.#xds?.activeListenerCount() ?? this.bootstrap.staticResources?.listeners.length ?? 0,
+    );
     this.#watchdog.start();
   }
 
@@ -536,12 +598,17 @@ export class Server implements AdminServer {
     const cm = this.#ctx!.clusterManager;
     const membership: Record<string, PrioritySetSnapshot> = {};
     for (const name of cm.names()) membership[name] = cm.get(name)!.prioritySet.snapshot();
+    const b = this.#view.bootstrap;
     return {
       type: "init",
       workerId,
-      bootstrap: this.bootstrap,
+      // The static resources serving now (a reload changes them), and the dynamic ones.
+      bootstrap: this.#xds
+        ? { ...b, staticResources: { ...b.staticResources!, ...this.#xds.staticResources() } }
+        : b,
+      dynamic: this.#xds?.snapshot(),
       options: this.options,
-      ports: this.#ports,
+      ports: { ...this.#ports, ...this.#xds?.ports() },
       membership,
       circuitBreakerMemory: cm.circuitBreakerMemory(),
       runtime: this.#runtime?.snapshot().data() ?? { layers: [] },
@@ -552,6 +619,8 @@ export class Server implements AdminServer {
   async #shutdown(): Promise<void> {
     this.#state = "DRAINING";
     this.#watchdog.stop();
+    this.#reloader?.stop();
+    this.#xds?.stop();
     // The last flush needs the workers' stats, so it comes before they stop.
     await this.#flusher?.stop();
     this.#runtime?.close();

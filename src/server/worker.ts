@@ -40,6 +40,8 @@ import { isolateConnectionStats, isolateMemoryStats } from "./server_stats.ts";
 import { heartbeatIntervalMs, startHeartbeat, watchdogThresholds } from "./watchdog.ts";
 import { reportBug, setBugCounter } from "../common/error_boundary.ts";
 import { type HostEvent, setConsecutiveNotifier } from "../upstream/host_monitor.ts";
+import { RouteConfigProviders } from "../xds/route_config_provider.ts";
+import { applyDynamicUpdate, type DynamicUpdate } from "../xds/worker_updates.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -60,7 +62,11 @@ export type ToWorker =
     healthCheckFailed: boolean;
     /** Bumped by this worker's event loop; the main thread's guard dog watches it. */
     heartbeat?: Int32Array;
+    /** Dynamic clusters, route tables and listeners (xDS, a reloaded bootstrap) to apply. */
+    dynamic?: DynamicUpdate;
   }
+  /** Clusters, route tables or listeners changed (xDS, a reloaded bootstrap). */
+  | { type: "xds"; update: DynamicUpdate }
   | { type: "membership"; cluster: string; snapshot: PrioritySetSnapshot }
   /** The admin changed log levels (`POST /logging`). */
   | { type: "logLevels"; levels: Record<string, LogLevel> }
@@ -152,6 +158,7 @@ class WorkerServer {
       stats,
       clusterStats,
       workerId: init.workerId,
+      routeConfigs: new RouteConfigProviders(),
     };
     clusterManager.setHostPools(this.ctx.pools);
     if (b.statsSinks.length > 0) {
@@ -175,11 +182,22 @@ class WorkerServer {
     for (const l of this.listeners) {
       l.serve().catch((e) => log.error(`listener '${l.name}': ${(e as Error).message}`));
     }
+    if (init.dynamic) this.applyUpdate(init.dynamic);
     // The guard dog on the main thread counts this worker's stalls and acts on them. The
     // heartbeat runs until the isolate ends (a worker that stops draining is a stall too).
     if (init.heartbeat) {
       startHeartbeat(init.heartbeat, heartbeatIntervalMs(watchdogThresholds(b, "workers")));
     }
+  }
+
+  /** Swaps in dynamic clusters, route tables and listeners (xds/worker_updates.ts). */
+  applyUpdate(update: DynamicUpdate): void {
+    applyDynamicUpdate({
+      ctx: this.ctx,
+      listeners: this.listeners,
+      drainTimeMs: this.#drainTimeMs,
+      drainStrategy: this.#drainStrategy,
+    }, update);
   }
 
   /** This worker's stats, with its share of the server gauges refreshed. */
@@ -208,7 +226,11 @@ class WorkerServer {
       for (const l of affected) l.close(false);
       return;
     }
-    drainManager().startDrain(affected.map((l) => l.name), this.#drainTimeMs, this.#drainStrategy);
+    drainManager().startDrain(
+      affected.map((l) => l.drainKey),
+      this.#drainTimeMs,
+      this.#drainStrategy,
+    );
     if (opts.skipExit) return;
     clearTimeout(this.#drainTimer);
     this.#drainTimer = setTimeout(() => {
@@ -254,6 +276,8 @@ export function runWorker(scope: {
         );
         server = new WorkerServer(m);
         scope.postMessage({ type: "ready" });
+      } else if (m.type === "xds") {
+        server?.applyUpdate(m.update);
       } else if (m.type === "membership") {
         server?.ctx.clusterManager.updateMembership(m.cluster, m.snapshot);
       } else if (m.type === "logLevels") {

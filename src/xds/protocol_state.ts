@@ -81,8 +81,10 @@ function errorDetail(e: unknown): ErrorDetail {
 function checkTypes(typeUrl: string, resources: Iterable<Any | undefined>): void {
   for (const r of resources) {
     if (r && r.typeUrl !== typeUrl) {
-      throw new Error(`type URL ${r.typeUrl} embedded in an individual Any does not match the ` +
-        `message-wide type URL ${typeUrl} in DiscoveryResponse`);
+      throw new Error(
+        `type URL ${r.typeUrl} embedded in an individual Any does not match the ` +
+          `message-wide type URL ${typeUrl} in DiscoveryResponse`,
+      );
     }
   }
 }
@@ -211,9 +213,7 @@ export class DeltaState {
     if (this.#first) {
       this.#first = false;
       // An explicit "*" keeps a wildcard subscription wildcard once names are added to it.
-      subscribe = this.#wildcard && this.#names.size > 0
-        ? ["*", ...this.#names]
-        : [...this.#names];
+      subscribe = this.#wildcard && this.#names.size > 0 ? ["*", ...this.#names] : [...this.#names];
       initial = Object.fromEntries(this.#versions);
     } else {
       subscribe = [...this.#subscribe];
