@@ -65,7 +65,8 @@ export function nonReloadableChanges(a: Bootstrap, b: Bootstrap): string[] {
 
 /** Reloads the bootstrap on demand and, with `--watch-config`, when its file changes. */
 export class BootstrapReloader {
-  readonly #stats: SubscriptionStats;
+  #statsCache: SubscriptionStats | undefined;
+  readonly #store: Scope;
   #current: Bootstrap;
   #version: string;
   #rejection: Rejection | undefined;
@@ -82,9 +83,17 @@ export class BootstrapReloader {
     readonly onApplied: (b: Bootstrap) => void,
   ) {
     this.#current = current;
-    this.#stats = new SubscriptionStats(stats, "server.bootstrap_reload");
+    this.#store = stats;
     this.#version = source.configPath ? this.#read() ?? "" : "";
-    this.#stats.versionText.set(this.#version);
+  }
+
+  /** Declared with the first reload: a server never reloaded shows none of them. */
+  get #stats(): SubscriptionStats {
+    if (!this.#statsCache) {
+      this.#statsCache = new SubscriptionStats(this.#store, "server.bootstrap_reload");
+      this.#statsCache.versionText.set(this.#version);
+    }
+    return this.#statsCache;
   }
 
   #read(): string | undefined {

@@ -63,9 +63,10 @@ export class FilesystemSubscription extends SubscriptionBase {
     const file = this.source.path.slice(this.source.path.lastIndexOf("/") + 1);
     try {
       for await (const e of watcher) {
-        // Deno reports an inotify IN_MOVED_TO as "rename" naming the destination last.
-        if (e.kind !== "rename") continue;
-        const to = e.paths[e.paths.length - 1];
+        // Deno reports an inotify IN_MOVED_TO as a "rename" naming the destination only; a
+        // move within the directory is reported once more naming both ends, skipped here.
+        if (e.kind !== "rename" || e.paths.length !== 1) continue;
+        const to = e.paths[0];
         const moved = this.source.watchedDirectory !== undefined
           ? to.startsWith(dir)
           : to === this.source.path || to.endsWith(`/${file}`) && dirname(to) === dir;
