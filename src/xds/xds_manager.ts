@@ -88,7 +88,10 @@ interface ServingListener extends Versioned<Listener> {
 }
 
 interface WarmingListener extends ServingListener {
-  /** Route configurations still awaited. */
+  /**
+   * What it still awaits: `route:<name>` (RDS), `cluster:<name>` (a cluster its inline routes
+   * name that is still warming: workers check route clusters when they build it).
+   */
   waiting: Set<string>;
 }
 
@@ -133,6 +136,32 @@ export function rdsRefs(l: Listener): RdsRef[] {
           configSource: spec.value.configSource,
           statPrefix: hcm!.statPrefix,
         });
+      }
+    }
+  }
+  return out;
+}
+
+/** The clusters the inline route tables of `l` name. */
+export function routeClusters(l: Listener): Set<string> {
+  const out = new Set<string>();
+  const chains = l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
+  for (const chain of chains) {
+    for (const f of chain.filters) {
+      if (f.configType.case !== "typedConfig" || !f.configType.value.typeUrl.endsWith(HCM)) {
+        continue;
+      }
+      const spec = unpackAny<HttpConnectionManager>(f.configType.value)?.routeSpecifier;
+      if (spec?.case !== "routeConfig") continue;
+      for (const vh of spec.value.virtualHosts) {
+        for (const r of vh.routes) {
+          if (r.action.case !== "route") continue;
+          const cs = r.action.value.clusterSpecifier;
+          if (cs.case === "cluster") out.add(cs.value);
+          else if (cs.case === "weightedClusters") {
+            for (const wc of cs.value.clusters) out.add(wc.name);
+          }
+        }
       }
     }
   }
@@ -359,6 +388,7 @@ export class XdsManager {
       if (this.#warmingClusters.get(name) !== entry || this.#stopped) return;
       this.#warmingClusters.delete(name);
       this.#activateCluster(entry, dynamic);
+      this.#settle(`cluster:${name}`);
       this.#ready(`cluster:${name}`);
     });
   }
@@ -388,6 +418,7 @@ export class XdsManager {
     if (warming) {
       this.#warmingClusters.delete(name);
       this.#destroy(warming.cluster);
+      this.#settle(`cluster:${name}`);
       this.#ready(`cluster:${name}`);
     }
     const cm = this.#deps.ctx.clusterManager;
@@ -480,6 +511,11 @@ export class XdsManager {
       this.#decode,
       {
         onConfigUpdate: (u) => {
+          // Envoy: an empty update is counted (update_empty) and ends warming.
+          if (u.resources.length === 0) {
+            this.#routeReady(ref.name);
+            return;
+          }
           if (u.resources.length !== 1) {
             throw new Error(`Unexpected RDS resource length: ${u.resources.length}`);
           }
@@ -522,10 +558,15 @@ export class XdsManager {
     const st = this.#routes.get(name);
     if (!st || st.ready) return;
     st.ready = true;
-    for (const w of [...this.#warmingListeners.values()]) {
-      if (w.waiting.delete(name) && w.waiting.size === 0) this.#activateListener(w);
-    }
+    this.#settle(`route:${name}`);
     this.#ready(`route:${name}`);
+  }
+
+  /** What warming listeners waited for (`route:<name>`, `cluster:<name>`) is there. */
+  #settle(key: string): void {
+    for (const w of [...this.#warmingListeners.values()]) {
+      if (w.waiting.delete(key) && w.waiting.size === 0) this.#activateListener(w);
+    }
   }
 
   // ---- listeners ----
@@ -606,7 +647,11 @@ export class XdsManager {
   ): void {
     preUnpack(l);
     const waiting = new Set<string>();
-    for (const ref of rdsRefs(l)) if (!this.#route(ref).ready) waiting.add(ref.name);
+    for (const ref of rdsRefs(l)) if (!this.#route(ref).ready) waiting.add(`route:${ref.name}`);
+    const cm = this.#deps.ctx.clusterManager;
+    for (const c of routeClusters(l)) {
+      if (this.#warmingClusters.has(c) && !cm.get(c)) waiting.add(`cluster:${c}`);
+    }
     const entry: WarmingListener = { config: l, port, ...meta, waiting };
     this.#warmingListeners.set(l.name, entry);
     if (waiting.size === 0) {
@@ -615,7 +660,7 @@ export class XdsManager {
     }
     if (this.#initializing) this.#initTargets.add(`listener:${l.name}`);
     this.#updateListenerGauges();
-    log.info(`listener '${l.name}' warming: awaiting RDS ${[...waiting].join(", ")}`);
+    log.info(`listener '${l.name}' warming: awaiting ${[...waiting].join(", ")}`);
   }
 
   #activateListener(entry: WarmingListener): void {
