@@ -46,7 +46,12 @@ export const CORE_MESSAGE_FIELDS: FieldTable = {
     "envoy.config.core.v3.Locality": ["region", "zone", "sub_zone"],
     "envoy.config.core.v3.CidrRange": ["address_prefix", "prefix_len"],
     // A filesystem xDS resource file (config/bootstrap.ts loadResourceFile).
-    "envoy.service.discovery.v3.DiscoveryResponse": ["version_info", "resources", "type_url"],
+    "envoy.service.discovery.v3.DiscoveryResponse": [
+      "version_info",
+      "resources",
+      "type_url",
+      "nonce",
+    ],
   },
 };
 

@@ -26,7 +26,7 @@ import { messageSchema } from "../config/api.ts";
 import { setRuntimeSnapshot } from "../runtime/runtime.ts";
 import type { SnapshotData } from "../runtime/snapshot.ts";
 import { mergeHostStats } from "../upstream/host_stats.ts";
-import { AdminView } from "./admin_view.ts";
+import { AdminView, localNode } from "./admin_view.ts";
 import { Store } from "../stats/store.ts";
 import { SnapshotMerger, type StoreSnapshot } from "../stats/snapshot.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
@@ -372,6 +372,7 @@ export class Server implements AdminServer {
       post: (update) => this.#workers.broadcast({ type: "xds", update }),
       drainTimeMs: this.options.drainTimeS * 1000,
       staticPort: (name) => this.#ports[name],
+      node: localNode(b, this.options, this.extensions),
     });
     if (this.options.configPath && this.options.mode === "serve") {
       this.#reloader = new BootstrapReloader(

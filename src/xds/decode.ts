@@ -24,6 +24,8 @@ export interface DecodedResource<T extends Message = Message> {
 /** An update that decoded: its version and resources. */
 export interface DecodedUpdate {
   readonly versionInfo: string;
+  /** The response's nonce (REST and gRPC acknowledge it). */
+  readonly nonce?: string;
   readonly resources: readonly DecodedResource[];
 }
 
@@ -100,6 +102,7 @@ export function decodeResponseText(
   checkDiscoveryResources(messages, ctx, dc.extensions, dc.clusters(), issues);
   const update = {
     versionInfo: response.versionInfo,
+    nonce: response.nonce,
     resources: messages.map((message) => ({ name: resourceName(message), message })),
   };
   // A rejected update is kept for the config dump's error_state.

@@ -88,8 +88,11 @@ export abstract class SubscriptionBase implements Subscription {
     this.#callback(() => this.callbacks.onConfigUpdateFailed("ConnectionFailure", detail));
   }
 
-  /** Delivers what a fetch decoded: applied (success) or refused (failure, rejected). */
-  protected deliver(result: DecodeResult): void {
+  /**
+   * Delivers what a fetch decoded: applied (success) or refused (failure, rejected). Returns
+   * undefined when applied, else why not (for a NACK's error_detail).
+   */
+  protected deliver(result: DecodeResult): string | undefined {
     this.stats.updateAttempt.inc();
     const start = performance.now();
     if (!result.ok) {
@@ -101,14 +104,14 @@ export abstract class SubscriptionBase implements Subscription {
         this.#settleInit();
         this.#callback(() => this.callbacks.onConfigUpdateFailed("UpdateRejected", detail));
       }
-      return;
+      return detail;
     }
     const update = result.update;
     try {
       this.callbacks.onConfigUpdate(update);
     } catch (e) {
       this.#rejected((e as Error).message, update);
-      return;
+      return (e as Error).message;
     }
     if (update.resources.length === 0) this.stats.updateEmpty.inc();
     this.stats.accepted(update.versionInfo, performance.now() - start);
@@ -117,6 +120,7 @@ export abstract class SubscriptionBase implements Subscription {
       `${this.type.service} ${this.where}: config update accepted, version ` +
         `'${update.versionInfo}', ${update.resources.length} resource(s)`,
     );
+    return undefined;
   }
 
   #rejected(detail: string, failed?: DecodedUpdate): void {

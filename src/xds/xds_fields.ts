@@ -20,7 +20,13 @@ export const XDS_FIELDS: FieldTable = {
     ],
     "envoy.config.core.v3.PathConfigSource": ["path", "watched_directory"],
     "envoy.config.core.v3.WatchedDirectory": ["path"],
-    "envoy.config.core.v3.ApiConfigSource": ["api_type", "transport_api_version"],
+    "envoy.config.core.v3.ApiConfigSource": [
+      "api_type",
+      "transport_api_version",
+      "cluster_names",
+      "refresh_delay",
+      "request_timeout",
+    ],
     "envoy.config.core.v3.AggregatedConfigSource": [],
     "envoy.config.cluster.v3.Cluster.EdsClusterConfig": ["eds_config", "service_name"],
     "envoy.extensions.filters.network.http_connection_manager.v3.Rds": [

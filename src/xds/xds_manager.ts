@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { equals, type Message } from "@bufbuild/protobuf";
+import { equals, type JsonObject, type Message } from "@bufbuild/protobuf";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
 import {
   type Cluster as ClusterConfig,
@@ -36,8 +36,9 @@ import type { ListenerManagerStats } from "../listener/listener_manager_stats.ts
 import { formatAddress } from "../network/address.ts";
 import { RouteTable } from "../router/route_table.ts";
 import { Cluster, type ClusterDeps } from "../upstream/cluster.ts";
+import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import { parseCluster } from "../upstream/cluster_info.ts";
-import { createSubscription } from "./config_source.ts";
+import { createSubscription, type SubscriptionEnv } from "./config_source.ts";
 import type { DecodeContext, DecodedUpdate } from "./decode.ts";
 import { CDS, EDS, LDS, RDS } from "./resource_types.ts";
 import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
@@ -62,6 +63,8 @@ export interface XdsManagerDeps {
   drainTimeMs: number;
   /** The port a static listener was bound on (port 0 listeners). */
   staticPort(name: string): number | undefined;
+  /** The node (proto JSON) REST requests carry. */
+  node: JsonObject;
 }
 
 /** A resource in service, with the version of the update that brought it. */
@@ -176,6 +179,7 @@ function addressKey(l: Listener): string {
 export class XdsManager {
   readonly #deps: XdsManagerDeps;
   readonly #decode: DecodeContext;
+  readonly #env: SubscriptionEnv;
   /** Static clusters and listeners (the bootstrap's; a reload replaces them). */
   #staticClusters = new Map<string, ClusterConfig>();
   #staticListeners = new Map<string, Listener>();
@@ -210,6 +214,24 @@ export class XdsManager {
     for (const c of deps.bootstrap.staticResources?.clusters ?? []) {
       this.#staticClusters.set(c.name, c);
     }
+    const cm = deps.ctx.clusterManager;
+    this.#env = {
+      node: deps.node,
+      hostOf: (name) => {
+        // Envoy: a config source's cluster must be static and not itself EDS.
+        const c = cm.get(name);
+        if (!c || !this.#staticClusters.has(name) || c.info.type === "EDS") {
+          throw new Error(
+            `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
+              `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
+          );
+        }
+        return () => {
+          const h = cm.loadBalancer(name)?.chooseHost();
+          return h && { address: h.address, port: h.port };
+        };
+      },
+    };
     for (const l of deps.bootstrap.staticResources?.listeners ?? []) {
       this.#staticListeners.set(l.name, l);
     }
@@ -246,6 +268,7 @@ export class XdsManager {
         new SubscriptionStats(this.#store, "cluster_manager.cds"),
         this.#decode,
         this.#callbacks("cds", (u) => this.#onCds(u), this.#clusterErrors),
+        this.#env,
       );
       this.#cds.start();
     }
@@ -293,6 +316,7 @@ export class XdsManager {
       new SubscriptionStats(this.#store, "listener_manager.lds"),
       this.#decode,
       this.#callbacks("lds", (u) => this.#onLds(u), this.#listenerErrors),
+      this.#env,
     );
     this.#lds.start();
   }
@@ -451,8 +475,25 @@ export class XdsManager {
     const serviceName = eds.serviceName || cluster.info.name;
     const state: EdsState = { serviceName };
     this.#eds.set(cluster, state);
-    state.subscription = createSubscription(
-      eds.edsConfig,
+    try {
+      state.subscription = this.#edsSubscription(cluster, eds.edsConfig, serviceName, state);
+    } catch (e) {
+      // The cluster serves with no endpoints, as after a failed fetch.
+      log.error(`cluster '${cluster.info.name}': EDS: ${(e as Error).message}`);
+      cluster.edsInitialized();
+      return;
+    }
+    state.subscription.start();
+  }
+
+  #edsSubscription(
+    cluster: Cluster,
+    edsConfig: ConfigSource,
+    serviceName: string,
+    state: EdsState,
+  ): Subscription {
+    return createSubscription(
+      edsConfig,
       EDS,
       new SubscriptionStats(this.#store, `cluster.${cluster.info.statName}`),
       this.#decode,
@@ -484,8 +525,9 @@ export class XdsManager {
         // Start-up goes on without endpoints, as Envoy's EDS cluster does.
         onConfigUpdateFailed: () => cluster.edsInitialized(),
       },
+      this.#env,
+      [serviceName],
     );
-    state.subscription.start();
   }
 
   #stopEds(cluster: Cluster): void {
@@ -504,7 +546,19 @@ export class XdsManager {
     st = state;
     this.#routes.set(ref.name, state);
     const cm = this.#deps.ctx.clusterManager;
-    state.subscription = createSubscription(
+    try {
+      state.subscription = this.#rdsSubscription(ref, state, cm);
+    } catch (e) {
+      log.error(`RDS '${ref.name}': ${(e as Error).message}`);
+      state.ready = true;
+      return state;
+    }
+    state.subscription.start();
+    return state;
+  }
+
+  #rdsSubscription(ref: RdsRef, state: RouteState, cm: ClusterManager): Subscription {
+    return createSubscription(
       ref.configSource,
       RDS,
       new SubscriptionStats(this.#store, `http.${ref.statPrefix}.rds.${ref.name}`),
@@ -549,9 +603,9 @@ export class XdsManager {
           this.#routeReady(ref.name);
         },
       },
+      this.#env,
+      [ref.name],
     );
-    state.subscription.start();
-    return state;
   }
 
   #routeReady(name: string): void {

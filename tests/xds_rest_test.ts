@@ -1,0 +1,151 @@
+/**
+ * REST xDS end to end: a small control plane (Deno.serve) answers CDS and LDS polls with JSON
+ * DiscoveryResponses; the proxy applies them, acknowledges each version and nonce, and NACKs
+ * a bad update with error_detail while traffic keeps flowing on the previous config.
+ */
+import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
+import { adminStatsWhen, curl, Proxy, staticCluster, upstream } from "./proxy.ts";
+
+const CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+const LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener";
+
+/** A REST control plane: serves `state`, records every DiscoveryRequest it gets. */
+function controlPlane(state: { version: string; clusters: unknown[]; listeners: unknown[] }) {
+  const requests: { path: string; host: string; body: Record<string, unknown> }[] = [];
+  let nonce = 0;
+  const srv = upstream(async (req) => {
+    const body = await req.json();
+    const path = new URL(req.url).pathname;
+    requests.push({ path, host: req.headers.get("host") ?? "", body });
+    const resources = path === "/v3/discovery:clusters"
+      ? state.clusters
+      : path === "/v3/discovery:listeners"
+      ? state.listeners
+      : undefined;
+    if (!resources) return new Response("not found", { status: 404 });
+    return Response.json({
+      version_info: state.version,
+      resources,
+      type_url: path.endsWith("clusters") ? CLUSTER : LISTENER,
+      nonce: `n${++nonce}`,
+    });
+  });
+  return { ...srv, requests };
+}
+
+function cluster(port: number, extra: Record<string, unknown> = {}) {
+  return {
+    "@type": CLUSTER,
+    name: "backend",
+    type: "STATIC",
+    connect_timeout: "1s",
+    load_assignment: {
+      cluster_name: "backend",
+      endpoints: [{
+        lb_endpoints: [{
+          endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } },
+        }],
+      }],
+    },
+    ...extra,
+  };
+}
+
+const listener = {
+  "@type": LISTENER,
+  name: "rest_listener",
+  address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+  filter_chains: [{
+    filters: [{
+      name: "envoy.filters.network.http_connection_manager",
+      typed_config: {
+        "@type":
+          "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix: "rest",
+        route_config: {
+          virtual_hosts: [{
+            name: "all",
+            domains: ["*"],
+            routes: [{ match: { prefix: "/" }, route: { cluster: "backend" } }],
+          }],
+        },
+        http_filters: [{
+          name: "envoy.filters.http.router",
+          typed_config: {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+          },
+        }],
+      },
+    }],
+  }],
+};
+
+Deno.test("REST CDS and LDS: polled, applied, acknowledged; a bad update is NACKed", async () => {
+  const a = upstream(() => new Response("a"));
+  const b = upstream(() => new Response("b"));
+  const state = { version: "1", clusters: [cluster(a.port)], listeners: [listener] };
+  const cp = controlPlane(state);
+  const source = `api_config_source:
+      api_type: REST
+      transport_api_version: V3
+      cluster_names: [xds]
+      refresh_delay: 0.05s
+    resource_api_version: V3`;
+  const yaml = `node: { id: test-node, cluster: test }
+admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
+dynamic_resources:
+  cds_config:
+    ${source}
+  lds_config:
+    ${source}
+static_resources:
+  clusters:
+${staticCluster("xds", cp.port).replace(/^/gm, "  ")}
+`;
+  const p = await Proxy.start(yaml);
+  try {
+    await p.proc.waitFor(/listener 'rest_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'rest_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const url = `http://127.0.0.1:${port}/`;
+    assertEquals((await curl([url])).out, "a");
+    const first = cp.requests.find((r) => r.path === "/v3/discovery:clusters")!;
+    assertEquals(first.host, "xds");
+    assertEquals(first.body.type_url, CLUSTER);
+    assertEquals((first.body.node as { id: string }).id, "test-node");
+    // A new version: applied and acknowledged.
+    state.clusters = [cluster(b.port)];
+    state.version = "2";
+    const deadline = Date.now() + 10_000;
+    while ((await curl([url])).out !== "b") {
+      assert(Date.now() < deadline, "version 2 never applied");
+    }
+    // A cluster Envoy refuses: NACKed with the accepted version and the reason.
+    state.clusters = [
+      cluster(a.port, { lb_policy: "MAGLEV", maglev_lb_config: { table_size: 8 } }),
+    ];
+    state.version = "3";
+    await adminStatsWhen(p.adminPort, (s) => s["cluster_manager.cds.update_rejected"] >= 1);
+    const nackDeadline = Date.now() + 10_000;
+    let nack: Record<string, unknown> | undefined;
+    while (!nack) {
+      nack = cp.requests.map((r) => r.body).find((b) =>
+        b.type_url === CLUSTER && b.error_detail !== undefined
+      );
+      assert(Date.now() < nackDeadline, "no NACK sent");
+      if (!nack) await new Promise((r) => setTimeout(r, 20));
+    }
+    assertEquals(nack.version_info, "2");
+    assertMatch((nack.error_detail as { message: string }).message, /maglev/);
+    assertEquals((nack.error_detail as { code: number }).code, 13);
+    assertMatch(String(nack.response_nonce), /^n\d+$/);
+    assertEquals((await curl([url])).out, "b");
+    const s = await adminStatsWhen(p.adminPort, () => true);
+    assertEquals(s["listener_manager.lds.update_rejected"], 0);
+    assert(s["listener_manager.lds.update_success"] >= 1);
+  } finally {
+    await p.stop();
+    await cp.close();
+    await a.close();
+    await b.close();
+  }
+});
