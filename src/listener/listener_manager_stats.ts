@@ -2,8 +2,8 @@
  * `listener_manager.*` (Envoy's `ALL_LISTENER_MANAGER_STATS`) for static listeners. The main
  * thread knows the configured listeners and when workers start; each worker counts the
  * listeners it builds (`listener_create_success` is per worker in Envoy too), and the merge
- * sums them. The warming and draining gauges and `listener_modified`, `_removed` and
- * `_in_place_updated` belong to LDS updates and arrive with LDS.
+ * sums them. The warming and draining gauges and `listener_modified` and `_removed` move with
+ * LDS updates and bootstrap reloads (xds/xds_manager.ts).
  *
  * @module
  */
