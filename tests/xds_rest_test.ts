@@ -9,28 +9,64 @@ import { adminStatsWhen, curl, Proxy, staticCluster, upstream } from "./proxy.ts
 const CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 const LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener";
 
+const ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+
+/** What a control plane serves; `hold` makes a service's polls wait until it is cleared. */
+interface PlaneState {
+  version: string;
+  clusters: unknown[];
+  listeners: unknown[];
+  routes?: unknown[];
+  hold?: Set<string>;
+}
+
 /** A REST control plane: serves `state`, records every DiscoveryRequest it gets. */
-function controlPlane(state: { version: string; clusters: unknown[]; listeners: unknown[] }) {
+function controlPlane(state: PlaneState) {
   const requests: { path: string; host: string; body: Record<string, unknown> }[] = [];
   let nonce = 0;
   const srv = upstream(async (req) => {
     const body = await req.json();
     const path = new URL(req.url).pathname;
     requests.push({ path, host: req.headers.get("host") ?? "", body });
-    const resources = path === "/v3/discovery:clusters"
-      ? state.clusters
+    while (state.hold?.has(path)) await new Promise((r) => setTimeout(r, 20));
+    const [resources, type] = path === "/v3/discovery:clusters"
+      ? [state.clusters, CLUSTER]
       : path === "/v3/discovery:listeners"
-      ? state.listeners
-      : undefined;
+      ? [state.listeners, LISTENER]
+      : path === "/v3/discovery:routes"
+      ? [state.routes ?? [], ROUTE]
+      : [undefined, ""];
     if (!resources) return new Response("not found", { status: 404 });
     return Response.json({
       version_info: state.version,
       resources,
-      type_url: path.endsWith("clusters") ? CLUSTER : LISTENER,
+      type_url: type,
       nonce: `n${++nonce}`,
     });
   });
   return { ...srv, requests };
+}
+
+/** A bootstrap whose CDS and LDS poll the control plane at `port`. */
+function restBootstrap(port: number, extra = ""): string {
+  const source = `api_config_source:
+      api_type: REST
+      transport_api_version: V3
+      cluster_names: [xds]
+      refresh_delay: 0.05s
+      request_timeout: 5s
+    resource_api_version: V3${extra}`;
+  return `node: { id: test-node, cluster: test }
+admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
+dynamic_resources:
+  cds_config:
+    ${source}
+  lds_config:
+    ${source}
+static_resources:
+  clusters:
+${staticCluster("xds", port).replace(/^/gm, "  ")}
+`;
 }
 
 function cluster(port: number, extra: Record<string, unknown> = {}) {
@@ -85,24 +121,7 @@ Deno.test("REST CDS and LDS: polled, applied, acknowledged; a bad update is NACK
   const b = upstream(() => new Response("b"));
   const state = { version: "1", clusters: [cluster(a.port)], listeners: [listener] };
   const cp = controlPlane(state);
-  const source = `api_config_source:
-      api_type: REST
-      transport_api_version: V3
-      cluster_names: [xds]
-      refresh_delay: 0.05s
-    resource_api_version: V3`;
-  const yaml = `node: { id: test-node, cluster: test }
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
-dynamic_resources:
-  cds_config:
-    ${source}
-  lds_config:
-    ${source}
-static_resources:
-  clusters:
-${staticCluster("xds", cp.port).replace(/^/gm, "  ")}
-`;
-  const p = await Proxy.start(yaml);
+  const p = await Proxy.start(restBootstrap(cp.port));
   try {
     await p.proc.waitFor(/listener 'rest_listener' added on [^:]+:\d+/);
     const port = Number(/listener 'rest_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
@@ -147,5 +166,96 @@ ${staticCluster("xds", cp.port).replace(/^/gm, "  ")}
     await cp.close();
     await a.close();
     await b.close();
+  }
+});
+
+Deno.test("initial_fetch_timeout: a control plane that does not answer does not hold start-up", async () => {
+  const a = upstream(() => new Response("a"));
+  const state: PlaneState = {
+    version: "1",
+    clusters: [cluster(a.port)],
+    listeners: [listener],
+    hold: new Set(["/v3/discovery:clusters"]),
+  };
+  const cp = controlPlane(state);
+  const p = await Proxy.start(restBootstrap(cp.port, "\n    initial_fetch_timeout: 0.2s"));
+  try {
+    const s = await adminStatsWhen(
+      p.adminPort,
+      (s) => s["cluster_manager.cds.init_fetch_timeout"] === 1,
+    );
+    assertEquals(s["server.state"], 0); // LIVE
+    // The answer arrives late: applied as any update.
+    state.hold!.clear();
+    await p.proc.waitFor(/listener 'rest_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'rest_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    assertEquals((await curl([`http://127.0.0.1:${port}/`])).out, "a");
+  } finally {
+    state.hold?.clear();
+    await p.stop();
+    await cp.close();
+    await a.close();
+  }
+});
+
+Deno.test("a listener added by LDS warms until its RDS arrives, then serves", async () => {
+  const a = upstream(() => new Response("a"));
+  const state: PlaneState = { version: "1", clusters: [cluster(a.port)], listeners: [] };
+  const cp = controlPlane(state);
+  const p = await Proxy.start(restBootstrap(cp.port));
+  try {
+    const rdsListener = structuredClone(listener) as typeof listener;
+    const hcm = rdsListener.filter_chains[0].filters[0].typed_config as Record<string, unknown>;
+    delete hcm.route_config;
+    hcm.rds = {
+      route_config_name: "routes",
+      config_source: {
+        api_config_source: {
+          api_type: "REST",
+          transport_api_version: "V3",
+          cluster_names: ["xds"],
+          refresh_delay: "0.05s",
+        },
+        resource_api_version: "V3",
+      },
+    };
+    state.routes = [{
+      "@type": ROUTE,
+      name: "routes",
+      virtual_hosts: [{
+        name: "all",
+        domains: ["*"],
+        routes: [{ match: { prefix: "/" }, route: { cluster: "backend" } }],
+      }],
+    }];
+    state.hold = new Set(["/v3/discovery:routes"]);
+    state.listeners = [rdsListener];
+    state.version = "2";
+    const warming = await adminStatsWhen(
+      p.adminPort,
+      (s) => s["listener_manager.total_listeners_warming"] === 1,
+    );
+    assertEquals(warming["listener_manager.listener_added"], 0);
+    assertMatch(p.proc.stderr, /listener 'rest_listener' warming: awaiting route:routes/);
+    const dump = JSON.parse((await curl([`http://127.0.0.1:${p.adminPort}/config_dump`])).out);
+    const listeners = dump.configs.find((c: { "@type": string }) =>
+      c["@type"].endsWith("ListenersConfigDump")
+    );
+    assertEquals(listeners.dynamic_listeners[0].warming_state.version_info, "2");
+    state.hold.clear();
+    await p.proc.waitFor(/listener 'rest_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'rest_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    assertEquals((await curl([`http://127.0.0.1:${port}/`])).out, "a");
+    const s = await adminStatsWhen(
+      p.adminPort,
+      (s) => s["http.rest.rds.routes.update_success"] >= 1,
+    );
+    assertEquals(s["listener_manager.total_listeners_warming"], 0);
+    assertEquals(s["listener_manager.total_listeners_active"], 1);
+  } finally {
+    state.hold?.clear();
+    await p.stop();
+    await cp.close();
+    await a.close();
   }
 });
