@@ -17,6 +17,7 @@ interface PlaneState {
   clusters: unknown[];
   listeners: unknown[];
   routes?: unknown[];
+  endpoints?: unknown[];
   hold?: Set<string>;
 }
 
@@ -35,6 +36,11 @@ function controlPlane(state: PlaneState) {
       ? [state.listeners, LISTENER]
       : path === "/v3/discovery:routes"
       ? [state.routes ?? [], ROUTE]
+      : path === "/v3/discovery:endpoints"
+      ? [
+        state.endpoints ?? [],
+        "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+      ]
       : [undefined, ""];
     if (!resources) return new Response("not found", { status: 404 });
     return Response.json({
@@ -252,6 +258,77 @@ Deno.test("a listener added by LDS warms until its RDS arrives, then serves", as
     );
     assertEquals(s["listener_manager.total_listeners_warming"], 0);
     assertEquals(s["listener_manager.total_listeners_active"], 1);
+  } finally {
+    state.hold?.clear();
+    await p.stop();
+    await cp.close();
+    await a.close();
+  }
+});
+
+Deno.test("a CDS cluster of type EDS warms until its first assignment; LDS removes a listener", async () => {
+  const a = upstream(() => new Response("a"));
+  const state: PlaneState = { version: "1", clusters: [cluster(a.port)], listeners: [listener] };
+  const cp = controlPlane(state);
+  const p = await Proxy.start(restBootstrap(cp.port));
+  try {
+    await p.proc.waitFor(/listener 'rest_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'rest_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const url = `http://127.0.0.1:${port}/`;
+    assertEquals((await curl([url])).out, "a");
+    const b = upstream(() => new Response("b"));
+    state.hold = new Set(["/v3/discovery:endpoints"]);
+    state.endpoints = [{
+      "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+      cluster_name: "backend",
+      endpoints: [{
+        lb_endpoints: [{
+          endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: b.port } } },
+        }],
+      }],
+    }];
+    state.clusters = [{
+      "@type": CLUSTER,
+      name: "backend",
+      type: "EDS",
+      connect_timeout: "1s",
+      eds_cluster_config: {
+        eds_config: {
+          api_config_source: {
+            api_type: "REST",
+            transport_api_version: "V3",
+            cluster_names: ["xds"],
+            refresh_delay: "0.05s",
+          },
+          resource_api_version: "V3",
+        },
+      },
+    }];
+    state.version = "2";
+    await adminStatsWhen(p.adminPort, (s) => s["cluster_manager.warming_clusters"] === 1);
+    // The old cluster serves while the new one warms.
+    assertEquals((await curl([url])).out, "a");
+    const dump = JSON.parse((await curl([`http://127.0.0.1:${p.adminPort}/config_dump`])).out);
+    const clusters = dump.configs.find((c: { "@type": string }) =>
+      c["@type"].endsWith("ClustersConfigDump")
+    );
+    assertEquals(clusters.dynamic_warming_clusters[0].cluster.type, "EDS");
+    state.hold.clear();
+    await adminStatsWhen(p.adminPort, (s) => s["cluster_manager.warming_clusters"] === 0);
+    const deadline = Date.now() + 10_000;
+    while ((await curl([url])).out !== "b") assert(Date.now() < deadline, "EDS hosts never used");
+    // LDS drops the listener: it stops accepting.
+    state.listeners = [];
+    state.version = "3";
+    const s = await adminStatsWhen(
+      p.adminPort,
+      (s) => s["listener_manager.listener_removed"] === 1,
+    );
+    assertEquals(s["listener_manager.total_listeners_active"], 0);
+    assertEquals(s["cluster.backend.update_success"] >= 1, true);
+    const refusedBy = Date.now() + 10_000;
+    while ((await curl([url])).code === 0) assert(Date.now() < refusedBy, "still accepting");
+    await b.close();
   } finally {
     state.hold?.clear();
     await p.stop();
