@@ -758,7 +758,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   /** Whether the listener drains, which closes this connection after the response (counted). */
   #drainClosing(): boolean {
-    if (!drainManager().drainClose(this.ctx.listenerName)) return false;
+    if (!drainManager().drainClose(this.ctx.drainKey)) return false;
     this.cfg.stats.cxDrainClose.inc();
     return true;
   }

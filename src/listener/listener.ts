@@ -241,7 +241,8 @@ export class ActiveListener {
       // One object of one shape per connection (no spread): streamInfo is undefined without
       // listener access logs.
       chain.start(conn, {
-        listenerName: this.drainKey,
+        listenerName: this.name,
+        drainKey: this.drainKey,
         filterChain: chain.description,
         streamInfo: si,
       });

@@ -267,7 +267,11 @@ export class XdsManager {
         CDS,
         new SubscriptionStats(this.#store, "cluster_manager.cds"),
         this.#decode,
-        this.#callbacks("cds", (u) => this.#onCds(u), this.#clusterErrors),
+        this.#callbacks("cds", (u) => this.#onCds(u), this.#clusterErrors, (m) => {
+          const c = m as ClusterConfig;
+          const cur = this.#warmingClusters.get(c.name) ?? this.#clusters.get(c.name);
+          return cur !== undefined && equals(ClusterSchema, cur.config, c);
+        }),
         this.#env,
       );
       this.#cds.start();
@@ -315,17 +319,25 @@ export class XdsManager {
       LDS,
       new SubscriptionStats(this.#store, "listener_manager.lds"),
       this.#decode,
-      this.#callbacks("lds", (u) => this.#onLds(u), this.#listenerErrors),
+      this.#callbacks("lds", (u) => this.#onLds(u), this.#listenerErrors, (m) => {
+        const l = m as Listener;
+        const cur = this.#warmingListeners.get(l.name) ?? this.#listeners.get(l.name);
+        return cur !== undefined && equals(ListenerSchema, cur.config, l);
+      }),
       this.#env,
     );
     this.#lds.start();
   }
 
-  /** Callbacks of a CDS or LDS subscription: apply, or record the rejection per resource. */
+  /**
+   * Callbacks of a CDS or LDS subscription: apply, or record the rejection for each resource
+   * of the update that is not `unchanged` (the one serving).
+   */
   #callbacks(
     target: string,
     apply: (u: DecodedUpdate) => void,
     errors: Map<string, UpdateFailureState>,
+    unchanged: (m: Message) => boolean,
   ): SubscriptionCallbacks {
     return {
       onConfigUpdate: (u) => {
@@ -337,6 +349,7 @@ export class XdsManager {
         if (failed) {
           const now = new Date();
           for (const r of failed.resources) {
+            if (unchanged(r.message)) continue;
             errors.set(r.name, {
               failedConfiguration: r.message,
               lastUpdateAttempt: now,
