@@ -8,7 +8,10 @@
  *
  * @module
  */
+import { fromBinary, toJsonString } from "@bufbuild/protobuf";
+import type { DiscoveryResponse } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { reportBug } from "../common/error_boundary.ts";
+import { apiRegistry, messageSchema } from "../config/api.ts";
 import { type DecodeContext, decodeResponseText } from "./decode.ts";
 import type { ResourceType } from "./resource_types.ts";
 import { SubscriptionBase, type SubscriptionCallbacks } from "./subscription.ts";
@@ -77,15 +80,26 @@ export class FilesystemSubscription extends SubscriptionBase {
     }
   }
 
-  /** Reads the file and delivers what it holds. */
+  /**
+   * Reads the file and delivers what it holds. As Envoy, the extension says the format: `.pb`
+   * is a binary DiscoveryResponse, anything else YAML or JSON.
+   */
   refresh(): void {
     let text: string;
     try {
-      text = Deno.readTextFileSync(this.source.path);
+      text = this.source.path.endsWith(".pb")
+        ? binaryAsJson(Deno.readFileSync(this.source.path))
+        : Deno.readTextFileSync(this.source.path);
     } catch (e) {
       this.fetchFailed(`cannot read '${this.source.path}': ${(e as Error).message}`);
       return;
     }
     this.deliver(decodeResponseText(text, this.source.path, this.type, this.decode));
   }
+}
+
+/** A binary DiscoveryResponse as proto JSON, for the same checks as a text file. */
+function binaryAsJson(bytes: Uint8Array): string {
+  const schema = messageSchema<DiscoveryResponse>("envoy.service.discovery.v3.DiscoveryResponse");
+  return toJsonString(schema, fromBinary(schema, bytes), { registry: apiRegistry() });
 }

@@ -1,3 +1,8 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { anyPack } from "@bufbuild/protobuf/wkt";
+import type { Cluster } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
+import type { DiscoveryResponse } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+import { messageSchema } from "../config/api.ts";
 import { assert, assertEquals } from "../testing/assert.ts";
 import { Store } from "../stats/store.ts";
 import { builtinExtensions } from "../extensions/builtin.ts";
@@ -74,4 +79,24 @@ Deno.test("watched_directory: a symlink swap in the directory reloads the file",
   await next(2);
   sub.stop();
   assertEquals((seen[1] as DecodedUpdate).versionInfo, "2");
+});
+
+Deno.test("a .pb file holds a binary DiscoveryResponse", async () => {
+  const schema = messageSchema<DiscoveryResponse>("envoy.service.discovery.v3.DiscoveryResponse");
+  const cluster = messageSchema<Cluster>("envoy.config.cluster.v3.Cluster");
+  const bytes = toBinary(
+    schema,
+    create(schema, {
+      versionInfo: "b1",
+      resources: [anyPack(cluster, create(cluster, { name: "a" }))],
+    }),
+  );
+  const dir = Deno.makeTempDirSync();
+  Deno.writeFileSync(`${dir}/cds.pb`, bytes);
+  const { sub, seen, next } = subscribe(`${dir}/cds.pb`);
+  sub.start();
+  await next(1);
+  sub.stop();
+  assertEquals((seen[0] as DecodedUpdate).versionInfo, "b1");
+  assertEquals((seen[0] as DecodedUpdate).resources[0].name, "a");
 });
