@@ -165,3 +165,58 @@ Deno.test("POST /config_reload and SIGHUP reload; a listener removed by the file
     await a.close();
   }
 });
+
+/** Sends one keep-alive GET on `conn` and returns the response head and body text. */
+async function get(conn: Deno.Conn): Promise<string> {
+  await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
+  const buf = new Uint8Array(4096);
+  let text = "";
+  while (!/\r\n\r\n[^]*a$/.test(text)) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  return text;
+}
+
+Deno.test("a modified listener's connections drain (immediate strategy); an unchanged one's stay", async () => {
+  const a = upstream(() => new Response("a"));
+  const port = freePort();
+  const second = freePort();
+  const withOther = (text: string) => {
+    const named = text.replace(
+      "stat_prefix: test",
+      "stat_prefix: test\n          server_name: NAME",
+    );
+    const listener = named.slice(named.indexOf("  - name: http"), named.indexOf("  clusters:"));
+    return named.replace(
+      "  clusters:",
+      listener.replace("name: http", "name: other").replace("NAME", "keep")
+        .replace(`port_value: ${port}`, `port_value: ${second}`) + "  clusters:",
+    ).replace("NAME", "one");
+  };
+  const initial = withOther(config(port, toA, staticCluster("a", a.port)));
+  const p = await Proxy.start(initial, ["--drain-strategy", "immediate"]);
+  const modified = await Deno.connect({ hostname: "127.0.0.1", port });
+  const untouched = await Deno.connect({ hostname: "127.0.0.1", port: second });
+  try {
+    assertMatch(await get(modified), /server: one/);
+    assertMatch(await get(untouched), /server: keep/);
+    // Only 'http' changes (its server name); 'other' keeps its config.
+    const next = initial.replace("server_name: one", "server_name: two");
+    Deno.writeTextFileSync(p.configPath, next);
+    const r = await curl(["-X", "POST", `http://127.0.0.1:${p.adminPort}/config_reload`]);
+    assertEquals(r.out, "bootstrap reloaded: listener 'http'\n");
+    const drained = await get(modified);
+    assertMatch(drained, /server: one/);
+    assertMatch(drained, /connection: close/i);
+    const kept = await get(untouched);
+    assertEquals(/connection: close/i.test(kept), false);
+    assertMatch((await curl(["-i", `http://127.0.0.1:${port}/`])).out, /server: two/);
+  } finally {
+    modified.close();
+    untouched.close();
+    await p.stop();
+    await a.close();
+  }
+});
