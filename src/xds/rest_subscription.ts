@@ -116,13 +116,15 @@ export class RestSubscription extends SubscriptionBase {
       return;
     }
     const where = `${this.source.clusterName}${PATHS[this.type.service]}`;
-    const result = decodeResponseText(body, where, this.type, this.decode);
+    const decoded = decodeResponseText(body, where, this.type, this.decode);
+    // Envoy's REST subscription counts a body it cannot parse as a rejection too.
+    const result = decoded.ok ? decoded : { ...decoded, rejected: true };
     const error = this.deliver(result);
     if (result.update?.nonce !== undefined) this.#nonce = result.update.nonce;
     if (error === undefined && result.ok) {
       this.#version = result.update.versionInfo;
       this.#error = undefined;
-    } else if (result.update || (!result.ok && result.rejected)) {
+    } else {
       // A NACK: the next request keeps the accepted version and says why.
       this.#error = error;
       log.debug(`${this.type.service} REST: NACK of version '${result.update?.versionInfo}'`);
