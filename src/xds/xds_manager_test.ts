@@ -100,7 +100,7 @@ static_resources:
 
 Deno.test("CDS: clusters added, modified and removed are posted once each; static ones stay", async () => {
   const t = await setup(
-    cluster("static", 1).replace(/^- "@type": .*\n  /, "  - ").replace(/\n  /g, "\n    "),
+    cluster("static", 1).replace(/^- "@type": .*\n {2}/, "  - ").replace(/\n {2}/g, "\n    "),
   );
   try {
     replace(
