@@ -136,6 +136,10 @@ Deno.test("corpus dynamic-config-fs: CDS and LDS files swapped while requests ru
       c["@type"].endsWith("ClustersConfigDump")
     );
     assertEquals(clusters.dynamic_active_clusters[0].cluster.name, "example_proxy_cluster");
+    const routes = dump.configs.find((c: { "@type": string }) =>
+      c["@type"].endsWith(".RoutesConfigDump")
+    );
+    assertEquals(routes.static_route_configs[0].route_config.name, "local_route");
   } finally {
     await p.stop();
     await a.close();
@@ -307,6 +311,7 @@ static_resources:
     assertEquals(failed, []);
     const s = await adminStatsWhen(p.adminPort, (s) => s["cluster.backend.update_success"] >= 2);
     assertEquals(s["http.ingress.rds.routes.update_success"], 2);
+    assertEquals(s["http.ingress.rds.routes.config_reload"], 2);
     assertEquals(s["cluster.backend.membership_total"], 1);
     const dump = JSON.parse(
       (await curl([`http://127.0.0.1:${p.adminPort}/config_dump?include_eds`])).out,

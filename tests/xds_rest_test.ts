@@ -137,6 +137,10 @@ Deno.test("REST CDS and LDS: polled, applied, acknowledged; a bad update is NACK
     assertEquals(first.host, "xds");
     assertEquals(first.body.type_url, CLUSTER);
     assertEquals((first.body.node as { id: string }).id, "test-node");
+    assertMatch(
+      (await curl([`http://127.0.0.1:${p.adminPort}/clusters`])).out,
+      /^backend::added_via_api::true$/m,
+    );
     // A new version: applied and acknowledged.
     state.clusters = [cluster(b.port)];
     state.version = "2";

@@ -30,7 +30,7 @@ export function redactSecrets(v: unknown): unknown {
 }
 
 /** Every HCM `route_config` (inline route configurations) of a listener's JSON. */
-function inlineRouteConfigs(v: JsonValue, out: JsonObject[] = []): JsonObject[] {
+export function inlineRouteConfigs(v: JsonValue, out: JsonObject[] = []): JsonObject[] {
   if (Array.isArray(v)) { for (const x of v) inlineRouteConfigs(x, out); }
   else if (v && typeof v === "object") {
     if (v["@type"] === `type.googleapis.com/${HCM}` && v.route_config) {

@@ -190,7 +190,9 @@ export class Server implements AdminServer {
     });
   }
   async clusters(): Promise<ClusterInfo[]> {
-    return this.#view.clusters(mergeHostStats(await this.#workers.collectHostStats()));
+    const all = this.#view.clusters(mergeHostStats(await this.#workers.collectHostStats()));
+    const cds = this.#xds?.dumpState().clusters;
+    return cds ? all.map((c) => cds.has(c.name) ? { ...c, addedViaApi: true } : c) : all;
   }
   configDump(includeEds: boolean): JsonObject[] {
     const sections = this.#view.configDump(includeEds);

@@ -10,10 +10,11 @@
  */
 import { type JsonObject, type Message, toJson } from "@bufbuild/protobuf";
 import { apiRegistry, messageSchema } from "../config/api.ts";
-import { redactSecrets } from "../server/config_dump.ts";
+import { inlineRouteConfigs, redactSecrets } from "../server/config_dump.ts";
 import type { UpdateFailureState, Versioned, XdsManager } from "./xds_manager.ts";
 
 const ADMIN = "type.googleapis.com/envoy.admin.v3.";
+const ROUTE_CONFIG = "envoy.config.route.v3.RouteConfiguration";
 
 /** Proto JSON of a message with its `@type`, secrets redacted. */
 function typed(m: Message): JsonObject {
@@ -98,6 +99,19 @@ export function addDynamicSections(
     }),
   );
   const routes = section("RoutesConfigDump");
+  // Inline route tables of dynamic listeners are static route configs, as Envoy dumps them.
+  const inline = [...d.listeners.values()].flatMap((l) =>
+    inlineRouteConfigs(typed(l.config)).map((rc) => ({
+      route_config: { "@type": `type.googleapis.com/${ROUTE_CONFIG}`, ...rc },
+      last_updated: l.lastUpdated.toISOString(),
+    }))
+  );
+  if (routes && inline.length > 0) {
+    routes.static_route_configs = [
+      ...((routes.static_route_configs ?? []) as JsonObject[]),
+      ...inline,
+    ];
+  }
   set(
     routes,
     "dynamic_route_configs",

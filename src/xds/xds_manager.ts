@@ -571,6 +571,10 @@ export class XdsManager {
   }
 
   #rdsSubscription(ref: RdsRef, state: RouteState, cm: ClusterManager): Subscription {
+    // Envoy's RDS stats besides the subscription's: each new route table applied.
+    const scope = this.#store.scope(`http.${ref.statPrefix}.rds.${ref.name}`);
+    const configReload = scope.counter("config_reload");
+    const configReloadTime = scope.gauge("config_reload_time_ms", "NeverImport");
     return createSubscription(
       ref.configSource,
       RDS,
@@ -601,6 +605,8 @@ export class XdsManager {
           if (!same) {
             preUnpack(rc);
             this.#deps.post({ routes: [rc] });
+            configReload.inc();
+            configReloadTime.set(Date.now());
           }
           this.#routeReady(ref.name);
         },
