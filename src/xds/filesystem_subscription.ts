@@ -10,12 +10,14 @@
  */
 import { fromBinary, toJsonString } from "@bufbuild/protobuf";
 import type { DiscoveryResponse } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
-import { reportBug } from "../common/error_boundary.ts";
+import { getLogger } from "../common/logger.ts";
 import { apiRegistry, messageSchema } from "../config/api.ts";
 import { type DecodeContext, decodeResponseText } from "./decode.ts";
 import type { ResourceType } from "./resource_types.ts";
 import { SubscriptionBase, type SubscriptionCallbacks } from "./subscription.ts";
 import type { SubscriptionStats } from "./subscription_stats.ts";
+
+const log = getLogger("config");
 
 /** Where the file is and what watches it. */
 export interface FilesystemSource {
@@ -76,7 +78,10 @@ export class FilesystemSubscription extends SubscriptionBase {
         if (moved) this.refresh();
       }
     } catch (e) {
-      if (this.#watcher) reportBug(`watching '${dir}'`, e);
+      // The directory went away (or the watch failed): updates stop until a restart.
+      if (this.#watcher) {
+        log.warn(`${this.type.service}: watching '${dir}' failed: ${(e as Error).message}`);
+      }
     }
   }
 

@@ -29,6 +29,7 @@ import {
   RouteConfigurationSchema,
 } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
+import { reportBug } from "../common/error_boundary.ts";
 import { getLogger } from "../common/logger.ts";
 import { preUnpack, unpackAny } from "../config/any.ts";
 import type { ServerContext } from "../config/extensions.ts";
@@ -427,7 +428,7 @@ export class XdsManager {
       this.#activateCluster(entry, dynamic);
       this.#settle(`cluster:${name}`);
       this.#ready(`cluster:${name}`);
-    });
+    }).catch((e) => reportBug(`cluster '${name}' warming`, e));
   }
 
   #activateCluster(entry: WarmingCluster, dynamic: boolean): void {
