@@ -373,12 +373,27 @@ function checkUpstreamHttpOptions(c: Cluster, path: string, r: Reporter) {
 function checkDynamicResources(b: Bootstrap, r: Reporter) {
   const d = b.dynamicResources;
   if (!d) return;
+  const statics = new Map((b.staticResources?.clusters ?? []).map((c) => [c.name, c]));
   const check = (cs: ConfigSource | undefined, type: ResourceType, path: string) => {
     if (!cs) return;
-    for (const p of configSourceProblems(cs, type)) {
+    const problems = configSourceProblems(cs, type);
+    for (const p of problems) {
       const at = p.field ? `${path}.${p.field}` : path;
       if (p.unsupported) r.unsupported(at, `${path}: ${p.message}`);
       else r.report(at, p.message);
+    }
+    // A REST source polls a static cluster that is not itself discovered (EDS), as in Envoy.
+    const spec = cs.configSourceSpecifier;
+    const name = spec.case === "apiConfigSource" ? spec.value.clusterNames[0] : undefined;
+    const cluster = name !== undefined ? statics.get(name) : undefined;
+    const eds = cluster?.clusterDiscoveryType.case === "type" &&
+      cluster.clusterDiscoveryType.value === 3;
+    if (problems.length === 0 && name !== undefined && (!cluster || eds)) {
+      r.report(
+        `${path}.api_config_source.cluster_names`,
+        `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
+          `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
+      );
     }
   };
   check(d.ldsConfig, LDS, "dynamic_resources.lds_config");

@@ -18,26 +18,16 @@ export interface ResourceType {
   readonly service: string;
   /** Whether denvoy applies resources of this type yet. */
   readonly supported: boolean;
-  /**
-   * State of the world: whether a resource missing from a response was removed (LDS, CDS:
-   * wildcard subscriptions) or only not mentioned (RDS, EDS: named subscriptions).
-   */
-  readonly absentMeansRemoved: boolean;
 }
 
-function type(
-  typeName: string,
-  service: string,
-  supported: boolean,
-  absentMeansRemoved = false,
-): ResourceType {
-  return { typeUrl: PREFIX + typeName, typeName, service, supported, absentMeansRemoved };
+function type(typeName: string, service: string, supported: boolean): ResourceType {
+  return { typeUrl: PREFIX + typeName, typeName, service, supported };
 }
 
 /** Listener discovery. */
-export const LDS = type("envoy.config.listener.v3.Listener", "LDS", true, true);
+export const LDS = type("envoy.config.listener.v3.Listener", "LDS", true);
 /** Cluster discovery. */
-export const CDS = type("envoy.config.cluster.v3.Cluster", "CDS", true, true);
+export const CDS = type("envoy.config.cluster.v3.Cluster", "CDS", true);
 /** Endpoint discovery. */
 export const EDS = type("envoy.config.endpoint.v3.ClusterLoadAssignment", "EDS", true);
 /** Route discovery. */
@@ -58,8 +48,3 @@ export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
     type("envoy.config.endpoint.v3.LbEndpoint", "LEDS", false),
   ].map((t) => [t.typeUrl, t]),
 );
-
-/** The resource type of `typeUrl`, or undefined for a URL xDS does not define. */
-export function resourceType(typeUrl: string): ResourceType | undefined {
-  return RESOURCE_TYPES.get(typeUrl);
-}
