@@ -3,7 +3,8 @@
  * thread knows the configured listeners and when workers start; each worker counts the
  * listeners it builds (`listener_create_success` is per worker in Envoy too), and the merge
  * sums them. The warming and draining gauges and `listener_modified` and `_removed` move with
- * LDS updates and bootstrap reloads (xds/xds_manager.ts).
+ * LDS updates and bootstrap reloads (xds/xds_manager.ts); listeners drain on shutdown and hot
+ * restart too.
  *
  * @module
  */
@@ -15,12 +16,12 @@ export class ListenerManagerStats {
   readonly listenerAdded: Counter;
   readonly listenerStopped: Counter;
   readonly totalListenersActive: Gauge;
+  readonly totalListenersDraining: Gauge;
   readonly workersStarted: Gauge;
   /** LDS and bootstrap reloads: listeners changed, removed, warming and draining. */
   readonly listenerModified: Counter;
   readonly listenerRemoved: Counter;
   readonly totalListenersWarming: Gauge;
-  readonly totalListenersDraining: Gauge;
   /** Listeners already counted as stopped (a second drain stops nothing new). */
   readonly #stopped = new Set<string>();
 
@@ -29,11 +30,11 @@ export class ListenerManagerStats {
     this.listenerAdded = s.counter("listener_added");
     this.listenerStopped = s.counter("listener_stopped");
     this.totalListenersActive = s.gauge("total_listeners_active", "NeverImport");
+    this.totalListenersDraining = s.gauge("total_listeners_draining", "NeverImport");
     this.workersStarted = s.gauge("workers_started", "NeverImport");
     this.listenerModified = s.counter("listener_modified");
     this.listenerRemoved = s.counter("listener_removed");
     this.totalListenersWarming = s.gauge("total_listeners_warming", "NeverImport");
-    this.totalListenersDraining = s.gauge("total_listeners_draining", "NeverImport");
     // Declared here too so the stat exists before a worker reports (and with zero workers).
     listenerCreateSuccess(store);
   }
@@ -47,6 +48,16 @@ export class ListenerManagerStats {
   started(activeListeners: number): void {
     this.totalListenersActive.set(activeListeners);
     this.workersStarted.set(1);
+  }
+
+  /**
+   * Every listener stopped accepting and drains its connections (graceful shutdown, the parent
+   * of a hot restart): active ones become draining ones.
+   */
+  drainingAll(names: readonly string[]): void {
+    this.stopped(names);
+    this.totalListenersDraining.set(names.length);
+    this.totalListenersActive.set(0);
   }
 
   /** Every worker stopped accepting on these listeners (`/drain_listeners`). */

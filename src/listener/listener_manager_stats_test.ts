@@ -28,3 +28,14 @@ Deno.test("listener_manager.*: added at start-up, created per worker, active onc
     "listener_manager.workers_started": 1,
   });
 });
+
+Deno.test("listener_manager.*: a shutdown or hot restart drain moves active listeners to draining", () => {
+  const main = new Store();
+  const lm = new ListenerManagerStats(main);
+  lm.started(2);
+  lm.stopped(["a"]);
+  lm.drainingAll(["a", "b"]);
+  assertEquals(lm.totalListenersActive.value, 0);
+  assertEquals(lm.totalListenersDraining.value, 2);
+  assertEquals(lm.listenerStopped.value, 2);
+});

@@ -14,7 +14,7 @@ import { getLogger } from "../common/logger.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import { ActiveListener } from "../listener/listener.ts";
 import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
-import { drainManager } from "../server/drain_manager.ts";
+import { drainManager, gradualShare } from "../server/drain_manager.ts";
 import type { DrainStrategy } from "../server/options.ts";
 import { Cluster } from "../upstream/cluster.ts";
 import type { PrioritySetSnapshot } from "../upstream/priority_set.ts";
@@ -112,5 +112,17 @@ function retire(w: WorkerTarget, l: ActiveListener): void {
   l.close(false);
   drainManager().startDrain([l.drainKey], w.drainTimeMs, w.drainStrategy);
   if (l.connectionCount === 0) return;
+  // Idle connections send no response to carry `connection: close`: they are told too, all
+  // at once (immediate) or a growing share each interval (gradual), as a server drain does.
+  if (w.drainStrategy === "immediate" || w.drainTimeMs <= 0) l.drainConnections(1);
+  else {
+    const start = performance.now();
+    const interval = Math.min(1000, w.drainTimeMs);
+    const sweep = setInterval(() => {
+      const share = gradualShare(performance.now() - start, w.drainTimeMs, interval);
+      l.drainConnections(share);
+      if (share >= 1 || l.connectionCount === 0) clearInterval(sweep);
+    }, interval);
+  }
   setTimeout(() => l.close(true), w.drainTimeMs);
 }
