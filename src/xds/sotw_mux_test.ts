@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { type Any, anyPack } from "@bufbuild/protobuf/wkt";
 import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
-import { type Cluster, ClusterSchema } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
+import { ClusterSchema } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import { ClusterLoadAssignmentSchema } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.ts";
 import { builtinExtensions } from "../extensions/builtin.ts";
 import type { DecodeResult } from "./decode.ts";
