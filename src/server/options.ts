@@ -17,7 +17,7 @@ import {
   parseComponentLogLevels,
   parseLogLevel,
 } from "../common/logger.ts";
-import { BUILD_VERSION, HOT_RESTART_VERSION } from "../version.ts";
+import { HOT_RESTART_VERSION, versionText } from "../version.ts";
 
 /** What the server does once its configuration is loaded (`--mode`). */
 export type Mode = "serve" | "validate" | "init_only";
@@ -453,8 +453,7 @@ function collect(argv: string[]): RawValues {
   const options = tokens.filter((t) => t.kind === "option");
   if (options.some((t) => t.name === "help")) throw new Exit(helpText(), true);
   if (options.some((t) => t.name === "version")) {
-    // Envoy's output, blank lines included, so scripts that parse it keep working.
-    throw new Exit(`\ndenvoy  version: ${BUILD_VERSION}\n\n`, true);
+    throw new Exit(versionText(), true);
   }
 
   const values: RawValues = new Map();
