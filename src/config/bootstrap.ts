@@ -17,7 +17,12 @@ import { apiRegistry, messageSchema, typeNameOfUrl } from "./api.ts";
 import { type ConfigIssue } from "./errors.ts";
 import { type ExtensionRegistry, misplacedExtension } from "./extensions.ts";
 import type { FieldSupport } from "./field_support.ts";
-import { newWalkContext, ProtoJsonWalker, type WalkContext } from "./proto_json.ts";
+import {
+  newWalkContext,
+  NOT_EXTENSION_POINTS,
+  ProtoJsonWalker,
+  type WalkContext,
+} from "./proto_json.ts";
 import { checkBootstrap } from "./semantic.ts";
 import { MAX_CONFIG_BYTES, parseSource, position } from "./source.ts";
 
@@ -271,6 +276,7 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
     if (use.known && (typeName.startsWith("google.protobuf.") || XDS_RESOURCES.has(typeName))) {
       continue;
     }
+    if (use.owner && NOT_EXTENSION_POINTS.has(use.owner)) continue;
     const factory = reg.byType(typeName);
     if (factory) {
       const misplaced = misplacedExtension(factory, use.owner);

@@ -13,6 +13,7 @@ import { LISTENER_FIELDS } from "../listener/listener_fields.ts";
 import { CLUSTER_FIELDS } from "../upstream/cluster_fields.ts";
 import { ACCESS_LOG_FIELDS } from "../extensions/access_loggers/access_log_fields.ts";
 import { FORMAT_FIELDS } from "../formatter/format_fields.ts";
+import { OVERLOAD_FIELDS } from "../server/overload_fields.ts";
 
 /** Shared core messages. */
 export const CORE_MESSAGE_FIELDS: FieldTable = {
@@ -61,4 +62,5 @@ export const CORE_FIELDS: readonly FieldTable[] = [
   CLUSTER_FIELDS,
   ACCESS_LOG_FIELDS,
   FORMAT_FIELDS,
+  OVERLOAD_FIELDS,
 ];

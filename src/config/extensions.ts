@@ -5,6 +5,7 @@
  * `typed_config` through it; a config naming anything else is rejected as unsupported, with
  * the extension's name, type URL and place in the file — never silently ignored.
  */
+import type { ResourceMonitor } from "../extensions/resource_monitors/resource_monitor.ts";
 import type { Message } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { HttpFilterFactoryCb } from "../http/filter.ts";
@@ -62,6 +63,7 @@ export const EXTENSION_POINTS: Readonly<Record<string, readonly ExtensionCategor
     "envoy.transport_sockets.upstream",
   ],
   "envoy.config.cluster.v3.Cluster.typed_extension_protocol_options": ["envoy.upstream_options"],
+  "envoy.config.overload.v3.ResourceMonitor.typed_config": ["envoy.resource_monitors"],
 };
 
 /**
@@ -132,6 +134,8 @@ export interface ExtensionFactory {
    * Error for configs it rejects (Envoy's sink construction errors).
    */
   createStatsSink?(config: Message, ctx: StatsSinkContext): StatsSink;
+  /** For resource monitors: builds the monitor the overload manager samples. */
+  createResourceMonitor?(config: Message): ResourceMonitor;
 }
 
 /** The server's shared parts that extensions are built with. */

@@ -27,6 +27,7 @@ import { FilterChainMatcher } from "../listener/filter_chain_match.ts";
 import { checkTerminalOrder } from "./extensions.ts";
 import { checkLayeredRuntime } from "../runtime/loader.ts";
 import { checkStatsConfig } from "../stats/flush_config.ts";
+import { checkOverloadManager } from "../server/overload_manager.ts";
 import { pathSegments, position } from "./source.ts";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -171,6 +172,11 @@ export function checkBootstrap(
       "cluster_manager.local_cluster_name",
       `local cluster '${localCluster}' must be defined`,
     );
+  }
+
+  for (const p of checkOverloadManager(b, extensions)) {
+    if (p.unsupported) r.unsupported(p.path, p.message);
+    else r.report(p.path, p.message);
   }
 
   for (const issue of checkLayeredRuntime(b.layeredRuntime)) {

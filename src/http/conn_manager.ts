@@ -26,6 +26,10 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { getLogger } from "../common/logger.ts";
 import { drainManager } from "../server/drain_manager.ts";
+import { overloadState, TimerType } from "../server/overload_state.ts";
+
+const CONNECTION_IDLE = TimerType.httpDownstreamConnectionIdle;
+const STREAM_IDLE = TimerType.httpDownstreamStreamIdle;
 import { INTERNAL_REDIRECT_STATE } from "../router/internal_redirect.ts";
 import { streamDurationMs } from "./stream_duration.ts";
 import { BUG_DETAILS, reportBug } from "../common/error_boundary.ts";
@@ -91,8 +95,9 @@ class ActiveStream implements StreamSink {
   #armTimer(): void {
     const now = monotonicNow();
     const cfg = this.cm.cfg;
+    const idleMs = overloadState().scaledTimeout(STREAM_IDLE, this.idleTimeoutMs);
     const next = Math.min(
-      this.idleTimeoutMs ? this.lastActivity + this.idleTimeoutMs - now : Infinity,
+      idleMs ? this.lastActivity + idleMs - now : Infinity,
       cfg.requestTimeoutMs && !this.requestDone
         ? this.streamInfo.startMonotonic + cfg.requestTimeoutMs - now
         : Infinity,
@@ -146,7 +151,8 @@ class ActiveStream implements StreamSink {
       return;
     }
     const idleFor = now - this.lastActivity;
-    if (this.idleTimeoutMs && idleFor >= this.idleTimeoutMs) {
+    const idleMs = overloadState().scaledTimeout(STREAM_IDLE, this.idleTimeoutMs);
+    if (idleMs && idleFor >= idleMs) {
       this.streamInfo.setFlag("SI");
       cfg.stats.rqIdleTimeout.inc();
       if (this.fm.responseStarted) this.reset("stream_idle_timeout");
@@ -362,7 +368,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       this.cfg.stats.cxIdleTimeout.inc();
       this.conn.close();
     }, this);
-    this.#idleTimer.arm(this.cfg.idleTimeoutMs);
+    this.#idleTimer.arm(overloadState().scaledTimeout(CONNECTION_IDLE, this.cfg.idleTimeoutMs));
   }
 
   /**
@@ -537,6 +543,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       si.mark("lastDownstreamRxByteReceived");
     }
     if (this.cfg.accessLogs.length > 0) this.#startAccessLogs(s);
+    if (overloadState().enabled && this.#shedByOverload(s)) return;
     s.fm.decodeHeaders(headers, endStream);
   }
 
@@ -756,10 +763,31 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     }
   }
 
-  /** Whether the listener drains, which closes this connection after the response (counted). */
+  /**
+   * Whether this connection closes after the response (counted): `disable_http_keepalive`
+   * first, then the listener's drain, as in Envoy.
+   */
   #drainClosing(): boolean {
+    const ov = overloadState();
+    if (ov.enabled && ov.disableKeepalive()) {
+      this.cfg.stats.cxOverloadDisableKeepalive.inc();
+      return true;
+    }
     if (!drainManager().drainClose(this.ctx.listenerName)) return false;
     this.cfg.stats.cxDrainClose.inc();
+    return true;
+  }
+
+  /**
+   * `stop_accepting_requests` and the `http_connection_manager_decode_headers` load shed point:
+   * a 503 "envoy overloaded" (flag OM, details `overload`) before any filter is made.
+   */
+  #shedByOverload(s: ActiveStream): boolean {
+    const why = overloadState().shedRequest();
+    if (!why) return false;
+    if (why === "stop_accepting_requests") this.cfg.stats.rqOverloadClose.inc();
+    s.streamInfo.setFlag("OM");
+    s.localReply(503, "envoy overloaded", { details: "overload" });
     return true;
   }
 

@@ -20,6 +20,7 @@ import {
   createAccessLogs,
 } from "../extensions/access_loggers/access_log.ts";
 import { type FilterChainDescription, StreamInfo } from "../stream_info/stream_info.ts";
+import { overloadState } from "../server/overload_state.ts";
 
 const log = getLogger("conn_handler");
 
@@ -86,6 +87,8 @@ export class ActiveListener {
   #stats!: ListenerStats;
   /** `access_log`: written when each connection ends. */
   readonly #accessLogs: AccessLogInstance[];
+  /** Counted in the global downstream connection limit, never refused by it. */
+  readonly #ignoreGlobalConnLimit: boolean;
 
   /** Builds every filter chain now, so config errors surface before anything binds. */
   constructor(readonly config: ListenerConfig, readonly server: ServerContext) {
@@ -105,6 +108,7 @@ export class ActiveListener {
       : undefined;
     this.#matcher = new FilterChainMatcher(chains, dflt);
     this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
+    this.#ignoreGlobalConnLimit = config.ignoreGlobalConnLimit;
     try {
       this.#accessLogs = createAccessLogs(config.accessLog);
     } catch (e) {
@@ -178,6 +182,8 @@ export class ActiveListener {
         log.warn(`listener '${this.name}': accept failed: ${(e as Error).message}`);
         continue;
       }
+      // stop_accepting_connections: nothing more is taken from the backlog while saturated.
+      if (overloadState().acceptPaused) await overloadState().accepting();
       // The accept loop is an entry point of the data path: a bug in setting up one
       // connection closes that connection, never the listener.
       try {
@@ -192,6 +198,12 @@ export class ActiveListener {
   }
 
   #onAccept(raw: Deno.TcpConn): void {
+    const rejected = overloadState().admit(this.#ignoreGlobalConnLimit);
+    if (rejected) {
+      (rejected === "overload" ? this.#stats.cxOverloadReject : this.#stats.globalCxOverflow).inc();
+      raw.close();
+      return;
+    }
     try {
       raw.setNoDelay(true);
     } catch { /* the peer may already be gone */ }
@@ -214,6 +226,7 @@ export class ActiveListener {
         si.responseCodeDetails = "filter_chain_not_found";
       }
       conn.close();
+      overloadState().release();
       if (si) this.#log(conn, si);
       return;
     }
@@ -221,6 +234,7 @@ export class ActiveListener {
     this.#stats.connectionOpened();
     if (si) si.filterChain = chain.description;
     conn.onFinished = () => {
+      overloadState().release();
       this.#connections.remove(conn);
       this.#stats.connectionClosed(performance.now() - conn.openedMs);
       if (si) this.#log(conn, si);

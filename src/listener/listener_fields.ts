@@ -19,6 +19,7 @@ export const LISTENER_FIELDS: FieldTable = {
       "traffic_direction",
       "access_log",
       "bind_to_port",
+      "ignore_global_conn_limit",
     ],
     "envoy.config.listener.v3.FilterChain": [
       "filter_chain_match",

@@ -20,6 +20,7 @@ export const BOOTSTRAP_FIELDS: FieldTable = {
       "layered_runtime",
       "admin",
       "stats_server_version_override",
+      "overload_manager",
     ],
     "envoy.config.bootstrap.v3.Bootstrap.StaticResources": ["listeners", "clusters"],
     // local_cluster_name drives zone aware routing; its other fields are not implemented.

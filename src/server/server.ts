@@ -52,6 +52,7 @@ import { Watchdog, watchdogThresholds } from "./watchdog.ts";
 import { setBugCounter } from "../common/error_boundary.ts";
 import type { Options } from "./options.ts";
 import { localClusterOf } from "../upstream/zone_aware.ts";
+import { createOverloadManager, type OverloadManager } from "./overload_manager.ts";
 
 const log = getLogger("main");
 const configLog = getLogger("config");
@@ -120,6 +121,7 @@ export class Server implements AdminServer {
   /** The widest `/drain_listeners?graceful` under way: inbound listeners only, or all. */
   #gracefulDrain: "inbound" | "all" | undefined;
   #flusher: StatsFlusher | undefined;
+  #overload: OverloadManager | undefined;
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -314,6 +316,7 @@ export class Server implements AdminServer {
         this.#workers.broadcast({ type: "runtime", snapshot: snapshot.data() });
       },
     );
+    this.#overload = createOverloadManager(b, this.extensions, this.#stats);
     // Serving scans once listeners are up, off the start-up path (a big config takes a while).
     if (this.options.mode === "init_only") this.#countDeprecatedFields();
     // The main thread counts membership, DNS updates and cluster_manager.*; workers, traffic.
@@ -416,6 +419,8 @@ export class Server implements AdminServer {
       // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
       // to learn the port of port-0 listeners, which every worker then binds too.
       this.#ports = this.#reserveListenerPorts();
+      // Workers start with the overload actions' values already computed.
+      this.#overload?.start();
       const workersStarted = this.#workers.start(
         this.options.concurrency,
         this.#initMessage.bind(this),
@@ -546,12 +551,14 @@ export class Server implements AdminServer {
       circuitBreakerMemory: cm.circuitBreakerMemory(),
       runtime: this.#runtime?.snapshot().data() ?? { layers: [] },
       healthCheckFailed: this.#view.healthcheckFailed,
+      overload: this.#overload?.state.memory,
     };
   }
 
   async #shutdown(): Promise<void> {
     this.#state = "DRAINING";
     this.#watchdog.stop();
+    this.#overload?.stop();
     // The last flush needs the workers' stats, so it comes before they stop.
     await this.#flusher?.stop();
     this.#runtime?.close();

@@ -32,6 +32,7 @@ import { setRuntimeSnapshot } from "../runtime/runtime.ts";
 import type { SnapshotData } from "../runtime/snapshot.ts";
 import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
 import { drainManager } from "./drain_manager.ts";
+import { OverloadState, setOverloadState } from "./overload_state.ts";
 import type { StatsSink } from "../stats/sink.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
 import { createStatsSinks } from "./stats_flusher.ts";
@@ -60,6 +61,8 @@ export type ToWorker =
     healthCheckFailed: boolean;
     /** Bumped by this worker's event loop; the main thread's guard dog watches it. */
     heartbeat?: Int32Array;
+    /** The overload state the main thread's overload manager publishes (overload_state.ts). */
+    overload?: SharedArrayBuffer;
   }
   | { type: "membership"; cluster: string; snapshot: PrioritySetSnapshot }
   /** The admin changed log levels (`POST /logging`). */
@@ -154,6 +157,8 @@ class WorkerServer {
       workerId: init.workerId,
     };
     clusterManager.setHostPools(this.ctx.pools);
+    setOverloadState(new OverloadState(init.overload, b.overloadManager))
+      .attach(stats);
     if (b.statsSinks.length > 0) {
       sinks.push(...createStatsSinks(b, this.ctx.extensions, {
         clusterManager,
