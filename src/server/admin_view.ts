@@ -31,8 +31,6 @@ import {
 import { configDumpSections } from "./config_dump.ts";
 import type { Options } from "./options.ts";
 
-export { redactSecrets } from "./config_dump.ts";
-
 /** Seconds as Envoy's duration strings ("12s", "0.500s"). */
 function duration(ms: number): string {
   return `${ms / 1000}s`;

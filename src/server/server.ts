@@ -431,12 +431,19 @@ export class Server implements AdminServer {
       const admin = this.bootstrap.admin?.address?.address;
       if (admin?.case === "socketAddress") {
         const { createAdminApp, startAdmin } = await import("../admin/admin.ts");
+        const { adminGuard, adminSecurity, exposureWarning } = await import(
+          "../admin/security.ts"
+        );
+        const security = adminSecurity(this.options);
+        const exposed = exposureWarning(admin.value.address, security);
+        if (exposed) log.warn(exposed);
         const ps = admin.value.portSpecifier;
         let localAddress = "";
         this.#admin = await startAdmin(
           createAdminApp(this, {
             accessLogs: createAdminAccessLogs(this.bootstrap.admin),
             localAddress: () => localAddress,
+            guard: adminGuard(security),
           }),
           admin.value.address,
           ps.case === "portValue" ? ps.value : 0,
