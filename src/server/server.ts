@@ -70,7 +70,11 @@ export function loadConfig(
   console: Console,
 ): Bootstrap | undefined {
   const result = loadBootstrap(
-    { configPath: options.configPath || undefined, configYaml: options.configYaml || undefined },
+    {
+      configPath: options.configPath || undefined,
+      configYaml: options.configYaml || undefined,
+      envSubstitution: options.envSubstitution,
+    },
     extensions,
   );
   if (result.bootstrap) return result.bootstrap;
