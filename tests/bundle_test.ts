@@ -42,6 +42,16 @@ Deno.test("the bundle builds and --version names its commit, date and Deno", asy
   );
 });
 
+Deno.test("the bundle imports nothing but Deno's node: built-ins", async () => {
+  assertEquals(await built(), 0);
+  const code = Deno.readTextFileSync(artifact);
+  const specifiers = [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*)"([^"]+)"/g)].map((m) =>
+    m[1]
+  );
+  assert(specifiers.length > 0);
+  assertEquals(specifiers.filter((s) => !s.startsWith("node:")), []);
+});
+
 Deno.test("the bundle passes the proxy, admin and workers tests on its own", async () => {
   assertEquals(await built(), 0);
   const out = await new Deno.Command(Deno.execPath(), {

@@ -345,3 +345,47 @@ Deno.test("--mode validate: overload manager problems are named with their place
     ]
   ) assert(r.stderr.includes(line), `missing: ${line}\nin:\n${r.stderr}`);
 });
+
+Deno.test("a listener's runtime connection_limit: downstream_cx_overflow over it", async () => {
+  const p = await Proxy.start(
+    httpConfig({
+      routes:
+        `- match: { prefix: "/" }\n  direct_response: { status: 200, body: { inline_string: ok } }`,
+    }) + `layered_runtime:
+  layers:
+  - name: static
+    static_layer: { envoy.resource_limits.listener.http.connection_limit: 1 }
+`,
+    ["--concurrency", "2"],
+  );
+  const port = p.port();
+  const listener = `listener.127.0.0.1_${port}`;
+  try {
+    const a = await Deno.connect({ hostname: "127.0.0.1", port });
+    await adminStatsWhen(p.adminPort, (s) => s[`${listener}.downstream_cx_total`] === 1);
+    assertEquals(await rawExchange(port, GET, { until: RESPONSE }), "");
+    await adminStatsWhen(p.adminPort, (s) => s[`${listener}.downstream_cx_overflow`] === 1);
+    a.close();
+    await adminStatsWhen(p.adminPort, (s) => s[`${listener}.downstream_cx_active`] === 0);
+    assertEquals((await get(port))?.status, 200);
+  } finally {
+    await p.stop();
+  }
+});
+
+Deno.test("connection_balance_config is refused with the reason", async () => {
+  const path = tempFile(
+    httpConfig({
+      routes: `- match: { prefix: "/" }\n  direct_response: { status: 200 }`,
+    }).replace(
+      "  - name: http\n",
+      "  - name: http\n    connection_balance_config: { exact_balance: {} }\n",
+    ),
+  );
+  const r = await runMain(["--mode", "validate", "-c", path]);
+  assertEquals(r.code, 1);
+  assertMatch(
+    r.stderr,
+    /static_resources\.listeners\[0\]: field 'connection_balance_config' is not supported yet \(exact_balance needs one accept queue shared by the workers/,
+  );
+});

@@ -264,6 +264,15 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
       r.report(`${path}.access_log[${i}]${p.field}`, p.message);
     }
   });
+  if (l.connectionBalanceConfig) {
+    r.refuseField(
+      path,
+      "envoy.config.listener.v3.Listener",
+      "connection_balance_config",
+      "(exact_balance needs one accept queue shared by the workers; each worker accepts from " +
+        "its own SO_REUSEPORT socket, which the kernel balances)",
+    );
+  }
 }
 
 const CORE_HTTP = "envoy.config.core.v3.HttpProtocolOptions";

@@ -89,6 +89,8 @@ export class ActiveListener {
   readonly #accessLogs: AccessLogInstance[];
   /** Counted in the global downstream connection limit, never refused by it. */
   readonly #ignoreGlobalConnLimit: boolean;
+  /** Where the workers count this listener's connections (overload_state.ts). */
+  readonly #cxSlot: number;
 
   /** Builds every filter chain now, so config errors surface before anything binds. */
   constructor(readonly config: ListenerConfig, readonly server: ServerContext) {
@@ -109,6 +111,7 @@ export class ActiveListener {
     this.#matcher = new FilterChainMatcher(chains, dflt);
     this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
     this.#ignoreGlobalConnLimit = config.ignoreGlobalConnLimit;
+    this.#cxSlot = overloadState().listenerSlot(config.name);
     try {
       this.#accessLogs = createAccessLogs(config.accessLog);
     } catch (e) {
@@ -198,9 +201,10 @@ export class ActiveListener {
   }
 
   #onAccept(raw: Deno.TcpConn): void {
-    const rejected = overloadState().admit(this.#ignoreGlobalConnLimit);
+    const cxSlot = this.#cxSlot;
+    const rejected = overloadState().admit(this.#ignoreGlobalConnLimit, cxSlot);
     if (rejected) {
-      (rejected === "overload" ? this.#stats.cxOverloadReject : this.#stats.globalCxOverflow).inc();
+      this.#stats.rejected(rejected);
       raw.close();
       return;
     }
@@ -226,7 +230,7 @@ export class ActiveListener {
         si.responseCodeDetails = "filter_chain_not_found";
       }
       conn.close();
-      overloadState().release();
+      overloadState().release(cxSlot);
       if (si) this.#log(conn, si);
       return;
     }
@@ -234,7 +238,7 @@ export class ActiveListener {
     this.#stats.connectionOpened();
     if (si) si.filterChain = chain.description;
     conn.onFinished = () => {
-      overloadState().release();
+      overloadState().release(cxSlot);
       this.#connections.remove(conn);
       this.#stats.connectionClosed(performance.now() - conn.openedMs);
       if (si) this.#log(conn, si);

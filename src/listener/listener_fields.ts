@@ -40,4 +40,6 @@ export const LISTENER_FIELDS: FieldTable = {
     ],
     "envoy.config.listener.v3.Filter": ["name", "typed_config"],
   },
+  // Refused with its reason by config/semantic.ts.
+  checked: { "envoy.config.listener.v3.Listener": ["connection_balance_config"] },
 };

@@ -27,6 +27,7 @@ import type { Counter, Gauge, Histogram } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import {
   ACTION_SLOTS,
+  listenerNames,
   LOAD_SHED_POINT_SLOTS,
   OverloadState,
   setOverloadState,
@@ -347,6 +348,6 @@ export function createOverloadManager(
   extensions: ExtensionRegistry,
   stats: Scope,
 ): OverloadManager {
-  const state = setOverloadState(new OverloadState(undefined, b.overloadManager));
+  const state = setOverloadState(new OverloadState(undefined, b.overloadManager, listenerNames(b)));
   return new OverloadManager(b.overloadManager, extensions, stats, state);
 }

@@ -15,6 +15,7 @@ import type {
   OverloadManager,
   ScaleTimersOverloadActionConfig,
 } from "../../proto/gen/envoy/config/overload/v3/overload_pb.ts";
+import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
 import { unpackAny } from "../config/any.ts";
 import { durationMs } from "../common/duration.ts";
 import type { Counter } from "../stats/metrics.ts";
@@ -29,21 +30,19 @@ export const SCALE = 1_000_000;
 
 /** Where each value lives in the shared memory (Int32 slots). */
 export const Slot = {
-  /** Bumped whenever an action's value changes. */
-  generation: 0,
-  stopAcceptingRequests: 1,
-  disableHttpKeepalive: 2,
-  stopAcceptingConnections: 3,
-  rejectIncomingConnections: 4,
-  reduceTimeouts: 5,
-  shrinkHeap: 6,
-  shedTcpListenerAccept: 7,
-  shedHcmDecodeHeaders: 8,
+  stopAcceptingRequests: 0,
+  disableHttpKeepalive: 1,
+  stopAcceptingConnections: 2,
+  rejectIncomingConnections: 3,
+  reduceTimeouts: 4,
+  shrinkHeap: 5,
+  shedTcpListenerAccept: 6,
+  shedHcmDecodeHeaders: 7,
   /** Downstream connections open on every listener of every worker. */
-  globalConnections: 9,
+  globalConnections: 8,
   /** `global_downstream_max_connections` (0: none configured). */
-  globalMaxConnections: 10,
-  size: 11,
+  globalMaxConnections: 9,
+  size: 10,
 } as const;
 
 /** The overload actions and load shed points denvoy implements, by Envoy's name. */
@@ -72,7 +71,7 @@ export const GLOBAL_MAX_CONNECTIONS_KEY = "overload.global_downstream_max_connec
 type TimerMinimum = { ms: number } | { scale: number };
 
 /** Why the listener turned a connection away, for its stats. */
-export type RejectCause = "overload" | "global_limit";
+export type RejectCause = "overload" | "global_limit" | "listener_limit";
 
 /** One isolate's view of the overload state. */
 export class OverloadState {
@@ -83,13 +82,27 @@ export class OverloadState {
   readonly #configured = new Set<number>();
   #shrinkTimer: ReturnType<typeof setInterval> | undefined;
   readonly #shedCounts = new Map<number, Counter>();
+  /** Each listener's connection count slot and its runtime limit key, by listener name. */
+  readonly #listeners = new Map<string, number>();
+  readonly #listenerKeys: string[];
 
-  /** A view over `memory` (a fresh one, unshared, when none is given: tests, init_only). */
+  /**
+   * A view over `memory` (a fresh one, unshared, when none is given: tests, init_only). Every
+   * isolate passes the same `listeners` (the bootstrap's, in order): each gets a slot that
+   * counts its connections across the workers.
+   */
   constructor(
-    memory: SharedArrayBuffer = new SharedArrayBuffer(Slot.size * 4),
+    memory?: SharedArrayBuffer,
     config?: OverloadManager,
+    listeners: readonly string[] = [],
   ) {
-    this.#values = new Int32Array(memory);
+    this.#values = new Int32Array(
+      memory ?? new SharedArrayBuffer((Slot.size + listeners.length) * 4),
+    );
+    listeners.forEach((name, i) => this.#listeners.set(name, Slot.size + i));
+    this.#listenerKeys = listeners.map((n) =>
+      `envoy.resource_limits.listener.${n}.connection_limit`
+    );
     for (const a of config?.actions ?? []) {
       const slot = ACTION_SLOTS[a.name];
       if (slot !== undefined) this.#configured.add(slot);
@@ -138,7 +151,6 @@ export class OverloadState {
       const fixed = Math.round(Math.min(1, Math.max(0, v)) * SCALE);
       if (Atomics.exchange(this.#values, slot, fixed) !== fixed) changed = true;
     }
-    if (changed) Atomics.add(this.#values, Slot.generation, 1);
     return changed;
   }
 
@@ -187,36 +199,56 @@ export class OverloadState {
     while (this.acceptPaused) await new Promise((r) => setTimeout(r, ACCEPT_POLL_MS));
   }
 
+  /** The shared connection count of listener `name` (-1: not a bootstrap listener). */
+  listenerSlot(name: string): number {
+    return this.#listeners.get(name) ?? -1;
+  }
+
   /**
-   * Admits an accepted connection, counting it in the global count, or says why it is turned
-   * away: `reject_incoming_connections` or the `tcp_listener_accept` load shed point
-   * (`overload`), or the global connection limit (`global_limit`; a listener with
-   * `ignore_global_conn_limit` is still counted but never refused). An admitted connection is
-   * released with {@linkcode release} when it closes.
+   * Admits an accepted connection of the listener whose slot is `listener`, counting it, or
+   * says why it is turned away, in Envoy's order: the global connection limit
+   * (`global_limit`; a listener with `ignore_global_conn_limit` is counted but never refused),
+   * `reject_incoming_connections` and the `tcp_listener_accept` load shed point (`overload`),
+   * then the listener's own limit, the runtime key
+   * `envoy.resource_limits.listener.<name>.connection_limit` (`listener_limit`). An admitted
+   * connection is released with {@linkcode release} when it closes.
    */
-  admit(ignoreGlobalLimit: boolean): RejectCause | undefined {
-    if (this.enabled) {
-      if (this.#chance(Slot.rejectIncomingConnections)) return "overload";
-      if (this.#chance(Slot.shedTcpListenerAccept)) {
-        this.#shedCounts.get(Slot.shedTcpListenerAccept)?.inc();
-        return "overload";
-      }
-    }
-    const open = Atomics.add(this.#values, Slot.globalConnections, 1) + 1;
+  admit(ignoreGlobalLimit: boolean, listener: number): RejectCause | undefined {
+    const v = this.#values;
+    const open = Atomics.add(v, Slot.globalConnections, 1) + 1;
     if (!ignoreGlobalLimit) {
-      const max = Atomics.load(this.#values, Slot.globalMaxConnections) ||
+      const max = Atomics.load(v, Slot.globalMaxConnections) ||
         runtimeSnapshot().getInteger(GLOBAL_MAX_CONNECTIONS_KEY, 0);
       if (max > 0 && open > max) {
-        Atomics.sub(this.#values, Slot.globalConnections, 1);
+        Atomics.sub(v, Slot.globalConnections, 1);
         return "global_limit";
       }
     }
-    return undefined;
+    let why: RejectCause | undefined;
+    if (this.enabled) {
+      if (this.#chance(Slot.rejectIncomingConnections)) why = "overload";
+      else if (this.#chance(Slot.shedTcpListenerAccept)) {
+        this.#shedCounts.get(Slot.shedTcpListenerAccept)?.inc();
+        why = "overload";
+      }
+    }
+    if (!why && listener >= 0) {
+      const key = this.#listenerKeys[listener - Slot.size];
+      const limit = runtimeSnapshot().getInteger(key, 0);
+      const count = Atomics.add(v, listener, 1) + 1;
+      if (limit > 0 && count > limit) {
+        Atomics.sub(v, listener, 1);
+        why = "listener_limit";
+      }
+    }
+    if (why) Atomics.sub(v, Slot.globalConnections, 1);
+    return why;
   }
 
-  /** An admitted connection closed. */
-  release(): void {
+  /** An admitted connection of the listener whose slot is `listener` closed. */
+  release(listener: number): void {
     Atomics.sub(this.#values, Slot.globalConnections, 1);
+    if (listener >= 0) Atomics.sub(this.#values, listener, 1);
   }
 
   /**
@@ -275,6 +307,11 @@ function exposeGc(): () => void {
   const vm = process.getBuiltinModule("node:vm") as { runInNewContext(code: string): unknown };
   v8.setFlagsFromString("--expose-gc");
   return vm.runInNewContext("gc") as () => void;
+}
+
+/** The bootstrap's listeners, in order: each has its connection count slot. */
+export function listenerNames(b: Bootstrap): string[] {
+  return (b.staticResources?.listeners ?? []).map((l) => l.name);
 }
 
 let current = new OverloadState();

@@ -62,15 +62,15 @@ Deno.test("stop_accepting_connections: accepting() resolves when the action clea
 Deno.test("the global connection limit counts every admitted connection", () => {
   const s = new OverloadState();
   s.setGlobalMaxConnections(2);
-  assertEquals(s.admit(false), undefined);
-  assertEquals(s.admit(false), undefined);
-  assertEquals(s.admit(false), "global_limit");
+  assertEquals(s.admit(false, -1), undefined);
+  assertEquals(s.admit(false, -1), undefined);
+  assertEquals(s.admit(false, -1), "global_limit");
   // A listener that ignores the limit is still counted.
-  assertEquals(s.admit(true), undefined);
+  assertEquals(s.admit(true, -1), undefined);
   assertEquals(s.globalConnections, 3);
-  s.release();
-  s.release();
-  assertEquals(s.admit(false), undefined);
+  s.release(-1);
+  s.release(-1);
+  assertEquals(s.admit(false, -1), undefined);
 });
 
 Deno.test("without a monitor, the runtime key sets the global connection limit", () => {
@@ -82,8 +82,32 @@ Deno.test("without a monitor, the runtime key sets the global connection limit",
     }],
   });
   try {
-    assertEquals(s.admit(false), undefined);
-    assertEquals(s.admit(false), "global_limit");
+    assertEquals(s.admit(false, -1), undefined);
+    assertEquals(s.admit(false, -1), "global_limit");
+  } finally {
+    setRuntimeSnapshot({ layers: [] });
+  }
+});
+
+Deno.test("a listener's runtime connection_limit counts its connections in every worker", () => {
+  const main = new OverloadState(undefined, undefined, ["a", "b"]);
+  const worker = new OverloadState(main.memory, undefined, ["a", "b"]);
+  const a = worker.listenerSlot("a");
+  assertEquals(worker.listenerSlot("dynamic"), -1);
+  setRuntimeSnapshot({
+    layers: [{
+      name: "l",
+      entries: { "envoy.resource_limits.listener.a.connection_limit": { raw: "1", uint: 1 } },
+    }],
+  });
+  try {
+    assertEquals(main.admit(false, a), undefined);
+    assertEquals(worker.admit(false, a), "listener_limit");
+    // Another listener, and the global count, are not held by it.
+    assertEquals(worker.admit(false, worker.listenerSlot("b")), undefined);
+    assertEquals(worker.globalConnections, 2);
+    main.release(a);
+    assertEquals(worker.admit(false, a), undefined);
   } finally {
     setRuntimeSnapshot({ layers: [] });
   }

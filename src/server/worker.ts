@@ -32,7 +32,7 @@ import { setRuntimeSnapshot } from "../runtime/runtime.ts";
 import type { SnapshotData } from "../runtime/snapshot.ts";
 import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
 import { drainManager } from "./drain_manager.ts";
-import { OverloadState, setOverloadState } from "./overload_state.ts";
+import { listenerNames, OverloadState, setOverloadState } from "./overload_state.ts";
 import type { StatsSink } from "../stats/sink.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
 import { createStatsSinks } from "./stats_flusher.ts";
@@ -157,7 +157,7 @@ class WorkerServer {
       workerId: init.workerId,
     };
     clusterManager.setHostPools(this.ctx.pools);
-    setOverloadState(new OverloadState(init.overload, b.overloadManager))
+    setOverloadState(new OverloadState(init.overload, b.overloadManager, listenerNames(b)))
       .attach(stats);
     if (b.statsSinks.length > 0) {
       sinks.push(...createStatsSinks(b, this.ctx.extensions, {

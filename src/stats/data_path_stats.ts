@@ -504,6 +504,8 @@ export class ListenerStats {
   readonly cxOverloadReject: Counter;
   /** Turned away by the global downstream connection limit. */
   readonly globalCxOverflow: Counter;
+  /** Turned away by the listener's connection limit. */
+  readonly cxOverflow: Counter;
   readonly handlerCxTotal: Counter;
   readonly handlerCxActive: Gauge;
 
@@ -517,6 +519,7 @@ export class ListenerStats {
     this.noFilterChainMatch = s.counter("no_filter_chain_match");
     this.cxOverloadReject = s.counter("downstream_cx_overload_reject");
     this.globalCxOverflow = s.counter("downstream_global_cx_overflow");
+    this.cxOverflow = s.counter("downstream_cx_overflow");
     this.handlerCxTotal = s.counter(`${handler}.downstream_cx_total`);
     this.handlerCxActive = s.gauge(`${handler}.downstream_cx_active`, "Accumulate");
   }
@@ -535,6 +538,15 @@ export class ListenerStats {
     this.handlerCxActive.dec();
     this.cxDestroy.inc();
     this.cxLength.record(lengthMs);
+  }
+
+  /** A connection was closed as soon as accepted: overload, or a connection limit. */
+  rejected(why: "overload" | "global_limit" | "listener_limit"): void {
+    (why === "overload"
+      ? this.cxOverloadReject
+      : why === "global_limit"
+      ? this.globalCxOverflow
+      : this.cxOverflow).inc();
   }
 }
 
