@@ -186,12 +186,16 @@ Deno.test("overload actions and load shed points flip on and back with injected 
     await t.step(
       "reduce_timeouts: idle connections close at min_timeout, not idle_timeout",
       async () => {
+        // Idle before the action starts: its armed timer follows the new scale.
+        const before = await Deno.connect({ hostname: "127.0.0.1", port });
         await setPressure(p, files, "timeouts", 1);
         // An idle connection (60 s idle_timeout) is closed by the server within the test's bound.
         const idle = await Deno.connect({ hostname: "127.0.0.1", port });
         assertEquals(await idle.read(new Uint8Array(16)), null);
         idle.close();
-        await adminStatsWhen(p.adminPort, (s) => s["http.test.downstream_cx_idle_timeout"] >= 1);
+        assertEquals(await before.read(new Uint8Array(16)), null);
+        before.close();
+        await adminStatsWhen(p.adminPort, (s) => s["http.test.downstream_cx_idle_timeout"] >= 2);
         await setPressure(p, files, "timeouts", 0);
         const conn = await Deno.connect({ hostname: "127.0.0.1", port });
         // Three times the reduced timeout: the connection must still be open.

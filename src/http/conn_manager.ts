@@ -97,7 +97,10 @@ class ActiveStream implements StreamSink {
     const cfg = this.cm.cfg;
     const idleMs = overloadState().scaledTimeout(STREAM_IDLE, this.idleTimeoutMs);
     const next = Math.min(
-      idleMs ? this.lastActivity + idleMs - now : Infinity,
+      // reduce_timeouts: looked at again as the scale changes (#onTimer re-arms).
+      idleMs
+        ? Math.min(this.lastActivity + idleMs - now, overloadState().rescaleCheckMs(STREAM_IDLE))
+        : Infinity,
       cfg.requestTimeoutMs && !this.requestDone
         ? this.streamInfo.startMonotonic + cfg.requestTimeoutMs - now
         : Infinity,
@@ -310,6 +313,8 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   #peerClosed = false;
   #headersTimer: CoarseTimer | undefined;
   #idleTimer: CoarseTimer | undefined;
+  /** When the connection last became idle (monotonic ms). */
+  #idleSince = 0;
   #durationTimer: CoarseTimer | undefined;
   /** The connection's byte counts when the previous stream ended (per-stream wire bytes). */
   #wireRead = 0;
@@ -363,12 +368,22 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   #armIdleTimer(): void {
     if (this.cfg.idleTimeoutMs <= 0) return;
-    this.#idleTimer ??= new CoarseTimer(() => {
-      if (this.#stream) return;
-      this.cfg.stats.cxIdleTimeout.inc();
-      this.conn.close();
-    }, this);
-    this.#idleTimer.arm(overloadState().scaledTimeout(CONNECTION_IDLE, this.cfg.idleTimeoutMs));
+    this.#idleTimer ??= new CoarseTimer(() => this.#onIdleTimer(), this);
+    this.#idleSince = monotonicNow();
+    this.#idleTimer.arm(overloadState().timerDelay(CONNECTION_IDLE, this.cfg.idleTimeoutMs, 0));
+  }
+
+  #onIdleTimer(): void {
+    if (this.#stream) return;
+    // reduce_timeouts may have changed the timeout since the timer was armed.
+    const elapsed = monotonicNow() - this.#idleSince;
+    const wait = overloadState().timerDelay(CONNECTION_IDLE, this.cfg.idleTimeoutMs, elapsed);
+    if (wait > 0) {
+      this.#idleTimer!.arm(wait);
+      return;
+    }
+    this.cfg.stats.cxIdleTimeout.inc();
+    this.conn.close();
   }
 
   /**

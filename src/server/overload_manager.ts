@@ -38,6 +38,8 @@ const log = getLogger("main");
 
 /** Envoy's default refresh interval. */
 const DEFAULT_REFRESH_MS = 1000;
+/** The shortest refresh interval: pressure sampled at most every 10 ms. */
+const MIN_REFRESH_MS = 10;
 
 const SCALE_TIMERS = "envoy.config.overload.v3.ScaleTimersOverloadActionConfig";
 
@@ -242,7 +244,11 @@ export class OverloadManager {
     stats: Scope,
     readonly state: OverloadState,
   ) {
-    this.#refreshMs = durationMs(config?.refreshInterval, DEFAULT_REFRESH_MS);
+    // A zero interval would sample back to back, taking the main thread's CPU.
+    this.#refreshMs = Math.max(
+      MIN_REFRESH_MS,
+      durationMs(config?.refreshInterval, DEFAULT_REFRESH_MS),
+    );
     const scope = stats.scope("overload");
     this.#delay = scope.histogram("refresh_interval_delay", "Milliseconds");
     this.#stats = stats;

@@ -22,6 +22,9 @@ import type { Counter } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import { runtimeSnapshot } from "../runtime/runtime.ts";
 
+/** How often a timer scaled by `reduce_timeouts` looks at the scale again. */
+const RESCALE_CHECK_MS = 1000;
+
 /** How often a listener held by `stop_accepting_connections` looks again. */
 const ACCEPT_POLL_MS = 10;
 
@@ -264,6 +267,23 @@ export class OverloadState {
     if (v === 0) return ms;
     const floor = "ms" in min ? Math.min(min.ms, ms) : ms * min.scale / 100;
     return floor + (ms - floor) * (1 - v);
+  }
+
+  /**
+   * How often a scaled timer of `type` looks at the scale again while it waits (Envoy
+   * re-arms its scaled timers when the scale changes); Infinity for a timer not scaled.
+   */
+  rescaleCheckMs(type: number): number {
+    return this.enabled && this.#timers.has(type) ? RESCALE_CHECK_MS : Infinity;
+  }
+
+  /**
+   * How long a timer of `type` (configured timeout `ms`) that has run for `elapsed` ms waits
+   * before it looks again: 0 when its (scaled) timeout is reached.
+   */
+  timerDelay(type: number, ms: number, elapsed: number): number {
+    const remaining = this.scaledTimeout(type, ms) - elapsed;
+    return remaining <= 0 ? 0 : Math.min(remaining, this.rescaleCheckMs(type));
   }
 
   /**

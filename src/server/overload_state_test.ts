@@ -159,6 +159,12 @@ Deno.test("reduce_timeouts scales between the configured timeout and its minimum
   s.publish(new Map([[Slot.reduceTimeouts, 1]]));
   assertEquals(s.scaledTimeout(idle, 600_000), 2000);
   assertEquals(s.scaledTimeout(stream, 300_000), 30_000);
+  // An armed timer looks again at least every second, and fires once the scaled time is up.
+  assertEquals(s.rescaleCheckMs(idle), 1000);
+  assertEquals(s.timerDelay(idle, 600_000, 0), 1000);
+  assertEquals(s.timerDelay(idle, 600_000, 1500), 500);
+  assertEquals(s.timerDelay(idle, 600_000, 2500), 0);
+  assertEquals(s.rescaleCheckMs(3), Infinity);
   // A timer not configured keeps its value; a disabled one stays disabled.
   assertEquals(s.scaledTimeout(3, 5000), 5000);
   assertEquals(s.scaledTimeout(idle, 0), 0);
