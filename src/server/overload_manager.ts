@@ -25,8 +25,10 @@ import { reportBug } from "../common/error_boundary.ts";
 import type { ResourceMonitor } from "../extensions/resource_monitors/resource_monitor.ts";
 import type { Counter, Gauge, Histogram } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
+import { runtimeSnapshot } from "../runtime/runtime.ts";
 import {
   ACTION_SLOTS,
+  GLOBAL_MAX_CONNECTIONS_KEY,
   listenerNames,
   LOAD_SHED_POINT_SLOTS,
   OverloadState,
@@ -236,6 +238,8 @@ export class OverloadManager {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #lastRefresh = 0;
   readonly #stats: Scope;
+  /** `global_downstream_max_connections` is configured. */
+  #globalLimit = false;
 
   /** Builds the monitors of `config` (a config already checked by checkOverloadManager). */
   constructor(
@@ -260,6 +264,7 @@ export class OverloadManager {
       if (!msg) throw new Error(`resource monitor '${m.name}' needs a typed_config`);
       const monitor = factory.createResourceMonitor!(msg);
       if (monitor.globalMaxConnections !== undefined) {
+        this.#globalLimit = true;
         state.setGlobalMaxConnections(monitor.globalMaxConnections);
         continue;
       }
@@ -289,6 +294,26 @@ export class OverloadManager {
         scalePercent: scope.scope(p.name).gauge("scale_percent", "NeverImport"),
       });
     }
+  }
+
+  /**
+   * What Envoy warns about at start-up: the deprecated runtime key for the global connection
+   * limit, or no global connection limit at all.
+   */
+  startupWarnings(): string[] {
+    if (this.#globalLimit) return [];
+    if (runtimeSnapshot().get(GLOBAL_MAX_CONNECTIONS_KEY) !== undefined) {
+      return [
+        `Usage of the deprecated runtime key ${GLOBAL_MAX_CONNECTIONS_KEY}, consider switching ` +
+        "to `envoy.resource_monitors.global_downstream_max_connections` instead.This runtime " +
+        "key will be removed in future.",
+      ];
+    }
+    return [
+      "There is no configured limit to the number of allowed active downstream connections. " +
+      "Configure a limit in `envoy.resource_monitors.global_downstream_max_connections` " +
+      "resource monitor.",
+    ];
   }
 
   /** Samples every monitor and publishes the actions' values; returns whether any changed. */

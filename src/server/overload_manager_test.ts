@@ -8,6 +8,7 @@ import { builtinExtensions } from "../extensions/builtin.ts";
 import { Store } from "../stats/store.ts";
 import { OverloadManager, triggerValue } from "./overload_manager.ts";
 import { OverloadState, Slot } from "./overload_state.ts";
+import { setRuntimeSnapshot } from "../runtime/runtime.ts";
 
 Deno.test("threshold and scaled triggers, as Envoy computes them", () => {
   const threshold = create(TriggerSchema, {
@@ -69,4 +70,48 @@ Deno.test("refresh: pressure, action state (max over triggers) and stats", () =>
   assertEquals(stats.counter("overload.injected.failed_updates").value, 1);
   assertEquals(g("overload.injected.pressure"), 95);
   Deno.removeSync(file);
+});
+
+Deno.test("start-up warnings about the global connection limit, as Envoy's", () => {
+  const none = new OverloadManager(
+    undefined,
+    builtinExtensions(),
+    new Store(),
+    new OverloadState(),
+  );
+  assertEquals(none.startupWarnings(), [
+    "There is no configured limit to the number of allowed active downstream connections. " +
+    "Configure a limit in `envoy.resource_monitors.global_downstream_max_connections` " +
+    "resource monitor.",
+  ]);
+  setRuntimeSnapshot({
+    layers: [{
+      name: "l",
+      entries: { "overload.global_downstream_max_connections": { raw: "10", uint: 10 } },
+    }],
+  });
+  try {
+    assertEquals(none.startupWarnings().length, 1);
+    assertEquals(none.startupWarnings()[0].startsWith("Usage of the deprecated runtime key"), true);
+  } finally {
+    setRuntimeSnapshot({ layers: [] });
+  }
+  const limited = create(OverloadManagerSchema, {
+    resourceMonitors: [{
+      name: "cx",
+      configType: {
+        case: "typedConfig",
+        value: {
+          typeUrl:
+            "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+          value: new Uint8Array([0x08, 0x0a]),
+        },
+      },
+    }],
+  });
+  const state = new OverloadState();
+  const om = new OverloadManager(limited, builtinExtensions(), new Store(), state);
+  assertEquals(om.startupWarnings(), []);
+  for (let i = 0; i < 10; i++) assertEquals(state.admit(false, -1), undefined);
+  assertEquals(state.admit(false, -1), "global_limit");
 });

@@ -486,6 +486,7 @@ export class Server implements AdminServer {
           : `worker 0 serving, ${this.options.concurrency - 1} more starting`
       })`,
     );
+    for (const w of this.#overload?.startupWarnings() ?? []) log.warn(w);
     log.info("starting main dispatch loop");
     setTimeout(() => this.#countDeprecatedFields(), 0);
     await done;
