@@ -9,6 +9,7 @@ import { runMain, tempFile } from "./helpers.ts";
 import {
   adminStats,
   adminStatsWhen,
+  curl,
   fileAccessLog,
   httpConfig,
   parseResponse,
@@ -76,6 +77,18 @@ async function setPressure(
   const scale = `overload.${MONITORS[monitor][1]}.scale_percent`;
   const want = pressure >= 0.9 ? 100 : 0;
   await adminStatsWhen(p.adminPort, (s) => s[scale] === want);
+}
+
+/** The status of a GET once one is served (polled for a few seconds). */
+async function eventually(
+  request: () => Promise<{ status: number } | undefined>,
+): Promise<number | undefined> {
+  for (let i = 0; i < 50; i++) {
+    const r = await request();
+    if (r) return r.status;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return undefined;
 }
 
 async function get(port: number): Promise<ReturnType<typeof parseResponse> | undefined> {
@@ -239,12 +252,17 @@ Deno.test("overload actions and load shed points flip on and back with injected 
   }
 });
 
+/** The admin stays reachable at the global connection limit (Envoy's opt-out). */
+function adminIgnoresLimit(config: string): string {
+  return config.replace("admin:\n", "admin:\n  ignore_global_conn_limit: true\n");
+}
+
 Deno.test("global_downstream_max_connections: connections over the limit are closed", async () => {
   const p = await Proxy.start(
-    httpConfig({
+    adminIgnoresLimit(httpConfig({
       routes:
         `- match: { prefix: "/" }\n  direct_response: { status: 200, body: { inline_string: ok } }`,
-    }) + `overload_manager:
+    })) + `overload_manager:
   resource_monitors:
   - name: envoy.resource_monitors.global_downstream_max_connections
     typed_config:
@@ -270,7 +288,9 @@ Deno.test("global_downstream_max_connections: connections over the limit are clo
       p.adminPort,
       (s) => s[`listener.127.0.0.1_${port}.downstream_cx_active`] === 1,
     );
-    assertEquals((await get(port))?.status, 200);
+    // The admin's own connections count too (it only ignores the limit): they close
+    // asynchronously after each stats request, so the freed place is polled for.
+    assertEquals(await eventually(() => get(port)), 200);
     b.close();
   } finally {
     await p.stop();
@@ -279,10 +299,10 @@ Deno.test("global_downstream_max_connections: connections over the limit are clo
 
 Deno.test("the runtime key overload.global_downstream_max_connections limits connections", async () => {
   const p = await Proxy.start(
-    httpConfig({
+    adminIgnoresLimit(httpConfig({
       routes:
         `- match: { prefix: "/" }\n  direct_response: { status: 200, body: { inline_string: ok } }`,
-    }) + `layered_runtime:
+    })) + `layered_runtime:
   layers:
   - name: static
     static_layer: { overload.global_downstream_max_connections: 1 }
@@ -301,7 +321,38 @@ Deno.test("the runtime key overload.global_downstream_max_connections limits con
       p.adminPort,
       (s) => s[`listener.127.0.0.1_${port}.downstream_cx_active`] === 0,
     );
-    assertEquals((await get(port))?.status, 200);
+    assertEquals(await eventually(() => get(port)), 200);
+  } finally {
+    await p.stop();
+  }
+});
+
+Deno.test("admin connections count in the global limit unless ignore_global_conn_limit", async () => {
+  const p = await Proxy.start(
+    httpConfig({
+      routes:
+        `- match: { prefix: "/" }\n  direct_response: { status: 200, body: { inline_string: ok } }`,
+    }) + `overload_manager:
+  resource_monitors:
+  - name: cx
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig
+      max_active_downstream_connections: 1
+`,
+  );
+  const port = p.port();
+  try {
+    // The one connection allowed is the data listener's: the admin is refused meanwhile.
+    const held = await Deno.connect({ hostname: "127.0.0.1", port });
+    assertEquals(await get(port), undefined);
+    const admin = await curl([`http://127.0.0.1:${p.adminPort}/ready`]);
+    assert(admin.code !== 0, "the admin answered over the global connection limit");
+    held.close();
+    const s = await adminStatsWhen(
+      p.adminPort,
+      (s) => s["listener.admin.downstream_global_cx_overflow"] >= 1,
+    );
+    assertEquals(s[`listener.127.0.0.1_${port}.downstream_global_cx_overflow`], 1);
   } finally {
     await p.stop();
   }

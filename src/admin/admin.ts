@@ -193,6 +193,13 @@ export function startAdmin(
   hostname: string,
   port: number,
   stats: Scope,
+  ignoreGlobalConnLimit = false,
 ): Promise<AdminListener> {
-  return serveAdmin((req, peer) => app.fetch(req, peer), hostname, port, stats);
+  return serveAdmin(
+    (req, peer) => app.fetch(req, peer),
+    hostname,
+    port,
+    stats,
+    ignoreGlobalConnLimit,
+  );
 }

@@ -40,7 +40,12 @@ export const BOOTSTRAP_FIELDS: FieldTable = {
     "envoy.config.core.v3.BuildVersion": ["version", "metadata"],
     "envoy.type.v3.SemanticVersion": ["major_number", "minor_number", "patch"],
     "envoy.config.core.v3.Extension": ["name", "category", "version", "disabled", "type_urls"],
-    "envoy.config.bootstrap.v3.Admin": ["address", "access_log", "access_log_path"],
+    "envoy.config.bootstrap.v3.Admin": [
+      "address",
+      "access_log",
+      "access_log_path",
+      "ignore_global_conn_limit",
+    ],
     "envoy.config.bootstrap.v3.Watchdogs": ["main_thread_watchdog", "worker_watchdog"],
     // Misses and mega misses are counted; kill and multikill act on workers only (see
     // config/semantic.ts); watchdog action extensions and kill jitter are not implemented.

@@ -218,15 +218,7 @@ export class OverloadState {
    */
   admit(ignoreGlobalLimit: boolean, listener: number): RejectCause | undefined {
     const v = this.#values;
-    const open = Atomics.add(v, Slot.globalConnections, 1) + 1;
-    if (!ignoreGlobalLimit) {
-      const max = Atomics.load(v, Slot.globalMaxConnections) ||
-        runtimeSnapshot().getInteger(GLOBAL_MAX_CONNECTIONS_KEY, 0);
-      if (max > 0 && open > max) {
-        Atomics.sub(v, Slot.globalConnections, 1);
-        return "global_limit";
-      }
-    }
+    if (this.admitGlobal(ignoreGlobalLimit)) return "global_limit";
     let why: RejectCause | undefined;
     if (this.enabled) {
       if (this.#chance(Slot.rejectIncomingConnections)) why = "overload";
@@ -246,6 +238,23 @@ export class OverloadState {
     }
     if (why) Atomics.sub(v, Slot.globalConnections, 1);
     return why;
+  }
+
+  /**
+   * Counts a connection in the global count only (the admin listener, which overload actions
+   * and listener limits do not cover); true when the global limit refuses it.
+   */
+  admitGlobal(ignoreGlobalLimit: boolean): boolean {
+    const v = this.#values;
+    const open = Atomics.add(v, Slot.globalConnections, 1) + 1;
+    if (ignoreGlobalLimit) return false;
+    const max = Atomics.load(v, Slot.globalMaxConnections) ||
+      runtimeSnapshot().getInteger(GLOBAL_MAX_CONNECTIONS_KEY, 0);
+    if (max > 0 && open > max) {
+      Atomics.sub(v, Slot.globalConnections, 1);
+      return true;
+    }
+    return false;
   }
 
   /** An admitted connection of the listener whose slot is `listener` closed. */

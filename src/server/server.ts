@@ -452,6 +452,7 @@ export class Server implements AdminServer {
           admin.value.address,
           ps.case === "portValue" ? ps.value : 0,
           this.#stats,
+          this.bootstrap.admin?.ignoreGlobalConnLimit,
         );
         localAddress = admin.value.address.includes(":")
           ? `[${admin.value.address}]:${this.#admin.port}`
