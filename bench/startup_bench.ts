@@ -51,7 +51,7 @@ async function configWithEphemeralPorts(dir: string): Promise<string | undefined
 async function oneStart(config: string): Promise<{ readyMs: number; exit: string }> {
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", TARGET, "-c", config],
+    args: ["run", "-A", "--unstable-net", TARGET, "-c", config, "--disable-hot-restart"],
     cwd: REPO_ROOT,
     stdin: "null",
     stdout: "null",

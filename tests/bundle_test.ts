@@ -45,9 +45,10 @@ Deno.test("the bundle builds and --version names its commit, date and Deno", asy
 Deno.test("the bundle imports nothing but Deno's node: built-ins", async () => {
   assertEquals(await built(), 0);
   const code = Deno.readTextFileSync(artifact);
-  const specifiers = [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*)"([^"]+)"/g)].map((m) =>
-    m[1]
-  );
+  const specifiers = [
+    ...code.matchAll(/^\s*(?:import|export)\b[^\n]*?\bfrom\s*"([^"\s]+)"/gm),
+    ...code.matchAll(/\bimport\(\s*"([^"\s]+)"\s*\)/g),
+  ].map((m) => m[1]);
   assert(specifiers.length > 0);
   assertEquals(specifiers.filter((s) => !s.startsWith("node:")), []);
 });
@@ -97,7 +98,17 @@ static_resources:
 `);
   const start = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", artifact, "-c", config, "--concurrency", "1"],
+    args: [
+      "run",
+      "-A",
+      "--unstable-net",
+      artifact,
+      "-c",
+      config,
+      "--concurrency",
+      "1",
+      "--use-dynamic-base-id",
+    ],
     cwd: dir,
     stdin: "null",
     stdout: "null",

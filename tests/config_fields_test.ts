@@ -1,6 +1,6 @@
 /**
  * Config that denvoy would ignore is refused, the same way by `--mode validate` and by serving:
- * unimplemented fields (rate limits, preconnecting) and unsupported values (codec_type HTTP2),
+ * unimplemented fields (rate limits, preconnecting) and unsupported values (codec_type HTTP3),
  * each with file:line:col and field path, exit code 1.
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
@@ -16,7 +16,7 @@ const CONFIG = `static_resources:
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: ingress_http
-          codec_type: HTTP2
+          codec_type: HTTP3
           route_config:
             virtual_hosts:
             - name: all
@@ -44,7 +44,7 @@ const HCM = "static_resources.listeners[0].filter_chains[0].filters[0].typed_con
 function expected(path: string): string[] {
   return [
     `${path}:11:23: ${HCM}.codec_type: unsupported: envoy.filters.network.http_connection_manager: ` +
-    "codec_type HTTP2 is not supported yet",
+    "codec_type HTTP3 is not supported yet",
     `${path}:20:19: ${HCM}.route_config.virtual_hosts[0].routes[0].route: ` +
     "field 'include_vh_rate_limits' is not supported yet",
     `${path}:25:5: static_resources.clusters[0]: field 'preconnect_policy' is not supported yet`,

@@ -46,10 +46,11 @@ ${extra}          route_config: { virtual_hosts: [{ name: v, domains: ["*"], rou
 
 const AT = "static_resources.listeners[0].filter_chains[0]";
 
-Deno.test("validate: codec_type HTTP2 is refused; downstream max_requests_per_connection is not", () => {
-  assertEquals(load(config(hcm("          codec_type: HTTP2\n"))), [
+Deno.test("validate: codec_type HTTP3 is refused; HTTP2 and downstream max_requests_per_connection are not", () => {
+  assertEquals(load(config(hcm("          codec_type: HTTP2\n"))), []);
+  assertEquals(load(config(hcm("          codec_type: HTTP3\n"))), [
     `11:23: ${AT}.filters[0].typed_config.codec_type: unsupported: ` +
-    `envoy.filters.network.http_connection_manager: codec_type HTTP2 is not supported yet (${HCM})`,
+    `envoy.filters.network.http_connection_manager: codec_type HTTP3 is not supported yet (${HCM})`,
   ]);
   const r = load(
     config(hcm("          common_http_protocol_options: { max_requests_per_connection: 5 }\n")),
@@ -89,7 +90,7 @@ Deno.test("validate: chains with several network filters, bad CIDR ranges", () =
       filters: [{ name: t, typed_config: { "@type": ${TCP}, stat_prefix: t, cluster: c } }]
 `;
   assertEquals(load(config(cidr)), [
-    `6:27: ${AT}.filter_chain_match: invalid CIDR address 'nope'`,
+    `6:27: ${AT}.filter_chain_match: malformed IP address: nope`,
   ]);
 });
 

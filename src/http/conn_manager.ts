@@ -1,9 +1,10 @@
 /**
- * The HTTP connection manager for HTTP/1.1 connections: parses requests with our codec, runs
- * each request through the HTTP filters (router last), writes responses back with the right
- * framing, and applies Envoy's connection-level rules: request header sanitizing
- * (x-forwarded-*, x-request-id, x-envoy-* from untrusted clients), path normalization,
- * keep-alive and pipelining, upgrades, timeouts and local replies.
+ * The HTTP connection manager (Envoy's ConnectionManagerImpl), codec-independent: a server
+ * codec (codec.ts; HTTP/1.1 in http1/) turns the connection's bytes into streams, and the HCM
+ * runs each stream through the HTTP filters (router last) and applies Envoy's rules: request
+ * header sanitizing (x-forwarded-*, x-request-id, x-envoy-* from untrusted clients), path
+ * normalization, keep-alive, upgrades, timeouts, drain, stats, access logs and local replies.
+ * Any number of streams may be open on a connection (HTTP/1 has one at a time).
  */
 import {
   appendVia,
@@ -14,9 +15,19 @@ import type { ConnectionManagerConfig } from "./conn_manager_config.ts";
 import { FilterManager, type StreamSink } from "./filter_manager.ts";
 import type { LocalReplyOptions } from "./filter.ts";
 import { HeaderMap } from "./header_map.ts";
-import { encodeChunk, encodeLastChunk, encodeResponseHead } from "./http1/encoder.ts";
-import { Details, type MessageHead, RequestParser } from "./http1/parser.ts";
 import { reasonPhrase } from "./http1/reason_phrase.ts";
+import {
+  CONTINUE_HEADERS,
+  type Protocol,
+  type RequestHead,
+  type ResponseEncoder,
+  type ServerConnection,
+  type ServerConnectionCallbacks,
+  type ServerStream,
+  type StreamResetReason,
+} from "./codec.ts";
+import { detectProtocol, SERVER_CODECS } from "./server_codecs.ts";
+import type { DownstreamCodec } from "../stats/data_path_stats.ts";
 import type { CloseReason, Connection, ConnectionCallbacks } from "../network/connection.ts";
 import type { ConnectionContext } from "../network/filter.ts";
 import type { MatchedRoute } from "../router/route_table.ts";
@@ -36,20 +47,33 @@ import { BUG_DETAILS, reportBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 
 const log = getLogger("http");
-const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
-const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
 
-/** One request/response exchange on an HTTP/1 connection. */
-class ActiveStream implements StreamSink {
+/** The encoder of a stream that never reaches the codec (request_headers_timeout): unused. */
+const DETACHED_ENCODER: ResponseEncoder = {
+  encode1xxHeaders() {},
+  encodeHeaders() {},
+  encodeData() {},
+  encodeTrailers() {},
+  setRequestDecoder() {},
+  resetStream() {},
+  readDisable() {},
+  aboveHighWatermark: false,
+  bufferLimit: 0,
+  responseHeadersBytes: 0,
+};
+
+/** One request/response exchange (Envoy's ActiveStream). */
+class ActiveStream implements StreamSink, ServerStream {
   readonly streamInfo = new StreamInfo();
   readonly fm: FilterManager;
   requestHeaders!: HeaderMap;
-  head!: MessageHead;
+  /** The request's protocol version. */
+  version: Protocol = "HTTP/1.1";
   #route: MatchedRoute | undefined | null = null;
-  /** Response framing decided when headers were written. */
-  chunked = false;
+  /** The response has no body (HEAD, 204, 304, a stray 101). */
   noBody = false;
+  /** The connection closes after this stream's response. */
   closeAfter = false;
   responseDone = false;
   requestDone = false;
@@ -68,20 +92,31 @@ class ActiveStream implements StreamSink {
   #durationDeadline = Infinity;
   /** A route changed the idle timeout or stream duration: later routes recompute them. */
   #routeTimers = false;
+  /** The connection's open streams, as an intrusive list (no allocation per stream). */
+  prev: ActiveStream | undefined;
+  next: ActiveStream | undefined;
 
   /**
+   * @param encoder the codec's side of the stream.
    * @param previous the stream this one replays (internal redirect): its start, protocol and
    *   bytes received carry over.
    */
-  constructor(readonly cm: Http1ConnectionManager, previous?: StreamInfo) {
+  constructor(
+    readonly cm: ConnectionManager,
+    readonly encoder: ResponseEncoder,
+    previous?: StreamInfo,
+  ) {
     if (previous) this.streamInfo.setFromForRecreateStream(previous);
     const si = this.streamInfo;
     const c = cm.conn;
     si.downstreamRemoteAddress = c.remoteAddress;
-    si.downstreamDirectRemoteAddress = c.remoteAddress;
+    si.downstreamDirectRemoteAddress = c.directRemoteAddress;
+    si.downstreamDirectLocalAddress = c.directLocalAddress;
     si.downstreamLocalAddress = c.localAddress;
     si.connectionId = c.id;
     si.requestedServerName = cm.ctx.requestedServerName;
+    si.ja3Hash = cm.ctx.ja3;
+    si.ja4Hash = cm.ctx.ja4;
     si.filterChain = cm.ctx.filterChain;
     this.fm = new FilterManager(this, cm.cfg.filterFactories);
     this.idleTimeoutMs = cm.cfg.streamIdleTimeoutMs;
@@ -261,15 +296,15 @@ class ActiveStream implements StreamSink {
     this.cm.cfg.stats.rqTxReset.inc();
     this.streamInfo.connectionTerminationDetails = details;
     this.streamInfo.responseCodeDetails ??= details;
-    this.cm.resetStream(this);
+    this.encoder.resetStream("local_reset");
   }
 
   readDisable(disable: boolean): void {
-    this.cm.conn.readDisable(disable);
+    this.encoder.readDisable(disable);
   }
 
   writable(): boolean {
-    return !this.cm.conn.aboveHighWatermark;
+    return !this.encoder.aboveHighWatermark;
   }
 
   onWritable(cb: () => void): void {
@@ -277,14 +312,59 @@ class ActiveStream implements StreamSink {
   }
 
   get bufferLimit(): number {
-    return this.cm.conn.highWatermark;
+    return this.encoder.bufferLimit;
   }
 
   recreateStream(headers: HeaderMap, body: Uint8Array | undefined): void {
     this.cm.recreateStream(this, headers, body);
   }
 
-  notifyWritable(): void {
+  // ---- RequestDecoder and StreamCallbacks (from the codec) ----
+
+  decodeHeaders(headers: HeaderMap, endStream: boolean, head: RequestHead): void {
+    this.cm.decodeHeaders(this, headers, endStream, head);
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    if (this.fm.destroyed) return;
+    this.streamInfo.bytesReceived += data.length;
+    this.lastActivity = monotonicNow();
+    if (endStream) {
+      if (this.requestDone || this.upgraded) return;
+      this.requestDone = true;
+      this.streamInfo.mark("lastDownstreamRxByteReceived");
+    }
+    if (!this.fm.localReplied) this.fm.decodeData(data, endStream);
+  }
+
+  decodeTrailers(trailers: HeaderMap): void {
+    if (this.requestDone || this.upgraded) return;
+    this.requestDone = true;
+    this.streamInfo.mark("lastDownstreamRxByteReceived");
+    if (this.fm.localReplied || this.fm.destroyed) return;
+    this.streamInfo.requestTrailers = trailers;
+    this.fm.decodeTrailers(trailers);
+  }
+
+  onCodecError(status: number, details: string): void {
+    // A request whose head never completed has no headers.
+    this.requestHeaders ??= new HeaderMap();
+    this.streamInfo.setFlag("DPE");
+    this.cm.cfg.stats.cxProtocolError.inc();
+    this.requestDone = true;
+    this.closeAfter = true;
+    // The codec's local reply carries the status text as its body (Envoy's sendProtocolError).
+    this.localReply(status, reasonPhrase(status), { details });
+  }
+
+  onResetStream(reason: StreamResetReason, details: string): void {
+    // A stream the HCM already ended (e.g. with its connection) has nothing left to reset.
+    if (this.responseDone) return;
+    this.cm.onStreamReset(this, reason, details);
+  }
+
+  onBelowWriteBufferLowWatermark(): void {
+    if (this.responseDone) return;
     const cbs = this.#writableCbs;
     if (cbs === undefined) return;
     this.#writableCbs = undefined;
@@ -297,18 +377,25 @@ class ActiveStream implements StreamSink {
   }
 }
 
-/** An HTTP/1.1 downstream connection. */
-export class Http1ConnectionManager implements ConnectionCallbacks {
-  readonly parser: RequestParser;
-  #stream: ActiveStream | undefined;
-  /** Bytes received while a response is still going out (pipelined requests). */
-  #pending: Uint8Array[] = [];
+/** One downstream HTTP connection: its codec, its streams, its connection-level timers. */
+export class ConnectionManager implements ConnectionCallbacks, ServerConnectionCallbacks {
+  #codec: ServerConnection;
+  /** The codec is HTTP/1 (one stream at a time; `connection: close` ends the connection). */
+  #http1: boolean;
+  /** codec_type AUTO: the first bytes choose the codec (Envoy's determineNextProtocol). */
+  #detect: boolean;
+  /** The codec counted in downstream_cx_http{1,2}_*, once chosen. */
+  #counted: DownstreamCodec;
+  /** The open streams, oldest first (an intrusive list through ActiveStream.prev/next). */
+  #first: ActiveStream | undefined;
+  #last: ActiveStream | undefined;
   #closing = false;
   /**
-   * No more requests are read: the connection is closing (a codec error, a response that
-   * ends it, a reset). Input after that point is neither parsed nor answered (RFC 9112 §9.6).
+   * Envoy's drain sequence has started (`DrainState::Draining`): every response closes the
+   * connection, and an idle connection closes when `drain_timeout` runs out.
    */
-  #inputClosed = false;
+  #draining = false;
+  #drainTimer: CoarseTimer | undefined;
   /** The client closed its side (FIN) or the connection failed: a remote close for the stats. */
   #peerClosed = false;
   #headersTimer: CoarseTimer | undefined;
@@ -327,13 +414,12 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     readonly cfg: ConnectionManagerConfig,
     readonly ctx: ConnectionContext,
   ) {
-    this.parser = new RequestParser({
-      onHead: (h, head) => this.#onHead(h, head),
-      onBody: (chunk) => this.#onBody(chunk),
-      onMessageComplete: (trailers) => this.#onMessageComplete(trailers),
-      onError: (status, detail) => this.#onCodecError(status, detail),
-    }, cfg.parserOptions);
-    // request_headers_timeout starts with the first byte of a request (#feed), not at accept.
+    const http2 = cfg.codecType === "HTTP2";
+    this.#codec = SERVER_CODECS[http2 ? "HTTP2" : "HTTP1"](conn, this, cfg);
+    this.#http1 = !http2;
+    this.#detect = cfg.codecType === "AUTO";
+    this.#counted = this.#detect ? "none" : http2 ? "http2" : "http1";
+    // request_headers_timeout starts with the first byte of a request (onMessageBegin).
     this.#armIdleTimer();
     if (cfg.maxConnectionDurationMs > 0) {
       this.#durationTimer = new CoarseTimer(() => {
@@ -342,7 +428,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       }, this);
       this.#durationTimer.arm(cfg.maxConnectionDurationMs);
     }
-    cfg.stats.connectionOpened();
+    cfg.stats.connectionOpened(this.#counted);
     conn.byteCounters = cfg.stats.cxBytes;
     conn.start(this, ctx.initialData);
   }
@@ -355,7 +441,9 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     this.#headersTimer ??= new CoarseTimer(() => {
       log.debug(() => `[C${this.conn.id}] request headers timeout`);
       this.cfg.stats.rqHeaderTimeout.inc();
-      const s = this.#openStream();
+      const s = this.#newStream(DETACHED_ENCODER);
+      s.requestHeaders = new HeaderMap();
+      s.streamInfo.protocol = "HTTP/1.1";
       s.streamInfo.responseCodeDetails = "request_header_timeout";
       this.conn.close();
     }, this);
@@ -374,7 +462,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   }
 
   #onIdleTimer(): void {
-    if (this.#stream) return;
+    if (this.#first) return;
     // reduce_timeouts may have changed the timeout since the timer was armed.
     const elapsed = monotonicNow() - this.#idleSince;
     const wait = overloadState().timerDelay(CONNECTION_IDLE, this.cfg.idleTimeoutMs, elapsed);
@@ -383,7 +471,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       return;
     }
     this.cfg.stats.cxIdleTimeout.inc();
-    this.conn.close();
+    this.#closeIdle();
   }
 
   /**
@@ -398,54 +486,59 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     }
   }
 
+  /** max_connection_duration: no new streams; the connection closes once the open ones end. */
   #drainClose(): void {
-    if (this.#stream) this.#closing = true;
-    else this.conn.close();
+    if (this.#first === undefined) {
+      this.#closeIdle();
+      return;
+    }
+    this.#drainStreams();
+  }
+
+  /** Closes a connection with no stream open (HTTP/2: after a GOAWAY). */
+  #closeIdle(): void {
+    if (this.#http1) {
+      this.conn.close();
+      return;
+    }
+    this.#codec.goAway();
+    this.conn.closeAfterFlush();
+  }
+
+  /**
+   * The listener drains: Envoy's `startDrainSequence` for HTTP/1.1. Counted once as a drain
+   * close; responses from now on carry `connection: close`; after `drain_timeout` (the second
+   * phase, when HTTP/2 would send its final GOAWAY) the connection closes once idle.
+   */
+  onDrain(): void {
+    if (this.#draining || this.#closing) return;
+    this.#draining = true;
+    this.cfg.stats.cxDrainClose.inc();
+    this.#drainTimer = new CoarseTimer(() => this.#drainClose(), this);
+    this.#drainTimer.arm(this.cfg.drainTimeoutMs);
   }
 
   // ---- connection events ----
 
   onData(chunk: Uint8Array): void {
-    if (this.#inputClosed) return;
-    const s = this.#stream;
-    if (s?.upgraded) {
-      s.streamInfo.bytesReceived += chunk.length;
-      s.lastActivity = monotonicNow();
-      s.fm.decodeData(chunk, false);
-      return;
-    }
-    if (this.parser.paused || this.#pending.length > 0) {
-      this.#pending.push(chunk);
-      // Stop reading until the current response is out: HTTP/1 pipelining flow control.
-      this.conn.readDisable(true);
-      return;
-    }
-    this.#feed(chunk);
+    if (this.#detect) this.#chooseCodec(chunk);
+    this.#codec.dispatch(chunk);
   }
 
-  #feed(chunk: Uint8Array): void {
-    if (this.#stream === undefined && !this.#headersTimer?.armed) this.#armHeadersTimer();
-    const used = this.parser.execute(chunk);
-    if (used === chunk.length || this.#inputClosed) return;
-    const rest = chunk.subarray(used);
-    if (this.#stream?.upgraded) this.onData(rest);
-    else if (this.parser.paused && !this.parser.stopped) {
-      this.#pending.unshift(rest);
-      this.conn.readDisable(true);
-    } else {
-      // A parser that gives input back without being paused is dead: feeding it again
-      // would spin forever, so this connection reads nothing more.
-      this.#stopReading();
-    }
+  /** codec_type AUTO: HTTP/2 when the first bytes are its preface, else HTTP/1.1. */
+  #chooseCodec(chunk: Uint8Array): void {
+    this.#detect = false;
+    if (detectProtocol(chunk) === "HTTP2") {
+      this.#codec = SERVER_CODECS.HTTP2(this.conn, this, this.cfg);
+      this.#http1 = false;
+      this.#counted = "http2";
+    } else this.#counted = "http1";
+    this.cfg.stats.codecOpened(this.#counted);
   }
 
-  /** The connection will close: stop parsing and reading, drop what was read ahead. */
+  /** The connection will close: the codec reads and parses nothing more. */
   #stopReading(): void {
-    if (this.#inputClosed) return;
-    this.#inputClosed = true;
-    this.parser.stop();
-    this.#pending.length = 0;
-    this.conn.readDisable(true);
+    this.#codec.stopDispatch();
   }
 
   onEnd(): void {
@@ -458,19 +551,20 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   }
 
   onClose(reason: CloseReason): void {
-    this.#stopReading();
     this.#clearHeadersTimer();
     this.#idleTimer?.disarm();
     this.#durationTimer?.disarm();
-    const s = this.#stream;
-    const active = s !== undefined && !s.responseDone;
+    this.#drainTimer?.disarm();
+    const active = this.#first !== undefined;
     const remote = reason !== "local" || this.#peerClosed;
     this.cfg.stats.connectionClosed(
       remote,
       active,
       monotonicNow() - this.conn.openedMs,
+      this.#counted,
     );
-    if (active) {
+    // Every open stream is reset with the connection (Envoy's resetAllStreams).
+    for (let s = this.#first; s !== undefined; s = this.#first) {
       // Envoy's onResetStream counts every stream reset as received (rx), whoever closed.
       this.cfg.stats.rqRxReset.inc();
       s.streamInfo.setFlag("DC");
@@ -481,10 +575,11 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       }
       this.#finishStream(s, true);
     }
+    this.#stopReading();
   }
 
   onWritable(): void {
-    this.#stream?.notifyWritable();
+    this.#codec.onUnderlyingConnectionBelowWriteBufferLowWatermark();
   }
 
   /**
@@ -494,42 +589,66 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
    */
   onBug(): void {
     this.#stopReading();
-    const s = this.#stream;
-    if (s && !s.responseDone) s.onBug();
-    else this.conn.close();
+    const s = this.#first;
+    if (s === undefined) {
+      this.conn.close();
+      return;
+    }
+    for (let n: ActiveStream | undefined = s; n !== undefined;) {
+      const next: ActiveStream | undefined = n.next;
+      n.onBug();
+      n = next;
+    }
   }
 
-  /** A stream hit a bug: the requests behind it are not parsed (the parser may be mid-way). */
+  /**
+   * A stream hit a bug: the requests behind it are not parsed (the parser may be mid-way). On
+   * HTTP/2 the connection's streams end with it, and the connection closes.
+   */
   stopReadingAfterBug(): void {
     this.#stopReading();
+    if (!this.#http1) this.conn.close();
   }
 
-  // ---- parser events ----
+  /** ServerConnectionCallbacks: the codec closes a connection that broke the protocol. */
+  onCodecProtocolError(): void {
+    this.cfg.stats.cxProtocolError.inc();
+  }
 
-  #onHead(headers: HeaderMap, head: MessageHead): void {
-    this.#clearHeadersTimer();
-    this.#idleTimer?.disarm();
-    const s = this.#newStream(headers);
-    this.#countRequest(s);
-    s.head = head;
+  // ---- codec events ----
+
+  /** ServerConnectionCallbacks: a request stream begins on the codec. */
+  newStream(encoder: ResponseEncoder): ServerStream {
+    const s = this.#newStream(encoder);
+    s.version = this.#codec.protocol;
+    s.streamInfo.protocol = s.version;
+    return s;
+  }
+
+  /** ServerConnectionCallbacks: a request starts arriving while no stream is open. */
+  onMessageBegin(): void {
+    if (!this.#headersTimer?.armed) this.#armHeadersTimer();
+  }
+
+  /** A stream's request headers (RequestDecoder.decodeHeaders). */
+  decodeHeaders(s: ActiveStream, headers: HeaderMap, endStream: boolean, head: RequestHead): void {
+    s.requestHeaders = headers;
+    s.version = head.version;
     const si = s.streamInfo;
     si.protocol = head.version;
     si.requestHeaders = headers;
     si.requestHeadersBytes = head.headersBytes;
     if (!head.keepAlive) s.closeAfter = true;
-    const endStream = head.endStream && !head.upgrade;
-    if (!this.cfg.proxy100Continue && head.expectContinue) this.#continue(headers);
+    if (!this.cfg.proxy100Continue && head.expectContinue) this.#continue(s, headers);
     const verdict: RequestHeadersVerdict = normalizeRequestHeaders(headers, head, this.cfg, s);
     if (verdict.reject) {
       s.requestDone = true;
       s.closeAfter = true;
-      this.parser.pause();
       s.localReply(verdict.reject.status, verdict.reject.body, { details: verdict.reject.details });
       return;
     }
     if (verdict.redirect) {
       s.requestDone = endStream;
-      this.parser.pause();
       s.localReply(307, "", {
         details: "path_normalization",
         modifyHeaders: (h) => h.add("location", verdict.redirect!),
@@ -548,7 +667,6 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
         // Upgrades not configured are refused as Envoy does (403 for unsupported upgrades).
         s.requestDone = true;
         s.closeAfter = true;
-        this.parser.pause();
         s.localReply(403, "", { details: "upgrade_failed" });
         return;
       }
@@ -567,83 +685,54 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
    * before any filter runs, counts it as a 1xx response, and drops Expect so the upstream does
    * not handle it again.
    */
-  #continue(headers: HeaderMap): void {
+  #continue(s: ActiveStream, headers: HeaderMap): void {
     const expect = headers.get("expect");
     if (expect === undefined || expect.toLowerCase() !== "100-continue") return;
     headers.remove("expect");
     this.cfg.stats.chargeCode(100);
-    this.conn.write(CONTINUE);
+    s.encoder.encode1xxHeaders(CONTINUE_HEADERS);
   }
 
-  #onBody(chunk: Uint8Array): void {
-    const s = this.#stream;
-    if (!s || s.fm.destroyed) return;
-    s.streamInfo.bytesReceived += chunk.length;
-    s.lastActivity = monotonicNow();
-    if (!s.fm.localReplied) s.fm.decodeData(chunk, false);
-  }
-
-  #onMessageComplete(trailers: HeaderMap | undefined): void {
-    const s = this.#stream;
-    // One request at a time: the next pipelined request waits for this response (unless the
-    // response is already complete, e.g. a local reply sent from the request headers).
-    if (s) this.parser.pause();
-    if (!s || s.requestDone || s.upgraded) return;
-    s.requestDone = true;
-    s.streamInfo.mark("lastDownstreamRxByteReceived");
-    if (s.fm.localReplied || s.fm.destroyed) return;
-    // HTTP/1 trailers pass only with http_protocol_options.enable_trailers, as in Envoy.
-    if (trailers && this.cfg.enableTrailers) {
-      s.streamInfo.requestTrailers = trailers;
-      s.fm.decodeTrailers(trailers);
-    } else s.fm.decodeData(EMPTY, true);
-  }
-
-  #onCodecError(status: number, detail: string): void {
-    this.#stopReading();
-    let s = this.#stream;
-    if (s && (s.fm.responseStarted || s.requestDone)) {
-      this.conn.close();
-      return;
-    }
-    if (!s) {
-      this.#clearHeadersTimer();
-      s = this.#openStream();
-    }
-    s.streamInfo.setFlag("DPE");
-    this.cfg.stats.cxProtocolError.inc();
-    if (detail === Details.invalidUnderscore) {
-      this.cfg.http1Stats.requestsRejectedWithUnderscoresInHeaders.inc();
-    }
-    s.requestDone = true;
-    s.closeAfter = true;
-    // The codec's local reply carries the status text as its body (Envoy's sendProtocolError).
-    s.localReply(status, reasonPhrase(status), { details: detail });
-  }
-
-  /**
-   * The stream of a request whose head never completed. Envoy's codec opens a stream at a
-   * message's first byte, so such a request (rejected by the codec, or timed out) is counted
-   * in downstream_rq_total and logged like any other.
-   */
-  #openStream(): ActiveStream {
-    const s = this.#newStream(new HeaderMap());
+  /** A new open stream, counted in downstream_rq_total and _active and against the limits. */
+  #newStream(encoder: ResponseEncoder): ActiveStream {
+    this.#clearHeadersTimer();
+    this.#idleTimer?.disarm();
+    const s = this.#openStream(encoder, undefined);
     this.#countRequest(s);
-    s.streamInfo.protocol = "HTTP/1.1";
     return s;
   }
 
-  /** The connection's new current stream, counted in downstream_rq_total and _active. */
-  #newStream(headers: HeaderMap, previous?: StreamInfo): ActiveStream {
-    const s = new ActiveStream(this, previous);
-    this.#stream = s;
-    s.requestHeaders = headers;
+  /** Links a new stream into the open ones and counts it (downstream_rq_total, _active). */
+  #openStream(
+    encoder: ResponseEncoder,
+    headers: HeaderMap | undefined,
+    previous?: StreamInfo,
+  ): ActiveStream {
+    const s = new ActiveStream(this, encoder, previous);
+    // A stream opened by the codec gets its headers with them (decodeHeaders).
+    if (headers !== undefined) s.requestHeaders = headers;
+    const last = this.#last;
+    s.prev = last;
+    if (last === undefined) this.#first = s;
+    else last.next = s;
+    this.#last = s;
     const stats = this.cfg.stats;
     stats.rqTotal.inc();
-    stats.rqHttp1Total.inc();
+    (this.#http1 ? stats.rqHttp1Total : stats.rqHttp2Total).inc();
     stats.rqActive.inc();
     s.counted = true;
     return s;
+  }
+
+  #unlink(s: ActiveStream): void {
+    const { prev, next } = s;
+    if (prev === undefined) {
+      if (this.#first === s) this.#first = next;
+    } else prev.next = next;
+    if (next === undefined) {
+      if (this.#last === s) this.#last = prev;
+    } else next.prev = prev;
+    s.prev = s.next = undefined;
   }
 
   // ---- response path ----
@@ -652,7 +741,7 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     const si = s.streamInfo;
     const status = Number(h.get(":status") ?? 200);
     if (status >= 100 && status < 200 && status !== 101) {
-      this.#writeInformational(h, status);
+      this.#writeInformational(s, h, status);
       return;
     }
     si.responseCode = status;
@@ -675,15 +764,18 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     const stray101 = status === 101 && !s.upgraded;
     if (stray101) s.closeAfter = true;
     s.noBody = method === "HEAD" || status === 204 || status === 304 || stray101;
-    h.remove("transfer-encoding");
-    if (status === 101) {
-      s.chunked = false;
-    } else if (!s.noBody && !h.has("content-length")) {
+    if (!this.#http1) {
+      // HTTP/2 ends a connection with GOAWAY, not with a response header.
+      h.remove("connection");
+      h.remove("keep-alive");
+      h.remove("upgrade");
+      if (!this.#closing && this.#drainClosing()) this.#drainStreams();
+    } else if (status !== 101 && !s.noBody && !h.has("content-length")) {
       if (endStream) h.set("content-length", "0");
-      else if (s.head?.version === "HTTP/1.0") s.closeAfter = true;
-      else s.chunked = true;
+      // HTTP/1.0 has no chunked coding: a body of unknown length ends with the connection.
+      else if (s.version === "HTTP/1.0") s.closeAfter = true;
     }
-    if (!s.upgraded) {
+    if (this.#http1 && !s.upgraded) {
       h.remove("connection");
       h.remove("keep-alive");
       h.remove("upgrade");
@@ -696,12 +788,11 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
         // does not wait for the rest of the request, and says so in the response.
         s.closeAfter = true;
         h.set("connection", "close");
-      } else if (s.head?.version === "HTTP/1.0") h.set("connection", "keep-alive");
+      } else if (s.version === "HTTP/1.0") h.set("connection", "keep-alive");
     }
-    const version = s.head?.version === "HTTP/1.0" ? "HTTP/1.0" : "HTTP/1.1";
-    const bytes = encodeResponseHead(h, version, s.chunked, cfg.properCaseHeaders);
-    si.responseHeadersBytes = bytes.length;
-    this.conn.write(bytes);
+    const enc = s.encoder;
+    enc.encodeHeaders(h, endStream);
+    si.responseHeadersBytes = enc.responseHeadersBytes;
     if (status === 101 && s.upgraded && cfg.accessLogOptions.onTunnelEstablished) {
       this.#logAccess(s, "DownstreamTunnelSuccessfullyEstablished");
     }
@@ -710,45 +801,26 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
 
   /**
    * A 1xx other than 101 (the upstream's 100 Continue with proxy_100_continue): counted as a
-   * response, hop-by-hop headers removed, never framed; the final response follows.
+   * response; the final response follows.
    */
-  #writeInformational(h: HeaderMap, status: number): void {
+  #writeInformational(s: ActiveStream, h: HeaderMap, status: number): void {
     if (status === 100 && !this.cfg.proxy100Continue) return;
     this.cfg.stats.chargeCode(status);
-    h.remove("connection");
-    h.remove("keep-alive");
-    h.remove("transfer-encoding");
-    h.remove("content-length");
-    this.conn.write(encodeResponseHead(h, "HTTP/1.1", false, this.cfg.properCaseHeaders));
+    s.encoder.encode1xxHeaders(h);
   }
 
   writeResponseData(s: ActiveStream, data: Uint8Array, endStream: boolean): void {
     if (s.responseDone) return;
     s.lastActivity = monotonicNow();
-    if (data.length > 0 && !s.noBody) {
-      s.streamInfo.bytesSent += data.length;
-      if (s.chunked) {
-        const parts = encodeChunk(data);
-        if (parts instanceof Uint8Array) this.conn.write(parts);
-        else for (const p of parts) this.conn.write(p);
-      } else this.conn.write(data);
-    }
-    if (endStream) {
-      if (s.chunked) this.conn.write(encodeLastChunk());
-      this.#responseComplete(s);
-    }
+    if (!s.noBody) s.streamInfo.bytesSent += data.length;
+    s.encoder.encodeData(data, endStream);
+    if (endStream) this.#responseComplete(s);
   }
 
   writeResponseTrailers(s: ActiveStream, trailers: HeaderMap): void {
     if (s.responseDone) return;
     s.streamInfo.responseTrailers = trailers;
-    // HTTP/1 can carry trailers only in a chunked body; otherwise they are dropped, as in Envoy.
-    if (s.chunked) {
-      const cfg = this.cfg;
-      this.conn.write(
-        encodeLastChunk(cfg.enableTrailers ? trailers : undefined, cfg.properCaseHeaders),
-      );
-    }
+    s.encoder.encodeTrailers(trailers);
     this.#responseComplete(s);
   }
 
@@ -762,6 +834,10 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       return;
     }
     if (!s.requestDone) this.cfg.stats.rqResponseBeforeRqComplete.inc();
+    if (!this.#http1) {
+      this.#multiplexedStreamComplete(s);
+      return;
+    }
     const closeConn = s.closeAfter || this.#closing || !s.requestDone;
     if (closeConn) this.#stopReading();
     this.#finishStream(s, false);
@@ -769,13 +845,30 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
       this.conn.closeAfterFlush();
       return;
     }
-    this.#armIdleTimer();
-    this.parser.resume();
-    this.conn.readDisable(false);
-    // Requests that arrived while this one was being answered are parsed now.
-    while (this.#pending.length > 0 && !this.parser.paused && !this.#inputClosed) {
-      this.#feed(this.#pending.shift()!);
-    }
+    if (this.#first === undefined) this.#armIdleTimer();
+    this.#codec.resumeDispatch();
+  }
+
+  /**
+   * A response ended on a multiplexed (HTTP/2) connection. A request still arriving is reset
+   * (Envoy resets the stream once its response is complete); a stream that ends the
+   * connection (max_requests_per_connection) starts its drain; a draining connection closes
+   * once its last stream is done.
+   */
+  #multiplexedStreamComplete(s: ActiveStream): void {
+    const requestDone = s.requestDone;
+    if (s.closeAfter && !this.#closing) this.#drainStreams();
+    this.#finishStream(s, false);
+    if (!requestDone) s.encoder.resetStream("local_reset");
+    if (this.#first !== undefined) return;
+    if (this.#closing) this.#closeIdle();
+    else this.#armIdleTimer();
+  }
+
+  /** HTTP/2 drain: the client is told (GOAWAY) to open no more streams; the open ones finish. */
+  #drainStreams(): void {
+    this.#closing = true;
+    this.#codec.shutdownNotice();
   }
 
   /**
@@ -783,12 +876,14 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
    * first, then the listener's drain, as in Envoy.
    */
   #drainClosing(): boolean {
+    if (this.#draining) return true;
     const ov = overloadState();
     if (ov.enabled && ov.disableKeepalive()) {
       this.cfg.stats.cxOverloadDisableKeepalive.inc();
       return true;
     }
     if (!drainManager().drainClose(this.ctx.listenerName)) return false;
+    this.#draining = true;
     this.cfg.stats.cxDrainClose.inc();
     return true;
   }
@@ -809,14 +904,15 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
   /**
    * Envoy's `recreateStream` (internal redirects): `s` ends without a response (logged with
    * details `internal_redirect`, no response code charged) and the complete request is replayed
-   * on a new stream through a new filter chain. The request was sanitized on its first pass;
-   * the new stream does not redo it.
+   * on a new stream through a new filter chain, on the same codec stream. The request was
+   * sanitized on its first pass; the new stream does not redo it.
    */
   recreateStream(s: ActiveStream, headers: HeaderMap, body: Uint8Array | undefined): void {
     s.streamInfo.responseCodeDetails = "internal_redirect";
     this.#finishStream(s, false);
-    const n = this.#newStream(headers, s.streamInfo);
-    n.head = s.head;
+    const n = this.#openStream(s.encoder, headers, s.streamInfo);
+    s.encoder.setRequestDecoder(n);
+    n.version = s.version;
     n.requestDone = true;
     n.closeAfter = s.closeAfter;
     const si = n.streamInfo;
@@ -828,26 +924,31 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     if (body !== undefined && !n.fm.localReplied && !n.fm.destroyed) n.fm.decodeData(body, true);
   }
 
-  /** Aborts a stream: on HTTP/1 the only way to signal it is to close the connection. */
-  resetStream(s: ActiveStream, details?: string): void {
+  /**
+   * The codec ended a stream (StreamCallbacks.onResetStream): on HTTP/1 after this side reset
+   * it, which closes the connection.
+   */
+  onStreamReset(s: ActiveStream, reason: StreamResetReason, details: string): void {
     // A reset this side sends (tx, counted by the caller) comes back through Envoy's
     // onResetStream as well, which counts every reset (rx).
     this.cfg.stats.rqRxReset.inc();
-    this.#stopReading();
+    // HTTP/2: the client reset the stream (RST_STREAM), or the codec did for a bad message.
+    if (reason === "remote_reset") s.streamInfo.setFlag("DR");
+    else if (reason === "protocol_error") s.streamInfo.setFlag("DPE");
     if (details) s.streamInfo.connectionTerminationDetails ??= details;
     if (!s.streamInfo.responseCode && !s.fm.responseStarted) s.streamInfo.responseCode = 0;
-    try {
-      this.#finishStream(s, true);
-    } finally {
-      // A tunnel's relayed bytes are delivered before the close (Envoy's flush-write close).
-      if (s.upgraded) this.conn.closeAfterFlush();
-      else this.conn.close();
+    this.#finishStream(s, true);
+    // HTTP/1 closes the connection with the stream; HTTP/2 goes on without it.
+    if (!this.#http1 && this.#first === undefined) {
+      if (this.#closing) this.#closeIdle();
+      else this.#armIdleTimer();
     }
   }
 
   #finishStream(s: ActiveStream, reset: boolean): void {
     if (s.responseDone) return;
     s.responseDone = true;
+    this.#unlink(s);
     s.clearTimers();
     s.streamInfo.finish();
     if (s.upgraded) this.cfg.stats.cxUpgradesActive.dec();
@@ -857,13 +958,11 @@ export class Http1ConnectionManager implements ConnectionCallbacks {
     }
     if (reset) s.streamInfo.responseCodeDetails ??= "downstream_reset";
     s.fm.destroy();
-    if (this.#stream === s) this.#stream = undefined;
     if (this.cfg.accessLogs.length === 0) return;
     this.#logAccess(s, "DownstreamEnd");
     this.#wireRead = this.conn.bytesRead;
     this.#wireWritten = this.conn.bytesWritten + this.conn.bufferedBytes;
   }
-
   /** access_log_options that act while the stream runs: a first entry, periodic ones. */
   #startAccessLogs(s: ActiveStream): void {
     const o = this.cfg.accessLogOptions;

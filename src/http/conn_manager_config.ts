@@ -18,10 +18,13 @@ import type { RequestParserOptions } from "./http1/parser.ts";
 import { statefulFormatterSettings } from "../extensions/http/header_formatters/preserve_case/config.ts";
 import { preserveCaseFormatterFactory } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import { durationMs } from "../common/duration.ts";
+import type { CodecType } from "./server_codecs.ts";
+import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "./http2/connection.ts";
+import { type Http2CodecStats, http2CodecStats } from "./http2/codec_stats.ts";
 
 // Enum numbers of HttpConnectionManager, written out: importing the generated enums would load
 // the generated module graph at run time (hundreds of files, ~250 ms per worker start).
-const CODEC_HTTP2 = 2;
+const CODEC_TYPES: readonly CodecType[] = ["AUTO", "HTTP1", "HTTP2"];
 const CODEC_HTTP3 = 3;
 const SERVER_HEADER_APPEND_IF_ABSENT = 1;
 const SERVER_HEADER_PASS_THROUGH = 2;
@@ -96,6 +99,12 @@ export interface ConnectionManagerConfig {
   localReply: LocalReplyRules;
   stats: HttpConnManagerStats;
   http1Stats: Http1CodecStats;
+  /** `codec_type`: which server codec a connection gets (server_codecs.ts). */
+  codecType: CodecType;
+  /** The HTTP/2 codec's options: Envoy's defaults, with this HCM's header limits. */
+  http2Options: Http2Options;
+  /** The `http2.*` stats, looked up by the first HTTP/2 connection (as Envoy's atomicGet). */
+  http2Stats(): Http2CodecStats;
 }
 
 /** `access_log_options`, or the deprecated top-level fields it replaces. */
@@ -128,12 +137,10 @@ export interface ConnectionManagerProblem {
  */
 export function connectionManagerProblems(hcm: HttpConnectionManager): ConnectionManagerProblem[] {
   const out: ConnectionManagerProblem[] = [];
-  if (hcm.codecType === CODEC_HTTP2 || hcm.codecType === CODEC_HTTP3) {
+  if (hcm.codecType === CODEC_HTTP3) {
     out.push({
       field: "codec_type",
-      message: `codec_type ${
-        hcm.codecType === CODEC_HTTP2 ? "HTTP2" : "HTTP3"
-      } is not supported yet`,
+      message: "codec_type HTTP3 is not supported yet",
       unsupported: true,
     });
   }
@@ -200,6 +207,7 @@ export function compileConnectionManager(
   const keyFormat = h1?.headerKeyFormat?.headerFormat;
   const http1Stats = new Http1CodecStats(server.stats);
   const dropped = http1Stats.droppedHeadersWithUnderscores;
+  let h2Stats: Http2CodecStats | undefined;
   return {
     statPrefix: hcm.statPrefix,
     routeTable,
@@ -256,5 +264,12 @@ export function compileConnectionManager(
     localReply: new LocalReplyRules(hcm.localReplyConfig),
     stats: new HttpConnManagerStats(server.stats, hcm.statPrefix),
     http1Stats,
+    codecType: CODEC_TYPES[hcm.codecType] ?? "AUTO",
+    http2Options: {
+      ...DEFAULT_HTTP2_OPTIONS,
+      maxHeadersKb: hcm.maxRequestHeadersKb ?? 60,
+      maxHeadersCount: common?.maxHeadersCount ?? 100,
+    },
+    http2Stats: () => h2Stats ??= http2CodecStats(server.stats),
   };
 }

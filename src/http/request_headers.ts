@@ -7,7 +7,7 @@
  */
 import type { ConnectionManagerConfig } from "./conn_manager_config.ts";
 import type { HeaderMap } from "./header_map.ts";
-import type { MessageHead } from "./http1/parser.ts";
+import type { RequestHead } from "./codec.ts";
 import type { StreamInfo } from "../stream_info/stream_info.ts";
 
 /** Reject the request, or redirect it (unescaped slashes), or go on. */
@@ -107,7 +107,7 @@ function splitQuery(path: string): [string, string] {
 /** Applies the HCM's request header rules; may ask for a rejection or a redirect. */
 export function normalizeRequestHeaders(
   h: HeaderMap,
-  head: MessageHead,
+  head: RequestHead,
   cfg: ConnectionManagerConfig,
   stream: { streamInfo: StreamInfo; connection: { remoteAddress: string; localAddress: string } },
 ): RequestHeadersVerdict {

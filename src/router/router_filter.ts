@@ -16,14 +16,16 @@ import type {
 import { concat } from "../http/filter_manager.ts";
 import { grpcTimeoutMs, isGrpc, toGrpcTimeout } from "../http/stream_duration.ts";
 import type { HeaderMap } from "../http/header_map.ts";
-import type { MessageHead } from "../http/http1/parser.ts";
+import type { StreamResetReason } from "../http/codec.ts";
 import type { ResponseFlagName } from "../stream_info/stream_info.ts";
 import type {
-  PendingRequest,
-  UpstreamCallbacks,
+  Cancellable,
+  ConnectionPoolCallbacks,
+  PoolFailureReason,
   UpstreamFailure,
   UpstreamStream,
-} from "../upstream/conn_pool.ts";
+  UpstreamStreamDecoder,
+} from "../http/conn_pool.ts";
 import type { Cluster } from "../upstream/cluster.ts";
 import type { ResourceManager } from "../upstream/resource_manager.ts";
 import { containBug } from "../common/error_boundary.ts";
@@ -74,6 +76,7 @@ const FAILURES: Record<
   connection_termination: { status: 503, flag: "UC", reason: "connection termination" },
   protocol_error: { status: 502, flag: "UPE", reason: "protocol error" },
   local_reset: { status: 503, flag: "LR", reason: "local reset" },
+  remote_reset: { status: 503, flag: "UR", reason: "remote reset" },
   overflow: { status: 503, flag: "UO", reason: "overflow" },
 };
 
@@ -120,8 +123,8 @@ function hasEnvoyHeaders(headers: HeaderMap): boolean {
  * One attempt of a request on an upstream host (Envoy's UpstreamRequest): its pool request,
  * its stream, its per-try timers. A retry is a new attempt; with hedging several are in flight.
  */
-class UpstreamAttempt implements UpstreamCallbacks {
-  pending: PendingRequest | undefined;
+class UpstreamAttempt implements UpstreamStreamDecoder, ConnectionPoolCallbacks {
+  pending: Cancellable | undefined;
   stream: UpstreamStream | undefined;
   perTryTimer: CoarseTimer | undefined;
   perTryIdleTimer: CoarseTimer | undefined;
@@ -137,22 +140,25 @@ class UpstreamAttempt implements UpstreamCallbacks {
 
   constructor(readonly router: RouterFilter, readonly host: HostDescription) {}
 
-  onReady(stream: UpstreamStream): void {
+  onPoolReady(stream: UpstreamStream): void {
     this.router.onAttemptReady(this, stream);
   }
-  onFailure(reason: UpstreamFailure, detail: string): void {
-    this.router.onAttemptFailure(this, reason, detail);
+  onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
+    this.router.onAttemptFailure(this, reason, transportFailureReason);
   }
-  onResponseHeaders(headers: HeaderMap, head: MessageHead, endStream: boolean): void {
-    this.router.onAttemptHeaders(this, headers, head, endStream);
+  onResetStream(reason: StreamResetReason, details: string): void {
+    this.router.onAttemptFailure(this, reason, details);
   }
-  onResponseData(data: Uint8Array, endStream: boolean): void {
+  decodeHeaders(headers: HeaderMap, endStream: boolean): void {
+    this.router.onAttemptHeaders(this, headers, endStream);
+  }
+  decodeData(data: Uint8Array, endStream: boolean): void {
     this.router.onAttemptData(this, data, endStream);
   }
-  onResponseTrailers(trailers: HeaderMap): void {
+  decodeTrailers(trailers: HeaderMap): void {
     this.router.onAttemptTrailers(this, trailers);
   }
-  onUpstreamWritable(): void {
+  onBelowWriteBufferLowWatermark(): void {
     this.router.onUpstreamWritable();
   }
   onBug(error: unknown): void {
@@ -170,7 +176,7 @@ class UpstreamAttempt implements UpstreamCallbacks {
     this.clearTimers();
     this.pending?.cancel();
     this.pending = undefined;
-    this.stream?.reset();
+    this.stream?.resetStream("local_reset");
   }
 }
 
@@ -181,6 +187,8 @@ const RESET_KINDS: Record<UpstreamFailure, ResetKind> = {
   connection_termination: "connection_termination",
   protocol_error: "protocol_error",
   local_reset: "local_reset",
+  // Retried as any other reset (retry_on reset, 5xx, gateway-error).
+  remote_reset: "connection_termination",
   overflow: "overflow",
 };
 
@@ -461,10 +469,11 @@ export class RouterFilter implements StreamDecoderFilter {
     si.upstreamHost = hostKey(host);
     si.upstreamHostDescription = host;
     const pool = this.server.pools.pool(this.#cluster!.info, host.address, host.port);
+    if (host.monitor !== undefined) pool.hostMonitor = host.monitor;
     a.hostStats = pool.stats;
     // Outlier detection and health check intervals learn of traffic (clusters with either).
     if (host.monitor !== undefined) recordTraffic(host.monitor);
-    a.pending = pool.newStream(a, this.#rm);
+    a.pending = pool.newStream(a, a, this.#rm);
   }
 
   /**
@@ -534,7 +543,7 @@ export class RouterFilter implements StreamDecoderFilter {
         this.#startPerTryTimers();
       }
       // Upstream flow control: stop reading downstream while the upstream buffer is full.
-      if (!up.writable()) this.#cb.readDisableDownstream(true);
+      if (up.aboveHighWatermark) this.#cb.readDisableDownstream(true);
     } else {
       // Kept in #body when buffering; otherwise held until the attempt is ready.
       if (!this.#body) this.#held.push(data);
@@ -589,7 +598,7 @@ export class RouterFilter implements StreamDecoderFilter {
 
   onAttemptReady(a: UpstreamAttempt, stream: UpstreamStream): void {
     if (this.#done || a.done) {
-      stream.reset();
+      stream.resetStream("local_reset");
       return;
     }
     a.stream = stream;
@@ -599,11 +608,11 @@ export class RouterFilter implements StreamDecoderFilter {
     si.upstreamLocalAddress = stream.localAddress;
     si.upstreamRemoteAddress = stream.remoteAddress;
     si.upstreamConnectionId = stream.connectionId;
-    si.upstreamProtocol = "HTTP/1.1";
+    si.upstreamProtocol = stream.protocol;
     const t = si.timings;
     // Connection times belong to the connection: on a reused one they precede this request.
-    t.upstreamConnectStart = stream.pc.connectStart - si.startMonotonic;
-    t.upstreamConnectComplete = stream.pc.connectComplete - si.startMonotonic;
+    t.upstreamConnectStart = stream.connectStart - si.startMonotonic;
+    t.upstreamConnectComplete = stream.connectComplete - si.startMonotonic;
     t.connectionPoolReadyLatency = monotonicNow() - this.#startMs;
     if (this.#upstreamDurationMs > 0 && !this.#upstreamDurationTimer) this.#armUpstreamDuration();
     // The body so far: all of it when kept for a retry, else what arrived before this.
@@ -841,12 +850,7 @@ export class RouterFilter implements StreamDecoderFilter {
     }
   }
 
-  onAttemptHeaders(
-    a: UpstreamAttempt,
-    headers: HeaderMap,
-    _head: MessageHead,
-    endStream: boolean,
-  ): void {
+  onAttemptHeaders(a: UpstreamAttempt, headers: HeaderMap, endStream: boolean): void {
     if (this.#done || a.done) return;
     const status = Number(headers.get(":status"));
     const si = this.#cb.streamInfo;

@@ -13,11 +13,14 @@ import type { HeaderMap } from "../http/header_map.ts";
 import type { RouteAction_RequestMirrorPolicy } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import type { ClusterStats } from "../stats/data_path_stats.ts";
 import type {
-  PendingRequest,
-  UpstreamCallbacks,
+  Cancellable,
+  ConnectionPoolCallbacks,
+  PoolFailureReason,
   UpstreamFailure,
   UpstreamStream,
-} from "../upstream/conn_pool.ts";
+  UpstreamStreamDecoder,
+} from "../http/conn_pool.ts";
+import type { StreamResetReason } from "../http/codec.ts";
 import type { HostDescription } from "../upstream/host.ts";
 import type { HostStats } from "../upstream/host_stats.ts";
 import type { LoadBalancer } from "../upstream/load_balancer.ts";
@@ -135,6 +138,7 @@ const FAILURE_STATUS: Record<UpstreamFailure, number> = {
   connection_termination: 503,
   protocol_error: 502,
   local_reset: 503,
+  remote_reset: 503,
   overflow: 503,
 };
 
@@ -187,13 +191,13 @@ export function startShadows(
 }
 
 /** One mirrored request: the router's copy of the request goes out, the response is dropped. */
-export class ShadowStream implements UpstreamCallbacks {
+export class ShadowStream implements UpstreamStreamDecoder, ConnectionPoolCallbacks {
   done = false;
   #stats: ClusterStats;
   #lb: LoadBalancer | undefined;
   #host: HostDescription | undefined;
   #hostStats: HostStats | undefined;
-  #pending: PendingRequest | undefined;
+  #pending: Cancellable | undefined;
   #upstream: UpstreamStream | undefined;
   #headers: HeaderMap;
   #held: Uint8Array[] = [];
@@ -231,7 +235,7 @@ export class ShadowStream implements UpstreamCallbacks {
     const pool = server.pools.pool(info, host.address, host.port);
     this.#hostStats = pool.stats;
     if (endStream) this.#armTimer();
-    this.#pending = pool.newStream(this);
+    this.#pending = pool.newStream(this, this);
   }
 
   /** More request body from downstream. */
@@ -244,7 +248,7 @@ export class ShadowStream implements UpstreamCallbacks {
     const up = this.#upstream;
     if (up) {
       // A shadow that cannot keep up is given up rather than slowing the client.
-      if (!up.writable()) return this.#abandon();
+      if (up.aboveHighWatermark) return this.#abandon();
       up.encodeData(data, endStream);
       return;
     }
@@ -268,10 +272,10 @@ export class ShadowStream implements UpstreamCallbacks {
     if (!this.done && !this.#requestEnded) this.#finish(true);
   }
 
-  onReady(stream: UpstreamStream): void {
+  onPoolReady(stream: UpstreamStream): void {
     this.#pending = undefined;
     if (this.done) {
-      stream.reset();
+      stream.resetStream("local_reset");
       return;
     }
     this.#upstream = stream;
@@ -288,7 +292,16 @@ export class ShadowStream implements UpstreamCallbacks {
     if (trailers) stream.encodeTrailers(trailers);
   }
 
-  onFailure(reason: UpstreamFailure, _detail: string): void {
+  onPoolFailure(reason: PoolFailureReason, _transportFailureReason: string): void {
+    this.#failed(reason);
+  }
+
+  onResetStream(reason: StreamResetReason, _details: string): void {
+    this.#failed(reason);
+  }
+
+  /** The shadow's upstream request failed: charged as its router would answer it. */
+  #failed(reason: UpstreamFailure): void {
     if (this.done) return;
     this.#pending = undefined;
     this.#upstream = undefined;
@@ -297,7 +310,7 @@ export class ShadowStream implements UpstreamCallbacks {
     this.#finish(false);
   }
 
-  onResponseHeaders(headers: HeaderMap, _head: unknown, endStream: boolean): void {
+  decodeHeaders(headers: HeaderMap, endStream: boolean): void {
     if (this.done) return;
     const status = Number(headers.get(":status"));
     if (status < 200 && status !== 101) return;
@@ -310,13 +323,16 @@ export class ShadowStream implements UpstreamCallbacks {
     if (endStream) this.#finish(false);
   }
 
-  onResponseData(_data: Uint8Array, endStream: boolean): void {
+  decodeData(_data: Uint8Array, endStream: boolean): void {
     if (endStream) this.#finish(false);
   }
 
-  onResponseTrailers(_trailers: HeaderMap): void {
+  decodeTrailers(_trailers: HeaderMap): void {
     this.#finish(false);
   }
+
+  /** A shadow does not wait for the upstream to drain: one that cannot keep up is abandoned. */
+  onBelowWriteBufferLowWatermark(): void {}
 
   /** BugScope: an exception in this shadow's callbacks ends the shadow only. */
   onBug(_error: unknown): void {
@@ -353,7 +369,7 @@ export class ShadowStream implements UpstreamCallbacks {
     // A response that ended before the request did leaves the stream on its connection.
     if (reset || !this.#requestEnded) {
       this.#pending?.cancel();
-      this.#upstream?.reset();
+      this.#upstream?.resetStream("local_reset");
     }
     this.#pending = undefined;
     this.#upstream = undefined;

@@ -71,12 +71,17 @@ export class RouterStats {
   }
 }
 
-/** `http.<stat_prefix>.*` of one connection manager (HTTP/1.1 connections). */
+/** A downstream connection's codec, for the per-protocol stats; "none" while not chosen. */
+export type DownstreamCodec = "http1" | "http2" | "none";
+
+/** `http.<stat_prefix>.*` of one connection manager. */
 export class HttpConnManagerStats {
   readonly cxTotal: Counter;
   readonly cxActive: Gauge;
   readonly cxHttp1Total: Counter;
   readonly cxHttp1Active: Gauge;
+  readonly cxHttp2Total: Counter;
+  readonly cxHttp2Active: Gauge;
   readonly cxDestroy: Counter;
   readonly cxDestroyLocal: Counter;
   readonly cxDestroyRemote: Counter;
@@ -97,6 +102,7 @@ export class HttpConnManagerStats {
   readonly rqTotal: Counter;
   readonly rqActive: Gauge;
   readonly rqHttp1Total: Counter;
+  readonly rqHttp2Total: Counter;
   /** downstream_rq_1xx .. downstream_rq_5xx, indexed by status / 100 - 1. */
   readonly rqClass: Counter[];
   readonly rqCompleted: Counter;
@@ -120,6 +126,8 @@ export class HttpConnManagerStats {
     this.cxActive = s.gauge("downstream_cx_active", "Accumulate");
     this.cxHttp1Total = s.counter("downstream_cx_http1_total");
     this.cxHttp1Active = s.gauge("downstream_cx_http1_active", "Accumulate");
+    this.cxHttp2Total = s.counter("downstream_cx_http2_total");
+    this.cxHttp2Active = s.gauge("downstream_cx_http2_active", "Accumulate");
     this.cxDestroy = s.counter("downstream_cx_destroy");
     this.cxDestroyLocal = s.counter("downstream_cx_destroy_local");
     this.cxDestroyRemote = s.counter("downstream_cx_destroy_remote");
@@ -142,6 +150,7 @@ export class HttpConnManagerStats {
     this.rqTotal = s.counter("downstream_rq_total");
     this.rqActive = s.gauge("downstream_rq_active", "Accumulate");
     this.rqHttp1Total = s.counter("downstream_rq_http1_total");
+    this.rqHttp2Total = s.counter("downstream_rq_http2_total");
     this.rqClass = [1, 2, 3, 4, 5].map((c) => s.counter(`downstream_rq_${c}xx`));
     this.rqCompleted = s.counter("downstream_rq_completed");
     this.rqTime = s.histogram("downstream_rq_time", "Milliseconds");
@@ -182,21 +191,40 @@ export class HttpConnManagerStats {
     }
   }
 
-  /** Counts a new HTTP/1.1 connection. */
-  connectionOpened(): void {
+  /**
+   * Counts a new connection, and its codec unless that is chosen later (`codec_type: AUTO`
+   * decides by the first bytes, see codecOpened).
+   */
+  connectionOpened(codec: DownstreamCodec = "http1"): void {
     this.cxTotal.inc();
     this.cxActive.inc();
-    this.cxHttp1Total.inc();
-    this.cxHttp1Active.inc();
+    if (codec !== "none") this.codecOpened(codec);
+  }
+
+  /** Counts a connection's codec (downstream_cx_http1_* or _http2_*), as Envoy's createCodec. */
+  codecOpened(codec: "http1" | "http2"): void {
+    if (codec === "http1") {
+      this.cxHttp1Total.inc();
+      this.cxHttp1Active.inc();
+    } else {
+      this.cxHttp2Total.inc();
+      this.cxHttp2Active.inc();
+    }
   }
 
   /**
    * Counts a closed connection: Envoy's destroy counters say who closed it (`remote` when the
    * peer did, by FIN, reset or error) and whether a request was still in flight.
    */
-  connectionClosed(remote: boolean, activeRequest: boolean, lengthMs: number): void {
+  connectionClosed(
+    remote: boolean,
+    activeRequest: boolean,
+    lengthMs: number,
+    codec: DownstreamCodec = "http1",
+  ): void {
     this.cxActive.dec();
-    this.cxHttp1Active.dec();
+    if (codec === "http1") this.cxHttp1Active.dec();
+    else if (codec === "http2") this.cxHttp2Active.dec();
     this.cxDestroy.inc();
     (remote ? this.cxDestroyRemote : this.cxDestroyLocal).inc();
     if (activeRequest) {

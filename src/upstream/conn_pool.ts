@@ -2,13 +2,28 @@
  * Upstream HTTP/1.1 connection pools, one set per worker: per host, idle keep-alive connections
  * are reused, new ones are opened with the cluster's connect timeout, a connection serves at
  * most max_requests_per_connection requests, and idle connections close after the idle timeout.
- * A request gets an UpstreamStream: request out through our encoder, response in through our
- * parser, with flow control in both directions.
+ * The pool implements the codec-independent ConnectionPoolInstance (http/conn_pool.ts): a
+ * request gets an UpstreamStream (request out through our encoder, response in through our
+ * parser to its ResponseDecoder), with flow control in both directions.
  */
+import {
+  connectionAddresses,
+  type UpstreamProxyProtocol,
+  upstreamProxyProtocolHeader,
+} from "../extensions/transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { SlotList } from "../common/slot_list.ts";
 import { type CloseReason, Connection, type ConnectionCallbacks } from "../network/connection.ts";
 import type { HeaderMap } from "../http/header_map.ts";
+import type { Protocol, StreamResetReason } from "../http/codec.ts";
+import type {
+  Cancellable,
+  ConnectionPoolCallbacks,
+  ConnectionPoolInstance,
+  PoolFailureReason,
+  UpstreamStream,
+  UpstreamStreamDecoder,
+} from "../http/conn_pool.ts";
 import { encodeChunk, encodeLastChunk, encodeRequestHead } from "../http/http1/encoder.ts";
 import {
   type CodecOptions,
@@ -25,6 +40,7 @@ import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.t
 import { type BugScope, containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
+import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
@@ -48,6 +64,10 @@ export interface PoolClusterInfo {
   preserveCase?: PreserveCaseSettings;
   /** `upstream_connection_options.tcp_keepalive`: SO_KEEPALIVE on upstream sockets. */
   tcpKeepalive?: boolean;
+  /** upstream_proxy_protocol: each connection starts with a PROXY protocol header. */
+  upstreamProxyProtocol?: UpstreamProxyProtocol;
+  /** `circuit_breakers.per_host_thresholds` `max_connections`: per host, process wide. */
+  perHostMaxConnections?: number;
 }
 
 /** The socket options every upstream connection of `cluster` gets once connected. */
@@ -59,45 +79,19 @@ export function applySocketOptions(
   if (cluster.tcpKeepalive) conn.setKeepAlive(true);
 }
 
-/** Why a stream could not be had or ended early; names follow Envoy's reset reasons. */
-export type UpstreamFailure =
-  | "connection_failure"
-  | "connection_timeout"
-  | "connection_termination"
-  | "protocol_error"
-  | "local_reset"
-  | "overflow";
-
-/** The router's side of an upstream stream. */
-export interface UpstreamCallbacks {
-  /** The connection is ready; the request may be sent. */
-  onReady(stream: UpstreamStream): void;
-  onFailure(reason: UpstreamFailure, detail: string): void;
-  onResponseHeaders(headers: HeaderMap, head: MessageHead, endStream: boolean): void;
-  onResponseData(data: Uint8Array, endStream: boolean): void;
-  onResponseTrailers(trailers: HeaderMap): void;
-  /** Response bytes can flow again after the upstream write buffer drained. */
-  onUpstreamWritable?(): void;
-  /**
-   * One of the callbacks above threw when the pool called it from its own entry point (a
-   * promise continuation, a timer): end the request (see common/error_boundary.ts).
-   */
-  onBug(error: unknown): void;
-}
-
-/** Runs `onReady` from the pool's own continuation, inside the error boundary. */
-function ready(cb: UpstreamCallbacks, s: UpstreamStream): void {
+/** Runs `onPoolReady` from the pool's own continuation, inside the error boundary. */
+function ready(cb: ConnectionPoolCallbacks, s: UpstreamStream): void {
   try {
-    cb.onReady(s);
+    cb.onPoolReady(s);
   } catch (e) {
     containBug(cb, "upstream ready callback", e);
   }
 }
 
-/** Runs `onFailure` from the pool's own continuation, inside the error boundary. */
-function failed(cb: UpstreamCallbacks, reason: UpstreamFailure, detail: string): void {
+/** Runs `onPoolFailure` from the pool's own continuation, inside the error boundary. */
+function failed(cb: ConnectionPoolCallbacks, reason: PoolFailureReason, detail: string): void {
   try {
-    cb.onFailure(reason, detail);
+    cb.onPoolFailure(reason, detail);
   } catch (e) {
     containBug(cb, "upstream failure callback", e);
   }
@@ -111,7 +105,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
   /** Index in the pool's list of connections. */
   slot = -1;
   parser: ResponseParser;
-  stream: UpstreamStream | undefined;
+  stream: Http1UpstreamStream | undefined;
   requests = 0;
   /** Closes the connection after it sat idle for the cluster's idle timeout. */
   readonly idleTimer = new CoarseTimer(() => {
@@ -127,6 +121,8 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
   closedWithActiveRequest = false;
   /** The upstream's FIN is being handed to the parser (a premature end is a termination). */
   #atEof = false;
+  /** Where this connection is counted per host (the monitor when it was opened). */
+  hostMonitor: Int32Array | undefined;
   /** The response parser is running (inside `onData`). */
   parsing = false;
   /** A response ended inside the running parse: the pool gets the connection back after it. */
@@ -141,7 +137,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
   constructor(readonly pool: Http1ConnPool, readonly rm: ResourceManager) {
     this.parser = new ResponseParser({
       onHead: (h, head) => this.stream?.onHead(h, head),
-      onBody: (chunk) => this.stream?.cb.onResponseData(chunk, false),
+      onBody: (chunk) => this.stream?.decoder.decodeData(chunk, false),
       onMessageComplete: (trailers) => {
         // Whatever follows a response on the wire is not parsed (see onData).
         this.parser.pause();
@@ -167,7 +163,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
     }
     s.wireBytesReceived += chunk.length;
     if (s.tunnel) {
-      s.cb.onResponseData(chunk, false);
+      s.decoder.decodeData(chunk, false);
       return;
     }
     // The parser pauses after each response, so bytes after the end of one come back
@@ -176,7 +172,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
     const used = this.parser.execute(chunk);
     this.parsing = false;
     if (used < chunk.length) {
-      if (s.tunnel) s.cb.onResponseData(chunk.subarray(used), false);
+      if (s.tunnel) s.decoder.decodeData(chunk.subarray(used), false);
       else this.#extraBytes();
     }
     if (this.releaseAfterParse) {
@@ -204,8 +200,8 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
     this.noReuse = true;
     const s = this.stream;
     if (s && !s.done) {
-      s.reset();
-      s.cb.onBug(error);
+      s.resetStream("local_reset");
+      s.callbacks.onBug(error);
     } else this.conn.close();
   }
 
@@ -225,6 +221,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
     this.closed = true;
     this.idleTimer.disarm();
     this.rm.connections.dec();
+    if (this.hostMonitor) hostConnectionClosed(this.hostMonitor);
     this.pool.removeConnection(this);
     const s = this.stream;
     this.pool.clusterStats.connectionClosed(
@@ -237,12 +234,13 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
   }
 
   onWritable(): void {
-    this.stream?.cb.onUpstreamWritable?.();
+    this.stream?.decoder.onBelowWriteBufferLowWatermark();
   }
 }
 
-/** A request/response on one upstream connection. */
-export class UpstreamStream {
+/** A request/response on one upstream HTTP/1.1 connection. */
+class Http1UpstreamStream implements UpstreamStream, Cancellable {
+  readonly protocol: Protocol = "HTTP/1.1";
   done = false;
   requestEnded = false;
   responseEnded = false;
@@ -257,19 +255,32 @@ export class UpstreamStream {
 
   constructor(
     readonly pc: PooledConnection,
-    readonly cb: UpstreamCallbacks,
+    readonly decoder: UpstreamStreamDecoder,
+    readonly callbacks: ConnectionPoolCallbacks,
     /** The circuit breakers its request counts against. */
     readonly rm: ResourceManager,
   ) {}
 
   /** Hands the stream to its owner, from a microtask (see Http1ConnPool.newStream). */
   readonly readyTask = (): void => {
-    if (!this.done) ready(this.cb, this);
+    if (!this.done) ready(this.callbacks, this);
   };
 
-  /** PendingRequest: the owner gave up before or after the stream was ready. */
+  /** Cancellable: the owner gave up before or after the stream was ready. */
   cancel(): void {
-    this.reset();
+    this.resetStream("local_reset");
+  }
+
+  get connectStart(): number {
+    return this.pc.connectStart;
+  }
+
+  get connectComplete(): number {
+    return this.pc.connectComplete;
+  }
+
+  get bufferLimit(): number {
+    return this.pc.conn.highWatermark;
   }
 
   /** Address of the local side of the upstream connection. */
@@ -297,9 +308,9 @@ export class UpstreamStream {
     if (!this.pc.closed) this.pc.conn.readDisable(disable);
   }
 
-  /** Whether the upstream connection can take more request bytes now. */
-  writable(): boolean {
-    return !this.pc.conn.aboveHighWatermark;
+  /** Whether the upstream connection's write buffer is full (wait for the low watermark). */
+  get aboveHighWatermark(): boolean {
+    return this.pc.conn.aboveHighWatermark;
   }
 
   /** Sends the request head. `endStream` when there is no body. */
@@ -357,7 +368,7 @@ export class UpstreamStream {
       this.pc.noReuse = true;
       if (this.#upgradeRequested) {
         this.tunnel = true;
-        this.cb.onResponseHeaders(headers, head, false);
+        this.decoder.decodeHeaders(headers, false);
         return;
       }
       // Envoy's codec allows an upgrade only for a request that asked for one: any other 101
@@ -365,7 +376,7 @@ export class UpstreamStream {
       // connection is not reused.
       this.responseEnded = true;
       this.#maybeRelease();
-      this.cb.onResponseHeaders(headers, head, true);
+      this.decoder.decodeHeaders(headers, true);
       return;
     }
     if (!head.keepAlive) {
@@ -374,10 +385,10 @@ export class UpstreamStream {
     }
     const endStream = head.endStream;
     if (status >= 100 && status < 200) {
-      this.cb.onResponseHeaders(headers, head, false);
+      this.decoder.decodeHeaders(headers, false);
       return;
     }
-    this.cb.onResponseHeaders(headers, head, endStream);
+    this.decoder.decodeHeaders(headers, endStream);
   }
 
   onComplete(trailers: HeaderMap | undefined): void {
@@ -386,8 +397,8 @@ export class UpstreamStream {
     // Release before telling the router: finishing the downstream response destroys the
     // router, which resets streams that are not done yet.
     this.#maybeRelease();
-    if (trailers) this.cb.onResponseTrailers(trailers);
-    else this.cb.onResponseData(EMPTY, true);
+    if (trailers) this.decoder.decodeTrailers(trailers);
+    else this.decoder.decodeData(EMPTY, true);
   }
 
   #maybeRelease(): void {
@@ -404,17 +415,17 @@ export class UpstreamStream {
   }
 
   /** The stream failed; the connection is not reused. */
-  fail(reason: UpstreamFailure, detail: string): void {
+  fail(reason: StreamResetReason, detail: string): void {
     if (this.done) return;
     this.done = true;
     this.pc.pool.streamEnded(this);
     this.pc.pool.clusterStats.rqRxReset.inc();
     this.#abandon();
-    this.cb.onFailure(reason, detail);
+    this.decoder.onResetStream(reason, detail);
   }
 
-  /** The router gives up on the stream (timeout, downstream went away). */
-  reset(): void {
+  /** The owner gives up on the stream (timeout, downstream went away): no callback follows. */
+  resetStream(_reason: StreamResetReason): void {
     if (this.done) return;
     this.done = true;
     this.pc.pool.streamEnded(this);
@@ -441,12 +452,7 @@ export function connectFailureReason(err: Error): string {
   return m ? `delayed connect error: ${m[1]}` : err.message;
 }
 
-/** A request waiting for a connection. */
-export interface PendingRequest {
-  cancel(): void;
-}
-
-const NOT_PENDING: PendingRequest = { cancel() {} };
+const NOT_PENDING: Cancellable = { cancel() {} };
 
 /** The circuit breakers of a pool used without a cluster's (tests): Envoy's defaults. */
 const UNSHARED_RESOURCES = new ResourceManager(
@@ -456,10 +462,11 @@ const UNSHARED_RESOURCES = new ResourceManager(
 );
 
 /** A request queued for a connection (Envoy's pending stream). */
-class PendingStream implements PendingRequest {
+class PendingStream implements Cancellable {
   constructor(
     readonly pool: Http1ConnPool,
-    readonly cb: UpstreamCallbacks,
+    readonly decoder: UpstreamStreamDecoder,
+    readonly callbacks: ConnectionPoolCallbacks,
     readonly rm: ResourceManager,
   ) {}
 
@@ -469,7 +476,8 @@ class PendingStream implements PendingRequest {
 }
 
 /** The HTTP/1.1 pool for one upstream host. */
-export class Http1ConnPool {
+export class Http1ConnPool implements ConnectionPoolInstance {
+  readonly protocol: Protocol = "HTTP/1.1";
   readonly #idle: PooledConnection[] = [];
   readonly #all = new SlotList<PooledConnection>();
   /** Requests waiting for a connection, oldest first. */
@@ -484,6 +492,7 @@ export class Http1ConnPool {
   readonly properCaseHeaders: boolean;
   /** Request trailers go out (response trailers are read) only with enable_trailers. */
   readonly enableTrailers: boolean;
+  hostMonitor: Int32Array | undefined;
 
   constructor(
     readonly cluster: PoolClusterInfo,
@@ -512,25 +521,29 @@ export class Http1ConnPool {
   }
 
   /**
-   * Gets a connection for a new request; `cb.onReady` or `cb.onFailure` follows, always
-   * asynchronously. `rm` is the cluster's circuit breakers for the request's priority: over
-   * `max_requests` or `max_pending_requests` the request fails with `overflow`; at
+   * Gets a connection for a new request; `callbacks.onPoolReady` or `onPoolFailure` follows,
+   * always asynchronously. `rm` is the cluster's circuit breakers for the request's priority:
+   * over `max_requests` or `max_pending_requests` the request fails with `overflow`; at
    * `max_connections` it waits for a connection another request releases.
    */
-  newStream(cb: UpstreamCallbacks, rm: ResourceManager = UNSHARED_RESOURCES): PendingRequest {
+  newStream(
+    decoder: UpstreamStreamDecoder,
+    callbacks: ConnectionPoolCallbacks,
+    rm: ResourceManager = UNSHARED_RESOURCES,
+  ): Cancellable {
     while (this.#idle.length > 0) {
       const pc = this.#idle.pop()!;
       if (pc.closed) continue;
       if (!rm.requests.tryCreate()) {
         this.#idle.push(pc);
-        return this.#overflow(cb);
+        return this.#overflow(callbacks);
       }
       pc.idleTimer.disarm();
-      const s = this.#attach(pc, cb, rm);
+      const s = this.#attach(pc, decoder, callbacks, rm);
       return s;
     }
-    if (!rm.pendingRequests.tryCreate()) return this.#overflow(cb);
-    const p = new PendingStream(this, cb, rm);
+    if (!rm.pendingRequests.tryCreate()) return this.#overflow(callbacks);
+    const p = new PendingStream(this, decoder, callbacks, rm);
     this.#pending.push(p);
     this.clusterStats.rqPendingTotal.inc();
     this.clusterStats.rqPendingActive.inc();
@@ -539,7 +552,7 @@ export class Http1ConnPool {
   }
 
   /** Envoy's overflow: `upstream_rq_pending_overflow`, and the request fails (UO). */
-  #overflow(cb: UpstreamCallbacks): PendingRequest {
+  #overflow(cb: ConnectionPoolCallbacks): Cancellable {
     this.clusterStats.rqPendingOverflow.inc();
     queueMicrotask(() => failed(cb, "overflow", ""));
     return NOT_PENDING;
@@ -550,8 +563,13 @@ export class Http1ConnPool {
    * took its `max_requests` share); its ready callback runs on a later microtask, so callers
    * see one order of events.
    */
-  #attach(pc: PooledConnection, cb: UpstreamCallbacks, rm: ResourceManager): UpstreamStream {
-    const s = new UpstreamStream(pc, cb, rm);
+  #attach(
+    pc: PooledConnection,
+    decoder: UpstreamStreamDecoder,
+    callbacks: ConnectionPoolCallbacks,
+    rm: ResourceManager,
+  ): Http1UpstreamStream {
+    const s = new Http1UpstreamStream(pc, decoder, callbacks, rm);
     pc.stream = s;
     pc.requests++;
     this.#streamStarted();
@@ -577,7 +595,10 @@ export class Http1ConnPool {
    */
   #tryCreateConnection(rm: ResourceManager): void {
     if (this.#pending.length <= this.#connecting) return;
-    const can = rm.connections.canCreate();
+    const hostMax = this.cluster.perHostMaxConnections;
+    const can = rm.connections.canCreate() &&
+      (hostMax === undefined || this.hostMonitor === undefined ||
+        hostConnections(this.hostMonitor) < hostMax);
     if (!can) this.clusterStats.cxOverflow.inc();
     if (can || this.#all.size + this.#connecting === 0) this.#connect(rm);
   }
@@ -589,10 +610,10 @@ export class Http1ConnPool {
       this.removePending(p);
       if (!p.rm.requests.tryCreate()) {
         this.clusterStats.rqPendingOverflow.inc();
-        queueMicrotask(() => failed(p.cb, "overflow", ""));
+        queueMicrotask(() => failed(p.callbacks, "overflow", ""));
         continue;
       }
-      this.#attach(pc, p.cb, p.rm);
+      this.#attach(pc, p.decoder, p.callbacks, p.rm);
       return true;
     }
     return false;
@@ -605,11 +626,11 @@ export class Http1ConnPool {
   }
 
   /** A connect attempt failed: the oldest pending request fails with it. */
-  #connectFailed(reason: UpstreamFailure, detail: string): void {
+  #connectFailed(reason: PoolFailureReason, detail: string): void {
     const p = this.#pending[0];
     if (p) {
       this.removePending(p);
-      failed(p.cb, reason, detail);
+      failed(p.callbacks, reason, detail);
     }
     this.onConnectionGone();
   }
@@ -626,7 +647,7 @@ export class Http1ConnPool {
   }
 
   /** A stream left its connection (done, failed or reset). */
-  streamEnded(s: UpstreamStream): void {
+  streamEnded(s: Http1UpstreamStream): void {
     s.rm.requests.dec();
     this.stats.rq_active--;
     this.clusterStats.rqActive.dec();
@@ -636,6 +657,9 @@ export class Http1ConnPool {
     let timedOut = false;
     const pc = new PooledConnection(this, rm);
     rm.connections.inc();
+    const monitor = this.hostMonitor;
+    pc.hostMonitor = monitor;
+    if (monitor) hostConnectionOpened(monitor);
     this.#connecting++;
     // A connection attempt counts as active until it fails or its connection closes.
     const stats = this.stats;
@@ -649,6 +673,7 @@ export class Http1ConnPool {
       timedOut = true;
       this.#connecting--;
       rm.connections.dec();
+      if (monitor) hostConnectionClosed(monitor);
       stats.cx_connect_fail++;
       stats.cx_active--;
       cs.cxConnectTimeout.inc();
@@ -671,6 +696,8 @@ export class Http1ConnPool {
       // bodies soon read in big pieces while a pool of idle connections holds little.
       pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
       pc.conn.byteCounters = cs.cxBytes;
+      const pp = this.cluster.upstreamProxyProtocol;
+      if (pp) pc.conn.write(upstreamProxyProtocolHeader(pp, undefined, connectionAddresses(conn)));
       this.#all.add(pc);
       pc.conn.start(pc);
       // Nobody waits any more (cancelled): the connection is kept for the next request.
@@ -680,13 +707,14 @@ export class Http1ConnPool {
       if (timedOut) return;
       this.#connecting--;
       rm.connections.dec();
+      if (monitor) hostConnectionClosed(monitor);
       stats.cx_active--;
       // Refused or unreachable: the upstream side ended the attempt.
       cs.cxConnectFail.inc();
       cs.connectionClosed(true, false, monotonicNow() - pc.connectStart);
       stats.cx_connect_fail++;
       this.#connectFailed("connection_failure", connectFailureReason(err));
-    }).catch((e) => containBug(this.#pending[0]?.cb ?? pc, "upstream connect", e));
+    }).catch((e) => containBug(this.#pending[0]?.callbacks ?? pc, "upstream connect", e));
   }
 
   /** A stream finished cleanly: keep the connection for the next request, or close it. */
@@ -740,7 +768,7 @@ export class Http1ConnPool {
 
 /** This worker's pools, by cluster and host. */
 export class ConnPoolManager {
-  readonly #pools = new Map<string, Http1ConnPool>();
+  readonly #pools = new Map<string, ConnectionPoolInstance>();
   /** tcp_proxy connections of clusters with close_connections_on_host_health_failure. */
   readonly #tracked = new Map<string, Set<{ close(): void }>>();
 
@@ -748,7 +776,7 @@ export class ConnPoolManager {
   constructor(readonly clusterStats: ClusterStatsCache) {}
 
   /** The pool for `host:port` of `cluster`, created on first use. */
-  pool(cluster: PoolClusterInfo, hostname: string, port: number): Http1ConnPool {
+  pool(cluster: PoolClusterInfo, hostname: string, port: number): ConnectionPoolInstance {
     // Consecutive requests mostly go to the same host (one upstream, or a sidecar's one app):
     // the last answer spares building the key and the map lookup.
     const last = this.#last;
@@ -759,13 +787,15 @@ export class ConnPoolManager {
     const key = `${cluster.name}|${hostname}|${port}`;
     let p = this.#pools.get(key);
     if (!p) {
+      // Every cluster speaks HTTP/1.1 upstream until an HTTP/2 pool exists (issue 11): its
+      // explicit_http_config will pick the pool's protocol here.
       p = new Http1ConnPool(cluster, hostname, port, this.clusterStats.get(cluster.statName));
       this.#pools.set(key, p);
     }
     this.#last = p;
     return p;
   }
-  #last: Http1ConnPool | undefined;
+  #last: ConnectionPoolInstance | undefined;
 
   /** Whether a connection to `address:port` of `cluster` is open (busy or idle). */
   hasConnections(cluster: string, address: string, port: number): boolean {

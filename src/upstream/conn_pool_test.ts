@@ -7,9 +7,12 @@ import {
   connectFailureReason,
   ConnPoolManager,
   Http1ConnPool,
-  type UpstreamCallbacks,
-  type UpstreamStream,
 } from "./conn_pool.ts";
+import type {
+  ConnectionPoolCallbacks,
+  UpstreamStream,
+  UpstreamStreamDecoder,
+} from "../http/conn_pool.ts";
 
 const dec = new TextDecoder();
 const enc = new TextEncoder();
@@ -48,22 +51,24 @@ function get(pool: Http1ConnPool): Promise<{ status: string; body: string }> {
   return new Promise((resolve, reject) => {
     let status = "";
     let body = "";
-    const cb: UpstreamCallbacks = {
-      onReady: (s: UpstreamStream) =>
+    const cb: ConnectionPoolCallbacks & UpstreamStreamDecoder = {
+      onPoolReady: (s: UpstreamStream) =>
         s.encodeHeaders(new HeaderMap([":method", "GET", ":path", "/", ":authority", "x"]), true),
-      onFailure: (reason, detail) => reject(new Error(`${reason}: ${detail}`)),
-      onResponseHeaders: (h, _head, end) => {
+      onPoolFailure: (reason, detail) => reject(new Error(`${reason}: ${detail}`)),
+      onResetStream: (reason, detail) => reject(new Error(`${reason}: ${detail}`)),
+      decodeHeaders: (h, end) => {
         status = h.get(":status")!;
         if (end) resolve({ status, body });
       },
-      onResponseData: (d, end) => {
+      decodeData: (d, end) => {
         body += dec.decode(d);
         if (end) resolve({ status, body });
       },
-      onResponseTrailers: () => resolve({ status, body }),
+      decodeTrailers: () => resolve({ status, body }),
+      onBelowWriteBufferLowWatermark: () => {},
       onBug: reject,
     };
-    pool.newStream(cb);
+    pool.newStream(cb, cb);
   });
 }
 

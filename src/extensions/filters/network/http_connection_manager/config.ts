@@ -2,7 +2,7 @@
 import type { HttpConnectionManager } from "../../../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import { unpackAny } from "../../../../config/any.ts";
 import { checkTerminalOrder, type ExtensionFactory } from "../../../../config/extensions.ts";
-import { Http1ConnectionManager } from "../../../../http/conn_manager.ts";
+import { ConnectionManager } from "../../../../http/conn_manager.ts";
 import {
   compileConnectionManager,
   connectionManagerProblems,
@@ -64,7 +64,7 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
     if (!hcm) throw new Error("http_connection_manager needs a typed_config");
     const cfg = compileConnectionManager(hcm, server);
     return (conn, ctx) => {
-      new Http1ConnectionManager(conn, cfg, ctx);
+      new ConnectionManager(conn, cfg, ctx);
     };
   },
 };
