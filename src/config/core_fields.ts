@@ -14,6 +14,7 @@ import { CLUSTER_FIELDS } from "../upstream/cluster_fields.ts";
 import { ACCESS_LOG_FIELDS } from "../extensions/access_loggers/access_log_fields.ts";
 import { FORMAT_FIELDS } from "../formatter/format_fields.ts";
 import { XDS_FIELDS } from "../xds/xds_fields.ts";
+import { OVERLOAD_FIELDS } from "../server/overload_fields.ts";
 
 /** Shared core messages. */
 export const CORE_MESSAGE_FIELDS: FieldTable = {
@@ -68,4 +69,5 @@ export const CORE_FIELDS: readonly FieldTable[] = [
   ACCESS_LOG_FIELDS,
   FORMAT_FIELDS,
   XDS_FIELDS,
+  OVERLOAD_FIELDS,
 ];

@@ -6,6 +6,7 @@
  * the extension's name, type URL and place in the file — never silently ignored.
  */
 import type { RouteConfigProviders } from "../xds/route_config_provider.ts";
+import type { ResourceMonitor } from "../extensions/resource_monitors/resource_monitor.ts";
 import type { Message } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { HttpFilterFactoryCb } from "../http/filter.ts";
@@ -65,6 +66,7 @@ export const EXTENSION_POINTS: Readonly<Record<string, readonly ExtensionCategor
     "envoy.transport_sockets.upstream",
   ],
   "envoy.config.cluster.v3.Cluster.typed_extension_protocol_options": ["envoy.upstream_options"],
+  "envoy.config.overload.v3.ResourceMonitor.typed_config": ["envoy.resource_monitors"],
 };
 
 /**
@@ -140,6 +142,8 @@ export interface ExtensionFactory {
    * Error for configs it rejects (Envoy's sink construction errors).
    */
   createStatsSink?(config: Message, ctx: StatsSinkContext): StatsSink;
+  /** For resource monitors: builds the monitor the overload manager samples. */
+  createResourceMonitor?(config: Message): ResourceMonitor;
 }
 
 /** What a listener filter is built with: the server, and its listener's stats scope. */

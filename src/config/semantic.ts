@@ -29,6 +29,7 @@ import { compileListenerFilterPredicate } from "../listener/listener_filters_con
 import { checkTerminalOrder } from "./extensions.ts";
 import { checkLayeredRuntime } from "../runtime/loader.ts";
 import { checkStatsConfig } from "../stats/flush_config.ts";
+import { checkOverloadManager } from "../server/overload_manager.ts";
 import { pathSegments, position } from "./source.ts";
 import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import { configSourceProblems } from "../xds/config_source.ts";
@@ -167,6 +168,11 @@ export function checkBootstrap(
       "cluster_manager.local_cluster_name",
       `local cluster '${localCluster}' must be defined`,
     );
+  }
+
+  for (const p of checkOverloadManager(b, extensions)) {
+    if (p.unsupported) r.unsupported(p.path, p.message);
+    else r.report(p.path, p.message);
   }
 
   for (const issue of checkLayeredRuntime(b.layeredRuntime)) {
@@ -342,6 +348,15 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
       r.report(`${path}.access_log[${i}]${p.field}`, p.message);
     }
   });
+  if (l.connectionBalanceConfig) {
+    r.refuseField(
+      path,
+      "envoy.config.listener.v3.Listener",
+      "connection_balance_config",
+      "(exact_balance needs one accept queue shared by the workers; each worker accepts from " +
+        "its own SO_REUSEPORT socket, which the kernel balances)",
+    );
+  }
   l.listenerFilters.forEach((f, i) => {
     if (!f.filterDisabled) return;
     const at = `${path}.listener_filters[${i}].filter_disabled`;

@@ -58,6 +58,7 @@ import { BootstrapReloader, type ReloadResult } from "../xds/bootstrap_reload.ts
 import { RouteConfigProviders } from "../xds/route_config_provider.ts";
 import { waitForDrain } from "./graceful_shutdown.ts";
 import { HotRestart, type HotRestartParentHooks, type ParentInfo } from "./hot_restart.ts";
+import { createOverloadManager, type OverloadManager } from "./overload_manager.ts";
 
 const log = getLogger("main");
 const configLog = getLogger("config");
@@ -75,7 +76,11 @@ export function loadConfig(
   console: Console,
 ): Bootstrap | undefined {
   const result = loadBootstrap(
-    { configPath: options.configPath || undefined, configYaml: options.configYaml || undefined },
+    {
+      configPath: options.configPath || undefined,
+      configYaml: options.configYaml || undefined,
+      envSubstitution: options.envSubstitution,
+    },
     extensions,
   );
   if (result.bootstrap) return result.bootstrap;
@@ -137,6 +142,7 @@ export class Server implements AdminServer {
   #parentPorts = new Map<string, number>();
   /** The hot restart parent, until it drains. */
   #parent: ParentInfo | undefined;
+  #overload: OverloadManager | undefined;
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -444,6 +450,7 @@ export class Server implements AdminServer {
         this.#workers.broadcast({ type: "runtime", snapshot: snapshot.data() });
       },
     );
+    this.#overload = createOverloadManager(b, this.extensions, this.#stats);
     // Serving scans once listeners are up, off the start-up path (a big config takes a while).
     if (this.options.mode === "init_only") this.#countDeprecatedFields();
     // The main thread counts membership, DNS updates and cluster_manager.*; workers, traffic.
@@ -594,6 +601,8 @@ export class Server implements AdminServer {
       // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
       // to learn the port of port-0 listeners, which every worker then binds too.
       this.#ports = this.#reserveListenerPorts();
+      // Workers start with the overload actions' values already computed.
+      this.#overload?.start();
       const workersStarted = this.#workers.start(
         this.options.concurrency,
         this.#initMessage.bind(this),
@@ -604,16 +613,24 @@ export class Server implements AdminServer {
       const admin = this.bootstrap.admin?.address?.address;
       if (admin?.case === "socketAddress") {
         const { createAdminApp, startAdmin } = await import("../admin/admin.ts");
+        const { adminGuard, adminSecurity, exposureWarning } = await import(
+          "../admin/security.ts"
+        );
+        const security = adminSecurity(this.options);
+        const exposed = exposureWarning(admin.value.address, security);
+        if (exposed) log.warn(exposed);
         const ps = admin.value.portSpecifier;
         let localAddress = "";
         this.#admin = await startAdmin(
           createAdminApp(this, {
             accessLogs: createAdminAccessLogs(this.bootstrap.admin),
             localAddress: () => localAddress,
+            guard: adminGuard(security),
           }),
           admin.value.address,
           ps.case === "portValue" ? ps.value : 0,
           this.#stats,
+          this.bootstrap.admin?.ignoreGlobalConnLimit,
         );
         localAddress = admin.value.address.includes(":")
           ? `[${admin.value.address}]:${this.#admin.port}`
@@ -651,6 +668,7 @@ export class Server implements AdminServer {
           : `worker 0 serving, ${this.options.concurrency - 1} more starting`
       })`,
     );
+    for (const w of this.#overload?.startupWarnings() ?? []) log.warn(w);
     log.info("starting main dispatch loop");
     setTimeout(() => this.#countDeprecatedFields(), 0);
     await done;
@@ -741,6 +759,7 @@ export class Server implements AdminServer {
       runtime: this.#runtime?.snapshot().data() ?? { layers: [] },
       healthCheckFailed: this.#view.healthcheckFailed,
       draining: this.#state === "DRAINING",
+      overload: this.#overload?.state.memory,
     };
   }
 
@@ -749,6 +768,7 @@ export class Server implements AdminServer {
     this.#watchdog.stop();
     this.#reloader?.stop();
     this.#xds?.stop();
+    this.#overload?.stop();
     // The last flush needs the workers' stats, so it comes before they stop.
     await this.#flusher?.stop();
     this.#runtime?.close();

@@ -32,6 +32,7 @@ import { setRuntimeSnapshot } from "../runtime/runtime.ts";
 import type { SnapshotData } from "../runtime/snapshot.ts";
 import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
 import { drainManager, gradualShare } from "./drain_manager.ts";
+import { listenerNames, OverloadState, setOverloadState } from "./overload_state.ts";
 import type { StatsSink } from "../stats/sink.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
 import { createStatsSinks } from "./stats_flusher.ts";
@@ -73,6 +74,8 @@ export type ToWorker =
     heartbeat?: Int32Array;
     /** Dynamic clusters, route tables and listeners (xDS, a reloaded bootstrap) to apply. */
     dynamic?: DynamicUpdate;
+    /** The overload state the main thread's overload manager publishes (overload_state.ts). */
+    overload?: SharedArrayBuffer;
   }
   /** Clusters, route tables or listeners changed (xDS, a reloaded bootstrap). */
   | { type: "xds"; update: DynamicUpdate }
@@ -191,6 +194,8 @@ class WorkerServer {
       routeConfigs: new RouteConfigProviders(),
     };
     clusterManager.setHostPools(this.ctx.pools);
+    setOverloadState(new OverloadState(init.overload, b.overloadManager, listenerNames(b)))
+      .attach(stats);
     if (b.statsSinks.length > 0) {
       sinks.push(...createStatsSinks(b, this.ctx.extensions, {
         clusterManager,

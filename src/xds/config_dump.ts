@@ -10,7 +10,8 @@
  */
 import { type JsonObject, type Message, toJson } from "@bufbuild/protobuf";
 import { apiRegistry, messageSchema } from "../config/api.ts";
-import { inlineRouteConfigs, redactSecrets } from "../server/config_dump.ts";
+import { inlineRouteConfigs } from "../server/config_dump.ts";
+import { redacted } from "../server/redact.ts";
 import type { UpdateFailureState, Versioned, XdsManager } from "./xds_manager.ts";
 
 const ADMIN = "type.googleapis.com/envoy.admin.v3.";
@@ -18,11 +19,12 @@ const ROUTE_CONFIG = "envoy.config.route.v3.RouteConfiguration";
 
 /** Proto JSON of a message with its `@type`, secrets redacted. */
 function typed(m: Message): JsonObject {
-  const json = toJson(messageSchema(m.$typeName), m, {
+  const schema = messageSchema(m.$typeName);
+  const json = toJson(schema, redacted(schema, m), {
     registry: apiRegistry(),
     useProtoFieldName: true,
   }) as JsonObject;
-  return { "@type": `type.googleapis.com/${m.$typeName}`, ...redactSecrets(json) as JsonObject };
+  return { "@type": `type.googleapis.com/${m.$typeName}`, ...json };
 }
 
 function errorState(e: UpdateFailureState): JsonObject {
