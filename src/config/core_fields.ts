@@ -13,6 +13,8 @@ import { LISTENER_FIELDS } from "../listener/listener_fields.ts";
 import { CLUSTER_FIELDS } from "../upstream/cluster_fields.ts";
 import { ACCESS_LOG_FIELDS } from "../extensions/access_loggers/access_log_fields.ts";
 import { FORMAT_FIELDS } from "../formatter/format_fields.ts";
+import { XDS_FIELDS } from "../xds/xds_fields.ts";
+import { OVERLOAD_FIELDS } from "../server/overload_fields.ts";
 
 /** Shared core messages. */
 export const CORE_MESSAGE_FIELDS: FieldTable = {
@@ -45,7 +47,12 @@ export const CORE_MESSAGE_FIELDS: FieldTable = {
     "envoy.config.core.v3.Locality": ["region", "zone", "sub_zone"],
     "envoy.config.core.v3.CidrRange": ["address_prefix", "prefix_len"],
     // A filesystem xDS resource file (config/bootstrap.ts loadResourceFile).
-    "envoy.service.discovery.v3.DiscoveryResponse": ["version_info", "resources", "type_url"],
+    "envoy.service.discovery.v3.DiscoveryResponse": [
+      "version_info",
+      "resources",
+      "type_url",
+      "nonce",
+    ],
   },
 };
 
@@ -61,4 +68,6 @@ export const CORE_FIELDS: readonly FieldTable[] = [
   CLUSTER_FIELDS,
   ACCESS_LOG_FIELDS,
   FORMAT_FIELDS,
+  XDS_FIELDS,
+  OVERLOAD_FIELDS,
 ];

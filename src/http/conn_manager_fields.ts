@@ -14,6 +14,7 @@ export const CONN_MANAGER_FIELDS: FieldTable = {
       "codec_type",
       "stat_prefix",
       "route_config",
+      "rds",
       "http_filters",
       "common_http_protocol_options",
       "http_protocol_options",

@@ -30,6 +30,7 @@ import {
   createAccessLogs,
 } from "../extensions/access_loggers/access_log.ts";
 import { type FilterChainDescription, StreamInfo } from "../stream_info/stream_info.ts";
+import { overloadState } from "../server/overload_state.ts";
 
 const log = getLogger("conn_handler");
 
@@ -118,10 +119,26 @@ export class ActiveListener implements ListenerFilterOwner {
   readonly #accessLogs: AccessLogInstance[];
   /** The chains' transport sockets (TLS), for their stats. */
   readonly #transportSockets: DownstreamTransportSocketFactory[];
+  /** Counted in the global downstream connection limit, never refused by it. */
+  readonly #ignoreGlobalConnLimit: boolean;
+  /** Where the workers count this listener's connections (overload_state.ts). */
+  readonly #cxSlot: number;
+
+  /**
+   * The name its connections drain under (server/drain_manager.ts): the listener's name,
+   * except for an instance that replaces one (LDS, a reloaded bootstrap), so that only the
+   * old instance's connections drain.
+   */
+  readonly drainKey: string;
 
   /** Builds every filter chain now, so config errors surface before anything binds. */
-  constructor(readonly config: ListenerConfig, readonly server: ServerContext) {
+  constructor(
+    readonly config: ListenerConfig,
+    readonly server: ServerContext,
+    drainKey: string = config.name,
+  ) {
     this.name = config.name;
+    this.drainKey = drainKey;
     this.address = formatAddress(config.address);
     const chains = config.filterChains.map((c, i) => ({
       config: c,
@@ -150,6 +167,8 @@ export class ActiveListener implements ListenerFilterOwner {
       listenerScope: () => server.stats.scope(`listener.${this.#statName}`),
     }, where);
     this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
+    this.#ignoreGlobalConnLimit = config.ignoreGlobalConnLimit;
+    this.#cxSlot = overloadState().listenerSlot(config.name);
     try {
       this.#accessLogs = createAccessLogs(config.accessLog);
     } catch (e) {
@@ -228,6 +247,8 @@ export class ActiveListener implements ListenerFilterOwner {
         log.warn(`listener '${this.name}': accept failed: ${(e as Error).message}`);
         continue;
       }
+      // stop_accepting_connections: nothing more is taken from the backlog while saturated.
+      if (overloadState().acceptPaused) await overloadState().accepting();
       // The accept loop is an entry point of the data path: a bug in setting up one
       // connection closes that connection, never the listener.
       try {
@@ -242,6 +263,13 @@ export class ActiveListener implements ListenerFilterOwner {
   }
 
   #onAccept(raw: Deno.TcpConn): void {
+    const cxSlot = this.#cxSlot;
+    const rejected = overloadState().admit(this.#ignoreGlobalConnLimit, cxSlot);
+    if (rejected) {
+      this.#stats.rejected(rejected);
+      raw.close();
+      return;
+    }
     try {
       raw.setNoDelay(true);
     } catch { /* the peer may already be gone */ }
@@ -285,6 +313,7 @@ export class ActiveListener implements ListenerFilterOwner {
 
   /** ListenerFilterOwner: a listener filter closed the socket (or it timed out): log it. */
   onListenerFiltersClosed(s: AcceptedSocket): void {
+    overloadState().release(this.#cxSlot);
     if (this.#accessLogs.length === 0) return;
     const si = new StreamInfo();
     si.downstreamRemoteAddress = formatNetAddr({
@@ -326,13 +355,16 @@ export class ActiveListener implements ListenerFilterOwner {
         si.responseCodeDetails = "filter_chain_not_found";
       }
       conn.close();
+      overloadState().release(this.#cxSlot);
       if (si) this.#log(conn, si);
       return;
     }
     this.#connections.add(conn);
     this.#stats.connectionOpened();
     if (si) si.filterChain = chain.description;
+    const cxSlot = this.#cxSlot;
     conn.onFinished = () => {
+      overloadState().release(cxSlot);
       this.#connections.remove(conn);
       this.#stats.connectionClosed(performance.now() - conn.openedMs);
       if (si) this.#log(conn, si);
@@ -361,6 +393,7 @@ export class ActiveListener implements ListenerFilterOwner {
       // listener access logs.
       chain.start(conn, {
         listenerName: this.name,
+        drainKey: this.drainKey,
         initialData: initial && initial.length > 0 ? initial : undefined,
         requestedServerName: facts.serverName ?? (conn.ssl?.serverName || undefined),
         ja3: s?.ja3,
