@@ -4,8 +4,8 @@
  * file and the cross-object rules Envoy enforces. Returns every issue found, not just the first.
  */
 import {
-  fromBinary,
   create,
+  fromBinary,
   fromJson,
   type JsonObject,
   type JsonValue,
