@@ -325,7 +325,7 @@ dynamic_resources:
   cds_config: ${l.cds.source()}
   lds_config: ${l.lds.source()}
 `,
-    ["--concurrency", "2", "--log-level", "warn"],
+    ["--concurrency", "2"],
   );
   const stat = async (name: string): Promise<number> => {
     const out = (await curl([`http://127.0.0.1:${p.adminPort}/stats?filter=^${name}$`])).out;
