@@ -208,7 +208,8 @@ function cases(l: ReturnType<typeof layout>): Case[] {
       dir: l.cds,
       // The EDS cluster stays so the EDS case keeps its subscription.
       text: (v) =>
-        cdsResponse(CLUSTERS, v) +
+        // Every cluster changes (its endpoint's port), so each run rebuilds all 1,000.
+        cdsResponse(CLUSTERS, v, Number(v)) +
         edsClusterYaml(l.eds).split("resources:\n")[1],
       prefix: "cluster_manager.cds",
       targetMs: 1000,
