@@ -41,6 +41,7 @@ import { INTERNAL_REDIRECT_STATE } from "../router/internal_redirect.ts";
 import { streamDurationMs } from "./stream_duration.ts";
 import { BUG_DETAILS, reportBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
+import { PrematureResetTracker } from "./http2/premature_reset.ts";
 
 const log = getLogger("http");
 const encoder = new TextEncoder();
@@ -74,6 +75,8 @@ class ActiveStream implements StreamSink, ServerStream {
   responseDone = false;
   requestDone = false;
   upgraded = false;
+  /** The HCM reset this stream itself: not a client's reset (premature reset accounting). */
+  internallyReset = false;
   /** Whether downstream_rq_total counted this stream (codec errors before a head are not). */
   counted = false;
   /** Waiting for the downstream to drain; made when a filter first waits. */
@@ -281,6 +284,7 @@ class ActiveStream implements StreamSink, ServerStream {
   }
 
   reset(details: string): void {
+    this.internallyReset = true;
     this.cm.cfg.stats.rqTxReset.inc();
     this.streamInfo.connectionTerminationDetails = details;
     this.streamInfo.responseCodeDetails ??= details;
@@ -388,6 +392,8 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
   #wireWritten = 0;
   /** Streams started on this connection (max_requests_per_connection). */
   #requests = 0;
+  /** HTTP/2: the client's stream resets, against rapid reset (CVE-2023-44487). */
+  #premature: PrematureResetTracker | undefined;
 
   constructor(
     readonly conn: Connection,
@@ -399,6 +405,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#http1 = !http2;
     this.#detect = cfg.codecType === "AUTO";
     this.#counted = this.#detect ? "none" : http2 ? "http2" : "http1";
+    if (http2) this.#premature = new PrematureResetTracker();
     // request_headers_timeout starts with the first byte of a request (onMessageBegin).
     this.#armIdleTimer();
     if (cfg.maxConnectionDurationMs > 0) {
@@ -489,6 +496,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
       this.#codec = SERVER_CODECS.HTTP2(this.conn, this, this.cfg);
       this.#http1 = false;
       this.#counted = "http2";
+      this.#premature = new PrematureResetTracker();
     } else this.#counted = "http1";
     this.cfg.stats.codecOpened(this.#counted);
   }
@@ -883,6 +891,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#unlink(s);
     s.clearTimers();
     s.streamInfo.finish();
+    if (this.#premature !== undefined && !s.internallyReset) this.#onStreamClosed(s);
     if (s.upgraded) this.cfg.stats.cxUpgradesActive.dec();
     if (s.counted) {
       this.cfg.stats.rqActive.dec();
@@ -895,6 +904,25 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#wireRead = this.conn.bytesRead;
     this.#wireWritten = this.conn.bytesWritten + this.conn.bufferedBytes;
   }
+  /**
+   * An HTTP/2 stream closed: once too many of the connection's streams were reset by the
+   * client before any response (rapid reset), the connection is told GOAWAY and closed, as
+   * Envoy's maybeDrainDueToPrematureResets.
+   */
+  #onStreamClosed(s: ActiveStream): void {
+    const si = s.streamInfo;
+    if (!this.#premature!.onStreamClosed(si.duration ?? 0, (si.responseCode ?? 0) > 0)) return;
+    // Once: the streams the close resets below are not judged again.
+    this.#premature = undefined;
+    if (this.conn.closed) return;
+    log.debug(() => `[C${this.conn.id}] sending GOAWAY due to too many premature resets`);
+    this.cfg.stats.rqTooManyPrematureResets.inc();
+    this.#closing = true;
+    this.#codec.goAway();
+    this.#stopReading();
+    this.conn.closeAfterFlush();
+  }
+
   /** access_log_options that act while the stream runs: a first entry, periodic ones. */
   #startAccessLogs(s: ActiveStream): void {
     const o = this.cfg.accessLogOptions;

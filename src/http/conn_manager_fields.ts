@@ -4,14 +4,18 @@
  * `HttpProtocolOptions` is also read by clusters (upstream idle timeout and request limit).
  */
 import type { FieldTable } from "../config/field_support.ts";
+import { HTTP2_PROTOCOL_OPTIONS_FIELDS } from "./http2/http2_options.ts";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3";
 
 /** HttpConnectionManager and its nested messages. */
 export const CONN_MANAGER_FIELDS: FieldTable = {
   implemented: {
+    ...HTTP2_PROTOCOL_OPTIONS_FIELDS.implemented,
     [`${HCM}.HttpConnectionManager`]: [
       "codec_type",
+      "http2_protocol_options",
+      "stream_error_on_invalid_http_message",
       "stat_prefix",
       "route_config",
       "http_filters",

@@ -114,6 +114,7 @@ export class HttpConnManagerStats {
   readonly rqResponseBeforeRqComplete: Counter;
   readonly rqRxReset: Counter;
   readonly rqTxReset: Counter;
+  readonly rqTooManyPrematureResets: Counter;
   readonly rqMaxDurationReached: Counter;
 
   constructor(store: Scope, statPrefix: string) {
@@ -160,6 +161,7 @@ export class HttpConnManagerStats {
     this.rqResponseBeforeRqComplete = s.counter("downstream_rq_response_before_rq_complete");
     this.rqRxReset = s.counter("downstream_rq_rx_reset");
     this.rqTxReset = s.counter("downstream_rq_tx_reset");
+    this.rqTooManyPrematureResets = s.counter("downstream_rq_too_many_premature_resets");
     this.rqMaxDurationReached = s.counter("downstream_rq_max_duration_reached");
   }
 
