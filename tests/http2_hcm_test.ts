@@ -288,3 +288,64 @@ Deno.test("rapid reset (CVE-2023-44487): a burst of HEADERS+RST_STREAM gets GOAW
     await up.close().catch(() => {});
   }
 });
+
+/**
+ * python-h2: a request, then waits for the graceful GOAWAY, sends another request, and reads
+ * on until the final GOAWAY and the close. Prints the GOAWAYs' last stream ids and statuses.
+ */
+const DRAIN_CLIENT = `
+import json, socket, struct, sys
+import hpack
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(20)
+enc, dec = hpack.Encoder(), hpack.Decoder()
+def frame(t, flags, sid, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([t, flags]) + sid.to_bytes(4, "big") + payload
+def request(sid):
+    block = enc.encode([(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")])
+    s.sendall(frame(1, 5, sid, block))
+s.sendall(b"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n" + frame(4, 0, 0))
+request(1)
+out = {"goaways": [], "statuses": {}, "closed": False}
+buf = b""
+while True:
+    data = s.recv(65535)
+    if not data:
+        out["closed"] = True
+        break
+    buf += data
+    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+        n = int.from_bytes(buf[:3], "big")
+        t, flags, sid, payload = buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7fffffff, buf[9:9 + n]
+        buf = buf[9 + n:]
+        if t == 4 and not flags & 1:
+            s.sendall(frame(4, 1, 0))
+        elif t == 1:
+            out["statuses"][str(sid)] = dict(dec.decode(payload))[":status"]
+        elif t == 7:
+            out["goaways"].append(struct.unpack(">I", payload[:4])[0] & 0x7fffffff)
+            if len(out["goaways"]) == 1:
+                # A request the client sent before it saw the graceful GOAWAY.
+                request(3)
+print(json.dumps(out))
+`;
+
+Deno.test("HTTP/2 drain: graceful GOAWAY, streams still served for drain_timeout, then the final GOAWAY and the close", async () => {
+  const proxy = await Proxy.start(directConfig(`drain_timeout: 2s
+common_http_protocol_options: { max_connection_duration: 0.3s }`));
+  try {
+    const r = await python(DRAIN_CLIENT, String(proxy.port())) as {
+      goaways: number[];
+      statuses: Record<string, string>;
+      closed: boolean;
+    };
+    assertEquals(r.goaways, [2147483647, 3]);
+    assertEquals(r.statuses, { "1": "200", "3": "200" });
+    assertEquals(r.closed, true);
+    const stats = await adminStats(proxy.adminPort);
+    assertEquals(stats["http2.goaway_graceful_sent"], 1);
+    assertEquals(stats["http.test.downstream_cx_max_duration_reached"], 1);
+  } finally {
+    await proxy.stop();
+  }
+});

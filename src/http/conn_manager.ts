@@ -382,6 +382,14 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
   #first: ActiveStream | undefined;
   #last: ActiveStream | undefined;
   #closing = false;
+  /**
+   * HTTP/2 drain: the final GOAWAY went out (drain_timeout after the graceful one), so the
+   * connection closes once its last stream is done. Until then it stays open for the streams
+   * the client sent before it saw the first GOAWAY.
+   */
+  #goAwaySent = false;
+  /** HTTP/2: drain_timeout, from the graceful GOAWAY to the final one. */
+  #drainTimer: CoarseTimer | undefined;
   /** The client closed its side (FIN) or the connection failed: a remote close for the stats. */
   #peerClosed = false;
   #headersTimer: CoarseTimer | undefined;
@@ -463,9 +471,13 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     }
   }
 
-  /** max_connection_duration: no new streams; the connection closes once the open ones end. */
+  /**
+   * max_connection_duration: no new streams; the connection closes once the open ones end
+   * (HTTP/2: after the drain sequence, as Envoy's onConnectionDurationTimeout).
+   */
   #drainClose(): void {
-    if (this.#first === undefined) {
+    if (this.#closing) return;
+    if (this.#first === undefined && this.#http1) {
       this.#closeIdle();
       return;
     }
@@ -519,6 +531,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#clearHeadersTimer();
     this.#idleTimer?.disarm();
     this.#durationTimer?.disarm();
+    this.#drainTimer?.disarm();
     const active = this.#first !== undefined;
     const remote = reason !== "local" || this.#peerClosed;
     this.cfg.stats.connectionClosed(
@@ -824,14 +837,28 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#finishStream(s, false);
     if (!requestDone) s.encoder.resetStream("local_reset");
     if (this.#first !== undefined) return;
-    if (this.#closing) this.#closeIdle();
+    if (this.#goAwaySent) this.conn.closeAfterFlush();
     else this.#armIdleTimer();
   }
 
-  /** HTTP/2 drain: the client is told (GOAWAY) to open no more streams; the open ones finish. */
+  /**
+   * Drain (Envoy's startDrainSequence): no more requests on this connection. HTTP/2 sends the
+   * graceful GOAWAY and, `drain_timeout` later, the final one, after which the connection
+   * closes once its streams are done; HTTP/1 closes after the response in flight.
+   */
   #drainStreams(): void {
     this.#closing = true;
     this.#codec.shutdownNotice();
+    if (this.#http1) return;
+    this.#drainTimer = new CoarseTimer(() => this.#onDrainTimeout(), this);
+    this.#drainTimer.arm(this.cfg.drainTimeoutMs);
+  }
+
+  /** drain_timeout after the graceful GOAWAY: the final GOAWAY (Envoy's onDrainTimeout). */
+  #onDrainTimeout(): void {
+    this.#goAwaySent = true;
+    this.#codec.goAway();
+    if (this.#first === undefined) this.conn.closeAfterFlush();
   }
 
   /** Whether the listener drains, which closes this connection after the response (counted). */
@@ -880,7 +907,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#finishStream(s, true);
     // HTTP/1 closes the connection with the stream; HTTP/2 goes on without it.
     if (!this.#http1 && this.#first === undefined) {
-      if (this.#closing) this.#closeIdle();
+      if (this.#goAwaySent) this.conn.closeAfterFlush();
       else this.#armIdleTimer();
     }
   }
