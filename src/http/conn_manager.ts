@@ -322,7 +322,14 @@ class ActiveStream implements StreamSink, ServerStream {
     this.streamInfo.bytesReceived += data.length;
     this.lastActivity = monotonicNow();
     if (endStream) {
-      if (this.requestDone || this.upgraded) return;
+      if (this.requestDone) return;
+      // HTTP/1 tunnels end with the connection; an HTTP/2 one (extended CONNECT) with its
+      // stream, whose last bytes still go through.
+      if (this.upgraded) {
+        if (this.cm.http1) return;
+        if (data.length > 0 && !this.fm.localReplied) this.fm.decodeData(data, false);
+        return;
+      }
       this.requestDone = true;
       this.streamInfo.mark("lastDownstreamRxByteReceived");
     }
@@ -374,6 +381,11 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
   #codec: ServerConnection;
   /** The codec is HTTP/1 (one stream at a time; `connection: close` ends the connection). */
   #http1: boolean;
+
+  /** Whether the connection's codec is HTTP/1. */
+  get http1(): boolean {
+    return this.#http1;
+  }
   /** codec_type AUTO: the first bytes choose the codec (Envoy's determineNextProtocol). */
   #detect: boolean;
   /** The codec counted in downstream_cx_http{1,2}_*, once chosen. */
@@ -741,10 +753,13 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     if (stray101) s.closeAfter = true;
     s.noBody = method === "HEAD" || status === 204 || status === 304 || stray101;
     if (!this.#http1) {
-      // HTTP/2 ends a connection with GOAWAY, not with a response header.
-      h.remove("connection");
+      // HTTP/2 ends a connection with GOAWAY, not with a response header. An upgrade's 101
+      // keeps its headers: the codec turns it into the 200 that accepts an extended CONNECT.
+      if (!s.upgraded) {
+        h.remove("connection");
+        h.remove("upgrade");
+      }
       h.remove("keep-alive");
-      h.remove("upgrade");
       if (!this.#closing && this.#drainClosing()) this.#drainStreams();
     } else if (status !== 101 && !s.noBody && !h.has("content-length")) {
       if (endStream) h.set("content-length", "0");
@@ -802,7 +817,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
 
   #responseComplete(s: ActiveStream): void {
     s.streamInfo.mark("lastDownstreamTxByteSent");
-    if (s.upgraded) {
+    if (s.upgraded && this.#http1) {
       // The tunnel's end: close once both directions are done.
       this.#stopReading();
       this.conn.closeAfterFlush();
