@@ -289,6 +289,18 @@ export class FilterManager {
     else if (e.dataStoppedAt === index) this.#releaseEncodeHeld();
   }
 
+  /** Response data an encoder filter injects; `from`: the next filter's position. */
+  injectEncodedData(from: number, data: Uint8Array, endStream: boolean): void {
+    if (this.#destroyed) return;
+    this.#runEncodeData(from, data, endStream);
+  }
+
+  /** Request data a decoder filter injects; `from`: the next filter's index. */
+  injectDecodedData(from: number, data: Uint8Array, endStream: boolean): void {
+    if (this.#destroyed || this.localReplied) return;
+    this.#runDecodeData(from, data, endStream);
+  }
+
   /** Position of an encoder (config index) in iteration order. */
   encoderIterationIndex(configIndex: number): number {
     return this.#encoders.length - 1 - configIndex;
@@ -351,6 +363,14 @@ class FilterCallbacks implements StreamFilterCallbacks {
   }
   encodeTrailers(trailers: HeaderMap): void {
     this.fm.encodeTrailers(trailers);
+  }
+  injectEncodedDataToFilterChain(data: Uint8Array, endStream: boolean): void {
+    if (this.encoderIndex < 0) return;
+    const from = this.fm.encoderIterationIndex(this.encoderIndex) + 1;
+    this.fm.injectEncodedData(from, data, endStream);
+  }
+  injectDecodedDataToFilterChain(data: Uint8Array, endStream: boolean): void {
+    if (this.decoderIndex >= 0) this.fm.injectDecodedData(this.decoderIndex + 1, data, endStream);
   }
   resetStream(details: string): void {
     this.fm.sink.reset(details);
