@@ -21,6 +21,8 @@ export const CLUSTER_FIELDS: FieldTable = {
       // The deprecated HTTP/1 options, used when no typed protocol options are given (as Envoy).
       "http_protocol_options",
       "typed_extension_protocol_options",
+      // Deprecated, still read by Envoy when no typed HttpProtocolOptions are given.
+      "http2_protocol_options",
       "dns_refresh_rate",
       "dns_failure_refresh_rate",
       "respect_dns_ttl",
@@ -206,7 +208,6 @@ export const CLUSTER_FIELDS: FieldTable = {
   checked: {
     "envoy.config.cluster.v3.Cluster": [
       "cluster_type",
-      "http2_protocol_options",
       "dns_resolvers",
       "use_tcp_for_dns_lookups",
       "dns_resolution_config",
