@@ -3,6 +3,7 @@
  * HttpConnectionManager proto: defaults filled in as Envoy documents them, durations in ms,
  * the route table built, HTTP filter factories resolved through the extension registry.
  */
+import { http2Options } from "./http2/protocol_options.ts";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import {
@@ -152,6 +153,17 @@ export function connectionManagerProblems(hcm: HttpConnectionManager): Connectio
     }
   };
   problem("access_log_options", () => accessLogOptions(hcm));
+  const h2 = hcm.http2ProtocolOptions;
+  if (h2?.connectionKeepalive) {
+    out.push({
+      field: "http2_protocol_options.connection_keepalive",
+      message: "downstream HTTP/2 connection_keepalive is not supported yet",
+      unsupported: true,
+    });
+  }
+  const h2Problems: string[] = [];
+  http2Options(h2, DEFAULT_HTTP2_OPTIONS, h2Problems);
+  for (const message of h2Problems) out.push({ field: "http2_protocol_options", message });
   problem("local_reply_config", () => new LocalReplyRules(hcm.localReplyConfig));
   hcm.accessLog.forEach((log, i) => {
     for (const p of accessLogProblems(log)) {
@@ -265,11 +277,11 @@ export function compileConnectionManager(
     stats: new HttpConnManagerStats(server.stats, hcm.statPrefix),
     http1Stats,
     codecType: CODEC_TYPES[hcm.codecType] ?? "AUTO",
-    http2Options: {
+    http2Options: http2Options(hcm.http2ProtocolOptions, {
       ...DEFAULT_HTTP2_OPTIONS,
       maxHeadersKb: hcm.maxRequestHeadersKb ?? 60,
       maxHeadersCount: common?.maxHeadersCount ?? 100,
-    },
+    }, []),
     http2Stats: () => h2Stats ??= http2CodecStats(server.stats),
   };
 }

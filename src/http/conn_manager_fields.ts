@@ -17,6 +17,7 @@ export const CONN_MANAGER_FIELDS: FieldTable = {
       "http_filters",
       "common_http_protocol_options",
       "http_protocol_options",
+      "http2_protocol_options",
       "server_name",
       "server_header_transformation",
       "scheme_header_transformation",
