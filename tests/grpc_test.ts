@@ -348,3 +348,59 @@ Deno.test("grpc: 100 MiB each way through the proxy keeps its RSS bounded", asyn
     assert(peak - base < 96 * 1024, `RSS grew by ${peak - base} KiB`);
   });
 });
+
+Deno.test("grpc_health_check: grpc.health.v1 over HTTP/2 marks the host healthy, then unhealthy on NOT_SERVING", async () => {
+  let serving = 1;
+  const seenService: string[] = [];
+  const server = new grpc.Server();
+  server.addService(
+    {
+      check: {
+        ...method("Check", false, false),
+        path: "/grpc.health.v1.Health/Check",
+      },
+    } as unknown as grpc.ServiceDefinition,
+    {
+      check: (call: Call, cb: Call) => {
+        // HealthCheckRequest { service = 1 }: the name follows its tag and length bytes.
+        seenService.push(call.request.subarray(2).toString());
+        cb(null, Buffer.from([0x08, serving]));
+      },
+    },
+  );
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync(
+      "127.0.0.1:0",
+      grpc.ServerCredentials.createInsecure(),
+      (e, p) => e ? rej(e) : res(p),
+    )
+  );
+  const proxy = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/" }
+  route: { cluster: hc }`,
+    clusters: staticCluster(
+      "hc",
+      port,
+      `${H2}
+health_checks:
+- timeout: 1s
+  interval: 0.1s
+  no_traffic_interval: 0.1s
+  unhealthy_threshold: 1
+  healthy_threshold: 1
+  grpc_health_check: { service_name: my.Service, authority: hc.test }`,
+    ),
+  }));
+  try {
+    let s = await adminStatsWhen(proxy.adminPort, (s) => s["cluster.hc.health_check.success"] >= 1);
+    assertEquals(s["cluster.hc.membership_healthy"], 1);
+    assertEquals(seenService[0], "my.Service");
+    serving = 2;
+    s = await adminStatsWhen(proxy.adminPort, (s) => s["cluster.hc.health_check.failure"] >= 1);
+    s = await adminStatsWhen(proxy.adminPort, (s) => s["cluster.hc.membership_healthy"] === 0);
+    assertEquals(s["cluster.hc.health_check.network_failure"], 0);
+  } finally {
+    await proxy.stop();
+    server.forceShutdown();
+  }
+});

@@ -110,6 +110,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "reuse_connection",
       "http_health_check",
       "tcp_health_check",
+      "grpc_health_check",
       "no_traffic_interval",
       "no_traffic_healthy_interval",
       "unhealthy_interval",
@@ -118,6 +119,11 @@ export const CLUSTER_FIELDS: FieldTable = {
       "always_log_health_check_failures",
       "always_log_health_check_success",
       "event_log_path",
+    ],
+    "envoy.config.core.v3.HealthCheck.GrpcHealthCheck": [
+      "service_name",
+      "authority",
+      "initial_metadata",
     ],
     "envoy.config.core.v3.HealthCheck.HttpHealthCheck": [
       "host",
@@ -215,7 +221,6 @@ export const CLUSTER_FIELDS: FieldTable = {
     ],
     "envoy.config.cluster.v3.OutlierDetection": ["monitors"],
     "envoy.config.core.v3.HealthCheck": [
-      "grpc_health_check",
       "custom_health_check",
       "event_logger",
       "transport_socket_match_criteria",
