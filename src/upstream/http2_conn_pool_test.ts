@@ -7,6 +7,7 @@ import { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
 import { Http2ConnPool, type Http2KeepaliveSettings } from "./http2_conn_pool.ts";
 import type { PoolClusterInfo } from "./conn_pool.ts";
+import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
 import type {
   ConnectionPoolCallbacks,
   UpstreamStream,
@@ -43,11 +44,17 @@ interface Result {
 }
 
 /** One request through `pool`: what the router would see. */
+/** A GET through `pool` counted against `rm`. */
+function requestWith(pool: Http2ConnPool, rm: ResourceManager): Promise<Result> {
+  return request(pool, [], undefined, undefined, rm);
+}
+
 function request(
   pool: Http2ConnPool,
   headers: [string, string][] = [],
   body?: string,
   trailers?: [string, string][],
+  rm?: ResourceManager,
 ): Promise<Result> {
   return new Promise((resolve, reject) => {
     const r: Result = { status: "", body: "" };
@@ -91,7 +98,7 @@ function request(
       onBelowWriteBufferLowWatermark: () => {},
       onBug: reject,
     };
-    pool.newStream(cb, cb);
+    pool.newStream(cb, cb, rm);
   });
 }
 
@@ -287,3 +294,94 @@ Deno.test("http2 pool: a PING not acknowledged in time closes the connection", O
     await accepted;
   }
 });
+
+Deno.test(
+  "http2 pool: max_requests counts streams; over it a stream fails with overflow",
+  OPTS,
+  async () => {
+    const held: http2.Http2ServerResponse[] = [];
+    const up = await h2Server((_req, res) => {
+      held.push(res);
+      if (held.length === 2) { for (const h of held) h.end("ok"); }
+    });
+    const { pool, stats } = newPool(up.port);
+    const rm = new ResourceManager(new Int32Array(new SharedArrayBuffer(16)), 0, {
+      ...DEFAULT_THRESHOLDS,
+      maxRequests: 2,
+    });
+    try {
+      const third = new Promise<string>((resolve) => {
+        const cb = {
+          onPoolReady: () => resolve("ready"),
+          onPoolFailure: (reason: string) => resolve(reason),
+          onResetStream: () => {},
+          decodeHeaders: () => {},
+          decodeData: () => {},
+          decodeTrailers: () => {},
+          onBelowWriteBufferLowWatermark: () => {},
+          onBug: () => {},
+        };
+        // The first two take the connection's streams; the third is over max_requests.
+        queueMicrotask(() => pool.newStream(cb, cb, rm));
+      });
+      const two = Promise.all([requestWith(pool, rm), requestWith(pool, rm)]);
+      assertEquals(await third, "overflow");
+      for (const r of await two) assertEquals(r.body, "ok");
+      assertEquals(stats.rqPendingOverflow.value, 1);
+      assertEquals(rm.requests.count(), 0);
+    } finally {
+      pool.close();
+      await up.close();
+    }
+  },
+);
+
+Deno.test(
+  "http2 pool: streams above a GOAWAY's last stream id are reset as refused",
+  OPTS,
+  async () => {
+    // A peer that answers the first HEADERS frame with GOAWAY (last stream id 0).
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const served = (async () => {
+      const c = await l.accept();
+      await c.write(new Uint8Array([0, 0, 0, 4, 0, 0, 0, 0, 0]));
+      const b = new Uint8Array(65536);
+      let got = new Uint8Array(0);
+      for (;;) {
+        const n = await c.read(b);
+        if (n === null) break;
+        const all = new Uint8Array(got.length + n);
+        all.set(got);
+        all.set(b.subarray(0, n), got.length);
+        got = all;
+        // Frames after the 24-byte preface: answer once a HEADERS frame (type 1) arrived.
+        let p = 24;
+        let headers = false;
+        while (p + 9 <= got.length) {
+          if (got[p + 3] === 1) headers = true;
+          p += 9 + ((got[p] << 16) | (got[p + 1] << 8) | got[p + 2]);
+        }
+        if (headers) {
+          await c.write(new Uint8Array([0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+          break;
+        }
+      }
+      try {
+        while (await c.read(b) !== null) { /* until the pool closes */ }
+      } catch { /* reset */ }
+      c.close();
+    })();
+    const { pool, stats } = newPool((l.addr as Deno.NetAddr).port);
+    try {
+      const r = await request(pool);
+      assertEquals(r.reset, "remote_refused_stream_reset");
+      assertEquals(stats.cxCloseNotify.value, 1);
+      // The draining connection closed with its last stream.
+      await served;
+      assertEquals(pool.size, 0);
+    } finally {
+      pool.close();
+      l.close();
+    }
+  },
+);
