@@ -302,3 +302,55 @@ typed_extension_protocol_options:
     assertMatch(r.stderr + r.stdout, want);
   }
 });
+
+Deno.test("h1 WebSocket upgrade → h2 upstream as extended CONNECT (RFC 8441); 200 back as 101", async () => {
+  let seen: http2.IncomingHttpHeaders | undefined;
+  const server = http2.createServer({ settings: { enableConnectProtocol: true } });
+  server.on("stream", (stream, headers) => {
+    seen = headers;
+    stream.respond({ ":status": 200 });
+    stream.on("data", (d) => stream.write(`echo:${d}`));
+    stream.on("end", () => stream.end());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const proxy = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/" }
+  route: { cluster: h2 }`,
+    clusters: staticCluster("h2", (server.address() as AddressInfo).port, H2_OPTIONS),
+    hcmExtra: "upgrade_configs: [{ upgrade_type: websocket }]",
+  }));
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port() });
+  try {
+    await conn.write(new TextEncoder().encode(
+      "GET /chat HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    ));
+    const b = new Uint8Array(4096);
+    let text = "";
+    while (!text.includes("\r\n\r\n")) {
+      const n = await conn.read(b);
+      if (n === null) break;
+      text += new TextDecoder().decode(b.subarray(0, n));
+    }
+    assertMatch(text, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    assertMatch(text, /upgrade: websocket\r\n/i);
+    assertMatch(text, /connection: upgrade\r\n/i);
+    assertEquals(seen?.[":method"], "CONNECT");
+    assertEquals(seen?.[":protocol"], "websocket");
+    assertEquals(seen?.[":path"], "/chat");
+    assertEquals(seen?.[":authority"], "ws.test");
+    assertEquals(seen?.["sec-websocket-key"], "dGhlIHNhbXBsZSBub25jZQ==");
+    await conn.write(new TextEncoder().encode("ping"));
+    let echoed = text.slice(text.indexOf("\r\n\r\n") + 4);
+    while (!echoed.includes("echo:ping")) {
+      const n = await conn.read(b);
+      if (n === null) break;
+      echoed += new TextDecoder().decode(b.subarray(0, n));
+    }
+    assertEquals(echoed, "echo:ping");
+  } finally {
+    conn.close();
+    await proxy.stop();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});

@@ -230,6 +230,8 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
   headerBytesReceived = 0;
   #above = false;
   #readDisabled = false;
+  /** The HTTP/1 upgrade this stream carries as an extended CONNECT (RFC 8441), or "". */
+  #upgrade = "";
 
   constructor(
     readonly client: Http2ActiveClient,
@@ -273,6 +275,18 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
 
   encodeHeaders(headers: HeaderMap, endStream: boolean): void {
     if (this.done) return;
+    const upgrade = headers.get("upgrade");
+    if (upgrade !== undefined) {
+      // Envoy's transformUpgradeRequestFromH1toH2, on a copy (the request's own headers stay
+      // for logs): an HTTP/1 upgrade goes upstream as an extended CONNECT.
+      this.#upgrade = upgrade;
+      headers = headers.clone();
+      headers.set(":method", "CONNECT");
+      headers.set(":protocol", upgrade);
+      headers.remove("upgrade");
+      headers.remove("connection");
+      if (headers.get("content-length") === "0") headers.remove("content-length");
+    }
     this.headerBytesSent += headerBytes(headers);
     this.wireBytesSent += this.headerBytesSent;
     this.stream.encodeHeaders(headers, endStream);
@@ -331,6 +345,12 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
     const n = headerBytes(headers);
     this.headerBytesReceived += n;
     this.wireBytesReceived += n;
+    if (this.#upgrade !== "" && headers.get(":status") === "200") {
+      // Envoy's transformUpgradeResponseFromH2toH1: the tunnel is up, as a 101.
+      headers.set(":status", "101");
+      headers.set("upgrade", this.#upgrade);
+      headers.set("connection", "upgrade");
+    }
     // Released before the router hears of the end: finishing the downstream response may
     // destroy the router, which resets streams that are not done.
     if (endStream) this.#responseEnd();
