@@ -220,6 +220,23 @@ def malformed(port, case):
         except (BrokenPipeError, ConnectionResetError):
             return {"type": "closed"}
         return first_error(s, b"")
+    if case == "hpack_bomb":
+        # One 3 KB header enters the dynamic table, then a block references it 12,000 times
+        # (36 MB if expanded): the stream is reset, the connection lives.
+        first = enc.encode(req("/") + [("x-big", "v" * 3000)])
+        bomb = bytes([0xbe]) * 12000
+        return first_error(s, start() + frame(HEADERS, 5, 1, first) + frame(HEADERS, 5, 3, bomb))
+    if case == "rapid_reset":
+        # 1,000 streams opened and reset at once, then a normal request still gets answered.
+        data = start()
+        sid = 1
+        for _ in range(1000):
+            data += frame(HEADERS, 4, sid, block(enc)) + frame(RST_STREAM, 0, sid, struct.pack(">I", 8))
+            sid += 2
+        data += frame(HEADERS, 5, sid, block(enc, "/size/3"))
+        s.sendall(data)
+        read_until_end(s, sid)
+        return {"type": "answered", "stream": sid}
     raise SystemExit("unknown case " + case)
 
 

@@ -25,12 +25,20 @@ import {
   type Http2Options,
 } from "../src/http/http2/connection.ts";
 
+const CHUNK = new Uint8Array(65536);
+for (let i = 0; i < CHUNK.length; i++) CHUNK[i] = 0x61 + (i % 26);
+
 /** One request being answered. */
 class EchoStream implements StreamHandler {
   headers: HeaderMap | undefined;
   body: Uint8Array[] = [];
   bytes = 0;
   trailers: HeaderMap | undefined;
+  /** Bytes of a `/size/N` body still to produce, and whether the stream said to stop. */
+  toProduce = 0;
+  blocked = false;
+  withTrailers = false;
+  finished = false;
   constructor(readonly stream: Http2StreamEncoder) {}
 
   decodeHeaders(headers: HeaderMap, endStream: boolean): void {
@@ -46,9 +54,36 @@ class EchoStream implements StreamHandler {
     this.trailers = trailers;
     this.respond();
   }
-  onResetStream(): void {}
-  onAboveWriteBufferHighWatermark(): void {}
-  onBelowWriteBufferLowWatermark(): void {}
+  onResetStream(): void {
+    this.toProduce = 0;
+  }
+  onAboveWriteBufferHighWatermark(): void {
+    this.blocked = true;
+  }
+  onBelowWriteBufferLowWatermark(): void {
+    this.blocked = false;
+    this.produce();
+  }
+
+  /** Writes `/size/N` body chunks while the stream takes them (a producer that honours flow control). */
+  produce(): void {
+    while (this.toProduce > 0 && !this.blocked) {
+      const len = Math.min(CHUNK.length, this.toProduce);
+      this.toProduce -= len;
+      this.stream.encodeData(CHUNK.subarray(0, len), false);
+    }
+    if (this.toProduce === 0 && !this.blocked) this.finish();
+  }
+
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.withTrailers) {
+      const t = new HeaderMap(["x-trailer", "done"]);
+      this.trailers?.forEach((k, v) => t.add(`x-echo-${k}`, v));
+      this.stream.encodeTrailers(t);
+    } else this.stream.encodeData(new Uint8Array(0), true);
+  }
 
   respond(): void {
     const path = this.headers!.get(":path") ?? "";
@@ -63,24 +98,15 @@ class EchoStream implements StreamHandler {
       "x-request-bytes",
       String(this.bytes),
     ]);
-    const withTrailers = path.includes("trailers");
+    this.withTrailers = path.includes("trailers");
     this.stream.encodeHeaders(out, false);
     if (sized) {
-      const n = Number(sized[1]);
-      const chunk = new Uint8Array(Math.min(n, 65536));
-      for (let i = 0; i < chunk.length; i++) chunk[i] = 0x61 + (i % 26);
-      for (let sent = 0; sent < n; sent += chunk.length) {
-        const len = Math.min(chunk.length, n - sent);
-        this.stream.encodeData(chunk.subarray(0, len), false);
-      }
-    } else {
-      for (const b of this.body) this.stream.encodeData(b, false);
+      this.toProduce = Number(sized[1]);
+      this.produce();
+      return;
     }
-    if (withTrailers) {
-      const t = new HeaderMap(["x-trailer", "done"]);
-      this.trailers?.forEach((k, v) => t.add(`x-echo-${k}`, v));
-      this.stream.encodeTrailers(t);
-    } else this.stream.encodeData(new Uint8Array(0), true);
+    for (const b of this.body) this.stream.encodeData(b, false);
+    this.finish();
   }
 }
 
@@ -152,14 +178,17 @@ export interface FetchedResponse {
   trailers: HeaderMap | undefined;
 }
 
+/** A request for `fetchAll`: a path to GET, or a method, path and body. */
+export type FetchRequest = string | { method: string; path: string; body: Uint8Array };
+
 /**
- * Fetches `paths` concurrently over one HTTP/2 connection (prior knowledge) with the
+ * Fetches `requests` concurrently over one HTTP/2 connection (prior knowledge) with the
  * client-role codec.
  */
 export async function fetchAll(
   port: number,
   authority: string,
-  paths: string[],
+  requests: FetchRequest[],
 ): Promise<FetchedResponse[]> {
   const raw = await Deno.connect({ hostname: "127.0.0.1", port });
   const c = new Connection(raw);
@@ -183,7 +212,10 @@ export async function fetchAll(
     onEnd: () => c.close(),
     onClose: () => codec.onConnectionClosed(),
   });
-  for (const path of paths) {
+  for (const req of requests) {
+    const { method, path, body: upload } = typeof req === "string"
+      ? { method: "GET", path: req, body: undefined }
+      : req;
     results.push(
       new Promise<FetchedResponse>((resolve, reject) => {
         failures.push(reject);
@@ -226,7 +258,7 @@ export async function fetchAll(
         stream.encodeHeaders(
           new HeaderMap([
             ":method",
-            "GET",
+            method,
             ":scheme",
             "http",
             ":path",
@@ -234,8 +266,9 @@ export async function fetchAll(
             ":authority",
             authority,
           ]),
-          true,
+          upload === undefined,
         );
+        if (upload !== undefined) stream.encodeData(upload, true);
       }),
     );
   }

@@ -6,6 +6,11 @@
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
 import { fetchAll, startEchoServer } from "./http2_peer.ts";
+import { Connection } from "../src/network/connection.ts";
+import { HeaderMap } from "../src/http/header_map.ts";
+import { Store } from "../src/stats/store.ts";
+import { http2CodecStats } from "../src/http/http2/codec_stats.ts";
+import { DEFAULT_HTTP2_OPTIONS, Http2Connection } from "../src/http/http2/connection.ts";
 
 const PY = (() => {
   try {
@@ -60,6 +65,7 @@ Deno.test("h2 peer: python h2 — malformed input gets the right GOAWAY or RST_S
     ["window_overflow", "GOAWAY", 0x3],
     ["stream_window_overflow", "RST_STREAM", 0x3],
     ["idle_data", "GOAWAY", 0x1],
+    ["hpack_bomb", "RST_STREAM", 0x2],
   ];
   try {
     for (const [scenario, type, code] of cases) {
@@ -82,6 +88,10 @@ Deno.test("h2 peer: python h2 — floods close the connection and bump the count
     const cont = await python("continuation_flood", srv.port);
     assert(cont.type !== "timeout", JSON.stringify(cont));
     assertEquals(srv.stats.header_overflow.value, 1);
+    // Rapid reset: the codec resets nothing itself and keeps serving; the connection manager's
+    // premature reset tracker (premature_reset.ts) is what closes such a connection.
+    assertEquals(await python("rapid_reset", srv.port), { type: "answered", stream: 2001 });
+    assertEquals(srv.stats.rx_reset.value, 1000);
     const ping = await python("ping_flood", srv.port);
     assert(ping.type !== "timeout", JSON.stringify(ping));
     assertEquals(srv.stats.outbound_control_flood.value, 1);
@@ -113,6 +123,32 @@ Deno.test("h2 peer: nghttp — concurrent requests, an upload and trailers", asy
   } finally {
     srv.close();
     await Deno.remove(upload);
+  }
+});
+
+Deno.test("h2 peer: curl --http2-prior-knowledge — GET and POST", async () => {
+  const srv = startEchoServer();
+  try {
+    const base = `http://127.0.0.1:${srv.port}`;
+    const get = await run("curl", ["-sS", "--http2-prior-knowledge", "-i", `${base}/size/5`]);
+    assertEquals(get.code, 0, get.out);
+    assert(get.out.startsWith("HTTP/2 200"), get.out);
+    assert(get.out.endsWith("abcde"), get.out);
+    const post = await run("curl", [
+      "-sS",
+      "--http2-prior-knowledge",
+      "-D",
+      "-",
+      "--data-binary",
+      "hello h2",
+      `${base}/echo`,
+    ]);
+    assertEquals(post.code, 0, post.out);
+    assert(post.out.includes("x-request-bytes: 8"), post.out);
+    assert(post.out.endsWith("hello h2"), post.out);
+    assertEquals(srv.codecErrors, []);
+  } finally {
+    srv.close();
   }
 });
 
@@ -161,19 +197,80 @@ Deno.test("h2 peer: client role against nghttpd", async () => {
         await new Promise((r) => setTimeout(r, 25));
       }
     }
-    const [big, small, missing] = await fetchAll(port, `127.0.0.1:${port}`, [
+    // The upload is larger than nghttpd's 64 KiB windows: it goes out as WINDOW_UPDATEs arrive.
+    const [big, small, missing, posted] = await fetchAll(port, `127.0.0.1:${port}`, [
       "/big.bin",
       "/small.txt",
       "/missing",
+      { method: "POST", path: "/small.txt", body: new Uint8Array(1_000_000).fill(1) },
     ]);
     assertEquals(big.headers.get(":status"), "200");
     assertEquals(big.body.length, file.length);
     assertEquals(big.body, file);
     assertEquals(new TextDecoder().decode(small.body), "hello from nghttpd\n");
     assertEquals(missing.headers.get(":status"), "404");
+    assertEquals(posted.headers.get(":status"), "200");
   } finally {
     child.kill();
     await child.status;
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("h2 peer: a client that never reads keeps the server's buffers bounded", async () => {
+  const srv = startEchoServer({ streamBufferLimit: 256 * 1024 });
+  const c = new Connection(await Deno.connect({ hostname: "127.0.0.1", port: srv.port }));
+  let received = 0;
+  const codec = new Http2Connection("client", c, {
+    onGoAway() {},
+    onCodecError() {},
+  }, {
+    ...DEFAULT_HTTP2_OPTIONS,
+    initialStreamWindowSize: 65535,
+    initialConnectionWindowSize: 65535,
+  }, http2CodecStats(new Store()));
+  c.start({
+    onData: (chunk) => void codec.dispatch(chunk),
+    onEnd: () => c.close(),
+    onClose: () => codec.onConnectionClosed(),
+  });
+  try {
+    const stream = codec.newStream({
+      decodeHeaders() {},
+      decodeData(d) {
+        received += d.length;
+      },
+      decodeTrailers() {},
+      onResetStream() {},
+      onAboveWriteBufferHighWatermark() {},
+      onBelowWriteBufferLowWatermark() {},
+    })!;
+    // The body is never consumed: no window is granted back.
+    stream.readDisable(true);
+    stream.encodeHeaders(
+      new HeaderMap([
+        ":method",
+        "GET",
+        ":scheme",
+        "http",
+        ":path",
+        "/size/100000000",
+        ":authority",
+        "a",
+      ]),
+      true,
+    );
+    const start = performance.now();
+    while (received < 65535 || srv.stats.pending_send_bytes.value === 0) {
+      assert(performance.now() - start < 5000, `received ${received}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assertEquals(received, 65535);
+    // The producer stopped at the stream's limit (plus one chunk), not at 100 MB.
+    const pending = srv.stats.pending_send_bytes.value;
+    assert(pending > 0 && pending <= 256 * 1024 + 65536, `pending_send_bytes ${pending}`);
+  } finally {
+    c.close();
+    srv.close();
   }
 });

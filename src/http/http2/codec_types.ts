@@ -25,9 +25,7 @@ export type StreamResetReason =
   | "local refused stream reset"
   | "remote reset"
   | "remote refused stream reset"
-  | "connection termination"
-  | "protocol error"
-  | "overflow";
+  | "connection termination";
 
 /** Receives what the peer sent on one stream (Envoy's RequestDecoder / ResponseDecoder). */
 export interface StreamDecoder {
@@ -87,6 +85,12 @@ export interface Http2ConnectionCallbacks {
 export interface Http2StreamEncoder {
   /** The stream identifier. */
   readonly id: number;
+  /**
+   * The upgrade this stream carries as an extended CONNECT (e.g. `websocket`), "" for none.
+   * Server role: set once the request's headers arrive; the connection manager sees them in
+   * their HTTP/1 form (GET, `upgrade`, `connection: upgrade`) and its 101 goes out as 200.
+   */
+  readonly upgradeType: string;
   /** Sends headers (server: response with :status; client: request with pseudo-headers). */
   encodeHeaders(headers: HeaderMap, endStream: boolean): void;
   /** Sends body bytes, flow-controlled; the array must not change afterwards. */

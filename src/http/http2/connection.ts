@@ -83,6 +83,14 @@ import {
   type StreamResetReason,
 } from "./codec_types.ts";
 import { validateRequestHeaders, validateResponseHeaders, validateTrailers } from "./message.ts";
+import {
+  isH2UpgradeRequest,
+  isUpgrade,
+  upgradeRequestFromH1toH2,
+  upgradeRequestFromH2toH1,
+  upgradeResponseFromH1toH2,
+  upgradeResponseFromH2toH1,
+} from "./upgrade.ts";
 
 /** Envoy's Http2ProtocolOptions, resolved (defaults in DEFAULT_HTTP2_OPTIONS). */
 export interface Http2Options {
@@ -117,10 +125,20 @@ export interface Http2Options {
   /** `max_headers_count` (common_http_protocol_options). */
   readonly maxHeadersCount: number;
   /**
+   * `common_http_protocol_options.headers_with_underscores_action` (server role): keep such
+   * headers, drop them (`dropped_headers_with_underscores`), or reset the request
+   * (`requests_rejected_with_underscores_in_headers`).
+   */
+  readonly headersWithUnderscoresAction: "allow" | "drop_header" | "reject_request";
+  /**
    * Bytes a stream may queue for the peer before its handler is told to stop producing
    * (`per_connection_buffer_limit_bytes` in Envoy).
    */
   readonly streamBufferLimit: number;
+  /** Our SETTINGS_MAX_FRAME_SIZE (from `custom_settings_parameters`; 16384 otherwise). */
+  readonly maxFrameSize: number;
+  /** Further SETTINGS to send, `[id, value, ...]` (other `custom_settings_parameters`). */
+  readonly customSettings: readonly number[];
 }
 
 /** Envoy's defaults for Http2ProtocolOptions and the HCM header limits. */
@@ -138,7 +156,10 @@ export const DEFAULT_HTTP2_OPTIONS: Http2Options = {
   maxInboundWindowUpdateFramesPerDataFrameSent: 10,
   maxHeadersKb: 60,
   maxHeadersCount: 100,
+  headersWithUnderscoresAction: "allow",
   streamBufferLimit: 1024 * 1024,
+  maxFrameSize: MIN_MAX_FRAME_SIZE,
+  customSettings: [],
 };
 
 /** Envoy's response code details for HTTP/2 stream failures. */
@@ -146,11 +167,9 @@ export const DETAILS = {
   invalidHeaderField: "http2.invalid.header.field",
   messagingError: "http2.violation.of.messaging.rule",
   tooManyHeaders: "http2.too_many_headers",
+  invalidUnderscore: "http2.unexpected_underscore",
   remoteReset: "http2.remote_reset",
   remoteRefused: "http2.remote_refuse",
-  outboundFlood: "http2.outbound_frames_flood",
-  inboundEmptyFrameFlood: "http2.inbound_empty_frames_flood",
-  codecError: "http2.codec_error",
 } as const;
 
 /** A header block bigger than the header limit by this much is a flood (CVE-2024-27919). */
@@ -193,12 +212,19 @@ export class Http2Stream implements Http2StreamEncoder {
   received = 0;
   /** Whether the peer's message has no body by definition (response to HEAD, 204, 304). */
   headRequest = false;
+  /**
+   * The upgrade (e.g. `websocket`) this stream carries as an extended CONNECT, "" for none:
+   * responses are translated to and from the HTTP/1 form (upgrade.ts).
+   */
+  upgradeType = "";
   /** Data waiting for window: chunks, offset into the first, total bytes, then END_STREAM. */
   pending: Uint8Array[] = [];
   pendingOffset = 0;
   pendingBytes = 0;
   pendingEnd = false;
   pendingTrailers: HeaderMap | undefined;
+  /** Whether it is in the connection's list of streams waiting for connection window. */
+  waitingForConnectionWindow = false;
   #aboveHigh = false;
   /** When the stream started (for premature reset accounting by the owner). */
   readonly createdMs: number;
@@ -288,16 +314,20 @@ export class Http2Connection {
   #sendWindow = DEFAULT_WINDOW;
   #recvWindow: number;
   #unacked = 0;
-  /** Peer settings. */
+  /** The peer's SETTINGS_INITIAL_WINDOW_SIZE: the send window new streams start with. */
   peerInitialWindow = DEFAULT_WINDOW;
   #peerMaxFrameSize = MIN_MAX_FRAME_SIZE;
   /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (client pools size themselves by it). */
   peerMaxConcurrentStreams = 0xffffffff;
   /** Whether the peer allows extended CONNECT (RFC 8441). */
   peerEnableConnect = false;
+  /** Client role: the :scheme of requests that carry none (`https` over TLS). */
+  scheme = "http";
   /** The continuation state: stream, flags of its HEADERS, block bytes so far. */
   #contStream = 0;
   #contFlags = 0;
+  /** Whether the HEADERS of the block being read made its stream depend on itself. */
+  #selfDependent = false;
   #block = new Uint8Array(0);
   #blockLen = 0;
   /** Header list scratch, reused for every block. */
@@ -306,11 +336,14 @@ export class Http2Connection {
   #goAwaySent = false;
   #goAwayLastStream = MAX_WINDOW;
   #goAwayReceived = false;
-  #peerGoAwayLast = MAX_WINDOW;
   #recentlyReset = new Int32Array(RECENTLY_RESET);
   #recentlyResetAt = 0;
   #failed = false;
-  #dispatching = false;
+  #failStatus: CodecStatus = CODEC_OK;
+  /** The chunk being dispatched: DATA cut from it may be handed on as a view. */
+  #chunk: Uint8Array | undefined;
+  /** Bytes handed to the transport so far (the outbound flood limits measure against it). */
+  #written = 0;
   #pingCounter = 0;
   /** Active streams the peer opened (server) or we opened (client). */
   #active = 0;
@@ -337,10 +370,14 @@ export class Http2Connection {
     this.#prefaceLeft = this.#server ? PREFACE.length : 0;
     this.#nextLocalStream = this.#server ? 2 : 1;
     this.#reader = new FrameReader(this);
-    this.#decoder = new HpackDecoder(options.hpackTableSize);
+    // Until the peer acknowledges our SETTINGS it may use the default table size (RFC 7541 §4.2).
+    this.#decoder = new HpackDecoder(Math.max(options.hpackTableSize, 4096));
     this.#constraints = new ProtocolConstraints(options, stats);
     this.#recvWindow = options.initialConnectionWindowSize;
-    if (!this.#server) this.#transport.write(PREFACE);
+    if (!this.#server) {
+      this.#transport.write(PREFACE);
+      this.#written = PREFACE.length;
+    }
     const settings: number[] = [];
     if (!this.#server) settings.push(SETTINGS_ENABLE_PUSH, 0);
     if (options.hpackTableSize !== 4096) {
@@ -349,6 +386,11 @@ export class Http2Connection {
     settings.push(SETTINGS_MAX_CONCURRENT_STREAMS, options.maxConcurrentStreams);
     settings.push(SETTINGS_INITIAL_WINDOW_SIZE, options.initialStreamWindowSize);
     if (this.#server && options.allowConnect) settings.push(SETTINGS_ENABLE_CONNECT_PROTOCOL, 1);
+    if (options.maxFrameSize !== MIN_MAX_FRAME_SIZE) {
+      settings.push(SETTINGS_MAX_FRAME_SIZE, options.maxFrameSize);
+      this.#reader.maxFrameSize = options.maxFrameSize;
+    }
+    for (const v of options.customSettings) settings.push(v);
     this.#write(settingsFrame(settings), false);
     if (options.initialConnectionWindowSize > DEFAULT_WINDOW) {
       this.#write(
@@ -379,7 +421,6 @@ export class Http2Connection {
    */
   dispatch(chunk: Uint8Array): CodecStatus {
     if (this.#failed) return this.#failStatus;
-    this.#dispatching = true;
     try {
       let start = 0;
       if (this.#prefaceLeft > 0) {
@@ -397,17 +438,12 @@ export class Http2Connection {
       }
       this.#chunk = chunk;
       const err = this.#reader.feed(chunk, start, chunk.length);
-      this.#chunk = undefined;
       if (err !== NO_ERROR && !this.#failed) this.#connectionError(err, "http2.frame_too_large");
     } finally {
-      this.#dispatching = false;
+      this.#chunk = undefined;
     }
     return this.#failed ? this.#failStatus : CODEC_OK;
   }
-
-  #failStatus: CodecStatus = CODEC_OK;
-  /** The chunk being dispatched: DATA cut from it may be handed on as a view. */
-  #chunk: Uint8Array | undefined;
 
   /** Client role: opens a stream whose response goes to `handler`; undefined after GOAWAY. */
   newStream(handler: StreamHandler): Http2Stream | undefined {
@@ -476,6 +512,7 @@ export class Http2Connection {
       this.#close(s);
       s.handler?.onResetStream("connection termination", "");
     }
+    this.#constraints.release();
     this.#failed = true;
   }
 
@@ -615,8 +652,6 @@ export class Http2Connection {
     return this.#onHeaderBlock(id, this.#block, 0, this.#blockLen);
   }
 
-  #selfDependent = false;
-
   /** Adds a fragment to the header block being assembled; false on a CONTINUATION flood. */
   #appendBlock(buf: Uint8Array, from: number, to: number): boolean {
     const n = to - from;
@@ -636,16 +671,16 @@ export class Http2Connection {
   }
 
   /**
-   * Decodes a complete header block for stream `id` into #kv. Returns the HPACK status, or
+   * Decodes a complete header block `buf[from, to)` into #kv. Returns the HPACK status, or
    * -1 after a connection error.
    */
-  #decodeBlock(): number {
+  #decodeBlock(buf: Uint8Array, from: number, to: number): number {
     const kv = this.#kv;
     kv.length = 0;
     const status = this.#decoder.decode(
-      this.#block,
-      0,
-      this.#blockLen,
+      buf,
+      from,
+      to,
       kv,
       this.options.maxHeadersKb * 1024,
       this.options.maxHeadersCount,
@@ -659,11 +694,7 @@ export class Http2Connection {
 
   /** A whole header block (HEADERS plus CONTINUATIONs) for stream `id`. */
   #onHeaderBlock(id: number, buf: Uint8Array, from: number, to: number): boolean {
-    if (buf !== this.#block) {
-      this.#blockLen = 0;
-      if (!this.#appendBlock(buf, from, to)) return false;
-    }
-    const status = this.#decodeBlock();
+    const status = this.#decodeBlock(buf, from, to);
     if (status < 0) return false;
     const endStream = (this.#contFlags & FLAG_END_STREAM) !== 0;
     let s = this.#streams.get(id);
@@ -687,6 +718,7 @@ export class Http2Connection {
       this.#lastPeerStream = id;
       if (this.#goAwaySent && id > this.#goAwayLastStream) return true;
       if (this.#active >= this.options.maxConcurrentStreams) {
+        this.stats.stream_refused_errors.inc();
         this.#sendReset(id, REFUSED_STREAM);
         this.#rememberReset(id);
         return true;
@@ -699,13 +731,20 @@ export class Http2Connection {
     if (s.remoteEnd) return this.#streamError(s, STREAM_CLOSED, DETAILS.messagingError);
     if (status === DECODE_OVERFLOW) {
       this.stats.header_overflow.inc();
-      this.#resetFromCodec(s, INTERNAL_ERROR, "overflow", DETAILS.tooManyHeaders);
+      this.#resetFromCodec(s, INTERNAL_ERROR, DETAILS.tooManyHeaders);
       return !this.#failed;
     }
     if (status === DECODE_INVALID_HEADER) {
       return this.#messagingError(s, DETAILS.invalidHeaderField);
     }
     const kv = this.#kv;
+    if (
+      this.#server && this.options.headersWithUnderscoresAction !== "allow" &&
+      !this.#underscores(kv)
+    ) {
+      this.#resetFromCodec(s, INTERNAL_ERROR, DETAILS.invalidUnderscore);
+      return !this.#failed;
+    }
     if (s.remoteHeaders === 0) {
       let detail: string;
       if (this.#server) {
@@ -729,6 +768,11 @@ export class Http2Connection {
       s.remoteHeaders = 1;
       if (endStream) s.remoteEnd = true;
       const h = this.#headerMap(kv);
+      if (s.upgradeType !== "") upgradeResponseFromH2toH1(h, s.upgradeType);
+      else if (this.#server && this.options.allowConnect && isH2UpgradeRequest(h)) {
+        s.upgradeType = h.get(":protocol")!;
+        upgradeRequestFromH2toH1(h);
+      }
       s.handler?.decodeHeaders(h, endStream);
     } else {
       // Trailers: they end the stream and carry no pseudo-headers (§8.1).
@@ -747,11 +791,37 @@ export class Http2Connection {
     return !this.#failed;
   }
 
-  /** The header list as a HeaderMap, cookie crumbs joined with "; " (RFC 9113 §8.2.3). */
+  /**
+   * Applies headers_with_underscores_action to `kv`: drops such headers, or returns false
+   * when the request must be rejected.
+   */
+  #underscores(kv: string[]): boolean {
+    for (let i = 0; i < kv.length;) {
+      if (kv[i].indexOf("_") < 0 || kv[i].charCodeAt(0) === 0x3a) {
+        i += 2;
+        continue;
+      }
+      if (this.options.headersWithUnderscoresAction === "reject_request") {
+        this.stats.requests_rejected_with_underscores_in_headers.inc();
+        return false;
+      }
+      this.stats.dropped_headers_with_underscores.inc();
+      kv.splice(i, 2);
+    }
+    return true;
+  }
+
+  /**
+   * The header list as a HeaderMap, cookie crumbs joined with "; " (RFC 9113 §8.2.3). The
+   * map takes `kv` (#kv); the next block decodes into a fresh list.
+   */
   #headerMap(kv: string[]): HeaderMap {
     let cookies = 0;
     for (let i = 0; i < kv.length; i += 2) if (kv[i] === "cookie") cookies++;
-    if (cookies < 2) return new HeaderMap(kv.slice());
+    if (cookies < 2) {
+      this.#kv = [];
+      return new HeaderMap(kv);
+    }
     const out: string[] = [];
     let cookieAt = -1;
     for (let i = 0; i < kv.length; i += 2) {
@@ -768,6 +838,7 @@ export class Http2Connection {
     if (id !== 0) return this.#connectionError(PROTOCOL_ERROR, "http2.settings_on_stream");
     if (flags & FLAG_ACK) {
       if (end !== start) return this.#connectionError(FRAME_SIZE_ERROR, "http2.settings_ack_size");
+      this.#decoder.setMaxTableSizeLimit(this.options.hpackTableSize);
       return true;
     }
     if ((end - start) % 6 !== 0) {
@@ -888,7 +959,6 @@ export class Http2Connection {
     const last = u32(buf, start) & MAX_WINDOW;
     const code = u32(buf, start + 4);
     this.#goAwayReceived = true;
-    this.#peerGoAwayLast = Math.min(this.#peerGoAwayLast, last);
     // Streams we opened above the peer's last stream were never processed: safe to retry.
     for (const s of [...this.#streams.values()]) {
       if ((s.id & 1) === (this.#server ? 0 : 1) && s.id > last) {
@@ -970,7 +1040,15 @@ export class Http2Connection {
   /** Sends `headers` on stream `s` (Http2Stream.encodeHeaders). */
   encodeHeaders(s: Http2Stream, headers: HeaderMap, endStream: boolean): void {
     if (s.state === CLOSED || s.localEnd || this.#failed) return;
-    if (!this.#server && headers.get(":method") === "HEAD") s.headRequest = true;
+    if (this.#server) {
+      if (s.upgradeType !== "" && isUpgrade(headers)) headers = upgradeResponseFromH1toH2(headers);
+    } else {
+      if (headers.get(":method") === "HEAD") s.headRequest = true;
+      else if (s.remoteHeaders === 0 && isUpgrade(headers)) {
+        s.upgradeType = headers.get("upgrade")!;
+        headers = upgradeRequestFromH1toH2(headers);
+      }
+    }
     this.#writeHeaders(s, headers, endStream);
     if (endStream) {
       s.localEnd = true;
@@ -1002,8 +1080,10 @@ export class Http2Connection {
   /** A local reset of `s` (Http2Stream.resetStream). */
   resetStreamLocal(s: Http2Stream, reason: StreamResetReason): void {
     if (s.state === CLOSED) return;
-    const code = reason === "local refused stream reset" ? REFUSED_STREAM : NO_ERROR;
-    this.#resetFromCodec(s, code, reason, "");
+    this.#close(s);
+    this.#rememberReset(s.id);
+    this.#sendReset(s.id, reason === "local refused stream reset" ? REFUSED_STREAM : NO_ERROR);
+    s.handler?.onResetStream(reason, "");
   }
 
   /** Writes as much of the queued data of `s` as both windows allow. */
@@ -1011,7 +1091,8 @@ export class Http2Connection {
     while (s.pendingBytes > 0 && !this.#failed && s.state !== CLOSED) {
       const allowed = Math.min(s.sendWindow, this.#sendWindow, this.#peerMaxFrameSize);
       if (allowed <= 0) {
-        if (this.#sendWindow <= 0 && s.sendWindow > 0 && !this.#blocked.includes(s)) {
+        if (this.#sendWindow <= 0 && s.sendWindow > 0 && !s.waitingForConnectionWindow) {
+          s.waitingForConnectionWindow = true;
           this.#blocked.push(s);
         }
         return;
@@ -1059,6 +1140,7 @@ export class Http2Connection {
         for (let j = i; j < blocked.length; j++) this.#blocked.push(blocked[j]);
         return;
       }
+      s.waitingForConnectionWindow = false;
       if (s.state !== CLOSED) this.#flush(s);
     }
   }
@@ -1076,23 +1158,31 @@ export class Http2Connection {
     }
     const head = allocate(FRAME_HEADER_SIZE);
     writeFrameHeader(head, 0, n, DATA, flags, id);
-    this.#write(head, false, true);
+    this.#write(head, false, true, n);
     if (!this.#failed) this.#transport.write(data.subarray(off, off + n));
   }
 
   /** HEADERS (and CONTINUATIONs past the peer's max frame size) for `s`. */
   #writeHeaders(s: Http2Stream, headers: HeaderMap, endStream: boolean): void {
     const kv = headers.raw();
-    let bound = 12;
+    let bound = 12 + 20;
     for (let i = 0; i < kv.length; i += 2) bound += kv[i].length + kv[i + 1].length + 12;
     const out = allocate(FRAME_HEADER_SIZE + bound);
     const enc = this.#encoder;
     let pos = enc.begin(out, FRAME_HEADER_SIZE);
     const hasAuthority = !this.#server && headers.has(":authority");
     // Pseudo-headers first (§8.3), then the rest minus connection-specific ones (§8.2.2).
+    let needScheme = false;
     for (let i = 0; i < kv.length; i += 2) {
-      if (kv[i].charCodeAt(0) === 0x3a) pos = enc.field(kv[i], kv[i + 1], out, pos);
+      const name = kv[i];
+      if (name.charCodeAt(0) !== 0x3a) continue;
+      if (name === ":method" && !this.#server) {
+        needScheme = kv[i + 1] !== "CONNECT" || headers.has(":protocol");
+      }
+      pos = enc.field(name, kv[i + 1], out, pos);
     }
+    // A request from HTTP/1 has no :scheme; HTTP/2 requires one (§8.3.1).
+    if (needScheme && !headers.has(":scheme")) pos = enc.field(":scheme", this.scheme, out, pos);
     for (let i = 0; i < kv.length; i += 2) {
       const name = kv[i];
       if (name.charCodeAt(0) === 0x3a || CONNECTION_SPECIFIC.has(name)) continue;
@@ -1134,22 +1224,20 @@ export class Http2Connection {
     this.#write(rstStreamFrame(id, code), true);
   }
 
-  /** Resets `s` from our side and tells its handler. */
-  #resetFromCodec(
-    s: Http2Stream,
-    code: number,
-    reason: StreamResetReason,
-    details: string,
-  ): void {
+  /**
+   * Resets `s` because of what the peer sent; its handler hears `local reset` with the
+   * details (as Envoy reports streams it reset on a peer's invalid frames).
+   */
+  #resetFromCodec(s: Http2Stream, code: number, details: string): void {
     this.#close(s);
     this.#rememberReset(s.id);
     this.#sendReset(s.id, code);
-    s.handler?.onResetStream(reason, details);
+    s.handler?.onResetStream("local reset", details);
   }
 
   /** A stream error (§5.4.2): RST_STREAM with `code`; the connection lives on. */
   #streamError(s: Http2Stream, code: number, details: string): boolean {
-    if (s.state !== CLOSED) this.#resetFromCodec(s, code, "protocol error", details);
+    if (s.state !== CLOSED) this.#resetFromCodec(s, code, details);
     return !this.#failed;
   }
 
@@ -1165,7 +1253,7 @@ export class Http2Connection {
     if (s.state !== CLOSED) {
       this.#close(s);
       this.#sendReset(s.id, PROTOCOL_ERROR);
-      s.handler?.onResetStream("protocol error", details);
+      s.handler?.onResetStream("local reset", details);
     }
     return this.#connectionError(PROTOCOL_ERROR, details);
   }
@@ -1196,10 +1284,20 @@ export class Http2Connection {
     this.#callbacks.onCodecError(status, details);
   }
 
-  /** Writes a frame, counting it against the outbound flood limits. */
-  #write(frame: Uint8Array, control: boolean, data = false): void {
+  /**
+   * Writes a frame, counting it against the outbound flood limits. `payload`: bytes of the
+   * frame written separately right after it (a large DATA payload passed on as a view).
+   */
+  #write(frame: Uint8Array, control: boolean, data = false, payload = 0): void {
     if (this.#failed) return;
-    const flood = this.#constraints.trackOutbound(this.#transport.bufferedBytes, control, data);
+    const written = this.#written;
+    this.#written += frame.length + payload;
+    const flood = this.#constraints.trackOutbound(
+      written - this.#transport.bufferedBytes,
+      this.#written,
+      control,
+      data,
+    );
     if (flood !== "") {
       this.#fail(CODEC_BUFFER_FLOOD, flood);
       return;

@@ -443,8 +443,9 @@ Deno.test("h2 connection: extended CONNECT needs allow_connect", () => {
     ),
   );
   assertEquals(out, []);
-  assertEquals(on.handlers.map((h) => h.headers!.get(":method")), ["CONNECT", "CONNECT"]);
-  assertEquals(on.handlers[0].headers!.get(":protocol"), "websocket");
+  // The extended CONNECT reaches the connection manager in its HTTP/1 upgrade form.
+  assertEquals(on.handlers.map((h) => h.headers!.get(":method")), ["GET", "CONNECT"]);
+  assertEquals(on.handlers[0].headers!.get("upgrade"), "websocket");
 });
 
 Deno.test("h2 connection: graceful drain sends two GOAWAYs; later streams are ignored", () => {
@@ -529,6 +530,7 @@ Deno.test("h2 connection: max_concurrent_streams refuses extra streams", () => {
     concat(r.start(), r.headers(1, GET, FLAG_END_HEADERS), r.headers(3, GET, FLAG_END_HEADERS)),
   );
   assertEquals(out.map((f) => [f.type, f.id, errorCode(f)]), [[RST_STREAM, 3, REFUSED_STREAM]]);
+  assertEquals(s.stats.stream_refused_errors.value, 1);
 });
 
 Deno.test("h2 connection: 1xx, HEAD and unknown frame types (client role)", () => {
@@ -668,4 +670,112 @@ Deno.test("h2 connection: random bytes after the preface never throw (fuzz)", ()
     }
     s.conn.dispatch(concat(new RawClient().start(), b));
   }
+});
+
+Deno.test("h2 connection: hpack_table_size 0 is advertised and honoured by our client", () => {
+  const server = side("server", { hpackTableSize: 0 }, (h) => {
+    h.onEvent = (r) => r.stream!.encodeHeaders(response(), true);
+  });
+  const client = side("client");
+  for (let i = 0; i < 3; i++) {
+    const h = new RecordingHandler();
+    client.conn.newStream(h)!.encodeHeaders(request("/", "GET", ["x-custom", "value"]), true);
+    pump(client, server);
+    assertEquals(h.headers!.get(":status"), "200");
+  }
+  assertEquals(server.errors, []);
+  assertEquals(server.handlers.map((h) => h.headers!.get("x-custom")), ["value", "value", "value"]);
+});
+
+Deno.test("h2 connection: headers_with_underscores_action drop_header and reject_request", () => {
+  const drop = side("server", { headersWithUnderscoresAction: "drop_header" });
+  let r = new RawClient();
+  serverReply(drop, concat(r.start(), r.headers(1, [...GET, "x_a", "1", "x-b", "2"])));
+  assertEquals(drop.handlers[0].headers!.raw().slice(8), ["x-b", "2"]);
+  assertEquals(drop.stats.dropped_headers_with_underscores.value, 1);
+  const reject = side("server", { headersWithUnderscoresAction: "reject_request" });
+  r = new RawClient();
+  const out = serverReply(reject, concat(r.start(), r.headers(1, [...GET, "x_a", "1"])));
+  assertEquals(out.map((f) => [f.type, errorCode(f)]), [[RST_STREAM, INTERNAL_ERROR]]);
+  assertEquals(reject.stats.requests_rejected_with_underscores_in_headers.value, 1);
+  assertEquals(reject.handlers[0].resetDetails, "http2.unexpected_underscore");
+});
+
+Deno.test("h2 connection: client requests from HTTP/1 get a :scheme and :authority from host", () => {
+  const server = side("server");
+  const client = side("client");
+  client.conn.scheme = "https";
+  const h = new RecordingHandler();
+  client.conn.newStream(h)!.encodeHeaders(
+    new HeaderMap([
+      ":method",
+      "GET",
+      ":path",
+      "/x",
+      "host",
+      "example.com",
+      "connection",
+      "keep-alive",
+      "te",
+      "trailers",
+    ]),
+    true,
+  );
+  pump(client, server);
+  assertEquals(server.errors, []);
+  assertEquals(server.handlers[0].headers!.raw(), [
+    ":method",
+    "GET",
+    ":path",
+    "/x",
+    ":scheme",
+    "https",
+    ":authority",
+    "example.com",
+    "te",
+    "trailers",
+  ]);
+});
+
+Deno.test("h2 flood: frames leave the outbound count as the socket takes their bytes", () => {
+  // A long download to a reading peer: the transport is never empty when a frame is queued,
+  // yet frames it already wrote are released, so 20,000 DATA frames trip nothing.
+  const s = side("server", {}, (h) => {
+    h.onEvent = (r) => {
+      if (r.events.length !== 1) return;
+      r.stream!.encodeHeaders(response(), false);
+      for (let i = 0; i < 20000; i++) {
+        r.stream!.encodeData(new Uint8Array(100), false);
+        // The socket takes all but the last frame before the next one is queued.
+        const out = s.transport.take();
+        s.transport.unsent = Math.min(out.length, 109);
+      }
+      r.stream!.encodeData(new Uint8Array(0), true);
+    };
+  });
+  const r = new RawClient();
+  s.conn.dispatch(concat(r.start(), r.headers(1, GET)));
+  assertEquals(s.errors, []);
+  assertEquals(s.stats.outbound_flood.value, 0);
+  assert(s.stats.outbound_frames_active.value <= 3);
+});
+
+Deno.test("h2 connection: custom SETTINGS are sent; a larger SETTINGS_MAX_FRAME_SIZE is honoured", () => {
+  const s = side("server", { maxFrameSize: 32768, customSettings: [0x42, 7] });
+  const settings = frames(s.transport.take())[0].payload;
+  const sent: number[] = [];
+  for (let i = 0; i < settings.length; i += 6) {
+    sent.push((settings[i] << 8) | settings[i + 1], u32(settings, i + 2));
+  }
+  assertEquals(sent.slice(-4), [0x5, 32768, 0x42, 7]);
+  const r = new RawClient();
+  s.conn.dispatch(
+    concat(
+      r.start(),
+      r.headers(1, GET, FLAG_END_HEADERS),
+      frame(DATA, 1, 1, new Uint8Array(20000)),
+    ),
+  );
+  assertEquals(s.errors, []);
+  assertEquals(s.handlers[0].bodyLength(), 20000);
 });

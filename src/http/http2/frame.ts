@@ -18,6 +18,21 @@ export const PREFACE: Uint8Array = Uint8Array.from(
   (c) => c.charCodeAt(0),
 );
 
+const MAGIC_PREFIX = "PRI * HTTP/2";
+
+/**
+ * Whether a new connection's first bytes are HTTP/2 (`codec_type: AUTO` without ALPN). As
+ * Envoy's determineNextProtocol, only the first 12 bytes of the preface are compared, and a
+ * first read shorter than that is HTTP/1.
+ */
+export function startsWithHttp2Preface(chunk: Uint8Array): boolean {
+  if (chunk.length < MAGIC_PREFIX.length) return false;
+  for (let i = 0; i < MAGIC_PREFIX.length; i++) {
+    if (chunk[i] !== MAGIC_PREFIX.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** Size of a frame header. */
 export const FRAME_HEADER_SIZE = 9;
 

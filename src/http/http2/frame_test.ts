@@ -24,6 +24,7 @@ import {
   SETTINGS,
   settingsAckFrame,
   settingsFrame,
+  startsWithHttp2Preface,
   u32,
   WINDOW_UPDATE,
   windowUpdateFrame,
@@ -137,4 +138,12 @@ Deno.test("frame: padding is stripped and over-long padding refused", () => {
   assertEquals(paddedStart(h, 0, h.length, FLAG_PADDED | FLAG_PRIORITY, 5), 6);
   assertEquals(paddedEnd(h, 0, h.length, FLAG_PADDED | FLAG_PRIORITY), 7);
   assertEquals(paddedStart(Uint8Array.of(0, 0, 0), 0, 3, FLAG_PRIORITY, 5), -1);
+});
+
+Deno.test("frame: codec_type AUTO looks at the first 12 bytes of the preface", () => {
+  const b = (t: string) => Uint8Array.from(t, (c) => c.charCodeAt(0));
+  assert(startsWithHttp2Preface(b("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")));
+  assert(startsWithHttp2Preface(b("PRI * HTTP/2")));
+  assert(!startsWithHttp2Preface(b("PRI * HTTP/")));
+  assert(!startsWithHttp2Preface(b("GET / HTTP/1.1\r\n")));
 });

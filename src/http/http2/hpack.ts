@@ -274,6 +274,8 @@ export class HpackDecoder {
     let overflow = false;
     let invalid = false;
     let sawField = false;
+    let cookies = 0;
+    let joined = 0;
     const table = this.table;
     while (this.#pos < end) {
       const b = buf[this.#pos];
@@ -323,10 +325,15 @@ export class HpackDecoder {
       sawField = true;
       if (overflow) continue;
       bytes += name.length + value.length;
-      if (bytes > maxBytes || (out.length >> 1) >= maxCount) {
+      // Cookie crumbs become one header joined with "; " (RFC 9113 §8.2.3): each further crumb
+      // adds its separator to the size and nothing to the count, as in Envoy's header map.
+      const joins = name === "cookie" && cookies++ > 0;
+      if (joins) bytes += 2;
+      if (bytes > maxBytes || (!joins && (out.length >> 1) - joined >= maxCount)) {
         overflow = true;
         continue;
       }
+      if (joins) joined++;
       out.push(name, value);
     }
     if (overflow) return DECODE_OVERFLOW;
@@ -350,7 +357,9 @@ export class HpackDecoder {
       value += (b & 0x7f) * 2 ** shift;
       if (value > 0x7fffffff) return -1;
       if ((b & 0x80) === 0) return value;
+      // Past 2^31 even with zero bits (a run of 0x80 bytes would otherwise never end).
       shift += 7;
+      if (shift > 28) return -1;
     }
     return -1;
   }
@@ -399,7 +408,10 @@ function neverIndexed(name: string, value: string): boolean {
   return name === "authorization" || (name === "cookie" && value.length < 20);
 }
 
-/** Headers whose values change with nearly every message: indexing them only churns the table. */
+/**
+ * Headers whose values change with nearly every message: indexing them only churns the table
+ * (nghttp2's list, plus the per-request headers Envoy adds).
+ */
 const NOT_INDEXED = new Set([
   ":path",
   "content-length",
@@ -409,10 +421,8 @@ const NOT_INDEXED = new Set([
   "if-modified-since",
   "if-none-match",
   "last-modified",
-  "date",
   "x-request-id",
   "x-envoy-upstream-service-time",
-  "x-envoy-expected-rq-timeout-ms",
 ]);
 
 /** Encodes header blocks of one connection (one encoder per direction). */

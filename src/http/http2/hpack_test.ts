@@ -201,6 +201,8 @@ Deno.test("hpack: malformed blocks are COMPRESSION_ERROR", () => {
     "be", // dynamic index beyond the table
     "ff8080808080808001", // integer overflow
     "ff80", // truncated integer
+    "3f" + "80".repeat(200) + "01", // endless zero continuation bytes in a size update
+    "0f" + "80".repeat(200) + "0001", // ... and in a literal's name index
     "400a6162", // truncated string
     "4085ffffffffff0161", // Huffman EOS in a name
     "823fe11f", // size update after a field
@@ -281,4 +283,18 @@ Deno.test("hpack: random header lists round trip through encoder and decoder", (
     assertEquals(d.decode(out, 0, len, got, 1 << 20, 100), DECODE_OK);
     assertEquals(got, kv);
   }
+});
+
+Deno.test("hpack: cookie crumbs count once toward max_headers_count, with their separators", () => {
+  const e = new HpackEncoder();
+  const kv = [":method", "GET", "cookie", "a=1", "cookie", "b=2", "cookie", "c=3", "x", "y"];
+  const out = new Uint8Array(e.bound(kv));
+  const n = e.encode(kv, out, 0);
+  const got: string[] = [];
+  // 3 headers once the crumbs are joined: fits a count of 3.
+  assertEquals(new HpackDecoder().decode(out, 0, n, got, 1 << 20, 3), DECODE_OK);
+  assertEquals(got.length, 10);
+  // Bytes: 7+3 + (6+3)*3 + 2*2 separators + 1+1 = 43.
+  assertEquals(new HpackDecoder().decode(out, 0, n, [], 43, 100), DECODE_OK);
+  assertEquals(new HpackDecoder().decode(out, 0, n, [], 42, 100), DECODE_OVERFLOW);
 });

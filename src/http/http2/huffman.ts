@@ -83,22 +83,33 @@ export function huffmanEncodedLength(s: string): number {
  * with the EOS prefix; returns the position after it.
  */
 export function huffmanEncode(s: string, out: Uint8Array, pos: number): number {
-  // Bits waiting to be written sit right-aligned in `acc`; at most 7 + 30 of them, so they
-  // stay exact in a double (not an int32) and are peeled off a byte at a time.
+  // Pending bits sit right-aligned in `acc` (fewer than 8 between symbols). A code of up to
+  // 24 bits fits next to them in 32; the longer ones (rare control bytes) go in two halves.
   let acc = 0;
   let bits = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i) & 0xff;
-    const len = HUFFMAN_LENGTHS[c];
-    acc = acc * (1 << len) + HUFFMAN_CODES[c];
+    let len = HUFFMAN_LENGTHS[c];
+    let code = HUFFMAN_CODES[c];
+    if (len > 24) {
+      const hi = len - 16;
+      acc = (acc << hi) | (code >>> 16);
+      bits += hi;
+      while (bits >= 8) {
+        bits -= 8;
+        out[pos++] = acc >>> bits;
+      }
+      acc &= (1 << bits) - 1;
+      code &= 0xffff;
+      len = 16;
+    }
+    acc = (acc << len) | code;
     bits += len;
     while (bits >= 8) {
       bits -= 8;
-      const div = 2 ** bits;
-      const byte = Math.floor(acc / div);
-      out[pos++] = byte;
-      acc -= byte * div;
+      out[pos++] = acc >>> bits;
     }
+    acc &= (1 << bits) - 1;
   }
   if (bits > 0) out[pos++] = (acc << (8 - bits)) | (0xff >>> bits);
   return pos;

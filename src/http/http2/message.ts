@@ -11,6 +11,8 @@
  * @module
  */
 
+import { AUTHORITY_CHAR, TOKEN, URI_CHAR } from "../http1/chars.ts";
+
 const INVALID_HEADER = "http2.invalid.header.field";
 const MESSAGING = "http2.violation.of.messaging.rule";
 
@@ -21,6 +23,29 @@ const CONNECTION_SPECIFIC = new Set([
   "transfer-encoding",
   "upgrade",
 ]);
+
+/** Whether every code unit of `s` is allowed by `table` (and `s` is not empty). */
+function all(s: string, table: Uint8Array): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || table[c] === 0) return false;
+  }
+  return true;
+}
+
+/** RFC 3986 scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ). */
+function isScheme(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const lower = c | 0x20;
+    if (lower >= 0x61 && lower <= 0x7a) continue;
+    if (i > 0 && ((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e)) continue;
+    return false;
+  }
+  return true;
+}
 
 /** A regular header's problem, or "". */
 function regular(name: string, value: string): string {
@@ -56,19 +81,25 @@ export function validateRequestHeaders(kv: readonly string[], allowConnect: bool
     if (regularSeen) return INVALID_HEADER;
     let bit: number;
     switch (name) {
+      // Pseudo-header values are checked as nghttp2 does (a token method, a URI scheme,
+      // visible characters in the path and authority characters in :authority).
       case ":method":
         bit = METHOD;
         method = kv[i + 1];
+        if (!all(method, TOKEN)) return INVALID_HEADER;
         break;
       case ":scheme":
         bit = SCHEME;
+        if (!isScheme(kv[i + 1])) return INVALID_HEADER;
         break;
       case ":path":
         bit = PATH;
         path = kv[i + 1];
+        if (path !== "" && !all(path, URI_CHAR)) return INVALID_HEADER;
         break;
       case ":authority":
         bit = AUTHORITY;
+        if (kv[i + 1] !== "" && !all(kv[i + 1], AUTHORITY_CHAR)) return INVALID_HEADER;
         break;
       case ":protocol":
         if (!allowConnect) return INVALID_HEADER;
@@ -85,12 +116,14 @@ export function validateRequestHeaders(kv: readonly string[], allowConnect: bool
     if (seen & PROTOCOL) {
       // Extended CONNECT carries all of :scheme, :path and :authority (RFC 8441 §4).
       if ((seen & (SCHEME | PATH | AUTHORITY)) !== (SCHEME | PATH | AUTHORITY)) return MESSAGING;
-      return path === "" ? MESSAGING : "";
+      return path.charCodeAt(0) === 0x2f ? "" : MESSAGING;
     }
     return seen === (METHOD | AUTHORITY) ? "" : MESSAGING;
   }
   if (seen & PROTOCOL) return MESSAGING;
   if ((seen & (SCHEME | PATH)) !== (SCHEME | PATH) || path === "") return MESSAGING;
+  // Origin form, or `*` for OPTIONS (as nghttp2 requires of :path).
+  if (path.charCodeAt(0) !== 0x2f && !(path === "*" && method === "OPTIONS")) return MESSAGING;
   return "";
 }
 

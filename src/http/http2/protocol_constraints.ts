@@ -5,8 +5,9 @@
  * empty_payload`, `max_inbound_priority_frames_per_stream`,
  * `max_inbound_window_update_frames_per_data_frame_sent`).
  *
- * An outbound frame is released when the transport has written everything queued before it;
- * the transport's buffered byte count going to 0 releases them all at once.
+ * An outbound frame is released once the transport has written its last byte: the connection
+ * reports how many bytes the socket took so far, and the frames queued up to there leave
+ * the count (Envoy releases each frame's buffer fragment the same way).
  *
  * @module
  */
@@ -28,6 +29,10 @@ export class ProtocolConstraints {
   readonly #stats: Http2CodecStats;
   #outboundFrames = 0;
   #outboundControlFrames = 0;
+  /** Queued frames, oldest first: where each ends in the byte stream, and whether control. */
+  #ends = new Float64Array(16);
+  #control = new Uint8Array(16);
+  #head = 0;
   #outboundDataFrames = 0;
   #consecutiveEmpty = 0;
   #inboundStreams = 0;
@@ -82,18 +87,18 @@ export class ProtocolConstraints {
   }
 
   /**
-   * Counts a frame about to be written while the transport holds `bufferedBytes` unwritten
-   * bytes. `control`: PING, SETTINGS or RST_STREAM (the frames a peer can make us send).
-   * Returns "" or the reason the connection must close (the `outbound*_flood` counter bumped).
+   * Counts a frame about to be written that ends at byte `end` of the connection's output,
+   * once `sent` bytes of that output have reached the socket. `control`: PING, SETTINGS or
+   * RST_STREAM (the frames a peer can make us send). Returns "" or the reason the connection
+   * must close (the `outbound*_flood` counter bumped).
    */
-  trackOutbound(bufferedBytes: number, control: boolean, data: boolean): string {
+  trackOutbound(sent: number, end: number, control: boolean, data: boolean): string {
     const s = this.#stats;
-    if (bufferedBytes === 0 && this.#outboundFrames > 0) {
-      s.outbound_frames_active.dec(this.#outboundFrames);
-      s.outbound_control_frames_active.dec(this.#outboundControlFrames);
-      this.#outboundFrames = 0;
-      this.#outboundControlFrames = 0;
-    }
+    this.#release(sent);
+    if (this.#outboundFrames === this.#ends.length) this.#grow();
+    const at = (this.#head + this.#outboundFrames) & (this.#ends.length - 1);
+    this.#ends[at] = end;
+    this.#control[at] = control ? 1 : 0;
     this.#outboundFrames++;
     s.outbound_frames_active.inc();
     if (control) {
@@ -112,11 +117,39 @@ export class ProtocolConstraints {
     return "";
   }
 
+  /** Frames whose last byte is within the first `sent` bytes have left. */
+  #release(sent: number): void {
+    const mask = this.#ends.length - 1;
+    let released = 0;
+    let releasedControl = 0;
+    while (this.#outboundFrames > 0 && this.#ends[this.#head] <= sent) {
+      releasedControl += this.#control[this.#head];
+      this.#head = (this.#head + 1) & mask;
+      this.#outboundFrames--;
+      released++;
+    }
+    if (released > 0) {
+      this.#outboundControlFrames -= releasedControl;
+      this.#stats.outbound_frames_active.dec(released);
+      if (releasedControl > 0) this.#stats.outbound_control_frames_active.dec(releasedControl);
+    }
+  }
+
+  #grow(): void {
+    const n = this.#ends.length;
+    const ends = new Float64Array(n * 2);
+    const control = new Uint8Array(n * 2);
+    for (let i = 0; i < n; i++) {
+      ends[i] = this.#ends[(this.#head + i) & (n - 1)];
+      control[i] = this.#control[(this.#head + i) & (n - 1)];
+    }
+    this.#ends = ends;
+    this.#control = control;
+    this.#head = 0;
+  }
+
   /** The connection is gone: its frames no longer count in the gauges. */
   release(): void {
-    this.#stats.outbound_frames_active.dec(this.#outboundFrames);
-    this.#stats.outbound_control_frames_active.dec(this.#outboundControlFrames);
-    this.#outboundFrames = 0;
-    this.#outboundControlFrames = 0;
+    this.#release(Infinity);
   }
 }

@@ -24,8 +24,11 @@ export class MemoryTransport {
     this.#written += bytes.length;
   }
 
+  /** Bytes taken but not yet "sent" (a socket still writing them). */
+  unsent = 0;
+
   get bufferedBytes(): number {
-    return this.drains ? this.#written - this.#taken : this.#written;
+    return this.drains ? this.#written - this.#taken + this.unsent : this.#written;
   }
 
   /** Everything written since the last take, as one array. */
@@ -39,6 +42,7 @@ export class MemoryTransport {
     }
     this.chunks = [];
     this.#taken += n;
+    this.unsent = 0;
     return out;
   }
 }
