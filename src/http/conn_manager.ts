@@ -6,6 +6,7 @@
  * normalization, keep-alive, upgrades, timeouts, drain, stats, access logs and local replies.
  * Any number of streams may be open on a connection (HTTP/1 has one at a time).
  */
+import { grpcLocalReplyHeaders } from "./grpc_local_reply.ts";
 import {
   appendVia,
   normalizeRequestHeaders,
@@ -38,7 +39,7 @@ import { CoarseTimer } from "../common/coarse_timer.ts";
 import { getLogger } from "../common/logger.ts";
 import { drainManager } from "../server/drain_manager.ts";
 import { INTERNAL_REDIRECT_STATE } from "../router/internal_redirect.ts";
-import { streamDurationMs } from "./stream_duration.ts";
+import { isGrpc, streamDurationMs } from "./stream_duration.ts";
 import { BUG_DETAILS, reportBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import { PrematureResetTracker } from "./http2/premature_reset.ts";
@@ -241,6 +242,22 @@ class ActiveStream implements StreamSink, ServerStream {
         streamInfo: si,
       });
       h.set(":status", String(reply.status));
+    }
+    const req = this.requestHeaders;
+    if (req !== undefined && isGrpc(req)) {
+      // Envoy answers a gRPC request with a trailers-only gRPC error instead.
+      const g = grpcLocalReplyHeaders(
+        reply.status,
+        reply.body,
+        opts?.grpcStatus,
+        req.get(":method") === "HEAD",
+      );
+      // Headers a local_reply_config mapper added go along.
+      for (const [k, v] of h.entries()) if (k !== ":status" && !g.has(k)) g.add(k, v);
+      opts?.modifyHeaders?.(g);
+      g.remove("content-length");
+      this.fm.encodeHeaders(g, true);
+      return;
     }
     const bytes = encoder.encode(reply.body);
     if (bytes.length > 0) {

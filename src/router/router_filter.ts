@@ -77,6 +77,7 @@ const FAILURES: Record<
   protocol_error: { status: 502, flag: "UPE", reason: "protocol error" },
   local_reset: { status: 503, flag: "LR", reason: "local reset" },
   remote_reset: { status: 503, flag: "UR", reason: "remote reset" },
+  remote_refused_stream_reset: { status: 503, flag: "UR", reason: "remote refused stream reset" },
   overflow: { status: 503, flag: "UO", reason: "overflow" },
 };
 
@@ -189,6 +190,7 @@ const RESET_KINDS: Record<UpstreamFailure, ResetKind> = {
   local_reset: "local_reset",
   // Retried as any other reset (retry_on reset, 5xx, gateway-error).
   remote_reset: "connection_termination",
+  remote_refused_stream_reset: "refused_stream",
   overflow: "overflow",
 };
 
@@ -468,7 +470,12 @@ export class RouterFilter implements StreamDecoderFilter {
     si.attemptCount = (si.attemptCount ?? 0) + 1;
     si.upstreamHost = hostKey(host);
     si.upstreamHostDescription = host;
-    const pool = this.server.pools.pool(this.#cluster!.info, host.address, host.port);
+    const pool = this.server.pools.pool(
+      this.#cluster!.info,
+      host.address,
+      host.port,
+      si.protocol,
+    );
     a.hostStats = pool.stats;
     // Outlier detection and health check intervals learn of traffic (clusters with either).
     if (host.monitor !== undefined) recordTraffic(host.monitor);

@@ -139,6 +139,7 @@ const FAILURE_STATUS: Record<UpstreamFailure, number> = {
   protocol_error: 502,
   local_reset: 503,
   remote_reset: 503,
+  remote_refused_stream_reset: 503,
   overflow: 503,
 };
 

@@ -35,6 +35,8 @@ import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.t
 import { type BugScope, containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
+import { Http2ConnPool, type Http2KeepaliveSettings } from "./http2_conn_pool.ts";
+import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
@@ -58,6 +60,12 @@ export interface PoolClusterInfo {
   preserveCase?: PreserveCaseSettings;
   /** `upstream_connection_options.tcp_keepalive`: SO_KEEPALIVE on upstream sockets. */
   tcpKeepalive?: boolean;
+  /** HTTP/2 upstream, or the downstream's protocol; HTTP/1.1 when absent. */
+  upstreamProtocol?: "HTTP/2" | "downstream";
+  /** The codec options of upstream HTTP/2 connections (with `upstreamProtocol`). */
+  http2Options?: Http2Options;
+  /** `http2_protocol_options.connection_keepalive`. */
+  http2Keepalive?: Http2KeepaliveSettings;
 }
 
 /** The socket options every upstream connection of `cluster` gets once connected. */
@@ -751,21 +759,43 @@ export class ConnPoolManager {
   /** `clusterStats` is this isolate's cluster stats, which the pools count into. */
   constructor(readonly clusterStats: ClusterStatsCache) {}
 
-  /** The pool for `host:port` of `cluster`, created on first use. */
-  pool(cluster: PoolClusterInfo, hostname: string, port: number): ConnectionPoolInstance {
+  /**
+   * The pool for `host:port` of `cluster`, created on first use. `downstreamProtocol` picks
+   * the pool of a cluster with `use_downstream_protocol_config` (HTTP/2 for HTTP/2, else
+   * HTTP/1.1).
+   */
+  pool(
+    cluster: PoolClusterInfo,
+    hostname: string,
+    port: number,
+    downstreamProtocol?: string,
+  ): ConnectionPoolInstance {
+    const h2 = cluster.upstreamProtocol === "HTTP/2" ||
+      (cluster.upstreamProtocol === "downstream" && downstreamProtocol === "HTTP/2");
     // Consecutive requests mostly go to the same host (one upstream, or a sidecar's one app):
     // the last answer spares building the key and the map lookup.
     const last = this.#last;
     if (
       last !== undefined && last.port === port && last.hostname === hostname &&
-      last.cluster.name === cluster.name
+      last.cluster.name === cluster.name && (last.protocol === "HTTP/2") === h2
     ) return last;
-    const key = `${cluster.name}|${hostname}|${port}`;
+    // A cluster with both kinds of pool (use_downstream_protocol_config) keys them apart.
+    const key = h2 && cluster.upstreamProtocol === "downstream"
+      ? `${cluster.name}|${hostname}|${port}|h2`
+      : `${cluster.name}|${hostname}|${port}`;
     let p = this.#pools.get(key);
     if (!p) {
-      // Every cluster speaks HTTP/1.1 upstream until an HTTP/2 pool exists (issue 11): its
-      // explicit_http_config will pick the pool's protocol here.
-      p = new Http1ConnPool(cluster, hostname, port, this.clusterStats.get(cluster.statName));
+      const stats = this.clusterStats.get(cluster.statName);
+      p = h2
+        ? new Http2ConnPool(
+          cluster,
+          hostname,
+          port,
+          stats,
+          cluster.http2Options ?? DEFAULT_HTTP2_OPTIONS,
+          cluster.http2Keepalive,
+        )
+        : new Http1ConnPool(cluster, hostname, port, stats);
       this.#pools.set(key, p);
     }
     this.#last = p;
@@ -775,7 +805,8 @@ export class ConnPoolManager {
 
   /** Whether a connection to `address:port` of `cluster` is open (busy or idle). */
   hasConnections(cluster: string, address: string, port: number): boolean {
-    return (this.#pools.get(`${cluster}|${address}|${port}`)?.size ?? 0) > 0;
+    const key = `${cluster}|${address}|${port}`;
+    return (this.#pools.get(key)?.size ?? 0) + (this.#pools.get(`${key}|h2`)?.size ?? 0) > 0;
   }
 
   /**
@@ -783,7 +814,9 @@ export class ConnPoolManager {
    * the host left the cluster.
    */
   drainConnectionsTo(cluster: string, address: string, port: number): void {
-    this.#pools.get(`${cluster}|${address}|${port}`)?.drain();
+    const key = `${cluster}|${address}|${port}`;
+    this.#pools.get(key)?.drain();
+    this.#pools.get(`${key}|h2`)?.drain();
   }
 
   /**
@@ -793,6 +826,7 @@ export class ConnPoolManager {
   closeConnectionsTo(cluster: string, address: string, port: number): void {
     const key = `${cluster}|${address}|${port}`;
     this.#pools.get(key)?.drain();
+    this.#pools.get(`${key}|h2`)?.drain();
     const tracked = this.#tracked.get(key);
     if (!tracked) return;
     this.#tracked.delete(key);

@@ -19,16 +19,16 @@ export const httpProtocolOptionsFactory: ExtensionFactory = {
       [OPTIONS]: [
         "common_http_protocol_options",
         "explicit_http_config",
-        // Downstream is HTTP/1 only, so the downstream protocol is always HTTP/1 here.
         "use_downstream_protocol_config",
       ],
-      [`${OPTIONS}.ExplicitHttpConfig`]: ["http_protocol_options"],
-      [`${OPTIONS}.UseDownstreamHttpConfig`]: ["http_protocol_options"],
+      [`${OPTIONS}.ExplicitHttpConfig`]: ["http_protocol_options", "http2_protocol_options"],
+      [`${OPTIONS}.UseDownstreamHttpConfig`]: ["http_protocol_options", "http2_protocol_options"],
     },
     // upstreamProtocolProblem names the protocols the upstream pools lack.
     checked: {
       [OPTIONS]: ["auto_config"],
-      [`${OPTIONS}.ExplicitHttpConfig`]: ["http2_protocol_options", "http3_protocol_options"],
+      [`${OPTIONS}.ExplicitHttpConfig`]: ["http3_protocol_options"],
+      [`${OPTIONS}.UseDownstreamHttpConfig`]: ["http3_protocol_options"],
     },
   },
   validate(config, ctx) {
