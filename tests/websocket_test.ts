@@ -7,6 +7,10 @@
 import { assertEquals } from "../src/testing/assert.ts";
 import WebSocket from "npm:ws@8.18.3";
 import { adminStatsWhen, httpConfig, Proxy, staticCluster, upstream } from "./proxy.ts";
+import * as http2 from "node:http2";
+import { createHash } from "node:crypto";
+import { Buffer } from "node:buffer";
+import type { AddressInfo } from "node:net";
 
 /** An upstream echoing each WebSocket message back, prefixed with "echo ". */
 function echoUpstream() {
@@ -20,11 +24,59 @@ function echoUpstream() {
   });
 }
 
-async function withProxy(fn: (p: Proxy) => Promise<void>) {
-  const up = echoUpstream();
+/**
+ * An h2c WebSocket echo upstream (node:http2 with extended CONNECT, RFC 8441): answers 200
+ * (with the Sec-WebSocket-Accept an HTTP/1.1 client checks) and echoes each text frame.
+ */
+async function h2EchoUpstream(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = http2.createServer({ settings: { enableConnectProtocol: true } });
+  server.on("stream", (stream, headers) => {
+    if (headers[":method"] !== "CONNECT" || headers[":protocol"] !== "websocket") {
+      stream.respond({ ":status": 400 });
+      stream.end();
+      return;
+    }
+    const key = String(headers["sec-websocket-key"] ?? "");
+    const accept = createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+      .digest("base64");
+    stream.respond({ ":status": 200, "sec-websocket-accept": accept });
+    let buf = Buffer.alloc(0);
+    stream.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      // Short masked client frames: FIN+opcode, MASK|len, 4 mask bytes, payload.
+      while (buf.length >= 6 && buf.length >= 6 + (buf[1] & 0x7f)) {
+        const len = buf[1] & 0x7f;
+        const opcode = buf[0] & 0x0f;
+        const mask = buf.subarray(2, 6);
+        const payload = Buffer.from(buf.subarray(6, 6 + len).map((b, i) => b ^ mask[i % 4]));
+        buf = buf.subarray(6 + len);
+        if (opcode === 8) {
+          stream.end(Buffer.from([0x88, 0]));
+          return;
+        }
+        const out = Buffer.concat([Buffer.from("echo "), payload]);
+        stream.write(Buffer.concat([Buffer.from([0x81, out.length]), out]));
+      }
+    });
+    stream.on("end", () => stream.end());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+const H2_UPSTREAM = `typed_extension_protocol_options:
+  envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+    "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+    explicit_http_config: { http2_protocol_options: { allow_connect: true } }`;
+
+async function withProxy(fn: (p: Proxy) => Promise<void>, h2Upstream = false) {
+  const up = h2Upstream ? await h2EchoUpstream() : echoUpstream();
   const proxy = await Proxy.start(httpConfig({
     routes: `- match: { prefix: "/" }\n  route: { cluster: backend }`,
-    clusters: staticCluster("backend", up.port),
+    clusters: staticCluster("backend", up.port, h2Upstream ? H2_UPSTREAM : ""),
     hcmExtra: `upgrade_configs: [{ upgrade_type: websocket }]
 http2_protocol_options: { allow_connect: true }`,
   }));
@@ -36,28 +88,36 @@ http2_protocol_options: { allow_connect: true }`,
   }
 }
 
-Deno.test("WebSocket over HTTP/1.1: the npm ws client exchanges messages through the proxy", async () => {
-  await withProxy(async (proxy) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${proxy.port()}/chat`);
-    const got: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      ws.on("open", () => ws.send("one"));
-      ws.on("message", (m: unknown) => {
-        got.push(String(m));
-        if (got.length === 1) ws.send("two");
-        else ws.close();
+for (const h2Upstream of [false, true]) {
+  Deno.test(`WebSocket over HTTP/1.1: the npm ws client exchanges messages through the proxy with an HTTP/${h2Upstream ? "2" : "1.1"} upstream`, async () => {
+    await withProxy(async (proxy) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${proxy.port()}/chat`);
+      const got: string[] = [];
+      await new Promise<void>((resolve, reject) => {
+        ws.on("open", () => ws.send("one"));
+        ws.on("message", (m: unknown) => {
+          got.push(String(m));
+          if (got.length === 1) ws.send("two");
+          else ws.close();
+        });
+        ws.on("close", () => resolve());
+        ws.on("error", reject);
       });
-      ws.on("close", () => resolve());
-      ws.on("error", reject);
-    });
-    assertEquals(got, ["echo one", "echo two"]);
-    const stats = await adminStatsWhen(
-      proxy.adminPort,
-      (s) => s["http.test.downstream_cx_upgrades_active"] === 0,
-    );
-    assertEquals(stats["http.test.downstream_cx_upgrades_total"], 1);
+      assertEquals(got, ["echo one", "echo two"]);
+      const stats = await adminStatsWhen(
+        proxy.adminPort,
+        (s) => s["http.test.downstream_cx_upgrades_active"] === 0,
+      );
+      assertEquals(stats["http.test.downstream_cx_upgrades_total"], 1);
+    }, h2Upstream);
   });
-});
+
+  Deno.test(`WebSocket over HTTP/2: an RFC 8441 extended CONNECT from python-h2 reaches an HTTP/${h2Upstream ? "2" : "1.1"} WebSocket upstream`, async () => {
+    await withProxy(async (proxy) => {
+      await h2WebSocket(proxy);
+    }, h2Upstream);
+  });
+}
 
 /**
  * python-h2: an extended CONNECT for `websocket` on stream 1, then a masked text frame in
@@ -118,29 +178,28 @@ while out["status3"] is None:
 print(json.dumps(out))
 `;
 
-Deno.test("WebSocket over HTTP/2: an RFC 8441 extended CONNECT from python-h2 reaches an HTTP/1.1 WebSocket upstream", async () => {
-  await withProxy(async (proxy) => {
-    const r = await new Deno.Command("/usr/bin/python3", {
-      args: ["-c", H2_WEBSOCKET, String(proxy.port())],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    assertEquals(r.code, 0, dec.decode(r.stderr));
-    assertEquals(JSON.parse(dec.decode(r.stdout)), {
-      enable_connect: 1,
-      status: "200",
-      text: "echo hello",
-      status3: "400",
-    });
-    const stats = await adminStatsWhen(
-      proxy.adminPort,
-      (s) => s["http.test.downstream_cx_upgrades_active"] === 0,
-    );
-    assertEquals(stats["http.test.downstream_cx_upgrades_total"], 1);
-    assertEquals(stats["http.test.downstream_cx_http2_total"], 1);
+/** Runs the python-h2 extended CONNECT client against `proxy` and checks what it saw. */
+async function h2WebSocket(proxy: Proxy) {
+  const r = await new Deno.Command("/usr/bin/python3", {
+    args: ["-c", H2_WEBSOCKET, String(proxy.port())],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  assertEquals(r.code, 0, dec.decode(r.stderr));
+  assertEquals(JSON.parse(dec.decode(r.stdout)), {
+    enable_connect: 1,
+    status: "200",
+    text: "echo hello",
+    status3: "400",
   });
-});
+  const stats = await adminStatsWhen(
+    proxy.adminPort,
+    (s) => s["http.test.downstream_cx_upgrades_active"] === 0,
+  );
+  assertEquals(stats["http.test.downstream_cx_upgrades_total"], 1);
+  assertEquals(stats["http.test.downstream_cx_http2_total"], 1);
+}
 
 const CORPUS_WS =
   new URL("../../shared/corpus/envoy-examples/websocket/envoy-ws.yaml", import.meta.url)
