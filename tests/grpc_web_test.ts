@@ -8,8 +8,8 @@
 // @ts-types="./grpc_js.d.ts"
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { createGrpcWebTransport } from "npm:@connectrpc/connect-web@2.0.2";
-import { Code, ConnectError } from "npm:@connectrpc/connect@2.0.2";
+import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
 import { assert, assertEquals } from "../src/testing/assert.ts";

@@ -5,7 +5,7 @@
  * as an HTTP/1 upgrade and answers with the 200 that accepts it.
  */
 import { assertEquals } from "../src/testing/assert.ts";
-import WebSocket from "npm:ws@8.18.3";
+import WebSocket from "ws";
 import { adminStatsWhen, httpConfig, Proxy, staticCluster, upstream } from "./proxy.ts";
 import * as http2 from "node:http2";
 import { createHash } from "node:crypto";
