@@ -3,7 +3,7 @@
  * HttpConnectionManager proto: defaults filled in as Envoy documents them, durations in ms,
  * the route table built, HTTP filter factories resolved through the extension registry.
  */
-import { http2Options } from "./http2/protocol_options.ts";
+import { resolveHttp2Options } from "./http2/http2_options.ts";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import {
@@ -20,7 +20,7 @@ import { statefulFormatterSettings } from "../extensions/http/header_formatters/
 import { preserveCaseFormatterFactory } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import { durationMs } from "../common/duration.ts";
 import type { CodecType } from "./server_codecs.ts";
-import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "./http2/connection.ts";
+import type { Http2Options } from "./http2/connection.ts";
 import { type Http2CodecStats, http2CodecStats } from "./http2/codec_stats.ts";
 
 // Enum numbers of HttpConnectionManager, written out: importing the generated enums would load
@@ -161,9 +161,9 @@ export function connectionManagerProblems(hcm: HttpConnectionManager): Connectio
       unsupported: true,
     });
   }
-  const h2Problems: string[] = [];
-  http2Options(h2, DEFAULT_HTTP2_OPTIONS, h2Problems);
-  for (const message of h2Problems) out.push({ field: "http2_protocol_options", message });
+  for (const message of resolveHttp2Options(h2).problems) {
+    out.push({ field: "http2_protocol_options", message });
+  }
   problem("local_reply_config", () => new LocalReplyRules(hcm.localReplyConfig));
   hcm.accessLog.forEach((log, i) => {
     for (const p of accessLogProblems(log)) {
@@ -277,11 +277,10 @@ export function compileConnectionManager(
     stats: new HttpConnManagerStats(server.stats, hcm.statPrefix),
     http1Stats,
     codecType: CODEC_TYPES[hcm.codecType] ?? "AUTO",
-    http2Options: http2Options(hcm.http2ProtocolOptions, {
-      ...DEFAULT_HTTP2_OPTIONS,
-      maxHeadersKb: hcm.maxRequestHeadersKb ?? 60,
+    http2Options: resolveHttp2Options(hcm.http2ProtocolOptions, {
+      maxRequestHeadersKb: hcm.maxRequestHeadersKb ?? 60,
       maxHeadersCount: common?.maxHeadersCount ?? 100,
-    }, []),
+    }).options,
     http2Stats: () => h2Stats ??= http2CodecStats(server.stats),
   };
 }

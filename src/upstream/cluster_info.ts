@@ -26,12 +26,9 @@ import { lbPolicyConfig } from "./lb_policy_config.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
 import { parseCircuitBreakers, type Thresholds } from "./resource_manager.ts";
 import { durationMs } from "../common/duration.ts";
-import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
-import {
-  http2Options,
-  type KeepaliveConfig,
-  keepaliveConfig,
-} from "../http/http2/protocol_options.ts";
+import type { Http2Options } from "../http/http2/connection.ts";
+import { resolveHttp2Options } from "../http/http2/http2_options.ts";
+import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
 export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
@@ -394,16 +391,17 @@ function upstreamHttp2(
     options = config.http2ProtocolOptions;
   }
   if (!protocol) return {};
-  const base: Http2Options = {
-    ...DEFAULT_HTTP2_OPTIONS,
-    maxHeadersCount: maxHeadersCount ?? DEFAULT_HTTP2_OPTIONS.maxHeadersCount,
-    streamBufferLimit: config.perConnectionBufferLimitBytes ?? 1024 * 1024,
-  };
-  const keepalive = keepaliveConfig(options?.connectionKeepalive, problems);
+  const resolved = resolveHttp2Options(options, {
+    ...(maxHeadersCount !== undefined ? { maxHeadersCount } : {}),
+    ...(config.perConnectionBufferLimitBytes !== undefined
+      ? { bufferLimitBytes: config.perConnectionBufferLimitBytes }
+      : {}),
+  });
+  for (const p of resolved.problems) problems.push(`http2_protocol_options.${p}`);
   return {
     upstreamProtocol: protocol,
-    http2Options: http2Options(options, base, problems),
-    ...(keepalive ? { http2Keepalive: keepalive } : {}),
+    http2Options: resolved.options,
+    ...(resolved.keepalive ? { http2Keepalive: resolved.keepalive } : {}),
   };
 }
 

@@ -35,7 +35,8 @@ import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.t
 import { type BugScope, containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
-import { Http2ConnPool, type Http2KeepaliveSettings } from "./http2_conn_pool.ts";
+import { Http2ConnPool } from "./http2_conn_pool.ts";
+import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
 
 /** What a pool needs to know about its cluster. */
@@ -65,7 +66,7 @@ export interface PoolClusterInfo {
   /** The codec options of upstream HTTP/2 connections (with `upstreamProtocol`). */
   http2Options?: Http2Options;
   /** `http2_protocol_options.connection_keepalive`. */
-  http2Keepalive?: Http2KeepaliveSettings;
+  http2Keepalive?: KeepaliveConfig;
 }
 
 /** The socket options every upstream connection of `cluster` gets once connected. */
