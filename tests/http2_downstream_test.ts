@@ -147,3 +147,88 @@ Deno.test("HTTP/2: a large response flows through the client's flow-control wind
     assertEquals(new TextDecoder().decode(r.stdout), `2 200 ${BIG}`);
   });
 });
+
+/** A python-h2 client: a request on stream 1, reset (CANCEL) on cue, then one on stream 3. */
+const RESET_CLIENT = `
+import json, socket, sys
+import h2.config, h2.connection, h2.errors, h2.events
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(10)
+c = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+c.initiate_connection()
+req = lambda p: [(":method", "GET"), (":path", p), (":scheme", "http"), (":authority", "x")]
+c.send_headers(1, req("/slow"), end_stream=True)
+s.sendall(c.data_to_send())
+sys.stdin.readline()
+c.reset_stream(1, h2.errors.ErrorCodes.CANCEL)
+c.send_headers(3, req("/fast"), end_stream=True)
+s.sendall(c.data_to_send())
+status, body, done = None, b"", False
+while not done:
+    data = s.recv(65535)
+    if not data:
+        break
+    for e in c.receive_data(data):
+        if isinstance(e, h2.events.ResponseReceived) and e.stream_id == 3:
+            status = dict(e.headers)[b":status"].decode()
+        elif isinstance(e, h2.events.DataReceived) and e.stream_id == 3:
+            body += e.data
+        elif isinstance(e, h2.events.StreamEnded) and e.stream_id == 3:
+            done = True
+    s.sendall(c.data_to_send())
+print(json.dumps({"status": status, "body": body.decode()}))
+`;
+
+Deno.test("HTTP/2: a client's RST_STREAM ends only its stream (DR) and cancels its upstream request", async () => {
+  let slowArrived!: () => void;
+  const arrived = new Promise<void>((r) => slowArrived = r);
+  let upstreamCancelled!: () => void;
+  const cancelled = new Promise<void>((r) => upstreamCancelled = r);
+  const up = upstream((req) => {
+    if (new URL(req.url).pathname !== "/slow") return new Response("fast");
+    slowArrived();
+    return new Promise<Response>((resolve) => {
+      req.signal.addEventListener("abort", () => {
+        upstreamCancelled();
+        resolve(new Response("too late"));
+      });
+    });
+  });
+  const log = tempFile("", ".log");
+  const proxy = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/" }\n  route: { cluster: backend }`,
+    clusters: staticCluster("backend", up.port),
+    hcmExtra: fileAccessLog(log, "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %PROTOCOL%"),
+  }));
+  try {
+    const child = new Deno.Command("/usr/bin/python3", {
+      args: ["-c", RESET_CLIENT, String(proxy.port())],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await arrived;
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode("go\n"));
+    await w.close();
+    const out = await child.output();
+    assertEquals(
+      JSON.parse(new TextDecoder().decode(out.stdout)),
+      { status: "200", body: "fast" },
+      new TextDecoder().decode(out.stderr),
+    );
+    await cancelled;
+    const stats = await adminStatsWhen(
+      proxy.adminPort,
+      (s) => s["http.test.downstream_rq_completed"] === 1,
+    );
+    assertEquals(stats["http.test.downstream_rq_rx_reset"], 1);
+    assertEquals(stats["http.test.downstream_cx_http2_total"], 1);
+  } finally {
+    await proxy.stop();
+    await up.close();
+  }
+  const lines = await waitForLines(log, 2);
+  assert(lines.includes("/slow 0 DR HTTP/2"), lines.join("\n"));
+  assert(lines.includes("/fast 200 - HTTP/2"), lines.join("\n"));
+});

@@ -134,6 +134,80 @@ Deno.test("retries: a refused connection is retried on another host (previous_ho
   }
 });
 
+Deno.test("retries: retry_priority previous_priorities sends the retry to the next level", async () => {
+  // P0 answers 503 every time; without the retry priority every retry would stay on P0.
+  let p0 = 0;
+  const primary = upstream(() => (p0++, new Response("busy", { status: 503 })));
+  const secondary = upstream(() => new Response("secondary"));
+  const proxy = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/" }
+  route:
+    cluster: backend
+    retry_policy:
+      retry_on: 5xx
+      num_retries: 1
+      retry_back_off: { base_interval: 0.001s }
+      retry_priority:
+        name: envoy.retry_priorities.previous_priorities
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig
+          update_frequency: 1`,
+    clusters: `- name: backend
+  type: STATIC
+  load_assignment:
+    cluster_name: backend
+    endpoints:
+    - priority: 0
+      lb_endpoints:
+      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${primary.port} } } }
+    - priority: 1
+      lb_endpoints:
+      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${secondary.port} } } }
+`,
+  }));
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await request(proxy.port(), "GET", "/");
+      assertEquals([r.status, r.body], [200, "secondary"]);
+    }
+    assertEquals(p0, 3);
+  } finally {
+    await proxy.stop();
+    await primary.close();
+    await secondary.close();
+  }
+});
+
+Deno.test("retries: retry_priority with update_frequency 0 is refused", async () => {
+  const cmd = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "main.ts",
+      "--mode",
+      "validate",
+      "--config-yaml",
+      httpConfig({
+        routes: `- match: { prefix: "/" }
+  route:
+    cluster: backend
+    retry_policy:
+      retry_priority:
+        name: envoy.retry_priorities.previous_priorities
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig
+          update_frequency: 0`,
+        clusters: staticCluster("backend", 1),
+      }),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(cmd.stdout) + new TextDecoder().decode(cmd.stderr);
+  assertEquals(cmd.code, 1, out);
+  assert(out.includes("retry_priority.typed_config.update_frequency: must be greater than 0"), out);
+});
+
 /** An upstream whose first request hangs (until the proxy gives up on it); later ones answer. */
 function firstHangs() {
   let n = 0;

@@ -39,6 +39,7 @@ export type ExtensionCategory =
   | "envoy.formatter"
   | "envoy.internal_redirect_predicates"
   | "envoy.retry_host_predicates"
+  | "envoy.retry_priorities"
   | "envoy.http.stateful_header_formatters"
   | "envoy.resource_monitors"
   | "envoy.bootstrap";

@@ -21,6 +21,7 @@ import {
   omitHostMetadataPredicateFactory,
   previousHostsPredicateFactory,
 } from "./retry/host/config.ts";
+import { previousPrioritiesFactory } from "./retry/priority/previous_priorities/config.ts";
 
 import {
   leastRequestPolicyFactory,
@@ -49,6 +50,7 @@ export function builtinExtensions(): ExtensionRegistry {
       previousHostsPredicateFactory,
       omitCanaryHostsPredicateFactory,
       omitHostMetadataPredicateFactory,
+      previousPrioritiesFactory,
       statsdSinkFactory,
       dogStatsdSinkFactory,
       roundRobinPolicyFactory,

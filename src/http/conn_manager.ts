@@ -456,7 +456,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#idleTimer ??= new CoarseTimer(() => {
       if (this.#first) return;
       this.cfg.stats.cxIdleTimeout.inc();
-      this.conn.close();
+      this.#closeIdle();
     }, this);
     this.#idleTimer.arm(this.cfg.idleTimeoutMs);
   }

@@ -10,8 +10,11 @@ import type {
   HedgePolicy,
   RetryPolicy,
   RetryPolicy_RetryHostPredicate,
+  RetryPolicy_RetryPriority,
 } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import type { OmitHostMetadataConfig } from "../../proto/gen/envoy/extensions/retry/host/omit_host_metadata/v3/omit_host_metadata_config_pb.ts";
+import type { PreviousPrioritiesConfig } from "../../proto/gen/envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config_pb.ts";
+import { PREVIOUS_PRIORITIES } from "../extensions/retry/priority/previous_priorities/config.ts";
 import { unpackAny } from "../config/any.ts";
 import type { HeaderMap } from "../http/header_map.ts";
 import type { HostDescription } from "../upstream/host.ts";
@@ -124,6 +127,8 @@ export interface CompiledRetryPolicy {
   readonly hostPredicates: readonly RetryHostPredicate[];
   /** `host_selection_retry_max_attempts` (1 by default). */
   readonly hostSelectionMaxAttempts: number;
+  /** `retry_priority` `previous_priorities`: its `update_frequency`. */
+  readonly previousPrioritiesUpdateFrequency?: number;
 }
 
 /** The policy a route without one uses (Envoy's default RetryPolicyImpl). */
@@ -151,11 +156,6 @@ const OMIT_METADATA = "envoy.extensions.retry.host.omit_host_metadata.v3.OmitHos
  * @throws {Error} naming the field, for what Envoy rejects or denvoy does not implement.
  */
 export function compileRetryPolicy(p: RetryPolicy, field: string): CompiledRetryPolicy {
-  if (p.retryPriority) {
-    throw new Error(
-      `${field}.retry_priority: retry priority '${p.retryPriority.name}' is not supported`,
-    );
-  }
   if (p.retryOptionsPredicates.length > 0) {
     throw new Error(
       `${field}.retry_options_predicates: retry options predicates are not supported`,
@@ -201,7 +201,25 @@ export function compileRetryPolicy(p: RetryPolicy, field: string): CompiledRetry
       hostPredicate(hp, `${field}.retry_host_predicate[${i}]`)
     ),
     hostSelectionMaxAttempts: Number(p.hostSelectionRetryMaxAttempts) || 1,
+    ...(p.retryPriority
+      ? { previousPrioritiesUpdateFrequency: retryPriority(p.retryPriority, field) }
+      : {}),
   };
+}
+
+/** `retry_priority`: only `previous_priorities`; its `update_frequency`. */
+function retryPriority(rp: RetryPolicy_RetryPriority, field: string): number {
+  const any = rp.configType.case === "typedConfig" ? rp.configType.value : undefined;
+  const type = any?.typeUrl.slice(any.typeUrl.lastIndexOf("/") + 1);
+  if (type !== PREVIOUS_PRIORITIES) {
+    throw new Error(
+      `${field}.retry_priority: retry priority '${rp.name}'${
+        type ? ` (${type})` : ""
+      } is not supported`,
+    );
+  }
+  // update_frequency > 0 is a validation rule of the message, checked with the others.
+  return unpackAny<PreviousPrioritiesConfig>(any!)?.updateFrequency ?? 1;
 }
 
 /** A canary host: `envoy.lb` metadata `canary: true`, as Envoy reads it. */

@@ -132,6 +132,7 @@ export const ROUTE_FIELDS: FieldTable = {
       "per_try_timeout",
       "per_try_idle_timeout",
       "retry_host_predicate",
+      "retry_priority",
       "host_selection_retry_max_attempts",
       "retriable_status_codes",
       "retry_back_off",
@@ -140,6 +141,7 @@ export const ROUTE_FIELDS: FieldTable = {
       "retriable_request_headers",
     ],
     "envoy.config.route.v3.RetryPolicy.RetryHostPredicate": ["name", "typed_config"],
+    "envoy.config.route.v3.RetryPolicy.RetryPriority": ["name", "typed_config"],
     "envoy.config.route.v3.RetryPolicy.RetryBackOff": ["base_interval", "max_interval"],
     "envoy.config.route.v3.RetryPolicy.RateLimitedRetryBackOff": ["reset_headers", "max_interval"],
     "envoy.config.route.v3.RetryPolicy.ResetHeader": ["name", "format"],
@@ -211,7 +213,7 @@ export const ROUTE_FIELDS: FieldTable = {
       "path_rewrite_policy",
     ],
     // retry_policy.ts refuses these with their own message.
-    "envoy.config.route.v3.RetryPolicy": ["retry_priority", "retry_options_predicates"],
+    "envoy.config.route.v3.RetryPolicy": ["retry_options_predicates"],
     "envoy.config.route.v3.HedgePolicy": ["initial_requests", "additional_request_chance"],
     // route_entry.ts refuses CONNECT upgrades and their connect_config.
     "envoy.config.route.v3.RouteAction.UpgradeConfig": ["connect_config"],

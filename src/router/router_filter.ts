@@ -61,6 +61,7 @@ import {
   recordTraffic,
   TIMEOUT,
 } from "../upstream/host_monitor.ts";
+import { PreviousPrioritiesRetryPriority } from "../extensions/retry/priority/previous_priorities/previous_priorities.ts";
 import type { LbContext } from "../upstream/lb_base.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -257,6 +258,8 @@ export class RouterFilter implements StreamDecoderFilter {
   #attempted: HostDescription[] | undefined;
   /** What the balancer is told about this request (hash, subset criteria, headers). */
   #lbContext: LbContext | undefined;
+  /** `retry_priority` state of this request, when its retry policy has one. */
+  #retryPriority: PreviousPrioritiesRetryPriority | undefined;
   /** Set-Cookie values a cookie hash policy generated, for the response. */
   #setCookies: string[] | undefined;
   /** Mirrored copies of the request still waiting for its body or trailers. */
@@ -429,6 +432,8 @@ export class RouterFilter implements StreamDecoderFilter {
         (control && (headers.has("x-envoy-retry-on") || headers.has("x-envoy-retry-grpc-on"))))
     ) {
       this.#retry = new RetryState(policy, headers, control);
+      const frequency = policy.previousPrioritiesUpdateFrequency;
+      if (frequency) this.#retryPriority = new PreviousPrioritiesRetryPriority(frequency);
     }
     if (control) headers.removeIf(isConsumed);
     this.#requestHeaders = headers;
@@ -460,6 +465,7 @@ export class RouterFilter implements StreamDecoderFilter {
     this.#attempts.push(a);
     this.#lb!.requestStarted(host);
     if (this.#retry?.policy.hostPredicates.length) (this.#attempted ??= []).push(host);
+    this.#retryPriority?.onHostAttempted(host);
     const si = this.#cb.streamInfo;
     si.attemptCount = (si.attemptCount ?? 0) + 1;
     si.upstreamHost = hostKey(host);
@@ -788,7 +794,13 @@ export class RouterFilter implements StreamDecoderFilter {
     const policy = this.#retry?.policy;
     const predicates = policy?.hostPredicates;
     const attempted = this.#attempted ?? [];
-    const ctx = this.#lbContext;
+    const rp = this.#retryPriority;
+    const ctx: LbContext | undefined = rp
+      ? {
+        ...this.#lbContext,
+        determinePriorityLoad: (sets, o) => rp.determinePriorityLoad(sets, o),
+      }
+      : this.#lbContext;
     if (predicates?.length && lb.usesHashKey) {
       // A consistent-hash balancer would pick the same host again: it walks its ring (or flips
       // its hash) itself while the predicates reject hosts, as Envoy's do.

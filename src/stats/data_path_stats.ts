@@ -377,6 +377,9 @@ export class ClusterStats {
   readonly lbHealthyPanic: Counter;
   readonly lbSubsetsSelected: Counter;
   readonly lbSubsetsFallback: Counter;
+  readonly lbSubsetsCreated: Counter;
+  readonly lbSubsetsRemoved: Counter;
+  readonly lbSubsetsActive: Gauge;
   /** Zone aware routing's counters, by stat name (`lb_zone_routing_sampled`, ...). */
   readonly lbZone: Readonly<Record<ZoneStat, Counter>>;
   readonly upstreamInternalRedirectSucceeded: Counter;
@@ -444,6 +447,13 @@ export class ClusterStats {
     this.lbHealthyPanic = s.counter("lb_healthy_panic");
     this.lbSubsetsSelected = s.counter("lb_subsets_selected");
     this.lbSubsetsFallback = s.counter("lb_subsets_fallback");
+    this.lbSubsetsCreated = s.counter("lb_subsets_created");
+    this.lbSubsetsRemoved = s.counter("lb_subsets_removed");
+    this.lbSubsetsActive = s.gauge("lb_subsets_active", "Accumulate");
+    // Envoy declares these for every cluster; panic_mode_any and single_host_per_subset are
+    // refused at validate, so they stay zero.
+    s.counter("lb_subsets_fallback_panic");
+    s.counter("lb_subsets_single_host_per_subset_duplicate");
     this.lbZone = Object.fromEntries(
       ZONE_STATS.map((n) => [n, s.counter(n)]),
     ) as Record<ZoneStat, Counter>;

@@ -15,6 +15,7 @@ import type { Random } from "./lb_base.ts";
 import { type MembershipCallback, PrioritySet } from "./priority_set.ts";
 import type { Scope } from "../stats/store.ts";
 import { type ClusterMainStats, clusterMainStats } from "./cluster_stats.ts";
+import { HashLbStats } from "./hash_lb_stats.ts";
 import { HostHealthTracker } from "./host_health.ts";
 import { anyTraffic, HealthChecker, HealthCheckStats } from "./health_checker.ts";
 import { OutlierDetector, OutlierStats } from "./outlier_detection.ts";
@@ -164,6 +165,15 @@ export class Cluster {
     if (stats) {
       stats.endpoint.observe(this.prioritySet);
       this.prioritySet.onUpdate((set) => stats.endpoint.observe(set));
+      const tables = HashLbStats.create(
+        deps.stats!.scope(`cluster.${info.statName}`),
+        info.lbPolicy,
+        info.lb,
+      );
+      if (tables) {
+        tables.observe(this.prioritySet);
+        this.prioritySet.onUpdate((set) => tables.observe(set));
+      }
     }
   }
 

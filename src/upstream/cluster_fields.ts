@@ -187,6 +187,7 @@ export const CLUSTER_FIELDS: FieldTable = {
     ],
     "envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig": [
       "use_hostname_for_hashing",
+      "hash_balance_factor",
     ],
     "envoy.config.cluster.v3.Cluster.CommonLbConfig.LocalityWeightedLbConfig": [],
     "envoy.config.endpoint.v3.ClusterLoadAssignment": ["cluster_name", "endpoints", "policy"],
@@ -237,9 +238,6 @@ export const CLUSTER_FIELDS: FieldTable = {
       "keepalive_probes",
       "keepalive_time",
       "keepalive_interval",
-    ],
-    "envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig": [
-      "hash_balance_factor",
     ],
     "envoy.config.cluster.v3.Cluster.LbSubsetConfig": [
       "locality_weight_aware",

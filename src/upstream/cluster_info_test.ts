@@ -333,7 +333,15 @@ Deno.test("parseCluster: unsupported cluster types and policies are named", () =
       lb_policy: "RING_HASH",
       common_lb_config: { consistent_hashing_lb_config: { hash_balance_factor: 150 } },
     }),
-    ["consistent_hashing_lb_config.hash_balance_factor is not supported yet"],
+    [],
+  );
+  assertEquals(
+    problems({
+      name: "c",
+      lb_policy: "MAGLEV",
+      common_lb_config: { consistent_hashing_lb_config: { hash_balance_factor: 99 } },
+    }),
+    ["common_lb_config.consistent_hashing_lb_config.hash_balance_factor: must be at least 100, got 99"],
   );
   assertEquals(problems({ name: "c", lb_subset_config: {} }), []);
 });

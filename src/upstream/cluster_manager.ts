@@ -298,6 +298,9 @@ function lbStats(s: ClusterStats): LbStats {
     healthyPanic: s.lbHealthyPanic,
     subsetsSelected: s.lbSubsetsSelected,
     subsetsFallback: s.lbSubsetsFallback,
+    subsetsCreated: s.lbSubsetsCreated,
+    subsetsRemoved: s.lbSubsetsRemoved,
+    subsetsActive: s.lbSubsetsActive,
     zone: s.lbZone,
   };
 }

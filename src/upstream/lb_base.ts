@@ -44,6 +44,8 @@ export interface LbContext {
   readonly hostSelectionRetryCount?: number;
   /** A retry host predicate: true rejects `host` so that another is picked. */
   shouldSelectAnotherHost?(host: HostDescription): boolean;
+  /** A retry priority: the priority load to pick with, given the balancer's own. */
+  determinePriorityLoad?(sets: readonly HostSet[], original: PriorityLoad): PriorityLoad;
 }
 
 /** Picks an upstream host for each request. One instance per worker. */
@@ -87,6 +89,8 @@ export interface LbSettings {
   readonly maglevTableSize?: number;
   /** `consistent_hashing_lb_config.use_hostname_for_hashing`. */
   readonly useHostnameForHashing?: boolean;
+  /** RING_HASH and MAGLEV: `hash_balance_factor` (≥ 100), bounding each host's load. */
+  readonly hashBalanceFactor?: number;
 }
 
 /** What a load balancer counts (`cluster.<name>.lb_*` of its isolate). */
@@ -97,6 +101,12 @@ export interface LbStats {
   readonly subsetsSelected?: { inc(): void };
   /** `lb_subsets_fallback`: picks from a fallback (any endpoint or the default subset). */
   readonly subsetsFallback?: { inc(): void };
+  /** `lb_subsets_created`: subsets that got their first host. */
+  readonly subsetsCreated?: { inc(n?: number): void };
+  /** `lb_subsets_removed`: subsets that lost their last host. */
+  readonly subsetsRemoved?: { inc(n?: number): void };
+  /** `lb_subsets_active`: subsets with hosts now. */
+  readonly subsetsActive?: { inc(n?: number): void; dec(n?: number): void };
   /** Zone aware routing's `lb_zone_*`, `lb_local_cluster_not_ok` and friends, by stat name. */
   readonly zone?: Readonly<Record<ZoneStat, { inc(): void }>>;
 }
@@ -201,9 +211,12 @@ export abstract class PriorityLoadBalancer<S> implements LoadBalancer {
   /** Picks from a non-empty group. */
   protected abstract pick(source: HostSource<S>): HostDescription;
 
-  chooseHost(_ctx?: LbContext): HostDescription | undefined {
+  chooseHost(ctx?: LbContext): HostDescription | undefined {
     if (this.#stale) this.#refresh(this.#prioritySet.hostSets);
-    const choice = choosePriority(this.#load, randomInt(this.random));
+    const load = ctx?.determinePriorityLoad
+      ? ctx.determinePriorityLoad(this.#prioritySet.hostSets, this.#load)
+      : this.#load;
+    const choice = choosePriority(load, randomInt(this.random));
     const level = this.#levels[choice.priority];
     if (!level) return undefined;
     let source: HostSource<S>;

@@ -68,9 +68,6 @@ export function lbPolicyConfig(
 ): LbPolicyConfig {
   const common = config.commonLbConfig;
   const consistent = common?.consistentHashingLbConfig;
-  if (consistent?.hashBalanceFactor !== undefined) {
-    problems.push("consistent_hashing_lb_config.hash_balance_factor is not supported yet");
-  }
   let policy = lbPolicyName;
   let own: PolicySettings;
   if (config.loadBalancingPolicy) {
@@ -92,6 +89,21 @@ export function lbPolicyConfig(
   }
   if (consistent?.useHostnameForHashing && own.useHostnameForHashing === undefined) {
     own = { ...own, useHostnameForHashing: true };
+  }
+  // The common config's bound serves both consistent-hash policies of either form unless the
+  // policy sets its own; Envoy reads it only for them.
+  if (
+    consistent?.hashBalanceFactor !== undefined && own.hashBalanceFactor === undefined &&
+    (policy === "RING_HASH" || policy === "MAGLEV")
+  ) {
+    own = {
+      ...own,
+      hashBalanceFactor: balanceFactor(
+        consistent.hashBalanceFactor,
+        "common_lb_config.consistent_hashing_lb_config",
+        problems,
+      ),
+    };
   }
   const locality = common?.localityConfigSpecifier;
   const zone = own.zoneAware ??
@@ -343,9 +355,7 @@ function typedPolicySettings(policy: string, any: Any, problems: string[]): Poli
     case "RING_HASH": {
       const c = unpackAny<RingHash>(any);
       const consistent = c?.consistentHashingLbConfig;
-      if (c?.hashBalanceFactor !== undefined || consistent?.hashBalanceFactor !== undefined) {
-        problems.push("ring_hash: hash_balance_factor is not supported yet");
-      }
+      const factor = consistent?.hashBalanceFactor ?? c?.hashBalanceFactor;
       const useHostname = (c?.useHostnameForHashing ?? false) ||
         (consistent?.useHostnameForHashing ?? false);
       return {
@@ -358,20 +368,32 @@ function typedPolicySettings(policy: string, any: Any, problems: string[]): Poli
         ),
         ...(useHostname ? { useHostnameForHashing: true } : {}),
         ...(c?.localityWeightedLbConfig ? { localityWeighted: true } : {}),
+        ...(factor !== undefined
+          ? { hashBalanceFactor: balanceFactor(factor, "ring_hash", problems) }
+          : {}),
       };
     }
     default: {
       const c = unpackAny<Maglev>(any);
       const consistent = c?.consistentHashingLbConfig;
-      if (consistent?.hashBalanceFactor !== undefined) {
-        problems.push("maglev: hash_balance_factor is not supported yet");
-      }
+      const factor = consistent?.hashBalanceFactor;
       return {
         ...BASE,
+        ...(factor !== undefined
+          ? { hashBalanceFactor: balanceFactor(factor, "maglev", problems) }
+          : {}),
         maglevTableSize: maglevTableSize(c?.tableSize, problems),
         ...(consistent?.useHostnameForHashing ? { useHostnameForHashing: true } : {}),
         ...(c?.localityWeightedLbConfig ? { localityWeighted: true } : {}),
       };
     }
   }
+}
+
+/** `hash_balance_factor`: at least 100 (a host's bound is never below the average load). */
+function balanceFactor(value: number, where: string, problems: string[]): number {
+  if (!Number.isInteger(value) || value < 100) {
+    problems.push(`${where}.hash_balance_factor: must be at least 100, got ${value}`);
+  }
+  return value;
 }

@@ -4,13 +4,14 @@
  * scan, and no herding onto one idle host). With unequal weights it runs an EDF schedule whose
  * weights shrink with load: `weight / (active + 1) ^ active_request_bias`.
  *
- * Active requests are counted here, per load balancer (so per worker), keyed by host address:
- * hosts stay plain data that can be shared and replaced.
+ * Active requests are counted per load balancer (so per worker), keyed by host address
+ * (`ActiveRequests`): hosts stay plain data that can be shared and replaced.
  *
  * @module
  */
 import { EdfScheduler } from "./edf_scheduler.ts";
-import { type HostDescription, hostKey } from "./host.ts";
+import type { HostDescription } from "./host.ts";
+import { ActiveRequests } from "./active_requests.ts";
 import {
   equalWeights,
   type HostSource,
@@ -30,17 +31,9 @@ interface LeastRequestState {
   readonly edf?: EdfScheduler<HostDescription>;
 }
 
-/** Active requests to one host address. */
-interface ActiveCount {
-  n: number;
-}
-
 /** Least request over the chosen priority level (and locality). */
 export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestState> {
-  /** Counts by host address, so they survive membership updates that replace host objects. */
-  readonly #active = new Map<string, ActiveCount>();
-  /** The count of each host object seen, sparing the address key on every pick. */
-  readonly #byHost = new WeakMap<HostDescription, ActiveCount>();
+  readonly #active = new ActiveRequests();
   readonly #choiceCount: number;
   #bias: number;
   readonly #settings: LbSettings;
@@ -61,7 +54,7 @@ export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestS
     this.#choiceCount = settings.choiceCount;
     this.#settings = settings;
     this.#bias = settings.activeRequestBias;
-    this.#unsubscribePrune = prioritySet.onUpdate((set) => this.#prune(set));
+    this.#unsubscribePrune = prioritySet.onUpdate((set) => this.#active.prune(set));
     if (settings.slowStart) {
       this.#slowStart = new SlowStart(settings.slowStart, prioritySet, env.clock);
     }
@@ -73,37 +66,17 @@ export class LeastRequestLoadBalancer extends PriorityLoadBalancer<LeastRequestS
     super.destroy();
   }
 
-  /** Forgets idle hosts that left the cluster (their objects can no longer be picked). */
-  #prune(set: PrioritySet): void {
-    const present = new Set(set.allHosts().map(hostKey));
-    for (const [k, c] of this.#active) if (c.n === 0 && !present.has(k)) this.#active.delete(k);
-  }
-
   /** Requests to `host` that started and have not finished, as seen by this balancer. */
   activeRequests(host: HostDescription): number {
-    return this.#count(host).n;
+    return this.#active.of(host);
   }
 
   override requestStarted(host: HostDescription): void {
-    this.#count(host).n++;
+    this.#active.started(host);
   }
 
   override requestFinished(host: HostDescription): void {
-    const c = this.#count(host);
-    if (c.n > 0) c.n--;
-  }
-
-  #count(host: HostDescription): ActiveCount {
-    let c = this.#byHost.get(host);
-    if (c) return c;
-    const k = hostKey(host);
-    c = this.#active.get(k);
-    if (!c) {
-      c = { n: 0 };
-      this.#active.set(k, c);
-    }
-    this.#byHost.set(host, c);
-    return c;
+    this.#active.finished(host);
   }
 
   protected sourceState(hosts: readonly HostDescription[]): LeastRequestState {

@@ -12,7 +12,7 @@ import { RandomLoadBalancer } from "./random_lb.ts";
 import { RoundRobinLoadBalancer } from "./round_robin_lb.ts";
 import { DEFAULT_RING_HASH, RingHashTable } from "./ring_hash_lb.ts";
 import { DEFAULT_MAGLEV_TABLE_SIZE, MaglevTable } from "./maglev_lb.ts";
-import { ThreadAwareLoadBalancer } from "./thread_aware_lb.ts";
+import { type NormalizedWeights, ThreadAwareLoadBalancer } from "./thread_aware_lb.ts";
 import { SubsetLoadBalancer } from "./subset_lb.ts";
 
 export type {
@@ -45,12 +45,7 @@ const POLICIES: Readonly<Record<string, Factory>> = {
     new ThreadAwareLoadBalancer(
       set,
       settings,
-      (w) =>
-        new RingHashTable(
-          w,
-          settings.ringHash ?? DEFAULT_RING_HASH,
-          settings.useHostnameForHashing ?? false,
-        ),
+      hashTableFactory("RING_HASH", settings)!,
       random,
       stats,
     ),
@@ -58,12 +53,7 @@ const POLICIES: Readonly<Record<string, Factory>> = {
     new ThreadAwareLoadBalancer(
       set,
       settings,
-      (w) =>
-        new MaglevTable(
-          w,
-          settings.maglevTableSize ?? DEFAULT_MAGLEV_TABLE_SIZE,
-          settings.useHostnameForHashing ?? false,
-        ),
+      hashTableFactory("MAGLEV", settings)!,
       random,
       stats,
     ),
@@ -103,4 +93,21 @@ export function createLoadBalancer(
     );
   }
   return factory(prioritySet, cluster.lb, random, stats, env);
+}
+
+/** The table builder of a consistent-hash policy (undefined for other policies). */
+export function hashTableFactory(
+  lbPolicy: string,
+  settings: LbSettings,
+): ((w: NormalizedWeights) => RingHashTable | MaglevTable) | undefined {
+  const useHostname = settings.useHostnameForHashing ?? false;
+  if (lbPolicy === "RING_HASH") {
+    const ring = settings.ringHash ?? DEFAULT_RING_HASH;
+    return (w) => new RingHashTable(w, ring, useHostname);
+  }
+  if (lbPolicy === "MAGLEV") {
+    const size = settings.maglevTableSize ?? DEFAULT_MAGLEV_TABLE_SIZE;
+    return (w) => new MaglevTable(w, size, useHostname);
+  }
+  return undefined;
 }

@@ -9,7 +9,13 @@
  */
 import { xxHash64 } from "../common/hash.ts";
 import type { HostDescription } from "./host.ts";
-import { type HashTable, hostHashKey, type NormalizedWeights } from "./thread_aware_lb.ts";
+import {
+  type HashTable,
+  hostHashKey,
+  type NormalizedWeights,
+  type TableShape,
+  tableShape,
+} from "./thread_aware_lb.ts";
 
 /** Envoy's default `maglev_lb_config.table_size`. */
 export const DEFAULT_MAGLEV_TABLE_SIZE = 65537;
@@ -29,6 +35,8 @@ export class MaglevTable implements HashTable {
   /** Index into #hosts plus one of each slot (0 while the table is being filled). */
   readonly #table: Uint32Array;
   readonly #hosts: HostDescription[];
+  /** Slots per host, for `maglev_lb.*` (undefined without hosts, as Envoy skips it). */
+  readonly shape: TableShape | undefined;
 
   constructor(weights: NormalizedWeights, tableSize: number, useHostname: boolean) {
     this.#size = tableSize;
@@ -36,12 +44,16 @@ export class MaglevTable implements HashTable {
     this.#hosts = weights.hosts.map((w) => w.host);
     const n = weights.hosts.length;
     this.#table = new Uint32Array(n === 0 ? 0 : tableSize);
-    if (n === 0) return;
+    if (n === 0) {
+      this.shape = undefined;
+      return;
+    }
     const offset = new Float64Array(n);
     const skip = new Float64Array(n);
     const weight = new Float64Array(n);
     const target = new Float64Array(n);
     const next = new Float64Array(n);
+    const counts = new Uint32Array(n);
     const big = this.#bigSize;
     weights.hosts.forEach((w, i) => {
       const key = hostHashKey(w.host, useHostname);
@@ -66,8 +78,10 @@ export class MaglevTable implements HashTable {
         table[c] = i + 1;
         next[i]++;
         taken++;
+        counts[i]++;
       }
     }
+    this.shape = tableShape(tableSize, counts);
   }
 
   chooseHost(hash: bigint, attempt: number): HostDescription | undefined {

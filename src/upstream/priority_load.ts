@@ -41,6 +41,11 @@ function availability(set: HostSet, pick: (h: HostSet["hosts"][number]) => boole
 const isHealthy = (h: HostSet["hosts"][number]) => h.healthy;
 const isDegraded = (h: HostSet["hosts"][number]) => !h.healthy && h.degraded === true;
 
+/** A level's healthy and degraded health (0-100 each), as the priority load weighs them. */
+export function levelHealth(set: HostSet): { healthy: number; degraded: number } {
+  return { healthy: availability(set, isHealthy), degraded: availability(set, isDegraded) };
+}
+
 /**
  * Gives each level `availability * 100 / normalizedTotal` percent, capped by what is left;
  * returns the first level with any availability and the load left over.

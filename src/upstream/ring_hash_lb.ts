@@ -9,7 +9,13 @@
  */
 import { murmurHash2, xxHash64 } from "../common/hash.ts";
 import type { HostDescription } from "./host.ts";
-import { type HashTable, hostHashKey, type NormalizedWeights } from "./thread_aware_lb.ts";
+import {
+  type HashTable,
+  hostHashKey,
+  type NormalizedWeights,
+  type TableShape,
+  tableShape,
+} from "./thread_aware_lb.ts";
 
 /** `ring_hash_lb_config` with Envoy's defaults applied. */
 export interface RingHashSettings {
@@ -32,9 +38,12 @@ export const DEFAULT_RING_HASH: RingHashSettings = {
 export class RingHashTable implements HashTable {
   readonly #hashes: BigUint64Array;
   readonly #hosts: HostDescription[];
+  /** Points per host, for `ring_hash_lb.*` (undefined for an empty ring, as Envoy skips it). */
+  readonly shape: TableShape | undefined;
 
   constructor(weights: NormalizedWeights, settings: RingHashSettings, useHostname: boolean) {
     const entries: { hash: bigint; host: HostDescription }[] = [];
+    const counts = new Uint32Array(weights.hosts.length);
     if (weights.hosts.length > 0) {
       // The ring is large enough that the lightest host gets at least one point at the
       // minimum size, and never larger than the maximum.
@@ -45,17 +54,19 @@ export class RingHashTable implements HashTable {
       const hash = settings.hashFunction === "MURMUR_HASH_2" ? murmurHash2 : xxHash64;
       let current = 0;
       let target = 0;
-      for (const { host, weight } of weights.hosts) {
+      weights.hosts.forEach(({ host, weight }, h) => {
         const prefix = `${hostHashKey(host, useHostname)}_`;
         target += scale * weight;
         for (let i = 0; current < target; i++, current++) {
           entries.push({ hash: hash(prefix + i), host });
+          counts[h]++;
         }
-      }
+      });
       entries.sort((a, b) => a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0);
     }
     this.#hashes = BigUint64Array.from(entries, (e) => e.hash);
     this.#hosts = entries.map((e) => e.host);
+    this.shape = counts.length > 0 ? tableShape(entries.length, counts) : undefined;
   }
 
   /** Number of points on the ring. */

@@ -104,6 +104,8 @@ function filteredSet(sets: readonly HostSet[], keep: (h: HostDescription) => boo
 interface Subsets {
   /** By sorted keys joined, then by values joined: the subset's balancer. */
   readonly byKeys: Map<string, Map<string, LoadBalancer>>;
+  /** Every subset with hosts, by keys and values joined (for `lb_subsets_*`). */
+  readonly names: Set<string>;
   readonly defaultLb?: LoadBalancer;
   readonly children: LoadBalancer[];
 }
@@ -138,14 +140,18 @@ export class SubsetLoadBalancer implements LoadBalancer {
     this.#any = child(prioritySet);
     this.usesHashKey = this.#any.usesHashKey ?? false;
     this.#selectorByKeys = new Map(settings.selectors.map((s) => [s.keys.join("\u0000"), s]));
+    // Subsets are rebuilt as soon as membership changes (as Envoy updates them), so the
+    // `lb_subsets_*` stats follow membership rather than traffic.
+    this.#subsets = this.#build(undefined);
     this.#unsubscribe = prioritySet.onUpdate(() => {
+      const before = this.#subsets;
       this.#destroySubsets();
-      this.#subsets = undefined;
+      this.#subsets = this.#build(before);
     });
   }
 
   chooseHost(ctx?: LbContext): HostDescription | undefined {
-    const subsets = this.#subsets ??= this.#build();
+    const subsets = this.#subsets!;
     const lb = this.#select(subsets, ctx?.metadataMatch?.entries ?? []);
     const host = lb?.chooseHost(ctx);
     if (host) {
@@ -188,6 +194,8 @@ export class SubsetLoadBalancer implements LoadBalancer {
   destroy(): void {
     this.#unsubscribe();
     this.#destroySubsets();
+    this.#stats?.subsetsActive?.dec(this.#subsets?.names.size ?? 0);
+    this.#subsets = undefined;
     this.#any.destroy();
   }
 
@@ -207,8 +215,10 @@ export class SubsetLoadBalancer implements LoadBalancer {
     return undefined;
   }
 
-  #build(): Subsets {
+  /** Builds the subsets of the current membership; `before` is what they replace. */
+  #build(before: Subsets | undefined): Subsets {
     const sets = this.#prioritySet.hostSets;
+    const names = new Set<string>();
     const all = this.#prioritySet.allHosts();
     const listAsAny = this.#settings.listAsAny;
     const children: LoadBalancer[] = [];
@@ -223,12 +233,14 @@ export class SubsetLoadBalancer implements LoadBalancer {
         }
       }
       const byValues = new Map<string, LoadBalancer>();
+      const keysName = selector.keys.join("\u0000");
       for (const [k, hosts] of members) {
         const lb = this.#child(filteredSet(sets, (h) => hosts.has(h)));
         children.push(lb);
         byValues.set(k, lb);
+        names.add(`${keysName}\u0001${k}`);
       }
-      byKeys.set(selector.keys.join("\u0000"), byValues);
+      byKeys.set(keysName, byValues);
     }
     let defaultLb: LoadBalancer | undefined;
     const defaults = Object.entries(this.#settings.defaultSubset).sort((a, b) =>
@@ -239,7 +251,22 @@ export class SubsetLoadBalancer implements LoadBalancer {
       defaultLb = this.#child(filteredSet(sets, (h) => hostMatches(h, defaults, listAsAny)));
       children.push(defaultLb);
     }
-    return { byKeys, defaultLb, children };
+    this.#countSubsets(before?.names, names);
+    return { byKeys, names, defaultLb, children };
+  }
+
+  /** `lb_subsets_created/removed/active`: subsets that gained their first or lost their last host. */
+  #countSubsets(before: Set<string> | undefined, now: Set<string>): void {
+    const stats = this.#stats;
+    if (!stats?.subsetsCreated) return;
+    let created = 0;
+    let removed = 0;
+    for (const n of now) if (!before?.has(n)) created++;
+    if (before) { for (const n of before) if (!now.has(n)) removed++; }
+    stats.subsetsCreated.inc(created);
+    stats.subsetsRemoved?.inc(removed);
+    stats.subsetsActive?.inc(created);
+    stats.subsetsActive?.dec(removed);
   }
 
   #destroySubsets(): void {

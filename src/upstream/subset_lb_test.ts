@@ -159,3 +159,44 @@ Deno.test("subset lb: counts lb_subsets_selected and lb_subsets_fallback", () =>
   lb.chooseHost();
   assertEquals(counts, { selected: 1, fallback: 2, panic: 0 });
 });
+
+Deno.test("subset lb: lb_subsets_created/removed/active follow membership", () => {
+  const set = new PrioritySet();
+  set.updateHosts(0, HOSTS);
+  const counts = { created: 0, removed: 0, active: 0 };
+  const stats = {
+    healthyPanic: { inc() {} },
+    subsetsCreated: { inc: (n = 1) => counts.created += n },
+    subsetsRemoved: { inc: (n = 1) => counts.removed += n },
+    subsetsActive: { inc: (n = 1) => counts.active += n, dec: (n = 1) => counts.active -= n },
+  };
+  const lb = createLoadBalancer(
+    {
+      lbPolicy: "ROUND_ROBIN",
+      lb: {
+        healthyPanicThreshold: 50,
+        localityWeighted: false,
+        choiceCount: 2,
+        activeRequestBias: 1,
+        subset: {
+          fallbackPolicy: "NO_FALLBACK",
+          defaultSubset: {},
+          selectors: [{ keys: ["version"] }, { keys: ["stage", "version"] }],
+          listAsAny: false,
+        },
+      },
+    },
+    set,
+    Math.random,
+    stats,
+  );
+  // version=v1, version=v2; (prod,v1), (prod,v2), (canary,v1).
+  assertEquals(counts, { created: 5, removed: 0, active: 5 });
+  // The canary host leaves: its (canary,v1) subset goes; version=v1 keeps host 1.
+  set.updateHosts(0, HOSTS.filter((h) => h.address !== "10.0.0.3"));
+  assertEquals(counts, { created: 5, removed: 1, active: 4 });
+  set.updateHosts(0, [...HOSTS, host(5, { version: "v3", stage: "prod" })]);
+  assertEquals(counts, { created: 8, removed: 1, active: 7 });
+  lb.destroy();
+  assertEquals(counts.active, 0);
+});

@@ -4,10 +4,13 @@
  * load as every policy), and each level keeps one immutable table built over its healthy hosts
  * (all of them in panic), weighted by host weight — and by locality weight when locality
  * weighted load balancing is on. Without a hash (no route `hash_policy`, or none of its
- * policies produced one) a random 64-bit value stands in, as in Envoy.
+ * policies produced one) a random 64-bit value stands in, as in Envoy. With
+ * `hash_balance_factor` each table answers through the load bound (`BoundedLoadTable`).
  *
  * @module
  */
+import { ActiveRequests } from "./active_requests.ts";
+import { BoundedLoadTable } from "./bounded_load.ts";
 import { type HostDescription, hostKey, localityKey } from "./host.ts";
 import type { LbContext, LbSettings, LbStats, LoadBalancer, Random } from "./lb_base.ts";
 import { randomInt } from "./lb_base.ts";
@@ -31,6 +34,27 @@ export interface NormalizedWeights {
 export interface HashTable {
   /** The host for `hash`; `attempt` > 0 looks elsewhere (retry host predicates). */
   chooseHost(hash: bigint, attempt: number): HostDescription | undefined;
+}
+
+/** How a built table spread its entries (ring points or Maglev slots) over the hosts. */
+export interface TableShape {
+  /** Entries in the table. */
+  readonly size: number;
+  /** Fewest entries of one host. */
+  readonly minPerHost: number;
+  /** Most entries of one host. */
+  readonly maxPerHost: number;
+}
+
+/** The extremes of per-host entry counts (`counts` non-empty). */
+export function tableShape(size: number, counts: ArrayLike<number>): TableShape {
+  let min = Infinity;
+  let max = 0;
+  for (let i = 0; i < counts.length; i++) {
+    if (counts[i] < min) min = counts[i];
+    if (counts[i] > max) max = counts[i];
+  }
+  return { size, minPerHost: min, maxPerHost: max };
 }
 
 /** Builds a policy's table from a level's normalized weights. */
@@ -102,9 +126,30 @@ export function random64(random: Random): bigint {
   return (BigInt(randomInt(random)) << 32n) | BigInt(randomInt(random));
 }
 
-interface Level {
+/** A priority level's table, and whether it was built in panic (over every host). */
+export interface HashLevel {
   readonly table: HashTable;
   readonly panic: boolean;
+  readonly weights: NormalizedWeights;
+}
+
+/**
+ * The priority load and each level's table over `prioritySet`, as the balancer and the main
+ * thread's table gauges both build them.
+ */
+export function buildHashLevels(
+  prioritySet: PrioritySet,
+  settings: LbSettings,
+  factory: HashTableFactory,
+): { load: PriorityLoad; levels: HashLevel[] } {
+  const sets = prioritySet.hostSets;
+  const load = computePriorityLoad(sets, settings.healthyPanicThreshold);
+  const levels = sets.map((set, p) => {
+    const panic = load.panic[p] ?? false;
+    const weights = normalizeWeights(set, panic, settings.localityWeighted);
+    return { table: factory(weights), panic, weights };
+  });
+  return { load, levels };
 }
 
 /** Priority and panic handling around a policy's per-level hash table. */
@@ -117,9 +162,11 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
   readonly #random: Random;
   readonly #stats: LbStats | undefined;
   readonly #unsubscribe: () => void;
+  /** Requests in flight per host, kept only when `hash_balance_factor` bounds the load. */
+  readonly #active: ActiveRequests | undefined;
   #stale = true;
   #load!: PriorityLoad;
-  #levels: Level[] = [];
+  #levels: HashLevel[] = [];
 
   constructor(
     prioritySet: PrioritySet,
@@ -133,13 +180,20 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
     this.#factory = factory;
     this.#random = random;
     this.#stats = stats;
-    this.#unsubscribe = prioritySet.onUpdate(() => this.#stale = true);
+    if (settings.hashBalanceFactor !== undefined) this.#active = new ActiveRequests();
+    this.#unsubscribe = prioritySet.onUpdate((set) => {
+      this.#stale = true;
+      this.#active?.prune(set);
+    });
   }
 
   chooseHost(ctx?: LbContext): HostDescription | undefined {
     if (this.#stale) this.#refresh();
     const hash = ctx?.hashKey ?? random64(this.#random);
-    const { priority } = choosePriority(this.#load, Number(hash % 100n));
+    const load = ctx?.determinePriorityLoad
+      ? ctx.determinePriorityLoad(this.#prioritySet.hostSets, this.#load)
+      : this.#load;
+    const { priority } = choosePriority(load, Number(hash % 100n));
     const level = this.#levels[priority];
     if (!level) return undefined;
     if (level.panic) this.#stats?.healthyPanic.inc();
@@ -153,9 +207,13 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
     return host;
   }
 
-  requestStarted(_host: HostDescription): void {}
+  requestStarted(host: HostDescription): void {
+    this.#active?.started(host);
+  }
 
-  requestFinished(_host: HostDescription): void {}
+  requestFinished(host: HostDescription): void {
+    this.#active?.finished(host);
+  }
 
   destroy(): void {
     this.#unsubscribe();
@@ -163,12 +221,13 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
 
   #refresh(): void {
     this.#stale = false;
-    const sets = this.#prioritySet.hostSets;
-    this.#load = computePriorityLoad(sets, this.#settings.healthyPanicThreshold);
-    this.#levels = sets.map((set, p) => {
-      const panic = this.#load.panic[p] ?? false;
-      const weights = normalizeWeights(set, panic, this.#settings.localityWeighted);
-      return { table: this.#factory(weights), panic };
-    });
+    const { load, levels } = buildHashLevels(this.#prioritySet, this.#settings, this.#factory);
+    this.#load = load;
+    const factor = this.#settings.hashBalanceFactor;
+    const active = this.#active;
+    this.#levels = factor === undefined || !active ? levels : levels.map((l) => ({
+      ...l,
+      table: new BoundedLoadTable(l.table, l.weights, active, factor),
+    }));
   }
 }

@@ -19,11 +19,8 @@ const COMMON_FIELDS: FieldTable = {
       "fail_traffic_on_panic",
     ],
     [`${COMMON}.LocalityLbConfig.LocalityWeightedLbConfig`]: [],
-    [`${COMMON}.ConsistentHashingLbConfig`]: ["use_hostname_for_hashing"],
+    [`${COMMON}.ConsistentHashingLbConfig`]: ["use_hostname_for_hashing", "hash_balance_factor"],
     [`${COMMON}.SlowStartConfig`]: ["slow_start_window", "aggression", "min_weight_percent"],
-  },
-  checked: {
-    [`${COMMON}.ConsistentHashingLbConfig`]: ["hash_balance_factor"],
   },
 };
 
@@ -31,7 +28,6 @@ function policy(
   short: string,
   type: string,
   implemented: string[],
-  checked: string[] = [],
 ): ExtensionFactory {
   return {
     name: `envoy.load_balancing_policies.${short}`,
@@ -39,7 +35,6 @@ function policy(
     configTypes: [type],
     fields: {
       implemented: { ...COMMON_FIELDS.implemented, [type]: implemented },
-      checked: { ...COMMON_FIELDS.checked, ...(checked.length > 0 ? { [type]: checked } : {}) },
     },
   };
 }
@@ -74,8 +69,8 @@ export const ringHashPolicyFactory = policy(
     "use_hostname_for_hashing",
     "consistent_hashing_lb_config",
     "locality_weighted_lb_config",
+    "hash_balance_factor",
   ],
-  ["hash_balance_factor"],
 );
 
 /** `envoy.load_balancing_policies.maglev`. */

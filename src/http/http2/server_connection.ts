@@ -169,6 +169,8 @@ export class Http2ServerConnection implements ServerConnection, Http2ConnectionC
   /** The RequestHead of a request whose headers are `headers`. */
   requestHead(headers: HeaderMap): RequestHead {
     const h = this.#head;
+    // CONNECT leaves HTTP as an HTTP/1 upgrade does: the HCM applies the same rules to it.
+    h.upgrade = headers.get(":method") === "CONNECT";
     h.expectContinue = headers.has("expect");
     h.headersBytes = headerBytes(headers);
     return h;
