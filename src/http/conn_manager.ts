@@ -107,10 +107,13 @@ class ActiveStream implements StreamSink, ServerStream {
     const si = this.streamInfo;
     const c = cm.conn;
     si.downstreamRemoteAddress = c.remoteAddress;
-    si.downstreamDirectRemoteAddress = c.remoteAddress;
+    si.downstreamDirectRemoteAddress = c.directRemoteAddress;
+    si.downstreamDirectLocalAddress = c.directLocalAddress;
     si.downstreamLocalAddress = c.localAddress;
     si.connectionId = c.id;
     si.requestedServerName = cm.ctx.requestedServerName;
+    si.ja3Hash = cm.ctx.ja3;
+    si.ja4Hash = cm.ctx.ja4;
     si.filterChain = cm.ctx.filterChain;
     this.fm = new FilterManager(this, cm.cfg.filterFactories);
     this.idleTimeoutMs = cm.cfg.streamIdleTimeoutMs;
@@ -395,6 +398,12 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
   #first: ActiveStream | undefined;
   #last: ActiveStream | undefined;
   #closing = false;
+  /**
+   * Envoy's drain sequence has started (`DrainState::Draining`): every response closes the
+   * connection, and an idle connection closes when `drain_timeout` runs out.
+   */
+  #draining = false;
+  #drainTimer: CoarseTimer | undefined;
   /** The client closed its side (FIN) or the connection failed: a remote close for the stats. */
   #peerClosed = false;
   #headersTimer: CoarseTimer | undefined;
@@ -492,6 +501,19 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.conn.closeAfterFlush();
   }
 
+  /**
+   * The listener drains: Envoy's `startDrainSequence` for HTTP/1.1. Counted once as a drain
+   * close; responses from now on carry `connection: close`; after `drain_timeout` (the second
+   * phase, when HTTP/2 would send its final GOAWAY) the connection closes once idle.
+   */
+  onDrain(): void {
+    if (this.#draining || this.#closing) return;
+    this.#draining = true;
+    this.cfg.stats.cxDrainClose.inc();
+    this.#drainTimer = new CoarseTimer(() => this.#drainClose(), this);
+    this.#drainTimer.arm(this.cfg.drainTimeoutMs);
+  }
+
   // ---- connection events ----
 
   onData(chunk: Uint8Array): void {
@@ -528,6 +550,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#clearHeadersTimer();
     this.#idleTimer?.disarm();
     this.#durationTimer?.disarm();
+    this.#drainTimer?.disarm();
     const active = this.#first !== undefined;
     const remote = reason !== "local" || this.#peerClosed;
     this.cfg.stats.connectionClosed(
@@ -845,7 +868,9 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
 
   /** Whether the listener drains, which closes this connection after the response (counted). */
   #drainClosing(): boolean {
+    if (this.#draining) return true;
     if (!drainManager().drainClose(this.ctx.listenerName)) return false;
+    this.#draining = true;
     this.cfg.stats.cxDrainClose.inc();
     return true;
   }

@@ -35,6 +35,11 @@ import type { ClusterStats } from "../stats/data_path_stats.ts";
 import { HostStats } from "./host_stats.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
 import { applySocketOptions, connectFailureReason, type PoolClusterInfo } from "./conn_pool.ts";
+import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
+import {
+  connectionAddresses,
+  upstreamProxyProtocolHeader,
+} from "../extensions/transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
 
 /** The codec's reset reasons in the router's words. */
 function resetReason(r: Http2ResetReason): StreamResetReason {
@@ -100,6 +105,8 @@ class Http2ActiveClient implements ConnectionCallbacks, Http2ConnectionCallbacks
   }, this);
   /** connection_keepalive: PINGs, and the wait for their ACKs. */
   keepalive: Http2Keepalive | undefined;
+  /** The host's process-wide counters (per_host_thresholds max_connections). */
+  hostMonitor: Int32Array | undefined;
 
   constructor(readonly pool: Http2ConnPool, readonly rm: ResourceManager) {}
 
@@ -144,6 +151,7 @@ class Http2ActiveClient implements ConnectionCallbacks, Http2ConnectionCallbacks
     this.idleTimer.disarm();
     this.keepalive?.stop();
     this.rm.connections.dec();
+    if (this.hostMonitor) hostConnectionClosed(this.hostMonitor);
     const hadStreams = this.active > 0;
     // Every stream still open ends with connection termination.
     this.h2.onConnectionClosed();
@@ -383,6 +391,8 @@ export class Http2ConnPool implements ConnectionPoolInstance {
   #connectingCapacity = 0;
   /** Streams per connection this side allows (`max_concurrent_streams`). */
   readonly maxConcurrentStreams: number;
+  /** The host's process-wide counters, set by the router (per-host circuit breakers). */
+  hostMonitor: Int32Array | undefined;
 
   constructor(
     readonly cluster: PoolClusterInfo,
@@ -478,7 +488,10 @@ export class Http2ConnPool implements ConnectionPoolInstance {
    */
   #tryCreateConnection(rm: ResourceManager): void {
     if (this.#pending.length <= this.#connectingCapacity) return;
-    const can = rm.connections.canCreate();
+    const hostMax = this.cluster.perHostMaxConnections;
+    const can = rm.connections.canCreate() &&
+      (hostMax === undefined || this.hostMonitor === undefined ||
+        hostConnections(this.hostMonitor) < hostMax);
     if (!can) this.clusterStats.cxOverflow.inc();
     if (can || this.#clients.length + this.#connecting === 0) this.#connect(rm);
   }
@@ -557,6 +570,9 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     const c = new Http2ActiveClient(this, rm);
     const capacity = this.#expectedCapacity();
     rm.connections.inc();
+    const monitor = this.hostMonitor;
+    c.hostMonitor = monitor;
+    if (monitor) hostConnectionOpened(monitor);
     this.#connecting++;
     this.#connectingCapacity += capacity;
     const stats = this.stats;
@@ -569,6 +585,7 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     const timer = setTimeout(() => {
       timedOut = true;
       rm.connections.dec();
+      if (monitor) hostConnectionClosed(monitor);
       stats.cx_connect_fail++;
       stats.cx_active--;
       cs.cxConnectTimeout.inc();
@@ -590,6 +607,9 @@ export class Http2ConnPool implements ConnectionPoolInstance {
       applySocketOptions(tcp, this.cluster);
       const conn = new Connection(tcp, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
       conn.byteCounters = cs.cxBytes;
+      // upstream_proxy_protocol: the PROXY header goes before the HTTP/2 preface.
+      const pp = this.cluster.upstreamProxyProtocol;
+      if (pp) conn.write(upstreamProxyProtocolHeader(pp, undefined, connectionAddresses(tcp)));
       this.#clients.push(c);
       c.start(conn);
       this.onCapacity(c);
@@ -603,6 +623,7 @@ export class Http2ConnPool implements ConnectionPoolInstance {
       clearTimeout(timer);
       if (timedOut) return;
       rm.connections.dec();
+      if (monitor) hostConnectionClosed(monitor);
       stats.cx_active--;
       cs.cxConnectFail.inc();
       cs.connectionClosed(true, false, monotonicNow() - c.connectStart);
