@@ -171,6 +171,8 @@ http {
         config,
         "--concurrency",
         "1",
+        // Two proxies run at once: no hot-restart domain socket to share.
+        "--disable-hot-restart",
         "-l",
         "warning",
       ],

@@ -469,6 +469,8 @@ function spawnDenvoy(config: string, denoArgs: string[] = [], concurrency = 1, p
     config,
     "--concurrency",
     String(concurrency),
+    // Peers run side by side: no hot-restart domain socket to share.
+    "--disable-hot-restart",
   ], { cwd: REPO_ROOT, pipeErr: true, pipeOut });
 }
 

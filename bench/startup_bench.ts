@@ -48,7 +48,7 @@ async function configWithEphemeralPorts(dir: string): Promise<string | undefined
 async function oneStart(config: string): Promise<{ readyMs: number; exit: string }> {
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", MAIN_TS, "-c", config],
+    args: ["run", "-A", "--unstable-net", MAIN_TS, "-c", config, "--disable-hot-restart"],
     cwd: REPO_ROOT,
     stdin: "null",
     stdout: "null",

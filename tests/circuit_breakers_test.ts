@@ -135,6 +135,48 @@ Deno.test("circuit breakers: max_connections queues, max_pending_requests overfl
   }
 });
 
+Deno.test("circuit breakers: per_host_thresholds max_connections caps each host's connections", async () => {
+  const a = gatedUpstream();
+  const b = gatedUpstream();
+  const proxy = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/" }\n  route: { cluster: backend }`,
+    clusters: `- name: backend
+  type: STATIC
+  circuit_breakers:
+    per_host_thresholds:
+    - { max_connections: 1 }
+  load_assignment:
+    cluster_name: backend
+    endpoints:
+    - lb_endpoints:
+      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${a.port} } } }
+      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${b.port} } } }
+`,
+  }));
+  try {
+    const all = Array.from({ length: 4 }, () => get(proxy.port()));
+    // One connection per host; the other two requests wait for them.
+    const s = await statsWhen(
+      proxy.adminPort,
+      (s) => s["cluster.backend.upstream_rq_pending_active"] === 2,
+    );
+    assertEquals(s["cluster.backend.upstream_cx_active"], 2);
+    assert(s["cluster.backend.upstream_cx_overflow"] >= 1);
+    a.release();
+    b.release();
+    const rs = await Promise.all(all);
+    assertEquals(rs.map((r) => r.status), [200, 200, 200, 200]);
+    assertEquals((await stats(proxy.adminPort))["cluster.backend.upstream_cx_total"], 2);
+    assertEquals(a.received() + b.received(), 4);
+  } finally {
+    a.release();
+    b.release();
+    await proxy.stop();
+    await a.close();
+    await b.close();
+  }
+});
+
 Deno.test("circuit breakers: a retry budget caps a retry storm", async () => {
   let received = 0;
   const up = upstream(async () => {

@@ -40,8 +40,21 @@ export class ServerProcess {
   readonly #pump: Promise<void>;
 
   constructor(args: string[]) {
+    // Every serving process binds a hot restart domain socket named from its base id, as in
+    // Envoy: servers that tests run side by side (and beside other test runs) each take an
+    // unused one, unless the test is about hot restart.
+    const hotRestartFlag = args.some((a) =>
+      /^--(base-id|restart-epoch|use-dynamic-base-id|disable-hot-restart)(=|$)/.test(a)
+    );
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--unstable-net", MAIN, ...args],
+      args: [
+        "run",
+        "-A",
+        "--unstable-net",
+        MAIN,
+        ...(hotRestartFlag ? [] : ["--use-dynamic-base-id"]),
+        ...args,
+      ],
       stdin: "null",
       stdout: "null",
       stderr: "piped",
@@ -80,8 +93,11 @@ export class ServerProcess {
     });
   }
 
-  /** Sends `signal` and waits for the exit status. */
-  async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+  /**
+   * Sends `signal` and waits for the exit status. SIGINT by default: it quits at once, where
+   * SIGTERM would first drain the connections a test left open.
+   */
+  async stop(signal: Deno.Signal = "SIGINT"): Promise<Deno.CommandStatus> {
     try {
       this.child.kill(signal);
     } catch { /* already gone */ }

@@ -34,9 +34,9 @@ export class Proxy {
     return all[0];
   }
 
-  /** Stops the proxy (SIGTERM) and returns its log. */
+  /** Stops the proxy at once (SIGINT: no drain) and returns its log. */
   async stop(): Promise<string> {
-    await this.proc.stop("SIGTERM");
+    await this.proc.stop("SIGINT");
     return this.proc.stderr;
   }
 }

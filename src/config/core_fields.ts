@@ -13,7 +13,7 @@ import { LISTENER_FIELDS } from "../listener/listener_fields.ts";
 import { CLUSTER_FIELDS } from "../upstream/cluster_fields.ts";
 import { ACCESS_LOG_FIELDS } from "../extensions/access_loggers/access_log_fields.ts";
 import { FORMAT_FIELDS } from "../formatter/format_fields.ts";
-import { HTTP2_PROTOCOL_OPTIONS_FIELDS } from "../http/http2/protocol_options.ts";
+import { HTTP2_PROTOCOL_OPTIONS_FIELDS } from "../http/http2/http2_options.ts";
 
 /** Shared core messages. */
 export const CORE_MESSAGE_FIELDS: FieldTable = {

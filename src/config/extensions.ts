@@ -11,7 +11,8 @@ import type { HttpFilterFactoryCb } from "../http/filter.ts";
 import type { NetworkFilterFactoryCb } from "../network/filter.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import type { ConnPoolManager } from "../upstream/conn_pool.ts";
-import type { Store } from "../stats/store.ts";
+import type { Scope, Store } from "../stats/store.ts";
+import type { ListenerFilter } from "../listener/listener_filter.ts";
 import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { StatsSink, StatsSinkContext } from "../stats/sink.ts";
 import { FieldSupport, type FieldTable } from "./field_support.ts";
@@ -126,6 +127,11 @@ export interface ExtensionFactory {
     ctx: ServerContext,
     statPrefix: string,
   ): HttpFilterFactoryCb;
+  /**
+   * For listener filters: builds the filter (shared by the listener's sockets) from its
+   * `typed_config`. Throws an Error for configs it rejects.
+   */
+  createListenerFilter?(config: Any | undefined, ctx: ListenerFilterContext): ListenerFilter;
   /** For network filters: builds the per-connection factory from the filter's `typed_config`. */
   createNetworkFilter?(config: Any | undefined, ctx: ServerContext): NetworkFilterFactoryCb;
   /**
@@ -133,6 +139,16 @@ export interface ExtensionFactory {
    * Error for configs it rejects (Envoy's sink construction errors).
    */
   createStatsSink?(config: Message, ctx: StatsSinkContext): StatsSink;
+}
+
+/** What a listener filter is built with: the server, and its listener's stats scope. */
+export interface ListenerFilterContext {
+  server: ServerContext;
+  /**
+   * `listener.<stat_prefix or address>.` (Envoy's listener scope, for legacy stats); known once
+   * the listener is bound, so filters ask for it when they first count.
+   */
+  listenerScope(): Scope;
 }
 
 /** The server's shared parts that extensions are built with. */

@@ -24,6 +24,8 @@ import type { WalkContext } from "./proto_json.ts";
 import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
 import { ClusterConfigError, parseCluster } from "../upstream/cluster_info.ts";
 import { FilterChainMatcher } from "../listener/filter_chain_match.ts";
+import { FilterChainMatcherTree } from "../listener/filter_chain_matcher_tree.ts";
+import { compileListenerFilterPredicate } from "../listener/listener_filters_config.ts";
 import { checkTerminalOrder } from "./extensions.ts";
 import { checkLayeredRuntime } from "../runtime/loader.ts";
 import { checkStatsConfig } from "../stats/flush_config.ts";
@@ -145,6 +147,7 @@ export function checkBootstrap(
   for (const p of checkStatsConfig(b)) r.report(p.path, p.message);
   checkWatchdogs(b, r);
 
+  checkDownstreamProxyProtocolOverHttp(b, r);
   const clusters = new Set<string>();
   (b.staticResources?.clusters ?? []).forEach((c, i) => {
     const path = `static_resources.clusters[${i}]`;
@@ -233,7 +236,18 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
   if (l.defaultFilterChain) {
     chains.push({ c: l.defaultFilterChain, at: `${path}.default_filter_chain` });
   }
+  let chainsOk = true;
   for (const { c, at } of chains) {
+    const ts = c.transportSocket?.configType;
+    if (ts?.case === "typedConfig") {
+      const f = extensions.byType(typeNameOfUrl(ts.value.typeUrl));
+      if (f?.category === "envoy.transport_sockets.upstream") {
+        r.report(
+          `${at}.transport_socket`,
+          `'${f.name}' is an upstream transport socket: it cannot be used on a filter chain`,
+        );
+      }
+    }
     if (c.filters.length === 0) r.report(at, "a filter chain needs at least one filter");
     else if (c.filters.length > 1) {
       r.unsupported(`${at}.filters`, "more than one network filter in a filter chain");
@@ -247,15 +261,79 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
       "network",
       (i, message) => r.report(`${at}.filters[${i}]`, message),
     );
+    if (!l.filterChainMatcher) {
+      try {
+        new FilterChainMatcher([{ config: c, value: 0 }]);
+      } catch (e) {
+        r.report(`${at}.filter_chain_match`, (e as Error).message);
+        chainsOk = false;
+      }
+    }
+  }
+  // What only the whole listener shows: two chains with the same rules, the matcher tree.
+  if (chainsOk) {
+    const all = l.filterChains.map((c) => ({ config: c, value: 0 }));
     try {
-      new FilterChainMatcher([{ config: c, value: 0 }]);
+      if (l.filterChainMatcher) new FilterChainMatcherTree(l.filterChainMatcher, all);
+      else new FilterChainMatcher(all);
     } catch (e) {
-      r.report(`${at}.filter_chain_match`, (e as Error).message);
+      const field = l.filterChainMatcher ? "filter_chain_matcher" : "filter_chains";
+      r.report(`${path}.${field}`, (e as Error).message);
     }
   }
   l.accessLog.forEach((log, i) => {
     for (const p of accessLogProblems(log)) {
       r.report(`${path}.access_log[${i}]${p.field}`, p.message);
+    }
+  });
+  l.listenerFilters.forEach((f, i) => {
+    if (!f.filterDisabled) return;
+    const at = `${path}.listener_filters[${i}].filter_disabled`;
+    try {
+      compileListenerFilterPredicate(f.filterDisabled, at);
+    } catch (e) {
+      r.report(at, (e as Error).message);
+    }
+  });
+}
+
+const PROXY_PROTOCOL_LISTENER_FILTER =
+  "envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol";
+const UPSTREAM_PROXY_PROTOCOL =
+  "envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport";
+
+/**
+ * Envoy sends an upstream PROXY header carrying the downstream PROXY header's addresses over
+ * HTTP too (pools keyed by them); denvoy's HTTP pools send the upstream connection's own
+ * (as Envoy does when the downstream had no PROXY header). Where the difference would show, a
+ * listener with the proxy_protocol listener filter and an HTTP connection manager while some
+ * cluster speaks upstream PROXY protocol, the listener is refused.
+ */
+function checkDownstreamProxyProtocolOverHttp(b: Bootstrap, r: Reporter) {
+  const ppCluster = (b.staticResources?.clusters ?? []).some((c) => {
+    const ts = c.transportSocket?.configType;
+    return ts?.case === "typedConfig" &&
+      typeNameOfUrl(ts.value.typeUrl) === UPSTREAM_PROXY_PROTOCOL;
+  });
+  if (!ppCluster) return;
+  (b.staticResources?.listeners ?? []).forEach((l, i) => {
+    const pp = l.listenerFilters.some((f) =>
+      f.configType.case === "typedConfig" &&
+      typeNameOfUrl(f.configType.value.typeUrl) === PROXY_PROTOCOL_LISTENER_FILTER
+    );
+    const chains = [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])];
+    const http = chains.some((c) =>
+      c.filters.some((f) =>
+        f.configType.case === "typedConfig" && typeNameOfUrl(f.configType.value.typeUrl) === HCM
+      )
+    );
+    if (pp && http) {
+      r.unsupported(
+        `static_resources.listeners[${i}].listener_filters`,
+        "the downstream PROXY header's addresses in upstream PROXY headers of HTTP connections " +
+          "(a proxy_protocol listener filter with an HTTP connection manager while a cluster " +
+          "uses upstream_proxy_protocol)",
+      );
     }
   });
 }

@@ -90,7 +90,7 @@ Deno.test("validate: chains with several network filters, bad CIDR ranges", () =
       filters: [{ name: t, typed_config: { "@type": ${TCP}, stat_prefix: t, cluster: c } }]
 `;
   assertEquals(load(config(cidr)), [
-    `6:27: ${AT}.filter_chain_match: invalid CIDR address 'nope'`,
+    `6:27: ${AT}.filter_chain_match: malformed IP address: nope`,
   ]);
 });
 

@@ -13,6 +13,12 @@ import { httpConnectionManagerFactory } from "./filters/network/http_connection_
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
 import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
 import { statsdSinkFactory } from "./stat_sinks/statsd/config.ts";
+import { ipMatcherFactory, networkInputFactories } from "./matching/network_inputs/config.ts";
+import { tlsInspectorFactory } from "./filters/listener/tls_inspector/config.ts";
+import { httpInspectorFactory } from "./filters/listener/http_inspector/config.ts";
+import { proxyProtocolFactory } from "./filters/listener/proxy_protocol/config.ts";
+import { originalDstListenerFilterFactory } from "./filters/listener/original_dst/config.ts";
+import { upstreamProxyProtocolFactory } from "./transport_sockets/proxy_protocol/config.ts";
 import { rawBufferFactory } from "./transport_sockets/raw_buffer/config.ts";
 import { httpProtocolOptionsFactory } from "./upstreams/http/config.ts";
 import { preserveCaseFactory } from "./http/header_formatters/preserve_case/config.ts";
@@ -48,6 +54,7 @@ export function builtinExtensions(): ExtensionRegistry {
       stdoutAccessLogFactory,
       stderrAccessLogFactory,
       rawBufferFactory,
+      upstreamProxyProtocolFactory,
       httpProtocolOptionsFactory,
       preserveCaseFactory,
       previousRoutesPredicateFactory,
@@ -64,6 +71,12 @@ export function builtinExtensions(): ExtensionRegistry {
       randomPolicyFactory,
       ringHashPolicyFactory,
       maglevPolicyFactory,
+      tlsInspectorFactory,
+      httpInspectorFactory,
+      proxyProtocolFactory,
+      originalDstListenerFilterFactory,
+      ...networkInputFactories,
+      ipMatcherFactory,
     ]
   ) reg.register(f);
   return reg;

@@ -100,8 +100,15 @@ export const TLS_COMMANDS: CommandTable = {
   DOWNSTREAM_PEER_CERT: tlsOperator(downstream, urlEncodedPem),
   DOWNSTREAM_PEER_CERT_V_START: certTime(downstream, (t) => t.peerValidFrom),
   DOWNSTREAM_PEER_CERT_V_END: certTime(downstream, (t) => t.peerExpiration),
-  TLS_JA3_FINGERPRINT: tlsOperator(downstream, (t) => t.ja3),
-  TLS_JA4_FINGERPRINT: tlsOperator(downstream, (t) => t.ja4),
+  // tls_inspector's fingerprints: connection facts, there without TLS termination too.
+  TLS_JA3_FINGERPRINT: {
+    params: "none",
+    create: () => stringProvider((ctx) => ctx.streamInfo.ja3Hash || undefined),
+  },
+  TLS_JA4_FINGERPRINT: {
+    params: "none",
+    create: () => stringProvider((ctx) => ctx.streamInfo.ja4Hash || undefined),
+  },
   ...upstreamSans,
   ...upstreamLocalSans,
   UPSTREAM_PEER_SUBJECT: tlsOperator(upstream, (t) => t.peerSubject),

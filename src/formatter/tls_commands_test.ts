@@ -21,7 +21,6 @@ const TLS: TlsConnectionInfo = {
   peerExpiration: Date.UTC(2025, 0, 2, 3, 4, 5),
   peerSans: { uri: ["spiffe://a", "spiffe://b"], dns: ["client.example"], ip: ["10.0.0.1"] },
   localSans: { dns: ["proxy.example"], email: ["ops@example.com"] },
-  ja3: "e7d705a3286e19ea42f587b344ee6865",
 };
 
 function render(name: string, si: StreamInfo, arg = "") {
@@ -55,8 +54,6 @@ const CASES: [string, string | undefined][] = [
   ["DOWNSTREAM_LOCAL_URI_SAN", undefined],
   ["DOWNSTREAM_LOCAL_IP_SAN", undefined],
   ["DOWNSTREAM_LOCAL_OTHERNAME_SAN", undefined],
-  ["TLS_JA3_FINGERPRINT", "e7d705a3286e19ea42f587b344ee6865"],
-  ["TLS_JA4_FINGERPRINT", undefined],
   ["UPSTREAM_TLS_VERSION", "TLSv1.3"],
   ["UPSTREAM_TLS_CIPHER", "TLS_AES_128_GCM_SHA256"],
   ["UPSTREAM_TLS_SESSION_ID", undefined],
@@ -80,6 +77,16 @@ for (const [name, expected] of CASES) {
     assertEquals(render(name, new StreamInfo()), undefined);
   });
 }
+
+Deno.test("JA3/JA4 fingerprints are connection facts: there without TLS termination too", () => {
+  const si = Object.assign(new StreamInfo(), {
+    ja3Hash: "e7d705a3286e19ea42f587b344ee6865",
+    ja4Hash: "t13d1516h2_8daaf6152771_02713d6af862",
+  });
+  assertEquals(render("TLS_JA3_FINGERPRINT", si), "e7d705a3286e19ea42f587b344ee6865");
+  assertEquals(render("TLS_JA4_FINGERPRINT", si), "t13d1516h2_8daaf6152771_02713d6af862");
+  assertEquals(render("TLS_JA3_FINGERPRINT", new StreamInfo()), undefined);
+});
 
 Deno.test("certificate validity takes a START_TIME format", () => {
   const si = Object.assign(new StreamInfo(), { downstreamTls: TLS });

@@ -110,10 +110,13 @@ class ActiveStream implements StreamSink, ServerStream {
     const si = this.streamInfo;
     const c = cm.conn;
     si.downstreamRemoteAddress = c.remoteAddress;
-    si.downstreamDirectRemoteAddress = c.remoteAddress;
+    si.downstreamDirectRemoteAddress = c.directRemoteAddress;
+    si.downstreamDirectLocalAddress = c.directLocalAddress;
     si.downstreamLocalAddress = c.localAddress;
     si.connectionId = c.id;
     si.requestedServerName = cm.ctx.requestedServerName;
+    si.ja3Hash = cm.ctx.ja3;
+    si.ja4Hash = cm.ctx.ja4;
     si.filterChain = cm.ctx.filterChain;
     this.fm = new FilterManager(this, cm.cfg.filterFactories);
     this.idleTimeoutMs = cm.cfg.streamIdleTimeoutMs;
@@ -417,7 +420,12 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
    * the client sent before it saw the first GOAWAY.
    */
   #goAwaySent = false;
-  /** HTTP/2: drain_timeout, from the graceful GOAWAY to the final one. */
+  /**
+   * Envoy's drain sequence has started (`DrainState::Draining`): every response closes the
+   * connection, and an idle connection closes when `drain_timeout` runs out.
+   */
+  #draining = false;
+  /** drain_timeout: HTTP/1 from the listener drain; HTTP/2 from the graceful GOAWAY. */
   #drainTimer: CoarseTimer | undefined;
   /** The client closed its side (FIN) or the connection failed: a remote close for the stats. */
   #peerClosed = false;
@@ -521,6 +529,24 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     }
     this.#codec.goAway();
     this.conn.closeAfterFlush();
+  }
+
+  /**
+   * The listener drains: Envoy's `startDrainSequence` for HTTP/1.1. Counted once as a drain
+   * close; responses from now on carry `connection: close`; after `drain_timeout` (the second
+   * phase, when HTTP/2 would send its final GOAWAY) the connection closes once idle.
+   */
+  onDrain(): void {
+    if (this.#draining || this.#closing) return;
+    this.#draining = true;
+    this.cfg.stats.cxDrainClose.inc();
+    // HTTP/2: the graceful GOAWAY now, the final one drain_timeout later.
+    if (!this.#http1) {
+      this.#drainStreams();
+      return;
+    }
+    this.#drainTimer = new CoarseTimer(() => this.#drainClose(), this);
+    this.#drainTimer.arm(this.cfg.drainTimeoutMs);
   }
 
   // ---- connection events ----
@@ -895,7 +921,9 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
 
   /** Whether the listener drains, which closes this connection after the response (counted). */
   #drainClosing(): boolean {
+    if (this.#draining) return true;
     if (!drainManager().drainClose(this.ctx.listenerName)) return false;
+    this.#draining = true;
     this.cfg.stats.cxDrainClose.inc();
     return true;
   }

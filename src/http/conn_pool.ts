@@ -68,6 +68,11 @@ export interface ConnectionPoolInstance {
   /** Open connections, busy and idle. */
   readonly size: number;
   /**
+   * The host's shared monitor (clusters with health checks, outlier detection or
+   * `per_host_thresholds`), where connections to the host are counted across isolates.
+   */
+  hostMonitor?: Int32Array;
+  /**
    * Asks for a stream: `callbacks.onPoolReady` or `onPoolFailure` follows, asynchronously; the
    * response then goes to `decoder`. `rm` is the cluster's circuit breakers for the request's
    * priority.

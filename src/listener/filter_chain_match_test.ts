@@ -1,7 +1,17 @@
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import type { FilterChain } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
 import { apiRegistry, messageSchema } from "../config/api.ts";
-import { assertEquals } from "../testing/assert.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
+
+function assertThrows(f: () => unknown, _e: ErrorConstructor, includes: string): void {
+  try {
+    f();
+  } catch (e) {
+    assert((e as Error).message.includes(includes), (e as Error).message);
+    return;
+  }
+  throw new Error(`did not throw: ${includes}`);
+}
 import { type ConnectionFacts, FilterChainMatcher, parseIp } from "./filter_chain_match.ts";
 
 function chain(match: JsonObject | undefined): FilterChain {
@@ -10,6 +20,12 @@ function chain(match: JsonObject | undefined): FilterChain {
     match ? { filter_chain_match: match } : {},
     { registry: apiRegistry() },
   );
+}
+
+function named(name: string, match: JsonObject): FilterChain {
+  const c = chain(match);
+  c.name = name;
+  return c;
 }
 
 function matcher(chains: [string, JsonObject | undefined][], dflt?: string) {
@@ -24,6 +40,7 @@ const facts = (over: Partial<ConnectionFacts> = {}): ConnectionFacts => ({
   destinationPort: 8080,
   sourceIp: "10.1.2.3",
   sourcePort: 40000,
+  directSourceIp: "10.1.2.3",
   transportProtocol: "raw_buffer",
   applicationProtocols: [],
   ...over,
@@ -88,4 +105,85 @@ Deno.test("source type: local vs external", () => {
   }]]);
   assertEquals(m.select(facts({ sourceIp: "127.0.0.1" })), "local");
   assertEquals(m.select(facts({ sourceIp: "8.8.8.8" })), "ext");
+});
+
+Deno.test("server names: exact, then the longest wildcard suffix, never the bare domain", () => {
+  const m = matcher([
+    ["exact", { server_names: ["www.example.com"] }],
+    ["wild", { server_names: ["*.example.com"] }],
+    ["wilder", { server_names: ["*.b.example.com"] }],
+    ["none", undefined],
+  ]);
+  const sni = (serverName: string) => m.select(facts({ serverName }));
+  assertEquals(sni("WWW.example.com"), "exact");
+  assertEquals(sni("api.example.com"), "wild");
+  assertEquals(sni("a.b.example.com"), "wilder");
+  assertEquals(sni("x.y.example.com"), "wild");
+  assertEquals(sni("example.com"), "none");
+  assertEquals(m.select(facts()), "none");
+});
+
+Deno.test("application protocols: the client's first protocol a chain names wins", () => {
+  const m = matcher([
+    ["h2", { application_protocols: ["h2"] }],
+    ["h1", { application_protocols: ["http/1.1"] }],
+  ], "default");
+  assertEquals(m.select(facts({ applicationProtocols: ["http/1.1", "h2"] })), "h1");
+  assertEquals(m.select(facts({ applicationProtocols: ["h2", "http/1.1"] })), "h2");
+  assertEquals(m.select(facts({ applicationProtocols: ["spdy"] })), "default");
+});
+
+Deno.test("direct source ranges see the socket's peer, source ranges the PROXY source", () => {
+  const m = matcher([
+    ["lb", { direct_source_prefix_ranges: [{ address_prefix: "10.0.0.0", prefix_len: 8 }] }],
+    ["other", undefined],
+  ]);
+  assertEquals(m.select(facts({ sourceIp: "1.2.3.4", directSourceIp: "10.0.0.9" })), "lb");
+  assertEquals(m.select(facts({ sourceIp: "10.0.0.9", directSourceIp: "1.2.3.4" })), "other");
+  // Direct source comes before source type and source ranges.
+  const n = matcher([
+    ["direct", {
+      direct_source_prefix_ranges: [{ address_prefix: "10.0.0.0", prefix_len: 8 }],
+      source_ports: [1],
+    }],
+    ["src", { source_prefix_ranges: [{ address_prefix: "1.2.3.4", prefix_len: 32 }] }],
+  ], "default");
+  assertEquals(n.select(facts({ sourceIp: "1.2.3.4", directSourceIp: "10.0.0.9" })), "default");
+});
+
+Deno.test("Envoy's refusals: partial wildcards, duplicate rules, suffix fields, bad CIDR", () => {
+  assertThrows(
+    () => matcher([["a", { server_names: ["w*.example.com"] }]]),
+    Error,
+    `partial wildcards are not supported in "server_names"`,
+  );
+  assertThrows(
+    () =>
+      new FilterChainMatcher([
+        { config: named("one", { destination_port: 80 }), value: 1 },
+        { config: named("two", { destination_port: 80 }), value: 2 },
+      ]),
+    Error,
+    "filter chain 'two' has the same matching rules defined as 'one'",
+  );
+  assertThrows(() => matcher([["a", { address_suffix: "x" }]]), Error, "unimplemented fields");
+  assertThrows(
+    () => matcher([["a", { prefix_ranges: [{ address_prefix: "10.0.0.0", prefix_len: 33 }] }]]),
+    Error,
+    "invalid prefix length",
+  );
+});
+
+Deno.test("one chain without criteria takes every connection", () => {
+  const m = matcher([["only", undefined]]);
+  assertEquals(m.select(facts({ transportProtocol: "tls", serverName: "x" })), "only");
+});
+
+Deno.test("IPv6 ranges", () => {
+  const m = matcher([
+    ["v6", { source_prefix_ranges: [{ address_prefix: "2001:db8::", prefix_len: 32 }] }],
+  ], "default");
+  assertEquals(m.select(facts({ sourceIp: "2001:db8:1::5" })), "v6");
+  assertEquals(m.select(facts({ sourceIp: "2001:db9::5" })), "default");
+  assertEquals(m.select(facts({ sourceIp: "10.0.0.1" })), "default");
 });

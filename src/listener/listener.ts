@@ -10,10 +10,19 @@ import type { Listener as ListenerConfig } from "../../proto/gen/envoy/config/li
 import type { FilterChain } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
 import { getLogger } from "../common/logger.ts";
 import type { ServerContext } from "../config/extensions.ts";
-import { Connection } from "../network/connection.ts";
+import { Connection, formatNetAddr } from "../network/connection.ts";
 import type { NetworkFilterFactoryCb } from "../network/filter.ts";
 import { formatAddress } from "../network/address.ts";
-import { FilterChainMatcher } from "./filter_chain_match.ts";
+import { type ConnectionFacts, FilterChainMatcher } from "./filter_chain_match.ts";
+import { FilterChainMatcherTree } from "./filter_chain_matcher_tree.ts";
+import {
+  type AcceptedSocket,
+  ListenerFilterManager,
+  type ListenerFilterOwner,
+  ListenerFilterStats,
+} from "./listener_filter.ts";
+import { buildListenerFilters } from "./listener_filters_config.ts";
+import { durationMs } from "../common/duration.ts";
 import { listenerStatName, ListenerStats } from "../stats/data_path_stats.ts";
 import {
   type AccessLogInstance,
@@ -22,6 +31,8 @@ import {
 import { type FilterChainDescription, StreamInfo } from "../stream_info/stream_info.ts";
 
 const log = getLogger("conn_handler");
+
+const NO_PROTOCOLS: readonly string[] = [];
 
 /** A filter chain ready to run: its terminal network filter. */
 interface BuiltChain {
@@ -74,11 +85,18 @@ function buildChain(
   };
 }
 
+/** Envoy's default listener_filters_timeout. */
+const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
+
 /** A bound listener. */
-export class ActiveListener {
+export class ActiveListener implements ListenerFilterOwner {
   readonly name: string;
   readonly address: string;
-  readonly #matcher: FilterChainMatcher<BuiltChain>;
+  readonly #matcher: { select(f: ConnectionFacts): BuiltChain | undefined };
+  /** Runs listener_filters on each socket; undefined when the listener has none. */
+  #listenerFilters: ListenerFilterManager | undefined;
+  readonly #filters: ReturnType<typeof buildListenerFilters>;
+  #statName = "";
   #listener: Deno.TcpListener | undefined;
   readonly #connections = new SlotList<Connection>();
   readonly #bufferLimit: number;
@@ -103,19 +121,23 @@ export class ActiveListener {
         `listener '${config.name}' default_filter_chain`,
       )
       : undefined;
-    this.#matcher = new FilterChainMatcher(chains, dflt);
+    const where = `listener '${config.name}'`;
+    try {
+      this.#matcher = config.filterChainMatcher
+        ? new FilterChainMatcherTree(config.filterChainMatcher, chains, dflt)
+        : new FilterChainMatcher(chains, dflt);
+    } catch (e) {
+      throw new Error(`${where}: ${(e as Error).message}`);
+    }
+    this.#filters = buildListenerFilters(config.listenerFilters, {
+      server,
+      listenerScope: () => server.stats.scope(`listener.${this.#statName}`),
+    }, where);
     this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
     try {
       this.#accessLogs = createAccessLogs(config.accessLog);
     } catch (e) {
       throw new Error(`listener '${config.name}' access_log: ${(e as Error).message}`);
-    }
-    if (config.listenerFilters.length > 0) {
-      throw new Error(
-        `listener '${config.name}': listener filters (${
-          config.listenerFilters.map((f) => f.name).join(", ")
-        }) are not supported yet`,
-      );
     }
   }
 
@@ -148,11 +170,21 @@ export class ActiveListener {
     }
     const host = sa.value.address.includes(":") ? `[${sa.value.address}]` : sa.value.address;
     // listener.<stat_prefix or address>.*, and this worker's listener.<...>.worker_<id>.*.
+    this.#statName = this.config.statPrefix || listenerStatName(`${host}:${this.port}`);
     this.#stats = new ListenerStats(
       this.server.stats,
-      this.config.statPrefix || listenerStatName(`${host}:${this.port}`),
+      this.#statName,
       `worker_${this.server.workerId ?? 0}`,
     );
+    if (this.#filters.length > 0) {
+      this.#listenerFilters = new ListenerFilterManager(
+        this.#filters,
+        durationMs(this.config.listenerFiltersTimeout, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS),
+        this.config.continueOnListenerFiltersTimeout,
+        new ListenerFilterStats(this.server.stats.scope(`listener.${this.#statName}`)),
+        this,
+      );
+    }
   }
 
   /** Connections accepted and not yet closed. */
@@ -195,17 +227,79 @@ export class ActiveListener {
     try {
       raw.setNoDelay(true);
     } catch { /* the peer may already be gone */ }
+    if (this.#listenerFilters) {
+      this.#listenerFilters.accept(raw);
+      return;
+    }
     const conn = new Connection(raw, this.#bufferLimit);
     const local = raw.localAddr as Deno.NetAddr;
-    const chain = this.#matcher.select({
+    this.#newConnection(conn, {
       destinationIp: local.hostname,
       destinationPort: local.port,
       sourceIp: conn.remoteIp,
       sourcePort: conn.remotePort,
+      directSourceIp: conn.remoteIp,
       transportProtocol: "raw_buffer",
-      applicationProtocols: [],
+      applicationProtocols: NO_PROTOCOLS,
+    }, undefined);
+  }
+
+  /** ListenerFilterOwner: the socket's listener filters are done; its filter chain takes it. */
+  onListenerFiltersDone(s: AcceptedSocket): void {
+    const conn = new Connection(s.takeConn(), this.#bufferLimit);
+    if (
+      s.remoteIp !== s.directRemoteIp || s.remotePort !== s.directRemotePort ||
+      s.localAddressRestored
+    ) {
+      conn.restoreAddresses(s.remoteIp, s.remotePort, s.localIp, s.localPort);
+    }
+    this.#newConnection(conn, {
+      destinationIp: s.localIp,
+      destinationPort: s.localPort,
+      sourceIp: s.remoteIp,
+      sourcePort: s.remotePort,
+      directSourceIp: s.directRemoteIp,
+      serverName: s.serverName,
+      transportProtocol: s.transportProtocol || "raw_buffer",
+      applicationProtocols: s.applicationProtocols,
+    }, s);
+  }
+
+  /** ListenerFilterOwner: a listener filter closed the socket (or it timed out): log it. */
+  onListenerFiltersClosed(s: AcceptedSocket): void {
+    if (this.#accessLogs.length === 0) return;
+    const si = new StreamInfo();
+    si.downstreamRemoteAddress = formatNetAddr({
+      transport: "tcp",
+      hostname: s.remoteIp,
+      port: s.remotePort,
     });
-    const si = this.#accessLogs.length > 0 ? this.#connectionInfo(conn) : undefined;
+    si.downstreamDirectRemoteAddress = formatNetAddr(s.raw.remoteAddr);
+    si.downstreamLocalAddress = formatNetAddr({
+      transport: "tcp",
+      hostname: s.localIp,
+      port: s.localPort,
+    });
+    if (s.localAddressRestored) si.downstreamDirectLocalAddress = formatNetAddr(s.raw.localAddr);
+    this.#listenerFilterFacts(si, s);
+    si.finish();
+    const ctx = { streamInfo: si, accessLogType: "NotSet" as const };
+    for (const al of this.#accessLogs) al.log(ctx);
+  }
+
+  /** What the listener filters found, on a StreamInfo of the listener's access logs. */
+  #listenerFilterFacts(si: StreamInfo, s: AcceptedSocket): void {
+    si.requestedServerName = s.serverName;
+    si.ja3Hash = s.ja3;
+    si.ja4Hash = s.ja4;
+    if (s.dynamicMetadata) Object.assign(si.dynamicMetadata, s.dynamicMetadata);
+    if (s.filterState) { for (const [k, v] of s.filterState) si.filterState.set(k, v); }
+  }
+
+  /** Finds the connection's filter chain and hands the connection to it (or closes it). */
+  #newConnection(conn: Connection, facts: ConnectionFacts, s: AcceptedSocket | undefined): void {
+    const chain = this.#matcher.select(facts);
+    const si = this.#accessLogs.length > 0 ? this.#connectionInfo(conn, s) : undefined;
     if (!chain) {
       this.#stats.noFilterChainMatch.inc();
       log.debug(() => `listener '${this.name}': no filter chain for ${conn.remoteAddress}`);
@@ -228,8 +322,15 @@ export class ActiveListener {
     try {
       // One object of one shape per connection (no spread): streamInfo is undefined without
       // listener access logs.
+      const initial = s?.data;
       chain.start(conn, {
         listenerName: this.name,
+        initialData: initial && initial.length > 0 ? initial : undefined,
+        requestedServerName: facts.serverName,
+        ja3: s?.ja3,
+        ja4: s?.ja4,
+        dynamicMetadata: s?.dynamicMetadata,
+        filterState: s?.filterState,
         filterChain: chain.description,
         streamInfo: si,
       });
@@ -240,12 +341,14 @@ export class ActiveListener {
   }
 
   /** A connection's StreamInfo for the listener's access logs. */
-  #connectionInfo(conn: Connection): StreamInfo {
+  #connectionInfo(conn: Connection, s: AcceptedSocket | undefined): StreamInfo {
     const si = new StreamInfo();
     si.downstreamRemoteAddress = conn.remoteAddress;
-    si.downstreamDirectRemoteAddress = conn.remoteAddress;
+    si.downstreamDirectRemoteAddress = conn.directRemoteAddress;
     si.downstreamLocalAddress = conn.localAddress;
+    si.downstreamDirectLocalAddress = conn.directLocalAddress;
     si.connectionId = conn.id;
+    if (s) this.#listenerFilterFacts(si, s);
     return si;
   }
 
@@ -259,12 +362,23 @@ export class ActiveListener {
     for (const al of this.#accessLogs) al.log(ctx);
   }
 
+  /**
+   * Starts the drain sequence of a random `share` of the open connections (1: all of them; a
+   * gradual drain asks again later, for a bigger share of those it spared).
+   */
+  drainConnections(share: number): void {
+    for (const c of this.#connections.toArray()) {
+      if (share >= 1 || Math.random() < share) c.startDrain();
+    }
+  }
+
   /** Stops accepting; open connections are left to finish (drain) unless `closeAll`. */
   close(closeAll = false): void {
     try {
       this.#listener?.close();
     } catch { /* already closed */ }
     this.#listener = undefined;
+    this.#listenerFilters?.closeAll();
     if (closeAll) { for (const c of this.#connections.toArray()) c.close(); }
   }
 }

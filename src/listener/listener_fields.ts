@@ -1,6 +1,6 @@
 /**
  * Fields of listeners and filter chains that listener.ts, filter_chain_match.ts and the worker
- * implement (see config/field_support.ts). Listener filters, socket options and UDP are refused.
+ * implement (see config/field_support.ts). Socket options and UDP are refused.
  */
 import type { FieldTable } from "../config/field_support.ts";
 
@@ -12,6 +12,7 @@ export const LISTENER_FIELDS: FieldTable = {
       "address",
       "stat_prefix",
       "filter_chains",
+      "filter_chain_matcher",
       "default_filter_chain",
       "per_connection_buffer_limit_bytes",
       "metadata",
@@ -19,7 +20,22 @@ export const LISTENER_FIELDS: FieldTable = {
       "traffic_direction",
       "access_log",
       "bind_to_port",
+      "listener_filters",
+      "listener_filters_timeout",
+      "continue_on_listener_filters_timeout",
     ],
+    // listener_filters (listener_filter.ts, listener_filters_config.ts); config_discovery
+    // (ECDS) is refused.
+    "envoy.config.listener.v3.ListenerFilter": ["name", "typed_config", "filter_disabled"],
+    "envoy.config.listener.v3.ListenerFilterChainMatchPredicate": [
+      "or_match",
+      "and_match",
+      "not_match",
+      "any_match",
+      "destination_port_range",
+    ],
+    "envoy.config.listener.v3.ListenerFilterChainMatchPredicate.MatchSet": ["rules"],
+    "envoy.type.v3.Int32Range": ["start", "end"],
     "envoy.config.listener.v3.FilterChain": [
       "filter_chain_match",
       "filters",
@@ -30,6 +46,7 @@ export const LISTENER_FIELDS: FieldTable = {
     "envoy.config.listener.v3.FilterChainMatch": [
       "destination_port",
       "prefix_ranges",
+      "direct_source_prefix_ranges",
       "source_type",
       "source_prefix_ranges",
       "source_ports",
@@ -38,5 +55,36 @@ export const LISTENER_FIELDS: FieldTable = {
       "application_protocols",
     ],
     "envoy.config.listener.v3.Filter": ["name", "typed_config"],
+    // filter_chain_matcher (filter_chain_matcher_tree.ts).
+    "xds.type.matcher.v3.Matcher": ["matcher_list", "matcher_tree", "on_no_match"],
+    "xds.type.matcher.v3.Matcher.OnMatch": ["matcher", "action"],
+    "xds.type.matcher.v3.Matcher.MatcherList": ["matchers"],
+    "xds.type.matcher.v3.Matcher.MatcherList.FieldMatcher": ["predicate", "on_match"],
+    "xds.type.matcher.v3.Matcher.MatcherList.Predicate": [
+      "single_predicate",
+      "or_matcher",
+      "and_matcher",
+      "not_matcher",
+    ],
+    "xds.type.matcher.v3.Matcher.MatcherList.Predicate.SinglePredicate": ["input", "value_match"],
+    "xds.type.matcher.v3.Matcher.MatcherList.Predicate.PredicateList": ["predicate"],
+    "xds.type.matcher.v3.Matcher.MatcherTree": [
+      "input",
+      "exact_match_map",
+      "prefix_match_map",
+      "custom_match",
+    ],
+    "xds.type.matcher.v3.Matcher.MatcherTree.MatchMap": ["map"],
+    "xds.core.v3.TypedExtensionConfig": ["name", "typed_config"],
+    "xds.type.matcher.v3.StringMatcher": [
+      "exact",
+      "prefix",
+      "suffix",
+      "safe_regex",
+      "contains",
+      "ignore_case",
+    ],
+    "xds.type.matcher.v3.RegexMatcher": ["google_re2", "regex"],
+    "xds.type.matcher.v3.RegexMatcher.GoogleRE2": [],
   },
 };

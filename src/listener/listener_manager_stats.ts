@@ -2,8 +2,8 @@
  * `listener_manager.*` (Envoy's `ALL_LISTENER_MANAGER_STATS`) for static listeners. The main
  * thread knows the configured listeners and when workers start; each worker counts the
  * listeners it builds (`listener_create_success` is per worker in Envoy too), and the merge
- * sums them. The warming and draining gauges and `listener_modified`, `_removed` and
- * `_in_place_updated` belong to LDS updates and arrive with LDS.
+ * sums them. The warming gauge and `listener_modified`, `_removed` and `_in_place_updated`
+ * belong to LDS updates and arrive with LDS; listeners drain on shutdown and hot restart.
  *
  * @module
  */
@@ -15,6 +15,7 @@ export class ListenerManagerStats {
   readonly listenerAdded: Counter;
   readonly listenerStopped: Counter;
   readonly totalListenersActive: Gauge;
+  readonly totalListenersDraining: Gauge;
   readonly workersStarted: Gauge;
   /** Listeners already counted as stopped (a second drain stops nothing new). */
   readonly #stopped = new Set<string>();
@@ -24,6 +25,7 @@ export class ListenerManagerStats {
     this.listenerAdded = s.counter("listener_added");
     this.listenerStopped = s.counter("listener_stopped");
     this.totalListenersActive = s.gauge("total_listeners_active", "NeverImport");
+    this.totalListenersDraining = s.gauge("total_listeners_draining", "NeverImport");
     this.workersStarted = s.gauge("workers_started", "NeverImport");
     // Declared here too so the stat exists before a worker reports (and with zero workers).
     listenerCreateSuccess(store);
@@ -38,6 +40,16 @@ export class ListenerManagerStats {
   started(activeListeners: number): void {
     this.totalListenersActive.set(activeListeners);
     this.workersStarted.set(1);
+  }
+
+  /**
+   * Every listener stopped accepting and drains its connections (graceful shutdown, the parent
+   * of a hot restart): active ones become draining ones.
+   */
+  drainingAll(names: readonly string[]): void {
+    this.stopped(names);
+    this.totalListenersDraining.set(names.length);
+    this.totalListenersActive.set(0);
   }
 
   /** Every worker stopped accepting on these listeners (`/drain_listeners`). */

@@ -21,6 +21,18 @@ Deno.test("listener_manager.*: added at start-up, created per worker, active onc
     "listener_manager.listener_create_success": 4,
     "listener_manager.listener_stopped": 2,
     "listener_manager.total_listeners_active": 2,
+    "listener_manager.total_listeners_draining": 0,
     "listener_manager.workers_started": 1,
   });
+});
+
+Deno.test("listener_manager.*: a shutdown or hot restart drain moves active listeners to draining", () => {
+  const main = new Store();
+  const lm = new ListenerManagerStats(main);
+  lm.started(2);
+  lm.stopped(["a"]);
+  lm.drainingAll(["a", "b"]);
+  assertEquals(lm.totalListenersActive.value, 0);
+  assertEquals(lm.totalListenersDraining.value, 2);
+  assertEquals(lm.listenerStopped.value, 2);
 });

@@ -28,6 +28,11 @@ export interface ConnectionCallbacks {
    * Without it the connection is closed.
    */
   onBug?(error: unknown): void;
+  /**
+   * The listener drains (shutdown, hot restart): wind the connection down gracefully. Without
+   * it the connection is left to finish or to be closed when the server stops.
+   */
+  onDrain?(): void;
 }
 
 let nextConnectionId = 1;
@@ -54,11 +59,17 @@ export class Connection {
   readonly id = nextConnectionId++;
   /** Index in its listener's list of connections (`SlotList`). */
   slot = -1;
-  readonly remoteAddress: string;
-  readonly localAddress: string;
-  readonly remoteIp: string;
-  readonly remotePort: number;
-  readonly localPort: number;
+  /** The peer (the PROXY protocol source when a listener filter restored it). */
+  remoteAddress: string;
+  /** The local address (the PROXY protocol destination when a listener filter restored it). */
+  localAddress: string;
+  remoteIp: string;
+  remotePort: number;
+  localPort: number;
+  /** The socket's own peer, whatever a listener filter restored (`%DOWNSTREAM_DIRECT_...%`). */
+  readonly directRemoteAddress: string;
+  /** The socket's own local address, when a listener filter restored another one. */
+  directLocalAddress: string | undefined = undefined;
   #cb: ConnectionCallbacks | undefined;
   #readPaused = false;
   #resumeRead: (() => void) | undefined;
@@ -92,12 +103,35 @@ export class Connection {
     readonly highWatermark = 1024 * 1024,
     readonly readSize = MIN_READ_SIZE,
   ) {
-    this.remoteAddress = formatNetAddr(conn.remoteAddr);
+    this.remoteAddress = this.directRemoteAddress = formatNetAddr(conn.remoteAddr);
     this.localAddress = formatNetAddr(conn.localAddr);
     const r = conn.remoteAddr as Deno.NetAddr;
     this.remoteIp = r.hostname ?? "";
     this.remotePort = r.port ?? 0;
     this.localPort = (conn.localAddr as Deno.NetAddr).port ?? 0;
+  }
+
+  /** Tells the connection's owner that its listener drains (see `ConnectionCallbacks.onDrain`). */
+  startDrain(): void {
+    if (this.#closed) return;
+    try {
+      this.#cb?.onDrain?.();
+    } catch (e) {
+      this.#bug("onDrain", e);
+    }
+  }
+
+  /** Restores the addresses a proxy connected on behalf of (the proxy_protocol listener filter). */
+  restoreAddresses(remoteIp: string, remotePort: number, localIp: string, localPort: number): void {
+    this.remoteIp = remoteIp;
+    this.remotePort = remotePort;
+    this.remoteAddress = formatNetAddr({ transport: "tcp", hostname: remoteIp, port: remotePort });
+    const local = formatNetAddr({ transport: "tcp", hostname: localIp, port: localPort });
+    if (local !== this.localAddress) {
+      this.directLocalAddress ??= this.localAddress;
+      this.localPort = localPort;
+      this.localAddress = local;
+    }
   }
 
   /** Whether close() ran or the peer went away. */

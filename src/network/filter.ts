@@ -13,6 +13,13 @@ export interface ConnectionContext {
   initialData?: Uint8Array;
   /** SNI, when known. */
   requestedServerName?: string;
+  /** ClientHello fingerprints a tls_inspector took (`%TLS_JA3_FINGERPRINT%`, ...). */
+  ja3?: string;
+  ja4?: string;
+  /** Dynamic metadata listener filters set on the connection (proxy_protocol TLVs). */
+  dynamicMetadata?: Record<string, Record<string, unknown>>;
+  /** Connection filter state listener filters set (the PROXY protocol header's TLVs). */
+  filterState?: ReadonlyMap<string, unknown>;
   /** The filter chain that took the connection (built once per chain). */
   filterChain?: FilterChainDescription;
   /**

@@ -476,6 +476,7 @@ export class RouterFilter implements StreamDecoderFilter {
       host.port,
       si.protocol,
     );
+    if (host.monitor !== undefined) pool.hostMonitor = host.monitor;
     a.hostStats = pool.stats;
     // Outlier detection and health check intervals learn of traffic (clusters with either).
     if (host.monitor !== undefined) recordTraffic(host.monitor);

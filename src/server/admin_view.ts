@@ -134,6 +134,8 @@ function circuitBreakers(cluster: Cluster): CircuitBreakerThresholds[] {
 /** The admin's read (and few write) operations on the server. */
 export class AdminView {
   readonly #startedAt = Date.now();
+  /** When the first epoch started (a hot restart's child learns it from its parent). */
+  originalStartedAt = this.#startedAt;
   healthcheckFailed = false;
 
   constructor(
@@ -150,11 +152,12 @@ export class AdminView {
     return {
       version: BUILD_VERSION,
       state,
-      hotRestartVersion: HOT_RESTART_VERSION,
+      // Envoy reports "disabled" without hot restart, as `--hot-restart-version` prints.
+      hotRestartVersion: this.options.disableHotRestart ? "disabled" : HOT_RESTART_VERSION,
       commandLineOptions: commandLineOptions(this.options),
       node: localNode(this.bootstrap, this.options, this.extensions),
       uptimeCurrentEpochSeconds: Math.floor(up / 1000),
-      uptimeAllEpochsSeconds: Math.floor(up / 1000),
+      uptimeAllEpochsSeconds: Math.floor((Date.now() - this.originalStartedAt) / 1000),
     };
   }
 

@@ -1,6 +1,13 @@
 import { assertEquals } from "../testing/assert.ts";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
-import { commandLineOptions, healthFlags, localNode, redactSecrets } from "./admin_view.ts";
+import {
+  AdminView,
+  commandLineOptions,
+  healthFlags,
+  localNode,
+  redactSecrets,
+} from "./admin_view.ts";
+import { HOT_RESTART_VERSION } from "../version.ts";
 import { parseOptions } from "./options.ts";
 import { messageSchema } from "../config/api.ts";
 
@@ -105,3 +112,17 @@ const NONE = {
   excludedViaImmediateHcFail: false,
   failedOutlierCheck: false,
 };
+
+Deno.test("server_info's hot restart version is 'disabled' with --disable-hot-restart", () => {
+  const view = (argv: string[]) => {
+    const parsed = parseOptions(["-c", "x.yaml", ...argv], {
+      hardwareConcurrency: 1,
+      cpusetCpuCount: () => undefined,
+    });
+    if (!parsed.ok) throw new Error(parsed.message);
+    const bootstrap = {} as Bootstrap;
+    return new AdminView(bootstrap, parsed.options, () => undefined, () => {});
+  };
+  assertEquals(view([]).serverInfo("LIVE").hotRestartVersion, HOT_RESTART_VERSION);
+  assertEquals(view(["--disable-hot-restart"]).serverInfo("LIVE").hotRestartVersion, "disabled");
+});

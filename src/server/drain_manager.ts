@@ -62,6 +62,17 @@ export class DrainManager {
   }
 }
 
+/**
+ * The share of a listener's connections still open that a gradual drain sequence tells to
+ * close at a sweep `elapsedMs` into the drain time, when sweeps come every `intervalMs`: the
+ * chance a connection is told by time t is then t / drain time, as in Envoy, where each one is
+ * told at a uniformly random moment of the drain time.
+ */
+export function gradualShare(elapsedMs: number, durationMs: number, intervalMs: number): number {
+  const left = durationMs - elapsedMs + intervalMs;
+  return left <= intervalMs ? 1 : intervalMs / left;
+}
+
 let current = new DrainManager();
 
 /** This isolate's drain manager. */

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../testing/assert.ts";
-import { DrainManager } from "./drain_manager.ts";
+import { DrainManager, gradualShare } from "./drain_manager.ts";
 
 Deno.test("health check failure drains DEFAULT listeners, not MODIFY_ONLY ones", () => {
   const d = new DrainManager();
@@ -30,4 +30,16 @@ Deno.test("gradual drains close a share of connections that grows with time", ()
   const done = new DrainManager();
   done.startDrain(["web"], 0, "gradual");
   assert(done.drainClose("web", 0.999));
+});
+
+Deno.test("gradual sweeps tell a share of connections that grows linearly over the drain time", () => {
+  // Sweeps every second over a 600 s drain: the share still open after t seconds is 1 - t/600.
+  let open = 1;
+  for (let t = 1; t <= 600; t++) {
+    open *= 1 - gradualShare(t * 1000, 600_000, 1000);
+    if (t === 60) assert(Math.abs(open - 0.9) < 1e-9, `${open}`);
+    if (t === 300) assert(Math.abs(open - 0.5) < 1e-9, `${open}`);
+  }
+  assertEquals(open, 0);
+  assertEquals(gradualShare(700_000, 600_000, 1000), 1);
 });

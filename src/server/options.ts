@@ -62,6 +62,11 @@ export interface Options {
   drainTimeS: number;
   parentShutdownTimeS: number;
   drainStrategy: DrainStrategy;
+  /**
+   * `--exit-on-sigterm`: SIGTERM stops the server at once, as in Envoy. By default denvoy
+   * drains first (listeners close, connections finish, for at most the drain time).
+   */
+  exitOnSigterm: boolean;
   serviceCluster: string;
   serviceNode: string;
   serviceZone: string;
@@ -283,6 +288,12 @@ const FLAGS: readonly FlagSpec[] = [
     group: "Draining and hot restart",
     help: "gradual (drain a growing share of connections over --drain-time-s) or immediate",
     default: "gradual",
+  },
+  {
+    name: "exit-on-sigterm",
+    group: "Draining and hot restart",
+    help: "Exit at once on SIGTERM, as Envoy does, instead of closing the listeners and " +
+      "letting open connections finish for at most --drain-time-s (SIGINT always exits at once)",
   },
   {
     name: "parent-shutdown-time-s",
@@ -595,6 +606,7 @@ function buildOptions(argv: string[], values: RawValues, platform: Platform): Op
     drainTimeS: uint("drain-time-s", 600),
     parentShutdownTimeS: uint("parent-shutdown-time-s", 900),
     drainStrategy,
+    exitOnSigterm: bool("exit-on-sigterm"),
     serviceCluster: str("service-cluster"),
     serviceNode: str("service-node"),
     serviceZone: str("service-zone"),

@@ -52,6 +52,8 @@ import { Watchdog, watchdogThresholds } from "./watchdog.ts";
 import { setBugCounter } from "../common/error_boundary.ts";
 import type { Options } from "./options.ts";
 import { localClusterOf } from "../upstream/zone_aware.ts";
+import { waitForDrain } from "./graceful_shutdown.ts";
+import { HotRestart, type HotRestartParentHooks, type ParentInfo } from "./hot_restart.ts";
 
 const log = getLogger("main");
 const configLog = getLogger("config");
@@ -120,6 +122,14 @@ export class Server implements AdminServer {
   /** The widest `/drain_listeners?graceful` under way: inbound listeners only, or all. */
   #gracefulDrain: "inbound" | "all" | undefined;
   #flusher: StatsFlusher | undefined;
+  /** A graceful shutdown (SIGTERM) is under way. */
+  #shuttingDown = false;
+  /** This process's side of hot restart (absent with `--disable-hot-restart`). */
+  #hotRestart: HotRestart | undefined;
+  /** Ports of the listeners the hot restart parent serves too, by listener name. */
+  #parentPorts = new Map<string, number>();
+  /** The hot restart parent, until it drains. */
+  #parent: ParentInfo | undefined;
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -211,6 +221,96 @@ export class Server implements AdminServer {
     this.#view.healthcheckFailed = false;
     this.#workers.broadcast({ type: "healthCheckFailed", failed: false });
   }
+  /**
+   * A hot restart's child: the listeners the parent also has (same name and configured
+   * address) take its ports, the generation goes one up, uptime counts from the first epoch.
+   */
+  #adoptParent(parent: ParentInfo): void {
+    this.#parent = parent;
+    this.#serverStats.hotRestartGeneration.set(parent.generation + 1);
+    this.#view.originalStartedAt = parent.originalStartTimeMs;
+    for (const l of this.bootstrap.staticResources?.listeners ?? []) {
+      const p = parent.listeners.find((p) =>
+        p.name === l.name && p.address === formatAddress(l.address)
+      );
+      if (p) this.#parentPorts.set(l.name, p.port);
+    }
+  }
+
+  /** Has the hot restart parent drain, once every worker accepts on the shared addresses. */
+  #drainParent(hr: HotRestart, parent: ParentInfo): void {
+    this.#parent = undefined;
+    const shared = [];
+    for (const l of this.bootstrap.staticResources?.listeners ?? []) {
+      const port = this.#parentPorts.get(l.name);
+      const sa = l.address?.address;
+      if (port !== undefined && sa?.case === "socketAddress") {
+        shared.push({ ip: sa.value.address, port });
+      }
+    }
+    hr.drainParent(
+      parent,
+      shared,
+      this.options.concurrency,
+      () => this.#serverStats.parentConnections.set(0),
+    );
+  }
+
+  /** What this server does for its next epoch. */
+  #hotRestartHooks(): HotRestartParentHooks {
+    return {
+      listeners: () =>
+        (this.bootstrap.staticResources?.listeners ?? []).map((l) => ({
+          name: l.name,
+          address: formatAddress(l.address),
+          port: this.#ports[l.name],
+        })),
+      generation: () => this.#serverStats.hotRestartGeneration.value,
+      originalStartTimeMs: () => this.#view.originalStartedAt,
+      shutdownAdmin: async () => {
+        await this.#admin?.close();
+        this.#admin = undefined;
+      },
+      workers: () => this.options.concurrency,
+      drainForChild: async (acceptForMs) => {
+        if (this.#state !== "LIVE") return;
+        this.#state = "DRAINING";
+        // The child reports this process's counters from now on: flushing them here too
+        // would count them twice in the sinks.
+        this.#flusher?.stop();
+        const names = (this.bootstrap.staticResources?.listeners ?? []).map((l) => l.name);
+        this.#listenerManagerStats.drainingAll(names);
+        await this.#workers.drainAll(this.options.drainStrategy, this.options.drainTimeS * 1000, {
+          acceptForMs,
+        });
+      },
+      stats: () => this.#collectStats(false),
+      terminate: () => this.stop(),
+    };
+  }
+
+  /**
+   * Graceful shutdown (SIGTERM): every listener stops accepting now, every connection drains at
+   * once, and the server stops when none is left or after `--drain-time-s`. A second call
+   * changes nothing.
+   */
+  shutdownGracefully(): void {
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
+    const timeoutMs = this.options.drainTimeS * 1000;
+    const names = (this.bootstrap.staticResources?.listeners ?? []).map((l) => l.name);
+    if (this.#state === "LIVE") {
+      this.#state = "DRAINING";
+      this.#listenerManagerStats.drainingAll(names);
+    }
+    // A hot restart's parent already drains (maybe gradually): its connections go now too.
+    log.info(`draining ${names.length} listener(s) for at most ${this.options.drainTimeS}s`);
+    this.#workers.drainAll("immediate", timeoutMs, { shutdown: true });
+    waitForDrain(() => this.#workers.connectionCount(), timeoutMs).then((drained) => {
+      log.info(drained ? "all connections drained" : "drain time over: closing what is left");
+      this.stop();
+    });
+  }
   quit(): void {
     // Answer the admin request first, then shut down.
     setTimeout(() => this.stop(), 0);
@@ -265,11 +365,17 @@ export class Server implements AdminServer {
       uptimeSeconds: this.serverInfo().uptimeCurrentEpochSeconds,
     });
     s.gauge("server.worker_restarts", "NeverImport").set(this.#workers.restarts);
+    const hr = this.#hotRestart;
+    if (hr?.hasParent) {
+      await hr.refreshParentStats();
+      this.#serverStats.parentConnections.set(hr.parentStats.connections);
+    }
     this.#ctx?.clusterManager.updateCircuitBreakerStats();
     const own = s.snapshot({ latch });
     const workers = await this.#workers.collectStats(undefined, latch);
     const merger = new SnapshotMerger();
     merger.add(own, true);
+    if (hr) merger.add(hr.parentStats.snapshot(latch), false);
     for (const w of workers) w.table.mergeInto(merger, w.packed, latch, w.retired);
     return merger.result();
   }
@@ -399,7 +505,11 @@ export class Server implements AdminServer {
     const handlers = signals.map((sig) => {
       const h = () => {
         log.warn(`caught ${sig}`);
-        this.stop();
+        // SIGTERM drains first unless --exit-on-sigterm; a second one, or SIGINT, stops now.
+        const serving = this.#state === "LIVE" || this.#state === "DRAINING";
+        if (sig === "SIGTERM" && !this.options.exitOnSigterm && serving && !this.#shuttingDown) {
+          this.shutdownGracefully();
+        } else this.stop();
       };
       Deno.addSignalListener(sig, h);
       return [sig, h] as const;
@@ -413,6 +523,11 @@ export class Server implements AdminServer {
     handlers.push(["SIGUSR1", reopen]);
     try {
       this.#runtime?.watch();
+      if (!this.options.disableHotRestart) {
+        this.#hotRestart = await HotRestart.start(this.options);
+        const parent = await this.#hotRestart.takeOver();
+        if (parent) this.#adoptParent(parent);
+      }
       // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
       // to learn the port of port-0 listeners, which every worker then binds too.
       this.#ports = this.#reserveListenerPorts();
@@ -448,6 +563,8 @@ export class Server implements AdminServer {
         () => {
           this.#workersStarted();
           if (n > 1) log.info(`all ${n} workers serving`);
+          // Every worker accepts: the parent may stop.
+          if (this.#parent) this.#drainParent(this.#hotRestart!, this.#parent);
         },
         (e) => log.error(`a worker failed to start: ${(e as Error).message}`),
       );
@@ -459,6 +576,7 @@ export class Server implements AdminServer {
       throw e;
     }
     this.#state = "LIVE";
+    this.#hotRestart?.serveChild(this.#hotRestartHooks());
     if (!statsFlushSettings(this.bootstrap).onAdmin) this.#flusher?.start();
     log.info(
       `all listeners ready: ${
@@ -501,6 +619,12 @@ export class Server implements AdminServer {
       const sa = l.address?.address;
       if (sa?.case !== "socketAddress") {
         throw new Error(`listener '${l.name}': only socket_address listeners are supported yet`);
+      }
+      const parentPort = this.#parentPorts.get(l.name);
+      if (parentPort !== undefined) {
+        // The parent's socket holds the address; workers join its reuse-port group.
+        ports[l.name] = parentPort;
+        continue;
       }
       const ps = sa.value.portSpecifier;
       try {
@@ -546,6 +670,7 @@ export class Server implements AdminServer {
       circuitBreakerMemory: cm.circuitBreakerMemory(),
       runtime: this.#runtime?.snapshot().data() ?? { layers: [] },
       healthCheckFailed: this.#view.healthcheckFailed,
+      draining: this.#state === "DRAINING",
     };
   }
 
@@ -560,6 +685,7 @@ export class Server implements AdminServer {
     this.#ctx?.pools.close();
     this.#ctx?.clusterManager.destroy();
     await this.#admin?.close();
+    this.#hotRestart?.close();
     // Buffered access log lines must not be lost on a clean shutdown.
     await defaultAccessLogManager().close();
   }

@@ -31,7 +31,7 @@ import type { DrainOptions } from "../admin/listeners.ts";
 import { setRuntimeSnapshot } from "../runtime/runtime.ts";
 import type { SnapshotData } from "../runtime/snapshot.ts";
 import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
-import { drainManager } from "./drain_manager.ts";
+import { drainManager, gradualShare } from "./drain_manager.ts";
 import type { StatsSink } from "../stats/sink.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
 import { createStatsSinks } from "./stats_flusher.ts";
@@ -39,7 +39,11 @@ import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { isolateConnectionStats, isolateMemoryStats } from "./server_stats.ts";
 import { heartbeatIntervalMs, startHeartbeat, watchdogThresholds } from "./watchdog.ts";
 import { reportBug, setBugCounter } from "../common/error_boundary.ts";
-import { type HostEvent, setConsecutiveNotifier } from "../upstream/host_monitor.ts";
+import {
+  type HostEvent,
+  setConsecutiveNotifier,
+  setHostMonitorWorker,
+} from "../upstream/host_monitor.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -58,6 +62,11 @@ export type ToWorker =
     runtime: SnapshotData;
     /** Whether the server fails health checks (a replaced worker must drain too). */
     healthCheckFailed: boolean;
+    /**
+     * The server drains (shutdown, a hot restart's parent): a worker replaced now must not
+     * accept again.
+     */
+    draining?: boolean;
     /** Bumped by this worker's event loop; the main thread's guard dog watches it. */
     heartbeat?: Int32Array;
   }
@@ -66,6 +75,22 @@ export type ToWorker =
   | { type: "logLevels"; levels: Record<string, LogLevel> }
   /** `POST /drain_listeners`: stop accepting now, or after a drain period (`graceful`). */
   | { type: "drain"; options: DrainOptions }
+  /**
+   * Graceful shutdown and hot restart: every listener stops accepting now and every connection
+   * drains, all at once (`immediate`) or a growing share of them over `durationMs`.
+   */
+  | {
+    type: "drainAll";
+    id: number;
+    strategy: Options["drainStrategy"];
+    durationMs: number;
+    /** Go on accepting this long first (a hot restart's child steers connections away). */
+    acceptForMs: number;
+    /** A shutdown (SIGTERM), rather than a hot restart: every listener drains. */
+    shutdown: boolean;
+  }
+  /** How many downstream connections are still open; `id` pairs the answer. */
+  | { type: "connections"; id: number }
   /** The runtime changed (`/runtime_modify`, a disk layer swap). */
   | { type: "runtime"; snapshot: SnapshotData }
   /** `/healthcheck/fail` (true) and `/healthcheck/ok` (false): connections drain while failed. */
@@ -88,6 +113,9 @@ export type FromWorker =
   | { type: "ready" }
   | { type: "stats"; id: number; packed: PackedSnapshot }
   | { type: "logsReopened"; id: number }
+  | { type: "connections"; id: number; count: number }
+  /** The worker stopped accepting and told its connections to drain (`drainAll`). */
+  | { type: "draining"; id: number }
   | { type: "hostStats"; id: number; stats: HostStatsSnapshot }
   /** A host's consecutive-error threshold was reached, or it sent immediate-hc-fail. */
   | { type: "hostEvent"; monitorId: number; event: HostEvent }
@@ -103,6 +131,8 @@ class WorkerServer {
   readonly #drainTimeMs: number;
   readonly #drainStrategy: Options["drainStrategy"];
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Asks draining listeners' connections to close, a growing share each time (gradual). */
+  #drainSweep: ReturnType<typeof setInterval> | undefined;
   /** This worker's instance of each stat sink, for the histogram values it records. */
   readonly sinks: StatsSink[] = [];
 
@@ -170,10 +200,12 @@ class WorkerServer {
       this.listeners.push(new ActiveListener(l, this.ctx));
       drainManager().registerListener(l.name, l.drainType);
     }
-    for (const l of this.listeners) l.bind(true, init.ports[l.name]);
     listenerCreateSuccess(stats).inc(this.listeners.length);
-    for (const l of this.listeners) {
-      l.serve().catch((e) => log.error(`listener '${l.name}': ${(e as Error).message}`));
+    if (!init.draining) {
+      for (const l of this.listeners) l.bind(true, init.ports[l.name]);
+      for (const l of this.listeners) {
+        l.serve().catch((e) => log.error(`listener '${l.name}': ${(e as Error).message}`));
+      }
     }
     // The guard dog on the main thread counts this worker's stalls and acts on them. The
     // heartbeat runs until the isolate ends (a worker that stops draining is a stall too).
@@ -208,7 +240,9 @@ class WorkerServer {
       for (const l of affected) l.close(false);
       return;
     }
-    drainManager().startDrain(affected.map((l) => l.name), this.#drainTimeMs, this.#drainStrategy);
+    const draining = affected.filter(drainsWithServer);
+    drainManager().startDrain(draining.map((l) => l.name), this.#drainTimeMs, this.#drainStrategy);
+    this.#drainConnections(draining, this.#drainStrategy, this.#drainTimeMs);
     if (opts.skipExit) return;
     clearTimeout(this.#drainTimer);
     this.#drainTimer = setTimeout(() => {
@@ -216,14 +250,71 @@ class WorkerServer {
     }, this.#drainTimeMs);
   }
 
+  /**
+   * Shutdown or hot restart: connections drain, and nothing is accepted any more after
+   * `acceptForMs`; resolves then. On hot restart, the connections of `MODIFY_ONLY` listeners
+   * are left alone (until the parent exits), as in Envoy; a shutdown drains them too.
+   */
+  async drainAll(
+    strategy: Options["drainStrategy"],
+    durationMs: number,
+    acceptForMs: number,
+    shutdown: boolean,
+  ): Promise<void> {
+    const draining = shutdown ? this.listeners : this.listeners.filter(drainsWithServer);
+    drainManager().startDrain(draining.map((l) => l.name), durationMs, strategy);
+    this.#drainConnections(draining, strategy, durationMs);
+    if (acceptForMs > 0) await new Promise((r) => setTimeout(r, acceptForMs));
+    for (const l of this.listeners) l.close(false);
+    // Connections accepted meanwhile drain too.
+    if (acceptForMs > 0 && strategy === "immediate") {
+      for (const l of draining) l.drainConnections(1);
+    }
+  }
+
+  /**
+   * Starts the drain sequence of the listeners' connections: at once (immediate), or each
+   * second for a share of those left, so that the part told grows linearly to all of them at
+   * the end of the drain time (gradual). Idle connections need this: they send no response to
+   * carry the `connection: close`.
+   */
+  #drainConnections(
+    listeners: ActiveListener[],
+    strategy: Options["drainStrategy"],
+    durationMs: number,
+  ): void {
+    clearInterval(this.#drainSweep);
+    if (strategy === "immediate" || durationMs <= 0) {
+      for (const l of listeners) l.drainConnections(1);
+      return;
+    }
+    const start = performance.now();
+    const interval = Math.min(1000, durationMs);
+    this.#drainSweep = setInterval(() => {
+      const share = gradualShare(performance.now() - start, durationMs, interval);
+      for (const l of listeners) l.drainConnections(share);
+      if (share >= 1) clearInterval(this.#drainSweep);
+    }, interval);
+  }
+
   async stop(): Promise<void> {
     clearTimeout(this.#drainTimer);
+    clearInterval(this.#drainSweep);
     for (const l of this.listeners) l.close(true);
     this.ctx.pools.close();
     this.ctx.clusterManager.destroy();
     await Promise.all(this.sinks.map((s) => s.close().catch(() => {})));
     await defaultAccessLogManager().close();
   }
+}
+
+/**
+ * Whether a listener's connections drain when the server drains (hot restart,
+ * `/drain_listeners?graceful`): not with `drain_type: MODIFY_ONLY` (1), which drains only when
+ * the listener itself is modified or removed.
+ */
+function drainsWithServer(l: ActiveListener): boolean {
+  return l.config.drainType !== 1;
 }
 
 /** Runs the worker message loop (called when this module is a Worker's entry). */
@@ -252,6 +343,7 @@ export function runWorker(scope: {
         setConsecutiveNotifier((monitorId, event) =>
           scope.postMessage({ type: "hostEvent", monitorId, event })
         );
+        setHostMonitorWorker(m.workerId);
         server = new WorkerServer(m);
         scope.postMessage({ type: "ready" });
       } else if (m.type === "membership") {
@@ -271,6 +363,14 @@ export function runWorker(scope: {
         );
       } else if (m.type === "drain") {
         server?.drain(m.options);
+      } else if (m.type === "drainAll") {
+        (server?.drainAll(m.strategy, m.durationMs, m.acceptForMs, m.shutdown) ??
+          Promise.resolve())
+          .finally(() => scope.postMessage({ type: "draining", id: m.id }));
+      } else if (m.type === "connections") {
+        let count = 0;
+        for (const l of server?.listeners ?? []) count += l.connectionCount;
+        scope.postMessage({ type: "connections", id: m.id, count });
       } else if (m.type === "runtime") {
         setRuntimeSnapshot(m.snapshot);
       } else if (m.type === "healthCheckFailed") {

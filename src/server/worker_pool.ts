@@ -9,6 +9,7 @@ import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
 import type { HostEvent } from "../upstream/host_monitor.ts";
 import type { Scope } from "../stats/store.ts";
 import { GuardDog, type GuardDogConfig, newHeartbeat } from "./watchdog.ts";
+import type { DrainStrategy } from "./options.ts";
 
 const log = getLogger("main");
 
@@ -182,7 +183,10 @@ export class WorkerPool {
           else log.error(`worker ${id}: ${m.message}`);
         } else if (m.type === "stopped") slot.stopped?.();
         else if (m.type === "hostEvent") this.onHostEvent?.(m.monitorId, m.event);
-        else if (m.type === "stats" || m.type === "logsReopened" || m.type === "hostStats") {
+        else if (
+          m.type === "stats" || m.type === "logsReopened" || m.type === "hostStats" ||
+          m.type === "connections" || m.type === "draining"
+        ) {
           this.#replies.get(m.id)?.(m);
         }
       };
@@ -283,6 +287,35 @@ export class WorkerPool {
       (_, id) => ({ type: "hostStats", id }),
       (_, m) => m.type === "hostStats" ? m.stats : undefined,
       timeoutMs,
+    );
+  }
+
+  /** Downstream connections open on all workers (a worker that does not answer counts 0). */
+  async connectionCount(timeoutMs = 1000): Promise<number> {
+    const counts = await this.#askAll(
+      (_, id) => ({ type: "connections", id }),
+      (_, m) => m.type === "connections" ? m.count : undefined,
+      timeoutMs,
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * Every worker drains its connections and stops accepting after `acceptForMs` (`drainAll`;
+   * `shutdown`: every listener drains, `MODIFY_ONLY` ones too); resolves once all have (a
+   * worker that does not answer in time is not waited for).
+   */
+  async drainAll(
+    strategy: DrainStrategy,
+    durationMs: number,
+    opts: { acceptForMs?: number; shutdown?: boolean } = {},
+  ): Promise<void> {
+    const acceptForMs = opts.acceptForMs ?? 0;
+    const shutdown = opts.shutdown ?? false;
+    await this.#askAll(
+      (_, id) => ({ type: "drainAll", id, strategy, durationMs, acceptForMs, shutdown }),
+      (_, m) => m.type === "draining" ? true : undefined,
+      acceptForMs + 5000,
     );
   }
 

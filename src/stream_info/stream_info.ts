@@ -153,9 +153,6 @@ export interface TlsConnectionInfo {
   readonly peerExpiration?: number;
   readonly localSans?: TlsSans;
   readonly peerSans?: TlsSans;
-  /** Client hello fingerprints (downstream only). */
-  readonly ja3?: string;
-  readonly ja4?: string;
 }
 
 /** Subject alternative names of a certificate, by kind. */
@@ -239,6 +236,9 @@ export class StreamInfo {
   /** The local address the socket really has, when a listener filter restored another. */
   downstreamDirectLocalAddress?: string;
   requestedServerName?: string;
+  /** The ClientHello's fingerprints, when tls_inspector took them (a connection fact, as SNI). */
+  ja3Hash?: string;
+  ja4Hash?: string;
   filterChain?: FilterChainDescription;
   /** TLS facts of the downstream and upstream connections; unset on plain TCP. */
   downstreamTls?: TlsConnectionInfo;

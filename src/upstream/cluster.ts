@@ -89,7 +89,9 @@ export class Cluster {
     // An ORIGINAL_DST cluster's hosts are made by each worker's balancer, on demand.
     // On the main thread, health checking and outlier detection sit between the cluster type's
     // membership and the published one; workers receive the published snapshots.
-    const watched = deps.stats !== undefined && (info.healthCheck || info.outlierDetection);
+    // Hosts limited by per_host_thresholds get a monitor too: it holds their connection count.
+    const watched = deps.stats !== undefined &&
+      (info.healthCheck || info.outlierDetection || info.perHostMaxConnections !== undefined);
     const membership = watched ? new PrioritySet() : this.prioritySet;
     if (info.type === "STATIC" || info.type === "ORIGINAL_DST") {
       setStaticHosts(membership, endpoints, info);
@@ -110,6 +112,7 @@ export class Cluster {
         // it), so only STRICT_DNS hosts are kept after discovery drops them.
         keepRemovedHealthy: info.healthCheck !== undefined && info.type === "STRICT_DNS" &&
           !info.ignoreHealthOnHostRemoval,
+        workerSlots: deps.workerSlots ?? 0,
       });
       this.health = health;
       const random = deps.random ?? Math.random;

@@ -46,7 +46,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "outlier_detection",
       "circuit_breakers",
     ],
-    "envoy.config.cluster.v3.CircuitBreakers": ["thresholds"],
+    "envoy.config.cluster.v3.CircuitBreakers": ["thresholds", "per_host_thresholds"],
     "envoy.config.cluster.v3.CircuitBreakers.Thresholds": [
       "priority",
       "max_connections",
@@ -251,7 +251,6 @@ export const CLUSTER_FIELDS: FieldTable = {
       "leds_cluster_locality_config",
     ],
     "envoy.config.endpoint.v3.LbEndpoint": ["endpoint_name"],
-    "envoy.config.cluster.v3.CircuitBreakers": ["per_host_thresholds"],
     "envoy.config.cluster.v3.CircuitBreakers.Thresholds": ["max_connection_pools"],
   },
 };

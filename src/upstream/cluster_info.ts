@@ -24,14 +24,19 @@ import type { LbSettings } from "./lb_base.ts";
 import { ORIGINAL_DST_HOST_HEADER, type OriginalDstSettings } from "./original_dst_cluster.ts";
 import { lbPolicyConfig } from "./lb_policy_config.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
-import { parseCircuitBreakers, type Thresholds } from "./resource_manager.ts";
-import { durationMs } from "../common/duration.ts";
-import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
 import {
-  http2Options,
-  type KeepaliveConfig,
-  keepaliveConfig,
-} from "../http/http2/protocol_options.ts";
+  parseCircuitBreakers,
+  perHostMaxConnections,
+  type Thresholds,
+} from "./resource_manager.ts";
+import {
+  type UpstreamProxyProtocol,
+  upstreamProxyProtocolOf,
+} from "../extensions/transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
+import { durationMs } from "../common/duration.ts";
+import type { Http2Options } from "../http/http2/connection.ts";
+import { resolveHttp2Options } from "../http/http2/http2_options.ts";
+import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
 export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
@@ -108,6 +113,8 @@ export interface ClusterInfo {
   readonly tcpKeepalive?: boolean;
   /** `close_connections_on_host_health_failure`, when set. */
   readonly closeConnectionsOnHostHealthFailure?: boolean;
+  /** `transport_socket` is upstream_proxy_protocol: connections start with a PROXY header. */
+  readonly upstreamProxyProtocol?: UpstreamProxyProtocol;
   /**
    * `ignore_health_on_host_removal`: a host that service discovery removed goes at once, even
    * while active health checking still finds it healthy.
@@ -120,6 +127,8 @@ export interface ClusterInfo {
   readonly updateMergeWindowMs?: number;
   /** `circuit_breakers` thresholds, DEFAULT then HIGH, Envoy's defaults filled in. */
   readonly circuitBreakers: readonly [Thresholds, Thresholds];
+  /** `circuit_breakers.per_host_thresholds` `max_connections`, when set. */
+  readonly perHostMaxConnections?: number;
 }
 
 /** A cluster's settings and its endpoints as configured. */
@@ -161,6 +170,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     problems,
     originalDst !== undefined,
   );
+  const upstreamPp = upstreamProxyProtocolOf(config.transportSocket, problems);
   const http = httpProtocolOptions(config);
   const common = http?.commonHttpProtocolOptions ?? config.commonHttpProtocolOptions;
   const maxRequests = common?.maxRequestsPerConnection;
@@ -193,14 +203,18 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   if (config.healthChecks.length > 1) {
     problems.push("multiple health checks are not supported (as in Envoy)");
   }
-  const healthCheck = config.healthChecks.length === 1
+  const parsedCheck = config.healthChecks.length === 1
     ? parseHealthCheck(config.healthChecks[0], "health_checks[0]", problems)
     : undefined;
+  const healthCheck = parsedCheck && upstreamPp
+    ? { ...parsedCheck, proxyProtocol: upstreamPp }
+    : parsedCheck;
   const outlierDetection = config.outlierDetection
     ? parseOutlierDetection(config.outlierDetection, problems)
     : undefined;
   const policy = config.loadAssignment?.policy;
   const circuitBreakers = parseCircuitBreakers(config.circuitBreakers, problems);
+  const perHostMax = perHostMaxConnections(config.circuitBreakers);
   const metadata = config.metadata?.filterMetadata;
   const info: ClusterInfo = {
     name: config.name,
@@ -244,10 +258,12 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       ? { closeConnectionsOnHostHealthFailure: true }
       : {}),
     ...(config.ignoreHealthOnHostRemoval ? { ignoreHealthOnHostRemoval: true } : {}),
+    ...(upstreamPp ? { upstreamProxyProtocol: upstreamPp } : {}),
     ...(config.commonLbConfig?.updateMergeWindow
       ? { updateMergeWindowMs: durationMs(config.commonLbConfig.updateMergeWindow, 0) }
       : {}),
     circuitBreakers,
+    ...(perHostMax !== undefined ? { perHostMaxConnections: perHostMax } : {}),
   };
   const endpoints = type ? endpointsOf(config, type, problems) : [];
   if (problems.length > 0) throw new ClusterConfigError(config.name, problems);
@@ -394,16 +410,17 @@ function upstreamHttp2(
     options = config.http2ProtocolOptions;
   }
   if (!protocol) return {};
-  const base: Http2Options = {
-    ...DEFAULT_HTTP2_OPTIONS,
-    maxHeadersCount: maxHeadersCount ?? DEFAULT_HTTP2_OPTIONS.maxHeadersCount,
-    streamBufferLimit: config.perConnectionBufferLimitBytes ?? 1024 * 1024,
-  };
-  const keepalive = keepaliveConfig(options?.connectionKeepalive, problems);
+  const resolved = resolveHttp2Options(options, {
+    ...(maxHeadersCount !== undefined ? { maxHeadersCount } : {}),
+    ...(config.perConnectionBufferLimitBytes !== undefined
+      ? { bufferLimitBytes: config.perConnectionBufferLimitBytes }
+      : {}),
+  });
+  for (const p of resolved.problems) problems.push(`http2_protocol_options.${p}`);
   return {
     upstreamProtocol: protocol,
-    http2Options: http2Options(options, base, problems),
-    ...(keepalive ? { http2Keepalive: keepalive } : {}),
+    http2Options: resolved.options,
+    ...(resolved.keepalive ? { http2Keepalive: resolved.keepalive } : {}),
   };
 }
 

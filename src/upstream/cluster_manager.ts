@@ -24,6 +24,7 @@ import { diffMembership } from "./membership_diff.ts";
 import { SYSTEM_TIMERS, type Timers } from "./dns_cluster.ts";
 import type { HostEvent } from "./host_monitor.ts";
 import { CircuitBreakerStats, releaseWorkerResources } from "./resource_manager.ts";
+import { releaseWorkerHostConnections } from "./host_monitor.ts";
 
 /** What a cluster manager is built with. */
 export interface ClusterManagerDeps extends ClusterDeps {
@@ -154,7 +155,12 @@ export class ClusterManager {
 
   /** A worker is gone: what it held stops counting against every cluster's circuit breakers. */
   releaseWorker(workerId: number): void {
-    for (const c of this.#clusters.values()) releaseWorkerResources(c.resources.memory, workerId);
+    for (const c of this.#clusters.values()) {
+      releaseWorkerResources(c.resources.memory, workerId);
+      for (const st of c.health?.states.values() ?? []) {
+        releaseWorkerHostConnections(st.monitor, workerId);
+      }
+    }
   }
 
   /** Sets the circuit breaker gauges from the shared counters (before stats are read). */

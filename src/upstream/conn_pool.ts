@@ -6,6 +6,11 @@
  * request gets an UpstreamStream (request out through our encoder, response in through our
  * parser to its ResponseDecoder), with flow control in both directions.
  */
+import {
+  connectionAddresses,
+  type UpstreamProxyProtocol,
+  upstreamProxyProtocolHeader,
+} from "../extensions/transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { SlotList } from "../common/slot_list.ts";
 import { type CloseReason, Connection, type ConnectionCallbacks } from "../network/connection.ts";
@@ -35,8 +40,10 @@ import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.t
 import { type BugScope, containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
-import { Http2ConnPool, type Http2KeepaliveSettings } from "./http2_conn_pool.ts";
+import { Http2ConnPool } from "./http2_conn_pool.ts";
+import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
+import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
@@ -65,7 +72,11 @@ export interface PoolClusterInfo {
   /** The codec options of upstream HTTP/2 connections (with `upstreamProtocol`). */
   http2Options?: Http2Options;
   /** `http2_protocol_options.connection_keepalive`. */
-  http2Keepalive?: Http2KeepaliveSettings;
+  http2Keepalive?: KeepaliveConfig;
+  /** upstream_proxy_protocol: each connection starts with a PROXY protocol header. */
+  upstreamProxyProtocol?: UpstreamProxyProtocol;
+  /** `circuit_breakers.per_host_thresholds` `max_connections`: per host, process wide. */
+  perHostMaxConnections?: number;
 }
 
 /** The socket options every upstream connection of `cluster` gets once connected. */
@@ -119,6 +130,8 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
   closedWithActiveRequest = false;
   /** The upstream's FIN is being handed to the parser (a premature end is a termination). */
   #atEof = false;
+  /** Where this connection is counted per host (the monitor when it was opened). */
+  hostMonitor: Int32Array | undefined;
   /** The response parser is running (inside `onData`). */
   parsing = false;
   /** A response ended inside the running parse: the pool gets the connection back after it. */
@@ -217,6 +230,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
     this.closed = true;
     this.idleTimer.disarm();
     this.rm.connections.dec();
+    if (this.hostMonitor) hostConnectionClosed(this.hostMonitor);
     this.pool.removeConnection(this);
     const s = this.stream;
     this.pool.clusterStats.connectionClosed(
@@ -487,6 +501,7 @@ export class Http1ConnPool implements ConnectionPoolInstance {
   readonly properCaseHeaders: boolean;
   /** Request trailers go out (response trailers are read) only with enable_trailers. */
   readonly enableTrailers: boolean;
+  hostMonitor: Int32Array | undefined;
 
   constructor(
     readonly cluster: PoolClusterInfo,
@@ -589,7 +604,10 @@ export class Http1ConnPool implements ConnectionPoolInstance {
    */
   #tryCreateConnection(rm: ResourceManager): void {
     if (this.#pending.length <= this.#connecting) return;
-    const can = rm.connections.canCreate();
+    const hostMax = this.cluster.perHostMaxConnections;
+    const can = rm.connections.canCreate() &&
+      (hostMax === undefined || this.hostMonitor === undefined ||
+        hostConnections(this.hostMonitor) < hostMax);
     if (!can) this.clusterStats.cxOverflow.inc();
     if (can || this.#all.size + this.#connecting === 0) this.#connect(rm);
   }
@@ -648,6 +666,9 @@ export class Http1ConnPool implements ConnectionPoolInstance {
     let timedOut = false;
     const pc = new PooledConnection(this, rm);
     rm.connections.inc();
+    const monitor = this.hostMonitor;
+    pc.hostMonitor = monitor;
+    if (monitor) hostConnectionOpened(monitor);
     this.#connecting++;
     // A connection attempt counts as active until it fails or its connection closes.
     const stats = this.stats;
@@ -661,6 +682,7 @@ export class Http1ConnPool implements ConnectionPoolInstance {
       timedOut = true;
       this.#connecting--;
       rm.connections.dec();
+      if (monitor) hostConnectionClosed(monitor);
       stats.cx_connect_fail++;
       stats.cx_active--;
       cs.cxConnectTimeout.inc();
@@ -683,6 +705,8 @@ export class Http1ConnPool implements ConnectionPoolInstance {
       // bodies soon read in big pieces while a pool of idle connections holds little.
       pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
       pc.conn.byteCounters = cs.cxBytes;
+      const pp = this.cluster.upstreamProxyProtocol;
+      if (pp) pc.conn.write(upstreamProxyProtocolHeader(pp, undefined, connectionAddresses(conn)));
       this.#all.add(pc);
       pc.conn.start(pc);
       // Nobody waits any more (cancelled): the connection is kept for the next request.
@@ -692,6 +716,7 @@ export class Http1ConnPool implements ConnectionPoolInstance {
       if (timedOut) return;
       this.#connecting--;
       rm.connections.dec();
+      if (monitor) hostConnectionClosed(monitor);
       stats.cx_active--;
       // Refused or unreachable: the upstream side ended the attempt.
       cs.cxConnectFail.inc();

@@ -12,6 +12,11 @@ import type {
   HealthCheck,
   HealthCheck_Payload,
 } from "../../proto/gen/envoy/config/core/v3/health_check_pb.ts";
+import {
+  connectionAddresses,
+  type UpstreamProxyProtocol,
+  upstreamProxyProtocolHeader,
+} from "../extensions/transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
 import { getLogger } from "../common/logger.ts";
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
@@ -72,6 +77,8 @@ export interface HealthCheckConfig {
   /** `event_log_path`: where health check events go (empty: nowhere). */
   readonly eventLogPath: string;
   readonly check: HttpCheck | TcpCheck | GrpcCheck;
+  /** The cluster's upstream_proxy_protocol: each check connection starts with its header. */
+  readonly proxyProtocol?: UpstreamProxyProtocol;
 }
 
 /** `RequestMethod` names by number (METHOD_UNSPECIFIED is GET). */
@@ -482,6 +489,14 @@ class Session {
         if (gen !== this.#generation) {
           this.#close();
           return NETWORK_FAILURE;
+        }
+        // As Envoy's checks through the cluster's transport socket: no downstream, so v1
+        // names this connection's own addresses and v2 is a LOCAL header.
+        if (c.proxyProtocol) {
+          const conn = this.#conn;
+          await conn.write(
+            upstreamProxyProtocolHeader(c.proxyProtocol, undefined, connectionAddresses(conn)),
+          );
         }
       }
       const conn = this.#conn;

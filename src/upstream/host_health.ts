@@ -47,6 +47,7 @@ export class HostHealthTracker {
   readonly #out: PrioritySet;
   readonly #policy: HostSetPolicy;
   readonly #activeHc: boolean;
+  readonly #workerSlots: number;
   readonly #outlier: OutlierConfig | undefined;
   readonly #keepsRemovedHealthy: boolean;
   /** Hosts service discovery removed that are kept (Envoy's PENDING_DYNAMIC_REMOVAL). */
@@ -66,6 +67,8 @@ export class HostHealthTracker {
        * health-checked cluster without `ignore_health_on_host_removal`).
        */
       keepRemovedHealthy?: boolean;
+      /** Worker isolates that count connections in each host's monitor. */
+      workerSlots?: number;
     },
   ) {
     this.#raw = raw;
@@ -74,6 +77,7 @@ export class HostHealthTracker {
     this.#activeHc = opts.activeHc;
     this.#outlier = opts.outlier;
     this.#keepsRemovedHealthy = opts.keepRemovedHealthy === true;
+    this.#workerSlots = opts.workerSlots ?? 0;
     raw.onUpdate(() => this.#sync());
     this.#sync();
   }
@@ -109,6 +113,7 @@ export class HostHealthTracker {
           split: o.splitExternalLocalOriginErrors,
         },
         this.#activeHc,
+        this.#workerSlots,
       );
       this.#byId.set(id, key);
       // With active health checking, a new host is unhealthy until its first check (Envoy's

@@ -33,7 +33,15 @@ export const ID = 12;
 /** 1 when the cluster has active health checks (x-envoy-immediate-health-check-fail applies). */
 export const ACTIVE_HC = 13;
 
-const SLOTS = 14;
+/**
+ * From here on, connections open to the host (`per_host_thresholds.max_connections`): one cell
+ * for the main thread, then one per worker, so that what a worker that died held can be given
+ * back.
+ */
+const CONNECTIONS = 14;
+
+/** The fixed part; the connection cells follow it. */
+const SLOTS = CONNECTIONS;
 
 /** A consecutive-error detector a worker reports crossing. */
 export type ConsecutiveKind = "5xx" | "gateway" | "local_origin";
@@ -51,13 +59,22 @@ export function setConsecutiveNotifier(
   notify = fn;
 }
 
-/** A fresh shared monitor with its thresholds. */
+/** This isolate's connection cell: 0 on the main thread, 1 + id in a worker. */
+let connectionCell = CONNECTIONS;
+
+/** Sets the worker whose connections this isolate counts (the worker isolate at start). */
+export function setHostMonitorWorker(workerId: number): void {
+  connectionCell = CONNECTIONS + 1 + workerId;
+}
+
+/** A fresh shared monitor with its thresholds, with connection cells for `workerSlots`. */
 export function newHostMonitor(
   id: number,
   thresholds: { c5xx: number; gateway: number; localOrigin: number; split: boolean } | undefined,
   activeHc: boolean,
+  workerSlots = 0,
 ): Int32Array {
-  const m = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
+  const m = new Int32Array(new SharedArrayBuffer((SLOTS + 1 + workerSlots) * 4));
   m[ID] = id;
   m[ACTIVE_HC] = activeHc ? 1 : 0;
   if (thresholds) {
@@ -150,4 +167,27 @@ export function putLocalResult(m: Int32Array, result: number): void {
   }
   const n = Atomics.add(m, CONSECUTIVE_LOCAL_ORIGIN_FAILURE, 1) + 1;
   if (n === m[THRESHOLD_LOCAL_ORIGIN_FAILURE]) notify?.(m[ID], "local_origin");
+}
+
+/** Connections open to the host from every isolate. */
+export function hostConnections(m: Int32Array): number {
+  let n = 0;
+  for (let i = CONNECTIONS; i < m.length; i++) n += Atomics.load(m, i);
+  return n;
+}
+
+/** This isolate opened a connection to the host. */
+export function hostConnectionOpened(m: Int32Array): void {
+  Atomics.add(m, connectionCell < m.length ? connectionCell : CONNECTIONS, 1);
+}
+
+/** This isolate's connection to the host closed (or its attempt failed). */
+export function hostConnectionClosed(m: Int32Array): void {
+  Atomics.sub(m, connectionCell < m.length ? connectionCell : CONNECTIONS, 1);
+}
+
+/** Worker `workerId` is gone: its connections no longer count. */
+export function releaseWorkerHostConnections(m: Int32Array, workerId: number): void {
+  const cell = CONNECTIONS + 1 + workerId;
+  if (cell < m.length) Atomics.store(m, cell, 0);
 }

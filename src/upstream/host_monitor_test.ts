@@ -3,12 +3,17 @@ import {
   CONSECUTIVE_5XX,
   EXTERNAL_SUCCESS,
   EXTERNAL_TOTAL,
+  hostConnectionClosed,
+  hostConnectionOpened,
+  hostConnections,
   type HostEvent,
   newHostMonitor,
   putHttpStatus,
   putImmediateHealthCheckFail,
   recordTraffic,
+  releaseWorkerHostConnections,
   setConsecutiveNotifier,
+  setHostMonitorWorker,
   TRAFFIC,
 } from "./host_monitor.ts";
 
@@ -34,4 +39,23 @@ Deno.test("host monitor: counts results, posts a threshold once, immediate-hc-fa
   } finally {
     setConsecutiveNotifier(undefined);
   }
+});
+
+Deno.test("host monitor: connections per isolate add up; a dead worker's are given back", () => {
+  const m = newHostMonitor(1, undefined, false, 2);
+  hostConnectionOpened(m);
+  setHostMonitorWorker(1);
+  hostConnectionOpened(m);
+  hostConnectionOpened(m);
+  assertEquals(hostConnections(m), 3);
+  hostConnectionClosed(m);
+  assertEquals(hostConnections(m), 2);
+  releaseWorkerHostConnections(m, 1);
+  assertEquals(hostConnections(m), 1);
+  // A worker id beyond the cells counts in the first one rather than being lost.
+  setHostMonitorWorker(5);
+  hostConnectionOpened(m);
+  assertEquals(hostConnections(m), 2);
+  // Back to the main thread's cell (worker -1 + 1).
+  setHostMonitorWorker(-1);
 });

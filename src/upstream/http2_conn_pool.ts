@@ -23,6 +23,7 @@ import type {
   UpstreamStreamDecoder,
 } from "../http/conn_pool.ts";
 import { Http2Connection, type Http2Options, type Http2Stream } from "../http/http2/connection.ts";
+import { Http2Keepalive, type KeepaliveConfig } from "../http/http2/keepalive.ts";
 import {
   CODEC_BUFFER_FLOOD,
   type CodecStatus,
@@ -34,16 +35,11 @@ import type { ClusterStats } from "../stats/data_path_stats.ts";
 import { HostStats } from "./host_stats.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
 import { applySocketOptions, connectFailureReason, type PoolClusterInfo } from "./conn_pool.ts";
-
-/** `connection_keepalive` (Envoy's KeepaliveSettings), resolved. */
-export interface Http2KeepaliveSettings {
-  /** PING every `intervalMs` plus jitter (0: no periodic PING). */
-  readonly intervalMs: number;
-  /** The connection closes when a PING is not acknowledged within this. */
-  readonly timeoutMs: number;
-  /** `interval_jitter` in percent of the interval (Envoy's default 15). */
-  readonly jitterPercent: number;
-}
+import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
+import {
+  connectionAddresses,
+  upstreamProxyProtocolHeader,
+} from "../extensions/transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
 
 /** The codec's reset reasons in the router's words. */
 function resetReason(r: Http2ResetReason): StreamResetReason {
@@ -107,17 +103,12 @@ class Http2ActiveClient implements ConnectionCallbacks, Http2ConnectionCallbacks
     this.pool.clusterStats.cxIdleTimeout.inc();
     this.conn.close();
   }, this);
-  /** connection_keepalive: the next PING, and the wait for its ACK. */
-  readonly pingTimer: CoarseTimer | undefined;
-  readonly pingTimeoutTimer: CoarseTimer | undefined;
+  /** connection_keepalive: PINGs, and the wait for their ACKs. */
+  keepalive: Http2Keepalive | undefined;
+  /** The host's process-wide counters (per_host_thresholds max_connections). */
+  hostMonitor: Int32Array | undefined;
 
-  constructor(readonly pool: Http2ConnPool, readonly rm: ResourceManager) {
-    const ka = pool.keepalive;
-    if (ka) {
-      if (ka.intervalMs > 0) this.pingTimer = new CoarseTimer(() => this.#sendPing(), this);
-      this.pingTimeoutTimer = new CoarseTimer(() => this.h2.keepaliveTimeout(), this);
-    }
-  }
+  constructor(readonly pool: Http2ConnPool, readonly rm: ResourceManager) {}
 
   /** Connected: the codec sends the preface and SETTINGS; streams may start at once. */
   start(conn: Connection): void {
@@ -130,7 +121,8 @@ class Http2ActiveClient implements ConnectionCallbacks, Http2ConnectionCallbacks
       this.pool.clusterStats.http2(),
     );
     conn.start(this);
-    this.#armPing();
+    const ka = this.pool.keepalive;
+    if (ka) this.keepalive = new Http2Keepalive(this.h2, ka, this);
   }
 
   /** Streams this connection may still take. */
@@ -141,18 +133,6 @@ class Http2ActiveClient implements ConnectionCallbacks, Http2ConnectionCallbacks
     const max = this.pool.cluster.maxRequestsPerConnection;
     if (max > 0) n = Math.min(n, max - this.total);
     return n;
-  }
-
-  #armPing(): void {
-    const ka = this.pool.keepalive;
-    if (!ka || !this.pingTimer) return;
-    const jitter = Math.floor(Math.random() * (ka.intervalMs * ka.jitterPercent / 100));
-    this.pingTimer.arm(ka.intervalMs + jitter);
-  }
-
-  #sendPing(): void {
-    this.h2.sendPing();
-    this.pingTimeoutTimer!.arm(this.pool.keepalive!.timeoutMs);
   }
 
   // ---- ConnectionCallbacks ----
@@ -169,9 +149,9 @@ class Http2ActiveClient implements ConnectionCallbacks, Http2ConnectionCallbacks
   onClose(_reason: CloseReason): void {
     this.closed = true;
     this.idleTimer.disarm();
-    this.pingTimer?.disarm();
-    this.pingTimeoutTimer?.disarm();
+    this.keepalive?.stop();
     this.rm.connections.dec();
+    if (this.hostMonitor) hostConnectionClosed(this.hostMonitor);
     const hadStreams = this.active > 0;
     // Every stream still open ends with connection termination.
     this.h2.onConnectionClosed();
@@ -207,8 +187,7 @@ class Http2ActiveClient implements ConnectionCallbacks, Http2ConnectionCallbacks
   }
 
   onPingAck(): void {
-    this.pingTimeoutTimer?.disarm();
-    this.#armPing();
+    this.keepalive?.onPingAck();
   }
 
   /** The upstream's SETTINGS may raise its concurrent stream limit: pending streams go. */
@@ -230,8 +209,6 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
   headerBytesReceived = 0;
   #above = false;
   #readDisabled = false;
-  /** The HTTP/1 upgrade this stream carries as an extended CONNECT (RFC 8441), or "". */
-  #upgrade = "";
 
   constructor(
     readonly client: Http2ActiveClient,
@@ -275,18 +252,6 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
 
   encodeHeaders(headers: HeaderMap, endStream: boolean): void {
     if (this.done) return;
-    const upgrade = headers.get("upgrade");
-    if (upgrade !== undefined) {
-      // Envoy's transformUpgradeRequestFromH1toH2, on a copy (the request's own headers stay
-      // for logs): an HTTP/1 upgrade goes upstream as an extended CONNECT.
-      this.#upgrade = upgrade;
-      headers = headers.clone();
-      headers.set(":method", "CONNECT");
-      headers.set(":protocol", upgrade);
-      headers.remove("upgrade");
-      headers.remove("connection");
-      if (headers.get("content-length") === "0") headers.remove("content-length");
-    }
     this.headerBytesSent += headerBytes(headers);
     this.wireBytesSent += this.headerBytesSent;
     this.stream.encodeHeaders(headers, endStream);
@@ -345,12 +310,6 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
     const n = headerBytes(headers);
     this.headerBytesReceived += n;
     this.wireBytesReceived += n;
-    if (this.#upgrade !== "" && headers.get(":status") === "200") {
-      // Envoy's transformUpgradeResponseFromH2toH1: the tunnel is up, as a 101.
-      headers.set(":status", "101");
-      headers.set("upgrade", this.#upgrade);
-      headers.set("connection", "upgrade");
-    }
     // Released before the router hears of the end: finishing the downstream response may
     // destroy the router, which resets streams that are not done.
     if (endStream) this.#responseEnd();
@@ -432,6 +391,8 @@ export class Http2ConnPool implements ConnectionPoolInstance {
   #connectingCapacity = 0;
   /** Streams per connection this side allows (`max_concurrent_streams`). */
   readonly maxConcurrentStreams: number;
+  /** The host's process-wide counters, set by the router (per-host circuit breakers). */
+  hostMonitor: Int32Array | undefined;
 
   constructor(
     readonly cluster: PoolClusterInfo,
@@ -441,7 +402,7 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     readonly clusterStats: ClusterStats,
     /** The cluster's Http2ProtocolOptions, resolved. */
     readonly http2Options: Http2Options,
-    readonly keepalive?: Http2KeepaliveSettings,
+    readonly keepalive?: KeepaliveConfig,
   ) {
     this.maxConcurrentStreams = http2Options.maxConcurrentStreams;
   }
@@ -527,7 +488,10 @@ export class Http2ConnPool implements ConnectionPoolInstance {
    */
   #tryCreateConnection(rm: ResourceManager): void {
     if (this.#pending.length <= this.#connectingCapacity) return;
-    const can = rm.connections.canCreate();
+    const hostMax = this.cluster.perHostMaxConnections;
+    const can = rm.connections.canCreate() &&
+      (hostMax === undefined || this.hostMonitor === undefined ||
+        hostConnections(this.hostMonitor) < hostMax);
     if (!can) this.clusterStats.cxOverflow.inc();
     if (can || this.#clients.length + this.#connecting === 0) this.#connect(rm);
   }
@@ -606,6 +570,9 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     const c = new Http2ActiveClient(this, rm);
     const capacity = this.#expectedCapacity();
     rm.connections.inc();
+    const monitor = this.hostMonitor;
+    c.hostMonitor = monitor;
+    if (monitor) hostConnectionOpened(monitor);
     this.#connecting++;
     this.#connectingCapacity += capacity;
     const stats = this.stats;
@@ -618,6 +585,7 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     const timer = setTimeout(() => {
       timedOut = true;
       rm.connections.dec();
+      if (monitor) hostConnectionClosed(monitor);
       stats.cx_connect_fail++;
       stats.cx_active--;
       cs.cxConnectTimeout.inc();
@@ -639,6 +607,9 @@ export class Http2ConnPool implements ConnectionPoolInstance {
       applySocketOptions(tcp, this.cluster);
       const conn = new Connection(tcp, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
       conn.byteCounters = cs.cxBytes;
+      // upstream_proxy_protocol: the PROXY header goes before the HTTP/2 preface.
+      const pp = this.cluster.upstreamProxyProtocol;
+      if (pp) conn.write(upstreamProxyProtocolHeader(pp, undefined, connectionAddresses(tcp)));
       this.#clients.push(c);
       c.start(conn);
       this.onCapacity(c);
@@ -652,6 +623,7 @@ export class Http2ConnPool implements ConnectionPoolInstance {
       clearTimeout(timer);
       if (timedOut) return;
       rm.connections.dec();
+      if (monitor) hostConnectionClosed(monitor);
       stats.cx_active--;
       cs.cxConnectFail.inc();
       cs.connectionClosed(true, false, monotonicNow() - c.connectStart);

@@ -5,7 +5,8 @@ import { HeaderMap } from "../http/header_map.ts";
 import { Store } from "../stats/store.ts";
 import { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
-import { Http2ConnPool, type Http2KeepaliveSettings } from "./http2_conn_pool.ts";
+import { Http2ConnPool } from "./http2_conn_pool.ts";
+import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
 import type { PoolClusterInfo } from "./conn_pool.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
 import type {
@@ -106,7 +107,7 @@ function newPool(
   port: number,
   extra: Partial<PoolClusterInfo> = {},
   options: Partial<Http2Options> = {},
-  keepalive?: Http2KeepaliveSettings,
+  keepalive?: KeepaliveConfig,
 ) {
   const store = new Store();
   const stats = new ClusterStatsCache(store).get("c");

@@ -74,9 +74,6 @@ export function parseCircuitBreakers(
 ): readonly [Thresholds, Thresholds] {
   const out: [Thresholds, Thresholds] = [DEFAULT_THRESHOLDS, DEFAULT_THRESHOLDS];
   if (!cb) return out;
-  if (cb.perHostThresholds.length > 0) {
-    problems.push("circuit_breakers.per_host_thresholds is not supported yet");
-  }
   cb.thresholds.forEach((t, i) => {
     const at = `circuit_breakers.thresholds[${i}]`;
     if (t.priority !== 0 && t.priority !== 1) {
@@ -297,4 +294,17 @@ export class CircuitBreakerStats {
   update(): void {
     for (const u of this.#update) u();
   }
+}
+
+/**
+ * `circuit_breakers.per_host_thresholds`: the connections each host may have open, process
+ * wide. As Envoy documents, only `max_connections` is read there (the last entry that sets it
+ * wins); undefined when no entry limits connections.
+ */
+export function perHostMaxConnections(cb: CircuitBreakers | undefined): number | undefined {
+  let max: number | undefined;
+  for (const t of cb?.perHostThresholds ?? []) {
+    if (t.maxConnections !== undefined) max = t.maxConnections;
+  }
+  return max;
 }

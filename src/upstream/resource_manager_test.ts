@@ -8,6 +8,7 @@ import {
   ClusterResources,
   DEFAULT_THRESHOLDS,
   parseCircuitBreakers,
+  perHostMaxConnections,
   releaseWorkerResources,
 } from "./resource_manager.ts";
 
@@ -35,7 +36,20 @@ Deno.test("parseCircuitBreakers: defaults, priorities, refusals", () => {
     cb({ thresholds: [{ maxConnectionPools: 1 }], perHostThresholds: [{ maxConnections: 1 }] }),
     problems,
   );
-  assertEquals(problems.length, 2);
+  assertEquals(problems, [
+    "circuit_breakers.thresholds[0].max_connection_pools is not supported yet",
+  ]);
+});
+
+Deno.test("perHostMaxConnections: the last per-host max_connections; nothing else is read", () => {
+  assertEquals(perHostMaxConnections(undefined), undefined);
+  assertEquals(perHostMaxConnections(cb({ perHostThresholds: [{ maxRequests: 3 }] })), undefined);
+  assertEquals(
+    perHostMaxConnections(
+      cb({ perHostThresholds: [{ maxConnections: 4 }, { priority: "HIGH", maxConnections: 2 }] }),
+    ),
+    2,
+  );
 });
 
 Deno.test("ResourceManager: limits shared through the memory, taken atomically", () => {

@@ -4,6 +4,15 @@
  * both directions, half-close passed through, an idle timeout, and access logs: at the end, and
  * optionally when the upstream connects and periodically (`access_log_options`).
  */
+import {
+  PROXY_PROTOCOL_FILTER_STATE_KEY,
+  type ProxyProtocolData,
+} from "../../../common/proxy_protocol/proxy_protocol_header.ts";
+import {
+  connectionAddresses,
+  type UpstreamProxyProtocol,
+  upstreamProxyProtocolHeader,
+} from "../../../transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
 import { type BugScope, containBug } from "../../../../common/error_boundary.ts";
 import type { TcpProxy } from "../../../../../proto/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.ts";
 import { CoarseTimer } from "../../../../common/coarse_timer.ts";
@@ -159,10 +168,16 @@ class TcpProxySession implements BugScope {
     // The listener's StreamInfo when it keeps one, so its access log sees this proxy's work.
     const si = this.si = ctx.streamInfo ?? new StreamInfo();
     si.downstreamRemoteAddress = down.remoteAddress;
-    si.downstreamDirectRemoteAddress = down.remoteAddress;
+    si.downstreamDirectRemoteAddress = down.directRemoteAddress;
+    si.downstreamDirectLocalAddress = down.directLocalAddress;
     si.downstreamLocalAddress = down.localAddress;
     si.connectionId = down.id;
     si.requestedServerName = ctx.requestedServerName;
+    si.ja3Hash = ctx.ja3;
+    si.ja4Hash = ctx.ja4;
+    // What listener filters found lives on the connection's StreamInfo, as in Envoy.
+    if (ctx.dynamicMetadata) Object.assign(si.dynamicMetadata, ctx.dynamicMetadata);
+    if (ctx.filterState) { for (const [k, v] of ctx.filterState) si.filterState.set(k, v); }
     si.filterChain = ctx.filterChain;
     if (cfg.accessLogs.length > 0 && cfg.accessLogFlushIntervalMs > 0) {
       const interval = cfg.accessLogFlushIntervalMs;
@@ -271,6 +286,8 @@ class TcpProxySession implements BugScope {
       si.timings.upstreamConnectStart = connectStart - si.startMonotonic;
       si.timings.upstreamConnectComplete = now - si.startMonotonic;
       up.start(this.#upCallbacks());
+      const pp = cluster.info.upstreamProxyProtocol;
+      if (pp) up.write(this.#proxyProtocolHeader(pp, conn));
       for (const c of this.early) this.#sendUpstream(up, c);
       this.early = [];
       if (this.downEnded) up.shutdownWrite();
@@ -285,6 +302,30 @@ class TcpProxySession implements BugScope {
       connections.dec();
       if (!this.closed) this.#connectFailed(err.message);
     }).catch((e) => containBug(this, "tcp_proxy connect", e));
+  }
+
+  /**
+   * The PROXY header of an upstream_proxy_protocol cluster: the downstream PROXY header's
+   * facts when a listener filter found one, else (recorded as such, as Envoy does) the
+   * downstream connection's own addresses.
+   */
+  #proxyProtocolHeader(pp: UpstreamProxyProtocol, conn: Deno.Conn): Uint8Array {
+    const fs = this.si.filterState;
+    let data = fs.get(PROXY_PROTOCOL_FILTER_STATE_KEY) as ProxyProtocolData | undefined;
+    if (!data) {
+      const d = this.down;
+      const local = d.localAddress;
+      const colon = local.lastIndexOf(":");
+      data = {
+        sourceIp: d.remoteIp,
+        sourcePort: d.remotePort,
+        destinationIp: local.slice(0, colon).replace(/^\[|\]$/g, ""),
+        destinationPort: d.localPort,
+        tlvs: [],
+      };
+      fs.set(PROXY_PROTOCOL_FILTER_STATE_KEY, data);
+    }
+    return upstreamProxyProtocolHeader(pp, data, connectionAddresses(conn));
   }
 
   /** BugScope: an exception escaped this session's timers or connect continuation. */

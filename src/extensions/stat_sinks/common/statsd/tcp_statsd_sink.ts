@@ -11,6 +11,10 @@ import type { StoreSnapshot } from "../../../../stats/snapshot.ts";
 import type { SinkHistogram, StatsSink } from "../../../../stats/sink.ts";
 import type { ClusterStats } from "../../../../stats/data_path_stats.ts";
 import type { ClusterManager } from "../../../../upstream/cluster_manager.ts";
+import {
+  connectionAddresses,
+  upstreamProxyProtocolHeader,
+} from "../../../transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
 import { DEFAULT_PREFIX, formatInteger, histogramValue } from "./statsd_format.ts";
 
 /** Envoy's `MAX_BUFFERED_STATS_BYTES`: beyond this the connection is considered backed up. */
@@ -138,7 +142,12 @@ export class ClusterStreamWriter implements StreamWriter {
       // When closing, the connection still takes what close() waits to see written.
       this.#conn = conn;
       this.#watchClose(conn);
-      this.#pump();
+      // A cluster with upstream_proxy_protocol: its PROXY header (no downstream) goes first.
+      const pp = cluster.info.upstreamProxyProtocol;
+      if (pp) {
+        const header = upstreamProxyProtocolHeader(pp, undefined, connectionAddresses(conn));
+        writeAll(conn, header).then(() => this.#pump(), () => {});
+      } else this.#pump();
     }, () => {
       clearTimeout(timer);
       if (!timedOut) this.#connectFailed();
@@ -206,4 +215,9 @@ export class ClusterStreamWriter implements StreamWriter {
       } catch { /* already closed */ }
     }
   }
+}
+
+/** Writes all of `data` (a socket may take part of it). */
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
 }

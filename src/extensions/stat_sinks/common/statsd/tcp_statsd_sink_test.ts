@@ -34,8 +34,13 @@ Deno.test("tcp statsd: newline-ended lines with full names, one write per flush"
   assertEquals(writes.length, 3);
 });
 
-function clusterManager(port: number, connectTimeout = "1s"): ClusterManager {
+function clusterManager(
+  port: number,
+  connectTimeout = "1s",
+  extra: Record<string, unknown> = {},
+): ClusterManager {
   const cluster = fromJson(ClusterSchema, {
+    ...extra,
     name: "statsd",
     type: "STATIC",
     connect_timeout: connectTimeout,
@@ -180,4 +185,29 @@ Deno.test("ClusterStreamWriter: a backed-up connection is closed and counted as 
   await acceptLoop;
   for (const c of accepted) c.close();
   cm.destroy();
+});
+
+Deno.test("a cluster with upstream_proxy_protocol gets the PROXY header before the stats", async () => {
+  const server = collector();
+  const cm = clusterManager(server.port, "1s", {
+    transport_socket: {
+      name: "envoy.transport_sockets.upstream_proxy_protocol",
+      typed_config: {
+        "@type":
+          "type.googleapis.com/envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport",
+        config: { version: "V1" },
+      },
+    },
+  });
+  await cm.initialize();
+  const w = new ClusterStreamWriter(writerDeps(cm, new Store()));
+  w.write("a:1|c\n");
+  await server.waitFor(/a:1\|c\n/);
+  assertEquals(
+    /^PROXY TCP4 127\.0\.0\.1 127\.0\.0\.1 \d+ \d+\r\na:1\|c\n$/.test(server.text),
+    true,
+    server.text,
+  );
+  await w.close();
+  await server.close();
 });
