@@ -162,6 +162,8 @@ export interface ServerContext {
   clusterStats: ClusterStatsCache;
   /** The worker isolate this context serves (per-worker stat names); undefined off the workers. */
   workerId?: number;
+  /** This server's node id and service cluster (node, or --service-node/--service-cluster). */
+  localInfo?: { nodeId: string; clusterName: string };
 }
 
 /** A filter as a chain lists it: its name and, when given, its config's type URL. */

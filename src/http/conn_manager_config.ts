@@ -59,6 +59,13 @@ export interface ConnectionManagerConfig {
   stripMatchingHostPort: boolean;
   /** `strip_trailing_host_dot`: `example.com.` (and `example.com.:80`) lose the dot. */
   stripTrailingHostDot: boolean;
+  /**
+   * `add_user_agent`: the local service cluster (`--service-cluster` / node.cluster), set as
+   * x-envoy-downstream-service-cluster (and user-agent when absent); undefined when not set.
+   */
+  userAgent?: string;
+  /** The local node (`--service-node` / node.id), as x-envoy-downstream-service-node. */
+  serviceNode: string;
   /** `via`: appended to the via header of requests and responses; "" = none. */
   via: string;
   schemeToOverwrite?: string;
@@ -253,6 +260,8 @@ export function compileConnectionManager(
     stripMatchingHostPort: hcm.stripMatchingHostPort,
     stripTrailingHostDot: hcm.stripTrailingHostDot,
     via: hcm.via,
+    userAgent: hcm.addUserAgent ? server.localInfo?.clusterName ?? "" : undefined,
+    serviceNode: server.localInfo?.nodeId ?? "",
     schemeToOverwrite: sht?.case === "schemeToOverwrite" ? sht.value : undefined,
     requestTimeoutMs: durationMs(hcm.requestTimeout, 0),
     requestHeadersTimeoutMs: durationMs(hcm.requestHeadersTimeout, 0),

@@ -37,6 +37,7 @@ export const CONN_MANAGER_FIELDS: FieldTable = {
       "xff_num_trusted_hops",
       "skip_xff_append",
       "via",
+      "add_user_agent",
       "proxy_100_continue",
       "generate_request_id",
       "preserve_external_request_id",

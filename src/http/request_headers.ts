@@ -219,6 +219,12 @@ export function normalizeRequestHeaders(
   if (!internal && cfg.useRemoteAddress && clientIp) {
     h.set("x-envoy-external-address", clientIp);
   }
+  // add_user_agent: this Envoy's service cluster names the downstream to the upstream.
+  if (cfg.userAgent !== undefined) {
+    h.set("x-envoy-downstream-service-cluster", cfg.userAgent);
+    if (!h.get("user-agent")) h.set("user-agent", cfg.userAgent);
+    if (cfg.serviceNode) h.set("x-envoy-downstream-service-node", cfg.serviceNode);
+  }
   if (cfg.useRemoteAddress) h.set("x-forwarded-proto", "http");
   else if (!h.has("x-forwarded-proto")) h.set("x-forwarded-proto", "http");
   if (cfg.schemeToOverwrite) h.set(":scheme", cfg.schemeToOverwrite);

@@ -440,6 +440,10 @@ export class Server implements AdminServer {
       pools: new ConnPoolManager(clusterStats),
       stats: this.#stats,
       clusterStats,
+      localInfo: {
+        nodeId: node?.id || this.options.serviceNode,
+        clusterName: node?.cluster || this.options.serviceCluster,
+      },
     };
     clusterManager.setHostPools(this.#ctx.pools);
     this.#sinks = createStatsSinks(b, this.extensions, {

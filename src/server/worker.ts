@@ -182,6 +182,10 @@ class WorkerServer {
       stats,
       clusterStats,
       workerId: init.workerId,
+      localInfo: {
+        nodeId: b.node?.id || o.serviceNode,
+        clusterName: b.node?.cluster || o.serviceCluster,
+      },
     };
     clusterManager.setHostPools(this.ctx.pools);
     if (b.statsSinks.length > 0) {
