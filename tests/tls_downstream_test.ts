@@ -172,6 +172,44 @@ Deno.test("TLS termination: curl gets the upstream's answer over TLS, x-forwarde
   }
 });
 
+Deno.test("TLS termination with ALPN h2: curl --http2 over https is served by the HTTP/2 codec (codec_type AUTO)", async () => {
+  const c = await testCerts();
+  const seen: Request[] = [];
+  const up = echoUpstream(seen);
+  const log = tempFile("", ".log");
+  const proxy = await Proxy.start(
+    tlsConfig({
+      tls: serverTls(c).replace(
+        'alpn_protocols: ["http/1.1"]',
+        'alpn_protocols: ["h2", "http/1.1"]',
+      ),
+      upstreamPort: up.port,
+      hcmExtra: fileAccessLog(log, "%PROTOCOL% %DOWNSTREAM_TLS_VERSION%"),
+    }),
+    FAST_FLUSH,
+  );
+  try {
+    const port = proxy.port("https");
+    const h2 = await https(c, port, ["--http2", "-w", "%{http_version}"]);
+    assertEquals(h2.code, 0, h2.err);
+    assert(h2.out.endsWith("2"), h2.out);
+    assertEquals(JSON.parse(h2.out.slice(0, -1)).xfp, "https");
+    const h1 = await https(c, port, ["--http1.1", "-w", "%{http_version}"]);
+    assertEquals(h1.code, 0, h1.err);
+    assert(h1.out.endsWith("1.1"), h1.out);
+    const lines = await waitForLines(log, 2);
+    assertEquals(lines.sort(), ["HTTP/1.1 TLSv1.3", "HTTP/2 TLSv1.3"]);
+    const s = await adminStatsWhen(
+      proxy.adminPort,
+      (s) => s["http.test.downstream_rq_http2_total"] === 1,
+    );
+    assertEquals(s["http.test.downstream_cx_http2_total"], 1);
+  } finally {
+    await proxy.stop();
+    await up.close();
+  }
+});
+
 Deno.test("TLS termination: tls_params pin the version (TLS 1.3 only refuses a TLS 1.2 client), ALPN is negotiated, SNI chooses the certificate, require_sni refuses a client without SNI", async () => {
   const c = await testCerts();
   const up = echoUpstream([]);

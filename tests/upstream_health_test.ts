@@ -480,7 +480,7 @@ Deno.test("validate refuses what is not implemented or contradictory, with its p
   interval: 1s
   unhealthy_threshold: 1
   healthy_threshold: 1
-  grpc_health_check: { service_name: x }
+  grpc_health_check: { service_name: x, initial_metadata: [{ header: { key: ":path", value: /x } }] }
 outlier_detection:
   base_ejection_time: 60s
   max_ejection_time: 30s`,
@@ -498,7 +498,7 @@ outlier_detection:
   assertEquals(r.code, 1);
   for (
     const want of [
-      "cluster 'backend': health_checks[0].grpc_health_check: gRPC health checks need upstream HTTP/2",
+      "cluster 'backend': health_checks[0].grpc_health_check.initial_metadata[0]: :path cannot be set",
       "cluster 'backend': outlier_detection: max_ejection_time cannot be smaller than base_ejection_time",
       "cluster 'other': health_checks[0].http_health_check.codec_client_type: only HTTP1",
     ]

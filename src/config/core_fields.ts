@@ -15,6 +15,7 @@ import { ACCESS_LOG_FIELDS } from "../extensions/access_loggers/access_log_field
 import { FORMAT_FIELDS } from "../formatter/format_fields.ts";
 import { XDS_FIELDS } from "../xds/xds_fields.ts";
 import { OVERLOAD_FIELDS } from "../server/overload_fields.ts";
+import { HTTP2_PROTOCOL_OPTIONS_FIELDS } from "../http/http2/http2_options.ts";
 
 /** Shared core messages. */
 export const CORE_MESSAGE_FIELDS: FieldTable = {
@@ -70,4 +71,5 @@ export const CORE_FIELDS: readonly FieldTable[] = [
   FORMAT_FIELDS,
   XDS_FIELDS,
   OVERLOAD_FIELDS,
+  HTTP2_PROTOCOL_OPTIONS_FIELDS,
 ];

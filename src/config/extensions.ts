@@ -199,6 +199,8 @@ export interface ServerContext extends TransportSocketContext {
   workerId?: number;
   /** RDS route tables of this isolate; without it, `rds` connection managers are refused. */
   routeConfigs?: RouteConfigProviders;
+  /** This server's node id and service cluster (node, or --service-node/--service-cluster). */
+  localInfo?: { nodeId: string; clusterName: string };
 }
 
 /** A filter as a chain lists it: its name and, when given, its config's type URL. */

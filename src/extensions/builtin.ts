@@ -6,6 +6,9 @@ import { ExtensionRegistry } from "../config/extensions.ts";
 import { fileAccessLogFactory } from "./access_loggers/file/config.ts";
 import { stderrAccessLogFactory, stdoutAccessLogFactory } from "./access_loggers/stream/config.ts";
 import { routerFactory } from "./filters/http/router/config.ts";
+import { grpcWebFactory } from "./filters/http/grpc_web/config.ts";
+import { grpcStatsFactory } from "./filters/http/grpc_stats/config.ts";
+import { grpcHttp1BridgeFactory } from "./filters/http/grpc_http1_bridge/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
 import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
@@ -48,6 +51,9 @@ export function builtinExtensions(): ExtensionRegistry {
       httpConnectionManagerFactory,
       tcpProxyFactory,
       routerFactory,
+      grpcWebFactory,
+      grpcStatsFactory,
+      grpcHttp1BridgeFactory,
       fileAccessLogFactory,
       stdoutAccessLogFactory,
       stderrAccessLogFactory,

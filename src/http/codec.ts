@@ -19,6 +19,8 @@ export type Protocol = "HTTP/1.0" | "HTTP/1.1" | "HTTP/2";
 export type StreamResetReason =
   | "local_reset"
   | "remote_reset"
+  /** HTTP/2: the upstream refused the stream (REFUSED_STREAM, or above a GOAWAY's last id). */
+  | "remote_refused_stream_reset"
   | "connection_termination"
   | "protocol_error";
 

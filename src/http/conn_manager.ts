@@ -6,6 +6,7 @@
  * normalization, keep-alive, upgrades, timeouts, drain, stats, access logs and local replies.
  * Any number of streams may be open on a connection (HTTP/1 has one at a time).
  */
+import { grpcLocalReplyHeaders } from "./grpc_local_reply.ts";
 import {
   appendVia,
   normalizeRequestHeaders,
@@ -43,9 +44,10 @@ import { overloadState, TimerType } from "../server/overload_state.ts";
 const CONNECTION_IDLE = TimerType.httpDownstreamConnectionIdle;
 const STREAM_IDLE = TimerType.httpDownstreamStreamIdle;
 import { INTERNAL_REDIRECT_STATE } from "../router/internal_redirect.ts";
-import { streamDurationMs } from "./stream_duration.ts";
+import { isGrpc, streamDurationMs } from "./stream_duration.ts";
 import { BUG_DETAILS, reportBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
+import { PrematureResetTracker } from "./http2/premature_reset.ts";
 
 const log = getLogger("http");
 const encoder = new TextEncoder();
@@ -79,6 +81,8 @@ class ActiveStream implements StreamSink, ServerStream {
   responseDone = false;
   requestDone = false;
   upgraded = false;
+  /** The HCM reset this stream itself: not a client's reset (premature reset accounting). */
+  internallyReset = false;
   /** Whether downstream_rq_total counted this stream (codec errors before a head are not). */
   counted = false;
   /** Waiting for the downstream to drain; made when a filter first waits. */
@@ -258,6 +262,22 @@ class ActiveStream implements StreamSink, ServerStream {
       });
       h.set(":status", String(reply.status));
     }
+    const req = this.requestHeaders;
+    if (req !== undefined && isGrpc(req)) {
+      // Envoy answers a gRPC request with a trailers-only gRPC error instead.
+      const g = grpcLocalReplyHeaders(
+        reply.status,
+        reply.body,
+        opts?.grpcStatus,
+        req.get(":method") === "HEAD",
+      );
+      // Headers a local_reply_config mapper added go along.
+      for (const [k, v] of h.entries()) if (k !== ":status" && !g.has(k)) g.add(k, v);
+      opts?.modifyHeaders?.(g);
+      g.remove("content-length");
+      this.fm.encodeHeaders(g, true);
+      return;
+    }
     const bytes = encoder.encode(reply.body);
     if (bytes.length > 0) {
       h.add("content-length", String(bytes.length));
@@ -300,6 +320,7 @@ class ActiveStream implements StreamSink, ServerStream {
   }
 
   reset(details: string): void {
+    this.internallyReset = true;
     this.cm.cfg.stats.rqTxReset.inc();
     this.streamInfo.connectionTerminationDetails = details;
     this.streamInfo.responseCodeDetails ??= details;
@@ -337,7 +358,14 @@ class ActiveStream implements StreamSink, ServerStream {
     this.streamInfo.bytesReceived += data.length;
     this.lastActivity = monotonicNow();
     if (endStream) {
-      if (this.requestDone || this.upgraded) return;
+      if (this.requestDone) return;
+      // HTTP/1 tunnels end with the connection; an HTTP/2 one (extended CONNECT) with its
+      // stream, whose last bytes still go through.
+      if (this.upgraded) {
+        if (this.cm.http1) return;
+        if (data.length > 0 && !this.fm.localReplied) this.fm.decodeData(data, false);
+        return;
+      }
       this.requestDone = true;
       this.streamInfo.mark("lastDownstreamRxByteReceived");
     }
@@ -389,6 +417,11 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
   #codec: ServerConnection;
   /** The codec is HTTP/1 (one stream at a time; `connection: close` ends the connection). */
   #http1: boolean;
+
+  /** Whether the connection's codec is HTTP/1. */
+  get http1(): boolean {
+    return this.#http1;
+  }
   /** codec_type AUTO: the first bytes choose the codec (Envoy's determineNextProtocol). */
   #detect: boolean;
   /** The codec counted in downstream_cx_http{1,2}_*, once chosen. */
@@ -398,10 +431,17 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
   #last: ActiveStream | undefined;
   #closing = false;
   /**
+   * HTTP/2 drain: the final GOAWAY went out (drain_timeout after the graceful one), so the
+   * connection closes once its last stream is done. Until then it stays open for the streams
+   * the client sent before it saw the first GOAWAY.
+   */
+  #goAwaySent = false;
+  /**
    * Envoy's drain sequence has started (`DrainState::Draining`): every response closes the
    * connection, and an idle connection closes when `drain_timeout` runs out.
    */
   #draining = false;
+  /** drain_timeout: HTTP/1 from the listener drain; HTTP/2 from the graceful GOAWAY. */
   #drainTimer: CoarseTimer | undefined;
   /** The client closed its side (FIN) or the connection failed: a remote close for the stats. */
   #peerClosed = false;
@@ -415,6 +455,8 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
   #wireWritten = 0;
   /** Streams started on this connection (max_requests_per_connection). */
   #requests = 0;
+  /** HTTP/2: the client's stream resets, against rapid reset (CVE-2023-44487). */
+  #premature: PrematureResetTracker | undefined;
 
   constructor(
     readonly conn: Connection,
@@ -426,6 +468,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#http1 = !http2;
     this.#detect = cfg.codecType === "AUTO";
     this.#counted = this.#detect ? "none" : http2 ? "http2" : "http1";
+    if (http2) this.#premature = new PrematureResetTracker();
     // request_headers_timeout starts with the first byte of a request (onMessageBegin).
     this.#armIdleTimer();
     if (cfg.maxConnectionDurationMs > 0) {
@@ -497,9 +540,13 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     }
   }
 
-  /** max_connection_duration: no new streams; the connection closes once the open ones end. */
+  /**
+   * max_connection_duration: no new streams; the connection closes once the open ones end
+   * (HTTP/2: after the drain sequence, as Envoy's onConnectionDurationTimeout).
+   */
   #drainClose(): void {
-    if (this.#first === undefined) {
+    if (this.#closing) return;
+    if (this.#first === undefined && this.#http1) {
       this.#closeIdle();
       return;
     }
@@ -525,6 +572,11 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     if (this.#draining || this.#closing) return;
     this.#draining = true;
     this.cfg.stats.cxDrainClose.inc();
+    // HTTP/2: the graceful GOAWAY now, the final one drain_timeout later.
+    if (!this.#http1) {
+      this.#drainStreams();
+      return;
+    }
     this.#drainTimer = new CoarseTimer(() => this.#drainClose(), this);
     this.#drainTimer.arm(this.cfg.drainTimeoutMs);
   }
@@ -543,6 +595,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
       this.#codec = SERVER_CODECS.HTTP2(this.conn, this, this.cfg);
       this.#http1 = false;
       this.#counted = "http2";
+      this.#premature = new PrematureResetTracker();
     } else this.#counted = "http1";
     this.cfg.stats.codecOpened(this.#counted);
   }
@@ -777,10 +830,13 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     if (stray101) s.closeAfter = true;
     s.noBody = method === "HEAD" || status === 204 || status === 304 || stray101;
     if (!this.#http1) {
-      // HTTP/2 ends a connection with GOAWAY, not with a response header.
-      h.remove("connection");
+      // HTTP/2 ends a connection with GOAWAY, not with a response header. An upgrade's 101
+      // keeps its headers: the codec turns it into the 200 that accepts an extended CONNECT.
+      if (!s.upgraded) {
+        h.remove("connection");
+        h.remove("upgrade");
+      }
       h.remove("keep-alive");
-      h.remove("upgrade");
       if (!this.#closing && this.#drainClosing()) this.#drainStreams();
     } else if (status !== 101 && !s.noBody && !h.has("content-length")) {
       if (endStream) h.set("content-length", "0");
@@ -838,7 +894,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
 
   #responseComplete(s: ActiveStream): void {
     s.streamInfo.mark("lastDownstreamTxByteSent");
-    if (s.upgraded) {
+    if (s.upgraded && this.#http1) {
       // The tunnel's end: close once both directions are done.
       this.#stopReading();
       this.conn.closeAfterFlush();
@@ -873,14 +929,28 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#finishStream(s, false);
     if (!requestDone) s.encoder.resetStream("local_reset");
     if (this.#first !== undefined) return;
-    if (this.#closing) this.#closeIdle();
+    if (this.#goAwaySent) this.conn.closeAfterFlush();
     else this.#armIdleTimer();
   }
 
-  /** HTTP/2 drain: the client is told (GOAWAY) to open no more streams; the open ones finish. */
+  /**
+   * Drain (Envoy's startDrainSequence): no more requests on this connection. HTTP/2 sends the
+   * graceful GOAWAY and, `drain_timeout` later, the final one, after which the connection
+   * closes once its streams are done; HTTP/1 closes after the response in flight.
+   */
   #drainStreams(): void {
     this.#closing = true;
     this.#codec.shutdownNotice();
+    if (this.#http1) return;
+    this.#drainTimer = new CoarseTimer(() => this.#onDrainTimeout(), this);
+    this.#drainTimer.arm(this.cfg.drainTimeoutMs);
+  }
+
+  /** drain_timeout after the graceful GOAWAY: the final GOAWAY (Envoy's onDrainTimeout). */
+  #onDrainTimeout(): void {
+    this.#goAwaySent = true;
+    this.#codec.goAway();
+    if (this.#first === undefined) this.conn.closeAfterFlush();
   }
 
   /**
@@ -952,7 +1022,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#finishStream(s, true);
     // HTTP/1 closes the connection with the stream; HTTP/2 goes on without it.
     if (!this.#http1 && this.#first === undefined) {
-      if (this.#closing) this.#closeIdle();
+      if (this.#goAwaySent) this.conn.closeAfterFlush();
       else this.#armIdleTimer();
     }
   }
@@ -963,6 +1033,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#unlink(s);
     s.clearTimers();
     s.streamInfo.finish();
+    if (this.#premature !== undefined && !s.internallyReset) this.#onStreamClosed(s);
     if (s.upgraded) this.cfg.stats.cxUpgradesActive.dec();
     if (s.counted) {
       this.cfg.stats.rqActive.dec();
@@ -975,6 +1046,25 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#wireRead = this.conn.bytesRead;
     this.#wireWritten = this.conn.bytesWritten + this.conn.bufferedBytes;
   }
+  /**
+   * An HTTP/2 stream closed: once too many of the connection's streams were reset by the
+   * client before any response (rapid reset), the connection is told GOAWAY and closed, as
+   * Envoy's maybeDrainDueToPrematureResets.
+   */
+  #onStreamClosed(s: ActiveStream): void {
+    const si = s.streamInfo;
+    if (!this.#premature!.onStreamClosed(si.duration ?? 0, (si.responseCode ?? 0) > 0)) return;
+    // Once: the streams the close resets below are not judged again.
+    this.#premature = undefined;
+    if (this.conn.closed) return;
+    log.debug(() => `[C${this.conn.id}] sending GOAWAY due to too many premature resets`);
+    this.cfg.stats.rqTooManyPrematureResets.inc();
+    this.#closing = true;
+    this.#codec.goAway();
+    this.#stopReading();
+    this.conn.closeAfterFlush();
+  }
+
   /** access_log_options that act while the stream runs: a first entry, periodic ones. */
   #startAccessLogs(s: ActiveStream): void {
     const o = this.cfg.accessLogOptions;

@@ -20,7 +20,9 @@ import { statefulFormatterSettings } from "../extensions/http/header_formatters/
 import { preserveCaseFormatterFactory } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import { durationMs } from "../common/duration.ts";
 import type { CodecType } from "./server_codecs.ts";
-import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "./http2/connection.ts";
+import type { Http2Options } from "./http2/connection.ts";
+import { resolveHttp2Options } from "./http2/http2_options.ts";
+import type { KeepaliveConfig } from "./http2/keepalive.ts";
 import { type Http2CodecStats, http2CodecStats } from "./http2/codec_stats.ts";
 
 // Enum numbers of HttpConnectionManager, written out: importing the generated enums would load
@@ -60,6 +62,13 @@ export interface ConnectionManagerConfig {
   stripMatchingHostPort: boolean;
   /** `strip_trailing_host_dot`: `example.com.` (and `example.com.:80`) lose the dot. */
   stripTrailingHostDot: boolean;
+  /**
+   * `add_user_agent`: the local service cluster (`--service-cluster` / node.cluster), set as
+   * x-envoy-downstream-service-cluster (and user-agent when absent); undefined when not set.
+   */
+  userAgent?: string;
+  /** The local node (`--service-node` / node.id), as x-envoy-downstream-service-node. */
+  serviceNode: string;
   /** `via`: appended to the via header of requests and responses; "" = none. */
   via: string;
   schemeToOverwrite?: string;
@@ -104,8 +113,10 @@ export interface ConnectionManagerConfig {
   http1Stats: Http1CodecStats;
   /** `codec_type`: which server codec a connection gets (server_codecs.ts). */
   codecType: CodecType;
-  /** The HTTP/2 codec's options: Envoy's defaults, with this HCM's header limits. */
+  /** The HTTP/2 codec's options: `http2_protocol_options` with this HCM's header limits. */
   http2Options: Http2Options;
+  /** `http2_protocol_options.connection_keepalive`, when set. */
+  http2Keepalive: KeepaliveConfig | undefined;
   /** The `http2.*` stats, looked up by the first HTTP/2 connection (as Envoy's atomicGet). */
   http2Stats(): Http2CodecStats;
 }
@@ -123,6 +134,19 @@ function accessLogOptions(hcm: HttpConnectionManager): ConnectionManagerConfig["
     onNewRequest: o ? o.flushAccessLogOnNewRequest : hcm.flushAccessLogOnNewRequest,
     onTunnelEstablished: o?.flushLogOnTunnelSuccessfullyEstablished ?? false,
   };
+}
+
+const UNDERSCORE_ACTIONS = ["allow", "reject_request", "drop_header"] as const;
+
+/** `http2_protocol_options` resolved with the HCM's header limits (Envoy's defaults when unset). */
+function http2Options(hcm: HttpConnectionManager) {
+  const common = hcm.commonHttpProtocolOptions;
+  return resolveHttp2Options(hcm.http2ProtocolOptions, {
+    maxRequestHeadersKb: hcm.maxRequestHeadersKb ?? 60,
+    maxHeadersCount: common?.maxHeadersCount ?? 100,
+    streamErrorOnInvalidHttpMessage: hcm.streamErrorOnInvalidHttpMessage,
+    headersWithUnderscoresAction: UNDERSCORE_ACTIONS[common?.headersWithUnderscoresAction ?? 0],
+  });
 }
 
 /** A config problem found before building: its field (relative to the HCM) and message. */
@@ -155,6 +179,14 @@ export function connectionManagerProblems(hcm: HttpConnectionManager): Connectio
     }
   };
   problem("access_log_options", () => accessLogOptions(hcm));
+  for (const p of http2Options(hcm).problems) {
+    const colon = p.indexOf(": ");
+    out.push({
+      field: `http2_protocol_options.${p.slice(0, colon)}`,
+      message: p.slice(colon + 2),
+      unsupported: p.endsWith("not supported yet"),
+    });
+  }
   problem("local_reply_config", () => new LocalReplyRules(hcm.localReplyConfig));
   hcm.accessLog.forEach((log, i) => {
     for (const p of accessLogProblems(log)) {
@@ -215,6 +247,7 @@ export function compileConnectionManager(
   const http1Stats = new Http1CodecStats(server.stats);
   const dropped = http1Stats.droppedHeadersWithUnderscores;
   let h2Stats: Http2CodecStats | undefined;
+  const h2 = http2Options(hcm);
   const cfg: ConnectionManagerConfig = {
     statPrefix: hcm.statPrefix,
     routeTable,
@@ -235,6 +268,8 @@ export function compileConnectionManager(
     stripMatchingHostPort: hcm.stripMatchingHostPort,
     stripTrailingHostDot: hcm.stripTrailingHostDot,
     via: hcm.via,
+    userAgent: hcm.addUserAgent ? server.localInfo?.clusterName ?? "" : undefined,
+    serviceNode: server.localInfo?.nodeId ?? "",
     schemeToOverwrite: sht?.case === "schemeToOverwrite" ? sht.value : undefined,
     requestTimeoutMs: durationMs(hcm.requestTimeout, 0),
     requestHeadersTimeoutMs: durationMs(hcm.requestHeadersTimeout, 0),
@@ -273,11 +308,8 @@ export function compileConnectionManager(
     stats: new HttpConnManagerStats(server.stats, hcm.statPrefix),
     http1Stats,
     codecType: CODEC_TYPES[hcm.codecType] ?? "AUTO",
-    http2Options: {
-      ...DEFAULT_HTTP2_OPTIONS,
-      maxHeadersKb: hcm.maxRequestHeadersKb ?? 60,
-      maxHeadersCount: common?.maxHeadersCount ?? 100,
-    },
+    http2Options: h2.options,
+    http2Keepalive: h2.keepalive,
     http2Stats: () => h2Stats ??= http2CodecStats(server.stats),
   };
   if (spec.case === "rds") server.routeConfigs!.track(spec.value.routeConfigName, cfg);

@@ -4,14 +4,18 @@
  * `HttpProtocolOptions` is also read by clusters (upstream idle timeout and request limit).
  */
 import type { FieldTable } from "../config/field_support.ts";
+import { HTTP2_PROTOCOL_OPTIONS_FIELDS } from "./http2/http2_options.ts";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3";
 
 /** HttpConnectionManager and its nested messages. */
 export const CONN_MANAGER_FIELDS: FieldTable = {
   implemented: {
+    ...HTTP2_PROTOCOL_OPTIONS_FIELDS.implemented,
     [`${HCM}.HttpConnectionManager`]: [
       "codec_type",
+      "http2_protocol_options",
+      "stream_error_on_invalid_http_message",
       "stat_prefix",
       "route_config",
       "rds",
@@ -37,6 +41,7 @@ export const CONN_MANAGER_FIELDS: FieldTable = {
       "xff_num_trusted_hops",
       "skip_xff_append",
       "via",
+      "add_user_agent",
       "proxy_100_continue",
       "generate_request_id",
       "preserve_external_request_id",

@@ -69,6 +69,17 @@ export interface StreamFilterCallbacks {
   encodeHeaders(headers: HeaderMap, endStream: boolean): void;
   encodeData(data: Uint8Array, endStream: boolean): void;
   encodeTrailers(trailers: HeaderMap): void;
+  /**
+   * From an encoder filter's callback: sends `data` on through the encoder filters after this
+   * one (Envoy's injectEncodedDataToFilterChain), e.g. a transformed body chunk, or from
+   * `encodeTrailers` a chunk that goes out ahead of the trailers (gRPC-Web puts them there).
+   */
+  injectEncodedDataToFilterChain(data: Uint8Array, endStream: boolean): void;
+  /**
+   * From a decoder filter's callback: sends `data` on through the decoder filters after this
+   * one (Envoy's injectDecodedDataToFilterChain), e.g. a decoded request body chunk.
+   */
+  injectDecodedDataToFilterChain(data: Uint8Array, endStream: boolean): void;
   /** Abort the stream: downstream gets a reset (or a closed connection on HTTP/1). */
   resetStream(details: string): void;
   /**

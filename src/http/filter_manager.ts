@@ -223,6 +223,12 @@ export class FilterManager {
   /** Response data from the terminal filter. */
   encodeData(data: Uint8Array, endStream: boolean): void {
     const e = this.#enc;
+    if (e.headersStopped && e.dataStoppedAt < 0 && e.held.length === 0) {
+      // As in Envoy, the filters that saw the headers (the one that stopped them included)
+      // see the data; it waits for the others.
+      this.#encodeDataWhileHeadersStopped(data, endStream);
+      return;
+    }
     if (e.headersStopped || e.dataStoppedAt >= 0) {
       e.held.push(data);
       e.heldEnd = endStream;
@@ -251,9 +257,49 @@ export class FilterManager {
     if (endStream && e.trailers) this.#runEncodeTrailers(0);
   }
 
+  /** Data while an encoder filter holds the headers: up to it, then held for the rest. */
+  #encodeDataWhileHeadersStopped(data: Uint8Array, endStream: boolean): void {
+    const e = this.#enc;
+    const n = this.#encoders.length;
+    const stopper = e.headersAt;
+    for (let i = 0; i <= stopper; i++) {
+      const f = this.#encoders[n - 1 - i];
+      if (!f.encodeData) continue;
+      const st = f.encodeData(data, endStream);
+      if (this.#destroyed || st === "stopNoBuffer") return;
+      if (st === "stopAndBuffer") {
+        e.dataStoppedAt = i;
+        break;
+      }
+    }
+    // The filter may have let the headers go on meanwhile.
+    if (!e.headersStopped && e.dataStoppedAt < 0) {
+      this.#runEncodeData(stopper + 1, data, endStream);
+      return;
+    }
+    if (e.dataStoppedAt < 0) e.dataStoppedAt = stopper;
+    e.held.push(data);
+    e.heldEnd = endStream;
+  }
+
   /** Response trailers from the terminal filter. */
   encodeTrailers(trailers: HeaderMap): void {
     const e = this.#enc;
+    if (e.headersStopped && e.dataStoppedAt < 0 && e.held.length === 0) {
+      // The filters that saw the headers see the trailers (e.g. to complete held headers).
+      const n = this.#encoders.length;
+      const stopper = e.headersAt;
+      for (let i = 0; i <= stopper; i++) {
+        const f = this.#encoders[n - 1 - i];
+        if (!f.encodeTrailers) continue;
+        if (f.encodeTrailers(trailers) === "stop" || this.#destroyed) return;
+      }
+      e.trailers = trailers;
+      if (!e.headersStopped && e.dataStoppedAt < 0 && e.held.length === 0) {
+        this.#runEncodeTrailers(stopper + 1);
+      } else e.dataStoppedAt = stopper;
+      return;
+    }
     e.trailers = trailers;
     if (e.headersStopped || e.dataStoppedAt >= 0) return;
     this.#runEncodeTrailers(0);
@@ -287,6 +333,18 @@ export class FilterManager {
     if (this.#destroyed) return;
     if (e.headersStopped && index === e.headersAt) this.#runEncodeHeaders(index + 1);
     else if (e.dataStoppedAt === index) this.#releaseEncodeHeld();
+  }
+
+  /** Response data an encoder filter injects; `from`: the next filter's position. */
+  injectEncodedData(from: number, data: Uint8Array, endStream: boolean): void {
+    if (this.#destroyed) return;
+    this.#runEncodeData(from, data, endStream);
+  }
+
+  /** Request data a decoder filter injects; `from`: the next filter's index. */
+  injectDecodedData(from: number, data: Uint8Array, endStream: boolean): void {
+    if (this.#destroyed || this.localReplied) return;
+    this.#runDecodeData(from, data, endStream);
   }
 
   /** Position of an encoder (config index) in iteration order. */
@@ -351,6 +409,14 @@ class FilterCallbacks implements StreamFilterCallbacks {
   }
   encodeTrailers(trailers: HeaderMap): void {
     this.fm.encodeTrailers(trailers);
+  }
+  injectEncodedDataToFilterChain(data: Uint8Array, endStream: boolean): void {
+    if (this.encoderIndex < 0) return;
+    const from = this.fm.encoderIterationIndex(this.encoderIndex) + 1;
+    this.fm.injectEncodedData(from, data, endStream);
+  }
+  injectDecodedDataToFilterChain(data: Uint8Array, endStream: boolean): void {
+    if (this.decoderIndex >= 0) this.fm.injectDecodedData(this.decoderIndex + 1, data, endStream);
   }
   resetStream(details: string): void {
     this.fm.sink.reset(details);

@@ -224,6 +224,12 @@ export function normalizeRequestHeaders(
   if (!internal && cfg.useRemoteAddress && clientIp) {
     h.set("x-envoy-external-address", clientIp);
   }
+  // add_user_agent: this Envoy's service cluster names the downstream to the upstream.
+  if (cfg.userAgent !== undefined) {
+    h.set("x-envoy-downstream-service-cluster", cfg.userAgent);
+    if (!h.get("user-agent")) h.set("user-agent", cfg.userAgent);
+    if (cfg.serviceNode) h.set("x-envoy-downstream-service-node", cfg.serviceNode);
+  }
   // The connection's own scheme: https over a TLS transport socket.
   const scheme = stream.connection.ssl ? "https" : "http";
   if (cfg.useRemoteAddress) h.set("x-forwarded-proto", scheme);

@@ -7,6 +7,7 @@ import type { ServerConnection, ServerConnectionCallbacks } from "./codec.ts";
 import { Http1ServerConnection, type Http1ServerSettings } from "./http1/server_connection.ts";
 import { Http2ServerConnection, type Http2ServerSettings } from "./http2/server_connection.ts";
 import type { Connection } from "../network/connection.ts";
+import type { BugScope } from "../common/error_boundary.ts";
 
 /** `HttpConnectionManager.codec_type`. */
 export type CodecType = "AUTO" | "HTTP1" | "HTTP2";
@@ -19,7 +20,7 @@ export interface ServerCodecSettings extends Http1ServerSettings, Http2ServerSet
 /** Makes a server codec over `conn` that reports to `callbacks`. */
 export type ServerCodecFactory = (
   conn: Connection,
-  callbacks: ServerConnectionCallbacks,
+  callbacks: ServerConnectionCallbacks & BugScope,
   settings: ServerCodecSettings,
 ) => ServerConnection;
 

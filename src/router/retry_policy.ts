@@ -275,7 +275,8 @@ export type ResetKind =
   | "connect_failure"
   | "connection_termination"
   | "protocol_error"
-  | "local_reset";
+  | "local_reset"
+  | "refused_stream";
 
 /** What a retry decision says. */
 export type RetryStatus = "yes" | "no" | "no_overflow" | "no_retry_limit_exceeded";
@@ -426,6 +427,7 @@ export class RetryState {
     const on = this.retryOn;
     if (kind === "overflow") return false;
     if (kind === "connect_failure" && (on & RETRY_ON_CONNECT_FAILURE)) return true;
+    if (kind === "refused_stream" && (on & RETRY_ON_REFUSED_STREAM)) return true;
     if ((on & RETRY_ON_RESET_BEFORE_REQUEST) && !requestStarted) return true;
     if (on & (RETRY_ON_RESET | RETRY_ON_5XX | RETRY_ON_GATEWAY_ERROR)) return true;
     return false;

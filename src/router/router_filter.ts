@@ -79,6 +79,7 @@ const FAILURES: Record<
   protocol_error: { status: 502, flag: "UPE", reason: "protocol error" },
   local_reset: { status: 503, flag: "LR", reason: "local reset" },
   remote_reset: { status: 503, flag: "UR", reason: "remote reset" },
+  remote_refused_stream_reset: { status: 503, flag: "UR", reason: "remote refused stream reset" },
   overflow: { status: 503, flag: "UO", reason: "overflow" },
 };
 
@@ -191,6 +192,7 @@ const RESET_KINDS: Record<UpstreamFailure, ResetKind> = {
   local_reset: "local_reset",
   // Retried as any other reset (retry_on reset, 5xx, gateway-error).
   remote_reset: "connection_termination",
+  remote_refused_stream_reset: "refused_stream",
   overflow: "overflow",
 };
 
@@ -475,6 +477,7 @@ export class RouterFilter implements StreamDecoderFilter {
       info,
       host.address,
       host.port,
+      si.protocol,
       host.metadata,
       info.autoSni && autoSniTarget(info.autoSni, this.#requestHeaders),
     );

@@ -139,6 +139,7 @@ const FAILURE_STATUS: Record<UpstreamFailure, number> = {
   protocol_error: 502,
   local_reset: 503,
   remote_reset: 503,
+  remote_refused_stream_reset: 503,
   overflow: 503,
 };
 
@@ -232,7 +233,7 @@ export class ShadowStream implements UpstreamStreamDecoder, ConnectionPoolCallba
     lb.requestStarted(host);
     this.#lb = lb;
     this.#host = host;
-    const pool = server.pools.pool(info, host.address, host.port, host.metadata);
+    const pool = server.pools.pool(info, host.address, host.port, undefined, host.metadata);
     this.#hostStats = pool.stats;
     if (endStream) this.#armTimer();
     this.#pending = pool.newStream(this, this);

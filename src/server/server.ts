@@ -495,6 +495,10 @@ export class Server implements AdminServer {
       stats: this.#stats,
       clusterStats,
       routeConfigs: new RouteConfigProviders(),
+      localInfo: {
+        nodeId: node?.id || this.options.serviceNode,
+        clusterName: node?.cluster || this.options.serviceCluster,
+      },
     };
     clusterManager.setHostPools(this.#ctx.pools);
     this.#xds = new XdsManager({

@@ -195,6 +195,10 @@ class WorkerServer {
       clusterStats,
       workerId: init.workerId,
       routeConfigs: new RouteConfigProviders(),
+      localInfo: {
+        nodeId: b.node?.id || o.serviceNode,
+        clusterName: b.node?.cluster || o.serviceCluster,
+      },
     };
     clusterManager.setHostPools(this.ctx.pools);
     // TLS clusters build their contexts now (their `ssl.*` stats exist from the start).

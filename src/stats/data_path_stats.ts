@@ -7,6 +7,7 @@
  * could never move (TLS handshakes, HTTP/2 streams, overload rejections, ...) arrives with the
  * feature that makes it count.
  */
+import { type Http2CodecStats, http2CodecStats } from "../http/http2/codec_stats.ts";
 import type { Counter, Gauge, Histogram } from "./metrics.ts";
 import type { Scope } from "./store.ts";
 import type { ZoneStat } from "../upstream/lb_base.ts";
@@ -119,6 +120,7 @@ export class HttpConnManagerStats {
   readonly rqResponseBeforeRqComplete: Counter;
   readonly rqRxReset: Counter;
   readonly rqTxReset: Counter;
+  readonly rqTooManyPrematureResets: Counter;
   readonly rqMaxDurationReached: Counter;
   /** Requests answered 503 by `stop_accepting_requests`. */
   readonly rqOverloadClose: Counter;
@@ -170,6 +172,7 @@ export class HttpConnManagerStats {
     this.rqResponseBeforeRqComplete = s.counter("downstream_rq_response_before_rq_complete");
     this.rqRxReset = s.counter("downstream_rq_rx_reset");
     this.rqTxReset = s.counter("downstream_rq_tx_reset");
+    this.rqTooManyPrematureResets = s.counter("downstream_rq_too_many_premature_resets");
     this.rqMaxDurationReached = s.counter("downstream_rq_max_duration_reached");
     this.rqOverloadClose = s.counter("downstream_rq_overload_close");
   }
@@ -365,6 +368,8 @@ export class ClusterStats {
   readonly cxTotal: Counter;
   readonly cxActive: Gauge;
   readonly cxHttp1Total: Counter;
+  readonly cxHttp2Total: Counter;
+  readonly rqPendingFailureEject: Counter;
   readonly cxConnectFail: Counter;
   readonly cxConnectTimeout: Counter;
   readonly cxConnectAttemptsExceeded: Counter;
@@ -434,6 +439,8 @@ export class ClusterStats {
     this.cxTotal = s.counter("upstream_cx_total");
     this.cxActive = s.gauge("upstream_cx_active", "Accumulate");
     this.cxHttp1Total = s.counter("upstream_cx_http1_total");
+    this.cxHttp2Total = s.counter("upstream_cx_http2_total");
+    this.rqPendingFailureEject = s.counter("upstream_rq_pending_failure_eject");
     this.cxConnectFail = s.counter("upstream_cx_connect_fail");
     this.cxConnectTimeout = s.counter("upstream_cx_connect_timeout");
     this.cxConnectAttemptsExceeded = s.counter("upstream_cx_connect_attempts_exceeded");
@@ -485,6 +492,12 @@ export class ClusterStats {
     this.rqRetryBackoffRatelimited = s.counter("upstream_rq_retry_backoff_ratelimited");
     this.retryCodes = new RetryCodeStats(s);
   }
+
+  /** `cluster.<name>.http2.*`, created with the cluster's first HTTP/2 connection (as Envoy). */
+  http2(): Http2CodecStats {
+    return this.#http2 ??= http2CodecStats(this.#scope);
+  }
+  #http2: Http2CodecStats | undefined;
 
   /**
    * Charges a response code as Envoy's router does (`chargeUpstreamCode`): the plain stats and

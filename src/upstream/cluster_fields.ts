@@ -22,6 +22,8 @@ export const CLUSTER_FIELDS: FieldTable = {
       // The deprecated HTTP/1 options, used when no typed protocol options are given (as Envoy).
       "http_protocol_options",
       "typed_extension_protocol_options",
+      // Deprecated, still read by Envoy when no typed HttpProtocolOptions are given.
+      "http2_protocol_options",
       "dns_refresh_rate",
       "dns_failure_refresh_rate",
       "respect_dns_ttl",
@@ -111,6 +113,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "reuse_connection",
       "http_health_check",
       "tcp_health_check",
+      "grpc_health_check",
       "no_traffic_interval",
       "no_traffic_healthy_interval",
       "unhealthy_interval",
@@ -119,6 +122,11 @@ export const CLUSTER_FIELDS: FieldTable = {
       "always_log_health_check_failures",
       "always_log_health_check_success",
       "event_log_path",
+    ],
+    "envoy.config.core.v3.HealthCheck.GrpcHealthCheck": [
+      "service_name",
+      "authority",
+      "initial_metadata",
     ],
     "envoy.config.core.v3.HealthCheck.HttpHealthCheck": [
       "host",
@@ -210,7 +218,6 @@ export const CLUSTER_FIELDS: FieldTable = {
   checked: {
     "envoy.config.cluster.v3.Cluster": [
       "cluster_type",
-      "http2_protocol_options",
       "dns_resolvers",
       "use_tcp_for_dns_lookups",
       "dns_resolution_config",
@@ -218,7 +225,6 @@ export const CLUSTER_FIELDS: FieldTable = {
     ],
     "envoy.config.cluster.v3.OutlierDetection": ["monitors"],
     "envoy.config.core.v3.HealthCheck": [
-      "grpc_health_check",
       "custom_health_check",
       "event_logger",
       "transport_socket_match_criteria",

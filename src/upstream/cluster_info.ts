@@ -9,7 +9,10 @@ import { isIP } from "../common/ip.ts";
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import type { LbEndpoint } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_components_pb.ts";
 import type { HttpProtocolOptions } from "../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.ts";
-import type { Http1ProtocolOptions } from "../../proto/gen/envoy/config/core/v3/protocol_pb.ts";
+import type {
+  Http1ProtocolOptions,
+  Http2ProtocolOptions,
+} from "../../proto/gen/envoy/config/core/v3/protocol_pb.ts";
 import { unpackAny } from "../config/any.ts";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import { statefulFormatterSettings } from "../extensions/http/header_formatters/preserve_case/config.ts";
@@ -35,6 +38,9 @@ import {
 import { durationMs } from "../common/duration.ts";
 import { configSourceProblems } from "../xds/config_source.ts";
 import { EDS } from "../xds/resource_types.ts";
+import type { Http2Options } from "../http/http2/connection.ts";
+import { resolveHttp2Options } from "../http/http2/http2_options.ts";
+import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
 export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST" | "EDS";
@@ -96,6 +102,16 @@ export interface ClusterInfo {
   readonly enableTrailers?: boolean;
   /** Upstream `common_http_protocol_options.max_stream_duration`; 0 = none. */
   readonly maxStreamDurationMs: number;
+  /**
+   * The protocol upstream: HTTP/1.1 (the default), HTTP/2 (`explicit_http_config` or the
+   * cluster's deprecated `http2_protocol_options`), or the downstream request's
+   * (`use_downstream_protocol_config`).
+   */
+  readonly upstreamProtocol?: "HTTP/2" | "downstream";
+  /** The HTTP/2 codec options of upstream HTTP/2 connections. */
+  readonly http2Options?: Http2Options;
+  /** `http2_protocol_options.connection_keepalive`. */
+  readonly http2Keepalive?: KeepaliveConfig;
   /** `dns_refresh_rate`; 5 s by default. */
   readonly dnsRefreshRateMs: number;
   /** `dns_failure_refresh_rate`: backoff after failed resolutions; else `dnsRefreshRateMs`. */
@@ -205,9 +221,22 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   // As in Envoy, typed HttpProtocolOptions replace the deprecated cluster fields entirely.
   const http1 = http ? upstreamHttp1Options(http) : config.httpProtocolOptions;
   const preserveCase = preserveCaseOf(http1, problems);
-  if (config.http2ProtocolOptions) problems.push("upstream HTTP/2 is not supported yet");
+  const h2 = upstreamHttp2(config, http, common?.maxHeadersCount, problems);
   if (isDns) checkDnsResolver(config, type, problems);
   const transportSocket = upstreamTransportSocket(config, problems);
+  // The HTTP/2 pool speaks h2c only: TLS under it (with ALPN h2) is not wired yet.
+  if (
+    h2.upstreamProtocol !== undefined &&
+    (transportSocket !== undefined ||
+      config.transportSocketMatches.some((m) =>
+        m.transportSocket?.configType.case === "typedConfig" &&
+        m.transportSocket.configType.value.typeUrl.endsWith(".UpstreamTlsContext")
+      ))
+  ) {
+    problems.push(
+      "upstream HTTP/2 over TLS (http2_protocol_options with an UpstreamTlsContext) is not supported yet",
+    );
+  }
   const uhpo = http?.upstreamHttpProtocolOptions;
   const autoSni: AutoSniSettings | undefined = uhpo && (uhpo.autoSni || uhpo.autoSanValidation)
     ? {
@@ -263,6 +292,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     ...(http1?.allowChunkedLength ? { allowChunkedLength: true } : {}),
     ...(http1?.enableTrailers ? { enableTrailers: true } : {}),
     maxStreamDurationMs: durationMs(common?.maxStreamDuration, 0),
+    ...h2,
     ...(healthCheck ? { healthCheck } : {}),
     ...(outlierDetection ? { outlierDetection } : {}),
     dnsRefreshRateMs: durationMs(config.dnsRefreshRate, 5000),
@@ -404,8 +434,8 @@ function originalDstSettings(
 }
 
 /**
- * Why the cluster's upstream protocol cannot be served yet (only HTTP/1.1 upstreams exist so
- * far), or undefined. Shared with the config check so `--mode validate` reports the same.
+ * Why the cluster's upstream protocol cannot be served yet, or undefined. Shared with the
+ * config check so `--mode validate` reports the same.
  */
 /**
  * The cluster's transport socket config when it is not plaintext (raw_buffer is the default
@@ -449,12 +479,64 @@ export function upstreamProtocolProblem(http: HttpProtocolOptions | undefined): 
   const p = http?.upstreamProtocolOptions;
   if (p?.case === "explicitHttpConfig") {
     const c = p.value.protocolConfig.case;
-    if (c === "http2ProtocolOptions") return "upstream HTTP/2 is not supported yet";
     if (c === "http3ProtocolOptions") return "upstream HTTP/3 is not supported yet";
   } else if (p?.case === "autoConfig") {
+    // ALPN needs upstream TLS, which denvoy lacks so far (issue 10).
     return "auto_config (ALPN protocol selection) is not supported yet";
+  } else if (p?.case === "useDownstreamProtocolConfig" && p.value.http3ProtocolOptions) {
+    return "upstream HTTP/3 is not supported yet";
   }
   return undefined;
+}
+
+/**
+ * The cluster's upstream HTTP/2 settings: from `explicit_http_config.http2_protocol_options`,
+ * `use_downstream_protocol_config` (with its optional `http2_protocol_options`), or the
+ * deprecated cluster field `http2_protocol_options` (which Envoy still reads when no typed
+ * HttpProtocolOptions are given).
+ */
+function upstreamHttp2(
+  config: ClusterConfig,
+  http: HttpProtocolOptions | undefined,
+  maxHeadersCount: number | undefined,
+  problems: string[],
+): Pick<ClusterInfo, "upstreamProtocol" | "http2Options" | "http2Keepalive"> {
+  const p = http?.upstreamProtocolOptions;
+  let protocol: "HTTP/2" | "downstream" | undefined;
+  let options: Http2ProtocolOptions | undefined;
+  if (http) {
+    if (config.http2ProtocolOptions) {
+      problems.push(
+        "cannot specify both the deprecated http2_protocol_options and " +
+          "typed_extension_protocol_options HttpProtocolOptions",
+      );
+    }
+    if (
+      p?.case === "explicitHttpConfig" && p.value.protocolConfig.case === "http2ProtocolOptions"
+    ) {
+      protocol = "HTTP/2";
+      options = p.value.protocolConfig.value;
+    } else if (p?.case === "useDownstreamProtocolConfig") {
+      protocol = "downstream";
+      options = p.value.http2ProtocolOptions;
+    }
+  } else if (config.http2ProtocolOptions) {
+    protocol = "HTTP/2";
+    options = config.http2ProtocolOptions;
+  }
+  if (!protocol) return {};
+  const resolved = resolveHttp2Options(options, {
+    ...(maxHeadersCount !== undefined ? { maxHeadersCount } : {}),
+    ...(config.perConnectionBufferLimitBytes !== undefined
+      ? { bufferLimitBytes: config.perConnectionBufferLimitBytes }
+      : {}),
+  });
+  for (const p of resolved.problems) problems.push(`http2_protocol_options.${p}`);
+  return {
+    upstreamProtocol: protocol,
+    http2Options: resolved.options,
+    ...(resolved.keepalive ? { http2Keepalive: resolved.keepalive } : {}),
+  };
 }
 
 /** The preserve_case settings of upstream HTTP/1 options, if they name that formatter. */

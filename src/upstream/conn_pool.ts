@@ -49,6 +49,9 @@ import type {
 import type { TransportSocketContext } from "../config/extensions.ts";
 import type { HostMetadata } from "./host.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
+import { Http2ConnPool } from "./http2_conn_pool.ts";
+import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
+import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
 import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
 
 /** What a pool needs to know about its cluster. */
@@ -73,6 +76,12 @@ export interface PoolClusterInfo {
   preserveCase?: PreserveCaseSettings;
   /** `upstream_connection_options.tcp_keepalive`: SO_KEEPALIVE on upstream sockets. */
   tcpKeepalive?: boolean;
+  /** HTTP/2 upstream, or the downstream's protocol; HTTP/1.1 when absent. */
+  upstreamProtocol?: "HTTP/2" | "downstream";
+  /** The codec options of upstream HTTP/2 connections (with `upstreamProtocol`). */
+  http2Options?: Http2Options;
+  /** `http2_protocol_options.connection_keepalive`. */
+  http2Keepalive?: KeepaliveConfig;
   /** upstream_proxy_protocol: each connection starts with a PROXY protocol header. */
   upstreamProxyProtocol?: UpstreamProxyProtocol;
   /** `circuit_breakers.per_host_thresholds` `max_connections`: per host, process wide. */
@@ -907,37 +916,58 @@ export class ConnPoolManager {
     ts?.declareStats?.(this.clusterStats.get(cluster.statName).scope);
   }
 
-  /** The pool for `host:port` of `cluster`, created on first use. */
+  /**
+   * The pool for `host:port` of `cluster`, created on first use. `downstreamProtocol` picks
+   * the pool of a cluster with `use_downstream_protocol_config` (HTTP/2 for HTTP/2, else
+   * HTTP/1.1); `metadata` picks the host's transport socket (`transport_socket_matches`) and
+   * `serverName` the SNI and SAN of an `auto_sni` request.
+   */
   pool(
     cluster: PoolClusterInfo,
     hostname: string,
     port: number,
+    downstreamProtocol?: string,
     metadata?: HostMetadata,
     serverName?: { sni?: string; verifySan?: string },
   ): ConnectionPoolInstance {
+    const h2 = cluster.upstreamProtocol === "HTTP/2" ||
+      (cluster.upstreamProtocol === "downstream" && downstreamProtocol === "HTTP/2");
     // Consecutive requests mostly go to the same host (one upstream, or a sidecar's one app):
     // the last answer spares building the key and the map lookup.
     const last = this.#last;
     if (
       last !== undefined && last.port === port && last.hostname === hostname &&
-      last.cluster.name === cluster.name && serverName === undefined
+      last.cluster.name === cluster.name && (last.protocol === "HTTP/2") === h2 &&
+      serverName === undefined
     ) return last;
-    // Connections for different request hosts (auto_sni) are not interchangeable.
-    const key = serverName
-      ? `${cluster.name}|${hostname}|${port}|${serverName.sni}|${serverName.verifySan}`
+    // A cluster with both kinds of pool (use_downstream_protocol_config) keys them apart;
+    // connections for different request hosts (auto_sni) are not interchangeable.
+    let key = h2 && cluster.upstreamProtocol === "downstream"
+      ? `${cluster.name}|${hostname}|${port}|h2`
       : `${cluster.name}|${hostname}|${port}`;
+    if (serverName) key += `|${serverName.sni}|${serverName.verifySan}`;
     let p = this.#pools.get(key);
     if (!p) {
-      // Every cluster speaks HTTP/1.1 upstream until an HTTP/2 pool exists (issue 11): its
-      // explicit_http_config will pick the pool's protocol here.
-      p = new Http1ConnPool(
-        cluster,
-        hostname,
-        port,
-        this.clusterStats.get(cluster.statName),
-        this.transportSocket(cluster, metadata),
-        serverName,
-      );
+      const stats = this.clusterStats.get(cluster.statName);
+      // Upstream HTTP/2 over TLS is refused at validate (cluster_info.ts): an HTTP/2 pool is
+      // plaintext (h2c).
+      p = h2
+        ? new Http2ConnPool(
+          cluster,
+          hostname,
+          port,
+          stats,
+          cluster.http2Options ?? DEFAULT_HTTP2_OPTIONS,
+          cluster.http2Keepalive,
+        )
+        : new Http1ConnPool(
+          cluster,
+          hostname,
+          port,
+          stats,
+          this.transportSocket(cluster, metadata),
+          serverName,
+        );
       this.#pools.set(key, p);
     }
     if (!serverName) this.#last = p;
@@ -947,7 +977,8 @@ export class ConnPoolManager {
 
   /** Whether a connection to `address:port` of `cluster` is open (busy or idle). */
   hasConnections(cluster: string, address: string, port: number): boolean {
-    return (this.#pools.get(`${cluster}|${address}|${port}`)?.size ?? 0) > 0;
+    const key = `${cluster}|${address}|${port}`;
+    return (this.#pools.get(key)?.size ?? 0) + (this.#pools.get(`${key}|h2`)?.size ?? 0) > 0;
   }
 
   /**
@@ -955,7 +986,9 @@ export class ConnPoolManager {
    * the host left the cluster.
    */
   drainConnectionsTo(cluster: string, address: string, port: number): void {
-    this.#pools.get(`${cluster}|${address}|${port}`)?.drain();
+    const key = `${cluster}|${address}|${port}`;
+    this.#pools.get(key)?.drain();
+    this.#pools.get(`${key}|h2`)?.drain();
   }
 
   /**
@@ -979,6 +1012,7 @@ export class ConnPoolManager {
   closeConnectionsTo(cluster: string, address: string, port: number): void {
     const key = `${cluster}|${address}|${port}`;
     this.#pools.get(key)?.drain();
+    this.#pools.get(`${key}|h2`)?.drain();
     const tracked = this.#tracked.get(key);
     if (!tracked) return;
     this.#tracked.delete(key);

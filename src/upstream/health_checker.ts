@@ -3,7 +3,7 @@
  * once on the main thread per cluster: one session per host checks it every interval, moves
  * it between healthy and unhealthy by Envoy's rules (thresholds, immediate failure on a bad
  * HTTP status, first check decides at once) and the cluster publishes the new health to the
- * workers. gRPC health checks need upstream HTTP/2 and are refused until it exists.
+ * workers. gRPC health checks run over HTTP/2 (grpc_health_check.ts).
  *
  * @module
  */
@@ -23,6 +23,11 @@ import type { Scope } from "../stats/store.ts";
 import type { HostState } from "./host_health.ts";
 import type { HostDescription } from "./host.ts";
 import { TRAFFIC } from "./host_monitor.ts";
+import {
+  type GrpcCheck,
+  GrpcHealthCheckClient,
+  parseGrpcHealthCheck,
+} from "./grpc_health_check.ts";
 import { durationMs } from "../common/duration.ts";
 
 const log = getLogger("hc");
@@ -72,7 +77,7 @@ export interface HealthCheckConfig {
   readonly alwaysLogHealthCheckSuccess: boolean;
   /** `event_log_path`: where health check events go (empty: nowhere). */
   readonly eventLogPath: string;
-  readonly check: HttpCheck | TcpCheck;
+  readonly check: HttpCheck | TcpCheck | GrpcCheck;
   /** The cluster's upstream_proxy_protocol: each check connection starts with its header. */
   readonly proxyProtocol?: UpstreamProxyProtocol;
 }
@@ -126,7 +131,7 @@ export function parseHealthCheck(
       `${at}: health checks over TLS (transport_socket_match_criteria, tls_options) are not supported yet`,
     );
   }
-  let check: HttpCheck | TcpCheck | undefined;
+  let check: HttpCheck | TcpCheck | GrpcCheck | undefined;
   const c = hc.healthChecker;
   if (c.case === "httpHealthCheck") {
     const h = c.value;
@@ -189,13 +194,13 @@ export function parseHealthCheck(
       receive: t.receive.map((r, i) => payloadBytes(r, `${p}.receive[${i}]`, problems)),
     };
   } else if (c.case === "grpcHealthCheck") {
-    problems.push(
-      `${at}.grpc_health_check: gRPC health checks need upstream HTTP/2, which is not supported yet`,
-    );
+    check = parseGrpcHealthCheck(c.value, `${at}.grpc_health_check`, problems);
   } else if (c.case === "customHealthCheck") {
     problems.push(`${at}.custom_health_check: custom health checkers are not supported`);
   } else {
-    problems.push(`${at}: a health checker (http_health_check or tcp_health_check) is required`);
+    problems.push(
+      `${at}: a health checker (http_health_check, tcp_health_check or grpc_health_check) is required`,
+    );
   }
   if (!check || !timeoutMs || !intervalMs) return undefined;
   const unhealthyIntervalMs = durationMs(hc.unhealthyInterval, intervalMs);
@@ -407,6 +412,8 @@ class Session {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timeout: ReturnType<typeof setTimeout> | undefined;
   #conn: CheckConn | undefined;
+  /** The HTTP/2 client of a gRPC check on #conn. */
+  #grpc: GrpcHealthCheckClient | undefined;
   #firstCheck = true;
   #numHealthy = 0;
   #numUnhealthy = 0;
@@ -437,6 +444,7 @@ class Session {
       this.#conn?.close();
     } catch { /* already closed */ }
     this.#conn = undefined;
+    this.#grpc = undefined;
   }
 
   #check(): void {
@@ -525,6 +533,16 @@ class Session {
         if (!c.reuseConnection) this.#close();
         return { ok: true, degraded: false };
       }
+      if (check.type === "grpc") {
+        if (this.#grpc?.conn !== conn) this.#grpc = new GrpcHealthCheckClient(conn);
+        const client = this.#grpc;
+        const outcome = await client.check(check, this.#hostHeader(check));
+        if (client.failed || !c.reuseConnection) this.#close();
+        if (outcome === "network_failure") {
+          return client.received === 0 ? "stale" : NETWORK_FAILURE;
+        }
+        return outcome === "healthy" ? { ok: true, degraded: false } : ACTIVE_FAILURE;
+      }
       const res = await httpCheck(conn, reader, check, this.#hostHeader(check));
       if (!res) {
         this.#close();
@@ -547,8 +565,9 @@ class Session {
     }
   }
 
-  #hostHeader(check: HttpCheck): string {
-    return this.st.host.healthCheckHostname || check.host || this.#parent.cluster.clusterName;
+  #hostHeader(check: HttpCheck | GrpcCheck): string {
+    const configured = check.type === "grpc" ? check.authority : check.host;
+    return this.st.host.healthCheckHostname || configured || this.#parent.cluster.clusterName;
   }
 
   /** A passive failure reported by a worker: unhealthy at once. */

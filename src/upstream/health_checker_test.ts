@@ -31,7 +31,7 @@ function parse(extra: Record<string, unknown>) {
   return { c, problems };
 }
 
-Deno.test("parse: intervals default as Envoy's; gRPC, HTTP/2 and event sinks refused", () => {
+Deno.test("parse: intervals default as Envoy's; HTTP/2 HTTP checks and event sinks refused", () => {
   const { c, problems } = parse({
     healthChecker: { case: "httpHealthCheck", value: { path: "/hc" } },
   });
@@ -42,11 +42,16 @@ Deno.test("parse: intervals default as Envoy's; gRPC, HTTP/2 and event sinks ref
   assertEquals(c!.noTrafficHealthyIntervalMs, 20);
   assertEquals(c!.reuseConnection, true);
   assertEquals(c!.check.type === "http" && c!.check.expected, [[200, 300]]);
-  assert(
-    parse({ healthChecker: { case: "grpcHealthCheck", value: {} } }).problems[0].includes(
-      "grpc_health_check: gRPC health checks need upstream HTTP/2",
-    ),
-  );
+  const grpc = parse({
+    healthChecker: { case: "grpcHealthCheck", value: { serviceName: "s", authority: "a" } },
+  });
+  assertEquals(grpc.problems, []);
+  assertEquals(grpc.c!.check, {
+    type: "grpc",
+    serviceName: "s",
+    authority: "a",
+    initialMetadata: [],
+  });
   assert(
     parse({
       healthChecker: { case: "httpHealthCheck", value: { path: "/", codecClientType: 1 } },

@@ -51,6 +51,11 @@ export class Http2Keepalive {
   readonly #config: KeepaliveConfig;
   readonly #interval: CoarseTimer;
   readonly #timeout: CoarseTimer;
+  /**
+   * A PING is out without its ACK. Kept apart from `#timeout.armed`, which is false while a
+   * tick is about to fire it: a PING sent in that same tick must not push the timeout back.
+   */
+  #awaitingAck = false;
 
   /** Starts pinging `conn` (timers report bugs to `scope`). */
   constructor(conn: Http2Connection, config: KeepaliveConfig, scope: BugScope) {
@@ -63,6 +68,7 @@ export class Http2Keepalive {
 
   /** The connection reported a PING ACK: the peer is alive. */
   onPingAck(): void {
+    this.#awaitingAck = false;
     this.#timeout.disarm();
   }
 
@@ -81,7 +87,10 @@ export class Http2Keepalive {
   #ping(): void {
     if (this.#conn.failed) return;
     this.#conn.sendPing();
-    if (!this.#timeout.armed) this.#timeout.arm(this.#config.timeoutMs);
+    if (!this.#awaitingAck) {
+      this.#awaitingAck = true;
+      this.#timeout.arm(this.#config.timeoutMs);
+    }
     this.#armInterval();
   }
 }

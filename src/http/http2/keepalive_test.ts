@@ -59,3 +59,18 @@ Deno.test("keepalive: a peer that answers PINGs stays; a silent one times out", 
     ka.stop();
   }
 });
+
+Deno.test("keepalive: a timeout equal to the interval still fires (a PING in the same tick does not push it back)", async () => {
+  const client = side("client");
+  const ka = new Http2Keepalive(
+    client.conn,
+    { intervalMs: 30, timeoutMs: 30, jitterPercent: 0 },
+    scope,
+  );
+  try {
+    await until(() => client.errors.length > 0, "keepalive timeout");
+    assertEquals(client.stats.keepalive_timeout.value, 1);
+  } finally {
+    ka.stop();
+  }
+});

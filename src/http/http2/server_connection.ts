@@ -16,6 +16,8 @@ import type {
 import type { HeaderMap } from "../header_map.ts";
 import type { Connection } from "../../network/connection.ts";
 import { Http2Connection, type Http2Options } from "./connection.ts";
+import { Http2Keepalive, type KeepaliveConfig } from "./keepalive.ts";
+import type { BugScope } from "../../common/error_boundary.ts";
 import type { Http2CodecStats } from "./codec_stats.ts";
 import {
   CODEC_BUFFER_FLOOD,
@@ -30,6 +32,8 @@ import {
 export interface Http2ServerSettings {
   /** Envoy's Http2ProtocolOptions, resolved, with the HCM's header limits. */
   readonly http2Options: Http2Options;
+  /** `http2_protocol_options.connection_keepalive`, when set. */
+  readonly http2Keepalive: KeepaliveConfig | undefined;
   /** The `http2.*` stats (looked up on the first HTTP/2 connection). */
   http2Stats(): Http2CodecStats;
 }
@@ -71,7 +75,7 @@ class Http2ServerStream implements ResponseEncoder, StreamHandler {
   // ---- StreamHandler (from the HTTP/2 connection) ----
 
   decodeHeaders(headers: HeaderMap, endStream: boolean): void {
-    this.decoder.decodeHeaders(headers, endStream, this.codec.requestHead(headers));
+    this.decoder.decodeHeaders(headers, endStream, this.codec.requestHead(headers, this.stream));
   }
 
   decodeData(data: Uint8Array, endStream: boolean): void {
@@ -143,6 +147,7 @@ export class Http2ServerConnection implements ServerConnection, Http2ConnectionC
   readonly protocol: Protocol = "HTTP/2";
   readonly #h2: Http2Connection;
   #stopped = false;
+  readonly #keepalive: Http2Keepalive | undefined;
   /** Filled for each request's headers as the HCM reads it (synchronously): no allocation. */
   readonly #head = {
     version: "HTTP/2" as Protocol,
@@ -154,7 +159,7 @@ export class Http2ServerConnection implements ServerConnection, Http2ConnectionC
 
   constructor(
     readonly conn: Connection,
-    readonly callbacks: ServerConnectionCallbacks,
+    readonly callbacks: ServerConnectionCallbacks & BugScope,
     settings: Http2ServerSettings,
   ) {
     this.#h2 = new Http2Connection(
@@ -164,13 +169,18 @@ export class Http2ServerConnection implements ServerConnection, Http2ConnectionC
       settings.http2Options,
       settings.http2Stats(),
     );
+    const keepalive = settings.http2Keepalive;
+    if (keepalive !== undefined && keepalive.intervalMs > 0) {
+      this.#keepalive = new Http2Keepalive(this.#h2, keepalive, callbacks);
+    }
   }
 
-  /** The RequestHead of a request whose headers are `headers`. */
-  requestHead(headers: HeaderMap): RequestHead {
+  /** The RequestHead of a request whose headers are `headers`, on `stream`. */
+  requestHead(headers: HeaderMap, stream: Http2StreamEncoder): RequestHead {
     const h = this.#head;
-    // CONNECT leaves HTTP as an HTTP/1 upgrade does: the HCM applies the same rules to it.
-    h.upgrade = headers.get(":method") === "CONNECT";
+    // CONNECT leaves HTTP as an HTTP/1 upgrade does: the HCM applies the same rules to it. An
+    // extended CONNECT (RFC 8441) arrives in its HTTP/1 form (GET, `upgrade`), marked here.
+    h.upgrade = stream.upgradeType !== "" || headers.get(":method") === "CONNECT";
     h.expectContinue = headers.has("expect");
     h.headersBytes = headerBytes(headers);
     return h;
@@ -189,6 +199,7 @@ export class Http2ServerConnection implements ServerConnection, Http2ConnectionC
     if (this.#stopped) return;
     this.#stopped = true;
     this.conn.readDisable(true);
+    this.#keepalive?.stop();
     // The streams still open end with the connection (their HCM streams are already gone).
     this.#h2.onConnectionClosed();
   }
@@ -211,6 +222,11 @@ export class Http2ServerConnection implements ServerConnection, Http2ConnectionC
     const s = new Http2ServerStream(this, stream);
     s.decoder = this.callbacks.newStream(s);
     return s;
+  }
+
+  /** connection_keepalive: the client answered our PING. */
+  onPingAck(): void {
+    this.#keepalive?.onPingAck();
   }
 
   /** The client's GOAWAY: it opens no more streams; those open finish. */

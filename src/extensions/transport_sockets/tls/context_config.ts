@@ -222,12 +222,12 @@ function readCommon(
     validation = readValidation(merged, `${field}.default_validation_context`, p);
   }
   const alpn = common?.alpnProtocols ?? [];
-  if (alpn.includes("h2")) {
-    // Negotiating h2 would hand HTTP/2 bytes to HTTP/1.1 codecs (issue 11 brings HTTP/2).
+  // Downstream, a client that negotiated h2 sends the HTTP/2 preface, which codec_type AUTO
+  // recognises. Upstream, the HTTP/2 pool speaks h2c only, so an h2 upstream over TLS is
+  // refused until it is wired.
+  if (!server && alpn.includes("h2")) {
     p.unsupported(
-      `ALPN protocol h2 (the ${
-        server ? "HTTP connection manager" : "upstream connection pool"
-      } speaks HTTP/1.1 only so far)`,
+      "ALPN protocol h2 (upstream HTTP/2 over TLS is not supported yet)",
       `${at}.alpn_protocols`,
     );
   }

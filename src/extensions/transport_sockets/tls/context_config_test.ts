@@ -81,10 +81,6 @@ Deno.test("TLS config: TLS 1.0/1.1, a cipher rustls lacks, a cipher list it cann
       "            tls_params: { signature_algorithms: [rsa_pss_rsae_sha256] }",
       /signature_algorithms/,
     ],
-    [
-      "            alpn_protocols: [h2, http/1.1]",
-      /alpn_protocols: .*ALPN protocol h2 \(the HTTP connection manager speaks HTTP\/1\.1 only/,
-    ],
   ];
   for (const [tls, re] of cases) {
     const found = issues(await downstream(tls));

@@ -19,7 +19,6 @@ export const httpProtocolOptionsFactory: ExtensionFactory = {
       [OPTIONS]: [
         "common_http_protocol_options",
         "explicit_http_config",
-        // Downstream is HTTP/1 only, so the downstream protocol is always HTTP/1 here.
         "use_downstream_protocol_config",
         // Per-request SNI and SAN checks of upstream TLS (router_filter.ts, client_context.ts).
         "upstream_http_protocol_options",
@@ -29,13 +28,14 @@ export const httpProtocolOptionsFactory: ExtensionFactory = {
         "auto_san_validation",
         "override_auto_sni_header",
       ],
-      [`${OPTIONS}.ExplicitHttpConfig`]: ["http_protocol_options"],
-      [`${OPTIONS}.UseDownstreamHttpConfig`]: ["http_protocol_options"],
+      [`${OPTIONS}.ExplicitHttpConfig`]: ["http_protocol_options", "http2_protocol_options"],
+      [`${OPTIONS}.UseDownstreamHttpConfig`]: ["http_protocol_options", "http2_protocol_options"],
     },
     // upstreamProtocolProblem names the protocols the upstream pools lack.
     checked: {
       [OPTIONS]: ["auto_config"],
-      [`${OPTIONS}.ExplicitHttpConfig`]: ["http2_protocol_options", "http3_protocol_options"],
+      [`${OPTIONS}.ExplicitHttpConfig`]: ["http3_protocol_options"],
+      [`${OPTIONS}.UseDownstreamHttpConfig`]: ["http3_protocol_options"],
     },
   },
   validate(config, ctx) {
