@@ -17,12 +17,21 @@ ${protocol}
   }, builtinExtensions());
 }
 
-Deno.test("HTTP/1.1 upstream options load; HTTP/2 upstream is named as unsupported", () => {
+Deno.test("HTTP/1.1 and HTTP/2 upstream options load; HTTP/3 and auto_config are named as unsupported", () => {
   assertEquals(load("        explicit_http_config: { http_protocol_options: {} }").issues, []);
-  const h2 = load("        explicit_http_config: { http2_protocol_options: {} }").issues;
-  assertEquals(h2.map((i) => i.kind), ["unsupported"]);
-  assertMatch(
-    formatIssue(h2[0]),
-    /unsupported: envoy\.extensions\.upstreams\.http\.v3\.HttpProtocolOptions: upstream HTTP\/2/,
+  assertEquals(load("        explicit_http_config: { http2_protocol_options: {} }").issues, []);
+  assertEquals(
+    load("        use_downstream_protocol_config: { http2_protocol_options: {} }").issues,
+    [],
   );
+  const h3 = load("        explicit_http_config: { http3_protocol_options: {} }").issues;
+  assertEquals(h3.map((i) => i.kind), ["unsupported"]);
+  assertMatch(
+    formatIssue(h3[0]),
+    /unsupported: envoy\.extensions\.upstreams\.http\.v3\.HttpProtocolOptions: upstream HTTP\/3/,
+  );
+  // auto_config needs upstream TLS (ALPN): refused by the cluster and the extension alike.
+  const auto = load("        auto_config: {}").issues;
+  assertEquals(auto.every((i) => i.kind === "unsupported"), true);
+  assertMatch(formatIssue(auto[0]), /auto_config/);
 });
