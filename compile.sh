@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the single production binary dist/denvoy with `deno compile`.
+# Builds the single production binary dist/denvoy with `deno compile`, from the bundle
+# dist/denvoy.js (`deno task bundle`: every module, the worker entry and the API descriptors in
+# one file), so the binary runs exactly the artifact the tests run.
 #
 # `deno compile` glues the program onto `denort`, Deno's runtime-only base binary, which it
 # normally downloads from Deno's release server (there is no internet here). It looks in two
@@ -54,8 +56,6 @@ EOF
   exit 1
 fi
 
-mkdir -p dist
-$DENO compile -A --unstable-net \
-  --include proto/gen/envoy_api.binpb \
-  --output dist/denvoy main.ts
+$DENO run -A build/bundle.ts
+$DENO compile -A --unstable-net --output dist/denvoy dist/denvoy.js
 echo "compile.sh: built dist/denvoy (deno ${version}, ${target})"

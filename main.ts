@@ -65,7 +65,8 @@ export async function main(argv: string[], console: Console = stdio): Promise<nu
   return 0;
 }
 
-if (import.meta.main) {
+/** Runs the command line in `Deno.args` and exits with its code (main.ts, and the bundle). */
+export async function runCli(): Promise<never> {
   let code: number;
   try {
     code = await main(Deno.args);
@@ -82,3 +83,5 @@ if (import.meta.main) {
   }
   Deno.exit(code);
 }
+
+if (import.meta.main) await runCli();

@@ -2,11 +2,14 @@
  * Times serve-mode start-up: wall time from spawning `main.ts -c configs/envoy.yaml` to the
  * `all listeners ready` log line on stderr, then SIGTERM and wait for exit.
  *
- * Usage: `deno run -A bench/startup_bench.ts [runs]`
+ * Usage: `deno run -A bench/startup_bench.ts [runs]`; with `DENVOY_UNDER_TEST=dist/denvoy.js`
+ * it times the bundle (`deno task bundle`) instead of main.ts.
  */
 import { MAIN_TS, ms, REPO_ROOT, summarize, type Summary } from "./validate_bench.ts";
 
 const READY = "all listeners ready";
+/** The module started: main.ts, or the artifact named by DENVOY_UNDER_TEST (the bundle). */
+const TARGET = Deno.env.get("DENVOY_UNDER_TEST") || MAIN_TS;
 /** A run that has not logged READY by then is a failure, not a slow sample. */
 const READY_TIMEOUT_MS = 30_000;
 const DEFAULT_CONFIG = `${REPO_ROOT}configs/envoy.yaml`;
@@ -36,7 +39,7 @@ async function configWithEphemeralPorts(dir: string): Promise<string | undefined
   const path = `${dir}/envoy.yaml`;
   await Deno.writeTextFile(path, text.replace(re, "port_value: 0"));
   const check = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", MAIN_TS, "--mode", "validate", "-c", path],
+    args: ["run", "-A", "--unstable-net", TARGET, "--mode", "validate", "-c", path],
     cwd: REPO_ROOT,
     stdout: "null",
     stderr: "null",
@@ -48,7 +51,7 @@ async function configWithEphemeralPorts(dir: string): Promise<string | undefined
 async function oneStart(config: string): Promise<{ readyMs: number; exit: string }> {
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", MAIN_TS, "-c", config, "--disable-hot-restart"],
+    args: ["run", "-A", "--unstable-net", TARGET, "-c", config, "--disable-hot-restart"],
     cwd: REPO_ROOT,
     stdin: "null",
     stdout: "null",

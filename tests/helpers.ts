@@ -1,7 +1,19 @@
 /** Helpers for integration tests that run the real `main.ts` as a process. */
 
-/** Absolute path of main.ts. */
-export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+/**
+ * What the tests run: main.ts, or the artifact named by `DENVOY_UNDER_TEST` (the bundle
+ * `dist/denvoy.js`, or a compiled binary), so the same tests prove the shipped artifact.
+ */
+export const MAIN = Deno.env.get("DENVOY_UNDER_TEST") ||
+  new URL("../main.ts", import.meta.url).pathname;
+
+/** The command and leading arguments that start denvoy under test. */
+export function denvoyCommand(): [string, string[]] {
+  // A compiled binary runs itself; a module runs under this deno.
+  return /\.[jt]s$/.test(MAIN)
+    ? [Deno.execPath(), ["run", "-A", "--unstable-net", MAIN]]
+    : [MAIN, []];
+}
 
 /** What a finished run printed and returned. */
 export interface RunResult {
@@ -12,8 +24,9 @@ export interface RunResult {
 
 /** Runs `main.ts` with `args` to completion. */
 export async function runMain(args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", MAIN, ...args],
+  const [cmd, lead] = denvoyCommand();
+  const out = await new Deno.Command(cmd, {
+    args: [...lead, ...args],
     cwd: opts.cwd,
     stdin: "null",
     stdout: "piped",
@@ -46,15 +59,9 @@ export class ServerProcess {
     const hotRestartFlag = args.some((a) =>
       /^--(base-id|restart-epoch|use-dynamic-base-id|disable-hot-restart)(=|$)/.test(a)
     );
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--unstable-net",
-        MAIN,
-        ...(hotRestartFlag ? [] : ["--use-dynamic-base-id"]),
-        ...args,
-      ],
+    const [cmd, lead] = denvoyCommand();
+    this.child = new Deno.Command(cmd, {
+      args: [...lead, ...(hotRestartFlag ? [] : ["--use-dynamic-base-id"]), ...args],
       stdin: "null",
       stdout: "null",
       stderr: "piped",

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { AdminGuard } from "./security.ts";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Context } from "hono";
 import { Hono } from "hono";
@@ -18,6 +19,7 @@ import { type AdminListener, serveAdmin } from "./admin_server.ts";
 import type { Scope } from "../stats/store.ts";
 import { type ClusterInfo, clustersHandler } from "./clusters.ts";
 import { configDumpHandler } from "./config_dump.ts";
+import { type ConfigReloadAdmin, configReloadHandler } from "./config_reload.ts";
 import { type Handler, text } from "./handler.ts";
 import { helpText, homePage } from "./help.ts";
 import { listenerHandlers, type ListenersAdmin } from "./listeners.ts";
@@ -36,7 +38,13 @@ const log = getLogger("admin");
 
 /** What the admin app reads from, and asks of, the server. All plain data. */
 export interface AdminServer
-  extends ServerInfoAdmin, StatsAdmin, LoggingAdmin, ListenersAdmin, RuntimeAdmin {
+  extends
+    ServerInfoAdmin,
+    StatsAdmin,
+    LoggingAdmin,
+    ListenersAdmin,
+    RuntimeAdmin,
+    ConfigReloadAdmin {
   /** Every cluster with its hosts and their stats (merged over the workers). */
   clusters(): Promise<ClusterInfo[]>;
   /**
@@ -56,6 +64,8 @@ export interface AdminAppOptions {
   accessLogs?: AccessLogInstance[];
   /** The admin listener's address, for `%DOWNSTREAM_LOCAL_ADDRESS%`. */
   localAddress?: () => string;
+  /** The opt-in hardening (security.ts): run before every request. */
+  guard?: AdminGuard;
 }
 
 /** Every endpoint, in no particular order (help and the home page sort them by path). */
@@ -77,6 +87,7 @@ function allHandlers(server: AdminServer, ok: (c: Context) => Response): Handler
     },
     clustersHandler(() => server.clusters()),
     configDumpHandler((includeEds) => server.configDump(includeEds)),
+    configReloadHandler(server),
     {
       path: "/healthcheck/fail",
       help: "cause the server to fail health checks",
@@ -121,7 +132,16 @@ export function createAdminApp(server: AdminServer, opts: AdminAppOptions = {}):
     const h = byPath.get(url.pathname);
     let requestBytes = 0;
     let res: Response;
-    if (!h) {
+    const denied = opts.guard?.(
+      c.req.method,
+      url.pathname,
+      c.req.header("authorization"),
+      h?.post ?? false,
+    );
+    if (denied) {
+      res = text(c, denied.body, denied.status);
+      for (const [k, v] of Object.entries(denied.headers ?? {})) res.headers.set(k, v);
+    } else if (!h) {
       res = text(c, `invalid path. ${helpText(handlers)}`, 404);
     } else if (h.post && c.req.method !== "POST") {
       // Envoy answers 405 here too; denvoy lets a parameterless `GET /logging` read the levels.
@@ -181,6 +201,13 @@ export function startAdmin(
   hostname: string,
   port: number,
   stats: Scope,
+  ignoreGlobalConnLimit = false,
 ): Promise<AdminListener> {
-  return serveAdmin((req, peer) => app.fetch(req, peer), hostname, port, stats);
+  return serveAdmin(
+    (req, peer) => app.fetch(req, peer),
+    hostname,
+    port,
+    stats,
+    ignoreGlobalConnLimit,
+  );
 }

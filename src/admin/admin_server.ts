@@ -11,6 +11,7 @@ import type { Socket } from "node:net";
 import { HttpConnManagerStats, ListenerStats } from "../stats/data_path_stats.ts";
 import type { Scope } from "../stats/store.ts";
 import type { AdminPeer } from "./access_log.ts";
+import { overloadState } from "../server/overload_state.ts";
 
 /** A running admin listener. */
 export interface AdminListener {
@@ -32,13 +33,15 @@ interface ConnState {
  * Binds `hostname:port` and serves `fetch` there, counting into `stats` under
  * `listener.admin.*` (with the main thread's `listener.admin.main_thread.*`) and
  * `http.admin.*`, as Envoy names its admin listener and connection manager. Rejects with a
- * clear Error when it cannot bind.
+ * clear Error when it cannot bind. Its connections count in the global downstream connection
+ * limit unless `ignoreGlobalConnLimit`.
  */
 export function serveAdmin(
   fetch: AdminFetch,
   hostname: string,
   port: number,
   stats: Scope,
+  ignoreGlobalConnLimit = false,
 ): Promise<AdminListener> {
   const listenerStats = new ListenerStats(stats, "admin", "main_thread");
   const http = new HttpConnManagerStats(stats, "admin");
@@ -66,6 +69,15 @@ export function serveAdmin(
     });
   });
   server.on("connection", (socket: Socket) => {
+    // Admin connections count in the global downstream connection limit, as in Envoy, unless
+    // the admin opts out (`ignore_global_conn_limit`) to stay reachable at the limit. Overload
+    // actions cover the workers' listeners only.
+    if (overloadState().admitGlobal(ignoreGlobalConnLimit)) {
+      listenerStats.rejected("global_limit");
+      socket.destroy();
+      return;
+    }
+    socket.on("close", () => overloadState().release(-1));
     const state: ConnState = { start: performance.now(), peerClosed: false, activeRequests: 0 };
     conns.set(socket, state);
     listenerStats.connectionOpened();

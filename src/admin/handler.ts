@@ -29,7 +29,7 @@ export interface Handler {
 }
 
 /** The HTTP statuses admin endpoints answer with. */
-export type AdminStatus = 200 | 400 | 404 | 405 | 500 | 503;
+export type AdminStatus = 200 | 400 | 401 | 403 | 404 | 405 | 500 | 503;
 
 const JSON_TYPE = { "content-type": "application/json" };
 const TEXT_TYPE = { "content-type": "text/plain; charset=UTF-8" };

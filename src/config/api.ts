@@ -153,6 +153,14 @@ export class LazyApiRegistry implements Registry {
 
 let registry: LazyApiRegistry | undefined;
 
+/**
+ * Gives the API from memory rather than from `proto/gen/`: the bundle (`deno task bundle`)
+ * carries the descriptor set inside itself, so it runs without the source tree.
+ */
+export function provideApiDescriptors(bytes: Uint8Array, index: ApiIndex): void {
+  registry = new LazyApiRegistry(bytes, index);
+}
+
 /** The registry of every type of the Envoy v3 API (and its dependencies). */
 export function apiRegistry(): LazyApiRegistry {
   if (!registry) {

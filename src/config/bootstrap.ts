@@ -17,9 +17,15 @@ import { apiRegistry, messageSchema, typeNameOfUrl } from "./api.ts";
 import { type ConfigIssue } from "./errors.ts";
 import { type ExtensionRegistry, misplacedExtension } from "./extensions.ts";
 import type { FieldSupport } from "./field_support.ts";
-import { newWalkContext, ProtoJsonWalker, type WalkContext } from "./proto_json.ts";
+import {
+  newWalkContext,
+  NOT_EXTENSION_POINTS,
+  ProtoJsonWalker,
+  type WalkContext,
+} from "./proto_json.ts";
 import { checkBootstrap } from "./semantic.ts";
-import { MAX_CONFIG_BYTES, parseSource, position } from "./source.ts";
+import { type ConfigSource, MAX_CONFIG_BYTES, parseSource, position } from "./source.ts";
+import { substituteEnv, type UnsetVariable } from "./env_substitution.ts";
 
 /** xDS resource types: carried in Anys by DiscoveryResponses, but core config, not extensions. */
 const XDS_RESOURCES = new Set([
@@ -39,6 +45,8 @@ const XDS_RESOURCES = new Set([
 export interface BootstrapSource {
   configPath?: string;
   configYaml?: string;
+  /** `--env-substitution`: environment variables in values (env_substitution.ts). */
+  envSubstitution?: boolean;
 }
 
 /** The outcome of loading: the bootstrap when there were no issues, and every issue. */
@@ -59,6 +67,22 @@ interface Part {
 
 function ioIssue(file: string, message: string): ConfigIssue {
   return { kind: "io", file, line: 0, col: 0, path: "", message };
+}
+
+/** `--env-substitution` over a parsed source; each variable left unset is an issue. */
+function substituteSource(src: ConfigSource, issues: ConfigIssue[]): void {
+  const unset: UnsetVariable[] = [];
+  src.value = substituteEnv(src.value, (name) => Deno.env.get(name), unset);
+  for (const u of unset) {
+    issues.push({
+      kind: "semantic",
+      file: src.file,
+      ...position(src, { path: u.path }),
+      path: u.path,
+      message: `environment variable '${u.name}' is not set (--env-substitution; ` +
+        `\${${u.name}:-default} gives a default)`,
+    });
+  }
 }
 
 /** Reads the `-c` file as text (YAML/JSON) or, for `.pb`, converts the binary proto to JSON. */
@@ -116,10 +140,11 @@ function walkText(
   file: string,
   issues: ConfigIssue[],
   fields: FieldSupport,
-  opts: { typeName?: string; positions?: boolean } = {},
+  opts: { typeName?: string; positions?: boolean; envSubstitution?: boolean } = {},
 ): Part {
   const src = parseSource(text, file, issues, { positions: opts.positions });
   if (!src) return { file };
+  if (opts.envSubstitution) substituteSource(src, issues);
   const ctx = newWalkContext(src, issues, fields);
   const desc = apiRegistry().getMessage(opts.typeName ?? BOOTSTRAP)!;
   const json = new ProtoJsonWalker(ctx).message(src.value, desc, "");
@@ -151,11 +176,14 @@ export function loadBootstrap(
       // A binary config has no lines to point at: issues name the file and the field path.
       parts.push(walkText(text, source.configPath, issues, extensions.fields, {
         positions: !source.configPath.endsWith(".pb"),
+        envSubstitution: source.envSubstitution,
       }));
     }
   }
   if (source.configYaml) {
-    parts.push(walkText(source.configYaml, "--config-yaml", issues, extensions.fields));
+    parts.push(walkText(source.configYaml, "--config-yaml", issues, extensions.fields, {
+      envSubstitution: source.envSubstitution,
+    }));
   }
 
   for (const p of parts) if (p.ctx) checkExtensions(p.ctx, extensions, issues);
@@ -232,6 +260,8 @@ function within(path: string, outer: string): boolean {
 export interface ResourceFileResult {
   response?: DiscoveryResponse;
   issues: ConfigIssue[];
+  /** The walk of the text, for the checks that place their issues in it. */
+  ctx?: WalkContext;
 }
 
 /**
@@ -246,17 +276,35 @@ export function loadResourceFile(
   const issues: ConfigIssue[] = [];
   const text = readConfigFile(path, issues);
   if (text === undefined) return { issues };
-  const part = walkText(text, path, issues, extensions.fields, { typeName: DISCOVERY_RESPONSE });
+  return loadResourceText(text, path, extensions, opts);
+}
+
+/**
+ * Reads a DiscoveryResponse from YAML or JSON text (a resource file, or a REST response body
+ * with `file` naming where it came from), checking it like {@linkcode loadResourceFile}.
+ */
+export function loadResourceText(
+  text: string,
+  file: string,
+  extensions: ExtensionRegistry,
+  opts: { checkFiles?: boolean } = {},
+): ResourceFileResult {
+  const issues: ConfigIssue[] = [];
+  const part = walkText(text, file, issues, extensions.fields, { typeName: DISCOVERY_RESPONSE });
   if (part.ctx) {
     checkExtensions(part.ctx, extensions, issues);
     if (opts.checkFiles !== false) checkFiles(part.ctx, issues);
   }
-  if (issues.length > 0 || !part.json) return { issues: sortIssues(issues) };
+  if (issues.length > 0 || !part.json) return { issues: sortIssues(issues), ctx: part.ctx };
   try {
     const schema = messageSchema<DiscoveryResponse>(DISCOVERY_RESPONSE);
-    return { response: fromJson(schema, part.json, { registry: apiRegistry() }), issues };
+    return {
+      response: fromJson(schema, part.json, { registry: apiRegistry() }),
+      issues,
+      ctx: part.ctx,
+    };
   } catch (e) {
-    issues.push(ioIssue(path, (e as Error).message));
+    issues.push(ioIssue(file, (e as Error).message));
     return { issues };
   }
 }
@@ -271,6 +319,7 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
     if (use.known && (typeName.startsWith("google.protobuf.") || XDS_RESOURCES.has(typeName))) {
       continue;
     }
+    if (use.owner && NOT_EXTENSION_POINTS.has(use.owner)) continue;
     const factory = reg.byType(typeName);
     if (factory) {
       const misplaced = misplacedExtension(factory, use.owner);

@@ -14,6 +14,8 @@ import { CLUSTER_FIELDS } from "../upstream/cluster_fields.ts";
 import { ACCESS_LOG_FIELDS } from "../extensions/access_loggers/access_log_fields.ts";
 import { FORMAT_FIELDS } from "../formatter/format_fields.ts";
 import { HTTP2_PROTOCOL_OPTIONS_FIELDS } from "../http/http2/http2_options.ts";
+import { XDS_FIELDS } from "../xds/xds_fields.ts";
+import { OVERLOAD_FIELDS } from "../server/overload_fields.ts";
 
 /** Shared core messages. */
 export const CORE_MESSAGE_FIELDS: FieldTable = {
@@ -46,7 +48,12 @@ export const CORE_MESSAGE_FIELDS: FieldTable = {
     "envoy.config.core.v3.Locality": ["region", "zone", "sub_zone"],
     "envoy.config.core.v3.CidrRange": ["address_prefix", "prefix_len"],
     // A filesystem xDS resource file (config/bootstrap.ts loadResourceFile).
-    "envoy.service.discovery.v3.DiscoveryResponse": ["version_info", "resources", "type_url"],
+    "envoy.service.discovery.v3.DiscoveryResponse": [
+      "version_info",
+      "resources",
+      "type_url",
+      "nonce",
+    ],
   },
 };
 
@@ -63,4 +70,6 @@ export const CORE_FIELDS: readonly FieldTable[] = [
   ACCESS_LOG_FIELDS,
   FORMAT_FIELDS,
   HTTP2_PROTOCOL_OPTIONS_FIELDS,
+  XDS_FIELDS,
+  OVERLOAD_FIELDS,
 ];

@@ -5,6 +5,8 @@
  * `typed_config` through it; a config naming anything else is rejected as unsupported, with
  * the extension's name, type URL and place in the file — never silently ignored.
  */
+import type { RouteConfigProviders } from "../xds/route_config_provider.ts";
+import type { ResourceMonitor } from "../extensions/resource_monitors/resource_monitor.ts";
 import type { Message } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { HttpFilterFactoryCb } from "../http/filter.ts";
@@ -64,6 +66,7 @@ export const EXTENSION_POINTS: Readonly<Record<string, readonly ExtensionCategor
     "envoy.transport_sockets.upstream",
   ],
   "envoy.config.cluster.v3.Cluster.typed_extension_protocol_options": ["envoy.upstream_options"],
+  "envoy.config.overload.v3.ResourceMonitor.typed_config": ["envoy.resource_monitors"],
 };
 
 /**
@@ -139,6 +142,8 @@ export interface ExtensionFactory {
    * Error for configs it rejects (Envoy's sink construction errors).
    */
   createStatsSink?(config: Message, ctx: StatsSinkContext): StatsSink;
+  /** For resource monitors: builds the monitor the overload manager samples. */
+  createResourceMonitor?(config: Message): ResourceMonitor;
 }
 
 /** What a listener filter is built with: the server, and its listener's stats scope. */
@@ -162,6 +167,8 @@ export interface ServerContext {
   clusterStats: ClusterStatsCache;
   /** The worker isolate this context serves (per-worker stat names); undefined off the workers. */
   workerId?: number;
+  /** RDS route tables of this isolate; without it, `rds` connection managers are refused. */
+  routeConfigs?: RouteConfigProviders;
 }
 
 /** A filter as a chain lists it: its name and, when given, its config's type URL. */

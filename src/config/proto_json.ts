@@ -16,6 +16,14 @@ import { type FieldSupport, isLeafType } from "./field_support.ts";
 import { checkRules } from "./rules.ts";
 import { type Anchor, type ConfigSource, position } from "./source.ts";
 
+/**
+ * `name` + `typed_config` fields that are not extension points: an overload action is named by
+ * a well-known action name and configured (reduce_timeouts) with a plain message.
+ */
+export const NOT_EXTENSION_POINTS: ReadonlySet<string> = new Set([
+  "envoy.config.overload.v3.OverloadAction.typed_config",
+]);
+
 /** A `google.protobuf.Any` met during the walk: an extension config, usually. */
 export interface AnyUse {
   typeUrl: string;
@@ -286,7 +294,8 @@ export class ProtoJsonWalker {
     } else if (
       typeof out.name === "string" && out.typed_config === undefined &&
       out.config_discovery === undefined &&
-      index.get("typed_config")?.message?.typeName === "google.protobuf.Any"
+      index.get("typed_config")?.message?.typeName === "google.protobuf.Any" &&
+      !NOT_EXTENSION_POINTS.has(`${desc.typeName}.typed_config`)
     ) {
       this.ctx.names.push({
         name: out.name,

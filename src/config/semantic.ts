@@ -29,7 +29,11 @@ import { compileListenerFilterPredicate } from "../listener/listener_filters_con
 import { checkTerminalOrder } from "./extensions.ts";
 import { checkLayeredRuntime } from "../runtime/loader.ts";
 import { checkStatsConfig } from "../stats/flush_config.ts";
+import { checkOverloadManager } from "../server/overload_manager.ts";
 import { pathSegments, position } from "./source.ts";
+import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import { configSourceProblems } from "../xds/config_source.ts";
+import { CDS, LDS, type ResourceType } from "../xds/resource_types.ts";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 
@@ -145,6 +149,7 @@ export function checkBootstrap(
   }
 
   for (const p of checkStatsConfig(b)) r.report(p.path, p.message);
+  checkDynamicResources(b, r);
   checkWatchdogs(b, r);
 
   checkDownstreamProxyProtocolOverHttp(b, r);
@@ -153,18 +158,7 @@ export function checkBootstrap(
     const path = `static_resources.clusters[${i}]`;
     if (clusters.has(c.name)) r.report(`${path}.name`, `duplicate cluster name '${c.name}'`);
     clusters.add(c.name);
-    checkUpstreamHttpOptions(c, path, r);
-    // The cluster manager's own checks (no DNS, no sockets), so validate finds what serve would.
-    try {
-      parseCluster(c);
-    } catch (e) {
-      if (!(e instanceof ClusterConfigError)) throw e;
-      // The upstream HTTP/2 case is already named by the protocol options extension.
-      for (const p of e.problems.filter((p) => !/^upstream HTTP\/[23]/.test(p))) {
-        if (/not supported/.test(p)) r.unsupported(path, `cluster '${c.name}': ${p}`);
-        else r.report(path, `cluster '${c.name}': ${p}`);
-      }
-    }
+    checkCluster(c, path, r);
   });
 
   // Envoy's cluster manager refuses a local cluster (zone aware routing) it does not have.
@@ -176,11 +170,30 @@ export function checkBootstrap(
     );
   }
 
+  for (const p of checkOverloadManager(b, extensions)) {
+    if (p.unsupported) r.unsupported(p.path, p.message);
+    else r.report(p.path, p.message);
+  }
+
   for (const issue of checkLayeredRuntime(b.layeredRuntime)) {
     if (issue.unsupported) r.unsupported(issue.path, issue.message);
     else r.report(issue.path, issue.message);
   }
 
+  checkTypedConfigs(ctxs, extensions, clusters, r, issues);
+}
+
+/**
+ * Each typed config's own validation (extension factories), and the clusters an inline route
+ * table names, which must be among `clusters`.
+ */
+function checkTypedConfigs(
+  ctxs: WalkContext[],
+  extensions: ExtensionRegistry,
+  clusters: Set<string>,
+  r: Reporter,
+  issues: ConfigIssue[],
+): void {
   for (const ctx of ctxs) {
     const json = ctx.json;
     for (const use of ctx.anys) {
@@ -220,6 +233,55 @@ export function checkBootstrap(
       });
     }
   }
+}
+
+/** The cluster manager's own checks (no DNS, no sockets), so validate finds what serve would. */
+function checkCluster(c: Cluster, path: string, r: Reporter) {
+  checkUpstreamHttpOptions(c, path, r);
+  try {
+    parseCluster(c);
+  } catch (e) {
+    if (!(e instanceof ClusterConfigError)) throw e;
+    // The upstream HTTP/2 case is already named by the protocol options extension.
+    for (const p of e.problems.filter((p) => !/^upstream HTTP\/[23]/.test(p))) {
+      if (/not supported/.test(p)) r.unsupported(path, `cluster '${c.name}': ${p}`);
+      else r.report(path, `cluster '${c.name}': ${p}`);
+    }
+  }
+}
+
+/**
+ * The checks of `checkBootstrap` for the resources of an xDS response (`resources[i]`), so a
+ * resource is validated exactly as the same object in static config: listeners and clusters
+ * as built, typed configs by their factories, inline route tables against `clusters` (the
+ * clusters known when the update applies). Route configurations and load assignments are
+ * compiled by their subscribers.
+ */
+export function checkDiscoveryResources(
+  resources: readonly Message[],
+  ctx: WalkContext,
+  extensions: ExtensionRegistry,
+  clusters: Set<string>,
+  issues: ConfigIssue[],
+): void {
+  const r = new Reporter([ctx], issues);
+  const names = new Map<string, number>();
+  resources.forEach((m, i) => {
+    const path = `resources[${i}]`;
+    const name = (m as { name?: unknown }).name;
+    if (typeof name === "string") {
+      const prev = names.get(name);
+      if (prev !== undefined) {
+        r.report(`${path}.name`, `duplicate resource name '${name}' (also resources[${prev}])`);
+      } else names.set(name, i);
+    }
+    if (m.$typeName === "envoy.config.listener.v3.Listener") {
+      checkListener(m as Listener, path, extensions, r);
+    } else if (m.$typeName === "envoy.config.cluster.v3.Cluster") {
+      checkCluster(m as Cluster, path, r);
+    }
+  });
+  checkTypedConfigs([ctx], extensions, clusters, r, issues);
 }
 
 /**
@@ -286,6 +348,15 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
       r.report(`${path}.access_log[${i}]${p.field}`, p.message);
     }
   });
+  if (l.connectionBalanceConfig) {
+    r.refuseField(
+      path,
+      "envoy.config.listener.v3.Listener",
+      "connection_balance_config",
+      "(exact_balance needs one accept queue shared by the workers; each worker accepts from " +
+        "its own SO_REUSEPORT socket, which the kernel balances)",
+    );
+  }
   l.listenerFilters.forEach((f, i) => {
     if (!f.filterDisabled) return;
     const at = `${path}.listener_filters[${i}].filter_disabled`;
@@ -389,6 +460,37 @@ function checkUpstreamHttpOptions(c: Cluster, path: string, r: Reporter) {
       );
     }
   }
+}
+
+/** `dynamic_resources`: each config source must be one denvoy can fetch from. */
+function checkDynamicResources(b: Bootstrap, r: Reporter) {
+  const d = b.dynamicResources;
+  if (!d) return;
+  const statics = new Map((b.staticResources?.clusters ?? []).map((c) => [c.name, c]));
+  const check = (cs: ConfigSource | undefined, type: ResourceType, path: string) => {
+    if (!cs) return;
+    const problems = configSourceProblems(cs, type);
+    for (const p of problems) {
+      const at = p.field ? `${path}.${p.field}` : path;
+      if (p.unsupported) r.unsupported(at, `${path}: ${p.message}`);
+      else r.report(at, p.message);
+    }
+    // A REST source polls a static cluster that is not itself discovered (EDS), as in Envoy.
+    const spec = cs.configSourceSpecifier;
+    const name = spec.case === "apiConfigSource" ? spec.value.clusterNames[0] : undefined;
+    const cluster = name !== undefined ? statics.get(name) : undefined;
+    const eds = cluster?.clusterDiscoveryType.case === "type" &&
+      cluster.clusterDiscoveryType.value === 3;
+    if (problems.length === 0 && name !== undefined && (!cluster || eds)) {
+      r.report(
+        `${path}.api_config_source.cluster_names`,
+        `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
+          `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
+      );
+    }
+  };
+  check(d.ldsConfig, LDS, "dynamic_resources.lds_config");
+  check(d.cdsConfig, CDS, "dynamic_resources.cds_config");
 }
 
 const WATCHDOG = "envoy.config.bootstrap.v3.Watchdog";

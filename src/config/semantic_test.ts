@@ -175,3 +175,22 @@ Deno.test("validate: watchdog kills apply to workers; for the main thread they a
   assertEquals(load("watchdog: { multikill_timeout: 5s }\n").length, 1);
   assertEquals(load("watchdog: { actions: [{ event: KILL }] }\n").length, 1);
 });
+
+Deno.test("a REST config source must poll a static, non-EDS cluster", () => {
+  const yaml = (cluster: string) =>
+    `dynamic_resources:
+  cds_config:
+    api_config_source: { api_type: REST, cluster_names: [${cluster}], refresh_delay: 1s }
+static_resources:
+  clusters:
+  - name: xds
+    load_assignment: { cluster_name: xds, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 1 } } } }] }] }
+`;
+  assertEquals(load(yaml("xds")), []);
+  const missing = load(yaml("nope"));
+  assertEquals(missing.length, 1);
+  assertEquals(
+    missing[0].includes("must have a statically defined non-EDS cluster: 'nope'"),
+    true,
+  );
+});

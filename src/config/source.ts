@@ -26,12 +26,21 @@ export const MAX_CONFIG_BYTES = 32 * 1024 * 1024;
  */
 let yamlLib: typeof Yaml | undefined;
 function yaml(): typeof Yaml {
+  if (yamlLib) return yamlLib;
   // node:module is fetched here, not imported: importing it costs ~16 ms of every start-up,
   // and positions are only needed for error messages.
   const { createRequire } = (globalThis as unknown as {
     process: { getBuiltinModule(id: string): { createRequire: typeof CreateRequire } };
   }).process.getBuiltinModule("node:module");
-  return yamlLib ??= createRequire(import.meta.url)("yaml") as typeof Yaml;
+  return yamlLib = createRequire(import.meta.url)("yaml") as typeof Yaml;
+}
+
+/**
+ * Gives the positioned parser up front: the bundle has no `node_modules` for `require` to
+ * find it in, so it carries the library inside and hands it over here.
+ */
+export function provideYaml(lib: typeof Yaml): void {
+  yamlLib = lib;
 }
 
 /** YAML 1.2 core types, as Envoy's YAML loader sees them, plus `<<` merge keys. */

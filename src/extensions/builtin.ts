@@ -39,6 +39,9 @@ import {
   ringHashPolicyFactory,
   roundRobinPolicyFactory,
 } from "./load_balancing_policies/config.ts";
+import { fixedHeapFactory } from "./resource_monitors/fixed_heap/config.ts";
+import { injectedResourceFactory } from "./resource_monitors/injected_resource/config.ts";
+import { downstreamConnectionsFactory } from "./resource_monitors/downstream_connections/config.ts";
 /** A registry holding every built-in extension. */
 export function builtinExtensions(): ExtensionRegistry {
   const reg = new ExtensionRegistry();
@@ -77,6 +80,9 @@ export function builtinExtensions(): ExtensionRegistry {
       originalDstListenerFilterFactory,
       ...networkInputFactories,
       ipMatcherFactory,
+      fixedHeapFactory,
+      injectedResourceFactory,
+      downstreamConnectionsFactory,
     ]
   ) reg.register(f);
   return reg;

@@ -38,6 +38,10 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { getLogger } from "../common/logger.ts";
 import { drainManager } from "../server/drain_manager.ts";
+import { overloadState, TimerType } from "../server/overload_state.ts";
+
+const CONNECTION_IDLE = TimerType.httpDownstreamConnectionIdle;
+const STREAM_IDLE = TimerType.httpDownstreamStreamIdle;
 import { INTERNAL_REDIRECT_STATE } from "../router/internal_redirect.ts";
 import { isGrpc, streamDurationMs } from "./stream_duration.ts";
 import { BUG_DETAILS, reportBug } from "../common/error_boundary.ts";
@@ -130,8 +134,12 @@ class ActiveStream implements StreamSink, ServerStream {
   #armTimer(): void {
     const now = monotonicNow();
     const cfg = this.cm.cfg;
+    const idleMs = overloadState().scaledTimeout(STREAM_IDLE, this.idleTimeoutMs);
     const next = Math.min(
-      this.idleTimeoutMs ? this.lastActivity + this.idleTimeoutMs - now : Infinity,
+      // reduce_timeouts: looked at again as the scale changes (#onTimer re-arms).
+      idleMs
+        ? Math.min(this.lastActivity + idleMs - now, overloadState().rescaleCheckMs(STREAM_IDLE))
+        : Infinity,
       cfg.requestTimeoutMs && !this.requestDone
         ? this.streamInfo.startMonotonic + cfg.requestTimeoutMs - now
         : Infinity,
@@ -185,7 +193,8 @@ class ActiveStream implements StreamSink, ServerStream {
       return;
     }
     const idleFor = now - this.lastActivity;
-    if (this.idleTimeoutMs && idleFor >= this.idleTimeoutMs) {
+    const idleMs = overloadState().scaledTimeout(STREAM_IDLE, this.idleTimeoutMs);
+    if (idleMs && idleFor >= idleMs) {
       this.streamInfo.setFlag("SI");
       cfg.stats.rqIdleTimeout.inc();
       if (this.fm.responseStarted) this.reset("stream_idle_timeout");
@@ -431,6 +440,8 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
   #peerClosed = false;
   #headersTimer: CoarseTimer | undefined;
   #idleTimer: CoarseTimer | undefined;
+  /** When the connection last became idle (monotonic ms). */
+  #idleSince = 0;
   #durationTimer: CoarseTimer | undefined;
   /** The connection's byte counts when the previous stream ended (per-stream wire bytes). */
   #wireRead = 0;
@@ -488,12 +499,22 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
 
   #armIdleTimer(): void {
     if (this.cfg.idleTimeoutMs <= 0) return;
-    this.#idleTimer ??= new CoarseTimer(() => {
-      if (this.#first) return;
-      this.cfg.stats.cxIdleTimeout.inc();
-      this.#closeIdle();
-    }, this);
-    this.#idleTimer.arm(this.cfg.idleTimeoutMs);
+    this.#idleTimer ??= new CoarseTimer(() => this.#onIdleTimer(), this);
+    this.#idleSince = monotonicNow();
+    this.#idleTimer.arm(overloadState().timerDelay(CONNECTION_IDLE, this.cfg.idleTimeoutMs, 0));
+  }
+
+  #onIdleTimer(): void {
+    if (this.#first) return;
+    // reduce_timeouts may have changed the timeout since the timer was armed.
+    const elapsed = monotonicNow() - this.#idleSince;
+    const wait = overloadState().timerDelay(CONNECTION_IDLE, this.cfg.idleTimeoutMs, elapsed);
+    if (wait > 0) {
+      this.#idleTimer!.arm(wait);
+      return;
+    }
+    this.cfg.stats.cxIdleTimeout.inc();
+    this.#closeIdle();
   }
 
   /**
@@ -708,6 +729,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
       si.mark("lastDownstreamRxByteReceived");
     }
     if (this.cfg.accessLogs.length > 0) this.#startAccessLogs(s);
+    if (overloadState().enabled && this.#shedByOverload(s)) return;
     s.fm.decodeHeaders(headers, endStream);
   }
 
@@ -919,12 +941,33 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     if (this.#first === undefined) this.conn.closeAfterFlush();
   }
 
-  /** Whether the listener drains, which closes this connection after the response (counted). */
+  /**
+   * Whether this connection closes after the response (counted): `disable_http_keepalive`
+   * first, then the listener's drain, as in Envoy.
+   */
   #drainClosing(): boolean {
     if (this.#draining) return true;
-    if (!drainManager().drainClose(this.ctx.listenerName)) return false;
+    const ov = overloadState();
+    if (ov.enabled && ov.disableKeepalive()) {
+      this.cfg.stats.cxOverloadDisableKeepalive.inc();
+      return true;
+    }
+    if (!drainManager().drainClose(this.ctx.drainKey)) return false;
     this.#draining = true;
     this.cfg.stats.cxDrainClose.inc();
+    return true;
+  }
+
+  /**
+   * `stop_accepting_requests` and the `http_connection_manager_decode_headers` load shed point:
+   * a 503 "envoy overloaded" (flag OM, details `overload`) before any filter is made.
+   */
+  #shedByOverload(s: ActiveStream): boolean {
+    const why = overloadState().shedRequest();
+    if (!why) return false;
+    if (why === "stop_accepting_requests") this.cfg.stats.rqOverloadClose.inc();
+    s.streamInfo.setFlag("OM");
+    s.localReply(503, "envoy overloaded", { details: "overload" });
     return true;
   }
 

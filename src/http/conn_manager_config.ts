@@ -195,13 +195,17 @@ export function compileConnectionManager(
   const clusterExists = (name: string) => clusterManager.get(name) !== undefined;
   const unsupported = connectionManagerProblems(hcm).find((p) => p.unsupported);
   if (unsupported) throw new Error(unsupported.message);
-  if (hcm.routeSpecifier.case !== "routeConfig") {
+  const spec = hcm.routeSpecifier;
+  if (spec.case !== "routeConfig" && (spec.case !== "rds" || !server.routeConfigs)) {
     throw new Error(
-      `route_specifier ${hcm.routeSpecifier.case ?? "(none)"} is not supported ` +
+      `route_specifier ${spec.case ?? "(none)"} is not supported ` +
         `yet: use an inline route_config`,
     );
   }
-  const routeTable = new RouteTable(hcm.routeSpecifier.value, { clusterExists });
+  // RDS: the table arrives (and changes) through the isolate's route config providers.
+  const routeTable = spec.case === "routeConfig"
+    ? new RouteTable(spec.value, { clusterExists })
+    : server.routeConfigs!.table(spec.value.routeConfigName);
   const filterFactories: HttpFilterFactoryCb[] = [];
   for (const f of hcm.httpFilters) {
     const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
@@ -234,7 +238,7 @@ export function compileConnectionManager(
   const dropped = http1Stats.droppedHeadersWithUnderscores;
   let h2Stats: Http2CodecStats | undefined;
   const h2 = http2Options(hcm);
-  return {
+  const cfg: ConnectionManagerConfig = {
     statPrefix: hcm.statPrefix,
     routeTable,
     filterFactories,
@@ -295,4 +299,6 @@ export function compileConnectionManager(
     http2Keepalive: h2.keepalive,
     http2Stats: () => h2Stats ??= http2CodecStats(server.stats),
   };
+  if (spec.case === "rds") server.routeConfigs!.track(spec.value.routeConfigName, cfg);
+  return cfg;
 }

@@ -18,6 +18,7 @@ export const CONN_MANAGER_FIELDS: FieldTable = {
       "stream_error_on_invalid_http_message",
       "stat_prefix",
       "route_config",
+      "rds",
       "http_filters",
       "common_http_protocol_options",
       "http_protocol_options",

@@ -29,6 +29,7 @@ import {
   createAccessLogs,
 } from "../extensions/access_loggers/access_log.ts";
 import { type FilterChainDescription, StreamInfo } from "../stream_info/stream_info.ts";
+import { overloadState } from "../server/overload_state.ts";
 
 const log = getLogger("conn_handler");
 
@@ -104,10 +105,26 @@ export class ActiveListener implements ListenerFilterOwner {
   #stats!: ListenerStats;
   /** `access_log`: written when each connection ends. */
   readonly #accessLogs: AccessLogInstance[];
+  /** Counted in the global downstream connection limit, never refused by it. */
+  readonly #ignoreGlobalConnLimit: boolean;
+  /** Where the workers count this listener's connections (overload_state.ts). */
+  readonly #cxSlot: number;
+
+  /**
+   * The name its connections drain under (server/drain_manager.ts): the listener's name,
+   * except for an instance that replaces one (LDS, a reloaded bootstrap), so that only the
+   * old instance's connections drain.
+   */
+  readonly drainKey: string;
 
   /** Builds every filter chain now, so config errors surface before anything binds. */
-  constructor(readonly config: ListenerConfig, readonly server: ServerContext) {
+  constructor(
+    readonly config: ListenerConfig,
+    readonly server: ServerContext,
+    drainKey: string = config.name,
+  ) {
     this.name = config.name;
+    this.drainKey = drainKey;
     this.address = formatAddress(config.address);
     const chains = config.filterChains.map((c, i) => ({
       config: c,
@@ -134,6 +151,8 @@ export class ActiveListener implements ListenerFilterOwner {
       listenerScope: () => server.stats.scope(`listener.${this.#statName}`),
     }, where);
     this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
+    this.#ignoreGlobalConnLimit = config.ignoreGlobalConnLimit;
+    this.#cxSlot = overloadState().listenerSlot(config.name);
     try {
       this.#accessLogs = createAccessLogs(config.accessLog);
     } catch (e) {
@@ -210,6 +229,8 @@ export class ActiveListener implements ListenerFilterOwner {
         log.warn(`listener '${this.name}': accept failed: ${(e as Error).message}`);
         continue;
       }
+      // stop_accepting_connections: nothing more is taken from the backlog while saturated.
+      if (overloadState().acceptPaused) await overloadState().accepting();
       // The accept loop is an entry point of the data path: a bug in setting up one
       // connection closes that connection, never the listener.
       try {
@@ -224,6 +245,13 @@ export class ActiveListener implements ListenerFilterOwner {
   }
 
   #onAccept(raw: Deno.TcpConn): void {
+    const cxSlot = this.#cxSlot;
+    const rejected = overloadState().admit(this.#ignoreGlobalConnLimit, cxSlot);
+    if (rejected) {
+      this.#stats.rejected(rejected);
+      raw.close();
+      return;
+    }
     try {
       raw.setNoDelay(true);
     } catch { /* the peer may already be gone */ }
@@ -267,6 +295,7 @@ export class ActiveListener implements ListenerFilterOwner {
 
   /** ListenerFilterOwner: a listener filter closed the socket (or it timed out): log it. */
   onListenerFiltersClosed(s: AcceptedSocket): void {
+    overloadState().release(this.#cxSlot);
     if (this.#accessLogs.length === 0) return;
     const si = new StreamInfo();
     si.downstreamRemoteAddress = formatNetAddr({
@@ -308,13 +337,16 @@ export class ActiveListener implements ListenerFilterOwner {
         si.responseCodeDetails = "filter_chain_not_found";
       }
       conn.close();
+      overloadState().release(this.#cxSlot);
       if (si) this.#log(conn, si);
       return;
     }
     this.#connections.add(conn);
     this.#stats.connectionOpened();
     if (si) si.filterChain = chain.description;
+    const cxSlot = this.#cxSlot;
     conn.onFinished = () => {
+      overloadState().release(cxSlot);
       this.#connections.remove(conn);
       this.#stats.connectionClosed(performance.now() - conn.openedMs);
       if (si) this.#log(conn, si);
@@ -325,6 +357,7 @@ export class ActiveListener implements ListenerFilterOwner {
       const initial = s?.data;
       chain.start(conn, {
         listenerName: this.name,
+        drainKey: this.drainKey,
         initialData: initial && initial.length > 0 ? initial : undefined,
         requestedServerName: facts.serverName,
         ja3: s?.ja3,

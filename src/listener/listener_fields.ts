@@ -23,6 +23,7 @@ export const LISTENER_FIELDS: FieldTable = {
       "listener_filters",
       "listener_filters_timeout",
       "continue_on_listener_filters_timeout",
+      "ignore_global_conn_limit",
     ],
     // listener_filters (listener_filter.ts, listener_filters_config.ts); config_discovery
     // (ECDS) is refused.
@@ -87,4 +88,6 @@ export const LISTENER_FIELDS: FieldTable = {
     "xds.type.matcher.v3.RegexMatcher": ["google_re2", "regex"],
     "xds.type.matcher.v3.RegexMatcher.GoogleRE2": [],
   },
+  // Refused with its reason by config/semantic.ts.
+  checked: { "envoy.config.listener.v3.Listener": ["connection_balance_config"] },
 };

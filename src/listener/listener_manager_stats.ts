@@ -2,8 +2,9 @@
  * `listener_manager.*` (Envoy's `ALL_LISTENER_MANAGER_STATS`) for static listeners. The main
  * thread knows the configured listeners and when workers start; each worker counts the
  * listeners it builds (`listener_create_success` is per worker in Envoy too), and the merge
- * sums them. The warming gauge and `listener_modified`, `_removed` and `_in_place_updated`
- * belong to LDS updates and arrive with LDS; listeners drain on shutdown and hot restart.
+ * sums them. The warming and draining gauges and `listener_modified` and `_removed` move with
+ * LDS updates and bootstrap reloads (xds/xds_manager.ts); listeners drain on shutdown and hot
+ * restart too.
  *
  * @module
  */
@@ -17,6 +18,10 @@ export class ListenerManagerStats {
   readonly totalListenersActive: Gauge;
   readonly totalListenersDraining: Gauge;
   readonly workersStarted: Gauge;
+  /** LDS and bootstrap reloads: listeners changed, removed, warming and draining. */
+  readonly listenerModified: Counter;
+  readonly listenerRemoved: Counter;
+  readonly totalListenersWarming: Gauge;
   /** Listeners already counted as stopped (a second drain stops nothing new). */
   readonly #stopped = new Set<string>();
 
@@ -27,6 +32,9 @@ export class ListenerManagerStats {
     this.totalListenersActive = s.gauge("total_listeners_active", "NeverImport");
     this.totalListenersDraining = s.gauge("total_listeners_draining", "NeverImport");
     this.workersStarted = s.gauge("workers_started", "NeverImport");
+    this.listenerModified = s.counter("listener_modified");
+    this.listenerRemoved = s.counter("listener_removed");
+    this.totalListenersWarming = s.gauge("total_listeners_warming", "NeverImport");
     // Declared here too so the stat exists before a worker reports (and with zero workers).
     listenerCreateSuccess(store);
   }

@@ -9,6 +9,11 @@ import type { Connection } from "./connection.ts";
 export interface ConnectionContext {
   /** Listener name, for stats and logs. */
   listenerName: string;
+  /**
+   * What the connection drains under (server/drain_manager.ts): the listener's name, or its
+   * instance's own key once an update replaced the listener (only the old one drains).
+   */
+  drainKey: string;
   /** Bytes read before the filter took over (listener filters may have peeked). */
   initialData?: Uint8Array;
   /** SNI, when known. */

@@ -21,11 +21,15 @@ import type { Cluster } from "../upstream/cluster.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import { type HostDescription, hostKey } from "../upstream/host.ts";
 import { emptyHostStats, type HostStatsSnapshot } from "../upstream/host_stats.ts";
-import { BUILD_REVISION, BUILD_VERSION, HOT_RESTART_VERSION, VERSION } from "../version.ts";
+import {
+  BUILD_REVISION,
+  BUILD_STATUS,
+  BUILD_VERSION,
+  HOT_RESTART_VERSION,
+  VERSION,
+} from "../version.ts";
 import { configDumpSections } from "./config_dump.ts";
 import type { Options } from "./options.ts";
-
-export { redactSecrets } from "./config_dump.ts";
 
 /** Seconds as Envoy's duration strings ("12s", "0.500s"). */
 function duration(ms: number): string {
@@ -102,7 +106,7 @@ export function localNode(
     version: { major_number: major, minor_number: minor, patch },
     metadata: {
       "revision.sha": BUILD_REVISION,
-      "revision.status": "Clean",
+      "revision.status": BUILD_STATUS,
       "build.type": "RELEASE",
       "ssl.version": "BoringSSL",
     },
@@ -139,7 +143,8 @@ export class AdminView {
   healthcheckFailed = false;
 
   constructor(
-    readonly bootstrap: Bootstrap,
+    /** The bootstrap serving (a reload replaces it). */
+    public bootstrap: Bootstrap,
     readonly options: Options,
     readonly clusterManager: () => ClusterManager | undefined,
     /** Sent to workers when the log level changes, so their loggers follow. */

@@ -10,6 +10,7 @@ export const BOOTSTRAP_FIELDS: FieldTable = {
     "envoy.config.bootstrap.v3.Bootstrap": [
       "node",
       "static_resources",
+      "dynamic_resources",
       "cluster_manager",
       "stats_sinks",
       "stats_config",
@@ -20,6 +21,7 @@ export const BOOTSTRAP_FIELDS: FieldTable = {
       "layered_runtime",
       "admin",
       "stats_server_version_override",
+      "overload_manager",
     ],
     "envoy.config.bootstrap.v3.Bootstrap.StaticResources": ["listeners", "clusters"],
     // local_cluster_name drives zone aware routing; its other fields are not implemented.
@@ -39,7 +41,12 @@ export const BOOTSTRAP_FIELDS: FieldTable = {
     "envoy.config.core.v3.BuildVersion": ["version", "metadata"],
     "envoy.type.v3.SemanticVersion": ["major_number", "minor_number", "patch"],
     "envoy.config.core.v3.Extension": ["name", "category", "version", "disabled", "type_urls"],
-    "envoy.config.bootstrap.v3.Admin": ["address", "access_log", "access_log_path"],
+    "envoy.config.bootstrap.v3.Admin": [
+      "address",
+      "access_log",
+      "access_log_path",
+      "ignore_global_conn_limit",
+    ],
     "envoy.config.bootstrap.v3.Watchdogs": ["main_thread_watchdog", "worker_watchdog"],
     // Misses and mega misses are counted; kill and multikill act on workers only (see
     // config/semantic.ts); watchdog action extensions and kill jitter are not implemented.

@@ -2,7 +2,7 @@
  * The config dump sections `/config_dump` shows, built from the bootstrap and the cluster
  * manager as Envoy's config trackers build theirs: bootstrap, clusters, (endpoints), listeners,
  * scoped routes, routes and secrets, in Envoy's order, each as proto JSON with its `@type` and
- * with inline secrets redacted.
+ * with secrets redacted as Envoy redacts them (redact.ts).
  *
  * @module
  */
@@ -11,26 +11,13 @@ import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootst
 import { apiRegistry, messageSchema } from "../config/api.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import { type HostDescription, localityKey } from "../upstream/host.ts";
+import { redacted } from "./redact.ts";
 
 const ADMIN = "type.googleapis.com/envoy.admin.v3.";
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 
-/** Replaces inline secrets (private keys, passwords) in a JSON config dump, as Envoy does. */
-export function redactSecrets(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(redactSecrets);
-  if (v === null || typeof v !== "object") return v;
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    if (/^(private_key|privateKey|password)$/.test(k) && x && typeof x === "object") {
-      const ds = x as Record<string, unknown>;
-      out[k] = "filename" in ds ? ds : { inline_string: "[redacted]" };
-    } else out[k] = redactSecrets(x);
-  }
-  return out;
-}
-
 /** Every HCM `route_config` (inline route configurations) of a listener's JSON. */
-function inlineRouteConfigs(v: JsonValue, out: JsonObject[] = []): JsonObject[] {
+export function inlineRouteConfigs(v: JsonValue, out: JsonObject[] = []): JsonObject[] {
   if (Array.isArray(v)) { for (const x of v) inlineRouteConfigs(x, out); }
   else if (v && typeof v === "object") {
     if (v["@type"] === `type.googleapis.com/${HCM}` && v.route_config) {
@@ -101,9 +88,10 @@ export function configDumpSections(
   includeEds: boolean,
 ): JsonObject[] {
   const schema = messageSchema<Bootstrap>("envoy.config.bootstrap.v3.Bootstrap");
-  const b = redactSecrets(
-    toJson(schema, bootstrap, { registry: apiRegistry(), useProtoFieldName: true }),
-  ) as JsonObject;
+  const b = toJson(schema, redacted(schema, bootstrap), {
+    registry: apiRegistry(),
+    useProtoFieldName: true,
+  }) as JsonObject;
   const sr = (b.static_resources ?? {}) as JsonObject;
   const typed = (type: string, v: JsonValue) => ({
     "@type": `type.googleapis.com/${type}`,

@@ -17,7 +17,8 @@ import {
   parseComponentLogLevels,
   parseLogLevel,
 } from "../common/logger.ts";
-import { BUILD_VERSION, HOT_RESTART_VERSION } from "../version.ts";
+import { HOT_RESTART_VERSION, versionText } from "../version.ts";
+import { type AllowEntry, parseAdminAllow } from "../admin/security.ts";
 
 /** What the server does once its configuration is loaded (`--mode`). */
 export type Mode = "serve" | "validate" | "init_only";
@@ -37,6 +38,10 @@ export interface Options {
   configPath: string;
   /** `--config-yaml`; merged over the file's contents; empty when not given. */
   configYaml: string;
+  /** `--watch-config`: reload the bootstrap when its file changes (xds/bootstrap_reload.ts). */
+  watchConfig: boolean;
+  /** `--env-substitution`: `${NAME}` and `${NAME:-default}` in the bootstrap (beyond Envoy). */
+  envSubstitution: boolean;
   mode: Mode;
   /** `-l/--log-level`, with `warn` already resolved to `warning`. */
   logLevel: LogLevel;
@@ -82,6 +87,12 @@ export interface Options {
   disabledExtensions: string[];
   statsTags: StatsTag[];
   adminAddressPath: string;
+  /** `--admin-allow`: the only admin method and path pairs served (admin/security.ts). */
+  adminAllow?: AllowEntry[];
+  /** `--admin-token-file`: where the admin's bearer token is. */
+  adminTokenFile: string;
+  /** `--admin-read-only`: the admin's mutating endpoints answer 403. */
+  adminReadOnly: boolean;
   socketPath: string;
   /** Permission bits for the hot restart socket file; 0 for an abstract (`@`) socket. */
   socketMode: number;
@@ -154,6 +165,18 @@ const FLAGS: readonly FlagSpec[] = [
     arg: "yaml",
     group: "Configuration",
     help: "Inline YAML bootstrap, merged over the contents of --config-path",
+  },
+  {
+    name: "watch-config",
+    group: "Configuration",
+    help: "Reload the bootstrap when its file changes (also on SIGHUP and POST /config_reload): " +
+      "a valid file's listeners and clusters are applied without dropping connections",
+  },
+  {
+    name: "env-substitution",
+    group: "Configuration",
+    help: "Replace ${NAME} and ${NAME:-default} in the bootstrap with environment variables " +
+      "(beyond Envoy)",
   },
   {
     name: "mode",
@@ -375,6 +398,26 @@ const FLAGS: readonly FlagSpec[] = [
     group: "Stats and admin",
     help: "Write the admin listener's address to this file once it is bound",
   },
+  {
+    name: "admin-allow",
+    arg: "METHOD:/path,...",
+    multiple: true,
+    group: "Stats and admin",
+    help: "Serve only these admin endpoints (e.g. GET:/stats,POST:/healthcheck/fail); others " +
+      "answer 403. Beyond Envoy",
+  },
+  {
+    name: "admin-token-file",
+    arg: "path",
+    group: "Stats and admin",
+    help: "Require 'Authorization: Bearer <token>' on the admin, the token read from this " +
+      "file. Beyond Envoy",
+  },
+  {
+    name: "admin-read-only",
+    group: "Stats and admin",
+    help: "The admin endpoints that change the server answer 403. Beyond Envoy",
+  },
   { name: "enable-core-dump", group: "Other", help: "Allow the process to write core dumps" },
   {
     name: "enable-mutex-tracing",
@@ -464,8 +507,7 @@ function collect(argv: string[]): RawValues {
   const options = tokens.filter((t) => t.kind === "option");
   if (options.some((t) => t.name === "help")) throw new Exit(helpText(), true);
   if (options.some((t) => t.name === "version")) {
-    // Envoy's output, blank lines included, so scripts that parse it keep working.
-    throw new Exit(`\ndenvoy  version: ${BUILD_VERSION}\n\n`, true);
+    throw new Exit(versionText(), true);
   }
 
   const values: RawValues = new Map();
@@ -586,6 +628,8 @@ function buildOptions(argv: string[], values: RawValues, platform: Platform): Op
   return {
     configPath: str("config-path"),
     configYaml: str("config-yaml"),
+    watchConfig: bool("watch-config"),
+    envSubstitution: bool("env-substitution"),
     mode,
     logLevel,
     componentLogLevel,
@@ -621,11 +665,23 @@ function buildOptions(argv: string[], values: RawValues, platform: Platform): Op
     disabledExtensions: str("disable-extensions").split(",").filter((e) => e !== ""),
     statsTags: parseStatsTags((values.get("stats-tag") as string[] | undefined) ?? []),
     adminAddressPath: str("admin-address-path"),
+    ...adminAllow(values.get("admin-allow") as string[] | undefined),
+    adminTokenFile: str("admin-token-file"),
+    adminReadOnly: bool("admin-read-only"),
     socketPath,
     socketMode,
     commandLine: [...argv],
     warnings,
   };
+}
+
+function adminAllow(values: string[] | undefined): { adminAllow?: AllowEntry[] } {
+  if (!values) return {};
+  try {
+    return { adminAllow: parseAdminAllow(values) };
+  } catch (e) {
+    fail(`error: ${(e as Error).message}`);
+  }
 }
 
 function parseUint32(name: string, raw: string): number {

@@ -31,6 +31,8 @@ Deno.test("defaults are Envoy's", () => {
   assert.deepEqual(parse(), {
     configPath: "",
     configYaml: "",
+    watchConfig: false,
+    envSubstitution: false,
     mode: "serve",
     logLevel: "info",
     componentLogLevel: "",
@@ -66,6 +68,8 @@ Deno.test("defaults are Envoy's", () => {
     disabledExtensions: [],
     statsTags: [],
     adminAddressPath: "",
+    adminTokenFile: "",
+    adminReadOnly: false,
     socketPath: "@envoy_domain_socket",
     socketMode: 0,
     commandLine: [],
@@ -79,6 +83,7 @@ Deno.test("every flag is parsed", () => {
     "/etc/envoy/envoy.yaml",
     "--config-yaml",
     "admin: {}",
+    "--watch-config",
     "--mode",
     "validate",
     "--log-level",
@@ -133,6 +138,14 @@ Deno.test("every flag is parsed", () => {
     "env:prod",
     "--admin-address-path",
     "/run/admin",
+    "--admin-allow",
+    "GET:/stats,POST:/healthcheck/fail",
+    "--admin-allow",
+    "*:/ready",
+    "--admin-token-file",
+    "/etc/denvoy/admin.token",
+    "--admin-read-only",
+    "--env-substitution",
     "--socket-path",
     "/run/hot.sock",
     "--socket-mode",
@@ -141,6 +154,8 @@ Deno.test("every flag is parsed", () => {
   assert.deepEqual(parse(...argv), {
     configPath: "/etc/envoy/envoy.yaml",
     configYaml: "admin: {}",
+    watchConfig: true,
+    envSubstitution: true,
     mode: "validate",
     logLevel: "debug",
     componentLogLevel: "upstream:trace,config:warn",
@@ -176,6 +191,13 @@ Deno.test("every flag is parsed", () => {
     disabledExtensions: ["envoy.filters.http/cors", "envoy.tracers/zipkin"],
     statsTags: [{ name: "region", value: "us-east:1" }, { name: "env", value: "prod" }],
     adminAddressPath: "/run/admin",
+    adminAllow: [
+      { method: "GET", path: "/stats" },
+      { method: "POST", path: "/healthcheck/fail" },
+      { method: "*", path: "/ready" },
+    ],
+    adminTokenFile: "/etc/denvoy/admin.token",
+    adminReadOnly: true,
     socketPath: "/run/hot.sock",
     socketMode: 0o640,
     commandLine: argv,
@@ -298,10 +320,10 @@ Deno.test("--version prints Envoy's version line on stdout", () => {
   const result = failure("--version");
   assert.equal(result.exitCode, 0);
   assert.equal(result.toStdout, true);
-  assert.equal(result.message, `\ndenvoy  version: ${BUILD_VERSION}\n\n`);
+  assert.ok(result.message.startsWith(`\ndenvoy  version: ${BUILD_VERSION}\n\n`));
   assert.match(
     result.message,
-    /^\ndenvoy {2}version: [^/]+\/[^/]+\/Clean\/RELEASE\/BoringSSL\n\n$/,
+    /^\ndenvoy {2}version: [^/]+\/[^/]+\/Clean\/RELEASE\/BoringSSL\n\nbuilt from source; running on deno \d+\.\d+\.\d+ \(v8 [^)]+\)\n$/,
   );
 });
 

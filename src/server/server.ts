@@ -26,7 +26,7 @@ import { messageSchema } from "../config/api.ts";
 import { setRuntimeSnapshot } from "../runtime/runtime.ts";
 import type { SnapshotData } from "../runtime/snapshot.ts";
 import { mergeHostStats } from "../upstream/host_stats.ts";
-import { AdminView } from "./admin_view.ts";
+import { AdminView, localNode } from "./admin_view.ts";
 import { Store } from "../stats/store.ts";
 import { SnapshotMerger, type StoreSnapshot } from "../stats/snapshot.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
@@ -52,8 +52,13 @@ import { Watchdog, watchdogThresholds } from "./watchdog.ts";
 import { setBugCounter } from "../common/error_boundary.ts";
 import type { Options } from "./options.ts";
 import { localClusterOf } from "../upstream/zone_aware.ts";
+import { XdsManager } from "../xds/xds_manager.ts";
+import { addDynamicSections } from "../xds/config_dump.ts";
+import { BootstrapReloader, type ReloadResult } from "../xds/bootstrap_reload.ts";
+import { RouteConfigProviders } from "../xds/route_config_provider.ts";
 import { waitForDrain } from "./graceful_shutdown.ts";
 import { HotRestart, type HotRestartParentHooks, type ParentInfo } from "./hot_restart.ts";
+import { createOverloadManager, type OverloadManager } from "./overload_manager.ts";
 
 const log = getLogger("main");
 const configLog = getLogger("config");
@@ -71,7 +76,11 @@ export function loadConfig(
   console: Console,
 ): Bootstrap | undefined {
   const result = loadBootstrap(
-    { configPath: options.configPath || undefined, configYaml: options.configYaml || undefined },
+    {
+      configPath: options.configPath || undefined,
+      configYaml: options.configYaml || undefined,
+      envSubstitution: options.envSubstitution,
+    },
     extensions,
   );
   if (result.bootstrap) return result.bootstrap;
@@ -122,6 +131,9 @@ export class Server implements AdminServer {
   /** The widest `/drain_listeners?graceful` under way: inbound listeners only, or all. */
   #gracefulDrain: "inbound" | "all" | undefined;
   #flusher: StatsFlusher | undefined;
+  /** Dynamic resources (xDS) and reloads of the bootstrap's static ones. */
+  #xds: XdsManager | undefined;
+  #reloader: BootstrapReloader | undefined;
   /** A graceful shutdown (SIGTERM) is under way. */
   #shuttingDown = false;
   /** This process's side of hot restart (absent with `--disable-hot-restart`). */
@@ -130,6 +142,7 @@ export class Server implements AdminServer {
   #parentPorts = new Map<string, number>();
   /** The hot restart parent, until it drains. */
   #parent: ParentInfo | undefined;
+  #overload: OverloadManager | undefined;
 
   constructor(
     readonly bootstrap: Bootstrap,
@@ -182,16 +195,33 @@ export class Server implements AdminServer {
   }
   listeners(): ListenerInfo[] {
     // The bound port, not the configured one (port 0 listeners).
-    return this.#view.listeners().map((l) => {
-      const port = this.#ports[l.name];
+    const ports = { ...this.#ports, ...this.#xds?.ports() };
+    const dynamic = [...(this.#xds?.dumpState().listeners.values() ?? [])].map((l) => ({
+      name: l.config.name,
+      address: formatAddress(l.config.address),
+    }));
+    return [...this.#view.listeners(), ...dynamic].map((l) => {
+      const port = ports[l.name];
       return port === undefined ? l : { ...l, address: l.address.replace(/:\d+$/, `:${port}`) };
     });
   }
   async clusters(): Promise<ClusterInfo[]> {
-    return this.#view.clusters(mergeHostStats(await this.#workers.collectHostStats()));
+    const all = this.#view.clusters(mergeHostStats(await this.#workers.collectHostStats()));
+    const cds = this.#xds?.dumpState().clusters;
+    return cds ? all.map((c) => cds.has(c.name) ? { ...c, addedViaApi: true } : c) : all;
   }
   configDump(includeEds: boolean): JsonObject[] {
-    return this.#view.configDump(includeEds);
+    const sections = this.#view.configDump(includeEds);
+    if (this.#xds) addDynamicSections(sections, this.#xds, includeEds);
+    const rejected = this.#reloader?.dumpRejection();
+    return rejected ? [...sections, rejected] : sections;
+  }
+  /** `POST /config_reload`, SIGHUP: reloads the bootstrap file (xds/bootstrap_reload.ts). */
+  configReload(): ReloadResult {
+    if (!this.#reloader) {
+      return { ok: false, message: "no bootstrap file to reload (-c/--config-path)" };
+    }
+    return this.#reloader.reload("admin");
   }
   runtime(): SnapshotData {
     return this.#runtime?.snapshot().data() ?? { layers: [] };
@@ -420,6 +450,7 @@ export class Server implements AdminServer {
         this.#workers.broadcast({ type: "runtime", snapshot: snapshot.data() });
       },
     );
+    this.#overload = createOverloadManager(b, this.extensions, this.#stats);
     // Serving scans once listeners are up, off the start-up path (a big config takes a while).
     if (this.options.mode === "init_only") this.#countDeprecatedFields();
     // The main thread counts membership, DNS updates and cluster_manager.*; workers, traffic.
@@ -440,8 +471,37 @@ export class Server implements AdminServer {
       pools: new ConnPoolManager(clusterStats),
       stats: this.#stats,
       clusterStats,
+      routeConfigs: new RouteConfigProviders(),
     };
     clusterManager.setHostPools(this.#ctx.pools);
+    this.#xds = new XdsManager({
+      bootstrap: b,
+      ctx: this.#ctx,
+      clusterDeps: {
+        stats: this.#stats,
+        openEventLog,
+        ...(eventLogPath ? { outlierEventLogPath: eventLogPath } : {}),
+        workerSlots: this.options.concurrency,
+      },
+      listenerStats: this.#listenerManagerStats,
+      post: (update) => this.#workers.broadcast({ type: "xds", update }),
+      drainTimeMs: this.options.drainTimeS * 1000,
+      staticPort: (name) => this.#ports[name],
+      node: localNode(b, this.options, this.extensions),
+    });
+    if (this.options.configPath && this.options.mode === "serve") {
+      this.#reloader = new BootstrapReloader(
+        { configPath: this.options.configPath, configYaml: this.options.configYaml || undefined },
+        this.extensions,
+        this.#xds,
+        b,
+        this.#stats,
+        (next) => {
+          preUnpack(next);
+          this.#view.bootstrap = next;
+        },
+      );
+    }
     this.#sinks = createStatsSinks(b, this.extensions, {
       clusterManager,
       stats: this.#stats,
@@ -472,6 +532,7 @@ export class Server implements AdminServer {
       for (const l of b.staticResources?.listeners ?? []) new ActiveListener(l, this.#ctx);
     }
     log.info(`cm init: initializing ${clusterManager.names().length} static cluster(s)`);
+    this.#xds.start();
     await clusterManager.initialize();
     log.info("cm init: all clusters initialized");
     // Membership lives here; workers get every change, and report host results back.
@@ -479,6 +540,8 @@ export class Server implements AdminServer {
     clusterManager.watchUpdates((name, set) =>
       this.#workers.broadcast({ type: "membership", cluster: name, snapshot: set.snapshot() })
     );
+    // Dynamic resources: the initial fetches (or their timeouts) and warming come first.
+    await this.#xds.initialized();
   }
 
   /** Envoy warns about each deprecated field the config sets and counts it in the runtime stats. */
@@ -521,6 +584,13 @@ export class Server implements AdminServer {
     };
     Deno.addSignalListener("SIGUSR1", reopen);
     handlers.push(["SIGUSR1", reopen]);
+    if (this.#reloader) {
+      const reloader = this.#reloader;
+      const hup = () => void reloader.reload("SIGHUP");
+      Deno.addSignalListener("SIGHUP", hup);
+      handlers.push(["SIGHUP", hup]);
+      if (this.options.watchConfig) reloader.watch();
+    }
     try {
       this.#runtime?.watch();
       if (!this.options.disableHotRestart) {
@@ -531,6 +601,8 @@ export class Server implements AdminServer {
       // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
       // to learn the port of port-0 listeners, which every worker then binds too.
       this.#ports = this.#reserveListenerPorts();
+      // Workers start with the overload actions' values already computed.
+      this.#overload?.start();
       const workersStarted = this.#workers.start(
         this.options.concurrency,
         this.#initMessage.bind(this),
@@ -541,16 +613,24 @@ export class Server implements AdminServer {
       const admin = this.bootstrap.admin?.address?.address;
       if (admin?.case === "socketAddress") {
         const { createAdminApp, startAdmin } = await import("../admin/admin.ts");
+        const { adminGuard, adminSecurity, exposureWarning } = await import(
+          "../admin/security.ts"
+        );
+        const security = adminSecurity(this.options);
+        const exposed = exposureWarning(admin.value.address, security);
+        if (exposed) log.warn(exposed);
         const ps = admin.value.portSpecifier;
         let localAddress = "";
         this.#admin = await startAdmin(
           createAdminApp(this, {
             accessLogs: createAdminAccessLogs(this.bootstrap.admin),
             localAddress: () => localAddress,
+            guard: adminGuard(security),
           }),
           admin.value.address,
           ps.case === "portValue" ? ps.value : 0,
           this.#stats,
+          this.bootstrap.admin?.ignoreGlobalConnLimit,
         );
         localAddress = admin.value.address.includes(":")
           ? `[${admin.value.address}]:${this.#admin.port}`
@@ -588,6 +668,7 @@ export class Server implements AdminServer {
           : `worker 0 serving, ${this.options.concurrency - 1} more starting`
       })`,
     );
+    for (const w of this.#overload?.startupWarnings() ?? []) log.warn(w);
     log.info("starting main dispatch loop");
     setTimeout(() => this.#countDeprecatedFields(), 0);
     await done;
@@ -605,7 +686,9 @@ export class Server implements AdminServer {
   #workersStarted(): void {
     if (this.#state !== "LIVE") return;
     this.#serverStats.initializationTime.record(performance.now() - this.#initStartMs);
-    this.#listenerManagerStats.started(this.bootstrap.staticResources?.listeners.length ?? 0);
+    this.#listenerManagerStats.started(
+      this.#xds?.activeListenerCount() ?? this.bootstrap.staticResources?.listeners.length ?? 0,
+    );
     this.#watchdog.start();
   }
 
@@ -660,23 +743,32 @@ export class Server implements AdminServer {
     const cm = this.#ctx!.clusterManager;
     const membership: Record<string, PrioritySetSnapshot> = {};
     for (const name of cm.names()) membership[name] = cm.get(name)!.prioritySet.snapshot();
+    const b = this.#view.bootstrap;
     return {
       type: "init",
       workerId,
-      bootstrap: this.bootstrap,
+      // The static resources serving now (a reload changes them), and the dynamic ones.
+      bootstrap: this.#xds
+        ? { ...b, staticResources: { ...b.staticResources!, ...this.#xds.staticResources() } }
+        : b,
+      dynamic: this.#xds?.snapshot(),
       options: this.options,
-      ports: this.#ports,
+      ports: { ...this.#ports, ...this.#xds?.ports() },
       membership,
       circuitBreakerMemory: cm.circuitBreakerMemory(),
       runtime: this.#runtime?.snapshot().data() ?? { layers: [] },
       healthCheckFailed: this.#view.healthcheckFailed,
       draining: this.#state === "DRAINING",
+      overload: this.#overload?.state.memory,
     };
   }
 
   async #shutdown(): Promise<void> {
     this.#state = "DRAINING";
     this.#watchdog.stop();
+    this.#reloader?.stop();
+    this.#xds?.stop();
+    this.#overload?.stop();
     // The last flush needs the workers' stats, so it comes before they stop.
     await this.#flusher?.stop();
     this.#runtime?.close();

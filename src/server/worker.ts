@@ -32,6 +32,7 @@ import { setRuntimeSnapshot } from "../runtime/runtime.ts";
 import type { SnapshotData } from "../runtime/snapshot.ts";
 import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
 import { drainManager, gradualShare } from "./drain_manager.ts";
+import { listenerNames, OverloadState, setOverloadState } from "./overload_state.ts";
 import type { StatsSink } from "../stats/sink.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
 import { createStatsSinks } from "./stats_flusher.ts";
@@ -44,6 +45,8 @@ import {
   setConsecutiveNotifier,
   setHostMonitorWorker,
 } from "../upstream/host_monitor.ts";
+import { RouteConfigProviders } from "../xds/route_config_provider.ts";
+import { applyDynamicUpdate, type DynamicUpdate } from "../xds/worker_updates.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -69,7 +72,13 @@ export type ToWorker =
     draining?: boolean;
     /** Bumped by this worker's event loop; the main thread's guard dog watches it. */
     heartbeat?: Int32Array;
+    /** Dynamic clusters, route tables and listeners (xDS, a reloaded bootstrap) to apply. */
+    dynamic?: DynamicUpdate;
+    /** The overload state the main thread's overload manager publishes (overload_state.ts). */
+    overload?: SharedArrayBuffer;
   }
+  /** Clusters, route tables or listeners changed (xDS, a reloaded bootstrap). */
+  | { type: "xds"; update: DynamicUpdate }
   | { type: "membership"; cluster: string; snapshot: PrioritySetSnapshot }
   /** The admin changed log levels (`POST /logging`). */
   | { type: "logLevels"; levels: Record<string, LogLevel> }
@@ -182,8 +191,11 @@ class WorkerServer {
       stats,
       clusterStats,
       workerId: init.workerId,
+      routeConfigs: new RouteConfigProviders(),
     };
     clusterManager.setHostPools(this.ctx.pools);
+    setOverloadState(new OverloadState(init.overload, b.overloadManager, listenerNames(b)))
+      .attach(stats);
     if (b.statsSinks.length > 0) {
       sinks.push(...createStatsSinks(b, this.ctx.extensions, {
         clusterManager,
@@ -207,11 +219,25 @@ class WorkerServer {
         l.serve().catch((e) => log.error(`listener '${l.name}': ${(e as Error).message}`));
       }
     }
+    // A worker replaced while the server drains serves no dynamic listener either.
+    if (init.dynamic) {
+      this.applyUpdate(init.draining ? { ...init.dynamic, listeners: [] } : init.dynamic);
+    }
     // The guard dog on the main thread counts this worker's stalls and acts on them. The
     // heartbeat runs until the isolate ends (a worker that stops draining is a stall too).
     if (init.heartbeat) {
       startHeartbeat(init.heartbeat, heartbeatIntervalMs(watchdogThresholds(b, "workers")));
     }
+  }
+
+  /** Swaps in dynamic clusters, route tables and listeners (xds/worker_updates.ts). */
+  applyUpdate(update: DynamicUpdate): void {
+    applyDynamicUpdate({
+      ctx: this.ctx,
+      listeners: this.listeners,
+      drainTimeMs: this.#drainTimeMs,
+      drainStrategy: this.#drainStrategy,
+    }, update);
   }
 
   /** This worker's stats, with its share of the server gauges refreshed. */
@@ -241,7 +267,11 @@ class WorkerServer {
       return;
     }
     const draining = affected.filter(drainsWithServer);
-    drainManager().startDrain(draining.map((l) => l.name), this.#drainTimeMs, this.#drainStrategy);
+    drainManager().startDrain(
+      draining.map((l) => l.drainKey),
+      this.#drainTimeMs,
+      this.#drainStrategy,
+    );
     this.#drainConnections(draining, this.#drainStrategy, this.#drainTimeMs);
     if (opts.skipExit) return;
     clearTimeout(this.#drainTimer);
@@ -262,7 +292,7 @@ class WorkerServer {
     shutdown: boolean,
   ): Promise<void> {
     const draining = shutdown ? this.listeners : this.listeners.filter(drainsWithServer);
-    drainManager().startDrain(draining.map((l) => l.name), durationMs, strategy);
+    drainManager().startDrain(draining.map((l) => l.drainKey), durationMs, strategy);
     this.#drainConnections(draining, strategy, durationMs);
     if (acceptForMs > 0) await new Promise((r) => setTimeout(r, acceptForMs));
     for (const l of this.listeners) l.close(false);
@@ -346,6 +376,8 @@ export function runWorker(scope: {
         setHostMonitorWorker(m.workerId);
         server = new WorkerServer(m);
         scope.postMessage({ type: "ready" });
+      } else if (m.type === "xds") {
+        server?.applyUpdate(m.update);
       } else if (m.type === "membership") {
         server?.ctx.clusterManager.updateMembership(m.cluster, m.snapshot);
       } else if (m.type === "logLevels") {

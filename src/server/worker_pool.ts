@@ -16,7 +16,15 @@ const log = getLogger("main");
 /** How long a stopping worker may take to drain and flush before it is terminated. */
 const STOP_TIMEOUT_MS = 10_000;
 
-const WORKER_ENTRY = new URL("./worker_entry.ts", import.meta.url);
+let workerEntry = new URL("./worker_entry.ts", import.meta.url);
+
+/**
+ * Makes `url` the module that new pools start their workers from. The bundle is one file, so
+ * it starts its workers from itself (main.ts sends a worker isolate to `worker_entry.ts`).
+ */
+export function useWorkerEntry(url: URL): void {
+  workerEntry = url;
+}
 
 interface Slot {
   id: number;
@@ -58,7 +66,7 @@ export class WorkerPool {
   onHostEvent: ((monitorId: number, event: HostEvent) => void) | undefined;
 
   /** A pool of workers running `entry` (the real worker unless a test gives its own). */
-  constructor(entry: URL = WORKER_ENTRY) {
+  constructor(entry: URL = workerEntry) {
     this.#entry = entry;
   }
 

@@ -96,6 +96,8 @@ export class HttpConnManagerStats {
   readonly cxMaxRequestsReached: Counter;
   readonly cxProtocolError: Counter;
   readonly cxDrainClose: Counter;
+  /** Responses that closed their connection for `disable_http_keepalive`. */
+  readonly cxOverloadDisableKeepalive: Counter;
   readonly cxUpgradesTotal: Counter;
   readonly cxUpgradesActive: Gauge;
   readonly rqTotal: Counter;
@@ -117,6 +119,8 @@ export class HttpConnManagerStats {
   readonly rqTxReset: Counter;
   readonly rqTooManyPrematureResets: Counter;
   readonly rqMaxDurationReached: Counter;
+  /** Requests answered 503 by `stop_accepting_requests`. */
+  readonly rqOverloadClose: Counter;
 
   constructor(store: Scope, statPrefix: string) {
     const s = store.scope(`http.${statPrefix}`);
@@ -142,6 +146,7 @@ export class HttpConnManagerStats {
     this.cxMaxRequestsReached = s.counter("downstream_cx_max_requests_reached");
     this.cxProtocolError = s.counter("downstream_cx_protocol_error");
     this.cxDrainClose = s.counter("downstream_cx_drain_close");
+    this.cxOverloadDisableKeepalive = s.counter("downstream_cx_overload_disable_keepalive");
     this.cxUpgradesTotal = s.counter("downstream_cx_upgrades_total");
     this.cxUpgradesActive = s.gauge("downstream_cx_upgrades_active", "Accumulate");
     this.rqTotal = s.counter("downstream_rq_total");
@@ -164,6 +169,7 @@ export class HttpConnManagerStats {
     this.rqTxReset = s.counter("downstream_rq_tx_reset");
     this.rqTooManyPrematureResets = s.counter("downstream_rq_too_many_premature_resets");
     this.rqMaxDurationReached = s.counter("downstream_rq_max_duration_reached");
+    this.rqOverloadClose = s.counter("downstream_rq_overload_close");
   }
 
   /**
@@ -545,6 +551,12 @@ export class ListenerStats {
   readonly cxDestroy: Counter;
   readonly cxLength: Histogram;
   readonly noFilterChainMatch: Counter;
+  /** Turned away by `reject_incoming_connections` or the `tcp_listener_accept` shed point. */
+  readonly cxOverloadReject: Counter;
+  /** Turned away by the global downstream connection limit. */
+  readonly globalCxOverflow: Counter;
+  /** Turned away by the listener's connection limit. */
+  readonly cxOverflow: Counter;
   readonly handlerCxTotal: Counter;
   readonly handlerCxActive: Gauge;
 
@@ -556,6 +568,9 @@ export class ListenerStats {
     this.cxDestroy = s.counter("downstream_cx_destroy");
     this.cxLength = s.histogram("downstream_cx_length_ms", "Milliseconds");
     this.noFilterChainMatch = s.counter("no_filter_chain_match");
+    this.cxOverloadReject = s.counter("downstream_cx_overload_reject");
+    this.globalCxOverflow = s.counter("downstream_global_cx_overflow");
+    this.cxOverflow = s.counter("downstream_cx_overflow");
     this.handlerCxTotal = s.counter(`${handler}.downstream_cx_total`);
     this.handlerCxActive = s.gauge(`${handler}.downstream_cx_active`, "Accumulate");
   }
@@ -574,6 +589,15 @@ export class ListenerStats {
     this.handlerCxActive.dec();
     this.cxDestroy.inc();
     this.cxLength.record(lengthMs);
+  }
+
+  /** A connection was closed as soon as accepted: overload, or a connection limit. */
+  rejected(why: "overload" | "global_limit" | "listener_limit"): void {
+    (why === "overload"
+      ? this.cxOverloadReject
+      : why === "global_limit"
+      ? this.globalCxOverflow
+      : this.cxOverflow).inc();
   }
 }
 

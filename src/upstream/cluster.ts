@@ -12,7 +12,7 @@ import { type DnsResolver, SystemDnsResolver } from "./dns.ts";
 import { DnsMembership, SYSTEM_TIMERS, type Timers } from "./dns_cluster.ts";
 import type { HostDescription } from "./host.ts";
 import type { Random } from "./lb_base.ts";
-import { type MembershipCallback, PrioritySet } from "./priority_set.ts";
+import { type HostSetPolicy, type MembershipCallback, PrioritySet } from "./priority_set.ts";
 import type { Scope } from "../stats/store.ts";
 import { type ClusterMainStats, clusterMainStats } from "./cluster_stats.ts";
 import { HashLbStats } from "./hash_lb_stats.ts";
@@ -69,6 +69,10 @@ export class Cluster {
   readonly resources: ClusterResources;
   readonly #dns?: DnsMembership;
   #init?: Promise<void>;
+  /** EDS: the membership assignments replace, and the first assignment's arrival. */
+  #membership?: PrioritySet;
+  #assigned?: Promise<void>;
+  #firstAssignment?: () => void;
   /** Host health on the main thread, with health checks or outlier detection configured. */
   readonly health?: HostHealthTracker;
   readonly healthChecker?: HealthChecker;
@@ -95,6 +99,9 @@ export class Cluster {
     const membership = watched ? new PrioritySet() : this.prioritySet;
     if (info.type === "STATIC" || info.type === "ORIGINAL_DST") {
       setStaticHosts(membership, endpoints, info);
+    } else if (info.type === "EDS") {
+      this.#membership = membership;
+      this.#assigned = new Promise((resolve) => (this.#firstAssignment = resolve));
     } else {
       this.#dns = new DnsMembership(info, endpoints, membership, {
         resolver: deps.resolver ?? new SystemDnsResolver(),
@@ -193,12 +200,33 @@ export class Cluster {
         const states = [...this.health!.states.values()];
         hc.hostsChanged(states, []);
       }
-      let first = this.#dns?.start() ?? Promise.resolve();
+      let first = this.#dns?.start() ?? this.#assigned ?? Promise.resolve();
       // As Envoy, a health-checked cluster is initialized once every host had its first check.
       if (hc) first = first.then(() => hc.firstChecks());
       this.#init = this.info.waitForWarmOnInit ? first : Promise.resolve();
     }
     return this.#init;
+  }
+
+  /**
+   * EDS: a load assignment's hosts (read by `parseCluster` as a STATIC cluster's would be)
+   * replace the membership; levels it no longer has are emptied. The first one initializes
+   * the cluster.
+   */
+  assign(hosts: readonly HostDescription[], policy: HostSetPolicy): void {
+    const set = this.#membership;
+    if (!set) throw new Error(`cluster '${this.info.name}' is not an EDS cluster`);
+    const levels = Math.max(1, set.hostSets.length, ...hosts.map((h) => h.priority + 1));
+    for (let p = 0; p < levels; p++) {
+      set.updateHosts(p, hosts.filter((h) => h.priority === p), policy);
+    }
+    this.edsInitialized();
+  }
+
+  /** EDS: initialization is over without an assignment (the initial fetch timed out). */
+  edsInitialized(): void {
+    this.#firstAssignment?.();
+    this.#firstAssignment = undefined;
   }
 
   /**

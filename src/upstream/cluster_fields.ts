@@ -16,6 +16,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "per_connection_buffer_limit_bytes",
       "lb_policy",
       "load_assignment",
+      "eds_cluster_config",
       "max_requests_per_connection",
       "common_http_protocol_options",
       // The deprecated HTTP/1 options, used when no typed protocol options are given (as Envoy).

@@ -37,9 +37,11 @@ import { durationMs } from "../common/duration.ts";
 import type { Http2Options } from "../http/http2/connection.ts";
 import { resolveHttp2Options } from "../http/http2/http2_options.ts";
 import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
+import { configSourceProblems } from "../xds/config_source.ts";
+import { EDS } from "../xds/resource_types.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
-export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
+export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST" | "EDS";
 
 /** Settings of one cluster, defaults applied. */
 export interface ClusterInfo {
@@ -152,7 +154,13 @@ export class ClusterConfigError extends Error {
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const GETADDRINFO_RESOLVER =
   "envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig";
-const SUPPORTED_TYPES: readonly string[] = ["STATIC", "STRICT_DNS", "LOGICAL_DNS", "ORIGINAL_DST"];
+const SUPPORTED_TYPES: readonly string[] = [
+  "STATIC",
+  "STRICT_DNS",
+  "LOGICAL_DNS",
+  "ORIGINAL_DST",
+  "EDS",
+];
 
 /** Reads and checks a cluster config; throws {@linkcode ClusterConfigError}. */
 export function parseCluster(config: ClusterConfig): ParsedCluster {
@@ -265,7 +273,9 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     circuitBreakers,
     ...(perHostMax !== undefined ? { perHostMaxConnections: perHostMax } : {}),
   };
-  const endpoints = type ? endpointsOf(config, type, problems) : [];
+  // An EDS cluster's endpoints come from its load assignments (xds/eds_cluster.ts).
+  const endpoints = type && type !== "EDS" ? endpointsOf(config, type, problems) : [];
+  if (type === "EDS") edsProblems(config, problems);
   if (problems.length > 0) throw new ClusterConfigError(config.name, problems);
   return { info, endpoints };
 }
@@ -283,6 +293,18 @@ function clusterType(config: ClusterConfig, problems: string[]): ClusterType | u
     return undefined;
   }
   return name as ClusterType;
+}
+
+/** An EDS cluster needs a config source it can use for its load assignments. */
+function edsProblems(config: ClusterConfig, problems: string[]): void {
+  const eds = config.edsClusterConfig?.edsConfig;
+  if (!eds) {
+    problems.push("eds_cluster_config.eds_config: an EDS cluster needs an EDS config source");
+    return;
+  }
+  for (const p of configSourceProblems(eds, EDS)) {
+    problems.push(`eds_cluster_config.eds_config${p.field ? `.${p.field}` : ""}: ${p.message}`);
+  }
 }
 
 /**

@@ -297,7 +297,21 @@ Deno.test("parseCluster: ORIGINAL_DST settings and Envoy's checks", () => {
 });
 
 Deno.test("parseCluster: unsupported cluster types and policies are named", () => {
-  assertEquals(problems({ name: "c", type: "EDS" }), ["cluster type EDS is not supported yet"]);
+  assertEquals(problems({ name: "c", type: "EDS" }), [
+    "eds_cluster_config.eds_config: an EDS cluster needs an EDS config source",
+  ]);
+  assertEquals(
+    problems({
+      name: "c",
+      type: "EDS",
+      eds_cluster_config: { eds_config: { ads: {} } },
+    }),
+    [
+      "eds_cluster_config.eds_config.ads: ads is not supported yet: the gRPC xDS transports " +
+      "(GRPC, DELTA_GRPC, ADS) are issue 13's remaining work; use path_config_source " +
+      "(filesystem xDS) meanwhile",
+    ],
+  );
   assertEquals(problems({ name: "c", lb_policy: "CLUSTER_PROVIDED" }), [
     "lb_policy CLUSTER_PROVIDED is not supported yet",
   ]);

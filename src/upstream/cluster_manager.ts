@@ -50,6 +50,8 @@ interface PendingUpdates {
   lastUpdatedMs: number;
   /** The timer that delivers the merged updates, while one is pending. */
   timer?: unknown;
+  /** Stops watching the cluster (it was replaced or removed). */
+  unwatch?: () => void;
 }
 
 /**
@@ -63,6 +65,10 @@ export class ClusterManagerStats {
   readonly updateMergeCancelled: Counter;
   readonly updateOutOfMergeWindow: Counter;
   readonly activeClusters: Gauge;
+  /** CDS and bootstrap reloads. */
+  readonly clusterModified: Counter;
+  readonly clusterRemoved: Counter;
+  readonly warmingClusters: Gauge;
 
   constructor(store: Scope) {
     const s = store.scope("cluster_manager");
@@ -72,6 +78,9 @@ export class ClusterManagerStats {
     this.updateMergeCancelled = s.counter("update_merge_cancelled");
     this.updateOutOfMergeWindow = s.counter("update_out_of_merge_window");
     this.activeClusters = s.gauge("active_clusters", "NeverImport");
+    this.clusterModified = s.counter("cluster_modified");
+    this.clusterRemoved = s.counter("cluster_removed");
+    this.warmingClusters = s.gauge("warming_clusters", "NeverImport");
   }
 }
 
@@ -85,11 +94,16 @@ export class ClusterManager {
   readonly #timers: Timers;
   readonly #now: () => number;
   readonly #pending = new Map<string, PendingUpdates>();
-  readonly #local: LocalCluster | undefined;
+  #local: LocalCluster | undefined;
+  readonly #localName: string | undefined;
+  /** The main thread's store (`deps.stats`), for the stats of clusters added later. */
+  readonly #stats: Scope | undefined;
+  /** Where membership changes go once `watchUpdates` was called. */
+  #watcher: ((name: string, set: PrioritySet) => void) | undefined;
   /** `cluster_manager.*`, when built with the main thread's store (`deps.stats`). */
   readonly stats: ClusterManagerStats | undefined;
   /** The circuit breaker gauges, on the main thread (`deps.stats`). */
-  readonly #breakerStats: CircuitBreakerStats[] = [];
+  readonly #breakerStats = new Map<string, CircuitBreakerStats>();
 
   /**
    * Builds every cluster. Throws one Error listing all problems, each line naming its cluster,
@@ -101,6 +115,8 @@ export class ClusterManager {
     this.#timers = deps.timers ?? SYSTEM_TIMERS;
     this.#now = deps.now ?? (() => performance.now());
     this.stats = deps.stats ? new ClusterManagerStats(deps.stats) : undefined;
+    this.#stats = deps.stats;
+    this.#localName = deps.local?.clusterName || undefined;
     const problems: string[] = [];
     for (const config of configs) {
       if (this.#clusters.has(config.name)) {
@@ -123,7 +139,10 @@ export class ClusterManager {
     if (problems.length > 0) throw new Error(problems.join("\n"));
     if (deps.stats) {
       for (const c of this.#clusters.values()) {
-        this.#breakerStats.push(new CircuitBreakerStats(deps.stats, c.info.statName, c.resources));
+        this.#breakerStats.set(
+          c.info.name,
+          new CircuitBreakerStats(deps.stats, c.info.statName, c.resources),
+        );
       }
     }
     // Static clusters are active from the start, as in Envoy (only CDS clusters warm).
@@ -165,7 +184,7 @@ export class ClusterManager {
 
   /** Sets the circuit breaker gauges from the shared counters (before stats are read). */
   updateCircuitBreakerStats(): void {
-    for (const s of this.#breakerStats) s.update();
+    for (const s of this.#breakerStats.values()) s.update();
   }
 
   /** This thread's load balancer for cluster `name`, created on first use. */
@@ -227,24 +246,76 @@ export class ClusterManager {
    * and goes out merged with those that follow it (`cluster_updated_via_merge`).
    */
   watchUpdates(cb: (name: string, set: PrioritySet) => void): void {
-    for (const [name, cluster] of this.#clusters) {
-      const state: PendingUpdates = {
-        previous: cluster.prioritySet.snapshot(),
-        lastUpdatedMs: -Infinity,
-      };
-      this.#pending.set(name, state);
-      cluster.onMembershipUpdate((set) => {
-        const next = set.snapshot();
-        const { mergeable } = diffMembership(state.previous, next);
-        state.previous = next;
-        const window = cluster.info.updateMergeWindowMs ?? DEFAULT_UPDATE_MERGE_WINDOW_MS;
-        if (window > 0 && this.#scheduleUpdate(state, mergeable, window, () => cb(name, set))) {
-          return;
-        }
-        this.stats?.clusterUpdated.inc();
-        cb(name, set);
-      });
+    this.#watcher = cb;
+    for (const [name, cluster] of this.#clusters) this.#watch(name, cluster, cb);
+  }
+
+  #watch(name: string, cluster: Cluster, cb: (name: string, set: PrioritySet) => void): void {
+    const state: PendingUpdates = {
+      previous: cluster.prioritySet.snapshot(),
+      lastUpdatedMs: -Infinity,
+    };
+    this.#pending.set(name, state);
+    state.unwatch = cluster.onMembershipUpdate((set) => {
+      const next = set.snapshot();
+      const { mergeable } = diffMembership(state.previous, next);
+      state.previous = next;
+      const window = cluster.info.updateMergeWindowMs ?? DEFAULT_UPDATE_MERGE_WINDOW_MS;
+      if (window > 0 && this.#scheduleUpdate(state, mergeable, window, () => cb(name, set))) {
+        return;
+      }
+      this.stats?.clusterUpdated.inc();
+      cb(name, set);
+    });
+  }
+
+  /**
+   * Puts `cluster` in service under its name (CDS, a reloaded bootstrap), replacing and
+   * destroying the one it updates: this thread's balancer is rebuilt and, on a worker, the
+   * pools of the old cluster drain (requests under way finish on them). Its membership
+   * changes are watched like the others'. Returns whether it replaced one.
+   */
+  addOrUpdateCluster(cluster: Cluster): boolean {
+    const name = cluster.info.name;
+    const old = this.#clusters.get(name);
+    if (old) this.#retire(name, old);
+    this.#clusters.set(name, cluster);
+    if (this.#local && this.#localName === name) {
+      this.#local = { prioritySet: cluster.prioritySet, locality: this.#local.locality };
     }
+    if (this.#stats) {
+      this.#breakerStats.set(
+        name,
+        new CircuitBreakerStats(this.#stats, cluster.info.statName, cluster.resources),
+      );
+    }
+    if (this.#watcher) this.#watch(name, cluster, this.#watcher);
+    this.stats?.activeClusters.set(this.#clusters.size);
+    return old !== undefined;
+  }
+
+  /** Takes cluster `name` out of service (CDS removed it); returns whether it existed. */
+  removeCluster(name: string): boolean {
+    const old = this.#clusters.get(name);
+    if (!old) return false;
+    this.#retire(name, old);
+    this.#clusters.delete(name);
+    this.#breakerStats.delete(name);
+    this.stats?.activeClusters.set(this.#clusters.size);
+    return true;
+  }
+
+  #retire(name: string, old: Cluster): void {
+    const pending = this.#pending.get(name);
+    if (pending) {
+      if (pending.timer !== undefined) this.#timers.clearTimeout(pending.timer);
+      pending.unwatch?.();
+      this.#pending.delete(name);
+    }
+    this.#lbs.get(name)?.destroy();
+    this.#lbs.delete(name);
+    this.#pools?.drainCluster?.(name);
+    old.destroy();
   }
 
   /** Envoy's scheduleUpdate: whether the update waits to be delivered merged. */

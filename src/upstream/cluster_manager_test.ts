@@ -77,7 +77,7 @@ Deno.test("ClusterManager: one error lists every problem of every cluster", () =
     "cluster 'a': load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address" +
     ".address: 'backend' is not an IP address; STATIC clusters take IP addresses (use STRICT_DNS" +
     " or LOGICAL_DNS for host names)",
-    "cluster 'b': cluster type EDS is not supported yet",
+    "cluster 'b': eds_cluster_config.eds_config: an EDS cluster needs an EDS config source",
     "cluster 'ok': duplicate cluster name",
     "cluster 'c': The table size of maglev must be prime number",
   ]);

@@ -137,10 +137,10 @@ Deno.test("Cluster: config errors list every problem with the cluster name", () 
   }
   assert(error instanceof ClusterConfigError);
   assertEquals(error.problems, [
-    "cluster type EDS is not supported yet",
     "lb_policy CLUSTER_PROVIDED is not supported yet",
+    "eds_cluster_config.eds_config: an EDS cluster needs an EDS config source",
   ]);
-  assertMatch(error.message, /^cluster 'web': cluster type EDS is not supported yet\n/);
+  assertMatch(error.message, /^cluster 'web': lb_policy CLUSTER_PROVIDED is not supported yet\n/);
 });
 
 /** A TCP health check target: accepts and closes; counts connections; `close()` refuses more. */

@@ -845,6 +845,20 @@ export class ConnPoolManager {
   }
 
   /**
+   * Drains every pool of `cluster` and forgets them (CDS replaced or removed the cluster):
+   * requests under way finish, and the next request builds a pool with the new settings.
+   */
+  drainCluster(cluster: string): void {
+    const prefix = `${cluster}|`;
+    for (const [key, p] of this.#pools) {
+      if (!key.startsWith(prefix)) continue;
+      p.drain();
+      this.#pools.delete(key);
+    }
+    this.#last = undefined;
+  }
+
+  /**
    * `close_connections_on_host_health_failure`, as Envoy does it: the host's HTTP pools drain
    * (Envoy's DrainExistingConnections) and its tracked TCP connections close at once.
    */

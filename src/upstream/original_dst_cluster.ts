@@ -46,6 +46,8 @@ export interface HostPoolView {
    * (tcp_proxy): the host failed its health checks.
    */
   closeConnectionsTo(cluster: string, address: string, port: number): void;
+  /** Drains every pool of the cluster (it was replaced or removed). */
+  drainCluster?(cluster: string): void;
 }
 
 /**

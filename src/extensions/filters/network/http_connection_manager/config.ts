@@ -10,6 +10,10 @@ import {
 import { RouteTable } from "../../../../router/route_table.ts";
 import { statefulFormatterSettings } from "../../../http/header_formatters/preserve_case/config.ts";
 import { CONN_MANAGER_FIELDS } from "../../../../http/conn_manager_fields.ts";
+import { create } from "@bufbuild/protobuf";
+import { ConfigSourceSchema } from "../../../../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import { configSourceProblems } from "../../../../xds/config_source.ts";
+import { RDS } from "../../../../xds/resource_types.ts";
 
 /** Factory for the HTTP connection manager. */
 export const httpConnectionManagerFactory: ExtensionFactory = {
@@ -54,6 +58,14 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
         const msg = (e as Error).message;
         if (/not supported/.test(msg)) ctx.unsupported(msg, "route_config");
         else ctx.report(msg, "route_config");
+      }
+    } else if (hcm.routeSpecifier.case === "rds") {
+      const rds = hcm.routeSpecifier.value;
+      if (!rds.configSource) ctx.report("rds needs a config_source", "rds");
+      for (const p of configSourceProblems(rds.configSource ?? create(ConfigSourceSchema), RDS)) {
+        const field = `rds.config_source${p.field ? `.${p.field}` : ""}`;
+        if (p.unsupported) ctx.unsupported(p.message, field);
+        else ctx.report(p.message, field);
       }
     } else if (hcm.routeSpecifier.case) {
       ctx.unsupported(`${hcm.routeSpecifier.case} (dynamic route configuration)`);

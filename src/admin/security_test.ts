@@ -1,0 +1,84 @@
+import { assertEquals, assertMatch } from "../testing/assert.ts";
+import {
+  adminGuard,
+  exposureWarning,
+  isLoopback,
+  parseAdminAllow,
+  readAdminToken,
+} from "./security.ts";
+
+Deno.test("--admin-allow entries: METHOD:/path, comma-separated and repeatable", () => {
+  assertEquals(parseAdminAllow(["GET:/stats,post:/healthcheck/fail", "*:/ready"]), [
+    { method: "GET", path: "/stats" },
+    { method: "POST", path: "/healthcheck/fail" },
+    { method: "*", path: "/ready" },
+  ]);
+  for (const bad of ["/stats", "GET/stats", "PUT:/stats", "GET:stats"]) {
+    let msg = "";
+    try {
+      parseAdminAllow([bad]);
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    assertMatch(msg, new RegExp(`invalid --admin-allow entry '${bad}'`));
+  }
+});
+
+Deno.test("no flags: no guard at all (the admin is Envoy's)", () => {
+  assertEquals(adminGuard({}), undefined);
+});
+
+Deno.test("bearer token: 401 without it or with a wrong one", () => {
+  const guard = adminGuard({ token: "s3cret" })!;
+  assertEquals(guard("GET", "/stats", undefined, false)?.status, 401);
+  assertEquals(guard("GET", "/stats", "Bearer wrong", false)?.status, 401);
+  assertEquals(guard("GET", "/stats", "Basic s3cret", false)?.status, 401);
+  assertEquals(
+    guard("GET", "/stats", undefined, false)?.headers,
+    { "www-authenticate": 'Bearer realm="denvoy admin"' },
+  );
+  assertEquals(guard("GET", "/stats", "Bearer s3cret", false), undefined);
+  assertEquals(guard("GET", "/stats", "bearer s3cret", false), undefined);
+});
+
+Deno.test("allow-list and read-only: 403 for what is not served", () => {
+  const allow = adminGuard({ allow: parseAdminAllow(["GET:/stats,*:/ready"]) })!;
+  assertEquals(allow("GET", "/stats", undefined, false), undefined);
+  assertEquals(allow("HEAD", "/stats", undefined, false), undefined);
+  assertEquals(allow("POST", "/ready", undefined, false), undefined);
+  assertEquals(
+    allow("GET", "/clusters", undefined, false)?.body,
+    "admin: GET /clusters is not allowed (--admin-allow)\n",
+  );
+  const ro = adminGuard({ readOnly: true })!;
+  assertEquals(ro("POST", "/quitquitquit", undefined, true)?.status, 403);
+  assertEquals(ro("GET", "/stats", undefined, false), undefined);
+  // A GET of a mutating endpoint gets Envoy's own answer (405, or the log levels).
+  assertEquals(ro("GET", "/logging", undefined, true), undefined);
+});
+
+Deno.test("the admin token file: one word, not empty", () => {
+  const f = Deno.makeTempFileSync();
+  Deno.writeTextFileSync(f, "  abc123\n");
+  assertEquals(readAdminToken(f), "abc123");
+  Deno.writeTextFileSync(f, "\n");
+  let msg = "";
+  try {
+    readAdminToken(f);
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assertEquals(msg, `--admin-token-file '${f}' is empty`);
+  Deno.removeSync(f);
+});
+
+Deno.test("an admin other hosts can reach is warned about", () => {
+  for (const a of ["127.0.0.1", "127.1.2.3", "::1", "localhost"]) assertEquals(isLoopback(a), true);
+  for (const a of ["0.0.0.0", "::", "10.0.0.1"]) assertEquals(isLoopback(a), false);
+  assertEquals(exposureWarning("127.0.0.1", {}), undefined);
+  assertMatch(exposureWarning("0.0.0.0", {})!, /anyone who connects can .* --admin-token-file/);
+  assertMatch(
+    exposureWarning("0.0.0.0", { token: "x", readOnly: true })!,
+    /protected by a bearer token, read-only$/,
+  );
+});

@@ -1,0 +1,205 @@
+/**
+ * A `ConfigSource` (where a type's resources come from) checked and turned into a
+ * {@linkcode Subscription}. Implemented: the filesystem (`path_config_source`, and the
+ * deprecated `path`) and REST polling (`api_config_source` REST). Refused with a clear message
+ * until their transports land (issue 13): gRPC (`api_config_source` GRPC, DELTA_GRPC,
+ * AGGREGATED_*), ADS (`ads`), `self`.
+ *
+ * @module
+ */
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import { RestSubscription } from "./rest_subscription.ts";
+import { durationMs } from "../common/duration.ts";
+import type { DecodeContext } from "./decode.ts";
+import { type FilesystemSource, FilesystemSubscription } from "./filesystem_subscription.ts";
+import type { ResourceType } from "./resource_types.ts";
+import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
+import type { SubscriptionStats } from "./subscription_stats.ts";
+
+/** Envoy's `api_config_source.request_timeout` when unset. */
+const DEFAULT_REST_REQUEST_TIMEOUT_MS = 1000;
+
+/** Envoy's `initial_fetch_timeout` when unset. */
+const DEFAULT_INITIAL_FETCH_TIMEOUT_MS = 15_000;
+
+/** `ApiConfigSource.ApiType` names by value. */
+const API_TYPES: Readonly<Record<number, string>> = {
+  0: "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE",
+  1: "REST",
+  2: "GRPC",
+  3: "DELTA_GRPC",
+  5: "AGGREGATED_GRPC",
+  6: "AGGREGATED_DELTA_GRPC",
+};
+
+/** Why a config source cannot be used, with the field it is about. */
+export interface ConfigSourceProblem {
+  /** Relative to the ConfigSource ("" for the source itself). */
+  field: string;
+  message: string;
+  /** Valid in Envoy, not implemented here yet (reported like an unsupported extension). */
+  unsupported: boolean;
+}
+
+const GRPC_WORK = "the gRPC xDS transports (GRPC, DELTA_GRPC, ADS) are issue 13's remaining " +
+  "work; use path_config_source (filesystem xDS) meanwhile";
+
+/** What is wrong with `cs` for fetching resources of `type`; empty when it can be used. */
+export function configSourceProblems(
+  cs: ConfigSource,
+  type: ResourceType,
+): ConfigSourceProblem[] {
+  const out: ConfigSourceProblem[] = [];
+  if (!type.supported) {
+    out.push({
+      field: "",
+      message: `${type.service} (${type.typeUrl}) is not supported yet (issue 13)`,
+      unsupported: true,
+    });
+  }
+  // ApiVersion: AUTO (0) and V3 (2) are v3; V2 (1) was removed from Envoy.
+  if (cs.resourceApiVersion === 1) {
+    out.push({
+      field: "resource_api_version",
+      message: "the V2 xDS API is no longer supported: use V3",
+      unsupported: false,
+    });
+  }
+  const spec = cs.configSourceSpecifier;
+  switch (spec.case) {
+    case "path":
+    case "pathConfigSource":
+      break;
+    case "apiConfigSource": {
+      const api = spec.value;
+      if (api.transportApiVersion === 1) {
+        out.push({
+          field: "api_config_source.transport_api_version",
+          message: "the V2 xDS transport is no longer supported: use V3",
+          unsupported: false,
+        });
+      }
+      const name = API_TYPES[api.apiType] ?? String(api.apiType);
+      if (name === "REST") {
+        // Envoy's checks of a REST source (its cluster is checked when subscribing).
+        if (api.clusterNames.length !== 1) {
+          out.push({
+            field: "api_config_source.cluster_names",
+            message: "API configs must have a single cluster name specified",
+            unsupported: false,
+          });
+        }
+        if (!api.refreshDelay) {
+          out.push({
+            field: "api_config_source.refresh_delay",
+            message: "refresh_delay is required for REST API configuration sources",
+            unsupported: false,
+          });
+        }
+        break;
+      }
+      out.push({
+        field: "api_config_source.api_type",
+        message: name === "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE"
+          ? "api_type must be set (REST, GRPC or DELTA_GRPC)"
+          : `api_config_source ${name} is not supported yet: ${GRPC_WORK}`,
+        unsupported: name !== "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE",
+      });
+      break;
+    }
+    case "ads":
+      out.push({
+        field: "ads",
+        message: `ads is not supported yet: ${GRPC_WORK}`,
+        unsupported: true,
+      });
+      break;
+    case "self":
+      out.push({
+        field: "self",
+        message: "self config sources are not supported yet (issue 13)",
+        unsupported: true,
+      });
+      break;
+    default:
+      out.push({
+        field: "",
+        message: "a config source needs one of path_config_source, api_config_source, ads",
+        unsupported: false,
+      });
+  }
+  return out;
+}
+
+/** The file and watched directory of a filesystem config source. */
+export function filesystemSource(cs: ConfigSource): FilesystemSource | undefined {
+  const spec = cs.configSourceSpecifier;
+  if (spec.case === "path") return { path: spec.value };
+  if (spec.case !== "pathConfigSource") return undefined;
+  const dir = spec.value.watchedDirectory?.path;
+  return { path: spec.value.path, ...(dir ? { watchedDirectory: dir } : {}) };
+}
+
+/** `initial_fetch_timeout` in ms (0: wait for ever). */
+export function initialFetchTimeoutMs(cs: ConfigSource): number {
+  return durationMs(cs.initialFetchTimeout, DEFAULT_INITIAL_FETCH_TIMEOUT_MS);
+}
+
+/** What REST subscriptions need of the server. */
+export interface SubscriptionEnv {
+  /** The node (proto JSON) requests carry. */
+  node: JsonObject;
+  /**
+   * A host of cluster `name` for a REST poll; throws when the cluster cannot serve a config
+   * source (missing, or itself discovered by xDS).
+   */
+  hostOf(name: string): () => { address: string; port: number } | undefined;
+}
+
+/**
+ * The subscription `cs` gives for `type` (`names`: the resources of interest, none for all);
+ * throws an Error for a source that {@linkcode configSourceProblems} refuses (validation keeps
+ * such configs out) or whose cluster cannot be used.
+ */
+export function createSubscription(
+  cs: ConfigSource,
+  type: ResourceType,
+  stats: SubscriptionStats,
+  decode: DecodeContext,
+  callbacks: SubscriptionCallbacks,
+  env: SubscriptionEnv,
+  names: string[] = [],
+): Subscription {
+  const problem = configSourceProblems(cs, type)[0];
+  if (problem) throw new Error(problem.message);
+  const spec = cs.configSourceSpecifier;
+  if (spec.case === "apiConfigSource") {
+    const api = spec.value;
+    const clusterName = api.clusterNames[0];
+    return new RestSubscription(
+      {
+        clusterName,
+        refreshDelayMs: durationMs(api.refreshDelay, 0),
+        requestTimeoutMs: durationMs(api.requestTimeout, DEFAULT_REST_REQUEST_TIMEOUT_MS),
+        node: env.node,
+        resourceNames: names,
+        chooseHost: env.hostOf(clusterName),
+      },
+      type,
+      stats,
+      decode,
+      callbacks,
+      initialFetchTimeoutMs(cs),
+    );
+  }
+  const fs = filesystemSource(cs)!;
+  return new FilesystemSubscription(
+    fs,
+    type,
+    stats,
+    decode,
+    callbacks,
+    initialFetchTimeoutMs(cs),
+  );
+}

@@ -1,0 +1,64 @@
+import { create } from "@bufbuild/protobuf";
+import { assertEquals, assertMatch } from "../testing/assert.ts";
+import {
+  type ConfigSource,
+  ConfigSourceSchema,
+} from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import { configSourceProblems, filesystemSource, initialFetchTimeoutMs } from "./config_source.ts";
+import { CDS, RESOURCE_TYPES } from "./resource_types.ts";
+
+const source = (init: Parameters<typeof create<typeof ConfigSourceSchema>>[1]): ConfigSource =>
+  create(ConfigSourceSchema, init);
+
+Deno.test("filesystem sources are usable, with their watched directory", () => {
+  const cs = source({
+    configSourceSpecifier: {
+      case: "pathConfigSource",
+      value: { path: "/x/cds.yaml", watchedDirectory: { path: "/x" } },
+    },
+  });
+  assertEquals(configSourceProblems(cs, CDS), []);
+  assertEquals(filesystemSource(cs), { path: "/x/cds.yaml", watchedDirectory: "/x" });
+  const legacy = source({ configSourceSpecifier: { case: "path", value: "/x/cds.yaml" } });
+  assertEquals(filesystemSource(legacy), { path: "/x/cds.yaml" });
+  assertEquals(initialFetchTimeoutMs(legacy), 15_000);
+  assertEquals(
+    initialFetchTimeoutMs(source({ initialFetchTimeout: { seconds: 0n, nanos: 0 } })),
+    0,
+  );
+});
+
+Deno.test("gRPC, ADS, REST and self sources are refused, naming what is missing", () => {
+  const problems = (cs: ConfigSource) =>
+    configSourceProblems(cs, CDS).map((p) => `${p.field}: ${p.message}`);
+  assertMatch(
+    problems(source({ configSourceSpecifier: { case: "ads", value: {} } }))[0],
+    /^ads: ads is not supported yet: the gRPC xDS transports .* issue 13/,
+  );
+  assertMatch(
+    problems(source({
+      configSourceSpecifier: { case: "apiConfigSource", value: { apiType: 3 } },
+    }))[0],
+    /^api_config_source\.api_type: api_config_source DELTA_GRPC is not supported yet/,
+  );
+  assertMatch(
+    problems(source({ configSourceSpecifier: { case: "self", value: {} } }))[0],
+    /self config sources/,
+  );
+  assertMatch(problems(source({}))[0], /needs one of path_config_source/);
+  assertMatch(
+    problems(source({
+      resourceApiVersion: 1,
+      configSourceSpecifier: { case: "path", value: "/x" },
+    }))[0],
+    /V2 xDS API is no longer supported/,
+  );
+});
+
+Deno.test("resource types not applied yet are refused for any source", () => {
+  const sds = RESOURCE_TYPES.get(
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+  )!;
+  const cs = source({ configSourceSpecifier: { case: "path", value: "/x" } });
+  assertMatch(configSourceProblems(cs, sds)[0].message, /SDS .* is not supported yet/);
+});

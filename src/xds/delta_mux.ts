@@ -1,0 +1,125 @@
+/**
+ * The incremental (delta) xDS multiplexer of one stream (Envoy's NewGrpcMuxImpl), independent
+ * of the transport: each type keeps the resources it holds (name, version, message), so that
+ * a response that adds, updates or removes some of them becomes the whole state of the world
+ * the subscription layer applies — or rejects, in which case nothing is kept and the type is
+ * NACKed. Interest changes go out as `resource_names_subscribe` / `_unsubscribe`; a new stream
+ * says again what is held (`initial_resource_versions`). Responses for types nobody watches
+ * are ignored.
+ *
+ * @module
+ */
+import { create, type JsonObject, toJsonString } from "@bufbuild/protobuf";
+import type { Any } from "@bufbuild/protobuf/wkt";
+import { DiscoveryResponseSchema } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+import { getLogger } from "../common/logger.ts";
+import { apiRegistry } from "../config/api.ts";
+import { type DecodeContext, decodeResponseText } from "./decode.ts";
+import { type DeltaRequest, type DeltaResponse, DeltaState } from "./protocol_state.ts";
+import type { ResourceType } from "./resource_types.ts";
+import type { MuxWatch } from "./sotw_mux.ts";
+
+const log = getLogger("config");
+
+/** A request as sent: the first one of a stream carries the node. */
+export type DeltaMuxRequest = DeltaRequest & { node?: JsonObject };
+
+interface TypeState {
+  type: ResourceType;
+  state: DeltaState;
+  watches: Set<MuxWatch>;
+  /** The resources held, by name. */
+  held: Map<string, Any>;
+}
+
+/** Incremental xDS over one stream. */
+export class DeltaMux {
+  readonly #types = new Map<string, TypeState>();
+  #first = true;
+
+  constructor(
+    readonly send: (request: DeltaMuxRequest) => void,
+    readonly decode: DecodeContext,
+    readonly node: JsonObject,
+  ) {}
+
+  /** Adds a watch of `type` (names: none for a wildcard); returns the function removing it. */
+  watch(type: ResourceType, watch: MuxWatch): () => void {
+    let t = this.#types.get(type.typeUrl);
+    if (!t) {
+      t = {
+        type,
+        state: new DeltaState(type.typeUrl, watch.names),
+        watches: new Set(),
+        held: new Map(),
+      };
+      this.#types.set(type.typeUrl, t);
+    } else t.state.subscribe(watch.names);
+    t.watches.add(watch);
+    const ts = t;
+    if (ts.state.pending) this.#send(ts.state.request());
+    return () => {
+      ts.watches.delete(watch);
+      const still = new Set([...ts.watches].flatMap((w) => w.names));
+      const gone = watch.names.filter((n) => !still.has(n));
+      ts.state.unsubscribe(gone);
+      for (const n of gone) ts.held.delete(n);
+      if (ts.watches.size === 0) this.#types.delete(ts.type.typeUrl);
+      else if (ts.state.pending) this.#send(ts.state.request());
+    };
+  }
+
+  /** A new stream: every type says again what it wants and what it holds. */
+  onStreamEstablished(): void {
+    this.#first = true;
+    for (const t of this.#types.values()) this.#send(t.state.streamReset());
+  }
+
+  /** A response: applied to what is held and delivered whole, or NACKed changing nothing. */
+  onResponse(response: DeltaResponse): void {
+    const t = this.#types.get(response.typeUrl);
+    if (!t) {
+      log.warn(`Ignoring the delta message for type URL ${response.typeUrl}: no subscribers.`);
+      return;
+    }
+    const reply = t.state.onResponse(response, (update) => {
+      const next = new Map(t.held);
+      for (const r of update.added) next.set(r.name, r.resource!);
+      for (const name of update.removed) next.delete(name);
+      const text = toJsonString(
+        DiscoveryResponseSchema,
+        create(DiscoveryResponseSchema, {
+          versionInfo: update.systemVersionInfo,
+          typeUrl: response.typeUrl,
+          nonce: response.nonce,
+          resources: [...next.values()],
+        }),
+        { registry: apiRegistry() },
+      );
+      const result = decodeResponseText(text, `${t.type.service} response`, t.type, this.decode);
+      const errors: string[] = [];
+      for (const w of t.watches) {
+        const names = w.names;
+        const own = names.length === 0 || !result.update ? result : {
+          ...result,
+          update: {
+            ...result.update,
+            resources: result.update.resources.filter((r) => names.includes(r.name)),
+          },
+        } as typeof result;
+        const error = w.deliver(own);
+        if (error !== undefined) errors.push(error);
+      }
+      if (errors.length > 0) throw new Error(errors.join("\n"));
+      t.held = next;
+    });
+    this.#send(reply);
+  }
+
+  #send(request: DeltaRequest): void {
+    if (this.#first) {
+      this.#first = false;
+      this.send({ ...request, node: this.node });
+    } else this.send(request);
+  }
+}

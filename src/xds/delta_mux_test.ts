@@ -1,0 +1,80 @@
+import { create } from "@bufbuild/protobuf";
+import { type Any, anyPack } from "@bufbuild/protobuf/wkt";
+import { assert, assertEquals } from "../testing/assert.ts";
+import { ClusterSchema } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
+import { builtinExtensions } from "../extensions/builtin.ts";
+import type { DecodeResult } from "./decode.ts";
+import { DeltaMux, type DeltaMuxRequest } from "./delta_mux.ts";
+import { CDS } from "./resource_types.ts";
+
+const dc = { extensions: builtinExtensions(), clusters: () => new Set<string>() };
+
+const cluster = (name: string, lbPolicy = 0): Any =>
+  anyPack(ClusterSchema, create(ClusterSchema, { name, lbPolicy }));
+
+function setup() {
+  const sent: DeltaMuxRequest[] = [];
+  const mux = new DeltaMux((r) => sent.push(r), dc, { id: "n" });
+  const seen: string[][] = [];
+  mux.watch(CDS, {
+    names: [],
+    deliver: (r: DecodeResult) =>
+      r.ok ? (seen.push(r.update.resources.map((x) => x.name)), undefined) : "rejected",
+  });
+  return { sent, mux, seen };
+}
+
+Deno.test("delta: added, updated and removed resources become the whole state delivered", () => {
+  const { sent, mux, seen } = setup();
+  assertEquals(sent[0].node?.id, "n");
+  mux.onResponse({
+    typeUrl: CDS.typeUrl,
+    systemVersionInfo: "1",
+    nonce: "a",
+    resources: [{ name: "x", version: "1", resource: cluster("x") }, {
+      name: "y",
+      version: "1",
+      resource: cluster("y"),
+    }],
+    removedResources: [],
+  });
+  mux.onResponse({
+    typeUrl: CDS.typeUrl,
+    systemVersionInfo: "2",
+    nonce: "b",
+    resources: [{ name: "z", version: "1", resource: cluster("z") }],
+    removedResources: ["x"],
+  });
+  assertEquals(seen, [["x", "y"], ["y", "z"]]);
+  const ack = sent[sent.length - 1];
+  assertEquals([ack.responseNonce, ack.errorDetail], ["b", undefined]);
+  mux.onStreamEstablished();
+  assertEquals(sent[sent.length - 1].initialResourceVersions, { y: "1", z: "1" });
+});
+
+Deno.test("delta: a rejected response is NACKed and what is held stays", () => {
+  const { sent, mux, seen } = setup();
+  mux.onResponse({
+    typeUrl: CDS.typeUrl,
+    systemVersionInfo: "1",
+    nonce: "a",
+    resources: [{ name: "x", version: "1", resource: cluster("x") }],
+    removedResources: [],
+  });
+  mux.onResponse({
+    typeUrl: CDS.typeUrl,
+    systemVersionInfo: "2",
+    nonce: "b",
+    resources: [{ name: "bad", version: "1", resource: cluster("bad", 6) }],
+    removedResources: ["x"],
+  });
+  assert(sent[sent.length - 1].errorDetail !== undefined);
+  mux.onResponse({
+    typeUrl: CDS.typeUrl,
+    systemVersionInfo: "3",
+    nonce: "c",
+    resources: [{ name: "w", version: "1", resource: cluster("w") }],
+    removedResources: [],
+  });
+  assertEquals(seen, [["x"], ["x", "w"]]);
+});

@@ -1,0 +1,50 @@
+/**
+ * The xDS resource types by type URL: which discovery service carries each, and whether
+ * denvoy applies it yet. A type that is known but not applied is refused where a config
+ * source asks for it, and a response carrying it is rejected, never half-applied.
+ *
+ * @module
+ */
+
+const PREFIX = "type.googleapis.com/";
+
+/** One xDS resource type. */
+export interface ResourceType {
+  /** `type.googleapis.com/<message>`. */
+  readonly typeUrl: string;
+  /** The proto message name. */
+  readonly typeName: string;
+  /** Envoy's short name of the discovery service (LDS, CDS, ...), for logs and errors. */
+  readonly service: string;
+  /** Whether denvoy applies resources of this type yet. */
+  readonly supported: boolean;
+}
+
+function type(typeName: string, service: string, supported: boolean): ResourceType {
+  return { typeUrl: PREFIX + typeName, typeName, service, supported };
+}
+
+/** Listener discovery. */
+export const LDS = type("envoy.config.listener.v3.Listener", "LDS", true);
+/** Cluster discovery. */
+export const CDS = type("envoy.config.cluster.v3.Cluster", "CDS", true);
+/** Endpoint discovery. */
+export const EDS = type("envoy.config.endpoint.v3.ClusterLoadAssignment", "EDS", true);
+/** Route discovery. */
+export const RDS = type("envoy.config.route.v3.RouteConfiguration", "RDS", true);
+
+/** Every type xDS defines, by type URL; those not supported are refused (issue 13). */
+export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
+  [
+    LDS,
+    CDS,
+    EDS,
+    RDS,
+    type("envoy.extensions.transport_sockets.tls.v3.Secret", "SDS", false),
+    type("envoy.service.runtime.v3.Runtime", "RTDS", false),
+    type("envoy.config.core.v3.TypedExtensionConfig", "ECDS", false),
+    type("envoy.config.route.v3.VirtualHost", "VHDS", false),
+    type("envoy.config.route.v3.ScopedRouteConfiguration", "SRDS", false),
+    type("envoy.config.endpoint.v3.LbEndpoint", "LEDS", false),
+  ].map((t) => [t.typeUrl, t]),
+);

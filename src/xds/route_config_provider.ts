@@ -1,0 +1,60 @@
+/**
+ * RDS in an isolate: the current route table of each route configuration name, and the
+ * connection managers that route with it. An update swaps the table of every one of them at
+ * once, so new requests route with it while requests under way keep the route they matched.
+ * A connection manager built before its route configuration arrived routes with an empty
+ * table (every request gets 404 NR), as Envoy's does once the listener stopped warming.
+ *
+ * @module
+ */
+import { create } from "@bufbuild/protobuf";
+import {
+  type RouteConfiguration,
+  RouteConfigurationSchema,
+} from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import { RouteTable } from "../router/route_table.ts";
+
+/** What holds a route table the provider keeps current (a connection manager's config). */
+export interface RouteTableHolder {
+  routeTable: RouteTable;
+}
+
+/** The route tables of one isolate, by route configuration name. */
+export class RouteConfigProviders {
+  readonly #tables = new Map<string, RouteTable>();
+  // Weak: a listener that is gone takes its connection managers with it.
+  readonly #holders = new Map<string, Set<WeakRef<RouteTableHolder>>>();
+
+  /** The current table of `name` (an empty one until its configuration arrives). */
+  table(name: string): RouteTable {
+    let t = this.#tables.get(name);
+    if (!t) {
+      t = new RouteTable(create(RouteConfigurationSchema, { name }));
+      this.#tables.set(name, t);
+    }
+    return t;
+  }
+
+  /** Keeps `holder.routeTable` the current table of `name` from now on. */
+  track(name: string, holder: RouteTableHolder): void {
+    let set = this.#holders.get(name);
+    if (!set) this.#holders.set(name, set = new Set());
+    set.add(new WeakRef(holder));
+  }
+
+  /**
+   * Compiles `config` and swaps it in for every holder of its name. Throws (changing nothing)
+   * when it does not compile; the main thread compiled it already, so that is a bug.
+   */
+  update(config: RouteConfiguration): void {
+    const table = new RouteTable(config);
+    this.#tables.set(config.name, table);
+    const set = this.#holders.get(config.name);
+    if (!set) return;
+    for (const ref of set) {
+      const h = ref.deref();
+      if (h) h.routeTable = table;
+      else set.delete(ref);
+    }
+  }
+}

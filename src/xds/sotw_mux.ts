@@ -1,0 +1,136 @@
+/**
+ * The state-of-the-world xDS multiplexer of one stream (Envoy's GrpcMuxImpl), independent of
+ * the transport: subscriptions of every type share the stream; each type's interest is the
+ * union of its watchers' names; a response is decoded once, each watcher gets the resources
+ * it asked for, and the type is ACKed or NACKed (`error_detail`) as a whole. A response for a
+ * type nobody watches (or a type xDS does not define) is ignored, as Envoy does. The gRPC
+ * stream (issue 13) only has to call {@linkcode SotwMux.onResponse} and
+ * {@linkcode SotwMux.onStreamEstablished} and send what `send` is given.
+ *
+ * @module
+ */
+import { create, type JsonObject, toJsonString } from "@bufbuild/protobuf";
+import {
+  type DiscoveryResponse,
+  DiscoveryResponseSchema,
+} from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+import { getLogger } from "../common/logger.ts";
+import { apiRegistry } from "../config/api.ts";
+import { type DecodeContext, decodeResponseText, type DecodeResult } from "./decode.ts";
+import { type SotwRequest, type SotwResponse, SotwState } from "./protocol_state.ts";
+import { RESOURCE_TYPES, type ResourceType } from "./resource_types.ts";
+
+const log = getLogger("config");
+
+/** A request as sent: the first one of a stream carries the node. */
+export type MuxRequest = SotwRequest & { node?: JsonObject };
+
+/** One subscription's share of a type: the names it wants (none: all) and its delivery. */
+export interface MuxWatch {
+  readonly names: readonly string[];
+  /** Gets the decoded update (its resources filtered to `names`); returns why it was refused. */
+  deliver(result: DecodeResult): string | undefined;
+}
+
+interface TypeState {
+  type: ResourceType;
+  state: SotwState;
+  watches: Set<MuxWatch>;
+}
+
+/** State of the world over one stream. */
+export class SotwMux {
+  readonly #types = new Map<string, TypeState>();
+  #first = true;
+
+  constructor(
+    readonly send: (request: MuxRequest) => void,
+    readonly decode: DecodeContext,
+    /** The node every stream's first request carries. */
+    readonly node: JsonObject,
+  ) {}
+
+  /** Adds a watch of `type`; returns the function that removes it. Sends the new interest. */
+  watch(type: ResourceType, watch: MuxWatch): () => void {
+    let ts = this.#types.get(type.typeUrl);
+    if (!ts) {
+      ts = { type, state: new SotwState(type.typeUrl), watches: new Set() };
+      this.#types.set(type.typeUrl, ts);
+    }
+    ts.watches.add(watch);
+    const t = ts;
+    this.#send(t.state.setNames(this.#names(t)));
+    return () => {
+      t.watches.delete(watch);
+      if (t.watches.size === 0) this.#types.delete(t.type.typeUrl);
+      else this.#send(t.state.setNames(this.#names(t)));
+    };
+  }
+
+  /** A new stream: every type is requested again (its accepted version kept, no nonce). */
+  onStreamEstablished(): void {
+    this.#first = true;
+    for (const t of this.#types.values()) this.#send(t.state.streamReset());
+  }
+
+  /**
+   * A response arrived: decoded once, delivered to every watch of its type, answered with an
+   * ACK or a NACK. Responses for types nobody watches are ignored.
+   */
+  onResponse(response: SotwResponse): void {
+    const t = this.#types.get(response.typeUrl);
+    if (!t) {
+      const known = RESOURCE_TYPES.has(response.typeUrl) ? "" : " (not an xDS type)";
+      log.warn(
+        `Ignoring the message for type URL ${response.typeUrl}${known} as it has no current ` +
+          "subscribers.",
+      );
+      return;
+    }
+    const reply = t.state.onResponse(response, (resources, versionInfo) => {
+      const msg: DiscoveryResponse = create(DiscoveryResponseSchema, {
+        versionInfo,
+        typeUrl: response.typeUrl,
+        nonce: response.nonce,
+        resources: [...resources],
+      });
+      let text: string;
+      try {
+        text = toJsonString(DiscoveryResponseSchema, msg, { registry: apiRegistry() });
+      } catch (e) {
+        throw new Error(`cannot decode the ${t.type.service} response: ${(e as Error).message}`);
+      }
+      const result = decodeResponseText(text, `${t.type.service} response`, t.type, this.decode);
+      const errors: string[] = [];
+      for (const w of t.watches) {
+        const error = w.deliver(filtered(result, w.names));
+        if (error !== undefined) errors.push(error);
+      }
+      if (errors.length > 0) throw new Error(errors.join("\n"));
+    });
+    this.#send(reply);
+  }
+
+  #names(t: TypeState): string[] {
+    const names = new Set<string>();
+    for (const w of t.watches) for (const n of w.names) names.add(n);
+    return [...names];
+  }
+
+  #send(request: SotwRequest): void {
+    if (this.#first) {
+      this.#first = false;
+      this.send({ ...request, node: this.node });
+    } else this.send(request);
+  }
+}
+
+/** The part of `result` a watch of `names` asked for (all of it for a wildcard watch). */
+function filtered(result: DecodeResult, names: readonly string[]): DecodeResult {
+  if (names.length === 0 || !result.update) return result;
+  const update = {
+    ...result.update,
+    resources: result.update.resources.filter((r) => names.includes(r.name)),
+  };
+  return result.ok ? { ok: true, update } : { ...result, update };
+}

@@ -1,0 +1,37 @@
+/**
+ * Fields of the dynamic configuration messages that src/xds implements (see
+ * config/field_support.ts): `dynamic_resources`, config sources, EDS clusters, RDS.
+ * Config sources that name a transport not implemented yet are refused with their own
+ * message (config_source.ts), so their fields are declared here.
+ */
+import type { FieldTable } from "../config/field_support.ts";
+
+/** Config source, dynamic resources and xDS reference fields. */
+export const XDS_FIELDS: FieldTable = {
+  implemented: {
+    "envoy.config.bootstrap.v3.Bootstrap.DynamicResources": ["lds_config", "cds_config"],
+    "envoy.config.core.v3.ConfigSource": [
+      "path",
+      "path_config_source",
+      "api_config_source",
+      "ads",
+      "initial_fetch_timeout",
+      "resource_api_version",
+    ],
+    "envoy.config.core.v3.PathConfigSource": ["path", "watched_directory"],
+    "envoy.config.core.v3.WatchedDirectory": ["path"],
+    "envoy.config.core.v3.ApiConfigSource": [
+      "api_type",
+      "transport_api_version",
+      "cluster_names",
+      "refresh_delay",
+      "request_timeout",
+    ],
+    "envoy.config.core.v3.AggregatedConfigSource": [],
+    "envoy.config.cluster.v3.Cluster.EdsClusterConfig": ["eds_config", "service_name"],
+    "envoy.extensions.filters.network.http_connection_manager.v3.Rds": [
+      "config_source",
+      "route_config_name",
+    ],
+  },
+};

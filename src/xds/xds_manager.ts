@@ -1,0 +1,955 @@
+/**
+ * Dynamic configuration on the main thread (Envoy's xDS-driven cluster and listener managers):
+ * CDS, EDS, LDS and RDS subscriptions from the bootstrap's config sources, each update
+ * validated as a whole (one bad resource rejects it and the previous config stays), diffed
+ * against what serves, warmed, and posted to the workers as a {@linkcode DynamicUpdate}. A
+ * reloaded bootstrap's static listeners and clusters go through the same diff and drain.
+ *
+ * Warming: a cluster serves once initialized (an EDS cluster: its first load assignment, or
+ * the initial fetch timing out); a listener once the route configurations its connection
+ * managers name (RDS) arrived or failed. Initialization (`initialized()`) waits for CDS and
+ * its clusters, then LDS and its listeners, and for the routes of static listeners.
+ *
+ * @module
+ */
+import { equals, type JsonObject, type Message } from "@bufbuild/protobuf";
+import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
+import {
+  type Cluster as ClusterConfig,
+  ClusterSchema,
+} from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
+import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import type { ClusterLoadAssignment } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.ts";
+import {
+  type Listener,
+  ListenerSchema,
+} from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
+import {
+  type RouteConfiguration,
+  RouteConfigurationSchema,
+} from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
+import { reportBug } from "../common/error_boundary.ts";
+import { getLogger } from "../common/logger.ts";
+import { preUnpack, unpackAny } from "../config/any.ts";
+import type { ServerContext } from "../config/extensions.ts";
+import type { ListenerManagerStats } from "../listener/listener_manager_stats.ts";
+import { formatAddress } from "../network/address.ts";
+import { RouteTable } from "../router/route_table.ts";
+import { Cluster, type ClusterDeps } from "../upstream/cluster.ts";
+import type { ClusterManager } from "../upstream/cluster_manager.ts";
+import { parseCluster } from "../upstream/cluster_info.ts";
+import { createSubscription, type SubscriptionEnv } from "./config_source.ts";
+import type { DecodeContext, DecodedUpdate } from "./decode.ts";
+import { CDS, EDS, LDS, RDS } from "./resource_types.ts";
+import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
+import { SubscriptionStats } from "./subscription_stats.ts";
+import type { ClusterChange, DynamicUpdate, ListenerChange } from "./worker_updates.ts";
+
+const log = getLogger("config");
+
+const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+
+/** What the manager works with. */
+export interface XdsManagerDeps {
+  bootstrap: Bootstrap;
+  /** The main thread's context: cluster manager, extensions, stats. */
+  ctx: ServerContext;
+  /** What clusters built on the main thread get (stats, event logs, worker slots). */
+  clusterDeps: ClusterDeps;
+  listenerStats: ListenerManagerStats;
+  /** Posts a change to every worker. */
+  post(update: DynamicUpdate): void;
+  /** How long a replaced or removed listener's connections drain (`--drain-time-s`). */
+  drainTimeMs: number;
+  /** The port a static listener was bound on (port 0 listeners). */
+  staticPort(name: string): number | undefined;
+  /** The node (proto JSON) REST requests carry. */
+  node: JsonObject;
+}
+
+/** A resource in service, with the version of the update that brought it. */
+export interface Versioned<T> {
+  config: T;
+  versionInfo: string;
+  lastUpdated: Date;
+}
+
+/** Envoy's `admin.v3.UpdateFailureState`: the last rejected update of a resource. */
+export interface UpdateFailureState {
+  failedConfiguration?: Message;
+  lastUpdateAttempt: Date;
+  details: string;
+  versionInfo: string;
+}
+
+interface WarmingCluster extends Versioned<ClusterConfig> {
+  cluster: Cluster;
+}
+
+interface ServingListener extends Versioned<Listener> {
+  port: number;
+}
+
+interface WarmingListener extends ServingListener {
+  /**
+   * What it still awaits: `route:<name>` (RDS), `cluster:<name>` (a cluster its inline routes
+   * name that is still warming: workers check route clusters when they build it).
+   */
+  waiting: Set<string>;
+}
+
+/** One RDS subscription (shared by every connection manager naming the route config). */
+export interface RouteState {
+  readonly name: string;
+  subscription?: Subscription;
+  current?: Versioned<RouteConfiguration>;
+  /** Arrived, or failed (warming ends either way). */
+  ready: boolean;
+  error?: UpdateFailureState;
+}
+
+/** One EDS cluster's subscription and last assignment. */
+export interface EdsState {
+  readonly serviceName: string;
+  subscription?: Subscription;
+  current?: Versioned<ClusterLoadAssignment>;
+}
+
+/** A route configuration an HCM of a listener takes from RDS. */
+interface RdsRef {
+  name: string;
+  configSource: ConfigSource;
+  statPrefix: string;
+}
+
+/** The HCMs of `l` that take their routes from RDS. */
+export function rdsRefs(l: Listener): RdsRef[] {
+  const out: RdsRef[] = [];
+  const chains = l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
+  for (const chain of chains) {
+    for (const f of chain.filters) {
+      if (f.configType.case !== "typedConfig" || !f.configType.value.typeUrl.endsWith(HCM)) {
+        continue;
+      }
+      const hcm = unpackAny<HttpConnectionManager>(f.configType.value);
+      const spec = hcm?.routeSpecifier;
+      if (spec?.case === "rds" && spec.value.configSource) {
+        out.push({
+          name: spec.value.routeConfigName,
+          configSource: spec.value.configSource,
+          statPrefix: hcm!.statPrefix,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** The clusters the inline route tables of `l` name. */
+export function routeClusters(l: Listener): Set<string> {
+  const out = new Set<string>();
+  const chains = l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
+  for (const chain of chains) {
+    for (const f of chain.filters) {
+      if (f.configType.case !== "typedConfig" || !f.configType.value.typeUrl.endsWith(HCM)) {
+        continue;
+      }
+      const spec = unpackAny<HttpConnectionManager>(f.configType.value)?.routeSpecifier;
+      if (spec?.case !== "routeConfig") continue;
+      for (const vh of spec.value.virtualHosts) {
+        for (const r of vh.routes) {
+          if (r.action.case !== "route") continue;
+          const cs = r.action.value.clusterSpecifier;
+          if (cs.case === "cluster") out.add(cs.value);
+          else if (cs.case === "weightedClusters") {
+            for (const wc of cs.value.clusters) out.add(wc.name);
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function addressKey(l: Listener): string {
+  return formatAddress(l.address);
+}
+
+/** The dynamic resources of a server. */
+export class XdsManager {
+  readonly #deps: XdsManagerDeps;
+  readonly #decode: DecodeContext;
+  readonly #env: SubscriptionEnv;
+  /** Static clusters and listeners (the bootstrap's; a reload replaces them). */
+  #staticClusters = new Map<string, ClusterConfig>();
+  #staticListeners = new Map<string, Listener>();
+  /** Listeners a reload added or changed, with their ports. */
+  readonly #reloadedListeners = new Map<string, ServingListener>();
+  readonly #clusters = new Map<string, Versioned<ClusterConfig>>();
+  readonly #warmingClusters = new Map<string, WarmingCluster>();
+  readonly #clusterErrors = new Map<string, UpdateFailureState>();
+  readonly #listeners = new Map<string, ServingListener>();
+  readonly #warmingListeners = new Map<string, WarmingListener>();
+  readonly #listenerErrors = new Map<string, UpdateFailureState>();
+  readonly #routes = new Map<string, RouteState>();
+  readonly #eds = new Map<Cluster, EdsState>();
+  #cdsVersion = "";
+  #ldsVersion = "";
+  #cds: Subscription | undefined;
+  #lds: Subscription | undefined;
+  #ldsStarted = false;
+  /** Init targets still pending ("cds", "lds", "cluster:<name>", "route:<name>", ...). */
+  readonly #initTargets = new Set<string>();
+  #initWaiters: (() => void)[] = [];
+  #initializing = true;
+  #stopped = false;
+
+  constructor(deps: XdsManagerDeps) {
+    this.#deps = deps;
+    this.#decode = {
+      extensions: deps.ctx.extensions,
+      clusters: () =>
+        new Set([...deps.ctx.clusterManager.names(), ...this.#warmingClusters.keys()]),
+    };
+    for (const c of deps.bootstrap.staticResources?.clusters ?? []) {
+      this.#staticClusters.set(c.name, c);
+    }
+    const cm = deps.ctx.clusterManager;
+    this.#env = {
+      node: deps.node,
+      hostOf: (name) => {
+        // Envoy: a config source's cluster must be static and not itself EDS.
+        const c = cm.get(name);
+        if (!c || !this.#staticClusters.has(name) || c.info.type === "EDS") {
+          throw new Error(
+            `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
+              `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
+          );
+        }
+        return () => {
+          const h = cm.loadBalancer(name)?.chooseHost();
+          return h && { address: h.address, port: h.port };
+        };
+      },
+    };
+    for (const l of deps.bootstrap.staticResources?.listeners ?? []) {
+      this.#staticListeners.set(l.name, l);
+    }
+  }
+
+  get #store() {
+    return this.#deps.ctx.stats;
+  }
+
+  /**
+   * Starts every subscription: EDS of static EDS clusters, RDS of static listeners, CDS (and
+   * LDS once CDS initialized). Before the cluster manager initializes (its EDS clusters wait
+   * for their first assignment).
+   */
+  start(): void {
+    const cm = this.#deps.ctx.clusterManager;
+    for (const name of cm.names()) {
+      const c = cm.get(name)!;
+      if (c.info.type === "EDS") this.#startEds(c);
+    }
+    for (const l of this.#staticListeners.values()) {
+      for (const ref of rdsRefs(l)) {
+        const st = this.#route(ref);
+        if (!st.ready) this.#initTargets.add(`route:${ref.name}`);
+      }
+    }
+    const d = this.#deps.bootstrap.dynamicResources;
+    if (d?.ldsConfig) this.#initTargets.add("lds");
+    if (d?.cdsConfig) {
+      this.#initTargets.add("cds");
+      this.#cds = createSubscription(
+        d.cdsConfig,
+        CDS,
+        new SubscriptionStats(this.#store, "cluster_manager.cds"),
+        this.#decode,
+        this.#callbacks("cds", (u) => this.#onCds(u), this.#clusterErrors, (m) => {
+          const c = m as ClusterConfig;
+          const cur = this.#warmingClusters.get(c.name) ?? this.#clusters.get(c.name);
+          return cur !== undefined && equals(ClusterSchema, cur.config, c);
+        }),
+        this.#env,
+      );
+      this.#cds.start();
+    }
+    this.#maybeStartLds();
+    this.#checkInit();
+  }
+
+  /** Resolves once the initial fetches are done (or timed out) and what they brought warmed. */
+  initialized(): Promise<void> {
+    if (!this.#initializing) return Promise.resolve();
+    return new Promise((resolve) => this.#initWaiters.push(resolve));
+  }
+
+  /** Stops every subscription. */
+  stop(): void {
+    this.#stopped = true;
+    this.#cds?.stop();
+    this.#lds?.stop();
+    for (const r of this.#routes.values()) r.subscription?.stop();
+    for (const e of this.#eds.values()) e.subscription?.stop();
+    for (const w of this.#warmingClusters.values()) w.cluster.destroy();
+  }
+
+  #ready(target: string): void {
+    if (!this.#initTargets.delete(target)) return;
+    this.#maybeStartLds();
+    this.#checkInit();
+  }
+
+  #checkInit(): void {
+    if (!this.#initializing || this.#initTargets.size > 0) return;
+    this.#initializing = false;
+    for (const w of this.#initWaiters.splice(0)) w();
+  }
+
+  /** LDS starts once CDS and the clusters of its first update are initialized, as in Envoy. */
+  #maybeStartLds(): void {
+    const ldsConfig = this.#deps.bootstrap.dynamicResources?.ldsConfig;
+    if (this.#ldsStarted || !ldsConfig || this.#stopped) return;
+    for (const t of this.#initTargets) if (t === "cds" || t.startsWith("cluster:")) return;
+    this.#ldsStarted = true;
+    this.#lds = createSubscription(
+      ldsConfig,
+      LDS,
+      new SubscriptionStats(this.#store, "listener_manager.lds"),
+      this.#decode,
+      this.#callbacks("lds", (u) => this.#onLds(u), this.#listenerErrors, (m) => {
+        const l = m as Listener;
+        const cur = this.#warmingListeners.get(l.name) ?? this.#listeners.get(l.name);
+        return cur !== undefined && equals(ListenerSchema, cur.config, l);
+      }),
+      this.#env,
+    );
+    this.#lds.start();
+  }
+
+  /**
+   * Callbacks of a CDS or LDS subscription: apply, or record the rejection for each resource
+   * of the update that is not `unchanged` (the one serving).
+   */
+  #callbacks(
+    target: string,
+    apply: (u: DecodedUpdate) => void,
+    errors: Map<string, UpdateFailureState>,
+    unchanged: (m: Message) => boolean,
+  ): SubscriptionCallbacks {
+    return {
+      onConfigUpdate: (u) => {
+        apply(u);
+        for (const r of u.resources) errors.delete(r.name);
+        this.#ready(target);
+      },
+      onConfigUpdateFailed: (_reason, details, failed) => {
+        if (failed) {
+          const now = new Date();
+          for (const r of failed.resources) {
+            if (unchanged(r.message)) continue;
+            errors.set(r.name, {
+              failedConfiguration: r.message,
+              lastUpdateAttempt: now,
+              details,
+              versionInfo: failed.versionInfo,
+            });
+          }
+        }
+        // The first answer ends the initial fetch even when it is refused, as in Envoy.
+        this.#ready(target);
+      },
+    };
+  }
+
+  // ---- clusters ----
+
+  #onCds(u: DecodedUpdate): void {
+    const now = new Date();
+    const seen = new Set<string>();
+    const changed: ClusterConfig[] = [];
+    for (const r of u.resources) {
+      const c = r.message as ClusterConfig;
+      seen.add(c.name);
+      if (this.#staticClusters.has(c.name)) {
+        // Envoy's addOrUpdateCluster leaves a static cluster alone.
+        log.warn(`cds: cluster '${c.name}' is a static cluster and cannot be updated`);
+        continue;
+      }
+      const cur = this.#warmingClusters.get(c.name) ?? this.#clusters.get(c.name);
+      if (cur && equals(ClusterSchema, cur.config, c)) continue;
+      changed.push(c);
+    }
+    const removed = [...new Set([...this.#clusters.keys(), ...this.#warmingClusters.keys()])]
+      .filter((n) => !seen.has(n));
+    const built = this.#build(changed);
+    this.#cdsVersion = u.versionInfo;
+    for (const name of removed) this.#removeCluster(name);
+    for (const cluster of built) {
+      this.#warmCluster(cluster, { versionInfo: u.versionInfo, lastUpdated: now }, true);
+    }
+  }
+
+  /** Builds every cluster before any applies: one that cannot be built rejects them all. */
+  #build(configs: ClusterConfig[]): Cluster[] {
+    const built: Cluster[] = [];
+    try {
+      for (const c of configs) {
+        preUnpack(c);
+        built.push(new Cluster(c, this.#deps.clusterDeps));
+      }
+    } catch (e) {
+      for (const b of built) b.destroy();
+      throw e;
+    }
+    return built;
+  }
+
+  /** A new or changed cluster serves once initialized; the one it replaces serves meanwhile. */
+  #warmCluster(
+    cluster: Cluster,
+    meta: { versionInfo: string; lastUpdated: Date },
+    dynamic: boolean,
+  ): void {
+    const name = cluster.info.name;
+    const prev = this.#warmingClusters.get(name);
+    if (prev) this.#destroy(prev.cluster);
+    const entry: WarmingCluster = { config: cluster.config, ...meta, cluster };
+    this.#warmingClusters.set(name, entry);
+    this.#updateClusterGauges();
+    if (this.#initializing) this.#initTargets.add(`cluster:${name}`);
+    if (cluster.info.type === "EDS") this.#startEds(cluster);
+    cluster.initialize().then(() => {
+      if (this.#warmingClusters.get(name) !== entry || this.#stopped) return;
+      this.#warmingClusters.delete(name);
+      this.#activateCluster(entry, dynamic);
+      this.#settle(`cluster:${name}`);
+      this.#ready(`cluster:${name}`);
+    }).catch((e) => reportBug(`cluster '${name}' warming`, e));
+  }
+
+  #activateCluster(entry: WarmingCluster, dynamic: boolean): void {
+    const cm = this.#deps.ctx.clusterManager;
+    const name = entry.cluster.info.name;
+    const old = cm.get(name);
+    if (old) this.#stopEds(old);
+    const replaced = cm.addOrUpdateCluster(entry.cluster);
+    if (replaced) cm.stats?.clusterModified.inc();
+    else cm.stats?.clusterAdded.inc();
+    if (dynamic) {
+      this.#clusters.set(name, {
+        config: entry.config,
+        versionInfo: entry.versionInfo,
+        lastUpdated: entry.lastUpdated,
+      });
+    }
+    this.#updateClusterGauges();
+    log.info(`cluster '${name}' ${replaced ? "updated" : "added"}${dynamic ? " (CDS)" : ""}`);
+    this.#deps.post({ clusters: [clusterChange(entry.cluster)] });
+  }
+
+  #removeCluster(name: string): void {
+    const warming = this.#warmingClusters.get(name);
+    if (warming) {
+      this.#warmingClusters.delete(name);
+      this.#destroy(warming.cluster);
+      this.#settle(`cluster:${name}`);
+      this.#ready(`cluster:${name}`);
+    }
+    const cm = this.#deps.ctx.clusterManager;
+    const active = cm.get(name);
+    this.#clusters.delete(name);
+    if (active) {
+      this.#stopEds(active);
+      cm.removeCluster(name);
+      cm.stats?.clusterRemoved.inc();
+      log.info(`cluster '${name}' removed`);
+      this.#deps.post({ removedClusters: [name] });
+    }
+    this.#updateClusterGauges();
+  }
+
+  #destroy(cluster: Cluster): void {
+    this.#stopEds(cluster);
+    cluster.destroy();
+  }
+
+  #updateClusterGauges(): void {
+    this.#deps.ctx.clusterManager.stats?.warmingClusters.set(this.#warmingClusters.size);
+  }
+
+  // ---- endpoints ----
+
+  #startEds(cluster: Cluster): void {
+    const eds = cluster.config.edsClusterConfig;
+    if (!eds?.edsConfig || this.#eds.has(cluster)) return;
+    const serviceName = eds.serviceName || cluster.info.name;
+    const state: EdsState = { serviceName };
+    this.#eds.set(cluster, state);
+    try {
+      state.subscription = this.#edsSubscription(cluster, eds.edsConfig, serviceName, state);
+    } catch (e) {
+      // The cluster serves with no endpoints, as after a failed fetch.
+      log.error(`cluster '${cluster.info.name}': EDS: ${(e as Error).message}`);
+      cluster.edsInitialized();
+      return;
+    }
+    state.subscription.start();
+  }
+
+  #edsSubscription(
+    cluster: Cluster,
+    edsConfig: ConfigSource,
+    serviceName: string,
+    state: EdsState,
+  ): Subscription {
+    return createSubscription(
+      edsConfig,
+      EDS,
+      new SubscriptionStats(this.#store, `cluster.${cluster.info.statName}`),
+      this.#decode,
+      {
+        onConfigUpdate: (u) => {
+          if (u.resources.length === 0) {
+            cluster.edsInitialized();
+            return;
+          }
+          if (u.resources.length !== 1) {
+            throw new Error(`Unexpected EDS resource length: ${u.resources.length}`);
+          }
+          const cla = u.resources[0].message as ClusterLoadAssignment;
+          if (cla.clusterName !== serviceName) {
+            throw new Error(
+              `Unexpected EDS cluster (expecting ${serviceName}): ${cla.clusterName}`,
+            );
+          }
+          // The assignment's hosts are read as those of a STATIC cluster with the same
+          // settings (addresses must be IPs, as in Envoy's EDS).
+          const { info, endpoints } = parseCluster({
+            ...cluster.config,
+            clusterDiscoveryType: { case: "type", value: 0 },
+            loadAssignment: cla,
+          });
+          cluster.assign(endpoints, info.hostSetPolicy);
+          state.current = { config: cla, versionInfo: u.versionInfo, lastUpdated: new Date() };
+        },
+        // Start-up goes on without endpoints, as Envoy's EDS cluster does.
+        onConfigUpdateFailed: () => cluster.edsInitialized(),
+      },
+      this.#env,
+      [serviceName],
+    );
+  }
+
+  #stopEds(cluster: Cluster): void {
+    const st = this.#eds.get(cluster);
+    if (!st) return;
+    st.subscription?.stop();
+    this.#eds.delete(cluster);
+  }
+
+  // ---- routes ----
+
+  #route(ref: RdsRef): RouteState {
+    let st = this.#routes.get(ref.name);
+    if (st) return st;
+    const state: RouteState = { name: ref.name, ready: false };
+    st = state;
+    this.#routes.set(ref.name, state);
+    const cm = this.#deps.ctx.clusterManager;
+    try {
+      state.subscription = this.#rdsSubscription(ref, state, cm);
+    } catch (e) {
+      log.error(`RDS '${ref.name}': ${(e as Error).message}`);
+      state.ready = true;
+      return state;
+    }
+    state.subscription.start();
+    return state;
+  }
+
+  #rdsSubscription(ref: RdsRef, state: RouteState, cm: ClusterManager): Subscription {
+    // Envoy's RDS stats besides the subscription's: each new route table applied.
+    const scope = this.#store.scope(`http.${ref.statPrefix}.rds.${ref.name}`);
+    const configReload = scope.counter("config_reload");
+    const configReloadTime = scope.gauge("config_reload_time_ms", "NeverImport");
+    return createSubscription(
+      ref.configSource,
+      RDS,
+      new SubscriptionStats(this.#store, `http.${ref.statPrefix}.rds.${ref.name}`),
+      this.#decode,
+      {
+        onConfigUpdate: (u) => {
+          // Envoy: an empty update is counted (update_empty) and ends warming.
+          if (u.resources.length === 0) {
+            this.#routeReady(ref.name);
+            return;
+          }
+          if (u.resources.length !== 1) {
+            throw new Error(`Unexpected RDS resource length: ${u.resources.length}`);
+          }
+          const rc = u.resources[0].message as RouteConfiguration;
+          if (rc.name !== ref.name) {
+            throw new Error(`Unexpected RDS configuration (expecting ${ref.name}): ${rc.name}`);
+          }
+          // validate_clusters is off by default for RDS (Envoy's default for dynamic routes).
+          new RouteTable(
+            rc,
+            rc.validateClusters === true ? { clusterExists: (n) => cm.get(n) !== undefined } : {},
+          );
+          const same = state.current && equals(RouteConfigurationSchema, state.current.config, rc);
+          state.current = { config: rc, versionInfo: u.versionInfo, lastUpdated: new Date() };
+          state.error = undefined;
+          if (!same) {
+            preUnpack(rc);
+            this.#deps.post({ routes: [rc] });
+            configReload.inc();
+            configReloadTime.set(Date.now());
+          }
+          this.#routeReady(ref.name);
+        },
+        onConfigUpdateFailed: (_reason, details, failed) => {
+          if (failed) {
+            state.error = {
+              failedConfiguration: failed.resources[0]?.message,
+              lastUpdateAttempt: new Date(),
+              details,
+              versionInfo: failed.versionInfo,
+            };
+          }
+          this.#routeReady(ref.name);
+        },
+      },
+      this.#env,
+      [ref.name],
+    );
+  }
+
+  #routeReady(name: string): void {
+    const st = this.#routes.get(name);
+    if (!st || st.ready) return;
+    st.ready = true;
+    this.#settle(`route:${name}`);
+    this.#ready(`route:${name}`);
+  }
+
+  /** What warming listeners waited for (`route:<name>`, `cluster:<name>`) is there. */
+  #settle(key: string): void {
+    for (const w of [...this.#warmingListeners.values()]) {
+      if (w.waiting.delete(key) && w.waiting.size === 0) this.#activateListener(w);
+    }
+  }
+
+  // ---- listeners ----
+
+  #onLds(u: DecodedUpdate): void {
+    const now = new Date();
+    const seen = new Set<string>();
+    const changed: Listener[] = [];
+    for (const r of u.resources) {
+      const l = r.message as Listener;
+      seen.add(l.name);
+      if (this.#staticListeners.has(l.name)) {
+        throw new Error(
+          `error updating listener: '${l.name}' is a static listener and cannot be updated`,
+        );
+      }
+      const cur = this.#warmingListeners.get(l.name) ?? this.#listeners.get(l.name);
+      if (cur && equals(ListenerSchema, cur.config, l)) continue;
+      changed.push(l);
+    }
+    const removed = [...new Set([...this.#listeners.keys(), ...this.#warmingListeners.keys()])]
+      .filter((n) => !seen.has(n));
+    const next = new Map<string, Listener>(this.#staticListeners);
+    for (const [n, l] of this.#listeners) if (seen.has(n)) next.set(n, l.config);
+    for (const l of changed) next.set(l.name, l);
+    checkAddresses(next);
+    const ports = this.#ports(changed, (n) => this.#listeners.get(n));
+    this.#ldsVersion = u.versionInfo;
+    for (const name of removed) this.#removeListener(name);
+    for (const l of changed) {
+      this.#warmListener(l, ports.get(l.name)!, { versionInfo: u.versionInfo, lastUpdated: now });
+    }
+  }
+
+  /**
+   * The port each changed listener binds: its current one when its address is unchanged,
+   * else the configured one, checked free (or chosen, for port 0) by binding it here once.
+   * Throws when one cannot be bound, rejecting the update.
+   */
+  #ports(
+    listeners: Listener[],
+    current: (name: string) => { config: Listener; port: number } | undefined,
+  ): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const l of listeners) {
+      const cur = current(l.name);
+      if (cur && addressKey(cur.config) === addressKey(l)) {
+        out.set(l.name, cur.port);
+        continue;
+      }
+      const sa = l.address?.address;
+      if (sa?.case !== "socketAddress") {
+        throw new Error(`listener '${l.name}': only socket_address listeners are supported yet`);
+      }
+      const ps = sa.value.portSpecifier;
+      try {
+        const probe = Deno.listen({
+          hostname: sa.value.address,
+          port: ps.case === "portValue" ? ps.value : 0,
+          reusePort: true,
+        } as Deno.TcpListenOptions);
+        out.set(l.name, (probe.addr as Deno.NetAddr).port);
+        probe.close();
+      } catch (e) {
+        throw new Error(
+          `error adding listener '${formatAddress(l.address)}': cannot bind: ` +
+            (e instanceof Deno.errors.AddrInUse ? "address already in use" : (e as Error).message),
+        );
+      }
+    }
+    return out;
+  }
+
+  #warmListener(
+    l: Listener,
+    port: number,
+    meta: { versionInfo: string; lastUpdated: Date },
+  ): void {
+    preUnpack(l);
+    const waiting = new Set<string>();
+    for (const ref of rdsRefs(l)) if (!this.#route(ref).ready) waiting.add(`route:${ref.name}`);
+    const cm = this.#deps.ctx.clusterManager;
+    for (const c of routeClusters(l)) {
+      if (this.#warmingClusters.has(c) && !cm.get(c)) waiting.add(`cluster:${c}`);
+    }
+    const entry: WarmingListener = { config: l, port, ...meta, waiting };
+    this.#warmingListeners.set(l.name, entry);
+    if (waiting.size === 0) {
+      this.#activateListener(entry);
+      return;
+    }
+    if (this.#initializing) this.#initTargets.add(`listener:${l.name}`);
+    this.#updateListenerGauges();
+    log.info(`listener '${l.name}' warming: awaiting ${[...waiting].join(", ")}`);
+  }
+
+  #activateListener(entry: WarmingListener): void {
+    const name = entry.config.name;
+    this.#warmingListeners.delete(name);
+    const stats = this.#deps.listenerStats;
+    const isStatic = this.#staticListeners.has(name);
+    const replaced = isStatic
+      ? this.#reloadedListeners.has(name) || this.#deps.staticPort(name) !== undefined
+      : this.#listeners.has(name);
+    const serving = { config: entry.config, port: entry.port, versionInfo: entry.versionInfo };
+    if (isStatic) this.#reloadedListeners.set(name, { ...serving, lastUpdated: entry.lastUpdated });
+    else this.#listeners.set(name, { ...serving, lastUpdated: entry.lastUpdated });
+    if (replaced) {
+      stats.listenerModified.inc();
+      this.#draining();
+    } else stats.listenerAdded.inc();
+    this.#updateListenerGauges();
+    log.info(
+      `listener '${name}' ${replaced ? "updated" : "added"} on ${
+        formatAddress(entry.config.address).replace(/:\d+$/, `:${entry.port}`)
+      }`,
+    );
+    this.#deps.post({ listeners: [{ config: entry.config, port: entry.port }] });
+    this.#ready(`listener:${name}`);
+  }
+
+  #removeListener(name: string): void {
+    if (this.#warmingListeners.delete(name)) this.#ready(`listener:${name}`);
+    const active = this.#listeners.delete(name) || this.#reloadedListeners.delete(name) ||
+      this.#staticListeners.has(name);
+    if (active) {
+      this.#deps.listenerStats.listenerRemoved.inc();
+      this.#draining();
+      log.info(`listener '${name}' removed`);
+      this.#deps.post({ removedListeners: [name] });
+    }
+    this.#updateListenerGauges();
+  }
+
+  /** A listener instance drains for the drain time (`total_listeners_draining`). */
+  #draining(): void {
+    const g = this.#deps.listenerStats.totalListenersDraining;
+    g.inc();
+    const t = setTimeout(() => g.dec(), this.#deps.drainTimeMs);
+    Deno.unrefTimer(t);
+  }
+
+  #updateListenerGauges(): void {
+    const s = this.#deps.listenerStats;
+    s.totalListenersWarming.set(this.#warmingListeners.size);
+    s.totalListenersActive.set(this.activeListenerCount());
+  }
+
+  /** Listeners serving: static and dynamic. */
+  activeListenerCount(): number {
+    return this.#staticListeners.size + this.#listeners.size;
+  }
+
+  // ---- bootstrap reload ----
+
+  /**
+   * Applies a reloaded bootstrap's static clusters and listeners: what changed is built (a
+   * cluster or listener that cannot be, or a port that cannot be bound, throws and nothing
+   * changes), warmed and swapped in; what is gone drains away. Returns what changed.
+   */
+  reloadStatic(next: Bootstrap): string[] {
+    const now = new Date();
+    const clusters = next.staticResources?.clusters ?? [];
+    const listeners = next.staticResources?.listeners ?? [];
+    for (const c of clusters) {
+      if (this.#clusters.has(c.name) || this.#warmingClusters.has(c.name)) {
+        throw new Error(`cluster '${c.name}' is also a CDS cluster`);
+      }
+    }
+    const changedClusters = clusters.filter((c) => {
+      const cur = this.#staticClusters.get(c.name);
+      return !cur || !equals(ClusterSchema, cur, c);
+    });
+    const removedClusters = [...this.#staticClusters.keys()]
+      .filter((n) => !clusters.some((c) => c.name === n));
+    const all = new Map<string, Listener>();
+    for (const l of listeners) {
+      if (this.#listeners.has(l.name)) {
+        throw new Error(`listener '${l.name}' is also an LDS listener`);
+      }
+      all.set(l.name, l);
+    }
+    for (const [n, l] of this.#listeners) all.set(n, l.config);
+    checkAddresses(all);
+    const changedListeners = listeners.filter((l) => {
+      const cur = this.#staticListeners.get(l.name);
+      return !cur || !equals(ListenerSchema, cur, l);
+    });
+    const removedListeners = [...this.#staticListeners.keys()]
+      .filter((n) => !listeners.some((l) => l.name === n));
+    const ports = this.#ports(changedListeners, (n) => {
+      const cur = this.#reloadedListeners.get(n);
+      if (cur) return cur;
+      const l = this.#staticListeners.get(n);
+      const port = this.#deps.staticPort(n);
+      return l && port !== undefined ? { config: l, port } : undefined;
+    });
+    const built = this.#build(changedClusters);
+    const meta = { versionInfo: "", lastUpdated: now };
+    for (const cluster of built) this.#warmCluster(cluster, meta, false);
+    for (const name of removedClusters) {
+      this.#staticClusters.delete(name);
+      this.#removeCluster(name);
+    }
+    this.#staticClusters = new Map(clusters.map((c) => [c.name, c]));
+    for (const name of removedListeners) {
+      this.#removeListener(name);
+      this.#staticListeners.delete(name);
+    }
+    this.#staticListeners = new Map(listeners.map((l) => [l.name, l]));
+    for (const l of changedListeners) this.#warmListener(l, ports.get(l.name)!, meta);
+    this.#updateListenerGauges();
+    return [
+      ...changedClusters.map((c) => `cluster '${c.name}'`),
+      ...removedClusters.map((n) => `cluster '${n}' (removed)`),
+      ...changedListeners.map((l) => `listener '${l.name}'`),
+      ...removedListeners.map((n) => `listener '${n}' (removed)`),
+    ];
+  }
+
+  /** The static resources serving now (a restarted worker builds these). */
+  staticResources(): { clusters: ClusterConfig[]; listeners: Listener[] } {
+    return {
+      clusters: [...this.#staticClusters.values()],
+      listeners: [...this.#staticListeners.values()],
+    };
+  }
+
+  /** The ports of listeners this manager bound (LDS, reloaded static listeners). */
+  ports(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [n, l] of this.#reloadedListeners) out[n] = l.port;
+    for (const [n, l] of this.#listeners) out[n] = l.port;
+    return out;
+  }
+
+  /**
+   * What a worker starting now needs besides the static resources: dynamic clusters (with
+   * their membership), every route table, dynamic listeners.
+   */
+  snapshot(): DynamicUpdate {
+    const cm = this.#deps.ctx.clusterManager;
+    const clusters: ClusterChange[] = [];
+    for (const name of this.#clusters.keys()) {
+      const c = cm.get(name);
+      if (c) clusters.push(clusterChange(c));
+    }
+    const listeners: ListenerChange[] = [...this.#listeners.values()].map((l) => ({
+      config: l.config,
+      port: l.port,
+    }));
+    const routes: RouteConfiguration[] = [];
+    for (const r of this.#routes.values()) if (r.current) routes.push(r.current.config);
+    return { clusters, routes, listeners };
+  }
+
+  // ---- config dump ----
+
+  /** What `/config_dump` shows of dynamic resources. */
+  dumpState(): {
+    cdsVersion: string;
+    ldsVersion: string;
+    clusters: ReadonlyMap<string, Versioned<ClusterConfig>>;
+    warmingClusters: ReadonlyMap<string, Versioned<ClusterConfig>>;
+    clusterErrors: ReadonlyMap<string, UpdateFailureState>;
+    listeners: ReadonlyMap<string, Versioned<Listener>>;
+    warmingListeners: ReadonlyMap<string, Versioned<Listener>>;
+    listenerErrors: ReadonlyMap<string, UpdateFailureState>;
+    routes: ReadonlyMap<string, RouteState>;
+    endpoints: EdsState[];
+  } {
+    return {
+      cdsVersion: this.#cdsVersion,
+      ldsVersion: this.#ldsVersion,
+      clusters: this.#clusters,
+      warmingClusters: this.#warmingClusters,
+      clusterErrors: this.#clusterErrors,
+      listeners: this.#listeners,
+      warmingListeners: this.#warmingListeners,
+      listenerErrors: this.#listenerErrors,
+      routes: this.#routes,
+      endpoints: [...this.#eds.values()],
+    };
+  }
+}
+
+/** What a worker needs to put `cluster` in service. */
+function clusterChange(cluster: Cluster): ClusterChange {
+  return {
+    config: cluster.config,
+    memory: cluster.resources.memory,
+    membership: cluster.prioritySet.snapshot(),
+  };
+}
+
+/** Two listeners may not share an address (unless one does not bind); throws naming both. */
+function checkAddresses(listeners: ReadonlyMap<string, Listener>): void {
+  const seen = new Map<string, string>();
+  for (const l of listeners.values()) {
+    if (l.bindToPort === false) continue;
+    const key = addressKey(l);
+    if (key.endsWith(":0")) continue;
+    const other = seen.get(key);
+    if (other !== undefined) {
+      throw new Error(
+        `error adding listener '${key}': listener '${l.name}' has duplicate address ` +
+          `'${key}' as existing listener '${other}'`,
+      );
+    }
+    seen.set(key, l.name);
+  }
+}
