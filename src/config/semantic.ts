@@ -32,7 +32,11 @@ import { checkStatsConfig } from "../stats/flush_config.ts";
 import { checkOverloadManager } from "../server/overload_manager.ts";
 import { pathSegments, position } from "./source.ts";
 import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
-import { configSourceProblems } from "../xds/config_source.ts";
+import {
+  configSourceProblems,
+  grpcApiConfigSourceProblems,
+  grpcClusterName,
+} from "../xds/config_source.ts";
 import { CDS, LDS, type ResourceType } from "../xds/resource_types.ts";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -477,7 +481,14 @@ function checkDynamicResources(b: Bootstrap, r: Reporter) {
     }
     // A REST source polls a static cluster that is not itself discovered (EDS), as in Envoy.
     const spec = cs.configSourceSpecifier;
-    const name = spec.case === "apiConfigSource" ? spec.value.clusterNames[0] : undefined;
+    if (spec.case === "ads" && !d.adsConfig) {
+      r.report(`${path}.ads`, "ads: {} needs dynamic_resources.ads_config");
+    }
+    const name = spec.case !== "apiConfigSource"
+      ? undefined
+      : spec.value.apiType === 1
+      ? spec.value.clusterNames[0]
+      : grpcClusterName(spec.value);
     const cluster = name !== undefined ? statics.get(name) : undefined;
     const eds = cluster?.clusterDiscoveryType.case === "type" &&
       cluster.clusterDiscoveryType.value === 3;
@@ -489,6 +500,26 @@ function checkDynamicResources(b: Bootstrap, r: Reporter) {
       );
     }
   };
+  if (d.adsConfig) {
+    const at = "dynamic_resources.ads_config";
+    const problems = grpcApiConfigSourceProblems(d.adsConfig, "");
+    for (const p of problems) {
+      const where = `${at}${p.field}`;
+      if (p.unsupported) r.unsupported(where, `${at}: ${p.message}`);
+      else r.report(where, p.message);
+    }
+    const name = grpcClusterName(d.adsConfig);
+    const cluster = name !== undefined ? statics.get(name) : undefined;
+    const eds = cluster?.clusterDiscoveryType.case === "type" &&
+      cluster.clusterDiscoveryType.value === 3;
+    if (problems.length === 0 && name !== undefined && (!cluster || eds)) {
+      r.report(
+        `${at}.grpc_services[0].envoy_grpc.cluster_name`,
+        `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
+          `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
+      );
+    }
+  }
   check(d.ldsConfig, LDS, "dynamic_resources.lds_config");
   check(d.cdsConfig, CDS, "dynamic_resources.cds_config");
 }
