@@ -10,6 +10,9 @@ import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
 import {
+  type DeltaDiscoveryRequest,
+  DeltaDiscoveryRequestSchema,
+  DeltaDiscoveryResponseSchema,
   type DiscoveryRequest,
   DiscoveryRequestSchema,
   DiscoveryResponseSchema,
@@ -24,20 +27,37 @@ const LISTENER = P + "envoy.config.listener.v3.Listener";
 const ROUTE = P + "envoy.config.route.v3.RouteConfiguration";
 const ENDPOINT = P + "envoy.config.endpoint.v3.ClusterLoadAssignment";
 const ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+const DELTA_ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
 
 /** The duplex call of a grpc-js bidirectional streaming handler (what the test uses). */
 interface Call {
-  on(event: "data", f: (req: DiscoveryRequest) => void): void;
+  on(event: "data", f: (req: DiscoveryRequest | DeltaDiscoveryRequest) => void): void;
   on(event: "end" | "close", f: () => void): void;
   on(event: "error", f: (e: Error) => void): void;
   write(b: Buffer): void;
   end(): void;
 }
 
-/** A SotW ADS control plane: serves `resources` by type, records every request. */
+/** A stream of the control plane: SotW or delta. */
+interface PlaneStream {
+  call: Call;
+  delta: boolean;
+}
+
+/** The per-type SotW services the control plane serves beside ADS. */
+const PER_TYPE: Record<string, string> = {
+  StreamClusters: "/envoy.service.cluster.v3.ClusterDiscoveryService/StreamClusters",
+  StreamListeners: "/envoy.service.listener.v3.ListenerDiscoveryService/StreamListeners",
+};
+
+/**
+ * A control plane serving `resources` by type over ADS (SotW and delta) and the per-type
+ * SotW services; records every request.
+ */
 class ControlPlane {
   readonly requests: DiscoveryRequest[] = [];
-  readonly streams = new Set<Call>();
+  readonly deltaRequests: DeltaDiscoveryRequest[] = [];
+  readonly streams = new Set<PlaneStream>();
   readonly versions = new Map<string, number>();
   #server: grpc.Server | undefined;
   #nonce = 0;
@@ -48,31 +68,55 @@ class ControlPlane {
 
   async start(port = 0): Promise<void> {
     const server = new grpc.Server();
+    const method = <T>(path: string, schema: T) => ({
+      path,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: () => Buffer.alloc(0),
+      // deno-lint-ignore no-explicit-any
+      requestDeserialize: (b: Uint8Array) => fromBinary(schema as any, b),
+      responseSerialize: (b: Buffer) => b,
+      responseDeserialize: (b: Buffer) => b,
+    });
+    const sotw = (call: Call) => {
+      const st = { call, delta: false };
+      this.streams.add(st);
+      call.on("data", (m) => {
+        const req = m as DiscoveryRequest;
+        this.requests.push(req);
+        for (const w of this.#waiters.splice(0)) w();
+        // A new stream's request for a type: answer with the type's current state.
+        if (req.responseNonce === "") this.#send(st, req.typeUrl);
+      });
+      call.on("end", () => call.end());
+      call.on("error", () => {});
+      call.on("close", () => this.streams.delete(st));
+    };
+    const delta = (call: Call) => {
+      const st = { call, delta: true };
+      this.streams.add(st);
+      call.on("data", (m) => {
+        const req = m as DeltaDiscoveryRequest;
+        this.deltaRequests.push(req);
+        for (const w of this.#waiters.splice(0)) w();
+        if (req.responseNonce === "" || req.resourceNamesSubscribe.length > 0) {
+          this.#send(st, req.typeUrl);
+        }
+      });
+      call.on("end", () => call.end());
+      call.on("error", () => {});
+      call.on("close", () => this.streams.delete(st));
+    };
     server.addService({
-      StreamAggregatedResources: {
-        path: ADS,
-        requestStream: true,
-        responseStream: true,
-        requestSerialize: (m: DiscoveryRequest) => Buffer.from(toBinary(DiscoveryRequestSchema, m)),
-        requestDeserialize: (b: Uint8Array) => fromBinary(DiscoveryRequestSchema, b),
-        responseSerialize: (b: Buffer) => b,
-        responseDeserialize: (b: Buffer) => b,
-      },
+      StreamAggregatedResources: method(ADS, DiscoveryRequestSchema),
+      DeltaAggregatedResources: method(DELTA_ADS, DeltaDiscoveryRequestSchema),
+      StreamClusters: method(PER_TYPE.StreamClusters, DiscoveryRequestSchema),
+      StreamListeners: method(PER_TYPE.StreamListeners, DiscoveryRequestSchema),
     }, {
-      StreamAggregatedResources: (call: Call) => {
-        this.streams.add(call);
-        call.on("data", (req: DiscoveryRequest) => {
-          this.requests.push(req);
-          for (const w of this.#waiters.splice(0)) w();
-          // A new subscription (or new names): answer with the current state of the type.
-          if (req.responseNonce === "" || req.resourceNames.length > 0 && !req.errorDetail) {
-            if (req.responseNonce === "") this.#send(call, req.typeUrl);
-          }
-        });
-        call.on("end", () => call.end());
-        call.on("error", () => {});
-        call.on("close", () => this.streams.delete(call));
-      },
+      StreamAggregatedResources: sotw,
+      DeltaAggregatedResources: delta,
+      StreamClusters: sotw,
+      StreamListeners: sotw,
     });
     this.port = await new Promise<number>((res, rej) =>
       server.bindAsync(
@@ -89,29 +133,57 @@ class ControlPlane {
     this.streams.clear();
   }
 
-  #send(call: Call, typeUrl: string): void {
+  #send(st: PlaneStream, typeUrl: string, removed: string[] = []): void {
     const list = this.resources.get(typeUrl);
     if (!list) return;
+    const version = String(this.versions.get(typeUrl) ?? 1);
+    const nonce = `n${++this.#nonce}`;
+    const registry = apiRegistry();
+    if (st.delta) {
+      const msg = fromJson(DeltaDiscoveryResponseSchema, {
+        system_version_info: version,
+        type_url: typeUrl,
+        nonce,
+        resources: list.map((r) => ({
+          name: (r as { name?: string; cluster_name?: string }).name ??
+            (r as { cluster_name: string }).cluster_name,
+          version,
+          resource: r,
+        })),
+        removed_resources: removed,
+      } as never, { registry });
+      st.call.write(Buffer.from(toBinary(DeltaDiscoveryResponseSchema, msg)));
+      return;
+    }
     const msg = fromJson(DiscoveryResponseSchema, {
-      version_info: String(this.versions.get(typeUrl) ?? 1),
+      version_info: version,
       type_url: typeUrl,
-      nonce: `n${++this.#nonce}`,
+      nonce,
       resources: list,
-    } as never, { registry: apiRegistry() });
-    call.write(Buffer.from(toBinary(DiscoveryResponseSchema, msg)));
+    } as never, { registry });
+    st.call.write(Buffer.from(toBinary(DiscoveryResponseSchema, msg)));
   }
 
-  /** Pushes a new version of `typeUrl` to every stream. */
-  push(typeUrl: string, list: unknown[]): void {
+  /** Pushes a new version of `typeUrl` to every stream (delta: `list` changed, `removed`). */
+  push(typeUrl: string, list: unknown[], removed: string[] = []): void {
     this.resources.set(typeUrl, list);
     this.versions.set(typeUrl, (this.versions.get(typeUrl) ?? 1) + 1);
-    for (const c of this.streams) this.#send(c, typeUrl);
+    for (const st of this.streams) this.#send(st, typeUrl, removed);
   }
 
-  /** Waits for a request matching `pred` (among all received so far). */
-  async waitRequest(pred: (r: DiscoveryRequest) => boolean): Promise<DiscoveryRequest> {
+  /** Waits for a SotW request matching `pred` (among all received so far). */
+  waitRequest(pred: (r: DiscoveryRequest) => boolean): Promise<DiscoveryRequest> {
+    return this.#wait(() => this.requests.find(pred));
+  }
+
+  /** Waits for a delta request matching `pred`. */
+  waitDelta(pred: (r: DeltaDiscoveryRequest) => boolean): Promise<DeltaDiscoveryRequest> {
+    return this.#wait(() => this.deltaRequests.find(pred));
+  }
+
+  async #wait<T>(find: () => T | undefined): Promise<T> {
     for (;;) {
-      const r = this.requests.find(pred);
+      const r = find();
       if (r) return r;
       await new Promise<void>((res) => this.#waiters.push(res));
     }
@@ -175,23 +247,24 @@ const route = {
   }],
 };
 
-function adsBootstrap(port: number): string {
-  const h2 = `typed_extension_protocol_options:
+const H2 = `typed_extension_protocol_options:
   envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
     "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
     explicit_http_config: { http2_protocol_options: {} }`;
+
+function adsBootstrap(port: number, apiType = "GRPC"): string {
   return `node: { id: grpc-node, cluster: test }
 admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
 dynamic_resources:
   ads_config:
-    api_type: GRPC
+    api_type: ${apiType}
     transport_api_version: V3
     grpc_services: [{ envoy_grpc: { cluster_name: xds } }]
   cds_config: { ads: {}, resource_api_version: V3 }
   lds_config: { ads: {}, resource_api_version: V3 }
 static_resources:
   clusters:
-${staticCluster("xds", port, h2).replace(/^/gm, "  ")}
+${staticCluster("xds", port, H2).replace(/^/gm, "  ")}
 `;
 }
 
@@ -285,5 +358,92 @@ Deno.test("ADS over gRPC: resources applied, endpoints change under load, NACK, 
     await p.stop();
     cp.stop();
     await Promise.all([a.close(), b.close(), c.close()]);
+  }
+});
+
+Deno.test("delta ADS over gRPC: subscribe, apply, update, NACK", async () => {
+  const a = upstream(() => new Response("a"));
+  const b = upstream(() => new Response("b"));
+  const cp = new ControlPlane(
+    new Map<string, unknown[]>([
+      [CLUSTER, [cluster()]],
+      [ENDPOINT, [endpoints(a.port)]],
+      [LISTENER, [listener]],
+      [ROUTE, [route]],
+    ]),
+  );
+  await cp.start();
+  const p = await Proxy.start(adsBootstrap(cp.port, "DELTA_GRPC"));
+  try {
+    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const url = `http://127.0.0.1:${port}/`;
+    assertEquals(await get(url), "a");
+    // Delta: the node on the first request only; named types subscribe by name.
+    assertEquals(cp.deltaRequests[0].node?.id, "grpc-node");
+    assert(cp.deltaRequests.slice(1).every((r) => r.node === undefined));
+    const eds = await cp.waitDelta((r) => r.typeUrl === ENDPOINT);
+    assertEquals(eds.resourceNamesSubscribe, ["backend"]);
+    const rds = await cp.waitDelta((r) => r.typeUrl === ROUTE);
+    assertEquals(rds.resourceNamesSubscribe, ["local_route"]);
+
+    cp.push(ENDPOINT, [endpoints(b.port)]);
+    for (;;) {
+      if (await get(url) === "b") break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    cp.push(CLUSTER, [cluster({ connect_timeout: "-1s" })]);
+    const nack = await cp.waitDelta((r) => r.typeUrl === CLUSTER && !!r.errorDetail);
+    assertMatch(nack.errorDetail?.message ?? "", /connect_timeout/);
+    assertEquals(await get(url), "b");
+    await adminStatsWhen(p.adminPort, (s) => s["control_plane.connected_state"] === 1);
+  } finally {
+    await p.stop();
+    cp.stop();
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+Deno.test("per-type gRPC streams: CDS and LDS each on their own service", async () => {
+  const a = upstream(() => new Response("a"));
+  const staticBackend = {
+    "@type": CLUSTER,
+    name: "backend",
+    type: "STATIC",
+    connect_timeout: "1s",
+    load_assignment: (({ "@type": _, ...rest }) => rest)(endpoints(a.port)),
+  };
+  const inline = structuredClone(listener);
+  const hcm = inline.filter_chains[0].filters[0].typed_config as Record<string, unknown>;
+  delete hcm.rds;
+  hcm.route_config = (({ "@type": _, ...rest }) => rest)(route);
+  const cp = new ControlPlane(
+    new Map<string, unknown[]>([[CLUSTER, [staticBackend]], [LISTENER, [inline]]]),
+  );
+  await cp.start();
+  const source = `{ api_config_source: { api_type: GRPC, transport_api_version: V3,
+      set_node_on_first_message_only: true,
+      grpc_services: [{ envoy_grpc: { cluster_name: xds } }] }, resource_api_version: V3 }`;
+  const p = await Proxy.start(`node: { id: grpc-node, cluster: test }
+admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
+dynamic_resources:
+  cds_config: ${source}
+  lds_config: ${source}
+static_resources:
+  clusters:
+${staticCluster("xds", cp.port, H2).replace(/^/gm, "  ")}
+`);
+  try {
+    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    assertEquals(await get(`http://127.0.0.1:${port}/`), "a");
+    // Two streams, each with the node on its first request only.
+    await cp.waitRequest((r) => r.typeUrl === LISTENER && r.versionInfo === "1");
+    const withNode = cp.requests.filter((r) => r.node !== undefined);
+    assertEquals(withNode.map((r) => r.typeUrl).sort(), [CLUSTER, LISTENER]);
+  } finally {
+    await p.stop();
+    cp.stop();
+    await a.close();
   }
 });
