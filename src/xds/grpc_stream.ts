@@ -124,13 +124,13 @@ class GrpcStream<Req, Res> {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
   #started = false;
-  readonly #backoff = new JitteredBackoff();
 
   constructor(
     readonly name: string,
     readonly open: OpenCall<Req, Res>,
     readonly callbacks: StreamCallbacks<Res>,
     readonly stats: ControlPlaneStats,
+    readonly backoff: JitteredBackoff,
   ) {}
 
   /** Whether a call is open (requests sent now are written). */
@@ -185,7 +185,7 @@ class GrpcStream<Req, Res> {
     try {
       for await (const r of responses) {
         if (this.#queue !== queue) return;
-        this.#backoff.reset();
+        this.backoff.reset();
         try {
           this.callbacks.onResponse(r);
         } catch (e) {
@@ -210,7 +210,7 @@ class GrpcStream<Req, Res> {
     } catch (e) {
       reportBug(`${this.name} stream failure`, e);
     }
-    this.#timer = setTimeout(() => this.#establish(), this.#backoff.nextMs());
+    this.#timer = setTimeout(() => this.#establish(), this.backoff.nextMs());
   }
 }
 
@@ -239,6 +239,7 @@ export class SotwGrpcStream {
     /** `set_node_on_first_message_only`: else every request carries the node, as Envoy. */
     nodeOnFirstOnly: boolean,
     stats: ControlPlaneStats,
+    backoff = new JitteredBackoff(),
   ) {
     const nodeMsg = nodeMessage(node);
     this.#stream = new GrpcStream(name, open, {
@@ -253,7 +254,7 @@ export class SotwGrpcStream {
       onEstablishmentFailure: (d) => {
         for (const l of this.listeners) l.onStreamFailure(d);
       },
-    }, stats);
+    }, stats, backoff);
     this.mux = new SotwMux(
       (req: MuxRequest) => {
         if (!this.#stream.open_) return; // said again once the stream is established
@@ -293,6 +294,7 @@ export class DeltaGrpcStream {
     decode: DecodeContext,
     node: JsonObject,
     stats: ControlPlaneStats,
+    backoff = new JitteredBackoff(),
   ) {
     const nodeMsg = nodeMessage(node);
     this.#stream = new GrpcStream(name, open, {
@@ -312,7 +314,7 @@ export class DeltaGrpcStream {
       onEstablishmentFailure: (d) => {
         for (const l of this.listeners) l.onStreamFailure(d);
       },
-    }, stats);
+    }, stats, backoff);
     this.mux = new DeltaMux(
       (req: DeltaMuxRequest) => {
         if (!this.#stream.open_) return;
