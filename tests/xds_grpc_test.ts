@@ -353,6 +353,9 @@ Deno.test("ADS over gRPC: resources applied, endpoints change under load, NACK, 
       (s) => s["cluster_manager.cds.update_rejected"] >= 1,
     );
     assertEquals(stats["control_plane.rate_limit_enforced"], 0);
+    // The streams ran on the xds cluster's HTTP/2 pool: its stats count them.
+    assert(stats["cluster.xds.upstream_cx_http2_total"] >= 2, "two connections (restart)");
+    assert(stats["cluster.xds.upstream_rq_total"] >= 2);
     assertEquals(stats["control_plane.pending_requests"], 0);
   } finally {
     await p.stop();
@@ -445,5 +448,29 @@ ${staticCluster("xds", cp.port, H2).replace(/^/gm, "  ")}
     await p.stop();
     cp.stop();
     await a.close();
+  }
+});
+
+Deno.test("gRPC xDS: initial_fetch_timeout ends the wait for a type that never comes", async () => {
+  const cp = new ControlPlane(new Map<string, unknown[]>([[LISTENER, []]]));
+  await cp.start();
+  const boot = adsBootstrap(cp.port).replace(
+    "cds_config: { ads: {}, resource_api_version: V3 }",
+    "cds_config: { ads: {}, resource_api_version: V3, initial_fetch_timeout: 0.2s }",
+  );
+  const p = await Proxy.start(boot);
+  try {
+    const stats = await adminStatsWhen(
+      p.adminPort,
+      (s) =>
+        s["cluster_manager.cds.init_fetch_timeout"] === 1 &&
+        s["listener_manager.lds.update_success"] >= 1,
+    );
+    assertEquals(stats["cluster_manager.cds.update_success"] ?? 0, 0);
+    const ready = await fetch(`http://127.0.0.1:${p.adminPort}/ready`);
+    assertEquals(await ready.text(), "LIVE\n");
+  } finally {
+    await p.stop();
+    cp.stop();
   }
 });
