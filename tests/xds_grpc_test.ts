@@ -474,3 +474,35 @@ Deno.test("gRPC xDS: initial_fetch_timeout ends the wait for a type that never c
     cp.stop();
   }
 });
+
+Deno.test("ADS over google_grpc: served by denvoy's own HTTP/2 pool to target_uri", async () => {
+  const a = upstream(() => new Response("a"));
+  const cp = new ControlPlane(
+    new Map<string, unknown[]>([
+      [CLUSTER, [cluster()]],
+      [ENDPOINT, [endpoints(a.port)]],
+      [LISTENER, [listener]],
+      [ROUTE, [route]],
+    ]),
+  );
+  await cp.start();
+  const boot = adsBootstrap(cp.port).replace(
+    "grpc_services: [{ envoy_grpc: { cluster_name: xds } }]",
+    `grpc_services: [{ google_grpc: { target_uri: "127.0.0.1:${cp.port}", stat_prefix: ads } }]`,
+  );
+  const p = await Proxy.start(boot);
+  try {
+    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    assertEquals(await get(`http://127.0.0.1:${port}/`), "a");
+    const stats = await adminStatsWhen(
+      p.adminPort,
+      (s) => s["cluster.google_grpc.ads.upstream_cx_total"] >= 1,
+    );
+    assertEquals(stats["cluster.xds.upstream_cx_total"] ?? 0, 0);
+  } finally {
+    await p.stop();
+    cp.stop();
+    await a.close();
+  }
+});

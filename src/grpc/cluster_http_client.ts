@@ -23,7 +23,7 @@ import type {
 } from "../http/conn_pool.ts";
 import type { StreamResetReason } from "../http/codec.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
-import type { ConnPoolManager } from "../upstream/conn_pool.ts";
+import type { ConnPoolManager, PoolClusterInfo } from "../upstream/conn_pool.ts";
 
 /** Where gRPC calls go: the cluster manager and this thread's pools. */
 export interface ClusterHttpDeps {
@@ -202,26 +202,49 @@ class PoolCall implements UpstreamStreamDecoder {
   }
 }
 
-/**
- * The Connect HTTP client of cluster `clusterName` (`envoy_grpc.cluster_name`); `authority`
- * is the `:authority` sent (Envoy's default: the cluster name). Throws on a call when the
- * cluster is missing or has no healthy host (the call fails like a connect failure).
- */
-export function clusterHttpClient(
+/** Where one call goes: the pool's cluster settings and a host (with its load accounting). */
+export interface GrpcTarget {
+  /** The settings the pool connects with. */
+  readonly info: PoolClusterInfo;
+  /** A host for the next call, or why there is none. */
+  pick(): { address: string; port: number; done(): void } | string;
+}
+
+/** The target of cluster `clusterName` (`envoy_grpc`): its load balancer picks the host. */
+export function clusterTarget(
   deps: ClusterHttpDeps,
   clusterName: string,
-  authority = clusterName,
+): () => GrpcTarget | string {
+  return () => {
+    const cluster = deps.clusterManager.get(clusterName);
+    if (!cluster) return `unknown cluster '${clusterName}'`;
+    return {
+      info: cluster.info,
+      pick: () => {
+        const lb = deps.clusterManager.loadBalancer(clusterName);
+        const host = lb?.chooseHost();
+        if (!lb || !host) return `no healthy upstream in cluster '${clusterName}'`;
+        lb.requestStarted(host);
+        return { address: host.address, port: host.port, done: () => lb.requestFinished(host) };
+      },
+    };
+  };
+}
+
+/**
+ * The Connect HTTP client of a target (`envoy_grpc`: a cluster; `google_grpc`: its
+ * `target_uri`); `authority` is the `:authority` sent (Envoy's envoy_grpc default: the cluster
+ * name). A call with no host fails like a connect failure.
+ */
+export function poolHttpClient(
+  pools: ConnPoolManager,
+  target: () => GrpcTarget | string,
+  authority: string,
 ): UniversalClientFn {
   return (request) => {
-    const cluster = deps.clusterManager.get(clusterName);
-    if (!cluster) {
-      return Promise.reject(new Error(`unknown cluster '${clusterName}'`));
-    }
-    const lb = deps.clusterManager.loadBalancer(clusterName);
-    const host = lb?.chooseHost();
-    if (!lb || !host) {
-      return Promise.reject(new Error(`no healthy upstream in cluster '${clusterName}'`));
-    }
+    const t = target();
+    const host = typeof t === "string" ? t : t.pick();
+    if (typeof host === "string") return Promise.reject(new Error(host));
     const url = new URL(request.url);
     const headers = new HeaderMap();
     headers.add(":method", request.method);
@@ -229,15 +252,14 @@ export function clusterHttpClient(
     headers.add(":authority", authority);
     headers.add(":path", url.pathname);
     request.header.forEach((v, k) => headers.add(k, v));
-    lb.requestStarted(host);
     let released = false;
     const call = new PoolCall(request, headers, () => {
       if (released) return;
       released = true;
-      lb.requestFinished(host);
+      host.done();
     });
     // The pool of an HTTP/2 cluster (use_downstream_protocol_config: as for HTTP/2 clients).
-    const pool = deps.pools.pool(cluster.info, host.address, host.port, "HTTP/2");
+    const pool = pools.pool((t as GrpcTarget).info, host.address, host.port, "HTTP/2");
     try {
       call.start(pool.newStream(call, call));
     } catch (e) {
@@ -246,4 +268,13 @@ export function clusterHttpClient(
     }
     return call.response;
   };
+}
+
+/** The Connect HTTP client of cluster `clusterName` (`envoy_grpc`). */
+export function clusterHttpClient(
+  deps: ClusterHttpDeps,
+  clusterName: string,
+  authority = clusterName,
+): UniversalClientFn {
+  return poolHttpClient(deps.pools, clusterTarget(deps, clusterName), authority);
 }

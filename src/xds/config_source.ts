@@ -3,8 +3,9 @@
  * {@linkcode Subscription}. Implemented: the filesystem (`path_config_source`, and the
  * deprecated `path`), REST polling (`api_config_source` REST), gRPC streams
  * (`api_config_source` GRPC and DELTA_GRPC over an `envoy_grpc` cluster) and ADS (`ads: {}`
- * over the bootstrap's `ads_config`). Refused with a clear message (issue 13):
- * AGGREGATED_GRPC / AGGREGATED_DELTA_GRPC api types, `google_grpc`, `self`.
+ * over the bootstrap's `ads_config`; `google_grpc` is served the same way, to its
+ * `target_uri`). Refused with a clear message (issue 13): AGGREGATED_GRPC /
+ * AGGREGATED_DELTA_GRPC api types, `self`.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import type {
   ConfigSource,
 } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import { GrpcSubscription, type GrpcXds } from "./grpc_subscription.ts";
+import { parseTargetUri } from "../grpc/grpc_client.ts";
 import { RestSubscription } from "./rest_subscription.ts";
 import { durationMs } from "../common/duration.ts";
 import type { DecodeContext } from "./decode.ts";
@@ -81,15 +83,23 @@ export function grpcApiConfigSourceProblems(
       message: "API configs must have a single gRPC service specified",
       unsupported: false,
     });
-  } else if (api.grpcServices[0].targetSpecifier.case !== "envoyGrpc") {
-    const g = api.grpcServices[0].targetSpecifier.case === "googleGrpc";
-    out.push({
-      field: `${at}.grpc_services[0]${g ? ".google_grpc" : ""}`,
-      message: g
-        ? "google_grpc is not supported yet (issue 13): use envoy_grpc with a static cluster"
-        : "a gRPC service needs envoy_grpc",
-      unsupported: g,
-    });
+  } else {
+    const t = api.grpcServices[0].targetSpecifier;
+    if (t.case === "googleGrpc") {
+      if (!parseTargetUri(t.value.targetUri)) {
+        out.push({
+          field: `${at}.grpc_services[0].google_grpc.target_uri`,
+          message: `google_grpc target_uri '${t.value.targetUri}' must be host:port`,
+          unsupported: false,
+        });
+      }
+    } else if (t.case !== "envoyGrpc") {
+      out.push({
+        field: `${at}.grpc_services[0]`,
+        message: "a gRPC service needs envoy_grpc or google_grpc",
+        unsupported: false,
+      });
+    }
   }
   return out;
 }

@@ -242,19 +242,25 @@ export class SotwGrpcStream {
     backoff = new JitteredBackoff(),
   ) {
     const nodeMsg = nodeMessage(node);
-    this.#stream = new GrpcStream(name, open, {
-      onStreamEstablished: () => this.mux.onStreamEstablished(),
-      onResponse: (r) =>
-        this.mux.onResponse({
-          typeUrl: r.typeUrl,
-          versionInfo: r.versionInfo,
-          nonce: r.nonce,
-          resources: r.resources,
-        }),
-      onEstablishmentFailure: (d) => {
-        for (const l of this.listeners) l.onStreamFailure(d);
+    this.#stream = new GrpcStream(
+      name,
+      open,
+      {
+        onStreamEstablished: () => this.mux.onStreamEstablished(),
+        onResponse: (r) =>
+          this.mux.onResponse({
+            typeUrl: r.typeUrl,
+            versionInfo: r.versionInfo,
+            nonce: r.nonce,
+            resources: r.resources,
+          }),
+        onEstablishmentFailure: (d) => {
+          for (const l of this.listeners) l.onStreamFailure(d);
+        },
       },
-    }, stats, backoff);
+      stats,
+      backoff,
+    );
     this.mux = new SotwMux(
       (req: MuxRequest) => {
         if (!this.#stream.open_) return; // said again once the stream is established
@@ -297,24 +303,30 @@ export class DeltaGrpcStream {
     backoff = new JitteredBackoff(),
   ) {
     const nodeMsg = nodeMessage(node);
-    this.#stream = new GrpcStream(name, open, {
-      onStreamEstablished: () => this.mux.onStreamEstablished(),
-      onResponse: (r) =>
-        this.mux.onResponse({
-          typeUrl: r.typeUrl,
-          systemVersionInfo: r.systemVersionInfo,
-          nonce: r.nonce,
-          resources: r.resources.map((x) => ({
-            name: x.name,
-            version: x.version,
-            ...(x.resource ? { resource: x.resource } : {}),
-          })),
-          removedResources: r.removedResources,
-        }),
-      onEstablishmentFailure: (d) => {
-        for (const l of this.listeners) l.onStreamFailure(d);
+    this.#stream = new GrpcStream(
+      name,
+      open,
+      {
+        onStreamEstablished: () => this.mux.onStreamEstablished(),
+        onResponse: (r) =>
+          this.mux.onResponse({
+            typeUrl: r.typeUrl,
+            systemVersionInfo: r.systemVersionInfo,
+            nonce: r.nonce,
+            resources: r.resources.map((x) => ({
+              name: x.name,
+              version: x.version,
+              ...(x.resource ? { resource: x.resource } : {}),
+            })),
+            removedResources: r.removedResources,
+          }),
+        onEstablishmentFailure: (d) => {
+          for (const l of this.listeners) l.onStreamFailure(d);
+        },
       },
-    }, stats, backoff);
+      stats,
+      backoff,
+    );
     this.mux = new DeltaMux(
       (req: DeltaMuxRequest) => {
         if (!this.#stream.open_) return;

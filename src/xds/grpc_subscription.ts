@@ -21,7 +21,8 @@ import type {
   DiscoveryResponse,
 } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { getLogger } from "../common/logger.ts";
-import { clusterClient } from "../grpc/grpc_client.ts";
+import type { DescService } from "@bufbuild/protobuf";
+import { clusterTransport, googleGrpcTransport, grpcClient } from "../grpc/grpc_client.ts";
 import type { ClusterHttpDeps } from "../grpc/cluster_http_client.ts";
 import type { Scope } from "../stats/store.ts";
 import type { DecodeContext } from "./decode.ts";
@@ -98,16 +99,6 @@ export interface GrpcXdsDeps extends ClusterHttpDeps {
   checkCluster(name: string): void;
 }
 
-/** The `envoy_grpc` cluster and authority of a gRPC config source. */
-function grpcTarget(api: ApiConfigSource): { cluster: string; authority?: string } {
-  const svc = api.grpcServices[0]?.targetSpecifier;
-  if (svc?.case !== "envoyGrpc") throw new Error("a gRPC config source needs envoy_grpc");
-  return {
-    cluster: svc.value.clusterName,
-    ...(svc.value.authority ? { authority: svc.value.authority } : {}),
-  };
-}
-
 /** The gRPC xDS streams of a server: the ADS stream, and per-type streams. */
 export class GrpcXds {
   #ads: AnyStream | undefined;
@@ -118,8 +109,16 @@ export class GrpcXds {
     this.#stats = new ControlPlaneStats(deps.stats);
   }
 
-  #client<T extends Parameters<typeof clusterClient>[0]>(service: T, api: ApiConfigSource) {
-    const { cluster, authority } = grpcTarget(api);
+  /** A client of `service` to the source's gRPC service; `name` for logs. */
+  #client<T extends DescService>(service: T, api: ApiConfigSource) {
+    const svc = api.grpcServices[0]?.targetSpecifier;
+    if (svc?.case === "googleGrpc") {
+      const g = svc.value;
+      const transport = googleGrpcTransport(this.deps.pools, g.targetUri, g.statPrefix);
+      return { client: grpcClient(service, transport), cluster: g.targetUri };
+    }
+    if (svc?.case !== "envoyGrpc") throw new Error("a gRPC config source needs envoy_grpc");
+    const cluster = svc.value.clusterName;
     this.deps.checkCluster(cluster);
     const info = this.deps.clusterManager.get(cluster)!.info;
     if (info.upstreamProtocol === undefined) {
@@ -128,7 +127,8 @@ export class GrpcXds {
           "(typed_extension_protocol_options: http2_protocol_options)",
       );
     }
-    return { client: clusterClient(service, this.deps, cluster, authority), cluster };
+    const transport = clusterTransport(this.deps, cluster, svc.value.authority || undefined);
+    return { client: grpcClient(service, transport), cluster };
   }
 
   #stream(
