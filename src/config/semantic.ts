@@ -469,6 +469,17 @@ function checkUpstreamHttpOptions(c: Cluster, path: string, r: Reporter) {
 /** `dynamic_resources`: each config source must be one denvoy can fetch from. */
 function checkDynamicResources(b: Bootstrap, r: Reporter) {
   const d = b.dynamicResources;
+  if (!d?.adsConfig) {
+    // Static EDS clusters fetching over ADS need it too (Envoy fails at start-up).
+    (b.staticResources?.clusters ?? []).forEach((c, i) => {
+      if (c.edsClusterConfig?.edsConfig?.configSourceSpecifier.case === "ads") {
+        r.report(
+          `static_resources.clusters[${i}].eds_cluster_config.eds_config.ads`,
+          "ADS must be configured to support an ADS config source",
+        );
+      }
+    });
+  }
   if (!d) return;
   const statics = new Map((b.staticResources?.clusters ?? []).map((c) => [c.name, c]));
   const check = (cs: ConfigSource | undefined, type: ResourceType, path: string) => {
@@ -482,7 +493,7 @@ function checkDynamicResources(b: Bootstrap, r: Reporter) {
     // A REST source polls a static cluster that is not itself discovered (EDS), as in Envoy.
     const spec = cs.configSourceSpecifier;
     if (spec.case === "ads" && !d.adsConfig) {
-      r.report(`${path}.ads`, "ads: {} needs dynamic_resources.ads_config");
+      r.report(`${path}.ads`, "ADS must be configured to support an ADS config source");
     }
     const name = spec.case !== "apiConfigSource"
       ? undefined
@@ -497,6 +508,25 @@ function checkDynamicResources(b: Bootstrap, r: Reporter) {
         `${path}.api_config_source.cluster_names`,
         `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
           `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
+      );
+    } else if (spec.case === "apiConfigSource" && spec.value.apiType !== 1) {
+      checkGrpcH2(cluster, `${path}.api_config_source.grpc_services[0].envoy_grpc.cluster_name`);
+    }
+  };
+  /** gRPC needs HTTP/2: a cluster without it could never carry the stream. */
+  const checkGrpcH2 = (cluster: Cluster | undefined, at: string) => {
+    if (!cluster) return;
+    let h2: boolean;
+    try {
+      h2 = parseCluster(cluster).info.upstreamProtocol !== undefined;
+    } catch {
+      return; // the cluster's own problems are reported with it
+    }
+    if (!h2) {
+      r.report(
+        at,
+        `cluster '${cluster.name}' carries gRPC (xDS) and must use HTTP/2 ` +
+          "(typed_extension_protocol_options: http2_protocol_options)",
       );
     }
   };
@@ -518,7 +548,7 @@ function checkDynamicResources(b: Bootstrap, r: Reporter) {
         `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
           `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
       );
-    }
+    } else checkGrpcH2(cluster, `${at}.grpc_services[0].envoy_grpc.cluster_name`);
   }
   check(d.ldsConfig, LDS, "dynamic_resources.lds_config");
   check(d.cdsConfig, CDS, "dynamic_resources.cds_config");

@@ -156,7 +156,11 @@ export class GrpcXds {
   ads(): AnyStream {
     if (this.#ads) return this.#ads;
     const api = this.deps.adsConfig;
-    if (!api) throw new Error("a config source with ads: {} needs dynamic_resources.ads_config");
+    if (!api) {
+      throw new Error(
+        "ADS must be configured to support an ADS config source (dynamic_resources.ads_config)",
+      );
+    }
     const { client, cluster } = this.#client(AggregatedDiscoveryService, api);
     const calls = adsCalls(client);
     this.#ads = this.#stream(
