@@ -20,6 +20,7 @@ import {
 import { apiRegistry } from "../src/config/api.ts";
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { adminStatsWhen, Proxy, staticCluster, upstream } from "./proxy.ts";
+import { CORPUS } from "./corpus.ts";
 
 const P = "type.googleapis.com/";
 const CLUSTER = P + "envoy.config.cluster.v3.Cluster";
@@ -500,6 +501,38 @@ Deno.test("ADS over google_grpc: served by denvoy's own HTTP/2 pool to target_ur
       (s) => s["cluster.google_grpc.ads.upstream_cx_total"] >= 1,
     );
     assertEquals(stats["cluster.xds.upstream_cx_total"] ?? 0, 0);
+  } finally {
+    await p.stop();
+    cp.stop();
+    await a.close();
+  }
+});
+
+Deno.test("the corpus dynamic-config-cp bootstrap against the test control plane", async () => {
+  const a = upstream(() => new Response("a"));
+  const cp = new ControlPlane(
+    new Map<string, unknown[]>([
+      [CLUSTER, [cluster()]],
+      [ENDPOINT, [endpoints(a.port)]],
+      [LISTENER, [listener]],
+      [ROUTE, [route]],
+    ]),
+  );
+  await cp.start();
+  const corpus = Deno.readTextFileSync(`${CORPUS}envoy-examples/dynamic-config-cp/envoy.yaml`)
+    .replace("address: go-control-plane", "address: 127.0.0.1")
+    .replace("port_value: 18000", `port_value: ${cp.port}`)
+    .replace(
+      "address: 0.0.0.0\n      port_value: 19000",
+      "address: 127.0.0.1\n      port_value: 0",
+    );
+  const p = await Proxy.start(corpus);
+  try {
+    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    assertEquals(await get(`http://127.0.0.1:${port}/`), "a");
+    assertEquals(cp.requests[0].node?.id, "test-id");
+    assertEquals(cp.requests[0].node?.cluster, "test-cluster");
   } finally {
     await p.stop();
     cp.stop();
