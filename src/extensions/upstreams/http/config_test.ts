@@ -1,6 +1,5 @@
 import { loadBootstrap } from "../../../config/bootstrap.ts";
-import { formatIssue } from "../../../config/errors.ts";
-import { assertEquals, assertMatch } from "../../../testing/assert.ts";
+import { assertEquals } from "../../../testing/assert.ts";
 import { builtinExtensions } from "../../builtin.ts";
 
 function load(protocol: string) {
@@ -17,12 +16,7 @@ ${protocol}
   }, builtinExtensions());
 }
 
-Deno.test("HTTP/1.1 upstream options load; HTTP/2 upstream is named as unsupported", () => {
+Deno.test("HTTP/1.1 and HTTP/2 upstream options load", () => {
   assertEquals(load("        explicit_http_config: { http_protocol_options: {} }").issues, []);
-  const h2 = load("        explicit_http_config: { http2_protocol_options: {} }").issues;
-  assertEquals(h2.map((i) => i.kind), ["unsupported"]);
-  assertMatch(
-    formatIssue(h2[0]),
-    /unsupported: envoy\.extensions\.upstreams\.http\.v3\.HttpProtocolOptions: upstream HTTP\/2/,
-  );
+  assertEquals(load("        explicit_http_config: { http2_protocol_options: {} }").issues, []);
 });
