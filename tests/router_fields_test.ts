@@ -343,7 +343,9 @@ ${accessLog(log, LOG_FORMAT)}`,
     const g = parseResponse(await get(p.port(), "/grpc/echo", grpcHeaders));
     assertEquals(JSON.parse(g.body).headers["grpc-timeout"], "250m");
     const gs = parseResponse(await get(p.port(), "/grpc/wait/3000", grpcHeaders));
-    assertEquals(gs.status, 504);
+    // A gRPC request gets the 504 as a trailers-only gRPC error (Unavailable).
+    assertEquals([gs.status, gs.headers["grpc-status"]], [200, "14"]);
+    assertMatch(gs.headers["grpc-message"], /timeout/);
 
     // A request still arriving when the limit hits gets 408.
     const partial = parseResponse(
@@ -381,7 +383,11 @@ Deno.test("deprecated max_grpc_timeout and grpc_timeout_offset set a gRPC reques
     assertEquals(seen.headers["x-envoy-expected-rq-timeout-ms"], "300");
     const t0 = Date.now();
     const r = parseResponse(await get(p.port(), "/wait/3000", grpcHeaders));
-    assertEquals([r.status, r.body], [504, "upstream request timeout"]);
+    // UT as a trailers-only gRPC error: Envoy maps the 504 to 14 (Unavailable).
+    assertEquals(
+      [r.status, r.headers["grpc-status"], r.headers["grpc-message"], r.body],
+      [200, "14", "upstream request timeout", ""],
+    );
     assert(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
     // Not gRPC: the route's own timeout (15 s) and no grpc-timeout.
     const plain = JSON.parse(parseResponse(await get(p.port(), "/echo")).body);
