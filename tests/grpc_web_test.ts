@@ -47,10 +47,16 @@ const SERVICE = {
 // deno-lint-ignore no-explicit-any
 type Call = any;
 
+/** x-envoy-downstream-service-cluster of each Say call (add_user_agent). */
+const seenCluster: string[] = [];
+
 async function grpcServer(): Promise<{ port: number; close: () => void }> {
   const server = new grpc.Server();
   server.addService(SERVICE, {
-    say: (call: Call, cb: Call) => cb(null, encodeString(`hello ${decodeString(call.request)}`)),
+    say: (call: Call, cb: Call) => {
+      seenCluster.push(String(call.metadata.get("x-envoy-downstream-service-cluster")[0] ?? ""));
+      cb(null, encodeString(`hello ${decodeString(call.request)}`));
+    },
     fail: (_call: Call, cb: Call) => cb({ code: grpc.status.NOT_FOUND, details: "no such thing" }),
   });
   const port = await new Promise<number>((resolve, reject) =>
@@ -224,4 +230,71 @@ Deno.test("grpc_http1_bridge: an HTTP/1.1 client reads grpc-status from the resp
       assertEquals(pb.out, encodeString("hello pb").toString("latin1"));
     },
   );
+});
+
+const BRIDGE = new URL("../../shared/corpus/envoy-examples/grpc-bridge/", import.meta.url).pathname;
+const bridgePresent = (() => {
+  try {
+    return Deno.statSync(`${BRIDGE}client/envoy-proxy.yaml`).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test({
+  name: bridgePresent
+    ? "corpus serve: grpc-bridge client and server proxies carry an HTTP/1.1 gRPC call to grpc-js"
+    : "corpus serve: grpc-bridge SKIPPED because ../shared/corpus is absent",
+  ignore: !bridgePresent,
+  async fn() {
+    const grpcSrv = await grpcServer();
+    const [clientPort, serverPort] = [freePort(), freePort()];
+    const serverYaml = Deno.readTextFileSync(`${BRIDGE}server/envoy-proxy.yaml`)
+      .replace("address: 0.0.0.0", "address: 127.0.0.1")
+      .replace("port_value: 8811", `port_value: ${serverPort}`)
+      .replace("address: grpc-server", "address: 127.0.0.1")
+      .replace("port_value: 8081", `port_value: ${grpcSrv.port}`);
+    const clientYaml = Deno.readTextFileSync(`${BRIDGE}client/envoy-proxy.yaml`)
+      .replace("address: 0.0.0.0", "address: 127.0.0.1")
+      .replace("port_value: 9911", `port_value: ${clientPort}`)
+      .replace("address: grpc-server-proxy", "address: 127.0.0.1")
+      .replace("port_value: 8811", `port_value: ${serverPort}`);
+    const server = await Proxy.start(serverYaml);
+    const client = await Proxy.start(clientYaml, ["--service-cluster", "bridge-client"]);
+    try {
+      const bodyFile = await Deno.makeTempFile();
+      const message = encodeString("corpus");
+      await Deno.writeFile(
+        bodyFile,
+        Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]),
+      );
+      const r = await curl([
+        "-s",
+        "-i",
+        "--http1.1",
+        "-H",
+        "host: grpc",
+        "-H",
+        "content-type: application/grpc",
+        "--data-binary",
+        `@${bodyFile}`,
+        `http://127.0.0.1:${clientPort}/test.Echo/Say`,
+      ]);
+      assert(/^HTTP\/1.1 200/.test(r.out), r.out);
+      assert(r.out.includes("hello corpus"), r.out);
+      // add_user_agent: the client proxy named its service cluster to the next hop.
+      assertEquals(seenCluster.at(-1), "bridge-client");
+    } finally {
+      await client.stop();
+      await server.stop();
+      grpcSrv.close();
+    }
+  },
 });

@@ -6,6 +6,7 @@
  * tls-sni/envoy.yaml and tls/envoy-https-passthrough.yaml are served with ports, addresses and
  * certificates rewritten.
  */
+import { testCerts } from "./tls_certs.ts";
 import tls from "node:tls";
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { CORPUS } from "./corpus.ts";
@@ -234,6 +235,12 @@ Deno.test(
     // The TLS-terminating chains need the tls transport socket; without it only the
     // passthrough chain is served (their clusters stay, unused).
     if (!(await hasTlsTransportSocket())) yaml = dropTerminatingChains(yaml);
+    else {
+      // The terminating chains' certificates (not in the corpus): the test CA's server's.
+      const c = await testCerts();
+      yaml = yaml.replace(/certs\/domain\d\.crt\.pem/g, c.serverChain)
+        .replace(/certs\/domain\d\.key\.pem/g, c.serverKey);
+    }
     yaml = rewriteEndpoint(yaml, "service-https", 443, https.port);
     yaml = rewriteEndpoint(yaml, "service-http0", 80, 1);
     yaml = rewriteEndpoint(yaml, "service-http1", 80, 1);

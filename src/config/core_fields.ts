@@ -13,9 +13,9 @@ import { LISTENER_FIELDS } from "../listener/listener_fields.ts";
 import { CLUSTER_FIELDS } from "../upstream/cluster_fields.ts";
 import { ACCESS_LOG_FIELDS } from "../extensions/access_loggers/access_log_fields.ts";
 import { FORMAT_FIELDS } from "../formatter/format_fields.ts";
-import { HTTP2_PROTOCOL_OPTIONS_FIELDS } from "../http/http2/http2_options.ts";
 import { XDS_FIELDS } from "../xds/xds_fields.ts";
 import { OVERLOAD_FIELDS } from "../server/overload_fields.ts";
+import { HTTP2_PROTOCOL_OPTIONS_FIELDS } from "../http/http2/http2_options.ts";
 
 /** Shared core messages. */
 export const CORE_MESSAGE_FIELDS: FieldTable = {
@@ -69,7 +69,7 @@ export const CORE_FIELDS: readonly FieldTable[] = [
   CLUSTER_FIELDS,
   ACCESS_LOG_FIELDS,
   FORMAT_FIELDS,
-  HTTP2_PROTOCOL_OPTIONS_FIELDS,
   XDS_FIELDS,
   OVERLOAD_FIELDS,
+  HTTP2_PROTOCOL_OPTIONS_FIELDS,
 ];

@@ -11,6 +11,10 @@ import type { Message } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { HttpFilterFactoryCb } from "../http/filter.ts";
 import type { NetworkFilterFactoryCb } from "../network/filter.ts";
+import type {
+  DownstreamTransportSocketFactory,
+  UpstreamTransportSocketFactory,
+} from "../network/transport_socket.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import type { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { Scope, Store } from "../stats/store.ts";
@@ -18,6 +22,7 @@ import type { ListenerFilter } from "../listener/listener_filter.ts";
 import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { StatsSink, StatsSinkContext } from "../stats/sink.ts";
 import { FieldSupport, type FieldTable } from "./field_support.ts";
+import type { Secret } from "../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.ts";
 import { CORE_FIELDS } from "./core_fields.ts";
 
 /** Where an extension plugs in, by Envoy's category names. */
@@ -96,6 +101,8 @@ export interface ExtensionValidationContext {
   unsupported(feature: string, field?: string): void;
   /** Names of the bootstrap's static clusters, for extensions that must name one. */
   clusters?: ReadonlySet<string>;
+  /** The bootstrap's `static_resources.secrets`, for TLS contexts that name one. */
+  secrets?: readonly Secret[];
 }
 
 /** One extension denvoy implements. */
@@ -138,12 +145,35 @@ export interface ExtensionFactory {
   /** For network filters: builds the per-connection factory from the filter's `typed_config`. */
   createNetworkFilter?(config: Any | undefined, ctx: ServerContext): NetworkFilterFactoryCb;
   /**
+   * For transport sockets on filter chains: the chain's handshake factory, or undefined for
+   * plaintext (raw_buffer: the connection keeps its raw socket). `where` places errors.
+   */
+  createDownstreamTransportSocket?(
+    config: Any | undefined,
+    ctx: TransportSocketContext,
+    opts: { where: string; handshakeTimeoutMs: number },
+  ): DownstreamTransportSocketFactory | undefined;
+  /** For transport sockets on clusters: as above, for upstream connections. */
+  createUpstreamTransportSocket?(
+    config: Any | undefined,
+    where: string,
+    ctx: TransportSocketContext,
+  ): UpstreamTransportSocketFactory | undefined;
+  /**
    * For stat sinks: builds the sink in the calling isolate from its unpacked config. Throws an
    * Error for configs it rejects (Envoy's sink construction errors).
    */
   createStatsSink?(config: Message, ctx: StatsSinkContext): StatsSink;
   /** For resource monitors: builds the monitor the overload manager samples. */
   createResourceMonitor?(config: Message): ResourceMonitor;
+}
+
+/** What transport sockets are built with: the registry, static secrets, stats. */
+export interface TransportSocketContext {
+  extensions: ExtensionRegistry;
+  /** `static_resources.secrets`, for `*_sds_secret_config(s)` without an `sds_config`. */
+  secrets?: readonly Secret[];
+  stats?: Store;
 }
 
 /** What a listener filter is built with: the server, and its listener's stats scope. */
@@ -157,7 +187,7 @@ export interface ListenerFilterContext {
 }
 
 /** The server's shared parts that extensions are built with. */
-export interface ServerContext {
+export interface ServerContext extends TransportSocketContext {
   extensions: ExtensionRegistry;
   clusterManager: ClusterManager;
   /** This worker's upstream connection pools. */
@@ -169,6 +199,8 @@ export interface ServerContext {
   workerId?: number;
   /** RDS route tables of this isolate; without it, `rds` connection managers are refused. */
   routeConfigs?: RouteConfigProviders;
+  /** This server's node id and service cluster (node, or --service-node/--service-cluster). */
+  localInfo?: { nodeId: string; clusterName: string };
 }
 
 /** A filter as a chain lists it: its name and, when given, its config's type URL. */

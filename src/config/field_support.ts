@@ -37,6 +37,8 @@ export function isLeafType(typeName: string): boolean {
 export class FieldSupport {
   readonly #fields = new Map<string, Set<string>>();
   readonly #checked = new Map<string, Set<string>>();
+  /** Counts declarations, so answers cached by the walk are dropped when a table is added. */
+  #generation = 0;
 
   constructor(tables: readonly FieldTable[] = []) {
     for (const t of tables) this.declare(t);
@@ -44,6 +46,7 @@ export class FieldSupport {
 
   /** Adds a module's declarations; a type declared twice gets the union (shared messages). */
   declare(table: FieldTable): void {
+    this.#generation++;
     this.#add(this.#fields, table.implemented);
     if (table.checked) {
       this.#add(this.#checked, table.checked);
@@ -75,6 +78,11 @@ export class FieldSupport {
   /** Whether field `name` of `typeName` is read only by a specific check (see FieldTable). */
   isChecked(typeName: string, name: string): boolean {
     return this.#checked.get(typeName)?.has(name) ?? false;
+  }
+
+  /** Changes whenever a table is declared. */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** Every declared type name. */

@@ -183,3 +183,23 @@ Deno.test("field support: every message reachable through implemented fields dec
   // Everything else denvoy could meet is refused whole: only declared types have set fields.
   assert(via.size > 100, `only ${via.size} types reachable`);
 });
+
+Deno.test("a field declared after a walk is implemented for the next walk (cached answers drop)", () => {
+  const own = builtinExtensions();
+  const yaml = `static_resources:
+  clusters:
+  - name: c
+    track_timeout_budgets: true
+`;
+  const refused = () =>
+    loadBootstrap({ configYaml: yaml }, own).issues.filter((i) =>
+      i.field?.name === "track_timeout_budgets"
+    ).length;
+  assertEquals(refused(), 1);
+  const before = own.fields.generation;
+  own.fields.declare({
+    implemented: { "envoy.config.cluster.v3.Cluster": ["track_timeout_budgets"] },
+  });
+  assert(own.fields.generation !== before);
+  assertEquals(refused(), 0);
+});

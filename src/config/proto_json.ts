@@ -156,6 +156,35 @@ function fieldsOf(desc: DescMessage): Map<string, DescField> {
   return m;
 }
 
+/** `supportOf`: the field is not implemented (its subtree is refused, not walked for more). */
+const REFUSED = 1;
+/** `supportOf`: the field is left to a specific check (its subtree is not field-checked). */
+const CHECKED = 2;
+const supportCache = new WeakMap<
+  FieldSupport,
+  { generation: number; byField: WeakMap<DescField, number> }
+>();
+
+/**
+ * How `support` treats `field` of `desc` (REFUSED, CHECKED or 0), decided once per field: the
+ * walk asks for every field of every resource of an update.
+ */
+function supportOf(support: FieldSupport, desc: DescMessage, field: DescField): number {
+  let cache = supportCache.get(support);
+  if (cache?.generation !== support.generation) {
+    cache = { generation: support.generation, byField: new WeakMap() };
+    supportCache.set(support, cache);
+  }
+  const byField = cache.byField;
+  let how = byField.get(field);
+  if (how === undefined) {
+    const refused = !support.supports(desc.typeName, field.name) && !isLeafType(desc.typeName);
+    how = refused ? REFUSED : support.isChecked(desc.typeName, field.name) ? CHECKED : 0;
+    byField.set(field, how);
+  }
+  return how;
+}
+
 type Obj = Record<string, unknown>;
 
 function isObj(v: unknown): v is Obj {
@@ -236,10 +265,10 @@ export class ProtoJsonWalker {
   private fields(obj: Obj, desc: DescMessage, path: string, skip: string | undefined): JsonObject {
     const out: JsonObject = {};
     const index = fieldsOf(desc);
-    const oneofSet = new Map<string, string>();
+    let oneofSet: Map<string, string> | undefined;
     const present = new Set<DescField>();
     // Fields offered as "did you mean": their absence is the same mistake, reported once.
-    const suggested = new Set<string>();
+    let suggested: Set<string> | undefined;
     let typedConfigAny = -1;
     let entries = Object.entries(obj);
     if (desc.typeName === HCM) entries = this.legacyScheme(entries, out, path);
@@ -248,7 +277,7 @@ export class ProtoJsonWalker {
       const field = index.get(key);
       if (!field) {
         const hint = closest(key, desc.fields.map((f) => f.name));
-        if (hint) suggested.add(hint);
+        if (hint) (suggested ??= new Set()).add(hint);
         const resourceFile = key === "resources" && desc.typeName === BOOTSTRAP;
         this.issue(
           { path, key },
@@ -261,6 +290,7 @@ export class ProtoJsonWalker {
       }
       const fpath = join(path, field.name);
       if (field.oneof) {
+        oneofSet ??= new Map();
         const other = oneofSet.get(field.oneof.name);
         if (other !== undefined && other !== field.name) {
           this.issue(
@@ -277,9 +307,9 @@ export class ProtoJsonWalker {
         typedConfigAny = this.ctx.anys.length;
       }
       const support = this.#quiet === 0 ? this.ctx.fields : undefined;
-      const refused = support !== undefined && !support.supports(desc.typeName, field.name) &&
-        !isLeafType(desc.typeName);
-      const quiet = refused || (support?.isChecked(desc.typeName, field.name) ?? false);
+      const how = support === undefined ? 0 : supportOf(support, desc, field);
+      const refused = (how & REFUSED) !== 0;
+      const quiet = how !== 0;
       if (quiet) this.#quiet++;
       const v = this.field(value, field, fpath);
       if (quiet) this.#quiet--;
@@ -306,7 +336,7 @@ export class ProtoJsonWalker {
     }
     this.noteFileRefs(desc, out, path);
     checkRules(desc, out, present, (message, fieldName) => {
-      if (fieldName && suggested.has(fieldName) && !present.has(index.get(fieldName)!)) return;
+      if (fieldName && suggested?.has(fieldName) && !present.has(index.get(fieldName)!)) return;
       const fp = fieldName ? join(path, fieldName) : path;
       const at = fieldName && out[fieldName] !== undefined ? { path: fp } : { path };
       this.issue(at, fp, message);

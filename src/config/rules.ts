@@ -284,6 +284,40 @@ const HEADER_NAME_RE = /^:?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+$/;
 // deno-lint-ignore no-control-regex
 const HEADER_VALUE_RE = /^[^\u0000\u000A\u000D]*$/;
 
+/** The code points of `s` (a lone surrogate counts as one), without splitting it. */
+export function codePoints(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/** The UTF-8 length of `s` (a lone surrogate as U+FFFD, as TextEncoder), without encoding it. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
+}
+
 function stringCheck(r: Str): ((v: JsonValue) => string | undefined) | undefined {
   const minLen = num(r.minLen ?? r.len), maxLen = num(r.maxLen ?? r.len);
   const minBytes = num(r.minBytes), maxBytes = num(r.maxBytes);
@@ -311,12 +345,12 @@ function stringCheck(r: Str): ((v: JsonValue) => string | undefined) | undefined
   return (v) => {
     if (typeof v !== "string") return undefined;
     if (r.ignoreEmpty && v === "") return undefined;
-    const runes = [...v].length;
+    const runes = minLen !== undefined || maxLen !== undefined ? codePoints(v) : 0;
     if (minLen !== undefined && runes < minLen) {
       return minLen === 1 ? "must not be empty" : `must be at least ${minLen} characters long`;
     }
     if (maxLen !== undefined && runes > maxLen) return `must be at most ${maxLen} characters long`;
-    const bytes = new TextEncoder().encode(v).length;
+    const bytes = minBytes !== undefined || maxBytes !== undefined ? utf8Length(v) : 0;
     if (minBytes !== undefined && bytes < minBytes) {
       return minBytes === 1 ? "must not be empty" : `must be at least ${minBytes} bytes long`;
     }

@@ -1,7 +1,7 @@
 import type { DescField } from "@bufbuild/protobuf";
 import { assertEquals } from "../testing/assert.ts";
 import { apiRegistry } from "./api.ts";
-import { checkRules } from "./rules.ts";
+import { checkRules, codePoints, utf8Length } from "./rules.ts";
 
 function check(typeName: string, json: Record<string, unknown>): string[] {
   const desc = apiRegistry().getMessage(typeName)!;
@@ -42,4 +42,24 @@ Deno.test("duration bounds", () => {
     "connect_timeout: must be longer than 0s (is 0s)",
   ]);
   assertEquals(check(c, { name: "c", connect_timeout: "0.25s" }), []);
+});
+
+Deno.test("string lengths count code points and UTF-8 bytes as [...s] and TextEncoder do", () => {
+  for (
+    const s of [
+      "",
+      "abc",
+      "é",
+      "€x",
+      "😀",
+      "a😀b",
+      "\ud800",
+      "x\udc00",
+      "\ud800\ud800",
+      "\udbff\udfff",
+    ]
+  ) {
+    assertEquals(codePoints(s), [...s].length, JSON.stringify(s));
+    assertEquals(utf8Length(s), new TextEncoder().encode(s).length, JSON.stringify(s));
+  }
 });

@@ -10,6 +10,7 @@ import {
   type JsonValue,
   type Message,
 } from "@bufbuild/protobuf";
+import type { Secret } from "../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.ts";
 import type { Cluster } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import type { HttpProtocolOptions } from "../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.ts";
 import { unpackAny } from "./any.ts";
@@ -156,6 +157,7 @@ export function checkBootstrap(
   checkDynamicResources(b, r);
   checkWatchdogs(b, r);
 
+  const secrets = b.staticResources?.secrets ?? [];
   checkDownstreamProxyProtocolOverHttp(b, r);
   const clusters = new Set<string>();
   (b.staticResources?.clusters ?? []).forEach((c, i) => {
@@ -184,7 +186,7 @@ export function checkBootstrap(
     else r.report(issue.path, issue.message);
   }
 
-  checkTypedConfigs(ctxs, extensions, clusters, r, issues);
+  checkTypedConfigs(ctxs, extensions, clusters, secrets, r, issues);
 }
 
 /**
@@ -195,6 +197,7 @@ function checkTypedConfigs(
   ctxs: WalkContext[],
   extensions: ExtensionRegistry,
   clusters: Set<string>,
+  secrets: readonly Secret[],
   r: Reporter,
   issues: ConfigIssue[],
 ): void {
@@ -220,6 +223,7 @@ function checkTypedConfigs(
       factory?.validate?.(msg, {
         extensions,
         clusters,
+        secrets,
         report: (message, field) =>
           r.report(field ? `${use.path}.${field}` : use.path, message, fallback),
         unsupported: (feature, field) => {
@@ -267,6 +271,7 @@ export function checkDiscoveryResources(
   extensions: ExtensionRegistry,
   clusters: Set<string>,
   issues: ConfigIssue[],
+  secrets: readonly Secret[] = [],
 ): void {
   const r = new Reporter([ctx], issues);
   const names = new Map<string, number>();
@@ -285,7 +290,7 @@ export function checkDiscoveryResources(
       checkCluster(m as Cluster, path, r);
     }
   });
-  checkTypedConfigs([ctx], extensions, clusters, r, issues);
+  checkTypedConfigs([ctx], extensions, clusters, secrets, r, issues);
 }
 
 /**
@@ -327,6 +332,13 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
       "network",
       (i, message) => r.report(`${at}.filters[${i}]`, message),
     );
+    const tls = c.transportSocket?.configType;
+    if (tls?.case === "typedConfig" && tls.value.typeUrl.endsWith(".UpstreamTlsContext")) {
+      r.report(
+        `${at}.transport_socket`,
+        "the TLS transport socket of a filter chain takes a DownstreamTlsContext",
+      );
+    }
     if (!l.filterChainMatcher) {
       try {
         new FilterChainMatcher([{ config: c, value: 0 }]);

@@ -20,6 +20,7 @@ import { proxyProtocolFactory } from "./filters/listener/proxy_protocol/config.t
 import { originalDstListenerFilterFactory } from "./filters/listener/original_dst/config.ts";
 import { upstreamProxyProtocolFactory } from "./transport_sockets/proxy_protocol/config.ts";
 import { rawBufferFactory } from "./transport_sockets/raw_buffer/config.ts";
+import { tlsTransportSocketFactory } from "./transport_sockets/tls/config.ts";
 import { httpProtocolOptionsFactory } from "./upstreams/http/config.ts";
 import { preserveCaseFactory } from "./http/header_formatters/preserve_case/config.ts";
 import { allowListedRoutesPredicateFactory } from "./internal_redirect/allow_listed_routes/config.ts";
@@ -57,6 +58,7 @@ export function builtinExtensions(): ExtensionRegistry {
       stdoutAccessLogFactory,
       stderrAccessLogFactory,
       rawBufferFactory,
+      tlsTransportSocketFactory,
       upstreamProxyProtocolFactory,
       httpProtocolOptionsFactory,
       preserveCaseFactory,

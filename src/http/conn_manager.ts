@@ -30,6 +30,7 @@ import {
 import { detectProtocol, SERVER_CODECS } from "./server_codecs.ts";
 import type { DownstreamCodec } from "../stats/data_path_stats.ts";
 import type { CloseReason, Connection, ConnectionCallbacks } from "../network/connection.ts";
+import type { SslConnectionInfo } from "../network/transport_socket.ts";
 import type { ConnectionContext } from "../network/filter.ts";
 import type { MatchedRoute } from "../router/route_table.ts";
 import { StreamInfo } from "../stream_info/stream_info.ts";
@@ -118,7 +119,8 @@ class ActiveStream implements StreamSink, ServerStream {
     si.downstreamDirectLocalAddress = c.directLocalAddress;
     si.downstreamLocalAddress = c.localAddress;
     si.connectionId = c.id;
-    si.requestedServerName = cm.ctx.requestedServerName;
+    si.requestedServerName = cm.ctx.requestedServerName ?? (c.ssl?.serverName || undefined);
+    si.downstreamTls = c.ssl;
     si.ja3Hash = cm.ctx.ja3;
     si.ja4Hash = cm.ctx.ja4;
     si.filterChain = cm.ctx.filterChain;
@@ -169,8 +171,13 @@ class ActiveStream implements StreamSink, ServerStream {
     this.#armTimer();
   }
 
-  /** The downstream connection, as filters see it (its id and addresses). */
-  get connection(): { id: number; remoteAddress: string; localAddress: string } {
+  /** The downstream connection, as filters see it (its id, addresses and TLS facts). */
+  get connection(): {
+    id: number;
+    remoteAddress: string;
+    localAddress: string;
+    ssl?: SslConnectionInfo;
+  } {
     return this.cm.conn;
   }
 
@@ -472,6 +479,10 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
       this.#durationTimer.arm(cfg.maxConnectionDurationMs);
     }
     cfg.stats.connectionOpened(this.#counted);
+    if (conn.ssl) {
+      cfg.stats.cxSslTotal.inc();
+      cfg.stats.cxSslActive.inc();
+    }
     conn.byteCounters = cfg.stats.cxBytes;
     conn.start(this, ctx.initialData);
   }
@@ -616,6 +627,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
       monotonicNow() - this.conn.openedMs,
       this.#counted,
     );
+    if (this.conn.ssl) this.cfg.stats.cxSslActive.dec();
     // Every open stream is reset with the connection (Envoy's resetAllStreams).
     for (let s = this.#first; s !== undefined; s = this.#first) {
       // Envoy's onResetStream counts every stream reset as received (rx), whoever closed.

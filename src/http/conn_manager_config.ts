@@ -3,6 +3,7 @@
  * HttpConnectionManager proto: defaults filled in as Envoy documents them, durations in ms,
  * the route table built, HTTP filter factories resolved through the extension registry.
  */
+import { type XfccConfig, xfccConfig } from "./xfcc.ts";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import {
@@ -47,6 +48,8 @@ export interface ConnectionManagerConfig {
   serverName: string;
   serverHeader: "overwrite" | "append_if_absent" | "pass_through";
   useRemoteAddress: boolean;
+  /** forward_client_cert_details and set_current_client_cert_details (xfcc.ts). */
+  xfcc: XfccConfig;
   xffNumTrustedHops: number;
   skipXffAppend: boolean;
   generateRequestId: boolean;
@@ -59,6 +62,13 @@ export interface ConnectionManagerConfig {
   stripMatchingHostPort: boolean;
   /** `strip_trailing_host_dot`: `example.com.` (and `example.com.:80`) lose the dot. */
   stripTrailingHostDot: boolean;
+  /**
+   * `add_user_agent`: the local service cluster (`--service-cluster` / node.cluster), set as
+   * x-envoy-downstream-service-cluster (and user-agent when absent); undefined when not set.
+   */
+  userAgent?: string;
+  /** The local node (`--service-node` / node.id), as x-envoy-downstream-service-node. */
+  serviceNode: string;
   /** `via`: appended to the via header of requests and responses; "" = none. */
   via: string;
   schemeToOverwrite?: string;
@@ -245,6 +255,7 @@ export function compileConnectionManager(
     serverName: hcm.serverName || "envoy",
     serverHeader,
     useRemoteAddress: hcm.useRemoteAddress ?? false,
+    xfcc: xfccConfig(hcm),
     xffNumTrustedHops: hcm.xffNumTrustedHops,
     skipXffAppend: hcm.skipXffAppend,
     generateRequestId: hcm.generateRequestId ?? true,
@@ -257,6 +268,8 @@ export function compileConnectionManager(
     stripMatchingHostPort: hcm.stripMatchingHostPort,
     stripTrailingHostDot: hcm.stripTrailingHostDot,
     via: hcm.via,
+    userAgent: hcm.addUserAgent ? server.localInfo?.clusterName ?? "" : undefined,
+    serviceNode: server.localInfo?.nodeId ?? "",
     schemeToOverwrite: sht?.case === "schemeToOverwrite" ? sht.value : undefined,
     requestTimeoutMs: durationMs(hcm.requestTimeout, 0),
     requestHeadersTimeoutMs: durationMs(hcm.requestHeadersTimeout, 0),

@@ -35,9 +35,13 @@ export const CONN_MANAGER_FIELDS: FieldTable = {
       "flush_access_log_on_new_request",
       "access_log_options",
       "use_remote_address",
+      // xfcc.ts
+      "forward_client_cert_details",
+      "set_current_client_cert_details",
       "xff_num_trusted_hops",
       "skip_xff_append",
       "via",
+      "add_user_agent",
       "proxy_100_continue",
       "generate_request_id",
       "preserve_external_request_id",
@@ -58,6 +62,13 @@ export const CONN_MANAGER_FIELDS: FieldTable = {
       "flush_log_on_tunnel_successfully_established",
     ],
     [`${HCM}.HttpConnectionManager.UpgradeConfig`]: ["upgrade_type", "enabled"],
+    [`${HCM}.HttpConnectionManager.SetCurrentClientCertDetails`]: [
+      "subject",
+      "cert",
+      "chain",
+      "dns",
+      "uri",
+    ],
     [`${HCM}.LocalReplyConfig`]: ["mappers", "body_format"],
     [`${HCM}.ResponseMapper`]: [
       "filter",

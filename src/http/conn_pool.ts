@@ -5,6 +5,7 @@
  * circuit breakers (`max_connections`, `max_pending_requests`, `max_requests`) are enforced by
  * the pool with the cluster's ResourceManager that each request passes in.
  */
+import type { SslConnectionInfo } from "../network/transport_socket.ts";
 import type { BugScope } from "../common/error_boundary.ts";
 import type { ResourceManager } from "../upstream/resource_manager.ts";
 import type { HostStats } from "../upstream/host_stats.ts";
@@ -30,6 +31,8 @@ export interface UpstreamStream extends RequestEncoder {
   readonly remoteAddress: string;
   /** The upstream connection's id (`%UPSTREAM_CONNECTION_ID%`). */
   readonly connectionId: number;
+  /** What its connection's TLS negotiated (`%UPSTREAM_TLS_*%`); undefined in plaintext. */
+  readonly ssl?: SslConnectionInfo;
   /** When the connection's connect began and completed (`performance.now()` time). */
   readonly connectStart: number;
   readonly connectComplete: number;

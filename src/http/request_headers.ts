@@ -9,6 +9,8 @@ import type { ConnectionManagerConfig } from "./conn_manager_config.ts";
 import type { HeaderMap } from "./header_map.ts";
 import type { RequestHead } from "./codec.ts";
 import type { StreamInfo } from "../stream_info/stream_info.ts";
+import type { SslConnectionInfo } from "../network/transport_socket.ts";
+import { mutateXfcc } from "./xfcc.ts";
 
 /** Reject the request, or redirect it (unescaped slashes), or go on. */
 export interface RequestHeadersVerdict {
@@ -109,7 +111,10 @@ export function normalizeRequestHeaders(
   h: HeaderMap,
   head: RequestHead,
   cfg: ConnectionManagerConfig,
-  stream: { streamInfo: StreamInfo; connection: { remoteAddress: string; localAddress: string } },
+  stream: {
+    streamInfo: StreamInfo;
+    connection: { remoteAddress: string; localAddress: string; ssl?: SslConnectionInfo };
+  },
 ): RequestHeadersVerdict {
   const si = stream.streamInfo;
   const method = h.get(":method") ?? "";
@@ -219,10 +224,19 @@ export function normalizeRequestHeaders(
   if (!internal && cfg.useRemoteAddress && clientIp) {
     h.set("x-envoy-external-address", clientIp);
   }
-  if (cfg.useRemoteAddress) h.set("x-forwarded-proto", "http");
-  else if (!h.has("x-forwarded-proto")) h.set("x-forwarded-proto", "http");
+  // add_user_agent: this Envoy's service cluster names the downstream to the upstream.
+  if (cfg.userAgent !== undefined) {
+    h.set("x-envoy-downstream-service-cluster", cfg.userAgent);
+    if (!h.get("user-agent")) h.set("user-agent", cfg.userAgent);
+    if (cfg.serviceNode) h.set("x-envoy-downstream-service-node", cfg.serviceNode);
+  }
+  // The connection's own scheme: https over a TLS transport socket.
+  const scheme = stream.connection.ssl ? "https" : "http";
+  if (cfg.useRemoteAddress) h.set("x-forwarded-proto", scheme);
+  else if (!h.has("x-forwarded-proto")) h.set("x-forwarded-proto", scheme);
   if (cfg.schemeToOverwrite) h.set(":scheme", cfg.schemeToOverwrite);
-  else if (!h.has(":scheme")) h.set(":scheme", h.get("x-forwarded-proto") ?? "http");
+  else if (!h.has(":scheme")) h.set(":scheme", h.get("x-forwarded-proto") ?? scheme);
+  mutateXfcc(h, stream.connection.ssl, cfg.xfcc);
 
   // x-request-id: generated unless a trusted one is present.
   if (cfg.generateRequestId) {

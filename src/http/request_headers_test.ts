@@ -27,6 +27,7 @@ const head = (version: "HTTP/1.0" | "HTTP/1.1" = "HTTP/1.1"): MessageHead => ({
 
 const base = {
   useRemoteAddress: false,
+  xfcc: { mode: "sanitize", subject: false, cert: false, chain: false, dns: false, uri: false },
   xffNumTrustedHops: 0,
   skipXffAppend: false,
   generateRequestId: true,

@@ -12,6 +12,8 @@ import { getLogger } from "../common/logger.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import { Connection, formatNetAddr } from "../network/connection.ts";
 import type { NetworkFilterFactoryCb } from "../network/filter.ts";
+import type { DownstreamTransportSocketFactory } from "../network/transport_socket.ts";
+import { durationMs } from "../common/duration.ts";
 import { formatAddress } from "../network/address.ts";
 import { type ConnectionFacts, FilterChainMatcher } from "./filter_chain_match.ts";
 import { FilterChainMatcherTree } from "./filter_chain_matcher_tree.ts";
@@ -22,7 +24,6 @@ import {
   ListenerFilterStats,
 } from "./listener_filter.ts";
 import { buildListenerFilters } from "./listener_filters_config.ts";
-import { durationMs } from "../common/duration.ts";
 import { listenerStatName, ListenerStats } from "../stats/data_path_stats.ts";
 import {
   type AccessLogInstance,
@@ -41,6 +42,8 @@ interface BuiltChain {
   start: NetworkFilterFactoryCb;
   /** What access logs read about the chain, built once. */
   description: FilterChainDescription;
+  /** Its transport socket's handshake (TLS); undefined for plaintext. */
+  transportSocket?: DownstreamTransportSocketFactory;
 }
 
 /** Builds a chain's network filters through the extension registry. */
@@ -56,9 +59,17 @@ function buildChain(
   const tsFactory = tsUrl
     ? server.extensions.byType(tsUrl.slice(tsUrl.lastIndexOf("/") + 1))
     : ts && server.extensions.byName(ts.name);
-  if (ts && tsFactory?.name !== "envoy.transport_sockets.raw_buffer") {
+  if (ts && !tsFactory?.createDownstreamTransportSocket) {
     throw new Error(`${where}: transport socket '${ts.name}' is not supported yet`);
   }
+  const transportSocket = ts && tsFactory?.createDownstreamTransportSocket?.(
+    ts.configType.case === "typedConfig" ? ts.configType.value : undefined,
+    server,
+    {
+      where: `${where}.transport_socket`,
+      handshakeTimeoutMs: durationMs(chain.transportSocketConnectTimeout, 0),
+    },
+  );
   const filters = chain.filters;
   if (filters.length === 0) throw new Error(`${where}: a filter chain needs at least one filter`);
   if (filters.length > 1) {
@@ -83,6 +94,7 @@ function buildChain(
       metadata: chain.metadata?.filterMetadata,
       listenerMetadata: listener.metadata?.filterMetadata,
     },
+    transportSocket,
   };
 }
 
@@ -105,6 +117,8 @@ export class ActiveListener implements ListenerFilterOwner {
   #stats!: ListenerStats;
   /** `access_log`: written when each connection ends. */
   readonly #accessLogs: AccessLogInstance[];
+  /** The chains' transport sockets (TLS), for their stats. */
+  readonly #transportSockets: DownstreamTransportSocketFactory[];
   /** Counted in the global downstream connection limit, never refused by it. */
   readonly #ignoreGlobalConnLimit: boolean;
   /** Where the workers count this listener's connections (overload_state.ts). */
@@ -146,6 +160,8 @@ export class ActiveListener implements ListenerFilterOwner {
     } catch (e) {
       throw new Error(`${where}: ${(e as Error).message}`);
     }
+    this.#transportSockets = [...chains.map((c) => c.value), ...(dflt ? [dflt] : [])]
+      .flatMap((c) => c.transportSocket ? [c.transportSocket] : []);
     this.#filters = buildListenerFilters(config.listenerFilters, {
       server,
       listenerScope: () => server.stats.scope(`listener.${this.#statName}`),
@@ -195,6 +211,8 @@ export class ActiveListener implements ListenerFilterOwner {
       this.#statName,
       `worker_${this.server.workerId ?? 0}`,
     );
+    // Envoy's TLS contexts declare their stats when the listener is built.
+    for (const ts of this.#transportSockets) ts.declareStats?.(this.#stats.scope);
     if (this.#filters.length > 0) {
       this.#listenerFilters = new ListenerFilterManager(
         this.#filters,
@@ -351,15 +369,33 @@ export class ActiveListener implements ListenerFilterOwner {
       this.#stats.connectionClosed(performance.now() - conn.openedMs);
       if (si) this.#log(conn, si);
     };
+    const ts = chain.transportSocket;
+    if (ts) {
+      // The bytes listener filters read (a ClientHello) are the handshake's first bytes.
+      ts.start(conn, conn.conn, s?.data, this.#stats.scope, () => {
+        if (si) si.downstreamTls = conn.ssl;
+        this.#startChain(chain, conn, si, facts, s, undefined);
+      });
+    } else this.#startChain(chain, conn, si, facts, s, s?.data);
+  }
+
+  /** Hands the connection to the chain's network filter (after its transport socket's handshake). */
+  #startChain(
+    chain: BuiltChain,
+    conn: Connection,
+    si: StreamInfo | undefined,
+    facts: ConnectionFacts,
+    s: AcceptedSocket | undefined,
+    initial: Uint8Array | undefined,
+  ): void {
     try {
       // One object of one shape per connection (no spread): streamInfo is undefined without
       // listener access logs.
-      const initial = s?.data;
       chain.start(conn, {
         listenerName: this.name,
         drainKey: this.drainKey,
         initialData: initial && initial.length > 0 ? initial : undefined,
-        requestedServerName: facts.serverName,
+        requestedServerName: facts.serverName ?? (conn.ssl?.serverName || undefined),
         ja3: s?.ja3,
         ja4: s?.ja4,
         dynamicMetadata: s?.dynamicMetadata,

@@ -42,6 +42,8 @@ export const LISTENER_FIELDS: FieldTable = {
       "filters",
       "metadata",
       "transport_socket",
+      // The TLS handshake timeout (extensions/transport_sockets/tls/server_context.ts).
+      "transport_socket_connect_timeout",
       "name",
     ],
     "envoy.config.listener.v3.FilterChainMatch": [

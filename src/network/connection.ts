@@ -2,13 +2,16 @@
  * A network connection as the proxy's filters see it, over a raw `Deno.Conn`: a read loop that
  * can be paused (flow control), writes that are queued, coalesced into one syscall per tick and
  * counted against a buffer limit (backpressure), half-close in both directions, and one close
- * event. TLS (later) provides the same interface over `node:tls`.
+ * event. It reads and writes through a transport socket's stream (see transport_socket.ts): the
+ * raw `Deno.Conn` itself for plaintext, so that path has no extra layer; TLS swaps in its own
+ * stream once the handshake is done.
  */
 
 import { allocate, MAX_CARVED_BYTES } from "../common/slab.ts";
 import { containBug, reportBug } from "../common/error_boundary.ts";
 import type { ByteCounters } from "../stats/data_path_stats.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
+import type { SslConnectionInfo, TransportStream } from "./transport_socket.ts";
 
 /** Why a connection closed, for access logs and stats. */
 export type CloseReason = "local" | "remote" | "error";
@@ -93,6 +96,10 @@ export class Connection {
    * connections show up in the stats before they close, as in Envoy.
    */
   byteCounters: ByteCounters | undefined;
+  /** The stream bytes move through: the raw socket, or a transport socket's (TLS). */
+  #io: TransportStream;
+  /** What TLS negotiated; undefined on a plaintext connection (Envoy's `ssl()`). */
+  ssl: SslConnectionInfo | undefined;
 
   /**
    * @param highWatermark per_connection_buffer_limit_bytes (default 1 MiB, as Envoy).
@@ -103,6 +110,7 @@ export class Connection {
     readonly highWatermark = 1024 * 1024,
     readonly readSize = MIN_READ_SIZE,
   ) {
+    this.#io = conn;
     this.remoteAddress = this.directRemoteAddress = formatNetAddr(conn.remoteAddr);
     this.localAddress = formatNetAddr(conn.localAddr);
     const r = conn.remoteAddr as Deno.NetAddr;
@@ -147,6 +155,15 @@ export class Connection {
   /** Whether writes are above the buffer limit (the writer should stop producing). */
   get aboveHighWatermark(): boolean {
     return this.#aboveHigh;
+  }
+
+  /**
+   * Reads and writes through `io` from now on (a transport socket's stream after its
+   * handshake); called before `start`.
+   */
+  setTransport(io: TransportStream, ssl: SslConnectionInfo | undefined): void {
+    this.#io = io;
+    this.ssl = ssl;
   }
 
   /** Starts reading; data goes to `cb`. */
@@ -195,7 +212,7 @@ export class Connection {
           await new Promise<void>((r) => (this.#resumeRead = r));
           continue;
         }
-        const n = await this.conn.read(buf);
+        const n = await this.#io.read(buf);
         if (n === null) {
           if (!this.#closed) {
             try {
@@ -281,14 +298,14 @@ export class Connection {
     this.#writing = true;
     this.#inFlight = data;
     this.#inFlightOff = 0;
-    this.conn.write(data).then(this.#onWritten, this.#onWriteError);
+    this.#io.write(data).then(this.#onWritten, this.#onWriteError);
   }
 
   readonly #onWritten = (n: number): void => {
     const data = this.#inFlight!;
     this.#inFlightOff += n;
     if (this.#inFlightOff < data.length && !this.#closed) {
-      this.conn.write(data.subarray(this.#inFlightOff)).then(this.#onWritten, this.#onWriteError);
+      this.#io.write(data.subarray(this.#inFlightOff)).then(this.#onWritten, this.#onWriteError);
       return;
     }
     this.#inFlight = undefined;
@@ -318,7 +335,7 @@ export class Connection {
     if (this.#closeAfterFlush) this.close();
     else if (this.#shutdownAfterFlush) {
       this.#shutdownAfterFlush = false;
-      this.conn.closeWrite().catch(() => {});
+      this.#io.closeWrite().catch(() => {});
     }
   }
 
@@ -326,7 +343,7 @@ export class Connection {
   shutdownWrite(): void {
     if (this.#closed) return;
     if (this.#queue.length > 0 || this.#writing) this.#shutdownAfterFlush = true;
-    else this.conn.closeWrite().catch(() => {});
+    else this.#io.closeWrite().catch(() => {});
   }
 
   /** Closes after queued data is written ("flush write" close in Envoy). */
@@ -346,8 +363,13 @@ export class Connection {
     this.#closed = true;
     this.#queue = [];
     try {
-      this.conn.close();
+      this.#io.close();
     } catch { /* already closed */ }
+    if (this.#io !== this.conn) {
+      try {
+        this.conn.close();
+      } catch { /* closed with the transport */ }
+    }
     if (this.#resumeRead) this.#resumeRead();
     // The connection is gone whatever its owners do; their errors are only reported.
     try {

@@ -16,6 +16,8 @@ import type {
 import { concat } from "../http/filter_manager.ts";
 import { grpcTimeoutMs, isGrpc, toGrpcTimeout } from "../http/stream_duration.ts";
 import type { HeaderMap } from "../http/header_map.ts";
+import { isIP } from "../common/ip.ts";
+import type { ClusterInfo } from "../upstream/cluster_info.ts";
 import type { StreamResetReason } from "../http/codec.ts";
 import type { ResponseFlagName } from "../stream_info/stream_info.ts";
 import type {
@@ -470,11 +472,14 @@ export class RouterFilter implements StreamDecoderFilter {
     si.attemptCount = (si.attemptCount ?? 0) + 1;
     si.upstreamHost = hostKey(host);
     si.upstreamHostDescription = host;
+    const info = this.#cluster!.info;
     const pool = this.server.pools.pool(
-      this.#cluster!.info,
+      info,
       host.address,
       host.port,
       si.protocol,
+      host.metadata,
+      info.autoSni && autoSniTarget(info.autoSni, this.#requestHeaders),
     );
     if (host.monitor !== undefined) pool.hostMonitor = host.monitor;
     a.hostStats = pool.stats;
@@ -615,6 +620,7 @@ export class RouterFilter implements StreamDecoderFilter {
     si.upstreamLocalAddress = stream.localAddress;
     si.upstreamRemoteAddress = stream.remoteAddress;
     si.upstreamConnectionId = stream.connectionId;
+    si.upstreamTls = stream.ssl;
     si.upstreamProtocol = stream.protocol;
     const t = si.timings;
     // Connection times belong to the connection: on a reused one they precede this request.
@@ -1295,4 +1301,25 @@ export function routerFilterFactory(
   // http.<stat_prefix>.no_route and friends: the router shares its connection manager's prefix.
   const stats = new RouterStats(server.stats.scope(statPrefix));
   return (cb: StreamFilterCallbacks) => ({ decoder: new RouterFilter(cb, server, stats, config) });
+}
+
+/**
+ * The SNI and SAN to check for a cluster with auto_sni / auto_san_validation: the host of the
+ * request header (`:authority` without its port, or override_auto_sni_header); none for an IP
+ * address or a missing header.
+ */
+function autoSniTarget(
+  cfg: NonNullable<ClusterInfo["autoSni"]>,
+  headers: HeaderMap,
+): { sni?: string; verifySan?: string } | undefined {
+  const value = headers.get(cfg.header);
+  if (!value) return undefined;
+  const host = value.startsWith("[")
+    ? value.slice(0, value.indexOf("]") + 1)
+    : value.replace(/:\d+$/, "");
+  if (isIP(host.replace(/^\[|\]$/g, ""))) return undefined;
+  return {
+    ...(cfg.sni ? { sni: host } : {}),
+    ...(cfg.sanValidation ? { verifySan: host } : {}),
+  };
 }

@@ -233,7 +233,7 @@ export class ShadowStream implements UpstreamStreamDecoder, ConnectionPoolCallba
     lb.requestStarted(host);
     this.#lb = lb;
     this.#host = host;
-    const pool = server.pools.pool(info, host.address, host.port);
+    const pool = server.pools.pool(info, host.address, host.port, undefined, host.metadata);
     this.#hostStats = pool.stats;
     if (endStream) this.#armTimer();
     this.#pending = pool.newStream(this, this);

@@ -23,7 +23,7 @@ export const BOOTSTRAP_FIELDS: FieldTable = {
       "stats_server_version_override",
       "overload_manager",
     ],
-    "envoy.config.bootstrap.v3.Bootstrap.StaticResources": ["listeners", "clusters"],
+    "envoy.config.bootstrap.v3.Bootstrap.StaticResources": ["listeners", "clusters", "secrets"],
     // local_cluster_name drives zone aware routing; its other fields are not implemented.
     "envoy.config.bootstrap.v3.ClusterManager": ["local_cluster_name"],
     // The node describes this proxy (admin /server_info, stat sinks); none of it changes traffic.

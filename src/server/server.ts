@@ -3,6 +3,10 @@
  * termination signal, shut down. `--mode validate` stops after loading (no sockets are
  * opened) and `--mode init_only` after initializing, as in Envoy.
  */
+import {
+  type CertificateListing,
+  listCertificates,
+} from "../extensions/transport_sockets/tls/certs_admin.ts";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
 import { getLogger } from "../common/logger.ts";
 import { formatAddress } from "../network/address.ts";
@@ -231,9 +235,19 @@ export class Server implements AdminServer {
     this.#runtime.mergeValues(values);
   }
   certificates(): JsonValue[] {
-    // No TLS context exists until TLS lands (issue roadmap step 4), so there is nothing to list.
-    return [];
+    return this.#certificates(true).certificates;
   }
+  /** The TLS contexts' certificates, read again at most once a minute unless `fresh`. */
+  #certificates(fresh = false): CertificateListing {
+    const now = Date.now();
+    if (fresh || !this.#certs || now - this.#certsAt > 60_000) {
+      this.#certs = listCertificates(this.bootstrap, this.extensions, now);
+      this.#certsAt = now;
+    }
+    return this.#certs;
+  }
+  #certs: CertificateListing | undefined;
+  #certsAt = 0;
   mutexTracingEnabled(): boolean {
     return this.options.enableMutexTracing;
   }
@@ -393,6 +407,7 @@ export class Server implements AdminServer {
       state: this.state(),
       live: this.#state === "LIVE",
       uptimeSeconds: this.serverInfo().uptimeCurrentEpochSeconds,
+      daysUntilFirstCertExpiring: this.#certificates().daysUntilFirstExpiring,
     });
     s.gauge("server.worker_restarts", "NeverImport").set(this.#workers.restarts);
     const hr = this.#hotRestart;
@@ -461,17 +476,29 @@ export class Server implements AdminServer {
       ...(eventLogPath ? { outlierEventLogPath: eventLogPath } : {}),
       local: localClusterOf(b, this.options.serviceZone),
       workerSlots: this.options.concurrency,
+      // Health checks of TLS clusters use the main thread's pools' transport sockets.
+      transportSocketFor: (info, metadata) => this.#ctx?.pools.transportSocket(info, metadata),
     });
     // A worker that died held requests and connections: they no longer count.
     this.#workers.onWorkerGone = (id) => clusterManager.releaseWorker(id);
     const clusterStats = new ClusterStatsCache(this.#stats);
+    const secrets = b.staticResources?.secrets ?? [];
     this.#ctx = {
       extensions: this.extensions,
+      secrets,
       clusterManager,
-      pools: new ConnPoolManager(clusterStats),
+      pools: new ConnPoolManager(clusterStats, {
+        extensions: this.extensions,
+        secrets,
+        stats: this.#stats,
+      }),
       stats: this.#stats,
       clusterStats,
       routeConfigs: new RouteConfigProviders(),
+      localInfo: {
+        nodeId: node?.id || this.options.serviceNode,
+        clusterName: node?.cluster || this.options.serviceCluster,
+      },
     };
     clusterManager.setHostPools(this.#ctx.pools);
     this.#xds = new XdsManager({

@@ -3,8 +3,8 @@
  * declares them and refreshes the gauges before each read, and each isolate reports its own
  * heap so the `Accumulate` memory gauges add up to the process's when snapshots merge.
  *
- * Not declared, because nothing in denvoy can move them yet: `days_until_first_cert_expiring`
- * and `seconds_until_first_ocsp_response_expiring` (no certificates before TLS),
+ * Not declared, because nothing in denvoy can move them yet:
+ * `seconds_until_first_ocsp_response_expiring` (denvoy never staples OCSP responses),
  * `static_unknown_fields` (unknown static fields are rejected, as Envoy does by default),
  * `dynamic_unknown_fields` (no xDS yet), `debug_assertion_failures` and `envoy_bug_failures`
  * (denvoy has no such assertions), `stats_recent_lookups` (no symbol table).
@@ -39,7 +39,12 @@ export interface ServerStatsView {
   /** Not draining or shutting down. */
   live: boolean;
   uptimeSeconds: number;
+  /** Days until the first TLS certificate expires; undefined when there is none. */
+  daysUntilFirstCertExpiring?: number;
 }
+
+/** What Envoy reports for `days_until_first_cert_expiring` without any certificate. */
+const NO_CERTIFICATE_DAYS = 0xffffffff;
 
 /** The main thread's `server.*`. */
 export class ServerStats {
@@ -55,6 +60,7 @@ export class ServerStats {
   readonly droppedStatFlushes: Counter;
   readonly initializationTime: Histogram;
   readonly fipsMode: Gauge;
+  readonly daysUntilFirstCertExpiring: Gauge;
   readonly #store: Scope;
 
   constructor(
@@ -75,6 +81,7 @@ export class ServerStats {
     this.droppedStatFlushes = s.counter("dropped_stat_flushes");
     this.initializationTime = s.histogram("initialization_time_ms", "Milliseconds");
     this.fipsMode = s.scope("compilation_settings").gauge("fips_mode", "NeverImport");
+    this.daysUntilFirstCertExpiring = s.gauge("days_until_first_cert_expiring", "NeverImport");
     this.concurrency.set(opts.concurrency);
     this.hotRestartEpoch.set(opts.restartEpoch);
     // A process started without a hot restart parent is generation 1 (the parent's plus one).
@@ -94,6 +101,7 @@ export class ServerStats {
     this.state.set(SERVER_STATE_CODES[view.state]);
     this.live.set(view.live ? 1 : 0);
     this.uptime.set(view.uptimeSeconds);
+    this.daysUntilFirstCertExpiring.set(view.daysUntilFirstCertExpiring ?? NO_CERTIFICATE_DAYS);
     this.memoryPhysicalSize.set(Deno.memoryUsage().rss);
     isolateMemoryStats(this.#store);
   }

@@ -184,16 +184,27 @@ class WorkerServer {
     }
     // Every cluster's traffic stats exist from the start, as Envoy declares them.
     clusterStats.declare(clusterManager.names().map((n) => clusterManager.get(n)!.info.statName));
+    const extensions = builtinExtensions();
+    const secrets = b.staticResources?.secrets ?? [];
     this.ctx = {
-      extensions: builtinExtensions(),
+      extensions,
+      secrets,
       clusterManager,
-      pools: new ConnPoolManager(clusterStats),
+      pools: new ConnPoolManager(clusterStats, { extensions, secrets, stats }),
       stats,
       clusterStats,
       workerId: init.workerId,
       routeConfigs: new RouteConfigProviders(),
+      localInfo: {
+        nodeId: b.node?.id || o.serviceNode,
+        clusterName: b.node?.cluster || o.serviceCluster,
+      },
     };
     clusterManager.setHostPools(this.ctx.pools);
+    // TLS clusters build their contexts now (their `ssl.*` stats exist from the start).
+    for (const n of clusterManager.names()) {
+      this.ctx.pools.declareTransportSocket(clusterManager.get(n)!.info);
+    }
     setOverloadState(new OverloadState(init.overload, b.overloadManager, listenerNames(b)))
       .attach(stats);
     if (b.statsSinks.length > 0) {

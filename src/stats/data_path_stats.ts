@@ -81,6 +81,9 @@ export class HttpConnManagerStats {
   readonly cxActive: Gauge;
   readonly cxHttp1Total: Counter;
   readonly cxHttp1Active: Gauge;
+  /** Connections over TLS (`downstream_cx_ssl_total`, `_active`). */
+  readonly cxSslTotal: Counter;
+  readonly cxSslActive: Gauge;
   readonly cxHttp2Total: Counter;
   readonly cxHttp2Active: Gauge;
   readonly cxDestroy: Counter;
@@ -128,6 +131,8 @@ export class HttpConnManagerStats {
     this.cxActive = s.gauge("downstream_cx_active", "Accumulate");
     this.cxHttp1Total = s.counter("downstream_cx_http1_total");
     this.cxHttp1Active = s.gauge("downstream_cx_http1_active", "Accumulate");
+    this.cxSslTotal = s.counter("downstream_cx_ssl_total");
+    this.cxSslActive = s.gauge("downstream_cx_ssl_active", "Accumulate");
     this.cxHttp2Total = s.counter("downstream_cx_http2_total");
     this.cxHttp2Active = s.gauge("downstream_cx_http2_active", "Accumulate");
     this.cxDestroy = s.counter("downstream_cx_destroy");
@@ -410,6 +415,10 @@ export class ClusterStats {
 
   readonly #scope: Scope;
   readonly #alt = new Map<string, AltCodeStats>();
+  /** `cluster.<name>`, for the stats of its transport sockets (`ssl.*`). */
+  get scope(): Scope {
+    return this.#scope;
+  }
 
   /** `statName` is the cluster's `alt_stat_name`, else its name. */
   constructor(store: Scope, statName: string) {
@@ -559,10 +568,12 @@ export class ListenerStats {
   readonly cxOverflow: Counter;
   readonly handlerCxTotal: Counter;
   readonly handlerCxActive: Gauge;
+  /** `listener.<name>`, for the stats of its transport sockets (`ssl.*`). */
+  readonly scope: Scope;
 
   /** `name` is already a stat name (see `listenerStatName`). */
   constructor(store: Scope, name: string, handler: string) {
-    const s = store.scope(`listener.${name}`);
+    const s = this.scope = store.scope(`listener.${name}`);
     this.cxTotal = s.counter("downstream_cx_total");
     this.cxActive = s.gauge("downstream_cx_active", "Accumulate");
     this.cxDestroy = s.counter("downstream_cx_destroy");

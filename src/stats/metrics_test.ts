@@ -113,3 +113,14 @@ Deno.test("null stats ignore every update", () => {
   t.set("x");
   assertEquals([t.value, t.used], ["", false]);
 });
+
+Deno.test("histograms on one bounds list share its typed copy and still bucket on their own", () => {
+  const bounds = [1, 10, 100];
+  const a = new Histogram("a", "Milliseconds", bounds);
+  const b = new Histogram("b", "Milliseconds", bounds);
+  a.record(5);
+  b.record(50);
+  b.record(500);
+  assertEquals(a.peek().interval.counts, [0, 1, 0, 0]);
+  assertEquals(b.peek().interval.counts, [0, 0, 1, 1]);
+});

@@ -10,14 +10,15 @@ import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/clus
 import { type ClusterInfo, parseCluster } from "./cluster_info.ts";
 import { type DnsResolver, SystemDnsResolver } from "./dns.ts";
 import { DnsMembership, SYSTEM_TIMERS, type Timers } from "./dns_cluster.ts";
-import type { HostDescription } from "./host.ts";
+import type { HostDescription, HostMetadata } from "./host.ts";
+import type { UpstreamTransportSocketFactory } from "../network/transport_socket.ts";
 import type { Random } from "./lb_base.ts";
 import { type HostSetPolicy, type MembershipCallback, PrioritySet } from "./priority_set.ts";
 import type { Scope } from "../stats/store.ts";
 import { type ClusterMainStats, clusterMainStats } from "./cluster_stats.ts";
 import { HashLbStats } from "./hash_lb_stats.ts";
 import { HostHealthTracker } from "./host_health.ts";
-import { anyTraffic, HealthChecker, HealthCheckStats } from "./health_checker.ts";
+import { anyTraffic, type CheckConn, HealthChecker, HealthCheckStats } from "./health_checker.ts";
 import { OutlierDetector, OutlierStats } from "./outlier_detection.ts";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { HostEvent } from "./host_monitor.ts";
@@ -55,6 +56,14 @@ export interface ClusterDeps {
   workerId?: number;
   /** How many workers the circuit breaker memory this allocates keeps shares for. */
   workerSlots?: number;
+  /**
+   * The transport socket (TLS) of a cluster's host, for active health checks; undefined for
+   * plaintext.
+   */
+  transportSocketFor?: (
+    info: ClusterInfo,
+    metadata: HostMetadata | undefined,
+  ) => UpstreamTransportSocketFactory | undefined;
 }
 
 /** One upstream cluster. */
@@ -156,6 +165,20 @@ export class Cluster {
           checkSucceeded: (st) => {
             if (detector?.onActiveHealthCheckSuccess(st.key)) health.publish();
           },
+          ...(deps.transportSocketFor
+            ? {
+              transportSocket: (raw: Deno.Conn, host: HostDescription) => {
+                const f = deps.transportSocketFor!(info, host.metadata);
+                if (!f) return undefined;
+                return new Promise<CheckConn>((resolve, reject) =>
+                  f.connect(raw, { address: host.address }, scope, (err, tls) => {
+                    if (err) reject(err);
+                    else resolve(tls!.io);
+                  })
+                );
+              },
+            }
+            : {}),
           ...(info.healthCheck.eventLogPath && deps.openEventLog
             ? {
               eventLog: deps.openEventLog(

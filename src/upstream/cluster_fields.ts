@@ -37,6 +37,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "lb_subset_config",
       "common_lb_config",
       "transport_socket",
+      "transport_socket_matches",
       "metadata",
       "cleanup_interval",
       "original_dst_lb_config",
@@ -47,6 +48,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "outlier_detection",
       "circuit_breakers",
     ],
+    "envoy.config.cluster.v3.Cluster.TransportSocketMatch": ["name", "match", "transport_socket"],
     "envoy.config.cluster.v3.CircuitBreakers": ["thresholds", "per_host_thresholds"],
     "envoy.config.cluster.v3.CircuitBreakers.Thresholds": [
       "priority",

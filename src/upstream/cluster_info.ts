@@ -14,6 +14,7 @@ import type {
   Http2ProtocolOptions,
 } from "../../proto/gen/envoy/config/core/v3/protocol_pb.ts";
 import { unpackAny } from "../config/any.ts";
+import type { Any } from "@bufbuild/protobuf/wkt";
 import { statefulFormatterSettings } from "../extensions/http/header_formatters/preserve_case/config.ts";
 import type { PreserveCaseSettings } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import type { DnsLookupFamily } from "./dns.ts";
@@ -30,18 +31,36 @@ import {
   type Thresholds,
 } from "./resource_manager.ts";
 import {
+  UPSTREAM_PROXY_PROTOCOL,
   type UpstreamProxyProtocol,
   upstreamProxyProtocolOf,
 } from "../extensions/transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
 import { durationMs } from "../common/duration.ts";
+import { configSourceProblems } from "../xds/config_source.ts";
+import { EDS } from "../xds/resource_types.ts";
 import type { Http2Options } from "../http/http2/connection.ts";
 import { resolveHttp2Options } from "../http/http2/http2_options.ts";
 import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
-import { configSourceProblems } from "../xds/config_source.ts";
-import { EDS } from "../xds/resource_types.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
 export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST" | "EDS";
+
+/** `UpstreamHttpProtocolOptions` of a cluster. */
+export interface AutoSniSettings {
+  /** auto_sni: the SNI is the header's host. */
+  readonly sni: boolean;
+  /** auto_san_validation: the server certificate must have the header's host as a DNS SAN. */
+  readonly sanValidation: boolean;
+  /** `:authority`, or override_auto_sni_header (lower case). */
+  readonly header: string;
+}
+
+/** One entry of `transport_socket_matches`; no transportSocket means plaintext. */
+export interface TransportSocketMatch {
+  readonly name: string;
+  readonly match: Readonly<Record<string, unknown>>;
+  readonly transportSocket?: Any;
+}
 
 /** Settings of one cluster, defaults applied. */
 export interface ClusterInfo {
@@ -115,6 +134,15 @@ export interface ClusterInfo {
   readonly tcpKeepalive?: boolean;
   /** `close_connections_on_host_health_failure`, when set. */
   readonly closeConnectionsOnHostHealthFailure?: boolean;
+  /** `transport_socket` when not plaintext (TLS), its config unpacked. */
+  readonly transportSocket?: Any;
+  /**
+   * `upstream_http_protocol_options`: upstream TLS takes its SNI (`auto_sni`) and checks the
+   * server certificate's SANs (`auto_san_validation`) from a request header's host.
+   */
+  readonly autoSni?: AutoSniSettings;
+  /** `transport_socket_matches`, in order (see ConnPoolManager.transportSocket). */
+  readonly transportSocketMatches?: readonly TransportSocketMatch[];
   /** `transport_socket` is upstream_proxy_protocol: connections start with a PROXY header. */
   readonly upstreamProxyProtocol?: UpstreamProxyProtocol;
   /**
@@ -195,6 +223,28 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   const preserveCase = preserveCaseOf(http1, problems);
   const h2 = upstreamHttp2(config, http, common?.maxHeadersCount, problems);
   if (isDns) checkDnsResolver(config, type, problems);
+  const transportSocket = upstreamTransportSocket(config, problems);
+  // The HTTP/2 pool speaks h2c only: TLS under it (with ALPN h2) is not wired yet.
+  if (
+    h2.upstreamProtocol !== undefined &&
+    (transportSocket !== undefined ||
+      config.transportSocketMatches.some((m) =>
+        m.transportSocket?.configType.case === "typedConfig" &&
+        m.transportSocket.configType.value.typeUrl.endsWith(".UpstreamTlsContext")
+      ))
+  ) {
+    problems.push(
+      "upstream HTTP/2 over TLS (http2_protocol_options with an UpstreamTlsContext) is not supported yet",
+    );
+  }
+  const uhpo = http?.upstreamHttpProtocolOptions;
+  const autoSni: AutoSniSettings | undefined = uhpo && (uhpo.autoSni || uhpo.autoSanValidation)
+    ? {
+      sni: uhpo.autoSni,
+      sanValidation: uhpo.autoSanValidation,
+      header: uhpo.overrideAutoSniHeader.toLowerCase() || ":authority",
+    }
+    : undefined;
   const failure = config.dnsFailureRefreshRate;
   let dnsFailureRefreshRate: ClusterInfo["dnsFailureRefreshRate"];
   if (failure) {
@@ -266,6 +316,11 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       ? { closeConnectionsOnHostHealthFailure: true }
       : {}),
     ...(config.ignoreHealthOnHostRemoval ? { ignoreHealthOnHostRemoval: true } : {}),
+    ...(transportSocket ? { transportSocket } : {}),
+    ...(autoSni ? { autoSni } : {}),
+    ...(config.transportSocketMatches.length > 0
+      ? { transportSocketMatches: transportSocketMatches(config, problems) }
+      : {}),
     ...(upstreamPp ? { upstreamProxyProtocol: upstreamPp } : {}),
     ...(config.commonLbConfig?.updateMergeWindow
       ? { updateMergeWindowMs: durationMs(config.commonLbConfig.updateMergeWindow, 0) }
@@ -382,6 +437,44 @@ function originalDstSettings(
  * Why the cluster's upstream protocol cannot be served yet, or undefined. Shared with the
  * config check so `--mode validate` reports the same.
  */
+/**
+ * The cluster's transport socket config when it is not plaintext (raw_buffer is the default
+ * and needs nothing); its factory is built where connections are made (ConnPoolManager).
+ */
+function upstreamTransportSocket(config: ClusterConfig, problems: string[]): Any | undefined {
+  const ts = config.transportSocket;
+  if (ts?.configType.case !== "typedConfig") return undefined;
+  const any = ts.configType.value;
+  const type = any.typeUrl.slice(any.typeUrl.lastIndexOf("/") + 1);
+  if (type === "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer") return undefined;
+  // upstream_proxy_protocol (over raw_buffer) is read by upstreamProxyProtocolOf.
+  if (type === UPSTREAM_PROXY_PROTOCOL) return undefined;
+  if (type !== "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext") {
+    problems.push(`transport_socket: a cluster takes an UpstreamTlsContext, not ${type}`);
+  }
+  return any;
+}
+
+/**
+ * `transport_socket_matches`: an endpoint whose `envoy.transport_socket_match` metadata holds
+ * every key of a match's `match` (equal values) uses that match's transport socket; the first
+ * such match wins, and an endpoint matching none uses the cluster's `transport_socket`.
+ */
+function transportSocketMatches(
+  config: ClusterConfig,
+  problems: string[],
+): TransportSocketMatch[] {
+  return config.transportSocketMatches.map((m, i) => {
+    const sub: string[] = [];
+    const any = upstreamTransportSocket(
+      { transportSocket: m.transportSocket } as ClusterConfig,
+      sub,
+    );
+    for (const p of sub) problems.push(`transport_socket_matches[${i}].${p}`);
+    return { name: m.name, match: m.match ?? {}, ...(any ? { transportSocket: any } : {}) };
+  });
+}
+
 export function upstreamProtocolProblem(http: HttpProtocolOptions | undefined): string | undefined {
   const p = http?.upstreamProtocolOptions;
   if (p?.case === "explicitHttpConfig") {

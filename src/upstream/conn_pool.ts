@@ -39,6 +39,15 @@ import {
 import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.ts";
 import { type BugScope, containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
+import type { Any } from "@bufbuild/protobuf/wkt";
+import type { Scope } from "../stats/store.ts";
+import type {
+  SslConnectionInfo,
+  UpstreamHandshake,
+  UpstreamTransportSocketFactory,
+} from "../network/transport_socket.ts";
+import type { TransportSocketContext } from "../config/extensions.ts";
+import type { HostMetadata } from "./host.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
 import { Http2ConnPool } from "./http2_conn_pool.ts";
 import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
@@ -77,6 +86,31 @@ export interface PoolClusterInfo {
   upstreamProxyProtocol?: UpstreamProxyProtocol;
   /** `circuit_breakers.per_host_thresholds` `max_connections`: per host, process wide. */
   perHostMaxConnections?: number;
+  /** `transport_socket` when it is not plaintext (TLS), its config unpacked. */
+  transportSocket?: Any;
+  /** auto_sni / auto_san_validation (router_filter.ts picks the pool's host). */
+  autoSni?: { sni: boolean; sanValidation: boolean; header: string };
+  /** `transport_socket_matches`: per-endpoint transport sockets by metadata. */
+  transportSocketMatches?: readonly {
+    match: Readonly<Record<string, unknown>>;
+    transportSocket?: Any;
+  }[];
+}
+
+/** The endpoint metadata key `transport_socket_matches` look at. */
+const TRANSPORT_SOCKET_MATCH = "envoy.transport_socket_match";
+
+/** Whether every key of `match` is in `labels` with an equal value (an empty match: always). */
+function labelsMatch(
+  match: Readonly<Record<string, unknown>>,
+  labels: Readonly<Record<string, unknown>> | undefined,
+): boolean {
+  for (const k in match) {
+    if (labels === undefined || JSON.stringify(labels[k]) !== JSON.stringify(match[k])) {
+      return false;
+    }
+  }
+  return true;
 }
 
 /** The socket options every upstream connection of `cluster` gets once connected. */
@@ -307,6 +341,11 @@ class Http1UpstreamStream implements UpstreamStream, Cancellable {
     return this.pc.conn.id;
   }
 
+  /** What the connection's TLS negotiated; undefined in plaintext. */
+  get ssl(): SslConnectionInfo | undefined {
+    return this.pc.conn.ssl;
+  }
+
   #write(bytes: Uint8Array): void {
     this.wireBytesSent += bytes.length;
     this.pc.conn.write(bytes);
@@ -509,7 +548,12 @@ export class Http1ConnPool implements ConnectionPoolInstance {
     readonly port: number,
     /** This worker's stats of the cluster (`cluster.<name>.upstream_*`). */
     readonly clusterStats: ClusterStats,
+    /** The cluster's transport socket (TLS); undefined for plaintext. */
+    readonly transportSocket?: UpstreamTransportSocketFactory,
+    /** auto_sni / auto_san_validation: the request host this pool's connections are for. */
+    serverName?: { sni?: string; verifySan?: string },
   ) {
+    this.#tlsTarget = { address: hostname, ...serverName };
     this.parserOptions = {
       allowChunkedLength: cluster.allowChunkedLength ?? false,
       enableTrailers: cluster.enableTrailers ?? false,
@@ -691,26 +735,38 @@ export class Http1ConnPool implements ConnectionPoolInstance {
       this.#connectFailed("connection_timeout", "connect timeout");
     }, this.cluster.connectTimeoutMs);
     Deno.connect({ hostname: this.hostname, port: this.port }).then((conn) => {
-      clearTimeout(timer);
       if (timedOut) {
+        clearTimeout(timer);
         conn.close();
         return;
       }
-      this.#connecting--;
-      const now = monotonicNow();
-      pc.connectComplete = now;
-      cs.cxConnectMs.record(now - pc.connectStart);
       applySocketOptions(conn, this.cluster);
-      // Responses are bigger than requests; the buffer still doubles on full reads, so bulk
-      // bodies soon read in big pieces while a pool of idle connections holds little.
-      pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
-      pc.conn.byteCounters = cs.cxBytes;
-      const pp = this.cluster.upstreamProxyProtocol;
-      if (pp) pc.conn.write(upstreamProxyProtocolHeader(pp, undefined, connectionAddresses(conn)));
-      this.#all.add(pc);
-      pc.conn.start(pc);
-      // Nobody waits any more (cancelled): the connection is kept for the next request.
-      if (!this.#serveNext(pc)) this.#toIdle(pc);
+      const ts = this.transportSocket;
+      if (!ts) {
+        clearTimeout(timer);
+        this.#connected(pc, conn, undefined);
+        return;
+      }
+      // The handshake is part of connecting: connect_timeout covers it, as in Envoy.
+      ts.connect(conn, this.#tlsTarget, this.#clusterScope(), (err, tls) => {
+        if (timedOut) {
+          tls?.io.close();
+          return;
+        }
+        clearTimeout(timer);
+        if (err) {
+          this.#connecting--;
+          rm.connections.dec();
+          if (monitor) hostConnectionClosed(monitor);
+          stats.cx_active--;
+          cs.cxConnectFail.inc();
+          cs.connectionClosed(true, false, monotonicNow() - pc.connectStart);
+          stats.cx_connect_fail++;
+          this.#connectFailed("connection_failure", err.message);
+          return;
+        }
+        this.#connected(pc, conn, tls);
+      });
     }, (err: Error) => {
       clearTimeout(timer);
       if (timedOut) return;
@@ -724,6 +780,33 @@ export class Http1ConnPool implements ConnectionPoolInstance {
       stats.cx_connect_fail++;
       this.#connectFailed("connection_failure", connectFailureReason(err));
     }).catch((e) => containBug(this.#pending[0]?.callbacks ?? pc, "upstream connect", e));
+  }
+
+  readonly #tlsTarget: { address: string; sni?: string; verifySan?: string };
+
+  /** `cluster.<name>`: where the transport socket counts (`ssl.*`). */
+  #clusterScope(): Scope {
+    return this.clusterStats.scope;
+  }
+
+  /** The connection (and its transport socket, if any) is up: serve the next request. */
+  #connected(pc: PooledConnection, conn: Deno.Conn, tls: UpstreamHandshake | undefined): void {
+    this.#connecting--;
+    const now = monotonicNow();
+    pc.connectComplete = now;
+    this.clusterStats.cxConnectMs.record(now - pc.connectStart);
+    // Responses are bigger than requests; the buffer still doubles on full reads, so bulk
+    // bodies soon read in big pieces while a pool of idle connections holds little.
+    pc.conn = new Connection(conn, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
+    if (tls) pc.conn.setTransport(tls.io, tls.ssl);
+    pc.conn.byteCounters = this.clusterStats.cxBytes;
+    // upstream_proxy_protocol (over raw_buffer only): the header goes first.
+    const pp = this.cluster.upstreamProxyProtocol;
+    if (pp) pc.conn.write(upstreamProxyProtocolHeader(pp, undefined, connectionAddresses(conn)));
+    this.#all.add(pc);
+    pc.conn.start(pc);
+    // Nobody waits any more (cancelled): the connection is kept for the next request.
+    if (!this.#serveNext(pc)) this.#toIdle(pc);
   }
 
   /** A stream finished cleanly: keep the connection for the next request, or close it. */
@@ -781,19 +864,71 @@ export class ConnPoolManager {
   /** tcp_proxy connections of clusters with close_connections_on_host_health_failure. */
   readonly #tracked = new Map<string, Set<{ close(): void }>>();
 
-  /** `clusterStats` is this isolate's cluster stats, which the pools count into. */
-  constructor(readonly clusterStats: ClusterStatsCache) {}
+  /**
+   * `clusterStats` is this isolate's cluster stats, which the pools count into;
+   * `transportSockets` builds clusters' transport sockets (TLS).
+   */
+  constructor(
+    readonly clusterStats: ClusterStatsCache,
+    readonly transportSockets?: TransportSocketContext,
+  ) {}
+
+  readonly #transportSockets = new WeakMap<Any, UpstreamTransportSocketFactory>();
+
+  /**
+   * The transport socket of `cluster`'s endpoint with metadata `metadata`: the first of
+   * `transport_socket_matches` whose `match` the endpoint's `envoy.transport_socket_match`
+   * metadata satisfies, else the cluster's `transport_socket`. Built once per config;
+   * undefined for plaintext.
+   */
+  transportSocket(
+    cluster: PoolClusterInfo,
+    metadata?: HostMetadata,
+  ): UpstreamTransportSocketFactory | undefined {
+    let ts = cluster.transportSocket;
+    const matches = cluster.transportSocketMatches;
+    if (matches) {
+      const labels = metadata?.[TRANSPORT_SOCKET_MATCH];
+      const m = matches.find((m) => labelsMatch(m.match, labels));
+      if (m) ts = m.transportSocket;
+    }
+    if (!ts) return undefined;
+    let f = this.#transportSockets.get(ts);
+    if (!f) {
+      const name = ts.typeUrl.slice(ts.typeUrl.lastIndexOf("/") + 1);
+      const ctx = this.transportSockets;
+      f = ctx?.extensions.byType(name)?.createUpstreamTransportSocket?.(
+        ts,
+        `cluster '${cluster.name}' transport_socket`,
+        ctx,
+      );
+      if (!f) {
+        throw new Error(`cluster '${cluster.name}': transport socket ${name} is not supported`);
+      }
+      this.#transportSockets.set(ts, f);
+    }
+    return f;
+  }
+
+  /** Builds `cluster`'s transport socket now and declares its stats (`cluster.<name>.ssl.*`). */
+  declareTransportSocket(cluster: PoolClusterInfo): void {
+    const ts = this.transportSocket(cluster);
+    ts?.declareStats?.(this.clusterStats.get(cluster.statName).scope);
+  }
 
   /**
    * The pool for `host:port` of `cluster`, created on first use. `downstreamProtocol` picks
    * the pool of a cluster with `use_downstream_protocol_config` (HTTP/2 for HTTP/2, else
-   * HTTP/1.1).
+   * HTTP/1.1); `metadata` picks the host's transport socket (`transport_socket_matches`) and
+   * `serverName` the SNI and SAN of an `auto_sni` request.
    */
   pool(
     cluster: PoolClusterInfo,
     hostname: string,
     port: number,
     downstreamProtocol?: string,
+    metadata?: HostMetadata,
+    serverName?: { sni?: string; verifySan?: string },
   ): ConnectionPoolInstance {
     const h2 = cluster.upstreamProtocol === "HTTP/2" ||
       (cluster.upstreamProtocol === "downstream" && downstreamProtocol === "HTTP/2");
@@ -802,15 +937,20 @@ export class ConnPoolManager {
     const last = this.#last;
     if (
       last !== undefined && last.port === port && last.hostname === hostname &&
-      last.cluster.name === cluster.name && (last.protocol === "HTTP/2") === h2
+      last.cluster.name === cluster.name && (last.protocol === "HTTP/2") === h2 &&
+      serverName === undefined
     ) return last;
-    // A cluster with both kinds of pool (use_downstream_protocol_config) keys them apart.
-    const key = h2 && cluster.upstreamProtocol === "downstream"
+    // A cluster with both kinds of pool (use_downstream_protocol_config) keys them apart;
+    // connections for different request hosts (auto_sni) are not interchangeable.
+    let key = h2 && cluster.upstreamProtocol === "downstream"
       ? `${cluster.name}|${hostname}|${port}|h2`
       : `${cluster.name}|${hostname}|${port}`;
+    if (serverName) key += `|${serverName.sni}|${serverName.verifySan}`;
     let p = this.#pools.get(key);
     if (!p) {
       const stats = this.clusterStats.get(cluster.statName);
+      // Upstream HTTP/2 over TLS is refused at validate (cluster_info.ts): an HTTP/2 pool is
+      // plaintext (h2c).
       p = h2
         ? new Http2ConnPool(
           cluster,
@@ -820,10 +960,17 @@ export class ConnPoolManager {
           cluster.http2Options ?? DEFAULT_HTTP2_OPTIONS,
           cluster.http2Keepalive,
         )
-        : new Http1ConnPool(cluster, hostname, port, stats);
+        : new Http1ConnPool(
+          cluster,
+          hostname,
+          port,
+          stats,
+          this.transportSocket(cluster, metadata),
+          serverName,
+        );
       this.#pools.set(key, p);
     }
-    this.#last = p;
+    if (!serverName) this.#last = p;
     return p;
   }
   #last: ConnectionPoolInstance | undefined;

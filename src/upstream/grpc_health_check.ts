@@ -147,7 +147,7 @@ export class GrpcHealthCheckClient
   /** Bytes read from the host during the latest check (0: a stale reused connection). */
   received = 0;
 
-  constructor(readonly conn: Deno.Conn) {
+  constructor(readonly conn: Pick<Deno.Conn, "read" | "write" | "close">) {
     this.#h2 = new Http2Connection(
       "client",
       this,

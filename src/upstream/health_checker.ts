@@ -21,6 +21,7 @@ import { getLogger } from "../common/logger.ts";
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import type { HostState } from "./host_health.ts";
+import type { HostDescription } from "./host.ts";
 import { TRAFFIC } from "./host_monitor.ts";
 import {
   type GrpcCheck,
@@ -307,7 +308,18 @@ export interface HealthCheckerHost {
   checkSucceeded(st: HostState): void;
   /** Where `event_log_path` events go, when it is set. */
   readonly eventLog?: HealthCheckEventLog;
+  /**
+   * The cluster's transport socket for `host`: the handshake over a connected socket, or
+   * undefined for plaintext.
+   */
+  readonly transportSocket?: (
+    raw: Deno.Conn,
+    host: HostDescription,
+  ) => Promise<CheckConn> | undefined;
 }
+
+/** What a check reads and writes: the socket, or the TLS stream over it. */
+export type CheckConn = Pick<Deno.Conn, "read" | "write" | "close">;
 
 /** One cluster's active health checker. */
 export class HealthChecker {
@@ -399,7 +411,7 @@ class Session {
   readonly st: HostState;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timeout: ReturnType<typeof setTimeout> | undefined;
-  #conn: Deno.Conn | undefined;
+  #conn: CheckConn | undefined;
   /** The HTTP/2 client of a gRPC check on #conn. */
   #grpc: GrpcHealthCheckClient | undefined;
   #firstCheck = true;
@@ -478,12 +490,18 @@ class Session {
     let reader: ByteReader | undefined;
     try {
       if (!this.#conn) {
+        let raw: Deno.Conn;
         try {
-          this.#conn = await Deno.connect({
+          raw = await Deno.connect({
             hostname: h.healthCheckAddress ?? h.address,
             port: c.altPort ?? h.healthCheckPort ?? h.port,
           });
+          // Checks go through the cluster's transport socket (TLS), as in Envoy.
+          const secured = this.#parent.cluster.transportSocket?.(raw, h);
+          this.#conn = raw;
+          if (secured) this.#conn = await secured;
         } catch {
+          this.#close();
           return NETWORK_FAILURE;
         }
         if (gen !== this.#generation) {
@@ -495,7 +513,7 @@ class Session {
         if (c.proxyProtocol) {
           const conn = this.#conn;
           await conn.write(
-            upstreamProxyProtocolHeader(c.proxyProtocol, undefined, connectionAddresses(conn)),
+            upstreamProxyProtocolHeader(c.proxyProtocol, undefined, connectionAddresses(raw)),
           );
         }
       }
@@ -687,7 +705,7 @@ const decoder = new TextDecoder();
 
 /** One HTTP/1.1 health check request and its response; undefined on a protocol failure. */
 async function httpCheck(
-  conn: Deno.Conn,
+  conn: CheckConn,
   reader: ByteReader,
   check: HttpCheck,
   host: string,
@@ -778,10 +796,10 @@ const CRLFCRLF = new Uint8Array([13, 10, 13, 10]);
 /** Buffered reads from a connection. */
 class ByteReader {
   #buf: Uint8Array = new Uint8Array();
-  readonly #conn: Deno.Conn;
+  readonly #conn: CheckConn;
   /** Bytes read so far. */
   received = 0;
-  constructor(conn: Deno.Conn) {
+  constructor(conn: CheckConn) {
     this.#conn = conn;
   }
 

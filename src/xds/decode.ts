@@ -7,6 +7,7 @@
  * @module
  */
 import type { Message } from "@bufbuild/protobuf";
+import type { Secret } from "../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.ts";
 import { unpackAny } from "../config/any.ts";
 import { loadResourceText } from "../config/bootstrap.ts";
 import type { ConfigIssue } from "../config/errors.ts";
@@ -43,6 +44,8 @@ export interface DecodeContext {
   extensions: ExtensionRegistry;
   /** Clusters that exist when the update applies (inline route tables name them). */
   clusters: () => Set<string>;
+  /** The bootstrap's `static_resources.secrets` (TLS contexts may name them). */
+  secrets?: readonly Secret[];
 }
 
 /** The name a resource is known by in its type's subscriptions. */
@@ -99,7 +102,7 @@ export function decodeResponseText(
     else messages.push(m);
   });
   if (issues.length > 0) return { ok: false, rejected: true, issues };
-  checkDiscoveryResources(messages, ctx, dc.extensions, dc.clusters(), issues);
+  checkDiscoveryResources(messages, ctx, dc.extensions, dc.clusters(), issues, dc.secrets);
   const update = {
     versionInfo: response.versionInfo,
     nonce: response.nonce,

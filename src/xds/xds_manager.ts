@@ -206,6 +206,8 @@ export class XdsManager {
   #initWaiters: (() => void)[] = [];
   #initializing = true;
   #stopped = false;
+  /** Cluster changes not yet posted to workers (see `#postClusters`). */
+  #pending: { clusters: ClusterChange[]; removedClusters: string[] } | undefined;
 
   constructor(deps: XdsManagerDeps) {
     this.#deps = deps;
@@ -213,6 +215,7 @@ export class XdsManager {
       extensions: deps.ctx.extensions,
       clusters: () =>
         new Set([...deps.ctx.clusterManager.names(), ...this.#warmingClusters.keys()]),
+      secrets: deps.bootstrap.staticResources?.secrets ?? [],
     };
     for (const c of deps.bootstrap.staticResources?.clusters ?? []) {
       this.#staticClusters.set(c.name, c);
@@ -466,7 +469,44 @@ export class XdsManager {
     }
     this.#updateClusterGauges();
     log.info(`cluster '${name}' ${replaced ? "updated" : "added"}${dynamic ? " (CDS)" : ""}`);
-    this.#deps.post({ clusters: [clusterChange(entry.cluster)] });
+    this.#postClusters(clusterChange(entry.cluster), undefined);
+  }
+
+  /**
+   * Queues a cluster added, changed (`change`) or removed (`removed`) for the workers: the
+   * changes of one update (a CDS update of 1,000 clusters activates them one by one) reach
+   * them as one message, posted once the current turn's activations are done.
+   */
+  #postClusters(change: ClusterChange | undefined, removed: string | undefined): void {
+    // Workers apply a message's additions before its removals: re-adding a name queued for
+    // removal waits for the next message.
+    if (change && this.#pending?.removedClusters.includes(change.config.name)) this.#flush();
+    if (!this.#pending) {
+      const pending = { clusters: [] as ClusterChange[], removedClusters: [] as string[] };
+      this.#pending = pending;
+      queueMicrotask(() => {
+        if (this.#pending === pending) this.#flush();
+      });
+    }
+    if (change) this.#pending.clusters.push(change);
+    if (removed !== undefined) this.#pending.removedClusters.push(removed);
+  }
+
+  /** Posts the queued cluster changes. */
+  #flush(): void {
+    const p = this.#pending;
+    this.#pending = undefined;
+    if (!p) return;
+    this.#deps.post({
+      ...(p.clusters.length > 0 && { clusters: p.clusters }),
+      ...(p.removedClusters.length > 0 && { removedClusters: p.removedClusters }),
+    });
+  }
+
+  /** Posts `u` after the queued cluster changes (a listener's routes may name them). */
+  #post(u: DynamicUpdate): void {
+    this.#flush();
+    this.#deps.post(u);
   }
 
   #removeCluster(name: string): void {
@@ -485,7 +525,7 @@ export class XdsManager {
       cm.removeCluster(name);
       cm.stats?.clusterRemoved.inc();
       log.info(`cluster '${name}' removed`);
-      this.#deps.post({ removedClusters: [name] });
+      this.#postClusters(undefined, name);
     }
     this.#updateClusterGauges();
   }
@@ -623,7 +663,7 @@ export class XdsManager {
           state.error = undefined;
           if (!same) {
             preUnpack(rc);
-            this.#deps.post({ routes: [rc] });
+            this.#post({ routes: [rc] });
             configReload.inc();
             configReloadTime.set(Date.now());
           }
@@ -776,7 +816,7 @@ export class XdsManager {
         formatAddress(entry.config.address).replace(/:\d+$/, `:${entry.port}`)
       }`,
     );
-    this.#deps.post({ listeners: [{ config: entry.config, port: entry.port }] });
+    this.#post({ listeners: [{ config: entry.config, port: entry.port }] });
     this.#ready(`listener:${name}`);
   }
 
@@ -788,7 +828,7 @@ export class XdsManager {
       this.#deps.listenerStats.listenerRemoved.inc();
       this.#draining();
       log.info(`listener '${name}' removed`);
-      this.#deps.post({ removedListeners: [name] });
+      this.#post({ removedListeners: [name] });
     }
     this.#updateListenerGauges();
   }

@@ -154,3 +154,28 @@ Deno.test("rdsRefs and routeClusters read the connection managers of a listener"
   assertEquals([...routeClusters(inlined)], ["c"]);
   assertEquals(rdsRefs(inlined), []);
 });
+
+Deno.test("CDS: the clusters of one update reach workers as one message, removals too", async () => {
+  const t = await setup();
+  try {
+    replace(
+      `${t.dir}/cds.yaml`,
+      `resources:\n${cluster("a", 1)}${cluster("b", 1)}${cluster("c", 1)}`,
+    );
+    await t.waitFor(() => t.counter("cluster_manager.cluster_added") === 3);
+    await t.settle();
+    assertEquals(t.posts.map((p) => p.clusters?.map((c) => c.config.name)), [["a", "b", "c"]]);
+    replace(`${t.dir}/cds.yaml`, `resources:\n${cluster("b", 2)}`);
+    await t.waitFor(() => t.counter("cluster_manager.cluster_modified") === 1);
+    await t.settle();
+    assertEquals(
+      t.posts.slice(1).map((p) => [p.clusters?.map((c) => c.config.name), p.removedClusters]),
+      [
+        [undefined, ["a", "c"]],
+        [["b"], undefined],
+      ],
+    );
+  } finally {
+    t.close();
+  }
+});

@@ -8,4 +8,7 @@ export const rawBufferFactory: ExtensionFactory = {
   category: "envoy.transport_sockets.downstream",
   configTypes: ["envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"],
   fields: { implemented: { "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer": [] } },
+  // Plaintext is the connection's own raw socket: nothing to wrap.
+  createDownstreamTransportSocket: () => undefined,
+  createUpstreamTransportSocket: () => undefined,
 };

@@ -20,6 +20,13 @@ export const httpProtocolOptionsFactory: ExtensionFactory = {
         "common_http_protocol_options",
         "explicit_http_config",
         "use_downstream_protocol_config",
+        // Per-request SNI and SAN checks of upstream TLS (router_filter.ts, client_context.ts).
+        "upstream_http_protocol_options",
+      ],
+      "envoy.config.core.v3.UpstreamHttpProtocolOptions": [
+        "auto_sni",
+        "auto_san_validation",
+        "override_auto_sni_header",
       ],
       [`${OPTIONS}.ExplicitHttpConfig`]: ["http_protocol_options", "http2_protocol_options"],
       [`${OPTIONS}.UseDownstreamHttpConfig`]: ["http_protocol_options", "http2_protocol_options"],

@@ -1,5 +1,6 @@
 import { loadBootstrap } from "../../../config/bootstrap.ts";
-import { assertEquals } from "../../../testing/assert.ts";
+import { formatIssue } from "../../../config/errors.ts";
+import { assertEquals, assertMatch } from "../../../testing/assert.ts";
 import { builtinExtensions } from "../../builtin.ts";
 
 function load(protocol: string) {
@@ -16,7 +17,21 @@ ${protocol}
   }, builtinExtensions());
 }
 
-Deno.test("HTTP/1.1 and HTTP/2 upstream options load", () => {
+Deno.test("HTTP/1.1 and HTTP/2 upstream options load; HTTP/3 and auto_config are named as unsupported", () => {
   assertEquals(load("        explicit_http_config: { http_protocol_options: {} }").issues, []);
   assertEquals(load("        explicit_http_config: { http2_protocol_options: {} }").issues, []);
+  assertEquals(
+    load("        use_downstream_protocol_config: { http2_protocol_options: {} }").issues,
+    [],
+  );
+  const h3 = load("        explicit_http_config: { http3_protocol_options: {} }").issues;
+  assertEquals(h3.map((i) => i.kind), ["unsupported"]);
+  assertMatch(
+    formatIssue(h3[0]),
+    /unsupported: envoy\.extensions\.upstreams\.http\.v3\.HttpProtocolOptions: upstream HTTP\/3/,
+  );
+  // auto_config needs upstream TLS (ALPN): refused by the cluster and the extension alike.
+  const auto = load("        auto_config: {}").issues;
+  assertEquals(auto.every((i) => i.kind === "unsupported"), true);
+  assertMatch(formatIssue(auto[0]), /auto_config/);
 });

@@ -19,6 +19,7 @@ import { CoarseTimer } from "../../../../common/coarse_timer.ts";
 import type { ServerContext } from "../../../../config/extensions.ts";
 import { durationMs } from "../../../../common/duration.ts";
 import type { ResourceLimit } from "../../../../upstream/resource_manager.ts";
+import type { UpstreamHandshake } from "../../../../network/transport_socket.ts";
 import { Connection, type ConnectionCallbacks } from "../../../../network/connection.ts";
 import type { ConnectionContext } from "../../../../network/filter.ts";
 import type { AccessLogType } from "../../../../formatter/provider.ts";
@@ -254,22 +255,26 @@ class TcpProxySession implements BugScope {
       connections.dec();
       this.#connectFailed("connect timeout");
     }, cluster.info.connectTimeoutMs);
-    Deno.connect({ hostname: host.address, port: host.port }).then((conn) => {
+    const transportSocket = this.server.pools.transportSocket(cluster.info, host.metadata);
+    const established = (conn: Deno.Conn, tls: UpstreamHandshake | undefined) => {
       clearTimeout(timer);
       if (timedOut) {
-        conn.close();
+        (tls?.io ?? conn).close();
         return;
       }
       if (this.closed) {
         cs.connectionClosed(false, false, monotonicNow() - this.#attemptMs);
         connections.dec();
-        conn.close();
+        (tls?.io ?? conn).close();
         return;
       }
       const now = monotonicNow();
       cs.cxConnectMs.record(now - connectStart);
-      applySocketOptions(conn, cluster.info);
       const up = new Connection(conn, cluster.info.perConnectionBufferLimitBytes);
+      if (tls) {
+        up.setTransport(tls.io, tls.ssl);
+        si.upstreamTls = tls.ssl;
+      }
       up.byteCounters = cs.cxBytes;
       this.upstream = up;
       if (cluster.info.closeConnectionsOnHostHealthFailure) {
@@ -294,14 +299,28 @@ class TcpProxySession implements BugScope {
       this.down.readDisable(false);
       this.#touch();
       if (this.cfg.flushAccessLogOnConnected) this.#log("TcpUpstreamConnected");
-    }, (err: Error) => {
+    };
+    const failed = (err: Error) => {
       clearTimeout(timer);
       if (timedOut) return;
       cs.cxConnectFail.inc();
       cs.connectionClosed(true, false, monotonicNow() - this.#attemptMs);
       connections.dec();
       if (!this.closed) this.#connectFailed(err.message);
-    }).catch((e) => containBug(this, "tcp_proxy connect", e));
+    };
+    Deno.connect({ hostname: host.address, port: host.port }).then((conn) => {
+      if (timedOut || this.closed || !transportSocket) {
+        if (!timedOut && !this.closed) applySocketOptions(conn, cluster.info);
+        established(conn, undefined);
+        return;
+      }
+      applySocketOptions(conn, cluster.info);
+      // The handshake is part of connecting: connect_timeout covers it, as in Envoy.
+      transportSocket.connect(conn, { address: host.address }, cs.scope, (err, tls) => {
+        if (err) failed(err);
+        else established(conn, tls);
+      });
+    }, failed).catch((e) => containBug(this, "tcp_proxy connect", e));
   }
 
   /**
