@@ -331,7 +331,7 @@ static_resources:
   }
 });
 
-Deno.test("gRPC config sources are refused at validate, naming the remaining work", async () => {
+Deno.test("gRPC config sources are checked at validate: ads_config, grpc_services", async () => {
   const r = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -350,6 +350,9 @@ Deno.test("gRPC config sources are refused at validate, naming the remaining wor
   }).output();
   const err = new TextDecoder().decode(r.stderr);
   assertEquals(r.code, 1);
-  assertMatch(err, /cds_config\.ads: .*ads is not supported yet: the gRPC xDS transports/);
-  assertMatch(err, /lds_config\.api_config_source\.api_type: .*GRPC is not supported yet/);
+  assertMatch(err, /cds_config\.ads: ADS must be configured to support an ADS config source/);
+  assertMatch(
+    err,
+    /lds_config\.api_config_source\.grpc_services: API configs must have a single gRPC service/,
+  );
 });

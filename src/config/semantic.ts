@@ -33,7 +33,11 @@ import { checkStatsConfig } from "../stats/flush_config.ts";
 import { checkOverloadManager } from "../server/overload_manager.ts";
 import { pathSegments, position } from "./source.ts";
 import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
-import { configSourceProblems } from "../xds/config_source.ts";
+import {
+  configSourceProblems,
+  grpcApiConfigSourceProblems,
+  grpcClusterName,
+} from "../xds/config_source.ts";
 import { CDS, LDS, type ResourceType } from "../xds/resource_types.ts";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -477,6 +481,17 @@ function checkUpstreamHttpOptions(c: Cluster, path: string, r: Reporter) {
 /** `dynamic_resources`: each config source must be one denvoy can fetch from. */
 function checkDynamicResources(b: Bootstrap, r: Reporter) {
   const d = b.dynamicResources;
+  if (!d?.adsConfig) {
+    // Static EDS clusters fetching over ADS need it too (Envoy fails at start-up).
+    (b.staticResources?.clusters ?? []).forEach((c, i) => {
+      if (c.edsClusterConfig?.edsConfig?.configSourceSpecifier.case === "ads") {
+        r.report(
+          `static_resources.clusters[${i}].eds_cluster_config.eds_config.ads`,
+          "ADS must be configured to support an ADS config source",
+        );
+      }
+    });
+  }
   if (!d) return;
   const statics = new Map((b.staticResources?.clusters ?? []).map((c) => [c.name, c]));
   const check = (cs: ConfigSource | undefined, type: ResourceType, path: string) => {
@@ -489,7 +504,14 @@ function checkDynamicResources(b: Bootstrap, r: Reporter) {
     }
     // A REST source polls a static cluster that is not itself discovered (EDS), as in Envoy.
     const spec = cs.configSourceSpecifier;
-    const name = spec.case === "apiConfigSource" ? spec.value.clusterNames[0] : undefined;
+    if (spec.case === "ads" && !d.adsConfig) {
+      r.report(`${path}.ads`, "ADS must be configured to support an ADS config source");
+    }
+    const name = spec.case !== "apiConfigSource"
+      ? undefined
+      : spec.value.apiType === 1
+      ? spec.value.clusterNames[0]
+      : grpcClusterName(spec.value);
     const cluster = name !== undefined ? statics.get(name) : undefined;
     const eds = cluster?.clusterDiscoveryType.case === "type" &&
       cluster.clusterDiscoveryType.value === 3;
@@ -499,8 +521,47 @@ function checkDynamicResources(b: Bootstrap, r: Reporter) {
         `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
           `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
       );
+    } else if (spec.case === "apiConfigSource" && spec.value.apiType !== 1) {
+      checkGrpcH2(cluster, `${path}.api_config_source.grpc_services[0].envoy_grpc.cluster_name`);
     }
   };
+  /** gRPC needs HTTP/2: a cluster without it could never carry the stream. */
+  const checkGrpcH2 = (cluster: Cluster | undefined, at: string) => {
+    if (!cluster) return;
+    let h2: boolean;
+    try {
+      h2 = parseCluster(cluster).info.upstreamProtocol !== undefined;
+    } catch {
+      return; // the cluster's own problems are reported with it
+    }
+    if (!h2) {
+      r.report(
+        at,
+        `cluster '${cluster.name}' carries gRPC (xDS) and must use HTTP/2 ` +
+          "(typed_extension_protocol_options: http2_protocol_options)",
+      );
+    }
+  };
+  if (d.adsConfig) {
+    const at = "dynamic_resources.ads_config";
+    const problems = grpcApiConfigSourceProblems(d.adsConfig, "");
+    for (const p of problems) {
+      const where = `${at}${p.field}`;
+      if (p.unsupported) r.unsupported(where, `${at}: ${p.message}`);
+      else r.report(where, p.message);
+    }
+    const name = grpcClusterName(d.adsConfig);
+    const cluster = name !== undefined ? statics.get(name) : undefined;
+    const eds = cluster?.clusterDiscoveryType.case === "type" &&
+      cluster.clusterDiscoveryType.value === 3;
+    if (problems.length === 0 && name !== undefined && (!cluster || eds)) {
+      r.report(
+        `${at}.grpc_services[0].envoy_grpc.cluster_name`,
+        `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
+          `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
+      );
+    } else checkGrpcH2(cluster, `${at}.grpc_services[0].envoy_grpc.cluster_name`);
+  }
   check(d.ldsConfig, LDS, "dynamic_resources.lds_config");
   check(d.cdsConfig, CDS, "dynamic_resources.cds_config");
 }

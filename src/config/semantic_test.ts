@@ -1,4 +1,4 @@
-import { assertEquals } from "../testing/assert.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { builtinExtensions } from "../extensions/builtin.ts";
 import { loadBootstrap } from "./bootstrap.ts";
 import { formatIssue } from "./errors.ts";
@@ -193,4 +193,48 @@ static_resources:
     missing[0].includes("must have a statically defined non-EDS cluster: 'nope'"),
     true,
   );
+});
+
+Deno.test("gRPC and ADS config sources: ads_config, a static HTTP/2 cluster", () => {
+  const xds = (h2: boolean) =>
+    `  - name: xds
+    load_assignment: { cluster_name: xds, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 1 } } } }] }] }
+` + (h2
+      ? `    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: { http2_protocol_options: {} }
+`
+      : "");
+  const ads = (cluster: string, h2 = true) =>
+    `dynamic_resources:
+  ads_config: { api_type: GRPC, grpc_services: [{ envoy_grpc: { cluster_name: ${cluster} } }] }
+  cds_config: { ads: {} }
+  lds_config:
+    api_config_source:
+      api_type: DELTA_GRPC
+      grpc_services: [{ envoy_grpc: { cluster_name: ${cluster} } }]
+static_resources:
+  clusters:
+${xds(h2)}`;
+  assertEquals(load(ads("xds")), []);
+  const missing = load(ads("nope"));
+  assertEquals(missing.length, 2);
+  assert(missing.every((m) => m.includes("statically defined non-EDS cluster: 'nope'")));
+  const h1 = load(ads("xds", false));
+  assertEquals(h1.length, 2);
+  assert(h1.every((m) => m.includes("must use HTTP/2")));
+  const noAds = load(`dynamic_resources:
+  cds_config: { ads: {} }
+`);
+  assertEquals(noAds.length, 1);
+  assertMatch(noAds[0], /ads: ADS must be configured to support an ADS config source/);
+  const google = load(`dynamic_resources:
+  ads_config:
+    api_type: GRPC
+    grpc_services: [{ google_grpc: { target_uri: "no-port", stat_prefix: x } }]
+  cds_config: { ads: {} }
+`);
+  assertEquals(google.length, 1);
+  assertMatch(google[0], /google_grpc target_uri 'no-port' must be host:port/);
 });

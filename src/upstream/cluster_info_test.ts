@@ -306,10 +306,17 @@ Deno.test("parseCluster: unsupported cluster types and policies are named", () =
       type: "EDS",
       eds_cluster_config: { eds_config: { ads: {} } },
     }),
+    [],
+  );
+  assertEquals(
+    problems({
+      name: "c",
+      type: "EDS",
+      eds_cluster_config: { eds_config: { api_config_source: { api_type: "AGGREGATED_GRPC" } } },
+    }),
     [
-      "eds_cluster_config.eds_config.ads: ads is not supported yet: the gRPC xDS transports " +
-      "(GRPC, DELTA_GRPC, ADS) are issue 13's remaining work; use path_config_source " +
-      "(filesystem xDS) meanwhile",
+      "eds_cluster_config.eds_config.api_config_source.api_type: api_config_source " +
+      "AGGREGATED_GRPC is not supported yet (issue 13): use GRPC or DELTA_GRPC",
     ],
   );
   assertEquals(problems({ name: "c", lb_policy: "CLUSTER_PROVIDED" }), [

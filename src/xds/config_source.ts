@@ -1,14 +1,21 @@
 /**
  * A `ConfigSource` (where a type's resources come from) checked and turned into a
  * {@linkcode Subscription}. Implemented: the filesystem (`path_config_source`, and the
- * deprecated `path`) and REST polling (`api_config_source` REST). Refused with a clear message
- * until their transports land (issue 13): gRPC (`api_config_source` GRPC, DELTA_GRPC,
- * AGGREGATED_*), ADS (`ads`), `self`.
+ * deprecated `path`), REST polling (`api_config_source` REST), gRPC streams
+ * (`api_config_source` GRPC and DELTA_GRPC over an `envoy_grpc` cluster) and ADS (`ads: {}`
+ * over the bootstrap's `ads_config`; `google_grpc` is served the same way, to its
+ * `target_uri`). Refused with a clear message (issue 13): AGGREGATED_GRPC /
+ * AGGREGATED_DELTA_GRPC api types, `self`.
  *
  * @module
  */
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import type {
+  ApiConfigSource,
+  ConfigSource,
+} from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import { GrpcSubscription, type GrpcXds } from "./grpc_subscription.ts";
+import { parseTargetUri } from "../grpc/grpc_client.ts";
 import { RestSubscription } from "./rest_subscription.ts";
 import { durationMs } from "../common/duration.ts";
 import type { DecodeContext } from "./decode.ts";
@@ -42,8 +49,66 @@ export interface ConfigSourceProblem {
   unsupported: boolean;
 }
 
-const GRPC_WORK = "the gRPC xDS transports (GRPC, DELTA_GRPC, ADS) are issue 13's remaining " +
-  "work; use path_config_source (filesystem xDS) meanwhile";
+/**
+ * What is wrong with a gRPC `api_config_source` (or the bootstrap's `ads_config`); `at` is
+ * its path relative to the ConfigSource.
+ */
+export function grpcApiConfigSourceProblems(
+  api: ApiConfigSource,
+  at: string,
+): ConfigSourceProblem[] {
+  const out: ConfigSourceProblem[] = [];
+  const name = API_TYPES[api.apiType] ?? String(api.apiType);
+  if (name !== "GRPC" && name !== "DELTA_GRPC") {
+    out.push({
+      field: `${at}.api_type`,
+      message: name === "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE"
+        ? "api_type must be set (REST, GRPC or DELTA_GRPC)"
+        : `api_config_source ${name} is not supported yet (issue 13): use GRPC or DELTA_GRPC`,
+      unsupported: name !== "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE",
+    });
+    return out;
+  }
+  if (api.clusterNames.length > 0) {
+    out.push({
+      field: `${at}.cluster_names`,
+      message: `envoy::config::core::v3::ConfigSource::(DELTA_)GRPC must not have a cluster ` +
+        `name specified: ${api.clusterNames.join(",")}`,
+      unsupported: false,
+    });
+  }
+  if (api.grpcServices.length !== 1) {
+    out.push({
+      field: `${at}.grpc_services`,
+      message: "API configs must have a single gRPC service specified",
+      unsupported: false,
+    });
+  } else {
+    const t = api.grpcServices[0].targetSpecifier;
+    if (t.case === "googleGrpc") {
+      if (!parseTargetUri(t.value.targetUri)) {
+        out.push({
+          field: `${at}.grpc_services[0].google_grpc.target_uri`,
+          message: `google_grpc target_uri '${t.value.targetUri}' must be host:port`,
+          unsupported: false,
+        });
+      }
+    } else if (t.case !== "envoyGrpc") {
+      out.push({
+        field: `${at}.grpc_services[0]`,
+        message: "a gRPC service needs envoy_grpc or google_grpc",
+        unsupported: false,
+      });
+    }
+  }
+  return out;
+}
+
+/** The `envoy_grpc` cluster of a gRPC api config source, if it names one. */
+export function grpcClusterName(api: ApiConfigSource): string | undefined {
+  const t = api.grpcServices[0]?.targetSpecifier;
+  return t?.case === "envoyGrpc" ? t.value.clusterName : undefined;
+}
 
 /** What is wrong with `cs` for fetching resources of `type`; empty when it can be used. */
 export function configSourceProblems(
@@ -99,21 +164,10 @@ export function configSourceProblems(
         }
         break;
       }
-      out.push({
-        field: "api_config_source.api_type",
-        message: name === "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE"
-          ? "api_type must be set (REST, GRPC or DELTA_GRPC)"
-          : `api_config_source ${name} is not supported yet: ${GRPC_WORK}`,
-        unsupported: name !== "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE",
-      });
+      out.push(...grpcApiConfigSourceProblems(api, "api_config_source"));
       break;
     }
     case "ads":
-      out.push({
-        field: "ads",
-        message: `ads is not supported yet: ${GRPC_WORK}`,
-        unsupported: true,
-      });
       break;
     case "self":
       out.push({
@@ -155,6 +209,8 @@ export interface SubscriptionEnv {
    * source (missing, or itself discovered by xDS).
    */
   hostOf(name: string): () => { address: string; port: number } | undefined;
+  /** The gRPC streams (ADS and per-type). */
+  grpc?: GrpcXds;
 }
 
 /**
@@ -174,6 +230,19 @@ export function createSubscription(
   const problem = configSourceProblems(cs, type)[0];
   if (problem) throw new Error(problem.message);
   const spec = cs.configSourceSpecifier;
+  if (spec.case === "ads" || spec.case === "apiConfigSource" && spec.value.apiType !== 1) {
+    if (!env.grpc) throw new Error(`${type.service}: no gRPC xDS client`);
+    const stream = spec.case === "ads" ? env.grpc.ads() : env.grpc.perType(spec.value, type);
+    return new GrpcSubscription(
+      stream,
+      names,
+      type,
+      stats,
+      callbacks,
+      initialFetchTimeoutMs(cs),
+      spec.case === "ads" ? "over ADS" : "over gRPC",
+    );
+  }
   if (spec.case === "apiConfigSource") {
     const api = spec.value;
     const clusterName = api.clusterNames[0];

@@ -28,18 +28,32 @@ Deno.test("filesystem sources are usable, with their watched directory", () => {
   );
 });
 
-Deno.test("gRPC, ADS, REST and self sources are refused, naming what is missing", () => {
+Deno.test("ADS and gRPC sources are checked; aggregated api types and self are refused", () => {
   const problems = (cs: ConfigSource) =>
     configSourceProblems(cs, CDS).map((p) => `${p.field}: ${p.message}`);
-  assertMatch(
-    problems(source({ configSourceSpecifier: { case: "ads", value: {} } }))[0],
-    /^ads: ads is not supported yet: the gRPC xDS transports .* issue 13/,
-  );
+  assertEquals(problems(source({ configSourceSpecifier: { case: "ads", value: {} } })), []);
+  const grpc = (apiType: number, extra = {}) =>
+    problems(source({
+      configSourceSpecifier: {
+        case: "apiConfigSource",
+        value: {
+          apiType,
+          grpcServices: [{
+            targetSpecifier: { case: "envoyGrpc", value: { clusterName: "xds" } },
+          }],
+          ...extra,
+        },
+      },
+    }));
+  assertEquals(grpc(2), []);
+  assertEquals(grpc(3), []);
+  assertMatch(grpc(5)[0], /^api_config_source\.api_type: api_config_source AGGREGATED_GRPC/);
+  assertMatch(grpc(2, { clusterNames: ["xds"] })[0], /must not have a cluster name/);
   assertMatch(
     problems(source({
-      configSourceSpecifier: { case: "apiConfigSource", value: { apiType: 3 } },
+      configSourceSpecifier: { case: "apiConfigSource", value: { apiType: 2 } },
     }))[0],
-    /^api_config_source\.api_type: api_config_source DELTA_GRPC is not supported yet/,
+    /^api_config_source\.grpc_services: API configs must have a single gRPC service/,
   );
   assertMatch(
     problems(source({ configSourceSpecifier: { case: "self", value: {} } }))[0],

@@ -9,7 +9,11 @@ import type { FieldTable } from "../config/field_support.ts";
 /** Config source, dynamic resources and xDS reference fields. */
 export const XDS_FIELDS: FieldTable = {
   implemented: {
-    "envoy.config.bootstrap.v3.Bootstrap.DynamicResources": ["lds_config", "cds_config"],
+    "envoy.config.bootstrap.v3.Bootstrap.DynamicResources": [
+      "lds_config",
+      "cds_config",
+      "ads_config",
+    ],
     "envoy.config.core.v3.ConfigSource": [
       "path",
       "path_config_source",
@@ -26,7 +30,12 @@ export const XDS_FIELDS: FieldTable = {
       "cluster_names",
       "refresh_delay",
       "request_timeout",
+      "grpc_services",
+      "set_node_on_first_message_only",
     ],
+    "envoy.config.core.v3.GrpcService": ["envoy_grpc", "google_grpc"],
+    "envoy.config.core.v3.GrpcService.GoogleGrpc": ["target_uri", "stat_prefix"],
+    "envoy.config.core.v3.GrpcService.EnvoyGrpc": ["cluster_name", "authority"],
     "envoy.config.core.v3.AggregatedConfigSource": [],
     "envoy.config.cluster.v3.Cluster.EdsClusterConfig": ["eds_config", "service_name"],
     "envoy.extensions.filters.network.http_connection_manager.v3.Rds": [

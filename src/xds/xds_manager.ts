@@ -40,6 +40,7 @@ import { Cluster, type ClusterDeps } from "../upstream/cluster.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import { parseCluster } from "../upstream/cluster_info.ts";
 import { createSubscription, type SubscriptionEnv } from "./config_source.ts";
+import { GrpcXds } from "./grpc_subscription.ts";
 import type { DecodeContext, DecodedUpdate } from "./decode.ts";
 import { CDS, EDS, LDS, RDS } from "./resource_types.ts";
 import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
@@ -181,6 +182,7 @@ export class XdsManager {
   readonly #deps: XdsManagerDeps;
   readonly #decode: DecodeContext;
   readonly #env: SubscriptionEnv;
+  readonly #grpc: GrpcXds;
   /** Static clusters and listeners (the bootstrap's; a reload replaces them). */
   #staticClusters = new Map<string, ClusterConfig>();
   #staticListeners = new Map<string, Listener>();
@@ -219,17 +221,32 @@ export class XdsManager {
       this.#staticClusters.set(c.name, c);
     }
     const cm = deps.ctx.clusterManager;
+    const checkCluster = (name: string) => {
+      // Envoy: a config source's cluster must be static and not itself EDS.
+      const c = cm.get(name);
+      if (!c || !this.#staticClusters.has(name) || c.info.type === "EDS") {
+        throw new Error(
+          `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
+            `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
+        );
+      }
+    };
+    this.#grpc = new GrpcXds({
+      clusterManager: cm,
+      pools: deps.ctx.pools,
+      node: deps.node,
+      decode: this.#decode,
+      stats: deps.ctx.stats,
+      checkCluster,
+      ...(deps.bootstrap.dynamicResources?.adsConfig
+        ? { adsConfig: deps.bootstrap.dynamicResources.adsConfig }
+        : {}),
+    });
     this.#env = {
       node: deps.node,
+      grpc: this.#grpc,
       hostOf: (name) => {
-        // Envoy: a config source's cluster must be static and not itself EDS.
-        const c = cm.get(name);
-        if (!c || !this.#staticClusters.has(name) || c.info.type === "EDS") {
-          throw new Error(
-            `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
-              `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
-          );
-        }
+        checkCluster(name);
         return () => {
           const h = cm.loadBalancer(name)?.chooseHost();
           return h && { address: h.address, port: h.port };
@@ -298,6 +315,7 @@ export class XdsManager {
     for (const r of this.#routes.values()) r.subscription?.stop();
     for (const e of this.#eds.values()) e.subscription?.stop();
     for (const w of this.#warmingClusters.values()) w.cluster.destroy();
+    this.#grpc.stop();
   }
 
   #ready(target: string): void {

@@ -1,0 +1,221 @@
+/**
+ * gRPC xDS subscriptions (`api_config_source` GRPC and DELTA_GRPC, and `ads: {}` over the
+ * bootstrap's `ads_config`): each subscription is a watch on a stream's multiplexer. ADS
+ * subscriptions share one stream; a per-type source gets a stream of its own to the type's
+ * discovery service, as Envoy does. The streams run on denvoy's gRPC client over the source's
+ * `envoy_grpc` cluster.
+ *
+ * @module
+ */
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { ApiConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import { AggregatedDiscoveryService } from "../../proto/gen/envoy/service/discovery/v3/ads_pb.ts";
+import { ClusterDiscoveryService } from "../../proto/gen/envoy/service/cluster/v3/cds_pb.ts";
+import { ListenerDiscoveryService } from "../../proto/gen/envoy/service/listener/v3/lds_pb.ts";
+import { RouteDiscoveryService } from "../../proto/gen/envoy/service/route/v3/rds_pb.ts";
+import { EndpointDiscoveryService } from "../../proto/gen/envoy/service/endpoint/v3/eds_pb.ts";
+import type {
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
+  DiscoveryRequest,
+  DiscoveryResponse,
+} from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+import { getLogger } from "../common/logger.ts";
+import type { DescService } from "@bufbuild/protobuf";
+import { clusterTransport, googleGrpcTransport, grpcClient } from "../grpc/grpc_client.ts";
+import type { ClusterHttpDeps } from "../grpc/cluster_http_client.ts";
+import type { Scope } from "../stats/store.ts";
+import type { DecodeContext } from "./decode.ts";
+import {
+  adsCalls,
+  ControlPlaneStats,
+  DeltaGrpcStream,
+  type OpenCall,
+  SotwGrpcStream,
+  type StreamListener,
+} from "./grpc_stream.ts";
+import type { ResourceType } from "./resource_types.ts";
+import { SubscriptionBase, type SubscriptionCallbacks } from "./subscription.ts";
+import type { SubscriptionStats } from "./subscription_stats.ts";
+
+const log = getLogger("config");
+
+/** `ApiConfigSource.ApiType` values of the gRPC transports. */
+export const API_GRPC = 2;
+export const API_DELTA_GRPC = 3;
+
+type AnyStream = SotwGrpcStream | DeltaGrpcStream;
+
+/** A subscription watching a gRPC stream. */
+export class GrpcSubscription extends SubscriptionBase implements StreamListener {
+  #unwatch: (() => void) | undefined;
+
+  constructor(
+    readonly stream: AnyStream,
+    readonly names: string[],
+    type: ResourceType,
+    stats: SubscriptionStats,
+    callbacks: SubscriptionCallbacks,
+    initialFetchTimeoutMs: number,
+    where: string,
+  ) {
+    super(type, stats, callbacks, initialFetchTimeoutMs, where);
+  }
+
+  protected begin(): void {
+    this.stream.listeners.add(this);
+    this.#unwatch = this.stream.mux.watch(this.type, {
+      names: this.names,
+      deliver: (result) => this.deliver(result),
+    });
+    this.stream.start();
+  }
+
+  protected end(): void {
+    this.stream.listeners.delete(this);
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+  }
+
+  /**
+   * A stream failure is not a config failure: counted, and the subscription keeps waiting
+   * (its initial fetch ends with the timeout), as Envoy's GrpcSubscriptionImpl.
+   */
+  onStreamFailure(detail: string): void {
+    this.stats.updateFailure.inc();
+    log.debug(`${this.type.service} ${this.where}: gRPC stream failure: ${detail}`);
+  }
+}
+
+/** What the gRPC transports need of the server. */
+export interface GrpcXdsDeps extends ClusterHttpDeps {
+  /** The node (proto JSON) streams carry. */
+  node: JsonObject;
+  decode: DecodeContext;
+  stats: Scope;
+  /** The bootstrap's `ads_config`. */
+  adsConfig?: ApiConfigSource;
+  /** Throws when cluster `name` cannot carry a config source (missing, dynamic, EDS). */
+  checkCluster(name: string): void;
+}
+
+/** The gRPC xDS streams of a server: the ADS stream, and per-type streams. */
+export class GrpcXds {
+  #ads: AnyStream | undefined;
+  readonly #streams = new Set<AnyStream>();
+  readonly #stats: ControlPlaneStats;
+
+  constructor(readonly deps: GrpcXdsDeps) {
+    this.#stats = new ControlPlaneStats(deps.stats);
+  }
+
+  /** A client of `service` to the source's gRPC service; `name` for logs. */
+  #client<T extends DescService>(service: T, api: ApiConfigSource) {
+    const svc = api.grpcServices[0]?.targetSpecifier;
+    if (svc?.case === "googleGrpc") {
+      const g = svc.value;
+      const transport = googleGrpcTransport(this.deps.pools, g.targetUri, g.statPrefix);
+      return { client: grpcClient(service, transport), cluster: g.targetUri };
+    }
+    if (svc?.case !== "envoyGrpc") throw new Error("a gRPC config source needs envoy_grpc");
+    const cluster = svc.value.clusterName;
+    this.deps.checkCluster(cluster);
+    const info = this.deps.clusterManager.get(cluster)!.info;
+    if (info.upstreamProtocol === undefined) {
+      throw new Error(
+        `cluster '${cluster}' of a gRPC config source must use HTTP/2 ` +
+          "(typed_extension_protocol_options: http2_protocol_options)",
+      );
+    }
+    const transport = clusterTransport(this.deps, cluster, svc.value.authority || undefined);
+    return { client: grpcClient(service, transport), cluster };
+  }
+
+  #stream(
+    api: ApiConfigSource,
+    name: string,
+    sotw: OpenCall<DiscoveryRequest, DiscoveryResponse>,
+    delta: OpenCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse>,
+  ): AnyStream {
+    const d = this.deps;
+    const s = api.apiType === API_DELTA_GRPC
+      ? new DeltaGrpcStream(name, delta, d.decode, d.node, this.#stats)
+      : new SotwGrpcStream(
+        name,
+        sotw,
+        d.decode,
+        d.node,
+        api.setNodeOnFirstMessageOnly,
+        this.#stats,
+      );
+    this.#streams.add(s);
+    return s;
+  }
+
+  /** The ADS stream (opened by its first subscription). */
+  ads(): AnyStream {
+    if (this.#ads) return this.#ads;
+    const api = this.deps.adsConfig;
+    if (!api) {
+      throw new Error(
+        "ADS must be configured to support an ADS config source (dynamic_resources.ads_config)",
+      );
+    }
+    const { client, cluster } = this.#client(AggregatedDiscoveryService, api);
+    const calls = adsCalls(client);
+    this.#ads = this.#stream(
+      api,
+      `StreamAggregatedResources (${cluster})`,
+      calls.sotw,
+      calls.delta,
+    );
+    return this.#ads;
+  }
+
+  /** A stream of its own for `type` from `api` (GRPC or DELTA_GRPC). */
+  perType(api: ApiConfigSource, type: ResourceType): AnyStream {
+    let sotw: OpenCall<DiscoveryRequest, DiscoveryResponse>;
+    let delta: OpenCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+    let cluster: string;
+    switch (type.service) {
+      case "CDS": {
+        const c = this.#client(ClusterDiscoveryService, api);
+        cluster = c.cluster;
+        sotw = (r, signal) => c.client.streamClusters(r, { signal });
+        delta = (r, signal) => c.client.deltaClusters(r, { signal });
+        break;
+      }
+      case "LDS": {
+        const c = this.#client(ListenerDiscoveryService, api);
+        cluster = c.cluster;
+        sotw = (r, signal) => c.client.streamListeners(r, { signal });
+        delta = (r, signal) => c.client.deltaListeners(r, { signal });
+        break;
+      }
+      case "RDS": {
+        const c = this.#client(RouteDiscoveryService, api);
+        cluster = c.cluster;
+        sotw = (r, signal) => c.client.streamRoutes(r, { signal });
+        delta = (r, signal) => c.client.deltaRoutes(r, { signal });
+        break;
+      }
+      case "EDS": {
+        const c = this.#client(EndpointDiscoveryService, api);
+        cluster = c.cluster;
+        sotw = (r, signal) => c.client.streamEndpoints(r, { signal });
+        delta = (r, signal) => c.client.deltaEndpoints(r, { signal });
+        break;
+      }
+      default:
+        throw new Error(`${type.service} over gRPC is not supported yet (issue 13)`);
+    }
+    return this.#stream(api, `${type.service} (${cluster})`, sotw, delta);
+  }
+
+  /** Closes every stream. */
+  stop(): void {
+    for (const s of this.#streams) s.stop();
+    this.#streams.clear();
+    this.#ads = undefined;
+  }
+}

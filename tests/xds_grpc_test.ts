@@ -1,0 +1,541 @@
+/**
+ * gRPC xDS end to end against a control plane built on a different gRPC stack (@grpc/grpc-js,
+ * messages encoded with @bufbuild/protobuf): listeners, routes, clusters and endpoints over
+ * ADS (state of the world); endpoints change under a request loop with no failure; a bad
+ * cluster is NACKed with error_detail while traffic flows on the old config; the control
+ * plane restarts and the proxy reconnects and subscribes again.
+ */
+// @ts-types="./grpc_js.d.ts"
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import { fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
+import {
+  type DeltaDiscoveryRequest,
+  DeltaDiscoveryRequestSchema,
+  DeltaDiscoveryResponseSchema,
+  type DiscoveryRequest,
+  DiscoveryRequestSchema,
+  DiscoveryResponseSchema,
+} from "../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+import { apiRegistry } from "../src/config/api.ts";
+import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
+import { adminStatsWhen, Proxy, staticCluster, upstream } from "./proxy.ts";
+import { CORPUS } from "./corpus.ts";
+
+const P = "type.googleapis.com/";
+const CLUSTER = P + "envoy.config.cluster.v3.Cluster";
+const LISTENER = P + "envoy.config.listener.v3.Listener";
+const ROUTE = P + "envoy.config.route.v3.RouteConfiguration";
+const ENDPOINT = P + "envoy.config.endpoint.v3.ClusterLoadAssignment";
+const ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+const DELTA_ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
+
+/** The duplex call of a grpc-js bidirectional streaming handler (what the test uses). */
+interface Call {
+  on(event: "data", f: (req: DiscoveryRequest | DeltaDiscoveryRequest) => void): void;
+  on(event: "end" | "close", f: () => void): void;
+  on(event: "error", f: (e: Error) => void): void;
+  write(b: Buffer): void;
+  end(): void;
+}
+
+/** A stream of the control plane: SotW or delta. */
+interface PlaneStream {
+  call: Call;
+  delta: boolean;
+}
+
+/** The per-type SotW services the control plane serves beside ADS. */
+const PER_TYPE: Record<string, string> = {
+  StreamClusters: "/envoy.service.cluster.v3.ClusterDiscoveryService/StreamClusters",
+  StreamListeners: "/envoy.service.listener.v3.ListenerDiscoveryService/StreamListeners",
+};
+
+/**
+ * A control plane serving `resources` by type over ADS (SotW and delta) and the per-type
+ * SotW services; records every request.
+ */
+class ControlPlane {
+  readonly requests: DiscoveryRequest[] = [];
+  readonly deltaRequests: DeltaDiscoveryRequest[] = [];
+  readonly streams = new Set<PlaneStream>();
+  readonly versions = new Map<string, number>();
+  #server: grpc.Server | undefined;
+  #nonce = 0;
+  #waiters: (() => void)[] = [];
+  port = 0;
+
+  constructor(readonly resources: Map<string, unknown[]>) {}
+
+  async start(port = 0): Promise<void> {
+    const server = new grpc.Server();
+    const method = <T>(path: string, schema: T) => ({
+      path,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: () => Buffer.alloc(0),
+      // deno-lint-ignore no-explicit-any
+      requestDeserialize: (b: Uint8Array) => fromBinary(schema as any, b),
+      responseSerialize: (b: Buffer) => b,
+      responseDeserialize: (b: Buffer) => b,
+    });
+    const sotw = (call: Call) => {
+      const st = { call, delta: false };
+      this.streams.add(st);
+      call.on("data", (m) => {
+        const req = m as DiscoveryRequest;
+        this.requests.push(req);
+        for (const w of this.#waiters.splice(0)) w();
+        // A new stream's request for a type: answer with the type's current state.
+        if (req.responseNonce === "") this.#send(st, req.typeUrl);
+      });
+      call.on("end", () => call.end());
+      call.on("error", () => {});
+      call.on("close", () => this.streams.delete(st));
+    };
+    const delta = (call: Call) => {
+      const st = { call, delta: true };
+      this.streams.add(st);
+      call.on("data", (m) => {
+        const req = m as DeltaDiscoveryRequest;
+        this.deltaRequests.push(req);
+        for (const w of this.#waiters.splice(0)) w();
+        if (req.responseNonce === "" || req.resourceNamesSubscribe.length > 0) {
+          this.#send(st, req.typeUrl);
+        }
+      });
+      call.on("end", () => call.end());
+      call.on("error", () => {});
+      call.on("close", () => this.streams.delete(st));
+    };
+    server.addService({
+      StreamAggregatedResources: method(ADS, DiscoveryRequestSchema),
+      DeltaAggregatedResources: method(DELTA_ADS, DeltaDiscoveryRequestSchema),
+      StreamClusters: method(PER_TYPE.StreamClusters, DiscoveryRequestSchema),
+      StreamListeners: method(PER_TYPE.StreamListeners, DiscoveryRequestSchema),
+    }, {
+      StreamAggregatedResources: sotw,
+      DeltaAggregatedResources: delta,
+      StreamClusters: sotw,
+      StreamListeners: sotw,
+    });
+    this.port = await new Promise<number>((res, rej) =>
+      server.bindAsync(
+        `127.0.0.1:${port}`,
+        grpc.ServerCredentials.createInsecure(),
+        (e, p) => e ? rej(e) : res(p),
+      )
+    );
+    this.#server = server;
+  }
+
+  stop(): void {
+    this.#server?.forceShutdown();
+    this.streams.clear();
+  }
+
+  #send(st: PlaneStream, typeUrl: string, removed: string[] = []): void {
+    const list = this.resources.get(typeUrl);
+    if (!list) return;
+    const version = String(this.versions.get(typeUrl) ?? 1);
+    const nonce = `n${++this.#nonce}`;
+    const registry = apiRegistry();
+    if (st.delta) {
+      const msg = fromJson(DeltaDiscoveryResponseSchema, {
+        system_version_info: version,
+        type_url: typeUrl,
+        nonce,
+        resources: list.map((r) => ({
+          name: (r as { name?: string; cluster_name?: string }).name ??
+            (r as { cluster_name: string }).cluster_name,
+          version,
+          resource: r,
+        })),
+        removed_resources: removed,
+      } as never, { registry });
+      st.call.write(Buffer.from(toBinary(DeltaDiscoveryResponseSchema, msg)));
+      return;
+    }
+    const msg = fromJson(DiscoveryResponseSchema, {
+      version_info: version,
+      type_url: typeUrl,
+      nonce,
+      resources: list,
+    } as never, { registry });
+    st.call.write(Buffer.from(toBinary(DiscoveryResponseSchema, msg)));
+  }
+
+  /** Pushes a new version of `typeUrl` to every stream (delta: `list` changed, `removed`). */
+  push(typeUrl: string, list: unknown[], removed: string[] = []): void {
+    this.resources.set(typeUrl, list);
+    this.versions.set(typeUrl, (this.versions.get(typeUrl) ?? 1) + 1);
+    for (const st of this.streams) this.#send(st, typeUrl, removed);
+  }
+
+  /** Waits for a SotW request matching `pred` (among all received so far). */
+  waitRequest(pred: (r: DiscoveryRequest) => boolean): Promise<DiscoveryRequest> {
+    return this.#wait(() => this.requests.find(pred));
+  }
+
+  /** Waits for a delta request matching `pred`. */
+  waitDelta(pred: (r: DeltaDiscoveryRequest) => boolean): Promise<DeltaDiscoveryRequest> {
+    return this.#wait(() => this.deltaRequests.find(pred));
+  }
+
+  async #wait<T>(find: () => T | undefined): Promise<T> {
+    for (;;) {
+      const r = find();
+      if (r) return r;
+      await new Promise<void>((res) => this.#waiters.push(res));
+    }
+  }
+}
+
+function endpoints(port: number) {
+  return {
+    "@type": ENDPOINT,
+    cluster_name: "backend",
+    endpoints: [{
+      lb_endpoints: [{
+        endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } },
+      }],
+    }],
+  };
+}
+
+function cluster(extra: Record<string, unknown> = {}) {
+  return {
+    "@type": CLUSTER,
+    name: "backend",
+    type: "EDS",
+    connect_timeout: "1s",
+    eds_cluster_config: { eds_config: { ads: {}, resource_api_version: "V3" } },
+    ...extra,
+  };
+}
+
+const listener = {
+  "@type": LISTENER,
+  name: "ads_listener",
+  address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+  filter_chains: [{
+    filters: [{
+      name: "envoy.filters.network.http_connection_manager",
+      typed_config: {
+        "@type": P +
+          "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix: "ads",
+        rds: {
+          route_config_name: "local_route",
+          config_source: { ads: {}, resource_api_version: "V3" },
+        },
+        http_filters: [{
+          name: "envoy.filters.http.router",
+          typed_config: { "@type": P + "envoy.extensions.filters.http.router.v3.Router" },
+        }],
+      },
+    }],
+  }],
+};
+
+const route = {
+  "@type": ROUTE,
+  name: "local_route",
+  virtual_hosts: [{
+    name: "all",
+    domains: ["*"],
+    routes: [{ match: { prefix: "/" }, route: { cluster: "backend" } }],
+  }],
+};
+
+const H2 = `typed_extension_protocol_options:
+  envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+    "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+    explicit_http_config: { http2_protocol_options: {} }`;
+
+function adsBootstrap(port: number, apiType = "GRPC"): string {
+  return `node: { id: grpc-node, cluster: test }
+admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
+dynamic_resources:
+  ads_config:
+    api_type: ${apiType}
+    transport_api_version: V3
+    grpc_services: [{ envoy_grpc: { cluster_name: xds } }]
+  cds_config: { ads: {}, resource_api_version: V3 }
+  lds_config: { ads: {}, resource_api_version: V3 }
+static_resources:
+  clusters:
+${staticCluster("xds", port, H2).replace(/^/gm, "  ")}
+`;
+}
+
+async function get(url: string): Promise<string> {
+  const r = await fetch(url);
+  const body = await r.text();
+  if (r.status !== 200) throw new Error(`${r.status}: ${body}`);
+  return body;
+}
+
+Deno.test("ADS over gRPC: resources applied, endpoints change under load, NACK, reconnect", async () => {
+  const a = upstream(() => new Response("a"));
+  const b = upstream(() => new Response("b"));
+  const c = upstream(() => new Response("c"));
+  const cp = new ControlPlane(
+    new Map<string, unknown[]>([
+      [CLUSTER, [cluster()]],
+      [ENDPOINT, [endpoints(a.port)]],
+      [LISTENER, [listener]],
+      [ROUTE, [route]],
+    ]),
+  );
+  await cp.start();
+  const p = await Proxy.start(adsBootstrap(cp.port));
+  try {
+    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const url = `http://127.0.0.1:${port}/`;
+    assertEquals(await get(url), "a");
+    // The first request carries the node; every request does by default.
+    const first = cp.requests[0];
+    assertEquals(first.node?.id, "grpc-node");
+    assert(cp.requests.every((r) => r.node?.id === "grpc-node"));
+    const edsReq = await cp.waitRequest((r) => r.typeUrl === ENDPOINT);
+    assertEquals(edsReq.resourceNames, ["backend"]);
+    const rdsReq = await cp.waitRequest((r) => r.typeUrl === ROUTE);
+    assertEquals(rdsReq.resourceNames, ["local_route"]);
+    await cp.waitRequest((r) => r.typeUrl === CLUSTER && r.versionInfo === "1");
+
+    // Endpoints change while requests run: none fails.
+    let failures = 0;
+    let seenB = false;
+    let stop = false;
+    const loop = (async () => {
+      while (!stop) {
+        try {
+          if (await get(url) === "b") seenB = true;
+        } catch {
+          failures++;
+        }
+      }
+    })();
+    cp.push(ENDPOINT, [endpoints(b.port)]);
+    while (!seenB) await new Promise((r) => setTimeout(r, 10));
+    stop = true;
+    await loop;
+    assertEquals(failures, 0);
+    await cp.waitRequest((r) => r.typeUrl === ENDPOINT && r.versionInfo === "2");
+
+    // A bad cluster is NACKed; traffic stays on the old config.
+    cp.push(CLUSTER, [cluster({ connect_timeout: "-1s" })]);
+    const nack = await cp.waitRequest((r) => r.typeUrl === CLUSTER && !!r.errorDetail);
+    assertEquals(nack.versionInfo, "1");
+    assertMatch(nack.errorDetail?.message ?? "", /connect_timeout/);
+    assertEquals(await get(url), "b");
+
+    // The control plane restarts: the proxy reconnects and subscribes again, saying what it has.
+    const port0 = cp.port;
+    cp.stop();
+    cp.requests.length = 0;
+    cp.resources.set(CLUSTER, [cluster()]);
+    await adminStatsWhen(p.adminPort, (s) => s["control_plane.connected_state"] === 0);
+    await cp.start(port0);
+    const again = await cp.waitRequest((r) => r.typeUrl === CLUSTER);
+    assertEquals(again.versionInfo, "1");
+    assertEquals(again.responseNonce, "");
+    await cp.waitRequest((r) => r.typeUrl === ENDPOINT && r.versionInfo === "2");
+    await adminStatsWhen(p.adminPort, (s) => s["control_plane.connected_state"] === 1);
+    cp.push(ENDPOINT, [endpoints(c.port)]);
+    for (;;) {
+      if (await get(url) === "c") break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const stats = await adminStatsWhen(
+      p.adminPort,
+      (s) => s["cluster_manager.cds.update_rejected"] >= 1,
+    );
+    assertEquals(stats["control_plane.rate_limit_enforced"], 0);
+    // The streams ran on the xds cluster's HTTP/2 pool: its stats count them.
+    assert(stats["cluster.xds.upstream_cx_http2_total"] >= 2, "two connections (restart)");
+    assert(stats["cluster.xds.upstream_rq_total"] >= 2);
+    assertEquals(stats["control_plane.pending_requests"], 0);
+  } finally {
+    await p.stop();
+    cp.stop();
+    await Promise.all([a.close(), b.close(), c.close()]);
+  }
+});
+
+Deno.test("delta ADS over gRPC: subscribe, apply, update, NACK", async () => {
+  const a = upstream(() => new Response("a"));
+  const b = upstream(() => new Response("b"));
+  const cp = new ControlPlane(
+    new Map<string, unknown[]>([
+      [CLUSTER, [cluster()]],
+      [ENDPOINT, [endpoints(a.port)]],
+      [LISTENER, [listener]],
+      [ROUTE, [route]],
+    ]),
+  );
+  await cp.start();
+  const p = await Proxy.start(adsBootstrap(cp.port, "DELTA_GRPC"));
+  try {
+    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const url = `http://127.0.0.1:${port}/`;
+    assertEquals(await get(url), "a");
+    // Delta: the node on the first request only; named types subscribe by name.
+    assertEquals(cp.deltaRequests[0].node?.id, "grpc-node");
+    assert(cp.deltaRequests.slice(1).every((r) => r.node === undefined));
+    const eds = await cp.waitDelta((r) => r.typeUrl === ENDPOINT);
+    assertEquals(eds.resourceNamesSubscribe, ["backend"]);
+    const rds = await cp.waitDelta((r) => r.typeUrl === ROUTE);
+    assertEquals(rds.resourceNamesSubscribe, ["local_route"]);
+
+    cp.push(ENDPOINT, [endpoints(b.port)]);
+    for (;;) {
+      if (await get(url) === "b") break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    cp.push(CLUSTER, [cluster({ connect_timeout: "-1s" })]);
+    const nack = await cp.waitDelta((r) => r.typeUrl === CLUSTER && !!r.errorDetail);
+    assertMatch(nack.errorDetail?.message ?? "", /connect_timeout/);
+    assertEquals(await get(url), "b");
+    await adminStatsWhen(p.adminPort, (s) => s["control_plane.connected_state"] === 1);
+  } finally {
+    await p.stop();
+    cp.stop();
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+Deno.test("per-type gRPC streams: CDS and LDS each on their own service", async () => {
+  const a = upstream(() => new Response("a"));
+  const staticBackend = {
+    "@type": CLUSTER,
+    name: "backend",
+    type: "STATIC",
+    connect_timeout: "1s",
+    load_assignment: (({ "@type": _, ...rest }) => rest)(endpoints(a.port)),
+  };
+  const inline = structuredClone(listener);
+  const hcm = inline.filter_chains[0].filters[0].typed_config as Record<string, unknown>;
+  delete hcm.rds;
+  hcm.route_config = (({ "@type": _, ...rest }) => rest)(route);
+  const cp = new ControlPlane(
+    new Map<string, unknown[]>([[CLUSTER, [staticBackend]], [LISTENER, [inline]]]),
+  );
+  await cp.start();
+  const source = `{ api_config_source: { api_type: GRPC, transport_api_version: V3,
+      set_node_on_first_message_only: true,
+      grpc_services: [{ envoy_grpc: { cluster_name: xds } }] }, resource_api_version: V3 }`;
+  const p = await Proxy.start(`node: { id: grpc-node, cluster: test }
+admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
+dynamic_resources:
+  cds_config: ${source}
+  lds_config: ${source}
+static_resources:
+  clusters:
+${staticCluster("xds", cp.port, H2).replace(/^/gm, "  ")}
+`);
+  try {
+    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    assertEquals(await get(`http://127.0.0.1:${port}/`), "a");
+    // Two streams, each with the node on its first request only.
+    await cp.waitRequest((r) => r.typeUrl === LISTENER && r.versionInfo === "1");
+    const withNode = cp.requests.filter((r) => r.node !== undefined);
+    assertEquals(withNode.map((r) => r.typeUrl).sort(), [CLUSTER, LISTENER]);
+  } finally {
+    await p.stop();
+    cp.stop();
+    await a.close();
+  }
+});
+
+Deno.test("gRPC xDS: initial_fetch_timeout ends the wait for a type that never comes", async () => {
+  const cp = new ControlPlane(new Map<string, unknown[]>([[LISTENER, []]]));
+  await cp.start();
+  const boot = adsBootstrap(cp.port).replace(
+    "cds_config: { ads: {}, resource_api_version: V3 }",
+    "cds_config: { ads: {}, resource_api_version: V3, initial_fetch_timeout: 0.2s }",
+  );
+  const p = await Proxy.start(boot);
+  try {
+    const stats = await adminStatsWhen(
+      p.adminPort,
+      (s) =>
+        s["cluster_manager.cds.init_fetch_timeout"] === 1 &&
+        s["listener_manager.lds.update_success"] >= 1,
+    );
+    assertEquals(stats["cluster_manager.cds.update_success"] ?? 0, 0);
+    const ready = await fetch(`http://127.0.0.1:${p.adminPort}/ready`);
+    assertEquals(await ready.text(), "LIVE\n");
+  } finally {
+    await p.stop();
+    cp.stop();
+  }
+});
+
+Deno.test("ADS over google_grpc: served by denvoy's own HTTP/2 pool to target_uri", async () => {
+  const a = upstream(() => new Response("a"));
+  const cp = new ControlPlane(
+    new Map<string, unknown[]>([
+      [CLUSTER, [cluster()]],
+      [ENDPOINT, [endpoints(a.port)]],
+      [LISTENER, [listener]],
+      [ROUTE, [route]],
+    ]),
+  );
+  await cp.start();
+  const boot = adsBootstrap(cp.port).replace(
+    "grpc_services: [{ envoy_grpc: { cluster_name: xds } }]",
+    `grpc_services: [{ google_grpc: { target_uri: "127.0.0.1:${cp.port}", stat_prefix: ads } }]`,
+  );
+  const p = await Proxy.start(boot);
+  try {
+    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    assertEquals(await get(`http://127.0.0.1:${port}/`), "a");
+    const stats = await adminStatsWhen(
+      p.adminPort,
+      (s) => s["cluster.google_grpc.ads.upstream_cx_total"] >= 1,
+    );
+    assertEquals(stats["cluster.xds.upstream_cx_total"] ?? 0, 0);
+  } finally {
+    await p.stop();
+    cp.stop();
+    await a.close();
+  }
+});
+
+Deno.test("the corpus dynamic-config-cp bootstrap against the test control plane", async () => {
+  const a = upstream(() => new Response("a"));
+  const cp = new ControlPlane(
+    new Map<string, unknown[]>([
+      [CLUSTER, [cluster()]],
+      [ENDPOINT, [endpoints(a.port)]],
+      [LISTENER, [listener]],
+      [ROUTE, [route]],
+    ]),
+  );
+  await cp.start();
+  const corpus = Deno.readTextFileSync(`${CORPUS}envoy-examples/dynamic-config-cp/envoy.yaml`)
+    .replace("address: go-control-plane", "address: 127.0.0.1")
+    .replace("port_value: 18000", `port_value: ${cp.port}`)
+    .replace(
+      "address: 0.0.0.0\n      port_value: 19000",
+      "address: 127.0.0.1\n      port_value: 0",
+    );
+  const p = await Proxy.start(corpus);
+  try {
+    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    assertEquals(await get(`http://127.0.0.1:${port}/`), "a");
+    assertEquals(cp.requests[0].node?.id, "test-id");
+    assertEquals(cp.requests[0].node?.cluster, "test-cluster");
+  } finally {
+    await p.stop();
+    cp.stop();
+    await a.close();
+  }
+});
