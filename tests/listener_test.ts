@@ -110,6 +110,26 @@ ${indent(staticCluster("echo", echo.port), 2)}
   }
 });
 
+Deno.test("two unnamed listeners get names of their own, each bound to its own port", async () => {
+  const yaml = `static_resources:
+  listeners:
+  - address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+${indent(directChain("first"), 6).replace(/^ {6}/, "    - ")}
+  - address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+${indent(directChain("second"), 6).replace(/^ {6}/, "    - ")}
+`;
+  const p = await Proxy.start(yaml);
+  try {
+    assert(p.port("listener_0") !== p.port("listener_1"));
+    assertEquals(await body(`http://127.0.0.1:${p.port("listener_0")}/`), "first");
+    assertEquals(await body(`http://127.0.0.1:${p.port("listener_1")}/`), "second");
+  } finally {
+    await p.stop();
+  }
+});
+
 const hasIpv6 = (() => {
   try {
     Deno.listen({ hostname: "::1", port: 0 }).close();

@@ -227,7 +227,27 @@ export function loadBootstrap(
   const checks: ConfigIssue[] = [];
   checkBootstrap(bootstrap, parts.map((p) => p.ctx!), extensions, checks);
   issues.push(...withoutRepeats(checks, issues));
-  return issues.length > 0 ? { issues: sortIssues(issues) } : { bootstrap, issues };
+  if (issues.length > 0) return { issues: sortIssues(issues) };
+  nameUnnamedListeners(bootstrap);
+  return { bootstrap, issues };
+}
+
+/**
+ * Envoy allocates a name to a listener configured without one; everything that follows a
+ * listener (its bound port, drain, hot restart, reload) keys it by name. The name here is
+ * `listener_<index>` rather than Envoy's random UUID, so a reloaded bootstrap keeps an
+ * unchanged unnamed listener (and its connections) instead of replacing it.
+ */
+function nameUnnamedListeners(b: Bootstrap): void {
+  const listeners = b.staticResources?.listeners ?? [];
+  const taken = new Set(listeners.map((l) => l.name));
+  listeners.forEach((l, i) => {
+    if (l.name) return;
+    let name = `listener_${i}`;
+    while (taken.has(name)) name += "_";
+    taken.add(name);
+    l.name = name;
+  });
 }
 
 /**
