@@ -163,7 +163,11 @@ Deno.test(
 
 async function underLoad(): Promise<void> {
   const baseId = freshBaseId();
-  let current = await Proxy.start(config("epoch0"), epochArgs(baseId, 0));
+  // The parent keeps accepting for a second after the child steers new connections to itself
+  // (what was already queued on its sockets); --parent-shutdown-time-s must outlast that, or
+  // the parent exits under a connection it just accepted, as Envoy's would.
+  const shutdownS = 3;
+  let current = await Proxy.start(config("epoch0"), epochArgs(baseId, 0, [], shutdownS));
   const port = current.port();
   const traffic = load(port, 4, 2);
   const parents: Proxy[] = [];
@@ -171,7 +175,10 @@ async function underLoad(): Promise<void> {
     // Some traffic on each epoch before it is replaced.
     const seen = traffic.result.ok;
     while (traffic.result.ok < seen + 50) await new Promise((r) => setTimeout(r, 10));
-    const next = await Proxy.start(config(`epoch${epoch}`), epochArgs(baseId, epoch));
+    const next = await Proxy.start(
+      config(`epoch${epoch}`),
+      epochArgs(baseId, epoch, [], shutdownS),
+    );
     assertEquals(next.port(), port);
     await next.proc.waitFor(/hot restart: parent shut down/);
     assert(!/cannot be steered/.test(next.proc.stderr), next.proc.stderr);
