@@ -74,6 +74,23 @@ export function parseCircuitBreakers(
 ): readonly [Thresholds, Thresholds] {
   const out: [Thresholds, Thresholds] = [DEFAULT_THRESHOLDS, DEFAULT_THRESHOLDS];
   if (!cb) return out;
+  // Envoy reads only max_connections of a per-host threshold and ignores the rest; a limit
+  // that would be ignored is refused instead.
+  cb.perHostThresholds.forEach((t, i) => {
+    const ignored = [
+      ["max_pending_requests", t.maxPendingRequests],
+      ["max_requests", t.maxRequests],
+      ["max_retries", t.maxRetries],
+      ["retry_budget", t.retryBudget],
+      ["max_connection_pools", t.maxConnectionPools],
+    ].filter(([, v]) => v !== undefined).map(([name]) => name);
+    if (t.trackRemaining) ignored.push("track_remaining");
+    for (const f of ignored) {
+      problems.push(
+        `circuit_breakers.per_host_thresholds[${i}].${f}: only max_connections applies per host`,
+      );
+    }
+  });
   cb.thresholds.forEach((t, i) => {
     const at = `circuit_breakers.thresholds[${i}]`;
     if (t.priority !== 0 && t.priority !== 1) {

@@ -39,6 +39,11 @@ Deno.test("parseCircuitBreakers: defaults, priorities, refusals", () => {
   assertEquals(problems, [
     "circuit_breakers.thresholds[0].max_connection_pools is not supported yet",
   ]);
+  const perHost: string[] = [];
+  parseCircuitBreakers(cb({ perHostThresholds: [{ maxConnections: 1, maxRequests: 3 }] }), perHost);
+  assertEquals(perHost, [
+    "circuit_breakers.per_host_thresholds[0].max_requests: only max_connections applies per host",
+  ]);
 });
 
 Deno.test("perHostMaxConnections: the last per-host max_connections; nothing else is read", () => {
