@@ -55,6 +55,13 @@ export const PATCHES: ProtoPatch[] = [
     reason: "with claim_path, claim_name may be empty; Envoy checks at load time that exactly " +
       "one of claim_name and claim_path is set (the jwt_authn factory's job)",
   },
+  {
+    file: "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto",
+    message: "TlsInspector",
+    field: "google.protobuf.BoolValue enable_ja4_fingerprinting = 3;",
+    reason: "current Envoy (1.35+) fingerprints the ClientHello with JA4 too " +
+      "(`%TLS_JA4_FINGERPRINT%`); field 3 is the number Envoy's tls_inspector.proto gives it",
+  },
 ];
 
 /**

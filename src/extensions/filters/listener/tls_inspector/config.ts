@@ -1,7 +1,7 @@
 /**
  * The TLS inspector listener filter (`envoy.filters.listener.tls_inspector`): detects a TLS
- * ClientHello and records its SNI and ALPN (and, when enabled, its JA3 fingerprint) for filter
- * chain matching and access logs; sets the transport protocol to `tls`. Stats under
+ * ClientHello and records its SNI and ALPN (and, when enabled, its JA3 and JA4 fingerprints) for
+ * filter chain matching and access logs; sets the transport protocol to `tls`. Stats under
  * `tls_inspector.` as Envoy names them.
  */
 import type { TlsInspector } from "../../../../../proto/gen/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector_pb.ts";
@@ -18,7 +18,7 @@ import {
 import type { Counter, Histogram } from "../../../../stats/metrics.ts";
 import type { Scope } from "../../../../stats/store.ts";
 import { ClientHelloScan, NEED_MORE, NOT_TLS, readClientHello } from "./client_hello.ts";
-import { ja3Hash } from "./fingerprint.ts";
+import { ja3Hash, ja4 as ja4Fingerprint } from "./fingerprint.ts";
 
 const TLS_INSPECTOR = "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
 
@@ -56,6 +56,7 @@ export class TlsInspectorFilter implements ListenerFilter {
     readonly stats: TlsInspectorStats,
     readonly ja3: boolean,
     readonly initialReadBytes?: number,
+    readonly ja4: boolean = false,
   ) {}
 
   onData(s: AcceptedSocket): ListenerFilterStatus {
@@ -86,6 +87,7 @@ export class TlsInspectorFilter implements ListenerFilter {
       s.serverName = h.serverName;
     } else this.stats.sniNotFound.inc();
     if (this.ja3) s.ja3 = ja3Hash(h);
+    if (this.ja4) s.ja4 = ja4Fingerprint(h);
     return CONTINUE;
   }
 }
@@ -97,7 +99,13 @@ export const tlsInspectorFactory: ExtensionFactory = {
   category: "envoy.filters.listener",
   configTypes: [TLS_INSPECTOR],
   fields: {
-    implemented: { [TLS_INSPECTOR]: ["enable_ja3_fingerprinting", "initial_read_buffer_size"] },
+    implemented: {
+      [TLS_INSPECTOR]: [
+        "enable_ja3_fingerprinting",
+        "enable_ja4_fingerprinting",
+        "initial_read_buffer_size",
+      ],
+    },
   },
   createListenerFilter(config, ctx) {
     const c = config && unpackAny<TlsInspector>(config);
@@ -105,6 +113,7 @@ export const tlsInspectorFactory: ExtensionFactory = {
       new TlsInspectorStats(ctx.server.stats.scope("tls_inspector")),
       c?.enableJa3Fingerprinting ?? false,
       c?.initialReadBufferSize,
+      c?.enableJa4Fingerprinting ?? false,
     );
   },
 };

@@ -1,4 +1,8 @@
-import { assertEquals } from "../../../../testing/assert.ts";
+import { fromJson, type JsonObject } from "@bufbuild/protobuf";
+import { anyPack } from "@bufbuild/protobuf/wkt";
+import type { TlsInspector } from "../../../../../proto/gen/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector_pb.ts";
+import { apiRegistry, messageSchema } from "../../../../config/api.ts";
+import { assertEquals, assertMatch } from "../../../../testing/assert.ts";
 import { Store } from "../../../../stats/store.ts";
 import type { ServerContext } from "../../../../config/extensions.ts";
 import {
@@ -10,8 +14,12 @@ import {
 import { tlsInspectorFactory } from "./config.ts";
 import { clientHelloMessage, records } from "./client_hello_test.ts";
 
-function inspector(store: Store) {
-  return tlsInspectorFactory.createListenerFilter!(undefined, {
+function inspector(store: Store, json?: JsonObject) {
+  const schema = messageSchema<TlsInspector>(
+    "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+  );
+  const config = json && anyPack(schema, fromJson(schema, json, { registry: apiRegistry() }));
+  return tlsInspectorFactory.createListenerFilter!(config, {
     server: { stats: store } as unknown as ServerContext,
     listenerScope: () => store.scope("listener.test"),
   });
@@ -76,4 +84,29 @@ Deno.test("tls_inspector: a ClientHello sets tls, SNI and ALPN; stats as Envoy n
     ],
     [1, 1, 1, 1, 1],
   );
+});
+
+Deno.test("tls_inspector: enable_ja3_fingerprinting and enable_ja4_fingerprinting each set their fingerprint", () => {
+  const name = [...new TextEncoder().encode("a.example")];
+  const hello = records(clientHelloMessage({
+    ciphers: [0x1301, 0x1302],
+    extensions: [
+      [0, [...u16(name.length + 3), 0, ...u16(name.length), ...name]],
+      [16, [0, 3, 2, 0x68, 0x32]],
+    ],
+  }));
+  const fingerprints = (json?: JsonObject) => {
+    const s = socket(hello);
+    assertEquals(inspector(new Store(), json).onData(s), CONTINUE);
+    return [s.ja3, s.ja4];
+  };
+  assertEquals(fingerprints(), [undefined, undefined]);
+  assertEquals(fingerprints({ enableJa4Fingerprinting: false }), [undefined, undefined]);
+  const [ja3, ja4] = fingerprints({ enableJa4Fingerprinting: true });
+  assertEquals(ja3, undefined);
+  // TLS 1.2 record (no supported_versions), SNI, 2 ciphers, 2 extensions, ALPN h2.
+  assertMatch(ja4!, /^t12d0202h2_[0-9a-f]{12}_[0-9a-f]{12}$/);
+  const both = fingerprints({ enableJa3Fingerprinting: true, enableJa4Fingerprinting: true });
+  assertMatch(both[0]!, /^[0-9a-f]{32}$/);
+  assertEquals(both[1], ja4);
 });
