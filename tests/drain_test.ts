@@ -158,3 +158,43 @@ for (
     await up.close();
   });
 }
+
+Deno.test("/drain_listeners?graceful&inboundonly: only inbound listeners drain, then stop; the others keep serving", async () => {
+  const base = httpConfig({
+    routes:
+      `- match: { prefix: "/" }\n  direct_response: { status: 200, body: { inline_string: ok } }`,
+  });
+  const inbound = base.slice(base.indexOf("  - name: http"), base.indexOf("  clusters:"))
+    .replace("- name: http", "- name: inbound\n    traffic_direction: INBOUND");
+  const p = await Proxy.start(base.replace("  clusters:", `${inbound}  clusters:`), [
+    "--drain-time-s",
+    "1",
+    "--drain-strategy",
+    "immediate",
+  ]);
+  try {
+    const toInbound = await Http1Client.connect(p.port("inbound"));
+    const toOther = await Http1Client.connect(p.port("http"));
+    assertEquals((await toInbound.get("/")).body, "ok");
+    assertEquals((await toOther.get("/")).body, "ok");
+    const r = await fetch(`http://127.0.0.1:${p.adminPort}/drain_listeners?graceful&inboundonly`, {
+      method: "POST",
+    });
+    assertEquals(await r.text(), "OK\n");
+    // The inbound listener's keep-alive connection is told to close by its next response.
+    const last = await toInbound.get("/");
+    assertEquals([last.body, last.headers["connection"]], ["ok", "close"]);
+    assert(await toInbound.waitClosed());
+    // After the drain time the inbound listener stops accepting; the other never drains.
+    await until(() => refused(p.port("inbound")));
+    const kept = await toOther.get("/");
+    assertEquals([kept.body, kept.headers["connection"]], ["ok", undefined]);
+    const fresh = await Http1Client.connect(p.port("http"));
+    assertEquals((await fresh.get("/")).body, "ok");
+    for (const c of [toOther, fresh]) c.close();
+    // Counted once, for the inbound connection only.
+    await adminStatsWhen(p.adminPort, (s) => s["http.test.downstream_cx_drain_close"] === 1);
+  } finally {
+    await p.stop();
+  }
+});

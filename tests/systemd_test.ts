@@ -4,6 +4,7 @@
  * start script passes the epoch the hot-restarter sets.
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
+import { denvoyCommand, tempFile } from "./helpers.ts";
 
 const dir = new URL("../configs/systemd/", import.meta.url).pathname;
 const unit = Deno.readTextFileSync(`${dir}denvoy.service`);
@@ -74,6 +75,9 @@ Deno.test("denvoy.service: hot restart on reload, limits, capabilities, user, ha
   // A reload validates the new config first: a bad one never reaches the hot restart.
   const reload = unit.split("\n").filter((l) => l.startsWith("ExecReload="));
   assertMatch(reload[0], /--mode validate/);
+  // On stop, health checks fail first (load balancers stop sending), then SIGTERM drains.
+  assert(directives.has("ExecStop=-/usr/bin/curl -fsS -X POST ${DENVOY_ADMIN}/healthcheck/fail"));
+  assert(directives.has("KillMode=mixed"));
 });
 
 Deno.test("start-denvoy.sh passes the hot-restarter's epoch; without one it says so", async () => {
@@ -96,4 +100,46 @@ Deno.test("start-denvoy.sh passes the hot-restarter's epoch; without one it says
   const missing = await run({});
   assert(!missing.success);
   assertMatch(dec.decode(missing.stderr), /RESTART_EPOCH is set by the hot-restarter/);
+});
+
+Deno.test("a malformed environment (/etc/default/denvoy) stops start-up with a clear error", async () => {
+  const [cmd, lead] = denvoyCommand();
+  const bin = Deno.makeTempFileSync({ suffix: ".sh" });
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  Deno.writeTextFileSync(bin, `#!/bin/sh\nexec ${[cmd, ...lead].map(quote).join(" ")} "$@"\n`, {
+    mode: 0o755,
+  });
+  const config = tempFile(`static_resources: {}\n`);
+  const run = async (env: Record<string, string>) => {
+    const out = await new Deno.Command(`${dir}start-denvoy.sh`, {
+      env: {
+        PATH: Deno.env.get("PATH") ?? "",
+        HOME: Deno.env.get("HOME") ?? "/",
+        DENVOY_BIN: bin,
+        DENVOY_CONFIG: config,
+        RESTART_EPOCH: "0",
+        DENVOY_FLAGS: "--disable-hot-restart",
+        ...env,
+      },
+      clearEnv: true,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  };
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ DENVOY_DRAIN_TIME_S: "30s" }, /invalid value '30s' for --drain-time-s/],
+    [
+      { DENVOY_PARENT_SHUTDOWN_TIME_S: "soon" },
+      /invalid value 'soon' for --parent-shutdown-time-s/,
+    ],
+    [{ RESTART_EPOCH: "one" }, /invalid value 'one' for --restart-epoch/],
+    [{ DENVOY_FLAGS: "--concurency 2" }, /unknown flag '--concurency'/],
+    [{ DENVOY_CONFIG: "/nonexistent/envoy.yaml" }, /\/nonexistent\/envoy\.yaml/],
+  ];
+  for (const [env, message] of cases) {
+    const r = await run(env);
+    assertEquals(r.code, 1, `${JSON.stringify(env)}: ${r.stderr}`);
+    assertMatch(r.stderr, message);
+  }
 });
