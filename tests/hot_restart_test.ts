@@ -163,10 +163,9 @@ Deno.test(
 
 async function underLoad(): Promise<void> {
   const baseId = freshBaseId();
-  // The parent keeps accepting for a second after the child steers new connections to itself
-  // (what was already queued on its sockets); --parent-shutdown-time-s must outlast that, or
-  // the parent exits under a connection it just accepted, as Envoy's would.
-  const shutdownS = 3;
+  // The shortest shutdown time, shorter than the parent's steered accept window: the parent
+  // still stops accepting, and finishes what it accepted, before it is told to exit.
+  const shutdownS = 1;
   let current = await Proxy.start(config("epoch0"), epochArgs(baseId, 0, [], shutdownS));
   const port = current.port();
   const traffic = load(port, 4, 2);

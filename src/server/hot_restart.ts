@@ -16,6 +16,11 @@
  * on it, so before that the child attaches a BPF program to each reuse-port group that gives
  * every new connection to its own sockets (`reuseport_steering.ts`), and the parent goes on
  * accepting for `STEERED_ACCEPT_MS` (handshakes under way complete meanwhile) before closing.
+ * The program stays until the parent has exited (or this process's own child arrives): a
+ * closed listener's socket leaves the group only once its pending accept lets go of it, a
+ * moment after the parent answers, and one still there then would take connections that it
+ * resets as it goes. The parent's shutdown time counts from when it stopped accepting, so what
+ * it accepted in the window has all of it to finish.
  * Where steering is not possible, `net.ipv4.tcp_migrate_req` = 1 (Linux 5.14+) has the kernel
  * move queued connections to the child's sockets instead; the child warns when neither holds.
  *
@@ -33,7 +38,7 @@ import {
   RpcStream,
 } from "./hot_restart_rpc.ts";
 import { ParentStats } from "./hot_restart_stats.ts";
-import { ReusePortSteering } from "./reuseport_steering.ts";
+import { ReusePortSteering, steeringTargets } from "./reuseport_steering.ts";
 import type { Options } from "./options.ts";
 
 const log = getLogger("main");
@@ -97,6 +102,8 @@ export class HotRestart {
   #selfTerminateTimer: ReturnType<typeof setTimeout> | undefined;
   /** The child asked this process to exit. */
   #terminating = false;
+  /** The reuse-port groups this process steers to its own sockets, while its parent leaves. */
+  #steered: { steering: ReusePortSteering; fd: number }[] = [];
   #children = new Set<RpcStream>();
   /** The parent's stats, merged into ours while hot restarting and kept after. */
   readonly parentStats = new ParentStats();
@@ -259,11 +266,16 @@ export class HotRestart {
   ): Promise<void> {
     await this.refreshParentStats();
     const steered = shared.length > 0 ? this.#steer(parent.workers, shared, concurrency) : [];
+    this.#steered = steered;
     const reply = await this.#ask({ type: "drain", steered: steered.length === shared.length });
-    // The parent's sockets are closed: the kernel spreads connections over ours again.
-    for (const { steering, fd } of steered) steering.detach(fd);
-    steered[0]?.steering.close();
-    if (reply?.type !== "draining") return;
+    if (reply?.type !== "draining") {
+      this.#releaseSteering();
+      log.warn(
+        `hot restart: the parent (epoch ${parent.epoch}) is gone before the hand-over ` +
+          "completed; this epoch serves the listeners alone",
+      );
+      return;
+    }
     log.info(
       `hot restart: parent draining; it shuts down in ${this.options.parentShutdownTimeS}s`,
     );
@@ -271,15 +283,25 @@ export class HotRestart {
       await this.refreshParentStats();
       await this.#ask({ type: "terminate" });
       this.#lostParent();
+      // The parent's sockets are gone: the kernel spreads connections over ours again.
+      this.#releaseSteering();
       log.info("hot restart: parent shut down");
       onTerminated();
     }, this.options.parentShutdownTimeS * 1000);
   }
 
+  /** Detaches the steering programs this process attached. */
+  #releaseSteering(): void {
+    const steered = this.#steered.splice(0);
+    for (const { steering, fd } of steered) steering.detach(fd);
+    steered[0]?.steering.close();
+  }
+
   /**
    * Gives every new connection to this process's sockets (the last `concurrency` of each
-   * group, after the parent's `parentWorkers`). Returns the groups steered: all of them, or
-   * none (and a warning when the kernel would not move queued connections either).
+   * group, after the parent's `parentWorkers`; see `steeringTargets`). Returns the groups
+   * steered: all of them, or none (and a warning when the kernel would not move queued
+   * connections either).
    */
   #steer(
     parentWorkers: number,
@@ -287,10 +309,11 @@ export class HotRestart {
     concurrency: number,
   ): { steering: ReusePortSteering; fd: number }[] {
     const steering = ReusePortSteering.open();
+    const { first, count } = steeringTargets(parentWorkers, concurrency);
     const done: { steering: ReusePortSteering; fd: number }[] = [];
     for (const a of shared) {
       const fds = steering?.listenFds(a.ip, a.port) ?? [];
-      if (fds.length !== concurrency || !steering!.steer(fds[0], parentWorkers, concurrency)) {
+      if (fds.length !== concurrency || !steering!.steer(fds[0], first, count)) {
         for (const d of done) d.steering.detach(d.fd);
         steering?.close();
         warnWithoutRequestMigration(`${a.ip}:${a.port}`);
@@ -352,6 +375,8 @@ export class HotRestart {
       let reply: ParentReply;
       switch (req.type) {
         case "listeners":
+          // The next epoch steers the groups now: this one's program must not stay behind it.
+          this.#releaseSteering();
           reply = {
             type: "listeners",
             version: HOT_RESTART_VERSION,
@@ -391,6 +416,7 @@ export class HotRestart {
   close(): void {
     clearTimeout(this.#terminateTimer);
     clearTimeout(this.#selfTerminateTimer);
+    this.#releaseSteering();
     try {
       this.socket.close();
     } catch { /* already closed */ }

@@ -8,6 +8,7 @@
  *
  * The group's sockets are indexed in the order they joined it (a socket that leaves is replaced
  * by the last one), so the parent's sockets, all bound before the child's, are the first ones.
+ * An index past the end of the group falls back to the kernel's own spreading.
  *
  * @module
  */
@@ -35,6 +36,25 @@ export function steeringProgram(first: number, count: number): Uint8Array {
     out.setInt32(i * 8 + 4, k, true);
   });
   return new Uint8Array(out.buffer);
+}
+
+/**
+ * The indexes [first, first + count) a child steers its group's new connections to, while its
+ * parent's `parentSockets` (the first ones) close one by one after its own `ownSockets`. Each
+ * socket that leaves is replaced by the last one: the indexes below `ownSockets` are never
+ * filled that way, and index `ownSockets` only by the last parent socket to leave, so when the
+ * parent has no more sockets than the child, [parentSockets, ownSockets] holds the child's
+ * sockets whatever the order of the closes (or is past the end, once the parent's are all
+ * gone). Otherwise, the child's sockets as they are before any close.
+ */
+export function steeringTargets(
+  parentSockets: number,
+  ownSockets: number,
+): { first: number; count: number } {
+  if (parentSockets <= ownSockets) {
+    return { first: parentSockets, count: ownSockets - parentSockets + 1 };
+  }
+  return { first: parentSockets, count: ownSockets };
 }
 
 /** The bytes of an IP address as a socket address holds them (IPv4 or IPv6 text). */
