@@ -315,6 +315,93 @@ async function underWrk(): Promise<void> {
   await current.stop();
 }
 
+/** One h2load run's request counts, from its summary. */
+interface H2loadRun {
+  started: number;
+  done: number;
+  succeeded: number;
+  timeout: number;
+  non2xx: number;
+  /** What h2load printed. */
+  out: string;
+}
+
+function parseH2load(out: string): H2loadRun {
+  const rq =
+    /requests: \d+ total, (\d+) started, (\d+) done, (\d+) succeeded, \d+ failed, \d+ errored, (\d+) timeout/
+      .exec(out);
+  const codes = /status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+  if (!rq || !codes) throw new Error(`h2load printed no summary:\n${out}`);
+  const [started, done, succeeded, timeout] = rq.slice(1).map(Number);
+  return {
+    started,
+    done,
+    succeeded,
+    timeout,
+    non2xx: codes.slice(1).reduce((a, b) => a + +b, 0),
+    out,
+  };
+}
+
+Deno.test("hot restart under h2load over HTTP/2: three restarts, every request the proxy receives is answered 2xx, no connection cut", async () => {
+  const baseId = freshBaseId();
+  let current = await Proxy.start(config("epoch0"), epochArgs(baseId, 0));
+  const port = current.port();
+  // Short h2load runs back to back (4 connections, 8 streams each): those under way when the
+  // parent drains get its GOAWAY. h2load (nghttp2 1.52) opens no new connection after a
+  // GOAWAY: the requests it then never sends, and those it had queued but not yet sent, count
+  // as failed on its side. Every request that reached the proxy must reach h2load with a 2xx,
+  // and no connection may end with a request in flight.
+  const runs: H2loadRun[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const out = await new Deno.Command("h2load", {
+        args: ["-n", "400", "-c", "4", "-m", "8", `http://127.0.0.1:${port}/`],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      runs.push(parseH2load(new TextDecoder().decode(out.stdout)));
+    }
+  })();
+  const parents: Proxy[] = [];
+  try {
+    for (let epoch = 1; epoch <= 3; epoch++) {
+      const seen = runs.length;
+      while (runs.length < seen + 1) await new Promise((r) => setTimeout(r, 10));
+      const next = await Proxy.start(config(`epoch${epoch}`), epochArgs(baseId, epoch));
+      await next.proc.waitFor(/hot restart: parent shut down/);
+      assertEquals((await current.proc.child.status).code, 0);
+      parents.push(current);
+      current = next;
+    }
+    const seen = runs.length;
+    while (runs.length < seen + 1) await new Promise((r) => setTimeout(r, 10));
+  } finally {
+    running = false;
+    await loop;
+  }
+  for (const r of runs) {
+    assertEquals([r.done, r.timeout, r.non2xx], [r.started, 0, 0], r.out);
+  }
+  const answered = runs.reduce((n, r) => n + r.succeeded, 0);
+  // The last epoch counts the requests of every epoch: each one the proxy received is one
+  // h2load got a 2xx for.
+  const s = await adminStatsWhen(
+    current.adminPort,
+    (s) => s["server.parent_connections"] === 0 && s["http.test.downstream_rq_total"] >= answered,
+  );
+  assertEquals(s["http.test.downstream_rq_total"], answered);
+  assertEquals(s["http.test.downstream_rq_2xx"], answered);
+  assertEquals(s["http.test.downstream_rq_http2_total"], answered);
+  for (const name of ["cx_destroy_active_rq", "rq_rx_reset", "rq_tx_reset"]) {
+    assertEquals(s[`http.test.downstream_${name}`], 0, name);
+  }
+  assertEquals(s["server.hot_restart_generation"], 4);
+  for (const p of parents) await p.stop();
+  await current.stop();
+});
+
 Deno.test("hot restart: SIGTERM to a parent draining gradually drains its connections now and exits", async () => {
   const baseId = freshBaseId();
   const gradual = ["--drain-strategy", "gradual", "--drain-time-s", "600"];
