@@ -1,8 +1,9 @@
 /**
  * The shipped artifact: `build/bundle.ts` builds the one-file bundle, which then runs alone (a
  * copy in an empty directory, nothing but this deno) through a representative subset of the
- * integration suite — HTTP proxying, the admin, `--concurrency 2` workers — by pointing the
- * test helpers at it (`DENVOY_UNDER_TEST`). `compile.sh` without denort says what is missing.
+ * integration suite — HTTP proxying, the admin, `--concurrency 2` workers, TLS and mTLS
+ * termination, HTTP/2, hot restart — by pointing the test helpers at it (`DENVOY_UNDER_TEST`).
+ * `compile.sh` without denort says what is missing.
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { bundle } from "../build/bundle.ts";
@@ -53,17 +54,18 @@ Deno.test("the bundle imports nothing but Deno's node: built-ins", async () => {
   assertEquals(specifiers.filter((s) => !s.startsWith("node:")), []);
 });
 
-Deno.test("the bundle passes the proxy, admin and workers tests on its own", async () => {
+/**
+ * Runs `files` against the bundle: every test, or the `count` tests `filter` names (a renamed
+ * test fails this rather than silently drop out). The test files are type-checked elsewhere.
+ */
+async function testBundle(
+  files: string[],
+  only?: { filter: string; count: number },
+): Promise<void> {
   assertEquals(await built(), 0);
+  const filter = only ? ["--filter", only.filter] : [];
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "test",
-      "-A",
-      "--unstable-net",
-      "tests/http_proxy_test.ts",
-      "tests/admin_endpoints_test.ts",
-      "tests/workers_test.ts",
-    ],
+    args: ["test", "-A", "--unstable-net", "--no-check", ...filter, ...files],
     cwd: root,
     env: { DENVOY_UNDER_TEST: artifact, NO_COLOR: "1" },
     stdout: "piped",
@@ -71,8 +73,28 @@ Deno.test("the bundle passes the proxy, admin and workers tests on its own", asy
   }).output();
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   assert(out.success, text);
-  assertMatch(text, /ok \| \d+ passed \| 0 failed/);
-});
+  assertMatch(
+    text,
+    only ? new RegExp(`ok \\| ${only.count} passed \\| 0 failed`) : /ok \| \d+ passed \| 0 failed/,
+  );
+}
+
+Deno.test("the bundle passes the proxy, admin and workers tests on its own", () =>
+  testBundle([
+    "tests/http_proxy_test.ts",
+    "tests/admin_endpoints_test.ts",
+    "tests/workers_test.ts",
+  ]));
+
+Deno.test("the bundle passes TLS and mTLS termination, HTTP/2 and hot restart tests on its own", () =>
+  testBundle(
+    ["tests/tls_downstream_test.ts", "tests/http2_downstream_test.ts", "tests/hot_restart_test.ts"],
+    {
+      filter: "/^(TLS termination|mTLS:|h2c prior knowledge|HTTP\\/2: concurrent streams|" +
+        "hot restart: the next epoch takes|hot restart: a second process)/",
+      count: 8,
+    },
+  ));
 
 Deno.test("bundle start-up: spawn to the first accepted connection (logged, not asserted)", async () => {
   assertEquals(await built(), 0);
