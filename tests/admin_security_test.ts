@@ -1,11 +1,12 @@
 /**
  * The admin's opt-in hardening end to end (beyond Envoy): a bearer token, an allow-list of
- * endpoints, a read-only mode, and the warning for an admin other hosts can reach; with the
- * real main.ts and curl.
+ * endpoints, a read-only mode, HTTPS with client certificates (mutual TLS), and the warning
+ * for an admin other hosts can reach; with the real main.ts and curl.
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { runMain, tempFile } from "./helpers.ts";
 import { curl, httpConfig, Proxy } from "./proxy.ts";
+import { testCerts } from "./tls_certs.ts";
 
 const CONFIG = httpConfig({
   routes:
@@ -104,4 +105,65 @@ Deno.test("bad admin flags fail start-up with the reason", async () => {
   const r = await runMain(["-c", path, "--admin-token-file", empty]);
   assertEquals(r.code, 1);
   assertMatch(r.stderr, new RegExp(`--admin-token-file '${empty}' is empty`));
+});
+
+Deno.test("--admin-tls-cert/-key/-client-ca: the admin over mutual TLS; no certificate, another CA's and plaintext are refused", async () => {
+  const c = await testCerts();
+  const p = await Proxy.start(CONFIG, [
+    "--admin-tls-cert",
+    c.serverChain,
+    "--admin-tls-key",
+    c.serverKey,
+    "--admin-tls-client-ca",
+    c.caCert,
+  ]);
+  const https = (args: string[]) =>
+    curl([
+      "-w",
+      "\n%{http_code}",
+      "--cacert",
+      c.caCert,
+      ...args,
+      `https://127.0.0.1:${p.adminPort}/ready`,
+    ]);
+  try {
+    const ok = await https(["--cert", c.clientCert, "--key", c.clientKey]);
+    assertEquals([ok.code, ok.out], [0, "LIVE\n\n200"], ok.err);
+    for (
+      const refused of [
+        await https([]),
+        await https(["--cert", c.otherCaClientCert, "--key", c.otherCaClientKey]),
+      ]
+    ) {
+      assert(refused.code !== 0, refused.out);
+      assert(!refused.out.includes("LIVE"), refused.out);
+    }
+    const plain = await curl([`http://127.0.0.1:${p.adminPort}/ready`]);
+    assert(!plain.out.includes("LIVE"), plain.out);
+    // The data path is untouched.
+    assertEquals((await curl([`http://127.0.0.1:${p.port()}/`])).out, "ok");
+    const stats = await curl([
+      "--cacert",
+      c.caCert,
+      "--cert",
+      c.clientCert,
+      "--key",
+      c.clientKey,
+      `https://127.0.0.1:${p.adminPort}/stats?format=json`,
+    ]);
+    const counters: Record<string, number> = {};
+    for (const s of JSON.parse(stats.out).stats) if ("value" in s) counters[s.name] = s.value;
+    assertEquals(
+      [
+        counters["listener.admin.ssl.handshake"],
+        counters["listener.admin.ssl.fail_verify_no_cert"],
+        counters["listener.admin.ssl.fail_verify_error"],
+      ],
+      [2, 1, 1],
+    );
+    // The plaintext request is no TLS handshake.
+    assertEquals(counters["listener.admin.ssl.connection_error"], 1);
+  } finally {
+    await p.stop();
+  }
 });

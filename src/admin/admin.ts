@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { AdminGuard } from "./security.ts";
+import type { AdminGuard, AdminTls } from "./security.ts";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Context } from "hono";
 import { Hono } from "hono";
@@ -194,7 +194,7 @@ export type { AdminListener } from "./admin_server.ts";
 
 /**
  * Serves the admin app on `hostname:port`, counting `listener.admin.*` and `http.admin.*` into
- * `stats`; rejects with a clear Error if it cannot bind.
+ * `stats` (over HTTPS with `tls`); rejects with a clear Error if it cannot bind.
  */
 export function startAdmin(
   app: Hono,
@@ -202,6 +202,7 @@ export function startAdmin(
   port: number,
   stats: Scope,
   ignoreGlobalConnLimit = false,
+  tls?: AdminTls,
 ): Promise<AdminListener> {
   return serveAdmin(
     (req, peer) => app.fetch(req, peer),
@@ -209,5 +210,6 @@ export function startAdmin(
     port,
     stats,
     ignoreGlobalConnLimit,
+    tls,
   );
 }

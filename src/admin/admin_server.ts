@@ -2,15 +2,22 @@
  * The admin listener: serves the admin app (a fetch handler) over `node:http`, whose server
  * reports each connection and its end, so the admin has Envoy's `listener.admin.*` and
  * `http.admin.*` stats (`Deno.serve` shows requests only). Admin traffic is small; bodies are
- * read and written whole.
+ * read and written whole. With `--admin-tls-*` it serves HTTPS, optionally mutual TLS: each
+ * accepted socket is wrapped in a server `TLSSocket` (which, unlike `node:https` in Deno, can
+ * ask for client certificates) and handed to the HTTP server once the handshake is done.
  *
  * @module
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import net, { type Socket } from "node:net";
+import tls from "node:tls";
 import { HttpConnManagerStats, ListenerStats } from "../stats/data_path_stats.ts";
 import type { Scope } from "../stats/store.ts";
 import type { AdminPeer } from "./access_log.ts";
+import type { AdminTls } from "./security.ts";
+import { CertValidator } from "../extensions/transport_sockets/tls/cert_validator.ts";
+import { parseCertificates } from "../extensions/transport_sockets/tls/context_config.ts";
+import { peerChain } from "../extensions/transport_sockets/tls/tls_stream.ts";
 import { overloadState } from "../server/overload_state.ts";
 
 /** A running admin listener. */
@@ -34,7 +41,7 @@ interface ConnState {
  * `listener.admin.*` (with the main thread's `listener.admin.main_thread.*`) and
  * `http.admin.*`, as Envoy names its admin listener and connection manager. Rejects with a
  * clear Error when it cannot bind. Its connections count in the global downstream connection
- * limit unless `ignoreGlobalConnLimit`.
+ * limit unless `ignoreGlobalConnLimit`. With `tlsConfig`, HTTPS (see the module doc).
  */
 export function serveAdmin(
   fetch: AdminFetch,
@@ -42,6 +49,7 @@ export function serveAdmin(
   port: number,
   stats: Scope,
   ignoreGlobalConnLimit = false,
+  tlsConfig?: AdminTls,
 ): Promise<AdminListener> {
   const listenerStats = new ListenerStats(stats, "admin", "main_thread");
   const http = new HttpConnManagerStats(stats, "admin");
@@ -97,22 +105,96 @@ export function serveAdmin(
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
     else socket.destroy();
   });
+  const listener = tlsConfig ? tlsListener(server, tlsConfig, listenerStats.scope) : server;
   return new Promise((resolve, reject) => {
-    server.once("error", (e: Error & { code?: string }) => {
+    listener.once("error", (e: Error & { code?: string }) => {
       const why = e.code === "EADDRINUSE" ? "address already in use" : e.message;
       reject(new Error(`admin: cannot bind ${hostname}:${port}: ${why}`));
     });
-    server.listen(port, hostname, () => {
+    listener.listen(port, hostname, () => {
       resolve({
-        port: (server.address() as { port: number }).port,
+        port: (listener.address() as { port: number }).port,
         close: () =>
           new Promise<void>((done) => {
-            server.close(() => done());
+            listener.close(() => done());
+            if (listener !== server) server.close();
             server.closeAllConnections();
           }),
       });
     });
   });
+}
+
+/** How long an admin client has for its TLS handshake. */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * A TCP listener whose connections reach `http` once their TLS handshake, and for mutual TLS
+ * the check of the client's certificate chain against the CA, are done; counts `ssl.*` in
+ * `scope` (`listener.admin`) as Envoy names them.
+ */
+function tlsListener(http: Server, config: AdminTls, scope: Scope): net.Server {
+  const handshakes = scope.counter("ssl.handshake");
+  const errors = scope.counter("ssl.connection_error");
+  const noCert = scope.counter("ssl.fail_verify_no_cert");
+  const badCert = scope.counter("ssl.fail_verify_error");
+  // Deno's node:tls server does not check a client certificate against `ca`: the chain is
+  // checked after the handshake, by the validator the listeners' TLS uses.
+  const validator = config.clientCa
+    ? new CertValidator({
+      trustedCas: parseCertificates(config.clientCa),
+      trustedCaPath: "",
+      trustedCaPem: config.clientCa,
+      sanMatchers: [],
+      certHashes: [],
+      spkiHashes: [],
+      allowExpired: false,
+      acceptUntrusted: false,
+      crls: [],
+      onlyLeafCrl: false,
+    })
+    : undefined;
+  const options = {
+    isServer: true,
+    key: config.key,
+    cert: config.cert,
+    requestCert: validator !== undefined,
+    rejectUnauthorized: false,
+  } as tls.TLSSocketOptions;
+  const handshaking = new Set<Socket>();
+  const listener = net.createServer((raw) => {
+    handshaking.add(raw);
+    raw.setTimeout(TLS_HANDSHAKE_TIMEOUT_MS, () => raw.destroy());
+    raw.once("close", () => handshaking.delete(raw));
+    const sock = new tls.TLSSocket(raw, options);
+    sock.once("secure", () => {
+      handshaking.delete(raw);
+      raw.setTimeout(0);
+      if (validator) {
+        const chain = peerChain(sock);
+        const refused = chain.length === 0
+          ? noCert
+          : validator.verify(chain, Date.now()) !== undefined
+          ? badCert
+          : undefined;
+        if (refused) {
+          refused.inc();
+          sock.destroy();
+          return;
+        }
+      }
+      handshakes.inc();
+      http.emit("connection", sock);
+    });
+    sock.on("error", () => {
+      if (handshaking.delete(raw)) errors.inc();
+      sock.destroy();
+    });
+  });
+  listener.on("close", () => {
+    for (const raw of handshaking) raw.destroy();
+  });
+  return listener;
 }
 
 /** Turns the node request into a fetch Request, runs the app, writes its Response back. */

@@ -8,6 +8,9 @@
  *   are served (403 for the others);
  * - `--admin-read-only`: the endpoints that change the server (the POST-only ones: drain,
  *   quit, runtime, logging, health check, counters) answer 403;
+ * - `--admin-tls-cert` + `--admin-tls-key`: the admin serves HTTPS; with
+ *   `--admin-tls-client-ca`, only clients presenting a certificate of that CA get through
+ *   the handshake (mutual TLS);
  * - a warning at start-up when the admin listens on an address other hosts can reach.
  *
  * Without these flags the admin behaves exactly as Envoy's.
@@ -31,6 +34,16 @@ export interface AdminSecurity {
   token?: string;
   /** Mutating endpoints answer 403. */
   readOnly?: boolean;
+  /** HTTPS for the admin listener. */
+  tls?: AdminTls;
+}
+
+/** The admin listener's TLS: its certificate chain and key, and the CA of its clients (PEM). */
+export interface AdminTls {
+  cert: string;
+  key: string;
+  /** Clients must present a certificate of this CA (mutual TLS). */
+  clientCa?: string;
 }
 
 /** A refusal: status, body and extra headers. */
@@ -102,14 +115,54 @@ export type AdminGuard = (
   mutating: boolean,
 ) => AdminDenial | undefined;
 
-/** What the admin flags ask for; reads the token file (throws an Error when unusable). */
+/** What the admin flags ask for; reads the files (throws an Error when one is unusable). */
 export function adminSecurity(
-  options: Pick<Options, "adminAllow" | "adminTokenFile" | "adminReadOnly">,
+  options: Pick<
+    Options,
+    | "adminAllow"
+    | "adminTokenFile"
+    | "adminReadOnly"
+    | "adminTlsCert"
+    | "adminTlsKey"
+    | "adminTlsClientCa"
+  >,
 ): AdminSecurity {
   return {
     allow: options.adminAllow,
     token: options.adminTokenFile ? readAdminToken(options.adminTokenFile) : undefined,
     readOnly: options.adminReadOnly,
+    tls: adminTls(options),
+  };
+}
+
+/** Reads the `--admin-tls-*` files; throws an Error naming the flag when one is missing. */
+export function adminTls(
+  options: Pick<Options, "adminTlsCert" | "adminTlsKey" | "adminTlsClientCa">,
+): AdminTls | undefined {
+  const { adminTlsCert: cert, adminTlsKey: key, adminTlsClientCa: ca } = options;
+  if (!cert && !key && !ca) return undefined;
+  if (!cert || !key) {
+    throw new Error(
+      `--admin-tls-cert and --admin-tls-key go together${
+        ca ? " (--admin-tls-client-ca needs both)" : ""
+      }`,
+    );
+  }
+  const read = (flag: string, path: string, pem: RegExp) => {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(path);
+    } catch (e) {
+      throw new Error(`--admin-tls-${flag} '${path}': ${(e as Error).message}`);
+    }
+    if (!pem.test(text)) throw new Error(`--admin-tls-${flag} '${path}' holds no PEM ${flag}`);
+    return text;
+  };
+  const CERT = /-----BEGIN CERTIFICATE-----/;
+  return {
+    cert: read("cert", cert, CERT),
+    key: read("key", key, /-----BEGIN [A-Z ]*PRIVATE KEY-----/),
+    clientCa: ca ? read("client-ca", ca, CERT) : undefined,
   };
 }
 
@@ -158,11 +211,12 @@ export function exposureWarning(address: string, sec: AdminSecurity): string | u
     sec.token !== undefined ? "a bearer token" : "",
     sec.allow ? "an allow-list" : "",
     sec.readOnly ? "read-only" : "",
+    sec.tls?.clientCa ? "client certificates (mutual TLS)" : "",
   ].filter((g) => g !== "");
   return `admin listens on ${address}, which other hosts can reach: ` +
     (guards.length === 0
       ? "anyone who connects can read the config and stats and drain, reconfigure or stop the " +
-        "server. Bind it to 127.0.0.1, or use --admin-token-file, --admin-allow and " +
-        "--admin-read-only"
+        "server. Bind it to 127.0.0.1, or use --admin-token-file, --admin-tls-client-ca, " +
+        "--admin-allow and --admin-read-only"
       : `it is protected by ${guards.join(", ")}`);
 }

@@ -1,6 +1,7 @@
 import { assertEquals, assertMatch } from "../testing/assert.ts";
 import {
   adminGuard,
+  adminTls,
   exposureWarning,
   isLoopback,
   parseAdminAllow,
@@ -80,5 +81,39 @@ Deno.test("an admin other hosts can reach is warned about", () => {
   assertMatch(
     exposureWarning("0.0.0.0", { token: "x", readOnly: true })!,
     /protected by a bearer token, read-only$/,
+  );
+  const mtls = { cert: "c", key: "k", clientCa: "ca" };
+  assertMatch(
+    exposureWarning("0.0.0.0", { tls: mtls })!,
+    /protected by client certificates \(mutual TLS\)$/,
+  );
+  // TLS without client certificates encrypts, but lets anyone in.
+  assertMatch(exposureWarning("::", { tls: { cert: "c", key: "k" } })!, /anyone who connects/);
+});
+
+Deno.test("--admin-tls-*: a certificate and its key together, PEM files that can be read", () => {
+  const none = { adminTlsCert: "", adminTlsKey: "", adminTlsClientCa: "" };
+  /** The message `adminTls` throws for `flags`. */
+  const refusal = (flags: Partial<typeof none>) => {
+    try {
+      adminTls({ ...none, ...flags });
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return "accepted";
+  };
+  assertEquals(adminTls(none), undefined);
+  assertMatch(refusal({ adminTlsKey: "k.pem" }), /go together/);
+  assertMatch(refusal({ adminTlsClientCa: "ca.pem" }), /--admin-tls-client-ca needs both/);
+  const dir = Deno.makeTempDirSync();
+  Deno.writeTextFileSync(`${dir}/cert.pem`, "-----BEGIN CERTIFICATE-----\nAA==\n");
+  Deno.writeTextFileSync(`${dir}/key.pem`, "not a key");
+  assertEquals(
+    refusal({ adminTlsCert: `${dir}/cert.pem`, adminTlsKey: `${dir}/key.pem` }),
+    `--admin-tls-key '${dir}/key.pem' holds no PEM key`,
+  );
+  assertMatch(
+    refusal({ adminTlsCert: `${dir}/nope.pem`, adminTlsKey: `${dir}/key.pem` }),
+    /^--admin-tls-cert '.*\/nope\.pem': /,
   );
 });

@@ -93,6 +93,11 @@ export interface Options {
   adminTokenFile: string;
   /** `--admin-read-only`: the admin's mutating endpoints answer 403. */
   adminReadOnly: boolean;
+  /** `--admin-tls-cert`, `--admin-tls-key`: the admin serves HTTPS with this certificate. */
+  adminTlsCert: string;
+  adminTlsKey: string;
+  /** `--admin-tls-client-ca`: admin clients need a certificate of this CA (mTLS). */
+  adminTlsClientCa: string;
   socketPath: string;
   /** Permission bits for the hot restart socket file; 0 for an abstract (`@`) socket. */
   socketMode: number;
@@ -418,6 +423,26 @@ const FLAGS: readonly FlagSpec[] = [
     group: "Stats and admin",
     help: "The admin endpoints that change the server answer 403. Beyond Envoy",
   },
+  {
+    name: "admin-tls-cert",
+    arg: "path",
+    group: "Stats and admin",
+    help: "Serve the admin over TLS with this certificate chain (PEM; with --admin-tls-key). " +
+      "Beyond Envoy",
+  },
+  {
+    name: "admin-tls-key",
+    arg: "path",
+    group: "Stats and admin",
+    help: "The private key (PEM) of --admin-tls-cert. Beyond Envoy",
+  },
+  {
+    name: "admin-tls-client-ca",
+    arg: "path",
+    group: "Stats and admin",
+    help: "Admin clients must present a certificate of this CA (PEM): mutual TLS, with " +
+      "--admin-tls-cert. Beyond Envoy",
+  },
   { name: "enable-core-dump", group: "Other", help: "Allow the process to write core dumps" },
   {
     name: "enable-mutex-tracing",
@@ -668,6 +693,9 @@ function buildOptions(argv: string[], values: RawValues, platform: Platform): Op
     ...adminAllow(values.get("admin-allow") as string[] | undefined),
     adminTokenFile: str("admin-token-file"),
     adminReadOnly: bool("admin-read-only"),
+    adminTlsCert: str("admin-tls-cert"),
+    adminTlsKey: str("admin-tls-key"),
+    adminTlsClientCa: str("admin-tls-client-ca"),
     socketPath,
     socketMode,
     commandLine: [...argv],

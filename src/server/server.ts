@@ -658,6 +658,7 @@ export class Server implements AdminServer {
           ps.case === "portValue" ? ps.value : 0,
           this.#stats,
           this.bootstrap.admin?.ignoreGlobalConnLimit,
+          security.tls,
         );
         localAddress = admin.value.address.includes(":")
           ? `[${admin.value.address}]:${this.#admin.port}`
