@@ -490,12 +490,13 @@ export type PeerPids = number | (() => number[]);
  */
 export async function cpuShare(
   peerPids: PeerPids,
-  loadPid: number,
+  loadPid: PeerPids,
   fromMs: number,
   toMs: number,
 ): Promise<CpuShare> {
   await sleep(fromMs);
   const peers = typeof peerPids === "number" ? () => [peerPids] : peerPids;
+  const loads = typeof loadPid === "number" ? () => [loadPid] : loadPid;
   const snap = () => {
     const peer = new Map(peers().map((p) => [p, procTicks(p)]));
     return {
@@ -503,7 +504,7 @@ export async function cpuShare(
       busy: machineBusyTicks(),
       ours: benchPids().reduce((a, p) => a + procTicks(p), 0),
       peer,
-      wrk: procTicks(loadPid),
+      wrk: loads().reduce((a, p) => a + procTicks(p), 0),
       upstream: upstreamPids().filter((p) => !peer.has(p)).reduce((a, p) => a + procTicks(p), 0),
     };
   };
@@ -569,6 +570,50 @@ export interface WrkRun {
   args?: string[];
   /** Called once wrk runs (e.g. to start a hot restart in the middle of the run). */
   during?: () => Promise<void>;
+}
+
+/**
+ * Runs load generator processes side by side for `seconds` (each is killed after that plus a
+ * slack) and samples CPU from 0.5 s to the end - 0.5 s; resolves with their stdout. A process
+ * that fails is an error.
+ */
+export async function runLoadProcs(
+  cmds: { cmd: string; args: string[] }[],
+  seconds: number,
+  peerPids?: PeerPids,
+): Promise<{ outputs: string[]; cpu?: CpuShare }> {
+  const procs = cmds.map(({ cmd, args }) =>
+    track(
+      new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn(),
+    )
+  );
+  const timer = setTimeout(() => {
+    for (const p of procs) {
+      try {
+        p.kill("SIGKILL");
+      } catch { /* exited */ }
+    }
+  }, seconds * 1000 + WRK_SLACK_MS);
+  try {
+    const cpu = peerPids === undefined || seconds < 2 ? undefined : cpuShare(
+      peerPids,
+      () => procs.map((p) => p.pid),
+      500,
+      seconds * 1000 - 500,
+    );
+    const outs = await Promise.all(procs.map((p) => p.output()));
+    const dec = new TextDecoder();
+    outs.forEach((o, i) => {
+      if (!o.success) {
+        throw new Error(
+          `${cmds[i].cmd} failed (${o.code}): ${dec.decode(o.stdout)}${dec.decode(o.stderr)}`,
+        );
+      }
+    });
+    return { outputs: outs.map((o) => dec.decode(o.stdout)), cpu: await cpu };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Runs `wrk --latency` with WRK_THREADS threads; CPU is sampled from 0.5 s to the end - 0.5 s. */
@@ -686,3 +731,124 @@ export function invalidity(loadBefore: string, results: LoadResult[]): string {
   return why.join("; ");
 }
 export const verdict = (ok: boolean) => ok ? "pass" : "**FAIL**";
+
+// ---- denvoy from a config written by the bench ----
+
+/** A running denvoy: its listeners' ports by name, its admin port, and its stderr. */
+export interface Denvoy {
+  child: Deno.ChildProcess;
+  ports: Record<string, number>;
+  adminPort: number;
+  err: StderrTail;
+  /** A peer for the named listener (all threads of the process are its CPU). */
+  peer(listener: string, name?: string): Peer;
+}
+
+/**
+ * Writes `yaml` to `dir` and serves it with main.ts (or the artifact named by
+ * `DENVOY_UNDER_TEST`), `--concurrency` workers, no hot restart unless `args` ask for it;
+ * resolves once every listener (and, with several workers, every worker) is ready.
+ */
+export async function startDenvoy(
+  dir: string,
+  name: string,
+  yaml: string,
+  opts: { concurrency?: number; args?: string[]; denoArgs?: string[] } = {},
+): Promise<Denvoy> {
+  const config = `${dir}/${name}.yaml`;
+  await Deno.writeTextFile(config, yaml);
+  const args = opts.args ?? ["--disable-hot-restart"];
+  const concurrency = opts.concurrency ?? 1;
+  const child = spawn(Deno.execPath(), [
+    "run",
+    "-A",
+    "--unstable-net",
+    ...(opts.denoArgs ?? []),
+    Deno.env.get("DENVOY_UNDER_TEST") || MAIN_TS,
+    "-c",
+    config,
+    "--concurrency",
+    String(concurrency),
+    ...args,
+  ], { cwd: REPO_ROOT, pipeErr: true });
+  const err = new StderrTail(child.stderr);
+  try {
+    const m = await withTimeout(
+      Promise.race([
+        err.match(/all listeners ready: (.*)\n/),
+        child.status.then((s) => {
+          throw new Error(`denvoy ${name} exited (${s.code}) before its listeners were ready`);
+        }),
+      ]),
+      READY_TIMEOUT_MS,
+      `denvoy ${name} start`,
+    );
+    if (concurrency > 1) {
+      await withTimeout(err.match(/all \d+ workers serving/), READY_TIMEOUT_MS, name);
+    }
+    const ports: Record<string, number> = {};
+    for (const p of m[1].matchAll(/'([^']*)' on port (\d+)/g)) ports[p[1]] = Number(p[2]);
+    const admin = /admin address: .*:(\d+)\n/.exec(err.text);
+    return {
+      child,
+      ports,
+      adminPort: admin ? Number(admin[1]) : 0,
+      err,
+      peer: (listener, label = name) => ({
+        name: label,
+        port: ports[listener],
+        child,
+        rssPid: () => child.pid,
+      }),
+    };
+  } catch (e) {
+    await stop(child);
+    await err.done;
+    throw new Error(`${(e as Error).message}\n${err.text}`);
+  }
+}
+
+/** One counter or gauge from denvoy's admin `/stats` (0 when absent). */
+export async function adminStat(adminPort: number, name: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/stats?filter=^${name}$`);
+  const m = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: (\\d+)`, "m")
+    .exec(await res.text());
+  return m ? Number(m[1]) : 0;
+}
+
+/** The HCM, router-only, as a filter list item (`routes` are the virtual host's routes). */
+export function hcm(statPrefix: string, routes: string, extra = ""): string {
+  return `
+        - name: envoy.filters.network.http_connection_manager
+          typed_config:
+            "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+            stat_prefix: ${statPrefix}
+            common_http_protocol_options: { idle_timeout: 3600s }
+            stream_idle_timeout: 300s${
+    extra ? `\n            ${extra.trim().replace(/\n/g, "\n            ")}` : ""
+  }
+            route_config:
+              virtual_hosts:
+              - name: all
+                domains: ["*"]
+                routes:
+${routes.trim().replace(/^/gm, "                ")}
+            http_filters:
+            - name: envoy.filters.http.router
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router`;
+}
+
+/** A STATIC cluster of one endpoint at 127.0.0.1:`port`. */
+export function staticCluster(name: string, port: number, extra = ""): string {
+  return `
+  - name: ${name}
+    type: STATIC
+    connect_timeout: 5s${extra ? `\n    ${extra.trim().replace(/\n/g, "\n    ")}` : ""}
+    load_assignment:
+      cluster_name: ${name}
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address: { socket_address: { address: 127.0.0.1, port_value: ${port} } }`;
+}
