@@ -216,7 +216,7 @@ export async function waitForPort(
  * as it is (it rewrites `{{NAME}}` into a flow mapping).
  */
 export function fill(template: string, vars: Record<string, string | number>): string {
-  return template.replace(/__([A-Z]+(?:_[A-Z]+)*)__/g, (_, k) => {
+  return template.replace(/__([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*)__/g, (_, k) => {
     if (!(k in vars)) throw new Error(`template variable ${k} not set`);
     return String(vars[k]);
   });
@@ -573,14 +573,15 @@ export interface WrkRun {
 }
 
 /**
- * Runs load generator processes side by side for `seconds` (each is killed after that plus a
- * slack) and samples CPU from 0.5 s to the end - 0.5 s; resolves with their stdout. A process
- * that fails is an error.
+ * Runs load generator processes side by side for `warmup` + `seconds` (each is killed after
+ * that plus a slack) and samples CPU from 0.5 s after the warm-up to 0.5 s before the end;
+ * resolves with their stdout. A process that fails is an error.
  */
 export async function runLoadProcs(
   cmds: { cmd: string; args: string[] }[],
   seconds: number,
   peerPids?: PeerPids,
+  warmup = 0,
 ): Promise<{ outputs: string[]; cpu?: CpuShare }> {
   const procs = cmds.map(({ cmd, args }) =>
     track(
@@ -593,13 +594,13 @@ export async function runLoadProcs(
         p.kill("SIGKILL");
       } catch { /* exited */ }
     }
-  }, seconds * 1000 + WRK_SLACK_MS);
+  }, (warmup + seconds) * 1000 + WRK_SLACK_MS);
   try {
     const cpu = peerPids === undefined || seconds < 2 ? undefined : cpuShare(
       peerPids,
       () => procs.map((p) => p.pid),
-      500,
-      seconds * 1000 - 500,
+      warmup * 1000 + 500,
+      (warmup + seconds) * 1000 - 500,
     );
     const outs = await Promise.all(procs.map((p) => p.output()));
     const dec = new TextDecoder();
@@ -731,6 +732,55 @@ export function invalidity(loadBefore: string, results: LoadResult[]): string {
   return why.join("; ");
 }
 export const verdict = (ok: boolean) => ok ? "pass" : "**FAIL**";
+
+// ---- certificates ----
+
+export interface Cert {
+  cert: string;
+  key: string;
+  /** The CA that signed it (PEM), for clients. */
+  pem: string;
+}
+
+async function openssl(args: string[]) {
+  const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" })
+    .output();
+  if (!out.success) {
+    throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+const P256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+
+/** An ECDSA P-256 certificate for localhost (and 127.0.0.1), signed by a CA of its own. */
+export async function makeCert(dir: string, name: string): Promise<Cert> {
+  const [ca, cert, key] = [`${dir}/${name}_ca`, `${dir}/${name}.crt`, `${dir}/${name}.key`];
+  await openssl(["req", "-x509", ...P256, "-keyout", `${ca}.key`, "-out", `${ca}.crt`]
+    .concat(["-days", "30", "-subj", `/CN=bench CA ${name}`]));
+  await openssl(["req", ...P256, "-keyout", key, "-out", `${dir}/${name}.csr`]
+    .concat(["-subj", `/CN=localhost/O=${name}`]));
+  await Deno.writeTextFile(`${dir}/${name}.ext`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    `${dir}/${name}.csr`,
+    "-CA",
+    `${ca}.crt`,
+    "-CAkey",
+    `${ca}.key`,
+    "-CAcreateserial",
+    "-days",
+    "30",
+    "-extfile",
+    `${dir}/${name}.ext`,
+    "-out",
+    cert,
+  ]);
+  // nginx workers drop privileges when started as root.
+  await Deno.chmod(key, 0o644);
+  return { cert, key, pem: await Deno.readTextFile(`${ca}.crt`) };
+}
 
 // ---- denvoy from a config written by the bench ----
 

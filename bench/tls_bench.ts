@@ -29,6 +29,7 @@ import { parseArgs } from "node:util";
 import {
   adminStat,
   benchTempDir,
+  type Cert,
   childPids,
   cpuText,
   type Denvoy,
@@ -43,6 +44,7 @@ import {
   killAllNow,
   loadAvg,
   type LoadResult,
+  makeCert,
   type Peer,
   perCore,
   REPO_ROOT,
@@ -71,55 +73,6 @@ type Part = typeof PARTS[number];
 const S_TIME_PROCS = 4;
 /** How often the rotation run swaps the certificate directory. */
 const ROTATE_EVERY_MS = 1000;
-
-// ---- certificates ----
-
-interface Cert {
-  cert: string;
-  key: string;
-  /** The CA that signed it (PEM), for clients. */
-  pem: string;
-}
-
-async function openssl(args: string[]) {
-  const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-}
-
-const P256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-
-/** An ECDSA P-256 certificate for localhost (and 127.0.0.1), signed by a CA of its own. */
-async function makeCert(dir: string, name: string): Promise<Cert> {
-  const [ca, cert, key] = [`${dir}/${name}_ca`, `${dir}/${name}.crt`, `${dir}/${name}.key`];
-  await openssl(["req", "-x509", ...P256, "-keyout", `${ca}.key`, "-out", `${ca}.crt`]
-    .concat(["-days", "30", "-subj", `/CN=bench CA ${name}`]));
-  await openssl(["req", ...P256, "-keyout", key, "-out", `${dir}/${name}.csr`]
-    .concat(["-subj", `/CN=localhost/O=${name}`]));
-  await Deno.writeTextFile(`${dir}/${name}.ext`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    `${dir}/${name}.csr`,
-    "-CA",
-    `${ca}.crt`,
-    "-CAkey",
-    `${ca}.key`,
-    "-CAcreateserial",
-    "-days",
-    "30",
-    "-extfile",
-    `${dir}/${name}.ext`,
-    "-out",
-    cert,
-  ]);
-  // nginx workers drop privileges when started as root.
-  await Deno.chmod(key, 0o644);
-  return { cert, key, pem: await Deno.readTextFile(`${ca}.crt`) };
-}
 
 // ---- denvoy configs ----
 
