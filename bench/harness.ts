@@ -495,8 +495,18 @@ export async function cpuShare(
   toMs: number,
 ): Promise<CpuShare> {
   await sleep(fromMs);
+  const w = cpuWindow(peerPids, loadPid);
+  await sleep(toMs - fromMs);
+  return w.end();
+}
+
+/**
+ * Starts a CPU sample now; `end()` gives each share in cores since then (see `cpuShare`).
+ * For a span that is not a load generator's run (e.g. start-ups), `loadPids` may be `() => []`.
+ */
+export function cpuWindow(peerPids: PeerPids, loadPids: PeerPids): { end(): CpuShare } {
   const peers = typeof peerPids === "number" ? () => [peerPids] : peerPids;
-  const loads = typeof loadPid === "number" ? () => [loadPid] : loadPid;
+  const loads = typeof loadPids === "number" ? () => [loadPids] : loadPids;
   const snap = () => {
     const peer = new Map(peers().map((p) => [p, procTicks(p)]));
     return {
@@ -509,16 +519,19 @@ export async function cpuShare(
     };
   };
   const a = snap();
-  await sleep(toMs - fromMs);
-  const b = snap();
-  const cores = (ticks: number) => ticks / CLK_TCK / ((b.t - a.t) / 1000);
-  let peerTicks = 0;
-  for (const [pid, t] of b.peer) peerTicks += t - (a.peer.get(pid) ?? 0);
   return {
-    peer: cores(peerTicks),
-    wrk: cores(b.wrk - a.wrk),
-    upstream: cores(b.upstream - a.upstream),
-    other: Math.max(0, cores(b.busy - a.busy - (b.ours - a.ours))),
+    end() {
+      const b = snap();
+      const cores = (ticks: number) => ticks / CLK_TCK / ((b.t - a.t) / 1000);
+      let peerTicks = 0;
+      for (const [pid, t] of b.peer) peerTicks += t - (a.peer.get(pid) ?? 0);
+      return {
+        peer: cores(peerTicks),
+        wrk: cores(b.wrk - a.wrk),
+        upstream: cores(b.upstream - a.upstream),
+        other: Math.max(0, cores(b.busy - a.busy - (b.ours - a.ours))),
+      };
+    },
   };
 }
 
