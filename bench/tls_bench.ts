@@ -261,6 +261,12 @@ async function main() {
   }
 
   await requireTools(["wrk", "nginx", "openssl"], "tls_bench", "wrk nginx openssl");
+  const nofile = Number(await sh("ulimit -n"));
+  if (only.has("idle") && nofile < idleConns + 1024) {
+    throw new Error(
+      `ulimit -n is ${nofile}; ${idleConns} idle connections need more (run \`ulimit -n 65536\`)`,
+    );
+  }
   const loadAtStart = loadAvg();
   const dir = await benchTempDir("denvoy-tls-bench-");
   await Deno.mkdir(`${dir}/www`);
