@@ -5,7 +5,8 @@
  * - `h2c`: `h2load -c16 -m16` over h2c (prior knowledge), denvoy vs nginx (`listen ... http2`),
  *   both proxying over HTTP/1.1: req/s per proxy core (the primary figure), req/s, latency
  *   percentiles (from h2load's per-request log).
- * - `tls`: the same over TLS 1.3 with ALPN h2 (the bench's ECDSA P-256 certificate).
+ * - `tls`: the same over TLS 1.3 with ALPN h2 (the bench's ECDSA P-256 certificate; nginx is
+ *   pinned to the cipher suite and group denvoy negotiated, both checked with `openssl s_client`).
  * - `upstream`: denvoy against itself, wrk (HTTP/1.1 downstream) to an HTTP/1.1 upstream vs to
  *   an HTTP/2 (h2c) upstream: what HTTP/1.1 → HTTP/2 costs per request.
  * - `grpc`: unary calls (100-byte request, 1 KiB response) from an `@grpc/grpc-js` client
@@ -35,6 +36,7 @@ import {
   loadAvg,
   type LoadResult,
   makeCert,
+  negotiated,
   type Peer,
   type PeerPids,
   perCore,
@@ -326,13 +328,18 @@ static_resources:
 `,
     );
     const dPid = denvoy.child.pid;
+    // nginx gets the TLS 1.3 cipher suite and group denvoy negotiated: the same cryptography.
+    const dn = await negotiated(denvoy.ports.tls);
     const nginxTlsPort = freePort();
     const nginx = await startNginx(dir, "proxy_h2.conf", "nginx_h2", {
       UPSTREAM_PORT: upstream.port,
       TLS_PORT: nginxTlsPort,
       CERT: cert.cert,
       KEY: cert.key,
+      CIPHERSUITE: dn.cipher,
+      GROUP: dn.group,
     });
+    const ng = await negotiated(nginxTlsPort);
     // The worker (forked after the master started listening) serves the connections.
     const nPid = () => [nginx.rssPid()];
     const h2Head = `h2load -t1 -c${H2LOAD_CLIENTS} -m${H2LOAD_STREAMS} -D ${duration} ` +
@@ -353,6 +360,17 @@ static_resources:
         `### HTTP/2 downstream, ${part === "h2c" ? "h2c (prior knowledge)" : "TLS 1.3, ALPN h2"}` +
           `, ${h2Head}; both proxies to the upstream over HTTP/1.1`,
         "",
+        ...(part === "tls"
+          ? [
+            `Negotiated with \`openssl s_client\`: denvoy ${dn.version} ${dn.cipher} ${dn.group}; ` +
+            `nginx ${ng.version} ${ng.cipher} ${ng.group}${
+              dn.cipher === ng.cipher && dn.group === ng.group && dn.version === ng.version
+                ? " (the same)"
+                : " — **they differ: the comparison is not like for like**"
+            }.`,
+            "",
+          ]
+          : []),
         ...HEAD,
         row(`nginx (1 worker, http2)`, n, n),
         row(`denvoy (--concurrency 1)`, d, n),

@@ -795,6 +795,22 @@ export async function makeCert(dir: string, name: string): Promise<Cert> {
   return { cert, key, pem: await Deno.readTextFile(`${ca}.crt`) };
 }
 
+/** What `openssl s_client` negotiated: protocol, cipher suite and key-exchange group. */
+export async function negotiated(
+  port: number,
+): Promise<{ version: string; cipher: string; group: string }> {
+  const out = await sh(
+    `echo | timeout 10 openssl s_client -connect 127.0.0.1:${port} -servername localhost ` +
+      `-brief 2>&1`,
+  );
+  const get = (re: RegExp) => re.exec(out)?.[1] ?? "?";
+  return {
+    version: get(/Protocol version: (\S+)/),
+    cipher: get(/Ciphersuite: (\S+)/),
+    group: get(/(?:Server Temp Key|Negotiated TLS1\.3 group): (\w+)/),
+  };
+}
+
 // ---- denvoy from a config written by the bench ----
 
 /** A running denvoy: its listeners' ports by name, its admin port, and its stderr. */

@@ -16,7 +16,9 @@
  * `/epoch` is a direct response naming the epoch.
  *
  * Usage: `deno run -A bench/restart_bench.ts [--duration 10] [--quick] [--only bundle,restart]
- * [--build]`; with `DENVOY_UNDER_TEST=dist/denvoy.js` the restart part runs the bundle.
+ * [--build] [--new-conns]`; `--new-conns` makes wrk open a new connection per request
+ * (`Connection: close`) instead of keeping them alive; with `DENVOY_UNDER_TEST=dist/denvoy.js`
+ * the restart part runs the bundle.
  *
  * Needs `wrk` and `nginx` on PATH. Every process binds 127.0.0.1; every child is killed on exit,
  * on error and on SIGINT/SIGTERM. The run is printed as not valid when the load average before
@@ -190,6 +192,7 @@ async function restarts(
   count: number,
   duration: number,
   warmup: number,
+  wrkArgs: string[],
 ): Promise<RestartSample[]> {
   const baseId = 100_000 + Math.floor(Math.random() * 1_000_000);
   // The parent outlives the wrk run it is restarted in, so its CPU is read at both ends.
@@ -211,9 +214,14 @@ async function restarts(
   const parents: Denvoy[] = [];
   const samples: RestartSample[] = [];
   const url = `http://127.0.0.1:${port}/1k`;
-  await runWrk({ url, seconds: warmup });
+  await runWrk({ url, seconds: warmup, args: wrkArgs });
   for (let epoch = 1; epoch <= count; epoch++) {
-    const steady = await runWrk({ url, seconds: duration, peerPids: current.child.pid });
+    const steady = await runWrk({
+      url,
+      seconds: duration,
+      peerPids: current.child.pid,
+      args: wrkArgs,
+    });
     let next: Denvoy | undefined;
     let readyMs = NaN;
     let servingMs = NaN;
@@ -221,6 +229,7 @@ async function restarts(
     const during = await runWrk({
       url,
       seconds: duration,
+      args: wrkArgs,
       peerPids: () => [prev.child.pid, ...(next ? [next.child.pid] : [])],
       during: async () => {
         await sleep(duration * 1000 / 3);
@@ -257,6 +266,7 @@ async function main() {
       quick: { type: "boolean", default: false },
       only: { type: "string", default: PARTS.join(",") },
       build: { type: "boolean", default: false },
+      "new-conns": { type: "boolean", default: false },
     },
   });
   const quick = values.quick;
@@ -326,14 +336,24 @@ async function main() {
     }
 
     if (only.has("restart")) {
-      const samples = await restarts(dir, upstream.port, restartCount, duration, warmup);
+      const newConns = values["new-conns"];
+      const samples = await restarts(
+        dir,
+        upstream.port,
+        restartCount,
+        duration,
+        warmup,
+        newConns ? ["-H", "Connection: close"] : [],
+      );
       for (const s of samples) all.push(s.steady, s.during);
       const p99Ratio = median(samples.map((s) => s.during.p99 / s.steady.p99));
       const serving = median(samples.map((s) => s.servingMs));
       const errors = samples.reduce((a, s) => a + s.during.errors + s.steady.errors, 0);
       out.push(
         `### Hot restart under load (${restartCount} restart(s); wrk -t${WRK_THREADS} ` +
-          `-c${WRK_CONNECTIONS} -d${duration}s keep-alive /1k, the next epoch spawned ` +
+          `-c${WRK_CONNECTIONS} -d${duration}s ` +
+          `${newConns ? "a new connection per request (Connection: close)" : "keep-alive"} /1k, ` +
+          `the next epoch spawned ` +
           `${f1(duration / 3)} s into the run; --drain-strategy immediate)`,
         "",
         "| restart | spawn → all listeners ready ms | spawn → serving ms | req/s steady / " +

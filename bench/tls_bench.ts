@@ -45,6 +45,7 @@ import {
   loadAvg,
   type LoadResult,
   makeCert,
+  negotiated,
   type Peer,
   perCore,
   REPO_ROOT,
@@ -147,22 +148,6 @@ async function checkTls(name: string, port: number, pem: string) {
   if (value.status !== 200 || value.len !== 1024) {
     throw new Error(`${name}: status ${value.status}, ${value.len} bytes over TLS`);
   }
-}
-
-/** What `openssl s_client` negotiated: protocol, cipher suite and key-exchange group. */
-async function negotiated(
-  port: number,
-): Promise<{ version: string; cipher: string; group: string }> {
-  const out = await sh(
-    `echo | timeout 10 openssl s_client -connect 127.0.0.1:${port} -servername localhost ` +
-      `-brief 2>&1`,
-  );
-  const get = (re: RegExp) => re.exec(out)?.[1] ?? "?";
-  return {
-    version: get(/Protocol version: (\S+)/),
-    cipher: get(/Ciphersuite: (\S+)/),
-    group: get(/(?:Server Temp Key|Negotiated TLS1\.3 group): (\w+)/),
-  };
 }
 
 /** Full TLS 1.3 handshakes (no resumption, no request) per second from `openssl s_time`. */
