@@ -22,6 +22,7 @@ export const VALID = { loadBefore: 1.0, otherCores: 0.2 };
  * machine, and every peer then pays for preemption in its CPU time per request.
  */
 export const WRK_THREADS = 1;
+/** wrk connections per run (keep-alive unless a run asks otherwise). */
 export const WRK_CONNECTIONS = 64;
 /** A child that is not ready by then is a failure, not a slow sample. */
 export const READY_TIMEOUT_MS = 20_000;
@@ -33,6 +34,7 @@ const IO_TIMEOUT_MS = 10_000;
 
 const children = new Set<Deno.ChildProcess>();
 
+/** Spawns a tracked child (killed on every exit path), stdin closed, colours off. */
 export function spawn(
   cmd: string,
   args: string[],
@@ -165,8 +167,10 @@ export class StderrTail {
 
 // ---- small helpers ----
 
+/** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `p`, or a rejection naming `what` after `ms`. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
@@ -185,6 +189,7 @@ export function freePort(): number {
   return port;
 }
 
+/** Whether a TCP connect to 127.0.0.1:`port` succeeds now. */
 export async function accepts(port: number): Promise<boolean> {
   try {
     (await Deno.connect({ hostname: "127.0.0.1", port })).close();
@@ -229,6 +234,7 @@ export function rssKiB(pid: number): number {
   return Number(m[1]);
 }
 
+/** The pids of `pid`'s children (nginx workers of a master). */
 export function childPids(pid: number): number[] {
   try {
     const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
@@ -243,12 +249,14 @@ export function loadAvg(): string {
   return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
 }
 
+/** The median of `xs`. */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
+/** Runs a shell script; its trimmed stdout. */
 export async function sh(script: string): Promise<string> {
   const out = await new Deno.Command("sh", { args: ["-c", script], stderr: "null" }).output();
   return new TextDecoder().decode(out.stdout).trim();
@@ -340,6 +348,7 @@ export async function withConn<T>(
 
 // ---- servers ----
 
+/** A server measured side by side with the others. */
 export interface Peer {
   name: string;
   port: number;
@@ -421,6 +430,7 @@ export interface LoadResult {
   cpu?: CpuShare;
 }
 
+/** A wrk run: LoadResult plus its transfer rate. */
 export interface WrkResult extends LoadResult {
   rps: number;
   /** wrk's Transfer/sec in MB (wrk's MB are MiB). */
@@ -436,6 +446,7 @@ export interface WrkResult extends LoadResult {
   cpu?: CpuShare;
 }
 
+/** CPU used during a run, in cores (1 = one CPU busy the whole time). */
 export interface CpuShare {
   peer: number;
   wrk: number;
@@ -727,11 +738,14 @@ export async function idleConnRss(
 
 // ---- report ----
 
+/** Fixed-point formatting for the reports. */
 export const f0 = (x: number) => x.toFixed(0);
 export const f1 = (x: number) => x.toFixed(1);
 export const f2 = (x: number) => x.toFixed(2);
+/** "peer / load generator / upstream / other" cores, or a dash without a sample. */
 export const cpuText = (c?: CpuShare) =>
   c ? `${f2(c.peer)} / ${f2(c.wrk)} / ${f2(c.upstream)} / ${f2(c.other)}` : "—";
+/** Requests per second per core the peer used (the primary figure). */
 export const perCore = (r: LoadResult) => r.cpu?.peer ? r.rps / r.cpu.peer : NaN;
 /** Why a run does not count (load before it, CPU others used), or "" when it is valid. */
 export function invalidity(loadBefore: string, results: LoadResult[]): string {
@@ -744,6 +758,7 @@ export function invalidity(loadBefore: string, results: LoadResult[]): string {
   }
   return why.join("; ");
 }
+/** A target's result cell. */
 export const verdict = (ok: boolean) => ok ? "pass" : "**FAIL**";
 
 // ---- certificates ----
