@@ -26,6 +26,7 @@ import { ORIGINAL_DST_HOST_HEADER, type OriginalDstSettings } from "./original_d
 import { lbPolicyConfig } from "./lb_policy_config.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
 import {
+  limitsConnectionPools,
   parseCircuitBreakers,
   perHostMaxConnections,
   type Thresholds,
@@ -159,6 +160,8 @@ export interface ClusterInfo {
   readonly circuitBreakers: readonly [Thresholds, Thresholds];
   /** `circuit_breakers.per_host_thresholds` `max_connections`, when set. */
   readonly perHostMaxConnections?: number;
+  /** Some priority sets `max_connection_pools`: pools are counted (conn_pool_limit.ts). */
+  readonly connectionPoolsLimited?: boolean;
 }
 
 /** A cluster's settings and its endpoints as configured. */
@@ -338,6 +341,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       : {}),
     circuitBreakers,
     ...(perHostMax !== undefined ? { perHostMaxConnections: perHostMax } : {}),
+    ...(limitsConnectionPools(circuitBreakers) ? { connectionPoolsLimited: true } : {}),
   };
   // An EDS cluster's endpoints come from its load assignments (xds/eds_cluster.ts).
   const endpoints = type && type !== "EDS" ? endpointsOf(config, type, problems) : [];

@@ -26,6 +26,7 @@ import type { AccessLogType } from "../../../../formatter/provider.ts";
 import { StreamInfo } from "../../../../stream_info/stream_info.ts";
 import { hostKey } from "../../../../upstream/host.ts";
 import { applySocketOptions } from "../../../../upstream/conn_pool.ts";
+import { PoolSlotLimit } from "../../../../upstream/conn_pool_limit.ts";
 import { xxHash64 } from "../../../../common/hash.ts";
 import { hashOfFilterState, ipOf } from "../../../../router/hash_policy.ts";
 import { type AccessLogInstance, createAccessLogs } from "../../../access_loggers/access_log.ts";
@@ -226,9 +227,18 @@ class TcpProxySession implements BugScope {
       this.#close();
       return;
     }
+    // max_connection_pools: each connection holds a TCP pool of its own (conn_pool_limit.ts).
+    const rm = cluster.resources.forPriority(0);
+    const pools = cluster.info.connectionPoolsLimited ? rm.connectionPools : undefined;
+    if (pools !== undefined && !pools.tryCreate()) {
+      cs.cxPoolOverflow.inc();
+      this.si.setFlag("UH");
+      this.#close();
+      return;
+    }
     // Envoy checks the cluster's DEFAULT max_connections here: its TCP pool would queue the
     // connection for one that is never released.
-    const connections = cluster.resources.forPriority(0).connections;
+    const connections = pools ? new PoolSlotLimit(rm.connections, pools) : rm.connections;
     if (!connections.tryCreate()) {
       this.si.setFlag("UO");
       cs.cxOverflow.inc();
