@@ -360,3 +360,60 @@ access_log:
   }
   assertMatch(Deno.readTextFileSync(log), new RegExp(`^127\\.0\\.0\\.1:${echo.port} 11 11 -\\n$`));
 });
+
+Deno.test("tcp_proxy: max_connection_pools counts a pool per connection; past it the connection closes with UH", async () => {
+  const log = Deno.makeTempFileSync();
+  const echo = echoServer();
+  const admin = "admin:\n  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }\n";
+  const p = await Proxy.start(
+    admin + tcpConfig(
+      `cluster: echo
+access_log:
+- name: envoy.access_loggers.file
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+    path: ${log}
+    log_format: { text_format_source: { inline_string: "%RESPONSE_FLAGS%\\n" } }`,
+      staticCluster(
+        "echo",
+        echo.port,
+        `circuit_breakers: { thresholds: [{ max_connection_pools: 1 }] }`,
+      ),
+    ),
+  );
+  try {
+    const first = await connect(p.port());
+    await writeAll(first, enc.encode("one"));
+    assertEquals(dec.decode(await readN(first, 3)), "one");
+    // The first connection holds the only pool: the second gets none and is closed.
+    const second = await connect(p.port());
+    assertEquals((await readToEnd(second)).length, 0);
+    safeClose(second);
+    const stats = await (await fetch(
+      `http://127.0.0.1:${p.adminPort}/stats?filter=^cluster\\.echo\\.(upstream_cx_pool_overflow|upstream_cx_none_healthy|circuit_breakers\\.default\\.cx_pool_open)$`,
+    )).text();
+    assertMatch(stats, /cluster\.echo\.upstream_cx_pool_overflow: 1/);
+    assertMatch(stats, /cluster\.echo\.upstream_cx_none_healthy: 0/);
+    assertMatch(stats, /cluster\.echo\.circuit_breakers\.default\.cx_pool_open: 1/);
+    // Once it is gone, its pool is too.
+    await first.closeWrite();
+    await readToEnd(first);
+    safeClose(first);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const third = await connect(p.port());
+      await writeAll(third, enc.encode("three"));
+      const got = dec.decode(await readN(third, 5));
+      safeClose(third);
+      if (got === "three") break;
+      if (Date.now() > deadline) throw new Error("the pool was never given back");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await p.stop();
+    echo.close();
+  }
+  const flags = Deno.readTextFileSync(log).trim().split("\n");
+  assertEquals(flags.filter((f) => f === "UH").length >= 1, true);
+  assertEquals(flags.filter((f) => f === "-").length, 2);
+});
