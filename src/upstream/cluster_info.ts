@@ -271,7 +271,10 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   if (
     parsedCheck?.check.type === "http" && parsedCheck.check.http2 &&
     (transportSocket !== undefined ||
-      config.transportSocketMatches.some((m) => m.transportSocket !== undefined))
+      config.transportSocketMatches.some((m) =>
+        m.transportSocket?.configType.case === "typedConfig" &&
+        m.transportSocket.configType.value.typeUrl.endsWith(".UpstreamTlsContext")
+      ))
   ) {
     problems.push(
       "health_checks[0].http_health_check.codec_client_type: HTTP2 health checks over TLS " +
