@@ -76,7 +76,8 @@ export class Http2CheckClient implements Http2Transport, Http2ConnectionCallback
       DEFAULT_HTTP2_OPTIONS,
       hcStats ??= http2CodecStats(new Store()),
     );
-    this.#read();
+    // Never rejects: the request in flight ends as "reset" however the connection ends.
+    this.#read().catch(() => {});
   }
 
   /**
@@ -119,8 +120,11 @@ export class Http2CheckClient implements Http2Transport, Http2ConnectionCallback
       // Closed under the read (the session closed it, or the host reset it).
     }
     this.failed = true;
-    this.#h2.onConnectionClosed();
-    this.#end("reset");
+    try {
+      this.#h2.onConnectionClosed();
+    } finally {
+      this.#end("reset");
+    }
   }
 
   #end(outcome: Http2CheckOutcome): void {
