@@ -289,6 +289,14 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     : undefined;
   const policy = config.loadAssignment?.policy;
   const circuitBreakers = parseCircuitBreakers(config.circuitBreakers, problems);
+  // Envoy keys the pools of an upstream_proxy_protocol cluster by each downstream connection's
+  // PROXY protocol state; denvoy's HTTP pools are not kept per downstream connection.
+  if (upstreamPp && limitsConnectionPools(circuitBreakers)) {
+    problems.push(
+      "circuit_breakers: max_connection_pools with an upstream_proxy_protocol transport socket " +
+        "is not supported yet (Envoy keeps a pool per downstream connection there)",
+    );
+  }
   const perHostMax = perHostMaxConnections(config.circuitBreakers);
   const metadata = config.metadata?.filterMetadata;
   const info: ClusterInfo = {

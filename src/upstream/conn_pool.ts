@@ -1039,6 +1039,24 @@ export class ConnPoolManager {
       );
   }
 
+  /**
+   * max_connection_pools: a tcp_proxy connection to `address:port` of `cluster` takes the
+   * host's TCP pool (conn_pool_limit.ts); the function that releases it, or undefined when
+   * the limit leaves no room (`upstream_cx_pool_overflow` counted).
+   */
+  tcpPool(
+    cluster: PoolClusterInfo,
+    address: string,
+    port: number,
+    rm: ResourceManager,
+  ): (() => void) | undefined {
+    return this.#limited.acquireTcp(
+      `${cluster.name}|${address}|${port}`,
+      rm.connectionPools,
+      this.clusterStats.get(cluster.statName).cxPoolOverflow,
+    );
+  }
+
   /** Whether a connection to `address:port` of `cluster` is open (busy or idle). */
   hasConnections(cluster: string, address: string, port: number): boolean {
     const key = `${cluster}|${address}|${port}`;

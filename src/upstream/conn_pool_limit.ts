@@ -12,9 +12,12 @@
  * Clusters without the limit never come here: their pool lookup stays the plain map of
  * conn_pool.ts.
  *
- * tcp_proxy: Envoy keys a TCP pool by the PROXY protocol state tcp_proxy records for each
- * downstream connection (its source and destination addresses), so every tcp_proxy connection
- * holds a pool of its own while it lasts; {@linkcode PoolSlotLimit} counts it so.
+ * tcp_proxy connections use Envoy's TCP pools, counted against the same limit: one per host
+ * (DEFAULT priority) while any of its connections lasts ({@linkcode LimitedConnPools.acquireTcp},
+ * {@linkcode PoolSlotLimit}). Envoy keys pools by the PROXY protocol state of the downstream
+ * connection only when the cluster's transport socket is upstream_proxy_protocol; that case is
+ * refused with max_connection_pools (cluster_info.ts), as denvoy's HTTP pools are not kept per
+ * downstream connection.
  *
  * @module
  */
@@ -45,9 +48,16 @@ export interface RetiredHostStats {
   readonly stats: HostStats;
 }
 
+/** A TCP pool: the tcp_proxy connections using it, and the limit it counts against. */
+interface TcpEntry {
+  users: number;
+  readonly limit: ResourceLimit;
+}
+
 /** One worker's counted pools, by pool key and by host. */
 export class LimitedConnPools {
   readonly #pools = new Map<string, Entry>();
+  readonly #tcp = new Map<string, TcpEntry>();
   readonly #retired = new Map<string, RetiredHostStats>();
   /** `cluster|address|port` to the pools of that host (every protocol, priority, SNI). */
   readonly #byHost = new Map<string, Set<Entry>>();
@@ -112,6 +122,37 @@ export class LimitedConnPools {
     if (set !== undefined && set.delete(e) && set.size === 0) this.#byHost.delete(e.hostKey);
   }
 
+  /**
+   * A tcp_proxy connection to the host `hostKey` takes its TCP pool (a new one when the host
+   * has none, if `limit` allows): the function that releases it, or undefined on overflow
+   * (counted in `overflow`). The pool is deleted when its last connection releases it.
+   */
+  acquireTcp(
+    hostKey: string,
+    limit: ResourceLimit,
+    overflow: { inc(): void },
+  ): (() => void) | undefined {
+    let e = this.#tcp.get(hostKey);
+    if (e === undefined) {
+      if (!limit.tryCreate()) {
+        overflow.inc();
+        return undefined;
+      }
+      e = { users: 0, limit };
+      this.#tcp.set(hostKey, e);
+    }
+    e.users++;
+    const entry = e;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--entry.users > 0) return;
+      entry.limit.dec();
+      if (this.#tcp.get(hostKey) === entry) this.#tcp.delete(hostKey);
+    };
+  }
+
   /** The host stats of the pools deleted so far. */
   get retired(): RetiredHostStats[] {
     return [...this.#retired.values()];
@@ -165,23 +206,23 @@ export class LimitedConnPools {
 }
 
 /**
- * A tcp_proxy connection's `max_connections` share together with the connection pool it holds
- * (see the module doc): the pool was taken before; it is given back when the connection is
+ * A tcp_proxy connection's `max_connections` share together with the TCP pool it uses (see
+ * the module doc): the pool was taken before; `release` gives it back when the connection is
  * refused by `max_connections` or, later, released.
  */
 export class PoolSlotLimit extends ResourceLimit {
-  constructor(connections: ResourceLimit, readonly pools: ResourceLimit) {
+  constructor(connections: ResourceLimit, readonly release: () => void) {
     super(connections.cells, connections.index, connections.limit, connections.own);
   }
 
   override tryCreate(): boolean {
     if (super.tryCreate()) return true;
-    this.pools.dec();
+    this.release();
     return false;
   }
 
   override dec(): void {
     super.dec();
-    this.pools.dec();
+    this.release();
   }
 }

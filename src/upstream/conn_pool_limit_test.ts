@@ -81,19 +81,30 @@ Deno.test("LimitedConnPools: pools up to the limit, then overflow; an idle pool 
   assertEquals(pools.retired, []);
 });
 
-Deno.test("PoolSlotLimit: a tcp_proxy connection's pool goes back with its connection", () => {
+Deno.test("acquireTcp and PoolSlotLimit: a host's TCP pool lasts while a tcp_proxy connection uses it", () => {
   const rm = new ClusterResources(
-    [{ ...DEFAULT_THRESHOLDS, maxConnectionPools: 5, maxConnections: 1 }, DEFAULT_THRESHOLDS],
+    [{ ...DEFAULT_THRESHOLDS, maxConnectionPools: 1, maxConnections: 2 }, DEFAULT_THRESHOLDS],
     allocateCircuitBreakerMemory(),
   ).forPriority(0);
-  assert(rm.connectionPools.tryCreate());
-  const first = new PoolSlotLimit(rm.connections, rm.connectionPools);
+  const pools = new LimitedConnPools();
+  let overflows = 0;
+  const overflow = { inc: () => overflows++ };
+  const a1 = pools.acquireTcp("c|a|80", rm.connectionPools, overflow)!;
+  const first = new PoolSlotLimit(rm.connections, a1);
   assert(first.tryCreate());
-  assertEquals([rm.connections.count(), rm.connectionPools.count()], [1, 1]);
-  // max_connections refuses the second: its pool is given back at once.
-  assert(rm.connectionPools.tryCreate());
-  assert(!new PoolSlotLimit(rm.connections, rm.connectionPools).tryCreate());
+  // The same host shares its pool; another host needs a second one.
+  const a2 = pools.acquireTcp("c|a|80", rm.connectionPools, overflow)!;
+  const second = new PoolSlotLimit(rm.connections, a2);
+  assert(second.tryCreate());
   assertEquals(rm.connectionPools.count(), 1);
+  assertEquals(pools.acquireTcp("c|b|80", rm.connectionPools, overflow), undefined);
+  assertEquals(overflows, 1);
+  // max_connections refuses a third connection: it gives its use of the pool back at once.
+  const a3 = pools.acquireTcp("c|a|80", rm.connectionPools, overflow)!;
+  assert(!new PoolSlotLimit(rm.connections, a3).tryCreate());
   first.dec();
+  assertEquals(rm.connectionPools.count(), 1, "the second connection still uses it");
+  second.dec();
   assertEquals([rm.connections.count(), rm.connectionPools.count()], [0, 0]);
+  assert(pools.acquireTcp("c|b|80", rm.connectionPools, overflow) !== undefined);
 });

@@ -227,18 +227,20 @@ class TcpProxySession implements BugScope {
       this.#close();
       return;
     }
-    // max_connection_pools: each connection holds a TCP pool of its own (conn_pool_limit.ts).
     const rm = cluster.resources.forPriority(0);
-    const pools = cluster.info.connectionPoolsLimited ? rm.connectionPools : undefined;
-    if (pools !== undefined && !pools.tryCreate()) {
-      cs.cxPoolOverflow.inc();
-      this.si.setFlag("UH");
-      this.#close();
-      return;
+    let connections: ResourceLimit = rm.connections;
+    if (cluster.info.connectionPoolsLimited) {
+      // max_connection_pools: the host's TCP pool (conn_pool_limit.ts); none: as Envoy, UH.
+      const release = this.server.pools.tcpPool(cluster.info, host.address, host.port, rm);
+      if (release === undefined) {
+        this.si.setFlag("UH");
+        this.#close();
+        return;
+      }
+      connections = new PoolSlotLimit(rm.connections, release);
     }
     // Envoy checks the cluster's DEFAULT max_connections here: its TCP pool would queue the
     // connection for one that is never released.
-    const connections = pools ? new PoolSlotLimit(rm.connections, pools) : rm.connections;
     if (!connections.tryCreate()) {
       this.si.setFlag("UO");
       cs.cxOverflow.inc();
