@@ -423,6 +423,9 @@ access_log:
     }
     const fourth = await connect(p.port());
     assert(await echoes(fourth, "four"));
+    // Its session ends (and is logged) before the proxy stops.
+    await fourth.closeWrite();
+    await readToEnd(fourth);
     safeClose(fourth);
   } finally {
     await p.stop();
