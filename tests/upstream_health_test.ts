@@ -491,11 +491,7 @@ outlier_detection:
   interval: 1s
   unhealthy_threshold: 1
   healthy_threshold: 1
-  http_health_check: { path: /, codec_client_type: HTTP2 }
-transport_socket:
-  name: envoy.transport_sockets.tls
-  typed_config:
-    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
+  http_health_check: { path: /, codec_client_type: HTTP3 }`,
     ).replace("name: backend", "name: other"),
   });
   const r = await runMain(["--mode", "validate", "-c", tempFile(yaml)]);
@@ -504,7 +500,7 @@ transport_socket:
     const want of [
       "cluster 'backend': health_checks[0].grpc_health_check.initial_metadata[0]: :path cannot be set",
       "cluster 'backend': outlier_detection: max_ejection_time cannot be smaller than base_ejection_time",
-      "cluster 'other': health_checks[0].http_health_check.codec_client_type: HTTP2 health checks over TLS",
+      "cluster 'other': health_checks[0].http_health_check.codec_client_type: only HTTP1 and HTTP2",
     ]
   ) assert(r.stderr.includes(want), `${want}\n${r.stderr}`);
 });

@@ -267,20 +267,6 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   const parsedCheck = config.healthChecks.length === 1
     ? parseHealthCheck(config.healthChecks[0], "health_checks[0]", problems)
     : undefined;
-  // An HTTP/2 check over TLS needs ALPN h2 on the check's connection, not wired yet.
-  if (
-    parsedCheck?.check.type === "http" && parsedCheck.check.http2 &&
-    (transportSocket !== undefined ||
-      config.transportSocketMatches.some((m) =>
-        m.transportSocket?.configType.case === "typedConfig" &&
-        m.transportSocket.configType.value.typeUrl.endsWith(".UpstreamTlsContext")
-      ))
-  ) {
-    problems.push(
-      "health_checks[0].http_health_check.codec_client_type: HTTP2 health checks over TLS " +
-        "(a cluster with an UpstreamTlsContext) are not supported yet; h2c works without TLS",
-    );
-  }
   const healthCheck = parsedCheck && upstreamPp
     ? { ...parsedCheck, proxyProtocol: upstreamPp }
     : parsedCheck;

@@ -116,13 +116,13 @@ export type GrpcCheckOutcome = "healthy" | "active_failure" | "network_failure";
  * check (GOAWAY and resets as in http2_check_client.ts).
  */
 export class GrpcHealthCheckClient extends Http2CheckClient {
-  /** One Health/Check RPC on this connection. */
-  async check(check: GrpcCheck, authority: string): Promise<GrpcCheckOutcome> {
+  /** One Health/Check RPC on this connection (`secure`: over TLS, scheme https). */
+  async check(check: GrpcCheck, authority: string, secure = false): Promise<GrpcCheckOutcome> {
     const headers = new HeaderMap([
       ":method",
       "POST",
       ":scheme",
-      "http",
+      secure ? "https" : "http",
       ":path",
       "/grpc.health.v1.Health/Check",
       ":authority",

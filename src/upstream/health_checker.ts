@@ -38,7 +38,11 @@ const log = getLogger("hc");
 /** The HTTP part of a health check. */
 export interface HttpCheck {
   readonly type: "http";
-  /** `codec_client_type: HTTP2`: the check speaks HTTP/2 (h2c), else HTTP/1.1. */
+  /**
+   * `codec_client_type: HTTP2`: the check speaks HTTP/2, else HTTP/1.1. Over the cluster's TLS
+   * transport socket it offers the ALPN protocols its TLS context configures, and no others (as
+   * Envoy's health check connections, made outside the pools), and says scheme https.
+   */
   readonly http2: boolean;
   readonly path: string;
   /** `host`; empty: the endpoint's health check hostname, else the cluster name. */
@@ -420,6 +424,8 @@ class Session {
   #conn: CheckConn | undefined;
   /** The HTTP/2 client of a gRPC check or an HTTP/2 HTTP check on #conn. */
   #h2: Http2CheckClient | undefined;
+  /** #conn went through the cluster's TLS transport socket: HTTP/2 requests say https. */
+  #secure = false;
   #firstCheck = true;
   #numHealthy = 0;
   #numUnhealthy = 0;
@@ -507,6 +513,7 @@ class Session {
           // Checks go through the cluster's transport socket (TLS), as in Envoy.
           const secured = this.#parent.cluster.transportSocket?.(raw, h);
           this.#conn = raw;
+          this.#secure = secured !== undefined;
           if (secured) this.#conn = await secured;
         } catch {
           this.#close();
@@ -546,6 +553,7 @@ class Session {
         const outcome = await (client as GrpcHealthCheckClient).check(
           check,
           this.#hostHeader(check),
+          this.#secure,
         );
         if (client.failed || !c.reuseConnection) this.#close();
         if (outcome === "network_failure") {
@@ -556,7 +564,7 @@ class Session {
       if (check.http2) {
         const client = this.#h2 ??= new Http2CheckClient(conn);
         const res = await client.request(
-          http2CheckHeaders(check, this.#hostHeader(check)),
+          http2CheckHeaders(check, this.#hostHeader(check), this.#secure),
           check.send,
           check.responseBufferSize,
         );
@@ -771,17 +779,17 @@ function checkRequestHeaders(check: HttpCheck, host: string): [string, string][]
 }
 
 /**
- * The request of an HTTP/2 check: the same headers as over HTTP/1.1, host as `:authority`
- * and the scheme of a plaintext (h2c) connection.
+ * The request of an HTTP/2 check: the same headers as over HTTP/1.1, host as `:authority`,
+ * and as Envoy's the scheme of the connection (https over the cluster's TLS transport socket).
  */
-export function http2CheckHeaders(check: HttpCheck, host: string): HeaderMap {
+export function http2CheckHeaders(check: HttpCheck, host: string, secure: boolean): HeaderMap {
   const headers = checkRequestHeaders(check, host);
   const authority = headers.find(([n]) => n === "host")?.[1] ?? host;
   const kv = [
     ":method",
     check.method,
     ":scheme",
-    "http",
+    secure ? "https" : "http",
     ":path",
     check.path,
     ":authority",
