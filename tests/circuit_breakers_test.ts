@@ -303,3 +303,73 @@ ${staticCluster("backend", upPort, thresholds("{ max_connections: 1 }")).replace
     }
   }
 });
+
+Deno.test("circuit breakers: max_connection_pools across 2 workers; a new pool past it is 503 UH, an idle pool is deleted", async () => {
+  const hosts = [gatedUpstream(), gatedUpstream(), gatedUpstream()];
+  const log = Deno.makeTempFileSync();
+  const proxy = await Proxy.start(
+    httpConfig({
+      hcmExtra: `access_log:
+- name: envoy.access_loggers.file
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+    path: ${log}
+    log_format: { text_format_source: { inline_string: "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%\\n" } }`,
+      routes: `- match: { prefix: "/" }\n  route: { cluster: od }`,
+      // ORIGINAL_DST: each request names its host, so each host needs a pool of its own.
+      clusters: `- name: od
+  type: ORIGINAL_DST
+  lb_policy: CLUSTER_PROVIDED
+  connect_timeout: 1s
+  original_dst_lb_config: { use_http_header: true }
+  ${thresholds("{ max_connection_pools: 2, track_remaining: true }").replace(/\n/g, "\n  ")}
+  typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      common_http_protocol_options: { idle_timeout: 0.2s }
+      explicit_http_config: { http_protocol_options: {} }
+`,
+    }),
+    ["--concurrency", "2"],
+  );
+  const to = (i: number) =>
+    rawExchange(
+      proxy.port(),
+      `GET / HTTP/1.1\r\nhost: a\r\nx-envoy-original-dst-host: 127.0.0.1:${
+        hosts[i].port
+      }\r\nconnection: close\r\n\r\n`,
+    ).then(parseResponse);
+  const pools = "cluster.od.circuit_breakers.default";
+  try {
+    const held = [to(0), to(1)];
+    let s = await statsWhen(proxy.adminPort, (s) => s["cluster.od.upstream_rq_active"] === 2);
+    assertEquals([s[`${pools}.cx_pool_open`], s[`${pools}.remaining_cx_pools`]], [1, 0]);
+    // A third host needs a third pool, whichever worker takes the request.
+    const refused = await to(2);
+    assertEquals([refused.status, refused.body], [503, "no healthy upstream"]);
+    assertEquals(hosts[2].received(), 0);
+    s = await stats(proxy.adminPort);
+    assertEquals(s["cluster.od.upstream_cx_pool_overflow"], 1);
+    assertEquals(s["cluster.od.upstream_cx_none_healthy"], 0);
+    for (const h of hosts) h.release();
+    assertEquals((await Promise.all(held)).map((r) => r.status), [200, 200]);
+    // The connections close after idle_timeout: their pools are deleted and free the room.
+    s = await statsWhen(proxy.adminPort, (s) => s[`${pools}.remaining_cx_pools`] === 2);
+    assertEquals(s[`${pools}.cx_pool_open`], 0);
+    assertEquals((await to(2)).status, 200);
+    s = await stats(proxy.adminPort);
+    assertEquals(s["cluster.od.upstream_cx_pool_overflow"], 1);
+    await proxy.stop();
+    const lines = Deno.readTextFileSync(log).trim().split("\n").sort();
+    assertEquals(lines, [
+      "200 - via_upstream",
+      "200 - via_upstream",
+      "200 - via_upstream",
+      "503 UH no_healthy_upstream",
+    ]);
+  } finally {
+    for (const h of hosts) h.release();
+    await proxy.stop().catch(() => {});
+    for (const h of hosts) await h.close();
+  }
+});

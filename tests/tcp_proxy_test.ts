@@ -360,3 +360,84 @@ access_log:
   }
   assertMatch(Deno.readTextFileSync(log), new RegExp(`^127\\.0\\.0\\.1:${echo.port} 11 11 -\\n$`));
 });
+
+Deno.test("tcp_proxy: max_connection_pools: a host's TCP pool is shared by its connections; a second host's is refused (UH)", async () => {
+  const log = Deno.makeTempFileSync();
+  const a = echoServer();
+  const b = echoServer();
+  const admin = "admin:\n  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }\n";
+  const p = await Proxy.start(
+    admin + tcpConfig(
+      `cluster: echo
+access_log:
+- name: envoy.access_loggers.file
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+    path: ${log}
+    log_format: { text_format_source: { inline_string: "%UPSTREAM_HOST% %RESPONSE_FLAGS%\\n" } }`,
+      // Round robin over two hosts: the first, the other, the first, the other.
+      `- name: echo
+  type: STATIC
+  connect_timeout: 1s
+  circuit_breakers: { thresholds: [{ max_connection_pools: 1, track_remaining: true }] }
+  load_assignment:
+    cluster_name: echo
+    endpoints:
+    - lb_endpoints:
+      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${a.port} } } }
+      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${b.port} } } }
+`,
+    ),
+  );
+  const stat = async (name: string) => {
+    const t = await (await fetch(`http://127.0.0.1:${p.adminPort}/stats?filter=${name}$`)).text();
+    return Number(new RegExp(`${name.replaceAll(".", "\\.")}: (\\d+)`).exec(t)?.[1]);
+  };
+  const echoes = async (c: Deno.Conn, text: string) => {
+    await writeAll(c, enc.encode(text));
+    return dec.decode(await readN(c, text.length)) === text;
+  };
+  try {
+    const first = await connect(p.port());
+    assert(await echoes(first, "one"));
+    // The other host needs a second pool: refused, the connection closed.
+    const second = await connect(p.port());
+    assertEquals((await readToEnd(second)).length, 0);
+    safeClose(second);
+    assertEquals(await stat("cluster.echo.upstream_cx_pool_overflow"), 1);
+    assertEquals(await stat("cluster.echo.upstream_cx_none_healthy"), 0);
+    assertEquals(await stat("cluster.echo.circuit_breakers.default.remaining_cx_pools"), 0);
+    // The first host again: its pool is shared.
+    const third = await connect(p.port());
+    assert(await echoes(third, "three"));
+    // Once its connections are gone, so is its pool: the other host gets one.
+    for (const c of [first, third]) {
+      await c.closeWrite();
+      await readToEnd(c);
+      safeClose(c);
+    }
+    const deadline = Date.now() + 10_000;
+    while (await stat("cluster.echo.circuit_breakers.default.remaining_cx_pools") !== 1) {
+      if (Date.now() > deadline) throw new Error("the pool was never given back");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const fourth = await connect(p.port());
+    assert(await echoes(fourth, "four"));
+    // Its session ends (and is logged) before the proxy stops.
+    await fourth.closeWrite();
+    await readToEnd(fourth);
+    safeClose(fourth);
+  } finally {
+    await p.stop();
+    a.close();
+    b.close();
+  }
+  // Round robin may start at either host: one served two connections, the other one, and
+  // the refused connection, which got no pool, names no upstream host (as in Envoy).
+  const lines = Deno.readTextFileSync(log).trim().split("\n");
+  assertEquals(lines.filter((l) => l === "- UH").length, 1);
+  const served = [a.port, b.port].map((port) =>
+    lines.filter((l) => l === `127.0.0.1:${port} -`).length
+  );
+  assertEquals(served.sort(), [1, 2]);
+});

@@ -17,6 +17,8 @@ import {
 } from "./proxy.ts";
 import { tempFile } from "./helpers.ts";
 import { type TestCerts, testCerts } from "./tls_certs.ts";
+import * as http2 from "node:http2";
+import * as tls from "node:tls";
 
 const FAST_FLUSH = ["--file-flush-interval-msec", "20"];
 
@@ -411,5 +413,78 @@ transport_socket:
   } finally {
     await proxy.stop();
     await nginx.stop();
+  }
+});
+
+Deno.test({
+  name:
+    "HTTP/2 health checks through the cluster's TLS transport socket: scheme https, no ALPN the context does not configure",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const c = await testCerts();
+  let status = 200;
+  const seen: http2.IncomingHttpHeaders[] = [];
+  const alpn: (string | false | null)[] = [];
+  // node's HTTP/2 server (nghttp2) behind a TLS server that speaks HTTP/2 whatever ALPN the
+  // client offered.
+  const h2 = http2.createServer();
+  h2.on("stream", (stream, headers) => {
+    seen.push(headers);
+    stream.respond({ ":status": status });
+    stream.end("ok");
+  });
+  const srv = tls.createServer({
+    cert: Deno.readTextFileSync(c.serverChain),
+    key: Deno.readTextFileSync(c.serverKey),
+    ALPNProtocols: ["h2", "http/1.1"],
+  }, (sock) => {
+    alpn.push(sock.alpnProtocol);
+    Object.defineProperty(sock, "alpnProtocol", { value: "h2" });
+    h2.emit("connection", sock);
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+  const port = (srv.address() as { port: number }).port;
+  let proxy: Proxy | undefined;
+  try {
+    proxy = await Proxy.start(httpConfig({
+      routes: `- match: { prefix: "/" }\n  route: { cluster: tls }`,
+      clusters: staticCluster(
+        "tls",
+        port,
+        `health_checks:
+- timeout: 2s
+  interval: 0.05s
+  no_traffic_interval: 0.05s
+  unhealthy_threshold: 1
+  healthy_threshold: 1
+  http_health_check: { path: /healthz, host: hc.test, codec_client_type: HTTP2 }
+transport_socket:
+  name: envoy.transport_sockets.tls
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+    sni: example.com
+    common_tls_context:
+      validation_context: { trusted_ca: { filename: ${c.caCert} } }
+`,
+      ),
+    }));
+    let s = await adminStatsWhen(
+      proxy.adminPort,
+      (s) => s["cluster.tls.health_check.success"] >= 3,
+    );
+    assertEquals(s["cluster.tls.membership_healthy"], 1);
+    assert(s["cluster.tls.ssl.handshake"] >= 1);
+    assertEquals(seen[0][":scheme"], "https");
+    assertEquals(seen[0][":authority"], "hc.test");
+    // The TLS context configures no ALPN protocol, and the check adds none (as Envoy's).
+    assertEquals(alpn[0], false);
+    status = 503;
+    s = await adminStatsWhen(proxy.adminPort, (s) => s["cluster.tls.membership_healthy"] === 0);
+    assertEquals(s["cluster.tls.health_check.network_failure"], 0);
+  } finally {
+    await proxy?.stop();
+    srv.close();
+    h2.close();
   }
 });

@@ -491,7 +491,7 @@ outlier_detection:
   interval: 1s
   unhealthy_threshold: 1
   healthy_threshold: 1
-  http_health_check: { path: /, codec_client_type: HTTP2 }`,
+  http_health_check: { path: /, codec_client_type: HTTP3 }`,
     ).replace("name: backend", "name: other"),
   });
   const r = await runMain(["--mode", "validate", "-c", tempFile(yaml)]);
@@ -500,9 +500,116 @@ outlier_detection:
     const want of [
       "cluster 'backend': health_checks[0].grpc_health_check.initial_metadata[0]: :path cannot be set",
       "cluster 'backend': outlier_detection: max_ejection_time cannot be smaller than base_ejection_time",
-      "cluster 'other': health_checks[0].http_health_check.codec_client_type: only HTTP1",
+      "cluster 'other': health_checks[0].http_health_check.codec_client_type: only HTTP1 and HTTP2",
     ]
   ) assert(r.stderr.includes(want), `${want}\n${r.stderr}`);
+});
+
+/**
+ * nginx speaking h2c (prior knowledge) whose /healthz answers 200 "good" while `<dir>/up`
+ * exists and 503 otherwise; it retires each connection after 3 requests with a GOAWAY.
+ */
+async function nginxH2c(): Promise<{ port: number; dir: string; stop: () => Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "denvoy-nginx-" });
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  await Deno.writeTextFile(
+    `${dir}/nginx.conf`,
+    `pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+worker_processes 1;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${dir};
+  proxy_temp_path ${dir};
+  fastcgi_temp_path ${dir};
+  uwsgi_temp_path ${dir};
+  scgi_temp_path ${dir};
+  keepalive_requests 3;
+  server {
+    listen 127.0.0.1:${port} http2;
+    location /healthz {
+      if (-f ${dir}/up) { return 200 "status: good\\n"; }
+      return 503 "down\\n";
+    }
+  }
+}
+`,
+  );
+  await Deno.writeTextFile(`${dir}/up`, "");
+  const proc = new Deno.Command("nginx", {
+    args: ["-p", dir, "-c", `${dir}/nginx.conf`, "-g", "daemon off;"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0;; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      break;
+    } catch (e) {
+      if (i > 200) throw e;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  return {
+    port,
+    dir,
+    stop: async () => {
+      proc.kill("SIGTERM");
+      await proc.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("http_health_check over HTTP/2 (h2c) against nginx: out on 503, back on 200, GOAWAYs are no failures", async () => {
+  const nginx = await nginxH2c();
+  let p: Proxy | undefined;
+  try {
+    p = await Proxy.start(
+      httpConfig({
+        routes: ROUTES,
+        clusters: cluster(
+          [nginx.port],
+          `health_checks:
+- timeout: 1s
+  interval: 0.05s
+  no_traffic_interval: 0.05s
+  unhealthy_threshold: 1
+  healthy_threshold: 1
+  http_health_check:
+    path: /healthz
+    codec_client_type: HTTP2
+    receive: [{ text: "676f6f64" }]`,
+        ),
+      }),
+    );
+    // nginx retires each connection after 3 checks with a graceful GOAWAY: no failure.
+    let t = await until(
+      p,
+      "/stats",
+      (t) => stat(t, "cluster.backend.health_check.success") >= 7,
+      "successes over several connections",
+    );
+    assertEquals(stat(t, "cluster.backend.health_check.failure"), 0);
+    assertEquals(stat(t, "cluster.backend.membership_healthy"), 1);
+    await Deno.remove(`${nginx.dir}/up`);
+    t = await until(
+      p,
+      "/stats",
+      (t) => stat(t, "cluster.backend.membership_healthy") === 0,
+      "unhealthy on 503",
+    );
+    assert((await admin(p, "/clusters")).includes("health_flags::/failed_active_hc"));
+    assertEquals(stat(t, "cluster.backend.health_check.network_failure"), 0);
+    await Deno.writeTextFile(`${nginx.dir}/up`, "");
+    await until(p, "/stats", (t) => stat(t, "cluster.backend.membership_healthy") === 1, "back");
+  } finally {
+    await p?.stop();
+    await nginx.stop();
+  }
 });
 
 /** One request on a kept-alive connection; the response's status. */

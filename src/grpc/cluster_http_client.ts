@@ -24,6 +24,7 @@ import type {
 import type { StreamResetReason } from "../http/codec.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import type { ConnPoolManager, PoolClusterInfo } from "../upstream/conn_pool.ts";
+import type { ResourceManager } from "../upstream/resource_manager.ts";
 
 /** Where gRPC calls go: the cluster manager and this thread's pools. */
 export interface ClusterHttpDeps {
@@ -206,6 +207,8 @@ class PoolCall implements UpstreamStreamDecoder {
 export interface GrpcTarget {
   /** The settings the pool connects with. */
   readonly info: PoolClusterInfo;
+  /** The cluster's DEFAULT priority circuit breakers (counts its connection pools). */
+  readonly resources?: ResourceManager;
   /** A host for the next call, or why there is none. */
   pick(): { address: string; port: number; done(): void } | string;
 }
@@ -220,6 +223,7 @@ export function clusterTarget(
     if (!cluster) return `unknown cluster '${clusterName}'`;
     return {
       info: cluster.info,
+      resources: cluster.resources.forPriority(0),
       pick: () => {
         const lb = deps.clusterManager.loadBalancer(clusterName);
         const host = lb?.chooseHost();
@@ -259,7 +263,21 @@ export function poolHttpClient(
       host.done();
     });
     // The pool of an HTTP/2 cluster (use_downstream_protocol_config: as for HTTP/2 clients).
-    const pool = pools.pool((t as GrpcTarget).info, host.address, host.port, "HTTP/2");
+    const tgt = t as GrpcTarget;
+    const pool = pools.pool(
+      tgt.info,
+      host.address,
+      host.port,
+      "HTTP/2",
+      undefined,
+      undefined,
+      tgt.resources,
+    );
+    if (pool === undefined) {
+      // max_connection_pools left no room (counted by the pools): no healthy upstream.
+      call.onBug(new Error(`no healthy upstream in cluster '${tgt.info.name}'`));
+      return call.response;
+    }
     try {
       call.start(pool.newStream(call, call));
     } catch (e) {

@@ -23,6 +23,7 @@ import type { ResponseFlagName } from "../stream_info/stream_info.ts";
 import type {
   Cancellable,
   ConnectionPoolCallbacks,
+  ConnectionPoolInstance,
   PoolFailureReason,
   UpstreamFailure,
   UpstreamStream,
@@ -446,6 +447,12 @@ export class RouterFilter implements StreamDecoderFilter {
     );
     if (!this.#upgrade && (r.internalRedirectPolicy || this.#retry?.enabled)) this.#body = [];
     this.#startMs = monotonicNow();
+    // As Envoy's createConnPool: no pool (max_connection_pools) ends the request here.
+    const pool = this.#pool(host);
+    if (pool === undefined) {
+      this.#noHealthyUpstream(false, false);
+      return "stop";
+    }
     if (endStream) this.#onRequestComplete();
     if (r.requestMirrorPolicies.length > 0) {
       this.#shadows = startShadows(
@@ -457,12 +464,29 @@ export class RouterFilter implements StreamDecoderFilter {
         this.#cb.decoderBufferLimit,
       );
     }
-    this.#startAttempt(host);
+    this.#startAttempt(host, pool);
     return "stop";
   }
 
-  /** Sends the request on a new attempt to `host`. */
-  #startAttempt(host: HostDescription): void {
+  /**
+   * The connection pool for a request to `host`; undefined when the cluster's
+   * `max_connection_pools` leaves no room for the one it needs.
+   */
+  #pool(host: HostDescription): ConnectionPoolInstance | undefined {
+    const info = this.#cluster!.info;
+    return this.server.pools.pool(
+      info,
+      host.address,
+      host.port,
+      this.#cb.streamInfo.protocol,
+      host.metadata,
+      info.autoSni && autoSniTarget(info.autoSni, this.#requestHeaders),
+      this.#rm,
+    );
+  }
+
+  /** Sends the request on a new attempt to `host`, through `pool`. */
+  #startAttempt(host: HostDescription, pool: ConnectionPoolInstance): void {
     const a = new UpstreamAttempt(this, host);
     this.#attempts.push(a);
     this.#lb!.requestStarted(host);
@@ -472,15 +496,6 @@ export class RouterFilter implements StreamDecoderFilter {
     si.attemptCount = (si.attemptCount ?? 0) + 1;
     si.upstreamHost = hostKey(host);
     si.upstreamHostDescription = host;
-    const info = this.#cluster!.info;
-    const pool = this.server.pools.pool(
-      info,
-      host.address,
-      host.port,
-      si.protocol,
-      host.metadata,
-      info.autoSni && autoSniTarget(info.autoSni, this.#requestHeaders),
-    );
     if (host.monitor !== undefined) pool.hostMonitor = host.monitor;
     a.hostStats = pool.stats;
     // Outlier detection and health check intervals learn of traffic (clusters with either).
@@ -490,10 +505,12 @@ export class RouterFilter implements StreamDecoderFilter {
 
   /**
    * "no healthy upstream": 503 with UH. `attempted`: a retry found no host (the response then
-   * carries the attempt count, as Envoy's does once an attempt was made).
+   * carries the attempt count, as Envoy's does once an attempt was made). `noHost`: the load
+   * balancer found none (`upstream_cx_none_healthy`), rather than the host getting no
+   * connection pool (`upstream_cx_pool_overflow`, counted by the pools).
    */
-  #noHealthyUpstream(attempted: boolean): void {
-    this.#stats!.cxNoneHealthy.inc();
+  #noHealthyUpstream(attempted: boolean, noHost = true): void {
+    if (noHost) this.#stats!.cxNoneHealthy.inc();
     this.#chargeCode(503);
     this.#cb.streamInfo.setFlag("UH");
     this.#done = true;
@@ -772,10 +789,11 @@ export class RouterFilter implements StreamDecoderFilter {
     this.#attemptCount++;
     this.#pendingRetries--;
     const host = this.#chooseRetryHost();
-    if (!host) {
+    const pool = host && this.#pool(host);
+    if (!pool) {
       for (const a of this.#attempts.splice(0)) this.#endAttempt(a);
       this.#dropRetry();
-      this.#noHealthyUpstream(true);
+      this.#noHealthyUpstream(true, !host);
       return;
     }
     const r = this.#route!.route;
@@ -792,7 +810,7 @@ export class RouterFilter implements StreamDecoderFilter {
       Math.floor(elapsed),
       r.maxGrpcTimeoutMs !== undefined && !r.maxStreamDuration && isGrpc(headers),
     );
-    this.#startAttempt(host);
+    this.#startAttempt(host!, pool);
   }
 
   /** A host for a retry: `host_selection_retry_max_attempts` picks to satisfy the predicates. */

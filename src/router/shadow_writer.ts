@@ -220,12 +220,24 @@ export class ShadowStream implements UpstreamStreamDecoder, ConnectionPoolCallba
     this.#stats = stats;
     this.#headers = headers;
     this.#requestEnded = endStream;
-    const info = server.clusterManager.get(clusterName)!.info;
+    const cluster = server.clusterManager.get(clusterName)!;
+    const info = cluster.info;
     const lb = server.clusterManager.loadBalancer(clusterName);
     const host = lb?.chooseHost(info.originalDst ? { downstreamHeaders: headers } : undefined);
-    if (!lb || !host) {
-      // The shadow's own router answers 503 no healthy upstream.
-      stats.cxNoneHealthy.inc();
+    // A shadow goes at the DEFAULT priority, as Envoy's async client requests do.
+    const pool = host && server.pools.pool(
+      info,
+      host.address,
+      host.port,
+      undefined,
+      host.metadata,
+      undefined,
+      cluster.resources.forPriority(0),
+    );
+    if (!lb || !host || !pool) {
+      // The shadow's own router answers 503 no healthy upstream (no host, or no pool:
+      // max_connection_pools, counted by the pools).
+      if (!host) stats.cxNoneHealthy.inc();
       stats.chargeCode(503, true);
       this.done = true;
       return;
@@ -233,7 +245,6 @@ export class ShadowStream implements UpstreamStreamDecoder, ConnectionPoolCallba
     lb.requestStarted(host);
     this.#lb = lb;
     this.#host = host;
-    const pool = server.pools.pool(info, host.address, host.port, undefined, host.metadata);
     this.#hostStats = pool.stats;
     if (endStream) this.#armTimer();
     this.#pending = pool.newStream(this, this);

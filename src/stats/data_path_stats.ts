@@ -387,6 +387,8 @@ export class ClusterStats {
   readonly cxCloseNotify: Counter;
   readonly cxProtocolError: Counter;
   readonly cxNoneHealthy: Counter;
+  /** `max_connection_pools` refused a new connection pool. */
+  readonly cxPoolOverflow: Counter;
   readonly lbHealthyPanic: Counter;
   readonly lbSubsetsSelected: Counter;
   readonly lbSubsetsFallback: Counter;
@@ -461,6 +463,7 @@ export class ClusterStats {
     this.cxCloseNotify = s.counter("upstream_cx_close_notify");
     this.cxProtocolError = s.counter("upstream_cx_protocol_error");
     this.cxNoneHealthy = s.counter("upstream_cx_none_healthy");
+    this.cxPoolOverflow = s.counter("upstream_cx_pool_overflow");
     this.lbHealthyPanic = s.counter("lb_healthy_panic");
     this.lbSubsetsSelected = s.counter("lb_subsets_selected");
     this.lbSubsetsFallback = s.counter("lb_subsets_fallback");

@@ -58,6 +58,7 @@ export const CLUSTER_FIELDS: FieldTable = {
       "max_retries",
       "retry_budget",
       "track_remaining",
+      "max_connection_pools",
     ],
     "envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget": [
       "budget_percent",
@@ -254,6 +255,5 @@ export const CLUSTER_FIELDS: FieldTable = {
       "leds_cluster_locality_config",
     ],
     "envoy.config.endpoint.v3.LbEndpoint": ["endpoint_name"],
-    "envoy.config.cluster.v3.CircuitBreakers.Thresholds": ["max_connection_pools"],
   },
 };

@@ -26,6 +26,7 @@ import { ORIGINAL_DST_HOST_HEADER, type OriginalDstSettings } from "./original_d
 import { lbPolicyConfig } from "./lb_policy_config.ts";
 import { DEFAULT_OVERPROVISIONING_FACTOR, type HostSetPolicy } from "./priority_set.ts";
 import {
+  limitsConnectionPools,
   parseCircuitBreakers,
   perHostMaxConnections,
   type Thresholds,
@@ -159,6 +160,8 @@ export interface ClusterInfo {
   readonly circuitBreakers: readonly [Thresholds, Thresholds];
   /** `circuit_breakers.per_host_thresholds` `max_connections`, when set. */
   readonly perHostMaxConnections?: number;
+  /** Some priority sets `max_connection_pools`: pools are counted (conn_pool_limit.ts). */
+  readonly connectionPoolsLimited?: boolean;
 }
 
 /** A cluster's settings and its endpoints as configured. */
@@ -272,6 +275,14 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     : undefined;
   const policy = config.loadAssignment?.policy;
   const circuitBreakers = parseCircuitBreakers(config.circuitBreakers, problems);
+  // Envoy keys the pools of an upstream_proxy_protocol cluster by each downstream connection's
+  // PROXY protocol state; denvoy's HTTP pools are not kept per downstream connection.
+  if (upstreamPp && limitsConnectionPools(circuitBreakers)) {
+    problems.push(
+      "circuit_breakers: max_connection_pools with an upstream_proxy_protocol transport socket " +
+        "is not supported yet (Envoy keeps a pool per downstream connection there)",
+    );
+  }
   const perHostMax = perHostMaxConnections(config.circuitBreakers);
   const metadata = config.metadata?.filterMetadata;
   const info: ClusterInfo = {
@@ -327,6 +338,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
       : {}),
     circuitBreakers,
     ...(perHostMax !== undefined ? { perHostMaxConnections: perHostMax } : {}),
+    ...(limitsConnectionPools(circuitBreakers) ? { connectionPoolsLimited: true } : {}),
   };
   // An EDS cluster's endpoints come from its load assignments (xds/eds_cluster.ts).
   const endpoints = type && type !== "EDS" ? endpointsOf(config, type, problems) : [];

@@ -694,3 +694,27 @@ Deno.test("parseCluster: lb_subset_config and Envoy's selector checks", () => {
     "lb_subset_config.subset_selectors[0].single_host_per_subset is not supported yet",
   ]);
 });
+
+Deno.test("parseCluster: max_connection_pools marks the cluster; with upstream_proxy_protocol it is refused", () => {
+  const limits = { circuit_breakers: { thresholds: [{ max_connection_pools: 2 }] } };
+  assertEquals(parseCluster(cluster({ name: "c", ...limits })).info.connectionPoolsLimited, true);
+  assertEquals(parseCluster(cluster({ name: "c" })).info.connectionPoolsLimited, undefined);
+  const pp = {
+    name: "envoy.transport_sockets.upstream_proxy_protocol",
+    typed_config: {
+      "@type":
+        "type.googleapis.com/envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport",
+      config: { version: "V1" },
+      transport_socket: {
+        name: "envoy.transport_sockets.raw_buffer",
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer",
+        },
+      },
+    },
+  };
+  assertEquals(problems({ name: "c", transport_socket: pp }), []);
+  const refused = problems({ name: "c", transport_socket: pp, ...limits });
+  assertEquals(refused.length, 1);
+  assertMatch(refused[0], /max_connection_pools with an upstream_proxy_protocol transport socket/);
+});

@@ -31,7 +31,7 @@ import {
   type ParserLimits,
   ResponseParser,
 } from "../http/http1/parser.ts";
-import { HostStats, type HostStatsSnapshot } from "./host_stats.ts";
+import { HostStats, type HostStatsSnapshot, type HostStatsValues } from "./host_stats.ts";
 import {
   preserveCaseFormatterFactory,
   type PreserveCaseSettings,
@@ -48,8 +48,13 @@ import type {
 } from "../network/transport_socket.ts";
 import type { TransportSocketContext } from "../config/extensions.ts";
 import type { HostMetadata } from "./host.ts";
-import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
+import {
+  allocateCircuitBreakerMemory,
+  DEFAULT_THRESHOLDS,
+  ResourceManager,
+} from "./resource_manager.ts";
 import { Http2ConnPool } from "./http2_conn_pool.ts";
+import { LimitedConnPools } from "./conn_pool_limit.ts";
 import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
 import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
@@ -86,6 +91,8 @@ export interface PoolClusterInfo {
   upstreamProxyProtocol?: UpstreamProxyProtocol;
   /** `circuit_breakers.per_host_thresholds` `max_connections`: per host, process wide. */
   perHostMaxConnections?: number;
+  /** `max_connection_pools` is set: pools are counted and deleted once idle. */
+  connectionPoolsLimited?: boolean;
   /** `transport_socket` when it is not plaintext (TLS), its config unpacked. */
   transportSocket?: Any;
   /** auto_sni / auto_san_validation (router_filter.ts picks the pool's host). */
@@ -504,7 +511,7 @@ const NOT_PENDING: Cancellable = { cancel() {} };
 
 /** The circuit breakers of a pool used without a cluster's (tests): Envoy's defaults. */
 const UNSHARED_RESOURCES = new ResourceManager(
-  new Int32Array(new SharedArrayBuffer(16)),
+  new Int32Array(allocateCircuitBreakerMemory()),
   0,
   DEFAULT_THRESHOLDS,
 );
@@ -573,6 +580,18 @@ export class Http1ConnPool implements ConnectionPoolInstance {
     return this.#all.size;
   }
 
+  /** Set for a counted pool (conn_pool_limit.ts): called once it becomes idle. */
+  onIdle: (() => void) | undefined = undefined;
+
+  /** No connection (open or being made) and no request waiting. */
+  get idle(): boolean {
+    return this.#all.size + this.#connecting + this.#pending.length === 0;
+  }
+
+  #checkIdle(): void {
+    if (this.onIdle !== undefined && this.idle) this.onIdle();
+  }
+
   /**
    * Gets a connection for a new request; `callbacks.onPoolReady` or `onPoolFailure` follows,
    * always asynchronously. `rm` is the cluster's circuit breakers for the request's priority:
@@ -638,6 +657,7 @@ export class Http1ConnPool implements ConnectionPoolInstance {
     this.#pending.splice(i, 1);
     p.rm.pendingRequests.dec();
     this.clusterStats.rqPendingActive.dec();
+    this.#checkIdle();
     return true;
   }
 
@@ -676,6 +696,7 @@ export class Http1ConnPool implements ConnectionPoolInstance {
   onConnectionGone(): void {
     const next = this.#pending[0];
     if (next) this.#tryCreateConnection(next.rm);
+    else this.#checkIdle();
   }
 
   /** A connect attempt failed: the oldest pending request fails with it. */
@@ -858,6 +879,24 @@ export class Http1ConnPool implements ConnectionPoolInstance {
   }
 }
 
+/** Adds one pool's host stats to the host's entry (a host may have several pools). */
+function addHostStats(
+  out: HostStatsSnapshot,
+  cluster: string,
+  hostname: string,
+  port: number,
+  stats: HostStatsValues,
+): void {
+  const host = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  const c = out[cluster] ??= {};
+  const h = c[host];
+  if (h === undefined) {
+    c[host] = { ...stats };
+    return;
+  }
+  for (const k of Object.keys(stats) as (keyof HostStatsValues)[]) h[k] += stats[k];
+}
+
 /** This worker's pools, by cluster and host. */
 export class ConnPoolManager {
   readonly #pools = new Map<string, ConnectionPoolInstance>();
@@ -920,7 +959,9 @@ export class ConnPoolManager {
    * The pool for `host:port` of `cluster`, created on first use. `downstreamProtocol` picks
    * the pool of a cluster with `use_downstream_protocol_config` (HTTP/2 for HTTP/2, else
    * HTTP/1.1); `metadata` picks the host's transport socket (`transport_socket_matches`) and
-   * `serverName` the SNI and SAN of an `auto_sni` request.
+   * `serverName` the SNI and SAN of an `auto_sni` request. `rm` is the request's priority: a
+   * cluster with `max_connection_pools` keeps a pool per priority, and gives undefined when
+   * the limit leaves no room for a new one (conn_pool_limit.ts).
    */
   pool(
     cluster: PoolClusterInfo,
@@ -929,7 +970,8 @@ export class ConnPoolManager {
     downstreamProtocol?: string,
     metadata?: HostMetadata,
     serverName?: { sni?: string; verifySan?: string },
-  ): ConnectionPoolInstance {
+    rm?: ResourceManager,
+  ): ConnectionPoolInstance | undefined {
     const h2 = cluster.upstreamProtocol === "HTTP/2" ||
       (cluster.upstreamProtocol === "downstream" && downstreamProtocol === "HTTP/2");
     // Consecutive requests mostly go to the same host (one upstream, or a sidecar's one app):
@@ -946,39 +988,80 @@ export class ConnPoolManager {
       ? `${cluster.name}|${hostname}|${port}|h2`
       : `${cluster.name}|${hostname}|${port}`;
     if (serverName) key += `|${serverName.sni}|${serverName.verifySan}`;
+    if (cluster.connectionPoolsLimited && rm !== undefined) {
+      return this.#limited.get(
+        `${key}|p${rm.priority}`,
+        `${cluster.name}|${hostname}|${port}`,
+        rm.connectionPools,
+        () => this.#createPool(cluster, hostname, port, h2, metadata, serverName),
+        this.clusterStats.get(cluster.statName).cxPoolOverflow,
+      );
+    }
     let p = this.#pools.get(key);
     if (!p) {
-      const stats = this.clusterStats.get(cluster.statName);
-      // Upstream HTTP/2 over TLS is refused at validate (cluster_info.ts): an HTTP/2 pool is
-      // plaintext (h2c).
-      p = h2
-        ? new Http2ConnPool(
-          cluster,
-          hostname,
-          port,
-          stats,
-          cluster.http2Options ?? DEFAULT_HTTP2_OPTIONS,
-          cluster.http2Keepalive,
-        )
-        : new Http1ConnPool(
-          cluster,
-          hostname,
-          port,
-          stats,
-          this.transportSocket(cluster, metadata),
-          serverName,
-        );
+      p = this.#createPool(cluster, hostname, port, h2, metadata, serverName);
       this.#pools.set(key, p);
     }
     if (!serverName) this.#last = p;
     return p;
   }
   #last: ConnectionPoolInstance | undefined;
+  /** Pools of clusters with `max_connection_pools`: counted, and deleted once idle. */
+  readonly #limited = new LimitedConnPools();
+
+  #createPool(
+    cluster: PoolClusterInfo,
+    hostname: string,
+    port: number,
+    h2: boolean,
+    metadata: HostMetadata | undefined,
+    serverName: { sni?: string; verifySan?: string } | undefined,
+  ): Http1ConnPool | Http2ConnPool {
+    const stats = this.clusterStats.get(cluster.statName);
+    // Upstream HTTP/2 over TLS is refused at validate (cluster_info.ts): an HTTP/2 pool is
+    // plaintext (h2c).
+    return h2
+      ? new Http2ConnPool(
+        cluster,
+        hostname,
+        port,
+        stats,
+        cluster.http2Options ?? DEFAULT_HTTP2_OPTIONS,
+        cluster.http2Keepalive,
+      )
+      : new Http1ConnPool(
+        cluster,
+        hostname,
+        port,
+        stats,
+        this.transportSocket(cluster, metadata),
+        serverName,
+      );
+  }
+
+  /**
+   * max_connection_pools: a tcp_proxy connection to `address:port` of `cluster` takes the
+   * host's TCP pool (conn_pool_limit.ts); the function that releases it, or undefined when
+   * the limit leaves no room (`upstream_cx_pool_overflow` counted).
+   */
+  tcpPool(
+    cluster: PoolClusterInfo,
+    address: string,
+    port: number,
+    rm: ResourceManager,
+  ): (() => void) | undefined {
+    return this.#limited.acquireTcp(
+      `${cluster.name}|${address}|${port}`,
+      rm.connectionPools,
+      this.clusterStats.get(cluster.statName).cxPoolOverflow,
+    );
+  }
 
   /** Whether a connection to `address:port` of `cluster` is open (busy or idle). */
   hasConnections(cluster: string, address: string, port: number): boolean {
     const key = `${cluster}|${address}|${port}`;
-    return (this.#pools.get(key)?.size ?? 0) + (this.#pools.get(`${key}|h2`)?.size ?? 0) > 0;
+    return (this.#pools.get(key)?.size ?? 0) + (this.#pools.get(`${key}|h2`)?.size ?? 0) > 0 ||
+      (this.#limited.size > 0 && this.#limited.forHost(key).some((p) => p.size > 0));
   }
 
   /**
@@ -989,6 +1072,7 @@ export class ConnPoolManager {
     const key = `${cluster}|${address}|${port}`;
     this.#pools.get(key)?.drain();
     this.#pools.get(`${key}|h2`)?.drain();
+    if (this.#limited.size > 0) { for (const p of this.#limited.forHost(key)) p.drain(); }
   }
 
   /**
@@ -1002,6 +1086,7 @@ export class ConnPoolManager {
       p.drain();
       this.#pools.delete(key);
     }
+    this.#limited.drainCluster(cluster);
     this.#last = undefined;
   }
 
@@ -1013,6 +1098,7 @@ export class ConnPoolManager {
     const key = `${cluster}|${address}|${port}`;
     this.#pools.get(key)?.drain();
     this.#pools.get(`${key}|h2`)?.drain();
+    if (this.#limited.size > 0) { for (const p of this.#limited.forHost(key)) p.drain(); }
     const tracked = this.#tracked.get(key);
     if (!tracked) return;
     this.#tracked.delete(key);
@@ -1042,11 +1128,17 @@ export class ConnPoolManager {
   /** This worker's stats of every host it has a pool for. */
   hostStats(): HostStatsSnapshot {
     const out: HostStatsSnapshot = {};
-    for (const p of this.#pools.values()) {
-      const host = p.hostname.includes(":")
-        ? `[${p.hostname}]:${p.port}`
-        : `${p.hostname}:${p.port}`;
-      (out[p.cluster.name] ??= {})[host] = { ...p.stats };
+    const limited = this.#limited.size > 0 || this.#limited.retired.length > 0;
+    for (
+      const p of limited
+        ? [...this.#pools.values(), ...this.#limited.pools()]
+        : this.#pools.values()
+    ) {
+      addHostStats(out, p.cluster.name, p.hostname, p.port, p.stats);
+    }
+    // Pools deleted once idle (max_connection_pools) leave their counts to their host.
+    for (const r of this.#limited.retired) {
+      addHostStats(out, r.cluster, r.hostname, r.port, r.stats);
     }
     return out;
   }
@@ -1055,6 +1147,7 @@ export class ConnPoolManager {
   close(): void {
     for (const p of this.#pools.values()) p.close();
     this.#pools.clear();
+    this.#limited.close();
     this.#last = undefined;
   }
 }

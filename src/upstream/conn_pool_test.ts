@@ -8,6 +8,11 @@ import {
   ConnPoolManager,
   Http1ConnPool,
 } from "./conn_pool.ts";
+import {
+  allocateCircuitBreakerMemory,
+  ClusterResources,
+  DEFAULT_THRESHOLDS,
+} from "./resource_manager.ts";
 import type {
   ConnectionPoolCallbacks,
   UpstreamStream,
@@ -190,6 +195,59 @@ Deno.test("pool: drain closes idle connections; the next request connects anew",
     assertEquals(up.conns.length, 2);
   } finally {
     pool.close();
+    up.close();
+  }
+});
+
+Deno.test("ConnPoolManager: max_connection_pools counts pools per host and priority; a drained pool is deleted", async () => {
+  const up = upstream(["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"]);
+  const cache = new ClusterStatsCache(new Store());
+  const pools = new ConnPoolManager(cache);
+  const info = {
+    name: "c",
+    statName: "c",
+    connectTimeoutMs: 1000,
+    maxRequestsPerConnection: 0,
+    idleTimeoutMs: 0,
+    perConnectionBufferLimitBytes: 1 << 20,
+    connectionPoolsLimited: true,
+  };
+  const t = { ...DEFAULT_THRESHOLDS, maxConnectionPools: 1 };
+  const res = new ClusterResources([t, t], allocateCircuitBreakerMemory());
+  const [low, high] = res.byPriority;
+  const pool = (port: number, rm = low) =>
+    pools.pool(info, "127.0.0.1", port, undefined, undefined, undefined, rm);
+  try {
+    const a = pool(up.port) as Http1ConnPool;
+    assert(a !== undefined);
+    assertEquals(pool(up.port), a);
+    assertEquals(pool(up.port + 1), undefined, "a second host needs a second pool");
+    assertEquals(cache.get("c").cxPoolOverflow.value, 1);
+    const h = pool(up.port, high);
+    assert(h !== undefined && h !== a, "HIGH has pools of its own");
+    // A cluster without the limit is not counted.
+    const plain = pools.pool({ ...info, name: "d", connectionPoolsLimited: false }, "127.0.0.1", 1);
+    assert(plain !== undefined);
+    assertEquals(low.connectionPools.count(), 1);
+    assertEquals(await get(a), { status: "200", body: "ok" });
+    assert(pools.hasConnections("c", "127.0.0.1", up.port));
+    // The host's connections close: the pool is idle, deleted, and its place free.
+    pools.drainConnectionsTo("c", "127.0.0.1", up.port);
+    await up.closed[0];
+    const deadline = Date.now() + 5000;
+    while (low.connectionPools.count() > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assertEquals(low.connectionPools.count(), 0);
+    const b = pool(up.port + 1);
+    assert(b !== undefined && b !== a);
+    assertEquals(
+      pools.hostStats()["c"][`127.0.0.1:${up.port}`].rq_total,
+      1,
+      "counts outlive the pool",
+    );
+  } finally {
+    pools.close();
     up.close();
   }
 });

@@ -2,25 +2,12 @@
  * gRPC active health checks (`grpc_health_check`): `grpc.health.v1.Health/Check` over an
  * upstream HTTP/2 connection (the client role of http/http2/connection.ts), as Envoy's
  * GrpcHealthCheckerImpl does it: the host is healthy when the RPC ends with grpc-status 0 and
- * the response says SERVING; a reset, GOAWAY or closed connection is a network failure, any
- * other answer an active one. Runs on the main thread with the health checker.
+ * the response says SERVING; a reset, a GOAWAY that is not graceful or a closed connection is
+ * a network failure, any other answer an active one. Runs on the main thread with the health checker.
  */
 import type { HealthCheck_GrpcHealthCheck } from "../../proto/gen/envoy/config/core/v3/health_check_pb.ts";
 import { HeaderMap } from "../http/header_map.ts";
-import {
-  DEFAULT_HTTP2_OPTIONS,
-  Http2Connection,
-  type Http2Stream,
-} from "../http/http2/connection.ts";
-import { type Http2CodecStats, http2CodecStats } from "../http/http2/codec_stats.ts";
-import type {
-  CodecStatus,
-  Http2ConnectionCallbacks,
-  Http2Transport,
-  StreamHandler,
-  StreamResetReason,
-} from "../http/http2/codec_types.ts";
-import { Store } from "../stats/store.ts";
+import { Http2CheckClient } from "./http2_check_client.ts";
 
 /** The gRPC part of a health check. */
 export interface GrpcCheck {
@@ -124,116 +111,18 @@ export function servingStatus(body: Uint8Array): number | undefined {
 /** How one check ended. */
 export type GrpcCheckOutcome = "healthy" | "active_failure" | "network_failure";
 
-/** Stats of the health checkers' HTTP/2 codecs (not published: Envoy's are per codec client). */
-let hcStats: Http2CodecStats | undefined;
-
 /**
- * An HTTP/2 connection a health check session keeps to its host: one stream per check.
- * Frames the codec writes are queued and flushed to the socket after each step.
+ * An HTTP/2 connection a health check session keeps to its host: one Health/Check RPC per
+ * check (GOAWAY and resets as in http2_check_client.ts).
  */
-export class GrpcHealthCheckClient
-  implements Http2Transport, Http2ConnectionCallbacks, StreamHandler {
-  readonly #h2: Http2Connection;
-  #out: Uint8Array[] = [];
-  #outBytes = 0;
-  /** The connection broke or the host sent GOAWAY: no more checks on it. */
-  failed = false;
-  #status = "";
-  #grpcStatus = "";
-  #body: Uint8Array[] = [];
-  #bodyBytes = 0;
-  #done = false;
-  #reset = false;
-  /** Bytes read from the host during the latest check (0: a stale reused connection). */
-  received = 0;
-
-  constructor(readonly conn: Pick<Deno.Conn, "read" | "write" | "close">) {
-    this.#h2 = new Http2Connection(
-      "client",
-      this,
-      this,
-      DEFAULT_HTTP2_OPTIONS,
-      hcStats ??= http2CodecStats(new Store()),
-    );
-  }
-
-  // ---- Http2Transport ----
-  write(bytes: Uint8Array): void {
-    this.#out.push(bytes);
-    this.#outBytes += bytes.length;
-  }
-  get bufferedBytes(): number {
-    return this.#outBytes;
-  }
-
-  async #flush(): Promise<void> {
-    while (this.#out.length > 0) {
-      const out = this.#out;
-      this.#out = [];
-      this.#outBytes = 0;
-      for (const b of out) {
-        let off = 0;
-        while (off < b.length) off += await this.conn.write(b.subarray(off));
-      }
-    }
-  }
-
-  // ---- Http2ConnectionCallbacks ----
-  onGoAway(): void {
-    this.failed = true;
-  }
-  onCodecError(_status: CodecStatus, _details: string): void {
-    this.failed = true;
-  }
-
-  // ---- StreamHandler ----
-  decodeHeaders(headers: HeaderMap, endStream: boolean): void {
-    this.#status = headers.get(":status") ?? "";
-    // A trailers-only response carries grpc-status in its headers.
-    if (endStream) this.#end(headers);
-  }
-  decodeData(data: Uint8Array, endStream: boolean): void {
-    // The response is one small message; anything bigger is not a health check answer.
-    if (this.#bodyBytes + data.length <= 64 * 1024) {
-      this.#body.push(data);
-      this.#bodyBytes += data.length;
-    }
-    if (endStream) this.#end(undefined);
-  }
-  decodeTrailers(trailers: HeaderMap): void {
-    this.#end(trailers);
-  }
-  onResetStream(_reason: StreamResetReason, _details: string): void {
-    this.#reset = true;
-    this.#done = true;
-  }
-  onAboveWriteBufferHighWatermark(): void {}
-  onBelowWriteBufferLowWatermark(): void {}
-
-  #end(trailers: HeaderMap | undefined): void {
-    this.#grpcStatus = trailers?.get("grpc-status") ?? "";
-    this.#done = true;
-  }
-
-  /** One Health/Check RPC on this connection. */
-  async check(check: GrpcCheck, authority: string): Promise<GrpcCheckOutcome> {
-    this.#status = "";
-    this.#grpcStatus = "";
-    this.#body = [];
-    this.#bodyBytes = 0;
-    this.#done = false;
-    this.#reset = false;
-    this.received = 0;
-    const stream: Http2Stream | undefined = this.#h2.newStream(this);
-    if (!stream) {
-      this.failed = true;
-      return "network_failure";
-    }
+export class GrpcHealthCheckClient extends Http2CheckClient {
+  /** One Health/Check RPC on this connection (`secure`: over TLS, scheme https). */
+  async check(check: GrpcCheck, authority: string, secure = false): Promise<GrpcCheckOutcome> {
     const headers = new HeaderMap([
       ":method",
       "POST",
       ":scheme",
-      "http",
+      secure ? "https" : "http",
       ":path",
       "/grpc.health.v1.Health/Check",
       ":authority",
@@ -244,31 +133,12 @@ export class GrpcHealthCheckClient
       "trailers",
     ]);
     for (const [n, v] of check.initialMetadata) headers.add(n, v);
-    stream.encodeHeaders(headers, false);
-    stream.encodeData(healthCheckRequest(check.serviceName), true);
-    await this.#flush();
-    const buf = new Uint8Array(16 * 1024);
-    while (!this.#done && !this.failed) {
-      const n = await this.conn.read(buf);
-      if (n === null) {
-        this.failed = true;
-        break;
-      }
-      this.received += n;
-      this.#h2.dispatch(buf.slice(0, n));
-      await this.#flush();
-    }
-    if (!this.#done || this.#reset) {
-      if (!this.#done) this.failed = true;
-      return "network_failure";
-    }
-    if (this.#status !== "200" || this.#grpcStatus !== "0") return "active_failure";
-    const body = new Uint8Array(this.#bodyBytes);
-    let off = 0;
-    for (const b of this.#body) {
-      body.set(b, off);
-      off += b.length;
-    }
-    return servingStatus(body) === SERVING ? "healthy" : "active_failure";
+    // The response is one small message; anything bigger is not a health check answer.
+    const res = await this.request(headers, healthCheckRequest(check.serviceName), 64 * 1024);
+    if (res === "reset") return "network_failure";
+    // A trailers-only response carries grpc-status in its headers.
+    const grpcStatus = (res.trailers ?? res.headers).get("grpc-status");
+    if (res.headers.get(":status") !== "200" || grpcStatus !== "0") return "active_failure";
+    return servingStatus(res.body) === SERVING ? "healthy" : "active_failure";
   }
 }

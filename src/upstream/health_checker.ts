@@ -3,7 +3,8 @@
  * once on the main thread per cluster: one session per host checks it every interval, moves
  * it between healthy and unhealthy by Envoy's rules (thresholds, immediate failure on a bad
  * HTTP status, first check decides at once) and the cluster publishes the new health to the
- * workers. gRPC health checks run over HTTP/2 (grpc_health_check.ts).
+ * workers. gRPC health checks, and HTTP ones with `codec_client_type: HTTP2`, run over HTTP/2
+ * (http2_check_client.ts).
  *
  * @module
  */
@@ -29,12 +30,20 @@ import {
   parseGrpcHealthCheck,
 } from "./grpc_health_check.ts";
 import { durationMs } from "../common/duration.ts";
+import { HeaderMap } from "../http/header_map.ts";
+import { Http2CheckClient } from "./http2_check_client.ts";
 
 const log = getLogger("hc");
 
 /** The HTTP part of a health check. */
 export interface HttpCheck {
   readonly type: "http";
+  /**
+   * `codec_client_type: HTTP2`: the check speaks HTTP/2, else HTTP/1.1. Over the cluster's TLS
+   * transport socket it offers the ALPN protocols its TLS context configures, and no others (as
+   * Envoy's health check connections, made outside the pools), and says scheme https.
+   */
+  readonly http2: boolean;
   readonly path: string;
   /** `host`; empty: the endpoint's health check hostname, else the cluster name. */
   readonly host: string;
@@ -136,9 +145,9 @@ export function parseHealthCheck(
   if (c.case === "httpHealthCheck") {
     const h = c.value;
     const p = `${at}.http_health_check`;
-    if (h.codecClientType !== 0) {
+    if (h.codecClientType !== 0 && h.codecClientType !== 1) {
       problems.push(
-        `${p}.codec_client_type: only HTTP1 health checks are supported (upstream HTTP/2 and HTTP/3 are not)`,
+        `${p}.codec_client_type: only HTTP1 and HTTP2 health checks are supported (HTTP/3 is not)`,
       );
     }
     if (h.serviceNameMatcher) {
@@ -171,6 +180,7 @@ export function parseHealthCheck(
     });
     check = {
       type: "http",
+      http2: h.codecClientType === 1,
       path: h.path,
       host: h.host,
       method: METHODS[h.method] ?? "GET",
@@ -412,8 +422,10 @@ class Session {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timeout: ReturnType<typeof setTimeout> | undefined;
   #conn: CheckConn | undefined;
-  /** The HTTP/2 client of a gRPC check on #conn. */
-  #grpc: GrpcHealthCheckClient | undefined;
+  /** The HTTP/2 client of a gRPC check or an HTTP/2 HTTP check on #conn. */
+  #h2: Http2CheckClient | undefined;
+  /** #conn went through the cluster's TLS transport socket: HTTP/2 requests say https. */
+  #secure = false;
   #firstCheck = true;
   #numHealthy = 0;
   #numUnhealthy = 0;
@@ -444,7 +456,7 @@ class Session {
       this.#conn?.close();
     } catch { /* already closed */ }
     this.#conn = undefined;
-    this.#grpc = undefined;
+    this.#h2 = undefined;
   }
 
   #check(): void {
@@ -473,6 +485,8 @@ class Session {
    * time out keep-alive connections) is no failure: the check is tried again on a new one.
    */
   async #run(gen: number): Promise<CheckResult> {
+    // The host sent GOAWAY or closed the HTTP/2 connection since the last check.
+    if (this.#h2?.failed) this.#close();
     const reused = this.#conn !== undefined;
     const r = await this.#attempt(gen);
     if (r !== "stale") return r;
@@ -499,6 +513,7 @@ class Session {
           // Checks go through the cluster's transport socket (TLS), as in Envoy.
           const secured = this.#parent.cluster.transportSocket?.(raw, h);
           this.#conn = raw;
+          this.#secure = secured !== undefined;
           if (secured) this.#conn = await secured;
         } catch {
           this.#close();
@@ -534,14 +549,39 @@ class Session {
         return { ok: true, degraded: false };
       }
       if (check.type === "grpc") {
-        if (this.#grpc?.conn !== conn) this.#grpc = new GrpcHealthCheckClient(conn);
-        const client = this.#grpc;
-        const outcome = await client.check(check, this.#hostHeader(check));
+        const client = this.#h2 ??= new GrpcHealthCheckClient(conn);
+        const outcome = await (client as GrpcHealthCheckClient).check(
+          check,
+          this.#hostHeader(check),
+          this.#secure,
+        );
         if (client.failed || !c.reuseConnection) this.#close();
         if (outcome === "network_failure") {
           return client.received === 0 ? "stale" : NETWORK_FAILURE;
         }
         return outcome === "healthy" ? { ok: true, degraded: false } : ACTIVE_FAILURE;
+      }
+      if (check.http2) {
+        const client = this.#h2 ??= new Http2CheckClient(conn);
+        const res = await client.request(
+          http2CheckHeaders(check, this.#hostHeader(check), this.#secure),
+          check.send,
+          check.responseBufferSize,
+        );
+        if (res === "reset") {
+          this.#close();
+          return client.received === 0 ? "stale" : NETWORK_FAILURE;
+        }
+        // A graceful GOAWAY let this check finish; the next one needs a new connection.
+        if (client.failed || !c.reuseConnection) this.#close();
+        const h = res.headers;
+        return this.#httpResult(check, {
+          status: Number(h.get(":status")),
+          body: res.body,
+          close: false,
+          immediateFail: h.get("x-envoy-immediate-health-check-fail") !== undefined,
+          degraded: h.get("x-envoy-degraded") !== undefined,
+        });
       }
       const res = await httpCheck(conn, reader, check, this.#hostHeader(check));
       if (!res) {
@@ -549,20 +589,25 @@ class Session {
         return reader.received === 0 ? "stale" : NETWORK_FAILURE;
       }
       if (!c.reuseConnection || res.close) this.#close();
-      if (res.immediateFail) this.st.excludedViaImmediateHcFail = true;
-      const inRange = (rs: HttpCheck["expected"]) =>
-        rs.some(([s, e]) => res.status >= s && res.status < e);
-      if (inRange(check.expected)) {
-        if (check.receive.length > 0 && !payloadsMatch(res.body, check.receive)) {
-          return ACTIVE_FAILURE;
-        }
-        return { ok: true, degraded: res.degraded };
-      }
-      return { ok: false, type: "ACTIVE", retriable: inRange(check.retriable) };
+      return this.#httpResult(check, res);
     } catch {
       this.#close();
       return reader === undefined || reader.received === 0 ? "stale" : NETWORK_FAILURE;
     }
+  }
+
+  /** What an HTTP check's response says: statuses, then the `receive` payloads. */
+  #httpResult(check: HttpCheck, res: HttpCheckResponse): CheckResult {
+    if (res.immediateFail) this.st.excludedViaImmediateHcFail = true;
+    const inRange = (rs: HttpCheck["expected"]) =>
+      rs.some(([s, e]) => res.status >= s && res.status < e);
+    if (inRange(check.expected)) {
+      if (check.receive.length > 0 && !payloadsMatch(res.body, check.receive)) {
+        return ACTIVE_FAILURE;
+      }
+      return { ok: true, degraded: res.degraded };
+    }
+    return { ok: false, type: "ACTIVE", retriable: inRange(check.retriable) };
   }
 
   #hostHeader(check: HttpCheck | GrpcCheck): string {
@@ -648,7 +693,7 @@ class Session {
     if (!write) return;
     const h = this.st.host;
     write({
-      health_checker_type: p.config.check.type === "http" ? "HTTP" : "TCP",
+      health_checker_type: p.config.check.type.toUpperCase(),
       host: { socket_address: { address: h.address, port_value: h.port } },
       cluster_name: p.cluster.clusterName,
       ...event,
@@ -703,16 +748,22 @@ export function anyTraffic(states: Iterable<HostState>): boolean {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** One HTTP/1.1 health check request and its response; undefined on a protocol failure. */
-async function httpCheck(
-  conn: CheckConn,
-  reader: ByteReader,
-  check: HttpCheck,
-  host: string,
-): Promise<
-  | { status: number; body: Uint8Array; close: boolean; immediateFail: boolean; degraded: boolean }
-  | undefined
-> {
+/** What an HTTP check's response says, whichever codec carried it. */
+interface HttpCheckResponse {
+  readonly status: number;
+  readonly body: Uint8Array;
+  /** The host asked to close the connection (HTTP/1). */
+  readonly close: boolean;
+  readonly immediateFail: boolean;
+  readonly degraded: boolean;
+}
+
+/**
+ * The headers of an HTTP check's request, host first: Envoy's (host, `user-agent: Envoy/HC`)
+ * with `request_headers_to_add` and `request_headers_to_remove` applied (host stays), and a
+ * content-length for a `send` payload.
+ */
+function checkRequestHeaders(check: HttpCheck, host: string): [string, string][] {
   const headers: [string, string][] = [["host", host], ["user-agent", "Envoy/HC"]];
   for (const [name, value, overwrite] of check.headersToAdd) {
     if (overwrite) {
@@ -724,6 +775,38 @@ async function httpCheck(
   }
   const kept = headers.filter(([n]) => !check.headersToRemove.includes(n) || n === "host");
   if (check.send) kept.push(["content-length", String(check.send.length)]);
+  return kept;
+}
+
+/**
+ * The request of an HTTP/2 check: the same headers as over HTTP/1.1, host as `:authority`,
+ * and as Envoy's the scheme of the connection (https over the cluster's TLS transport socket).
+ */
+export function http2CheckHeaders(check: HttpCheck, host: string, secure: boolean): HeaderMap {
+  const headers = checkRequestHeaders(check, host);
+  const authority = headers.find(([n]) => n === "host")?.[1] ?? host;
+  const kv = [
+    ":method",
+    check.method,
+    ":scheme",
+    secure ? "https" : "http",
+    ":path",
+    check.path,
+    ":authority",
+    authority,
+  ];
+  for (const [n, v] of headers) if (n !== "host") kv.push(n, v);
+  return new HeaderMap(kv);
+}
+
+/** One HTTP/1.1 health check request and its response; undefined on a protocol failure. */
+async function httpCheck(
+  conn: CheckConn,
+  reader: ByteReader,
+  check: HttpCheck,
+  host: string,
+): Promise<HttpCheckResponse | undefined> {
+  const kept = checkRequestHeaders(check, host);
   let head = `${check.method} ${check.path} HTTP/1.1\r\n`;
   for (const [n, v] of kept) head += `${n}: ${v}\r\n`;
   head += "\r\n";

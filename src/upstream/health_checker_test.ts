@@ -1,4 +1,6 @@
 import { assert, assertEquals } from "../testing/assert.ts";
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { HealthCheckSchema } from "../../proto/gen/envoy/config/core/v3/health_check_pb.ts";
 import { Store } from "../stats/store.ts";
@@ -31,7 +33,7 @@ function parse(extra: Record<string, unknown>) {
   return { c, problems };
 }
 
-Deno.test("parse: intervals default as Envoy's; HTTP/2 HTTP checks and event sinks refused", () => {
+Deno.test("parse: intervals default as Envoy's; HTTP/3 HTTP checks and event sinks refused", () => {
   const { c, problems } = parse({
     healthChecker: { case: "httpHealthCheck", value: { path: "/hc" } },
   });
@@ -52,9 +54,14 @@ Deno.test("parse: intervals default as Envoy's; HTTP/2 HTTP checks and event sin
     authority: "a",
     initialMetadata: [],
   });
+  const h2 = parse({
+    healthChecker: { case: "httpHealthCheck", value: { path: "/", codecClientType: 1 } },
+  });
+  assertEquals(h2.problems, []);
+  assert(h2.c!.check.type === "http" && h2.c!.check.http2);
   assert(
     parse({
-      healthChecker: { case: "httpHealthCheck", value: { path: "/", codecClientType: 1 } },
+      healthChecker: { case: "httpHealthCheck", value: { path: "/", codecClientType: 2 } },
     }).problems[0].includes("codec_client_type"),
   );
   assert(
@@ -249,3 +256,93 @@ Deno.test("a kept-alive connection the host closed while idle is no failure: the
     l.close();
   }
 });
+
+Deno.test(
+  "http checks over HTTP/2 (h2c): statuses, receive payloads and one connection for every check",
+  { sanitizeOps: false, sanitizeResources: false },
+  async () => {
+    let status = 200;
+    let body = "all good";
+    const seen: http2.IncomingHttpHeaders[] = [];
+    let sessions = 0;
+    const srv = http2.createServer();
+    srv.on("session", () => sessions++);
+    srv.on("stream", (stream, headers) => {
+      seen.push(headers);
+      stream.respond({ ":status": status });
+      stream.end(body);
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    const { c } = parse({
+      unhealthyThreshold: 1,
+      healthChecker: {
+        case: "httpHealthCheck",
+        value: {
+          path: "/hc",
+          host: "hc.test",
+          codecClientType: 1,
+          expectedStatuses: [{ start: 200n, end: 201n }, { start: 204n, end: 205n }],
+          receive: [{ payload: { case: "text", value: "676f6f64" } }],
+          requestHeadersToAdd: [{ header: { key: "x-hc", value: "1" } }],
+        },
+      },
+    });
+    const { checker, st, store } = setup(c!, (srv.address() as AddressInfo).port);
+    const count = (n: string) => store.counter(`cluster.c.health_check.${n}`).value;
+    try {
+      checker.hostsChanged([st], []);
+      await checker.firstChecks();
+      assert(!st.failedActiveHc);
+      assertEquals(seen[0][":authority"], "hc.test");
+      assertEquals(seen[0][":method"], "GET");
+      assertEquals(seen[0][":path"], "/hc");
+      assertEquals(seen[0][":scheme"], "http");
+      assertEquals(seen[0]["user-agent"], "Envoy/HC");
+      assertEquals(seen[0]["x-hc"], "1");
+      await waitFor(() => count("success") >= 3);
+      assertEquals(sessions, 1);
+      // The body no longer has the payload: an active failure.
+      body = "bad";
+      await waitFor(() => st.failedActiveHc);
+      body = "good";
+      await waitFor(() => !st.failedActiveHc);
+      // 201 is outside expected_statuses.
+      status = 201;
+      await waitFor(() => st.failedActiveHc);
+      assertEquals(count("network_failure"), 0);
+      assertEquals(sessions, 1);
+    } finally {
+      checker.stop();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  },
+);
+
+Deno.test(
+  "http checks over HTTP/2 with reuse_connection false: a connection per check",
+  { sanitizeOps: false, sanitizeResources: false },
+  async () => {
+    let sessions = 0;
+    const srv = http2.createServer();
+    srv.on("session", () => sessions++);
+    srv.on("stream", (stream) => {
+      stream.respond({ ":status": 200 });
+      stream.end();
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    const { c } = parse({
+      reuseConnection: false,
+      healthChecker: { case: "httpHealthCheck", value: { path: "/hc", codecClientType: 1 } },
+    });
+    const { checker, st, store } = setup(c!, (srv.address() as AddressInfo).port);
+    try {
+      checker.hostsChanged([st], []);
+      await waitFor(() => store.counter("cluster.c.health_check.success").value >= 3);
+      assert(sessions >= 3, `${sessions}`);
+      assertEquals(store.counter("cluster.c.health_check.failure").value, 0);
+    } finally {
+      checker.stop();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  },
+);

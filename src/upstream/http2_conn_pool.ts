@@ -33,7 +33,11 @@ import {
 } from "../http/http2/codec_types.ts";
 import type { ClusterStats } from "../stats/data_path_stats.ts";
 import { HostStats } from "./host_stats.ts";
-import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
+import {
+  allocateCircuitBreakerMemory,
+  DEFAULT_THRESHOLDS,
+  ResourceManager,
+} from "./resource_manager.ts";
 import { applySocketOptions, connectFailureReason, type PoolClusterInfo } from "./conn_pool.ts";
 import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
 import {
@@ -374,7 +378,7 @@ const NOT_PENDING: Cancellable = { cancel() {} };
 
 /** The circuit breakers of a pool used without a cluster's (tests): Envoy's defaults. */
 const UNSHARED_RESOURCES = new ResourceManager(
-  new Int32Array(new SharedArrayBuffer(16)),
+  new Int32Array(allocateCircuitBreakerMemory()),
   0,
   DEFAULT_THRESHOLDS,
 );
@@ -409,6 +413,18 @@ export class Http2ConnPool implements ConnectionPoolInstance {
 
   get size(): number {
     return this.#clients.length;
+  }
+
+  /** Set for a counted pool (conn_pool_limit.ts): called once it becomes idle. */
+  onIdle: (() => void) | undefined = undefined;
+
+  /** No connection (open or being made) and no stream waiting. */
+  get idle(): boolean {
+    return this.#clients.length + this.#connecting + this.#pending.length === 0;
+  }
+
+  #checkIdle(): void {
+    if (this.onIdle !== undefined && this.idle) this.onIdle();
   }
 
   /**
@@ -478,6 +494,7 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     this.#pending.splice(i, 1);
     p.rm.pendingRequests.dec();
     this.clusterStats.rqPendingActive.dec();
+    this.#checkIdle();
     return true;
   }
 
@@ -546,6 +563,7 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     );
     const next = this.#pending[0];
     if (next) this.#tryCreateConnection(next.rm);
+    else this.#checkIdle();
   }
 
   /** A connect attempt failed: as many pending streams fail as it was expected to carry. */
@@ -563,6 +581,7 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     }
     const next = this.#pending[0];
     if (next) this.#tryCreateConnection(next.rm);
+    else this.#checkIdle();
   }
 
   #connect(rm: ResourceManager): void {

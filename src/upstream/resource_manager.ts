@@ -1,6 +1,6 @@
 /**
  * Circuit breakers (Envoy's `ResourceManagerImpl`): per cluster and routing priority, the
- * connections, pending requests, requests and retries in flight, counted across every worker
+ * connections, pending requests, requests, retries in flight and connection pools, counted across every worker
  * isolate in one SharedArrayBuffer with atomics (DESIGN principle 8). The main thread allocates
  * the memory with the cluster; workers get it with their init message and count into the same
  * cells, so `max_requests: 10` means ten for the whole process, as in Envoy.
@@ -20,6 +20,8 @@ export interface Thresholds {
   readonly maxPendingRequests: number;
   readonly maxRequests: number;
   readonly maxRetries: number;
+  /** `max_connection_pools`; unlimited (UINT32_MAX) unless set. */
+  readonly maxConnectionPools: number;
   /** `retry_budget`: when set, it replaces `max_retries`. */
   readonly retryBudget?: { readonly budgetPercent: number; readonly minRetryConcurrency: number };
   /** `track_remaining`: publish `remaining_*` gauges. */
@@ -32,15 +34,17 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   maxPendingRequests: 1024,
   maxRequests: 1024,
   maxRetries: 3,
+  maxConnectionPools: 4294967295,
   trackRemaining: false,
 };
 
-/** Cells per priority: connections, pending requests, requests, retries. */
-const CELLS = 4;
+/** Cells per priority: connections, pending requests, requests, retries, connection pools. */
+const CELLS = 5;
 const CX = 0;
 const PENDING = 1;
 const RQ = 2;
 const RETRY = 3;
+const POOLS = 4;
 
 /** Cells of one group: both priorities' counters. */
 const GROUP = PRIORITIES.length * CELLS;
@@ -97,15 +101,13 @@ export function parseCircuitBreakers(
       problems.push(`${at}.priority: unknown routing priority ${t.priority}`);
       return;
     }
-    if (t.maxConnectionPools !== undefined) {
-      problems.push(`${at}.max_connection_pools is not supported yet`);
-    }
     const budget = t.retryBudget;
     out[t.priority] = {
       maxConnections: t.maxConnections ?? 1024,
       maxPendingRequests: t.maxPendingRequests ?? 1024,
       maxRequests: t.maxRequests ?? 1024,
       maxRetries: t.maxRetries ?? 3,
+      maxConnectionPools: t.maxConnectionPools ?? DEFAULT_THRESHOLDS.maxConnectionPools,
       ...(budget
         ? {
           retryBudget: {
@@ -206,11 +208,13 @@ export class ResourceManager {
   readonly pendingRequests: ResourceLimit;
   readonly requests: ResourceLimit;
   readonly retries: RetryLimit;
+  /** `max_connection_pools`: the pools this priority holds (conn_pool_limit.ts). */
+  readonly connectionPools: ResourceLimit;
 
   /** @param ownGroup where this worker's share starts in `cells`, or -1. */
   constructor(
     cells: Int32Array,
-    priority: RoutingPriority,
+    readonly priority: RoutingPriority,
     readonly thresholds: Thresholds,
     ownGroup = -1,
   ) {
@@ -232,6 +236,12 @@ export class ResourceManager {
       thresholds.retryBudget,
       this.requests,
       this.pendingRequests,
+    );
+    this.connectionPools = new ResourceLimit(
+      cells,
+      base + POOLS,
+      thresholds.maxConnectionPools,
+      own(POOLS),
     );
   }
 }
@@ -261,8 +271,13 @@ export class ClusterResources {
   }
 }
 
-/** Envoy's max_connection_pools default (unlimited: UINT32_MAX), for `remaining_cx_pools`. */
-const MAX_CONNECTION_POOLS = 4294967295;
+/**
+ * Whether any priority of `thresholds` limits connection pools: only then are a cluster's
+ * pools counted (and deleted once idle), which keeps the pool lookup of other clusters as is.
+ */
+export function limitsConnectionPools(thresholds: readonly [Thresholds, Thresholds]): boolean {
+  return thresholds.some((t) => t.maxConnectionPools < DEFAULT_THRESHOLDS.maxConnectionPools);
+}
 
 /**
  * `cluster.<name>.circuit_breakers.<priority>.*` (Envoy's `ALL_CLUSTER_CIRCUIT_BREAKERS_STATS`):
@@ -287,8 +302,8 @@ export class CircuitBreakerStats {
         open(rm.pendingRequests, g("rq_pending_open")),
         open(rm.requests, g("rq_open")),
         open(rm.retries, g("rq_retry_open")),
+        open(rm.connectionPools, g("cx_pool_open")),
       );
-      g("cx_pool_open").set(0);
       if (!rm.thresholds.trackRemaining) return;
       const remaining = (limit: ResourceLimit, gauge: { set(v: number): void }) => () =>
         gauge.set(Math.max(0, limit.max() - limit.count()));
@@ -302,7 +317,7 @@ export class CircuitBreakerStats {
       this.#update.push(
         rm.thresholds.retryBudget ? () => retries.set(0) : remaining(rm.retries, retries),
       );
-      g("remaining_cx_pools").set(MAX_CONNECTION_POOLS);
+      this.#update.push(remaining(rm.connectionPools, g("remaining_cx_pools")));
     });
     this.update();
   }

@@ -7,6 +7,7 @@ import {
   CircuitBreakerStats,
   ClusterResources,
   DEFAULT_THRESHOLDS,
+  limitsConnectionPools,
   parseCircuitBreakers,
   perHostMaxConnections,
   releaseWorkerResources,
@@ -32,13 +33,14 @@ Deno.test("parseCircuitBreakers: defaults, priorities, refusals", () => {
   assertEquals([d.maxRequests, d.maxConnections, d.maxRetries], [2, 1024, 3]);
   assertEquals([h.maxRetries, h.trackRemaining], [7, true]);
   assertEquals(problems, []);
-  parseCircuitBreakers(
+  const pools = parseCircuitBreakers(
     cb({ thresholds: [{ maxConnectionPools: 1 }], perHostThresholds: [{ maxConnections: 1 }] }),
     problems,
   );
-  assertEquals(problems, [
-    "circuit_breakers.thresholds[0].max_connection_pools is not supported yet",
-  ]);
+  assertEquals(problems, []);
+  assertEquals([pools[0].maxConnectionPools, pools[1].maxConnectionPools], [1, 4294967295]);
+  assert(limitsConnectionPools(pools));
+  assert(!limitsConnectionPools([d, h]));
   const perHost: string[] = [];
   parseCircuitBreakers(cb({ perHostThresholds: [{ maxConnections: 1, maxRequests: 3 }] }), perHost);
   assertEquals(perHost, [
@@ -101,6 +103,21 @@ Deno.test("CircuitBreakerStats: open and remaining gauges from the shared counte
   s.update();
   assertEquals(values.get(p + "default.rq_open"), 1);
   assertEquals(values.get(p + "default.remaining_rq"), 0);
+  // max_connection_pools: cx_pool_open and remaining_cx_pools (unlimited: UINT32_MAX).
+  assertEquals(values.get(p + "default.remaining_cx_pools"), 4294967295);
+  const limited = new ClusterResources(
+    [{ ...t, maxConnectionPools: 2 }, DEFAULT_THRESHOLDS],
+    allocateCircuitBreakerMemory(),
+  );
+  const ls = new CircuitBreakerStats(store, "l", limited);
+  const q = "cluster.l.circuit_breakers.default.";
+  assertEquals([values.get(q + "cx_pool_open"), values.get(q + "remaining_cx_pools")], [0, 2]);
+  assert(limited.forPriority(0).connectionPools.tryCreate());
+  assert(limited.forPriority(0).connectionPools.tryCreate());
+  assert(!limited.forPriority(0).connectionPools.tryCreate());
+  ls.update();
+  assertEquals([values.get(q + "cx_pool_open"), values.get(q + "remaining_cx_pools")], [1, 0]);
+  assertEquals(values.get("cluster.l.circuit_breakers.high.cx_pool_open"), 0);
 });
 
 Deno.test("releaseWorkerResources: what a dead worker held stops counting", () => {

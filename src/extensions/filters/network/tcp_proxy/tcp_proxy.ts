@@ -26,6 +26,7 @@ import type { AccessLogType } from "../../../../formatter/provider.ts";
 import { StreamInfo } from "../../../../stream_info/stream_info.ts";
 import { hostKey } from "../../../../upstream/host.ts";
 import { applySocketOptions } from "../../../../upstream/conn_pool.ts";
+import { PoolSlotLimit } from "../../../../upstream/conn_pool_limit.ts";
 import { xxHash64 } from "../../../../common/hash.ts";
 import { hashOfFilterState, ipOf } from "../../../../router/hash_policy.ts";
 import { type AccessLogInstance, createAccessLogs } from "../../../access_loggers/access_log.ts";
@@ -226,9 +227,20 @@ class TcpProxySession implements BugScope {
       this.#close();
       return;
     }
+    const rm = cluster.resources.forPriority(0);
+    let connections: ResourceLimit = rm.connections;
+    if (cluster.info.connectionPoolsLimited) {
+      // max_connection_pools: the host's TCP pool (conn_pool_limit.ts); none: as Envoy, UH.
+      const release = this.server.pools.tcpPool(cluster.info, host.address, host.port, rm);
+      if (release === undefined) {
+        this.si.setFlag("UH");
+        this.#close();
+        return;
+      }
+      connections = new PoolSlotLimit(rm.connections, release);
+    }
     // Envoy checks the cluster's DEFAULT max_connections here: its TCP pool would queue the
     // connection for one that is never released.
-    const connections = cluster.resources.forPriority(0).connections;
     if (!connections.tryCreate()) {
       this.si.setFlag("UO");
       cs.cxOverflow.inc();
