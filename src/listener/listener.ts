@@ -15,6 +15,12 @@ import type { NetworkFilterFactoryCb } from "../network/filter.ts";
 import type { DownstreamTransportSocketFactory } from "../network/transport_socket.ts";
 import { durationMs } from "../common/duration.ts";
 import { formatAddress } from "../network/address.ts";
+import {
+  applyListenerOptions,
+  listenerSocketOptions,
+  type RawSocketOption,
+  type SocketOptionProblem,
+} from "../network/socket_options.ts";
 import { type ConnectionFacts, FilterChainMatcher } from "./filter_chain_match.ts";
 import { FilterChainMatcherTree } from "./filter_chain_matcher_tree.ts";
 import {
@@ -123,6 +129,8 @@ export class ActiveListener implements ListenerFilterOwner {
   readonly #ignoreGlobalConnLimit: boolean;
   /** Where the workers count this listener's connections (overload_state.ts). */
   readonly #cxSlot: number;
+  /** `socket_options`, set on the listening socket once bound. */
+  readonly #socketOptions: readonly RawSocketOption[] | undefined;
 
   /**
    * The name its connections drain under (server/drain_manager.ts): the listener's name,
@@ -169,6 +177,11 @@ export class ActiveListener implements ListenerFilterOwner {
     this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
     this.#ignoreGlobalConnLimit = config.ignoreGlobalConnLimit;
     this.#cxSlot = overloadState().listenerSlot(config.name);
+    const problems: SocketOptionProblem[] = [];
+    this.#socketOptions = listenerSocketOptions(config.socketOptions, problems);
+    if (problems.length > 0) {
+      throw new Error(`${where}: ${problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`);
+    }
     try {
       this.#accessLogs = createAccessLogs(config.accessLog);
     } catch (e) {
@@ -202,6 +215,15 @@ export class ActiveListener implements ListenerFilterOwner {
         ? "permission denied"
         : (e as Error).message;
       throw new Error(`listener '${this.name}': cannot bind ${this.address}: ${why}`);
+    }
+    if (this.#socketOptions) {
+      try {
+        applyListenerOptions(sa.value.address, this.port, this.#socketOptions);
+      } catch (e) {
+        this.#listener.close();
+        this.#listener = undefined;
+        throw new Error(`listener '${this.name}': ${(e as Error).message}`);
+      }
     }
     const host = sa.value.address.includes(":") ? `[${sa.value.address}]` : sa.value.address;
     // listener.<stat_prefix or address>.*, and this worker's listener.<...>.worker_<id>.*.
