@@ -3,10 +3,7 @@
  * and cluster names, no two listeners on one address, static routes that name defined
  * clusters, and each extension factory's own validation.
  */
-import {
-  listenerSocketOptions,
-  type SocketOptionProblem,
-} from "../network/socket_options.ts";
+import { listenerSocketOptions, type SocketOptionProblem } from "../network/socket_options.ts";
 import {
   fromJson,
   isFieldSet,

@@ -1,8 +1,8 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import {
   decodeSockaddr,
-  IPPROTO_TCP,
   ipBytes,
+  IPPROTO_TCP,
   ipText,
   SO_KEEPALIVE,
   sockaddrIs,

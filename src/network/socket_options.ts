@@ -147,7 +147,9 @@ export function setOptions(
   opts: readonly RawSocketOption[],
 ): RawSocketOption | undefined {
   for (const o of opts) {
-    const ok = o.buf ? fds.setBytes(fd, o.level, o.name, o.buf) : fds.setInt(fd, o.level, o.name, o.int!);
+    const ok = o.buf
+      ? fds.setBytes(fd, o.level, o.name, o.buf)
+      : fds.setInt(fd, o.level, o.name, o.int!);
     if (!ok) return o;
   }
   return undefined;
