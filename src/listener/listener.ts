@@ -320,6 +320,8 @@ export class ActiveListener implements ListenerFilterOwner {
       s.localAddressRestored
     ) {
       conn.restoreAddresses(s.remoteIp, s.remotePort, s.localIp, s.localPort);
+      // Restored, even to the socket's own address: an ORIGINAL_DST cluster then uses it.
+      if (s.localAddressRestored) conn.directLocalAddress ??= formatNetAddr(s.raw.localAddr);
     }
     this.#newConnection(conn, {
       destinationIp: s.localIp,

@@ -159,6 +159,16 @@ export class AcceptedSocket {
     }
   }
 
+  /**
+   * Restores the destination the connection had before a NAT redirect (original_dst): the
+   * local address counts as restored even when it is the socket's own, as in Envoy.
+   */
+  restoreLocalAddress(ip: string, port: number): void {
+    this.localIp = ip;
+    this.localPort = port;
+    this.localAddressRestored = true;
+  }
+
   /** Sets one key of dynamic metadata namespace `ns`. */
   setDynamicMetadata(ns: string, key: string, value: unknown): void {
     const md = this.dynamicMetadata ??= {};
