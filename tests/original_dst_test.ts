@@ -56,7 +56,7 @@ Deno.test("ORIGINAL_DST: routes to the header's ip:port, port override, no heade
     // The port is replaced by upstream_port_override; the header is the configured one.
     const r3 = await curl([`${url}/override`, "-H", "x-dst: 127.0.0.3:1"]);
     assertEquals(r3.out, "from 127.0.0.3");
-    // Without an original destination (no header; SO_ORIGINAL_DST is out of reach): no host.
+    // Without an original destination (no header, no original_dst listener filter): no host.
     const r4 = await curl(["-i", `${url}/`]);
     assertMatch(r4.out, /^HTTP\/1.1 503[\s\S]*no healthy upstream$/);
     const r5 = await curl(["-i", `${url}/`, "-H", "x-envoy-original-dst-host: not-an-address"]);
