@@ -5,7 +5,9 @@
  * connections are not redirected) to the proxy. The proxy reads SO_ORIGINAL_DST /
  * IP6T_SO_ORIGINAL_DST, picks the filter chain by the original destination port, logs it as
  * `%DOWNSTREAM_LOCAL_ADDRESS%` (the socket's own address as the direct one) and an
- * ORIGINAL_DST cluster connects to it, from the HTTP router and from tcp_proxy.
+ * ORIGINAL_DST cluster connects to it, from the HTTP router and from tcp_proxy. A listener
+ * with `use_original_dst` hands redirected connections to the listener bound to their original
+ * address (exact, else the port's wildcard), or keeps them.
  *
  * This file runs itself inside the namespace: the outer test starts `deno test` on this file
  * under `unshare -rn` with DENVOY_IN_NETNS=1, where the inner tests run.
@@ -101,6 +103,9 @@ ${log.replace(/^/gm, "          ")}
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router`;
 
+const DIRECT = (body: string) =>
+  `direct_response: { status: 200, body: { inline_string: "${body}" } }`;
+
 const ORIGINAL_DST_FILTER = `
     listener_filters:
     - name: envoy.filters.listener.original_dst
@@ -119,6 +124,7 @@ Deno.test({
       );
     const v4 = up("0.0.0.0"), v6 = up("::1");
     const log = tempFile("", ".log");
+    const handedLog = tempFile("", ".log");
     const format =
       "%DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_DIRECT_LOCAL_ADDRESS% %UPSTREAM_HOST% %RESPONSE_CODE%";
     const yaml = `admin:
@@ -132,7 +138,7 @@ static_resources:
       filter_chain_match: { destination_port: ${v4.addr.port} }
       filters:${HCM(fileAccessLog(log, format), "route: { cluster: od }")}
     - name: direct
-      filters:${HCM("", 'direct_response: { status: 200, body: { inline_string: "direct" } }')}
+      filters:${HCM("", DIRECT("direct"))}
   - name: v6
     address: { socket_address: { address: "::1", port_value: 0 } }${ORIGINAL_DST_FILTER}
     filter_chains:
@@ -146,13 +152,31 @@ static_resources:
           "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
           stat_prefix: tcp
           cluster: od
+  - name: outbound
+    use_original_dst: true
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }${ORIGINAL_DST_FILTER}
+    filter_chains:
+    - filters:${HCM("", DIRECT("outbound"))}
+  - name: handed
+    address: { socket_address: { address: 127.0.0.4, port_value: 0 } }
+    filter_chains:
+    - filters:${HCM(fileAccessLog(handedLog, format), DIRECT("handed"))}
+  - name: wildcard
+    address: { socket_address: { address: 0.0.0.0, port_value: 0 } }
+    listener_filters:
+    - name: envoy.filters.listener.http_inspector
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector
+    filter_chains:
+    - filter_chain_match: { application_protocols: [http/1.1] }
+      filters:${HCM("", DIRECT("wildcard"))}
   clusters:
   - name: od
     type: ORIGINAL_DST
     lb_policy: CLUSTER_PROVIDED
     connect_timeout: 1s
 `;
-    const p = await Proxy.start(yaml);
+    const p = await Proxy.start(yaml, ["--file-flush-interval-msec", "20"]);
     try {
       await redirect("iptables", "127.0.0.2", v4.addr.port, p.port("v4"));
       await redirect("ip6tables", "::1", v6.addr.port, p.port("v6"));
@@ -174,6 +198,23 @@ static_resources:
       // tcp_proxy to the ORIGINAL_DST cluster.
       const r3 = await get(`http://127.0.0.3:${v4.addr.port}/c`);
       assertEquals(r3.out, "upstream 0.0.0.0 /c", r3.err);
+      // use_original_dst: the listener bound to the original address takes the connection
+      // (exact address, else the wildcard of the port); without one it stays.
+      const [outbound, handed, wildcard] = [
+        p.port("outbound"),
+        p.port("handed"),
+        p.port("wildcard"),
+      ];
+      await redirect("iptables", "127.0.0.4", handed, outbound);
+      await redirect("iptables", "127.0.0.5", handed, outbound);
+      await redirect("iptables", "127.0.0.6", wildcard, outbound);
+      assertEquals((await get(`http://127.0.0.4:${handed}/`)).out, "handed");
+      assertEquals(
+        await waitForLines(handedLog, 1),
+        [`127.0.0.4:${handed} 127.0.0.1:${outbound} - 200`],
+      );
+      assertEquals((await get(`http://127.0.0.5:${handed}/`)).out, "outbound");
+      assertEquals((await get(`http://127.0.0.6:${wildcard}/`)).out, "wildcard");
       // Not redirected: the proxy's own port picks the other chain.
       const r4 = await curl([`http://127.0.0.1:${p.port("v4")}/`]);
       assertEquals(r4.out, "direct");

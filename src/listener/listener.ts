@@ -30,6 +30,12 @@ import {
   ListenerFilterStats,
 } from "./listener_filter.ts";
 import { buildListenerFilters } from "./listener_filters_config.ts";
+import {
+  addHandOffTarget,
+  findHandOffTarget,
+  type HandOffTarget,
+  removeHandOffTarget,
+} from "./original_dst_handoff.ts";
 import { listenerStatName, ListenerStats } from "../stats/data_path_stats.ts";
 import {
   type AccessLogInstance,
@@ -108,9 +114,13 @@ function buildChain(
 const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
 
 /** A bound listener. */
-export class ActiveListener implements ListenerFilterOwner {
+export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
   readonly name: string;
   readonly address: string;
+  /** The configured IP (the hand-off of `use_original_dst` finds listeners by it). */
+  ip = "";
+  /** `use_original_dst`: connections restored to another listener's address go to it. */
+  readonly #useOriginalDst: boolean;
   readonly #matcher: { select(f: ConnectionFacts): BuiltChain | undefined };
   /** Runs listener_filters on each socket; undefined when the listener has none. */
   #listenerFilters: ListenerFilterManager | undefined;
@@ -176,6 +186,7 @@ export class ActiveListener implements ListenerFilterOwner {
     }, where);
     this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
     this.#ignoreGlobalConnLimit = config.ignoreGlobalConnLimit;
+    this.#useOriginalDst = config.useOriginalDst ?? false;
     this.#cxSlot = overloadState().listenerSlot(config.name);
     const problems: SocketOptionProblem[] = [];
     this.#socketOptions = listenerSocketOptions(config.socketOptions, problems);
@@ -225,6 +236,8 @@ export class ActiveListener implements ListenerFilterOwner {
         throw new Error(`listener '${this.name}': ${(e as Error).message}`);
       }
     }
+    this.ip = sa.value.address;
+    addHandOffTarget(this);
     const host = sa.value.address.includes(":") ? `[${sa.value.address}]` : sa.value.address;
     // listener.<stat_prefix or address>.*, and this worker's listener.<...>.worker_<id>.*.
     this.#statName = this.config.statPrefix || listenerStatName(`${host}:${this.port}`);
@@ -314,6 +327,10 @@ export class ActiveListener implements ListenerFilterOwner {
 
   /** ListenerFilterOwner: the socket's listener filters are done; its filter chain takes it. */
   onListenerFiltersDone(s: AcceptedSocket): void {
+    if (this.#useOriginalDst && s.localAddressRestored && s.mayHandOff) {
+      const to = findHandOffTarget<ActiveListener>(s.localIp, s.localPort);
+      if (to && to !== this && to.#takeHandOff(s, this.#cxSlot)) return;
+    }
     const conn = new Connection(s.takeConn(), this.#bufferLimit);
     if (
       s.remoteIp !== s.directRemoteIp || s.remotePort !== s.directRemotePort ||
@@ -333,6 +350,30 @@ export class ActiveListener implements ListenerFilterOwner {
       transportProtocol: s.transportProtocol || "raw_buffer",
       applicationProtocols: s.applicationProtocols,
     }, s);
+  }
+
+  /**
+   * Takes a socket `use_original_dst` handed off from another listener: it counts against
+   * this listener's connection limits from now on, and this listener's filters and chains take
+   * it (Envoy's `onAcceptWorker` without a further hand-off). False when it cannot be taken (a
+   * read of the other listener's filters is still in flight, which this listener's filters
+   * would race): the other listener keeps it.
+   */
+  #takeHandOff(s: AcceptedSocket, fromSlot: number): boolean {
+    if (!this.#listener || (s.readPending && this.#listenerFilters)) return false;
+    overloadState().release(fromSlot);
+    const rejected = overloadState().admit(this.#ignoreGlobalConnLimit, this.#cxSlot);
+    if (rejected) {
+      this.#stats.rejected(rejected);
+      try {
+        s.raw.close();
+      } catch { /* already closed */ }
+      return true;
+    }
+    s.mayHandOff = false;
+    if (this.#listenerFilters) this.#listenerFilters.adopt(s);
+    else this.onListenerFiltersDone(s);
+    return true;
   }
 
   /** ListenerFilterOwner: a listener filter closed the socket (or it timed out): log it. */
@@ -471,6 +512,7 @@ export class ActiveListener implements ListenerFilterOwner {
       this.#listener?.close();
     } catch { /* already closed */ }
     this.#listener = undefined;
+    removeHandOffTarget(this);
     this.#listenerFilters?.closeAll();
     if (closeAll) { for (const c of this.#connections.toArray()) c.close(); }
   }

@@ -27,6 +27,8 @@ export const LISTENER_FIELDS: FieldTable = {
       // STATE_BOUND / STATE_LISTENING, after Deno's listen() (network/socket_options.ts);
       // STATE_PREBIND is refused there.
       "socket_options",
+      // The hand-off to the listener of the restored address (original_dst_handoff.ts).
+      "use_original_dst",
     ],
     "envoy.config.core.v3.SocketOption": [
       "description",
