@@ -10,15 +10,16 @@ import { assert, assertEquals } from "../src/testing/assert.ts";
 import { curl, httpConfig, Proxy, staticCluster } from "./proxy.ts";
 
 /**
- * The /proc/net/tcp timer of the socket whose local port is `port` (and remote port `peer`
- * when given): its kind and when it fires, in seconds.
+ * The /proc/net/tcp timer of the established socket from local port `port` to remote port
+ * `peer` (other sockets, of other processes too, may share either port): its kind and when it
+ * fires, in seconds.
  */
-async function timer(port: number, peer?: number): Promise<[string, number] | undefined> {
+async function timer(port: number, peer: number): Promise<[string, number] | undefined> {
   const hex = (n: number) => `:${n.toString(16).toUpperCase().padStart(4, "0")}`;
   for (const line of (await Deno.readTextFile("/proc/net/tcp")).split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
     // sl local_address rem_address st tx:rx tr:when ... (when: in USER_HZ, 100 a second)
-    if (f[1]?.endsWith(hex(port)) && (peer === undefined || f[2]?.endsWith(hex(peer)))) {
+    if (f[1]?.endsWith(hex(port)) && f[2]?.endsWith(hex(peer)) && f[3] === "01") {
       const [kind, when] = f[5].split(":");
       return [kind, parseInt(when, 16) / 100];
     }
@@ -26,9 +27,9 @@ async function timer(port: number, peer?: number): Promise<[string, number] | un
   return undefined;
 }
 
-/** The /proc/net/tcp timer kind of the socket whose local port is `port` (undefined if none). */
-async function timerKind(port: number): Promise<string | undefined> {
-  return (await timer(port))?.[0];
+/** The /proc/net/tcp timer kind of the socket from `port` to `peer` (undefined if none). */
+async function timerKind(port: number, peer: number): Promise<string | undefined> {
+  return (await timer(port, peer))?.[0];
 }
 
 for (const keepalive of [true, false]) {
@@ -50,7 +51,7 @@ for (const keepalive of [true, false]) {
       assertEquals((await curl([`http://127.0.0.1:${p.port()}/`])).out, "ok");
       // The pooled connection stays open (keep-alive): its kernel timer says whether
       // SO_KEEPALIVE is on.
-      assertEquals(await timerKind(proxyPort), keepalive ? "02" : "00");
+      assertEquals(await timerKind(proxyPort, srv.addr.port), keepalive ? "02" : "00");
     } finally {
       await p.stop();
       await srv.shutdown();
@@ -89,7 +90,7 @@ Deno.test("tcp_keepalive timers and listener socket_options: the kernel's keepal
       "HTTP/1.1 200",
     );
     // Upstream: SO_KEEPALIVE with TCP_KEEPIDLE 77 s (the system default is 7200 s).
-    const up = await timer(proxyPort);
+    const up = await timer(proxyPort, srv.addr.port);
     assert(up && up[0] === "02" && up[1] <= 77 && up[1] > 60, `upstream timer ${up}`);
     // Downstream: the accepted socket inherits the listening socket's options (55 s).
     const down = await timer(p.port(), (client.localAddr as Deno.NetAddr).port);
