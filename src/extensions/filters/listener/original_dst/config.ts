@@ -55,7 +55,7 @@ export const originalDstListenerFilterFactory: ExtensionFactory = {
   validate(_config, ctx) {
     const why = socketFdUnavailable();
     if (why) {
-      ctx.unsupported(`envoy.filters.listener.original_dst (SO_ORIGINAL_DST: ${why})`);
+      ctx.unsupported(`reading SO_ORIGINAL_DST of the accepted socket (${why})`);
     }
   },
   createListenerFilter() {
