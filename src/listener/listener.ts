@@ -15,6 +15,7 @@ import type { NetworkFilterFactoryCb } from "../network/filter.ts";
 import type { DownstreamTransportSocketFactory } from "../network/transport_socket.ts";
 import { durationMs } from "../common/duration.ts";
 import { formatAddress } from "../network/address.ts";
+import { ipBytes, ipText } from "../network/socket_fd.ts";
 import {
   applyListenerOptions,
   listenerSocketOptions,
@@ -236,7 +237,9 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
         throw new Error(`listener '${this.name}': ${(e as Error).message}`);
       }
     }
-    this.ip = sa.value.address;
+    // As the original destination is written (e.g. "::1" for "0:0:0:0:0:0:0:1").
+    const ip = ipBytes(sa.value.address);
+    this.ip = ip ? ipText(ip) : sa.value.address;
     addHandOffTarget(this);
     const host = sa.value.address.includes(":") ? `[${sa.value.address}]` : sa.value.address;
     // listener.<stat_prefix or address>.*, and this worker's listener.<...>.worker_<id>.*.
