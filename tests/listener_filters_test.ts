@@ -469,7 +469,7 @@ ${indent(staticCluster("echo", echo.port), 2)}
   }
 });
 
-Deno.test("--mode validate: original_dst, all PROXY versions disallowed, a bad matcher, duplicate chains", async () => {
+Deno.test("--mode validate: original_dst's traffic_direction, socket option STATE_PREBIND, all PROXY versions disallowed, a bad matcher, duplicate chains", async () => {
   const { runMain, tempFile } = await import("./helpers.ts");
   const listener = (filters: string, rest: string) =>
     `static_resources:
@@ -489,10 +489,18 @@ ${indent(rest, 4)}
       listener(
         `- name: envoy.filters.listener.original_dst
   typed_config:
-    "@type": type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst`,
+    "@type": type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst
+    traffic_direction: INBOUND`,
         `filter_chains:\n${chain("a")}`,
       ),
-      "SO_ORIGINAL_DST",
+      "traffic_direction",
+    ],
+    [
+      listener(
+        PROXY_PROTOCOL(),
+        `socket_options: [{ level: 1, name: 9, int_value: 1 }]\nfilter_chains:\n${chain("a")}`,
+      ),
+      "STATE_PREBIND",
     ],
     [
       listener(PROXY_PROTOCOL("disallowed_versions: [V1, V2]"), `filter_chains:\n${chain("a")}`),

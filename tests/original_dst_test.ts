@@ -3,7 +3,8 @@
  * x-envoy-original-dst-host (or the configured header), applies upstream_port_override, and
  * forgets hosts once they are idle for cleanup_interval.
  */
-import { assertEquals, assertMatch } from "../src/testing/assert.ts";
+import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
+import { MAIN, tempFile } from "./helpers.ts";
 import { curl, httpConfig, Proxy } from "./proxy.ts";
 
 /** An upstream on `hostname` answering with its own name. */
@@ -56,7 +57,7 @@ Deno.test("ORIGINAL_DST: routes to the header's ip:port, port override, no heade
     // The port is replaced by upstream_port_override; the header is the configured one.
     const r3 = await curl([`${url}/override`, "-H", "x-dst: 127.0.0.3:1"]);
     assertEquals(r3.out, "from 127.0.0.3");
-    // Without an original destination (no header; SO_ORIGINAL_DST is out of reach): no host.
+    // Without an original destination (no header, no original_dst listener filter): no host.
     const r4 = await curl(["-i", `${url}/`]);
     assertMatch(r4.out, /^HTTP\/1.1 503[\s\S]*no healthy upstream$/);
     const r5 = await curl(["-i", `${url}/`, "-H", "x-envoy-original-dst-host: not-an-address"]);
@@ -105,4 +106,55 @@ Deno.test("ORIGINAL_DST: Envoy's config checks", async () => {
     ),
     /ORIGINAL_DST clusters must have no load assignment configured/,
   );
+});
+
+Deno.test({
+  name: /\.[jt]s$/.test(MAIN)
+    ? "without FFI: original_dst, listener socket_options and keepalive timers are refused at config time"
+    : "without FFI (skipped: a compiled binary cannot be denied FFI)",
+  ignore: !/\.[jt]s$/.test(MAIN),
+  async fn() {
+    const yaml = `static_resources:
+  listeners:
+  - name: l
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    socket_options: [{ level: 1, name: 9, int_value: 1, state: STATE_LISTENING }]
+    listener_filters:
+    - name: envoy.filters.listener.original_dst
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: t
+          cluster: c
+  clusters:
+  - name: c
+    type: ORIGINAL_DST
+    lb_policy: CLUSTER_PROVIDED
+    upstream_connection_options: { tcp_keepalive: { keepalive_time: 10 } }
+`;
+    const path = tempFile(yaml);
+    const run = (ffi: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", ...ffi, "--unstable-net", MAIN, "--mode", "validate", "-c", path],
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+      }).output();
+    const denied = await run(["--deny-ffi"]);
+    const text = new TextDecoder().decode(denied.stderr) + new TextDecoder().decode(denied.stdout);
+    assert(!denied.success, text);
+    for (
+      const at of [
+        ":5:21: static_resources.listeners[0].socket_options: unsupported",
+        ":9:9: static_resources.listeners[0].listener_filters[0].typed_config: unsupported",
+        ":18:5: static_resources.clusters[0]: cluster 'c': upstream_connection_options.tcp_keepalive",
+      ]
+    ) assert(text.includes(at), `${at}:\n${text}`);
+    assertEquals((text.match(/--allow-ffi/g) ?? []).length, 3, text);
+    assert((await run([])).success);
+  },
 });

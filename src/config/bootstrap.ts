@@ -386,9 +386,7 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
       ...position(ctx.src, use.at),
       path: use.path,
       message: `unsupported extension '${name}' (${use.typeUrl})` +
-        (use.known
-          ? (UNREACHABLE[typeName] ?? "")
-          : ": its config type is not part of the Envoy API denvoy knows"),
+        (use.known ? "" : ": its config type is not part of the Envoy API denvoy knows"),
       extension: { name, typeUrl: use.typeUrl },
     });
   }
@@ -418,14 +416,6 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
     });
   }
 }
-
-/** Why some extensions cannot be built on Deno at all, by config type. */
-const UNREACHABLE: Readonly<Record<string, string>> = {
-  "envoy.extensions.filters.listener.original_dst.v3.OriginalDst":
-    ": the original destination (SO_ORIGINAL_DST) cannot be read from a Deno socket, which " +
-    "offers no getsockopt; an ORIGINAL_DST cluster can take the destination from a header " +
-    "(original_dst_lb_config.use_http_header)",
-};
 
 /** Files the config reads (certificates, Lua/Wasm code, filesystem xDS) must exist. */
 function checkFiles(ctx: WalkContext, issues: ConfigIssue[]) {

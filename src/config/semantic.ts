@@ -3,6 +3,7 @@
  * and cluster names, no two listeners on one address, static routes that name defined
  * clusters, and each extension factory's own validation.
  */
+import { listenerSocketOptions, type SocketOptionProblem } from "../network/socket_options.ts";
 import {
   fromJson,
   isFieldSet,
@@ -364,6 +365,12 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
       r.report(`${path}.access_log[${i}]${p.field}`, p.message);
     }
   });
+  const socketOptionProblems: SocketOptionProblem[] = [];
+  listenerSocketOptions(l.socketOptions, socketOptionProblems);
+  for (const p of socketOptionProblems) {
+    if (p.unsupported) r.unsupported(`${path}.${p.field}`, p.message);
+    else r.report(`${path}.${p.field}`, p.message);
+  }
   if (l.connectionBalanceConfig) {
     r.refuseField(
       path,

@@ -15,6 +15,13 @@ import type { NetworkFilterFactoryCb } from "../network/filter.ts";
 import type { DownstreamTransportSocketFactory } from "../network/transport_socket.ts";
 import { durationMs } from "../common/duration.ts";
 import { formatAddress } from "../network/address.ts";
+import { ipBytes, ipText } from "../network/socket_fd.ts";
+import {
+  applyListenerOptions,
+  listenerSocketOptions,
+  type RawSocketOption,
+  type SocketOptionProblem,
+} from "../network/socket_options.ts";
 import { type ConnectionFacts, FilterChainMatcher } from "./filter_chain_match.ts";
 import { FilterChainMatcherTree } from "./filter_chain_matcher_tree.ts";
 import {
@@ -24,6 +31,12 @@ import {
   ListenerFilterStats,
 } from "./listener_filter.ts";
 import { buildListenerFilters } from "./listener_filters_config.ts";
+import {
+  addHandOffTarget,
+  findHandOffTarget,
+  type HandOffTarget,
+  removeHandOffTarget,
+} from "./original_dst_handoff.ts";
 import { listenerStatName, ListenerStats } from "../stats/data_path_stats.ts";
 import {
   type AccessLogInstance,
@@ -102,9 +115,13 @@ function buildChain(
 const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
 
 /** A bound listener. */
-export class ActiveListener implements ListenerFilterOwner {
+export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
   readonly name: string;
   readonly address: string;
+  /** The configured IP (the hand-off of `use_original_dst` finds listeners by it). */
+  ip = "";
+  /** `use_original_dst`: connections restored to another listener's address go to it. */
+  readonly #useOriginalDst: boolean;
   readonly #matcher: { select(f: ConnectionFacts): BuiltChain | undefined };
   /** Runs listener_filters on each socket; undefined when the listener has none. */
   #listenerFilters: ListenerFilterManager | undefined;
@@ -123,6 +140,8 @@ export class ActiveListener implements ListenerFilterOwner {
   readonly #ignoreGlobalConnLimit: boolean;
   /** Where the workers count this listener's connections (overload_state.ts). */
   readonly #cxSlot: number;
+  /** `socket_options`, set on the listening socket once bound. */
+  readonly #socketOptions: readonly RawSocketOption[] | undefined;
 
   /**
    * The name its connections drain under (server/drain_manager.ts): the listener's name,
@@ -168,7 +187,13 @@ export class ActiveListener implements ListenerFilterOwner {
     }, where);
     this.#bufferLimit = config.perConnectionBufferLimitBytes ?? 1024 * 1024;
     this.#ignoreGlobalConnLimit = config.ignoreGlobalConnLimit;
+    this.#useOriginalDst = config.useOriginalDst ?? false;
     this.#cxSlot = overloadState().listenerSlot(config.name);
+    const problems: SocketOptionProblem[] = [];
+    this.#socketOptions = listenerSocketOptions(config.socketOptions, problems);
+    if (problems.length > 0) {
+      throw new Error(`${where}: ${problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`);
+    }
     try {
       this.#accessLogs = createAccessLogs(config.accessLog);
     } catch (e) {
@@ -203,6 +228,19 @@ export class ActiveListener implements ListenerFilterOwner {
         : (e as Error).message;
       throw new Error(`listener '${this.name}': cannot bind ${this.address}: ${why}`);
     }
+    if (this.#socketOptions) {
+      try {
+        applyListenerOptions(sa.value.address, this.port, this.#socketOptions);
+      } catch (e) {
+        this.#listener.close();
+        this.#listener = undefined;
+        throw new Error(`listener '${this.name}': ${(e as Error).message}`);
+      }
+    }
+    // As the original destination is written (e.g. "::1" for "0:0:0:0:0:0:0:1").
+    const ip = ipBytes(sa.value.address);
+    this.ip = ip ? ipText(ip) : sa.value.address;
+    addHandOffTarget(this);
     const host = sa.value.address.includes(":") ? `[${sa.value.address}]` : sa.value.address;
     // listener.<stat_prefix or address>.*, and this worker's listener.<...>.worker_<id>.*.
     this.#statName = this.config.statPrefix || listenerStatName(`${host}:${this.port}`);
@@ -292,12 +330,18 @@ export class ActiveListener implements ListenerFilterOwner {
 
   /** ListenerFilterOwner: the socket's listener filters are done; its filter chain takes it. */
   onListenerFiltersDone(s: AcceptedSocket): void {
+    if (this.#useOriginalDst && s.localAddressRestored && s.mayHandOff) {
+      const to = findHandOffTarget<ActiveListener>(s.localIp, s.localPort);
+      if (to && to !== this && to.#takeHandOff(s, this.#cxSlot)) return;
+    }
     const conn = new Connection(s.takeConn(), this.#bufferLimit);
     if (
       s.remoteIp !== s.directRemoteIp || s.remotePort !== s.directRemotePort ||
       s.localAddressRestored
     ) {
       conn.restoreAddresses(s.remoteIp, s.remotePort, s.localIp, s.localPort);
+      // Restored, even to the socket's own address: an ORIGINAL_DST cluster then uses it.
+      if (s.localAddressRestored) conn.directLocalAddress ??= formatNetAddr(s.raw.localAddr);
     }
     this.#newConnection(conn, {
       destinationIp: s.localIp,
@@ -309,6 +353,30 @@ export class ActiveListener implements ListenerFilterOwner {
       transportProtocol: s.transportProtocol || "raw_buffer",
       applicationProtocols: s.applicationProtocols,
     }, s);
+  }
+
+  /**
+   * Takes a socket `use_original_dst` handed off from another listener: it counts against
+   * this listener's connection limits from now on, and this listener's filters and chains take
+   * it (Envoy's `onAcceptWorker` without a further hand-off). False when it cannot be taken (a
+   * read of the other listener's filters is still in flight, which this listener's filters
+   * would race): the other listener keeps it.
+   */
+  #takeHandOff(s: AcceptedSocket, fromSlot: number): boolean {
+    if (!this.#listener || (s.readPending && this.#listenerFilters)) return false;
+    overloadState().release(fromSlot);
+    const rejected = overloadState().admit(this.#ignoreGlobalConnLimit, this.#cxSlot);
+    if (rejected) {
+      this.#stats.rejected(rejected);
+      try {
+        s.raw.close();
+      } catch { /* already closed */ }
+      return true;
+    }
+    s.mayHandOff = false;
+    if (this.#listenerFilters) this.#listenerFilters.adopt(s);
+    else this.onListenerFiltersDone(s);
+    return true;
   }
 
   /** ListenerFilterOwner: a listener filter closed the socket (or it timed out): log it. */
@@ -447,6 +515,7 @@ export class ActiveListener implements ListenerFilterOwner {
       this.#listener?.close();
     } catch { /* already closed */ }
     this.#listener = undefined;
+    removeHandOffTarget(this);
     this.#listenerFilters?.closeAll();
     if (closeAll) { for (const c of this.#connections.toArray()) c.close(); }
   }

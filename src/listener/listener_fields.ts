@@ -1,6 +1,6 @@
 /**
  * Fields of listeners and filter chains that listener.ts, filter_chain_match.ts and the worker
- * implement (see config/field_support.ts). Socket options and UDP are refused.
+ * implement (see config/field_support.ts). UDP is refused.
  */
 import type { FieldTable } from "../config/field_support.ts";
 
@@ -24,6 +24,19 @@ export const LISTENER_FIELDS: FieldTable = {
       "listener_filters_timeout",
       "continue_on_listener_filters_timeout",
       "ignore_global_conn_limit",
+      // STATE_BOUND / STATE_LISTENING, after Deno's listen() (network/socket_options.ts);
+      // STATE_PREBIND is refused there.
+      "socket_options",
+      // The hand-off to the listener of the restored address (original_dst_handoff.ts).
+      "use_original_dst",
+    ],
+    "envoy.config.core.v3.SocketOption": [
+      "description",
+      "level",
+      "name",
+      "int_value",
+      "buf_value",
+      "state",
     ],
     // listener_filters (listener_filter.ts, listener_filters_config.ts); config_discovery
     // (ECDS) is refused.

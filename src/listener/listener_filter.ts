@@ -138,6 +138,35 @@ export class AcceptedSocket {
     this.localPort = l.port;
   }
 
+  /** Whether `use_original_dst` may still move the socket to another listener. */
+  mayHandOff = true;
+
+  /**
+   * Takes over a socket another listener handed off (`use_original_dst`): what its listener
+   * filters read and found about the socket, which this listener's filters see again.
+   */
+  carryOver(prev: AcceptedSocket): void {
+    this.#buf = prev.#buf;
+    this.#start = prev.#start;
+    this.#end = prev.#end;
+    this.remoteIp = prev.remoteIp;
+    this.remotePort = prev.remotePort;
+    this.localIp = prev.localIp;
+    this.localPort = prev.localPort;
+    this.localAddressRestored = prev.localAddressRestored;
+    this.serverName = prev.serverName;
+    this.transportProtocol = prev.transportProtocol;
+    this.applicationProtocols = prev.applicationProtocols;
+    this.ja3 = prev.ja3;
+    this.ja4 = prev.ja4;
+    this.mayHandOff = false;
+  }
+
+  /** Whether a read started by the filters is still in flight (they timed out). */
+  get readPending(): boolean {
+    return this.#pendingRead !== undefined;
+  }
+
   /** Everything buffered and not drained. */
   get data(): Uint8Array {
     return this.#buf.subarray(this.#start, this.#end);
@@ -157,6 +186,16 @@ export class AcceptedSocket {
       this.localPort = localPort;
       this.localAddressRestored = true;
     }
+  }
+
+  /**
+   * Restores the destination the connection had before a NAT redirect (original_dst): the
+   * local address counts as restored even when it is the socket's own, as in Envoy.
+   */
+  restoreLocalAddress(ip: string, port: number): void {
+    this.localIp = ip;
+    this.localPort = port;
+    this.localAddressRestored = true;
   }
 
   /** Sets one key of dynamic metadata namespace `ns`. */
@@ -349,7 +388,17 @@ export class ListenerFilterManager {
 
   /** Runs the filters on a newly accepted socket. */
   accept(raw: Deno.TcpConn): void {
-    const s = new AcceptedSocket(raw, this);
+    this.#run(new AcceptedSocket(raw, this));
+  }
+
+  /** Runs the filters on a socket another listener handed off (`use_original_dst`). */
+  adopt(prev: AcceptedSocket): void {
+    const s = new AcceptedSocket(prev.raw, this);
+    s.carryOver(prev);
+    this.#run(s);
+  }
+
+  #run(s: AcceptedSocket): void {
     this.#pending.add(s);
     this.stats.preCxActive.inc();
     if (this.timeoutMs > 0) {

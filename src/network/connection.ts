@@ -71,7 +71,10 @@ export class Connection {
   localPort: number;
   /** The socket's own peer, whatever a listener filter restored (`%DOWNSTREAM_DIRECT_...%`). */
   readonly directRemoteAddress: string;
-  /** The socket's own local address, when a listener filter restored another one. */
+  /**
+   * The socket's own local address, when a listener filter restored the local address
+   * (proxy_protocol, original_dst); set means restored (Envoy's `localAddressRestored()`).
+   */
   directLocalAddress: string | undefined = undefined;
   #cb: ConnectionCallbacks | undefined;
   #readPaused = false;

@@ -357,7 +357,14 @@ export class RouterFilter implements StreamDecoderFilter {
       this.#lbContext = {
         hashKey,
         metadataMatch,
-        ...(originalDst ? { downstreamHeaders: headers } : {}),
+        ...(originalDst
+          ? {
+            downstreamHeaders: headers,
+            downstreamLocalAddress: si.downstreamDirectLocalAddress === undefined
+              ? undefined
+              : si.downstreamLocalAddress,
+          }
+          : {}),
       };
     }
     const host = lb?.chooseHost(this.#lbContext);

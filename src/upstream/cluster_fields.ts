@@ -65,8 +65,12 @@ export const CLUSTER_FIELDS: FieldTable = {
       "min_retry_concurrency",
     ],
     "envoy.config.cluster.v3.UpstreamConnectionOptions": ["tcp_keepalive"],
-    // SO_KEEPALIVE is switched on; the kernel's tcp_keepalive_* settings apply (conn_pool.ts).
-    "envoy.config.core.v3.TcpKeepalive": [],
+    // SO_KEEPALIVE, and the timers through the socket's descriptor (network/socket_options.ts).
+    "envoy.config.core.v3.TcpKeepalive": [
+      "keepalive_probes",
+      "keepalive_time",
+      "keepalive_interval",
+    ],
     // original_dst_cluster.ts; metadata_key is refused by cluster_info.ts.
     "envoy.config.cluster.v3.Cluster.OriginalDstLbConfig": [
       "use_http_header",
@@ -237,11 +241,6 @@ export const CLUSTER_FIELDS: FieldTable = {
     "envoy.config.cluster.v3.UpstreamConnectionOptions": [
       "set_local_interface_name_on_upstream_connections",
       "happy_eyeballs_config",
-    ],
-    "envoy.config.core.v3.TcpKeepalive": [
-      "keepalive_probes",
-      "keepalive_time",
-      "keepalive_interval",
     ],
     "envoy.config.cluster.v3.Cluster.LbSubsetConfig": [
       "locality_weight_aware",

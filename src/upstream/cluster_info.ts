@@ -42,6 +42,7 @@ import { EDS } from "../xds/resource_types.ts";
 import type { Http2Options } from "../http/http2/connection.ts";
 import { resolveHttp2Options } from "../http/http2/http2_options.ts";
 import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
+import { type RawSocketOption, tcpKeepaliveOptions } from "../network/socket_options.ts";
 
 /** The cluster types implemented, by Envoy's `Cluster.DiscoveryType` names. */
 export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST" | "EDS";
@@ -133,6 +134,8 @@ export interface ClusterInfo {
   readonly originalDst?: OriginalDstSettings;
   /** `upstream_connection_options.tcp_keepalive` is set: upstream sockets use SO_KEEPALIVE. */
   readonly tcpKeepalive?: boolean;
+  /** The keepalive timers of `tcp_keepalive`, when it sets any (setsockopt on each socket). */
+  readonly upstreamSocketOptions?: readonly RawSocketOption[];
   /** `close_connections_on_host_health_failure`, when set. */
   readonly closeConnectionsOnHostHealthFailure?: boolean;
   /** `transport_socket` when not plaintext (TLS), its config unpacked. */
@@ -322,7 +325,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     },
     ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),
     ...(originalDst ? { originalDst } : {}),
-    ...(upstreamConnectionOptions(config, problems) ? { tcpKeepalive: true } : {}),
+    ...upstreamConnectionOptions(config, problems),
     ...(config.closeConnectionsOnHostHealthFailure
       ? { closeConnectionsOnHostHealthFailure: true }
       : {}),
@@ -375,13 +378,16 @@ function edsProblems(config: ClusterConfig, problems: string[]): void {
 }
 
 /**
- * Whether upstream sockets turn SO_KEEPALIVE on. A Deno socket offers only that switch
- * (`setKeepAlive`): the probe count and timers cannot be set, so asking for them is refused
- * rather than left to the kernel's defaults silently.
+ * `upstream_connection_options`: whether upstream sockets turn SO_KEEPALIVE on, and the
+ * keepalive timers (TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL) to set through the socket's
+ * descriptor when the config gives any (network/socket_options.ts).
  */
-function upstreamConnectionOptions(config: ClusterConfig, problems: string[]): boolean {
+function upstreamConnectionOptions(
+  config: ClusterConfig,
+  problems: string[],
+): Pick<ClusterInfo, "tcpKeepalive" | "upstreamSocketOptions"> {
   const o = config.upstreamConnectionOptions;
-  if (!o) return false;
+  if (!o) return {};
   if (o.setLocalInterfaceNameOnUpstreamConnections) {
     problems.push(
       "upstream_connection_options.set_local_interface_name_on_upstream_connections is not " +
@@ -392,23 +398,9 @@ function upstreamConnectionOptions(config: ClusterConfig, problems: string[]): b
     problems.push("upstream_connection_options.happy_eyeballs_config is not supported yet");
   }
   const k = o.tcpKeepalive;
-  if (!k) return false;
-  for (
-    const [field, value] of [
-      ["keepalive_probes", k.keepaliveProbes],
-      ["keepalive_time", k.keepaliveTime],
-      ["keepalive_interval", k.keepaliveInterval],
-    ] as const
-  ) {
-    if (value !== undefined) {
-      problems.push(
-        `upstream_connection_options.tcp_keepalive.${field} is not supported: a Deno socket ` +
-          "can only switch SO_KEEPALIVE on (give tcp_keepalive: {} to use the system's " +
-          "keepalive settings)",
-      );
-    }
-  }
-  return true;
+  if (!k) return {};
+  const opts = tcpKeepaliveOptions(k, "upstream_connection_options.tcp_keepalive", problems);
+  return opts ? { tcpKeepalive: true, upstreamSocketOptions: opts } : { tcpKeepalive: true };
 }
 
 /** Envoy's OriginalDstClusterFactory checks and the cluster's settings. */

@@ -520,26 +520,39 @@ Deno.test("parseCluster: the preserve_case stateful formatter's settings", () =>
   );
 });
 
-Deno.test("parseCluster: tcp_keepalive turns SO_KEEPALIVE on; its timers are refused", () => {
+Deno.test("parseCluster: tcp_keepalive turns SO_KEEPALIVE on and sets its timers", () => {
   const on = parseCluster(cluster({
     name: "c",
     load_assignment: { endpoints: [{ lb_endpoints: [endpoint("127.0.0.1")] }] },
     upstream_connection_options: { tcp_keepalive: {} },
   })).info;
   assertEquals(on.tcpKeepalive, true);
+  // Only SO_KEEPALIVE: Deno's setKeepAlive does it, no descriptor is looked up.
+  assertEquals(on.upstreamSocketOptions, undefined);
   assertEquals(parseCluster(cluster({ name: "c" })).info.tcpKeepalive, undefined);
+  const timers = parseCluster(cluster({
+    name: "c",
+    load_assignment: { endpoints: [{ lb_endpoints: [endpoint("127.0.0.1")] }] },
+    upstream_connection_options: { tcp_keepalive: { keepalive_time: 30, keepalive_probes: 3 } },
+  })).info;
+  // SO_KEEPALIVE, TCP_KEEPCNT, TCP_KEEPIDLE (Envoy's order).
+  assertEquals(timers.upstreamSocketOptions, [
+    { level: 1, name: 9, int: 1 },
+    { level: 6, name: 6, int: 3 },
+    { level: 6, name: 4, int: 30 },
+  ]);
   assertEquals(
     problems({
       name: "c",
-      upstream_connection_options: { tcp_keepalive: { keepalive_time: 30, keepalive_probes: 3 } },
+      upstream_connection_options: {
+        tcp_keepalive: { keepalive_time: 0, keepalive_probes: 128, keepalive_interval: 5 },
+      },
     }),
     [
-      "upstream_connection_options.tcp_keepalive.keepalive_probes is not supported: a Deno " +
-      "socket can only switch SO_KEEPALIVE on (give tcp_keepalive: {} to use the system's " +
-      "keepalive settings)",
-      "upstream_connection_options.tcp_keepalive.keepalive_time is not supported: a Deno " +
-      "socket can only switch SO_KEEPALIVE on (give tcp_keepalive: {} to use the system's " +
-      "keepalive settings)",
+      "upstream_connection_options.tcp_keepalive.keepalive_probes: 128 is out of the kernel's " +
+      "range 1..127",
+      "upstream_connection_options.tcp_keepalive.keepalive_time: 0 is out of the kernel's " +
+      "range 1..32767",
     ],
   );
 });

@@ -56,6 +56,7 @@ import {
 import { Http2ConnPool } from "./http2_conn_pool.ts";
 import { LimitedConnPools } from "./conn_pool_limit.ts";
 import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
+import { applyConnectionOptions, type RawSocketOption } from "../network/socket_options.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
 import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
 
@@ -81,6 +82,8 @@ export interface PoolClusterInfo {
   preserveCase?: PreserveCaseSettings;
   /** `upstream_connection_options.tcp_keepalive`: SO_KEEPALIVE on upstream sockets. */
   tcpKeepalive?: boolean;
+  /** Its timers (TCP_KEEPIDLE, ...), set through the socket's descriptor. */
+  upstreamSocketOptions?: readonly RawSocketOption[];
   /** HTTP/2 upstream, or the downstream's protocol; HTTP/1.1 when absent. */
   upstreamProtocol?: "HTTP/2" | "downstream";
   /** The codec options of upstream HTTP/2 connections (with `upstreamProtocol`). */
@@ -122,11 +125,14 @@ function labelsMatch(
 
 /** The socket options every upstream connection of `cluster` gets once connected. */
 export function applySocketOptions(
-  conn: Pick<Deno.TcpConn, "setNoDelay" | "setKeepAlive">,
+  conn: Pick<Deno.TcpConn, "setNoDelay" | "setKeepAlive" | "localAddr" | "remoteAddr">,
   cluster: PoolClusterInfo,
 ): void {
   conn.setNoDelay(true);
   if (cluster.tcpKeepalive) conn.setKeepAlive(true);
+  if (cluster.upstreamSocketOptions) {
+    applyConnectionOptions(conn as unknown as Deno.Conn, cluster.upstreamSocketOptions);
+  }
 }
 
 /** Runs `onPoolReady` from the pool's own continuation, inside the error boundary. */

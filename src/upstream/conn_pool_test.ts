@@ -1,3 +1,15 @@
+import { create } from "@bufbuild/protobuf";
+import { TcpKeepaliveSchema } from "../../proto/gen/envoy/config/core/v3/address_pb.ts";
+import { tcpKeepaliveOptions } from "../network/socket_options.ts";
+import {
+  IPPROTO_TCP,
+  SO_KEEPALIVE,
+  SocketFds,
+  SOL_SOCKET,
+  TCP_KEEPCNT,
+  TCP_KEEPIDLE,
+  TCP_KEEPINTVL,
+} from "../network/socket_fd.ts";
 import { assert, assertEquals } from "../testing/assert.ts";
 import { HeaderMap } from "../http/header_map.ts";
 import { Store } from "../stats/store.ts";
@@ -146,6 +158,8 @@ Deno.test("applySocketOptions: no delay always, SO_KEEPALIVE with tcp_keepalive"
   const conn = {
     setNoDelay: (on?: boolean) => void calls.push(`nodelay ${on}`),
     setKeepAlive: (on?: boolean) => void calls.push(`keepalive ${on}`),
+    localAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } as const,
+    remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 2 } as const,
   };
   const cluster = {
     name: "c",
@@ -160,6 +174,41 @@ Deno.test("applySocketOptions: no delay always, SO_KEEPALIVE with tcp_keepalive"
   calls.length = 0;
   applySocketOptions(conn, { ...cluster, tcpKeepalive: true });
   assertEquals(calls, ["nodelay true", "keepalive true"]);
+});
+
+Deno.test("applySocketOptions: tcp_keepalive timers are set on the upstream socket", async () => {
+  const problems: string[] = [];
+  const opts = tcpKeepaliveOptions(
+    create(TcpKeepaliveSchema, { keepaliveProbes: 3, keepaliveTime: 17, keepaliveInterval: 4 }),
+    "tcp_keepalive",
+    problems,
+  );
+  assertEquals(problems, []);
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: (l.addr as Deno.NetAddr).port });
+  const peer = await l.accept();
+  try {
+    applySocketOptions(conn, {
+      name: "c",
+      statName: "c",
+      connectTimeoutMs: 1000,
+      maxRequestsPerConnection: 0,
+      idleTimeoutMs: 0,
+      perConnectionBufferLimitBytes: 1024,
+      tcpKeepalive: true,
+      upstreamSocketOptions: opts,
+    });
+    const fds = SocketFds.get()!;
+    const fd = fds.fdOf(conn);
+    assertEquals(fds.getInt(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+    assertEquals(fds.getInt(fd, IPPROTO_TCP, TCP_KEEPCNT), 3);
+    assertEquals(fds.getInt(fd, IPPROTO_TCP, TCP_KEEPIDLE), 17);
+    assertEquals(fds.getInt(fd, IPPROTO_TCP, TCP_KEEPINTVL), 4);
+  } finally {
+    conn.close();
+    peer.close();
+    l.close();
+  }
 });
 
 Deno.test("ConnPoolManager: a host's health failure closes its tracked connections", () => {

@@ -34,6 +34,11 @@ export interface LbContext {
   readonly hashKey?: bigint;
   /** The request's headers (the ORIGINAL_DST balancer reads its override header). */
   readonly downstreamHeaders?: HeaderMap;
+  /**
+   * The downstream connection's local address (`ip:port`, `[ip]:port`) when a listener filter
+   * restored it (original_dst, proxy_protocol): an ORIGINAL_DST cluster's destination.
+   */
+  readonly downstreamLocalAddress?: string;
   /** The route's `metadata_match` (`envoy.lb`), for the subset load balancer. */
   readonly metadataMatch?: MetadataMatchCriteria;
   /**

@@ -1,14 +1,13 @@
 /**
  * The ORIGINAL_DST cluster's load balancer: the host is the destination the request names
  * (`original_dst_lb_config.use_http_header`: `x-envoy-original-dst-host` or `http_header_name`),
- * with `upstream_port_override` applied; a host is created the first time it is named and
- * removed `cleanup_interval` (5 s by default) after it was last picked, once no pooled
- * connection to it is left (Envoy's `original_dst_rely_on_idle_timeout`).
+ * else the downstream connection's local address when a listener filter restored it (the
+ * `original_dst` listener filter's SO_ORIGINAL_DST, or a PROXY protocol destination), with
+ * `upstream_port_override` applied. A request with neither finds no host, as in Envoy. A host
+ * is created the first time it is named and removed `cleanup_interval` (5 s by default) after
+ * it was last picked, once no pooled connection to it is left (Envoy's
+ * `original_dst_rely_on_idle_timeout`).
  *
- * Envoy's other source of destinations, the downstream connection's local address as the
- * `original_dst` listener filter restores it (SO_ORIGINAL_DST), is out of reach: Deno exposes
- * no getsockopt on its sockets, so that listener filter is refused and a request without the
- * header finds no host, exactly as Envoy answers when no original destination was restored.
  * Hosts live in each worker's balancer (Envoy shares one map through the main thread); they do
  * not appear in the main thread's membership.
  *
@@ -103,7 +102,9 @@ export class OriginalDstLoadBalancer implements LoadBalancer {
   }
 
   chooseHost(ctx?: LbContext): HostDescription | undefined {
-    const dst = this.#overrideHost(ctx);
+    const local = ctx?.downstreamLocalAddress;
+    const dst = this.#overrideHost(ctx) ??
+      (local === undefined ? undefined : parseAddressAndPort(local));
     if (!dst) {
       log.debug("original_dst_load_balancer: No downstream connection or no original_dst.");
       return undefined;

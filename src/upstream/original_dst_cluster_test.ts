@@ -125,3 +125,44 @@ Deno.test("ORIGINAL_DST cleanup: a host goes one round after its last pick, once
     lb.destroy();
   }
 });
+
+Deno.test("ORIGINAL_DST balancer: the restored downstream local address, after the header", () => {
+  let invalid = 0;
+  const lb = new OriginalDstLoadBalancer(
+    "od",
+    { httpHeaderName: "x-envoy-original-dst-host", cleanupIntervalMs: 60_000 },
+    { inc: () => invalid++ },
+    () => undefined,
+  );
+  const noHeader = new OriginalDstLoadBalancer(
+    "od2",
+    { upstreamPortOverride: 81, cleanupIntervalMs: 60_000 },
+    { inc: () => invalid++ },
+    () => undefined,
+  );
+  try {
+    const h = lb.chooseHost({ downstreamLocalAddress: "[2001:db8::7]:8443" })!;
+    assertEquals([h.address, h.port], ["2001:db8::7", 8443]);
+    // The header wins; an invalid one is counted and the local address is used.
+    const byHeader = lb.chooseHost({
+      downstreamHeaders: headers({ "x-envoy-original-dst-host": "10.0.0.9:90" }),
+      downstreamLocalAddress: "10.0.0.1:80",
+    })!;
+    assertEquals([byHeader.address, byHeader.port], ["10.0.0.9", 90]);
+    const fallback = lb.chooseHost({
+      downstreamHeaders: headers({ "x-envoy-original-dst-host": "bad" }),
+      downstreamLocalAddress: "10.0.0.1:80",
+    })!;
+    assertEquals([fallback.address, fallback.port, invalid], ["10.0.0.1", 80, 1]);
+    // Without use_http_header the header is not read; upstream_port_override applies.
+    const o = noHeader.chooseHost({
+      downstreamHeaders: headers({ "x-envoy-original-dst-host": "10.0.0.9:90" }),
+      downstreamLocalAddress: "10.0.0.1:80",
+    })!;
+    assertEquals([o.address, o.port], ["10.0.0.1", 81]);
+    assertEquals(noHeader.chooseHost({}), undefined);
+  } finally {
+    lb.destroy();
+    noHeader.destroy();
+  }
+});

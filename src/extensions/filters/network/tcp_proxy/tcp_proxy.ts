@@ -220,7 +220,15 @@ class TcpProxySession implements BugScope {
     const lb = cm.loadBalancer(name);
     const policy = this.cfg.hashPolicy;
     const hashKey = lb?.usesHashKey && policy ? tcpHashKey(policy, this.si) : undefined;
-    const host = lb?.chooseHost(hashKey === undefined ? undefined : { hashKey });
+    // An ORIGINAL_DST cluster connects to the destination a listener filter restored.
+    const local = cluster.info.originalDst && this.si.downstreamDirectLocalAddress !== undefined
+      ? this.si.downstreamLocalAddress
+      : undefined;
+    const host = lb?.chooseHost(
+      hashKey === undefined && local === undefined
+        ? undefined
+        : { hashKey, downstreamLocalAddress: local },
+    );
     if (!host) {
       cs.cxNoneHealthy.inc();
       this.si.setFlag("UH");

@@ -6,6 +6,7 @@
  * than 16 MiB wait to be written it closes the connection, drops the data and counts
  * `statsd.cx_overflow`.
  */
+import { applyConnectionOptions } from "../../../../network/socket_options.ts";
 import type { Counter } from "../../../../stats/metrics.ts";
 import type { StoreSnapshot } from "../../../../stats/snapshot.ts";
 import type { SinkHistogram, StatsSink } from "../../../../stats/sink.ts";
@@ -139,6 +140,8 @@ export class ClusterStreamWriter implements StreamWriter {
       }
       this.#connecting = undefined;
       if (cluster.info.tcpKeepalive) conn.setKeepAlive(true);
+      const opts = cluster.info.upstreamSocketOptions;
+      if (opts) applyConnectionOptions(conn, opts);
       // When closing, the connection still takes what close() waits to see written.
       this.#conn = conn;
       this.#watchClose(conn);
