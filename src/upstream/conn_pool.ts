@@ -53,6 +53,15 @@ import { Http2ConnPool } from "./http2_conn_pool.ts";
 import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
 import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
+import {
+  AlpnConnPool,
+  type AlpnPoolLink,
+  type PendingRequest,
+  type TlsTarget,
+} from "./alpn_conn_pool.ts";
+
+/** The ALPN an HTTP/1.1 pool offers when the TLS context names none (Envoy's fallback). */
+const HTTP11_ALPN: readonly string[] = ["http/1.1"];
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
@@ -76,8 +85,8 @@ export interface PoolClusterInfo {
   preserveCase?: PreserveCaseSettings;
   /** `upstream_connection_options.tcp_keepalive`: SO_KEEPALIVE on upstream sockets. */
   tcpKeepalive?: boolean;
-  /** HTTP/2 upstream, or the downstream's protocol; HTTP/1.1 when absent. */
-  upstreamProtocol?: "HTTP/2" | "downstream";
+  /** HTTP/2 upstream, the downstream's protocol, or ALPN's; HTTP/1.1 when absent. */
+  upstreamProtocol?: "HTTP/2" | "downstream" | "auto";
   /** The codec options of upstream HTTP/2 connections (with `upstreamProtocol`). */
   http2Options?: Http2Options;
   /** `http2_protocol_options.connection_keepalive`. */
@@ -174,7 +183,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
    * When the connect attempt began and completed (`performance.now()`): access log timings,
    * upstream_cx_connect_ms and upstream_cx_length_ms.
    */
-  readonly connectStart = monotonicNow();
+  connectStart = monotonicNow();
   connectComplete = 0;
 
   constructor(readonly pool: Http1ConnPool, readonly rm: ResourceManager) {
@@ -510,7 +519,7 @@ const UNSHARED_RESOURCES = new ResourceManager(
 );
 
 /** A request queued for a connection (Envoy's pending stream). */
-class PendingStream implements Cancellable {
+class PendingStream implements Cancellable, PendingRequest {
   constructor(
     readonly pool: Http1ConnPool,
     readonly decoder: UpstreamStreamDecoder,
@@ -528,12 +537,14 @@ export class Http1ConnPool implements ConnectionPoolInstance {
   readonly protocol: Protocol = "HTTP/1.1";
   readonly #idle: PooledConnection[] = [];
   readonly #all = new SlotList<PooledConnection>();
-  /** Requests waiting for a connection, oldest first. */
-  readonly #pending: PendingStream[] = [];
+  /** Requests waiting for a connection, oldest first; under an ALPN pool, the shared queue. */
+  readonly #pending: PendingRequest[];
   /** Connections being established. */
   #connecting = 0;
   /** This worker's stats of the host (for `/clusters`). */
-  readonly stats = new HostStats();
+  readonly stats: HostStats;
+  /** The ALPN pool this one serves under (auto_config), which makes its connections. */
+  readonly #alpn: AlpnPoolLink | undefined;
   /** What every connection's response parser is built with (one shared object). */
   readonly parserOptions: Partial<ParserLimits & CodecOptions>;
   /** Request header names go out in proper case. */
@@ -552,8 +563,12 @@ export class Http1ConnPool implements ConnectionPoolInstance {
     readonly transportSocket?: UpstreamTransportSocketFactory,
     /** auto_sni / auto_san_validation: the request host this pool's connections are for. */
     serverName?: { sni?: string; verifySan?: string },
+    alpn?: AlpnPoolLink,
   ) {
-    this.#tlsTarget = { address: hostname, ...serverName };
+    this.#tlsTarget = { address: hostname, ...serverName, alpn: HTTP11_ALPN };
+    this.#alpn = alpn;
+    this.#pending = alpn?.pending ?? [];
+    this.stats = alpn?.stats ?? new HostStats();
     this.parserOptions = {
       allowChunkedLength: cluster.allowChunkedLength ?? false,
       enableTrailers: cluster.enableTrailers ?? false,
@@ -632,7 +647,7 @@ export class Http1ConnPool implements ConnectionPoolInstance {
   }
 
   /** Removes a pending request (cancelled or served); false if it was not pending. */
-  removePending(p: PendingStream): boolean {
+  removePending(p: PendingRequest): boolean {
     const i = this.#pending.indexOf(p);
     if (i < 0) return false;
     this.#pending.splice(i, 1);
@@ -647,6 +662,10 @@ export class Http1ConnPool implements ConnectionPoolInstance {
    * no connection at all, so that its pending requests are not stranded.
    */
   #tryCreateConnection(rm: ResourceManager): void {
+    if (this.#alpn !== undefined) {
+      this.#alpn.tryCreateConnection(rm);
+      return;
+    }
     if (this.#pending.length <= this.#connecting) return;
     const hostMax = this.cluster.perHostMaxConnections;
     const can = rm.connections.canCreate() &&
@@ -782,7 +801,7 @@ export class Http1ConnPool implements ConnectionPoolInstance {
     }).catch((e) => containBug(this.#pending[0]?.callbacks ?? pc, "upstream connect", e));
   }
 
-  readonly #tlsTarget: { address: string; sni?: string; verifySan?: string };
+  readonly #tlsTarget: TlsTarget;
 
   /** `cluster.<name>`: where the transport socket counts (`ssl.*`). */
   #clusterScope(): Scope {
@@ -792,6 +811,35 @@ export class Http1ConnPool implements ConnectionPoolInstance {
   /** The connection (and its transport socket, if any) is up: serve the next request. */
   #connected(pc: PooledConnection, conn: Deno.Conn, tls: UpstreamHandshake | undefined): void {
     this.#connecting--;
+    this.#start(pc, conn, tls);
+  }
+
+  /**
+   * Takes a connection the ALPN pool made and that negotiated `http/1.1` or nothing (already
+   * counted in `upstream_cx_total` and the circuit breakers, which it holds from now on).
+   */
+  adopt(
+    conn: Deno.Conn,
+    tls: UpstreamHandshake,
+    rm: ResourceManager,
+    connectStart: number,
+    monitor: Int32Array | undefined,
+  ): void {
+    const pc = new PooledConnection(this, rm);
+    pc.connectStart = connectStart;
+    pc.hostMonitor = monitor;
+    this.clusterStats.cxHttp1Total.inc();
+    this.#start(pc, conn, tls);
+  }
+
+  /** Whether an idle connection can take a request now (the ALPN pool asks first). */
+  get hasIdle(): boolean {
+    const idle = this.#idle;
+    for (let i = idle.length - 1; i >= 0; i--) if (!idle[i].closed) return true;
+    return false;
+  }
+
+  #start(pc: PooledConnection, conn: Deno.Conn, tls: UpstreamHandshake | undefined): void {
     const now = monotonicNow();
     pc.connectComplete = now;
     this.clusterStats.cxConnectMs.record(now - pc.connectStart);
@@ -937,7 +985,7 @@ export class ConnPoolManager {
     const last = this.#last;
     if (
       last !== undefined && last.port === port && last.hostname === hostname &&
-      last.cluster.name === cluster.name && (last.protocol === "HTTP/2") === h2 &&
+      last.cluster.name === cluster.name && this.#lastH2 === h2 &&
       serverName === undefined
     ) return last;
     // A cluster with both kinds of pool (use_downstream_protocol_config) keys them apart;
@@ -947,33 +995,59 @@ export class ConnPoolManager {
       : `${cluster.name}|${hostname}|${port}`;
     if (serverName) key += `|${serverName.sni}|${serverName.verifySan}`;
     let p = this.#pools.get(key);
-    if (!p) {
-      const stats = this.clusterStats.get(cluster.statName);
-      // Upstream HTTP/2 over TLS is refused at validate (cluster_info.ts): an HTTP/2 pool is
-      // plaintext (h2c).
-      p = h2
-        ? new Http2ConnPool(
-          cluster,
-          hostname,
-          port,
-          stats,
-          cluster.http2Options ?? DEFAULT_HTTP2_OPTIONS,
-          cluster.http2Keepalive,
-        )
-        : new Http1ConnPool(
-          cluster,
-          hostname,
-          port,
-          stats,
-          this.transportSocket(cluster, metadata),
-          serverName,
-        );
-      this.#pools.set(key, p);
+    if (!p) p = this.#newPool(key, cluster, hostname, port, h2, metadata, serverName);
+    if (!serverName) {
+      this.#last = p;
+      this.#lastH2 = h2;
     }
-    if (!serverName) this.#last = p;
     return p;
   }
   #last: ConnectionPoolInstance | undefined;
+  /** Whether `#last` answered for an HTTP/2 pool (an ALPN pool's protocol changes). */
+  #lastH2 = false;
+
+  /** Builds the pool `pool` did not find: HTTP/2, ALPN-chosen (auto_config) or HTTP/1.1. */
+  #newPool(
+    key: string,
+    cluster: PoolClusterInfo,
+    hostname: string,
+    port: number,
+    h2: boolean,
+    metadata: HostMetadata | undefined,
+    serverName: { sni?: string; verifySan?: string } | undefined,
+  ): ConnectionPoolInstance {
+    const stats = this.clusterStats.get(cluster.statName);
+    const ts = this.transportSocket(cluster, metadata);
+    const h2Options = cluster.http2Options ?? DEFAULT_HTTP2_OPTIONS;
+    let p: ConnectionPoolInstance;
+    if (h2) {
+      p = new Http2ConnPool(
+        cluster,
+        hostname,
+        port,
+        stats,
+        h2Options,
+        cluster.http2Keepalive,
+        ts,
+        serverName,
+      );
+    } else if (cluster.upstreamProtocol === "auto") {
+      // Validation (cluster_info.ts) made sure every transport socket of the cluster is TLS.
+      if (!ts) throw new Error(`cluster '${cluster.name}': auto_config needs a TLS transport`);
+      p = new AlpnConnPool(
+        cluster,
+        hostname,
+        port,
+        stats,
+        ts,
+        h2Options,
+        cluster.http2Keepalive,
+        serverName,
+      );
+    } else p = new Http1ConnPool(cluster, hostname, port, stats, ts, serverName);
+    this.#pools.set(key, p);
+    return p;
+  }
 
   /** Whether a connection to `address:port` of `cluster` is open (busy or idle). */
   hasConnections(cluster: string, address: string, port: number): boolean {
