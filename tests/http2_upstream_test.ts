@@ -277,7 +277,6 @@ Deno.test("upstream HTTP/2 config: auto_config without TLS, HTTP/3, bad ranges a
       /ALPN configured for cluster c which has a non-ALPN transport socket/,
     ],
     ["http2_protocol_options: { initial_stream_window_size: 100 }", /initial_stream_window_size/],
-    ["http2_protocol_options: { allow_metadata: true }", /allow_metadata/],
     [
       "http2_protocol_options: { connection_keepalive: { timeout: 1s, connection_idle_interval: 1s } }",
       /connection_idle_interval/,

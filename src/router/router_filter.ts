@@ -4,6 +4,7 @@
  * says, forwards it over a pooled upstream connection and streams the response back, with
  * Envoy's timeouts, response flags, local replies and `x-envoy-*` headers.
  */
+import type { MetadataMap } from "../http/http2/metadata.ts";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import type {
@@ -161,6 +162,9 @@ class UpstreamAttempt implements UpstreamStreamDecoder, ConnectionPoolCallbacks 
   decodeTrailers(trailers: HeaderMap): void {
     this.router.onAttemptTrailers(this, trailers);
   }
+  decodeMetadata(metadata: MetadataMap): void {
+    this.router.onAttemptMetadata(this, metadata);
+  }
   onBelowWriteBufferLowWatermark(): void {
     this.router.onUpstreamWritable();
   }
@@ -208,6 +212,10 @@ export class RouterFilter implements StreamDecoderFilter {
   #held: Uint8Array[] = [];
   #heldEnd = false;
   #heldTrailers: HeaderMap | undefined;
+  /** Request metadata that arrived before the first attempt's stream was ready. */
+  #heldMetadata: MetadataMap[] | undefined;
+  /** The first attempt got its stream: later metadata goes to it alone, never to a retry. */
+  #metadataSent = false;
   #requestHeaders!: HeaderMap;
   #timeoutMs = 0;
   #timer: CoarseTimer | undefined;
@@ -563,6 +571,18 @@ export class RouterFilter implements StreamDecoderFilter {
     return "stopNoBuffer";
   }
 
+  /**
+   * Request metadata (HTTP/2 METADATA) goes to the first upstream attempt, as in Envoy's
+   * router: held until its stream is ready, never replayed on a retry or a shadow.
+   */
+  decodeMetadata(metadata: MetadataMap): void {
+    if (!this.#metadataSent) {
+      (this.#heldMetadata ??= []).push(metadata);
+      return;
+    }
+    this.#attempts[0]?.stream?.encodeMetadata?.(metadata);
+  }
+
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
     this.#heldTrailers = trailers;
     this.#onRequestComplete();
@@ -634,6 +654,15 @@ export class RouterFilter implements StreamDecoderFilter {
     const trailers = this.#heldTrailers;
     const bodyLess = end && body.length === 0 && !trailers;
     stream.encodeHeaders(this.#requestHeaders, bodyLess);
+    if (!this.#metadataSent) {
+      this.#metadataSent = true;
+      const held = this.#heldMetadata;
+      this.#heldMetadata = undefined;
+      // After a body-less request's END_STREAM the codec drops it (the stream is half-closed).
+      if (held && stream.encodeMetadata) {
+        for (let i = 0; i < held.length; i++) stream.encodeMetadata(held[i]);
+      }
+    }
     a.requestStarted = true;
     si.mark("firstUpstreamTxByteSent");
     if (!bodyLess) {
@@ -971,6 +1000,12 @@ export class RouterFilter implements StreamDecoderFilter {
       up.readDisable(true);
       this.#cb.onDownstreamWritable(() => up.readDisable(false));
     }
+  }
+
+  /** Response metadata of an attempt goes downstream through the encoder filters. */
+  onAttemptMetadata(a: UpstreamAttempt, metadata: MetadataMap): void {
+    if (this.#done || a.done) return;
+    this.#cb.encodeMetadata(metadata);
   }
 
   onAttemptTrailers(a: UpstreamAttempt, trailers: HeaderMap): void {

@@ -16,6 +16,7 @@ import { type BugScope, containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import { type CloseReason, Connection, type ConnectionCallbacks } from "../network/connection.ts";
 import type { HeaderMap } from "../http/header_map.ts";
+import type { MetadataMap } from "../http/http2/metadata.ts";
 import type { Protocol, StreamResetReason } from "../http/codec.ts";
 import type {
   Cancellable,
@@ -287,6 +288,10 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
     this.#requestEnd();
   }
 
+  encodeMetadata(metadata: MetadataMap): void {
+    if (!this.done) this.stream.encodeMetadata(metadata);
+  }
+
   /** The owner gives up on the stream: RST_STREAM; no callback follows. */
   resetStream(_reason: StreamResetReason): void {
     if (this.done) return;
@@ -333,6 +338,10 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
 
   decode1xxHeaders(headers: HeaderMap): void {
     this.decoder.decodeHeaders(headers, false);
+  }
+
+  decodeMetadata(metadata: MetadataMap): void {
+    if (!this.done) this.decoder.decodeMetadata?.(metadata);
   }
 
   decodeData(data: Uint8Array, endStream: boolean): void {
