@@ -6,7 +6,7 @@
  * neither sends nor receives any.
  */
 import { assertEquals } from "../src/testing/assert.ts";
-import { curl, httpConfig, Proxy, staticCluster } from "./proxy.ts";
+import { adminStatsWhen, curl, httpConfig, Proxy, staticCluster, upstream } from "./proxy.ts";
 
 const PEER = new URL("./http2_metadata_peer.py", import.meta.url).pathname;
 
@@ -65,20 +65,24 @@ function h2Cluster(name: string, port: number, allowMetadata: boolean): string {
   );
 }
 
-function config(downstreamAllows: boolean, upstreamPort: number): string {
+function config(downstreamAllows: boolean, upstreamPort: number, h1Port = 1): string {
   return httpConfig({
     routes: `- match: { prefix: "/meta" }
   route: { cluster: meta }
 - match: { prefix: "/plain" }
-  route: { cluster: plain }`,
-    clusters: h2Cluster("meta", upstreamPort, true) + h2Cluster("plain", upstreamPort, false),
+  route: { cluster: plain }
+- match: { prefix: "/h1" }
+  route: { cluster: h1 }`,
+    clusters: h2Cluster("meta", upstreamPort, true) + h2Cluster("plain", upstreamPort, false) +
+      staticCluster("h1", h1Port),
     hcmExtra: `http2_protocol_options: { allow_metadata: ${downstreamAllows} }`,
   });
 }
 
 Deno.test("HTTP/2 METADATA passes downstream → upstream and back where both sides allow it, and is dropped where one does not", async () => {
   const up = await metadataUpstream();
-  const proxy = await Proxy.start(config(true, up.port));
+  const h1 = upstream(() => new Response("h1 done"));
+  const proxy = await Proxy.start(config(true, up.port, h1.port));
   try {
     const port = proxy.port();
     // Both sides allow it: the request's map reaches the upstream, the response's comes back.
@@ -93,12 +97,22 @@ Deno.test("HTTP/2 METADATA passes downstream → upstream and back where both si
     assertEquals(r.status, "200");
     assertEquals(r.upstreamGot, []);
     assertEquals(r.metadata, []);
-    // An HTTP/1 downstream carries no metadata either way; the request is served as usual.
-    const h1 = await curl([`http://127.0.0.1:${port}/meta`, "-D", "-"]);
-    assertEquals(/x-got-metadata: \[\]/.test(h1.out), true);
-    assertEquals(h1.out.endsWith("done"), true);
+    // HTTP/1 carries no metadata: the upstream's map is dropped before an HTTP/1 downstream,
+    // and an HTTP/2 request's map before an HTTP/1 upstream, each counted as Envoy's HTTP/1
+    // codec counts it; the requests are served as usual.
+    const viaH1 = await curl([`http://127.0.0.1:${port}/meta`, "-D", "-"]);
+    assertEquals(/x-got-metadata: \[\]/.test(viaH1.out), true);
+    assertEquals(viaH1.out.endsWith("done"), true);
+    r = await h2Client(port, "/h1");
+    assertEquals([r.status, r.body, r.metadata], ["200", "h1 done", []]);
+    const stats = await adminStatsWhen(
+      proxy.adminPort,
+      (s) => s["cluster.h1.http1.metadata_not_supported_error"] === 1,
+    );
+    assertEquals(stats["http1.metadata_not_supported_error"], 1);
   } finally {
     await proxy.stop();
+    await h1.close();
   }
   // The downstream does not allow it: its METADATA is ignored, the upstream's is dropped.
   const closed = await Proxy.start(config(false, up.port));

@@ -405,6 +405,14 @@ class Http1UpstreamStream implements UpstreamStream, Cancellable {
     }
   }
 
+  /**
+   * HTTP/1 has no metadata: the map is dropped and counted
+   * (`cluster.<name>.http1.metadata_not_supported_error`), as Envoy's HTTP/1 codec does.
+   */
+  encodeMetadata(): void {
+    this.pc.pool.clusterStats.scope.counter("http1.metadata_not_supported_error").inc();
+  }
+
   /** Sends request trailers (chunked requests only; otherwise they are dropped). */
   encodeTrailers(trailers: HeaderMap): void {
     if (this.done) return;

@@ -585,7 +585,8 @@ export class Http2Connection {
 
   /**
    * A METADATA frame (allow_metadata): collected per stream until END_METADATA, then the map
-   * goes to the stream's handler. Frames for streams that are not open are ignored.
+   * goes to the stream's handler (an empty one is only counted, `metadata_empty_frames`).
+   * Frames for streams that are not open are ignored.
    */
   #onMetadata(flags: number, id: number, buf: Uint8Array, start: number, end: number): boolean {
     const s = this.#streams.get(id);
@@ -597,7 +598,9 @@ export class Http2Connection {
     if ((flags & FLAG_END_METADATA) === 0) return true;
     const map = d.finish();
     if (map === undefined) return this.#connectionError(COMPRESSION_ERROR, "http2.metadata_hpack");
-    s.handler?.decodeMetadata?.(map);
+    // An empty map is counted, not delivered, as in Envoy.
+    if (map.size === 0) this.stats.metadata_empty_frames.inc();
+    else s.handler?.decodeMetadata?.(map);
     return true;
   }
 

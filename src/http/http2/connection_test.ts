@@ -802,6 +802,17 @@ Deno.test("h2 connection: METADATA both ways with allow_metadata; ignored withou
     assertEquals(h.events, [...seen, "headers end"]);
     assertEquals(server.errors, []);
   }
+  // An empty map is counted (metadata_empty_frames), not delivered.
+  {
+    const server = side("server", { allowMetadata: true });
+    const client = side("client", { allowMetadata: true });
+    const st = client.conn.newStream(new RecordingHandler())!;
+    st.encodeHeaders(request("/", "POST"), false);
+    st.encodeMetadata(new Map());
+    pump(client, server);
+    assertEquals(server.handlers[0].events, ["headers"]);
+    assertEquals(server.stats.metadata_empty_frames.value, 1);
+  }
   // A peer that allows metadata but never ends a map: the 1 MiB bound closes the connection.
   const server = side("server", { allowMetadata: true });
   const client = side("client");
