@@ -140,6 +140,8 @@ class UpstreamAttempt implements UpstreamStreamDecoder, ConnectionPoolCallbacks 
   requestStarted = false;
   /** The host's stats on this worker (Envoy's per-host rq_success, rq_error, ...). */
   hostStats: HostStats | undefined;
+  /** Request metadata that arrived before the stream was ready. */
+  heldMetadata: MetadataMap[] | undefined;
   done = false;
 
   constructor(readonly router: RouterFilter, readonly host: HostDescription) {}
@@ -212,10 +214,6 @@ export class RouterFilter implements StreamDecoderFilter {
   #held: Uint8Array[] = [];
   #heldEnd = false;
   #heldTrailers: HeaderMap | undefined;
-  /** Request metadata that arrived before the first attempt's stream was ready. */
-  #heldMetadata: MetadataMap[] | undefined;
-  /** The first attempt got its stream: later metadata goes to it alone, never to a retry. */
-  #metadataSent = false;
   #requestHeaders!: HeaderMap;
   #timeoutMs = 0;
   #timer: CoarseTimer | undefined;
@@ -572,15 +570,14 @@ export class RouterFilter implements StreamDecoderFilter {
   }
 
   /**
-   * Request metadata (HTTP/2 METADATA) goes to the first upstream attempt, as in Envoy's
-   * router: held until its stream is ready, never replayed on a retry or a shadow.
+   * Request metadata (HTTP/2 METADATA) goes to the oldest upstream attempt in flight, as in
+   * Envoy's router: held by it until its stream is ready, never replayed on a retry or a shadow.
    */
   decodeMetadata(metadata: MetadataMap): void {
-    if (!this.#metadataSent) {
-      (this.#heldMetadata ??= []).push(metadata);
-      return;
-    }
-    this.#attempts[0]?.stream?.encodeMetadata?.(metadata);
+    const a = this.#attempts[0];
+    if (a === undefined) return;
+    if (a.stream) a.stream.encodeMetadata?.(metadata);
+    else (a.heldMetadata ??= []).push(metadata);
   }
 
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
@@ -654,14 +651,11 @@ export class RouterFilter implements StreamDecoderFilter {
     const trailers = this.#heldTrailers;
     const bodyLess = end && body.length === 0 && !trailers;
     stream.encodeHeaders(this.#requestHeaders, bodyLess);
-    if (!this.#metadataSent) {
-      this.#metadataSent = true;
-      const held = this.#heldMetadata;
-      this.#heldMetadata = undefined;
-      // After a body-less request's END_STREAM the codec drops it (the stream is half-closed).
-      if (held && stream.encodeMetadata) {
-        for (let i = 0; i < held.length; i++) stream.encodeMetadata(held[i]);
-      }
+    const held = a.heldMetadata;
+    // After a body-less request's END_STREAM the codec drops it (the stream is half-closed).
+    if (held !== undefined && stream.encodeMetadata) {
+      a.heldMetadata = undefined;
+      for (let i = 0; i < held.length; i++) stream.encodeMetadata(held[i]);
     }
     a.requestStarted = true;
     si.mark("firstUpstreamTxByteSent");
