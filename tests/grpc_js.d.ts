@@ -28,7 +28,13 @@ export class Server {
   bindAsync(address: string, creds: unknown, cb: (err: Error | null, port: number) => void): void;
   forceShutdown(): void;
 }
-export const ServerCredentials: { createInsecure(): unknown };
+export const ServerCredentials: {
+  createInsecure(): unknown;
+  createSsl(
+    rootCerts: Uint8Array | null,
+    keyCertPairs: { private_key: Uint8Array; cert_chain: Uint8Array }[],
+  ): unknown;
+};
 export const credentials: { createInsecure(): unknown };
 export class Client {
   constructor(address: string, creds: unknown);

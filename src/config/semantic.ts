@@ -481,6 +481,8 @@ function checkUpstreamHttpOptions(c: Cluster, path: string, r: Reporter) {
         HTTP1,
         `${at}.use_downstream_protocol_config.http_protocol_options`,
       );
+    } else if (explicit?.case === "autoConfig") {
+      refuse(explicit.value.httpProtocolOptions, HTTP1, `${at}.auto_config.http_protocol_options`);
     }
   }
 }

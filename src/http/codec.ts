@@ -10,6 +10,7 @@
  * Every implementation is a long-lived object (a connection, a stream): no event allocates a
  * closure or a promise.
  */
+import type { MetadataMap } from "./http2/metadata.ts";
 import { HeaderMap } from "./header_map.ts";
 
 /** A stream's protocol, as `%PROTOCOL%` prints it (Envoy's Http::Protocol). */
@@ -62,6 +63,8 @@ export interface RequestDecoder {
   decodeData(data: Uint8Array, endStream: boolean): void;
   /** The request's trailers, which end it. */
   decodeTrailers(trailers: HeaderMap): void;
+  /** A metadata map from an HTTP/2 downstream that allows metadata. */
+  decodeMetadata?(metadata: MetadataMap): void;
   /**
    * The codec refused the request (malformed): the HCM answers `status` as Envoy's
    * sendLocalReply from the codec does (flag DPE) and the connection closes after it.
@@ -92,6 +95,8 @@ export interface ResponseEncoder extends Stream {
   encodeData(data: Uint8Array, endStream: boolean): void;
   /** Trailers, which end the response. */
   encodeTrailers(trailers: HeaderMap): void;
+  /** A metadata map (HTTP/2 with allow_metadata; a codec without it drops metadata). */
+  encodeMetadata?(metadata: MetadataMap): void;
   /** Wire bytes of the latest response header block (%RESPONSE_HEADERS_BYTES%). */
   readonly responseHeadersBytes: number;
   /** The stream's events go to `decoder` from now on (Envoy's recreateStream). */
@@ -145,6 +150,8 @@ export interface ResponseDecoder {
   decodeData(data: Uint8Array, endStream: boolean): void;
   /** The response's trailers, which end it. */
   decodeTrailers(trailers: HeaderMap): void;
+  /** A metadata map from an HTTP/2 upstream that allows metadata. */
+  decodeMetadata?(metadata: MetadataMap): void;
 }
 
 /** The request side of an upstream stream, implemented by the codec (Envoy's RequestEncoder). */
@@ -154,4 +161,6 @@ export interface RequestEncoder extends Stream {
   encodeData(data: Uint8Array, endStream: boolean): void;
   /** Trailers, which end the request. */
   encodeTrailers(trailers: HeaderMap): void;
+  /** A metadata map (HTTP/2 with allow_metadata; a codec without it drops metadata). */
+  encodeMetadata?(metadata: MetadataMap): void;
 }

@@ -16,6 +16,7 @@ import type { ConnectionManagerConfig } from "./conn_manager_config.ts";
 import { FilterManager, type StreamSink } from "./filter_manager.ts";
 import type { LocalReplyOptions } from "./filter.ts";
 import { HeaderMap } from "./header_map.ts";
+import type { MetadataMap } from "./http2/metadata.ts";
 import { reasonPhrase } from "./http1/reason_phrase.ts";
 import {
   CONTINUE_HEADERS,
@@ -298,6 +299,17 @@ class ActiveStream implements StreamSink, ServerStream {
 
   writeTrailers(trailers: HeaderMap): void {
     this.cm.writeResponseTrailers(this, trailers);
+  }
+
+  /** Response metadata goes out while the response does, on a codec that carries it. */
+  writeMetadata(metadata: MetadataMap): void {
+    if (!this.responseDone) this.encoder.encodeMetadata?.(metadata);
+  }
+
+  /** Request metadata from the codec goes through the decoder filters (to the router). */
+  decodeMetadata(metadata: MetadataMap): void {
+    if (this.fm.localReplied || this.fm.destroyed) return;
+    this.fm.decodeMetadata(metadata);
   }
 
   /**

@@ -11,6 +11,7 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import type { MatchedRoute } from "../router/route_table.ts";
 import type { StreamInfo } from "../stream_info/stream_info.ts";
 import type { HeaderMap } from "./header_map.ts";
+import type { MetadataMap } from "./http2/metadata.ts";
 
 /** Result of a headers callback. */
 export type FilterHeadersStatus = "continue" | "stop";
@@ -24,6 +25,8 @@ export interface StreamDecoderFilter {
   decodeHeaders(headers: HeaderMap, endStream: boolean): FilterHeadersStatus;
   decodeData?(data: Uint8Array, endStream: boolean): FilterDataStatus;
   decodeTrailers?(trailers: HeaderMap): FilterTrailersStatus;
+  /** A request metadata map (HTTP/2 METADATA); it goes on to the next filter. */
+  decodeMetadata?(metadata: MetadataMap): void;
   /** The stream ended (completed or reset); release resources. */
   onDestroy?(): void;
 }
@@ -33,6 +36,8 @@ export interface StreamEncoderFilter {
   encodeHeaders(headers: HeaderMap, endStream: boolean): FilterHeadersStatus;
   encodeData?(data: Uint8Array, endStream: boolean): FilterDataStatus;
   encodeTrailers?(trailers: HeaderMap): FilterTrailersStatus;
+  /** A response metadata map (HTTP/2 METADATA); it goes on to the next filter. */
+  encodeMetadata?(metadata: MetadataMap): void;
   onDestroy?(): void;
 }
 
@@ -69,6 +74,8 @@ export interface StreamFilterCallbacks {
   encodeHeaders(headers: HeaderMap, endStream: boolean): void;
   encodeData(data: Uint8Array, endStream: boolean): void;
   encodeTrailers(trailers: HeaderMap): void;
+  /** Sends a response metadata map through the encoder filters (Envoy's encodeMetadata). */
+  encodeMetadata(metadata: MetadataMap): void;
   /**
    * From an encoder filter's callback: sends `data` on through the encoder filters after this
    * one (Envoy's injectEncodedDataToFilterChain), e.g. a transformed body chunk, or from

@@ -18,6 +18,7 @@ import type {
   StreamFilterCallbacks,
 } from "./filter.ts";
 import type { HeaderMap } from "./header_map.ts";
+import type { MetadataMap } from "./http2/metadata.ts";
 
 /** The codec side of a stream: where the filter manager's output goes. */
 export interface StreamSink {
@@ -31,6 +32,8 @@ export interface StreamSink {
   writeHeaders(headers: HeaderMap, endStream: boolean): void;
   writeData(data: Uint8Array, endStream: boolean): void;
   writeTrailers(trailers: HeaderMap): void;
+  /** A response metadata map after the encoder filters; a sink without it drops metadata. */
+  writeMetadata?(metadata: MetadataMap): void;
   reset(details: string): void;
   /** An exception escaped this stream's code: end it (see StreamFilterCallbacks.onBug). */
   onBug(error: unknown): void;
@@ -153,6 +156,25 @@ export class FilterManager {
       if (st === "stopNoBuffer") return;
     }
     if (endStream && d.trailers) this.#runDecodeTrailers(0);
+  }
+
+  /**
+   * A request metadata map from the codec: every decoder filter sees it in order (a filter
+   * that stopped the headers does not hold metadata back, as Envoy's StopIteration does not).
+   */
+  decodeMetadata(metadata: MetadataMap): void {
+    const all = this.#decoders;
+    for (let i = 0; i < all.length && !this.#destroyed; i++) all[i].decodeMetadata?.(metadata);
+  }
+
+  /** A response metadata map from the terminal filter: the encoder filters, then the sink. */
+  encodeMetadata(metadata: MetadataMap): void {
+    const all = this.#encoders;
+    for (let i = all.length - 1; i >= 0; i--) {
+      all[i].encodeMetadata?.(metadata);
+      if (this.#destroyed) return;
+    }
+    this.sink.writeMetadata?.(metadata);
   }
 
   /** Request trailers from the codec. */
@@ -409,6 +431,9 @@ class FilterCallbacks implements StreamFilterCallbacks {
   }
   encodeTrailers(trailers: HeaderMap): void {
     this.fm.encodeTrailers(trailers);
+  }
+  encodeMetadata(metadata: MetadataMap): void {
+    this.fm.encodeMetadata(metadata);
   }
   injectEncodedDataToFilterChain(data: Uint8Array, endStream: boolean): void {
     if (this.encoderIndex < 0) return;

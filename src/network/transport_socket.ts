@@ -82,6 +82,11 @@ export interface UpstreamTransportSocketFactory {
       sni?: string;
       /** A DNS SAN the server certificate must have (auto_san_validation). */
       verifySan?: string;
+      /**
+       * The ALPN protocols the pool speaks, offered when the context sets no
+       * `alpn_protocols` (Envoy's ALPN fallback: `http/1.1`, `h2`, or both for auto_config).
+       */
+      alpn?: readonly string[];
     },
     scope: import("../stats/store.ts").Scope,
     done: (err: Error | undefined, result?: UpstreamHandshake) => void,

@@ -4,6 +4,7 @@
  * says, forwards it over a pooled upstream connection and streams the response back, with
  * Envoy's timeouts, response flags, local replies and `x-envoy-*` headers.
  */
+import type { MetadataMap } from "../http/http2/metadata.ts";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import type {
@@ -140,6 +141,8 @@ class UpstreamAttempt implements UpstreamStreamDecoder, ConnectionPoolCallbacks 
   requestStarted = false;
   /** The host's stats on this worker (Envoy's per-host rq_success, rq_error, ...). */
   hostStats: HostStats | undefined;
+  /** Request metadata that arrived before the stream was ready. */
+  heldMetadata: MetadataMap[] | undefined;
   done = false;
 
   constructor(readonly router: RouterFilter, readonly host: HostDescription) {}
@@ -161,6 +164,9 @@ class UpstreamAttempt implements UpstreamStreamDecoder, ConnectionPoolCallbacks 
   }
   decodeTrailers(trailers: HeaderMap): void {
     this.router.onAttemptTrailers(this, trailers);
+  }
+  decodeMetadata(metadata: MetadataMap): void {
+    this.router.onAttemptMetadata(this, metadata);
   }
   onBelowWriteBufferLowWatermark(): void {
     this.router.onUpstreamWritable();
@@ -587,6 +593,17 @@ export class RouterFilter implements StreamDecoderFilter {
     return "stopNoBuffer";
   }
 
+  /**
+   * Request metadata (HTTP/2 METADATA) goes to the oldest upstream attempt in flight, as in
+   * Envoy's router: held by it until its stream is ready, never replayed on a retry or a shadow.
+   */
+  decodeMetadata(metadata: MetadataMap): void {
+    const a = this.#attempts[0];
+    if (a === undefined) return;
+    if (a.stream) a.stream.encodeMetadata?.(metadata);
+    else (a.heldMetadata ??= []).push(metadata);
+  }
+
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
     this.#heldTrailers = trailers;
     this.#onRequestComplete();
@@ -658,6 +675,12 @@ export class RouterFilter implements StreamDecoderFilter {
     const trailers = this.#heldTrailers;
     const bodyLess = end && body.length === 0 && !trailers;
     stream.encodeHeaders(this.#requestHeaders, bodyLess);
+    const held = a.heldMetadata;
+    // After a body-less request's END_STREAM the codec drops it (the stream is half-closed).
+    if (held !== undefined && stream.encodeMetadata) {
+      a.heldMetadata = undefined;
+      for (let i = 0; i < held.length; i++) stream.encodeMetadata(held[i]);
+    }
     a.requestStarted = true;
     si.mark("firstUpstreamTxByteSent");
     if (!bodyLess) {
@@ -996,6 +1019,12 @@ export class RouterFilter implements StreamDecoderFilter {
       up.readDisable(true);
       this.#cb.onDownstreamWritable(() => up.readDisable(false));
     }
+  }
+
+  /** Response metadata of an attempt goes downstream through the encoder filters. */
+  onAttemptMetadata(a: UpstreamAttempt, metadata: MetadataMap): void {
+    if (this.#done || a.done) return;
+    this.#cb.encodeMetadata(metadata);
   }
 
   onAttemptTrailers(a: UpstreamAttempt, trailers: HeaderMap): void {

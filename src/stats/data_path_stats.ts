@@ -250,10 +250,13 @@ export class HttpConnManagerStats {
 export class Http1CodecStats {
   readonly droppedHeadersWithUnderscores: Counter;
   readonly requestsRejectedWithUnderscoresInHeaders: Counter;
+  /** Metadata maps HTTP/1 could not carry (dropped). */
+  readonly metadataNotSupportedError: Counter;
 
   constructor(store: Scope) {
     const s = store.scope("http1");
     this.droppedHeadersWithUnderscores = s.counter("dropped_headers_with_underscores");
+    this.metadataNotSupportedError = s.counter("metadata_not_supported_error");
     this.requestsRejectedWithUnderscoresInHeaders = s.counter(
       "requests_rejected_with_underscores_in_headers",
     );

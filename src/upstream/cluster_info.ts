@@ -107,9 +107,9 @@ export interface ClusterInfo {
   /**
    * The protocol upstream: HTTP/1.1 (the default), HTTP/2 (`explicit_http_config` or the
    * cluster's deprecated `http2_protocol_options`), or the downstream request's
-   * (`use_downstream_protocol_config`).
+   * (`use_downstream_protocol_config`), or per connection by ALPN (`auto_config`).
    */
-  readonly upstreamProtocol?: "HTTP/2" | "downstream";
+  readonly upstreamProtocol?: "HTTP/2" | "downstream" | "auto";
   /** The HTTP/2 codec options of upstream HTTP/2 connections. */
   readonly http2Options?: Http2Options;
   /** `http2_protocol_options.connection_keepalive`. */
@@ -230,19 +230,7 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
   const h2 = upstreamHttp2(config, http, common?.maxHeadersCount, problems);
   if (isDns) checkDnsResolver(config, type, problems);
   const transportSocket = upstreamTransportSocket(config, problems);
-  // The HTTP/2 pool speaks h2c only: TLS under it (with ALPN h2) is not wired yet.
-  if (
-    h2.upstreamProtocol !== undefined &&
-    (transportSocket !== undefined ||
-      config.transportSocketMatches.some((m) =>
-        m.transportSocket?.configType.case === "typedConfig" &&
-        m.transportSocket.configType.value.typeUrl.endsWith(".UpstreamTlsContext")
-      ))
-  ) {
-    problems.push(
-      "upstream HTTP/2 over TLS (http2_protocol_options with an UpstreamTlsContext) is not supported yet",
-    );
-  }
+  if (h2.upstreamProtocol === "auto") alpnProblem(config, transportSocket, problems);
   const uhpo = http?.upstreamHttpProtocolOptions;
   const autoSni: AutoSniSettings | undefined = uhpo && (uhpo.autoSni || uhpo.autoSanValidation)
     ? {
@@ -284,6 +272,12 @@ export function parseCluster(config: ClusterConfig): ParsedCluster {
     problems.push(
       "circuit_breakers: max_connection_pools with an upstream_proxy_protocol transport socket " +
         "is not supported yet (Envoy keeps a pool per downstream connection there)",
+    );
+  }
+  // The ALPN pool (auto_config) does not report when it goes idle, which limited pools need.
+  if (h2.upstreamProtocol === "auto" && limitsConnectionPools(circuitBreakers)) {
+    problems.push(
+      "circuit_breakers: max_connection_pools with auto_config (ALPN) is not supported yet",
     );
   }
   const perHostMax = perHostMaxConnections(config.circuitBreakers);
@@ -438,9 +432,27 @@ function originalDstSettings(
 }
 
 /**
- * Why the cluster's upstream protocol cannot be served yet, or undefined. Shared with the
- * config check so `--mode validate` reports the same.
+ * auto_config picks the protocol by ALPN, so every transport socket of the cluster must be TLS
+ * (Envoy refuses the cluster otherwise, with these words).
  */
+function alpnProblem(config: ClusterConfig, ts: Any | undefined, problems: string[]): void {
+  if (ts === undefined) {
+    problems.push(
+      `ALPN configured for cluster ${config.name} which has a non-ALPN transport socket`,
+    );
+  } else if (config.transportSocketMatches.some((m) => !isTls(m.transportSocket))) {
+    problems.push(
+      `ALPN configured for cluster ${config.name} which has a non-ALPN transport socket matcher`,
+    );
+  }
+}
+
+/** Whether a transport socket is TLS (the one that negotiates ALPN). */
+function isTls(ts: ClusterConfig["transportSocket"]): boolean {
+  return ts?.configType.case === "typedConfig" &&
+    ts.configType.value.typeUrl.endsWith(".UpstreamTlsContext");
+}
+
 /**
  * The cluster's transport socket config when it is not plaintext (raw_buffer is the default
  * and needs nothing); its factory is built where connections are made (ConnPoolManager).
@@ -479,14 +491,20 @@ function transportSocketMatches(
   });
 }
 
+/**
+ * Why the cluster's upstream protocol cannot be served yet, or undefined. Shared with the
+ * config check so `--mode validate` reports the same.
+ */
 export function upstreamProtocolProblem(http: HttpProtocolOptions | undefined): string | undefined {
   const p = http?.upstreamProtocolOptions;
   if (p?.case === "explicitHttpConfig") {
     const c = p.value.protocolConfig.case;
     if (c === "http3ProtocolOptions") return "upstream HTTP/3 is not supported yet";
   } else if (p?.case === "autoConfig") {
-    // ALPN needs upstream TLS, which denvoy lacks so far (issue 10).
-    return "auto_config (ALPN protocol selection) is not supported yet";
+    if (p.value.http3ProtocolOptions) return "upstream HTTP/3 is not supported yet";
+    if (p.value.alternateProtocolsCacheOptions) {
+      return "auto_config.alternate_protocols_cache_options (HTTP/3) is not supported yet";
+    }
   } else if (p?.case === "useDownstreamProtocolConfig" && p.value.http3ProtocolOptions) {
     return "upstream HTTP/3 is not supported yet";
   }
@@ -506,7 +524,7 @@ function upstreamHttp2(
   problems: string[],
 ): Pick<ClusterInfo, "upstreamProtocol" | "http2Options" | "http2Keepalive"> {
   const p = http?.upstreamProtocolOptions;
-  let protocol: "HTTP/2" | "downstream" | undefined;
+  let protocol: "HTTP/2" | "downstream" | "auto" | undefined;
   let options: Http2ProtocolOptions | undefined;
   if (http) {
     if (config.http2ProtocolOptions) {
@@ -522,6 +540,9 @@ function upstreamHttp2(
       options = p.value.protocolConfig.value;
     } else if (p?.case === "useDownstreamProtocolConfig") {
       protocol = "downstream";
+      options = p.value.http2ProtocolOptions;
+    } else if (p?.case === "autoConfig") {
+      protocol = "auto";
       options = p.value.http2ProtocolOptions;
     }
   } else if (config.http2ProtocolOptions) {

@@ -59,6 +59,15 @@ import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
 import { applyConnectionOptions, type RawSocketOption } from "../network/socket_options.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
 import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
+import {
+  AlpnConnPool,
+  type AlpnPoolLink,
+  type PendingRequest,
+  type TlsTarget,
+} from "./alpn_conn_pool.ts";
+
+/** The ALPN an HTTP/1.1 pool offers when the TLS context names none (Envoy's fallback). */
+const HTTP11_ALPN: readonly string[] = ["http/1.1"];
 
 /** What a pool needs to know about its cluster. */
 export interface PoolClusterInfo {
@@ -84,8 +93,8 @@ export interface PoolClusterInfo {
   tcpKeepalive?: boolean;
   /** Its timers (TCP_KEEPIDLE, ...), set through the socket's descriptor. */
   upstreamSocketOptions?: readonly RawSocketOption[];
-  /** HTTP/2 upstream, or the downstream's protocol; HTTP/1.1 when absent. */
-  upstreamProtocol?: "HTTP/2" | "downstream";
+  /** HTTP/2 upstream, the downstream's protocol, or ALPN's; HTTP/1.1 when absent. */
+  upstreamProtocol?: "HTTP/2" | "downstream" | "auto";
   /** The codec options of upstream HTTP/2 connections (with `upstreamProtocol`). */
   http2Options?: Http2Options;
   /** `http2_protocol_options.connection_keepalive`. */
@@ -187,7 +196,7 @@ class PooledConnection implements ConnectionCallbacks, BugScope {
    * When the connect attempt began and completed (`performance.now()`): access log timings,
    * upstream_cx_connect_ms and upstream_cx_length_ms.
    */
-  readonly connectStart = monotonicNow();
+  connectStart = monotonicNow();
   connectComplete = 0;
 
   constructor(readonly pool: Http1ConnPool, readonly rm: ResourceManager) {
@@ -409,6 +418,14 @@ class Http1UpstreamStream implements UpstreamStream, Cancellable {
     }
   }
 
+  /**
+   * HTTP/1 has no metadata: the map is dropped and counted
+   * (`cluster.<name>.http1.metadata_not_supported_error`), as Envoy's HTTP/1 codec does.
+   */
+  encodeMetadata(): void {
+    this.pc.pool.clusterStats.scope.counter("http1.metadata_not_supported_error").inc();
+  }
+
   /** Sends request trailers (chunked requests only; otherwise they are dropped). */
   encodeTrailers(trailers: HeaderMap): void {
     if (this.done) return;
@@ -523,7 +540,7 @@ const UNSHARED_RESOURCES = new ResourceManager(
 );
 
 /** A request queued for a connection (Envoy's pending stream). */
-class PendingStream implements Cancellable {
+class PendingStream implements Cancellable, PendingRequest {
   constructor(
     readonly pool: Http1ConnPool,
     readonly decoder: UpstreamStreamDecoder,
@@ -541,12 +558,14 @@ export class Http1ConnPool implements ConnectionPoolInstance {
   readonly protocol: Protocol = "HTTP/1.1";
   readonly #idle: PooledConnection[] = [];
   readonly #all = new SlotList<PooledConnection>();
-  /** Requests waiting for a connection, oldest first. */
-  readonly #pending: PendingStream[] = [];
+  /** Requests waiting for a connection, oldest first; under an ALPN pool, the shared queue. */
+  readonly #pending: PendingRequest[];
   /** Connections being established. */
   #connecting = 0;
   /** This worker's stats of the host (for `/clusters`). */
-  readonly stats = new HostStats();
+  readonly stats: HostStats;
+  /** The ALPN pool this one serves under (auto_config), which makes its connections. */
+  readonly #alpn: AlpnPoolLink | undefined;
   /** What every connection's response parser is built with (one shared object). */
   readonly parserOptions: Partial<ParserLimits & CodecOptions>;
   /** Request header names go out in proper case. */
@@ -565,8 +584,12 @@ export class Http1ConnPool implements ConnectionPoolInstance {
     readonly transportSocket?: UpstreamTransportSocketFactory,
     /** auto_sni / auto_san_validation: the request host this pool's connections are for. */
     serverName?: { sni?: string; verifySan?: string },
+    alpn?: AlpnPoolLink,
   ) {
-    this.#tlsTarget = { address: hostname, ...serverName };
+    this.#tlsTarget = { address: hostname, ...serverName, alpn: HTTP11_ALPN };
+    this.#alpn = alpn;
+    this.#pending = alpn?.pending ?? [];
+    this.stats = alpn?.stats ?? new HostStats();
     this.parserOptions = {
       allowChunkedLength: cluster.allowChunkedLength ?? false,
       enableTrailers: cluster.enableTrailers ?? false,
@@ -657,7 +680,7 @@ export class Http1ConnPool implements ConnectionPoolInstance {
   }
 
   /** Removes a pending request (cancelled or served); false if it was not pending. */
-  removePending(p: PendingStream): boolean {
+  removePending(p: PendingRequest): boolean {
     const i = this.#pending.indexOf(p);
     if (i < 0) return false;
     this.#pending.splice(i, 1);
@@ -673,6 +696,10 @@ export class Http1ConnPool implements ConnectionPoolInstance {
    * no connection at all, so that its pending requests are not stranded.
    */
   #tryCreateConnection(rm: ResourceManager): void {
+    if (this.#alpn !== undefined) {
+      this.#alpn.tryCreateConnection(rm);
+      return;
+    }
     if (this.#pending.length <= this.#connecting) return;
     const hostMax = this.cluster.perHostMaxConnections;
     const can = rm.connections.canCreate() &&
@@ -809,7 +836,7 @@ export class Http1ConnPool implements ConnectionPoolInstance {
     }).catch((e) => containBug(this.#pending[0]?.callbacks ?? pc, "upstream connect", e));
   }
 
-  readonly #tlsTarget: { address: string; sni?: string; verifySan?: string };
+  readonly #tlsTarget: TlsTarget;
 
   /** `cluster.<name>`: where the transport socket counts (`ssl.*`). */
   #clusterScope(): Scope {
@@ -819,6 +846,35 @@ export class Http1ConnPool implements ConnectionPoolInstance {
   /** The connection (and its transport socket, if any) is up: serve the next request. */
   #connected(pc: PooledConnection, conn: Deno.Conn, tls: UpstreamHandshake | undefined): void {
     this.#connecting--;
+    this.#start(pc, conn, tls);
+  }
+
+  /**
+   * Takes a connection the ALPN pool made and that negotiated `http/1.1` or nothing (already
+   * counted in `upstream_cx_total` and the circuit breakers, which it holds from now on).
+   */
+  adopt(
+    conn: Deno.Conn,
+    tls: UpstreamHandshake,
+    rm: ResourceManager,
+    connectStart: number,
+    monitor: Int32Array | undefined,
+  ): void {
+    const pc = new PooledConnection(this, rm);
+    pc.connectStart = connectStart;
+    pc.hostMonitor = monitor;
+    this.clusterStats.cxHttp1Total.inc();
+    this.#start(pc, conn, tls);
+  }
+
+  /** Whether an idle connection can take a request now (the ALPN pool asks first). */
+  get hasIdle(): boolean {
+    const idle = this.#idle;
+    for (let i = idle.length - 1; i >= 0; i--) if (!idle[i].closed) return true;
+    return false;
+  }
+
+  #start(pc: PooledConnection, conn: Deno.Conn, tls: UpstreamHandshake | undefined): void {
     const now = monotonicNow();
     pc.connectComplete = now;
     this.clusterStats.cxConnectMs.record(now - pc.connectStart);
@@ -985,7 +1041,7 @@ export class ConnPoolManager {
     const last = this.#last;
     if (
       last !== undefined && last.port === port && last.hostname === hostname &&
-      last.cluster.name === cluster.name && (last.protocol === "HTTP/2") === h2 &&
+      last.cluster.name === cluster.name && this.#lastH2 === h2 &&
       serverName === undefined
     ) return last;
     // A cluster with both kinds of pool (use_downstream_protocol_config) keys them apart;
@@ -999,7 +1055,11 @@ export class ConnPoolManager {
         `${key}|p${rm.priority}`,
         `${cluster.name}|${hostname}|${port}`,
         rm.connectionPools,
-        () => this.#createPool(cluster, hostname, port, h2, metadata, serverName),
+        // Validation refuses max_connection_pools with auto_config: never an ALPN pool here.
+        () =>
+          this.#createPool(cluster, hostname, port, h2, metadata, serverName) as
+            | Http1ConnPool
+            | Http2ConnPool,
         this.clusterStats.get(cluster.statName).cxPoolOverflow,
       );
     }
@@ -1008,13 +1068,19 @@ export class ConnPoolManager {
       p = this.#createPool(cluster, hostname, port, h2, metadata, serverName);
       this.#pools.set(key, p);
     }
-    if (!serverName) this.#last = p;
+    if (!serverName) {
+      this.#last = p;
+      this.#lastH2 = h2;
+    }
     return p;
   }
   #last: ConnectionPoolInstance | undefined;
+  /** Whether `#last` answered for an HTTP/2 pool (an ALPN pool's protocol changes). */
+  #lastH2 = false;
   /** Pools of clusters with `max_connection_pools`: counted, and deleted once idle. */
   readonly #limited = new LimitedConnPools();
 
+  /** Builds the pool `pool` did not find: HTTP/2, ALPN-chosen (auto_config) or HTTP/1.1. */
   #createPool(
     cluster: PoolClusterInfo,
     hostname: string,
@@ -1022,27 +1088,37 @@ export class ConnPoolManager {
     h2: boolean,
     metadata: HostMetadata | undefined,
     serverName: { sni?: string; verifySan?: string } | undefined,
-  ): Http1ConnPool | Http2ConnPool {
+  ): Http1ConnPool | Http2ConnPool | AlpnConnPool {
     const stats = this.clusterStats.get(cluster.statName);
-    // Upstream HTTP/2 over TLS is refused at validate (cluster_info.ts): an HTTP/2 pool is
-    // plaintext (h2c).
-    return h2
-      ? new Http2ConnPool(
+    const ts = this.transportSocket(cluster, metadata);
+    const h2Options = cluster.http2Options ?? DEFAULT_HTTP2_OPTIONS;
+    if (h2) {
+      return new Http2ConnPool(
         cluster,
         hostname,
         port,
         stats,
-        cluster.http2Options ?? DEFAULT_HTTP2_OPTIONS,
+        h2Options,
         cluster.http2Keepalive,
-      )
-      : new Http1ConnPool(
-        cluster,
-        hostname,
-        port,
-        stats,
-        this.transportSocket(cluster, metadata),
+        ts,
         serverName,
       );
+    }
+    if (cluster.upstreamProtocol === "auto") {
+      // Validation (cluster_info.ts) made sure every transport socket of the cluster is TLS.
+      if (!ts) throw new Error(`cluster '${cluster.name}': auto_config needs a TLS transport`);
+      return new AlpnConnPool(
+        cluster,
+        hostname,
+        port,
+        stats,
+        ts,
+        h2Options,
+        cluster.http2Keepalive,
+        serverName,
+      );
+    }
+    return new Http1ConnPool(cluster, hostname, port, stats, ts, serverName);
   }
 
   /**

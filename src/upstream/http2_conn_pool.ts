@@ -6,13 +6,17 @@
  * the upstream drains it (streams above its last stream id are reset as refused, which the
  * router may retry); `connection_keepalive` PINGs it; `idle_timeout` closes it once it has no
  * streams. The pool implements the codec-independent ConnectionPoolInstance (http/conn_pool.ts)
- * with the client role of the HTTP/2 codec (http/http2/connection.ts).
+ * with the client role of the HTTP/2 codec (http/http2/connection.ts). Over TLS it offers ALPN
+ * `h2` (unless the UpstreamTlsContext names its own protocols) and speaks HTTP/2 whatever the
+ * upstream picks, as Envoy's HTTP/2 pool does; under an ALPN pool (alpn_conn_pool.ts) it takes
+ * the connections that negotiated `h2`.
  */
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { type BugScope, containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import { type CloseReason, Connection, type ConnectionCallbacks } from "../network/connection.ts";
 import type { HeaderMap } from "../http/header_map.ts";
+import type { MetadataMap } from "../http/http2/metadata.ts";
 import type { Protocol, StreamResetReason } from "../http/codec.ts";
 import type {
   Cancellable,
@@ -44,6 +48,15 @@ import {
   connectionAddresses,
   upstreamProxyProtocolHeader,
 } from "../extensions/transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
+import type {
+  SslConnectionInfo,
+  UpstreamHandshake,
+  UpstreamTransportSocketFactory,
+} from "../network/transport_socket.ts";
+import type { AlpnPoolLink, PendingRequest, TlsTarget } from "./alpn_conn_pool.ts";
+
+/** The ALPN an HTTP/2 pool offers when the TLS context names none (Envoy's fallback). */
+const H2_ALPN: readonly string[] = ["h2"];
 
 /** The codec's reset reasons in the router's words. */
 function resetReason(r: Http2ResetReason): StreamResetReason {
@@ -101,7 +114,7 @@ class Http2ActiveClient implements ConnectionCallbacks, Http2ConnectionCallbacks
   closed = false;
   /** The upstream closed the connection (for the destroy stats). */
   peerClosed = false;
-  readonly connectStart = monotonicNow();
+  connectStart = monotonicNow();
   connectComplete = 0;
   readonly idleTimer = new CoarseTimer(() => {
     this.pool.clusterStats.cxIdleTimeout.inc();
@@ -245,6 +258,9 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
   get connectionId(): number {
     return this.client.conn.id;
   }
+  get ssl(): SslConnectionInfo | undefined {
+    return this.client.conn.ssl;
+  }
   get bufferLimit(): number {
     return this.client.conn.highWatermark;
   }
@@ -274,6 +290,10 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
     this.wireBytesSent += headerBytes(trailers);
     this.stream.encodeTrailers(trailers);
     this.#requestEnd();
+  }
+
+  encodeMetadata(metadata: MetadataMap): void {
+    if (!this.done) this.stream.encodeMetadata(metadata);
   }
 
   /** The owner gives up on the stream: RST_STREAM; no callback follows. */
@@ -324,6 +344,10 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
     this.decoder.decodeHeaders(headers, false);
   }
 
+  decodeMetadata(metadata: MetadataMap): void {
+    if (!this.done) this.decoder.decodeMetadata?.(metadata);
+  }
+
   decodeData(data: Uint8Array, endStream: boolean): void {
     this.wireBytesReceived += data.length;
     if (endStream) this.#responseEnd();
@@ -361,7 +385,7 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
 }
 
 /** A request waiting for a stream (Envoy's pending stream). */
-class PendingStream implements Cancellable {
+class PendingStream implements Cancellable, PendingRequest {
   constructor(
     readonly pool: Http2ConnPool,
     readonly decoder: UpstreamStreamDecoder,
@@ -386,10 +410,14 @@ const UNSHARED_RESOURCES = new ResourceManager(
 /** The HTTP/2 pool for one upstream host. */
 export class Http2ConnPool implements ConnectionPoolInstance {
   readonly protocol: Protocol = "HTTP/2";
-  readonly stats = new HostStats();
+  readonly stats: HostStats;
   /** Connected clients, oldest first (a few per host: a plain array). */
   readonly #clients: Http2ActiveClient[] = [];
-  readonly #pending: PendingStream[] = [];
+  /** Waiting requests; under an ALPN pool, the queue it shares with its HTTP/1.1 pool. */
+  readonly #pending: PendingRequest[];
+  /** The ALPN pool this one serves under (auto_config), which makes its connections. */
+  readonly #alpn: AlpnPoolLink | undefined;
+  readonly #tlsTarget: TlsTarget;
   /** Connections being established, and the streams they are expected to take. */
   #connecting = 0;
   #connectingCapacity = 0;
@@ -407,8 +435,22 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     /** The cluster's Http2ProtocolOptions, resolved. */
     readonly http2Options: Http2Options,
     readonly keepalive?: KeepaliveConfig,
+    /** The cluster's transport socket (TLS); undefined for h2c. */
+    readonly transportSocket?: UpstreamTransportSocketFactory,
+    /** auto_sni / auto_san_validation: the request host this pool's connections are for. */
+    serverName?: { sni?: string; verifySan?: string },
+    alpn?: AlpnPoolLink,
   ) {
     this.maxConcurrentStreams = http2Options.maxConcurrentStreams;
+    this.#alpn = alpn;
+    this.#pending = alpn?.pending ?? [];
+    this.stats = alpn?.stats ?? new HostStats();
+    this.#tlsTarget = { address: hostname, ...serverName, alpn: H2_ALPN };
+  }
+
+  /** Whether a connection can take a stream now (the ALPN pool asks before queueing). */
+  get hasCapacity(): boolean {
+    return this.#readyClient() !== undefined;
   }
 
   get size(): number {
@@ -488,7 +530,7 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     return s;
   }
 
-  removePending(p: PendingStream): boolean {
+  removePending(p: PendingRequest): boolean {
     const i = this.#pending.indexOf(p);
     if (i < 0) return false;
     this.#pending.splice(i, 1);
@@ -504,6 +546,10 @@ export class Http2ConnPool implements ConnectionPoolInstance {
    * anyway when the host has no connection, so its pending streams are not stranded.
    */
   #tryCreateConnection(rm: ResourceManager): void {
+    if (this.#alpn !== undefined) {
+      this.#alpn.tryCreateConnection(rm);
+      return;
+    }
     if (this.#pending.length <= this.#connectingCapacity) return;
     const hostMax = this.cluster.perHostMaxConnections;
     const can = rm.connections.canCreate() &&
@@ -613,31 +659,37 @@ export class Http2ConnPool implements ConnectionPoolInstance {
       this.#connectFailed(capacity, "connection_timeout", "connect timeout");
     }, this.cluster.connectTimeoutMs);
     Deno.connect({ hostname: this.hostname, port: this.port }).then((tcp) => {
-      clearTimeout(timer);
       if (timedOut) {
+        clearTimeout(timer);
         tcp.close();
         return;
       }
-      this.#connecting--;
-      this.#connectingCapacity -= capacity;
-      const now = monotonicNow();
-      c.connectComplete = now;
-      cs.cxConnectMs.record(now - c.connectStart);
       applySocketOptions(tcp, this.cluster);
-      const conn = new Connection(tcp, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
-      conn.byteCounters = cs.cxBytes;
-      // upstream_proxy_protocol: the PROXY header goes before the HTTP/2 preface.
-      const pp = this.cluster.upstreamProxyProtocol;
-      if (pp) conn.write(upstreamProxyProtocolHeader(pp, undefined, connectionAddresses(tcp)));
-      this.#clients.push(c);
-      c.start(conn);
-      this.onCapacity(c);
-      if (c.active === 0 && this.cluster.idleTimeoutMs > 0) {
-        c.idleTimer.arm(this.cluster.idleTimeoutMs);
+      const ts = this.transportSocket;
+      if (!ts) {
+        clearTimeout(timer);
+        this.#connected(c, capacity, tcp, undefined);
+        return;
       }
-      // More pending than this connection takes: another one.
-      const next = this.#pending[0];
-      if (next) this.#tryCreateConnection(next.rm);
+      // The handshake is part of connecting: connect_timeout covers it, as in Envoy.
+      ts.connect(tcp, this.#tlsTarget, cs.scope, (err, tls) => {
+        if (timedOut) {
+          tls?.io.close();
+          return;
+        }
+        clearTimeout(timer);
+        if (err) {
+          rm.connections.dec();
+          if (monitor) hostConnectionClosed(monitor);
+          stats.cx_active--;
+          cs.cxConnectFail.inc();
+          cs.connectionClosed(true, false, monotonicNow() - c.connectStart);
+          stats.cx_connect_fail++;
+          this.#connectFailed(capacity, "connection_failure", err.message);
+          return;
+        }
+        this.#connected(c, capacity, tcp, tls);
+      });
     }, (err: Error) => {
       clearTimeout(timer);
       if (timedOut) return;
@@ -649,6 +701,58 @@ export class Http2ConnPool implements ConnectionPoolInstance {
       stats.cx_connect_fail++;
       this.#connectFailed(capacity, "connection_failure", connectFailureReason(err));
     }).catch((e) => containBug(this.#pending[0]?.callbacks ?? c, "upstream connect", e));
+  }
+
+  /** This pool's own connect attempt succeeded (TLS included): the client starts. */
+  #connected(
+    c: Http2ActiveClient,
+    capacity: number,
+    tcp: Deno.Conn,
+    tls: UpstreamHandshake | undefined,
+  ): void {
+    this.#connecting--;
+    this.#connectingCapacity -= capacity;
+    this.#start(c, tcp, tls);
+  }
+
+  /**
+   * Takes a connection the ALPN pool made and that negotiated `h2` (already counted in
+   * `upstream_cx_total` and the circuit breakers, which it holds from now on).
+   */
+  adopt(
+    tcp: Deno.Conn,
+    tls: UpstreamHandshake,
+    rm: ResourceManager,
+    connectStart: number,
+    monitor: Int32Array | undefined,
+  ): void {
+    const c = new Http2ActiveClient(this, rm);
+    c.connectStart = connectStart;
+    c.hostMonitor = monitor;
+    this.clusterStats.cxHttp2Total.inc();
+    this.#start(c, tcp, tls);
+  }
+
+  #start(c: Http2ActiveClient, tcp: Deno.Conn, tls: UpstreamHandshake | undefined): void {
+    const cs = this.clusterStats;
+    const now = monotonicNow();
+    c.connectComplete = now;
+    cs.cxConnectMs.record(now - c.connectStart);
+    const conn = new Connection(tcp, this.cluster.perConnectionBufferLimitBytes, 16 * 1024);
+    if (tls) conn.setTransport(tls.io, tls.ssl);
+    conn.byteCounters = cs.cxBytes;
+    // upstream_proxy_protocol (over raw_buffer only): the PROXY header goes before the preface.
+    const pp = this.cluster.upstreamProxyProtocol;
+    if (pp) conn.write(upstreamProxyProtocolHeader(pp, undefined, connectionAddresses(tcp)));
+    this.#clients.push(c);
+    c.start(conn);
+    this.onCapacity(c);
+    if (c.active === 0 && this.cluster.idleTimeoutMs > 0) {
+      c.idleTimer.arm(this.cluster.idleTimeoutMs);
+    }
+    // More pending than this connection takes: another one.
+    const next = this.#pending[0];
+    if (next) this.#tryCreateConnection(next.rm);
   }
 
   /** Closes every connection (cluster removed, shutdown). */

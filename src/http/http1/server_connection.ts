@@ -256,6 +256,11 @@ export class Http1ServerConnection implements ServerConnection, ResponseEncoder 
     );
   }
 
+  /** HTTP/1 has no metadata: the map is dropped and counted, as Envoy's HTTP/1 codec does. */
+  encodeMetadata(): void {
+    this.settings.http1Stats.metadataNotSupportedError.inc();
+  }
+
   /** HTTP/1 can end a stream only by closing the connection. */
   resetStream(reason: StreamResetReason): void {
     this.stopDispatch();

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { MetadataMap } from "./metadata.ts";
 import type { HeaderMap } from "../header_map.ts";
 
 /** Where the codec writes frames: a network connection (src/network/connection.ts fits). */
@@ -37,6 +38,8 @@ export interface StreamDecoder {
   decodeTrailers(trailers: HeaderMap): void;
   /** 1xx response headers (client role); dropped when absent. */
   decode1xxHeaders?(headers: HeaderMap): void;
+  /** A METADATA map (allow_metadata); dropped when absent. */
+  decodeMetadata?(metadata: MetadataMap): void;
 }
 
 /** Stream lifecycle and write-side flow control (Envoy's StreamCallbacks). */
@@ -97,6 +100,8 @@ export interface Http2StreamEncoder {
   encodeData(data: Uint8Array, endStream: boolean): void;
   /** Sends trailers, ending the stream (no trailers: an empty DATA frame with END_STREAM). */
   encodeTrailers(trailers: HeaderMap): void;
+  /** Sends METADATA frames (allow_metadata; dropped otherwise). */
+  encodeMetadata(metadata: MetadataMap): void;
   /** Resets the stream (RST_STREAM: REFUSED_STREAM for a refused stream, else NO_ERROR). */
   resetStream(reason: StreamResetReason): void;
   /** Stops (true) or resumes (false) granting the peer window for this stream; counted. */

@@ -84,6 +84,13 @@ import {
 } from "./codec_types.ts";
 import { validateRequestHeaders, validateResponseHeaders, validateTrailers } from "./message.ts";
 import {
+  FLAG_END_METADATA,
+  METADATA,
+  MetadataDecoder,
+  MetadataEncoder,
+  type MetadataMap,
+} from "./metadata.ts";
+import {
   isH2UpgradeRequest,
   isUpgrade,
   upgradeRequestFromH1toH2,
@@ -137,6 +144,8 @@ export interface Http2Options {
   readonly streamBufferLimit: number;
   /** Our SETTINGS_MAX_FRAME_SIZE (from `custom_settings_parameters`; 16384 otherwise). */
   readonly maxFrameSize: number;
+  /** `allow_metadata`: METADATA frames (0x4D) are decoded and may be sent; else ignored. */
+  readonly allowMetadata: boolean;
   /** Further SETTINGS to send, `[id, value, ...]` (other `custom_settings_parameters`). */
   readonly customSettings: readonly number[];
 }
@@ -159,6 +168,7 @@ export const DEFAULT_HTTP2_OPTIONS: Http2Options = {
   headersWithUnderscoresAction: "allow",
   streamBufferLimit: 1024 * 1024,
   maxFrameSize: MIN_MAX_FRAME_SIZE,
+  allowMetadata: false,
   customSettings: [],
 };
 
@@ -225,6 +235,9 @@ export class Http2Stream implements Http2StreamEncoder {
   pendingTrailers: HeaderMap | undefined;
   /** Whether it is in the connection's list of streams waiting for connection window. */
   waitingForConnectionWindow = false;
+  /** METADATA contexts, made on first use (allow_metadata). */
+  metadataIn: MetadataDecoder | undefined;
+  metadataOut: MetadataEncoder | undefined;
   #aboveHigh = false;
   /** When the stream started (for premature reset accounting by the owner). */
   readonly createdMs: number;
@@ -256,6 +269,10 @@ export class Http2Stream implements Http2StreamEncoder {
 
   encodeTrailers(trailers: HeaderMap): void {
     this.conn.encodeTrailers(this, trailers);
+  }
+
+  encodeMetadata(metadata: MetadataMap): void {
+    this.conn.encodeMetadata(this, metadata);
   }
 
   resetStream(reason: StreamResetReason): void {
@@ -557,10 +574,34 @@ export class Http2Connection {
       case PUSH_PROMISE:
         // We never enable push (client) and clients cannot push (server): §8.4.
         return this.#connectionError(PROTOCOL_ERROR, "http2.unexpected_push_promise");
+      case METADATA:
+        // Without allow_metadata it is an unknown frame type like any other.
+        return this.options.allowMetadata ? this.#onMetadata(flags, id, buf, start, end) : true;
       default:
         // Unknown frame types are ignored (§4.1, §5.5).
         return true;
     }
+  }
+
+  /**
+   * A METADATA frame (allow_metadata): collected per stream until END_METADATA, then the map
+   * goes to the stream's handler (an empty one is only counted, `metadata_empty_frames`).
+   * Frames for streams that are not open are ignored.
+   */
+  #onMetadata(flags: number, id: number, buf: Uint8Array, start: number, end: number): boolean {
+    const s = this.#streams.get(id);
+    if (s === undefined || s.state === CLOSED) return true;
+    const d = s.metadataIn ??= new MetadataDecoder();
+    if (!d.receive(buf, start, end)) {
+      return this.#connectionError(PROTOCOL_ERROR, "http2.metadata_too_large");
+    }
+    if ((flags & FLAG_END_METADATA) === 0) return true;
+    const map = d.finish();
+    if (map === undefined) return this.#connectionError(COMPRESSION_ERROR, "http2.metadata_hpack");
+    // An empty map is counted, not delivered, as in Envoy.
+    if (map.size === 0) this.stats.metadata_empty_frames.inc();
+    else s.handler?.decodeMetadata?.(map);
+    return true;
   }
 
   #onData(flags: number, id: number, buf: Uint8Array, start: number, end: number): boolean {
@@ -1075,6 +1116,13 @@ export class Http2Connection {
     s.pendingEnd = true;
     if (trailers.size > 0) s.pendingTrailers = trailers;
     this.#flush(s);
+  }
+
+  /** Sends a metadata map on `s` (allow_metadata; else it is dropped, as the peer's would be). */
+  encodeMetadata(s: Http2Stream, metadata: MetadataMap): void {
+    if (!this.options.allowMetadata || s.state === CLOSED || s.localEnd || this.#failed) return;
+    const frames = (s.metadataOut ??= new MetadataEncoder()).frames(metadata, s.id);
+    for (let i = 0; i < frames.length && !this.#failed; i++) this.#write(frames[i], false);
   }
 
   /** A local reset of `s` (Http2Stream.resetStream). */

@@ -779,3 +779,50 @@ Deno.test("h2 connection: custom SETTINGS are sent; a larger SETTINGS_MAX_FRAME_
   assertEquals(s.errors, []);
   assertEquals(s.handlers[0].bodyLength(), 20000);
 });
+
+Deno.test("h2 connection: METADATA both ways with allow_metadata; ignored without; over 1 MiB is a PROTOCOL_ERROR", () => {
+  const meta = new Map([["k", "v"]]);
+  for (const allow of [true, false]) {
+    const server = side("server", { allowMetadata: allow }, (h) => {
+      h.onEvent = (r) => {
+        if (!r.ended) return;
+        r.stream!.encodeMetadata(meta);
+        r.stream!.encodeHeaders(response(), true);
+      };
+    });
+    const client = side("client", { allowMetadata: allow });
+    const h = new RecordingHandler();
+    const st = client.conn.newStream(h)!;
+    st.encodeHeaders(request("/", "POST"), false);
+    st.encodeMetadata(meta);
+    st.encodeData(enc("x"), true);
+    pump(client, server);
+    const seen = allow ? ['metadata [["k","v"]]'] : [];
+    assertEquals(server.handlers[0].events, ["headers", ...seen, "data 1 end"]);
+    assertEquals(h.events, [...seen, "headers end"]);
+    assertEquals(server.errors, []);
+  }
+  // An empty map is counted (metadata_empty_frames), not delivered.
+  {
+    const server = side("server", { allowMetadata: true });
+    const client = side("client", { allowMetadata: true });
+    const st = client.conn.newStream(new RecordingHandler())!;
+    st.encodeHeaders(request("/", "POST"), false);
+    st.encodeMetadata(new Map());
+    pump(client, server);
+    assertEquals(server.handlers[0].events, ["headers"]);
+    assertEquals(server.stats.metadata_empty_frames.value, 1);
+  }
+  // A peer that allows metadata but never ends a map: the 1 MiB bound closes the connection.
+  const server = side("server", { allowMetadata: true });
+  const client = side("client");
+  client.conn.newStream(new RecordingHandler())!.encodeHeaders(request("/", "POST"), false);
+  pump(client, server);
+  const chunk = frame(0x4d, 0, 1, new Uint8Array(16384));
+  for (let i = 0; i < 65; i++) server.conn.dispatch(chunk);
+  assertEquals(server.errors.map((e) => e[1]), ["http2.metadata_too_large"]);
+  assertEquals(
+    errorCode(frames(server.transport.take()).find((f) => f.type === GOAWAY)!),
+    PROTOCOL_ERROR,
+  );
+});

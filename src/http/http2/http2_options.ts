@@ -29,6 +29,8 @@ export const HTTP2_PROTOCOL_OPTIONS_FIELDS: FieldTable = {
       "initial_stream_window_size",
       "initial_connection_window_size",
       "allow_connect",
+      // METADATA frames (http2/metadata.ts), passed through by the router.
+      "allow_metadata",
       "max_outbound_frames",
       "max_outbound_control_frames",
       "max_consecutive_inbound_frames_with_empty_payload",
@@ -169,7 +171,6 @@ export function resolveHttp2Options(
   const problems: string[] = [];
   const d = DEFAULT_HTTP2_OPTIONS;
   const p = proto;
-  if (p?.allowMetadata) problems.push("allow_metadata: METADATA frames are not supported yet");
   let keepalive: KeepaliveConfig | undefined;
   if (p?.connectionKeepalive) {
     const k = resolveKeepalive(p.connectionKeepalive);
@@ -244,6 +245,7 @@ export function resolveHttp2Options(
       d.headersWithUnderscoresAction,
     streamBufferLimit: ctx.bufferLimitBytes ?? d.streamBufferLimit,
     maxFrameSize: custom.named.get(SETTINGS_MAX_FRAME_SIZE) ?? d.maxFrameSize,
+    allowMetadata: p?.allowMetadata ?? false,
     customSettings: custom.other,
   };
   return { options, keepalive, problems };

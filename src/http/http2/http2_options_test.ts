@@ -48,7 +48,8 @@ Deno.test("http2 options: fields, ranges and the stream error precedence", () =>
   r = resolveHttp2Options(create(Http2ProtocolOptionsSchema, { initialStreamWindowSize: 100 }));
   assertEquals(r.problems, ["initial_stream_window_size: value must be in [65535, 2147483647]"]);
   r = resolveHttp2Options(create(Http2ProtocolOptionsSchema, { allowMetadata: true }));
-  assertEquals(r.problems, ["allow_metadata: METADATA frames are not supported yet"]);
+  assertEquals(r.problems, []);
+  assertEquals(r.options.allowMetadata, true);
 });
 
 Deno.test("http2 options: custom_settings_parameters as Envoy validates them", () => {

@@ -4,6 +4,7 @@
  * streams handed to the HCM as a request stream with a ResponseEncoder. h2c with prior
  * knowledge, `codec_type: HTTP2`, or `AUTO` by the client's preface (server_codecs.ts).
  */
+import type { MetadataMap } from "./metadata.ts";
 import type {
   Protocol,
   RequestHead,
@@ -86,6 +87,10 @@ class Http2ServerStream implements ResponseEncoder, StreamHandler {
     this.decoder.decodeTrailers(trailers);
   }
 
+  decodeMetadata(metadata: MetadataMap): void {
+    this.decoder.decodeMetadata?.(metadata);
+  }
+
   onResetStream(reason: Http2ResetReason, details: string): void {
     this.decoder.onResetStream(resetReason(reason), details);
   }
@@ -116,6 +121,10 @@ class Http2ServerStream implements ResponseEncoder, StreamHandler {
 
   encodeTrailers(trailers: HeaderMap): void {
     this.stream.encodeTrailers(trailers);
+  }
+
+  encodeMetadata(metadata: MetadataMap): void {
+    this.stream.encodeMetadata(metadata);
   }
 
   resetStream(_reason: StreamResetReason): void {

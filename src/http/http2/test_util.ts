@@ -114,6 +114,9 @@ export class RecordingHandler implements StreamHandler {
   decode1xxHeaders(headers: HeaderMap): void {
     this.events.push(`1xx ${headers.get(":status")}`);
   }
+  decodeMetadata(metadata: Map<string, string>): void {
+    this.events.push(`metadata ${JSON.stringify([...metadata])}`);
+  }
   onResetStream(reason: string, details: string): void {
     this.reset = reason;
     this.resetDetails = details;

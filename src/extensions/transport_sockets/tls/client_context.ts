@@ -1,6 +1,6 @@
 /**
  * Upstream TLS (`UpstreamTlsContext`): the handshake on a freshly connected upstream socket,
- * with `sni`, `alpn_protocols`, a client certificate (mTLS to the upstream), the server
+ * with `sni`, `alpn_protocols` (else the protocols of the pool asking), a client certificate (mTLS to the upstream), the server
  * certificate checked by the validation context (none set: not checked, Envoy's default), and
  * TLS sessions kept for resumption across the cluster's connections (`max_session_keys`, newest
  * first; 0 turns resumption off).
@@ -92,7 +92,7 @@ export class ClientTlsFactory implements UpstreamTransportSocketFactory {
 
   connect(
     raw: Deno.Conn,
-    host: { address: string; sni?: string; verifySan?: string },
+    host: { address: string; sni?: string; verifySan?: string; alpn?: readonly string[] },
     scope: Scope,
     done: (err: Error | undefined, result?: UpstreamHandshake) => void,
   ): void {
@@ -107,7 +107,8 @@ export class ClientTlsFactory implements UpstreamTransportSocketFactory {
       maxVersion: s.maxVersion,
       // Without `sni` none is sent: rustls sends no SNI for an IP address.
       servername: host.sni || s.sni || host.address,
-      ALPNProtocols: s.alpn.length > 0 ? s.alpn : undefined,
+      // The context's own list wins; else the pool's protocols, as Envoy's ALPN fallback.
+      ALPNProtocols: s.alpn.length > 0 ? s.alpn : host.alpn?.slice(),
       // Checked by the validator below: without a validation context Envoy checks nothing.
       rejectUnauthorized: false,
       session: this.#sessions.at(-1),

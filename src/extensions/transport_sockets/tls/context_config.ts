@@ -222,15 +222,6 @@ function readCommon(
     validation = readValidation(merged, `${field}.default_validation_context`, p);
   }
   const alpn = common?.alpnProtocols ?? [];
-  // Downstream, a client that negotiated h2 sends the HTTP/2 preface, which codec_type AUTO
-  // recognises. Upstream, the HTTP/2 pool speaks h2c only, so an h2 upstream over TLS is
-  // refused until it is wired.
-  if (!server && alpn.includes("h2")) {
-    p.unsupported(
-      "ALPN protocol h2 (upstream HTTP/2 over TLS is not supported yet)",
-      `${at}.alpn_protocols`,
-    );
-  }
   return { minVersion, maxVersion, alpn, certificates, validation };
 }
 

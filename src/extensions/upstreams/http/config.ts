@@ -20,6 +20,8 @@ export const httpProtocolOptionsFactory: ExtensionFactory = {
         "common_http_protocol_options",
         "explicit_http_config",
         "use_downstream_protocol_config",
+        // ALPN picks HTTP/2 or HTTP/1.1 per connection (upstream/alpn_conn_pool.ts).
+        "auto_config",
         // Per-request SNI and SAN checks of upstream TLS (router_filter.ts, client_context.ts).
         "upstream_http_protocol_options",
       ],
@@ -30,11 +32,15 @@ export const httpProtocolOptionsFactory: ExtensionFactory = {
       ],
       [`${OPTIONS}.ExplicitHttpConfig`]: ["http_protocol_options", "http2_protocol_options"],
       [`${OPTIONS}.UseDownstreamHttpConfig`]: ["http_protocol_options", "http2_protocol_options"],
+      [`${OPTIONS}.AutoHttpConfig`]: ["http_protocol_options", "http2_protocol_options"],
     },
     // upstreamProtocolProblem names the protocols the upstream pools lack.
     checked: {
-      [OPTIONS]: ["auto_config"],
       [`${OPTIONS}.ExplicitHttpConfig`]: ["http3_protocol_options"],
+      [`${OPTIONS}.AutoHttpConfig`]: [
+        "http3_protocol_options",
+        "alternate_protocols_cache_options",
+      ],
       [`${OPTIONS}.UseDownstreamHttpConfig`]: ["http3_protocol_options"],
     },
   },

@@ -17,7 +17,7 @@ ${protocol}
   }, builtinExtensions());
 }
 
-Deno.test("HTTP/1.1 and HTTP/2 upstream options load; HTTP/3 and auto_config are named as unsupported", () => {
+Deno.test("HTTP/1.1, HTTP/2 and auto_config upstream options load; HTTP/3 is named as unsupported; auto_config without TLS is refused", () => {
   assertEquals(load("        explicit_http_config: { http_protocol_options: {} }").issues, []);
   assertEquals(load("        explicit_http_config: { http2_protocol_options: {} }").issues, []);
   assertEquals(
@@ -30,8 +30,31 @@ Deno.test("HTTP/1.1 and HTTP/2 upstream options load; HTTP/3 and auto_config are
     formatIssue(h3[0]),
     /unsupported: envoy\.extensions\.upstreams\.http\.v3\.HttpProtocolOptions: upstream HTTP\/3/,
   );
-  // auto_config needs upstream TLS (ALPN): refused by the cluster and the extension alike.
-  const auto = load("        auto_config: {}").issues;
-  assertEquals(auto.every((i) => i.kind === "unsupported"), true);
-  assertMatch(formatIssue(auto[0]), /auto_config/);
+  // auto_config picks the protocol by ALPN: a cluster without TLS is refused, in Envoy's words.
+  const auto = load("        auto_config: { http2_protocol_options: {} }").issues;
+  assertEquals(auto.length, 1);
+  assertMatch(
+    formatIssue(auto[0]),
+    /ALPN configured for cluster c which has a non-ALPN transport socket/,
+  );
+  const autoH3 = load("        auto_config: { http3_protocol_options: {} }").issues;
+  assertMatch(formatIssue(autoH3.find((i) => i.kind === "unsupported")!), /upstream HTTP\/3/);
+});
+
+Deno.test("auto_config with max_connection_pools is refused (the ALPN pool is not deleted when idle)", () => {
+  const r = loadBootstrap({
+    configYaml: `static_resources:
+  clusters:
+  - name: c
+    circuit_breakers: { thresholds: [{ max_connection_pools: 2 }] }
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        auto_config: { http2_protocol_options: {} }
+    load_assignment: { cluster_name: c }`,
+  }, builtinExtensions());
+  assertMatch(
+    r.issues.map(formatIssue).join("\n"),
+    /max_connection_pools with auto_config \(ALPN\) is not supported yet/,
+  );
 });
