@@ -4,6 +4,7 @@
  * connection pools, and a read-only copy of cluster membership that the main thread keeps
  * current. Config arrives as the binary bootstrap; nothing here resolves DNS.
  */
+import { startIdleMemoryRelease } from "../common/idle_memory_release.ts";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
 import {
   configureLogging,
@@ -364,6 +365,8 @@ export function runWorker(scope: {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
 }): void {
   let server: WorkerServer | undefined;
+  // Bursts of connections leave the heap grown: give it back once the worker is quiet.
+  startIdleMemoryRelease();
   // The last line of the error boundary: an exception that escaped every entry point's own
   // catch is counted and logged (server.envoy_bug_failures) and does not end the worker, with
   // every connection on it.
