@@ -9,7 +9,6 @@ import { builtinExtensions } from "./src/extensions/builtin.ts";
 import { parseOptions } from "./src/server/options.ts";
 import { type Console, loadConfig, Server } from "./src/server/server.ts";
 import { WorkerPool } from "./src/server/worker_pool.ts";
-import { startIdleMemoryRelease } from "./src/common/idle_memory_release.ts";
 
 const encoder = new TextEncoder();
 const stdio: Console = {
@@ -57,8 +56,6 @@ export async function main(argv: string[], console: Console = stdio): Promise<nu
       log.info("init_only mode: initialized, exiting");
       return 0;
     }
-    // Loading the config leaves a grown young generation and garbage behind.
-    startIdleMemoryRelease();
     await server.run();
   } catch (e) {
     // Start-up failures (a port in use, a cluster that cannot be built) are operator errors.

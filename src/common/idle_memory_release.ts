@@ -2,25 +2,25 @@
  * Gives an isolate's dead memory back to the OS once it goes quiet.
  *
  * V8 sizes its young generation by how much survives scavenges, and a burst that opens
- * thousands of connections (or start-up, which loads the whole config schema) grows it to its
- * maximum, 16 MB per semi-space here; old-generation pages fill with objects that died after
- * promotion. Nothing shrinks it afterwards: V8 collects garbage only when JavaScript allocates,
+ * thousands of connections (or start-up, which loads the whole config schema) grows it, up to
+ * ~48 MB in a worker here; old-generation pages fill with objects that died after promotion. Nothing shrinks it afterwards: V8 collects garbage only when JavaScript allocates,
  * and Deno does not run V8's memory reducer for an idle isolate. An idle process therefore keeps
  * the peak of its last burst: with 5,000 idle keep-alive connections, ~15 KiB of RSS per
  * connection, of which ~6.5 KiB is the grown young generation and its garbage
  * (bench/RESULTS.md, issue 9).
  *
- * Each isolate checks, twice a second, how much JavaScript allocated since the last check
- * (V8's `total_allocated_bytes`, so the data path pays nothing). After `quietMs` without more
- * than a trickle of allocation, and if the heap's physical size grew by `minGrowthBytes` since
- * the last release, it runs one memory-reducing full GC (V8's last-resort collection, as an
- * embedder's low-memory notification does): it shrinks the young generation back to its
- * minimum and returns freed pages to the OS. Once per quiet period: a quiet isolate whose heap
- * has not grown again is left alone.
+ * Each isolate checks, twice a second, whether it did any work since the last check: whether a
+ * connection read anything (`ioActivity`, one increment per read) or JavaScript allocated a lot
+ * (V8's `total_allocated_bytes`: the main thread's config and xDS work). After `quietMs` of
+ * neither, and if the heap's physical size grew by `minGrowthBytes` since the last release, it
+ * runs one full GC, which shrinks the young generation back to its minimum and returns the
+ * freed pages to the OS (V8's "last-resort" flavour, which repeats the collection, frees the
+ * same memory here in twice the time). Once per quiet period: a quiet isolate whose heap has
+ * not grown again is left alone. It starts once the isolate serves, never during start-up.
  *
- * The collection stops the isolate for tens of milliseconds (about 50 ms with 5,000
- * connections open), so it runs only when there is nothing to do; a request that arrives
- * during it waits that long.
+ * The collection stops the isolate for tens of milliseconds on a quiet machine (more with
+ * thousands of connections open, whose objects it traverses), so it runs only when there is
+ * nothing to do; a request that arrives during it waits that long.
  *
  * @module
  */
@@ -112,7 +112,7 @@ export class IdleMemoryRelease {
   }
 }
 
-type GcFunction = (options: { type: string; execution: string; flavor: string }) => void;
+type GcFunction = (options: { type: "major"; execution: "sync" }) => void;
 
 interface NodeBuiltins {
   getBuiltinModule(id: "node:v8"): {
@@ -149,6 +149,26 @@ function isolateGc(): GcFunction | undefined {
   }
 }
 
+type MallocTrim = () => void;
+
+/**
+ * glibc's `malloc_trim(0)`, which returns the free pages inside malloc's arenas to the OS:
+ * the runtime's per-connection state (sockets, pending reads) and the GC's own work lists live
+ * there, and a burst leaves them full of free holes that glibc does not give back by itself.
+ * Undefined where there is no glibc or no FFI permission.
+ */
+function mallocTrim(): MallocTrim | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  try {
+    const lib = Deno.dlopen("libc.so.6", {
+      malloc_trim: { parameters: ["usize"], result: "i32" },
+    });
+    return () => void lib.symbols.malloc_trim(0n);
+  } catch {
+    return undefined;
+  }
+}
+
 let started = false;
 const log = getLogger("main");
 const mib = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1);
@@ -170,6 +190,7 @@ export function startIdleMemoryRelease(
   };
   // Made before the first collection, not at start-up (a context costs ~1 MB).
   let gc: GcFunction | undefined;
+  let trim: MallocTrim | undefined | null = null;
   const release = new IdleMemoryRelease(
     probe,
     () => {
@@ -178,9 +199,11 @@ export function startIdleMemoryRelease(
         clearInterval(id);
         return;
       }
+      if (trim === null) trim = mallocTrim();
       const before = probe.physicalBytes();
       const t0 = performance.now();
-      gc({ type: "major", execution: "sync", flavor: "last-resort" });
+      gc({ type: "major", execution: "sync" });
+      trim?.();
       log.debug(() =>
         `idle: heap ${mib(before)} -> ${mib(probe.physicalBytes())} MiB in ${
           (performance.now() - t0).toFixed(1)

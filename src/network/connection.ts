@@ -316,14 +316,19 @@ export class Connection {
     this.#writing = true;
     this.#inFlight = data;
     this.#inFlightOff = 0;
-    this.#io.write(data).then(this.#onWritten, this.#onWriteError);
+    this.#io.write(data).then(this.#onWritten, this.#onWritten);
   }
 
-  readonly #onWritten = (n: number): void => {
+  /** A write finished: the count written, or why it failed (one closure for both). */
+  readonly #onWritten = (n: number | Error): void => {
+    if (typeof n !== "number") {
+      this.#onWriteError(n);
+      return;
+    }
     const data = this.#inFlight!;
     this.#inFlightOff += n;
     if (this.#inFlightOff < data.length && !this.#closed) {
-      this.#io.write(data.subarray(this.#inFlightOff)).then(this.#onWritten, this.#onWriteError);
+      this.#io.write(data.subarray(this.#inFlightOff)).then(this.#onWritten, this.#onWritten);
       return;
     }
     this.#inFlight = undefined;
@@ -342,11 +347,11 @@ export class Connection {
     if (!this.#writing) this.#flush();
   };
 
-  readonly #onWriteError = (e: Error): void => {
+  #onWriteError(e: unknown): void {
     this.#inFlight = undefined;
     this.#writing = false;
-    if (!this.#closed) this.#finish("error", e);
-  };
+    if (!this.#closed) this.#finish("error", e instanceof Error ? e : new Error(String(e)));
+  }
 
   /** Nothing left to write: a close or half-close that waited for the data happens now. */
   #drained(): void {

@@ -365,8 +365,6 @@ export function runWorker(scope: {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
 }): void {
   let server: WorkerServer | undefined;
-  // Bursts of connections leave the heap grown: give it back once the worker is quiet.
-  startIdleMemoryRelease();
   // The last line of the error boundary: an exception that escaped every entry point's own
   // catch is counted and logged (server.envoy_bug_failures) and does not end the worker, with
   // every connection on it.
@@ -390,6 +388,8 @@ export function runWorker(scope: {
         setHostMonitorWorker(m.workerId);
         server = new WorkerServer(m);
         scope.postMessage({ type: "ready" });
+        // Start-up and bursts of connections leave the heap grown: give it back when quiet.
+        startIdleMemoryRelease();
       } else if (m.type === "xds") {
         server?.applyUpdate(m.update);
       } else if (m.type === "membership") {
