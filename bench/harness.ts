@@ -710,9 +710,13 @@ export async function idleConnRss(
     if (value.status !== 200) throw new Error(`idle conn: status ${value.status}`);
     return conn;
   };
+  // Idle means idle: a quiet isolate gives back the garbage and the young-generation growth a
+  // burst left (src/common/idle_memory_release.ts: 2 s without work), so both figures are taken
+  // after longer than that without work.
+  const settleMs = Number(Deno.env.get("IDLE_SETTLE_MS") ?? 4000);
   const warm = await Promise.all(Array.from({ length: 200 }, openOne));
   warm.forEach((c) => c.close());
-  await sleep(1000);
+  await sleep(settleMs);
   const beforeKiB = rssKiB(pid());
   const conns: Deno.Conn[] = [];
   const stepsKiB: number[] = [];
@@ -721,9 +725,7 @@ export async function idleConnRss(
       conns.push(...await Promise.all(Array.from({ length: Math.min(BATCH, n - i) }, openOne)));
       if (conns.length % 1000 === 0 && conns.length < n) stepsKiB.push(rssKiB(pid()));
     }
-    // Idle means idle: the heap has had time to settle (V8's memory reducer collects the
-    // garbage that opening the connections left after several seconds without work).
-    await sleep(Number(Deno.env.get("IDLE_SETTLE_MS") ?? 1000));
+    await sleep(settleMs);
     const afterKiB = rssKiB(pid());
     stepsKiB.push(afterKiB);
     return { conns: n, beforeKiB, afterKiB, perConnKiB: (afterKiB - beforeKiB) / n, stepsKiB };

@@ -6,14 +6,15 @@
  * is armed, fires those that are due. Timeouts fire up to RESOLUTION_MS late, which is far
  * finer than any proxy timeout.
  *
- * Armed timers form an intrusive doubly linked list (the `prev`/`next` fields of the timers
- * themselves). A `Set` was used first, and it made every request's objects outlive the
- * young-generation GC: a Set that keeps growing and shrinking reallocates its hash table, and
- * V8 keeps each replaced table linked to its successor with its old entries in place, so a
- * replaced table that had been promoted kept every stream timer it once held (and through its
- * closure the whole stream) alive until the next full GC. That made scavenges ~30x slower
- * (0.5 ms to 15+ ms) and was the main source of denvoy's latency tail. A list allocates
- * nothing, and an unlinked timer keeps no pointers.
+ * Armed timers form intrusive doubly linked lists (the `prev`/`next` fields of the timers
+ * themselves): a near one that every tick scans, and a far one for timers due 2 s or more
+ * after arming, scanned once a second (see FAR_MS). A `Set` was used first, and it made every
+ * request's objects outlive the young-generation GC: a Set that keeps growing and shrinking
+ * reallocates its hash table, and V8 keeps each replaced table linked to its successor with its
+ * old entries in place, so a replaced table that had been promoted kept every stream timer it
+ * once held (and through its closure the whole stream) alive until the next full GC. That made
+ * scavenges ~30x slower (0.5 ms to 15+ ms) and was the main source of denvoy's latency tail. A
+ * list allocates nothing, and an unlinked timer keeps no pointers.
  */
 
 import { type BugScope, containBug } from "./error_boundary.ts";
@@ -22,9 +23,22 @@ import { monotonicNow } from "./monotonic_time.ts";
 /** Granularity of coarse timers. */
 export const RESOLUTION_MS = 25;
 
+/**
+ * Timers due later than this go to the far list, which a tick looks at only once per
+ * FAR_SCAN_MS (moving those that come due into the near list): an idle keep-alive connection's
+ * idle timer (an hour, say) is then visited once a second instead of forty times.
+ */
+const FAR_MS = 2000;
+const FAR_SCAN_MS = 1000;
+
+/** Armed timers due within FAR_MS when armed (scanned every tick). */
 let head: CoarseTimer | undefined;
+/** Armed timers due later (scanned once per FAR_SCAN_MS). */
+let farHead: CoarseTimer | undefined;
 let count = 0;
 let interval: ReturnType<typeof setInterval> | undefined;
+/** When the far list was last scanned. */
+let farScannedAt = 0;
 /** Timers found due by a tick, fired after the scan (a callback may re-arm or disarm others). */
 const due: (CoarseTimer | undefined)[] = [];
 /** The deadline of a timer that a tick found due and is about to fire. */
@@ -32,6 +46,19 @@ const DUE = -Infinity;
 
 function tick(): void {
   const now = performance.now();
+  if (now - farScannedAt >= FAR_SCAN_MS) {
+    farScannedAt = now;
+    // What comes due before the next far scan moves to the near list.
+    const horizon = now + FAR_SCAN_MS + RESOLUTION_MS;
+    for (let t = farHead; t !== undefined;) {
+      const next = t.next;
+      if (t.deadline <= horizon) {
+        t.unlink();
+        t.link(false);
+      }
+      t = next;
+    }
+  }
   let n = 0;
   for (let t = head; t !== undefined;) {
     const next = t.next;
@@ -70,6 +97,8 @@ export class CoarseTimer {
   /** Neighbours in the armed list (internal). */
   prev: CoarseTimer | undefined = undefined;
   next: CoarseTimer | undefined = undefined;
+  /** Which armed list it is on (internal). */
+  far = false;
 
   /** `scope` abandons the owner's work if `fire` throws (see error_boundary.ts). */
   constructor(readonly fire: () => void, readonly scope?: BugScope) {}
@@ -78,12 +107,18 @@ export class CoarseTimer {
   arm(ms: number): void {
     const linked = this.deadline !== Infinity && this.deadline !== DUE;
     this.deadline = monotonicNow() + ms;
-    if (linked) return;
-    this.next = head;
-    if (head !== undefined) head.prev = this;
-    head = this;
-    count++;
+    if (linked) {
+      // Re-armed (the common case: a stream's activity): a near timer stays where it is; a far
+      // one that is now due soon must not wait for the next far scan.
+      if (this.far && ms < FAR_MS) {
+        this.unlink();
+        this.link(false);
+      }
+      return;
+    }
+    this.link(ms >= FAR_MS);
     if (interval === undefined) {
+      farScannedAt = performance.now();
       interval = setInterval(tick, RESOLUTION_MS);
       // An armed timer must not keep a finished process alive (tests, shutdown). Deno's
       // timers are Node-style Timeout objects here.
@@ -91,18 +126,30 @@ export class CoarseTimer {
     }
   }
 
+  /** Puts it at the head of the near or the far list (internal; its deadline is set). */
+  link(far: boolean): void {
+    this.far = far;
+    const h = far ? farHead : head;
+    this.next = h;
+    if (h !== undefined) h.prev = this;
+    if (far) farHead = this;
+    else head = this;
+    count++;
+  }
+
   /** Cancels it. */
   disarm(): void {
     if (this.deadline === DUE) this.deadline = Infinity;
     if (this.deadline === Infinity) return;
     this.unlink();
+    this.deadline = Infinity;
   }
 
-  /** Takes it off the armed list (internal; `disarm` is the public way). */
+  /** Takes it off its armed list (internal; `disarm` is the public way). */
   unlink(): void {
-    this.deadline = Infinity;
     const { prev, next } = this;
     if (prev !== undefined) prev.next = next;
+    else if (this.far) farHead = next;
     else head = next;
     if (next !== undefined) next.prev = prev;
     this.prev = undefined;

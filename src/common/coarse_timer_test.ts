@@ -72,3 +72,22 @@ Deno.test("a timer that throws is contained: its scope abandons its work, other 
   assertEquals(events.sort(), ["bug timer bug", "fired"]);
   assertEquals(bugCount(), before + 1);
 });
+
+Deno.test("far timers (due in 2 s or more) fire no earlier than armed; one re-armed to soon fires soon", async () => {
+  const fired: [string, number][] = [];
+  const start = performance.now();
+  const far = new CoarseTimer(() => fired.push(["far", performance.now() - start]));
+  const soon = new CoarseTimer(() => fired.push(["soon", performance.now() - start]));
+  far.arm(2100);
+  soon.arm(60_000);
+  soon.arm(40);
+  // Generous bounds (a busy machine delays every timer alike), no timing assertion beyond
+  // "not early".
+  for (let i = 0; i < 400 && fired.length < 2; i++) {
+    await new Promise((r) => setTimeout(r, RESOLUTION_MS));
+  }
+  assertEquals(fired.map(([n]) => n), ["soon", "far"]);
+  assert(fired[0][1] >= 40, `soon fired after ${fired[0][1]} ms`);
+  assert(fired[1][1] >= 2100, `far fired after ${fired[1][1]} ms`);
+  assertEquals(far.armed || soon.armed, false);
+});

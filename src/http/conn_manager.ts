@@ -522,9 +522,18 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
 
   #armIdleTimer(): void {
     if (this.cfg.idleTimeoutMs <= 0) return;
-    this.#idleTimer ??= new CoarseTimer(() => this.#onIdleTimer(), this);
+    this.#idleTimer ??= new CoarseTimer(ConnectionManager.#fireIdleTimer, this);
     this.#idleSince = monotonicNow();
     this.#idleTimer.arm(overloadState().timerDelay(CONNECTION_IDLE, this.cfg.idleTimeoutMs, 0));
+  }
+
+  /**
+   * The idle timer's callback, shared by every connection (`this` is the timer, whose scope is
+   * its connection manager): a closure per connection would live as long as the idle
+   * connection does.
+   */
+  static #fireIdleTimer(this: CoarseTimer): void {
+    (this.scope as ConnectionManager).#onIdleTimer();
   }
 
   #onIdleTimer(): void {

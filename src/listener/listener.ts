@@ -10,7 +10,7 @@ import type { Listener as ListenerConfig } from "../../proto/gen/envoy/config/li
 import type { FilterChain } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
 import { getLogger } from "../common/logger.ts";
 import type { ServerContext } from "../config/extensions.ts";
-import { Connection, formatNetAddr } from "../network/connection.ts";
+import { Connection, type ConnectionOwner, formatNetAddr } from "../network/connection.ts";
 import type { NetworkFilterFactoryCb } from "../network/filter.ts";
 import type { DownstreamTransportSocketFactory } from "../network/transport_socket.ts";
 import { durationMs } from "../common/duration.ts";
@@ -114,8 +114,16 @@ function buildChain(
 /** Envoy's default listener_filters_timeout. */
 const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
 
+/** A connection's owner when the listener's access logs need its StreamInfo at the end. */
+class LoggedConnectionOwner implements ConnectionOwner {
+  constructor(readonly listener: ActiveListener, readonly si: StreamInfo) {}
+  onConnectionFinished(conn: Connection): void {
+    this.listener.onConnectionFinished(conn, this.si);
+  }
+}
+
 /** A bound listener. */
-export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
+export class ActiveListener implements ListenerFilterOwner, HandOffTarget, ConnectionOwner {
   readonly name: string;
   readonly address: string;
   /** The configured IP (the hand-off of `use_original_dst` finds listeners by it). */
@@ -430,13 +438,7 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
     this.#connections.add(conn);
     this.#stats.connectionOpened();
     if (si) si.filterChain = chain.description;
-    const cxSlot = this.#cxSlot;
-    conn.onFinished = () => {
-      overloadState().release(cxSlot);
-      this.#connections.remove(conn);
-      this.#stats.connectionClosed(performance.now() - conn.openedMs);
-      if (si) this.#log(conn, si);
-    };
+    conn.owner = si ? new LoggedConnectionOwner(this, si) : this;
     const ts = chain.transportSocket;
     if (ts) {
       // The bytes listener filters read (a ClientHello) are the handshake's first bytes.
@@ -445,6 +447,14 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
         this.#startChain(chain, conn, si, facts, s, undefined);
       });
     } else this.#startChain(chain, conn, si, facts, s, s?.data);
+  }
+
+  /** ConnectionOwner: a connection of this listener is gone (`si`: its access log's record). */
+  onConnectionFinished(conn: Connection, si?: StreamInfo): void {
+    overloadState().release(this.#cxSlot);
+    this.#connections.remove(conn);
+    this.#stats.connectionClosed(performance.now() - conn.openedMs);
+    if (si) this.#log(conn, si);
   }
 
   /** Hands the connection to the chain's network filter (after its transport socket's handshake). */

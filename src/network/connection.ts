@@ -11,6 +11,7 @@ import { allocate, MAX_CARVED_BYTES } from "../common/slab.ts";
 import { containBug, reportBug } from "../common/error_boundary.ts";
 import type { ByteCounters } from "../stats/data_path_stats.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
+import { ioActivity } from "../common/idle_memory_release.ts";
 import type { SslConnectionInfo, TransportStream } from "./transport_socket.ts";
 
 /** Why a connection closed, for access logs and stats. */
@@ -36,6 +37,11 @@ export interface ConnectionCallbacks {
    * it the connection is left to finish or to be closed when the server stops.
    */
   onDrain?(): void;
+}
+
+/** Who is told when a connection is gone: its listener's bookkeeping. */
+export interface ConnectionOwner {
+  onConnectionFinished(conn: Connection): void;
 }
 
 let nextConnectionId = 1;
@@ -78,7 +84,10 @@ export class Connection {
   directLocalAddress: string | undefined = undefined;
   #cb: ConnectionCallbacks | undefined;
   #readPaused = false;
-  #resumeRead: (() => void) | undefined;
+  /** A read is pending on the socket. */
+  #reading = false;
+  /** The buffer reads go into (made by `start`). */
+  #buf: Uint8Array | undefined;
   #queue: Uint8Array[] = [];
   #queued = 0;
   #writing = false;
@@ -87,8 +96,12 @@ export class Connection {
   #shutdownAfterFlush = false;
   #closed = false;
   #aboveHigh = false;
-  /** Called once when the connection is gone (the listener's bookkeeping). */
-  onFinished: (() => void) | undefined;
+  /**
+   * Told once when the connection is gone (the listener's bookkeeping). An object rather than
+   * a closure: a closure's context would keep whatever else the listener's code captured alive
+   * for the connection's lifetime.
+   */
+  owner: ConnectionOwner | undefined;
   /** Bytes written and read, for stats and access logs. */
   bytesWritten = 0;
   bytesRead = 0;
@@ -181,7 +194,8 @@ export class Connection {
         this.#bug("onData", e);
       }
     }
-    this.#readLoop();
+    this.#buf = new Uint8Array(this.readSize);
+    this.#read();
   }
 
   /**
@@ -207,55 +221,59 @@ export class Connection {
     }
   }
 
-  async #readLoop(): Promise<void> {
-    let buf = new Uint8Array(this.readSize);
-    try {
-      while (!this.#closed) {
-        if (this.#readPaused) {
-          await new Promise<void>((r) => (this.#resumeRead = r));
-          continue;
-        }
-        const n = await this.#io.read(buf);
-        if (n === null) {
-          if (!this.#closed) {
-            try {
-              this.#cb?.onEnd();
-            } catch (e) {
-              this.#bug("onEnd", e);
-            }
-          }
-          return;
-        }
-        this.bytesRead += n;
-        this.byteCounters?.rx.inc(n);
-        // Small reads are copied into a shared slab: cheaper than a fresh array each time.
-        let chunk: Uint8Array;
-        if (n <= MAX_CARVED_BYTES) {
-          chunk = allocate(n);
-          chunk.set(buf.subarray(0, n));
-        } else chunk = buf.slice(0, n);
-        try {
-          this.#cb?.onData(chunk);
-        } catch (e) {
-          this.#bug("onData", e);
-        }
-        // A full buffer means more is waiting: read bigger next time (bulk transfers).
-        if (n === buf.length && buf.length < MAX_READ_SIZE) buf = new Uint8Array(buf.length * 2);
-      }
-    } catch (e) {
-      if (!this.#closed) this.#finish("error", e as Error);
-    }
+  // The read loop is written with one callback bound per connection rather than as an async
+  // function: an async function parked in `await` keeps a generator, its register file and a
+  // promise alive for as long as the connection is idle (~300 bytes per idle keep-alive
+  // connection), and resuming it costs more than a call.
+  /** Issues the next read, unless one is pending, reading is paused or the connection closed. */
+  #read(): void {
+    if (this.#reading || this.#readPaused || this.#closed) return;
+    this.#reading = true;
+    this.#io.read(this.#buf!).then(this.#onRead, this.#onRead);
   }
+
+  /** A read finished: the byte count, null at the peer's end of stream, or why it failed. */
+  readonly #onRead = (r: number | null | Error): void => {
+    this.#reading = false;
+    ioActivity.count++;
+    if (this.#closed) return;
+    if (r === null) {
+      try {
+        this.#cb?.onEnd();
+      } catch (e) {
+        this.#bug("onEnd", e);
+      }
+      return;
+    }
+    if (typeof r !== "number") {
+      this.#finish("error", r instanceof Error ? r : new Error(String(r)));
+      return;
+    }
+    const buf = this.#buf!;
+    this.bytesRead += r;
+    this.byteCounters?.rx.inc(r);
+    // Small reads are copied into a shared slab: cheaper than a fresh array each time.
+    let chunk: Uint8Array;
+    if (r <= MAX_CARVED_BYTES) {
+      chunk = allocate(r);
+      chunk.set(buf.subarray(0, r));
+    } else chunk = buf.slice(0, r);
+    // A full buffer means more is waiting: read bigger next time (bulk transfers). Grown before
+    // onData, which may already issue the next read (readDisable(false)).
+    if (r === buf.length && buf.length < MAX_READ_SIZE) this.#buf = new Uint8Array(buf.length * 2);
+    try {
+      this.#cb?.onData(chunk);
+    } catch (e) {
+      this.#bug("onData", e);
+    }
+    this.#read();
+  };
 
   /** Stops (true) or resumes (false) reading: downstream flow control. */
   readDisable(disable: boolean): void {
     if (this.#readPaused === disable) return;
     this.#readPaused = disable;
-    if (!disable && this.#resumeRead) {
-      const r = this.#resumeRead;
-      this.#resumeRead = undefined;
-      r();
-    }
+    if (!disable && this.#buf !== undefined) this.#read();
   }
 
   /** Queues bytes; they go out together with others written in the same tick. */
@@ -301,14 +319,19 @@ export class Connection {
     this.#writing = true;
     this.#inFlight = data;
     this.#inFlightOff = 0;
-    this.#io.write(data).then(this.#onWritten, this.#onWriteError);
+    this.#io.write(data).then(this.#onWritten, this.#onWritten);
   }
 
-  readonly #onWritten = (n: number): void => {
+  /** A write finished: the count written, or why it failed (one closure for both). */
+  readonly #onWritten = (n: number | Error): void => {
+    if (typeof n !== "number") {
+      this.#onWriteError(n);
+      return;
+    }
     const data = this.#inFlight!;
     this.#inFlightOff += n;
     if (this.#inFlightOff < data.length && !this.#closed) {
-      this.#io.write(data.subarray(this.#inFlightOff)).then(this.#onWritten, this.#onWriteError);
+      this.#io.write(data.subarray(this.#inFlightOff)).then(this.#onWritten, this.#onWritten);
       return;
     }
     this.#inFlight = undefined;
@@ -327,11 +350,11 @@ export class Connection {
     if (!this.#writing) this.#flush();
   };
 
-  readonly #onWriteError = (e: Error): void => {
+  #onWriteError(e: unknown): void {
     this.#inFlight = undefined;
     this.#writing = false;
-    if (!this.#closed) this.#finish("error", e);
-  };
+    if (!this.#closed) this.#finish("error", e instanceof Error ? e : new Error(String(e)));
+  }
 
   /** Nothing left to write: a close or half-close that waited for the data happens now. */
   #drained(): void {
@@ -373,12 +396,11 @@ export class Connection {
         this.conn.close();
       } catch { /* closed with the transport */ }
     }
-    if (this.#resumeRead) this.#resumeRead();
     // The connection is gone whatever its owners do; their errors are only reported.
     try {
-      this.onFinished?.();
+      this.owner?.onConnectionFinished(this);
     } catch (e) {
-      reportBug("connection onFinished", e);
+      reportBug("connection owner onConnectionFinished", e);
     }
     try {
       this.#cb?.onClose(reason, err);

@@ -51,3 +51,47 @@ Deno.test("a callback that throws is a counted bug: the owner's onBug ends its w
     setLogSink(old);
   }
 });
+
+Deno.test("reads: paused from onData and resumed later, bigger reads after a full buffer, end of stream, owner told once", async () => {
+  const { server, client } = await pair();
+  const received: number[] = [];
+  let waiter: (() => void) | undefined;
+  const changed = () => waiter?.();
+  const until = async (p: () => boolean) => {
+    while (!p()) await new Promise<void>((r) => (waiter = r));
+  };
+  const events: string[] = [];
+  const conn = new Connection(server, 1024 * 1024, 16);
+  conn.owner = { onConnectionFinished: () => events.push("finished") };
+  conn.start({
+    onData: (chunk) => {
+      received.push(chunk.length);
+      // The first chunk pauses reading, as an HTTP/1 codec does for a pipelined request.
+      if (received.length === 1) conn.readDisable(true);
+      changed();
+    },
+    onEnd: () => {
+      events.push("end");
+      conn.close();
+      changed();
+    },
+    onClose: (reason) => {
+      events.push(`close ${reason}`);
+      changed();
+    },
+  });
+  await client.write(new Uint8Array(16));
+  await until(() => received.length === 1);
+  // Bytes sent while paused wait in the socket until reading resumes.
+  await client.write(new Uint8Array(100));
+  assertEquals(received, [16]);
+  conn.readDisable(false);
+  await until(() => received.reduce((a, b) => a + b, 0) === 116);
+  // Every read that fills the buffer doubles it: 16, then 32, then 64 bytes at a time.
+  assertEquals(received, [16, 32, 64, 4]);
+  client.closeWrite();
+  await until(() => events.includes("close local"));
+  assertEquals(events, ["end", "finished", "close local"]);
+  assertEquals(conn.bytesRead, 116);
+  client.close();
+});

@@ -3,6 +3,7 @@
  * termination signal, shut down. `--mode validate` stops after loading (no sockets are
  * opened) and `--mode init_only` after initializing, as in Envoy.
  */
+import { startIdleMemoryRelease } from "../common/idle_memory_release.ts";
 import {
   type CertificateListing,
   listCertificates,
@@ -701,6 +702,8 @@ export class Server implements AdminServer {
     );
     for (const w of this.#overload?.startupWarnings() ?? []) log.warn(w);
     log.info("starting main dispatch loop");
+    // Loading the config leaves a grown young generation and garbage behind.
+    startIdleMemoryRelease();
     setTimeout(() => this.#countDeprecatedFields(), 0);
     await done;
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);

@@ -4,6 +4,7 @@
  * connection pools, and a read-only copy of cluster membership that the main thread keeps
  * current. Config arrives as the binary bootstrap; nothing here resolves DNS.
  */
+import { startIdleMemoryRelease } from "../common/idle_memory_release.ts";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
 import {
   configureLogging,
@@ -387,6 +388,8 @@ export function runWorker(scope: {
         setHostMonitorWorker(m.workerId);
         server = new WorkerServer(m);
         scope.postMessage({ type: "ready" });
+        // Start-up and bursts of connections leave the heap grown: give it back when quiet.
+        startIdleMemoryRelease();
       } else if (m.type === "xds") {
         server?.applyUpdate(m.update);
       } else if (m.type === "membership") {

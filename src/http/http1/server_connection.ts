@@ -20,7 +20,13 @@ import type { HeaderMap } from "../header_map.ts";
 import type { Connection } from "../../network/connection.ts";
 import type { Http1CodecStats } from "../../stats/data_path_stats.ts";
 import { encodeChunk, encodeLastChunk, encodeResponseHead } from "./encoder.ts";
-import { Details, type MessageHead, RequestParser, type RequestParserOptions } from "./parser.ts";
+import {
+  Details,
+  type MessageHead,
+  type ParserCallbacks,
+  RequestParser,
+  type RequestParserOptions,
+} from "./parser.ts";
 
 const EMPTY = new Uint8Array(0);
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
@@ -37,7 +43,7 @@ export interface Http1ServerSettings {
 }
 
 /** An HTTP/1.1 downstream connection's codec. */
-export class Http1ServerConnection implements ServerConnection, ResponseEncoder {
+export class Http1ServerConnection implements ServerConnection, ResponseEncoder, ParserCallbacks {
   readonly #parser: RequestParser;
   /** The current stream; kept after its response until the HCM resumes or stops dispatch. */
   #decoder: ServerStream | undefined;
@@ -62,12 +68,9 @@ export class Http1ServerConnection implements ServerConnection, ResponseEncoder 
     readonly callbacks: ServerConnectionCallbacks,
     readonly settings: Http1ServerSettings,
   ) {
-    this.#parser = new RequestParser({
-      onHead: (h, head) => this.#onHead(h, head),
-      onBody: (chunk) => this.#decoder?.decodeData(chunk, false),
-      onMessageComplete: (trailers) => this.#onMessageComplete(trailers),
-      onError: (status, detail) => this.#onError(status, detail),
-    }, settings.parserOptions);
+    // The codec is its parser's callbacks: no closures per connection (they stay alive as long
+    // as an idle keep-alive connection does).
+    this.#parser = new RequestParser(this, settings.parserOptions);
   }
 
   get protocol(): Protocol {
@@ -139,7 +142,7 @@ export class Http1ServerConnection implements ServerConnection, ResponseEncoder 
     this.#decoder?.onBelowWriteBufferLowWatermark();
   }
 
-  // ---- parser events ----
+  // ---- parser events (ParserCallbacks) ----
 
   /** A new stream for the request now starting. */
   #newStream(): ServerStream {
@@ -152,7 +155,8 @@ export class Http1ServerConnection implements ServerConnection, ResponseEncoder 
     return this.#decoder = this.callbacks.newStream(this);
   }
 
-  #onHead(headers: HeaderMap, head: MessageHead): void {
+  /** ParserCallbacks: a request head was parsed. */
+  onHead(headers: HeaderMap, head: MessageHead): void {
     this.#protocol = head.version;
     const d = this.#newStream();
     this.#headRequest = headers.get(":method") === "HEAD";
@@ -162,7 +166,13 @@ export class Http1ServerConnection implements ServerConnection, ResponseEncoder 
     d.decodeHeaders(headers, endStream, head);
   }
 
-  #onMessageComplete(trailers: HeaderMap | undefined): void {
+  /** ParserCallbacks: request body bytes. */
+  onBody(chunk: Uint8Array): void {
+    this.#decoder?.decodeData(chunk, false);
+  }
+
+  /** ParserCallbacks: the request ended. */
+  onMessageComplete(trailers: HeaderMap | undefined): void {
     const d = this.#decoder;
     // One request at a time: the next pipelined request waits for this response (unless the
     // response is already complete, e.g. a local reply sent from the request headers).
@@ -175,7 +185,8 @@ export class Http1ServerConnection implements ServerConnection, ResponseEncoder 
     else d.decodeData(EMPTY, true);
   }
 
-  #onError(status: number, detail: string): void {
+  /** ParserCallbacks: the request is not valid HTTP/1. */
+  onError(status: number, detail: string): void {
     this.stopDispatch();
     let d = this.#decoder;
     if (d !== undefined && (this.#responseStarted || this.#requestComplete)) {
