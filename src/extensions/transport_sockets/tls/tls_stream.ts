@@ -1,18 +1,24 @@
 /**
- * The TLS transport stream: a `node:tls` `TLSSocket` over a `node:stream` Duplex that reads
- * and writes the raw `Deno.Conn` (bytes listener filters already read are replayed first), seen
- * by the {@linkcode Connection} through the same read/write/closeWrite/close interface as a raw
- * socket. Reads take decrypted chunks from a queue; the TLS socket pauses when a slow reader
- * lets the queue grow past 64 KiB, so the peer is back-pressured as on a raw socket.
+ * The TLS transport stream: a `node:tls` `TLSSocket` over the raw `Deno.Conn` (bytes listener
+ * filters already read are replayed first), seen by the {@linkcode Connection} through the same
+ * read/write/closeWrite/close interface as a raw socket. Reads take decrypted chunks from a
+ * queue; the TLS socket pauses when a slow reader lets the queue grow past 64 KiB, so the peer
+ * is back-pressured as on a raw socket.
  *
  * Why `node:tls` and not `Deno.listenTls`/`Deno.startTls` (Deno 2.9.6): only `node:tls` picks
- * a certificate per SNI, asks for a client certificate, shows the peer's chain, and (upstream)
- * connects without checking the server's certificate against the system roots, which is
- * Envoy's default when no `trusted_ca` is set. Measured upstream on a loaded 2-core machine
- * (100 handshakes; 3,000 sequential 1 KiB echoes over one connection): `Deno.startTls` 98-305 ms
- * and 186-199 ms, `node:tls` over this Duplex 135-139 ms and 200-412 ms — the same order, so the
- * one that can do what Envoy does was chosen for both directions. An idle downstream TLS
- * connection costs about 32 KiB of RSS (500 connections measured).
+ * a certificate per SNI, asks for a client certificate, shows the peer's chain, tells the
+ * negotiated version and cipher suite (access logs, `ssl.versions.*`, `ssl.ciphers.*`), takes
+ * over a connection whose ClientHello a listener filter already read, and (upstream) connects
+ * without checking the server's certificate against the system roots, which is Envoy's default
+ * when no `trusted_ca` is set. `Deno.listenTls` reports only ALPN after a handshake, so even a
+ * one-certificate listener would lose `%DOWNSTREAM_TLS_VERSION%`/`_CIPHER%` and its stats.
+ *
+ * Where the time goes (bench/tls_layers_bench.ts, server CPU per 1 KiB echo, busy 2-core
+ * machine, ratios only): plain TCP 1.0, `Deno.listenTls` ~1.4, node:tls on node's own TCP
+ * handle ~1.6, node:tls over a `Deno.Conn` ~2.7 with the echo on `data` events and ~3.6
+ * through this stream's promises. The gap to node's TCP handle is node:tls's JavaScript stream
+ * mode (a second `net.Socket` between the TLS engine and the socket); the TLS engine itself
+ * costs about as much as Deno's.
  *
  * @module
  */
@@ -102,7 +108,11 @@ class ConnWire extends EventEmitter {
       this.emit("end");
       return;
     }
-    if (n === buf.length && this.#readSize < MAX_READ) this.#readSize *= 2;
+    // Bigger after a full read (bulk data), smaller again after a short one: an idle
+    // connection's pending read holds its buffer, which must not stay at a transfer's size.
+    if (n === buf.length) {
+      if (this.#readSize < MAX_READ) this.#readSize *= 2;
+    } else if (n < buf.length >> 2 && this.#readSize > FIRST_READ) this.#readSize >>= 1;
     this.emit("data", buf.subarray(0, n));
     this.#read();
   }
