@@ -31,7 +31,7 @@ import type { TlsConnectionInfo } from "../../../stream_info/stream_info.ts";
 import { parseSans } from "./context_config.ts";
 
 const HIGH_WATER = 64 * 1024;
-const FIRST_READ = 4096;
+const FIRST_READ = 1024;
 const MAX_READ = 64 * 1024;
 
 /**
