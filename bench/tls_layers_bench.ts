@@ -14,8 +14,9 @@
  *   and the TLS engine), the floor for node:tls.
  *
  * Reported: server CPU µs per echo (user + system from /proc, min and median over rounds
- * interleaved across servers, the first round dropped as warm-up) and the RSS each server grows
- * by per idle TLS connection (after one echo on each). Absolute numbers depend on the machine;
+ * interleaved across servers, the first round dropped as warm-up), server CPU per full TLS 1.3
+ * handshake (`openssl s_time -new`: no resumption, no data; same rounds) and the RSS each server
+ * grows by per idle TLS connection (after one echo on each). Absolute numbers depend on the machine;
  * compare the rows of one run.
  *
  * Usage: `deno run -A bench/tls_layers_bench.ts [--rounds 5] [--ms 1500] [--idle 300]
@@ -130,6 +131,7 @@ interface Server {
   port: number;
   child: Deno.ChildProcess;
   us: number[];
+  handshakeUs: number[];
 }
 
 function self(args: string[]): Deno.Command {
@@ -149,7 +151,7 @@ async function startServer(mode: string, dir: string): Promise<Server> {
     stderr: "inherit",
   }).spawn();
   await waitPort(port);
-  return { mode, port, child, us: [] };
+  return { mode, port, child, us: [], handshakeUs: [] };
 }
 
 async function stopServer(s: Server): Promise<void> {
@@ -177,6 +179,18 @@ async function idleKiB(s: Server, n: number, ca: string): Promise<number> {
   const grown = (rssKiB(s.child.pid) - before) / n;
   for (const c of conns) c.close();
   return grown;
+}
+
+/** Full handshakes `openssl s_time -new` made in `ms` (one connection at a time). */
+async function sTime(port: number, ms: number): Promise<number> {
+  const out = await new Deno.Command("openssl", {
+    args: ["s_time", "-connect", `127.0.0.1:${port}`, "-new", "-tls1_3"]
+      .concat(["-time", String(Math.max(1, Math.round(ms / 1000)))]),
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const m = /(\d+) connections in \d+ real seconds/.exec(new TextDecoder().decode(out.stdout));
+  return m ? Number(m[1]) : 0;
 }
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
@@ -218,6 +232,10 @@ async function main(): Promise<void> {
           .concat(["--port", String(s.port), "--dir", dir, "--ms", o.ms])).output();
         const n = Number(new TextDecoder().decode(out.stdout).trim());
         if (round > 0 && n > 0) s.us.push((cpuMs(s.child.pid) - c0) * 1000 / n);
+        if (s.mode === "plain") continue;
+        const h0 = cpuMs(s.child.pid);
+        const h = await sTime(s.port, Number(o.ms));
+        if (round > 0 && h > 0) s.handshakeUs.push((cpuMs(s.child.pid) - h0) * 1000 / h);
       }
     }
     const base = median(servers[0].us);
@@ -230,6 +248,15 @@ async function main(): Promise<void> {
         } µs (${(med / base).toFixed(2)}× ${servers[0].mode})  [${
           s.us.map((x) => x.toFixed(0)).join(" ")
         }]`,
+      );
+    }
+    const tlsServers = servers.filter((s) => s.handshakeUs.length > 0);
+    console.log("server CPU per full TLS 1.3 handshake (openssl s_time -new, ECDSA P-256):");
+    for (const s of tlsServers) {
+      console.log(
+        `  ${s.mode.padEnd(16)} min ${Math.min(...s.handshakeUs).toFixed(0)} µs, median ${
+          median(s.handshakeUs).toFixed(0)
+        } µs  [${s.handshakeUs.map((x) => x.toFixed(0)).join(" ")}]`,
       );
     }
     if (Number(o.idle) > 0) {
