@@ -12,6 +12,9 @@
  *   split the stream adapter's cost from node:tls's.
  * - `node_tls_net`: `tls.createServer` (node's own TCP handle: no JavaScript between the socket
  *   and the TLS engine), the floor for node:tls.
+ * - `node_tls_net_peek`: a `node:net` server whose accepted socket is read first (as a listener
+ *   filter reads the ClientHello), the bytes put back with `unshift`, then wrapped in a server
+ *   `TLSSocket`: node:tls feeds the put-back bytes to its engine and stays on the native handle.
  *
  * Reported: server CPU µs per echo (user + system from /proc, min and median over rounds
  * interleaved across servers, the first round dropped as warm-up), server CPU per full TLS 1.3
@@ -24,12 +27,20 @@
  *
  * @module
  */
+import net from "node:net";
 import tls from "node:tls";
 import { parseArgs } from "node:util";
 import { benchTempDir, makeCert } from "./harness.ts";
 import { ConnDuplex, TlsStream } from "../src/extensions/transport_sockets/tls/tls_stream.ts";
 
-const MODES = ["plain", "deno_tls", "node_tls_conn", "node_tls_events", "node_tls_net"];
+const MODES = [
+  "plain",
+  "deno_tls",
+  "node_tls_conn",
+  "node_tls_events",
+  "node_tls_net",
+  "node_tls_net_peek",
+];
 const MSG = 1024;
 const CONNS = 8;
 
@@ -56,6 +67,18 @@ async function serve(mode: string, port: number, cert: string, key: string): Pro
     for await (const c of Deno.listen({ hostname, port })) echo(c);
   } else if (mode === "deno_tls") {
     for await (const c of Deno.listenTls({ hostname, port, cert, key })) echo(c);
+  } else if (mode === "node_tls_net_peek") {
+    const secureContext = tls.createSecureContext({ cert, key });
+    net.createServer((raw) => {
+      raw.on("error", () => {});
+      raw.once("data", (hello: Uint8Array) => {
+        raw.pause();
+        raw.unshift(hello);
+        const sock = new tls.TLSSocket(raw, { isServer: true, secureContext });
+        sock.on("error", () => {});
+        sock.on("data", (d) => sock.write(d));
+      });
+    }).listen(port, hostname);
   } else if (mode === "node_tls_net") {
     tls.createServer({ cert, key }, (sock) => {
       sock.on("data", (d) => sock.write(d));
@@ -243,7 +266,7 @@ async function main(): Promise<void> {
     for (const s of servers) {
       const med = median(s.us);
       console.log(
-        `  ${s.mode.padEnd(16)} min ${Math.min(...s.us).toFixed(1)} µs, median ${
+        `  ${s.mode.padEnd(18)} min ${Math.min(...s.us).toFixed(1)} µs, median ${
           med.toFixed(1)
         } µs (${(med / base).toFixed(2)}× ${servers[0].mode})  [${
           s.us.map((x) => x.toFixed(0)).join(" ")
@@ -254,7 +277,7 @@ async function main(): Promise<void> {
     console.log("server CPU per full TLS 1.3 handshake (openssl s_time -new, ECDSA P-256):");
     for (const s of tlsServers) {
       console.log(
-        `  ${s.mode.padEnd(16)} min ${Math.min(...s.handshakeUs).toFixed(0)} µs, median ${
+        `  ${s.mode.padEnd(18)} min ${Math.min(...s.handshakeUs).toFixed(0)} µs, median ${
           median(s.handshakeUs).toFixed(0)
         } µs  [${s.handshakeUs.map((x) => x.toFixed(0)).join(" ")}]`,
       );
@@ -269,7 +292,7 @@ async function main(): Promise<void> {
         s.child = fresh.child;
         s.port = fresh.port;
         console.log(
-          `  ${s.mode.padEnd(16)} ${(await idleKiB(s, Number(o.idle), cert.pem)).toFixed(1)} KiB`,
+          `  ${s.mode.padEnd(18)} ${(await idleKiB(s, Number(o.idle), cert.pem)).toFixed(1)} KiB`,
         );
       }
     }
