@@ -1,22 +1,29 @@
 /**
- * The TLS transport stream: a `node:tls` `TLSSocket` over a `node:stream` Duplex that reads
- * and writes the raw `Deno.Conn` (bytes listener filters already read are replayed first), seen
- * by the {@linkcode Connection} through the same read/write/closeWrite/close interface as a raw
- * socket. Reads take decrypted chunks from a queue; the TLS socket pauses when a slow reader
- * lets the queue grow past 64 KiB, so the peer is back-pressured as on a raw socket.
+ * The TLS transport stream: a `node:tls` `TLSSocket` over the raw `Deno.Conn` (bytes listener
+ * filters already read are replayed first), seen by the {@linkcode Connection} through the same
+ * read/write/closeWrite/close interface as a raw socket. Reads take decrypted chunks from a
+ * queue; the TLS socket pauses when a slow reader lets the queue grow past 64 KiB, so the peer
+ * is back-pressured as on a raw socket.
  *
  * Why `node:tls` and not `Deno.listenTls`/`Deno.startTls` (Deno 2.9.6): only `node:tls` picks
- * a certificate per SNI, asks for a client certificate, shows the peer's chain, and (upstream)
- * connects without checking the server's certificate against the system roots, which is
- * Envoy's default when no `trusted_ca` is set. Measured upstream on a loaded 2-core machine
- * (100 handshakes; 3,000 sequential 1 KiB echoes over one connection): `Deno.startTls` 98-305 ms
- * and 186-199 ms, `node:tls` over this Duplex 135-139 ms and 200-412 ms — the same order, so the
- * one that can do what Envoy does was chosen for both directions. An idle downstream TLS
- * connection costs about 32 KiB of RSS (500 connections measured).
+ * a certificate per SNI, asks for a client certificate, shows the peer's chain, tells the
+ * negotiated version and cipher suite (access logs, `ssl.versions.*`, `ssl.ciphers.*`), takes
+ * over a connection whose ClientHello a listener filter already read, and (upstream) connects
+ * without checking the server's certificate against the system roots, which is Envoy's default
+ * when no `trusted_ca` is set. `Deno.listenTls` reports only ALPN after a handshake, so even a
+ * one-certificate listener would lose `%DOWNSTREAM_TLS_VERSION%`/`_CIPHER%` and its stats.
+ *
+ * Where the time goes (bench/tls_layers_bench.ts, server CPU per 1 KiB echo, busy 2-core
+ * machine, ratios only): plain TCP 1.0, `Deno.listenTls` ~1.4, node:tls on node's own TCP
+ * handle ~1.6, node:tls over a `Deno.Conn` ~2.7 with the echo on `data` events and ~3.6
+ * through this stream's promises. The gap to node's TCP handle is node:tls's JavaScript stream
+ * mode (a second `net.Socket` between the TLS engine and the socket); the TLS engine itself
+ * costs about as much as Deno's.
  *
  * @module
  */
-import { Duplex } from "node:stream";
+import type { Duplex } from "node:stream";
+import { EventEmitter } from "node:events";
 import type { TLSSocket } from "node:tls";
 import { createHash, X509Certificate } from "node:crypto";
 import type { SslConnectionInfo, TransportStream } from "../../../network/transport_socket.ts";
@@ -24,52 +31,173 @@ import type { TlsConnectionInfo } from "../../../stream_info/stream_info.ts";
 import { parseSans } from "./context_config.ts";
 
 const HIGH_WATER = 64 * 1024;
+const FIRST_READ = 1024;
 const MAX_READ = 64 * 1024;
 
-/** A Duplex over a `Deno.Conn`, starting with `initial` (bytes already read off it). */
-export class ConnDuplex extends Duplex {
+/**
+ * The encrypted side of a TLS socket: the raw `Deno.Conn`, starting with `initial` (bytes
+ * listener filters already read off it). node:tls wraps a stream that is not a `net.Socket` in
+ * its JSStreamSocket, which uses only this subset of a Duplex: `data`/`end`/`error`/`close`
+ * events, `pause`/`resume`, `write`, `end`, `destroy` (and `cork`/`uncork` around writes). A
+ * full `node:stream` Duplex here cost more CPU per request than the TLS records themselves
+ * (its buffering, state machine and callbacks run for every chunk in both directions), so
+ * this is the subset over the socket directly: reads are emitted as they arrive, writes queue
+ * in order and leave together in one socket write.
+ */
+class ConnWire extends EventEmitter {
+  readonly readable = true;
+  readonly writable = true;
+  readonly readableObjectMode = false;
+  readonly readableLength = 0;
+  readonly allowHalfOpen = true;
   readonly #conn: Deno.Conn;
+  #initial: Uint8Array | undefined;
+  #flowing = false;
   #reading = false;
-  #readSize = 4096;
+  #readSize = FIRST_READ;
+  #ended = false;
+  #destroyed = false;
+  /** Ciphertext waiting for the socket write in progress. */
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #writing = false;
+  #endCb: (() => void) | undefined;
+  #ending = false;
 
   constructor(conn: Deno.Conn, initial?: Uint8Array) {
     super();
     this.#conn = conn;
-    if (initial && initial.length > 0) this.push(initial);
+    if (initial && initial.length > 0) this.#initial = initial;
   }
 
-  override _read(): void {
-    if (this.#reading) return;
+  pause(): this {
+    this.#flowing = false;
+    return this;
+  }
+
+  resume(): this {
+    if (this.#flowing || this.#destroyed) return this;
+    this.#flowing = true;
+    // Not from inside resume(): node:tls resumes while it is still wiring the socket up.
+    queueMicrotask(this.#start);
+    return this;
+  }
+
+  readonly #start = (): void => {
+    const first = this.#initial;
+    if (first && this.#flowing && !this.#destroyed) {
+      this.#initial = undefined;
+      this.emit("data", first);
+    }
+    this.#read();
+  };
+
+  #read(): void {
+    if (this.#reading || !this.#flowing || this.#ended || this.#destroyed) return;
     this.#reading = true;
     // Small first (an idle connection's pending read holds its buffer), doubling on full reads.
     const buf = new Uint8Array(this.#readSize);
-    this.#conn.read(buf).then((n) => {
-      this.#reading = false;
-      if (n === buf.length && this.#readSize < MAX_READ) this.#readSize *= 2;
-      this.push(n === null ? null : buf.subarray(0, n));
-    }, (e) => {
-      this.#reading = false;
-      this.destroy(e as Error);
-    });
+    this.#conn.read(buf).then((n) => this.#onRead(buf, n), this.#onReadError);
   }
 
-  override _write(
-    chunk: Uint8Array,
-    _enc: string,
-    cb: (e?: Error | null) => void,
-  ): void {
-    writeAll(this.#conn, chunk).then(() => cb(), cb);
+  #onRead(buf: Uint8Array, n: number | null): void {
+    this.#reading = false;
+    if (this.#destroyed) return;
+    if (n === null) {
+      this.#ended = true;
+      this.emit("end");
+      return;
+    }
+    // Bigger after a full read (bulk data), smaller again after a short one: an idle
+    // connection's pending read holds its buffer, which must not stay at a transfer's size.
+    if (n === buf.length) {
+      if (this.#readSize < MAX_READ) this.#readSize *= 2;
+    } else if (n < buf.length >> 2 && this.#readSize > FIRST_READ) this.#readSize >>= 1;
+    this.emit("data", buf.subarray(0, n));
+    this.#read();
   }
 
-  override _final(cb: (e?: Error | null) => void): void {
-    this.#conn.closeWrite().then(() => cb(), () => cb());
+  readonly #onReadError = (e: Error): void => {
+    this.#reading = false;
+    if (!this.#destroyed) this.destroy(e);
+  };
+
+  cork(): void {}
+  uncork(): void {}
+
+  write(chunk: Uint8Array, cb?: (e?: Error | null) => void): boolean {
+    if (this.#destroyed) {
+      cb?.(new Error("write after destroy"));
+      return false;
+    }
+    this.#queue.push(chunk);
+    this.#queued += chunk.length;
+    if (!this.#writing) this.#flush();
+    // Callers waiting for this chunk are told once it is on the socket.
+    if (cb) this.once("written", cb);
+    return true;
   }
 
-  override _destroy(e: Error | null, cb: (e: Error | null) => void): void {
+  #flush(): void {
+    if (this.#queue.length === 0) {
+      this.emit("written");
+      if (this.#ending) this.#shutdown();
+      return;
+    }
+    let data: Uint8Array;
+    if (this.#queue.length === 1) data = this.#queue[0];
+    else {
+      data = new Uint8Array(this.#queued);
+      let o = 0;
+      for (const c of this.#queue) {
+        data.set(c, o);
+        o += c.length;
+      }
+    }
+    this.#queue = [];
+    this.#queued = 0;
+    this.#writing = true;
+    writeAll(this.#conn, data).then(this.#onWritten, this.#onWriteError);
+  }
+
+  readonly #onWritten = (): void => {
+    this.#writing = false;
+    if (!this.#destroyed) this.#flush();
+  };
+
+  readonly #onWriteError = (e: Error): void => {
+    this.#writing = false;
+    if (!this.#destroyed) {
+      this.emit("written", e);
+      this.destroy(e);
+    }
+  };
+
+  end(cb?: () => void): this {
+    if (this.#ending) return this;
+    this.#ending = true;
+    this.#endCb = cb;
+    if (!this.#writing && this.#queue.length === 0) this.#shutdown();
+    return this;
+  }
+
+  #shutdown(): void {
+    const cb = this.#endCb;
+    this.#endCb = undefined;
+    this.#ending = false;
+    this.#conn.closeWrite().then(cb, cb);
+  }
+
+  destroy(e?: Error): this {
+    if (this.#destroyed) return this;
+    this.#destroyed = true;
+    this.#queue = [];
     try {
       this.#conn.close();
     } catch { /* already closed */ }
-    cb(e);
+    if (e) this.emit("error", e);
+    this.emit("close");
+    return this;
   }
 }
 
@@ -78,14 +206,35 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   while (off < data.length) off += await conn.write(data.subarray(off));
 }
 
-/** A connected TLS socket as a {@linkcode TransportStream}. */
+/**
+ * The encrypted side of a TLS socket over a `Deno.Conn` (see {@linkcode ConnWire}); typed as
+ * the Duplex node:tls takes.
+ */
+export const ConnDuplex = ConnWire as unknown as new (
+  conn: Deno.Conn,
+  initial?: Uint8Array,
+) => Duplex;
+
+/**
+ * A connected TLS socket as a {@linkcode TransportStream}. Written without async functions:
+ * a read finds queued plaintext (one settled promise) or parks one resolver that the next
+ * chunk fills; a write the TLS socket takes without going above its buffer limit settles at
+ * once (node:tls encrypted it or holds the reference; the connection never reuses a written
+ * array), and only a write past the limit waits for `drain`, as a raw socket's would.
+ */
 export class TlsStream implements TransportStream {
   readonly #sock: TLSSocket;
   readonly #chunks: Uint8Array[] = [];
   #queued = 0;
   #ended = false;
   #error: Error | undefined;
-  #wake: (() => void) | undefined;
+  /** The read waiting for data, and the array it reads into. */
+  #reader: ((n: number | null) => void) | undefined;
+  #readerFail: ((e: Error) => void) | undefined;
+  #readerBuf: Uint8Array | undefined;
+  /** The write waiting for `drain`. */
+  #drain: (() => void) | undefined;
+  #drainFail: ((e: Error) => void) | undefined;
 
   constructor(sock: TLSSocket) {
     this.#sock = sock;
@@ -93,37 +242,46 @@ export class TlsStream implements TransportStream {
       this.#chunks.push(c);
       this.#queued += c.length;
       if (this.#queued > HIGH_WATER) sock.pause();
-      this.#notify();
+      const r = this.#reader;
+      if (r) {
+        this.#reader = this.#readerFail = undefined;
+        const buf = this.#readerBuf!;
+        this.#readerBuf = undefined;
+        r(this.#take(buf));
+      }
+    });
+    sock.on("drain", () => {
+      const d = this.#drain;
+      this.#drain = this.#drainFail = undefined;
+      d?.();
     });
     sock.on("end", () => {
       this.#ended = true;
-      this.#notify();
+      this.#settle();
     });
     sock.on("error", (e: Error) => {
       this.#error ??= e;
-      this.#notify();
+      this.#settle();
     });
     sock.on("close", () => {
       this.#ended = true;
-      this.#notify();
+      this.#settle();
     });
   }
 
-  #notify(): void {
-    const w = this.#wake;
-    if (w) {
-      this.#wake = undefined;
-      w();
-    }
+  /** The stream ended or failed: a parked read and a write waiting for drain learn it now. */
+  #settle(): void {
+    const r = this.#reader, rf = this.#readerFail;
+    this.#reader = this.#readerFail = this.#readerBuf = undefined;
+    if (this.#error) rf?.(this.#error);
+    else r?.(null);
+    const df = this.#drainFail;
+    this.#drain = this.#drainFail = undefined;
+    df?.(this.#error ?? new Error("TLS connection closed"));
   }
 
-  /** Copies queued plaintext into `buf`; waits when there is none. */
-  async read(buf: Uint8Array): Promise<number | null> {
-    while (this.#chunks.length === 0) {
-      if (this.#error) throw this.#error;
-      if (this.#ended) return null;
-      await new Promise<void>((r) => (this.#wake = r));
-    }
+  /** Copies queued plaintext into `buf`. */
+  #take(buf: Uint8Array): number {
     let n = 0;
     while (n < buf.length && this.#chunks.length > 0) {
       const c = this.#chunks[0];
@@ -138,10 +296,26 @@ export class TlsStream implements TransportStream {
     return n;
   }
 
-  /** Encrypts and sends `data`; resolves once the TLS socket took it (its write callback). */
-  write(data: Uint8Array): Promise<number> {
+  /** Copies queued plaintext into `buf`; waits when there is none. */
+  read(buf: Uint8Array): Promise<number | null> {
+    if (this.#chunks.length > 0) return Promise.resolve(this.#take(buf));
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.resolve(null);
     return new Promise((resolve, reject) => {
-      this.#sock.write(data, (e?: Error | null) => e ? reject(e) : resolve(data.length));
+      this.#reader = resolve;
+      this.#readerFail = reject;
+      this.#readerBuf = buf;
+    });
+  }
+
+  /** Encrypts and sends `data`; waits only when the TLS socket is above its buffer limit. */
+  write(data: Uint8Array): Promise<number> {
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#sock.destroyed) return Promise.reject(new Error("TLS connection closed"));
+    if (this.#sock.write(data)) return Promise.resolve(data.length);
+    return new Promise((resolve, reject) => {
+      this.#drain = () => resolve(data.length);
+      this.#drainFail = reject;
     });
   }
 
