@@ -558,6 +558,7 @@ export class Server implements AdminServer {
       const { ActiveListener } = await import("../listener/listener.ts");
       for (const l of b.staticResources?.listeners ?? []) new ActiveListener(l, this.#ctx);
     }
+    if (this.options.mode === "serve") await this.#startAdmin();
     log.info(`cm init: initializing ${clusterManager.names().length} static cluster(s)`);
     this.#xds.start();
     await clusterManager.initialize();
@@ -569,6 +570,46 @@ export class Server implements AdminServer {
     );
     // Dynamic resources: the initial fetches (or their timeouts) and warming come first.
     await this.#xds.initialized();
+  }
+
+  /**
+   * The hot restart hand-over (the parent's admin closes) and the admin listener, before the
+   * initial xDS fetches as in Envoy: `/ready`, `/stats`, `/config_dump` answer while the
+   * server still initializes.
+   */
+  async #startAdmin(): Promise<void> {
+    if (!this.options.disableHotRestart) {
+      this.#hotRestart = await HotRestart.start(this.options);
+      const parent = await this.#hotRestart.takeOver();
+      if (parent) this.#adoptParent(parent);
+    }
+    const admin = this.bootstrap.admin?.address?.address;
+    if (admin?.case === "socketAddress") {
+      const { createAdminApp, startAdmin } = await import("../admin/admin.ts");
+      const { adminGuard, adminSecurity, exposureWarning } = await import(
+        "../admin/security.ts"
+      );
+      const security = adminSecurity(this.options);
+      const exposed = exposureWarning(admin.value.address, security);
+      if (exposed) log.warn(exposed);
+      const ps = admin.value.portSpecifier;
+      let localAddress = "";
+      this.#admin = await startAdmin(
+        createAdminApp(this, {
+          accessLogs: createAdminAccessLogs(this.bootstrap.admin),
+          localAddress: () => localAddress,
+          guard: adminGuard(security),
+        }),
+        admin.value.address,
+        ps.case === "portValue" ? ps.value : 0,
+        this.#stats,
+        this.bootstrap.admin?.ignoreGlobalConnLimit,
+      );
+      localAddress = admin.value.address.includes(":")
+        ? `[${admin.value.address}]:${this.#admin.port}`
+        : `${admin.value.address}:${this.#admin.port}`;
+      log.info(`admin address: ${admin.value.address}:${this.#admin.port}`);
+    }
   }
 
   /** Envoy warns about each deprecated field the config sets and counts it in the runtime stats. */
@@ -620,11 +661,6 @@ export class Server implements AdminServer {
     }
     try {
       this.#runtime?.watch();
-      if (!this.options.disableHotRestart) {
-        this.#hotRestart = await HotRestart.start(this.options);
-        const parent = await this.#hotRestart.takeOver();
-        if (parent) this.#adoptParent(parent);
-      }
       // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
       // to learn the port of port-0 listeners, which every worker then binds too.
       this.#ports = this.#reserveListenerPorts();
@@ -634,36 +670,6 @@ export class Server implements AdminServer {
         this.options.concurrency,
         this.#initMessage.bind(this),
       );
-      workersStarted.catch(() => {}); // awaited below, unless the admin fails first
-      // The admin module (Hono) compiles while the first worker initializes: the main thread
-      // would otherwise only wait for it.
-      const admin = this.bootstrap.admin?.address?.address;
-      if (admin?.case === "socketAddress") {
-        const { createAdminApp, startAdmin } = await import("../admin/admin.ts");
-        const { adminGuard, adminSecurity, exposureWarning } = await import(
-          "../admin/security.ts"
-        );
-        const security = adminSecurity(this.options);
-        const exposed = exposureWarning(admin.value.address, security);
-        if (exposed) log.warn(exposed);
-        const ps = admin.value.portSpecifier;
-        let localAddress = "";
-        this.#admin = await startAdmin(
-          createAdminApp(this, {
-            accessLogs: createAdminAccessLogs(this.bootstrap.admin),
-            localAddress: () => localAddress,
-            guard: adminGuard(security),
-          }),
-          admin.value.address,
-          ps.case === "portValue" ? ps.value : 0,
-          this.#stats,
-          this.bootstrap.admin?.ignoreGlobalConnLimit,
-        );
-        localAddress = admin.value.address.includes(":")
-          ? `[${admin.value.address}]:${this.#admin.port}`
-          : `${admin.value.address}:${this.#admin.port}`;
-        log.info(`admin address: ${admin.value.address}:${this.#admin.port}`);
-      }
       const { rest } = await workersStarted;
       const n = this.options.concurrency;
       rest.then(
