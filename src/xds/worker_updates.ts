@@ -3,7 +3,8 @@
  * (CDS, LDS, RDS, a reloaded bootstrap) and posts what changed; the worker swaps it in
  * without dropping connections. A replaced cluster's pools drain; a replaced listener stops
  * accepting, its connections drain over the drain time (then close) while the new instance
- * serves; a new route table applies to the next request.
+ * serves; a listener whose filter chains alone changed is updated in place, and only the
+ * connections of its removed chains drain; a new route table applies to the next request.
  *
  * @module
  */
@@ -12,7 +13,7 @@ import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener
 import type { RouteConfiguration } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
 import { getLogger } from "../common/logger.ts";
 import type { ServerContext } from "../config/extensions.ts";
-import { ActiveListener } from "../listener/listener.ts";
+import { ActiveListener, type DrainingFilterChains } from "../listener/listener.ts";
 import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { drainManager, gradualShare } from "../server/drain_manager.ts";
 import type { DrainStrategy } from "../server/options.ts";
@@ -32,6 +33,11 @@ export interface ClusterChange {
 export interface ListenerChange {
   config: Listener;
   port: number;
+  /**
+   * Only its filter chains changed (Envoy's in-place filter chain update): the listener
+   * serving keeps its socket and unchanged chains; the connections of removed chains drain.
+   */
+  inPlace?: boolean;
 }
 
 /**
@@ -82,6 +88,15 @@ export function applyDynamicUpdate(w: WorkerTarget, u: DynamicUpdate): void {
   }
   for (const l of u.listeners ?? []) {
     const old = w.listeners.find((x) => x.name === l.config.name);
+    if (old && l.inPlace) {
+      try {
+        const draining = old.updateFilterChains(l.config);
+        if (draining) drainAway(w, draining);
+      } catch (e) {
+        getLogger("config").error(`listener '${l.config.name}': ${(e as Error).message}`);
+      }
+      continue;
+    }
     let next: ActiveListener;
     try {
       next = new ActiveListener(l.config, w.ctx, `${l.config.name}#${++generation}`);
@@ -111,6 +126,14 @@ function retire(w: WorkerTarget, l: ActiveListener): void {
   w.listeners.splice(w.listeners.indexOf(l), 1);
   l.close(false);
   drainManager().startDrain([l.drainKey], w.drainTimeMs, w.drainStrategy);
+  drainAway(w, l);
+}
+
+/**
+ * The connections of a retired listener or of removed filter chains drain over the drain
+ * time, then what is left closes.
+ */
+function drainAway(w: WorkerTarget, l: DrainingFilterChains): void {
   if (l.connectionCount === 0) return;
   // Idle connections send no response to carry `connection: close`: they are told too, all
   // at once (immediate) or a growing share each interval (gradual), as a server drain does.

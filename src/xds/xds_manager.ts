@@ -40,6 +40,7 @@ import { Cluster, type ClusterDeps } from "../upstream/cluster.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import { parseCluster } from "../upstream/cluster_info.ts";
 import { createSubscription, type SubscriptionEnv } from "./config_source.ts";
+import { filterChainOnlyChange, removedFilterChains } from "./listener_update.ts";
 import { GrpcXds } from "./grpc_subscription.ts";
 import type { DecodeContext, DecodedUpdate } from "./decode.ts";
 import { CDS, EDS, LDS, RDS } from "./resource_types.ts";
@@ -93,6 +94,8 @@ interface ServingListener extends Versioned<Listener> {
 }
 
 interface WarmingListener extends ServingListener {
+  /** The config it replaces once warm (an in-place update when only filter chains changed). */
+  previous?: Listener;
   /**
    * What it still awaits: `route:<name>` (RDS), `cluster:<name>` (a cluster its inline routes
    * name that is still warming: workers check route clusters when they build it).
@@ -729,7 +732,12 @@ export class XdsManager {
     this.#ldsVersion = u.versionInfo;
     for (const name of removed) this.#removeListener(name);
     for (const l of changed) {
-      this.#warmListener(l, ports.get(l.name)!, { versionInfo: u.versionInfo, lastUpdated: now });
+      this.#warmListener(
+        l,
+        ports.get(l.name)!,
+        { versionInfo: u.versionInfo, lastUpdated: now },
+        this.#listeners.get(l.name)?.config,
+      );
     }
   }
 
@@ -776,6 +784,7 @@ export class XdsManager {
     l: Listener,
     port: number,
     meta: { versionInfo: string; lastUpdated: Date },
+    previous: Listener | undefined,
   ): void {
     preUnpack(l);
     const waiting = new Set<string>();
@@ -784,7 +793,7 @@ export class XdsManager {
     for (const c of routeClusters(l)) {
       if (this.#warmingClusters.has(c) && !cm.get(c)) waiting.add(`cluster:${c}`);
     }
-    const entry: WarmingListener = { config: l, port, ...meta, waiting };
+    const entry: WarmingListener = { config: l, port, ...meta, waiting, previous };
     this.#warmingListeners.set(l.name, entry);
     if (waiting.size === 0) {
       this.#activateListener(entry);
@@ -806,17 +815,23 @@ export class XdsManager {
     const serving = { config: entry.config, port: entry.port, versionInfo: entry.versionInfo };
     if (isStatic) this.#reloadedListeners.set(name, { ...serving, lastUpdated: entry.lastUpdated });
     else this.#listeners.set(name, { ...serving, lastUpdated: entry.lastUpdated });
-    if (replaced) {
+    const inPlace = replaced && entry.previous !== undefined &&
+      filterChainOnlyChange(entry.previous, entry.config);
+    if (inPlace) {
+      stats.listenerModified.inc();
+      stats.listenerInPlaceUpdated.inc();
+      if (removedFilterChains(entry.previous!, entry.config) > 0) this.#drainingChains();
+    } else if (replaced) {
       stats.listenerModified.inc();
       this.#draining();
     } else stats.listenerAdded.inc();
     this.#updateListenerGauges();
     log.info(
-      `listener '${name}' ${replaced ? "updated" : "added"} on ${
+      `listener '${name}' ${inPlace ? "updated in place" : replaced ? "updated" : "added"} on ${
         formatAddress(entry.config.address).replace(/:\d+$/, `:${entry.port}`)
       }`,
     );
-    this.#post({ listeners: [{ config: entry.config, port: entry.port }] });
+    this.#post({ listeners: [{ config: entry.config, port: entry.port, inPlace }] });
     this.#ready(`listener:${name}`);
   }
 
@@ -836,6 +851,14 @@ export class XdsManager {
   /** A listener instance drains for the drain time (`total_listeners_draining`). */
   #draining(): void {
     const g = this.#deps.listenerStats.totalListenersDraining;
+    g.inc();
+    const t = setTimeout(() => g.dec(), this.#deps.drainTimeMs);
+    Deno.unrefTimer(t);
+  }
+
+  /** The removed chains of an in-place update drain for the drain time. */
+  #drainingChains(): void {
+    const g = this.#deps.listenerStats.totalFilterChainsDraining;
     g.inc();
     const t = setTimeout(() => g.dec(), this.#deps.drainTimeMs);
     Deno.unrefTimer(t);
@@ -889,6 +912,8 @@ export class XdsManager {
     });
     const removedListeners = [...this.#staticListeners.keys()]
       .filter((n) => !listeners.some((l) => l.name === n));
+    const previous = (n: string) =>
+      this.#reloadedListeners.get(n)?.config ?? this.#staticListeners.get(n);
     const ports = this.#ports(changedListeners, (n) => {
       const cur = this.#reloadedListeners.get(n);
       if (cur) return cur;
@@ -908,8 +933,11 @@ export class XdsManager {
       this.#removeListener(name);
       this.#staticListeners.delete(name);
     }
+    const replaced = new Map(changedListeners.map((l) => [l.name, previous(l.name)]));
     this.#staticListeners = new Map(listeners.map((l) => [l.name, l]));
-    for (const l of changedListeners) this.#warmListener(l, ports.get(l.name)!, meta);
+    for (const l of changedListeners) {
+      this.#warmListener(l, ports.get(l.name)!, meta, replaced.get(l.name));
+    }
     this.#updateListenerGauges();
     return [
       ...changedClusters.map((c) => `cluster '${c.name}'`),
