@@ -178,3 +178,37 @@ Deno.test("LDS: a filter-chain-only change updates the listener in place; a list
     cp.stop();
   }
 });
+
+Deno.test("ADS rate_limit_settings: requests beyond the token bucket wait for a token, counted", async () => {
+  const a = upstream(() => new Response("a"));
+  const cp = new ControlPlane(
+    new Map<string, unknown[]>([
+      [CLUSTER, [cluster()]],
+      [ENDPOINT, [endpoints(a.port)]],
+      [LISTENER, [listener]],
+      [ROUTE, [route]],
+    ]),
+  );
+  await cp.start();
+  // One token, refilled 20 times a second: CDS, EDS, LDS, RDS and their ACKs queue up.
+  const boot = adsBootstrap(cp.port).replace(
+    "transport_api_version: V3\n",
+    "transport_api_version: V3\n    rate_limit_settings: { max_tokens: 1, fill_rate: 20 }\n",
+  );
+  const p = await Proxy.start(boot);
+  try {
+    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
+    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    assertEquals(await get(`http://127.0.0.1:${port}/`), "a");
+    await cp.waitRequest((r) => r.typeUrl === ROUTE && r.versionInfo === "1");
+    const stats = await adminStatsWhen(
+      p.adminPort,
+      (s) => s["control_plane.pending_requests"] === 0,
+    );
+    assert(stats["control_plane.rate_limit_enforced"] >= 1);
+  } finally {
+    await p.stop();
+    cp.stop();
+    await a.close();
+  }
+});

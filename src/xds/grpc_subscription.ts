@@ -34,6 +34,7 @@ import {
   SotwGrpcStream,
   type StreamListener,
 } from "./grpc_stream.ts";
+import { requestLimiter } from "./rate_limit.ts";
 import type { ResourceType } from "./resource_types.ts";
 import { SubscriptionBase, type SubscriptionCallbacks } from "./subscription.ts";
 import type { SubscriptionStats } from "./subscription_stats.ts";
@@ -138,8 +139,9 @@ export class GrpcXds {
     delta: OpenCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse>,
   ): AnyStream {
     const d = this.deps;
+    const limiter = requestLimiter(api.rateLimitSettings);
     const s = api.apiType === API_DELTA_GRPC
-      ? new DeltaGrpcStream(name, delta, d.decode, d.node, this.#stats)
+      ? new DeltaGrpcStream(name, delta, d.decode, d.node, this.#stats, undefined, limiter)
       : new SotwGrpcStream(
         name,
         sotw,
@@ -147,6 +149,8 @@ export class GrpcXds {
         d.node,
         api.setNodeOnFirstMessageOnly,
         this.#stats,
+        undefined,
+        limiter,
       );
     this.#streams.add(s);
     return s;
