@@ -8,7 +8,8 @@
 // @ts-types="./grpc_js.d.ts"
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
+import type { Any } from "@bufbuild/protobuf/wkt";
 import {
   type DeltaDiscoveryRequest,
   DeltaDiscoveryRequestSchema,
@@ -170,6 +171,18 @@ export class ControlPlane {
     this.resources.set(typeUrl, list);
     this.versions.set(typeUrl, (this.versions.get(typeUrl) ?? 1) + 1);
     for (const st of this.streams) this.#send(st, typeUrl, removed);
+  }
+
+  /**
+   * Writes `response` as it is to every SotW stream (bad input: it need not be valid), with a
+   * fresh nonce; returns the nonce.
+   */
+  sendSotw(response: { versionInfo: string; typeUrl: string; resources: Any[] }): string {
+    const nonce = `n${++this.#nonce}`;
+    const msg = create(DiscoveryResponseSchema, { ...response, nonce });
+    const bytes = Buffer.from(toBinary(DiscoveryResponseSchema, msg));
+    for (const st of this.streams) if (!st.delta) st.call.write(bytes);
+    return nonce;
   }
 
   /** Waits for a SotW request matching `pred` (among all received so far). */
