@@ -32,7 +32,7 @@ import type { DownstreamCodec } from "../stats/data_path_stats.ts";
 import type { CloseReason, Connection, ConnectionCallbacks } from "../network/connection.ts";
 import type { SslConnectionInfo } from "../network/transport_socket.ts";
 import type { ConnectionContext } from "../network/filter.ts";
-import type { MatchedRoute } from "../router/route_table.ts";
+import type { MatchedRoute, RouteTable } from "../router/route_table.ts";
 import { StreamInfo } from "../stream_info/stream_info.ts";
 import type { AccessLogType } from "../formatter/provider.ts";
 import type { Any } from "@bufbuild/protobuf/wkt";
@@ -231,6 +231,10 @@ class ActiveStream implements StreamSink, ServerStream {
 
   clearRouteCache(): void {
     this.#route = null;
+  }
+
+  routeTable(): RouteTable {
+    return this.cm.cfg.routeTable;
   }
 
   perFilterConfig(name: string): Any | undefined {

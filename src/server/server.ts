@@ -565,6 +565,7 @@ export class Server implements AdminServer {
     log.info("cm init: all clusters initialized");
     // Membership lives here; workers get every change, and report host results back.
     this.#workers.onHostEvent = (id, event) => clusterManager.onHostEvent(id, event);
+    this.#workers.onVhdsDemand = (rc, host) => this.#xds?.demandVirtualHost(rc, host);
     clusterManager.watchUpdates((name, set) =>
       this.#workers.broadcast({ type: "membership", cluster: name, snapshot: set.snapshot() })
     );

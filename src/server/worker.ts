@@ -128,6 +128,8 @@ export type FromWorker =
   | { type: "hostStats"; id: number; stats: HostStatsSnapshot }
   /** A host's consecutive-error threshold was reached, or it sent immediate-hc-fail. */
   | { type: "hostEvent"; monitorId: number; event: HostEvent }
+  /** A request wants the virtual host of `host` in a VHDS route configuration (on_demand). */
+  | { type: "vhdsDemand"; routeConfig: string; host: string }
   | { type: "error"; message: string }
   | { type: "stopped" };
 
@@ -386,6 +388,8 @@ export function runWorker(scope: {
         );
         setHostMonitorWorker(m.workerId);
         server = new WorkerServer(m);
+        server.ctx.routeConfigs!.onDemand = (routeConfig, host) =>
+          scope.postMessage({ type: "vhdsDemand", routeConfig, host });
         scope.postMessage({ type: "ready" });
       } else if (m.type === "xds") {
         server?.applyUpdate(m.update);

@@ -105,13 +105,17 @@ export class DeltaMux {
       }
       const result = decodeResponseText(text, `${t.type.service} response`, t.type, this.decode);
       const errors: string[] = [];
+      const namespaced = t.type.namespaced === true;
       for (const w of t.watches) {
         const names = w.names;
+        const wanted = (name: string) =>
+          names.includes(name) ||
+          namespaced && names.includes(name.slice(0, Math.max(0, name.lastIndexOf("/"))));
         const own = names.length === 0 || !result.update ? result : {
           ...result,
           update: {
             ...result.update,
-            resources: result.update.resources.filter((r) => names.includes(r.name)),
+            resources: result.update.resources.filter((r) => wanted(r.name)),
           },
         } as typeof result;
         const error = w.deliver(own);

@@ -12,7 +12,10 @@ import type { ApiConfigSource } from "../../proto/gen/envoy/config/core/v3/confi
 import { AggregatedDiscoveryService } from "../../proto/gen/envoy/service/discovery/v3/ads_pb.ts";
 import { ClusterDiscoveryService } from "../../proto/gen/envoy/service/cluster/v3/cds_pb.ts";
 import { ListenerDiscoveryService } from "../../proto/gen/envoy/service/listener/v3/lds_pb.ts";
-import { RouteDiscoveryService } from "../../proto/gen/envoy/service/route/v3/rds_pb.ts";
+import {
+  RouteDiscoveryService,
+  VirtualHostDiscoveryService,
+} from "../../proto/gen/envoy/service/route/v3/rds_pb.ts";
 import { EndpointDiscoveryService } from "../../proto/gen/envoy/service/endpoint/v3/eds_pb.ts";
 import type {
   DeltaDiscoveryRequest,
@@ -53,7 +56,7 @@ export class GrpcSubscription extends SubscriptionBase implements StreamListener
 
   constructor(
     readonly stream: AnyStream,
-    readonly names: string[],
+    public names: string[],
     type: ResourceType,
     stats: SubscriptionStats,
     callbacks: SubscriptionCallbacks,
@@ -76,6 +79,21 @@ export class GrpcSubscription extends SubscriptionBase implements StreamListener
     this.stream.listeners.delete(this);
     this.#unwatch?.();
     this.#unwatch = undefined;
+  }
+
+  /**
+   * Changes the names of interest (VHDS asks for more virtual hosts on demand): the new
+   * watch subscribes to what the old one lacked before the old one goes.
+   */
+  setNames(names: readonly string[]): void {
+    this.names = [...names];
+    if (!this.#unwatch) return;
+    const old = this.#unwatch;
+    this.#unwatch = this.stream.mux.watch(this.type, {
+      names: this.names,
+      deliver: (result) => this.deliver(result),
+    });
+    old();
   }
 
   /**
@@ -201,6 +219,16 @@ export class GrpcXds {
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamRoutes(r, { signal });
         delta = (r, signal) => c.client.deltaRoutes(r, { signal });
+        break;
+      }
+      case "VHDS": {
+        // VHDS is incremental only (its service has no state-of-the-world method).
+        const c = this.#client(VirtualHostDiscoveryService, api);
+        cluster = c.cluster;
+        sotw = () => {
+          throw new Error("vhds: only 'DELTA_GRPC' is supported as an api_type.");
+        };
+        delta = (r, signal) => c.client.deltaVirtualHosts(r, { signal });
         break;
       }
       case "EDS": {

@@ -40,6 +40,7 @@ export const XDS_FIELDS: FieldTable = {
     "envoy.config.core.v3.GrpcService.EnvoyGrpc": ["cluster_name", "authority"],
     "envoy.config.core.v3.AggregatedConfigSource": [],
     "envoy.config.cluster.v3.Cluster.EdsClusterConfig": ["eds_config", "service_name"],
+    "envoy.config.route.v3.Vhds": ["config_source"],
     "envoy.extensions.filters.network.http_connection_manager.v3.Rds": [
       "config_source",
       "route_config_name",

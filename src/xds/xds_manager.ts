@@ -28,6 +28,7 @@ import {
   type RouteConfiguration,
   RouteConfigurationSchema,
 } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import type { VirtualHost } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import { reportBug } from "../common/error_boundary.ts";
 import { getLogger } from "../common/logger.ts";
@@ -41,9 +42,10 @@ import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import { parseCluster } from "../upstream/cluster_info.ts";
 import { createSubscription, type SubscriptionEnv } from "./config_source.ts";
 import { filterChainOnlyChange, removedFilterChains } from "./listener_update.ts";
-import { GrpcXds } from "./grpc_subscription.ts";
+import { type GrpcSubscription, GrpcXds } from "./grpc_subscription.ts";
 import type { DecodeContext, DecodedUpdate } from "./decode.ts";
-import { CDS, EDS, LDS, RDS } from "./resource_types.ts";
+import { CDS, EDS, LDS, RDS, VHDS } from "./resource_types.ts";
+import { checkVhdsSource, VhdsInterest, withVirtualHosts } from "./vhds.ts";
 import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
 import type { ClusterChange, DynamicUpdate, ListenerChange } from "./worker_updates.ts";
@@ -107,10 +109,22 @@ interface WarmingListener extends ServingListener {
 export interface RouteState {
   readonly name: string;
   subscription?: Subscription;
+  /** What serves: the configuration RDS brought, with the virtual hosts of VHDS. */
   current?: Versioned<RouteConfiguration>;
+  /** The configuration as RDS brought it (VHDS adds to it). */
+  rds?: RouteConfiguration;
+  /** Its VHDS subscription, when it sets `vhds`. */
+  vhds?: VhdsState;
   /** Arrived, or failed (warming ends either way). */
   ready: boolean;
   error?: UpdateFailureState;
+}
+
+/** The VHDS subscription of a route configuration and the virtual hosts it brought. */
+interface VhdsState {
+  subscription: GrpcSubscription;
+  interest: VhdsInterest;
+  hosts: VirtualHost[];
 }
 
 /** One EDS cluster's subscription and last assignment. */
@@ -315,7 +329,10 @@ export class XdsManager {
     this.#stopped = true;
     this.#cds?.stop();
     this.#lds?.stop();
-    for (const r of this.#routes.values()) r.subscription?.stop();
+    for (const r of this.#routes.values()) {
+      r.subscription?.stop();
+      r.vhds?.subscription.stop();
+    }
     for (const e of this.#eds.values()) e.subscription?.stop();
     for (const w of this.#warmingClusters.values()) w.cluster.destroy();
     this.#grpc.stop();
@@ -656,19 +673,27 @@ export class XdsManager {
           if (rc.name !== ref.name) {
             throw new Error(`Unexpected RDS configuration (expecting ${ref.name}): ${rc.name}`);
           }
-          // validate_clusters is off by default for RDS (Envoy's default for dynamic routes).
-          new RouteTable(
-            rc,
-            rc.validateClusters === true ? { clusterExists: (n) => cm.get(n) !== undefined } : {},
-          );
-          const same = state.current && equals(RouteConfigurationSchema, state.current.config, rc);
-          state.current = { config: rc, versionInfo: u.versionInfo, lastUpdated: new Date() };
+          if (rc.vhds) checkVhdsSource(rc.vhds.configSource!, this.#grpcAds());
+          const effective = withVirtualHosts(rc, rc.vhds ? state.vhds?.hosts ?? [] : []);
+          this.#checkRoutes(effective, cm);
+          const same = state.rds && equals(RouteConfigurationSchema, state.rds, rc);
+          state.rds = rc;
+          state.current = {
+            config: effective,
+            versionInfo: u.versionInfo,
+            lastUpdated: new Date(),
+          };
           state.error = undefined;
           if (!same) {
-            preUnpack(rc);
-            this.#post({ routes: [rc] });
+            preUnpack(effective);
+            this.#post({ routes: [effective] });
             configReload.inc();
             configReloadTime.set(Date.now());
+          }
+          if (rc.vhds && !state.vhds) this.#startVhds(ref, state, rc, cm);
+          else if (!rc.vhds && state.vhds) {
+            state.vhds.subscription.stop();
+            state.vhds = undefined;
           }
           this.#routeReady(ref.name);
         },
@@ -687,6 +712,66 @@ export class XdsManager {
       this.#env,
       [ref.name],
     );
+  }
+
+  /** Throws what Envoy rejects in a dynamic route configuration. */
+  #checkRoutes(rc: RouteConfiguration, cm: ClusterManager): void {
+    // validate_clusters is off by default for RDS (Envoy's default for dynamic routes).
+    new RouteTable(rc, {
+      fromRds: true,
+      ...(rc.validateClusters === true ? { clusterExists: (n) => cm.get(n) !== undefined } : {}),
+    });
+  }
+
+  #grpcAds() {
+    return this.#deps.bootstrap.dynamicResources?.adsConfig;
+  }
+
+  /** VHDS of route configuration `rc` (from RDS): its virtual hosts join `state`'s routes. */
+  #startVhds(ref: RdsRef, state: RouteState, rc: RouteConfiguration, cm: ClusterManager): void {
+    const prefix = `http.${ref.statPrefix}.vhds.${ref.name}`;
+    const configReload = this.#store.counter(`${prefix}.config_reload`);
+    const interest = new VhdsInterest(ref.name);
+    const subscription = createSubscription(
+      rc.vhds!.configSource!,
+      VHDS,
+      new SubscriptionStats(this.#store, prefix),
+      this.#decode,
+      {
+        onConfigUpdate: (u) => {
+          const rds = state.rds;
+          if (!rds || state.vhds?.subscription !== subscription) return;
+          const hosts = u.resources.map((r) => r.message as VirtualHost);
+          const effective = withVirtualHosts(rds, hosts);
+          this.#checkRoutes(effective, cm);
+          state.vhds.hosts = hosts;
+          state.current = {
+            config: effective,
+            versionInfo: u.versionInfo,
+            lastUpdated: new Date(),
+          };
+          preUnpack(effective);
+          // Posted even when nothing changed: requests waiting on demand learn the answer.
+          this.#post({ routes: [effective] });
+          configReload.inc();
+        },
+        onConfigUpdateFailed: () => {},
+      },
+      this.#env,
+      interest.names,
+    ) as GrpcSubscription;
+    state.vhds = { subscription, interest, hosts: [] };
+    subscription.start();
+  }
+
+  /**
+   * A worker's request found no virtual host for `host` in route configuration `name`, which
+   * uses VHDS (the `on_demand` filter): the subscription asks for it.
+   */
+  demandVirtualHost(name: string, host: string): void {
+    const v = this.#routes.get(name)?.vhds;
+    if (!v) return;
+    if (v.interest.demand(host)) v.subscription.setNames(v.interest.names);
   }
 
   #routeReady(name: string): void {
