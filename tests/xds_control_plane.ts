@@ -83,12 +83,17 @@ export class ControlPlane {
     const sotw = (call: Call) => {
       const st = { call, delta: false };
       this.streams.add(st);
+      const interest = new Map<string, string>();
       call.on("data", (m) => {
         const req = m as DiscoveryRequest;
         this.requests.push(req);
         for (const w of this.#waiters.splice(0)) w();
-        // A new stream's request for a type: answer with the type's current state.
-        if (req.responseNonce === "") this.#send(st, req.typeUrl);
+        // A new stream's request for a type, or new resource names: answer with the type's
+        // current state.
+        const names = [...req.resourceNames].sort().join(",");
+        const changed = interest.has(req.typeUrl) && interest.get(req.typeUrl) !== names;
+        interest.set(req.typeUrl, names);
+        if (req.responseNonce === "" || changed) this.#send(st, req.typeUrl);
       });
       call.on("end", () => call.end());
       call.on("error", () => {});

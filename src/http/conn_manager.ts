@@ -219,7 +219,11 @@ class ActiveStream implements StreamSink, ServerStream {
 
   route(): MatchedRoute | undefined {
     if (this.#route === null) {
-      this.#route = this.cm.cfg.routeTable.route({
+      const scopes = this.cm.cfg.scopes;
+      const table = scopes === undefined
+        ? this.cm.cfg.routeTable
+        : scopes.table(this.requestHeaders);
+      this.#route = table?.route({
         headers: this.requestHeaders,
         random: (Math.random() * 0x100000000) >>> 0,
       });

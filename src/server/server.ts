@@ -60,6 +60,7 @@ import { XdsManager } from "../xds/xds_manager.ts";
 import { addDynamicSections } from "../xds/config_dump.ts";
 import { BootstrapReloader, type ReloadResult } from "../xds/bootstrap_reload.ts";
 import { RouteConfigProviders } from "../xds/route_config_provider.ts";
+import { ScopedRouteProviders } from "../xds/scoped_route_provider.ts";
 import { waitForDrain } from "./graceful_shutdown.ts";
 import { HotRestart, type HotRestartParentHooks, type ParentInfo } from "./hot_restart.ts";
 import { createOverloadManager, type OverloadManager } from "./overload_manager.ts";
@@ -483,6 +484,7 @@ export class Server implements AdminServer {
     this.#workers.onWorkerGone = (id) => clusterManager.releaseWorker(id);
     const clusterStats = new ClusterStatsCache(this.#stats);
     const secrets = b.staticResources?.secrets ?? [];
+    const routeConfigs = new RouteConfigProviders();
     this.#ctx = {
       extensions: this.extensions,
       secrets,
@@ -494,7 +496,8 @@ export class Server implements AdminServer {
       }),
       stats: this.#stats,
       clusterStats,
-      routeConfigs: new RouteConfigProviders(),
+      routeConfigs,
+      scopedRoutes: new ScopedRouteProviders(routeConfigs),
       localInfo: {
         nodeId: node?.id || this.options.serviceNode,
         clusterName: node?.cluster || this.options.serviceCluster,

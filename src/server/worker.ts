@@ -46,6 +46,7 @@ import {
   setHostMonitorWorker,
 } from "../upstream/host_monitor.ts";
 import { RouteConfigProviders } from "../xds/route_config_provider.ts";
+import { ScopedRouteProviders } from "../xds/scoped_route_provider.ts";
 import { applyDynamicUpdate, type DynamicUpdate } from "../xds/worker_updates.ts";
 
 /** Main thread → worker. */
@@ -188,6 +189,7 @@ class WorkerServer {
     clusterStats.declare(clusterManager.names().map((n) => clusterManager.get(n)!.info.statName));
     const extensions = builtinExtensions();
     const secrets = b.staticResources?.secrets ?? [];
+    const routeConfigs = new RouteConfigProviders();
     this.ctx = {
       extensions,
       secrets,
@@ -196,7 +198,8 @@ class WorkerServer {
       stats,
       clusterStats,
       workerId: init.workerId,
-      routeConfigs: new RouteConfigProviders(),
+      routeConfigs,
+      scopedRoutes: new ScopedRouteProviders(routeConfigs),
       localInfo: {
         nodeId: b.node?.id || o.serviceNode,
         clusterName: b.node?.cluster || o.serviceCluster,

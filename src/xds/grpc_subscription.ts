@@ -16,6 +16,7 @@ import {
   RouteDiscoveryService,
   VirtualHostDiscoveryService,
 } from "../../proto/gen/envoy/service/route/v3/rds_pb.ts";
+import { ScopedRoutesDiscoveryService } from "../../proto/gen/envoy/service/route/v3/srds_pb.ts";
 import { EndpointDiscoveryService } from "../../proto/gen/envoy/service/endpoint/v3/eds_pb.ts";
 import type {
   DeltaDiscoveryRequest,
@@ -219,6 +220,13 @@ export class GrpcXds {
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamRoutes(r, { signal });
         delta = (r, signal) => c.client.deltaRoutes(r, { signal });
+        break;
+      }
+      case "SRDS": {
+        const c = this.#client(ScopedRoutesDiscoveryService, api);
+        cluster = c.cluster;
+        sotw = (r, signal) => c.client.streamScopedRoutes(r, { signal });
+        delta = (r, signal) => c.client.deltaScopedRoutes(r, { signal });
         break;
       }
       case "VHDS": {

@@ -42,6 +42,8 @@ export const CDS = type("envoy.config.cluster.v3.Cluster", "CDS", true);
 export const EDS = type("envoy.config.endpoint.v3.ClusterLoadAssignment", "EDS", true);
 /** Route discovery. */
 export const RDS = type("envoy.config.route.v3.RouteConfiguration", "RDS", true);
+/** Scoped route configurations (the HCM's `scoped_rds`). */
+export const SRDS = type("envoy.config.route.v3.ScopedRouteConfiguration", "SRDS", true);
 /** Virtual hosts on demand (delta only), named `<route config>/<virtual host>`. */
 export const VHDS = type("envoy.config.route.v3.VirtualHost", "VHDS", true, true);
 
@@ -56,7 +58,7 @@ export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
     type("envoy.service.runtime.v3.Runtime", "RTDS", false),
     type("envoy.config.core.v3.TypedExtensionConfig", "ECDS", false),
     VHDS,
-    type("envoy.config.route.v3.ScopedRouteConfiguration", "SRDS", false),
+    SRDS,
     type("envoy.config.endpoint.v3.LbEndpoint", "LEDS", false),
   ].map((t) => [t.typeUrl, t]),
 );

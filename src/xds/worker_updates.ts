@@ -11,6 +11,7 @@
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
 import type { RouteConfiguration } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import type { ScopedRouteConfiguration } from "../../proto/gen/envoy/config/route/v3/scoped_route_pb.ts";
 import { getLogger } from "../common/logger.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import { ActiveListener, type DrainingFilterChains } from "../listener/listener.ts";
@@ -47,6 +48,8 @@ export interface ListenerChange {
 export interface DynamicUpdate {
   clusters?: ClusterChange[];
   routes?: RouteConfiguration[];
+  /** SRDS: the scopes of a `scoped_routes` (by its name), replacing what it had. */
+  scopes?: { name: string; scopes: ScopedRouteConfiguration[] }[];
   listeners?: ListenerChange[];
   removedListeners?: string[];
   removedClusters?: string[];
@@ -84,6 +87,13 @@ export function applyDynamicUpdate(w: WorkerTarget, u: DynamicUpdate): void {
       w.ctx.routeConfigs?.update(rc);
     } catch (e) {
       log.error(`route configuration '${rc.name}': ${(e as Error).message}`);
+    }
+  }
+  for (const s of u.scopes ?? []) {
+    try {
+      w.ctx.scopedRoutes?.update(s.name, s.scopes);
+    } catch (e) {
+      log.error(`scoped routes '${s.name}': ${(e as Error).message}`);
     }
   }
   for (const l of u.listeners ?? []) {

@@ -29,6 +29,10 @@ import {
   RouteConfigurationSchema,
 } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
 import type { VirtualHost } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
+import {
+  type ScopedRouteConfiguration,
+  ScopedRouteConfigurationSchema,
+} from "../../proto/gen/envoy/config/route/v3/scoped_route_pb.ts";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import { reportBug } from "../common/error_boundary.ts";
 import { getLogger } from "../common/logger.ts";
@@ -44,7 +48,8 @@ import { createSubscription, type SubscriptionEnv } from "./config_source.ts";
 import { filterChainOnlyChange, removedFilterChains } from "./listener_update.ts";
 import { type GrpcSubscription, GrpcXds } from "./grpc_subscription.ts";
 import type { DecodeContext, DecodedUpdate } from "./decode.ts";
-import { CDS, EDS, LDS, RDS, VHDS } from "./resource_types.ts";
+import { CDS, EDS, LDS, RDS, SRDS, VHDS } from "./resource_types.ts";
+import { checkScopes } from "../router/scoped_routes.ts";
 import { checkVhdsSource, VhdsInterest, withVirtualHosts } from "./vhds.ts";
 import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
@@ -159,9 +164,68 @@ export function rdsRefs(l: Listener): RdsRef[] {
           statPrefix: hcm!.statPrefix,
         });
       }
+      // The RDS route configurations of inline scopes (SRDS scopes add theirs as they come).
+      const sr = spec?.case === "scopedRoutes" ? spec.value : undefined;
+      const list = sr?.configSpecifier;
+      if (list?.case === "scopedRouteConfigurationsList" && sr!.rdsConfigSource) {
+        for (const s of list.value.scopedRouteConfigurations) {
+          if (!s.routeConfigurationName) continue;
+          out.push({
+            name: s.routeConfigurationName,
+            configSource: sr!.rdsConfigSource,
+            statPrefix: hcm!.statPrefix,
+          });
+        }
+      }
     }
   }
   return out;
+}
+
+/** A `scoped_routes` of a listener that takes its scopes from SRDS. */
+interface SrdsRef {
+  name: string;
+  configSource: ConfigSource;
+  /** Where the scopes' route configurations come from (RDS). */
+  rdsConfigSource: ConfigSource;
+  statPrefix: string;
+}
+
+/** The HCMs of `l` whose scoped routes come from SRDS. */
+export function srdsRefs(l: Listener): SrdsRef[] {
+  const out: SrdsRef[] = [];
+  const chains = l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
+  for (const chain of chains) {
+    for (const f of chain.filters) {
+      if (f.configType.case !== "typedConfig" || !f.configType.value.typeUrl.endsWith(HCM)) {
+        continue;
+      }
+      const hcm = unpackAny<HttpConnectionManager>(f.configType.value);
+      const spec = hcm?.routeSpecifier;
+      if (spec?.case !== "scopedRoutes") continue;
+      const srds = spec.value.configSpecifier;
+      if (srds.case !== "scopedRds" || !srds.value.scopedRdsConfigSource) continue;
+      if (!spec.value.rdsConfigSource) continue;
+      out.push({
+        name: spec.value.name,
+        configSource: srds.value.scopedRdsConfigSource,
+        rdsConfigSource: spec.value.rdsConfigSource,
+        statPrefix: hcm!.statPrefix,
+      });
+    }
+  }
+  return out;
+}
+
+/** One SRDS subscription (shared by the connection managers of one `scoped_routes` name). */
+export interface SrdsState {
+  readonly name: string;
+  subscription?: Subscription;
+  current?: Versioned<ScopedRouteConfiguration[]>;
+  ready: boolean;
+  /** The route configurations of its scopes still awaited before it is ready. */
+  awaiting?: Set<string>;
+  error?: UpdateFailureState;
 }
 
 /** The clusters the inline route tables of `l` name. */
@@ -212,6 +276,7 @@ export class XdsManager {
   readonly #warmingListeners = new Map<string, WarmingListener>();
   readonly #listenerErrors = new Map<string, UpdateFailureState>();
   readonly #routes = new Map<string, RouteState>();
+  readonly #srds = new Map<string, SrdsState>();
   readonly #eds = new Map<Cluster, EdsState>();
   #cdsVersion = "";
   #ldsVersion = "";
@@ -295,6 +360,9 @@ export class XdsManager {
         const st = this.#route(ref);
         if (!st.ready) this.#initTargets.add(`route:${ref.name}`);
       }
+      for (const ref of srdsRefs(l)) {
+        if (!this.#scopedRds(ref).ready) this.#initTargets.add(`srds:${ref.name}`);
+      }
     }
     const d = this.#deps.bootstrap.dynamicResources;
     if (d?.ldsConfig) this.#initTargets.add("lds");
@@ -333,6 +401,7 @@ export class XdsManager {
       r.subscription?.stop();
       r.vhds?.subscription.stop();
     }
+    for (const s of this.#srds.values()) s.subscription?.stop();
     for (const e of this.#eds.values()) e.subscription?.stop();
     for (const w of this.#warmingClusters.values()) w.cluster.destroy();
     this.#grpc.stop();
@@ -714,6 +783,86 @@ export class XdsManager {
     );
   }
 
+  /** The SRDS subscription of a `scoped_routes` name (started by its first listener). */
+  #scopedRds(ref: SrdsRef): SrdsState {
+    let st = this.#srds.get(ref.name);
+    if (st) return st;
+    const state: SrdsState = { name: ref.name, ready: false };
+    st = state;
+    this.#srds.set(ref.name, state);
+    const cm = this.#deps.ctx.clusterManager;
+    const prefix = `http.${ref.statPrefix}.scoped_rds.${ref.name}`;
+    const configReload = this.#store.counter(`${prefix}.config_reload`);
+    try {
+      state.subscription = createSubscription(
+        ref.configSource,
+        SRDS,
+        new SubscriptionStats(this.#store, prefix),
+        this.#decode,
+        {
+          onConfigUpdate: (u) => {
+            const scopes = u.resources.map((r) => r.message as ScopedRouteConfiguration);
+            checkScopes(scopes);
+            for (const s of scopes) {
+              if (s.routeConfiguration) this.#checkRoutes(s.routeConfiguration, cm);
+            }
+            const same = state.current !== undefined &&
+              state.current.config.length === scopes.length &&
+              state.current.config.every((s, i) =>
+                equals(ScopedRouteConfigurationSchema, s, scopes[i])
+              );
+            state.current = { config: scopes, versionInfo: u.versionInfo, lastUpdated: new Date() };
+            state.error = undefined;
+            // Ready once the scopes' route configurations arrived, as Envoy's SRDS init.
+            const awaiting = new Set<string>();
+            for (const s of scopes) {
+              if (!s.routeConfigurationName) continue;
+              const route = this.#route({
+                name: s.routeConfigurationName,
+                configSource: ref.rdsConfigSource,
+                statPrefix: ref.statPrefix,
+              });
+              if (!route.ready) awaiting.add(route.name);
+            }
+            if (!same) {
+              for (const s of scopes) preUnpack(s);
+              this.#post({ scopes: [{ name: ref.name, scopes }] });
+              configReload.inc();
+            }
+            if (awaiting.size === 0) this.#srdsReady(ref.name);
+            else state.awaiting = awaiting;
+          },
+          onConfigUpdateFailed: (_reason, details, failed) => {
+            if (failed) {
+              state.error = {
+                failedConfiguration: failed.resources[0]?.message,
+                lastUpdateAttempt: new Date(),
+                details,
+                versionInfo: failed.versionInfo,
+              };
+            }
+            this.#srdsReady(ref.name);
+          },
+        },
+        this.#env,
+      );
+    } catch (e) {
+      log.error(`SRDS '${ref.name}': ${(e as Error).message}`);
+      state.ready = true;
+      return state;
+    }
+    state.subscription.start();
+    return state;
+  }
+
+  #srdsReady(name: string): void {
+    const st = this.#srds.get(name);
+    if (!st || st.ready) return;
+    st.ready = true;
+    this.#settle(`srds:${name}`);
+    this.#ready(`srds:${name}`);
+  }
+
   /** Throws what Envoy rejects in a dynamic route configuration. */
   #checkRoutes(rc: RouteConfiguration, cm: ClusterManager): void {
     // validate_clusters is off by default for RDS (Envoy's default for dynamic routes).
@@ -778,6 +927,9 @@ export class XdsManager {
     const st = this.#routes.get(name);
     if (!st || st.ready) return;
     st.ready = true;
+    for (const s of this.#srds.values()) {
+      if (s.awaiting?.delete(name) && s.awaiting.size === 0) this.#srdsReady(s.name);
+    }
     this.#settle(`route:${name}`);
     this.#ready(`route:${name}`);
   }
@@ -874,6 +1026,9 @@ export class XdsManager {
     preUnpack(l);
     const waiting = new Set<string>();
     for (const ref of rdsRefs(l)) if (!this.#route(ref).ready) waiting.add(`route:${ref.name}`);
+    for (const ref of srdsRefs(l)) {
+      if (!this.#scopedRds(ref).ready) waiting.add(`srds:${ref.name}`);
+    }
     const cm = this.#deps.ctx.clusterManager;
     for (const c of routeClusters(l)) {
       if (this.#warmingClusters.has(c) && !cm.get(c)) waiting.add(`cluster:${c}`);
@@ -1065,7 +1220,9 @@ export class XdsManager {
     }));
     const routes: RouteConfiguration[] = [];
     for (const r of this.#routes.values()) if (r.current) routes.push(r.current.config);
-    return { clusters, routes, listeners };
+    const scopes = [...this.#srds.values()].filter((s) => s.current)
+      .map((s) => ({ name: s.name, scopes: s.current!.config }));
+    return { clusters, routes, scopes, listeners };
   }
 
   // ---- config dump ----
