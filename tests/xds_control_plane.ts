@@ -1,7 +1,10 @@
 /**
- * The xDS control plane the tests run against: a different gRPC stack from the proxy's
- * (@grpc/grpc-js, messages encoded with @bufbuild/protobuf) serving ADS (state of the world and
- * delta) and the per-type SotW services, recording every request.
+ * A test xDS control plane on a different gRPC stack from the proxy's (@grpc/grpc-js, messages
+ * encoded with @bufbuild/protobuf): serves `resources` by type URL over ADS (state of the
+ * world and delta) and over the per-type SotW services of CDS, LDS, SDS, RTDS and ECDS;
+ * answers a stream's first request of a type and every request whose resource names changed;
+ * records every request (ACKs, NACKs with their error_detail). Also the fixtures the xDS
+ * tests share (type URLs, an ADS bootstrap, a cluster, listener and route).
  *
  * @module
  */
@@ -44,13 +47,25 @@ export interface Call {
 export interface PlaneStream {
   call: Call;
   delta: boolean;
+  /** The names last asked for, by type URL. */
+  names: Map<string, string>;
 }
 
 /** The per-type SotW services the control plane serves beside ADS. */
 const PER_TYPE: Record<string, string> = {
   StreamClusters: "/envoy.service.cluster.v3.ClusterDiscoveryService/StreamClusters",
   StreamListeners: "/envoy.service.listener.v3.ListenerDiscoveryService/StreamListeners",
+  StreamSecrets: "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets",
+  StreamRuntime: "/envoy.service.runtime.v3.RuntimeDiscoveryService/StreamRuntime",
+  StreamExtensionConfigs:
+    "/envoy.service.extension.v3.ExtensionConfigDiscoveryService/StreamExtensionConfigs",
 };
+
+/** The name of a resource (JSON with `@type`). */
+function nameOf(r: unknown): string {
+  const o = r as { name?: string; cluster_name?: string };
+  return o.name ?? o.cluster_name ?? "";
+}
 
 /**
  * A control plane serving `resources` by type over ADS (SotW and delta) and the per-type
@@ -81,18 +96,17 @@ export class ControlPlane {
       responseDeserialize: (b: Buffer) => b,
     });
     const sotw = (call: Call) => {
-      const st = { call, delta: false };
+      const st: PlaneStream = { call, delta: false, names: new Map() };
       this.streams.add(st);
-      const interest = new Map<string, string>();
       call.on("data", (m) => {
         const req = m as DiscoveryRequest;
         this.requests.push(req);
         for (const w of this.#waiters.splice(0)) w();
         // A new stream's request for a type, or new resource names: answer with the type's
         // current state.
-        const names = [...req.resourceNames].sort().join(",");
-        const changed = interest.has(req.typeUrl) && interest.get(req.typeUrl) !== names;
-        interest.set(req.typeUrl, names);
+        const names = req.resourceNames.join(",");
+        const changed = st.names.get(req.typeUrl) !== names;
+        st.names.set(req.typeUrl, names);
         if (req.responseNonce === "" || changed) this.#send(st, req.typeUrl);
       });
       call.on("end", () => call.end());
@@ -100,7 +114,7 @@ export class ControlPlane {
       call.on("close", () => this.streams.delete(st));
     };
     const delta = (call: Call) => {
-      const st = { call, delta: true };
+      const st: PlaneStream = { call, delta: true, names: new Map() };
       this.streams.add(st);
       call.on("data", (m) => {
         const req = m as DeltaDiscoveryRequest;
@@ -114,17 +128,19 @@ export class ControlPlane {
       call.on("error", () => {});
       call.on("close", () => this.streams.delete(st));
     };
-    server.addService({
+    const defs: Record<string, ReturnType<typeof method>> = {
       StreamAggregatedResources: method(ADS, DiscoveryRequestSchema),
       DeltaAggregatedResources: method(DELTA_ADS, DeltaDiscoveryRequestSchema),
-      StreamClusters: method(PER_TYPE.StreamClusters, DiscoveryRequestSchema),
-      StreamListeners: method(PER_TYPE.StreamListeners, DiscoveryRequestSchema),
-    }, {
+    };
+    const handlers: Record<string, (call: Call) => void> = {
       StreamAggregatedResources: sotw,
       DeltaAggregatedResources: delta,
-      StreamClusters: sotw,
-      StreamListeners: sotw,
-    });
+    };
+    for (const [name, path] of Object.entries(PER_TYPE)) {
+      defs[name] = method(path, DiscoveryRequestSchema);
+      handlers[name] = sotw;
+    }
+    server.addService(defs, handlers);
     this.port = await new Promise<number>((res, rej) =>
       server.bindAsync(
         `127.0.0.1:${port}`,
@@ -151,12 +167,7 @@ export class ControlPlane {
         system_version_info: version,
         type_url: typeUrl,
         nonce,
-        resources: list.map((r) => ({
-          name: (r as { name?: string; cluster_name?: string }).name ??
-            (r as { cluster_name: string }).cluster_name,
-          version,
-          resource: r,
-        })),
+        resources: list.map((r) => ({ name: nameOf(r), version, resource: r })),
         removed_resources: removed,
       } as never, { registry });
       st.call.write(Buffer.from(toBinary(DeltaDiscoveryResponseSchema, msg)));
