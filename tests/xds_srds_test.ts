@@ -5,7 +5,7 @@
  * headers (a whole header value, a `key=value` element); a request with no key or no scope
  * gets a 404; an SRDS update changes the keys.
  */
-import { assertMatch } from "../src/testing/assert.ts";
+import { assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { Proxy, rawExchange } from "./proxy.ts";
 import { adsBootstrap, CLUSTER, ControlPlane, LISTENER, P, ROUTE } from "./xds_control_plane.ts";
 
@@ -115,6 +115,16 @@ Deno.test("scoped routes: inline scopes and SRDS, scope keys from headers, 404 w
       await new Promise((r) => setTimeout(r, 20));
     }
     assertMatch(await request(sp, { "x-tenant": "t=one" }), /^HTTP\/1\.1 404/);
+    const dump = await (await fetch(`http://127.0.0.1:${p.adminPort}/config_dump`)).json();
+    const scoped = dump.configs.find((c: { "@type": string }) =>
+      c["@type"].endsWith("ScopedRoutesConfigDump")
+    );
+    assertEquals(scoped.dynamic_scoped_route_configs[0].name, "tenants");
+    assertEquals(scoped.dynamic_scoped_route_configs[0].version_info, "2");
+    assertEquals(
+      scoped.dynamic_scoped_route_configs[0].scoped_route_configs[0].key.fragments[0].string_key,
+      "uno",
+    );
   } finally {
     await p.stop();
     cp.stop();

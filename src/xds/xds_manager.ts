@@ -1238,6 +1238,7 @@ export class XdsManager {
     warmingListeners: ReadonlyMap<string, Versioned<Listener>>;
     listenerErrors: ReadonlyMap<string, UpdateFailureState>;
     routes: ReadonlyMap<string, RouteState>;
+    scopedRoutes: ReadonlyMap<string, SrdsState>;
     endpoints: EdsState[];
   } {
     return {
@@ -1250,6 +1251,7 @@ export class XdsManager {
       warmingListeners: this.#warmingListeners,
       listenerErrors: this.#listenerErrors,
       routes: this.#routes,
+      scopedRoutes: this.#srds,
       endpoints: [...this.#eds.values()],
     };
   }
