@@ -22,9 +22,9 @@ export class Http1Client {
 
   private constructor(readonly conn: Deno.TcpConn) {}
 
-  /** Connects to 127.0.0.1:`port`. */
-  static async connect(port: number): Promise<Http1Client> {
-    return new Http1Client(await Deno.connect({ hostname: "127.0.0.1", port }));
+  /** Connects to `hostname`:`port`. */
+  static async connect(port: number, hostname = "127.0.0.1"): Promise<Http1Client> {
+    return new Http1Client(await Deno.connect({ hostname, port }));
   }
 
   /** Sends a GET and reads its response. Throws if the connection ends first. */

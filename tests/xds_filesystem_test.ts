@@ -103,7 +103,8 @@ Deno.test("corpus dynamic-config-fs: CDS and LDS files swapped while requests ru
     const cds = Deno.readTextFileSync(`${dir}/cds.yaml`);
     replace(`${dir}/cds.yaml`, cds.replace(`port_value: ${a.port}`, `port_value: ${b.port}`));
     await until(url, (body) => body.endsWith("b"));
-    // LDS: the listener changes (a response header); the old one drains.
+    // LDS: the listener's filter chain changes (a response header): an in-place update, the
+    // old chain's connections drain.
     const lds = Deno.readTextFileSync(`${dir}/lds.yaml`);
     replace(
       `${dir}/lds.yaml`,
@@ -125,7 +126,9 @@ Deno.test("corpus dynamic-config-fs: CDS and LDS files swapped while requests ru
     assertEquals(s["cluster_manager.cds.update_rejected"], 0);
     assertEquals(s["listener_manager.listener_added"], 1);
     assertEquals(s["listener_manager.total_listeners_active"], 1);
-    assertEquals(s["listener_manager.total_listeners_draining"], 1);
+    assertEquals(s["listener_manager.listener_in_place_updated"], 1);
+    assertEquals(s["listener_manager.total_filter_chains_draining"], 1);
+    assertEquals(s["listener_manager.total_listeners_draining"], 0);
     const dump = JSON.parse((await curl([`http://127.0.0.1:${p.adminPort}/config_dump`])).out);
     const listeners = dump.configs.find((c: { "@type": string }) =>
       c["@type"].endsWith("ListenersConfigDump")

@@ -6,6 +6,7 @@
  * the extension's name, type URL and place in the file — never silently ignored.
  */
 import type { RouteConfigProviders } from "../xds/route_config_provider.ts";
+import type { ScopedRouteProviders } from "../xds/scoped_route_provider.ts";
 import type { ResourceMonitor } from "../extensions/resource_monitors/resource_monitor.ts";
 import type { Message } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
@@ -199,6 +200,8 @@ export interface ServerContext extends TransportSocketContext {
   workerId?: number;
   /** RDS route tables of this isolate; without it, `rds` connection managers are refused. */
   routeConfigs?: RouteConfigProviders;
+  /** Scoped route sets of this isolate (SRDS feeds them); needs `routeConfigs`. */
+  scopedRoutes?: ScopedRouteProviders;
   /** This server's node id and service cluster (node, or --service-node/--service-cluster). */
   localInfo?: { nodeId: string; clusterName: string };
 }

@@ -8,6 +8,7 @@ import { stderrAccessLogFactory, stdoutAccessLogFactory } from "./access_loggers
 import { routerFactory } from "./filters/http/router/config.ts";
 import { grpcWebFactory } from "./filters/http/grpc_web/config.ts";
 import { grpcStatsFactory } from "./filters/http/grpc_stats/config.ts";
+import { onDemandFactory } from "./filters/http/on_demand/on_demand.ts";
 import { grpcHttp1BridgeFactory } from "./filters/http/grpc_http1_bridge/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
@@ -53,6 +54,7 @@ export function builtinExtensions(): ExtensionRegistry {
       routerFactory,
       grpcWebFactory,
       grpcStatsFactory,
+      onDemandFactory,
       grpcHttp1BridgeFactory,
       fileAccessLogFactory,
       stdoutAccessLogFactory,

@@ -33,7 +33,7 @@ import type { DownstreamCodec } from "../stats/data_path_stats.ts";
 import type { CloseReason, Connection, ConnectionCallbacks } from "../network/connection.ts";
 import type { SslConnectionInfo } from "../network/transport_socket.ts";
 import type { ConnectionContext } from "../network/filter.ts";
-import type { MatchedRoute } from "../router/route_table.ts";
+import type { MatchedRoute, RouteTable } from "../router/route_table.ts";
 import { StreamInfo } from "../stream_info/stream_info.ts";
 import type { AccessLogType } from "../formatter/provider.ts";
 import type { Any } from "@bufbuild/protobuf/wkt";
@@ -220,7 +220,11 @@ class ActiveStream implements StreamSink, ServerStream {
 
   route(): MatchedRoute | undefined {
     if (this.#route === null) {
-      this.#route = this.cm.cfg.routeTable.route({
+      const scopes = this.cm.cfg.scopes;
+      const table = scopes === undefined
+        ? this.cm.cfg.routeTable
+        : scopes.table(this.requestHeaders);
+      this.#route = table?.route({
         headers: this.requestHeaders,
         random: (Math.random() * 0x100000000) >>> 0,
       });
@@ -232,6 +236,10 @@ class ActiveStream implements StreamSink, ServerStream {
 
   clearRouteCache(): void {
     this.#route = null;
+  }
+
+  routeTable(): RouteTable {
+    return this.cm.cfg.routeTable;
   }
 
   perFilterConfig(name: string): Any | undefined {

@@ -11,7 +11,10 @@ import {
   accessLogProblems,
   createAccessLogs,
 } from "../extensions/access_loggers/access_log.ts";
+import { create } from "@bufbuild/protobuf";
+import { RouteConfigurationSchema } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
 import { RouteTable } from "../router/route_table.ts";
+import type { ScopedRouteSet } from "../router/scoped_routes.ts";
 import type { HttpFilterFactoryCb } from "./filter.ts";
 import { LocalReplyRules } from "./local_reply.ts";
 import { Http1CodecStats, HttpConnManagerStats } from "../stats/data_path_stats.ts";
@@ -43,6 +46,8 @@ const ESCAPED_SLASHES = [
 export interface ConnectionManagerConfig {
   statPrefix: string;
   routeTable: RouteTable;
+  /** `scoped_routes`: the scope of each request names its route table. */
+  scopes: ScopedRouteSet | undefined;
   /** One factory per configured HTTP filter, in order (router last). */
   filterFactories: HttpFilterFactoryCb[];
   serverName: string;
@@ -206,16 +211,22 @@ export function compileConnectionManager(
   const unsupported = connectionManagerProblems(hcm).find((p) => p.unsupported);
   if (unsupported) throw new Error(unsupported.message);
   const spec = hcm.routeSpecifier;
-  if (spec.case !== "routeConfig" && (spec.case !== "rds" || !server.routeConfigs)) {
+  const dynamic = spec.case === "rds" && server.routeConfigs ||
+    spec.case === "scopedRoutes" && server.scopedRoutes;
+  if (spec.case !== "routeConfig" && !dynamic) {
     throw new Error(
       `route_specifier ${spec.case ?? "(none)"} is not supported ` +
         `yet: use an inline route_config`,
     );
   }
   // RDS: the table arrives (and changes) through the isolate's route config providers.
+  // Scoped routes: each request's scope picks the table (an empty one stands in here).
   const routeTable = spec.case === "routeConfig"
     ? new RouteTable(spec.value, { clusterExists })
-    : server.routeConfigs!.table(spec.value.routeConfigName);
+    : spec.case === "rds"
+    ? server.routeConfigs!.table(spec.value.routeConfigName)
+    : new RouteTable(create(RouteConfigurationSchema, {}));
+  const scopes = spec.case === "scopedRoutes" ? server.scopedRoutes!.build(spec.value) : undefined;
   const filterFactories: HttpFilterFactoryCb[] = [];
   for (const f of hcm.httpFilters) {
     const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
@@ -251,6 +262,7 @@ export function compileConnectionManager(
   const cfg: ConnectionManagerConfig = {
     statPrefix: hcm.statPrefix,
     routeTable,
+    scopes,
     filterFactories,
     serverName: hcm.serverName || "envoy",
     serverHeader,

@@ -8,7 +8,7 @@
  * and delivered on continue, as in Envoy.
  */
 import type { Any } from "@bufbuild/protobuf/wkt";
-import type { MatchedRoute } from "../router/route_table.ts";
+import type { MatchedRoute, RouteTable } from "../router/route_table.ts";
 import type { StreamInfo } from "../stream_info/stream_info.ts";
 import type { HeaderMap } from "./header_map.ts";
 import type { MetadataMap } from "./http2/metadata.ts";
@@ -62,6 +62,8 @@ export interface StreamFilterCallbacks {
   route(): MatchedRoute | undefined;
   /** Forget the cached route (a filter changed headers that routing depends on). */
   clearRouteCache(): void;
+  /** The route table the stream routes with (Envoy's routeConfig()): its name, `vhds`. */
+  routeTable?(): RouteTable | undefined;
   /** Per-route config of the named filter (route level over virtual host level). */
   perFilterConfig(filterName: string): Any | undefined;
   /** Resume the request path after this filter returned "stop". */

@@ -8,7 +8,7 @@
  * with "stopAndBuffer" is held and handed on, as one chunk, when that filter continues.
  */
 import type { Any } from "@bufbuild/protobuf/wkt";
-import type { MatchedRoute } from "../router/route_table.ts";
+import type { MatchedRoute, RouteTable } from "../router/route_table.ts";
 import type { StreamInfo } from "../stream_info/stream_info.ts";
 import type {
   LocalReplyOptions,
@@ -26,6 +26,7 @@ export interface StreamSink {
   readonly connection: { id: number; remoteAddress: string; localAddress: string };
   route(): MatchedRoute | undefined;
   clearRouteCache(): void;
+  routeTable?(): RouteTable;
   perFilterConfig(filterName: string): Any | undefined;
   /** Builds and sends a local reply (through encoder filters via `encodeHeaders`/`encodeData`). */
   localReply(status: number, body: string, opts?: LocalReplyOptions): void;
@@ -408,6 +409,9 @@ class FilterCallbacks implements StreamFilterCallbacks {
   }
   clearRouteCache(): void {
     this.fm.sink.clearRouteCache();
+  }
+  routeTable(): RouteTable | undefined {
+    return this.fm.sink.routeTable?.();
   }
   perFilterConfig(name: string): Any | undefined {
     return this.fm.sink.perFilterConfig(name);

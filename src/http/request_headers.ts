@@ -216,8 +216,10 @@ export function normalizeRequestHeaders(
   else {
     // Control headers from untrusted clients are dropped.
     h.removeIf(cfg.useRemoteAddress ? isEdgeStripped : isExternalStripped);
-    const internalOnly = cfg.routeTable.internalOnlyHeaders;
-    for (let i = 0; i < internalOnly.length; i++) h.remove(internalOnly[i]);
+    // Scoped routes: the request's scope's route configuration says which (none: no scope).
+    const table = cfg.scopes === undefined ? cfg.routeTable : cfg.scopes.table(h);
+    const internalOnly = table?.internalOnlyHeaders;
+    if (internalOnly) { for (let i = 0; i < internalOnly.length; i++) h.remove(internalOnly[i]); }
   }
   // Envoy appends its via before it adds x-envoy-external-address.
   if (cfg.via) appendVia(h, cfg.via);

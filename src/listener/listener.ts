@@ -7,7 +7,11 @@
 import { reportBug } from "../common/error_boundary.ts";
 import { SlotList } from "../common/slot_list.ts";
 import type { Listener as ListenerConfig } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
-import type { FilterChain } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
+import { equals } from "@bufbuild/protobuf";
+import {
+  type FilterChain,
+  FilterChainSchema,
+} from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
 import { getLogger } from "../common/logger.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import { Connection, type ConnectionOwner, formatNetAddr } from "../network/connection.ts";
@@ -52,6 +56,12 @@ const NO_PROTOCOLS: readonly string[] = [];
 /** A filter chain ready to run: its terminal network filter. */
 interface BuiltChain {
   name: string;
+  /** Its config: an in-place update keeps a chain whose config is unchanged. */
+  config: FilterChain;
+  /** The connections it serves. */
+  connections: SlotList<Connection>;
+  /** The owner of its connections that have no access-log record (made on first use). */
+  owner?: ConnectionOwner;
   start: NetworkFilterFactoryCb;
   /** What access logs read about the chain, built once. */
   description: FilterChainDescription;
@@ -98,6 +108,8 @@ function buildChain(
   }
   return {
     name: chain.name,
+    config: chain,
+    connections: new SlotList<Connection>(),
     start: factory.createNetworkFilter(
       f.configType.case === "typedConfig" ? f.configType.value : undefined,
       server,
@@ -111,39 +123,96 @@ function buildChain(
   };
 }
 
+/** The chains of a listener and the matcher that picks one for each connection. */
+interface FilterChains {
+  matcher: { select(f: ConnectionFacts): BuiltChain | undefined };
+  /** Every chain, the default one included. */
+  all: BuiltChain[];
+}
+
+/**
+ * Builds the filter chains of `config` and their matcher; a chain whose config equals one of
+ * `reuse` is that chain (with its connections), as Envoy keys filter chains by their message.
+ */
+function buildFilterChains(
+  config: ListenerConfig,
+  server: ServerContext,
+  reuse: readonly BuiltChain[],
+): FilterChains {
+  const build = (c: FilterChain, where: string) =>
+    reuse.find((r) => equals(FilterChainSchema, r.config, c)) ??
+      buildChain(c, config, server, where);
+  const chains = config.filterChains.map((c, i) => ({
+    config: c,
+    value: build(c, `listener '${config.name}' filter_chains[${i}]`),
+  }));
+  const dflt = config.defaultFilterChain
+    ? build(config.defaultFilterChain, `listener '${config.name}' default_filter_chain`)
+    : undefined;
+  let matcher;
+  try {
+    matcher = config.filterChainMatcher
+      ? new FilterChainMatcherTree(config.filterChainMatcher, chains, dflt)
+      : new FilterChainMatcher(chains, dflt);
+  } catch (e) {
+    throw new Error(`listener '${config.name}': ${(e as Error).message}`);
+  }
+  return { matcher, all: [...chains.map((c) => c.value), ...(dflt ? [dflt] : [])] };
+}
+
+/** Filter chains an in-place update removed, whose connections drain. */
+export interface DrainingFilterChains {
+  readonly connectionCount: number;
+  /** Starts the drain sequence of a random `share` of their connections (1: all). */
+  drainConnections(share: number): void;
+  /** Closes what is left of their connections (the drain time is over). */
+  close(closeAll: true): void;
+}
+
 /** Envoy's default listener_filters_timeout. */
 const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
 
+/** The owner of a chain's connections: the listener, told which chain the connection left. */
+class ChainConnectionOwner implements ConnectionOwner {
+  constructor(readonly listener: ActiveListener, readonly chain: BuiltChain) {}
+  onConnectionFinished(conn: Connection): void {
+    this.listener.connectionFinished(conn, this.chain, undefined);
+  }
+}
+
 /** A connection's owner when the listener's access logs need its StreamInfo at the end. */
 class LoggedConnectionOwner implements ConnectionOwner {
-  constructor(readonly listener: ActiveListener, readonly si: StreamInfo) {}
+  constructor(
+    readonly listener: ActiveListener,
+    readonly chain: BuiltChain,
+    readonly si: StreamInfo,
+  ) {}
   onConnectionFinished(conn: Connection): void {
-    this.listener.onConnectionFinished(conn, this.si);
+    this.listener.connectionFinished(conn, this.chain, this.si);
   }
 }
 
 /** A bound listener. */
-export class ActiveListener implements ListenerFilterOwner, HandOffTarget, ConnectionOwner {
+export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
   readonly name: string;
   readonly address: string;
   /** The configured IP (the hand-off of `use_original_dst` finds listeners by it). */
   ip = "";
   /** `use_original_dst`: connections restored to another listener's address go to it. */
   readonly #useOriginalDst: boolean;
-  readonly #matcher: { select(f: ConnectionFacts): BuiltChain | undefined };
+  #chains: FilterChains;
+  /** Chains in-place updates removed, until their connections are gone. */
+  #drainingChains: BuiltChain[] = [];
   /** Runs listener_filters on each socket; undefined when the listener has none. */
   #listenerFilters: ListenerFilterManager | undefined;
   readonly #filters: ReturnType<typeof buildListenerFilters>;
   #statName = "";
   #listener: Deno.TcpListener | undefined;
-  readonly #connections = new SlotList<Connection>();
   readonly #bufferLimit: number;
   /** Named after the bound address, so known only once bound. */
   #stats!: ListenerStats;
   /** `access_log`: written when each connection ends. */
   readonly #accessLogs: AccessLogInstance[];
-  /** The chains' transport sockets (TLS), for their stats. */
-  readonly #transportSockets: DownstreamTransportSocketFactory[];
   /** Counted in the global downstream connection limit, never refused by it. */
   readonly #ignoreGlobalConnLimit: boolean;
   /** Where the workers count this listener's connections (overload_state.ts). */
@@ -160,35 +229,15 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget, Conne
 
   /** Builds every filter chain now, so config errors surface before anything binds. */
   constructor(
-    readonly config: ListenerConfig,
+    public config: ListenerConfig,
     readonly server: ServerContext,
     drainKey: string = config.name,
   ) {
     this.name = config.name;
     this.drainKey = drainKey;
     this.address = formatAddress(config.address);
-    const chains = config.filterChains.map((c, i) => ({
-      config: c,
-      value: buildChain(c, config, server, `listener '${config.name}' filter_chains[${i}]`),
-    }));
-    const dflt = config.defaultFilterChain
-      ? buildChain(
-        config.defaultFilterChain,
-        config,
-        server,
-        `listener '${config.name}' default_filter_chain`,
-      )
-      : undefined;
+    this.#chains = buildFilterChains(config, server, []);
     const where = `listener '${config.name}'`;
-    try {
-      this.#matcher = config.filterChainMatcher
-        ? new FilterChainMatcherTree(config.filterChainMatcher, chains, dflt)
-        : new FilterChainMatcher(chains, dflt);
-    } catch (e) {
-      throw new Error(`${where}: ${(e as Error).message}`);
-    }
-    this.#transportSockets = [...chains.map((c) => c.value), ...(dflt ? [dflt] : [])]
-      .flatMap((c) => c.transportSocket ? [c.transportSocket] : []);
     this.#filters = buildListenerFilters(config.listenerFilters, {
       server,
       listenerScope: () => server.stats.scope(`listener.${this.#statName}`),
@@ -258,7 +307,7 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget, Conne
       `worker_${this.server.workerId ?? 0}`,
     );
     // Envoy's TLS contexts declare their stats when the listener is built.
-    for (const ts of this.#transportSockets) ts.declareStats?.(this.#stats.scope);
+    for (const c of this.#chains.all) c.transportSocket?.declareStats?.(this.#stats.scope);
     if (this.#filters.length > 0) {
       this.#listenerFilters = new ListenerFilterManager(
         this.#filters,
@@ -272,7 +321,44 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget, Conne
 
   /** Connections accepted and not yet closed. */
   get connectionCount(): number {
-    return this.#connections.size;
+    let n = 0;
+    for (const c of this.#chains.all) n += c.connections.size;
+    for (const c of this.#drainingChains) n += c.connections.size;
+    return n;
+  }
+
+  /**
+   * Envoy's in-place filter chain update: `config` differs from this listener's only in its
+   * filter chains (`filterChainOnlyChange`). The socket stays; a chain whose config is
+   * unchanged keeps serving, with its connections; new chains are built (throws, changing
+   * nothing, when one cannot be); the removed chains are returned for their connections to
+   * drain, or undefined when none has a connection.
+   */
+  updateFilterChains(config: ListenerConfig): DrainingFilterChains | undefined {
+    const next = buildFilterChains(config, this.server, this.#chains.all);
+    const removed = this.#chains.all.filter((c) => !next.all.includes(c));
+    if (this.#stats) {
+      for (const c of next.all) {
+        if (!this.#chains.all.includes(c)) c.transportSocket?.declareStats?.(this.#stats.scope);
+      }
+    }
+    this.config = config;
+    this.#chains = next;
+    const draining = removed.filter((c) => c.connections.size > 0);
+    if (draining.length === 0) return undefined;
+    this.#drainingChains.push(...draining);
+    return {
+      get connectionCount() {
+        let n = 0;
+        for (const c of draining) n += c.connections.size;
+        return n;
+      },
+      drainConnections: (share) => drainShare(draining, share),
+      close: () => {
+        this.#drainingChains = this.#drainingChains.filter((c) => !draining.includes(c));
+        for (const c of draining) for (const conn of c.connections.toArray()) conn.close();
+      },
+    };
   }
 
   /** The port actually bound (useful with port 0). */
@@ -421,7 +507,7 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget, Conne
 
   /** Finds the connection's filter chain and hands the connection to it (or closes it). */
   #newConnection(conn: Connection, facts: ConnectionFacts, s: AcceptedSocket | undefined): void {
-    const chain = this.#matcher.select(facts);
+    const chain = this.#chains.matcher.select(facts);
     const si = this.#accessLogs.length > 0 ? this.#connectionInfo(conn, s) : undefined;
     if (!chain) {
       this.#stats.noFilterChainMatch.inc();
@@ -435,10 +521,13 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget, Conne
       if (si) this.#log(conn, si);
       return;
     }
-    this.#connections.add(conn);
+    chain.connections.add(conn);
     this.#stats.connectionOpened();
     if (si) si.filterChain = chain.description;
-    conn.owner = si ? new LoggedConnectionOwner(this, si) : this;
+    // One owner per chain (no object per connection) unless the access logs need the record.
+    conn.owner = si
+      ? new LoggedConnectionOwner(this, chain, si)
+      : (chain.owner ??= new ChainConnectionOwner(this, chain));
     const ts = chain.transportSocket;
     if (ts) {
       // The bytes listener filters read (a ClientHello) are the handshake's first bytes.
@@ -449,10 +538,10 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget, Conne
     } else this.#startChain(chain, conn, si, facts, s, s?.data);
   }
 
-  /** ConnectionOwner: a connection of this listener is gone (`si`: its access log's record). */
-  onConnectionFinished(conn: Connection, si?: StreamInfo): void {
+  /** A connection of `chain` is gone (`si`: its access log's record). */
+  connectionFinished(conn: Connection, chain: BuiltChain, si: StreamInfo | undefined): void {
     overloadState().release(this.#cxSlot);
-    this.#connections.remove(conn);
+    chain.connections.remove(conn);
     this.#stats.connectionClosed(performance.now() - conn.openedMs);
     if (si) this.#log(conn, si);
   }
@@ -514,9 +603,8 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget, Conne
    * gradual drain asks again later, for a bigger share of those it spared).
    */
   drainConnections(share: number): void {
-    for (const c of this.#connections.toArray()) {
-      if (share >= 1 || Math.random() < share) c.startDrain();
-    }
+    drainShare(this.#chains.all, share);
+    drainShare(this.#drainingChains, share);
   }
 
   /** Stops accepting; open connections are left to finish (drain) unless `closeAll`. */
@@ -527,6 +615,18 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget, Conne
     this.#listener = undefined;
     removeHandOffTarget(this);
     this.#listenerFilters?.closeAll();
-    if (closeAll) { for (const c of this.#connections.toArray()) c.close(); }
+    if (!closeAll) return;
+    for (const chain of [...this.#chains.all, ...this.#drainingChains]) {
+      for (const c of chain.connections.toArray()) c.close();
+    }
+  }
+}
+
+/** Starts the drain sequence of a random `share` of the connections of `chains` (1: all). */
+function drainShare(chains: readonly BuiltChain[], share: number): void {
+  for (const chain of chains) {
+    for (const c of chain.connections.toArray()) {
+      if (share >= 1 || Math.random() < share) c.startDrain();
+    }
   }
 }

@@ -22,6 +22,9 @@ export class ListenerManagerStats {
   readonly listenerModified: Counter;
   readonly listenerRemoved: Counter;
   readonly totalListenersWarming: Gauge;
+  /** In-place filter chain updates, and the updates whose removed chains still drain. */
+  readonly listenerInPlaceUpdated: Counter;
+  readonly totalFilterChainsDraining: Gauge;
   /** Listeners already counted as stopped (a second drain stops nothing new). */
   readonly #stopped = new Set<string>();
 
@@ -35,6 +38,8 @@ export class ListenerManagerStats {
     this.listenerModified = s.counter("listener_modified");
     this.listenerRemoved = s.counter("listener_removed");
     this.totalListenersWarming = s.gauge("total_listeners_warming", "NeverImport");
+    this.listenerInPlaceUpdated = s.counter("listener_in_place_updated");
+    this.totalFilterChainsDraining = s.gauge("total_filter_chains_draining", "NeverImport");
     // Declared here too so the stat exists before a worker reports (and with zero workers).
     listenerCreateSuccess(store);
   }

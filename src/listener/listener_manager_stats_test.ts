@@ -19,9 +19,11 @@ Deno.test("listener_manager.*: added at start-up, created per worker, active onc
   assertEquals(v, {
     "listener_manager.listener_added": 2,
     "listener_manager.listener_create_success": 4,
+    "listener_manager.listener_in_place_updated": 0,
     "listener_manager.listener_modified": 0,
     "listener_manager.listener_removed": 0,
     "listener_manager.listener_stopped": 2,
+    "listener_manager.total_filter_chains_draining": 0,
     "listener_manager.total_listeners_active": 2,
     "listener_manager.total_listeners_draining": 0,
     "listener_manager.total_listeners_warming": 0,

@@ -51,6 +51,8 @@ export interface RouteTableOptions {
    * `validate_clusters: false`. Pass it where Envoy validates by default (static configs).
    */
   clusterExists?: (name: string) => boolean;
+  /** The configuration came from RDS: `vhds` may add virtual hosts to it. */
+  fromRds?: boolean;
 }
 
 /** Envoy's `max_direct_response_body_size_bytes` when unset. */
@@ -72,7 +74,9 @@ export class RouteTable {
   constructor(config: RouteConfiguration, opts: RouteTableOptions = {}) {
     this.name = config.name;
     this.config = config;
-    if (config.vhds) throw new Error("vhds: on-demand virtual hosts are not supported");
+    if (config.vhds && !opts.fromRds) {
+      throw new Error("vhds: virtual hosts on demand need a route configuration from RDS");
+    }
     if (config.clusterSpecifierPlugins.length > 0) {
       throw new Error("cluster_specifier_plugins: cluster specifier plugins are not supported");
     }

@@ -106,7 +106,7 @@ Deno.test("clusters are validated unless validate_clusters is false", () => {
 Deno.test("unsupported route configuration features are errors", () => {
   assertMatch(
     error(() => table({ vhds: { configSource: { ads: {} } } })),
-    /^vhds: .*not supported/,
+    /^vhds: virtual hosts on demand need a route configuration from RDS/,
   );
   assertMatch(
     error(() => table({ clusterSpecifierPlugins: [{ extension: { name: "p" } }] })),

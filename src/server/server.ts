@@ -62,6 +62,7 @@ import { XdsManager } from "../xds/xds_manager.ts";
 import { addDynamicSections } from "../xds/config_dump.ts";
 import { BootstrapReloader, type ReloadResult } from "../xds/bootstrap_reload.ts";
 import { RouteConfigProviders } from "../xds/route_config_provider.ts";
+import { ScopedRouteProviders } from "../xds/scoped_route_provider.ts";
 import { waitForDrain } from "./graceful_shutdown.ts";
 import { HotRestart, type HotRestartParentHooks, type ParentInfo } from "./hot_restart.ts";
 import { createOverloadManager, type OverloadManager } from "./overload_manager.ts";
@@ -487,6 +488,7 @@ export class Server implements AdminServer {
     this.#workers.onWorkerGone = (id) => clusterManager.releaseWorker(id);
     const clusterStats = new ClusterStatsCache(this.#stats);
     const secrets = b.staticResources?.secrets ?? [];
+    const routeConfigs = new RouteConfigProviders();
     this.#ctx = {
       extensions: this.extensions,
       secrets,
@@ -498,7 +500,8 @@ export class Server implements AdminServer {
       }),
       stats: this.#stats,
       clusterStats,
-      routeConfigs: new RouteConfigProviders(),
+      routeConfigs,
+      scopedRoutes: new ScopedRouteProviders(routeConfigs),
       localInfo: {
         nodeId: node?.id || this.options.serviceNode,
         clusterName: node?.cluster || this.options.serviceCluster,
@@ -562,17 +565,60 @@ export class Server implements AdminServer {
       const { ActiveListener } = await import("../listener/listener.ts");
       for (const l of b.staticResources?.listeners ?? []) new ActiveListener(l, this.#ctx);
     }
+    if (this.options.mode === "serve") await this.#startAdmin();
     log.info(`cm init: initializing ${clusterManager.names().length} static cluster(s)`);
     this.#xds.start();
     await clusterManager.initialize();
     log.info("cm init: all clusters initialized");
     // Membership lives here; workers get every change, and report host results back.
     this.#workers.onHostEvent = (id, event) => clusterManager.onHostEvent(id, event);
+    this.#workers.onVhdsDemand = (rc, host) => this.#xds?.demandVirtualHost(rc, host);
     clusterManager.watchUpdates((name, set) =>
       this.#workers.broadcast({ type: "membership", cluster: name, snapshot: set.snapshot() })
     );
     // Dynamic resources: the initial fetches (or their timeouts) and warming come first.
     await this.#xds.initialized();
+  }
+
+  /**
+   * The hot restart hand-over (the parent's admin closes) and the admin listener, before the
+   * initial xDS fetches as in Envoy: `/ready`, `/stats`, `/config_dump` answer while the
+   * server still initializes.
+   */
+  async #startAdmin(): Promise<void> {
+    if (!this.options.disableHotRestart) {
+      this.#hotRestart = await HotRestart.start(this.options);
+      const parent = await this.#hotRestart.takeOver();
+      if (parent) this.#adoptParent(parent);
+    }
+    const admin = this.bootstrap.admin?.address?.address;
+    if (admin?.case === "socketAddress") {
+      const { createAdminApp, startAdmin } = await import("../admin/admin.ts");
+      const { adminGuard, adminSecurity, exposureWarning } = await import(
+        "../admin/security.ts"
+      );
+      const security = adminSecurity(this.options);
+      const exposed = exposureWarning(admin.value.address, security);
+      if (exposed) log.warn(exposed);
+      const ps = admin.value.portSpecifier;
+      let localAddress = "";
+      this.#admin = await startAdmin(
+        createAdminApp(this, {
+          accessLogs: createAdminAccessLogs(this.bootstrap.admin),
+          localAddress: () => localAddress,
+          guard: adminGuard(security),
+        }),
+        admin.value.address,
+        ps.case === "portValue" ? ps.value : 0,
+        this.#stats,
+        this.bootstrap.admin?.ignoreGlobalConnLimit,
+        security.tls,
+      );
+      localAddress = admin.value.address.includes(":")
+        ? `[${admin.value.address}]:${this.#admin.port}`
+        : `${admin.value.address}:${this.#admin.port}`;
+      log.info(`admin address: ${admin.value.address}:${this.#admin.port}`);
+    }
   }
 
   /** Envoy warns about each deprecated field the config sets and counts it in the runtime stats. */
@@ -624,11 +670,6 @@ export class Server implements AdminServer {
     }
     try {
       this.#runtime?.watch();
-      if (!this.options.disableHotRestart) {
-        this.#hotRestart = await HotRestart.start(this.options);
-        const parent = await this.#hotRestart.takeOver();
-        if (parent) this.#adoptParent(parent);
-      }
       // The main thread binds each listener once (reuse-port) to fail fast on ports in use and
       // to learn the port of port-0 listeners, which every worker then binds too.
       this.#ports = this.#reserveListenerPorts();
@@ -638,37 +679,6 @@ export class Server implements AdminServer {
         this.options.concurrency,
         this.#initMessage.bind(this),
       );
-      workersStarted.catch(() => {}); // awaited below, unless the admin fails first
-      // The admin module (Hono) compiles while the first worker initializes: the main thread
-      // would otherwise only wait for it.
-      const admin = this.bootstrap.admin?.address?.address;
-      if (admin?.case === "socketAddress") {
-        const { createAdminApp, startAdmin } = await import("../admin/admin.ts");
-        const { adminGuard, adminSecurity, exposureWarning } = await import(
-          "../admin/security.ts"
-        );
-        const security = adminSecurity(this.options);
-        const exposed = exposureWarning(admin.value.address, security);
-        if (exposed) log.warn(exposed);
-        const ps = admin.value.portSpecifier;
-        let localAddress = "";
-        this.#admin = await startAdmin(
-          createAdminApp(this, {
-            accessLogs: createAdminAccessLogs(this.bootstrap.admin),
-            localAddress: () => localAddress,
-            guard: adminGuard(security),
-          }),
-          admin.value.address,
-          ps.case === "portValue" ? ps.value : 0,
-          this.#stats,
-          this.bootstrap.admin?.ignoreGlobalConnLimit,
-          security.tls,
-        );
-        localAddress = admin.value.address.includes(":")
-          ? `[${admin.value.address}]:${this.#admin.port}`
-          : `${admin.value.address}:${this.#admin.port}`;
-        log.info(`admin address: ${admin.value.address}:${this.#admin.port}`);
-      }
       const { rest } = await workersStarted;
       const n = this.options.concurrency;
       rest.then(

@@ -47,6 +47,7 @@ import {
   setHostMonitorWorker,
 } from "../upstream/host_monitor.ts";
 import { RouteConfigProviders } from "../xds/route_config_provider.ts";
+import { ScopedRouteProviders } from "../xds/scoped_route_provider.ts";
 import { applyDynamicUpdate, type DynamicUpdate } from "../xds/worker_updates.ts";
 
 /** Main thread → worker. */
@@ -129,6 +130,8 @@ export type FromWorker =
   | { type: "hostStats"; id: number; stats: HostStatsSnapshot }
   /** A host's consecutive-error threshold was reached, or it sent immediate-hc-fail. */
   | { type: "hostEvent"; monitorId: number; event: HostEvent }
+  /** A request wants the virtual host of `host` in a VHDS route configuration (on_demand). */
+  | { type: "vhdsDemand"; routeConfig: string; host: string }
   | { type: "error"; message: string }
   | { type: "stopped" };
 
@@ -187,6 +190,7 @@ class WorkerServer {
     // unused ones as zeros (cluster_stats_template.ts), so /stats shows them from the start.
     const extensions = builtinExtensions();
     const secrets = b.staticResources?.secrets ?? [];
+    const routeConfigs = new RouteConfigProviders();
     this.ctx = {
       extensions,
       secrets,
@@ -195,7 +199,8 @@ class WorkerServer {
       stats,
       clusterStats,
       workerId: init.workerId,
-      routeConfigs: new RouteConfigProviders(),
+      routeConfigs,
+      scopedRoutes: new ScopedRouteProviders(routeConfigs),
       localInfo: {
         nodeId: b.node?.id || o.serviceNode,
         clusterName: b.node?.cluster || o.serviceCluster,
@@ -387,6 +392,8 @@ export function runWorker(scope: {
         );
         setHostMonitorWorker(m.workerId);
         server = new WorkerServer(m);
+        server.ctx.routeConfigs!.onDemand = (routeConfig, host) =>
+          scope.postMessage({ type: "vhdsDemand", routeConfig, host });
         scope.postMessage({ type: "ready" });
         // Start-up and bursts of connections leave the heap grown: give it back when quiet.
         startIdleMemoryRelease();

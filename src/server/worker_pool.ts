@@ -64,6 +64,8 @@ export class WorkerPool {
   #guardDog: GuardDog | undefined;
   /** Where workers' host reports go (the cluster manager's outlier detectors, health checkers). */
   onHostEvent: ((monitorId: number, event: HostEvent) => void) | undefined;
+  /** A worker's request asks for a virtual host on demand (VHDS). */
+  onVhdsDemand: ((routeConfig: string, host: string) => void) | undefined;
 
   /** A pool of workers running `entry` (the real worker unless a test gives its own). */
   constructor(entry: URL = workerEntry) {
@@ -191,6 +193,7 @@ export class WorkerPool {
           else log.error(`worker ${id}: ${m.message}`);
         } else if (m.type === "stopped") slot.stopped?.();
         else if (m.type === "hostEvent") this.onHostEvent?.(m.monitorId, m.event);
+        else if (m.type === "vhdsDemand") this.onVhdsDemand?.(m.routeConfig, m.host);
         else if (
           m.type === "stats" || m.type === "logsReopened" || m.type === "hostStats" ||
           m.type === "connections" || m.type === "draining"

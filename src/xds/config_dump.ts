@@ -101,6 +101,16 @@ export function addDynamicSections(
     }),
   );
   const routes = section("RoutesConfigDump");
+  set(
+    section("ScopedRoutesConfigDump"),
+    "dynamic_scoped_route_configs",
+    [...d.scopedRoutes.values()].filter((s) => s.current).map((s) => ({
+      name: s.name,
+      ...(s.current!.versionInfo ? { version_info: s.current!.versionInfo } : {}),
+      scoped_route_configs: s.current!.config.map(typed),
+      last_updated: s.current!.lastUpdated.toISOString(),
+    })),
+  );
   // Inline route tables of dynamic listeners are static route configs, as Envoy dumps them.
   const inline = [...d.listeners.values()].flatMap((l) =>
     inlineRouteConfigs(typed(l.config)).map((rc) => ({

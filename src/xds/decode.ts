@@ -112,3 +112,17 @@ export function decodeResponseText(
   if (issues.length > 0) return { ok: false, rejected: true, issues, update };
   return { ok: true, update };
 }
+
+/**
+ * A response refused before its resources could be read (one of another type, one that does
+ * not decode): every watch of the type counts it rejected, as Envoy's muxes report it to each
+ * subscription (`update_rejected`).
+ */
+export function rejectedUpdate(type: ResourceType, message: string): DecodeResult {
+  const file = `${type.service} response`;
+  return {
+    ok: false,
+    rejected: true,
+    issues: [{ kind: "semantic", file, line: 0, col: 0, path: "resources", message }],
+  };
+}

@@ -14,7 +14,7 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import { DiscoveryResponseSchema } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { getLogger } from "../common/logger.ts";
 import { apiRegistry } from "../config/api.ts";
-import { type DecodeContext, decodeResponseText } from "./decode.ts";
+import { type DecodeContext, decodeResponseText, rejectedUpdate } from "./decode.ts";
 import { type DeltaRequest, type DeltaResponse, DeltaState } from "./protocol_state.ts";
 import type { ResourceType } from "./resource_types.ts";
 import type { MuxWatch } from "./sotw_mux.ts";
@@ -86,25 +86,36 @@ export class DeltaMux {
       const next = new Map(t.held);
       for (const r of update.added) next.set(r.name, r.resource!);
       for (const name of update.removed) next.delete(name);
-      const text = toJsonString(
-        DiscoveryResponseSchema,
-        create(DiscoveryResponseSchema, {
-          versionInfo: update.systemVersionInfo,
-          typeUrl: response.typeUrl,
-          nonce: response.nonce,
-          resources: [...next.values()],
-        }),
-        { registry: apiRegistry() },
-      );
+      let text: string;
+      try {
+        text = toJsonString(
+          DiscoveryResponseSchema,
+          create(DiscoveryResponseSchema, {
+            versionInfo: update.systemVersionInfo,
+            typeUrl: response.typeUrl,
+            nonce: response.nonce,
+            resources: [...next.values()],
+          }),
+          { registry: apiRegistry() },
+        );
+      } catch (e) {
+        const detail = `cannot decode the ${t.type.service} response: ${(e as Error).message}`;
+        for (const w of t.watches) w.deliver(rejectedUpdate(t.type, detail));
+        throw new Error(detail);
+      }
       const result = decodeResponseText(text, `${t.type.service} response`, t.type, this.decode);
       const errors: string[] = [];
+      const namespaced = t.type.namespaced === true;
       for (const w of t.watches) {
         const names = w.names;
+        const wanted = (name: string) =>
+          names.includes(name) ||
+          namespaced && names.includes(name.slice(0, Math.max(0, name.lastIndexOf("/"))));
         const own = names.length === 0 || !result.update ? result : {
           ...result,
           update: {
             ...result.update,
-            resources: result.update.resources.filter((r) => names.includes(r.name)),
+            resources: result.update.resources.filter((r) => wanted(r.name)),
           },
         } as typeof result;
         const error = w.deliver(own);
@@ -112,6 +123,8 @@ export class DeltaMux {
       }
       if (errors.length > 0) throw new Error(errors.join("\n"));
       t.held = next;
+    }, (detail) => {
+      for (const w of t.watches) w.deliver(rejectedUpdate(t.type, detail));
     });
     this.#send(reply);
   }

@@ -4,8 +4,9 @@
  * delta_mux.ts) decides and feeds it the responses. The stream opens when the first watch is
  * added; when it closes or fails it is opened again after a jittered exponential backoff
  * (Envoy's defaults: 500 ms doubling up to 30 s, reset once a response arrives), and every
- * type is requested again. Stats under `control_plane.`: `connected_state`,
- * `rate_limit_enforced`, `pending_requests`.
+ * type is requested again. With `rate_limit_settings`, requests beyond the token bucket wait
+ * for a token. Stats under `control_plane.`: `connected_state`, `rate_limit_enforced`,
+ * `pending_requests`.
  *
  * @module
  */
@@ -29,6 +30,7 @@ import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import type { DecodeContext } from "./decode.ts";
 import { DeltaMux, type DeltaMuxRequest } from "./delta_mux.ts";
+import type { TokenBucket } from "./rate_limit.ts";
 import { type MuxRequest, SotwMux } from "./sotw_mux.ts";
 
 const log = getLogger("config");
@@ -124,6 +126,9 @@ class GrpcStream<Req, Res> {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
   #started = false;
+  /** Requests the rate limit holds back, oldest first, and the timer that sends them. */
+  #held: Req[] = [];
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly name: string,
@@ -131,6 +136,8 @@ class GrpcStream<Req, Res> {
     readonly callbacks: StreamCallbacks<Res>,
     readonly stats: ControlPlaneStats,
     readonly backoff: JitteredBackoff,
+    /** `rate_limit_settings`: undefined sends every request at once. */
+    readonly limiter?: TokenBucket,
   ) {}
 
   /** Whether a call is open (requests sent now are written). */
@@ -146,11 +153,45 @@ class GrpcStream<Req, Res> {
   }
 
   send(request: Req): void {
-    this.#queue?.push(request);
+    if (!this.#queue) return;
+    if (!this.limiter) {
+      this.#queue.push(request);
+      return;
+    }
+    this.#held.push(request);
+    this.#drain();
+  }
+
+  /** Writes the held requests the bucket allows; the rest wait for a token (drainRequests). */
+  #drain(): void {
+    const queue = this.#queue;
+    if (!queue) return;
+    while (this.#held.length > 0) {
+      if (!this.limiter!.consume()) {
+        this.stats.rateLimitEnforced.inc();
+        this.#drainTimer ??= setTimeout(() => {
+          this.#drainTimer = undefined;
+          this.#drain();
+        }, this.limiter!.nextTokenMs());
+        break;
+      }
+      queue.push(this.#held.shift()!);
+    }
+    this.stats.pendingRequests.set(this.#held.length);
+  }
+
+  /** The stream closed: held requests go (every type is requested again on reconnection). */
+  #dropHeld(): void {
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
+    if (this.#held.length === 0) return;
+    this.#held = [];
+    this.stats.pendingRequests.set(0);
   }
 
   stop(): void {
     this.#stopped = true;
+    this.#dropHeld();
     clearTimeout(this.#timer);
     this.#queue?.close();
     this.#abort?.abort();
@@ -203,6 +244,7 @@ class GrpcStream<Req, Res> {
     queue.close();
     this.#abort?.abort();
     this.#queue = undefined;
+    this.#dropHeld();
     this.stats.connectedState.set(0);
     log.warn(`${this.name} gRPC config stream closed: ${detail}`);
     try {
@@ -240,6 +282,7 @@ export class SotwGrpcStream {
     nodeOnFirstOnly: boolean,
     stats: ControlPlaneStats,
     backoff = new JitteredBackoff(),
+    limiter?: TokenBucket,
   ) {
     const nodeMsg = nodeMessage(node);
     this.#stream = new GrpcStream(
@@ -260,6 +303,7 @@ export class SotwGrpcStream {
       },
       stats,
       backoff,
+      limiter,
     );
     this.mux = new SotwMux(
       (req: MuxRequest) => {
@@ -301,6 +345,7 @@ export class DeltaGrpcStream {
     node: JsonObject,
     stats: ControlPlaneStats,
     backoff = new JitteredBackoff(),
+    limiter?: TokenBucket,
   ) {
     const nodeMsg = nodeMessage(node);
     this.#stream = new GrpcStream(
@@ -326,6 +371,7 @@ export class DeltaGrpcStream {
       },
       stats,
       backoff,
+      limiter,
     );
     this.mux = new DeltaMux(
       (req: DeltaMuxRequest) => {

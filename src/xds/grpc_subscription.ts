@@ -12,7 +12,11 @@ import type { ApiConfigSource } from "../../proto/gen/envoy/config/core/v3/confi
 import { AggregatedDiscoveryService } from "../../proto/gen/envoy/service/discovery/v3/ads_pb.ts";
 import { ClusterDiscoveryService } from "../../proto/gen/envoy/service/cluster/v3/cds_pb.ts";
 import { ListenerDiscoveryService } from "../../proto/gen/envoy/service/listener/v3/lds_pb.ts";
-import { RouteDiscoveryService } from "../../proto/gen/envoy/service/route/v3/rds_pb.ts";
+import {
+  RouteDiscoveryService,
+  VirtualHostDiscoveryService,
+} from "../../proto/gen/envoy/service/route/v3/rds_pb.ts";
+import { ScopedRoutesDiscoveryService } from "../../proto/gen/envoy/service/route/v3/srds_pb.ts";
 import { EndpointDiscoveryService } from "../../proto/gen/envoy/service/endpoint/v3/eds_pb.ts";
 import type {
   DeltaDiscoveryRequest,
@@ -34,6 +38,7 @@ import {
   SotwGrpcStream,
   type StreamListener,
 } from "./grpc_stream.ts";
+import { requestLimiter } from "./rate_limit.ts";
 import type { ResourceType } from "./resource_types.ts";
 import { SubscriptionBase, type SubscriptionCallbacks } from "./subscription.ts";
 import type { SubscriptionStats } from "./subscription_stats.ts";
@@ -52,7 +57,7 @@ export class GrpcSubscription extends SubscriptionBase implements StreamListener
 
   constructor(
     readonly stream: AnyStream,
-    readonly names: string[],
+    public names: string[],
     type: ResourceType,
     stats: SubscriptionStats,
     callbacks: SubscriptionCallbacks,
@@ -75,6 +80,21 @@ export class GrpcSubscription extends SubscriptionBase implements StreamListener
     this.stream.listeners.delete(this);
     this.#unwatch?.();
     this.#unwatch = undefined;
+  }
+
+  /**
+   * Changes the names of interest (VHDS asks for more virtual hosts on demand): the new
+   * watch subscribes to what the old one lacked before the old one goes.
+   */
+  setNames(names: readonly string[]): void {
+    this.names = [...names];
+    if (!this.#unwatch) return;
+    const old = this.#unwatch;
+    this.#unwatch = this.stream.mux.watch(this.type, {
+      names: this.names,
+      deliver: (result) => this.deliver(result),
+    });
+    old();
   }
 
   /**
@@ -138,8 +158,9 @@ export class GrpcXds {
     delta: OpenCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse>,
   ): AnyStream {
     const d = this.deps;
+    const limiter = requestLimiter(api.rateLimitSettings);
     const s = api.apiType === API_DELTA_GRPC
-      ? new DeltaGrpcStream(name, delta, d.decode, d.node, this.#stats)
+      ? new DeltaGrpcStream(name, delta, d.decode, d.node, this.#stats, undefined, limiter)
       : new SotwGrpcStream(
         name,
         sotw,
@@ -147,6 +168,8 @@ export class GrpcXds {
         d.node,
         api.setNodeOnFirstMessageOnly,
         this.#stats,
+        undefined,
+        limiter,
       );
     this.#streams.add(s);
     return s;
@@ -197,6 +220,23 @@ export class GrpcXds {
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamRoutes(r, { signal });
         delta = (r, signal) => c.client.deltaRoutes(r, { signal });
+        break;
+      }
+      case "SRDS": {
+        const c = this.#client(ScopedRoutesDiscoveryService, api);
+        cluster = c.cluster;
+        sotw = (r, signal) => c.client.streamScopedRoutes(r, { signal });
+        delta = (r, signal) => c.client.deltaScopedRoutes(r, { signal });
+        break;
+      }
+      case "VHDS": {
+        // VHDS is incremental only (its service has no state-of-the-world method).
+        const c = this.#client(VirtualHostDiscoveryService, api);
+        cluster = c.cluster;
+        sotw = () => {
+          throw new Error("vhds: only 'DELTA_GRPC' is supported as an api_type.");
+        };
+        delta = (r, signal) => c.client.deltaVirtualHosts(r, { signal });
         break;
       }
       case "EDS": {

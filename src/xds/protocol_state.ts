@@ -133,12 +133,14 @@ export class SotwState {
   }
 
   /**
-   * Handles a response for this type: `apply` gets its resources and throws to reject them.
-   * Returns the ACK (the response's version) or the NACK (the previous version and the error).
+   * Handles a response for this type: `apply` gets its resources and throws to reject them;
+   * `invalid` hears of a response refused before (a resource of another type). Returns the
+   * ACK (the response's version) or the NACK (the previous version and the error).
    */
   onResponse(
     response: SotwResponse,
     apply: (resources: readonly Any[], versionInfo: string) => void,
+    invalid?: (detail: string) => void,
   ): SotwRequest {
     if (response.typeUrl !== this.typeUrl) {
       throw new Error(`response for ${response.typeUrl} on the ${this.typeUrl} state`);
@@ -146,6 +148,11 @@ export class SotwState {
     this.#nonce = response.nonce;
     try {
       checkTypes(this.typeUrl, response.resources);
+    } catch (e) {
+      invalid?.((e as Error).message);
+      return { ...this.request(), errorDetail: errorDetail(e) };
+    }
+    try {
       apply(response.resources, response.versionInfo);
     } catch (e) {
       return { ...this.request(), errorDetail: errorDetail(e) };
@@ -239,9 +246,14 @@ export class DeltaState {
 
   /**
    * Handles a response: `apply` gets what it adds, updates and removes, and throws to reject
-   * it. Returns the ACK or the NACK (versions held are unchanged by a rejected response).
+   * it; `invalid` hears of a response refused before (duplicate names, a resource of another
+   * type). Returns the ACK or the NACK (versions held are unchanged by a rejected response).
    */
-  onResponse(response: DeltaResponse, apply: (update: DeltaUpdate) => void): DeltaRequest {
+  onResponse(
+    response: DeltaResponse,
+    apply: (update: DeltaUpdate) => void,
+    invalid?: (detail: string) => void,
+  ): DeltaRequest {
     if (response.typeUrl !== this.typeUrl) {
       throw new Error(`response for ${response.typeUrl} on the ${this.typeUrl} state`);
     }
@@ -268,6 +280,11 @@ export class DeltaState {
         }
       }
       checkTypes(this.typeUrl, response.resources.map((r) => r.resource));
+    } catch (e) {
+      invalid?.((e as Error).message);
+      return ack(e);
+    }
+    try {
       // Resources the response carries with no body are heartbeats (a TTL refresh).
       const added = response.resources.filter((r) => r.resource !== undefined);
       apply({

@@ -18,10 +18,20 @@ export interface ResourceType {
   readonly service: string;
   /** Whether denvoy applies resources of this type yet. */
   readonly supported: boolean;
+  /**
+   * Resource names are `<namespace>/<name>` and a subscription to a namespace gets every
+   * resource in it (Envoy's namespace matching, VHDS: `<route config>/<virtual host>`).
+   */
+  readonly namespaced?: boolean;
 }
 
-function type(typeName: string, service: string, supported: boolean): ResourceType {
-  return { typeUrl: PREFIX + typeName, typeName, service, supported };
+function type(
+  typeName: string,
+  service: string,
+  supported: boolean,
+  namespaced = false,
+): ResourceType {
+  return { typeUrl: PREFIX + typeName, typeName, service, supported, namespaced };
 }
 
 /** Listener discovery. */
@@ -32,6 +42,10 @@ export const CDS = type("envoy.config.cluster.v3.Cluster", "CDS", true);
 export const EDS = type("envoy.config.endpoint.v3.ClusterLoadAssignment", "EDS", true);
 /** Route discovery. */
 export const RDS = type("envoy.config.route.v3.RouteConfiguration", "RDS", true);
+/** Scoped route configurations (the HCM's `scoped_rds`). */
+export const SRDS = type("envoy.config.route.v3.ScopedRouteConfiguration", "SRDS", true);
+/** Virtual hosts on demand (delta only), named `<route config>/<virtual host>`. */
+export const VHDS = type("envoy.config.route.v3.VirtualHost", "VHDS", true, true);
 
 /** Every type xDS defines, by type URL; those not supported are refused (issue 13). */
 export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
@@ -43,8 +57,8 @@ export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
     type("envoy.extensions.transport_sockets.tls.v3.Secret", "SDS", false),
     type("envoy.service.runtime.v3.Runtime", "RTDS", false),
     type("envoy.config.core.v3.TypedExtensionConfig", "ECDS", false),
-    type("envoy.config.route.v3.VirtualHost", "VHDS", false),
-    type("envoy.config.route.v3.ScopedRouteConfiguration", "SRDS", false),
+    VHDS,
+    SRDS,
     type("envoy.config.endpoint.v3.LbEndpoint", "LEDS", false),
   ].map((t) => [t.typeUrl, t]),
 );

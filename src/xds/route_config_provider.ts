@@ -24,6 +24,10 @@ export class RouteConfigProviders {
   readonly #tables = new Map<string, RouteTable>();
   // Weak: a listener that is gone takes its connection managers with it.
   readonly #holders = new Map<string, Set<WeakRef<RouteTableHolder>>>();
+  /** Requests waiting for virtual hosts on demand (VHDS), by route configuration name. */
+  readonly #waiting = new Map<string, (() => void)[]>();
+  /** Asks the main thread's VHDS subscription of a route configuration for `host`. */
+  onDemand: ((routeConfigName: string, host: string) => void) | undefined;
 
   /** The current table of `name` (an empty one until its configuration arrives). */
   table(name: string): RouteTable {
@@ -47,14 +51,33 @@ export class RouteConfigProviders {
    * when it does not compile; the main thread compiled it already, so that is a bug.
    */
   update(config: RouteConfiguration): void {
-    const table = new RouteTable(config);
+    const table = new RouteTable(config, { fromRds: true });
     this.#tables.set(config.name, table);
     const set = this.#holders.get(config.name);
-    if (!set) return;
-    for (const ref of set) {
-      const h = ref.deref();
-      if (h) h.routeTable = table;
-      else set.delete(ref);
+    if (set) {
+      for (const ref of set) {
+        const h = ref.deref();
+        if (h) h.routeTable = table;
+        else set.delete(ref);
+      }
     }
+    const waiting = this.#waiting.get(config.name);
+    if (!waiting) return;
+    this.#waiting.delete(config.name);
+    for (const resume of waiting) resume();
+  }
+
+  /**
+   * VHDS on demand (Envoy's requestVirtualHostsUpdate): asks for the virtual host of `host`
+   * in route configuration `name`; `resume` runs once the next version of it arrives.
+   * Returns false when nothing can ask (no VHDS here).
+   */
+  requestVirtualHost(name: string, host: string, resume: () => void): boolean {
+    if (!this.onDemand) return false;
+    const list = this.#waiting.get(name);
+    if (list) list.push(resume);
+    else this.#waiting.set(name, [resume]);
+    this.onDemand(name, host);
+    return true;
   }
 }

@@ -16,7 +16,12 @@ import {
 } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { getLogger } from "../common/logger.ts";
 import { apiRegistry } from "../config/api.ts";
-import { type DecodeContext, decodeResponseText, type DecodeResult } from "./decode.ts";
+import {
+  type DecodeContext,
+  decodeResponseText,
+  type DecodeResult,
+  rejectedUpdate,
+} from "./decode.ts";
 import { type SotwRequest, type SotwResponse, SotwState } from "./protocol_state.ts";
 import { RESOURCE_TYPES, type ResourceType } from "./resource_types.ts";
 
@@ -98,17 +103,25 @@ export class SotwMux {
       try {
         text = toJsonString(DiscoveryResponseSchema, msg, { registry: apiRegistry() });
       } catch (e) {
-        throw new Error(`cannot decode the ${t.type.service} response: ${(e as Error).message}`);
+        const detail = `cannot decode the ${t.type.service} response: ${(e as Error).message}`;
+        this.#deliver(t, rejectedUpdate(t.type, detail));
+        throw new Error(detail);
       }
       const result = decodeResponseText(text, `${t.type.service} response`, t.type, this.decode);
-      const errors: string[] = [];
-      for (const w of t.watches) {
-        const error = w.deliver(filtered(result, w.names));
-        if (error !== undefined) errors.push(error);
-      }
+      const errors = this.#deliver(t, result);
       if (errors.length > 0) throw new Error(errors.join("\n"));
-    });
+    }, (detail) => this.#deliver(t, rejectedUpdate(t.type, detail)));
     this.#send(reply);
+  }
+
+  /** Delivers `result` to every watch of `t` (each counts it); returns why they refused it. */
+  #deliver(t: TypeState, result: DecodeResult): string[] {
+    const errors: string[] = [];
+    for (const w of t.watches) {
+      const error = w.deliver(filtered(result, w.names));
+      if (error !== undefined) errors.push(error);
+    }
+    return errors;
   }
 
   #names(t: TypeState): string[] {

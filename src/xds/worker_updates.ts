@@ -3,16 +3,18 @@
  * (CDS, LDS, RDS, a reloaded bootstrap) and posts what changed; the worker swaps it in
  * without dropping connections. A replaced cluster's pools drain; a replaced listener stops
  * accepting, its connections drain over the drain time (then close) while the new instance
- * serves; a new route table applies to the next request.
+ * serves; a listener whose filter chains alone changed is updated in place, and only the
+ * connections of its removed chains drain; a new route table applies to the next request.
  *
  * @module
  */
 import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
 import type { RouteConfiguration } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import type { ScopedRouteConfiguration } from "../../proto/gen/envoy/config/route/v3/scoped_route_pb.ts";
 import { getLogger } from "../common/logger.ts";
 import type { ServerContext } from "../config/extensions.ts";
-import { ActiveListener } from "../listener/listener.ts";
+import { ActiveListener, type DrainingFilterChains } from "../listener/listener.ts";
 import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { drainManager, gradualShare } from "../server/drain_manager.ts";
 import type { DrainStrategy } from "../server/options.ts";
@@ -32,6 +34,11 @@ export interface ClusterChange {
 export interface ListenerChange {
   config: Listener;
   port: number;
+  /**
+   * Only its filter chains changed (Envoy's in-place filter chain update): the listener
+   * serving keeps its socket and unchanged chains; the connections of removed chains drain.
+   */
+  inPlace?: boolean;
 }
 
 /**
@@ -41,6 +48,8 @@ export interface ListenerChange {
 export interface DynamicUpdate {
   clusters?: ClusterChange[];
   routes?: RouteConfiguration[];
+  /** SRDS: the scopes of a `scoped_routes` (by its name), replacing what it had. */
+  scopes?: { name: string; scopes: ScopedRouteConfiguration[] }[];
   listeners?: ListenerChange[];
   removedListeners?: string[];
   removedClusters?: string[];
@@ -79,8 +88,24 @@ export function applyDynamicUpdate(w: WorkerTarget, u: DynamicUpdate): void {
       log.error(`route configuration '${rc.name}': ${(e as Error).message}`);
     }
   }
+  for (const s of u.scopes ?? []) {
+    try {
+      w.ctx.scopedRoutes?.update(s.name, s.scopes);
+    } catch (e) {
+      log.error(`scoped routes '${s.name}': ${(e as Error).message}`);
+    }
+  }
   for (const l of u.listeners ?? []) {
     const old = w.listeners.find((x) => x.name === l.config.name);
+    if (old && l.inPlace) {
+      try {
+        const draining = old.updateFilterChains(l.config);
+        if (draining) drainAway(w, draining);
+      } catch (e) {
+        getLogger("config").error(`listener '${l.config.name}': ${(e as Error).message}`);
+      }
+      continue;
+    }
     let next: ActiveListener;
     try {
       next = new ActiveListener(l.config, w.ctx, `${l.config.name}#${++generation}`);
@@ -110,6 +135,14 @@ function retire(w: WorkerTarget, l: ActiveListener): void {
   w.listeners.splice(w.listeners.indexOf(l), 1);
   l.close(false);
   drainManager().startDrain([l.drainKey], w.drainTimeMs, w.drainStrategy);
+  drainAway(w, l);
+}
+
+/**
+ * The connections of a retired listener or of removed filter chains drain over the drain
+ * time, then what is left closes.
+ */
+function drainAway(w: WorkerTarget, l: DrainingFilterChains): void {
   if (l.connectionCount === 0) return;
   // Idle connections send no response to carry `connection: close`: they are told too, all
   // at once (immediate) or a growing share each interval (gradual), as a server drain does.

@@ -32,15 +32,63 @@ export const XDS_FIELDS: FieldTable = {
       "request_timeout",
       "grpc_services",
       "set_node_on_first_message_only",
+      "rate_limit_settings",
     ],
+    "envoy.config.core.v3.RateLimitSettings": ["max_tokens", "fill_rate"],
     "envoy.config.core.v3.GrpcService": ["envoy_grpc", "google_grpc"],
     "envoy.config.core.v3.GrpcService.GoogleGrpc": ["target_uri", "stat_prefix"],
     "envoy.config.core.v3.GrpcService.EnvoyGrpc": ["cluster_name", "authority"],
     "envoy.config.core.v3.AggregatedConfigSource": [],
     "envoy.config.cluster.v3.Cluster.EdsClusterConfig": ["eds_config", "service_name"],
+    "envoy.config.route.v3.Vhds": ["config_source"],
+    "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRoutes": [
+      "name",
+      "scope_key_builder",
+      "rds_config_source",
+      "scoped_route_configurations_list",
+      "scoped_rds",
+    ],
+    "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRoutes.ScopeKeyBuilder": [
+      "fragments",
+    ],
+    "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRoutes.ScopeKeyBuilder.FragmentBuilder":
+      ["header_value_extractor"],
+    "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRoutes.ScopeKeyBuilder.FragmentBuilder.HeaderValueExtractor":
+      [
+        "name",
+        "element_separator",
+        "index",
+        "element",
+      ],
+    "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRoutes.ScopeKeyBuilder.FragmentBuilder.HeaderValueExtractor.KvElement":
+      [
+        "separator",
+        "key",
+      ],
+    "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRouteConfigurationsList": [
+      "scoped_route_configurations",
+    ],
+    "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRds": [
+      "scoped_rds_config_source",
+    ],
+    "envoy.config.route.v3.ScopedRouteConfiguration": [
+      "name",
+      "route_configuration_name",
+      "route_configuration",
+      "key",
+    ],
+    "envoy.config.route.v3.ScopedRouteConfiguration.Key": ["fragments"],
+    "envoy.config.route.v3.ScopedRouteConfiguration.Key.Fragment": ["string_key"],
     "envoy.extensions.filters.network.http_connection_manager.v3.Rds": [
       "config_source",
       "route_config_name",
+    ],
+  },
+  // Refused with their own message (scoped_routes.ts, scoped_route_provider.ts).
+  checked: {
+    "envoy.config.route.v3.ScopedRouteConfiguration": ["on_demand"],
+    "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRds": [
+      "srds_resources_locator",
     ],
   },
 };

@@ -28,6 +28,11 @@ import {
   type RouteConfiguration,
   RouteConfigurationSchema,
 } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import type { VirtualHost } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
+import {
+  type ScopedRouteConfiguration,
+  ScopedRouteConfigurationSchema,
+} from "../../proto/gen/envoy/config/route/v3/scoped_route_pb.ts";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import { reportBug } from "../common/error_boundary.ts";
 import { getLogger } from "../common/logger.ts";
@@ -40,9 +45,12 @@ import { Cluster, type ClusterDeps } from "../upstream/cluster.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import { parseCluster } from "../upstream/cluster_info.ts";
 import { createSubscription, type SubscriptionEnv } from "./config_source.ts";
-import { GrpcXds } from "./grpc_subscription.ts";
+import { filterChainOnlyChange, removedFilterChains } from "./listener_update.ts";
+import { type GrpcSubscription, GrpcXds } from "./grpc_subscription.ts";
 import type { DecodeContext, DecodedUpdate } from "./decode.ts";
-import { CDS, EDS, LDS, RDS } from "./resource_types.ts";
+import { CDS, EDS, LDS, RDS, SRDS, VHDS } from "./resource_types.ts";
+import { checkScopes } from "../router/scoped_routes.ts";
+import { checkVhdsSource, VhdsInterest, withVirtualHosts } from "./vhds.ts";
 import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
 import type { ClusterChange, DynamicUpdate, ListenerChange } from "./worker_updates.ts";
@@ -93,6 +101,8 @@ interface ServingListener extends Versioned<Listener> {
 }
 
 interface WarmingListener extends ServingListener {
+  /** The config it replaces once warm (an in-place update when only filter chains changed). */
+  previous?: Listener;
   /**
    * What it still awaits: `route:<name>` (RDS), `cluster:<name>` (a cluster its inline routes
    * name that is still warming: workers check route clusters when they build it).
@@ -104,10 +114,22 @@ interface WarmingListener extends ServingListener {
 export interface RouteState {
   readonly name: string;
   subscription?: Subscription;
+  /** What serves: the configuration RDS brought, with the virtual hosts of VHDS. */
   current?: Versioned<RouteConfiguration>;
+  /** The configuration as RDS brought it (VHDS adds to it). */
+  rds?: RouteConfiguration;
+  /** Its VHDS subscription, when it sets `vhds`. */
+  vhds?: VhdsState;
   /** Arrived, or failed (warming ends either way). */
   ready: boolean;
   error?: UpdateFailureState;
+}
+
+/** The VHDS subscription of a route configuration and the virtual hosts it brought. */
+interface VhdsState {
+  subscription: GrpcSubscription;
+  interest: VhdsInterest;
+  hosts: VirtualHost[];
 }
 
 /** One EDS cluster's subscription and last assignment. */
@@ -142,9 +164,68 @@ export function rdsRefs(l: Listener): RdsRef[] {
           statPrefix: hcm!.statPrefix,
         });
       }
+      // The RDS route configurations of inline scopes (SRDS scopes add theirs as they come).
+      const sr = spec?.case === "scopedRoutes" ? spec.value : undefined;
+      const list = sr?.configSpecifier;
+      if (list?.case === "scopedRouteConfigurationsList" && sr!.rdsConfigSource) {
+        for (const s of list.value.scopedRouteConfigurations) {
+          if (!s.routeConfigurationName) continue;
+          out.push({
+            name: s.routeConfigurationName,
+            configSource: sr!.rdsConfigSource,
+            statPrefix: hcm!.statPrefix,
+          });
+        }
+      }
     }
   }
   return out;
+}
+
+/** A `scoped_routes` of a listener that takes its scopes from SRDS. */
+interface SrdsRef {
+  name: string;
+  configSource: ConfigSource;
+  /** Where the scopes' route configurations come from (RDS). */
+  rdsConfigSource: ConfigSource;
+  statPrefix: string;
+}
+
+/** The HCMs of `l` whose scoped routes come from SRDS. */
+export function srdsRefs(l: Listener): SrdsRef[] {
+  const out: SrdsRef[] = [];
+  const chains = l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
+  for (const chain of chains) {
+    for (const f of chain.filters) {
+      if (f.configType.case !== "typedConfig" || !f.configType.value.typeUrl.endsWith(HCM)) {
+        continue;
+      }
+      const hcm = unpackAny<HttpConnectionManager>(f.configType.value);
+      const spec = hcm?.routeSpecifier;
+      if (spec?.case !== "scopedRoutes") continue;
+      const srds = spec.value.configSpecifier;
+      if (srds.case !== "scopedRds" || !srds.value.scopedRdsConfigSource) continue;
+      if (!spec.value.rdsConfigSource) continue;
+      out.push({
+        name: spec.value.name,
+        configSource: srds.value.scopedRdsConfigSource,
+        rdsConfigSource: spec.value.rdsConfigSource,
+        statPrefix: hcm!.statPrefix,
+      });
+    }
+  }
+  return out;
+}
+
+/** One SRDS subscription (shared by the connection managers of one `scoped_routes` name). */
+export interface SrdsState {
+  readonly name: string;
+  subscription?: Subscription;
+  current?: Versioned<ScopedRouteConfiguration[]>;
+  ready: boolean;
+  /** The route configurations of its scopes still awaited before it is ready. */
+  awaiting?: Set<string>;
+  error?: UpdateFailureState;
 }
 
 /** The clusters the inline route tables of `l` name. */
@@ -195,6 +276,7 @@ export class XdsManager {
   readonly #warmingListeners = new Map<string, WarmingListener>();
   readonly #listenerErrors = new Map<string, UpdateFailureState>();
   readonly #routes = new Map<string, RouteState>();
+  readonly #srds = new Map<string, SrdsState>();
   readonly #eds = new Map<Cluster, EdsState>();
   #cdsVersion = "";
   #ldsVersion = "";
@@ -278,6 +360,9 @@ export class XdsManager {
         const st = this.#route(ref);
         if (!st.ready) this.#initTargets.add(`route:${ref.name}`);
       }
+      for (const ref of srdsRefs(l)) {
+        if (!this.#scopedRds(ref).ready) this.#initTargets.add(`srds:${ref.name}`);
+      }
     }
     const d = this.#deps.bootstrap.dynamicResources;
     if (d?.ldsConfig) this.#initTargets.add("lds");
@@ -312,7 +397,11 @@ export class XdsManager {
     this.#stopped = true;
     this.#cds?.stop();
     this.#lds?.stop();
-    for (const r of this.#routes.values()) r.subscription?.stop();
+    for (const r of this.#routes.values()) {
+      r.subscription?.stop();
+      r.vhds?.subscription.stop();
+    }
+    for (const s of this.#srds.values()) s.subscription?.stop();
     for (const e of this.#eds.values()) e.subscription?.stop();
     for (const w of this.#warmingClusters.values()) w.cluster.destroy();
     this.#grpc.stop();
@@ -653,19 +742,27 @@ export class XdsManager {
           if (rc.name !== ref.name) {
             throw new Error(`Unexpected RDS configuration (expecting ${ref.name}): ${rc.name}`);
           }
-          // validate_clusters is off by default for RDS (Envoy's default for dynamic routes).
-          new RouteTable(
-            rc,
-            rc.validateClusters === true ? { clusterExists: (n) => cm.get(n) !== undefined } : {},
-          );
-          const same = state.current && equals(RouteConfigurationSchema, state.current.config, rc);
-          state.current = { config: rc, versionInfo: u.versionInfo, lastUpdated: new Date() };
+          if (rc.vhds) checkVhdsSource(rc.vhds.configSource!, this.#grpcAds());
+          const effective = withVirtualHosts(rc, rc.vhds ? state.vhds?.hosts ?? [] : []);
+          this.#checkRoutes(effective, cm);
+          const same = state.rds && equals(RouteConfigurationSchema, state.rds, rc);
+          state.rds = rc;
+          state.current = {
+            config: effective,
+            versionInfo: u.versionInfo,
+            lastUpdated: new Date(),
+          };
           state.error = undefined;
           if (!same) {
-            preUnpack(rc);
-            this.#post({ routes: [rc] });
+            preUnpack(effective);
+            this.#post({ routes: [effective] });
             configReload.inc();
             configReloadTime.set(Date.now());
+          }
+          if (rc.vhds && !state.vhds) this.#startVhds(ref, state, rc, cm);
+          else if (!rc.vhds && state.vhds) {
+            state.vhds.subscription.stop();
+            state.vhds = undefined;
           }
           this.#routeReady(ref.name);
         },
@@ -686,10 +783,153 @@ export class XdsManager {
     );
   }
 
+  /** The SRDS subscription of a `scoped_routes` name (started by its first listener). */
+  #scopedRds(ref: SrdsRef): SrdsState {
+    let st = this.#srds.get(ref.name);
+    if (st) return st;
+    const state: SrdsState = { name: ref.name, ready: false };
+    st = state;
+    this.#srds.set(ref.name, state);
+    const cm = this.#deps.ctx.clusterManager;
+    const prefix = `http.${ref.statPrefix}.scoped_rds.${ref.name}`;
+    const configReload = this.#store.counter(`${prefix}.config_reload`);
+    try {
+      state.subscription = createSubscription(
+        ref.configSource,
+        SRDS,
+        new SubscriptionStats(this.#store, prefix),
+        this.#decode,
+        {
+          onConfigUpdate: (u) => {
+            const scopes = u.resources.map((r) => r.message as ScopedRouteConfiguration);
+            checkScopes(scopes);
+            for (const s of scopes) {
+              if (s.routeConfiguration) this.#checkRoutes(s.routeConfiguration, cm);
+            }
+            const same = state.current !== undefined &&
+              state.current.config.length === scopes.length &&
+              state.current.config.every((s, i) =>
+                equals(ScopedRouteConfigurationSchema, s, scopes[i])
+              );
+            state.current = { config: scopes, versionInfo: u.versionInfo, lastUpdated: new Date() };
+            state.error = undefined;
+            // Ready once the scopes' route configurations arrived, as Envoy's SRDS init.
+            const awaiting = new Set<string>();
+            for (const s of scopes) {
+              if (!s.routeConfigurationName) continue;
+              const route = this.#route({
+                name: s.routeConfigurationName,
+                configSource: ref.rdsConfigSource,
+                statPrefix: ref.statPrefix,
+              });
+              if (!route.ready) awaiting.add(route.name);
+            }
+            if (!same) {
+              for (const s of scopes) preUnpack(s);
+              this.#post({ scopes: [{ name: ref.name, scopes }] });
+              configReload.inc();
+            }
+            if (awaiting.size === 0) this.#srdsReady(ref.name);
+            else state.awaiting = awaiting;
+          },
+          onConfigUpdateFailed: (_reason, details, failed) => {
+            if (failed) {
+              state.error = {
+                failedConfiguration: failed.resources[0]?.message,
+                lastUpdateAttempt: new Date(),
+                details,
+                versionInfo: failed.versionInfo,
+              };
+            }
+            this.#srdsReady(ref.name);
+          },
+        },
+        this.#env,
+      );
+    } catch (e) {
+      log.error(`SRDS '${ref.name}': ${(e as Error).message}`);
+      state.ready = true;
+      return state;
+    }
+    state.subscription.start();
+    return state;
+  }
+
+  #srdsReady(name: string): void {
+    const st = this.#srds.get(name);
+    if (!st || st.ready) return;
+    st.ready = true;
+    this.#settle(`srds:${name}`);
+    this.#ready(`srds:${name}`);
+  }
+
+  /** Throws what Envoy rejects in a dynamic route configuration. */
+  #checkRoutes(rc: RouteConfiguration, cm: ClusterManager): void {
+    // validate_clusters is off by default for RDS (Envoy's default for dynamic routes).
+    new RouteTable(rc, {
+      fromRds: true,
+      ...(rc.validateClusters === true ? { clusterExists: (n) => cm.get(n) !== undefined } : {}),
+    });
+  }
+
+  #grpcAds() {
+    return this.#deps.bootstrap.dynamicResources?.adsConfig;
+  }
+
+  /** VHDS of route configuration `rc` (from RDS): its virtual hosts join `state`'s routes. */
+  #startVhds(ref: RdsRef, state: RouteState, rc: RouteConfiguration, cm: ClusterManager): void {
+    const prefix = `http.${ref.statPrefix}.vhds.${ref.name}`;
+    const configReload = this.#store.counter(`${prefix}.config_reload`);
+    const interest = new VhdsInterest(ref.name);
+    const subscription = createSubscription(
+      rc.vhds!.configSource!,
+      VHDS,
+      new SubscriptionStats(this.#store, prefix),
+      this.#decode,
+      {
+        onConfigUpdate: (u) => {
+          const rds = state.rds;
+          if (!rds || state.vhds?.subscription !== subscription) return;
+          const hosts = u.resources.map((r) => r.message as VirtualHost);
+          const effective = withVirtualHosts(rds, hosts);
+          this.#checkRoutes(effective, cm);
+          state.vhds.hosts = hosts;
+          state.current = {
+            config: effective,
+            versionInfo: u.versionInfo,
+            lastUpdated: new Date(),
+          };
+          preUnpack(effective);
+          // Posted even when nothing changed: requests waiting on demand learn the answer.
+          this.#post({ routes: [effective] });
+          configReload.inc();
+        },
+        onConfigUpdateFailed: () => {},
+      },
+      this.#env,
+      interest.names,
+    ) as GrpcSubscription;
+    state.vhds = { subscription, interest, hosts: [] };
+    subscription.start();
+  }
+
+  /**
+   * A worker's request found no virtual host for `host` in route configuration `name`, which
+   * uses VHDS (the `on_demand` filter): the subscription asks for it.
+   */
+  demandVirtualHost(name: string, host: string): void {
+    const v = this.#routes.get(name)?.vhds;
+    if (!v) return;
+    if (v.interest.demand(host)) v.subscription.setNames(v.interest.names);
+  }
+
   #routeReady(name: string): void {
     const st = this.#routes.get(name);
     if (!st || st.ready) return;
     st.ready = true;
+    for (const s of this.#srds.values()) {
+      if (s.awaiting?.delete(name) && s.awaiting.size === 0) this.#srdsReady(s.name);
+    }
     this.#settle(`route:${name}`);
     this.#ready(`route:${name}`);
   }
@@ -729,7 +969,12 @@ export class XdsManager {
     this.#ldsVersion = u.versionInfo;
     for (const name of removed) this.#removeListener(name);
     for (const l of changed) {
-      this.#warmListener(l, ports.get(l.name)!, { versionInfo: u.versionInfo, lastUpdated: now });
+      this.#warmListener(
+        l,
+        ports.get(l.name)!,
+        { versionInfo: u.versionInfo, lastUpdated: now },
+        this.#listeners.get(l.name)?.config,
+      );
     }
   }
 
@@ -776,15 +1021,19 @@ export class XdsManager {
     l: Listener,
     port: number,
     meta: { versionInfo: string; lastUpdated: Date },
+    previous: Listener | undefined,
   ): void {
     preUnpack(l);
     const waiting = new Set<string>();
     for (const ref of rdsRefs(l)) if (!this.#route(ref).ready) waiting.add(`route:${ref.name}`);
+    for (const ref of srdsRefs(l)) {
+      if (!this.#scopedRds(ref).ready) waiting.add(`srds:${ref.name}`);
+    }
     const cm = this.#deps.ctx.clusterManager;
     for (const c of routeClusters(l)) {
       if (this.#warmingClusters.has(c) && !cm.get(c)) waiting.add(`cluster:${c}`);
     }
-    const entry: WarmingListener = { config: l, port, ...meta, waiting };
+    const entry: WarmingListener = { config: l, port, ...meta, waiting, previous };
     this.#warmingListeners.set(l.name, entry);
     if (waiting.size === 0) {
       this.#activateListener(entry);
@@ -806,17 +1055,23 @@ export class XdsManager {
     const serving = { config: entry.config, port: entry.port, versionInfo: entry.versionInfo };
     if (isStatic) this.#reloadedListeners.set(name, { ...serving, lastUpdated: entry.lastUpdated });
     else this.#listeners.set(name, { ...serving, lastUpdated: entry.lastUpdated });
-    if (replaced) {
+    const inPlace = replaced && entry.previous !== undefined &&
+      filterChainOnlyChange(entry.previous, entry.config);
+    if (inPlace) {
+      stats.listenerModified.inc();
+      stats.listenerInPlaceUpdated.inc();
+      if (removedFilterChains(entry.previous!, entry.config) > 0) this.#drainingChains();
+    } else if (replaced) {
       stats.listenerModified.inc();
       this.#draining();
     } else stats.listenerAdded.inc();
     this.#updateListenerGauges();
     log.info(
-      `listener '${name}' ${replaced ? "updated" : "added"} on ${
+      `listener '${name}' ${inPlace ? "updated in place" : replaced ? "updated" : "added"} on ${
         formatAddress(entry.config.address).replace(/:\d+$/, `:${entry.port}`)
       }`,
     );
-    this.#post({ listeners: [{ config: entry.config, port: entry.port }] });
+    this.#post({ listeners: [{ config: entry.config, port: entry.port, inPlace }] });
     this.#ready(`listener:${name}`);
   }
 
@@ -836,6 +1091,14 @@ export class XdsManager {
   /** A listener instance drains for the drain time (`total_listeners_draining`). */
   #draining(): void {
     const g = this.#deps.listenerStats.totalListenersDraining;
+    g.inc();
+    const t = setTimeout(() => g.dec(), this.#deps.drainTimeMs);
+    Deno.unrefTimer(t);
+  }
+
+  /** The removed chains of an in-place update drain for the drain time. */
+  #drainingChains(): void {
+    const g = this.#deps.listenerStats.totalFilterChainsDraining;
     g.inc();
     const t = setTimeout(() => g.dec(), this.#deps.drainTimeMs);
     Deno.unrefTimer(t);
@@ -889,6 +1152,8 @@ export class XdsManager {
     });
     const removedListeners = [...this.#staticListeners.keys()]
       .filter((n) => !listeners.some((l) => l.name === n));
+    const previous = (n: string) =>
+      this.#reloadedListeners.get(n)?.config ?? this.#staticListeners.get(n);
     const ports = this.#ports(changedListeners, (n) => {
       const cur = this.#reloadedListeners.get(n);
       if (cur) return cur;
@@ -908,8 +1173,11 @@ export class XdsManager {
       this.#removeListener(name);
       this.#staticListeners.delete(name);
     }
+    const replaced = new Map(changedListeners.map((l) => [l.name, previous(l.name)]));
     this.#staticListeners = new Map(listeners.map((l) => [l.name, l]));
-    for (const l of changedListeners) this.#warmListener(l, ports.get(l.name)!, meta);
+    for (const l of changedListeners) {
+      this.#warmListener(l, ports.get(l.name)!, meta, replaced.get(l.name));
+    }
     this.#updateListenerGauges();
     return [
       ...changedClusters.map((c) => `cluster '${c.name}'`),
@@ -952,7 +1220,9 @@ export class XdsManager {
     }));
     const routes: RouteConfiguration[] = [];
     for (const r of this.#routes.values()) if (r.current) routes.push(r.current.config);
-    return { clusters, routes, listeners };
+    const scopes = [...this.#srds.values()].filter((s) => s.current)
+      .map((s) => ({ name: s.name, scopes: s.current!.config }));
+    return { clusters, routes, scopes, listeners };
   }
 
   // ---- config dump ----
@@ -968,6 +1238,7 @@ export class XdsManager {
     warmingListeners: ReadonlyMap<string, Versioned<Listener>>;
     listenerErrors: ReadonlyMap<string, UpdateFailureState>;
     routes: ReadonlyMap<string, RouteState>;
+    scopedRoutes: ReadonlyMap<string, SrdsState>;
     endpoints: EdsState[];
   } {
     return {
@@ -980,6 +1251,7 @@ export class XdsManager {
       warmingListeners: this.#warmingListeners,
       listenerErrors: this.#listenerErrors,
       routes: this.#routes,
+      scopedRoutes: this.#srds,
       endpoints: [...this.#eds.values()],
     };
   }

@@ -14,6 +14,7 @@ import { create } from "@bufbuild/protobuf";
 import { ConfigSourceSchema } from "../../../../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import { configSourceProblems } from "../../../../xds/config_source.ts";
 import { RDS } from "../../../../xds/resource_types.ts";
+import { scopedRoutesProblems } from "../../../../xds/scoped_route_provider.ts";
 
 /** Factory for the HTTP connection manager. */
 export const httpConnectionManagerFactory: ExtensionFactory = {
@@ -67,8 +68,12 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
         if (p.unsupported) ctx.unsupported(p.message, field);
         else ctx.report(p.message, field);
       }
-    } else if (hcm.routeSpecifier.case) {
-      ctx.unsupported(`${hcm.routeSpecifier.case} (dynamic route configuration)`);
+    } else if (hcm.routeSpecifier.case === "scopedRoutes") {
+      for (const p of scopedRoutesProblems(hcm.routeSpecifier.value)) {
+        const field = `scoped_routes.${p.field}`;
+        if (p.unsupported) ctx.unsupported(p.message, field);
+        else ctx.report(p.message, field);
+      }
     }
   },
   createNetworkFilter(config, server) {
