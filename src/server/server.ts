@@ -241,7 +241,11 @@ export class Server implements AdminServer {
   #certificates(fresh = false): CertificateListing {
     const now = Date.now();
     if (fresh || !this.#certs || now - this.#certsAt > 60_000) {
-      this.#certs = listCertificates(this.bootstrap, this.extensions, now);
+      const d = this.#xds?.dumpState();
+      this.#certs = listCertificates(this.bootstrap, this.extensions, now, {
+        listeners: d ? [...d.listeners.values()].map((l) => l.config) : [],
+        clusters: d ? [...d.clusters.values()].map((c) => c.config) : [],
+      });
       this.#certsAt = now;
     }
     return this.#certs;

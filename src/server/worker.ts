@@ -47,6 +47,7 @@ import {
 } from "../upstream/host_monitor.ts";
 import { RouteConfigProviders } from "../xds/route_config_provider.ts";
 import { applyDynamicUpdate, type DynamicUpdate } from "../xds/worker_updates.ts";
+import { applySdsSecrets } from "../extensions/transport_sockets/tls/sds_registry.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -157,6 +158,8 @@ class WorkerServer {
     // Envoy numbers threads; the main thread is 1 in our logs, workers follow.
     setThreadId(init.workerId + 2);
     setRuntimeSnapshot(init.runtime);
+    // SDS secrets first: static listeners and clusters build their TLS contexts with them.
+    if (init.dynamic?.secrets) applySdsSecrets(init.dynamic.secrets);
     drainManager().setHealthCheckFailed(init.healthCheckFailed);
     this.#drainTimeMs = o.drainTimeS * 1000;
     this.#drainStrategy = o.drainStrategy;

@@ -14,6 +14,7 @@ import { ClusterDiscoveryService } from "../../proto/gen/envoy/service/cluster/v
 import { ListenerDiscoveryService } from "../../proto/gen/envoy/service/listener/v3/lds_pb.ts";
 import { RouteDiscoveryService } from "../../proto/gen/envoy/service/route/v3/rds_pb.ts";
 import { EndpointDiscoveryService } from "../../proto/gen/envoy/service/endpoint/v3/eds_pb.ts";
+import { SecretDiscoveryService } from "../../proto/gen/envoy/service/secret/v3/sds_pb.ts";
 import type {
   DeltaDiscoveryRequest,
   DeltaDiscoveryResponse,
@@ -204,6 +205,13 @@ export class GrpcXds {
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamEndpoints(r, { signal });
         delta = (r, signal) => c.client.deltaEndpoints(r, { signal });
+        break;
+      }
+      case "SDS": {
+        const c = this.#client(SecretDiscoveryService, api);
+        cluster = c.cluster;
+        sotw = (r, signal) => c.client.streamSecrets(r, { signal });
+        delta = (r, signal) => c.client.deltaSecrets(r, { signal });
         break;
       }
       default:

@@ -33,6 +33,9 @@ export const EDS = type("envoy.config.endpoint.v3.ClusterLoadAssignment", "EDS",
 /** Route discovery. */
 export const RDS = type("envoy.config.route.v3.RouteConfiguration", "RDS", true);
 
+/** Secret discovery (TLS certificates and validation contexts). */
+export const SDS = type("envoy.extensions.transport_sockets.tls.v3.Secret", "SDS", true);
+
 /** Every type xDS defines, by type URL; those not supported are refused (issue 13). */
 export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
   [
@@ -40,7 +43,7 @@ export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
     CDS,
     EDS,
     RDS,
-    type("envoy.extensions.transport_sockets.tls.v3.Secret", "SDS", false),
+    SDS,
     type("envoy.service.runtime.v3.Runtime", "RTDS", false),
     type("envoy.config.core.v3.TypedExtensionConfig", "ECDS", false),
     type("envoy.config.route.v3.VirtualHost", "VHDS", false),

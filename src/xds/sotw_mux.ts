@@ -103,7 +103,11 @@ export class SotwMux {
       const result = decodeResponseText(text, `${t.type.service} response`, t.type, this.decode);
       const errors: string[] = [];
       for (const w of t.watches) {
-        const error = w.deliver(filtered(result, w.names));
+        const mine = filtered(result, w.names);
+        // As Envoy's GrpcMuxImpl: a watch of named resources hears only of responses that
+        // carry one of them (a wildcard watch hears of every one: an empty one removes all).
+        if (mine.ok && w.names.length > 0 && mine.update.resources.length === 0) continue;
+        const error = w.deliver(mine);
         if (error !== undefined) errors.push(error);
       }
       if (errors.length > 0) throw new Error(errors.join("\n"));

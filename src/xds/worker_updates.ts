@@ -17,6 +17,10 @@ import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { drainManager, gradualShare } from "../server/drain_manager.ts";
 import type { DrainStrategy } from "../server/options.ts";
 import { Cluster } from "../upstream/cluster.ts";
+import {
+  applySdsSecrets,
+  type SdsSecretUpdate,
+} from "../extensions/transport_sockets/tls/sds_registry.ts";
 import type { PrioritySetSnapshot } from "../upstream/priority_set.ts";
 
 const log = getLogger("upstream");
@@ -35,10 +39,11 @@ export interface ListenerChange {
 }
 
 /**
- * What changed, applied in this order: clusters, route tables, listeners, then removals of
- * listeners and clusters (a listener's routes may name a cluster it replaces).
+ * What changed, applied in this order: SDS secrets, clusters, route tables, listeners, then
+ * removals of listeners and clusters (a listener's routes may name a cluster it replaces).
  */
 export interface DynamicUpdate {
+  secrets?: SdsSecretUpdate[];
   clusters?: ClusterChange[];
   routes?: RouteConfiguration[];
   listeners?: ListenerChange[];
@@ -60,6 +65,7 @@ let generation = 0;
 /** Applies `u` to the worker; a part that fails is logged and the rest still applies. */
 export function applyDynamicUpdate(w: WorkerTarget, u: DynamicUpdate): void {
   const cm = w.ctx.clusterManager;
+  if (u.secrets) applySdsSecrets(u.secrets);
   for (const c of u.clusters ?? []) {
     try {
       const cluster = new Cluster(c.config, {

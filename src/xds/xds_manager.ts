@@ -45,6 +45,13 @@ import type { DecodeContext, DecodedUpdate } from "./decode.ts";
 import { CDS, EDS, LDS, RDS } from "./resource_types.ts";
 import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
+import {
+  clusterSockets,
+  listenerSockets,
+  SdsProvider,
+  sdsRefs,
+  type SecretState,
+} from "./sds_provider.ts";
 import type { ClusterChange, DynamicUpdate, ListenerChange } from "./worker_updates.ts";
 
 const log = getLogger("config");
@@ -183,6 +190,7 @@ export class XdsManager {
   readonly #decode: DecodeContext;
   readonly #env: SubscriptionEnv;
   readonly #grpc: GrpcXds;
+  readonly #sds: SdsProvider;
   /** Static clusters and listeners (the bootstrap's; a reload replaces them). */
   #staticClusters = new Map<string, ClusterConfig>();
   #staticListeners = new Map<string, Listener>();
@@ -256,6 +264,16 @@ export class XdsManager {
     for (const l of deps.bootstrap.staticResources?.listeners ?? []) {
       this.#staticListeners.set(l.name, l);
     }
+    this.#sds = new SdsProvider({
+      store: deps.ctx.stats,
+      decode: this.#decode,
+      env: this.#env,
+      post: (secrets) => this.#post({ secrets }),
+      onReady: (key) => {
+        this.#settle(`secret:${key}`);
+        this.#ready(`secret:${key}`);
+      },
+    });
   }
 
   get #store() {
@@ -278,6 +296,15 @@ export class XdsManager {
         const st = this.#route(ref);
         if (!st.ready) this.#initTargets.add(`route:${ref.name}`);
       }
+    }
+    // Static listeners and clusters wait for their SDS secrets too (the server's init does).
+    const sockets = [
+      ...[...this.#staticListeners.values()].flatMap(listenerSockets),
+      ...[...this.#staticClusters.values()].flatMap(clusterSockets),
+    ];
+    for (const ref of sdsRefs(sockets)) {
+      const st = this.#sds.secret(ref);
+      if (!st.ready) this.#initTargets.add(`secret:${st.key}`);
     }
     const d = this.#deps.bootstrap.dynamicResources;
     if (d?.ldsConfig) this.#initTargets.add("lds");
@@ -314,6 +341,7 @@ export class XdsManager {
     this.#lds?.stop();
     for (const r of this.#routes.values()) r.subscription?.stop();
     for (const e of this.#eds.values()) e.subscription?.stop();
+    this.#sds.stop();
     for (const w of this.#warmingClusters.values()) w.cluster.destroy();
     this.#grpc.stop();
   }
@@ -443,7 +471,10 @@ export class XdsManager {
     this.#updateClusterGauges();
     if (this.#initializing) this.#initTargets.add(`cluster:${name}`);
     if (cluster.info.type === "EDS") this.#startEds(cluster);
-    cluster.initialize().then(() => {
+    const secrets = sdsRefs(clusterSockets(cluster.config)).map((r) =>
+      this.#sds.whenReady(this.#sds.secret(r))
+    );
+    Promise.all([cluster.initialize(), ...secrets]).then(() => {
       if (this.#warmingClusters.get(name) !== entry || this.#stopped) return;
       this.#warmingClusters.delete(name);
       this.#activateCluster(entry, dynamic);
@@ -780,6 +811,10 @@ export class XdsManager {
     preUnpack(l);
     const waiting = new Set<string>();
     for (const ref of rdsRefs(l)) if (!this.#route(ref).ready) waiting.add(`route:${ref.name}`);
+    for (const ref of sdsRefs(listenerSockets(l))) {
+      const st = this.#sds.secret(ref);
+      if (!st.ready) waiting.add(`secret:${st.key}`);
+    }
     const cm = this.#deps.ctx.clusterManager;
     for (const c of routeClusters(l)) {
       if (this.#warmingClusters.has(c) && !cm.get(c)) waiting.add(`cluster:${c}`);
@@ -952,7 +987,7 @@ export class XdsManager {
     }));
     const routes: RouteConfiguration[] = [];
     for (const r of this.#routes.values()) if (r.current) routes.push(r.current.config);
-    return { clusters, routes, listeners };
+    return { secrets: this.#sds.snapshot(), clusters, routes, listeners };
   }
 
   // ---- config dump ----
@@ -969,6 +1004,7 @@ export class XdsManager {
     listenerErrors: ReadonlyMap<string, UpdateFailureState>;
     routes: ReadonlyMap<string, RouteState>;
     endpoints: EdsState[];
+    secrets: SecretState[];
   } {
     return {
       cdsVersion: this.#cdsVersion,
@@ -981,6 +1017,7 @@ export class XdsManager {
       listenerErrors: this.#listenerErrors,
       routes: this.#routes,
       endpoints: [...this.#eds.values()],
+      secrets: [...this.#sds.states()],
     };
   }
 }
