@@ -519,6 +519,7 @@ export class Server implements AdminServer {
       drainTimeMs: this.options.drainTimeS * 1000,
       staticPort: (name) => this.#ports[name],
       node: localNode(b, this.options, this.extensions),
+      runtime: this.#runtime,
     });
     if (this.options.configPath && this.options.mode === "serve") {
       this.#reloader = new BootstrapReloader(

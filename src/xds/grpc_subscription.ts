@@ -15,6 +15,7 @@ import { ListenerDiscoveryService } from "../../proto/gen/envoy/service/listener
 import { RouteDiscoveryService } from "../../proto/gen/envoy/service/route/v3/rds_pb.ts";
 import { EndpointDiscoveryService } from "../../proto/gen/envoy/service/endpoint/v3/eds_pb.ts";
 import { SecretDiscoveryService } from "../../proto/gen/envoy/service/secret/v3/sds_pb.ts";
+import { RuntimeDiscoveryService } from "../../proto/gen/envoy/service/runtime/v3/rtds_pb.ts";
 import type {
   DeltaDiscoveryRequest,
   DeltaDiscoveryResponse,
@@ -212,6 +213,13 @@ export class GrpcXds {
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamSecrets(r, { signal });
         delta = (r, signal) => c.client.deltaSecrets(r, { signal });
+        break;
+      }
+      case "RTDS": {
+        const c = this.#client(RuntimeDiscoveryService, api);
+        cluster = c.cluster;
+        sotw = (r, signal) => c.client.streamRuntime(r, { signal });
+        delta = (r, signal) => c.client.deltaRuntime(r, { signal });
         break;
       }
       default:

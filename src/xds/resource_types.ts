@@ -36,6 +36,9 @@ export const RDS = type("envoy.config.route.v3.RouteConfiguration", "RDS", true)
 /** Secret discovery (TLS certificates and validation contexts). */
 export const SDS = type("envoy.extensions.transport_sockets.tls.v3.Secret", "SDS", true);
 
+/** Runtime discovery (RTDS layers). */
+export const RTDS = type("envoy.service.runtime.v3.Runtime", "RTDS", true);
+
 /** Every type xDS defines, by type URL; those not supported are refused (issue 13). */
 export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
   [
@@ -44,7 +47,7 @@ export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
     EDS,
     RDS,
     SDS,
-    type("envoy.service.runtime.v3.Runtime", "RTDS", false),
+    RTDS,
     type("envoy.config.core.v3.TypedExtensionConfig", "ECDS", false),
     type("envoy.config.route.v3.VirtualHost", "VHDS", false),
     type("envoy.config.route.v3.ScopedRouteConfiguration", "SRDS", false),

@@ -45,6 +45,7 @@ import type { DecodeContext, DecodedUpdate } from "./decode.ts";
 import { CDS, EDS, LDS, RDS } from "./resource_types.ts";
 import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
+import { type RtdsTarget, startRtds } from "./rtds.ts";
 import {
   clusterSockets,
   listenerSockets,
@@ -74,6 +75,8 @@ export interface XdsManagerDeps {
   staticPort(name: string): number | undefined;
   /** The node (proto JSON) REST requests carry. */
   node: JsonObject;
+  /** The runtime, whose RTDS layers subscribe here. */
+  runtime?: RtdsTarget;
 }
 
 /** A resource in service, with the version of the update that brought it. */
@@ -207,6 +210,7 @@ export class XdsManager {
   #cdsVersion = "";
   #ldsVersion = "";
   #cds: Subscription | undefined;
+  #rtds: Subscription[] = [];
   #lds: Subscription | undefined;
   #ldsStarted = false;
   /** Init targets still pending ("cds", "lds", "cluster:<name>", "route:<name>", ...). */
@@ -306,6 +310,16 @@ export class XdsManager {
       const st = this.#sds.secret(ref);
       if (!st.ready) this.#initTargets.add(`secret:${st.key}`);
     }
+    if (this.#deps.runtime) {
+      for (const l of this.#deps.runtime.rtdsLayers()) this.#initTargets.add(`rtds:${l.layer}`);
+      this.#rtds = startRtds(
+        this.#deps.runtime,
+        this.#store,
+        this.#decode,
+        this.#env,
+        (layer) => this.#ready(`rtds:${layer}`),
+      );
+    }
     const d = this.#deps.bootstrap.dynamicResources;
     if (d?.ldsConfig) this.#initTargets.add("lds");
     if (d?.cdsConfig) {
@@ -342,6 +356,7 @@ export class XdsManager {
     for (const r of this.#routes.values()) r.subscription?.stop();
     for (const e of this.#eds.values()) e.subscription?.stop();
     this.#sds.stop();
+    for (const r of this.#rtds) r.stop();
     for (const w of this.#warmingClusters.values()) w.cluster.destroy();
     this.#grpc.stop();
   }
