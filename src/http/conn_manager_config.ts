@@ -12,6 +12,7 @@ import {
   createAccessLogs,
 } from "../extensions/access_loggers/access_log.ts";
 import { RouteTable } from "../router/route_table.ts";
+import { ecdsHttpFilter } from "./ecds_filter.ts";
 import type { HttpFilterFactoryCb } from "./filter.ts";
 import { LocalReplyRules } from "./local_reply.ts";
 import { Http1CodecStats, HttpConnManagerStats } from "../stats/data_path_stats.ts";
@@ -218,6 +219,12 @@ export function compileConnectionManager(
     : server.routeConfigs!.table(spec.value.routeConfigName);
   const filterFactories: HttpFilterFactoryCb[] = [];
   for (const f of hcm.httpFilters) {
+    if (f.configType.case === "configDiscovery") {
+      filterFactories.push(
+        ecdsHttpFilter(f.name, f.configType.value, server, `http.${hcm.statPrefix}`),
+      );
+      continue;
+    }
     const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
     const factory = typeUrl
       ? extensions.byType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1))

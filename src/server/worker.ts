@@ -48,6 +48,7 @@ import {
 import { RouteConfigProviders } from "../xds/route_config_provider.ts";
 import { applyDynamicUpdate, type DynamicUpdate } from "../xds/worker_updates.ts";
 import { applySdsSecrets } from "../extensions/transport_sockets/tls/sds_registry.ts";
+import { applyEcdsConfigs } from "../http/ecds_filter.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -160,6 +161,7 @@ class WorkerServer {
     setRuntimeSnapshot(init.runtime);
     // SDS secrets first: static listeners and clusters build their TLS contexts with them.
     if (init.dynamic?.secrets) applySdsSecrets(init.dynamic.secrets);
+    if (init.dynamic?.ecds) applyEcdsConfigs(init.dynamic.ecds);
     drainManager().setHealthCheckFailed(init.healthCheckFailed);
     this.#drainTimeMs = o.drainTimeS * 1000;
     this.#drainStrategy = o.drainStrategy;

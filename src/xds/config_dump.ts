@@ -3,7 +3,8 @@
  * (`dynamic_active_clusters`, `dynamic_warming_clusters`), LDS listeners (`dynamic_listeners`
  * with `active_state`, `warming_state`, `error_state`), RDS route configurations
  * (`dynamic_route_configs`), EDS assignments (`dynamic_endpoint_configs`) and SDS secrets
- * (`dynamic_active_secrets`, `dynamic_warming_secrets`, private keys redacted), each with its
+ * (`dynamic_active_secrets`, `dynamic_warming_secrets`, private keys redacted) and ECDS
+ * filter configs (`EcdsConfigDump.ecds_filters`), each with its
  * `version_info` and `last_updated`; `error_state` is the last rejected update of the resource
  * (`admin.v3.UpdateFailureState`).
  *
@@ -145,6 +146,17 @@ export function addDynamicSections(
       ...(st.error ? { error_state: errorState(st.error) } : {}),
     })),
   );
+  // ECDS filter configs get a section of their own, as in Envoy.
+  const ecds = d.ecds.filter((st) => st.current || st.error);
+  if (ecds.length > 0) {
+    sections.push({
+      "@type": `${ADMIN}EcdsConfigDump`,
+      ecds_filters: ecds.map((st) => ({
+        ...(st.current ? state(st.current, "ecds_filter") : {}),
+        ...(st.error ? { error_state: errorState(st.error) } : {}),
+      })),
+    });
+  }
   if (includeEds) {
     const eds = d.endpoints.filter((e) => e.current).map((e) =>
       state(e.current!, "endpoint_config")

@@ -39,6 +39,9 @@ export const SDS = type("envoy.extensions.transport_sockets.tls.v3.Secret", "SDS
 /** Runtime discovery (RTDS layers). */
 export const RTDS = type("envoy.service.runtime.v3.Runtime", "RTDS", true);
 
+/** Extension config discovery (ECDS filter configs). */
+export const ECDS = type("envoy.config.core.v3.TypedExtensionConfig", "ECDS", true);
+
 /** Every type xDS defines, by type URL; those not supported are refused (issue 13). */
 export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
   [
@@ -48,7 +51,7 @@ export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
     RDS,
     SDS,
     RTDS,
-    type("envoy.config.core.v3.TypedExtensionConfig", "ECDS", false),
+    ECDS,
     type("envoy.config.route.v3.VirtualHost", "VHDS", false),
     type("envoy.config.route.v3.ScopedRouteConfiguration", "SRDS", false),
     type("envoy.config.endpoint.v3.LbEndpoint", "LEDS", false),

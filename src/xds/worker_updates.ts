@@ -17,6 +17,7 @@ import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { drainManager, gradualShare } from "../server/drain_manager.ts";
 import type { DrainStrategy } from "../server/options.ts";
 import { Cluster } from "../upstream/cluster.ts";
+import { applyEcdsConfigs, type EcdsConfigUpdate } from "../http/ecds_filter.ts";
 import {
   applySdsSecrets,
   type SdsSecretUpdate,
@@ -39,11 +40,12 @@ export interface ListenerChange {
 }
 
 /**
- * What changed, applied in this order: SDS secrets, clusters, route tables, listeners, then
+ * What changed, applied in this order: SDS secrets, ECDS filter configs, clusters, route tables, listeners, then
  * removals of listeners and clusters (a listener's routes may name a cluster it replaces).
  */
 export interface DynamicUpdate {
   secrets?: SdsSecretUpdate[];
+  ecds?: EcdsConfigUpdate[];
   clusters?: ClusterChange[];
   routes?: RouteConfiguration[];
   listeners?: ListenerChange[];
@@ -66,6 +68,7 @@ let generation = 0;
 export function applyDynamicUpdate(w: WorkerTarget, u: DynamicUpdate): void {
   const cm = w.ctx.clusterManager;
   if (u.secrets) applySdsSecrets(u.secrets);
+  if (u.ecds) applyEcdsConfigs(u.ecds);
   for (const c of u.clusters ?? []) {
     try {
       const cluster = new Cluster(c.config, {

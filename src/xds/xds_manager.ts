@@ -46,6 +46,8 @@ import { CDS, EDS, LDS, RDS } from "./resource_types.ts";
 import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
 import { type RtdsTarget, startRtds } from "./rtds.ts";
+import { EcdsProvider, ecdsRefs, type EcdsState, warmsFor } from "./ecds_provider.ts";
+import { applyEcdsConfigs } from "../http/ecds_filter.ts";
 import {
   clusterSockets,
   listenerSockets,
@@ -194,6 +196,7 @@ export class XdsManager {
   readonly #env: SubscriptionEnv;
   readonly #grpc: GrpcXds;
   readonly #sds: SdsProvider;
+  readonly #ecds: EcdsProvider;
   /** Static clusters and listeners (the bootstrap's; a reload replaces them). */
   #staticClusters = new Map<string, ClusterConfig>();
   #staticListeners = new Map<string, Listener>();
@@ -278,6 +281,19 @@ export class XdsManager {
         this.#ready(`secret:${key}`);
       },
     });
+    this.#ecds = new EcdsProvider({
+      store: deps.ctx.stats,
+      decode: this.#decode,
+      env: this.#env,
+      post: (ecds) => {
+        applyEcdsConfigs(ecds);
+        this.#post({ ecds });
+      },
+      onReady: (key) => {
+        this.#settle(`ecds:${key}`);
+        this.#ready(`ecds:${key}`);
+      },
+    });
   }
 
   get #store() {
@@ -309,6 +325,10 @@ export class XdsManager {
     for (const ref of sdsRefs(sockets)) {
       const st = this.#sds.secret(ref);
       if (!st.ready) this.#initTargets.add(`secret:${st.key}`);
+    }
+    for (const ref of [...this.#staticListeners.values()].flatMap(ecdsRefs)) {
+      const st = this.#ecds.config(ref);
+      if (!st.ready && warmsFor(ref)) this.#initTargets.add(`ecds:${st.key}`);
     }
     if (this.#deps.runtime) {
       for (const l of this.#deps.runtime.rtdsLayers()) this.#initTargets.add(`rtds:${l.layer}`);
@@ -356,6 +376,7 @@ export class XdsManager {
     for (const r of this.#routes.values()) r.subscription?.stop();
     for (const e of this.#eds.values()) e.subscription?.stop();
     this.#sds.stop();
+    this.#ecds.stop();
     for (const r of this.#rtds) r.stop();
     for (const w of this.#warmingClusters.values()) w.cluster.destroy();
     this.#grpc.stop();
@@ -830,6 +851,10 @@ export class XdsManager {
       const st = this.#sds.secret(ref);
       if (!st.ready) waiting.add(`secret:${st.key}`);
     }
+    for (const ref of ecdsRefs(l)) {
+      const st = this.#ecds.config(ref);
+      if (!st.ready && warmsFor(ref)) waiting.add(`ecds:${st.key}`);
+    }
     const cm = this.#deps.ctx.clusterManager;
     for (const c of routeClusters(l)) {
       if (this.#warmingClusters.has(c) && !cm.get(c)) waiting.add(`cluster:${c}`);
@@ -1002,7 +1027,13 @@ export class XdsManager {
     }));
     const routes: RouteConfiguration[] = [];
     for (const r of this.#routes.values()) if (r.current) routes.push(r.current.config);
-    return { secrets: this.#sds.snapshot(), clusters, routes, listeners };
+    return {
+      secrets: this.#sds.snapshot(),
+      ecds: this.#ecds.snapshot(),
+      clusters,
+      routes,
+      listeners,
+    };
   }
 
   // ---- config dump ----
@@ -1020,6 +1051,7 @@ export class XdsManager {
     routes: ReadonlyMap<string, RouteState>;
     endpoints: EdsState[];
     secrets: SecretState[];
+    ecds: EcdsState[];
   } {
     return {
       cdsVersion: this.#cdsVersion,
@@ -1033,6 +1065,7 @@ export class XdsManager {
       routes: this.#routes,
       endpoints: [...this.#eds.values()],
       secrets: [...this.#sds.states()],
+      ecds: [...this.#ecds.states()],
     };
   }
 }
