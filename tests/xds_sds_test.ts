@@ -320,3 +320,107 @@ Deno.test("SDS over ADS and gRPC: warming, rotation keeping open connections, NA
     await backend.shutdown();
   }
 });
+
+Deno.test("SDS over delta ADS: a CDS cluster warms until its CA secret comes, then verifies its upstream with it", async () => {
+  const c = await testCerts();
+  const backend = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: Deno.readTextFileSync(c.serverChain),
+    key: Deno.readTextFileSync(c.serverKey),
+    onListen: () => {},
+  }, () => new Response("delta backend"));
+  const CLUSTER = P + "envoy.config.cluster.v3.Cluster";
+  const cluster = {
+    "@type": CLUSTER,
+    name: "tls_backend",
+    type: "STATIC",
+    connect_timeout: "1s",
+    load_assignment: {
+      cluster_name: "tls_backend",
+      endpoints: [{
+        lb_endpoints: [{
+          endpoint: {
+            address: { socket_address: { address: "127.0.0.1", port_value: backend.addr.port } },
+          },
+        }],
+      }],
+    },
+    transport_socket: {
+      name: "envoy.transport_sockets.tls",
+      typed_config: {
+        "@type": P + "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        sni: "example.com",
+        common_tls_context: {
+          validation_context_sds_secret_config: {
+            name: "delta_ca",
+            sds_config: { ads: {}, resource_api_version: "V3" },
+          },
+        },
+      },
+    },
+  };
+  // The CA comes only once the cluster asked for it: the cluster warms meanwhile.
+  const cp = new ControlPlane(new Map<string, unknown[]>([[CLUSTER, [cluster]], [SECRET, []]]));
+  await cp.start();
+  const p = Proxy.start(`node: { id: delta-node, cluster: test }
+admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
+dynamic_resources:
+  ads_config:
+    api_type: DELTA_GRPC
+    transport_api_version: V3
+    grpc_services: [{ envoy_grpc: { cluster_name: xds } }]
+  cds_config: { ads: {}, resource_api_version: V3, initial_fetch_timeout: 0s }
+static_resources:
+  listeners:
+  - name: http
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: test
+          route_config:
+            validate_clusters: false
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/" }
+                route: { cluster: tls_backend }
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+${indent(staticCluster("xds", cp.port, H2), 2)}
+`).catch((e) => e as Error);
+  try {
+    // Server init waits for the cluster, which waits for its secret.
+    const sub = await Promise.race([
+      cp.waitDelta((r) => r.typeUrl === SECRET && r.resourceNamesSubscribe.includes("delta_ca")),
+      p.then((x) => {
+        throw x instanceof Error ? x : new Error("started before its cluster's secret came");
+      }),
+    ]);
+    assertEquals(sub.resourceNamesSubscribe, ["delta_ca"]);
+    cp.push(SECRET, [caSecret("delta_ca", c.caCert)]);
+    const proxy = await p;
+    if (proxy instanceof Error) throw proxy;
+    try {
+      const r = await curl([`http://127.0.0.1:${proxy.port("http")}/`]);
+      assertEquals(r.out, "delta backend", r.err);
+      const s = await adminStatsWhen(
+        proxy.adminPort,
+        (s) => s["sds.delta_ca.update_success"] >= 1,
+      );
+      assertEquals(s["cluster_manager.warming_clusters"], 0);
+    } finally {
+      await proxy.stop();
+    }
+  } finally {
+    cp.stop();
+    await backend.shutdown();
+  }
+});
