@@ -85,20 +85,28 @@ export function ecdsHttpFilter(
     }
     return factory.createHttpFilter(config, server, statPrefix);
   };
-  let current: HttpFilterFactoryCb = missingConfigFilter;
-  const rebuild = () => {
+  const holder = { current: missingConfigFilter as HttpFilterFactoryCb };
+  const rebuild = (h: typeof holder) => {
     const config = e.config ?? source.defaultConfig;
     if (!config) return;
     try {
-      current = build(config);
+      h.current = build(config);
     } catch (err) {
       // The main thread built it once already; keep the previous config.
       log.warn(`ECDS filter '${name}' not updated: ${(err as Error).message}`);
     }
   };
-  rebuild();
-  e.subscribers.add(rebuild);
-  return (cb) => current(cb);
+  rebuild(holder);
+  // Held weakly: a replaced listener's filter goes with it (and its subscription at the next
+  // update after that).
+  const ref = new WeakRef(holder);
+  const onUpdate = () => {
+    const h = ref.deref();
+    if (h) rebuild(h);
+    else e.subscribers.delete(onUpdate);
+  };
+  e.subscribers.add(onUpdate);
+  return (cb) => holder.current(cb);
 }
 
 /** A problem with an ECDS filter's `config_discovery`, at a field relative to it. */
