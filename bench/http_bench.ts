@@ -23,298 +23,56 @@
  * binds 127.0.0.1; every child is killed on exit, on error and on SIGINT/SIGTERM.
  */
 import { parseArgs } from "node:util";
-import { fileURLToPath } from "node:url";
-
-const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
-const MAIN_TS = fileURLToPath(new URL("../main.ts", import.meta.url));
+import {
+  BENCH_DIR,
+  benchTempDir,
+  childPids,
+  cpuText,
+  f0,
+  f1,
+  f2,
+  fill,
+  freePort,
+  getOnConn,
+  idleConnRss,
+  type IdleRss,
+  invalidity,
+  killAllNow,
+  loadAvg,
+  MAIN_TS,
+  median,
+  type Peer,
+  perCore,
+  READY_TIMEOUT_MS,
+  REPO_ROOT,
+  requireTools,
+  runWrk,
+  setUpstreamPids,
+  sh,
+  sleep,
+  spawn,
+  startHaproxy,
+  startNginx,
+  StderrTail,
+  stop,
+  stopAll,
+  verdict,
+  waitForPort,
+  withConn,
+  withTimeout,
+  WRK_CONNECTIONS,
+  WRK_THREADS,
+  type WrkResult,
+} from "./harness.ts";
 
 /**
  * The targets of the data-path efficiency issue (#9). The primary figure is req/s per CPU core
  * the proxy used, which holds on a shared machine; req/s and p99 are for reference.
  */
 const TARGET = { perCore: 0.65, rps: 0.65, p99: 2, mbps: 0.9, rssKiB: 8, startupMs: 500 };
-/** A run is valid only on a quiet machine: load before it, and CPU others used during it. */
-const VALID = { loadBefore: 1.0, otherCores: 0.2 };
-/**
- * One wrk thread: on 2 CPUs, two wrk threads plus the upstream and the proxy oversubscribe the
- * machine, and every peer then pays for preemption in its CPU time per request.
- */
-const WRK_THREADS = 1;
-const WRK_CONNECTIONS = 64;
 const WARMUP_S = 2;
 const SIZES = { "1k": 1024, "1m": 1024 * 1024 } as const;
 type Path = keyof typeof SIZES;
-/** A child that is not ready by then is a failure, not a slow sample. */
-const READY_TIMEOUT_MS = 20_000;
-/** Slack on top of a wrk run's duration before it is killed. */
-const WRK_SLACK_MS = 30_000;
-const IO_TIMEOUT_MS = 10_000;
-
-// ---- child processes: every one is tracked so that no exit path leaves one behind ----
-
-const children = new Set<Deno.ChildProcess>();
-
-function spawn(
-  cmd: string,
-  args: string[],
-  opts: { cwd?: string; pipeErr?: boolean; pipeOut?: boolean } = {},
-) {
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: opts.cwd,
-    stdin: "null",
-    stdout: opts.pipeOut ? "piped" : "null",
-    stderr: opts.pipeErr ? "piped" : "null",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  children.add(child);
-  child.status.finally(() => children.delete(child));
-  return child;
-}
-
-/** SIGTERM, then SIGKILL after `graceMs`; resolves when the child is gone. */
-async function stop(child: Deno.ChildProcess, graceMs = 5000): Promise<Deno.CommandStatus> {
-  try {
-    child.kill("SIGTERM");
-  } catch { /* already exited */ }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const killed = new Promise<void>((r) => {
-    timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already exited */ }
-      r();
-    }, graceMs);
-  });
-  const status = await Promise.race([child.status, killed.then(() => child.status)]);
-  clearTimeout(timer);
-  return status;
-}
-
-/** The temp dir of this run, removed on every exit path. */
-let tempDir: string | undefined;
-
-/** Last-resort cleanup (signal, error): SIGKILL every child and its children (nginx workers). */
-function killAllNow() {
-  for (const c of children) {
-    const grandchildren = childPids(c.pid);
-    for (const pid of [c.pid, ...grandchildren]) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* already exited */ }
-    }
-  }
-  if (tempDir) {
-    try {
-      Deno.removeSync(tempDir, { recursive: true });
-    } catch { /* already removed */ }
-  }
-}
-
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(sig, async () => {
-    // SIGTERM first so that nginx masters stop their workers; then no survivors.
-    await Promise.race([Promise.all([...children].map((c) => stop(c, 1000))), sleep(1500)]);
-    killAllNow();
-    Deno.exit(130);
-  });
-}
-globalThis.addEventListener("unload", killAllNow);
-
-/**
- * Keeps the last 16 KiB of a child's stderr (and keeps the pipe drained); V8's `--trace-gc-nvp`
- * records are kept whole in `gcEvents`.
- */
-class StderrTail {
-  text = "";
-  readonly gcEvents: Record<string, number | string>[] = [];
-  readonly done: Promise<void>;
-  #waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
-  #partial = "";
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.done = (async () => {
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        const lines = (this.#partial + chunk).split("\n");
-        this.#partial = lines.pop()!;
-        for (const l of lines) {
-          const at = l.indexOf("GC: {");
-          if (at >= 0) {
-            try {
-              this.gcEvents.push(JSON.parse(l.slice(at + 4)));
-            } catch { /* a record cut by other output: skip it */ }
-          }
-        }
-        this.text = (this.text + chunk).slice(-16384);
-        this.#waiters = this.#waiters.filter((w) => {
-          const m = w.re.exec(this.text);
-          if (m) w.resolve(m);
-          return !m;
-        });
-      }
-    })();
-  }
-
-  match(re: RegExp): Promise<RegExpExecArray> {
-    const m = re.exec(this.text);
-    return m ? Promise.resolve(m) : new Promise((resolve) => this.#waiters.push({ re, resolve }));
-  }
-}
-
-// ---- small helpers ----
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]);
-}
-
-/** A port that was free a moment ago (for servers that cannot report an ephemeral one). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function accepts(port: number): Promise<boolean> {
-  try {
-    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Polls connect every `everyMs` until the port accepts; throws if `child` exits first. */
-async function waitForPort(port: number, child: Deno.ChildProcess, what: string, everyMs = 5) {
-  let exited = false;
-  child.status.then(() => exited = true);
-  const deadline = performance.now() + READY_TIMEOUT_MS;
-  while (!(await accepts(port))) {
-    if (exited) throw new Error(`${what} exited before accepting on port ${port}`);
-    if (performance.now() > deadline) throw new Error(`${what}: port ${port} not accepting`);
-    await sleep(everyMs);
-  }
-}
-
-/**
- * Fills `__NAME__` placeholders: a plain YAML scalar, so `deno fmt` leaves the YAML template
- * as it is (it rewrites `{{NAME}}` into a flow mapping).
- */
-function fill(template: string, vars: Record<string, string | number>): string {
-  return template.replace(/__([A-Z]+(?:_[A-Z]+)*)__/g, (_, k) => {
-    if (!(k in vars)) throw new Error(`template variable ${k} not set`);
-    return String(vars[k]);
-  });
-}
-
-/** Resident set size of a process, in KiB. */
-function rssKiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]);
-}
-
-function childPids(pid: number): number[] {
-  try {
-    const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
-    return text ? text.split(/\s+/).map(Number) : [];
-  } catch {
-    return [];
-  }
-}
-
-/** The 1/5/15-minute load averages: the machine is shared, so every report carries them. */
-function loadAvg(): string {
-  return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-async function sh(script: string): Promise<string> {
-  const out = await new Deno.Command("sh", { args: ["-c", script], stderr: "null" }).output();
-  return new TextDecoder().decode(out.stdout).trim();
-}
-
-/** Exits with a clear message when a required tool is missing. */
-async function requireTools(tools: string[]) {
-  const missing: string[] = [];
-  for (const t of tools) {
-    if (!(await sh(`command -v ${t} || true`))) missing.push(t);
-  }
-  if (missing.length) {
-    console.error(
-      `http_bench: missing ${missing.join(", ")} on PATH; install with\n` +
-        `  apt-get update && apt-get install -y wrk nginx haproxy`,
-    );
-    Deno.exit(2);
-  }
-}
-
-// ---- raw HTTP/1.1 on a kept-open connection ----
-
-const enc = new TextEncoder();
-
-/** Sends `GET path` on `conn` and reads exactly one Content-Length response; returns status. */
-async function getOnConn(conn: Deno.Conn, path: string): Promise<{ status: number; len: number }> {
-  await conn.write(enc.encode(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
-  const buf = new Uint8Array(65536);
-  let head = "";
-  let headEnd = -1;
-  let bodyHave = 0;
-  let status = 0;
-  let len = -1;
-  for (;;) {
-    const n = await conn.read(buf);
-    if (n === null) throw new Error("connection closed mid-response");
-    if (headEnd < 0) {
-      head += new TextDecoder("latin1").decode(buf.subarray(0, n));
-      headEnd = head.indexOf("\r\n\r\n");
-      if (headEnd < 0) continue;
-      status = Number(head.slice(9, 12));
-      const cl = /\r\ncontent-length:\s*(\d+)/i.exec(head.slice(0, headEnd));
-      if (!cl) throw new Error(`response without content-length: ${head.slice(0, headEnd)}`);
-      len = Number(cl[1]);
-      bodyHave = head.length - headEnd - 4;
-    } else {
-      bodyHave += n;
-    }
-    if (bodyHave >= len) return { status, len };
-  }
-}
-
-/** Opens a connection, runs `fn`, closes on timeout (so a stuck peer cannot hang the bench). */
-async function withConn<T>(port: number, fn: (c: Deno.Conn) => Promise<T>, keep = false) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const timer = setTimeout(() => conn.close(), IO_TIMEOUT_MS);
-  try {
-    return { conn, value: await fn(conn) };
-  } catch (e) {
-    try {
-      conn.close();
-    } catch { /* closed by the timer */ }
-    throw e;
-  } finally {
-    clearTimeout(timer);
-    if (!keep) {
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    }
-  }
-}
 
 /** Checks that a peer answers both paths with 200 and the right body size. */
 async function checkPeer(name: string, port: number) {
@@ -326,72 +84,6 @@ async function checkPeer(name: string, port: number) {
       );
     }
   }
-}
-
-// ---- servers ----
-
-interface Peer {
-  name: string;
-  port: number;
-  child: Deno.ChildProcess;
-  /** The process whose memory holds the connections (nginx: the worker, not the master). */
-  rssPid: () => number;
-}
-
-async function startNginx(
-  dir: string,
-  template: string,
-  name: string,
-  vars: Record<string, string | number>,
-): Promise<Peer> {
-  const port = freePort();
-  const conf = `${dir}/${name}.conf`;
-  await Deno.writeTextFile(
-    conf,
-    fill(await Deno.readTextFile(`${BENCH_DIR}nginx/${template}`), { ...vars, PORT: port }),
-  );
-  const child = spawn("nginx", [
-    "-p",
-    `${dir}/`,
-    "-e",
-    `${dir}/${name}_startup_error.log`,
-    "-c",
-    conf,
-    "-g",
-    "daemon off;",
-  ], { pipeErr: true });
-  const err = new StderrTail(child.stderr);
-  try {
-    await waitForPort(port, child, name);
-  } catch (e) {
-    await stop(child);
-    await err.done;
-    throw new Error(`${(e as Error).message}\n${err.text}`);
-  }
-  return { name, port, child, rssPid: () => childPids(child.pid)[0] ?? child.pid };
-}
-
-async function startHaproxy(dir: string, upstreamPort: number): Promise<Peer> {
-  const port = freePort();
-  const conf = `${dir}/haproxy.cfg`;
-  await Deno.writeTextFile(
-    conf,
-    fill(await Deno.readTextFile(`${BENCH_DIR}haproxy/haproxy.cfg`), {
-      PORT: port,
-      UPSTREAM_PORT: upstreamPort,
-    }),
-  );
-  // -db: stay in the foreground, no master process; the pid we spawn is the one serving.
-  const child = spawn("haproxy", ["-db", "-f", conf], { pipeErr: true });
-  const err = new StderrTail(child.stderr);
-  try {
-    await waitForPort(port, child, "haproxy");
-  } catch (e) {
-    await stop(child);
-    await err.done;
-    throw new Error(`${(e as Error).message}\n${err.text}`);
-  }
-  return { name: "haproxy", port, child, rssPid: () => child.pid };
 }
 
 /** How a denvoy peer runs: worker count, and a file access log on every request or none. */
@@ -534,214 +226,6 @@ async function startRelay(upstreamPort: number): Promise<Peer> {
   return { name: "raw Deno relay", port: Number(m[1]), child, rssPid: () => child.pid };
 }
 
-// ---- wrk ----
-
-interface WrkResult {
-  rps: number;
-  /** wrk's Transfer/sec in MB (wrk's MB are MiB). */
-  mbps: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  requests: number;
-  /** Socket errors plus non-2xx/3xx responses. */
-  errors: number;
-  errorText: string;
-  /** CPU used while wrk ran (cores): by the peer, by wrk, and by everything else on the box. */
-  cpu?: CpuShare;
-}
-
-interface CpuShare {
-  peer: number;
-  wrk: number;
-  /** The nginx upstream (master and worker), when a proxy is measured. */
-  upstream: number;
-  other: number;
-}
-
-/** The upstream's processes (set once it runs), for the upstream's share of the CPU. */
-let upstreamPids: () => number[] = () => [];
-
-const CLK_TCK = 100;
-
-/** utime + stime of a process (all its threads), in clock ticks; 0 once it is gone. */
-function procTicks(pid: number): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return 0;
-  }
-}
-
-/** Busy (non-idle, non-iowait) ticks of the whole machine. */
-function machineBusyTicks(): number {
-  const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1)
-    .map(Number);
-  return f.slice(0, 8).reduce((a, b) => a + b, 0) - f[3] - f[4];
-}
-
-/** Our own processes: this one, every tracked child and their children (nginx workers). */
-function benchPids(): number[] {
-  const pids = [Deno.pid];
-  for (const c of children) pids.push(c.pid, ...childPids(c.pid));
-  return pids;
-}
-
-/**
- * Samples CPU from `fromMs` to `toMs` after now (inside a wrk run, so wrk is still alive at
- * both ends). The machine is shared: "other" is what processes outside the bench took.
- */
-async function cpuShare(peerPid: number, wrkPid: number, fromMs: number, toMs: number) {
-  await sleep(fromMs);
-  const snap = () => ({
-    t: performance.now(),
-    busy: machineBusyTicks(),
-    ours: benchPids().reduce((a, p) => a + procTicks(p), 0),
-    peer: procTicks(peerPid),
-    wrk: procTicks(wrkPid),
-    upstream: upstreamPids().filter((p) => p !== peerPid).reduce((a, p) => a + procTicks(p), 0),
-  });
-  const a = snap();
-  await sleep(toMs - fromMs);
-  const b = snap();
-  const cores = (ticks: number) => ticks / CLK_TCK / ((b.t - a.t) / 1000);
-  return {
-    peer: cores(b.peer - a.peer),
-    wrk: cores(b.wrk - a.wrk),
-    upstream: cores(b.upstream - a.upstream),
-    other: Math.max(0, cores(b.busy - a.busy - (b.ours - a.ours))),
-  };
-}
-
-const TIME_UNIT_MS: Record<string, number> = { us: 1e-3, ms: 1, s: 1000, m: 60000 };
-const SIZE_UNIT_MB: Record<string, number> = {
-  B: 1 / 1048576,
-  KB: 1 / 1024,
-  MB: 1,
-  GB: 1024,
-  TB: 1024 * 1024,
-};
-
-/** Parses the output of `wrk --latency`. */
-export function parseWrk(out: string): WrkResult {
-  const num = (re: RegExp) => {
-    const m = re.exec(out);
-    if (!m) throw new Error(`wrk output without ${re}:\n${out}`);
-    return m;
-  };
-  const pct = (p: number) => {
-    const m = num(new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, "m"));
-    return Number(m[1]) * TIME_UNIT_MS[m[2]];
-  };
-  const transfer = num(/Transfer\/sec:\s+([\d.]+)([KMGT]?B)/);
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
-  const sockErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
-  const badStatus = non2xx ? Number(non2xx[1]) : 0;
-  return {
-    rps: Number(num(/Requests\/sec:\s+([\d.]+)/)[1]),
-    mbps: Number(transfer[1]) * SIZE_UNIT_MB[transfer[2]],
-    p50: pct(50),
-    p90: pct(90),
-    p99: pct(99),
-    requests: Number(num(/(\d+) requests in /)[1]),
-    errors: sockErrors + badStatus,
-    errorText: [sock?.[0], non2xx?.[0]].filter(Boolean).join("; "),
-  };
-}
-
-async function wrk(
-  port: number,
-  path: Path,
-  seconds: number,
-  peerPid?: number,
-): Promise<WrkResult> {
-  const cmd = new Deno.Command("wrk", {
-    args: [
-      `-t${WRK_THREADS}`,
-      `-c${WRK_CONNECTIONS}`,
-      `-d${seconds}s`,
-      "--latency",
-      `http://127.0.0.1:${port}/${path}`,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const child = cmd.spawn();
-  children.add(child);
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-  }, seconds * 1000 + WRK_SLACK_MS);
-  try {
-    const cpu = peerPid === undefined || seconds < 2
-      ? undefined
-      : cpuShare(peerPid, child.pid, 500, seconds * 1000 - 500);
-    const out = await child.output();
-    const text = new TextDecoder().decode(out.stdout);
-    if (!out.success) {
-      throw new Error(`wrk failed (${out.code}): ${text}${new TextDecoder().decode(out.stderr)}`);
-    }
-    return { ...parseWrk(text), cpu: await cpu };
-  } finally {
-    clearTimeout(timer);
-    children.delete(child);
-  }
-}
-
-// ---- idle keep-alive connections ----
-
-interface IdleRss {
-  conns: number;
-  beforeKiB: number;
-  afterKiB: number;
-  perConnKiB: number;
-  /** RSS after each further 1,000 connections, to show whether growth is linear. */
-  stepsKiB: number[];
-}
-
-/**
- * Opens `n` keep-alive connections to `port` (in batches, each with one `GET /1k` answered),
- * keeps them all open, and reports the growth of `pid`'s RSS per connection. A round of 200
- * connections is opened and closed first so that code paths are compiled and pools are warm.
- */
-async function idleConnRss(pid: () => number, port: number, n: number): Promise<IdleRss> {
-  const BATCH = 100;
-  const openOne = async () => {
-    const { conn, value } = await withConn(port, (c) => getOnConn(c, "/1k"), true);
-    if (value.status !== 200) throw new Error(`idle conn: status ${value.status}`);
-    return conn;
-  };
-  const warm = await Promise.all(Array.from({ length: 200 }, openOne));
-  warm.forEach((c) => c.close());
-  await sleep(1000);
-  const beforeKiB = rssKiB(pid());
-  const conns: Deno.Conn[] = [];
-  const stepsKiB: number[] = [];
-  try {
-    for (let i = 0; i < n; i += BATCH) {
-      conns.push(...await Promise.all(Array.from({ length: Math.min(BATCH, n - i) }, openOne)));
-      if (conns.length % 1000 === 0 && conns.length < n) stepsKiB.push(rssKiB(pid()));
-    }
-    // Idle means idle: the heap has had time to settle (V8's memory reducer collects the
-    // garbage that opening the connections left after several seconds without work).
-    await sleep(Number(Deno.env.get("IDLE_SETTLE_MS") ?? 1000));
-    const afterKiB = rssKiB(pid());
-    stepsKiB.push(afterKiB);
-    return { conns: n, beforeKiB, afterKiB, perConnKiB: (afterKiB - beforeKiB) / n, stepsKiB };
-  } finally {
-    for (const c of conns) {
-      try {
-        c.close();
-      } catch { /* already closed */ }
-    }
-  }
-}
-
 // ---- start-up ----
 
 /** Spawns denvoy `runs` times; ms from spawn until its listener accepts a TCP connection. */
@@ -764,6 +248,11 @@ async function startupToAccept(dir: string, upstreamPort: number, runs: number) 
     }
   }
   return samples;
+}
+
+/** One wrk run of `path` on a peer at 127.0.0.1:`port`. */
+function wrk(port: number, path: Path, seconds: number, peerPid?: number): Promise<WrkResult> {
+  return runWrk({ url: `http://127.0.0.1:${port}/${path}`, seconds, peerPids: peerPid });
 }
 
 // ---- CPU profile summary ----
@@ -833,27 +322,6 @@ export function summarizeProfile(
     rows(byOurs, top),
   ].join("\n");
 }
-
-// ---- report ----
-
-const f0 = (x: number) => x.toFixed(0);
-const f1 = (x: number) => x.toFixed(1);
-const f2 = (x: number) => x.toFixed(2);
-const cpuText = (c?: CpuShare) =>
-  c ? `${f2(c.peer)} / ${f2(c.wrk)} / ${f2(c.upstream)} / ${f2(c.other)}` : "—";
-const perCore = (r: WrkResult) => r.cpu?.peer ? r.rps / r.cpu.peer : NaN;
-/** Why a run does not count (load before it, CPU others used), or "" when it is valid. */
-function invalidity(loadBefore: string, results: WrkResult[]): string {
-  const why: string[] = [];
-  const l1 = Number(loadBefore.split(" ")[0]);
-  if (l1 > VALID.loadBefore) why.push(`load average ${l1} before the run (> ${VALID.loadBefore})`);
-  const other = Math.max(...results.map((r) => r.cpu?.other ?? 0));
-  if (other > VALID.otherCores) {
-    why.push(`other processes used up to ${f2(other)} cores (> ${VALID.otherCores})`);
-  }
-  return why.join("; ");
-}
-const verdict = (ok: boolean) => ok ? "pass" : "**FAIL**";
 
 function report(
   results: Map<string, Record<Path, WrkResult>>,
@@ -1079,7 +547,7 @@ async function main() {
   const idleConns = quick ? 1000 : 5000;
   const startupRuns = quick ? 3 : 5;
 
-  await requireTools(["wrk", "nginx", "haproxy"]);
+  await requireTools(["wrk", "nginx", "haproxy"], "http_bench", "wrk nginx haproxy");
   const loadAtStart = loadAvg();
   const nofile = Number(await sh("ulimit -n"));
   // bench process holds idleConns client sockets; the server child the same count plus pools.
@@ -1089,17 +557,14 @@ async function main() {
     );
   }
 
-  const dir = tempDir = await Deno.makeTempDir({ prefix: "denvoy-http-bench-" });
-  // nginx workers drop privileges when started as root; they must still read the files.
-  await Deno.chmod(dir, 0o755);
-  await Deno.mkdir(`${dir}/tmp`);
+  const dir = await benchTempDir("denvoy-http-bench-");
   await Deno.mkdir(`${dir}/www`);
   for (const [path, size] of Object.entries(SIZES)) {
     await Deno.writeFile(`${dir}/www/${path}`, new Uint8Array(size).fill(0x61), { mode: 0o644 });
   }
   try {
     const upstream = await startNginx(dir, "upstream.conf", "upstream", { ROOT: `${dir}/www` });
-    upstreamPids = () => [upstream.child.pid, ...childPids(upstream.child.pid)];
+    setUpstreamPids(() => [upstream.child.pid, ...childPids(upstream.child.pid)]);
     await checkPeer("upstream", upstream.port);
 
     if (values["cpu-prof"]) {
@@ -1212,8 +677,7 @@ async function main() {
       `used during the run.`;
     console.log(report(results, idle, startup, header, loadAtStart));
   } finally {
-    const live = [...children];
-    await Promise.all(live.map((c) => stop(c)));
+    await stopAll();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

@@ -33,6 +33,7 @@ import { mergeHostStats } from "../upstream/host_stats.ts";
 import { AdminView, localNode } from "./admin_view.ts";
 import { Store } from "../stats/store.ts";
 import { SnapshotMerger, type StoreSnapshot } from "../stats/snapshot.ts";
+import { clusterStatsTemplate } from "../stats/cluster_stats_template.ts";
 import { TagProducer } from "../stats/tag_extractor.ts";
 import { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import { statsFlushSettings } from "../stats/flush_config.ts";
@@ -426,6 +427,8 @@ export class Server implements AdminServer {
     merger.add(own, true);
     if (hr) merger.add(hr.parentStats.snapshot(latch), false);
     for (const w of workers) w.table.mergeInto(merger, w.packed, latch, w.retired);
+    const cm = this.#ctx?.clusterManager;
+    if (cm) clusterStatsTemplate().fill(merger, cm.statNames(), s);
     return merger.result();
   }
   statsTags(): TagProducer {

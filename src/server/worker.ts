@@ -187,8 +187,8 @@ class WorkerServer {
     for (const [name, snap] of Object.entries(init.membership)) {
       clusterManager.get(name)?.prioritySet.replace(snap);
     }
-    // Every cluster's traffic stats exist from the start, as Envoy declares them.
-    clusterStats.declare(clusterManager.names().map((n) => clusterManager.get(n)!.info.statName));
+    // A cluster's traffic stats are made on its first use here; the main thread lists the
+    // unused ones as zeros (cluster_stats_template.ts), so /stats shows them from the start.
     const extensions = builtinExtensions();
     const secrets = b.staticResources?.secrets ?? [];
     this.ctx = {

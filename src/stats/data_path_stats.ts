@@ -613,8 +613,8 @@ export class ListenerStats {
 }
 
 /**
- * Per-isolate cluster traffic stats by the cluster's stat name, created on first use (or all
- * at once with `declare`, so `/stats` lists every cluster's stats from the start, as Envoy).
+ * Per-isolate cluster traffic stats by the cluster's stat name, created on first use (the
+ * main thread lists the stats no isolate made yet as zeros: `cluster_stats_template.ts`).
  */
 export class ClusterStatsCache {
   readonly #byName = new Map<string, ClusterStats>();
@@ -628,10 +628,5 @@ export class ClusterStatsCache {
       this.#byName.set(statName, s);
     }
     return s;
-  }
-
-  /** Creates the stats of every named cluster now. */
-  declare(statNames: Iterable<string>): void {
-    for (const n of statNames) this.get(n);
   }
 }

@@ -193,6 +193,19 @@ export class SnapshotMerger {
     m.used ||= used;
   }
 
+  /** Adds a histogram with nothing recorded, unless one of that name is already merged. */
+  emptyHistogram(name: string, unit: HistogramUnit, bounds: readonly number[]): void {
+    if (this.#histograms.has(name)) return;
+    this.#histograms.set(name, {
+      name,
+      unit,
+      bounds: [...bounds],
+      interval: emptyHistogramData(bounds.length),
+      cumulative: emptyHistogramData(bounds.length),
+      used: false,
+    });
+  }
+
   /** Adds one text readout (the first one of a name wins). */
   textReadout(name: string, value: string, used: boolean): void {
     if (!this.#textReadouts.has(name)) this.#textReadouts.set(name, { name, value, used });

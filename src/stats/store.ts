@@ -107,12 +107,24 @@ export class Store implements Scope {
     let h = this.#histograms.get(name);
     if (h === undefined) {
       if (!this.#accepts(name)) return this.#nullHistogram;
-      const bounds = this.#histogramBuckets(name) ??
-        (buckets === undefined ? DEFAULT_BUCKETS : normalizeBuckets(buckets, name));
-      h = new Histogram(name, unit, bounds, this.#onHistogramValue);
+      h = new Histogram(name, unit, this.bucketsFor(name, buckets), this.#onHistogramValue);
       this.#histograms.set(name, h);
     }
     return h;
+  }
+
+  /** Whether a stat of this full name would be created (`stats_config.stats_matcher`). */
+  accepts(name: string): boolean {
+    return this.#accepts(name);
+  }
+
+  /**
+   * The bucket bounds a histogram of this full name gets: `histogram_bucket_settings`, else
+   * `buckets`, else Envoy's defaults.
+   */
+  bucketsFor(name: string, buckets?: readonly number[]): readonly number[] {
+    return this.#histogramBuckets(name) ??
+      (buckets === undefined ? DEFAULT_BUCKETS : normalizeBuckets(buckets, name));
   }
 
   textReadout(name: string): TextReadout {

@@ -165,6 +165,11 @@ export class ClusterManager {
     return [...this.#clusters.keys()];
   }
 
+  /** Every cluster's stat name (`alt_stat_name`, else its name). */
+  *statNames(): IterableIterator<string> {
+    for (const c of this.#clusters.values()) yield c.info.statName;
+  }
+
   /** Each cluster's circuit breaker memory, by name, for the workers to count into. */
   circuitBreakerMemory(): Record<string, SharedArrayBuffer> {
     const out: Record<string, SharedArrayBuffer> = {};

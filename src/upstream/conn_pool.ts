@@ -913,7 +913,7 @@ export class ConnPoolManager {
   /** Builds `cluster`'s transport socket now and declares its stats (`cluster.<name>.ssl.*`). */
   declareTransportSocket(cluster: PoolClusterInfo): void {
     const ts = this.transportSocket(cluster);
-    ts?.declareStats?.(this.clusterStats.get(cluster.statName).scope);
+    ts?.declareStats?.(this.clusterStats.store.scope(`cluster.${cluster.statName}`));
   }
 
   /**

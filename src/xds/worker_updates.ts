@@ -77,7 +77,6 @@ export function applyDynamicUpdate(w: WorkerTarget, u: DynamicUpdate): void {
       });
       cluster.prioritySet.replace(c.membership);
       cm.addOrUpdateCluster(cluster);
-      w.ctx.clusterStats.declare([cluster.info.statName]);
     } catch (e) {
       log.error(`cluster '${c.config.name}': ${(e as Error).message}`);
     }
