@@ -34,6 +34,8 @@ import { checkStatsConfig } from "../stats/flush_config.ts";
 import { checkOverloadManager } from "../server/overload_manager.ts";
 import { pathSegments, position } from "./source.ts";
 import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import { clusterSockets, listenerSockets, sdsRefs } from "../xds/sds_provider.ts";
+import { ecdsRefs } from "../xds/ecds_provider.ts";
 import {
   configSourceProblems,
   grpcApiConfigSourceProblems,
@@ -487,6 +489,40 @@ function checkUpstreamHttpOptions(c: Cluster, path: string, r: Reporter) {
   }
 }
 
+/**
+ * Without `ads_config`, SDS secrets, ECDS filter configs and RTDS layers of the static config
+ * cannot come over ADS (Envoy fails at start-up).
+ */
+function checkAdsUses(b: Bootstrap, r: Reporter) {
+  const message = (what: string) =>
+    `ADS must be configured to support an ADS config source (${what})`;
+  const isAds = (cs: ConfigSource | undefined) => cs?.configSourceSpecifier.case === "ads";
+  (b.staticResources?.listeners ?? []).forEach((l, i) => {
+    for (const ref of sdsRefs(listenerSockets(l))) {
+      if (isAds(ref.configSource)) {
+        r.report(`static_resources.listeners[${i}]`, message(`secret '${ref.name}'`));
+      }
+    }
+    for (const ref of ecdsRefs(l)) {
+      if (isAds(ref.source.configSource)) {
+        r.report(`static_resources.listeners[${i}]`, message(`filter config '${ref.name}'`));
+      }
+    }
+  });
+  (b.staticResources?.clusters ?? []).forEach((c, i) => {
+    for (const ref of sdsRefs(clusterSockets(c))) {
+      if (isAds(ref.configSource)) {
+        r.report(`static_resources.clusters[${i}]`, message(`secret '${ref.name}'`));
+      }
+    }
+  });
+  b.layeredRuntime?.layers.forEach((l, i) => {
+    if (l.layerSpecifier.case === "rtdsLayer" && isAds(l.layerSpecifier.value.rtdsConfig)) {
+      r.report(`layered_runtime.layers[${i}].rtds_layer.rtds_config.ads`, message("RTDS"));
+    }
+  });
+}
+
 /** `dynamic_resources`: each config source must be one denvoy can fetch from. */
 function checkDynamicResources(b: Bootstrap, r: Reporter) {
   const d = b.dynamicResources;
@@ -501,6 +537,7 @@ function checkDynamicResources(b: Bootstrap, r: Reporter) {
       }
     });
   }
+  if (!d?.adsConfig) checkAdsUses(b, r);
   if (!d) return;
   const statics = new Map((b.staticResources?.clusters ?? []).map((c) => [c.name, c]));
   const check = (cs: ConfigSource | undefined, type: ResourceType, path: string) => {

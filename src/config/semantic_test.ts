@@ -229,6 +229,23 @@ ${xds(h2)}`;
 `);
   assertEquals(noAds.length, 1);
   assertMatch(noAds[0], /ads: ADS must be configured to support an ADS config source/);
+  // SDS secrets and RTDS layers over ADS need ads_config too.
+  const noAdsSds = load(`layered_runtime:
+  layers: [{ name: r, rtds_layer: { name: r, rtds_config: { ads: {} } } }]
+static_resources:
+  clusters:
+  - name: c
+    connect_timeout: 1s
+    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        common_tls_context:
+          validation_context_sds_secret_config: { name: ca, sds_config: { ads: {} } }
+`);
+  assertEquals(noAdsSds.length, 2);
+  assertMatch(noAdsSds[0], /rtds_config\.ads: ADS must be configured .*\(RTDS\)/);
+  assertMatch(noAdsSds[1], /clusters\[0\]: ADS must be configured .*\(secret 'ca'\)/);
   const google = load(`dynamic_resources:
   ads_config:
     api_type: GRPC

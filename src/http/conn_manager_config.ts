@@ -15,6 +15,7 @@ import { create } from "@bufbuild/protobuf";
 import { RouteConfigurationSchema } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
 import { RouteTable } from "../router/route_table.ts";
 import type { ScopedRouteSet } from "../router/scoped_routes.ts";
+import { ecdsHttpFilter } from "./ecds_filter.ts";
 import type { HttpFilterFactoryCb } from "./filter.ts";
 import { LocalReplyRules } from "./local_reply.ts";
 import { Http1CodecStats, HttpConnManagerStats } from "../stats/data_path_stats.ts";
@@ -229,6 +230,12 @@ export function compileConnectionManager(
   const scopes = spec.case === "scopedRoutes" ? server.scopedRoutes!.build(spec.value) : undefined;
   const filterFactories: HttpFilterFactoryCb[] = [];
   for (const f of hcm.httpFilters) {
+    if (f.configType.case === "configDiscovery") {
+      filterFactories.push(
+        ecdsHttpFilter(f.name, f.configType.value, server, `http.${hcm.statPrefix}`),
+      );
+      continue;
+    }
     const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
     const factory = typeUrl
       ? extensions.byType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1))

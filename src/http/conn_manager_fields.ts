@@ -55,7 +55,14 @@ export const CONN_MANAGER_FIELDS: FieldTable = {
       "strip_any_host_port",
       "strip_trailing_host_dot",
     ],
-    [`${HCM}.HttpFilter`]: ["name", "typed_config", "is_optional"],
+    [`${HCM}.HttpFilter`]: ["name", "typed_config", "config_discovery", "is_optional"],
+    // ECDS (http/ecds_filter.ts, xds/ecds_provider.ts).
+    "envoy.config.core.v3.ExtensionConfigSource": [
+      "config_source",
+      "default_config",
+      "apply_default_config_without_warming",
+      "type_urls",
+    ],
     [`${HCM}.HttpConnectionManager.HcmAccessLogOptions`]: [
       "access_log_flush_interval",
       "flush_access_log_on_new_request",

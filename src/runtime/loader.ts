@@ -1,8 +1,9 @@
 /**
  * The runtime loader on the main thread (Envoy's `Runtime::LoaderImpl`): builds the layers of
- * `layered_runtime` (static, disk, admin; RTDS is not supported yet), merges them into a
- * snapshot, keeps the admin layer's overrides (`/runtime_modify`), reloads disk layers when
- * their symlink root changes, and keeps Envoy's `runtime.*` stats.
+ * `layered_runtime` (static, disk, admin, RTDS), merges them into a snapshot, keeps the admin
+ * layer's overrides (`/runtime_modify`), reloads disk layers when their symlink root changes,
+ * takes each RTDS layer's `Runtime` resource from its subscription (xds/rtds.ts: an RTDS layer
+ * is empty until its first update), and keeps Envoy's `runtime.*` stats.
  *
  * @module
  */
@@ -16,6 +17,9 @@ import type { Scope } from "../stats/store.ts";
 import { readDiskLayer } from "./disk_layer.ts";
 import { entryFromString, flattenStaticLayer } from "./entry.ts";
 import { type RuntimeEntry, type RuntimeLayerData, Snapshot } from "./snapshot.ts";
+import { configSourceProblems } from "../xds/config_source.ts";
+import { RTDS } from "../xds/resource_types.ts";
+import type { JsonObject } from "@bufbuild/protobuf";
 
 const log = getLogger("runtime");
 
@@ -29,7 +33,7 @@ export interface RuntimeConfigIssue {
 
 /**
  * The checks Envoy makes when it builds the loader: unique layer names, at most one admin
- * layer, static layers without lists or nulls; RTDS layers are reported as unsupported.
+ * layer, static layers without lists or nulls, RTDS layers with a usable `rtds_config`.
  */
 export function checkLayeredRuntime(config: LayeredRuntime | undefined): RuntimeConfigIssue[] {
   const issues: RuntimeConfigIssue[] = [];
@@ -52,11 +56,18 @@ export function checkLayeredRuntime(config: LayeredRuntime | undefined): Runtime
       }
       admin = true;
     } else if (spec.case === "rtdsLayer") {
-      issues.push({
-        path: `${path}.rtds_layer`,
-        message: "runtime discovery service (RTDS) layers",
-        unsupported: true,
-      });
+      const cs = spec.value.rtdsConfig;
+      if (!cs) {
+        issues.push({ path: `${path}.rtds_layer.rtds_config`, message: "rtds_config is required" });
+      } else {
+        for (const p of configSourceProblems(cs, RTDS)) {
+          issues.push({
+            path: `${path}.rtds_layer.rtds_config${p.field ? "." + p.field : ""}`,
+            message: p.message,
+            unsupported: p.unsupported,
+          });
+        }
+      }
     } else if (spec.case === "staticLayer") {
       try {
         flattenStaticLayer(spec.value);
@@ -111,6 +122,10 @@ class RuntimeStats {
   }
 }
 
+type RtdsConfig = Extract<RuntimeLayer["layerSpecifier"], { case: "rtdsLayer" }>["value"][
+  "rtdsConfig"
+];
+
 /** Thrown by `mergeValues` when there is no admin layer; the admin answers 503. */
 export class NoAdminLayerError extends Error {
   constructor() {
@@ -128,6 +143,8 @@ export class RuntimeLoader {
   readonly #admin: Map<string, RuntimeEntry> | undefined;
   #snapshot = new Snapshot();
   #watchers: Deno.FsWatcher[] = [];
+  /** Each RTDS layer's values, by layer name (empty until its first update). */
+  readonly #rtds = new Map<string, Record<string, RuntimeEntry>>();
 
   /**
    * @param config the bootstrap's `layered_runtime` (checked by `checkLayeredRuntime`).
@@ -170,6 +187,29 @@ export class RuntimeLoader {
     this.loadNewSnapshot();
   }
 
+  /** The RTDS layers: layer name, `Runtime` resource name and config source. */
+  rtdsLayers(): { layer: string; resource: string; configSource: NonNullable<RtdsConfig> }[] {
+    const out = [];
+    for (const l of this.#layers) {
+      const spec = l.layerSpecifier;
+      if (spec.case === "rtdsLayer" && spec.value.rtdsConfig) {
+        out.push({ layer: l.name, resource: spec.value.name, configSource: spec.value.rtdsConfig });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Sets RTDS layer `layer` to `values` (a `Runtime` resource's `layer`; undefined when it was
+   * removed) and takes a new snapshot.
+   *
+   * @throws {Error} when the values are not a valid layer (the update is refused, nothing changes).
+   */
+  setRtdsLayer(layer: string, values: JsonObject | undefined): void {
+    this.#rtds.set(layer, flattenStaticLayer(values ?? {}));
+    this.loadNewSnapshot();
+  }
+
   /** Counts a use of a deprecated feature (`runtime.deprecated_feature_use`). */
   countDeprecatedFeatureUse(): void {
     this.#stats.deprecatedFeatureUse.inc();
@@ -198,6 +238,8 @@ export class RuntimeLoader {
         }
       } else if (spec.case === "adminLayer") {
         layers.push({ name: layer.name, entries: Object.fromEntries(this.#admin!) });
+      } else if (spec.case === "rtdsLayer") {
+        layers.push({ name: layer.name, entries: this.#rtds.get(layer.name) ?? {} });
       }
     }
     const s = this.#stats;

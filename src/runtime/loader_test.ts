@@ -165,11 +165,38 @@ Deno.test("layered_runtime checks", () => {
     "layered_runtime.layers[0].static_layer",
     "layered_runtime.layers[1].name",
     "layered_runtime.layers[2]",
-    "layered_runtime.layers[3].rtds_layer",
+    "layered_runtime.layers[3].rtds_layer.rtds_config",
   ]);
   assertEquals(issues[0].message, "Invalid runtime entry value for x");
   assertEquals(issues[1].message, "Duplicate layer name: a");
   assert(issues[2].message.startsWith("Too many admin layers"));
-  assert(issues[3].unsupported);
+  assertEquals(issues[3].message, "rtds_config is required");
   assertEquals(checkLayeredRuntime(undefined), []);
+});
+
+Deno.test("an RTDS layer is empty until set; a new value takes a new snapshot; invalid values are refused and the layer kept", () => {
+  const store = new Store();
+  const seen: Snapshot[] = [];
+  const loader = new RuntimeLoader(
+    layered({
+      layers: [
+        { name: "static", static_layer: { a: 1 } },
+        { name: "rtds", rtds_layer: { name: "rt", rtds_config: { ads: {} } } },
+      ],
+    }),
+    store,
+    "svc",
+    (s) => seen.push(s),
+  );
+  assertEquals(loader.rtdsLayers().map((l) => [l.layer, l.resource]), [["rtds", "rt"]]);
+  assertEquals(loader.snapshot().layers.map((l) => l.name), ["static", "rtds"]);
+  assertEquals(loader.snapshot().getInteger("a", 0), 1);
+  loader.setRtdsLayer("rtds", { a: 5, b: { c: "x" } });
+  assertEquals(seen.length, 2);
+  assertEquals(loader.snapshot().getInteger("a", 0), 5);
+  assertEquals(loader.snapshot().get("b.c"), "x");
+  throws(() => loader.setRtdsLayer("rtds", { a: [1] }), /Invalid runtime entry value for a/);
+  assertEquals(loader.snapshot().getInteger("a", 0), 5);
+  loader.setRtdsLayer("rtds", undefined);
+  assertEquals(loader.snapshot().getInteger("a", 0), 1);
 });

@@ -5,7 +5,16 @@ import type { FieldTable } from "../config/field_support.ts";
 export const RUNTIME_FIELDS: FieldTable = {
   implemented: {
     "envoy.config.bootstrap.v3.LayeredRuntime": ["layers"],
-    "envoy.config.bootstrap.v3.RuntimeLayer": ["name", "static_layer", "disk_layer", "admin_layer"],
+    "envoy.config.bootstrap.v3.RuntimeLayer": [
+      "name",
+      "static_layer",
+      "disk_layer",
+      "admin_layer",
+      "rtds_layer",
+    ],
+    // RTDS (xds/rtds.ts): the layer names a `Runtime` resource from its config source.
+    "envoy.config.bootstrap.v3.RuntimeLayer.RtdsLayer": ["name", "rtds_config"],
+    "envoy.service.runtime.v3.Runtime": ["name", "layer"],
     "envoy.config.bootstrap.v3.RuntimeLayer.DiskLayer": [
       "symlink_root",
       "subdirectory",
@@ -13,6 +22,4 @@ export const RUNTIME_FIELDS: FieldTable = {
     ],
     "envoy.config.bootstrap.v3.RuntimeLayer.AdminLayer": [],
   },
-  // checkLayeredRuntime refuses RTDS layers by name.
-  checked: { "envoy.config.bootstrap.v3.RuntimeLayer": ["rtds_layer"] },
 };

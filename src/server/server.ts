@@ -244,7 +244,11 @@ export class Server implements AdminServer {
   #certificates(fresh = false): CertificateListing {
     const now = Date.now();
     if (fresh || !this.#certs || now - this.#certsAt > 60_000) {
-      this.#certs = listCertificates(this.bootstrap, this.extensions, now);
+      const d = this.#xds?.dumpState();
+      this.#certs = listCertificates(this.bootstrap, this.extensions, now, {
+        listeners: d ? [...d.listeners.values()].map((l) => l.config) : [],
+        clusters: d ? [...d.clusters.values()].map((c) => c.config) : [],
+      });
       this.#certsAt = now;
     }
     return this.#certs;
@@ -522,6 +526,7 @@ export class Server implements AdminServer {
       drainTimeMs: this.options.drainTimeS * 1000,
       staticPort: (name) => this.#ports[name],
       node: localNode(b, this.options, this.extensions),
+      runtime: this.#runtime,
     });
     if (this.options.configPath && this.options.mode === "serve") {
       this.#reloader = new BootstrapReloader(

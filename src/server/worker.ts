@@ -49,6 +49,8 @@ import {
 import { RouteConfigProviders } from "../xds/route_config_provider.ts";
 import { ScopedRouteProviders } from "../xds/scoped_route_provider.ts";
 import { applyDynamicUpdate, type DynamicUpdate } from "../xds/worker_updates.ts";
+import { applySdsSecrets } from "../extensions/transport_sockets/tls/sds_registry.ts";
+import { applyEcdsConfigs } from "../http/ecds_filter.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -161,6 +163,9 @@ class WorkerServer {
     // Envoy numbers threads; the main thread is 1 in our logs, workers follow.
     setThreadId(init.workerId + 2);
     setRuntimeSnapshot(init.runtime);
+    // SDS secrets first: static listeners and clusters build their TLS contexts with them.
+    if (init.dynamic?.secrets) applySdsSecrets(init.dynamic.secrets);
+    if (init.dynamic?.ecds) applyEcdsConfigs(init.dynamic.ecds);
     drainManager().setHealthCheckFailed(init.healthCheckFailed);
     this.#drainTimeMs = o.drainTimeS * 1000;
     this.#drainStrategy = o.drainStrategy;

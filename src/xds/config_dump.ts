@@ -2,7 +2,9 @@
  * The dynamic parts of `/config_dump`, as Envoy's config trackers show them: CDS clusters
  * (`dynamic_active_clusters`, `dynamic_warming_clusters`), LDS listeners (`dynamic_listeners`
  * with `active_state`, `warming_state`, `error_state`), RDS route configurations
- * (`dynamic_route_configs`) and EDS assignments (`dynamic_endpoint_configs`), each with its
+ * (`dynamic_route_configs`), EDS assignments (`dynamic_endpoint_configs`) and SDS secrets
+ * (`dynamic_active_secrets`, `dynamic_warming_secrets`, private keys redacted) and ECDS
+ * filter configs (`EcdsConfigDump.ecds_filters`), each with its
  * `version_info` and `last_updated`; `error_state` is the last rejected update of the resource
  * (`admin.v3.UpdateFailureState`).
  *
@@ -16,6 +18,7 @@ import type { UpdateFailureState, Versioned, XdsManager } from "./xds_manager.ts
 
 const ADMIN = "type.googleapis.com/envoy.admin.v3.";
 const ROUTE_CONFIG = "envoy.config.route.v3.RouteConfiguration";
+const SECRET = "envoy.extensions.transport_sockets.tls.v3.Secret";
 
 /** Proto JSON of a message with its `@type`, secrets redacted. */
 function typed(m: Message): JsonObject {
@@ -132,6 +135,38 @@ export function addDynamicSections(
       ...(r.error ? { error_state: errorState(r.error) } : {}),
     })),
   );
+  const secrets = section("SecretsConfigDump");
+  const supplied = d.secrets.filter((st) => st.current);
+  set(
+    secrets,
+    "dynamic_active_secrets",
+    supplied.map((st) => ({
+      name: st.name,
+      ...state(st.current!, "secret"),
+      ...(st.error ? { error_state: errorState(st.error) } : {}),
+    })),
+  );
+  // A secret not supplied yet shows its name only, as Envoy's warming secrets do.
+  set(
+    secrets,
+    "dynamic_warming_secrets",
+    d.secrets.filter((st) => !st.current).map((st) => ({
+      name: st.name,
+      secret: { "@type": `type.googleapis.com/${SECRET}`, name: st.name },
+      ...(st.error ? { error_state: errorState(st.error) } : {}),
+    })),
+  );
+  // ECDS filter configs get a section of their own, as in Envoy.
+  const ecds = d.ecds.filter((st) => st.current || st.error);
+  if (ecds.length > 0) {
+    sections.push({
+      "@type": `${ADMIN}EcdsConfigDump`,
+      ecds_filters: ecds.map((st) => ({
+        ...(st.current ? state(st.current, "ecds_filter") : {}),
+        ...(st.error ? { error_state: errorState(st.error) } : {}),
+      })),
+    });
+  }
   if (includeEds) {
     const eds = d.endpoints.filter((e) => e.current).map((e) =>
       state(e.current!, "endpoint_config")

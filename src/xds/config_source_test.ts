@@ -70,9 +70,7 @@ Deno.test("ADS and gRPC sources are checked; aggregated api types and self are r
 });
 
 Deno.test("resource types not applied yet are refused for any source", () => {
-  const sds = RESOURCE_TYPES.get(
-    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
-  )!;
+  const leds = RESOURCE_TYPES.get("type.googleapis.com/envoy.config.endpoint.v3.LbEndpoint")!;
   const cs = source({ configSourceSpecifier: { case: "path", value: "/x" } });
-  assertMatch(configSourceProblems(cs, sds)[0].message, /SDS .* is not supported yet/);
+  assertMatch(configSourceProblems(cs, leds)[0].message, /LEDS .* is not supported yet/);
 });

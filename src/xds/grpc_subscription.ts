@@ -18,6 +18,8 @@ import {
 } from "../../proto/gen/envoy/service/route/v3/rds_pb.ts";
 import { ScopedRoutesDiscoveryService } from "../../proto/gen/envoy/service/route/v3/srds_pb.ts";
 import { EndpointDiscoveryService } from "../../proto/gen/envoy/service/endpoint/v3/eds_pb.ts";
+import { SecretDiscoveryService } from "../../proto/gen/envoy/service/secret/v3/sds_pb.ts";
+import { RuntimeDiscoveryService } from "../../proto/gen/envoy/service/runtime/v3/rtds_pb.ts";
 import type {
   DeltaDiscoveryRequest,
   DeltaDiscoveryResponse,
@@ -244,6 +246,20 @@ export class GrpcXds {
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamEndpoints(r, { signal });
         delta = (r, signal) => c.client.deltaEndpoints(r, { signal });
+        break;
+      }
+      case "SDS": {
+        const c = this.#client(SecretDiscoveryService, api);
+        cluster = c.cluster;
+        sotw = (r, signal) => c.client.streamSecrets(r, { signal });
+        delta = (r, signal) => c.client.deltaSecrets(r, { signal });
+        break;
+      }
+      case "RTDS": {
+        const c = this.#client(RuntimeDiscoveryService, api);
+        cluster = c.cluster;
+        sotw = (r, signal) => c.client.streamRuntime(r, { signal });
+        delta = (r, signal) => c.client.deltaRuntime(r, { signal });
         break;
       }
       default:

@@ -47,6 +47,15 @@ export const SRDS = type("envoy.config.route.v3.ScopedRouteConfiguration", "SRDS
 /** Virtual hosts on demand (delta only), named `<route config>/<virtual host>`. */
 export const VHDS = type("envoy.config.route.v3.VirtualHost", "VHDS", true, true);
 
+/** Secret discovery (TLS certificates and validation contexts). */
+export const SDS = type("envoy.extensions.transport_sockets.tls.v3.Secret", "SDS", true);
+
+/** Runtime discovery (RTDS layers). */
+export const RTDS = type("envoy.service.runtime.v3.Runtime", "RTDS", true);
+
+/** Extension config discovery (ECDS filter configs). */
+export const ECDS = type("envoy.config.core.v3.TypedExtensionConfig", "ECDS", true);
+
 /** Every type xDS defines, by type URL; those not supported are refused (issue 13). */
 export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
   [
@@ -54,9 +63,9 @@ export const RESOURCE_TYPES: ReadonlyMap<string, ResourceType> = new Map(
     CDS,
     EDS,
     RDS,
-    type("envoy.extensions.transport_sockets.tls.v3.Secret", "SDS", false),
-    type("envoy.service.runtime.v3.Runtime", "RTDS", false),
-    type("envoy.config.core.v3.TypedExtensionConfig", "ECDS", false),
+    SDS,
+    RTDS,
+    ECDS,
     VHDS,
     SRDS,
     type("envoy.config.endpoint.v3.LbEndpoint", "LEDS", false),

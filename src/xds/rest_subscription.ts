@@ -26,6 +26,9 @@ const PATHS: Readonly<Record<string, string>> = {
   CDS: "/v3/discovery:clusters",
   RDS: "/v3/discovery:routes",
   EDS: "/v3/discovery:endpoints",
+  SDS: "/v3/discovery:secrets",
+  RTDS: "/v3/discovery:runtime",
+  ECDS: "/v3/discovery:extension_configs",
 };
 
 /** Where and how often to poll. */

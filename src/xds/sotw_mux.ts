@@ -118,7 +118,11 @@ export class SotwMux {
   #deliver(t: TypeState, result: DecodeResult): string[] {
     const errors: string[] = [];
     for (const w of t.watches) {
-      const error = w.deliver(filtered(result, w.names));
+      const mine = filtered(result, w.names);
+      // As Envoy's GrpcMuxImpl: a watch of named resources hears only of responses that
+      // carry one of them (a wildcard watch hears of every one: an empty one removes all).
+      if (mine.ok && w.names.length > 0 && mine.update.resources.length === 0) continue;
+      const error = w.deliver(mine);
       if (error !== undefined) errors.push(error);
     }
     return errors;

@@ -19,6 +19,11 @@ import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { drainManager, gradualShare } from "../server/drain_manager.ts";
 import type { DrainStrategy } from "../server/options.ts";
 import { Cluster } from "../upstream/cluster.ts";
+import { applyEcdsConfigs, type EcdsConfigUpdate } from "../http/ecds_filter.ts";
+import {
+  applySdsSecrets,
+  type SdsSecretUpdate,
+} from "../extensions/transport_sockets/tls/sds_registry.ts";
 import type { PrioritySetSnapshot } from "../upstream/priority_set.ts";
 
 const log = getLogger("upstream");
@@ -42,10 +47,12 @@ export interface ListenerChange {
 }
 
 /**
- * What changed, applied in this order: clusters, route tables, listeners, then removals of
- * listeners and clusters (a listener's routes may name a cluster it replaces).
+ * What changed, applied in this order: SDS secrets, ECDS filter configs, clusters, route tables, listeners, then
+ * removals of listeners and clusters (a listener's routes may name a cluster it replaces).
  */
 export interface DynamicUpdate {
+  secrets?: SdsSecretUpdate[];
+  ecds?: EcdsConfigUpdate[];
   clusters?: ClusterChange[];
   routes?: RouteConfiguration[];
   /** SRDS: the scopes of a `scoped_routes` (by its name), replacing what it had. */
@@ -69,6 +76,8 @@ let generation = 0;
 /** Applies `u` to the worker; a part that fails is logged and the rest still applies. */
 export function applyDynamicUpdate(w: WorkerTarget, u: DynamicUpdate): void {
   const cm = w.ctx.clusterManager;
+  if (u.secrets) applySdsSecrets(u.secrets);
+  if (u.ecds) applyEcdsConfigs(u.ecds);
   for (const c of u.clusters ?? []) {
     try {
       const cluster = new Cluster(c.config, {

@@ -53,6 +53,16 @@ import { checkScopes } from "../router/scoped_routes.ts";
 import { checkVhdsSource, VhdsInterest, withVirtualHosts } from "./vhds.ts";
 import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
+import { type RtdsTarget, startRtds } from "./rtds.ts";
+import { EcdsProvider, ecdsRefs, type EcdsState, warmsFor } from "./ecds_provider.ts";
+import { applyEcdsConfigs } from "../http/ecds_filter.ts";
+import {
+  clusterSockets,
+  listenerSockets,
+  SdsProvider,
+  sdsRefs,
+  type SecretState,
+} from "./sds_provider.ts";
 import type { ClusterChange, DynamicUpdate, ListenerChange } from "./worker_updates.ts";
 
 const log = getLogger("config");
@@ -75,6 +85,8 @@ export interface XdsManagerDeps {
   staticPort(name: string): number | undefined;
   /** The node (proto JSON) REST requests carry. */
   node: JsonObject;
+  /** The runtime, whose RTDS layers subscribe here. */
+  runtime?: RtdsTarget;
 }
 
 /** A resource in service, with the version of the update that brought it. */
@@ -264,6 +276,8 @@ export class XdsManager {
   readonly #decode: DecodeContext;
   readonly #env: SubscriptionEnv;
   readonly #grpc: GrpcXds;
+  readonly #sds: SdsProvider;
+  readonly #ecds: EcdsProvider;
   /** Static clusters and listeners (the bootstrap's; a reload replaces them). */
   #staticClusters = new Map<string, ClusterConfig>();
   #staticListeners = new Map<string, Listener>();
@@ -281,6 +295,7 @@ export class XdsManager {
   #cdsVersion = "";
   #ldsVersion = "";
   #cds: Subscription | undefined;
+  #rtds: Subscription[] = [];
   #lds: Subscription | undefined;
   #ldsStarted = false;
   /** Init targets still pending ("cds", "lds", "cluster:<name>", "route:<name>", ...). */
@@ -338,6 +353,29 @@ export class XdsManager {
     for (const l of deps.bootstrap.staticResources?.listeners ?? []) {
       this.#staticListeners.set(l.name, l);
     }
+    this.#sds = new SdsProvider({
+      store: deps.ctx.stats,
+      decode: this.#decode,
+      env: this.#env,
+      post: (secrets) => this.#post({ secrets }),
+      onReady: (key) => {
+        this.#settle(`secret:${key}`);
+        this.#ready(`secret:${key}`);
+      },
+    });
+    this.#ecds = new EcdsProvider({
+      store: deps.ctx.stats,
+      decode: this.#decode,
+      env: this.#env,
+      post: (ecds) => {
+        applyEcdsConfigs(ecds);
+        this.#post({ ecds });
+      },
+      onReady: (key) => {
+        this.#settle(`ecds:${key}`);
+        this.#ready(`ecds:${key}`);
+      },
+    });
   }
 
   get #store() {
@@ -363,6 +401,29 @@ export class XdsManager {
       for (const ref of srdsRefs(l)) {
         if (!this.#scopedRds(ref).ready) this.#initTargets.add(`srds:${ref.name}`);
       }
+    }
+    // Static listeners and clusters wait for their SDS secrets too (the server's init does).
+    const sockets = [
+      ...[...this.#staticListeners.values()].flatMap(listenerSockets),
+      ...[...this.#staticClusters.values()].flatMap(clusterSockets),
+    ];
+    for (const ref of sdsRefs(sockets)) {
+      const st = this.#sds.secret(ref);
+      if (!st.ready) this.#initTargets.add(`secret:${st.key}`);
+    }
+    for (const ref of [...this.#staticListeners.values()].flatMap(ecdsRefs)) {
+      const st = this.#ecds.config(ref);
+      if (!st.ready && warmsFor(ref)) this.#initTargets.add(`ecds:${st.key}`);
+    }
+    if (this.#deps.runtime) {
+      for (const l of this.#deps.runtime.rtdsLayers()) this.#initTargets.add(`rtds:${l.layer}`);
+      this.#rtds = startRtds(
+        this.#deps.runtime,
+        this.#store,
+        this.#decode,
+        this.#env,
+        (layer) => this.#ready(`rtds:${layer}`),
+      );
     }
     const d = this.#deps.bootstrap.dynamicResources;
     if (d?.ldsConfig) this.#initTargets.add("lds");
@@ -403,6 +464,9 @@ export class XdsManager {
     }
     for (const s of this.#srds.values()) s.subscription?.stop();
     for (const e of this.#eds.values()) e.subscription?.stop();
+    this.#sds.stop();
+    this.#ecds.stop();
+    for (const r of this.#rtds) r.stop();
     for (const w of this.#warmingClusters.values()) w.cluster.destroy();
     this.#grpc.stop();
   }
@@ -532,7 +596,10 @@ export class XdsManager {
     this.#updateClusterGauges();
     if (this.#initializing) this.#initTargets.add(`cluster:${name}`);
     if (cluster.info.type === "EDS") this.#startEds(cluster);
-    cluster.initialize().then(() => {
+    const secrets = sdsRefs(clusterSockets(cluster.config)).map((r) =>
+      this.#sds.whenReady(this.#sds.secret(r))
+    );
+    Promise.all([cluster.initialize(), ...secrets]).then(() => {
       if (this.#warmingClusters.get(name) !== entry || this.#stopped) return;
       this.#warmingClusters.delete(name);
       this.#activateCluster(entry, dynamic);
@@ -1029,6 +1096,14 @@ export class XdsManager {
     for (const ref of srdsRefs(l)) {
       if (!this.#scopedRds(ref).ready) waiting.add(`srds:${ref.name}`);
     }
+    for (const ref of sdsRefs(listenerSockets(l))) {
+      const st = this.#sds.secret(ref);
+      if (!st.ready) waiting.add(`secret:${st.key}`);
+    }
+    for (const ref of ecdsRefs(l)) {
+      const st = this.#ecds.config(ref);
+      if (!st.ready && warmsFor(ref)) waiting.add(`ecds:${st.key}`);
+    }
     const cm = this.#deps.ctx.clusterManager;
     for (const c of routeClusters(l)) {
       if (this.#warmingClusters.has(c) && !cm.get(c)) waiting.add(`cluster:${c}`);
@@ -1222,7 +1297,14 @@ export class XdsManager {
     for (const r of this.#routes.values()) if (r.current) routes.push(r.current.config);
     const scopes = [...this.#srds.values()].filter((s) => s.current)
       .map((s) => ({ name: s.name, scopes: s.current!.config }));
-    return { clusters, routes, scopes, listeners };
+    return {
+      secrets: this.#sds.snapshot(),
+      ecds: this.#ecds.snapshot(),
+      clusters,
+      routes,
+      scopes,
+      listeners,
+    };
   }
 
   // ---- config dump ----
@@ -1240,6 +1322,8 @@ export class XdsManager {
     routes: ReadonlyMap<string, RouteState>;
     scopedRoutes: ReadonlyMap<string, SrdsState>;
     endpoints: EdsState[];
+    secrets: SecretState[];
+    ecds: EcdsState[];
   } {
     return {
       cdsVersion: this.#cdsVersion,
@@ -1253,6 +1337,8 @@ export class XdsManager {
       routes: this.#routes,
       scopedRoutes: this.#srds,
       endpoints: [...this.#eds.values()],
+      secrets: [...this.#sds.states()],
+      ecds: [...this.#ecds.states()],
     };
   }
 }

@@ -1,7 +1,8 @@
 /**
  * What `/certs` lists and `server.days_until_first_cert_expiring` tracks: every TLS context of
  * the bootstrap (filter chains, clusters, transport_socket_matches), read as the workers read
- * them — static secrets resolved and SDS files read as they are now — in Envoy's
+ * them — static secrets resolved, SDS files read as they are now, secrets SDS over xDS
+ * supplied (a context still waiting for one is listed without it) — in Envoy's
  * `admin.v3.Certificates` form: per context, the trusted CAs (`ca_cert`) and each certificate's
  * leaf (`cert_chain`) with path, serial, SANs, days until expiration and validity.
  *
@@ -12,6 +13,8 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { Bootstrap } from "../../../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
 import type { TransportSocket } from "../../../../proto/gen/envoy/config/core/v3/base_pb.ts";
+import type { Listener } from "../../../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
+import type { Cluster } from "../../../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import type {
   DownstreamTlsContext,
   UpstreamTlsContext,
@@ -37,19 +40,27 @@ export interface CertificateListing {
   daysUntilFirstExpiring?: number;
 }
 
-/** Lists the certificates of every TLS context in `b` at time `nowMs`. */
+/**
+ * Lists the certificates of every TLS context in `b` (and of the `dynamic` listeners and
+ * clusters LDS and CDS brought) at time `nowMs`; secrets SDS over xDS supplied are those this
+ * isolate holds.
+ */
 export function listCertificates(
   b: Bootstrap,
   extensions: ExtensionRegistry,
   nowMs = Date.now(),
+  dynamic: { listeners: readonly Listener[]; clusters: readonly Cluster[] } = {
+    listeners: [],
+    clusters: [],
+  },
 ): CertificateListing {
   const sockets: TransportSocket[] = [];
-  for (const l of b.staticResources?.listeners ?? []) {
+  for (const l of [...(b.staticResources?.listeners ?? []), ...dynamic.listeners]) {
     for (const c of [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) {
       if (c.transportSocket) sockets.push(c.transportSocket);
     }
   }
-  for (const c of b.staticResources?.clusters ?? []) {
+  for (const c of [...(b.staticResources?.clusters ?? []), ...dynamic.clusters]) {
     if (c.transportSocket) sockets.push(c.transportSocket);
     for (const m of c.transportSocketMatches) {
       if (m.transportSocket) sockets.push(m.transportSocket);

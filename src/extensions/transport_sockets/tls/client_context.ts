@@ -49,6 +49,9 @@ const log = getLogger("connection");
 const VERIFY_FAILED =
   "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:TLS_error_end";
 
+/** Envoy's transport failure reason while SDS has not supplied a secret. */
+const NOT_READY = "TLS error: Secret is not supplied by SDS";
+
 /** Builds a cluster's upstream TLS handshakes. */
 export class ClientTlsFactory implements UpstreamTransportSocketFactory {
   #s!: ClientTlsSettings;
@@ -56,6 +59,7 @@ export class ClientTlsFactory implements UpstreamTransportSocketFactory {
   /** Sessions to resume, newest last. */
   readonly #sessions: Uint8Array[] = [];
   #localFacts: TlsConnectionInfo | undefined;
+  #ready = false;
   /** The cluster scopes seen, for `client_ssl_socket_factory.ssl_context_update_by_sds`. */
   readonly #scopes = new Set<Scope>();
 
@@ -80,6 +84,8 @@ export class ClientTlsFactory implements UpstreamTransportSocketFactory {
 
   #build(s: ClientTlsSettings): void {
     this.#s = s;
+    // Envoy's NotReadySslSocket: until SDS supplies every secret, connections fail.
+    this.#ready = !s.pending;
     this.#validator = s.validation ? new CertValidator(s.validation) : undefined;
     const cert = s.certificates[0];
     this.#localFacts = cert ? localCertificateFacts(cert.leaf) : undefined;
@@ -96,8 +102,16 @@ export class ClientTlsFactory implements UpstreamTransportSocketFactory {
     scope: Scope,
     done: (err: Error | undefined, result?: UpstreamHandshake) => void,
   ): void {
-    const stats = sslStats(scope);
     if (!this.#scopes.has(scope)) this.#scopes.add(scope);
+    if (!this.#ready) {
+      scope.counter("client_ssl_socket_factory.upstream_context_secrets_not_ready").inc();
+      try {
+        raw.close();
+      } catch { /* already closed */ }
+      done(new Error(NOT_READY));
+      return;
+    }
+    const stats = sslStats(scope);
     const s = this.#s;
     const cert = s.certificates[0];
     const sock = tls.connect({

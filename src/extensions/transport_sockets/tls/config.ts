@@ -12,7 +12,12 @@ import type {
 } from "../../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.ts";
 import { unpackAny } from "../../../config/any.ts";
 import type { ExtensionFactory, TransportSocketContext } from "../../../config/extensions.ts";
-import { SecretManager, secretManagerOf, type SecretResolver } from "./secret_manager.ts";
+import {
+  SecretManager,
+  secretManagerOf,
+  type SecretResolver,
+  type SecretSource,
+} from "./secret_manager.ts";
 import {
   type Problems,
   readClientContext,
@@ -122,9 +127,7 @@ export const tlsTransportSocketFactory: ExtensionFactory = {
       readServerContext(c, throwingProblems(opts.where), opts.handshakeTimeoutMs, resolver);
     const first = manager.resolver();
     const factory = new ServerTlsFactory(read(first));
-    for (const src of first.used) {
-      src.subscribe(() => factory.rebuild(() => read(manager.resolver())));
-    }
+    for (const src of first.used) rebuildOnChange(src, factory, () => read(manager.resolver()));
     return factory;
   },
   createUpstreamTransportSocket(config, where, ctx) {
@@ -137,12 +140,28 @@ export const tlsTransportSocketFactory: ExtensionFactory = {
       readClientContext(c, throwingProblems(where), resolver);
     const first = manager.resolver();
     const factory = new ClientTlsFactory(read(first));
-    for (const src of first.used) {
-      src.subscribe(() => factory.rebuild(() => read(manager.resolver())));
-    }
+    for (const src of first.used) rebuildOnChange(src, factory, () => read(manager.resolver()));
     return factory;
   },
 };
+
+/**
+ * Rebuilds `factory` when `src` changes, holding it weakly: a replaced listener or cluster's
+ * contexts are collected with it (SDS over xDS sees a listener update after another), and the
+ * subscription goes at the next change after that.
+ */
+function rebuildOnChange<S>(
+  src: SecretSource,
+  factory: { rebuild(read: () => S): void },
+  read: () => S,
+): void {
+  const ref = new WeakRef(factory);
+  const unsubscribe = src.subscribe(() => {
+    const f = ref.deref();
+    if (f) f.rebuild(read);
+    else unsubscribe();
+  });
+}
 
 /** The isolate's secret manager, made with its context's static secrets. */
 function managerOf(ctx: TransportSocketContext): SecretManager {

@@ -94,6 +94,11 @@ export interface TlsContextSettings {
   alpn: string[];
   certificates: CertificateSettings[];
   validation?: ValidationSettings;
+  /**
+   * A secret SDS over xDS has not supplied yet is named: the context is not ready (Envoy
+   * refuses handshakes until it is) and checks that need it are left until it comes.
+   */
+  pending?: boolean;
 }
 
 /** Downstream (server) settings. */
@@ -139,6 +144,8 @@ export interface SecretLookup {
     field: string,
     p: Problems,
   ): CertificateValidationContext | undefined;
+  /** Whether `sds` names a secret SDS over xDS has not supplied yet. */
+  isPending?(sds: SdsSecretConfig): boolean;
 }
 
 /** Reads `common` for a server (`server` true) or client. */
@@ -191,12 +198,17 @@ function readCommon(
   if (params && params.ecdhCurves.length > 0) {
     checkSameSet(params.ecdhCurves, RUSTLS_CURVES, "ECDH curve", `${at}.tls_params.ecdh_curves`, p);
   }
+  let pending = false;
+  const isPending = (sds: SdsSecretConfig) => {
+    if (secrets?.isPending?.(sds)) pending = true;
+  };
   const certificates = (common?.tlsCertificates ?? []).map((c, i) =>
     readCertificate(c, `${at}.tls_certificates[${i}]`, p)
   ).filter((c): c is CertificateSettings => c !== undefined);
   common?.tlsCertificateSdsSecretConfigs.forEach((sds, i) => {
     const field = `${at}.tls_certificate_sds_secret_configs[${i}]`;
     const secret = lookup(secrets, p, field)?.tlsCertificate(sds, field, p);
+    if (!secret) isPending(sds);
     const c = secret && readCertificate(secret, `${field} (secret '${sds.name}')`, p);
     if (c) certificates.push(c);
   });
@@ -207,6 +219,7 @@ function readCommon(
   } else if (vc?.case === "validationContextSdsSecretConfig") {
     const field = `${at}.validation_context_sds_secret_config`;
     const secret = lookup(secrets, p, field)?.validationContext(vc.value, field, p);
+    if (!secret) isPending(vc.value);
     if (secret) validation = readValidation(secret, `${field} (secret '${vc.value.name}')`, p);
   } else if (vc?.case === "combinedValidationContext") {
     const combined = vc.value;
@@ -216,13 +229,15 @@ function readCommon(
     if (sds) {
       const f = `${field}.validation_context_sds_secret_config`;
       const dynamic = lookup(secrets, p, f)?.validationContext(sds, f, p);
+      if (!dynamic) isPending(sds);
       // Envoy merges the dynamic context into the default one (protobuf MergeFrom).
       if (dynamic) merged = mergeValidation(merged, dynamic);
     }
-    validation = readValidation(merged, `${field}.default_validation_context`, p);
+    // The merged context is checked once the secret comes (alone it may lack the CA).
+    if (!pending) validation = readValidation(merged, `${field}.default_validation_context`, p);
   }
   const alpn = common?.alpnProtocols ?? [];
-  return { minVersion, maxVersion, alpn, certificates, validation };
+  return { minVersion, maxVersion, alpn, certificates, validation, pending };
 }
 
 function lookup(
@@ -492,7 +507,7 @@ export function readServerContext(
     p.unsupported(`ocsp_staple_policy ${OcspPolicy[c.ocspStaplePolicy]}`, "ocsp_staple_policy");
   }
   const requireClientCertificate = c.requireClientCertificate ?? false;
-  if (requireClientCertificate && !common.validation) {
+  if (requireClientCertificate && !common.validation && !common.pending) {
     p.report(
       "require_client_certificate needs a validation context to check the certificate with",
       "require_client_certificate",

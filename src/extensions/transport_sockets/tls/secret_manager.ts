@@ -9,8 +9,9 @@
  * open connections keep theirs. A change that does not load keeps the previous secrets, is
  * logged and counted (`sds.<name>.update_rejected`).
  *
- * Remote SDS (gRPC, later with xDS) plugs in as another {@linkcode SecretSource}: a source of
- * named secrets that tells its subscribers when they change.
+ * SDS over xDS (`ads`, a gRPC `api_config_source`) is another {@linkcode SecretSource}
+ * (sds_registry.ts), fed by the main thread; a secret it has not supplied yet is not ready:
+ * the context waits for it rather than failing (`SecretResolver.pending`).
  *
  * Files are polled (a stat every 500 ms on an unreferenced timer) rather than watched with
  * `Deno.watchFs`, whose watcher would keep an isolate alive and sees a symlink swap only as
@@ -32,6 +33,14 @@ import { formatIssue } from "../../../config/errors.ts";
 import { unpackAny } from "../../../config/any.ts";
 import type { Scope } from "../../../stats/store.ts";
 import { type Problems, type SecretLookup, secretProblems } from "./context_config.ts";
+import {
+  isXdsSecretSource,
+  sdsSourceKey,
+  XdsSecretSource,
+  xdsSecretSource,
+} from "./sds_registry.ts";
+import { configSourceProblems } from "../../../xds/config_source.ts";
+import { SDS } from "../../../xds/resource_types.ts";
 
 const log = getLogger("secret");
 const POLL_MS = 500;
@@ -194,6 +203,15 @@ export class SecretManager {
   source(sds: SdsSecretConfig, field: string, p: Problems): SecretSource | undefined {
     const cs = sds.sdsConfig;
     if (!cs) return this.#static;
+    if (isXdsSecretSource(cs)) {
+      const problems = configSourceProblems(cs, SDS);
+      for (const pr of problems) {
+        const at = `${field}.sds_config${pr.field ? "." + pr.field : ""}`;
+        if (pr.unsupported) p.unsupported(pr.message, at);
+        else p.report(pr.message, at);
+      }
+      return problems.length > 0 ? undefined : xdsSecretSource(sdsSourceKey(cs));
+    }
     const spec = cs.configSourceSpecifier;
     let path: string;
     let watched: string | undefined;
@@ -226,13 +244,25 @@ export class SecretManager {
 export class SecretResolver implements SecretLookup {
   /** The sources looked at, to subscribe to for updates. */
   readonly used = new Set<SecretSource>();
+  /** A secret SDS over xDS has not supplied yet was named: the context is not ready. */
+  pending = false;
   constructor(readonly manager: SecretManager) {}
+
+  isPending(sds: SdsSecretConfig): boolean {
+    return isXdsSecretSource(sds.sdsConfig) &&
+      xdsSecretSource(sdsSourceKey(sds.sdsConfig!)).get(sds.name) === undefined;
+  }
 
   #secret(sds: SdsSecretConfig, field: string, p: Problems): Secret | undefined {
     const src = this.manager.source(sds, field, p);
     if (!src) return undefined;
     this.used.add(src);
     const s = src.get(sds.name);
+    if (!s && src instanceof XdsSecretSource) {
+      // Not supplied yet (or the initial fetch ended without it): not ready, not an error.
+      this.pending = true;
+      return undefined;
+    }
     if (!s) {
       // Envoy's own message for a missing static secret.
       p.report(

@@ -6,6 +6,8 @@ import { SecretSchema } from "../../../../proto/gen/envoy/extensions/transport_s
 import { testCerts } from "../../../../tests/tls_certs.ts";
 import type { Problems } from "./context_config.ts";
 import { SecretManager } from "./secret_manager.ts";
+import { applySdsSecrets, sdsSourceKey } from "./sds_registry.ts";
+import { ConfigSourceSchema } from "../../../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 
 const reg = builtinExtensions();
 
@@ -69,4 +71,42 @@ Deno.test("SecretManager: a file of Secret resources (path_config_source) is rea
   assertEquals(new SecretManager([], reg).resolver().tlsCertificate(sds, "f", p2), undefined);
   assert(p2.all.length > 0);
   assertMatch(p2.all[0], /cannot load SDS file .*private key does not match/);
+});
+
+Deno.test("SecretManager: a secret SDS over xDS has not supplied is pending, not an error; once applied it resolves and subscribers hear of it", () => {
+  const m = new SecretManager([], reg);
+  const cs = create(ConfigSourceSchema, {
+    configSourceSpecifier: { case: "ads", value: {} },
+    resourceApiVersion: 2,
+  });
+  const sds = create(SdsSecretConfigSchema, { name: "xds_ca", sdsConfig: cs });
+  const r = m.resolver();
+  const p = collect();
+  assertEquals(r.validationContext(sds, "f", p), undefined);
+  assertEquals(p.all, []);
+  assert(r.pending && r.isPending(sds));
+  let heard = 0;
+  for (const src of r.used) src.subscribe(() => heard++);
+  applySdsSecrets([{
+    source: sdsSourceKey(cs),
+    name: "xds_ca",
+    secret: create(SecretSchema, {
+      name: "xds_ca",
+      type: { case: "validationContext", value: { allowExpiredCertificate: true } },
+    }),
+  }]);
+  assertEquals(heard, 1);
+  const again = m.resolver();
+  assertEquals(again.validationContext(sds, "f", p)?.allowExpiredCertificate, true);
+  assert(!again.pending && !again.isPending(sds));
+});
+
+Deno.test("SecretManager: an SDS config source that cannot serve secrets is refused with its field", () => {
+  const m = new SecretManager([], reg);
+  const cs = create(ConfigSourceSchema, {
+    configSourceSpecifier: { case: "apiConfigSource", value: { apiType: 2 } },
+  });
+  const p = collect();
+  m.resolver().tlsCertificate(create(SdsSecretConfigSchema, { name: "c", sdsConfig: cs }), "f", p);
+  assertMatch(p.all[0], /^f\.sds_config\.api_config_source\.grpc_services: .*single gRPC service/);
 });

@@ -47,6 +47,7 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
   #certs!: ServedCertificate[];
   #validator: CertValidator | undefined;
   #options!: tls.TLSSocketOptions;
+  #ready = false;
   /** The listener scopes seen, for `server_ssl_socket_factory.ssl_context_update_by_sds`. */
   readonly #scopes = new Set<Scope>();
 
@@ -72,6 +73,9 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
 
   #build(s: ServerTlsSettings): void {
     this.#s = s;
+    // Envoy's NotReadySslSocket: until SDS supplies every secret, handshakes are refused.
+    this.#ready = !s.pending;
+    if (!this.#ready) return;
     const v = s.validation;
     this.#validator = v ? new CertValidator(v) : undefined;
     this.#certs = s.certificates.map((c) => ({
@@ -127,8 +131,14 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
     scope: Scope,
     onReady: () => void,
   ): void {
-    const stats = sslStats(scope);
     if (!this.#scopes.has(scope)) this.#scopes.add(scope);
+    if (!this.#ready) {
+      scope.counter("server_ssl_socket_factory.downstream_context_secrets_not_ready").inc();
+      log.debug(() => `[C${conn.id}] TLS error: Secret is not supplied by SDS`);
+      conn.close();
+      return;
+    }
+    const stats = sslStats(scope);
     const sock = new tls.TLSSocket(new ConnDuplex(raw, initial), this.#options);
     let done = false;
     let timer: CoarseTimer | undefined;

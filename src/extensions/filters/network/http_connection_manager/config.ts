@@ -15,6 +15,7 @@ import { ConfigSourceSchema } from "../../../../../proto/gen/envoy/config/core/v
 import { configSourceProblems } from "../../../../xds/config_source.ts";
 import { RDS } from "../../../../xds/resource_types.ts";
 import { scopedRoutesProblems } from "../../../../xds/scoped_route_provider.ts";
+import { ecdsFilterProblems } from "../../../../http/ecds_filter.ts";
 
 /** Factory for the HTTP connection manager. */
 export const httpConnectionManagerFactory: ExtensionFactory = {
@@ -30,8 +31,20 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
     const hcm = config as HttpConnectionManager;
     const chain = hcm.httpFilters.map((f) => ({
       name: f.name,
-      typeUrl: f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined,
+      typeUrl: f.configType.case === "typedConfig"
+        ? f.configType.value.typeUrl
+        : f.configType.case === "configDiscovery"
+        ? f.configType.value.typeUrls[0]
+        : undefined,
     }));
+    hcm.httpFilters.forEach((f, i) => {
+      if (f.configType.case !== "configDiscovery") return;
+      for (const p of ecdsFilterProblems(f.name, f.configType.value, ctx.extensions)) {
+        const field = `http_filters[${i}].config_discovery.${p.field}`;
+        if (p.unsupported) ctx.unsupported(p.message, field);
+        else ctx.report(p.message, field);
+      }
+    });
     checkTerminalOrder(
       ctx.extensions,
       chain,
