@@ -416,6 +416,46 @@ transport_socket:
   }
 });
 
+Deno.test("health check transport_socket_match_criteria picks the checks' transport socket from transport_socket_matches: a plaintext cluster's checks speak TLS to nginx's TLS port", async () => {
+  const c = await testCerts();
+  const nginx = await nginxTls(c);
+  const proxy = await Proxy.start(httpConfig({
+    routes: `- match: { prefix: "/" }\n  route: { cluster: mixed }`,
+    clusters: staticCluster(
+      "mixed",
+      nginx.openPort,
+      `health_checks:
+- timeout: 2s
+  interval: 0.2s
+  unhealthy_threshold: 1
+  healthy_threshold: 1
+  http_health_check: { path: /healthz }
+  transport_socket_match_criteria: { hc: tls }
+transport_socket_matches:
+- name: tls-for-checks
+  match: { hc: tls }
+  transport_socket:
+    name: envoy.transport_sockets.tls
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+      sni: example.com
+`,
+    ),
+  }));
+  try {
+    // Without the criteria the checks would be plaintext HTTP to a TLS port, and fail.
+    const s = await adminStatsWhen(
+      proxy.adminPort,
+      (s) => s["cluster.mixed.health_check.success"] >= 1,
+    );
+    assertEquals(s["cluster.mixed.health_check.failure"], 0);
+    assert(s["cluster.mixed.ssl.handshake"] >= 1);
+  } finally {
+    await proxy.stop();
+    await nginx.stop();
+  }
+});
+
 Deno.test({
   name:
     "HTTP/2 health checks through the cluster's TLS transport socket: scheme https, no ALPN the context does not configure",

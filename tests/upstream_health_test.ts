@@ -76,6 +76,7 @@ Deno.test("health checks take a host out and back; traffic avoids it meanwhile",
   const a = controlled("a");
   const b = controlled("b");
   const eventLog = tempFile("", ".log");
+  const sinkLog = tempFile("", ".log");
   const p = await Proxy.start(
     httpConfig({
       routes: ROUTES,
@@ -91,6 +92,11 @@ health_checks:
   unhealthy_threshold: 2
   healthy_threshold: 2
   event_log_path: ${eventLog}
+  event_logger:
+  - name: envoy.health_check.event_sink.file
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.health_check.event_sinks.file.v3.HealthCheckEventFileSink
+      event_log_path: ${sinkLog}
   http_health_check: { path: /healthz }`,
       ),
     }),
@@ -139,6 +145,14 @@ health_checks:
       if (events.length >= 4) break;
       await new Promise((r) => setTimeout(r, 20));
     }
+    // The event_logger file sink gets the same events.
+    let sunk: string[] = [];
+    while (Date.now() < deadline) {
+      sunk = Deno.readTextFileSync(sinkLog).split("\n").filter(Boolean);
+      if (sunk.length >= events.length) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assertEquals(sunk.slice(0, 4).map((l) => JSON.parse(l)), events.slice(0, 4));
     const ofA = events.filter((e) =>
       (e.host as { socket_address: { port_value: number } }).socket_address.port_value === a.port
     ).map(({ timestamp: _, ...e }) => e);

@@ -40,6 +40,7 @@ export type ExtensionCategory =
   | "envoy.tracers"
   | "envoy.stats_sinks"
   | "envoy.health_checkers"
+  | "envoy.health_check.event_sinks"
   | "envoy.load_balancing_policies"
   | "envoy.compression.compressor"
   | "envoy.compression.decompressor"

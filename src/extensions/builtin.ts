@@ -19,6 +19,7 @@ import { tlsInspectorFactory } from "./filters/listener/tls_inspector/config.ts"
 import { httpInspectorFactory } from "./filters/listener/http_inspector/config.ts";
 import { proxyProtocolFactory } from "./filters/listener/proxy_protocol/config.ts";
 import { originalDstListenerFilterFactory } from "./filters/listener/original_dst/config.ts";
+import { healthCheckEventFileSinkFactory } from "./health_check/event_sinks/file/config.ts";
 import { upstreamProxyProtocolFactory } from "./transport_sockets/proxy_protocol/config.ts";
 import { rawBufferFactory } from "./transport_sockets/raw_buffer/config.ts";
 import { tlsTransportSocketFactory } from "./transport_sockets/tls/config.ts";
@@ -82,6 +83,7 @@ export function builtinExtensions(): ExtensionRegistry {
       httpInspectorFactory,
       proxyProtocolFactory,
       originalDstListenerFilterFactory,
+      healthCheckEventFileSinkFactory,
       ...networkInputFactories,
       ipMatcherFactory,
       fixedHeapFactory,

@@ -10,7 +10,7 @@ import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/clus
 import { type ClusterInfo, parseCluster } from "./cluster_info.ts";
 import { type DnsResolver, SystemDnsResolver } from "./dns.ts";
 import { DnsMembership, SYSTEM_TIMERS, type Timers } from "./dns_cluster.ts";
-import type { HostDescription, HostMetadata } from "./host.ts";
+import { type HostDescription, type HostMetadata, TRANSPORT_SOCKET_MATCH } from "./host.ts";
 import type { UpstreamTransportSocketFactory } from "../network/transport_socket.ts";
 import type { Random } from "./lb_base.ts";
 import { type HostSetPolicy, type MembershipCallback, PrioritySet } from "./priority_set.ts";
@@ -18,7 +18,13 @@ import type { Scope } from "../stats/store.ts";
 import { type ClusterMainStats, clusterMainStats } from "./cluster_stats.ts";
 import { HashLbStats } from "./hash_lb_stats.ts";
 import { HostHealthTracker } from "./host_health.ts";
-import { anyTraffic, type CheckConn, HealthChecker, HealthCheckStats } from "./health_checker.ts";
+import {
+  anyTraffic,
+  type CheckConn,
+  HealthChecker,
+  type HealthCheckEventLog,
+  HealthCheckStats,
+} from "./health_checker.ts";
 import { OutlierDetector, OutlierStats } from "./outlier_detection.ts";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { HostEvent } from "./host_monitor.ts";
@@ -168,7 +174,12 @@ export class Cluster {
           ...(deps.transportSocketFor
             ? {
               transportSocket: (raw: Deno.Conn, host: HostDescription) => {
-                const f = deps.transportSocketFor!(info, host.metadata);
+                // transport_socket_match_criteria stands in for the host's match labels.
+                const labels = info.healthCheck?.transportSocketMatch;
+                const f = deps.transportSocketFor!(
+                  info,
+                  labels ? { [TRANSPORT_SOCKET_MATCH]: labels } : host.metadata,
+                );
                 if (!f) return undefined;
                 return new Promise<CheckConn>((resolve, reject) =>
                   f.connect(raw, { address: host.address }, scope, (err, tls) => {
@@ -179,13 +190,8 @@ export class Cluster {
               },
             }
             : {}),
-          ...(info.healthCheck.eventLogPath && deps.openEventLog
-            ? {
-              eventLog: deps.openEventLog(
-                info.healthCheck.eventLogPath,
-                "envoy.data.core.v3.HealthCheckEvent",
-              ),
-            }
+          ...(info.healthCheck.eventLogPaths.length > 0 && deps.openEventLog
+            ? { eventLog: eventLogs(info.healthCheck.eventLogPaths, deps.openEventLog) }
             : {}),
         }, random);
         this.healthChecker = checker;
@@ -281,4 +287,15 @@ function setStaticHosts(set: PrioritySet, hosts: readonly HostDescription[], inf
   for (let p = 0; p < levels; p++) {
     set.updateHosts(p, hosts.filter((h) => h.priority === p), info.hostSetPolicy);
   }
+}
+
+/** One health check event log writing to every path (`event_log_path`, file sinks). */
+function eventLogs(
+  paths: readonly string[],
+  open: NonNullable<ClusterDeps["openEventLog"]>,
+): HealthCheckEventLog {
+  const logs = paths.map((p) => open(p, "envoy.data.core.v3.HealthCheckEvent"));
+  return logs.length === 1 ? logs[0] : (event) => {
+    for (const log of logs) log(event);
+  };
 }

@@ -127,6 +127,8 @@ export const CLUSTER_FIELDS: FieldTable = {
       "always_log_health_check_failures",
       "always_log_health_check_success",
       "event_log_path",
+      "event_logger",
+      "transport_socket_match_criteria",
     ],
     "envoy.config.core.v3.HealthCheck.GrpcHealthCheck": [
       "service_name",
@@ -231,8 +233,6 @@ export const CLUSTER_FIELDS: FieldTable = {
     "envoy.config.cluster.v3.OutlierDetection": ["monitors"],
     "envoy.config.core.v3.HealthCheck": [
       "custom_health_check",
-      "event_logger",
-      "transport_socket_match_criteria",
       "tls_options",
     ],
     "envoy.config.core.v3.HealthCheck.HttpHealthCheck": ["service_name_matcher"],

@@ -47,7 +47,7 @@ import type {
   UpstreamTransportSocketFactory,
 } from "../network/transport_socket.ts";
 import type { TransportSocketContext } from "../config/extensions.ts";
-import type { HostMetadata } from "./host.ts";
+import { type HostMetadata, TRANSPORT_SOCKET_MATCH } from "./host.ts";
 import {
   allocateCircuitBreakerMemory,
   DEFAULT_THRESHOLDS,
@@ -115,9 +115,6 @@ export interface PoolClusterInfo {
     transportSocket?: Any;
   }[];
 }
-
-/** The endpoint metadata key `transport_socket_matches` look at. */
-const TRANSPORT_SOCKET_MATCH = "envoy.transport_socket_match";
 
 /** Whether every key of `match` is in `labels` with an equal value (an empty match: always). */
 function labelsMatch(

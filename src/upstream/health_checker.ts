@@ -30,6 +30,9 @@ import {
   parseGrpcHealthCheck,
 } from "./grpc_health_check.ts";
 import { durationMs } from "../common/duration.ts";
+import { unpackAny } from "../config/any.ts";
+import { HEALTH_CHECK_EVENT_FILE_SINK as FILE_SINK } from "../extensions/health_check/event_sinks/file/config.ts";
+import type { HealthCheckEventFileSink } from "../../proto/gen/envoy/extensions/health_check/event_sinks/file/v3/file_pb.ts";
 import { HeaderMap } from "../http/header_map.ts";
 import { Http2CheckClient } from "./http2_check_client.ts";
 
@@ -84,11 +87,19 @@ export interface HealthCheckConfig {
   readonly healthyEdgeIntervalMs: number;
   readonly alwaysLogHealthCheckFailures: boolean;
   readonly alwaysLogHealthCheckSuccess: boolean;
-  /** `event_log_path`: where health check events go (empty: nowhere). */
-  readonly eventLogPath: string;
+  /**
+   * Where health check events go: `event_log_path` and the paths of the `event_logger` file
+   * sinks (none: nowhere).
+   */
+  readonly eventLogPaths: readonly string[];
   readonly check: HttpCheck | TcpCheck | GrpcCheck;
   /** The cluster's upstream_proxy_protocol: each check connection starts with its header. */
   readonly proxyProtocol?: UpstreamProxyProtocol;
+  /**
+   * `transport_socket_match_criteria`: the labels that pick the checks' transport socket from
+   * the cluster's `transport_socket_matches` instead of the host's own metadata.
+   */
+  readonly transportSocketMatch?: JsonObject;
 }
 
 /** `RequestMethod` names by number (METHOD_UNSPECIFIED is GET). */
@@ -130,15 +141,22 @@ export function parseHealthCheck(
   if (!intervalMs) problems.push(`${at}.interval: required, and greater than 0`);
   if (hc.unhealthyThreshold === undefined) problems.push(`${at}.unhealthy_threshold: required`);
   if (hc.healthyThreshold === undefined) problems.push(`${at}.healthy_threshold: required`);
-  if (hc.eventLogger.length > 0) {
-    problems.push(
-      `${at}.event_logger: health check event sinks are not supported yet; use event_log_path`,
-    );
-  }
-  if (hc.transportSocketMatchCriteria || hc.tlsOptions) {
-    problems.push(
-      `${at}: health checks over TLS (transport_socket_match_criteria, tls_options) are not supported yet`,
-    );
+  const eventLogPaths = hc.eventLogPath ? [hc.eventLogPath] : [];
+  hc.eventLogger.forEach((sink, i) => {
+    const any = sink.typedConfig;
+    if (any?.typeUrl.endsWith("/" + FILE_SINK)) {
+      const path = unpackAny<HealthCheckEventFileSink>(any)?.eventLogPath;
+      if (path && !eventLogPaths.includes(path)) eventLogPaths.push(path);
+    } else {
+      problems.push(
+        `${at}.event_logger[${i}]: health check event sink '${
+          any?.typeUrl ?? sink.name
+        }' is not supported (only ${FILE_SINK})`,
+      );
+    }
+  });
+  if (hc.tlsOptions) {
+    problems.push(`${at}.tls_options: ALPN for health checks is not supported yet`);
   }
   let check: HttpCheck | TcpCheck | GrpcCheck | undefined;
   const c = hc.healthChecker;
@@ -232,8 +250,11 @@ export function parseHealthCheck(
     healthyEdgeIntervalMs: durationMs(hc.healthyEdgeInterval, intervalMs),
     alwaysLogHealthCheckFailures: hc.alwaysLogHealthCheckFailures,
     alwaysLogHealthCheckSuccess: hc.alwaysLogHealthCheckSuccess,
-    eventLogPath: hc.eventLogPath,
+    eventLogPaths,
     check,
+    ...(hc.transportSocketMatchCriteria
+      ? { transportSocketMatch: hc.transportSocketMatchCriteria }
+      : {}),
   };
 }
 

@@ -16,6 +16,9 @@ export interface Locality {
   readonly subZone: string;
 }
 
+/** The endpoint metadata key `transport_socket_matches` look at. */
+export const TRANSPORT_SOCKET_MATCH = "envoy.transport_socket_match";
+
 /** An endpoint's `metadata.filter_metadata`: JSON per filter name (e.g. `envoy.lb`). */
 export type HostMetadata = Readonly<Record<string, JsonObject>>;
 
