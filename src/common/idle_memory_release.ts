@@ -169,6 +169,24 @@ function mallocTrim(): MallocTrim | undefined {
   }
 }
 
+let gcFn: GcFunction | undefined | null = null;
+let trimFn: MallocTrim | undefined | null = null;
+
+/**
+ * One full, synchronous garbage collection of this isolate, then `malloc_trim`: gives the
+ * freed heap pages and malloc's free arena pages back to the OS. Shared by the idle release
+ * below and the overload manager's `shrink_heap` action (Envoy's releases tcmalloc's free
+ * memory). Returns false, doing nothing, where the runtime offers no `gc`.
+ */
+export function releaseFreeMemory(): boolean {
+  if (gcFn === null) gcFn = isolateGc();
+  if (gcFn === undefined) return false;
+  if (trimFn === null) trimFn = mallocTrim();
+  gcFn({ type: "major", execution: "sync" });
+  trimFn?.();
+  return true;
+}
+
 let started = false;
 const log = getLogger("main");
 const mib = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1);
@@ -188,22 +206,16 @@ export function startIdleMemoryRelease(
     allocatedBytes: () => v8.getHeapStatistics().total_allocated_bytes ?? 0,
     physicalBytes: () => v8.getHeapStatistics().total_physical_size,
   };
-  // Made before the first collection, not at start-up (a context costs ~1 MB).
-  let gc: GcFunction | undefined;
-  let trim: MallocTrim | undefined | null = null;
+  // `gc` is made before the first collection, not at start-up (a context costs ~1 MB).
   const release = new IdleMemoryRelease(
     probe,
     () => {
-      gc ??= isolateGc();
-      if (gc === undefined) {
+      const before = probe.physicalBytes();
+      const t0 = performance.now();
+      if (!releaseFreeMemory()) {
         clearInterval(id);
         return;
       }
-      if (trim === null) trim = mallocTrim();
-      const before = probe.physicalBytes();
-      const t0 = performance.now();
-      gc({ type: "major", execution: "sync" });
-      trim?.();
       log.debug(() =>
         `idle: heap ${mib(before)} -> ${mib(probe.physicalBytes())} MiB in ${
           (performance.now() - t0).toFixed(1)

@@ -21,6 +21,7 @@ import { durationMs } from "../common/duration.ts";
 import type { Counter } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import { runtimeSnapshot } from "../runtime/runtime.ts";
+import { releaseFreeMemory } from "../common/idle_memory_release.ts";
 
 /** How often a timer scaled by `reduce_timeouts` looks at the scale again. */
 const RESCALE_CHECK_MS = 1000;
@@ -298,10 +299,9 @@ export class OverloadState {
   /**
    * Declares this isolate's overload stats in `stats` (each configured load shed point's
    * `overload.<point>.shed_load_count`) and starts `shrink_heap` here: every `intervalMs`
-   * while the action is saturated, a full garbage collection, which returns the freed heap
-   * pages to the system (Envoy releases tcmalloc's free memory), counted in
-   * `overload.envoy.overload_actions.shrink_heap.shrink_count`. V8 offers it to embedders only
-   * behind `--expose-gc`, which is set here, for this purpose only.
+   * while the action is saturated, a full garbage collection and `malloc_trim`, which return
+   * the freed heap and arena pages to the system (Envoy releases tcmalloc's free memory),
+   * counted in `overload.envoy.overload_actions.shrink_heap.shrink_count`.
    */
   attach(stats: Scope, intervalMs = 10_000): void {
     for (const [name, slot] of Object.entries(LOAD_SHED_POINT_SLOTS)) {
@@ -311,11 +311,9 @@ export class OverloadState {
     }
     if (!this.#configured.has(Slot.shrinkHeap) || this.#shrinkTimer) return;
     const shrinkCount = stats.counter("overload.envoy.overload_actions.shrink_heap.shrink_count");
-    const gc = exposeGc();
     this.#shrinkTimer = setInterval(() => {
       if (!this.saturated(Slot.shrinkHeap)) return;
-      gc();
-      shrinkCount.inc();
+      if (releaseFreeMemory()) shrinkCount.inc();
     }, intervalMs);
     Deno.unrefTimer(this.#shrinkTimer);
   }
@@ -325,17 +323,6 @@ export class OverloadState {
     clearInterval(this.#shrinkTimer);
     this.#shrinkTimer = undefined;
   }
-}
-
-/** V8's `gc()`, made available through node:v8's flags and node:vm (as Node programs do). */
-function exposeGc(): () => void {
-  const process = (globalThis as unknown as {
-    process: { getBuiltinModule(id: string): unknown };
-  }).process;
-  const v8 = process.getBuiltinModule("node:v8") as { setFlagsFromString(f: string): void };
-  const vm = process.getBuiltinModule("node:vm") as { runInNewContext(code: string): unknown };
-  v8.setFlagsFromString("--expose-gc");
-  return vm.runInNewContext("gc") as () => void;
 }
 
 /** The bootstrap's listeners, in order: each has its connection count slot. */
