@@ -129,7 +129,11 @@ const SYMBOLS = {
   getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
 } as const;
+
+/** fcntl's "duplicate, close-on-exec" command. */
+const F_DUPFD_CLOEXEC = 1030;
 
 /** Why descriptors cannot be reached here (another OS, no FFI permission, no libc), or undefined. */
 export function socketFdUnavailable(): string | undefined {
@@ -223,6 +227,14 @@ export class SocketFds {
       if (s.getpeername(fd, this.#sa, this.#lenBytes) !== 0) out.push(fd);
     }
     return out;
+  }
+
+  /**
+   * A second descriptor of the same socket, closed on exec (a spawned process, such as the
+   * next hot-restart epoch, never inherits it); -1 when the kernel refused.
+   */
+  dup(fd: number): number {
+    return this.lib.symbols.fcntl(fd, F_DUPFD_CLOEXEC, 0);
   }
 
   /** setsockopt with an int value; false when the kernel refused it. */
