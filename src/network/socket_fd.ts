@@ -190,15 +190,30 @@ export class SocketFds {
     const local = conn.localAddr as Deno.NetAddr;
     const remote = conn.remoteAddr as Deno.NetAddr;
     if (local.transport !== "tcp" || remote.transport !== "tcp") return -1;
+    // The runtime's own descriptor of this open connection (no other socket can have its
+    // number while it is open): its two ports are enough to confirm the property still means
+    // that, without parsing the addresses (TLS takes this path for every connection).
+    const hint = fdHint(conn);
+    if (hint !== undefined && this.#portsAre(hint, local.port, remote.port)) return hint;
     const lip = ipBytes(local.hostname), rip = ipBytes(remote.hostname);
     if (!lip || !rip) return -1;
-    const hint = fdHint(conn);
-    if (hint !== undefined && this.#is(hint, lip, local.port, rip, remote.port)) return hint;
     const max = fdTableSize();
     for (let fd = 0; fd < max; fd++) {
       if (this.#is(fd, lip, local.port, rip, remote.port)) return fd;
     }
     return -1;
+  }
+
+  /** Whether `fd` is a socket bound to port `lport` and connected to port `rport`. */
+  #portsAre(fd: number, lport: number, rport: number): boolean {
+    const s = this.lib.symbols, sa = this.#sa;
+    // The port is at bytes 2-3, big-endian, in sockaddr_in and sockaddr_in6 alike.
+    this.#len[0] = 128;
+    if (s.getsockname(fd, sa, this.#lenBytes) !== 0 || ((sa[2] << 8) | sa[3]) !== lport) {
+      return false;
+    }
+    this.#len[0] = 128;
+    return s.getpeername(fd, sa, this.#lenBytes) === 0 && ((sa[2] << 8) | sa[3]) === rport;
   }
 
   /** Whether `fd` is a socket bound to lip:lport and connected to rip:rport. */
