@@ -3,13 +3,15 @@ import tls from "node:tls";
 import { assert, assertEquals } from "../../../testing/assert.ts";
 import { testCerts } from "../../../../tests/tls_certs.ts";
 import { nativeSocket } from "./native_socket.ts";
+import { IPPROTO_TCP, SocketFds } from "../../../network/socket_fd.ts";
 import { TlsStream } from "./tls_stream.ts";
 
+const TCP_NODELAY = 1;
 const openFds = () => [...Deno.readDirSync("/proc/self/fd")].length;
 
 Deno.test({
   name:
-    "nativeSocket: TLS on a second descriptor of an accepted Deno.Conn whose ClientHello was read ahead; half-close kept; both descriptors closed at the end",
+    "nativeSocket: TLS on a second descriptor of an accepted Deno.Conn whose ClientHello was read ahead; Nagle stays off; half-close kept; both descriptors closed at the end",
   ignore: Deno.build.os !== "linux",
   async fn() {
     const c = await testCerts();
@@ -18,6 +20,7 @@ Deno.test({
     const before = openFds();
     const serverSide = (async () => {
       const raw = await l.accept();
+      raw.setNoDelay(true);
       // A listener filter (tls_inspector) read the ClientHello.
       const hello = new Uint8Array(16 * 1024);
       const n = await raw.read(hello);
@@ -29,6 +32,10 @@ Deno.test({
         key: Deno.readTextFileSync(c.serverKey),
       });
       await new Promise((r) => sock.once("secure", r));
+      // TCP_NODELAY is an option of the socket, set by the listener through the Deno.Conn; the
+      // second descriptor's handle leaves it set, so Nagle stays off.
+      const fds = SocketFds.get()!;
+      assertEquals(fds.getInt(fds.fdOf(raw), IPPROTO_TCP, TCP_NODELAY), 1);
       const stream = new TlsStream(sock);
       const buf = new Uint8Array(64);
       let got = "";
