@@ -15,6 +15,10 @@
  * - `node_tls_net_peek`: a `node:net` server whose accepted socket is read first (as a listener
  *   filter reads the ClientHello), the bytes put back with `unshift`, then wrapped in a server
  *   `TLSSocket`: node:tls feeds the put-back bytes to its engine and stays on the native handle.
+ * - `node_tls_fd`: what denvoy's downstream TLS does where it can reach descriptors: accepted by
+ *   `Deno.listen`, the ClientHello read from the `Deno.Conn` (as tls_inspector does), then a
+ *   `net.Socket` on a second descriptor of the socket, the ClientHello put back, a server
+ *   `TLSSocket` over it (src/extensions/transport_sockets/tls/native_socket.ts).
  *
  * Reported: server CPU µs per echo (user + system from /proc, min and median over rounds
  * interleaved across servers, the first round dropped as warm-up), server CPU per full TLS 1.3
@@ -32,6 +36,7 @@ import tls from "node:tls";
 import { parseArgs } from "node:util";
 import { benchTempDir, makeCert } from "./harness.ts";
 import { ConnDuplex, TlsStream } from "../src/extensions/transport_sockets/tls/tls_stream.ts";
+import { nativeSocket } from "../src/extensions/transport_sockets/tls/native_socket.ts";
 
 const MODES = [
   "plain",
@@ -40,6 +45,7 @@ const MODES = [
   "node_tls_events",
   "node_tls_net",
   "node_tls_net_peek",
+  "node_tls_fd",
 ];
 const MSG = 1024;
 const CONNS = 8;
@@ -79,6 +85,19 @@ async function serve(mode: string, port: number, cert: string, key: string): Pro
         sock.on("data", (d) => sock.write(d));
       });
     }).listen(port, hostname);
+  } else if (mode === "node_tls_fd") {
+    const secureContext = tls.createSecureContext({ cert, key });
+    for await (const c of Deno.listen({ hostname, port })) {
+      const hello = new Uint8Array(16 * 1024);
+      c.read(hello).then((n) => {
+        const raw = nativeSocket(c, hello.slice(0, n ?? 0));
+        if (!raw) throw new Error("no descriptor (run with -A on Linux)");
+        const sock = new tls.TLSSocket(raw, { isServer: true, secureContext });
+        sock.on("error", () => {});
+        sock.on("close", () => c.close());
+        sock.once("secure", () => echo(new TlsStream(sock)));
+      }, () => c.close());
+    }
   } else if (mode === "node_tls_net") {
     tls.createServer({ cert, key }, (sock) => {
       sock.on("data", (d) => sock.write(d));

@@ -358,7 +358,7 @@ Deno.test("TLS bad input: plaintext HTTP, a garbage ClientHello and a stalled ha
   }
 });
 
-Deno.test("tls_inspector + server_names: the ClientHello the listener filter read is replayed into the chosen chain's TLS handshake", async () => {
+Deno.test("proxy_protocol + tls_inspector + server_names: the ClientHello the listener filters read (after a PROXY header, or without one) is replayed into the chosen chain's TLS handshake", async () => {
   const c = await testCerts();
   const up = echoUpstream([]);
   const chain = (name: string, cert: string, key: string) => `
@@ -394,6 +394,10 @@ static_resources:
   - name: https
     address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
     listener_filters:
+    - name: envoy.filters.listener.proxy_protocol
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol
+        allow_requests_without_proxy_protocol: true
     - name: envoy.filters.listener.tls_inspector
       typed_config:
         "@type": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector
@@ -416,11 +420,15 @@ ${indent(staticCluster("backend", up.port), 2)}
       }).output()).stdout,
     );
     assertMatch(out, /subject=CN = ecdsa\.example\.com/);
+    // A PROXY v1 header, then the TLS handshake on the same connection.
+    const pp = await https(c, port, ["--haproxy-protocol"]);
+    assertEquals(JSON.parse(pp.out).xfp, "https", pp.err);
     const s = await adminStatsWhen(
       proxy.adminPort,
-      (s) => s[`listener.127.0.0.1_${port}.ssl.handshake`] === 2,
+      (s) => s[`listener.127.0.0.1_${port}.ssl.handshake`] === 3,
     );
-    assertEquals(s["http.example_com.downstream_rq_2xx"], 1);
+    assertEquals(s["http.example_com.downstream_rq_2xx"], 2);
+    assertEquals(s["proxy_proto.versions.v1.found"], 1);
   } finally {
     await proxy.stop();
     await up.close();

@@ -129,7 +129,11 @@ const SYMBOLS = {
   getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
 } as const;
+
+/** fcntl's "duplicate, close-on-exec" command. */
+const F_DUPFD_CLOEXEC = 1030;
 
 /** Why descriptors cannot be reached here (another OS, no FFI permission, no libc), or undefined. */
 export function socketFdUnavailable(): string | undefined {
@@ -186,15 +190,30 @@ export class SocketFds {
     const local = conn.localAddr as Deno.NetAddr;
     const remote = conn.remoteAddr as Deno.NetAddr;
     if (local.transport !== "tcp" || remote.transport !== "tcp") return -1;
+    // The runtime's own descriptor of this open connection (no other socket can have its
+    // number while it is open): its two ports are enough to confirm the property still means
+    // that, without parsing the addresses (TLS takes this path for every connection).
+    const hint = fdHint(conn);
+    if (hint !== undefined && this.#portsAre(hint, local.port, remote.port)) return hint;
     const lip = ipBytes(local.hostname), rip = ipBytes(remote.hostname);
     if (!lip || !rip) return -1;
-    const hint = fdHint(conn);
-    if (hint !== undefined && this.#is(hint, lip, local.port, rip, remote.port)) return hint;
     const max = fdTableSize();
     for (let fd = 0; fd < max; fd++) {
       if (this.#is(fd, lip, local.port, rip, remote.port)) return fd;
     }
     return -1;
+  }
+
+  /** Whether `fd` is a socket bound to port `lport` and connected to port `rport`. */
+  #portsAre(fd: number, lport: number, rport: number): boolean {
+    const s = this.lib.symbols, sa = this.#sa;
+    // The port is at bytes 2-3, big-endian, in sockaddr_in and sockaddr_in6 alike.
+    this.#len[0] = 128;
+    if (s.getsockname(fd, sa, this.#lenBytes) !== 0 || ((sa[2] << 8) | sa[3]) !== lport) {
+      return false;
+    }
+    this.#len[0] = 128;
+    return s.getpeername(fd, sa, this.#lenBytes) === 0 && ((sa[2] << 8) | sa[3]) === rport;
   }
 
   /** Whether `fd` is a socket bound to lip:lport and connected to rip:rport. */
@@ -223,6 +242,14 @@ export class SocketFds {
       if (s.getpeername(fd, this.#sa, this.#lenBytes) !== 0) out.push(fd);
     }
     return out;
+  }
+
+  /**
+   * A second descriptor of the same socket, closed on exec (a spawned process, such as the
+   * next hot-restart epoch, never inherits it); -1 when the kernel refused.
+   */
+  dup(fd: number): number {
+    return this.lib.symbols.fcntl(fd, F_DUPFD_CLOEXEC, 0);
   }
 
   /** setsockopt with an int value; false when the kernel refused it. */

@@ -26,6 +26,7 @@ import {
   peerChain,
   TlsStream,
 } from "./tls_stream.ts";
+import { nativeSocket } from "./native_socket.ts";
 import { sslStats } from "./ssl_stats.ts";
 
 const log = getLogger("connection");
@@ -139,7 +140,12 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
       return;
     }
     const stats = sslStats(scope);
-    const sock = new tls.TLSSocket(new ConnDuplex(raw, initial), this.#options);
+    // node:tls on the socket's native handle where descriptors can be reached (the cheap path),
+    // else over the Deno.Conn as a JavaScript stream.
+    const sock = new tls.TLSSocket(
+      nativeSocket(raw, initial) ?? new ConnDuplex(raw, initial),
+      this.#options,
+    );
     let done = false;
     let timer: CoarseTimer | undefined;
     if (this.#s.handshakeTimeoutMs > 0) {

@@ -1,6 +1,8 @@
 /**
- * The TLS transport stream: a `node:tls` `TLSSocket` over the raw `Deno.Conn` (bytes listener
- * filters already read are replayed first), seen by the {@linkcode Connection} through the same
+ * The TLS transport stream: a `node:tls` `TLSSocket` (downstream on the socket's native handle,
+ * native_socket.ts; upstream, or where descriptors cannot be reached, over the raw `Deno.Conn`
+ * through {@linkcode ConnDuplex}, bytes listener filters already read replayed first), seen by
+ * the {@linkcode Connection} through the same
  * read/write/closeWrite/close interface as a raw socket. Reads take decrypted chunks from a
  * queue; the TLS socket pauses when a slow reader lets the queue grow past 64 KiB, so the peer
  * is back-pressured as on a raw socket.
@@ -18,7 +20,7 @@
  * handle ~1.6, node:tls over a `Deno.Conn` ~2.7 with the echo on `data` events and ~3.6
  * through this stream's promises. The gap to node's TCP handle is node:tls's JavaScript stream
  * mode (a second `net.Socket` between the TLS engine and the socket); the TLS engine itself
- * costs about as much as Deno's.
+ * costs about as much as Deno's. Hence native_socket.ts for accepted connections.
  *
  * @module
  */
