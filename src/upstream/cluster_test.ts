@@ -45,7 +45,7 @@ Deno.test("Cluster: STATIC membership is known at once, by priority", async () =
   }));
   await c.initialize();
   assertEquals(c.info.type, "STATIC");
-  assertEquals(c.config.name, "c");
+  assertEquals(c.config?.name, "c");
   assertEquals(
     c.prioritySet.hostSets.map((s) => s.hosts.map((h) => h.address)),
     [["10.0.0.1", "10.0.0.2"], ["10.0.1.1"]],
