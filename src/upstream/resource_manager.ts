@@ -197,9 +197,13 @@ export class RetryLimit extends ResourceLimit {
   override max(): number {
     const b = this.budget;
     if (!b) return this.limit;
-    const active = this.requests.count() + this.pending.count();
-    return Math.max(Math.floor(b.budgetPercent / 100 * active), b.minRetryConcurrency);
+    return retryBudgetMax(b, this.requests.count() + this.pending.count());
   }
+}
+
+/** A retry budget's maximum: its share of the requests `active` and pending, or its floor. */
+function retryBudgetMax(b: NonNullable<Thresholds["retryBudget"]>, active: number): number {
+  return Math.max(Math.floor(b.budgetPercent / 100 * active), b.minRetryConcurrency);
 }
 
 /** One priority's resources of one cluster. */
@@ -246,28 +250,50 @@ export class ResourceManager {
   }
 }
 
-/** A cluster's resource managers, DEFAULT and HIGH, over its shared memory. */
+/**
+ * A cluster's resource managers, DEFAULT and HIGH, over its shared memory. Each is made on its
+ * priority's first use: most clusters of a large config never see a HIGH request, and an idle
+ * cluster none at all, in any isolate.
+ */
 export class ClusterResources {
-  readonly byPriority: readonly [ResourceManager, ResourceManager];
+  readonly thresholds: readonly [Thresholds, Thresholds];
+  #cells: Int32Array | undefined;
+  #ownGroup = -1;
+  #default: ResourceManager | undefined;
+  #high: ResourceManager | undefined;
 
   /** @param workerId the worker counting (its share is kept apart when the memory has room). */
   constructor(
     thresholds: readonly [Thresholds, Thresholds],
     readonly memory: SharedArrayBuffer,
-    workerId?: number,
+    readonly workerId?: number,
   ) {
-    const cells = new Int32Array(memory);
-    const own = workerId === undefined ? -1 : (1 + workerId) * GROUP;
-    const ownGroup = own >= 0 && own + GROUP <= cells.length ? own : -1;
-    this.byPriority = [
-      new ResourceManager(cells, 0, thresholds[0], ownGroup),
-      new ResourceManager(cells, 1, thresholds[1], ownGroup),
-    ];
+    this.thresholds = thresholds;
+  }
+
+  /** The shared counters: per priority, connections, pending, requests, retries, pools. */
+  get cells(): Int32Array {
+    if (this.#cells) return this.#cells;
+    const cells = new Int32Array(this.memory);
+    const own = this.workerId === undefined ? -1 : (1 + this.workerId) * GROUP;
+    if (own >= 0 && own + GROUP <= cells.length) this.#ownGroup = own;
+    return this.#cells = cells;
+  }
+
+  /** Both priorities' resource managers. */
+  get byPriority(): readonly [ResourceManager, ResourceManager] {
+    return [this.forPriority(0), this.forPriority(1)];
   }
 
   /** The resource manager of a routing priority (anything but HIGH is DEFAULT). */
   forPriority(priority: number): ResourceManager {
-    return this.byPriority[priority === 1 ? 1 : 0];
+    if (priority === 1) return this.#high ??= this.#manager(1);
+    return this.#default ??= this.#manager(0);
+  }
+
+  #manager(priority: RoutingPriority): ResourceManager {
+    const cells = this.cells;
+    return new ResourceManager(cells, priority, this.thresholds[priority], this.#ownGroup);
   }
 }
 
@@ -285,46 +311,75 @@ export function limitsConnectionPools(thresholds: readonly [Thresholds, Threshol
  * shared counters, so the main thread sets them from the shared memory when stats are read.
  */
 export class CircuitBreakerStats {
-  readonly #update: (() => void)[] = [];
+  readonly #resources: ClusterResources;
+  /** Per priority: the `*_open` gauges by cell, then with `track_remaining` the `remaining_*`. */
+  readonly #gauges: { set(v: number): void }[] = [];
 
   constructor(
     store: { gauge(name: string, mode: "Accumulate" | "NeverImport"): { set(v: number): void } },
     statName: string,
     resources: ClusterResources,
   ) {
-    resources.byPriority.forEach((rm, p) => {
+    this.#resources = resources;
+    resources.thresholds.forEach((t, p) => {
       const prefix = `cluster.${statName}.circuit_breakers.${PRIORITIES[p]}.`;
-      const g = (n: string) => store.gauge(prefix + n, "NeverImport");
-      const open = (limit: ResourceLimit, gauge: { set(v: number): void }) => () =>
-        gauge.set(limit.canCreate() ? 0 : 1);
-      this.#update.push(
-        open(rm.connections, g("cx_open")),
-        open(rm.pendingRequests, g("rq_pending_open")),
-        open(rm.requests, g("rq_open")),
-        open(rm.retries, g("rq_retry_open")),
-        open(rm.connectionPools, g("cx_pool_open")),
-      );
-      if (!rm.thresholds.trackRemaining) return;
-      const remaining = (limit: ResourceLimit, gauge: { set(v: number): void }) => () =>
-        gauge.set(Math.max(0, limit.max() - limit.count()));
-      this.#update.push(
-        remaining(rm.connections, g("remaining_cx")),
-        remaining(rm.pendingRequests, g("remaining_pending")),
-        remaining(rm.requests, g("remaining_rq")),
-      );
-      const retries = g("remaining_retries");
-      // With a retry budget the remaining count depends on other resources: Envoy shows 0.
-      this.#update.push(
-        rm.thresholds.retryBudget ? () => retries.set(0) : remaining(rm.retries, retries),
-      );
-      this.#update.push(remaining(rm.connectionPools, g("remaining_cx_pools")));
+      for (const n of OPEN_GAUGES) this.#gauges.push(store.gauge(prefix + n, "NeverImport"));
+      if (!t.trackRemaining) return;
+      for (const n of REMAINING_GAUGES) this.#gauges.push(store.gauge(prefix + n, "NeverImport"));
     });
     this.update();
   }
 
-  /** Sets every gauge from the shared counters. */
+  /**
+   * Sets every gauge from the shared counters. They are read straight from the cells, so the
+   * main thread makes no resource manager for clusters it never sends a request to.
+   */
   update(): void {
-    for (const u of this.#update) u();
+    const cells = this.#resources.cells;
+    const gauges = this.#gauges;
+    let g = 0;
+    this.#resources.thresholds.forEach((t, p) => {
+      const base = p * CELLS;
+      const count = (cell: number) => Atomics.load(cells, base + cell);
+      const max = (cell: number) =>
+        cell === RETRY && t.retryBudget
+          ? retryBudgetMax(t.retryBudget, count(RQ) + count(PENDING))
+          : limitOf(t, cell);
+      for (let cell = 0; cell < CELLS; cell++) gauges[g++].set(count(cell) < max(cell) ? 0 : 1);
+      if (!t.trackRemaining) return;
+      for (let cell = 0; cell < CELLS; cell++) {
+        // With a retry budget the remaining count depends on other resources: Envoy shows 0.
+        const remaining = cell === RETRY && t.retryBudget ? 0 : max(cell) - count(cell);
+        gauges[g++].set(Math.max(0, remaining));
+      }
+    });
+  }
+}
+
+/** The `*_open` gauges, in cell order (connections, pending, requests, retries, pools). */
+const OPEN_GAUGES = ["cx_open", "rq_pending_open", "rq_open", "rq_retry_open", "cx_pool_open"];
+/** The `remaining_*` gauges (`track_remaining`), in cell order. */
+const REMAINING_GAUGES = [
+  "remaining_cx",
+  "remaining_pending",
+  "remaining_rq",
+  "remaining_retries",
+  "remaining_cx_pools",
+];
+
+/** The fixed maximum of a cell. */
+function limitOf(t: Thresholds, cell: number): number {
+  switch (cell) {
+    case CX:
+      return t.maxConnections;
+    case PENDING:
+      return t.maxPendingRequests;
+    case RQ:
+      return t.maxRequests;
+    case RETRY:
+      return t.maxRetries;
+    default:
+      return t.maxConnectionPools;
   }
 }
 
