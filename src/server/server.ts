@@ -188,6 +188,7 @@ export class Server implements AdminServer {
     // Workers get the bootstrap with every typed config already unpacked, so they need not
     // decode the API to build listeners (see config/any.ts).
     preUnpack(bootstrap);
+    compactClusters(bootstrap);
   }
 
   state(): ServerState {
@@ -430,7 +431,10 @@ export class Server implements AdminServer {
     if (hr) merger.add(hr.parentStats.snapshot(latch), false);
     for (const w of workers) w.table.mergeInto(merger, w.packed, latch, w.retired);
     const cm = this.#ctx?.clusterManager;
-    if (cm) clusterStatsTemplate().fill(merger, cm.statNames(), s);
+    if (cm) {
+      clusterStatsTemplate().fill(merger, cm.statNames(), s);
+      cm.fillCircuitBreakerStats(merger, s);
+    }
     return merger.result();
   }
   statsTags(): TagProducer {
@@ -834,6 +838,38 @@ export class Server implements AdminServer {
   /** Asks a running server to shut down. */
   stop(): void {
     this.#stopped?.();
+  }
+}
+
+/**
+ * Lays the static clusters' decoded messages out again, by a structured clone. A decoded
+ * message gets every field of its type as an own property, one at a time, which leaves a
+ * message type with many fields (a Cluster has some 50) in dictionary mode: over 1.5 KiB per
+ * cluster before its nested messages. A clone builds each object with hidden classes shared
+ * by every cluster, about a third smaller in all, and the main thread keeps these messages
+ * for as long as it serves (`/config_dump`, CDS and reload diffs, workers started later).
+ */
+function compactClusters(bootstrap: Bootstrap): void {
+  const sr = bootstrap.staticResources;
+  if (!sr || sr.clusters.length === 0) return;
+  sr.clusters = structuredClone(sr.clusters);
+  // A clone copies every string: the type names and oneof cases each message repeats are
+  // shared again.
+  shareStrings(sr.clusters, new Map());
+}
+
+/** Replaces each string property in `value`'s tree by the first equal one `seen` holds. */
+function shareStrings(value: unknown, seen: Map<string, string>): void {
+  if (value === null || typeof value !== "object" || ArrayBuffer.isView(value)) return;
+  const o = value as Record<string, unknown>;
+  for (const k in o) {
+    const v = o[k];
+    if (typeof v !== "string") shareStrings(v, seen);
+    else {
+      const s = seen.get(v);
+      if (s === undefined) seen.set(v, v);
+      else o[k] = s;
+    }
   }
 }
 

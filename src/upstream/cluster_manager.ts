@@ -20,6 +20,7 @@ import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.t
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import type { PrioritySet, PrioritySetSnapshot } from "./priority_set.ts";
+import type { SnapshotMerger } from "../stats/snapshot.ts";
 import { diffMembership } from "./membership_diff.ts";
 import { SYSTEM_TIMERS, type Timers } from "./dns_cluster.ts";
 import type { HostEvent } from "./host_monitor.ts";
@@ -190,6 +191,11 @@ export class ClusterManager {
   /** Sets the circuit breaker gauges from the shared counters (before stats are read). */
   updateCircuitBreakerStats(): void {
     for (const s of this.#breakerStats.values()) s.update();
+  }
+
+  /** Adds the circuit breaker gauges not made yet (no breaker opened) to `m`, as zeros. */
+  fillCircuitBreakerStats(m: SnapshotMerger, decl: { accepts(name: string): boolean }): void {
+    for (const s of this.#breakerStats.values()) s.fill(m, decl);
   }
 
   /** This thread's load balancer for cluster `name`, created on first use. */

@@ -8,6 +8,7 @@
  * @module
  */
 import type { CircuitBreakers } from "../../proto/gen/envoy/config/cluster/v3/circuit_breaker_pb.ts";
+import type { SnapshotMerger } from "../stats/snapshot.ts";
 
 /** `core.v3.RoutingPriority` names, by value. */
 export const PRIORITIES = ["default", "high"] as const;
@@ -309,23 +310,28 @@ export function limitsConnectionPools(thresholds: readonly [Thresholds, Threshol
  * `cluster.<name>.circuit_breakers.<priority>.*` (Envoy's `ALL_CLUSTER_CIRCUIT_BREAKERS_STATS`):
  * the `*_open` gauges, and the `remaining_*` ones with `track_remaining`. They describe the
  * shared counters, so the main thread sets them from the shared memory when stats are read.
+ * An `*_open` gauge is made only once its breaker opens: until then `fill` lists it as an
+ * unused zero, so a config of many clusters holds no gauge objects for breakers that never
+ * opened (the `remaining_*` ones, which are not zero, are made at once).
  */
 export class CircuitBreakerStats {
+  readonly #store: GaugeStore;
   readonly #resources: ClusterResources;
-  /** Per priority: the `*_open` gauges by cell, then with `track_remaining` the `remaining_*`. */
-  readonly #gauges: { set(v: number): void }[] = [];
+  /** `cluster.<stat name>.circuit_breakers.` */
+  readonly #prefix: string;
+  /** By priority, then cell: the `*_open` gauges at 0-4, the `remaining_*` at 5-9; on use. */
+  #gauges: ({ set(v: number): void } | undefined)[] | undefined;
 
-  constructor(
-    store: { gauge(name: string, mode: "Accumulate" | "NeverImport"): { set(v: number): void } },
-    statName: string,
-    resources: ClusterResources,
-  ) {
+  constructor(store: GaugeStore, statName: string, resources: ClusterResources) {
+    this.#store = store;
     this.#resources = resources;
+    this.#prefix = `cluster.${statName}.circuit_breakers.`;
     resources.thresholds.forEach((t, p) => {
-      const prefix = `cluster.${statName}.circuit_breakers.${PRIORITIES[p]}.`;
-      for (const n of OPEN_GAUGES) this.#gauges.push(store.gauge(prefix + n, "NeverImport"));
       if (!t.trackRemaining) return;
-      for (const n of REMAINING_GAUGES) this.#gauges.push(store.gauge(prefix + n, "NeverImport"));
+      for (let cell = 0; cell < CELLS; cell++) {
+        this.#gauge(p, cell);
+        this.#gauge(p, CELLS + cell);
+      }
     });
     this.update();
   }
@@ -336,8 +342,6 @@ export class CircuitBreakerStats {
    */
   update(): void {
     const cells = this.#resources.cells;
-    const gauges = this.#gauges;
-    let g = 0;
     this.#resources.thresholds.forEach((t, p) => {
       const base = p * CELLS;
       const count = (cell: number) => Atomics.load(cells, base + cell);
@@ -345,15 +349,46 @@ export class CircuitBreakerStats {
         cell === RETRY && t.retryBudget
           ? retryBudgetMax(t.retryBudget, count(RQ) + count(PENDING))
           : limitOf(t, cell);
-      for (let cell = 0; cell < CELLS; cell++) gauges[g++].set(count(cell) < max(cell) ? 0 : 1);
+      for (let cell = 0; cell < CELLS; cell++) {
+        const open = count(cell) < max(cell) ? 0 : 1;
+        (this.#gauges?.[p * 2 * CELLS + cell] ?? (open ? this.#gauge(p, cell) : undefined))
+          ?.set(open);
+      }
       if (!t.trackRemaining) return;
       for (let cell = 0; cell < CELLS; cell++) {
         // With a retry budget the remaining count depends on other resources: Envoy shows 0.
         const remaining = cell === RETRY && t.retryBudget ? 0 : max(cell) - count(cell);
-        gauges[g++].set(Math.max(0, remaining));
+        this.#gauges![p * 2 * CELLS + CELLS + cell]!.set(Math.max(0, remaining));
       }
     });
   }
+
+  /** Adds to `m` each `*_open` gauge not made yet, as an unused zero (that `decl` accepts). */
+  fill(m: SnapshotMerger, decl: { accepts(name: string): boolean }): void {
+    for (let p = 0; p < PRIORITIES.length; p++) {
+      for (let cell = 0; cell < CELLS; cell++) {
+        if (this.#gauges?.[p * 2 * CELLS + cell]) continue;
+        const name = this.#name(p, cell);
+        if (decl.accepts(name)) m.gauge(name, 0, "NeverImport", false);
+      }
+    }
+  }
+
+  /** Makes gauge `slot` (0-4: open, 5-9: remaining) of priority `p`. */
+  #gauge(p: number, slot: number): { set(v: number): void } {
+    const gauges = this.#gauges ??= [];
+    return gauges[p * 2 * CELLS + slot] = this.#store.gauge(this.#name(p, slot), "NeverImport");
+  }
+
+  #name(p: number, slot: number): string {
+    const n = slot < CELLS ? OPEN_GAUGES[slot] : REMAINING_GAUGES[slot - CELLS];
+    return `${this.#prefix}${PRIORITIES[p]}.${n}`;
+  }
+}
+
+/** Where `CircuitBreakerStats` makes its gauges: the main thread's store. */
+export interface GaugeStore {
+  gauge(name: string, mode: "Accumulate" | "NeverImport"): { set(v: number): void };
 }
 
 /** The `*_open` gauges, in cell order (connections, pending, requests, retries, pools). */
