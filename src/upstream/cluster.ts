@@ -294,7 +294,9 @@ export class Cluster {
 function setStaticHosts(set: PrioritySet, hosts: readonly HostDescription[], info: ClusterInfo) {
   const levels = Math.max(1, ...hosts.map((h) => h.priority + 1));
   for (let p = 0; p < levels; p++) {
-    set.updateHosts(p, hosts.filter((h) => h.priority === p), info.hostSetPolicy);
+    // Copied to its length: filter's result keeps the room it grew, kept as long as the
+    // cluster serves.
+    set.updateHosts(p, hosts.filter((h) => h.priority === p).slice(), info.hostSetPolicy);
   }
 }
 

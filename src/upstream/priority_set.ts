@@ -39,7 +39,8 @@ export type MembershipCallback = (set: PrioritySet) => void;
 /** Hosts per priority, with update notification. */
 export class PrioritySet {
   #hostSets: HostSet[];
-  readonly #callbacks = new Set<MembershipCallback>();
+  /** Copied on change (a Set's table is 120 bytes for one callback, on every cluster). */
+  #callbacks: readonly MembershipCallback[] = [];
 
   constructor(snapshot?: PrioritySetSnapshot) {
     this.#hostSets = [...(snapshot?.hostSets ?? [])];
@@ -93,12 +94,14 @@ export class PrioritySet {
 
   /** Registers `cb` for every later change; returns the function that unregisters it. */
   onUpdate(cb: MembershipCallback): () => void {
-    this.#callbacks.add(cb);
-    return () => this.#callbacks.delete(cb);
+    if (!this.#callbacks.includes(cb)) this.#callbacks = [...this.#callbacks, cb];
+    return () => {
+      this.#callbacks = this.#callbacks.filter((c) => c !== cb);
+    };
   }
 
   #notify(): void {
-    for (const cb of [...this.#callbacks]) cb(this);
+    for (const cb of this.#callbacks) cb(this);
   }
 }
 

@@ -317,15 +317,14 @@ export function limitsConnectionPools(thresholds: readonly [Thresholds, Threshol
 export class CircuitBreakerStats {
   readonly #store: GaugeStore;
   readonly #resources: ClusterResources;
-  /** `cluster.<stat name>.circuit_breakers.` */
-  readonly #prefix: string;
+  readonly #statName: string;
   /** By priority, then cell: the `*_open` gauges at 0-4, the `remaining_*` at 5-9; on use. */
   #gauges: ({ set(v: number): void } | undefined)[] | undefined;
 
   constructor(store: GaugeStore, statName: string, resources: ClusterResources) {
     this.#store = store;
     this.#resources = resources;
-    this.#prefix = `cluster.${statName}.circuit_breakers.`;
+    this.#statName = statName;
     resources.thresholds.forEach((t, p) => {
       if (!t.trackRemaining) return;
       for (let cell = 0; cell < CELLS; cell++) {
@@ -382,7 +381,7 @@ export class CircuitBreakerStats {
 
   #name(p: number, slot: number): string {
     const n = slot < CELLS ? OPEN_GAUGES[slot] : REMAINING_GAUGES[slot - CELLS];
-    return `${this.#prefix}${PRIORITIES[p]}.${n}`;
+    return `cluster.${this.#statName}.circuit_breakers.${PRIORITIES[p]}.${n}`;
   }
 }
 
