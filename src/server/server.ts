@@ -433,7 +433,7 @@ export class Server implements AdminServer {
     const cm = this.#ctx?.clusterManager;
     if (cm) {
       clusterStatsTemplate().fill(merger, cm.statNames(), s);
-      cm.fillCircuitBreakerStats(merger, s);
+      cm.fillUnmadeStats(merger, s);
     }
     return merger.result();
   }

@@ -193,9 +193,13 @@ export class ClusterManager {
     for (const s of this.#breakerStats.values()) s.update();
   }
 
-  /** Adds the circuit breaker gauges not made yet (no breaker opened) to `m`, as zeros. */
-  fillCircuitBreakerStats(m: SnapshotMerger, decl: { accepts(name: string): boolean }): void {
+  /**
+   * Adds the main-thread cluster stats made only on first use (circuit breaker gauges of
+   * breakers that never opened, discovery update counters) to `m`, as unused zeros.
+   */
+  fillUnmadeStats(m: SnapshotMerger, decl: { accepts(name: string): boolean }): void {
     for (const s of this.#breakerStats.values()) s.fill(m, decl);
+    for (const c of this.#clusters.values()) c.stats?.update.fill(m, decl);
   }
 
   /** This thread's load balancer for cluster `name`, created on first use. */
