@@ -81,6 +81,13 @@ export type ToWorker =
     /** The overload state the main thread's overload manager publishes (overload_state.ts). */
     overload?: SharedArrayBuffer;
   }
+  /**
+   * Sent when the worker reports `ready`, and does nothing: Deno's worker message loop keeps
+   * the bytes of the last message it awaited until the next one it awaits (messages already
+   * queued are taken without awaiting), and init's carry the whole config (some 1.5 KiB per
+   * cluster), which would otherwise stay in each worker's memory while no other message comes.
+   */
+  | { type: "initEnd" }
   /** Clusters, route tables or listeners changed (xDS, a reloaded bootstrap). */
   | { type: "xds"; update: DynamicUpdate }
   | { type: "membership"; cluster: string; snapshot: PrioritySetSnapshot }
@@ -388,7 +395,9 @@ function startWorkerServer(
   const server = new WorkerServer(init);
   server.ctx.routeConfigs!.onDemand = (routeConfig, host) =>
     scope.postMessage({ type: "vhdsDemand", routeConfig, host });
-  scope.postMessage({ type: "ready" });
+  // Ready from a later task, once Deno's message loop awaits its next message: the main
+  // thread's answer (`initEnd`) then takes the init message's place there.
+  setTimeout(() => scope.postMessage({ type: "ready" }), 0);
   // Start-up and bursts of connections leave the heap grown: give it back when quiet.
   startIdleMemoryRelease();
   return server;
