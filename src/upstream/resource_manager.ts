@@ -310,9 +310,10 @@ export function limitsConnectionPools(thresholds: readonly [Thresholds, Threshol
  * `cluster.<name>.circuit_breakers.<priority>.*` (Envoy's `ALL_CLUSTER_CIRCUIT_BREAKERS_STATS`):
  * the `*_open` gauges, and the `remaining_*` ones with `track_remaining`. They describe the
  * shared counters, so the main thread sets them from the shared memory when stats are read.
- * An `*_open` gauge is made only once its breaker opens: until then `fill` lists it as an
- * unused zero, so a config of many clusters holds no gauge objects for breakers that never
- * opened (the `remaining_*` ones, which are not zero, are made at once).
+ * An `*_open` gauge is made only once its resource is seen in use (or its breaker open): until
+ * then `fill` lists it as an unused zero, as Envoy shows a resource never counted, and a
+ * config of many clusters holds no gauge objects for clusters that take no traffic (the
+ * `remaining_*` ones, which are not zero, are made at once).
  */
 export class CircuitBreakerStats {
   readonly #store: GaugeStore;
@@ -349,9 +350,11 @@ export class CircuitBreakerStats {
           ? retryBudgetMax(t.retryBudget, count(RQ) + count(PENDING))
           : limitOf(t, cell);
       for (let cell = 0; cell < CELLS; cell++) {
-        const open = count(cell) < max(cell) ? 0 : 1;
-        (this.#gauges?.[p * 2 * CELLS + cell] ?? (open ? this.#gauge(p, cell) : undefined))
-          ?.set(open);
+        const n = count(cell);
+        const open = n < max(cell) ? 0 : 1;
+        // Envoy sets (and so marks used) an `*_open` gauge when its resource is counted.
+        const made = this.#gauges?.[p * 2 * CELLS + cell];
+        (made ?? (n > 0 || open ? this.#gauge(p, cell) : undefined))?.set(open);
       }
       if (!t.trackRemaining) return;
       for (let cell = 0; cell < CELLS; cell++) {

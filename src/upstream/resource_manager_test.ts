@@ -130,8 +130,12 @@ Deno.test("CircuitBreakerStats: open and remaining gauges from the shared counte
     ["cluster.l.circuit_breakers.high.rq_retry_open", 0, false],
     ["cluster.l.circuit_breakers.high.cx_pool_open", 0, false],
   ]);
-  // Once open, the gauge is made and kept (it reads 0 again when the breaker closes).
+  // Seen in use, the gauge is made (0 while under the limit) and kept.
   const high = limited.forPriority(1);
+  high.requests.inc();
+  ls.update();
+  assertEquals(values.get("cluster.l.circuit_breakers.high.rq_open"), 0);
+  assertEquals(values.has("cluster.l.circuit_breakers.high.cx_open"), false);
   for (let i = 0; i < 1024; i++) high.connections.inc();
   ls.update();
   assertEquals(values.get("cluster.l.circuit_breakers.high.cx_open"), 1);
