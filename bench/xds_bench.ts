@@ -10,6 +10,8 @@
  *   `update_time` gauge read via the admin.
  * - `mem`: RSS of the whole server with 1,000 STATIC clusters over an empty config, with
  *   `--concurrency 2`, per cluster: 3 s after ready and settled (45 s after ready).
+ * - `heap`: heap bytes per cluster in each isolate (main, each worker) from heap snapshots of
+ *   the same two configs, and what grew most; valid on a busy machine (bytes, not time).
  * - `churn`: wrk keep-alive through `--concurrency 1` to an nginx upstream, without and with
  *   one filesystem xDS update per second (CDS, EDS, RDS in turn), interleaved runs: req/s per
  *   proxy core and p99 with and without updates (target: ≤ 5% fewer req/s). `--quick` (3 s
@@ -18,7 +20,7 @@
  * Each mode prints the load average and the CPU other processes used just before it runs; a
  * figure counts only when the load average was ≤ 1.0 and others used ≤ 0.2 cores.
  *
- * Usage: `deno run -A --unstable-net bench/xds_bench.ts [inproc|e2e|mem] [runs]`,
+ * Usage: `deno run -A --unstable-net bench/xds_bench.ts [inproc|e2e|mem|heap] [runs]`,
  * `deno run -A --unstable-net bench/xds_bench.ts churn [rounds] [--quick]`
  */
 import { decodeResponseText } from "../src/xds/decode.ts";
@@ -45,21 +47,26 @@ import {
   invalidity,
   killAllNow,
   loadAvg,
+  MAIN_TS,
   median as medianOf,
   perCore,
   requireTools,
   runWrk,
   setUpstreamPids,
   sleep,
+  spawn,
   startDenvoy,
   startNginx,
+  StderrTail,
   stop,
   stopAll,
   waitForPort,
+  withTimeout,
   WRK_CONNECTIONS,
   WRK_THREADS,
   type WrkResult,
 } from "./harness.ts";
+import { growth, heapSnapshots, type IsolateHeap } from "./heap_snapshot.ts";
 
 const CLUSTERS = 1_000;
 const ENDPOINTS = 10_000;
@@ -401,26 +408,28 @@ function rssKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
 }
 
+/** A bootstrap of `n` STATIC clusters of one endpoint each (the `mem` and `heap` modes). */
+function staticYaml(n: number): string {
+  const out = [
+    "admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }",
+    "static_resources:",
+    "  clusters:",
+  ];
+  if (n === 0) out[2] = "  clusters: []";
+  for (let i = 0; i < n; i++) {
+    out.push(
+      `  - name: c${i}`,
+      `    connect_timeout: 1s`,
+      `    load_assignment:`,
+      `      cluster_name: c${i}`,
+      `      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: ` +
+        `{ address: 127.0.0.1, port_value: ${1 + i} } } } }] }]`,
+    );
+  }
+  return out.join("\n") + "\n";
+}
+
 async function mem(): Promise<void> {
-  const staticYaml = (n: number) => {
-    const out = [
-      "admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }",
-      "static_resources:",
-      "  clusters:",
-    ];
-    if (n === 0) out[2] = "  clusters: []";
-    for (let i = 0; i < n; i++) {
-      out.push(
-        `  - name: c${i}`,
-        `    connect_timeout: 1s`,
-        `    load_assignment:`,
-        `      cluster_name: c${i}`,
-        `      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: ` +
-          `{ address: 127.0.0.1, port_value: ${1 + i} } } } }] }]`,
-      );
-    }
-    return out.join("\n") + "\n";
-  };
   const load = await machineLoad();
   console.log(
     `load before: loadavg ${load.loadavg}, other processes ${load.otherCores} cores: ` +
@@ -648,6 +657,52 @@ dynamic_resources:
   }
 }
 
+/**
+ * `heap`: heap bytes per cluster in each isolate (`--concurrency 2`), from heap snapshots
+ * after a full GC, 3 s after ready, 1,000 STATIC clusters against none; and what grew most, by
+ * kind, in the main thread and the first worker. Byte counts do not depend on the machine's
+ * load: this is the guide for memory work, where RSS needs a quiet machine.
+ */
+async function heap(): Promise<void> {
+  const snaps: IsolateHeap[][] = [];
+  for (const n of [0, CLUSTERS]) {
+    const port = freePort();
+    const proc = spawn(Deno.execPath(), [
+      "run",
+      "-A",
+      "--unstable-net",
+      `--inspect=127.0.0.1:${port}`,
+      MAIN_TS,
+      "-c",
+      tempFile(staticYaml(n)),
+      "--concurrency",
+      "2",
+      "--disable-hot-restart",
+    ], { pipeErr: true });
+    const err = new StderrTail(proc.stderr);
+    try {
+      await withTimeout(err.match(/all 2 workers serving/), 60_000, "denvoy start");
+      await sleep(3000);
+      snaps.push(await heapSnapshots(port));
+    } finally {
+      await stop(proc);
+    }
+  }
+  const [empty, full] = snaps;
+  for (const after of full) {
+    const before = empty.find((b) => b.name === after.name)!;
+    console.log(
+      `${after.name}: ${f0((after.bytes - before.bytes) / CLUSTERS)} heap bytes per cluster`,
+    );
+  }
+  for (const [i, name] of [[0, "main"], [1, "a worker"]] as const) {
+    console.log(`\nlargest growth per cluster, ${name} (bytes, objects, kind):`);
+    for (const g of growth(empty[i], full.find((h) => h.name === empty[i].name)!, CLUSTERS, 12)) {
+      console.log(`${f0(g.bytes).padStart(7)} ${f2(g.count).padStart(6)}  ${g.kind}`);
+    }
+  }
+}
+
 /** Seconds the `mem` mode watches each server after it is ready. */
 const SETTLE_S = 45;
 
@@ -657,6 +712,7 @@ if (import.meta.main) {
   if (mode === "inproc") await inproc(runs);
   else if (mode === "e2e") await e2e(runs);
   else if (mode === "mem") await mem();
+  else if (mode === "heap") await heap();
   else if (mode === "churn") {
     // `churn [rounds] [--quick]`: --quick (3 s runs, 1 s warm-ups) only checks that it works.
     const quick = Deno.args.includes("--quick");
