@@ -37,6 +37,7 @@ import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/fil
 import { reportBug } from "../common/error_boundary.ts";
 import { getLogger } from "../common/logger.ts";
 import { preUnpack, unpackAny } from "../config/any.ts";
+import { compactMessages } from "../config/compact.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import type { ListenerManagerStats } from "../listener/listener_manager_stats.ts";
 import { formatAddress } from "../network/address.ts";
@@ -559,7 +560,9 @@ export class XdsManager {
     }
     const removed = [...new Set([...this.#clusters.keys(), ...this.#warmingClusters.keys()])]
       .filter((n) => !seen.has(n));
-    const built = this.#build(changed);
+    preUnpack(changed);
+    // A CDS cluster keeps its message as long as it serves (config/compact.ts).
+    const built = this.#build(compactMessages(changed));
     this.#cdsVersion = u.versionInfo;
     for (const name of removed) this.#removeCluster(name);
     for (const cluster of built) {
@@ -567,14 +570,14 @@ export class XdsManager {
     }
   }
 
-  /** Builds every cluster before any applies: one that cannot be built rejects them all. */
+  /**
+   * Builds every cluster before any applies: one that cannot be built rejects them all. Their
+   * typed configs must be unpacked (`preUnpack`).
+   */
   #build(configs: ClusterConfig[]): Cluster[] {
     const built: Cluster[] = [];
     try {
-      for (const c of configs) {
-        preUnpack(c);
-        built.push(new Cluster(c, this.#deps.clusterDeps));
-      }
+      for (const c of configs) built.push(new Cluster(c, this.#deps.clusterDeps));
     } catch (e) {
       for (const b of built) b.destroy();
       throw e;
@@ -1236,6 +1239,7 @@ export class XdsManager {
       const port = this.#deps.staticPort(n);
       return l && port !== undefined ? { config: l, port } : undefined;
     });
+    preUnpack(changedClusters);
     const built = this.#build(changedClusters);
     const meta = { versionInfo: "", lastUpdated: now };
     for (const cluster of built) this.#warmCluster(cluster, meta, false);
