@@ -10,11 +10,18 @@
  *   `update_time` gauge read via the admin.
  * - `mem`: RSS of the whole server with 1,000 STATIC clusters over an empty config, with
  *   `--concurrency 2`, per cluster: 3 s after ready and settled (45 s after ready).
+ * - `heap`: heap bytes per cluster in each isolate (main, each worker) from heap snapshots of
+ *   the same two configs, and what grew most; valid on a busy machine (bytes, not time).
+ * - `churn`: wrk keep-alive through `--concurrency 1` to an nginx upstream, without and with
+ *   one filesystem xDS update per second (CDS, EDS, RDS in turn), interleaved runs: req/s per
+ *   proxy core and p99 with and without updates (target: ≤ 5% fewer req/s). `--quick` (3 s
+ *   runs) only checks that it works.
  *
  * Each mode prints the load average and the CPU other processes used just before it runs; a
  * figure counts only when the load average was ≤ 1.0 and others used ≤ 0.2 cores.
  *
- * Usage: `deno run -A --unstable-net bench/xds_bench.ts [inproc|e2e|mem] [runs]`
+ * Usage: `deno run -A --unstable-net bench/xds_bench.ts [inproc|e2e|mem|heap] [runs]`,
+ * `deno run -A --unstable-net bench/xds_bench.ts churn [rounds] [--quick]`
  */
 import { decodeResponseText } from "../src/xds/decode.ts";
 import { CDS, EDS, RDS, type ResourceType } from "../src/xds/resource_types.ts";
@@ -29,6 +36,37 @@ import { XdsManager } from "../src/xds/xds_manager.ts";
 import { setLevel } from "../src/common/logger.ts";
 import { ServerProcess, tempFile } from "../tests/helpers.ts";
 import { curl, Proxy } from "../tests/proxy.ts";
+import {
+  adminStat,
+  benchTempDir,
+  childPids,
+  cpuText,
+  f0,
+  f2,
+  freePort,
+  invalidity,
+  killAllNow,
+  loadAvg,
+  MAIN_TS,
+  median as medianOf,
+  perCore,
+  requireTools,
+  runWrk,
+  setUpstreamPids,
+  sleep,
+  spawn,
+  startDenvoy,
+  startNginx,
+  StderrTail,
+  stop,
+  stopAll,
+  waitForPort,
+  withTimeout,
+  WRK_CONNECTIONS,
+  WRK_THREADS,
+  type WrkResult,
+} from "./harness.ts";
+import { growth, heapSnapshots, type IsolateHeap } from "./heap_snapshot.ts";
 
 const CLUSTERS = 1_000;
 const ENDPOINTS = 10_000;
@@ -370,26 +408,28 @@ function rssKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
 }
 
+/** A bootstrap of `n` STATIC clusters of one endpoint each (the `mem` and `heap` modes). */
+function staticYaml(n: number): string {
+  const out = [
+    "admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }",
+    "static_resources:",
+    "  clusters:",
+  ];
+  if (n === 0) out[2] = "  clusters: []";
+  for (let i = 0; i < n; i++) {
+    out.push(
+      `  - name: c${i}`,
+      `    connect_timeout: 1s`,
+      `    load_assignment:`,
+      `      cluster_name: c${i}`,
+      `      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: ` +
+        `{ address: 127.0.0.1, port_value: ${1 + i} } } } }] }]`,
+    );
+  }
+  return out.join("\n") + "\n";
+}
+
 async function mem(): Promise<void> {
-  const staticYaml = (n: number) => {
-    const out = [
-      "admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }",
-      "static_resources:",
-      "  clusters:",
-    ];
-    if (n === 0) out[2] = "  clusters: []";
-    for (let i = 0; i < n; i++) {
-      out.push(
-        `  - name: c${i}`,
-        `    connect_timeout: 1s`,
-        `    load_assignment:`,
-        `      cluster_name: c${i}`,
-        `      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: ` +
-          `{ address: 127.0.0.1, port_value: ${1 + i} } } } }] }]`,
-      );
-    }
-    return out.join("\n") + "\n";
-  };
   const load = await machineLoad();
   console.log(
     `load before: loadavg ${load.loadavg}, other processes ${load.otherCores} cores: ` +
@@ -424,6 +464,245 @@ async function mem(): Promise<void> {
   );
 }
 
+// ---- churn: the data path during a stream of updates ----
+
+/** Clusters and routes besides the ones the traffic uses, so updates carry some bulk. */
+const CHURN_OTHERS = 50;
+
+/** The CDS response of `churn`: the EDS cluster the traffic uses and the others. */
+function churnCds(eds: WatchedDir, upstreamPort: number, v: number): string {
+  const out = [
+    `version_info: "${v}"`,
+    "resources:",
+    `- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster`,
+    `  name: backend`,
+    `  type: EDS`,
+    // Every CDS update changes the cluster the traffic uses: it is rebuilt and warms again.
+    `  connect_timeout: ${1 + (v % 2)}s`,
+    `  eds_cluster_config: { eds_config: ${eds.source()} }`,
+  ];
+  for (let i = 0; i < CHURN_OTHERS; i++) {
+    out.push(
+      `- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster`,
+      `  name: o${i}`,
+      `  connect_timeout: ${1 + ((v + i) % 3)}s`,
+      `  load_assignment:`,
+      `    cluster_name: o${i}`,
+      `    endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: ` +
+        `{ address: 127.0.0.1, port_value: ${upstreamPort} } } } }] }]`,
+    );
+  }
+  return out.join("\n") + "\n";
+}
+
+/** The EDS response of `churn`: the upstream as one endpoint, its weight and zone changing. */
+function churnEds(upstreamPort: number, v: number): string {
+  return `version_info: "${v}"
+resources:
+- "@type": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
+  cluster_name: backend
+  endpoints:
+  - locality: { zone: z${v % 3} }
+    lb_endpoints:
+    - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${upstreamPort} } } }
+      load_balancing_weight: ${1 + (v % 5)}
+`;
+}
+
+/** The RDS response of `churn`: the route the traffic uses (its timeout changing) and others. */
+function churnRds(v: number): string {
+  const out = [
+    `version_info: "${v}"`,
+    "resources:",
+    `- "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration`,
+    `  name: routes`,
+    `  virtual_hosts:`,
+    `  - name: all`,
+    `    domains: ["*"]`,
+    `    routes:`,
+  ];
+  for (let i = 0; i < CHURN_OTHERS; i++) {
+    out.push(
+      `    - match: { prefix: "/v${v}/o${i}" }`,
+      `      route: { cluster: o${i} }`,
+    );
+  }
+  out.push(
+    `    - match: { prefix: "/" }`,
+    `      route: { cluster: backend, timeout: ${10 + (v % 5)}s }`,
+  );
+  return out.join("\n") + "\n";
+}
+
+/** The LDS response of `churn`: one HTTP listener on `port` whose routes come from RDS. */
+function churnLds(rds: WatchedDir, port: number): string {
+  return listenerYaml(rds).replace("port_value: 0", `port_value: ${port}`);
+}
+
+/**
+ * `churn`: wrk -t1 -c64 keep-alive `GET /1k` through denvoy (`--concurrency 1`) to an nginx
+ * upstream, runs without updates and with one filesystem xDS update per second (CDS, EDS and
+ * RDS in turn, each changing the cluster, endpoint or route the traffic uses, and others),
+ * interleaved; req/s per proxy core, p99, and the ratio. The target (issue 13): req/s drops
+ * ≤ 5% with the updates.
+ */
+async function churn(rounds: number, seconds: number, warmup: number): Promise<void> {
+  await requireTools(["wrk", "nginx"], "xds_bench churn", "wrk nginx");
+  const loadBefore = loadAvg();
+  const dir = await benchTempDir("denvoy-xds-churn-");
+  await Deno.mkdir(`${dir}/www`);
+  await Deno.writeFile(`${dir}/www/1k`, new Uint8Array(1024).fill(0x61), { mode: 0o644 });
+  try {
+    const upstream = await startNginx(dir, "upstream.conf", "upstream", { ROOT: `${dir}/www` });
+    setUpstreamPids(() => [upstream.child.pid, ...childPids(upstream.child.pid)]);
+    let v = 1;
+    const eds = new WatchedDir(`${dir}/eds`, "eds.yaml", churnEds(upstream.port, v));
+    const rds = new WatchedDir(`${dir}/rds`, "rds.yaml", churnRds(v));
+    const cds = new WatchedDir(`${dir}/cds`, "cds.yaml", churnCds(eds, upstream.port, v));
+    const port = freePort();
+    const lds = new WatchedDir(`${dir}/lds`, "lds.yaml", churnLds(rds, port));
+    const denvoy = await startDenvoy(
+      dir,
+      "denvoy",
+      `admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
+dynamic_resources:
+  cds_config: ${cds.source()}
+  lds_config: ${lds.source()}
+`,
+      { concurrency: 1 },
+    );
+    await waitForPort(port, denvoy.child, "denvoy listener");
+    const url = `http://127.0.0.1:${port}/1k`;
+    const updates = [
+      {
+        dir: cds,
+        text: (v: number) => churnCds(eds, upstream.port, v),
+        stat: "cluster_manager.cds",
+      },
+      { dir: eds, text: (v: number) => churnEds(upstream.port, v), stat: "cluster.backend" },
+      { dir: rds, text: churnRds, stat: "http.bench.rds.routes" },
+    ];
+    // Each update type's update_success (an EDS one also follows each CDS change of backend,
+    // which subscribes anew).
+    const applied = () =>
+      Promise.all(updates.map((u) => adminStat(denvoy.adminPort, `${u.stat}.update_success`)));
+    const swaps = updates.map(() => 0);
+    // One update a second, CDS, EDS and RDS in turn, until `end`.
+    let next = 0;
+    const stream = async (end: number) => {
+      while (Date.now() + 1000 <= end) {
+        await sleep(1000);
+        const i = next++ % updates.length;
+        updates[i].dir.swap(updates[i].text(++v));
+        swaps[i]++;
+      }
+    };
+    /** How many of the swaps since `before` each type has not applied yet. */
+    const missing = async (before: { swaps: number[]; applied: number[] }) => {
+      const now = await applied();
+      return updates.map((_, i) =>
+        Math.max(0, swaps[i] - before.swaps[i] - (now[i] - before.applied[i]))
+      ).reduce((a, b) => a + b, 0);
+    };
+    const without: WrkResult[] = [];
+    const withUpdates: WrkResult[] = [];
+    for (let r = 0; r < rounds; r++) {
+      // Interleaved, the order alternating, so drift on the machine falls on both sides.
+      for (const updating of r % 2 === 0 ? [false, true] : [true, false]) {
+        await runWrk({ url, seconds: warmup });
+        const before = { swaps: [...swaps], applied: await applied() };
+        const res = await runWrk({
+          url,
+          seconds,
+          peerPids: denvoy.child.pid,
+          during: updating ? () => stream(Date.now() + seconds * 1000) : undefined,
+        });
+        // Every update is applied before the next run (the last one may still be on its way).
+        for (let i = 0; i < 50 && await missing(before) > 0; i++) await sleep(100);
+        const sent = swaps.reduce((a, b) => a + b, 0) - before.swaps.reduce((a, b) => a + b, 0);
+        const lost = await missing(before);
+        console.error(
+          `round ${r + 1} ${updating ? "with updates" : "no updates"}: ${f0(res.rps)} req/s, ` +
+            `${f0(perCore(res))} per core, p99 ${f2(res.p99)} ms, ${res.errors} errors` +
+            (updating ? `, ${sent - lost} of ${sent} updates applied` : ""),
+        );
+        if (res.errors > 0) throw new Error(`failed requests: ${res.errorText}`);
+        if (lost > 0) throw new Error(`${lost} updates not applied`);
+        (updating ? withUpdates : without).push(res);
+      }
+    }
+    await stop(denvoy.child);
+    const all = [...without, ...withUpdates];
+    const invalid = invalidity(loadBefore, all);
+    const med = (rs: WrkResult[], f: (r: WrkResult) => number) => medianOf(rs.map(f));
+    const ratio = med(withUpdates, perCore) / med(without, perCore);
+    console.log(
+      `churn: wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} ${seconds} s runs (${warmup} s warm-up), ` +
+        `${rounds} rounds interleaved; load average before ${loadBefore}, after ${loadAvg()}` +
+        (invalid ? `\n**Not valid**: ${invalid}` : ""),
+    );
+    for (const [name, rs] of [["no updates", without], ["1 update/s", withUpdates]] as const) {
+      console.log(
+        `${name}: ${f0(med(rs, (r) => r.rps))} req/s, ${f0(med(rs, perCore))} req/s per proxy ` +
+          `core, p99 ${f2(med(rs, (r) => r.p99))} ms; cores (proxy / wrk / upstream / other) ` +
+          rs.map((r) => cpuText(r.cpu)).join(", "),
+      );
+    }
+    console.log(
+      `ratio (per proxy core, with / without updates): ${f2(ratio)} (target ≥ 0.95)`,
+    );
+  } finally {
+    await stopAll();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * `heap`: heap bytes per cluster in each isolate (`--concurrency 2`), from heap snapshots
+ * after a full GC, 3 s after ready, 1,000 STATIC clusters against none; and what grew most, by
+ * kind, in the main thread and the first worker. Byte counts do not depend on the machine's
+ * load: this is the guide for memory work, where RSS needs a quiet machine.
+ */
+async function heap(): Promise<void> {
+  const snaps: IsolateHeap[][] = [];
+  for (const n of [0, CLUSTERS]) {
+    const port = freePort();
+    const proc = spawn(Deno.execPath(), [
+      "run",
+      "-A",
+      "--unstable-net",
+      `--inspect=127.0.0.1:${port}`,
+      MAIN_TS,
+      "-c",
+      tempFile(staticYaml(n)),
+      "--concurrency",
+      "2",
+      "--disable-hot-restart",
+    ], { pipeErr: true });
+    const err = new StderrTail(proc.stderr);
+    try {
+      await withTimeout(err.match(/all 2 workers serving/), 60_000, "denvoy start");
+      await sleep(3000);
+      snaps.push(await heapSnapshots(port));
+    } finally {
+      await stop(proc);
+    }
+  }
+  const [empty, full] = snaps;
+  for (const after of full) {
+    const before = empty.find((b) => b.name === after.name)!;
+    console.log(
+      `${after.name}: ${f0((after.bytes - before.bytes) / CLUSTERS)} heap bytes per cluster`,
+    );
+  }
+  for (const [i, name] of [[0, "main"], [1, "a worker"]] as const) {
+    console.log(`\nlargest growth per cluster, ${name} (bytes, objects, kind):`);
+    for (const g of growth(empty[i], full.find((h) => h.name === empty[i].name)!, CLUSTERS, 12)) {
+      console.log(`${f0(g.bytes).padStart(7)} ${f2(g.count).padStart(6)}  ${g.kind}`);
+    }
+  }
+}
+
 /** Seconds the `mem` mode watches each server after it is ready. */
 const SETTLE_S = 45;
 
@@ -433,5 +712,16 @@ if (import.meta.main) {
   if (mode === "inproc") await inproc(runs);
   else if (mode === "e2e") await e2e(runs);
   else if (mode === "mem") await mem();
-  else throw new Error(`unknown mode '${mode}'`);
+  else if (mode === "heap") await heap();
+  else if (mode === "churn") {
+    // `churn [rounds] [--quick]`: --quick (3 s runs, 1 s warm-ups) only checks that it works.
+    const quick = Deno.args.includes("--quick");
+    const rounds = Number(Deno.args.find((a, i) => i > 0 && /^\d+$/.test(a)) ?? 3);
+    try {
+      await churn(rounds, quick ? 3 : 10, quick ? 1 : 3);
+    } catch (e) {
+      killAllNow();
+      throw e;
+    }
+  } else throw new Error(`unknown mode '${mode}'`);
 }

@@ -203,7 +203,7 @@ export class AdminView {
             : {}),
         };
       });
-      const eds = cluster.config.edsClusterConfig?.serviceName;
+      const eds = cluster.config?.edsClusterConfig?.serviceName;
       const od = cluster.outlierDetector;
       return {
         name,

@@ -74,7 +74,7 @@ function loadAssignment(name: string, cm: ClusterManager): JsonObject {
   const info = cluster.info;
   return {
     "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
-    cluster_name: cluster.config.edsClusterConfig?.serviceName || info.name,
+    cluster_name: cluster.config?.edsClusterConfig?.serviceName || info.name,
     endpoints,
     policy: { overprovisioning_factor: info.hostSetPolicy.overprovisioningFactor },
   };

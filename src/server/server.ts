@@ -12,6 +12,7 @@ import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootst
 import { getLogger } from "../common/logger.ts";
 import { formatAddress } from "../network/address.ts";
 import { loadBootstrap } from "../config/bootstrap.ts";
+import { compactMessages } from "../config/compact.ts";
 import { formatIssue } from "../config/errors.ts";
 import type { ExtensionRegistry, ServerContext } from "../config/extensions.ts";
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
@@ -188,6 +189,9 @@ export class Server implements AdminServer {
     // Workers get the bootstrap with every typed config already unpacked, so they need not
     // decode the API to build listeners (see config/any.ts).
     preUnpack(bootstrap);
+    // The static clusters' messages stay as long as the server runs (config/compact.ts).
+    const sr = bootstrap.staticResources;
+    if (sr && sr.clusters.length > 0) sr.clusters = compactMessages(sr.clusters);
   }
 
   state(): ServerState {
@@ -430,7 +434,10 @@ export class Server implements AdminServer {
     if (hr) merger.add(hr.parentStats.snapshot(latch), false);
     for (const w of workers) w.table.mergeInto(merger, w.packed, latch, w.retired);
     const cm = this.#ctx?.clusterManager;
-    if (cm) clusterStatsTemplate().fill(merger, cm.statNames(), s);
+    if (cm) {
+      clusterStatsTemplate().fill(merger, cm.statNames(), s);
+      cm.fillUnmadeStats(merger, s);
+    }
     return merger.result();
   }
   statsTags(): TagProducer {

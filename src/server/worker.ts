@@ -81,6 +81,13 @@ export type ToWorker =
     /** The overload state the main thread's overload manager publishes (overload_state.ts). */
     overload?: SharedArrayBuffer;
   }
+  /**
+   * Sent when the worker reports `ready`, and does nothing: Deno's worker message loop keeps
+   * the bytes of the last message it awaited until the next one it awaits (messages already
+   * queued are taken without awaiting), and init's carry the whole config (some 1.5 KiB per
+   * cluster), which would otherwise stay in each worker's memory while no other message comes.
+   */
+  | { type: "initEnd" }
   /** Clusters, route tables or listeners changed (xDS, a reloaded bootstrap). */
   | { type: "xds"; update: DynamicUpdate }
   | { type: "membership"; cluster: string; snapshot: PrioritySetSnapshot }
@@ -187,6 +194,7 @@ class WorkerServer {
       local: localClusterOf(b, o.serviceZone),
       circuitBreakerMemory: init.circuitBreakerMemory,
       workerId: init.workerId,
+      keepConfig: false,
     });
     for (const [name, snap] of Object.entries(init.membership)) {
       clusterManager.get(name)?.prioritySet.replace(snap);
@@ -369,6 +377,32 @@ function drainsWithServer(l: ActiveListener): boolean {
   return l.config.drainType !== 1;
 }
 
+/**
+ * Builds the worker from its init message. Apart from the message loop: a closure made where
+ * the message is in scope would keep the whole init message (the bootstrap, every cluster's
+ * membership) alive as long as the closure lives.
+ */
+function startWorkerServer(
+  scope: { postMessage(m: FromWorker): void },
+  init: Extract<ToWorker, { type: "init" }>,
+): WorkerServer {
+  // Outlier detection and health checking run on the main thread; it hears of a threshold
+  // reached the moment a request reaches it.
+  setConsecutiveNotifier((monitorId, event) =>
+    scope.postMessage({ type: "hostEvent", monitorId, event })
+  );
+  setHostMonitorWorker(init.workerId);
+  const server = new WorkerServer(init);
+  server.ctx.routeConfigs!.onDemand = (routeConfig, host) =>
+    scope.postMessage({ type: "vhdsDemand", routeConfig, host });
+  // Ready from a later task, once Deno's message loop awaits its next message: the main
+  // thread's answer (`initEnd`) then takes the init message's place there.
+  setTimeout(() => scope.postMessage({ type: "ready" }), 0);
+  // Start-up and bursts of connections leave the heap grown: give it back when quiet.
+  startIdleMemoryRelease();
+  return server;
+}
+
 /** Runs the worker message loop (called when this module is a Worker's entry). */
 export function runWorker(scope: {
   postMessage(m: FromWorker): void;
@@ -390,18 +424,7 @@ export function runWorker(scope: {
     const m = e.data;
     try {
       if (m.type === "init") {
-        // Outlier detection and health checking run on the main thread; it hears of a
-        // threshold reached the moment a request reaches it.
-        setConsecutiveNotifier((monitorId, event) =>
-          scope.postMessage({ type: "hostEvent", monitorId, event })
-        );
-        setHostMonitorWorker(m.workerId);
-        server = new WorkerServer(m);
-        server.ctx.routeConfigs!.onDemand = (routeConfig, host) =>
-          scope.postMessage({ type: "vhdsDemand", routeConfig, host });
-        scope.postMessage({ type: "ready" });
-        // Start-up and bursts of connections leave the heap grown: give it back when quiet.
-        startIdleMemoryRelease();
+        server = startWorkerServer(scope, m);
       } else if (m.type === "xds") {
         server?.applyUpdate(m.update);
       } else if (m.type === "membership") {

@@ -187,6 +187,7 @@ export class WorkerPool {
           slot.started = true;
           this.#guardDog?.watch(id, slot.heartbeat);
           log.debug(`worker ${id} ready`);
+          worker.postMessage({ type: "initEnd" } satisfies ToWorker);
           resolve();
         } else if (m.type === "error") {
           if (!started) reject(new Error(m.message));

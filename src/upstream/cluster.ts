@@ -63,6 +63,12 @@ export interface ClusterDeps {
   /** How many workers the circuit breaker memory this allocates keeps shares for. */
   workerSlots?: number;
   /**
+   * Whether the cluster keeps the typed config it was built from (`Cluster.config`); true by
+   * default. Workers read everything from `info`, so they pass false: each isolate would
+   * otherwise hold a decoded copy of every cluster's config.
+   */
+  keepConfig?: boolean;
+  /**
    * The transport socket (TLS) of a cluster's host, for active health checks; undefined for
    * plaintext.
    */
@@ -75,8 +81,11 @@ export interface ClusterDeps {
 /** One upstream cluster. */
 export class Cluster {
   readonly info: ClusterInfo;
-  /** The typed config it was built from, for settings other components read themselves. */
-  readonly config: ClusterConfig;
+  /**
+   * The typed config it was built from, for settings other components read themselves (the
+   * admin, EDS, CDS on the main thread); undefined when built without it (`keepConfig`).
+   */
+  readonly config: ClusterConfig | undefined;
   readonly prioritySet = new PrioritySet();
   /** Membership and update stats, on the main thread. */
   readonly stats: ClusterMainStats | undefined;
@@ -97,7 +106,7 @@ export class Cluster {
   constructor(config: ClusterConfig, deps: ClusterDeps = {}) {
     const { info, endpoints } = parseCluster(config);
     this.info = info;
-    this.config = config;
+    this.config = deps.keepConfig === false ? undefined : config;
     this.resources = new ClusterResources(
       info.circuitBreakers,
       deps.circuitBreakerMemory?.[config.name] ?? allocateCircuitBreakerMemory(deps.workerSlots),
@@ -285,7 +294,9 @@ export class Cluster {
 function setStaticHosts(set: PrioritySet, hosts: readonly HostDescription[], info: ClusterInfo) {
   const levels = Math.max(1, ...hosts.map((h) => h.priority + 1));
   for (let p = 0; p < levels; p++) {
-    set.updateHosts(p, hosts.filter((h) => h.priority === p), info.hostSetPolicy);
+    // Copied to its length: filter's result keeps the room it grew, kept as long as the
+    // cluster serves.
+    set.updateHosts(p, hosts.filter((h) => h.priority === p).slice(), info.hostSetPolicy);
   }
 }
 

@@ -20,6 +20,7 @@ import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.t
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import type { PrioritySet, PrioritySetSnapshot } from "./priority_set.ts";
+import type { SnapshotMerger } from "../stats/snapshot.ts";
 import { diffMembership } from "./membership_diff.ts";
 import { SYSTEM_TIMERS, type Timers } from "./dns_cluster.ts";
 import type { HostEvent } from "./host_monitor.ts";
@@ -190,6 +191,15 @@ export class ClusterManager {
   /** Sets the circuit breaker gauges from the shared counters (before stats are read). */
   updateCircuitBreakerStats(): void {
     for (const s of this.#breakerStats.values()) s.update();
+  }
+
+  /**
+   * Adds the main-thread cluster stats made only on first use (circuit breaker gauges of
+   * breakers that never opened, discovery update counters) to `m`, as unused zeros.
+   */
+  fillUnmadeStats(m: SnapshotMerger, decl: { accepts(name: string): boolean }): void {
+    for (const s of this.#breakerStats.values()) s.fill(m, decl);
+    for (const c of this.#clusters.values()) c.stats?.update.fill(m, decl);
   }
 
   /** This thread's load balancer for cluster `name`, created on first use. */

@@ -8,6 +8,7 @@
  */
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
+import type { SnapshotMerger } from "../stats/snapshot.ts";
 import { hostKey } from "./host.ts";
 import type { PrioritySet } from "./priority_set.ts";
 
@@ -61,24 +62,53 @@ export class ClusterEndpointStats {
   }
 }
 
-/** How a cluster's discovery went: each attempt to refresh the membership and its outcome. */
+/**
+ * How a cluster's discovery went: each attempt to refresh the membership and its outcome.
+ * Only DNS clusters count here (EDS counts in its subscription's stats of the same names), so
+ * each counter is made on first use, and `fill` lists the ones not made as unused zeros: the
+ * static clusters of a large config hold none of them.
+ */
 export class ClusterUpdateStats {
-  /** A resolution (or fetch) started. */
-  readonly updateAttempt: Counter;
-  /** It answered. */
-  readonly updateSuccess: Counter;
-  /** It failed; the previous hosts stay. */
-  readonly updateFailure: Counter;
-  /** It answered with the hosts already known: nothing was rebuilt. */
-  readonly updateNoRebuild: Counter;
+  readonly #scope: Scope;
+  #attempt: Counter | undefined;
+  #success: Counter | undefined;
+  #failure: Counter | undefined;
+  #noRebuild: Counter | undefined;
 
   constructor(s: Scope) {
-    this.updateAttempt = s.counter("update_attempt");
-    this.updateSuccess = s.counter("update_success");
-    this.updateFailure = s.counter("update_failure");
-    this.updateNoRebuild = s.counter("update_no_rebuild");
+    this.#scope = s;
+  }
+
+  /** A resolution (or fetch) started. */
+  get updateAttempt(): Counter {
+    return this.#attempt ??= this.#scope.counter("update_attempt");
+  }
+  /** It answered. */
+  get updateSuccess(): Counter {
+    return this.#success ??= this.#scope.counter("update_success");
+  }
+  /** It failed; the previous hosts stay. */
+  get updateFailure(): Counter {
+    return this.#failure ??= this.#scope.counter("update_failure");
+  }
+  /** It answered with the hosts already known: nothing was rebuilt. */
+  get updateNoRebuild(): Counter {
+    return this.#noRebuild ??= this.#scope.counter("update_no_rebuild");
+  }
+
+  /** Adds to `m` each counter not made yet, as an unused zero (that `decl` accepts). */
+  fill(m: SnapshotMerger, decl: { accepts(name: string): boolean }): void {
+    const made = [this.#attempt, this.#success, this.#failure, this.#noRebuild];
+    UPDATE_COUNTERS.forEach((n, i) => {
+      if (made[i]) return;
+      const name = `${this.#scope.prefix}.${n}`;
+      if (decl.accepts(name)) m.counter(name, 0, 0, false);
+    });
   }
 }
+
+/** `ClusterUpdateStats`' counters, in the order of its fields. */
+const UPDATE_COUNTERS = ["update_attempt", "update_success", "update_failure", "update_no_rebuild"];
 
 /** A cluster's main-thread stats. */
 export interface ClusterMainStats {

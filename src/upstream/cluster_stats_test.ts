@@ -1,5 +1,6 @@
 import { assertEquals } from "../testing/assert.ts";
 import { Store } from "../stats/store.ts";
+import { SnapshotMerger } from "../stats/snapshot.ts";
 import { clusterMainStats } from "./cluster_stats.ts";
 import type { HostDescription } from "./host.ts";
 import { PrioritySet } from "./priority_set.ts";
@@ -40,4 +41,28 @@ Deno.test("membership stats: gauges over every level; only added or removed host
   stats.endpoint.observe(set);
   assertEquals(g(), [2, 1, 0, 3, 2]);
   assertEquals(store.counter("cluster.c.update_attempt").value, 0);
+});
+
+Deno.test("update stats: made on first use, listed as unused zeros until then", () => {
+  const store = new Store();
+  const stats = clusterMainStats(store, "c");
+  const listed = () => {
+    const m = new SnapshotMerger();
+    m.add(store.snapshot({ latch: false }), true);
+    stats.update.fill(m, { accepts: (name) => name !== "cluster.c.update_no_rebuild" });
+    return m.result().counters.filter((c) => c.name.startsWith("cluster.c.update_"))
+      .map((c) => [c.name, c.value, c.used]);
+  };
+  assertEquals(listed(), [
+    ["cluster.c.update_attempt", 0, false],
+    ["cluster.c.update_success", 0, false],
+    ["cluster.c.update_failure", 0, false],
+  ]);
+  stats.update.updateAttempt.inc();
+  stats.update.updateAttempt.inc();
+  assertEquals(listed(), [
+    ["cluster.c.update_attempt", 2, true],
+    ["cluster.c.update_success", 0, false],
+    ["cluster.c.update_failure", 0, false],
+  ]);
 });

@@ -45,7 +45,10 @@ Deno.test("Cluster: STATIC membership is known at once, by priority", async () =
   }));
   await c.initialize();
   assertEquals(c.info.type, "STATIC");
-  assertEquals(c.config.name, "c");
+  assertEquals(c.config?.name, "c");
+  // Workers read only `info`: they keep no copy of the config.
+  const w = new Cluster(config({ name: "w" }), { keepConfig: false });
+  assertEquals([w.config, w.info.name], [undefined, "w"]);
   assertEquals(
     c.prioritySet.hostSets.map((s) => s.hosts.map((h) => h.address)),
     [["10.0.0.1", "10.0.0.2"], ["10.0.1.1"]],

@@ -39,10 +39,14 @@ export type MembershipCallback = (set: PrioritySet) => void;
 /** Hosts per priority, with update notification. */
 export class PrioritySet {
   #hostSets: HostSet[];
-  readonly #callbacks = new Set<MembershipCallback>();
+  /**
+   * Copied on change, to its length (a Set's table is 120 bytes for one callback, and an array
+   * grown by push keeps room for more, on every cluster).
+   */
+  #callbacks: readonly MembershipCallback[] = [];
 
   constructor(snapshot?: PrioritySetSnapshot) {
-    this.#hostSets = [...(snapshot?.hostSets ?? [])];
+    this.#hostSets = snapshot ? snapshot.hostSets.slice() : [];
   }
 
   /** The levels, index = priority. */
@@ -77,28 +81,32 @@ export class PrioritySet {
     };
     const prev = this.#hostSets[priority];
     if (prev && sameHostSet(prev, next)) return false;
-    const sets = [...this.#hostSets];
+    const sets = this.#hostSets.slice();
     for (let p = sets.length; p < priority; p++) sets[p] = emptyLevel(p, next);
     sets[priority] = next;
-    this.#hostSets = sets;
+    // Copied to its length (slice): an array grown by assignment keeps room for more, and
+    // every cluster holds its levels for as long as it serves.
+    this.#hostSets = sets.slice();
     this.#notify();
     return true;
   }
 
   /** Swaps in a whole membership (a worker receiving a snapshot, an EDS update) and notifies. */
   replace(snapshot: PrioritySetSnapshot): void {
-    this.#hostSets = [...snapshot.hostSets];
+    this.#hostSets = snapshot.hostSets.slice();
     this.#notify();
   }
 
   /** Registers `cb` for every later change; returns the function that unregisters it. */
   onUpdate(cb: MembershipCallback): () => void {
-    this.#callbacks.add(cb);
-    return () => this.#callbacks.delete(cb);
+    if (!this.#callbacks.includes(cb)) this.#callbacks = this.#callbacks.concat([cb]);
+    return () => {
+      this.#callbacks = this.#callbacks.filter((c) => c !== cb);
+    };
   }
 
   #notify(): void {
-    for (const cb of [...this.#callbacks]) cb(this);
+    for (const cb of this.#callbacks) cb(this);
   }
 }
 

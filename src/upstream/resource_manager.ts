@@ -8,6 +8,7 @@
  * @module
  */
 import type { CircuitBreakers } from "../../proto/gen/envoy/config/cluster/v3/circuit_breaker_pb.ts";
+import type { SnapshotMerger } from "../stats/snapshot.ts";
 
 /** `core.v3.RoutingPriority` names, by value. */
 export const PRIORITIES = ["default", "high"] as const;
@@ -197,9 +198,13 @@ export class RetryLimit extends ResourceLimit {
   override max(): number {
     const b = this.budget;
     if (!b) return this.limit;
-    const active = this.requests.count() + this.pending.count();
-    return Math.max(Math.floor(b.budgetPercent / 100 * active), b.minRetryConcurrency);
+    return retryBudgetMax(b, this.requests.count() + this.pending.count());
   }
+}
+
+/** A retry budget's maximum: its share of the requests `active` and pending, or its floor. */
+function retryBudgetMax(b: NonNullable<Thresholds["retryBudget"]>, active: number): number {
+  return Math.max(Math.floor(b.budgetPercent / 100 * active), b.minRetryConcurrency);
 }
 
 /** One priority's resources of one cluster. */
@@ -246,28 +251,50 @@ export class ResourceManager {
   }
 }
 
-/** A cluster's resource managers, DEFAULT and HIGH, over its shared memory. */
+/**
+ * A cluster's resource managers, DEFAULT and HIGH, over its shared memory. Each is made on its
+ * priority's first use: most clusters of a large config never see a HIGH request, and an idle
+ * cluster none at all, in any isolate.
+ */
 export class ClusterResources {
-  readonly byPriority: readonly [ResourceManager, ResourceManager];
+  readonly thresholds: readonly [Thresholds, Thresholds];
+  #cells: Int32Array | undefined;
+  #ownGroup = -1;
+  #default: ResourceManager | undefined;
+  #high: ResourceManager | undefined;
 
   /** @param workerId the worker counting (its share is kept apart when the memory has room). */
   constructor(
     thresholds: readonly [Thresholds, Thresholds],
     readonly memory: SharedArrayBuffer,
-    workerId?: number,
+    readonly workerId?: number,
   ) {
-    const cells = new Int32Array(memory);
-    const own = workerId === undefined ? -1 : (1 + workerId) * GROUP;
-    const ownGroup = own >= 0 && own + GROUP <= cells.length ? own : -1;
-    this.byPriority = [
-      new ResourceManager(cells, 0, thresholds[0], ownGroup),
-      new ResourceManager(cells, 1, thresholds[1], ownGroup),
-    ];
+    this.thresholds = thresholds;
+  }
+
+  /** The shared counters: per priority, connections, pending, requests, retries, pools. */
+  get cells(): Int32Array {
+    if (this.#cells) return this.#cells;
+    const cells = new Int32Array(this.memory);
+    const own = this.workerId === undefined ? -1 : (1 + this.workerId) * GROUP;
+    if (own >= 0 && own + GROUP <= cells.length) this.#ownGroup = own;
+    return this.#cells = cells;
+  }
+
+  /** Both priorities' resource managers. */
+  get byPriority(): readonly [ResourceManager, ResourceManager] {
+    return [this.forPriority(0), this.forPriority(1)];
   }
 
   /** The resource manager of a routing priority (anything but HIGH is DEFAULT). */
   forPriority(priority: number): ResourceManager {
-    return this.byPriority[priority === 1 ? 1 : 0];
+    if (priority === 1) return this.#high ??= this.#manager(1);
+    return this.#default ??= this.#manager(0);
+  }
+
+  #manager(priority: RoutingPriority): ResourceManager {
+    const cells = this.cells;
+    return new ResourceManager(cells, priority, this.thresholds[priority], this.#ownGroup);
   }
 }
 
@@ -283,48 +310,113 @@ export function limitsConnectionPools(thresholds: readonly [Thresholds, Threshol
  * `cluster.<name>.circuit_breakers.<priority>.*` (Envoy's `ALL_CLUSTER_CIRCUIT_BREAKERS_STATS`):
  * the `*_open` gauges, and the `remaining_*` ones with `track_remaining`. They describe the
  * shared counters, so the main thread sets them from the shared memory when stats are read.
+ * An `*_open` gauge is made only once its resource is seen in use (or its breaker open): until
+ * then `fill` lists it as an unused zero, as Envoy shows a resource never counted, and a
+ * config of many clusters holds no gauge objects for clusters that take no traffic (the
+ * `remaining_*` ones, which are not zero, are made at once).
  */
 export class CircuitBreakerStats {
-  readonly #update: (() => void)[] = [];
+  readonly #store: GaugeStore;
+  readonly #resources: ClusterResources;
+  readonly #statName: string;
+  /** By priority, then cell: the `*_open` gauges at 0-4, the `remaining_*` at 5-9; on use. */
+  #gauges: ({ set(v: number): void } | undefined)[] | undefined;
 
-  constructor(
-    store: { gauge(name: string, mode: "Accumulate" | "NeverImport"): { set(v: number): void } },
-    statName: string,
-    resources: ClusterResources,
-  ) {
-    resources.byPriority.forEach((rm, p) => {
-      const prefix = `cluster.${statName}.circuit_breakers.${PRIORITIES[p]}.`;
-      const g = (n: string) => store.gauge(prefix + n, "NeverImport");
-      const open = (limit: ResourceLimit, gauge: { set(v: number): void }) => () =>
-        gauge.set(limit.canCreate() ? 0 : 1);
-      this.#update.push(
-        open(rm.connections, g("cx_open")),
-        open(rm.pendingRequests, g("rq_pending_open")),
-        open(rm.requests, g("rq_open")),
-        open(rm.retries, g("rq_retry_open")),
-        open(rm.connectionPools, g("cx_pool_open")),
-      );
-      if (!rm.thresholds.trackRemaining) return;
-      const remaining = (limit: ResourceLimit, gauge: { set(v: number): void }) => () =>
-        gauge.set(Math.max(0, limit.max() - limit.count()));
-      this.#update.push(
-        remaining(rm.connections, g("remaining_cx")),
-        remaining(rm.pendingRequests, g("remaining_pending")),
-        remaining(rm.requests, g("remaining_rq")),
-      );
-      const retries = g("remaining_retries");
-      // With a retry budget the remaining count depends on other resources: Envoy shows 0.
-      this.#update.push(
-        rm.thresholds.retryBudget ? () => retries.set(0) : remaining(rm.retries, retries),
-      );
-      this.#update.push(remaining(rm.connectionPools, g("remaining_cx_pools")));
+  constructor(store: GaugeStore, statName: string, resources: ClusterResources) {
+    this.#store = store;
+    this.#resources = resources;
+    this.#statName = statName;
+    resources.thresholds.forEach((t, p) => {
+      if (!t.trackRemaining) return;
+      for (let cell = 0; cell < CELLS; cell++) {
+        this.#gauge(p, cell);
+        this.#gauge(p, CELLS + cell);
+      }
     });
     this.update();
   }
 
-  /** Sets every gauge from the shared counters. */
+  /**
+   * Sets every gauge from the shared counters. They are read straight from the cells, so the
+   * main thread makes no resource manager for clusters it never sends a request to.
+   */
   update(): void {
-    for (const u of this.#update) u();
+    const cells = this.#resources.cells;
+    this.#resources.thresholds.forEach((t, p) => {
+      const base = p * CELLS;
+      const count = (cell: number) => Atomics.load(cells, base + cell);
+      const max = (cell: number) =>
+        cell === RETRY && t.retryBudget
+          ? retryBudgetMax(t.retryBudget, count(RQ) + count(PENDING))
+          : limitOf(t, cell);
+      for (let cell = 0; cell < CELLS; cell++) {
+        const n = count(cell);
+        const open = n < max(cell) ? 0 : 1;
+        // Envoy sets (and so marks used) an `*_open` gauge when its resource is counted.
+        const made = this.#gauges?.[p * 2 * CELLS + cell];
+        (made ?? (n > 0 || open ? this.#gauge(p, cell) : undefined))?.set(open);
+      }
+      if (!t.trackRemaining) return;
+      for (let cell = 0; cell < CELLS; cell++) {
+        // With a retry budget the remaining count depends on other resources: Envoy shows 0.
+        const remaining = cell === RETRY && t.retryBudget ? 0 : max(cell) - count(cell);
+        this.#gauges![p * 2 * CELLS + CELLS + cell]!.set(Math.max(0, remaining));
+      }
+    });
+  }
+
+  /** Adds to `m` each `*_open` gauge not made yet, as an unused zero (that `decl` accepts). */
+  fill(m: SnapshotMerger, decl: { accepts(name: string): boolean }): void {
+    for (let p = 0; p < PRIORITIES.length; p++) {
+      for (let cell = 0; cell < CELLS; cell++) {
+        if (this.#gauges?.[p * 2 * CELLS + cell]) continue;
+        const name = this.#name(p, cell);
+        if (decl.accepts(name)) m.gauge(name, 0, "NeverImport", false);
+      }
+    }
+  }
+
+  /** Makes gauge `slot` (0-4: open, 5-9: remaining) of priority `p`. */
+  #gauge(p: number, slot: number): { set(v: number): void } {
+    const gauges = this.#gauges ??= [];
+    return gauges[p * 2 * CELLS + slot] = this.#store.gauge(this.#name(p, slot), "NeverImport");
+  }
+
+  #name(p: number, slot: number): string {
+    const n = slot < CELLS ? OPEN_GAUGES[slot] : REMAINING_GAUGES[slot - CELLS];
+    return `cluster.${this.#statName}.circuit_breakers.${PRIORITIES[p]}.${n}`;
+  }
+}
+
+/** Where `CircuitBreakerStats` makes its gauges: the main thread's store. */
+export interface GaugeStore {
+  gauge(name: string, mode: "Accumulate" | "NeverImport"): { set(v: number): void };
+}
+
+/** The `*_open` gauges, in cell order (connections, pending, requests, retries, pools). */
+const OPEN_GAUGES = ["cx_open", "rq_pending_open", "rq_open", "rq_retry_open", "cx_pool_open"];
+/** The `remaining_*` gauges (`track_remaining`), in cell order. */
+const REMAINING_GAUGES = [
+  "remaining_cx",
+  "remaining_pending",
+  "remaining_rq",
+  "remaining_retries",
+  "remaining_cx_pools",
+];
+
+/** The fixed maximum of a cell. */
+function limitOf(t: Thresholds, cell: number): number {
+  switch (cell) {
+    case CX:
+      return t.maxConnections;
+    case PENDING:
+      return t.maxPendingRequests;
+    case RQ:
+      return t.maxRequests;
+    case RETRY:
+      return t.maxRetries;
+    default:
+      return t.maxConnectionPools;
   }
 }
 

@@ -1,6 +1,7 @@
 import { fromJson } from "@bufbuild/protobuf";
 import { assert, assertEquals } from "../testing/assert.ts";
 import { apiRegistry, messageSchema } from "../config/api.ts";
+import { SnapshotMerger } from "../stats/snapshot.ts";
 import type { CircuitBreakers } from "../../proto/gen/envoy/config/cluster/v3/circuit_breaker_pb.ts";
 import {
   allocateCircuitBreakerMemory,
@@ -117,7 +118,30 @@ Deno.test("CircuitBreakerStats: open and remaining gauges from the shared counte
   assert(!limited.forPriority(0).connectionPools.tryCreate());
   ls.update();
   assertEquals([values.get(q + "cx_pool_open"), values.get(q + "remaining_cx_pools")], [1, 0]);
-  assertEquals(values.get("cluster.l.circuit_breakers.high.cx_pool_open"), 0);
+  // A breaker that never opened has no gauge yet (unless its priority tracks remaining):
+  // stats list it as an unused zero.
+  assertEquals(values.has("cluster.l.circuit_breakers.high.cx_pool_open"), false);
+  const m = new SnapshotMerger();
+  ls.fill(m, { accepts: (name) => !name.endsWith(".rq_open") });
+  const filled = m.result().gauges.map((g) => [g.name, g.value, g.used]);
+  assertEquals(filled, [
+    ["cluster.l.circuit_breakers.high.cx_open", 0, false],
+    ["cluster.l.circuit_breakers.high.rq_pending_open", 0, false],
+    ["cluster.l.circuit_breakers.high.rq_retry_open", 0, false],
+    ["cluster.l.circuit_breakers.high.cx_pool_open", 0, false],
+  ]);
+  // Seen in use, the gauge is made (0 while under the limit) and kept.
+  const high = limited.forPriority(1);
+  high.requests.inc();
+  ls.update();
+  assertEquals(values.get("cluster.l.circuit_breakers.high.rq_open"), 0);
+  assertEquals(values.has("cluster.l.circuit_breakers.high.cx_open"), false);
+  for (let i = 0; i < 1024; i++) high.connections.inc();
+  ls.update();
+  assertEquals(values.get("cluster.l.circuit_breakers.high.cx_open"), 1);
+  high.connections.dec();
+  ls.update();
+  assertEquals(values.get("cluster.l.circuit_breakers.high.cx_open"), 0);
 });
 
 Deno.test("releaseWorkerResources: what a dead worker held stops counting", () => {

@@ -83,6 +83,7 @@ export function applyDynamicUpdate(w: WorkerTarget, u: DynamicUpdate): void {
       const cluster = new Cluster(c.config, {
         circuitBreakerMemory: { [c.config.name]: c.memory },
         workerId: w.ctx.workerId,
+        keepConfig: false,
       });
       cluster.prioritySet.replace(c.membership);
       cm.addOrUpdateCluster(cluster);

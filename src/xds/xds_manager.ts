@@ -37,6 +37,7 @@ import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/fil
 import { reportBug } from "../common/error_boundary.ts";
 import { getLogger } from "../common/logger.ts";
 import { preUnpack, unpackAny } from "../config/any.ts";
+import { compactMessages } from "../config/compact.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import type { ListenerManagerStats } from "../listener/listener_manager_stats.ts";
 import { formatAddress } from "../network/address.ts";
@@ -559,7 +560,9 @@ export class XdsManager {
     }
     const removed = [...new Set([...this.#clusters.keys(), ...this.#warmingClusters.keys()])]
       .filter((n) => !seen.has(n));
-    const built = this.#build(changed);
+    preUnpack(changed);
+    // A CDS cluster keeps its message as long as it serves (config/compact.ts).
+    const built = this.#build(compactMessages(changed));
     this.#cdsVersion = u.versionInfo;
     for (const name of removed) this.#removeCluster(name);
     for (const cluster of built) {
@@ -567,14 +570,14 @@ export class XdsManager {
     }
   }
 
-  /** Builds every cluster before any applies: one that cannot be built rejects them all. */
+  /**
+   * Builds every cluster before any applies: one that cannot be built rejects them all. Their
+   * typed configs must be unpacked (`preUnpack`).
+   */
   #build(configs: ClusterConfig[]): Cluster[] {
     const built: Cluster[] = [];
     try {
-      for (const c of configs) {
-        preUnpack(c);
-        built.push(new Cluster(c, this.#deps.clusterDeps));
-      }
+      for (const c of configs) built.push(new Cluster(c, this.#deps.clusterDeps));
     } catch (e) {
       for (const b of built) b.destroy();
       throw e;
@@ -591,12 +594,12 @@ export class XdsManager {
     const name = cluster.info.name;
     const prev = this.#warmingClusters.get(name);
     if (prev) this.#destroy(prev.cluster);
-    const entry: WarmingCluster = { config: cluster.config, ...meta, cluster };
+    const entry: WarmingCluster = { config: cluster.config!, ...meta, cluster };
     this.#warmingClusters.set(name, entry);
     this.#updateClusterGauges();
     if (this.#initializing) this.#initTargets.add(`cluster:${name}`);
     if (cluster.info.type === "EDS") this.#startEds(cluster);
-    const secrets = sdsRefs(clusterSockets(cluster.config)).map((r) =>
+    const secrets = sdsRefs(clusterSockets(cluster.config!)).map((r) =>
       this.#sds.whenReady(this.#sds.secret(r))
     );
     Promise.all([cluster.initialize(), ...secrets]).then(() => {
@@ -698,7 +701,7 @@ export class XdsManager {
   // ---- endpoints ----
 
   #startEds(cluster: Cluster): void {
-    const eds = cluster.config.edsClusterConfig;
+    const eds = cluster.config!.edsClusterConfig;
     if (!eds?.edsConfig || this.#eds.has(cluster)) return;
     const serviceName = eds.serviceName || cluster.info.name;
     const state: EdsState = { serviceName };
@@ -743,7 +746,7 @@ export class XdsManager {
           // The assignment's hosts are read as those of a STATIC cluster with the same
           // settings (addresses must be IPs, as in Envoy's EDS).
           const { info, endpoints } = parseCluster({
-            ...cluster.config,
+            ...cluster.config!,
             clusterDiscoveryType: { case: "type", value: 0 },
             loadAssignment: cla,
           });
@@ -1236,6 +1239,7 @@ export class XdsManager {
       const port = this.#deps.staticPort(n);
       return l && port !== undefined ? { config: l, port } : undefined;
     });
+    preUnpack(changedClusters);
     const built = this.#build(changedClusters);
     const meta = { versionInfo: "", lastUpdated: now };
     for (const cluster of built) this.#warmCluster(cluster, meta, false);
@@ -1346,7 +1350,7 @@ export class XdsManager {
 /** What a worker needs to put `cluster` in service. */
 function clusterChange(cluster: Cluster): ClusterChange {
   return {
-    config: cluster.config,
+    config: cluster.config!,
     memory: cluster.resources.memory,
     membership: cluster.prioritySet.snapshot(),
   };
