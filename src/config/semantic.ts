@@ -36,6 +36,7 @@ import { pathSegments, position } from "./source.ts";
 import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import { clusterSockets, listenerSockets, sdsRefs } from "../xds/sds_provider.ts";
 import { ecdsRefs } from "../xds/ecds_provider.ts";
+import { ecdsSourceProblems } from "../xds/ecds_config.ts";
 import {
   configSourceProblems,
   grpcApiConfigSourceProblems,
@@ -330,11 +331,30 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
       extensions,
       c.filters.map((f) => ({
         name: f.name,
-        typeUrl: f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined,
+        typeUrl: f.configType.case === "typedConfig"
+          ? f.configType.value.typeUrl
+          : f.configType.case === "configDiscovery"
+          ? f.configType.value.typeUrls[0]
+          : undefined,
       })),
       "network",
       (i, message) => r.report(`${at}.filters[${i}]`, message),
     );
+    c.filters.forEach((f, j) => {
+      if (f.configType.case !== "configDiscovery") return;
+      const problems = ecdsSourceProblems(
+        f.name,
+        f.configType.value,
+        extensions,
+        (x) => x.createNetworkFilter !== undefined,
+        "a network filter",
+      );
+      for (const p of problems) {
+        const field = `${at}.filters[${j}].config_discovery.${p.field}`;
+        if (p.unsupported) r.unsupported(field, p.message);
+        else r.report(field, p.message);
+      }
+    });
     const tls = c.transportSocket?.configType;
     if (tls?.case === "typedConfig" && tls.value.typeUrl.endsWith(".UpstreamTlsContext")) {
       r.report(
@@ -382,6 +402,21 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
         "its own SO_REUSEPORT socket, which the kernel balances)",
     );
   }
+  l.listenerFilters.forEach((f, i) => {
+    if (f.configType.case !== "configDiscovery") return;
+    const problems = ecdsSourceProblems(
+      f.name,
+      f.configType.value,
+      extensions,
+      (x) => x.createListenerFilter !== undefined,
+      "a listener filter",
+    );
+    for (const p of problems) {
+      const field = `${path}.listener_filters[${i}].config_discovery.${p.field}`;
+      if (p.unsupported) r.unsupported(field, p.message);
+      else r.report(field, p.message);
+    }
+  });
   l.listenerFilters.forEach((f, i) => {
     if (!f.filterDisabled) return;
     const at = `${path}.listener_filters[${i}].filter_disabled`;

@@ -50,7 +50,7 @@ import { RouteConfigProviders } from "../xds/route_config_provider.ts";
 import { ScopedRouteProviders } from "../xds/scoped_route_provider.ts";
 import { applyDynamicUpdate, type DynamicUpdate } from "../xds/worker_updates.ts";
 import { applySdsSecrets } from "../extensions/transport_sockets/tls/sds_registry.ts";
-import { applyEcdsConfigs } from "../http/ecds_filter.ts";
+import { applyEcdsConfigs } from "../xds/ecds_config.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -134,6 +134,8 @@ export type FromWorker =
   | { type: "hostEvent"; monitorId: number; event: HostEvent }
   /** A request wants the virtual host of `host` in a VHDS route configuration (on_demand). */
   | { type: "vhdsDemand"; routeConfig: string; host: string }
+  /** A request needs the route configuration of an on-demand scope (SRDS, on_demand). */
+  | { type: "srdsDemand"; scopedRoutes: string; routeConfig: string }
   | { type: "error"; message: string }
   | { type: "stopped" };
 
@@ -399,6 +401,8 @@ export function runWorker(scope: {
         server = new WorkerServer(m);
         server.ctx.routeConfigs!.onDemand = (routeConfig, host) =>
           scope.postMessage({ type: "vhdsDemand", routeConfig, host });
+        server.ctx.routeConfigs!.onDemandScope = (scopedRoutes, routeConfig) =>
+          scope.postMessage({ type: "srdsDemand", scopedRoutes, routeConfig });
         scope.postMessage({ type: "ready" });
         // Start-up and bursts of connections leave the heap grown: give it back when quiet.
         startIdleMemoryRelease();
