@@ -306,7 +306,7 @@ export class XdsManager {
   #initWaiters: (() => void)[] = [];
   #initializing = true;
   #stopped = false;
-  /** A sweep of unused SDS and ECDS subscriptions is queued (see `#sweep`). */
+  /** A sweep of unused RDS, SRDS, SDS and ECDS subscriptions is queued (see `#sweep`). */
   #sweepQueued = false;
   /** Cluster changes not yet posted to workers (see `#postClusters`). */
   #pending: { clusters: ClusterChange[]; removedClusters: string[] } | undefined;
@@ -1202,7 +1202,11 @@ export class XdsManager {
 
   /** Sweeps once the current turn's removals and activations are done. */
   #queueSweep(): void {
-    if (this.#sweepQueued || (this.#sds.size === 0 && this.#ecds.size === 0)) return;
+    if (
+      this.#sweepQueued ||
+      (this.#sds.size === 0 && this.#ecds.size === 0 && this.#routes.size === 0 &&
+        this.#srds.size === 0)
+    ) return;
     this.#sweepQueued = true;
     queueMicrotask(() => {
       this.#sweepQueued = false;
@@ -1211,10 +1215,12 @@ export class XdsManager {
   }
 
   /**
-   * Drops the SDS and ECDS subscriptions that no listener or cluster (serving or warming)
-   * names any more, as Envoy's providers go with their last user (the stream unsubscribes).
-   * RTDS layers come from the bootstrap's `layered_runtime`, which a reload never changes: they
-   * keep their users for the server's life.
+   * Drops the RDS, SRDS, SDS and ECDS subscriptions that no listener or cluster (serving or
+   * warming) names any more, as Envoy's providers go with their last user (the stream
+   * unsubscribes); a route configuration an SRDS scope names (on demand or not) is in use while
+   * its scoped routes are. Workers keep the tables they have, so connections draining on a
+   * removed listener go on routing. RTDS layers come from the bootstrap's `layered_runtime`,
+   * which a reload never changes: they keep their users for the server's life.
    */
   #sweep(): void {
     const listeners = [
@@ -1237,6 +1243,32 @@ export class XdsManager {
     if (this.#ecds.size > 0) {
       for (const key of this.#ecds.retain(new Set(ecdsKeys(listeners.flatMap(ecdsRefs))))) {
         this.#ready(`ecds:${key}`);
+      }
+    }
+    if (this.#srds.size > 0) {
+      const inUse = new Set(listeners.flatMap(srdsRefs).map((r) => r.name));
+      for (const [name, st] of this.#srds) {
+        if (inUse.has(name)) continue;
+        this.#srdsReady(name);
+        st.subscription?.stop();
+        this.#srds.delete(name);
+        log.info(`SRDS '${name}' no longer used: unsubscribed`);
+      }
+    }
+    if (this.#routes.size > 0) {
+      const inUse = new Set(listeners.flatMap(rdsRefs).map((r) => r.name));
+      for (const st of this.#srds.values()) {
+        for (const s of st.current?.config ?? []) {
+          if (s.routeConfigurationName) inUse.add(s.routeConfigurationName);
+        }
+      }
+      for (const [name, st] of this.#routes) {
+        if (inUse.has(name)) continue;
+        this.#routeReady(name);
+        st.subscription?.stop();
+        st.vhds?.subscription.stop();
+        this.#routes.delete(name);
+        log.info(`RDS '${name}' no longer used: unsubscribed`);
       }
     }
   }
