@@ -35,7 +35,7 @@ import { checkOverloadManager } from "../server/overload_manager.ts";
 import { pathSegments, position } from "./source.ts";
 import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import { clusterSockets, listenerSockets, sdsRefs } from "../xds/sds_provider.ts";
-import { ecdsRefs } from "../xds/ecds_provider.ts";
+import { dynamicHcmProblem, ecdsRefs } from "../xds/ecds_provider.ts";
 import { ecdsSourceProblems } from "../xds/ecds_config.ts";
 import {
   configSourceProblems,
@@ -354,6 +354,8 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
         if (p.unsupported) r.unsupported(field, p.message);
         else r.report(field, p.message);
       }
+      const hcm = dynamicHcmProblem(f.name, f.configType.value.defaultConfig);
+      if (hcm) r.unsupported(`${at}.filters[${j}].config_discovery.default_config`, hcm);
     });
     const tls = c.transportSocket?.configType;
     if (tls?.case === "typedConfig" && tls.value.typeUrl.endsWith(".UpstreamTlsContext")) {

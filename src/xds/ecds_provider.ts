@@ -13,6 +13,7 @@
  * @module
  */
 import { equals } from "@bufbuild/protobuf";
+import type { Any } from "@bufbuild/protobuf/wkt";
 import type { ExtensionConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import {
   type TypedExtensionConfig,
@@ -97,21 +98,20 @@ export function ecdsKeys(refs: readonly EcdsRef[]): string[] {
 }
 
 /**
- * Why a connection manager delivered by ECDS (a network filter) cannot serve: what it would
- * fetch itself (RDS, SRDS, ECDS HTTP filters) needs the listener's warming, which a filter
- * config update does not go through.
+ * Why a connection manager configured by ECDS (network filter `name`: its delivered or
+ * default config `any`) cannot serve: what it would fetch itself (RDS, SRDS, ECDS HTTP
+ * filters) needs the listener's warming, which a filter config update does not go through.
  */
-function dynamicHcmProblem(config: TypedExtensionConfig): string | undefined {
-  const any = config.typedConfig;
+export function dynamicHcmProblem(name: string, any: Any | undefined): string | undefined {
   if (!any?.typeUrl.endsWith(HCM)) return undefined;
   const hcm = unpackAny<HttpConnectionManager>(any);
   if (!hcm) return undefined;
   if (hcm.routeSpecifier.case === "rds" || hcm.routeSpecifier.case === "scopedRoutes") {
-    return `network filter '${config.name}': an HttpConnectionManager from ECDS needs an ` +
+    return `network filter '${name}': an HttpConnectionManager from ECDS needs an ` +
       "inline route_config (rds and scoped_routes are not supported there)";
   }
   if (hcm.httpFilters.some((f) => f.configType.case === "configDiscovery")) {
-    return `network filter '${config.name}': an HttpConnectionManager from ECDS cannot have ` +
+    return `network filter '${name}': an HttpConnectionManager from ECDS cannot have ` +
       "config_discovery HTTP filters";
   }
   return undefined;
@@ -186,7 +186,7 @@ export class EcdsProvider {
               }
             }
             if (ref.kind === "network_filter") {
-              const problem = dynamicHcmProblem(tec);
+              const problem = dynamicHcmProblem(tec.name, tec.typedConfig);
               if (problem) throw new Error(problem);
             }
             const same = state.current &&
