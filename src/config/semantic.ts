@@ -24,6 +24,10 @@ import type { ExtensionRegistry } from "./extensions.ts";
 import { accessLogProblems } from "../extensions/access_loggers/access_log.ts";
 import type { WalkContext } from "./proto_json.ts";
 import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
+import type {
+  Filter,
+  ListenerFilter,
+} from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
 import { ClusterConfigError, parseCluster } from "../upstream/cluster_info.ts";
 import { FilterChainMatcher } from "../listener/filter_chain_match.ts";
 import { FilterChainMatcherTree } from "../listener/filter_chain_matcher_tree.ts";
@@ -450,16 +454,16 @@ function checkDownstreamProxyProtocolOverHttp(b: Bootstrap, r: Reporter) {
   });
   if (!ppCluster) return;
   (b.staticResources?.listeners ?? []).forEach((l, i) => {
-    const pp = l.listenerFilters.some((f) =>
-      f.configType.case === "typedConfig" &&
-      typeNameOfUrl(f.configType.value.typeUrl) === PROXY_PROTOCOL_LISTENER_FILTER
-    );
+    // A filter from ECDS may be any of its type_urls.
+    const types = (f: ListenerFilter | Filter) =>
+      f.configType.case === "typedConfig"
+        ? [typeNameOfUrl(f.configType.value.typeUrl)]
+        : f.configType.case === "configDiscovery"
+        ? f.configType.value.typeUrls.map(typeNameOfUrl)
+        : [];
+    const pp = l.listenerFilters.some((f) => types(f).includes(PROXY_PROTOCOL_LISTENER_FILTER));
     const chains = [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])];
-    const http = chains.some((c) =>
-      c.filters.some((f) =>
-        f.configType.case === "typedConfig" && typeNameOfUrl(f.configType.value.typeUrl) === HCM
-      )
-    );
+    const http = chains.some((c) => c.filters.some((f) => types(f).includes(HCM)));
     if (pp && http) {
       r.unsupported(
         `static_resources.listeners[${i}].listener_filters`,
