@@ -112,7 +112,7 @@ Deno.test("ADS over gRPC: resources applied, endpoints change under load, NACK, 
   }
 });
 
-Deno.test("delta ADS over gRPC: subscribe, apply, update, NACK", async () => {
+Deno.test("delta ADS over gRPC: subscribe, apply, update, NACK; a removed listener's route configuration is unsubscribed", async () => {
   const a = upstream(() => new Response("a"));
   const b = upstream(() => new Response("b"));
   const cp = new ControlPlane(
@@ -148,6 +148,13 @@ Deno.test("delta ADS over gRPC: subscribe, apply, update, NACK", async () => {
     assertMatch(nack.errorDetail?.message ?? "", /connect_timeout/);
     assertEquals(await get(url), "b");
     await adminStatsWhen(p.adminPort, (s) => s["control_plane.connected_state"] === 1);
+
+    // The listener goes: its route configuration's subscription goes with its last user.
+    cp.push(LISTENER, [], ["ads_listener"]);
+    const unsub = await cp.waitDelta((r) =>
+      r.typeUrl === ROUTE && r.resourceNamesUnsubscribe.includes("local_route")
+    );
+    assertEquals(unsub.resourceNamesSubscribe, []);
   } finally {
     await p.stop();
     cp.stop();

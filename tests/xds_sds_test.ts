@@ -321,7 +321,7 @@ Deno.test("SDS over ADS and gRPC: warming, rotation keeping open connections, NA
   }
 });
 
-Deno.test("SDS over delta ADS: a CDS cluster warms until its CA secret comes, then verifies its upstream with it", async () => {
+Deno.test("SDS over delta ADS: a CDS cluster warms until its CA secret comes, then verifies its upstream with it; removing the cluster unsubscribes the secret", async () => {
   const c = await testCerts();
   const backend = Deno.serve({
     hostname: "127.0.0.1",
@@ -416,6 +416,18 @@ ${indent(staticCluster("xds", cp.port, H2), 2)}
         (s) => s["sds.delta_ca.update_success"] >= 1,
       );
       assertEquals(s["cluster_manager.warming_clusters"], 0);
+
+      // The cluster goes: its secret's subscription goes with its last user, as Envoy's.
+      cp.push(CLUSTER, [], ["tls_backend"]);
+      const unsub = await cp.waitDelta((r) =>
+        r.typeUrl === SECRET && r.resourceNamesUnsubscribe.includes("delta_ca")
+      );
+      assertEquals(unsub.resourceNamesSubscribe, []);
+      const dump = await (await fetch(`http://127.0.0.1:${proxy.adminPort}/config_dump`)).json();
+      const secrets = dump.configs.find((c: { "@type": string }) =>
+        c["@type"] === "type.googleapis.com/envoy.admin.v3.SecretsConfigDump"
+      );
+      assertEquals(secrets?.dynamic_active_secrets ?? [], []);
     } finally {
       await proxy.stop();
     }

@@ -24,6 +24,10 @@ import type { ExtensionRegistry } from "./extensions.ts";
 import { accessLogProblems } from "../extensions/access_loggers/access_log.ts";
 import type { WalkContext } from "./proto_json.ts";
 import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
+import type {
+  Filter,
+  ListenerFilter,
+} from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
 import { ClusterConfigError, parseCluster } from "../upstream/cluster_info.ts";
 import { FilterChainMatcher } from "../listener/filter_chain_match.ts";
 import { FilterChainMatcherTree } from "../listener/filter_chain_matcher_tree.ts";
@@ -35,7 +39,8 @@ import { checkOverloadManager } from "../server/overload_manager.ts";
 import { pathSegments, position } from "./source.ts";
 import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import { clusterSockets, listenerSockets, sdsRefs } from "../xds/sds_provider.ts";
-import { ecdsRefs } from "../xds/ecds_provider.ts";
+import { dynamicHcmProblem, ecdsRefs } from "../xds/ecds_provider.ts";
+import { ecdsSourceProblems } from "../xds/ecds_config.ts";
 import {
   configSourceProblems,
   grpcApiConfigSourceProblems,
@@ -330,11 +335,32 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
       extensions,
       c.filters.map((f) => ({
         name: f.name,
-        typeUrl: f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined,
+        typeUrl: f.configType.case === "typedConfig"
+          ? f.configType.value.typeUrl
+          : f.configType.case === "configDiscovery"
+          ? f.configType.value.typeUrls[0]
+          : undefined,
       })),
       "network",
       (i, message) => r.report(`${at}.filters[${i}]`, message),
     );
+    c.filters.forEach((f, j) => {
+      if (f.configType.case !== "configDiscovery") return;
+      const problems = ecdsSourceProblems(
+        f.name,
+        f.configType.value,
+        extensions,
+        (x) => x.createNetworkFilter !== undefined,
+        "a network filter",
+      );
+      for (const p of problems) {
+        const field = `${at}.filters[${j}].config_discovery.${p.field}`;
+        if (p.unsupported) r.unsupported(field, p.message);
+        else r.report(field, p.message);
+      }
+      const hcm = dynamicHcmProblem(f.name, f.configType.value.defaultConfig);
+      if (hcm) r.unsupported(`${at}.filters[${j}].config_discovery.default_config`, hcm);
+    });
     const tls = c.transportSocket?.configType;
     if (tls?.case === "typedConfig" && tls.value.typeUrl.endsWith(".UpstreamTlsContext")) {
       r.report(
@@ -383,6 +409,21 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
     );
   }
   l.listenerFilters.forEach((f, i) => {
+    if (f.configType.case !== "configDiscovery") return;
+    const problems = ecdsSourceProblems(
+      f.name,
+      f.configType.value,
+      extensions,
+      (x) => x.createListenerFilter !== undefined,
+      "a listener filter",
+    );
+    for (const p of problems) {
+      const field = `${path}.listener_filters[${i}].config_discovery.${p.field}`;
+      if (p.unsupported) r.unsupported(field, p.message);
+      else r.report(field, p.message);
+    }
+  });
+  l.listenerFilters.forEach((f, i) => {
     if (!f.filterDisabled) return;
     const at = `${path}.listener_filters[${i}].filter_disabled`;
     try {
@@ -413,16 +454,16 @@ function checkDownstreamProxyProtocolOverHttp(b: Bootstrap, r: Reporter) {
   });
   if (!ppCluster) return;
   (b.staticResources?.listeners ?? []).forEach((l, i) => {
-    const pp = l.listenerFilters.some((f) =>
-      f.configType.case === "typedConfig" &&
-      typeNameOfUrl(f.configType.value.typeUrl) === PROXY_PROTOCOL_LISTENER_FILTER
-    );
+    // A filter from ECDS may be any of its type_urls.
+    const types = (f: ListenerFilter | Filter) =>
+      f.configType.case === "typedConfig"
+        ? [typeNameOfUrl(f.configType.value.typeUrl)]
+        : f.configType.case === "configDiscovery"
+        ? f.configType.value.typeUrls.map(typeNameOfUrl)
+        : [];
+    const pp = l.listenerFilters.some((f) => types(f).includes(PROXY_PROTOCOL_LISTENER_FILTER));
     const chains = [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])];
-    const http = chains.some((c) =>
-      c.filters.some((f) =>
-        f.configType.case === "typedConfig" && typeNameOfUrl(f.configType.value.typeUrl) === HCM
-      )
-    );
+    const http = chains.some((c) => c.filters.some((f) => types(f).includes(HCM)));
     if (pp && http) {
       r.unsupported(
         `static_resources.listeners[${i}].listener_filters`,

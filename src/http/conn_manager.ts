@@ -242,6 +242,12 @@ class ActiveStream implements StreamSink, ServerStream {
     return this.cm.cfg.routeTable;
   }
 
+  onDemandScope(): { scopedRoutes: string; routeConfig: string } | undefined {
+    const scopes = this.cm.cfg.scopes;
+    const routeConfig = scopes?.scope(this.requestHeaders)?.onDemand;
+    return routeConfig === undefined ? undefined : { scopedRoutes: scopes!.name, routeConfig };
+  }
+
   perFilterConfig(name: string): Any | undefined {
     const m = this.route();
     if (!m) return undefined;

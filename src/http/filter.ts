@@ -64,6 +64,11 @@ export interface StreamFilterCallbacks {
   clearRouteCache(): void;
   /** The route table the stream routes with (Envoy's routeConfig()): its name, `vhds`. */
   routeTable?(): RouteTable | undefined;
+  /**
+   * With scoped routes: the request's scope when it is `on_demand` (SRDS), with the
+   * `scoped_routes` name and the route configuration it loads.
+   */
+  onDemandScope?(): { scopedRoutes: string; routeConfig: string } | undefined;
   /** Per-route config of the named filter (route level over virtual host level). */
   perFilterConfig(filterName: string): Any | undefined;
   /** Resume the request path after this filter returned "stop". */

@@ -27,6 +27,7 @@ export interface StreamSink {
   route(): MatchedRoute | undefined;
   clearRouteCache(): void;
   routeTable?(): RouteTable;
+  onDemandScope?(): { scopedRoutes: string; routeConfig: string } | undefined;
   perFilterConfig(filterName: string): Any | undefined;
   /** Builds and sends a local reply (through encoder filters via `encodeHeaders`/`encodeData`). */
   localReply(status: number, body: string, opts?: LocalReplyOptions): void;
@@ -412,6 +413,9 @@ class FilterCallbacks implements StreamFilterCallbacks {
   }
   routeTable(): RouteTable | undefined {
     return this.fm.sink.routeTable?.();
+  }
+  onDemandScope(): { scopedRoutes: string; routeConfig: string } | undefined {
+    return this.fm.sink.onDemandScope?.();
   }
   perFilterConfig(name: string): Any | undefined {
     return this.fm.sink.perFilterConfig(name);

@@ -35,6 +35,7 @@ import {
   ListenerFilterStats,
 } from "./listener_filter.ts";
 import { buildListenerFilters } from "./listener_filters_config.ts";
+import { ecdsNetworkFilter } from "./ecds_filters.ts";
 import {
   addHandOffTarget,
   findHandOffTarget,
@@ -99,21 +100,27 @@ function buildChain(
     throw new Error(`${where}: only one (terminal) network filter per chain is supported yet`);
   }
   const f = filters[0];
-  const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
-  const factory = typeUrl
-    ? server.extensions.byType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1))
-    : server.extensions.byName(f.name);
-  if (!factory?.createNetworkFilter) {
-    throw new Error(`${where}: network filter '${f.name}' has no implementation`);
+  let start: NetworkFilterFactoryCb;
+  if (f.configType.case === "configDiscovery") {
+    start = ecdsNetworkFilter(f.name, f.configType.value, server);
+  } else {
+    const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
+    const factory = typeUrl
+      ? server.extensions.byType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1))
+      : server.extensions.byName(f.name);
+    if (!factory?.createNetworkFilter) {
+      throw new Error(`${where}: network filter '${f.name}' has no implementation`);
+    }
+    start = factory.createNetworkFilter(
+      f.configType.case === "typedConfig" ? f.configType.value : undefined,
+      server,
+    );
   }
   return {
     name: chain.name,
     config: chain,
     connections: new SlotList<Connection>(),
-    start: factory.createNetworkFilter(
-      f.configType.case === "typedConfig" ? f.configType.value : undefined,
-      server,
-    ),
+    start,
     description: {
       name: chain.name,
       metadata: chain.metadata?.filterMetadata,

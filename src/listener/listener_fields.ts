@@ -38,9 +38,14 @@ export const LISTENER_FIELDS: FieldTable = {
       "buf_value",
       "state",
     ],
-    // listener_filters (listener_filter.ts, listener_filters_config.ts); config_discovery
-    // (ECDS) is refused.
-    "envoy.config.listener.v3.ListenerFilter": ["name", "typed_config", "filter_disabled"],
+    // listener_filters (listener_filter.ts, listener_filters_config.ts); config_discovery:
+    // ECDS (listener/ecds_filters.ts, xds/ecds_provider.ts).
+    "envoy.config.listener.v3.ListenerFilter": [
+      "name",
+      "typed_config",
+      "config_discovery",
+      "filter_disabled",
+    ],
     "envoy.config.listener.v3.ListenerFilterChainMatchPredicate": [
       "or_match",
       "and_match",
@@ -70,7 +75,8 @@ export const LISTENER_FIELDS: FieldTable = {
       "transport_protocol",
       "application_protocols",
     ],
-    "envoy.config.listener.v3.Filter": ["name", "typed_config"],
+    // config_discovery: ECDS (listener/ecds_filters.ts, xds/ecds_provider.ts).
+    "envoy.config.listener.v3.Filter": ["name", "typed_config", "config_discovery"],
     // filter_chain_matcher (filter_chain_matcher_tree.ts).
     "xds.type.matcher.v3.Matcher": ["matcher_list", "matcher_tree", "on_no_match"],
     "xds.type.matcher.v3.Matcher.OnMatch": ["matcher", "action"],

@@ -1,11 +1,12 @@
 /**
  * Builds a listener's `listener_filters` through the extension registry, each with its
- * `filter_disabled` predicate (ListenerFilterChainMatchPredicate). `config_discovery` (ECDS) is
- * refused.
+ * `filter_disabled` predicate (ListenerFilterChainMatchPredicate); one with `config_discovery`
+ * takes its config from ECDS (ecds_filters.ts).
  */
 import type { ListenerFilter as ListenerFilterConfig } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
 import type { ListenerFilterChainMatchPredicate } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
 import type { ListenerFilterContext } from "../config/extensions.ts";
+import { ecdsListenerFilter } from "./ecds_filters.ts";
 import type { AcceptedSocket, ConfiguredListenerFilter } from "./listener_filter.ts";
 
 type SocketPredicate = (s: AcceptedSocket) => boolean;
@@ -58,8 +59,11 @@ export function buildListenerFilters(
 ): ConfiguredListenerFilter[] {
   return configs.map((f, i) => {
     const at = `${where} listener_filters[${i}]`;
+    const disabled = f.filterDisabled
+      ? compileListenerFilterPredicate(f.filterDisabled, `${at}.filter_disabled`)
+      : undefined;
     if (f.configType.case === "configDiscovery") {
-      throw new Error(`${at}: config_discovery (ECDS) is not supported yet`);
+      return { filter: ecdsListenerFilter(f.name, f.configType.value, ctx), disabled };
     }
     const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
     const factory = typeUrl
@@ -77,11 +81,6 @@ export function buildListenerFilters(
     } catch (e) {
       throw new Error(`${at}: ${(e as Error).message}`);
     }
-    return {
-      filter,
-      disabled: f.filterDisabled
-        ? compileListenerFilterPredicate(f.filterDisabled, `${at}.filter_disabled`)
-        : undefined,
-    };
+    return { filter, disabled };
   });
 }

@@ -89,14 +89,21 @@ export function scopeKey(scope: ScopedRouteConfiguration): string {
 
 /**
  * Throws Envoy's errors for a set of scopes: each names a route configuration, no two share
- * a name or a key; `on_demand` scopes are refused.
+ * a name or a key. `on_demand` scopes are for SRDS only (`onDemand`): their route
+ * configuration loads when a request first needs it (the `on_demand` HTTP filter).
  */
-export function checkScopes(scopes: readonly ScopedRouteConfiguration[]): void {
+export function checkScopes(
+  scopes: readonly ScopedRouteConfiguration[],
+  onDemand = false,
+): void {
   const names = new Set<string>();
   const keys = new Map<string, string>();
   for (const s of scopes) {
-    if (s.onDemand) {
-      throw new Error(`scoped route '${s.name}': on_demand scopes are not supported`);
+    if (s.onDemand && !onDemand) {
+      throw new Error(
+        `scoped route '${s.name}': on_demand scopes are not supported in ` +
+          "scoped_route_configurations_list (only over SRDS)",
+      );
     }
     if (!s.routeConfigurationName && !s.routeConfiguration) {
       throw new Error(`scoped route '${s.name}': names no route configuration`);
@@ -119,6 +126,8 @@ export function checkScopes(scopes: readonly ScopedRouteConfiguration[]): void {
 /** What holds a scope's current route table (an RDS provider keeps it current). */
 export interface ScopeTable {
   routeTable: RouteTable;
+  /** An `on_demand` scope: the route configuration it loads when a request needs it. */
+  readonly onDemand?: string;
 }
 
 /** The scopes of one `scoped_routes`, by key; replaced whole when SRDS brings a new set. */
@@ -129,8 +138,13 @@ export class ScopedRouteSet {
 
   /** The route table of the request's scope, or undefined (no key, no such scope). */
   table(headers: HeaderMap): RouteTable | undefined {
+    return this.scope(headers)?.routeTable;
+  }
+
+  /** The request's scope, or undefined (no key, no such scope). */
+  scope(headers: HeaderMap): ScopeTable | undefined {
     const key = this.keyBuilder.key(headers);
-    return key === undefined ? undefined : this.#scopes.get(key)?.routeTable;
+    return key === undefined ? undefined : this.#scopes.get(key);
   }
 
   /** Serves `scopes` (key → table) from now on. */

@@ -585,6 +585,7 @@ export class Server implements AdminServer {
     // Membership lives here; workers get every change, and report host results back.
     this.#workers.onHostEvent = (id, event) => clusterManager.onHostEvent(id, event);
     this.#workers.onVhdsDemand = (rc, host) => this.#xds?.demandVirtualHost(rc, host);
+    this.#workers.onSrdsDemand = (sr, rc) => this.#xds?.demandScopedRoutes(sr, rc);
     clusterManager.watchUpdates((name, set) =>
       this.#workers.broadcast({ type: "membership", cluster: name, snapshot: set.snapshot() })
     );

@@ -50,7 +50,7 @@ import { RouteConfigProviders } from "../xds/route_config_provider.ts";
 import { ScopedRouteProviders } from "../xds/scoped_route_provider.ts";
 import { applyDynamicUpdate, type DynamicUpdate } from "../xds/worker_updates.ts";
 import { applySdsSecrets } from "../extensions/transport_sockets/tls/sds_registry.ts";
-import { applyEcdsConfigs } from "../http/ecds_filter.ts";
+import { applyEcdsConfigs } from "../xds/ecds_config.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -141,6 +141,8 @@ export type FromWorker =
   | { type: "hostEvent"; monitorId: number; event: HostEvent }
   /** A request wants the virtual host of `host` in a VHDS route configuration (on_demand). */
   | { type: "vhdsDemand"; routeConfig: string; host: string }
+  /** A request needs the route configuration of an on-demand scope (SRDS, on_demand). */
+  | { type: "srdsDemand"; scopedRoutes: string; routeConfig: string }
   | { type: "error"; message: string }
   | { type: "stopped" };
 
@@ -395,6 +397,8 @@ function startWorkerServer(
   const server = new WorkerServer(init);
   server.ctx.routeConfigs!.onDemand = (routeConfig, host) =>
     scope.postMessage({ type: "vhdsDemand", routeConfig, host });
+  server.ctx.routeConfigs!.onDemandScope = (scopedRoutes, routeConfig) =>
+    scope.postMessage({ type: "srdsDemand", scopedRoutes, routeConfig });
   // Ready from a later task, once Deno's message loop awaits its next message: the main
   // thread's answer (`initEnd`) then takes the init message's place there.
   setTimeout(() => scope.postMessage({ type: "ready" }), 0);

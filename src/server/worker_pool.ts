@@ -66,6 +66,8 @@ export class WorkerPool {
   onHostEvent: ((monitorId: number, event: HostEvent) => void) | undefined;
   /** A worker's request asks for a virtual host on demand (VHDS). */
   onVhdsDemand: ((routeConfig: string, host: string) => void) | undefined;
+  /** A worker's request needs the route configuration of an on-demand scope (SRDS). */
+  onSrdsDemand: ((scopedRoutes: string, routeConfig: string) => void) | undefined;
 
   /** A pool of workers running `entry` (the real worker unless a test gives its own). */
   constructor(entry: URL = workerEntry) {
@@ -195,6 +197,7 @@ export class WorkerPool {
         } else if (m.type === "stopped") slot.stopped?.();
         else if (m.type === "hostEvent") this.onHostEvent?.(m.monitorId, m.event);
         else if (m.type === "vhdsDemand") this.onVhdsDemand?.(m.routeConfig, m.host);
+        else if (m.type === "srdsDemand") this.onSrdsDemand?.(m.scopedRoutes, m.routeConfig);
         else if (
           m.type === "stats" || m.type === "logsReopened" || m.type === "hostStats" ||
           m.type === "connections" || m.type === "draining"

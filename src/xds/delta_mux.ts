@@ -64,8 +64,11 @@ export class DeltaMux {
       const gone = watch.names.filter((n) => !still.has(n));
       ts.state.unsubscribe(gone);
       for (const n of gone) ts.held.delete(n);
-      if (ts.watches.size === 0) this.#types.delete(ts.type.typeUrl);
-      else if (ts.state.pending) this.#send(ts.state.request());
+      const last = ts.watches.size === 0;
+      if (last) this.#types.delete(ts.type.typeUrl);
+      // The server hears of the names no longer wanted even when the type has no watch left
+      // (`resource_names_unsubscribe`), as Envoy's mux does.
+      if (ts.state.pending && (!last || gone.length > 0)) this.#send(ts.state.request());
     };
   }
 

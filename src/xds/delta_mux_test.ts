@@ -5,7 +5,7 @@ import { ClusterSchema } from "../../proto/gen/envoy/config/cluster/v3/cluster_p
 import { builtinExtensions } from "../extensions/builtin.ts";
 import type { DecodeResult } from "./decode.ts";
 import { DeltaMux, type DeltaMuxRequest } from "./delta_mux.ts";
-import { CDS } from "./resource_types.ts";
+import { CDS, EDS } from "./resource_types.ts";
 
 const dc = { extensions: builtinExtensions(), clusters: () => new Set<string>() };
 
@@ -77,4 +77,17 @@ Deno.test("delta: a rejected response is NACKed and what is held stays", () => {
     removedResources: [],
   });
   assertEquals(seen, [["x"], ["x", "w"]]);
+});
+
+Deno.test("delta: the last watch of a type going unsubscribes its names", () => {
+  const { sent, mux } = setup();
+  const stop = mux.watch(EDS, { names: ["a", "b"], deliver: () => undefined });
+  const before = sent.length;
+  stop();
+  assertEquals(sent.length, before + 1);
+  const last = sent[before];
+  assertEquals(
+    [last.typeUrl, last.resourceNamesSubscribe, last.resourceNamesUnsubscribe],
+    [EDS.typeUrl, [], ["a", "b"]],
+  );
 });

@@ -28,6 +28,10 @@ export class RouteConfigProviders {
   readonly #waiting = new Map<string, (() => void)[]>();
   /** Asks the main thread's VHDS subscription of a route configuration for `host`. */
   onDemand: ((routeConfigName: string, host: string) => void) | undefined;
+  /** Asks the main thread for the route configuration of an on-demand scope (SRDS). */
+  onDemandScope: ((scopedRoutes: string, routeConfigName: string) => void) | undefined;
+  /** Route configurations that arrived (an on-demand scope's needs no fetch then). */
+  readonly #loaded = new Set<string>();
 
   /** The current table of `name` (an empty one until its configuration arrives). */
   table(name: string): RouteTable {
@@ -53,6 +57,7 @@ export class RouteConfigProviders {
   update(config: RouteConfiguration): void {
     const table = new RouteTable(config, { fromRds: true });
     this.#tables.set(config.name, table);
+    this.#loaded.add(config.name);
     const set = this.#holders.get(config.name);
     if (set) {
       for (const ref of set) {
@@ -61,10 +66,38 @@ export class RouteConfigProviders {
         else set.delete(ref);
       }
     }
-    const waiting = this.#waiting.get(config.name);
+    this.settled(config.name);
+  }
+
+  /** Whether route configuration `name` arrived. */
+  loaded(name: string): boolean {
+    return this.#loaded.has(name);
+  }
+
+  /**
+   * The fetch of route configuration `name` ended (it came, or the main thread gave up on
+   * it): the requests waiting for it go on.
+   */
+  settled(name: string): void {
+    const waiting = this.#waiting.get(name);
     if (!waiting) return;
-    this.#waiting.delete(config.name);
+    this.#waiting.delete(name);
     for (const resume of waiting) resume();
+  }
+
+  /**
+   * An on-demand scope (Envoy's scoped RDS on demand): asks for route configuration
+   * `routeConfigName` of `scoped_routes` `scopedRoutes`; `resume` runs once it arrived or its
+   * fetch ended. Returns false when nothing can ask.
+   */
+  requestScope(scopedRoutes: string, routeConfigName: string, resume: () => void): boolean {
+    if (!this.onDemandScope) return false;
+    const list = this.#waiting.get(routeConfigName);
+    if (list) list.push(resume);
+    else this.#waiting.set(routeConfigName, [resume]);
+    // One ask per route configuration while its fetch is under way.
+    if (!list) this.onDemandScope(scopedRoutes, routeConfigName);
+    return true;
   }
 
   /**

@@ -86,7 +86,10 @@ function scopeTables(
       out.set(scopeKey(s), { routeTable: new RouteTable(s.routeConfiguration, { fromRds: true }) });
       continue;
     }
-    const holder = { routeTable: routes.table(s.routeConfigurationName) };
+    const holder = {
+      routeTable: routes.table(s.routeConfigurationName),
+      ...(s.onDemand && { onDemand: s.routeConfigurationName }),
+    };
     routes.track(s.routeConfigurationName, holder);
     out.set(scopeKey(s), holder);
   }

@@ -91,6 +91,11 @@ export function sdsRefs(sockets: readonly (TransportSocket | undefined)[]): SdsR
   return out;
 }
 
+/** The key of `ref`'s secret: `<name> <config source>`. */
+export function sdsKey(ref: SdsRef): string {
+  return `${ref.name} ${sdsSourceKey(ref.configSource)}`;
+}
+
 /** The transport sockets of a listener's filter chains. */
 export function listenerSockets(l: Listener): (TransportSocket | undefined)[] {
   const chains = l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
@@ -122,7 +127,7 @@ export class SdsProvider {
   /** The state of `ref`, subscribing on first use. */
   secret(ref: SdsRef): SecretState {
     const source = sdsSourceKey(ref.configSource);
-    const key = `${ref.name} ${source}`;
+    const key = sdsKey(ref);
     let st = this.#secrets.get(key);
     if (st) return st;
     const state: SecretState = { key, name: ref.name, source, ready: false, waiters: [] };
@@ -207,6 +212,31 @@ export class SdsProvider {
   /** Every secret subscribed to (the config dump's dynamic secrets). */
   states(): IterableIterator<SecretState> {
     return this.#secrets.values();
+  }
+
+  /**
+   * Drops the subscriptions of secrets no listener or cluster names any more (`inUse`: the
+   * keys still named), as Envoy's secret providers go with their last user: the stream
+   * unsubscribes (delta `resource_names_unsubscribe`, a shorter SotW `resource_names`), and a
+   * later user subscribes (and warms) afresh. Returns the keys dropped.
+   */
+  retain(inUse: ReadonlySet<string>): string[] {
+    const dropped: string[] = [];
+    for (const [key, st] of this.#secrets) {
+      if (inUse.has(key)) continue;
+      st.subscription?.stop();
+      this.#secrets.delete(key);
+      // Nothing waits on it any more; release what might.
+      for (const w of st.waiters.splice(0)) w();
+      dropped.push(key);
+      log.info(`SDS: secret '${st.name}' no longer used: unsubscribed`);
+    }
+    return dropped;
+  }
+
+  /** Whether any secret is subscribed to. */
+  get size(): number {
+    return this.#secrets.size;
   }
 
   /** Stops every subscription. */

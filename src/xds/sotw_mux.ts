@@ -67,8 +67,15 @@ export class SotwMux {
     this.#send(t.state.setNames(this.#names(t)));
     return () => {
       t.watches.delete(watch);
-      if (t.watches.size === 0) this.#types.delete(t.type.typeUrl);
-      else this.#send(t.state.setNames(this.#names(t)));
+      if (t.watches.size > 0) {
+        this.#send(t.state.setNames(this.#names(t)));
+        return;
+      }
+      this.#types.delete(t.type.typeUrl);
+      // The last named watch went: an empty resource_names (past the stream's first request it
+      // is no wildcard) tells the server nothing of the type is wanted any more, as Envoy's
+      // mux does. A wildcard watch (LDS, CDS) only goes when the server stops.
+      if (watch.names.length > 0) this.#send(t.state.setNames([]));
     };
   }
 

@@ -111,3 +111,16 @@ Deno.test("a resource whose bytes do not decode is NACKed, never a crash", () =>
   assert(nack.errorDetail !== undefined);
   assertEquals(nack.versionInfo, "");
 });
+
+Deno.test("the last named watch of a type going sends an empty resource_names; a wildcard one sends nothing", () => {
+  const { sent, mux } = setup();
+  const deliver = () => undefined;
+  const stopEds = mux.watch(EDS, { names: ["a"], deliver });
+  const stopCds = mux.watch(CDS, { names: [], deliver });
+  const before = sent.length;
+  stopEds();
+  assertEquals(sent.length, before + 1);
+  assertEquals([sent[before].typeUrl, sent[before].resourceNames], [EDS.typeUrl, []]);
+  stopCds();
+  assertEquals(sent.length, before + 1);
+});

@@ -19,7 +19,7 @@ import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { drainManager, gradualShare } from "../server/drain_manager.ts";
 import type { DrainStrategy } from "../server/options.ts";
 import { Cluster } from "../upstream/cluster.ts";
-import { applyEcdsConfigs, type EcdsConfigUpdate } from "../http/ecds_filter.ts";
+import { applyEcdsConfigs, type EcdsConfigUpdate } from "./ecds_config.ts";
 import {
   applySdsSecrets,
   type SdsSecretUpdate,
@@ -55,6 +55,8 @@ export interface DynamicUpdate {
   ecds?: EcdsConfigUpdate[];
   clusters?: ClusterChange[];
   routes?: RouteConfiguration[];
+  /** Route configurations whose fetch ended without one: requests waiting on them go on. */
+  routesSettled?: string[];
   /** SRDS: the scopes of a `scoped_routes` (by its name), replacing what it had. */
   scopes?: { name: string; scopes: ScopedRouteConfiguration[] }[];
   listeners?: ListenerChange[];
@@ -98,6 +100,7 @@ export function applyDynamicUpdate(w: WorkerTarget, u: DynamicUpdate): void {
       log.error(`route configuration '${rc.name}': ${(e as Error).message}`);
     }
   }
+  for (const name of u.routesSettled ?? []) w.ctx.routeConfigs?.settled(name);
   for (const s of u.scopes ?? []) {
     try {
       w.ctx.scopedRoutes?.update(s.name, s.scopes);

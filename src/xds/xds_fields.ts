@@ -84,7 +84,8 @@ export const XDS_FIELDS: FieldTable = {
       "route_config_name",
     ],
   },
-  // Refused with their own message (scoped_routes.ts, scoped_route_provider.ts).
+  // Checked with their own message (scoped_routes.ts, scoped_route_provider.ts): on_demand
+  // scopes serve over SRDS and are refused in scoped_route_configurations_list.
   checked: {
     "envoy.config.route.v3.ScopedRouteConfiguration": ["on_demand"],
     "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRds": [

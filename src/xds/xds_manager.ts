@@ -55,11 +55,12 @@ import { checkVhdsSource, VhdsInterest, withVirtualHosts } from "./vhds.ts";
 import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
 import { type RtdsTarget, startRtds } from "./rtds.ts";
-import { EcdsProvider, ecdsRefs, type EcdsState, warmsFor } from "./ecds_provider.ts";
-import { applyEcdsConfigs } from "../http/ecds_filter.ts";
+import { ecdsKeys, EcdsProvider, ecdsRefs, type EcdsState, warmsFor } from "./ecds_provider.ts";
+import { applyEcdsConfigs } from "./ecds_config.ts";
 import {
   clusterSockets,
   listenerSockets,
+  sdsKey,
   SdsProvider,
   sdsRefs,
   type SecretState,
@@ -196,7 +197,7 @@ export function rdsRefs(l: Listener): RdsRef[] {
 }
 
 /** A `scoped_routes` of a listener that takes its scopes from SRDS. */
-interface SrdsRef {
+export interface SrdsRef {
   name: string;
   configSource: ConfigSource;
   /** Where the scopes' route configurations come from (RDS). */
@@ -233,6 +234,8 @@ export function srdsRefs(l: Listener): SrdsRef[] {
 /** One SRDS subscription (shared by the connection managers of one `scoped_routes` name). */
 export interface SrdsState {
   readonly name: string;
+  /** Where its scopes' route configurations come from. */
+  readonly ref: SrdsRef;
   subscription?: Subscription;
   current?: Versioned<ScopedRouteConfiguration[]>;
   ready: boolean;
@@ -304,6 +307,8 @@ export class XdsManager {
   #initWaiters: (() => void)[] = [];
   #initializing = true;
   #stopped = false;
+  /** A sweep of unused RDS, SRDS, SDS and ECDS subscriptions is queued (see `#sweep`). */
+  #sweepQueued = false;
   /** Cluster changes not yet posted to workers (see `#postClusters`). */
   #pending: { clusters: ClusterChange[]; removedClusters: string[] } | undefined;
 
@@ -627,6 +632,7 @@ export class XdsManager {
       });
     }
     this.#updateClusterGauges();
+    if (replaced) this.#queueSweep();
     log.info(`cluster '${name}' ${replaced ? "updated" : "added"}${dynamic ? " (CDS)" : ""}`);
     this.#postClusters(clusterChange(entry.cluster), undefined);
   }
@@ -687,6 +693,7 @@ export class XdsManager {
       this.#postClusters(undefined, name);
     }
     this.#updateClusterGauges();
+    this.#queueSweep();
   }
 
   #destroy(cluster: Cluster): void {
@@ -857,7 +864,7 @@ export class XdsManager {
   #scopedRds(ref: SrdsRef): SrdsState {
     let st = this.#srds.get(ref.name);
     if (st) return st;
-    const state: SrdsState = { name: ref.name, ready: false };
+    const state: SrdsState = { name: ref.name, ref, ready: false };
     st = state;
     this.#srds.set(ref.name, state);
     const cm = this.#deps.ctx.clusterManager;
@@ -872,7 +879,7 @@ export class XdsManager {
         {
           onConfigUpdate: (u) => {
             const scopes = u.resources.map((r) => r.message as ScopedRouteConfiguration);
-            checkScopes(scopes);
+            checkScopes(scopes, true);
             for (const s of scopes) {
               if (s.routeConfiguration) this.#checkRoutes(s.routeConfiguration, cm);
             }
@@ -887,6 +894,9 @@ export class XdsManager {
             const awaiting = new Set<string>();
             for (const s of scopes) {
               if (!s.routeConfigurationName) continue;
+              // An on-demand scope's route configuration loads when a request needs it
+              // (demandScopedRoutes), unless another scope or listener asked for it already.
+              if (s.onDemand && !this.#routes.has(s.routeConfigurationName)) continue;
               const route = this.#route({
                 name: s.routeConfigurationName,
                 configSource: ref.rdsConfigSource,
@@ -993,10 +1003,35 @@ export class XdsManager {
     if (v.interest.demand(host)) v.subscription.setNames(v.interest.names);
   }
 
+  /**
+   * A worker's request needs the route configuration `routeConfig` of an on-demand scope of
+   * `scoped_routes` `name` (the `on_demand` filter): its RDS subscription starts; requests
+   * wait for it. One already fetched (or whose fetch ended) answers at once.
+   */
+  demandScopedRoutes(name: string, routeConfig: string): void {
+    const st = this.#srds.get(name);
+    const scope = st?.current?.config.find((s) => s.routeConfigurationName === routeConfig);
+    if (!st || !scope?.onDemand) {
+      // Nothing to load: the waiting requests go on (to a 404).
+      this.#post({ routesSettled: [routeConfig] });
+      return;
+    }
+    const route = this.#route({
+      name: routeConfig,
+      configSource: st.ref.rdsConfigSource,
+      statPrefix: st.ref.statPrefix,
+    });
+    if (!route.ready) return;
+    if (route.current) this.#post({ routes: [route.current.config] });
+    else this.#post({ routesSettled: [routeConfig] });
+  }
+
   #routeReady(name: string): void {
     const st = this.#routes.get(name);
     if (!st || st.ready) return;
     st.ready = true;
+    // A fetch that ended without a configuration: requests waiting on demand go on.
+    if (!st.current) this.#post({ routesSettled: [name] });
     for (const s of this.#srds.values()) {
       if (s.awaiting?.delete(name) && s.awaiting.size === 0) this.#srdsReady(s.name);
     }
@@ -1151,6 +1186,7 @@ export class XdsManager {
     );
     this.#post({ listeners: [{ config: entry.config, port: entry.port, inPlace }] });
     this.#ready(`listener:${name}`);
+    if (replaced) this.#queueSweep();
   }
 
   #removeListener(name: string): void {
@@ -1164,6 +1200,80 @@ export class XdsManager {
       this.#post({ removedListeners: [name] });
     }
     this.#updateListenerGauges();
+    this.#queueSweep();
+  }
+
+  /** Sweeps once the current turn's removals and activations are done. */
+  #queueSweep(): void {
+    if (
+      this.#sweepQueued ||
+      (this.#sds.size === 0 && this.#ecds.size === 0 && this.#routes.size === 0 &&
+        this.#srds.size === 0)
+    ) return;
+    this.#sweepQueued = true;
+    queueMicrotask(() => {
+      this.#sweepQueued = false;
+      if (!this.#stopped) this.#sweep();
+    });
+  }
+
+  /**
+   * Drops the RDS, SRDS, SDS and ECDS subscriptions that no listener or cluster (serving or
+   * warming) names any more, as Envoy's providers go with their last user (the stream
+   * unsubscribes); a route configuration an SRDS scope names (on demand or not) is in use while
+   * its scoped routes are. Workers keep the tables they have, so connections draining on a
+   * removed listener go on routing. RTDS layers come from the bootstrap's `layered_runtime`,
+   * which a reload never changes: they keep their users for the server's life.
+   */
+  #sweep(): void {
+    const listeners = [
+      ...this.#staticListeners.values(),
+      ...[...this.#reloadedListeners.values()].map((l) => l.config),
+      ...[...this.#listeners.values()].map((l) => l.config),
+      ...[...this.#warmingListeners.values()].map((l) => l.config),
+    ];
+    if (this.#sds.size > 0) {
+      const cm = this.#deps.ctx.clusterManager;
+      const clusters = [
+        ...cm.names().map((n) => cm.get(n)!.config),
+        ...[...this.#warmingClusters.values()].map((c) => c.config),
+      ];
+      const sockets = [...listeners.flatMap(listenerSockets), ...clusters.flatMap(clusterSockets)];
+      for (const key of this.#sds.retain(new Set(sdsRefs(sockets).map(sdsKey)))) {
+        this.#ready(`secret:${key}`);
+      }
+    }
+    if (this.#ecds.size > 0) {
+      for (const key of this.#ecds.retain(new Set(ecdsKeys(listeners.flatMap(ecdsRefs))))) {
+        this.#ready(`ecds:${key}`);
+      }
+    }
+    if (this.#srds.size > 0) {
+      const inUse = new Set(listeners.flatMap(srdsRefs).map((r) => r.name));
+      for (const [name, st] of this.#srds) {
+        if (inUse.has(name)) continue;
+        this.#srdsReady(name);
+        st.subscription?.stop();
+        this.#srds.delete(name);
+        log.info(`SRDS '${name}' no longer used: unsubscribed`);
+      }
+    }
+    if (this.#routes.size > 0) {
+      const inUse = new Set(listeners.flatMap(rdsRefs).map((r) => r.name));
+      for (const st of this.#srds.values()) {
+        for (const s of st.current?.config ?? []) {
+          if (s.routeConfigurationName) inUse.add(s.routeConfigurationName);
+        }
+      }
+      for (const [name, st] of this.#routes) {
+        if (inUse.has(name)) continue;
+        this.#routeReady(name);
+        st.subscription?.stop();
+        st.vhds?.subscription.stop();
+        this.#routes.delete(name);
+        log.info(`RDS '${name}' no longer used: unsubscribed`);
+      }
+    }
   }
 
   /** A listener instance drains for the drain time (`total_listeners_draining`). */

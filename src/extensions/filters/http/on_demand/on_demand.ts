@@ -3,8 +3,11 @@
  * matches, on a connection manager whose route configuration uses VHDS, waits while the
  * virtual host of its `:authority` is asked for (`<route config>/<host>` over VHDS); once the
  * next version of the route configuration arrives the request routes again: to the new
- * virtual host, or to a 404 (NR) when the control plane had none. Without VHDS, or with a
- * route, it does nothing. `odcds` (clusters on demand) is refused.
+ * virtual host, or to a 404 (NR) when the control plane had none. With scoped routes, a
+ * request whose scope is `on_demand` and whose route configuration is not loaded yet waits
+ * while it is fetched over RDS, then routes with it (or gets a 404 when the fetch failed).
+ * Without VHDS or on-demand scopes, or with a route, it does nothing. `odcds` (clusters on
+ * demand) is refused.
  *
  * Envoy replays the request through the whole filter chain once its virtual host arrived
  * (recreateStream); here the request goes on from this filter with the route cleared, so the
@@ -33,15 +36,25 @@ class OnDemandRouteUpdate implements StreamDecoderFilter {
   decodeHeaders(headers: HeaderMap, _endStream: boolean): FilterHeadersStatus {
     const cb = this.cb;
     if (cb.route()) return "continue";
-    const table = cb.routeTable?.();
-    const host = headers.get(":authority");
-    if (!table?.config.vhds || !host) return "continue";
-    const asked = this.server.routeConfigs?.requestVirtualHost(table.name, host, () => {
+    const routes = this.server.routeConfigs;
+    const resume = () => {
       if (this.#destroyed || !this.#waiting) return;
       this.#waiting = false;
       cb.clearRouteCache();
       cb.continueDecoding();
-    });
+    };
+    let asked = false;
+    const scope = cb.onDemandScope?.();
+    if (scope) {
+      // An on-demand scope whose route configuration is not here yet.
+      if (!routes || routes.loaded(scope.routeConfig)) return "continue";
+      asked = routes.requestScope(scope.scopedRoutes, scope.routeConfig, resume);
+    } else {
+      const table = cb.routeTable?.();
+      const host = headers.get(":authority");
+      if (!table?.config.vhds || !host) return "continue";
+      asked = routes?.requestVirtualHost(table.name, host, resume) ?? false;
+    }
     if (!asked) return "continue";
     this.#waiting = true;
     return "stop";
