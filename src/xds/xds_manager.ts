@@ -1237,7 +1237,7 @@ export class XdsManager {
       const clusters = [
         ...cm.names().map((n) => cm.get(n)!.config),
         ...[...this.#warmingClusters.values()].map((c) => c.config),
-      ];
+      ].filter((c) => c !== undefined); // the main thread keeps every cluster's config
       const sockets = [...listeners.flatMap(listenerSockets), ...clusters.flatMap(clusterSockets)];
       for (const key of this.#sds.retain(new Set(sdsRefs(sockets).map(sdsKey)))) {
         this.#ready(`secret:${key}`);
