@@ -10,11 +10,13 @@
  * `--idle` measures only denvoy's RSS per idle keep-alive connection (a fresh process).
  *
  * `--gc` runs denvoy alone under the 1 KiB load with V8's GC tracing and reports young- and
- * old-generation collections: count, pauses, survival and promotion (what drives the p99 tail).
+ * old-generation collections: count, pauses, survival and promotion (what drives the p99 tail),
+ * and checks that young survival stays low.
  *
  * `--variants` compares denvoy with itself under the 1 KiB load (issue #4): `--concurrency 1`,
  * `--concurrency 2`, and `--concurrency 1` with a file access log on every request, plus nginx
- * for scale.
+ * for scale. Each variant warms up for the warm-up time per worker, and its notes give each
+ * thread's share of the proxy's CPU (the workers', the main thread's, V8's GC threads').
  *
  * `--cpu-prof DIR` runs only denvoy under the 1 KiB load with `deno --cpu-prof`, stops it with
  * SIGTERM so the profile is written, and prints the top self-time functions of that profile.
@@ -56,6 +58,8 @@ import {
   StderrTail,
   stop,
   stopAll,
+  threadShares,
+  threadTicks,
   verdict,
   waitForPort,
   withConn,
@@ -69,7 +73,19 @@ import {
  * The targets of the data-path efficiency issue (#9). The primary figure is req/s per CPU core
  * the proxy used, which holds on a shared machine; req/s and p99 are for reference.
  */
-const TARGET = { perCore: 0.65, rps: 0.65, p99: 2, mbps: 0.9, rssKiB: 8, startupMs: 500 };
+const TARGET = {
+  perCore: 0.65,
+  rps: 0.65,
+  p99: 2,
+  mbps: 0.9,
+  rssKiB: 8,
+  startupMs: 500,
+  /**
+   * `--gc`: "survival low". Healthy runs measured 1–7.5% (the raw relay 3.4%); the two
+   * regressions found so far were 25% and 30%.
+   */
+  youngSurvivalPct: 10,
+};
 const WARMUP_S = 2;
 const SIZES = { "1k": 1024, "1m": 1024 * 1024 } as const;
 type Path = keyof typeof SIZES;
@@ -420,6 +436,9 @@ async function gcRun(dir: string, upstreamPort: number, duration: number, warmup
     const r = await wrk(peer.port, "1k", duration, peer.rssPid());
     const events = gc.gcEvents.slice(from);
     const commit = await sh(`git -C ${REPO_ROOT} rev-parse --short HEAD || echo unknown`);
+    const scavenges = events.filter((x) => x.gc === "s");
+    const survival = scavenges.reduce((a, x) => a + Number(x.new_space_survive_rate ?? 0), 0) /
+      (scavenges.length || 1);
     const rows = ["s", "mc"].map((kind) => {
       const e = events.filter((x) => x.gc === kind);
       const pauses = e.map((x) => Number(x.pause)).sort((a, b) => a - b);
@@ -437,6 +456,12 @@ async function gcRun(dir: string, upstreamPort: number, duration: number, warmup
       "young survival | promoted MB per collection |",
       "| --- | ---: | ---: | ---: | ---: | ---: |",
       ...rows,
+      "",
+      `Young survival ${f1(survival)}% (≤ ${TARGET.youngSurvivalPct}%: ` +
+      `${
+        verdict(survival <= TARGET.youngSurvivalPct)
+      }): a request's objects die young; more means ` +
+      `something keeps them past their request (bench/RESULTS.md, session 6).`,
     ].join("\n"));
   } finally {
     await stop(peer.child);
@@ -481,13 +506,21 @@ async function variantsRun(
     try {
       if (v.concurrency > 1) await withTimeout(err.match(/all \d+ workers serving/), 20_000, name);
       await checkPeer(name, peer.port);
-      await wrk(peer.port, "1k", warmup);
+      // Each worker is an isolate that compiles its code and sizes its heap by itself, from the
+      // requests it sees: with N workers sharing the warm-up's requests, each needs N times as
+      // long to be as warm as a single worker (with 2 s, two workers were still growing their
+      // heaps, with page faults and GC work, during the measured run).
+      await wrk(peer.port, "1k", warmup * v.concurrency);
+      const threadsBefore = threadTicks(peer.child.pid);
       const r = await wrk(peer.port, "1k", duration, peer.rssPid());
+      // Whether the workers shared the connections evenly (the kernel spreads them over the
+      // reuse-port group by a hash), and what the main thread and V8's GC threads took.
+      const threads = threadShares(threadsBefore, threadTicks(peer.child.pid));
       byName.set(name, r);
-      let extra = "";
+      let extra = `threads: ${threads}`;
       if (v.accessLog) {
         const lines = (await Deno.readTextFile(logPath).catch(() => "")).split("\n").length - 1;
-        extra = `${lines} log lines written`;
+        extra += `; ${lines} log lines written`;
       }
       row(name, r, extra);
       console.error(`${name}: ${f0(r.rps)} req/s, p99 ${f2(r.p99)} ms`);
@@ -503,7 +536,7 @@ async function variantsRun(
   const commit = await sh(`git -C ${REPO_ROOT} rev-parse --short HEAD || echo unknown`);
   console.log([
     `denvoy at ${commit}; wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${duration}s /1k after ` +
-    `a ${warmup} s warm-up; ${navigator.hardwareConcurrency} CPUs shared by wrk, the nginx ` +
+    `a warm-up of ${warmup} s per worker; ${navigator.hardwareConcurrency} CPUs shared by wrk, the nginx ` +
     `upstream and the proxy; load average at the start ${loadAtStart}, at the end ${loadAvg()}.`,
     "",
     "| peer | req/s | req/s per peer core | p50 / p90 / p99 ms | CPU cores (peer / wrk / " +

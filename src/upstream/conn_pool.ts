@@ -324,9 +324,9 @@ class Http1UpstreamStream implements UpstreamStream, Cancellable {
   ) {}
 
   /** Hands the stream to its owner, from a microtask (see Http1ConnPool.newStream). */
-  readonly readyTask = (): void => {
+  onReady(): void {
     if (!this.done) ready(this.callbacks, this);
-  };
+  }
 
   /** Cancellable: the owner gave up before or after the stream was ready. */
   cancel(): void {
@@ -671,8 +671,13 @@ export class Http1ConnPool implements ConnectionPoolInstance {
     pc.stream = s;
     pc.requests++;
     this.#streamStarted();
-    // Ready callbacks always run asynchronously, so callers see one order of events.
-    queueMicrotask(s.readyTask);
+    // Ready callbacks always run asynchronously, so callers see one order of events. The
+    // closure is made here, in a method. As a class field (an arrow function per stream), the
+    // optimized code allocated it in the old generation under load (`%InYoungGeneration`: old
+    // for 99.8% of streams, the stream itself young), and there, dead once the stream ended,
+    // it kept the stream and through it the whole request alive through every young GC until
+    // the next full one: 30% of young objects survived instead of 2% (bench/RESULTS.md).
+    queueMicrotask(() => s.onReady());
     return s;
   }
 

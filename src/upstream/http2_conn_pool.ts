@@ -235,9 +235,9 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
   ) {}
 
   /** Hands the stream to its owner, from a microtask (see Http2ConnPool.newStream). */
-  readonly readyTask = (): void => {
+  onReady(): void {
     if (!this.done) ready(this.callbacks, this);
-  };
+  }
 
   cancel(): void {
     this.resetStream("local_reset");
@@ -526,7 +526,8 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     this.stats.rq_active++;
     this.clusterStats.rqTotal.inc();
     this.clusterStats.rqActive.inc();
-    queueMicrotask(s.readyTask);
+    // A closure made here, not a class field: see Http1ConnPool's #attach.
+    queueMicrotask(() => s.onReady());
     return s;
   }
 
