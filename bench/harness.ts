@@ -467,10 +467,18 @@ const CLK_TCK = 100;
 
 /** utime + stime of a process (all its threads), in clock ticks; 0 once it is gone. */
 export function procTicks(pid: number): number {
+  return statTicks(pid, false);
+}
+
+/**
+ * utime + stime of `pid`, plus with `reaped` the cutime + cstime of the children it has waited
+ * for (and theirs): the CPU of a process that exited is not lost once its parent reaped it.
+ */
+function statTicks(pid: number, reaped: boolean): number {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(f[11]) + Number(f[12]);
+    return Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0);
   } catch {
     return 0;
   }
@@ -519,11 +527,19 @@ export function machineBusyTicks(): number {
   return f.slice(0, 8).reduce((a, b) => a + b, 0) - f[3] - f[4];
 }
 
-/** Our own processes: this one, every tracked child and their children (nginx workers). */
-export function benchPids(): number[] {
-  const pids = [Deno.pid];
-  for (const c of children) pids.push(c.pid, ...childPids(c.pid));
-  return pids;
+/**
+ * The CPU ticks of our own processes so far (this one, every tracked child and their children,
+ * e.g. nginx workers): the live ones, and (through this
+ * process's cutime/cstime) every child that exited and was reaped, with what it reaped in turn.
+ * A child that exits between two samples (a hot restart's previous epoch) would otherwise take
+ * its whole lifetime's CPU out of the difference, and "other" would grow by as much.
+ */
+function benchTicks(): number {
+  let ticks = statTicks(Deno.pid, true);
+  for (const c of children) {
+    for (const pid of [c.pid, ...childPids(c.pid)]) ticks += procTicks(pid);
+  }
+  return ticks;
 }
 
 /** A peer's process ids: one pid, or a function read at each sample (a peer that changes). */
@@ -533,7 +549,8 @@ export type PeerPids = number | (() => number[]);
  * Samples CPU from `fromMs` to `toMs` after now (inside a load generator's run, so the load
  * generator `loadPid` is still alive at both ends). The machine is shared: "other" is what
  * processes outside the bench took. A peer process that starts between the samples (a hot
- * restart's next epoch) counts from zero; one must not exit before the second sample.
+ * restart's next epoch) counts from zero; one that exits counts what it used until it was
+ * last seen (see `cpuWindow`).
  */
 export async function cpuShare(
   peerPids: PeerPids,
@@ -547,36 +564,82 @@ export async function cpuShare(
   return w.end();
 }
 
+/** How often a CPU window reads its processes, so that one that exits keeps what it used. */
+const CPU_SAMPLE_MS = 100;
+
+/**
+ * Per-process CPU ticks over a window: the first and the last value seen of each pid. A
+ * process gone from /proc reads 0 and keeps its last value, so its share is what it used
+ * until the last sample before it exited (at most `CPU_SAMPLE_MS` of CPU short).
+ */
+class TicksSeen {
+  #first = new Map<number, number>();
+  #last = new Map<number, number>();
+
+  /** Records `pids` now; one seen for the first time after the window began counts from 0. */
+  sample(pids: number[], atStart: boolean): void {
+    for (const pid of pids) {
+      const t = procTicks(pid);
+      if (!this.#first.has(pid)) this.#first.set(pid, atStart ? t : 0);
+      if (t > 0) this.#last.set(pid, t);
+    }
+  }
+
+  /** Records the pids already known again (gone ones keep their last value). */
+  resample(): void {
+    this.sample([...this.#first.keys()], false);
+  }
+
+  has(pid: number): boolean {
+    return this.#first.has(pid);
+  }
+
+  /** Ticks used in the window by every pid seen. */
+  total(): number {
+    let sum = 0;
+    for (const [pid, first] of this.#first) sum += (this.#last.get(pid) ?? first) - first;
+    return sum;
+  }
+}
+
 /**
  * Starts a CPU sample now; `end()` gives each share in cores since then (see `cpuShare`).
  * For a span that is not a load generator's run (e.g. start-ups), `loadPids` may be `() => []`.
+ * The bench's own processes are counted exactly, exited ones included (`benchTicks`); peers,
+ * load generators and the upstream are read every `CPU_SAMPLE_MS` while the window is open.
  */
 export function cpuWindow(peerPids: PeerPids, loadPids: PeerPids): { end(): CpuShare } {
   const peers = typeof peerPids === "number" ? () => [peerPids] : peerPids;
   const loads = typeof loadPids === "number" ? () => [loadPids] : loadPids;
-  const snap = () => {
-    const peer = new Map(peers().map((p) => [p, procTicks(p)]));
-    return {
-      t: performance.now(),
-      busy: machineBusyTicks(),
-      ours: benchPids().reduce((a, p) => a + procTicks(p), 0),
-      peer,
-      wrk: loads().reduce((a, p) => a + procTicks(p), 0),
-      upstream: upstreamPids().filter((p) => !peer.has(p)).reduce((a, p) => a + procTicks(p), 0),
-    };
+  const peer = new TicksSeen();
+  const wrk = new TicksSeen();
+  const upstream = new TicksSeen();
+  const sample = (atStart: boolean) => {
+    peer.resample();
+    peer.sample(peers(), atStart);
+    wrk.resample();
+    wrk.sample(loads(), atStart);
+    upstream.resample();
+    upstream.sample(upstreamPids().filter((p) => !peer.has(p)), atStart);
   };
-  const a = snap();
+  const t0 = performance.now();
+  const busy0 = machineBusyTicks();
+  const ours0 = benchTicks();
+  sample(true);
+  const timer = setInterval(() => sample(false), CPU_SAMPLE_MS);
+  Deno.unrefTimer(timer);
   return {
     end() {
-      const b = snap();
-      const cores = (ticks: number) => ticks / CLK_TCK / ((b.t - a.t) / 1000);
-      let peerTicks = 0;
-      for (const [pid, t] of b.peer) peerTicks += t - (a.peer.get(pid) ?? 0);
+      clearInterval(timer);
+      sample(false);
+      const busy = machineBusyTicks() - busy0;
+      const ours = benchTicks() - ours0;
+      const cores = (ticks: number) => ticks / CLK_TCK / ((performance.now() - t0) / 1000);
       return {
-        peer: cores(peerTicks),
-        wrk: cores(b.wrk - a.wrk),
-        upstream: cores(b.upstream - a.upstream),
-        other: Math.max(0, cores(b.busy - a.busy - (b.ours - a.ours))),
+        peer: cores(peer.total()),
+        wrk: cores(wrk.total()),
+        upstream: cores(upstream.total()),
+        other: Math.max(0, cores(busy - ours)),
       };
     },
   };

@@ -404,8 +404,12 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
       path,
       "envoy.config.listener.v3.Listener",
       "connection_balance_config",
-      "(exact_balance needs one accept queue shared by the workers; each worker accepts from " +
-        "its own SO_REUSEPORT socket, which the kernel balances)",
+      "(exact_balance needs one accept queue shared by the workers, from which each accepted " +
+        "connection goes to the worker with the fewest; here each worker accepts from its own " +
+        "SO_REUSEPORT socket, and the kernel picks the socket before any worker sees the " +
+        "connection: a classic BPF steering program cannot read the workers' connection counts, " +
+        "and an eBPF one needs CAP_BPF or CAP_SYS_ADMIN where unprivileged BPF is disabled, the " +
+        "default of most distributions)",
     );
   }
   l.listenerFilters.forEach((f, i) => {

@@ -12,6 +12,7 @@ import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import type { UniversalClientFn } from "@connectrpc/connect/protocol";
 import { ClusterSchema } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import { parseCluster } from "../upstream/cluster_info.ts";
+import { parseTargetUri } from "./target_uri.ts";
 import type { ConnPoolManager } from "../upstream/conn_pool.ts";
 import {
   clusterHttpClient,
@@ -30,19 +31,6 @@ export function clusterTransport(
   authority?: string,
 ): Transport {
   return grpcTransport(clusterHttpClient(deps, clusterName, authority), clusterName);
-}
-
-/**
- * The host and port of a `google_grpc.target_uri` (`host:port`, `[v6]:port`, with an optional
- * `dns:///`, `dns:`, `ipv4:` or `ipv6:` scheme); undefined when it is not one.
- */
-export function parseTargetUri(uri: string): { host: string; port: number } | undefined {
-  const rest = uri.replace(/^(dns:\/\/\/|dns:|ipv4:|ipv6:)/, "");
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:/\[\]]+)):(\d{1,5})$/.exec(rest);
-  if (!m) return undefined;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: m[1] ?? m[2], port };
 }
 
 /**

@@ -12,7 +12,8 @@ import {
   createAccessLogs,
 } from "../extensions/access_loggers/access_log.ts";
 import { create } from "@bufbuild/protobuf";
-import { RouteConfigurationSchema } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import type { RouteConfiguration } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import { messageSchema } from "../config/api.ts";
 import { RouteTable } from "../router/route_table.ts";
 import type { ScopedRouteSet } from "../router/scoped_routes.ts";
 import { ecdsHttpFilter } from "./ecds_filter.ts";
@@ -226,7 +227,10 @@ export function compileConnectionManager(
     ? new RouteTable(spec.value, { clusterExists })
     : spec.case === "rds"
     ? server.routeConfigs!.table(spec.value.routeConfigName)
-    : new RouteTable(create(RouteConfigurationSchema, {}));
+    // (From the registry, not the generated schema: see `RouteConfigProviders.table`.)
+    : new RouteTable(
+      create(messageSchema<RouteConfiguration>("envoy.config.route.v3.RouteConfiguration"), {}),
+    );
   const scopes = spec.case === "scopedRoutes" ? server.scopedRoutes!.build(spec.value) : undefined;
   const filterFactories: HttpFilterFactoryCb[] = [];
   for (const f of hcm.httpFilters) {

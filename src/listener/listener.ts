@@ -8,10 +8,8 @@ import { reportBug } from "../common/error_boundary.ts";
 import { SlotList } from "../common/slot_list.ts";
 import type { Listener as ListenerConfig } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
 import { equals } from "@bufbuild/protobuf";
-import {
-  type FilterChain,
-  FilterChainSchema,
-} from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
+import type { FilterChain } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
+import { messageSchema } from "../config/api.ts";
 import { getLogger } from "../common/logger.ts";
 import type { ServerContext } from "../config/extensions.ts";
 import { Connection, type ConnectionOwner, formatNetAddr } from "../network/connection.ts";
@@ -146,9 +144,13 @@ function buildFilterChains(
   server: ServerContext,
   reuse: readonly BuiltChain[],
 ): FilterChains {
+  // The schema from the API registry, and only for an update: the generated one would boot
+  // the listener API's descriptors in every worker at start-up.
+  const schema = reuse.length > 0
+    ? messageSchema<FilterChain>("envoy.config.listener.v3.FilterChain")
+    : undefined;
   const build = (c: FilterChain, where: string) =>
-    reuse.find((r) => equals(FilterChainSchema, r.config, c)) ??
-      buildChain(c, config, server, where);
+    reuse.find((r) => equals(schema!, r.config, c)) ?? buildChain(c, config, server, where);
   const chains = config.filterChains.map((c, i) => ({
     config: c,
     value: build(c, `listener '${config.name}' filter_chains[${i}]`),

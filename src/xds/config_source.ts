@@ -14,8 +14,10 @@ import type {
   ApiConfigSource,
   ConfigSource,
 } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
-import { GrpcSubscription, type GrpcXds } from "./grpc_subscription.ts";
-import { parseTargetUri } from "../grpc/grpc_client.ts";
+// Types only: workers validate config sources, but gRPC streams (and the discovery services'
+// protos, a large share of a worker's start-up) live on the main thread.
+import type { GrpcXds } from "./grpc_subscription.ts";
+import { parseTargetUri } from "../grpc/target_uri.ts";
 import { RestSubscription } from "./rest_subscription.ts";
 import { durationMs } from "../common/duration.ts";
 import type { DecodeContext } from "./decode.ts";
@@ -233,7 +235,7 @@ export function createSubscription(
   if (spec.case === "ads" || spec.case === "apiConfigSource" && spec.value.apiType !== 1) {
     if (!env.grpc) throw new Error(`${type.service}: no gRPC xDS client`);
     const stream = spec.case === "ads" ? env.grpc.ads() : env.grpc.perType(spec.value, type);
-    return new GrpcSubscription(
+    return env.grpc.subscription(
       stream,
       names,
       type,

@@ -177,6 +177,30 @@ export class GrpcXds {
     return s;
   }
 
+  /**
+   * A subscription to `type` on `stream` (from `ads()` or `perType()`), made here so that
+   * `config_source.ts` needs no value of this module (see there).
+   */
+  subscription(
+    stream: AnyStream,
+    names: string[],
+    type: ResourceType,
+    stats: SubscriptionStats,
+    callbacks: SubscriptionCallbacks,
+    initialFetchTimeoutMs: number,
+    where: string,
+  ): GrpcSubscription {
+    return new GrpcSubscription(
+      stream,
+      names,
+      type,
+      stats,
+      callbacks,
+      initialFetchTimeoutMs,
+      where,
+    );
+  }
+
   /** The ADS stream (opened by its first subscription). */
   ads(): AnyStream {
     if (this.#ads) return this.#ads;

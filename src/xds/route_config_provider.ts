@@ -8,10 +8,8 @@
  * @module
  */
 import { create } from "@bufbuild/protobuf";
-import {
-  type RouteConfiguration,
-  RouteConfigurationSchema,
-} from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import type { RouteConfiguration } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import { messageSchema } from "../config/api.ts";
 import { RouteTable } from "../router/route_table.ts";
 
 /** What holds a route table the provider keeps current (a connection manager's config). */
@@ -37,7 +35,10 @@ export class RouteConfigProviders {
   table(name: string): RouteTable {
     let t = this.#tables.get(name);
     if (!t) {
-      t = new RouteTable(create(RouteConfigurationSchema, { name }));
+      // The schema from the API registry: importing the generated one would boot the whole
+      // route API in every worker at start-up, for a table most configs never need.
+      const schema = messageSchema<RouteConfiguration>("envoy.config.route.v3.RouteConfiguration");
+      t = new RouteTable(create(schema, { name }));
       this.#tables.set(name, t);
     }
     return t;

@@ -1,5 +1,5 @@
 import { assertEquals } from "../testing/assert.ts";
-import { parseTargetUri } from "./grpc_client.ts";
+import { parseTargetUri } from "./target_uri.ts";
 
 Deno.test("google_grpc target_uri: host:port with the dns, ipv4 and ipv6 schemes", () => {
   assertEquals(parseTargetUri("127.0.0.1:18000"), { host: "127.0.0.1", port: 18000 });
