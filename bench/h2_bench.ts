@@ -13,7 +13,11 @@
  *   (bench/grpc_load.ts, its own process) to a grpc-js server, directly vs through denvoy:
  *   calls/s, calls per proxy core, latency percentiles.
  *
- * Usage: `deno run -A bench/h2_bench.ts [--duration 10] [--quick] [--only h2c,tls,upstream,grpc]`
+ * Usage: `deno run -A bench/h2_bench.ts [--duration 10] [--quick] [--only h2c,tls,upstream,grpc]
+ * [--cpu-prof DIR]`
+ *
+ * `--cpu-prof DIR` runs denvoy under `deno --cpu-prof` for the selected parts, stops it with
+ * SIGTERM so the profile is written, and prints the top self-time functions of its worker.
  *
  * Needs `h2load` (Debian nghttp2-client), `wrk` and `nginx` on PATH. Every process binds
  * 127.0.0.1; every child is killed on exit, on error and on SIGINT/SIGTERM. The run is printed
@@ -52,10 +56,12 @@ import {
   startNginx,
   staticCluster,
   StderrTail,
+  stop,
   stopAll,
   track,
   verdict,
   withTimeout,
+  workerProfileSummary,
   WRK_CONNECTIONS,
   WRK_THREADS,
 } from "./harness.ts";
@@ -285,6 +291,7 @@ async function main() {
       duration: { type: "string", default: "10" },
       quick: { type: "boolean", default: false },
       only: { type: "string", default: PARTS.join(",") },
+      "cpu-prof": { type: "string" },
     },
   });
   const quick = values.quick;
@@ -292,6 +299,12 @@ async function main() {
   if (!(duration > 0 && duration <= 600)) throw new Error(`--duration must be in (0, 600] s`);
   const warmup = quick ? 1 : 2;
   const only = new Set(values.only.split(","));
+  const profDir = values["cpu-prof"];
+  let profBefore = new Set<string>();
+  if (profDir) {
+    await Deno.mkdir(profDir, { recursive: true });
+    profBefore = new Set([...Deno.readDirSync(profDir)].map((e) => e.name));
+  }
   for (const p of only) {
     if (!PARTS.includes(p as Part)) throw new Error(`--only: unknown part ${p} (${PARTS})`);
   }
@@ -326,6 +339,7 @@ static_resources:
         staticCluster("upstream_h2", upH2Port, H2_UPSTREAM)
       }${staticCluster("grpc", grpcServer?.port ?? upH2Port, H2_UPSTREAM)}
 `,
+      { denoArgs: profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [] },
     );
     const dPid = denvoy.child.pid;
     // nginx gets the TLS 1.3 cipher suite and group denvoy negotiated: the same cryptography.
@@ -432,6 +446,11 @@ static_resources:
           `${f2(p99Ratio)}× ${verdict(p99Ratio <= TARGET.grpcP99)}`,
         "",
       );
+    }
+    if (profDir) {
+      await stop(denvoy.child, 20_000);
+      await denvoy.err.done;
+      out.push(await workerProfileSummary(profDir, profBefore), "");
     }
   } finally {
     await stopAll();
