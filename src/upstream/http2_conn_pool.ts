@@ -234,11 +234,6 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
     readonly rm: ResourceManager,
   ) {}
 
-  /** Hands the stream to its owner, from a microtask (see Http2ConnPool.newStream). */
-  readonly readyTask = (): void => {
-    if (!this.done) ready(this.callbacks, this);
-  };
-
   cancel(): void {
     this.resetStream("local_reset");
   }
@@ -425,6 +420,20 @@ export class Http2ConnPool implements ConnectionPoolInstance {
   readonly maxConcurrentStreams: number;
   /** The host's process-wide counters, set by the router (per-host circuit breakers). */
   hostMonitor: Int32Array | undefined;
+  /**
+   * Streams attached since the last microtask, handed to their owners from one microtask
+   * (after `newStream` returned): one task per batch rather than a closure per stream.
+   */
+  readonly #ready: Http2UpstreamStream[] = [];
+  readonly #readyTask = (): void => {
+    const q = this.#ready;
+    // Owners may attach more streams from their callback: they join this same pass.
+    for (let i = 0; i < q.length; i++) {
+      const s = q[i];
+      if (!s.done) ready(s.callbacks, s);
+    }
+    q.length = 0;
+  };
 
   constructor(
     readonly cluster: PoolClusterInfo,
@@ -526,7 +535,7 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     this.stats.rq_active++;
     this.clusterStats.rqTotal.inc();
     this.clusterStats.rqActive.inc();
-    queueMicrotask(s.readyTask);
+    if (this.#ready.push(s) === 1) queueMicrotask(this.#readyTask);
     return s;
   }
 
