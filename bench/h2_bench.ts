@@ -16,8 +16,10 @@
  * Usage: `deno run -A bench/h2_bench.ts [--duration 10] [--quick] [--only h2c,tls,upstream,grpc]
  * [--cpu-prof DIR]`
  *
- * `--cpu-prof DIR` runs denvoy under `deno --cpu-prof` for the selected parts, stops it with
- * SIGTERM so the profile is written, and prints the top self-time functions of its worker.
+ * `--cpu-prof DIR` runs denvoy under `deno --cpu-prof` for the selected parts (of `upstream`
+ * and `grpc`, only the runs through denvoy's HTTP/2 upstream; no comparison is reported),
+ * stops it with SIGTERM so the profile is written, and prints the top self-time functions of
+ * its worker.
  *
  * Needs `h2load` (Debian nghttp2-client), `wrk` and `nginx` on PATH. Every process binds
  * 127.0.0.1; every child is killed on exit, on error and on SIGINT/SIGTERM. The run is printed
@@ -395,7 +397,12 @@ static_resources:
       );
     }
 
-    if (only.has("upstream")) {
+    if (only.has("upstream") && profDir) {
+      // Only the path under study goes through the profiled process.
+      const url = `http://127.0.0.1:${denvoy.ports.to_h2}/1k`;
+      await runWrk({ url, seconds: warmup });
+      log("denvoy h1 -> h2", await runWrk({ url, seconds: duration, peerPids: dPid }));
+    } else if (only.has("upstream")) {
       const wrk = async (name: string, port: number) => {
         const url = `http://127.0.0.1:${port}/1k`;
         await runWrk({ url, seconds: warmup });
@@ -420,7 +427,9 @@ static_resources:
       );
     }
 
-    if (grpcServer) {
+    if (grpcServer && profDir) {
+      log("grpc via denvoy", await grpcClient(denvoy.ports.grpc, duration, warmup, dPid));
+    } else if (grpcServer) {
       const gPid = grpcServer.child.pid;
       setUpstreamPids(() => [gPid]);
       // Direct: the "peer" is the server itself (calls per server core).
