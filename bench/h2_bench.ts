@@ -13,7 +13,13 @@
  *   (bench/grpc_load.ts, its own process) to a grpc-js server, directly vs through denvoy:
  *   calls/s, calls per proxy core, latency percentiles.
  *
- * Usage: `deno run -A bench/h2_bench.ts [--duration 10] [--quick] [--only h2c,tls,upstream,grpc]`
+ * Usage: `deno run -A bench/h2_bench.ts [--duration 10] [--quick] [--only h2c,tls,upstream,grpc]
+ * [--cpu-prof DIR]`
+ *
+ * `--cpu-prof DIR` runs denvoy under `deno --cpu-prof` for the selected parts (of `upstream`
+ * and `grpc`, only the runs through denvoy's HTTP/2 upstream; no comparison is reported),
+ * stops it with SIGTERM so the profile is written, and prints the top self-time functions of
+ * its worker.
  *
  * Needs `h2load` (Debian nghttp2-client), `wrk` and `nginx` on PATH. Every process binds
  * 127.0.0.1; every child is killed on exit, on error and on SIGINT/SIGTERM. The run is printed
@@ -52,10 +58,12 @@ import {
   startNginx,
   staticCluster,
   StderrTail,
+  stop,
   stopAll,
   track,
   verdict,
   withTimeout,
+  workerProfileSummary,
   WRK_CONNECTIONS,
   WRK_THREADS,
 } from "./harness.ts";
@@ -285,6 +293,7 @@ async function main() {
       duration: { type: "string", default: "10" },
       quick: { type: "boolean", default: false },
       only: { type: "string", default: PARTS.join(",") },
+      "cpu-prof": { type: "string" },
     },
   });
   const quick = values.quick;
@@ -292,6 +301,12 @@ async function main() {
   if (!(duration > 0 && duration <= 600)) throw new Error(`--duration must be in (0, 600] s`);
   const warmup = quick ? 1 : 2;
   const only = new Set(values.only.split(","));
+  const profDir = values["cpu-prof"];
+  let profBefore = new Set<string>();
+  if (profDir) {
+    await Deno.mkdir(profDir, { recursive: true });
+    profBefore = new Set([...Deno.readDirSync(profDir)].map((e) => e.name));
+  }
   for (const p of only) {
     if (!PARTS.includes(p as Part)) throw new Error(`--only: unknown part ${p} (${PARTS})`);
   }
@@ -326,6 +341,7 @@ static_resources:
         staticCluster("upstream_h2", upH2Port, H2_UPSTREAM)
       }${staticCluster("grpc", grpcServer?.port ?? upH2Port, H2_UPSTREAM)}
 `,
+      { denoArgs: profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [] },
     );
     const dPid = denvoy.child.pid;
     // nginx gets the TLS 1.3 cipher suite and group denvoy negotiated: the same cryptography.
@@ -381,7 +397,12 @@ static_resources:
       );
     }
 
-    if (only.has("upstream")) {
+    if (only.has("upstream") && profDir) {
+      // Only the path under study goes through the profiled process.
+      const url = `http://127.0.0.1:${denvoy.ports.to_h2}/1k`;
+      await runWrk({ url, seconds: warmup });
+      log("denvoy h1 -> h2", await runWrk({ url, seconds: duration, peerPids: dPid }));
+    } else if (only.has("upstream")) {
       const wrk = async (name: string, port: number) => {
         const url = `http://127.0.0.1:${port}/1k`;
         await runWrk({ url, seconds: warmup });
@@ -406,7 +427,9 @@ static_resources:
       );
     }
 
-    if (grpcServer) {
+    if (grpcServer && profDir) {
+      log("grpc via denvoy", await grpcClient(denvoy.ports.grpc, duration, warmup, dPid));
+    } else if (grpcServer) {
       const gPid = grpcServer.child.pid;
       setUpstreamPids(() => [gPid]);
       // Direct: the "peer" is the server itself (calls per server core).
@@ -432,6 +455,11 @@ static_resources:
           `${f2(p99Ratio)}× ${verdict(p99Ratio <= TARGET.grpcP99)}`,
         "",
       );
+    }
+    if (profDir) {
+      await stop(denvoy.child, 20_000);
+      await denvoy.err.done;
+      out.push(await workerProfileSummary(profDir, profBefore), "");
     }
   } finally {
     await stopAll();

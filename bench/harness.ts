@@ -1047,3 +1047,87 @@ export function staticCluster(name: string, port: number, extra = ""): string {
         - endpoint:
             address: { socket_address: { address: 127.0.0.1, port_value: ${port} } }`;
 }
+
+// ---- CPU profiles ----
+
+/** A node of a V8 `.cpuprofile`. */
+interface ProfileNode {
+  id: number;
+  children?: number[];
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+}
+
+/**
+ * Top self-time functions of a V8 `.cpuprofile`, as Markdown tables: by function, by file, and
+ * charged to the nearest denvoy frame (`src/`), so runtime time such as `op_write` or timer
+ * internals shows which of our functions caused it.
+ */
+export function summarizeProfile(
+  profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] },
+  top = 25,
+): string {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const self = new Map<string, number>();
+  const byFile = new Map<string, number>();
+  const byOurs = new Map<string, number>();
+  let total = 0;
+  // timeDeltas[i] is the time before sample i; the time after a sample belongs to it.
+  for (let i = 0; i < profile.samples.length; i++) {
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    const f = byId.get(profile.samples[i])!.callFrame;
+    const file = f.url.replace(`file://${REPO_ROOT}`, "").replace(/^.*\/node_modules\//, "npm:") ||
+      f.functionName;
+    const name = f.functionName || "(anonymous)";
+    const key = f.url ? `${name} ${file}:${f.lineNumber + 1}:${f.columnNumber + 1}` : name;
+    self.set(key, (self.get(key) ?? 0) + dt);
+    byFile.set(file, (byFile.get(file) ?? 0) + dt);
+    let id: number | undefined = profile.samples[i];
+    while (id !== undefined && !byId.get(id)!.callFrame.url.startsWith(`file://${REPO_ROOT}src/`)) {
+      id = parent.get(id);
+    }
+    const ours = id === undefined ? `(not under src/) ${name}` : (() => {
+      const o = byId.get(id)!.callFrame;
+      return `${o.functionName || "(anonymous)"} ${o.url.replace(`file://${REPO_ROOT}`, "")}:${
+        o.lineNumber + 1
+      }:${o.columnNumber + 1}`;
+    })();
+    byOurs.set(ours, (byOurs.get(ours) ?? 0) + dt);
+    total += dt;
+  }
+  const rows = (m: Map<string, number>, n: number) =>
+    [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) =>
+      `| ${(us / 1000).toFixed(0)} | ${(100 * us / total).toFixed(1)}% | \`${k}\` |`
+    ).join("\n");
+  return [
+    `sampled ${(total / 1e6).toFixed(1)} s`,
+    "",
+    "| self ms | share | function file:line:col |",
+    "| ---: | ---: | --- |",
+    rows(self, top),
+    "",
+    "| self ms | share | file |",
+    "| ---: | ---: | --- |",
+    rows(byFile, 15),
+    "",
+    "| self ms | share | charged to the nearest src/ frame |",
+    "| ---: | ---: | --- |",
+    rows(byOurs, top),
+  ].join("\n");
+}
+
+/**
+ * The summary of the one worker profile `deno --cpu-prof --cpu-prof-dir=profDir` wrote since
+ * `before` (the directory's names then): the data path runs in the worker isolate, which
+ * writes its own `*.worker-N` profile.
+ */
+export async function workerProfileSummary(profDir: string, before: Set<string>): Promise<string> {
+  const fresh = [...Deno.readDirSync(profDir)].map((e) => e.name)
+    .filter((n) => n.endsWith(".cpuprofile") && n.includes(".worker-") && !before.has(n));
+  if (fresh.length !== 1) {
+    throw new Error(`expected one new worker profile in ${profDir}: ${fresh}`);
+  }
+  const path = `${profDir}/${fresh[0]}`;
+  return `profile: ${path}\n\n${summarizeProfile(JSON.parse(await Deno.readTextFile(path)))}`;
+}

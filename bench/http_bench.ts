@@ -64,6 +64,7 @@ import {
   waitForPort,
   withConn,
   withTimeout,
+  workerProfileSummary,
   WRK_CONNECTIONS,
   WRK_THREADS,
   type WrkResult,
@@ -269,74 +270,6 @@ async function startupToAccept(dir: string, upstreamPort: number, runs: number) 
 /** One wrk run of `path` on a peer at 127.0.0.1:`port`. */
 function wrk(port: number, path: Path, seconds: number, peerPid?: number): Promise<WrkResult> {
   return runWrk({ url: `http://127.0.0.1:${port}/${path}`, seconds, peerPids: peerPid });
-}
-
-// ---- CPU profile summary ----
-
-interface ProfileNode {
-  id: number;
-  children?: number[];
-  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
-}
-
-/**
- * Top self-time functions of a V8 `.cpuprofile`, as Markdown tables: by function, by file, and
- * charged to the nearest denvoy frame (`src/`), so runtime time such as `op_write` or timer
- * internals shows which of our functions caused it.
- */
-export function summarizeProfile(
-  profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] },
-  top = 25,
-): string {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const self = new Map<string, number>();
-  const byFile = new Map<string, number>();
-  const byOurs = new Map<string, number>();
-  let total = 0;
-  // timeDeltas[i] is the time before sample i; the time after a sample belongs to it.
-  for (let i = 0; i < profile.samples.length; i++) {
-    const dt = profile.timeDeltas[i + 1] ?? 0;
-    const f = byId.get(profile.samples[i])!.callFrame;
-    const file = f.url.replace(`file://${REPO_ROOT}`, "").replace(/^.*\/node_modules\//, "npm:") ||
-      f.functionName;
-    const name = f.functionName || "(anonymous)";
-    const key = f.url ? `${name} ${file}:${f.lineNumber + 1}:${f.columnNumber + 1}` : name;
-    self.set(key, (self.get(key) ?? 0) + dt);
-    byFile.set(file, (byFile.get(file) ?? 0) + dt);
-    let id: number | undefined = profile.samples[i];
-    while (id !== undefined && !byId.get(id)!.callFrame.url.startsWith(`file://${REPO_ROOT}src/`)) {
-      id = parent.get(id);
-    }
-    const ours = id === undefined ? `(not under src/) ${name}` : (() => {
-      const o = byId.get(id)!.callFrame;
-      return `${o.functionName || "(anonymous)"} ${o.url.replace(`file://${REPO_ROOT}`, "")}:${
-        o.lineNumber + 1
-      }:${o.columnNumber + 1}`;
-    })();
-    byOurs.set(ours, (byOurs.get(ours) ?? 0) + dt);
-    total += dt;
-  }
-  const rows = (m: Map<string, number>, n: number) =>
-    [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) =>
-      `| ${(us / 1000).toFixed(0)} | ${(100 * us / total).toFixed(1)}% | \`${k}\` |`
-    ).join("\n");
-  return [
-    `sampled ${(total / 1e6).toFixed(1)} s`,
-    "",
-    "| self ms | share | function file:line:col |",
-    "| ---: | ---: | --- |",
-    rows(self, top),
-    "",
-    "| self ms | share | file |",
-    "| ---: | ---: | --- |",
-    rows(byFile, 15),
-    "",
-    "| self ms | share | charged to the nearest src/ frame |",
-    "| ---: | ---: | --- |",
-    rows(byOurs, top),
-  ].join("\n");
 }
 
 function report(
@@ -617,15 +550,7 @@ async function main() {
         `denvoy under wrk /1k for ${duration} s: ${f0(r.rps)} req/s, p99 ${f2(r.p99)} ms; ` +
           `exit ${status.signal ?? status.code}`,
       );
-      // The data path runs in the worker isolate, which writes its own `*.worker-N` profile.
-      const fresh = [...Deno.readDirSync(profDir)].map((e) => e.name)
-        .filter((n) => n.endsWith(".cpuprofile") && n.includes(".worker-") && !before.has(n));
-      if (fresh.length !== 1) {
-        throw new Error(`expected one new worker profile in ${profDir}: ${fresh}`);
-      }
-      const path = `${profDir}/${fresh[0]}`;
-      console.log(`profile: ${path}\n`);
-      console.log(summarizeProfile(JSON.parse(await Deno.readTextFile(path))));
+      console.log(await workerProfileSummary(profDir, before));
       return;
     }
 

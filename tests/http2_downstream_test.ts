@@ -1,7 +1,8 @@
 /**
  * HTTP/2 downstream through the codec-independent connection manager: h2c with prior knowledge
- * (`codec_type: AUTO` by the preface, and `codec_type: HTTP2`) from curl and nghttp, to an
- * HTTP/1.1 upstream, with the same routing, local replies, stats and access logs as HTTP/1.1.
+ * (`codec_type: AUTO` by the preface, and `codec_type: HTTP2`) from curl and nghttp, HTTP/1.1
+ * `Upgrade: h2c` offers answered over HTTP/1.1 as Envoy does, to an HTTP/1.1 upstream, with the
+ * same routing, local replies, stats and access logs as HTTP/1.1.
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
@@ -30,7 +31,11 @@ async function withProxy(
     if (new URL(req.url).pathname === "/big") return new Response(new Uint8Array(BIG).fill(0x61));
     const body = await req.text();
     return new Response(`echo ${req.method} ${new URL(req.url).pathname} ${body}`, {
-      headers: { "x-upstream": "1", "x-seen-host": req.headers.get("host") ?? "" },
+      headers: {
+        "x-upstream": "1",
+        "x-seen-host": req.headers.get("host") ?? "",
+        "x-seen-upgrade": `${req.headers.get("upgrade")}|${req.headers.get("http2-settings")}`,
+      },
     });
   });
   const proxy = await Proxy.start(httpConfig({
@@ -81,21 +86,33 @@ Deno.test("h2c prior knowledge with codec_type AUTO: curl gets the upstream's an
         await rawExchange(p.port(), "GET /h1 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
       );
       assertEquals(h1.body, "echo GET /h1 ");
+      // curl --http2 over plain http offers `Upgrade: h2c`; Envoy strips the offer and answers
+      // over HTTP/1.1, and the upstream never sees it.
+      const up = await curl(["-i", "-v", "--http2", url.replace("/hello", "/up")]);
+      assertEquals(up.code, 0, up.err);
+      assertMatch(up.err, /> Upgrade: h2c\r?\n/i);
+      assertMatch(up.err, /> HTTP2-Settings: /i);
+      assertMatch(up.out, /^HTTP\/1\.1 200 OK\r\n/);
+      assertMatch(up.out, /\r\nx-seen-upgrade: null\|null\r\n/);
+      assert(!/\r\nupgrade:/i.test(up.out), up.out);
+      assert(up.out.endsWith("\r\n\r\necho GET /up "), up.out);
       const stats = await adminStatsWhen(
         p.adminPort,
-        (s) => s["http.test.downstream_cx_http1_total"] === 1,
+        (s) => s["http.test.downstream_cx_http1_total"] === 2,
       );
       assertEquals(stats["http.test.downstream_rq_http2_total"], 1);
       assertEquals(stats["http.test.downstream_cx_http2_total"], 1);
-      assertEquals(stats["http.test.downstream_rq_http1_total"], 1);
-      assertEquals(stats["http.test.downstream_rq_2xx"], 2);
+      assertEquals(stats["http.test.downstream_rq_http1_total"], 2);
+      assertEquals(stats["http.test.downstream_cx_upgrades_total"] ?? 0, 0);
+      assertEquals(stats["http.test.downstream_rq_2xx"], 3);
       port = p.port();
     },
   );
   // The log is flushed when the proxy stops.
-  const lines = await waitForLines(log, 2);
+  const lines = await waitForLines(log, 3);
   assert(lines.includes(`HTTP/2 200 - 127.0.0.1:${port}`), lines.join("\n"));
   assert(lines.includes("HTTP/1.1 200 - x"), lines.join("\n"));
+  assert(lines.includes(`HTTP/1.1 200 - 127.0.0.1:${port}`), lines.join("\n"));
 });
 
 Deno.test("HTTP/2: concurrent streams on one connection from nghttp, local replies per stream", async () => {

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { connectUpstream } from "./upstream_connect.ts";
 import type { Protocol } from "../http/codec.ts";
 import type {
   Cancellable,
@@ -28,15 +29,10 @@ import type { ClusterStats } from "../stats/data_path_stats.ts";
 import { containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import { getLogger } from "../common/logger.ts";
-import {
-  applySocketOptions,
-  connectFailureReason,
-  Http1ConnPool,
-  type PoolClusterInfo,
-} from "./conn_pool.ts";
+import { Http1ConnPool, type PoolClusterInfo } from "./conn_pool.ts";
 import { Http2ConnPool } from "./http2_conn_pool.ts";
 import { HostStats } from "./host_stats.ts";
-import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
+import { hostConnections } from "./host_monitor.ts";
 import { DEFAULT_THRESHOLDS, ResourceManager } from "./resource_manager.ts";
 
 const log = getLogger("pool");
@@ -167,72 +163,33 @@ export class AlpnConnPool implements ConnectionPoolInstance, AlpnPoolLink {
   }
 
   #connect(rm: ResourceManager): void {
-    let timedOut = false;
     const start = monotonicNow();
     const capacity = this.#expectedCapacity();
-    rm.connections.inc();
     const monitor = this.hostMonitor;
-    if (monitor) hostConnectionOpened(monitor);
     this.#connecting++;
     this.#connectingCapacity += capacity;
-    const stats = this.stats;
-    const cs = this.clusterStats;
-    stats.cx_total++;
-    stats.cx_active++;
-    cs.cxTotal.inc();
-    cs.cxActive.inc();
-    /** The attempt failed: undo what it held, count it, fail the requests it was for. */
-    const fail = (remote: boolean, reason: PoolFailureReason, detail: string) => {
-      rm.connections.dec();
-      if (monitor) hostConnectionClosed(monitor);
-      stats.cx_connect_fail++;
-      stats.cx_active--;
-      cs.cxConnectFail.inc();
-      cs.connectionClosed(remote, false, monotonicNow() - start);
-      this.#connectFailed(capacity, reason, detail);
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      cs.cxConnectTimeout.inc();
-      fail(false, "connection_timeout", "connect timeout");
-    }, this.cluster.connectTimeoutMs);
-    Deno.connect({ hostname: this.hostname, port: this.port }).then((tcp) => {
-      if (timedOut) {
-        clearTimeout(timer);
-        tcp.close();
-        return;
-      }
-      applySocketOptions(tcp, this.cluster);
-      // The handshake is part of connecting: connect_timeout covers it, as in Envoy.
-      this.transportSocket.connect(tcp, this.#target, cs.scope, (err, tls) => {
-        if (timedOut) {
-          tls?.io.close();
-          return;
-        }
-        clearTimeout(timer);
-        if (err || !tls) {
-          fail(true, "connection_failure", err?.message ?? "");
-          return;
-        }
+    const tls = { socket: this.transportSocket, target: this.#target };
+    connectUpstream(this, rm, monitor, tls, start, {
+      connected: (tcp, handshake) => {
         this.#connecting--;
         this.#connectingCapacity -= capacity;
+        // With a transport socket a connection comes with its handshake.
+        const hs = handshake!;
         // An old TLS stack that negotiates nothing likely lacks HTTP/2: HTTP/1.1, as Envoy.
-        const h2 = tls.ssl.alpn === "h2";
+        const h2 = hs.ssl.alpn === "h2";
         this.protocol = h2 ? "HTTP/2" : "HTTP/1.1";
         log.debug(() =>
-          `${this.hostname}:${this.port}: ALPN '${tls.ssl.alpn}', speaking ${this.protocol}`
+          `${this.hostname}:${this.port}: ALPN '${hs.ssl.alpn}', speaking ${this.protocol}`
         );
-        if (h2) this.#h2.adopt(tcp, tls, rm, start, monitor);
-        else this.#h1.adopt(tcp, tls, rm, start, monitor);
+        if (h2) this.#h2.adopt(tcp, hs, rm, start, monitor);
+        else this.#h1.adopt(tcp, hs, rm, start, monitor);
         // An HTTP/1.1 connection took one request: the rest need more connections.
         const next = this.pending[0];
         if (next) this.tryCreateConnection(next.rm);
-      });
-    }, (err: Error) => {
-      clearTimeout(timer);
-      if (timedOut) return;
-      fail(true, "connection_failure", connectFailureReason(err));
-    }).catch((e) => containBug(this.pending[0]?.callbacks, "upstream connect", e));
+      },
+      connectFailed: (reason, detail) => this.#connectFailed(capacity, reason, detail),
+      bugScope: () => this.pending[0]?.callbacks,
+    });
   }
 
   /** A connect attempt failed: as many waiting requests fail as it was expected to carry. */

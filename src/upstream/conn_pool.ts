@@ -6,6 +6,7 @@
  * request gets an UpstreamStream (request out through our encoder, response in through our
  * parser to its ResponseDecoder), with flow control in both directions.
  */
+import { connectUpstream } from "./upstream_connect.ts";
 import {
   connectionAddresses,
   type UpstreamProxyProtocol,
@@ -40,7 +41,6 @@ import type { ClusterStats, ClusterStatsCache } from "../stats/data_path_stats.t
 import { type BugScope, containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import type { Any } from "@bufbuild/protobuf/wkt";
-import type { Scope } from "../stats/store.ts";
 import type {
   SslConnectionInfo,
   UpstreamHandshake,
@@ -58,7 +58,7 @@ import { LimitedConnPools } from "./conn_pool_limit.ts";
 import type { KeepaliveConfig } from "../http/http2/keepalive.ts";
 import { applyConnectionOptions, type RawSocketOption } from "../network/socket_options.ts";
 import { DEFAULT_HTTP2_OPTIONS, type Http2Options } from "../http/http2/connection.ts";
-import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
+import { hostConnectionClosed, hostConnections } from "./host_monitor.ts";
 import {
   AlpnConnPool,
   type AlpnPoolLink,
@@ -763,87 +763,24 @@ export class Http1ConnPool implements ConnectionPoolInstance {
   }
 
   #connect(rm: ResourceManager): void {
-    let timedOut = false;
     const pc = new PooledConnection(this, rm);
-    rm.connections.inc();
     const monitor = this.hostMonitor;
     pc.hostMonitor = monitor;
-    if (monitor) hostConnectionOpened(monitor);
     this.#connecting++;
-    // A connection attempt counts as active until it fails or its connection closes.
-    const stats = this.stats;
-    const cs = this.clusterStats;
-    stats.cx_total++;
-    stats.cx_active++;
-    cs.cxTotal.inc();
-    cs.cxHttp1Total.inc();
-    cs.cxActive.inc();
-    const timer = setTimeout(() => {
-      timedOut = true;
-      this.#connecting--;
-      rm.connections.dec();
-      if (monitor) hostConnectionClosed(monitor);
-      stats.cx_connect_fail++;
-      stats.cx_active--;
-      cs.cxConnectTimeout.inc();
-      cs.cxConnectFail.inc();
-      cs.connectionClosed(false, false, monotonicNow() - pc.connectStart);
-      this.#connectFailed("connection_timeout", "connect timeout");
-    }, this.cluster.connectTimeoutMs);
-    Deno.connect({ hostname: this.hostname, port: this.port }).then((conn) => {
-      if (timedOut) {
-        clearTimeout(timer);
-        conn.close();
-        return;
-      }
-      applySocketOptions(conn, this.cluster);
-      const ts = this.transportSocket;
-      if (!ts) {
-        clearTimeout(timer);
-        this.#connected(pc, conn, undefined);
-        return;
-      }
-      // The handshake is part of connecting: connect_timeout covers it, as in Envoy.
-      ts.connect(conn, this.#tlsTarget, this.#clusterScope(), (err, tls) => {
-        if (timedOut) {
-          tls?.io.close();
-          return;
-        }
-        clearTimeout(timer);
-        if (err) {
-          this.#connecting--;
-          rm.connections.dec();
-          if (monitor) hostConnectionClosed(monitor);
-          stats.cx_active--;
-          cs.cxConnectFail.inc();
-          cs.connectionClosed(true, false, monotonicNow() - pc.connectStart);
-          stats.cx_connect_fail++;
-          this.#connectFailed("connection_failure", err.message);
-          return;
-        }
-        this.#connected(pc, conn, tls);
-      });
-    }, (err: Error) => {
-      clearTimeout(timer);
-      if (timedOut) return;
-      this.#connecting--;
-      rm.connections.dec();
-      if (monitor) hostConnectionClosed(monitor);
-      stats.cx_active--;
-      // Refused or unreachable: the upstream side ended the attempt.
-      cs.cxConnectFail.inc();
-      cs.connectionClosed(true, false, monotonicNow() - pc.connectStart);
-      stats.cx_connect_fail++;
-      this.#connectFailed("connection_failure", connectFailureReason(err));
-    }).catch((e) => containBug(this.#pending[0]?.callbacks ?? pc, "upstream connect", e));
+    this.clusterStats.cxHttp1Total.inc();
+    const ts = this.transportSocket;
+    const tls = ts && { socket: ts, target: this.#tlsTarget };
+    connectUpstream(this, rm, monitor, tls, pc.connectStart, {
+      connected: (tcp, handshake) => this.#connected(pc, tcp, handshake),
+      connectFailed: (reason, detail) => {
+        this.#connecting--;
+        this.#connectFailed(reason, detail);
+      },
+      bugScope: () => this.#pending[0]?.callbacks ?? pc,
+    });
   }
 
   readonly #tlsTarget: TlsTarget;
-
-  /** `cluster.<name>`: where the transport socket counts (`ssl.*`). */
-  #clusterScope(): Scope {
-    return this.clusterStats.scope;
-  }
 
   /** The connection (and its transport socket, if any) is up: serve the next request. */
   #connected(pc: PooledConnection, conn: Deno.Conn, tls: UpstreamHandshake | undefined): void {

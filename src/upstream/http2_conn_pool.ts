@@ -11,6 +11,7 @@
  * upstream picks, as Envoy's HTTP/2 pool does; under an ALPN pool (alpn_conn_pool.ts) it takes
  * the connections that negotiated `h2`.
  */
+import { connectUpstream } from "./upstream_connect.ts";
 import { CoarseTimer } from "../common/coarse_timer.ts";
 import { type BugScope, containBug } from "../common/error_boundary.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
@@ -42,8 +43,8 @@ import {
   DEFAULT_THRESHOLDS,
   ResourceManager,
 } from "./resource_manager.ts";
-import { applySocketOptions, connectFailureReason, type PoolClusterInfo } from "./conn_pool.ts";
-import { hostConnectionClosed, hostConnectionOpened, hostConnections } from "./host_monitor.ts";
+import type { PoolClusterInfo } from "./conn_pool.ts";
+import { hostConnectionClosed, hostConnections } from "./host_monitor.ts";
 import {
   connectionAddresses,
   upstreamProxyProtocolHeader,
@@ -234,11 +235,6 @@ class Http2UpstreamStream implements UpstreamStream, StreamHandler, Cancellable 
     readonly rm: ResourceManager,
   ) {}
 
-  /** Hands the stream to its owner, from a microtask (see Http2ConnPool.newStream). */
-  onReady(): void {
-    if (!this.done) ready(this.callbacks, this);
-  }
-
   cancel(): void {
     this.resetStream("local_reset");
   }
@@ -425,6 +421,20 @@ export class Http2ConnPool implements ConnectionPoolInstance {
   readonly maxConcurrentStreams: number;
   /** The host's process-wide counters, set by the router (per-host circuit breakers). */
   hostMonitor: Int32Array | undefined;
+  /**
+   * Streams attached since the last microtask, handed to their owners from one microtask
+   * (after `newStream` returned): one task per batch rather than a closure per stream.
+   */
+  readonly #ready: Http2UpstreamStream[] = [];
+  readonly #readyTask = (): void => {
+    const q = this.#ready;
+    // Owners may attach more streams from their callback: they join this same pass.
+    for (let i = 0; i < q.length; i++) {
+      const s = q[i];
+      if (!s.done) ready(s.callbacks, s);
+    }
+    q.length = 0;
+  };
 
   constructor(
     readonly cluster: PoolClusterInfo,
@@ -526,8 +536,7 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     this.stats.rq_active++;
     this.clusterStats.rqTotal.inc();
     this.clusterStats.rqActive.inc();
-    // A closure made here, not a class field: see Http1ConnPool's #attach.
-    queueMicrotask(() => s.onReady());
+    if (this.#ready.push(s) === 1) queueMicrotask(this.#readyTask);
     return s;
   }
 
@@ -632,76 +641,20 @@ export class Http2ConnPool implements ConnectionPoolInstance {
   }
 
   #connect(rm: ResourceManager): void {
-    let timedOut = false;
     const c = new Http2ActiveClient(this, rm);
     const capacity = this.#expectedCapacity();
-    rm.connections.inc();
     const monitor = this.hostMonitor;
     c.hostMonitor = monitor;
-    if (monitor) hostConnectionOpened(monitor);
     this.#connecting++;
     this.#connectingCapacity += capacity;
-    const stats = this.stats;
-    const cs = this.clusterStats;
-    stats.cx_total++;
-    stats.cx_active++;
-    cs.cxTotal.inc();
-    cs.cxHttp2Total.inc();
-    cs.cxActive.inc();
-    const timer = setTimeout(() => {
-      timedOut = true;
-      rm.connections.dec();
-      if (monitor) hostConnectionClosed(monitor);
-      stats.cx_connect_fail++;
-      stats.cx_active--;
-      cs.cxConnectTimeout.inc();
-      cs.cxConnectFail.inc();
-      cs.connectionClosed(false, false, monotonicNow() - c.connectStart);
-      this.#connectFailed(capacity, "connection_timeout", "connect timeout");
-    }, this.cluster.connectTimeoutMs);
-    Deno.connect({ hostname: this.hostname, port: this.port }).then((tcp) => {
-      if (timedOut) {
-        clearTimeout(timer);
-        tcp.close();
-        return;
-      }
-      applySocketOptions(tcp, this.cluster);
-      const ts = this.transportSocket;
-      if (!ts) {
-        clearTimeout(timer);
-        this.#connected(c, capacity, tcp, undefined);
-        return;
-      }
-      // The handshake is part of connecting: connect_timeout covers it, as in Envoy.
-      ts.connect(tcp, this.#tlsTarget, cs.scope, (err, tls) => {
-        if (timedOut) {
-          tls?.io.close();
-          return;
-        }
-        clearTimeout(timer);
-        if (err) {
-          rm.connections.dec();
-          if (monitor) hostConnectionClosed(monitor);
-          stats.cx_active--;
-          cs.cxConnectFail.inc();
-          cs.connectionClosed(true, false, monotonicNow() - c.connectStart);
-          stats.cx_connect_fail++;
-          this.#connectFailed(capacity, "connection_failure", err.message);
-          return;
-        }
-        this.#connected(c, capacity, tcp, tls);
-      });
-    }, (err: Error) => {
-      clearTimeout(timer);
-      if (timedOut) return;
-      rm.connections.dec();
-      if (monitor) hostConnectionClosed(monitor);
-      stats.cx_active--;
-      cs.cxConnectFail.inc();
-      cs.connectionClosed(true, false, monotonicNow() - c.connectStart);
-      stats.cx_connect_fail++;
-      this.#connectFailed(capacity, "connection_failure", connectFailureReason(err));
-    }).catch((e) => containBug(this.#pending[0]?.callbacks ?? c, "upstream connect", e));
+    this.clusterStats.cxHttp2Total.inc();
+    const ts = this.transportSocket;
+    const tls = ts && { socket: ts, target: this.#tlsTarget };
+    connectUpstream(this, rm, monitor, tls, c.connectStart, {
+      connected: (tcp, handshake) => this.#connected(c, capacity, tcp, handshake),
+      connectFailed: (reason, detail) => this.#connectFailed(capacity, reason, detail),
+      bugScope: () => this.#pending[0]?.callbacks ?? c,
+    });
   }
 
   /** This pool's own connect attempt succeeded (TLS included): the client starts. */

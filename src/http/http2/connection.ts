@@ -239,14 +239,11 @@ export class Http2Stream implements Http2StreamEncoder {
   metadataIn: MetadataDecoder | undefined;
   metadataOut: MetadataEncoder | undefined;
   #aboveHigh = false;
-  /** When the stream started (for premature reset accounting by the owner). */
-  readonly createdMs: number;
 
   /** A stream of `conn` with identifier `id`. */
   constructor(readonly conn: Http2Connection, readonly id: number) {
     this.sendWindow = conn.peerInitialWindow;
     this.recvWindow = conn.options.initialStreamWindowSize;
-    this.createdMs = performance.now();
   }
 
   /** Bytes queued for the peer, waiting for window. */

@@ -542,6 +542,20 @@ export function integer(
 
 /** Writes a string literal (§5.2), Huffman-coded when that is shorter. */
 export function string(out: Uint8Array, pos: number, s: string): number {
+  const n = s.length;
+  if (n < 0x7f) {
+    // Nearly every name and value: its length fits the one-byte prefix whichever coding wins,
+    // so the code is written straight after it and abandoned once it is no shorter (one pass
+    // over the string instead of measuring it first).
+    const end = huffmanEncode(s, out, pos + 1, pos + 1 + n - 1);
+    if (end >= 0) {
+      out[pos] = 0x80 | (end - pos - 1);
+      return end;
+    }
+    out[pos++] = n;
+    for (let i = 0; i < n; i++) out[pos + i] = s.charCodeAt(i);
+    return pos + n;
+  }
   const h = huffmanEncodedLength(s);
   if (h < s.length) {
     pos = integer(out, pos, h, 7, 0x80);

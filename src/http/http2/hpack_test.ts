@@ -7,6 +7,7 @@ import {
   HpackDecoder,
   HpackEncoder,
   integer,
+  string,
 } from "./hpack.ts";
 import { huffmanDecode, huffmanDecoded, huffmanEncode, huffmanEncodedLength } from "./huffman.ts";
 import { latin1 } from "../http1/chars.ts";
@@ -183,6 +184,33 @@ Deno.test("hpack: Huffman round trip for every byte", () => {
   assertEquals(huffmanEncode(s, out, 0), out.length);
   const n = huffmanDecode(out, 0, out.length);
   assertEquals(latin1(huffmanDecoded(), 0, n), s);
+});
+
+Deno.test("hpack: a literal is Huffman-coded exactly when that is shorter, whatever its length", () => {
+  // Lengths around the one-byte prefix (127), an empty one, ones whose code is as long as the
+  // raw bytes (4 × "&" is 32 bits) or longer (control bytes), and a short random mix.
+  const cases = ["", "a", "&&&&", "\x01\x02", "www.example.com", "a".repeat(126), "a".repeat(127)];
+  cases.push("x-request-id-" + "0123456789abcdef".repeat(12), "\u00ff".repeat(200));
+  let seed = 7;
+  for (let k = 0; k < 200; k++) {
+    let v = "";
+    const n = k % 140;
+    for (let i = 0; i < n; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      v += String.fromCharCode(k % 3 === 0 ? seed >>> 24 : 0x20 + ((seed >>> 24) % 95));
+    }
+    cases.push(v);
+  }
+  for (const v of cases) {
+    const out = new Uint8Array(v.length + 8);
+    const end = string(out, 0, v);
+    const h = huffmanEncodedLength(v);
+    const want = new Uint8Array(v.length + 8);
+    let p = integer(want, 0, Math.min(h, v.length), 7, h < v.length ? 0x80 : 0);
+    if (h < v.length) p = huffmanEncode(v, want, p);
+    else for (let i = 0; i < v.length; i++) want[p++] = v.charCodeAt(i);
+    assertEquals(toHex(out.subarray(0, end)), toHex(want.subarray(0, p)), JSON.stringify(v));
+  }
 });
 
 Deno.test("hpack: invalid Huffman (EOS, long or zero padding) is refused", () => {

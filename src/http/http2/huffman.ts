@@ -80,9 +80,16 @@ export function huffmanEncodedLength(s: string): number {
 
 /**
  * Writes the Huffman encoding of byte string `s` (code units 0..255) at `out[pos]`, padded
- * with the EOS prefix; returns the position after it.
+ * with the EOS prefix; returns the position after it. With `limit`, it writes nothing at or
+ * past `out[limit]` and returns -1 as soon as the encoding would reach it (an encoder that
+ * only wants the code when it is shorter learns so in the same pass).
  */
-export function huffmanEncode(s: string, out: Uint8Array, pos: number): number {
+export function huffmanEncode(
+  s: string,
+  out: Uint8Array,
+  pos: number,
+  limit = Infinity,
+): number {
   // Pending bits sit right-aligned in `acc` (fewer than 8 between symbols). A code of up to
   // 24 bits fits next to them in 32; the longer ones (rare control bytes) go in two halves.
   let acc = 0;
@@ -96,6 +103,7 @@ export function huffmanEncode(s: string, out: Uint8Array, pos: number): number {
       acc = (acc << hi) | (code >>> 16);
       bits += hi;
       while (bits >= 8) {
+        if (pos >= limit) return -1;
         bits -= 8;
         out[pos++] = acc >>> bits;
       }
@@ -106,13 +114,17 @@ export function huffmanEncode(s: string, out: Uint8Array, pos: number): number {
     acc = (acc << len) | code;
     bits += len;
     while (bits >= 8) {
+      if (pos >= limit) return -1;
       bits -= 8;
       out[pos++] = acc >>> bits;
     }
     acc &= (1 << bits) - 1;
   }
-  if (bits > 0) out[pos++] = (acc << (8 - bits)) | (0xff >>> bits);
-  return pos;
+  if (bits > 0) {
+    if (pos >= limit) return -1;
+    out[pos++] = (acc << (8 - bits)) | (0xff >>> bits);
+  }
+  return pos > limit ? -1 : pos;
 }
 
 let scratch = new Uint8Array(4096);
