@@ -168,12 +168,26 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
       sock.destroy();
       conn.close();
     };
+    // A peer that closes before its handshake finished (a TCP health check, a port scan, wrk's
+    // connect test) ends the TLS socket without an error: the connection closes with it, as a
+    // remote close; nothing failed to verify, so no `ssl.*` counter moves.
+    const gone = () => {
+      if (done) return;
+      done = true;
+      timer?.disarm();
+      log.debug(() => `[C${conn.id}] closed by the peer during the TLS handshake`);
+      sock.destroy();
+      conn.close();
+    };
+    // The listeners stay after the handshake (each returns at once once `done`): cheaper per
+    // connection than taking them off, and the TLS stream adds its own.
     sock.on("error", fail);
+    sock.once("end", gone);
+    sock.once("close", gone);
     sock.once("secure", () => {
       if (done) return;
       done = true;
       timer?.disarm();
-      sock.off("error", fail);
       try {
         this.#established(conn, sock, stats, onReady);
       } catch (e) {
