@@ -202,7 +202,8 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
     stats: ReturnType<typeof sslStats>,
     onReady: () => void,
   ): void {
-    const chain = peerChain(sock);
+    // Without a certificate request the client sends none: no chain to ask node:tls for.
+    const chain = this.#options.requestCert ? peerChain(sock) : [];
     const closeRefused = (why: string) => {
       log.debug(() => `[C${conn.id}] TLS peer refused: ${why}`);
       sock.destroy();
