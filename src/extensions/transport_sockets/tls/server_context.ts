@@ -180,11 +180,11 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
       conn.close();
     };
     // The listeners stay after the handshake (each returns at once once `done`): cheaper per
-    // connection than taking them off, and the TLS stream adds its own.
+    // connection than `once` wrappers or taking them off; the TLS stream adds its own.
     sock.on("error", fail);
-    sock.once("end", gone);
-    sock.once("close", gone);
-    sock.once("secure", () => {
+    sock.on("end", gone);
+    sock.on("close", gone);
+    sock.on("secure", () => {
       if (done) return;
       done = true;
       timer?.disarm();
