@@ -323,7 +323,7 @@ set_current_client_cert_details: { subject: true, uri: true }`,
   }
 });
 
-Deno.test("TLS bad input: plaintext HTTP, a garbage ClientHello and a stalled handshake (transport_socket_connect_timeout) are closed and counted; the proxy keeps serving", async () => {
+Deno.test("TLS bad input: plaintext HTTP, a garbage ClientHello, a client that closes at once and a stalled handshake (transport_socket_connect_timeout) are closed and counted; the proxy keeps serving", async () => {
   const c = await testCerts();
   const up = echoUpstream([]);
   const proxy = await Proxy.start(tlsConfig({
@@ -337,6 +337,8 @@ Deno.test("TLS bad input: plaintext HTTP, a garbage ClientHello and a stalled ha
     assert(!plain.includes("HTTP/1.1"), plain);
     const garbage = await rawExchange(port, new Uint8Array(20_000).fill(0x16));
     assertEquals(garbage.includes("HTTP/1.1"), false);
+    // A client that connects and closes without a byte (a TCP health check) is closed with it.
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
     // A client that connects and says nothing.
     const stalled = await Deno.connect({ hostname: "127.0.0.1", port });
     const buf = new Uint8Array(16);
@@ -347,7 +349,9 @@ Deno.test("TLS bad input: plaintext HTTP, a garbage ClientHello and a stalled ha
       proxy.adminPort,
       (s) =>
         s[`listener.127.0.0.1_${port}.downstream_cx_transport_socket_connect_timeout`] === 1 &&
-        s[`listener.127.0.0.1_${port}.ssl.connection_error`] === 2,
+        s[`listener.127.0.0.1_${port}.ssl.connection_error`] === 2 &&
+        s[`listener.127.0.0.1_${port}.downstream_cx_total`] === 4 &&
+        s[`listener.127.0.0.1_${port}.downstream_cx_active`] === 0,
     );
     assertEquals(s[`listener.127.0.0.1_${port}.ssl.handshake`], 0);
     const ok = await https(c, port);

@@ -7,8 +7,11 @@
  * whatever number the kernel reuses).
  *
  * Cost: an accepted `Deno.TcpConn` carries its descriptor in an internal property of the
- * runtime; it is only a hint, checked with two syscalls, so a runtime that drops or changes it
- * costs a scan, never a wrong socket. Otherwise (connections from `Deno.connect`) the
+ * runtime; it is only a hint, checked with two syscalls until it has once named its
+ * connection's socket (what the property means is the runtime's, the same for every
+ * connection, and an open connection's descriptor is its own), so a runtime that drops or
+ * changes it costs a scan, never a wrong socket, and the TLS path that looks up every accepted
+ * connection pays no syscall for it. Otherwise (connections from `Deno.connect`) the
  * descriptors are scanned upwards from 0 with one getsockname each (getpeername only when the
  * local address matches), stopping at the match: the kernel gives a new socket the lowest free
  * number, so the scan is bounded by the descriptors open below it, whatever the isolate (all
@@ -168,6 +171,8 @@ export class SocketFds {
   readonly #lenBytes = new Uint8Array(this.#len.buffer);
   readonly #int = new Int32Array(1);
   readonly #intBytes = new Uint8Array(this.#int.buffer);
+  /** Whether the runtime's descriptor property has named its connection's socket once. */
+  #hintChecked = false;
 
   private constructor(readonly lib: Deno.DynamicLibrary<typeof SYMBOLS>) {}
 
@@ -194,7 +199,13 @@ export class SocketFds {
     // number while it is open): its two ports are enough to confirm the property still means
     // that, without parsing the addresses (TLS takes this path for every connection).
     const hint = fdHint(conn);
-    if (hint !== undefined && this.#portsAre(hint, local.port, remote.port)) return hint;
+    if (hint !== undefined) {
+      if (this.#hintChecked) return hint;
+      if (this.#portsAre(hint, local.port, remote.port)) {
+        this.#hintChecked = true;
+        return hint;
+      }
+    }
     const lip = ipBytes(local.hostname), rip = ipBytes(remote.hostname);
     if (!lip || !rip) return -1;
     const max = fdTableSize();

@@ -38,6 +38,14 @@ export function nativeSocket(
   if (own < 0) return undefined;
   // Half-open as the Deno.Conn stream is: a client's FIN must not end our side (tcp_proxy).
   const sock = new net.Socket({ fd: own, readable: true, writable: true, allowHalfOpen: true });
+  // node:tls reads the peer's address while it wraps the socket; the Deno.Conn already knows
+  // it, so net.Socket's cache of it is filled here rather than by a getpeername per handshake.
+  const peer = raw.remoteAddr as Deno.NetAddr;
+  (sock as unknown as { _peername: unknown })._peername = {
+    address: peer.hostname,
+    family: peer.hostname.includes(":") ? "IPv6" : "IPv4",
+    port: peer.port,
+  };
   // Errors reach the TLS socket over it, which reports them; an unheard one would throw.
   sock.on("error", ignore);
   sock.pause();

@@ -11,7 +11,7 @@ const openFds = () => [...Deno.readDirSync("/proc/self/fd")].length;
 
 Deno.test({
   name:
-    "nativeSocket: TLS on a second descriptor of an accepted Deno.Conn whose ClientHello was read ahead; Nagle stays off; half-close kept; both descriptors closed at the end",
+    "nativeSocket: TLS on a second descriptor of an accepted Deno.Conn whose ClientHello was read ahead; the peer address is the socket's; Nagle stays off; half-close kept; both descriptors closed at the end",
   ignore: Deno.build.os !== "linux",
   async fn() {
     const c = await testCerts();
@@ -32,6 +32,9 @@ Deno.test({
         key: Deno.readTextFileSync(c.serverKey),
       });
       await new Promise((r) => sock.once("secure", r));
+      // The peer's address node:tls was given without a getpeername is the socket's own.
+      const peer = raw.remoteAddr as Deno.NetAddr;
+      assertEquals([wire.remoteAddress, wire.remotePort], [peer.hostname, peer.port]);
       // TCP_NODELAY is an option of the socket, set by the listener through the Deno.Conn; the
       // second descriptor's handle leaves it set, so Nagle stays off.
       const fds = SocketFds.get()!;

@@ -168,12 +168,26 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
       sock.destroy();
       conn.close();
     };
-    sock.on("error", fail);
-    sock.once("secure", () => {
+    // A peer that closes before its handshake finished (a TCP health check, a port scan, wrk's
+    // connect test) ends the TLS socket without an error: the connection closes with it, as a
+    // remote close; nothing failed to verify, so no `ssl.*` counter moves.
+    const gone = () => {
       if (done) return;
       done = true;
       timer?.disarm();
-      sock.off("error", fail);
+      log.debug(() => `[C${conn.id}] closed by the peer during the TLS handshake`);
+      sock.destroy();
+      conn.close();
+    };
+    // The listeners stay after the handshake (each returns at once once `done`): cheaper per
+    // connection than `once` wrappers or taking them off; the TLS stream adds its own.
+    sock.on("error", fail);
+    sock.on("end", gone);
+    sock.on("close", gone);
+    sock.on("secure", () => {
+      if (done) return;
+      done = true;
+      timer?.disarm();
       try {
         this.#established(conn, sock, stats, onReady);
       } catch (e) {
@@ -188,7 +202,8 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
     stats: ReturnType<typeof sslStats>,
     onReady: () => void,
   ): void {
-    const chain = peerChain(sock);
+    // Without a certificate request the client sends none: no chain to ask node:tls for.
+    const chain = this.#options.requestCert ? peerChain(sock) : [];
     const closeRefused = (why: string) => {
       log.debug(() => `[C${conn.id}] TLS peer refused: ${why}`);
       sock.destroy();

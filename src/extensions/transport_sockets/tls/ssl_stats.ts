@@ -19,7 +19,9 @@ export class SslStats {
   readonly failVerifySan: Counter;
   readonly failVerifyCertHash: Counter;
   readonly #scope: Scope;
-  readonly #dynamic = new Map<string, Counter>();
+  /** `ciphers.<c>` and `versions.<v>` by the bare name (no name is built per handshake). */
+  readonly #ciphers = new Map<string, Counter>();
+  readonly #versions = new Map<string, Counter>();
 
   constructor(parent: Scope) {
     const s = this.#scope = parent.scope("ssl");
@@ -51,13 +53,13 @@ export class SslStats {
   handshakeDone(cipher: string, version: string, reused: boolean): void {
     this.handshake.inc();
     if (reused) this.sessionReused.inc();
-    this.#counter(`ciphers.${cipher}`).inc();
-    this.#counter(`versions.${version}`).inc();
+    this.#counter(this.#ciphers, "ciphers.", cipher).inc();
+    this.#counter(this.#versions, "versions.", version).inc();
   }
 
-  #counter(name: string): Counter {
-    let c = this.#dynamic.get(name);
-    if (!c) this.#dynamic.set(name, c = this.#scope.counter(name));
+  #counter(m: Map<string, Counter>, prefix: string, name: string): Counter {
+    let c = m.get(name);
+    if (!c) m.set(name, c = this.#scope.counter(prefix + name));
     return c;
   }
 }

@@ -29,7 +29,7 @@ import { EventEmitter } from "node:events";
 import type { TLSSocket } from "node:tls";
 import { createHash, X509Certificate } from "node:crypto";
 import type { SslConnectionInfo, TransportStream } from "../../../network/transport_socket.ts";
-import type { TlsConnectionInfo } from "../../../stream_info/stream_info.ts";
+import type { TlsConnectionInfo, TlsSans } from "../../../stream_info/stream_info.ts";
 import { parseSans } from "./context_config.ts";
 
 const HIGH_WATER = 64 * 1024;
@@ -384,7 +384,91 @@ export function peerChain(sock: TLSSocket): X509Certificate[] {
   return out;
 }
 
-/** What a finished handshake negotiated, with the certificates' facts. */
+/**
+ * What a finished handshake negotiated, with the certificates' facts. What was negotiated is
+ * read at once (the `ssl.*` stats need it); the peer certificate's facts (digests, PEM, names)
+ * are worked out from its chain only when something asks (an access log operator, XFCC), once.
+ */
+class HandshakeInfo implements SslConnectionInfo {
+  readonly tlsVersion: string | undefined;
+  readonly cipherSuite: string;
+  readonly serverName: string;
+  readonly alpn: string;
+  readonly sessionReused: boolean;
+  readonly peerCertificatePresented: boolean;
+  readonly peerCertificateValidated: boolean;
+  readonly localSubject: string | undefined;
+  readonly localSans: TlsSans | undefined;
+  readonly #chain: readonly X509Certificate[];
+  #facts: TlsConnectionInfo | undefined;
+  #chainPem: string | undefined;
+
+  constructor(
+    sock: TLSSocket,
+    chain: readonly X509Certificate[],
+    local: TlsConnectionInfo | undefined,
+    serverName: string,
+    validated: boolean,
+  ) {
+    this.#chain = chain;
+    this.tlsVersion = sock.getProtocol() ?? undefined;
+    // Envoy prints the OpenSSL name (ECDHE-RSA-AES128-GCM-SHA256; TLS_AES_128_GCM_SHA256 in 1.3).
+    this.cipherSuite = sock.getCipher().name;
+    this.serverName = serverName;
+    this.alpn = typeof sock.alpnProtocol === "string" ? sock.alpnProtocol : "";
+    this.sessionReused = sock.isSessionReused();
+    this.peerCertificatePresented = chain.length > 0;
+    this.peerCertificateValidated = chain.length > 0 && validated;
+    this.localSubject = local?.localSubject;
+    this.localSans = local?.localSans;
+  }
+
+  get #peer(): TlsConnectionInfo {
+    return this.#facts ??= this.#chain.length > 0 ? peerCertificateFacts(this.#chain) : {};
+  }
+  get peerSubject(): string | undefined {
+    return this.#peer.peerSubject;
+  }
+  get peerIssuer(): string | undefined {
+    return this.#peer.peerIssuer;
+  }
+  get peerSerial(): string | undefined {
+    return this.#peer.peerSerial;
+  }
+  get peerFingerprint256(): string | undefined {
+    return this.#peer.peerFingerprint256;
+  }
+  get peerFingerprint1(): string | undefined {
+    return this.#peer.peerFingerprint1;
+  }
+  get peerChainFingerprints256(): readonly string[] | undefined {
+    return this.#peer.peerChainFingerprints256;
+  }
+  get peerChainFingerprints1(): readonly string[] | undefined {
+    return this.#peer.peerChainFingerprints1;
+  }
+  get peerChainSerials(): readonly string[] | undefined {
+    return this.#peer.peerChainSerials;
+  }
+  get peerCertificatePem(): string | undefined {
+    return this.#peer.peerCertificatePem;
+  }
+  get peerValidFrom(): number | undefined {
+    return this.#peer.peerValidFrom;
+  }
+  get peerExpiration(): number | undefined {
+    return this.#peer.peerExpiration;
+  }
+  get peerSans(): TlsSans | undefined {
+    return this.#peer.peerSans;
+  }
+  get peerChainPem(): string | undefined {
+    if (this.#chain.length === 0) return undefined;
+    return this.#chainPem ??= this.#chain.map((c) => c.toString()).join("");
+  }
+}
+
+/** What a finished handshake negotiated, with the certificates' facts (the peer's on demand). */
 export function connectionInfo(
   sock: TLSSocket,
   chain: readonly X509Certificate[],
@@ -392,18 +476,5 @@ export function connectionInfo(
   serverName: string,
   validated: boolean,
 ): SslConnectionInfo {
-  const peer = chain.length > 0 ? peerCertificateFacts(chain) : undefined;
-  return {
-    ...peer,
-    ...local,
-    tlsVersion: sock.getProtocol() ?? undefined,
-    // Envoy prints the OpenSSL name (ECDHE-RSA-AES128-GCM-SHA256; TLS_AES_128_GCM_SHA256 in 1.3).
-    cipherSuite: sock.getCipher().name,
-    serverName,
-    alpn: typeof sock.alpnProtocol === "string" ? sock.alpnProtocol : "",
-    sessionReused: sock.isSessionReused(),
-    peerCertificatePresented: chain.length > 0,
-    peerCertificateValidated: chain.length > 0 && validated,
-    peerChainPem: chain.length > 0 ? chain.map((c) => c.toString()).join("") : undefined,
-  };
+  return new HandshakeInfo(sock, chain, local, serverName, validated);
 }
