@@ -34,6 +34,13 @@ export class Proxy {
     return all[0];
   }
 
+  /** The port of listener `name` added after start-up (xDS), once the proxy logs it. */
+  async addedPort(name: string): Promise<number> {
+    const re = new RegExp(`listener '${name}' added on [^:]+:(\\d+)`);
+    await this.proc.waitFor(re);
+    return Number(re.exec(this.proc.stderr)![1]);
+  }
+
   /** Stops the proxy at once (SIGINT: no drain) and returns its log. */
   async stop(): Promise<string> {
     await this.proc.stop("SIGINT");

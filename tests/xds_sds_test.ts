@@ -226,15 +226,13 @@ Deno.test("SDS over ADS and gRPC: warming, rotation keeping open connections, NA
       caSecret("upstream_ca", c.caCert),
       certSecret("late_cert", c.serverChain, c.serverKey),
     ]);
-    await p.proc.waitFor(/listener 'late' added on [^:]+:\d+/);
-    const latePort = Number(/listener 'late' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const latePort = await p.addedPort("late");
     assertMatch(await servedSubject(latePort), /CN = example\.com/);
 
     // The initial fetch of a secret that never comes times out: the listener serves, its
     // handshakes are refused (the context is not ready).
     cp.push(LISTENER, [tlsListener("late", "late_cert"), tlsListener("never", "never", "0.2s")]);
-    await p.proc.waitFor(/listener 'never' added on [^:]+:\d+/);
-    const neverPort = Number(/listener 'never' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const neverPort = await p.addedPort("never");
     const refused = await curl(["-k", `https://127.0.0.1:${neverPort}/`]);
     assert(refused.code !== 0, "no handshake without the secret");
     const s2 = await adminStatsWhen(
