@@ -131,6 +131,23 @@ export function upstream(
   return { port: srv.addr.port, close: () => srv.shutdown() };
 }
 
+/**
+ * Resolves after `ms`, or at once when `signal` aborts: an upstream handler's late answer to a
+ * request the proxy gave up on (a timeout) would otherwise hold the upstream's `close`, which
+ * waits for every handler.
+ */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
 /** A raw TCP server: `onConn` gets each connection. */
 export function tcpServer(
   onConn: (c: Deno.TcpConn) => void | Promise<void>,
