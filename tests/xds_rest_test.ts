@@ -194,9 +194,10 @@ Deno.test("initial_fetch_timeout: a control plane that does not answer does not 
       (s) => s["cluster_manager.cds.init_fetch_timeout"] === 1,
     );
     assertEquals(s["server.state"], 0); // LIVE
-    // The answer arrives late: applied as any update.
+    // The answer arrives late: applied as any update (the listener may come first).
     state.hold!.clear();
     const port = await p.addedPort("rest_listener");
+    await adminStatsWhen(p.adminPort, (s) => s["cluster_manager.cds.update_success"] >= 1);
     assertEquals((await curl([`http://127.0.0.1:${port}/`])).out, "a");
   } finally {
     state.hold?.clear();
