@@ -22,11 +22,28 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `main.ts` with `args` to completion. */
+/**
+ * `args` with `--use-dynamic-base-id` in front unless they choose the hot restart set-up: every
+ * serving process binds a hot restart domain socket named from its base id, as in Envoy, so
+ * servers that tests run side by side (and beside other test runs) each take an unused one,
+ * unless the test is about hot restart.
+ */
+function withDynamicBaseId(args: string[]): string[] {
+  const hotRestartFlag = args.some((a) =>
+    /^--(base-id|restart-epoch|use-dynamic-base-id|disable-hot-restart)(=|$)/.test(a)
+  );
+  return hotRestartFlag ? args : ["--use-dynamic-base-id", ...args];
+}
+
+/**
+ * Runs `main.ts` with `args` to completion. A run that serves (no `--mode`, no `--help` or
+ * `--version`) takes a free hot restart base id unless `args` choose one.
+ */
 export async function runMain(args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
   const [cmd, lead] = denvoyCommand();
+  const serves = !args.some((a) => /^(--mode|--help|-h|--version)(=|$)/.test(a));
   const out = await new Deno.Command(cmd, {
-    args: [...lead, ...args],
+    args: [...lead, ...(serves ? withDynamicBaseId(args) : args)],
     cwd: opts.cwd,
     stdin: "null",
     stdout: "piped",
@@ -53,15 +70,9 @@ export class ServerProcess {
   readonly #pump: Promise<void>;
 
   constructor(args: string[]) {
-    // Every serving process binds a hot restart domain socket named from its base id, as in
-    // Envoy: servers that tests run side by side (and beside other test runs) each take an
-    // unused one, unless the test is about hot restart.
-    const hotRestartFlag = args.some((a) =>
-      /^--(base-id|restart-epoch|use-dynamic-base-id|disable-hot-restart)(=|$)/.test(a)
-    );
     const [cmd, lead] = denvoyCommand();
     this.child = new Deno.Command(cmd, {
-      args: [...lead, ...(hotRestartFlag ? [] : ["--use-dynamic-base-id"]), ...args],
+      args: [...lead, ...withDynamicBaseId(args)],
       stdin: "null",
       stdout: "null",
       stderr: "piped",

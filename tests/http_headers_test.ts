@@ -6,6 +6,7 @@
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
+  delay,
   httpConfig,
   parseResponse,
   Proxy,
@@ -34,7 +35,7 @@ function recordingUpstream(name = "backend") {
     const url = new URL(req.url);
     seen.push({ path: url.pathname + url.search, headers: new Headers(req.headers) });
     const m = /^\/wait\/(\d+)/.exec(url.pathname);
-    if (m) await new Promise((r) => setTimeout(r, Number(m[1])));
+    if (m) await delay(Number(m[1]), req.signal);
     const headers: Record<string, string> = { "x-upstream-secret": "s3cr3t" };
     if (url.pathname === "/with-server") headers["server"] = "upstream-srv";
     if (url.pathname === "/real404") return new Response("real 404", { status: 404, headers });

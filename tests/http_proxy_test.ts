@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
   curl,
+  delay,
   httpConfig,
   parseResponse,
   Proxy,
@@ -155,8 +156,8 @@ Deno.test("upstream failures: UF connect failure 503, UT timeout 504, UH no host
   const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const deadPort = (closed.addr as Deno.NetAddr).port;
   closed.close();
-  const slow = upstream(async () => {
-    await new Promise((r) => setTimeout(r, 2000));
+  const slow = upstream(async (req) => {
+    await delay(2000, req.signal);
     return new Response("late");
   });
   const proxy = await Proxy.start(httpConfig({

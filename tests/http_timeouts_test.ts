@@ -6,6 +6,7 @@
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
   curl,
+  delay,
   fileAccessLog as accessLog,
   httpConfig,
   parseResponse,
@@ -18,7 +19,6 @@ import {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const LOG_FORMAT = "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%";
 
@@ -26,7 +26,7 @@ const LOG_FORMAT = "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE
 function slowUpstream() {
   return upstream(async (req) => {
     const m = /\/wait\/(\d+)/.exec(new URL(req.url).pathname);
-    if (m) await sleep(Number(m[1]));
+    if (m) await delay(Number(m[1]), req.signal);
     await req.text().catch(() => "");
     return new Response("done");
   });

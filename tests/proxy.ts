@@ -34,6 +34,13 @@ export class Proxy {
     return all[0];
   }
 
+  /** The port of listener `name` added after start-up (xDS), once the proxy logs it. */
+  async addedPort(name: string): Promise<number> {
+    const re = new RegExp(`listener '${name}' added on [^:]+:(\\d+)`);
+    await this.proc.waitFor(re);
+    return Number(re.exec(this.proc.stderr)![1]);
+  }
+
   /** Stops the proxy at once (SIGINT: no drain) and returns its log. */
   async stop(): Promise<string> {
     await this.proc.stop("SIGINT");
@@ -122,6 +129,23 @@ export function upstream(
 ): { port: number; close: () => Promise<void> } {
   const srv = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
   return { port: srv.addr.port, close: () => srv.shutdown() };
+}
+
+/**
+ * Resolves after `ms`, or at once when `signal` aborts: an upstream handler's late answer to a
+ * request the proxy gave up on (a timeout) would otherwise hold the upstream's `close`, which
+ * waits for every handler.
+ */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
 }
 
 /** A raw TCP server: `onConn` gets each connection. */

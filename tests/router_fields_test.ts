@@ -9,6 +9,7 @@ import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import {
   adminStatsWhen as statsWhen,
   curl,
+  delay,
   fileAccessLog as accessLog,
   httpConfig,
   parseResponse,
@@ -21,14 +22,13 @@ import {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** An upstream that answers with what it received, as JSON; `/wait/<ms>` answers late. */
 function echoUpstream(name = "echo") {
   return upstream(async (req) => {
     const url = new URL(req.url);
     const m = /\/wait\/(\d+)/.exec(url.pathname);
-    if (m) await sleep(Number(m[1]));
+    if (m) await delay(Number(m[1]), req.signal);
     const body = await req.text().catch(() => "");
     return Response.json({
       name,

@@ -41,13 +41,56 @@ export interface TestCerts {
 
 let cached: Promise<TestCerts> | undefined;
 
-/** Makes the certificates once per test process. */
+/**
+ * Makes the certificates once per test process. `deno test` runs each test file in an isolate
+ * of its own inside one process, so the first file to ask makes them (RSA key generation takes
+ * seconds) in a directory named after the process, and the files after it reuse that one.
+ */
 export function testCerts(): Promise<TestCerts> {
-  return cached ??= make();
+  return cached ??= shared();
 }
 
-async function make(): Promise<TestCerts> {
-  const dir = await Deno.makeTempDir({ prefix: "denvoy-tls-" });
+/** The certificates of this process: made by an isolate before, else made now and published. */
+async function shared(): Promise<TestCerts> {
+  const dir = `${processTempDir()}/denvoy-tls-${processId()}`;
+  try {
+    await Deno.stat(`${dir}/made`);
+    return paths(dir);
+  } catch { /* not made yet */ }
+  const mine = await Deno.makeTempDir({ prefix: "denvoy-tls-" });
+  await make(mine);
+  await Deno.writeTextFile(`${mine}/made`, "");
+  try {
+    // A directory renames only onto a missing or empty one: the first to finish publishes.
+    await Deno.rename(mine, dir);
+    return paths(dir);
+  } catch {
+    return paths(mine); // another isolate published first (deno test --parallel)
+  }
+}
+
+/** The temp directory `Deno.makeTempDir` uses. */
+function processTempDir(): string {
+  return Deno.env.get("TMPDIR") || "/tmp";
+}
+
+/**
+ * This process, unique over time: the boot, the pid and the process start time (a pid is
+ * reused, and a stale directory could hold certificates that expired since).
+ */
+function processId(): string {
+  try {
+    const boot = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+    // Field 22 of /proc/self/stat, counted after the parenthesised command name.
+    const stat = Deno.readTextFileSync("/proc/self/stat");
+    const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    return `${boot.slice(0, 8)}-${Deno.pid}-${start}`;
+  } catch {
+    return `${Deno.pid}-${crypto.randomUUID()}`; // no /proc: a directory of this isolate's own
+  }
+}
+
+async function make(dir: string): Promise<void> {
   const w = (name: string, text: string) => Deno.writeTextFile(`${dir}/${name}`, text);
   await w("ca.ext", "basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign,cRLSign\n");
   await w(
@@ -154,6 +197,10 @@ async function make(): Promise<TestCerts> {
   const read = (f: string) => Deno.readTextFile(`${dir}/${f}`);
   await w("server_chain.pem", (await read("server.pem")) + (await read("inter.pem")));
   await w("client_chain.pem", (await read("client.pem")) + (await read("inter.pem")));
+}
+
+/** The files `make` wrote in `dir`. */
+function paths(dir: string): TestCerts {
   const p = (f: string) => `${dir}/${f}`;
   return {
     dir,

@@ -16,50 +16,18 @@ import {
 } from "./proxy.ts";
 import { tempFile } from "./helpers.ts";
 import { type TestCerts, testCerts } from "./tls_certs.ts";
+import { httpsConfig, indent } from "./tls_config.ts";
 
 const FAST_FLUSH = ["--file-flush-interval-msec", "20"];
-const indent = (s: string, n: number) => s.replace(/^/gm, " ".repeat(n));
 
-/** A listener with one TLS filter chain in front of an HCM routing to `cluster`. */
+/** The shared HTTPS listener config in front of a static cluster `backend` on `upstreamPort`. */
 function tlsConfig(opts: {
   tls: string;
   upstreamPort: number;
   hcmExtra?: string;
   chainExtra?: string;
 }): string {
-  return `admin:
-  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-static_resources:
-  listeners:
-  - name: https
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-${indent(opts.tls, 10)}
-${indent(opts.chainExtra ?? "", 6)}
-      filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: test
-${indent(opts.hcmExtra ?? "", 10)}
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: { prefix: "/" }
-                route: { cluster: backend }
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-${indent(staticCluster("backend", opts.upstreamPort), 2)}
-`;
+  return httpsConfig({ ...opts, clusters: staticCluster("backend", opts.upstreamPort) });
 }
 
 function serverTls(c: TestCerts, extra = ""): string {

@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { adminStats, adminStatsWhen, Proxy, staticCluster, upstream } from "./proxy.ts";
 import { testCerts } from "./tls_certs.ts";
+import { httpsConfig, sdsVersions, swapLive, watchedSdsTls } from "./tls_config.ts";
 
 /** Swaps applied while wrk runs. */
 const SWAPS = 4;
@@ -21,42 +22,12 @@ function hasWrk(): boolean {
 }
 const wrk = hasWrk();
 
+/** The shared HTTPS listener config, its certificate from the SDS file `sdsPath` watched in `watched`. */
 function config(sdsPath: string, watched: string, upstreamPort: number): string {
-  return `admin:
-  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-static_resources:
-  listeners:
-  - name: https
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-          common_tls_context:
-            tls_certificate_sds_secret_configs:
-            - name: server_cert
-              sds_config:
-                path_config_source: { path: ${sdsPath}, watched_directory: { path: ${watched} } }
-      filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: test
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: { prefix: "/" }
-                route: { cluster: backend }
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-${staticCluster("backend", upstreamPort).replace(/^/gm, "  ")}
-`;
+  return httpsConfig({
+    tls: watchedSdsTls(sdsPath, watched),
+    clusters: staticCluster("backend", upstreamPort),
+  });
 }
 
 Deno.test({
@@ -66,29 +37,10 @@ Deno.test({
   ignore: !wrk,
   fn: async () => {
     const c = await testCerts();
-    const dir = await Deno.makeTempDir({ prefix: "denvoy-rotation-" });
-    for (
-      const [v, cert, key] of [
-        ["v1", c.serverChain, c.serverKey],
-        ["v2", c.ecdsaCert, c.ecdsaKey],
-      ]
-    ) {
-      await Deno.mkdir(`${dir}/${v}`);
-      await Deno.copyFile(cert, `${dir}/${v}/cert.pem`);
-      await Deno.copyFile(key, `${dir}/${v}/key.pem`);
-    }
-    await Deno.symlink(`${dir}/v1`, `${dir}/live`);
-    const sds = `${dir}/sds.yaml`;
-    await Deno.writeTextFile(
-      sds,
-      `resources:
-- "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret
-  name: server_cert
-  tls_certificate:
-    certificate_chain: { filename: ${dir}/live/cert.pem }
-    private_key: { filename: ${dir}/live/key.pem }
-`,
-    );
+    const { dir, sds } = await sdsVersions([
+      ["v1", c.serverChain, c.serverKey],
+      ["v2", c.ecdsaCert, c.ecdsaKey],
+    ]);
     const up = upstream(() => new Response("ok"));
     const proxy = await Proxy.start(config(sds, dir, up.port));
     const port = proxy.port("https");
@@ -112,8 +64,7 @@ Deno.test({
           30_000,
         );
         handshakes = s[`listener.127.0.0.1_${port}.ssl.handshake`];
-        await Deno.symlink(`${dir}/${i % 2 ? "v2" : "v1"}`, `${dir}/live.new`);
-        await Deno.rename(`${dir}/live.new`, `${dir}/live`);
+        await swapLive(dir, i % 2 ? "v2" : "v1");
         await adminStatsWhen(proxy.adminPort, (s) => s[updated] === i, 30_000);
       }
       await adminStatsWhen(

@@ -6,53 +6,22 @@
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { adminStatsWhen, curl, Proxy, staticCluster, upstream } from "./proxy.ts";
 import { type TestCerts, testCerts } from "./tls_certs.ts";
+import {
+  httpsConfig,
+  sdsVersions,
+  servedSubject,
+  swapLive,
+  watchedSdsTls,
+  writeSds,
+} from "./tls_config.ts";
 
-const indent = (s: string, n: number) => s.replace(/^/gm, " ".repeat(n));
-
-function config(tls: string, upstreamPort: number, extra = ""): string {
-  return `admin:
-  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-static_resources:
-${extra}
-  listeners:
-  - name: https
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-${indent(tls, 10)}
-      filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: test
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: { prefix: "/" }
-                route: { cluster: backend }
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-${indent(staticCluster("backend", upstreamPort), 2)}
-`;
-}
-
-/** The subject of the certificate the proxy presents (via openssl s_client). */
-async function servedSubject(port: number): Promise<string> {
-  const out = await new Deno.Command("openssl", {
-    args: ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", "example.com"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  return /subject=(.*)/.exec(new TextDecoder().decode(out.stdout))?.[1] ?? "";
+/** The shared HTTPS listener config in front of a static cluster `backend` on `upstreamPort`. */
+function config(tls: string, upstreamPort: number, secrets = ""): string {
+  return httpsConfig({
+    tls,
+    clusters: staticCluster("backend", upstreamPort),
+    staticExtra: secrets,
+  });
 }
 
 Deno.test("static_resources.secrets: a listener's certificate and validation context come from named static secrets", async () => {
@@ -64,14 +33,14 @@ Deno.test("static_resources.secrets: a listener's certificate and validation con
   validation_context_sds_secret_config: { name: client_ca }
 require_client_certificate: true`,
     up.port,
-    `  secrets:
-  - name: server_cert
-    tls_certificate:
-      certificate_chain: { filename: ${c.serverChain} }
-      private_key: { filename: ${c.serverKey} }
-  - name: client_ca
-    validation_context:
-      trusted_ca: { filename: ${c.caCert} }`,
+    `secrets:
+- name: server_cert
+  tls_certificate:
+    certificate_chain: { filename: ${c.serverChain} }
+    private_key: { filename: ${c.serverKey} }
+- name: client_ca
+  validation_context:
+    trusted_ca: { filename: ${c.caCert} }`,
   ));
   try {
     const port = proxy.port("https");
@@ -93,44 +62,15 @@ require_client_certificate: true`,
   }
 });
 
-async function writeSds(path: string, cert: string, key: string): Promise<void> {
-  // Written aside and renamed into place, as SDS file writers do (atomic replace).
-  await Deno.writeTextFile(
-    `${path}.tmp`,
-    `resources:
-- "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret
-  name: server_cert
-  tls_certificate:
-    certificate_chain: { filename: ${cert} }
-    private_key: { filename: ${key} }
-`,
-  );
-  await Deno.rename(`${path}.tmp`, path);
-}
-
 Deno.test("SDS from a file: the certificate rotates when its files are swapped in (watched_directory symlink swap), an open connection keeps working, a broken update keeps the previous certificate and is counted", async () => {
   const c: TestCerts = await testCerts();
-  const dir = await Deno.makeTempDir({ prefix: "denvoy-sds-" });
   // Kubernetes-style: `live` links to the current version's directory and is swapped atomically.
-  const version = async (name: string, cert: string, key: string) => {
-    await Deno.mkdir(`${dir}/${name}`);
-    await Deno.copyFile(cert, `${dir}/${name}/cert.pem`);
-    await Deno.copyFile(key, `${dir}/${name}/key.pem`);
-  };
-  await version("v1", c.serverChain, c.serverKey);
-  await version("v2", c.ecdsaCert, c.ecdsaKey);
-  await Deno.symlink(`${dir}/v1`, `${dir}/live`);
-  const sds = `${dir}/sds.yaml`;
-  await writeSds(sds, `${dir}/live/cert.pem`, `${dir}/live/key.pem`);
+  const { dir, sds } = await sdsVersions([
+    ["v1", c.serverChain, c.serverKey],
+    ["v2", c.ecdsaCert, c.ecdsaKey],
+  ]);
   const up = upstream(() => new Response("ok"));
-  const proxy = await Proxy.start(config(
-    `common_tls_context:
-  tls_certificate_sds_secret_configs:
-  - name: server_cert
-    sds_config:
-      path_config_source: { path: ${sds}, watched_directory: { path: ${dir} } }`,
-    up.port,
-  ));
+  const proxy = await Proxy.start(config(watchedSdsTls(sds, dir), up.port));
   try {
     const port = proxy.port("https");
     assertMatch(await servedSubject(port), /CN = example\.com/);
@@ -142,8 +82,7 @@ Deno.test("SDS from a file: the certificate rotates when its files are swapped i
     });
     await early.handshake();
 
-    await Deno.symlink(`${dir}/v2`, `${dir}/live.new`);
-    await Deno.rename(`${dir}/live.new`, `${dir}/live`);
+    await swapLive(dir, "v2");
     const listener = `listener.127.0.0.1_${port}`;
     await adminStatsWhen(
       proxy.adminPort,

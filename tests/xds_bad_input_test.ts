@@ -14,16 +14,13 @@ import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { adminStatsWhen, Proxy, upstream } from "./proxy.ts";
 import {
   adsBootstrap,
+  adsPlane,
   CLUSTER,
   cluster,
-  ControlPlane,
   ENDPOINT,
   endpoints,
   get,
-  LISTENER,
   listener,
-  ROUTE,
-  route,
 } from "./xds_control_plane.ts";
 
 /** `resources` (proto JSON with `@type`) packed in Any messages. */
@@ -49,19 +46,10 @@ function manyEndpoints(n: number) {
 
 Deno.test("gRPC xDS: 10,000 endpoints over EDS; bad responses NACKed or retried, never a crash", async () => {
   const a = upstream(() => new Response("a"));
-  const cp = new ControlPlane(
-    new Map<string, unknown[]>([
-      [CLUSTER, [cluster()]],
-      [ENDPOINT, [endpoints(a.port)]],
-      [LISTENER, [listener]],
-      [ROUTE, [route]],
-    ]),
-  );
-  await cp.start();
+  const cp = await adsPlane(a.port);
   const p = await Proxy.start(adsBootstrap(cp.port));
   try {
-    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
-    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const port = await p.addedPort("ads_listener");
     const url = `http://127.0.0.1:${port}/`;
     assertEquals(await get(url), "a");
     await cp.waitRequest((r) => r.typeUrl === CLUSTER && r.versionInfo === "1");

@@ -311,3 +311,20 @@ export async function get(url: string): Promise<string> {
   if (r.status !== 200) throw new Error(`${r.status}: ${body}`);
   return body;
 }
+
+/**
+ * A started control plane serving the shared fixtures: cluster `backend` (EDS) with its one
+ * endpoint on `upstreamPort`, listener `ads_listener` and route `local_route`.
+ */
+export async function adsPlane(upstreamPort: number): Promise<ControlPlane> {
+  const cp = new ControlPlane(
+    new Map<string, unknown[]>([
+      [CLUSTER, [cluster()]],
+      [ENDPOINT, [endpoints(upstreamPort)]],
+      [LISTENER, [listener]],
+      [ROUTE, [route]],
+    ]),
+  );
+  await cp.start();
+  return cp;
+}

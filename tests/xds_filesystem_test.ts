@@ -16,13 +16,6 @@ function replace(path: string, text: string): void {
   Deno.renameSync(tmp, path);
 }
 
-/** The port a dynamic listener was added on (from the log). */
-async function listenerPort(p: Proxy, name: string): Promise<number> {
-  const re = new RegExp(`listener '${name}' added on [^:]+:(\\d+)`);
-  await p.proc.waitFor(re);
-  return Number(re.exec(p.proc.stderr)![1]);
-}
-
 /** Requests `url` until `body` answers (fails after 10 s with the last answer). */
 async function until(url: string, ok: (body: string) => boolean): Promise<string> {
   const deadline = Date.now() + 10_000;
@@ -95,7 +88,7 @@ Deno.test("corpus dynamic-config-fs: CDS and LDS files swapped while requests ru
   const bootstrap = corpusSetup(dir, a.port);
   const p = await Proxy.start(Deno.readTextFileSync(bootstrap));
   try {
-    const port = await listenerPort(p, "listener_0");
+    const port = await p.addedPort("listener_0");
     const url = `http://127.0.0.1:${port}/`;
     assertEquals((await curl([url])).out, "a");
     const traffic = load(url);
@@ -156,7 +149,7 @@ Deno.test("bad resource files are rejected, counted and shown; the previous conf
   const bootstrap = corpusSetup(dir, a.port);
   const p = await Proxy.start(Deno.readTextFileSync(bootstrap));
   try {
-    const port = await listenerPort(p, "listener_0");
+    const port = await p.addedPort("listener_0");
     const url = `http://127.0.0.1:${port}/`;
     const good = Deno.readTextFileSync(`${dir}/cds.yaml`);
     const stat = (name: string, n: number) =>
@@ -226,7 +219,7 @@ dynamic_resources:
 `;
   const p = await Proxy.start(yaml);
   try {
-    const port = await listenerPort(p, "listener_0");
+    const port = await p.addedPort("listener_0");
     const url = `http://127.0.0.1:${port}/`;
     assertEquals((await curl([url])).out, "a");
     Deno.mkdirSync(`${dir}/w/v2`);

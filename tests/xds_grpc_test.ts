@@ -10,6 +10,7 @@ import { adminStatsWhen, Proxy, staticCluster, upstream } from "./proxy.ts";
 import { CORPUS } from "./corpus.ts";
 import {
   adsBootstrap,
+  adsPlane,
   CLUSTER,
   cluster,
   ControlPlane,
@@ -27,19 +28,10 @@ Deno.test("ADS over gRPC: resources applied, endpoints change under load, NACK, 
   const a = upstream(() => new Response("a"));
   const b = upstream(() => new Response("b"));
   const c = upstream(() => new Response("c"));
-  const cp = new ControlPlane(
-    new Map<string, unknown[]>([
-      [CLUSTER, [cluster()]],
-      [ENDPOINT, [endpoints(a.port)]],
-      [LISTENER, [listener]],
-      [ROUTE, [route]],
-    ]),
-  );
-  await cp.start();
+  const cp = await adsPlane(a.port);
   const p = await Proxy.start(adsBootstrap(cp.port));
   try {
-    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
-    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const port = await p.addedPort("ads_listener");
     const url = `http://127.0.0.1:${port}/`;
     assertEquals(await get(url), "a");
     // The first request carries the node; every request does by default.
@@ -115,19 +107,10 @@ Deno.test("ADS over gRPC: resources applied, endpoints change under load, NACK, 
 Deno.test("delta ADS over gRPC: subscribe, apply, update, NACK; a removed listener's route configuration is unsubscribed", async () => {
   const a = upstream(() => new Response("a"));
   const b = upstream(() => new Response("b"));
-  const cp = new ControlPlane(
-    new Map<string, unknown[]>([
-      [CLUSTER, [cluster()]],
-      [ENDPOINT, [endpoints(a.port)]],
-      [LISTENER, [listener]],
-      [ROUTE, [route]],
-    ]),
-  );
-  await cp.start();
+  const cp = await adsPlane(a.port);
   const p = await Proxy.start(adsBootstrap(cp.port, "DELTA_GRPC"));
   try {
-    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
-    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const port = await p.addedPort("ads_listener");
     const url = `http://127.0.0.1:${port}/`;
     assertEquals(await get(url), "a");
     // Delta: the node on the first request only; named types subscribe by name.
@@ -192,8 +175,7 @@ static_resources:
 ${staticCluster("xds", cp.port, H2).replace(/^/gm, "  ")}
 `);
   try {
-    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
-    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const port = await p.addedPort("ads_listener");
     assertEquals(await get(`http://127.0.0.1:${port}/`), "a");
     // Two streams, each with the node on its first request only.
     await cp.waitRequest((r) => r.typeUrl === LISTENER && r.versionInfo === "1");
@@ -232,23 +214,14 @@ Deno.test("gRPC xDS: initial_fetch_timeout ends the wait for a type that never c
 
 Deno.test("ADS over google_grpc: served by denvoy's own HTTP/2 pool to target_uri", async () => {
   const a = upstream(() => new Response("a"));
-  const cp = new ControlPlane(
-    new Map<string, unknown[]>([
-      [CLUSTER, [cluster()]],
-      [ENDPOINT, [endpoints(a.port)]],
-      [LISTENER, [listener]],
-      [ROUTE, [route]],
-    ]),
-  );
-  await cp.start();
+  const cp = await adsPlane(a.port);
   const boot = adsBootstrap(cp.port).replace(
     "grpc_services: [{ envoy_grpc: { cluster_name: xds } }]",
     `grpc_services: [{ google_grpc: { target_uri: "127.0.0.1:${cp.port}", stat_prefix: ads } }]`,
   );
   const p = await Proxy.start(boot);
   try {
-    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
-    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const port = await p.addedPort("ads_listener");
     assertEquals(await get(`http://127.0.0.1:${port}/`), "a");
     const stats = await adminStatsWhen(
       p.adminPort,
@@ -264,15 +237,7 @@ Deno.test("ADS over google_grpc: served by denvoy's own HTTP/2 pool to target_ur
 
 Deno.test("the corpus dynamic-config-cp bootstrap against the test control plane", async () => {
   const a = upstream(() => new Response("a"));
-  const cp = new ControlPlane(
-    new Map<string, unknown[]>([
-      [CLUSTER, [cluster()]],
-      [ENDPOINT, [endpoints(a.port)]],
-      [LISTENER, [listener]],
-      [ROUTE, [route]],
-    ]),
-  );
-  await cp.start();
+  const cp = await adsPlane(a.port);
   const corpus = Deno.readTextFileSync(`${CORPUS}envoy-examples/dynamic-config-cp/envoy.yaml`)
     .replace("address: go-control-plane", "address: 127.0.0.1")
     .replace("port_value: 18000", `port_value: ${cp.port}`)
@@ -282,8 +247,7 @@ Deno.test("the corpus dynamic-config-cp bootstrap against the test control plane
     );
   const p = await Proxy.start(corpus);
   try {
-    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
-    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const port = await p.addedPort("ads_listener");
     assertEquals(await get(`http://127.0.0.1:${port}/`), "a");
     assertEquals(cp.requests[0].node?.id, "test-id");
     assertEquals(cp.requests[0].node?.cluster, "test-cluster");

@@ -10,6 +10,7 @@ import { Http1Client } from "./http1_client.ts";
 import { adminStats, adminStatsWhen, Proxy, upstream } from "./proxy.ts";
 import {
   adsBootstrap,
+  adsPlane,
   CLUSTER,
   cluster,
   ControlPlane,
@@ -134,8 +135,7 @@ Deno.test("LDS: a filter-chain-only change updates the listener in place; a list
     }
   };
   try {
-    await p.proc.waitFor(/listener 'chains' added on [^:]+:\d+/);
-    port = Number(/listener 'chains' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    port = await p.addedPort("chains");
     const ca = await connect("127.0.0.1");
     const cb = await connect("127.0.0.2");
     assertEquals((await ca.get("/")).body, "a1");
@@ -181,15 +181,7 @@ Deno.test("LDS: a filter-chain-only change updates the listener in place; a list
 
 Deno.test("ADS rate_limit_settings: requests beyond the token bucket wait for a token, counted", async () => {
   const a = upstream(() => new Response("a"));
-  const cp = new ControlPlane(
-    new Map<string, unknown[]>([
-      [CLUSTER, [cluster()]],
-      [ENDPOINT, [endpoints(a.port)]],
-      [LISTENER, [listener]],
-      [ROUTE, [route]],
-    ]),
-  );
-  await cp.start();
+  const cp = await adsPlane(a.port);
   // One token, refilled 20 times a second: CDS, EDS, LDS, RDS and their ACKs queue up.
   const boot = adsBootstrap(cp.port).replace(
     "transport_api_version: V3\n",
@@ -197,8 +189,7 @@ Deno.test("ADS rate_limit_settings: requests beyond the token bucket wait for a 
   );
   const p = await Proxy.start(boot);
   try {
-    await p.proc.waitFor(/listener 'ads_listener' added on [^:]+:\d+/);
-    const port = Number(/listener 'ads_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const port = await p.addedPort("ads_listener");
     assertEquals(await get(`http://127.0.0.1:${port}/`), "a");
     await cp.waitRequest((r) => r.typeUrl === ROUTE && r.versionInfo === "1");
     const stats = await adminStatsWhen(

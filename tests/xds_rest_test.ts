@@ -129,8 +129,7 @@ Deno.test("REST CDS and LDS: polled, applied, acknowledged; a bad update is NACK
   const cp = controlPlane(state);
   const p = await Proxy.start(restBootstrap(cp.port));
   try {
-    await p.proc.waitFor(/listener 'rest_listener' added on [^:]+:\d+/);
-    const port = Number(/listener 'rest_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const port = await p.addedPort("rest_listener");
     const url = `http://127.0.0.1:${port}/`;
     assertEquals((await curl([url])).out, "a");
     const first = cp.requests.find((r) => r.path === "/v3/discovery:clusters")!;
@@ -195,10 +194,10 @@ Deno.test("initial_fetch_timeout: a control plane that does not answer does not 
       (s) => s["cluster_manager.cds.init_fetch_timeout"] === 1,
     );
     assertEquals(s["server.state"], 0); // LIVE
-    // The answer arrives late: applied as any update.
+    // The answer arrives late: applied as any update (the listener may come first).
     state.hold!.clear();
-    await p.proc.waitFor(/listener 'rest_listener' added on [^:]+:\d+/);
-    const port = Number(/listener 'rest_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const port = await p.addedPort("rest_listener");
+    await adminStatsWhen(p.adminPort, (s) => s["cluster_manager.cds.update_success"] >= 1);
     assertEquals((await curl([`http://127.0.0.1:${port}/`])).out, "a");
   } finally {
     state.hold?.clear();
@@ -253,8 +252,7 @@ Deno.test("a listener added by LDS warms until its RDS arrives, then serves", as
     );
     assertEquals(listeners.dynamic_listeners[0].warming_state.version_info, "2");
     state.hold.clear();
-    await p.proc.waitFor(/listener 'rest_listener' added on [^:]+:\d+/);
-    const port = Number(/listener 'rest_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const port = await p.addedPort("rest_listener");
     assertEquals((await curl([`http://127.0.0.1:${port}/`])).out, "a");
     const s = await adminStatsWhen(
       p.adminPort,
@@ -276,8 +274,7 @@ Deno.test("a CDS cluster of type EDS warms until its first assignment; LDS remov
   const cp = controlPlane(state);
   const p = await Proxy.start(restBootstrap(cp.port));
   try {
-    await p.proc.waitFor(/listener 'rest_listener' added on [^:]+:\d+/);
-    const port = Number(/listener 'rest_listener' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const port = await p.addedPort("rest_listener");
     const url = `http://127.0.0.1:${port}/`;
     assertEquals((await curl([url])).out, "a");
     const b = upstream(() => new Response("b"));

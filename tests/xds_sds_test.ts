@@ -10,19 +10,11 @@ import { X509Certificate } from "node:crypto";
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { adminStatsWhen, curl, Proxy, staticCluster } from "./proxy.ts";
 import { testCerts } from "./tls_certs.ts";
-import { ControlPlane } from "./xds_control_plane.ts";
+import { httpsConfig, indent, servedSubject } from "./tls_config.ts";
+import { ControlPlane, H2, LISTENER, P } from "./xds_control_plane.ts";
 
-const P = "type.googleapis.com/";
 const SECRET = P + "envoy.extensions.transport_sockets.tls.v3.Secret";
-const LISTENER = P + "envoy.config.listener.v3.Listener";
 const HCM = P + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
-
-const H2 = `typed_extension_protocol_options:
-  envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-    "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-    explicit_http_config: { http2_protocol_options: {} }`;
-
-const indent = (s: string, n: number) => s.replace(/^/gm, " ".repeat(n));
 
 function certSecret(name: string, cert: string, key: string) {
   return {
@@ -88,52 +80,28 @@ function tlsListener(name: string, secret: string, fetchTimeout?: string) {
   };
 }
 
+/**
+ * The shared HTTPS listener, its certificate SDS `server_cert` over ADS, in front of cluster
+ * `tls_backend` whose CA comes from SDS `upstream_ca` on a gRPC stream of its own.
+ */
 function bootstrap(xdsPort: number, backendPort: number): string {
-  return `node: { id: sds-node, cluster: test }
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
+  return httpsConfig({
+    head: `node: { id: sds-node, cluster: test }
 dynamic_resources:
   ads_config:
     api_type: GRPC
     transport_api_version: V3
     grpc_services: [{ envoy_grpc: { cluster_name: xds } }]
-  lds_config: { ads: {}, resource_api_version: V3 }
-static_resources:
-  listeners:
-  - name: https
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-          common_tls_context:
-            tls_certificate_sds_secret_configs:
-            - name: server_cert
-              sds_config: { ads: {}, resource_api_version: V3 }
-      filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: test
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: { prefix: "/" }
-                route: { cluster: tls_backend }
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-${indent(staticCluster("xds", xdsPort, H2), 2)}
-${
-    indent(
-      staticCluster(
-        "tls_backend",
-        backendPort,
-        `transport_socket:
+  lds_config: { ads: {}, resource_api_version: V3 }`,
+    tls: `common_tls_context:
+  tls_certificate_sds_secret_configs:
+  - name: server_cert
+    sds_config: { ads: {}, resource_api_version: V3 }`,
+    cluster: "tls_backend",
+    clusters: staticCluster("xds", xdsPort, H2) + staticCluster(
+      "tls_backend",
+      backendPort,
+      `transport_socket:
   name: envoy.transport_sockets.tls
   typed_config:
     "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
@@ -152,22 +120,8 @@ ${
               api_type: GRPC
               transport_api_version: V3
               grpc_services: [{ envoy_grpc: { cluster_name: xds } }]`,
-      ),
-      2,
-    )
-  }
-`;
-}
-
-/** The subject of the certificate served on `port` (via openssl s_client). */
-async function servedSubject(port: number): Promise<string> {
-  const out = await new Deno.Command("openssl", {
-    args: ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", "example.com"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  return /subject=(.*)/.exec(new TextDecoder().decode(out.stdout))?.[1] ?? "";
+    ),
+  });
 }
 
 async function json(url: string): Promise<Record<string, unknown>> {
@@ -272,15 +226,13 @@ Deno.test("SDS over ADS and gRPC: warming, rotation keeping open connections, NA
       caSecret("upstream_ca", c.caCert),
       certSecret("late_cert", c.serverChain, c.serverKey),
     ]);
-    await p.proc.waitFor(/listener 'late' added on [^:]+:\d+/);
-    const latePort = Number(/listener 'late' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const latePort = await p.addedPort("late");
     assertMatch(await servedSubject(latePort), /CN = example\.com/);
 
     // The initial fetch of a secret that never comes times out: the listener serves, its
     // handshakes are refused (the context is not ready).
     cp.push(LISTENER, [tlsListener("late", "late_cert"), tlsListener("never", "never", "0.2s")]);
-    await p.proc.waitFor(/listener 'never' added on [^:]+:\d+/);
-    const neverPort = Number(/listener 'never' added on [^:]+:(\d+)/.exec(p.proc.stderr)![1]);
+    const neverPort = await p.addedPort("never");
     const refused = await curl(["-k", `https://127.0.0.1:${neverPort}/`]);
     assert(refused.code !== 0, "no handshake without the secret");
     const s2 = await adminStatsWhen(
