@@ -546,7 +546,12 @@ function churnLds(rds: WatchedDir, port: number): string {
  * interleaved; req/s per proxy core, p99, and the ratio. The target (issue 13): req/s drops
  * ≤ 5% with the updates.
  */
-async function churn(rounds: number, seconds: number, warmup: number): Promise<void> {
+async function churn(
+  rounds: number,
+  seconds: number,
+  warmup: number,
+  only?: readonly string[],
+): Promise<void> {
   await requireTools(["wrk", "nginx"], "xds_bench churn", "wrk nginx");
   const loadBefore = loadAvg();
   const dir = await benchTempDir("denvoy-xds-churn-");
@@ -578,10 +583,17 @@ dynamic_resources:
         dir: cds,
         text: (v: number) => churnCds(eds, upstream.port, v),
         stat: "cluster_manager.cds",
+        kind: "cds",
       },
-      { dir: eds, text: (v: number) => churnEds(upstream.port, v), stat: "cluster.backend" },
-      { dir: rds, text: churnRds, stat: "http.bench.rds.routes" },
-    ];
+      {
+        dir: eds,
+        text: (v: number) => churnEds(upstream.port, v),
+        stat: "cluster.backend",
+        kind: "eds",
+      },
+      { dir: rds, text: churnRds, stat: "http.bench.rds.routes", kind: "rds" },
+    ].filter((u) => only === undefined || only.includes(u.kind));
+    if (updates.length === 0) throw new Error("--only: name cds, eds or rds (comma-separated)");
     // Each update type's update_success (an EDS one also follows each CDS change of backend,
     // which subscribes anew).
     const applied = () =>
@@ -714,11 +726,14 @@ if (import.meta.main) {
   else if (mode === "mem") await mem();
   else if (mode === "heap") await heap();
   else if (mode === "churn") {
-    // `churn [rounds] [--quick]`: --quick (3 s runs, 1 s warm-ups) only checks that it works.
+    // `churn [rounds] [--quick] [--only cds,eds,rds]`: --quick (3 s runs, 1 s warm-ups) only
+    // checks that it works; --only streams just those update types (to find which one costs).
     const quick = Deno.args.includes("--quick");
+    const at = Deno.args.indexOf("--only");
+    const only = at > 0 ? Deno.args[at + 1]?.split(",") : undefined;
     const rounds = Number(Deno.args.find((a, i) => i > 0 && /^\d+$/.test(a)) ?? 3);
     try {
-      await churn(rounds, quick ? 3 : 10, quick ? 1 : 3);
+      await churn(rounds, quick ? 3 : 10, quick ? 1 : 3, only);
     } catch (e) {
       killAllNow();
       throw e;
