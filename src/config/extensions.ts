@@ -225,9 +225,8 @@ export function checkTerminalOrder(
   report: (index: number, message: string) => void,
 ): void {
   chain.forEach((e, i) => {
-    const f =
-      (e.typeUrl ? reg.byType(e.typeUrl.slice(e.typeUrl.lastIndexOf("/") + 1)) : undefined) ??
-        reg.byName(e.name);
+    const f = (e.typeUrl ? reg.byTypeUrl(e.typeUrl) : undefined) ??
+      reg.byName(e.name);
     if (!f) return;
     const last = i === chain.length - 1;
     if (f.terminal && !last) {
@@ -267,6 +266,11 @@ export class ExtensionRegistry {
   /** The factory accepting config messages of `typeName` (full message name). */
   byType(typeName: string): ExtensionFactory | undefined {
     return this.#byType.get(typeName);
+  }
+
+  /** The factory accepting a config `Any` of `typeUrl` (the type is the URL's last part). */
+  byTypeUrl(typeUrl: string): ExtensionFactory | undefined {
+    return this.#byType.get(typeUrl.slice(typeUrl.lastIndexOf("/") + 1));
   }
 
   /** The factory registered under `name` or one of its aliases. */

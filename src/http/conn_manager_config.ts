@@ -241,9 +241,7 @@ export function compileConnectionManager(
       continue;
     }
     const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
-    const factory = typeUrl
-      ? extensions.byType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1))
-      : extensions.byName(f.name);
+    const factory = typeUrl ? extensions.byTypeUrl(typeUrl) : extensions.byName(f.name);
     if (!factory?.createHttpFilter) {
       if (f.isOptional) continue;
       throw new Error(`HTTP filter '${f.name}' has no implementation`);

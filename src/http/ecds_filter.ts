@@ -11,12 +11,7 @@
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { ExtensionConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import type { ServerContext } from "../config/extensions.ts";
-import {
-  type EcdsProblem,
-  ecdsSourceProblems,
-  factoryOf,
-  watchEcdsConfig,
-} from "../xds/ecds_config.ts";
+import { type EcdsProblem, ecdsSourceProblems, watchEcdsConfig } from "../xds/ecds_config.ts";
 import type { HttpFilterFactoryCb, StreamFilter, StreamFilterCallbacks } from "./filter.ts";
 
 /** Envoy's MissingConfigFilter: no config arrived and there is no default. */
@@ -43,7 +38,7 @@ export function ecdsHttpFilter(
   statPrefix: string,
 ): HttpFilterFactoryCb {
   const build = (config: Any): HttpFilterFactoryCb => {
-    const factory = factoryOf(server.extensions, config.typeUrl);
+    const factory = server.extensions.byTypeUrl(config.typeUrl);
     if (!factory?.createHttpFilter) {
       throw new Error(`HTTP filter '${name}': no HTTP filter takes ${config.typeUrl}`);
     }

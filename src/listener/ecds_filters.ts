@@ -12,7 +12,7 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import type { ExtensionConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import type { ListenerFilterContext, ServerContext } from "../config/extensions.ts";
 import type { NetworkFilterFactoryCb } from "../network/filter.ts";
-import { factoryOf, watchEcdsConfig } from "../xds/ecds_config.ts";
+import { watchEcdsConfig } from "../xds/ecds_config.ts";
 import { type AcceptedSocket, CLOSE, type ListenerFilter } from "./listener_filter.ts";
 
 /** Envoy's missing-config listener filter: the socket is closed at accept. */
@@ -38,7 +38,7 @@ export function ecdsListenerFilter(
     name,
     source,
     (config: Any) => {
-      const factory = factoryOf(ctx.server.extensions, config.typeUrl);
+      const factory = ctx.server.extensions.byTypeUrl(config.typeUrl);
       if (!factory?.createListenerFilter) {
         throw new Error(`listener filter '${name}': no listener filter takes ${config.typeUrl}`);
       }
@@ -69,7 +69,7 @@ export function ecdsNetworkFilter(
     name,
     source,
     (config: Any) => {
-      const factory = factoryOf(server.extensions, config.typeUrl);
+      const factory = server.extensions.byTypeUrl(config.typeUrl);
       if (!factory?.createNetworkFilter) {
         throw new Error(`network filter '${name}': no network filter takes ${config.typeUrl}`);
       }

@@ -79,7 +79,7 @@ function buildChain(
   // Found by its config's type when it has one (as Envoy does), else by name.
   const tsUrl = ts?.configType.case === "typedConfig" ? ts.configType.value.typeUrl : undefined;
   const tsFactory = tsUrl
-    ? server.extensions.byType(tsUrl.slice(tsUrl.lastIndexOf("/") + 1))
+    ? server.extensions.byTypeUrl(tsUrl)
     : ts && server.extensions.byName(ts.name);
   if (ts && !tsFactory?.createDownstreamTransportSocket) {
     throw new Error(`${where}: transport socket '${ts.name}' is not supported yet`);
@@ -104,7 +104,7 @@ function buildChain(
   } else {
     const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
     const factory = typeUrl
-      ? server.extensions.byType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1))
+      ? server.extensions.byTypeUrl(typeUrl)
       : server.extensions.byName(f.name);
     if (!factory?.createNetworkFilter) {
       throw new Error(`${where}: network filter '${f.name}' has no implementation`);

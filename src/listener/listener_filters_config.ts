@@ -67,7 +67,7 @@ export function buildListenerFilters(
     }
     const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
     const factory = typeUrl
-      ? ctx.server.extensions.byType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1))
+      ? ctx.server.extensions.byTypeUrl(typeUrl)
       : ctx.server.extensions.byName(f.name);
     if (!factory?.createListenerFilter) {
       throw new Error(`${at}: listener filter '${f.name}' has no implementation`);

@@ -263,7 +263,7 @@ Deno.test("ConnPoolManager: max_connection_pools counts pools per host and prior
   };
   const t = { ...DEFAULT_THRESHOLDS, maxConnectionPools: 1 };
   const res = new ClusterResources([t, t], allocateCircuitBreakerMemory());
-  const [low, high] = res.byPriority;
+  const low = res.forPriority(0), high = res.forPriority(1);
   const pool = (port: number, rm = low) =>
     pools.pool(info, "127.0.0.1", port, undefined, undefined, undefined, rm);
   try {

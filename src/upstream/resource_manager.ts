@@ -281,11 +281,6 @@ export class ClusterResources {
     return this.#cells = cells;
   }
 
-  /** Both priorities' resource managers. */
-  get byPriority(): readonly [ResourceManager, ResourceManager] {
-    return [this.forPriority(0), this.forPriority(1)];
-  }
-
   /** The resource manager of a routing priority (anything but HIGH is DEFAULT). */
   forPriority(priority: number): ResourceManager {
     if (priority === 1) return this.#high ??= this.#manager(1);

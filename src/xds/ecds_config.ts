@@ -99,11 +99,6 @@ export function watchEcdsConfig<T>(
   return holder;
 }
 
-/** The factory of a config's type (the type URL's last part). */
-export function factoryOf(extensions: ExtensionRegistry, typeUrl: string) {
-  return extensions.byType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1));
-}
-
 /** A problem with a filter's `config_discovery`, at a field relative to it. */
 export interface EcdsProblem {
   field: string;
@@ -144,7 +139,7 @@ export function ecdsSourceProblems(
   }
   if (source.typeUrls.length === 0) report("type_urls", "type_urls needs at least one type URL");
   source.typeUrls.forEach((t, i) => {
-    const f = factoryOf(extensions, t);
+    const f = extensions.byTypeUrl(t);
     if (!f) {
       report(`type_urls[${i}]`, `Didn't find a registered implementation for type: '${t}'`);
     } else if (!takes(f)) {

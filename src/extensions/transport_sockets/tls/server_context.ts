@@ -148,37 +148,32 @@ export class ServerTlsFactory implements DownstreamTransportSocketFactory {
     );
     let done = false;
     let timer: CoarseTimer | undefined;
-    if (this.#s.handshakeTimeoutMs > 0) {
-      timer = new CoarseTimer(() => {
-        if (done) return;
-        done = true;
-        scope.counter("downstream_cx_transport_socket_connect_timeout").inc();
-        log.debug(() => `[C${conn.id}] TLS handshake timed out`);
-        sock.destroy();
-        conn.close();
-      }, conn);
-      timer.arm(this.#s.handshakeTimeoutMs);
-    }
-    const fail = (e: Error) => {
+    /** Ends a handshake that will not finish: counted in `counter` when given, then closed. */
+    const abandon = (why: string, counter?: { inc(): void }) => {
       if (done) return;
       done = true;
       timer?.disarm();
-      stats.connectionError.inc();
-      log.debug(() => `[C${conn.id}] TLS error: ${e.message}`);
+      counter?.inc();
+      log.debug(() => `[C${conn.id}] ${why}`);
       sock.destroy();
       conn.close();
     };
+    if (this.#s.handshakeTimeoutMs > 0) {
+      timer = new CoarseTimer(
+        () =>
+          abandon(
+            "TLS handshake timed out",
+            scope.counter("downstream_cx_transport_socket_connect_timeout"),
+          ),
+        conn,
+      );
+      timer.arm(this.#s.handshakeTimeoutMs);
+    }
+    const fail = (e: Error) => abandon(`TLS error: ${e.message}`, stats.connectionError);
     // A peer that closes before its handshake finished (a TCP health check, a port scan, wrk's
     // connect test) ends the TLS socket without an error: the connection closes with it, as a
     // remote close; nothing failed to verify, so no `ssl.*` counter moves.
-    const gone = () => {
-      if (done) return;
-      done = true;
-      timer?.disarm();
-      log.debug(() => `[C${conn.id}] closed by the peer during the TLS handshake`);
-      sock.destroy();
-      conn.close();
-    };
+    const gone = () => abandon("closed by the peer during the TLS handshake");
     // The listeners stay after the handshake (each returns at once once `done`): cheaper per
     // connection than `once` wrappers or taking them off; the TLS stream adds its own.
     sock.on("error", fail);
