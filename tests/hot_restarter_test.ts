@@ -42,10 +42,11 @@ class Restarter {
   stderr = "";
   readonly #pump: Promise<void>;
 
-  constructor(readonly configPath: string) {
+  /** `startScript` replaces the one that runs main.ts (a stand-in epoch for race tests). */
+  constructor(readonly configPath: string, startScript?: string) {
     const baseId = 100_000 + Math.floor(Math.random() * 1_000_000);
     const script = tempFile(
-      `#!/bin/sh
+      startScript ?? `#!/bin/sh
 exec "${Deno.execPath()}" run -A --unstable-net "${MAIN}" -c "${configPath}" \\
   --restart-epoch "$RESTART_EPOCH" --base-id ${baseId} --concurrency 1 \\
   --drain-strategy immediate --drain-time-s 5 --parent-shutdown-time-s 1
@@ -152,3 +153,32 @@ async function unexpectedDeath(r: Restarter): Promise<void> {
   assertEquals((await r.status()).code, 1);
   assertMatch(r.stderr, /epoch 1 \(pid \d+\) exited with status 137: stopping every epoch/);
 }
+
+Deno.test("hot-restarter: a crash at the moment the parent exits keeps its status (bash reaped it first)", async () => {
+  // Stand-in epochs, both released by one file: epoch 0 exits 0 (a parent done draining) and
+  // epoch 1 is SIGKILLed at the same moment. bash often reaps the second while handling the
+  // first, so `wait -n` no longer knows it; the status must still be 137, never lost.
+  for (let round = 0; round < 40; round++) {
+    const go = Deno.makeTempFileSync();
+    Deno.removeSync(go);
+    const script = `#!/bin/bash
+while [ ! -e "${go}" ]; do sleep 0.005; done
+if [ "$RESTART_EPOCH" = 0 ]; then exit 0; fi
+kill -9 $$
+`;
+    const r = new Restarter("", script);
+    try {
+      await r.waitFor(/epoch 0 started/);
+      r.child.kill("SIGHUP");
+      await r.waitFor(/epoch 1 started/);
+      Deno.writeTextFileSync(go, "");
+      assertEquals((await r.status()).code, 1, r.stderr);
+      assertMatch(r.stderr, /epoch 1 \(pid \d+\) exited with status 137: stopping every epoch/);
+    } finally {
+      await r.close();
+      try {
+        Deno.removeSync(go);
+      } catch { /* never created */ }
+    }
+  }
+});
