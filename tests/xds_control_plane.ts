@@ -201,6 +201,27 @@ export class ControlPlane {
     return nonce;
   }
 
+  /**
+   * Writes a delta response as given to every delta stream: resources may carry a `ttl` (proto
+   * JSON, "0.3s") and no body (a heartbeat). `resources` here are not remembered.
+   */
+  sendDelta(
+    typeUrl: string,
+    version: string,
+    resources: { name: string; ttl?: string; resource?: unknown }[],
+    removed: string[] = [],
+  ): void {
+    const msg = fromJson(DeltaDiscoveryResponseSchema, {
+      system_version_info: version,
+      type_url: typeUrl,
+      nonce: `n${++this.#nonce}`,
+      resources: resources.map((r) => ({ version, ...r })),
+      removed_resources: removed,
+    } as never, { registry: apiRegistry() });
+    const bytes = Buffer.from(toBinary(DeltaDiscoveryResponseSchema, msg));
+    for (const st of this.streams) if (st.delta) st.call.write(bytes);
+  }
+
   /** Waits for a SotW request matching `pred` (among all received so far). */
   waitRequest(pred: (r: DiscoveryRequest) => boolean): Promise<DiscoveryRequest> {
     return this.#wait(() => this.requests.find(pred));

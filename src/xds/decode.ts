@@ -28,6 +28,12 @@ export interface DecodedUpdate {
   /** The response's nonce (REST and gRPC acknowledge it). */
   readonly nonce?: string;
   readonly resources: readonly DecodedResource[];
+  /**
+   * The names of interest this update removed (a delta response's `removed_resources`, or
+   * resources whose TTL passed): for the types that apply a removal otherwise than by
+   * absence (RTDS clears its layer).
+   */
+  readonly removed?: readonly string[];
 }
 
 /**

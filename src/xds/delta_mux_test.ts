@@ -91,3 +91,50 @@ Deno.test("delta: the last watch of a type going unsubscribes its names", () => 
     [EDS.typeUrl, [], ["a", "b"]],
   );
 });
+
+Deno.test("delta: a resource whose TTL passes is removed; a heartbeat keeps another alive", async () => {
+  const sent: DeltaMuxRequest[] = [];
+  const mux = new DeltaMux((r) => sent.push(r), dc, { id: "n" });
+  const updates: { names: string[]; removed?: readonly string[]; version: string }[] = [];
+  let heard = () => {};
+  mux.watch(CDS, {
+    names: [],
+    deliver: (r: DecodeResult) => {
+      if (!r.ok) return "rejected";
+      const { resources, removed, versionInfo } = r.update;
+      updates.push({ names: resources.map((x) => x.name), removed, version: versionInfo });
+      heard();
+      return undefined;
+    },
+  });
+  try {
+    mux.onResponse({
+      typeUrl: CDS.typeUrl,
+      systemVersionInfo: "1",
+      nonce: "a",
+      resources: [
+        { name: "x", version: "1", resource: cluster("x"), ttlMs: 20 },
+        { name: "y", version: "1", resource: cluster("y"), ttlMs: 20 },
+        { name: "z", version: "1", resource: cluster("z") },
+      ],
+      removedResources: [],
+    });
+    // A heartbeat: x at the version held, no body, a longer TTL; no update is delivered.
+    mux.onResponse({
+      typeUrl: CDS.typeUrl,
+      systemVersionInfo: "1",
+      nonce: "b",
+      resources: [{ name: "x", version: "1", ttlMs: 60_000 }],
+      removedResources: [],
+    });
+    const acks = sent.length;
+    await new Promise<void>((r) => heard = r);
+    assertEquals(updates.at(-1), { names: ["x", "z"], removed: ["y"], version: "" });
+    // Nothing is said to the control plane on expiry; a new stream no longer claims y.
+    assertEquals(sent.length, acks);
+    mux.onStreamEstablished();
+    assertEquals(sent.at(-1)!.initialResourceVersions, { x: "1", z: "1" });
+  } finally {
+    mux.stop();
+  }
+});

@@ -23,6 +23,7 @@ import {
   DiscoveryRequestSchema,
   type DiscoveryResponse,
 } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+import { durationMs } from "../common/duration.ts";
 import { reportBug } from "../common/error_boundary.ts";
 import { getLogger } from "../common/logger.ts";
 import { apiRegistry } from "../config/api.ts";
@@ -329,6 +330,7 @@ export class SotwGrpcStream {
 
   stop(): void {
     this.#stream.stop();
+    this.mux.stop();
   }
 }
 
@@ -362,6 +364,7 @@ export class DeltaGrpcStream {
               name: x.name,
               version: x.version,
               ...(x.resource ? { resource: x.resource } : {}),
+              ...(x.ttl ? { ttlMs: durationMs(x.ttl, 0) } : {}),
             })),
             removedResources: r.removedResources,
           }),
@@ -398,6 +401,7 @@ export class DeltaGrpcStream {
 
   stop(): void {
     this.#stream.stop();
+    this.mux.stop();
   }
 }
 

@@ -8,7 +8,9 @@
  *
  * @module
  */
-import type { Any } from "@bufbuild/protobuf/wkt";
+import { type Any, anyUnpack } from "@bufbuild/protobuf/wkt";
+import { ResourceSchema } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+import { durationMs } from "../common/duration.ts";
 
 /** gRPC status INTERNAL: the code Envoy puts in a NACK's `error_detail`. */
 export const NACK_CODE = 13;
@@ -39,6 +41,33 @@ export interface SotwResponse {
   resources: readonly Any[];
 }
 
+/** The wrapper a state-of-the-world response carries a resource in to give it a TTL. */
+export const RESOURCE_WRAPPER = "type.googleapis.com/envoy.service.discovery.v3.Resource";
+
+/** One resource of a `DiscoveryResponse`, as sent or unwrapped from a `Resource`. */
+export interface SotwResource {
+  /** Absent for a heartbeat (a wrapper with no body). */
+  resource?: Any;
+  /** The wrapper's name (a bare resource is named by its body). */
+  name?: string;
+  /** The wrapper's `ttl` in ms. */
+  ttlMs?: number;
+}
+
+/** Unwraps the `Resource` wrappers of a SotW response (Envoy's `resource-in-sotw` feature). */
+function unwrapSotw(resources: readonly Any[]): SotwResource[] {
+  return resources.map((any) => {
+    if (any.typeUrl !== RESOURCE_WRAPPER) return { resource: any };
+    const r = anyUnpack(any, ResourceSchema);
+    if (!r) throw new Error("cannot decode an envoy.service.discovery.v3.Resource");
+    return {
+      name: r.name,
+      ...(r.resource ? { resource: r.resource } : {}),
+      ...(r.ttl ? { ttlMs: durationMs(r.ttl, 0) } : {}),
+    };
+  });
+}
+
 /** The fields of a `DeltaDiscoveryRequest` the state decides. */
 export interface DeltaRequest {
   typeUrl: string;
@@ -55,6 +84,8 @@ export interface DeltaResource {
   version: string;
   /** Absent for a heartbeat or a resource that only names its aliases. */
   resource?: Any;
+  /** `Resource.ttl` in ms: the resource expires unless received again within it. */
+  ttlMs?: number;
 }
 
 /** The fields of a `DeltaDiscoveryResponse` the state reads. */
@@ -133,27 +164,30 @@ export class SotwState {
   }
 
   /**
-   * Handles a response for this type: `apply` gets its resources and throws to reject them;
+   * Handles a response for this type: `apply` gets its resources (unwrapped from any
+   * `Resource` wrapper, with its TTL) and throws to reject them;
    * `invalid` hears of a response refused before (a resource of another type). Returns the
    * ACK (the response's version) or the NACK (the previous version and the error).
    */
   onResponse(
     response: SotwResponse,
-    apply: (resources: readonly Any[], versionInfo: string) => void,
+    apply: (resources: readonly SotwResource[], versionInfo: string) => void,
     invalid?: (detail: string) => void,
   ): SotwRequest {
     if (response.typeUrl !== this.typeUrl) {
       throw new Error(`response for ${response.typeUrl} on the ${this.typeUrl} state`);
     }
     this.#nonce = response.nonce;
+    let resources: SotwResource[];
     try {
-      checkTypes(this.typeUrl, response.resources);
+      resources = unwrapSotw(response.resources);
+      checkTypes(this.typeUrl, resources.map((r) => r.resource));
     } catch (e) {
       invalid?.((e as Error).message);
       return { ...this.request(), errorDetail: errorDetail(e) };
     }
     try {
-      apply(response.resources, response.versionInfo);
+      apply(resources, response.versionInfo);
     } catch (e) {
       return { ...this.request(), errorDetail: errorDetail(e) };
     }
@@ -237,6 +271,14 @@ export class DeltaState {
     };
   }
 
+  /**
+   * The TTL of `names` passed: their versions are forgotten (a new stream does not claim them
+   * in `initial_resource_versions`) while the interest in them stays, as Envoy's.
+   */
+  expire(names: readonly string[]): void {
+    for (const n of names) this.#versions.delete(n);
+  }
+
   /** The stream was re-established: the next request starts over, with the versions held. */
   streamReset(): DeltaRequest {
     this.#nonce = "";
@@ -285,7 +327,8 @@ export class DeltaState {
       return ack(e);
     }
     try {
-      // Resources the response carries with no body are heartbeats (a TTL refresh).
+      // Resources the response carries with no body are heartbeats (a TTL refresh, the
+      // resource held at the same version) or name only their aliases.
       const added = response.resources.filter((r) => r.resource !== undefined);
       apply({
         added,

@@ -3,7 +3,8 @@
  * `Runtime` resource; an update replaces the layer's values and the runtime takes a new
  * snapshot, which reaches the workers as every runtime change does (the next request reads
  * it). An update that is not exactly that one resource, or whose values are not a valid layer,
- * is NACKed and the layer keeps its values. The first answer (or the initial fetch timing out)
+ * is NACKed and the layer keeps its values; the resource removed (delta `removed_resources`, or
+ * its TTL passing: the use TTLs were made for) clears the layer. The first answer (or the initial fetch timing out)
  * ends the layer's init. Stats: the subscriptions' under `runtime.`, as Envoy's.
  *
  * @module
@@ -56,6 +57,14 @@ export function startRtds(
         decode,
         {
           onConfigUpdate: (u) => {
+            // Removed by the control plane (delta) or its TTL passed: the layer is cleared
+            // and the layers below show through again, as Envoy's RtdsSubscription.
+            if (u.resources.length === 0 && u.removed?.includes(resource)) {
+              target.setRtdsLayer(layer, undefined);
+              log.info(`RTDS: layer '${layer}' cleared (resource '${resource}' removed)`);
+              done();
+              return;
+            }
             if (u.resources.length !== 1) {
               done();
               throw new Error(
