@@ -25,10 +25,13 @@ const log = getLogger("config");
  */
 export type EcdsKind = "http_filter" | "tcp_listener_filter" | "network_filter";
 
-/** One filter config ECDS delivered: its key (`ecdsKey`) and `typed_config`. */
+/**
+ * One filter config ECDS delivered: its key (`ecdsKey`) and `typed_config`; none when the
+ * control plane removed it (or its TTL passed): the default config serves, else none.
+ */
 export interface EcdsConfigUpdate {
   key: string;
-  config: Any;
+  config?: Any;
 }
 
 /** The key of the `kind` filter config `name` from `source`'s config source. */
@@ -80,7 +83,11 @@ export function watchEcdsConfig<T>(
   const holder = { current: missing };
   const rebuild = (h: typeof holder) => {
     const config = e.config ?? source.defaultConfig;
-    if (!config) return;
+    if (!config) {
+      // Removed with no default config: as Envoy, the filter serves with no config.
+      h.current = missing;
+      return;
+    }
     try {
       h.current = build(config);
     } catch (err) {

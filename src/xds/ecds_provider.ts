@@ -167,6 +167,14 @@ export class EcdsProvider {
         this.deps.decode,
         {
           onConfigUpdate: (u) => {
+            // Removed (delta) or its TTL passed: the default config applies, else none, as
+            // Envoy's DynamicFilterConfigProviderImpl::onConfigRemoved.
+            if (u.resources.length === 0 && u.removed?.includes(ref.name) && state.current) {
+              state.current = undefined;
+              this.deps.post([{ key }]);
+              log.info(`ECDS: ${ref.kind} config '${ref.name}' removed`);
+              return;
+            }
             if (u.resources.length === 0) return;
             if (u.resources.length !== 1) {
               throw new Error(

@@ -3,6 +3,7 @@ import { type Any, anyPack } from "@bufbuild/protobuf/wkt";
 import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { ClusterSchema } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import { ClusterLoadAssignmentSchema } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.ts";
+import { ResourceSchema } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { builtinExtensions } from "../extensions/builtin.ts";
 import type { DecodeResult } from "./decode.ts";
 import { type MuxRequest, SotwMux } from "./sotw_mux.ts";
@@ -123,4 +124,64 @@ Deno.test("the last named watch of a type going sends an empty resource_names; a
   assertEquals([sent[before].typeUrl, sent[before].resourceNames], [EDS.typeUrl, []]);
   stopCds();
   assertEquals(sent.length, before + 1);
+});
+
+/** `any` wrapped in a `Resource` named `name` with a TTL of `ttlMs` (no body: a heartbeat). */
+function wrapped(name: string, ttlMs: number, any?: Any): Any {
+  return anyPack(
+    ResourceSchema,
+    create(ResourceSchema, {
+      name,
+      ttl: { seconds: BigInt(Math.floor(ttlMs / 1000)), nanos: (ttlMs % 1000) * 1e6 },
+      ...(any ? { resource: any } : {}),
+    }),
+  );
+}
+
+Deno.test("SotW TTL: wrapped resources expire unless heartbeated; a wildcard watch keeps the rest", async () => {
+  const { sent, mux } = setup();
+  const seen: { names: string[]; removed?: readonly string[]; version: string }[] = [];
+  let heard = () => {};
+  mux.watch(CDS, {
+    names: [],
+    deliver: (r) => {
+      if (!r.ok) return "rejected";
+      const { resources, removed, versionInfo } = r.update;
+      seen.push({ names: resources.map((x) => x.name), removed, version: versionInfo });
+      heard();
+      return undefined;
+    },
+  });
+  try {
+    mux.onResponse({
+      typeUrl: CDS.typeUrl,
+      versionInfo: "1",
+      nonce: "a",
+      resources: [wrapped("x", 20, cluster("x")), wrapped("y", 20, cluster("y")), cluster("z")],
+    });
+    assertEquals(seen, [{ names: ["x", "y", "z"], removed: undefined, version: "1" }]);
+    // A heartbeat at the version held: x's TTL grows, nothing is delivered, it is ACKed.
+    mux.onResponse({
+      typeUrl: CDS.typeUrl,
+      versionInfo: "1",
+      nonce: "b",
+      resources: [wrapped("x", 60_000)],
+    });
+    assertEquals(seen.length, 1);
+    assertEquals([sent.at(-1)!.responseNonce, sent.at(-1)!.errorDetail], ["b", undefined]);
+    const requests = sent.length;
+    await new Promise<void>((r) => heard = r);
+    assertEquals(seen[1], { names: ["x", "z"], removed: ["y"], version: "" });
+    assertEquals(sent.length, requests);
+    // A wrapper with no body at another version is no heartbeat: NACKed.
+    mux.onResponse({
+      typeUrl: CDS.typeUrl,
+      versionInfo: "2",
+      nonce: "c",
+      resources: [wrapped("x", 1000)],
+    });
+    assertMatch(sent.at(-1)!.errorDetail?.message ?? "", /no body and is not a heartbeat/);
+  } finally {
+    mux.stop();
+  }
 });
