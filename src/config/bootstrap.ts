@@ -42,6 +42,8 @@ const XDS_RESOURCES = new Set([
   "envoy.extensions.transport_sockets.tls.v3.Secret",
   "envoy.service.runtime.v3.Runtime",
   "envoy.config.core.v3.TypedExtensionConfig",
+  // The wrapper a state-of-the-world resource comes in for its TTL.
+  "envoy.service.discovery.v3.Resource",
 ]);
 
 /** Where the bootstrap comes from (Envoy's `-c` and `--config-yaml`). */
@@ -60,6 +62,7 @@ export interface LoadResult {
 
 const BOOTSTRAP = "envoy.config.bootstrap.v3.Bootstrap";
 const DISCOVERY_RESPONSE = "envoy.service.discovery.v3.DiscoveryResponse";
+const RESOURCE_WRAPPER = "type.googleapis.com/envoy.service.discovery.v3.Resource";
 
 /** One parsed text plus what its walk found. */
 interface Part {
@@ -339,7 +342,12 @@ function discoveryResponseFromJson(json: JsonValue): DiscoveryResponse {
     registry,
   });
   if (!Array.isArray(resources)) return response;
-  response.resources = resources.map((r) => {
+  response.resources = resources.map((wrapper) => {
+    // A resource wrapped in a `Resource` (for a TTL, which files and REST do not honour) is
+    // read as the resource itself; one with no body stays wrapped, for the decoder to refuse.
+    const w = wrapper as JsonObject;
+    const inner = w["@type"] === RESOURCE_WRAPPER ? w.resource : undefined;
+    const r = inner && typeof inner === "object" && !Array.isArray(inner) ? inner : wrapper;
     const { "@type": typeUrl, ...body } = r as JsonObject;
     // Well-known types have their own JSON inside an Any (`value`): left to the Any's reader.
     if (typeof typeUrl !== "string" || typeUrl.includes("/google.protobuf.")) {

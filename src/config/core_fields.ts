@@ -54,6 +54,9 @@ export const CORE_MESSAGE_FIELDS: FieldTable = {
       "type_url",
       "nonce",
     ],
+    // A resource wrapped for its TTL (resource-in-sotw): unwrapped; a file or REST response
+    // has no TTL to honour, so `ttl` is ignored there, as Envoy does.
+    "envoy.service.discovery.v3.Resource": ["name", "version", "resource", "ttl"],
   },
 };
 

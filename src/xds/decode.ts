@@ -14,6 +14,7 @@ import type { ConfigIssue } from "../config/errors.ts";
 import type { ExtensionRegistry } from "../config/extensions.ts";
 import { checkDiscoveryResources } from "../config/semantic.ts";
 import { position } from "../config/source.ts";
+import { RESOURCE_WRAPPER } from "./protocol_state.ts";
 import type { ResourceType } from "./resource_types.ts";
 
 /** A decoded resource and the name it is known by (a load assignment's cluster_name). */
@@ -95,6 +96,13 @@ export function decodeResponseText(
   }
   const messages: Message[] = [];
   response.resources.forEach((any, i) => {
+    if (any.typeUrl === RESOURCE_WRAPPER) {
+      issues.push(at(
+        `resources[${i}]`,
+        "a Resource with no body (a TTL heartbeat) means something only over gRPC",
+      ));
+      return;
+    }
     if (any.typeUrl !== type.typeUrl) {
       issues.push(at(
         `resources[${i}]`,

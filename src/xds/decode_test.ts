@@ -119,3 +119,40 @@ Deno.test("load assignments are named by cluster_name", () => {
   assert(r.ok);
   assertEquals(r.update.resources[0].name, "svc");
 });
+
+Deno.test("a file's resources may come wrapped in a Resource (its TTL unused); one with no body is refused", () => {
+  const wrapped = (body: string) =>
+    `version_info: "1"
+resources:
+- "@type": type.googleapis.com/envoy.service.discovery.v3.Resource
+  name: a
+  ttl: 1s
+${body}`;
+  const ok = decodeResponseText(
+    wrapped(`  resource:
+    "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+    name: a
+    connect_timeout: -1s
+`),
+    "c.yaml",
+    CDS,
+    dc,
+  );
+  assert(!ok.ok);
+  assertEquals(ok.issues.map((i) => [i.path, i.line]), [[
+    "resources[0].resource.connect_timeout",
+    9,
+  ]]);
+  const good = decodeResponseText(
+    wrapped(
+      `  resource: { "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: a }\n`,
+    ),
+    "c.yaml",
+    CDS,
+    dc,
+  );
+  assertEquals(good.update?.resources.map((r) => r.name), ["a"]);
+  const heartbeat = decodeResponseText(wrapped(""), "c.yaml", CDS, dc);
+  assert(!heartbeat.ok);
+  assertMatch(formatIssue(heartbeat.issues[0]), /c\.yaml:3:3.*no body \(a TTL heartbeat\)/);
+});
