@@ -166,6 +166,11 @@ export class SotwMux {
     const wildcard = [...t.watches].some((w) => w.names.length === 0);
     const held = wildcard ? new Map<string, Any>() : t.held;
     t.ttls.batch(() => {
+      // What a wildcard type's new state leaves out is gone: its TTL with it.
+      if (wildcard && t.held.size > 0) {
+        const kept = new Set(names);
+        for (const name of t.held.keys()) if (!kept.has(name)) t.ttls.clear(name);
+      }
       names.forEach((name, i) => {
         held.set(name, bodies[i]);
         t.ttls.set(name, ttls[i]);
