@@ -147,6 +147,7 @@ Deno.test("delta TTL: a cluster and a listener expire unless heartbeated; EDS ke
       (s) => s["cluster.backend.update_empty"] > (before["cluster.backend.update_empty"] ?? 0),
     );
     assert(s["listener_manager.lds.update_success"] >= 3);
+    assertEquals(String(s["listener_manager.lds.version_text"]), "");
     // The expired assignment leaves the endpoints in place: traffic still flows.
     assertEquals(await get(url), "a");
 

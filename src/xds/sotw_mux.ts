@@ -163,6 +163,11 @@ export class SotwMux {
    * is its whole state, a named type's adds to what is held.
    */
   #hold(t: TypeState, names: string[], bodies: Any[], ttls: (number | undefined)[]): void {
+    // No TTL before or now (the common case): nothing to hold.
+    if (t.ttls.size === 0 && !ttls.some((ms) => ms !== undefined && ms > 0)) {
+      if (t.held.size > 0) t.held = new Map();
+      return;
+    }
     const wildcard = [...t.watches].some((w) => w.names.length === 0);
     const held = wildcard ? new Map<string, Any>() : t.held;
     t.ttls.batch(() => {
