@@ -104,7 +104,9 @@ export class DeltaMux {
     }
     const reply = t.state.onResponse(response, (update) => {
       // Only heartbeats (each at the version held, with no body): TTLs move, nothing to apply.
-      const heartbeats = update.added.length === 0 && update.removed.length === 0 &&
+      // Not for VHDS, whose bodiless resources answer on-demand aliases (as Envoy's).
+      const heartbeats = t.type.service !== "VHDS" && update.added.length === 0 &&
+        update.removed.length === 0 &&
         response.resources.length > 0 &&
         response.resources.every((r) =>
           r.resource === undefined && t.held.has(r.name) &&
