@@ -2,8 +2,9 @@
  * xDS resource TTLs against the grpc-js test control plane: a delta resource sent with a TTL
  * is removed when it passes (a cluster, a listener) unless heartbeats (no body, same version)
  * refresh it; an expired load assignment leaves the endpoints as they are (Envoy's EDS: an
- * empty update); over state of the world, an RTDS layer wrapped in a `Resource` with a TTL is
- * cleared when it passes, so the layer below shows through again.
+ * empty update); over state of the world, an RTDS layer and an ECDS filter config wrapped in
+ * `Resource`s live on heartbeats, then when their TTL passes the layer is cleared (the layer
+ * below shows through again) and the filter, with no default config, answers 500.
  */
 import { create } from "@bufbuild/protobuf";
 import { type Any, anyPack } from "@bufbuild/protobuf/wkt";
@@ -168,34 +169,69 @@ Deno.test("delta TTL: a cluster and a listener expire unless heartbeated; EDS ke
 });
 
 const RUNTIME = "type.googleapis.com/envoy.service.runtime.v3.Runtime";
+const ECDS = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
+const ROUTER = P + "envoy.extensions.filters.http.router.v3.Router";
 const RESOURCE = "type.googleapis.com/envoy.service.discovery.v3.Resource";
 
-/** A SotW heartbeat for Runtime `name`: its wrapper with no body and a 500 ms TTL. */
+/** A SotW heartbeat for resource `name`: its wrapper with no body and a 500 ms TTL. */
 const heartbeat = (name: string): Any =>
   anyPack(ResourceSchema, create(ResourceSchema, { name, ttl: { seconds: 0n, nanos: 5e8 } }));
 
-Deno.test("SotW TTL: an RTDS layer wrapped in a Resource lives on heartbeats, then is cleared", async () => {
-  const cp = new ControlPlane(
-    new Map<string, unknown[]>([[RUNTIME, [{
-      "@type": RESOURCE,
-      name: "rt",
-      ttl: "5s",
-      resource: { "@type": RUNTIME, name: "rt", layer: { "routing.to_a": 100 } },
-    }]]]),
-  );
-  await cp.start();
-  const yaml = adsBootstrap(cp.port)
-    .replace(/^ {2}cds_config.*\n {2}lds_config.*\n/m, "")
-    .replace(
-      /^dynamic_resources:/m,
-      `layered_runtime:
+/** `resource` wrapped in a `Resource` named `name` with a 5 s TTL. */
+const wrapped = (name: string, resource: unknown) => ({
+  "@type": RESOURCE,
+  name,
+  ttl: "5s",
+  resource,
+});
+
+/** An RTDS layer above a static one, and a listener whose router comes from ECDS (no default). */
+const runtimeAndEcds = `layered_runtime:
   layers:
   - name: base
     static_layer: { routing.to_a: 7 }
   - name: rtds
     rtds_layer: { name: rt, rtds_config: { ads: {}, resource_api_version: V3 } }
-dynamic_resources:`,
-    );
+dynamic_resources:`;
+const ecdsListener = `static_resources:
+  listeners:
+  - name: ecds
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": ${P}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ecds
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/" }
+                direct_response: { status: 200, body: { inline_string: "ok" } }
+          http_filters:
+          - name: router_ecds
+            config_discovery:
+              config_source: { ads: {}, resource_api_version: V3 }
+              type_urls: [${ROUTER}]`;
+
+Deno.test("SotW TTL: an RTDS layer and an ECDS filter config wrapped in Resources live on heartbeats; when the TTL passes the layer is cleared and the filter has no config", async () => {
+  const cp = new ControlPlane(
+    new Map<string, unknown[]>([
+      [RUNTIME, [wrapped("rt", { "@type": RUNTIME, name: "rt", layer: { "routing.to_a": 100 } })]],
+      [ECDS, [wrapped("router_ecds", {
+        "@type": ECDS,
+        name: "router_ecds",
+        typed_config: { "@type": ROUTER },
+      })]],
+    ]),
+  );
+  await cp.start();
+  const yaml = adsBootstrap(cp.port)
+    .replace(/^ {2}cds_config.*\n {2}lds_config.*\n/m, "")
+    .replace(/^dynamic_resources:/m, runtimeAndEcds)
+    .replace(/^static_resources:/m, ecdsListener);
   let beat: ReturnType<typeof setInterval> | undefined;
   let p: Proxy | undefined;
   try {
@@ -204,19 +240,30 @@ dynamic_resources:`,
       const r = await curl([`http://127.0.0.1:${p!.adminPort}/runtime`]);
       return JSON.parse(r.out).entries["routing.to_a"].final_value;
     };
+    const url = `http://127.0.0.1:${p.port("ecds")}/`;
     assertEquals(await value(), "100");
-    // Heartbeats at the control plane's version ("1") bring the TTL down to 500 ms and keep
-    // the layer for twice that.
-    beat = setInterval(
-      () => cp.sendSotw({ versionInfo: "1", typeUrl: RUNTIME, resources: [heartbeat("rt")] }),
-      100,
-    );
+    assertEquals((await curl([url])).out, "ok");
+    // Heartbeats at the control plane's version ("1") bring the TTLs down to 500 ms and keep
+    // both for twice that.
+    beat = setInterval(() => {
+      cp.sendSotw({ versionInfo: "1", typeUrl: RUNTIME, resources: [heartbeat("rt")] });
+      cp.sendSotw({ versionInfo: "1", typeUrl: ECDS, resources: [heartbeat("router_ecds")] });
+    }, 100);
     await new Promise((r) => setTimeout(r, 1000));
     assertEquals(await value(), "100");
+    assertEquals((await curl([url])).out, "ok");
     clearInterval(beat);
-    // The TTL passes: the layer is cleared (an update, version ""), the base layer shows.
-    await adminStatsWhen(p.adminPort, (s) => s["runtime.update_success"] >= 2);
+    // The TTLs pass: each is an update (version ""); the base layer shows; the filter has no
+    // config (no default): 500, NFCF.
+    await adminStatsWhen(p.adminPort, (s) =>
+      s["runtime.update_success"] >= 2 &&
+      s["extension_config_discovery.http_filter.router_ecds.update_success"] >= 2);
     assertEquals(await value(), "7");
+    for (;;) {
+      // The removal reaches the worker by message, just after the main thread.
+      if ((await curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", url])).out === "500") break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
     assert(cp.requests.every((r) => r.errorDetail === undefined));
   } finally {
     clearInterval(beat);
