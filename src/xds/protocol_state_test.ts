@@ -1,6 +1,14 @@
-import { assertEquals, assertMatch } from "../testing/assert.ts";
-import type { Any } from "@bufbuild/protobuf/wkt";
-import { DeltaState, NACK_CODE, SotwState } from "./protocol_state.ts";
+import { create } from "@bufbuild/protobuf";
+import { type Any, anyPack } from "@bufbuild/protobuf/wkt";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
+import { ResourceSchema } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+import {
+  DeltaState,
+  NACK_CODE,
+  RESOURCE_WRAPPER,
+  type SotwResource,
+  SotwState,
+} from "./protocol_state.ts";
 import { CDS, EDS, LDS } from "./resource_types.ts";
 
 const any = (typeUrl: string): Any => ({ typeUrl, value: new Uint8Array() }) as Any;
@@ -38,6 +46,47 @@ Deno.test("SotW: a resource of another type is NACKed without applying anything"
   );
   assertEquals(applied, false);
   assertMatch(nack.errorDetail!.message, /does not match the message-wide type URL/);
+});
+
+Deno.test("SotW: Resource wrappers are unwrapped with their name and TTL; a bad one is NACKed", () => {
+  const s = new SotwState(CDS.typeUrl);
+  const wrap = (name: string, inner?: Any) =>
+    anyPack(
+      ResourceSchema,
+      create(ResourceSchema, {
+        name,
+        ttl: { seconds: 1n, nanos: 5e8 },
+        ...(inner ? { resource: inner } : {}),
+      }),
+    );
+  let got: readonly SotwResource[] = [];
+  const ack = s.onResponse({
+    typeUrl: CDS.typeUrl,
+    versionInfo: "1",
+    nonce: "a",
+    resources: [wrap("x", any(CDS.typeUrl)), wrap("y"), any(CDS.typeUrl)],
+  }, (r) => got = r);
+  assertEquals(ack.errorDetail, undefined);
+  assertEquals(got.map((r) => [r.name, r.ttlMs, r.resource?.typeUrl]), [
+    ["x", 1500, CDS.typeUrl],
+    ["y", 1500, undefined],
+    [undefined, undefined, CDS.typeUrl],
+  ]);
+  const other = s.onResponse({
+    typeUrl: CDS.typeUrl,
+    versionInfo: "2",
+    nonce: "b",
+    resources: [wrap("x", any(LDS.typeUrl))],
+  }, () => {});
+  assertMatch(other.errorDetail!.message, /does not match the message-wide type URL/);
+  const garbled = s.onResponse({
+    typeUrl: CDS.typeUrl,
+    versionInfo: "3",
+    nonce: "c",
+    resources: [{ ...any(RESOURCE_WRAPPER), value: new Uint8Array([0xff]) } as Any],
+  }, () => {});
+  assert(garbled.errorDetail !== undefined);
+  assertEquals(s.versionInfo, "1");
 });
 
 Deno.test("SotW: names are sent sorted; a new stream clears the nonce, keeps the version", () => {
