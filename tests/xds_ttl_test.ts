@@ -255,9 +255,11 @@ Deno.test("SotW TTL: an RTDS layer and an ECDS filter config wrapped in Resource
     clearInterval(beat);
     // The TTLs pass: each is an update (version ""); the base layer shows; the filter has no
     // config (no default): 500, NFCF.
-    await adminStatsWhen(p.adminPort, (s) =>
+    const s = await adminStatsWhen(p.adminPort, (s) =>
       s["runtime.update_success"] >= 2 &&
       s["extension_config_discovery.http_filter.router_ecds.update_success"] >= 2);
+    // A removal is no empty update (Envoy's delta callbacks do not count it).
+    assertEquals(s["runtime.update_empty"], 0);
     assertEquals(await value(), "7");
     for (;;) {
       // The removal reaches the worker by message, just after the main thread.

@@ -113,7 +113,9 @@ export abstract class SubscriptionBase implements Subscription {
       this.#rejected((e as Error).message, update);
       return (e as Error).message;
     }
-    if (update.resources.length === 0) this.stats.updateEmpty.inc();
+    // A removal (delta, or a TTL passing) is no empty update: Envoy's delta callbacks do not
+    // count it (EDS counts its own, xds_manager.ts).
+    if (update.resources.length === 0 && !update.removed?.length) this.stats.updateEmpty.inc();
     this.stats.accepted(update.versionInfo, performance.now() - start);
     this.#settleInit();
     log.debug(

@@ -730,14 +730,18 @@ export class XdsManager {
     serviceName: string,
     state: EdsState,
   ): Subscription {
+    const stats = new SubscriptionStats(this.#store, `cluster.${cluster.info.statName}`);
     return createSubscription(
       edsConfig,
       EDS,
-      new SubscriptionStats(this.#store, `cluster.${cluster.info.statName}`),
+      stats,
       this.#decode,
       {
         onConfigUpdate: (u) => {
           if (u.resources.length === 0) {
+            // A removal (delta, or the TTL passing) keeps the endpoints and counts as an
+            // empty update, as Envoy's EdsClusterImpl.
+            if (u.removed?.length) stats.updateEmpty.inc();
             cluster.edsInitialized();
             return;
           }
