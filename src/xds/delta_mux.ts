@@ -18,6 +18,7 @@ import { type DecodeContext, decodeResponseText, rejectedUpdate } from "./decode
 import { type DeltaRequest, type DeltaResponse, DeltaState } from "./protocol_state.ts";
 import type { ResourceType } from "./resource_types.ts";
 import type { MuxWatch } from "./sotw_mux.ts";
+import { watchWants } from "./xdstp.ts";
 
 const log = getLogger("config");
 
@@ -112,7 +113,7 @@ export class DeltaMux {
       for (const w of t.watches) {
         const names = w.names;
         const wanted = (name: string) =>
-          names.includes(name) ||
+          watchWants(names, name) ||
           namespaced && names.includes(name.slice(0, Math.max(0, name.lastIndexOf("/"))));
         const own = names.length === 0 || !result.update ? result : {
           ...result,

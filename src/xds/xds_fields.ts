@@ -11,7 +11,9 @@ export const XDS_FIELDS: FieldTable = {
   implemented: {
     "envoy.config.bootstrap.v3.Bootstrap.DynamicResources": [
       "lds_config",
+      "lds_resources_locator",
       "cds_config",
+      "cds_resources_locator",
       "ads_config",
     ],
     "envoy.config.core.v3.ConfigSource": [
@@ -21,7 +23,9 @@ export const XDS_FIELDS: FieldTable = {
       "ads",
       "initial_fetch_timeout",
       "resource_api_version",
+      "authorities",
     ],
+    "xds.core.v3.Authority": ["name"],
     "envoy.config.core.v3.PathConfigSource": ["path", "watched_directory"],
     "envoy.config.core.v3.WatchedDirectory": ["path"],
     "envoy.config.core.v3.ApiConfigSource": [

@@ -12,13 +12,16 @@
  *
  * @module
  */
-import { equals, type JsonObject, type Message } from "@bufbuild/protobuf";
+import { create, equals, type JsonObject, type Message } from "@bufbuild/protobuf";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
 import {
   type Cluster as ClusterConfig,
   ClusterSchema,
 } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
-import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import {
+  type ConfigSource,
+  ConfigSourceSchema,
+} from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import type { ClusterLoadAssignment } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.ts";
 import {
   type Listener,
@@ -45,7 +48,12 @@ import { RouteTable } from "../router/route_table.ts";
 import { Cluster, type ClusterDeps } from "../upstream/cluster.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import { parseCluster } from "../upstream/cluster_info.ts";
-import { createSubscription, type SubscriptionEnv } from "./config_source.ts";
+import {
+  createCollectionSubscription,
+  createSingletonSubscription,
+  createSubscription,
+  type SubscriptionEnv,
+} from "./config_source.ts";
 import { filterChainOnlyChange, removedFilterChains } from "./listener_update.ts";
 import { type GrpcSubscription, GrpcXds } from "./grpc_subscription.ts";
 import type { DecodeContext, DecodedUpdate } from "./decode.ts";
@@ -348,6 +356,12 @@ export class XdsManager {
     this.#env = {
       node: deps.node,
       grpc: this.#grpc,
+      xdstp: {
+        configSources: deps.bootstrap.configSources,
+        ...(deps.bootstrap.defaultConfigSource
+          ? { defaultConfigSource: deps.bootstrap.defaultConfigSource }
+          : {}),
+      },
       hostOf: (name) => {
         checkCluster(name);
         return () => {
@@ -432,21 +446,19 @@ export class XdsManager {
       );
     }
     const d = this.#deps.bootstrap.dynamicResources;
-    if (d?.ldsConfig) this.#initTargets.add("lds");
-    if (d?.cdsConfig) {
+    if (d?.ldsConfig || d?.ldsResourcesLocator) this.#initTargets.add("lds");
+    if (d?.cdsConfig || d?.cdsResourcesLocator) {
       this.#initTargets.add("cds");
-      this.#cds = createSubscription(
-        d.cdsConfig,
-        CDS,
-        new SubscriptionStats(this.#store, "cluster_manager.cds"),
-        this.#decode,
-        this.#callbacks("cds", (u) => this.#onCds(u), this.#clusterErrors, (m) => {
-          const c = m as ClusterConfig;
-          const cur = this.#warmingClusters.get(c.name) ?? this.#clusters.get(c.name);
-          return cur !== undefined && equals(ClusterSchema, cur.config, c);
-        }),
-        this.#env,
-      );
+      const stats = new SubscriptionStats(this.#store, "cluster_manager.cds");
+      const callbacks = this.#callbacks("cds", (u) => this.#onCds(u), this.#clusterErrors, (m) => {
+        const c = m as ClusterConfig;
+        const cur = this.#warmingClusters.get(c.name) ?? this.#clusters.get(c.name);
+        return cur !== undefined && equals(ClusterSchema, cur.config, c);
+      });
+      const cs = d.cdsConfig ?? create(ConfigSourceSchema);
+      this.#cds = d.cdsResourcesLocator
+        ? createCollectionSubscription(d.cdsResourcesLocator, cs, CDS, stats, callbacks, this.#env)
+        : createSubscription(cs, CDS, stats, this.#decode, callbacks, this.#env);
       this.#cds.start();
     }
     this.#maybeStartLds();
@@ -491,22 +503,21 @@ export class XdsManager {
 
   /** LDS starts once CDS and the clusters of its first update are initialized, as in Envoy. */
   #maybeStartLds(): void {
-    const ldsConfig = this.#deps.bootstrap.dynamicResources?.ldsConfig;
-    if (this.#ldsStarted || !ldsConfig || this.#stopped) return;
+    const d = this.#deps.bootstrap.dynamicResources;
+    const locator = d?.ldsResourcesLocator;
+    if (this.#ldsStarted || !d?.ldsConfig && !locator || this.#stopped) return;
     for (const t of this.#initTargets) if (t === "cds" || t.startsWith("cluster:")) return;
     this.#ldsStarted = true;
-    this.#lds = createSubscription(
-      ldsConfig,
-      LDS,
-      new SubscriptionStats(this.#store, "listener_manager.lds"),
-      this.#decode,
-      this.#callbacks("lds", (u) => this.#onLds(u), this.#listenerErrors, (m) => {
-        const l = m as Listener;
-        const cur = this.#warmingListeners.get(l.name) ?? this.#listeners.get(l.name);
-        return cur !== undefined && equals(ListenerSchema, cur.config, l);
-      }),
-      this.#env,
-    );
+    const stats = new SubscriptionStats(this.#store, "listener_manager.lds");
+    const callbacks = this.#callbacks("lds", (u) => this.#onLds(u), this.#listenerErrors, (m) => {
+      const l = m as Listener;
+      const cur = this.#warmingListeners.get(l.name) ?? this.#listeners.get(l.name);
+      return cur !== undefined && equals(ListenerSchema, cur.config, l);
+    });
+    const cs = d.ldsConfig ?? create(ConfigSourceSchema);
+    this.#lds = locator
+      ? createCollectionSubscription(locator, cs, LDS, stats, callbacks, this.#env)
+      : createSubscription(cs, LDS, stats, this.#decode, callbacks, this.#env);
     this.#lds.start();
   }
 
@@ -730,7 +741,8 @@ export class XdsManager {
     serviceName: string,
     state: EdsState,
   ): Subscription {
-    return createSubscription(
+    return createSingletonSubscription(
+      serviceName,
       edsConfig,
       EDS,
       new SubscriptionStats(this.#store, `cluster.${cluster.info.statName}`),
@@ -764,7 +776,6 @@ export class XdsManager {
         onConfigUpdateFailed: () => cluster.edsInitialized(),
       },
       this.#env,
-      [serviceName],
     );
   }
 
@@ -800,7 +811,8 @@ export class XdsManager {
     const scope = this.#store.scope(`http.${ref.statPrefix}.rds.${ref.name}`);
     const configReload = scope.counter("config_reload");
     const configReloadTime = scope.gauge("config_reload_time_ms", "NeverImport");
-    return createSubscription(
+    return createSingletonSubscription(
+      ref.name,
       ref.configSource,
       RDS,
       new SubscriptionStats(this.#store, `http.${ref.statPrefix}.rds.${ref.name}`),
@@ -856,7 +868,6 @@ export class XdsManager {
         },
       },
       this.#env,
-      [ref.name],
     );
   }
 

@@ -201,10 +201,21 @@ export function globCollectionOf(name: string): string | undefined {
  * Whether a watch of `names` (in normal form) wants resource `name`: by name, by its normal
  * form, or as a member of a glob collection watched (as Envoy's WatchMap).
  */
-export function watchWants(names: ReadonlySet<string>, name: string): boolean {
-  if (names.has(name)) return true;
+export function watchWants(names: readonly string[], name: string): boolean {
+  if (names.includes(name)) return true;
   if (!isXdstp(name)) return false;
-  if (names.has(normalName(name))) return true;
+  if (names.includes(normalName(name))) return true;
   const glob = globCollectionOf(name);
-  return glob !== undefined && names.has(glob);
+  return glob !== undefined && names.includes(glob);
+}
+
+/** Why `name` (a resource name) cannot be used: an `xdstp:` name that does not decode. */
+export function xdstpNameProblem(name: string): string | undefined {
+  if (!isXdstp(name)) return undefined;
+  try {
+    decodeXdstpName(name);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
