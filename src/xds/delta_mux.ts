@@ -110,6 +110,10 @@ export class DeltaMux {
       const result = decodeResponseText(text, `${t.type.service} response`, t.type, this.decode);
       const errors: string[] = [];
       const namespaced = t.type.namespaced === true;
+      // A watch wants a resource by the name the response gave it (as Envoy's watch map: an
+      // xdstp:// glob collection's members are named there); the decoded resources are in
+      // the order held.
+      const heldNames = [...next.keys()];
       for (const w of t.watches) {
         const names = w.names;
         const wanted = (name: string) =>
@@ -119,7 +123,7 @@ export class DeltaMux {
           ...result,
           update: {
             ...result.update,
-            resources: result.update.resources.filter((r) => wanted(r.name)),
+            resources: result.update.resources.filter((_, i) => wanted(heldNames[i])),
           },
         } as typeof result;
         const error = w.deliver(own);
