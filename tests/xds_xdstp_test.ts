@@ -5,10 +5,11 @@
  * xdstp name of an authority the bootstrap's `config_sources` serve (state of the world, on
  * that source's own ADS stream, under Envoy's singleton guard), subscribed in normal form
  * (sorted context parameters); the listener's RDS name is an xdstp name of an authority no
- * config source serves, fetched from its own config source (ADS).
+ * config source serves, fetched from its own config source (ADS); a listener's scoped routes
+ * are the glob collection of its `srds_resources_locator`.
  */
-import { assert, assertEquals } from "../src/testing/assert.ts";
-import { Proxy, staticCluster, upstream } from "./proxy.ts";
+import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
+import { Proxy, rawExchange, staticCluster, upstream } from "./proxy.ts";
 import {
   CLUSTER,
   cluster,
@@ -19,6 +20,7 @@ import {
   H2,
   LISTENER,
   listener,
+  P,
   ROUTE,
   route,
 } from "./xds_control_plane.ts";
@@ -54,13 +56,54 @@ ${staticCluster("xds", port, H2).replace(/^/gm, "  ")}
 `;
 }
 
+const SCOPE = P + "envoy.config.route.v3.ScopedRouteConfiguration";
+const SCOPES = `${CP}/envoy.config.route.v3.ScopedRouteConfiguration/*`;
+const SCOPED = `${CP}/envoy.config.listener.v3.Listener/edge/scoped`;
+
+/** Listener `SCOPED`: scoped routes keyed by `x-scope`, the scopes the collection `SCOPES`. */
+function scopedListener() {
+  const filter = listener.filter_chains[0].filters[0];
+  const { rds: _, ...hcm } = filter.typed_config;
+  const typed_config = {
+    ...hcm,
+    stat_prefix: "scoped",
+    scoped_routes: {
+      name: "scopes",
+      scope_key_builder: { fragments: [{ header_value_extractor: { name: "x-scope" } }] },
+      rds_config_source: { ads: {} },
+      scoped_rds: { scoped_rds_config_source: { ads: {} }, srds_resources_locator: SCOPES },
+    },
+  };
+  return { ...listener, name: SCOPED, filter_chains: [{ filters: [{ ...filter, typed_config }] }] };
+}
+
+/** Scope `name` for key `key`, answering `body`. */
+function scope(name: string, key: string, body: string) {
+  return {
+    "@type": SCOPE,
+    name,
+    key: { fragments: [{ string_key: key }] },
+    route_configuration: {
+      name: `rc_${key}`,
+      virtual_hosts: [{
+        name: "all",
+        domains: ["*"],
+        routes: [{
+          match: { prefix: "/" },
+          direct_response: { status: 200, body: { inline_string: body } },
+        }],
+      }],
+    },
+  };
+}
+
 /** `listener` renamed `name` on a port of its own, its routes from RDS `ROUTE_NAME`. */
 function edgeListener(name: string) {
   const json = JSON.stringify(listener).replace('"local_route"', JSON.stringify(ROUTE_NAME));
   return { ...JSON.parse(json), name };
 }
 
-Deno.test("xdstp: LDS and CDS glob collections over delta ADS; EDS by authority, RDS by xdstp name", async () => {
+Deno.test("xdstp: LDS, CDS and SRDS glob collections over delta ADS; EDS by authority, RDS by xdstp name", async () => {
   const a = upstream(() => new Response("a"));
   const cp = new ControlPlane(
     new Map<string, unknown[]>([
@@ -76,6 +119,11 @@ Deno.test("xdstp: LDS and CDS glob collections over delta ADS; EDS by authority,
       [LISTENER, [
         edgeListener(EDGE),
         edgeListener(`${CP}/envoy.config.listener.v3.Listener/x/l2`),
+        scopedListener(),
+      ]],
+      [SCOPE, [
+        scope(`${CP}/envoy.config.route.v3.ScopedRouteConfiguration/s1`, "k", "S"),
+        scope("xdstp://other/envoy.config.route.v3.ScopedRouteConfiguration/s2", "k2", "X"),
       ]],
       [ROUTE, [{
         ...route,
@@ -105,6 +153,18 @@ Deno.test("xdstp: LDS and CDS glob collections over delta ADS; EDS by authority,
     const eds = await cp.waitRequest((r) => r.typeUrl === ENDPOINT);
     assertEquals(eds.resourceNames, [EDS_NAME.replace("?b=2&a=1", "?a=1&b=2")]);
     assert(!cp.deltaRequests.some((r) => r.typeUrl === ENDPOINT));
+
+    // Scoped routes: the scopes of the SRDS collection only.
+    const scopedPort = await p.addedPort(SCOPED);
+    const scoped = (key: string) =>
+      rawExchange(
+        scopedPort,
+        `GET / HTTP/1.1\r\nhost: x\r\nx-scope: ${key}\r\nconnection: close\r\n\r\n`,
+      );
+    assertMatch(await scoped("k"), /^HTTP\/1\.1 200[^]*\r\n\r\nS$/);
+    assertMatch(await scoped("k2"), /^HTTP\/1\.1 404/);
+    const srds = await cp.waitDelta((r) => r.typeUrl === SCOPE);
+    assertEquals(srds.resourceNamesSubscribe, [SCOPES]);
 
     const listeners = await get(`http://127.0.0.1:${p.adminPort}/listeners`);
     assert(listeners.includes("edge/l1") && !listeners.includes("x/l2"), listeners);

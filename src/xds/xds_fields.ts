@@ -74,6 +74,7 @@ export const XDS_FIELDS: FieldTable = {
     ],
     "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRds": [
       "scoped_rds_config_source",
+      "srds_resources_locator",
     ],
     "envoy.config.route.v3.ScopedRouteConfiguration": [
       "name",
@@ -88,12 +89,9 @@ export const XDS_FIELDS: FieldTable = {
       "route_config_name",
     ],
   },
-  // Checked with their own message (scoped_routes.ts, scoped_route_provider.ts): on_demand
-  // scopes serve over SRDS and are refused in scoped_route_configurations_list.
+  // Checked with their own message (scoped_routes.ts): on_demand scopes serve over SRDS and
+  // are refused in scoped_route_configurations_list.
   checked: {
     "envoy.config.route.v3.ScopedRouteConfiguration": ["on_demand"],
-    "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRds": [
-      "srds_resources_locator",
-    ],
   },
 };

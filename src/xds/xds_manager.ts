@@ -211,6 +211,8 @@ export interface SrdsRef {
   /** Where the scopes' route configurations come from (RDS). */
   rdsConfigSource: ConfigSource;
   statPrefix: string;
+  /** `srds_resources_locator`: the scopes are the glob collection it names. */
+  locator?: string;
 }
 
 /** The HCMs of `l` whose scoped routes come from SRDS. */
@@ -233,6 +235,7 @@ export function srdsRefs(l: Listener): SrdsRef[] {
         configSource: srds.value.scopedRdsConfigSource,
         rdsConfigSource: spec.value.rdsConfigSource,
         statPrefix: hcm!.statPrefix,
+        ...(srds.value.srdsResourcesLocator ? { locator: srds.value.srdsResourcesLocator } : {}),
       });
     }
   }
@@ -882,61 +885,65 @@ export class XdsManager {
     const prefix = `http.${ref.statPrefix}.scoped_rds.${ref.name}`;
     const configReload = this.#store.counter(`${prefix}.config_reload`);
     try {
-      state.subscription = createSubscription(
-        ref.configSource,
-        SRDS,
-        new SubscriptionStats(this.#store, prefix),
-        this.#decode,
-        {
-          onConfigUpdate: (u) => {
-            const scopes = u.resources.map((r) => r.message as ScopedRouteConfiguration);
-            checkScopes(scopes, true);
-            for (const s of scopes) {
-              if (s.routeConfiguration) this.#checkRoutes(s.routeConfiguration, cm);
-            }
-            const same = state.current !== undefined &&
-              state.current.config.length === scopes.length &&
-              state.current.config.every((s, i) =>
-                equals(ScopedRouteConfigurationSchema, s, scopes[i])
-              );
-            state.current = { config: scopes, versionInfo: u.versionInfo, lastUpdated: new Date() };
-            state.error = undefined;
-            // Ready once the scopes' route configurations arrived, as Envoy's SRDS init.
-            const awaiting = new Set<string>();
-            for (const s of scopes) {
-              if (!s.routeConfigurationName) continue;
-              // An on-demand scope's route configuration loads when a request needs it
-              // (demandScopedRoutes), unless another scope or listener asked for it already.
-              if (s.onDemand && !this.#routes.has(s.routeConfigurationName)) continue;
-              const route = this.#route({
-                name: s.routeConfigurationName,
-                configSource: ref.rdsConfigSource,
-                statPrefix: ref.statPrefix,
-              });
-              if (!route.ready) awaiting.add(route.name);
-            }
-            if (!same) {
-              for (const s of scopes) preUnpack(s);
-              this.#post({ scopes: [{ name: ref.name, scopes }] });
-              configReload.inc();
-            }
-            if (awaiting.size === 0) this.#srdsReady(ref.name);
-            else state.awaiting = awaiting;
-          },
-          onConfigUpdateFailed: (_reason, details, failed) => {
-            if (failed) {
-              state.error = {
-                failedConfiguration: failed.resources[0]?.message,
-                lastUpdateAttempt: new Date(),
-                details,
-                versionInfo: failed.versionInfo,
-              };
-            }
-            this.#srdsReady(ref.name);
-          },
+      const stats = new SubscriptionStats(this.#store, prefix);
+      const callbacks: SubscriptionCallbacks = {
+        onConfigUpdate: (u) => {
+          const scopes = u.resources.map((r) => r.message as ScopedRouteConfiguration);
+          checkScopes(scopes, true);
+          for (const s of scopes) {
+            if (s.routeConfiguration) this.#checkRoutes(s.routeConfiguration, cm);
+          }
+          const same = state.current !== undefined &&
+            state.current.config.length === scopes.length &&
+            state.current.config.every((s, i) =>
+              equals(ScopedRouteConfigurationSchema, s, scopes[i])
+            );
+          state.current = { config: scopes, versionInfo: u.versionInfo, lastUpdated: new Date() };
+          state.error = undefined;
+          // Ready once the scopes' route configurations arrived, as Envoy's SRDS init.
+          const awaiting = new Set<string>();
+          for (const s of scopes) {
+            if (!s.routeConfigurationName) continue;
+            // An on-demand scope's route configuration loads when a request needs it
+            // (demandScopedRoutes), unless another scope or listener asked for it already.
+            if (s.onDemand && !this.#routes.has(s.routeConfigurationName)) continue;
+            const route = this.#route({
+              name: s.routeConfigurationName,
+              configSource: ref.rdsConfigSource,
+              statPrefix: ref.statPrefix,
+            });
+            if (!route.ready) awaiting.add(route.name);
+          }
+          if (!same) {
+            for (const s of scopes) preUnpack(s);
+            this.#post({ scopes: [{ name: ref.name, scopes }] });
+            configReload.inc();
+          }
+          if (awaiting.size === 0) this.#srdsReady(ref.name);
+          else state.awaiting = awaiting;
         },
-        this.#env,
-      );
+        onConfigUpdateFailed: (_reason, details, failed) => {
+          if (failed) {
+            state.error = {
+              failedConfiguration: failed.resources[0]?.message,
+              lastUpdateAttempt: new Date(),
+              details,
+              versionInfo: failed.versionInfo,
+            };
+          }
+          this.#srdsReady(ref.name);
+        },
+      };
+      state.subscription = ref.locator
+        ? createCollectionSubscription(
+          ref.locator,
+          ref.configSource,
+          SRDS,
+          stats,
+          callbacks,
+          this.#env,
+        )
+        : createSubscription(ref.configSource, SRDS, stats, this.#decode, callbacks, this.#env);
     } catch (e) {
       log.error(`SRDS '${ref.name}': ${(e as Error).message}`);
       state.ready = true;
