@@ -168,6 +168,13 @@ Deno.test("xdstp: LDS, CDS and SRDS glob collections over delta ADS; EDS by auth
 
     const listeners = await get(`http://127.0.0.1:${p.adminPort}/listeners`);
     assert(listeners.includes("edge/l1") && !listeners.includes("x/l2"), listeners);
+    // A member removed from the collection goes.
+    cp.push(LISTENER, cp.resources.get(LISTENER)!.slice(0, 2), [SCOPED]);
+    for (let i = 0;; i++) {
+      if (!(await get(`http://127.0.0.1:${p.adminPort}/listeners`)).includes("edge/scoped")) break;
+      assert(i < 500, "the removed listener stays");
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const clusters = await get(`http://127.0.0.1:${p.adminPort}/clusters`);
     assert(clusters.includes("/backend") && !clusters.includes("skip"), "cluster skip applied");
   } finally {

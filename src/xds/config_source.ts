@@ -4,8 +4,11 @@
  * deprecated `path`), REST polling (`api_config_source` REST), gRPC streams
  * (`api_config_source` GRPC and DELTA_GRPC over an `envoy_grpc` cluster) and ADS (`ads: {}`
  * over the bootstrap's `ads_config`; `google_grpc` is served the same way, to its
- * `target_uri`). Refused with a clear message (issue 13): AGGREGATED_GRPC /
- * AGGREGATED_DELTA_GRPC api types, `self`.
+ * `target_uri`). `xdstp://` names as Envoy takes them: glob collections (the
+ * `*_resources_locator` fields) over ADS or a DELTA_GRPC stream, and singleton names over the
+ * ADS stream of their authority's bootstrap `config_sources` entry (or the
+ * `default_config_source`), where AGGREGATED_GRPC / AGGREGATED_DELTA_GRPC api types serve.
+ * Refused with a clear message (issue 13): those api types elsewhere, `self`.
  *
  * @module
  */
