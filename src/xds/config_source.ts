@@ -265,10 +265,11 @@ export function authoritySourceProblems(
 const AGGREGATED = new Set([5, 6]);
 
 /**
- * What is wrong with fetching the glob collection `locator` of `type` (the bootstrap's
- * `lds_resources_locator`, `cds_resources_locator`) from `cs` (`lds_config`, `cds_config`), as
- * Envoy's collection subscriptions: an `xdstp:` locator of the type, over ADS or a DELTA_GRPC
- * stream. `field` is "locator" or "config" (the source; its own field follows).
+ * What is wrong with fetching the glob collection `locator` of `type` (`lds_resources_locator`
+ * with `lds_config`, `cds_resources_locator` with `cds_config`, `srds_resources_locator` with
+ * `scoped_rds_config_source`) as Envoy's collection subscriptions: an `xdstp:` locator of the
+ * type, over ADS or a DELTA_GRPC stream. Each problem is `of` the locator or the config source
+ * (`field` then relative to it).
  */
 export function collectionProblems(
   locator: string,
@@ -290,7 +291,12 @@ export function collectionProblems(
     }];
   }
   if (decoded.scheme !== "xdstp") {
-    return [{ of: "locator", field: "", message: "Unsupported code path", unsupported: false }];
+    return [{
+      of: "locator",
+      field: "",
+      message: "an http: collection locator is not supported by Envoy (Unsupported code path)",
+      unsupported: false,
+    }];
   }
   const typeName = type.typeUrl.slice(type.typeUrl.indexOf("/") + 1);
   if (decoded.resourceType !== typeName) {
@@ -315,7 +321,12 @@ export function collectionProblems(
   if (cs && spec?.case === "apiConfigSource") {
     if (spec.value.apiType === 3) {
       for (const p of configSourceProblems(cs, type)) out.push({ ...p, of: "config" });
-    } else if (!AGGREGATED.has(spec.value.apiType)) {
+    } else if (AGGREGATED.has(spec.value.apiType)) {
+      // The bootstrap's ADS carries it: the api type is right here, the rest is checked.
+      for (const p of configSourceProblems(cs, type)) {
+        if (p.field !== "api_config_source.api_type") out.push({ ...p, of: "config" });
+      }
+    } else {
       out.push({
         of: "config",
         field: "api_config_source.api_type",
