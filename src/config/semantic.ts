@@ -37,11 +37,16 @@ import { checkLayeredRuntime } from "../runtime/loader.ts";
 import { checkStatsConfig } from "../stats/flush_config.ts";
 import { checkOverloadManager } from "../server/overload_manager.ts";
 import { pathSegments, position } from "./source.ts";
-import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import type {
+  ApiConfigSource,
+  ConfigSource,
+} from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import { clusterSockets, listenerSockets, sdsRefs } from "../xds/sds_provider.ts";
 import { dynamicHcmProblem, ecdsRefs } from "../xds/ecds_provider.ts";
 import { ecdsSourceProblems } from "../xds/ecds_config.ts";
 import {
+  authoritySourceProblems,
+  collectionProblems,
   configSourceProblems,
   grpcApiConfigSourceProblems,
   grpcClusterName,
@@ -583,7 +588,6 @@ function checkDynamicResources(b: Bootstrap, r: Reporter) {
     });
   }
   if (!d?.adsConfig) checkAdsUses(b, r);
-  if (!d) return;
   const statics = new Map((b.staticResources?.clusters ?? []).map((c) => [c.name, c]));
   const check = (cs: ConfigSource | undefined, type: ResourceType, path: string) => {
     if (!cs) return;
@@ -595,7 +599,7 @@ function checkDynamicResources(b: Bootstrap, r: Reporter) {
     }
     // A REST source polls a static cluster that is not itself discovered (EDS), as in Envoy.
     const spec = cs.configSourceSpecifier;
-    if (spec.case === "ads" && !d.adsConfig) {
+    if (spec.case === "ads" && !d?.adsConfig) {
       r.report(`${path}.ads`, "ADS must be configured to support an ADS config source");
     }
     const name = spec.case !== "apiConfigSource"
@@ -633,6 +637,32 @@ function checkDynamicResources(b: Bootstrap, r: Reporter) {
       );
     }
   };
+  /** A gRPC source's `envoy_grpc` cluster: static, not EDS, HTTP/2. */
+  const checkGrpcCluster = (api: ApiConfigSource, at: string) => {
+    const name = grpcClusterName(api);
+    const cluster = name !== undefined ? statics.get(name) : undefined;
+    const eds = cluster?.clusterDiscoveryType.case === "type" &&
+      cluster.clusterDiscoveryType.value === 3;
+    if (name !== undefined && (!cluster || eds)) {
+      r.report(
+        `${at}.grpc_services[0].envoy_grpc.cluster_name`,
+        `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
+          `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
+      );
+    } else checkGrpcH2(cluster, `${at}.grpc_services[0].envoy_grpc.cluster_name`);
+  };
+  // The xdstp:// config sources: an ADS stream each, for the names of their authorities.
+  const authoritySource = (cs: ConfigSource, path: string, isDefault: boolean) => {
+    const problems = authoritySourceProblems(cs, isDefault);
+    for (const p of problems) r.report(p.field ? `${path}.${p.field}` : path, p.message);
+    const spec = cs.configSourceSpecifier;
+    if (problems.length === 0 && spec.case === "apiConfigSource") {
+      checkGrpcCluster(spec.value, `${path}.api_config_source`);
+    }
+  };
+  b.configSources.forEach((cs, i) => authoritySource(cs, `config_sources[${i}]`, false));
+  if (b.defaultConfigSource) authoritySource(b.defaultConfigSource, "default_config_source", true);
+  if (!d) return;
   if (d.adsConfig) {
     const at = "dynamic_resources.ads_config";
     const problems = grpcApiConfigSourceProblems(d.adsConfig, "");
@@ -641,20 +671,37 @@ function checkDynamicResources(b: Bootstrap, r: Reporter) {
       if (p.unsupported) r.unsupported(where, `${at}: ${p.message}`);
       else r.report(where, p.message);
     }
-    const name = grpcClusterName(d.adsConfig);
-    const cluster = name !== undefined ? statics.get(name) : undefined;
-    const eds = cluster?.clusterDiscoveryType.case === "type" &&
-      cluster.clusterDiscoveryType.value === 3;
-    if (problems.length === 0 && name !== undefined && (!cluster || eds)) {
-      r.report(
-        `${at}.grpc_services[0].envoy_grpc.cluster_name`,
-        `envoy::config::core::v3::ApiConfigSource must have a statically defined non-EDS ` +
-          `cluster: '${name}' does not exist, was added via api, or is an EDS cluster`,
-      );
-    } else checkGrpcH2(cluster, `${at}.grpc_services[0].envoy_grpc.cluster_name`);
+    if (problems.length === 0) checkGrpcCluster(d.adsConfig, at);
   }
-  check(d.ldsConfig, LDS, "dynamic_resources.lds_config");
-  check(d.cdsConfig, CDS, "dynamic_resources.cds_config");
+  const collection = (locator: string, field: string, type: ResourceType, cs: string) => {
+    const config = type === LDS ? d.ldsConfig : d.cdsConfig;
+    const problems = collectionProblems(locator, config, type);
+    for (const p of problems) {
+      const base = p.of === "locator" ? `dynamic_resources.${field}` : `dynamic_resources.${cs}`;
+      const where = p.field ? `${base}.${p.field}` : base;
+      if (p.unsupported) r.unsupported(where, `${base}: ${p.message}`);
+      else r.report(where, p.message);
+    }
+    const spec = config?.configSourceSpecifier;
+    if (problems.length > 0 || !spec) return;
+    // Over ADS unless a DELTA_GRPC stream of its own (AGGREGATED_* api types mean the ADS).
+    if (spec.case === "ads" || spec.case === "apiConfigSource" && spec.value.apiType !== 3) {
+      if (!d.adsConfig) {
+        r.report(
+          `dynamic_resources.${cs}`,
+          "ADS must be configured to support an ADS config source",
+        );
+      }
+    } else if (spec.case === "apiConfigSource") {
+      checkGrpcCluster(spec.value, `dynamic_resources.${cs}.api_config_source`);
+    }
+  };
+  if (d.ldsResourcesLocator) {
+    collection(d.ldsResourcesLocator, "lds_resources_locator", LDS, "lds_config");
+  } else check(d.ldsConfig, LDS, "dynamic_resources.lds_config");
+  if (d.cdsResourcesLocator) {
+    collection(d.cdsResourcesLocator, "cds_resources_locator", CDS, "cds_config");
+  } else check(d.cdsConfig, CDS, "dynamic_resources.cds_config");
 }
 
 const WATCHDOG = "envoy.config.bootstrap.v3.Watchdog";

@@ -255,3 +255,101 @@ static_resources:
   assertEquals(google.length, 1);
   assertMatch(google[0], /google_grpc target_uri 'no-port' must be host:port/);
 });
+
+Deno.test("xdstp: collection locators, authority config sources and xdstp names, refused as Envoy refuses them", () => {
+  const cluster = `static_resources:
+  clusters:
+  - name: xds
+    load_assignment: { cluster_name: xds, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 1 } } } }] }] }
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: { http2_protocol_options: {} }
+`;
+  const grpc = "grpc_services: [{ envoy_grpc: { cluster_name: xds } }]";
+  const dynamic = (lds: string, cds: string) =>
+    `dynamic_resources:
+  ads_config: { api_type: DELTA_GRPC, ${grpc} }
+  lds_config: ${lds}
+  lds_resources_locator: xdstp://cp/envoy.config.listener.v3.Listener/edge/*
+  cds_config: { ads: {} }
+  cds_resources_locator: ${cds}
+${cluster}`;
+  const L = "xdstp://cp/envoy.config.cluster.v3.Cluster/*";
+  assertEquals(load(dynamic("{ ads: {} }", L)), []);
+  assertEquals(load(dynamic(`{ api_config_source: { api_type: DELTA_GRPC, ${grpc} } }`, L)), []);
+  assertEquals(load(dynamic(`{ api_config_source: { api_type: AGGREGATED_DELTA_GRPC } }`, L)), []);
+  const wrongType = load(dynamic("{ ads: {} }", "xdstp://cp/envoy.config.listener.v3.Listener/*"));
+  assertEquals(wrongType.length, 1);
+  assertMatch(
+    wrongType[0],
+    /dynamic_resources\.cds_resources_locator: xdstp:\/\/ type does not match envoy\.config\.cluster\.v3\.Cluster in /,
+  );
+  const sotw = load(dynamic(`{ api_config_source: { api_type: GRPC, ${grpc} } }`, L));
+  assertEquals(sotw.length, 1);
+  assertMatch(
+    sotw[0],
+    /lds_config\.api_config_source\.api_type: Unknown xdstp:\/\/ transport API type/,
+  );
+  assertMatch(
+    load(dynamic("{ path: /x }", L))[0],
+    /lds_config: Missing or not supported config source/,
+  );
+  assertMatch(
+    load(dynamic("{ ads: {} }", `"${L}#entry=x"`))[0],
+    /cds_resources_locator.*not supported/,
+  );
+  assertMatch(load(dynamic("{ ads: {} }", "file:///x"))[0], /cds_resources_locator.*not supported/);
+
+  // config_sources: ADS streams for their authorities; default_config_source needs none.
+  const sources = (extra: string) =>
+    `config_sources:
+- authorities: [{ name: a.test }, { name: b.test }]
+  api_config_source: { api_type: AGGREGATED_GRPC, ${grpc} }
+default_config_source:
+  api_config_source: { api_type: AGGREGATED_DELTA_GRPC, ${grpc} }
+${extra}${cluster}`;
+  assertEquals(load(sources("")), []);
+  const bad = load(`config_sources:
+- api_config_source: { api_type: GRPC, ${grpc} }
+- authorities: [{ name: a }, { name: a }]
+  api_config_source: { api_type: AGGREGATED_GRPC, ${grpc} }
+- authorities: [{ name: c }]
+  api_config_source: { api_type: AGGREGATED_GRPC, grpc_services: [{ envoy_grpc: { cluster_name: nope } }] }
+default_config_source: { ads: {} }
+${cluster}`);
+  assertEquals(bad.length, 5);
+  assertMatch(
+    bad[0],
+    /config_sources\[0\]\.authorities: xdstp-based non-default config source must have at least one authority/,
+  );
+  assertMatch(
+    bad[1],
+    /config_sources\[0\]\.api_config_source\.api_type: xdstp-based config source authority only supports AGGREGATED_GRPC/,
+  );
+  assertMatch(bad[2], /config_sources\[1\]\.authorities\[1\]\.name: .*configured more than once/);
+  assertMatch(
+    bad[3],
+    /config_sources\[2\]\.api_config_source\.grpc_services\[0\]\.envoy_grpc\.cluster_name: .*'nope'/,
+  );
+  assertMatch(bad[4], /default_config_source: Only api_config_source type/);
+  // authorities elsewhere are not used by Envoy's singleton subscriptions: refused.
+  const elsewhere = load(`dynamic_resources:
+  ads_config: { api_type: GRPC, ${grpc} }
+  cds_config: { ads: {}, authorities: [{ name: a }] }
+${cluster}`);
+  assertEquals(elsewhere.length, 1);
+  assertMatch(
+    elsewhere[0],
+    /cds_config\.authorities: unsupported: .*authorities are only used in the bootstrap/,
+  );
+  // An xdstp:// EDS service name or RDS route configuration name must decode.
+  const eds = load(`dynamic_resources:
+  ads_config: { api_type: GRPC, ${grpc} }
+${cluster}  - name: e
+    type: EDS
+    eds_cluster_config: { eds_config: { ads: {} }, service_name: "xdstp://cp" }
+`);
+  assertEquals(eds.length, 1);
+  assertMatch(eds[0], /eds_cluster_config\.service_name: Resource type missing/);
+});

@@ -22,6 +22,8 @@ export const BOOTSTRAP_FIELDS: FieldTable = {
       "admin",
       "stats_server_version_override",
       "overload_manager",
+      "config_sources",
+      "default_config_source",
     ],
     "envoy.config.bootstrap.v3.Bootstrap.StaticResources": ["listeners", "clusters", "secrets"],
     // local_cluster_name drives zone aware routing; its other fields are not implemented.

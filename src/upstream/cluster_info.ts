@@ -38,6 +38,7 @@ import {
 } from "../extensions/transport_sockets/proxy_protocol/upstream_proxy_protocol.ts";
 import { durationMs } from "../common/duration.ts";
 import { configSourceProblems } from "../xds/config_source.ts";
+import { xdstpNameProblem } from "../xds/xdstp.ts";
 import { EDS } from "../xds/resource_types.ts";
 import type { Http2Options } from "../http/http2/connection.ts";
 import { resolveHttp2Options } from "../http/http2/http2_options.ts";
@@ -369,6 +370,8 @@ function edsProblems(config: ClusterConfig, problems: string[]): void {
   for (const p of configSourceProblems(eds, EDS)) {
     problems.push(`eds_cluster_config.eds_config${p.field ? `.${p.field}` : ""}: ${p.message}`);
   }
+  const bad = xdstpNameProblem(config.edsClusterConfig!.serviceName);
+  if (bad) problems.push(`eds_cluster_config.service_name: ${bad}`);
 }
 
 /**

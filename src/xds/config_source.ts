@@ -4,8 +4,11 @@
  * deprecated `path`), REST polling (`api_config_source` REST), gRPC streams
  * (`api_config_source` GRPC and DELTA_GRPC over an `envoy_grpc` cluster) and ADS (`ads: {}`
  * over the bootstrap's `ads_config`; `google_grpc` is served the same way, to its
- * `target_uri`). Refused with a clear message (issue 13): AGGREGATED_GRPC /
- * AGGREGATED_DELTA_GRPC api types, `self`.
+ * `target_uri`). `xdstp://` names as Envoy takes them: glob collections (the
+ * `*_resources_locator` fields) over ADS or a DELTA_GRPC stream, and singleton names over the
+ * ADS stream of their authority's bootstrap `config_sources` entry (or the
+ * `default_config_source`), where AGGREGATED_GRPC / AGGREGATED_DELTA_GRPC api types serve.
+ * Refused with a clear message (issue 13): those api types elsewhere, `self`.
  *
  * @module
  */
@@ -25,6 +28,8 @@ import { type FilesystemSource, FilesystemSubscription } from "./filesystem_subs
 import type { ResourceType } from "./resource_types.ts";
 import type { Subscription, SubscriptionCallbacks } from "./subscription.ts";
 import type { SubscriptionStats } from "./subscription_stats.ts";
+import { runtimeSnapshot } from "../runtime/runtime.ts";
+import { decodeXdstpLocator, decodeXdstpName, isXdstp, normalName } from "./xdstp.ts";
 
 /** Envoy's `api_config_source.request_timeout` when unset. */
 const DEFAULT_REST_REQUEST_TIMEOUT_MS = 1000;
@@ -58,10 +63,22 @@ export interface ConfigSourceProblem {
 export function grpcApiConfigSourceProblems(
   api: ApiConfigSource,
   at: string,
+  /** An xdstp authority's source: AGGREGATED_GRPC and AGGREGATED_DELTA_GRPC instead. */
+  aggregated = false,
 ): ConfigSourceProblem[] {
   const out: ConfigSourceProblem[] = [];
   const name = API_TYPES[api.apiType] ?? String(api.apiType);
-  if (name !== "GRPC" && name !== "DELTA_GRPC") {
+  if (aggregated) {
+    if (name !== "AGGREGATED_GRPC" && name !== "AGGREGATED_DELTA_GRPC") {
+      out.push({
+        field: `${at}.api_type`,
+        message: "xdstp-based config source authority only supports AGGREGATED_GRPC and " +
+          "AGGREGATED_DELTA_GRPC types.",
+        unsupported: false,
+      });
+      return out;
+    }
+  } else if (name !== "GRPC" && name !== "DELTA_GRPC") {
     out.push({
       field: `${at}.api_type`,
       message: name === "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE"
@@ -122,6 +139,14 @@ export function configSourceProblems(
     out.push({
       field: "",
       message: `${type.service} (${type.typeUrl}) is not supported yet (issue 13)`,
+      unsupported: true,
+    });
+  }
+  if (cs.authorities.length > 0) {
+    out.push({
+      field: "authorities",
+      message: "authorities are only used in the bootstrap's config_sources and " +
+        "default_config_source (issue 13)",
       unsupported: true,
     });
   }
@@ -188,6 +213,182 @@ export function configSourceProblems(
   return out;
 }
 
+/**
+ * What is wrong with a bootstrap `config_sources` entry (`isDefault`: the
+ * `default_config_source`): each is an ADS stream of its own for the `xdstp://` names of its
+ * authorities, with Envoy's checks.
+ */
+export function authoritySourceProblems(
+  cs: ConfigSource,
+  isDefault: boolean,
+): ConfigSourceProblem[] {
+  const spec = cs.configSourceSpecifier;
+  if (spec.case !== "apiConfigSource") {
+    return [{
+      field: "",
+      message: "Only api_config_source type is currently supported for xdstp-based config sources.",
+      unsupported: false,
+    }];
+  }
+  const out: ConfigSourceProblem[] = [];
+  if (!isDefault && cs.authorities.length === 0) {
+    out.push({
+      field: "authorities",
+      message: "xdstp-based non-default config source must have at least one authority.",
+      unsupported: false,
+    });
+  }
+  const seen = new Set<string>();
+  cs.authorities.forEach((a, i) => {
+    if (seen.has(a.name)) {
+      out.push({
+        field: `authorities[${i}].name`,
+        message: `xdstp-based config source authority ${a.name} is configured more than once ` +
+          "in an xdstp-based config source.",
+        unsupported: false,
+      });
+    }
+    seen.add(a.name);
+  });
+  if (cs.resourceApiVersion === 1 || spec.value.transportApiVersion === 1) {
+    out.push({
+      field: "api_config_source.transport_api_version",
+      message: "the V2 xDS transport is no longer supported: use V3",
+      unsupported: false,
+    });
+  }
+  out.push(...grpcApiConfigSourceProblems(spec.value, "api_config_source", true));
+  return out;
+}
+
+/** `ApiConfigSource.ApiType` values that mean the bootstrap's ADS for a collection. */
+const AGGREGATED = new Set([5, 6]);
+
+/**
+ * What is wrong with fetching the glob collection `locator` of `type` (`lds_resources_locator`
+ * with `lds_config`, `cds_resources_locator` with `cds_config`, `srds_resources_locator` with
+ * `scoped_rds_config_source`) as Envoy's collection subscriptions: an `xdstp:` locator of the
+ * type, over ADS or a DELTA_GRPC stream. Each problem is `of` the locator or the config source
+ * (`field` then relative to it).
+ */
+export function collectionProblems(
+  locator: string,
+  cs: ConfigSource | undefined,
+  type: ResourceType,
+): (ConfigSourceProblem & { of: "locator" | "config" })[] {
+  let decoded;
+  try {
+    decoded = decodeXdstpLocator(locator);
+  } catch (e) {
+    return [{ of: "locator", field: "", message: (e as Error).message, unsupported: false }];
+  }
+  if (decoded.scheme === "file") {
+    return [{
+      of: "locator",
+      field: "",
+      message: "file:// collection locators are not supported yet (issue 13)",
+      unsupported: true,
+    }];
+  }
+  if (decoded.scheme !== "xdstp") {
+    return [{
+      of: "locator",
+      field: "",
+      message: "an http: collection locator is not supported by Envoy (Unsupported code path)",
+      unsupported: false,
+    }];
+  }
+  const typeName = type.typeUrl.slice(type.typeUrl.indexOf("/") + 1);
+  if (decoded.resourceType !== typeName) {
+    return [{
+      of: "locator",
+      field: "",
+      message: `xdstp:// type does not match ${typeName} in ${locator}`,
+      unsupported: false,
+    }];
+  }
+  if (decoded.directives.length > 0) {
+    return [{
+      of: "locator",
+      field: "",
+      message: `directives (#${decoded.directives.join(",")}) in a collection locator are not ` +
+        "supported yet (issue 13)",
+      unsupported: true,
+    }];
+  }
+  const spec = cs?.configSourceSpecifier;
+  const out: (ConfigSourceProblem & { of: "locator" | "config" })[] = [];
+  if (cs && spec?.case === "apiConfigSource") {
+    if (spec.value.apiType === 3) {
+      for (const p of configSourceProblems(cs, type)) out.push({ ...p, of: "config" });
+    } else if (AGGREGATED.has(spec.value.apiType)) {
+      // The bootstrap's ADS carries it: the api type is right here, the rest is checked.
+      for (const p of configSourceProblems(cs, type)) {
+        if (p.field !== "api_config_source.api_type") out.push({ ...p, of: "config" });
+      }
+    } else {
+      out.push({
+        of: "config",
+        field: "api_config_source.api_type",
+        message: `Unknown xdstp:// transport API type in ${API_TYPES[spec.value.apiType]}`,
+        unsupported: false,
+      });
+    }
+  } else if (cs && spec?.case === "ads") {
+    for (const p of configSourceProblems(cs, type)) out.push({ ...p, of: "config" });
+  } else {
+    out.push({
+      of: "config",
+      field: "",
+      message: "Missing or not supported config source specifier in " +
+        "envoy::config::core::v3::ConfigSource for a collection. Only ADS and gRPC in " +
+        "delta-xDS mode are supported.",
+      unsupported: false,
+    });
+  }
+  return out;
+}
+
+/** Whether a collection's config source takes it over the bootstrap's ADS. */
+function overAds(cs: ConfigSource): boolean {
+  const spec = cs.configSourceSpecifier;
+  return spec.case === "ads" ||
+    spec.case === "apiConfigSource" && AGGREGATED.has(spec.value.apiType);
+}
+
+/** The bootstrap's `xdstp://` config sources. */
+export interface XdstpSources {
+  /** `config_sources`: each serves the names of its `authorities`. */
+  configSources: readonly ConfigSource[];
+  /** `default_config_source`: the names of any other authority. */
+  defaultConfigSource?: ConfigSource;
+}
+
+/**
+ * Envoy's runtime guard (false by default) under which an `xdstp://` name of a singleton
+ * resource (EDS `service_name`, RDS `route_config_name`) is fetched from the config source of
+ * its authority rather than from the config source that names it.
+ */
+export const XDSTP_SINGLETONS =
+  "envoy.reloadable_features.xdstp_based_config_singleton_subscriptions";
+
+/**
+ * The bootstrap config source serving `xdstp://` name `name` (its authority's in
+ * `config_sources`, else `default_config_source`), when the runtime guard is on; undefined to
+ * use the referring config source.
+ */
+export function authoritySourceOf(
+  name: string,
+  sources: XdstpSources | undefined,
+): ConfigSource | undefined {
+  if (!sources || !isXdstp(name) || !runtimeSnapshot().getBoolean(XDSTP_SINGLETONS, false)) {
+    return undefined;
+  }
+  const { authority } = decodeXdstpName(name);
+  return sources.configSources.find((cs) => cs.authorities.some((a) => a.name === authority)) ??
+    sources.defaultConfigSource;
+}
+
 /** The file and watched directory of a filesystem config source. */
 export function filesystemSource(cs: ConfigSource): FilesystemSource | undefined {
   const spec = cs.configSourceSpecifier;
@@ -213,6 +414,68 @@ export interface SubscriptionEnv {
   hostOf(name: string): () => { address: string; port: number } | undefined;
   /** The gRPC streams (ADS and per-type). */
   grpc?: GrpcXds;
+  /** The bootstrap's `config_sources` and `default_config_source`. */
+  xdstp?: XdstpSources;
+}
+
+/**
+ * The subscription to singleton resource `name` of `type` referred to with config source
+ * `cs`: over the ADS stream of the name's authority when it is an `xdstp://` name the
+ * bootstrap's config sources serve (see {@linkcode authoritySourceOf}), else from `cs`.
+ */
+export function createSingletonSubscription(
+  name: string,
+  cs: ConfigSource,
+  type: ResourceType,
+  stats: SubscriptionStats,
+  decode: DecodeContext,
+  callbacks: SubscriptionCallbacks,
+  env: SubscriptionEnv,
+): Subscription {
+  const source = authoritySourceOf(name, env.xdstp);
+  if (!source) return createSubscription(cs, type, stats, decode, callbacks, env, [name]);
+  if (!env.grpc) throw new Error(`${type.service}: no gRPC xDS client`);
+  return env.grpc.subscription(
+    env.grpc.authority(source),
+    [name],
+    type,
+    stats,
+    callbacks,
+    initialFetchTimeoutMs(source),
+    `over xdstp authority ${decodeXdstpName(name).authority || "(default)"}`,
+  );
+}
+
+/**
+ * The subscription to the glob collection `locator` of `type` from `cs` (validated with
+ * {@linkcode collectionProblems}): over the bootstrap's ADS stream, or a DELTA_GRPC stream of
+ * its own.
+ */
+export function createCollectionSubscription(
+  locator: string,
+  cs: ConfigSource,
+  type: ResourceType,
+  stats: SubscriptionStats,
+  callbacks: SubscriptionCallbacks,
+  env: SubscriptionEnv,
+): Subscription {
+  const problem = collectionProblems(locator, cs, type)[0];
+  if (problem) throw new Error(problem.message);
+  if (!env.grpc) throw new Error(`${type.service}: no gRPC xDS client`);
+  const spec = cs.configSourceSpecifier;
+  const ads = overAds(cs);
+  const stream = ads || spec.case !== "apiConfigSource"
+    ? env.grpc.ads()
+    : env.grpc.perType(spec.value, type);
+  return env.grpc.subscription(
+    stream,
+    [normalName(locator)],
+    type,
+    stats,
+    callbacks,
+    initialFetchTimeoutMs(cs),
+    `collection ${locator} ${ads ? "over ADS" : "over gRPC"}`,
+  );
 }
 
 /**

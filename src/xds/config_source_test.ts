@@ -4,7 +4,14 @@ import {
   type ConfigSource,
   ConfigSourceSchema,
 } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
-import { configSourceProblems, filesystemSource, initialFetchTimeoutMs } from "./config_source.ts";
+import {
+  authoritySourceOf,
+  configSourceProblems,
+  filesystemSource,
+  initialFetchTimeoutMs,
+  XDSTP_SINGLETONS,
+} from "./config_source.ts";
+import { runtimeSnapshot, setRuntimeSnapshot } from "../runtime/runtime.ts";
 import { CDS, RESOURCE_TYPES } from "./resource_types.ts";
 
 const source = (init: Parameters<typeof create<typeof ConfigSourceSchema>>[1]): ConfigSource =>
@@ -73,4 +80,26 @@ Deno.test("resource types not applied yet are refused for any source", () => {
   const leds = RESOURCE_TYPES.get("type.googleapis.com/envoy.config.endpoint.v3.LbEndpoint")!;
   const cs = source({ configSourceSpecifier: { case: "path", value: "/x" } });
   assertMatch(configSourceProblems(cs, leds)[0].message, /LEDS .* is not supported yet/);
+});
+
+Deno.test("xdstp singleton names take their authority's config source under Envoy's runtime guard", () => {
+  const a = source({ authorities: [{ name: "a.test" }] });
+  const fallback = source({});
+  const sources = { configSources: [a], defaultConfigSource: fallback };
+  const name = (authority: string) =>
+    `xdstp://${authority}/envoy.config.endpoint.v3.ClusterLoadAssignment/x`;
+  // Off by default, as in Envoy: the referring config source serves.
+  assertEquals(authoritySourceOf(name("a.test"), sources), undefined);
+  const before = runtimeSnapshot();
+  setRuntimeSnapshot({
+    layers: [{ name: "t", entries: { [XDSTP_SINGLETONS]: { raw: "true", bool: true } } }],
+  });
+  try {
+    assertEquals(authoritySourceOf(name("a.test"), sources), a);
+    assertEquals(authoritySourceOf(name("b.test"), sources), fallback);
+    assertEquals(authoritySourceOf(name("b.test"), { configSources: [a] }), undefined);
+    assertEquals(authoritySourceOf("plain", sources), undefined);
+  } finally {
+    setRuntimeSnapshot(before);
+  }
 });

@@ -20,6 +20,7 @@ import { type DeltaRequest, type DeltaResponse, DeltaState } from "./protocol_st
 import type { ResourceType } from "./resource_types.ts";
 import type { MuxWatch } from "./sotw_mux.ts";
 import { ResourceTtls } from "./ttl.ts";
+import { watchWants } from "./xdstp.ts";
 
 const log = getLogger("config");
 
@@ -35,9 +36,13 @@ interface TypeState {
   ttls: ResourceTtls;
 }
 
-/** Whether a watch of `names` wants resource `name` (or its namespace, for VHDS aliases). */
+/**
+ * Whether a watch of `names` wants resource `name` (as the response named it: an xdstp://
+ * glob collection's members are named there, as in Envoy's watch map), or its namespace, for
+ * VHDS aliases.
+ */
 function wants(names: readonly string[], name: string, namespaced: boolean): boolean {
-  return names.includes(name) ||
+  return watchWants(names, name) ||
     namespaced && names.includes(name.slice(0, Math.max(0, name.lastIndexOf("/"))));
 }
 
@@ -193,6 +198,8 @@ export class DeltaMux {
     const result = decodeResponseText(text, `${t.type.service} response`, t.type, this.decode);
     const errors: string[] = [];
     const namespaced = t.type.namespaced === true;
+    // The decoded resources are in the order held: each is wanted by the name held.
+    const heldNames = [...held.keys()];
     for (const w of watches) {
       const names = w.names;
       const own = !result.update ? result : {
@@ -201,7 +208,7 @@ export class DeltaMux {
           ...result.update,
           resources: names.length === 0
             ? result.update.resources
-            : result.update.resources.filter((r) => wants(names, r.name, namespaced)),
+            : result.update.resources.filter((_, i) => wants(names, heldNames[i], namespaced)),
           removed: names.length === 0
             ? removed
             : removed.filter((n) => wants(names, n, namespaced)),

@@ -8,7 +8,10 @@
  * @module
  */
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { ApiConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import type {
+  ApiConfigSource,
+  ConfigSource,
+} from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import { AggregatedDiscoveryService } from "../../proto/gen/envoy/service/discovery/v3/ads_pb.ts";
 import { ClusterDiscoveryService } from "../../proto/gen/envoy/service/cluster/v3/cds_pb.ts";
 import { ListenerDiscoveryService } from "../../proto/gen/envoy/service/listener/v3/lds_pb.ts";
@@ -44,12 +47,15 @@ import { requestLimiter } from "./rate_limit.ts";
 import type { ResourceType } from "./resource_types.ts";
 import { SubscriptionBase, type SubscriptionCallbacks } from "./subscription.ts";
 import type { SubscriptionStats } from "./subscription_stats.ts";
+import { normalName } from "./xdstp.ts";
 
 const log = getLogger("config");
 
 /** `ApiConfigSource.ApiType` values of the gRPC transports. */
 export const API_GRPC = 2;
 export const API_DELTA_GRPC = 3;
+/** `AGGREGATED_DELTA_GRPC`: an xdstp authority's delta ADS stream. */
+const API_AGGREGATED_DELTA_GRPC = 6;
 
 type AnyStream = SotwGrpcStream | DeltaGrpcStream;
 
@@ -67,6 +73,8 @@ export class GrpcSubscription extends SubscriptionBase implements StreamListener
     where: string,
   ) {
     super(type, stats, callbacks, initialFetchTimeoutMs, where);
+    // The mux compares xdstp:// names in their normal form, as Envoy's watch map does.
+    this.names = names.map(normalName);
   }
 
   protected begin(): void {
@@ -89,7 +97,7 @@ export class GrpcSubscription extends SubscriptionBase implements StreamListener
    * watch subscribes to what the old one lacked before the old one goes.
    */
   setNames(names: readonly string[]): void {
-    this.names = [...names];
+    this.names = names.map(normalName);
     if (!this.#unwatch) return;
     const old = this.#unwatch;
     this.#unwatch = this.stream.mux.watch(this.type, {
@@ -124,6 +132,8 @@ export interface GrpcXdsDeps extends ClusterHttpDeps {
 /** The gRPC xDS streams of a server: the ADS stream, and per-type streams. */
 export class GrpcXds {
   #ads: AnyStream | undefined;
+  /** The ADS streams of the bootstrap's xdstp config sources. */
+  readonly #authorities = new Map<ConfigSource, AnyStream>();
   readonly #streams = new Set<AnyStream>();
   readonly #stats: ControlPlaneStats;
 
@@ -161,7 +171,7 @@ export class GrpcXds {
   ): AnyStream {
     const d = this.deps;
     const limiter = requestLimiter(api.rateLimitSettings);
-    const s = api.apiType === API_DELTA_GRPC
+    const s = api.apiType === API_DELTA_GRPC || api.apiType === API_AGGREGATED_DELTA_GRPC
       ? new DeltaGrpcStream(name, delta, d.decode, d.node, this.#stats, undefined, limiter)
       : new SotwGrpcStream(
         name,
@@ -219,6 +229,33 @@ export class GrpcXds {
       calls.delta,
     );
     return this.#ads;
+  }
+
+  /**
+   * The ADS stream of an xdstp config source (a bootstrap `config_sources` entry or the
+   * `default_config_source`: AGGREGATED_GRPC or AGGREGATED_DELTA_GRPC), opened by its first
+   * subscription.
+   */
+  authority(cs: ConfigSource): AnyStream {
+    let s = this.#authorities.get(cs);
+    if (s) return s;
+    const spec = cs.configSourceSpecifier;
+    if (spec.case !== "apiConfigSource") {
+      throw new Error(
+        "Only api_config_source type is currently supported for xdstp-based config sources.",
+      );
+    }
+    const { client, cluster } = this.#client(AggregatedDiscoveryService, spec.value);
+    const calls = adsCalls(client);
+    const names = cs.authorities.map((a) => a.name).join(",") || "default";
+    s = this.#stream(
+      spec.value,
+      `StreamAggregatedResources xdstp ${names} (${cluster})`,
+      calls.sotw,
+      calls.delta,
+    );
+    this.#authorities.set(cs, s);
+    return s;
   }
 
   /** A stream of its own for `type` from `api` (GRPC or DELTA_GRPC). */
@@ -297,5 +334,6 @@ export class GrpcXds {
     for (const s of this.#streams) s.stop();
     this.#streams.clear();
     this.#ads = undefined;
+    this.#authorities.clear();
   }
 }

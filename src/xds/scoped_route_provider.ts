@@ -19,7 +19,7 @@ import {
   ScopeKeyBuilder,
   type ScopeTable,
 } from "../router/scoped_routes.ts";
-import { configSourceProblems } from "./config_source.ts";
+import { collectionProblems, configSourceProblems } from "./config_source.ts";
 import { RDS, SRDS } from "./resource_types.ts";
 import type { RouteConfigProviders } from "./route_config_provider.ts";
 
@@ -41,9 +41,13 @@ export function scopedRoutesProblems(sr: ScopedRoutes): ScopedRoutesProblem[] {
   } catch (e) {
     report((e as Error).message, "scope_key_builder");
   }
+  const locator = sr.configSpecifier.case === "scopedRds"
+    ? sr.configSpecifier.value.srdsResourcesLocator
+    : "";
   const sources = [
     { cs: sr.rdsConfigSource, type: RDS, field: "rds_config_source" },
-    ...(sr.configSpecifier.case === "scopedRds"
+    // A glob collection's source is checked with the collection (below).
+    ...(sr.configSpecifier.case === "scopedRds" && !locator
       ? [{
         cs: sr.configSpecifier.value.scopedRdsConfigSource,
         type: SRDS,
@@ -57,8 +61,13 @@ export function scopedRoutesProblems(sr: ScopedRoutes): ScopedRoutesProblem[] {
     }
   }
   const spec = sr.configSpecifier;
-  if (spec.case === "scopedRds" && spec.value.srdsResourcesLocator) {
-    report("srds_resources_locator is not supported", "scoped_rds.srds_resources_locator", true);
+  if (spec.case === "scopedRds" && locator) {
+    for (const p of collectionProblems(locator, spec.value.scopedRdsConfigSource, SRDS)) {
+      const base = p.of === "locator"
+        ? "scoped_rds.srds_resources_locator"
+        : "scoped_rds.scoped_rds_config_source";
+      report(p.message, p.field ? `${base}.${p.field}` : base, p.unsupported);
+    }
   }
   if (spec.case === "scopedRouteConfigurationsList") {
     const scopes = spec.value.scopedRouteConfigurations;

@@ -46,13 +46,21 @@ Deno.test("scopedRoutesProblems: what Envoy rejects, what denvoy refuses", () =>
   const locator = scopedRoutes({
     scoped_rds: {
       scoped_rds_config_source: { ads: {}, resource_api_version: "V3" },
-      srds_resources_locator: "xdstp://x/y",
+      srds_resources_locator: "xdstp://x/y/*",
     },
   });
   const p = scopedRoutesProblems(locator);
   assertEquals(p.map((x) => [x.field, x.unsupported]), [
-    ["scoped_rds.srds_resources_locator", true],
+    ["scoped_rds.srds_resources_locator", false],
   ]);
+  assertMatch(p[0].message, /xdstp:\/\/ type does not match .*ScopedRouteConfiguration in/);
+  const glob = scopedRoutes({
+    scoped_rds: {
+      scoped_rds_config_source: { api_config_source: { api_type: "AGGREGATED_DELTA_GRPC" } },
+      srds_resources_locator: "xdstp://x/envoy.config.route.v3.ScopedRouteConfiguration/*",
+    },
+  });
+  assertEquals(scopedRoutesProblems(glob), []);
 });
 
 Deno.test("ScopedRouteProviders: RDS tables follow their route configurations; SRDS replaces scopes", () => {

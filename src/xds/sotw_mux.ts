@@ -27,13 +27,17 @@ import {
 import { type SotwRequest, type SotwResponse, SotwState } from "./protocol_state.ts";
 import { RESOURCE_TYPES, type ResourceType } from "./resource_types.ts";
 import { ResourceTtls } from "./ttl.ts";
+import { watchWants } from "./xdstp.ts";
 
 const log = getLogger("config");
 
 /** A request as sent: the first one of a stream carries the node. */
 export type MuxRequest = SotwRequest & { node?: JsonObject };
 
-/** One subscription's share of a type: the names it wants (none: all) and its delivery. */
+/**
+ * One subscription's share of a type: the names it wants (none: all; `xdstp://` names in
+ * normal form, glob collections `.../*` included) and its delivery.
+ */
 export interface MuxWatch {
   readonly names: readonly string[];
   /** Gets the decoded update (its resources filtered to `names`); returns why it was refused. */
@@ -196,7 +200,7 @@ export class SotwMux {
     try {
       const result = this.#decode(t, [...t.held.values()], "", "");
       for (const w of t.watches) {
-        const removed = w.names.length === 0 ? names : names.filter((n) => w.names.includes(n));
+        const removed = w.names.length === 0 ? names : names.filter((n) => watchWants(w.names, n));
         if (removed.length === 0) continue;
         const mine = filtered(result, w.names);
         const error = w.deliver(mine.ok ? { ok: true, update: { ...mine.update, removed } } : mine);
@@ -259,7 +263,7 @@ function filtered(result: DecodeResult, names: readonly string[]): DecodeResult 
   if (names.length === 0 || !result.update) return result;
   const update = {
     ...result.update,
-    resources: result.update.resources.filter((r) => names.includes(r.name)),
+    resources: result.update.resources.filter((r) => watchWants(names, r.name)),
   };
   return result.ok ? { ok: true, update } : { ...result, update };
 }

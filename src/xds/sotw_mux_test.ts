@@ -185,3 +185,26 @@ Deno.test("SotW TTL: wrapped resources expire unless heartbeated; a wildcard wat
     mux.stop();
   }
 });
+
+Deno.test("xdstp names: a glob collection watch gets its members; names compare in normal form", () => {
+  const { mux } = setup();
+  const T = "envoy.config.cluster.v3.Cluster";
+  const got: string[][] = [];
+  const deliver = (
+    r: DecodeResult,
+  ) => (got.push(r.update!.resources.map((x) => x.name)), undefined);
+  mux.watch(CDS, { names: [`xdstp://cp/${T}/a/*`, `xdstp://cp/${T}/one?a=1&b=2`], deliver });
+  mux.onResponse({
+    typeUrl: CDS.typeUrl,
+    versionInfo: "1",
+    nonce: "n1",
+    resources: [
+      cluster(`xdstp://cp/${T}/a/x`),
+      cluster(`xdstp://cp/${T}/a/b/y`),
+      cluster(`xdstp://other/${T}/a/z`),
+      cluster(`xdstp://cp/${T}/one?b=2&a=1`),
+      cluster("plain"),
+    ],
+  });
+  assertEquals(got, [[`xdstp://cp/${T}/a/x`, `xdstp://cp/${T}/one?b=2&a=1`]]);
+});

@@ -11,7 +11,9 @@ export const XDS_FIELDS: FieldTable = {
   implemented: {
     "envoy.config.bootstrap.v3.Bootstrap.DynamicResources": [
       "lds_config",
+      "lds_resources_locator",
       "cds_config",
+      "cds_resources_locator",
       "ads_config",
     ],
     "envoy.config.core.v3.ConfigSource": [
@@ -21,7 +23,9 @@ export const XDS_FIELDS: FieldTable = {
       "ads",
       "initial_fetch_timeout",
       "resource_api_version",
+      "authorities",
     ],
+    "xds.core.v3.Authority": ["name"],
     "envoy.config.core.v3.PathConfigSource": ["path", "watched_directory"],
     "envoy.config.core.v3.WatchedDirectory": ["path"],
     "envoy.config.core.v3.ApiConfigSource": [
@@ -70,6 +74,7 @@ export const XDS_FIELDS: FieldTable = {
     ],
     "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRds": [
       "scoped_rds_config_source",
+      "srds_resources_locator",
     ],
     "envoy.config.route.v3.ScopedRouteConfiguration": [
       "name",
@@ -84,12 +89,9 @@ export const XDS_FIELDS: FieldTable = {
       "route_config_name",
     ],
   },
-  // Checked with their own message (scoped_routes.ts, scoped_route_provider.ts): on_demand
-  // scopes serve over SRDS and are refused in scoped_route_configurations_list.
+  // Checked with their own message (scoped_routes.ts): on_demand scopes serve over SRDS and
+  // are refused in scoped_route_configurations_list.
   checked: {
     "envoy.config.route.v3.ScopedRouteConfiguration": ["on_demand"],
-    "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRds": [
-      "srds_resources_locator",
-    ],
   },
 };

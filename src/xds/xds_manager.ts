@@ -12,13 +12,16 @@
  *
  * @module
  */
-import { equals, type JsonObject, type Message } from "@bufbuild/protobuf";
+import { create, equals, type JsonObject, type Message } from "@bufbuild/protobuf";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
 import {
   type Cluster as ClusterConfig,
   ClusterSchema,
 } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
-import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import {
+  type ConfigSource,
+  ConfigSourceSchema,
+} from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import type { ClusterLoadAssignment } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.ts";
 import {
   type Listener,
@@ -45,7 +48,12 @@ import { RouteTable } from "../router/route_table.ts";
 import { Cluster, type ClusterDeps } from "../upstream/cluster.ts";
 import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import { parseCluster } from "../upstream/cluster_info.ts";
-import { createSubscription, type SubscriptionEnv } from "./config_source.ts";
+import {
+  createCollectionSubscription,
+  createSingletonSubscription,
+  createSubscription,
+  type SubscriptionEnv,
+} from "./config_source.ts";
 import { filterChainOnlyChange, removedFilterChains } from "./listener_update.ts";
 import { type GrpcSubscription, GrpcXds } from "./grpc_subscription.ts";
 import type { DecodeContext, DecodedUpdate } from "./decode.ts";
@@ -203,6 +211,8 @@ export interface SrdsRef {
   /** Where the scopes' route configurations come from (RDS). */
   rdsConfigSource: ConfigSource;
   statPrefix: string;
+  /** `srds_resources_locator`: the scopes are the glob collection it names. */
+  locator?: string;
 }
 
 /** The HCMs of `l` whose scoped routes come from SRDS. */
@@ -225,6 +235,7 @@ export function srdsRefs(l: Listener): SrdsRef[] {
         configSource: srds.value.scopedRdsConfigSource,
         rdsConfigSource: spec.value.rdsConfigSource,
         statPrefix: hcm!.statPrefix,
+        ...(srds.value.srdsResourcesLocator ? { locator: srds.value.srdsResourcesLocator } : {}),
       });
     }
   }
@@ -348,6 +359,12 @@ export class XdsManager {
     this.#env = {
       node: deps.node,
       grpc: this.#grpc,
+      xdstp: {
+        configSources: deps.bootstrap.configSources,
+        ...(deps.bootstrap.defaultConfigSource
+          ? { defaultConfigSource: deps.bootstrap.defaultConfigSource }
+          : {}),
+      },
       hostOf: (name) => {
         checkCluster(name);
         return () => {
@@ -432,21 +449,19 @@ export class XdsManager {
       );
     }
     const d = this.#deps.bootstrap.dynamicResources;
-    if (d?.ldsConfig) this.#initTargets.add("lds");
-    if (d?.cdsConfig) {
+    if (d?.ldsConfig || d?.ldsResourcesLocator) this.#initTargets.add("lds");
+    if (d?.cdsConfig || d?.cdsResourcesLocator) {
       this.#initTargets.add("cds");
-      this.#cds = createSubscription(
-        d.cdsConfig,
-        CDS,
-        new SubscriptionStats(this.#store, "cluster_manager.cds"),
-        this.#decode,
-        this.#callbacks("cds", (u) => this.#onCds(u), this.#clusterErrors, (m) => {
-          const c = m as ClusterConfig;
-          const cur = this.#warmingClusters.get(c.name) ?? this.#clusters.get(c.name);
-          return cur !== undefined && equals(ClusterSchema, cur.config, c);
-        }),
-        this.#env,
-      );
+      const stats = new SubscriptionStats(this.#store, "cluster_manager.cds");
+      const callbacks = this.#callbacks("cds", (u) => this.#onCds(u), this.#clusterErrors, (m) => {
+        const c = m as ClusterConfig;
+        const cur = this.#warmingClusters.get(c.name) ?? this.#clusters.get(c.name);
+        return cur !== undefined && equals(ClusterSchema, cur.config, c);
+      });
+      const cs = d.cdsConfig ?? create(ConfigSourceSchema);
+      this.#cds = d.cdsResourcesLocator
+        ? createCollectionSubscription(d.cdsResourcesLocator, cs, CDS, stats, callbacks, this.#env)
+        : createSubscription(cs, CDS, stats, this.#decode, callbacks, this.#env);
       this.#cds.start();
     }
     this.#maybeStartLds();
@@ -491,22 +506,21 @@ export class XdsManager {
 
   /** LDS starts once CDS and the clusters of its first update are initialized, as in Envoy. */
   #maybeStartLds(): void {
-    const ldsConfig = this.#deps.bootstrap.dynamicResources?.ldsConfig;
-    if (this.#ldsStarted || !ldsConfig || this.#stopped) return;
+    const d = this.#deps.bootstrap.dynamicResources;
+    const locator = d?.ldsResourcesLocator;
+    if (this.#ldsStarted || !d?.ldsConfig && !locator || this.#stopped) return;
     for (const t of this.#initTargets) if (t === "cds" || t.startsWith("cluster:")) return;
     this.#ldsStarted = true;
-    this.#lds = createSubscription(
-      ldsConfig,
-      LDS,
-      new SubscriptionStats(this.#store, "listener_manager.lds"),
-      this.#decode,
-      this.#callbacks("lds", (u) => this.#onLds(u), this.#listenerErrors, (m) => {
-        const l = m as Listener;
-        const cur = this.#warmingListeners.get(l.name) ?? this.#listeners.get(l.name);
-        return cur !== undefined && equals(ListenerSchema, cur.config, l);
-      }),
-      this.#env,
-    );
+    const stats = new SubscriptionStats(this.#store, "listener_manager.lds");
+    const callbacks = this.#callbacks("lds", (u) => this.#onLds(u), this.#listenerErrors, (m) => {
+      const l = m as Listener;
+      const cur = this.#warmingListeners.get(l.name) ?? this.#listeners.get(l.name);
+      return cur !== undefined && equals(ListenerSchema, cur.config, l);
+    });
+    const cs = d.ldsConfig ?? create(ConfigSourceSchema);
+    this.#lds = locator
+      ? createCollectionSubscription(locator, cs, LDS, stats, callbacks, this.#env)
+      : createSubscription(cs, LDS, stats, this.#decode, callbacks, this.#env);
     this.#lds.start();
   }
 
@@ -731,7 +745,8 @@ export class XdsManager {
     state: EdsState,
   ): Subscription {
     const stats = new SubscriptionStats(this.#store, `cluster.${cluster.info.statName}`);
-    return createSubscription(
+    return createSingletonSubscription(
+      serviceName,
       edsConfig,
       EDS,
       stats,
@@ -768,7 +783,6 @@ export class XdsManager {
         onConfigUpdateFailed: () => cluster.edsInitialized(),
       },
       this.#env,
-      [serviceName],
     );
   }
 
@@ -804,7 +818,8 @@ export class XdsManager {
     const scope = this.#store.scope(`http.${ref.statPrefix}.rds.${ref.name}`);
     const configReload = scope.counter("config_reload");
     const configReloadTime = scope.gauge("config_reload_time_ms", "NeverImport");
-    return createSubscription(
+    return createSingletonSubscription(
+      ref.name,
       ref.configSource,
       RDS,
       new SubscriptionStats(this.#store, `http.${ref.statPrefix}.rds.${ref.name}`),
@@ -860,7 +875,6 @@ export class XdsManager {
         },
       },
       this.#env,
-      [ref.name],
     );
   }
 
@@ -875,61 +889,65 @@ export class XdsManager {
     const prefix = `http.${ref.statPrefix}.scoped_rds.${ref.name}`;
     const configReload = this.#store.counter(`${prefix}.config_reload`);
     try {
-      state.subscription = createSubscription(
-        ref.configSource,
-        SRDS,
-        new SubscriptionStats(this.#store, prefix),
-        this.#decode,
-        {
-          onConfigUpdate: (u) => {
-            const scopes = u.resources.map((r) => r.message as ScopedRouteConfiguration);
-            checkScopes(scopes, true);
-            for (const s of scopes) {
-              if (s.routeConfiguration) this.#checkRoutes(s.routeConfiguration, cm);
-            }
-            const same = state.current !== undefined &&
-              state.current.config.length === scopes.length &&
-              state.current.config.every((s, i) =>
-                equals(ScopedRouteConfigurationSchema, s, scopes[i])
-              );
-            state.current = { config: scopes, versionInfo: u.versionInfo, lastUpdated: new Date() };
-            state.error = undefined;
-            // Ready once the scopes' route configurations arrived, as Envoy's SRDS init.
-            const awaiting = new Set<string>();
-            for (const s of scopes) {
-              if (!s.routeConfigurationName) continue;
-              // An on-demand scope's route configuration loads when a request needs it
-              // (demandScopedRoutes), unless another scope or listener asked for it already.
-              if (s.onDemand && !this.#routes.has(s.routeConfigurationName)) continue;
-              const route = this.#route({
-                name: s.routeConfigurationName,
-                configSource: ref.rdsConfigSource,
-                statPrefix: ref.statPrefix,
-              });
-              if (!route.ready) awaiting.add(route.name);
-            }
-            if (!same) {
-              for (const s of scopes) preUnpack(s);
-              this.#post({ scopes: [{ name: ref.name, scopes }] });
-              configReload.inc();
-            }
-            if (awaiting.size === 0) this.#srdsReady(ref.name);
-            else state.awaiting = awaiting;
-          },
-          onConfigUpdateFailed: (_reason, details, failed) => {
-            if (failed) {
-              state.error = {
-                failedConfiguration: failed.resources[0]?.message,
-                lastUpdateAttempt: new Date(),
-                details,
-                versionInfo: failed.versionInfo,
-              };
-            }
-            this.#srdsReady(ref.name);
-          },
+      const stats = new SubscriptionStats(this.#store, prefix);
+      const callbacks: SubscriptionCallbacks = {
+        onConfigUpdate: (u) => {
+          const scopes = u.resources.map((r) => r.message as ScopedRouteConfiguration);
+          checkScopes(scopes, true);
+          for (const s of scopes) {
+            if (s.routeConfiguration) this.#checkRoutes(s.routeConfiguration, cm);
+          }
+          const same = state.current !== undefined &&
+            state.current.config.length === scopes.length &&
+            state.current.config.every((s, i) =>
+              equals(ScopedRouteConfigurationSchema, s, scopes[i])
+            );
+          state.current = { config: scopes, versionInfo: u.versionInfo, lastUpdated: new Date() };
+          state.error = undefined;
+          // Ready once the scopes' route configurations arrived, as Envoy's SRDS init.
+          const awaiting = new Set<string>();
+          for (const s of scopes) {
+            if (!s.routeConfigurationName) continue;
+            // An on-demand scope's route configuration loads when a request needs it
+            // (demandScopedRoutes), unless another scope or listener asked for it already.
+            if (s.onDemand && !this.#routes.has(s.routeConfigurationName)) continue;
+            const route = this.#route({
+              name: s.routeConfigurationName,
+              configSource: ref.rdsConfigSource,
+              statPrefix: ref.statPrefix,
+            });
+            if (!route.ready) awaiting.add(route.name);
+          }
+          if (!same) {
+            for (const s of scopes) preUnpack(s);
+            this.#post({ scopes: [{ name: ref.name, scopes }] });
+            configReload.inc();
+          }
+          if (awaiting.size === 0) this.#srdsReady(ref.name);
+          else state.awaiting = awaiting;
         },
-        this.#env,
-      );
+        onConfigUpdateFailed: (_reason, details, failed) => {
+          if (failed) {
+            state.error = {
+              failedConfiguration: failed.resources[0]?.message,
+              lastUpdateAttempt: new Date(),
+              details,
+              versionInfo: failed.versionInfo,
+            };
+          }
+          this.#srdsReady(ref.name);
+        },
+      };
+      state.subscription = ref.locator
+        ? createCollectionSubscription(
+          ref.locator,
+          ref.configSource,
+          SRDS,
+          stats,
+          callbacks,
+          this.#env,
+        )
+        : createSubscription(ref.configSource, SRDS, stats, this.#decode, callbacks, this.#env);
     } catch (e) {
       log.error(`SRDS '${ref.name}': ${(e as Error).message}`);
       state.ready = true;

@@ -13,6 +13,7 @@ import { CONN_MANAGER_FIELDS } from "../../../../http/conn_manager_fields.ts";
 import { create } from "@bufbuild/protobuf";
 import { ConfigSourceSchema } from "../../../../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import { configSourceProblems } from "../../../../xds/config_source.ts";
+import { xdstpNameProblem } from "../../../../xds/xdstp.ts";
 import { RDS } from "../../../../xds/resource_types.ts";
 import { scopedRoutesProblems } from "../../../../xds/scoped_route_provider.ts";
 import { ecdsFilterProblems } from "../../../../http/ecds_filter.ts";
@@ -81,6 +82,8 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
         if (p.unsupported) ctx.unsupported(p.message, field);
         else ctx.report(p.message, field);
       }
+      const bad = xdstpNameProblem(rds.routeConfigName);
+      if (bad) ctx.report(bad, "rds.route_config_name");
     } else if (hcm.routeSpecifier.case === "scopedRoutes") {
       for (const p of scopedRoutesProblems(hcm.routeSpecifier.value)) {
         const field = `scoped_routes.${p.field}`;
