@@ -8,6 +8,9 @@
  * @module
  */
 
+/** The longest delay a timer takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** TTL deadlines of the resources of one type, and the one timer that expires them. */
 export class ResourceTtls {
   readonly #deadlines = new Map<string, number>();
@@ -69,7 +72,10 @@ export class ResourceTtls {
     this.#timer = undefined;
     this.#scheduled = next;
     if (next === Infinity) return;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, Math.ceil(next - this.now())));
+    // A timer cannot wait longer than 2^31-1 ms (it would fire at once, and again, and again):
+    // a longer TTL wakes up early, finds nothing due and waits again.
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(next - this.now())));
+    this.#timer = setTimeout(() => this.#fire(), delay);
   }
 
   #fire(): void {
