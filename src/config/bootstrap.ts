@@ -42,8 +42,6 @@ const XDS_RESOURCES = new Set([
   "envoy.extensions.transport_sockets.tls.v3.Secret",
   "envoy.service.runtime.v3.Runtime",
   "envoy.config.core.v3.TypedExtensionConfig",
-  // The wrapper a state-of-the-world resource comes in for its TTL.
-  "envoy.service.discovery.v3.Resource",
 ]);
 
 /** Where the bootstrap comes from (Envoy's `-c` and `--config-yaml`). */
@@ -62,7 +60,8 @@ export interface LoadResult {
 
 const BOOTSTRAP = "envoy.config.bootstrap.v3.Bootstrap";
 const DISCOVERY_RESPONSE = "envoy.service.discovery.v3.DiscoveryResponse";
-const RESOURCE_WRAPPER = "type.googleapis.com/envoy.service.discovery.v3.Resource";
+const WRAPPER = "envoy.service.discovery.v3.Resource";
+const RESOURCE_WRAPPER = `type.googleapis.com/${WRAPPER}`;
 
 /** One parsed text plus what its walk found. */
 interface Part {
@@ -369,6 +368,8 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
     if (use.known && (typeName.startsWith("google.protobuf.") || XDS_RESOURCES.has(typeName))) {
       continue;
     }
+    // The wrapper a DiscoveryResponse's resource may come in for its TTL (and only there).
+    if (typeName === WRAPPER && /^resources\[\d+\]$/.test(use.path)) continue;
     if (use.owner && NOT_EXTENSION_POINTS.has(use.owner)) continue;
     const factory = reg.byType(typeName);
     if (factory) {

@@ -152,6 +152,15 @@ ${body}`;
     dc,
   );
   assertEquals(good.update?.resources.map((r) => r.name), ["a"]);
+  // Only a response's resources may be wrapped: a wrapper in a wrapper is no extension.
+  const nested = decodeResponseText(
+    wrapped(`  resource: { "@type": type.googleapis.com/envoy.service.discovery.v3.Resource }\n`),
+    "c.yaml",
+    CDS,
+    dc,
+  );
+  assert(!nested.ok);
+  assertMatch(formatIssue(nested.issues[0]), /unsupported extension/);
   const heartbeat = decodeResponseText(wrapped(""), "c.yaml", CDS, dc);
   assert(!heartbeat.ok);
   assertMatch(formatIssue(heartbeat.issues[0]), /c\.yaml:3:3.*no body \(a TTL heartbeat\)/);
