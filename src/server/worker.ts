@@ -76,6 +76,8 @@ export type ToWorker =
     draining?: boolean;
     /** Bumped by this worker's event loop; the main thread's guard dog watches it. */
     heartbeat?: Int32Array;
+    /** Every worker slot's data-path activity (idle_memory_release.ts); this one's is `workerId`. */
+    activity?: Int32Array;
     /** Dynamic clusters, route tables and listeners (xDS, a reloaded bootstrap) to apply. */
     dynamic?: DynamicUpdate;
     /** The overload state the main thread's overload manager publishes (overload_state.ts). */
@@ -403,7 +405,7 @@ function startWorkerServer(
   // thread's answer (`initEnd`) then takes the init message's place there.
   setTimeout(() => scope.postMessage({ type: "ready" }), 0);
   // Start-up and bursts of connections leave the heap grown: give it back when quiet.
-  startIdleMemoryRelease();
+  startIdleMemoryRelease(init.activity && { cells: init.activity, own: init.workerId });
   return server;
 }
 
