@@ -39,7 +39,7 @@ import { TagProducer } from "../stats/tag_extractor.ts";
 import { createStatsSinks } from "./stats_flusher.ts";
 import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { isolateConnectionStats, isolateMemoryStats } from "./server_stats.ts";
-import { heartbeatIntervalMs, startHeartbeat, watchdogThresholds } from "./watchdog.ts";
+import { loopIntervalMs, startHeartbeat, watchdogThresholds } from "./watchdog.ts";
 import { reportBug, setBugCounter } from "../common/error_boundary.ts";
 import {
   type HostEvent,
@@ -260,7 +260,7 @@ class WorkerServer {
     // The guard dog on the main thread counts this worker's stalls and acts on them. The
     // heartbeat runs until the isolate ends (a worker that stops draining is a stall too).
     if (init.heartbeat) {
-      startHeartbeat(init.heartbeat, heartbeatIntervalMs(watchdogThresholds(b, "workers")));
+      startHeartbeat(init.heartbeat, loopIntervalMs(watchdogThresholds(b, "workers")) / 2);
     }
   }
 
