@@ -127,7 +127,8 @@ globalThis.addEventListener("unload", killAllNow);
 
 /**
  * Keeps the last 16 KiB of a child's stderr (and keeps the pipe drained); V8's `--trace-gc-nvp`
- * records are kept whole in `gcEvents`.
+ * records are kept whole in `gcEvents`, each with the `isolate` V8 numbered it with (0: the
+ * main thread's, which starts first; workers from 1).
  */
 export class StderrTail {
   text = "";
@@ -145,7 +146,8 @@ export class StderrTail {
           const at = l.indexOf("GC: {");
           if (at >= 0) {
             try {
-              this.gcEvents.push(JSON.parse(l.slice(at + 4)));
+              const isolate = Number(/^\[\d+:0x[0-9a-f]+:(\d+)\]/.exec(l)?.[1] ?? -1);
+              this.gcEvents.push({ ...JSON.parse(l.slice(at + 4)), isolate });
             } catch { /* a record cut by other output: skip it */ }
           }
         }

@@ -15,6 +15,12 @@
  * once held (and through its closure the whole stream) alive until the next full GC. That made
  * scavenges ~30x slower (0.5 ms to 15+ ms) and was the main source of denvoy's latency tail. A
  * list allocates nothing, and an unlinked timer keeps no pointers.
+ *
+ * The interval ticks every RESOLUTION_MS only while a near timer is armed. With only far ones
+ * (the idle timers of keep-alive connections, up- and downstream, once no request is in flight)
+ * it ticks once per FAR_SCAN_MS, the only work left being the far scan: an idle worker with
+ * open connections used to wake 40 times a second for nothing. Arming a near timer goes back to
+ * the fast tick at once.
  */
 
 import { type BugScope, containBug } from "./error_boundary.ts";
@@ -37,6 +43,8 @@ let head: CoarseTimer | undefined;
 let farHead: CoarseTimer | undefined;
 let count = 0;
 let interval: ReturnType<typeof setInterval> | undefined;
+/** The interval's period now: RESOLUTION_MS, or FAR_SCAN_MS while only far timers are armed. */
+let period = RESOLUTION_MS;
 /** When the far list was last scanned. */
 let farScannedAt = 0;
 /** Timers found due by a tick, fired after the scan (a callback may re-arm or disarm others). */
@@ -44,9 +52,24 @@ const due: (CoarseTimer | undefined)[] = [];
 /** The deadline of a timer that a tick found due and is about to fire. */
 const DUE = -Infinity;
 
+/** (Re)starts the interval at `ms` (unref'd: an armed timer must not keep a process alive). */
+function runEvery(ms: number): void {
+  if (interval !== undefined) clearInterval(interval);
+  period = ms;
+  interval = setInterval(tick, ms);
+  // Deno's timers are Node-style Timeout objects here.
+  (interval as unknown as { unref?: () => void }).unref?.();
+}
+
+/** How often the tick runs now, in ms (undefined: not at all, no timer is armed). */
+export function tickPeriod(): number | undefined {
+  return interval === undefined ? undefined : period;
+}
+
 function tick(): void {
   const now = performance.now();
-  if (now - farScannedAt >= FAR_SCAN_MS) {
+  // A slow tick is itself the far scan (its interval may fire a little under FAR_SCAN_MS).
+  if (period === FAR_SCAN_MS || now - farScannedAt >= FAR_SCAN_MS) {
     farScannedAt = now;
     // What comes due before the next far scan moves to the near list.
     const horizon = now + FAR_SCAN_MS + RESOLUTION_MS;
@@ -84,10 +107,10 @@ function tick(): void {
       }
     }
   }
-  if (count === 0 && interval !== undefined) {
-    clearInterval(interval);
+  if (count === 0) {
+    if (interval !== undefined) clearInterval(interval);
     interval = undefined;
-  }
+  } else if (head === undefined && period !== FAR_SCAN_MS) runEvery(FAR_SCAN_MS);
 }
 
 /** A re-armable timer owned by one object (a stream, a connection). */
@@ -116,14 +139,9 @@ export class CoarseTimer {
       }
       return;
     }
+    if (interval === undefined) farScannedAt = performance.now();
     this.link(ms >= FAR_MS);
-    if (interval === undefined) {
-      farScannedAt = performance.now();
-      interval = setInterval(tick, RESOLUTION_MS);
-      // An armed timer must not keep a finished process alive (tests, shutdown). Deno's
-      // timers are Node-style Timeout objects here.
-      (interval as unknown as { unref?: () => void }).unref?.();
-    }
+    if (interval === undefined) runEvery(ms >= FAR_MS ? FAR_SCAN_MS : RESOLUTION_MS);
   }
 
   /** Puts it at the head of the near or the far list (internal; its deadline is set). */
@@ -133,7 +151,11 @@ export class CoarseTimer {
     this.next = h;
     if (h !== undefined) h.prev = this;
     if (far) farHead = this;
-    else head = this;
+    else {
+      head = this;
+      // Due within FAR_MS: the slow tick would fire it up to a second late.
+      if (period !== RESOLUTION_MS && interval !== undefined) runEvery(RESOLUTION_MS);
+    }
     count++;
   }
 

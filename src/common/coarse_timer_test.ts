@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../testing/assert.ts";
-import { CoarseTimer, RESOLUTION_MS } from "./coarse_timer.ts";
+import { CoarseTimer, RESOLUTION_MS, tickPeriod } from "./coarse_timer.ts";
 import { bugCount } from "./error_boundary.ts";
 
 Deno.test("a coarse timer fires once, no earlier than armed and within the resolution", async () => {
@@ -90,4 +90,28 @@ Deno.test("far timers (due in 2 s or more) fire no earlier than armed; one re-ar
   assert(fired[0][1] >= 40, `soon fired after ${fired[0][1]} ms`);
   assert(fired[1][1] >= 2100, `far fired after ${fired[1][1]} ms`);
   assertEquals(far.armed || soon.armed, false);
+});
+
+Deno.test("with only far timers armed the tick slows down; arming a near one speeds it up", async () => {
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 400 && !cond(); i++) {
+      await new Promise((r) => setTimeout(r, RESOLUTION_MS));
+    }
+    assert(cond(), "condition not reached");
+  };
+  // An idle keep-alive connection's timer: nothing near to fire.
+  const idle = new CoarseTimer(() => {});
+  idle.arm(60_000);
+  await until(() => tickPeriod()! > RESOLUTION_MS);
+  let fired = 0;
+  const stream = new CoarseTimer(() => fired++);
+  stream.arm(40);
+  assertEquals(tickPeriod(), RESOLUTION_MS, "a near timer ticks fast at once");
+  await until(() => fired === 1);
+  await until(() => tickPeriod()! > RESOLUTION_MS);
+  // A far timer re-armed to soon fires soon.
+  idle.arm(30);
+  assertEquals(tickPeriod(), RESOLUTION_MS);
+  assert(idle.armed);
+  idle.disarm();
 });

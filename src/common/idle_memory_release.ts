@@ -18,6 +18,15 @@
  * same memory here in twice the time). Once per quiet period: a quiet isolate whose heap has
  * not grown again is left alone. It starts once the isolate serves, never during start-up.
  *
+ * Quiet means the whole process is quiet, not just this isolate: every isolate publishes its
+ * read count at each check on a shared board (`ActivityBoard`) and reads the others'. A release
+ * is not private to its isolate: `malloc_trim` walks and locks every thread's malloc arena,
+ * so a worker's allocations wait for it, and the collection's parallel phases run on the V8
+ * threads all isolates share, taking CPU from busy workers. The main thread never reads a
+ * connection, so without the board its start-up release (two full GCs of the config's heap)
+ * ran 2 s after start whatever the workers were doing, and landed in the middle of the first
+ * load (`bench/http_bench.ts --gc` saw it in its measured window; RESULTS.md, session 7).
+ *
  * The collection stops the isolate for tens of milliseconds on a quiet machine (more with
  * thousands of connections open, whose objects it traverses), so it runs only when there is
  * nothing to do; a request that arrives during it waits that long.
@@ -66,6 +75,38 @@ export const ioActivity = { count: 0 };
 
 /** How often an isolate checks. */
 const CHECK_INTERVAL_MS = 500;
+
+/**
+ * Where the isolates of the process publish their data-path activity: one cell per worker
+ * slot in a SharedArrayBuffer that the main thread makes and hands to every worker. Each worker
+ * writes its own cell at its check (twice a second, never per read) and every isolate sums the
+ * cells to tell whether the process is quiet.
+ */
+export interface ActivityBoard {
+  readonly cells: Int32Array;
+  /** This isolate's cell (a worker's slot), or -1 for the main thread, which only reads. */
+  readonly own: number;
+}
+
+/** A board with a cell for each of `workers` worker slots. */
+export function newActivityBoard(workers: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(Math.max(1, workers) * Int32Array.BYTES_PER_ELEMENT));
+}
+
+/**
+ * The process's activity as one number that moves whenever any isolate read something since
+ * its last check: this isolate's own count plus every worker's last published one. Publishes
+ * this isolate's count first when it owns a cell.
+ */
+export function processActivity(board: ActivityBoard | undefined): number {
+  const mine = ioActivity.count;
+  if (board === undefined) return mine;
+  const { cells, own } = board;
+  if (own >= 0) Atomics.store(cells, own, mine | 0);
+  let sum = mine;
+  for (let i = 0; i < cells.length; i++) if (i !== own) sum += Atomics.load(cells, i);
+  return sum;
+}
 
 /** The release decision, apart from V8 and the clock (unit-tested). */
 export class IdleMemoryRelease {
@@ -192,17 +233,18 @@ const log = getLogger("main");
 const mib = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1);
 
 /**
- * Starts the periodic check in this isolate (once; the main thread and each worker call it).
- * The interval never keeps the process alive.
+ * Starts the periodic check in this isolate (once; the main thread and each worker call it),
+ * quiet meaning quiet on every isolate of `board`. The interval never keeps the process alive.
  */
 export function startIdleMemoryRelease(
+  board?: ActivityBoard,
   options: IdleMemoryReleaseOptions = IDLE_MEMORY_RELEASE,
 ): void {
   if (started) return;
   started = true;
   const v8 = builtins().getBuiltinModule("node:v8");
   const probe: HeapProbe = {
-    activity: () => ioActivity.count,
+    activity: () => processActivity(board),
     allocatedBytes: () => v8.getHeapStatistics().total_allocated_bytes ?? 0,
     physicalBytes: () => v8.getHeapStatistics().total_physical_size,
   };

@@ -725,8 +725,10 @@ export class Server implements AdminServer {
     );
     for (const w of this.#overload?.startupWarnings() ?? []) log.warn(w);
     log.info("starting main dispatch loop");
-    // Loading the config leaves a grown young generation and garbage behind.
-    startIdleMemoryRelease();
+    // Loading the config leaves a grown young generation and garbage behind: given back once
+    // the workers are quiet too.
+    const activity = this.#workers.activity;
+    startIdleMemoryRelease(activity && { cells: activity, own: -1 });
     setTimeout(() => this.#countDeprecatedFields(), 0);
     await done;
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);

@@ -4,9 +4,10 @@
  * (default: no touch for 200 ms) or `watchdog_mega_miss` (1 s), once per stall.
  *
  * Workers are watched from the main thread, as Envoy's guard dog watches them from outside:
- * each worker bumps a heartbeat counter in shared memory from a timer (`startHeartbeat`), and
- * the main thread's `GuardDog` notes when it last saw the counter move. A worker stuck in a
- * loop never bumps it, so the stall is seen while it lasts, not after: misses are counted, and
+ * each worker writes the time of its last touch into shared memory from a timer
+ * (`startHeartbeat`), and the main thread's `GuardDog` looks every loop interval (Envoy's: the
+ * smallest threshold, 200 ms by default) how long ago that was. A worker stuck in a loop never
+ * touches it, so the stall is seen while it lasts, not after: misses are counted, and
  * `kill_timeout` / `multikill_timeout` act on it (see `GuardDog`).
  *
  * The main thread watches itself (`Watchdog`): a timer that should tick every half miss
@@ -78,16 +79,33 @@ export function heartbeatIntervalMs(t: WatchdogThresholds): number {
   return Math.max(1, Math.min(t.missMs, t.megaMissMs) / 2);
 }
 
-/** A heartbeat shared between a worker (which bumps it) and the main thread (which reads it). */
+/**
+ * Envoy's guard dog loop interval: the smallest of the thresholds that are set. The guard dog
+ * looks that often, and a watched worker touches its heartbeat twice as often.
+ */
+export function loopIntervalMs(c: GuardDogConfig): number {
+  const set = [c.missMs, c.megaMissMs, c.killMs, c.multikillMs].filter((v) => v > 0);
+  return Math.max(1, Math.min(...set));
+}
+
+/**
+ * A heartbeat shared between a worker (which touches it) and the main thread (which reads it):
+ * the time of the worker's last touch, in whole ms of the worker's own clock, modulo 2^32.
+ */
 export function newHeartbeat(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(4));
 }
 
-/** Bumps `heartbeat` every `intervalMs` from this isolate's event loop; returns the stopper. */
+/** Records a touch at `now` (ms on this isolate's `performance.now()` clock). */
+export function touchHeartbeat(heartbeat: Int32Array, now = performance.now()): void {
+  Atomics.store(heartbeat, 0, Math.floor(now) | 0);
+}
+
+/** Touches `heartbeat` every `intervalMs` from this isolate's event loop; returns the stopper. */
 export function startHeartbeat(heartbeat: Int32Array, intervalMs: number): () => void {
-  const timer = setInterval(() => Atomics.add(heartbeat, 0, 1), intervalMs);
+  const timer = setInterval(() => touchHeartbeat(heartbeat), intervalMs);
   timer.unref();
-  Atomics.add(heartbeat, 0, 1);
+  touchHeartbeat(heartbeat);
   return () => clearInterval(timer);
 }
 
@@ -101,9 +119,9 @@ export interface GuardDogActions {
 
 interface Watched {
   heartbeat: Int32Array;
-  /** The counter value last seen, and when it was seen to change. */
+  /** The touch last seen (the worker's clock), and when it happened on this thread's clock. */
   seen: number;
-  changedAt: number;
+  touchedAt: number;
   missed: boolean;
   megaMissed: boolean;
   killed: boolean;
@@ -112,10 +130,21 @@ interface Watched {
 }
 
 /**
- * Envoy's guard dog for the workers, on the main thread: it samples each worker's heartbeat
- * and, per stall, counts one miss and one mega miss, and applies `kill_timeout` and
- * `multikill_timeout` through `actions`. It samples four times per heartbeat interval, so a
- * stall is measured to within a quarter of that interval.
+ * Envoy's guard dog for the workers, on the main thread: every loop interval it reads how long
+ * ago each worker last touched its heartbeat and, per stall, counts one miss and one mega
+ * miss, and applies `kill_timeout` and `multikill_timeout` through `actions`.
+ *
+ * A worker's clock is not this thread's (each isolate's `performance.now()` starts with the
+ * isolate), and only differences of a worker's touches are used: when a newer touch shows up,
+ * it happened that much after the one before. The first touch is placed at the moment the
+ * worker is watched (it touched just before saying it was ready), which can only make it look
+ * younger than it was; a touch placed in the future is brought back to now. So a stall is
+ * never measured longer than it is, and the offset stays a few ms however long the worker
+ * lives (nothing here wraps with the 32-bit clock).
+ *
+ * It used to sample a heartbeat counter four times per touch interval (every 25 ms, to time a
+ * stall to within 25 ms), which woke the main thread 40 times a second for nothing while
+ * serving; now it wakes five times, as Envoy's guard dog does.
  */
 export class GuardDog {
   readonly #watched = new Map<number, Watched>();
@@ -135,9 +164,12 @@ export class GuardDog {
     this.#groupMegaMiss = store.counter(`${group}.watchdog_mega_miss`);
   }
 
-  /** How often `step` runs once started. */
+  /**
+   * How often `step` runs once started: Envoy's loop interval, the smallest of the thresholds
+   * that are set (the workers touch twice per interval).
+   */
   get intervalMs(): number {
-    return Math.max(1, heartbeatIntervalMs(this.config) / 4);
+    return loopIntervalMs(this.config);
   }
 
   /** Watches thread `id` (`worker_<id>` in stat names) from now; replaces an earlier one. */
@@ -145,7 +177,7 @@ export class GuardDog {
     this.#watched.set(id, {
       heartbeat,
       seen: Atomics.load(heartbeat, 0),
-      changedAt: this.now(),
+      touchedAt: this.now(),
       missed: false,
       megaMissed: false,
       killed: false,
@@ -161,7 +193,7 @@ export class GuardDog {
   /** How long thread `id` has not touched its heartbeat (0 if it is not watched). */
   stalledMs(id: number): number {
     const w = this.#watched.get(id);
-    return w ? this.now() - w.changedAt : 0;
+    return w ? this.now() - w.touchedAt : 0;
   }
 
   /** Whether thread `id` is in a stall longer than the miss threshold. */
@@ -189,12 +221,11 @@ export class GuardDog {
     for (const [id, w] of this.#watched) {
       const v = Atomics.load(w.heartbeat, 0);
       if (v !== w.seen) {
+        w.touchedAt = Math.min(now, w.touchedAt + ((v - w.seen) | 0));
         w.seen = v;
-        w.changedAt = now;
         w.missed = w.megaMissed = w.killed = false;
-        continue;
       }
-      const stalled = now - w.changedAt;
+      const stalled = now - w.touchedAt;
       if (stalled > c.missMs && !w.missed) {
         w.missed = true;
         w.miss.inc();

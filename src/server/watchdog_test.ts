@@ -1,6 +1,12 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { Store } from "../stats/store.ts";
-import { GuardDog, newHeartbeat, Watchdog, watchdogThresholds } from "./watchdog.ts";
+import {
+  GuardDog,
+  newHeartbeat,
+  touchHeartbeat,
+  Watchdog,
+  watchdogThresholds,
+} from "./watchdog.ts";
 
 Deno.test("watchdog: a late probe is one miss or mega miss, in the thread's and group's stats", () => {
   const store = new Store();
@@ -83,51 +89,88 @@ Deno.test("watchdog: the probe timer runs and stops", async () => {
   assertEquals(store.counter("main_thread.watchdog_mega_miss").value >= 1, true);
 });
 
+/**
+ * Drives a guard dog on a fake clock in 25 ms steps: each beating worker touches every 100 ms
+ * on its own clock (`skew` ms off the main thread's), and the dog looks every `intervalMs`.
+ */
+function driver(dog: GuardDog, clock: { now: number }, skew: number) {
+  return (ms: number, beating: Int32Array[]) => {
+    for (let t = 0; t < ms; t += 25) {
+      clock.now += 25;
+      if (clock.now % 100 === 0) { for (const h of beating) touchHeartbeat(h, clock.now + skew); }
+      if (clock.now % dog.intervalMs === 0) dog.step();
+    }
+  };
+}
+
 Deno.test("guard dog: a heartbeat that stops moving is one miss and mega miss per stall, then a kill", () => {
+  // The workers' clocks start later than the main thread's, and one wraps 32 bits mid-test.
+  for (const skew of [-1234, 2 ** 31 - 2500]) {
+    const store = new Store();
+    const clock = { now: 0 };
+    const kills: [number, number][] = [];
+    const multi: number[][] = [];
+    const dog = new GuardDog(
+      store,
+      "workers",
+      { missMs: 200, megaMissMs: 1000, killMs: 3000, multikillMs: 0, multikillThreshold: 0 },
+      { kill: (id, ms) => kills.push([id, ms]), multikill: (ids) => multi.push(ids) },
+      () => clock.now,
+    );
+    assertEquals(dog.intervalMs, 200, "Envoy's loop interval: the smallest threshold");
+    const a = newHeartbeat(), b = newHeartbeat();
+    touchHeartbeat(a, skew);
+    touchHeartbeat(b, skew);
+    dog.watch(0, a);
+    dog.watch(1, b);
+    const run = driver(dog, clock, skew);
+    run(1000, [a, b]);
+    assertEquals(store.counter("workers.watchdog_miss").value, 0);
+    run(500, [b]); // worker 0 stalls 500 ms, then recovers
+    run(100, [a, b]);
+    assertEquals(store.counter("server.worker_0.watchdog_miss").value, 1);
+    assertEquals(store.counter("server.worker_0.watchdog_mega_miss").value, 0);
+    run(3200, [b]); // then gets stuck for good
+    assertEquals(store.counter("server.worker_0.watchdog_miss").value, 2);
+    assertEquals(store.counter("server.worker_0.watchdog_mega_miss").value, 1);
+    assertEquals(store.counter("workers.watchdog_mega_miss").value, 1);
+    assertEquals(store.counter("server.worker_1.watchdog_miss").value, 0);
+    assertEquals(kills.length, 1);
+    assertEquals(kills[0][0], 0);
+    assert(kills[0][1] > 3000 && kills[0][1] <= 3200, `killed after ${kills[0][1]} ms`);
+    assert(dog.stalled(0) && !dog.stalled(1));
+    run(1000, [b]);
+    assertEquals(kills.length, 1, "one kill per stall");
+    assertEquals(multi, []);
+  }
+});
+
+Deno.test("guard dog: a worker's first touch is placed when it is watched, never later", () => {
   const store = new Store();
-  let now = 0;
-  const kills: [number, number][] = [];
-  const multi: number[][] = [];
+  const clock = { now: 10_000 };
   const dog = new GuardDog(
     store,
     "workers",
-    { missMs: 200, megaMissMs: 1000, killMs: 3000, multikillMs: 0, multikillThreshold: 0 },
-    { kill: (id, ms) => kills.push([id, ms]), multikill: (ids) => multi.push(ids) },
-    () => now,
+    { missMs: 200, megaMissMs: 1000, killMs: 0, multikillMs: 0, multikillThreshold: 0 },
+    { kill: () => {}, multikill: () => {} },
+    () => clock.now,
   );
-  assertEquals(dog.intervalMs, 25);
-  const a = newHeartbeat(), b = newHeartbeat();
-  dog.watch(0, a);
-  dog.watch(1, b);
-  const run = (ms: number, beating: Int32Array[]) => {
-    for (let t = 0; t < ms; t += 25) {
-      now += 25;
-      for (const h of beating) Atomics.add(h, 0, 1);
-      dog.step();
-    }
-  };
-  run(1000, [a, b]);
-  assertEquals(store.counter("workers.watchdog_miss").value, 0);
-  run(500, [b]); // worker 0 stalls 500 ms, then recovers
-  run(100, [a, b]);
-  assertEquals(store.counter("server.worker_0.watchdog_miss").value, 1);
-  assertEquals(store.counter("server.worker_0.watchdog_mega_miss").value, 0);
-  run(3100, [b]); // then gets stuck for good
-  assertEquals(store.counter("server.worker_0.watchdog_miss").value, 2);
-  assertEquals(store.counter("server.worker_0.watchdog_mega_miss").value, 1);
-  assertEquals(store.counter("workers.watchdog_mega_miss").value, 1);
-  assertEquals(store.counter("server.worker_1.watchdog_miss").value, 0);
-  assertEquals(kills.length, 1);
-  assertEquals(kills[0][0], 0);
-  assert(dog.stalled(0) && !dog.stalled(1));
-  run(1000, [b]);
-  assertEquals(kills.length, 1, "one kill per stall");
-  assertEquals(multi, []);
+  const h = newHeartbeat();
+  touchHeartbeat(h, 5);
+  dog.watch(0, h);
+  // The next touch claims 400 ms passed on the worker's clock, but only 100 ms passed here
+  // since it was watched: it happened no later than now.
+  clock.now += 100;
+  touchHeartbeat(h, 405);
+  dog.step();
+  assertEquals(dog.stalledMs(0), 0);
+  clock.now += 150;
+  assertEquals(dog.stalledMs(0), 150);
 });
 
 Deno.test("guard dog: multikill needs max(2, threshold% of the threads) stuck that long", () => {
   const store = new Store();
-  let now = 0;
+  const clock = { now: 0 };
   const multi: number[][] = [];
   const cfg = {
     missMs: 200,
@@ -139,16 +182,10 @@ Deno.test("guard dog: multikill needs max(2, threshold% of the threads) stuck th
   const dog = new GuardDog(store, "workers", cfg, {
     kill: () => {},
     multikill: (ids) => multi.push(ids),
-  }, () => now);
+  }, () => clock.now);
   const hs = [newHeartbeat(), newHeartbeat(), newHeartbeat(), newHeartbeat(), newHeartbeat()];
   hs.forEach((h, i) => dog.watch(i, h));
-  const run = (ms: number, beating: Int32Array[]) => {
-    for (let t = 0; t < ms; t += 25) {
-      now += 25;
-      for (const h of beating) Atomics.add(h, 0, 1);
-      dog.step();
-    }
-  };
+  const run = driver(dog, clock, 77);
   run(1000, hs.slice(2)); // two of five stuck: 50% of 5 rounds up to 3
   assertEquals(multi, []);
   run(1000, hs.slice(3));

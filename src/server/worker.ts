@@ -39,7 +39,7 @@ import { TagProducer } from "../stats/tag_extractor.ts";
 import { createStatsSinks } from "./stats_flusher.ts";
 import { listenerCreateSuccess } from "../listener/listener_manager_stats.ts";
 import { isolateConnectionStats, isolateMemoryStats } from "./server_stats.ts";
-import { heartbeatIntervalMs, startHeartbeat, watchdogThresholds } from "./watchdog.ts";
+import { loopIntervalMs, startHeartbeat, watchdogThresholds } from "./watchdog.ts";
 import { reportBug, setBugCounter } from "../common/error_boundary.ts";
 import {
   type HostEvent,
@@ -76,6 +76,8 @@ export type ToWorker =
     draining?: boolean;
     /** Bumped by this worker's event loop; the main thread's guard dog watches it. */
     heartbeat?: Int32Array;
+    /** Every worker slot's data-path activity (idle_memory_release.ts); this one's is `workerId`. */
+    activity?: Int32Array;
     /** Dynamic clusters, route tables and listeners (xDS, a reloaded bootstrap) to apply. */
     dynamic?: DynamicUpdate;
     /** The overload state the main thread's overload manager publishes (overload_state.ts). */
@@ -258,7 +260,7 @@ class WorkerServer {
     // The guard dog on the main thread counts this worker's stalls and acts on them. The
     // heartbeat runs until the isolate ends (a worker that stops draining is a stall too).
     if (init.heartbeat) {
-      startHeartbeat(init.heartbeat, heartbeatIntervalMs(watchdogThresholds(b, "workers")));
+      startHeartbeat(init.heartbeat, loopIntervalMs(watchdogThresholds(b, "workers")) / 2);
     }
   }
 
@@ -403,7 +405,7 @@ function startWorkerServer(
   // thread's answer (`initEnd`) then takes the init message's place there.
   setTimeout(() => scope.postMessage({ type: "ready" }), 0);
   // Start-up and bursts of connections leave the heap grown: give it back when quiet.
-  startIdleMemoryRelease();
+  startIdleMemoryRelease(init.activity && { cells: init.activity, own: init.workerId });
   return server;
 }
 

@@ -3,6 +3,7 @@
  * replaces a worker that crashes (without touching the others' connections), and stops them.
  */
 import { getLogger } from "../common/logger.ts";
+import { newActivityBoard } from "../common/idle_memory_release.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
 import { type PackedSnapshot, PackedStatsTable } from "../stats/packed_snapshot.ts";
 import type { HostStatsSnapshot } from "../upstream/host_stats.ts";
@@ -60,6 +61,11 @@ export class WorkerPool {
   onWorkerGone: ((id: number) => void) | undefined;
 
   #prespawned: Worker[] = [];
+  /**
+   * Where each worker slot publishes its data-path activity, so that no isolate releases
+   * memory while another serves (idle_memory_release.ts); made by `start`.
+   */
+  activity: Int32Array | undefined;
   readonly #entry: URL;
   #guardDog: GuardDog | undefined;
   /** Where workers' host reports go (the cluster manager's outlier detectors, health checkers). */
@@ -99,6 +105,7 @@ export class WorkerPool {
    */
   async start(n: number, init: (id: number) => ToWorker): Promise<{ rest: Promise<void> }> {
     this.#init = init;
+    this.activity = newActivityBoard(n);
     await this.#spawn(0);
     // Creating a Worker blocks this thread for ~45 ms: the others are created on a later
     // turn, after the caller has announced the first one serving.
@@ -223,7 +230,10 @@ export class WorkerPool {
         this.#replace(slot);
       };
       const init = this.#init!(id);
-      if (init.type === "init") init.heartbeat = slot.heartbeat;
+      if (init.type === "init") {
+        init.heartbeat = slot.heartbeat;
+        init.activity = this.activity;
+      }
       worker.postMessage(init);
     });
   }

@@ -123,7 +123,14 @@ export function parseCircuitBreakers(
   return out;
 }
 
-/** One limited resource (Envoy's `ResourceLimit`): a shared count and its maximum. */
+/**
+ * One limited resource (Envoy's `ResourceLimit`): a shared count and its maximum.
+ *
+ * Per request that is two atomic read-modify-writes on the shared count (take, give back), as
+ * Envoy's process-wide counters have. The worker's own share is written with plain stores:
+ * only this worker writes it, and the main thread reads it only once the worker is gone, so a
+ * locked instruction there (two more per request) bought nothing.
+ */
 export class ResourceLimit {
   /**
    * @param own this worker's share of the count in `cells`, or -1 (no worker slot).
@@ -147,7 +154,7 @@ export class ResourceLimit {
 
   inc(): void {
     Atomics.add(this.cells, this.index, 1);
-    if (this.own >= 0) Atomics.add(this.cells, this.own, 1);
+    if (this.own >= 0) this.cells[this.own]++;
   }
 
   /**
@@ -161,7 +168,7 @@ export class ResourceLimit {
       const cur = Atomics.load(cells, i);
       if (cur >= this.max()) return false;
       if (Atomics.compareExchange(cells, i, cur, cur + 1) === cur) {
-        if (this.own >= 0) Atomics.add(cells, this.own, 1);
+        if (this.own >= 0) cells[this.own]++;
         return true;
       }
     }
@@ -169,7 +176,7 @@ export class ResourceLimit {
 
   dec(): void {
     Atomics.sub(this.cells, this.index, 1);
-    if (this.own >= 0) Atomics.sub(this.cells, this.own, 1);
+    if (this.own >= 0) this.cells[this.own]--;
   }
 
   /** How many exist now, over every worker. */
