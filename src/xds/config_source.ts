@@ -112,9 +112,12 @@ export function grpcClusterName(api: ApiConfigSource): string | undefined {
   return t?.case === "envoyGrpc" ? t.value.clusterName : undefined;
 }
 
-/** What is wrong with `cs` for fetching resources of `type`; empty when it can be used. */
+/**
+ * What is wrong with `cs` for fetching resources of `type`; empty when it can be used. An
+ * absent source is checked as an empty one.
+ */
 export function configSourceProblems(
-  cs: ConfigSource,
+  cs: ConfigSource | undefined,
   type: ResourceType,
 ): ConfigSourceProblem[] {
   const out: ConfigSourceProblem[] = [];
@@ -126,15 +129,15 @@ export function configSourceProblems(
     });
   }
   // ApiVersion: AUTO (0) and V3 (2) are v3; V2 (1) was removed from Envoy.
-  if (cs.resourceApiVersion === 1) {
+  if (cs?.resourceApiVersion === 1) {
     out.push({
       field: "resource_api_version",
       message: "the V2 xDS API is no longer supported: use V3",
       unsupported: false,
     });
   }
-  const spec = cs.configSourceSpecifier;
-  switch (spec.case) {
+  const spec = cs?.configSourceSpecifier;
+  switch (spec?.case) {
     case "path":
     case "pathConfigSource":
       break;

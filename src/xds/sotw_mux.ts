@@ -10,12 +10,9 @@
  * @module
  */
 import { create, type JsonObject, toJsonString } from "@bufbuild/protobuf";
-import {
-  type DiscoveryResponse,
-  DiscoveryResponseSchema,
-} from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+import type { DiscoveryResponse } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { getLogger } from "../common/logger.ts";
-import { apiRegistry } from "../config/api.ts";
+import { apiRegistry, messageSchema } from "../config/api.ts";
 import {
   type DecodeContext,
   decodeResponseText,
@@ -24,6 +21,10 @@ import {
 } from "./decode.ts";
 import { type SotwRequest, type SotwResponse, SotwState } from "./protocol_state.ts";
 import { RESOURCE_TYPES, type ResourceType } from "./resource_types.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const discoveryResponseSchema = () =>
+  messageSchema<DiscoveryResponse>("envoy.service.discovery.v3.DiscoveryResponse");
 
 const log = getLogger("config");
 
@@ -100,7 +101,7 @@ export class SotwMux {
       return;
     }
     const reply = t.state.onResponse(response, (resources, versionInfo) => {
-      const msg: DiscoveryResponse = create(DiscoveryResponseSchema, {
+      const msg: DiscoveryResponse = create(discoveryResponseSchema(), {
         versionInfo,
         typeUrl: response.typeUrl,
         nonce: response.nonce,
@@ -108,7 +109,7 @@ export class SotwMux {
       });
       let text: string;
       try {
-        text = toJsonString(DiscoveryResponseSchema, msg, { registry: apiRegistry() });
+        text = toJsonString(discoveryResponseSchema(), msg, { registry: apiRegistry() });
       } catch (e) {
         const detail = `cannot decode the ${t.type.service} response: ${(e as Error).message}`;
         this.#deliver(t, rejectedUpdate(t.type, detail));

@@ -13,26 +13,15 @@
  * @module
  */
 import { equals, type JsonObject, type Message } from "@bufbuild/protobuf";
+import { messageSchema } from "../config/api.ts";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
-import {
-  type Cluster as ClusterConfig,
-  ClusterSchema,
-} from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
+import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import type { ClusterLoadAssignment } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.ts";
-import {
-  type Listener,
-  ListenerSchema,
-} from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
-import {
-  type RouteConfiguration,
-  RouteConfigurationSchema,
-} from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
+import type { RouteConfiguration } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
 import type { VirtualHost } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
-import {
-  type ScopedRouteConfiguration,
-  ScopedRouteConfigurationSchema,
-} from "../../proto/gen/envoy/config/route/v3/scoped_route_pb.ts";
+import type { ScopedRouteConfiguration } from "../../proto/gen/envoy/config/route/v3/scoped_route_pb.ts";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import { reportBug } from "../common/error_boundary.ts";
 import { getLogger } from "../common/logger.ts";
@@ -66,6 +55,14 @@ import {
   type SecretState,
 } from "./sds_provider.ts";
 import type { ClusterChange, DynamicUpdate, ListenerChange } from "./worker_updates.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const clusterSchema = () => messageSchema<ClusterConfig>("envoy.config.cluster.v3.Cluster");
+const listenerSchema = () => messageSchema<Listener>("envoy.config.listener.v3.Listener");
+const routeConfigurationSchema = () =>
+  messageSchema<RouteConfiguration>("envoy.config.route.v3.RouteConfiguration");
+const scopedRouteConfigurationSchema = () =>
+  messageSchema<ScopedRouteConfiguration>("envoy.config.route.v3.ScopedRouteConfiguration");
 
 const log = getLogger("config");
 
@@ -443,7 +440,7 @@ export class XdsManager {
         this.#callbacks("cds", (u) => this.#onCds(u), this.#clusterErrors, (m) => {
           const c = m as ClusterConfig;
           const cur = this.#warmingClusters.get(c.name) ?? this.#clusters.get(c.name);
-          return cur !== undefined && equals(ClusterSchema, cur.config, c);
+          return cur !== undefined && equals(clusterSchema(), cur.config, c);
         }),
         this.#env,
       );
@@ -503,7 +500,7 @@ export class XdsManager {
       this.#callbacks("lds", (u) => this.#onLds(u), this.#listenerErrors, (m) => {
         const l = m as Listener;
         const cur = this.#warmingListeners.get(l.name) ?? this.#listeners.get(l.name);
-        return cur !== undefined && equals(ListenerSchema, cur.config, l);
+        return cur !== undefined && equals(listenerSchema(), cur.config, l);
       }),
       this.#env,
     );
@@ -560,7 +557,7 @@ export class XdsManager {
         continue;
       }
       const cur = this.#warmingClusters.get(c.name) ?? this.#clusters.get(c.name);
-      if (cur && equals(ClusterSchema, cur.config, c)) continue;
+      if (cur && equals(clusterSchema(), cur.config, c)) continue;
       changed.push(c);
     }
     const removed = [...new Set([...this.#clusters.keys(), ...this.#warmingClusters.keys()])]
@@ -822,7 +819,7 @@ export class XdsManager {
           if (rc.vhds) checkVhdsSource(rc.vhds.configSource!, this.#grpcAds());
           const effective = withVirtualHosts(rc, rc.vhds ? state.vhds?.hosts ?? [] : []);
           this.#checkRoutes(effective, cm);
-          const same = state.rds && equals(RouteConfigurationSchema, state.rds, rc);
+          const same = state.rds && equals(routeConfigurationSchema(), state.rds, rc);
           state.rds = rc;
           state.current = {
             config: effective,
@@ -886,7 +883,7 @@ export class XdsManager {
             const same = state.current !== undefined &&
               state.current.config.length === scopes.length &&
               state.current.config.every((s, i) =>
-                equals(ScopedRouteConfigurationSchema, s, scopes[i])
+                equals(scopedRouteConfigurationSchema(), s, scopes[i])
               );
             state.current = { config: scopes, versionInfo: u.versionInfo, lastUpdated: new Date() };
             state.error = undefined;
@@ -1061,7 +1058,7 @@ export class XdsManager {
         );
       }
       const cur = this.#warmingListeners.get(l.name) ?? this.#listeners.get(l.name);
-      if (cur && equals(ListenerSchema, cur.config, l)) continue;
+      if (cur && equals(listenerSchema(), cur.config, l)) continue;
       changed.push(l);
     }
     const removed = [...new Set([...this.#listeners.keys(), ...this.#warmingListeners.keys()])]
@@ -1321,7 +1318,7 @@ export class XdsManager {
     }
     const changedClusters = clusters.filter((c) => {
       const cur = this.#staticClusters.get(c.name);
-      return !cur || !equals(ClusterSchema, cur, c);
+      return !cur || !equals(clusterSchema(), cur, c);
     });
     const removedClusters = [...this.#staticClusters.keys()]
       .filter((n) => !clusters.some((c) => c.name === n));
@@ -1336,7 +1333,7 @@ export class XdsManager {
     checkAddresses(all);
     const changedListeners = listeners.filter((l) => {
       const cur = this.#staticListeners.get(l.name);
-      return !cur || !equals(ListenerSchema, cur, l);
+      return !cur || !equals(listenerSchema(), cur, l);
     });
     const removedListeners = [...this.#staticListeners.keys()]
       .filter((n) => !listeners.some((l) => l.name === n));

@@ -1,0 +1,48 @@
+import { assertEquals } from "../testing/assert.ts";
+import { SocketOption_SocketState } from "../../proto/gen/envoy/config/core/v3/socket_option_pb.ts";
+import {
+  ProxyProtocolConfig_Version,
+  ProxyProtocolPassThroughTLVs_PassTLVsMatchType,
+} from "../../proto/gen/envoy/config/core/v3/proxy_protocol_pb.ts";
+import {
+  CertificateValidationContext_TrustChainVerification,
+  SubjectAltNameMatcher_SanType,
+  TlsParameters_TlsProtocol,
+} from "../../proto/gen/envoy/extensions/transport_sockets/tls/v3/common_pb.ts";
+import { DownstreamTlsContext_OcspStaplePolicy } from "../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.ts";
+import {
+  enumName,
+  OcspStaplePolicy,
+  PassTlvsMatchType,
+  ProxyProtocolVersion,
+  SanType,
+  SocketState,
+  TlsProtocol,
+  TrustChainVerification,
+} from "./api_enums.ts";
+
+/** A generated TypeScript enum's members by name (without its reverse mapping). */
+function members(e: Record<string, string | number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(e).filter((kv): kv is [string, number] => typeof kv[1] === "number"),
+  );
+}
+
+Deno.test("api_enums: every constant is the generated enum's, member for member", () => {
+  const pairs: [Record<string, number>, Record<string, string | number>][] = [
+    [SocketState, SocketOption_SocketState],
+    [ProxyProtocolVersion, ProxyProtocolConfig_Version],
+    [PassTlvsMatchType, ProxyProtocolPassThroughTLVs_PassTLVsMatchType],
+    [TlsProtocol, TlsParameters_TlsProtocol],
+    [SanType, SubjectAltNameMatcher_SanType],
+    [TrustChainVerification, CertificateValidationContext_TrustChainVerification],
+    [OcspStaplePolicy, DownstreamTlsContext_OcspStaplePolicy],
+  ];
+  for (const [constants, generated] of pairs) assertEquals({ ...constants }, members(generated));
+});
+
+Deno.test("api_enums: enumName names a value, or gives the number it does not know", () => {
+  assertEquals(enumName(TlsProtocol, 2), "TLSv1_1");
+  assertEquals(enumName(OcspStaplePolicy, 2), "MUST_STAPLE");
+  assertEquals(enumName(TlsProtocol, 9), "9");
+});
