@@ -46,3 +46,26 @@ Deno.test("api_enums: enumName names a value, or gives the number it does not kn
   assertEquals(enumName(OcspStaplePolicy, 2), "MUST_STAPLE");
   assertEquals(enumName(TlsProtocol, 9), "9");
 });
+
+Deno.test("no module of denvoy imports a value of a generated proto module, only types", () => {
+  const offenders: string[] = [];
+  const check = (file: URL) => {
+    const text = Deno.readTextFileSync(file);
+    for (const m of text.matchAll(/^import\s+([^;]*?)\s*from\s+"[^"]*proto\/gen\/[^"]*"/gm)) {
+      const clause = m[1];
+      const values = clause.startsWith("type ") ? [] : clause.replace(/^\{|\}$/g, "")
+        .split(",").map((s) => s.trim()).filter((s) => s && !s.startsWith("type "));
+      if (values.length > 0) offenders.push(`${file.pathname}: ${values.join(", ")}`);
+    }
+    if (/^import\s+"[^"]*proto\/gen\//m.test(text)) offenders.push(file.pathname);
+  };
+  const walk = (dir: URL) => {
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.isDirectory) walk(new URL(`${e.name}/`, dir));
+      else if (e.name.endsWith(".ts") && !e.name.endsWith("_test.ts")) check(new URL(e.name, dir));
+    }
+  };
+  walk(new URL("../", import.meta.url));
+  check(new URL("../../main.ts", import.meta.url));
+  assertEquals(offenders, []);
+});
