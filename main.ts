@@ -4,11 +4,10 @@
  * Exit codes follow Envoy: 0 on success (including `--mode validate` of a good config,
  * `--help` and `--version`), 1 for bad flags, bad configs and start-up failures.
  */
-// Only what runs before the first worker is created is imported statically: that worker then
-// loads its modules while this thread loads the server's (see main()).
 import { configureLogging, getLogger } from "./src/common/logger.ts";
+import { builtinExtensions } from "./src/extensions/builtin.ts";
 import { parseOptions } from "./src/server/options.ts";
-import type { Console } from "./src/server/server.ts";
+import { type Console, loadConfig, Server } from "./src/server/server.ts";
 import { WorkerPool } from "./src/server/worker_pool.ts";
 
 const encoder = new TextEncoder();
@@ -41,14 +40,8 @@ export async function main(argv: string[], console: Console = stdio): Promise<nu
   for (const w of options.warnings) log.warn(w);
 
   const workers = new WorkerPool();
-  // One worker loads its modules while this thread loads the server's and the config; the
-  // others start once it serves. Module loading is most of a start-up's CPU (and of a hot
-  // restart epoch's, whose wait for serving is its own start-up under the old epoch's load).
+  // One worker loads its modules while the config loads; the others start once it serves.
   if (options.mode === "serve") workers.prespawn(Math.min(1, options.concurrency));
-  const [{ builtinExtensions }, { loadConfig, Server }] = await Promise.all([
-    import("./src/extensions/builtin.ts"),
-    import("./src/server/server.ts"),
-  ]);
   const extensions = builtinExtensions();
   const bootstrap = loadConfig(options, extensions, console);
   if (!bootstrap) return 1;
