@@ -473,6 +473,20 @@ export function procTicks(pid: number): number {
 }
 
 /**
+ * utime + stime of `pid`'s main thread alone (the thread whose id is the pid): for denvoy, the
+ * thread that loads the config and starts the workers.
+ */
+export function mainThreadTicks(pid: number): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
  * utime + stime of `pid`, plus with `reaped` the cutime + cstime of the children it has waited
  * for (and theirs): the CPU of a process that exited is not lost once its parent reaped it.
  */

@@ -7,10 +7,10 @@
  *   process used until then.
  * - `restart`: hot restart under wrk load (`--restart-epoch`, the next epoch takes the listen
  *   sockets over, the parent drains with `--drain-strategy immediate`): for each restart, the time
- *   from spawning epoch N+1 to its "all listeners ready" (and the CPU it used until then) and to
- *   it serving (a new connection answered by the new epoch's config), and wrk's latency
- *   percentiles over a run with the restart in its middle vs the same run just before it
- *   (steady state); errors must be zero.
+ *   from spawning epoch N+1 to its "all listeners ready" (and the CPU it used until then, all of it
+ *   and its main thread's) and to it serving (a new connection answered by the new epoch's
+ *   config), and wrk's latency percentiles over a run with the restart in its middle vs the same
+ *   run just before it (steady state); errors must be zero.
  *   The proxy's CPU is every epoch's process.
  *
  * Both epochs proxy `/` to an nginx upstream serving 1 KiB (the data path of http_bench.ts);
@@ -43,6 +43,7 @@ import {
   loadAvg,
   type LoadResult,
   MAIN_TS,
+  mainThreadTicks,
   median,
   procTicks,
   REPO_ROOT,
@@ -190,6 +191,11 @@ interface RestartSample {
    * only its share of the cores).
    */
   readyCpuMs: number;
+  /**
+   * The part of `readyCpuMs` its main thread used: the critical path of a start-up (config load,
+   * hand-over, the workers' init), while the first worker loads its modules on its own thread.
+   */
+  readyMainCpuMs: number;
   servingMs: number;
 }
 
@@ -232,6 +238,7 @@ async function restarts(
     let next: Denvoy | undefined;
     let readyMs = NaN;
     let readyCpuMs = NaN;
+    let readyMainCpuMs = NaN;
     let servingMs = NaN;
     const prev = current;
     const during = await runWrk({
@@ -248,12 +255,14 @@ async function restarts(
         });
         readyMs = performance.now() - t0;
         readyCpuMs = procTicks(next.child.pid) / CLK_TCK * 1000;
+        readyMainCpuMs = mainThreadTicks(next.child.pid) / CLK_TCK * 1000;
         servingMs = await serving;
       },
     });
-    samples.push({ steady, during, readyMs, readyCpuMs, servingMs });
+    samples.push({ steady, during, readyMs, readyCpuMs, readyMainCpuMs, servingMs });
     console.error(
-      `restart ${epoch}: ready ${f0(readyMs)} ms (CPU ${f0(readyCpuMs)} ms), serving ` +
+      `restart ${epoch}: ready ${f0(readyMs)} ms (CPU ${f0(readyCpuMs)} ms, main thread ` +
+        `${f0(readyMainCpuMs)} ms), serving ` +
         `${f0(servingMs)} ms; p99 steady ` +
         `${f2(steady.p99)} ms, during ${f2(during.p99)} ms; errors ${during.errors}` +
         `${during.errorText ? ` (${during.errorText})` : ""}; CPU cores ${cpuText(during.cpu)}`,
@@ -366,13 +375,15 @@ async function main() {
           `the next epoch spawned ` +
           `${f1(duration / 3)} s into the run; --drain-strategy immediate)`,
         "",
-        "| restart | spawn → all listeners ready ms | its CPU ms | spawn → serving ms | " +
+        "| restart | spawn → all listeners ready ms | its CPU ms (all / main thread) | " +
+          "spawn → serving ms | " +
           "req/s steady / " +
           "during | p50 / p90 / p99 ms steady | p50 / p90 / p99 ms during | p99 during / steady | " +
           "errors | CPU cores (all epochs / wrk / upstream / other) during |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         ...samples.map((s, i) =>
-          `| ${i + 1} | ${f0(s.readyMs)} | ${f0(s.readyCpuMs)} | ${f0(s.servingMs)} | ` +
+          `| ${i + 1} | ${f0(s.readyMs)} | ${f0(s.readyCpuMs)} / ${f0(s.readyMainCpuMs)} | ` +
+          `${f0(s.servingMs)} | ` +
           `${f0(s.steady.rps)} / ` +
           `${f0(s.during.rps)} | ${f2(s.steady.p50)} / ${f2(s.steady.p90)} / ` +
           `${f2(s.steady.p99)} | ${f2(s.during.p50)} / ${f2(s.during.p90)} / ` +

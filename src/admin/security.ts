@@ -19,12 +19,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Options } from "../server/options.ts";
-
-/** One `--admin-allow` entry: a method (`*` for any) and an exact admin path. */
-export interface AllowEntry {
-  method: string;
-  path: string;
-}
+import type { AllowEntry } from "./allow_list.ts";
 
 /** What the admin enforces. */
 export interface AdminSecurity {
@@ -51,32 +46,6 @@ export interface AdminDenial {
   status: 401 | 403;
   body: string;
   headers?: Record<string, string>;
-}
-
-const METHODS = new Set(["GET", "HEAD", "POST", "*"]);
-
-/**
- * Parses `--admin-allow` values (each a comma-separated list of `METHOD:/path`); throws an
- * Error naming the first bad entry.
- */
-export function parseAdminAllow(values: readonly string[]): AllowEntry[] {
-  const out: AllowEntry[] = [];
-  for (const v of values) {
-    for (const raw of v.split(",")) {
-      const entry = raw.trim();
-      if (entry === "") continue;
-      const m = /^([A-Za-z*]+):(\/\S*)$/.exec(entry);
-      const method = m?.[1].toUpperCase();
-      if (!m || !METHODS.has(method!)) {
-        throw new Error(
-          `invalid --admin-allow entry '${entry}' (expected METHOD:/path with METHOD GET, ` +
-            "POST or *, e.g. GET:/stats)",
-        );
-      }
-      out.push({ method: method!, path: m[2] });
-    }
-  }
-  return out;
 }
 
 /** Reads the bearer token from `path` (surrounding whitespace dropped); throws when unusable. */

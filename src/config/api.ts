@@ -180,6 +180,16 @@ export function messageSchema<T extends Message>(typeName: string): GenMessage<T
   return desc as unknown as GenMessage<T>;
 }
 
+/**
+ * Looks up a service by full name, typed as its generated descriptor (`typeof XService`, a type
+ * import: the generated module itself is never loaded); throws if the API has no such service.
+ */
+export function serviceDesc<S>(typeName: string): S {
+  const desc = apiRegistry().getService(typeName);
+  if (!desc) throw new Error(`Envoy API has no service ${typeName}`);
+  return desc as unknown as S;
+}
+
 /** The full message name in a type URL such as `type.googleapis.com/envoy.x.v3.Y`. */
 export function typeNameOfUrl(typeUrl: string): string {
   return typeUrl.slice(typeUrl.lastIndexOf("/") + 1);

@@ -7,10 +7,10 @@
  * @module
  */
 import { create, type DescService } from "@bufbuild/protobuf";
+import { messageSchema } from "../config/api.ts";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import type { UniversalClientFn } from "@connectrpc/connect/protocol";
-import { ClusterSchema } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import { parseCluster } from "../upstream/cluster_info.ts";
 import { parseTargetUri } from "./target_uri.ts";
 import type { ConnPoolManager } from "../upstream/conn_pool.ts";
@@ -20,6 +20,10 @@ import {
   type GrpcTarget,
   poolHttpClient,
 } from "./cluster_http_client.ts";
+import type { Cluster } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const clusterSchema = () => messageSchema<Cluster>("envoy.config.cluster.v3.Cluster");
 
 /** The largest message a call reads (Envoy's gRPC client has no limit; xDS can be large). */
 const READ_MAX_BYTES = 256 * 1024 * 1024;
@@ -45,7 +49,7 @@ export function googleGrpcTransport(
 ): Transport {
   const target = parseTargetUri(targetUri);
   if (!target) throw new Error(`google_grpc target_uri '${targetUri}' is not host:port`);
-  const parsed = parseCluster(create(ClusterSchema, { name: `google_grpc:${targetUri}` }));
+  const parsed = parseCluster(create(clusterSchema(), { name: `google_grpc:${targetUri}` }));
   const info = {
     ...parsed.info,
     statName: `google_grpc.${statPrefix}`,

@@ -7,10 +7,8 @@
  * @module
  */
 import type { TcpKeepalive } from "../../proto/gen/envoy/config/core/v3/address_pb.ts";
-import {
-  type SocketOption,
-  SocketOption_SocketState,
-} from "../../proto/gen/envoy/config/core/v3/socket_option_pb.ts";
+import type { SocketOption } from "../../proto/gen/envoy/config/core/v3/socket_option_pb.ts";
+import { SocketState } from "../config/api_enums.ts";
 import { getLogger } from "../common/logger.ts";
 import {
   IPPROTO_TCP,
@@ -101,7 +99,7 @@ export function listenerSocketOptions(
   const out: RawSocketOption[] = [];
   opts.forEach((o, i) => {
     const at = `socket_options[${i}]`;
-    if (o.state === SocketOption_SocketState.STATE_PREBIND) {
+    if (o.state === SocketState.STATE_PREBIND) {
       problems.push({
         field: `${at}.state`,
         message: "socket option state STATE_PREBIND (Deno binds the listening socket before " +

@@ -18,7 +18,7 @@ import {
   parseLogLevel,
 } from "../common/logger.ts";
 import { HOT_RESTART_VERSION, versionText } from "../version.ts";
-import { type AllowEntry, parseAdminAllow } from "../admin/security.ts";
+import { type AllowEntry, parseAdminAllow } from "../admin/allow_list.ts";
 
 /** What the server does once its configuration is loaded (`--mode`). */
 export type Mode = "serve" | "validate" | "init_only";

@@ -12,10 +12,8 @@
  * @module
  */
 import { create, equals, type JsonObject } from "@bufbuild/protobuf";
-import {
-  type Bootstrap,
-  BootstrapSchema,
-} from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
+import { messageSchema } from "../config/api.ts";
+import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
 import { xxHash64 } from "../common/hash.ts";
 import { getLogger } from "../common/logger.ts";
 import { type BootstrapSource, loadBootstrap } from "../config/bootstrap.ts";
@@ -24,6 +22,9 @@ import type { ExtensionRegistry } from "../config/extensions.ts";
 import type { Scope } from "../stats/store.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
 import type { XdsManager } from "./xds_manager.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const bootstrapSchema = () => messageSchema<Bootstrap>("envoy.config.bootstrap.v3.Bootstrap");
 
 const log = getLogger("config");
 
@@ -52,13 +53,13 @@ export function bootstrapVersion(text: string): string {
 /** The top-level fields (other than static resources) in which `a` and `b` differ. */
 export function nonReloadableChanges(a: Bootstrap, b: Bootstrap): string[] {
   const out: string[] = [];
-  for (const m of BootstrapSchema.members) {
+  for (const m of bootstrapSchema().members) {
     if (m.name === "static_resources") continue;
     const only = (x: Bootstrap) =>
-      create(BootstrapSchema, {
+      create(bootstrapSchema(), {
         [m.localName]: (x as unknown as Record<string, unknown>)[m.localName],
       });
-    if (!equals(BootstrapSchema, only(a), only(b))) out.push(m.name);
+    if (!equals(bootstrapSchema(), only(a), only(b))) out.push(m.name);
   }
   return out;
 }

@@ -129,9 +129,12 @@ export function grpcClusterName(api: ApiConfigSource): string | undefined {
   return t?.case === "envoyGrpc" ? t.value.clusterName : undefined;
 }
 
-/** What is wrong with `cs` for fetching resources of `type`; empty when it can be used. */
+/**
+ * What is wrong with `cs` for fetching resources of `type`; empty when it can be used. An
+ * absent source is checked as an empty one.
+ */
 export function configSourceProblems(
-  cs: ConfigSource,
+  cs: ConfigSource | undefined,
   type: ResourceType,
 ): ConfigSourceProblem[] {
   const out: ConfigSourceProblem[] = [];
@@ -142,7 +145,7 @@ export function configSourceProblems(
       unsupported: true,
     });
   }
-  if (cs.authorities.length > 0) {
+  if (cs && cs.authorities.length > 0) {
     out.push({
       field: "authorities",
       message: "authorities are only used in the bootstrap's config_sources and " +
@@ -151,15 +154,15 @@ export function configSourceProblems(
     });
   }
   // ApiVersion: AUTO (0) and V3 (2) are v3; V2 (1) was removed from Envoy.
-  if (cs.resourceApiVersion === 1) {
+  if (cs?.resourceApiVersion === 1) {
     out.push({
       field: "resource_api_version",
       message: "the V2 xDS API is no longer supported: use V3",
       unsupported: false,
     });
   }
-  const spec = cs.configSourceSpecifier;
-  switch (spec.case) {
+  const spec = cs?.configSourceSpecifier;
+  switch (spec?.case) {
     case "path":
     case "pathConfigSource":
       break;

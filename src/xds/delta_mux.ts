@@ -12,15 +12,20 @@
  */
 import { create, type JsonObject, toJsonString } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
-import { DiscoveryResponseSchema } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { getLogger } from "../common/logger.ts";
-import { apiRegistry } from "../config/api.ts";
+import { apiRegistry, messageSchema } from "../config/api.ts";
 import { type DecodeContext, decodeResponseText, rejectedUpdate } from "./decode.ts";
 import { type DeltaRequest, type DeltaResponse, DeltaState } from "./protocol_state.ts";
 import type { ResourceType } from "./resource_types.ts";
 import type { MuxWatch } from "./sotw_mux.ts";
 import { ResourceTtls } from "./ttl.ts";
 import { watchWants } from "./xdstp.ts";
+
+import type { DiscoveryResponse } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const discoveryResponseSchema = () =>
+  messageSchema<DiscoveryResponse>("envoy.service.discovery.v3.DiscoveryResponse");
 
 const log = getLogger("config");
 
@@ -182,8 +187,8 @@ export class DeltaMux {
     let text: string;
     try {
       text = toJsonString(
-        DiscoveryResponseSchema,
-        create(DiscoveryResponseSchema, {
+        discoveryResponseSchema(),
+        create(discoveryResponseSchema(), {
           versionInfo,
           typeUrl: t.type.typeUrl,
           resources: [...held.values()],

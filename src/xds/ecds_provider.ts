@@ -13,12 +13,10 @@
  * @module
  */
 import { equals } from "@bufbuild/protobuf";
+import { messageSchema } from "../config/api.ts";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { ExtensionConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
-import {
-  type TypedExtensionConfig,
-  TypedExtensionConfigSchema,
-} from "../../proto/gen/envoy/config/core/v3/extension_pb.ts";
+import type { TypedExtensionConfig } from "../../proto/gen/envoy/config/core/v3/extension_pb.ts";
 import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import { getLogger } from "../common/logger.ts";
@@ -38,6 +36,10 @@ import { ECDS } from "./resource_types.ts";
 import type { Subscription } from "./subscription.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
 import type { UpdateFailureState, Versioned } from "./xds_manager.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const typedExtensionConfigSchema = () =>
+  messageSchema<TypedExtensionConfig>("envoy.config.core.v3.TypedExtensionConfig");
 
 const log = getLogger("config");
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -198,7 +200,7 @@ export class EcdsProvider {
               if (problem) throw new Error(problem);
             }
             const same = state.current &&
-              equals(TypedExtensionConfigSchema, state.current.config, tec);
+              equals(typedExtensionConfigSchema(), state.current.config, tec);
             state.current = { config: tec, versionInfo: u.versionInfo, lastUpdated: new Date() };
             state.error = undefined;
             if (!same) {

@@ -13,26 +13,30 @@
 import { create, fromJson, type JsonObject } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import type { Node } from "../../proto/gen/envoy/config/core/v3/base_pb.ts";
-import { NodeSchema } from "../../proto/gen/envoy/config/core/v3/base_pb.ts";
 import type { AggregatedDiscoveryService } from "../../proto/gen/envoy/service/discovery/v3/ads_pb.ts";
-import {
-  type DeltaDiscoveryRequest,
-  DeltaDiscoveryRequestSchema,
-  type DeltaDiscoveryResponse,
-  type DiscoveryRequest,
-  DiscoveryRequestSchema,
-  type DiscoveryResponse,
+import type {
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
+  DiscoveryRequest,
+  DiscoveryResponse,
 } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { durationMs } from "../common/duration.ts";
 import { reportBug } from "../common/error_boundary.ts";
 import { getLogger } from "../common/logger.ts";
-import { apiRegistry } from "../config/api.ts";
+import { apiRegistry, messageSchema } from "../config/api.ts";
 import type { Counter, Gauge } from "../stats/metrics.ts";
 import type { Scope } from "../stats/store.ts";
 import type { DecodeContext } from "./decode.ts";
 import { DeltaMux, type DeltaMuxRequest } from "./delta_mux.ts";
 import type { TokenBucket } from "./rate_limit.ts";
 import { type MuxRequest, SotwMux } from "./sotw_mux.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const deltaDiscoveryRequestSchema = () =>
+  messageSchema<DeltaDiscoveryRequest>("envoy.service.discovery.v3.DeltaDiscoveryRequest");
+const discoveryRequestSchema = () =>
+  messageSchema<DiscoveryRequest>("envoy.service.discovery.v3.DiscoveryRequest");
+const nodeSchema = () => messageSchema<Node>("envoy.config.core.v3.Node");
 
 const log = getLogger("config");
 
@@ -265,7 +269,7 @@ export interface StreamListener {
 
 /** The node as a proto message (converted once). */
 function nodeMessage(node: JsonObject): Node {
-  return fromJson(NodeSchema, node, { registry: apiRegistry(), ignoreUnknownFields: true });
+  return fromJson(nodeSchema(), node, { registry: apiRegistry(), ignoreUnknownFields: true });
 }
 
 /** A state-of-the-world gRPC xDS stream (ADS, or one type's own service). */
@@ -309,7 +313,7 @@ export class SotwGrpcStream {
     this.mux = new SotwMux(
       (req: MuxRequest) => {
         if (!this.#stream.open_) return; // said again once the stream is established
-        this.#stream.send(create(DiscoveryRequestSchema, {
+        this.#stream.send(create(discoveryRequestSchema(), {
           versionInfo: req.versionInfo,
           resourceNames: req.resourceNames,
           typeUrl: req.typeUrl,
@@ -379,7 +383,7 @@ export class DeltaGrpcStream {
     this.mux = new DeltaMux(
       (req: DeltaMuxRequest) => {
         if (!this.#stream.open_) return;
-        this.#stream.send(create(DeltaDiscoveryRequestSchema, {
+        this.#stream.send(create(deltaDiscoveryRequestSchema(), {
           typeUrl: req.typeUrl,
           resourceNamesSubscribe: req.resourceNamesSubscribe,
           resourceNamesUnsubscribe: req.resourceNamesUnsubscribe,

@@ -12,17 +12,17 @@ import type {
   ApiConfigSource,
   ConfigSource,
 } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
-import { AggregatedDiscoveryService } from "../../proto/gen/envoy/service/discovery/v3/ads_pb.ts";
-import { ClusterDiscoveryService } from "../../proto/gen/envoy/service/cluster/v3/cds_pb.ts";
-import { ListenerDiscoveryService } from "../../proto/gen/envoy/service/listener/v3/lds_pb.ts";
-import {
+import type { AggregatedDiscoveryService } from "../../proto/gen/envoy/service/discovery/v3/ads_pb.ts";
+import type { ClusterDiscoveryService } from "../../proto/gen/envoy/service/cluster/v3/cds_pb.ts";
+import type { ListenerDiscoveryService } from "../../proto/gen/envoy/service/listener/v3/lds_pb.ts";
+import type {
   RouteDiscoveryService,
   VirtualHostDiscoveryService,
 } from "../../proto/gen/envoy/service/route/v3/rds_pb.ts";
-import { ScopedRoutesDiscoveryService } from "../../proto/gen/envoy/service/route/v3/srds_pb.ts";
-import { EndpointDiscoveryService } from "../../proto/gen/envoy/service/endpoint/v3/eds_pb.ts";
-import { SecretDiscoveryService } from "../../proto/gen/envoy/service/secret/v3/sds_pb.ts";
-import { RuntimeDiscoveryService } from "../../proto/gen/envoy/service/runtime/v3/rtds_pb.ts";
+import type { ScopedRoutesDiscoveryService } from "../../proto/gen/envoy/service/route/v3/srds_pb.ts";
+import type { EndpointDiscoveryService } from "../../proto/gen/envoy/service/endpoint/v3/eds_pb.ts";
+import type { SecretDiscoveryService } from "../../proto/gen/envoy/service/secret/v3/sds_pb.ts";
+import type { RuntimeDiscoveryService } from "../../proto/gen/envoy/service/runtime/v3/rtds_pb.ts";
 import type {
   DeltaDiscoveryRequest,
   DeltaDiscoveryResponse,
@@ -30,6 +30,7 @@ import type {
   DiscoveryResponse,
 } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { getLogger } from "../common/logger.ts";
+import { serviceDesc } from "../config/api.ts";
 import type { DescService } from "@bufbuild/protobuf";
 import { clusterTransport, googleGrpcTransport, grpcClient } from "../grpc/grpc_client.ts";
 import type { ClusterHttpDeps } from "../grpc/cluster_http_client.ts";
@@ -48,6 +49,36 @@ import type { ResourceType } from "./resource_types.ts";
 import { SubscriptionBase, type SubscriptionCallbacks } from "./subscription.ts";
 import type { SubscriptionStats } from "./subscription_stats.ts";
 import { normalName } from "./xdstp.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const aggregatedDiscoveryService = () =>
+  serviceDesc<typeof AggregatedDiscoveryService>(
+    "envoy.service.discovery.v3.AggregatedDiscoveryService",
+  );
+const clusterDiscoveryService = () =>
+  serviceDesc<typeof ClusterDiscoveryService>("envoy.service.cluster.v3.ClusterDiscoveryService");
+const endpointDiscoveryService = () =>
+  serviceDesc<typeof EndpointDiscoveryService>(
+    "envoy.service.endpoint.v3.EndpointDiscoveryService",
+  );
+const listenerDiscoveryService = () =>
+  serviceDesc<typeof ListenerDiscoveryService>(
+    "envoy.service.listener.v3.ListenerDiscoveryService",
+  );
+const routeDiscoveryService = () =>
+  serviceDesc<typeof RouteDiscoveryService>("envoy.service.route.v3.RouteDiscoveryService");
+const runtimeDiscoveryService = () =>
+  serviceDesc<typeof RuntimeDiscoveryService>("envoy.service.runtime.v3.RuntimeDiscoveryService");
+const scopedRoutesDiscoveryService = () =>
+  serviceDesc<typeof ScopedRoutesDiscoveryService>(
+    "envoy.service.route.v3.ScopedRoutesDiscoveryService",
+  );
+const secretDiscoveryService = () =>
+  serviceDesc<typeof SecretDiscoveryService>("envoy.service.secret.v3.SecretDiscoveryService");
+const virtualHostDiscoveryService = () =>
+  serviceDesc<typeof VirtualHostDiscoveryService>(
+    "envoy.service.route.v3.VirtualHostDiscoveryService",
+  );
 
 const log = getLogger("config");
 
@@ -220,7 +251,7 @@ export class GrpcXds {
         "ADS must be configured to support an ADS config source (dynamic_resources.ads_config)",
       );
     }
-    const { client, cluster } = this.#client(AggregatedDiscoveryService, api);
+    const { client, cluster } = this.#client(aggregatedDiscoveryService(), api);
     const calls = adsCalls(client);
     this.#ads = this.#stream(
       api,
@@ -245,7 +276,7 @@ export class GrpcXds {
         "Only api_config_source type is currently supported for xdstp-based config sources.",
       );
     }
-    const { client, cluster } = this.#client(AggregatedDiscoveryService, spec.value);
+    const { client, cluster } = this.#client(aggregatedDiscoveryService(), spec.value);
     const calls = adsCalls(client);
     const names = cs.authorities.map((a) => a.name).join(",") || "default";
     s = this.#stream(
@@ -265,28 +296,28 @@ export class GrpcXds {
     let cluster: string;
     switch (type.service) {
       case "CDS": {
-        const c = this.#client(ClusterDiscoveryService, api);
+        const c = this.#client(clusterDiscoveryService(), api);
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamClusters(r, { signal });
         delta = (r, signal) => c.client.deltaClusters(r, { signal });
         break;
       }
       case "LDS": {
-        const c = this.#client(ListenerDiscoveryService, api);
+        const c = this.#client(listenerDiscoveryService(), api);
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamListeners(r, { signal });
         delta = (r, signal) => c.client.deltaListeners(r, { signal });
         break;
       }
       case "RDS": {
-        const c = this.#client(RouteDiscoveryService, api);
+        const c = this.#client(routeDiscoveryService(), api);
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamRoutes(r, { signal });
         delta = (r, signal) => c.client.deltaRoutes(r, { signal });
         break;
       }
       case "SRDS": {
-        const c = this.#client(ScopedRoutesDiscoveryService, api);
+        const c = this.#client(scopedRoutesDiscoveryService(), api);
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamScopedRoutes(r, { signal });
         delta = (r, signal) => c.client.deltaScopedRoutes(r, { signal });
@@ -294,7 +325,7 @@ export class GrpcXds {
       }
       case "VHDS": {
         // VHDS is incremental only (its service has no state-of-the-world method).
-        const c = this.#client(VirtualHostDiscoveryService, api);
+        const c = this.#client(virtualHostDiscoveryService(), api);
         cluster = c.cluster;
         sotw = () => {
           throw new Error("vhds: only 'DELTA_GRPC' is supported as an api_type.");
@@ -303,21 +334,21 @@ export class GrpcXds {
         break;
       }
       case "EDS": {
-        const c = this.#client(EndpointDiscoveryService, api);
+        const c = this.#client(endpointDiscoveryService(), api);
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamEndpoints(r, { signal });
         delta = (r, signal) => c.client.deltaEndpoints(r, { signal });
         break;
       }
       case "SDS": {
-        const c = this.#client(SecretDiscoveryService, api);
+        const c = this.#client(secretDiscoveryService(), api);
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamSecrets(r, { signal });
         delta = (r, signal) => c.client.deltaSecrets(r, { signal });
         break;
       }
       case "RTDS": {
-        const c = this.#client(RuntimeDiscoveryService, api);
+        const c = this.#client(runtimeDiscoveryService(), api);
         cluster = c.cluster;
         sotw = (r, signal) => c.client.streamRuntime(r, { signal });
         delta = (r, signal) => c.client.deltaRuntime(r, { signal });

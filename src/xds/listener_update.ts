@@ -7,15 +7,17 @@
  * @module
  */
 import { create, equals } from "@bufbuild/protobuf";
-import { FilterChainSchema } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
-import {
-  type Listener,
-  ListenerSchema,
-} from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
+import { messageSchema } from "../config/api.ts";
+import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
+import type { FilterChain } from "../../proto/gen/envoy/config/listener/v3/listener_components_pb.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const filterChainSchema = () => messageSchema<FilterChain>("envoy.config.listener.v3.FilterChain");
+const listenerSchema = () => messageSchema<Listener>("envoy.config.listener.v3.Listener");
 
 /** `l` without the fields an in-place update may change. */
 function withoutChains(l: Listener): Listener {
-  return create(ListenerSchema, {
+  return create(listenerSchema(), {
     ...l,
     filterChains: [],
     defaultFilterChain: undefined,
@@ -30,7 +32,7 @@ function withoutChains(l: Listener): Listener {
  */
 export function filterChainOnlyChange(current: Listener, next: Listener): boolean {
   return next.filterChains.length > 0 &&
-    equals(ListenerSchema, withoutChains(current), withoutChains(next));
+    equals(listenerSchema(), withoutChains(current), withoutChains(next));
 }
 
 /** How many chains of `current` (the default one included) `next` no longer has. */
@@ -38,5 +40,5 @@ export function removedFilterChains(current: Listener, next: Listener): number {
   const all = (l: Listener) =>
     l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
   const kept = all(next);
-  return all(current).filter((c) => !kept.some((k) => equals(FilterChainSchema, c, k))).length;
+  return all(current).filter((c) => !kept.some((k) => equals(filterChainSchema(), c, k))).length;
 }

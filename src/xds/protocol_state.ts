@@ -9,8 +9,9 @@
  * @module
  */
 import { type Any, anyUnpack } from "@bufbuild/protobuf/wkt";
-import { ResourceSchema } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+import type { Resource } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { durationMs } from "../common/duration.ts";
+import { messageSchema } from "../config/api.ts";
 
 /** gRPC status INTERNAL: the code Envoy puts in a NACK's `error_detail`. */
 export const NACK_CODE = 13;
@@ -58,7 +59,7 @@ export interface SotwResource {
 function unwrapSotw(resources: readonly Any[]): SotwResource[] {
   return resources.map((any) => {
     if (any.typeUrl !== RESOURCE_WRAPPER) return { resource: any };
-    const r = anyUnpack(any, ResourceSchema);
+    const r = anyUnpack(any, messageSchema<Resource>("envoy.service.discovery.v3.Resource"));
     if (!r) throw new Error("cannot decode an envoy.service.discovery.v3.Resource");
     return {
       name: r.name,

@@ -7,8 +7,6 @@
  *
  * @module
  */
-import { create } from "@bufbuild/protobuf";
-import { ConfigSourceSchema } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import type { ScopedRouteConfiguration } from "../../proto/gen/envoy/config/route/v3/scoped_route_pb.ts";
 import type { ScopedRoutes } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import { RouteTable } from "../router/route_table.ts";
@@ -56,7 +54,7 @@ export function scopedRoutesProblems(sr: ScopedRoutes): ScopedRoutesProblem[] {
       : []),
   ];
   for (const { cs, type, field } of sources) {
-    for (const p of configSourceProblems(cs ?? create(ConfigSourceSchema), type)) {
+    for (const p of configSourceProblems(cs, type)) {
       report(p.message, `${field}${p.field ? `.${p.field}` : ""}`, p.unsupported);
     }
   }

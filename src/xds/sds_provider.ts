@@ -11,14 +11,12 @@
  * @module
  */
 import { equals } from "@bufbuild/protobuf";
+import { messageSchema } from "../config/api.ts";
 import type { Cluster } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
 import type { TransportSocket } from "../../proto/gen/envoy/config/core/v3/base_pb.ts";
 import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
-import {
-  type Secret,
-  SecretSchema,
-} from "../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.ts";
+import type { Secret } from "../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.ts";
 import type {
   CommonTlsContext,
   DownstreamTlsContext,
@@ -40,6 +38,10 @@ import { SDS } from "./resource_types.ts";
 import type { Subscription } from "./subscription.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
 import type { UpdateFailureState, Versioned } from "./xds_manager.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const secretSchema = () =>
+  messageSchema<Secret>("envoy.extensions.transport_sockets.tls.v3.Secret");
 
 const log = getLogger("config");
 const TLS = "envoy.extensions.transport_sockets.tls.v3.";
@@ -152,7 +154,7 @@ export class SdsProvider {
             }
             const problems = secretProblems(secret);
             if (problems.length > 0) throw new Error(problems.join("; "));
-            const same = state.current && equals(SecretSchema, state.current.config, secret);
+            const same = state.current && equals(secretSchema(), state.current.config, secret);
             state.current = { config: secret, versionInfo: u.versionInfo, lastUpdated: new Date() };
             state.error = undefined;
             if (!same) {

@@ -12,12 +12,9 @@
  */
 import { create, type JsonObject, toJsonString } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
-import {
-  type DiscoveryResponse,
-  DiscoveryResponseSchema,
-} from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
+import type { DiscoveryResponse } from "../../proto/gen/envoy/service/discovery/v3/discovery_pb.ts";
 import { getLogger } from "../common/logger.ts";
-import { apiRegistry } from "../config/api.ts";
+import { apiRegistry, messageSchema } from "../config/api.ts";
 import {
   type DecodeContext,
   decodeResponseText,
@@ -28,6 +25,10 @@ import { type SotwRequest, type SotwResponse, SotwState } from "./protocol_state
 import { RESOURCE_TYPES, type ResourceType } from "./resource_types.ts";
 import { ResourceTtls } from "./ttl.ts";
 import { watchWants } from "./xdstp.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const discoveryResponseSchema = () =>
+  messageSchema<DiscoveryResponse>("envoy.service.discovery.v3.DiscoveryResponse");
 
 const log = getLogger("config");
 
@@ -213,7 +214,7 @@ export class SotwMux {
 
   /** Decodes `resources` as a response of `t`'s type (a codec failure is delivered, thrown). */
   #decode(t: TypeState, resources: Any[], versionInfo: string, nonce: string): DecodeResult {
-    const msg: DiscoveryResponse = create(DiscoveryResponseSchema, {
+    const msg: DiscoveryResponse = create(discoveryResponseSchema(), {
       versionInfo,
       typeUrl: t.type.typeUrl,
       nonce,
@@ -221,7 +222,7 @@ export class SotwMux {
     });
     let text: string;
     try {
-      text = toJsonString(DiscoveryResponseSchema, msg, { registry: apiRegistry() });
+      text = toJsonString(discoveryResponseSchema(), msg, { registry: apiRegistry() });
     } catch (e) {
       const detail = `cannot decode the ${t.type.service} response: ${(e as Error).message}`;
       this.#deliver(t, rejectedUpdate(t.type, detail));

@@ -8,16 +8,18 @@
  * @module
  */
 import { create } from "@bufbuild/protobuf";
+import { messageSchema } from "../config/api.ts";
 import type {
   ApiConfigSource,
   ConfigSource,
 } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
-import {
-  type RouteConfiguration,
-  RouteConfigurationSchema,
-} from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import type { RouteConfiguration } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
 import type { VirtualHost } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import { API_DELTA_GRPC } from "./grpc_subscription.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const routeConfigurationSchema = () =>
+  messageSchema<RouteConfiguration>("envoy.config.route.v3.RouteConfiguration");
 
 /**
  * Throws Envoy's error when `source` cannot carry VHDS: only incremental gRPC, directly or
@@ -50,7 +52,10 @@ export function withVirtualHosts(
   hosts: readonly VirtualHost[],
 ): RouteConfiguration {
   if (hosts.length === 0) return rc;
-  return create(RouteConfigurationSchema, { ...rc, virtualHosts: [...rc.virtualHosts, ...hosts] });
+  return create(routeConfigurationSchema(), {
+    ...rc,
+    virtualHosts: [...rc.virtualHosts, ...hosts],
+  });
 }
 
 /** The names a VHDS subscription of `routeConfigName` wants: its namespace, hosts asked for. */

@@ -14,30 +14,16 @@
  */
 import { create, equals, type JsonObject, type Message } from "@bufbuild/protobuf";
 import type { Bootstrap } from "../../proto/gen/envoy/config/bootstrap/v3/bootstrap_pb.ts";
-import {
-  type Cluster as ClusterConfig,
-  ClusterSchema,
-} from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
-import {
-  type ConfigSource,
-  ConfigSourceSchema,
-} from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import type { Cluster as ClusterConfig } from "../../proto/gen/envoy/config/cluster/v3/cluster_pb.ts";
+import type { ConfigSource } from "../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import type { ClusterLoadAssignment } from "../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.ts";
-import {
-  type Listener,
-  ListenerSchema,
-} from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
-import {
-  type RouteConfiguration,
-  RouteConfigurationSchema,
-} from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import type { Listener } from "../../proto/gen/envoy/config/listener/v3/listener_pb.ts";
+import type { RouteConfiguration } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
 import type { VirtualHost } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
-import {
-  type ScopedRouteConfiguration,
-  ScopedRouteConfigurationSchema,
-} from "../../proto/gen/envoy/config/route/v3/scoped_route_pb.ts";
+import type { ScopedRouteConfiguration } from "../../proto/gen/envoy/config/route/v3/scoped_route_pb.ts";
 import type { HttpConnectionManager } from "../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.ts";
 import { reportBug } from "../common/error_boundary.ts";
+import { messageSchema } from "../config/api.ts";
 import { getLogger } from "../common/logger.ts";
 import { preUnpack, unpackAny } from "../config/any.ts";
 import { compactMessages } from "../config/compact.ts";
@@ -74,6 +60,15 @@ import {
   type SecretState,
 } from "./sds_provider.ts";
 import type { ClusterChange, DynamicUpdate, ListenerChange } from "./worker_updates.ts";
+
+// The API registry's schemas, not the generated modules' (see config/api_enums.ts).
+const clusterSchema = () => messageSchema<ClusterConfig>("envoy.config.cluster.v3.Cluster");
+const configSourceSchema = () => messageSchema<ConfigSource>("envoy.config.core.v3.ConfigSource");
+const listenerSchema = () => messageSchema<Listener>("envoy.config.listener.v3.Listener");
+const routeConfigurationSchema = () =>
+  messageSchema<RouteConfiguration>("envoy.config.route.v3.RouteConfiguration");
+const scopedRouteConfigurationSchema = () =>
+  messageSchema<ScopedRouteConfiguration>("envoy.config.route.v3.ScopedRouteConfiguration");
 
 const log = getLogger("config");
 
@@ -456,9 +451,9 @@ export class XdsManager {
       const callbacks = this.#callbacks("cds", (u) => this.#onCds(u), this.#clusterErrors, (m) => {
         const c = m as ClusterConfig;
         const cur = this.#warmingClusters.get(c.name) ?? this.#clusters.get(c.name);
-        return cur !== undefined && equals(ClusterSchema, cur.config, c);
+        return cur !== undefined && equals(clusterSchema(), cur.config, c);
       });
-      const cs = d.cdsConfig ?? create(ConfigSourceSchema);
+      const cs = d.cdsConfig ?? create(configSourceSchema());
       this.#cds = d.cdsResourcesLocator
         ? createCollectionSubscription(d.cdsResourcesLocator, cs, CDS, stats, callbacks, this.#env)
         : createSubscription(cs, CDS, stats, this.#decode, callbacks, this.#env);
@@ -515,9 +510,9 @@ export class XdsManager {
     const callbacks = this.#callbacks("lds", (u) => this.#onLds(u), this.#listenerErrors, (m) => {
       const l = m as Listener;
       const cur = this.#warmingListeners.get(l.name) ?? this.#listeners.get(l.name);
-      return cur !== undefined && equals(ListenerSchema, cur.config, l);
+      return cur !== undefined && equals(listenerSchema(), cur.config, l);
     });
-    const cs = d.ldsConfig ?? create(ConfigSourceSchema);
+    const cs = d.ldsConfig ?? create(configSourceSchema());
     this.#lds = locator
       ? createCollectionSubscription(locator, cs, LDS, stats, callbacks, this.#env)
       : createSubscription(cs, LDS, stats, this.#decode, callbacks, this.#env);
@@ -574,7 +569,7 @@ export class XdsManager {
         continue;
       }
       const cur = this.#warmingClusters.get(c.name) ?? this.#clusters.get(c.name);
-      if (cur && equals(ClusterSchema, cur.config, c)) continue;
+      if (cur && equals(clusterSchema(), cur.config, c)) continue;
       changed.push(c);
     }
     const removed = [...new Set([...this.#clusters.keys(), ...this.#warmingClusters.keys()])]
@@ -841,7 +836,7 @@ export class XdsManager {
           if (rc.vhds) checkVhdsSource(rc.vhds.configSource!, this.#grpcAds());
           const effective = withVirtualHosts(rc, rc.vhds ? state.vhds?.hosts ?? [] : []);
           this.#checkRoutes(effective, cm);
-          const same = state.rds && equals(RouteConfigurationSchema, state.rds, rc);
+          const same = state.rds && equals(routeConfigurationSchema(), state.rds, rc);
           state.rds = rc;
           state.current = {
             config: effective,
@@ -900,7 +895,7 @@ export class XdsManager {
           const same = state.current !== undefined &&
             state.current.config.length === scopes.length &&
             state.current.config.every((s, i) =>
-              equals(ScopedRouteConfigurationSchema, s, scopes[i])
+              equals(scopedRouteConfigurationSchema(), s, scopes[i])
             );
           state.current = { config: scopes, versionInfo: u.versionInfo, lastUpdated: new Date() };
           state.error = undefined;
@@ -1083,7 +1078,7 @@ export class XdsManager {
         );
       }
       const cur = this.#warmingListeners.get(l.name) ?? this.#listeners.get(l.name);
-      if (cur && equals(ListenerSchema, cur.config, l)) continue;
+      if (cur && equals(listenerSchema(), cur.config, l)) continue;
       changed.push(l);
     }
     const removed = [...new Set([...this.#listeners.keys(), ...this.#warmingListeners.keys()])]
@@ -1343,7 +1338,7 @@ export class XdsManager {
     }
     const changedClusters = clusters.filter((c) => {
       const cur = this.#staticClusters.get(c.name);
-      return !cur || !equals(ClusterSchema, cur, c);
+      return !cur || !equals(clusterSchema(), cur, c);
     });
     const removedClusters = [...this.#staticClusters.keys()]
       .filter((n) => !clusters.some((c) => c.name === n));
@@ -1358,7 +1353,7 @@ export class XdsManager {
     checkAddresses(all);
     const changedListeners = listeners.filter((l) => {
       const cur = this.#staticListeners.get(l.name);
-      return !cur || !equals(ListenerSchema, cur, l);
+      return !cur || !equals(listenerSchema(), cur, l);
     });
     const removedListeners = [...this.#staticListeners.keys()]
       .filter((n) => !listeners.some((l) => l.name === n));

@@ -8,12 +8,9 @@
  * connection's own addresses and a v2 header is a LOCAL one.
  */
 import type { TransportSocket } from "../../../../proto/gen/envoy/config/core/v3/base_pb.ts";
-import {
-  ProxyProtocolConfig_Version,
-  ProxyProtocolPassThroughTLVs_PassTLVsMatchType,
-} from "../../../../proto/gen/envoy/config/core/v3/proxy_protocol_pb.ts";
 import type { ProxyProtocolUpstreamTransport } from "../../../../proto/gen/envoy/extensions/transport_sockets/proxy_protocol/v3/upstream_proxy_protocol_pb.ts";
 import { unpackAny } from "../../../config/any.ts";
+import { PassTlvsMatchType, ProxyProtocolVersion } from "../../../config/api_enums.ts";
 import {
   type ProxyProtocolData,
   v1Header,
@@ -68,8 +65,8 @@ export function upstreamProxyProtocolOf(
   }
   const p = c?.config?.passThroughTlvs;
   return {
-    version: c?.config?.version === ProxyProtocolConfig_Version.V2 ? 2 : 1,
-    passAll: p?.matchType === ProxyProtocolPassThroughTLVs_PassTLVsMatchType.INCLUDE_ALL,
+    version: c?.config?.version === ProxyProtocolVersion.V2 ? 2 : 1,
+    passAll: p?.matchType === PassTlvsMatchType.INCLUDE_ALL,
     passTypes: p ? [...p.tlvType] : [],
   };
 }

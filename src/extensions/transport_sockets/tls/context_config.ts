@@ -14,21 +14,25 @@ import type { StringMatcher } from "../../../../proto/gen/envoy/type/matcher/v3/
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { SdsSecretConfig } from "../../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.ts";
 import type { Secret } from "../../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.ts";
-import {
-  type CertificateValidationContext,
-  CertificateValidationContext_TrustChainVerification as TrustChain,
-  CertificateValidationContextSchema,
-  type SubjectAltNameMatcher,
-  SubjectAltNameMatcher_SanType as SanType,
-  type TlsCertificate,
-  TlsParameters_TlsProtocol as TlsProtocol,
+import type {
+  CertificateValidationContext,
+  SubjectAltNameMatcher,
+  TlsCertificate,
+  TlsParameters_TlsProtocol,
 } from "../../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/common_pb.ts";
-import {
-  type CommonTlsContext,
-  type DownstreamTlsContext,
-  DownstreamTlsContext_OcspStaplePolicy as OcspPolicy,
-  type UpstreamTlsContext,
+import type {
+  CommonTlsContext,
+  DownstreamTlsContext,
+  UpstreamTlsContext,
 } from "../../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.ts";
+import { messageSchema } from "../../../config/api.ts";
+import {
+  enumName,
+  OcspStaplePolicy,
+  SanType,
+  TlsProtocol,
+  TrustChainVerification,
+} from "../../../config/api_enums.ts";
 import { dataSourceText } from "../../../config/data_source.ts";
 import { type Crl, parseCrls } from "./crl.ts";
 
@@ -157,12 +161,14 @@ function readCommon(
 ): TlsContextSettings {
   const at = "common_tls_context";
   const params = common?.tlsParams;
-  const versionOf = (v: TlsProtocol, dflt: "TLSv1.2" | "TLSv1.3", field: string) => {
+  const versionOf = (v: TlsParameters_TlsProtocol, dflt: "TLSv1.2" | "TLSv1.3", field: string) => {
     if (v === TlsProtocol.TLS_AUTO) return dflt;
     const name = VERSION_NAMES[v];
     if (!name) {
       p.unsupported(
-        `TLS ${TlsProtocol[v]} (Deno's TLS is rustls, which implements only TLS 1.2 and 1.3)`,
+        `TLS ${
+          enumName(TlsProtocol, v)
+        } (Deno's TLS is rustls, which implements only TLS 1.2 and 1.3)`,
         `${at}.tls_params.${field}`,
       );
       return dflt;
@@ -255,12 +261,15 @@ function mergeValidation(
   dynamic: CertificateValidationContext,
 ): CertificateValidationContext {
   if (!base) return dynamic;
-  const a = toBinary(CertificateValidationContextSchema, base);
-  const b = toBinary(CertificateValidationContextSchema, dynamic);
+  const schema = messageSchema<CertificateValidationContext>(
+    "envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext",
+  );
+  const a = toBinary(schema, base);
+  const b = toBinary(schema, dynamic);
   const both = new Uint8Array(a.length + b.length);
   both.set(a);
   both.set(b, a.length);
-  return fromBinary(CertificateValidationContextSchema, both);
+  return fromBinary(schema, both);
 }
 
 /**
@@ -470,7 +479,7 @@ function readValidation(
     certHashes,
     spkiHashes,
     allowExpired: v?.allowExpiredCertificate ?? false,
-    acceptUntrusted: v?.trustChainVerification === TrustChain.ACCEPT_UNTRUSTED,
+    acceptUntrusted: v?.trustChainVerification === TrustChainVerification.ACCEPT_UNTRUSTED,
     crls,
     onlyLeafCrl: v?.onlyVerifyLeafCertCrl ?? false,
   };
@@ -503,8 +512,11 @@ export function readServerContext(
     p.unsupported("disabling stateful session resumption", "disable_stateful_session_resumption");
   }
   if (c.sessionTimeout) p.unsupported("session_timeout (rustls keeps its own)", "session_timeout");
-  if (c.ocspStaplePolicy !== OcspPolicy.LENIENT_STAPLING) {
-    p.unsupported(`ocsp_staple_policy ${OcspPolicy[c.ocspStaplePolicy]}`, "ocsp_staple_policy");
+  if (c.ocspStaplePolicy !== OcspStaplePolicy.LENIENT_STAPLING) {
+    p.unsupported(
+      `ocsp_staple_policy ${enumName(OcspStaplePolicy, c.ocspStaplePolicy)}`,
+      "ocsp_staple_policy",
+    );
   }
   const requireClientCertificate = c.requireClientCertificate ?? false;
   if (requireClientCertificate && !common.validation && !common.pending) {

@@ -9,10 +9,8 @@
  * @module
  */
 import { toJsonString } from "@bufbuild/protobuf";
-import {
-  type ConfigSource,
-  ConfigSourceSchema,
-} from "../../../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import type { ConfigSource } from "../../../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
+import { messageSchema } from "../../../config/api.ts";
 import type { Secret } from "../../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.ts";
 import type { SecretSource } from "./secret_manager.ts";
 
@@ -25,7 +23,9 @@ export interface SdsSecretUpdate {
 
 /** The key of a config source: the same source in two contexts is the same secret supplier. */
 export function sdsSourceKey(cs: ConfigSource): string {
-  return toJsonString(ConfigSourceSchema, cs);
+  // The API registry's schema, not the generated module's: importing that one would boot its
+  // descriptors (and its imports') in every worker, SDS or not.
+  return toJsonString(messageSchema<ConfigSource>("envoy.config.core.v3.ConfigSource"), cs);
 }
 
 /** Whether secrets named with `cs` come over xDS (rather than static or from a file). */

@@ -7,10 +7,7 @@
  * listener's legacy `downstream_cx_proxy_proto_error`, as Envoy names them.
  */
 import type { ProxyProtocol } from "../../../../../proto/gen/envoy/extensions/filters/listener/proxy_protocol/v3/proxy_protocol_pb.ts";
-import {
-  ProxyProtocolConfig_Version,
-  ProxyProtocolPassThroughTLVs_PassTLVsMatchType,
-} from "../../../../../proto/gen/envoy/config/core/v3/proxy_protocol_pb.ts";
+import { PassTlvsMatchType, ProxyProtocolVersion } from "../../../../config/api_enums.ts";
 import { unpackAny } from "../../../../config/any.ts";
 import type { ExtensionFactory, ListenerFilterContext } from "../../../../config/extensions.ts";
 import {
@@ -86,8 +83,8 @@ export class ProxyProtocolFilter implements ListenerFilter {
   constructor(c: ProxyProtocol | undefined, readonly stats: ProxyProtocolStats) {
     const disallowed = c?.disallowedVersions ?? [];
     this.#options = {
-      allowV1: !disallowed.includes(ProxyProtocolConfig_Version.V1),
-      allowV2: !disallowed.includes(ProxyProtocolConfig_Version.V2),
+      allowV1: !disallowed.includes(ProxyProtocolVersion.V1),
+      allowV2: !disallowed.includes(ProxyProtocolVersion.V2),
       allowWithoutProxyProtocol: c?.allowRequestsWithoutProxyProtocol ?? false,
     };
     for (const r of c?.rules ?? []) {
@@ -98,7 +95,7 @@ export class ProxyProtocolFilter implements ListenerFilter {
       ]);
     }
     const p = c?.passThroughTlvs;
-    this.#passAll = p?.matchType === ProxyProtocolPassThroughTLVs_PassTLVsMatchType.INCLUDE_ALL;
+    this.#passAll = p?.matchType === PassTlvsMatchType.INCLUDE_ALL;
     this.#pass = new Set(p ? p.tlvType : []);
   }
 
@@ -170,7 +167,7 @@ function build(c: ProxyProtocol | undefined, ctx: ListenerFilterContext): ProxyP
 /** Why Envoy refuses the config, or undefined. */
 function problem(c: ProxyProtocol): { message: string; field: string } | undefined {
   const d = c.disallowedVersions;
-  if (d.includes(ProxyProtocolConfig_Version.V1) && d.includes(ProxyProtocolConfig_Version.V2)) {
+  if (d.includes(ProxyProtocolVersion.V1) && d.includes(ProxyProtocolVersion.V2)) {
     return {
       message:
         "Proxy Protocol filter is misconfigured: all proxy protocol versions are disallowed.",

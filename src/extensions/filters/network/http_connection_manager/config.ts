@@ -10,8 +10,6 @@ import {
 import { RouteTable } from "../../../../router/route_table.ts";
 import { statefulFormatterSettings } from "../../../http/header_formatters/preserve_case/config.ts";
 import { CONN_MANAGER_FIELDS } from "../../../../http/conn_manager_fields.ts";
-import { create } from "@bufbuild/protobuf";
-import { ConfigSourceSchema } from "../../../../../proto/gen/envoy/config/core/v3/config_source_pb.ts";
 import { configSourceProblems } from "../../../../xds/config_source.ts";
 import { xdstpNameProblem } from "../../../../xds/xdstp.ts";
 import { RDS } from "../../../../xds/resource_types.ts";
@@ -77,7 +75,7 @@ export const httpConnectionManagerFactory: ExtensionFactory = {
     } else if (hcm.routeSpecifier.case === "rds") {
       const rds = hcm.routeSpecifier.value;
       if (!rds.configSource) ctx.report("rds needs a config_source", "rds");
-      for (const p of configSourceProblems(rds.configSource ?? create(ConfigSourceSchema), RDS)) {
+      for (const p of configSourceProblems(rds.configSource, RDS)) {
         const field = `rds.config_source${p.field ? `.${p.field}` : ""}`;
         if (p.unsupported) ctx.unsupported(p.message, field);
         else ctx.report(p.message, field);
