@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { runMain, ServerProcess, tempFile } from "./helpers.ts";
-import { adminStatsWhen, httpConfig } from "./proxy.ts";
+import { adminStatsWhen, curl, httpConfig, Proxy } from "./proxy.ts";
 import { testCerts } from "./tls_certs.ts";
 
 const hcm = (body: string) => `
@@ -209,4 +209,27 @@ Deno.test("connection_balance_config: what is not implemented is refused", async
     handOff.stderr,
     /listeners\[1\]: field 'connection_balance_config' is not supported yet while another listener \(static_resources\.listeners\[0\]\) has use_original_dst/,
   );
+});
+
+Deno.test("a reload cannot balance a listener that was not balanced at start-up", async () => {
+  const yaml = httpConfig({
+    routes: `- match: { prefix: "/" }\n  direct_response: { status: 200 }`,
+  });
+  const p = await Proxy.start(yaml);
+  try {
+    Deno.writeTextFileSync(
+      p.configPath,
+      yaml.replace(
+        "  - name: http\n",
+        "  - name: http\n    connection_balance_config: { exact_balance: {} }\n",
+      ),
+    );
+    const r = await curl(["-X", "POST", `http://127.0.0.1:${p.adminPort}/config_reload`]);
+    assertMatch(
+      r.out,
+      /connection_balance_config is set on listener\(s\) 'http', which did not have it at start-up/,
+    );
+  } finally {
+    await p.stop();
+  }
 });

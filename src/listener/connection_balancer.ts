@@ -5,7 +5,8 @@
  * exact. Workers are isolates, so the lock and the counts live in a SharedArrayBuffer the main
  * thread makes and every worker maps (DESIGN principle 8).
  *
- * Layout, per balanced listener (Int32): `[lock, registered × workers, connections × workers]`.
+ * Layout, per balanced listener (Int32): `[lock, instances accepting × workers,
+ * connections × workers]`.
  * A worker's instance takes part once it accepts (Envoy's `registerHandler`) and leaves when it
  * stops accepting; its connections are counted from the pick until they close, wherever they
  * go (listener filters, a filter chain, or closed for want of one).
@@ -48,14 +49,17 @@ export class ExactConnectionBalancer {
     this.#workers = memory.workers;
   }
 
-  /** Worker `w`'s instance accepts from now on (a candidate of every pick). */
+  /**
+   * An instance of the listener on worker `w` accepts from now on (a candidate of every pick).
+   * Counted: a reload's new instance registers before the old one it replaces leaves.
+   */
   register(w: number): void {
-    Atomics.store(this.#v, 1 + w, 1);
+    Atomics.add(this.#v, 1 + w, 1);
   }
 
-  /** Worker `w`'s instance stopped accepting: no new connection goes to it. */
+  /** An instance on worker `w` stopped accepting. */
   unregister(w: number): void {
-    Atomics.store(this.#v, 1 + w, 0);
+    Atomics.sub(this.#v, 1 + w, 1);
   }
 
   /**
@@ -69,7 +73,7 @@ export class ExactConnectionBalancer {
     while (Atomics.compareExchange(v, 0, 0, 1) !== 0) { /* another worker picks */ }
     let best = -1, min = 0;
     for (let w = 0; w < this.#workers; w++) {
-      if (Atomics.load(v, 1 + w) === 0) continue;
+      if (Atomics.load(v, 1 + w) <= 0) continue;
       const n = Atomics.load(v, base + w);
       if (best < 0 || n < min) [best, min] = [w, n];
     }
@@ -77,11 +81,6 @@ export class ExactConnectionBalancer {
     Atomics.add(v, base + best, 1);
     Atomics.store(v, 0, 0);
     return best;
-  }
-
-  /** Counts a connection of worker `w` that no pick counted (a use_original_dst hand-off). */
-  count(w: number): void {
-    Atomics.add(this.#v, 1 + this.#workers + w, 1);
   }
 
   /** A connection of worker `w` is gone. */

@@ -30,7 +30,16 @@ Deno.test("exact balancer: only workers that accept are picked; a reset one star
   b.reset(0);
   assertEquals([b.connections(0), b.connections(1)], [0, 2]);
   assertEquals(b.pick(0), 0);
-  // A hand-off counts where it lands, without a pick.
-  b.count(1);
-  assertEquals(b.connections(1), 3);
+});
+
+Deno.test("exact balancer: a worker stays a candidate while one of its instances accepts", () => {
+  const mem = newBalancerMemory(["l"], 2);
+  const b = new ExactConnectionBalancer(mem, 0);
+  b.register(1);
+  // A reload's new instance joins before the old one leaves.
+  b.register(1);
+  b.unregister(1);
+  assertEquals(b.pick(0), 1);
+  b.unregister(1);
+  assertEquals(b.pick(0), 0);
 });

@@ -248,6 +248,8 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
   #balancedFd = -1;
   #balancedPort = 0;
   #balancedServer: net.Server | undefined;
+  /** Whether this instance is a candidate of its balancer's picks (it accepts). */
+  #registered = false;
 
   /**
    * The name its connections drain under (server/drain_manager.ts): the listener's name,
@@ -476,6 +478,7 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
     server.on("error", (e) => log.warn(`listener '${this.name}': accept failed: ${e.message}`));
     server.listen({ fd: this.#balancedFd });
     balancer.register(this.#workerId);
+    this.#registered = true;
     await closed;
   }
 
@@ -735,7 +738,8 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
     } catch { /* already closed */ }
     this.#listener = undefined;
     if (this.#balancedFd < 0) return;
-    this.#balancer!.unregister(this.#workerId);
+    if (this.#registered) this.#balancer!.unregister(this.#workerId);
+    this.#registered = false;
     // The node server owns the descriptor once it listens on it.
     if (this.#balancedServer) this.#balancedServer.close();
     else SocketFds.get()?.closeFd(this.#balancedFd);
