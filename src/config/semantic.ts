@@ -137,9 +137,10 @@ export function checkBootstrap(
   });
   // Envoy rebalances a connection use_original_dst hands to a balanced listener
   // (`onAcceptWorker` with `rebalanced` false); here a hand-off stays on its worker.
-  const handsOff = listeners.findIndex((l) => l.useOriginalDst);
   listeners.forEach((l, i) => {
-    if (handsOff < 0 || handsOff === i || !l.connectionBalanceConfig) return;
+    if (!l.connectionBalanceConfig) return;
+    const handsOff = listeners.findIndex((o, j) => j !== i && o.useOriginalDst);
+    if (handsOff < 0) return;
     r.refuseField(
       `static_resources.listeners[${i}]`,
       "envoy.config.listener.v3.Listener",
