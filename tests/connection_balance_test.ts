@@ -126,6 +126,13 @@ static_resources:
       s[`${stat}.worker_1.downstream_cx_active`] === low + gap);
     for (const conn of conns.splice(0)) conn.close();
     await adminStatsWhen(admin, (s) => s[`${stat}.downstream_cx_active`] === 0);
+    // Short connections one after another: the kernel reuses their descriptor numbers.
+    for (let i = 0; i < 20; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      assertEquals(await get(conn), "plain");
+      conn.close();
+    }
+    await adminStatsWhen(admin, (s) => s[`${stat}.downstream_cx_active`] === 0);
     // Nothing left behind (fewer is fine: start-up's transient descriptors may close).
     await waitFor(
       () => fdCount(proc.child.pid) <= fdsBefore,

@@ -115,6 +115,9 @@ export async function openHandedOff(h: HandedOffSocket): Promise<Deno.TcpConn> {
   if (!TcpConn) await prepareHandOff();
   const sock = new net.Socket({ fd: h.fd, readable: true, writable: true, allowHalfOpen: true });
   const rid = (sock as unknown as { _handle: NativeHandle })._handle.takeStream!();
+  // The stream is out; the emptied handle still holds the number (opening it again, once
+  // the kernel reuses it, would fail with EEXIST) until it is destroyed.
+  sock.destroy();
   return new TcpConn!(rid, h.remote, h.local, h.fd);
 }
 
