@@ -312,7 +312,7 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
         const fds = SocketFds.get();
         if (!fds) throw new Error("exact_balance needs FFI to libc on Linux (--allow-ffi or -A)");
         this.#balancedFd = fds.listenReusePort(sa.value.address, port);
-        this.#balancedPort = port;
+        this.#balancedPort = port || fds.boundPort(this.#balancedFd);
         const why = handOffUnavailable(this.#balancedFd);
         if (why) {
           this.#closeSocket();

@@ -305,6 +305,13 @@ export class SocketFds {
     throw new Error(why);
   }
 
+  /** The port a socket is bound to (0 when the kernel cannot tell). */
+  boundPort(fd: number): number {
+    this.#len[0] = 128;
+    if (this.lib.symbols.getsockname(fd, this.#sa, this.#lenBytes) !== 0) return 0;
+    return (this.#sa[2] << 8) | this.#sa[3];
+  }
+
   /** Closes a descriptor this process owns (one handed over that nobody took). */
   closeFd(fd: number): void {
     this.lib.symbols.close(fd);
