@@ -427,20 +427,3 @@ Deno.test("a listener's runtime connection_limit: downstream_cx_overflow over it
     await p.stop();
   }
 });
-
-Deno.test("connection_balance_config is refused with the reason", async () => {
-  const path = tempFile(
-    httpConfig({
-      routes: `- match: { prefix: "/" }\n  direct_response: { status: 200 }`,
-    }).replace(
-      "  - name: http\n",
-      "  - name: http\n    connection_balance_config: { exact_balance: {} }\n",
-    ),
-  );
-  const r = await runMain(["--mode", "validate", "-c", path]);
-  assertEquals(r.code, 1);
-  assertMatch(
-    r.stderr,
-    /static_resources\.listeners\[0\]: field 'connection_balance_config' is not supported yet \(exact_balance needs one accept queue shared by the workers/,
-  );
-});

@@ -140,6 +140,20 @@ export function checkBootstrap(
     }
     checkListener(l, path, extensions, r);
   });
+  // Envoy rebalances a connection use_original_dst hands to a balanced listener
+  // (`onAcceptWorker` with `rebalanced` false); here a hand-off stays on its worker.
+  listeners.forEach((l, i) => {
+    if (!l.connectionBalanceConfig) return;
+    const handsOff = listeners.findIndex((o, j) => j !== i && o.useOriginalDst);
+    if (handsOff < 0) return;
+    r.refuseField(
+      `static_resources.listeners[${i}]`,
+      "envoy.config.listener.v3.Listener",
+      "connection_balance_config",
+      `while another listener (static_resources.listeners[${handsOff}]) has use_original_dst ` +
+        "(a connection it hands to this listener would not be rebalanced across workers)",
+    );
+  });
   b.admin?.accessLog.forEach((log, i) => {
     for (const p of accessLogProblems(log)) r.report(`admin.access_log[${i}]${p.field}`, p.message);
   });
@@ -298,7 +312,7 @@ export function checkDiscoveryResources(
       } else names.set(name, i);
     }
     if (m.$typeName === "envoy.config.listener.v3.Listener") {
-      checkListener(m as Listener, path, extensions, r);
+      checkListener(m as Listener, path, extensions, r, true);
     } else if (m.$typeName === "envoy.config.cluster.v3.Cluster") {
       checkCluster(m as Cluster, path, r);
     }
@@ -311,7 +325,13 @@ export function checkDiscoveryResources(
  * with more than one, filters out of terminal order, bad CIDR ranges, bad access log filters;
  * and `bind_to_port: false`, which workers would not honour.
  */
-function checkListener(l: Listener, path: string, extensions: ExtensionRegistry, r: Reporter) {
+function checkListener(
+  l: Listener,
+  path: string,
+  extensions: ExtensionRegistry,
+  r: Reporter,
+  fromLds = false,
+) {
   // Workers bind every listener; one that only receives redirected connections is not built.
   if (l.bindToPort === false) {
     r.unsupported(`${path}.bind_to_port`, "listeners that do not bind to their port");
@@ -404,17 +424,19 @@ function checkListener(l: Listener, path: string, extensions: ExtensionRegistry,
     if (p.unsupported) r.unsupported(`${path}.${p.field}`, p.message);
     else r.report(`${path}.${p.field}`, p.message);
   }
-  if (l.connectionBalanceConfig) {
+  const balance = l.connectionBalanceConfig?.balanceType;
+  if (balance?.case === "extendBalance") {
+    r.unsupported(
+      `${path}.connection_balance_config.extend_balance`,
+      "connection balancer extensions (only exact_balance is implemented)",
+    );
+  } else if (balance?.case === "exactBalance" && fromLds) {
+    // The balancers' shared counts are laid out for the bootstrap's listeners at start-up.
     r.refuseField(
       path,
       "envoy.config.listener.v3.Listener",
       "connection_balance_config",
-      "(exact_balance needs one accept queue shared by the workers, from which each accepted " +
-        "connection goes to the worker with the fewest; here each worker accepts from its own " +
-        "SO_REUSEPORT socket, and the kernel picks the socket before any worker sees the " +
-        "connection: a classic BPF steering program cannot read the workers' connection counts, " +
-        "and an eBPF one needs CAP_BPF or CAP_SYS_ADMIN where unprivileged BPF is disabled, the " +
-        "default of most distributions)",
+      "on a listener from LDS (exact_balance is implemented for static listeners)",
     );
   }
   l.listenerFilters.forEach((f, i) => {

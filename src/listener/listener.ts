@@ -47,6 +47,19 @@ import {
 } from "../extensions/access_loggers/access_log.ts";
 import { type FilterChainDescription, StreamInfo } from "../stream_info/stream_info.ts";
 import { overloadState } from "../server/overload_state.ts";
+import net from "node:net";
+import { SocketFds } from "../network/socket_fd.ts";
+import { ExactConnectionBalancer } from "./connection_balancer.ts";
+import {
+  balancerMemory,
+  detachAccepted,
+  dropHandedOff,
+  type HandedOffSocket,
+  handOffUnavailable,
+  openHandedOff,
+  prepareHandOff,
+  sendHandedOff,
+} from "./connection_handoff.ts";
 
 const log = getLogger("conn_handler");
 
@@ -228,6 +241,15 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
   readonly #cxSlot: number;
   /** `socket_options`, set on the listening socket once bound. */
   readonly #socketOptions: readonly RawSocketOption[] | undefined;
+  /** `connection_balance_config.exact_balance` over more than one worker. */
+  readonly #balancer: ExactConnectionBalancer | undefined;
+  readonly #workerId: number;
+  /** A balanced listener's socket (it accepts through node:net, see connection_handoff.ts). */
+  #balancedFd = -1;
+  #balancedPort = 0;
+  #balancedServer: net.Server | undefined;
+  /** Whether this instance is a candidate of its balancer's picks (it accepts). */
+  #registered = false;
 
   /**
    * The name its connections drain under (server/drain_manager.ts): the listener's name,
@@ -255,6 +277,12 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
     this.#ignoreGlobalConnLimit = config.ignoreGlobalConnLimit;
     this.#useOriginalDst = config.useOriginalDst ?? false;
     this.#cxSlot = overloadState().listenerSlot(config.name);
+    this.#workerId = server.workerId ?? 0;
+    const balanced = balancerMemory();
+    const index = balanced?.listeners[config.name];
+    if (config.connectionBalanceConfig && balanced && index !== undefined) {
+      this.#balancer = new ExactConnectionBalancer(balanced, index);
+    }
     const problems: SocketOptionProblem[] = [];
     this.#socketOptions = listenerSocketOptions(config.socketOptions, problems);
     if (problems.length > 0) {
@@ -280,12 +308,24 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
     const ps = sa.value.portSpecifier;
     port ??= ps.case === "portValue" ? ps.value : 0;
     try {
-      this.#listener = Deno.listen({
-        hostname: sa.value.address,
-        port,
-        transport: "tcp",
-        reusePort,
-      } as Deno.TcpListenOptions);
+      if (this.#balancer) {
+        const fds = SocketFds.get();
+        if (!fds) throw new Error("exact_balance needs FFI to libc on Linux (--allow-ffi or -A)");
+        this.#balancedFd = fds.listenReusePort(sa.value.address, port);
+        this.#balancedPort = port || fds.boundPort(this.#balancedFd);
+        const why = handOffUnavailable(this.#balancedFd);
+        if (why) {
+          this.#closeSocket();
+          throw new Error(`connection_balance_config: exact_balance: ${why}`);
+        }
+      } else {
+        this.#listener = Deno.listen({
+          hostname: sa.value.address,
+          port,
+          transport: "tcp",
+          reusePort,
+        } as Deno.TcpListenOptions);
+      }
     } catch (e) {
       const why = e instanceof Deno.errors.AddrInUse
         ? "address already in use"
@@ -298,8 +338,7 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
       try {
         applyListenerOptions(sa.value.address, this.port, this.#socketOptions);
       } catch (e) {
-        this.#listener.close();
-        this.#listener = undefined;
+        this.#closeSocket();
         throw new Error(`listener '${this.name}': ${(e as Error).message}`);
       }
     }
@@ -372,11 +411,13 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
 
   /** The port actually bound (useful with port 0). */
   get port(): number {
+    if (this.#balancer) return this.#balancedPort;
     return (this.#listener?.addr as Deno.NetAddr | undefined)?.port ?? 0;
   }
 
   /** Accepts connections until closed. */
   async serve(): Promise<void> {
+    if (this.#balancer) return await this.#serveBalanced(this.#balancer);
     const l = this.#listener;
     if (!l) throw new Error(`listener '${this.name}' is not bound`);
     for (;;) {
@@ -403,11 +444,80 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
     }
   }
 
+  /**
+   * Accepts through node:net until closed, and gives each connection to the worker the exact
+   * balancer picks (this one included), as Envoy's `ActiveTcpListener::onAcceptWorker`.
+   */
+  async #serveBalanced(balancer: ExactConnectionBalancer): Promise<void> {
+    if (this.#balancedFd < 0) throw new Error(`listener '${this.name}' is not bound`);
+    await prepareHandOff();
+    if (this.#balancedFd < 0) return;
+    const server = this.#balancedServer = net.createServer({ pauseOnConnect: true });
+    const closed = new Promise<void>((resolve) => server.on("close", resolve));
+    // Accepted sockets wait in order while stop_accepting_connections holds.
+    let queue = Promise.resolve();
+    server.on("connection", (sock: net.Socket) => {
+      const take = () => {
+        try {
+          const h = detachAccepted(sock);
+          const worker = balancer.pick(this.#workerId);
+          const handOff = { listener: this.name, worker, ...h };
+          if (worker === this.#workerId) this.adoptHandedOff(handOff);
+          else {
+            log.debug(() => `listener '${this.name}': connection handed to worker ${worker}`);
+            sendHandedOff(handOff);
+          }
+        } catch (e) {
+          reportBug(`listener '${this.name}' accept`, e);
+          sock.destroy();
+        }
+      };
+      if (overloadState().acceptPaused) queue = queue.then(() => overloadState().accepting());
+      queue = queue.then(take);
+    });
+    server.on("error", (e) => log.warn(`listener '${this.name}': accept failed: ${e.message}`));
+    server.listen({ fd: this.#balancedFd });
+    balancer.register(this.#workerId);
+    this.#registered = true;
+    await closed;
+  }
+
+  /**
+   * Takes a connection of this listener that the balancer gave to this worker (accepted here
+   * or by another worker); it is closed when this listener no longer accepts.
+   */
+  adoptHandedOff(h: HandedOffSocket): void {
+    if (!this.#balancer || this.#balancedFd < 0) {
+      dropHandedOff(h);
+      this.#balancer?.release(this.#workerId);
+      return;
+    }
+    openHandedOff(h).then((raw) => {
+      try {
+        this.#onAccept(raw);
+      } catch (e) {
+        reportBug(`listener '${this.name}' accept`, e);
+        raw.close();
+      }
+    }, (e) => {
+      reportBug(`listener '${this.name}' hand-off`, e);
+      dropHandedOff(h);
+      this.#balancer?.release(this.#workerId);
+    });
+  }
+
+  /** The connection is gone from this listener's counts (the overload state's, the balancer's). */
+  #release(): void {
+    overloadState().release(this.#cxSlot);
+    this.#balancer?.release(this.#workerId);
+  }
+
   #onAccept(raw: Deno.TcpConn): void {
     const cxSlot = this.#cxSlot;
     const rejected = overloadState().admit(this.#ignoreGlobalConnLimit, cxSlot);
     if (rejected) {
       this.#stats.rejected(rejected);
+      this.#balancer?.release(this.#workerId);
       raw.close();
       return;
     }
@@ -435,7 +545,7 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
   onListenerFiltersDone(s: AcceptedSocket): void {
     if (this.#useOriginalDst && s.localAddressRestored && s.mayHandOff) {
       const to = findHandOffTarget<ActiveListener>(s.localIp, s.localPort);
-      if (to && to !== this && to.#takeHandOff(s, this.#cxSlot)) return;
+      if (to && to !== this && to.#takeHandOff(s, this)) return;
     }
     const conn = new Connection(s.takeConn(), this.#bufferLimit);
     if (
@@ -465,9 +575,9 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
    * read of the other listener's filters is still in flight, which this listener's filters
    * would race): the other listener keeps it.
    */
-  #takeHandOff(s: AcceptedSocket, fromSlot: number): boolean {
-    if (!this.#listener || (s.readPending && this.#listenerFilters)) return false;
-    overloadState().release(fromSlot);
+  #takeHandOff(s: AcceptedSocket, from: ActiveListener): boolean {
+    if (!this.#listening || (s.readPending && this.#listenerFilters)) return false;
+    from.#release();
     const rejected = overloadState().admit(this.#ignoreGlobalConnLimit, this.#cxSlot);
     if (rejected) {
       this.#stats.rejected(rejected);
@@ -484,7 +594,7 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
 
   /** ListenerFilterOwner: a listener filter closed the socket (or it timed out): log it. */
   onListenerFiltersClosed(s: AcceptedSocket): void {
-    overloadState().release(this.#cxSlot);
+    this.#release();
     if (this.#accessLogs.length === 0) return;
     const si = new StreamInfo();
     si.downstreamRemoteAddress = formatNetAddr({
@@ -526,7 +636,7 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
         si.responseCodeDetails = "filter_chain_not_found";
       }
       conn.close();
-      overloadState().release(this.#cxSlot);
+      this.#release();
       if (si) this.#log(conn, si);
       return;
     }
@@ -549,7 +659,7 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
 
   /** A connection of `chain` is gone (`si`: its access log's record). */
   connectionFinished(conn: Connection, chain: BuiltChain, si: StreamInfo | undefined): void {
-    overloadState().release(this.#cxSlot);
+    this.#release();
     chain.connections.remove(conn);
     this.#stats.connectionClosed(performance.now() - conn.openedMs);
     if (si) this.#log(conn, si);
@@ -616,12 +726,29 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
     drainShare(this.#drainingChains, share);
   }
 
-  /** Stops accepting; open connections are left to finish (drain) unless `closeAll`. */
-  close(closeAll = false): void {
+  /** Whether the socket is bound and open. */
+  get #listening(): boolean {
+    return this.#listener !== undefined || this.#balancedFd >= 0;
+  }
+
+  /** Closes the listening socket (a balanced one leaves its balancer first). */
+  #closeSocket(): void {
     try {
       this.#listener?.close();
     } catch { /* already closed */ }
     this.#listener = undefined;
+    if (this.#balancedFd < 0) return;
+    if (this.#registered) this.#balancer!.unregister(this.#workerId);
+    this.#registered = false;
+    // The node server owns the descriptor once it listens on it.
+    if (this.#balancedServer) this.#balancedServer.close();
+    else SocketFds.get()?.closeFd(this.#balancedFd);
+    this.#balancedFd = -1;
+  }
+
+  /** Stops accepting; open connections are left to finish (drain) unless `closeAll`. */
+  close(closeAll = false): void {
+    this.#closeSocket();
     removeHandOffTarget(this);
     this.#listenerFilters?.closeAll();
     if (!closeAll) return;

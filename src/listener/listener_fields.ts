@@ -109,6 +109,7 @@ export const LISTENER_FIELDS: FieldTable = {
     "xds.type.matcher.v3.RegexMatcher": ["google_re2", "regex"],
     "xds.type.matcher.v3.RegexMatcher.GoogleRE2": [],
   },
-  // Refused with its reason by config/semantic.ts.
+  // exact_balance (connection_balancer.ts); extend_balance and LDS listeners are refused by
+  // config/semantic.ts.
   checked: { "envoy.config.listener.v3.Listener": ["connection_balance_config"] },
 };

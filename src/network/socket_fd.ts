@@ -133,7 +133,23 @@ const SYMBOLS = {
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
 } as const;
+
+const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const SO_REUSEADDR = 2;
+const SO_REUSEPORT = 15;
+/** Above any `net.core.somaxconn`, which caps it: Envoy's default backlog on Linux. */
+const LISTEN_BACKLOG = 65535;
+const EADDRINUSE = 98;
+const EACCES = 13;
+const EADDRNOTAVAIL = 99;
 
 /** fcntl's "duplicate, close-on-exec" command. */
 const F_DUPFD_CLOEXEC = 1030;
@@ -261,6 +277,54 @@ export class SocketFds {
    */
   dup(fd: number): number {
     return this.lib.symbols.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  }
+
+  /**
+   * A listening TCP socket bound to `ip`:`port` with SO_REUSEPORT (joining the group the other
+   * workers' sockets of that address form), non-blocking and closed on exec; its descriptor.
+   * Throws with the reason (e.g. "address already in use") when the kernel refuses.
+   */
+  listenReusePort(ip: string, port: number): number {
+    const addr = ipBytes(ip);
+    if (!addr) throw new Error(`'${ip}' is not an IP address`);
+    const v6 = addr.length === 16;
+    const sa = new Uint8Array(v6 ? 28 : 16);
+    const dv = new DataView(sa.buffer);
+    dv.setUint16(0, v6 ? AF_INET6 : AF_INET, true);
+    dv.setUint16(2, port);
+    sa.set(addr, v6 ? 8 : 4);
+    const s = this.lib.symbols;
+    const fd = s.socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw new Error(this.#errno());
+    const ok = this.setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1) &&
+      this.setInt(fd, SOL_SOCKET, SO_REUSEPORT, 1) &&
+      s.bind(fd, sa, sa.length) === 0 && s.listen(fd, LISTEN_BACKLOG) === 0;
+    if (ok) return fd;
+    const why = this.#errno();
+    s.close(fd);
+    throw new Error(why);
+  }
+
+  /** The port a socket is bound to (0 when the kernel cannot tell). */
+  boundPort(fd: number): number {
+    this.#len[0] = 128;
+    if (this.lib.symbols.getsockname(fd, this.#sa, this.#lenBytes) !== 0) return 0;
+    return (this.#sa[2] << 8) | this.#sa[3];
+  }
+
+  /** Closes a descriptor this process owns (one handed over that nobody took). */
+  closeFd(fd: number): void {
+    this.lib.symbols.close(fd);
+  }
+
+  /** The reason of the last failed call, as Deno words the common ones. */
+  #errno(): string {
+    const p = this.lib.symbols.__errno_location();
+    const e = p ? new Deno.UnsafePointerView(p).getInt32() : 0;
+    if (e === EADDRINUSE) return "address already in use";
+    if (e === EACCES) return "permission denied";
+    if (e === EADDRNOTAVAIL) return "address not available";
+    return `errno ${e}`;
   }
 
   /** setsockopt with an int value; false when the kernel refused it. */

@@ -92,3 +92,38 @@ for (const host of ["127.0.0.1", "::1"]) {
     }
   });
 }
+
+Deno.test({
+  name: "listenReusePort: joins a reuse-port group, says why the kernel refuses; closeFd",
+  ignore: socketFdUnavailable() !== undefined,
+  fn: () => {
+    const fds = SocketFds.get()!;
+    const other = Deno.listen({ hostname: "127.0.0.1", port: 0, reusePort: true });
+    const port = (other.addr as Deno.NetAddr).port;
+    const fd = fds.listenReusePort("127.0.0.1", port);
+    try {
+      assertEquals(fds.boundPort(fd), port);
+      assert(fds.listenFds("127.0.0.1", port).includes(fd));
+      const ephemeral = fds.listenReusePort("::1", 0);
+      assert(fds.boundPort(ephemeral) > 0);
+      fds.closeFd(ephemeral);
+      // A socket without SO_REUSEPORT holds its address alone.
+      const alone = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      try {
+        let why = "";
+        try {
+          fds.listenReusePort("127.0.0.1", (alone.addr as Deno.NetAddr).port);
+        } catch (e) {
+          why = (e as Error).message;
+        }
+        assertEquals(why, "address already in use");
+      } finally {
+        alone.close();
+      }
+    } finally {
+      fds.closeFd(fd);
+      other.close();
+    }
+    assertEquals(fds.listenFds("127.0.0.1", port), []);
+  },
+});

@@ -3,6 +3,7 @@
  * termination signal, shut down. `--mode validate` stops after loading (no sockets are
  * opened) and `--mode init_only` after initializing, as in Envoy.
  */
+import { newBalancerMemory } from "../listener/connection_balancer.ts";
 import { startIdleMemoryRelease } from "../common/idle_memory_release.ts";
 import {
   type CertificateListing,
@@ -482,6 +483,14 @@ export class Server implements AdminServer {
       },
     );
     this.#overload = createOverloadManager(b, this.extensions, this.#stats);
+    // One worker has nobody to balance with: its listeners accept as any other.
+    const balanced = (b.staticResources?.listeners ?? []).filter((l) => l.connectionBalanceConfig);
+    if (balanced.length > 0 && this.options.concurrency > 1) {
+      this.#workers.balancers = newBalancerMemory(
+        balanced.map((l) => l.name),
+        this.options.concurrency,
+      );
+    }
     // Serving scans once listeners are up, off the start-up path (a big config takes a while).
     if (this.options.mode === "init_only") this.#countDeprecatedFields();
     // The main thread counts membership, DNS updates and cluster_manager.*; workers, traffic.
@@ -819,6 +828,7 @@ export class Server implements AdminServer {
       healthCheckFailed: this.#view.healthcheckFailed,
       draining: this.#state === "DRAINING",
       overload: this.#overload?.state.memory,
+      balancers: this.#workers.balancers,
     };
   }
 

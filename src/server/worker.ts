@@ -51,6 +51,8 @@ import { ScopedRouteProviders } from "../xds/scoped_route_provider.ts";
 import { applyDynamicUpdate, type DynamicUpdate } from "../xds/worker_updates.ts";
 import { applySdsSecrets } from "../extensions/transport_sockets/tls/sds_registry.ts";
 import { applyEcdsConfigs } from "../xds/ecds_config.ts";
+import type { BalancerMemory } from "../listener/connection_balancer.ts";
+import { dropHandedOff, type HandedOffSocket, setHandOff } from "../listener/connection_handoff.ts";
 
 /** Main thread → worker. */
 export type ToWorker =
@@ -82,6 +84,8 @@ export type ToWorker =
     dynamic?: DynamicUpdate;
     /** The overload state the main thread's overload manager publishes (overload_state.ts). */
     overload?: SharedArrayBuffer;
+    /** The exact balancers' counts (connection_balancer.ts); unset when nothing is balanced. */
+    balancers?: BalancerMemory;
   }
   /**
    * Sent when the worker reports `ready`, and does nothing: Deno's worker message loop keeps
@@ -128,6 +132,8 @@ export type ToWorker =
   | { type: "resetCounters" }
   /** Reopen every access log file (`POST /reopen_logs`, SIGUSR1); `id` pairs the answer. */
   | { type: "reopenLogs"; id: number }
+  /** A connection of a balanced listener that the balancer gave to this worker. */
+  | { type: "handOff"; socket: HandedOffSocket }
   | { type: "shutdown" };
 
 /** Worker → main thread. */
@@ -146,6 +152,8 @@ export type FromWorker =
   /** A request needs the route configuration of an on-demand scope (SRDS, on_demand). */
   | { type: "srdsDemand"; scopedRoutes: string; routeConfig: string }
   | { type: "error"; message: string }
+  /** A connection this worker accepted that the balancer gave to another worker. */
+  | { type: "handOff"; socket: HandedOffSocket }
   | { type: "stopped" };
 
 const log = getLogger("main");
@@ -396,6 +404,10 @@ function startWorkerServer(
     scope.postMessage({ type: "hostEvent", monitorId, event })
   );
   setHostMonitorWorker(init.workerId);
+  setHandOff(
+    init.balancers,
+    init.balancers && ((socket) => scope.postMessage({ type: "handOff", socket })),
+  );
   const server = new WorkerServer(init);
   server.ctx.routeConfigs!.onDemand = (routeConfig, host) =>
     scope.postMessage({ type: "vhdsDemand", routeConfig, host });
@@ -466,6 +478,10 @@ export function runWorker(scope: {
         if (server) {
           scope.postMessage({ type: "hostStats", id: m.id, stats: server.ctx.pools.hostStats() });
         }
+      } else if (m.type === "handOff") {
+        const l = server?.listeners.find((l) => l.name === m.socket.listener);
+        if (l) l.adoptHandedOff(m.socket);
+        else dropHandedOff(m.socket);
       } else if (m.type === "shutdown") {
         (server?.stop() ?? Promise.resolve()).finally(() => scope.postMessage({ type: "stopped" }));
       }

@@ -11,6 +11,8 @@ import type { HostEvent } from "../upstream/host_monitor.ts";
 import type { Scope } from "../stats/store.ts";
 import { GuardDog, type GuardDogConfig, newHeartbeat } from "./watchdog.ts";
 import type { DrainStrategy } from "./options.ts";
+import { type BalancerMemory, ExactConnectionBalancer } from "../listener/connection_balancer.ts";
+import { dropHandedOff, type HandedOffSocket } from "../listener/connection_handoff.ts";
 
 const log = getLogger("main");
 
@@ -70,6 +72,8 @@ export class WorkerPool {
   #guardDog: GuardDog | undefined;
   /** Where workers' host reports go (the cluster manager's outlier detectors, health checkers). */
   onHostEvent: ((monitorId: number, event: HostEvent) => void) | undefined;
+  /** The exact balancers' shared counts, when a listener is balanced (connection_balancer.ts). */
+  balancers: BalancerMemory | undefined;
   /** A worker's request asks for a virtual host on demand (VHDS). */
   onVhdsDemand: ((routeConfig: string, host: string) => void) | undefined;
   /** A worker's request needs the route configuration of an on-demand scope (SRDS). */
@@ -167,9 +171,30 @@ export class WorkerPool {
     this.#replace(slot);
   }
 
+  /**
+   * Passes a connection a worker accepted to the worker its listener's balancer picked; one
+   * whose worker is gone is closed (and uncounted), as its other connections were.
+   */
+  #handOff(socket: HandedOffSocket): void {
+    const to = this.#slots[socket.worker];
+    if (to) {
+      to.worker.postMessage({ type: "handOff", socket } satisfies ToWorker);
+      return;
+    }
+    dropHandedOff(socket);
+    const b = this.balancers;
+    const index = b?.listeners[socket.listener];
+    if (index !== undefined) new ExactConnectionBalancer(b!, index).release(socket.worker);
+  }
+
   /** Starts a fresh worker in the slot of one that is gone; what it counted stays counted. */
   #replace(slot: Slot): void {
     this.onWorkerGone?.(slot.id);
+    // Its connections are gone with it: the balancers count none for its successor.
+    const b = this.balancers;
+    for (const i of Object.values(b?.listeners ?? {})) {
+      new ExactConnectionBalancer(b!, i).reset(slot.id);
+    }
     const last = slot.stats.lastPacked;
     if (last) this.#retired.push({ table: slot.stats, packed: last, retired: true });
     this.restarts++;
@@ -205,6 +230,7 @@ export class WorkerPool {
         else if (m.type === "hostEvent") this.onHostEvent?.(m.monitorId, m.event);
         else if (m.type === "vhdsDemand") this.onVhdsDemand?.(m.routeConfig, m.host);
         else if (m.type === "srdsDemand") this.onSrdsDemand?.(m.scopedRoutes, m.routeConfig);
+        else if (m.type === "handOff") this.#handOff(m.socket);
         else if (
           m.type === "stats" || m.type === "logsReopened" || m.type === "hostStats" ||
           m.type === "connections" || m.type === "draining"
