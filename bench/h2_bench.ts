@@ -284,6 +284,25 @@ function log(name: string, r: LoadResult) {
   return r;
 }
 
+/**
+ * CPU per call (µs) of each process of a gRPC run, and the calls/s the machine's CPUs could
+ * carry at that cost if they were always busy. The client, the server and (through the proxy)
+ * denvoy share the cores, so the ratio of the two ceilings bounds the calls/s ratio whatever
+ * the scheduling; a gap between calls/s and its ceiling is time every process spent waiting.
+ */
+function grpcCpuPerCall(r: LoadResult, proxied: boolean): string {
+  const c = r.cpu;
+  if (!c || !(r.rps > 0)) return "—";
+  const us = (cores: number) => (cores * 1e6) / r.rps;
+  const server = proxied ? c.upstream : c.peer;
+  const parts = [`client ${f0(us(c.wrk))}`, `server ${f0(us(server))}`];
+  if (proxied) parts.push(`denvoy ${f0(us(c.peer))}`);
+  const total = us(c.wrk + server + (proxied ? c.peer : 0));
+  const ceiling = (navigator.hardwareConcurrency * 1e6) / total;
+  return `${parts.join(", ")}; total ${f0(total)} µs, ceiling ${f0(ceiling)} calls/s ` +
+    `(${f2(r.rps / ceiling)} of it)`;
+}
+
 // ---- main ----
 
 async function main() {
@@ -453,6 +472,9 @@ static_resources:
         `Targets: calls/s through the proxy ≥ ${TARGET.grpcRps}× direct: ${f2(rpsRatio)}× ` +
           `${verdict(rpsRatio >= TARGET.grpcRps)}; p99 ≤ ${TARGET.grpcP99}× direct: ` +
           `${f2(p99Ratio)}× ${verdict(p99Ratio <= TARGET.grpcP99)}`,
+        "",
+        `CPU per call (µs): direct: ${grpcCpuPerCall(direct, false)}; through denvoy: ` +
+          `${grpcCpuPerCall(via, true)}`,
         "",
       );
     }
