@@ -10,8 +10,9 @@
  * - `upstream`: denvoy against itself, wrk (HTTP/1.1 downstream) to an HTTP/1.1 upstream vs to
  *   an HTTP/2 (h2c) upstream: what HTTP/1.1 → HTTP/2 costs per request.
  * - `grpc`: unary calls (100-byte request, 1 KiB response) from an `@grpc/grpc-js` client
- *   (bench/grpc_load.ts, its own process) to a grpc-js server, directly vs through denvoy:
- *   calls/s, calls per proxy core, latency percentiles.
+ *   (bench/grpc_load.ts, its own process) to a grpc-js server, directly vs through denvoy and
+ *   through bench/raw_relay.ts (a byte-copying Deno relay: the floor for any proxy on Deno):
+ *   calls/s, calls per proxy core, latency percentiles, CPU per call of every process.
  *
  * Usage: `deno run -A bench/h2_bench.ts [--duration 10] [--quick] [--only h2c,tls,upstream,grpc]
  * [--cpu-prof DIR]`
@@ -56,6 +57,7 @@ import {
   spawn,
   startDenvoy,
   startNginx,
+  startRelay,
   staticCluster,
   StderrTail,
   stop,
@@ -284,6 +286,25 @@ function log(name: string, r: LoadResult) {
   return r;
 }
 
+/**
+ * CPU per call (µs) of each process of a gRPC run, and the calls/s the machine's CPUs could
+ * carry at that cost if they were always busy. The client, the server and (through the proxy)
+ * denvoy share the cores, so the ratio of the two ceilings bounds the calls/s ratio whatever
+ * the scheduling; a gap between calls/s and its ceiling is time every process spent waiting.
+ */
+function grpcCpuPerCall(r: LoadResult, proxy?: string): string {
+  const c = r.cpu;
+  if (!c || !(r.rps > 0)) return "—";
+  const us = (cores: number) => (cores * 1e6) / r.rps;
+  const server = proxy ? c.upstream : c.peer;
+  const parts = [`client ${f0(us(c.wrk))}`, `server ${f0(us(server))}`];
+  if (proxy) parts.push(`${proxy} ${f0(us(c.peer))}`);
+  const total = us(c.wrk + server + (proxy ? c.peer : 0));
+  const ceiling = (navigator.hardwareConcurrency * 1e6) / total;
+  return `${parts.join(", ")}; total ${f0(total)} µs, ceiling ${f0(ceiling)} calls/s ` +
+    `(${f2(r.rps / ceiling)} of it)`;
+}
+
 // ---- main ----
 
 async function main() {
@@ -438,8 +459,15 @@ static_resources:
         "grpc via denvoy",
         await grpcClient(denvoy.ports.grpc, duration, warmup, dPid),
       );
+      // The floor for any proxy on Deno: the same hops and event loops, no HTTP/2 work.
+      const relay = await startRelay(grpcServer.port);
+      const viaRelay = log(
+        "grpc via raw relay",
+        await grpcClient(relay.port, duration, warmup, relay.child.pid),
+      );
+      await stop(relay.child);
       setUpstreamPids(upstreamPids);
-      all.push(direct, via);
+      all.push(direct, via, viaRelay);
       const rpsRatio = via.rps / direct.rps;
       const p99Ratio = via.p99 / direct.p99;
       out.push(
@@ -449,10 +477,17 @@ static_resources:
         ...HEAD.map((l) => l.replace("| peer |", "| path |")),
         row("direct (peer: the server)", direct, direct),
         row("through denvoy (peer: denvoy)", via, direct),
+        row("through a raw Deno TCP relay (peer: the relay)", viaRelay, direct),
         "",
         `Targets: calls/s through the proxy ≥ ${TARGET.grpcRps}× direct: ${f2(rpsRatio)}× ` +
           `${verdict(rpsRatio >= TARGET.grpcRps)}; p99 ≤ ${TARGET.grpcP99}× direct: ` +
-          `${f2(p99Ratio)}× ${verdict(p99Ratio <= TARGET.grpcP99)}`,
+          `${f2(p99Ratio)}× ${verdict(p99Ratio <= TARGET.grpcP99)}. The raw relay ` +
+          `(bench/raw_relay.ts, byte copying only) is the floor for a proxy on Deno: ` +
+          `${f2(viaRelay.rps / direct.rps)}× direct.`,
+        "",
+        `CPU per call (µs): direct: ${grpcCpuPerCall(direct)}; through denvoy: ` +
+          `${grpcCpuPerCall(via, "denvoy")}; through the raw relay: ` +
+          `${grpcCpuPerCall(viaRelay, "relay")}`,
         "",
       );
     }

@@ -350,6 +350,28 @@ export async function withConn<T>(
 
 // ---- servers ----
 
+/** The raw Deno relay (bench/raw_relay.ts): the ceiling for a proxy written on Deno. */
+export async function startRelay(upstreamPort: number): Promise<Peer> {
+  const child = spawn(Deno.execPath(), [
+    "run",
+    "-A",
+    `${BENCH_DIR}raw_relay.ts`,
+    String(upstreamPort),
+  ], { pipeOut: true, pipeErr: true });
+  const out = new StderrTail(child.stdout);
+  const m = await withTimeout(
+    Promise.race([
+      out.match(/listening on port (\d+)/),
+      child.status.then((s) => {
+        throw new Error(`raw relay exited (${s.code})`);
+      }),
+    ]),
+    READY_TIMEOUT_MS,
+    "raw relay start",
+  );
+  return { name: "raw Deno relay", port: Number(m[1]), child, rssPid: () => child.pid };
+}
+
 /** A server measured side by side with the others. */
 export interface Peer {
   name: string;

@@ -55,6 +55,7 @@ import {
   spawn,
   startHaproxy,
   startNginx,
+  startRelay,
   StderrTail,
   stop,
   stopAll,
@@ -219,28 +220,6 @@ async function startDenvoy(
   }
   const peer: Peer = { name: "denvoy", port, child, rssPid: () => child.pid };
   return { peer, err, out };
-}
-
-/** The raw Deno relay (bench/raw_relay.ts): the ceiling for a proxy written on Deno. */
-async function startRelay(upstreamPort: number): Promise<Peer> {
-  const child = spawn(Deno.execPath(), [
-    "run",
-    "-A",
-    `${BENCH_DIR}raw_relay.ts`,
-    String(upstreamPort),
-  ], { pipeOut: true, pipeErr: true });
-  const out = new StderrTail(child.stdout);
-  const m = await withTimeout(
-    Promise.race([
-      out.match(/listening on port (\d+)/),
-      child.status.then((s) => {
-        throw new Error(`raw relay exited (${s.code})`);
-      }),
-    ]),
-    READY_TIMEOUT_MS,
-    "raw relay start",
-  );
-  return { name: "raw Deno relay", port: Number(m[1]), child, rssPid: () => child.pid };
 }
 
 // ---- start-up ----
