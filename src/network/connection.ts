@@ -208,7 +208,7 @@ export class Connection {
       // Read up to the buffer's end: more may be waiting, as after a full read.
       const full = first.buffer === buf.buffer &&
         first.byteOffset + first.length === buf.byteOffset + buf.length;
-      this.#deliver(first, full);
+      this.#deliver(first, first.length, full);
     }
     this.#read();
   }
@@ -265,24 +265,23 @@ export class Connection {
       return;
     }
     const buf = this.#buf!;
-    this.#deliver(buf.subarray(0, r), r === buf.length);
+    this.#deliver(buf, r, r === buf.length);
     this.#read();
   };
 
   /**
-   * Counts bytes read and hands a copy of them to the callbacks (`data` is a view of the read
-   * buffer, which the next read reuses). `full`: they filled the buffer.
+   * Counts the `r` bytes read at the start of `src` and hands a copy of them to the callbacks
+   * (the next read reuses the buffer they are in). `full`: they filled the read buffer.
    */
-  #deliver(data: Uint8Array, full: boolean): void {
-    const r = data.length;
+  #deliver(src: Uint8Array, r: number, full: boolean): void {
     this.bytesRead += r;
     this.byteCounters?.rx.inc(r);
     // Small reads are copied into a shared slab: cheaper than a fresh array each time.
     let chunk: Uint8Array;
     if (r <= MAX_CARVED_BYTES) {
       chunk = allocate(r);
-      chunk.set(data);
-    } else chunk = data.slice();
+      chunk.set(r === src.length ? src : src.subarray(0, r));
+    } else chunk = src.slice(0, r);
     // A full buffer means more is waiting: read bigger next time (bulk transfers). Grown before
     // onData, which may already issue the next read (readDisable(false)).
     const size = this.#buf!.length;
