@@ -11,15 +11,18 @@
  *   `openssl s_time -new` processes (wrk cannot do this: it resumes its TLS session when it
  *   reconnects), per proxy core.
  * - `inspector`: denvoy against itself with a new connection per request (wrk `Connection:
- *   close`): a plain-TCP listener with vs without `tls_inspector`, and a TLS listener with one
- *   filter chain vs `tls_inspector` and ten filter chains picked by `server_names` (SNI).
+ *   close`): a plain-TCP listener with vs without `tls_inspector` (`--inspector-rounds` fresh
+ *   runs each, alternating, compared by medians per core), and a TLS listener with one filter
+ *   chain vs `tls_inspector` and ten filter chains picked by `server_names` (SNI).
  * - `idle`: RSS growth per idle keep-alive TLS connection (denvoy on a fresh process, nginx's
  *   worker).
  * - `rotate`: denvoy with its certificate from SDS (`path_config_source` with
  *   `watched_directory`), wrk with a new connection per request while the directory's symlink
  *   is swapped between two certificates: no request may fail; p99 vs the same run without swaps.
  *
- * Usage: `deno run -A bench/tls_bench.ts [--duration 10] [--quick] [--only PARTS]`
+ * Usage: `deno run -A bench/tls_bench.ts [--duration 10] [--quick] [--only PARTS]
+ * [--inspector-rounds 3]` (the plain-TCP pair of `inspector` runs that many times each, on fresh
+ * processes, and is compared by medians).
  *
  * Needs `wrk`, `nginx` and `openssl` on PATH. Every process binds 127.0.0.1; every child is
  * killed on exit, on error and on SIGINT/SIGTERM. The run is printed as not valid when the load
@@ -214,6 +217,12 @@ async function wrkTls(
 
 // ---- report ----
 
+/** The index of the run with the median req/s per core (the lower middle one of an even count). */
+function medianIndex(runs: LoadResult[]): number {
+  const order = runs.map((_, i) => i).sort((a, b) => perCore(runs[a]) - perCore(runs[b]));
+  return order[Math.floor((order.length - 1) / 2)];
+}
+
 const ms = (x: number) => Number.isNaN(x) ? "—" : f2(x);
 const row = (name: string, r: LoadResult, base: LoadResult) =>
   `| ${name} | ${f0(r.rps)} | ${f0(perCore(r))} | ${f2(perCore(r) / perCore(base))}× | ` +
@@ -233,6 +242,7 @@ async function main() {
       duration: { type: "string", default: "10" },
       quick: { type: "boolean", default: false },
       only: { type: "string", default: PARTS.join(",") },
+      "inspector-rounds": { type: "string", default: "3" },
     },
   });
   const quick = values.quick;
@@ -240,6 +250,10 @@ async function main() {
   if (!(duration > 0 && duration <= 600)) throw new Error(`--duration must be in (0, 600] s`);
   const warmup = quick ? 1 : 2;
   const idleConns = quick ? 500 : 5000;
+  const inspectorRounds = quick ? 1 : Number(values["inspector-rounds"]);
+  if (!(Number.isInteger(inspectorRounds) && inspectorRounds >= 1)) {
+    throw new Error(`--inspector-rounds must be a whole number ≥ 1`);
+  }
   const only = new Set(values.only.split(","));
   for (const p of only) {
     if (!PARTS.includes(p as Part)) throw new Error(`--only: unknown part ${p} (${PARTS})`);
@@ -382,31 +396,49 @@ async function main() {
           bootstrap(upstream.port, sniChains(certA), TLS_INSPECTOR),
         ],
       ];
-      const rs: LoadResult[] = [];
-      for (const [name, scheme, yaml] of variants) {
-        const d = await startDenvoy(dir, `denvoy_inspector_${rs.length}`, yaml);
+      const once = async (v: number) => {
+        const [name, scheme, yaml] = variants[v];
+        const d = await startDenvoy(dir, `denvoy_inspector_${v}`, yaml);
         try {
-          rs.push(
-            await wrkTls(d.peer("bench", name), duration, warmup, { scheme, newConns: true }),
-          );
+          return await wrkTls(d.peer("bench", name), duration, warmup, { scheme, newConns: true });
         } finally {
           await stop(d.child);
         }
+      };
+      // The plain-TCP pair, each on a fresh process, in rounds ordered ABBA: under connection
+      // churn a process's GC settles in one of two modes for the run (V8 pretenuring; see
+      // bench/RESULTS.md), so one run each is a coin toss, not a 5% comparison.
+      const plain: LoadResult[][] = [[], []];
+      for (let r = 0; r < inspectorRounds; r++) {
+        for (const v of r % 2 === 0 ? [0, 1] : [1, 0]) plain[v].push(await once(v));
       }
-      all.push(...rs);
+      const rs = [
+        plain[0][medianIndex(plain[0])],
+        plain[1][medianIndex(plain[1])],
+        await once(2),
+        await once(3),
+      ];
+      all.push(...plain[0], ...plain[1], ...rs.slice(2));
+      const roundRows = inspectorRounds > 1
+        ? plain.flatMap((runs, v) =>
+          runs.map((r, i) => row(`round ${i + 1}: ${variants[v][0]}`, r, plain[0][i]))
+        )
+        : [];
       out.push(
         `### Listener filter and filter chain match cost, a new connection per request ` +
           `(wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -H 'Connection: close'; wrk resumes its ` +
           `TLS session on reconnect)`,
         "",
         ...HEAD,
-        row(`denvoy: ${variants[0][0]}`, rs[0], rs[0]),
-        row(`denvoy: ${variants[1][0]}`, rs[1], rs[0]),
+        row(`denvoy: ${variants[0][0]} (median of ${inspectorRounds})`, rs[0], rs[0]),
+        row(`denvoy: ${variants[1][0]} (median of ${inspectorRounds})`, rs[1], rs[0]),
+        ...roundRows,
         row(`denvoy: ${variants[2][0]}`, rs[2], rs[2]),
         row(`denvoy: ${variants[3][0]}`, rs[3], rs[2]),
         "",
         `Target: tls_inspector on a plain-TCP listener costs ≤ 5% (per core ≥ ` +
-          `${TARGET.inspector}×): ${f2(perCore(rs[1]) / perCore(rs[0]))}× ` +
+          `${TARGET.inspector}×, medians per core of ${inspectorRounds} fresh runs each): ` +
+          `${f2(perCore(rs[1]) / perCore(rs[0]))}× ` +
           `${verdict(perCore(rs[1]) / perCore(rs[0]) >= TARGET.inspector)}. tls_inspector + SNI ` +
           `match over 10 chains vs one chain: ${f2(perCore(rs[3]) / perCore(rs[2]))}× per core.`,
         "",

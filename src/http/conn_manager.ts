@@ -510,7 +510,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
       cfg.stats.cxSslActive.inc();
     }
     conn.byteCounters = cfg.stats.cxBytes;
-    conn.start(this, ctx.initialData);
+    conn.start(this);
   }
 
   #armHeadersTimer(): void {

@@ -652,9 +652,14 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
       // The bytes listener filters read (a ClientHello) are the handshake's first bytes.
       ts.start(conn, conn.conn, s?.data, this.#stats.scope, () => {
         if (si) si.downstreamTls = conn.ssl;
-        this.#startChain(chain, conn, si, facts, s, undefined);
+        this.#startChain(chain, conn, si, facts, s);
       });
-    } else this.#startChain(chain, conn, si, facts, s, s?.data);
+    } else {
+      // The bytes listener filters read are the connection's first read, and the buffer they
+      // read into its read buffer (no second buffer, no copy but the one every read makes).
+      if (s) conn.setFirstRead(s.data, s.idleReadBuffer);
+      this.#startChain(chain, conn, si, facts, s);
+    }
   }
 
   /** A connection of `chain` is gone (`si`: its access log's record). */
@@ -672,7 +677,6 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
     si: StreamInfo | undefined,
     facts: ConnectionFacts,
     s: AcceptedSocket | undefined,
-    initial: Uint8Array | undefined,
   ): void {
     try {
       // One object of one shape per connection (no spread): streamInfo is undefined without
@@ -680,7 +684,6 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
       chain.start(conn, {
         listenerName: this.name,
         drainKey: this.drainKey,
-        initialData: initial && initial.length > 0 ? initial : undefined,
         requestedServerName: facts.serverName ?? (conn.ssl?.serverName || undefined),
         ja3: s?.ja3,
         ja4: s?.ja4,

@@ -5,8 +5,9 @@
  *
  * Envoy peeks at the socket (MSG_PEEK) so bytes stay in the kernel; a `Deno.Conn` cannot peek,
  * so the bytes are read into the socket's buffer here and handed to the chosen filter chain as
- * the connection's first data (`Connection.start(cb, initial)`). A filter that consumes bytes
- * (proxy_protocol) drains them from the front of that buffer.
+ * the connection's first read (`Connection.setFirstRead`), with the buffer they were read into
+ * as the connection's read buffer; a TLS transport socket takes them as the handshake's first
+ * bytes. A filter that consumes bytes (proxy_protocol) drains them from the front of that buffer.
  *
  * Filters are shared by every socket of a listener and keep no per-socket state: each call
  * looks at everything buffered so far (headers are small, so parsing again is cheaper than
@@ -76,12 +77,6 @@ const FIRST_READ = 1024;
 const EMPTY = new Uint8Array(0);
 const NO_PROTOCOLS: readonly string[] = [];
 
-/** Splits `ip:port` / `[ip]:port` of a Deno address. */
-function netAddr(a: Deno.Addr): { ip: string; port: number } {
-  const n = a as Deno.NetAddr;
-  return { ip: n.hostname ?? "", port: n.port ?? 0 };
-}
-
 /**
  * An accepted socket while its listener filters run: the bytes read so far and what the
  * filters found (Envoy's ConnectionSocket with its ConnectionInfoProvider).
@@ -130,12 +125,12 @@ export class AcceptedSocket {
   scratch: unknown = undefined;
 
   constructor(readonly raw: Deno.TcpConn, readonly manager: ListenerFilterManager) {
-    const r = netAddr(raw.remoteAddr);
-    const l = netAddr(raw.localAddr);
-    this.remoteIp = this.directRemoteIp = r.ip;
-    this.remotePort = this.directRemotePort = r.port;
-    this.localIp = l.ip;
-    this.localPort = l.port;
+    const r = raw.remoteAddr as Deno.NetAddr;
+    const l = raw.localAddr as Deno.NetAddr;
+    this.remoteIp = this.directRemoteIp = r.hostname ?? "";
+    this.remotePort = this.directRemotePort = r.port ?? 0;
+    this.localIp = l.hostname ?? "";
+    this.localPort = l.port ?? 0;
   }
 
   /** Whether `use_original_dst` may still move the socket to another listener. */
@@ -220,71 +215,92 @@ export class AcceptedSocket {
     return this.#buf.subarray(from, this.#end);
   }
 
+  /**
+   * The buffer `data` is a view of, for the connection to read on into; undefined while a read
+   * the filters started is still in flight (PendingReadConn), or when nothing was read.
+   */
+  get idleReadBuffer(): Uint8Array | undefined {
+    return this.#pendingRead || this.#buf === EMPTY ? undefined : this.#buf;
+  }
+
   /** Where the pending read puts its bytes (for PendingReadConn). */
   get end(): number {
     return this.#end;
   }
 
+  // The filters run from callbacks rather than an async function: with one read deciding
+  // (the usual case), an async function's generator and promises were most of this stage's
+  // cost per connection.
   /** Runs the filters from the current one; reads when one needs more bytes. */
-  async run(): Promise<void> {
+  run(): void {
     const filters = this.manager.filters;
     try {
-      for (;;) {
-        while (this.#index < filters.length) {
-          const f = filters[this.#index];
-          if (f.disabled?.(this)) {
-            this.#index++;
-            continue;
-          }
-          if (f.filter.maxReadBytes > 0 && this.#end === this.#start) break;
-          const status = f.filter.onData(this);
-          if (status === CONTINUE) {
-            this.#index++;
-            this.scratch = undefined;
-          } else if (status === CLOSE) {
-            this.manager.close(this);
-            return;
-          } else break;
+      while (this.#index < filters.length) {
+        const f = filters[this.#index];
+        if (f.disabled?.(this)) {
+          this.#index++;
+          continue;
         }
-        if (this.#index === filters.length) {
-          this.manager.done(this);
-          return;
-        }
-        const max = filters[this.#index].filter.maxReadBytes;
-        if (this.#end - this.#start >= max) {
-          // The filter saw all it may ever need and still cannot decide.
-          this.manager.stats.filterError.inc();
+        if (f.filter.maxReadBytes > 0 && this.#end === this.#start) break;
+        const status = f.filter.onData(this);
+        if (status === CONTINUE) {
+          this.#index++;
+          this.scratch = undefined;
+        } else if (status === CLOSE) {
           this.manager.close(this);
           return;
-        }
-        this.#makeRoom(max, filters[this.#index].filter.initialReadBytes ?? FIRST_READ);
-        const read = this.raw.read(this.#buf.subarray(this.#end));
-        this.#pendingRead = read;
-        const n = await read;
-        if (this.#finished) {
-          // Timed out while reading: the connection took over, PendingReadConn reads on.
-          if (n !== null) this.#end += n;
-          return;
-        }
-        this.#pendingRead = undefined;
-        if (n === null) {
-          this.manager.stats.remoteClose.inc();
-          this.manager.close(this);
-          return;
-        }
-        this.#end += n;
+        } else break;
       }
-    } catch (e) {
-      if (this.#finished) return;
-      // A read error (a reset) is a listener filter error in Envoy's stats; anything else
-      // thrown here is a bug of a filter.
-      if (e instanceof Error && e.name.startsWith("Connection")) {
+      if (this.#index === filters.length) {
+        this.manager.done(this);
+        return;
+      }
+      const max = filters[this.#index].filter.maxReadBytes;
+      if (this.#end - this.#start >= max) {
+        // The filter saw all it may ever need and still cannot decide.
         this.manager.stats.filterError.inc();
-      } else if (!(e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted)) {
-        reportBug("listener filter", e);
+        this.manager.close(this);
+        return;
       }
-      this.manager.close(this);
+      this.#makeRoom(max, filters[this.#index].filter.initialReadBytes ?? FIRST_READ);
+      // The first read fills the buffer from its start: no view to make.
+      const read = this.raw.read(this.#end === 0 ? this.#buf : this.#buf.subarray(this.#end));
+      this.#pendingRead = read;
+      read.then(this.#onRead, this.#onRead);
+    } catch (e) {
+      this.#failed(e);
     }
+  }
+
+  /** A read finished: the byte count, null at the peer's end of stream, or why it failed. */
+  readonly #onRead = (n: number | null | Error): void => {
+    if (this.#finished) {
+      // Timed out while reading: the connection took over, PendingReadConn reads on.
+      if (typeof n === "number") this.#end += n;
+      return;
+    }
+    this.#pendingRead = undefined;
+    if (n === null) {
+      this.manager.stats.remoteClose.inc();
+      this.manager.close(this);
+    } else if (typeof n !== "number") this.#failed(n);
+    else {
+      this.#end += n;
+      this.run();
+    }
+  };
+
+  /** A read failed or a filter threw. */
+  #failed(e: unknown): void {
+    if (this.#finished) return;
+    // A read error (a reset) is a listener filter error in Envoy's stats; anything else
+    // thrown here is a bug of a filter.
+    if (e instanceof Error && e.name.startsWith("Connection")) {
+      this.manager.stats.filterError.inc();
+    } else if (!(e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted)) {
+      reportBug("listener filter", e);
+    }
+    this.manager.close(this);
   }
 
   /** Makes room to read into: compacts drained bytes, grows up to `max` (doubling). */

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { Store } from "../stats/store.ts";
+import { Connection } from "../network/connection.ts";
 import {
   type AcceptedSocket,
   CLOSE,
@@ -92,7 +93,9 @@ Deno.test("listener_filters_timeout closes; with continue the connection gets th
   const c = await run([{ filter: needs(10) }], "abc", { timeoutMs: 50, continueOnTimeout: true });
   assert(c.done);
   assertEquals(new TextDecoder().decode(c.s.data), "abc");
-  // A read was in flight: the connection's socket returns what it brings, then reads on.
+  // A read was in flight into the filters' buffer: the connection does not read into it.
+  assertEquals(c.s.idleReadBuffer, undefined);
+  // The connection's socket returns what that read brings, then reads on.
   const conn = c.s.takeConn();
   await c.client.write(new TextEncoder().encode("def"));
   const buf = new Uint8Array(16);
@@ -103,4 +106,61 @@ Deno.test("listener_filters_timeout closes; with continue the connection gets th
   assertEquals(new TextDecoder().decode(buf.subarray(0, m!)), "ghi");
   conn.close();
   c.client.close();
+});
+
+Deno.test("a filter waiting over several reads; the connection takes the bytes as its first read, then reads on into the same buffer", async () => {
+  const partial = Promise.withResolvers<void>();
+  const filter: ListenerFilter = {
+    maxReadBytes: 64,
+    onData(s: AcceptedSocket) {
+      if (s.data.length < 6) {
+        partial.resolve();
+        return STOP_ITERATION;
+      }
+      s.drain(1);
+      return CONTINUE;
+    },
+  };
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: (l.addr as Deno.NetAddr).port });
+  const raw = await l.accept();
+  l.close();
+  const done = Promise.withResolvers<AcceptedSocket>();
+  const m = new ListenerFilterManager(
+    [{ filter }],
+    0,
+    false,
+    new ListenerFilterStats(new Store().scope("listener.test")),
+    { onListenerFiltersDone: (s) => done.resolve(s), onListenerFiltersClosed: () => {} },
+  );
+  m.accept(raw);
+  const enc = new TextEncoder();
+  await client.write(enc.encode("xab"));
+  await partial.promise;
+  await client.write(enc.encode("cde"));
+  const s = await done.promise;
+  assertEquals(new TextDecoder().decode(s.data), "abcde");
+  const buffer = s.idleReadBuffer!;
+  assert(buffer !== undefined && s.data.buffer === buffer.buffer);
+
+  const conn = new Connection(s.takeConn());
+  conn.setFirstRead(s.data, buffer);
+  const chunks: Uint8Array[] = [];
+  const got = Promise.withResolvers<void>();
+  conn.start({
+    onData: (c) => {
+      chunks.push(c);
+      if (chunks.length === 2) got.resolve();
+    },
+    onEnd: () => {},
+    onClose: () => {},
+  });
+  await client.write(enc.encode("fgh"));
+  await got.promise;
+  // The first chunk is a copy: the second read went into the buffer it was read into.
+  assertEquals(chunks.map((c) => new TextDecoder().decode(c)), ["abcde", "fgh"]);
+  assertEquals(new TextDecoder().decode(buffer.subarray(0, 3)), "fgh");
+  assertEquals(conn.bytesRead, 8);
+  conn.close();
+  client.close();
 });

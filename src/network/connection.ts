@@ -86,8 +86,10 @@ export class Connection {
   #readPaused = false;
   /** A read is pending on the socket. */
   #reading = false;
-  /** The buffer reads go into (made by `start`). */
+  /** The buffer reads go into (made by `start`, or handed over by `setFirstRead`). */
   #buf: Uint8Array | undefined;
+  /** Bytes read before `start`, which it delivers first (see `setFirstRead`). */
+  #firstRead: Uint8Array | undefined;
   #queue: Uint8Array[] = [];
   #queued = 0;
   #writing = false;
@@ -182,19 +184,32 @@ export class Connection {
     this.ssl = ssl;
   }
 
-  /** Starts reading; data goes to `cb`. */
-  start(cb: ConnectionCallbacks, initial?: Uint8Array): void {
-    this.#cb = cb;
-    if (initial && initial.length > 0) {
-      this.bytesRead += initial.length;
-      this.byteCounters?.rx.inc(initial.length);
-      try {
-        cb.onData(initial);
-      } catch (e) {
-        this.#bug("onData", e);
-      }
+  /**
+   * Hands over bytes already read from the socket (by listener filters) as the connection's
+   * first read: `start` delivers them as it delivers any read's bytes (a copy the callbacks
+   * keep), then reads on. `buffer`, the one they were read into (`data` is a view of it), becomes
+   * the connection's read buffer when it is no bigger than `readSize` and nothing else reads into
+   * it: a connection behind listener filters then allocates one read buffer, as one without does.
+   */
+  setFirstRead(data: Uint8Array, buffer?: Uint8Array): void {
+    if (data.length > 0) this.#firstRead = data;
+    if (buffer !== undefined && buffer.length > 0 && buffer.length <= this.readSize) {
+      this.#buf = buffer;
     }
-    this.#buf = new Uint8Array(this.readSize);
+  }
+
+  /** Starts reading; data goes to `cb` (first the bytes `setFirstRead` handed over). */
+  start(cb: ConnectionCallbacks): void {
+    this.#cb = cb;
+    const first = this.#firstRead;
+    const buf = this.#buf ??= new Uint8Array(this.readSize);
+    if (first !== undefined) {
+      this.#firstRead = undefined;
+      // Read up to the buffer's end: more may be waiting, as after a full read.
+      const full = first.buffer === buf.buffer &&
+        first.byteOffset + first.length === buf.byteOffset + buf.length;
+      this.#deliver(first, first.length, full);
+    }
     this.#read();
   }
 
@@ -250,24 +265,33 @@ export class Connection {
       return;
     }
     const buf = this.#buf!;
+    this.#deliver(buf, r, r === buf.length);
+    this.#read();
+  };
+
+  /**
+   * Counts the `r` bytes read at the start of `src` and hands a copy of them to the callbacks
+   * (the next read reuses the buffer they are in). `full`: they filled the read buffer.
+   */
+  #deliver(src: Uint8Array, r: number, full: boolean): void {
     this.bytesRead += r;
     this.byteCounters?.rx.inc(r);
     // Small reads are copied into a shared slab: cheaper than a fresh array each time.
     let chunk: Uint8Array;
     if (r <= MAX_CARVED_BYTES) {
       chunk = allocate(r);
-      chunk.set(buf.subarray(0, r));
-    } else chunk = buf.slice(0, r);
+      chunk.set(r === src.length ? src : src.subarray(0, r));
+    } else chunk = src.slice(0, r);
     // A full buffer means more is waiting: read bigger next time (bulk transfers). Grown before
     // onData, which may already issue the next read (readDisable(false)).
-    if (r === buf.length && buf.length < MAX_READ_SIZE) this.#buf = new Uint8Array(buf.length * 2);
+    const size = this.#buf!.length;
+    if (full && size < MAX_READ_SIZE) this.#buf = new Uint8Array(size * 2);
     try {
       this.#cb?.onData(chunk);
     } catch (e) {
       this.#bug("onData", e);
     }
-    this.#read();
-  };
+  }
 
   /** Stops (true) or resumes (false) reading: downstream flow control. */
   readDisable(disable: boolean): void {

@@ -95,3 +95,30 @@ Deno.test("reads: paused from onData and resumed later, bigger reads after a ful
   assertEquals(conn.bytesRead, 116);
   client.close();
 });
+
+Deno.test("a first read handed over: delivered first; its buffer is read into next unless bigger than the read size", async () => {
+  for (const [bufferSize, expected] of [[16, [16, 20]], [64, [16, 16, 4]]] as const) {
+    const { server, client } = await pair();
+    const received: number[] = [];
+    const got = Promise.withResolvers<void>();
+    const conn = new Connection(server, 1024 * 1024, 16);
+    // Listener filters read 16 bytes into their buffer (filling it when it is 16 bytes).
+    const buffer = new Uint8Array(bufferSize).fill(7);
+    conn.setFirstRead(buffer.subarray(bufferSize - 16), buffer);
+    conn.start({
+      onData: (chunk) => {
+        received.push(chunk.length);
+        if (received.reduce((a, b) => a + b, 0) === 36) got.resolve();
+      },
+      onEnd: () => {},
+      onClose: () => {},
+    });
+    await client.write(new Uint8Array(20));
+    await got.promise;
+    // The adopted buffer was full: the next read is bigger (32 bytes), as after a full read.
+    // A buffer bigger than the read size is not kept: reads go on 16 bytes at a time.
+    assertEquals(received, [...expected]);
+    conn.close();
+    client.close();
+  }
+});

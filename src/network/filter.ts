@@ -14,8 +14,6 @@ export interface ConnectionContext {
    * instance's own key once an update replaced the listener (only the old one drains).
    */
   drainKey: string;
-  /** Bytes read before the filter took over (listener filters may have peeked). */
-  initialData?: Uint8Array;
   /** SNI, when known. */
   requestedServerName?: string;
   /** ClientHello fingerprints a tls_inspector took (`%TLS_JA3_FINGERPRINT%`, ...). */

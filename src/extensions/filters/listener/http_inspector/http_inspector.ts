@@ -12,6 +12,8 @@ export const NOT_HTTP = "-";
 export const MAX_INSPECT_SIZE = 8192;
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+/** The request line's version up to its minor digit (`HTTP/1.1` and `HTTP/1.0` are HTTP/1). */
+const VERSION_PREFIX = new TextEncoder().encode("HTTP/1.");
 
 /** Request methods the HTTP/1 parser (llhttp) knows. */
 const METHODS = new Set([
@@ -77,16 +79,19 @@ export function detectHttp(data: Uint8Array): string {
   }
   if (i > LONGEST_METHOD) return NOT_HTTP;
   if (i === data.length) return NEED_MORE;
-  const method = String.fromCharCode(...data.subarray(0, i));
+  let method = "";
+  for (let j = 0; j < i; j++) method += String.fromCharCode(data[j]);
   if (!METHODS.has(method)) return NOT_HTTP;
   const eol = data.indexOf(0x0a, i);
   if (eol < 0) return data.length >= MAX_INSPECT_SIZE ? NOT_HTTP : NEED_MORE;
   const end = eol > 0 && data[eol - 1] === 0x0d ? eol - 1 : eol;
-  const line = new TextDecoder("latin1").decode(data.subarray(i + 1, end));
-  const sp = line.lastIndexOf(" ");
-  if (sp <= 0) return NOT_HTTP;
-  const version = line.slice(sp + 1);
-  if (version === "HTTP/1.1") return "http/1.1";
-  if (version === "HTTP/1.0") return "http/1.0";
-  return NOT_HTTP;
+  // The version is what follows the line's last space, after a non-empty target: compared in
+  // place, as this runs on every plaintext connection (no decoder, no string of the line).
+  const sp = end - 1 - VERSION_PREFIX.length - 1;
+  if (sp <= i + 1 || data[sp] !== 0x20) return NOT_HTTP;
+  for (let j = 0; j < VERSION_PREFIX.length; j++) {
+    if (data[sp + 1 + j] !== VERSION_PREFIX[j]) return NOT_HTTP;
+  }
+  const minor = data[end - 1];
+  return minor === 0x31 ? "http/1.1" : minor === 0x30 ? "http/1.0" : NOT_HTTP;
 }

@@ -22,3 +22,21 @@ Deno.test("partial input waits; anything else is not HTTP", () => {
   assertEquals(d("GET /" + "a".repeat(9000)), NOT_HTTP);
   assertEquals(d("ABCDEFGHIJKLMNOP / HTTP/1.1\r\n"), NOT_HTTP);
 });
+
+Deno.test("the version is what follows the request line's last space, after a non-empty target", () => {
+  assertEquals(d("GET /a b HTTP/1.0\r\n"), "http/1.0");
+  assertEquals(d("GET / HTTP/1.1\n"), "http/1.1");
+  for (
+    const s of [
+      "GET HTTP/1.1\r\n",
+      "GET  HTTP/1.1\r\n",
+      "GET / HTTP/1.1x\r\n",
+      "GET / HTTP/1.2\r\n",
+      "GET / XHTTP/1.1\r\n",
+      "GET / HTTP/1.1 \r\n",
+      "GET /\r\n",
+    ]
+  ) {
+    assertEquals(d(s), NOT_HTTP, JSON.stringify(s));
+  }
+});

@@ -189,7 +189,7 @@ class TcpProxySession implements BugScope {
       }, this);
       this.#flushTimer.arm(interval);
     }
-    down.start(this.#downCallbacks(), ctx.initialData);
+    down.start(this.#downCallbacks());
     // Nothing is read from downstream until there is somewhere to send it.
     down.readDisable(true);
     this.#connect();
