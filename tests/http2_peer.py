@@ -145,6 +145,10 @@ def first_error(s, data):
             chunk = s.recv(65536)
         except socket.timeout:
             return {"type": "timeout"}
+        except ConnectionResetError:
+            # The server closed with our frames still unread (a flood it stopped reading):
+            # the kernel resets instead of a FIN, and whatever it wrote last may be lost.
+            return {"type": "reset"}
         if not chunk:
             return {"type": "eof"}
         buf += chunk
