@@ -92,8 +92,11 @@ export class ServerProcess {
     })();
   }
 
-  /** Resolves once stderr matches `re`; rejects if the process exits first or after `ms`. */
-  waitFor(re: RegExp, ms = 20_000): Promise<void> {
+  /**
+   * Resolves once stderr matches `re`; rejects if the process exits first or after `ms` (a
+   * bound for a hung process: start-up alone can take many seconds on a loaded machine).
+   */
+  waitFor(re: RegExp, ms = 60_000): Promise<void> {
     if (re.test(this.stderr)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}`)), ms);
