@@ -96,8 +96,13 @@ async function eventually(
   return undefined;
 }
 
+/**
+ * A GET on a new connection: its response, or undefined when the proxy closed it unanswered.
+ * The bound is long: a connection held back by stop_accepting_connections waits through several
+ * admin round trips, which take seconds each on a busy machine.
+ */
 async function get(port: number): Promise<ReturnType<typeof parseResponse> | undefined> {
-  const raw = await rawExchange(port, GET, { until: RESPONSE });
+  const raw = await rawExchange(port, GET, { until: RESPONSE, timeoutMs: 60_000 });
   return raw ? parseResponse(raw) : undefined;
 }
 

@@ -281,7 +281,7 @@ Deno.test("weighted_clusters.runtime_key_prefix: weights follow the runtime, 0 i
   const admin = `http://127.0.0.1:${p.adminPort}`;
   /** Polls until 8 requests in a row answer `want` (the worker applies runtime updates async). */
   const eventually = async (want: string) => {
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     for (;;) {
       const got = [];
       for (let i = 0; i < 8; i++) {

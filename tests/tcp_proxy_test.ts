@@ -420,7 +420,7 @@ access_log:
       await readToEnd(c);
       safeClose(c);
     }
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     while (await stat("cluster.echo.circuit_breakers.default.remaining_cx_pools") !== 1) {
       if (Date.now() > deadline) throw new Error("the pool was never given back");
       await new Promise((r) => setTimeout(r, 20));
