@@ -269,10 +269,10 @@ function adminIgnoresLimit(config: string): string {
 
 Deno.test("global_downstream_max_connections: connections over the limit are closed", async () => {
   const p = await Proxy.start(
-    adminIgnoresLimit(httpConfig({
+    httpConfig({
       routes:
         `- match: { prefix: "/" }\n  direct_response: { status: 200, body: { inline_string: ok } }`,
-    })) + `overload_manager:
+    }) + `overload_manager:
   resource_monitors:
   - name: envoy.resource_monitors.global_downstream_max_connections
     typed_config:
@@ -293,13 +293,13 @@ Deno.test("global_downstream_max_connections: connections over the limit are clo
       p.adminPort,
       (s) => s[`listener.127.0.0.1_${port}.downstream_global_cx_overflow`] === 1,
     );
+    // The admin answered all along without ignore_global_conn_limit: as in Envoy, a monitor's
+    // limit neither counts nor refuses admin connections.
     a.close();
     await adminStatsWhen(
       p.adminPort,
       (s) => s[`listener.127.0.0.1_${port}.downstream_cx_active`] === 1,
     );
-    // The admin's own connections count too (it only ignores the limit): they close
-    // asynchronously after each stats request, so the freed place is polled for.
     assertEquals(await eventually(() => get(port)), 200);
     b.close();
   } finally {
@@ -331,23 +331,23 @@ Deno.test("the runtime key overload.global_downstream_max_connections limits con
       p.adminPort,
       (s) => s[`listener.127.0.0.1_${port}.downstream_cx_active`] === 0,
     );
+    // The admin's own connections count under the runtime key (it only ignores the limit) and
+    // are released when the proxy sees them close, so the freed place is polled for.
     assertEquals(await eventually(() => get(port)), 200);
   } finally {
     await p.stop();
   }
 });
 
-Deno.test("admin connections count in the global limit unless ignore_global_conn_limit", async () => {
+Deno.test("the runtime key's limit counts admin connections, refused unless ignore_global_conn_limit", async () => {
   const p = await Proxy.start(
     httpConfig({
       routes:
         `- match: { prefix: "/" }\n  direct_response: { status: 200, body: { inline_string: ok } }`,
-    }) + `overload_manager:
-  resource_monitors:
-  - name: cx
-    typed_config:
-      "@type": type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig
-      max_active_downstream_connections: 1
+    }) + `layered_runtime:
+  layers:
+  - name: static
+    static_layer: { overload.global_downstream_max_connections: 1 }
 `,
   );
   const port = p.port();
