@@ -115,6 +115,16 @@ export class ServerProcess {
   }
 
   /**
+   * The exit status once the process has exited on its own and all it wrote to stderr has been
+   * read: the status comes as the process ends, its last log lines may still be in the pipe.
+   */
+  async exited(): Promise<Deno.CommandStatus> {
+    const status = await this.child.status;
+    await this.#pump;
+    return status;
+  }
+
+  /**
    * Sends `signal` and waits for the exit status. SIGINT by default: it quits at once, where
    * SIGTERM would first drain the connections a test left open.
    */
@@ -122,8 +132,6 @@ export class ServerProcess {
     try {
       this.child.kill(signal);
     } catch { /* already gone */ }
-    const status = await this.child.status;
-    await this.#pump;
-    return status;
+    return await this.exited();
   }
 }

@@ -93,7 +93,7 @@ Deno.test("hot restart: the next epoch takes the listener over, the parent drain
   assertEquals(s["http.test.downstream_cx_drain_close"] >= 1, true);
 
   // The parent stays until the child's parent shutdown time is over, then exits cleanly.
-  assertEquals((await e0.proc.child.status).code, 0);
+  assertEquals((await e0.proc.exited()).code, 0);
   assert(performance.now() - e1StartedAt >= 1990, "the parent exited before its shutdown time");
   assertMatch(e0.proc.stderr, /the next epoch asks this one to shut down/);
   await e1.proc.waitFor(/hot restart: parent shut down/);
@@ -428,7 +428,7 @@ Deno.test("hot restart: SIGTERM to a parent draining gradually drains its connec
   assertEquals(last.body, "epoch0");
   assertEquals(last.headers["connection"], "close");
   assert(await keep.waitClosed());
-  assertEquals((await e0.proc.child.status).code, 0);
+  assertEquals((await e0.proc.exited()).code, 0);
   assertMatch(e0.proc.stderr, /all connections drained/);
   const c = await Http1Client.connect(e1.port());
   assertEquals((await c.get("/")).body, "epoch1");
