@@ -455,7 +455,7 @@ Deno.test("HTTP: access_log_options log at the start of a request and periodical
   );
   try {
     const answer = curl([`http://127.0.0.1:${p.port()}/slow`]);
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     while (!(await waitForLines(log, 1)).includes("DownstreamPeriodic 0")) {
       assert(Date.now() < deadline, "no periodic entry");
       await new Promise((r) => setTimeout(r, 20));
@@ -636,13 +636,13 @@ ${
     let got = 0;
     while (got < 3) got += (await c.read(buf.subarray(got))) ?? 3;
     // Held open until a periodic entry shows it was logged while still running.
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     while (!(await waitForLines(log, 1)).some((l) => l === "TcpPeriodic 3")) {
       assert(Date.now() < deadline, "no TcpPeriodic entry");
       await new Promise((r) => setTimeout(r, 20));
     }
     c.close();
-    const deadline2 = Date.now() + 10_000;
+    const deadline2 = Date.now() + 20_000;
     let lines = await waitForLines(log, 2);
     while (lines[lines.length - 1] !== "TcpConnectionEnd 3") {
       assert(Date.now() < deadline2, `no end entry: ${lines}`);
@@ -781,7 +781,7 @@ Deno.test("logrotate: SIGUSR1 reopens access logs; every line lands exactly once
     p.proc.child.kill("SIGUSR1");
     await p.proc.waitFor(/caught SIGUSR1\. Reopening access logs\./);
     // The reopen is asynchronous: keep sending until a line reaches the new file.
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     for (let i = 5;; i++) {
       sent.push(`/r-${i}`);
       await request(p.port(), `r-${i}`);

@@ -167,7 +167,7 @@ Deno.test("/healthcheck/fail: DRAINING, and HTTP/1 responses close their connect
     assertEquals(await get(`${admin}/ready`), "DRAINING\n");
     assertEquals(JSON.parse(await get(`${admin}/server_info`)).state, "DRAINING");
     assertMatch(await get(`${admin}/stats?filter=^server\\.state$`), /^server\.state: 1$/m);
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     while (!/connection: close/i.test(await headers())) {
       if (Date.now() > deadline) {
         throw new Error("no connection: close while failing health checks");
@@ -181,7 +181,7 @@ Deno.test("/healthcheck/fail: DRAINING, and HTTP/1 responses close their connect
 });
 
 /** Resolves once connecting to `port` is refused. */
-async function refused(port: number, timeoutMs = 10_000): Promise<void> {
+async function refused(port: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

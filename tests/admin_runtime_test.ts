@@ -15,7 +15,7 @@ function bodies(port: number, n: number): Promise<string[]> {
 }
 
 /** Polls until every one of a batch of requests answers `want` (workers apply updates async). */
-async function eventually(port: number, want: string, timeoutMs = 10_000): Promise<void> {
+async function eventually(port: number, want: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const got = await bodies(port, 12);

@@ -57,7 +57,7 @@ Deno.test("admin endpoints on a running proxy", async () => {
     assertMatch(prom, /envoy_cluster_upstream_cx_connect_fail\{envoy_cluster_name="backend"\} 1/);
 
     assertEquals((await curl(["-X", "POST", `${admin}/quitquitquit`])).out, "OK\n");
-    const status = await p.proc.child.status;
+    const status = await p.proc.exited();
     assertEquals(status.code, 0);
     assert(p.proc.stderr.includes("exiting"));
   } finally {

@@ -6,9 +6,9 @@
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { adminStatsWhen, curl, httpConfig, Proxy, staticCluster, upstream } from "./proxy.ts";
 
-/** Requests `url` until `ok` holds for the answer (fails after 10 s with the last one). */
+/** Requests `url` until `ok` holds for the answer (fails after 20 s with the last one). */
 async function until(url: string, ok: (out: string) => boolean): Promise<string> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 20_000;
   for (;;) {
     const r = await curl(["-i", url]);
     if (ok(r.out)) return r.out;

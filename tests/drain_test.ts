@@ -22,7 +22,7 @@ function slowUpstream() {
   return { ...srv, state, release };
 }
 
-async function until(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
   const deadline = performance.now() + ms;
   while (!(await cond())) {
     if (performance.now() > deadline) throw new Error("condition never held");

@@ -92,8 +92,11 @@ export class ServerProcess {
     })();
   }
 
-  /** Resolves once stderr matches `re`; rejects if the process exits first or after `ms`. */
-  waitFor(re: RegExp, ms = 20_000): Promise<void> {
+  /**
+   * Resolves once stderr matches `re`; rejects if the process exits first or after `ms` (a
+   * bound for a hung process: start-up alone can take many seconds on a loaded machine).
+   */
+  waitFor(re: RegExp, ms = 60_000): Promise<void> {
     if (re.test(this.stderr)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}`)), ms);
@@ -112,6 +115,16 @@ export class ServerProcess {
   }
 
   /**
+   * The exit status once the process has exited on its own and all it wrote to stderr has been
+   * read: the status comes as the process ends, its last log lines may still be in the pipe.
+   */
+  async exited(): Promise<Deno.CommandStatus> {
+    const status = await this.child.status;
+    await this.#pump;
+    return status;
+  }
+
+  /**
    * Sends `signal` and waits for the exit status. SIGINT by default: it quits at once, where
    * SIGTERM would first drain the connections a test left open.
    */
@@ -119,8 +132,6 @@ export class ServerProcess {
     try {
       this.child.kill(signal);
     } catch { /* already gone */ }
-    const status = await this.child.status;
-    await this.#pump;
-    return status;
+    return await this.exited();
   }
 }

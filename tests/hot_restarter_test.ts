@@ -69,7 +69,7 @@ exec "${Deno.execPath()}" run -A --unstable-net "${MAIN}" -c "${configPath}" \\
   }
 
   /** Waits until stderr matches `re` (polling; fails after `ms`); returns the match. */
-  async waitFor(re: RegExp, ms = 20_000): Promise<RegExpExecArray> {
+  async waitFor(re: RegExp, ms = 60_000): Promise<RegExpExecArray> {
     const deadline = performance.now() + ms;
     for (;;) {
       const m = re.exec(this.stderr);

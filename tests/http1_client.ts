@@ -54,7 +54,7 @@ export class Http1Client {
   }
 
   /** Resolves once the server closes the connection (true), or false after `ms`. */
-  async waitClosed(ms = 10_000): Promise<boolean> {
+  async waitClosed(ms = 20_000): Promise<boolean> {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;

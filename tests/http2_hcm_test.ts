@@ -203,8 +203,9 @@ Deno.test("stream_error_on_invalid_http_message: HTTP/2 resets only the bad stre
 });
 
 Deno.test("connection_keepalive: PINGs the client and closes a connection whose ACK never comes", async () => {
+  // A 1 s timeout: curl, below, must answer every PING within it even on a busy machine.
   const proxy = await Proxy.start(directConfig(`http2_protocol_options:
-  connection_keepalive: { interval: 0.1s, timeout: 0.1s, interval_jitter: { value: 0 } }`));
+  connection_keepalive: { interval: 0.1s, timeout: 1s, interval_jitter: { value: 0 } }`));
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port() });
     await conn.write(PREFACE);

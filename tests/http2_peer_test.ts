@@ -262,7 +262,7 @@ Deno.test("h2 peer: a client that never reads keeps the server's buffers bounded
     );
     const start = performance.now();
     while (received < 65535 || srv.stats.pending_send_bytes.value === 0) {
-      assert(performance.now() - start < 5000, `received ${received}`);
+      assert(performance.now() - start < 20_000, `received ${received}`);
       await new Promise((r) => setTimeout(r, 5));
     }
     assertEquals(received, 65535);

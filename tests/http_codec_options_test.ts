@@ -84,7 +84,7 @@ async function stats(p: Proxy): Promise<Record<string, number>> {
 
 /** Polls the stats until `name` has `value` (workers report them asynchronously). */
 async function expectStat(p: Proxy, name: string, value: number): Promise<void> {
-  const deadline = performance.now() + 10_000;
+  const deadline = performance.now() + 20_000;
   for (;;) {
     const s = await stats(p);
     if (s[name] === value) return;

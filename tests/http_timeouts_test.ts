@@ -39,15 +39,19 @@ function get(port: number, path: string, extra = ""): Promise<string> {
   );
 }
 
-/** Reads from `conn` until EOF; returns the text and how long the EOF took. */
+/**
+ * Reads from `conn` until the peer closes it; returns the text, and whether this gave up after
+ * `ms` instead (a bound for a broken proxy, not a timing expectation).
+ */
 async function readUntilClosed(
   conn: Deno.Conn,
-  ms = 10_000,
-): Promise<{ text: string; ms: number }> {
-  const t0 = Date.now();
+  ms = 20_000,
+): Promise<{ text: string; timedOut: boolean }> {
   let text = "";
+  let timedOut = false;
   const buf = new Uint8Array(65536);
   const timer = setTimeout(() => {
+    timedOut = true;
     try {
       conn.close();
     } catch { /* closed */ }
@@ -60,7 +64,7 @@ async function readUntilClosed(
     }
   } catch { /* reset, or closed by the timer */ }
   clearTimeout(timer);
-  return { text, ms: Date.now() - t0 };
+  return { text, timedOut };
 }
 
 /** Reads one complete Content-Length response off a keep-alive connection. */
@@ -121,8 +125,9 @@ Deno.test("route timeout: 504 'upstream request timeout' after the timeout, UT l
     const t0 = Date.now();
     const r = parseResponse(await get(p.port(), "/wait/1500"));
     const took = Date.now() - t0;
+    // The 504 shows the timer beat the upstream's answer; the proxy got the request after t0.
     assertEquals([r.status, r.body], [504, "upstream request timeout"]);
-    assert(took >= 200 && took < 1400, `took ${took} ms`);
+    assert(took >= 200, `took ${took} ms`);
     const ok = parseResponse(await get(p.port(), "/wait/10"));
     assertEquals([ok.status, ok.body], [200, "done"]);
   } finally {
@@ -167,7 +172,7 @@ Deno.test("stream_idle_timeout: 504 'stream timeout' before response headers of 
     const took = Date.now() - t0;
     // The request was complete: Envoy answers 504 (408 only while the request is incomplete).
     assertEquals([r.status, r.body], [504, "stream timeout"]);
-    assert(took >= 200 && took < 1400, `took ${took} ms`);
+    assert(took >= 200, `took ${took} ms`);
   } finally {
     await p.stop();
     await up.close();
@@ -195,7 +200,7 @@ Deno.test("stream_idle_timeout: a response that stalls mid-body is reset", async
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: p.port() });
     await conn.write(enc.encode("GET / HTTP/1.1\r\nhost: a\r\n\r\n"));
-    const { text, ms } = await readUntilClosed(conn, 5000);
+    const { text, timedOut } = await readUntilClosed(conn);
     try {
       conn.close();
     } catch { /* closed by the proxy */ }
@@ -203,7 +208,7 @@ Deno.test("stream_idle_timeout: a response that stalls mid-body is reset", async
     assertMatch(text, /first/);
     // Headers went out, so no 408: the stream is reset and the chunked body never ends.
     assert(!text.includes("\r\n0\r\n\r\n"), text);
-    assert(ms < 4000, `closed after ${ms} ms`);
+    assert(!timedOut, "the proxy never reset the stalled stream");
   } finally {
     await p.stop();
     stalled.close();
@@ -219,17 +224,20 @@ Deno.test("request_timeout: 408 when the request body never completes; not once 
     hcmExtra: `request_timeout: 0.3s\n${accessLog(log, LOG_FORMAT)}`,
   }));
   try {
+    // Timed from before the request is sent: the proxy's timer cannot start earlier.
+    const t0 = Date.now();
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: p.port() });
     await conn.write(
       enc.encode("POST /partial HTTP/1.1\r\nhost: a\r\ncontent-length: 100\r\n\r\n0123456789"),
     );
-    const { text, ms } = await readUntilClosed(conn, 5000);
+    const { text, timedOut } = await readUntilClosed(conn);
+    const ms = Date.now() - t0;
     try {
       conn.close();
     } catch { /* closed */ }
     const r = parseResponse(text);
-    assertEquals([r.status, r.body], [408, "request timeout"]);
-    assert(ms >= 250 && ms < 3000, `took ${ms} ms`);
+    assertEquals([r.status, r.body, timedOut], [408, "request timeout", false]);
+    assert(ms >= 290, `took ${ms} ms`);
     // A complete request is no longer subject to request_timeout while the upstream works.
     const ok = parseResponse(await get(p.port(), "/wait/700"));
     assertEquals([ok.status, ok.body], [200, "done"]);
@@ -250,18 +258,22 @@ Deno.test("common_http_protocol_options.idle_timeout closes an idle keep-alive c
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: p.port() });
     // Requests keep the connection busy; each response re-arms the idle timer.
+    let lastWrite = 0;
     for (let i = 0; i < 2; i++) {
+      lastWrite = Date.now();
       await conn.write(enc.encode("GET /wait/200 HTTP/1.1\r\nhost: a\r\n\r\n"));
       const r = parseResponse(await readOneResponse(conn));
       assertEquals([r.status, r.body], [200, "done"]);
       assertEquals(r.headers["connection"], undefined);
     }
-    const { text, ms } = await readUntilClosed(conn, 5000);
+    const { text, timedOut } = await readUntilClosed(conn);
+    // The timer was re-armed when the last response went out, after its request was written.
+    const ms = Date.now() - lastWrite;
     try {
       conn.close();
     } catch { /* closed */ }
-    assertEquals(text, "");
-    assert(ms >= 200 && ms < 3000, `closed after ${ms} ms`);
+    assertEquals([text, timedOut], ["", false]);
+    assert(ms >= 490, `closed ${ms} ms after the last request`);
   } finally {
     await p.stop();
     await up.close();
@@ -278,17 +290,18 @@ Deno.test("max_connection_duration: an idle connection is closed once it is reac
       "drain_timeout: 0.1s",
   }));
   try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: p.port() });
+    // Timed from before connecting: the proxy's duration timer cannot start earlier.
     const t0 = Date.now();
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: p.port() });
     await conn.write(enc.encode("GET / HTTP/1.1\r\nhost: a\r\n\r\n"));
     assertEquals(parseResponse(await readOneResponse(conn)).status, 200);
-    const { text } = await readUntilClosed(conn, 5000);
+    const { text, timedOut } = await readUntilClosed(conn);
     const ms = Date.now() - t0;
     try {
       conn.close();
     } catch { /* closed */ }
-    assertEquals(text, "");
-    assert(ms >= 250 && ms < 3000, `closed after ${ms} ms`);
+    assertEquals([text, timedOut], ["", false]);
+    assert(ms >= 290, `closed after ${ms} ms`);
   } finally {
     await p.stop();
     await up.close();
@@ -306,7 +319,7 @@ Deno.test("max_connection_duration: a request in flight finishes with connection
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: p.port() });
     await conn.write(enc.encode("GET /wait/800 HTTP/1.1\r\nhost: a\r\n\r\n"));
-    const { text } = await readUntilClosed(conn, 5000);
+    const { text } = await readUntilClosed(conn);
     try {
       conn.close();
     } catch { /* closed */ }

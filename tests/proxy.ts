@@ -226,20 +226,26 @@ export async function adminStats(adminPort: number): Promise<Record<string, numb
 
 /**
  * Polls the admin stats until `ready` holds: workers report their counters, and connections
- * close, asynchronously. Fails after `ms` with the last stats seen.
+ * close, asynchronously. An admin that does not answer yet (refused at the global connection
+ * limit until a closed connection is released) is polled again too. Fails after `ms` with the
+ * last stats seen.
  */
 export async function adminStatsWhen(
   adminPort: number,
   ready: (s: Record<string, number>) => boolean,
-  ms = 10_000,
+  ms = 20_000,
 ): Promise<Record<string, number>> {
   const deadline = performance.now() + ms;
   for (;;) {
-    const s = await adminStats(adminPort);
-    if (ready(s)) return s;
-    if (performance.now() > deadline) {
-      throw new Error(`stats never got ready: ${JSON.stringify(s)}`);
+    let last: string;
+    try {
+      const s = await adminStats(adminPort);
+      if (ready(s)) return s;
+      last = JSON.stringify(s);
+    } catch (e) {
+      last = `the admin did not answer: ${e}`;
     }
+    if (performance.now() > deadline) throw new Error(`stats never got ready: ${last}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -255,7 +261,7 @@ export function fileAccessLog(path: string, format: string): string {
 }
 
 /** The file's lines once it has at least `n` (polling; fails after `ms`). */
-export async function waitForLines(path: string, n: number, ms = 10_000): Promise<string[]> {
+export async function waitForLines(path: string, n: number, ms = 20_000): Promise<string[]> {
   const deadline = Date.now() + ms;
   for (;;) {
     let text = "";

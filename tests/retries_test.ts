@@ -237,10 +237,12 @@ Deno.test("retries: per_try_timeout on a hanging upstream, then the retry answer
   const up = firstHangs();
   const proxy = await Proxy.start(httpConfig({
     vhostExtra: "include_is_timeout_retry_header: true",
+    // The retry has the same per-try timeout to answer in, over a new upstream connection:
+    // 1 s leaves a busy machine room for that.
     routes: `- match: { prefix: "/" }
   route:
     cluster: backend
-    retry_policy: { retry_on: 5xx, num_retries: 1, per_try_timeout: 0.3s, retry_back_off: { base_interval: 0.001s } }`,
+    retry_policy: { retry_on: 5xx, num_retries: 1, per_try_timeout: 1s, retry_back_off: { base_interval: 0.001s } }`,
     clusters: staticCluster("backend", up.port),
   }));
   try {

@@ -136,7 +136,7 @@ health_checks:
     assert(stat(after, "cluster.backend.health_check.attempt") >= 4, after);
     assertEquals(stat(after, "cluster.backend.health_check.healthy"), 2);
     // The event log: Envoy's HealthCheckEvent JSON lines, default values printed.
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     let events: Record<string, unknown>[] = [];
     while (Date.now() < deadline) {
       events = Deno.readTextFileSync(eventLog).split("\n").filter(Boolean).map((l) =>
@@ -310,7 +310,7 @@ for (const concurrency of ["1", "2"]) {
       for (let i = 0; i < 9; i++) seen.add((await get(p.port())).body);
       assertEquals([...seen].sort(), ["a", "b", "c"]);
       // The outlier event log: Envoy's OutlierDetectionEvent JSON, one line per action.
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 20_000;
       let lines: Record<string, unknown>[] = [];
       while (lines.length < 2 && Date.now() < deadline) {
         lines = Deno.readTextFileSync(eventLog).split("\n").filter(Boolean).map((l) =>

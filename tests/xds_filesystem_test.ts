@@ -16,9 +16,9 @@ function replace(path: string, text: string): void {
   Deno.renameSync(tmp, path);
 }
 
-/** Requests `url` until `body` answers (fails after 10 s with the last answer). */
+/** Requests `url` until `body` answers (fails after 20 s with the last answer). */
 async function until(url: string, ok: (body: string) => boolean): Promise<string> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 20_000;
   for (;;) {
     const r = await curl(["-i", url]);
     if (ok(r.out)) return r.out;

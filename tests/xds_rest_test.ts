@@ -143,7 +143,7 @@ Deno.test("REST CDS and LDS: polled, applied, acknowledged; a bad update is NACK
     // A new version: applied and acknowledged.
     state.clusters = [cluster(b.port)];
     state.version = "2";
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     while ((await curl([url])).out !== "b") {
       assert(Date.now() < deadline, "version 2 never applied");
     }
@@ -153,7 +153,7 @@ Deno.test("REST CDS and LDS: polled, applied, acknowledged; a bad update is NACK
     ];
     state.version = "3";
     await adminStatsWhen(p.adminPort, (s) => s["cluster_manager.cds.update_rejected"] >= 1);
-    const nackDeadline = Date.now() + 10_000;
+    const nackDeadline = Date.now() + 20_000;
     let nack: Record<string, unknown> | undefined;
     while (!nack) {
       nack = cp.requests.map((r) => r.body).find((b) =>
@@ -316,7 +316,7 @@ Deno.test("a CDS cluster of type EDS warms until its first assignment; LDS remov
     assertEquals(clusters.dynamic_warming_clusters[0].cluster.type, "EDS");
     state.hold.clear();
     await adminStatsWhen(p.adminPort, (s) => s["cluster_manager.warming_clusters"] === 0);
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     while ((await curl([url])).out !== "b") assert(Date.now() < deadline, "EDS hosts never used");
     // LDS drops the listener: it stops accepting.
     state.listeners = [];
@@ -327,7 +327,7 @@ Deno.test("a CDS cluster of type EDS warms until its first assignment; LDS remov
     );
     assertEquals(s["listener_manager.total_listeners_active"], 0);
     assertEquals(s["cluster.backend.update_success"] >= 1, true);
-    const refusedBy = Date.now() + 10_000;
+    const refusedBy = Date.now() + 20_000;
     while ((await curl([url])).code === 0) assert(Date.now() < refusedBy, "still accepting");
     await b.close();
   } finally {

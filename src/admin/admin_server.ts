@@ -77,15 +77,15 @@ export function serveAdmin(
     });
   });
   server.on("connection", (socket: Socket) => {
-    // Admin connections count in the global downstream connection limit, as in Envoy, unless
-    // the admin opts out (`ignore_global_conn_limit`) to stay reachable at the limit. Overload
-    // actions cover the workers' listeners only.
-    if (overloadState().admitGlobal(ignoreGlobalConnLimit)) {
+    // The global downstream connection limit covers the admin only as the deprecated runtime
+    // key sets it, as in Envoy (see admitAdmin); overload actions cover the workers' listeners.
+    const admitted = overloadState().admitAdmin(ignoreGlobalConnLimit);
+    if (admitted === "refused") {
       listenerStats.rejected("global_limit");
       socket.destroy();
       return;
     }
-    socket.on("close", () => overloadState().release(-1));
+    if (admitted === "counted") socket.on("close", () => overloadState().release(-1));
     const state: ConnState = { start: performance.now(), peerClosed: false, activeRequests: 0 };
     conns.set(socket, state);
     listenerStats.connectionOpened();

@@ -242,9 +242,19 @@ export class OverloadState {
   }
 
   /**
-   * Counts a connection in the global count only (the admin listener, which overload actions
-   * and listener limits do not cover); true when the global limit refuses it.
+   * Admits an admin connection, which overload actions and listener limits do not cover. Envoy
+   * runs the admin listener on the main thread, outside the overload manager: a limit set by a
+   * `downstream_connections` resource monitor neither counts nor refuses admin connections
+   * (`uncounted`: nothing to release). The deprecated runtime key's limit counts every accepted
+   * connection, the admin's too (`counted`: {@linkcode release} it with slot -1 when it
+   * closes), and refuses one over it unless the admin sets `ignore_global_conn_limit`.
    */
+  admitAdmin(ignoreGlobalLimit: boolean): "counted" | "uncounted" | "refused" {
+    if (Atomics.load(this.#values, Slot.globalMaxConnections) > 0) return "uncounted";
+    return this.admitGlobal(ignoreGlobalLimit) ? "refused" : "counted";
+  }
+
+  /** Counts a connection in the global count; true when the global limit refuses it. */
   admitGlobal(ignoreGlobalLimit: boolean): boolean {
     const v = this.#values;
     const open = Atomics.add(v, Slot.globalConnections, 1) + 1;

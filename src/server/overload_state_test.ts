@@ -89,6 +89,30 @@ Deno.test("without a monitor, the runtime key sets the global connection limit",
   }
 });
 
+Deno.test("admin connections: outside a monitor's limit, inside the runtime key's", () => {
+  const monitored = new OverloadState();
+  monitored.setGlobalMaxConnections(1);
+  assertEquals(monitored.admit(false, -1), undefined);
+  assertEquals(monitored.admitAdmin(false), "uncounted");
+  assertEquals(monitored.globalConnections, 1);
+  const keyed = new OverloadState();
+  setRuntimeSnapshot({
+    layers: [{
+      name: "l",
+      entries: { "overload.global_downstream_max_connections": { raw: "1", uint: 1 } },
+    }],
+  });
+  try {
+    assertEquals(keyed.admitAdmin(false), "counted");
+    assertEquals(keyed.admit(false, -1), "global_limit");
+    assertEquals(keyed.admitAdmin(false), "refused");
+    assertEquals(keyed.admitAdmin(true), "counted");
+    assertEquals(keyed.globalConnections, 2);
+  } finally {
+    setRuntimeSnapshot({ layers: [] });
+  }
+});
+
 Deno.test("a listener's runtime connection_limit counts its connections in every worker", () => {
   const main = new OverloadState(undefined, undefined, ["a", "b"]);
   const worker = new OverloadState(main.memory, undefined, ["a", "b"]);
