@@ -154,9 +154,9 @@ async function expectBalanced(admin: number, stat: string, n: number): Promise<v
   );
 }
 
-/** Polls `ok` (every 20 ms, at most 5 s). */
+/** Polls `ok` (every 20 ms, at most 20 s). */
 async function waitFor(ok: () => boolean, what: () => string): Promise<void> {
-  const deadline = performance.now() + 5000;
+  const deadline = performance.now() + 20_000;
   while (!ok()) {
     if (performance.now() > deadline) throw new Error(`never happened: ${what()}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -218,25 +218,73 @@ Deno.test("connection_balance_config: what is not implemented is refused", async
   );
 });
 
-Deno.test("a reload cannot balance a listener that was not balanced at start-up", async () => {
+Deno.test("a balanced listener added after start-up (bootstrap reload) is balanced", async () => {
   const yaml = httpConfig({
     routes: `- match: { prefix: "/" }\n  direct_response: { status: 200 }`,
   });
-  const p = await Proxy.start(yaml);
+  const p = await Proxy.start(yaml, ["--concurrency", "2"]);
+  const conns: Deno.Conn[] = [];
   try {
     Deno.writeTextFileSync(
       p.configPath,
       yaml.replace(
         "  - name: http\n",
-        "  - name: http\n    connection_balance_config: { exact_balance: {} }\n",
+        `  - name: balanced
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    connection_balance_config: { exact_balance: {} }
+    filter_chains:
+    - filters:${hcm("plain")}
+  - name: http
+`,
       ),
     );
     const r = await curl(["-X", "POST", `http://127.0.0.1:${p.adminPort}/config_reload`]);
-    assertMatch(
-      r.out,
-      /connection_balance_config is set on listener\(s\) 'http', which did not have it at start-up/,
-    );
+    assertMatch(r.out, /bootstrap reloaded: .*balanced/);
+    const port = await p.addedPort("balanced");
+    const stat = `listener.127.0.0.1_${port}`;
+    for (let i = 0; i < 6; i++) {
+      conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      assertEquals(await get(conns[i]), "plain");
+      await expectBalanced(p.adminPort, stat, conns.length);
+    }
   } finally {
+    for (const conn of conns) conn.close();
+    await p.stop();
+  }
+});
+
+Deno.test("a balanced listener from LDS (a file) is balanced", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "denvoy-balance-" });
+  Deno.writeTextFileSync(
+    `${dir}/lds.yaml`,
+    `version_info: "1"
+resources:
+- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: balanced
+  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+  connection_balance_config: { exact_balance: {} }
+  filter_chains:
+  - filters:${hcm("plain").replaceAll("\n  ", "\n")}
+`,
+  );
+  const p = await Proxy.start(
+    `admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
+dynamic_resources:
+  lds_config: { path_config_source: { path: ${dir}/lds.yaml } }
+`,
+    ["--concurrency", "2"],
+  );
+  const conns: Deno.Conn[] = [];
+  try {
+    const port = await p.addedPort("balanced");
+    const stat = `listener.127.0.0.1_${port}`;
+    for (let i = 0; i < 6; i++) {
+      conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      assertEquals(await get(conns[i]), "plain");
+      await expectBalanced(p.adminPort, stat, conns.length);
+    }
+  } finally {
+    for (const conn of conns) conn.close();
     await p.stop();
   }
 });

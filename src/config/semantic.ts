@@ -312,7 +312,7 @@ export function checkDiscoveryResources(
       } else names.set(name, i);
     }
     if (m.$typeName === "envoy.config.listener.v3.Listener") {
-      checkListener(m as Listener, path, extensions, r, true);
+      checkListener(m as Listener, path, extensions, r);
     } else if (m.$typeName === "envoy.config.cluster.v3.Cluster") {
       checkCluster(m as Cluster, path, r);
     }
@@ -330,7 +330,6 @@ function checkListener(
   path: string,
   extensions: ExtensionRegistry,
   r: Reporter,
-  fromLds = false,
 ) {
   // Workers bind every listener; one that only receives redirected connections is not built.
   if (l.bindToPort === false) {
@@ -429,14 +428,6 @@ function checkListener(
     r.unsupported(
       `${path}.connection_balance_config.extend_balance`,
       "connection balancer extensions (only exact_balance is implemented)",
-    );
-  } else if (balance?.case === "exactBalance" && fromLds) {
-    // The balancers' shared counts are laid out for the bootstrap's listeners at start-up.
-    r.refuseField(
-      path,
-      "envoy.config.listener.v3.Listener",
-      "connection_balance_config",
-      "on a listener from LDS (exact_balance is implemented for static listeners)",
     );
   }
   l.listenerFilters.forEach((f, i) => {

@@ -5,8 +5,11 @@
  * exact. Workers are isolates, so the lock and the counts live in a SharedArrayBuffer the main
  * thread makes and every worker maps (DESIGN principle 8).
  *
- * Layout, per balanced listener (Int32): `[lock, instances accepting × workers,
- * connections × workers]`.
+ * Layout (Int32): `[table lock, (name hash hi, lo) × capacity]`, then per balanced listener
+ * `[lock, instances accepting × workers, connections × workers]`. A listener's place is found
+ * by its name, from any isolate, whenever it first balances: static listeners, LDS listeners
+ * and listeners a bootstrap reload adds all take one the same way, and a name keeps its place
+ * for the life of the process (its counts return to zero as its connections close).
  * A worker's instance takes part once it accepts (Envoy's `registerHandler`) and leaves when it
  * stops accepting; its connections are counted from the pick until they close, wherever they
  * go (listener filters, a filter chain, or closed for want of one).
@@ -19,23 +22,72 @@ export function balancerSlots(workers: number): number {
   return 1 + 2 * workers;
 }
 
+/** How many distinct listener names can balance in one process. */
+export const BALANCED_LISTENER_CAPACITY = 256;
+
 /** The shared memory of the balanced listeners, made on the main thread. */
 export interface BalancerMemory {
   memory: SharedArrayBuffer;
   workers: number;
-  /** Each balanced listener's index in the memory, by name. */
-  listeners: Record<string, number>;
+  /** Listener places in the memory. */
+  capacity: number;
 }
 
-/** Shared memory for the `listeners` (names) balanced over `workers` workers. */
-export function newBalancerMemory(listeners: readonly string[], workers: number): BalancerMemory {
-  const index: Record<string, number> = {};
-  listeners.forEach((n, i) => index[n] = i);
-  return {
-    memory: new SharedArrayBuffer(Math.max(1, listeners.length * balancerSlots(workers)) * 4),
-    workers,
-    listeners: index,
-  };
+/** Shared memory for up to `capacity` balanced listeners over `workers` workers. */
+export function newBalancerMemory(
+  workers: number,
+  capacity = BALANCED_LISTENER_CAPACITY,
+): BalancerMemory {
+  const slots = 1 + 2 * capacity + capacity * balancerSlots(workers);
+  return { memory: new SharedArrayBuffer(slots * 4), workers, capacity };
+}
+
+/**
+ * Two independent 32-bit FNV-1a hashes of `name` (a 64-bit tag: two names sharing a place
+ * would need both to collide); never 0, which marks a free place.
+ */
+function nameTag(name: string): [number, number] {
+  let a = 0x811c9dc5, b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  return [a | 1, b | 1];
+}
+
+/**
+ * The place of listener `name` in `m`, claimed on first use (by whichever isolate asks first);
+ * undefined when every place is taken by other names.
+ */
+export function balancerIndex(m: BalancerMemory, name: string): number | undefined {
+  const v = new Int32Array(m.memory, 0, 1 + 2 * m.capacity);
+  const [hi, lo] = nameTag(name);
+  while (Atomics.compareExchange(v, 0, 0, 1) !== 0) { /* another isolate looks up a name */ }
+  try {
+    const start = (hi >>> 0) % m.capacity;
+    for (let k = 0; k < m.capacity; k++) {
+      const i = (start + k) % m.capacity;
+      const h = Atomics.load(v, 1 + 2 * i), l = Atomics.load(v, 2 + 2 * i);
+      if (h === hi && l === lo) return i;
+      if (h === 0) {
+        Atomics.store(v, 1 + 2 * i, hi);
+        Atomics.store(v, 2 + 2 * i, lo);
+        return i;
+      }
+    }
+    return undefined;
+  } finally {
+    Atomics.store(v, 0, 0);
+  }
+}
+
+/** The places some listener has claimed (a crashed worker's counts are reset in each). */
+export function claimedBalancerIndexes(m: BalancerMemory): number[] {
+  const v = new Int32Array(m.memory, 0, 1 + 2 * m.capacity);
+  const out: number[] = [];
+  for (let i = 0; i < m.capacity; i++) if (Atomics.load(v, 1 + 2 * i) !== 0) out.push(i);
+  return out;
 }
 
 /** One listener's exact balancer, as one isolate sees it. */
@@ -45,7 +97,8 @@ export class ExactConnectionBalancer {
 
   constructor(memory: BalancerMemory, listener: number) {
     const n = balancerSlots(memory.workers);
-    this.#v = new Int32Array(memory.memory, listener * n * 4, n);
+    const table = 1 + 2 * memory.capacity;
+    this.#v = new Int32Array(memory.memory, (table + listener * n) * 4, n);
     this.#workers = memory.workers;
   }
 

@@ -49,7 +49,11 @@ import { type FilterChainDescription, StreamInfo } from "../stream_info/stream_i
 import { overloadState } from "../server/overload_state.ts";
 import net from "node:net";
 import { SocketFds } from "../network/socket_fd.ts";
-import { ExactConnectionBalancer } from "./connection_balancer.ts";
+import {
+  BALANCED_LISTENER_CAPACITY,
+  balancerIndex,
+  ExactConnectionBalancer,
+} from "./connection_balancer.ts";
 import {
   balancerMemory,
   detachAccepted,
@@ -279,8 +283,14 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
     this.#cxSlot = overloadState().listenerSlot(config.name);
     this.#workerId = server.workerId ?? 0;
     const balanced = balancerMemory();
-    const index = balanced?.listeners[config.name];
-    if (config.connectionBalanceConfig && balanced && index !== undefined) {
+    if (config.connectionBalanceConfig && balanced) {
+      const index = balancerIndex(balanced, config.name);
+      if (index === undefined) {
+        throw new Error(
+          `listener '${config.name}': connection_balance_config: more than ` +
+            `${BALANCED_LISTENER_CAPACITY} listener names have balanced in this process`,
+        );
+      }
       this.#balancer = new ExactConnectionBalancer(balanced, index);
     }
     const problems: SocketOptionProblem[] = [];

@@ -483,13 +483,11 @@ export class Server implements AdminServer {
       },
     );
     this.#overload = createOverloadManager(b, this.extensions, this.#stats);
-    // One worker has nobody to balance with: its listeners accept as any other.
-    const balanced = (b.staticResources?.listeners ?? []).filter((l) => l.connectionBalanceConfig);
-    if (balanced.length > 0 && this.options.concurrency > 1) {
-      this.#workers.balancers = newBalancerMemory(
-        balanced.map((l) => l.name),
-        this.options.concurrency,
-      );
+    // One worker has nobody to balance with: its listeners accept as any other. With more,
+    // the counts are there from the start (a few KiB) for any listener that balances: static,
+    // from LDS, or added by a bootstrap reload.
+    if (this.options.concurrency > 1) {
+      this.#workers.balancers = newBalancerMemory(this.options.concurrency);
     }
     // Serving scans once listeners are up, off the start-up path (a big config takes a while).
     if (this.options.mode === "init_only") this.#countDeprecatedFields();

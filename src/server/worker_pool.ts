@@ -11,7 +11,12 @@ import type { HostEvent } from "../upstream/host_monitor.ts";
 import type { Scope } from "../stats/store.ts";
 import { GuardDog, type GuardDogConfig, newHeartbeat } from "./watchdog.ts";
 import type { DrainStrategy } from "./options.ts";
-import { type BalancerMemory, ExactConnectionBalancer } from "../listener/connection_balancer.ts";
+import {
+  balancerIndex,
+  type BalancerMemory,
+  claimedBalancerIndexes,
+  ExactConnectionBalancer,
+} from "../listener/connection_balancer.ts";
 import { dropHandedOff, type HandedOffSocket } from "../listener/connection_handoff.ts";
 
 const log = getLogger("main");
@@ -183,7 +188,7 @@ export class WorkerPool {
     }
     dropHandedOff(socket);
     const b = this.balancers;
-    const index = b?.listeners[socket.listener];
+    const index = b && balancerIndex(b, socket.listener);
     if (index !== undefined) new ExactConnectionBalancer(b!, index).release(socket.worker);
   }
 
@@ -192,7 +197,7 @@ export class WorkerPool {
     this.onWorkerGone?.(slot.id);
     // Its connections are gone with it: the balancers count none for its successor.
     const b = this.balancers;
-    for (const i of Object.values(b?.listeners ?? {})) {
+    for (const i of b ? claimedBalancerIndexes(b) : []) {
       new ExactConnectionBalancer(b!, i).reset(slot.id);
     }
     const last = slot.stats.lastPacked;

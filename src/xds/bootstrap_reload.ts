@@ -64,12 +64,6 @@ export function nonReloadableChanges(a: Bootstrap, b: Bootstrap): string[] {
   return out;
 }
 
-/** The names of the static listeners with `connection_balance_config`. */
-function balancedListeners(b: Bootstrap): string[] {
-  return (b.staticResources?.listeners ?? []).filter((l) => l.connectionBalanceConfig)
-    .map((l) => l.name);
-}
-
 /** Reloads the bootstrap on demand and, with `--watch-config`, when its file changes. */
 export class BootstrapReloader {
   #statsCache: SubscriptionStats | undefined;
@@ -79,8 +73,6 @@ export class BootstrapReloader {
   #rejection: Rejection | undefined;
   #watcher: Deno.FsWatcher | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** Listeners with `connection_balance_config` at start-up (their balancers exist). */
-  readonly #balancedAtStart: ReadonlySet<string>;
 
   constructor(
     readonly source: BootstrapSource,
@@ -92,7 +84,6 @@ export class BootstrapReloader {
     readonly onApplied: (b: Bootstrap) => void,
   ) {
     this.#current = current;
-    this.#balancedAtStart = new Set(balancedListeners(current));
     this.#store = stats;
     this.#version = source.configPath ? this.#read() ?? "" : "";
   }
@@ -132,15 +123,6 @@ export class BootstrapReloader {
         version,
         `${this.source.configPath}: ${fixed.join(", ")} changed: only static_resources ` +
           "(listeners and clusters) can be reloaded; restart to apply the rest",
-      );
-    }
-    const unbalanced = balancedListeners(next).filter((n) => !this.#balancedAtStart.has(n));
-    if (unbalanced.length > 0) {
-      return this.#reject(
-        version,
-        `${this.source.configPath}: connection_balance_config is set on listener(s) ` +
-          `${unbalanced.map((n) => `'${n}'`).join(", ")}, which did not have it at start-up: ` +
-          "the balancers' shared counts are laid out then; restart to apply",
       );
     }
     let changed: string[];

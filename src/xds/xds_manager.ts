@@ -1087,6 +1087,7 @@ export class XdsManager {
     for (const [n, l] of this.#listeners) if (seen.has(n)) next.set(n, l.config);
     for (const l of changed) next.set(l.name, l);
     checkAddresses(next);
+    checkBalancedHandOffs(next);
     const ports = this.#ports(changed, (n) => this.#listeners.get(n));
     this.#ldsVersion = u.versionInfo;
     for (const name of removed) this.#removeListener(name);
@@ -1351,6 +1352,7 @@ export class XdsManager {
     }
     for (const [n, l] of this.#listeners) all.set(n, l.config);
     checkAddresses(all);
+    checkBalancedHandOffs(all);
     const changedListeners = listeners.filter((l) => {
       const cur = this.#staticListeners.get(l.name);
       return !cur || !equals(listenerSchema(), cur, l);
@@ -1484,6 +1486,25 @@ function clusterChange(cluster: Cluster): ClusterChange {
 }
 
 /** Two listeners may not share an address (unless one does not bind); throws naming both. */
+/**
+ * Envoy rebalances a connection `use_original_dst` hands to a balanced listener
+ * (`onAcceptWorker` with `rebalanced` false); here a hand-off stays on its worker, so the two
+ * are refused together, as at validate for the bootstrap's listeners.
+ */
+function checkBalancedHandOffs(listeners: ReadonlyMap<string, Listener>): void {
+  for (const l of listeners.values()) {
+    if (!l.connectionBalanceConfig) continue;
+    for (const o of listeners.values()) {
+      if (o === l || !o.useOriginalDst) continue;
+      throw new Error(
+        `listener '${l.name}': connection_balance_config while listener '${o.name}' has ` +
+          "use_original_dst is not supported (a connection it hands over would not be " +
+          "rebalanced across workers)",
+      );
+    }
+  }
+}
+
 function checkAddresses(listeners: ReadonlyMap<string, Listener>): void {
   const seen = new Map<string, string>();
   for (const l of listeners.values()) {
