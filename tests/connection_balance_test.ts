@@ -223,7 +223,6 @@ Deno.test("a balanced listener added after start-up (bootstrap reload) is balanc
     routes: `- match: { prefix: "/" }\n  direct_response: { status: 200 }`,
   });
   const p = await Proxy.start(yaml, ["--concurrency", "2"]);
-  const conns: Deno.Conn[] = [];
   try {
     Deno.writeTextFileSync(
       p.configPath,
@@ -240,15 +239,8 @@ Deno.test("a balanced listener added after start-up (bootstrap reload) is balanc
     );
     const r = await curl(["-X", "POST", `http://127.0.0.1:${p.adminPort}/config_reload`]);
     assertMatch(r.out, /bootstrap reloaded: .*balanced/);
-    const port = await p.addedPort("balanced");
-    const stat = `listener.127.0.0.1_${port}`;
-    for (let i = 0; i < 6; i++) {
-      conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
-      assertEquals(await get(conns[i]), "plain");
-      await expectBalanced(p.adminPort, stat, conns.length);
-    }
+    await openBalanced(p, await p.addedPort("balanced"));
   } finally {
-    for (const conn of conns) conn.close();
     await p.stop();
   }
 });
@@ -274,10 +266,18 @@ dynamic_resources:
 `,
     ["--concurrency", "2"],
   );
+  try {
+    await openBalanced(p, await p.addedPort("balanced"));
+  } finally {
+    await p.stop();
+  }
+});
+
+/** Opens six plain connections to `port`, each one balanced as it comes; closes them. */
+async function openBalanced(p: Proxy, port: number): Promise<void> {
+  const stat = `listener.127.0.0.1_${port}`;
   const conns: Deno.Conn[] = [];
   try {
-    const port = await p.addedPort("balanced");
-    const stat = `listener.127.0.0.1_${port}`;
     for (let i = 0; i < 6; i++) {
       conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
       assertEquals(await get(conns[i]), "plain");
@@ -285,6 +285,5 @@ dynamic_resources:
     }
   } finally {
     for (const conn of conns) conn.close();
-    await p.stop();
   }
-});
+}
