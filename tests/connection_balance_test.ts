@@ -82,6 +82,10 @@ static_resources:
   const conns: Deno.Conn[] = [];
   try {
     await proc.waitFor(/all 2 workers serving\n/);
+    await waitFor(
+      () => (proc.stderr.match(/listener 'balanced': worker \d takes part/g)?.length ?? 0) >= 2,
+      () => "both workers never took part in balancing",
+    );
     const port = Number(/'balanced' on port (\d+)/.exec(proc.stderr)![1]);
     const admin = Number(/admin address: .*:(\d+)\n/.exec(proc.stderr)![1]);
     const stat = `listener.127.0.0.1_${port}`;
@@ -222,7 +226,12 @@ Deno.test("a balanced listener added after start-up (bootstrap reload) is balanc
   const yaml = httpConfig({
     routes: `- match: { prefix: "/" }\n  direct_response: { status: 200 }`,
   });
-  const p = await Proxy.start(yaml, ["--concurrency", "2"]);
+  const p = await Proxy.start(yaml, [
+    "--concurrency",
+    "2",
+    "--component-log-level",
+    "conn_handler:debug",
+  ]);
   try {
     Deno.writeTextFileSync(
       p.configPath,
@@ -264,7 +273,7 @@ resources:
 dynamic_resources:
   lds_config: { path_config_source: { path: ${dir}/lds.yaml } }
 `,
-    ["--concurrency", "2"],
+    ["--concurrency", "2", "--component-log-level", "conn_handler:debug"],
   );
   try {
     await openBalanced(p, await p.addedPort("balanced"));
@@ -273,8 +282,17 @@ dynamic_resources:
   }
 });
 
-/** Opens six plain connections to `port`, each one balanced as it comes; closes them. */
+/**
+ * Once both workers balance the added listener, opens six plain connections to `port`, each
+ * one balanced as it comes; closes them.
+ */
 async function openBalanced(p: Proxy, port: number): Promise<void> {
+  // Workers build a listener added after start-up in their own time; until both take part,
+  // the balancer rightly picks among those that do.
+  await waitFor(
+    () => (p.proc.stderr.match(/listener 'balanced': worker \d takes part/g)?.length ?? 0) >= 2,
+    () => "both workers never took part in balancing the added listener",
+  );
   const stat = `listener.127.0.0.1_${port}`;
   const conns: Deno.Conn[] = [];
   try {

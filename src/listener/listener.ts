@@ -489,6 +489,9 @@ export class ActiveListener implements ListenerFilterOwner, HandOffTarget {
     server.listen({ fd: this.#balancedFd });
     balancer.register(this.#workerId);
     this.#registered = true;
+    log.debug(() =>
+      `listener '${this.name}': worker ${this.#workerId} takes part in exact balance`
+    );
     await closed;
   }
 
