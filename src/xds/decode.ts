@@ -16,6 +16,7 @@ import { checkDiscoveryResources } from "../config/semantic.ts";
 import { position } from "../config/source.ts";
 import { RESOURCE_WRAPPER } from "./protocol_state.ts";
 import type { ResourceType } from "./resource_types.ts";
+import type { UpdateFailureState } from "./xds_manager.ts";
 
 /** A decoded resource and the name it is known by (a load assignment's cluster_name). */
 export interface DecodedResource<T extends Message = Message> {
@@ -35,6 +36,16 @@ export interface DecodedUpdate {
    * absence (RTDS clears its layer).
    */
   readonly removed?: readonly string[];
+}
+
+/** What `/config_dump` shows of a rejected update: its first resource, when, why, its version. */
+export function updateFailureState(failed: DecodedUpdate, details: string): UpdateFailureState {
+  return {
+    failedConfiguration: failed.resources[0]?.message,
+    lastUpdateAttempt: new Date(),
+    details,
+    versionInfo: failed.versionInfo,
+  };
 }
 
 /**

@@ -31,7 +31,7 @@ import {
   typeUrlMismatch,
 } from "./ecds_config.ts";
 import { createSubscription, type SubscriptionEnv } from "./config_source.ts";
-import type { DecodeContext } from "./decode.ts";
+import { type DecodeContext, updateFailureState } from "./decode.ts";
 import { ECDS } from "./resource_types.ts";
 import type { Subscription } from "./subscription.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
@@ -214,14 +214,7 @@ export class EcdsProvider {
           },
           onConfigUpdateFailed: (_reason, details, failed) => {
             configFail.inc();
-            if (failed) {
-              state.error = {
-                failedConfiguration: failed.resources[0]?.message,
-                lastUpdateAttempt: new Date(),
-                details,
-                versionInfo: failed.versionInfo,
-              };
-            }
+            if (failed) state.error = updateFailureState(failed, details);
             this.#ready(state);
           },
         },

@@ -33,7 +33,7 @@ import {
   sdsSourceKey,
 } from "../extensions/transport_sockets/tls/sds_registry.ts";
 import { createSubscription, type SubscriptionEnv } from "./config_source.ts";
-import type { DecodeContext } from "./decode.ts";
+import { type DecodeContext, updateFailureState } from "./decode.ts";
 import { SDS } from "./resource_types.ts";
 import type { Subscription } from "./subscription.ts";
 import { SubscriptionStats } from "./subscription_stats.ts";
@@ -166,14 +166,7 @@ export class SdsProvider {
             this.#ready(state);
           },
           onConfigUpdateFailed: (_reason, details, failed) => {
-            if (failed) {
-              state.error = {
-                failedConfiguration: failed.resources[0]?.message,
-                lastUpdateAttempt: new Date(),
-                details,
-                versionInfo: failed.versionInfo,
-              };
-            }
+            if (failed) state.error = updateFailureState(failed, details);
             this.#ready(state);
           },
         },

@@ -42,7 +42,7 @@ import {
 } from "./config_source.ts";
 import { filterChainOnlyChange, removedFilterChains } from "./listener_update.ts";
 import { type GrpcSubscription, GrpcXds } from "./grpc_subscription.ts";
-import type { DecodeContext, DecodedUpdate } from "./decode.ts";
+import { type DecodeContext, type DecodedUpdate, updateFailureState } from "./decode.ts";
 import { CDS, EDS, LDS, RDS, SRDS, VHDS } from "./resource_types.ts";
 import { checkScopes } from "../router/scoped_routes.ts";
 import { checkVhdsSource, VhdsInterest, withVirtualHosts } from "./vhds.ts";
@@ -858,14 +858,7 @@ export class XdsManager {
           this.#routeReady(ref.name);
         },
         onConfigUpdateFailed: (_reason, details, failed) => {
-          if (failed) {
-            state.error = {
-              failedConfiguration: failed.resources[0]?.message,
-              lastUpdateAttempt: new Date(),
-              details,
-              versionInfo: failed.versionInfo,
-            };
-          }
+          if (failed) state.error = updateFailureState(failed, details);
           this.#routeReady(ref.name);
         },
       },
@@ -922,14 +915,7 @@ export class XdsManager {
           else state.awaiting = awaiting;
         },
         onConfigUpdateFailed: (_reason, details, failed) => {
-          if (failed) {
-            state.error = {
-              failedConfiguration: failed.resources[0]?.message,
-              lastUpdateAttempt: new Date(),
-              details,
-              versionInfo: failed.versionInfo,
-            };
-          }
+          if (failed) state.error = updateFailureState(failed, details);
           this.#srdsReady(ref.name);
         },
       };
