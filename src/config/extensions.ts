@@ -133,11 +133,14 @@ export interface ExtensionFactory {
   /**
    * For HTTP filters: builds the per-stream factory from the filter's `typed_config`
    * (undefined when the filter was named without one). Throws an Error for configs it rejects.
+   * `filterName` is the filter's `name` in its chain: the key of its per-route configs
+   * (`typed_per_filter_config`) and of the dynamic metadata it sets.
    */
   createHttpFilter?(
     config: Any | undefined,
     ctx: ServerContext,
     statPrefix: string,
+    filterName?: string,
   ): HttpFilterFactoryCb;
   /**
    * For listener filters: builds the filter (shared by the listener's sockets) from its

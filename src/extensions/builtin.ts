@@ -9,6 +9,7 @@ import { routerFactory } from "./filters/http/router/config.ts";
 import { grpcWebFactory } from "./filters/http/grpc_web/config.ts";
 import { grpcStatsFactory } from "./filters/http/grpc_stats/config.ts";
 import { onDemandFactory } from "./filters/http/on_demand/on_demand.ts";
+import { faultFactory } from "./filters/http/fault/config.ts";
 import { grpcHttp1BridgeFactory } from "./filters/http/grpc_http1_bridge/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
@@ -56,6 +57,7 @@ export function builtinExtensions(): ExtensionRegistry {
       grpcWebFactory,
       grpcStatsFactory,
       onDemandFactory,
+      faultFactory,
       grpcHttp1BridgeFactory,
       fileAccessLogFactory,
       stdoutAccessLogFactory,

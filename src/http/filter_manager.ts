@@ -85,6 +85,8 @@ class Direction {
   heldEnd = false;
   /** Filter index that holds data via stopAndBuffer, or -1. */
   dataStoppedAt = -1;
+  /** Filter index that stopped the trailers, or -1 (response path only). */
+  trailersStoppedAt = -1;
   trailers: HeaderMap | undefined;
   headers: HeaderMap | undefined;
   headersEnd = false;
@@ -348,7 +350,13 @@ export class FilterManager {
     for (let i = from; i < n; i++) {
       const f = this.#encoders[n - 1 - i];
       if (!f.encodeTrailers) continue;
-      if (f.encodeTrailers(e.trailers!) === "stop" || this.#destroyed) return;
+      const st = f.encodeTrailers(e.trailers!);
+      if (this.#destroyed) return;
+      if (st === "stop") {
+        // Held until that filter continues (e.g. after the body it paces went out).
+        e.trailersStoppedAt = i;
+        return;
+      }
     }
     this.sink.writeTrailers(e.trailers!);
   }
@@ -370,6 +378,10 @@ export class FilterManager {
     if (this.#destroyed) return;
     if (e.headersStopped && index === e.headersAt) this.#runEncodeHeaders(index + 1);
     else if (e.dataStoppedAt === index) this.#releaseEncodeHeld();
+    else if (e.trailersStoppedAt === index) {
+      e.trailersStoppedAt = -1;
+      this.#runEncodeTrailers(index + 1);
+    }
   }
 
   /** Response data an encoder filter injects; `from`: the next filter's position. */
