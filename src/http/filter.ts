@@ -104,10 +104,21 @@ export interface StreamFilterCallbacks {
   onBug(error: unknown): void;
   /** Stop (true) or resume (false) reading request data from downstream: flow control. */
   readDisableDownstream(disable: boolean): void;
-  /** Whether the downstream connection can take more response bytes now. */
+  /**
+   * Whether the downstream connection can take more response bytes now (false too while an
+   * encoder filter holds more than its buffer limit).
+   */
   downstreamWritable(): boolean;
-  /** Called once when the downstream connection drains below its buffer limit. */
+  /** Called once when the downstream connection (and every encoder filter) drains. */
   onDownstreamWritable(cb: () => void): void;
+  /**
+   * An encoder filter buffers response data above `decoderBufferLimit` (Envoy's
+   * onEncoderFilterAboveWriteBufferHighWatermark): the stream is not writable, so the
+   * router stops reading from the upstream until the filter calls the Below callback.
+   */
+  onEncoderFilterAboveWriteBufferHighWatermark(): void;
+  /** The encoder filter drained below half its limit: the stream may be writable again. */
+  onEncoderFilterBelowWriteBufferLowWatermark(): void;
   /** Bytes of request body a filter may buffer (the listener's per-connection buffer limit). */
   readonly decoderBufferLimit: number;
   /**

@@ -100,6 +100,10 @@ export class FilterManager {
   readonly #dec = new Direction();
   readonly #enc = new Direction();
   #destroyed = false;
+  /** Encoder filters holding more response data than their limit (see filter.ts). */
+  #encodersAboveLimit = 0;
+  /** onDownstreamWritable callbacks waiting for those filters to drain. */
+  #waitingForEncoders: (() => void)[] | undefined;
   /** True once the response started going downstream (a local reply must then reset). */
   responseStarted = false;
   localReplied = false;
@@ -401,6 +405,32 @@ export class FilterManager {
     return this.#encoders.length - 1 - configIndex;
   }
 
+  /** Whether response bytes can go on: the codec's buffer and the encoder filters'. */
+  writable(): boolean {
+    return this.#encodersAboveLimit === 0 && this.sink.writable();
+  }
+
+  /** Calls `cb` once the stream is writable again. */
+  onWritable(cb: () => void): void {
+    if (this.#encodersAboveLimit > 0) (this.#waitingForEncoders ??= streamList()).push(cb);
+    else this.sink.onWritable(cb);
+  }
+
+  encoderAboveLimit(): void {
+    this.#encodersAboveLimit++;
+  }
+
+  encoderBelowLimit(): void {
+    if (this.#encodersAboveLimit === 0 || --this.#encodersAboveLimit > 0) return;
+    const waiting = this.#waitingForEncoders;
+    this.#waitingForEncoders = undefined;
+    if (waiting === undefined || this.#destroyed) return;
+    for (const cb of waiting) {
+      if (this.sink.writable()) cb();
+      else this.sink.onWritable(cb);
+    }
+  }
+
   /** Ends every filter's life. */
   destroy(): void {
     if (this.#destroyed) return;
@@ -486,10 +516,16 @@ class FilterCallbacks implements StreamFilterCallbacks {
     this.fm.sink.readDisable(disable);
   }
   downstreamWritable(): boolean {
-    return this.fm.sink.writable();
+    return this.fm.writable();
   }
   onDownstreamWritable(cb: () => void): void {
-    this.fm.sink.onWritable(cb);
+    this.fm.onWritable(cb);
+  }
+  onEncoderFilterAboveWriteBufferHighWatermark(): void {
+    this.fm.encoderAboveLimit();
+  }
+  onEncoderFilterBelowWriteBufferLowWatermark(): void {
+    this.fm.encoderBelowLimit();
   }
   get decoderBufferLimit(): number {
     return this.fm.sink.bufferLimit;

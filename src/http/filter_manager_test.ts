@@ -169,3 +169,40 @@ Deno.test("destroy calls onDestroy once per filter", () => {
   fm.destroy();
   assertEquals(ev, ["destroyed"]);
 });
+
+Deno.test("an encoder filter's stopped trailers resume on continueEncoding", () => {
+  const ev: string[] = [];
+  let cb!: StreamFilterCallbacks;
+  const holder = (c: StreamFilterCallbacks): StreamFilter => {
+    cb = c;
+    return {
+      encoder: {
+        encodeHeaders: () => "continue",
+        encodeTrailers: () => "stop",
+      },
+    };
+  };
+  const fm = new FilterManager(sink(ev), [holder, echoTerminal(ev)]);
+  fm.encodeHeaders(new HeaderMap([":status", "200"]), false);
+  fm.encodeTrailers(new HeaderMap(["grpc-status", "0"]));
+  assertEquals(ev, ["out headers 200 false"]);
+  cb.continueEncoding();
+  assertEquals(ev, ["out headers 200 false", "out trailers"]);
+});
+
+Deno.test("an encoder filter above its buffer limit makes the stream unwritable until it drains", () => {
+  const ev: string[] = [];
+  let cb!: StreamFilterCallbacks;
+  const f = (c: StreamFilterCallbacks): StreamFilter => {
+    cb = c;
+    return { decoder: { decodeHeaders: () => "continue" } };
+  };
+  new FilterManager(sink(ev), [f, echoTerminal(ev)]);
+  assertEquals(cb.downstreamWritable(), true);
+  cb.onEncoderFilterAboveWriteBufferHighWatermark();
+  assertEquals(cb.downstreamWritable(), false);
+  cb.onDownstreamWritable(() => ev.push("writable"));
+  assertEquals(ev, []);
+  cb.onEncoderFilterBelowWriteBufferLowWatermark();
+  assertEquals([cb.downstreamWritable(), ev], [true, ["writable"]]);
+});

@@ -43,6 +43,10 @@ export interface LimiterOutput {
   continueTrailers(): void;
   /** An exception escaped a timer callback (see common/error_boundary.ts). */
   onBug(error: unknown): void;
+  /** More than `bufferLimit` bytes wait: the producer should pause. */
+  aboveHighWatermark(): void;
+  /** After that, fewer than half of `bufferLimit` wait: the producer may go on. */
+  belowLowWatermark(): void;
 }
 
 /** One stream's pacing. */
@@ -53,13 +57,16 @@ export class StreamRateLimiter {
   #chunks: Uint8Array[] = [];
   #buffered = 0;
   #timer: TimerHandle | undefined;
+  #aboveLimit = false;
   #sawData = false;
   #sawEnd = false;
   #sawTrailers = false;
   #destroyed = false;
 
+  /** `bufferLimit`: the bytes held before the producer is asked to pause. */
   constructor(
     kbps: number,
+    readonly bufferLimit: number,
     readonly out: LimiterOutput,
     readonly timers: FilterTimers = REAL_TIMERS,
   ) {
@@ -79,6 +86,10 @@ export class StreamRateLimiter {
       this.#buffered += data.length;
     }
     this.#sawEnd ||= endStream;
+    if (!this.#aboveLimit && this.#buffered > this.bufferLimit) {
+      this.#aboveLimit = true;
+      this.out.aboveHighWatermark();
+    }
     if (this.#timer === undefined) this.#arm(0);
   }
 
@@ -127,6 +138,8 @@ export class StreamRateLimiter {
     const got = Math.min(Math.floor(this.#tokens), needed);
     this.#tokens -= got;
     const slice = this.#take(Math.min(got * this.#bytesPerSlice, this.#buffered));
+    const drained = this.#aboveLimit && this.#buffered < this.bufferLimit / 2;
+    if (drained) this.#aboveLimit = false;
     if (this.#buffered > 0) {
       // Fewer than one token is left: wait for the next whole one.
       const wait = Math.max(1, Math.ceil((1 - this.#tokens) * 1000 / TICKS_PER_SECOND));
@@ -138,6 +151,7 @@ export class StreamRateLimiter {
     }
     if (this.#destroyed) return;
     if (last && this.#sawTrailers) this.out.continueTrailers();
+    if (drained && !this.#destroyed) this.out.belowLowWatermark();
   }
 
   /** Removes the first `n` buffered bytes, as one array. */

@@ -2,18 +2,21 @@ import { assertEquals } from "../../../../testing/assert.ts";
 import { FakeTimers } from "../../../../testing/fake_timers.ts";
 import { StreamRateLimiter } from "./stream_rate_limiter.ts";
 
-function limiter(kbps: number) {
+function limiter(kbps: number, bufferLimit = 1 << 20) {
   const timers = new FakeTimers();
   const writes: { at: number; bytes: number; end: boolean }[] = [];
+  const watermarks: string[] = [];
   let trailersAt = -1;
-  const l = new StreamRateLimiter(kbps, {
+  const l = new StreamRateLimiter(kbps, bufferLimit, {
     write: (d, end) => writes.push({ at: timers.time, bytes: d.length, end }),
     continueTrailers: () => trailersAt = timers.time,
     onBug: (e) => {
       throw e;
     },
+    aboveHighWatermark: () => watermarks.push(`above ${l.buffered}`),
+    belowLowWatermark: () => watermarks.push(`below ${l.buffered}`),
   }, timers);
-  return { l, timers, writes, trailersAt: () => trailersAt };
+  return { l, timers, writes, watermarks, trailersAt: () => trailersAt };
 }
 
 Deno.test("stream rate limiter: 1 KiB/s sends 64-byte slices, 16 a second, end with the last", () => {
@@ -62,4 +65,15 @@ Deno.test("stream rate limiter: after idle time the bucket allows a burst of up 
   // 16 tokens refilled: 1024 bytes at once, then a slice per token.
   assertEquals(writes[1].bytes, 1024);
   assertEquals(writes.slice(2).every((w) => w.bytes === 64), true);
+});
+
+Deno.test("stream rate limiter: above its buffer limit it asks the producer to pause", () => {
+  const { l, timers, watermarks } = limiter(1, 200);
+  l.writeData(new Uint8Array(200), false);
+  assertEquals(watermarks, []);
+  l.writeData(new Uint8Array(56), false);
+  assertEquals(watermarks, ["above 256"]);
+  // 64 bytes a slice: 192, 128, then 64 < 100 is below half the limit.
+  timers.advance(200);
+  assertEquals(watermarks, ["above 256", "below 64"]);
 });

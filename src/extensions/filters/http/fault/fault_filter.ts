@@ -204,10 +204,12 @@ class FaultFilter implements StreamDecoderFilter, StreamEncoderFilter {
     if (kbps === undefined || !this.#tryActivate()) return;
     this.cfg.stats.responseRlInjected.inc();
     const cb = this.cb;
-    this.#limiter = new StreamRateLimiter(kbps, {
+    this.#limiter = new StreamRateLimiter(kbps, cb.decoderBufferLimit || Infinity, {
       write: (data, endStream) => cb.injectEncodedDataToFilterChain(data, endStream),
       continueTrailers: () => cb.continueEncoding(),
       onBug: (e) => cb.onBug(e),
+      aboveHighWatermark: () => cb.onEncoderFilterAboveWriteBufferHighWatermark(),
+      belowLowWatermark: () => cb.onEncoderFilterBelowWriteBufferLowWatermark(),
     }, this.cfg.timers);
   }
 
