@@ -416,10 +416,12 @@ export class FilterManager {
     else this.sink.onWritable(cb);
   }
 
+  /** An encoder filter holds more than its limit (onEncoderFilterAboveWriteBufferHighWatermark). */
   encoderAboveLimit(): void {
     this.#encodersAboveLimit++;
   }
 
+  /** That filter drained: once none is above its limit, the waiting callbacks run. */
   encoderBelowLimit(): void {
     if (this.#encodersAboveLimit === 0 || --this.#encodersAboveLimit > 0) return;
     const waiting = this.#waitingForEncoders;
