@@ -6,6 +6,10 @@
 import { newBalancerMemory } from "../listener/connection_balancer.ts";
 import { startIdleMemoryRelease } from "../common/idle_memory_release.ts";
 import {
+  type ActiveFaultMemory,
+  newActiveFaultMemory,
+} from "../extensions/filters/http/fault/active_faults.ts";
+import {
   type CertificateListing,
   listCertificates,
 } from "../extensions/transport_sockets/tls/certs_admin.ts";
@@ -121,6 +125,8 @@ export class Server implements AdminServer {
   #admin: AdminListener | undefined;
   #ctx: ServerContext | undefined;
   #ports: Record<string, number> = {};
+  /** The fault filters' active fault counts, shared by every worker (active_faults.ts). */
+  #activeFaults: ActiveFaultMemory | undefined;
   readonly #workers: WorkerPool;
   readonly #view: AdminView;
   #sinks: StatsSink[] = [];
@@ -827,6 +833,7 @@ export class Server implements AdminServer {
       draining: this.#state === "DRAINING",
       overload: this.#overload?.state.memory,
       balancers: this.#workers.balancers,
+      activeFaults: this.#activeFaults ??= newActiveFaultMemory(this.options.concurrency),
     };
   }
 

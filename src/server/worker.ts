@@ -52,6 +52,10 @@ import { applyDynamicUpdate, type DynamicUpdate } from "../xds/worker_updates.ts
 import { applySdsSecrets } from "../extensions/transport_sockets/tls/sds_registry.ts";
 import { applyEcdsConfigs } from "../xds/ecds_config.ts";
 import type { BalancerMemory } from "../listener/connection_balancer.ts";
+import {
+  type ActiveFaultMemory,
+  setActiveFaultMemory,
+} from "../extensions/filters/http/fault/active_faults.ts";
 import { dropHandedOff, type HandedOffSocket, setHandOff } from "../listener/connection_handoff.ts";
 
 /** Main thread → worker. */
@@ -86,6 +90,8 @@ export type ToWorker =
     overload?: SharedArrayBuffer;
     /** The exact balancers' counts (connection_balancer.ts); unset when nothing is balanced. */
     balancers?: BalancerMemory;
+    /** The fault filters' active fault counts of every worker (fault/active_faults.ts). */
+    activeFaults: ActiveFaultMemory;
   }
   /**
    * Sent when the worker reports `ready`, and does nothing: Deno's worker message loop keeps
@@ -404,6 +410,7 @@ function startWorkerServer(
     scope.postMessage({ type: "hostEvent", monitorId, event })
   );
   setHostMonitorWorker(init.workerId);
+  setActiveFaultMemory(init.activeFaults, init.workerId);
   setHandOff(
     init.balancers,
     init.balancers && ((socket) => scope.postMessage({ type: "handOff", socket })),

@@ -12,8 +12,8 @@
  * replaces the filter's settings for its requests.
  *
  * `max_active_faults` limits the requests with a fault in progress, a fuzzy limit checked
- * against the `active_faults` gauge. That gauge, like every stat, is kept per worker isolate,
- * so with `--concurrency N` the limit holds per worker, not for the whole process.
+ * against the `active_faults` gauge summed over every worker (active_faults.ts), so it holds
+ * for the whole process whatever `--concurrency` is, as in Envoy.
  *
  * @module
  */
@@ -34,6 +34,7 @@ import { runtimeSnapshot } from "../../../../runtime/runtime.ts";
 import type { Snapshot } from "../../../../runtime/snapshot.ts";
 import type { Counter, Gauge } from "../../../../stats/metrics.ts";
 import type { Scope } from "../../../../stats/store.ts";
+import { ActiveFaultCount, type ActiveFaultMemory } from "./active_faults.ts";
 import {
   type FilterTimers,
   REAL_TIMERS,
@@ -64,16 +65,25 @@ export class FaultStats {
   readonly responseRlInjected: Counter;
   readonly faultsOverflow: Counter;
   readonly activeFaults: Gauge;
+  /** `active_faults` over every worker, which `max_active_faults` is checked against. */
+  readonly activeFaultsTotal: ActiveFaultCount;
   readonly #byCluster = new Map<string, { delays: Counter; aborts: Counter }>();
 
   /** `prefix`: the connection manager's stats prefix (`http.<stat_prefix>`). */
-  constructor(readonly stats: Scope, prefix: string) {
+  constructor(readonly stats: Scope, prefix: string, memory?: ActiveFaultMemory) {
     this.prefix = `${prefix}.fault.`;
     this.delaysInjected = stats.counter(`${this.prefix}delays_injected`);
     this.abortsInjected = stats.counter(`${this.prefix}aborts_injected`);
     this.responseRlInjected = stats.counter(`${this.prefix}response_rl_injected`);
     this.faultsOverflow = stats.counter(`${this.prefix}faults_overflow`);
     this.activeFaults = stats.gauge(`${this.prefix}active_faults`, "Accumulate");
+    this.activeFaultsTotal = new ActiveFaultCount(this.activeFaults.name, memory);
+  }
+
+  /** One more fault in progress (`n` = 1) or one fewer (-1). */
+  addActive(n: 1 | -1): void {
+    this.activeFaults.inc(n);
+    this.activeFaultsTotal.publish(this.activeFaults.value);
   }
 
   readonly prefix: string;
@@ -180,7 +190,7 @@ class FaultFilter implements StreamDecoderFilter, StreamEncoderFilter {
     this.#limiter?.destroy();
     if (this.#active) {
       this.#active = false;
-      this.cfg.stats.activeFaults.dec();
+      this.cfg.stats.addActive(-1);
     }
   }
 
@@ -249,7 +259,7 @@ class FaultFilter implements StreamDecoderFilter, StreamEncoderFilter {
     // The delay is over; with no response rate limit configured no fault is in progress.
     if (this.#s.responseRateLimit === undefined) {
       this.#active = false;
-      this.cfg.stats.activeFaults.dec();
+      this.cfg.stats.addActive(-1);
     }
     this.cb.continueDecoding();
   }
@@ -306,11 +316,11 @@ class FaultFilter implements StreamDecoderFilter, StreamEncoderFilter {
       s.runtime.maxActiveFaults,
       s.maxActiveFaults ?? Number.POSITIVE_INFINITY,
     );
-    if (stats.activeFaults.value >= max) {
+    if (stats.activeFaultsTotal.total() >= max) {
       stats.faultsOverflow.inc();
       return false;
     }
-    stats.activeFaults.inc();
+    stats.addActive(1);
     this.#active = true;
     return true;
   }

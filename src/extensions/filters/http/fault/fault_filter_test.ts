@@ -11,6 +11,7 @@ import { entryFromString } from "../../../../runtime/entry.ts";
 import { Store } from "../../../../stats/store.ts";
 import type { HTTPFault } from "../../../../../proto/gen/envoy/extensions/filters/http/fault/v3/fault_pb.ts";
 import { FakeTimers } from "../../../../testing/fake_timers.ts";
+import { newActiveFaultMemory } from "./active_faults.ts";
 import { compileFaultSettings } from "./fault_config.ts";
 import { FAULT_FILTER_NAME, faultFilterFactory, FaultStats } from "./fault_filter.ts";
 
@@ -28,7 +29,7 @@ interface Options {
 function harness(config: JsonObject, opts: Options = {}) {
   const timers = new FakeTimers();
   const store = new Store();
-  const stats = new FaultStats(store, "http.test");
+  const stats = new FaultStats(store, "http.test", newActiveFaultMemory(1));
   const entries = Object.fromEntries(
     Object.entries(opts.runtime ?? {}).map(([k, v]) => [k, entryFromString(v)]),
   );
