@@ -67,11 +67,16 @@ export class FaultStats {
   readonly activeFaults: Gauge;
   /** `active_faults` over every worker, which `max_active_faults` is checked against. */
   readonly activeFaultsTotal: ActiveFaultCount;
+  /** `http.<stat_prefix>.fault.` */
+  readonly prefix: string;
   readonly #byCluster = new Map<string, { delays: Counter; aborts: Counter }>();
 
-  /** `prefix`: the connection manager's stats prefix (`http.<stat_prefix>`). */
-  constructor(readonly stats: Scope, prefix: string, memory?: ActiveFaultMemory) {
-    this.prefix = `${prefix}.fault.`;
+  /**
+   * `statPrefix`: the connection manager's (`http.<stat_prefix>`); `memory`: where the
+   * workers' active fault counts meet (the process's by default).
+   */
+  constructor(readonly stats: Scope, statPrefix: string, memory?: ActiveFaultMemory) {
+    this.prefix = `${statPrefix}.fault.`;
     this.delaysInjected = stats.counter(`${this.prefix}delays_injected`);
     this.abortsInjected = stats.counter(`${this.prefix}aborts_injected`);
     this.responseRlInjected = stats.counter(`${this.prefix}response_rl_injected`);
@@ -85,8 +90,6 @@ export class FaultStats {
     this.activeFaults.inc(n);
     this.activeFaultsTotal.publish(this.activeFaults.value);
   }
-
-  readonly prefix: string;
 
   /** The counters of one downstream cluster (x-envoy-downstream-service-cluster). */
   downstream(cluster: string): { delays: Counter; aborts: Counter } {
