@@ -51,7 +51,7 @@ const compiledPolicy = compiledPerRouteConfig(
 );
 
 /** The route's policies, most specific first (Envoy's CorsFilter::initializeCorsPolicies). */
-export function corsPolicies(m: MatchedRoute, configName: string): CorsPolicy[] {
+function corsPolicies(m: MatchedRoute, configName: string): CorsPolicy[] {
   const out: CorsPolicy[] = [];
   const typed = allPerFilterConfigs(m, configName, CORS_FILTER_NAME);
   for (let i = typed.length - 1; i >= 0; i--) {
@@ -96,21 +96,21 @@ function originAllowed(policies: readonly CorsPolicy[], origin: string): boolean
 }
 
 class CorsFilter {
-  #policies: CorsPolicy[] = [];
+  #policies: readonly CorsPolicy[] = [];
   /** The request's origin when it is allowed and the policy enforced. */
   #origin: string | undefined;
 
   constructor(
     readonly cb: StreamFilterCallbacks,
     readonly stats: CorsStats,
-    readonly configName: string,
+    readonly policiesOf: (m: MatchedRoute) => readonly CorsPolicy[],
   ) {}
 
   decodeHeaders(headers: HeaderMap, _endStream: boolean): FilterHeadersStatus {
     const m = this.cb.route();
     // Redirects and direct responses have no route entry: Envoy's filter leaves them alone.
     if (m === undefined || m.route.action !== "route") return "continue";
-    const policies = this.#policies = corsPolicies(m, this.configName);
+    const policies = this.#policies = this.policiesOf(m);
     if (policies.length === 0) return "continue";
     const enabled = policies[0].enabled();
     const shadow = policies[0].shadowEnabled();
@@ -182,8 +182,17 @@ class CorsFilter {
  * `typed_per_filter_config` holds its policies (else under `envoy.filters.http.cors`).
  */
 export function corsFilterFactory(stats: CorsStats, configName: string): HttpFilterFactoryCb {
+  // A route's policies are fixed for the life of its route table: resolved once per route
+  // (or weighted cluster), not per request.
+  const resolved = new WeakMap<object, readonly CorsPolicy[]>();
+  const policiesOf = (m: MatchedRoute) => {
+    const key = m.weightedCluster ?? m.route;
+    let p = resolved.get(key);
+    if (p === undefined) resolved.set(key, p = corsPolicies(m, configName));
+    return p;
+  };
   return (cb) => {
-    const f = new CorsFilter(cb, stats, configName);
+    const f = new CorsFilter(cb, stats, policiesOf);
     return { decoder: f, encoder: f };
   };
 }
