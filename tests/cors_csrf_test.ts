@@ -90,6 +90,21 @@ Deno.test("cors and csrf: preflights, simple requests, route policies, 403s and 
     assertEquals(h["access-control-max-age"], "3600");
     assertEquals(h["access-control-allow-credentials"], "true");
     assertEquals(seen, []);
+    // The same over HTTP/2.
+    const h2 = await curl([
+      "-i",
+      "--http2-prior-knowledge",
+      "-X",
+      "OPTIONS",
+      "-H",
+      "Origin: http://front.example",
+      "-H",
+      "Access-Control-Request-Method: PUT",
+      `${base}/api`,
+    ]);
+    assertMatch(h2.out, /^HTTP\/2 200/, h2.out);
+    assertMatch(h2.out, /\r\naccess-control-allow-origin: http:\/\/front\.example\r\n/);
+    assertEquals(seen, []);
 
     // A simple request goes upstream; the response gets the CORS headers.
     const get = await curl(["-i", "-H", "Origin: http://front.example", `${base}/api`]);
@@ -133,7 +148,7 @@ Deno.test("cors and csrf: preflights, simple requests, route policies, 403s and 
       proxy.adminPort,
       (s) => s["http.test.csrf.request_valid"] === 1 && s["http.test.cors.origin_invalid"] === 4,
     );
-    assertEquals(s["http.test.cors.origin_valid"], 3);
+    assertEquals(s["http.test.cors.origin_valid"], 4);
     assertEquals(s["http.test.csrf.request_invalid"], 2);
     assertEquals(s["http.test.csrf.missing_source_origin"], 0);
     assert(s["http.test.downstream_rq_2xx"] >= 6);
