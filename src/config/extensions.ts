@@ -132,9 +132,9 @@ export interface ExtensionFactory {
   validate?(config: Message, ctx: ExtensionValidationContext): void;
   /**
    * For HTTP filters: builds the per-stream factory from the filter's `typed_config`
-   * (undefined when the filter was named without one). Throws an Error for configs it rejects.
-   * `filterName` is the filter's `name` in its chain: the key of its per-route configs
-   * (`typed_per_filter_config`) and of the dynamic metadata it sets.
+   * (undefined when the filter was named without one). `filterName` is its name in the chain
+   * (`HttpFilter.name`), the key of its `typed_per_filter_config` and of the dynamic metadata it
+   * sets. Throws an Error for configs it rejects.
    */
   createHttpFilter?(
     config: Any | undefined,

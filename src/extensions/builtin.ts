@@ -11,6 +11,8 @@ import { grpcStatsFactory } from "./filters/http/grpc_stats/config.ts";
 import { onDemandFactory } from "./filters/http/on_demand/on_demand.ts";
 import { faultFactory } from "./filters/http/fault/config.ts";
 import { grpcHttp1BridgeFactory } from "./filters/http/grpc_http1_bridge/config.ts";
+import { corsFactory } from "./filters/http/cors/config.ts";
+import { csrfFactory } from "./filters/http/csrf/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
 import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
@@ -59,6 +61,8 @@ export function builtinExtensions(): ExtensionRegistry {
       onDemandFactory,
       faultFactory,
       grpcHttp1BridgeFactory,
+      corsFactory,
+      csrfFactory,
       fileAccessLogFactory,
       stdoutAccessLogFactory,
       stderrAccessLogFactory,
