@@ -1,6 +1,7 @@
 /**
  * The fault filter on the real data path, with curl and a real upstream, one proxy for all
- * cases: a route's per-route abort (503 at 100%, FI), header-controlled delay (counted by stat
+ * cases: per-route aborts on a route (503 at 100%, FI) and on a weighted cluster (418),
+ * header-controlled delay (counted by stat
  * and flagged DI, never timed), a header-controlled gRPC abort (trailers-only grpc-status over
  * HTTP/2), a rate-limited body that arrives whole; and `--mode validate` refusing a bad fault
  * config with its place in the file.
@@ -46,6 +47,16 @@ ${indent(fileAccessLog(logPath, "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS%")
                   envoy.filters.http.fault:
                     "@type": ${FAULT}
                     abort: { http_status: 503, percentage: { numerator: 100 } }
+              - match: { prefix: "/weighted" }
+                route:
+                  weighted_clusters:
+                    clusters:
+                    - name: backend
+                      weight: 1
+                      typed_per_filter_config:
+                        envoy.filters.http.fault:
+                          "@type": ${FAULT}
+                          abort: { http_status: 418, percentage: { numerator: 100 } }
               - match: { prefix: "/" }
                 route: { cluster: backend }
           http_filters:
@@ -75,6 +86,8 @@ Deno.test("fault filter: abort, delay, gRPC abort and rate limit through curl", 
     const base = `http://127.0.0.1:${proxy.port()}`;
     const abort = await curl(["-w", "%{http_code}", `${base}/abort`]);
     assertEquals(abort.out, "fault filter abort503");
+    const weighted = await curl(["-w", "%{http_code}", `${base}/weighted`]);
+    assertEquals(weighted.out, "fault filter abort418");
 
     const delayed = await curl(["-H", "x-envoy-fault-delay-request: 50", `${base}/delay`]);
     assertEquals(delayed.out, BODY);
@@ -101,13 +114,14 @@ Deno.test("fault filter: abort, delay, gRPC abort and rate limit through curl", 
       proxy.adminPort,
       (s) => s["http.test.fault.response_rl_injected"] === 1,
     );
-    assertEquals(stats["http.test.fault.aborts_injected"], 2);
+    assertEquals(stats["http.test.fault.aborts_injected"], 3);
     assertEquals(stats["http.test.fault.delays_injected"], 1);
     assertEquals(stats["http.test.fault.faults_overflow"], 0);
     assertEquals(upstreamRequests, 2, "aborted requests never reach the upstream");
-    const lines = await waitForLines(log, 4);
+    const lines = await waitForLines(log, 5);
     assertEquals(lines, [
       "/abort 503 FI",
+      "/weighted 418 FI",
       "/delay 200 DI",
       "/pkg.Svc/Method 200 FI",
       "/paced 200 -",

@@ -251,7 +251,10 @@ class ActiveStream implements StreamSink, ServerStream {
   perFilterConfig(name: string): Any | undefined {
     const m = this.route();
     if (!m) return undefined;
-    return m.route.typedPerFilterConfig?.get(name) ?? m.virtualHost.typedPerFilterConfig?.get(name);
+    // The most specific level first: a weighted cluster's map holds its route's and virtual
+    // host's entries beneath its own.
+    return (m.weightedCluster ?? m.route).typedPerFilterConfig?.get(name) ??
+      m.virtualHost.typedPerFilterConfig?.get(name);
   }
 
   /** Envoy's local reply: a small text response, through the encoder filters. */
