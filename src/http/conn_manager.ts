@@ -250,11 +250,9 @@ class ActiveStream implements StreamSink, ServerStream {
 
   perFilterConfig(name: string): Any | undefined {
     const m = this.route();
-    if (!m) return undefined;
-    // The most specific level first: a weighted cluster's map holds its route's and virtual
-    // host's entries beneath its own.
-    return (m.weightedCluster ?? m.route).typedPerFilterConfig?.get(name) ??
-      m.virtualHost.typedPerFilterConfig?.get(name);
+    // Each level's map holds its parents' entries (route_entry.ts): the most specific is the
+    // weighted cluster's, then the route's.
+    return m && (m.weightedCluster?.typedPerFilterConfig ?? m.route.typedPerFilterConfig).get(name);
   }
 
   /** Envoy's local reply: a small text response, through the encoder filters. */
