@@ -13,6 +13,11 @@ import type { ByteCounters } from "../stats/data_path_stats.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import { ioActivity } from "../common/idle_memory_release.ts";
 import type { SslConnectionInfo, TransportStream } from "./transport_socket.ts";
+import type { Counter } from "../stats/metrics.ts";
+import { CoarseTimer } from "../common/coarse_timer.ts";
+import { getLogger } from "../common/logger.ts";
+
+const log = getLogger("connection");
 
 /** Why a connection closed, for access logs and stats. */
 export type CloseReason = "local" | "remote" | "error";
@@ -37,6 +42,34 @@ export interface ConnectionCallbacks {
    * it the connection is left to finish or to be closed when the server stops.
    */
   onDrain?(): void;
+}
+
+/**
+ * Envoy's delayed close (`delayed_close_timeout` of the HTTP connection manager, which sets it
+ * on its connections): how long a flush-close may go without write progress, and how long a
+ * connection that closes with a delay waits for its peer to close first.
+ */
+export interface DelayedClose {
+  /** The timeout in ms; 0 disables it (a flush-close then waits for the flush, unbounded). */
+  readonly timeoutMs: number;
+  /** Counted each time the timer closes a connection (`downstream_cx_delayed_close_timeout`). */
+  readonly timeouts: Counter;
+}
+
+/**
+ * The callbacks of a connection waiting out its delayed close: the request bytes still coming
+ * are read and dropped (nobody parses them any more; read, they cannot turn the close into a
+ * reset), and the peer's end of stream goes to the owner, which closes as on any FIN.
+ */
+class DelayedCloseReader implements ConnectionCallbacks {
+  constructor(readonly owner: ConnectionCallbacks) {}
+  onData(): void {}
+  onEnd(): void {
+    this.owner.onEnd();
+  }
+  onClose(reason: CloseReason, error?: Error): void {
+    this.owner.onClose(reason, error);
+  }
 }
 
 /** Who is told when a connection is gone: its listener's bookkeeping. */
@@ -95,6 +128,15 @@ export class Connection {
   #writing = false;
   #flushScheduled = false;
   #closeAfterFlush = false;
+  /**
+   * Set by the owner (the HTTP connection manager) to bound flush-closes and enable
+   * `closeAfterFlushAndDelay`; undefined for connections that have none (Envoy's 0).
+   */
+  delayedClose: DelayedClose | undefined;
+  /** Armed once a flush-close starts under `delayedClose`; re-armed by each write's progress. */
+  #delayTimer: CoarseTimer | undefined;
+  /** Envoy's CloseAfterFlushAndWait: the flush done, the connection waits for the timer. */
+  #waitAfterFlush = false;
   #shutdownAfterFlush = false;
   #closed = false;
   #aboveHigh = false;
@@ -295,7 +337,8 @@ export class Connection {
 
   /** Stops (true) or resumes (false) reading: downstream flow control. */
   readDisable(disable: boolean): void {
-    if (this.#readPaused === disable) return;
+    // A connection waiting out its delayed close reads on, to see the peer's close.
+    if (this.#readPaused === disable || this.#waitAfterFlush) return;
     this.#readPaused = disable;
     if (!disable && this.#buf !== undefined) this.#read();
   }
@@ -352,6 +395,8 @@ export class Connection {
       this.#onWriteError(n);
       return;
     }
+    // A flush-close's timeout counts from the last write progress, as Envoy's.
+    if (this.#delayTimer !== undefined && n > 0) this.#delayTimer.arm(this.delayedClose!.timeoutMs);
     const data = this.#inFlight!;
     this.#inFlightOff += n;
     if (this.#inFlightOff < data.length && !this.#closed) {
@@ -382,6 +427,7 @@ export class Connection {
 
   /** Nothing left to write: a close or half-close that waited for the data happens now. */
   #drained(): void {
+    if (this.#waitAfterFlush) return;
     if (this.#closeAfterFlush) this.close();
     else if (this.#shutdownAfterFlush) {
       this.#shutdownAfterFlush = false;
@@ -396,11 +442,52 @@ export class Connection {
     else this.#io.closeWrite().catch(() => {});
   }
 
-  /** Closes after queued data is written ("flush write" close in Envoy). */
+  /**
+   * Closes after queued data is written (Envoy's `FlushWrite` close). Under `delayedClose` a
+   * flush that makes no progress for its timeout ends in a close too.
+   */
   closeAfterFlush(): void {
+    if (this.#closed) return;
+    // A delayed close already waiting becomes a plain flush-close (Envoy's CloseAfterFlush).
+    this.#waitAfterFlush = false;
     if (this.#queue.length > 0 || this.#writing || this.#flushScheduled) {
       this.#closeAfterFlush = true;
+      if (this.delayedClose !== undefined) this.#armDelayTimer();
     } else this.close();
+  }
+
+  /**
+   * Envoy's `FlushWriteAndDelay` close: queued data is written, then the connection waits for
+   * the peer to close first, closing itself only when `delayedClose.timeoutMs` passes without
+   * write progress (counted in `delayedClose.timeouts`). A peer that did not read everything
+   * we did not read of it would otherwise get a reset (a close with unread bytes sends RST),
+   * which can destroy the response still in its receive buffer. Without `delayedClose` this is
+   * `closeAfterFlush`.
+   */
+  closeAfterFlushAndDelay(): void {
+    if (this.#closed) return;
+    const delayed = this.delayedClose;
+    if (delayed === undefined) {
+      this.closeAfterFlush();
+      return;
+    }
+    this.#closeAfterFlush = true;
+    if (this.#waitAfterFlush) return;
+    this.#waitAfterFlush = true;
+    this.#armDelayTimer();
+    // Read (and drop) what the peer still sends, and see its close, whatever paused reads.
+    if (this.#cb !== undefined) this.#cb = new DelayedCloseReader(this.#cb);
+    this.#readPaused = false;
+    if (this.#buf !== undefined) this.#read();
+  }
+
+  #armDelayTimer(): void {
+    this.#delayTimer ??= new CoarseTimer(() => {
+      log.debug(() => `[C${this.id}] triggered delayed close`);
+      this.delayedClose!.timeouts.inc();
+      this.close();
+    }, this);
+    this.#delayTimer.arm(this.delayedClose!.timeoutMs);
   }
 
   /** Closes now, dropping anything unwritten. */
@@ -412,6 +499,7 @@ export class Connection {
     if (this.#closed) return;
     this.#closed = true;
     this.#queue = [];
+    this.#delayTimer?.disarm();
     try {
       this.#io.close();
     } catch { /* already closed */ }
