@@ -3,18 +3,19 @@
  * request the proxy answers without reading it (a direct response to a large upload, an
  * HTTP/2 protocol error followed by more bytes) gets the whole response and then a FIN, not a
  * reset, by default; the timer closes a connection whose peer never does (counted); a peer
- * that closes first is a remote close; `delayed_close_timeout: 0s` closes at once, resetting.
- * One proxy serves every case, on two listeners.
+ * that closes first is a remote close; over TLS the close is clean (close_notify);
+ * `delayed_close_timeout: 0s` closes at once, resetting. One proxy serves every case.
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
 import { frames } from "../src/http/http2/test_util.ts";
 import { adminStats, adminStatsWhen, Proxy } from "./proxy.ts";
+import { type TestCerts, testCerts } from "./tls_certs.ts";
 
-function listener(name: string, hcmExtra: string): string {
+function listener(name: string, hcmExtra: string, transportSocket = ""): string {
   return `  - name: ${name}
     address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
     filter_chains:
-    - filters:
+    - ${transportSocket}filters:
       - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
@@ -34,11 +35,24 @@ function listener(name: string, hcmExtra: string): string {
 `;
 }
 
-const CONFIG = `admin:
+function config(c: TestCerts): string {
+  const tls = `transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context:
+            tls_certificates:
+            - certificate_chain: { filename: ${c.serverChain} }
+              private_key: { filename: ${c.serverKey} }
+      `;
+  return `admin:
   address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
 static_resources:
   listeners:
-${listener("delayed", "codec_type: AUTO")}${listener("immediate", "delayed_close_timeout: 0s")}`;
+${listener("delayed", "codec_type: AUTO")}${listener("immediate", "delayed_close_timeout: 0s")}${
+    listener("tls", "codec_type: HTTP1", tls)
+  }`;
+}
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("latin1");
@@ -90,8 +104,13 @@ const wholeResponse = (t: string) => t.includes("\r\n\r\ntoo big for us");
  * closed with the upload unread reset the connection: the writes fail ("error"). (A read
  * after a reset returns end of stream on Linux: only the writes tell.)
  */
-async function upload(port: number, closeFirst = false): Promise<Outcome> {
-  const c = await Deno.connect({ hostname: "127.0.0.1", port });
+async function upload(
+  port: number,
+  closeFirst = false,
+  connect = (): Promise<Deno.Conn> => Deno.connect({ hostname: "127.0.0.1", port }),
+  more = MORE_BODY,
+): Promise<Outcome> {
+  const c = await connect();
   try {
     await c.write(UPLOAD_HEAD);
     // Not awaited: a proxy that stops reading leaves this write pending, and a reset fails it.
@@ -101,9 +120,9 @@ async function upload(port: number, closeFirst = false): Promise<Outcome> {
       sending.catch(() => {});
       return first;
     }
-    const more = (await sending) && (await writeAll(c, MORE_BODY));
+    const sent = (await sending) && (await writeAll(c, more));
     const rest = await readUntil(c, () => false);
-    return { text: first.text + rest.text, end: more ? rest.end : "error" };
+    return { text: first.text + rest.text, end: sent ? rest.end : "error" };
   } finally {
     try {
       c.close();
@@ -122,7 +141,8 @@ async function writeAll(c: Deno.Conn, data: Uint8Array): Promise<boolean> {
 }
 
 Deno.test("delayed_close_timeout: unread requests get the whole response and a FIN (HTTP/1.1, HTTP/2); 0s resets", async () => {
-  const proxy = await Proxy.start(CONFIG);
+  const certs = await testCerts();
+  const proxy = await Proxy.start(config(certs));
   try {
     const delayed = proxy.port("delayed");
     const statsOf = (s: Record<string, number>, prefix: string, name: string) =>
@@ -171,6 +191,21 @@ Deno.test("delayed_close_timeout: unread requests get the whole response and a F
       proxy.adminPort,
       (s) => statsOf(s, "delayed", "delayed_close_timeout") === 2,
     );
+
+    // TLS: the same over a TLS transport socket, whose close says goodbye (close_notify, then
+    // FIN) as Envoy's does: the client's TLS stack sees a clean end, not a truncation. (Less
+    // body follows the response here: what is checked is the goodbye, not the reset.)
+    const caCerts = [await Deno.readTextFile(certs.caCert)];
+    const tlsPort = proxy.port("tls");
+    const t = await upload(
+      tlsPort,
+      false,
+      () => Deno.connectTls({ hostname: "localhost", port: tlsPort, caCerts }),
+      BODY,
+    );
+    assert(wholeResponse(t.text), t.text);
+    assertEquals(t.end, "fin");
+    await adminStatsWhen(proxy.adminPort, (s) => statsOf(s, "tls", "delayed_close_timeout") === 1);
 
     // delayed_close_timeout: 0s: the close follows the flush at once, with the upload's bytes
     // unread: the client's connection is reset.

@@ -137,6 +137,8 @@ export class Connection {
   #delayTimer: CoarseTimer | undefined;
   /** Envoy's CloseAfterFlushAndWait: the flush done, the connection waits for the timer. */
   #waitAfterFlush = false;
+  /** A transport socket's goodbye (TLS close_notify, FIN) is on its way; then the close. */
+  #goodbye = false;
   #shutdownAfterFlush = false;
   #closed = false;
   #aboveHigh = false;
@@ -428,7 +430,7 @@ export class Connection {
   /** Nothing left to write: a close or half-close that waited for the data happens now. */
   #drained(): void {
     if (this.#waitAfterFlush) return;
-    if (this.#closeAfterFlush) this.close();
+    if (this.#closeAfterFlush) this.#closeWithGoodbye();
     else if (this.#shutdownAfterFlush) {
       this.#shutdownAfterFlush = false;
       this.#io.closeWrite().catch(() => {});
@@ -447,7 +449,7 @@ export class Connection {
    * flush that makes no progress for its timeout ends in a close too.
    */
   closeAfterFlush(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#goodbye) return;
     // A delayed close already waiting becomes a plain flush-close (Envoy's CloseAfterFlush).
     this.#waitAfterFlush = false;
     if (this.#queue.length > 0 || this.#writing || this.#flushScheduled) {
@@ -465,7 +467,7 @@ export class Connection {
    * `closeAfterFlush`.
    */
   closeAfterFlushAndDelay(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#goodbye) return;
     const delayed = this.delayedClose;
     if (delayed === undefined) {
       this.closeAfterFlush();
@@ -483,11 +485,34 @@ export class Connection {
 
   #armDelayTimer(): void {
     this.#delayTimer ??= new CoarseTimer(() => {
+      // A goodbye that did not get out within the timeout either (the peer reads nothing).
+      if (this.#goodbye) {
+        this.close();
+        return;
+      }
       log.debug(() => `[C${this.id}] triggered delayed close`);
       this.delayedClose!.timeouts.inc();
-      this.close();
+      this.#closeWithGoodbye();
     }, this);
     this.#delayTimer.arm(this.delayedClose!.timeoutMs);
+  }
+
+  /**
+   * Ends a flush-close or a delayed close. Under `delayedClose`, a transport socket says goodbye
+   * first, as Envoy's TLS socket sends close_notify when its connection closes: once its
+   * close_notify and FIN are out, the connection closes (the delay timer bounds the wait). A
+   * raw socket, or a connection without `delayedClose`, closes now.
+   */
+  #closeWithGoodbye(): void {
+    if (this.#io === this.conn || this.delayedClose === undefined) {
+      this.close();
+      return;
+    }
+    this.#goodbye = true;
+    this.#waitAfterFlush = false;
+    this.#armDelayTimer();
+    const close = () => this.close();
+    this.#io.closeWrite().then(close, close);
   }
 
   /** Closes now, dropping anything unwritten. */
