@@ -50,7 +50,7 @@ export interface ConnectionCallbacks {
  * connection that closes with a delay waits for its peer to close first.
  */
 export interface DelayedClose {
-  /** The timeout in ms; 0 disables it (a flush-close then waits for the flush, unbounded). */
+  /** The timeout in ms, above 0 (a 0 timeout disables delayed close: no `DelayedClose`). */
   readonly timeoutMs: number;
   /** Counted each time the timer closes a connection (`downstream_cx_delayed_close_timeout`). */
   readonly timeouts: Counter;
@@ -468,8 +468,7 @@ export class Connection {
    */
   closeAfterFlushAndDelay(): void {
     if (this.#closed || this.#goodbye) return;
-    const delayed = this.delayedClose;
-    if (delayed === undefined) {
+    if (this.delayedClose === undefined) {
       this.closeAfterFlush();
       return;
     }
