@@ -3,8 +3,9 @@
  * request the proxy answers without reading it (a direct response to a large upload, an
  * HTTP/2 protocol error followed by more bytes) gets the whole response and then a FIN, not a
  * reset, by default; the timer closes a connection whose peer never does (counted); a peer
- * that closes first is a remote close; over TLS the close is clean (close_notify);
- * `delayed_close_timeout: 0s` closes at once, resetting. One proxy serves every case.
+ * that closes first is a remote close; an HTTP/2 drain's final GOAWAY is followed by the
+ * delayed close; over TLS the close is clean (close_notify); `delayed_close_timeout: 0s`
+ * closes at once, resetting. One proxy serves every case.
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
 import { frames } from "../src/http/http2/test_util.ts";
@@ -50,8 +51,11 @@ function config(c: TestCerts): string {
 static_resources:
   listeners:
 ${listener("delayed", "codec_type: AUTO")}${listener("immediate", "delayed_close_timeout: 0s")}${
-    listener("tls", "codec_type: HTTP1", tls)
-  }`;
+    listener(
+      "drained",
+      "drain_timeout: 0.1s\n          common_http_protocol_options: { max_requests_per_connection: 1 }",
+    )
+  }${listener("tls", "codec_type: HTTP1", tls)}`;
 }
 
 const enc = new TextEncoder();
@@ -190,6 +194,28 @@ Deno.test("delayed_close_timeout: unread requests get the whole response and a F
     await adminStatsWhen(
       proxy.adminPort,
       (s) => statsOf(s, "delayed", "delayed_close_timeout") === 2,
+    );
+
+    // HTTP/2 drain (max_requests_per_connection): the response, the GOAWAYs, and after the
+    // final one (drain_timeout later) the delayed close, ended by the timer with a FIN.
+    const d = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port("drained") });
+    await d.write(
+      new Uint8Array([
+        ...enc.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+        ...[0, 0, 0, 4, 0, 0, 0, 0, 0], // SETTINGS
+        // HEADERS on stream 1, END_STREAM | END_HEADERS: GET http://x/ (HPACK static indexes).
+        ...[0, 0, 6, 1, 5, 0, 0, 0, 1, 0x82, 0x86, 0x84, 0x41, 1, 0x78],
+      ]),
+    );
+    const drained = await readRaw(d);
+    d.close();
+    assertEquals(drained.end, "fin");
+    const got = frames(drained.bytes);
+    assert(got.some((f) => f.type === 1 && f.id === 1), `the response: ${got.map((f) => f.type)}`);
+    assertEquals(got.at(-1)?.type, 7, `the last frame is the GOAWAY: ${got.map((f) => f.type)}`);
+    await adminStatsWhen(
+      proxy.adminPort,
+      (s) => statsOf(s, "drained", "delayed_close_timeout") === 1,
     );
 
     // TLS: the same over a TLS transport socket, whose close says goodbye (close_notify, then
