@@ -15,7 +15,7 @@ import {
   Rng,
   validRequest,
 } from "../src/testing/http1_fuzz.ts";
-import { httpConfig, Proxy, staticCluster } from "./proxy.ts";
+import { httpConfig, Proxy, SHORT_DELAYED_CLOSE, staticCluster } from "./proxy.ts";
 import { exchange, ok, rawUpstream, statuses, type UpstreamRequest } from "./raw_client.ts";
 
 const ROUTES = `- match: { prefix: "/fuzzresp/" }
@@ -42,6 +42,7 @@ async function withFuzzProxy(
   const proxy = await Proxy.start(httpConfig({
     routes: ROUTES,
     clusters: staticCluster("backend", up.port),
+    hcmExtra: SHORT_DELAYED_CLOSE,
   }));
   try {
     await fn(proxy, up.seen, responses);

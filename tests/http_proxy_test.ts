@@ -10,6 +10,7 @@ import {
   parseResponse,
   Proxy,
   rawExchange,
+  SHORT_DELAYED_CLOSE,
   staticCluster,
   tcpServer,
   upstream,
@@ -43,7 +44,7 @@ async function withProxy(
   const proxy = await Proxy.start(httpConfig({
     routes: opts.routes ?? `- match: { prefix: "/" }\n  route: { cluster: backend }`,
     clusters: staticCluster("backend", up.port, opts.clusterExtra ?? ""),
-    hcmExtra: opts.hcmExtra,
+    hcmExtra: opts.hcmExtra ? `${SHORT_DELAYED_CLOSE}\n${opts.hcmExtra}` : SHORT_DELAYED_CLOSE,
     vhostExtra: opts.vhostExtra,
   }));
   try {

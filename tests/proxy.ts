@@ -204,6 +204,14 @@ ${indent(opts.clusters ?? "", 2)}
 `;
 }
 
+/**
+ * HCM config for tests whose raw clients wait for the proxy's close after an error or a
+ * closing response: Envoy delays that close by `delayed_close_timeout` (1 s by default, see
+ * delayed_close_test.ts) so that the client can close first, which these clients never do. A
+ * short delay keeps the delayed close in play without a second per exchange.
+ */
+export const SHORT_DELAYED_CLOSE = "delayed_close_timeout: 0.1s";
+
 /** A STATIC cluster config for one loopback port. */
 export function staticCluster(name: string, port: number, extra = ""): string {
   return `- name: ${name}

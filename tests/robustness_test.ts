@@ -5,7 +5,7 @@
  * request, and an exception in the data path ends one stream, counted, not the worker.
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
-import { curl, httpConfig, Proxy, staticCluster } from "./proxy.ts";
+import { curl, httpConfig, Proxy, SHORT_DELAYED_CLOSE, staticCluster } from "./proxy.ts";
 import { exchange, ok, rawUpstream, statuses, type UpstreamRequest } from "./raw_client.ts";
 
 const enc = new TextEncoder();
@@ -18,6 +18,7 @@ async function withProxy(
   const proxy = await Proxy.start(httpConfig({
     routes,
     clusters: staticCluster("backend", up.port),
+    hcmExtra: SHORT_DELAYED_CLOSE,
   }));
   try {
     await fn(proxy, up.seen);

@@ -79,6 +79,17 @@ class ActiveStream implements StreamSink, ServerStream {
   noBody = false;
   /** The connection closes after this stream's response. */
   closeAfter = false;
+  /**
+   * Envoy's `saw_connection_close`: the client asked to close (`connection: close`, HTTP/1.0
+   * without keep-alive) or the stream is the connection's last (max_requests_per_connection).
+   * Such a close after a complete request needs no delay (delayed_close_timeout).
+   */
+  sawConnectionClose = false;
+  /**
+   * The HCM answered without reading the request to its end (a rejected head, a codec error):
+   * request bytes may be left unread, so the close is delayed whatever `requestDone` says.
+   */
+  requestAbandoned = false;
   responseDone = false;
   requestDone = false;
   upgraded = false;
@@ -415,6 +426,7 @@ class ActiveStream implements StreamSink, ServerStream {
     this.cm.cfg.stats.cxProtocolError.inc();
     this.requestDone = true;
     this.closeAfter = true;
+    this.requestAbandoned = true;
     // The codec's local reply carries the status text as its body (Envoy's sendProtocolError).
     this.localReply(status, reasonPhrase(status), { details });
   }
@@ -511,6 +523,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
       cfg.stats.cxSslActive.inc();
     }
     conn.byteCounters = cfg.stats.cxBytes;
+    conn.delayedClose = cfg.delayedClose;
     conn.start(this);
   }
 
@@ -571,7 +584,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
   #countRequest(s: ActiveStream): void {
     const max = this.cfg.maxRequestsPerConnection;
     if (max > 0 && ++this.#requests >= max) {
-      s.closeAfter = true;
+      s.closeAfter = s.sawConnectionClose = true;
       this.cfg.stats.cxMaxRequestsReached.inc();
     }
   }
@@ -596,7 +609,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
       return;
     }
     this.#codec.goAway();
-    this.conn.closeAfterFlush();
+    this.conn.closeAfterFlushAndDelay();
   }
 
   /**
@@ -739,12 +752,13 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     si.protocol = head.version;
     si.requestHeaders = headers;
     si.requestHeadersBytes = head.headersBytes;
-    if (!head.keepAlive) s.closeAfter = true;
+    if (!head.keepAlive) s.closeAfter = s.sawConnectionClose = true;
     if (!this.cfg.proxy100Continue && head.expectContinue) this.#continue(s, headers);
     const verdict: RequestHeadersVerdict = normalizeRequestHeaders(headers, head, this.cfg, s);
     if (verdict.reject) {
       s.requestDone = true;
       s.closeAfter = true;
+      s.requestAbandoned = !endStream;
       s.localReply(verdict.reject.status, verdict.reject.body, { details: verdict.reject.details });
       return;
     }
@@ -768,6 +782,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
         // Upgrades not configured are refused as Envoy does (403 for unsupported upgrades).
         s.requestDone = true;
         s.closeAfter = true;
+        s.requestAbandoned = true;
         s.localReply(403, "", { details: "upgrade_failed" });
         return;
       }
@@ -946,11 +961,25 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     if (closeConn) this.#stopReading();
     this.#finishStream(s, false);
     if (closeConn) {
-      this.conn.closeAfterFlush();
+      if (this.#delayClose(s)) this.conn.closeAfterFlushAndDelay();
+      else this.conn.closeAfterFlush();
       return;
     }
     if (this.#first === undefined) this.#armIdleTimer();
     this.#codec.resumeDispatch();
+  }
+
+  /**
+   * Whether the HTTP/1 connection closing after `s` delays its close (Envoy's doEndStream):
+   * not when the client asked for the close and its request was read to the end (no unread
+   * bytes can turn the close into a reset), nor when an HTTP/1.0 response without
+   * content-length ends with the close (the client waits for that close).
+   */
+  #delayClose(s: ActiveStream): boolean {
+    if (s.version === "HTTP/1.0" && s.streamInfo.responseHeaders?.has("content-length") !== true) {
+      return false;
+    }
+    return !s.sawConnectionClose || !s.requestDone || s.requestAbandoned;
   }
 
   /**
@@ -965,7 +994,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#finishStream(s, false);
     if (!requestDone) s.encoder.resetStream("local_reset");
     if (this.#first !== undefined) return;
-    if (this.#goAwaySent) this.conn.closeAfterFlush();
+    if (this.#goAwaySent) this.conn.closeAfterFlushAndDelay();
     else this.#armIdleTimer();
   }
 
@@ -986,7 +1015,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
   #onDrainTimeout(): void {
     this.#goAwaySent = true;
     this.#codec.goAway();
-    if (this.#first === undefined) this.conn.closeAfterFlush();
+    if (this.#first === undefined) this.conn.closeAfterFlushAndDelay();
   }
 
   /**
@@ -1058,7 +1087,7 @@ export class ConnectionManager implements ConnectionCallbacks, ServerConnectionC
     this.#finishStream(s, true);
     // HTTP/1 closes the connection with the stream; HTTP/2 goes on without it.
     if (!this.#http1 && this.#first === undefined) {
-      if (this.#goAwaySent) this.conn.closeAfterFlush();
+      if (this.#goAwaySent) this.conn.closeAfterFlushAndDelay();
       else this.#armIdleTimer();
     }
   }

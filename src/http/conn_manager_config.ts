@@ -25,6 +25,7 @@ import { statefulFormatterSettings } from "../extensions/http/header_formatters/
 import { preserveCaseFormatterFactory } from "../extensions/http/header_formatters/preserve_case/preserve_case_formatter.ts";
 import { durationMs } from "../common/duration.ts";
 import type { CodecType } from "./server_codecs.ts";
+import type { DelayedClose } from "../network/connection.ts";
 import type { Http2Options } from "./http2/connection.ts";
 import { resolveHttp2Options } from "./http2/http2_options.ts";
 import type { KeepaliveConfig } from "./http2/keepalive.ts";
@@ -87,6 +88,11 @@ export interface ConnectionManagerConfig {
   /** `common_http_protocol_options.max_stream_duration` (0: none); routes may override it. */
   maxStreamDurationMs: number;
   drainTimeoutMs: number;
+  /**
+   * `delayed_close_timeout` (default 1 s) with its stat, set on every downstream connection;
+   * undefined when 0 (disabled).
+   */
+  delayedClose: DelayedClose | undefined;
   /** `common_http_protocol_options.max_requests_per_connection`; 0 = unlimited. */
   maxRequestsPerConnection: number;
   /**
@@ -141,6 +147,11 @@ function accessLogOptions(hcm: HttpConnectionManager): ConnectionManagerConfig["
     onNewRequest: o ? o.flushAccessLogOnNewRequest : hcm.flushAccessLogOnNewRequest,
     onTunnelEstablished: o?.flushLogOnTunnelSuccessfullyEstablished ?? false,
   };
+}
+
+/** `delayed_close_timeout` as set on the connections; 0 disables it, as in Envoy. */
+function delayedClose(timeoutMs: number, stats: HttpConnManagerStats): DelayedClose | undefined {
+  return timeoutMs > 0 ? { timeoutMs, timeouts: stats.cxDelayedCloseTimeout } : undefined;
 }
 
 const UNDERSCORE_ACTIONS = ["allow", "reject_request", "drop_header"] as const;
@@ -267,6 +278,7 @@ export function compileConnectionManager(
   const keyFormat = h1?.headerKeyFormat?.headerFormat;
   const http1Stats = new Http1CodecStats(server.stats);
   const dropped = http1Stats.droppedHeadersWithUnderscores;
+  const stats = new HttpConnManagerStats(server.stats, hcm.statPrefix);
   let h2Stats: Http2CodecStats | undefined;
   const h2 = http2Options(hcm);
   const cfg: ConnectionManagerConfig = {
@@ -300,6 +312,7 @@ export function compileConnectionManager(
     maxConnectionDurationMs: durationMs(common?.maxConnectionDuration, 0),
     maxStreamDurationMs: durationMs(common?.maxStreamDuration, 0),
     drainTimeoutMs: durationMs(hcm.drainTimeout, 5000),
+    delayedClose: delayedClose(durationMs(hcm.delayedCloseTimeout, 1000), stats),
     maxRequestsPerConnection: common?.maxRequestsPerConnection ?? 0,
     parserOptions: {
       maxHeadersBytes: (hcm.maxRequestHeadersKb ?? 60) * 1024,
@@ -327,7 +340,7 @@ export function compileConnectionManager(
     accessLogs: createAccessLogs(hcm.accessLog),
     accessLogOptions: accessLogOptions(hcm),
     localReply: new LocalReplyRules(hcm.localReplyConfig),
-    stats: new HttpConnManagerStats(server.stats, hcm.statPrefix),
+    stats,
     http1Stats,
     codecType: CODEC_TYPES[hcm.codecType] ?? "AUTO",
     http2Options: h2.options,

@@ -30,6 +30,8 @@ export const CONN_MANAGER_FIELDS: FieldTable = {
       "request_timeout",
       "request_headers_timeout",
       "drain_timeout",
+      // network/connection.ts (closeAfterFlushAndDelay)
+      "delayed_close_timeout",
       "access_log",
       "access_log_flush_interval",
       "flush_access_log_on_new_request",

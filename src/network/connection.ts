@@ -13,6 +13,11 @@ import type { ByteCounters } from "../stats/data_path_stats.ts";
 import { monotonicNow } from "../common/monotonic_time.ts";
 import { ioActivity } from "../common/idle_memory_release.ts";
 import type { SslConnectionInfo, TransportStream } from "./transport_socket.ts";
+import type { Counter } from "../stats/metrics.ts";
+import { CoarseTimer } from "../common/coarse_timer.ts";
+import { getLogger } from "../common/logger.ts";
+
+const log = getLogger("connection");
 
 /** Why a connection closed, for access logs and stats. */
 export type CloseReason = "local" | "remote" | "error";
@@ -37,6 +42,34 @@ export interface ConnectionCallbacks {
    * it the connection is left to finish or to be closed when the server stops.
    */
   onDrain?(): void;
+}
+
+/**
+ * Envoy's delayed close (`delayed_close_timeout` of the HTTP connection manager, which sets it
+ * on its connections): how long a flush-close may go without write progress, and how long a
+ * connection that closes with a delay waits for its peer to close first.
+ */
+export interface DelayedClose {
+  /** The timeout in ms, above 0 (a 0 timeout disables delayed close: no `DelayedClose`). */
+  readonly timeoutMs: number;
+  /** Counted each time the timer closes a connection (`downstream_cx_delayed_close_timeout`). */
+  readonly timeouts: Counter;
+}
+
+/**
+ * The callbacks of a connection waiting out its delayed close: the request bytes still coming
+ * are read and dropped (nobody parses them any more; read, they cannot turn the close into a
+ * reset), and the peer's end of stream goes to the owner, which closes as on any FIN.
+ */
+class DelayedCloseReader implements ConnectionCallbacks {
+  constructor(readonly owner: ConnectionCallbacks) {}
+  onData(): void {}
+  onEnd(): void {
+    this.owner.onEnd();
+  }
+  onClose(reason: CloseReason, error?: Error): void {
+    this.owner.onClose(reason, error);
+  }
 }
 
 /** Who is told when a connection is gone: its listener's bookkeeping. */
@@ -95,6 +128,17 @@ export class Connection {
   #writing = false;
   #flushScheduled = false;
   #closeAfterFlush = false;
+  /**
+   * Set by the owner (the HTTP connection manager) to bound flush-closes and enable
+   * `closeAfterFlushAndDelay`; undefined for connections that have none (Envoy's 0).
+   */
+  delayedClose: DelayedClose | undefined;
+  /** Armed once a flush-close starts under `delayedClose`; re-armed by each write's progress. */
+  #delayTimer: CoarseTimer | undefined;
+  /** Envoy's CloseAfterFlushAndWait: the flush done, the connection waits for the timer. */
+  #waitAfterFlush = false;
+  /** A transport socket's goodbye (TLS close_notify, FIN) is on its way; then the close. */
+  #goodbye = false;
   #shutdownAfterFlush = false;
   #closed = false;
   #aboveHigh = false;
@@ -295,7 +339,8 @@ export class Connection {
 
   /** Stops (true) or resumes (false) reading: downstream flow control. */
   readDisable(disable: boolean): void {
-    if (this.#readPaused === disable) return;
+    // A connection waiting out its delayed close reads on, to see the peer's close.
+    if (this.#readPaused === disable || this.#waitAfterFlush) return;
     this.#readPaused = disable;
     if (!disable && this.#buf !== undefined) this.#read();
   }
@@ -352,6 +397,8 @@ export class Connection {
       this.#onWriteError(n);
       return;
     }
+    // A flush-close's timeout counts from the last write progress, as Envoy's.
+    if (this.#delayTimer !== undefined && n > 0) this.#delayTimer.arm(this.delayedClose!.timeoutMs);
     const data = this.#inFlight!;
     this.#inFlightOff += n;
     if (this.#inFlightOff < data.length && !this.#closed) {
@@ -382,7 +429,8 @@ export class Connection {
 
   /** Nothing left to write: a close or half-close that waited for the data happens now. */
   #drained(): void {
-    if (this.#closeAfterFlush) this.close();
+    if (this.#waitAfterFlush) return;
+    if (this.#closeAfterFlush) this.#closeWithGoodbye();
     else if (this.#shutdownAfterFlush) {
       this.#shutdownAfterFlush = false;
       this.#io.closeWrite().catch(() => {});
@@ -396,11 +444,74 @@ export class Connection {
     else this.#io.closeWrite().catch(() => {});
   }
 
-  /** Closes after queued data is written ("flush write" close in Envoy). */
+  /**
+   * Closes after queued data is written (Envoy's `FlushWrite` close). Under `delayedClose` a
+   * flush that makes no progress for its timeout ends in a close too.
+   */
   closeAfterFlush(): void {
+    if (this.#closed || this.#goodbye) return;
+    // A delayed close already waiting becomes a plain flush-close (Envoy's CloseAfterFlush).
+    this.#waitAfterFlush = false;
     if (this.#queue.length > 0 || this.#writing || this.#flushScheduled) {
       this.#closeAfterFlush = true;
+      if (this.delayedClose !== undefined) this.#armDelayTimer();
     } else this.close();
+  }
+
+  /**
+   * Envoy's `FlushWriteAndDelay` close: queued data is written, then the connection waits for
+   * the peer to close first, closing itself only when `delayedClose.timeoutMs` passes without
+   * write progress (counted in `delayedClose.timeouts`). A peer that did not read everything
+   * we did not read of it would otherwise get a reset (a close with unread bytes sends RST),
+   * which can destroy the response still in its receive buffer. Without `delayedClose` this is
+   * `closeAfterFlush`.
+   */
+  closeAfterFlushAndDelay(): void {
+    if (this.#closed || this.#goodbye) return;
+    if (this.delayedClose === undefined) {
+      this.closeAfterFlush();
+      return;
+    }
+    this.#closeAfterFlush = true;
+    if (this.#waitAfterFlush) return;
+    this.#waitAfterFlush = true;
+    this.#armDelayTimer();
+    // Read (and drop) what the peer still sends, and see its close, whatever paused reads.
+    if (this.#cb !== undefined) this.#cb = new DelayedCloseReader(this.#cb);
+    this.#readPaused = false;
+    if (this.#buf !== undefined) this.#read();
+  }
+
+  #armDelayTimer(): void {
+    this.#delayTimer ??= new CoarseTimer(() => {
+      // A goodbye that did not get out within the timeout either (the peer reads nothing).
+      if (this.#goodbye) {
+        this.close();
+        return;
+      }
+      log.debug(() => `[C${this.id}] triggered delayed close`);
+      this.delayedClose!.timeouts.inc();
+      this.#closeWithGoodbye();
+    }, this);
+    this.#delayTimer.arm(this.delayedClose!.timeoutMs);
+  }
+
+  /**
+   * Ends a flush-close or a delayed close. Under `delayedClose`, a transport socket says goodbye
+   * first, as Envoy's TLS socket sends close_notify when its connection closes: once its
+   * close_notify and FIN are out, the connection closes (the delay timer bounds the wait). A
+   * raw socket, or a connection without `delayedClose`, closes now.
+   */
+  #closeWithGoodbye(): void {
+    if (this.#io === this.conn || this.delayedClose === undefined) {
+      this.close();
+      return;
+    }
+    this.#goodbye = true;
+    this.#waitAfterFlush = false;
+    this.#armDelayTimer();
+    const close = () => this.close();
+    this.#io.closeWrite().then(close, close);
   }
 
   /** Closes now, dropping anything unwritten. */
@@ -412,6 +523,7 @@ export class Connection {
     if (this.#closed) return;
     this.#closed = true;
     this.#queue = [];
+    this.#delayTimer?.disarm();
     try {
       this.#io.close();
     } catch { /* already closed */ }

@@ -2,6 +2,7 @@ import { assertEquals } from "../testing/assert.ts";
 import { setLogSink } from "../common/logger.ts";
 import { bugCount } from "../common/error_boundary.ts";
 import { type CloseReason, Connection, type ConnectionCallbacks } from "./connection.ts";
+import { Counter } from "../stats/metrics.ts";
 
 /** A connected pair: our Connection on one side, a raw client on the other. */
 async function pair(): Promise<{ server: Deno.TcpConn; client: Deno.TcpConn }> {
@@ -119,6 +120,48 @@ Deno.test("a first read handed over: delivered first; its buffer is read into ne
     // A buffer bigger than the read size is not kept: reads go on 16 bytes at a time.
     assertEquals(received, [...expected]);
     conn.close();
+    client.close();
+  }
+});
+
+Deno.test("closeAfterFlushAndDelay: the data goes out, later bytes are read and dropped, the peer's FIN or the timer (counted) closes", async () => {
+  const enc = new TextEncoder();
+  for (const peerCloses of [true, false]) {
+    const { server, client } = await pair();
+    const timeouts = new Counter("downstream_cx_delayed_close_timeout");
+    const conn = new Connection(server);
+    conn.delayedClose = { timeoutMs: 50, timeouts };
+    const events: string[] = [];
+    const closed = Promise.withResolvers<void>();
+    conn.start({
+      onData: (chunk) => {
+        events.push(`data ${chunk.length}`);
+        // As an HCM that answers a request it will not read: reading stops, the close begins.
+        conn.readDisable(true);
+        conn.write(enc.encode("response"));
+        conn.closeAfterFlushAndDelay();
+      },
+      onEnd: () => {
+        events.push("end");
+        conn.close();
+      },
+      onClose: (reason) => {
+        events.push(`close ${reason}`);
+        closed.resolve();
+      },
+    });
+    await client.write(new Uint8Array(10));
+    const buf = new Uint8Array(64);
+    const n = await client.read(buf);
+    assertEquals(new TextDecoder().decode(buf.subarray(0, n!)), "response");
+    // Read although the owner paused reading, and dropped.
+    await client.write(new Uint8Array(100_000));
+    if (peerCloses) await client.closeWrite();
+    await closed.promise;
+    // The proxy's side ends with a FIN: nothing it was sent was left unread.
+    assertEquals(await client.read(buf), null);
+    assertEquals(events, ["data 10", ...(peerCloses ? ["end"] : []), "close local"]);
+    assertEquals(timeouts.value, peerCloses ? 0 : 1);
     client.close();
   }
 });

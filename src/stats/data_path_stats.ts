@@ -99,6 +99,8 @@ export class HttpConnManagerStats {
   readonly cxMaxRequestsReached: Counter;
   readonly cxProtocolError: Counter;
   readonly cxDrainClose: Counter;
+  /** Connections closed by their delayed_close_timeout (network/connection.ts). */
+  readonly cxDelayedCloseTimeout: Counter;
   /** Responses that closed their connection for `disable_http_keepalive`. */
   readonly cxOverloadDisableKeepalive: Counter;
   readonly cxUpgradesTotal: Counter;
@@ -151,6 +153,7 @@ export class HttpConnManagerStats {
     this.cxMaxRequestsReached = s.counter("downstream_cx_max_requests_reached");
     this.cxProtocolError = s.counter("downstream_cx_protocol_error");
     this.cxDrainClose = s.counter("downstream_cx_drain_close");
+    this.cxDelayedCloseTimeout = s.counter("downstream_cx_delayed_close_timeout");
     this.cxOverloadDisableKeepalive = s.counter("downstream_cx_overload_disable_keepalive");
     this.cxUpgradesTotal = s.counter("downstream_cx_upgrades_total");
     this.cxUpgradesActive = s.gauge("downstream_cx_upgrades_active", "Accumulate");

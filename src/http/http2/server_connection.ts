@@ -245,6 +245,7 @@ export class Http2ServerConnection implements ServerConnection, Http2ConnectionC
   onCodecError(status: CodecStatus, _details: string): void {
     this.callbacks.onCodecProtocolError();
     if (status === CODEC_BUFFER_FLOOD) this.conn.close();
-    else this.conn.closeAfterFlush();
+    // Envoy's handleCodecError: the GOAWAY goes out, then the delayed close.
+    else this.conn.closeAfterFlushAndDelay();
   }
 }
