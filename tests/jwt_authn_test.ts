@@ -34,6 +34,7 @@ function filterConfig(local: TestKey[], cookieKey: TestKey): string {
         claim_to_headers:
         - { header_name: x-sub, claim_name: sub }
         - { header_name: x-team, claim_name: org.team }
+        - { header_name: x-tenant, claim_path: [{ key: https://example.com/tenant }] }
       remote:
         issuer: remote-iss
         from_headers: [{ name: x-token }]
@@ -42,6 +43,13 @@ function filterConfig(local: TestKey[], cookieKey: TestKey): string {
           http_uri: { uri: "http://jwks.example/keys", cluster: jwks, timeout: 5s }
           cache_duration: 300s
         jwt_cache_config: {}
+      async:
+        issuer: async-iss
+        from_headers: [{ name: x-async }]
+        remote_jwks:
+          http_uri: { uri: "http://jwks.example/async-keys", cluster: jwks, timeout: 5s }
+          async_fetch: { fast_listener: true }
+          retry_policy: { num_retries: 2, retry_back_off: { base_interval: 0.01s } }
       broken:
         issuer: broken-iss
         from_headers: [{ name: x-broken }]
@@ -57,6 +65,8 @@ function filterConfig(local: TestKey[], cookieKey: TestKey): string {
     - match: { prefix: /public }
     - match: { prefix: /remote }
       requires: { provider_name: remote }
+    - match: { prefix: /async }
+      requires: { provider_name: async }
     - match: { prefix: /broken }
       requires: { provider_name: broken }
     - match: { prefix: /any }
@@ -86,7 +96,14 @@ Deno.test("jwt_authn: tokens from headers, params and cookies; local and remote 
     return Response.json({ url: new URL(req.url).pathname + new URL(req.url).search, h });
   });
   let jwksFetches = 0;
+  let asyncFetches = 0;
   const jwks = upstream((req) => {
+    // The async provider's first fetch fails: its retry policy fetches again.
+    if (new URL(req.url).pathname === "/async-keys") {
+      return ++asyncFetches === 1
+        ? new Response("busy", { status: 503 })
+        : new Response(jwksOf(es));
+    }
     jwksFetches++;
     assertEquals(new URL(req.url).pathname, "/keys");
     return new Response(jwksOf(remoteKey));
@@ -107,7 +124,14 @@ Deno.test("jwt_authn: tokens from headers, params and cookies; local and remote 
   const proxy = await Proxy.start(yaml);
   const base = `http://127.0.0.1:${proxy.port()}`;
   const now = Math.floor(Date.now() / 1000);
-  const good = { iss: "local-iss", aud: "api", sub: "alice", exp: now + 600, org: { team: "t1" } };
+  const good = {
+    iss: "local-iss",
+    aud: "api",
+    sub: "alice",
+    exp: now + 600,
+    org: { team: "t1" },
+    "https://example.com/tenant": "t2",
+  };
   const get = async (path: string, ...args: string[]) => {
     const r = await curl(["-i", ...args, `${base}${path}`]);
     const [head, body] = r.out.split("\r\n\r\n");
@@ -129,6 +153,7 @@ Deno.test("jwt_authn: tokens from headers, params and cookies; local and remote 
     assertEquals(h.authorization, undefined);
     assertEquals(h["x-sub"], "alice");
     assertEquals(h["x-team"], "t1");
+    assertEquals(h["x-tenant"], "t2");
     assertEquals(h["x-jwt-payload"], token.split(".")[1]);
 
     // ES256 from the same set; the access_token query parameter is read and removed.
@@ -176,6 +201,10 @@ Deno.test("jwt_authn: tokens from headers, params and cookies; local and remote 
       assertEquals(r.json().h["x-token"], remoteToken);
     }
     assertEquals(jwksFetches, 1);
+    // async_fetch: fetched at start-up (retried after a 503), ready for requests.
+    r = await get("/async", "-H", `x-async: ${await signToken(es, { iss: "async-iss" })}`);
+    assertEquals(r.status, 200, r.body);
+    assertEquals(asyncFetches, 2);
     // A JWKS cluster with no server: the fetch fails.
     const brokenToken = await signToken(remoteKey, { iss: "broken-iss" });
     r = await get("/broken", "-H", `x-broken: ${brokenToken}`);
@@ -223,10 +252,10 @@ Deno.test("jwt_authn: tokens from headers, params and cookies; local and remote 
       "Failed JWT authentication: Wrong requirement_name: nope. It should be one of [remote-req]",
     );
 
-    const s = await adminStatsWhen(proxy.adminPort, (s) => s["http.test.jwt_authn.allowed"] === 11);
+    const s = await adminStatsWhen(proxy.adminPort, (s) => s["http.test.jwt_authn.allowed"] === 12);
     assertEquals(s["http.test.jwt_authn.denied"], 11);
     assertEquals(s["http.test.jwt_authn.cors_preflight_bypassed"], 1);
-    assertEquals(s["http.test.jwt_authn.jwks_fetch_success"], 1);
+    assertEquals(s["http.test.jwt_authn.jwks_fetch_success"], 2);
     assertEquals(s["http.test.jwt_authn.jwks_fetch_failed"], 1);
     // The remote provider caches verified tokens: hits for the second /remote, /any and /named.
     assertEquals(s["http.test.jwt_authn.jwt_cache_hit"], 3);

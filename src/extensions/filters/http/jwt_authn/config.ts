@@ -4,6 +4,8 @@ import type {
 } from "../../../../../proto/gen/envoy/extensions/filters/http/jwt_authn/v3/config_pb.ts";
 import type { RouteMatch } from "../../../../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import { unpackAny } from "../../../../config/any.ts";
+import { durationMs } from "../../../../common/duration.ts";
+import { JWKS_RETRY_ON } from "./provider.ts";
 import type { ExtensionFactory } from "../../../../config/extensions.ts";
 import {
   clusterJwksFetch,
@@ -31,8 +33,8 @@ export const jwtAuthnFactory: ExtensionFactory = {
   category: "envoy.filters.http",
   configTypes: [`${PKG}.JwtAuthentication`],
   perRouteConfigTypes: [`${PKG}.PerRouteConfig`],
-  // Refused: filter_state_rules, failed_status_in_metadata, remote_jwks.async_fetch and
-  // retry_policy, claim_to_headers.claim_path.
+  // Refused: filter_state_rules, failed_status_in_metadata, and the retry policy's retry
+  // priority and host predicates.
   fields: {
     implemented: {
       [`${PKG}.JwtAuthentication`]: [
@@ -66,7 +68,10 @@ export const jwtAuthnFactory: ExtensionFactory = {
       ],
       [`${PKG}.JwtProvider.NormalizePayload`]: ["space_delimited_claims"],
       [`${PKG}.JwtCacheConfig`]: ["jwt_cache_size"],
-      [`${PKG}.RemoteJwks`]: ["http_uri", "cache_duration"],
+      [`${PKG}.RemoteJwks`]: ["http_uri", "cache_duration", "async_fetch", "retry_policy"],
+      [`${PKG}.JwksAsyncFetch`]: ["fast_listener", "failed_refetch_duration"],
+      "envoy.config.core.v3.RetryPolicy": ["retry_back_off", "num_retries", "retry_on"],
+      "envoy.config.core.v3.BackoffStrategy": ["base_interval", "max_interval"],
       "envoy.config.core.v3.HttpUri": ["uri", "cluster", "timeout"],
       [`${PKG}.JwtHeader`]: ["name", "value_prefix"],
       [`${PKG}.ProviderWithAudiences`]: ["provider_name", "audiences"],
@@ -81,7 +86,8 @@ export const jwtAuthnFactory: ExtensionFactory = {
       [`${PKG}.JwtRequirementOrList`]: ["requirements"],
       [`${PKG}.JwtRequirementAndList`]: ["requirements"],
       [`${PKG}.RequirementRule`]: ["match", "requires", "requirement_name"],
-      [`${PKG}.JwtClaimToHeader`]: ["header_name", "claim_name"],
+      [`${PKG}.JwtClaimToHeader`]: ["header_name", "claim_name", "claim_path"],
+      [`${PKG}.JwtClaimToHeader.PathSegment`]: ["key"],
       [`${PKG}.PerRouteConfig`]: ["disabled", "requirement_name"],
     },
   },
@@ -96,6 +102,23 @@ export const jwtAuthnFactory: ExtensionFactory = {
     });
     for (const [name, p] of Object.entries(c.providers)) {
       const src = p.jwksSourceSpecifier;
+      const where = `providers[${name}].remote_jwks.retry_policy`;
+      const rp = src.case === "remoteJwks" ? src.value.retryPolicy : undefined;
+      for (const on of rp?.retryOn ? rp.retryOn.split(",").map((t) => t.trim()) : []) {
+        if (!JWKS_RETRY_ON.has(on)) {
+          ctx.unsupported(`JWKS fetch retry_on '${on}'`, `${where}.retry_on`);
+        }
+      }
+      const backOff = rp?.retryBackOff;
+      if (
+        backOff?.maxInterval &&
+        durationMs(backOff.maxInterval, 0) < durationMs(backOff.baseInterval, 0)
+      ) {
+        ctx.report(
+          "max_interval must be greater than or equal to the base_interval",
+          `${where}.retry_back_off`,
+        );
+      }
       if (src.case === undefined) {
         ctx.report(
           "jwks_source_specifier: one of remote_jwks or local_jwks is required",

@@ -82,6 +82,7 @@ class JwtAuthnStats implements VerifyStats {
 
 /** `JwtAuthentication`, compiled. */
 export interface JwtAuthnConfig {
+  readonly providers: readonly Provider[];
   readonly rules: readonly { match: RequestPredicate; verifier: Verifier | undefined }[];
   /** `requirement_map`, for per-route `requirement_name`. */
   readonly requirements: ReadonlyMap<string, Verifier>;
@@ -123,6 +124,7 @@ export function compileJwtAuthn(c: JwtAuthentication): JwtAuthnConfig {
     return { match, verifier };
   });
   return {
+    providers: [...providers.values()],
     rules,
     requirements,
     requirementNames,
@@ -284,5 +286,6 @@ export function jwtAuthnFilterFactory(
   fetch: JwksFetch,
 ): HttpFilterFactoryCb {
   const stats = new JwtAuthnStats(scope, statPrefix);
+  for (const p of cfg.providers) p.startAsyncFetch(fetch, stats);
   return (cb) => ({ decoder: new JwtAuthnFilter(cfg, stats, fetch, cb) });
 }

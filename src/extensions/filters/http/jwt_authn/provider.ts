@@ -37,10 +37,57 @@ export interface FetchStats {
   fetchFailed(): void;
 }
 
+/** `remote_jwks`, resolved. */
+interface RemoteJwksSpec {
+  readonly uri: string;
+  readonly cluster: string;
+  /** `http_uri.timeout`: the whole fetch, retries included (0: none). */
+  readonly timeoutMs: number;
+  readonly cacheMs: number;
+  readonly retry?: JwksRetry;
+  /** `async_fetch`: how long after a failed background fetch to try again. */
+  readonly asyncFetch?: { failedRefetchMs: number };
+}
+
+/** `remote_jwks.retry_policy`, resolved. */
+interface JwksRetry {
+  readonly numRetries: number;
+  readonly baseMs: number;
+  readonly maxMs: number;
+  readonly retryOn: ReadonlySet<string>;
+}
+
+/** Envoy's `retry_on` for JWKS fetches when the policy names none. */
+const DEFAULT_RETRY_ON = "5xx,gateway-error,connect-failure,reset";
+/** The `retry_on` conditions a JWKS fetch honours. */
+export const JWKS_RETRY_ON: ReadonlySet<string> = new Set([
+  "5xx",
+  "gateway-error",
+  "connect-failure",
+  "reset",
+  "retriable-4xx",
+]);
+/** Envoy's default `async_fetch.failed_refetch_duration`. */
+const DEFAULT_FAILED_REFETCH_MS = 1000;
+
+/** Whether a fetch outcome (a status, or the error of no response) may be retried. */
+function retriable(outcome: number | Error, on: ReadonlySet<string>): boolean {
+  if (outcome instanceof Error) {
+    if (outcome.message.startsWith("upstream connect error")) return on.has("connect-failure");
+    if (outcome.message.startsWith("upstream reset")) return on.has("reset");
+    // No host or no cluster: Envoy's async client answers 503 itself.
+    outcome = 503;
+  }
+  if (outcome >= 500 && on.has("5xx")) return true;
+  if (outcome >= 502 && outcome <= 504 && on.has("gateway-error")) return true;
+  return outcome === 409 && on.has("retriable-4xx");
+}
+
 /** A `claim_to_headers` entry. */
 interface ClaimToHeader {
   readonly header: string;
-  readonly claim: string;
+  /** Keys from the payload down to the claim: `claim_path`, else `claim_name` split at dots. */
+  readonly path: readonly string[];
 }
 
 /** A compiled provider. */
@@ -64,9 +111,7 @@ export class Provider implements ExtractorProvider {
   readonly #subject: StringPredicate | undefined;
   /** Longest remaining lifetime allowed in ms (`max_lifetime`; Infinity with only `require_expiration`). */
   readonly #maxLifetimeMs: number | undefined;
-  readonly #remote:
-    | { uri: string; cluster: string; timeoutMs: number; cacheMs: number }
-    | undefined;
+  readonly #remote: RemoteJwksSpec | undefined;
   #jwks: Jwks | undefined;
   /** When the remote key set must be fetched again (monotonic ms). */
   #expires = Infinity;
@@ -92,7 +137,7 @@ export class Provider implements ExtractorProvider {
     this.spaceDelimitedClaims = p.normalizePayloadInMetadata?.spaceDelimitedClaims ?? [];
     this.claimToHeaders = p.claimToHeaders.map((c) => ({
       header: c.headerName.toLowerCase(),
-      claim: c.claimName,
+      path: c.claimPath.length > 0 ? c.claimPath.map((s) => s.key) : c.claimName.split("."),
     }));
     this.clearRouteCache = p.clearRouteCache;
     this.writtenHeaders = [
@@ -119,6 +164,9 @@ export class Provider implements ExtractorProvider {
       if (!URL.canParse(uri) || !/^https?:$/.test(new URL(uri).protocol)) {
         throw new Error(`Provider '${name}' has an invalid URI: '${uri}'`);
       }
+      const rp = r.retryPolicy;
+      const backOff = rp?.retryBackOff;
+      const baseMs = durationMs(backOff?.baseInterval, 1000);
       this.#remote = {
         uri,
         cluster: r.httpUri?.httpUpstreamType.case === "cluster"
@@ -126,6 +174,18 @@ export class Provider implements ExtractorProvider {
           : "",
         timeoutMs: durationMs(r.httpUri?.timeout, 0),
         cacheMs: durationMs(r.cacheDuration, DEFAULT_CACHE_DURATION_MS),
+        retry: rp && {
+          numRetries: rp.numRetries ?? 1,
+          baseMs,
+          maxMs: durationMs(backOff?.maxInterval, baseMs * 10),
+          retryOn: new Set((rp.retryOn || DEFAULT_RETRY_ON).split(",").map((t) => t.trim())),
+        },
+        asyncFetch: r.asyncFetch && {
+          failedRefetchMs: durationMs(
+            r.asyncFetch.failedRefetchDuration,
+            DEFAULT_FAILED_REFETCH_MS,
+          ),
+        },
       };
     }
   }
@@ -171,22 +231,72 @@ export class Provider implements ExtractorProvider {
     const remote = this.#remote;
     if (remote === undefined) return this.#jwks ?? "JwksNoValidKeys";
     if (this.#jwks !== undefined && performance.now() < this.#expires) return this.#jwks;
-    this.#fetching ??= this.#fetch(fetch, stats, remote).finally(() => this.#fetching = undefined);
-    const status = await this.#fetching;
+    const status = await this.#fetchShared(fetch, stats, remote, false);
     return status === "Ok" && this.#jwks ? this.#jwks : status;
+  }
+
+  /**
+   * With `async_fetch`: fetches the remote key set now and again every `cache_duration`
+   * (after a failure, every `failed_refetch_duration`), so requests find it ready; keys
+   * fetched this way do not expire on the request path, as in Envoy. The timer stops once
+   * the provider is gone (its config was replaced). The listener does not wait for the
+   * first fetch (`fast_listener: false`): requests that come first wait for it instead.
+   */
+  startAsyncFetch(fetch: JwksFetch, stats: FetchStats): void {
+    const remote = this.#remote;
+    if (remote?.asyncFetch === undefined) return;
+    const failedMs = remote.asyncFetch.failedRefetchMs;
+    const self = new WeakRef(this);
+    const round = () => {
+      const p = self.deref();
+      if (p === undefined) return;
+      p.#fetchShared(fetch, stats, remote, true).then((status) => {
+        Deno.unrefTimer(setTimeout(round, status === "Ok" ? remote.cacheMs : failedMs));
+      });
+    };
+    round();
+  }
+
+  #fetchShared(
+    fetch: JwksFetch,
+    stats: FetchStats,
+    remote: RemoteJwksSpec,
+    background: boolean,
+  ): Promise<Status> {
+    return this.#fetching ??= this.#fetch(fetch, stats, remote, background).finally(() =>
+      this.#fetching = undefined
+    );
   }
 
   async #fetch(
     fetch: JwksFetch,
     stats: FetchStats,
-    remote: { uri: string; cluster: string; timeoutMs: number; cacheMs: number },
+    remote: RemoteJwksSpec,
+    background: boolean,
   ): Promise<Status> {
+    const deadline = remote.timeoutMs > 0 ? performance.now() + remote.timeoutMs : Infinity;
     let jwks: Jwks | Status = "JwksFetchFail";
-    try {
-      const res = await fetch(remote.uri, remote.cluster, remote.timeoutMs);
-      if (res.status === 200) jwks = parseJwks(res.body);
-    } catch {
-      // No response (connect failure, reset, timeout): the fetch failed.
+    for (let attempt = 0;; attempt++) {
+      let outcome: number | Error;
+      try {
+        const left = deadline - performance.now();
+        const res = await fetch(
+          remote.uri,
+          remote.cluster,
+          left === Infinity ? 0 : Math.max(1, left),
+        );
+        outcome = res.status;
+        if (res.status === 200) jwks = parseJwks(res.body);
+      } catch (e) {
+        outcome = e instanceof Error ? e : new Error(String(e));
+      }
+      const retry = remote.retry;
+      if (outcome === 200 || !retry || attempt >= retry.numRetries) break;
+      if (!retriable(outcome, retry.retryOn)) break;
+      // Randomized truncated exponential back-off, within the fetch's timeout.
+      const backOff = Math.random() * Math.min(retry.baseMs * 2 ** attempt, retry.maxMs);
+      if (performance.now() + backOff >= deadline) break;
+      await new Promise((r) => setTimeout(r, backOff));
     }
     if (typeof jwks === "string") {
       stats.fetchFailed();
@@ -194,7 +304,7 @@ export class Provider implements ExtractorProvider {
     }
     stats.fetchSuccess();
     this.#jwks = jwks;
-    this.#expires = performance.now() + remote.cacheMs;
+    this.#expires = background ? Infinity : performance.now() + remote.cacheMs;
     return "Ok";
   }
 }

@@ -79,10 +79,10 @@ function claimText(v: unknown): string {
   return "";
 }
 
-/** The value at dotted `path` of `obj`. */
-function claimAt(obj: Record<string, unknown>, path: string): unknown {
+/** The value at `path` (keys from the top) of `obj`. */
+function claimAt(obj: Record<string, unknown>, path: readonly string[]): unknown {
   let v: unknown = obj;
-  for (const key of path.split(".")) {
+  for (const key of path) {
     if (v === null || typeof v !== "object" || Array.isArray(v)) return undefined;
     v = (v as Record<string, unknown>)[key];
   }
@@ -100,7 +100,7 @@ function useVerifiedJwt(p: Provider, jwt: Jwt, loc: JwtLocation, ctx: VerifyCont
     added = true;
   }
   for (const c of p.claimToHeaders) {
-    const text = claimText(claimAt(jwt.payload, c.claim));
+    const text = claimText(claimAt(jwt.payload, c.path));
     if (text === "") continue;
     h.add(c.header, text);
     added = true;
