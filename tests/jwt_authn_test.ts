@@ -18,10 +18,11 @@ import { adminStatsWhen, curl, httpConfig, Proxy, staticCluster, upstream } from
 const route = (prefix: string, extra = "") =>
   `- match: { prefix: "${prefix}" }\n  route: { cluster: backend }\n${extra}`;
 const perRoute = (cfg: string) =>
-  `  typed_per_filter_config:\n    envoy.filters.http.jwt_authn:\n      "@type": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig\n      ${cfg}\n`;
+  `  typed_per_filter_config:\n    jwt:\n      "@type": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig\n      ${cfg}\n`;
 
 function filterConfig(local: TestKey[], cookieKey: TestKey): string {
-  return `- name: envoy.filters.http.jwt_authn
+  // Named as operators often do: per-route configs use the chain's name.
+  return `- name: jwt
   typed_config:
     "@type": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication
     bypass_cors_preflight: true

@@ -132,7 +132,7 @@ export const jwtAuthnFactory: ExtensionFactory = {
       ctx.report((e as Error).message);
     }
   },
-  createHttpFilter: (config, server, statPrefix) => {
+  createHttpFilter: (config, server, statPrefix, filterName) => {
     const c = config && unpackAny<JwtAuthentication>(config);
     if (!c) throw new Error("jwt_authn needs a typed_config");
     return jwtAuthnFilterFactory(
@@ -140,6 +140,7 @@ export const jwtAuthnFactory: ExtensionFactory = {
       server.stats,
       `${statPrefix}.`,
       clusterJwksFetch(server),
+      filterName ?? JWT_AUTHN_FILTER_NAME,
     );
   },
 };

@@ -39,7 +39,7 @@ import {
   type VerifyStats,
 } from "./verifier.ts";
 
-/** The filter's well-known name: its per-route config key and metadata namespace. */
+/** The filter's well-known name: its dynamic metadata namespace. */
 export const JWT_AUTHN_FILTER_NAME = "envoy.filters.http.jwt_authn";
 
 /** Envoy keeps the realm's path to this many characters. */
@@ -179,6 +179,7 @@ class JwtAuthnFilter implements StreamDecoderFilter {
     readonly cfg: JwtAuthnConfig,
     readonly stats: JwtAuthnStats,
     readonly fetch: JwksFetch,
+    readonly filterName: string,
     readonly cb: StreamFilterCallbacks,
   ) {}
 
@@ -190,7 +191,7 @@ class JwtAuthnFilter implements StreamDecoderFilter {
       return "continue";
     }
     let verifier: Verifier | undefined;
-    const any = this.cb.perFilterConfig(JWT_AUTHN_FILTER_NAME);
+    const any = this.cb.perFilterConfig(this.filterName);
     if (any !== undefined) {
       let perRoute = perRouteCache.get(any);
       if (perRoute === undefined && !perRouteCache.has(any)) {
@@ -278,14 +279,18 @@ class JwtAuthnFilter implements StreamDecoderFilter {
   }
 }
 
-/** The per-stream filter factory of a compiled config. */
+/**
+ * The per-stream filter factory of a compiled config; `filterName` (the filter's name in its
+ * chain) keys its per-route configs.
+ */
 export function jwtAuthnFilterFactory(
   cfg: JwtAuthnConfig,
   scope: Scope,
   statPrefix: string,
   fetch: JwksFetch,
+  filterName: string,
 ): HttpFilterFactoryCb {
   const stats = new JwtAuthnStats(scope, statPrefix);
   for (const p of cfg.providers) p.startAsyncFetch(fetch, stats);
-  return (cb) => ({ decoder: new JwtAuthnFilter(cfg, stats, fetch, cb) });
+  return (cb) => ({ decoder: new JwtAuthnFilter(cfg, stats, fetch, filterName, cb) });
 }
