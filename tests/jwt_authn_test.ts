@@ -41,7 +41,7 @@ function filterConfig(local: TestKey[], cookieKey: TestKey): string {
         from_headers: [{ name: x-token }]
         forward: true
         remote_jwks:
-          http_uri: { uri: "http://jwks.example/keys", cluster: jwks, timeout: 5s }
+          http_uri: { uri: "http://jwks.example/keys?v=1", cluster: jwks, timeout: 5s }
           cache_duration: 300s
         jwt_cache_config: {}
       async:
@@ -106,7 +106,7 @@ Deno.test("jwt_authn: tokens from headers, params and cookies; local and remote 
         : new Response(jwksOf(es));
     }
     jwksFetches++;
-    assertEquals(new URL(req.url).pathname, "/keys");
+    assertEquals(new URL(req.url).pathname + new URL(req.url).search, "/keys?v=1");
     return new Response(jwksOf(remoteKey));
   });
   const filters = filterConfig([rs, es], hs);

@@ -254,7 +254,7 @@ export function poolHttpClient(
     headers.add(":method", request.method);
     headers.add(":scheme", "http");
     headers.add(":authority", authority);
-    headers.add(":path", url.pathname);
+    headers.add(":path", url.pathname + url.search);
     request.header.forEach((v, k) => headers.add(k, v));
     let released = false;
     const call = new PoolCall(request, headers, () => {

@@ -137,7 +137,8 @@ export class Extractor {
       const value = headers.get(spec.name);
       if (value === undefined) continue;
       const token = tokenAfterPrefix(value, spec.prefix);
-      if (token === undefined) continue;
+      // Nothing after the prefix (`Bearer ` alone): no token there.
+      if (!token) continue;
       out.push({
         token,
         issuerAllowed: allowed(spec.issuers),

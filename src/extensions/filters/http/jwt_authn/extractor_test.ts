@@ -16,6 +16,7 @@ Deno.test("extractor: a provider naming no location reads Bearer and access_toke
   const h = new HeaderMap([":path", "/a?x=1&access_token=t2", "authorization", "Bearer t1"]);
   assertEquals(e.extract(h).map((l) => l.token), ["t1", "t2"]);
   assertEquals(e.extract(new HeaderMap([":path", "/", "authorization", "Basic abc"])), []);
+  assertEquals(e.extract(new HeaderMap([":path", "/", "authorization", "Bearer "])), []);
 });
 
 Deno.test("extractor: value_prefix, token characters, removal from headers and the query", () => {

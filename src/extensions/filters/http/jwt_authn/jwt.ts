@@ -104,6 +104,7 @@ export function base64urlDecode(s: string): Uint8Array<ArrayBuffer> | undefined 
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+const ascii = new TextEncoder();
 
 /** The JSON object in base64url `part`, "base64" when it is not base64url, "json" when not an object. */
 function decodeObject(part: string): Record<string, unknown> | "base64" | "json" {
@@ -188,7 +189,7 @@ export function parseJwt(token: string): Jwt | Status {
     audiences,
     exp,
     nbf,
-    signedData: new TextEncoder().encode(`${parts[0]}.${parts[1]}`),
+    signedData: ascii.encode(`${parts[0]}.${parts[1]}`),
     signature,
   };
 }
