@@ -284,7 +284,6 @@ Deno.test("jwt_authn: validate refuses unimplemented fields and unknown provider
               rules:
               - match: { prefix: /, grpc: {} }
                 requires: { provider_name: q }
-              filter_state_rules: { name: x }
 `,
   );
   const path = tempFile(yaml);
@@ -296,7 +295,6 @@ Deno.test("jwt_authn: validate refuses unimplemented fields and unknown provider
   for (
     const want of [
       `${f}.providers["p"]: field 'failed_status_in_metadata' is not supported yet`,
-      `${f}: field 'filter_state_rules' is not supported yet`,
       `${f}.rules[0].match.grpc: unsupported: envoy.filters.http.jwt_authn`,
       "Required provider ['q'] is not configured.",
     ]

@@ -33,8 +33,8 @@ export const jwtAuthnFactory: ExtensionFactory = {
   category: "envoy.filters.http",
   configTypes: [`${PKG}.JwtAuthentication`],
   perRouteConfigTypes: [`${PKG}.PerRouteConfig`],
-  // Refused: filter_state_rules, failed_status_in_metadata, and the retry policy's retry
-  // priority and host predicates.
+  // Refused: failed_status_in_metadata, and the retry policy's retry priority and host
+  // predicates.
   fields: {
     implemented: {
       [`${PKG}.JwtAuthentication`]: [
@@ -43,7 +43,9 @@ export const jwtAuthnFactory: ExtensionFactory = {
         "bypass_cors_preflight",
         "requirement_map",
         "strip_failure_response",
+        "filter_state_rules",
       ],
+      [`${PKG}.FilterStateRule`]: ["name", "requires"],
       [`${PKG}.JwtProvider`]: [
         "issuer",
         "audiences",

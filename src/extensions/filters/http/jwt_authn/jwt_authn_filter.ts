@@ -1,6 +1,7 @@
 /**
  * The JWT authentication filter (`envoy.filters.http.jwt_authn`): picks the requirement of a
- * request (per-route `PerRouteConfig`, else the first matching `rules` entry), verifies its
+ * request (per-route `PerRouteConfig`, else the first matching `rules` entry, else the
+ * `filter_state_rules` requirement of the filter state's string value), verifies its
  * tokens (verifier.ts), and either lets the request on or answers as Envoy does: 401 with
  * `www-authenticate: Bearer realm="<scheme>://<host><path>"` (plus `, error="invalid_token"`
  * unless the token was missing), 403 when the audiences are not allowed or the per-route
@@ -84,6 +85,8 @@ class JwtAuthnStats implements VerifyStats {
 export interface JwtAuthnConfig {
   readonly providers: readonly Provider[];
   readonly rules: readonly { match: RequestPredicate; verifier: Verifier | undefined }[];
+  /** `filter_state_rules`: the filter state key, and the requirement of each of its values. */
+  readonly filterState?: { name: string; requires: ReadonlyMap<string, Verifier> };
   /** `requirement_map`, for per-route `requirement_name`. */
   readonly requirements: ReadonlyMap<string, Verifier>;
   /** The map's names, sorted and comma-joined, for the 403 of an unknown one. */
@@ -123,8 +126,16 @@ export function compileJwtAuthn(c: JwtAuthentication): JwtAuthnConfig {
     }
     return { match, verifier };
   });
+  const fsr = c.filterStateRules;
+  const filterState = fsr && {
+    name: fsr.name,
+    requires: new Map(
+      Object.entries(fsr.requires).map(([k, r]) => [k, compileRequirement(r, providers)]),
+    ),
+  };
   return {
     providers: [...providers.values()],
+    filterState,
     rules,
     requirements,
     requirementNames,
@@ -213,7 +224,13 @@ class JwtAuthnFilter implements StreamDecoderFilter {
         }
       }
     } else {
-      verifier = cfg.rules.find((r) => r.match(headers))?.verifier;
+      const rule = cfg.rules.find((r) => r.match(headers));
+      if (rule) verifier = rule.verifier;
+      else if (cfg.filterState) {
+        // Only a string value selects (Envoy reads a StringAccessor there).
+        const key = this.cb.streamInfo.filterState.get(cfg.filterState.name);
+        if (typeof key === "string") verifier = cfg.filterState.requires.get(key);
+      }
     }
     if (verifier === undefined) {
       this.stats.allowed.inc();

@@ -48,6 +48,7 @@ async function request(
   cfg: ReturnType<typeof compileJwtAuthn>,
   headers: HeaderMap,
   perRoute?: ReturnType<typeof create<typeof PerRouteConfigSchema>>,
+  filterState: Record<string, unknown> = {},
 ) {
   const store = new Store();
   const out = {
@@ -58,6 +59,7 @@ async function request(
     streamInfo: new StreamInfo(),
     counter: (n: string) => store.counter(`http.x.jwt_authn.${n}`).value,
   };
+  for (const [k, v] of Object.entries(filterState)) out.streamInfo.filterState.set(k, v);
   let done!: () => void;
   const finished = new Promise<void>((r) => done = r);
   const cb = {
@@ -157,4 +159,24 @@ Deno.test("jwt_authn filter: strip_failure_response, CORS preflights, per-route 
     create(PerRouteConfigSchema, { requirementSpecifier: { case: "requirementName", value: "a" } }),
   );
   assertEquals([r.reply, r.counter("allowed")], [undefined, 1]);
+});
+
+Deno.test("jwt_authn filter: filter_state_rules apply when no rule matches", async () => {
+  const key = await makeKey("HS256");
+  const cfg = config(key, {
+    rules: [],
+    filterStateRules: {
+      name: "jwt_selector",
+      requires: { strict: { requiresType: { case: "providerName", value: "p" } } },
+    },
+  });
+  let r = await request(cfg, req("/a"), undefined, { jwt_selector: "strict" });
+  assertEquals(r.reply?.status, 401);
+  r = await request(cfg, req("/a"), undefined, { jwt_selector: "other" });
+  assertEquals(r.status, "continue");
+  // Only a string selects.
+  r = await request(cfg, req("/a"), undefined, { jwt_selector: { value: "strict" } });
+  assertEquals(r.status, "continue");
+  r = await request(cfg, req("/a"));
+  assertEquals(r.status, "continue");
 });
