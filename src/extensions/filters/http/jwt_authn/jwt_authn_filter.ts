@@ -182,8 +182,6 @@ const isCorsPreflight = (h: HeaderMap) =>
 const perRouteCache = new WeakMap<Any, PerRouteConfig | undefined>();
 
 class JwtAuthnFilter implements StreamDecoderFilter {
-  #done = false;
-  #stopped = false;
   #destroyed = false;
 
   constructor(
@@ -249,14 +247,10 @@ class JwtAuthnFilter implements StreamDecoderFilter {
       extracted: {},
       routeCacheCleared: false,
     };
-    verifier(ctx).then(
-      (status) => this.#complete(status, ctx, uri),
-      (e) => {
-        if (!this.#destroyed) this.cb.onBug(e);
-      },
-    );
-    if (this.#done) return "continue";
-    this.#stopped = true;
+    // Verification always ends in a later microtask (WebCrypto is async): the request waits.
+    verifier(ctx).then((status) => this.#complete(status, ctx, uri)).catch((e) => {
+      if (!this.#destroyed) this.cb.onBug(e);
+    });
     return "stop";
   }
 
@@ -268,7 +262,6 @@ class JwtAuthnFilter implements StreamDecoderFilter {
     }
     if (status !== "Ok") {
       this.stats.denied.inc();
-      this.#destroyed = true;
       const code = status === "JwtAudienceNotAllowed" ? 403 : 401;
       const msg = STATUS[status];
       if (this.cfg.stripFailureResponse) {
@@ -287,8 +280,7 @@ class JwtAuthnFilter implements StreamDecoderFilter {
     }
     this.stats.allowed.inc();
     if (ctx.routeCacheCleared) this.cb.clearRouteCache();
-    this.#done = true;
-    if (this.#stopped) this.cb.continueDecoding();
+    this.cb.continueDecoding();
   }
 
   onDestroy(): void {
