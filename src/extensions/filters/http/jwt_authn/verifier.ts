@@ -83,7 +83,10 @@ function claimText(v: unknown): string {
 function claimAt(obj: Record<string, unknown>, path: readonly string[]): unknown {
   let v: unknown = obj;
   for (const key of path) {
-    if (v === null || typeof v !== "object" || Array.isArray(v)) return undefined;
+    // Own members only: a claim named `constructor` is not the object's.
+    if (v === null || typeof v !== "object" || Array.isArray(v) || !Object.hasOwn(v, key)) {
+      return undefined;
+    }
     v = (v as Record<string, unknown>)[key];
   }
   return v;
