@@ -269,7 +269,7 @@ Deno.test("jwt_authn: tokens from headers, params and cookies; local and remote 
 
 Deno.test("jwt_authn: validate refuses unimplemented fields and unknown providers with their place", async () => {
   const yaml = httpConfig({
-    routes: route("/"),
+    routes: route("/", perRoute("disabled: false")),
     clusters: staticCluster("backend", 9),
   }).replace(
     "          http_filters:\n",
@@ -297,6 +297,7 @@ Deno.test("jwt_authn: validate refuses unimplemented fields and unknown provider
       `${f}.providers["p"]: field 'failed_status_in_metadata' is not supported yet`,
       `${f}.rules[0].match.grpc: unsupported: envoy.filters.http.jwt_authn`,
       "Required provider ['q'] is not configured.",
+      `typed_per_filter_config["jwt"].disabled: value must equal true`,
     ]
   ) assert(r.stderr.includes(want), `missing '${want}' in:\n${r.stderr}`);
 });

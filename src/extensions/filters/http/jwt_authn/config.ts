@@ -1,6 +1,7 @@
 /** Factory of the JWT authentication filter (`envoy.filters.http.jwt_authn`). */
 import type {
   JwtAuthentication,
+  PerRouteConfig,
 } from "../../../../../proto/gen/envoy/extensions/filters/http/jwt_authn/v3/config_pb.ts";
 import type { RouteMatch } from "../../../../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
 import { unpackAny } from "../../../../config/any.ts";
@@ -94,6 +95,12 @@ export const jwtAuthnFactory: ExtensionFactory = {
     },
   },
   validate(config, ctx) {
+    if (config.$typeName === `${PKG}.PerRouteConfig`) {
+      const spec = (config as PerRouteConfig).requirementSpecifier;
+      // Envoy's schema: `disabled` may only be true (leave it out to keep the filter on).
+      if (spec.case === "disabled" && !spec.value) ctx.report("value must equal true", "disabled");
+      return;
+    }
     if (config.$typeName !== `${PKG}.JwtAuthentication`) return;
     const c = config as JwtAuthentication;
     c.rules.forEach((r, i) => {
