@@ -102,7 +102,7 @@ export interface JwtAuthnConfig {
 export function compileJwtAuthn(c: JwtAuthentication): JwtAuthnConfig {
   const providers = new Map<string, Provider>();
   for (const [name, p] of Object.entries(c.providers)) {
-    providers.set(name, new Provider(name, p, `providers[${name}]`));
+    providers.set(name, new Provider(name, p, `providers["${name}"]`));
   }
   const requirements = new Map<string, Verifier>();
   for (const [name, r] of Object.entries(c.requirementMap)) {

@@ -11,11 +11,14 @@ import type {
   JwtProvider,
 } from "../../../../../proto/gen/envoy/extensions/filters/http/jwt_authn/v3/config_pb.ts";
 import { dataSourceText } from "../../../../config/data_source.ts";
+import { getLogger } from "../../../../common/logger.ts";
 import { durationMs } from "../../../../common/duration.ts";
 import { compileStringMatcher, type StringPredicate } from "../../../../router/matchers.ts";
 import type { ExtractorProvider } from "./extractor.ts";
 import { type Jwks, parseJwks } from "./jwks.ts";
-import { AudienceCheck, type Jwt, type Status } from "./jwt.ts";
+import { AudienceCheck, type Jwt, STATUS, type Status } from "./jwt.ts";
+
+const log = getLogger("jwt");
 
 /** Envoy's default `remote_jwks.cache_duration`: 10 minutes. */
 const DEFAULT_CACHE_DURATION_MS = 600_000;
@@ -158,6 +161,7 @@ export class Provider implements ExtractorProvider {
       const jwks = parseJwks(text);
       // As Envoy: a bad local key set is logged and leaves the provider without keys.
       if (typeof jwks !== "string") this.#jwks = jwks;
+      else log.warn(`Invalid inline jwks for issuer: ${p.issuer}: ${STATUS[jwks]}`);
     } else if (src.case === "remoteJwks") {
       const r = src.value;
       const uri = r.httpUri?.uri ?? "";
