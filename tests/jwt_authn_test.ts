@@ -146,6 +146,11 @@ Deno.test("jwt_authn: tokens from headers, params and cookies; local and remote 
     assertEquals([r.status, r.body], [401, "Jwt is missing"]);
     assertEquals(r.www, `Bearer realm="http://127.0.0.1:${proxy.port()}/x?q=1"`);
 
+    // The same over HTTP/2 (h2c).
+    r = await get("/x", "--http2-prior-knowledge");
+    assertEquals([r.status, r.body], [401, "Jwt is missing"]);
+    assertEquals(r.www, `Bearer realm="http://127.0.0.1:${proxy.port()}/x"`);
+
     // A good RS256 token: on upstream with its payload and claims; the token is removed.
     const token = await signToken(rs, good);
     r = await get("/x", "-H", `Authorization: Bearer ${token}`, "-H", "x-sub: spoofed");
@@ -254,7 +259,7 @@ Deno.test("jwt_authn: tokens from headers, params and cookies; local and remote 
     );
 
     const s = await adminStatsWhen(proxy.adminPort, (s) => s["http.test.jwt_authn.allowed"] === 12);
-    assertEquals(s["http.test.jwt_authn.denied"], 11);
+    assertEquals(s["http.test.jwt_authn.denied"], 12);
     assertEquals(s["http.test.jwt_authn.cors_preflight_bypassed"], 1);
     assertEquals(s["http.test.jwt_authn.jwks_fetch_success"], 2);
     assertEquals(s["http.test.jwt_authn.jwks_fetch_failed"], 1);
