@@ -13,6 +13,7 @@ import { faultFactory } from "./filters/http/fault/config.ts";
 import { grpcHttp1BridgeFactory } from "./filters/http/grpc_http1_bridge/config.ts";
 import { corsFactory } from "./filters/http/cors/config.ts";
 import { csrfFactory } from "./filters/http/csrf/config.ts";
+import { jwtAuthnFactory } from "./filters/http/jwt_authn/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
 import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
@@ -63,6 +64,7 @@ export function builtinExtensions(): ExtensionRegistry {
       grpcHttp1BridgeFactory,
       corsFactory,
       csrfFactory,
+      jwtAuthnFactory,
       fileAccessLogFactory,
       stdoutAccessLogFactory,
       stderrAccessLogFactory,

@@ -252,9 +252,10 @@ export function poolHttpClient(
     const url = new URL(request.url);
     const headers = new HeaderMap();
     headers.add(":method", request.method);
-    headers.add(":scheme", "http");
+    // gRPC clients ask for http:// (the cluster decides on TLS); JWKS URIs may say https.
+    headers.add(":scheme", url.protocol === "https:" ? "https" : "http");
     headers.add(":authority", authority);
-    headers.add(":path", url.pathname);
+    headers.add(":path", url.pathname + url.search);
     request.header.forEach((v, k) => headers.add(k, v));
     let released = false;
     const call = new PoolCall(request, headers, () => {
