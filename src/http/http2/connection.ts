@@ -1116,7 +1116,9 @@ export class Http2Connection {
   encodeData(s: Http2Stream, data: Uint8Array, endStream: boolean): void {
     if (s.state === CLOSED || s.localEnd || s.pendingEnd || this.#failed) return;
     if (data.length > 0) {
-      s.pending.push(data);
+      // Usually the only chunk queued: an array of one, not the 17 slots a push onto [] makes.
+      if (s.pending.length === 0) s.pending = [data];
+      else s.pending.push(data);
       s.pendingBytes += data.length;
       this.stats.pending_send_bytes.inc(data.length);
     }
