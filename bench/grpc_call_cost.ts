@@ -7,9 +7,13 @@
  * the parallel scavengers) is measured: its CPU time per call (utime + stime, which a busy
  * machine inflates: compare A/B runs interleaved) and, where the machine exposes hardware
  * counters, Linux `perf stat -e instructions:u` per call (which does not depend on load; VMs
- * without a virtual PMU report it as not supported, and it is then left out).
+ * without a virtual PMU report it as not supported, and it is then left out). With `--alloc`,
+ * also the bytes denvoy allocated per call (V8's `--trace-gc-nvp`, young generation pinned at 1
+ * MiB: load-independent too, but the small young generation makes its CPU figure not
+ * comparable with a run without `--alloc`).
  *
- * Usage: `deno run -A bench/grpc_call_cost.ts [--calls 20000] [--rounds 3] [--warmup 5000]`
+ * Usage: `deno run -A bench/grpc_call_cost.ts [--calls 20000] [--rounds 3] [--warmup 5000]
+ * [--alloc]`
  *
  * Needs `perf` with access to user-space counters of the denvoy process.
  */
@@ -30,6 +34,11 @@ import {
 } from "./harness.ts";
 
 const CONCURRENCY = 16;
+/**
+ * `--alloc`: V8 reports each collection with the bytes allocated since the previous one; a young
+ * generation pinned at 1 MiB keeps what the last collection of a round leaves uncounted small.
+ */
+const ALLOC_V8_FLAGS = "--trace-gc-nvp,--max-semi-space-size=1,--semi-space-growth-factor=1";
 const GRPC_LOAD = `${BENCH_DIR}grpc_load.ts`;
 
 /**
@@ -54,6 +63,7 @@ async function main() {
       calls: { type: "string", default: "20000" },
       rounds: { type: "string", default: "3" },
       warmup: { type: "string", default: "5000" },
+      alloc: { type: "boolean", default: false },
     },
   });
   const n = Number(values.calls);
@@ -88,12 +98,15 @@ async function main() {
         )
       }
 `,
+      values.alloc ? { denoArgs: [`--v8-flags=${ALLOC_V8_FLAGS}`], pipeOut: true } : {},
     );
     const port = denvoy.ports.grpc;
     await calls(port, Number(values.warmup));
     const pid = denvoy.child.pid;
     const cpu: number[] = [];
     const instructions: number[] = [];
+    const alloc: number[] = [];
+    const gc = denvoy.out?.gcEvents;
     const median = (xs: number[]) => xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)];
     for (let r = 0; r < Number(values.rounds); r++) {
       const out = `${dir}/perf_${r}.txt`;
@@ -103,9 +116,12 @@ async function main() {
         stderr: "null",
       }).spawn();
       const ticks0 = procTicks(pid);
+      const gc0 = gc?.length ?? 0;
       // perf says nothing once attached; the client's own start-up (hundreds of ms) comes first.
       await calls(port, n);
       cpu.push((procTicks(pid) - ticks0) * 1e4 / n);
+      // Bytes allocated between collections, summed over those of the round (every isolate).
+      if (gc) alloc.push(gc.slice(gc0).reduce((a, e) => a + Number(e.allocated ?? 0), 0) / n);
       perf.kill("SIGINT");
       await perf.status;
       const line = (await Deno.readTextFile(out)).split("\n").find((l) => l.includes("instr"));
@@ -113,7 +129,8 @@ async function main() {
       if (count > 0) instructions.push(count / n);
       console.log(
         `round ${r + 1}: ${cpu[r].toFixed(1)} µs CPU per call` +
-          (count > 0 ? `, ${(count / n).toFixed(0)} instructions:u per call` : ""),
+          (count > 0 ? `, ${(count / n).toFixed(0)} instructions:u per call` : "") +
+          (gc ? `, ${alloc[r].toFixed(0)} bytes allocated per call` : ""),
       );
     }
     console.log(
@@ -121,7 +138,8 @@ async function main() {
         `${median(cpu).toFixed(1)} µs CPU per call` +
         (instructions.length
           ? `, ${median(instructions).toFixed(0)} instructions:u per call`
-          : " (instructions:u not supported here)"),
+          : " (instructions:u not supported here)") +
+        (gc ? `, ${median(alloc).toFixed(0)} bytes allocated per call` : ""),
     );
   } finally {
     await stopAll();

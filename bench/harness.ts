@@ -988,6 +988,8 @@ export interface Denvoy {
   ports: Record<string, number>;
   adminPort: number;
   err: StderrTail;
+  /** Its stdout, with `pipeOut` (where V8's `--trace-gc-nvp` records go). */
+  out?: StderrTail;
   /** A peer for the named listener (all threads of the process are its CPU). */
   peer(listener: string, name?: string): Peer;
 }
@@ -1001,7 +1003,7 @@ export async function startDenvoy(
   dir: string,
   name: string,
   yaml: string,
-  opts: { concurrency?: number; args?: string[]; denoArgs?: string[] } = {},
+  opts: { concurrency?: number; args?: string[]; denoArgs?: string[]; pipeOut?: boolean } = {},
 ): Promise<Denvoy> {
   const config = `${dir}/${name}.yaml`;
   await Deno.writeTextFile(config, yaml);
@@ -1018,8 +1020,9 @@ export async function startDenvoy(
     "--concurrency",
     String(concurrency),
     ...args,
-  ], { cwd: REPO_ROOT, pipeErr: true });
+  ], { cwd: REPO_ROOT, pipeErr: true, pipeOut: opts.pipeOut });
   const err = new StderrTail(child.stderr);
+  const out = opts.pipeOut ? new StderrTail(child.stdout) : undefined;
   try {
     const m = await withTimeout(
       Promise.race([
@@ -1042,6 +1045,7 @@ export async function startDenvoy(
       ports,
       adminPort: admin ? Number(admin[1]) : 0,
       err,
+      out,
       peer: (listener, label = name) => ({
         name: label,
         port: ports[listener],
