@@ -75,9 +75,9 @@ function streamList<T>(): T[] {
   return NO_ITEMS.slice();
 }
 
-/** Where FilterManager's constructor gathers a stream's filters (emptied after each use). */
-const scratchDecoders: StreamDecoderFilter[] = [];
-const scratchEncoders: StreamEncoderFilter[] = [];
+/** Where FilterManager's constructor gathers a stream's filters (cleared after each use). */
+const scratchDecoders: (StreamDecoderFilter | undefined)[] = [];
+const scratchEncoders: (StreamEncoderFilter | undefined)[] = [];
 
 /** Per-direction iteration state. */
 class Direction {
@@ -114,20 +114,21 @@ export class FilterManager {
     // each list would get room for 17 filters (~150 bytes a stream for one or two filters).
     const decoders = scratchDecoders;
     const encoders = scratchEncoders;
-    decoders.length = 0;
-    encoders.length = 0;
+    let nd = 0;
+    let ne = 0;
     for (const make of factories) {
       const cb = new FilterCallbacks(this);
       const f = make(cb);
-      cb.decoderIndex = f.decoder ? decoders.length : -1;
-      if (f.decoder) decoders.push(f.decoder);
-      if (f.encoder) encoders.push(f.encoder);
-      cb.encoderIndex = f.encoder ? encoders.length - 1 : -1;
+      cb.decoderIndex = f.decoder ? nd : -1;
+      if (f.decoder) decoders[nd++] = f.decoder;
+      if (f.encoder) encoders[ne++] = f.encoder;
+      cb.encoderIndex = f.encoder ? ne - 1 : -1;
     }
-    this.#decoders = decoders.slice();
-    this.#encoders = encoders.slice();
-    decoders.length = 0;
-    encoders.length = 0;
+    this.#decoders = decoders.slice(0, nd) as StreamDecoderFilter[];
+    this.#encoders = encoders.slice(0, ne) as StreamEncoderFilter[];
+    // Cleared, not shortened (that would give up their backing stores): no stream is kept.
+    for (let i = 0; i < nd; i++) decoders[i] = undefined;
+    for (let i = 0; i < ne; i++) encoders[i] = undefined;
   }
 
   get requestHeaders(): HeaderMap {
