@@ -94,14 +94,37 @@ async function client(target: string, concurrency: number, seconds: number, warm
   }));
 }
 
+/** `n` unary calls, `concurrency` in flight; rejects on the first failed call. */
+async function fixedCalls(target: string, concurrency: number, n: number) {
+  const Client = grpc.makeGenericClientConstructor(SERVICE, "Echo");
+  const c: Any = new Client(target, grpc.credentials.createInsecure());
+  let left = n;
+  const loop = async () => {
+    while (left > 0) {
+      left--;
+      await new Promise<void>((res, rej) =>
+        c.unary(REQUEST, (e: Any) => e ? rej(new Error(`${e.code} ${e.details}`)) : res())
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  c.close();
+}
+
 if (import.meta.main) {
   const [mode, target, concurrency, seconds, warmup] = Deno.args;
   if (mode === "server") await server();
   else if (mode === "client") {
     await client(target, Number(concurrency), Number(seconds), Number(warmup ?? 0));
     Deno.exit(0);
+  } else if (mode === "calls") {
+    await fixedCalls(target, Number(concurrency), Number(seconds));
+    Deno.exit(0);
   } else {
-    console.error("usage: grpc_load.ts server | client HOST:PORT CONCURRENCY SECONDS [WARMUP_S]");
+    console.error(
+      "usage: grpc_load.ts server | client HOST:PORT CONCURRENCY SECONDS [WARMUP_S] | " +
+        "calls HOST:PORT CONCURRENCY N",
+    );
     Deno.exit(2);
   }
 }

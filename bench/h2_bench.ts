@@ -12,10 +12,14 @@
  * - `grpc`: unary calls (100-byte request, 1 KiB response) from an `@grpc/grpc-js` client
  *   (bench/grpc_load.ts, its own process) to a grpc-js server, directly vs through denvoy and
  *   through bench/raw_relay.ts (a byte-copying Deno relay: the floor for any proxy on Deno):
- *   calls/s, calls per proxy core, latency percentiles, CPU per call of every process.
+ *   calls/s, calls per proxy core, latency percentiles, CPU per call of every process. Single
+ *   runs in a fixed order proved noisy (a direct run whose client happened to cost half as much
+ *   again moved the ratio by 0.2), so the three run in `--rounds N` interleaved rounds (direct,
+ *   denvoy, relay, direct, denvoy, relay, ...; default 3, 1 with `--quick`): each round's ratios
+ *   are printed, and the figures are the medians of the per-round ratios.
  *
  * Usage: `deno run -A bench/h2_bench.ts [--duration 10] [--quick] [--only h2c,tls,upstream,grpc]
- * [--cpu-prof DIR]`
+ * [--rounds 3] [--cpu-prof DIR]`
  *
  * `--cpu-prof DIR` runs denvoy under `deno --cpu-prof` for the selected parts (of `upstream`
  * and `grpc`, only the runs through denvoy's HTTP/2 upstream; no comparison is reported),
@@ -24,8 +28,9 @@
  *
  * Needs `h2load` (Debian nghttp2-client), `wrk` and `nginx` on PATH. Every process binds
  * 127.0.0.1; every child is killed on exit, on error and on SIGINT/SIGTERM. The run is printed
- * as not valid when the load average before it was > 1.0 or processes outside the bench used
- * > 0.2 cores during a run.
+ * as not valid when the load average before it was > 1.0, processes outside the bench used
+ * > 0.2 cores during a run, or the hypervisor stole > 0.1 cores from the VM during a run
+ * (`/proc/stat` steal, printed per gRPC run next to the other CPU columns).
  */
 import { parseArgs } from "node:util";
 import {
@@ -43,6 +48,7 @@ import {
   loadAvg,
   type LoadResult,
   makeCert,
+  median,
   negotiated,
   type Peer,
   type PeerPids,
@@ -305,6 +311,59 @@ function grpcCpuPerCall(r: LoadResult, proxy?: string): string {
     `(${f2(r.rps / ceiling)} of it)`;
 }
 
+/** One round of the gRPC part: the same client directly, through denvoy, through the relay. */
+interface GrpcRound {
+  direct: LoadResult;
+  via: LoadResult;
+  relay: LoadResult;
+}
+
+/**
+ * The gRPC part's report: every run, each round's ratios, and as the figures the medians of the
+ * per-round ratios (each round's three runs are adjacent in time, so a slow spell of the machine
+ * moves both sides of its ratios; the median drops a round that one phase of it spoiled).
+ */
+function grpcReport(rounds: GrpcRound[], duration: number, warmup: number): string[] {
+  const rps = rounds.map((r) => r.via.rps / r.direct.rps);
+  const relayRps = rounds.map((r) => r.relay.rps / r.direct.rps);
+  const p99 = rounds.map((r) => r.via.p99 / r.direct.p99);
+  const m = { rps: median(rps), relay: median(relayRps), p99: median(p99) };
+  const steal = (r: LoadResult) => r.cpu ? f2(r.cpu.steal) : "—";
+  return [
+    `### gRPC unary, @grpc/grpc-js client (${GRPC_CONCURRENCY} calls in flight on one ` +
+    `channel, ${duration} s after a ${warmup} s warm-up) to a grpc-js server, ` +
+    `${rounds.length} interleaved rounds (direct, through denvoy, through the raw relay)`,
+    "",
+    `${HEAD[0].replace("| peer |", "| round | path |")} steal cores |`,
+    `| --- ${HEAD[1]} ---: |`,
+    ...rounds.flatMap((r, i) => [
+      `| ${i + 1} ${row("direct (peer: the server)", r.direct, r.direct)} ${steal(r.direct)} |`,
+      `| ${i + 1} ${row("through denvoy (peer: denvoy)", r.via, r.direct)} ${steal(r.via)} |`,
+      `| ${i + 1} ${row("through the raw relay (peer: the relay)", r.relay, r.direct)} ` +
+      `${steal(r.relay)} |`,
+    ]),
+    "",
+    "| round | calls/s through denvoy vs direct | through the raw relay vs direct | " +
+    "p99 through denvoy vs direct |",
+    "| --- | ---: | ---: | ---: |",
+    ...rounds.map((_, i) => `| ${i + 1} | ${f2(rps[i])}× | ${f2(relayRps[i])}× | ${f2(p99[i])}× |`),
+    `| **median** | **${f2(m.rps)}×** | ${f2(m.relay)}× | ${f2(m.p99)}× |`,
+    "",
+    `Targets (medians of the per-round ratios): calls/s through the proxy ≥ ${TARGET.grpcRps}× ` +
+    `direct: ${f2(m.rps)}× ${verdict(m.rps >= TARGET.grpcRps)}; p99 ≤ ${TARGET.grpcP99}× ` +
+    `direct: ${f2(m.p99)}× ${verdict(m.p99 <= TARGET.grpcP99)}. The raw relay ` +
+    `(bench/raw_relay.ts, byte copying only) is the floor for a proxy on Deno: ` +
+    `${f2(m.relay)}× direct.`,
+    "",
+    ...rounds.flatMap((r, i) => [
+      `CPU per call (µs), round ${i + 1}: direct: ${grpcCpuPerCall(r.direct)}; through denvoy: ` +
+      `${grpcCpuPerCall(r.via, "denvoy")}; through the raw relay: ` +
+      `${grpcCpuPerCall(r.relay, "relay")}`,
+      "",
+    ]),
+  ];
+}
+
 // ---- main ----
 
 async function main() {
@@ -315,12 +374,15 @@ async function main() {
       quick: { type: "boolean", default: false },
       only: { type: "string", default: PARTS.join(",") },
       "cpu-prof": { type: "string" },
+      rounds: { type: "string" },
     },
   });
   const quick = values.quick;
   const duration = quick ? Math.min(3, Number(values.duration)) : Number(values.duration);
   if (!(duration > 0 && duration <= 600)) throw new Error(`--duration must be in (0, 600] s`);
   const warmup = quick ? 1 : 2;
+  const grpcRounds = values.rounds ? Number(values.rounds) : quick ? 1 : 3;
+  if (!(Number.isInteger(grpcRounds) && grpcRounds >= 1)) throw new Error(`--rounds must be ≥ 1`);
   const only = new Set(values.only.split(","));
   const profDir = values["cpu-prof"];
   let profBefore = new Set<string>();
@@ -453,43 +515,29 @@ static_resources:
     } else if (grpcServer) {
       const gPid = grpcServer.child.pid;
       setUpstreamPids(() => [gPid]);
-      // Direct: the "peer" is the server itself (calls per server core).
-      const direct = log("grpc direct", await grpcClient(grpcServer.port, duration, warmup, gPid));
-      const via = log(
-        "grpc via denvoy",
-        await grpcClient(denvoy.ports.grpc, duration, warmup, dPid),
-      );
       // The floor for any proxy on Deno: the same hops and event loops, no HTTP/2 work.
       const relay = await startRelay(grpcServer.port);
-      const viaRelay = log(
-        "grpc via raw relay",
-        await grpcClient(relay.port, duration, warmup, relay.child.pid),
-      );
+      const rounds: GrpcRound[] = [];
+      for (let i = 1; i <= grpcRounds; i++) {
+        // Direct: the "peer" is the server itself (calls per server core).
+        const direct = log(
+          `grpc direct, round ${i}`,
+          await grpcClient(grpcServer.port, duration, warmup, gPid),
+        );
+        const via = log(
+          `grpc via denvoy, round ${i}`,
+          await grpcClient(denvoy.ports.grpc, duration, warmup, dPid),
+        );
+        const viaRelay = log(
+          `grpc via raw relay, round ${i}`,
+          await grpcClient(relay.port, duration, warmup, relay.child.pid),
+        );
+        rounds.push({ direct, via, relay: viaRelay });
+        all.push(direct, via, viaRelay);
+      }
       await stop(relay.child);
       setUpstreamPids(upstreamPids);
-      all.push(direct, via, viaRelay);
-      const rpsRatio = via.rps / direct.rps;
-      const p99Ratio = via.p99 / direct.p99;
-      out.push(
-        `### gRPC unary, @grpc/grpc-js client (${GRPC_CONCURRENCY} calls in flight on one ` +
-          `channel, ${duration} s after a ${warmup} s warm-up) to a grpc-js server`,
-        "",
-        ...HEAD.map((l) => l.replace("| peer |", "| path |")),
-        row("direct (peer: the server)", direct, direct),
-        row("through denvoy (peer: denvoy)", via, direct),
-        row("through a raw Deno TCP relay (peer: the relay)", viaRelay, direct),
-        "",
-        `Targets: calls/s through the proxy ≥ ${TARGET.grpcRps}× direct: ${f2(rpsRatio)}× ` +
-          `${verdict(rpsRatio >= TARGET.grpcRps)}; p99 ≤ ${TARGET.grpcP99}× direct: ` +
-          `${f2(p99Ratio)}× ${verdict(p99Ratio <= TARGET.grpcP99)}. The raw relay ` +
-          `(bench/raw_relay.ts, byte copying only) is the floor for a proxy on Deno: ` +
-          `${f2(viaRelay.rps / direct.rps)}× direct.`,
-        "",
-        `CPU per call (µs): direct: ${grpcCpuPerCall(direct)}; through denvoy: ` +
-          `${grpcCpuPerCall(via, "denvoy")}; through the raw relay: ` +
-          `${grpcCpuPerCall(viaRelay, "relay")}`,
-        "",
-      );
+      out.push(...grpcReport(rounds, duration, warmup));
     }
     if (profDir) {
       await stop(denvoy.child, 20_000);

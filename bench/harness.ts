@@ -15,8 +15,11 @@ export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** denvoy's entry point. */
 export const MAIN_TS = fileURLToPath(new URL("../main.ts", import.meta.url));
 
-/** A run is valid only on a quiet machine: load before it, and CPU others used during it. */
-export const VALID = { loadBefore: 1.0, otherCores: 0.2 };
+/**
+ * A run is valid only on a quiet machine: load before it, CPU others used during it, and CPU the
+ * hypervisor stole from the VM during it.
+ */
+export const VALID = { loadBefore: 1.0, otherCores: 0.2, stealCores: 0.1 };
 /**
  * One wrk thread: on 2 CPUs, two wrk threads plus the upstream and the proxy oversubscribe the
  * machine, and every peer then pays for preemption in its CPU time per request.
@@ -477,6 +480,11 @@ export interface CpuShare {
   /** The nginx upstream (master and worker), when a proxy is measured. */
   upstream: number;
   other: number;
+  /**
+   * Cores the hypervisor gave to other guests while this VM wanted them (`/proc/stat` steal):
+   * every process here ran slower by as much, whatever its own CPU time says.
+   */
+  steal: number;
 }
 
 /** The upstream's processes (set once it runs), for the upstream's share of the CPU. */
@@ -558,11 +566,12 @@ export function threadShares(before: Map<string, number>, after: Map<string, num
     .map(([n, d]) => `${n} ${Math.round(100 * d / total)}%`).join(", ");
 }
 
-/** Busy (non-idle, non-iowait) ticks of the whole machine. */
-export function machineBusyTicks(): number {
+/** The machine's CPU ticks so far from `/proc/stat` (all CPUs). */
+function machineTicks(): { busy: number; steal: number } {
   const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1)
     .map(Number);
-  return f.slice(0, 8).reduce((a, b) => a + b, 0) - f[3] - f[4];
+  // user nice system idle iowait irq softirq steal: busy is what this VM's CPUs ran.
+  return { busy: f.slice(0, 7).reduce((a, b) => a + b, 0) - f[3] - f[4], steal: f[7] };
 }
 
 /**
@@ -661,7 +670,7 @@ export function cpuWindow(peerPids: PeerPids, loadPids: PeerPids): { end(): CpuS
     upstream.sample(upstreamPids().filter((p) => !peer.has(p)), atStart);
   };
   const t0 = performance.now();
-  const busy0 = machineBusyTicks();
+  const machine0 = machineTicks();
   const ours0 = benchTicks();
   sample(true);
   const timer = setInterval(() => sample(false), CPU_SAMPLE_MS);
@@ -670,7 +679,8 @@ export function cpuWindow(peerPids: PeerPids, loadPids: PeerPids): { end(): CpuS
     end() {
       clearInterval(timer);
       sample(false);
-      const busy = machineBusyTicks() - busy0;
+      const machine = machineTicks();
+      const busy = machine.busy - machine0.busy;
       const ours = benchTicks() - ours0;
       const cores = (ticks: number) => ticks / CLK_TCK / ((performance.now() - t0) / 1000);
       return {
@@ -678,6 +688,7 @@ export function cpuWindow(peerPids: PeerPids, loadPids: PeerPids): { end(): CpuS
         wrk: cores(wrk.total()),
         upstream: cores(upstream.total()),
         other: Math.max(0, cores(busy - ours)),
+        steal: cores(machine.steal - machine0.steal),
       };
     },
   };
@@ -895,6 +906,10 @@ export function invalidity(loadBefore: string, results: LoadResult[]): string {
   if (other > VALID.otherCores) {
     why.push(`other processes used up to ${f2(other)} cores (> ${VALID.otherCores})`);
   }
+  const steal = Math.max(...results.map((r) => r.cpu?.steal ?? 0));
+  if (steal > VALID.stealCores) {
+    why.push(`the hypervisor stole up to ${f2(steal)} cores (> ${VALID.stealCores})`);
+  }
   return why.join("; ");
 }
 /** A target's result cell. */
@@ -973,6 +988,8 @@ export interface Denvoy {
   ports: Record<string, number>;
   adminPort: number;
   err: StderrTail;
+  /** Its stdout, with `pipeOut` (where V8's `--trace-gc-nvp` records go). */
+  out?: StderrTail;
   /** A peer for the named listener (all threads of the process are its CPU). */
   peer(listener: string, name?: string): Peer;
 }
@@ -986,7 +1003,7 @@ export async function startDenvoy(
   dir: string,
   name: string,
   yaml: string,
-  opts: { concurrency?: number; args?: string[]; denoArgs?: string[] } = {},
+  opts: { concurrency?: number; args?: string[]; denoArgs?: string[]; pipeOut?: boolean } = {},
 ): Promise<Denvoy> {
   const config = `${dir}/${name}.yaml`;
   await Deno.writeTextFile(config, yaml);
@@ -1003,8 +1020,9 @@ export async function startDenvoy(
     "--concurrency",
     String(concurrency),
     ...args,
-  ], { cwd: REPO_ROOT, pipeErr: true });
+  ], { cwd: REPO_ROOT, pipeErr: true, pipeOut: opts.pipeOut });
   const err = new StderrTail(child.stderr);
+  const out = opts.pipeOut ? new StderrTail(child.stdout) : undefined;
   try {
     const m = await withTimeout(
       Promise.race([
@@ -1027,6 +1045,7 @@ export async function startDenvoy(
       ports,
       adminPort: admin ? Number(admin[1]) : 0,
       err,
+      out,
       peer: (listener, label = name) => ({
         name: label,
         port: ports[listener],

@@ -75,6 +75,10 @@ function streamList<T>(): T[] {
   return NO_ITEMS.slice();
 }
 
+/** Where FilterManager's constructor gathers a stream's filters (cleared after each use). */
+const scratchDecoders: (StreamDecoderFilter | undefined)[] = [];
+const scratchEncoders: (StreamEncoderFilter | undefined)[] = [];
+
 /** Per-direction iteration state. */
 class Direction {
   /** Index of the next filter to get headers; `length` when headers went all the way. */
@@ -95,8 +99,8 @@ class Direction {
 
 /** One stream's filter chain. */
 export class FilterManager {
-  readonly #decoders: StreamDecoderFilter[] = streamList();
-  readonly #encoders: StreamEncoderFilter[] = streamList();
+  readonly #decoders: StreamDecoderFilter[];
+  readonly #encoders: StreamEncoderFilter[];
   readonly #dec = new Direction();
   readonly #enc = new Direction();
   #destroyed = false;
@@ -112,14 +116,25 @@ export class FilterManager {
     readonly sink: StreamSink,
     factories: ((cb: StreamFilterCallbacks) => StreamFilter)[],
   ) {
+    // Gathered in shared arrays and copied out at their exact size: pushed onto an empty array,
+    // each list would get room for 17 filters (~150 bytes a stream for one or two filters).
+    const decoders = scratchDecoders;
+    const encoders = scratchEncoders;
+    let nd = 0;
+    let ne = 0;
     for (const make of factories) {
       const cb = new FilterCallbacks(this);
       const f = make(cb);
-      cb.decoderIndex = f.decoder ? this.#decoders.length : -1;
-      if (f.decoder) this.#decoders.push(f.decoder);
-      if (f.encoder) this.#encoders.push(f.encoder);
-      cb.encoderIndex = f.encoder ? this.#encoders.length - 1 : -1;
+      cb.decoderIndex = f.decoder ? nd : -1;
+      if (f.decoder) decoders[nd++] = f.decoder;
+      if (f.encoder) encoders[ne++] = f.encoder;
+      cb.encoderIndex = f.encoder ? ne - 1 : -1;
     }
+    this.#decoders = decoders.slice(0, nd) as StreamDecoderFilter[];
+    this.#encoders = encoders.slice(0, ne) as StreamEncoderFilter[];
+    // Cleared, not shortened (that would give up their backing stores): no stream is kept.
+    for (let i = 0; i < nd; i++) decoders[i] = undefined;
+    for (let i = 0; i < ne; i++) encoders[i] = undefined;
   }
 
   get requestHeaders(): HeaderMap {

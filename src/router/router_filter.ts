@@ -501,7 +501,9 @@ export class RouterFilter implements StreamDecoderFilter {
   /** Sends the request on a new attempt to `host`, through `pool`. */
   #startAttempt(host: HostDescription, pool: ConnectionPoolInstance): void {
     const a = new UpstreamAttempt(this, host);
-    this.#attempts.push(a);
+    // Nearly always the only attempt: an array of one, not the 17 slots a push onto [] makes.
+    if (this.#attempts.length === 0) this.#attempts = [a];
+    else this.#attempts.push(a);
     this.#lb!.requestStarted(host);
     if (this.#retry?.policy.hostPredicates.length) (this.#attempted ??= []).push(host);
     this.#retryPriority?.onHostAttempted(host);
@@ -587,8 +589,11 @@ export class RouterFilter implements StreamDecoderFilter {
       // Upstream flow control: stop reading downstream while the upstream buffer is full.
       if (up.aboveHighWatermark) this.#cb.readDisableDownstream(true);
     } else {
-      // Kept in #body when buffering; otherwise held until the attempt is ready.
-      if (!this.#body) this.#held.push(data);
+      // Kept in #body when buffering; otherwise held until the attempt is ready (usually one
+      // chunk: an array of one, not the 17 slots a push onto [] makes).
+      if (this.#body) return "stopNoBuffer";
+      if (this.#held.length === 0) this.#held = [data];
+      else this.#held.push(data);
     }
     return "stopNoBuffer";
   }
@@ -625,7 +630,12 @@ export class RouterFilter implements StreamDecoderFilter {
     this.#done = true;
     this.#clearTimer();
     if (this.#shadows) { for (const s of this.#shadows) s.cancel(); }
-    for (const a of this.#attempts.splice(0)) this.#endAttempt(a);
+    const attempts = this.#attempts;
+    if (attempts.length > 0) {
+      // A fresh empty list rather than splice(0), which copies the attempts into a new array.
+      this.#attempts = [];
+      for (const a of attempts) this.#endAttempt(a);
+    }
     this.#dropRetry();
   }
 

@@ -425,15 +425,21 @@ export class Http2ConnPool implements ConnectionPoolInstance {
    * Streams attached since the last microtask, handed to their owners from one microtask
    * (after `newStream` returned): one task per batch rather than a closure per stream.
    */
-  readonly #ready: Http2UpstreamStream[] = [];
+  readonly #ready: (Http2UpstreamStream | undefined)[] = [];
+  /**
+   * Streams in #ready. The list is never shortened (emptying an array gives up its backing
+   * store, and the next pass would allocate it again): passed slots are cleared instead.
+   */
+  #readyCount = 0;
   readonly #readyTask = (): void => {
     const q = this.#ready;
     // Owners may attach more streams from their callback: they join this same pass.
-    for (let i = 0; i < q.length; i++) {
-      const s = q[i];
+    for (let i = 0; i < this.#readyCount; i++) {
+      const s = q[i]!;
+      q[i] = undefined;
       if (!s.done) ready(s.callbacks, s);
     }
-    q.length = 0;
+    this.#readyCount = 0;
   };
 
   constructor(
@@ -536,7 +542,8 @@ export class Http2ConnPool implements ConnectionPoolInstance {
     this.stats.rq_active++;
     this.clusterStats.rqTotal.inc();
     this.clusterStats.rqActive.inc();
-    if (this.#ready.push(s) === 1) queueMicrotask(this.#readyTask);
+    this.#ready[this.#readyCount++] = s;
+    if (this.#readyCount === 1) queueMicrotask(this.#readyTask);
     return s;
   }
 

@@ -99,6 +99,22 @@ import {
   upgradeResponseFromH2toH1,
 } from "./upgrade.ts";
 
+/** Where every connection of the isolate encodes a header block (grown as needed). */
+let headerScratch = new Uint8Array(4096);
+
+/**
+ * Where every connection of the isolate decodes a header block, before copying the list out at
+ * its size. It is never emptied: emptying an array gives up its backing store, and decoding
+ * into a fresh one grew it (17 slots, then 43) for every block. Decoding is synchronous, so
+ * one list serves all connections.
+ */
+const decodeScratch: string[] = [];
+/**
+ * Room left behind each decoded list for the headers the connection manager and the router add
+ * (`x-request-id`, `x-forwarded-proto`, `x-envoy-expected-rq-timeout-ms`,
+ * `x-envoy-upstream-service-time`, ...), so that adding them does not grow it.
+ */
+const KV_HEADROOM = 8;
 /** Envoy's Http2ProtocolOptions, resolved (defaults in DEFAULT_HTTP2_OPTIONS). */
 export interface Http2Options {
   /** `hpack_table_size`: our SETTINGS_HEADER_TABLE_SIZE. */
@@ -344,7 +360,7 @@ export class Http2Connection {
   #selfDependent = false;
   #block = new Uint8Array(0);
   #blockLen = 0;
-  /** Header list scratch, reused for every block. */
+  /** The header list of the last block decoded (a HeaderMap may take it). */
   #kv: string[] = [];
   /** GOAWAY: the last stream id we will process (after a real GOAWAY), and the peer's. */
   #goAwaySent = false;
@@ -713,13 +729,12 @@ export class Http2Connection {
    * -1 after a connection error.
    */
   #decodeBlock(buf: Uint8Array, from: number, to: number): number {
-    const kv = this.#kv;
-    kv.length = 0;
+    const scratch = decodeScratch;
     const status = this.#decoder.decode(
       buf,
       from,
       to,
-      kv,
+      scratch,
       this.options.maxHeadersKb * 1024,
       this.options.maxHeadersCount,
     );
@@ -727,6 +742,12 @@ export class Http2Connection {
       this.#connectionError(COMPRESSION_ERROR, "http2.compression_error");
       return -1;
     }
+    const n = this.#decoder.decodedLength;
+    while (scratch.length < n + KV_HEADROOM) scratch.push("");
+    // A slice is allocated at its size; shortening it to the list keeps the room behind it.
+    const kv = scratch.slice(0, n + KV_HEADROOM);
+    kv.length = n;
+    this.#kv = kv;
     return status;
   }
 
@@ -851,15 +872,12 @@ export class Http2Connection {
 
   /**
    * The header list as a HeaderMap, cookie crumbs joined with "; " (RFC 9113 §8.2.3). The
-   * map takes `kv` (#kv); the next block decodes into a fresh list.
+   * map takes `kv` (#kv); the next block decodes into a list of its own.
    */
   #headerMap(kv: string[]): HeaderMap {
     let cookies = 0;
     for (let i = 0; i < kv.length; i += 2) if (kv[i] === "cookie") cookies++;
-    if (cookies < 2) {
-      this.#kv = [];
-      return new HeaderMap(kv);
-    }
+    if (cookies < 2) return new HeaderMap(kv);
     const out: string[] = [];
     let cookieAt = -1;
     for (let i = 0; i < kv.length; i += 2) {
@@ -1098,7 +1116,9 @@ export class Http2Connection {
   encodeData(s: Http2Stream, data: Uint8Array, endStream: boolean): void {
     if (s.state === CLOSED || s.localEnd || s.pendingEnd || this.#failed) return;
     if (data.length > 0) {
-      s.pending.push(data);
+      // Usually the only chunk queued: an array of one, not the 17 slots a push onto [] makes.
+      if (s.pending.length === 0) s.pending = [data];
+      else s.pending.push(data);
       s.pendingBytes += data.length;
       this.stats.pending_send_bytes.inc(data.length);
     }
@@ -1197,7 +1217,9 @@ export class Http2Connection {
       // Small payloads are copied in with the header: one write, one array.
       const out = allocate(FRAME_HEADER_SIZE + n);
       writeFrameHeader(out, 0, n, DATA, flags, id);
-      if (n > 0) out.set(data.subarray(off, off + n), FRAME_HEADER_SIZE);
+      // A whole chunk (the usual case) is copied without a view onto it.
+      if (off === 0 && n === data.length) out.set(data, FRAME_HEADER_SIZE);
+      else if (n > 0) out.set(data.subarray(off, off + n), FRAME_HEADER_SIZE);
       this.#write(out, false, true);
       return;
     }
@@ -1212,7 +1234,12 @@ export class Http2Connection {
     const kv = headers.raw();
     let bound = 12 + 20;
     for (let i = 0; i < kv.length; i += 2) bound += kv[i].length + kv[i + 1].length + 12;
-    const out = allocate(FRAME_HEADER_SIZE + bound);
+    // Encoded into a scratch buffer sized by the bound, then copied out at the block's size:
+    // one array per frame, and the slab gives up only what the frame takes.
+    if (headerScratch.length < FRAME_HEADER_SIZE + bound) {
+      headerScratch = new Uint8Array(Math.max(FRAME_HEADER_SIZE + bound, headerScratch.length * 2));
+    }
+    const out = headerScratch;
     const enc = this.#encoder;
     let pos = enc.begin(out, FRAME_HEADER_SIZE);
     const hasAuthority = !this.#server && headers.has(":authority");
@@ -1244,7 +1271,11 @@ export class Http2Connection {
     const max = this.#peerMaxFrameSize;
     if (len <= max) {
       writeFrameHeader(out, 0, len, HEADERS, flags | FLAG_END_HEADERS, s.id);
-      this.#write(out.subarray(0, pos), false);
+      const frame = allocate(pos);
+      // A head is tens of bytes: a loop copies it without making a view of the scratch.
+      if (pos <= 512) { for (let i = 0; i < pos; i++) frame[i] = out[i]; }
+      else frame.set(out.subarray(0, pos));
+      this.#write(frame, false);
       return;
     }
     let off = FRAME_HEADER_SIZE;

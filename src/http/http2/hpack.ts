@@ -257,9 +257,17 @@ export class HpackDecoder {
   }
 
   /**
-   * Decodes the header block `buf[start, end)`, pushing name/value pairs onto `out` (flat,
+   * Entries (names and values) the last `decode` wrote to `out`; a reused `out` may hold stale
+   * entries past them.
+   */
+  decodedLength = 0;
+
+  /**
+   * Decodes the header block `buf[start, end)` into `out` from index 0: name/value pairs (flat,
    * as HeaderMap stores them) until their size (name + value octets, `cookie` crumbs
-   * included) passes `maxBytes` or their count passes `maxCount`.
+   * included) passes `maxBytes` or their count passes `maxCount`. An empty `out` ends up
+   * holding exactly them; a reused one keeps its length (and its backing store: emptying an
+   * array gives that up), with `decodedLength` saying where they end.
    */
   decode(
     buf: Uint8Array,
@@ -276,6 +284,7 @@ export class HpackDecoder {
     let sawField = false;
     let cookies = 0;
     let joined = 0;
+    let n = 0;
     const table = this.table;
     while (this.#pos < end) {
       const b = buf[this.#pos];
@@ -329,13 +338,16 @@ export class HpackDecoder {
       // adds its separator to the size and nothing to the count, as in Envoy's header map.
       const joins = name === "cookie" && cookies++ > 0;
       if (joins) bytes += 2;
-      if (bytes > maxBytes || (!joins && (out.length >> 1) - joined >= maxCount)) {
+      if (bytes > maxBytes || (!joins && (n >> 1) - joined >= maxCount)) {
         overflow = true;
         continue;
       }
       if (joins) joined++;
-      out.push(name, value);
+      out[n] = name;
+      out[n + 1] = value;
+      n += 2;
     }
+    this.decodedLength = n;
     if (overflow) return DECODE_OVERFLOW;
     return invalid ? DECODE_INVALID_HEADER : DECODE_OK;
   }
@@ -376,6 +388,13 @@ export class HpackDecoder {
     if (len < 0 || len > end - this.#pos) return undefined;
     const start = this.#pos;
     this.#pos += len;
+    const slot = len > 0 && len <= LITERAL_CACHE_BYTES ? literalSlot(buf, start, len, huffman) : -1;
+    if (slot >= 0 && literalCached(slot, buf, start, len, huffman)) {
+      const flags = literalFlags[slot];
+      this.#badName = (flags & BAD_NAME) !== 0;
+      this.#badValue = (flags & BAD_VALUE) !== 0;
+      return keep ? literalStrings[slot] : "";
+    }
     let src = buf;
     let from = start;
     let to = start + len;
@@ -397,8 +416,58 @@ export class HpackDecoder {
     }
     this.#badName = badName;
     this.#badValue = badValue;
-    return keep ? latin1(src, from, to) : "";
+    if (slot < 0) return keep ? latin1(src, from, to) : "";
+    const value = latin1(src, from, to);
+    literalStrings[slot] = value;
+    literalFlags[slot] = (badName ? BAD_NAME : 0) | (badValue ? BAD_VALUE : 0) |
+      (huffman ? HUFFMAN : 0);
+    literalLengths[slot] = len;
+    literalBytes.set(buf.subarray(start, start + len), slot * LITERAL_CACHE_BYTES);
+    return keep ? value : "";
   }
+}
+
+/*
+ * Literals decoded lately, by their coded bytes: a peer sends the same literal again and again
+ * where it does not index it (every request's `:path` from nghttp2 and grpc-js, which never
+ * index paths; a gRPC server's `grpc-status: 0` trailer), and a hit costs a compare of a few
+ * bytes instead of a Huffman decode, a string built through the runtime and a scan of its
+ * characters. A string's decoding depends on its bytes alone, so one direct-mapped cache serves
+ * every decoder of the isolate (no memory per connection); a miss replaces its slot.
+ */
+const LITERAL_CACHE_SLOTS = 64;
+/** Longer literals are not cached (rarely repeated: cookies, tokens, long paths). */
+const LITERAL_CACHE_BYTES = 48;
+const BAD_NAME = 1;
+const BAD_VALUE = 2;
+const HUFFMAN = 4;
+const literalBytes = new Uint8Array(LITERAL_CACHE_SLOTS * LITERAL_CACHE_BYTES);
+/** Coded length of each slot's literal; 0: empty. */
+const literalLengths = new Uint8Array(LITERAL_CACHE_SLOTS);
+const literalFlags = new Uint8Array(LITERAL_CACHE_SLOTS);
+const literalStrings: string[] = new Array(LITERAL_CACHE_SLOTS).fill("");
+
+/** The cache slot of the literal coded in `buf[start, start + len)`. */
+function literalSlot(buf: Uint8Array, start: number, len: number, huffman: boolean): number {
+  const h = len * 31 + buf[start] * 7 + buf[start + (len >> 1)] * 3 + buf[start + len - 1] +
+    (huffman ? 17 : 0);
+  return h & (LITERAL_CACHE_SLOTS - 1);
+}
+
+/** Whether `slot` holds the literal coded in `buf[start, start + len)`. */
+function literalCached(
+  slot: number,
+  buf: Uint8Array,
+  start: number,
+  len: number,
+  huffman: boolean,
+): boolean {
+  if (literalLengths[slot] !== len || ((literalFlags[slot] & HUFFMAN) !== 0) !== huffman) {
+    return false;
+  }
+  const at = slot * LITERAL_CACHE_BYTES;
+  for (let i = 0; i < len; i++) if (literalBytes[at + i] !== buf[start + i]) return false;
+  return true;
 }
 
 /** Where `HpackEncoder.encode` should not add an entry to the table. */
@@ -497,7 +566,9 @@ export class HpackEncoder {
       if (full !== undefined) return integer(out, pos, full, 7, 0x80);
     }
     const never = neverIndexed(name, value);
-    if (!never) {
+    // This encoder never adds those names to its table: no entry to look for.
+    const notIndexed = never || NOT_INDEXED.has(name);
+    if (!notIndexed) {
       const found = table.find(name, value);
       if (found > 0) return integer(out, pos, found + STATIC_COUNT, 7, 0x80);
     }
@@ -507,7 +578,7 @@ export class HpackEncoder {
       if (d > 0) nameIndex = d + STATIC_COUNT;
     }
     const entry = name.length + value.length + ENTRY_OVERHEAD;
-    const indexing = !never && !NOT_INDEXED.has(name) && entry <= (table.maxSize * 3) >> 2;
+    const indexing = !notIndexed && entry <= (table.maxSize * 3) >> 2;
     if (indexing) pos = integer(out, pos, nameIndex, 6, 0x40);
     else pos = integer(out, pos, nameIndex, 4, never ? 0x10 : 0x00);
     if (nameIndex === 0) pos = string(out, pos, name);

@@ -326,3 +326,25 @@ Deno.test("hpack: cookie crumbs count once toward max_headers_count, with their 
   assertEquals(new HpackDecoder().decode(out, 0, n, [], 43, 100), DECODE_OK);
   assertEquals(new HpackDecoder().decode(out, 0, n, [], 42, 100), DECODE_OVERFLOW);
 });
+
+Deno.test("hpack: a literal decoded again (from the literal cache) keeps its checks", () => {
+  // Literals without indexing, Huffman-coded and raw, each sent three times: the repeats come
+  // from the cache and must still carry their validity (an upper-case name is malformed).
+  const e = new HpackEncoder();
+  const kv = [":path", "/bench.Echo/Unary", "x-raw", "\x7f", "x-id", "0"];
+  const block = new Uint8Array(e.bound(kv));
+  const n = e.encode(kv, block, 0);
+  const bad = hex("000358" + "2d41" + "0176"); // name "X-A" (raw), value "v", not indexed
+  const d = new HpackDecoder();
+  for (let round = 0; round < 3; round++) {
+    const { status, out } = decodeAll(d, block.subarray(0, n));
+    assertEquals(status, DECODE_OK);
+    assertEquals(out, kv);
+    assertEquals(decodeAll(d, bad).status, DECODE_INVALID_HEADER);
+    // A list reused for the next block keeps its length: decodedLength says where it ends.
+    const reused = ["stale", "entries", "left", "behind", "from", "before", "a", "b"];
+    assertEquals(d.decode(block, 0, n, reused, 1 << 20, 100), DECODE_OK);
+    assertEquals(reused.slice(0, d.decodedLength), kv);
+    assertEquals(reused.length, 8);
+  }
+});
