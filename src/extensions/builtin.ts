@@ -10,6 +10,14 @@ import { grpcWebFactory } from "./filters/http/grpc_web/config.ts";
 import { grpcStatsFactory } from "./filters/http/grpc_stats/config.ts";
 import { onDemandFactory } from "./filters/http/on_demand/on_demand.ts";
 import { grpcHttp1BridgeFactory } from "./filters/http/grpc_http1_bridge/config.ts";
+import { compressorFactory } from "./filters/http/compressor/config.ts";
+import { decompressorFactory } from "./filters/http/decompressor/config.ts";
+import { gzipCompressorFactory } from "./compression/gzip/compressor/config.ts";
+import { gzipDecompressorFactory } from "./compression/gzip/decompressor/config.ts";
+import { brotliCompressorFactory } from "./compression/brotli/compressor/config.ts";
+import { brotliDecompressorFactory } from "./compression/brotli/decompressor/config.ts";
+import { zstdCompressorFactory } from "./compression/zstd/compressor/config.ts";
+import { zstdDecompressorFactory } from "./compression/zstd/decompressor/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
 import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
@@ -57,6 +65,14 @@ export function builtinExtensions(): ExtensionRegistry {
       grpcStatsFactory,
       onDemandFactory,
       grpcHttp1BridgeFactory,
+      compressorFactory,
+      decompressorFactory,
+      gzipCompressorFactory,
+      gzipDecompressorFactory,
+      brotliCompressorFactory,
+      brotliDecompressorFactory,
+      zstdCompressorFactory,
+      zstdDecompressorFactory,
       fileAccessLogFactory,
       stdoutAccessLogFactory,
       stderrAccessLogFactory,
