@@ -44,10 +44,10 @@ export function streamCompressorLibrary(spec: StreamLibrarySpec): CompressorLibr
 /** How one decompressor library counts its failures. */
 export interface DecompressorSpec extends Omit<StreamLibrarySpec, "finish"> {
   /**
-   * Output allowed per input byte of a chunk (Envoy checks the bound per input buffer);
-   * past it the chunk is a decompression bomb.
+   * The output one input chunk of `inputLength` bytes may inflate to (Envoy checks the bound
+   * per input buffer); past it the chunk is a decompression bomb.
    */
-  maxInflateRatio: number;
+  maxOutput(inputLength: number): number;
   /** Counts a failure in the library's stats scope. */
   countError(scope: Scope, error: CompressionLibraryError, bomb: boolean): void;
 }
@@ -63,9 +63,8 @@ export function streamDecompressorLibrary(spec: DecompressorSpec): DecompressorL
       return {
         decompress(data) {
           if (failed) return undefined;
-          const bound = data.length * spec.maxInflateRatio;
           try {
-            return s.write(data, spec.flush, bound);
+            return s.write(data, spec.flush, spec.maxOutput(data.length));
           } catch (e) {
             failed = true;
             const err = e as CompressionLibraryError;

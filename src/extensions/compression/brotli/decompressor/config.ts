@@ -25,7 +25,7 @@ export function brotliDecompressorLibrary(c: Brotli | undefined): DecompressorLi
     open: () => createBrotliDecompress({ params, chunkSize }),
     chunkSize,
     flush: constants.BROTLI_OPERATION_PROCESS,
-    maxInflateRatio: 100,
+    maxOutput: (n) => n * 100,
     countError: (scope) => scope.counter("brotli_error").inc(),
   });
 }

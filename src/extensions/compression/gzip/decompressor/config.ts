@@ -25,13 +25,14 @@ const ZLIB_ERRORS: Record<number, string> = {
 export function gzipDecompressorLibrary(c: Gzip | undefined): DecompressorLibrary {
   const chunkSize = c?.chunkSize ?? 4096;
   const windowBits = c?.windowBits ?? 15;
+  const ratio = c?.maxInflateRatio ?? 100;
   return streamDecompressorLibrary({
     contentEncoding: "gzip",
     statsPrefix: "gzip",
     open: () => createUnzip({ windowBits, chunkSize }),
     chunkSize,
     flush: constants.Z_SYNC_FLUSH,
-    maxInflateRatio: c?.maxInflateRatio ?? 100,
+    maxOutput: (n) => n * ratio,
     // Envoy counts a bomb cut off as a data error.
     countError: (scope, err, bomb) =>
       scope.counter(bomb ? "zlib_data_error" : ZLIB_ERRORS[err.errno] ?? "zlib_data_error")

@@ -1,7 +1,7 @@
 /**
  * `envoy.compression.zstd.decompressor`: decodes `zstd` for the decompressor filter.
- * `dictionaries` are refused. Each input buffer's output is bounded at 100 times its size
- * (as for brotli), counted as `zstd_generic_error` like corrupt input.
+ * `dictionaries` are refused. Each input buffer's output is bounded (a block plus 100 times
+ * its size); past it the stream fails as for corrupt input, counted as `zstd_generic_error`.
  *
  * @module
  */
@@ -13,6 +13,9 @@ import type { DecompressorLibrary } from "../../compression.ts";
 import { streamDecompressorLibrary } from "../../common/libraries.ts";
 import { ZSTD } from "../zstd_api.ts";
 
+/** zstd's largest block of content. */
+const ZSTD_BLOCKSIZE_MAX = 128 * 1024;
+
 /** The zstd decompressor library from its config, with Envoy's defaults. */
 export function zstdDecompressorLibrary(c: Zstd | undefined): DecompressorLibrary {
   const chunkSize = c?.chunkSize ?? 4096;
@@ -23,7 +26,9 @@ export function zstdDecompressorLibrary(c: Zstd | undefined): DecompressorLibrar
     open: () => ZSTD.createZstdDecompress({ chunkSize }),
     chunkSize,
     flush: k.ZSTD_e_continue,
-    maxInflateRatio: 100,
+    // zstd hands out a whole block (up to 128 KiB) when its last bytes arrive, so a small
+    // chunk may legitimately inflate to a block: the bound is a block plus 100 times the input.
+    maxOutput: (n) => ZSTD_BLOCKSIZE_MAX + n * 100,
     countError: (scope) => scope.counter("zstd_generic_error").inc(),
   });
 }
