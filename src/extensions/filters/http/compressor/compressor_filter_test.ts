@@ -1,7 +1,7 @@
 import { Buffer } from "node:buffer";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import type { Any } from "@bufbuild/protobuf/wkt";
-import { assert, assertEquals } from "../../../../testing/assert.ts";
+import { assertEquals } from "../../../../testing/assert.ts";
 import { StreamInfo } from "../../../../stream_info/stream_info.ts";
 import { FilterManager, type StreamSink } from "../../../../http/filter_manager.ts";
 import type { HttpFilterFactoryCb } from "../../../../http/filter.ts";
