@@ -93,3 +93,21 @@ Deno.test("decompressors: corrupt input counts the library's error", () => {
   assertEquals(zstdDecompressorLibrary(undefined).create(scope).decompress(junk), undefined);
   assertEquals(store.counter("lib.zstd_generic_error").value, 1);
 });
+
+Deno.test("compression libraries: non-default settings are taken by the libraries", () => {
+  const gz = gzipCompressorLibrary(
+    { memoryLevel: 3, windowBits: 10, compressionLevel: 9, compressionStrategy: 3 } as never,
+  );
+  assertEquals(roundTrip(gz, gzipDecompressorLibrary({ windowBits: 15 } as never)), TEXT);
+  const br = brotliCompressorLibrary(
+    { quality: 11, encoderMode: 2, windowBits: 10, inputBlockBits: 16, chunkSize: 8192 } as never,
+  );
+  assertEquals(
+    roundTrip(br, brotliDecompressorLibrary({ disableRingBufferReallocation: true } as never)),
+    TEXT,
+  );
+  const zs = zstdCompressorLibrary(
+    { compressionLevel: 10, enableChecksum: true, strategy: 4 } as never,
+  );
+  assertEquals(roundTrip(zs, zstdDecompressorLibrary({ chunkSize: 65536 } as never)), TEXT);
+});
