@@ -103,14 +103,11 @@ Deno.test("compressor + decompressor: curl gets gzip/br bodies, uploads are infl
     const off = await curl(["-D", "-", "-H", "accept-encoding: gzip", `${url}/plain`]);
     assert(!/content-encoding/i.test(off.out) && off.out.endsWith(TEXT));
 
-    // remove_accept_encoding_header: upstream does not see the client's accept-encoding, except
-    // where the route disables the compressor.
-    const removed = seen.filter((s) => s.path !== "/plain");
-    assert(removed.every((s) => s.acceptEncoding === null), JSON.stringify(seen));
-    assertEquals(seen.find((s) => s.path === "/plain")?.acceptEncoding, "gzip");
+    // remove_accept_encoding_header drops the client's accept-encoding (not where the route
+    // disables the compressor); the decompressor advertises the gzip it can undo.
+    assert(seen.every((s) => s.acceptEncoding === "gzip"), JSON.stringify(seen));
 
-    // A gzip upload is inflated before the upstream; the decompressor advertises gzip upstream
-    // for requests with a body.
+    // A gzip upload is inflated before the upstream.
     const file = await Deno.makeTempFile();
     await Deno.writeFile(file, gzipSync(Buffer.from(TEXT)));
     const upload = await curl([
@@ -124,11 +121,10 @@ Deno.test("compressor + decompressor: curl gets gzip/br bodies, uploads are infl
     ]);
     await Deno.remove(file);
     assertEquals(upload.out, `got ${TEXT.length}: ${TEXT.slice(0, 20)}`);
-    assertEquals(seen.at(-1)!.acceptEncoding, "gzip");
 
     // A gzip response from upstream is inflated by the decompressor (a client without
     // accept-encoding gets it plain).
-    const pre = await curl(["-D", "-", "-X", "POST", "-d", "x", `${url}/pregzipped`]);
+    const pre = await curl(["-D", "-", `${url}/pregzipped`]);
     assert(!/content-encoding/i.test(pre.out.split("\r\n\r\n")[0]), pre.out.slice(0, 300));
     assert(pre.out.endsWith(TEXT));
 

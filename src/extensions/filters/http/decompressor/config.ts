@@ -57,8 +57,10 @@ export const decompressorFactory: ExtensionFactory = {
     const library = f.createDecompressorLibrary(msg);
     const req = c.requestDirectionConfig;
     const res = c.responseDirectionConfig;
+    const name = c.decompressorLibrary?.name ?? "";
     const cfg: DecompressorFilterConfig = {
       library,
+      name,
       request: {
         enabled: featureFlag(req?.commonConfig?.enabled),
         ignoreNoTransformHeader: req?.commonConfig?.ignoreNoTransformHeader ?? false,
@@ -69,7 +71,6 @@ export const decompressorFactory: ExtensionFactory = {
         ignoreNoTransformHeader: res?.commonConfig?.ignoreNoTransformHeader ?? false,
       },
     };
-    const name = c.decompressorLibrary?.name ?? "";
     const scope = server.stats.scope(
       `${statPrefix}.decompressor.${name}.${library.statsPrefix}`,
     );

@@ -5,7 +5,9 @@
  * come compressed. Only the first listed coding is undone, as in Envoy; `cache-control:
  * no-transform` leaves a body alone unless `ignore_no_transform_header`. Each chunk is inflated
  * as it passes, bounded by the library's inflate ratio: past it (a decompression bomb) the
- * library counts its error and the rest of the body is dropped.
+ * library counts its error and the rest of the body is dropped. A decompressed message with
+ * trailers gets Envoy's byte-count trailers; Envoy also adds them to a message without trailers,
+ * which needs a filter API to add trailers that denvoy does not have yet.
  *
  * @module
  */
@@ -13,6 +15,7 @@ import type { HeaderMap } from "../../../../http/header_map.ts";
 import type {
   FilterDataStatus,
   FilterHeadersStatus,
+  FilterTrailersStatus,
   HttpFilterFactoryCb,
   StreamFilterCallbacks,
 } from "../../../../http/filter.ts";
@@ -29,6 +32,8 @@ export interface DirectionConfig {
 /** The filter's config, built once per worker. */
 export interface DecompressorFilterConfig {
   library: DecompressorLibrary;
+  /** `decompressor_library.name`: it names the byte-count trailers. */
+  name: string;
   request: DirectionConfig & { advertiseAcceptEncoding: boolean };
   response: DirectionConfig;
 }
@@ -67,12 +72,15 @@ export function decompressorFilterFactory(
 /** One direction of one stream. */
 class Direction {
   #decompressor: Decompressor | undefined;
+  /** Set once this direction decompresses: its byte totals for the trailers. */
+  #totals: { compressed: number; uncompressed: number } | undefined;
 
   constructor(
     readonly config: DirectionConfig,
     readonly stats: DirectionStats,
     readonly library: DecompressorLibrary,
     readonly libraryScope: Scope,
+    readonly trailerPrefix: string,
   ) {}
 
   /** Starts decompressing when the headers call for it, rewriting them. */
@@ -85,6 +93,7 @@ class Direction {
       this.stats.decompressed.inc();
       headers.remove("content-length");
       this.#decompressor = this.library.create(this.libraryScope);
+      this.#totals = { compressed: 0, uncompressed: 0 };
     } else {
       this.stats.not_decompressed.inc();
     }
@@ -97,8 +106,21 @@ class Direction {
     this.stats.total_compressed_bytes.inc(data.length);
     const out = d.decompress(data) ?? EMPTY;
     this.stats.total_uncompressed_bytes.inc(out.length);
+    this.#totals!.compressed += data.length;
+    this.#totals!.uncompressed += out.length;
     if (endStream) this.close();
     return out;
+  }
+
+  /**
+   * Envoy reports a decompressed body's byte counts in its trailers
+   * (`x-envoy-decompressor-<name>-{compressed,uncompressed}-bytes`).
+   */
+  reportTotalBytes(trailers: HeaderMap): void {
+    const t = this.#totals;
+    if (!t) return;
+    trailers.set(`${this.trailerPrefix}-compressed-bytes`, `${t.compressed}`);
+    trailers.set(`${this.trailerPrefix}-uncompressed-bytes`, `${t.uncompressed}`);
   }
 
   close(): void {
@@ -116,21 +138,36 @@ class DecompressorFilter {
     readonly config: DecompressorFilterConfig,
     stats: { request: DirectionStats; response: DirectionStats; library: Scope },
   ) {
-    this.#request = new Direction(config.request, stats.request, config.library, stats.library);
+    const trailers = `x-envoy-decompressor-${config.name}`;
+    this.#request = new Direction(
+      config.request,
+      stats.request,
+      config.library,
+      stats.library,
+      trailers,
+    );
     this.#response = new Direction(
       config.response,
       stats.response,
       config.library,
       stats.library,
+      trailers,
     );
   }
 
   decodeHeaders(headers: HeaderMap, endStream: boolean): FilterHeadersStatus {
-    if (endStream) return "continue";
     // This hop can take compressed responses: tell upstream.
     if (this.config.response.enabled() && this.config.request.advertiseAcceptEncoding) {
-      headers.append("accept-encoding", this.config.library.contentEncoding);
+      headers.set(
+        "accept-encoding",
+        addEncoding(
+          headers.getAll("accept-encoding").join(","),
+          this.config.library.contentEncoding,
+        ),
+      );
     }
+    // A headers-only request has no body to decompress.
+    if (endStream) return "continue";
     this.#request.init(headers);
     return "continue";
   }
@@ -140,6 +177,11 @@ class DecompressorFilter {
     if (out === undefined) return "continue";
     this.cb.injectDecodedDataToFilterChain(out, endStream);
     return "stopNoBuffer";
+  }
+
+  decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
+    this.#request.reportTotalBytes(trailers);
+    return "continue";
   }
 
   encodeHeaders(headers: HeaderMap, endStream: boolean): FilterHeadersStatus {
@@ -155,6 +197,11 @@ class DecompressorFilter {
     return "stopNoBuffer";
   }
 
+  encodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
+    this.#response.reportTotalBytes(trailers);
+    return "continue";
+  }
+
   onDestroy(): void {
     this.#request.close();
     this.#response.close();
@@ -167,6 +214,22 @@ function hasCacheControlNoTransform(headers: HeaderMap): boolean {
   const cc = headers.get("cache-control");
   if (cc === undefined) return false;
   return cc.split(",").some((t) => t.trim().toLowerCase() === "no-transform");
+}
+
+/**
+ * `accept-encoding` with `encoding` once at the end, at full weight: any entry of it (with a
+ * q-value, say) is dropped first.
+ */
+function addEncoding(accept: string, encoding: string): string {
+  const kept: string[] = [];
+  for (const token of accept.split(",")) {
+    const t = token.trim();
+    if (t === "") continue;
+    const semi = t.indexOf(";");
+    if ((semi < 0 ? t : t.slice(0, semi)).trim() !== encoding) kept.push(t);
+  }
+  kept.push(encoding);
+  return kept.join(",");
 }
 
 /**

@@ -15,6 +15,7 @@ const GZ = new Uint8Array(gzipSync(BODY));
 function config(responseEnabled = true): DecompressorFilterConfig {
   return {
     library: gzipDecompressorLibrary({ maxInflateRatio: 100 } as never),
+    name: "up",
     request: { enabled: () => true, ignoreNoTransformHeader: false, advertiseAcceptEncoding: true },
     response: { enabled: () => responseEnabled, ignoreNoTransformHeader: true },
   };
@@ -74,7 +75,7 @@ Deno.test("decompressor: a gzip request body is inflated; gzip is advertised ups
       "content-length",
       `${GZ.length}`,
       "accept-encoding",
-      "br",
+      "br, gzip;q=0.1",
     ]),
     false,
   );
@@ -83,6 +84,7 @@ Deno.test("decompressor: a gzip request body is inflated; gzip is advertised ups
   }
   assertEquals(up.headers!.get("content-encoding"), undefined);
   assertEquals(up.headers!.get("content-length"), undefined);
+  // gzip goes last at full weight.
   assertEquals(up.headers!.get("accept-encoding"), "br,gzip");
   assertEquals(joined(up.data), BODY);
   assertEquals(store.counter("d.request.decompressed").value, 1);
@@ -150,4 +152,20 @@ Deno.test("decompressor: response decompression off: nothing advertised, bodies 
   assertEquals(out.headers!.get("content-encoding"), "gzip");
   assertEquals(joined(out.data), GZ);
   assertEquals(store.counter("d.response.not_decompressed").value, 1);
+});
+
+Deno.test("decompressor: headers-only requests advertise too; trailers carry the byte counts", () => {
+  const store = new Store();
+  const f = decompressorFilterFactory(config(), store.scope("d"));
+  const get = chain(f);
+  get.fm.decodeHeaders(new HeaderMap([":method", "GET"]), true);
+  assertEquals(get.up.headers!.get("accept-encoding"), "gzip");
+
+  const { fm } = chain(f);
+  fm.decodeHeaders(new HeaderMap([":method", "POST", "content-encoding", "gzip"]), false);
+  fm.decodeData(GZ, false);
+  const trailers = new HeaderMap(["x-checksum", "1"]);
+  fm.decodeTrailers(trailers);
+  assertEquals(trailers.get("x-envoy-decompressor-up-compressed-bytes"), `${GZ.length}`);
+  assertEquals(trailers.get("x-envoy-decompressor-up-uncompressed-bytes"), `${BODY.length}`);
 });
