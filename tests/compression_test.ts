@@ -87,6 +87,11 @@ Deno.test("compressor + decompressor: curl gets gzip/br bodies, uploads are infl
     assert(!/content-length/i.test(gz.out.split("\r\n\r\n")[0]));
     assertEquals(gz.out.split("\r\n\r\n").slice(1).join("\r\n\r\n"), TEXT);
 
+    // The same for an HTTP/2 (h2c) client.
+    const h2 = await curl(["--http2-prior-knowledge", "--compressed", "-D", "-", `${url}/text`]);
+    assert(/^HTTP\/2 200/.test(h2.out) && /content-encoding: gzip\r\n/.test(h2.out), h2.out);
+    assertEquals(h2.out.split("\r\n\r\n").slice(1).join("\r\n\r\n"), TEXT);
+
     // Only br accepted: the brotli compressor takes it; decode the raw bytes here.
     const br = await new Deno.Command("curl", {
       args: ["-s", "--max-time", "10", "-H", "accept-encoding: br", `${url}/text`],
@@ -133,14 +138,14 @@ Deno.test("compressor + decompressor: curl gets gzip/br bodies, uploads are infl
       proxy.adminPort,
       (s) => (s["http.test.decompressor.up.gzip.response.decompressed"] ?? 0) >= 1,
     );
-    assertEquals(s[`${p}.gz.gzip.compressed`], 1);
-    assertEquals(s[`${p}.gz.gzip.header_compressor_used`], 1);
-    assertEquals(s[`${p}.gz.gzip.header_gzip`], 1);
+    assertEquals(s[`${p}.gz.gzip.compressed`], 2);
+    assertEquals(s[`${p}.gz.gzip.header_compressor_used`], 2);
+    assertEquals(s[`${p}.gz.gzip.header_gzip`], 2);
     assertEquals(s[`${p}.br.brotli.compressed`], 1);
-    assertEquals(s[`${p}.br.brotli.header_compressor_overshadowed`], 1);
+    assertEquals(s[`${p}.br.brotli.header_compressor_overshadowed`], 2);
     assertEquals(s[`${p}.gz.gzip.no_accept_header`] >= 1, true);
     assertEquals(s[`${p}.gz.gzip.content_length_too_small`], 1);
-    assertEquals(s[`${p}.gz.gzip.total_uncompressed_bytes`], TEXT.length);
+    assertEquals(s[`${p}.gz.gzip.total_uncompressed_bytes`], 2 * TEXT.length);
     assert(s[`${p}.gz.gzip.total_compressed_bytes`] < TEXT.length / 5);
     assertEquals(s["http.test.decompressor.up.gzip.request.decompressed"], 1);
     assertEquals(s["http.test.decompressor.up.gzip.request.total_uncompressed_bytes"], TEXT.length);

@@ -23,6 +23,7 @@ import type { Counter } from "../../../../stats/metrics.ts";
 import type { Scope } from "../../../../stats/store.ts";
 import type { Compressor, CompressorLibrary } from "../../../compression/compression.ts";
 import { type ChainCompressor, chooseEncoding, type EncodingDecision } from "./accept_encoding.ts";
+import { hasCacheControlNoTransform } from "../common/cache_control.ts";
 
 /** What one direction compresses. */
 export interface DirectionConfig {
@@ -338,12 +339,6 @@ function isMinimumContentLength(
   const ok = /^\d+$/.test(cl) && Number(cl) >= c.minContentLength;
   if (!ok) tooSmall?.inc();
   return ok;
-}
-
-function hasCacheControlNoTransform(headers: HeaderMap): boolean {
-  const cc = headers.get("cache-control");
-  if (cc === undefined) return false;
-  return cc.split(",").some((t) => t.trim().toLowerCase() === "no-transform");
 }
 
 /** A strong etag becomes weak: the compressed body is not byte-identical to the original. */

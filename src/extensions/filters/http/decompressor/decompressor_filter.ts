@@ -22,6 +22,7 @@ import type {
 import type { Counter } from "../../../../stats/metrics.ts";
 import type { Scope } from "../../../../stats/store.ts";
 import type { Decompressor, DecompressorLibrary } from "../../../compression/compression.ts";
+import { hasCacheControlNoTransform } from "../common/cache_control.ts";
 
 /** One direction's settings. */
 export interface DirectionConfig {
@@ -209,12 +210,6 @@ class DecompressorFilter {
 }
 
 const EMPTY = new Uint8Array(0);
-
-function hasCacheControlNoTransform(headers: HeaderMap): boolean {
-  const cc = headers.get("cache-control");
-  if (cc === undefined) return false;
-  return cc.split(",").some((t) => t.trim().toLowerCase() === "no-transform");
-}
 
 /**
  * `accept-encoding` with `encoding` once at the end, at full weight: any entry of it (with a
