@@ -48,6 +48,8 @@ export interface DecompressorSpec extends Omit<StreamLibrarySpec, "finish"> {
    * per input buffer); past it the chunk is a decompression bomb.
    */
   maxOutput(inputLength: number): number;
+  /** Input the library stops short of is corrupt (see ZlibStream.write's `strict`). */
+  strict?: boolean;
   /** Counts a failure in the library's stats scope. */
   countError(scope: Scope, error: CompressionLibraryError, bomb: boolean): void;
 }
@@ -64,7 +66,7 @@ export function streamDecompressorLibrary(spec: DecompressorSpec): DecompressorL
         decompress(data) {
           if (failed) return undefined;
           try {
-            return s.write(data, spec.flush, spec.maxOutput(data.length));
+            return s.write(data, spec.flush, spec.maxOutput(data.length), spec.strict);
           } catch (e) {
             failed = true;
             const err = e as CompressionLibraryError;

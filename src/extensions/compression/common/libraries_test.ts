@@ -92,6 +92,8 @@ Deno.test("decompressors: corrupt input counts the library's error", () => {
   assertEquals(store.counter("lib.zlib_data_error").value, 1);
   assertEquals(zstdDecompressorLibrary(undefined).create(scope).decompress(junk), undefined);
   assertEquals(store.counter("lib.zstd_generic_error").value, 1);
+  assertEquals(brotliDecompressorLibrary(undefined).create(scope).decompress(junk), undefined);
+  assertEquals(store.counter("lib.brotli_error").value, 1);
 });
 
 Deno.test("compression libraries: non-default settings are taken by the libraries", () => {

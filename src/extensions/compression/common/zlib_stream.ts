@@ -62,9 +62,11 @@ export class ZlibStream {
   /**
    * Feeds `input` with `flush` and returns the output. `maxOutput` bounds the bytes this call
    * may produce: past it the call throws (a decompression bomb is cut off there). Throws
-   * CompressionLibraryError when the library rejects the input.
+   * CompressionLibraryError when the library rejects the input, or with `strict` when it stops
+   * short of the input with output space to spare (Deno's brotli decoder reports corrupt input
+   * only that way).
    */
-  write(input: Uint8Array, flush: number, maxOutput = Infinity): Uint8Array {
+  write(input: Uint8Array, flush: number, maxOutput = Infinity, strict = false): Uint8Array {
     if (this.#error) throw this.#error;
     const size = this.#chunkSize;
     const outs: Uint8Array[] = [];
@@ -92,6 +94,9 @@ export class ZlibStream {
       inLen = availIn;
       // Output space left over: the library has nothing more for this input and flush.
       if (availOut !== 0) break;
+    }
+    if (strict && inLen > 0) {
+      throw this.#error = new CompressionLibraryError("input the library could not take", -3);
     }
     return concat(outs, total);
   }

@@ -26,6 +26,7 @@ export function brotliDecompressorLibrary(c: Brotli | undefined): DecompressorLi
     chunkSize,
     flush: constants.BROTLI_OPERATION_PROCESS,
     maxOutput: (n) => n * 100,
+    strict: true,
     countError: (scope) => scope.counter("brotli_error").inc(),
   });
 }
