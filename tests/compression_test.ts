@@ -26,6 +26,7 @@ const FILTERS = `- name: envoy.filters.http.compressor
     # The last compressor removes accept-encoding: the ones before it have read it.
     response_direction_config:
       remove_accept_encoding_header: true
+    request_direction_config: {}
     compressor_library:
       name: br
       typed_config:
@@ -51,10 +52,14 @@ const ROUTES = `- match: { prefix: "/plain" }
 Deno.test("compressor + decompressor: curl gets gzip/br bodies, uploads are inflated, stats count", async () => {
   const seen: { path: string; acceptEncoding: string | null }[] = [];
   const up = upstream(async (req) => {
-    const body = await req.text();
+    const raw = new Uint8Array(await req.arrayBuffer());
+    const coding = req.headers.get("content-encoding");
+    const body = (coding === "br" ? brotliDecompressSync(raw) : Buffer.from(raw)).toString();
     const path = new URL(req.url).pathname;
     seen.push({ path, acceptEncoding: req.headers.get("accept-encoding") });
-    if (path === "/echo") return new Response(`got ${body.length}: ${body.slice(0, 20)}`);
+    if (path === "/echo") {
+      return new Response(`got ${body.length}${coding ? ` ${coding}` : ""}: ${body.slice(0, 20)}`);
+    }
     if (path === "/small") {
       return new Response("tiny", { headers: { "content-type": "text/plain" } });
     }
@@ -127,6 +132,16 @@ Deno.test("compressor + decompressor: curl gets gzip/br bodies, uploads are infl
     await Deno.remove(file);
     assertEquals(upload.out, `got ${TEXT.length}: ${TEXT.slice(0, 20)}`);
 
+    // A plain upload is compressed (request_direction_config) with brotli for the upstream.
+    const plainUpload = await curl([
+      "--data-binary",
+      TEXT,
+      "-H",
+      "content-type: text/plain",
+      `${url}/echo`,
+    ]);
+    assertEquals(plainUpload.out, `got ${TEXT.length} br: ${TEXT.slice(0, 20)}`);
+
     // A gzip response from upstream is inflated by the decompressor (a client without
     // accept-encoding gets it plain).
     const pre = await curl(["-D", "-", `${url}/pregzipped`]);
@@ -148,6 +163,8 @@ Deno.test("compressor + decompressor: curl gets gzip/br bodies, uploads are infl
     assertEquals(s[`${p}.gz.gzip.total_uncompressed_bytes`], 2 * TEXT.length);
     assert(s[`${p}.gz.gzip.total_compressed_bytes`] < TEXT.length / 5);
     assertEquals(s["http.test.decompressor.up.gzip.request.decompressed"], 1);
+    assertEquals(s[`${p}.br.brotli.request.compressed`], 1);
+    assertEquals(s[`${p}.br.brotli.request.total_uncompressed_bytes`], TEXT.length);
     assertEquals(s["http.test.decompressor.up.gzip.request.total_uncompressed_bytes"], TEXT.length);
   } finally {
     await proxy.stop();
