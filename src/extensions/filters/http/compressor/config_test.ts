@@ -2,6 +2,10 @@ import { loadBootstrap } from "../../../../config/bootstrap.ts";
 import { formatIssue } from "../../../../config/errors.ts";
 import { assertEquals, assertMatch } from "../../../../testing/assert.ts";
 import { builtinExtensions } from "../../../builtin.ts";
+import { create } from "@bufbuild/protobuf";
+import { RuntimeFeatureFlagSchema } from "../../../../../proto/gen/envoy/config/core/v3/base_pb.ts";
+import { runtimeSnapshot, setRuntimeSnapshot } from "../../../../runtime/runtime.ts";
+import { featureFlag } from "./config.ts";
 
 /** A bootstrap whose HCM runs `filters` (YAML list items) before the router. */
 function load(filters: string, routeExtra = "") {
@@ -90,4 +94,22 @@ Deno.test("compressor/decompressor config: a library of the other kind, or a zst
     dec.issues.map(formatIssue).join("\n"),
     /decompressor_library\.typed_config: .*is not a decompressor library/,
   );
+});
+
+Deno.test("compressor config: an `enabled` flag reads its runtime key per stream, else its default", () => {
+  const flag = featureFlag(
+    create(RuntimeFeatureFlagSchema, { defaultValue: false, runtimeKey: "rq_enabled" }),
+  );
+  const before = runtimeSnapshot();
+  try {
+    assertEquals(flag(), false);
+    setRuntimeSnapshot({
+      layers: [{ name: "admin", entries: { rq_enabled: { raw: "true", bool: true } } }],
+    });
+    assertEquals(flag(), true);
+  } finally {
+    setRuntimeSnapshot(before);
+  }
+  // No flag: on.
+  assertEquals(featureFlag(undefined)(), true);
 });
