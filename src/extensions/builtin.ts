@@ -18,6 +18,8 @@ import { brotliCompressorFactory } from "./compression/brotli/compressor/config.
 import { brotliDecompressorFactory } from "./compression/brotli/decompressor/config.ts";
 import { zstdCompressorFactory } from "./compression/zstd/compressor/config.ts";
 import { zstdDecompressorFactory } from "./compression/zstd/decompressor/config.ts";
+import { corsFactory } from "./filters/http/cors/config.ts";
+import { csrfFactory } from "./filters/http/csrf/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
 import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
@@ -73,6 +75,8 @@ export function builtinExtensions(): ExtensionRegistry {
       brotliDecompressorFactory,
       zstdCompressorFactory,
       zstdDecompressorFactory,
+      corsFactory,
+      csrfFactory,
       fileAccessLogFactory,
       stdoutAccessLogFactory,
       stderrAccessLogFactory,

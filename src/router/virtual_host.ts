@@ -20,6 +20,7 @@ import { PathIndex } from "./path_index.ts";
 import { pathEnd } from "./path_rewrite.ts";
 import { CompiledRoute, mergePerFilterConfig } from "./route_entry.ts";
 import type { MatchedRoute, RouteMatchContext } from "./route_table.ts";
+import { CorsPolicy } from "./cors_policy.ts";
 
 /** What the route configuration contributes to every virtual host and route in it. */
 export interface RouteConfigLevel {
@@ -54,6 +55,8 @@ export class CompiledVirtualHost {
   readonly responseHeaderParser?: HeaderParser;
   /** Per-filter config by filter name: virtual host over route configuration. */
   readonly typedPerFilterConfig: ReadonlyMap<string, Any>;
+  /** The deprecated `cors`, read by the CORS filter when no level has a typed policy. */
+  readonly corsPolicy?: CorsPolicy;
   /** `retry_policy`, compiled; routes without their own use it. */
   readonly retryPolicy?: CompiledRetryPolicy;
   /** `hedge_policy.hedge_on_per_try_timeout`, when a hedge policy is set. */
@@ -94,6 +97,7 @@ export class CompiledVirtualHost {
       routeConfig.typedPerFilterConfig,
       config.typedPerFilterConfig,
     );
+    if (config.cors) this.corsPolicy = new CorsPolicy(config.cors, `${field}.cors`);
     if (config.retryPolicy) {
       this.retryPolicy = compileRetryPolicy(config.retryPolicy, `${field}.retry_policy`);
     }

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Any } from "@bufbuild/protobuf/wkt";
+import type { CompressorPerRoute as CompressorPerRouteProto } from "../../../../../proto/gen/envoy/extensions/filters/http/compressor/v3/compressor_pb.ts";
 import type { HeaderMap } from "../../../../http/header_map.ts";
 import type {
   FilterDataStatus,
@@ -24,6 +24,16 @@ import type { Scope } from "../../../../stats/store.ts";
 import type { Compressor, CompressorLibrary } from "../../../compression/compression.ts";
 import { type ChainCompressor, chooseEncoding, type EncodingDecision } from "./accept_encoding.ts";
 import { hasCacheControlNoTransform } from "../common/cache_control.ts";
+import {
+  compiledPerRouteConfig,
+  mostSpecificPerFilterConfig,
+} from "../common/per_filter_config.ts";
+
+/** Envoy's name of the filter. */
+export const COMPRESSOR_FILTER_NAME = "envoy.filters.http.compressor";
+/** Its per-route config message. */
+export const COMPRESSOR_PER_ROUTE =
+  "envoy.extensions.filters.http.compressor.v3.CompressorPerRoute";
 
 /** What one direction compresses. */
 export interface DirectionConfig {
@@ -55,9 +65,18 @@ export interface CompressorFilterConfig {
   response: ResponseDirectionConfig;
   /** Undefined when request bodies are never compressed (no request_direction_config). */
   request?: DirectionConfig;
-  /** Reads a route's per-filter config (cached per config object). */
-  perRoute(any: Any): CompressorPerRoute;
 }
+
+/** Each route's CompressorPerRoute, resolved once. */
+const routeOverrides = compiledPerRouteConfig(
+  COMPRESSOR_PER_ROUTE,
+  (p: CompressorPerRouteProto): CompressorPerRoute => ({
+    disabled: p.override.case === "disabled" && p.override.value,
+    removeAcceptEncodingHeader: p.override.case === "overrides"
+      ? p.override.value.responseDirectionConfig?.removeAcceptEncodingHeader
+      : undefined,
+  }),
+);
 
 /** The response direction's counters (`<prefix>compressor.<name>.<library>.*`). */
 export const RESPONSE_STATS = [
@@ -97,7 +116,7 @@ const REGISTRY_KEY = "envoy.filters.http.compressor.registry";
 /** The stream's one encoding decision, shared by its compressor filters. */
 const DECISION_KEY = "envoy.filters.http.compressor.encoding_decision";
 
-/** Per-stream filter factory for the config; `filterName` finds per-route configs. */
+/** Per-stream filter factory; `filterName` (its name in the chain) keys per-route configs. */
 export function compressorFilterFactory(
   config: CompressorFilterConfig,
   filterName: string,
@@ -144,8 +163,9 @@ class CompressorFilter implements ChainCompressor {
   }
 
   decodeHeaders(headers: HeaderMap, endStream: boolean): FilterHeadersStatus {
-    const any = this.cb.perFilterConfig(this.filterName);
-    if (any) this.#perRoute = this.config.perRoute(any);
+    const m = this.cb.route();
+    const any = m && mostSpecificPerFilterConfig(m, this.filterName, COMPRESSOR_FILTER_NAME);
+    if (any) this.#perRoute = routeOverrides(any);
     const accept = headers.getAll("accept-encoding");
     if (accept.length > 0) this.#acceptEncoding = accept.join(",");
     const removeAccept = this.#perRoute?.removeAcceptEncodingHeader ??

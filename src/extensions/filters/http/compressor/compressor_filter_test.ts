@@ -1,6 +1,9 @@
 import { Buffer } from "node:buffer";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
-import type { Any } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { type Any, anyPack } from "@bufbuild/protobuf/wkt";
+import { CompressorPerRouteSchema } from "../../../../../proto/gen/envoy/extensions/filters/http/compressor/v3/compressor_pb.ts";
+import type { MatchedRoute } from "../../../../router/route_table.ts";
 import { assertEquals } from "../../../../testing/assert.ts";
 import { StreamInfo } from "../../../../stream_info/stream_info.ts";
 import { FilterManager, type StreamSink } from "../../../../http/filter_manager.ts";
@@ -29,21 +32,24 @@ function config(
       disableOnEtagHeader: opts.etag ?? false,
       removeAcceptEncodingHeader: opts.removeAccept ?? false,
     },
-    perRoute: () => ({ disabled: true }),
     ...opts,
   };
 }
 
 /** A stream through `filters` and a terminal filter recording what reaches upstream. */
 function chain(filters: HttpFilterFactoryCb[], perRoute?: Any) {
+  // A matched route whose typed_per_filter_config holds `perRoute` under the filter's name.
+  const route = {
+    route: { typedPerFilterConfig: new Map(perRoute ? [["c", perRoute]] : []) },
+  } as unknown as MatchedRoute;
   const out = { headers: undefined as HeaderMap | undefined, data: [] as Uint8Array[] };
   const up = { headers: undefined as HeaderMap | undefined, data: [] as Uint8Array[] };
   const sink: StreamSink = {
     streamInfo: new StreamInfo(),
     connection: { id: 1, remoteAddress: "127.0.0.1:1", localAddress: "127.0.0.1:2" },
-    route: () => undefined,
+    route: () => route,
     clearRouteCache: () => {},
-    perFilterConfig: () => perRoute,
+    perFilterConfig: () => undefined,
     localReply: () => {},
     writeHeaders: (h) => out.headers = h,
     writeData: (d) => out.data.push(d),
@@ -183,7 +189,11 @@ Deno.test("compressor: a route's CompressorPerRoute disables it; remove_accept_e
   const store = new Store();
   const cfg = config(gzipCompressorLibrary(undefined), { removeAccept: true });
   const f = compressorFilterFactory(cfg, "c", store.scope("s"));
-  const off = chain([f], {} as Any);
+  const disabled = anyPack(
+    CompressorPerRouteSchema,
+    create(CompressorPerRouteSchema, { override: { case: "disabled", value: true } }),
+  );
+  const off = chain([f], disabled);
   request(off.fm, { "accept-encoding": "gzip" });
   // Disabled: the header is left for upstream, and nothing is compressed.
   assertEquals(off.up.headers!.get("accept-encoding"), "gzip");

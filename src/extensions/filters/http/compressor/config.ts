@@ -7,11 +7,9 @@
  * @module
  */
 import type { Message } from "@bufbuild/protobuf";
-import type { Any } from "@bufbuild/protobuf/wkt";
 import type {
   Compressor,
   Compressor_CommonDirectionConfig,
-  CompressorPerRoute as CompressorPerRouteProto,
 } from "../../../../../proto/gen/envoy/extensions/filters/http/compressor/v3/compressor_pb.ts";
 import type { RuntimeFeatureFlag } from "../../../../../proto/gen/envoy/config/core/v3/base_pb.ts";
 import type { TypedExtensionConfig } from "../../../../../proto/gen/envoy/config/core/v3/extension_pb.ts";
@@ -20,9 +18,10 @@ import type { ExtensionFactory, ExtensionRegistry } from "../../../../config/ext
 import { runtimeSnapshot } from "../../../../runtime/runtime.ts";
 import type { CompressorLibrary } from "../../../compression/compression.ts";
 import {
+  COMPRESSOR_FILTER_NAME,
+  COMPRESSOR_PER_ROUTE,
   type CompressorFilterConfig,
   compressorFilterFactory,
-  type CompressorPerRoute,
   type DirectionConfig,
 } from "./compressor_filter.ts";
 
@@ -111,7 +110,6 @@ export function compressorConfig(
       disableOnEtagHeader: c.disableOnEtagHeader,
       removeAcceptEncodingHeader: c.removeAcceptEncodingHeader,
     };
-  const perRouteCache = new WeakMap<Any, CompressorPerRoute>();
   return {
     library,
     chooseFirst: c.chooseFirst,
@@ -119,20 +117,6 @@ export function compressorConfig(
     request: c.requestDirectionConfig
       ? directionConfig(c.requestDirectionConfig.commonConfig)
       : undefined,
-    perRoute(any) {
-      let r = perRouteCache.get(any);
-      if (!r) {
-        const p = unpackAny<CompressorPerRouteProto>(any);
-        r = {
-          disabled: p?.override.case === "disabled" && p.override.value,
-          removeAcceptEncodingHeader: p?.override.case === "overrides"
-            ? p.override.value.responseDirectionConfig?.removeAcceptEncodingHeader
-            : undefined,
-        };
-        perRouteCache.set(any, r);
-      }
-      return r;
-    },
   };
 }
 
@@ -140,10 +124,10 @@ const COMPRESSOR = "envoy.extensions.filters.http.compressor.v3.Compressor";
 
 /** Factory for the compressor filter. */
 export const compressorFactory: ExtensionFactory = {
-  name: "envoy.filters.http.compressor",
+  name: COMPRESSOR_FILTER_NAME,
   category: "envoy.filters.http",
   configTypes: [COMPRESSOR],
-  perRouteConfigTypes: ["envoy.extensions.filters.http.compressor.v3.CompressorPerRoute"],
+  perRouteConfigTypes: [COMPRESSOR_PER_ROUTE],
   fields: {
     implemented: {
       [COMPRESSOR]: [
@@ -164,7 +148,7 @@ export const compressorFactory: ExtensionFactory = {
         "disable_on_etag_header",
         "remove_accept_encoding_header",
       ],
-      "envoy.extensions.filters.http.compressor.v3.CompressorPerRoute": ["disabled", "overrides"],
+      [COMPRESSOR_PER_ROUTE]: ["disabled", "overrides"],
       "envoy.extensions.filters.http.compressor.v3.CompressorOverrides": [
         "response_direction_config",
       ],
@@ -195,6 +179,6 @@ export const compressorFactory: ExtensionFactory = {
     const scope = server.stats.scope(
       `${statPrefix}.compressor.${name}.${cfg.library.statsPrefix}`,
     );
-    return compressorFilterFactory(cfg, filterName, scope);
+    return compressorFilterFactory(cfg, filterName ?? COMPRESSOR_FILTER_NAME, scope);
   },
 };
