@@ -10,6 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
 import type {
   Compressor,
   Compressor_CommonDirectionConfig,
+  CompressorPerRoute,
 } from "../../../../../proto/gen/envoy/extensions/filters/http/compressor/v3/compressor_pb.ts";
 import type { RuntimeFeatureFlag } from "../../../../../proto/gen/envoy/config/core/v3/base_pb.ts";
 import type { TypedExtensionConfig } from "../../../../../proto/gen/envoy/config/core/v3/extension_pb.ts";
@@ -159,6 +160,14 @@ export const compressorFactory: ExtensionFactory = {
     },
   },
   validate(config, ctx) {
+    if (config.$typeName === COMPRESSOR_PER_ROUTE) {
+      // The API's rules: one override is required, and `disabled` can only be true.
+      const o = (config as CompressorPerRoute).override;
+      if (o.case === undefined) {
+        ctx.report("CompressorPerRoute: override (disabled or overrides) is required");
+      } else if (o.case === "disabled" && !o.value) ctx.report("value must equal true", "disabled");
+      return;
+    }
     if (config.$typeName !== COMPRESSOR) return;
     const lib = (config as Compressor).compressorLibrary?.typedConfig;
     if (!lib) return;

@@ -69,6 +69,14 @@ Deno.test("compressor config: each library loads; per-route overrides load", () 
     perRoute,
   );
   assertEquals(r.issues.map(formatIssue), []);
+  const off = load(
+    `${COMPRESSOR}\n        "@type": type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip`,
+    perRoute.replace(/overrides: .*/, "disabled: false"),
+  );
+  assertMatch(
+    off.issues.map(formatIssue).join("\n"),
+    /typed_per_filter_config.*disabled: value must equal true/,
+  );
 });
 
 Deno.test("compressor/decompressor config: a library of the other kind, or a zstd dictionary, is refused with its path", () => {
