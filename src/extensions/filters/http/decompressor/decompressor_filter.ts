@@ -23,6 +23,7 @@ import type { Counter } from "../../../../stats/metrics.ts";
 import type { Scope } from "../../../../stats/store.ts";
 import type { Decompressor, DecompressorLibrary } from "../../../compression/compression.ts";
 import { hasCacheControlNoTransform } from "../common/cache_control.ts";
+import { makeStats } from "../compressor/compressor_filter.ts";
 
 /** One direction's settings. */
 export interface DirectionConfig {
@@ -48,20 +49,14 @@ export const DIRECTION_STATS = [
 ] as const;
 type DirectionStats = Record<(typeof DIRECTION_STATS)[number], Counter>;
 
-function directionStats(scope: Scope): DirectionStats {
-  const out = {} as DirectionStats;
-  for (const n of DIRECTION_STATS) out[n] = scope.counter(n);
-  return out;
-}
-
 /** Per-stream filter factory; `scope` is `<prefix>decompressor.<name>.<library>`. */
 export function decompressorFilterFactory(
   config: DecompressorFilterConfig,
   scope: Scope,
 ): HttpFilterFactoryCb {
   const stats = {
-    request: directionStats(scope.scope("request")),
-    response: directionStats(scope.scope("response")),
+    request: makeStats(scope.scope("request"), DIRECTION_STATS),
+    response: makeStats(scope.scope("response"), DIRECTION_STATS),
     library: scope.scope("decompressor_library"),
   };
   return (cb) => {
