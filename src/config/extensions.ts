@@ -20,6 +20,10 @@ import type { ClusterManager } from "../upstream/cluster_manager.ts";
 import type { ConnPoolManager } from "../upstream/conn_pool.ts";
 import type { Scope, Store } from "../stats/store.ts";
 import type { ListenerFilter } from "../listener/listener_filter.ts";
+import type {
+  CompressorLibrary,
+  DecompressorLibrary,
+} from "../extensions/compression/compression.ts";
 import type { ClusterStatsCache } from "../stats/data_path_stats.ts";
 import type { StatsSink, StatsSinkContext } from "../stats/sink.ts";
 import { FieldSupport, type FieldTable } from "./field_support.ts";
@@ -171,6 +175,10 @@ export interface ExtensionFactory {
   createStatsSink?(config: Message, ctx: StatsSinkContext): StatsSink;
   /** For resource monitors: builds the monitor the overload manager samples. */
   createResourceMonitor?(config: Message): ResourceMonitor;
+  /** For compressor libraries: builds the library from its unpacked config. */
+  createCompressorLibrary?(config: Message): CompressorLibrary;
+  /** For decompressor libraries: builds the library from its unpacked config. */
+  createDecompressorLibrary?(config: Message): DecompressorLibrary;
 }
 
 /** What transport sockets are built with: the registry, static secrets, stats. */

@@ -11,6 +11,14 @@ import { grpcStatsFactory } from "./filters/http/grpc_stats/config.ts";
 import { onDemandFactory } from "./filters/http/on_demand/on_demand.ts";
 import { faultFactory } from "./filters/http/fault/config.ts";
 import { grpcHttp1BridgeFactory } from "./filters/http/grpc_http1_bridge/config.ts";
+import { compressorFactory } from "./filters/http/compressor/config.ts";
+import { decompressorFactory } from "./filters/http/decompressor/config.ts";
+import { gzipCompressorFactory } from "./compression/gzip/compressor/config.ts";
+import { gzipDecompressorFactory } from "./compression/gzip/decompressor/config.ts";
+import { brotliCompressorFactory } from "./compression/brotli/compressor/config.ts";
+import { brotliDecompressorFactory } from "./compression/brotli/decompressor/config.ts";
+import { zstdCompressorFactory } from "./compression/zstd/compressor/config.ts";
+import { zstdDecompressorFactory } from "./compression/zstd/decompressor/config.ts";
 import { corsFactory } from "./filters/http/cors/config.ts";
 import { csrfFactory } from "./filters/http/csrf/config.ts";
 import { jwtAuthnFactory } from "./filters/http/jwt_authn/config.ts";
@@ -62,6 +70,14 @@ export function builtinExtensions(): ExtensionRegistry {
       onDemandFactory,
       faultFactory,
       grpcHttp1BridgeFactory,
+      compressorFactory,
+      decompressorFactory,
+      gzipCompressorFactory,
+      gzipDecompressorFactory,
+      brotliCompressorFactory,
+      brotliDecompressorFactory,
+      zstdCompressorFactory,
+      zstdDecompressorFactory,
       corsFactory,
       csrfFactory,
       jwtAuthnFactory,

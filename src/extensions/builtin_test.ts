@@ -8,6 +8,8 @@ Deno.test("every built-in extension has the hook its category is built with", ()
     "envoy.filters.network": "createNetworkFilter",
     "envoy.filters.http": "createHttpFilter",
     "envoy.stats_sinks": "createStatsSink",
+    "envoy.compression.compressor": "createCompressorLibrary",
+    "envoy.compression.decompressor": "createDecompressorLibrary",
   } as const;
   for (const f of builtinExtensions().all()) {
     const hook = hooks[f.category as keyof typeof hooks];
