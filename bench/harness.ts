@@ -16,12 +16,12 @@ export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const MAIN_TS = fileURLToPath(new URL("../main.ts", import.meta.url));
 
 /**
- * The V8 flags denvoy ships with (the `start` task in deno.json and `compile.sh` pass the same):
+ * The V8 flags denvoy ships with (deno.json's `start` task, the bundle and `compile.sh` pass them):
  * every isolate's young generation starts at 16 MiB semi-spaces instead of growing from 1 MiB.
  * V8 grows it only after as many bytes as it holds have survived scavenges; a worker's survivors
  * are its requests in flight, so with `--concurrency 2` each worker (half the connections, half
  * the allocation) took about four times as long as one worker to reach the same size, and in a
- * bench's window made twice the scavenges per request (bench/RESULTS.md, session 8).
+ * bench's window made up to twice the scavenges per request (bench/RESULTS.md, session 8).
  */
 export const SHIPPED_V8_FLAGS = "--min-semi-space-size=16";
 
