@@ -57,5 +57,7 @@ EOF
 fi
 
 $DENO run -A build/bundle.ts
-$DENO compile -A --unstable-net --output dist/denvoy dist/denvoy.js
+# The V8 flags denvoy ships with are baked into the binary (the same as deno.json's start task
+# and bench/harness.ts SHIPPED_V8_FLAGS: young generation at 16 MiB semi-spaces from the start).
+$DENO compile -A --unstable-net --v8-flags=--min-semi-space-size=16 --output dist/denvoy dist/denvoy.js
 echo "compile.sh: built dist/denvoy (deno ${version}, ${target})"

@@ -8,6 +8,7 @@
  * Usage: `deno run -A bench/access_log_bench.ts [--rounds 5] [--duration 5] [--format json]`
  */
 import { parseArgs } from "node:util";
+import { denvoyV8Args } from "./harness.ts";
 
 const { values } = parseArgs({
   options: {
@@ -166,6 +167,7 @@ http {
         "run",
         "-A",
         "--unstable-net",
+        ...denvoyV8Args(),
         MAIN,
         "-c",
         config,

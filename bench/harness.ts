@@ -16,6 +16,25 @@ export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const MAIN_TS = fileURLToPath(new URL("../main.ts", import.meta.url));
 
 /**
+ * The V8 flags denvoy ships with (deno.json's `start` task, the bundle and `compile.sh` pass them):
+ * every isolate's young generation starts at 16 MiB semi-spaces instead of growing from 1 MiB.
+ * V8 grows it only after as many bytes as it holds have survived scavenges; a worker's survivors
+ * are its requests in flight, so with `--concurrency 2` each worker (half the connections, half
+ * the allocation) took about four times as long as one worker to reach the same size, and in a
+ * bench's window made up to twice the scavenges per request (bench/RESULTS.md, session 8).
+ */
+export const SHIPPED_V8_FLAGS = "--min-semi-space-size=16";
+
+/**
+ * The `--v8-flags` arguments of a denvoy child: the shipped flags, then `DENVOY_V8_FLAGS` from
+ * the environment for experiments (Deno applies every `--v8-flags` in order: a later value of
+ * the same flag wins).
+ */
+export function denvoyV8Args(): string[] {
+  const extra = Deno.env.get("DENVOY_V8_FLAGS");
+  return [`--v8-flags=${SHIPPED_V8_FLAGS}`, ...(extra ? [`--v8-flags=${extra}`] : [])];
+}
+
  * A run is valid only on a quiet machine: load before it, CPU others used during it, and CPU the
  * hypervisor stole from the VM during it.
  */
@@ -1013,6 +1032,7 @@ export async function startDenvoy(
     "run",
     "-A",
     "--unstable-net",
+    ...denvoyV8Args(),
     ...(opts.denoArgs ?? []),
     Deno.env.get("DENVOY_UNDER_TEST") || MAIN_TS,
     "-c",

@@ -30,6 +30,7 @@ import {
   benchTempDir,
   childPids,
   cpuText,
+  denvoyV8Args,
   f0,
   f1,
   f2,
@@ -164,15 +165,12 @@ async function denvoyConfig(
   return path;
 }
 
-/** Extra V8 flags for every denvoy the bench starts (experiments): `DENVOY_V8_FLAGS`. */
-const EXTRA_V8_FLAGS = Deno.env.get("DENVOY_V8_FLAGS");
-
 function spawnDenvoy(config: string, denoArgs: string[] = [], concurrency = 1, pipeOut = false) {
   return spawn(Deno.execPath(), [
     "run",
     "-A",
     "--unstable-net",
-    ...(EXTRA_V8_FLAGS ? [`--v8-flags=${EXTRA_V8_FLAGS}`] : []),
+    ...denvoyV8Args(),
     ...denoArgs,
     MAIN_TS,
     "-c",

@@ -5,6 +5,7 @@
  * Usage: `deno run -A bench/startup_bench.ts [runs]`; with `DENVOY_UNDER_TEST=dist/denvoy.js`
  * it times the bundle (`deno task bundle`) instead of main.ts.
  */
+import { denvoyV8Args } from "./harness.ts";
 import { MAIN_TS, ms, REPO_ROOT, summarize, type Summary } from "./validate_bench.ts";
 
 const READY = "all listeners ready";
@@ -51,7 +52,16 @@ async function configWithEphemeralPorts(dir: string): Promise<string | undefined
 async function oneStart(config: string): Promise<{ readyMs: number; exit: string }> {
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", TARGET, "-c", config, "--disable-hot-restart"],
+    args: [
+      "run",
+      "-A",
+      "--unstable-net",
+      ...denvoyV8Args(),
+      TARGET,
+      "-c",
+      config,
+      "--disable-hot-restart",
+    ],
     cwd: REPO_ROOT,
     stdin: "null",
     stdout: "null",

@@ -118,9 +118,13 @@ export async function bundle(output = new URL("dist/denvoy.js", root).pathname):
     console.error("bundle: deno bundle failed (see above)");
     return 1;
   }
-  // Executable on its own where deno is on PATH.
+  // Executable on its own where deno is on PATH, with the V8 flags denvoy ships with (as
+  // deno.json's start task and compile.sh: the young generation starts at 16 MiB semi-spaces).
   const code = Deno.readTextFileSync(output);
-  Deno.writeTextFileSync(output, `#!/usr/bin/env -S deno run -A --unstable-net\n${code}`);
+  Deno.writeTextFileSync(
+    output,
+    `#!/usr/bin/env -S deno run -A --unstable-net --v8-flags=--min-semi-space-size=16\n${code}`,
+  );
   Deno.chmodSync(output, 0o755);
   console.log(`bundle: built ${output}`);
   return 0;

@@ -8,6 +8,7 @@
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { bundle } from "../build/bundle.ts";
 import { tempFile } from "./helpers.ts";
+import { SHIPPED_V8_FLAGS } from "../bench/harness.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const dir = Deno.makeTempDirSync({ prefix: "denvoy-bundle-test-" });
@@ -52,6 +53,19 @@ Deno.test("the bundle imports nothing but Deno's node: built-ins", async () => {
   ].map((m) => m[1]);
   assert(specifiers.length > 0);
   assertEquals(specifiers.filter((s) => !s.startsWith("node:")), []);
+});
+
+Deno.test("the bundle, deno task start, compile.sh and the benches pass the same V8 flags", async () => {
+  assertEquals(await built(), 0);
+  const flags = `--v8-flags=${SHIPPED_V8_FLAGS}`;
+  const shebang = Deno.readTextFileSync(artifact).split("\n", 1)[0];
+  assertEquals(shebang, `#!/usr/bin/env -S deno run -A --unstable-net ${flags}`);
+  const tasks = JSON.parse(Deno.readTextFileSync(`${root}deno.json`)).tasks;
+  assertMatch(tasks.start, new RegExp(`^deno run -A --unstable-net ${flags} main\\.ts `));
+  assertMatch(
+    Deno.readTextFileSync(`${root}compile.sh`),
+    new RegExp(`\\$DENO compile .*${flags} `),
+  );
 });
 
 /**
