@@ -167,6 +167,8 @@ export function httpConfig(opts: {
   clusters?: string;
   hcmExtra?: string;
   vhostExtra?: string;
+  /** HTTP filters (YAML list items) that run before the router. */
+  httpFilters?: string;
   admin?: boolean;
 }): string {
   const indent = (s: string, n: number) => s.replace(/^/gm, " ".repeat(n)).replace(/^\s+$/gm, "");
@@ -193,6 +195,7 @@ ${indent(opts.vhostExtra ?? "", 14)}
               routes:
 ${indent(opts.routes, 14)}
           http_filters:
+${indent(opts.httpFilters ?? "", 10)}
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router

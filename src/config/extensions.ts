@@ -205,6 +205,11 @@ export interface ServerContext extends TransportSocketContext {
   scopedRoutes?: ScopedRouteProviders;
   /** This server's node id and service cluster (node, or --service-node/--service-cluster). */
   localInfo?: { nodeId: string; clusterName: string };
+  /**
+   * For network filters and what they hold: where they are configured (listener and filter
+   * chain), the same in every worker; keys process-wide state such as local rate limit buckets.
+   */
+  placement?: string;
 }
 
 /** A filter as a chain lists it: its name and, when given, its config's type URL. */

@@ -10,6 +10,7 @@ import { grpcWebFactory } from "./filters/http/grpc_web/config.ts";
 import { grpcStatsFactory } from "./filters/http/grpc_stats/config.ts";
 import { onDemandFactory } from "./filters/http/on_demand/on_demand.ts";
 import { grpcHttp1BridgeFactory } from "./filters/http/grpc_http1_bridge/config.ts";
+import { localRateLimitFactory } from "./filters/http/local_ratelimit/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
 import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
@@ -57,6 +58,7 @@ export function builtinExtensions(): ExtensionRegistry {
       grpcStatsFactory,
       onDemandFactory,
       grpcHttp1BridgeFactory,
+      localRateLimitFactory,
       fileAccessLogFactory,
       stdoutAccessLogFactory,
       stderrAccessLogFactory,

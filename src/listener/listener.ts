@@ -115,9 +115,11 @@ function buildChain(
     throw new Error(`${where}: only one (terminal) network filter per chain is supported yet`);
   }
   const f = filters[0];
+  // The chain's filters know where they are configured (state shared across workers).
+  const filterCtx: ServerContext = { ...server, placement: where };
   let start: NetworkFilterFactoryCb;
   if (f.configType.case === "configDiscovery") {
-    start = ecdsNetworkFilter(f.name, f.configType.value, server);
+    start = ecdsNetworkFilter(f.name, f.configType.value, filterCtx);
   } else {
     const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
     const factory = typeUrl
@@ -128,7 +130,7 @@ function buildChain(
     }
     start = factory.createNetworkFilter(
       f.configType.case === "typedConfig" ? f.configType.value : undefined,
-      server,
+      filterCtx,
     );
   }
   return {

@@ -4,6 +4,7 @@
  * opened) and `--mode init_only` after initializing, as in Envoy.
  */
 import { newBalancerMemory } from "../listener/connection_balancer.ts";
+import { localRateLimitMemory } from "../extensions/filters/common/local_ratelimit/bucket_memory.ts";
 import { startIdleMemoryRelease } from "../common/idle_memory_release.ts";
 import {
   type CertificateListing,
@@ -827,6 +828,7 @@ export class Server implements AdminServer {
       draining: this.#state === "DRAINING",
       overload: this.#overload?.state.memory,
       balancers: this.#workers.balancers,
+      localRateLimits: localRateLimitMemory(),
     };
   }
 

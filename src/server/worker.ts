@@ -52,6 +52,10 @@ import { applyDynamicUpdate, type DynamicUpdate } from "../xds/worker_updates.ts
 import { applySdsSecrets } from "../extensions/transport_sockets/tls/sds_registry.ts";
 import { applyEcdsConfigs } from "../xds/ecds_config.ts";
 import type { BalancerMemory } from "../listener/connection_balancer.ts";
+import {
+  type BucketMemory,
+  setLocalRateLimitMemory,
+} from "../extensions/filters/common/local_ratelimit/bucket_memory.ts";
 import { dropHandedOff, type HandedOffSocket, setHandOff } from "../listener/connection_handoff.ts";
 
 /** Main thread → worker. */
@@ -86,6 +90,8 @@ export type ToWorker =
     overload?: SharedArrayBuffer;
     /** The exact balancers' counts (connection_balancer.ts); unset when nothing is balanced. */
     balancers?: BalancerMemory;
+    /** The local rate limit filters' token buckets, shared by every worker. */
+    localRateLimits: BucketMemory;
   }
   /**
    * Sent when the worker reports `ready`, and does nothing: Deno's worker message loop keeps
@@ -404,6 +410,7 @@ function startWorkerServer(
     scope.postMessage({ type: "hostEvent", monitorId, event })
   );
   setHostMonitorWorker(init.workerId);
+  setLocalRateLimitMemory(init.localRateLimits);
   setHandOff(
     init.balancers,
     init.balancers && ((socket) => scope.postMessage({ type: "handOff", socket })),
