@@ -11,12 +11,15 @@ import {
   adminStats,
   adminStatsWhen,
   curl,
+  fileAccessLog,
   httpConfig,
   parseResponse,
   Proxy,
   rawExchange,
   staticCluster,
+  tcpServer,
   upstream,
+  waitForLines,
 } from "./proxy.ts";
 
 const TYPE = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
@@ -193,4 +196,54 @@ Deno.test("local_ratelimit: validate refuses what Envoy refuses and what is not 
   assert(cluster.code !== 0);
   assertMatch(cluster.stderr, /local_cluster_rate_limit/);
   assertMatch(cluster.stderr, /:\d+:\d+/);
+});
+
+Deno.test("network local_ratelimit: connections beyond the bucket are closed before tcp_proxy, URX", async () => {
+  const echo = tcpServer(async (c) => {
+    const buf = new Uint8Array(64);
+    const n = await c.read(buf).catch(() => null);
+    if (n) await c.write(buf.subarray(0, n)).catch(() => {});
+    c.close();
+  });
+  const log = tempFile("", ".log");
+  const proxy = await Proxy.start(
+    `admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+static_resources:
+  listeners:
+  - name: tcp
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+${fileAccessLog(log, "%RESPONSE_FLAGS% %CONNECTION_TERMINATION_DETAILS%").replace(/^/gm, "    ")}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.local_ratelimit
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit
+          stat_prefix: tcp_rl
+          token_bucket: { max_tokens: 2, fill_interval: 1000s }
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: tcp
+          cluster: echo
+  clusters:
+${staticCluster("echo", echo.port).replace(/^/gm, "  ")}
+`,
+    ["--file-flush-interval-msec", "50"],
+  );
+  try {
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await rawExchange(proxy.port(), `hello ${i}`));
+    assertEquals(answers, ["hello 0", "hello 1", ""]);
+    const s = await adminStatsWhen(
+      proxy.adminPort,
+      (s) => s["local_rate_limit.tcp_rl.rate_limited"] === 1,
+    );
+    assertEquals(s["cluster.echo.upstream_cx_total"], 2);
+    const lines = await waitForLines(log, 3);
+    assertEquals(lines.sort(), ["- -", "- -", "URX local_ratelimit_close_over_limit"]);
+  } finally {
+    await proxy.stop();
+    echo.close();
+  }
 });

@@ -352,9 +352,6 @@ function checkListener(
       }
     }
     if (c.filters.length === 0) r.report(at, "a filter chain needs at least one filter");
-    else if (c.filters.length > 1) {
-      r.unsupported(`${at}.filters`, "more than one network filter in a filter chain");
-    }
     checkTerminalOrder(
       extensions,
       c.filters.map((f) => ({

@@ -13,6 +13,7 @@ import { grpcHttp1BridgeFactory } from "./filters/http/grpc_http1_bridge/config.
 import { localRateLimitFactory } from "./filters/http/local_ratelimit/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
+import { networkLocalRateLimitFactory } from "./filters/network/local_ratelimit/config.ts";
 import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
 import { statsdSinkFactory } from "./stat_sinks/statsd/config.ts";
 import { ipMatcherFactory, networkInputFactories } from "./matching/network_inputs/config.ts";
@@ -53,6 +54,7 @@ export function builtinExtensions(): ExtensionRegistry {
     const f of [
       httpConnectionManagerFactory,
       tcpProxyFactory,
+      networkLocalRateLimitFactory,
       routerFactory,
       grpcWebFactory,
       grpcStatsFactory,
