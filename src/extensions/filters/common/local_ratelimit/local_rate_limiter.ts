@@ -74,6 +74,10 @@ export interface LimitResult {
 
 /** The default bucket and the descriptors' buckets of one filter config (or one connection). */
 export class LocalRateLimiter {
+  /** The outcomes of requests that match no descriptor (made once: none per request). */
+  readonly #allowed: LimitResult;
+  readonly #limited: LimitResult;
+
   /**
    * @param descriptors strictest first (see compileDescriptors), each with its bucket.
    */
@@ -81,7 +85,10 @@ export class LocalRateLimiter {
     readonly defaultBucket: SharedTokenBucket,
     readonly descriptors: readonly { key: string; bucket: SharedTokenBucket }[],
     readonly alwaysConsumeDefault: boolean,
-  ) {}
+  ) {
+    this.#allowed = { allowed: true, bucket: defaultBucket };
+    this.#limited = { allowed: false, bucket: defaultBucket };
+  }
 
   /** Takes the request's tokens; `request` are the request's descriptors in order. */
   requestAllowed(request: readonly RateLimitDescriptor[]): LimitResult {
@@ -102,10 +109,10 @@ export class LocalRateLimiter {
         }
       }
     }
-    const bucket = headerBucket ?? this.defaultBucket;
+    if (!headerBucket) return this.defaultBucket.consume() ? this.#allowed : this.#limited;
     if (!matched || this.alwaysConsumeDefault) {
-      return { allowed: this.defaultBucket.consume(), bucket };
+      return { allowed: this.defaultBucket.consume(), bucket: headerBucket };
     }
-    return { allowed: true, bucket };
+    return { allowed: true, bucket: headerBucket };
   }
 }

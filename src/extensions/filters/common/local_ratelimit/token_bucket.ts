@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { monotonicNow } from "../../../../common/monotonic_time.ts";
 import type { TokenBucket as TokenBucketProto } from "../../../../../proto/gen/envoy/type/v3/token_bucket_pb.ts";
 
 /** A token bucket's settings (`type.v3.TokenBucket`). */
@@ -64,10 +65,11 @@ export type Clock = () => number;
 
 /**
  * Milliseconds since the epoch on this isolate's monotonic clock: `performance.timeOrigin` is
- * when the process's clock started for this isolate, so every isolate of the process reads
- * the same instant (give or take the clock's resolution).
+ * when this isolate's clock started, so every isolate of the process reads the same instant
+ * (give or take the clock's resolution). The dispatcher's approximate time, as Envoy's timers
+ * use: read once per batch of events.
  */
-export const processClock: Clock = () => performance.timeOrigin + performance.now();
+export const processClock: Clock = () => performance.timeOrigin + monotonicNow();
 
 /** One token bucket over shared cells (`BUCKET_CELLS` Int32 from `offset`). */
 export class SharedTokenBucket {

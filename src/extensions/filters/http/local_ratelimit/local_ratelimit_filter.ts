@@ -208,6 +208,9 @@ export class LocalRateLimitConfig {
   }
 }
 
+/** The request descriptors of a config without descriptors (shared: none made per request). */
+const NONE: readonly RateLimitDescriptor[] = [];
+
 const random32 = () => (Math.random() * 0x100000000) >>> 0;
 
 /** The descriptors of `policy` at the config's stage (entries with a `disable_key` skipped). */
@@ -267,7 +270,7 @@ class LocalRateLimitFilter implements StreamDecoderFilter, StreamEncoderFilter {
     const random = random32();
     if (!cfg.enabled(random)) return "continue";
     cfg.stats.enabled.inc();
-    const descriptors = cfg.hasDescriptors ? requestDescriptors(cfg, cb, headers) : [];
+    const descriptors = cfg.hasDescriptors ? requestDescriptors(cfg, cb, headers) : NONE;
     const result = cfg.requestAllowed(descriptors, cb.connection);
     this.#bucket = result.bucket;
     if (result.allowed) {
