@@ -171,31 +171,32 @@ Deno.test("local_ratelimit: one bucket for both workers, per-route and descripto
 });
 
 Deno.test("local_ratelimit: validate refuses what Envoy refuses and what is not implemented, with its path", async () => {
-  const bad = (filter: string) =>
-    tempFile(httpConfig({
-      routes: `- match: { prefix: "/" }\n  direct_response: { status: 200 }`,
-      httpFilters: `- name: envoy.filters.http.local_ratelimit\n  typed_config: ${filter}`,
-      admin: false,
-    }));
-  const fast = await runMain([
-    "--mode",
-    "validate",
-    "-c",
-    bad(
-      `{ "@type": ${TYPE}, stat_prefix: rl, token_bucket: { max_tokens: 1, fill_interval: 0.01s } }`,
+  // One run reports every problem: a too fast refill, a route config without a token bucket,
+  // local_cluster_rate_limit (not implemented).
+  const path = tempFile(httpConfig({
+    routes: `- match: { prefix: "/" }
+  direct_response: { status: 200 }
+  typed_per_filter_config:
+    envoy.filters.http.local_ratelimit: { "@type": ${TYPE}, stat_prefix: r }`,
+    httpFilters: `- name: envoy.filters.http.local_ratelimit
+  typed_config: { "@type": ${TYPE}, stat_prefix: rl, local_cluster_rate_limit: {},
+    token_bucket: { max_tokens: 1, fill_interval: 0.01s } }`,
+    admin: false,
+  }));
+  const r = await runMain(["--mode", "validate", "-c", path]);
+  assert(r.code !== 0);
+  const at = (field: string) => new RegExp(`${path}:\\d+:\\d+: .*${field}`);
+  assertMatch(r.stderr, at(`http_filters\\[0\\]\\.typed_config: field 'local_cluster_rate_limit'`));
+  assertMatch(
+    r.stderr,
+    at("token_bucket\\.fill_interval: local rate limit token bucket fill timer must be >= 50ms"),
+  );
+  assertMatch(
+    r.stderr,
+    at(
+      `typed_per_filter_config\\["envoy.filters.http.local_ratelimit"\\]\\.token_bucket: local rate limit token bucket must be set for per filter configs`,
     ),
-  ]);
-  assert(fast.code !== 0);
-  assertMatch(fast.stderr, /token_bucket\.fill_interval.*fill timer must be >= 50ms/);
-  const cluster = await runMain([
-    "--mode",
-    "validate",
-    "-c",
-    bad(`{ "@type": ${TYPE}, stat_prefix: rl, local_cluster_rate_limit: {} }`),
-  ]);
-  assert(cluster.code !== 0);
-  assertMatch(cluster.stderr, /local_cluster_rate_limit/);
-  assertMatch(cluster.stderr, /:\d+:\d+/);
+  );
 });
 
 Deno.test("network local_ratelimit: connections beyond the bucket are closed before tcp_proxy, URX", async () => {

@@ -105,6 +105,8 @@ export interface ExtensionValidationContext {
   clusters?: ReadonlySet<string>;
   /** The bootstrap's `static_resources.secrets`, for TLS contexts that name one. */
   secrets?: readonly Secret[];
+  /** The config is a route's (`typed_per_filter_config`), not a filter's. */
+  perRoute?: boolean;
 }
 
 /** One extension denvoy implements. */

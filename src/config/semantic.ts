@@ -251,6 +251,7 @@ function checkTypedConfigs(
         extensions,
         clusters,
         secrets,
+        perRoute: use.path.includes(".typed_per_filter_config["),
         report: (message, field) =>
           r.report(field ? `${use.path}.${field}` : use.path, message, fallback),
         unsupported: (feature, field) => {

@@ -52,7 +52,7 @@ export const localRateLimitFactory: ExtensionFactory = {
         stats: new Store(),
         localServiceCluster: "",
         memory: newBucketMemory(1 + c.descriptors.length),
-      }, false);
+      }, ctx.perRoute ?? false);
     } catch (e) {
       const msg = (e as Error).message;
       const colon = msg.indexOf(": ");
