@@ -44,13 +44,17 @@ function matchedRoute(perRoute?: Any): MatchedRoute {
 }
 
 /** One filter config serving requests; each `send` reports the response it produced. */
-function harness(init: Init, route = matchedRoute()) {
+function harness(
+  init: Init,
+  route = matchedRoute(),
+  where = { memory: newBucketMemory(16), placement: "test" },
+) {
   const stats = new Store();
   const factory = localRateLimitFilterFactory(config(init), new Uint8Array([1]), {
     stats,
     localServiceCluster: "",
-    memory: newBucketMemory(16),
-    placement: "test",
+    memory: where.memory,
+    placement: where.placement,
     filterName: LOCAL_RATELIMIT_FILTER_NAME,
     unpack: (any) => fromAny(any),
   });
@@ -161,4 +165,13 @@ Deno.test("local_ratelimit filter: a route's config replaces the filter's, with 
     message = (e as Error).message;
   }
   assertMatch(message, /token bucket must be set for per filter configs/);
+});
+
+Deno.test("local_ratelimit filter: the same filter in two workers shares its bucket; another listener's does not", () => {
+  const memory = newBucketMemory(16);
+  const worker0 = harness({}, matchedRoute(), { memory, placement: "listener a" });
+  const worker1 = harness({}, matchedRoute(), { memory, placement: "listener a" });
+  const other = harness({}, matchedRoute(), { memory, placement: "listener b" });
+  assertEquals([worker0.send().upstream, worker1.send().upstream], [true, false]);
+  assertEquals(other.send().upstream, true);
 });
