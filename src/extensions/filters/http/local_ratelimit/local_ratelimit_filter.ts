@@ -90,6 +90,20 @@ function runtimeFraction(p: RuntimeFractionalPercent | undefined): {
   };
 }
 
+/** A list of headers to add, compiled; errors name `field`. */
+function headerParser(
+  list: LocalRateLimit["responseHeadersToAdd"],
+  field: string,
+  which: "request" | "response",
+): HeaderParser | undefined {
+  try {
+    return HeaderParser.compile(list, [], "", which);
+  } catch (e) {
+    // HeaderParser names the route-level list (`.<which>_headers_to_add[i]...`).
+    throw new Error((e as Error).message.replace(/^\.\w+_headers_to_add/, field));
+  }
+}
+
 /** The config's bytes as text, so identical configs in every isolate give the same key. */
 function bytesKey(b: Uint8Array): string {
   let s = "";
@@ -150,11 +164,14 @@ export class LocalRateLimitConfig {
     this.status = code < 400 ? 429 : code;
     this.#enabled = runtimeFraction(c.filterEnabled);
     this.#enforced = runtimeFraction(c.filterEnforced);
-    this.responseHeaders = HeaderParser.compile(c.responseHeadersToAdd, [], "", "response");
-    this.requestHeaders = HeaderParser.compile(
+    this.responseHeaders = headerParser(
+      c.responseHeadersToAdd,
+      "response_headers_to_add",
+      "response",
+    );
+    this.requestHeaders = headerParser(
       c.requestHeadersToAddWhenNotEnforced,
-      [],
-      "",
+      "request_headers_to_add_when_not_enforced",
       "request",
     );
     this.stage = c.stage;

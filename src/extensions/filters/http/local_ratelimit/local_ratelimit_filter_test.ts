@@ -175,3 +175,13 @@ Deno.test("local_ratelimit filter: the same filter in two workers shares its buc
   assertEquals([worker0.send().upstream, worker1.send().upstream], [true, false]);
   assertEquals(other.send().upstream, true);
 });
+
+Deno.test("local_ratelimit filter: a bad header to add is refused with its field", () => {
+  let message = "";
+  try {
+    harness({ requestHeadersToAddWhenNotEnforced: [{ header: { key: ":path", value: "/x" } }] });
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assertMatch(message, /^request_headers_to_add_when_not_enforced\[0\]\.header\.key: /);
+});
