@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { getLogger } from "../../../../common/logger.ts";
 import {
   BUCKET_CELLS,
   type Clock,
@@ -17,6 +18,8 @@ import {
   SharedTokenBucket,
   type TokenBucketConfig,
 } from "./token_bucket.ts";
+
+const log = getLogger("filter");
 
 /** How many distinct buckets one process can hold. */
 export const BUCKET_CAPACITY = 4096;
@@ -61,8 +64,8 @@ function keyTag(key: string): [number, number] {
 
 /**
  * The bucket of `key` in `m` with settings `config`, made full on first use by any isolate.
- *
- * @throws {Error} when every place is taken by other keys.
+ * Places are never given back (a config's buckets outlive it); when every place is taken, the
+ * bucket is this isolate's own (limits then apply per worker), with an error logged once.
  */
 export function sharedBucket(
   m: BucketMemory,
@@ -95,8 +98,17 @@ export function sharedBucket(
   } finally {
     Atomics.store(cells, 0, 0);
   }
-  throw new Error(`more than ${m.capacity} local rate limit token buckets in one process`);
+  if (!warnedFull) {
+    warnedFull = true;
+    log.error(
+      `more than ${m.capacity} local rate limit token buckets in one process: ` +
+        `new ones are kept per worker`,
+    );
+  }
+  return ownBucket(config, clock);
 }
+
+let warnedFull = false;
 
 /** A bucket of this isolate only (per-connection buckets), full from now. */
 export function ownBucket(
