@@ -5,7 +5,9 @@
  *
  * Each isolate builds its own filter configs from the same config, so a bucket is found by a
  * key its config gives (where it is configured, and the config itself), claimed by whichever
- * isolate asks first; that isolate fills it and stamps its origin. Layout: Int32
+ * isolate asks first; that isolate fills it and stamps its origin. One difference from Envoy
+ * follows: an update that rebuilds a filter or route config unchanged, in the same place,
+ * finds its bucket as it was, where Envoy would start a new, full one. Layout: Int32
  * `[table lock, (key hash hi, lo, tokens, fills) × capacity]`, then one Float64 origin per place.
  *
  * @module
