@@ -81,3 +81,43 @@ Deno.test("rate limit policy: header_value_match adds its value when the match i
   assertEquals(descriptor([match(false)], get), undefined);
   assertEquals(descriptor([match(false)], ctx([[":method", "POST"]])), [["header_match", "get"]]);
 });
+
+Deno.test("rate limit policy: masked_remote_address masks the client's address per family", () => {
+  const masked = (remoteAddress: string) =>
+    descriptor([{
+      actionSpecifier: {
+        case: "maskedRemoteAddress",
+        value: { v4PrefixMaskLen: 24, v6PrefixMaskLen: 64 },
+      },
+    }], { ...ctx(), remoteAddress });
+  assertEquals(masked("10.1.2.3:80"), [["masked_remote_address", "10.1.2.0/24"]]);
+  assertEquals(masked("[2001:db8:1:2:3::4]:80"), [["masked_remote_address", "2001:db8:1:2::/64"]]);
+  // Full length without a mask; an address that is not an IP makes no descriptor.
+  assertEquals(
+    descriptor([{ actionSpecifier: { case: "maskedRemoteAddress", value: {} } }], {
+      ...ctx(),
+      remoteAddress: "10.1.2.3:80",
+    }),
+    [["masked_remote_address", "10.1.2.3/32"]],
+  );
+  assertEquals(masked("/tmp/socket"), undefined);
+});
+
+Deno.test("rate limit policy: query_parameter_value_match", () => {
+  const match = (expectMatch?: boolean) => ({
+    actionSpecifier: {
+      case: "queryParameterValueMatch" as const,
+      value: {
+        descriptorValue: "debug",
+        expectMatch,
+        queryParameters: [{
+          name: "debug",
+          queryParameterMatchSpecifier: { case: "presentMatch" as const, value: true },
+        }],
+      },
+    },
+  });
+  assertEquals(descriptor([match()], ctx([[":path", "/a?debug=1"]])), [["query_match", "debug"]]);
+  assertEquals(descriptor([match()], ctx([[":path", "/a?x=1"]])), undefined);
+  assertEquals(descriptor([match(false)], ctx([[":path", "/a"]])), [["query_match", "debug"]]);
+});

@@ -130,6 +130,8 @@ export const ROUTE_FIELDS: FieldTable = {
       "remote_address",
       "generic_key",
       "header_value_match",
+      "masked_remote_address",
+      "query_parameter_value_match",
     ],
     "envoy.config.route.v3.RateLimit.Action.SourceCluster": [],
     "envoy.config.route.v3.RateLimit.Action.DestinationCluster": [],
@@ -145,6 +147,16 @@ export const ROUTE_FIELDS: FieldTable = {
       "descriptor_value",
       "expect_match",
       "headers",
+    ],
+    "envoy.config.route.v3.RateLimit.Action.MaskedRemoteAddress": [
+      "v4_prefix_mask_len",
+      "v6_prefix_mask_len",
+    ],
+    "envoy.config.route.v3.RateLimit.Action.QueryParameterValueMatch": [
+      "descriptor_key",
+      "descriptor_value",
+      "expect_match",
+      "query_parameters",
     ],
     // shadow_writer.ts. trace_sampled only steers the mirror's span: with no tracer (denvoy
     // refuses tracing) Envoy's shadow is sent the same either way.

@@ -41,8 +41,6 @@ export function compileDescriptors(
   const seen = new Set<string>();
   const out = list.map((d, i) => {
     const at = `${field}[${i}]`;
-    if (d.entries.length === 0) throw new Error(`${at}.entries: at least one is required`);
-    if (!d.tokenBucket) throw new Error(`${at}.token_bucket: is required`);
     const bucket = tokenBucketConfig(d.tokenBucket);
     const bad = tokenBucketProblem(bucket, `${at}.token_bucket`);
     if (bad) throw new Error(bad);

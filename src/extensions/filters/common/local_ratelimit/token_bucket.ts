@@ -43,11 +43,10 @@ export const TOKEN_BUCKET_FIELDS = {
 
 /**
  * Why a configured bucket `c` cannot be used, or undefined; `field` (the bucket's path) starts
- * the message.
+ * the message. (The API's rules on `max_tokens` and `tokens_per_fill` are the loader's; its
+ * `fill_interval` is checked here.)
  */
 export function tokenBucketProblem(c: TokenBucketConfig, field: string): string | undefined {
-  if (c.maxTokens <= 0) return `${field}.max_tokens: must be greater than 0`;
-  if (c.tokensPerFill <= 0) return `${field}.tokens_per_fill: must be greater than 0`;
   if (c.fillIntervalMs <= 0) return `${field}.fill_interval: must be greater than 0`;
   if (c.fillIntervalMs < MIN_FILL_INTERVAL_MS) {
     return `${field}.fill_interval: local rate limit token bucket fill timer must be >= 50ms`;

@@ -64,8 +64,8 @@ Deno.test("token bucket: Envoy's limits on the settings", () => {
     "token_bucket.fill_interval: local rate limit token bucket fill timer must be >= 50ms",
   );
   assertEquals(
-    tokenBucketProblem({ maxTokens: 0, tokensPerFill: 1, fillIntervalMs: 50 }, "tb"),
-    "tb.max_tokens: must be greater than 0",
+    tokenBucketProblem({ maxTokens: 1, tokensPerFill: 1, fillIntervalMs: 0 }, "tb"),
+    "tb.fill_interval: must be greater than 0",
   );
   assertEquals(
     tokenBucketProblem({ maxTokens: 1, tokensPerFill: 1, fillIntervalMs: 50 }, "tb"),

@@ -147,7 +147,6 @@ export class LocalRateLimitConfig {
     ctx: LocalRateLimitContext,
     perRoute: boolean,
   ) {
-    if (c.statPrefix === "") throw new Error("stat_prefix: must be set");
     if (perRoute && !c.tokenBucket) {
       throw new Error(
         "token_bucket: local rate limit token bucket must be set for per filter configs",

@@ -46,8 +46,6 @@ export function networkLocalRateLimitFilter(
   c: LocalRateLimit,
   ctx: NetworkLocalRateLimitContext,
 ): NetworkFilterFactoryCb {
-  if (c.statPrefix === "") throw new Error("stat_prefix: must be set");
-  if (!c.tokenBucket) throw new Error("token_bucket: is required");
   const bucketConfig = tokenBucketConfig(c.tokenBucket);
   const bad = tokenBucketProblem(bucketConfig, "token_bucket");
   if (bad) throw new Error(bad);
