@@ -283,8 +283,7 @@ class LocalRateLimitFilter implements StreamDecoderFilter, StreamEncoderFilter {
   decodeHeaders(headers: HeaderMap, _endStream: boolean): FilterHeadersStatus {
     const cb = this.cb;
     const cfg = this.#used = this.perRoute(cb) ?? this.config;
-    const random = random32();
-    if (!cfg.enabled(random)) return "continue";
+    if (!cfg.enabled(random32())) return "continue";
     cfg.stats.enabled.inc();
     const descriptors = cfg.hasDescriptors ? requestDescriptors(cfg, cb, headers) : NONE;
     const result = cfg.requestAllowed(descriptors, cb.connection);
@@ -294,7 +293,8 @@ class LocalRateLimitFilter implements StreamDecoderFilter, StreamEncoderFilter {
       return "continue";
     }
     cfg.stats.rateLimited.inc();
-    if (!cfg.enforced(random)) {
+    // A draw of its own, as Envoy's: enabled 50% and enforced 50% enforce a quarter.
+    if (!cfg.enforced(random32())) {
       cfg.requestHeaders?.evaluate(headers, { requestHeaders: headers, streamInfo: cb.streamInfo });
       return "continue";
     }
