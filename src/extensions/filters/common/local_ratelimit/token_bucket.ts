@@ -26,11 +26,14 @@ export interface TokenBucketConfig {
 /** Envoy refuses faster refills: "local rate limit token bucket fill timer must be >= 50ms". */
 export const MIN_FILL_INTERVAL_MS = 50;
 
+/** Tokens a bucket can hold: its cell is an Int32 (2^31 - 1 tokens are as good as unlimited). */
+const MAX_TOKENS = 0x7fffffff;
+
 /** Reads a `token_bucket` (Envoy's defaults: one token per fill); undefined gives an empty one. */
 export function tokenBucketConfig(tb: TokenBucketProto | undefined): TokenBucketConfig {
   const fi = tb?.fillInterval;
   return {
-    maxTokens: tb?.maxTokens ?? 0,
+    maxTokens: Math.min(tb?.maxTokens ?? 0, MAX_TOKENS),
     tokensPerFill: tb?.tokensPerFill ?? 1,
     fillIntervalMs: fi ? Number(fi.seconds) * 1000 + Math.floor(fi.nanos / 1_000_000) : 0,
   };

@@ -99,3 +99,14 @@ Deno.test("bucket memory: with the table full, a new key gets a bucket of this i
   const b2 = sharedBucket(m, "b", cfg);
   assertEquals([b1.consume(), b2.consume()], [true, true]);
 });
+
+Deno.test("token bucket: max_tokens beyond an Int32 holds 2^31 - 1 tokens", () => {
+  const c = tokenBucketConfig(
+    { maxTokens: 4_000_000_000, tokensPerFill: 4_000_000_000 } as Parameters<
+      typeof tokenBucketConfig
+    >[0],
+  );
+  const b = ownBucket(c);
+  assertEquals(b.remaining(), 0x7fffffff);
+  assertEquals(b.consume(), true);
+});
