@@ -6,12 +6,13 @@
  *
  * Implemented actions: `source_cluster`, `destination_cluster`, `request_headers`,
  * `remote_address`, `masked_remote_address`, `generic_key`, `header_value_match`,
- * `query_parameter_value_match`; the others (`metadata`, `dynamic_metadata`, `extension`),
+ * `query_parameter_value_match`, `metadata`; the others (`dynamic_metadata`, `extension`),
  * and `limit`, are refused (route_fields.ts).
  *
  * @module
  */
 import type { RateLimit } from "../../proto/gen/envoy/config/route/v3/route_components_pb.ts";
+import type { MetadataKey } from "../../proto/gen/envoy/type/metadata/v3/metadata_pb.ts";
 import type { HeaderMap } from "../http/header_map.ts";
 import { addressWithoutPort, maskedAddress } from "../formatter/address.ts";
 import { isIP } from "../common/ip.ts";
@@ -33,6 +34,28 @@ export interface DescriptorContext {
   readonly clusterName: string | undefined;
   /** This server's service cluster (`source_cluster`). */
   readonly localServiceCluster: string;
+  /** The route's `metadata.filter_metadata` (`metadata` with source ROUTE_ENTRY). */
+  readonly routeMetadata: Readonly<Record<string, unknown>> | undefined;
+  /** The stream's dynamic metadata (`metadata` with source DYNAMIC). */
+  readonly dynamicMetadata: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** `RateLimit.Action.MetaData.Source`. */
+const ROUTE_ENTRY = 1;
+
+/** The string at `key` (a filter name, then struct fields) in `metadata`; "" for anything else. */
+function metadataString(
+  metadata: Readonly<Record<string, unknown>> | undefined,
+  key: MetadataKey,
+): string {
+  let v: unknown = metadata?.[key.key];
+  for (const p of key.path) {
+    if (v === null || typeof v !== "object" || Array.isArray(v) || p.segment.case !== "key") {
+      return "";
+    }
+    v = (v as Record<string, unknown>)[p.segment.value];
+  }
+  return typeof v === "string" ? v : "";
 }
 
 /** Adds its descriptor entry (or nothing); false when the descriptor must not be made. */
@@ -133,6 +156,18 @@ function compileAction(a: RateLimit["actions"][number], field: string): Action {
         const qs = path.indexOf("?");
         if (matchers.every((m) => m(path, qs)) !== expect) return false;
         out.push([key, value]);
+        return true;
+      };
+    }
+    case "metadata": {
+      const v = s.value;
+      const key = v.metadataKey!;
+      const fromRoute = v.source === ROUTE_ENTRY;
+      return (out, ctx) => {
+        const value = metadataString(fromRoute ? ctx.routeMetadata : ctx.dynamicMetadata, key) ||
+          v.defaultValue;
+        if (value === "") return v.skipIfAbsent;
+        out.push([v.descriptorKey, value]);
         return true;
       };
     }

@@ -9,6 +9,8 @@ const ctx = (headers: [string, string][] = []): DescriptorContext => ({
   remoteAddress: "[2001:db8::1]:4711",
   clusterName: "backend",
   localServiceCluster: "front",
+  routeMetadata: undefined,
+  dynamicMetadata: undefined,
 });
 
 /** The descriptor one `rate_limits` entry with `actions` makes for `c`. */
@@ -120,4 +122,29 @@ Deno.test("rate limit policy: query_parameter_value_match", () => {
   assertEquals(descriptor([match()], ctx([[":path", "/a?debug=1"]])), [["query_match", "debug"]]);
   assertEquals(descriptor([match()], ctx([[":path", "/a?x=1"]])), undefined);
   assertEquals(descriptor([match(false)], ctx([[":path", "/a"]])), [["query_match", "debug"]]);
+});
+
+Deno.test("rate limit policy: metadata reads a string from the route's or the stream's metadata", () => {
+  const action = (source: number, extra = {}) => ({
+    actionSpecifier: {
+      case: "metadata" as const,
+      value: {
+        descriptorKey: "tier",
+        metadataKey: { key: "acme", path: [{ segment: { case: "key" as const, value: "tier" } }] },
+        source,
+        ...extra,
+      },
+    },
+  });
+  const c = {
+    ...ctx(),
+    routeMetadata: { acme: { tier: "gold" } },
+    dynamicMetadata: { acme: { tier: 7 } },
+  };
+  assertEquals(descriptor([action(1)], c), [["tier", "gold"]]);
+  // Not a string: the default value, else no descriptor unless skip_if_absent.
+  assertEquals(descriptor([action(0)], c), undefined);
+  assertEquals(descriptor([action(0, { defaultValue: "free" })], c), [["tier", "free"]]);
+  const key = { actionSpecifier: { case: "genericKey" as const, value: { descriptorValue: "k" } } };
+  assertEquals(descriptor([key, action(0, { skipIfAbsent: true })], c), [["generic_key", "k"]]);
 });

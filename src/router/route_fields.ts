@@ -132,6 +132,7 @@ export const ROUTE_FIELDS: FieldTable = {
       "header_value_match",
       "masked_remote_address",
       "query_parameter_value_match",
+      "metadata",
     ],
     "envoy.config.route.v3.RateLimit.Action.SourceCluster": [],
     "envoy.config.route.v3.RateLimit.Action.DestinationCluster": [],
@@ -148,6 +149,15 @@ export const ROUTE_FIELDS: FieldTable = {
       "expect_match",
       "headers",
     ],
+    "envoy.config.route.v3.RateLimit.Action.MetaData": [
+      "descriptor_key",
+      "metadata_key",
+      "default_value",
+      "source",
+      "skip_if_absent",
+    ],
+    "envoy.type.metadata.v3.MetadataKey": ["key", "path"],
+    "envoy.type.metadata.v3.MetadataKey.PathSegment": ["key"],
     "envoy.config.route.v3.RateLimit.Action.MaskedRemoteAddress": [
       "v4_prefix_mask_len",
       "v6_prefix_mask_len",

@@ -236,6 +236,7 @@ function populate(
   cb: StreamFilterCallbacks,
   headers: HeaderMap,
   clusterName: string | undefined,
+  routeMetadata: Readonly<Record<string, unknown>> | undefined,
   out: RateLimitDescriptor[],
 ): void {
   for (const entry of policy) {
@@ -245,6 +246,8 @@ function populate(
       remoteAddress: cb.streamInfo.downstreamRemoteAddress,
       clusterName,
       localServiceCluster: cfg.localServiceCluster,
+      routeMetadata,
+      dynamicMetadata: cb.streamInfo.dynamicMetadata,
     });
     if (d) out.push(d);
   }
@@ -260,10 +263,11 @@ function requestDescriptors(
   const m = cb.route();
   if (!m || m.route.action !== "route") return out;
   const route = m.route;
-  populate(route.rateLimitPolicy, cfg, cb, headers, m.clusterName, out);
+  const metadata = route.config?.metadata?.filterMetadata;
+  populate(route.rateLimitPolicy, cfg, cb, headers, m.clusterName, metadata, out);
   const vh = route.includeVhRateLimits ? VH_INCLUDE : cfg.vhRateLimits;
   if (vh === VH_INCLUDE || vh === VH_OVERRIDE && route.rateLimitPolicy.length === 0) {
-    populate(m.virtualHost.rateLimitPolicy, cfg, cb, headers, m.clusterName, out);
+    populate(m.virtualHost.rateLimitPolicy, cfg, cb, headers, m.clusterName, metadata, out);
   }
   return out;
 }
