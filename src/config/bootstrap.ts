@@ -26,6 +26,7 @@ import {
   ProtoJsonWalker,
   type WalkContext,
 } from "./proto_json.ts";
+import { checkRules } from "./rules.ts";
 import { checkBootstrap } from "./semantic.ts";
 import { type ConfigSource, MAX_CONFIG_BYTES, parseSource, position } from "./source.ts";
 import { substituteEnv, type UnsetVariable } from "./env_substitution.ts";
@@ -403,13 +404,14 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
     const factory = reg.byName(use.name);
     if (factory) {
       const misplaced = misplacedExtension(factory, use.owner);
-      if (misplaced) {
+      const problems = misplaced ? [misplaced] : emptyConfigProblems(factory.configTypes[0]);
+      for (const message of problems) {
         issues.push({
           kind: "semantic",
           file,
           ...position(ctx.src, use.at),
           path: use.path,
-          message: misplaced,
+          message,
         });
       }
       continue;
@@ -424,6 +426,24 @@ function checkExtensions(ctx: WalkContext, reg: ExtensionRegistry, issues: Confi
       extension: { name: use.name, typeUrl: "" },
     });
   }
+}
+
+/**
+ * An extension named without `typed_config` gets its empty config, as Envoy's factories'
+ * `createEmptyConfigProto()`, and that config must pass the API's constraints like any other
+ * (Envoy: "Proto constraint validation failed"): a CSRF filter needs its `filter_enabled`.
+ */
+function emptyConfigProblems(typeName: string | undefined): string[] {
+  const desc = typeName ? apiRegistry().getMessage(typeName) : undefined;
+  if (!desc) return [];
+  const problems: string[] = [];
+  checkRules(desc, {}, new Set(), (message, field) => {
+    problems.push(
+      `named without typed_config, its empty ${desc.name} fails: ${field ? `${field}: ` : ""}` +
+        message,
+    );
+  });
+  return problems;
 }
 
 /** Files the config reads (certificates, Lua/Wasm code, filesystem xDS) must exist. */

@@ -184,6 +184,20 @@ Deno.test("name-only filters resolve by well-known name; unknown names are unsup
   assertMatch(r.messages[0], /unsupported extension 'envoy.filters.http.nope'/);
 });
 
+Deno.test("a filter named without typed_config gets its empty config, which must pass the API's constraints", () => {
+  const r = load(
+    config().replace(
+      "- name: envoy.filters.http.router",
+      "- name: envoy.filters.http.csrf\n          - name: envoy.filters.http.router",
+    ),
+  );
+  assertEquals(r.messages, [
+    "20:19: static_resources.listeners[0].filter_chains[0].filters[0].typed_config." +
+    "http_filters[0]: named without typed_config, its empty CsrfPolicy fails: filter_enabled: " +
+    "is required",
+  ]);
+});
+
 Deno.test("TypedStruct carries the real type and is checked as it", () => {
   const text = (field: string) =>
     config().replace(

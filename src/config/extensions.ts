@@ -134,12 +134,15 @@ export interface ExtensionFactory {
   validate?(config: Message, ctx: ExtensionValidationContext): void;
   /**
    * For HTTP filters: builds the per-stream factory from the filter's `typed_config`
-   * (undefined when the filter was named without one). Throws an Error for configs it rejects.
+   * (undefined when the filter was named without one). `filterName` is its name in the chain
+   * (`HttpFilter.name`), the key of its `typed_per_filter_config`. Throws an Error for configs
+   * it rejects.
    */
   createHttpFilter?(
     config: Any | undefined,
     ctx: ServerContext,
     statPrefix: string,
+    filterName?: string,
   ): HttpFilterFactoryCb;
   /**
    * For listener filters: builds the filter (shared by the listener's sockets) from its

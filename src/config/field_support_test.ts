@@ -59,8 +59,9 @@ Deno.test("field support: a set field nobody implements is refused with its plac
 });
 
 Deno.test("field support: an empty message counts as set; a default scalar does not", () => {
-  assertEquals(load(config("                  cors: {}\n")), [
-    `19:19: ${ROUTE}: field 'cors' is not supported yet`,
+  assertEquals(load(config("", "", "          proxy_status_config: {}\n")), [
+    "11:11: static_resources.listeners[0].filter_chains[0].filters[0].typed_config: " +
+    "field 'proxy_status_config' is not supported yet",
   ]);
   // proto3 cannot tell `false` from absent, and neither can Envoy: nothing to refuse.
   assertEquals(load(config("", "", "          append_x_forwarded_port: false\n")), []);

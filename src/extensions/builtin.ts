@@ -10,6 +10,8 @@ import { grpcWebFactory } from "./filters/http/grpc_web/config.ts";
 import { grpcStatsFactory } from "./filters/http/grpc_stats/config.ts";
 import { onDemandFactory } from "./filters/http/on_demand/on_demand.ts";
 import { grpcHttp1BridgeFactory } from "./filters/http/grpc_http1_bridge/config.ts";
+import { corsFactory } from "./filters/http/cors/config.ts";
+import { csrfFactory } from "./filters/http/csrf/config.ts";
 import { localRateLimitFactory } from "./filters/http/local_ratelimit/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
@@ -60,6 +62,8 @@ export function builtinExtensions(): ExtensionRegistry {
       grpcStatsFactory,
       onDemandFactory,
       grpcHttp1BridgeFactory,
+      corsFactory,
+      csrfFactory,
       localRateLimitFactory,
       fileAccessLogFactory,
       stdoutAccessLogFactory,

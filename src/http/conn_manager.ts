@@ -250,8 +250,9 @@ class ActiveStream implements StreamSink, ServerStream {
 
   perFilterConfig(name: string): Any | undefined {
     const m = this.route();
-    if (!m) return undefined;
-    return m.route.typedPerFilterConfig?.get(name) ?? m.virtualHost.typedPerFilterConfig?.get(name);
+    // Each level's map holds its parents' entries (route_entry.ts): the most specific is the
+    // weighted cluster's, then the route's.
+    return m && (m.weightedCluster?.typedPerFilterConfig ?? m.route.typedPerFilterConfig).get(name);
   }
 
   /** Envoy's local reply: a small text response, through the encoder filters. */

@@ -252,6 +252,7 @@ export function compileConnectionManager(
         server,
         // Envoy hands HTTP filters their connection manager's stats prefix.
         `http.${hcm.statPrefix}`,
+        f.name,
       ),
     );
   }

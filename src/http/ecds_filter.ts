@@ -42,7 +42,7 @@ export function ecdsHttpFilter(
     if (!factory?.createHttpFilter) {
       throw new Error(`HTTP filter '${name}': no HTTP filter takes ${config.typeUrl}`);
     }
-    return factory.createHttpFilter(config, server, statPrefix);
+    return factory.createHttpFilter(config, server, statPrefix, name);
   };
   const holder = watchEcdsConfig<HttpFilterFactoryCb>(
     "http_filter",

@@ -69,7 +69,10 @@ export interface StreamFilterCallbacks {
    * `scoped_routes` name and the route configuration it loads.
    */
   onDemandScope?(): { scopedRoutes: string; routeConfig: string } | undefined;
-  /** Per-route config of the named filter (route level over virtual host level). */
+  /**
+   * Per-route config of the named filter: the most specific level that has one (weighted
+   * cluster, route, virtual host, route configuration).
+   */
   perFilterConfig(filterName: string): Any | undefined;
   /** Resume the request path after this filter returned "stop". */
   continueDecoding(): void;

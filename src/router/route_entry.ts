@@ -46,6 +46,7 @@ import {
 } from "./regex.ts";
 import type { MatchedRoute, RouteMatchContext } from "./route_table.ts";
 import type { CompiledVirtualHost } from "./virtual_host.ts";
+import { CorsPolicy } from "./cors_policy.ts";
 import { runtimeSnapshot } from "../runtime/runtime.ts";
 import {
   type CompiledRetryPolicy,
@@ -159,6 +160,7 @@ interface RouteSettings {
   hashPolicy?: HashPolicy;
   metadataMatch?: MetadataMatchCriteria;
   requestMirrorPolicies: readonly RouteAction_RequestMirrorPolicy[];
+  corsPolicy?: CorsPolicy;
 }
 
 /** RouteAction.InternalRedirectAction.HANDLE_INTERNAL_REDIRECT (deprecated form of the policy). */
@@ -216,6 +218,7 @@ function compileRouteSettings(
         durationMs(msd.grpcTimeoutHeaderOffset),
     },
     upgradeMap: compileUpgradeConfigs(a.upgradeConfigs, `${field}.upgrade_configs`),
+    corsPolicy: a.cors && new CorsPolicy(a.cors, `${field}.cors`),
     internalRedirectPolicy: compileRouteInternalRedirect(a, routeName, field),
     prefixRewrite: a.prefixRewrite || undefined,
     regexRewrite: a.regexRewrite
@@ -368,6 +371,8 @@ export class CompiledRoute {
   readonly metadataMatch?: MetadataMatchCriteria;
   /** The route's mirror policies, else the virtual host's, else the route configuration's. */
   readonly requestMirrorPolicies: readonly RouteAction_RequestMirrorPolicy[] = [];
+  /** The deprecated `route.cors`, read by the CORS filter when no level has a typed policy. */
+  readonly corsPolicy?: CorsPolicy;
   /** `weighted_clusters` entries, in config order. */
   readonly weightedClusters?: readonly CompiledWeightedCluster[];
 

@@ -21,6 +21,7 @@ import { PathIndex } from "./path_index.ts";
 import { pathEnd } from "./path_rewrite.ts";
 import { CompiledRoute, mergePerFilterConfig } from "./route_entry.ts";
 import type { MatchedRoute, RouteMatchContext } from "./route_table.ts";
+import { CorsPolicy } from "./cors_policy.ts";
 
 /** What the route configuration contributes to every virtual host and route in it. */
 export interface RouteConfigLevel {
@@ -55,6 +56,8 @@ export class CompiledVirtualHost {
   readonly responseHeaderParser?: HeaderParser;
   /** Per-filter config by filter name: virtual host over route configuration. */
   readonly typedPerFilterConfig: ReadonlyMap<string, Any>;
+  /** The deprecated `cors`, read by the CORS filter when no level has a typed policy. */
+  readonly corsPolicy?: CorsPolicy;
   /** `retry_policy`, compiled; routes without their own use it. */
   readonly retryPolicy?: CompiledRetryPolicy;
   /** `rate_limits`, for the rate limit filters. */
@@ -98,6 +101,7 @@ export class CompiledVirtualHost {
       config.typedPerFilterConfig,
     );
     this.rateLimitPolicy = compileRateLimitPolicy(config.rateLimits, `${field}.rate_limits`);
+    if (config.cors) this.corsPolicy = new CorsPolicy(config.cors, `${field}.cors`);
     if (config.retryPolicy) {
       this.retryPolicy = compileRetryPolicy(config.retryPolicy, `${field}.retry_policy`);
     }

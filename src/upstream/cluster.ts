@@ -102,6 +102,17 @@ export class Cluster {
   readonly healthChecker?: HealthChecker;
   readonly outlierDetector?: OutlierDetector;
 
+  /**
+   * The typed config, for a cluster built to keep it (the main thread's clusters); a cluster built
+   * without it (`keepConfig: false`, a worker's) throws, as reading it there is a bug.
+   */
+  get keptConfig(): ClusterConfig {
+    if (this.config === undefined) {
+      throw new Error(`cluster '${this.info.name}' was built without keeping its config`);
+    }
+    return this.config;
+  }
+
   /** Reads and checks `config`; throws a `ClusterConfigError` listing every problem. */
   constructor(config: ClusterConfig, deps: ClusterDeps = {}) {
     const { info, endpoints } = parseCluster(config);

@@ -49,6 +49,17 @@ Deno.test("Cluster: STATIC membership is known at once, by priority", async () =
   // Workers read only `info`: they keep no copy of the config.
   const w = new Cluster(config({ name: "w" }), { keepConfig: false });
   assertEquals([w.config, w.info.name], [undefined, "w"]);
+  assertEquals(c.keptConfig.name, "c");
+  assertMatch(
+    (() => {
+      try {
+        return String(w.keptConfig);
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })(),
+    /built without keeping its config/,
+  );
   assertEquals(
     c.prioritySet.hostSets.map((s) => s.hosts.map((h) => h.address)),
     [["10.0.0.1", "10.0.0.2"], ["10.0.1.1"]],

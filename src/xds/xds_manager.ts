@@ -608,12 +608,12 @@ export class XdsManager {
     const name = cluster.info.name;
     const prev = this.#warmingClusters.get(name);
     if (prev) this.#destroy(prev.cluster);
-    const entry: WarmingCluster = { config: cluster.config!, ...meta, cluster };
+    const entry: WarmingCluster = { config: cluster.keptConfig, ...meta, cluster };
     this.#warmingClusters.set(name, entry);
     this.#updateClusterGauges();
     if (this.#initializing) this.#initTargets.add(`cluster:${name}`);
     if (cluster.info.type === "EDS") this.#startEds(cluster);
-    const secrets = sdsRefs(clusterSockets(cluster.config!)).map((r) =>
+    const secrets = sdsRefs(clusterSockets(cluster.keptConfig)).map((r) =>
       this.#sds.whenReady(this.#sds.secret(r))
     );
     Promise.all([cluster.initialize(), ...secrets]).then(() => {
@@ -717,7 +717,7 @@ export class XdsManager {
   // ---- endpoints ----
 
   #startEds(cluster: Cluster): void {
-    const eds = cluster.config!.edsClusterConfig;
+    const eds = cluster.keptConfig.edsClusterConfig;
     if (!eds?.edsConfig || this.#eds.has(cluster)) return;
     const serviceName = eds.serviceName || cluster.info.name;
     const state: EdsState = { serviceName };
@@ -767,7 +767,7 @@ export class XdsManager {
           // The assignment's hosts are read as those of a STATIC cluster with the same
           // settings (addresses must be IPs, as in Envoy's EDS).
           const { info, endpoints } = parseCluster({
-            ...cluster.config!,
+            ...cluster.keptConfig,
             clusterDiscoveryType: { case: "type", value: 0 },
             loadAssignment: cla,
           });
@@ -1465,7 +1465,7 @@ export class XdsManager {
 /** What a worker needs to put `cluster` in service. */
 function clusterChange(cluster: Cluster): ClusterChange {
   return {
-    config: cluster.config!,
+    config: cluster.keptConfig,
     memory: cluster.resources.memory,
     membership: cluster.prioritySet.snapshot(),
   };

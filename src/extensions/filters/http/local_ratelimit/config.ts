@@ -4,6 +4,7 @@ import { unpackAny } from "../../../../config/any.ts";
 import type { ExtensionFactory } from "../../../../config/extensions.ts";
 import { TOKEN_BUCKET_FIELDS } from "../../common/local_ratelimit/token_bucket.ts";
 import { newBucketMemory } from "../../common/local_ratelimit/bucket_memory.ts";
+import { reportCompileError } from "../common/report_compile_error.ts";
 import {
   LOCAL_RATELIMIT_FILTER_NAME,
   LocalRateLimitConfig,
@@ -44,20 +45,14 @@ export const localRateLimitFactory: ExtensionFactory = {
     },
   },
   validate(config, ctx) {
-    // Builds the config as a worker would (over memory of its own), to report what Envoy
-    // refuses when it builds the filter.
-    try {
-      const c = config as LocalRateLimit;
+    // Built as a worker would build it (over memory of its own), for what Envoy refuses.
+    const c = config as LocalRateLimit;
+    reportCompileError(ctx, () =>
       new LocalRateLimitConfig(c, new Uint8Array(), "validate", {
         stats: new Store(),
         localServiceCluster: "",
         memory: newBucketMemory(1 + c.descriptors.length),
-      }, ctx.perRoute ?? false);
-    } catch (e) {
-      const msg = (e as Error).message;
-      const colon = msg.indexOf(": ");
-      ctx.report(msg.slice(colon + 2), msg.slice(0, colon));
-    }
+      }, ctx.perRoute ?? false));
   },
   // `filterName` (the filter's name in its chain) keys its per-route configs, as in Envoy,
   // where the connection manager passes it; else the well-known name does.

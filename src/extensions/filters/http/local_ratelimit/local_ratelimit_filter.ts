@@ -27,6 +27,8 @@ import type {
   StreamFilterCallbacks,
 } from "../../../../http/filter.ts";
 import type { HeaderMap } from "../../../../http/header_map.ts";
+import type { MatchedRoute } from "../../../../router/route_table.ts";
+import { mostSpecificPerFilterConfig } from "../common/per_filter_config.ts";
 import { HeaderParser } from "../../../../router/header_mutation.ts";
 import type { RateLimitDescriptor, RateLimitPolicy } from "../../../../router/rate_limit_policy.ts";
 import { DENOMINATORS, type FractionalPercent } from "../../../../runtime/snapshot.ts";
@@ -50,8 +52,9 @@ import {
   tokenBucketProblem,
 } from "../../common/local_ratelimit/token_bucket.ts";
 
-/** The filter's well-known name (also the key of its `typed_per_filter_config`). */
+/** The filter's well-known name (a key of its `typed_per_filter_config` too). */
 export const LOCAL_RATELIMIT_FILTER_NAME = "envoy.filters.http.local_ratelimit";
+const LOCAL_RATELIMIT_TYPE = "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
 
 /** `common.ratelimit.v3.VhRateLimitsOptions` (the third, IGNORE, takes none). */
 const VH_OVERRIDE = 0;
@@ -334,24 +337,37 @@ class LocalRateLimitFilter implements StreamDecoderFilter, StreamEncoderFilter {
 export interface LocalRateLimitFactoryContext extends LocalRateLimitContext {
   /** Where the filter is configured (listener, chain, connection manager): keys its buckets. */
   placement: string;
-  /** The filter's name in its chain: the key of its `typed_per_filter_config`. */
+  /**
+   * The filter's name in its chain: the key of its `typed_per_filter_config` (else its
+   * well-known name is).
+   */
   filterName: string;
   unpack(any: Any): LocalRateLimit | undefined;
 }
 
 /**
- * Where a route's config `any` is set (route, virtual host or route configuration), so that
+ * Where a route's config `any` is set (weighted cluster, route, virtual host or route
+ * configuration), so that
  * each level's config has its own bucket, the same one in every worker, as Envoy's per-route
  * configs do.
  */
-function perRouteKey(cb: StreamFilterCallbacks, any: Any, name: string, placement: string): string {
-  const m = cb.route()!;
+function perRouteKey(
+  m: MatchedRoute,
+  cb: StreamFilterCallbacks,
+  any: Any,
+  placement: string,
+): string {
   const vh = m.virtualHost;
+  const has = (level: Readonly<Record<string, Any>> | undefined) =>
+    level !== undefined && Object.values(level).includes(any);
   const at = `${placement}|${cb.routeTable?.()?.name ?? ""}`;
-  if (m.route.config?.typedPerFilterConfig[name] === any) {
-    return `${at}|${vh.name}|${vh.routes.indexOf(m.route)}`;
+  const route = `${at}|${vh.name}|${vh.routes.indexOf(m.route)}`;
+  const wc = m.weightedCluster;
+  if (wc && has(wc.config.typedPerFilterConfig)) {
+    return `${route}|${m.route.weightedClusters!.indexOf(wc)}`;
   }
-  if (vh.config.typedPerFilterConfig[name] === any) return `${at}|${vh.name}`;
+  if (has(m.route.config?.typedPerFilterConfig)) return route;
+  if (has(vh.config.typedPerFilterConfig)) return `${at}|${vh.name}`;
   return at;
 }
 
@@ -367,23 +383,28 @@ export function localRateLimitFilterFactory(
 ): HttpFilterFactoryCb {
   const cfg = new LocalRateLimitConfig(config, bytes, ctx.placement, ctx, false);
   const name = ctx.filterName;
-  // A route's config is compiled once, on its first request, and kept with its route table.
-  const routeConfigs = new WeakMap<Any, LocalRateLimitConfig>();
+  // A route's config is compiled once, on its first request, and kept with its route table
+  // (null: a config of another type under the filter's name).
+  const routeConfigs = new WeakMap<Any, LocalRateLimitConfig | null>();
   const perRoute = (cb: StreamFilterCallbacks): LocalRateLimitConfig | undefined => {
-    const any = cb.perFilterConfig(name) ??
-      (name === LOCAL_RATELIMIT_FILTER_NAME
-        ? undefined
-        : cb.perFilterConfig(LOCAL_RATELIMIT_FILTER_NAME));
+    const m = cb.route();
+    const any = m && mostSpecificPerFilterConfig(m, name, LOCAL_RATELIMIT_FILTER_NAME);
     if (!any) return undefined;
     let c = routeConfigs.get(any);
-    if (!c) {
+    if (c === undefined) {
       const proto = ctx.unpack(any);
-      if (!proto) return undefined;
-      const key = perRouteKey(cb, any, name, ctx.placement);
-      c = new LocalRateLimitConfig(proto, any.value, key, ctx, true);
+      c = proto?.$typeName === LOCAL_RATELIMIT_TYPE
+        ? new LocalRateLimitConfig(
+          proto,
+          any.value,
+          perRouteKey(m, cb, any, ctx.placement),
+          ctx,
+          true,
+        )
+        : null;
       routeConfigs.set(any, c);
     }
-    return c;
+    return c ?? undefined;
   };
   return (cb) => {
     const f = new LocalRateLimitFilter(cb, cfg, perRoute);

@@ -28,9 +28,11 @@ const config = (init: Init) =>
 
 /** A route with `perRoute` (an Any) as its local_ratelimit config, when given. */
 function matchedRoute(perRoute?: Any): MatchedRoute {
+  const own = perRoute ? { [LOCAL_RATELIMIT_FILTER_NAME]: perRoute } : {};
   const route = {
     action: "route",
-    config: { typedPerFilterConfig: perRoute ? { [LOCAL_RATELIMIT_FILTER_NAME]: perRoute } : {} },
+    config: { typedPerFilterConfig: own },
+    typedPerFilterConfig: new Map(Object.entries(own)),
     rateLimitPolicy: [],
     includeVhRateLimits: false,
   };
@@ -68,8 +70,6 @@ function harness(
       streamInfo: si,
       connection: conn,
       route: () => route,
-      perFilterConfig: (name: string) =>
-        (route.route.config?.typedPerFilterConfig as Record<string, Any>)[name],
       localReply(status: number, body: string, opts?: LocalReplyOptions) {
         const h = new HeaderMap([":status", String(status), "x-body", body]);
         grpcStatus = opts?.grpcStatus;

@@ -4,6 +4,7 @@ import { unpackAny } from "../../../../config/any.ts";
 import type { ExtensionFactory } from "../../../../config/extensions.ts";
 import { Store } from "../../../../stats/store.ts";
 import { newBucketMemory } from "../../common/local_ratelimit/bucket_memory.ts";
+import { reportCompileError } from "../../http/common/report_compile_error.ts";
 import { TOKEN_BUCKET_FIELDS } from "../../common/local_ratelimit/token_bucket.ts";
 import { NETWORK_LOCAL_RATELIMIT_NAME, networkLocalRateLimitFilter } from "./local_ratelimit.ts";
 
@@ -23,17 +24,12 @@ export const networkLocalRateLimitFactory: ExtensionFactory = {
   },
   validate(config, ctx) {
     // Built as a worker would build it (over memory of its own), for what Envoy refuses.
-    try {
+    reportCompileError(ctx, () =>
       networkLocalRateLimitFilter(config as LocalRateLimit, {
         stats: new Store(),
         placement: "validate",
         memory: newBucketMemory(1),
-      });
-    } catch (e) {
-      const msg = (e as Error).message;
-      const colon = msg.indexOf(": ");
-      ctx.report(msg.slice(colon + 2), msg.slice(0, colon));
-    }
+      }));
   },
   createNetworkFilter(config, server) {
     const c = config && unpackAny<LocalRateLimit>(config);

@@ -1,0 +1,69 @@
+/**
+ * Test support for HTTP filters that read their route: a route table from proto JSON, and one
+ * request run through a filter chain whose sink records what leaves it.
+ *
+ * @module
+ */
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import type { RouteConfiguration } from "../../proto/gen/envoy/config/route/v3/route_pb.ts";
+import { apiRegistry, messageSchema } from "../config/api.ts";
+import type { HttpFilterFactoryCb } from "../http/filter.ts";
+import { FilterManager, type StreamSink } from "../http/filter_manager.ts";
+import { HeaderMap } from "../http/header_map.ts";
+import { RouteTable } from "../router/route_table.ts";
+import { StreamInfo } from "../stream_info/stream_info.ts";
+
+/** A route table from RouteConfiguration proto JSON. */
+export function routeTable(json: JsonValue): RouteTable {
+  const schema = messageSchema<RouteConfiguration>("envoy.config.route.v3.RouteConfiguration");
+  return new RouteTable(fromJson(schema, json, { registry: apiRegistry() }));
+}
+
+/** What one request produced: the response headers, a local reply, or neither (forwarded). */
+export interface Exchange {
+  streamInfo: StreamInfo;
+  /** Response headers written downstream. */
+  response?: HeaderMap;
+  /** Status and body of a local reply. */
+  localReply?: { status: number; body: string; details?: string };
+  /** Whether the request went past every filter (to where the router would be). */
+  forwarded: boolean;
+}
+
+/**
+ * Runs a header-only request through `filters` on `table`'s route for it. When the request
+ * gets past every filter, `upstream` (if given) is sent back through the encoders as the
+ * response.
+ */
+export function exchange(
+  table: RouteTable,
+  filters: HttpFilterFactoryCb[],
+  request: Record<string, string>,
+  upstream?: Record<string, string>,
+): Exchange {
+  const headers = HeaderMap.from(Object.entries({ ":authority": "example.com", ...request }));
+  const out: Exchange = { streamInfo: new StreamInfo(), forwarded: false };
+  const sink = {
+    streamInfo: out.streamInfo,
+    route: () => table.route({ headers, random: 0 }),
+    writeHeaders: (h: HeaderMap) => out.response = h,
+    writeData: () => {},
+    writeTrailers: () => {},
+    localReply: (status: number, body: string, opts?: { details?: string }) =>
+      out.localReply = { status, body, details: opts?.details },
+  } as unknown as StreamSink;
+  const terminal: HttpFilterFactoryCb = () => ({
+    decoder: {
+      decodeHeaders: () => {
+        out.forwarded = true;
+        return "stop";
+      },
+    },
+  });
+  const fm = new FilterManager(sink, [...filters, terminal]);
+  fm.decodeHeaders(headers, true);
+  if (out.forwarded && upstream) {
+    fm.encodeHeaders(HeaderMap.from(Object.entries({ ":status": "200", ...upstream })), true);
+  }
+  return out;
+}
