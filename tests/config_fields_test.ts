@@ -1,6 +1,6 @@
 /**
  * Config that denvoy would ignore is refused, the same way by `--mode validate` and by serving:
- * unimplemented fields (rate limits, preconnecting) and unsupported values (codec_type HTTP3),
+ * unimplemented fields (route stat prefixes, preconnecting) and unsupported values (codec_type HTTP3),
  * each with file:line:col and field path, exit code 1.
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
@@ -25,7 +25,7 @@ const CONFIG = `static_resources:
               - match: { prefix: "/" }
                 route:
                   cluster: backend
-                  include_vh_rate_limits: true
+                stat_prefix: per_route
           http_filters:
           - name: envoy.filters.http.router
   clusters:
@@ -45,8 +45,8 @@ function expected(path: string): string[] {
   return [
     `${path}:11:23: ${HCM}.codec_type: unsupported: envoy.filters.network.http_connection_manager: ` +
     "codec_type HTTP3 is not supported yet",
-    `${path}:20:19: ${HCM}.route_config.virtual_hosts[0].routes[0].route: ` +
-    "field 'include_vh_rate_limits' is not supported yet",
+    `${path}:20:17: ${HCM}.route_config.virtual_hosts[0].routes[0]: ` +
+    "field 'stat_prefix' is not supported yet",
     `${path}:25:5: static_resources.clusters[0]: field 'preconnect_policy' is not supported yet`,
   ];
 }

@@ -109,6 +109,8 @@ export interface ExtensionValidationContext {
   clusters?: ReadonlySet<string>;
   /** The bootstrap's `static_resources.secrets`, for TLS contexts that name one. */
   secrets?: readonly Secret[];
+  /** The config is a route's (`typed_per_filter_config`), not a filter's. */
+  perRoute?: boolean;
 }
 
 /** One extension denvoy implements. */
@@ -216,6 +218,11 @@ export interface ServerContext extends TransportSocketContext {
   scopedRoutes?: ScopedRouteProviders;
   /** This server's node id and service cluster (node, or --service-node/--service-cluster). */
   localInfo?: { nodeId: string; clusterName: string };
+  /**
+   * For network filters and what they hold: where they are configured (listener and filter
+   * chain), the same in every worker; keys process-wide state such as local rate limit buckets.
+   */
+  placement?: string;
 }
 
 /** A filter as a chain lists it: its name and, when given, its config's type URL. */

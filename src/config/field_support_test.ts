@@ -53,8 +53,8 @@ const ROUTE = "static_resources.listeners[0].filter_chains[0].filters[0].typed_c
   "route_config.virtual_hosts[0].routes[0].route";
 
 Deno.test("field support: a set field nobody implements is refused with its place", () => {
-  assertEquals(load(config("                  include_vh_rate_limits: true\n")), [
-    `19:19: ${ROUTE}: field 'include_vh_rate_limits' is not supported yet`,
+  assertEquals(load(config("                stat_prefix: per_route\n")), [
+    `19:17: ${ROUTE.slice(0, -".route".length)}: field 'stat_prefix' is not supported yet`,
   ]);
 });
 
@@ -105,12 +105,12 @@ Deno.test("field support: an unsupported extension's own fields are not listed",
 
 Deno.test("field support: validate reports every stage's problems in one run", () => {
   const issues = load(
-    config("                  include_vh_rate_limits: true\n", "    bogus: 1\n")
+    config("                stat_prefix: per_route\n", "    bogus: 1\n")
       .replace("cluster: backend\n", "cluster: nowhere\n"),
   );
   assertEquals(issues.length, 3, issues.join("\n"));
   assert(issues.some((i) => i.includes('unknown field "bogus"')));
-  assert(issues.some((i) => i.includes("field 'include_vh_rate_limits' is not supported yet")));
+  assert(issues.some((i) => i.includes("field 'stat_prefix' is not supported yet")));
   assert(issues.some((i) => i.includes("unknown cluster 'nowhere'")));
 });
 

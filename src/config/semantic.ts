@@ -251,6 +251,7 @@ function checkTypedConfigs(
         extensions,
         clusters,
         secrets,
+        perRoute: use.path.includes(".typed_per_filter_config["),
         report: (message, field) =>
           r.report(field ? `${use.path}.${field}` : use.path, message, fallback),
         unsupported: (feature, field) => {
@@ -352,9 +353,6 @@ function checkListener(
       }
     }
     if (c.filters.length === 0) r.report(at, "a filter chain needs at least one filter");
-    else if (c.filters.length > 1) {
-      r.unsupported(`${at}.filters`, "more than one network filter in a filter chain");
-    }
     checkTerminalOrder(
       extensions,
       c.filters.map((f) => ({

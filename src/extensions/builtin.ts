@@ -22,8 +22,10 @@ import { zstdDecompressorFactory } from "./compression/zstd/decompressor/config.
 import { corsFactory } from "./filters/http/cors/config.ts";
 import { csrfFactory } from "./filters/http/csrf/config.ts";
 import { jwtAuthnFactory } from "./filters/http/jwt_authn/config.ts";
+import { localRateLimitFactory } from "./filters/http/local_ratelimit/config.ts";
 import { httpConnectionManagerFactory } from "./filters/network/http_connection_manager/config.ts";
 import { tcpProxyFactory } from "./filters/network/tcp_proxy/config.ts";
+import { networkLocalRateLimitFactory } from "./filters/network/local_ratelimit/config.ts";
 import { dogStatsdSinkFactory } from "./stat_sinks/dog_statsd/config.ts";
 import { statsdSinkFactory } from "./stat_sinks/statsd/config.ts";
 import { ipMatcherFactory, networkInputFactories } from "./matching/network_inputs/config.ts";
@@ -64,6 +66,7 @@ export function builtinExtensions(): ExtensionRegistry {
     const f of [
       httpConnectionManagerFactory,
       tcpProxyFactory,
+      networkLocalRateLimitFactory,
       routerFactory,
       grpcWebFactory,
       grpcStatsFactory,
@@ -81,6 +84,7 @@ export function builtinExtensions(): ExtensionRegistry {
       corsFactory,
       csrfFactory,
       jwtAuthnFactory,
+      localRateLimitFactory,
       fileAccessLogFactory,
       stdoutAccessLogFactory,
       stderrAccessLogFactory,

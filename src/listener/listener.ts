@@ -111,14 +111,13 @@ function buildChain(
   );
   const filters = chain.filters;
   if (filters.length === 0) throw new Error(`${where}: a filter chain needs at least one filter`);
-  if (filters.length > 1) {
-    throw new Error(`${where}: only one (terminal) network filter per chain is supported yet`);
-  }
-  const f = filters[0];
-  let start: NetworkFilterFactoryCb;
-  if (f.configType.case === "configDiscovery") {
-    start = ecdsNetworkFilter(f.name, f.configType.value, server);
-  } else {
+  const starts = filters.map((f, i) => {
+    const at = `${where}.filters[${i}]`;
+    // Filters know where they are configured (keys state shared across workers).
+    const filterCtx: ServerContext = { ...server, placement: at };
+    if (f.configType.case === "configDiscovery") {
+      return ecdsNetworkFilter(f.name, f.configType.value, filterCtx);
+    }
     const typeUrl = f.configType.case === "typedConfig" ? f.configType.value.typeUrl : undefined;
     const factory = typeUrl
       ? server.extensions.byTypeUrl(typeUrl)
@@ -126,11 +125,18 @@ function buildChain(
     if (!factory?.createNetworkFilter) {
       throw new Error(`${where}: network filter '${f.name}' has no implementation`);
     }
-    start = factory.createNetworkFilter(
+    return factory.createNetworkFilter(
       f.configType.case === "typedConfig" ? f.configType.value : undefined,
-      server,
+      filterCtx,
     );
-  }
+  });
+  const terminal = starts[starts.length - 1];
+  const before = starts.slice(0, -1);
+  // Filters before the terminal one see the connection first and may close it.
+  const start: NetworkFilterFactoryCb = before.length === 0 ? terminal : (conn, ctx) => {
+    for (const f of before) if (f(conn, ctx) === "stop") return;
+    terminal(conn, ctx);
+  };
   return {
     name: chain.name,
     config: chain,

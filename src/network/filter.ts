@@ -32,5 +32,17 @@ export interface ConnectionContext {
   streamInfo?: StreamInfo;
 }
 
-/** Starts the filter on one connection; the filter owns the connection from then on. */
-export type NetworkFilterFactoryCb = (conn: Connection, ctx: ConnectionContext) => void;
+/**
+ * What a filter before the terminal one says of a new connection (Envoy's `onNewConnection`):
+ * go on to the next filter, or stop (it closed the connection).
+ */
+export type NetworkFilterStatus = "continue" | "stop";
+
+/**
+ * Starts the filter on one connection. The terminal filter owns the connection from then on;
+ * a filter before it returns its status.
+ */
+export type NetworkFilterFactoryCb = (
+  conn: Connection,
+  ctx: ConnectionContext,
+) => void | NetworkFilterStatus;

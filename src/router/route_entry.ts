@@ -3,6 +3,11 @@
  * timeouts, rewrites, redirect, direct response, header mutations, per-filter config).
  * Match conditions are checked cheapest first; none of them allocates.
  */
+import {
+  compileRateLimitPolicy,
+  EMPTY_RATE_LIMIT_POLICY,
+  type RateLimitPolicy,
+} from "./rate_limit_policy.ts";
 import type { Any, Duration } from "@bufbuild/protobuf/wkt";
 import type { HeaderMap } from "../http/header_map.ts";
 import type { DataSource } from "../../proto/gen/envoy/config/core/v3/base_pb.ts";
@@ -149,6 +154,8 @@ interface RouteSettings {
   clusterNotFoundResponseCode: number;
   retryPolicy?: CompiledRetryPolicy;
   hedgeOnPerTryTimeout: boolean;
+  rateLimitPolicy: RateLimitPolicy;
+  includeVhRateLimits: boolean;
   priority: number;
   hashPolicy?: HashPolicy;
   metadataMatch?: MetadataMatchCriteria;
@@ -231,6 +238,8 @@ function compileRouteSettings(
     hedgeOnPerTryTimeout: a.hedgePolicy
       ? compileHedgePolicy(a.hedgePolicy, `${field}.hedge_policy`)
       : vhost.hedgeOnPerTryTimeout ?? false,
+    rateLimitPolicy: compileRateLimitPolicy(a.rateLimits, `${field}.rate_limits`),
+    includeVhRateLimits: a.includeVhRateLimits ?? false,
     // core.v3.RoutingPriority: DEFAULT = 0, HIGH = 1.
     priority: a.priority,
     hashPolicy: compileHashPolicy(a.hashPolicy, `${field}.hash_policy`),
@@ -342,6 +351,10 @@ export class CompiledRoute {
   readonly clusterNotFoundResponseCode: number = 503;
   /** The route's retry policy, else the virtual host's (compiled). */
   readonly retryPolicy?: CompiledRetryPolicy;
+  /** `rate_limits` of the route action, for the rate limit filters. */
+  readonly rateLimitPolicy: RateLimitPolicy = EMPTY_RATE_LIMIT_POLICY;
+  /** `include_vh_rate_limits`: the virtual host's rate limits apply too. */
+  readonly includeVhRateLimits: boolean = false;
   /** `hedge_policy.hedge_on_per_try_timeout`, the route's, else the virtual host's. */
   readonly hedgeOnPerTryTimeout: boolean = false;
   /** `route.priority`: the circuit breakers of that priority apply (0 DEFAULT, 1 HIGH). */

@@ -44,6 +44,8 @@ export const ROUTE_FIELDS: FieldTable = {
       "include_attempt_count_in_response",
       "include_is_timeout_retry_header",
       "per_request_buffer_limit_bytes",
+      // rate_limit_policy.ts, for the local rate limit filter.
+      "rate_limits",
     ],
     "envoy.config.route.v3.VirtualCluster": ["headers", "name"],
     "envoy.config.route.v3.Route": [
@@ -116,6 +118,55 @@ export const ROUTE_FIELDS: FieldTable = {
       "retry_policy",
       "hedge_policy",
       "request_mirror_policies",
+      "rate_limits",
+      "include_vh_rate_limits",
+    ],
+    // rate_limit_policy.ts.
+    "envoy.config.route.v3.RateLimit": ["stage", "disable_key", "actions"],
+    "envoy.config.route.v3.RateLimit.Action": [
+      "source_cluster",
+      "destination_cluster",
+      "request_headers",
+      "remote_address",
+      "generic_key",
+      "header_value_match",
+      "masked_remote_address",
+      "query_parameter_value_match",
+      "metadata",
+    ],
+    "envoy.config.route.v3.RateLimit.Action.SourceCluster": [],
+    "envoy.config.route.v3.RateLimit.Action.DestinationCluster": [],
+    "envoy.config.route.v3.RateLimit.Action.RequestHeaders": [
+      "header_name",
+      "descriptor_key",
+      "skip_if_absent",
+    ],
+    "envoy.config.route.v3.RateLimit.Action.RemoteAddress": [],
+    "envoy.config.route.v3.RateLimit.Action.GenericKey": ["descriptor_value", "descriptor_key"],
+    "envoy.config.route.v3.RateLimit.Action.HeaderValueMatch": [
+      "descriptor_key",
+      "descriptor_value",
+      "expect_match",
+      "headers",
+    ],
+    "envoy.config.route.v3.RateLimit.Action.MetaData": [
+      "descriptor_key",
+      "metadata_key",
+      "default_value",
+      "source",
+      "skip_if_absent",
+    ],
+    "envoy.type.metadata.v3.MetadataKey": ["key", "path"],
+    "envoy.type.metadata.v3.MetadataKey.PathSegment": ["key"],
+    "envoy.config.route.v3.RateLimit.Action.MaskedRemoteAddress": [
+      "v4_prefix_mask_len",
+      "v6_prefix_mask_len",
+    ],
+    "envoy.config.route.v3.RateLimit.Action.QueryParameterValueMatch": [
+      "descriptor_key",
+      "descriptor_value",
+      "expect_match",
+      "query_parameters",
     ],
     // shadow_writer.ts. trace_sampled only steers the mirror's span: with no tracer (denvoy
     // refuses tracing) Envoy's shadow is sent the same either way.

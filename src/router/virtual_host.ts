@@ -2,6 +2,7 @@
  * A compiled virtual host: its routes behind a path index, `require_tls`, its own header
  * mutations and per-filter config, the policies its routes inherit, and virtual clusters.
  */
+import { compileRateLimitPolicy, type RateLimitPolicy } from "./rate_limit_policy.ts";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { HeaderMap } from "../http/header_map.ts";
 import type {
@@ -59,6 +60,8 @@ export class CompiledVirtualHost {
   readonly corsPolicy?: CorsPolicy;
   /** `retry_policy`, compiled; routes without their own use it. */
   readonly retryPolicy?: CompiledRetryPolicy;
+  /** `rate_limits`, for the rate limit filters. */
+  readonly rateLimitPolicy: RateLimitPolicy;
   /** `hedge_policy.hedge_on_per_try_timeout`, when a hedge policy is set. */
   readonly hedgeOnPerTryTimeout?: boolean;
   /** The virtual host's mirror policies, else the route configuration's. */
@@ -97,6 +100,7 @@ export class CompiledVirtualHost {
       routeConfig.typedPerFilterConfig,
       config.typedPerFilterConfig,
     );
+    this.rateLimitPolicy = compileRateLimitPolicy(config.rateLimits, `${field}.rate_limits`);
     if (config.cors) this.corsPolicy = new CorsPolicy(config.cors, `${field}.cors`);
     if (config.retryPolicy) {
       this.retryPolicy = compileRetryPolicy(config.retryPolicy, `${field}.retry_policy`);

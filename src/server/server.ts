@@ -4,6 +4,7 @@
  * opened) and `--mode init_only` after initializing, as in Envoy.
  */
 import { newBalancerMemory } from "../listener/connection_balancer.ts";
+import { localRateLimitMemory } from "../extensions/filters/common/local_ratelimit/bucket_memory.ts";
 import { startIdleMemoryRelease } from "../common/idle_memory_release.ts";
 import {
   type ActiveFaultMemory,
@@ -834,6 +835,7 @@ export class Server implements AdminServer {
       overload: this.#overload?.state.memory,
       balancers: this.#workers.balancers,
       activeFaults: this.#activeFaults ??= newActiveFaultMemory(this.options.concurrency),
+      localRateLimits: localRateLimitMemory(),
     };
   }
 

@@ -56,6 +56,9 @@ import {
   type ActiveFaultMemory,
   setActiveFaultMemory,
 } from "../extensions/filters/http/fault/active_faults.ts";
+  type BucketMemory,
+  setLocalRateLimitMemory,
+} from "../extensions/filters/common/local_ratelimit/bucket_memory.ts";
 import { dropHandedOff, type HandedOffSocket, setHandOff } from "../listener/connection_handoff.ts";
 
 /** Main thread → worker. */
@@ -92,6 +95,8 @@ export type ToWorker =
     balancers?: BalancerMemory;
     /** The fault filters' active fault counts of every worker (fault/active_faults.ts). */
     activeFaults: ActiveFaultMemory;
+    /** The local rate limit filters' token buckets, shared by every worker. */
+    localRateLimits: BucketMemory;
   }
   /**
    * Sent when the worker reports `ready`, and does nothing: Deno's worker message loop keeps
@@ -411,6 +416,7 @@ function startWorkerServer(
   );
   setHostMonitorWorker(init.workerId);
   setActiveFaultMemory(init.activeFaults, init.workerId);
+  setLocalRateLimitMemory(init.localRateLimits);
   setHandOff(
     init.balancers,
     init.balancers && ((socket) => scope.postMessage({ type: "handOff", socket })),
