@@ -35,6 +35,7 @@ export function denvoyV8Args(): string[] {
   return [`--v8-flags=${SHIPPED_V8_FLAGS}`, ...(extra ? [`--v8-flags=${extra}`] : [])];
 }
 
+/**
  * A run is valid only on a quiet machine: load before it, CPU others used during it, and CPU the
  * hypervisor stole from the VM during it.
  */

@@ -56,6 +56,7 @@ import {
   type ActiveFaultMemory,
   setActiveFaultMemory,
 } from "../extensions/filters/http/fault/active_faults.ts";
+import {
   type BucketMemory,
   setLocalRateLimitMemory,
 } from "../extensions/filters/common/local_ratelimit/bucket_memory.ts";
