@@ -197,7 +197,7 @@ ${sink("statsd", "address: { socket_address: { address: statsd.local, port_value
   assertMatch(text, /stats_sinks\[1\].*: malformed IP address: statsd\.local$/m);
   assertMatch(
     text,
-    /stats_sinks\[2\]: stats sink 'envoy\.stat_sinks\.statsd': typed_config is required$/m,
+    /stats_sinks\[2\]: named without typed_config, its empty StatsdSink fails: one of "address", "tcp_cluster_name" must be set$/m,
   );
 });
 
