@@ -19,6 +19,7 @@ import type {
   TlsParameters_TlsProtocol,
 } from "../../proto/gen/envoy/extensions/transport_sockets/tls/v3/common_pb.ts";
 import type { DownstreamTlsContext_OcspStaplePolicy } from "../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.ts";
+import type { Brotli_EncoderMode } from "../../proto/gen/envoy/extensions/compression/brotli/compressor/v3/brotli_pb.ts";
 
 /** `envoy.config.core.v3.SocketOption.SocketState`. */
 export const SocketState = {
@@ -70,6 +71,14 @@ export const OcspStaplePolicy = {
   STRICT_STAPLING: 1,
   MUST_STAPLE: 2,
 } as const satisfies Record<string, DownstreamTlsContext_OcspStaplePolicy>;
+
+/** `envoy.extensions.compression.brotli.compressor.v3.Brotli.EncoderMode`. */
+export const BrotliEncoderMode = {
+  DEFAULT: 0,
+  GENERIC: 1,
+  TEXT: 2,
+  FONT: 3,
+} as const satisfies Record<string, Brotli_EncoderMode>;
 
 /** The name of `value` in `values` (one of the enums above), or the number when it has none. */
 export function enumName(values: Readonly<Record<string, number>>, value: number): string {

@@ -10,7 +10,9 @@ import {
   TlsParameters_TlsProtocol,
 } from "../../proto/gen/envoy/extensions/transport_sockets/tls/v3/common_pb.ts";
 import { DownstreamTlsContext_OcspStaplePolicy } from "../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.ts";
+import { Brotli_EncoderMode } from "../../proto/gen/envoy/extensions/compression/brotli/compressor/v3/brotli_pb.ts";
 import {
+  BrotliEncoderMode,
   enumName,
   OcspStaplePolicy,
   PassTlvsMatchType,
@@ -37,6 +39,7 @@ Deno.test("api_enums: every constant is the generated enum's, member for member"
     [SanType, SubjectAltNameMatcher_SanType],
     [TrustChainVerification, CertificateValidationContext_TrustChainVerification],
     [OcspStaplePolicy, DownstreamTlsContext_OcspStaplePolicy],
+    [BrotliEncoderMode, Brotli_EncoderMode],
   ];
   for (const [constants, generated] of pairs) assertEquals({ ...constants }, members(generated));
 });

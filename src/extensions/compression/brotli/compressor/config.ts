@@ -6,20 +6,18 @@
  */
 import type { Message } from "@bufbuild/protobuf";
 import { constants, createBrotliCompress } from "node:zlib";
-import {
-  type Brotli,
-  Brotli_EncoderMode,
-} from "../../../../../proto/gen/envoy/extensions/compression/brotli/compressor/v3/brotli_pb.ts";
+import type { Brotli } from "../../../../../proto/gen/envoy/extensions/compression/brotli/compressor/v3/brotli_pb.ts";
+import { BrotliEncoderMode } from "../../../../config/api_enums.ts";
 import type { ExtensionFactory } from "../../../../config/extensions.ts";
 import type { CompressorLibrary } from "../../compression.ts";
 import { streamCompressorLibrary } from "../../common/libraries.ts";
 
 /** Envoy's encoder modes as brotli's BROTLI_MODE_* values (DEFAULT is generic). */
-const MODES: Record<Brotli_EncoderMode, number> = {
-  [Brotli_EncoderMode.DEFAULT]: constants.BROTLI_MODE_GENERIC,
-  [Brotli_EncoderMode.GENERIC]: constants.BROTLI_MODE_GENERIC,
-  [Brotli_EncoderMode.TEXT]: constants.BROTLI_MODE_TEXT,
-  [Brotli_EncoderMode.FONT]: constants.BROTLI_MODE_FONT,
+const MODES: Record<number, number> = {
+  [BrotliEncoderMode.DEFAULT]: constants.BROTLI_MODE_GENERIC,
+  [BrotliEncoderMode.GENERIC]: constants.BROTLI_MODE_GENERIC,
+  [BrotliEncoderMode.TEXT]: constants.BROTLI_MODE_TEXT,
+  [BrotliEncoderMode.FONT]: constants.BROTLI_MODE_FONT,
 };
 
 /** The brotli library from its config, with Envoy's defaults. */
@@ -27,7 +25,7 @@ export function brotliCompressorLibrary(c: Brotli | undefined): CompressorLibrar
   const chunkSize = c?.chunkSize ?? 4096;
   const params = {
     [constants.BROTLI_PARAM_QUALITY]: c?.quality ?? 3,
-    [constants.BROTLI_PARAM_MODE]: MODES[c?.encoderMode ?? Brotli_EncoderMode.DEFAULT],
+    [constants.BROTLI_PARAM_MODE]: MODES[c?.encoderMode ?? BrotliEncoderMode.DEFAULT],
     [constants.BROTLI_PARAM_LGWIN]: c?.windowBits ?? 18,
     [constants.BROTLI_PARAM_LGBLOCK]: c?.inputBlockBits ?? 24,
     [constants.BROTLI_PARAM_DISABLE_LITERAL_CONTEXT_MODELING]: c?.disableLiteralContextModeling
