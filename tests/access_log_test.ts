@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { runMain, tempFile } from "./helpers.ts";
 import { curl, Proxy, rawExchange, staticCluster, tcpServer, waitForLines } from "./proxy.ts";
+import { refusedPort } from "./refused_port.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -94,14 +95,6 @@ function recordingUpstream(response: string) {
     } catch { /* already closed */ }
   });
   return { ...server, requests };
-}
-
-/** A port nothing listens on. */
-function deadPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 Deno.test("HTTP: typed JSON access log with every operator group, bytes exact", async () => {
@@ -304,7 +297,7 @@ Deno.test("HTTP: typed JSON access log with every operator group, bytes exact", 
 
 Deno.test("HTTP: text log prints - for unset values; local replies and failures", async () => {
   const log = Deno.makeTempFileSync();
-  const dead = deadPort();
+  const dead = refusedPort();
   const format = "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_FLAGS_LONG% " +
     "%RESPONSE_CODE_DETAILS% %UPSTREAM_HOST% %UPSTREAM_TRANSPORT_FAILURE_REASON% " +
     "%UPSTREAM_REQUEST_ATTEMPT_COUNT% %ROUTE_NAME% [%LOCAL_REPLY_BODY%]";

@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { adminStatsWhen, curl, httpConfig, Proxy, staticCluster, upstream } from "./proxy.ts";
+import { freePort } from "./helpers.ts";
 
 /** Requests `url` until `ok` holds for the answer (fails after 20 s with the last one). */
 async function until(url: string, ok: (out: string) => boolean): Promise<string> {
@@ -51,13 +52,6 @@ function config(port: number, route: string, clusters: string): string {
     "address: { socket_address: { address: 127.0.0.1, port_value: 0 } }\n    filter_chains",
     `address: { socket_address: { address: 127.0.0.1, port_value: ${port} } }\n    filter_chains`,
   );
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 const toA = `- match: { prefix: "/" }\n  route: { cluster: a }`;

@@ -7,6 +7,7 @@ import { parse, stringify } from "yaml";
 import { assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { CORPUS } from "./corpus.ts";
 import { curl, Proxy, upstream } from "./proxy.ts";
+import { freePort } from "./helpers.ts";
 
 const present = (() => {
   try {
@@ -15,14 +16,6 @@ const present = (() => {
     return false;
   }
 })();
-
-/** A port that was free a moment ago (bound to 0, then released). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test({
   name: present

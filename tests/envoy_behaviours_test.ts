@@ -17,6 +17,7 @@ import {
   upstream,
   waitForLines,
 } from "./proxy.ts";
+import { refusedPort } from "./refused_port.ts";
 
 const enc = new TextEncoder();
 /** Access log files are flushed every 20 ms (Envoy's default is 10 s). */
@@ -500,9 +501,7 @@ Deno.test("Content-Length lists and repeated Content-Length fields are refused b
 
 Deno.test("refused upstream connection: Envoy's transport failure reason in the body, details and log", async () => {
   const log = Deno.makeTempFileSync();
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const dead = (l.addr as Deno.NetAddr).port;
-  l.close();
+  const dead = refusedPort();
   const proxy = await Proxy.start(proxyConfig(dead, { hcmExtra: accessLog(log) }), FAST_FLUSH);
   try {
     const r = parseResponse(

@@ -14,6 +14,7 @@ import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
 import { assert, assertEquals } from "../src/testing/assert.ts";
 import { adminStatsWhen, curl, httpConfig, Proxy, staticCluster } from "./proxy.ts";
+import { freePort } from "./helpers.ts";
 
 /** google.protobuf.StringValue on the wire: field 1, length-delimited (short strings). */
 const encodeString = (s: string) => {
@@ -240,13 +241,6 @@ const bridgePresent = (() => {
     return false;
   }
 })();
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test({
   name: bridgePresent

@@ -135,3 +135,14 @@ export class ServerProcess {
     return await this.exited();
   }
 }
+
+/**
+ * A port that was free a moment ago (bound to 0, then released), for servers that take no
+ * port 0 (nginx, nghttpd, s_server) and configs written before the proxy starts.
+ */
+export function freePort(hostname = "127.0.0.1"): number {
+  const l = Deno.listen({ hostname, port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}

@@ -15,6 +15,7 @@ import {
   tcpServer,
   upstream,
 } from "./proxy.ts";
+import { refusedPort } from "./refused_port.ts";
 
 /** What the upstream saw of a request (copied: a Request is unusable once answered). */
 interface Seen {
@@ -154,9 +155,7 @@ Deno.test("prefix_rewrite sets x-envoy-original-path; route headers are added", 
 });
 
 Deno.test("upstream failures: UF connect failure 503, UT timeout 504, UH no hosts 503", async () => {
-  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const deadPort = (closed.addr as Deno.NetAddr).port;
-  closed.close();
+  const deadPort = refusedPort();
   const slow = upstream(async (req) => {
     await delay(2000, req.signal);
     return new Response("late");

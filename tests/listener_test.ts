@@ -15,14 +15,7 @@ import {
   tcpServer,
   upstream,
 } from "./proxy.ts";
-
-/** A port that was free a moment ago (bound to 0, then released). */
-function freePort(hostname = "127.0.0.1"): number {
-  const l = Deno.listen({ hostname, port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+import { freePort } from "./helpers.ts";
 
 /** An HCM filter chain answering every request with `body` (plus the peer's address). */
 function directChain(body: string, match?: string): string {

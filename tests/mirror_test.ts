@@ -15,14 +15,7 @@ import {
   tcpServer,
   upstream,
 } from "./proxy.ts";
-
-/** A port nothing listens on (bound, then released). */
-function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+import { refusedPort } from "./refused_port.ts";
 
 interface Seen {
   path: string;
@@ -89,7 +82,7 @@ Deno.test("mirror: the shadow gets a -shadow copy; hanging, failing and 0% shado
     staticCluster("main", main.port),
     staticCluster("shadow", shadow.port),
     staticCluster("hang", hang.port),
-    staticCluster("dead", closedPort()),
+    staticCluster("dead", refusedPort()),
   ].join("");
   const p = await Proxy.start(httpConfig({
     routes: routes(`- cluster: shadow

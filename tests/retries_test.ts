@@ -13,14 +13,7 @@ import {
   staticCluster,
   upstream,
 } from "./proxy.ts";
-
-/** A port nothing listens on (bound, then released). */
-function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+import { refusedPort } from "./refused_port.ts";
 
 function request(port: number, method: string, path: string, body = "", extra = "") {
   return rawExchange(
@@ -92,7 +85,7 @@ Deno.test("retries: exhausted retries pass the last 503 on with URX", async () =
 
 Deno.test("retries: a refused connection is retried on another host (previous_hosts)", async () => {
   const up = upstream(() => new Response("ok"));
-  const dead = closedPort();
+  const dead = refusedPort();
   const proxy = await Proxy.start(httpConfig({
     routes: `- match: { prefix: "/" }
   route:

@@ -15,6 +15,7 @@ import {
   tcpServer,
   upstream,
 } from "./proxy.ts";
+import { refusedPort } from "./refused_port.ts";
 
 /** The sample count of each histogram, from `/stats/prometheus` (`<name>_count{labels}`). */
 async function histogramCounts(adminPort: number): Promise<Record<string, number>> {
@@ -85,17 +86,9 @@ ${staticCluster("dead", deadPort).replace(/^/gm, "  ")}
 `;
 }
 
-/** A port nothing listens on (bound, then released). */
-function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 Deno.test("stats: HTTP traffic, connect failure and DNS re-resolution, merged over 2 workers", async () => {
   const up = upstream(() => new Response("from upstream"));
-  const proxy = await Proxy.start(config(up.port, closedPort()), ["--concurrency", "2"]);
+  const proxy = await Proxy.start(config(up.port, refusedPort()), ["--concurrency", "2"]);
   try {
     await proxy.proc.waitFor(/all 2 workers serving\n/);
     const port = proxy.port();
@@ -364,7 +357,7 @@ ${
 
 Deno.test("stats: the admin listener has listener.admin.* and http.admin.*", async () => {
   const up = upstream(() => new Response("x"));
-  const proxy = await Proxy.start(config(up.port, closedPort()));
+  const proxy = await Proxy.start(config(up.port, refusedPort()));
   try {
     const admin = proxy.adminPort;
     // Two requests on one keep-alive connection that the client closes.
@@ -437,7 +430,7 @@ static_resources:
           max_connect_attempts: 2
   clusters:
 ${staticCluster("echo", echo.port).replace(/^/gm, "  ")}
-${staticCluster("dead", closedPort()).replace(/^/gm, "  ")}
+${staticCluster("dead", refusedPort()).replace(/^/gm, "  ")}
 `;
   const proxy = await Proxy.start(yaml);
   try {

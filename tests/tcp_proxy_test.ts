@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals, assertMatch } from "../src/testing/assert.ts";
 import { Proxy, staticCluster, tcpServer } from "./proxy.ts";
+import { refusedPort } from "./refused_port.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -106,14 +107,6 @@ async function sha256(b: Uint8Array): Promise<string> {
 
 function connect(port: number): Promise<Deno.TcpConn> {
   return Deno.connect({ hostname: "127.0.0.1", port });
-}
-
-/** A loopback port nothing listens on. */
-function deadPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 Deno.test("tcp_proxy: bytes are relayed to the cluster and echoed back", async () => {
@@ -259,7 +252,7 @@ Deno.test("tcp_proxy: weighted_clusters spreads connections over both clusters",
 });
 
 Deno.test("tcp_proxy: connect failure after max_connect_attempts closes the downstream", async () => {
-  const port = deadPort();
+  const port = refusedPort();
   const p = await Proxy.start(tcpConfig(
     "cluster: dead\nmax_connect_attempts: 3",
     staticCluster("dead", port),
@@ -281,7 +274,7 @@ Deno.test({
   name: "tcp_proxy sets UF,URX when max_connect_attempts is exhausted",
 }, async () => {
   const log = Deno.makeTempFileSync();
-  const port = deadPort();
+  const port = refusedPort();
   const p = await Proxy.start(tcpConfig(
     `cluster: dead
 max_connect_attempts: 3

@@ -19,16 +19,9 @@ import { tempFile } from "./helpers.ts";
 import { type TestCerts, testCerts } from "./tls_certs.ts";
 import * as http2 from "node:http2";
 import * as tls from "node:tls";
+import { freePort } from "./helpers.ts";
 
 const FAST_FLUSH = ["--file-flush-interval-msec", "20"];
-
-/** A free loopback port (bound and released; nginx takes no port 0). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 /**
  * nginx serving TLS that echoes TLS facts: on `port` it demands a client certificate of the test

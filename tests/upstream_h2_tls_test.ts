@@ -20,14 +20,7 @@ import {
 } from "./proxy.ts";
 import { runMain, tempFile } from "./helpers.ts";
 import { type TestCerts, testCerts } from "./tls_certs.ts";
-
-/** A free loopback port (bound and released: nginx, nghttpd and s_server take no port 0). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+import { freePort } from "./helpers.ts";
 
 /** Resolves once something accepts connections on `port`. */
 async function waitForPort(port: number): Promise<void> {

@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "../src/testing/assert.ts";
 import { httpConfig, Proxy, rawExchange, upstream } from "./proxy.ts";
 import { runMain, tempFile } from "./helpers.ts";
+import { refusedPort } from "./refused_port.ts";
 
 /** A controllable upstream: its health endpoint and its answers can be switched. */
 function controlled(name: string) {
@@ -205,14 +206,12 @@ Deno.test("tcp health check with hex send/receive; a refused host is unhealthy",
       })();
     }
   })().catch(() => {});
-  const refused = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const refusedPort = (refused.addr as Deno.NetAddr).port;
-  refused.close();
+  const refused = refusedPort();
   const echoPort = (echo.addr as Deno.NetAddr).port;
   const p = await Proxy.start(httpConfig({
     routes: ROUTES,
     clusters: cluster(
-      [echoPort, refusedPort],
+      [echoPort, refused],
       `health_checks:
 - timeout: 1s
   interval: 0.05s
@@ -228,7 +227,7 @@ Deno.test("tcp health check with hex send/receive; a refused host is unhealthy",
     const clusters = await until(
       p,
       "/clusters",
-      (t) => t.includes(`127.0.0.1:${refusedPort}::health_flags::/failed_active_hc`),
+      (t) => t.includes(`127.0.0.1:${refused}::health_flags::/failed_active_hc`),
       "the refused host failing",
     );
     assert(clusters.includes(`127.0.0.1:${echoPort}::health_flags::healthy`), clusters);

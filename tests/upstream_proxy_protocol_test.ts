@@ -5,14 +5,7 @@
  */
 import { assert, assertEquals } from "../src/testing/assert.ts";
 import { adminStatsWhen, curl, Proxy, rawExchange, tcpServer } from "./proxy.ts";
-
-/** A port that was free a moment ago. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+import { freePort } from "./helpers.ts";
 
 const haveHaproxy = new Deno.Command("sh", { args: ["-c", "command -v haproxy"] }).outputSync()
   .success;
