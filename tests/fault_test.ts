@@ -12,6 +12,7 @@ import {
   adminStatsWhen,
   curl,
   fileAccessLog,
+  httpConfig,
   Proxy,
   staticCluster,
   upstream,
@@ -22,56 +23,34 @@ const BODY = "x".repeat(8192);
 const FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
 
 function config(upstreamPort: number, logPath: string): string {
-  const indent = (s: string, n: number) => s.replace(/^/gm, " ".repeat(n));
-  return `admin:
-  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-static_resources:
-  listeners:
-  - name: http
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: test
-${indent(fileAccessLog(logPath, "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS%"), 10)}
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: { prefix: "/abort" }
-                route: { cluster: backend }
-                typed_per_filter_config:
-                  envoy.filters.http.fault:
-                    "@type": ${FAULT}
-                    abort: { http_status: 503, percentage: { numerator: 100 } }
-              - match: { prefix: "/weighted" }
-                route:
-                  weighted_clusters:
-                    clusters:
-                    - name: backend
-                      weight: 1
-                      typed_per_filter_config:
-                        envoy.filters.http.fault:
-                          "@type": ${FAULT}
-                          abort: { http_status: 418, percentage: { numerator: 100 } }
-              - match: { prefix: "/" }
-                route: { cluster: backend }
-          http_filters:
-          - name: envoy.filters.http.fault
-            typed_config:
-              "@type": ${FAULT}
-              abort: { header_abort: {}, percentage: { numerator: 100 } }
-              delay: { header_delay: {}, percentage: { numerator: 100 } }
-              response_rate_limit: { header_limit: {}, percentage: { numerator: 100 } }
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-${indent(staticCluster("backend", upstreamPort), 2)}
-`;
+  return httpConfig({
+    hcmExtra: fileAccessLog(logPath, "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS%"),
+    routes: `- match: { prefix: "/abort" }
+  route: { cluster: backend }
+  typed_per_filter_config:
+    envoy.filters.http.fault:
+      "@type": ${FAULT}
+      abort: { http_status: 503, percentage: { numerator: 100 } }
+- match: { prefix: "/weighted" }
+  route:
+    weighted_clusters:
+      clusters:
+      - name: backend
+        weight: 1
+        typed_per_filter_config:
+          envoy.filters.http.fault:
+            "@type": ${FAULT}
+            abort: { http_status: 418, percentage: { numerator: 100 } }
+- match: { prefix: "/" }
+  route: { cluster: backend }`,
+    httpFilters: `- name: envoy.filters.http.fault
+  typed_config:
+    "@type": ${FAULT}
+    abort: { header_abort: {}, percentage: { numerator: 100 } }
+    delay: { header_delay: {}, percentage: { numerator: 100 } }
+    response_rate_limit: { header_limit: {}, percentage: { numerator: 100 } }`,
+    clusters: staticCluster("backend", upstreamPort),
+  });
 }
 
 Deno.test("fault filter: abort, delay, gRPC abort and rate limit through curl", async () => {

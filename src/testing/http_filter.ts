@@ -10,7 +10,7 @@ import { apiRegistry, messageSchema } from "../config/api.ts";
 import type { HttpFilterFactoryCb } from "../http/filter.ts";
 import { FilterManager, type StreamSink } from "../http/filter_manager.ts";
 import { HeaderMap } from "../http/header_map.ts";
-import { RouteTable } from "../router/route_table.ts";
+import { type MatchedRoute, RouteTable } from "../router/route_table.ts";
 import { StreamInfo } from "../stream_info/stream_info.ts";
 
 /** A route table from RouteConfiguration proto JSON. */
@@ -66,4 +66,58 @@ export function exchange(
     fm.encodeHeaders(HeaderMap.from(Object.entries({ ":status": "200", ...upstream })), true);
   }
   return out;
+}
+
+/** What a `recordingChain` saw: what left downstream, and what reached its terminal filter. */
+export interface RecordedStream {
+  fm: FilterManager;
+  /** Written downstream (the encoders' output). */
+  out: { headers?: HeaderMap; data: Uint8Array[] };
+  /** Reached the terminal filter (where the router would be: the decoders' output). */
+  up: { headers?: HeaderMap; data: Uint8Array[] };
+}
+
+/**
+ * A filter manager running `filters` then a terminal filter that records what reaches it, over
+ * a sink that records what is written downstream; `route` is the stream's matched route.
+ */
+export function recordingChain(
+  filters: HttpFilterFactoryCb[],
+  route?: MatchedRoute,
+): RecordedStream {
+  const out: RecordedStream["out"] = { data: [] };
+  const up: RecordedStream["up"] = { data: [] };
+  const sink: StreamSink = {
+    streamInfo: new StreamInfo(),
+    connection: { id: 1, remoteAddress: "127.0.0.1:1", localAddress: "127.0.0.1:2" },
+    route: () => route,
+    clearRouteCache: () => {},
+    perFilterConfig: () => undefined,
+    localReply: () => {},
+    writeHeaders: (h) => out.headers = h,
+    writeData: (d) => out.data.push(d),
+    writeTrailers: () => {},
+    reset: () => {},
+    onBug: (e) => {
+      throw e;
+    },
+    readDisable: () => {},
+    writable: () => true,
+    onWritable: () => {},
+    bufferLimit: 1 << 20,
+    recreateStream: () => {},
+  };
+  const terminal: HttpFilterFactoryCb = () => ({
+    decoder: {
+      decodeHeaders: (h) => {
+        up.headers = h;
+        return "continue";
+      },
+      decodeData: (d) => {
+        up.data.push(d);
+        return "continue";
+      },
+    },
+  });
+  return { fm: new FilterManager(sink, [...filters, terminal]), out, up };
 }

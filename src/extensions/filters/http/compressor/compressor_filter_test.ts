@@ -5,8 +5,8 @@ import { type Any, anyPack } from "@bufbuild/protobuf/wkt";
 import { CompressorPerRouteSchema } from "../../../../../proto/gen/envoy/extensions/filters/http/compressor/v3/compressor_pb.ts";
 import type { MatchedRoute } from "../../../../router/route_table.ts";
 import { assertEquals } from "../../../../testing/assert.ts";
-import { StreamInfo } from "../../../../stream_info/stream_info.ts";
-import { FilterManager, type StreamSink } from "../../../../http/filter_manager.ts";
+import type { FilterManager } from "../../../../http/filter_manager.ts";
+import { recordingChain } from "../../../../testing/http_filter.ts";
 import type { HttpFilterFactoryCb } from "../../../../http/filter.ts";
 import { HeaderMap } from "../../../../http/header_map.ts";
 import { Store } from "../../../../stats/store.ts";
@@ -36,49 +36,15 @@ function config(
   };
 }
 
-/** A stream through `filters` and a terminal filter recording what reaches upstream. */
+/** A stream through `filters` (see recordingChain), its matched route holding `perRoute`. */
 function chain(filters: HttpFilterFactoryCb[], perRoute?: Any) {
   // A matched route whose typed_per_filter_config holds `perRoute` under the filter's name.
   const route = {
     route: { typedPerFilterConfig: new Map(perRoute ? [["c", perRoute]] : []) },
   } as unknown as MatchedRoute;
-  const out = { headers: undefined as HeaderMap | undefined, data: [] as Uint8Array[] };
-  const up = { headers: undefined as HeaderMap | undefined, data: [] as Uint8Array[] };
-  const sink: StreamSink = {
-    streamInfo: new StreamInfo(),
-    connection: { id: 1, remoteAddress: "127.0.0.1:1", localAddress: "127.0.0.1:2" },
-    route: () => route,
-    clearRouteCache: () => {},
-    perFilterConfig: () => undefined,
-    localReply: () => {},
-    writeHeaders: (h) => out.headers = h,
-    writeData: (d) => out.data.push(d),
-    writeTrailers: () => {},
-    reset: () => {},
-    onBug: (e) => {
-      throw e;
-    },
-    readDisable: () => {},
-    writable: () => true,
-    onWritable: () => {},
-    bufferLimit: 1 << 20,
-    recreateStream: () => {},
-  };
-  const terminal: HttpFilterFactoryCb = () => ({
-    decoder: {
-      decodeHeaders: (h) => {
-        up.headers = h;
-        return "continue";
-      },
-      decodeData: (d) => {
-        up.data.push(d);
-        return "continue";
-      },
-    },
-  });
-  const fm = new FilterManager(sink, [...filters, terminal]);
-  const body = () => new Uint8Array(Buffer.concat(out.data));
-  return { fm, out, up, body };
+  const s = recordingChain(filters, route);
+  const body = () => new Uint8Array(Buffer.concat(s.out.data));
+  return { ...s, body };
 }
 
 function request(fm: FilterManager, headers: Record<string, string>) {

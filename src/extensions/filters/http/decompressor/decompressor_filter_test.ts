@@ -1,8 +1,7 @@
 import { Buffer } from "node:buffer";
 import { gzipSync } from "node:zlib";
 import { assertEquals } from "../../../../testing/assert.ts";
-import { StreamInfo } from "../../../../stream_info/stream_info.ts";
-import { FilterManager, type StreamSink } from "../../../../http/filter_manager.ts";
+import { recordingChain } from "../../../../testing/http_filter.ts";
 import type { HttpFilterFactoryCb } from "../../../../http/filter.ts";
 import { HeaderMap } from "../../../../http/header_map.ts";
 import { Store } from "../../../../stats/store.ts";
@@ -21,45 +20,8 @@ function config(responseEnabled = true): DecompressorFilterConfig {
   };
 }
 
-/** A stream through the filter and a terminal filter recording what reaches upstream. */
-function chain(f: HttpFilterFactoryCb) {
-  const out = { headers: undefined as HeaderMap | undefined, data: [] as Uint8Array[] };
-  const up = { headers: undefined as HeaderMap | undefined, data: [] as Uint8Array[] };
-  const sink: StreamSink = {
-    streamInfo: new StreamInfo(),
-    connection: { id: 1, remoteAddress: "127.0.0.1:1", localAddress: "127.0.0.1:2" },
-    route: () => undefined,
-    clearRouteCache: () => {},
-    perFilterConfig: () => undefined,
-    localReply: () => {},
-    writeHeaders: (h) => out.headers = h,
-    writeData: (d) => out.data.push(d),
-    writeTrailers: () => {},
-    reset: () => {},
-    onBug: (e) => {
-      throw e;
-    },
-    readDisable: () => {},
-    writable: () => true,
-    onWritable: () => {},
-    bufferLimit: 1 << 20,
-    recreateStream: () => {},
-  };
-  const terminal: HttpFilterFactoryCb = () => ({
-    decoder: {
-      decodeHeaders: (h) => {
-        up.headers = h;
-        return "continue";
-      },
-      decodeData: (d) => {
-        up.data.push(d);
-        return "continue";
-      },
-    },
-  });
-  const fm = new FilterManager(sink, [f, terminal]);
-  return { fm, out, up };
-}
+/** A stream through the filter (see recordingChain). */
+const chain = (f: HttpFilterFactoryCb) => recordingChain([f]);
 
 const joined = (parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 
